@@ -1,6 +1,7 @@
 """Specs and replay buffers."""
 from __future__ import annotations
 
+from rlkit.data.replay_buffers import PrioritizedReplayBuffer, ReplayBuffer
 from rlkit.data.specs import (
     Binary,
     Bounded,
@@ -21,6 +22,8 @@ __all__ = [
     "MultiOneHot",
     "OneHot",
     "OneHotDiscreteTensorSpec",
+    "PrioritizedReplayBuffer",
+    "ReplayBuffer",
     "TensorSpec",
     "Unbounded",
 ]

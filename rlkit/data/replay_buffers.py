@@ -1,0 +1,389 @@
+"""Replay buffers over preallocated TensorDict storage: uniform and prioritised sampling, time slices."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from tensordict import TensorDictBase
+from tensordict.utils import NestedKey
+
+from rlkit.data.slices import slice_starts
+from rlkit.data.storage import TensorDictStorage
+from rlkit.data.sum_tree import MinTree, SumTree
+
+__all__ = ["PrioritizedReplayBuffer", "ReplayBuffer"]
+
+
+def _check_positive_int(name: str, value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+class ReplayBuffer:
+    """Circular replay buffer over one preallocated TensorDict, with uniform sampling.
+
+    The storage layout (keys, per-item shapes and dtypes; nested keys such as ``("next", "reward")``
+    allowed) is fixed by the first :meth:`extend`. Sampling draws from a ``torch.Generator`` owned by the
+    buffer, so it is reproducible (``generator=`` or :meth:`seed`) and independent of the global RNG after
+    construction; without ``generator=`` the buffer's generator is seeded once from the global RNG, so
+    ``torch.manual_seed`` before construction makes a run reproducible. Sampled batches carry the storage
+    slots under ``"index"`` (so this key cannot be stored).
+
+    :meth:`sample_slices` returns ``[B, T]`` windows of consecutive transitions of one trajectory for
+    n-step / TD(lambda) targets. It needs a per-transition integer ``"traj_id"`` (unique per episode,
+    constant along it, continued across collector batches) and uses ``"step_count"`` (steps
+    ``t, t + 1, ...``) and ``("next", "done")`` when they are stored. Each env's steps must be contiguous
+    in storage (collectors extend with env-major blocks, ``[num_envs, T] -> reshape(-1)``); slices never
+    cross a trajectory change, a step-count gap, a done step (a slice may end on one), or the boundary
+    between the newest and the oldest item. Starts are uniform over all valid starts; pieces shorter than
+    ``T`` are never sampled (no padding).
+
+    Args:
+        capacity: maximum number of transitions; the oldest are overwritten when full.
+        device: storage device; ``None`` keeps the device of the first batch.
+        generator: random generator used for sampling (CPU unless you pass another one).
+
+    Examples:
+        >>> import torch
+        >>> from tensordict import TensorDict
+        >>> rb = ReplayBuffer(100, generator=torch.Generator().manual_seed(0))
+        >>> rb.extend(TensorDict({"observation": torch.randn(10, 4)}, batch_size=[10])).shape
+        torch.Size([10])
+        >>> batch = rb.sample(32)
+        >>> batch["observation"].shape, batch["index"].shape, len(rb)
+        (torch.Size([32, 4]), torch.Size([32]), 10)
+    """
+
+    _reserved_keys: tuple[str, ...] = ("index",)
+
+    def __init__(
+        self,
+        capacity: int,
+        *,
+        device: torch.device | str | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        self._storage = TensorDictStorage(capacity, device=device)
+        if generator is None:
+            generator = torch.Generator()
+            generator.manual_seed(int(torch.randint(0, 2**62, ()).item()))
+        self._generator = generator
+        self._slice_cache: tuple[tuple, torch.Tensor] | None = None
+
+    @property
+    def capacity(self) -> int:
+        """Maximum number of stored transitions."""
+        return self._storage.capacity
+
+    @property
+    def storage(self) -> TensorDictStorage:
+        """The underlying circular storage."""
+        return self._storage
+
+    @property
+    def generator(self) -> torch.Generator:
+        """The generator all sampling draws from."""
+        return self._generator
+
+    def seed(self, seed: int) -> None:
+        """Reseed the buffer's sampling generator."""
+        self._generator.manual_seed(seed)
+
+    def __len__(self) -> int:
+        return len(self._storage)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(size={len(self)}, capacity={self.capacity})"
+
+    def extend(self, td: TensorDictBase) -> torch.Tensor:
+        """Append the items of a flat ``[N]`` TensorDict; returns the storage slots written.
+
+        With ``N > capacity`` only the last ``capacity`` items are kept.
+        """
+        if isinstance(td, TensorDictBase):
+            for key in self._reserved_keys:
+                if key in td.keys():
+                    raise ValueError(
+                        f"key {key!r} is reserved: the buffer writes it into sampled batches; drop it "
+                        f"before storing (td.exclude({key!r}))"
+                    )
+        return self._storage.extend(td)
+
+    def add(self, td: TensorDictBase) -> int:
+        """Append one transition (a TensorDict with ``batch_size=[]``); returns its storage slot."""
+        if not isinstance(td, TensorDictBase) or td.batch_dims != 0:
+            shape = list(td.batch_size) if isinstance(td, TensorDictBase) else type(td).__name__
+            raise ValueError(f"add() takes one transition with batch_size [], got {shape}; use extend()")
+        return int(self.extend(td.unsqueeze(0))[0])
+
+    def _check_can_sample(self, batch_size: int) -> None:
+        _check_positive_int("batch_size", batch_size)
+        if len(self) == 0:
+            raise RuntimeError(f"cannot sample from an empty {type(self).__name__}; extend() it first")
+
+    def _randint(self, high: int, batch_size: int) -> torch.Tensor:
+        """``batch_size`` uniform ints in ``[0, high)`` from the buffer's generator, on the storage device."""
+        draw = torch.randint(0, high, (batch_size,), generator=self._generator, device=self._generator.device)
+        return draw.to(self._storage.device)
+
+    def sample(self, batch_size: int) -> TensorDictBase:
+        """``batch_size`` transitions drawn uniformly with replacement, slots under ``"index"``."""
+        self._check_can_sample(batch_size)
+        # Stored items always occupy slots [0, len) whatever the cursor, so no remapping is needed.
+        slots = self._randint(len(self), batch_size)
+        batch = self._storage[slots]
+        batch.set("index", slots)
+        return batch
+
+    def sample_slices(
+        self,
+        batch_size: int,
+        slice_len: int,
+        *,
+        traj_key: NestedKey = "traj_id",
+        step_key: NestedKey | None = "step_count",
+        done_key: NestedKey | None = ("next", "done"),
+    ) -> TensorDictBase:
+        """``batch_size`` windows of ``slice_len`` consecutive transitions of one trajectory each.
+
+        See the class docstring for what makes a window valid. ``step_key`` and ``done_key`` are used when
+        stored and skipped otherwise (pass ``None`` to skip them explicitly).
+
+        Returns:
+            A ``[batch_size, slice_len]`` TensorDict with the storage slots under ``"index"``.
+        """
+        self._check_can_sample(batch_size)
+        _check_positive_int("slice_len", slice_len)
+        # The valid starts only change when the storage is written, so reuse them between writes.
+        cache_key = (self._storage.version, slice_len, traj_key, step_key, done_key)
+        if self._slice_cache is None or self._slice_cache[0] != cache_key:
+            starts = slice_starts(self._storage, slice_len, traj_key=traj_key, step_key=step_key,
+                                  done_key=done_key)
+            self._slice_cache = (cache_key, starts)
+        starts = self._slice_cache[1]
+        start = starts[self._randint(starts.numel(), batch_size)] + self._storage.oldest
+        slots = (start.unsqueeze(-1) + torch.arange(slice_len, device=start.device)) % self.capacity
+        batch = self._storage[slots]
+        batch.set("index", slots)
+        return batch
+
+    def state_dict(self) -> dict[str, Any]:
+        """Storage contents, write cursor, size and generator state (tensors, ints and dicts only).
+
+        Saved with ``torch.save`` it loads with ``torch.load(weights_only=True)``. Stored tensors are
+        shared with the buffer, as with ``nn.Module.state_dict``.
+        """
+        return {"storage": self._storage.state_dict(), "generator": self._generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict`: afterwards sampling continues exactly as in the saved buffer."""
+        for key in ("storage", "generator"):
+            if key not in state:
+                raise KeyError(f"{type(self).__name__} state_dict lacks {key!r}; it has {sorted(state)}")
+        self._storage.load_state_dict(state["storage"])
+        self._generator.set_state(state["generator"].clone())
+
+
+class PrioritizedReplayBuffer(ReplayBuffer):
+    """Proportional prioritised replay (Schaul et al. 2016, https://arxiv.org/abs/1511.05952).
+
+    Item ``i`` with priority ``p_i`` (``|td error| + eps``) is drawn with probability
+    ``P(i) = p_i^alpha / sum_j p_j^alpha`` and carries the importance weight
+    ``w_i = (N * P(i))^-beta / max_j w_j`` (``N = len(self)``, the max over all stored items, so that
+    weights are in ``(0, 1]`` and only scale updates down). Sampling is stratified: the total mass is cut
+    into ``batch_size`` equal segments and one point is drawn uniformly in each, which keeps the
+    proportions of plain sampling with less variance (as in the paper). A sum tree and a min tree over
+    ``p^alpha`` make draws and the max weight ``O(log N)`` per item, batched over the levels.
+
+    New items get the largest priority seen so far (a running max, starting at 1). ``beta`` anneals
+    linearly from ``beta`` to ``beta_end`` over ``beta_annealing_steps`` calls of :meth:`sample`; the
+    first call uses ``beta``. Sampled batches carry ``"index"`` ``[B]`` and ``"priority_weight"`` float32
+    ``[B, 1]`` (the trailing-singleton layout of rewards and of the priorities losses write); multiply
+    per-sample losses of shape ``[B, 1]`` by it. :meth:`sample_slices` is inherited: slice starts are
+    uniform and no weights are written.
+
+    Args:
+        capacity: maximum number of transitions.
+        alpha: priority exponent (0 = uniform).
+        beta: initial importance-sampling exponent.
+        beta_end: final importance-sampling exponent.
+        beta_annealing_steps: number of :meth:`sample` calls over which beta anneals (0 = at once).
+        eps: added to every priority so that no item becomes unreachable; must be > 0.
+        priority_key: key that :meth:`update_tensordict_priority` reads the priorities from.
+        device: storage device.
+        generator: random generator used for sampling.
+
+    Examples:
+        >>> import torch
+        >>> from tensordict import TensorDict
+        >>> rb = PrioritizedReplayBuffer(100, alpha=0.6, beta=0.4, generator=torch.Generator().manual_seed(0))
+        >>> _ = rb.extend(TensorDict({"observation": torch.randn(10, 4)}, batch_size=[10]))
+        >>> batch = rb.sample(8)
+        >>> batch["priority_weight"].shape
+        torch.Size([8, 1])
+        >>> batch["td_error"] = torch.rand(8, 1)
+        >>> rb.update_tensordict_priority(batch)
+    """
+
+    _reserved_keys = ("index", "priority_weight")
+
+    def __init__(
+        self,
+        capacity: int,
+        *,
+        alpha: float = 0.6,
+        beta: float = 0.4,
+        beta_end: float = 1.0,
+        beta_annealing_steps: int = 100_000,
+        eps: float = 1e-6,
+        priority_key: NestedKey = "td_error",
+        device: torch.device | str | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__(capacity, device=device, generator=generator)
+        for name, value in (("alpha", alpha), ("beta", beta), ("beta_end", beta_end)):
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        if not isinstance(beta_annealing_steps, int) or beta_annealing_steps < 0:
+            raise ValueError(f"beta_annealing_steps must be an int >= 0, got {beta_annealing_steps!r}")
+        if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps > 0):
+            raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
+        self.alpha, self.beta_start, self.beta_end = float(alpha), float(beta), float(beta_end)
+        self.beta_annealing_steps, self.eps = beta_annealing_steps, float(eps)
+        self.priority_key = priority_key
+        self._max_priority = 1.0
+        self._sample_calls = 0
+        self._sum_tree: SumTree | None = None
+        self._min_tree: MinTree | None = None
+
+    @property
+    def beta(self) -> float:
+        """Importance-sampling exponent the next :meth:`sample` call uses."""
+        if self._sample_calls >= self.beta_annealing_steps:
+            return self.beta_end
+        frac = self._sample_calls / self.beta_annealing_steps
+        return self.beta_start + frac * (self.beta_end - self.beta_start)
+
+    @property
+    def max_priority(self) -> float:
+        """Priority (``eps`` included, before ``alpha``) that new items receive."""
+        return self._max_priority
+
+    def priority(self, index: torch.Tensor) -> torch.Tensor:
+        """Stored ``p^alpha`` of the items at ``index`` (float64, the index's shape)."""
+        return self._trees()[0][self._check_stored(index)].reshape(torch.as_tensor(index).shape)
+
+    def _trees(self) -> tuple[SumTree, MinTree]:
+        if self._sum_tree is None or self._min_tree is None:
+            raise RuntimeError(f"the {type(self).__name__} is empty; extend() it first")
+        return self._sum_tree, self._min_tree
+
+    def extend(self, td: TensorDictBase) -> torch.Tensor:
+        """Append the items of a flat ``[N]`` TensorDict with the current max priority; returns slots."""
+        slots = super().extend(td)
+        if self._sum_tree is None:
+            self._sum_tree = SumTree(self.capacity, device=self._storage.device)
+            self._min_tree = MinTree(self.capacity, device=self._storage.device)
+        new = self._max_priority**self.alpha
+        for tree in self._trees():
+            tree.update(slots, new)
+        return slots
+
+    def sample(self, batch_size: int) -> TensorDictBase:
+        """``batch_size`` transitions drawn proportionally to ``p^alpha`` (stratified), with weights."""
+        self._check_can_sample(batch_size)
+        sum_tree, min_tree = self._trees()
+        beta = self.beta
+        self._sample_calls += 1
+        gen = self._generator
+        uniform = torch.rand(batch_size, generator=gen, device=gen.device, dtype=torch.float64)
+        segment = (torch.arange(batch_size, device=gen.device, dtype=torch.float64) + uniform) / batch_size
+        slots = sum_tree.find_prefix_sum(segment.to(sum_tree.device) * sum_tree.reduce_all())
+        # (N P_i)^-beta / max_j (N P_j)^-beta = (p_i / min_j p_j)^-beta with p = priority^alpha.
+        weight = (sum_tree[slots] / min_tree.reduce_all()).pow(-beta)
+        slots = slots.to(self._storage.device)
+        batch = self._storage[slots]
+        batch.set("index", slots)
+        batch.set("priority_weight", weight.to(device=slots.device, dtype=torch.float32).unsqueeze(-1))
+        return batch
+
+    def _check_stored(self, index: torch.Tensor) -> torch.Tensor:
+        index = torch.as_tensor(index)
+        if index.is_floating_point() or index.is_complex() or index.dtype == torch.bool:
+            raise TypeError(f"index must be an integer tensor, got dtype {index.dtype}")
+        if index.numel() and (int(index.min()) < 0 or int(index.max()) >= len(self)):
+            raise IndexError(
+                f"index out of range: got min {int(index.min())}, max {int(index.max())}, but only slots "
+                f"[0, {len(self)}) hold data"
+            )
+        return index.reshape(-1)
+
+    def update_priority(self, index: torch.Tensor, priority: torch.Tensor) -> None:
+        """Set the priorities of stored items to ``priority + eps``.
+
+        Args:
+            index: storage slots (e.g. a batch's ``"index"``), any shape ``[*B]``; duplicates: last wins.
+            priority: finite values ``>= 0`` of shape ``[*B]`` or ``[*B, 1]``; gradients are ignored.
+        """
+        index = self._check_stored(index).reshape(torch.as_tensor(index).shape)
+        priority = torch.as_tensor(priority).detach()
+        if priority.shape != index.shape and priority.shape != (*index.shape, 1):
+            raise ValueError(
+                f"priority of shape {list(priority.shape)} does not match index of shape "
+                f"{list(index.shape)} (expected {list(index.shape)} or {[*index.shape, 1]})"
+            )
+        if index.numel() == 0:
+            return
+        priority = priority.to(torch.float64).reshape(-1)
+        bad = ~torch.isfinite(priority) | (priority < 0)
+        if bool(bad.any()):
+            raise ValueError(
+                f"priorities must be finite and >= 0, got {priority[bad][:5].tolist()} at positions "
+                f"{bad.nonzero().squeeze(-1)[:5].tolist()}"
+            )
+        priority = priority + self.eps
+        self._max_priority = max(self._max_priority, float(priority.max()))
+        for tree in self._trees():
+            tree.update(index.reshape(-1), priority.pow(self.alpha).to(tree.device))
+
+    def update_tensordict_priority(self, td: TensorDictBase) -> None:
+        """Update priorities from a sampled batch: slots ``td["index"]``, values ``td[priority_key]``."""
+        for key in ("index", self.priority_key):
+            if key not in td.keys(include_nested=True):
+                raise KeyError(
+                    f"update_tensordict_priority needs {key!r} in the TensorDict; it has "
+                    f"{list(td.keys(include_nested=True, leaves_only=True))}"
+                )
+        self.update_priority(td.get("index"), td.get(self.priority_key))
+
+    def state_dict(self) -> dict[str, Any]:
+        """Base state plus both trees, the running max priority, the beta schedule and alpha/eps."""
+        state = super().state_dict()
+        trees = {} if self._sum_tree is None else {
+            "sum": self._sum_tree.state_dict(), "min": self._trees()[1].state_dict()
+        }
+        state["prioritized"] = {
+            "trees": trees, "max_priority": self._max_priority, "sample_calls": self._sample_calls,
+            "alpha": self.alpha, "beta": self.beta_start, "beta_end": self.beta_end,
+            "beta_annealing_steps": self.beta_annealing_steps, "eps": self.eps,
+        }
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict`, including trees, beta schedule, alpha and eps."""
+        if "prioritized" not in state:
+            raise KeyError(f"{type(self).__name__} state_dict lacks 'prioritized'; it has {sorted(state)}")
+        super().load_state_dict(state)
+        prio = state["prioritized"]
+        self._sum_tree = self._min_tree = None
+        if prio["trees"]:
+            device = self._storage.device
+            self._sum_tree = SumTree(self.capacity, device=device)
+            self._min_tree = MinTree(self.capacity, device=device)
+            self._sum_tree.load_state_dict(prio["trees"]["sum"])
+            self._min_tree.load_state_dict(prio["trees"]["min"])
+        self._max_priority, self._sample_calls = float(prio["max_priority"]), int(prio["sample_calls"])
+        self.alpha, self.beta_start, self.beta_end = prio["alpha"], prio["beta"], prio["beta_end"]
+        self.beta_annealing_steps, self.eps = prio["beta_annealing_steps"], prio["eps"]

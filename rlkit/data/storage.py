@@ -1,0 +1,196 @@
+"""Preallocated circular TensorDict storage used by the replay buffers."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from tensordict import TensorDict, TensorDictBase
+from tensordict.utils import NestedKey
+
+__all__ = ["TensorDictStorage"]
+
+
+def _leaves(td: TensorDictBase, what: str) -> dict[NestedKey, torch.Tensor]:
+    """All tensor leaves of ``td`` by nested key; anything else (non-tensor data) is rejected."""
+    leaves: dict[NestedKey, torch.Tensor] = {}
+    for key, value in td.items(include_nested=True):
+        if isinstance(value, torch.Tensor):
+            leaves[key] = value
+        elif not isinstance(value, TensorDictBase):
+            raise TypeError(
+                f"{what}: entry {key!r} is a {type(value).__name__}; only tensor entries can be stored"
+            )
+    if not leaves:
+        raise ValueError(f"{what}: the TensorDict has no tensor entries")
+    return leaves
+
+
+class TensorDictStorage:
+    """A fixed-capacity ring of transitions held in one preallocated TensorDict of shape ``[capacity]``.
+
+    The layout (keys, per-item shapes, dtypes) is taken from the first :meth:`extend`; later writes must
+    match it exactly. Writes go to ``cursor, cursor + 1, ...`` modulo ``capacity`` with one indexed
+    assignment per call, overwriting the oldest items once full.
+
+    Args:
+        capacity: maximum number of stored items.
+        device: device of the storage; ``None`` keeps each entry on the device of the first batch.
+
+    Examples:
+        >>> import torch
+        >>> from tensordict import TensorDict
+        >>> storage = TensorDictStorage(3)
+        >>> storage.extend(TensorDict({"x": torch.arange(4)}, batch_size=[4])).tolist()
+        [1, 2, 0]
+        >>> storage.data["x"].tolist(), len(storage), storage.cursor
+        ([3, 1, 2], 3, 1)
+    """
+
+    def __init__(self, capacity: int, *, device: torch.device | str | None = None) -> None:
+        if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity <= 0:
+            raise ValueError(f"capacity must be a positive int, got {capacity!r}")
+        self.capacity = capacity
+        self._device = torch.device(device) if device is not None else None
+        self._data: TensorDictBase | None = None
+        self._cursor = 0
+        self._size = 0
+        self._version = 0
+
+    @property
+    def data(self) -> TensorDictBase:
+        """The whole ``[capacity]`` TensorDict (slots ``>= len(self)`` hold garbage until written)."""
+        if self._data is None:
+            raise RuntimeError("the storage is empty: its layout is set by the first extend()")
+        return self._data
+
+    @property
+    def cursor(self) -> int:
+        """Slot that the next write goes to."""
+        return self._cursor
+
+    @property
+    def device(self) -> torch.device | None:
+        """Device of the stored data (``None`` before the first write unless given)."""
+        if self._data is None:
+            return self._device
+        return next(iter(_leaves(self._data, "storage").values())).device
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __contains__(self, key: NestedKey) -> bool:
+        return self._data is not None and key in self._data.keys(include_nested=True)
+
+    @property
+    def oldest(self) -> int:
+        """Slot of the oldest stored item; items run from there to ``cursor - 1`` modulo capacity."""
+        return (self._cursor - self._size) % self.capacity
+
+    @property
+    def version(self) -> int:
+        """Counter bumped by every write or load, so readers can cache what they derive from the data."""
+        return self._version
+
+    def oldest_first(self, key: NestedKey) -> torch.Tensor:
+        """Entry ``key`` of the stored items, oldest first (``[len(self), *item_shape]``)."""
+        value = self.data.get(key)
+        # A roll is a contiguous copy, much cheaper than gathering with a modulo index on large buffers.
+        return (value if self.oldest == 0 else value.roll(-self.oldest, dims=0))[: self._size]
+
+    def _allocate(self, leaves: dict[NestedKey, torch.Tensor]) -> None:
+        data = TensorDict({}, batch_size=[self.capacity], device=self._device)
+        for key, value in leaves.items():
+            device = self._device if self._device is not None else value.device
+            data.set(key, torch.empty((self.capacity, *value.shape[1:]), dtype=value.dtype, device=device))
+        self._data = data
+
+    def _check_layout(self, leaves: dict[NestedKey, torch.Tensor]) -> None:
+        stored = _leaves(self.data, "storage")
+        missing = [k for k in stored if k not in leaves]
+        unexpected = [k for k in leaves if k not in stored]
+        if missing or unexpected:
+            raise KeyError(
+                f"the TensorDict's keys differ from the storage's: missing {missing}, unexpected "
+                f"{unexpected}; stored keys are {list(stored)}"
+            )
+        for key, value in leaves.items():
+            ref = stored[key]
+            if value.shape[1:] != ref.shape[1:]:
+                raise ValueError(
+                    f"entry {key!r} has per-item shape {list(value.shape[1:])}, the storage holds "
+                    f"{list(ref.shape[1:])}"
+                )
+            if value.dtype != ref.dtype:
+                raise TypeError(f"entry {key!r} has dtype {value.dtype}, the storage holds {ref.dtype}")
+
+    def extend(self, td: TensorDictBase) -> torch.Tensor:
+        """Write the ``N`` items of a flat ``[N]`` TensorDict; returns the slots written (int64 ``[M]``).
+
+        With ``N > capacity`` only the last ``capacity`` items are kept (``M = capacity``), exactly as if
+        they had been written one by one.
+        """
+        if not isinstance(td, TensorDictBase):
+            raise TypeError(f"expected a TensorDict, got {type(td).__name__}")
+        if td.batch_dims != 1:
+            raise ValueError(
+                f"expected a flat TensorDict with batch_size [N], got batch_size {list(td.batch_size)}; "
+                "flatten the batch dims first (e.g. td.reshape(-1))"
+            )
+        leaves = _leaves(td, "extend")
+        if self._data is None:
+            self._allocate(leaves)
+        else:
+            self._check_layout(leaves)
+        n = td.batch_size[0]
+        kept = min(n, self.capacity)
+        device = self.device
+        slots = (torch.arange(n - kept, n, device=device) + self._cursor) % self.capacity
+        if kept:
+            data = self.data
+            for key, value in leaves.items():
+                # One indexed assignment per entry; slots are distinct because kept <= capacity.
+                data.get(key)[slots] = value[n - kept:].to(data.get(key).device)
+        self._cursor = (self._cursor + n) % self.capacity
+        self._size = min(self._size + n, self.capacity)
+        self._version += 1
+        return slots
+
+    def __getitem__(self, index: torch.Tensor) -> TensorDictBase:
+        """Gather a copy of the items at ``index`` (any shape); the result has the index's shape."""
+        return self.data[index]
+
+    def state_dict(self) -> dict[str, Any]:
+        """Contents and write position as plain tensors/ints/dicts.
+
+        The stored tensors are shared with the storage (like ``nn.Module.state_dict``): save or clone the
+        result before writing more data if it must stay a snapshot.
+        """
+        contents = {} if self._data is None else self._data.to_dict()
+        return {"capacity": self.capacity, "cursor": self._cursor, "size": self._size, "data": contents}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore contents and write position saved by :meth:`state_dict` (copies the tensors)."""
+        for key in ("capacity", "cursor", "size", "data"):
+            if key not in state:
+                raise KeyError(f"storage state_dict lacks {key!r}; it has {sorted(state)}")
+        if state["capacity"] != self.capacity:
+            raise ValueError(
+                f"state_dict capacity {state['capacity']} does not match this buffer's capacity "
+                f"{self.capacity}"
+            )
+        cursor, size = int(state["cursor"]), int(state["size"])
+        if not (0 <= size <= self.capacity and 0 <= cursor < self.capacity):
+            raise ValueError(
+                f"state_dict has cursor {cursor} and size {size}; need 0 <= cursor < {self.capacity} "
+                f"and 0 <= size <= {self.capacity}"
+            )
+        if not state["data"]:
+            self._data = None
+        else:
+            data = TensorDict(state["data"], batch_size=[self.capacity])
+            # Copy so that the buffer never aliases the (possibly reused) state dict.
+            self._data = data.apply(
+                lambda t: t.to(device=self._device or t.device, copy=True), device=self._device
+            )
+        self._cursor, self._size = cursor, size
+        self._version += 1

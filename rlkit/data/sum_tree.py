@@ -1,0 +1,179 @@
+"""Array-backed segment trees (sum and min) with batched, vectorised updates and queries.
+
+The trees back :class:`~rlkit.data.replay_buffers.PrioritizedReplayBuffer` (Schaul et al. 2016,
+https://arxiv.org/abs/1511.05952): the sum tree draws indices proportionally to their priority and the
+min tree gives the smallest priority, from which the largest importance weight follows.
+
+Layout: a complete binary tree over ``P = next_pow2(capacity)`` leaves stored in one tensor of size
+``2 * P``; node ``1`` is the root, node ``k`` has children ``2k`` and ``2k + 1`` and leaf ``i`` lives at
+node ``P + i``. Every operation walks the ``log2(P)`` levels with one tensor operation per level for the
+whole batch, so there is no Python loop over items. Parents are always recomputed from their children
+(never updated by deltas), so sums do not drift however many updates are made.
+"""
+from __future__ import annotations
+
+import abc
+
+import torch
+
+__all__ = ["MinTree", "SumTree"]
+
+
+class _SegmentTree(abc.ABC):
+    """A binary tree whose internal nodes hold an associative reduction of their leaves."""
+
+    def __init__(self, capacity: int, *, device: torch.device | str | None = None,
+                 dtype: torch.dtype = torch.float64) -> None:
+        if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity <= 0:
+            raise ValueError(f"capacity must be a positive int, got {capacity!r}")
+        self.capacity = capacity
+        self._num_leaves = 1 << max(capacity - 1, 0).bit_length()
+        self._depth = self._num_leaves.bit_length() - 1
+        self._tree = torch.full((2 * self._num_leaves,), self._neutral, dtype=dtype, device=device)
+
+    @property
+    @abc.abstractmethod
+    def _neutral(self) -> float:
+        """Value of an empty leaf (the identity of the reduction)."""
+
+    @abc.abstractmethod
+    def _reduce(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+        """Combine the values of two children."""
+
+    @property
+    def device(self) -> torch.device:
+        """Device the tree lives on."""
+        return self._tree.device
+
+    def _check_index(self, index: torch.Tensor) -> torch.Tensor:
+        index = torch.as_tensor(index, device=self._tree.device)
+        if index.dtype in (torch.bool,) or index.is_floating_point() or index.is_complex():
+            raise TypeError(f"index must be an integer tensor, got dtype {index.dtype}")
+        index = index.reshape(-1).long()
+        if index.numel() and (int(index.min()) < 0 or int(index.max()) >= self.capacity):
+            raise IndexError(
+                f"index out of range [0, {self.capacity}): min {int(index.min())}, max {int(index.max())}"
+            )
+        return index
+
+    def __getitem__(self, index: torch.Tensor) -> torch.Tensor:
+        """Leaf values at ``index`` (any shape), with the index's shape."""
+        flat = self._check_index(index)
+        return self._tree[flat + self._num_leaves].reshape(torch.as_tensor(index).shape)
+
+    def update(self, index: torch.Tensor, value: torch.Tensor | float) -> None:
+        """Set leaves ``index`` to ``value`` and refresh their ancestors.
+
+        Duplicate indices are resolved deterministically: the last occurrence wins, as it would in a
+        sequential loop.
+
+        Args:
+            index: integer tensor of leaf indices, any shape.
+            value: a scalar or a tensor with as many elements as ``index``.
+        """
+        flat = self._check_index(index)
+        value = torch.as_tensor(value, dtype=self._tree.dtype, device=self._tree.device)
+        value = value.expand(flat.shape) if value.numel() == 1 else value.reshape(-1)
+        if value.numel() != flat.numel():
+            raise ValueError(f"got {value.numel()} values for {flat.numel()} indices")
+        if flat.numel() == 0:
+            return
+        flat, value = _last_occurrence(flat, value)
+        nodes = flat + self._num_leaves
+        self._tree[nodes] = value
+        for _ in range(self._depth):
+            # Siblings share a parent; duplicates write the same value, so the result is deterministic.
+            nodes = nodes // 2
+            self._tree[nodes] = self._reduce(self._tree[2 * nodes], self._tree[2 * nodes + 1])
+
+    def reduce_all(self) -> torch.Tensor:
+        """Reduction over all leaves (the root), a 0-dim tensor."""
+        return self._tree[1].clone()
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The tree as a plain tensor (loadable with ``torch.load(weights_only=True)``)."""
+        return {"tree": self._tree.clone()}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Restore a tree saved by :meth:`state_dict` (same capacity)."""
+        tree = state["tree"]
+        if tree.shape != self._tree.shape:
+            raise ValueError(
+                f"tree of shape {list(tree.shape)} does not fit capacity {self.capacity} "
+                f"(expected {list(self._tree.shape)})"
+            )
+        self._tree = tree.to(device=self._tree.device, dtype=self._tree.dtype, copy=True)
+
+
+class SumTree(_SegmentTree):
+    """Sum tree: the root is the total mass; :meth:`find_prefix_sum` samples proportionally to leaves.
+
+    Examples:
+        >>> import torch
+        >>> tree = SumTree(4)
+        >>> tree.update(torch.tensor([0, 1, 2, 3]), torch.tensor([1.0, 2.0, 3.0, 4.0]))
+        >>> float(tree.reduce_all())
+        10.0
+        >>> tree.find_prefix_sum(torch.tensor([0.5, 1.0, 5.9, 9.99])).tolist()
+        [0, 1, 2, 3]
+    """
+
+    @property
+    def _neutral(self) -> float:
+        return 0.0
+
+    def _reduce(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+        return left + right
+
+    def find_prefix_sum(self, mass: torch.Tensor) -> torch.Tensor:
+        """For each ``mass`` in ``[0, total)``, the smallest leaf ``i`` with ``sum(leaves[:i+1]) > mass``.
+
+        The descent only ever enters subtrees with positive mass, so even when rounding pushes ``mass``
+        to (or past) the total the result is a leaf with positive value, never an empty slot.
+
+        Args:
+            mass: float tensor of any shape; values are clamped to ``>= 0``.
+
+        Returns:
+            int64 leaf indices with the shape of ``mass``, on the tree's device.
+        """
+        if float(self._tree[1]) <= 0:
+            raise ValueError("cannot sample from a SumTree whose total mass is 0")
+        shape = mass.shape
+        mass = mass.to(device=self._tree.device, dtype=self._tree.dtype).reshape(-1).clamp_min(0)
+        node = torch.ones_like(mass, dtype=torch.long)
+        for _ in range(self._depth):
+            left = 2 * node
+            left_mass = self._tree[left]
+            right_mass = self._tree[left + 1]
+            go_right = (mass >= left_mass) & (right_mass > 0)
+            mass = torch.where(go_right, mass - left_mass, mass)
+            node = torch.where(go_right, left + 1, left)
+        return (node - self._num_leaves).reshape(shape)
+
+
+class MinTree(_SegmentTree):
+    """Min tree: the root is the smallest leaf; empty leaves hold ``+inf``.
+
+    Examples:
+        >>> import torch
+        >>> tree = MinTree(3)
+        >>> tree.update(torch.tensor([0, 2]), torch.tensor([5.0, 2.0]))
+        >>> float(tree.reduce_all())
+        2.0
+    """
+
+    @property
+    def _neutral(self) -> float:
+        return float("inf")
+
+    def _reduce(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+        return torch.minimum(left, right)
+
+
+def _last_occurrence(index: torch.Tensor, value: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Deduplicate ``index`` keeping, for each index, the value of its last occurrence."""
+    unique, inverse = torch.unique(index, return_inverse=True)
+    position = torch.arange(index.numel(), device=index.device)
+    last = torch.full_like(unique, -1).scatter_reduce(0, inverse, position, reduce="amax")
+    return unique, value[last]

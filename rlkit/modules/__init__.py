@@ -1,0 +1,53 @@
+"""Policies, value networks and exploration, as ``tensordict.nn`` modules.
+
+Examples:
+    >>> import torch
+    >>> from tensordict import TensorDict
+    >>> from rlkit.data import OneHot
+    >>> from rlkit.modules import MLP, QValueActor
+    >>> actor = QValueActor(MLP(4, 2, num_cells=[16]), spec=OneHot(2))
+    >>> actor(TensorDict(observation=torch.randn(3, 4), batch_size=[3]))["action"].shape
+    torch.Size([3, 2])
+"""
+from __future__ import annotations
+
+from rlkit.modules._action_space import ActionSpace, canonical_action_space, greedy_action
+from rlkit.modules.actor_value import ActorValueOperator
+from rlkit.modules.actors import Actor, ProbabilisticActor, SafeModule, ValueOperator
+from rlkit.modules.distributional import (
+    DistributionalQValueHook,
+    DistributionalQValueModule,
+    expected_action_values,
+)
+from rlkit.modules.distributions import Categorical, NormalParamExtractor, OneHotCategorical, TanhNormal
+from rlkit.modules.exploration import EGreedyModule, ExplorationType, exploration_type, set_exploration_type
+from rlkit.modules.mlp import MLP
+from rlkit.modules.qvalue import QValueHook, QValueModule
+from rlkit.modules.qvalue_actors import DistributionalQValueActor, QValueActor
+
+__all__ = [
+    "ActionSpace",
+    "Actor",
+    "ActorValueOperator",
+    "Categorical",
+    "DistributionalQValueActor",
+    "DistributionalQValueHook",
+    "DistributionalQValueModule",
+    "EGreedyModule",
+    "ExplorationType",
+    "MLP",
+    "NormalParamExtractor",
+    "OneHotCategorical",
+    "ProbabilisticActor",
+    "QValueActor",
+    "QValueHook",
+    "QValueModule",
+    "SafeModule",
+    "TanhNormal",
+    "ValueOperator",
+    "canonical_action_space",
+    "exploration_type",
+    "expected_action_values",
+    "greedy_action",
+    "set_exploration_type",
+]

@@ -1,0 +1,66 @@
+"""An actor and a critic sharing one observation embedding."""
+from __future__ import annotations
+
+from tensordict.nn import ProbabilisticTensorDictSequential, TensorDictModuleBase, TensorDictSequential
+
+
+class ActorValueOperator(TensorDictSequential):
+    """``common -> policy`` and ``common -> value`` run as one sequence.
+
+    :meth:`get_policy_operator` and :meth:`get_value_operator` return standalone operators built
+    from the *same* module objects (no copies), so an optimiser step on one is seen by all.
+    When the policy is probabilistic, the policy operator is a
+    :class:`~tensordict.nn.ProbabilisticTensorDictSequential` (``get_dist`` works on it) and keeps
+    the policy's ``spec``.
+
+    Args:
+        common_operator: reads observations, writes a hidden representation.
+        policy_operator: reads the hidden representation, writes the action.
+        value_operator: reads the hidden representation, writes the value.
+
+    Examples:
+        >>> import torch
+        >>> from tensordict import TensorDict
+        >>> from tensordict.nn import TensorDictModule
+        >>> from rlkit.modules import Actor, ValueOperator
+        >>> common = TensorDictModule(torch.nn.Linear(4, 8), ["observation"], ["hidden"])
+        >>> policy = Actor(torch.nn.Linear(8, 2), in_keys=["hidden"])
+        >>> value = ValueOperator(torch.nn.Linear(8, 1), in_keys=["hidden"])
+        >>> op = ActorValueOperator(common, policy, value)
+        >>> td = op.get_value_operator()(TensorDict(observation=torch.randn(3, 4), batch_size=[3]))
+        >>> sorted(td.keys())
+        ['hidden', 'observation', 'state_value']
+    """
+
+    def __init__(
+        self,
+        common_operator: TensorDictModuleBase,
+        policy_operator: TensorDictModuleBase,
+        value_operator: TensorDictModuleBase,
+    ) -> None:
+        for name, op in (("common", common_operator), ("policy", policy_operator), ("value", value_operator)):
+            if not isinstance(op, TensorDictModuleBase):
+                raise TypeError(f"the {name} operator must be a TensorDict module, got {type(op).__name__}")
+        super().__init__(common_operator, policy_operator, value_operator)
+
+    def get_policy_head(self) -> TensorDictModuleBase:
+        """The policy operator given at construction."""
+        return self.module[1]
+
+    def get_value_head(self) -> TensorDictModuleBase:
+        """The value operator given at construction."""
+        return self.module[2]
+
+    def get_policy_operator(self) -> TensorDictSequential:
+        """A standalone ``observation -> action`` operator (shares the modules)."""
+        common, policy = self.module[0], self.module[1]
+        if isinstance(policy, ProbabilisticTensorDictSequential):
+            operator = ProbabilisticTensorDictSequential(common, *policy.module)
+        else:
+            operator = TensorDictSequential(common, policy)
+        operator.spec = getattr(policy, "spec", None)
+        return operator
+
+    def get_value_operator(self) -> TensorDictSequential:
+        """A standalone ``observation -> value`` operator (shares the modules)."""
+        return TensorDictSequential(self.module[0], self.module[2])

@@ -1,0 +1,121 @@
+"""Action distributions for :class:`~rlkit.modules.ProbabilisticActor`.
+
+``OneHotCategorical`` and ``NormalParamExtractor`` are tensordict's own classes, re-exported.
+``Categorical`` adds ``deterministic_sample`` (the mode) to torch's, so tensordict needs no fallback.
+``TanhNormal`` is a normal squashed by tanh into ``(low, high)``, as used by SAC
+(Haarnoja et al. 2018, https://arxiv.org/abs/1801.01290, appendix C).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from tensordict.nn import NormalParamExtractor, OneHotCategorical
+from torch import distributions as D
+from torch.distributions import constraints
+
+
+class Categorical(D.Categorical):
+    """:class:`torch.distributions.Categorical` with ``deterministic_sample`` = the mode (first max).
+
+    Examples:
+        >>> Categorical(logits=torch.tensor([0.0, 2.0, 2.0])).deterministic_sample
+        tensor(1)
+    """
+
+    @property
+    def deterministic_sample(self) -> torch.Tensor:
+        return self.mode
+
+
+class TanhNormal(D.Distribution):
+    """``low + (high - low) * (tanh(x) + 1) / 2`` with ``x ~ Normal(loc, scale)``.
+
+    The last ``event_dims`` dims are the event (log-probabilities are summed over them).
+    ``deterministic_sample`` / ``mode`` is the squashed ``loc``. Sampling with
+    :meth:`rsample_and_log_prob` scores the pre-tanh draw, so saturated samples keep a finite
+    log-probability; :meth:`log_prob` clamps its input just inside ``(low, high)`` for the same reason.
+
+    Args:
+        loc: mean of the normal before squashing.
+        scale: standard deviation before squashing (positive).
+        low: lower bound of the support.
+        high: upper bound of the support (> ``low``).
+        event_dims: number of trailing event dims.
+
+    Examples:
+        >>> dist = TanhNormal(torch.zeros(3, 2), torch.ones(3, 2))
+        >>> a, lp = dist.rsample_and_log_prob()
+        >>> a.shape, lp.shape, bool((a.abs() < 1).all())
+        (torch.Size([3, 2]), torch.Size([3]), True)
+    """
+
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
+    has_rsample = True
+
+    def __init__(
+        self,
+        loc: torch.Tensor,
+        scale: torch.Tensor,
+        low: float | torch.Tensor = -1.0,
+        high: float | torch.Tensor = 1.0,
+        event_dims: int = 1,
+        validate_args: bool | None = None,
+    ) -> None:
+        self.loc, self.scale = torch.broadcast_tensors(loc, scale)
+        low_t = torch.as_tensor(low, dtype=self.loc.dtype, device=self.loc.device)
+        high_t = torch.as_tensor(high, dtype=self.loc.dtype, device=self.loc.device)
+        if bool((low_t >= high_t).any()):
+            raise ValueError(f"TanhNormal needs low < high, got low={low} high={high}")
+        if not 0 <= event_dims <= self.loc.dim():
+            raise ValueError(f"event_dims must be in [0, {self.loc.dim()}] for loc of shape {tuple(self.loc.shape)}")
+        self.low, self.high = low_t, high_t
+        self._mid = (high_t + low_t) / 2
+        self._half = (high_t - low_t) / 2
+        self._event_dims = event_dims
+        self._base = D.Normal(self.loc, self.scale, validate_args=validate_args)
+        split = self.loc.dim() - event_dims
+        super().__init__(self.loc.shape[:split], self.loc.shape[split:], validate_args=validate_args)
+
+    @constraints.dependent_property(is_discrete=False, event_dim=0)
+    def support(self) -> constraints.Constraint:
+        return constraints.interval(self.low, self.high)
+
+    def _squash(self, x: torch.Tensor) -> torch.Tensor:
+        return self._mid + self._half * torch.tanh(x)
+
+    def _log_prob_pre_tanh(self, x: torch.Tensor) -> torch.Tensor:
+        # log|d tanh(x)/dx| = 2 * (log 2 - x - softplus(-2x)), stable for large |x|.
+        log_det = 2.0 * (math.log(2.0) - x - F.softplus(-2.0 * x)) + self._half.log()
+        lp = self._base.log_prob(x) - log_det
+        return lp.sum(tuple(range(-self._event_dims, 0))) if self._event_dims else lp
+
+    def rsample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:
+        return self._squash(self._base.rsample(sample_shape))
+
+    def rsample_and_log_prob(self, sample_shape: torch.Size = torch.Size()) -> tuple[torch.Tensor, torch.Tensor]:
+        """A reparameterised sample and its log-probability, scored before squashing."""
+        x = self._base.rsample(sample_shape)
+        return self._squash(x), self._log_prob_pre_tanh(x)
+
+    def sample_and_log_prob(self, sample_shape: torch.Size = torch.Size()) -> tuple[torch.Tensor, torch.Tensor]:
+        """As :meth:`rsample_and_log_prob`, without gradients."""
+        with torch.no_grad():
+            return self.rsample_and_log_prob(sample_shape)
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        eps = torch.finfo(value.dtype).eps
+        y = ((value - self._mid) / self._half).clamp(-1.0 + eps, 1.0 - eps)
+        return self._log_prob_pre_tanh(torch.atanh(y))
+
+    @property
+    def mode(self) -> torch.Tensor:
+        return self._squash(self.loc)
+
+    @property
+    def deterministic_sample(self) -> torch.Tensor:
+        return self.mode
+
+
+__all__ = ["Categorical", "OneHotCategorical", "TanhNormal", "NormalParamExtractor"]

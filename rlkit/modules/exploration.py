@@ -1,0 +1,178 @@
+"""Exploration types and epsilon-greedy exploration.
+
+``ExplorationType`` *is* tensordict's :class:`~tensordict.nn.InteractionType` and
+:class:`set_exploration_type` sets tensordict's interaction type, so rlkit modules and every
+``tensordict.nn`` probabilistic module read one setting.
+
+What "unset" means: outside any ``set_exploration_type`` block (or inside ``set_exploration_type(None)``)
+rlkit explores. :func:`exploration_type` then returns ``ExplorationType.RANDOM``,
+:class:`EGreedyModule` acts, and :class:`~rlkit.modules.ProbabilisticActor` samples (its
+``default_interaction_type`` is ``RANDOM``). Wrap evaluation in
+``set_exploration_type(ExplorationType.DETERMINISTIC)``.
+"""
+from __future__ import annotations
+
+import torch
+from tensordict import TensorDictBase
+from tensordict.nn import InteractionType, TensorDictModuleBase, interaction_type, set_interaction_type
+from tensordict.utils import NestedKey
+
+from rlkit.data.specs import Binary, Categorical, MultiOneHot, OneHot, TensorSpec
+from rlkit.modules._action_space import action_leaf_spec, check_mask
+
+#: The interaction types (``DETERMINISTIC``, ``RANDOM``, ``MODE``, ``MEAN``, ``MEDIAN``).
+ExplorationType = InteractionType
+
+
+class set_exploration_type(set_interaction_type):
+    """Context manager (or decorator) setting the exploration type inside a block.
+
+    Args:
+        type: an :data:`ExplorationType` or its name (any case); ``None`` restores the unset state.
+
+    Examples:
+        >>> with set_exploration_type(ExplorationType.DETERMINISTIC):
+        ...     print(exploration_type())
+        deterministic
+        >>> print(exploration_type())
+        random
+    """
+
+    def __init__(self, type: InteractionType | str | None) -> None:
+        super().__init__(type)
+
+    def clone(self) -> "set_exploration_type":
+        return type(self)(self.type)
+
+
+def exploration_type() -> InteractionType:
+    """The active exploration type; ``ExplorationType.RANDOM`` when none is set (see module doc)."""
+    current = interaction_type()
+    return ExplorationType.RANDOM if current is None else current
+
+
+def _random_from_mask(mask: torch.Tensor) -> torch.Tensor:
+    """Uniform index among the True entries of each row of ``mask`` ``[*B, n]``."""
+    n = mask.shape[-1]
+    flat = mask.reshape(-1, n).to(torch.float32)
+    return torch.multinomial(flat, 1).reshape(mask.shape[:-1])
+
+
+def random_action(spec: TensorSpec, batch: torch.Size, mask: torch.Tensor | None, device: torch.device) -> torch.Tensor:
+    """A uniformly random action of ``spec`` per batch index, never a masked one."""
+    if mask is None:
+        return spec.rand(batch).to(device)
+    spec_mask = getattr(spec, "mask", None)
+    if spec_mask is not None:
+        # Both masks apply: the environment's (per step) and the spec's (fixed).
+        mask = check_mask(mask, batch + spec.shape + (spec.n,) if isinstance(spec, Categorical) else batch + spec.shape)
+        mask = mask & spec_mask.to(mask.device)
+    if isinstance(spec, OneHot):
+        index = _random_from_mask(check_mask(mask, batch + spec.shape))
+        return torch.nn.functional.one_hot(index, spec.n).to(spec.dtype)
+    if isinstance(spec, Categorical):
+        return _random_from_mask(check_mask(mask, batch + spec.shape + (spec.n,))).to(spec.dtype)
+    if isinstance(spec, MultiOneHot):
+        mask = check_mask(mask, batch + spec.shape)
+        parts = [torch.nn.functional.one_hot(_random_from_mask(g), g.shape[-1]) for g in mask.split(spec.nvec, -1)]
+        return torch.cat(parts, -1).to(spec.dtype)
+    if isinstance(spec, Binary):
+        # A masked bit may not be switched on.
+        bits = torch.randint(0, 2, batch + spec.shape, device=mask.device).to(spec.dtype)
+        return bits * check_mask(mask, batch + spec.shape).to(spec.dtype)
+    raise ValueError(
+        f"an action mask is supported for OneHot, Categorical, MultiOneHot and Binary specs, "
+        f"got a {type(spec).__name__} spec"
+    )
+
+
+class EGreedyModule(TensorDictModuleBase):
+    """Epsilon-greedy exploration: replaces the action by a random one with probability ``eps``.
+
+    Place it after a greedy policy. It acts only when the exploration type is ``RANDOM`` (or unset);
+    under ``DETERMINISTIC``, ``MODE`` or ``MEAN`` it leaves the action alone. ``eps`` anneals linearly
+    from ``eps_init`` to ``eps_end`` over ``annealing_num_steps`` frames of :meth:`step`, and is a
+    buffer (saved in ``state_dict``). Random actions respect the spec's mask and ``action_mask_key``.
+    See Mnih et al. 2015 (https://www.nature.com/articles/nature14236) for the schedule.
+
+    Args:
+        spec: the action spec (a Composite is read at ``action_key``).
+        eps_init: initial probability of a random action.
+        eps_end: final probability.
+        annealing_num_steps: frames over which eps goes from ``eps_init`` to ``eps_end``.
+        action_key: key of the action to overwrite.
+        action_mask_key: key of a bool mask (True = allowed).
+
+    Examples:
+        >>> import torch
+        >>> from tensordict import TensorDict
+        >>> from rlkit.data import OneHot
+        >>> explore = EGreedyModule(OneHot(3), eps_init=1.0, eps_end=0.1, annealing_num_steps=10)
+        >>> explore.step(5)
+        >>> round(explore.eps.item(), 4)
+        0.55
+        >>> td = explore(TensorDict(action=torch.tensor([[1, 0, 0]] * 4), batch_size=[4]))
+        >>> td["action"].shape
+        torch.Size([4, 3])
+    """
+
+    def __init__(
+        self,
+        spec: TensorSpec,
+        eps_init: float = 1.0,
+        eps_end: float = 0.1,
+        annealing_num_steps: int = 1000,
+        *,
+        action_key: NestedKey = "action",
+        action_mask_key: NestedKey | None = None,
+    ) -> None:
+        super().__init__()
+        if spec is None:
+            raise ValueError("EGreedyModule needs the action spec to draw random actions, got None")
+        for name, value in (("eps_init", eps_init), ("eps_end", eps_end)):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must lie in [0, 1], got {value}")
+        if int(annealing_num_steps) < 1:
+            raise ValueError(f"annealing_num_steps must be >= 1, got {annealing_num_steps}")
+        self.spec = action_leaf_spec(spec, action_key)
+        self.action_key = action_key
+        self.action_mask_key = action_mask_key
+        self.annealing_num_steps = int(annealing_num_steps)
+        self.register_buffer("eps_init", torch.tensor(float(eps_init)))
+        self.register_buffer("eps_end", torch.tensor(float(eps_end)))
+        self.register_buffer("eps", torch.tensor(float(eps_init)))
+        # Frames seen so far: eps is recomputed from it, so many small steps do not accumulate error.
+        self.register_buffer("frames", torch.tensor(0, dtype=torch.int64))
+        self.in_keys = [action_key] if action_mask_key is None else [action_key, action_mask_key]
+        self.out_keys = [action_key]
+
+    def step(self, frames: int = 1) -> None:
+        """Advances the linear schedule by ``frames`` frames."""
+        self.frames.add_(int(frames))
+        progress = min(self.frames.item() / self.annealing_num_steps, 1.0)
+        self.eps.copy_(self.eps_init + (self.eps_end - self.eps_init) * progress)
+
+    def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
+        if exploration_type() != ExplorationType.RANDOM:
+            return tensordict
+        action = tensordict.get(self.action_key, None)
+        if action is None:
+            present = sorted(str(k) for k in tensordict.keys(include_nested=True, leaves_only=True))
+            raise KeyError(
+                f"EGreedyModule reads the action from {self.action_key!r}, which is missing; keys present: {present}"
+            )
+        mask = None
+        if self.action_mask_key is not None:
+            mask = tensordict.get(self.action_mask_key, None)
+            if mask is None:
+                raise KeyError(f"EGreedyModule reads the action mask from {self.action_mask_key!r}, which is missing")
+        event_dims = len(self.spec.shape)
+        batch = action.shape[: action.dim() - event_dims]
+        explore = torch.rand(batch, device=action.device) < self.eps.to(action.device)
+        random = random_action(self.spec, batch, mask, action.device).to(device=action.device, dtype=action.dtype)
+        explore = explore.reshape(batch + (1,) * event_dims)
+        tensordict.set(self.action_key, torch.where(explore, random, action))
+        return tensordict
+
+
+__all__ = ["ExplorationType", "set_exploration_type", "exploration_type", "EGreedyModule"]

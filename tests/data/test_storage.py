@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import pytest
+import torch
+from tensordict import NonTensorData, TensorDict
+
+from rlkit.data.storage import TensorDictStorage
+
+
+def _batch(start: int, n: int) -> TensorDict:
+    x = torch.arange(start, start + n)
+    return TensorDict(
+        {
+            "x": x,
+            "obs": x.float().unsqueeze(-1).expand(n, 3).clone(),
+            "next": {"done": (x % 2 == 0).unsqueeze(-1)},
+        },
+        batch_size=[n],
+    )
+
+
+def test_wrap_around_keeps_exactly_the_newest_items() -> None:
+    storage = TensorDictStorage(5)
+    assert storage.extend(_batch(0, 3)).tolist() == [0, 1, 2]
+    assert storage.extend(_batch(3, 4)).tolist() == [3, 4, 0, 1]
+    assert len(storage) == 5 and storage.cursor == 2
+    assert storage.data["x"].tolist() == [5, 6, 2, 3, 4]
+    assert storage.data["next", "done"].squeeze(-1).tolist() == [False, True, True, False, True]
+    assert storage.oldest == 2
+    assert storage.oldest_first("x").tolist() == [2, 3, 4, 5, 6]
+    assert storage.oldest_first(("next", "done")).shape == (5, 1)
+    partial = TensorDictStorage(5)
+    partial.extend(_batch(0, 2))
+    assert partial.oldest == 0 and partial.oldest_first("x").tolist() == [0, 1]
+    assert storage.data["obs"][:, 0].tolist() == [5.0, 6.0, 2.0, 3.0, 4.0]
+
+
+def test_extend_larger_than_capacity_matches_one_by_one_writes() -> None:
+    bulk, single = TensorDictStorage(4), TensorDictStorage(4)
+    bulk.extend(_batch(0, 2))
+    single.extend(_batch(0, 2))
+    assert bulk.extend(_batch(2, 11)).tolist() == [1, 2, 3, 0]
+    for i in range(2, 13):
+        single.extend(_batch(i, 1))
+    assert torch.equal(bulk.data["x"], single.data["x"])
+    assert bulk.data["x"].tolist() == [12, 9, 10, 11]
+    assert (bulk.cursor, len(bulk)) == (single.cursor, len(single)) == (1, 4)
+
+
+def test_gather_returns_a_copy_with_the_index_shape() -> None:
+    storage = TensorDictStorage(6)
+    storage.extend(_batch(0, 6))
+    out = storage[torch.tensor([[1, 2], [5, 0]])]
+    assert out.batch_size == torch.Size([2, 2])
+    assert out["x"].tolist() == [[1, 2], [5, 0]]
+    out["x"].zero_()
+    assert storage.data["x"].tolist() == [0, 1, 2, 3, 4, 5]
+
+
+def test_device_argument_places_the_storage() -> None:
+    storage = TensorDictStorage(3, device="cpu")
+    assert storage.device == torch.device("cpu")
+    storage.extend(_batch(0, 2))
+    assert storage.data["x"].device == torch.device("cpu")
+    assert storage.device == torch.device("cpu")
+
+
+def test_state_dict_round_trip_and_independence() -> None:
+    storage = TensorDictStorage(4)
+    storage.extend(_batch(0, 6))
+    other = TensorDictStorage(4)
+    other.load_state_dict(storage.state_dict())
+    assert torch.equal(other.data["x"], storage.data["x"])
+    assert torch.equal(other.data["next", "done"], storage.data["next", "done"])
+    assert (other.cursor, len(other)) == (2, 4)
+    storage.extend(_batch(100, 1))  # writes to the original do not leak into the loaded copy
+    assert other.data["x"].tolist() == [4, 5, 2, 3]
+    empty = TensorDictStorage(4)
+    other.load_state_dict(empty.state_dict())
+    assert len(other) == 0 and "x" not in other
+
+
+def test_layout_errors_name_the_entry() -> None:
+    storage = TensorDictStorage(4)
+    with pytest.raises(TypeError, match="expected a TensorDict, got dict"):
+        storage.extend({"x": torch.zeros(2)})
+    with pytest.raises(ValueError, match=r"batch_size \[N\], got batch_size \[2, 3\]"):
+        storage.extend(TensorDict({"x": torch.zeros(2, 3)}, batch_size=[2, 3]))
+    with pytest.raises(ValueError, match="the TensorDict has no tensor entries"):
+        storage.extend(TensorDict({}, batch_size=[2]))
+    with_text = TensorDict({"x": torch.zeros(2)}, batch_size=[2])
+    with_text["name"] = NonTensorData("a", batch_size=[2])
+    with pytest.raises(TypeError, match="entry 'name' is a NonTensorData; only tensor entries can be stored"):
+        storage.extend(with_text)
+    storage.extend(_batch(0, 2))
+    bad_keys = _batch(0, 2).exclude(("next", "done")).set("extra", torch.zeros(2))
+    with pytest.raises(KeyError, match=r"missing \[\('next', 'done'\)\], unexpected \['extra'\]"):
+        storage.extend(bad_keys)
+    bad_shape = _batch(0, 2).set("obs", torch.zeros(2, 4))
+    with pytest.raises(ValueError, match=r"entry 'obs' has per-item shape \[4\], the storage holds \[3\]"):
+        storage.extend(bad_shape)
+    bad_dtype = _batch(0, 2).set(("next", "done"), torch.zeros(2, 1))
+    match = r"entry \('next', 'done'\) has dtype torch.float32, the storage holds torch.bool"
+    with pytest.raises(TypeError, match=match):
+        storage.extend(bad_dtype)
+
+
+def test_constructor_and_empty_errors() -> None:
+    with pytest.raises(ValueError, match="capacity must be a positive int, got -1"):
+        TensorDictStorage(-1)
+    with pytest.raises(RuntimeError, match="the storage is empty"):
+        TensorDictStorage(2).data
+
+
+def test_load_state_dict_errors() -> None:
+    storage = TensorDictStorage(4)
+    state = storage.state_dict()
+    with pytest.raises(KeyError, match="storage state_dict lacks 'cursor'"):
+        storage.load_state_dict({k: v for k, v in state.items() if k != "cursor"})
+    with pytest.raises(ValueError, match="state_dict capacity 3 does not match this buffer's capacity 4"):
+        storage.load_state_dict(TensorDictStorage(3).state_dict())
+    with pytest.raises(ValueError, match="state_dict has cursor 4 and size 0"):
+        storage.load_state_dict({**state, "cursor": 4})

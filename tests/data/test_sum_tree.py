@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rlkit.data.sum_tree import MinTree, SumTree
+
+
+@pytest.mark.parametrize("capacity", [1, 5, 8, 37])
+def test_random_updates_match_a_plain_array(capacity: int) -> None:
+    gen = torch.Generator().manual_seed(capacity)
+    ref = torch.zeros(capacity, dtype=torch.float64)
+    sums, mins = SumTree(capacity), MinTree(capacity)
+    ref_min = torch.full((capacity,), float("inf"), dtype=torch.float64)
+    for _ in range(20):
+        idx = torch.randint(0, capacity, (7,), generator=gen)
+        val = torch.rand(7, generator=gen, dtype=torch.float64) + 0.1
+        sums.update(idx, val)
+        mins.update(idx, val)
+        for i, v in zip(idx.tolist(), val.tolist()):  # sequential reference: the last write wins
+            ref[i] = v
+            ref_min[i] = v
+        assert torch.allclose(sums.reduce_all(), ref.sum(), rtol=1e-12)
+        assert mins.reduce_all() == ref_min.min()
+        assert torch.equal(sums[torch.arange(capacity)], ref)
+
+
+def test_duplicate_indices_keep_the_last_value() -> None:
+    tree = SumTree(4)
+    tree.update(torch.tensor([2, 1, 2, 2, 1]), torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0]))
+    assert tree[torch.tensor([0, 1, 2, 3])].tolist() == [0.0, 5.0, 4.0, 0.0]
+    assert float(tree.reduce_all()) == 9.0
+
+
+def test_scalar_value_broadcasts_and_empty_update_is_a_no_op() -> None:
+    tree = MinTree(3)
+    tree.update(torch.tensor([0, 2]), 2.5)
+    tree.update(torch.tensor([], dtype=torch.long), torch.tensor([]))
+    assert tree[torch.tensor([[0, 1, 2]])].tolist() == [[2.5, float("inf"), 2.5]]
+
+
+def test_find_prefix_sum_matches_searchsorted_reference() -> None:
+    gen = torch.Generator().manual_seed(0)
+    values = torch.rand(13, generator=gen, dtype=torch.float64)
+    values[[3, 4, 12]] = 0.0  # empty slots must never be returned
+    tree = SumTree(13)
+    tree.update(torch.arange(13), values)
+    mass = torch.rand(1000, generator=gen, dtype=torch.float64) * values.sum()
+    expected = torch.searchsorted(values.cumsum(0), mass, right=True)
+    assert torch.equal(tree.find_prefix_sum(mass), expected)
+    # Rounding can push the mass to the total: the result is still the last leaf with mass.
+    edge = tree.find_prefix_sum(torch.tensor([values.sum() * (1 + 1e-12), 0.0]))
+    assert edge.tolist() == [11, 0]
+
+
+def test_find_prefix_sum_keeps_shape() -> None:
+    tree = SumTree(4)
+    tree.update(torch.arange(4), torch.tensor([1.0, 1.0, 1.0, 1.0]))
+    out = tree.find_prefix_sum(torch.tensor([[0.5, 1.5], [2.5, 3.5]]))
+    assert out.tolist() == [[0, 1], [2, 3]]
+
+
+def test_state_dict_round_trip() -> None:
+    tree = SumTree(6)
+    tree.update(torch.arange(6), torch.arange(6.0))
+    other = SumTree(6)
+    state = tree.state_dict()
+    other.load_state_dict(state)
+    state["tree"].zero_()  # the loaded tree does not alias the state dict
+    assert torch.equal(other[torch.arange(6)], torch.arange(6.0, dtype=torch.float64))
+    assert float(other.reduce_all()) == 15.0
+
+
+def test_errors() -> None:
+    with pytest.raises(ValueError, match="capacity must be a positive int, got 0"):
+        SumTree(0)
+    tree = SumTree(4)
+    with pytest.raises(TypeError, match="index must be an integer tensor, got dtype torch.float32"):
+        tree.update(torch.tensor([0.0]), 1.0)
+    with pytest.raises(IndexError, match=r"index out of range \[0, 4\): min 0, max 4"):
+        tree.update(torch.tensor([0, 4]), 1.0)
+    with pytest.raises(ValueError, match="got 3 values for 2 indices"):
+        tree.update(torch.tensor([0, 1]), torch.tensor([1.0, 2.0, 3.0]))
+    with pytest.raises(ValueError, match="total mass is 0"):
+        tree.find_prefix_sum(torch.tensor([0.0]))
+    with pytest.raises(ValueError, match=r"tree of shape \[16\] does not fit capacity 4 \(expected \[8\]\)"):
+        tree.load_state_dict(SumTree(5).state_dict())

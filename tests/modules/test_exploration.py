@@ -1,0 +1,135 @@
+"""Exploration types and EGreedyModule: schedule arithmetic, modes, frequencies, masks, specs."""
+from __future__ import annotations
+
+import pytest
+import torch
+from tensordict import TensorDict
+from tensordict.nn import InteractionType, interaction_type
+
+from rlkit.data import Binary, Bounded, Categorical, Composite, MultiOneHot, OneHot
+from rlkit.modules import EGreedyModule, ExplorationType, exploration_type, set_exploration_type
+
+
+def test_exploration_type_is_tensordicts_interaction_type():
+    assert ExplorationType is InteractionType
+    assert {"DETERMINISTIC", "RANDOM", "MODE", "MEAN"} <= set(ExplorationType.__members__)
+    assert exploration_type() is ExplorationType.RANDOM  # unset means explore
+    with set_exploration_type(ExplorationType.DETERMINISTIC):
+        assert exploration_type() is ExplorationType.DETERMINISTIC
+        assert interaction_type() is InteractionType.DETERMINISTIC  # one setting for both libraries
+        with set_exploration_type("Mode"):
+            assert exploration_type() is ExplorationType.MODE
+        assert exploration_type() is ExplorationType.DETERMINISTIC
+    assert interaction_type() is None
+
+
+def test_anneal_arithmetic_and_clamp():
+    module = EGreedyModule(OneHot(3), eps_init=1.0, eps_end=0.1, annealing_num_steps=100)
+    assert module.eps.item() == pytest.approx(1.0)
+    module.step()
+    assert module.eps.item() == pytest.approx(1.0 - 0.9 / 100)
+    module.step(49)
+    assert module.eps.item() == pytest.approx(0.55)
+    module.step(1000)
+    assert module.eps.item() == pytest.approx(0.1)
+
+
+def test_eps_round_trips_state_dict():
+    module = EGreedyModule(OneHot(3), annealing_num_steps=10)
+    module.step(4)
+    fresh = EGreedyModule(OneHot(3), annealing_num_steps=10)
+    fresh.load_state_dict(module.state_dict())
+    assert fresh.eps.item() == pytest.approx(1.0 - 0.9 * 0.4)
+    fresh.step(1)
+    assert fresh.eps.item() == pytest.approx(1.0 - 0.9 * 0.5)  # the frame count came along too
+
+
+def _greedy_td(n: int = 4, batch: int = 20000) -> TensorDict:
+    return TensorDict(action=torch.nn.functional.one_hot(torch.zeros(batch, dtype=torch.long), n), batch_size=[batch])
+
+
+@pytest.mark.parametrize("mode", ["deterministic", "mode", "mean"])
+def test_greedy_outside_random_mode(mode):
+    module = EGreedyModule(OneHot(4), eps_init=1.0)
+    td = _greedy_td(batch=100)
+    expected = td["action"].clone()
+    with set_exploration_type(mode):
+        assert torch.equal(module(td)["action"], expected)
+
+
+def test_random_fraction_matches_eps():
+    # A random action differs from the greedy one with probability eps * (n - 1) / n.
+    module = EGreedyModule(OneHot(4), eps_init=0.4, eps_end=0.4)
+    with set_exploration_type("random"):
+        action = module(_greedy_td())["action"]
+    changed = (action.argmax(-1) != 0).float().mean().item()
+    assert changed == pytest.approx(0.4 * 3 / 4, abs=0.015)
+    assert (action.sum(-1) == 1).all()
+    unset = module(_greedy_td())["action"]  # unset exploration type explores too
+    assert (unset.argmax(-1) != 0).float().mean().item() == pytest.approx(0.3, abs=0.015)
+
+
+def test_eps_zero_never_changes():
+    module = EGreedyModule(OneHot(4), eps_init=0.0, eps_end=0.0)
+    assert (module(_greedy_td(batch=500))["action"].argmax(-1) == 0).all()
+
+
+@pytest.mark.parametrize(
+    "spec, greedy, mask",
+    [
+        (OneHot(4), torch.tensor([0, 0, 1, 0]), torch.tensor([False, True, True, False])),
+        (Categorical(4), torch.tensor(2), torch.tensor([False, True, True, False])),
+        (MultiOneHot([2, 3]), torch.tensor([1, 0, 0, 1, 0]), torch.tensor([True, False, False, True, True])),
+        (Binary(3), torch.tensor([0, 0, 0]), torch.tensor([True, False, True])),
+    ],
+)
+def test_never_masked_every_spec(spec, greedy, mask):
+    batch = 2000
+    module = EGreedyModule(spec, eps_init=1.0, action_mask_key="action_mask")
+    td = TensorDict(action=greedy.expand(batch, *greedy.shape).clone(),
+                    action_mask=mask.expand(batch, *mask.shape), batch_size=[batch])
+    action = module(td)["action"]
+    assert action.shape == (batch, *spec.shape) and action.dtype == torch.int64
+    assert spec.is_in(action)
+    if isinstance(spec, Categorical):
+        assert set(action.unique().tolist()) == {1, 2}
+    else:
+        assert not (action.bool() & ~mask).any()
+        assert (action.bool() & mask).any(0)[mask].all()  # every allowed entry does occur
+
+
+def test_spec_mask_and_batch_dims():
+    spec = OneHot(3, mask=torch.tensor([False, False, True]))
+    module = EGreedyModule(Composite(action=spec), eps_init=1.0)
+    td = TensorDict(action=torch.tensor([1, 0, 0]).expand(4, 5, 3).clone(), batch_size=[4, 5])
+    assert (module(td)["action"].argmax(-1) == 2).all()
+    both = EGreedyModule(spec, eps_init=1.0, action_mask_key="m")
+    td["m"] = torch.tensor([True, True, True]).expand(4, 5, 3)
+    assert (both(td)["action"].argmax(-1) == 2).all()
+
+
+def test_unmasked_any_spec():
+    module = EGreedyModule(Bounded(-1.0, 1.0, (2,)), eps_init=1.0)
+    action = module(TensorDict(action=torch.full((50, 2), 5.0), batch_size=[50]))["action"]
+    assert ((action >= -1) & (action <= 1)).all()
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="needs the action spec"):
+        EGreedyModule(None)
+    with pytest.raises(ValueError, match=r"eps_init must lie in \[0, 1\], got 1.5"):
+        EGreedyModule(OneHot(2), eps_init=1.5)
+    with pytest.raises(ValueError, match=r"eps_end must lie in \[0, 1\], got -0.1"):
+        EGreedyModule(OneHot(2), eps_end=-0.1)
+    with pytest.raises(ValueError, match="annealing_num_steps must be >= 1, got 0"):
+        EGreedyModule(OneHot(2), annealing_num_steps=0)
+    module = EGreedyModule(OneHot(2), action_mask_key="action_mask")
+    with pytest.raises(KeyError, match="reads the action from 'action', which is missing"):
+        module(TensorDict(observation=torch.zeros(2, 3), batch_size=[2]))
+    with pytest.raises(KeyError, match="reads the action mask from 'action_mask'"):
+        module(TensorDict(action=torch.zeros(2, 2, dtype=torch.long), batch_size=[2]))
+    with pytest.raises(TypeError, match="action mask must be a bool tensor"):
+        module(TensorDict(action=torch.zeros(2, 2, dtype=torch.long), action_mask=torch.ones(2, 2), batch_size=[2]))
+    bounded = EGreedyModule(Bounded(-1.0, 1.0, (2,)), eps_init=1.0, action_mask_key="m")
+    with pytest.raises(ValueError, match="an action mask is supported for OneHot, Categorical, MultiOneHot and Binary specs, got a Bounded spec"):
+        bounded(TensorDict(action=torch.zeros(2, 2), m=torch.ones(2, 2, dtype=torch.bool), batch_size=[2]))
