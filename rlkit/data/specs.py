@@ -20,12 +20,19 @@ from __future__ import annotations
 
 import abc
 import copy
-from typing import Iterator, Sequence
+from typing import Any, Sequence, Union
 
 import torch
-from tensordict import TensorDict
 
-def _size(shape) -> torch.Size:
+#: A shape: an int, a sequence of ints, a ``torch.Size`` or ``None`` (scalar).
+ShapeLike = Union[int, Sequence[int], torch.Size, None]
+#: A device: ``torch.device``, a name like ``"cuda:0"`` or an index.
+DeviceLike = Union[torch.device, str, int]
+#: A nested Composite key: a string or a tuple of strings.
+NestedKey = Union[str, tuple]
+
+
+def _size(shape: ShapeLike) -> torch.Size:
     if shape is None:
         return torch.Size([])
     if isinstance(shape, int):
@@ -33,7 +40,7 @@ def _size(shape) -> torch.Size:
     return torch.Size(shape)
 
 
-def _check_bool_mask(mask: torch.Tensor, name: str = "mask") -> torch.Tensor:
+def _check_bool_mask(mask: Any, name: str = "mask") -> torch.Tensor:
     if not isinstance(mask, torch.Tensor):
         mask = torch.as_tensor(mask)
     if mask.dtype != torch.bool:
@@ -44,13 +51,13 @@ def _check_bool_mask(mask: torch.Tensor, name: str = "mask") -> torch.Tensor:
 class TensorSpec(abc.ABC):
     """Base class: a domain of tensors of one shape, dtype and device."""
 
-    def __init__(self, shape, dtype: torch.dtype, device=None) -> None:
+    def __init__(self, shape: ShapeLike, dtype: torch.dtype, device: DeviceLike | None = None) -> None:
         self.shape = _size(shape)
         self.dtype = dtype
         self.device = torch.device(device) if device is not None else None
 
     # -- helpers -------------------------------------------------------------------------------
-    def _full_shape(self, shape) -> torch.Size:
+    def _full_shape(self, shape: ShapeLike) -> torch.Size:
         return _size(shape) + self.shape
 
     def _has_shape(self, x: torch.Tensor) -> bool:
@@ -59,7 +66,7 @@ class TensorSpec(abc.ABC):
 
     # -- interface -----------------------------------------------------------------------------
     @abc.abstractmethod
-    def rand(self, shape=()) -> torch.Tensor:
+    def rand(self, shape: ShapeLike = ()) -> torch.Tensor:
         """Draws a random member for each index of the leading ``shape``."""
 
     @abc.abstractmethod
@@ -70,11 +77,11 @@ class TensorSpec(abc.ABC):
     def project(self, x: torch.Tensor) -> torch.Tensor:
         """Maps ``x`` onto the domain deterministically; members are returned unchanged."""
 
-    def zero(self, shape=()) -> torch.Tensor:
+    def zero(self, shape: ShapeLike = ()) -> torch.Tensor:
         """A zero-filled tensor of the spec's dtype (``shape`` is a leading batch shape)."""
         return torch.zeros(self._full_shape(shape), dtype=self.dtype, device=self.device)
 
-    def to(self, device) -> "TensorSpec":
+    def to(self, device: DeviceLike) -> TensorSpec:
         """A copy of the spec on ``device``."""
         out = copy.copy(self)
         out.device = torch.device(device)
@@ -86,7 +93,7 @@ class TensorSpec(abc.ABC):
     def __repr__(self) -> str:
         return f"{type(self).__name__}(shape={tuple(self.shape)}, dtype={self.dtype})"
 
-    def __eq__(self, other) -> bool:
+    def __eq__(self, other: object) -> bool:
         if type(self) is not type(other):
             return False
         for key, value in vars(self).items():
@@ -111,8 +118,9 @@ class _DiscreteMaskMixin:
 
     n: int
     mask: torch.Tensor | None
+    device: torch.device | None
 
-    def _set_mask(self, mask) -> None:
+    def _set_mask(self, mask: torch.Tensor | None) -> None:
         if mask is None:
             self.mask = None
             return
@@ -120,29 +128,62 @@ class _DiscreteMaskMixin:
         if mask.shape[-1:] != torch.Size([self.n]):
             raise ValueError(f"mask must end with a dim of size n={self.n}, got shape {tuple(mask.shape)}")
         if not mask.any(-1).all():
-            raise ValueError("mask forbids every action in at least one row")
+            raise ValueError(f"mask forbids every action in at least one row (mask shape {tuple(mask.shape)})")
         self.mask = mask
 
-    def update_mask(self, mask) -> None:
+    def update_mask(self, mask: torch.Tensor | None) -> None:
         """Replaces the mask (bool, True = allowed; ``None`` removes it)."""
         self._set_mask(mask)
 
-    def _allowed(self, batch: torch.Size) -> torch.Tensor:
-        if self.mask is None:
-            return torch.ones(batch + (self.n,), dtype=torch.bool, device=self.device)
-        return self.mask.expand(batch + (self.n,))
+    def _mask_for(self, batch: torch.Size, device: torch.device) -> torch.Tensor:
+        """The mask on ``device``, broadcast to ``[*batch, n]``.
+
+        The mask is moved rather than the data: the environment may hand its mask over on one
+        device while the values to check come from another.
+        """
+        target = torch.Size(batch) + (self.n,)
+        try:
+            fits = torch.broadcast_shapes(self.mask.shape, target) == target
+        except RuntimeError:
+            fits = False
+        if not fits:
+            raise ValueError(
+                f"mask of shape {tuple(self.mask.shape)} does not broadcast to the batch shape "
+                f"{tuple(batch)} followed by n={self.n}"
+            )
+        return self.mask.to(device).expand(target)
 
     def _rand_index(self, batch: torch.Size) -> torch.Tensor:
         if self.mask is None:
             return torch.randint(self.n, batch, device=self.device)
-        probs = self._allowed(batch).to(torch.float32).reshape(-1, self.n)
+        device = self.device if self.device is not None else self.mask.device
+        probs = self._mask_for(batch, device).to(torch.float32).reshape(-1, self.n)
         return torch.multinomial(probs, 1).reshape(batch)
 
     def _index_allowed(self, index: torch.Tensor) -> bool:
         if self.mask is None:
             return True
-        allowed = self.mask.expand(index.shape + (self.n,))
+        try:
+            allowed = self._mask_for(index.shape, index.device)
+        except ValueError:
+            return False
         return bool(allowed.gather(-1, index.unsqueeze(-1)).all())
+
+
+def _masked_argmax(scores: torch.Tensor, allowed: torch.Tensor | None) -> torch.Tensor:
+    """Index of the largest score (the first one on ties), among allowed entries only.
+
+    NaN never wins; a row whose allowed scores are all ``-inf`` or NaN falls back to its first
+    allowed entry, so the result is always an allowed index.
+    """
+    if not scores.is_floating_point():
+        scores = scores.to(torch.float32)
+    scores = scores.masked_fill(scores.isnan(), float("-inf"))
+    if allowed is None:
+        return scores.argmax(-1)
+    best = torch.where(allowed, scores, float("-inf")).argmax(-1)
+    first_allowed = allowed.to(torch.uint8).argmax(-1)
+    return torch.where(allowed.gather(-1, best.unsqueeze(-1)).squeeze(-1), best, first_allowed)
 
 
 class OneHot(_DiscreteMaskMixin, TensorSpec):
@@ -160,14 +201,20 @@ class OneHot(_DiscreteMaskMixin, TensorSpec):
         tensor([0, 1, 0])
     """
 
-    def __init__(self, n: int, device=None, dtype: torch.dtype = torch.int64, mask=None) -> None:
+    def __init__(
+        self,
+        n: int,
+        device: DeviceLike | None = None,
+        dtype: torch.dtype = torch.int64,
+        mask: torch.Tensor | None = None,
+    ) -> None:
         if int(n) < 1:
             raise ValueError(f"OneHot needs n >= 1, got {n}")
         super().__init__((int(n),), dtype, device)
         self.n = int(n)
         self._set_mask(mask)
 
-    def rand(self, shape=()) -> torch.Tensor:
+    def rand(self, shape: ShapeLike = ()) -> torch.Tensor:
         index = self._rand_index(_size(shape))
         return self.from_index(index)
 
@@ -177,20 +224,22 @@ class OneHot(_DiscreteMaskMixin, TensorSpec):
 
     def to_index(self, x: torch.Tensor) -> torch.Tensor:
         """The index of the 1 in each one-hot row."""
-        return x.argmax(-1)
+        # argmax has no bool kernel; bool one-hots come from masks and comparisons.
+        return (x.to(torch.uint8) if x.dtype == torch.bool else x).argmax(-1)
 
     def is_in(self, x: torch.Tensor) -> bool:
         if not isinstance(x, torch.Tensor) or not self._has_shape(x):
             return False
         binary = ((x == 0) | (x == 1)).all()
         single = (x.sum(-1) == 1).all()
-        return bool(binary and single) and self._index_allowed(x.argmax(-1))
+        return bool(binary and single) and self._index_allowed(self.to_index(x))
 
     def project(self, x: torch.Tensor) -> torch.Tensor:
-        scores = x.to(torch.float32)
-        if self.mask is not None:
-            scores = scores.masked_fill(~self.mask.expand_as(scores), float("-inf"))
-        return self.from_index(scores.argmax(-1))
+        """The one-hot of the largest entry (the first on ties; masked entries and NaN never win)."""
+        if x.dim() == 0 or x.shape[-1] != self.n:
+            raise ValueError(f"OneHot.project needs a last dim of size n={self.n}, got shape {tuple(x.shape)}")
+        allowed = None if self.mask is None else self._mask_for(x.shape[:-1], x.device)
+        return self.from_index(_masked_argmax(x, allowed))
 
 
 class Categorical(_DiscreteMaskMixin, TensorSpec):
@@ -208,14 +257,21 @@ class Categorical(_DiscreteMaskMixin, TensorSpec):
         tensor(1)
     """
 
-    def __init__(self, n: int, shape=(), device=None, dtype: torch.dtype = torch.int64, mask=None) -> None:
+    def __init__(
+        self,
+        n: int,
+        shape: ShapeLike = (),
+        device: DeviceLike | None = None,
+        dtype: torch.dtype = torch.int64,
+        mask: torch.Tensor | None = None,
+    ) -> None:
         if int(n) < 1:
             raise ValueError(f"Categorical needs n >= 1, got {n}")
         super().__init__(shape, dtype, device)
         self.n = int(n)
         self._set_mask(mask)
 
-    def rand(self, shape=()) -> torch.Tensor:
+    def rand(self, shape: ShapeLike = ()) -> torch.Tensor:
         return self._rand_index(self._full_shape(shape)).to(self.dtype)
 
     def is_in(self, x: torch.Tensor) -> bool:
@@ -228,13 +284,19 @@ class Categorical(_DiscreteMaskMixin, TensorSpec):
         return self._index_allowed(x.long())
 
     def project(self, x: torch.Tensor) -> torch.Tensor:
-        index = x.round().clamp(0, self.n - 1).long()
+        """The nearest allowed index: round half to even, clamp to ``[0, n)``, NaN -> 0.
+
+        With a mask, the nearest allowed index to the clamped one (the lower one on ties).
+        """
+        if x.is_floating_point():
+            # Clamp before the integer cast: casting inf or NaN to int64 is undefined.
+            x = torch.nan_to_num(x, nan=0.0).round().clamp(0, self.n - 1)
+        index = x.long().clamp(0, self.n - 1)
         if self.mask is not None:
-            # The nearest allowed index (the lower one on ties).
             arange = torch.arange(self.n, device=index.device)
-            dist = (arange - index.unsqueeze(-1)).abs().to(torch.float32)
-            dist = dist + arange.to(torch.float32) * 1e-3  # prefer the lower index on ties
-            dist = dist.masked_fill(~self.mask.expand_as(dist), float("inf"))
+            dist = (arange - index.unsqueeze(-1)).abs()
+            # n exceeds every distance; argmin returns the first minimum, i.e. the lower index.
+            dist = dist.masked_fill(~self._mask_for(index.shape, index.device), self.n)
             index = dist.argmin(-1)
         return index.to(self.dtype)
 
@@ -251,7 +313,9 @@ class MultiOneHot(TensorSpec):
         tensor([0, 1, 1, 0, 0])
     """
 
-    def __init__(self, nvec: Sequence[int], device=None, dtype: torch.dtype = torch.int64) -> None:
+    def __init__(
+        self, nvec: Sequence[int], device: DeviceLike | None = None, dtype: torch.dtype = torch.int64
+    ) -> None:
         nvec = [int(n) for n in (nvec.tolist() if isinstance(nvec, torch.Tensor) else nvec)]
         if not nvec or min(nvec) < 1:
             raise ValueError(f"MultiOneHot needs a non-empty nvec of positive sizes, got {nvec}")
@@ -261,7 +325,7 @@ class MultiOneHot(TensorSpec):
     def _groups(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return x.split(self.nvec, dim=-1)
 
-    def rand(self, shape=()) -> torch.Tensor:
+    def rand(self, shape: ShapeLike = ()) -> torch.Tensor:
         batch = _size(shape)
         parts = [OneHot(n, device=self.device, dtype=self.dtype).rand(batch) for n in self.nvec]
         return torch.cat(parts, -1)
@@ -274,8 +338,14 @@ class MultiOneHot(TensorSpec):
         return all(bool((g.sum(-1) == 1).all()) for g in self._groups(x))
 
     def project(self, x: torch.Tensor) -> torch.Tensor:
+        """Per group, the one-hot of the largest entry (the first on ties; NaN never wins)."""
+        if x.dim() == 0 or x.shape[-1] != sum(self.nvec):
+            raise ValueError(
+                f"MultiOneHot.project needs a last dim of size sum(nvec)={sum(self.nvec)}, "
+                f"got shape {tuple(x.shape)}"
+            )
         parts = [
-            torch.nn.functional.one_hot(g.to(torch.float32).argmax(-1), n).to(self.dtype)
+            torch.nn.functional.one_hot(_masked_argmax(g, None), n).to(self.dtype)
             for g, n in zip(self._groups(x), self.nvec)
         ]
         return torch.cat(parts, -1)
@@ -289,13 +359,13 @@ class Binary(TensorSpec):
         tensor([1, 0, 0])
     """
 
-    def __init__(self, n: int, device=None, dtype: torch.dtype = torch.int64) -> None:
+    def __init__(self, n: int, device: DeviceLike | None = None, dtype: torch.dtype = torch.int64) -> None:
         if int(n) < 1:
             raise ValueError(f"Binary needs n >= 1, got {n}")
         super().__init__((int(n),), dtype, device)
         self.n = int(n)
 
-    def rand(self, shape=()) -> torch.Tensor:
+    def rand(self, shape: ShapeLike = ()) -> torch.Tensor:
         return torch.randint(0, 2, self._full_shape(shape), device=self.device).to(self.dtype)
 
     def is_in(self, x: torch.Tensor) -> bool:
@@ -307,161 +377,9 @@ class Binary(TensorSpec):
         return (x > 0.5).to(self.dtype)
 
 
-class Bounded(TensorSpec):
-    """A box ``low <= x <= high`` (broadcast to ``shape``).
-
-    Examples:
-        >>> Bounded(-1.0, 1.0, (2,)).project(torch.tensor([3.0, -0.5]))
-        tensor([ 1.0000, -0.5000])
-    """
-
-    def __init__(self, low, high, shape=None, device=None, dtype: torch.dtype = torch.float32) -> None:
-        low = torch.as_tensor(low, dtype=dtype, device=device)
-        high = torch.as_tensor(high, dtype=dtype, device=device)
-        shape = _size(shape) if shape is not None else torch.broadcast_shapes(low.shape, high.shape)
-        low, high = low.expand(shape).clone(), high.expand(shape).clone()
-        if (low > high).any():
-            raise ValueError(f"Bounded needs low <= high, got low={low.tolist()} high={high.tolist()}")
-        super().__init__(shape, dtype, device)
-        self.low, self.high = low, high
-
-    def rand(self, shape=()) -> torch.Tensor:
-        full = self._full_shape(shape)
-        if self.dtype.is_floating_point:
-            low = torch.nan_to_num(self.low, neginf=-1e6, posinf=1e6)
-            high = torch.nan_to_num(self.high, neginf=-1e6, posinf=1e6)
-            return (low + (high - low) * torch.rand(full, device=self.device)).to(self.dtype)
-        u = torch.rand(full, device=self.device)
-        span = (self.high - self.low + 1).to(torch.float64)
-        return (self.low + (u * span).floor().to(self.dtype)).clamp(max=self.high).to(self.dtype)
-
-    def is_in(self, x: torch.Tensor) -> bool:
-        if not isinstance(x, torch.Tensor) or not self._has_shape(x):
-            return False
-        return bool(((x >= self.low) & (x <= self.high)).all())
-
-    def project(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.maximum(torch.minimum(x.to(self.dtype), self.high), self.low)
-
-
-class Unbounded(TensorSpec):
-    """Any finite value of the given shape and dtype.
-
-    Examples:
-        >>> Unbounded((3,)).rand().shape
-        torch.Size([3])
-    """
-
-    def __init__(self, shape=(), device=None, dtype: torch.dtype = torch.float32) -> None:
-        super().__init__(shape, dtype, device)
-
-    def rand(self, shape=()) -> torch.Tensor:
-        full = self._full_shape(shape)
-        if self.dtype.is_floating_point:
-            return torch.randn(full, device=self.device, dtype=self.dtype)
-        return torch.randint(-100, 100, full, device=self.device).to(self.dtype)
-
-    def is_in(self, x: torch.Tensor) -> bool:
-        if not isinstance(x, torch.Tensor) or not self._has_shape(x):
-            return False
-        return bool(torch.isfinite(x).all()) if x.is_floating_point() else True
-
-    def project(self, x: torch.Tensor) -> torch.Tensor:
-        if x.is_floating_point():
-            return torch.nan_to_num(x, nan=0.0).to(self.dtype)
-        return x.to(self.dtype)
-
-
-class Composite(TensorSpec):
-    """A dictionary of specs; members are TensorDicts.
-
-    Examples:
-        >>> spec = Composite(observation=Unbounded((4,)), action=OneHot(2))
-        >>> td = spec.rand((5,))
-        >>> td["action"].shape, spec.is_in(td)
-        (torch.Size([5, 2]), True)
-    """
-
-    def __init__(self, specs: dict | None = None, shape=(), device=None, **kwargs: TensorSpec) -> None:
-        super().__init__(shape, torch.float32, device)
-        self._specs: dict[str, TensorSpec] = {}
-        for key, spec in {**(specs or {}), **kwargs}.items():
-            self[key] = spec
-
-    def __getitem__(self, key):
-        if isinstance(key, tuple):
-            spec = self
-            for part in key:
-                spec = spec[part]
-            return spec
-        if key not in self._specs:
-            raise KeyError(f"no spec under {key!r}; keys: {sorted(self._specs)}")
-        return self._specs[key]
-
-    def __setitem__(self, key, spec: TensorSpec) -> None:
-        if isinstance(key, tuple):
-            head, rest = key[0], key[1:]
-            if not rest:
-                self[head] = spec
-                return
-            if head not in self._specs:
-                self._specs[head] = Composite()
-            self._specs[head][rest] = spec
-            return
-        if not isinstance(spec, TensorSpec):
-            raise TypeError(f"Composite entries must be TensorSpec, got {type(spec).__name__} for {key!r}")
-        self._specs[key] = spec
-
-    def __contains__(self, key) -> bool:
-        try:
-            self[key]
-        except KeyError:
-            return False
-        return True
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._specs)
-
-    def __len__(self) -> int:
-        return len(self._specs)
-
-    def keys(self):
-        return self._specs.keys()
-
-    def items(self):
-        return self._specs.items()
-
-    def values(self):
-        return self._specs.values()
-
-    def rand(self, shape=()) -> TensorDict:
-        full = self._full_shape(shape)
-        return TensorDict({k: s.rand(full) for k, s in self._specs.items()}, batch_size=full)
-
-    def zero(self, shape=()) -> TensorDict:
-        full = self._full_shape(shape)
-        return TensorDict({k: s.zero(full) for k, s in self._specs.items()}, batch_size=full)
-
-    def is_in(self, td) -> bool:
-        return all(key in td.keys() and spec.is_in(td[key]) for key, spec in self._specs.items())
-
-    def project(self, td) -> TensorDict:
-        out = td.copy()
-        for key, spec in self._specs.items():
-            if key in td.keys():
-                out[key] = spec.project(td[key])
-        return out
-
-    def to(self, device) -> "Composite":
-        return Composite({k: s.to(device) for k, s in self._specs.items()}, shape=self.shape, device=device)
-
-    def __eq__(self, other) -> bool:
-        return isinstance(other, Composite) and self.shape == other.shape and self._specs == other._specs
-
-    def __repr__(self) -> str:
-        inner = ", ".join(f"{k}={v!r}" for k, v in self._specs.items())
-        return f"Composite({inner}, shape={tuple(self.shape)})"
-
+# Continuous and composite specs live in their own modules; re-exported here.
+from rlkit.data.box_specs import Bounded, Unbounded  # noqa: E402
+from rlkit.data.composite import Composite  # noqa: E402
 
 #: Name used by the seed documents.
 OneHotDiscreteTensorSpec = OneHot
