@@ -1,0 +1,67 @@
+"""Resolving a value-estimator request (enum, name, class or instance) for a loss."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from torch import nn
+
+from rlkit.objectives.value import ESTIMATORS, ValueEstimatorBase, ValueEstimators
+
+EstimatorRequest = ValueEstimators | str | type | ValueEstimatorBase | None
+
+
+def to_estimator_enum(value_type: ValueEstimators | str) -> ValueEstimators:
+    """The enum member for a member, its value or its name (any case)."""
+    if isinstance(value_type, ValueEstimators):
+        return value_type
+    if isinstance(value_type, str):
+        wanted = value_type.lower()
+        for member in ValueEstimators:
+            if wanted in (member.value.lower(), member.name.lower()):
+                return member
+    raise ValueError(f"Unknown value estimator {value_type!r}; valid choices: {[m.value for m in ValueEstimators]}.")
+
+
+def enum_of_class(cls: type) -> ValueEstimators:
+    """The enum member implemented by an estimator class (or a subclass of one)."""
+    for enum, known in ESTIMATORS.items():
+        if issubclass(cls, known):
+            return enum
+    raise ValueError(
+        f"{cls.__name__} is not a known value estimator class; valid: {[c.__name__ for c in ESTIMATORS.values()]}."
+    )
+
+
+def build_estimator(
+    loss_name: str,
+    request: EstimatorRequest,
+    *,
+    default: ValueEstimators | None,
+    supported: tuple[ValueEstimators, ...],
+    default_kwargs: Callable[[ValueEstimators], dict[str, Any]],
+    value_network: nn.Module | None,
+    hyperparams: dict[str, Any],
+) -> tuple[ValueEstimators, ValueEstimatorBase]:
+    """Check ``request`` against ``supported`` and return ``(enum, estimator)``."""
+    if isinstance(request, ValueEstimatorBase):
+        if hyperparams:
+            raise ValueError(
+                f"Hyperparameters {sorted(hyperparams)} cannot be applied to an estimator instance; "
+                "pass its class or name instead."
+            )
+        enum, cls = enum_of_class(type(request)), None
+    elif isinstance(request, type):
+        enum, cls = enum_of_class(request), request
+    else:
+        enum = to_estimator_enum(default if request is None else request)
+        cls = ESTIMATORS[enum]
+    if enum not in supported:
+        raise ValueError(
+            f"{loss_name} does not support the {enum.value!r} value estimator; "
+            f"supported: {[v.value for v in supported]}."
+        )
+    if cls is None:
+        return enum, request  # type: ignore[return-value]
+    kwargs = {**default_kwargs(enum), **hyperparams}
+    kwargs.setdefault("value_network", value_network)
+    return enum, cls(**kwargs)

@@ -1,0 +1,91 @@
+"""Evaluating a Q-value actor inside a loss without rebuilding TensorDicts on the hot path."""
+from __future__ import annotations
+
+import torch
+from tensordict import TensorDictBase
+from tensordict.nn import TensorDictModule
+from torch import nn
+
+from rlkit.modules import QValueActor, greedy_action
+
+
+def _plain_chain(actor: nn.Module | None) -> list[TensorDictModule] | None:
+    """The modules before the greedy head of a Q-value actor, if all are plain ``TensorDictModule``s.
+
+    Those can be run on tensors directly, with exactly the same result; anything else (a module
+    with hooks, a ``SafeModule`` that projects, a nested sequence) takes the TensorDict path.
+    """
+    if not isinstance(actor, QValueActor):
+        return None
+    chain = list(actor.module[:-1])
+    for module in chain:
+        if type(module) is not TensorDictModule or module._forward_hooks or module._forward_pre_hooks:
+            return None
+    return chain
+
+
+def _run_chain(chain: list[TensorDictModule], tensordict: TensorDictBase) -> dict:
+    produced: dict = {}
+    for module in chain:
+        args = [produced[k] if k in produced else tensordict.get(k) for k in module.in_keys]
+        out = module.module(*args)
+        if len(module.out_keys) == 1:
+            produced[module.out_keys[0]] = out
+        else:
+            produced.update(zip(module.out_keys, out))
+    return produced
+
+
+class QNetEvaluator:
+    """Online / target action values and greedy actions of a (distributional) Q-value actor.
+
+    Args:
+        actor: the online actor (its parameters are the loss's online parameters).
+        target: the copy bound to the target parameters, or ``None`` (then the online actor
+            is used, without gradient).
+        action_value_key: key of the action values (or atom log-probabilities).
+        support: atoms of a distributional actor, ``None`` for plain Q-values.
+    """
+
+    def __init__(
+        self, actor: nn.Module, target: nn.Module | None, action_value_key, support: torch.Tensor | None = None
+    ) -> None:
+        self.actor = actor
+        self.target = target
+        self.action_value_key = action_value_key
+        self.distributional = support is not None
+        self.greedy_module = actor.module[-1] if isinstance(actor, QValueActor) else None
+        self.online_chain = _plain_chain(actor)
+        self.target_chain = _plain_chain(target) if target is not None else self.online_chain
+        self.in_keys = list(actor.in_keys)
+
+    def _network(self, target: bool) -> tuple[nn.Module, list[TensorDictModule] | None]:
+        if target and self.target is not None:
+            return self.target, self.target_chain
+        return self.actor, self.online_chain
+
+    def values(self, tensordict: TensorDictBase, *, target: bool = False) -> torch.Tensor:
+        """Action values ``[*B, A]`` (distributional: log-probabilities ``[*B, K, A]``)."""
+        return self.evaluate(tensordict, target=target, need_action=False)[0]
+
+    def evaluate(
+        self, tensordict: TensorDictBase, *, target: bool = False, need_action: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Action values and (if asked) the greedy action, masked actions excluded."""
+        network, chain = self._network(target)
+        if chain is None or self.greedy_module is None:
+            # The network writes "action": run it on a fresh selection, never on the batch.
+            out = network(tensordict.select(*self.in_keys, strict=False))
+            return out.get(self.action_value_key), (out.get("action") if need_action else None)
+        values = _run_chain(chain, tensordict)[self.action_value_key]
+        return values, (self.greedy(values, tensordict, network) if need_action else None)
+
+    def greedy(self, values: torch.Tensor, tensordict: TensorDictBase, network: nn.Module) -> torch.Tensor:
+        head = network.module[-1]
+        mask = None if head.action_mask_key is None else tensordict.get(head.action_mask_key)
+        scores = values
+        if self.distributional:
+            scores = (values.exp() * head.support.unsqueeze(-1)).sum(-2)
+            if mask is not None and mask.dim() == values.dim():
+                mask = mask.squeeze(-2)
+        return greedy_action(scores, head.action_space, mask, head.var_nums)

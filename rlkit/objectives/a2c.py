@@ -1,0 +1,182 @@
+"""Advantage Actor-Critic (A2C) loss."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from tensordict import TensorDict, TensorDictBase
+from tensordict.nn import TensorDictModuleBase
+from tensordict.utils import NestedKey
+from torch import nn
+
+from rlkit.objectives.common import LossModule, with_sampling_mode
+from rlkit.objectives.utils import LossFunction, Reduction, check_loss_function, distance_loss, reduce_loss
+from rlkit.objectives.value import ValueEstimators
+
+__all__ = ["A2CLoss"]
+
+
+def _entropy(dist: torch.distributions.Distribution) -> torch.Tensor:
+    try:
+        return dist.entropy()
+    except NotImplementedError:
+        # No closed form (e.g. a tanh-squashed normal): a one-sample Monte-Carlo estimate.
+        sample = dist.rsample() if dist.has_rsample else dist.sample()
+        return -dist.log_prob(sample)
+
+
+def _per_sample(x: torch.Tensor, batch_shape: torch.Size) -> torch.Tensor:
+    """``[*B]`` from ``[*B]`` or ``[*B, 1]``."""
+    return x.squeeze(-1) if x.dim() == len(batch_shape) + 1 and x.shape[-1] == 1 else x
+
+
+class A2CLoss(LossModule):
+    """The A2C loss: policy gradient with an advantage, a critic regression and an entropy bonus.
+
+    Per sample: ``loss_objective = -log_prob(a) * advantage``, ``loss_entropy = -entropy_coeff *
+    entropy``, ``loss_critic = critic_coeff * d(V(s), value_target)`` with ``d`` the
+    ``loss_critic_type`` distance; each is then reduced by ``reduction``. When ``advantage`` is
+    absent from the batch it is computed by the value estimator (GAE(0.99, 0.95) by default) with the
+    critic under ``torch.no_grad``. With ``clip_value=c`` the critic loss is
+    ``max(d(V, target), d(V_old + clamp(V - V_old, -c, c), target))``, ``V_old`` being the batch's
+    ``state_value`` (the rollout's, or the estimator's when it computed one). See Mnih et al., 2016,
+    https://arxiv.org/abs/1602.01783.
+
+    Args:
+        actor_network: a probabilistic actor exposing ``get_dist(td)``.
+        critic_network: a value operator writing ``"state_value"``. Both may be the operators of one
+            :class:`~rlkit.modules.ActorValueOperator` (shared trunk).
+        entropy_bonus: add ``loss_entropy`` (and the ``entropy`` diagnostic).
+        entropy_coeff: weight of the entropy bonus.
+        critic_coeff: weight of the critic loss.
+        loss_critic_type: ``"l2"``, ``"l1"`` or ``"smooth_l1"``.
+        separate_losses: the critic loss does not train parameters shared with the actor.
+        normalize_advantage: standardise the advantage over the batch (``(A - mean) / (std + 1e-8)``).
+        clip_value: clip range of the value prediction around the old value, or ``None``.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` (per-sample ``[*B]``).
+
+    Examples:
+        >>> import torch
+        >>> from tensordict import TensorDict
+        >>> from tensordict.nn import TensorDictModule
+        >>> from rlkit.modules import Categorical, ProbabilisticActor, ValueOperator
+        >>> actor = ProbabilisticActor(TensorDictModule(torch.nn.Linear(4, 2), ["observation"], ["logits"]),
+        ...     ["logits"], distribution_class=Categorical)
+        >>> loss = A2CLoss(actor, ValueOperator(torch.nn.Linear(4, 1)))
+        >>> td = TensorDict({"observation": torch.randn(2, 5, 4), "action": torch.randint(2, (2, 5)),
+        ...     "next": {"observation": torch.randn(2, 5, 4), "reward": torch.ones(2, 5, 1),
+        ...              "done": torch.zeros(2, 5, 1, dtype=torch.bool),
+        ...              "terminated": torch.zeros(2, 5, 1, dtype=torch.bool)}}, batch_size=[2, 5])
+        >>> sorted(loss(td).keys())
+        ['entropy', 'loss_critic', 'loss_entropy', 'loss_objective']
+    """
+
+    @dataclass
+    class _AcceptedKeys:
+        """Configurable keys: see :meth:`~rlkit.objectives.LossModule.set_keys`."""
+
+        advantage: NestedKey = "advantage"
+        value_target: NestedKey = "value_target"
+        value: NestedKey = "state_value"
+        action: NestedKey = "action"
+        reward: NestedKey = "reward"
+        done: NestedKey = "done"
+        terminated: NestedKey = "terminated"
+        truncated: NestedKey = "truncated"
+
+    default_value_estimator = ValueEstimators.GAE
+    supported_value_estimators = (
+        ValueEstimators.GAE,
+        ValueEstimators.TD0,
+        ValueEstimators.TD1,
+        ValueEstimators.TDLambda,
+    )
+
+    def __init__(
+        self,
+        actor_network: TensorDictModuleBase,
+        critic_network: TensorDictModuleBase,
+        *,
+        entropy_bonus: bool = True,
+        entropy_coeff: float = 0.01,
+        critic_coeff: float = 1.0,
+        loss_critic_type: LossFunction = "smooth_l1",
+        separate_losses: bool = False,
+        normalize_advantage: bool = False,
+        clip_value: float | None = None,
+        reduction: Reduction = "mean",
+    ) -> None:
+        super().__init__(reduction=reduction)
+        if not callable(getattr(actor_network, "get_dist", None)):
+            raise ValueError(
+                f"A2CLoss needs an actor with get_dist(td) (e.g. a ProbabilisticActor), got "
+                f"{type(actor_network).__name__}."
+            )
+        if clip_value is not None and (isinstance(clip_value, bool) or not clip_value > 0):
+            raise ValueError(f"clip_value must be a positive float or None, got {clip_value!r}.")
+        self.loss_critic_type = check_loss_function(loss_critic_type)
+        self.entropy_bonus = entropy_bonus
+        self.entropy_coeff = float(entropy_coeff)
+        self.critic_coeff = float(critic_coeff)
+        self.separate_losses = separate_losses
+        self.normalize_advantage = normalize_advantage
+        self.clip_value = None if clip_value is None else float(clip_value)
+        self.convert_to_functional(actor_network, "actor_network")
+        shared = list(actor_network.parameters()) if separate_losses else None
+        self.convert_to_functional(critic_network, "critic_network", compare_against=shared)
+
+    def _estimator_value_network(self) -> nn.Module | None:
+        return self.critic_network
+
+    def _forward_value_estimator_keys(self, **kwargs: Any) -> None:
+        if self._value_estimator is not None:
+            names = ("advantage", "value_target", "value", "reward", "done", "terminated", "truncated")
+            self._value_estimator.set_keys(**{k: v for k, v in kwargs.items() if k in names})
+
+    def _advantage(self, tensordict: TensorDictBase) -> torch.Tensor:
+        keys = self.tensor_keys
+        advantage = tensordict.get(keys.advantage, None)
+        if advantage is None:
+            with torch.no_grad():
+                self.value_estimator(tensordict)
+            advantage = tensordict.get(keys.advantage)
+        if self.normalize_advantage and advantage.numel() > 1:
+            advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
+        return _per_sample(advantage, tensordict.batch_size)
+
+    def _critic_loss(self, tensordict: TensorDictBase) -> torch.Tensor:
+        keys = self.tensor_keys
+        target = tensordict.get(keys.value_target, None)
+        if target is None:
+            raise ValueError(
+                f"A2CLoss needs the value target under {keys.value_target!r} (computed together with the "
+                "advantage); the batch has an advantage but no value target."
+            )
+        old_value = tensordict.get(keys.value, None)
+        value = self._call_online("critic_network", tensordict.select(*self.critic_network.in_keys)).get(keys.value)
+        loss = distance_loss(value, target, self.loss_critic_type)
+        if self.clip_value is not None:
+            if old_value is None:
+                raise ValueError(f"clip_value needs the old value under {keys.value!r} in the batch.")
+            clipped = old_value + (value - old_value).clamp(-self.clip_value, self.clip_value)
+            loss = torch.maximum(loss, distance_loss(clipped, target, self.loss_critic_type))
+        return self.critic_coeff * _per_sample(loss, tensordict.batch_size)
+
+    @with_sampling_mode
+    def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
+        """Compute ``loss_objective``, ``loss_critic`` and (with the bonus) ``loss_entropy``, ``entropy``."""
+        # Shallow copy: the estimator writes advantage / values, which must not leak into the batch.
+        tensordict = tensordict.copy()
+        advantage = self._advantage(tensordict)
+        dist = self.actor_network.get_dist(tensordict.select(*self.actor_network.in_keys))
+        log_prob = _per_sample(dist.log_prob(tensordict.get(self.tensor_keys.action)), tensordict.batch_size)
+        out = {
+            "loss_objective": reduce_loss(-(log_prob * advantage), self.reduction),
+            "loss_critic": reduce_loss(self._critic_loss(tensordict), self.reduction),
+        }
+        if self.entropy_bonus:
+            entropy = _per_sample(_entropy(dist), tensordict.batch_size)
+            out["loss_entropy"] = reduce_loss(-self.entropy_coeff * entropy, self.reduction)
+            out["entropy"] = entropy.detach().mean()
+        return TensorDict(out, batch_size=[])

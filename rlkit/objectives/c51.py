@@ -1,0 +1,169 @@
+"""Distributional DQN (C51) loss: a sibling of :class:`~rlkit.objectives.DQNLoss`, not a child."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from tensordict import TensorDict, TensorDictBase
+from tensordict.nn import TensorDictModuleBase
+from tensordict.utils import NestedKey
+
+from rlkit.objectives._qnet import QNetEvaluator
+from rlkit.objectives.common import LossModule, with_sampling_mode
+from rlkit.objectives.dqn import infer_action_space
+from rlkit.objectives.utils import Reduction, reduce_loss
+from rlkit.objectives.value import ValueEstimators
+from rlkit.objectives.value.functional import categorical_projection
+
+__all__ = ["DistributionalDQNLoss"]
+
+_C51_ACTION_SPACES = ("categorical", "one-hot")
+
+
+def action_log_probs(log_probs: torch.Tensor, action: torch.Tensor, action_space: str) -> torch.Tensor:
+    """Atom log-probabilities ``[*B, K]`` of ``action`` from ``[*B, K, A]`` log-probabilities."""
+    if action_space == "categorical":
+        if action.dim() == log_probs.dim() - 1:
+            action = action.squeeze(-1)
+        index = action.unsqueeze(-1).unsqueeze(-1).expand(*log_probs.shape[:-1], 1)
+        return log_probs.gather(-1, index).squeeze(-1)
+    # One-hot: select with where() so that a -inf log-probability of another action cannot give nan.
+    zero = torch.zeros((), dtype=log_probs.dtype, device=log_probs.device)
+    picked = torch.where(action.unsqueeze(-2).bool(), log_probs, zero)
+    return picked.sum(-1)
+
+
+class DistributionalDQNLoss(LossModule):
+    """The C51 loss: cross-entropy between ``Z(s, a)`` and the projected target distribution.
+
+    The target is ``r + gamma * Z_target(s', a*)`` projected onto the support (no bootstrap where
+    ``terminated``; truncated steps bootstrap), with ``a*`` the online network's greedy action at
+    ``s'``. ``gamma`` is read from the value estimator at every call, so
+    ``make_value_estimator(gamma=...)`` takes effect. Works on any batch shape (``[1]``, ``[B]``,
+    ``[B, T]``); the projection is batched and runs on the tensors' device. The per-sample
+    cross-entropy ``[*B, 1]`` is written under the priority key. See Bellemare et al., 2017,
+    https://arxiv.org/abs/1707.06887.
+
+    Args:
+        value_network: a :class:`~rlkit.modules.DistributionalQValueActor` (``"categorical"`` or
+            ``"one-hot"`` actions) exposing ``support``.
+        gamma: discount of the default estimator; ``None`` keeps the estimator default (0.99).
+        delay_value: use a target network (``target_value_network_params``).
+        priority_key: where the per-sample loss is written as priority (default ``"td_error"``).
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` (per-sample ``[*B]``).
+
+    Examples:
+        >>> import torch
+        >>> from tensordict import TensorDict
+        >>> from rlkit.modules import DistributionalQValueActor
+        >>> class Net(torch.nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.linear = torch.nn.Linear(4, 5 * 2)
+        ...     def forward(self, x):
+        ...         return self.linear(x).unflatten(-1, (5, 2))
+        >>> actor = DistributionalQValueActor(Net(), torch.linspace(-1, 1, 5), action_space="categorical")
+        >>> loss = DistributionalDQNLoss(actor, gamma=0.9)
+        >>> td = TensorDict({"observation": torch.randn(3, 4), "action": torch.randint(2, (3,)),
+        ...     "next": {"observation": torch.randn(3, 4), "reward": torch.ones(3, 1),
+        ...              "done": torch.zeros(3, 1, dtype=torch.bool),
+        ...              "terminated": torch.zeros(3, 1, dtype=torch.bool)}}, batch_size=[3])
+        >>> loss(td)["loss_value"].shape
+        torch.Size([])
+    """
+
+    @dataclass
+    class _AcceptedKeys:
+        """Configurable keys: see :meth:`~rlkit.objectives.LossModule.set_keys`."""
+
+        action_value: NestedKey = "action_value"
+        action: NestedKey = "action"
+        priority: NestedKey = "td_error"
+        priority_weight: NestedKey = "priority_weight"
+        reward: NestedKey = "reward"
+        done: NestedKey = "done"
+        terminated: NestedKey = "terminated"
+
+    default_value_estimator = ValueEstimators.TD0
+    supported_value_estimators = (ValueEstimators.TD0,)
+
+    def __init__(
+        self,
+        value_network: TensorDictModuleBase,
+        *,
+        gamma: float | None = None,
+        delay_value: bool = True,
+        priority_key: NestedKey | None = None,
+        reduction: Reduction = "mean",
+    ) -> None:
+        super().__init__(reduction=reduction)
+        support = getattr(value_network, "support", None)
+        if not isinstance(support, torch.Tensor):
+            raise ValueError(
+                f"DistributionalDQNLoss needs a network exposing its atoms as `support` (e.g. a "
+                f"DistributionalQValueActor), got {type(value_network).__name__}."
+            )
+        self.action_space = infer_action_space(value_network, None)
+        if self.action_space not in _C51_ACTION_SPACES:
+            raise ValueError(
+                f"DistributionalDQNLoss supports the action spaces {list(_C51_ACTION_SPACES)}, "
+                f"got {self.action_space!r}."
+            )
+        self._gamma = gamma
+        self.delay_value = delay_value
+        self.convert_to_functional(value_network, "value_network", create_target_params=delay_value)
+        network_key = getattr(value_network, "action_value_key", None)
+        if network_key is not None:
+            self.set_keys(action_value=network_key)
+        if priority_key is not None:
+            self.set_keys(priority=priority_key)
+        target = self._functional_nets["value_network"].target_module
+        self._qnet = QNetEvaluator(value_network, target, self.tensor_keys.action_value, support=support)
+
+    def default_value_kwargs(self, value_type: ValueEstimators) -> dict[str, Any]:
+        kwargs = super().default_value_kwargs(value_type)
+        if self._gamma is not None:
+            kwargs["gamma"] = self._gamma
+        return kwargs
+
+    def _forward_value_estimator_keys(self, **kwargs: Any) -> None:
+        if self._value_estimator is not None:
+            names = ("reward", "done", "terminated")
+            self._value_estimator.set_keys(**{k: v for k, v in kwargs.items() if k in names})
+
+    def _target_probs(self, next_td: TensorDictBase) -> torch.Tensor:
+        """Probabilities ``[*B, K]`` of the target network at the online greedy next action."""
+        with torch.no_grad():
+            _, next_action = self._qnet.evaluate(next_td, target=False)
+            target_log_probs = self._qnet.values(next_td, target=True)
+            return action_log_probs(target_log_probs, next_action, self.action_space).exp()
+
+    def target_distribution(self, tensordict: TensorDictBase) -> torch.Tensor:
+        """The projected target distribution ``[*B, K]`` of a batch (rows sum to 1), without gradient."""
+        keys = self.tensor_keys
+        next_td = tensordict.get("next")
+        terminated = next_td.get(keys.terminated, None)
+        if terminated is None:
+            terminated = next_td.get(keys.done)
+        with torch.no_grad():
+            return categorical_projection(
+                self._target_probs(next_td),
+                next_td.get(keys.reward),
+                terminated,
+                self.value_network.support,
+                gamma=self.value_estimator.gamma,
+            )
+
+    @with_sampling_mode
+    def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
+        """Compute ``loss_value`` and write per-sample priorities into ``tensordict``."""
+        keys = self.tensor_keys
+        log_probs = self._qnet.values(tensordict)
+        log_p_a = action_log_probs(log_probs, tensordict.get(keys.action), self.action_space)
+        loss = -(self.target_distribution(tensordict) * log_p_a).sum(-1)
+        tensordict.set(keys.priority, loss.detach().unsqueeze(-1))
+        weight = tensordict.get(keys.priority_weight, None)
+        if weight is not None:
+            loss = loss * weight.reshape(loss.shape)
+        return TensorDict({"loss_value": reduce_loss(loss, self.reduction)}, batch_size=[])

@@ -1,0 +1,185 @@
+"""Deep Q-Network loss (vanilla and double DQN)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from tensordict import TensorDict, TensorDictBase
+from tensordict.nn import TensorDictModuleBase
+from tensordict.utils import NestedKey
+from torch import nn
+
+from rlkit.modules import QValueActor, canonical_action_space
+from rlkit.objectives._qnet import QNetEvaluator
+from rlkit.objectives.common import LossModule, with_sampling_mode
+from rlkit.objectives.utils import (
+    LossFunction,
+    Reduction,
+    action_space_from_spec,
+    check_loss_function,
+    distance_loss,
+    reduce_loss,
+)
+from rlkit.objectives.value import ValueEstimators
+
+__all__ = ["DQNLoss"]
+
+_MULTI_STEP = (ValueEstimators.TD1, ValueEstimators.TDLambda)
+
+
+def infer_action_space(network: nn.Module, action_space: str | None) -> str:
+    """The canonical action space: ``action_space`` if given, else the network's own, else its spec's."""
+    if action_space is not None:
+        return canonical_action_space(action_space)
+    for module in network.modules():
+        found = getattr(module, "action_space", None)
+        if isinstance(found, str):
+            return canonical_action_space(found)
+    for module in network.modules():
+        found = action_space_from_spec(getattr(module, "spec", None))
+        if found is not None:
+            return found
+    raise ValueError(
+        f"Cannot infer the action space of {type(network).__name__}: it exposes neither action_space nor "
+        "a spec. Pass action_space= ('categorical', 'one-hot', 'mult-one-hot' or 'binary')."
+    )
+
+
+def chosen_value(values: torch.Tensor, action: torch.Tensor, action_space: str) -> torch.Tensor:
+    """Value ``[*B, 1]`` of ``action`` under action values ``[*B, A]`` (sum over groups / bits)."""
+    if action_space == "categorical":
+        if action.dim() == values.dim() - 1:
+            action = action.unsqueeze(-1)
+        return values.gather(-1, action)
+    return (values * action.to(values.dtype)).sum(-1, keepdim=True)
+
+
+def check_time_batch(loss: LossModule, tensordict: TensorDictBase) -> None:
+    """Multi-step estimators need a ``[B, T]`` batch; a flat batch would chain unrelated samples."""
+    if loss.value_type in _MULTI_STEP and tensordict.batch_dims < 2:
+        raise ValueError(
+            f"{type(loss).__name__} with the {loss.value_type.value!r} value estimator needs a batch with a "
+            f"time dimension [B, T] (time = last dim), got batch_size {list(tensordict.batch_size)}; "
+            "use 'td0' for flat replay batches."
+        )
+
+
+class DQNLoss(LossModule):
+    """The DQN loss: regress ``Q(s, a)`` onto a bootstrapped target from a delayed network.
+
+    The next-state value is ``max_a Q_target(s', a)`` (masked actions excluded by the Q-value
+    module); with ``double_dqn`` the action is the online network's greedy choice, valued by the
+    target network (van Hasselt et al., 2015, https://arxiv.org/abs/1509.06461). The target itself
+    comes from the value estimator (TD0 by default; TD1 / TD(lambda) on ``[B, T]`` batches), so
+    bootstrapping stops on ``terminated`` and not on ``truncated``. The per-sample ``|td error|``
+    ``[*B, 1]`` is written into the input under the priority key, and ``priority_weight`` (if
+    present) multiplies the per-sample loss. See Mnih et al., 2015,
+    https://www.nature.com/articles/nature14236.
+
+    Args:
+        value_network: a :class:`~rlkit.modules.QValueActor` (or a plain ``nn.Module`` mapping
+            observations to action values, then ``action_space`` is required).
+        loss_function: ``"l2"`` (squared error), ``"l1"`` or ``"smooth_l1"``.
+        delay_value: use a target network (``target_value_network_params``).
+        double_dqn: choose the next action with the online network.
+        action_space: overrides the one read from the network.
+        priority_key: where the ``|td error|`` is written (default ``"td_error"``).
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` (per-sample ``[*B]``).
+
+    Examples:
+        >>> import torch
+        >>> from tensordict import TensorDict
+        >>> from rlkit.modules import QValueActor
+        >>> loss = DQNLoss(QValueActor(torch.nn.Linear(4, 2), action_space="categorical"))
+        >>> td = TensorDict({"observation": torch.randn(8, 4), "action": torch.randint(2, (8,)),
+        ...     "next": {"observation": torch.randn(8, 4), "reward": torch.ones(8, 1),
+        ...              "done": torch.zeros(8, 1, dtype=torch.bool),
+        ...              "terminated": torch.zeros(8, 1, dtype=torch.bool)}}, batch_size=[8])
+        >>> loss(td)["loss_value"].shape
+        torch.Size([])
+    """
+
+    @dataclass
+    class _AcceptedKeys:
+        """Configurable keys: see :meth:`~rlkit.objectives.LossModule.set_keys`."""
+
+        advantage: NestedKey = "advantage"
+        value_target: NestedKey = "value_target"
+        value: NestedKey = "chosen_action_value"
+        action_value: NestedKey = "action_value"
+        action: NestedKey = "action"
+        priority: NestedKey = "td_error"
+        priority_weight: NestedKey = "priority_weight"
+        reward: NestedKey = "reward"
+        done: NestedKey = "done"
+        terminated: NestedKey = "terminated"
+
+    default_value_estimator = ValueEstimators.TD0
+    supported_value_estimators = (ValueEstimators.TD0, ValueEstimators.TD1, ValueEstimators.TDLambda)
+
+    def __init__(
+        self,
+        value_network: nn.Module,
+        *,
+        loss_function: LossFunction = "l2",
+        delay_value: bool = True,
+        double_dqn: bool = False,
+        action_space: str | None = None,
+        priority_key: NestedKey | None = None,
+        reduction: Reduction = "mean",
+    ) -> None:
+        super().__init__(reduction=reduction)
+        self.loss_function = check_loss_function(loss_function)
+        if not isinstance(value_network, TensorDictModuleBase):
+            if action_space is None:
+                raise ValueError(
+                    "DQNLoss got a plain nn.Module: pass action_space= ('categorical', 'one-hot', "
+                    "'mult-one-hot' or 'binary') or a QValueActor."
+                )
+            value_network = QValueActor(value_network, action_space=action_space)
+        self.action_space = infer_action_space(value_network, action_space)
+        self.delay_value = delay_value
+        self.double_dqn = double_dqn
+        self.convert_to_functional(value_network, "value_network", create_target_params=delay_value)
+        network_key = getattr(value_network, "action_value_key", None)
+        if network_key is not None:
+            self.set_keys(action_value=network_key)
+        if priority_key is not None:
+            self.set_keys(priority=priority_key)
+        target = self._functional_nets["value_network"].target_module
+        self._qnet = QNetEvaluator(value_network, target, self.tensor_keys.action_value)
+
+    def _forward_value_estimator_keys(self, **kwargs: Any) -> None:
+        if self._value_estimator is not None:
+            names = ("reward", "done", "terminated", "value_target", "advantage")
+            self._value_estimator.set_keys(**{k: v for k, v in kwargs.items() if k in names})
+
+    def _next_value(self, next_td: TensorDictBase) -> torch.Tensor:
+        with torch.no_grad():
+            target_values, target_action = self._qnet.evaluate(next_td, target=True, need_action=not self.double_dqn)
+            if self.double_dqn:
+                _, target_action = self._qnet.evaluate(next_td, target=False)
+            return chosen_value(target_values, target_action, self.action_space)
+
+    @with_sampling_mode
+    def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
+        """Compute ``loss_value`` and write the ``|td error|`` priorities into ``tensordict``."""
+        keys = self.tensor_keys
+        check_time_batch(self, tensordict)
+        values = self._qnet.values(tensordict)
+        pred = chosen_value(values, tensordict.get(keys.action), self.action_space)
+        next_value = self._next_value(tensordict.get("next"))
+        # No network runs here and next_value carries no graph: the target is gradient-free.
+        target = self.value_estimator.value_estimate(tensordict, next_value=next_value)
+        with torch.no_grad():
+            tensordict.set(keys.priority, (target - pred.detach()).abs_())
+        weight = tensordict.get(keys.priority_weight, None)
+        if weight is None and self.reduction == "mean" and self.loss_function == "l2":
+            # Fused form of the general path below (same value, one kernel fewer on the hot path).
+            return TensorDict({"loss_value": F.mse_loss(pred, target)}, batch_size=[])
+        loss = distance_loss(pred, target, self.loss_function).squeeze(-1)
+        if weight is not None:
+            loss = loss * weight.reshape(loss.shape)
+        return TensorDict({"loss_value": reduce_loss(loss, self.reduction)}, batch_size=[])

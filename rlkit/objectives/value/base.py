@@ -1,0 +1,310 @@
+"""The value-estimator base: keys, hyperparameter buffers, value-network calls, data reading."""
+from __future__ import annotations
+
+import abc
+import contextlib
+import dataclasses
+import numbers
+from enum import Enum
+from typing import ClassVar
+
+import torch
+from tensordict import TensorDictBase
+from tensordict.nn import TensorDictModuleBase
+from tensordict.utils import NestedKey, unravel_key
+from torch import nn
+
+
+class ValueEstimators(str, Enum):
+    """Names of the value estimators, as used by losses and configs.
+
+    Examples:
+        >>> ValueEstimators("td_lambda") is ValueEstimators.TDLambda
+        True
+    """
+
+    TD0 = "td0"
+    TD1 = "td1"
+    TDLambda = "td_lambda"
+    GAE = "gae"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def check_factor(value: float | torch.Tensor, name: str) -> torch.Tensor:
+    """Validate a hyperparameter in ``[0, 1]`` given as a number or a one-element tensor."""
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1 or not value.is_floating_point():
+            raise ValueError(
+                f"{name} must be a float in [0, 1] or a one-element floating tensor, got a tensor of "
+                f"shape {tuple(value.shape)} and dtype {value.dtype}"
+            )
+        number = float(value.detach().reshape(()).item())
+    elif isinstance(value, numbers.Real) and not isinstance(value, bool):
+        number = float(value)
+    else:
+        raise ValueError(f"{name} must be a float in [0, 1], got {value!r}")
+    if not 0.0 <= number <= 1.0:
+        raise ValueError(f"{name} must lie in [0, 1], got {number}")
+    return torch.tensor(number, dtype=torch.get_default_dtype())
+
+
+class ValueEstimatorBase(TensorDictModuleBase, abc.ABC):
+    """Base of the value estimators: reads a ``[*B, T]`` TensorDict, writes advantage and value target.
+
+    Subclasses provide :meth:`_estimate` (the kernel call). The base owns the key names
+    (:meth:`set_keys`), the ``gamma`` buffer, the value-network calls and the reading of rewards and
+    flags, which live under ``"next"``. Where ``("next", terminated)`` is absent it is derived as
+    ``done & ~truncated`` when truncated is present, else taken equal to done (no bootstrapping at any
+    done step); where ``("next", done)`` is absent it is ``terminated | truncated``.
+
+    Values: ``state_value`` is read from the TensorDict when present, else computed by
+    ``value_network`` (with ``params`` when given). The next value is computed by ``value_network`` on
+    ``td["next"]`` with ``target_params`` (falling back on ``params``, then the network's own
+    parameters) whenever a network is given; without a network it is read from
+    ``("next", state_value)``. Unless ``differentiable``, all of it runs without gradient.
+
+    Examples:
+        >>> import torch
+        >>> from tensordict import TensorDict
+        >>> from rlkit.objectives.value import TD0Estimator
+        >>> est = TD0Estimator(gamma=0.5)
+        >>> est.set_keys(reward="r")
+        >>> isinstance(est, ValueEstimatorBase), est.in_keys
+        (True, [('next', 'r'), ('next', 'done'), ('next', 'terminated'), ('next', 'truncated')])
+        >>> td = TensorDict({"next": {"r": torch.ones(2, 1), "done": torch.zeros(2, 1, dtype=torch.bool)}},
+        ...                 batch_size=[2])
+        >>> est.value_estimate(td, next_value=torch.full((2, 1), 4.0)).flatten().tolist()
+        [3.0, 3.0]
+    """
+
+    @dataclasses.dataclass
+    class _AcceptedKeys:
+        """Default TensorDict keys; change them with :meth:`set_keys`."""
+
+        advantage: NestedKey = "advantage"
+        value_target: NestedKey = "value_target"
+        value: NestedKey = "state_value"
+        reward: NestedKey = "reward"
+        done: NestedKey = "done"
+        terminated: NestedKey = "terminated"
+        truncated: NestedKey = "truncated"
+
+    #: Which :class:`ValueEstimators` member the class implements.
+    value_type: ClassVar[ValueEstimators]
+    #: Whether the estimator chains steps over time and so needs a ``[*B, T]`` batch.
+    needs_time_dim: ClassVar[bool] = True
+    #: Whether :meth:`value_estimate` needs ``V(s[t])`` (GAE) besides the next value.
+    target_needs_state_value: ClassVar[bool] = False
+
+    gamma: torch.Tensor
+
+    def __init__(
+        self, *, gamma: float | torch.Tensor, value_network: nn.Module | None, differentiable: bool
+    ) -> None:
+        super().__init__()
+        self.register_buffer("gamma", check_factor(gamma, "gamma"))
+        self.value_network = value_network
+        self.differentiable = bool(differentiable)
+        self.tensor_keys = self._AcceptedKeys()
+        self._refresh_keys()
+
+    # -- keys ------------------------------------------------------------------------------------
+    def set_keys(self, **kwargs: NestedKey | None) -> None:
+        """Rename TensorDict keys; ``None`` restores a key's default.
+
+        Raises:
+            ValueError: for a name that is not an accepted key.
+        """
+        accepted = [f.name for f in dataclasses.fields(self._AcceptedKeys)]
+        defaults = self._AcceptedKeys()
+        unknown = [name for name in kwargs if name not in accepted]
+        if unknown:
+            raise ValueError(f"{unknown[0]!r} is not an accepted key; accepted keys: {accepted}")
+        for name, key in kwargs.items():
+            setattr(self.tensor_keys, name, getattr(defaults, name) if key is None else key)
+        self._refresh_keys()
+
+    def _next(self, key: NestedKey) -> NestedKey:
+        return unravel_key(("next", key))
+
+    def _refresh_keys(self) -> None:
+        keys = self.tensor_keys
+        net_in = list(getattr(self.value_network, "in_keys", []))
+        self.in_keys = [
+            *net_in,
+            *[self._next(k) for k in net_in],
+            *[self._next(k) for k in (keys.reward, keys.done, keys.terminated, keys.truncated)],
+        ]
+        self.out_keys = [keys.advantage, keys.value_target, keys.value, self._next(keys.value)]
+
+    # -- reading the data ------------------------------------------------------------------------
+    def _check_batch(self, td: TensorDictBase) -> None:
+        if self.needs_time_dim and td.batch_dims < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs a TensorDict with batch dims [*B, T] (time last), for "
+                f"instance from slice sampling or an on-policy rollout; got batch size "
+                f"{tuple(td.batch_size)}. On a flat batch it would chain unrelated samples as time; "
+                "use TD0Estimator for flat batches."
+            )
+
+    def _read(self, td: TensorDictBase, key: NestedKey, what: str) -> torch.Tensor:
+        value = td.get(key, None)
+        if value is None:
+            raise ValueError(
+                f"{type(self).__name__} needs {what} under key {key!r}, which is missing; keys "
+                f"present: {sorted(map(str, td.keys(include_nested=True, leaves_only=True)))}"
+            )
+        return value
+
+    def _flags(self, td: TensorDictBase) -> tuple[torch.Tensor, torch.Tensor]:
+        keys = self.tensor_keys
+        done = td.get(self._next(keys.done), None)
+        terminated = td.get(self._next(keys.terminated), None)
+        truncated = td.get(self._next(keys.truncated), None)
+        if done is None and terminated is None:
+            self._read(td, self._next(keys.done), "the done flag (or the terminated flag)")
+        if done is None:
+            done = terminated if truncated is None else terminated | truncated
+        if terminated is None:
+            terminated = done if truncated is None else done & ~truncated
+        return done, terminated
+
+    def _maybe_detach(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.differentiable else x.detach()
+
+    def _grad_context(self) -> contextlib.AbstractContextManager:
+        return contextlib.nullcontext() if self.differentiable else torch.no_grad()
+
+    def _run_network(
+        self, td: TensorDictBase, params: TensorDictBase | None, where: str
+    ) -> torch.Tensor:
+        key = self.tensor_keys.value
+        with self._grad_context():
+            if params is None:
+                self.value_network(td)
+            else:
+                with params.to_module(self.value_network):
+                    self.value_network(td)
+        value = td.get(key, None)
+        if value is None:
+            raise ValueError(
+                f"the value network did not write the value key {key!r} on {where}; its out_keys "
+                f"are {getattr(self.value_network, 'out_keys', None)}. Use set_keys(value=...) to "
+                "name the key it writes."
+            )
+        return value
+
+    def _check_value_shape(self, value: torch.Tensor, td: TensorDictBase, name: str) -> torch.Tensor:
+        expected = td.batch_size + (1,)
+        if value.shape != expected:
+            raise ValueError(
+                f"{name} has shape {tuple(value.shape)}, expected {tuple(expected)} (the TensorDict's "
+                "batch size plus a trailing singleton dim)"
+            )
+        return self._maybe_detach(value)
+
+    def _state_value(self, td: TensorDictBase, params: TensorDictBase | None) -> torch.Tensor:
+        key = self.tensor_keys.value
+        value = td.get(key, None)
+        if value is None:
+            if self.value_network is None:
+                self._read(td, key, "the state value (no value_network was given to compute it)")
+            value = self._run_network(td, params, "the current step")
+        return self._check_value_shape(value, td, f"state value {key!r}")
+
+    def _next_value(
+        self,
+        td: TensorDictBase,
+        params: TensorDictBase | None,
+        target_params: TensorDictBase | None,
+    ) -> torch.Tensor:
+        key = self._next(self.tensor_keys.value)
+        if self.value_network is None:
+            value = self._read(td, key, "the next state value (no value_network was given)")
+        else:
+            next_td = self._read(td, "next", "the next-step entries")
+            chosen = target_params if target_params is not None else params
+            value = self._run_network(next_td, chosen, "td['next']")
+        return self._check_value_shape(value, td, f"next state value {key!r}")
+
+    # -- public API ------------------------------------------------------------------------------
+    def forward(
+        self,
+        td: TensorDictBase,
+        *,
+        params: TensorDictBase | None = None,
+        target_params: TensorDictBase | None = None,
+    ) -> TensorDictBase:
+        """Write advantage and value target (and the values the network computed) into ``td``.
+
+        Args:
+            td: the batch, ``[*B, T]`` with time last (any shape for TD0).
+            params: parameters for ``V(s[t])`` (swapped into the network for the call).
+            target_params: parameters for ``V(s[t+1])``; ``params`` when not given.
+
+        Returns:
+            ``td``, with ``advantage`` and ``value_target`` of shape ``td.batch_size + (1,)``.
+        """
+        self._check_batch(td)
+        keys = self.tensor_keys
+        value = self._state_value(td, params)
+        next_value = self._next_value(td, params, target_params)
+        advantage, target = self._estimate_flat(td, value, next_value)
+        # The values are already in td (read from it, or written there by the network); they are not
+        # written back, so a detached copy never replaces an entry that carries gradients.
+        td.set(keys.advantage, self._post_advantage(advantage))
+        td.set(keys.value_target, target)
+        return td
+
+    def value_estimate(
+        self,
+        td: TensorDictBase,
+        *,
+        params: TensorDictBase | None = None,
+        target_params: TensorDictBase | None = None,
+        next_value: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Return the value target ``[*B, T, 1]`` without writing into ``td``.
+
+        Args:
+            td: the batch, ``[*B, T]`` (any shape for TD0).
+            params: parameters for ``V(s[t])``; only GAE reads ``V(s[t])``.
+            target_params: parameters for the next value.
+            next_value: the next value, ``td.batch_size + (1,)``; when given no network computes
+                it (the DQN losses pass their max-Q next value this way).
+        """
+        self._check_batch(td)
+        if next_value is None:
+            next_value = self._next_value(td, params, target_params)
+        else:
+            next_value = self._check_value_shape(next_value, td, "next_value")
+        value = self._state_value(td, params) if self.target_needs_state_value else None
+        return self._estimate_flat(td, value, next_value)[1]
+
+    def _estimate_flat(
+        self, td: TensorDictBase, value: torch.Tensor | None, next_value: torch.Tensor
+    ) -> tuple[torch.Tensor | None, torch.Tensor]:
+        reward = self._read(td, self._next(self.tensor_keys.reward), "the reward")
+        done, terminated = self._flags(td)
+        if td.batch_dims > 0:
+            return self._estimate(value, next_value, reward, done, terminated)
+        # A batch-less TensorDict (TD0 only) gets a unit time dim for the kernel.
+        args = [None if x is None else x.unsqueeze(0) for x in (value, next_value, reward, done, terminated)]
+        advantage, target = self._estimate(*args)
+        return (None if advantage is None else advantage.squeeze(0)), target.squeeze(0)
+
+    def _post_advantage(self, advantage: torch.Tensor) -> torch.Tensor:
+        return advantage
+
+    @abc.abstractmethod
+    def _estimate(
+        self,
+        value: torch.Tensor | None,
+        next_value: torch.Tensor,
+        reward: torch.Tensor,
+        done: torch.Tensor,
+        terminated: torch.Tensor,
+    ) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """Return ``(advantage or None when value is None, value_target)``, all ``[*B, T, 1]``."""

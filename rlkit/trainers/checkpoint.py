@@ -1,0 +1,359 @@
+"""Atomic, safely loadable checkpoints and RNG state capture.
+
+Layout of a run directory::
+
+    <run_dir>/checkpoints/last.pt          always the newest checkpoint (overwritten atomically)
+    <run_dir>/checkpoints/step_<frames>.pt optional snapshots, one each time ``frames`` crosses a
+                                           multiple of ``keep_every`` (never deleted by rlkit)
+
+Every file is written by :func:`save_checkpoint` (temp file in the same directory, fsync, atomic
+rename, directory fsync), so a crash leaves the previous file intact. Only types that
+``torch.load(weights_only=True)`` accepts may be saved, which :func:`load_checkpoint` always uses: a
+checkpoint can neither fail to load later nor execute code when loaded.
+"""
+from __future__ import annotations
+
+import os
+import random
+import re
+import tempfile
+import warnings
+from collections import OrderedDict
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = [
+    "FORMAT_VERSION",
+    "checkpoint_dir",
+    "find_checkpoint",
+    "load_checkpoint",
+    "rng_state",
+    "save_checkpoint",
+    "save_run_checkpoint",
+    "set_rng_state",
+]
+
+FORMAT_VERSION = 1
+LAST_NAME = "last.pt"
+_STEP_PATTERN = re.compile(r"^step_(\d+)\.pt$")
+
+# Exact types only: subclasses (np.float64 is a float, IntEnum an int) pickle their own class, which
+# weights_only loading refuses.
+_LEAF_TYPES: tuple[type, ...] = (
+    type(None), bool, int, float, complex, str, bytes,
+    torch.Tensor, torch.nn.Parameter, torch.Size, torch.dtype, torch.device,
+)  # fmt: skip
+_CONTAINER_TYPES: tuple[type, ...] = (dict, OrderedDict, list, tuple, set)
+_ALLOWED = (
+    "tensors, None, bool, int, float, complex, str, bytes, torch.Size/dtype/device, "
+    "dict, list, tuple, set"
+)
+
+
+def _check_loadable(value: Any, path: str, active: set[int]) -> None:
+    kind = type(value)
+    if kind in _LEAF_TYPES:
+        return
+    if kind not in _CONTAINER_TYPES:
+        hint = ""
+        if isinstance(value, (np.ndarray, np.generic)):
+            hint = " (convert numpy values with torch.as_tensor(...) or .tolist())"
+        elif hasattr(value, "state_dict"):
+            hint = " (save its .state_dict() instead)"
+        raise TypeError(
+            f"checkpoint value at {path} has type {kind.__module__}.{kind.__qualname__}, which "
+            f"torch.load(weights_only=True) refuses{hint}; allowed: {_ALLOWED}"
+        )
+    if id(value) in active:
+        raise TypeError(f"checkpoint value at {path} contains itself (a reference cycle)")
+    active.add(id(value))
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if type(key) not in (str, int, float, bool, type(None), tuple):
+                raise TypeError(
+                    f"checkpoint dict at {path} has key {key!r} of type {type(key).__name__}; "
+                    "keys must be str, int, float, bool, None or tuples"
+                )
+            _check_loadable(key, f"{path} key {key!r}", active)
+            _check_loadable(item, f"{path}[{key!r}]", active)
+    else:
+        for i, item in enumerate(value):
+            _check_loadable(item, f"{path}[{i}]", active)
+    active.discard(id(value))
+
+
+def save_checkpoint(path: str | os.PathLike[str], state: Mapping[str, Any]) -> Path:
+    """Atomically writes ``state`` (plus ``"format_version"``) to ``path`` with ``torch.save``.
+
+    The data goes to a temporary file in the same directory, is flushed and fsynced, then renamed
+    onto ``path`` (atomic on POSIX and Windows) and the directory is fsynced. On any failure the
+    temporary file is removed, the error re-raised, and a previous file at ``path`` is untouched.
+
+    Args:
+        path: destination file; parent directories are created.
+        state: str-keyed mapping of weights_only-loadable values (state dicts, tensors, numbers...).
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        TypeError: a value or key ``torch.load(weights_only=True)`` would refuse; the message gives
+            its key path, e.g. ``state['optimizer']['state'][0]``.
+        ValueError: ``state["format_version"]`` is present and is not :data:`FORMAT_VERSION`.
+
+    Examples:
+        >>> import tempfile
+        >>> path = save_checkpoint(f"{tempfile.mkdtemp()}/last.pt", {"frames": 1000, "w": torch.ones(2)})
+        >>> load_checkpoint(path)["frames"]
+        1000
+    """
+    if not isinstance(state, Mapping):
+        raise TypeError(f"checkpoint state must be a mapping with str keys, got {type(state).__name__}")
+    for key in state:
+        if not isinstance(key, str):
+            raise TypeError(f"checkpoint top-level keys must be str, got {key!r} ({type(key).__name__})")
+    payload = dict(state)
+    version = payload.setdefault("format_version", FORMAT_VERSION)
+    if version != FORMAT_VERSION:
+        raise ValueError(
+            f"state['format_version'] is {version!r}; this rlkit writes format {FORMAT_VERSION} "
+            "(drop the key to let save_checkpoint set it)"
+        )
+    _check_loadable(payload, "state", set())
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def _fsync_dir(directory: Path) -> None:
+    # Makes the rename itself durable; directories cannot be opened for fsync on Windows.
+    if os.name != "posix":
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def load_checkpoint(
+    path: str | os.PathLike[str], map_location: str | torch.device | None = "cpu"
+) -> dict[str, Any]:
+    """Loads a checkpoint written by :func:`save_checkpoint`, with ``torch.load(weights_only=True)``.
+
+    Args:
+        path: the checkpoint file (use :func:`find_checkpoint` to resolve a run directory).
+        map_location: where to put the tensors (``torch.load`` semantics).
+
+    Returns:
+        The saved dict, ``"format_version"`` included.
+
+    Raises:
+        FileNotFoundError: ``path`` is not a file.
+        ValueError: not a torch file, a file holding arbitrary pickled objects (refused, as loading it
+            could run code), or not an rlkit checkpoint (no ``"format_version"``) or a newer format.
+    """
+    path = Path(path)
+    if not path.is_file():
+        hint = " (it is a directory: use find_checkpoint to pick the file)" if path.is_dir() else ""
+        raise FileNotFoundError(f"no checkpoint file at {str(path)!r}{hint}")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:
+        text = str(err)
+        if "weights only load failed" in text.lower():
+            raise ValueError(
+                f"refusing to load {str(path)!r}: torch.load(weights_only=True) rejected it "
+                f"({_unpickler_reason(text)}); rlkit checkpoints hold only tensors and plain Python "
+                "values, and unpickling other objects could run arbitrary code"
+            ) from err
+        first_line = text.strip().splitlines()[0][:300] if text.strip() else ""
+        raise ValueError(
+            f"{str(path)!r} is not a readable torch checkpoint ({type(err).__name__}: {first_line})"
+        ) from err
+    if not isinstance(state, dict) or "format_version" not in state:
+        found = f" with keys {sorted(map(str, state))}" if isinstance(state, dict) else ""
+        raise ValueError(
+            f"{str(path)!r} is not an rlkit checkpoint: expected a dict with a 'format_version' "
+            f"entry, got {type(state).__name__}{found}"
+        )
+    if state["format_version"] != FORMAT_VERSION:
+        raise ValueError(
+            f"{str(path)!r} has checkpoint format {state['format_version']!r}; this rlkit reads format "
+            f"{FORMAT_VERSION} only"
+        )
+    return state
+
+
+def _unpickler_reason(message: str) -> str:
+    """The informative part of torch's long weights_only error (e.g. the refused global)."""
+    _, marker, rest = message.partition("WeightsUnpickler error:")
+    if not marker:
+        return message.strip().splitlines()[0][:300]
+    lines = [line.strip() for line in rest.splitlines() if line.strip()]
+    reason = lines[0] if lines else "unknown reason"
+    return reason.split(" Please use")[0][:300]
+
+
+def checkpoint_dir(run_dir: str | os.PathLike[str]) -> Path:
+    """``<run_dir>/checkpoints``, where :func:`save_run_checkpoint` writes."""
+    return Path(run_dir) / "checkpoints"
+
+
+def _snapshots(directory: Path) -> list[tuple[int, Path]]:
+    matches = ((_STEP_PATTERN.match(p.name), p) for p in directory.glob("step_*.pt"))
+    return sorted((int(m.group(1)), p) for m, p in matches if m)
+
+
+def save_run_checkpoint(
+    run_dir: str | os.PathLike[str],
+    state: Mapping[str, Any],
+    *,
+    frames: int,
+    keep_every: int | None = None,
+) -> Path:
+    """Saves ``<run_dir>/checkpoints/last.pt`` and, when due, a ``step_<frames>.pt`` snapshot.
+
+    A snapshot is due when ``frames // keep_every`` is larger than it was at the newest snapshot on
+    disk (or when there is none), so snapshots land about every ``keep_every`` frames even when
+    ``frames`` grows in uneven batches, and a resumed run continues the series. Snapshots are kept.
+
+    Args:
+        run_dir: the run's output directory.
+        state: as for :func:`save_checkpoint`.
+        frames: environment frames done (names the snapshot).
+        keep_every: snapshot period in frames; ``None`` keeps ``last.pt`` only.
+
+    Returns:
+        The path of ``last.pt``.
+
+    Raises:
+        ValueError: ``keep_every`` is not a positive int or ``frames`` is negative.
+
+    Examples:
+        >>> import tempfile
+        >>> run_dir = tempfile.mkdtemp()
+        >>> for frames in (400, 800, 1200):
+        ...     _ = save_run_checkpoint(run_dir, {"frames": frames}, frames=frames, keep_every=1000)
+        >>> sorted(p.name for p in checkpoint_dir(run_dir).iterdir())
+        ['last.pt', 'step_1200.pt', 'step_400.pt']
+    """
+    valid_period = isinstance(keep_every, int) and not isinstance(keep_every, bool) and keep_every > 0
+    if keep_every is not None and not valid_period:
+        raise ValueError(f"keep_every must be a positive int (frames) or None, got {keep_every!r}")
+    if frames < 0:
+        raise ValueError(f"frames must be >= 0, got {frames}")
+    directory = checkpoint_dir(run_dir)
+    last = save_checkpoint(directory / LAST_NAME, state)
+    if keep_every is not None:
+        snapshots = _snapshots(directory)
+        if not snapshots or frames // keep_every > snapshots[-1][0] // keep_every:
+            save_checkpoint(directory / f"step_{frames}.pt", state)
+    return last
+
+
+def find_checkpoint(run_dir_or_file: str | os.PathLike[str]) -> Path:
+    """Resolves a checkpoint file from a file or a run directory.
+
+    For a directory, looks in ``<dir>/checkpoints/`` then ``<dir>/`` itself for ``last.pt``, falling
+    back to the ``step_<frames>.pt`` with the most frames.
+
+    Raises:
+        FileNotFoundError: nothing found; the message lists where it looked.
+    """
+    path = Path(run_dir_or_file)
+    if path.is_file():
+        return path
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint file or run directory at {str(path)!r}")
+    searched = [checkpoint_dir(path), path]
+    for directory in searched:
+        if (directory / LAST_NAME).is_file():
+            return directory / LAST_NAME
+        snapshots = _snapshots(directory)
+        if snapshots:
+            return snapshots[-1][1]
+    raise FileNotFoundError(
+        f"no checkpoint in run directory {str(path)!r}: looked for {LAST_NAME} or step_<frames>.pt in "
+        + " and ".join(repr(str(d)) for d in searched)
+    )
+
+
+def rng_state() -> dict[str, Any]:
+    """Captures the Python, numpy (global), torch CPU and (when available) CUDA generators.
+
+    The result is weights_only-loadable, so it can go straight into a checkpoint.
+
+    Examples:
+        >>> state = rng_state()
+        >>> a = torch.rand(2)
+        >>> set_rng_state(state)
+        >>> torch.equal(a, torch.rand(2))
+        True
+    """
+    version, internal, gauss_next = random.getstate()
+    kind, keys, pos, has_gauss, cached_gaussian = np.random.get_state(legacy=True)
+    state: dict[str, Any] = {
+        "python": {
+            "version": version,
+            "state": torch.tensor(internal, dtype=torch.int64),
+            "gauss_next": gauss_next,
+        },
+        "numpy": {
+            "kind": kind,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached_gaussian),
+        },
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: Mapping[str, Any]) -> None:
+    """Restores generators captured by :func:`rng_state`.
+
+    A ``"cuda"`` entry is restored on as many devices as both the state and this machine have; a
+    warning says when devices differ (e.g. a GPU run resumed on a CPU-only machine).
+
+    Raises:
+        KeyError: ``state`` lacks one of ``"python"``, ``"numpy"``, ``"torch"``.
+    """
+    missing = [k for k in ("python", "numpy", "torch") if k not in state]
+    if missing:
+        raise KeyError(f"RNG state lacks {missing}; expected the dict returned by rng_state()")
+    py = state["python"]
+    random.setstate((py["version"], tuple(int(x) for x in py["state"].tolist()), py["gauss_next"]))
+    npy = state["numpy"]
+    keys = npy["keys"].cpu().numpy().astype(np.uint32)
+    np.random.set_state((npy["kind"], keys, npy["pos"], npy["has_gauss"], npy["cached_gaussian"]))
+    torch.set_rng_state(state["torch"].cpu())
+    saved_cuda = list(state.get("cuda", []))
+    available = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if saved_cuda and len(saved_cuda) != available:
+        warnings.warn(
+            f"RNG state holds {len(saved_cuda)} CUDA generator(s) but this machine has {available} CUDA "
+            f"device(s); restoring the first {min(len(saved_cuda), available)}",
+            stacklevel=2,
+        )
+    for device, generator_state in enumerate(saved_cuda[:available]):
+        torch.cuda.set_rng_state(generator_state.cpu(), device)

@@ -1,0 +1,28 @@
+"""Metric loggers: console progress, CSV, wandb, TensorBoard, and their fan-out.
+
+Every logger takes plain Python objects (paths, numbers, dicts); the builder maps the config to them.
+"""
+from __future__ import annotations
+
+from rlkit.trainers.loggers.base import Logger, MultiLogger, NoneLogger, to_scalar_metrics
+from rlkit.trainers.loggers.console import ConsoleLogger
+from rlkit.trainers.loggers.csv_logger import CSVLogger, read_metrics_csv
+from rlkit.trainers.loggers.tensorboard_logger import TensorBoardLogger
+from rlkit.trainers.loggers.wandb_logger import WandbLogger, WandbMode
+from rlkit.trainers.loggers.wandb_offline import OfflineRun, find_offline_runs, read_offline_run
+
+__all__ = [
+    "CSVLogger",
+    "ConsoleLogger",
+    "Logger",
+    "MultiLogger",
+    "NoneLogger",
+    "OfflineRun",
+    "TensorBoardLogger",
+    "WandbLogger",
+    "WandbMode",
+    "find_offline_runs",
+    "read_metrics_csv",
+    "read_offline_run",
+    "to_scalar_metrics",
+]

@@ -1,0 +1,112 @@
+"""Weights & Biases logging (offline by default, so runs work without network or an account)."""
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from rlkit.trainers.loggers.base import Logger
+from rlkit.trainers.loggers.wandb_offline import read_offline_run
+
+__all__ = ["WandbLogger", "WandbMode"]
+
+WandbMode = Literal["offline", "online", "disabled"]
+WANDB_MODES: tuple[str, ...] = get_args(WandbMode)
+
+
+class WandbLogger(Logger):
+    """Logs metrics and the config to one wandb run stored under ``<run_dir>/wandb/``.
+
+    Each instance owns its own wandb run. ``wandb.init(reinit="finish_previous")`` finishes any run
+    still open in this process, so sequential runs in one process (a Hydra multirun with the basic
+    launcher) each get their own run directory even when a previous one was not closed. ``log_metrics``
+    uses ``step`` as wandb's step; wandb drops (with a warning) a call whose step is lower than the
+    latest one it has seen, and merges calls at the same step into one row.
+
+    ``close`` finishes the run and then waits (up to ``flush_timeout_s``) until the run log on disk is
+    complete, because ``run.finish()`` returns before wandb's service has flushed it; a warning says
+    when it was not. ``wandb`` is imported when the logger is created (it takes about a second).
+
+    Args:
+        run_dir: the run's output directory; wandb writes to ``<run_dir>/wandb/``.
+        project: wandb project.
+        name: run display name (wandb picks one when ``None``).
+        group: groups runs in the UI, e.g. the seeds of one sweep point.
+        mode: ``"offline"`` writes to disk only (upload later with ``wandb sync``), ``"online"``
+            streams to the server, ``"disabled"`` makes every call a no-op.
+        config: the resolved run config, as a plain nested dict.
+        tags: run tags.
+        flush_timeout_s: how long ``close`` waits for the run log to reach the disk (not in
+            ``"disabled"`` mode).
+
+    Examples:
+        >>> import tempfile
+        >>> from rlkit.trainers.loggers import read_offline_run
+        >>> run_dir = tempfile.mkdtemp()
+        >>> with WandbLogger(run_dir, mode="offline") as logger:
+        ...     logger.log_metrics({"loss_value": 0.25}, step=64)
+        >>> read_offline_run(run_dir).history["loss_value"]
+        [0.25]
+    """
+
+    def __init__(
+        self,
+        run_dir: str | os.PathLike[str],
+        *,
+        project: str = "rlkit",
+        name: str | None = None,
+        group: str | None = None,
+        mode: WandbMode = "offline",
+        config: Mapping[str, Any] | None = None,
+        tags: Iterable[str] | None = None,
+        flush_timeout_s: float = 30.0,
+    ) -> None:
+        if mode not in WANDB_MODES:
+            raise ValueError(f"unknown wandb mode {mode!r}; valid modes: {', '.join(WANDB_MODES)}")
+        import wandb  # slow import: only when this logger is used
+
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.mode: WandbMode = mode
+        self.flush_timeout_s = flush_timeout_s
+        self.run = wandb.init(
+            dir=str(self.run_dir),
+            project=project,
+            name=name,
+            group=group,
+            mode=mode,
+            config=dict(config) if config is not None else None,
+            tags=list(tags) if tags is not None else None,
+            reinit="finish_previous",
+        )
+
+    @property
+    def wandb_dir(self) -> Path | None:
+        """This run's own directory (``<run_dir>/wandb/offline-run-...``); ``None`` when disabled."""
+        if self.mode == "disabled":
+            return None
+        return Path(self.run.dir).parent
+
+    def _log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        self.run.log(metrics, step=step)
+
+    def _log_config(self, config: Mapping[str, Any]) -> None:
+        self.run.config.update(dict(config), allow_val_change=True)
+
+    def _close(self) -> None:
+        self.run.finish()
+        wandb_dir = self.wandb_dir
+        if wandb_dir is None:
+            return
+        try:
+            complete = read_offline_run(wandb_dir, wait_s=self.flush_timeout_s).complete
+        except FileNotFoundError:
+            complete = False
+        if not complete:
+            warnings.warn(
+                f"wandb run log in {str(wandb_dir)!r} was still incomplete {self.flush_timeout_s} s "
+                "after run.finish(); the wandb service may still be writing it",
+                stacklevel=3,
+            )

@@ -1,0 +1,266 @@
+"""Checkpoints: atomic writes, weights_only safety, run-directory layout, RNG round trip."""
+from __future__ import annotations
+
+import collections
+import enum
+import random
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from rlkit.trainers import checkpoint as ckpt
+from rlkit.trainers.checkpoint import (
+    FORMAT_VERSION,
+    checkpoint_dir,
+    find_checkpoint,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    save_run_checkpoint,
+    set_rng_state,
+)
+
+
+class Custom:
+    pass
+
+
+class Color(enum.IntEnum):
+    RED = 1
+
+
+def _training_state() -> dict:
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    optim = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model(torch.randn(5, 3)).sum().backward()
+    optim.step()
+    return {"model": model.state_dict(), "optimizer": optim.state_dict(), "frames": 1234, "rng": rng_state()}
+
+
+def _equal(a, b) -> bool:
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(map(_equal, a, b))
+    return a == b
+
+
+def test_round_trip_of_model_optimizer_and_scalars(tmp_path):
+    state = _training_state()
+    path = save_checkpoint(tmp_path / "sub" / "last.pt", state)
+    assert path == tmp_path / "sub" / "last.pt"
+    loaded = load_checkpoint(path)
+    assert loaded.pop("format_version") == FORMAT_VERSION
+    assert _equal(loaded, state)
+    assert list(loaded["optimizer"]["state"]) == [0, 1, 2, 3]  # int keys survive
+    save_checkpoint(path, load_checkpoint(path))  # a loaded checkpoint can be saved again
+
+
+# Values that torch.load(weights_only=True) accepts, and ones it refuses. The parity test below ties
+# save_checkpoint's validation to torch's actual behaviour.
+ACCEPTED = {
+    "none": None, "bool": True, "int": 3, "float": 1.5, "complex": 1j, "str": "a", "bytes": b"x",
+    "size": torch.Size([2, 3]), "dtype": torch.bfloat16, "device": torch.device("cpu"),
+    "set": {1, 2}, "ordered": collections.OrderedDict(a=1), "param": torch.nn.Parameter(torch.ones(2)),
+    "int_key": {0: "a"}, "tuple_key": {(1, "a"): 2}, "nested": {"a": [(1, {"b": torch.ones(1)})]},
+}  # fmt: skip
+REFUSED = {
+    "custom": Custom(), "numpy_array": np.ones(2), "numpy_float": np.float64(1.0), "int_enum": Color.RED,
+    "frozenset": frozenset([1]), "slice": slice(1, 2), "range": range(3),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(ACCEPTED))
+def test_accepted_values_save_and_load(tmp_path, name):
+    path = save_checkpoint(tmp_path / "c.pt", {"x": ACCEPTED[name]})
+    assert _equal(load_checkpoint(path)["x"], ACCEPTED[name])
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED))
+def test_refused_values_are_refused_by_torch_too(tmp_path, name):
+    with pytest.raises(TypeError, match=r"checkpoint value at state\['x'\] has type .*weights_only=True\) refuses"):
+        save_checkpoint(tmp_path / "c.pt", {"x": REFUSED[name]})
+    assert not (tmp_path / "c.pt").exists()
+    torch.save({"x": REFUSED[name]}, tmp_path / "plain.pt")
+    with pytest.raises(Exception, match="Weights only load failed"):
+        torch.load(tmp_path / "plain.pt", weights_only=True)
+
+
+def test_refusal_names_the_nested_key_path_and_hints(tmp_path):
+    with pytest.raises(TypeError, match=r"at state\['a'\]\['b'\]\[1\] has type test_checkpoint.Custom"):
+        save_checkpoint(tmp_path / "c.pt", {"a": {"b": [1, Custom()]}})
+    with pytest.raises(TypeError, match=r"at state\['w'\] has type numpy.ndarray.*torch.as_tensor"):
+        save_checkpoint(tmp_path / "c.pt", {"w": np.zeros(3)})
+    with pytest.raises(TypeError, match=r"at state\['net'\] .*save its .state_dict\(\) instead"):
+        save_checkpoint(tmp_path / "c.pt", {"net": torch.nn.Linear(1, 1)})
+
+
+def test_other_invalid_states(tmp_path):
+    path = tmp_path / "c.pt"
+    with pytest.raises(TypeError, match="must be a mapping with str keys, got list"):
+        save_checkpoint(path, [1, 2])
+    with pytest.raises(TypeError, match="top-level keys must be str, got 0"):
+        save_checkpoint(path, {0: 1})
+    with pytest.raises(TypeError, match=r"dict at state\['a'\] has key <object .*> of type object"):
+        save_checkpoint(path, {"a": {object(): 1}})
+    loop: list = [1]
+    loop.append(loop)
+    with pytest.raises(TypeError, match=r"at state\['a'\]\[1\] contains itself"):
+        save_checkpoint(path, {"a": loop})
+    with pytest.raises(ValueError, match="state\\['format_version'\\] is 0; this rlkit writes format 1"):
+        save_checkpoint(path, {"format_version": 0})
+    assert not path.exists()
+
+
+def _assert_crash_keeps_previous(tmp_path, monkeypatch, target, name, exc):
+    path = save_checkpoint(tmp_path / "last.pt", {"frames": 1})
+    monkeypatch.setattr(target, name, exc)
+    with pytest.raises((OSError, KeyboardInterrupt)):
+        save_checkpoint(path, {"frames": 2, "w": torch.ones(1000)})
+    monkeypatch.undo()
+    assert load_checkpoint(path)["frames"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temp file left
+
+
+def test_crash_while_writing_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    def partial_save(obj, f, *args, **kwargs):
+        f.write(b"PK\x03\x04 half a checkpoint")
+        raise OSError("disk full")
+
+    _assert_crash_keeps_previous(tmp_path, monkeypatch, torch, "save", partial_save)
+
+
+def test_crash_at_rename_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    def failing_replace(src, dst):
+        raise OSError("power cut")
+
+    _assert_crash_keeps_previous(tmp_path, monkeypatch, ckpt.os, "replace", failing_replace)
+
+
+def test_interrupt_while_writing_cleans_up(tmp_path, monkeypatch):
+    def interrupted(obj, f, *args, **kwargs):
+        f.write(b"partial")
+        raise KeyboardInterrupt
+
+    _assert_crash_keeps_previous(tmp_path, monkeypatch, torch, "save", interrupted)
+
+
+def test_load_refuses_arbitrary_pickled_objects(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"format_version": FORMAT_VERSION, "x": Custom()}, path)
+    with pytest.raises(ValueError, match=r"refusing to load .*evil.pt.*Unsupported global.*Custom.*arbitrary code"):
+        load_checkpoint(path)
+
+
+def test_load_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"no checkpoint file at '.*missing.pt'$"):
+        load_checkpoint(tmp_path / "missing.pt")
+    with pytest.raises(FileNotFoundError, match="it is a directory: use find_checkpoint"):
+        load_checkpoint(tmp_path)
+    (tmp_path / "text.pt").write_text("hello world")
+    with pytest.raises(ValueError, match=r"text.pt' is not a readable torch checkpoint \(KeyError"):
+        load_checkpoint(tmp_path / "text.pt")
+    torch.save([1, 2], tmp_path / "list.pt")
+    with pytest.raises(ValueError, match="list.pt' is not an rlkit checkpoint: .*'format_version'.*got list"):
+        load_checkpoint(tmp_path / "list.pt")
+    torch.save({"model": {}}, tmp_path / "plain.pt")
+    with pytest.raises(ValueError, match=r"not an rlkit checkpoint: .* with keys \['model'\]"):
+        load_checkpoint(tmp_path / "plain.pt")
+    torch.save({"format_version": 99}, tmp_path / "future.pt")
+    with pytest.raises(ValueError, match="has checkpoint format 99; this rlkit reads format 1 only"):
+        load_checkpoint(tmp_path / "future.pt")
+
+
+def test_load_map_location(tmp_path):
+    path = save_checkpoint(tmp_path / "c.pt", {"w": torch.ones(2)})
+    assert load_checkpoint(path, map_location="meta")["w"].device.type == "meta"
+
+
+def test_run_checkpoints_keep_last_and_periodic_snapshots(tmp_path):
+    for frames in (400, 800, 1200, 1900, 2100, 2900):
+        last = save_run_checkpoint(tmp_path, {"frames": frames}, frames=frames, keep_every=1000)
+    assert last == tmp_path / "checkpoints" / "last.pt" and checkpoint_dir(tmp_path) == last.parent
+    assert sorted(p.name for p in last.parent.iterdir()) == ["last.pt", "step_1200.pt", "step_2100.pt", "step_400.pt"]
+    assert load_checkpoint(last)["frames"] == 2900
+    assert load_checkpoint(last.parent / "step_1200.pt")["frames"] == 1200
+    save_run_checkpoint(tmp_path / "plain", {"frames": 5}, frames=5)
+    assert [p.name for p in checkpoint_dir(tmp_path / "plain").iterdir()] == ["last.pt"]
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"frames": 10, "keep_every": 0}, "keep_every must be a positive int .* got 0"),
+    ({"frames": 10, "keep_every": 2.5}, "keep_every must be a positive int .* got 2.5"),
+    ({"frames": -1}, "frames must be >= 0, got -1"),
+])  # fmt: skip
+def test_run_checkpoint_argument_errors(tmp_path, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        save_run_checkpoint(tmp_path, {}, **kwargs)
+
+
+def test_find_checkpoint(tmp_path):
+    state = {"frames": 0}
+    single = save_checkpoint(tmp_path / "single.pt", state)
+    assert find_checkpoint(single) == single
+    run = tmp_path / "run"
+    save_checkpoint(run / "checkpoints" / "step_200.pt", state)
+    save_checkpoint(run / "checkpoints" / "step_1000.pt", state)
+    assert find_checkpoint(run) == run / "checkpoints" / "step_1000.pt"  # numeric, not lexicographic
+    save_checkpoint(run / "checkpoints" / "last.pt", state)
+    assert find_checkpoint(run) == run / "checkpoints" / "last.pt"
+    assert find_checkpoint(run / "checkpoints") == run / "checkpoints" / "last.pt"
+
+
+def test_find_checkpoint_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint file or run directory at '.*nope'"):
+        find_checkpoint(tmp_path / "nope")
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "notes.txt").write_text("x")
+    with pytest.raises(FileNotFoundError, match=r"looked for last.pt or step_<frames>.pt in '.*checkpoints' and '.*'"):
+        find_checkpoint(tmp_path)
+
+
+def _draw() -> list:
+    return [
+        random.random(), random.gauss(0, 1), random.getrandbits(64),
+        np.random.rand(3).tolist(), np.random.randn(1).tolist(),  # randn(1) leaves a cached gaussian
+        torch.rand(3).tolist(), torch.randint(0, 10**9, (2,)).tolist(),
+    ]  # fmt: skip
+
+
+def test_rng_round_trip_is_exact_through_a_checkpoint(tmp_path):
+    random.seed(1)
+    np.random.seed(2)
+    _draw()  # move every generator to a non-trivial position (gauss caches included)
+    path = save_checkpoint(tmp_path / "rng.pt", {"rng": rng_state()})
+    expected = _draw()
+    random.seed(99)
+    np.random.seed(99)
+    torch.manual_seed(99)
+    set_rng_state(load_checkpoint(path)["rng"])
+    assert _draw() == expected
+
+
+def test_set_rng_state_errors_and_cuda_mismatch_warning():
+    with pytest.raises(KeyError, match=r"RNG state lacks \['numpy'\]"):
+        set_rng_state({"python": {}, "torch": torch.get_rng_state()})
+    state = rng_state()
+    available = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    state["cuda"] = list(state.get("cuda", [])) + [torch.get_rng_state()]  # one generator too many
+    with pytest.warns(UserWarning, match=f"holds {available + 1} CUDA generator.*has {available} CUDA device"):
+        set_rng_state(state)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        set_rng_state(rng_state())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_rng_round_trip():
+    state = rng_state()
+    expected = torch.rand(4, device="cuda")
+    torch.cuda.manual_seed_all(123)
+    set_rng_state(state)
+    assert torch.equal(torch.rand(4, device="cuda"), expected)
