@@ -1,0 +1,218 @@
+"""Runs a policy in a :class:`~rlkit.envs.GymEnv` and yields batches of transitions."""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from tensordict import TensorDict
+
+from rlkit.collectors.episodes import EpisodeTracker
+from rlkit.envs import GymEnv
+from rlkit.modules import ExplorationType, set_exploration_type
+
+Layout = Literal["time", "flat"]
+LAYOUTS = ("time", "flat")
+
+
+def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return value
+
+
+class Collector:
+    """Collects ``frames_per_batch`` frames per batch from ``env`` with ``policy``, up to ``total_frames``.
+
+    The policy (a TensorDict -> TensorDict callable such as a ``TensorDictModule``) reads
+    ``"observation"`` (and ``"action_mask"`` when the env has one) and writes ``"action"``; it runs
+    under ``torch.no_grad()`` and ``set_exploration_type(exploration_type)``. Batches hold, for each
+    transition, everything the policy read and wrote (e.g. ``"action_log_prob"``), the env's
+    ``("next", ...)`` entries, ``"traj_id"`` (int64, unique per episode within the run, constant
+    along an episode, continued across batches) and ``"step_count"`` (int64, index of the step
+    within its episode); ``traj_id`` and ``step_count`` have no trailing singleton dim.
+
+    Layouts: ``"time"`` gives ``[num_envs, T]`` batches (``T = frames_per_batch // num_envs``, each
+    row a contiguous piece of one sub-env's stream, for on-policy losses); ``"flat"`` gives
+    ``[frames_per_batch]`` env-major (each sub-env's ``T`` steps contiguous, for replay buffers).
+
+    Batches whose first frame comes before ``init_random_frames`` use uniformly random (allowed)
+    actions instead of the policy's; the policy's other outputs are zeros there (found by one dry
+    run of the policy that leaves the random generators untouched), so every batch has the same
+    keys.
+    The number of batches is ``ceil(total_frames / frames_per_batch)``. The collector starts from
+    ``env.reset()`` (for a freshly built env, its seeded initial observation).
+
+    After each batch, :attr:`episode_returns` (float32) and :attr:`episode_lengths` (int64) hold the
+    episodes that finished during that batch, in the order they finished (time step, then sub-env
+    index; empty when none), and :attr:`frames` the frames
+    collected so far. Random actions use torch's global generator: save ``torch.get_rng_state()``
+    next to :meth:`state_dict` for a bit-exact resume.
+
+    Examples:
+        >>> import torch
+        >>> from tensordict.nn import TensorDictModule
+        >>> from rlkit.envs import GymEnv
+        >>> env = GymEnv("CartPole-v1", num_envs=4, seed=0)
+        >>> policy = TensorDictModule(lambda obs: (obs[..., 2] > 0).long(), ["observation"], ["action"])
+        >>> collector = Collector(env, policy, frames_per_batch=64, total_frames=128)
+        >>> [tuple(batch.batch_size) for batch in collector]
+        [(4, 16), (4, 16)]
+        >>> collector.frames
+        128
+    """
+
+    def __init__(
+        self,
+        env: GymEnv,
+        policy: Callable[[TensorDict], TensorDict],
+        *,
+        frames_per_batch: int,
+        total_frames: int,
+        layout: Layout = "time",
+        exploration_type: ExplorationType = ExplorationType.RANDOM,
+        init_random_frames: int = 0,
+    ) -> None:
+        _positive_int("frames_per_batch", frames_per_batch)
+        _positive_int("total_frames", total_frames)
+        _positive_int("init_random_frames", init_random_frames, minimum=0)
+        if frames_per_batch % env.num_envs:
+            raise ValueError(
+                f"frames_per_batch={frames_per_batch} is not divisible by num_envs={env.num_envs}"
+            )
+        if layout not in LAYOUTS:
+            raise ValueError(f"unknown layout {layout!r}; valid choices: {list(LAYOUTS)}")
+        self.env = env
+        self.policy = policy
+        self.frames_per_batch = frames_per_batch
+        self.total_frames = total_frames
+        self.layout = layout
+        self.exploration_type = exploration_type
+        self.init_random_frames = init_random_frames
+        self.frames = 0
+        self.batches = 0
+        self._episodes = EpisodeTracker(env.num_envs)
+        self._fillers: dict | None = None
+        self.episode_returns = torch.zeros(0, dtype=torch.float32)
+        self.episode_lengths = torch.zeros(0, dtype=torch.int64)
+        env.reset()
+
+    def __len__(self) -> int:
+        return math.ceil(self.total_frames / self.frames_per_batch)
+
+    def __iter__(self) -> Iterator[TensorDict]:
+        while self.frames < self.total_frames:
+            yield self.next_batch()
+
+    def next_batch(self) -> TensorDict:
+        """Collects one batch (whatever :attr:`frames` and :attr:`total_frames` say)."""
+        env = self.env
+        steps = self.frames_per_batch // env.num_envs
+        random = self.frames < self.init_random_frames
+        keys: list | None = None
+        columns: list[list[torch.Tensor]] = []
+        # next observation, reward, terminated, truncated, done (numpy), then the next action mask
+        stores: tuple[list[np.ndarray], ...] = ([], [], [], [], [], [])
+        td = env.next_state()
+        with torch.no_grad(), set_exploration_type(self.exploration_type):
+            fillers = self._policy_fillers(td) if random else {}
+            for _ in range(steps):
+                if random:
+                    td.set("action", env.rand_action())
+                    for key, zeros in fillers.items():
+                        td.set(key, zeros)
+                else:
+                    out = self.policy(td)
+                    td = td if out is None else out  # callables may write in place and return None
+                if keys is None:
+                    keys = list(td.keys(include_nested=True, leaves_only=True))
+                    columns = [[] for _ in keys]
+                for key, column in zip(keys, columns):
+                    column.append(td.get(key))
+                res = env.advance(td.get("action"))
+                for store, value in zip(stores, res):
+                    store.append(value)
+                # A fresh TensorDict each step: a policy writing in place cannot alter stored steps.
+                td = self._policy_input(res)
+        batch = self._assemble(keys, columns, stores)
+        self.frames += self.frames_per_batch
+        self.batches += 1
+        return batch
+
+    def _policy_fillers(self, td: TensorDict) -> dict:
+        """Zeros for the policy's outputs other than "action", so that random batches carry the
+        same keys as policy batches (replay storages require it). Found by one dry run of the
+        policy that leaves the random number generators as they were."""
+        if self._fillers is None:
+            devices = [td.device] if td.device is not None and td.device.type == "cuda" else []
+            probe = td.clone()
+            with torch.random.fork_rng(devices=devices):
+                out = self.policy(probe)
+            out = probe if out is None else out
+            inputs = set(td.keys(include_nested=True, leaves_only=True))
+            self._fillers = {
+                key: torch.zeros_like(out.get(key))
+                for key in out.keys(include_nested=True, leaves_only=True)
+                if key not in inputs and key != "action"
+            }
+        return self._fillers
+
+    def _policy_input(self, res) -> TensorDict:
+        entries = {"observation": res.observation}
+        if res.action_mask is not None:
+            entries["action_mask"] = res.action_mask
+        return TensorDict(entries, batch_size=self.env.batch_size, device=self.env.device)
+
+    def _assemble(self, keys: list, columns: list[list[torch.Tensor]], stores: tuple[list, ...]) -> TensorDict:
+        env = self.env
+        n, steps = env.num_envs, len(stores[0])
+        data = {key: torch.stack(column, 1) for key, column in zip(keys, columns)}
+        device = data["action"].device
+        next_obs, rewards, terms, truncs, dones, next_masks = (
+            np.stack(store, 1) if store[0] is not None else None for store in stores
+        )
+        episodes = self._episodes.update(rewards, dones)
+        self.episode_returns = torch.from_numpy(episodes.returns.astype(np.float32))
+        self.episode_lengths = torch.from_numpy(episodes.lengths)
+
+        def tensor(array: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(array).to(device)
+
+        nxt = {
+            "observation": tensor(next_obs),
+            "reward": tensor(rewards[..., None]),
+            "terminated": tensor(terms[..., None]),
+            "truncated": tensor(truncs[..., None]),
+            "done": tensor(dones[..., None]),
+        }
+        if next_masks is not None:
+            nxt["action_mask"] = tensor(next_masks)
+        data["traj_id"] = tensor(episodes.traj_id)
+        data["step_count"] = tensor(episodes.step_count)
+        data["next"] = TensorDict(nxt, batch_size=[n, steps], device=env.device)
+        batch = TensorDict(data, batch_size=[n, steps], device=env.device)
+        return batch.reshape(n * steps) if self.layout == "flat" else batch
+
+    # -- state -----------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Counters, episode bookkeeping and the env's state (``torch.load(weights_only=True)``-safe)."""
+        return {
+            "frames": self.frames,
+            "batches": self.batches,
+            "episodes": self._episodes.state_dict(),
+            "episode_returns": self.episode_returns.clone(),
+            "episode_lengths": self.episode_lengths.clone(),
+            "env": self.env.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restores :meth:`state_dict`: the next batches are exactly those that would have followed
+        (given the same torch RNG state)."""
+        self._episodes.load_state_dict(state["episodes"])
+        self.env.load_state_dict(state["env"])
+        self.frames = int(state["frames"])
+        self.batches = int(state["batches"])
+        self.episode_returns = state["episode_returns"].clone()
+        self.episode_lengths = state["episode_lengths"].clone()

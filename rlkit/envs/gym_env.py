@@ -1,0 +1,384 @@
+"""A gymnasium (vector) env seen as TensorDicts of batch size ``[num_envs]``."""
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
+from tensordict import TensorDict
+
+from rlkit.data import Composite, TensorSpec, Unbounded
+from rlkit.envs.backends import final_row, make_backend, make_rng, rng_state
+from rlkit.envs.make import Vectorization, make_vector_env
+from rlkit.envs.spaces import ActionEncoding, SpaceCodec, describe_spec
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+
+class StepResult(NamedTuple):
+    """One vector step, as numpy arrays (the policy's next input as tensors).
+
+    ``next_observation`` is the TRUE next observation (the final one for finished sub-envs);
+    ``observation`` / ``action_mask`` are what the policy acts on next (reset values for finished
+    sub-envs). Reward is float32 ``[N]``, flags bool ``[N]``.
+    """
+
+    next_observation: np.ndarray
+    reward: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    done: np.ndarray
+    next_action_mask: np.ndarray | None
+    observation: torch.Tensor
+    action_mask: torch.Tensor | None
+
+
+class GymEnv:
+    """A gymnasium env (vectorised) producing TensorDicts with batch size ``[num_envs]``.
+
+    ``reset`` gives ``"observation"`` (float32) and ``"action_mask"`` (bool ``[N, A]``) when the env
+    provides one (a Dict observation entry or ``info["action_mask"]``). ``step(td)`` reads
+    ``"action"`` and adds ``("next", "observation" | "reward" | "terminated" | "truncated" |
+    "done")`` (reward float32, flags bool, both ``[N, 1]``). A finished episode's
+    ``("next", "observation")`` is its true final observation; the sub-env is reset at once and
+    :meth:`next_state` gives the reset observation for the policy's next action. No fake transition
+    of gymnasium's autoreset step ever appears. The env is reset on construction (with ``seed``);
+    the first ``reset()`` without a seed returns that initial observation.
+
+    Args:
+        env_id: a registered gymnasium id (``"module:Id-v0"`` imports ``module`` first).
+        num_envs: number of sub-environments.
+        seed: seeds the sub-envs (``seed + i`` for sub-env ``i`` when synchronous) and the action
+            space; the same seed gives the same trajectories.
+        vectorization: ``"native"`` (gymnasium's batched implementation, e.g. CartPole),
+            ``"sync"`` (a loop over copies) or ``"auto"`` (native where one exists).
+        action_encoding: ``Discrete`` actions as integer indices or one-hot vectors.
+        device: device of the produced tensors (default: CPU).
+        make_kwargs: keyword arguments of the env constructor (e.g. ``max_episode_steps``).
+
+    Examples:
+        >>> import torch
+        >>> from rlkit.envs import GymEnv
+        >>> env = GymEnv("CartPole-v1", num_envs=2, seed=0)
+        >>> td = env.reset()
+        >>> td["action"] = env.action_spec.rand((2,))
+        >>> td = env.step(td)
+        >>> td["next", "reward"].shape, td["next", "done"].dtype
+        (torch.Size([2, 1]), torch.bool)
+        >>> env.next_state(td)["observation"].shape
+        torch.Size([2, 4])
+        >>> env.close()
+    """
+
+    def __init__(
+        self,
+        env_id: str,
+        *,
+        num_envs: int = 1,
+        seed: int | None = None,
+        vectorization: Vectorization = "auto",
+        action_encoding: ActionEncoding = "categorical",
+        device: torch.device | str | None = None,
+        make_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs < 1:
+            raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
+        vec, used = make_vector_env(env_id, num_envs, vectorization, dict(make_kwargs or {}))
+        self._setup(vec, env_id, seed, action_encoding, device, used)
+
+    @classmethod
+    def from_factory(
+        cls,
+        env_fn: Callable[[], gym.Env],
+        num_envs: int = 1,
+        *,
+        seed: int | None = None,
+        action_encoding: ActionEncoding = "categorical",
+        device: torch.device | str | None = None,
+        env_id: str | None = None,
+    ) -> GymEnv:
+        """Vectorises ``num_envs`` envs built by ``env_fn`` synchronously (e.g. custom test envs)."""
+        if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs < 1:
+            raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
+        vec = SyncVectorEnv([env_fn] * num_envs, copy=False, autoreset_mode=AutoresetMode.DISABLED)
+        self = cls.__new__(cls)
+        self._setup(vec, env_id, seed, action_encoding, device, "sync")
+        return self
+
+    @classmethod
+    def from_vector_env(
+        cls,
+        vec_env: gym.vector.VectorEnv,
+        *,
+        seed: int | None = None,
+        action_encoding: ActionEncoding = "categorical",
+        device: torch.device | str | None = None,
+        env_id: str | None = None,
+    ) -> GymEnv:
+        """Wraps an already-built gymnasium vector env (any autoreset mode)."""
+        if not isinstance(vec_env, gym.vector.VectorEnv):
+            raise TypeError(f"expected a gymnasium.vector.VectorEnv, got {type(vec_env).__name__}")
+        self = cls.__new__(cls)
+        self._setup(vec_env, env_id, seed, action_encoding, device, "custom")
+        return self
+
+    def _setup(self, vec, env_id, seed, action_encoding, device, vectorization) -> None:
+        try:
+            self._init(vec, env_id, seed, action_encoding, device, vectorization)
+        except Exception:
+            vec.close()  # do not leak sub-processes / windows when the env is rejected
+            raise
+
+    def _init(self, vec, env_id, seed, action_encoding, device, vectorization) -> None:
+        if env_id is None:
+            env_id = vec.spec.id if vec.spec is not None else type(vec).__name__
+        self._vec = vec
+        self._env_id = env_id
+        self._vectorization = vectorization
+        self._device = torch.device(device) if device is not None else None
+        self._codec = SpaceCodec(vec.single_observation_space, vec.single_action_space, action_encoding, env_id)
+        self._backend = make_backend(vec, env_id)
+        self._same_step = self._backend.autoreset_mode == AutoresetMode.SAME_STEP
+        self._step_count = 0
+        self._fresh = False
+        self.reset(seed=seed)
+        self._fresh = True
+
+    # -- properties ------------------------------------------------------------------------------
+    @property
+    def env_id(self) -> str:
+        return self._env_id
+
+    @property
+    def num_envs(self) -> int:
+        return self._vec.num_envs
+
+    @property
+    def batch_size(self) -> torch.Size:
+        return torch.Size([self.num_envs])
+
+    @property
+    def device(self) -> torch.device | None:
+        return self._device
+
+    @property
+    def vectorization(self) -> str:
+        """``"native"``, ``"sync"`` (also :meth:`from_factory`) or ``"custom"`` (:meth:`from_vector_env`)."""
+        return self._vectorization
+
+    @property
+    def observation_spec(self) -> Composite:
+        return self._codec.observation_spec
+
+    @property
+    def action_spec(self) -> TensorSpec:
+        return self._codec.action_spec
+
+    @property
+    def reward_spec(self) -> TensorSpec:
+        return Unbounded((1,))
+
+    @property
+    def step_count(self) -> int:
+        """Number of vector steps taken since construction."""
+        return self._step_count
+
+    @property
+    def vector_env(self) -> gym.vector.VectorEnv:
+        """The underlying gymnasium vector env."""
+        return self._vec
+
+    # -- conversions -----------------------------------------------------------------------------
+    def _tensor(self, array: np.ndarray) -> torch.Tensor:
+        tensor = torch.from_numpy(array)
+        return tensor if self._device is None else tensor.to(self._device)
+
+    def _check_finite(self, what: str, values: np.ndarray) -> None:
+        if values.dtype.kind != "f" or math.isfinite(values.sum()):
+            return
+        flat = values.reshape(values.shape[0], -1)
+        bad = np.flatnonzero(~np.isfinite(flat).all(-1))
+        if bad.size == 0:  # the sum overflowed, every value is finite
+            return
+        i = int(bad[0])
+        raise ValueError(
+            f"non-finite {what} from env {self._env_id!r} at step {self._step_count}, sub-env {i}: "
+            f"{values[i].tolist()}"
+        )
+
+    def _check_action(self, action: Any) -> np.ndarray:
+        """Validates ``action`` and returns it encoded for gymnasium."""
+        spec = self.action_spec
+        expected = (self.num_envs, *spec.shape)
+        if not isinstance(action, torch.Tensor) or tuple(action.shape) != expected:
+            got = tuple(action.shape) if isinstance(action, torch.Tensor) else type(action).__name__
+            raise ValueError(
+                f"action for env {self._env_id!r} at step {self._step_count + 1} must be a tensor of shape "
+                f"{expected}, got {got}"
+            )
+        encoded, ok = self._codec.encode_action(action)
+        if not ok:
+            bad = next(i for i in range(self.num_envs) if not spec.is_in(action[i]))
+            raise ValueError(
+                f"action {action[bad].tolist()} for sub-env {bad} of env {self._env_id!r} at step "
+                f"{self._step_count + 1} is outside the action spec {describe_spec(spec)}"
+            )
+        if self._mask is not None:
+            index = self._codec.action_indices(action)
+            allowed = self._mask.gather(-1, index.unsqueeze(-1)).squeeze(-1)
+            if not bool(allowed.all()):
+                bad = int((~allowed).nonzero()[0, 0])
+                valid = self._mask[bad].nonzero().flatten().tolist()
+                raise ValueError(
+                    f"action {int(index[bad])} for sub-env {bad} of env {self._env_id!r} at step "
+                    f"{self._step_count + 1} is masked out; allowed actions: {valid}"
+                )
+        return encoded
+
+    # -- reset / step ----------------------------------------------------------------------------
+    def reset(self, seed: int | None = None) -> TensorDict:
+        """Resets every sub-env; ``seed`` also seeds the action space."""
+        if self._fresh and seed is None:
+            self._fresh = False
+            return self._current()
+        obs, info = self._vec.reset(seed=seed)
+        if seed is not None:
+            self._vec.action_space.seed(seed)
+            self._vec.single_action_space.seed(seed)
+        if "action_mask" in info:  # the spec is settled here, before any policy sees it
+            self._codec.enable_info_mask()
+        obs_np, mask_np = self._codec.observe(obs, info)
+        self._check_finite("observation", obs_np)
+        self._obs = self._tensor(obs_np)
+        self._mask = None if mask_np is None else self._tensor(mask_np)
+        self._fresh = False
+        return self._current()
+
+    def _current(self) -> TensorDict:
+        out = {"observation": self._obs}
+        if self._mask is not None:
+            out["action_mask"] = self._mask
+        return TensorDict(out, batch_size=self.batch_size, device=self._device)
+
+    def advance(self, action: torch.Tensor) -> StepResult:
+        """Steps every sub-env with ``action`` ``[N, *action_shape]``; the fast path of :meth:`step`,
+        without TensorDicts."""
+        encoded = self._check_action(action)
+        self._fresh = False
+        obs, reward, terminated, truncated, info = self._vec.step(encoded)
+        self._step_count += 1
+        terminated = np.array(terminated, dtype=bool)
+        truncated = np.array(truncated, dtype=bool)
+        done = terminated | truncated
+        any_done = bool(done.any())
+        reward = np.array(reward, dtype=np.float32).reshape(self.num_envs)
+        now_np, now_mask = self._codec.observe(obs, info)
+        if self._same_step:
+            # `obs` already holds the reset observations; the true final ones are in info.
+            next_np, next_mask = now_np.copy(), None if now_mask is None else now_mask.copy()
+            for i in np.flatnonzero(done):
+                row, row_mask = self._codec.observe(*final_row(info, i))
+                next_np[i] = row[0]
+                if next_mask is not None:
+                    next_mask[i] = row_mask[0]
+        else:
+            next_np, next_mask = now_np, now_mask
+            if any_done:
+                reset_np, reset_mask = self._codec.observe(*self._backend.partial_reset(done))
+                now_np = next_np.copy()
+                now_np[done] = reset_np
+                if now_mask is not None:
+                    now_mask = next_mask.copy()
+                    now_mask[done] = reset_mask
+        # One cheap test for the common case; the detailed ones name the culprit.
+        if not math.isfinite(float(reward.sum()) + float(next_np.sum())):
+            self._check_finite("reward", reward.reshape(-1, 1))
+            self._check_finite("observation", next_np)
+        if any_done and not math.isfinite(float(now_np.sum())):
+            self._check_finite("observation (after reset)", now_np)
+        self._obs = self._tensor(now_np)
+        self._mask = None if now_mask is None else self._tensor(now_mask)
+        return StepResult(next_np, reward, terminated, truncated, done, next_mask, self._obs, self._mask)
+
+    def step(self, td: TensorDict) -> TensorDict:
+        """Reads ``td["action"]`` and writes the ``("next", ...)`` entries into ``td`` (returned)."""
+        if "action" not in td:
+            raise KeyError(f"step needs an 'action' entry; the TensorDict has keys {sorted(td.keys())}")
+        res = self.advance(td.get("action"))
+        nxt = {
+            "observation": self._tensor(res.next_observation),
+            "reward": self._tensor(res.reward[:, None]),
+            "terminated": self._tensor(res.terminated[:, None]),
+            "truncated": self._tensor(res.truncated[:, None]),
+            "done": self._tensor(res.done[:, None]),
+        }
+        if res.next_action_mask is not None:
+            nxt["action_mask"] = self._tensor(res.next_action_mask)
+        td.set("next", TensorDict(nxt, batch_size=self.batch_size, device=self._device))
+        return td
+
+    def next_state(self, td: TensorDict | None = None) -> TensorDict:
+        """The policy's input after the latest :meth:`step` (whose output ``td`` is): its next
+        observation for running sub-envs, the reset observation for those whose episode just ended."""
+        return self._current()
+
+    def rand_action(self) -> torch.Tensor:
+        """A uniformly random action ``[N, *action_shape]`` among the currently allowed ones."""
+        spec = self.action_spec
+        if self._mask is not None:
+            spec = copy.copy(spec)
+            spec.update_mask(self._mask.cpu())
+        action = spec.rand(self.batch_size)
+        return action if self._device is None else action.to(self._device)
+
+    # -- state -----------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """What is needed to continue the exact same trajectories (``torch.load(weights_only=True)``-safe)."""
+        return {
+            "env_id": self._env_id,
+            "num_envs": self.num_envs,
+            "step_count": self._step_count,
+            "fresh": self._fresh,
+            "observation": self._obs.detach().cpu().clone(),
+            "action_mask": None if self._mask is None else self._mask.cpu().clone(),
+            "vector": self._backend.state_dict(),
+            "action_space_rng": rng_state(self._vec.action_space._np_random),
+            "single_action_space_rng": rng_state(self._vec.single_action_space._np_random),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restores :meth:`state_dict` into an env built the same way."""
+        if state["num_envs"] != self.num_envs or state["env_id"] != self._env_id:
+            raise ValueError(
+                f"state of {state['num_envs']} x {state['env_id']!r} does not match this env "
+                f"({self.num_envs} x {self._env_id!r})"
+            )
+        self._backend.load_state_dict(state["vector"])
+        self._step_count = int(state["step_count"])
+        self._fresh = bool(state["fresh"])
+        self._obs = state["observation"].to(self._obs.device)
+        self._mask = None if state["action_mask"] is None else state["action_mask"].to(self._obs.device)
+        self._vec.action_space._np_random = make_rng(state["action_space_rng"])
+        self._vec.single_action_space._np_random = make_rng(state["single_action_space_rng"])
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def close(self) -> None:
+        self._vec.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"GymEnv(env_id={self._env_id!r}, num_envs={self.num_envs}, vectorization={self._vectorization!r}, "
+            f"action_spec={describe_spec(self.action_spec)})"
+        )

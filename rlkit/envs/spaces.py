@@ -1,0 +1,236 @@
+"""Gymnasium spaces -> rlkit specs, and the numpy <-> torch conversions that go with them.
+
+The specs are derived from the environment's spaces so that no shape is ever written in a config:
+
+==========================  ==============================================================
+gymnasium space             rlkit spec
+==========================  ==============================================================
+``Discrete(n)``             ``Categorical(n)`` (``action_encoding="categorical"``) or ``OneHot(n)``
+``MultiDiscrete(nvec)``     ``MultiOneHot(nvec)`` (one-hot groups, concatenated)
+``MultiBinary(n)``          ``Binary(n)``
+``Box(low, high, shape)``   ``Bounded(low, high, shape)`` (float32)
+==========================  ==============================================================
+
+Observations may be a ``Box``, a ``Discrete(n)`` (encoded one-hot as float32 ``[n]``) or a ``Dict``
+with an ``"observation"`` entry of those kinds and an optional ``"action_mask"`` entry.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from rlkit.data import (
+    Binary,
+    Bounded,
+    Categorical,
+    Composite,
+    MultiOneHot,
+    OneHot,
+    TensorSpec,
+)
+
+ActionEncoding = Literal["categorical", "one-hot"]
+ACTION_ENCODINGS = ("categorical", "one-hot")
+SUPPORTED_ACTION_SPACES = "Discrete, MultiDiscrete (1-D), MultiBinary (1-D), Box"
+SUPPORTED_OBSERVATION_SPACES = (
+    "Box, Discrete, or Dict with an 'observation' entry (Box or Discrete) and an optional "
+    "'action_mask' entry"
+)
+
+
+def describe_spec(spec: TensorSpec) -> str:
+    """A short description of an action spec's domain, for error messages."""
+    if isinstance(spec, (Categorical, OneHot)):
+        return f"{type(spec).__name__}(n={spec.n})"
+    if isinstance(spec, MultiOneHot):
+        return f"MultiOneHot(nvec={spec.nvec})"
+    if isinstance(spec, Bounded):
+        return f"Bounded(low={spec.low.tolist()}, high={spec.high.tolist()})"
+    return repr(spec)
+
+
+def _box_spec(space: spaces.Box) -> Bounded:
+    return Bounded(
+        torch.as_tensor(np.asarray(space.low, dtype=np.float32)),
+        torch.as_tensor(np.asarray(space.high, dtype=np.float32)),
+        tuple(space.shape),
+    )
+
+
+def _mask_width(space: spaces.Space) -> int:
+    if isinstance(space, spaces.MultiBinary) and len(space.shape) == 1:
+        return int(space.shape[0])
+    if isinstance(space, spaces.Box) and len(space.shape) == 1:
+        return int(space.shape[0])
+    raise TypeError(
+        f"unsupported 'action_mask' space {space}: expected a 1-D MultiBinary or Box of 0/1 values"
+    )
+
+
+class SpaceCodec:
+    """Converts between one gymnasium env's spaces and rlkit tensors.
+
+    Args:
+        observation_space: the observation space of ONE sub-environment.
+        action_space: the action space of ONE sub-environment.
+        action_encoding: how ``Discrete`` actions are written in the TensorDict.
+        env_name: used in error messages.
+
+    Examples:
+        >>> import torch
+        >>> from gymnasium import spaces
+        >>> codec = SpaceCodec(spaces.Box(-1, 1, (3,)), spaces.Discrete(2, start=1), "one-hot", "demo")
+        >>> codec.action_spec
+        OneHot(shape=(2,), dtype=torch.int64)
+        >>> codec.encode_action(torch.tensor([[0, 1], [1, 0]]))
+        (array([2, 1]), True)
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        action_encoding: ActionEncoding,
+        env_name: str,
+    ) -> None:
+        if action_encoding not in ACTION_ENCODINGS:
+            raise ValueError(
+                f"unknown action_encoding {action_encoding!r}; valid choices: {list(ACTION_ENCODINGS)}"
+            )
+        self.env_name = env_name
+        self.action_space = action_space
+        self.action_encoding = action_encoding
+        self.obs_is_dict = isinstance(observation_space, spaces.Dict)
+        if self.obs_is_dict:
+            extra = sorted(set(observation_space.spaces) - {"observation", "action_mask"})
+            if "observation" not in observation_space.spaces or extra:
+                raise ValueError(
+                    f"unsupported Dict observation space with keys {sorted(observation_space.spaces)} "
+                    f"for env {env_name!r}; supported observation spaces: {SUPPORTED_OBSERVATION_SPACES}"
+                )
+            inner = observation_space["observation"]
+            self.mask_in_obs = "action_mask" in observation_space.spaces
+            mask_width = _mask_width(observation_space["action_mask"]) if self.mask_in_obs else None
+        else:
+            inner = observation_space
+            self.mask_in_obs = False
+            mask_width = None
+        if isinstance(inner, spaces.Box):
+            self.obs_onehot = None
+            obs_spec: TensorSpec = _box_spec(inner)
+        elif isinstance(inner, spaces.Discrete):
+            self.obs_onehot = (int(inner.n), int(inner.start))
+            obs_spec = Bounded(0.0, 1.0, (int(inner.n),))
+        else:
+            raise TypeError(
+                f"unsupported observation space {inner} for env {env_name!r}; "
+                f"supported observation spaces: {SUPPORTED_OBSERVATION_SPACES}"
+            )
+        self.observation_spec = Composite(observation=obs_spec)
+        self.mask_width = mask_width
+        self.mask_in_info = False
+        self.action_spec = self._action_spec(action_space)
+        if self.mask_in_obs:
+            self._add_mask_spec()
+
+    # -- specs -----------------------------------------------------------------------------------
+    def _action_spec(self, space: spaces.Space) -> TensorSpec:
+        if isinstance(space, spaces.Discrete):
+            self._action_start = int(space.start)
+            if self.action_encoding == "one-hot":
+                return OneHot(int(space.n))
+            return Categorical(int(space.n))
+        if isinstance(space, spaces.MultiDiscrete) and space.nvec.ndim == 1:
+            self._action_start = np.asarray(space.start, dtype=np.int64)
+            return MultiOneHot([int(n) for n in space.nvec])
+        if isinstance(space, spaces.MultiBinary) and len(space.shape) == 1:
+            return Binary(int(space.shape[0]))
+        if isinstance(space, spaces.Box):
+            return _box_spec(space)
+        raise TypeError(
+            f"unsupported action space {space} for env {self.env_name!r}; "
+            f"supported action spaces: {SUPPORTED_ACTION_SPACES}"
+        )
+
+    def _add_mask_spec(self) -> None:
+        if not isinstance(self.action_spec, (Categorical, OneHot)):
+            raise TypeError(
+                f"env {self.env_name!r} provides an action mask, which needs a Discrete action space; "
+                f"got {self.action_space}"
+            )
+        if self.mask_width is not None and self.mask_width != self.action_spec.n:
+            raise ValueError(
+                f"env {self.env_name!r}: action mask has {self.mask_width} entries but there are "
+                f"{self.action_spec.n} actions"
+            )
+        self.observation_spec["action_mask"] = Binary(self.action_spec.n, dtype=torch.bool)
+
+    def enable_info_mask(self) -> None:
+        """Records that the env reports its action mask in ``info["action_mask"]``."""
+        if not self.mask_in_obs and not self.mask_in_info:
+            self.mask_in_info = True
+            self._add_mask_spec()
+
+    @property
+    def has_mask(self) -> bool:
+        return self.mask_in_obs or self.mask_in_info
+
+    # -- observations ----------------------------------------------------------------------------
+    def split_obs(self, obs: Any, info: dict) -> tuple[np.ndarray, np.ndarray | None]:
+        """A batched gymnasium observation -> (observation array, bool mask array or None)."""
+        if self.obs_is_dict:
+            mask = np.asarray(obs["action_mask"]).astype(bool) if self.mask_in_obs else None
+            obs = obs["observation"]
+        else:
+            mask = None
+        if self.mask_in_info:
+            mask = np.asarray(info["action_mask"]).astype(bool)
+        return np.asarray(obs), mask
+
+    def observe(self, obs: Any, info: dict) -> tuple[np.ndarray, np.ndarray | None]:
+        """A batched gymnasium observation -> (float32 array ``[N, *obs_shape]`` (one-hot for
+        Discrete), bool mask array or None). Always a fresh array: vector envs may reuse their
+        output buffers (``SyncVectorEnv(copy=False)``)."""
+        if not self.obs_is_dict and not self.mask_in_info and self.obs_onehot is None:
+            return np.array(obs, dtype=np.float32), None  # the common case, one call
+        obs, mask = self.split_obs(obs, info)
+        if self.obs_onehot is not None:
+            n, start = self.obs_onehot
+            return np.eye(n, dtype=np.float32)[obs.astype(np.int64) - start], mask
+        return np.array(obs, dtype=np.float32), mask
+
+    # -- actions ---------------------------------------------------------------------------------
+    def encode_action(self, action: torch.Tensor) -> tuple[np.ndarray, bool]:
+        """An rlkit action ``[N, *action_shape]`` -> (the batched gymnasium action, whether the
+        action lies in the action spec)."""
+        spec = self.action_spec
+        action = action.detach()
+        if type(spec) is Categorical and not action.is_floating_point() and action.dtype != torch.bool:
+            # the hot path: integer indices, range-checked on the numpy copy
+            encoded = action.cpu().numpy().astype(np.int64, copy=False)
+            if encoded.size <= 32:  # Python's min/max on a short list beat numpy's reductions
+                values = encoded.tolist()
+                ok = min(values) >= 0 and max(values) < spec.n
+            else:  # one reduction: negative values wrap around to huge unsigned ones
+                ok = bool((encoded.astype(np.uint64) < spec.n).all())
+            return (encoded + self._action_start if self._action_start else encoded), ok
+        ok = spec.is_in(action)
+        if isinstance(spec, OneHot):
+            encoded = spec.to_index(action).cpu().numpy() + self._action_start
+        elif isinstance(spec, Categorical):
+            encoded = action.cpu().numpy().astype(np.int64) + self._action_start
+        elif isinstance(spec, MultiOneHot):
+            index = torch.stack([g.argmax(-1) for g in action.split(spec.nvec, -1)], -1)
+            encoded = index.cpu().numpy() + self._action_start
+        else:
+            encoded = action.cpu().numpy().astype(self.action_space.dtype)
+        return encoded, ok
+
+    def action_indices(self, action: torch.Tensor) -> torch.Tensor:
+        """Discrete action indices ``[N]`` (for checking them against an action mask)."""
+        if isinstance(self.action_spec, OneHot):
+            return self.action_spec.to_index(action)
+        return action.long()

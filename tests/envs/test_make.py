@@ -1,0 +1,49 @@
+"""Building envs from ids: unknown ids, missing extras, vectorization choices."""
+from __future__ import annotations
+
+import gymnasium as gym
+import pytest
+
+from rlkit.envs import GymEnv
+from rlkit.envs.make import dependency_error, find_env_spec
+
+
+def test_unknown_env_id_suggests_close_ids():
+    with pytest.raises(ValueError, match=r"unknown gymnasium env id 'CartPol-v1'.*close registered ids: \[.*'CartPole-v1'"):
+        GymEnv("CartPol-v1")
+    with pytest.raises(ValueError, match=r"unknown gymnasium env id 'Zzzqqq-v0'.*pprint_registry"):
+        GymEnv("Zzzqqq-v0")
+    with pytest.raises(ValueError, match="env id must be a non-empty string, got ''"):
+        find_env_spec("")
+    with pytest.raises(ValueError, match="env id 'no_such_module_xyz:Foo-v0': cannot import module 'no_such_module_xyz'"):
+        GymEnv("no_such_module_xyz:Foo-v0")
+
+
+def test_missing_box2d_says_how_to_install():
+    try:
+        import Box2D  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match=r"'LunarLander-v3' needs an optional dependency.*pip install \"gymnasium\[box2d\]\""):
+            GymEnv("LunarLander-v3")
+    else:
+        pytest.skip("Box2D is installed")
+
+
+def test_dependency_error_infers_the_extra():
+    spec = gym.envs.registration.EnvSpec("Ant-v5", entry_point="gymnasium.envs.mujoco.ant_v5:AntEnv")
+    err = dependency_error("Ant-v5", spec, gym.error.DependencyNotInstalled("No module named 'mujoco'"))
+    assert 'pip install "gymnasium[mujoco]"' in str(err)
+
+    def needs_dep(**kwargs):
+        raise gym.error.DependencyNotInstalled("the 'foo' package is missing")
+
+    gym.register("RlkitTest/NeedsDep-v0", entry_point=needs_dep)
+    with pytest.raises(ImportError, match=r"'RlkitTest/NeedsDep-v0' needs an optional.*'foo' package.*install the package that provides it"):
+        GymEnv("RlkitTest/NeedsDep-v0")
+
+
+def test_bad_vectorization():
+    with pytest.raises(ValueError, match=r"unknown vectorization 'async'; valid choices: \['auto', 'native', 'sync'\]"):
+        GymEnv("CartPole-v1", vectorization="async")
+    with pytest.raises(ValueError, match=r"env 'Acrobot-v1' has no native vector env; envs with one: \[.*'CartPole-v1'"):
+        GymEnv("Acrobot-v1", vectorization="native")
