@@ -1,0 +1,225 @@
+"""DictConfig -> objects. The only rlkit module that imports hydra / omegaconf.
+
+:func:`validate_config` checks the whole config (unknown keys, wrong types, out-of-range values,
+unknown names, unsupported algorithm / value-estimator pairs, unknown env ids, missing extras) before
+anything is created; :func:`build_trainer` then builds env, policy, loss, optimiser, replay buffer,
+collector, evaluator and loggers.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib
+import importlib.util
+import inspect
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from rlkit.config_schema import (
+    ALGO_SCHEMAS,
+    ESTIMATOR_SCHEMAS,
+    LOGGER_SCHEMAS,
+    ConfigError,
+    EnvConfig,
+    RootConfig,
+)
+
+GROUP_KEYS = ("algo", "env", "value_estimator", "logger")
+_EXTRAS = {"LunarLander": ("Box2D", 'pip install -e ".[box2d]"  (gymnasium[box2d])')}
+
+
+@dataclass
+class Settings:
+    """The validated config as typed dataclasses."""
+
+    root: RootConfig
+    algo: Any
+    env: EnvConfig
+    value_estimator: Any
+    logger: Any
+
+
+def _typed(section: Any, schema: type, where: str) -> Any:
+    """Merges ``section`` onto ``schema`` (unknown keys / wrong types fail) and checks ranges."""
+    valid = [f.name for f in dataclasses.fields(schema)]
+    if not isinstance(section, DictConfig):
+        raise ConfigError(f"{where} must be a mapping with keys {valid}, got {section!r}")
+    for key in section.keys():
+        if key not in valid:
+            hint = difflib.get_close_matches(str(key), valid, n=1)
+            did_you_mean = f" (did you mean {hint[0]!r}?)" if hint else ""
+            raise ConfigError(f"unknown key {where}.{key}{did_you_mean}; valid keys: {valid}")
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(schema), section)
+        return OmegaConf.to_object(merged)
+    except ConfigError:
+        raise
+    except OmegaConfBaseException as err:
+        key = getattr(err, "full_key", None) or where
+        raise ConfigError(f"bad value for {where}.{key.split('.')[-1]}: {err.msg}") from None
+
+
+def _named(section: Any, schemas: dict[str, type], group: str) -> Any:
+    name = section.get("name") if isinstance(section, DictConfig) else None
+    if name not in schemas:
+        raise ConfigError(f"{group}.name={name!r} is not registered; valid choices: {sorted(schemas)}")
+    return _typed(section, schemas[name], group)
+
+
+def validate_config(cfg: DictConfig) -> Settings:
+    """Validates the whole config; raises :class:`ConfigError` naming the key and valid choices."""
+    from rlkit.objectives.registry import LOSSES
+
+    root_keys = [f.name for f in dataclasses.fields(RootConfig)]
+    valid_top = root_keys + list(GROUP_KEYS)
+    for key in cfg.keys():
+        if key not in valid_top and key != "hydra":
+            hint = difflib.get_close_matches(str(key), valid_top, n=1)
+            did_you_mean = f" (did you mean {hint[0]!r}?)" if hint else ""
+            raise ConfigError(f"unknown top-level key {key!r}{did_you_mean}; valid keys: {valid_top}")
+    for group in GROUP_KEYS:
+        if group not in cfg:
+            raise ConfigError(f"config group {group!r} is missing")
+    root = _typed(OmegaConf.masked_copy(cfg, root_keys), RootConfig, "config")
+    algo = _named(cfg.algo, ALGO_SCHEMAS, "algo")
+    estimator = _named(cfg.value_estimator, ESTIMATOR_SCHEMAS, "value_estimator")
+    logger = _named(cfg.logger, LOGGER_SCHEMAS, "logger")
+    env = _typed(cfg.env, EnvConfig, "env")
+
+    if algo.name not in LOSSES:
+        raise ConfigError(f"algo.name={algo.name!r} has no loss; valid choices: {sorted(LOSSES)}")
+    supported = [getattr(v, "value", v) for v in LOSSES[algo.name].supported_value_estimators]
+    if estimator.name not in supported:
+        raise ConfigError(
+            f"value_estimator={estimator.name!r} is not supported by algo={algo.name!r}; "
+            f"valid choices for {algo.name}: {supported}"
+        )
+    _check_env(env)
+    _check_device(root.device)
+    _check_optim(algo.optim)
+    return Settings(root=root, algo=algo, env=env, value_estimator=estimator, logger=logger)
+
+
+def _check_env(env: EnvConfig) -> None:
+    import gymnasium
+
+    if env.id not in gymnasium.registry:
+        hints = difflib.get_close_matches(env.id, list(gymnasium.registry), n=3)
+        raise ConfigError(f"env.id={env.id!r} is not a registered gymnasium id; close matches: {hints}")
+    if env.name in _EXTRAS:
+        module, how = _EXTRAS[env.name]
+        if importlib.util.find_spec(module) is None:
+            raise ConfigError(f"env={env.name} ({env.id}) needs the optional dependency {module}: {how}")
+
+
+def _check_device(device: str) -> None:
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ConfigError(f"device={device!r} is not a torch device; e.g. 'cpu', 'cuda', 'cuda:0'") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device={device!r} but CUDA is not available here; use device=cpu")
+
+
+def _check_optim(optim: dict) -> None:
+    target = optim.get("_target_")
+    if not isinstance(target, str) or "." not in target:
+        raise ConfigError(f"algo.optim._target_={target!r} must name an optimiser class, e.g. torch.optim.Adam")
+    module_name, cls_name = target.rsplit(".", 1)
+    try:
+        cls = getattr(importlib.import_module(module_name), cls_name)
+    except (ImportError, AttributeError):
+        raise ConfigError(f"algo.optim._target_={target!r} cannot be imported") from None
+    if not (inspect.isclass(cls) and issubclass(cls, torch.optim.Optimizer)):
+        raise ConfigError(f"algo.optim._target_={target!r} is not a torch.optim.Optimizer")
+    kwargs = {k: v for k, v in optim.items() if k != "_target_"}
+    try:
+        inspect.signature(cls).bind(params=[], **kwargs)
+    except TypeError as err:
+        raise ConfigError(f"algo.optim has arguments {cls_name} does not take: {err}") from None
+    lr = kwargs.get("lr")
+    if lr is not None and not (isinstance(lr, (int, float)) and lr > 0):
+        raise ConfigError(f"algo.optim.lr={lr!r} is invalid: expected a positive number")
+
+
+def resolved_container(cfg: DictConfig) -> dict:
+    """The config as a plain, resolved dict without the ``hydra`` node."""
+    container = OmegaConf.to_container(cfg, resolve=True)
+    container.pop("hydra", None)
+    return container
+
+
+def apply_overrides(saved: dict, overrides: list[str]) -> DictConfig:
+    """A saved run config with command-line ``key=value`` overrides (used on resume)."""
+    cfg = OmegaConf.create(saved)
+    for item in overrides:
+        key = item.split("=", 1)[0].lstrip("+~")
+        if key in GROUP_KEYS or key == "experiment":
+            raise ConfigError(f"cannot change the config group {key!r} when resuming; resume uses the run's config")
+    if overrides:
+        cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist([o.lstrip("+") for o in overrides]))
+    return cfg
+
+
+def _check_for_cli(cfg: DictConfig) -> None:
+    """:func:`validate_config` for the Hydra hooks below: a bad config ends the process with its message.
+
+    Hydra prints an exception raised while it resolves its own config (or in a callback) inside a
+    traceback of some hundred lines, so the message goes out as ``SystemExit`` (exit status 1, the
+    message alone on stderr), which neither OmegaConf nor Hydra intercept.
+    """
+    try:
+        validate_config(cfg)
+    except ConfigError as err:
+        raise SystemExit(f"rlkit: invalid config: {err}") from None
+    if cfg.get("resume"):
+        from rlkit.trainers.checkpoint import find_checkpoint
+
+        try:
+            find_checkpoint(cfg.resume)
+        except FileNotFoundError as err:
+            raise SystemExit(f"rlkit: cannot resume: {err}") from None
+
+
+def run_dir_resolver(resume: str | None, default: str, *, _root_: DictConfig) -> str:
+    """Hydra ``hydra.run.dir`` resolver: validates the config, then returns the run directory.
+
+    Registered by ``train.py``; resolving ``hydra.run.dir`` happens before Hydra creates the directory,
+    so a bad config (or a ``resume`` without a checkpoint) is refused with nothing written. On resume
+    the output goes to the original run. Refusals end the process (see :func:`_check_for_cli`).
+    """
+    _check_for_cli(_root_)
+    if resume:
+        path = Path(resume)
+        if path.is_file():
+            return str(path.parent.parent if path.parent.name == "checkpoints" else path.parent)
+        return str(path)
+    return default
+
+
+def job_subdir_resolver(subdir: str, *, _root_: DictConfig) -> str:
+    """Hydra ``hydra.sweep.subdir`` resolver: validates each sweep job's config before its dir exists."""
+    _check_for_cli(_root_)
+    return subdir
+
+
+class ConfigCheck(Callback):
+    """Hydra callback (``hydra.callbacks`` in ``conf/config.yaml``): validates before the run dir exists.
+
+    Hydra calls ``on_run_start`` before it creates the run directory, also when ``hydra.run.dir`` is
+    given on the command line (which replaces, and so skips, :func:`run_dir_resolver`).
+
+    Examples:
+        >>> ConfigCheck().on_run_start(OmegaConf.create({"seed": -1}))
+        Traceback (most recent call last):
+        SystemExit: rlkit: invalid config: config group 'algo' is missing
+    """
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _check_for_cli(config)

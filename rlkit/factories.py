@@ -1,0 +1,228 @@
+"""Typed settings -> env, policy, loss, optimiser, replay buffer, collector, trainer.
+
+Everything here takes the validated dataclasses of :mod:`rlkit.config_schema` (no config objects):
+observation and action sizes come from the environment's specs, never from YAML. Adding an algorithm
+means: a schema in ``config_schema.py``, a ``conf/algo/<name>.yaml``, a loss in the registry, and a
+``_build_<name>`` function registered in :data:`AGENT_BUILDERS` below.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from tensordict.nn import TensorDictModule, TensorDictSequential
+from torch import nn
+
+from rlkit.collectors import Collector
+from rlkit.data import Categorical, OneHot, PrioritizedReplayBuffer, ReplayBuffer
+from rlkit.envs import GymEnv
+from rlkit.modules import (
+    MLP,
+    ActorValueOperator,
+    DistributionalQValueActor,
+    EGreedyModule,
+    ProbabilisticActor,
+    QValueActor,
+    SafeModule,
+    ValueOperator,
+)
+from rlkit.modules import Categorical as CategoricalDist
+from rlkit.objectives import HardUpdate, SoftUpdate
+from rlkit.objectives.registry import LOSSES
+from rlkit.trainers import (
+    ConsoleLogger,
+    CSVLogger,
+    Evaluator,
+    Logger,
+    MultiLogger,
+    TensorBoardLogger,
+    Trainer,
+    TrainerSettings,
+    WandbLogger,
+)
+
+EVAL_SEED_OFFSET = 10_000
+
+
+@dataclass
+class Agent:
+    """What an algorithm builder returns."""
+
+    loss: Any
+    policy: Any  # the acting policy used by the collector (with exploration)
+    greedy_policy: Any  # used for evaluation
+    exploration: Any = None
+
+
+def build_optimizer(optim: dict, params) -> torch.optim.Optimizer:
+    """Instantiates ``optim`` (``_target_`` + keyword arguments, validated by the builder) over ``params``."""
+    module_name, cls_name = optim["_target_"].rsplit(".", 1)
+    cls = getattr(importlib.import_module(module_name), cls_name)
+    return cls(params, **{k: v for k, v in optim.items() if k != "_target_"})
+
+
+def make_env(settings, *, num_envs: int, seed: int) -> GymEnv:
+    """The training or evaluation env of ``settings.env``."""
+    env = settings.env
+    return GymEnv(env.id, num_envs=num_envs, seed=seed, vectorization=env.vectorization,
+                  device=settings.root.device, make_kwargs=dict(env.make_kwargs))
+
+
+def _obs_dim(env: GymEnv) -> int:
+    shape = env.observation_spec["observation"].shape
+    if len(shape) != 1:
+        raise ValueError(f"{env.env_id}: rlkit's MLP policies need flat observations, got shape {tuple(shape)}")
+    return int(shape[0])
+
+
+def _num_actions(env: GymEnv, algo: str) -> int:
+    spec = env.action_spec
+    if not isinstance(spec, (Categorical, OneHot)):
+        raise ValueError(f"algo={algo} needs a discrete (Discrete) action space; {env.env_id} has {spec!r}")
+    return spec.n
+
+
+def _mask_key(env: GymEnv) -> str | None:
+    return "action_mask" if "action_mask" in env.observation_spec.keys() else None
+
+
+def _egreedy(algo, env: GymEnv) -> EGreedyModule:
+    return EGreedyModule(env.action_spec, eps_init=algo.eps_init, eps_end=algo.eps_end,
+                         annealing_num_steps=algo.eps_annealing_frames, action_mask_key=_mask_key(env))
+
+
+def _build_dqn(settings, env: GymEnv) -> Agent:
+    algo = settings.algo
+    net = MLP(_obs_dim(env), _num_actions(env, "dqn"), algo.hidden_sizes)
+    actor = QValueActor(net, in_keys=["observation"], spec=env.action_spec, action_mask_key=_mask_key(env))
+    loss = LOSSES["dqn"](actor, loss_function=algo.loss_function, delay_value=True, double_dqn=algo.double_dqn)
+    explore = _egreedy(algo, env)
+    return Agent(loss=loss, policy=TensorDictSequential(actor, explore), greedy_policy=actor, exploration=explore)
+
+
+def _build_c51(settings, env: GymEnv) -> Agent:
+    algo = settings.algo
+    n = _num_actions(env, "c51")
+    net = nn.Sequential(MLP(_obs_dim(env), n * algo.n_atoms, algo.hidden_sizes), nn.Unflatten(-1, (algo.n_atoms, n)))
+    support = torch.linspace(algo.v_min, algo.v_max, algo.n_atoms)
+    actor = DistributionalQValueActor(net, support, in_keys=["observation"], spec=env.action_spec,
+                                      action_mask_key=_mask_key(env))
+    loss = LOSSES["c51"](actor, delay_value=True)
+    explore = _egreedy(algo, env)
+    return Agent(loss=loss, policy=TensorDictSequential(actor, explore), greedy_policy=actor, exploration=explore)
+
+
+def _orthogonal_(module: nn.Module, gain: float) -> nn.Module:
+    # stable-baselines3's initialisation, which its A2C settings were tuned with.
+    for layer in module.modules():
+        if isinstance(layer, nn.Linear):
+            nn.init.orthogonal_(layer.weight, gain)
+            nn.init.zeros_(layer.bias)
+    return module
+
+
+def _build_a2c(settings, env: GymEnv) -> Agent:
+    algo = settings.algo
+    act = {"tanh": nn.Tanh, "relu": nn.ReLU}[algo.activation]
+    obs, n, hidden = _obs_dim(env), _num_actions(env, "a2c"), list(algo.hidden_sizes)
+
+    def policy_head(in_key: str, in_dim: int, cells: list[int]) -> ProbabilisticActor:
+        logits = _orthogonal_(MLP(in_dim, n, cells, activation_class=act), 2 ** 0.5)
+        _orthogonal_(list(logits.modules())[-1], 0.01)
+        return ProbabilisticActor(TensorDictModule(logits, in_keys=[in_key], out_keys=["logits"]),
+                                  in_keys=["logits"], spec=env.action_spec,
+                                  distribution_class=CategoricalDist, return_log_prob=True)
+
+    def value_head(in_key: str, in_dim: int, cells: list[int]) -> ValueOperator:
+        value = _orthogonal_(MLP(in_dim, 1, cells, activation_class=act), 2 ** 0.5)
+        _orthogonal_(list(value.modules())[-1], 1.0)
+        return ValueOperator(value, in_keys=[in_key])
+
+    if algo.shared_trunk:
+        trunk = _orthogonal_(nn.Sequential(MLP(obs, hidden[-1], hidden[:-1], activation_class=act), act()), 2 ** 0.5)
+        operator = ActorValueOperator(SafeModule(trunk, in_keys=["observation"], out_keys=["hidden"]),
+                                      policy_head("hidden", hidden[-1], []), value_head("hidden", hidden[-1], []))
+        actor, critic = operator.get_policy_operator(), operator.get_value_operator()
+    else:
+        actor, critic = policy_head("observation", obs, hidden), value_head("observation", obs, hidden)
+    loss = LOSSES["a2c"](actor, critic, entropy_bonus=algo.entropy_coeff > 0, entropy_coeff=algo.entropy_coeff,
+                         critic_coeff=algo.critic_coeff, loss_critic_type=algo.loss_critic_type,
+                         normalize_advantage=algo.normalize_advantage)
+    return Agent(loss=loss, policy=actor, greedy_policy=actor)
+
+
+AGENT_BUILDERS: dict[str, Callable[[Any, GymEnv], Agent]] = {
+    "dqn": _build_dqn, "c51": _build_c51, "a2c": _build_a2c,
+}
+
+
+def _estimator_kwargs(est) -> dict:
+    return {k: v for k, v in vars(est).items() if k != "name"}
+
+
+def make_loggers(settings, run_dir: Path, config: dict, resume_step: int | None = None) -> Logger:
+    """Console progress plus the configured logger (``none`` = console only)."""
+    log = settings.logger
+    loggers: list[Logger] = []
+    if settings.root.trainer.progress:
+        loggers.append(ConsoleLogger(settings.root.total_frames, start_frames=resume_step or 0))
+    if log.name != "none":
+        loggers.append(CSVLogger(run_dir, resume_step=resume_step))
+    if log.name == "wandb":
+        loggers.append(WandbLogger(run_dir, project=log.project, group=log.group, mode=log.mode,
+                                   config=config, tags=list(log.tags), name=run_dir.name))
+    elif log.name == "tensorboard":
+        loggers.append(TensorBoardLogger(run_dir))
+    return MultiLogger(loggers)
+
+
+def build_trainer(settings, run_dir: Path, config: dict, resume_step: int | None = None) -> Trainer:
+    """Builds every component of a run and the :class:`Trainer` that drives them."""
+    root, algo = settings.root, settings.algo
+    device = torch.device(root.device)
+    env = make_env(settings, num_envs=algo.num_envs, seed=root.seed)
+    agent = AGENT_BUILDERS[algo.name](settings, env)
+    agent.loss.make_value_estimator(settings.value_estimator.name, **_estimator_kwargs(settings.value_estimator))
+    agent.loss.to(device)
+    agent.policy.to(device)
+    optimizer = build_optimizer(algo.optim, agent.loss.parameters())
+
+    off_policy = algo.name in ("dqn", "c51")
+    per_env = algo.train_frequency if off_policy else algo.n_steps
+    collector = Collector(env, agent.policy, frames_per_batch=per_env * algo.num_envs,
+                          total_frames=root.total_frames)
+    trainer_cfg = root.trainer
+    ts = TrainerSettings(
+        total_frames=root.total_frames, log_interval=trainer_cfg.log_interval,
+        eval_interval=trainer_cfg.eval_interval, checkpoint_interval=trainer_cfg.checkpoint_interval,
+        keep_checkpoints=trainer_cfg.keep_checkpoints,
+        early_stop_return=settings.env.target_return if trainer_cfg.early_stop else None,
+        max_grad_norm=algo.max_grad_norm,
+    )
+    buffer = updater = None
+    if off_policy:
+        generator = torch.Generator(device=device).manual_seed(root.seed)
+        if algo.prioritized:
+            updates = max(1, (root.total_frames - algo.learning_starts) // (per_env * algo.num_envs))
+            buffer = PrioritizedReplayBuffer(algo.buffer_size, alpha=algo.alpha, beta=algo.beta,
+                                             beta_annealing_steps=updates * algo.updates_per_batch,
+                                             device=device, generator=generator)
+            agent.loss.set_keys(priority="td_error")
+        else:
+            buffer = ReplayBuffer(algo.buffer_size, device=device, generator=generator)
+        multi_step = settings.value_estimator.name in ("td1", "td_lambda")
+        ts.batch_size, ts.learning_starts = algo.batch_size, algo.learning_starts
+        ts.updates_per_batch = algo.updates_per_batch
+        ts.slice_len = getattr(algo, "slice_len", None) if multi_step else None
+        updater = (SoftUpdate(agent.loss, tau=algo.tau) if algo.tau is not None
+                   else HardUpdate(agent.loss, value_network_update_interval=algo.target_update_interval))
+    eval_env = make_env(settings, num_envs=trainer_cfg.eval_episodes, seed=root.seed + EVAL_SEED_OFFSET)
+    evaluator = Evaluator(eval_env, agent.greedy_policy, seed=root.seed + EVAL_SEED_OFFSET)
+    return Trainer(collector=collector, loss_module=agent.loss, optimizer=optimizer,
+                   logger=make_loggers(settings, run_dir, config, resume_step), run_dir=run_dir, settings=ts,
+                   replay_buffer=buffer, target_updater=updater, exploration=agent.exploration,
+                   evaluator=evaluator)
+

@@ -1,0 +1,99 @@
+"""Seed, build, train, close: the only place besides the builders that sees a config."""
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from rlkit.builders import apply_overrides, resolved_container, validate_config
+from rlkit.factories import build_trainer
+from rlkit.trainers.checkpoint import find_checkpoint, load_checkpoint
+from rlkit.trainers.loggers import CSVLogger
+
+CONFIG_FILE = "config.yaml"
+
+
+def seed_everything(seed: int) -> None:
+    """Seeds python, numpy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _rewind_metrics(output_dir: Path, rows: int) -> None:
+    """Keeps the first ``rows`` rows of ``metrics.csv``: those logged up to the resumed checkpoint.
+
+    The closing evaluation row of a run that ended at K frames shares its step with the rows of K, so
+    only the row count (saved in the checkpoint) tells it apart from them.
+    """
+    path = output_dir / CSVLogger.FILENAME
+    if path.is_file():
+        with path.open(newline="", encoding="utf-8") as f:
+            lines = f.read().splitlines(keepends=True)
+        if len(lines) > rows + 1:  # + the header
+            _write_atomic(path, "".join(lines[: rows + 1]))
+
+
+def load_run_config(run_dir: str | os.PathLike, overrides: list[str] | None = None) -> DictConfig:
+    """The saved config of ``run_dir`` with ``key=value`` overrides (``resume`` is dropped)."""
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"cannot resume: {path} does not exist (is {run_dir} an rlkit run directory?)")
+    saved = OmegaConf.to_container(OmegaConf.load(path))
+    extra = [o for o in (overrides or []) if o.split("=", 1)[0].lstrip("+") != "resume"]
+    return apply_overrides(saved, extra)
+
+
+def run(cfg: DictConfig, output_dir: str | os.PathLike, *, overrides: list[str] | None = None) -> dict:
+    """Trains the run described by ``cfg`` into ``output_dir``; returns the last evaluation metrics.
+
+    Args:
+        cfg: the composed config (``conf/config.yaml``).
+        output_dir: the run directory (config, metrics, checkpoints).
+        overrides: the command-line overrides; with ``cfg.resume`` they are applied to the saved config.
+
+    Examples:
+        >>> from hydra import compose, initialize_config_dir  # doctest: +SKIP
+        >>> with initialize_config_dir(config_dir="/abs/conf", version_base="1.3"):  # doctest: +SKIP
+        ...     run(compose("config", overrides=["total_frames=2000"]), "outputs/demo")
+    """
+    output_dir = Path(output_dir)
+    checkpoint = None
+    if cfg.get("resume"):
+        checkpoint = find_checkpoint(cfg.resume)
+        cfg = load_run_config(output_dir, overrides)
+    settings = validate_config(cfg)
+    torch.set_num_threads(settings.root.num_threads)
+    seed_everything(settings.root.seed)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    container = resolved_container(cfg)
+    container["resume"] = None
+    _write_atomic(output_dir / CONFIG_FILE, OmegaConf.to_yaml(OmegaConf.create(container)))
+    state = load_checkpoint(checkpoint) if checkpoint is not None else None
+    if state is not None and "log_rows" in state:
+        _rewind_metrics(output_dir, int(state["log_rows"]))
+    trainer = build_trainer(settings, output_dir, container, resume_step=state and int(state["frames"]))
+    try:
+        if state is not None:
+            trainer.load_state_dict(state)
+        return trainer.fit()
+    finally:
+        trainer.close()

@@ -1,0 +1,351 @@
+"""The training loop: collect -> (store -> sample) -> loss -> step -> target update -> log.
+
+The trainer knows no algorithm by name. With a replay buffer it runs the off-policy loop (every
+collected batch is stored, and ``updates_per_batch`` sampled minibatches are optimised once
+``learning_starts`` frames have been seen); without one it runs the on-policy loop (each collected
+``[num_envs, T]`` rollout is optimised once, the loss computing its own advantages).
+"""
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import torch
+from tensordict import TensorDictBase
+
+from rlkit.trainers.checkpoint import (
+    checkpoint_dir,
+    load_checkpoint,
+    rng_state,
+    save_run_checkpoint,
+    set_rng_state,
+)
+
+
+class NonFiniteError(RuntimeError):
+    """A loss or gradient became NaN/inf; the message names the update step and the key."""
+
+
+class TrainingInterrupted(RuntimeError):
+    """SIGINT/SIGTERM arrived; a checkpoint was written before this was raised."""
+
+    def __init__(self, signum: int, checkpoint: Path) -> None:
+        self.signum = signum
+        self.checkpoint = checkpoint
+        name = signal.Signals(signum).name
+        super().__init__(f"training interrupted by {name}; checkpoint written to {checkpoint}")
+
+
+@dataclass
+class TrainerSettings:
+    """Loop settings; frame counts are env frames over all envs."""
+
+    total_frames: int
+    log_interval: int = 2000
+    eval_interval: int = 10_000
+    checkpoint_interval: int = 50_000
+    keep_checkpoints: bool = False
+    early_stop_return: float | None = None
+    max_grad_norm: float | None = None
+    # off-policy only
+    batch_size: int = 128
+    slice_len: int | None = None  # sample [batch_size // slice_len, slice_len] slices when set
+    learning_starts: int = 0
+    updates_per_batch: int = 1
+
+
+class Trainer:
+    """Runs training to ``total_frames``, logging, evaluating and checkpointing along the way.
+
+    Args:
+        collector: yields batches; exposes ``frames``, ``episode_returns``, ``episode_lengths`` and
+            ``state_dict``/``load_state_dict``.
+        loss_module: a :class:`rlkit.objectives.LossModule`; the sum of its ``loss_*`` entries is optimised.
+        optimizer: over ``loss_module.parameters()``.
+        logger: a :class:`rlkit.trainers.loggers.Logger` (``log_metrics(metrics, step)``).
+        run_dir: checkpoints go to ``run_dir / "checkpoints"``.
+        settings: loop settings.
+        replay_buffer: present for off-policy algorithms.
+        target_updater: ``SoftUpdate``/``HardUpdate``, stepped after every update.
+        exploration: a module with ``step(frames)`` and ``eps`` (epsilon-greedy), stepped per batch.
+        evaluator: callable returning ``{"eval_return": ...}``.
+
+    Examples:
+        >>> trainer = Trainer(collector=c, loss_module=loss, optimizer=opt, logger=log,  # doctest: +SKIP
+        ...                   run_dir=path, settings=TrainerSettings(total_frames=10_000))
+        >>> trainer.fit()  # doctest: +SKIP
+    """
+
+    def __init__(self, *, collector, loss_module, optimizer: torch.optim.Optimizer, logger, run_dir,
+                 settings: TrainerSettings, replay_buffer=None, target_updater=None, exploration=None,
+                 evaluator: Callable[[], dict] | None = None) -> None:
+        self.collector = collector
+        self.loss_module = loss_module
+        self.optimizer = optimizer
+        self.logger = logger
+        self.run_dir = Path(run_dir)
+        self.settings = settings
+        self.replay_buffer = replay_buffer
+        self.target_updater = target_updater
+        self.exploration = exploration
+        self.evaluator = evaluator
+        self.params = [p for p in loss_module.parameters() if p.requires_grad]
+        self.frames = 0
+        self.updates = 0
+        self.log_rows = 0  # rows logged so far; a resume drops the rows logged after its checkpoint
+        self._window = _Window()
+        self._last = {"log": 0, "eval": 0, "checkpoint": 0}
+        self._signal: int | None = None
+        self.last_eval: dict[str, float] = {}
+
+    # -- checkpoints ----------------------------------------------------------------------------
+    @property
+    def checkpoint_path(self) -> Path:
+        return checkpoint_dir(self.run_dir) / "last.pt"
+
+    def state_dict(self) -> dict:
+        state = {
+            "frames": self.frames,
+            "updates": self.updates,
+            "log_rows": self.log_rows,
+            "last": dict(self._last),
+            "window": self._window.state_dict(),
+            "last_eval": dict(self.last_eval),
+            "loss_module": self.loss_module.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "collector": self.collector.state_dict(),
+            "rng": rng_state(),
+        }
+        if self.replay_buffer is not None:
+            state["replay_buffer"] = self.replay_buffer.state_dict()
+        if self.target_updater is not None:
+            state["target_updater"] = self.target_updater.state_dict()
+        if self.exploration is not None:
+            state["exploration"] = self.exploration.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        self.frames = int(state["frames"])
+        self.updates = int(state["updates"])
+        self.log_rows = int(state.get("log_rows", 0))
+        self._last = dict(state["last"])
+        self._window.load_state_dict(state["window"])
+        self.last_eval = dict(state["last_eval"])
+        self.loss_module.load_state_dict(state["loss_module"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.collector.load_state_dict(state["collector"])
+        if self.replay_buffer is not None:
+            self.replay_buffer.load_state_dict(state["replay_buffer"])
+        if self.target_updater is not None:
+            self.target_updater.load_state_dict(state["target_updater"])
+        if self.exploration is not None:
+            self.exploration.load_state_dict(state["exploration"])
+        set_rng_state(state["rng"])
+
+    def save(self, snapshot: bool = False) -> Path:
+        """Writes ``checkpoints/last.pt`` atomically (and a ``step_<frames>.pt`` snapshot when asked)."""
+        keep = self.settings.checkpoint_interval or None if snapshot else None
+        return save_run_checkpoint(self.run_dir, self.state_dict(), frames=self.frames, keep_every=keep)
+
+    def resume(self, checkpoint) -> None:
+        """Restores everything saved by :meth:`save`; the run then continues bit for bit."""
+        self.load_state_dict(load_checkpoint(checkpoint))
+
+    # -- the loop -------------------------------------------------------------------------------
+    def fit(self) -> dict[str, float]:
+        """Trains until ``total_frames`` (or early stop); returns the last evaluation metrics."""
+        # Python only lets the main thread install handlers; elsewhere signals keep their default action.
+        in_main = threading.current_thread() is threading.main_thread()
+        stops = (signal.SIGINT, signal.SIGTERM) if in_main else ()
+        previous = {s: signal.signal(s, self._on_signal) for s in stops}
+        self._signal = None
+        try:
+            self._wall = time.perf_counter()
+            self._wall_frames = self.frames
+            for batch in self._batches():
+                self.frames += batch.numel()
+                if self.replay_buffer is not None:
+                    self._off_policy_step(batch)
+                else:
+                    self._optimise(batch)
+                if self.exploration is not None:
+                    self.exploration.step(batch.numel())
+                self._window.add_episodes(self.collector.episode_returns, self.collector.episode_lengths)
+                stop = self._periodic()
+                if self._signal is not None:
+                    raise TrainingInterrupted(self._signal, self.save())
+                if stop:
+                    break
+            self._finish()
+            return dict(self.last_eval)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def close(self) -> None:
+        """Closes the logger and the environments (idempotent)."""
+        self.logger.close()
+        for owner in (self.collector, self.evaluator):
+            close = getattr(owner, "close", None)
+            if close is not None:
+                close()
+
+    def _batches(self) -> Iterator[TensorDictBase]:
+        return iter(self.collector)
+
+    def _on_signal(self, signum, frame) -> None:  # noqa: ARG002 (signal API)
+        if self._signal is not None:  # a second signal: stop now
+            raise KeyboardInterrupt
+        self._signal = signum
+
+    def _off_policy_step(self, batch: TensorDictBase) -> None:
+        s = self.settings
+        self.replay_buffer.extend(batch.reshape(-1))
+        if self.frames < s.learning_starts:
+            return
+        for _ in range(s.updates_per_batch):
+            if s.slice_len:
+                sample = self.replay_buffer.sample_slices(max(1, s.batch_size // s.slice_len), s.slice_len)
+            else:
+                sample = self.replay_buffer.sample(s.batch_size)
+            self._optimise(sample)
+            if hasattr(self.replay_buffer, "update_tensordict_priority"):
+                self.replay_buffer.update_tensordict_priority(sample)
+
+    def _optimise(self, sample: TensorDictBase) -> None:
+        losses = self.loss_module(sample)
+        loss_keys = [k for k in losses.keys() if isinstance(k, str) and k.startswith("loss_")]
+        total = sum(losses[k] for k in loss_keys)
+        if not bool(torch.isfinite(total)):
+            bad = [k for k in loss_keys if not bool(torch.isfinite(losses[k]).all())]
+            raise NonFiniteError(
+                f"non-finite loss at update {self.updates + 1} (frame {self.frames}): "
+                + ", ".join(f"{k}={float(losses[k])}" for k in bad)
+                + f"; the last good checkpoint is {self._good_checkpoint()}"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        max_norm = self.settings.max_grad_norm or math.inf
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.params, max_norm)
+        if not bool(torch.isfinite(grad_norm)):
+            names = [n for n, p in self.loss_module.named_parameters()
+                     if p.grad is not None and not bool(torch.isfinite(p.grad).all())]
+            raise NonFiniteError(
+                f"non-finite gradient at update {self.updates + 1} (frame {self.frames}) in "
+                f"{names}; the last good checkpoint is {self._good_checkpoint()}"
+            )
+        self.optimizer.step()
+        self.updates += 1
+        if self.target_updater is not None:
+            self.target_updater.step()
+        self._window.add_losses({k: losses[k].detach() for k in loss_keys}, grad_norm.detach())
+
+    def _good_checkpoint(self) -> str:
+        return str(self.checkpoint_path) if self.checkpoint_path.exists() else "none (no checkpoint written yet)"
+
+    def _due(self, name: str, interval: int) -> bool:
+        if interval > 0 and self.frames - self._last[name] >= interval:
+            self._last[name] = self.frames
+            return True
+        return False
+
+    def _periodic(self) -> bool:
+        s = self.settings
+        stop = False
+        eval_metrics = {}
+        if self.evaluator is not None and self._due("eval", s.eval_interval):
+            eval_metrics = self._evaluate()
+            target = s.early_stop_return
+            stop = target is not None and eval_metrics["eval_return"] >= target
+        if self._due("log", s.log_interval) or eval_metrics or stop:
+            self._log(eval_metrics)
+        if self._due("checkpoint", s.checkpoint_interval):
+            self.save(snapshot=s.keep_checkpoints)
+        return stop
+
+    def _evaluate(self) -> dict[str, float]:
+        self.last_eval = self.evaluator()
+        return self.last_eval
+
+    def _log(self, extra: dict) -> None:
+        now = time.perf_counter()
+        metrics = self._window.flush()
+        if self.frames > self._wall_frames:  # a second row at the same frames has no rate (not 0)
+            metrics["fps"] = (self.frames - self._wall_frames) / max(now - self._wall, 1e-9)
+            self._wall, self._wall_frames = now, self.frames
+        metrics["updates"] = self.updates
+        metrics["lr"] = self.optimizer.param_groups[0]["lr"]
+        if self.exploration is not None and hasattr(self.exploration, "eps"):
+            metrics["eps"] = float(self.exploration.eps)
+        metrics.update(extra)
+        self.logger.log_metrics(metrics, step=self.frames)
+        self.log_rows += 1
+
+    def _finish(self) -> None:
+        # Saved before the closing evaluation and row, so the checkpoint of a run stopped at K frames
+        # equals a periodic one at K: resuming it to N > K then replays exactly an uninterrupted run.
+        self.save()
+        if self.evaluator is not None and self._last["eval"] != self.frames:
+            self._last["eval"] = self.frames
+            self._log(self._evaluate())
+        elif self._window.pending:
+            self._log({})
+
+
+class _Window:
+    """Accumulates losses and finished episodes between two log rows (detached, no syncs)."""
+
+    def __init__(self) -> None:
+        self.loss_sums: dict[str, torch.Tensor] = {}
+        self.grad_norm_sum: torch.Tensor | None = None
+        self.n_updates = 0
+        self.returns: list[float] = []
+        self.lengths: list[int] = []
+
+    @property
+    def pending(self) -> bool:
+        return self.n_updates > 0 or bool(self.returns)
+
+    def add_losses(self, losses: dict[str, torch.Tensor], grad_norm: torch.Tensor) -> None:
+        for key, value in losses.items():
+            self.loss_sums[key] = self.loss_sums.get(key, 0) + value.double()
+        self.grad_norm_sum = grad_norm.double() if self.grad_norm_sum is None else self.grad_norm_sum + grad_norm
+        self.n_updates += 1
+
+    def add_episodes(self, returns: torch.Tensor, lengths: torch.Tensor) -> None:
+        if returns is not None and len(returns):
+            self.returns.extend(float(r) for r in returns.reshape(-1).tolist())
+            self.lengths.extend(int(n) for n in lengths.reshape(-1).tolist())
+
+    def flush(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        if self.n_updates:
+            out.update({k: float(v) / self.n_updates for k, v in self.loss_sums.items()})
+            out["grad_norm"] = float(self.grad_norm_sum) / self.n_updates
+        if self.returns:
+            out["episode_return"] = sum(self.returns) / len(self.returns)
+            out["episode_length"] = sum(self.lengths) / len(self.lengths)
+            out["episodes"] = len(self.returns)
+        self.__init__()
+        return out
+
+    def state_dict(self) -> dict:
+        return {
+            "loss_sums": {k: v.detach().cpu() for k, v in self.loss_sums.items()},
+            "grad_norm_sum": None if self.grad_norm_sum is None else self.grad_norm_sum.detach().cpu(),
+            "n_updates": self.n_updates,
+            "returns": list(self.returns),
+            "lengths": list(self.lengths),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.loss_sums = dict(state["loss_sums"])
+        self.grad_norm_sum = state["grad_norm_sum"]
+        self.n_updates = int(state["n_updates"])
+        self.returns = list(state["returns"])
+        self.lengths = list(state["lengths"])

@@ -1,0 +1,94 @@
+"""Every config group composes; every valid (algo, value_estimator) pair builds; bad configs are refused."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from rlkit.builders import validate_config
+from rlkit.config_schema import ConfigError
+from rlkit.factories import build_trainer
+
+CONF = str(Path(__file__).resolve().parents[1] / "conf")
+VALID = {
+    "dqn": ["td0", "td1", "td_lambda"],
+    "c51": ["td0"],
+    "a2c": ["gae", "td0", "td1", "td_lambda"],
+}
+ALL_ESTIMATORS = ["td0", "td1", "td_lambda", "gae"]
+ESTIMATOR_CLASSES = {"td0": "TD0Estimator", "td1": "TD1Estimator", "td_lambda": "TDLambdaEstimator", "gae": "GAE"}
+
+
+def _compose(*overrides: str):
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        return compose("config", overrides=list(overrides))
+
+
+@pytest.mark.parametrize("algo,default", [("dqn", "td0"), ("c51", "td0"), ("a2c", "gae")])
+def test_each_algo_picks_its_default_estimator(algo, default):
+    assert _compose(f"algo={algo}").value_estimator.name == default
+
+
+@pytest.mark.parametrize("env", ["CartPole", "Acrobot", "MountainCar"])
+def test_env_group_options_validate(env):
+    settings = validate_config(_compose(f"env={env}"))
+    assert settings.env.name == env
+
+
+@pytest.mark.parametrize("logger", ["csv", "wandb", "none", "tensorboard"])
+def test_logger_group_options_validate(logger):
+    assert validate_config(_compose(f"logger={logger}")).logger.name == logger
+
+
+@pytest.mark.parametrize("algo,estimator", [(a, e) for a, es in VALID.items() for e in es])
+def test_every_valid_pair_builds(algo, estimator, tmp_path):
+    cfg = _compose(f"algo={algo}", f"value_estimator={estimator}", "trainer.eval_episodes=2",
+                   "trainer.progress=false", "logger=none")
+    trainer = build_trainer(validate_config(cfg), tmp_path, {})
+    try:
+        assert type(trainer.loss_module.value_estimator).__name__ == ESTIMATOR_CLASSES[estimator]
+        assert float(trainer.loss_module.value_estimator.gamma) == pytest.approx(cfg.value_estimator.gamma)
+    finally:
+        trainer.close()
+
+
+@pytest.mark.parametrize("algo,estimator", [(a, e) for a in VALID for e in ALL_ESTIMATORS if e not in VALID[a]])
+def test_every_invalid_pair_is_refused(algo, estimator):
+    cfg = _compose(f"algo={algo}", f"value_estimator={estimator}")
+    with pytest.raises(ConfigError, match=f"value_estimator='{estimator}' is not supported by algo='{algo}'"
+                       rf".*valid choices for {algo}: \[.*'{VALID[algo][0]}'"):
+        validate_config(cfg)
+
+
+@pytest.mark.parametrize(
+    "overrides,match",
+    [
+        (["+algo.lrr=1"], r"unknown key algo.lrr; valid keys: \[.name., .num_envs."),
+        (["+algo.batch_sise=1"], r"unknown key algo.batch_sise \(did you mean .batch_size.\?\)"),
+        (["algo.batch_size=abc"], r"algo.batch_size"),
+        (["algo.batch_size=-4"], r"algo.batch_size=-4 is invalid: expected a positive number"),
+        (["algo.eps_end=1.5"], r"algo.eps_end=1.5 is invalid: expected a number in \[0, 1\]"),
+        (["value_estimator.gamma=1.2"], r"value_estimator.gamma=1.2 is invalid"),
+        (["algo=a2c", "algo.activation=gelu"], r"algo.activation='gelu' is invalid: expected one of \['tanh', 'relu'\]"),
+        (["env.id=CartPol-v1"], r"env.id='CartPol-v1' is not a registered gymnasium id; close matches: \['CartPole-v1'"),
+        (["logger=wandb", "logger.mode=sometimes"], r"logger.mode='sometimes' is invalid: expected one of"),
+        (["device=tpu9"], r"device='tpu9' is not a torch device"),
+        (["algo.optim._target_=torch.optim.Nope"], r"cannot be imported"),
+        (["+algo.optim.momentumm=0.9"], r"algo.optim has arguments Adam does not take"),
+        (["total_frames=0"], r"total_frames=0 is invalid"),
+        (["+seedd=1"], r"unknown top-level key 'seedd' \(did you mean 'seed'\?\)"),
+    ],
+)
+def test_bad_configs_are_refused_with_the_key_and_choices(overrides, match):
+    with pytest.raises(ConfigError, match=match):
+        validate_config(_compose(*overrides))
+
+
+def test_lunar_lander_without_box2d_names_the_extra(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "Box2D" else real(name, *a))
+    with pytest.raises(ConfigError, match=r"needs the optional dependency Box2D: pip install -e \"\.\[box2d\]\""):
+        validate_config(_compose("env=LunarLander"))
