@@ -225,7 +225,7 @@ class Trainer:
             bad = [k for k in loss_keys if not bool(torch.isfinite(losses[k]).all())]
             raise NonFiniteError(
                 f"non-finite loss at update {self.updates + 1} (frame {self.frames}): "
-                + ", ".join(f"{k}={float(losses[k])}" for k in bad)
+                + ", ".join(f"{k}={float(losses[k].detach())}" for k in bad)
                 + f"; the last good checkpoint is {self._good_checkpoint()}"
             )
         self.optimizer.zero_grad(set_to_none=True)
