@@ -1,0 +1,232 @@
+"""rlkit.run.run in-process: logged losses, determinism, exact resume, early stop, NaN stop, resume errors."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from rlkit.config_schema import ConfigError
+from rlkit.objectives.registry import LOSSES
+from rlkit.run import run
+from rlkit.trainers import NonFiniteError, TrainingInterrupted, load_checkpoint, read_metrics_csv, read_offline_run
+
+CONF = str(Path(__file__).resolve().parents[1] / "conf")
+TINY = ["trainer.eval_episodes=2", "trainer.progress=false", "trainer.early_stop=false",
+        "trainer.log_interval=200", "trainer.eval_interval=400"]
+ALGO = {
+    "dqn": ["algo=dqn", "algo.learning_starts=200", "algo.batch_size=32", "algo.hidden_sizes=[32]"],
+    "c51": ["algo=c51", "algo.learning_starts=200", "algo.batch_size=32", "algo.hidden_sizes=[32]",
+            "algo.n_atoms=11"],
+    "a2c": ["algo=a2c", "algo.hidden_sizes=[32]"],
+}
+# (K, N): K is not a multiple of the log or eval interval, so the K-run ends with an extra
+# evaluation row and a half-filled log window, which the resumed run must not see.
+RESUME_FRAMES = {"dqn": (700, 1200), "a2c": (520, 1200)}
+
+
+def compose_cfg(overrides: list[str]):
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        return compose("config", overrides=overrides)
+
+
+def train(run_dir: Path, overrides: list[str]) -> dict:
+    return run(compose_cfg(overrides), run_dir, overrides=overrides)
+
+
+def resume(run_dir: Path, *overrides: str) -> dict:
+    args = [f"resume={run_dir}", *overrides]
+    return run(compose_cfg(args), run_dir, overrides=args)
+
+
+def final_state(run_dir: Path) -> dict:
+    return load_checkpoint(run_dir / "checkpoints" / "last.pt")
+
+
+def without_fps(rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in row.items() if k != "fps"} for row in rows]
+
+
+def assert_same(a, b, path="state"):
+    """Exact equality of nested checkpoint contents (tensors compared bit for bit, dtype included)."""
+    assert type(a) is type(b), path
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), path
+        for key in a:
+            assert_same(a[key], b[key], f"{path}[{key!r}]")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same(x, y, f"{path}[{i}]")
+    elif isinstance(a, torch.Tensor):
+        assert a.dtype == b.dtype and torch.equal(a, b), path
+    else:
+        assert a == b, path
+
+
+def assert_same_state(a: dict, b: dict) -> None:
+    """:func:`assert_same` on two checkpoints; replay storage rows past the filled size are skipped.
+
+    (The storage allocates its capacity with ``torch.empty``, so the unfilled rows hold arbitrary bytes.)
+    """
+    def filled(state: dict) -> dict:
+        state = dict(state)
+        if "replay_buffer" in state:
+            storage = dict(state["replay_buffer"]["storage"])
+            storage["data"] = _truncate(storage["data"], storage["size"])
+            state["replay_buffer"] = {**state["replay_buffer"], "storage": storage}
+        return state
+
+    assert_same(filled(a), filled(b))
+
+
+def _truncate(data, size: int):
+    if isinstance(data, dict):
+        return {k: _truncate(v, size) for k, v in data.items()}
+    return data[:size]
+
+
+def assert_same_parameters(a: dict, b: dict) -> None:
+    assert a["loss_module"].keys() == b["loss_module"].keys()
+    for key, value in a["loss_module"].items():
+        assert torch.equal(value, b["loss_module"][key]), key
+
+
+def assert_training_happened(rows: list[dict], key: str) -> None:
+    """Guards the equality tests against passing vacuously."""
+    losses = [row[key] for row in rows if key in row]
+    assert len(losses) >= 3 and len(set(losses)) == len(losses)
+
+
+@pytest.mark.parametrize("algo", ["dqn", "c51", "a2c"])
+def test_every_loss_key_reaches_metrics_csv_and_wandb(tmp_path, monkeypatch, algo):
+    returned: set[str] = set()
+    forward = LOSSES[algo].forward
+
+    def recording(self, td):
+        out = forward(self, td)
+        returned.update(k for k in out.keys() if k.startswith("loss_"))
+        return out
+
+    monkeypatch.setattr(LOSSES[algo], "forward", recording)
+    train(tmp_path, ALGO[algo] + TINY + ["total_frames=600", "logger=wandb"])
+    rows = read_metrics_csv(tmp_path)
+    offline = read_offline_run(tmp_path)
+    assert offline.complete
+    assert returned >= ({"loss_objective", "loss_critic"} if algo == "a2c" else {"loss_value"})
+    for key in sorted(returned):
+        logged = [(row["step"], row[key]) for row in rows if key in row]
+        assert logged and all(step >= 200 for step, _ in logged), key
+        assert offline.steps(key) == [step for step, _ in logged]
+        assert offline.history[key] == pytest.approx([value for _, value in logged], rel=1e-12, abs=0)
+
+
+@pytest.fixture(scope="module", params=["dqn", "a2c"])
+def runs(request, tmp_path_factory):
+    """Per algorithm: run N frames twice, and run K frames then resume to N."""
+    algo = request.param
+    k, n = RESUME_FRAMES[algo]
+    root = tmp_path_factory.mktemp(algo)
+    common = ALGO[algo] + TINY + [f"trainer.checkpoint_interval={k}", "trainer.keep_checkpoints=true"]
+    train(root / "straight", common + [f"total_frames={n}"])
+    train(root / "again", common + [f"total_frames={n}"])
+    train(root / "split", common + [f"total_frames={k}"])
+    end_of_short_run = final_state(root / "split")
+    resume(root / "split", f"total_frames={n}")
+    return algo, k, n, root, end_of_short_run
+
+
+def test_same_seed_gives_identical_losses_and_parameters(runs):
+    algo, _, _, root, _ = runs
+    straight, again = read_metrics_csv(root / "straight"), read_metrics_csv(root / "again")
+    assert_training_happened(straight, "loss_value" if algo == "dqn" else "loss_objective")
+    assert without_fps(straight) == without_fps(again)
+    assert_same_parameters(final_state(root / "straight"), final_state(root / "again"))
+
+
+def test_checkpoint_at_the_end_of_a_run_equals_a_periodic_one(runs):
+    _, k, _, root, end_of_short_run = runs
+    periodic = load_checkpoint(root / "straight" / "checkpoints" / f"step_{k}.pt")
+    assert periodic["frames"] == end_of_short_run["frames"] == k
+    assert_same_state(periodic, end_of_short_run)
+
+
+def test_resume_equals_uninterrupted(runs):
+    algo, k, n, root, _ = runs
+    straight, split = read_metrics_csv(root / "straight"), read_metrics_csv(root / "split")
+    assert without_fps(split) == without_fps(straight)  # every loss column included
+    assert_same_parameters(final_state(root / "split"), final_state(root / "straight"))
+    assert_same_state(final_state(root / "split"), final_state(root / "straight"))
+    assert final_state(root / "split")["frames"] == n
+    assert sum(row["step"] == k for row in split) == sum(row["step"] == k for row in straight)
+
+
+def test_interrupted_run_with_prioritized_replay_resumes_exactly(tmp_path, monkeypatch):
+    overrides = ALGO["dqn"] + TINY + ["algo.prioritized=true", "total_frames=1000"]
+    train(tmp_path / "straight", overrides)
+    forward = LOSSES["dqn"].forward
+    calls = []
+
+    def interrupting(self, td):
+        calls.append(None)
+        if len(calls) == 25:  # update 25 = frame 440: mid log window, after the first evaluation
+            os.kill(os.getpid(), signal.SIGINT)
+        return forward(self, td)
+
+    monkeypatch.setattr(LOSSES["dqn"], "forward", interrupting)
+    with pytest.raises(TrainingInterrupted):
+        train(tmp_path / "split", overrides)
+    monkeypatch.undo()
+    assert final_state(tmp_path / "split")["frames"] == 440
+    resume(tmp_path / "split")
+    assert without_fps(read_metrics_csv(tmp_path / "split")) == without_fps(read_metrics_csv(tmp_path / "straight"))
+    assert_same_state(final_state(tmp_path / "split"), final_state(tmp_path / "straight"))
+
+
+def test_early_stop_at_the_first_evaluation_reaching_the_target(tmp_path):
+    result = train(tmp_path, ALGO["dqn"] + TINY + ["total_frames=3000", "trainer.early_stop=true",
+                                                   "env.target_return=1"])
+    rows = read_metrics_csv(tmp_path)
+    assert result["eval_return"] >= 1
+    assert final_state(tmp_path)["frames"] == 400  # the first evaluation
+    assert rows[-1]["step"] == 400 and rows[-1]["eval_return"] == result["eval_return"]
+    assert sum("eval_return" in row for row in rows) == 1
+
+
+def test_non_finite_loss_stops_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    forward = LOSSES["dqn"].forward
+    calls = []
+
+    def nan_at_update_30(self, td):
+        out = forward(self, td)
+        calls.append(None)
+        return out.set("loss_value", out["loss_value"] * torch.nan) if len(calls) == 30 else out
+
+    monkeypatch.setattr(LOSSES["dqn"], "forward", nan_at_update_30)
+    last = tmp_path / "checkpoints" / "last.pt"
+    with pytest.raises(NonFiniteError, match=rf"non-finite loss at update 30 \(frame 490\): loss_value=nan; "
+                                             rf"the last good checkpoint is {last}"):
+        train(tmp_path, ALGO["dqn"] + TINY + ["total_frames=1000", "trainer.checkpoint_interval=300"])
+    state = load_checkpoint(last)
+    assert (state["frames"], state["updates"]) == (300, 11)
+    monkeypatch.undo()
+    resume(tmp_path)  # the kept checkpoint still trains to the end
+    assert final_state(tmp_path)["frames"] == 1000
+
+
+def test_resume_refuses_to_change_a_config_group(runs):
+    _, _, _, root, _ = runs
+    with pytest.raises(ConfigError, match="cannot change the config group 'algo' when resuming"):
+        resume(root / "straight", "algo=c51")
+
+
+def test_resume_needs_the_run_config(tmp_path, runs):
+    _, _, _, root, _ = runs
+    (tmp_path / "checkpoints").mkdir()
+    shutil.copy(root / "straight" / "checkpoints" / "last.pt", tmp_path / "checkpoints")
+    with pytest.raises(FileNotFoundError, match=r"cannot resume: .*config.yaml does not exist"):
+        resume(tmp_path)

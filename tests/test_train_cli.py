@@ -1,0 +1,179 @@
+"""train.py as users run it: refused configs (one subprocess, the rest through its Hydra entry in-process),
+SIGINT + resume, sweeps with the basic, joblib and submitit launchers (subprocesses)."""
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from hydra import compose, initialize_config_dir
+
+from rlkit.run import run
+from rlkit.trainers import load_checkpoint, read_metrics_csv
+
+TRAIN = str(Path(__file__).resolve().parents[1] / "train.py")
+TINY = ["total_frames=400", "trainer.eval_episodes=2", "trainer.log_interval=200", "trainer.eval_interval=0",
+        "trainer.progress=false"]
+ENV = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "0"}
+
+
+def start(args: list[str], cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, TRAIN, *args], cwd=cwd, env=ENV, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def train(args: list[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, TRAIN, *args], cwd=cwd, env=ENV, text=True, capture_output=True,
+                          timeout=timeout)
+
+
+def saved_config(run_dir: Path) -> dict:
+    return yaml.safe_load((run_dir / "config.yaml").read_text())
+
+
+def test_bad_config_is_refused_with_its_message_before_the_run_dir_exists(tmp_path):
+    done = train(["algo.batch_size=-1", f"hydra.run.dir={tmp_path / 'x'}"], tmp_path)
+    assert done.returncode == 1
+    assert done.stderr == "rlkit: invalid config: algo.batch_size=-1 is invalid: expected a positive number\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture
+def cli(monkeypatch, tmp_path):
+    """Runs ``train.py``'s Hydra entry in this process (what a subprocess does, minus 3 s of imports).
+
+    Returns a function of the command-line arguments that expects the run to be refused and returns
+    the ``SystemExit`` message (what Python prints on stderr).
+    """
+    spec = importlib.util.spec_from_file_location("rlkit_train_entry", TRAIN)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    # Hydra finds conf/ next to the file of a task function defined in __main__, as when run as a script.
+    module.main.__wrapped__.__module__ = "__main__"
+    monkeypatch.chdir(tmp_path)
+    handlers, level = logging.root.handlers[:], logging.root.level  # Hydra configures the root logger
+
+    def refused(*args: str) -> str:
+        monkeypatch.setattr(sys, "argv", [TRAIN, *args])
+        with pytest.raises(SystemExit) as info:
+            module.main()
+        return str(info.value.code)
+
+    yield refused
+    logging.root.handlers[:] = handlers
+    logging.root.setLevel(level)
+
+
+BAD = {
+    "pair": (["algo=c51", "value_estimator=gae"],
+             "rlkit: invalid config: value_estimator='gae' is not supported by algo='c51'; "
+             "valid choices for c51: ['td0']"),
+    "unknown_key": (["+algo.foo=1"], "rlkit: invalid config: unknown key algo.foo; valid keys: ['name', "),
+    "env_id": (["env.id=CartPole-v9"],
+               "rlkit: invalid config: env.id='CartPole-v9' is not a registered gymnasium id; "
+               "close matches: ['CartPole-v1'"),
+    "resume": (["resume=does/not/exist"],
+               "rlkit: cannot resume: no checkpoint file or run directory at 'does/not/exist'"),
+    "batch_size": (["algo.batch_size=0"], "rlkit: invalid config: algo.batch_size=0 is invalid: expected a positive"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+@pytest.mark.parametrize("run_dir", ["explicit", "default"])
+def test_bad_config_is_refused_before_any_output_dir(cli, tmp_path, name, run_dir):
+    # An explicit hydra.run.dir skips the run-dir resolver; the ConfigCheck callback refuses it instead.
+    args = BAD[name][0] + ([f"hydra.run.dir={tmp_path / 'x'}"] if run_dir == "explicit" else [])
+    assert cli(*args).startswith(BAD[name][1])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_sweep_job_is_refused_before_its_dir(cli, tmp_path):
+    message = cli("-m", "algo.batch_size=32,-1", "total_frames=100", "trainer.eval_episodes=2",
+                  "trainer.progress=false", f"hydra.sweep.dir={tmp_path / 'sw'}")
+    assert message == "rlkit: invalid config: algo.batch_size=-1 is invalid: expected a positive number"
+    # Jobs run in order: the valid job 0 ran, job 1 was refused before its directory existed.
+    assert sorted(p.name for p in (tmp_path / "sw").iterdir() if p.is_dir()) == ["0_dqn_CartPole_s0"]
+
+
+def test_resume_refuses_a_group_change_with_its_message(cli, tmp_path):
+    with initialize_config_dir(config_dir=str(Path(TRAIN).parent / "conf"), version_base="1.3"):
+        run(compose("config", overrides=["total_frames=100", "trainer.eval_episodes=2", "trainer.progress=false"]),
+            tmp_path / "run")
+    message = cli(f"resume={tmp_path / 'run'}", "algo=a2c")
+    assert message == "rlkit: invalid config: cannot change the config group 'algo' when resuming; resume uses " \
+                      "the run's config"
+
+
+def test_sigint_checkpoints_exits_130_and_resumes(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = start(["total_frames=1000000", "algo.learning_starts=100", "algo.batch_size=32",
+                  "trainer.log_interval=100", "trainer.eval_episodes=2", "trainer.progress=false",
+                  f"hydra.run.dir={run_dir}"], tmp_path)
+    deadline = time.monotonic() + 90
+    while not ((run_dir / "metrics.csv").is_file() and read_metrics_csv(run_dir)):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "training interrupted by SIGINT; checkpoint written to" in err
+    assert f"resume with: python train.py resume={run_dir}" in err
+    frames = load_checkpoint(run_dir / "checkpoints" / "last.pt")["frames"]
+    assert 100 <= frames < 1_000_000
+
+    done = train([f"resume={run_dir}", f"total_frames={frames + 300}"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert load_checkpoint(run_dir / "checkpoints" / "last.pt")["frames"] == frames + 300
+    assert read_metrics_csv(run_dir)[-1]["step"] == frames + 300
+    assert saved_config(run_dir)["total_frames"] == frames + 300
+    assert list(tmp_path.iterdir()) == [run_dir]  # the resume wrote into the same run
+
+
+def test_multirun_gives_isolated_runs(tmp_path):
+    sweep = tmp_path / "sweep"
+    done = train(["-m", "algo=dqn,a2c", "seed=0,1", *TINY, f"hydra.sweep.dir={sweep}"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    names = ["0_dqn_CartPole_s0", "1_dqn_CartPole_s1", "2_a2c_CartPole_s0", "3_a2c_CartPole_s1"]
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == names
+    returns = {}
+    for name in names:
+        config = saved_config(sweep / name)
+        algo, seed = name.split("_")[1], int(name[-1])
+        assert (config["algo"]["name"], config["seed"]) == (algo, seed)
+        rows = read_metrics_csv(sweep / name)
+        assert [row["step"] for row in rows] == [200, 400, 400]
+        assert load_checkpoint(sweep / name / "checkpoints" / "last.pt")["frames"] == 400
+        returns[algo, seed] = [row.get("episode_return") for row in rows]
+    assert returns["dqn", 0] != returns["dqn", 1] and returns["a2c", 0] != returns["a2c", 1]
+    assert "loss_objective" in read_metrics_csv(sweep / names[2])[0]
+
+
+def test_joblib_launcher_runs_c51_jobs_in_parallel(tmp_path):
+    sweep = tmp_path / "sweep"
+    done = train(["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "algo=c51", "seed=0,1",
+                  "algo.learning_starts=200", "algo.batch_size=32", "algo.n_atoms=11", *TINY,
+                  f"hydra.sweep.dir={sweep}"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "Joblib.Parallel(n_jobs=2" in done.stdout + done.stderr
+    for seed in (0, 1):
+        run_dir = sweep / f"{seed}_c51_CartPole_s{seed}"
+        assert saved_config(run_dir)["seed"] == seed
+        assert [row["step"] for row in read_metrics_csv(run_dir) if "loss_value" in row] == [200, 400]
+
+
+def test_submitit_local_launcher(tmp_path):
+    sweep = tmp_path / "sweep"
+    done = train(["-m", "hydra/launcher=submitit_local", "algo=a2c", "seed=3", *TINY, f"hydra.sweep.dir={sweep}"],
+                 tmp_path)
+    assert done.returncode == 0, done.stderr
+    run_dir = sweep / "0_a2c_CartPole_s3"
+    assert saved_config(run_dir)["seed"] == 3
+    assert load_checkpoint(run_dir / "checkpoints" / "last.pt")["frames"] == 400
+    assert "loss_objective" in read_metrics_csv(run_dir)[0]

@@ -1,0 +1,227 @@
+"""Trainer loop: when updates happen, target updates, log rows, progress, checkpoints, signals, NaNs."""
+from __future__ import annotations
+
+import math
+import os
+import signal
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from rlkit.builders import validate_config
+from rlkit.factories import build_trainer
+from rlkit.trainers import Logger, NonFiniteError, Trainer, TrainingInterrupted, load_checkpoint
+
+CONF = str(Path(__file__).resolve().parents[2] / "conf")
+# DQN collects train_frequency=10 frames (1 env) per batch; A2C 8 envs x 5 steps = 40.
+OFF_POLICY = ["algo.learning_starts=100", "algo.batch_size=16", "algo.hidden_sizes=[16]"]
+
+
+class RecordingLogger(Logger):
+    """Keeps every logged row as ``(step, metrics)``."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[int, dict[str, float]]] = []
+
+    def _log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        self.rows.append((step, dict(metrics)))
+
+    def _log_config(self, config) -> None:
+        pass
+
+    def _close(self) -> None:
+        pass
+
+
+def make_trainer(run_dir: Path, *overrides: str, algo: str = "dqn", record: bool = True) -> Trainer:
+    base = [f"algo={algo}", "total_frames=300", "trainer.eval_episodes=2", "trainer.progress=false",
+            "trainer.early_stop=false", "trainer.eval_interval=0", "trainer.checkpoint_interval=0",
+            "logger=none"]
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose("config", overrides=base + (OFF_POLICY if algo != "a2c" else []) + list(overrides))
+    trainer = build_trainer(validate_config(cfg), run_dir, {})
+    if record:
+        trainer.logger = RecordingLogger()
+    return trainer
+
+
+def record_updates(trainer: Trainer) -> list[tuple[int, dict[str, float]]]:
+    """Wraps the loss so that each call appends ``(frames, loss_* values)``."""
+    calls: list[tuple[int, dict[str, float]]] = []
+    forward = trainer.loss_module.forward
+
+    def recording(td):
+        out = forward(td)
+        calls.append((trainer.frames, {k: float(out[k].detach()) for k in out.keys() if k.startswith("loss_")}))
+        return out
+
+    trainer.loss_module.forward = recording
+    return calls
+
+
+def online_and_target(trainer: Trainer) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    state = trainer.loss_module.state_dict()
+    online = [v for k, v in state.items() if k.startswith("value_network_params.")]
+    target = [state["target_" + k] for k in state if k.startswith("value_network_params.")]
+    return online, target
+
+
+def test_off_policy_updates_start_at_learning_starts(tmp_path):
+    trainer = make_trainer(tmp_path, "algo.updates_per_batch=2")
+    calls = record_updates(trainer)
+    trainer.fit()
+    trainer.close()
+    # Batches end at frames 10, 20, ..., 300; updates run from the batch that reaches 100 frames on.
+    expected = [frames for frames in range(100, 301, 10) for _ in range(2)]
+    assert [frames for frames, _ in calls] == expected
+    assert trainer.updates == len(expected) == 42
+    assert len(trainer.replay_buffer) == 300
+
+
+def test_on_policy_optimises_each_rollout_once(tmp_path):
+    trainer = make_trainer(tmp_path, "total_frames=200", algo="a2c")
+    shapes = []
+    forward = trainer.loss_module.forward
+    trainer.loss_module.forward = lambda td: (shapes.append(tuple(td.batch_size)), forward(td))[1]
+    trainer.fit()
+    trainer.close()
+    assert shapes == [(8, 5)] * 5  # 200 frames in rollouts of 8 envs x 5 steps
+    assert trainer.updates == 5
+
+
+def test_target_updater_is_stepped_after_every_update(tmp_path):
+    trainer = make_trainer(tmp_path)
+    seen: list[int] = []
+    step = trainer.target_updater.step
+    trainer.target_updater.step = lambda: (seen.append(trainer.updates), step())
+    trainer.fit()
+    trainer.close()
+    assert seen == list(range(1, 22))  # 21 updates (frames 100..300), each followed by one step
+
+
+@pytest.mark.parametrize("interval,synced", [(21, True), (22, False)])
+def test_hard_target_copy_happens_on_the_interval_th_update(tmp_path, interval, synced):
+    trainer = make_trainer(tmp_path, f"algo.target_update_interval={interval}")
+    initial = [p.clone() for p in online_and_target(trainer)[0]]
+    trainer.fit()
+    trainer.close()
+    online, target = online_and_target(trainer)
+    assert trainer.updates == 21
+    assert all(torch.equal(t, o) for t, o in zip(target, online)) is synced
+    assert all(torch.equal(t, i) for t, i in zip(target, initial)) is not synced
+
+
+@pytest.mark.parametrize("log_interval,steps", [(50, [50, 100, 150, 200, 250, 300]),
+                                                (25, [30, 60, 90, 120, 150, 180, 210, 240, 270, 300])])
+def test_a_row_is_logged_every_log_interval(tmp_path, log_interval, steps):
+    trainer = make_trainer(tmp_path, f"trainer.log_interval={log_interval}")
+    calls = record_updates(trainer)
+    trainer.fit()
+    trainer.close()
+    rows = trainer.logger.rows
+    # eval_interval=0: one evaluation, at the end, in a row of its own.
+    assert [step for step, _ in rows] == steps + [300]
+    assert [("eval_return" in m) for _, m in rows] == [False] * len(steps) + [True]
+    previous = 0
+    for step, metrics in rows[:-1]:
+        window = [losses["loss_value"] for frames, losses in calls if previous < frames <= step]
+        previous = step
+        assert metrics["updates"] == sum(frames <= step for frames, _ in calls)
+        if window:  # the row reports the mean loss over the updates since the last row
+            assert metrics["loss_value"] == pytest.approx(sum(window) / len(window), rel=1e-12)
+        else:
+            assert "loss_value" not in metrics and "grad_norm" not in metrics
+    assert "loss_value" in rows[-2][1] and "loss_value" not in rows[-1][1]
+
+
+def test_evaluation_every_eval_interval_and_none_repeated_at_the_end(tmp_path):
+    trainer = make_trainer(tmp_path, "trainer.eval_interval=100", "trainer.log_interval=1000")
+    evaluations = []
+    evaluate = trainer.evaluator.__call__
+    trainer.evaluator = lambda: (evaluations.append(trainer.frames), evaluate())[1]
+    result = trainer.fit()
+    trainer.close()
+    assert evaluations == [100, 200, 300]
+    assert [step for step, m in trainer.logger.rows if "eval_return" in m] == [100, 200, 300]
+    assert result == {k: v for k, v in trainer.logger.rows[-1][1].items() if k.startswith("eval_")}
+
+
+@pytest.mark.parametrize("progress", [True, False])
+def test_progress_output(tmp_path, capsys, progress):
+    trainer = make_trainer(tmp_path, f"trainer.progress={str(progress).lower()}", "trainer.log_interval=100",
+                           record=False)
+    trainer.fit()
+    trainer.close()
+    err = capsys.readouterr().err
+    assert ("300/300 (100.0%)" in err) is progress
+    assert ("frames/s" in err and "eval " in err) is progress
+
+
+def test_crash_while_writing_a_checkpoint_keeps_the_previous_one(tmp_path, monkeypatch):
+    trainer = make_trainer(tmp_path, "trainer.checkpoint_interval=100")
+    save = torch.save
+    saves = []
+
+    def failing_save(obj, f, *args, **kwargs):
+        saves.append(obj["frames"])
+        if len(saves) == 2:  # half a file, then the disk fills up
+            f.write(b"PK\x03\x04 truncated")
+            raise OSError("No space left on device")
+        return save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", failing_save)
+    with pytest.raises(OSError, match="No space left"):
+        trainer.fit()
+    trainer.close()
+    monkeypatch.undo()
+    assert saves == [100, 200]
+    assert os.listdir(tmp_path / "checkpoints") == ["last.pt"]  # no temp file left behind
+    resumed = make_trainer(tmp_path)
+    resumed.resume(tmp_path / "checkpoints" / "last.pt")
+    assert (resumed.frames, resumed.updates) == (100, 1)
+    resumed.close()
+
+
+def test_sigint_stops_after_the_batch_with_a_checkpoint(tmp_path):
+    trainer = make_trainer(tmp_path)
+    forward = trainer.loss_module.forward
+
+    def interrupting(td):
+        if trainer.frames == 150:
+            os.kill(os.getpid(), signal.SIGINT)
+        return forward(td)
+
+    trainer.loss_module.forward = interrupting
+    with pytest.raises(TrainingInterrupted, match="interrupted by SIGINT; checkpoint written to .*last.pt") as info:
+        trainer.fit()
+    trainer.close()
+    assert info.value.signum == signal.SIGINT
+    assert load_checkpoint(info.value.checkpoint)["frames"] == trainer.frames == 150
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+
+
+def test_non_finite_loss_names_update_and_key(tmp_path):
+    trainer = make_trainer(tmp_path)
+    forward = trainer.loss_module.forward
+
+    def third_is_infinite(td):
+        out = forward(td)
+        return out.set("loss_value", out["loss_value"] * math.inf) if trainer.updates == 2 else out
+
+    trainer.loss_module.forward = third_is_infinite
+    with pytest.raises(NonFiniteError, match=r"non-finite loss at update 3 \(frame 120\): loss_value=inf; "
+                                             r"the last good checkpoint is none"):
+        trainer.fit()
+    trainer.close()
+
+
+def test_non_finite_gradient_names_the_parameters(tmp_path):
+    trainer = make_trainer(tmp_path)
+    first = next(iter(trainer.loss_module.parameters()))
+    first.register_hook(lambda grad: grad * math.nan)
+    with pytest.raises(NonFiniteError, match=r"non-finite gradient at update 1 \(frame 100\) in "
+                                             r"\['value_network_params\..*'\]; the last good checkpoint"):
+        trainer.fit()
+    trainer.close()
