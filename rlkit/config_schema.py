@@ -235,7 +235,7 @@ class RootConfig:
     seed: int = 0
     device: str = "cpu"
     num_threads: int = 1
-    total_frames: int = 200000
+    total_frames: int = 500000
     resume: Optional[str] = None
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
 

@@ -101,7 +101,7 @@ class TensorDictStorage:
         data = TensorDict({}, batch_size=[self.capacity], device=self._device)
         for key, value in leaves.items():
             device = self._device if self._device is not None else value.device
-            data.set(key, torch.empty((self.capacity, *value.shape[1:]), dtype=value.dtype, device=device))
+            data.set(key, torch.zeros((self.capacity, *value.shape[1:]), dtype=value.dtype, device=device))
         self._data = data
 
     def _check_layout(self, leaves: dict[NestedKey, torch.Tensor]) -> None:
