@@ -43,6 +43,7 @@ from rlkit.trainers import (
     TrainerSettings,
     WandbLogger,
 )
+from rlkit.trainers.episodes import EpisodeRecorder
 
 EVAL_SEED_OFFSET = 10_000
 
@@ -163,14 +164,19 @@ def _estimator_kwargs(est) -> dict:
     return {k: v for k, v in vars(est).items() if k != "name"}
 
 
-def make_loggers(settings, run_dir: Path, config: dict, resume_step: int | None = None) -> Logger:
-    """Console progress plus the configured logger (``none`` = console only)."""
+def make_loggers(settings, run_dir: Path, config: dict, resume_state: dict | None = None) -> Logger:
+    """Console progress plus the configured logger (``none`` = console only).
+
+    On resume (``resume_state`` = the checkpoint), ``metrics.csv`` keeps the rows logged up to it.
+    """
+    start = int(resume_state["frames"]) if resume_state else 0
+    keep_rows = int(resume_state["log_rows"]) if resume_state else None
     log = settings.logger
     loggers: list[Logger] = []
     if settings.root.trainer.progress:
-        loggers.append(ConsoleLogger(settings.root.total_frames, start_frames=resume_step or 0))
+        loggers.append(ConsoleLogger(settings.root.total_frames, start_frames=start))
     if log.name != "none":
-        loggers.append(CSVLogger(run_dir, resume_step=resume_step))
+        loggers.append(CSVLogger(run_dir, keep_rows=keep_rows))
     if log.name == "wandb":
         loggers.append(WandbLogger(run_dir, project=log.project, group=log.group, mode=log.mode,
                                    config=config, tags=list(log.tags), name=run_dir.name))
@@ -179,7 +185,7 @@ def make_loggers(settings, run_dir: Path, config: dict, resume_step: int | None 
     return MultiLogger(loggers)
 
 
-def build_trainer(settings, run_dir: Path, config: dict, resume_step: int | None = None) -> Trainer:
+def build_trainer(settings, run_dir: Path, config: dict, resume_state: dict | None = None) -> Trainer:
     """Builds every component of a run and the :class:`Trainer` that drives them."""
     root, algo = settings.root, settings.algo
     device = torch.device(root.device)
@@ -221,8 +227,9 @@ def build_trainer(settings, run_dir: Path, config: dict, resume_step: int | None
                    else HardUpdate(agent.loss, value_network_update_interval=algo.target_update_interval))
     eval_env = make_env(settings, num_envs=trainer_cfg.eval_episodes, seed=root.seed + EVAL_SEED_OFFSET)
     evaluator = Evaluator(eval_env, agent.greedy_policy, seed=root.seed + EVAL_SEED_OFFSET)
+    episodes = EpisodeRecorder(run_dir, keep_until_frame=int(resume_state["frames"]) if resume_state else None)
     return Trainer(collector=collector, loss_module=agent.loss, optimizer=optimizer,
-                   logger=make_loggers(settings, run_dir, config, resume_step), run_dir=run_dir, settings=ts,
+                   logger=make_loggers(settings, run_dir, config, resume_state), run_dir=run_dir, settings=ts,
                    replay_buffer=buffer, target_updater=updater, exploration=agent.exploration,
-                   evaluator=evaluator)
+                   evaluator=evaluator, episodes=episodes)
 

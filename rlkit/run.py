@@ -13,7 +13,6 @@ from omegaconf import DictConfig, OmegaConf
 from rlkit.builders import apply_overrides, resolved_container, validate_config
 from rlkit.factories import build_trainer
 from rlkit.trainers.checkpoint import find_checkpoint, load_checkpoint
-from rlkit.trainers.loggers import CSVLogger
 
 CONFIG_FILE = "config.yaml"
 
@@ -36,20 +35,6 @@ def _write_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def _rewind_metrics(output_dir: Path, rows: int) -> None:
-    """Keeps the first ``rows`` rows of ``metrics.csv``: those logged up to the resumed checkpoint.
-
-    The closing evaluation row of a run that ended at K frames shares its step with the rows of K, so
-    only the row count (saved in the checkpoint) tells it apart from them.
-    """
-    path = output_dir / CSVLogger.FILENAME
-    if path.is_file():
-        with path.open(newline="", encoding="utf-8") as f:
-            lines = f.read().splitlines(keepends=True)
-        if len(lines) > rows + 1:  # + the header
-            _write_atomic(path, "".join(lines[: rows + 1]))
 
 
 def load_run_config(run_dir: str | os.PathLike, overrides: list[str] | None = None) -> DictConfig:
@@ -88,9 +73,7 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike, *, overrides: list[str] 
     container["resume"] = None
     _write_atomic(output_dir / CONFIG_FILE, OmegaConf.to_yaml(OmegaConf.create(container)))
     state = load_checkpoint(checkpoint) if checkpoint is not None else None
-    if state is not None and "log_rows" in state:
-        _rewind_metrics(output_dir, int(state["log_rows"]))
-    trainer = build_trainer(settings, output_dir, container, resume_step=state and int(state["frames"]))
+    trainer = build_trainer(settings, output_dir, container, resume_state=state)
     try:
         if state is not None:
             trainer.load_state_dict(state)

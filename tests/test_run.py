@@ -13,6 +13,7 @@ from hydra import compose, initialize_config_dir
 from rlkit.config_schema import ConfigError
 from rlkit.objectives.registry import LOSSES
 from rlkit.run import run
+from rlkit.trainers.episodes import read_episodes
 from rlkit.trainers import NonFiniteError, TrainingInterrupted, load_checkpoint, read_metrics_csv, read_offline_run
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")
@@ -163,6 +164,15 @@ def test_resume_equals_uninterrupted(runs):
     assert_same_state(final_state(root / "split"), final_state(root / "straight"))
     assert final_state(root / "split")["frames"] == n
     assert sum(row["step"] == k for row in split) == sum(row["step"] == k for row in straight)
+    assert read_episodes(root / "split") == read_episodes(root / "straight")
+
+
+def test_episodes_csv_holds_every_finished_episode(runs):
+    _, _, _, root, _ = runs
+    episodes = read_episodes(root / "straight")
+    rows = read_metrics_csv(root / "straight")
+    assert len(episodes) == sum(int(row.get("episodes", 0)) for row in rows) > 0
+    assert all(e["length"] > 0 and e["frame"] > 0 for e in episodes)
 
 
 def test_interrupted_run_with_prioritized_replay_resumes_exactly(tmp_path, monkeypatch):

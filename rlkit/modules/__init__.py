@@ -11,7 +11,11 @@ Examples:
 """
 from __future__ import annotations
 
-from rlkit.modules._action_space import ActionSpace, canonical_action_space, greedy_action
+from rlkit.modules._action_space import (
+    ActionSpace,
+    canonical_action_space,
+    greedy_action,
+)
 from rlkit.modules.actor_value import ActorValueOperator
 from rlkit.modules.actors import Actor, ProbabilisticActor, SafeModule, ValueOperator
 from rlkit.modules.distributional import (
@@ -19,8 +23,18 @@ from rlkit.modules.distributional import (
     DistributionalQValueModule,
     expected_action_values,
 )
-from rlkit.modules.distributions import Categorical, NormalParamExtractor, OneHotCategorical, TanhNormal
-from rlkit.modules.exploration import EGreedyModule, ExplorationType, exploration_type, set_exploration_type
+from rlkit.modules.distributions import (
+    Categorical,
+    NormalParamExtractor,
+    OneHotCategorical,
+    TanhNormal,
+)
+from rlkit.modules.exploration import (
+    EGreedyModule,
+    ExplorationType,
+    exploration_type,
+    set_exploration_type,
+)
 from rlkit.modules.mlp import MLP
 from rlkit.modules.qvalue import QValueHook, QValueModule
 from rlkit.modules.qvalue_actors import DistributionalQValueActor, QValueActor

@@ -10,7 +10,14 @@ from typing import Literal, Sequence
 
 import torch
 
-from rlkit.data.specs import Binary, Categorical, Composite, MultiOneHot, OneHot, TensorSpec
+from rlkit.data.specs import (
+    Binary,
+    Categorical,
+    Composite,
+    MultiOneHot,
+    OneHot,
+    TensorSpec,
+)
 
 ActionSpace = Literal["categorical", "one-hot", "mult-one-hot", "binary"]
 #: Every accepted spelling (canonical names and aliases).

@@ -1,7 +1,11 @@
 """An actor and a critic sharing one observation embedding."""
 from __future__ import annotations
 
-from tensordict.nn import ProbabilisticTensorDictSequential, TensorDictModuleBase, TensorDictSequential
+from tensordict.nn import (
+    ProbabilisticTensorDictSequential,
+    TensorDictModuleBase,
+    TensorDictSequential,
+)
 
 
 class ActorValueOperator(TensorDictSequential):

@@ -14,7 +14,12 @@ from __future__ import annotations
 
 import torch
 from tensordict import TensorDictBase
-from tensordict.nn import InteractionType, TensorDictModuleBase, interaction_type, set_interaction_type
+from tensordict.nn import (
+    InteractionType,
+    TensorDictModuleBase,
+    interaction_type,
+    set_interaction_type,
+)
 from tensordict.utils import NestedKey
 
 from rlkit.data.specs import Binary, Categorical, MultiOneHot, OneHot, TensorSpec

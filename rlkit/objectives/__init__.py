@@ -15,8 +15,18 @@ from rlkit.objectives.a2c import A2CLoss
 from rlkit.objectives.c51 import DistributionalDQNLoss
 from rlkit.objectives.common import LossModule
 from rlkit.objectives.dqn import DQNLoss
-from rlkit.objectives.registry import LOSSES, check_value_estimator, get_loss_class, supported_value_estimators
-from rlkit.objectives.utils import HardUpdate, SoftUpdate, TargetNetUpdater, distance_loss
+from rlkit.objectives.registry import (
+    LOSSES,
+    check_value_estimator,
+    get_loss_class,
+    supported_value_estimators,
+)
+from rlkit.objectives.utils import (
+    HardUpdate,
+    SoftUpdate,
+    TargetNetUpdater,
+    distance_loss,
+)
 from rlkit.objectives.value import ValueEstimators
 
 __all__ = [

@@ -11,7 +11,13 @@ from tensordict.utils import NestedKey
 from torch import nn
 
 from rlkit.objectives.common import LossModule, with_sampling_mode
-from rlkit.objectives.utils import LossFunction, Reduction, check_loss_function, distance_loss, reduce_loss
+from rlkit.objectives.utils import (
+    LossFunction,
+    Reduction,
+    check_loss_function,
+    distance_loss,
+    reduce_loss,
+)
 from rlkit.objectives.value import ValueEstimators
 
 __all__ = ["A2CLoss"]

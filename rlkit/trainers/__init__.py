@@ -14,7 +14,12 @@ from rlkit.trainers.loggers import (
     read_metrics_csv,
     read_offline_run,
 )
-from rlkit.trainers.trainer import NonFiniteError, Trainer, TrainerSettings, TrainingInterrupted
+from rlkit.trainers.trainer import (
+    NonFiniteError,
+    Trainer,
+    TrainerSettings,
+    TrainingInterrupted,
+)
 
 __all__ = [
     "CSVLogger",

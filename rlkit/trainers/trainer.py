@@ -74,6 +74,7 @@ class Trainer:
         target_updater: ``SoftUpdate``/``HardUpdate``, stepped after every update.
         exploration: a module with ``step(frames)`` and ``eps`` (epsilon-greedy), stepped per batch.
         evaluator: callable returning ``{"eval_return": ...}``.
+        episodes: an :class:`~rlkit.trainers.episodes.EpisodeRecorder` for every finished episode.
 
     Examples:
         >>> trainer = Trainer(collector=c, loss_module=loss, optimizer=opt, logger=log,  # doctest: +SKIP
@@ -83,7 +84,7 @@ class Trainer:
 
     def __init__(self, *, collector, loss_module, optimizer: torch.optim.Optimizer, logger, run_dir,
                  settings: TrainerSettings, replay_buffer=None, target_updater=None, exploration=None,
-                 evaluator: Callable[[], dict] | None = None) -> None:
+                 evaluator: Callable[[], dict] | None = None, episodes=None) -> None:
         self.collector = collector
         self.loss_module = loss_module
         self.optimizer = optimizer
@@ -94,6 +95,7 @@ class Trainer:
         self.target_updater = target_updater
         self.exploration = exploration
         self.evaluator = evaluator
+        self.episodes = episodes
         self.params = [p for p in loss_module.parameters() if p.requires_grad]
         self.frames = 0
         self.updates = 0
@@ -175,7 +177,10 @@ class Trainer:
                     self._optimise(batch)
                 if self.exploration is not None:
                     self.exploration.step(batch.numel())
-                self._window.add_episodes(self.collector.episode_returns, self.collector.episode_lengths)
+                returns, lengths = self.collector.episode_returns, self.collector.episode_lengths
+                self._window.add_episodes(returns, lengths)
+                if self.episodes is not None and len(returns):
+                    self.episodes.record(self.frames, returns, lengths)
                 stop = self._periodic()
                 if self._signal is not None:
                     raise TrainingInterrupted(self._signal, self.save())
@@ -190,7 +195,7 @@ class Trainer:
     def close(self) -> None:
         """Closes the logger and the environments (idempotent)."""
         self.logger.close()
-        for owner in (self.collector, self.evaluator):
+        for owner in (self.collector, self.evaluator, self.episodes):
             close = getattr(owner, "close", None)
             if close is not None:
                 close()

@@ -9,7 +9,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from rlkit.objectives.value.base import ValueEstimatorBase, ValueEstimators, check_factor
+from rlkit.objectives.value.base import (
+    ValueEstimatorBase,
+    ValueEstimators,
+    check_factor,
+)
 from rlkit.objectives.value.functional import (
     generalized_advantage_estimate,
     td0_return_estimate,

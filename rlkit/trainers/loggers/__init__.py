@@ -4,12 +4,21 @@ Every logger takes plain Python objects (paths, numbers, dicts); the builder map
 """
 from __future__ import annotations
 
-from rlkit.trainers.loggers.base import Logger, MultiLogger, NoneLogger, to_scalar_metrics
+from rlkit.trainers.loggers.base import (
+    Logger,
+    MultiLogger,
+    NoneLogger,
+    to_scalar_metrics,
+)
 from rlkit.trainers.loggers.console import ConsoleLogger
 from rlkit.trainers.loggers.csv_logger import CSVLogger, read_metrics_csv
 from rlkit.trainers.loggers.tensorboard_logger import TensorBoardLogger
 from rlkit.trainers.loggers.wandb_logger import WandbLogger, WandbMode
-from rlkit.trainers.loggers.wandb_offline import OfflineRun, find_offline_runs, read_offline_run
+from rlkit.trainers.loggers.wandb_offline import (
+    OfflineRun,
+    find_offline_runs,
+    read_offline_run,
+)
 
 __all__ = [
     "CSVLogger",

@@ -62,14 +62,15 @@ class CSVLogger(Logger):
     leaves either the old or the new file, never a half-written one.
 
     If ``metrics.csv`` already exists (a resumed run) its rows are kept and new rows are appended. Pass
-    ``resume_step`` (the frames of the resumed checkpoint) to drop the rows the interrupted session
-    logged after that checkpoint, so the resumed file equals the uninterrupted one. Two calls at the same step (e.g. training and evaluation metrics) give two rows.
+    ``keep_rows`` (the number of rows logged up to the resumed checkpoint) to drop the rows the
+    interrupted session logged after it, so the resumed file equals the uninterrupted one; a row count,
+    not a step, because a run's closing evaluation row shares its step with the rows before it. Two calls at the same step (e.g. training and evaluation metrics) give two rows.
 
     ``log_config`` writes nothing: the run's config is saved next to this file by the caller.
 
     Args:
         run_dir: directory for ``metrics.csv`` (created if missing).
-        resume_step: when resuming, rows with a larger step are removed (atomically).
+        keep_rows: when resuming, only the first ``keep_rows`` rows are kept (rewritten atomically).
 
     Examples:
         >>> import tempfile
@@ -85,7 +86,7 @@ class CSVLogger(Logger):
 
     FILENAME = "metrics.csv"
 
-    def __init__(self, run_dir: str | os.PathLike[str], *, resume_step: int | None = None) -> None:
+    def __init__(self, run_dir: str | os.PathLike[str], *, keep_rows: int | None = None) -> None:
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.run_dir / self.FILENAME
@@ -99,8 +100,8 @@ class CSVLogger(Logger):
                     f"{header[:1]!r}, expected {[STEP_COLUMN]!r}); choose another run_dir"
                 )
             self._metric_names = header[1:]
-            if resume_step is not None:
-                self._rewrite(self._metric_names, max_step=resume_step)
+            if keep_rows is not None:
+                self._rewrite(self._metric_names, max_rows=keep_rows)
         else:
             self._rewrite([])
         self._file = self.path.open("a", newline="", encoding="utf-8")
@@ -127,8 +128,8 @@ class CSVLogger(Logger):
         self._writer.writerow(row)
         self._file.flush()
 
-    def _rewrite(self, metric_names: list[str], max_step: int | None = None) -> None:
-        """Atomically replaces the file with the same rows (up to ``max_step``) under a new header."""
+    def _rewrite(self, metric_names: list[str], max_rows: int | None = None) -> None:
+        """Atomically replaces the file with the same rows (the first ``max_rows``) under a new header."""
         fd, tmp_name = tempfile.mkstemp(prefix=f".{self.FILENAME}.", suffix=".tmp", dir=self.run_dir)
         try:
             with os.fdopen(fd, "w", newline="", encoding="utf-8") as out:
@@ -136,9 +137,9 @@ class CSVLogger(Logger):
                 writer.writerow([STEP_COLUMN, *metric_names])
                 if self.path.exists():
                     with self.path.open(newline="", encoding="utf-8") as src:
-                        for raw in csv.DictReader(src):
-                            if max_step is not None and int(raw[STEP_COLUMN]) > max_step:
-                                continue
+                        for n, raw in enumerate(csv.DictReader(src)):
+                            if max_rows is not None and n >= max_rows:
+                                break
                             cells = [raw.get(k) or "" for k in metric_names]
                             writer.writerow([raw[STEP_COLUMN], *cells])
                 out.flush()

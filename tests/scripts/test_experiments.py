@@ -1,0 +1,68 @@
+"""Every conf/experiment/ setting composes, validates and carries the published hyperparameters."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from published import PUBLISHED
+from rlkit.builders import validate_config
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
+
+
+def _settings(name: str):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return validate_config(compose("config", overrides=[f"experiment={name}"]))
+
+
+def test_every_experiment_has_a_published_figure_and_back():
+    assert set(EXPERIMENTS) == set(PUBLISHED)
+    assert len(EXPERIMENTS) == 8
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_experiment_matches_its_published_setting(name):
+    s = _settings(name)
+    pub = PUBLISHED[name]
+    assert s.env.id == pub.env_id
+    assert s.root.total_frames == pub.frames == 500_000
+    assert s.algo.name == name.split("_")[0]
+    assert s.root.trainer.early_stop is False  # the figures are at 500k frames
+    assert s.value_estimator.gamma == 0.99
+
+
+@pytest.mark.parametrize("name", [n for n in EXPERIMENTS if not n.startswith("a2c")])
+def test_cleanrl_settings(name):
+    s = _settings(name)
+    a = s.algo
+    # target_network_frequency 500 frames, train_frequency 10 -> one copy every 50 updates
+    assert a.target_update_interval * a.train_frequency == 500 and a.tau is None
+    assert a.eps_annealing_frames == 0.5 * s.root.total_frames  # exploration_fraction 0.5
+    assert (a.learning_starts, a.batch_size, a.buffer_size, a.hidden_sizes) == (10_000, 128, 10_000, [120, 84])
+    assert (a.eps_init, a.eps_end, a.num_envs, a.max_grad_norm) == (1.0, 0.05, 1, None)
+    assert a.optim["_target_"] == "torch.optim.Adam" and a.optim["lr"] == 2.5e-4
+    if a.name == "c51":
+        assert a.optim["eps"] == 0.01 / a.batch_size  # c51.py: Adam(eps=0.01 / batch_size)
+        assert (a.n_atoms, a.v_min, a.v_max) == (101, -100.0, 100.0)
+    else:
+        assert "eps" not in a.optim and a.loss_function == "l2" and not a.double_dqn
+
+
+@pytest.mark.parametrize(("name", "num_envs"), [("a2c_cartpole", 8), ("a2c_acrobot", 16)])
+def test_rl_zoo_a2c_settings(name, num_envs):
+    s = _settings(name)
+    a = s.algo
+    assert a.num_envs == num_envs and a.n_steps == 5
+    assert (s.value_estimator.name, s.value_estimator.lmbda, s.value_estimator.average_gae) == ("gae", 1.0, False)
+    assert (a.entropy_coeff, a.critic_coeff, a.max_grad_norm, a.loss_critic_type) == (0.0, 0.5, 0.5, "l2")
+    assert a.optim == {"_target_": "torch.optim.RMSprop", "lr": 7e-4, "alpha": 0.99, "eps": 1e-5}
+    assert (a.hidden_sizes, a.activation, a.shared_trunk, a.normalize_advantage) == ([64, 64], "tanh", False, False)
+
+
+def test_acrobot_a2c_says_what_is_not_reproduced():
+    text = (CONF / "experiment" / "a2c_acrobot.yaml").read_text()
+    assert "NOT REPRODUCED" in text and "VecNormalize" in text
+    assert "VecNormalize" in PUBLISHED["a2c_acrobot"].note

@@ -1,0 +1,220 @@
+"""scripts/reproduce.py: aggregation numerics, the command line, incremental runs, and one short end-to-end run."""
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+import pytest
+import yaml
+
+import reproduce
+import reproduce_report as report
+from published import PUBLISHED
+
+TINY = ["total_frames=1000", "algo.learning_starts=200", "algo.eps_annealing_frames=500", "trainer.log_interval=100",
+        "trainer.eval_interval=500", "trainer.eval_episodes=2"]
+
+
+# -- aggregation ---------------------------------------------------------------------------------
+def _rows(*cells):
+    return [{"step": 100 * (i + 1), "episode_return": r, "episodes": float(n)} for i, (r, n) in enumerate(cells)]
+
+
+def test_last_episodes_mean_exact_when_rows_fill_the_window():
+    # newest rows: 40 episodes of 10 and 60 of 20 -> (400 + 1200) / 100; the 30 of 1000 are older
+    assert report.last_episodes_mean(_rows((1000.0, 30), (20.0, 60), (10.0, 40))) == (16.0, 100, True)
+
+
+def test_last_episodes_mean_splits_the_oldest_row():
+    # 50 of 4 (newest) + 50 of the 80 episodes of 2 -> (200 + 100) / 100, an approximation
+    assert report.last_episodes_mean(_rows((2.0, 80), (4.0, 50))) == (3.0, 100, False)
+
+
+def test_last_episodes_mean_with_fewer_episodes_and_rows_without_episodes():
+    rows = _rows((1.0, 3), (3.0, 1)) + [{"step": 300, "eval_return": 9.0}]
+    assert report.last_episodes_mean(rows) == (1.5, 4, True)
+    mean, used, _ = report.last_episodes_mean([{"step": 1, "eval_return": 1.0}])
+    assert math.isnan(mean) and used == 0
+
+
+def test_trailing_curve_is_the_running_last_n_mean():
+    steps, values = report.trailing_curve(_rows((1.0, 2), (3.0, 2), (5.0, 2)), n=4)
+    assert steps == [100, 200, 300]
+    assert values == [1.0, 2.0, 4.0]
+
+
+def test_mean_std_is_the_population_std():
+    assert report.mean_std([1.0, 3.0]) == (2.0, 1.0)
+    assert all(math.isnan(x) for x in report.mean_std([]))
+
+
+def _fake_run(tmp_path, name, seed, rows, total_frames=200, episodes=None):
+    path = tmp_path / name
+    path.mkdir()
+    (path / "config.yaml").write_text(yaml.safe_dump({"seed": seed, "total_frames": total_frames}))
+    keys = sorted({k for r in rows for k in r if k != "step"})
+    lines = [",".join(["step", *keys])] + [",".join([str(r["step"]), *(repr(r[k]) if k in r else "" for k in keys)])
+                                          for r in rows]
+    (path / "metrics.csv").write_text("\n".join(lines) + "\n")
+    if episodes is not None:
+        (path / "episodes.csv").write_text("step,episode_return\n" + "".join(f"1,{e}\n" for e in episodes))
+    return report.load_run(path)
+
+
+def test_summarize_uses_episodes_csv_exactly_and_the_last_evaluation(tmp_path):
+    evals = [{"step": 200, "eval_return": 7.0, "eval_return_std": 1.0}]
+    a = _fake_run(tmp_path, "a", 0, _rows((2.0, 80), (4.0, 50)) + evals, episodes=[0.0] * 30 + [1.0] * 100)
+    b = _fake_run(tmp_path, "b", 1, _rows((3.0, 100)) + [{"step": 200, "eval_return": 9.0, "eval_return_std": 0.0}])
+    assert a.complete and b.complete
+    summary = report.summarize("dqn_cartpole", [b, a], PUBLISHED["dqn_cartpole"], "CartPole-v1")
+    assert summary["seeds"] == [0, 1]
+    assert [s["last100"] for s in summary["per_seed"]] == [1.0, 3.0]  # seed 0 from episodes.csv: the last 100
+    assert summary["train_last100"] == {"mean": 2.0, "std": 1.0}
+    assert summary["greedy_eval"] == {"mean": 8.0, "std": 1.0}
+    assert summary["last100_exact"]
+    train_row, eval_row = report.summary_rows(summary)
+    assert "2.00 ± 1.00 (2 seeds)" in train_row and "488.69 ± 16.11" in train_row
+    assert "8.00 ± 1.00" in eval_row and eval_row.endswith("| — |")
+
+
+def test_greedy_protocol_puts_the_published_figure_on_the_evaluation_row(tmp_path):
+    run = _fake_run(tmp_path, "a", 0, _rows((2.0, 80), (4.0, 50)) + [{"step": 100, "eval_return": 500.0}])
+    assert not run.complete  # 100 of 200 frames
+    summary = report.summarize("a2c_cartpole", [run], PUBLISHED["a2c_cartpole"], "CartPole-v1")
+    train_row, eval_row = report.summary_rows(summary)
+    assert "3.00 ± 0.00 (≈) (1 seed)" in train_row and train_row.endswith("| — |")
+    assert "500.00 ± 0.00 (1 seed)" in eval_row and "1 run, std over episodes" in eval_row
+
+
+def test_collect_makes_one_table_of_every_summary(tmp_path, capsys):
+    for name in ("c51_acrobot", "a2c_cartpole"):
+        run = _fake_run(tmp_path, name, 0, _rows((1.0, 100)) + [{"step": 200, "eval_return": 2.0}])
+        (tmp_path / name / "summary.json").write_text(
+            json.dumps(report.summarize(name, [run], PUBLISHED[name], PUBLISHED[name].env_id)))
+    assert reproduce.main([f"summary={tmp_path}"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:2] == report.TABLE_HEADER and len(lines) == 6
+    assert lines[2].startswith("| a2c_cartpole |") and lines[4].startswith("| c51_acrobot |")
+
+
+# -- command line --------------------------------------------------------------------------------
+def test_parse_args_splits_own_keys_from_overrides(tmp_path):
+    opts = reproduce.parse_args(["experiment=a2c_acrobot", "seeds=0,4", "jobs=1", f"out={tmp_path}",
+                                 "aggregate_only=true", "total_frames=100"])
+    assert (opts.experiment, opts.seeds, opts.jobs, opts.out) == ("a2c_acrobot", [0, 4], 1, tmp_path)
+    assert opts.aggregate_only and opts.overrides == ["total_frames=100"]
+    assert reproduce.parse_args(["experiment=dqn_cartpole"]).seeds == [0, 1, 2]
+
+
+@pytest.mark.parametrize(("argv", "match"), [
+    (["experiment=nope"], r"experiment='nope' is not in conf/experiment/; available: \['a2c_acrobot'"),
+    (["experiment"], "is not key=value"),
+    (["experiment=dqn_cartpole", "seed=1"], "seed is set by this script; use seeds=N"),
+    (["experiment=dqn_cartpole", "hydra/launcher=joblib"], "hydra/launcher is set by this script"),
+    (["experiment=dqn_cartpole", "seeds=x"], "seeds='x' must be a count"),
+    (["experiment=dqn_cartpole", "seeds=0"], "must name at least one seed"),
+    (["experiment=dqn_cartpole", "jobs=0"], "jobs=0 must be >= 1"),
+    (["experiment=dqn_cartpole", "aggregate_only=maybe"], "aggregate_only='maybe' is not a boolean"),
+])
+def test_parse_args_errors(argv, match):
+    with pytest.raises(reproduce.UsageError, match=match):
+        reproduce.parse_args(argv)
+
+
+@pytest.mark.parametrize(("override", "match"), [
+    ("algo.bogus=1", r"invalid overrides \['algo.bogus=1'\]: Could not override 'algo.bogus'"),
+    ("algo.batch_size=0", "algo.batch_size=0 is invalid: expected a positive number"),
+])
+def test_bad_overrides_are_refused_before_training(tmp_path, override, match):
+    with pytest.raises(SystemExit, match=match):
+        reproduce.main(["experiment=dqn_cartpole", f"out={tmp_path}", override])
+    assert not (tmp_path / "runs").exists()
+
+
+def test_train_commands_sweep_new_seeds_and_resume_unfinished_runs(tmp_path):
+    opts = reproduce.parse_args(["experiment=c51_cartpole", "jobs=2", f"out={tmp_path}", "total_frames=100"])
+    resume, sweep = reproduce.train_commands(opts, [1, 2], [tmp_path / "runs" / "0_c51_CartPole_s0"])
+    assert resume[-2:] == [f"resume={tmp_path}/runs/0_c51_CartPole_s0", "trainer.progress=false"]
+    assert sweep[2:6] == ["-m", "experiment=c51_cartpole", "seed=1,2", f"hydra.sweep.dir='{tmp_path}/runs'"]
+    assert sweep[-4:] == ["trainer.progress=false", "total_frames=100", "hydra/launcher=joblib",
+                          "hydra.launcher.n_jobs=2"]
+    assert "hydra/launcher=joblib" not in reproduce.train_commands(opts, [3], [])[0]
+
+
+# -- incremental runs ----------------------------------------------------------------------------
+def _write_run(opts, expected, name, seed, metrics=None, checkpoint=False):
+    path = opts.out / "runs" / name
+    path.mkdir(parents=True)
+    (path / "config.yaml").write_text(yaml.safe_dump({**expected, "seed": seed}))
+    if metrics:
+        (path / "metrics.csv").write_text(metrics)
+    if checkpoint:
+        (path / "checkpoints").mkdir()
+        (path / "checkpoints" / "last.pt").write_bytes(b"")
+    return path
+
+
+def test_plan_keeps_complete_runs_resumes_checkpointed_ones_and_restarts_the_rest(tmp_path):
+    opts = reproduce.parse_args(["experiment=dqn_cartpole", "seeds=4", f"out={tmp_path}", *TINY])
+    expected = reproduce.compose(opts)
+    _write_run(opts, expected, "0_s0", 0, "step,episode_return,episodes,eval_return\n1000,9.0,3,9.5\n")
+    part = _write_run(opts, expected, "1_s1", 1, "step,episode_return,episodes\n500,9.0,3\n", checkpoint=True)
+    _write_run(opts, expected, "2_s2", 2)  # died before its first checkpoint
+    assert reproduce.plan(opts, expected) == ([2, 3], [part], [0])
+    assert not (tmp_path / "runs" / "2_s2").exists()
+    assert [p.name.split("-")[0] for p in (tmp_path / "stale").iterdir()] == ["2_s2"]
+
+
+def test_plan_refuses_runs_trained_with_another_config(tmp_path):
+    opts = reproduce.parse_args(["experiment=dqn_cartpole", "seeds=1", f"out={tmp_path}", *TINY])
+    other = reproduce.compose(reproduce.parse_args(["experiment=dqn_cartpole", *TINY[1:], "total_frames=2000"]))
+    _write_run(opts, other, "0_s0", 0)
+    with pytest.raises(SystemExit, match=r"0_s0 was trained with a different config \(differs at \['total_frames'\]"):
+        reproduce.plan(opts, reproduce.compose(opts))
+
+
+def test_two_runs_with_one_seed_are_an_error(tmp_path):
+    opts = reproduce.parse_args(["experiment=dqn_cartpole", f"out={tmp_path}"])
+    for name in ("0_s0", "1_s0"):
+        _write_run(opts, {"total_frames": 1}, name, 0)
+    with pytest.raises(SystemExit, match="two runs with seed 0 in .*: 0_s0 and 1_s0"):
+        reproduce.find_runs(tmp_path / "runs")
+
+
+def test_failed_training_shows_the_log_tail(tmp_path):
+    opts = reproduce.parse_args(["experiment=dqn_cartpole", f"out={tmp_path}"])
+    command = [sys.executable, "-c", "print('boom: bad things'); raise SystemExit(3)"]
+    with pytest.raises(SystemExit, match=r"(?s)training failed \(exit 3\).*boom: bad things"):
+        reproduce.run_training(opts, [command], total_frames=10, interval=0.05)
+
+
+def test_aggregate_only_without_runs_says_so(tmp_path):
+    with pytest.raises(SystemExit, match=r"no run for seeds \[0, 1\] in .*; run without aggregate_only=true"):
+        reproduce.main(["experiment=dqn_cartpole", "seeds=2", f"out={tmp_path}", "aggregate_only=true"])
+
+
+# -- end to end ----------------------------------------------------------------------------------
+def test_short_reproduction_end_to_end_then_aggregate_only_does_not_retrain(tmp_path, capsys):
+    out = tmp_path / "rep"
+    assert reproduce.main(["experiment=dqn_cartpole", "seeds=2", "jobs=1", f"out={out}", *TINY]) == 0
+    captured = capsys.readouterr()
+    assert "[dqn_cartpole]" in captured.err and "s1 100%" in captured.err  # progress lines
+    assert "| dqn_cartpole | CartPole-v1 | last 100 training episodes |" in captured.out
+    for name in ("results.md", "summary.json", "dqn_cartpole.png", "train.log", "request.json"):
+        assert (out / name).is_file(), name
+    assert (out / "dqn_cartpole.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["seeds"] == [0, 1] and all(s["complete"] and s["frames"] == 1000 for s in summary["per_seed"])
+    text = (out / "results.md").read_text()
+    assert "488.69 ± 16.11" in text and "![learning curves](dqn_cartpole.png)" in text
+    assert "trainer.eval_episodes=2" in text  # the regenerate command keeps the overrides
+
+    runs = sorted((out / "runs").glob("*/metrics.csv"))
+    assert len(runs) == 2
+    before = {p: p.stat().st_mtime_ns for p in [*runs, out / "train.log"]}
+    assert reproduce.main(["experiment=dqn_cartpole", "seeds=2", f"out={out}", "aggregate_only=true"]) == 0
+    assert reproduce.main(["experiment=dqn_cartpole", "seeds=2", f"out={out}", *TINY]) == 0
+    assert "seeds [0, 1]: complete runs found, not retrained" in capsys.readouterr().err
+    assert {p: p.stat().st_mtime_ns for p in before} == before
+    assert "trainer.eval_episodes=2" in (out / "results.md").read_text()
