@@ -11,6 +11,7 @@ import yaml
 import reproduce
 import reproduce_report as report
 from published import PUBLISHED
+from rlkit.trainers.episodes import read_episodes
 
 TINY = ["total_frames=1000", "algo.learning_starts=200", "algo.eps_annealing_frames=500", "trainer.log_interval=100",
         "trainer.eval_interval=500", "trainer.eval_episodes=2"]
@@ -44,6 +45,11 @@ def test_trailing_curve_is_the_running_last_n_mean():
     assert values == [1.0, 2.0, 4.0]
 
 
+def test_episode_curve_is_the_exact_running_mean():
+    steps, values = report.episode_curve([(10, 1.0), (20, 3.0), (35, 8.0)], n=2)
+    assert steps == [10, 20, 35] and values == [1.0, 2.0, 5.5]
+
+
 def test_mean_std_is_the_population_std():
     assert report.mean_std([1.0, 3.0]) == (2.0, 1.0)
     assert all(math.isnan(x) for x in report.mean_std([]))
@@ -58,7 +64,7 @@ def _fake_run(tmp_path, name, seed, rows, total_frames=200, episodes=None):
                                           for r in rows]
     (path / "metrics.csv").write_text("\n".join(lines) + "\n")
     if episodes is not None:
-        (path / "episodes.csv").write_text("step,episode_return\n" + "".join(f"1,{e}\n" for e in episodes))
+        (path / "episodes.csv").write_text("frame,return,length\n" + "".join(f"1,{e},1\n" for e in episodes))
     return report.load_run(path)
 
 
@@ -114,7 +120,8 @@ def test_parse_args_splits_own_keys_from_overrides(tmp_path):
     (["experiment=dqn_cartpole", "hydra/launcher=joblib"], "hydra/launcher is set by this script"),
     (["experiment=dqn_cartpole", "seeds=x"], "seeds='x' must be a count"),
     (["experiment=dqn_cartpole", "seeds=0"], "must name at least one seed"),
-    (["experiment=dqn_cartpole", "jobs=0"], "jobs=0 must be >= 1"),
+    (["experiment=dqn_cartpole", "jobs=0"], "jobs='0' must be an integer >= 1"),
+    (["experiment=dqn_cartpole", "jobs=two"], "jobs='two' must be an integer >= 1"),
     (["experiment=dqn_cartpole", "aggregate_only=maybe"], "aggregate_only='maybe' is not a boolean"),
 ])
 def test_parse_args_errors(argv, match):
@@ -206,6 +213,9 @@ def test_short_reproduction_end_to_end_then_aggregate_only_does_not_retrain(tmp_
     assert (out / "dqn_cartpole.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = json.loads((out / "summary.json").read_text())
     assert summary["seeds"] == [0, 1] and all(s["complete"] and s["frames"] == 1000 for s in summary["per_seed"])
+    for seed in summary["per_seed"]:  # exact: the mean of the last 100 rows of the run's episodes.csv
+        tail = [r["return"] for r in read_episodes(seed["path"])[-100:]]
+        assert seed["last100_exact"] and seed["last100"] == pytest.approx(sum(tail) / len(tail))
     text = (out / "results.md").read_text()
     assert "488.69 ± 16.11" in text and "![learning curves](dqn_cartpole.png)" in text
     assert "trainer.eval_episodes=2" in text  # the regenerate command keeps the overrides

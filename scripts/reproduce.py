@@ -1,0 +1,305 @@
+"""Reproduce a published result: train an experiment over N seeds, then compare with the paper's figure.
+
+Usage::
+
+    python scripts/reproduce.py experiment=dqn_cartpole seeds=3 [jobs=2] [out=DIR] [aggregate_only=true]
+                                [key=value ...]      # extra Hydra overrides for every run
+    python scripts/reproduce.py summary=DIR          # one table of every experiment under DIR
+
+Training is a Hydra sweep (``train.py -m experiment=<name> seed=0,1,..``, with the joblib launcher
+running ``jobs`` runs at once when ``jobs`` > 1) into ``<out>/runs`` (default
+``out=outputs/reproduce/<experiment>``). Progress is read from the runs' ``metrics.csv`` while they
+train; the sweep's own output goes to ``<out>/train.log``. Then ``<out>/results.md`` (rlkit mean ± std
+beside the published figure, same protocol, plus greedy evaluation returns), ``<out>/summary.json``
+and ``<out>/<experiment>.png`` (learning curves) are written.
+
+Re-running is incremental: seeds whose run is complete are not retrained (``aggregate_only=true``
+never trains); an interrupted run that has a checkpoint is resumed; a run with the same seed but a
+different config is an error (choose another ``out=``). The published figures and their protocols are
+in ``scripts/published.py``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(Path(__file__).resolve().parent)]  # published.py / reproduce_report.py next to this file
+
+import reproduce_report as report  # noqa: E402
+from published import PUBLISHED  # noqa: E402
+from rlkit.trainers.loggers.csv_logger import read_metrics_csv  # noqa: E402
+
+OWN_KEYS = ("experiment", "seeds", "jobs", "out", "aggregate_only", "summary")
+REQUEST_FILE = "request.json"  # the overrides the runs were trained with (reused by aggregate_only)
+# Keys that do not change what a run computes: existing runs may differ from the request in these.
+IGNORED_KEYS = {"seed", "resume", "trainer.progress", "trainer.checkpoint_interval", "trainer.keep_checkpoints"}
+
+
+class UsageError(ValueError):
+    """A bad command line; the message says what is wrong and what is valid."""
+
+
+@dataclass
+class Options:
+    experiment: str
+    seeds: list[int]
+    jobs: int
+    out: Path
+    aggregate_only: bool = False
+    overrides: list[str] = field(default_factory=list)
+
+
+def available_experiments() -> list[str]:
+    return sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
+
+
+def _bool(key: str, value: str) -> bool:
+    if value.lower() in ("true", "1", "yes"):
+        return True
+    if value.lower() in ("false", "0", "no"):
+        return False
+    raise UsageError(f"{key}={value!r} is not a boolean; use true or false")
+
+
+def _seeds(value: str) -> list[int]:
+    try:
+        seeds = list(range(int(value))) if "," not in value else [int(s) for s in value.split(",")]
+    except ValueError:
+        raise UsageError(f"seeds={value!r} must be a count (seeds=3 -> 0,1,2) or a list (seeds=0,4,7)") from None
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise UsageError(f"seeds={value!r} must name at least one seed, each >= 0 and distinct")
+    return seeds
+
+
+def parse_args(argv: list[str]) -> Options:
+    """Splits ``key=value`` arguments into this script's options and Hydra overrides."""
+    own: dict[str, str] = {}
+    overrides: list[str] = []
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        if not sep:
+            raise UsageError(f"argument {arg!r} is not key=value; see the usage in {Path(__file__).name}")
+        if key in OWN_KEYS:
+            own[key] = value
+        elif key.lstrip("+~") in ("seed", "hydra.sweep.dir") or key.startswith(("hydra/", "hydra.")):
+            raise UsageError(f"{key} is set by this script; use seeds=N (and jobs=, out=) instead")
+        else:
+            overrides.append(arg)
+    valid = available_experiments()
+    name = own.get("experiment")
+    if name not in valid:
+        raise UsageError(f"experiment={name!r} is not in conf/experiment/; available: {valid}")
+    seeds = _seeds(own.get("seeds", "3"))
+    jobs = own.get("jobs", str(min(len(seeds), os.cpu_count() or 1)))
+    if not jobs.isdigit() or int(jobs) < 1:
+        raise UsageError(f"jobs={jobs!r} must be an integer >= 1")
+    out = Path(own.get("out") or ROOT / "outputs" / "reproduce" / name).resolve()
+    return Options(name, seeds, int(jobs), out, _bool("aggregate_only", own.get("aggregate_only", "false")), overrides)
+
+
+# -- configs -------------------------------------------------------------------------------------
+def compose(options: Options) -> dict[str, Any]:
+    """The resolved config every run of ``options`` should have (seed 0), validated like train.py."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException
+
+    from rlkit.builders import resolved_container, validate_config
+    from rlkit.config_schema import ConfigError
+
+    try:
+        with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+            cfg = hydra_compose("config", overrides=[f"experiment={options.experiment}", *options.overrides])
+        validate_config(cfg)
+    except (HydraException, ConfigError) as err:
+        raise UsageError(f"invalid overrides {options.overrides}: {err}") from None
+    return resolved_container(cfg)
+
+
+def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        flat.update(_flatten(value, f"{prefix}{key}."))
+    return {k.rstrip("."): v for k, v in flat.items()}
+
+
+def config_differences(expected: dict[str, Any], actual: dict[str, Any]) -> list[str]:
+    """Keys (dotted) whose values differ, ignoring those that do not change results."""
+    a, b = _flatten(expected), _flatten(actual)
+    return sorted(k for k in a.keys() | b.keys() if k not in IGNORED_KEYS and a.get(k) != b.get(k))
+
+
+# -- run directories -----------------------------------------------------------------------------
+def find_runs(runs_dir: Path) -> dict[int, Path]:
+    """Seed -> run directory of every run under ``runs_dir`` (a run dir holds ``config.yaml``)."""
+    import yaml
+
+    found: dict[int, Path] = {}
+    for config in sorted(runs_dir.glob("*/config.yaml")):
+        seed = int(yaml.safe_load(config.read_text())["seed"])
+        if seed in found:
+            raise SystemExit(f"two runs with seed {seed} in {runs_dir}: {found[seed].name} and {config.parent.name}")
+        found[seed] = config.parent
+    return found
+
+
+def plan(options: Options, expected: dict[str, Any]) -> tuple[list[int], list[Path], list[int]]:
+    """Seeds to train, incomplete runs to resume, and complete seeds (checking configs match)."""
+    import yaml
+
+    train, resume, done = [], [], []
+    runs = find_runs(options.out / "runs")
+    for seed in options.seeds:
+        path = runs.get(seed)
+        if path is None:
+            train.append(seed)
+            continue
+        diff = config_differences(expected, yaml.safe_load((path / "config.yaml").read_text()))
+        if diff:
+            raise SystemExit(f"{path} was trained with a different config (differs at {diff}); "
+                             f"use another out= or remove that run")
+        run = report.load_run(path)
+        if run.complete:
+            done.append(seed)
+        elif (path / "checkpoints" / "last.pt").is_file():
+            resume.append(path)
+        else:  # died before its first checkpoint: keep it aside, start again
+            stale = options.out / "stale" / f"{path.name}-{int(time.time())}"
+            stale.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(path), stale)
+            print(f"moved the unfinished run {path.name} (no checkpoint) to {stale}", file=sys.stderr)
+            train.append(seed)
+    return train, resume, done
+
+
+def train_commands(options: Options, seeds: list[int], resume: list[Path]) -> list[list[str]]:
+    """The ``train.py`` command lines: one per resumed run, then one sweep over the new seeds."""
+    python, entry = sys.executable, str(ROOT / "train.py")
+    commands = [[python, entry, f"resume={p}", "trainer.progress=false"] for p in resume]
+    if seeds:
+        sweep = [python, entry, "-m", f"experiment={options.experiment}", f"seed={','.join(map(str, seeds))}",
+                 f"hydra.sweep.dir='{options.out / 'runs'}'", "trainer.progress=false", *options.overrides]
+        if options.jobs > 1 and len(seeds) > 1:
+            sweep += ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={min(options.jobs, len(seeds))}"]
+        commands.append(sweep)
+    return commands
+
+
+# -- progress ------------------------------------------------------------------------------------
+def _fmt_time(seconds: float) -> str:
+    minutes, secs = divmod(int(max(seconds, 0)), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}" if minutes >= 60 else f"{minutes:02d}:{secs:02d}"
+
+
+def progress_line(options: Options, total_frames: int, started: float) -> str:
+    """One line: frames and latest return of every seed, overall %, elapsed time and ETA."""
+    runs = find_runs(options.out / "runs") if (options.out / "runs").is_dir() else {}
+    parts, done = [], 0
+    for seed in options.seeds:
+        path = runs.get(seed)
+        rows = read_metrics_csv(path) if path is not None and (path / "metrics.csv").is_file() else []
+        frames = min(int(rows[-1]["step"]) if rows else 0, total_frames)
+        done += frames
+        returns = [r["episode_return"] for r in rows if "episode_return" in r]
+        ret = f" ret {returns[-1]:.4g}" if returns else ""
+        parts.append(f"s{seed} {100 * frames / total_frames:3.0f}%{ret}" if path else f"s{seed} queued")
+    frac = done / (total_frames * len(options.seeds))
+    elapsed = time.monotonic() - started
+    eta = _fmt_time(elapsed * (1 - frac) / frac) if frac > 0 else "--:--"
+    return (f"[{options.experiment}] {100 * frac:5.1f}% | " + " | ".join(parts)
+            + f" | {_fmt_time(elapsed)}<{eta}")
+
+
+def run_training(options: Options, commands: list[list[str]], total_frames: int, interval: float = 2.0) -> None:
+    """Runs ``commands`` one after another, printing progress; output goes to ``<out>/train.log``."""
+    options.out.mkdir(parents=True, exist_ok=True)
+    log_path = options.out / "train.log"
+    tty = sys.stderr.isatty()
+    started = time.monotonic()
+    last_plain = -1e9
+    env = dict(os.environ, HYDRA_FULL_ERROR="1")
+    for command in commands:
+        with log_path.open("a", encoding="utf-8") as log:
+            log.write(f"$ {shlex.join(command)}\n")
+            log.flush()
+            proc = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+            while proc.poll() is None:
+                time.sleep(interval)
+                now = time.monotonic()
+                if tty:
+                    print("\r\033[K" + progress_line(options, total_frames, started), end="", file=sys.stderr)
+                elif now - last_plain >= 15 * interval:  # plain lines every ~30 s in logs
+                    print(progress_line(options, total_frames, started), file=sys.stderr, flush=True)
+                    last_plain = now
+        if proc.returncode != 0:
+            tail = "".join(log_path.read_text(encoding="utf-8").splitlines(keepends=True)[-25:])
+            raise SystemExit(f"\ntraining failed (exit {proc.returncode}): {shlex.join(command)}\n"
+                             f"last lines of {log_path}:\n{tail}")
+    print(("\r\033[K" if tty else "") + progress_line(options, total_frames, started), file=sys.stderr)
+
+
+# -- aggregation ---------------------------------------------------------------------------------
+def aggregate(options: Options, expected: dict[str, Any]) -> dict[str, Any]:
+    """Writes results.md, summary.json and the learning-curve PNG from the runs of ``options.seeds``."""
+    runs_by_seed = find_runs(options.out / "runs")
+    missing = [s for s in options.seeds if s not in runs_by_seed]
+    if missing:
+        raise SystemExit(f"no run for seeds {missing} in {options.out / 'runs'}; run without aggregate_only=true")
+    runs = [report.load_run(runs_by_seed[s]) for s in options.seeds]
+    incomplete = [f"seed {r.seed} ({r.frames}/{r.total_frames} frames)" for r in runs if not r.complete]
+    if incomplete:
+        print(f"warning: incomplete runs aggregated as they are: {incomplete}", file=sys.stderr)
+    summary = report.summarize(options.experiment, runs, PUBLISHED.get(options.experiment), expected["env"]["id"])
+    figure = options.out / f"{options.experiment}.png"
+    report.plot(summary, runs, figure)
+    request = options.out / REQUEST_FILE
+    overrides = options.overrides
+    if options.aggregate_only and not overrides and request.is_file():
+        overrides = json.loads(request.read_text())["overrides"]  # the overrides the runs were trained with
+    seeds = options.seeds
+    seeds_arg = str(len(seeds)) if seeds == list(range(len(seeds))) else ",".join(map(str, seeds))
+    command = shlex.join(["python", "scripts/reproduce.py", f"experiment={options.experiment}", f"seeds={seeds_arg}",
+                          f"out={options.out}", *overrides])
+    report.write_markdown(summary, options.out / "results.md", command=command, figure=figure.name)
+    report.write_json(summary, options.out / "summary.json")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) == 1 and argv[0].startswith("summary="):
+        print(report.collect(argv[0].partition("=")[2]).table())
+        return 0
+    try:
+        options = parse_args(argv)
+        expected = compose(options)
+    except UsageError as err:
+        raise SystemExit(f"reproduce.py: {err}") from None
+    if not options.aggregate_only:
+        train, resume, done = plan(options, expected)
+        if done:
+            print(f"seeds {done}: complete runs found, not retrained", file=sys.stderr)
+        if train or resume:
+            options.out.mkdir(parents=True, exist_ok=True)
+            request = {"experiment": options.experiment, "overrides": options.overrides}
+            (options.out / REQUEST_FILE).write_text(json.dumps(request, indent=2) + "\n")
+            run_training(options, train_commands(options, train, resume), int(expected["total_frames"]))
+    summary = aggregate(options, expected)
+    print("\n".join(report.TABLE_HEADER + report.summary_rows(summary)))
+    print(f"\nwrote {options.out / 'results.md'} and {options.out / (options.experiment + '.png')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,277 @@
+"""Aggregation, tables and figures for ``scripts/reproduce.py`` (reads run directories, trains nothing).
+
+A run directory is what ``train.py`` writes: ``config.yaml`` and ``metrics.csv``. Each metrics row
+holds the mean ``episode_return`` of the ``episodes`` finished since the previous row, and the rows of
+greedy evaluations hold ``eval_return`` / ``eval_return_std``.
+
+"Mean of the last 100 training episodes" needs per-episode returns: runs write every finished
+episode to ``episodes.csv`` (frame, return, length), and with it the figure and the curves are exact.
+For runs without one (older runs) it is computed from the metrics rows: the newest rows are taken
+whole and the row that crosses 100 episodes contributes its mean weighted by the episodes still
+needed; exact when that boundary falls between two rows, close when rows are short.
+
+Examples:
+    >>> rows = [{"step": 10, "episode_return": 1.0, "episodes": 60.0},
+    ...         {"step": 20, "episode_return": 3.0, "episodes": 60.0}]
+    >>> last_episodes_mean(rows, 100)
+    (2.2, 100, False)
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rlkit.trainers.episodes import EpisodeRecorder, read_episodes
+from rlkit.trainers.loggers.csv_logger import read_metrics_csv
+
+LAST_EPISODES = 100
+
+
+@dataclass
+class Run:
+    """One training run of a reproduction: its seed, metrics rows and (optional) per-episode returns."""
+
+    path: Path
+    seed: int
+    total_frames: int
+    rows: list[dict[str, float]]
+    episodes: list[tuple[int, float]] | None = None  # (frame, return) of every episode, from episodes.csv
+
+    @property
+    def frames(self) -> int:
+        return int(self.rows[-1]["step"]) if self.rows else 0
+
+    @property
+    def complete(self) -> bool:
+        """Trained to its budget and closed with a greedy evaluation."""
+        return self.frames >= self.total_frames and "eval_return" in self.rows[-1]
+
+
+def load_run(path: str | os.PathLike) -> Run:
+    """Reads ``config.yaml``, ``metrics.csv`` (empty when absent) and ``episodes.csv`` of a run dir."""
+    path = Path(path)
+    config = yaml.safe_load((path / "config.yaml").read_text())
+    metrics = path / "metrics.csv"
+    rows = read_metrics_csv(metrics) if metrics.is_file() else []
+    episodes = None
+    if (path / EpisodeRecorder.FILENAME).is_file():
+        episodes = [(int(r["frame"]), r["return"]) for r in read_episodes(path)]
+    return Run(path, int(config["seed"]), int(config["total_frames"]), rows, episodes)
+
+
+def last_episodes_mean(rows: list[dict[str, float]], n: int = LAST_EPISODES) -> tuple[float, int, bool]:
+    """Mean return of the last ``n`` episodes from metrics rows: ``(mean, episodes used, exact)``.
+
+    Fewer than ``n`` episodes in the whole run gives the mean of all of them (``episodes used < n``).
+    ``exact`` is False when a row had to be split (its episodes are assumed to share its mean).
+    """
+    total, weight, exact = 0.0, 0, True
+    for row in reversed(rows):
+        count = int(row.get("episodes", 0))
+        if count <= 0 or "episode_return" not in row:
+            continue
+        take = min(count, n - weight)
+        exact = exact and take == count
+        total += row["episode_return"] * take
+        weight += take
+        if weight >= n:
+            break
+    return (total / weight if weight else math.nan), weight, exact
+
+
+def trailing_curve(rows: list[dict[str, float]], n: int = LAST_EPISODES) -> tuple[list[int], list[float]]:
+    """At every metrics row with episodes: the mean return of the last ``n`` episodes finished so far."""
+    steps: list[int] = []
+    values: list[float] = []
+    for i, row in enumerate(rows):
+        if row.get("episodes", 0) > 0:
+            steps.append(int(row["step"]))
+            values.append(last_episodes_mean(rows[: i + 1], n)[0])
+    return steps, values
+
+
+def episode_curve(episodes: list[tuple[int, float]], n: int = LAST_EPISODES) -> tuple[list[int], list[float]]:
+    """At every finished episode: the mean return of the last ``n`` episodes (exact)."""
+    steps: list[int] = []
+    values: list[float] = []
+    window = 0.0
+    for i, (frame, ret) in enumerate(episodes):
+        window += ret - (episodes[i - n][1] if i >= n else 0.0)
+        steps.append(frame)
+        values.append(window / min(i + 1, n))
+    return steps, values
+
+
+def train_curve(run: Run) -> tuple[list[int], list[float]]:
+    """The training-return curve of ``run``: exact from ``episodes.csv``, else from the metrics rows."""
+    return episode_curve(run.episodes) if run.episodes is not None else trailing_curve(run.rows)
+
+
+def eval_curve(rows: list[dict[str, float]]) -> tuple[list[int], list[float]]:
+    """Steps and mean returns of every greedy evaluation."""
+    pairs = [(int(r["step"]), r["eval_return"]) for r in rows if "eval_return" in r]
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and population standard deviation (``numpy.std`` default), NaN for no values."""
+    if not values:
+        return math.nan, math.nan
+    mean = sum(values) / len(values)
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+
+
+def summarize(experiment: str, runs: list[Run], published: Any | None, env_id: str) -> dict[str, Any]:
+    """The numbers of ``results.md`` / ``summary.json`` for ``runs`` (sorted by seed)."""
+    per_seed = []
+    for run in sorted(runs, key=lambda r: r.seed):
+        if run.episodes is not None:
+            tail = [ret for _, ret in run.episodes[-LAST_EPISODES:]]
+            last, used, exact = (sum(tail) / len(tail) if tail else math.nan), len(tail), True
+        else:
+            last, used, exact = last_episodes_mean(run.rows)
+        evals = [r for r in run.rows if "eval_return" in r]
+        per_seed.append({
+            "seed": run.seed, "frames": run.frames, "complete": run.complete, "path": str(run.path),
+            "last100": last, "last100_episodes": used, "last100_exact": exact,
+            "eval_return": evals[-1]["eval_return"] if evals else math.nan,
+            "eval_return_std": evals[-1].get("eval_return_std", math.nan) if evals else math.nan,
+        })
+    train = mean_std([s["last100"] for s in per_seed if not math.isnan(s["last100"])])
+    greedy = mean_std([s["eval_return"] for s in per_seed if not math.isnan(s["eval_return"])])
+    pub = None
+    if published is not None:
+        pub = {k: getattr(published, k) for k in ("source", "url", "env_id", "mean", "std", "protocol", "runs",
+                                                    "frames", "note")}
+    return {
+        "experiment": experiment, "env_id": env_id, "seeds": [s["seed"] for s in per_seed],
+        "train_last100": {"mean": train[0], "std": train[1]}, "greedy_eval": {"mean": greedy[0], "std": greedy[1]},
+        "last100_exact": all(s["last100_exact"] for s in per_seed), "per_seed": per_seed, "published": pub,
+    }
+
+
+def _pm(mean: float, std: float) -> str:
+    return "n/a" if math.isnan(mean) else f"{mean:.2f} ± {std:.2f}"
+
+
+def _published_cell(pub: dict | None, protocol: str) -> str:
+    if pub is None or pub["protocol"] != protocol:
+        return "—"
+    runs = f"{pub['runs']} seeds" if pub["runs"] > 1 else "1 run, std over episodes"
+    return f"{_pm(pub['mean'], pub['std'])} ([{pub['source']}]({pub['url']}), {runs})"
+
+
+def summary_rows(summary: dict[str, Any]) -> list[str]:
+    """Markdown table rows (without header) comparing rlkit with the published figure."""
+    n = len(summary["seeds"])
+    seeds = f"{n} seed{'s' if n != 1 else ''}"
+    pub = summary["published"]
+    approx = "" if summary["last100_exact"] else " (≈)"
+    name, env = summary["experiment"], summary["env_id"]
+    return [
+        f"| {name} | {env} | last 100 training episodes | "
+        f"{_pm(**summary['train_last100'])}{approx} ({seeds}) | {_published_cell(pub, 'last100_train')} |",
+        f"| {name} | {env} | greedy evaluation (last) | "
+        f"{_pm(**summary['greedy_eval'])} ({seeds}) | {_published_cell(pub, 'greedy_eval')} |",
+    ]
+
+
+TABLE_HEADER = [
+    "| experiment | env | protocol | rlkit (mean ± std over seeds) | published |",
+    "|---|---|---|---|---|",
+]
+
+
+def write_markdown(summary: dict[str, Any], path: Path, *, command: str, figure: str | None) -> None:
+    """Writes ``results.md``: the comparison table, the per-seed numbers and the notes."""
+    lines = [f"# {summary['experiment']}: rlkit vs published ({summary['env_id']})", "", *TABLE_HEADER,
+             *summary_rows(summary), "", "## Per seed", "",
+             "| seed | frames | last-100 training return | episodes used | greedy eval (mean ± std over episodes) | run |",
+             "|---|---|---|---|---|---|"]
+    for s in summary["per_seed"]:
+        exact = "" if s["last100_exact"] else " ≈"
+        lines.append(f"| {s['seed']} | {s['frames']:,} | {s['last100']:.2f}{exact} | {s['last100_episodes']} | "
+                     f"{_pm(s['eval_return'], s['eval_return_std'])} | `{s['path']}` |")
+    lines += ["", "## Notes", "",
+              "- Std over seeds is the population std (numpy default). Greedy evaluation: the last evaluation "
+              "of each run (deterministic policy, `trainer.eval_episodes` episodes on an env seeded seed + 10000)."]
+    if not summary["last100_exact"]:
+        lines.append("- ≈: the runs have no `episodes.csv`, so the last-100 figure comes from the metrics rows "
+                     "(the oldest row of the window is weighted by the episodes it still contributes).")
+    pub = summary["published"]
+    if pub and pub["note"]:
+        lines.append(f"- Not the published setting: {pub['note']}.")
+    if figure:
+        lines += ["", f"![learning curves]({figure})"]
+    lines += ["", "Regenerate:", "", "```bash", command, "```", ""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def write_json(summary: dict[str, Any], path: Path) -> None:
+    path.write_text(json.dumps(summary, indent=2, allow_nan=True) + "\n", encoding="utf-8")
+
+
+def _band(curves: list[tuple[list[int], list[float]]], points: int = 200):
+    import numpy as np
+
+    curves = [c for c in curves if len(c[0]) > 0]
+    if not curves:
+        return None
+    lo, hi = max(c[0][0] for c in curves), min(c[0][-1] for c in curves)
+    grid = np.linspace(lo, hi, points) if hi > lo else np.array([float(hi)])
+    ys = np.stack([np.interp(grid, c[0], c[1]) for c in curves])
+    return grid, ys.mean(0), ys.std(0)
+
+
+def plot(summary: dict[str, Any], runs: list[Run], path: Path) -> None:
+    """Learning curves: mean ± std band over seeds; the published figure as a dashed line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    pub = summary["published"]
+    panels = [("last100_train", "training return (mean of last 100 episodes)", train_curve),
+              ("greedy_eval", "greedy evaluation return", lambda run: eval_curve(run.rows))]
+    for ax, (protocol, title, curve) in zip(axes, panels):
+        band = _band([curve(r) for r in runs])
+        if band is not None:
+            x, mean, std = band
+            ax.plot(x, mean, color="C0", label=f"rlkit ({len(runs)} seeds)")
+            ax.fill_between(x, mean - std, mean + std, color="C0", alpha=0.25)
+        if pub is not None and pub["protocol"] == protocol:
+            ax.axhline(pub["mean"], color="C3", linestyle="--",
+                       label=f"{pub['source']}: {pub['mean']:.2f} ± {pub['std']:.2f}")
+        ax.set_title(title)
+        ax.set_xlabel("frames")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right")
+    axes[0].set_ylabel("episode return")
+    fig.suptitle(f"{summary['experiment']} ({summary['env_id']})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+@dataclass
+class Collected:
+    """Summaries found under a directory (one ``summary.json`` per experiment)."""
+
+    summaries: list[dict[str, Any]] = field(default_factory=list)
+
+    def table(self) -> str:
+        rows = [row for s in self.summaries for row in summary_rows(s)]
+        return "\n".join([*TABLE_HEADER, *rows])
+
+
+def collect(root: str | os.PathLike) -> Collected:
+    """Every ``summary.json`` under ``root`` (sorted by experiment name)."""
+    found = [json.loads(p.read_text()) for p in Path(root).rglob("summary.json")]
+    return Collected(sorted(found, key=lambda s: s["experiment"]))
