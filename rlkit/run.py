@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from rlkit.builders import apply_overrides, resolved_container, validate_config
 from rlkit.factories import build_trainer
 from rlkit.trainers.checkpoint import find_checkpoint, load_checkpoint
+from rlkit.utils.io import atomic_write
 
 CONFIG_FILE = "config.yaml"
 
@@ -22,19 +22,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_run_config(run_dir: str | os.PathLike, overrides: list[str] | None = None) -> DictConfig:
@@ -71,7 +58,8 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike, *, overrides: list[str] 
     output_dir.mkdir(parents=True, exist_ok=True)
     container = resolved_container(cfg)
     container["resume"] = None
-    _write_atomic(output_dir / CONFIG_FILE, OmegaConf.to_yaml(OmegaConf.create(container)))
+    with atomic_write(output_dir / CONFIG_FILE) as f:
+        f.write(OmegaConf.to_yaml(OmegaConf.create(container)))
     state = load_checkpoint(checkpoint) if checkpoint is not None else None
     trainer = build_trainer(settings, output_dir, container, resume_state=state)
     try:

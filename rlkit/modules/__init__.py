@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from rlkit.modules._action_space import (
     ActionSpace,
+    action_space_from_spec,
     canonical_action_space,
+    chosen_value,
     greedy_action,
 )
 from rlkit.modules.actor_value import ActorValueOperator
@@ -59,7 +61,9 @@ __all__ = [
     "SafeModule",
     "TanhNormal",
     "ValueOperator",
+    "action_space_from_spec",
     "canonical_action_space",
+    "chosen_value",
     "exploration_type",
     "expected_action_values",
     "greedy_action",

@@ -198,9 +198,14 @@ def greedy_action(
 
 
 def chosen_value(values: torch.Tensor, action: torch.Tensor, action_space: ActionSpace) -> torch.Tensor:
-    """The value of ``action`` under ``values``, shape ``[*B, 1]`` (a sum over groups / switched-on bits)."""
+    """The value of ``action`` under ``values``, shape ``[*B, 1]`` (a sum over groups / switched-on bits).
+
+    A ``"categorical"`` action may be an index ``[*B]`` or ``[*B, 1]``.
+    """
     if action_space == "categorical":
-        return values.gather(-1, action.unsqueeze(-1))
+        if action.dim() == values.dim() - 1:
+            action = action.unsqueeze(-1)
+        return values.gather(-1, action)
     # where() rather than a product: an entry that is off must not turn -inf into nan.
     picked = torch.where(action.bool(), values, torch.zeros((), dtype=values.dtype, device=values.device))
     return picked.sum(-1, keepdim=True)

@@ -6,15 +6,14 @@ the expected value ``Q = sum_k exp(logp_k) * support_k`` decides the action. See
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 import torch
 from tensordict.utils import NestedKey
-from torch import nn
 
 from rlkit.data.specs import TensorSpec
-from rlkit.modules._action_space import ActionSpace, ActionSpaceName
-from rlkit.modules.qvalue import QValueModule, hooked_call
+from rlkit.modules._action_space import ActionSpaceName
+from rlkit.modules.qvalue import QValueModule, _QValueHookBase
 
 
 def expected_action_values(log_probs: torch.Tensor, support: torch.Tensor) -> torch.Tensor:
@@ -111,7 +110,7 @@ class DistributionalQValueModule(QValueModule):
         return [action, values]
 
 
-class DistributionalQValueHook:
+class DistributionalQValueHook(_QValueHookBase):
     """Forward hook making a distributional Q-network return ``(action, log_probs)``.
 
     Examples:
@@ -149,12 +148,5 @@ class DistributionalQValueHook:
         )
 
     @property
-    def action_space(self) -> ActionSpace:
-        return self.qvalue_model.action_space
-
-    @property
     def support(self) -> torch.Tensor:
         return self.qvalue_model.support
-
-    def __call__(self, net: nn.Module, inputs: tuple[Any, ...], values: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return hooked_call(self.qvalue_model, inputs, values)

@@ -138,7 +138,28 @@ class QValueModule(TensorDictModuleBase):
         return tensordict
 
 
-class QValueHook:
+class _QValueHookBase:
+    """Runs ``qvalue_model`` on a hooked module's output (and, with a mask key, its last input)."""
+
+    qvalue_model: QValueModule
+
+    @property
+    def action_space(self) -> ActionSpace:
+        return self.qvalue_model.action_space
+
+    def __call__(self, net: nn.Module, inputs: tuple[Any, ...], values: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        model = self.qvalue_model
+        if model.action_mask_key is None:
+            return model(values)
+        if len(inputs) < 2:
+            raise ValueError(
+                f"with action_mask_key={model.action_mask_key!r} the hook reads the mask from the hooked "
+                f"module's last positional input, but the module got {len(inputs)} input(s)"
+            )
+        return model(values, inputs[-1])
+
+
+class QValueHook(_QValueHookBase):
     """Forward hook that makes an ``nn.Module`` returning action values return the greedy triple.
 
     After ``net.register_forward_hook(QValueHook(...))``, ``net(x)`` returns ``(action, action_value,
@@ -171,22 +192,3 @@ class QValueHook:
             out_keys=out_keys,
             var_nums=var_nums,
         )
-
-    @property
-    def action_space(self) -> ActionSpace:
-        return self.qvalue_model.action_space
-
-    def __call__(self, net: nn.Module, inputs: tuple[Any, ...], values: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return hooked_call(self.qvalue_model, inputs, values)
-
-
-def hooked_call(model: QValueModule, inputs: tuple[Any, ...], values: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """Runs ``model`` on a hooked module's output (and, with a mask key, its last input)."""
-    if model.action_mask_key is None:
-        return model(values)
-    if len(inputs) < 2:
-        raise ValueError(
-            f"with action_mask_key={model.action_mask_key!r} the hook reads the mask from the hooked "
-            f"module's last positional input, but the module got {len(inputs)} input(s)"
-        )
-    return model(values, inputs[-1])

@@ -1,12 +1,76 @@
-"""Evaluating a Q-value actor inside a loss without rebuilding TensorDicts on the hot path."""
+"""What the Q-value losses (DQN, C51) share: action-space inference, network registration and
+evaluating a Q-value actor without rebuilding TensorDicts on the hot path."""
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 import torch
 from tensordict import TensorDictBase
 from tensordict.nn import TensorDictModule
+from tensordict.utils import NestedKey
 from torch import nn
 
-from rlkit.modules import QValueActor, greedy_action
+from rlkit.data import Composite
+from rlkit.modules import (
+    QValueActor,
+    action_space_from_spec,
+    canonical_action_space,
+    greedy_action,
+)
+
+if TYPE_CHECKING:
+    from rlkit.objectives.common import LossModule
+
+
+def _spec_action_space(spec: Any) -> str | None:
+    # A module whose spec implies no action space (continuous, no "action" entry) is skipped, not fatal.
+    if isinstance(spec, Composite):
+        spec = spec["action"] if "action" in spec else None
+    try:
+        return action_space_from_spec(spec)
+    except ValueError:
+        return None
+
+
+def infer_action_space(network: nn.Module, action_space: str | None) -> str:
+    """The canonical action space: ``action_space`` if given, else the network's own, else its spec's."""
+    if action_space is not None:
+        return canonical_action_space(action_space)
+    for module in network.modules():
+        found = getattr(module, "action_space", None)
+        if isinstance(found, str):
+            return canonical_action_space(found)
+    for module in network.modules():
+        found = _spec_action_space(getattr(module, "spec", None))
+        if found is not None:
+            return found
+    raise ValueError(
+        f"Cannot infer the action space of {type(network).__name__}: it exposes neither action_space nor "
+        "a spec. Pass action_space= ('categorical', 'one-hot', 'mult-one-hot' or 'binary')."
+    )
+
+
+def register_value_network(
+    loss: LossModule,
+    value_network: nn.Module,
+    *,
+    delay_value: bool,
+    priority_key: NestedKey | None,
+    support: torch.Tensor | None = None,
+) -> QNetEvaluator:
+    """Makes ``value_network`` the loss's ``"value_network"`` and returns its evaluator.
+
+    The loss gets target parameters when ``delay_value``, reads the action values under the network's
+    own ``action_value_key`` (when it has one) and writes priorities under ``priority_key`` (if given).
+    """
+    loss.convert_to_functional(value_network, "value_network", create_target_params=delay_value)
+    network_key = getattr(value_network, "action_value_key", None)
+    if network_key is not None:
+        loss.set_keys(action_value=network_key)
+    if priority_key is not None:
+        loss.set_keys(priority=priority_key)
+    target = loss._functional_nets["value_network"].target_module
+    return QNetEvaluator(value_network, target, loss.tensor_keys.action_value, support=support)
 
 
 def _plain_chain(actor: nn.Module | None) -> list[TensorDictModule] | None:

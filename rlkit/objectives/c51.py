@@ -9,9 +9,8 @@ from tensordict import TensorDict, TensorDictBase
 from tensordict.nn import TensorDictModuleBase
 from tensordict.utils import NestedKey
 
-from rlkit.objectives._qnet import QNetEvaluator
+from rlkit.objectives._qnet import infer_action_space, register_value_network
 from rlkit.objectives.common import LossModule, with_sampling_mode
-from rlkit.objectives.dqn import infer_action_space
 from rlkit.objectives.utils import Reduction, reduce_loss
 from rlkit.objectives.value import ValueEstimators
 from rlkit.objectives.value.functional import categorical_projection
@@ -112,14 +111,9 @@ class DistributionalDQNLoss(LossModule):
             )
         self._gamma = gamma
         self.delay_value = delay_value
-        self.convert_to_functional(value_network, "value_network", create_target_params=delay_value)
-        network_key = getattr(value_network, "action_value_key", None)
-        if network_key is not None:
-            self.set_keys(action_value=network_key)
-        if priority_key is not None:
-            self.set_keys(priority=priority_key)
-        target = self._functional_nets["value_network"].target_module
-        self._qnet = QNetEvaluator(value_network, target, self.tensor_keys.action_value, support=support)
+        self._qnet = register_value_network(
+            self, value_network, delay_value=delay_value, priority_key=priority_key, support=support
+        )
 
     def default_value_kwargs(self, value_type: ValueEstimators) -> dict[str, Any]:
         kwargs = super().default_value_kwargs(value_type)

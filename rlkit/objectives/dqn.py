@@ -11,13 +11,12 @@ from tensordict.nn import TensorDictModuleBase
 from tensordict.utils import NestedKey
 from torch import nn
 
-from rlkit.modules import QValueActor, canonical_action_space
-from rlkit.objectives._qnet import QNetEvaluator
+from rlkit.modules import QValueActor, chosen_value
+from rlkit.objectives._qnet import infer_action_space, register_value_network
 from rlkit.objectives.common import LossModule, with_sampling_mode
 from rlkit.objectives.utils import (
     LossFunction,
     Reduction,
-    action_space_from_spec,
     check_loss_function,
     distance_loss,
     reduce_loss,
@@ -27,33 +26,6 @@ from rlkit.objectives.value import ValueEstimators
 __all__ = ["DQNLoss"]
 
 _MULTI_STEP = (ValueEstimators.TD1, ValueEstimators.TDLambda)
-
-
-def infer_action_space(network: nn.Module, action_space: str | None) -> str:
-    """The canonical action space: ``action_space`` if given, else the network's own, else its spec's."""
-    if action_space is not None:
-        return canonical_action_space(action_space)
-    for module in network.modules():
-        found = getattr(module, "action_space", None)
-        if isinstance(found, str):
-            return canonical_action_space(found)
-    for module in network.modules():
-        found = action_space_from_spec(getattr(module, "spec", None))
-        if found is not None:
-            return found
-    raise ValueError(
-        f"Cannot infer the action space of {type(network).__name__}: it exposes neither action_space nor "
-        "a spec. Pass action_space= ('categorical', 'one-hot', 'mult-one-hot' or 'binary')."
-    )
-
-
-def chosen_value(values: torch.Tensor, action: torch.Tensor, action_space: str) -> torch.Tensor:
-    """Value ``[*B, 1]`` of ``action`` under action values ``[*B, A]`` (sum over groups / bits)."""
-    if action_space == "categorical":
-        if action.dim() == values.dim() - 1:
-            action = action.unsqueeze(-1)
-        return values.gather(-1, action)
-    return (values * action.to(values.dtype)).sum(-1, keepdim=True)
 
 
 def check_time_batch(loss: LossModule, tensordict: TensorDictBase) -> None:
@@ -142,14 +114,9 @@ class DQNLoss(LossModule):
         self.action_space = infer_action_space(value_network, action_space)
         self.delay_value = delay_value
         self.double_dqn = double_dqn
-        self.convert_to_functional(value_network, "value_network", create_target_params=delay_value)
-        network_key = getattr(value_network, "action_value_key", None)
-        if network_key is not None:
-            self.set_keys(action_value=network_key)
-        if priority_key is not None:
-            self.set_keys(priority=priority_key)
-        target = self._functional_nets["value_network"].target_module
-        self._qnet = QNetEvaluator(value_network, target, self.tensor_keys.action_value)
+        self._qnet = register_value_network(
+            self, value_network, delay_value=delay_value, priority_key=priority_key
+        )
 
     def _forward_value_estimator_keys(self, **kwargs: Any) -> None:
         if self._value_estimator is not None:

@@ -1,4 +1,4 @@
-"""Helpers shared by the losses: distances, reduction, action spaces and target-network updaters."""
+"""Helpers shared by the losses: distances, reduction and target-network updaters."""
 from __future__ import annotations
 
 import abc
@@ -59,23 +59,6 @@ def reduce_loss(loss: torch.Tensor, reduction: Reduction) -> torch.Tensor:
     if reduction == "sum":
         return loss.sum()
     return loss
-
-
-def action_space_from_spec(spec: Any) -> str | None:
-    """Infer the canonical action space from a discrete spec's class, ``None`` if it is not discrete.
-
-    A :class:`~rlkit.data.Composite` spec is read at its ``"action"`` entry.
-    """
-    from rlkit.data import Binary, Categorical, Composite, MultiOneHot, OneHot
-
-    if isinstance(spec, Composite):
-        spec = spec["action"] if "action" in spec else None
-
-    classes = ((OneHot, "one-hot"), (Categorical, "categorical"), (MultiOneHot, "mult-one-hot"), (Binary, "binary"))
-    for cls, name in classes:
-        if isinstance(spec, cls):
-            return name
-    return None
 
 
 class TargetNetUpdater(abc.ABC):

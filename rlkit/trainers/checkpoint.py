@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import random
 import re
-import tempfile
 import warnings
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -25,6 +24,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from rlkit.utils.io import atomic_write
 
 __all__ = [
     "FORMAT_VERSION",
@@ -127,29 +128,9 @@ def save_checkpoint(path: str | os.PathLike[str], state: Mapping[str, Any]) -> P
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    with atomic_write(path, "wb") as f:
+        torch.save(payload, f)
     return path
-
-
-def _fsync_dir(directory: Path) -> None:
-    # Makes the rename itself durable; directories cannot be opened for fsync on Windows.
-    if os.name != "posix":
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def load_checkpoint(

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import torch
 
+from rlkit.utils.io import atomic_write
+
 HEADER = ["frame", "return", "length"]
 
 
@@ -45,14 +47,10 @@ class EpisodeRecorder:
         self._writer = csv.writer(self._file, lineterminator="\n")
 
     def _write_rows(self, rows: list) -> None:
-        tmp = self.path.with_name(f".{self.FILENAME}.tmp")
-        with tmp.open("w", newline="", encoding="utf-8") as f:
+        with atomic_write(self.path, newline="") as f:
             writer = csv.writer(f, lineterminator="\n")
             writer.writerow(HEADER)
             writer.writerows(rows)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
 
     def record(self, frame: int, returns: torch.Tensor, lengths: torch.Tensor) -> None:
         """Appends the episodes that finished by ``frame``."""

@@ -29,6 +29,13 @@ def test_chosen_value_ignores_minus_inf_of_unchosen_entries():
     assert chosen_value(values, torch.tensor(1), "categorical").tolist() == [2.0]
 
 
+def test_chosen_value_takes_a_categorical_index_with_or_without_a_trailing_dim():
+    values = torch.tensor([[1.0, 5.0, 3.0], [4.0, 0.5, 2.0]])
+    expected = [[5.0], [2.0]]
+    assert chosen_value(values, torch.tensor([1, 2]), "categorical").tolist() == expected
+    assert chosen_value(values, torch.tensor([[1], [2]]), "categorical").tolist() == expected
+
+
 def test_binary_all_masked_row_raises_like_the_others():
     # One rule for every action space: a row whose mask allows nothing is a bug in the mask.
     module = QValueModule("binary", action_mask_key="action_mask")

@@ -8,7 +8,7 @@ from tensordict import TensorDict
 from tensordict.nn import TensorDictModule, TensorDictSequential
 from torch import nn
 
-from rlkit.data import Binary, Categorical, MultiOneHot, OneHot
+from rlkit.data import Binary, Bounded, Categorical, Composite, MultiOneHot, OneHot
 from rlkit.modules import EGreedyModule, QValueActor
 from rlkit.objectives import DQNLoss, HardUpdate, ValueEstimators
 
@@ -133,6 +133,19 @@ def test_action_space_inferred_from_actor_built_without_spec():
         DQNLoss(bare)
     with pytest.raises(ValueError, match="unknown action_space 'discrete'"):
         DQNLoss(QValueActor(nn.Linear(4, 2), action_space="categorical"), action_space="discrete")
+
+
+def test_action_space_falls_back_to_a_module_spec():
+    # A module with only a spec: a discrete one (or a Composite's "action" entry) decides; others are skipped.
+    bare = TensorDictModule(nn.Linear(4, 2), ["observation"], ["action_value"])
+    bare.spec = Composite(action=OneHot(2))
+    assert DQNLoss(bare).action_space == "one-hot"
+    bare.spec = MultiOneHot([1, 1])
+    assert DQNLoss(bare).action_space == "mult-one-hot"
+    for spec in (Composite(other=OneHot(2)), Bounded(-1.0, 1.0, shape=(2,))):
+        bare.spec = spec
+        with pytest.raises(ValueError, match="Cannot infer the action space of TensorDictModule"):
+            DQNLoss(bare)
 
 
 def test_masked_next_action_is_never_the_bootstrap():

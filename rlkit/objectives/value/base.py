@@ -101,7 +101,11 @@ class ValueEstimatorBase(TensorDictModuleBase, abc.ABC):
     gamma: torch.Tensor
 
     def __init__(
-        self, *, gamma: float | torch.Tensor, value_network: nn.Module | None, differentiable: bool
+        self,
+        *,
+        gamma: float | torch.Tensor,
+        value_network: nn.Module | None = None,
+        differentiable: bool = False,
     ) -> None:
         super().__init__()
         self.register_buffer("gamma", check_factor(gamma, "gamma"))

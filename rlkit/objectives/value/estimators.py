@@ -61,15 +61,6 @@ class TD0Estimator(ValueEstimatorBase):
     value_type = ValueEstimators.TD0
     needs_time_dim = False
 
-    def __init__(
-        self,
-        *,
-        gamma: float | torch.Tensor,
-        value_network: nn.Module | None = None,
-        differentiable: bool = False,
-    ) -> None:
-        super().__init__(gamma=gamma, value_network=value_network, differentiable=differentiable)
-
     def _estimate(self, value, next_value, reward, done, terminated):
         target = td0_return_estimate(self.gamma, next_value, reward, terminated, done=done)
         return _advantage(value, target), target
@@ -95,15 +86,6 @@ class TD1Estimator(ValueEstimatorBase):
     """
 
     value_type = ValueEstimators.TD1
-
-    def __init__(
-        self,
-        *,
-        gamma: float | torch.Tensor,
-        value_network: nn.Module | None = None,
-        differentiable: bool = False,
-    ) -> None:
-        super().__init__(gamma=gamma, value_network=value_network, differentiable=differentiable)
 
     def _estimate(self, value, next_value, reward, done, terminated):
         target = td1_return_estimate(self.gamma, next_value, reward, done, terminated=terminated)

@@ -60,6 +60,33 @@ def _bootstrap(next_state_value: torch.Tensor, terminated: torch.Tensor) -> torc
     return torch.where(terminated, torch.zeros_like(next_state_value), next_state_value)
 
 
+def _chain_inputs(
+    time_dim: int,
+    gamma: Scalar,
+    next_state_value: torch.Tensor,
+    reward: torch.Tensor,
+    done: torch.Tensor,
+    terminated: torch.Tensor | None,
+    state_value: torch.Tensor | None = None,
+) -> tuple[int, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The checks and masks every multi-step kernel starts with.
+
+    Returns ``(time_dim, gamma, cont, next_value)``: the non-negative time dim, gamma as a tensor, the
+    mask of steps that chain into the next one, and ``V(s[t+1])`` zeroed where terminated.
+    """
+    time_dim = check_same_shape(
+        time_dim,
+        state_value=state_value,
+        next_state_value=next_state_value,
+        reward=reward,
+        done=done,
+        terminated=terminated,
+    )
+    gamma = as_factor(gamma, "gamma", reward)
+    done, terminated = _flags(done, terminated)
+    return time_dim, gamma, continues(done, time_dim), _bootstrap(next_state_value, terminated)
+
+
 def td0_return_estimate(
     gamma: Scalar,
     next_state_value: torch.Tensor,
@@ -117,14 +144,8 @@ def td_lambda_return_estimate(
     Returns:
         The lambda-return, ``[*B, T, 1]``.
     """
-    time_dim = check_same_shape(
-        time_dim, next_state_value=next_state_value, reward=reward, done=done, terminated=terminated
-    )
-    gamma = as_factor(gamma, "gamma", reward)
+    time_dim, gamma, cont, nxt = _chain_inputs(time_dim, gamma, next_state_value, reward, done, terminated)
     lmbda = as_factor(lmbda, "lmbda", reward)
-    done, terminated = _flags(done, terminated)
-    cont = continues(done, time_dim)
-    nxt = _bootstrap(next_state_value, terminated)
     # Where the chain continues, V(s[t+1]) keeps weight (1 - lmbda) and G[t+1] gets lmbda.
     weighted = torch.where(cont, (1 - lmbda) * nxt, nxt)
     offset = reward + gamma * weighted
@@ -158,13 +179,7 @@ def td1_return_estimate(
     Returns:
         The Monte-Carlo-style return, ``[*B, T, 1]``.
     """
-    time_dim = check_same_shape(
-        time_dim, next_state_value=next_state_value, reward=reward, done=done, terminated=terminated
-    )
-    gamma = as_factor(gamma, "gamma", reward)
-    done, terminated = _flags(done, terminated)
-    cont = continues(done, time_dim)
-    nxt = _bootstrap(next_state_value, terminated)
+    time_dim, gamma, cont, nxt = _chain_inputs(time_dim, gamma, next_state_value, reward, done, terminated)
     offset = reward + gamma * torch.where(cont, torch.zeros_like(nxt), nxt)
     coef = torch.where(cont, gamma, torch.zeros_like(offset))
     return reverse_affine_scan(offset, coef, time_dim)
@@ -201,19 +216,11 @@ def generalized_advantage_estimate(
     Returns:
         ``(advantage, value_target)``, both ``[*B, T, 1]``.
     """
-    time_dim = check_same_shape(
-        time_dim,
-        state_value=state_value,
-        next_state_value=next_state_value,
-        reward=reward,
-        done=done,
-        terminated=terminated,
+    time_dim, gamma, cont, nxt = _chain_inputs(
+        time_dim, gamma, next_state_value, reward, done, terminated, state_value=state_value
     )
-    gamma = as_factor(gamma, "gamma", reward)
     lmbda = as_factor(lmbda, "lmbda", reward)
-    done, terminated = _flags(done, terminated)
-    cont = continues(done, time_dim)
-    delta = reward + gamma * _bootstrap(next_state_value, terminated) - state_value
+    delta = reward + gamma * nxt - state_value
     coef = torch.where(cont, gamma * lmbda, torch.zeros_like(delta))
     advantage = reverse_affine_scan(delta, coef, time_dim)
     return advantage, advantage + state_value

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import csv
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from rlkit.trainers.loggers.base import Logger
+from rlkit.utils.io import atomic_write
 
 __all__ = ["CSVLogger", "read_metrics_csv"]
 
@@ -130,24 +130,16 @@ class CSVLogger(Logger):
 
     def _rewrite(self, metric_names: list[str], max_rows: int | None = None) -> None:
         """Atomically replaces the file with the same rows (the first ``max_rows``) under a new header."""
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{self.FILENAME}.", suffix=".tmp", dir=self.run_dir)
-        try:
-            with os.fdopen(fd, "w", newline="", encoding="utf-8") as out:
-                writer = csv.writer(out, lineterminator="\n")
-                writer.writerow([STEP_COLUMN, *metric_names])
-                if self.path.exists():
-                    with self.path.open(newline="", encoding="utf-8") as src:
-                        for n, raw in enumerate(csv.DictReader(src)):
-                            if max_rows is not None and n >= max_rows:
-                                break
-                            cells = [raw.get(k) or "" for k in metric_names]
-                            writer.writerow([raw[STEP_COLUMN], *cells])
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp_name, self.path)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
+        with atomic_write(self.path, newline="") as out:
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerow([STEP_COLUMN, *metric_names])
+            if self.path.exists():
+                with self.path.open(newline="", encoding="utf-8") as src:
+                    for n, raw in enumerate(csv.DictReader(src)):
+                        if max_rows is not None and n >= max_rows:
+                            break
+                        cells = [raw.get(k) or "" for k in metric_names]
+                        writer.writerow([raw[STEP_COLUMN], *cells])
         self._metric_names = metric_names
 
     def _log_config(self, config: Mapping[str, Any]) -> None:

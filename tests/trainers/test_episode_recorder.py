@@ -1,6 +1,9 @@
 """episodes.csv: one row per finished episode, exact values, trimmed on resume."""
 from __future__ import annotations
 
+import os
+
+import pytest
 import torch
 
 from rlkit.trainers.episodes import EpisodeRecorder, read_episodes
@@ -28,3 +31,20 @@ def test_resume_drops_rows_after_the_checkpoint_and_appends(tmp_path):
     rec.close()
     assert [r["frame"] for r in read_episodes(tmp_path / "episodes.csv")] == [10, 20, 40]
     assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_failed_trim_keeps_the_file_and_leaves_no_temp(tmp_path, monkeypatch):
+    rec = EpisodeRecorder(tmp_path)
+    rec.record(10, torch.tensor([1.0]), torch.tensor([1]))
+    rec.record(20, torch.tensor([2.0]), torch.tensor([2]))
+    rec.close()
+    before = (tmp_path / "episodes.csv").read_bytes()
+
+    def power_cut(src, dst):
+        raise OSError("power cut")
+
+    monkeypatch.setattr(os, "replace", power_cut)
+    with pytest.raises(OSError, match="power cut"):
+        EpisodeRecorder(tmp_path, keep_until_frame=10)
+    assert (tmp_path / "episodes.csv").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["episodes.csv"]
