@@ -9,8 +9,10 @@ from typing import Any, Literal
 import gymnasium as gym
 from gymnasium.vector import AutoresetMode
 
-Vectorization = Literal["auto", "native", "sync"]
-VECTORIZATIONS = ("auto", "native", "sync")
+from rlkit.envs.single import SingleEnv
+
+Vectorization = Literal["auto", "native", "sync", "single"]
+VECTORIZATIONS = ("auto", "native", "sync", "single")
 
 
 def find_env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
@@ -59,14 +61,20 @@ def dependency_error(env_id: str, spec: gym.envs.registration.EnvSpec, err: Exce
 
 def make_vector_env(
     env_id: str, num_envs: int, vectorization: Vectorization, make_kwargs: dict[str, Any]
-) -> tuple[gym.vector.VectorEnv, Literal["native", "sync"]]:
-    """``gymnasium.make_vec`` with rlkit's choices: the native vector env where one exists (for
-    ``"auto"``), else a SyncVectorEnv whose sub-envs rlkit resets itself (autoreset DISABLED)."""
+) -> tuple[gym.vector.VectorEnv, Literal["native", "sync", "single"]]:
+    """``gymnasium.make_vec`` with rlkit's choices. ``"auto"``: one plain env driven directly
+    (:class:`~rlkit.envs.single.SingleEnv`) when ``num_envs == 1``, else the native vector env where
+    one exists, else a SyncVectorEnv whose sub-envs rlkit resets itself (autoreset DISABLED)."""
     if vectorization not in VECTORIZATIONS:
         raise ValueError(f"unknown vectorization {vectorization!r}; valid choices: {list(VECTORIZATIONS)}")
+    if vectorization == "single" and num_envs != 1:
+        raise ValueError(f"vectorization='single' drives one env, got num_envs={num_envs}; use 'auto' or 'sync'")
     spec = find_env_spec(env_id)
     if vectorization == "auto":
-        vectorization = "native" if spec.vector_entry_point is not None else "sync"
+        if num_envs == 1:
+            vectorization = "single"
+        else:
+            vectorization = "native" if spec.vector_entry_point is not None else "sync"
     if vectorization == "native" and spec.vector_entry_point is None:
         native = sorted(k for k, s in gym.registry.items() if s.vector_entry_point is not None)
         raise ValueError(
@@ -74,7 +82,9 @@ def make_vector_env(
             "Use vectorization='sync' or 'auto'"
         )
     try:
-        if vectorization == "native":
+        if vectorization == "single":
+            vec = SingleEnv(gym.make(env_id, **make_kwargs))
+        elif vectorization == "native":
             vec = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **make_kwargs)
         else:
             vec = gym.make_vec(
