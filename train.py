@@ -27,6 +27,7 @@ def main(cfg: DictConfig) -> float | None:
     except TrainingInterrupted as stop:
         print(f"\n{stop}\nresume with: python train.py resume={hc.runtime.output_dir}", file=sys.stderr)
         sys.exit(128 + stop.signum)
+    print(f"done: greedy eval return {result.get('eval_return')} | run dir {hc.runtime.output_dir}", file=sys.stderr)
     return result.get("eval_return")  # the sweep objective
 
 
