@@ -174,7 +174,7 @@ class EnvConfig:
     make_kwargs: Dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _choice("env.vectorization", self.vectorization, ("auto", "native", "sync"))
+        _choice("env.vectorization", self.vectorization, ("auto", "single", "native", "sync"))
 
 
 @dataclass

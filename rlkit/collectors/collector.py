@@ -12,9 +12,11 @@ from tensordict import TensorDict
 from rlkit.collectors.episodes import EpisodeTracker
 from rlkit.envs import GymEnv
 from rlkit.modules import ExplorationType, set_exploration_type
+from rlkit.modules._entries import EntryFunction, entry_function
 
 Layout = Literal["time", "flat"]
 LAYOUTS = ("time", "flat")
+_UNSET = object()
 
 
 def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
@@ -95,6 +97,7 @@ class Collector:
         self.batches = 0
         self._episodes = EpisodeTracker(env.num_envs)
         self._fillers: dict | None = None
+        self._entries: EntryFunction | None | object = _UNSET  # found on the first policy batch
         self.episode_returns = torch.zeros(0, dtype=torch.float32)
         self.episode_lengths = torch.zeros(0, dtype=torch.int64)
         env.reset()
@@ -111,35 +114,68 @@ class Collector:
         env = self.env
         steps = self.frames_per_batch // env.num_envs
         random = self.frames < self.init_random_frames
-        keys: list | None = None
-        columns: list[list[torch.Tensor]] = []
         # next observation, reward, terminated, truncated, done (numpy), then the next action mask
         stores: tuple[list[np.ndarray], ...] = ([], [], [], [], [], [])
-        td = env.next_state()
         with torch.no_grad(), set_exploration_type(self.exploration_type):
-            fillers = self._policy_fillers(td) if random else {}
-            for _ in range(steps):
-                if random:
-                    td.set("action", env.rand_action())
-                    for key, zeros in fillers.items():
-                        td.set(key, zeros)
-                else:
-                    out = self.policy(td)
-                    td = td if out is None else out  # callables may write in place and return None
-                if keys is None:
-                    keys = list(td.keys(include_nested=True, leaves_only=True))
-                    columns = [[] for _ in keys]
-                for key, column in zip(keys, columns):
-                    column.append(td.get(key))
-                res = env.advance(td.get("action"))
-                for store, value in zip(stores, res):
-                    store.append(value)
-                # A fresh TensorDict each step: a policy writing in place cannot alter stored steps.
-                td = self._policy_input(res)
+            if random:
+                fillers = self._policy_fillers(env.next_state())
+            elif self._entries is _UNSET:
+                self._entries = entry_function(self.policy)
+            if random or self._entries is not None:
+                keys, columns = self._collect_entries(steps, stores, fillers if random else None)
+            else:
+                keys, columns = self._collect_tensordicts(steps, stores)
         batch = self._assemble(keys, columns, stores)
         self.frames += self.frames_per_batch
         self.batches += 1
         return batch
+
+    def _collect_entries(self, steps: int, stores: tuple[list, ...], fillers: dict | None) -> tuple[list, list]:
+        """The policy's steps on plain dicts of tensors (its :func:`~rlkit.modules.entry_function`),
+        or random actions when ``fillers`` (the zeros of the policy's other outputs) are given."""
+        env, run = self.env, self._entries
+        obs, mask = env.next_state_tensors()
+        keys: list | None = None
+        columns: list[list[torch.Tensor]] = []
+        for _ in range(steps):
+            # A fresh dict each step: a policy writing in place cannot alter stored steps.
+            entries = {"observation": obs} if mask is None else {"observation": obs, "action_mask": mask}
+            if fillers is None:
+                run(entries)
+            else:
+                entries["action"] = env.rand_action()
+                entries.update(fillers)
+            if keys is None:
+                keys = list(entries)
+                columns = [[] for _ in keys]
+            for key, column in zip(keys, columns):
+                column.append(entries[key])
+            res = env.advance(entries["action"])
+            for store, value in zip(stores, res):
+                store.append(value)
+            obs, mask = res.observation, res.action_mask
+        return keys, columns
+
+    def _collect_tensordicts(self, steps: int, stores: tuple[list, ...]) -> tuple[list, list]:
+        """The policy's steps on TensorDicts (policies without an entry function)."""
+        env = self.env
+        keys: list | None = None
+        columns: list[list[torch.Tensor]] = []
+        td = env.next_state()
+        for _ in range(steps):
+            out = self.policy(td)
+            td = td if out is None else out  # callables may write in place and return None
+            if keys is None:
+                keys = list(td.keys(include_nested=True, leaves_only=True))
+                columns = [[] for _ in keys]
+            for key, column in zip(keys, columns):
+                column.append(td.get(key))
+            res = env.advance(td.get("action"))
+            for store, value in zip(stores, res):
+                store.append(value)
+            # A fresh TensorDict each step: a policy writing in place cannot alter stored steps.
+            td = self._policy_input(res)
+        return keys, columns
 
     def _policy_fillers(self, td: TensorDict) -> dict:
         """Zeros for the policy's outputs other than "action", so that random batches carry the

@@ -4,7 +4,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -12,9 +12,11 @@ import torch
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from tensordict import TensorDict
 
-from rlkit.data import Composite, TensorSpec, Unbounded
+from rlkit.data import Categorical, Composite, TensorSpec, Unbounded
 from rlkit.envs.backends import final_row, make_backend, make_rng, rng_state
+from rlkit.envs.checks import check_action, check_finite
 from rlkit.envs.make import Vectorization, make_vector_env
+from rlkit.envs.single import SingleBackend, SingleEnv, batch_info, batch_one
 from rlkit.envs.spaces import ActionEncoding, SpaceCodec, describe_spec
 
 if TYPE_CHECKING:
@@ -102,13 +104,22 @@ class GymEnv:
         action_encoding: ActionEncoding = "categorical",
         device: torch.device | str | None = None,
         env_id: str | None = None,
+        vectorization: Literal["sync", "single"] = "sync",
     ) -> GymEnv:
-        """Vectorises ``num_envs`` envs built by ``env_fn`` synchronously (e.g. custom test envs)."""
+        """Vectorises ``num_envs`` envs built by ``env_fn`` synchronously (e.g. custom test envs);
+        ``vectorization="single"`` drives one env directly (``num_envs`` must be 1)."""
         if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
-        vec = SyncVectorEnv([env_fn] * num_envs, copy=False, autoreset_mode=AutoresetMode.DISABLED)
+        if vectorization not in ("sync", "single"):
+            raise ValueError(f"unknown vectorization {vectorization!r} for from_factory; valid choices: ['sync', 'single']")
+        if vectorization == "single":
+            if num_envs != 1:
+                raise ValueError(f"vectorization='single' drives one env, got num_envs={num_envs}")
+            vec = SingleEnv(env_fn())
+        else:
+            vec = SyncVectorEnv([env_fn] * num_envs, copy=False, autoreset_mode=AutoresetMode.DISABLED)
         self = cls.__new__(cls)
-        self._setup(vec, env_id, seed, action_encoding, device, "sync")
+        self._setup(vec, env_id, seed, action_encoding, device, vectorization)
         return self
 
     @classmethod
@@ -143,7 +154,11 @@ class GymEnv:
         self._vectorization = vectorization
         self._device = torch.device(device) if device is not None else None
         self._codec = SpaceCodec(vec.single_observation_space, vec.single_action_space, action_encoding, env_id)
-        self._backend = make_backend(vec, env_id)
+        self._single = vec.env if isinstance(vec, SingleEnv) else None
+        self._backend = SingleBackend(vec, env_id) if self._single is not None else make_backend(vec, env_id)
+        # The common case gets a shortcut in _check_action: integer actions of a Categorical spec.
+        spec = self._codec.action_spec
+        self._index_actions = type(spec) is Categorical and spec.shape == ()
         self._same_step = self._backend.autoreset_mode == AutoresetMode.SAME_STEP
         self._step_count = 0
         self._fresh = False
@@ -169,7 +184,8 @@ class GymEnv:
 
     @property
     def vectorization(self) -> str:
-        """``"native"``, ``"sync"`` (also :meth:`from_factory`) or ``"custom"`` (:meth:`from_vector_env`)."""
+        """``"single"`` (one env driven directly), ``"native"``, ``"sync"`` (also :meth:`from_factory`)
+        or ``"custom"`` (:meth:`from_vector_env`)."""
         return self._vectorization
 
     @property
@@ -199,48 +215,6 @@ class GymEnv:
         tensor = torch.from_numpy(array)
         return tensor if self._device is None else tensor.to(self._device)
 
-    def _check_finite(self, what: str, values: np.ndarray) -> None:
-        if values.dtype.kind != "f" or math.isfinite(values.sum()):
-            return
-        flat = values.reshape(values.shape[0], -1)
-        bad = np.flatnonzero(~np.isfinite(flat).all(-1))
-        if bad.size == 0:  # the sum overflowed, every value is finite
-            return
-        i = int(bad[0])
-        raise ValueError(
-            f"non-finite {what} from env {self._env_id!r} at step {self._step_count}, sub-env {i}: "
-            f"{values[i].tolist()}"
-        )
-
-    def _check_action(self, action: Any) -> np.ndarray:
-        """Validates ``action`` and returns it encoded for gymnasium."""
-        spec = self.action_spec
-        expected = (self.num_envs, *spec.shape)
-        if not isinstance(action, torch.Tensor) or tuple(action.shape) != expected:
-            got = tuple(action.shape) if isinstance(action, torch.Tensor) else type(action).__name__
-            raise ValueError(
-                f"action for env {self._env_id!r} at step {self._step_count + 1} must be a tensor of shape "
-                f"{expected}, got {got}"
-            )
-        encoded, ok = self._codec.encode_action(action)
-        if not ok:
-            bad = next(i for i in range(self.num_envs) if not spec.is_in(action[i]))
-            raise ValueError(
-                f"action {action[bad].tolist()} for sub-env {bad} of env {self._env_id!r} at step "
-                f"{self._step_count + 1} is outside the action spec {describe_spec(spec)}"
-            )
-        if self._mask is not None:
-            index = self._codec.action_indices(action)
-            allowed = self._mask.gather(-1, index.unsqueeze(-1)).squeeze(-1)
-            if not bool(allowed.all()):
-                bad = int((~allowed).nonzero()[0, 0])
-                valid = self._mask[bad].nonzero().flatten().tolist()
-                raise ValueError(
-                    f"action {int(index[bad])} for sub-env {bad} of env {self._env_id!r} at step "
-                    f"{self._step_count + 1} is masked out; allowed actions: {valid}"
-                )
-        return encoded
-
     # -- reset / step ----------------------------------------------------------------------------
     def reset(self, seed: int | None = None) -> TensorDict:
         """Resets every sub-env; ``seed`` also seeds the action space."""
@@ -254,7 +228,7 @@ class GymEnv:
         if "action_mask" in info:  # the spec is settled here, before any policy sees it
             self._codec.enable_info_mask()
         obs_np, mask_np = self._codec.observe(obs, info)
-        self._check_finite("observation", obs_np)
+        check_finite(self, "observation", obs_np)
         self._obs = self._tensor(obs_np)
         self._mask = None if mask_np is None else self._tensor(mask_np)
         self._fresh = False
@@ -269,8 +243,10 @@ class GymEnv:
     def advance(self, action: torch.Tensor) -> StepResult:
         """Steps every sub-env with ``action`` ``[N, *action_shape]``; the fast path of :meth:`step`,
         without TensorDicts."""
-        encoded = self._check_action(action)
+        encoded = check_action(self, action)
         self._fresh = False
+        if self._single is not None:
+            return self._advance_single(encoded)
         obs, reward, terminated, truncated, info = self._vec.step(encoded)
         self._step_count += 1
         terminated = np.array(terminated, dtype=bool)
@@ -296,12 +272,34 @@ class GymEnv:
                 if now_mask is not None:
                     now_mask = next_mask.copy()
                     now_mask[done] = reset_mask
+        return self._finish_step(next_np, reward, terminated, truncated, done, any_done, next_mask, now_np, now_mask)
+
+    def _advance_single(self, encoded: np.ndarray) -> StepResult:
+        """:meth:`advance` for one env driven directly: its own step and reset, no batching layer."""
+        env = self._single
+        action = encoded[0]
+        # A Python int passes gymnasium's Discrete.contains check faster than a numpy scalar.
+        obs, reward, terminated, truncated, info = env.step(int(action) if self._index_actions else action)
+        self._step_count += 1
+        codec = self._codec
+        next_np, next_mask = codec.observe(batch_one(obs), batch_info(info) if codec.mask_in_info else {})
+        any_done = bool(terminated) or bool(truncated)
+        now_np, now_mask = next_np, next_mask
+        if any_done:
+            obs, info = env.reset()
+            now_np, now_mask = codec.observe(batch_one(obs), batch_info(info) if codec.mask_in_info else {})
+        return self._finish_step(next_np, np.array([reward], dtype=np.float32), np.array([bool(terminated)]),
+                                 np.array([bool(truncated)]), np.array([any_done]), any_done, next_mask,
+                                 now_np, now_mask)
+
+    def _finish_step(self, next_np, reward, terminated, truncated, done, any_done, next_mask, now_np,
+                     now_mask) -> StepResult:
         # One cheap test for the common case; the detailed ones name the culprit.
         if not math.isfinite(float(reward.sum()) + float(next_np.sum())):
-            self._check_finite("reward", reward.reshape(-1, 1))
-            self._check_finite("observation", next_np)
+            check_finite(self, "reward", reward.reshape(-1, 1))
+            check_finite(self, "observation", next_np)
         if any_done and not math.isfinite(float(now_np.sum())):
-            self._check_finite("observation (after reset)", now_np)
+            check_finite(self, "observation (after reset)", now_np)
         self._obs = self._tensor(now_np)
         self._mask = None if now_mask is None else self._tensor(now_mask)
         return StepResult(next_np, reward, terminated, truncated, done, next_mask, self._obs, self._mask)
@@ -327,6 +325,11 @@ class GymEnv:
         """The policy's input after the latest :meth:`step` (whose output ``td`` is): its next
         observation for running sub-envs, the reset observation for those whose episode just ended."""
         return self._current()
+
+    def next_state_tensors(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """:meth:`next_state`'s ``"observation"`` and ``"action_mask"`` (``None`` without a mask),
+        without building a TensorDict."""
+        return self._obs, self._mask
 
     def rand_action(self) -> torch.Tensor:
         """A uniformly random action ``[N, *action_shape]`` among the currently allowed ones."""

@@ -19,10 +19,22 @@ from torch.distributions import constraints
 class Categorical(D.Categorical):
     """:class:`torch.distributions.Categorical` with ``deterministic_sample`` = the mode (first max).
 
+    Argument and sample validation is off unless ``validate_args=True``: a policy builds one per
+    env step and per update, from logits that are finite by construction, and torch's default
+    checks cost more than the distribution itself there.
+
     Examples:
         >>> Categorical(logits=torch.tensor([0.0, 2.0, 2.0])).deterministic_sample
         tensor(1)
     """
+
+    def __init__(
+        self,
+        probs: torch.Tensor | None = None,
+        logits: torch.Tensor | None = None,
+        validate_args: bool | None = None,
+    ) -> None:
+        super().__init__(probs=probs, logits=logits, validate_args=bool(validate_args))
 
     @property
     def deterministic_sample(self) -> torch.Tensor:

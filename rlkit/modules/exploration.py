@@ -12,6 +12,8 @@ rlkit explores. :func:`exploration_type` then returns ``ExplorationType.RANDOM``
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from tensordict import TensorDictBase
 from tensordict.nn import (
@@ -20,7 +22,7 @@ from tensordict.nn import (
     interaction_type,
     set_interaction_type,
 )
-from tensordict.utils import NestedKey
+from tensordict.utils import NestedKey, unravel_key
 
 from rlkit.data.specs import Binary, Categorical, MultiOneHot, OneHot, TensorSpec
 from rlkit.modules._action_space import action_leaf_spec, check_mask
@@ -157,27 +159,50 @@ class EGreedyModule(TensorDictModuleBase):
         progress = min(self.frames.item() / self.annealing_num_steps, 1.0)
         self.eps.copy_(self.eps_init + (self.eps_end - self.eps_init) * progress)
 
-    def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
-        if exploration_type() != ExplorationType.RANDOM:
-            return tensordict
-        action = tensordict.get(self.action_key, None)
+    def _read(self, get: Callable, present: Callable) -> tuple[torch.Tensor, torch.Tensor | None]:
+        action = get(self.action_key, None)
         if action is None:
-            present = sorted(str(k) for k in tensordict.keys(include_nested=True, leaves_only=True))
             raise KeyError(
-                f"EGreedyModule reads the action from {self.action_key!r}, which is missing; keys present: {present}"
+                f"EGreedyModule reads the action from {self.action_key!r}, which is missing; keys present: "
+                f"{sorted(str(k) for k in present())}"
             )
         mask = None
         if self.action_mask_key is not None:
-            mask = tensordict.get(self.action_mask_key, None)
+            mask = get(self.action_mask_key, None)
             if mask is None:
                 raise KeyError(f"EGreedyModule reads the action mask from {self.action_mask_key!r}, which is missing")
+        return action, mask
+
+    def _explore(self, action: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         event_dims = len(self.spec.shape)
         batch = action.shape[: action.dim() - event_dims]
         explore = torch.rand(batch, device=action.device) < self.eps.to(action.device)
         random = random_action(self.spec, batch, mask, action.device).to(device=action.device, dtype=action.dtype)
         explore = explore.reshape(batch + (1,) * event_dims)
-        tensordict.set(self.action_key, torch.where(explore, random, action))
+        return torch.where(explore, random, action)
+
+    def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
+        if exploration_type() != ExplorationType.RANDOM:
+            return tensordict
+        action, mask = self._read(tensordict.get, lambda: tensordict.keys(include_nested=True, leaves_only=True))
+        tensordict.set(self.action_key, self._explore(action, mask))
         return tensordict
+
+    def entry_function(self) -> Callable[[dict], None]:
+        """:meth:`forward` on a plain dict of tensors (see :func:`rlkit.modules.entry_function`)."""
+        action_key = unravel_key(self.action_key)
+        mask_key = None if self.action_mask_key is None else unravel_key(self.action_mask_key)
+
+        def run(entries: dict) -> None:
+            if exploration_type() != ExplorationType.RANDOM:
+                return
+            action = entries.get(action_key, None)
+            mask = None if mask_key is None else entries.get(mask_key, None)
+            if action is None or (mask_key is not None and mask is None):
+                self._read(entries.get, entries.keys)  # raises the error that names the missing key
+            entries[action_key] = self._explore(action, mask)
+
+        return run
 
 
 __all__ = ["ExplorationType", "set_exploration_type", "exploration_type", "EGreedyModule"]

@@ -6,12 +6,12 @@ for a plain ``nn.Module``. Both support the ``"categorical"``, ``"one-hot"``, ``
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from tensordict import TensorDictBase
 from tensordict.nn import TensorDictModuleBase, dispatch
-from tensordict.utils import NestedKey
+from tensordict.utils import NestedKey, unravel_key
 from torch import nn
 
 from rlkit.data.specs import TensorSpec
@@ -32,6 +32,17 @@ def read_entry(module: nn.Module, tensordict: TensorDictBase, key: NestedKey, wh
     value = tensordict.get(key, None)
     if value is None:
         present = sorted(str(k) for k in tensordict.keys(include_nested=True, leaves_only=True))
+        raise KeyError(
+            f"{type(module).__name__} reads the {what} from {key!r}, which is missing; keys present: {present}"
+        )
+    return value
+
+
+def read_dict_entry(module: nn.Module, entries: dict, key: NestedKey, what: str) -> torch.Tensor:
+    """:func:`read_entry` for a plain dict of tensors."""
+    value = entries.get(key, None)
+    if value is None:
+        present = sorted(str(k) for k in entries)
         raise KeyError(
             f"{type(module).__name__} reads the {what} from {key!r}, which is missing; keys present: {present}"
         )
@@ -121,21 +132,39 @@ class QValueModule(TensorDictModuleBase):
                 f"{type(self.spec).__name__} spec has {width}"
             )
 
+    def _act(self, values: torch.Tensor, mask: torch.Tensor | None) -> list[torch.Tensor]:
+        scores, mask = self._scores(values, mask)
+        self._check_width(scores.shape[-1])
+        action = greedy_action(scores, self.action_space, mask, self.var_nums)
+        if self.safe:
+            action = self.spec.project(action)
+        return self._outputs(action, values, scores)
+
     @dispatch(auto_batch_size=False)
     def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
         values = read_entry(self, tensordict, self.action_value_key, "action values")
         mask = None
         if self.action_mask_key is not None:
             mask = read_entry(self, tensordict, self.action_mask_key, "action mask")
-        scores, mask = self._scores(values, mask)
-        self._check_width(scores.shape[-1])
-        action = greedy_action(scores, self.action_space, mask, self.var_nums)
-        if self.safe:
-            action = self.spec.project(action)
-        for key, out in zip(self.out_keys, self._outputs(action, values, scores)):
+        for key, out in zip(self.out_keys, self._act(values, mask)):
             if key != "_":
                 tensordict.set(key, out)
         return tensordict
+
+    def entry_function(self) -> Callable[[dict], None]:
+        """:meth:`forward` on a plain dict of tensors (see :func:`rlkit.modules.entry_function`)."""
+        value_key, mask_key = unravel_key(self.action_value_key), self.action_mask_key
+        mask_key = None if mask_key is None else unravel_key(mask_key)
+        out_keys = [None if key == "_" else unravel_key(key) for key in self.out_keys]
+
+        def run(entries: dict) -> None:
+            values = read_dict_entry(self, entries, value_key, "action values")
+            mask = None if mask_key is None else read_dict_entry(self, entries, mask_key, "action mask")
+            for key, out in zip(out_keys, self._act(values, mask)):
+                if key is not None:
+                    entries[key] = out
+
+        return run
 
 
 class _QValueHookBase:

@@ -140,18 +140,35 @@ class A2CLoss(LossModule):
             names = ("advantage", "value_target", "value", "reward", "done", "terminated", "truncated")
             self._value_estimator.set_keys(**{k: v for k, v in kwargs.items() if k in names})
 
-    def _advantage(self, tensordict: TensorDictBase) -> torch.Tensor:
+    def _advantage(self, tensordict: TensorDictBase) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The per-sample advantage, and ``V(s)`` with gradients when it was computed on the way."""
         keys = self.tensor_keys
         advantage = tensordict.get(keys.advantage, None)
+        value = None
         if advantage is None:
+            estimator = self.value_estimator
+            if (
+                tensordict.get(keys.value, None) is None
+                and getattr(estimator, "value_network", None) is self.critic_network
+                and not getattr(estimator, "differentiable", True)
+            ):
+                # The critic loss needs V(s) with gradients and the estimator the same numbers
+                # without: one critic call serves both (the estimator reads values present in the batch).
+                value = self._critic_value(tensordict)
+                tensordict.set(keys.value, value.detach())
             with torch.no_grad():
-                self.value_estimator(tensordict)
+                estimator(tensordict)
             advantage = tensordict.get(keys.advantage)
         if self.normalize_advantage and advantage.numel() > 1:
             advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
-        return _per_sample(advantage, tensordict.batch_size)
+        return _per_sample(advantage, tensordict.batch_size), value
 
-    def _critic_loss(self, tensordict: TensorDictBase) -> torch.Tensor:
+    def _critic_value(self, tensordict: TensorDictBase) -> torch.Tensor:
+        return self._call_online("critic_network", tensordict.select(*self.critic_network.in_keys)).get(
+            self.tensor_keys.value
+        )
+
+    def _critic_loss(self, tensordict: TensorDictBase, value: torch.Tensor | None = None) -> torch.Tensor:
         keys = self.tensor_keys
         target = tensordict.get(keys.value_target, None)
         if target is None:
@@ -160,7 +177,8 @@ class A2CLoss(LossModule):
                 "advantage); the batch has an advantage but no value target."
             )
         old_value = tensordict.get(keys.value, None)
-        value = self._call_online("critic_network", tensordict.select(*self.critic_network.in_keys)).get(keys.value)
+        if value is None:
+            value = self._critic_value(tensordict)
         loss = distance_loss(value, target, self.loss_critic_type)
         if self.clip_value is not None:
             if old_value is None:
@@ -174,12 +192,12 @@ class A2CLoss(LossModule):
         """Compute ``loss_objective``, ``loss_critic`` and (with the bonus) ``loss_entropy``, ``entropy``."""
         # Shallow copy: the estimator writes advantage / values, which must not leak into the batch.
         tensordict = tensordict.copy()
-        advantage = self._advantage(tensordict)
+        advantage, value = self._advantage(tensordict)
         dist = self.actor_network.get_dist(tensordict.select(*self.actor_network.in_keys))
         log_prob = _per_sample(dist.log_prob(tensordict.get(self.tensor_keys.action)), tensordict.batch_size)
         out = {
             "loss_objective": reduce_loss(-(log_prob * advantage), self.reduction),
-            "loss_critic": reduce_loss(self._critic_loss(tensordict), self.reduction),
+            "loss_critic": reduce_loss(self._critic_loss(tensordict, value), self.reduction),
         }
         if self.entropy_bonus:
             entropy = _per_sample(_entropy(dist), tensordict.batch_size)

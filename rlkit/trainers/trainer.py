@@ -7,7 +7,6 @@ collected batch is stored, and ``updates_per_batch`` sampled minibatches are opt
 """
 from __future__ import annotations
 
-import math
 import signal
 import threading
 import time
@@ -235,8 +234,7 @@ class Trainer:
             )
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
-        max_norm = self.settings.max_grad_norm or math.inf
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.params, max_norm)
+        grad_norm = self._grad_norm()
         if not bool(torch.isfinite(grad_norm)):
             names = [n for n, p in self.loss_module.named_parameters()
                      if p.grad is not None and not bool(torch.isfinite(p.grad).all())]
@@ -249,6 +247,17 @@ class Trainer:
         if self.target_updater is not None:
             self.target_updater.step()
         self._window.add_losses({k: losses[k].detach() for k in loss_keys}, grad_norm.detach())
+
+    def _grad_norm(self) -> torch.Tensor:
+        """The total gradient norm (logged, and the non-finite-gradient check), clipped to
+        ``max_grad_norm`` when one is set. Without a limit only the norm is computed: clipping to
+        infinity would multiply every gradient by 1."""
+        if self.settings.max_grad_norm:
+            return torch.nn.utils.clip_grad_norm_(self.params, self.settings.max_grad_norm)
+        grads = [p.grad for p in self.params if p.grad is not None]
+        if not grads:
+            return torch.zeros(())
+        return torch.nn.utils.get_total_norm(grads)
 
     def _good_checkpoint(self) -> str:
         return str(self.checkpoint_path) if self.checkpoint_path.exists() else "none (no checkpoint written yet)"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 from tensordict import TensorDict
-from tensordict.nn import TensorDictModule, interaction_type
+from tensordict.nn import TensorDictModule, TensorDictSequential, interaction_type
 from torch import nn
 
 # The toy envs are shared with tests/envs (tests/ is not a package).
@@ -28,8 +28,9 @@ def _random_policy() -> TensorDictModule:
     return TensorDictModule(lambda obs: torch.randint(2, obs.shape[:1]), ["observation"], ["action"])
 
 
-def _counter(num_envs: int, terminate_at=3, max_steps=None, seed=0) -> GymEnv:
-    return GymEnv.from_factory(counter_fn(terminate_at, max_steps), num_envs, seed=seed, env_id="counter")
+def _counter(num_envs: int, terminate_at=3, max_steps=None, seed=0, vectorization="sync") -> GymEnv:
+    return GymEnv.from_factory(counter_fn(terminate_at, max_steps), num_envs, seed=seed, env_id="counter",
+                               vectorization=vectorization)
 
 
 def test_time_layout_shapes_keys_and_counters():
@@ -55,10 +56,10 @@ def test_flat_layout_is_the_env_major_time_layout():
     assert (flat[5:10] == time[1]).all()  # sub-env 1's five steps, contiguous
 
 
-@pytest.mark.parametrize("num_envs", [1, 3])
-def test_no_autoreset_transitions_and_hand_computed_episode_stats(num_envs):
+@pytest.mark.parametrize(("num_envs", "vectorization"), [(1, "sync"), (3, "sync"), (1, "single")])
+def test_no_autoreset_transitions_and_hand_computed_episode_stats(num_envs, vectorization):
     # episodes of exactly 3 steps with rewards 1, 2, 3: return 6, length 3; T = 5 splits episodes
-    collector = Collector(_counter(num_envs), _zeros_policy(), frames_per_batch=5 * num_envs,
+    collector = Collector(_counter(num_envs, vectorization=vectorization), _zeros_policy(), frames_per_batch=5 * num_envs,
                           total_frames=20 * num_envs)
     seen_ids: list[int] = []
     frames = 0
@@ -108,10 +109,11 @@ def test_random_lengths_match_a_slow_loop_reference():
     assert sum(int(s["next", "truncated"]) for s in last) > 0
 
 
-@pytest.mark.parametrize("num_envs", [1, 4])
-def test_native_cartpole_episode_stats(num_envs):
-    env = GymEnv("CartPole-v1", num_envs=num_envs, seed=0, make_kwargs={"max_episode_steps": 15})
-    assert env.vectorization == "native"
+@pytest.mark.parametrize(("num_envs", "vectorization"), [(1, "native"), (4, "native"), (1, "single")])
+def test_cartpole_episode_stats(num_envs, vectorization):
+    env = GymEnv("CartPole-v1", num_envs=num_envs, seed=0, vectorization=vectorization,
+                 make_kwargs={"max_episode_steps": 15})
+    assert env.vectorization == vectorization
     collector = Collector(env, _random_policy(), frames_per_batch=16 * num_envs, total_frames=64 * num_envs)
     lengths: list[int] = []
     for batch in collector:
@@ -124,14 +126,15 @@ def test_native_cartpole_episode_stats(num_envs):
     assert lengths and max(lengths) <= 15
 
 
-def _collect(seed: int, layout: str = "time") -> list[TensorDict]:
+def _collect(seed: int, layout: str = "time", num_envs: int = 2) -> list[TensorDict]:
     torch.manual_seed(seed)
-    env = GymEnv("CartPole-v1", num_envs=2, seed=seed)
+    env = GymEnv("CartPole-v1", num_envs=num_envs, seed=seed)
     return list(Collector(env, _random_policy(), frames_per_batch=20, total_frames=60, layout=layout))
 
 
-def test_same_seed_identical_batches_different_seed_different():
-    a, b, c = _collect(1), _collect(1), _collect(2)
+@pytest.mark.parametrize("num_envs", [1, 2])
+def test_same_seed_identical_batches_different_seed_different(num_envs):
+    a, b, c = _collect(1, num_envs=num_envs), _collect(1, num_envs=num_envs), _collect(2, num_envs=num_envs)
     assert all((x == y).all() for x, y in zip(a, b))
     assert not all((x == y).all() for x, y in zip(a, c))
 
@@ -191,8 +194,10 @@ def _through_disk(state: dict) -> dict:
 
 @pytest.mark.parametrize("make_env", [
     lambda seed: GymEnv("CartPole-v1", num_envs=2, seed=seed, make_kwargs={"max_episode_steps": 9}),
+    lambda seed: GymEnv("CartPole-v1", num_envs=1, seed=seed, make_kwargs={"max_episode_steps": 9}),
     lambda seed: _counter(3, terminate_at=(1, 6), max_steps=4, seed=seed),
-], ids=["cartpole-native", "counter-sync"])
+    lambda seed: _counter(1, terminate_at=(1, 6), max_steps=4, seed=seed, vectorization="single"),
+], ids=["cartpole-native", "cartpole-single", "counter-sync", "counter-single"])
 def test_state_dict_resume_is_bit_exact(make_env):
     torch.manual_seed(0)
     collector = Collector(make_env(0), _random_policy(), frames_per_batch=12, total_frames=10_000,
@@ -237,3 +242,43 @@ def test_tensors_live_on_the_env_device():
     assert env.device == device and env.rand_action().device == device
     batch = next(iter(Collector(env, _zeros_policy(), frames_per_batch=4, total_frames=4)))
     assert batch.device == device and batch["next", "reward"].device == device
+
+
+def _dqn_policy(env: GymEnv):
+    from rlkit.modules import MLP, EGreedyModule, QValueActor
+
+    actor = QValueActor(MLP(1, 3, [8]), spec=env.action_spec, action_mask_key="action_mask")
+    return TensorDictSequential(actor, EGreedyModule(env.action_spec, eps_init=0.5, action_mask_key="action_mask"))
+
+
+def _a2c_policy(env: GymEnv):
+    from rlkit.modules import MLP, Categorical, ProbabilisticActor
+
+    logits = TensorDictModule(MLP(2, 2, [8]), ["observation"], ["logits"])
+    return ProbabilisticActor(logits, ["logits"], spec=env.action_spec, distribution_class=Categorical,
+                              return_log_prob=True)
+
+
+@pytest.mark.parametrize("make_policy", [_dqn_policy, _a2c_policy], ids=["dqn", "a2c"])
+@pytest.mark.parametrize(("num_envs", "vectorization"), [(2, "sync"), (1, "single")])
+def test_policy_on_plain_dicts_collects_the_batches_of_the_tensordict_call(make_policy, num_envs, vectorization):
+    def batches(tensordict_call: bool) -> list[TensorDict]:
+        torch.manual_seed(0)
+        masked = make_policy is _dqn_policy  # the DQN policy reads an action mask; the A2C one does not
+        env_fn = (lambda: MaskedEnv("info")) if masked else counter_fn((1, 6), 4)
+        env = GymEnv.from_factory(env_fn, num_envs, seed=0, vectorization=vectorization)
+        policy = make_policy(env)
+        # a plain function has no entry function: the collector calls it on TensorDicts
+        acting = (lambda td: policy(td)) if tensordict_call else policy
+        collector = Collector(env, acting, frames_per_batch=6 * num_envs, total_frames=30 * num_envs,
+                              init_random_frames=6 * num_envs)
+        assert collector.policy is acting
+        return list(collector)
+
+    fast, slow = batches(False), batches(True)
+    assert len(fast) == len(slow) == 5
+    for a, b in zip(fast, slow):
+        assert set(a.keys(True, True)) == set(b.keys(True, True))
+        assert (a == b).all()
+        if "action_mask" in a.keys():
+            assert a["action_mask"].gather(-1, a["action"][..., None]).all()  # masked actions never taken

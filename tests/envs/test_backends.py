@@ -35,6 +35,10 @@ BUILDERS = {
                                            make_kwargs={"max_episode_steps": 7}),
     "cartpole-sync": lambda seed: GymEnv("CartPole-v1", num_envs=2, seed=seed, vectorization="sync",
                                          make_kwargs={"max_episode_steps": 7}),
+    "cartpole-single": lambda seed: GymEnv("CartPole-v1", seed=seed, make_kwargs={"max_episode_steps": 7}),
+    "acrobot-single": lambda seed: GymEnv("Acrobot-v1", seed=seed, make_kwargs={"max_episode_steps": 6}),
+    "counter-single (own state_dict)": lambda seed: GymEnv.from_factory(
+        counter_fn((2, 5), max_steps=4), 1, seed=seed, env_id="counter", vectorization="single"),
     "acrobot": lambda seed: GymEnv("Acrobot-v1", num_envs=2, seed=seed, make_kwargs={"max_episode_steps": 6}),
     "mountaincar": lambda seed: GymEnv("MountainCar-v0", num_envs=2, seed=seed, make_kwargs={"max_episode_steps": 6}),
     "mountaincar-continuous": lambda seed: GymEnv("MountainCarContinuous-v0", num_envs=1, seed=seed,
@@ -73,6 +77,9 @@ def test_envs_whose_state_cannot_be_captured_raise():
     env = GymEnv.from_factory(lambda: SpaceEnv(gym.spaces.Discrete(2)), 1, env_id="space")
     with pytest.raises(ValueError, match=r"cannot capture the state of env 'space' \(SpaceEnv\); supported: classic-control"):
         env.state_dict()
+    single = GymEnv.from_factory(lambda: SpaceEnv(gym.spaces.Discrete(2)), 1, env_id="space", vectorization="single")
+    with pytest.raises(ValueError, match=r"cannot capture the state of env 'space' \(SpaceEnv\); supported: classic-control"):
+        single.state_dict()
     wrapped = GymEnv.from_factory(lambda: gym.wrappers.RecordEpisodeStatistics(CounterEnv()), 1, env_id="counter")
     with pytest.raises(ValueError, match=r"cannot capture the state of env 'counter': wrapper RecordEpisodeStatistics is not supported"):
         wrapped.state_dict()
@@ -92,6 +99,10 @@ def test_loading_a_mismatched_state_raises():
         sync3.load_state_dict(native.state_dict())
     with pytest.raises(ValueError, match="state does not match a native CartPoleVectorEnv of 3 envs"):
         native.load_state_dict(sync3.state_dict())
+    single = BUILDERS["cartpole-single"](0)
+    sync1 = GymEnv("CartPole-v1", seed=0, vectorization="sync", make_kwargs={"max_episode_steps": 7})
+    with pytest.raises(ValueError, match="state does not match a single 'CartPole-v1' env .* saved from a 'sync' vector env"):
+        single.load_state_dict(sync1.state_dict())
     limited = GymEnv.from_factory(counter_fn(max_steps=4), 1, env_id="counter")
     plain = GymEnv.from_factory(counter_fn(), 1, env_id="counter")
     with pytest.raises(ValueError, match="state of env 'counter' has 1 wrappers, the env has 0"):

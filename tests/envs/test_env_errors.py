@@ -39,8 +39,9 @@ def test_unsupported_spaces_list_the_supported_ones():
         GymEnv.from_factory(lambda: SpaceEnv(spaces.Box(0, 1, (3,)), masked))
 
 
-def test_non_finite_observation_and_reward_name_env_step_sub_env_and_value():
-    env = GymEnv.from_factory(counter_fn(terminate_at=9, nan_at=2), 1, env_id="counter")
+@pytest.mark.parametrize("vectorization", ["sync", "single"])
+def test_non_finite_observation_and_reward_name_env_step_sub_env_and_value(vectorization):
+    env = GymEnv.from_factory(counter_fn(terminate_at=9, nan_at=2), 1, env_id="counter", vectorization=vectorization)
     td = env.reset().set("action", torch.zeros(1, dtype=torch.int64))
     env.step(td)
     with pytest.raises(ValueError, match=r"non-finite observation from env 'counter' at step 2, sub-env 0: \[nan, \d+\.0\]"):
@@ -49,7 +50,15 @@ def test_non_finite_observation_and_reward_name_env_step_sub_env_and_value():
     with pytest.raises(ValueError, match=r"non-finite reward from env 'counter' at step 1, sub-env 0: \[inf\]"):
         env.step(env.reset().set("action", torch.zeros(2, dtype=torch.int64)))
     with pytest.raises(ValueError, match=r"non-finite observation from env 'counter' at step 0, sub-env 0"):
-        GymEnv.from_factory(counter_fn(nan_at=0), 1, env_id="counter")
+        GymEnv.from_factory(counter_fn(nan_at=0), 1, env_id="counter", vectorization=vectorization)
+    env = GymEnv.from_factory(counter_fn(terminate_at=9, inf_reward_at=1), 1, env_id="counter",
+                              vectorization=vectorization)
+    with pytest.raises(ValueError, match=r"non-finite reward from env 'counter' at step 1, sub-env 0: \[inf\]"):
+        env.step(env.reset().set("action", torch.zeros(1, dtype=torch.int64)))
+    env = GymEnv.from_factory(counter_fn(terminate_at=1, nan_reset_episode=1), 1, env_id="counter",
+                              vectorization=vectorization)
+    with pytest.raises(ValueError, match=r"non-finite observation \(after reset\) from env 'counter' at step 1, sub-env 0: \[0\.0, nan\]"):
+        env.step(env.reset().set("action", torch.zeros(1, dtype=torch.int64)))
     env = GymEnv.from_factory(counter_fn(terminate_at=1, nan_reset_episode=1), 2, env_id="counter")
     with pytest.raises(ValueError, match=r"non-finite observation \(after reset\) from env 'counter' at step 1, sub-env 0: \[0\.0, nan\]"):
         env.step(env.reset().set("action", torch.zeros(2, dtype=torch.int64)))
@@ -73,6 +82,11 @@ def test_bad_actions_name_the_value_sub_env_and_step():
     bad[33] = 5
     with pytest.raises(ValueError, match=r"action 5 for sub-env 33 .* outside the action spec"):
         wide.step(wide.reset().set("action", bad))
+    single = GymEnv("CartPole-v1", seed=0)
+    with pytest.raises(ValueError, match=r"action 2 for sub-env 0 of env 'CartPole-v1' at step 1 is outside the action spec"):
+        single.advance(torch.tensor([2]))
+    with pytest.raises(ValueError, match=r"action for env 'CartPole-v1' at step 1 must be a tensor of shape \(1,\), got \(\)"):
+        single.advance(torch.tensor(1))
     box = GymEnv.from_factory(lambda: SpaceEnv(spaces.Box(-1.0, 1.0, (2,))), 2, env_id="box")
     with pytest.raises(ValueError, match=r"action \[0\.0, 3\.0\] for sub-env 1 of env 'box' at step 1 is outside the action spec Bounded\(low=\[-1\.0, -1\.0\], high=\[1\.0, 1\.0\]\)"):
         box.step(box.reset().set("action", torch.tensor([[0.0, 0.0], [0.0, 3.0]])))
@@ -83,6 +97,14 @@ def test_masked_action_is_rejected_with_the_allowed_ones():
     td = env.reset().set("action", torch.tensor([[0, 0, 1], [0, 1, 0]]))
     with pytest.raises(ValueError, match=r"action 1 for sub-env 1 of env 'masked' at step 1 is masked out; allowed actions: \[0, 2\]"):
         env.step(td)
+    for mask_in in ("obs", "info"):  # the single-env path reads the mask from both places
+        single = GymEnv.from_factory(lambda: MaskedEnv(mask_in), 1, env_id="masked", vectorization="single")
+        td = single.reset()
+        for t in range(6):  # allowed: action t % 4 % 3 and 2 (episodes of 4 steps)
+            assert td["action_mask"].tolist() == [[i in (t % 4 % 3, 2) for i in range(3)]]
+            td = single.next_state(single.step(td.set("action", torch.tensor([t % 4 % 3]))))
+        with pytest.raises(ValueError, match=r"action 1 for sub-env 0 of env 'masked' at step 7 is masked out; allowed actions: \[2\]"):
+            single.step(td.set("action", torch.tensor([1])))
 
 
 def test_unknown_vector_env_class_needs_same_step():

@@ -9,12 +9,15 @@ from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 from toy_envs import counter_fn
 
 from rlkit.envs import GymEnv
+from rlkit.envs.single import SingleEnv
 
 
 def _counter_env(kind: str, num_envs: int, **kwargs) -> GymEnv:
     fn = counter_fn(**kwargs)
     if kind == "factory":  # SyncVectorEnv, autoreset DISABLED (rlkit resets finished sub-envs)
         return GymEnv.from_factory(fn, num_envs, seed=0)
+    if kind == "single":  # one env driven directly (rlkit resets it)
+        return GymEnv.from_factory(fn, num_envs, seed=0, vectorization="single")
     mode = {"same_step": AutoresetMode.SAME_STEP, "next_step": AutoresetMode.NEXT_STEP}[kind]
     return GymEnv.from_vector_env(SyncVectorEnv([fn] * num_envs, autoreset_mode=mode), seed=0)
 
@@ -31,8 +34,10 @@ def _rollout(env: GymEnv, steps: int, action: int = 0) -> list:
     return out
 
 
-@pytest.mark.parametrize("kind", ["factory", "same_step", "next_step"])
-@pytest.mark.parametrize("num_envs", [1, 3])
+@pytest.mark.parametrize(("kind", "num_envs"), [
+    ("factory", 1), ("factory", 3), ("same_step", 1), ("same_step", 3), ("next_step", 1), ("next_step", 3),
+    ("single", 1),
+])
 def test_flags_final_obs_and_no_autoreset_transition(kind, num_envs):
     # terminates when t reaches 3; TimeLimit(2) truncates first in the second variant
     for terminate_at, max_steps, expect_term, expect_trunc, length in [(3, 5, True, False, 3), (5, 2, False, True, 2)]:
@@ -54,12 +59,13 @@ def test_flags_final_obs_and_no_autoreset_transition(kind, num_envs):
         env.close()
 
 
-def test_next_state_gives_reset_observation_after_episode_end():
-    env = _counter_env("factory", 2, terminate_at=2)
+@pytest.mark.parametrize(("kind", "num_envs"), [("factory", 2), ("single", 1)])
+def test_next_state_gives_reset_observation_after_episode_end(kind, num_envs):
+    env = _counter_env(kind, num_envs, terminate_at=2)
     td = env.reset()
     starts = td["observation"][:, 1].clone()
     for _ in range(2):
-        td["action"] = torch.zeros(2, dtype=torch.int64)
+        td["action"] = torch.zeros(num_envs, dtype=torch.int64)
         td = env.step(td)
         nxt = env.next_state(td)
         td = nxt
@@ -89,8 +95,9 @@ def _cartpole_step(obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
     )
 
 
-@pytest.mark.parametrize("vectorization", ["native", "sync"])
-@pytest.mark.parametrize("num_envs", [1, 4])
+@pytest.mark.parametrize(("vectorization", "num_envs"), [
+    ("native", 1), ("native", 4), ("sync", 1), ("sync", 4), ("single", 1),
+])
 def test_cartpole_transitions_follow_the_dynamics(vectorization, num_envs):
     env = GymEnv("CartPole-v1", num_envs=num_envs, seed=1, vectorization=vectorization,
                  make_kwargs={"max_episode_steps": 12})
@@ -122,10 +129,10 @@ def test_cartpole_transitions_follow_the_dynamics(vectorization, num_envs):
     env.close()
 
 
-@pytest.mark.parametrize("vectorization", ["native", "sync"])
-def test_same_seed_same_trajectories_different_seed_different(vectorization):
+@pytest.mark.parametrize(("vectorization", "num_envs"), [("native", 3), ("sync", 3), ("single", 1)])
+def test_same_seed_same_trajectories_different_seed_different(vectorization, num_envs):
     def observations(seed):
-        env = GymEnv("CartPole-v1", num_envs=3, seed=seed, vectorization=vectorization)
+        env = GymEnv("CartPole-v1", num_envs=num_envs, seed=seed, vectorization=vectorization)
         obs = [td["next", "observation"] for td in _rollout(env, 40, action=1)]
         sample = env.vector_env.action_space.sample()
         env.close()
@@ -138,14 +145,15 @@ def test_same_seed_same_trajectories_different_seed_different(vectorization):
     assert not torch.equal(a, c)
 
 
-def test_reset_with_seed_restarts_the_same_trajectory():
-    env = GymEnv.from_factory(counter_fn(terminate_at=(2, 6)), 2, seed=3)
+@pytest.mark.parametrize(("vectorization", "num_envs"), [("sync", 2), ("single", 1)])
+def test_reset_with_seed_restarts_the_same_trajectory(vectorization, num_envs):
+    env = GymEnv.from_factory(counter_fn(terminate_at=(2, 6)), num_envs, seed=3, vectorization=vectorization)
     first = [td["next", "observation"] for td in _rollout(env, 10)]
     env.reset(seed=3)
     td = env.next_state()
     again = []
     for _ in range(10):
-        td["action"] = torch.zeros(2, dtype=torch.int64)
+        td["action"] = torch.zeros(num_envs, dtype=torch.int64)
         td = env.step(td)
         again.append(td["next", "observation"])
         td = env.next_state(td)
@@ -171,3 +179,33 @@ def test_gymnasium_acrobot_uses_sync_vectorization():
     assert env.vectorization == "sync"
     assert isinstance(env.vector_env, gym.vector.SyncVectorEnv)
     env.close()
+
+
+def test_single_env_seeds_like_sub_env_zero_of_a_sync_vector_env():
+    # the same initial state and trajectory as the first sub-env of the vectorised paths
+    def observations(vectorization, num_envs):
+        env = GymEnv("CartPole-v1", num_envs=num_envs, seed=5, vectorization=vectorization)
+        obs = torch.stack([td["next", "observation"][0] for td in _rollout(env, 30, action=1)])
+        env.close()
+        return obs
+
+    assert torch.equal(observations("single", 1), observations("sync", 2))
+
+
+def test_single_env_vector_interface():
+    vec = GymEnv("CartPole-v1", seed=0, make_kwargs={"max_episode_steps": 3}).vector_env
+    assert isinstance(vec, SingleEnv) and vec.num_envs == 1 and vec.action_space.shape == (1,)
+    obs, _ = vec.reset(seed=[4])
+    assert obs.shape == (1, 4)
+    for _ in range(3):
+        obs, reward, terminated, truncated, _ = vec.step(np.array([0]))
+    assert obs.shape == (1, 4) and reward.tolist() == [1.0] and truncated.tolist() == [True]  # no autoreset
+    obs, _ = vec.reset(options={"reset_mask": np.array([True])})
+    assert (np.abs(obs) <= 0.05).all()
+    with pytest.raises(ValueError, match=r"SingleEnv.reset got reset_mask=\[False\], which resets nothing"):
+        vec.reset(options={"reset_mask": np.array([False])})
+    vec.close()
+    with pytest.raises(ValueError, match=r"unknown vectorization 'native' for from_factory; valid choices: \['sync', 'single'\]"):
+        GymEnv.from_factory(counter_fn(), 1, vectorization="native")
+    with pytest.raises(ValueError, match="vectorization='single' drives one env, got num_envs=2"):
+        GymEnv.from_factory(counter_fn(), 2, vectorization="single")

@@ -43,7 +43,18 @@ def test_dependency_error_infers_the_extra():
 
 
 def test_bad_vectorization():
-    with pytest.raises(ValueError, match=r"unknown vectorization 'async'; valid choices: \['auto', 'native', 'sync'\]"):
+    with pytest.raises(ValueError, match=r"unknown vectorization 'async'; valid choices: \['auto', 'native', 'sync', 'single'\]"):
         GymEnv("CartPole-v1", vectorization="async")
+    with pytest.raises(ValueError, match=r"vectorization='single' drives one env, got num_envs=2; use 'auto' or 'sync'"):
+        GymEnv("CartPole-v1", num_envs=2, vectorization="single")
     with pytest.raises(ValueError, match=r"env 'Acrobot-v1' has no native vector env; envs with one: \[.*'CartPole-v1'"):
         GymEnv("Acrobot-v1", vectorization="native")
+
+
+@pytest.mark.parametrize(("env_id", "num_envs", "expected"), [
+    ("CartPole-v1", 1, "single"), ("CartPole-v1", 2, "native"), ("Acrobot-v1", 1, "single"), ("Acrobot-v1", 2, "sync"),
+])
+def test_auto_drives_one_env_directly_and_vectorises_several(env_id, num_envs, expected):
+    env = GymEnv(env_id, num_envs=num_envs, seed=0)
+    assert env.vectorization == expected
+    env.close()

@@ -64,3 +64,16 @@ def test_categorical_deterministic_sample_first_max():
     assert dist.deterministic_sample.tolist() == [1, 0]
     onehot = OneHotCategorical(logits=torch.tensor([0.0, 2.0, 2.0]))
     assert onehot.deterministic_sample.tolist() == [0, 1, 0]
+
+
+def test_categorical_validates_only_on_request():
+    logits = torch.tensor([[0.0, 1.0, -1.0]])
+    fast = Categorical(logits=logits)
+    assert not fast._validate_args
+    reference = D.Categorical(logits=logits, validate_args=True)
+    torch.testing.assert_close(fast.log_prob(torch.tensor([2])), reference.log_prob(torch.tensor([2])))
+    torch.testing.assert_close(fast.entropy(), reference.entropy())
+    with pytest.raises(ValueError, match="Expected value argument"):
+        Categorical(logits=logits, validate_args=True).log_prob(torch.tensor([3]))
+    with pytest.raises(ValueError, match="Expected parameter probs"):
+        Categorical(probs=torch.tensor([[-1.0, 2.0]]), validate_args=True)

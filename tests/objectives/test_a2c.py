@@ -163,3 +163,28 @@ def test_continuous_actor_without_closed_form_entropy():
     assert all(torch.isfinite(v) for v in out.values())
     out["loss_entropy"].backward()
     assert params.module[0].weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("clip_value", [None, 0.1])
+def test_one_critic_call_serves_the_estimator_and_the_critic_loss(clip_value):
+    loss, policy, critic = make_loss(entropy_coeff=0.1, clip_value=clip_value)
+    loss.make_value_estimator("GAE", gamma=0.9, lmbda=0.8)
+    inputs: list[torch.Tensor] = []
+    critic.register_forward_hook(lambda module, args, out: inputs.append(args[0]))
+    td = mixed_time_batch()
+    out = loss(td)
+    # V(s) once (with gradients, reused detached by GAE), V(s') once
+    assert [x.shape for x in inputs] == [(2, 5, 4), (2, 5, 4)]
+    assert torch.equal(inputs[0], td["observation"]) and torch.equal(inputs[1], td["next", "observation"])
+    assert "advantage" not in td.keys() and "state_value" not in td.keys()  # nothing leaks into the batch
+    out_sum = sum(out[k] for k in out.keys() if k.startswith("loss_"))
+    grads = torch.autograd.grad(out_sum, [*policy.parameters(), *critic.parameters()])
+    # reference: the estimator run on its own (it calls the critic itself), the loss then only once more
+    with torch.no_grad():
+        reference_td = loss.value_estimator(td.clone())
+    ref = loss(reference_td)
+    ref_sum = sum(ref[k] for k in ref.keys() if k.startswith("loss_"))
+    for k in out.keys():
+        assert torch.equal(out[k], ref[k]), k
+    for g, r in zip(grads, torch.autograd.grad(ref_sum, [*policy.parameters(), *critic.parameters()])):
+        assert torch.equal(g, r)

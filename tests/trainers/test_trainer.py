@@ -225,3 +225,27 @@ def test_non_finite_gradient_names_the_parameters(tmp_path):
                                              r"\['value_network_params\..*'\]; the last good checkpoint"):
         trainer.fit()
     trainer.close()
+
+
+@pytest.mark.parametrize("max_grad_norm", ["null", "0.05"])
+def test_logged_grad_norm_is_the_norm_before_clipping(tmp_path, max_grad_norm):
+    trainer = make_trainer(tmp_path, f"algo.max_grad_norm={max_grad_norm}", "total_frames=120")
+    norms: list[float] = []
+    step = trainer.optimizer.step
+
+    def recording_step(*args, **kwargs):
+        # by optimizer.step the gradients are final: clipped (to 0.05) or untouched (no limit)
+        grads = [p.grad for p in trainer.params if p.grad is not None]
+        norms.append(float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads]))))
+        return step(*args, **kwargs)
+
+    trainer.optimizer.step = recording_step
+    trainer.fit()
+    trainer.close()
+    rows = [m for _, m in trainer.logger.rows if "grad_norm" in m]
+    assert trainer.updates == 3 and len(norms) == 3 and rows
+    if max_grad_norm == "null":  # no clipping: the logged mean norm is that of the gradients applied
+        assert rows[-1]["grad_norm"] == pytest.approx(sum(norms) / 3, rel=1e-5)
+    else:
+        assert max(norms) == pytest.approx(0.05, rel=1e-4)
+        assert rows[-1]["grad_norm"] > 0.05  # the norm before clipping is logged

@@ -1,0 +1,101 @@
+"""One plain gymnasium env driven directly, as a batch of one (``vectorization="single"``).
+
+Gymnasium's vector envs cost several times the env's own step for a single sub-env (batching of
+spaces, autoreset bookkeeping, and for CartPole a numpy-vectorised step that is slower than the
+scalar one at N = 1). :class:`SingleEnv` presents one ``gymnasium.make`` env with the vector-env
+interface that :class:`~rlkit.envs.GymEnv` reads (batched spaces, ``num_envs == 1``, autoreset
+``DISABLED``), and :class:`SingleBackend` resets it and captures its state. The adapter's
+guarantees are those of the vector paths: the true final observation, no autoreset transition,
+seeding with ``seed`` (as sub-env 0 of a SyncVectorEnv), exact state capture for classic control.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode
+from gymnasium.vector.utils import batch_space
+
+from rlkit.envs.backends import VectorBackend, env_state_dict, load_env_state_dict
+
+
+def batch_one(value: Any) -> Any:
+    """A single env's observation as a batch of one (dicts entry-wise)."""
+    if isinstance(value, dict):
+        return {k: batch_one(v) for k, v in value.items()}
+    return np.asarray(value)[None]
+
+
+def batch_info(info: dict) -> dict:
+    """The entries of a single env's ``info`` that rlkit reads (the action mask), batched."""
+    return {"action_mask": np.asarray(info["action_mask"])[None]} if "action_mask" in info else {}
+
+
+class SingleEnv(gym.vector.VectorEnv):
+    """One gymnasium env seen as a vector env of one sub-env, without autoreset.
+
+    ``step`` never resets: after a finished episode the caller calls ``reset`` (or
+    ``reset(options={"reset_mask": np.array([True])})``), as with ``AutoresetMode.DISABLED``.
+    ``reset(seed=s)`` seeds the env with ``s`` (a list: its first entry).
+
+    Args:
+        env: the env (e.g. ``gymnasium.make("CartPole-v1")``); closed with this object.
+
+    Examples:
+        >>> import gymnasium as gym
+        >>> vec = SingleEnv(gym.make("CartPole-v1"))
+        >>> obs, info = vec.reset(seed=0)
+        >>> obs.shape, vec.num_envs
+        ((1, 4), 1)
+        >>> obs, reward, terminated, truncated, info = vec.step(np.array([1]))
+        >>> reward, terminated
+        (array([1.]), array([False]))
+    """
+
+    def __init__(self, env: gym.Env) -> None:
+        self.env = env
+        self.num_envs = 1
+        self.single_observation_space = env.observation_space
+        self.single_action_space = env.action_space
+        self.observation_space = batch_space(env.observation_space, 1)
+        self.action_space = batch_space(env.action_space, 1)
+        self.metadata = {**env.metadata, "autoreset_mode": AutoresetMode.DISABLED}
+        self.spec = env.spec
+        self.render_mode = env.render_mode
+
+    def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None) -> tuple[Any, dict]:
+        options = dict(options or {})
+        mask = options.pop("reset_mask", None)
+        if mask is not None and not bool(np.asarray(mask).reshape(-1)[0]):
+            raise ValueError(f"SingleEnv.reset got reset_mask={np.asarray(mask).tolist()}, which resets nothing")
+        if isinstance(seed, (list, tuple)):
+            seed = seed[0]
+        obs, info = self.env.reset(seed=seed, options=options or None)
+        return batch_one(obs), batch_info(info)
+
+    def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict]:
+        obs, reward, terminated, truncated, info = self.env.step(np.asarray(actions)[0])
+        return (batch_one(obs), np.array([reward], dtype=np.float64), np.array([bool(terminated)]),
+                np.array([bool(truncated)]), batch_info(info))
+
+    def close_extras(self, **kwargs: Any) -> None:
+        self.env.close()
+
+
+class SingleBackend(VectorBackend):
+    """Resets and state capture for a :class:`SingleEnv`."""
+
+    def partial_reset(self, mask: np.ndarray) -> tuple[Any, dict]:
+        return self.vec.reset()
+
+    def state_dict(self) -> dict:
+        return {"kind": "single", "env": env_state_dict(self.vec.env, self.env_name)}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state.get("kind") != "single":
+            raise ValueError(
+                f"state does not match a single {self.env_name!r} env (vectorization='single'); it was "
+                f"saved from a {state.get('kind')!r} vector env"
+            )
+        load_env_state_dict(self.vec.env, state["env"], self.env_name)
