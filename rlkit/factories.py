@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from tensordict.nn import TensorDictModule, TensorDictSequential
+from tensordict.nn import TensorDictModule
 from torch import nn
 
 from rlkit.collectors import Collector
@@ -24,6 +24,7 @@ from rlkit.modules import (
     ActorValueOperator,
     DistributionalQValueActor,
     EGreedyModule,
+    EGreedyPolicy,
     ProbabilisticActor,
     QValueActor,
     SafeModule,
@@ -101,7 +102,7 @@ def _build_dqn(settings, env: GymEnv) -> Agent:
     actor = QValueActor(net, in_keys=["observation"], spec=env.action_spec, action_mask_key=_mask_key(env))
     loss = LOSSES["dqn"](actor, loss_function=algo.loss_function, delay_value=True, double_dqn=algo.double_dqn)
     explore = _egreedy(algo, env)
-    return Agent(loss=loss, policy=TensorDictSequential(actor, explore), greedy_policy=actor, exploration=explore)
+    return Agent(loss=loss, policy=EGreedyPolicy(actor, explore), greedy_policy=actor, exploration=explore)
 
 
 def _build_c51(settings, env: GymEnv) -> Agent:
@@ -113,7 +114,7 @@ def _build_c51(settings, env: GymEnv) -> Agent:
                                       action_mask_key=_mask_key(env))
     loss = LOSSES["c51"](actor, delay_value=True)
     explore = _egreedy(algo, env)
-    return Agent(loss=loss, policy=TensorDictSequential(actor, explore), greedy_policy=actor, exploration=explore)
+    return Agent(loss=loss, policy=EGreedyPolicy(actor, explore), greedy_policy=actor, exploration=explore)
 
 
 def _orthogonal_(module: nn.Module, gain: float) -> nn.Module:
@@ -135,7 +136,7 @@ def _build_a2c(settings, env: GymEnv) -> Agent:
         _orthogonal_(list(logits.modules())[-1], 0.01)
         return ProbabilisticActor(TensorDictModule(logits, in_keys=[in_key], out_keys=["logits"]),
                                   in_keys=["logits"], spec=env.action_spec,
-                                  distribution_class=CategoricalDist, return_log_prob=True)
+                                  distribution_class=CategoricalDist)  # A2C recomputes log-probs
 
     def value_head(in_key: str, in_dim: int, cells: list[int]) -> ValueOperator:
         value = _orthogonal_(MLP(in_dim, 1, cells, activation_class=act), 2 ** 0.5)
@@ -198,8 +199,9 @@ def build_trainer(settings, run_dir: Path, config: dict, resume_state: dict | No
 
     off_policy = algo.name in ("dqn", "c51")
     per_env = algo.train_frequency if off_policy else algo.n_steps
+    # Off-policy batches go straight into the replay buffer: flat [N * T], env-major.
     collector = Collector(env, agent.policy, frames_per_batch=per_env * algo.num_envs,
-                          total_frames=root.total_frames)
+                          total_frames=root.total_frames, layout="flat" if off_policy else "time")
     trainer_cfg = root.trainer
     ts = TrainerSettings(
         total_frames=root.total_frames, log_interval=trainer_cfg.log_interval,

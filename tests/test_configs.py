@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 
 from rlkit.builders import validate_config
@@ -49,6 +50,24 @@ def test_every_valid_pair_builds(algo, estimator, tmp_path):
     try:
         assert type(trainer.loss_module.value_estimator).__name__ == ESTIMATOR_CLASSES[estimator]
         assert float(trainer.loss_module.value_estimator.gamma) == pytest.approx(cfg.value_estimator.gamma)
+    finally:
+        trainer.close()
+
+
+@pytest.mark.parametrize("algo", ["dqn", "c51"])
+def test_trainer_anneals_the_epsilon_the_collector_acts_with(algo, tmp_path):
+    cfg = _compose(f"algo={algo}", "trainer.eval_episodes=2", "trainer.progress=false", "logger=none",
+                   "algo.eps_annealing_frames=100", "algo.eps_end=0.0", "algo.learning_starts=1000")
+    trainer = build_trainer(validate_config(cfg), tmp_path, {})
+    try:
+        # The schedule the trainer steps is the one inside the collector's policy.
+        assert trainer.exploration is trainer.collector.policy.explore
+        trainer.exploration.step(100)
+        batch = trainer.collector.next_batch()  # eps = 0: the greedy actions of the Q-network
+        greedy = trainer.collector.policy.policy(batch.select("observation"))["action"]
+        assert torch.equal(batch["action"], greedy)
+        # Only the action is collected (the Q-values would be missing on exploring steps).
+        assert "action_value" not in batch.keys()
     finally:
         trainer.close()
 

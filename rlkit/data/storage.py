@@ -147,9 +147,12 @@ class TensorDictStorage:
         slots = (torch.arange(n - kept, n, device=device) + self._cursor) % self.capacity
         if kept:
             data = self.data
+            start = (self._cursor + n - kept) % self.capacity
+            # Without wrap-around the slots are one contiguous slice: a plain copy, no scatter.
+            where = slice(start, start + kept) if start + kept <= self.capacity else slots
             for key, value in leaves.items():
-                # One indexed assignment per entry; slots are distinct because kept <= capacity.
-                data.get(key)[slots] = value[n - kept:].to(data.get(key).device)
+                # One assignment per entry; slots are distinct because kept <= capacity.
+                data.get(key)[where] = value[n - kept:].to(data.get(key).device)
         self._cursor = (self._cursor + n) % self.capacity
         self._size = min(self._size + n, self.capacity)
         self._version += 1

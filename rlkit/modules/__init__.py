@@ -37,6 +37,7 @@ from rlkit.modules.exploration import (
     exploration_type,
     set_exploration_type,
 )
+from rlkit.modules.egreedy_policy import EGreedyPolicy
 from rlkit.modules.mlp import MLP
 from rlkit.modules.qvalue import QValueHook, QValueModule
 from rlkit.modules.qvalue_actors import DistributionalQValueActor, QValueActor
@@ -50,6 +51,7 @@ __all__ = [
     "DistributionalQValueHook",
     "DistributionalQValueModule",
     "EGreedyModule",
+    "EGreedyPolicy",
     "ExplorationType",
     "MLP",
     "NormalParamExtractor",

@@ -209,7 +209,7 @@ class Trainer:
 
     def _off_policy_step(self, batch: TensorDictBase) -> None:
         s = self.settings
-        self.replay_buffer.extend(batch.reshape(-1))
+        self.replay_buffer.extend(batch if batch.batch_dims == 1 else batch.reshape(-1))
         if self.frames < s.learning_starts:
             return
         for _ in range(s.updates_per_batch):
@@ -224,29 +224,33 @@ class Trainer:
     def _optimise(self, sample: TensorDictBase) -> None:
         losses = self.loss_module(sample)
         loss_keys = [k for k in losses.keys() if isinstance(k, str) and k.startswith("loss_")]
-        total = sum(losses[k] for k in loss_keys)
-        if not bool(torch.isfinite(total)):
-            bad = [k for k in loss_keys if not bool(torch.isfinite(losses[k]).all())]
-            raise NonFiniteError(
-                f"non-finite loss at update {self.updates + 1} (frame {self.frames}): "
-                + ", ".join(f"{k}={float(losses[k].detach())}" for k in bad)
-                + f"; the last good checkpoint is {self._good_checkpoint()}"
-            )
+        total = losses[loss_keys[0]] if len(loss_keys) == 1 else sum(losses[k] for k in loss_keys)
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         grad_norm = self._grad_norm()
-        if not bool(torch.isfinite(grad_norm)):
-            names = [n for n, p in self.loss_module.named_parameters()
-                     if p.grad is not None and not bool(torch.isfinite(p.grad).all())]
-            raise NonFiniteError(
-                f"non-finite gradient at update {self.updates + 1} (frame {self.frames}) in "
-                f"{names}; the last good checkpoint is {self._good_checkpoint()}"
-            )
+        # One check for both (a non-finite loss gives non-finite gradients); nothing is applied
+        # before it passes.
+        if not bool(torch.isfinite(total) & torch.isfinite(grad_norm)):
+            self._raise_non_finite(losses, loss_keys)
         self.optimizer.step()
         self.updates += 1
         if self.target_updater is not None:
             self.target_updater.step()
         self._window.add_losses({k: losses[k].detach() for k in loss_keys}, grad_norm.detach())
+
+    def _raise_non_finite(self, losses: TensorDictBase, loss_keys: list[str]) -> None:
+        where = f"at update {self.updates + 1} (frame {self.frames})"
+        bad = [k for k in loss_keys if not bool(torch.isfinite(losses[k]).all())]
+        if bad:
+            raise NonFiniteError(
+                f"non-finite loss {where}: " + ", ".join(f"{k}={float(losses[k].detach())}" for k in bad)
+                + f"; the last good checkpoint is {self._good_checkpoint()}"
+            )
+        names = [n for n, p in self.loss_module.named_parameters()
+                 if p.grad is not None and not bool(torch.isfinite(p.grad).all())]
+        raise NonFiniteError(
+            f"non-finite gradient {where} in {names}; the last good checkpoint is {self._good_checkpoint()}"
+        )
 
     def _grad_norm(self) -> torch.Tensor:
         """The total gradient norm (logged, and the non-finite-gradient check), clipped to

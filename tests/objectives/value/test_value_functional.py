@@ -90,9 +90,10 @@ def _tensor(rows):
     return torch.tensor(rows, dtype=torch.float64).unsqueeze(-1)
 
 
-@pytest.fixture
-def batch():
-    n, t = 5, 12
+@pytest.fixture(params=[4, 10, 11, 33], ids=lambda t: f"T{t}")
+def batch(request):
+    # T <= SHORT_WINDOW (10) takes the loop in reverse_affine_scan, longer windows the doubling scan.
+    n, t = 5, request.param
     terminated = torch.rand(n, t, 1) < 0.15
     truncated = (torch.rand(n, t, 1) < 0.15) & ~terminated
     return dict(

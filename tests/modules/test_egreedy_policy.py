@@ -1,0 +1,120 @@
+"""EGreedyPolicy: same action distribution as policy + EGreedyModule, the policy only called when used."""
+from __future__ import annotations
+
+import pytest
+import torch
+from tensordict import TensorDict
+from tensordict.nn import TensorDictModule
+
+from rlkit.data import Categorical, OneHot
+from rlkit.modules import EGreedyModule, EGreedyPolicy, ExplorationType, QValueActor, set_exploration_type
+from rlkit.modules._entries import entry_function
+
+
+class CountingNet(torch.nn.Module):
+    """Q-values that make action 1 greedy; counts its calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return torch.stack([obs[..., 0] * 0, obs[..., 0] * 0 + 1], -1)
+
+
+def make(eps: float, spec=None, mask_key=None):
+    spec = spec or Categorical(2)
+    net = CountingNet()
+    actor = QValueActor(net, spec=spec, action_mask_key=mask_key)
+    explore = EGreedyModule(spec, eps_init=eps, eps_end=eps, annealing_num_steps=1, action_mask_key=mask_key)
+    return net, EGreedyPolicy(actor, explore)
+
+
+def obs_td(n: int) -> TensorDict:
+    return TensorDict(observation=torch.randn(n, 4), batch_size=[n])
+
+
+def test_eps_one_never_calls_the_policy_and_draws_uniform_actions():
+    net, policy = make(1.0)
+    actions = torch.cat([policy(obs_td(50))["action"] for _ in range(20)])
+    assert net.calls == 0
+    assert abs(actions.float().mean().item() - 0.5) < 0.05  # 1000 uniform draws of {0, 1}
+
+
+def test_eps_zero_is_the_greedy_policy():
+    net, policy = make(0.0)
+    out = policy(obs_td(7))
+    assert net.calls == 1
+    assert out["action"].tolist() == [1] * 7
+
+
+def test_mixed_batch_matches_the_coin_then_random_reference():
+    net, policy = make(0.3)
+    obs = obs_td(400)
+    torch.manual_seed(3)
+    got = policy(obs.clone())["action"]
+    torch.manual_seed(3)  # the documented order: coins, then random actions for the batch
+    coin = torch.rand(400) < 0.3
+    random = Categorical(2).rand(torch.Size([400]))
+    assert torch.equal(got, torch.where(coin, random, torch.ones(400, dtype=torch.int64)))
+    assert 0.2 < coin.float().mean() < 0.4
+
+
+def test_writes_only_the_action():
+    _, policy = make(0.5)
+    out = policy(obs_td(3))
+    assert sorted(out.keys()) == ["action", "observation"]
+    assert policy.out_keys == ["action"]
+
+
+@pytest.mark.parametrize("mode", [ExplorationType.DETERMINISTIC, ExplorationType.MODE])
+def test_greedy_outside_random_mode(mode):
+    net, policy = make(1.0)
+    with set_exploration_type(mode):
+        assert policy(obs_td(5))["action"].tolist() == [1] * 5
+    assert net.calls == 1
+
+
+def test_entry_function_matches_the_tensordict_call():
+    _, policy = make(0.5)
+    run = entry_function(policy)
+    assert run is not None
+    obs = torch.randn(64, 4)
+    torch.manual_seed(0)
+    expected = policy(TensorDict(observation=obs, batch_size=[64]))["action"]
+    torch.manual_seed(0)
+    entries = {"observation": obs}
+    run(entries)
+    assert sorted(entries) == ["action", "observation"]
+    assert torch.equal(entries["action"], expected)
+
+
+def test_random_actions_respect_the_mask():
+    spec = OneHot(3)
+    _, policy = make(1.0, spec=spec, mask_key="action_mask")
+    mask = torch.tensor([[True, False, True]] * 200)
+    td = TensorDict(observation=torch.randn(200, 4), action_mask=mask, batch_size=[200])
+    actions = policy(td)["action"]
+    assert actions[:, 1].sum() == 0
+    assert actions[:, 0].sum() > 0 and actions[:, 2].sum() > 0
+    run = entry_function(policy)
+    entries = {"observation": torch.randn(200, 4), "action_mask": mask}
+    run(entries)
+    assert entries["action"][:, 1].sum() == 0
+
+
+def test_errors():
+    spec = Categorical(2)
+    actor = QValueActor(CountingNet(), spec=spec)
+    explore = EGreedyModule(spec)
+    with pytest.raises(TypeError, match="needs an EGreedyModule as explore, got QValueActor"):
+        EGreedyPolicy(actor, actor)
+    writes_other = TensorDictModule(torch.nn.Identity(), in_keys=["observation"], out_keys=["features"])
+    with pytest.raises(ValueError, match=r"the policy writes \['features'\], not the action key 'action'"):
+        EGreedyPolicy(writes_other, explore)
+    with pytest.raises(ValueError, match="input_event_dims must be an int >= 0, got -1"):
+        EGreedyPolicy(actor, explore, input_event_dims=-1)
+    run = entry_function(EGreedyPolicy(actor, explore))
+    with pytest.raises(KeyError, match=r"EGreedyPolicy reads \['observation'\], which are missing; keys present: \['obs'\]"):
+        run({"obs": torch.zeros(1, 4)})
