@@ -31,5 +31,14 @@ def main(cfg: DictConfig) -> float | None:
     return result.get("eval_return")  # the sweep objective
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The command line: on resume, Hydra composes the run's own config groups (so that keys only
+    the run's algorithm has can be overridden), then :func:`main` runs."""
+    from rlkit.builders import resume_group_overrides
+
+    sys.argv[1:1] = resume_group_overrides(sys.argv[1:])
     main()
+
+
+if __name__ == "__main__":
+    cli()

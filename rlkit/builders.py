@@ -158,13 +158,45 @@ def resolved_container(cfg: DictConfig) -> dict:
 def apply_overrides(saved: dict, overrides: list[str]) -> DictConfig:
     """A saved run config with command-line ``key=value`` overrides (used on resume)."""
     cfg = OmegaConf.create(saved)
+    plain = []
     for item in overrides:
-        key = item.split("=", 1)[0].lstrip("+~")
+        key, _, value = item.partition("=")
+        key = key.lstrip("+~")
+        if key in GROUP_KEYS and value == str(saved.get(key, {}).get("name")):
+            continue  # the run's own choice (train.py adds those on resume, see resume_group_overrides)
         if key in GROUP_KEYS or key == "experiment":
             raise ConfigError(f"cannot change the config group {key!r} when resuming; resume uses the run's config")
-    if overrides:
-        cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist([o.lstrip("+") for o in overrides]))
+        plain.append(item.lstrip("+"))
+    if plain:
+        cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(plain))
     return cfg
+
+
+def resume_group_overrides(args: list[str]) -> list[str]:
+    """Group choices (``algo=a2c``, ``env=Acrobot``, ...) of the run that ``resume=<path>`` in
+    ``args`` names, for the groups ``args`` does not set.
+
+    Hydra composes the command line before rlkit reads the saved config: without the run's groups it
+    would compose the default algorithm, and an override of a key that only the run's algorithm has
+    (``resume=<a2c run> algo.n_steps=10``) would fail. ``train.py`` puts these in front of its
+    arguments. Returns ``[]`` when there is no ``resume`` or its config cannot be read (the run then
+    fails with the usual message).
+
+    Examples:
+        >>> resume_group_overrides(["total_frames=1000"])
+        []
+    """
+    values = dict(a.lstrip("+").split("=", 1) for a in args if "=" in a and not a.startswith("-"))
+    resume = values.get("resume")
+    if not resume or resume == "null":
+        return []
+    run_dir = Path(_run_dir_of(resume))
+    try:
+        saved = OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml"))
+    except (OSError, OmegaConfBaseException):
+        return []
+    return [f"{group}={saved[group]['name']}" for group in GROUP_KEYS
+            if group not in values and isinstance(saved.get(group), dict) and "name" in saved[group]]
 
 
 def _check_for_cli(cfg: DictConfig) -> None:
@@ -195,12 +227,15 @@ def run_dir_resolver(resume: str | None, default: str, *, _root_: DictConfig) ->
     the output goes to the original run. Refusals end the process (see :func:`_check_for_cli`).
     """
     _check_for_cli(_root_)
-    if resume:
-        path = Path(resume)
-        if path.is_file():
-            return str(path.parent.parent if path.parent.name == "checkpoints" else path.parent)
-        return str(path)
-    return default
+    return _run_dir_of(resume) if resume else default
+
+
+def _run_dir_of(resume: str) -> str:
+    """The run directory of ``resume``: the directory itself, or the run a checkpoint file belongs to."""
+    path = Path(resume)
+    if path.is_file():
+        return str(path.parent.parent if path.parent.name == "checkpoints" else path.parent)
+    return str(path)
 
 
 def job_subdir_resolver(subdir: str, *, _root_: DictConfig) -> str:

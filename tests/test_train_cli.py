@@ -63,9 +63,14 @@ def cli(monkeypatch, tmp_path):
     def refused(*args: str) -> str:
         monkeypatch.setattr(sys, "argv", [TRAIN, *args])
         with pytest.raises(SystemExit) as info:
-            module.main()
+            module.cli()
         return str(info.value.code)
 
+    def accepted(*args: str) -> None:
+        monkeypatch.setattr(sys, "argv", [TRAIN, *args])
+        module.cli()
+
+    refused.accepted = accepted
     yield refused
     logging.root.handlers[:] = handlers
     logging.root.setLevel(level)
@@ -109,6 +114,19 @@ def test_resume_refuses_a_group_change_with_its_message(cli, tmp_path):
     message = cli(f"resume={tmp_path / 'run'}", "algo=a2c")
     assert message == "rlkit: invalid config: cannot change the config group 'algo' when resuming; resume uses " \
                       "the run's config"
+
+
+def test_resume_overrides_a_key_only_the_runs_algorithm_has(cli, tmp_path):
+    with initialize_config_dir(config_dir=str(Path(TRAIN).parent / "conf"), version_base="1.3"):
+        run(compose("config", overrides=["algo=a2c", "env=Acrobot", "total_frames=200", "trainer.eval_episodes=2",
+                                         "trainer.progress=false"]), tmp_path / "run")
+    # The default algo (dqn) has no n_steps: Hydra must compose the run's a2c / Acrobot groups.
+    cli.accepted(f"resume={tmp_path / 'run' / 'checkpoints' / 'last.pt'}", "algo.n_steps=10", "total_frames=600")
+    saved = saved_config(tmp_path / "run")
+    assert (saved["algo"]["name"], saved["env"]["name"], saved["algo"]["n_steps"]) == ("a2c", "Acrobot", 10)
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["frames"] == 600
+    cli.accepted(f"resume={tmp_path / 'run'}", "algo=a2c", "total_frames=1000")  # the run's own group: allowed
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["frames"] == 1000
 
 
 def test_sigint_checkpoints_exits_130_and_resumes(tmp_path):
