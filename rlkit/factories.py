@@ -180,7 +180,8 @@ def make_loggers(settings, run_dir: Path, config: dict, resume_state: dict | Non
         loggers.append(CSVLogger(run_dir, keep_rows=keep_rows))
     if log.name == "wandb":
         loggers.append(WandbLogger(run_dir, project=log.project, group=log.group, mode=log.mode,
-                                   config=config, tags=list(log.tags), name=run_dir.name))
+                                   config=config, tags=list(log.tags), name=run_dir.name,
+                                   resume=resume_state is not None))
     elif log.name == "tensorboard":
         loggers.append(TensorBoardLogger(run_dir))
     return MultiLogger(loggers)

@@ -9,11 +9,13 @@ from typing import Any, Literal, get_args
 
 from rlkit.trainers.loggers.base import Logger
 from rlkit.trainers.loggers.wandb_offline import read_offline_run
+from rlkit.utils.io import atomic_write
 
 __all__ = ["WandbLogger", "WandbMode"]
 
 WandbMode = Literal["offline", "online", "disabled"]
 WANDB_MODES: tuple[str, ...] = get_args(WandbMode)
+RUN_ID_FILE = "rlkit-run-id"  # under <run_dir>/wandb/: the id a resumed run continues
 
 
 class WandbLogger(Logger):
@@ -38,6 +40,9 @@ class WandbLogger(Logger):
             streams to the server, ``"disabled"`` makes every call a no-op.
         config: the resolved run config, as a plain nested dict.
         tags: run tags.
+        resume: continue the wandb run of an earlier logger on ``run_dir`` (its id is kept in
+            ``<run_dir>/wandb/rlkit-run-id``) instead of starting a new one. wandb ignores steps
+            at or below the last one it recorded. Without a recorded id a new run starts.
         flush_timeout_s: how long ``close`` waits for the run log to reach the disk (not in
             ``"disabled"`` mode).
 
@@ -61,6 +66,7 @@ class WandbLogger(Logger):
         mode: WandbMode = "offline",
         config: Mapping[str, Any] | None = None,
         tags: Iterable[str] | None = None,
+        resume: bool = False,
         flush_timeout_s: float = 30.0,
     ) -> None:
         if mode not in WANDB_MODES:
@@ -71,8 +77,12 @@ class WandbLogger(Logger):
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.mode: WandbMode = mode
         self.flush_timeout_s = flush_timeout_s
+        id_file = self.run_dir / "wandb" / RUN_ID_FILE
+        run_id = id_file.read_text().strip() if resume and id_file.is_file() else None
         self.run = wandb.init(
             dir=str(self.run_dir),
+            id=run_id,
+            resume="allow" if run_id else None,
             project=project,
             name=name,
             group=group,
@@ -81,6 +91,10 @@ class WandbLogger(Logger):
             tags=list(tags) if tags is not None else None,
             reinit="finish_previous",
         )
+        if mode != "disabled":
+            id_file.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_write(id_file) as f:
+                f.write(self.run.id)
 
     @property
     def wandb_dir(self) -> Path | None:

@@ -118,3 +118,21 @@ def test_close_warns_when_the_log_never_completes(tmp_path, monkeypatch):
     monkeypatch.setattr(wandb_logger, "read_offline_run", lambda path, wait_s: OfflineRun(path=path))
     with pytest.warns(UserWarning, match="was still incomplete 0.0 s after run.finish"):
         logger.close()
+
+
+def test_resume_continues_the_recorded_run_id(tmp_path):
+    with WandbLogger(tmp_path, mode="offline") as first:
+        first.log_metrics({"loss_value": 1.0}, step=1)
+    with WandbLogger(tmp_path, mode="offline", resume=True) as resumed:
+        resumed.log_metrics({"loss_value": 2.0}, step=2)
+    with WandbLogger(tmp_path, mode="offline") as fresh:  # not resuming: a new run
+        fresh.log_metrics({"loss_value": 3.0}, step=1)
+    assert resumed.run.id == first.run.id
+    assert fresh.run.id != first.run.id
+    assert (tmp_path / "wandb" / "rlkit-run-id").read_text() == fresh.run.id
+
+
+def test_resume_without_a_recorded_id_starts_a_new_run(tmp_path):
+    with WandbLogger(tmp_path, mode="offline", resume=True) as logger:
+        logger.log_metrics({"loss_value": 1.0}, step=1)
+    assert (tmp_path / "wandb" / "rlkit-run-id").read_text() == logger.run.id
