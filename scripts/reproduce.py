@@ -37,6 +37,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parent)]  # published.py / reproduc
 import reproduce_report as report  # noqa: E402
 from published import PUBLISHED  # noqa: E402
 from rlkit.trainers.loggers.csv_logger import read_metrics_csv  # noqa: E402
+from rlkit.utils.io import atomic_write  # noqa: E402
 
 OWN_KEYS = ("experiment", "seeds", "jobs", "out", "aggregate_only", "summary")
 REQUEST_FILE = "request.json"  # the overrides the runs were trained with (reused by aggregate_only)
@@ -196,6 +197,19 @@ def train_commands(options: Options, seeds: list[int], resume: list[Path]) -> li
     return commands
 
 
+def git_commit() -> str | None:
+    """The checked-out commit of the rlkit repository (``-dirty`` with uncommitted changes to tracked
+    files), or ``None`` outside a git checkout."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "--short=12", "HEAD")
+        return commit + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
 # -- progress ------------------------------------------------------------------------------------
 def _fmt_time(seconds: float) -> str:
     minutes, secs = divmod(int(max(seconds, 0)), 60)
@@ -261,9 +275,10 @@ def aggregate(options: Options, expected: dict[str, Any]) -> dict[str, Any]:
     if incomplete:
         print(f"warning: incomplete runs aggregated as they are: {incomplete}", file=sys.stderr)
     summary = report.summarize(options.experiment, runs, PUBLISHED.get(options.experiment), expected["env"]["id"])
+    request = options.out / REQUEST_FILE
+    summary["commit"] = json.loads(request.read_text()).get("commit") if request.is_file() else None
     figure = options.out / f"{options.experiment}.png"
     report.plot(summary, runs, figure)
-    request = options.out / REQUEST_FILE
     overrides = options.overrides
     if options.aggregate_only and not overrides and request.is_file():
         overrides = json.loads(request.read_text())["overrides"]  # the overrides the runs were trained with
@@ -292,8 +307,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"seeds {done}: complete runs found, not retrained", file=sys.stderr)
         if train or resume:
             options.out.mkdir(parents=True, exist_ok=True)
-            request = {"experiment": options.experiment, "overrides": options.overrides}
-            (options.out / REQUEST_FILE).write_text(json.dumps(request, indent=2) + "\n")
+            request = {"experiment": options.experiment, "overrides": options.overrides, "commit": git_commit()}
+            with atomic_write(options.out / REQUEST_FILE) as f:
+                f.write(json.dumps(request, indent=2) + "\n")
             run_training(options, train_commands(options, train, resume), int(expected["total_frames"]))
     summary = aggregate(options, expected)
     print("\n".join(report.TABLE_HEADER + report.summary_rows(summary)))

@@ -29,6 +29,7 @@ import yaml
 
 from rlkit.trainers.episodes import EpisodeRecorder, read_episodes
 from rlkit.trainers.loggers.csv_logger import read_metrics_csv
+from rlkit.utils.io import atomic_write
 
 LAST_EPISODES = 100
 
@@ -209,12 +210,17 @@ def write_markdown(summary: dict[str, Any], path: Path, *, command: str, figure:
         lines.append(f"- Not the published setting: {pub['note']}.")
     if figure:
         lines += ["", f"![learning curves]({figure})"]
+    commit = summary.get("commit")
+    if commit:
+        lines.append(f"- Trained with rlkit commit `{commit}`.")
     lines += ["", "Regenerate:", "", "```bash", command, "```", ""]
-    path.write_text("\n".join(lines), encoding="utf-8")
+    with atomic_write(path) as f:
+        f.write("\n".join(lines))
 
 
 def write_json(summary: dict[str, Any], path: Path) -> None:
-    path.write_text(json.dumps(summary, indent=2, allow_nan=True) + "\n", encoding="utf-8")
+    with atomic_write(path) as f:
+        f.write(json.dumps(summary, indent=2, allow_nan=True) + "\n")
 
 
 def _band(curves: list[tuple[list[int], list[float]]], points: int = 200):
@@ -256,7 +262,8 @@ def plot(summary: dict[str, Any], runs: list[Run], path: Path) -> None:
     axes[0].set_ylabel("episode return")
     fig.suptitle(f"{summary['experiment']} ({summary['env_id']})")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_write(path, "wb") as f:
+        fig.savefig(f, dpi=110, format="png")
     plt.close(fig)
 
 
