@@ -204,7 +204,11 @@ class Collector:
     def _assemble(self, keys: list, columns: list[list[torch.Tensor]], stores: tuple[list, ...]) -> TensorDict:
         env = self.env
         n, steps = env.num_envs, len(stores[0])
-        data = {key: torch.stack(column, 1) for key, column in zip(keys, columns)}
+        flat = self.layout == "flat"
+        # [N, T, ...] tensors, or flat [N * T, ...] env-major ones (a tensor reshape, not a TensorDict one).
+        batch_shape = [n * steps] if flat else [n, steps]
+        data = {key: torch.stack(column, 1).flatten(0, 1) if flat else torch.stack(column, 1)
+                for key, column in zip(keys, columns)}
         device = data["action"].device
         next_obs, rewards, terms, truncs, dones, next_masks = (
             np.stack(store, 1) if store[0] is not None else None for store in stores
@@ -214,7 +218,8 @@ class Collector:
         self.episode_lengths = torch.from_numpy(episodes.lengths)
 
         def tensor(array: np.ndarray) -> torch.Tensor:
-            return torch.from_numpy(array).to(device)
+            out = torch.from_numpy(array).to(device)
+            return out.flatten(0, 1) if flat else out
 
         nxt = {
             "observation": tensor(next_obs),
@@ -227,9 +232,8 @@ class Collector:
             nxt["action_mask"] = tensor(next_masks)
         data["traj_id"] = tensor(episodes.traj_id)
         data["step_count"] = tensor(episodes.step_count)
-        data["next"] = TensorDict(nxt, batch_size=[n, steps], device=env.device)
-        batch = TensorDict(data, batch_size=[n, steps], device=env.device)
-        return batch.reshape(n * steps) if self.layout == "flat" else batch
+        data["next"] = TensorDict(nxt, batch_size=batch_shape, device=env.device)
+        return TensorDict(data, batch_size=batch_shape, device=env.device)
 
     # -- state -----------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

@@ -59,8 +59,8 @@ def as_factor(value: Scalar, name: str, like: torch.Tensor) -> torch.Tensor:
     with the device on every call (the estimator modules check their buffers once, at build time).
     """
     if isinstance(value, torch.Tensor):
-        try:
-            shape = torch.broadcast_shapes(value.shape, like.shape)
+        try:  # a 0-dim factor broadcasts to anything (torch.broadcast_shapes is slow Python)
+            shape = like.shape if value.dim() == 0 else torch.broadcast_shapes(value.shape, like.shape)
         except RuntimeError:
             shape = None
         if shape != like.shape:
