@@ -36,7 +36,11 @@ def cli() -> None:
     the run's algorithm has can be overridden), then :func:`main` runs."""
     from rlkit.builders import resume_group_overrides
 
-    sys.argv[1:1] = resume_group_overrides(sys.argv[1:])
+    args = sys.argv[1:]
+    groups = resume_group_overrides(args)
+    if groups:  # right before resume=, among the overrides (Hydra's flags may come first)
+        at = 1 + next(i for i, a in enumerate(args) if a.lstrip("+").startswith("resume="))
+        sys.argv[at:at] = groups
     main()
 
 

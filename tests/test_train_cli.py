@@ -116,7 +116,7 @@ def test_resume_refuses_a_group_change_with_its_message(cli, tmp_path):
                       "the run's config"
 
 
-def test_resume_overrides_a_key_only_the_runs_algorithm_has(cli, tmp_path):
+def test_resume_overrides_a_key_only_the_runs_algorithm_has(cli, tmp_path, capsys):
     with initialize_config_dir(config_dir=str(Path(TRAIN).parent / "conf"), version_base="1.3"):
         run(compose("config", overrides=["algo=a2c", "env=Acrobot", "total_frames=200", "trainer.eval_episodes=2",
                                          "trainer.progress=false"]), tmp_path / "run")
@@ -127,6 +127,10 @@ def test_resume_overrides_a_key_only_the_runs_algorithm_has(cli, tmp_path):
     assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["frames"] == 600
     cli.accepted(f"resume={tmp_path / 'run'}", "algo=a2c", "total_frames=1000")  # the run's own group: allowed
     assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["frames"] == 1000
+    capsys.readouterr()
+    cli.accepted("--cfg", "job", f"resume={tmp_path / 'run'}", "algo.n_steps=12")  # Hydra flags first
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert (printed["algo"]["name"], printed["env"]["name"], printed["algo"]["n_steps"]) == ("a2c", "Acrobot", 12)
 
 
 def test_sigint_checkpoints_exits_130_and_resumes(tmp_path):

@@ -21,6 +21,12 @@ class EGreedyPolicy(TensorDictModuleBase):
     is close to 1, most steps then cost no network call. For that reason only the action is
     written: the policy's other outputs (e.g. ``"action_value"``) would be missing on exploring
     steps. Under a non-``RANDOM`` exploration type the policy's action is written unchanged.
+    Actions have the spec's dtype.
+
+    The batch dims are those of the policy's first input minus its event dims, which the first
+    call reads off the greedy action (as :class:`EGreedyModule` does: the action's shape less the
+    spec's); so the first call always runs the policy, and the coins come first from the second
+    call on.
 
     ``explore`` keeps the schedule (``step``, ``eps``, its ``state_dict``) and the keys: the action
     is read from and written to ``explore.action_key``, the mask from ``explore.action_mask_key``.
@@ -28,9 +34,6 @@ class EGreedyPolicy(TensorDictModuleBase):
     Args:
         policy: the greedy policy, a TensorDict module writing ``explore.action_key``.
         explore: the epsilon-greedy module whose schedule, spec and keys are used.
-        input_event_dims: trailing dims of the policy's first input that are not batch dims
-            (1 for vector observations, 3 for ``[C, H, W]`` images). Only the dict call
-            (:meth:`entry_function`) needs it; a TensorDict has its batch size.
 
     Examples:
         >>> import torch
@@ -44,7 +47,7 @@ class EGreedyPolicy(TensorDictModuleBase):
         (['action', 'observation'], torch.Size([5]))
     """
 
-    def __init__(self, policy: TensorDictModuleBase, explore: EGreedyModule, *, input_event_dims: int = 1) -> None:
+    def __init__(self, policy: TensorDictModuleBase, explore: EGreedyModule) -> None:
         super().__init__()
         if not isinstance(explore, EGreedyModule):
             raise TypeError(f"EGreedyPolicy needs an EGreedyModule as explore, got {type(explore).__name__}")
@@ -53,27 +56,38 @@ class EGreedyPolicy(TensorDictModuleBase):
                 f"the policy writes {list(policy.out_keys)}, not the action key {explore.action_key!r} "
                 "that the exploration module replaces"
             )
-        if isinstance(input_event_dims, bool) or not isinstance(input_event_dims, int) or input_event_dims < 0:
-            raise ValueError(f"input_event_dims must be an int >= 0, got {input_event_dims!r}")
         self.policy = policy
         self.explore = explore
-        self.input_event_dims = input_event_dims
         mask_key = explore.action_mask_key
         self.in_keys = list(policy.in_keys) + ([mask_key] if mask_key is not None and mask_key not in policy.in_keys
                                                else [])
         self.out_keys = [explore.action_key]
+        self._event_dims: int | None = None  # trailing dims of the first input that are not batch dims
 
-    def _act(self, batch: torch.Size, greedy: Callable[[], torch.Tensor], mask: torch.Tensor | None,
-             device: torch.device) -> torch.Tensor:
-        """Coins first; ``greedy()`` only when some entry acts greedily."""
+    def _act(self, first: torch.Tensor, greedy: Callable[[], torch.Tensor], mask: torch.Tensor | None) -> torch.Tensor:
+        """Coins first; ``greedy()`` only when some entry acts greedily (and on the first call)."""
         explore = self.explore
+        spec = explore.spec
+        action = None
+        if self._event_dims is None:
+            action = greedy()
+            self._event_dims = first.dim() - (action.dim() - len(spec.shape))
+        batch = first.shape[: first.dim() - self._event_dims]
+        device = first.device
         coin = torch.rand(batch, device=device) < explore.eps.to(device)
-        if bool(coin.all()):
-            return random_action(explore.spec, batch, mask, device)
-        action = greedy()
+        if action is None and bool(coin.all()):
+            return random_action(spec, batch, mask, device).to(spec.dtype)
+        if action is None:
+            action = greedy()
+        if action.shape[: len(batch)] != batch:
+            raise ValueError(
+                f"the policy's action has shape {tuple(action.shape)}, which does not start with the batch "
+                f"shape {tuple(batch)} of its input {tuple(first.shape)}"
+            )
+        action = action.to(spec.dtype)
         if not bool(coin.any()):
             return action
-        random = random_action(explore.spec, batch, mask, device).to(device=action.device, dtype=action.dtype)
+        random = random_action(spec, batch, mask, device).to(device=action.device, dtype=spec.dtype)
         return torch.where(coin.reshape(batch + (1,) * (action.dim() - len(batch))), random, action)
 
     def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
@@ -84,10 +98,10 @@ class EGreedyPolicy(TensorDictModuleBase):
             return out.get(key)
 
         if exploration_type() != ExplorationType.RANDOM:
-            action = greedy()
+            action = greedy().to(self.explore.spec.dtype)
         else:
             mask = None if mask_key is None else tensordict.get(mask_key)
-            action = self._act(tensordict.batch_size, greedy, mask, tensordict.device or _device_of(tensordict))
+            action = self._act(tensordict.get(self.policy.in_keys[0]), greedy, mask)
         tensordict.set(key, action)
         return tensordict
 
@@ -102,7 +116,7 @@ class EGreedyPolicy(TensorDictModuleBase):
         key = unravel_key(self.explore.action_key)
         mask_key = None if self.explore.action_mask_key is None else unravel_key(self.explore.action_mask_key)
         in_keys = [unravel_key(k) for k in self.policy.in_keys]
-        event_dims = self.input_event_dims
+        dtype = self.explore.spec.dtype
 
         def run(entries: dict) -> None:
             def greedy() -> torch.Tensor:
@@ -111,20 +125,13 @@ class EGreedyPolicy(TensorDictModuleBase):
                 return sub[key]
 
             if exploration_type() != ExplorationType.RANDOM:
-                entries[key] = greedy()
+                entries[key] = greedy().to(dtype)
                 return
             missing = [k for k in (in_keys[0], mask_key) if k is not None and k not in entries]
             if missing:
                 raise KeyError(f"EGreedyPolicy reads {missing}, which are missing; keys present: "
                                f"{sorted(map(str, entries))}")
-            first = entries[in_keys[0]]
             mask = None if mask_key is None else entries[mask_key]
-            entries[key] = self._act(first.shape[: first.dim() - event_dims], greedy, mask, first.device)
+            entries[key] = self._act(entries[in_keys[0]], greedy, mask)
 
         return run
-
-
-def _device_of(tensordict: TensorDictBase) -> torch.device:
-    for value in tensordict.values(include_nested=True, leaves_only=True):
-        return value.device
-    return torch.device("cpu")

@@ -38,7 +38,8 @@ __all__ = [
     "set_rng_state",
 ]
 
-FORMAT_VERSION = 1
+# 2: DQN / C51 replay buffers hold only the policy's action (EGreedyPolicy), no action values.
+FORMAT_VERSION = 2
 LAST_NAME = "last.pt"
 _STEP_PATTERN = re.compile(r"^step_(\d+)\.pt$")
 
@@ -175,9 +176,11 @@ def load_checkpoint(
             f"entry, got {type(state).__name__}{found}"
         )
     if state["format_version"] != FORMAT_VERSION:
+        older = isinstance(state["format_version"], int) and state["format_version"] < FORMAT_VERSION
         raise ValueError(
             f"{str(path)!r} has checkpoint format {state['format_version']!r}; this rlkit reads format "
-            f"{FORMAT_VERSION} only"
+            f"{FORMAT_VERSION} only" + ("; it was written by an older rlkit: resume it with that version or "
+                                        "start a new run" if older else "")
         )
     return state
 

@@ -38,7 +38,7 @@ def obs_td(n: int) -> TensorDict:
 def test_eps_one_never_calls_the_policy_and_draws_uniform_actions():
     net, policy = make(1.0)
     actions = torch.cat([policy(obs_td(50))["action"] for _ in range(20)])
-    assert net.calls == 0
+    assert net.calls == 1  # only the first call, which reads the batch dims off the greedy action
     assert abs(actions.float().mean().item() - 0.5) < 0.05  # 1000 uniform draws of {0, 1}
 
 
@@ -92,7 +92,8 @@ def test_entry_function_matches_the_tensordict_call():
 
 def test_random_actions_respect_the_mask():
     spec = OneHot(3)
-    _, policy = make(1.0, spec=spec, mask_key="action_mask")
+    actor = QValueActor(torch.nn.Linear(4, 3), spec=spec, action_mask_key="action_mask")
+    policy = EGreedyPolicy(actor, EGreedyModule(spec, eps_init=1.0, eps_end=1.0, action_mask_key="action_mask"))
     mask = torch.tensor([[True, False, True]] * 200)
     td = TensorDict(observation=torch.randn(200, 4), action_mask=mask, batch_size=[200])
     actions = policy(td)["action"]
@@ -113,8 +114,44 @@ def test_errors():
     writes_other = TensorDictModule(torch.nn.Identity(), in_keys=["observation"], out_keys=["features"])
     with pytest.raises(ValueError, match=r"the policy writes \['features'\], not the action key 'action'"):
         EGreedyPolicy(writes_other, explore)
-    with pytest.raises(ValueError, match="input_event_dims must be an int >= 0, got -1"):
-        EGreedyPolicy(actor, explore, input_event_dims=-1)
     run = entry_function(EGreedyPolicy(actor, explore))
     with pytest.raises(KeyError, match=r"EGreedyPolicy reads \['observation'\], which are missing; keys present: \['obs'\]"):
         run({"obs": torch.zeros(1, 4)})
+
+
+@pytest.mark.parametrize("eps", [1.0, 0.5, 0.0])
+def test_actions_have_the_spec_dtype(eps):
+    spec = Categorical(3, dtype=torch.int32)
+    actor = QValueActor(torch.nn.Linear(4, 3), spec=spec)  # its greedy actions are int64
+    policy = EGreedyPolicy(actor, EGreedyModule(spec, eps_init=eps, eps_end=eps, annealing_num_steps=1))
+    for _ in range(3):
+        assert policy(obs_td(8))["action"].dtype == torch.int32
+    entries = {"observation": torch.randn(8, 4)}
+    entry_function(policy)(entries)
+    assert entries["action"].dtype == torch.int32
+
+
+@pytest.mark.parametrize("eps", [1.0, 0.5])
+def test_batch_dims_come_from_the_input_not_the_root_batch_size(eps):
+    spec = Categorical(2)
+    nested = TensorDictModule(lambda obs: (obs[..., 0] > 0).long(), in_keys=[("agents", "observation")],
+                              out_keys=[("agents", "action")])
+    policy = EGreedyPolicy(nested, EGreedyModule(spec, eps_init=eps, eps_end=eps, action_key=("agents", "action")))
+    td = TensorDict(agents=TensorDict(observation=torch.randn(5, 2, 4), batch_size=[5, 2]), batch_size=[5])
+    for _ in range(2):
+        assert policy(td)["agents", "action"].shape == (5, 2)
+    _, flat = make(eps)
+    unbatched_root = TensorDict(observation=torch.randn(6, 4), batch_size=[])
+    for _ in range(2):
+        assert flat(unbatched_root.clone())["action"].shape == (6,)
+
+
+def test_image_observations_on_the_dict_path():
+    spec = Categorical(2)
+    net = torch.nn.Sequential(torch.nn.Flatten(-3), torch.nn.Linear(3 * 5 * 5, 2))
+    policy = EGreedyPolicy(QValueActor(net, spec=spec), EGreedyModule(spec, eps_init=1.0, eps_end=1.0))
+    run = entry_function(policy)
+    for _ in range(3):
+        entries = {"observation": torch.randn(8, 3, 5, 5)}
+        run(entries)
+        assert entries["action"].shape == (8,)

@@ -111,7 +111,7 @@ def test_other_invalid_states(tmp_path):
     loop.append(loop)
     with pytest.raises(TypeError, match=r"at state\['a'\]\[1\] contains itself"):
         save_checkpoint(path, {"a": loop})
-    with pytest.raises(ValueError, match="state\\['format_version'\\] is 0; this rlkit writes format 1"):
+    with pytest.raises(ValueError, match=f"state\\['format_version'\\] is 0; this rlkit writes format {FORMAT_VERSION}"):
         save_checkpoint(path, {"format_version": 0})
     assert not path.exists()
 
@@ -171,8 +171,12 @@ def test_load_errors(tmp_path):
     with pytest.raises(ValueError, match=r"not an rlkit checkpoint: .* with keys \['model'\]"):
         load_checkpoint(tmp_path / "plain.pt")
     torch.save({"format_version": 99}, tmp_path / "future.pt")
-    with pytest.raises(ValueError, match="has checkpoint format 99; this rlkit reads format 1 only"):
+    with pytest.raises(ValueError, match=f"has checkpoint format 99; this rlkit reads format {FORMAT_VERSION} only$"):
         load_checkpoint(tmp_path / "future.pt")
+    torch.save({"format_version": 1}, tmp_path / "old.pt")  # format 1 stored DQN action values
+    with pytest.raises(ValueError, match="has checkpoint format 1; this rlkit reads format 2 only; it was written by "
+                                         "an older rlkit: resume it with that version or start a new run"):
+        load_checkpoint(tmp_path / "old.pt")
 
 
 def test_load_map_location(tmp_path):

@@ -11,11 +11,20 @@ from rlkit.trainers.loggers.base import Logger
 from rlkit.trainers.loggers.wandb_offline import read_offline_run
 from rlkit.utils.io import atomic_write
 
-__all__ = ["WandbLogger", "WandbMode"]
+__all__ = ["WandbLogger", "WandbMode", "resume_id"]
 
 WandbMode = Literal["offline", "online", "disabled"]
 WANDB_MODES: tuple[str, ...] = get_args(WandbMode)
 RUN_ID_FILE = "rlkit-run-id"  # under <run_dir>/wandb/: the id a resumed run continues
+
+
+def resume_id(run_dir: str | os.PathLike[str], mode: WandbMode) -> str | None:
+    """The id of the wandb run a resumed logger on ``run_dir`` continues: the recorded one in
+    ``"online"`` mode, ``None`` (a new run) offline, disabled or when none was recorded."""
+    id_file = Path(run_dir) / "wandb" / RUN_ID_FILE
+    if mode != "online" or not id_file.is_file():
+        return None
+    return id_file.read_text().strip() or None
 
 
 class WandbLogger(Logger):
@@ -40,9 +49,11 @@ class WandbLogger(Logger):
             streams to the server, ``"disabled"`` makes every call a no-op.
         config: the resolved run config, as a plain nested dict.
         tags: run tags.
-        resume: continue the wandb run of an earlier logger on ``run_dir`` (its id is kept in
-            ``<run_dir>/wandb/rlkit-run-id``) instead of starting a new one. wandb ignores steps
-            at or below the last one it recorded. Without a recorded id a new run starts.
+        resume: in ``"online"`` mode, continue the wandb run of an earlier logger on ``run_dir``
+            (its id is kept in ``<run_dir>/wandb/rlkit-run-id``) instead of starting a new one;
+            wandb ignores steps at or below the last one it recorded. Offline, wandb cannot resume
+            (``wandb sync`` of two offline runs with one id keeps only the second), so each
+            segment is its own run, with the same name and group. See :func:`resume_id`.
         flush_timeout_s: how long ``close`` waits for the run log to reach the disk (not in
             ``"disabled"`` mode).
 
@@ -78,7 +89,7 @@ class WandbLogger(Logger):
         self.mode: WandbMode = mode
         self.flush_timeout_s = flush_timeout_s
         id_file = self.run_dir / "wandb" / RUN_ID_FILE
-        run_id = id_file.read_text().strip() if resume and id_file.is_file() else None
+        run_id = resume_id(self.run_dir, mode) if resume else None
         self.run = wandb.init(
             dir=str(self.run_dir),
             id=run_id,

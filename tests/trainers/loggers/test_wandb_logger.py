@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from rlkit.trainers.loggers import WandbLogger, find_offline_runs, read_offline_run
+from rlkit.trainers.loggers.wandb_logger import resume_id
 from rlkit.trainers.loggers.wandb_offline import _FILE_HEADER
 
 
@@ -120,19 +121,15 @@ def test_close_warns_when_the_log_never_completes(tmp_path, monkeypatch):
         logger.close()
 
 
-def test_resume_continues_the_recorded_run_id(tmp_path):
+def test_resume_id_is_the_recorded_one_online_only(tmp_path):
+    assert resume_id(tmp_path, "online") is None  # nothing recorded yet
     with WandbLogger(tmp_path, mode="offline") as first:
         first.log_metrics({"loss_value": 1.0}, step=1)
+    assert (tmp_path / "wandb" / "rlkit-run-id").read_text() == first.run.id
+    assert resume_id(tmp_path, "online") == first.run.id
+    assert resume_id(tmp_path, "offline") is None and resume_id(tmp_path, "disabled") is None
+    # Offline, a resumed segment is a run of its own (wandb sync would overwrite one id's history).
     with WandbLogger(tmp_path, mode="offline", resume=True) as resumed:
         resumed.log_metrics({"loss_value": 2.0}, step=2)
-    with WandbLogger(tmp_path, mode="offline") as fresh:  # not resuming: a new run
-        fresh.log_metrics({"loss_value": 3.0}, step=1)
-    assert resumed.run.id == first.run.id
-    assert fresh.run.id != first.run.id
-    assert (tmp_path / "wandb" / "rlkit-run-id").read_text() == fresh.run.id
-
-
-def test_resume_without_a_recorded_id_starts_a_new_run(tmp_path):
-    with WandbLogger(tmp_path, mode="offline", resume=True) as logger:
-        logger.log_metrics({"loss_value": 1.0}, step=1)
-    assert (tmp_path / "wandb" / "rlkit-run-id").read_text() == logger.run.id
+    assert resumed.run.id != first.run.id
+    assert resume_id(tmp_path, "online") == resumed.run.id
