@@ -90,6 +90,7 @@ class C51Config(_OffPolicyConfig):
     n_atoms: int = 101
     v_min: float = -100.0
     v_max: float = 100.0
+    double_dqn: bool = True
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -112,7 +112,7 @@ def _build_c51(settings, env: GymEnv) -> Agent:
     support = torch.linspace(algo.v_min, algo.v_max, algo.n_atoms)
     actor = DistributionalQValueActor(net, support, in_keys=["observation"], spec=env.action_spec,
                                       action_mask_key=_mask_key(env))
-    loss = LOSSES["c51"](actor, delay_value=True)
+    loss = LOSSES["c51"](actor, delay_value=True, double_dqn=algo.double_dqn)
     explore = _egreedy(algo, env)
     return Agent(loss=loss, policy=EGreedyPolicy(actor, explore), greedy_policy=actor, exploration=explore)
 

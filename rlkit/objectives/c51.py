@@ -38,7 +38,8 @@ class DistributionalDQNLoss(LossModule):
 
     The target is ``r + gamma * Z_target(s', a*)`` projected onto the support (no bootstrap where
     ``terminated``; truncated steps bootstrap), with ``a*`` the online network's greedy action at
-    ``s'``. ``gamma`` is read from the value estimator at every call, so
+    ``s'`` (``double_dqn=False``: the target network's own greedy action, as CleanRL's ``c51.py``
+    and the original paper). ``gamma`` is read from the value estimator at every call, so
     ``make_value_estimator(gamma=...)`` takes effect. Works on any batch shape (``[1]``, ``[B]``,
     ``[B, T]``); the projection is batched and runs on the tensors' device. The per-sample
     cross-entropy ``[*B, 1]`` is written under the priority key. See Bellemare et al., 2017,
@@ -49,6 +50,8 @@ class DistributionalDQNLoss(LossModule):
             ``"one-hot"`` actions) exposing ``support``.
         gamma: discount of the default estimator; ``None`` keeps the estimator default (0.99).
         delay_value: use a target network (``target_value_network_params``).
+        double_dqn: choose ``a*`` with the online network (default); ``False`` lets the target
+            network choose it.
         priority_key: where the per-sample loss is written as priority (default ``"td_error"``).
         reduction: ``"mean"``, ``"sum"`` or ``"none"`` (per-sample ``[*B]``).
 
@@ -93,10 +96,12 @@ class DistributionalDQNLoss(LossModule):
         *,
         gamma: float | None = None,
         delay_value: bool = True,
+        double_dqn: bool = True,
         priority_key: NestedKey | None = None,
         reduction: Reduction = "mean",
     ) -> None:
         super().__init__(reduction=reduction)
+        self.double_dqn = bool(double_dqn)
         support = getattr(value_network, "support", None)
         if not isinstance(support, torch.Tensor):
             raise ValueError(
@@ -127,10 +132,14 @@ class DistributionalDQNLoss(LossModule):
             self._value_estimator.set_keys(**{k: v for k, v in kwargs.items() if k in names})
 
     def _target_probs(self, next_td: TensorDictBase) -> torch.Tensor:
-        """Probabilities ``[*B, K]`` of the target network at the online greedy next action."""
+        """Probabilities ``[*B, K]`` of the target network at the greedy next action (chosen by the
+        online network with ``double_dqn``, else by the target network)."""
         with torch.no_grad():
-            _, next_action = self._qnet.evaluate(next_td, target=False)
-            target_log_probs = self._qnet.values(next_td, target=True)
+            if self.double_dqn:
+                _, next_action = self._qnet.evaluate(next_td, target=False)
+                target_log_probs = self._qnet.values(next_td, target=True)
+            else:
+                target_log_probs, next_action = self._qnet.evaluate(next_td, target=True)
             return action_log_probs(target_log_probs, next_action, self.action_space).exp()
 
     def target_distribution(self, tensordict: TensorDictBase) -> torch.Tensor:

@@ -48,12 +48,13 @@ def loop_projection(probs, reward, terminated, gamma):
     return out
 
 
-def reference(td: TensorDict, online: nn.Linear, target: nn.Linear, gamma: float):
-    """(projected target [N, K], per-sample loss [N]) with the batch flattened to N samples."""
+def reference(td: TensorDict, online: nn.Linear, target: nn.Linear, gamma: float, chooser: nn.Linear | None = None):
+    """(projected target [N, K], per-sample loss [N]) with the batch flattened to N samples; the
+    next action is the greedy one of ``chooser`` (default: the online network)."""
     flat = td.reshape(-1)
     next_obs = flat["next", "observation"]
-    q_online = (log_probs(online, next_obs).exp() * SUPPORT.unsqueeze(-1)).sum(-2)
-    best = q_online.argmax(-1)
+    q_choice = (log_probs(chooser or online, next_obs).exp() * SUPPORT.unsqueeze(-1)).sum(-2)
+    best = q_choice.argmax(-1)
     next_probs = log_probs(target, next_obs).exp()[torch.arange(len(best)), :, best]
     reward, terminated = flat["next", "reward"].squeeze(-1), flat["next", "terminated"].squeeze(-1)
     proj = loop_projection(next_probs, reward, terminated, gamma)
@@ -80,6 +81,22 @@ def test_c51_equals_loop_reference_on_every_batch_shape(shape, action_space):
     assert out.shape == shape
     torch.testing.assert_close(out.reshape(-1), loss_ref)
     torch.testing.assert_close(td["td_error"], out.detach().unsqueeze(-1))
+
+
+def test_without_double_dqn_the_target_network_picks_the_next_action():
+    loss, online, target = make_loss(reduction="none", double_dqn=False)
+    loss.make_value_estimator(gamma=0.9)
+    td = transition_batch((64,), n_actions=ACTIONS, action_space="categorical",
+                          terminated=torch.zeros(64, dtype=torch.bool))
+    next_obs = td["next", "observation"]
+    q = {n: (log_probs(net, next_obs).exp() * SUPPORT.unsqueeze(-1)).sum(-2).argmax(-1)
+         for n, net in (("online", online), ("target", target))}
+    assert (q["online"] != q["target"]).any()  # the two choices differ on some samples
+    proj_ref, loss_ref = reference(td, online, target, 0.9, chooser=target)
+    torch.testing.assert_close(loss.target_distribution(td), proj_ref, atol=1e-6, rtol=0)
+    torch.testing.assert_close(loss(td.clone())["loss_value"], loss_ref, atol=1e-5, rtol=0)
+    online_choice = make_loss(reduction="none")[0]
+    assert online_choice.double_dqn and not loss.double_dqn
 
 
 def test_gamma_comes_from_the_estimator_at_every_call():
