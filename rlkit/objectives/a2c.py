@@ -153,15 +153,29 @@ class A2CLoss(LossModule):
                 and not getattr(estimator, "differentiable", True)
             ):
                 # The critic loss needs V(s) with gradients and the estimator the same numbers
-                # without: one critic call serves both (the estimator reads values present in the batch).
-                value = self._critic_value(tensordict)
+                # without, and V(s') too: one critic call on [s; s'] serves all three (the estimator
+                # reads values present in the batch and takes V(s') as an argument).
+                value, next_value = self._critic_values(tensordict)
                 tensordict.set(keys.value, value.detach())
             with torch.no_grad():
-                estimator(tensordict)
+                estimator(tensordict, next_value=None if value is None or next_value is None else next_value.detach())
             advantage = tensordict.get(keys.advantage)
         if self.normalize_advantage and advantage.numel() > 1:
             advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
         return _per_sample(advantage, tensordict.batch_size), value
+
+    def _critic_values(self, tensordict: TensorDictBase) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``V(s)`` with gradients and ``V(s')`` (``None`` when ``td["next"]`` lacks the critic's
+        inputs), from one critic call on the two batches stacked along the first dim."""
+        in_keys = self.critic_network.in_keys
+        nxt = tensordict.get("next", None)
+        if nxt is None or tensordict.batch_dims == 0 or any(k not in nxt.keys(True) for k in in_keys):
+            return self._critic_value(tensordict), None
+        n = tensordict.batch_size[0]
+        both = TensorDict({k: torch.cat([tensordict.get(k), nxt.get(k)], 0) for k in in_keys},
+                          batch_size=[2 * n, *tensordict.batch_size[1:]], device=tensordict.device)
+        value = self._call_online("critic_network", both).get(self.tensor_keys.value)
+        return value[:n], value[n:]
 
     def _critic_value(self, tensordict: TensorDictBase) -> torch.Tensor:
         return self._call_online("critic_network", tensordict.select(*self.critic_network.in_keys)).get(

@@ -173,9 +173,9 @@ def test_one_critic_call_serves_the_estimator_and_the_critic_loss(clip_value):
     critic.register_forward_hook(lambda module, args, out: inputs.append(args[0]))
     td = mixed_time_batch()
     out = loss(td)
-    # V(s) once (with gradients, reused detached by GAE), V(s') once
-    assert [x.shape for x in inputs] == [(2, 5, 4), (2, 5, 4)]
-    assert torch.equal(inputs[0], td["observation"]) and torch.equal(inputs[1], td["next", "observation"])
+    # One call on [s; s']: V(s) with gradients (reused detached by GAE) and V(s') for GAE
+    assert [x.shape for x in inputs] == [(4, 5, 4)]
+    assert torch.equal(inputs[0], torch.cat([td["observation"], td["next", "observation"]]))
     assert "advantage" not in td.keys() and "state_value" not in td.keys()  # nothing leaks into the batch
     out_sum = sum(out[k] for k in out.keys() if k.startswith("loss_"))
     grads = torch.autograd.grad(out_sum, [*policy.parameters(), *critic.parameters()])

@@ -240,6 +240,7 @@ class ValueEstimatorBase(TensorDictModuleBase, abc.ABC):
         *,
         params: TensorDictBase | None = None,
         target_params: TensorDictBase | None = None,
+        next_value: torch.Tensor | None = None,
     ) -> TensorDictBase:
         """Write advantage and value target (and the values the network computed) into ``td``.
 
@@ -247,6 +248,8 @@ class ValueEstimatorBase(TensorDictModuleBase, abc.ABC):
             td: the batch, ``[*B, T]`` with time last (any shape for TD0).
             params: parameters for ``V(s[t])`` (swapped into the network for the call).
             target_params: parameters for ``V(s[t+1])``; ``params`` when not given.
+            next_value: ``V(s[t+1])``, ``td.batch_size + (1,)``; when given no network computes it
+                (a caller that evaluated ``V(s)`` and ``V(s')`` in one network call passes it).
 
         Returns:
             ``td``, with ``advantage`` and ``value_target`` of shape ``td.batch_size + (1,)``.
@@ -254,7 +257,10 @@ class ValueEstimatorBase(TensorDictModuleBase, abc.ABC):
         self._check_batch(td)
         keys = self.tensor_keys
         value = self._state_value(td, params)
-        next_value = self._next_value(td, params, target_params)
+        if next_value is None:
+            next_value = self._next_value(td, params, target_params)
+        else:
+            next_value = self._check_value_shape(next_value, td, "next_value")
         advantage, target = self._estimate_flat(td, value, next_value)
         # The values are already in td (read from it, or written there by the network); they are not
         # written back, so a detached copy never replaces an entry that carries gradients.
