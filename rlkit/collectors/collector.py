@@ -207,8 +207,11 @@ class Collector:
         flat = self.layout == "flat"
         # [N, T, ...] tensors, or flat [N * T, ...] env-major ones (a tensor reshape, not a TensorDict one).
         batch_shape = [n * steps] if flat else [n, steps]
-        data = {key: torch.stack(column, 1).flatten(0, 1) if flat else torch.stack(column, 1)
-                for key, column in zip(keys, columns)}
+
+        def batched(x: torch.Tensor) -> torch.Tensor:
+            return x.flatten(0, 1) if flat else x
+
+        data = {key: batched(torch.stack(column, 1)) for key, column in zip(keys, columns)}
         device = data["action"].device
         next_obs, rewards, terms, truncs, dones, next_masks = (
             np.stack(store, 1) if store[0] is not None else None for store in stores
@@ -218,8 +221,7 @@ class Collector:
         self.episode_lengths = torch.from_numpy(episodes.lengths)
 
         def tensor(array: np.ndarray) -> torch.Tensor:
-            out = torch.from_numpy(array).to(device)
-            return out.flatten(0, 1) if flat else out
+            return batched(torch.from_numpy(array).to(device))
 
         nxt = {
             "observation": tensor(next_obs),

@@ -144,7 +144,7 @@ class A2CLoss(LossModule):
         """The per-sample advantage, and ``V(s)`` with gradients when it was computed on the way."""
         keys = self.tensor_keys
         advantage = tensordict.get(keys.advantage, None)
-        value = None
+        value = next_value = None
         if advantage is None:
             estimator = self.value_estimator
             if (
@@ -158,15 +158,15 @@ class A2CLoss(LossModule):
                 value, next_value = self._critic_values(tensordict)
                 tensordict.set(keys.value, value.detach())
             with torch.no_grad():
-                estimator(tensordict, next_value=None if value is None or next_value is None else next_value.detach())
+                estimator(tensordict, next_value=next_value)
             advantage = tensordict.get(keys.advantage)
         if self.normalize_advantage and advantage.numel() > 1:
             advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
         return _per_sample(advantage, tensordict.batch_size), value
 
     def _critic_values(self, tensordict: TensorDictBase) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``V(s)`` with gradients and ``V(s')`` (``None`` when ``td["next"]`` lacks the critic's
-        inputs), from one critic call on the two batches stacked along the first dim."""
+        """``V(s)`` with gradients and ``V(s')`` detached (``None`` when ``td["next"]`` lacks the
+        critic's inputs), from one critic call on the two batches stacked along the first dim."""
         in_keys = self.critic_network.in_keys
         nxt = tensordict.get("next", None)
         if nxt is None or tensordict.batch_dims == 0 or any(k not in nxt.keys(True) for k in in_keys):
@@ -175,7 +175,7 @@ class A2CLoss(LossModule):
         both = TensorDict({k: torch.cat([tensordict.get(k), nxt.get(k)], 0) for k in in_keys},
                           batch_size=[2 * n, *tensordict.batch_size[1:]], device=tensordict.device)
         value = self._call_online("critic_network", both).get(self.tensor_keys.value)
-        return value[:n], value[n:]
+        return value[:n], value[n:].detach()
 
     def _critic_value(self, tensordict: TensorDictBase) -> torch.Tensor:
         return self._call_online("critic_network", tensordict.select(*self.critic_network.in_keys)).get(

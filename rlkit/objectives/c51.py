@@ -38,8 +38,8 @@ class DistributionalDQNLoss(LossModule):
 
     The target is ``r + gamma * Z_target(s', a*)`` projected onto the support (no bootstrap where
     ``terminated``; truncated steps bootstrap), with ``a*`` the online network's greedy action at
-    ``s'`` (``double_dqn=False``: the target network's own greedy action, as CleanRL's ``c51.py``
-    and the original paper). ``gamma`` is read from the value estimator at every call, so
+    ``s'`` (``double_dqn=False``: the target network's own greedy action, as CleanRL's ``c51.py``).
+    ``gamma`` is read from the value estimator at every call, so
     ``make_value_estimator(gamma=...)`` takes effect. Works on any batch shape (``[1]``, ``[B]``,
     ``[B, T]``); the projection is batched and runs on the tensors' device. The per-sample
     cross-entropy ``[*B, 1]`` is written under the priority key. See Bellemare et al., 2017,

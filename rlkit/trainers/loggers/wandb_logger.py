@@ -18,10 +18,14 @@ WANDB_MODES: tuple[str, ...] = get_args(WandbMode)
 RUN_ID_FILE = "rlkit-run-id"  # under <run_dir>/wandb/: the id a resumed run continues
 
 
+def _id_file(run_dir: str | os.PathLike[str]) -> Path:
+    return Path(run_dir) / "wandb" / RUN_ID_FILE
+
+
 def resume_id(run_dir: str | os.PathLike[str], mode: WandbMode) -> str | None:
     """The id of the wandb run a resumed logger on ``run_dir`` continues: the recorded one in
     ``"online"`` mode, ``None`` (a new run) offline, disabled or when none was recorded."""
-    id_file = Path(run_dir) / "wandb" / RUN_ID_FILE
+    id_file = _id_file(run_dir)
     if mode != "online" or not id_file.is_file():
         return None
     return id_file.read_text().strip() or None
@@ -88,7 +92,6 @@ class WandbLogger(Logger):
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.mode: WandbMode = mode
         self.flush_timeout_s = flush_timeout_s
-        id_file = self.run_dir / "wandb" / RUN_ID_FILE
         run_id = resume_id(self.run_dir, mode) if resume else None
         self.run = wandb.init(
             dir=str(self.run_dir),
@@ -103,6 +106,7 @@ class WandbLogger(Logger):
             reinit="finish_previous",
         )
         if mode != "disabled":
+            id_file = _id_file(self.run_dir)
             id_file.parent.mkdir(parents=True, exist_ok=True)
             with atomic_write(id_file) as f:
                 f.write(self.run.id)
