@@ -142,7 +142,11 @@ def _check_optim(optim: dict) -> None:
     try:
         inspect.signature(cls).bind(params=[], **kwargs)
     except TypeError as err:
-        raise ConfigError(f"algo.optim has arguments {cls_name} does not take: {err}") from None
+        accepted = [name for name in inspect.signature(cls).parameters if name != "params"]
+        raise ConfigError(
+            f"algo.optim has arguments {cls_name} does not take ({err}); {cls_name} takes {accepted}. "
+            "Drop an inherited one with ~algo.optim.<name> (e.g. ~algo.optim.fused when switching away from Adam)"
+        ) from None
     lr = kwargs.get("lr")
     if lr is not None and not (isinstance(lr, (int, float)) and lr > 0):
         raise ConfigError(f"algo.optim.lr={lr!r} is invalid: expected a positive number")

@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 import torch
 from tensordict.nn import TensorDictModule
+from tensordict.utils import unravel_key
 from torch import nn
 
 from rlkit.collectors import Collector
@@ -165,6 +166,21 @@ def _estimator_kwargs(est) -> dict:
     return {k: v for k, v in vars(est).items() if k != "name"}
 
 
+def replay_keys(policy_in_keys: list, *, slices: bool) -> list:
+    """What the DQN / C51 losses read from a replayed transition: the Q-network's inputs now and next,
+    the action, the next reward and flags (``done`` and ``terminated``; ``truncated`` follows from
+    them), plus the trajectory ids and step counts that slice sampling needs. The collector's other
+    entries are not stored."""
+    inputs = [unravel_key(k) for k in policy_in_keys]
+    keys = [*inputs, "action", *(("next", *_as_tuple(k)) for k in inputs),
+            ("next", "reward"), ("next", "terminated"), ("next", "done")]
+    return keys + ["traj_id", "step_count"] if slices else keys
+
+
+def _as_tuple(key) -> tuple:
+    return key if isinstance(key, tuple) else (key,)
+
+
 def make_loggers(settings, run_dir: Path, config: dict, resume_state: dict | None = None) -> Logger:
     """Console progress plus the configured logger (``none`` = console only).
 
@@ -214,15 +230,16 @@ def build_trainer(settings, run_dir: Path, config: dict, resume_state: dict | No
     buffer = updater = None
     if off_policy:
         generator = torch.Generator(device=device).manual_seed(root.seed)
+        multi_step = settings.value_estimator.name in ("td1", "td_lambda")
+        keys = replay_keys(agent.greedy_policy.in_keys, slices=multi_step)
         if algo.prioritized:
             updates = max(1, (root.total_frames - algo.learning_starts) // (per_env * algo.num_envs))
             buffer = PrioritizedReplayBuffer(algo.buffer_size, alpha=algo.alpha, beta=algo.beta,
                                              beta_annealing_steps=updates * algo.updates_per_batch,
-                                             device=device, generator=generator)
+                                             device=device, generator=generator, keys=keys)
             agent.loss.set_keys(priority="td_error")
         else:
-            buffer = ReplayBuffer(algo.buffer_size, device=device, generator=generator)
-        multi_step = settings.value_estimator.name in ("td1", "td_lambda")
+            buffer = ReplayBuffer(algo.buffer_size, device=device, generator=generator, keys=keys)
         ts.batch_size, ts.learning_starts = algo.batch_size, algo.learning_starts
         ts.updates_per_batch = algo.updates_per_batch
         ts.slice_len = getattr(algo, "slice_len", None) if multi_step else None

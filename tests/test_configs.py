@@ -72,6 +72,37 @@ def test_trainer_anneals_the_epsilon_the_collector_acts_with(algo, tmp_path):
         trainer.close()
 
 
+@pytest.mark.parametrize("algo,estimator", [("dqn", "td0"), ("dqn", "td_lambda"), ("c51", "td0")])
+def test_replay_stores_what_the_loss_reads(algo, estimator, tmp_path):
+    cfg = _compose(f"algo={algo}", f"value_estimator={estimator}", "trainer.eval_episodes=2",
+                   "trainer.progress=false", "logger=none", "total_frames=200", "algo.learning_starts=100",
+                   "algo.batch_size=16")
+    trainer = build_trainer(validate_config(cfg), tmp_path, {})
+    try:
+        trainer.fit()
+        stored = set(trainer.replay_buffer.storage.data.keys(True, True))
+        expected = {"observation", "action", ("next", "observation"), ("next", "reward"), ("next", "terminated"),
+                    ("next", "done")}
+        assert stored == (expected | {"traj_id", "step_count"} if estimator == "td_lambda" else expected)
+        # The collector's batches keep everything (the buffer drops the rest).
+        assert {"traj_id", ("next", "truncated")} <= set(trainer.collector.next_batch().keys(True, True))
+    finally:
+        trainer.close()
+
+
+@pytest.mark.parametrize("algo", ["dqn", "c51"])
+def test_q_learning_algos_use_the_fused_adam_kernel(algo, tmp_path):
+    cfg = _compose(f"algo={algo}", "trainer.eval_episodes=2", "trainer.progress=false", "logger=none")
+    trainer = build_trainer(validate_config(cfg), tmp_path, {})
+    try:
+        assert type(trainer.optimizer) is torch.optim.Adam and trainer.optimizer.defaults["fused"] is True
+    finally:
+        trainer.close()
+    # Switching optimiser means dropping the Adam-only argument, as the refusal above says.
+    cfg = _compose(f"algo={algo}", "algo.optim._target_=torch.optim.RMSprop", "~algo.optim.fused")
+    assert validate_config(cfg).algo.optim["_target_"] == "torch.optim.RMSprop"
+
+
 @pytest.mark.parametrize("algo,estimator", [(a, e) for a in VALID for e in ALL_ESTIMATORS if e not in VALID[a]])
 def test_every_invalid_pair_is_refused(algo, estimator):
     cfg = _compose(f"algo={algo}", f"value_estimator={estimator}")
@@ -95,6 +126,8 @@ def test_every_invalid_pair_is_refused(algo, estimator):
         (["device=tpu9"], r"device='tpu9' is not a torch device"),
         (["algo.optim._target_=torch.optim.Nope"], r"cannot be imported"),
         (["+algo.optim.momentumm=0.9"], r"algo.optim has arguments Adam does not take"),
+        (["algo.optim._target_=torch.optim.RMSprop"],
+         r"RMSprop does not take .*fused.*RMSprop takes \[.*'lr'.*~algo.optim.fused"),
         (["total_frames=0"], r"total_frames=0 is invalid"),
         (["+seedd=1"], r"unknown top-level key 'seedd' \(did you mean 'seed'\?\)"),
     ],

@@ -207,21 +207,29 @@ class Collector:
         flat = self.layout == "flat"
         # [N, T, ...] tensors, or flat [N * T, ...] env-major ones (a tensor reshape, not a TensorDict one).
         batch_shape = [n * steps] if flat else [n, steps]
+        if n == 1:
+            # One env: the steps joined end to end are already the env-major order.
+            def join(parts: list) -> Any:
+                out = torch.cat(parts) if isinstance(parts[0], torch.Tensor) else np.concatenate(parts)
+                return out if flat else out[None]
+        else:
+            def join(parts: list) -> Any:
+                out = torch.stack(parts, 1) if isinstance(parts[0], torch.Tensor) else np.stack(parts, 1)
+                return out.reshape(n * steps, *out.shape[2:]) if flat else out
 
-        def batched(x: torch.Tensor) -> torch.Tensor:
-            return x.flatten(0, 1) if flat else x
-
-        data = {key: batched(torch.stack(column, 1)) for key, column in zip(keys, columns)}
+        data = {key: join(column) for key, column in zip(keys, columns)}
         device = data["action"].device
         next_obs, rewards, terms, truncs, dones, next_masks = (
-            np.stack(store, 1) if store[0] is not None else None for store in stores
+            join(store) if store[0] is not None else None for store in stores
         )
-        episodes = self._episodes.update(rewards, dones)
+        episodes = self._episodes.update(rewards.reshape(n, steps), dones.reshape(n, steps))
         self.episode_returns = torch.from_numpy(episodes.returns.astype(np.float32))
         self.episode_lengths = torch.from_numpy(episodes.lengths)
+        on_cpu = device.type == "cpu"
 
         def tensor(array: np.ndarray) -> torch.Tensor:
-            return batched(torch.from_numpy(array).to(device))
+            out = torch.from_numpy(array)
+            return out if on_cpu else out.to(device)
 
         nxt = {
             "observation": tensor(next_obs),
@@ -232,8 +240,8 @@ class Collector:
         }
         if next_masks is not None:
             nxt["action_mask"] = tensor(next_masks)
-        data["traj_id"] = tensor(episodes.traj_id)
-        data["step_count"] = tensor(episodes.step_count)
+        data["traj_id"] = tensor(episodes.traj_id.reshape(batch_shape))
+        data["step_count"] = tensor(episodes.step_count.reshape(batch_shape))
         data["next"] = TensorDict(nxt, batch_size=batch_shape, device=env.device)
         return TensorDict(data, batch_size=batch_shape, device=env.device)
 

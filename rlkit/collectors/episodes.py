@@ -7,6 +7,10 @@ import numpy as np
 import torch
 
 
+# Batches of at most this many transitions are tracked by a Python loop (see EpisodeTracker._update_loop).
+_LOOP_MAX = 64
+
+
 class BatchEpisodes(NamedTuple):
     """Per-transition ids/counts ``[N, T]`` and the episodes that ended in the batch, in the order
     they ended (time first, then sub-env index)."""
@@ -40,6 +44,8 @@ class EpisodeTracker:
     def update(self, reward: np.ndarray, done: np.ndarray) -> BatchEpisodes:
         """Consumes one batch of rewards and done flags, both ``[N, T]``."""
         n, steps = done.shape
+        if n * steps <= _LOOP_MAX:
+            return self._update_loop(reward, done)
         rows = np.arange(n)[:, None]
         t = np.arange(steps)
         # An episode starts inside the batch at t when the step before ended one.
@@ -67,6 +73,40 @@ class EpisodeTracker:
         self.ret = np.where(last_done, 0.0, running[:, -1])
         self.next_traj += int(end_t.size)
         return BatchEpisodes(traj, step_count, returns, lengths)
+
+    def _update_loop(self, reward: np.ndarray, done: np.ndarray) -> BatchEpisodes:
+        """:meth:`update` as a Python loop over the steps (time first, then sub-env), faster than
+        the array version for small batches and equal to it bit for bit: returns are the same
+        float64 differences of running sums."""
+        n, steps = done.shape
+        rewards, dones = reward.astype(np.float64).tolist(), done.tolist()
+        traj, length = self.traj.tolist(), self.length.tolist()
+        before = [-r for r in self.ret.tolist()]  # running sum before the current episode's first step
+        csum = [0.0] * n
+        last = [0.0] * n  # return of the current episode so far
+        traj_out = [[0] * steps for _ in range(n)]
+        step_out = [[0] * steps for _ in range(n)]
+        returns, lengths = [], []
+        next_traj = self.next_traj
+        for t in range(steps):
+            for i in range(n):
+                total = rewards[i][t] if t == 0 else csum[i] + rewards[i][t]
+                csum[i] = total
+                traj_out[i][t], step_out[i][t] = traj[i], length[i]
+                if dones[i][t]:
+                    returns.append(total - before[i])
+                    lengths.append(length[i] + 1)
+                    traj[i], length[i], before[i], last[i] = next_traj, 0, total, 0.0
+                    next_traj += 1
+                else:
+                    length[i] += 1
+                    last[i] = total - before[i]
+        self.traj = np.array(traj, dtype=np.int64)
+        self.length = np.array(length, dtype=np.int64)
+        self.ret = np.array(last, dtype=np.float64)
+        self.next_traj = next_traj
+        return BatchEpisodes(np.array(traj_out, dtype=np.int64), np.array(step_out, dtype=np.int64),
+                             np.array(returns, dtype=np.float64), np.array(lengths, dtype=np.int64))
 
     def state_dict(self) -> dict[str, Any]:
         return {

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -44,6 +45,8 @@ class ReplayBuffer:
         capacity: maximum number of transitions; the oldest are overwritten when full.
         device: storage device; ``None`` keeps the device of the first batch.
         generator: random generator used for sampling (CPU unless you pass another one).
+        keys: the entries to store (e.g. only those the loss reads); the other entries of extended
+            batches are dropped, and so are those of a loaded state. ``None`` stores every entry.
 
     Examples:
         >>> import torch
@@ -64,8 +67,12 @@ class ReplayBuffer:
         *,
         device: torch.device | str | None = None,
         generator: torch.Generator | None = None,
+        keys: Sequence[NestedKey] | None = None,
     ) -> None:
-        self._storage = TensorDictStorage(capacity, device=device)
+        reserved = [k for k in self._reserved_keys if keys is not None and k in keys]
+        if reserved:
+            raise ValueError(f"keys {reserved} are reserved: the buffer writes them into sampled batches")
+        self._storage = TensorDictStorage(capacity, device=device, keys=keys)
         if generator is None:
             generator = torch.Generator()
             generator.manual_seed(int(torch.randint(0, 2**62, ()).item()))
@@ -214,6 +221,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         priority_key: key that :meth:`update_tensordict_priority` reads the priorities from.
         device: storage device.
         generator: random generator used for sampling.
+        keys: the entries to store (``None``: all), as for :class:`ReplayBuffer`.
 
     Examples:
         >>> import torch
@@ -241,8 +249,9 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         priority_key: NestedKey = "td_error",
         device: torch.device | str | None = None,
         generator: torch.Generator | None = None,
+        keys: Sequence[NestedKey] | None = None,
     ) -> None:
-        super().__init__(capacity, device=device, generator=generator)
+        super().__init__(capacity, device=device, generator=generator, keys=keys)
         for name, value in (("alpha", alpha), ("beta", beta), ("beta_end", beta_end)):
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")

@@ -1,11 +1,12 @@
 """Preallocated circular TensorDict storage used by the replay buffers."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from tensordict import TensorDict, TensorDictBase
-from tensordict.utils import NestedKey
+from tensordict.utils import NestedKey, unravel_key
 
 __all__ = ["TensorDictStorage"]
 
@@ -25,6 +26,16 @@ def _leaves(td: TensorDictBase, what: str) -> dict[NestedKey, torch.Tensor]:
     return leaves
 
 
+def _kept(leaves: dict[NestedKey, torch.Tensor], keys: list[NestedKey] | None, what: str) -> dict:
+    """The leaves named by ``keys`` (all of them when ``keys`` is None); a missing one is an error."""
+    if keys is None:
+        return leaves
+    missing = [k for k in keys if k not in leaves]
+    if missing:
+        raise KeyError(f"{what}: the storage keeps {keys}, but {missing} are missing; present: {list(leaves)}")
+    return {k: leaves[k] for k in keys}
+
+
 class TensorDictStorage:
     """A fixed-capacity ring of transitions held in one preallocated TensorDict of shape ``[capacity]``.
 
@@ -35,6 +46,8 @@ class TensorDictStorage:
     Args:
         capacity: maximum number of stored items.
         device: device of the storage; ``None`` keeps each entry on the device of the first batch.
+        keys: the entries to store (nested keys as tuples); other entries of written TensorDicts are
+            dropped. ``None`` stores every entry.
 
     Examples:
         >>> import torch
@@ -46,19 +59,32 @@ class TensorDictStorage:
         ([3, 1, 2], 3, 1)
     """
 
-    def __init__(self, capacity: int, *, device: torch.device | str | None = None) -> None:
+    def __init__(self, capacity: int, *, device: torch.device | str | None = None,
+                 keys: Sequence[NestedKey] | None = None) -> None:
         if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity <= 0:
             raise ValueError(f"capacity must be a positive int, got {capacity!r}")
+        if keys is not None:
+            keys = [unravel_key(k) for k in keys]
+            if not keys or len(set(keys)) != len(keys):
+                raise ValueError(f"keys must be a non-empty list of distinct entry names, got {keys!r}")
+        self.keys = keys
         self.capacity = capacity
         self._device = torch.device(device) if device is not None else None
         self._data: TensorDictBase | None = None
+        # The stored leaves by nested key, and their device: read on every write and sample, so kept
+        # next to the TensorDict rather than looked up in it each time (refreshed when _data changes).
+        self._leaves: dict[NestedKey, torch.Tensor] = {}
+        self._leaf_device: torch.device | None = None
         self._cursor = 0
         self._size = 0
         self._version = 0
 
     @property
     def data(self) -> TensorDictBase:
-        """The whole ``[capacity]`` TensorDict (slots ``>= len(self)`` hold garbage until written)."""
+        """The whole ``[capacity]`` TensorDict (slots ``>= len(self)`` hold garbage until written).
+
+        Read it, or write into its tensors in place; replacing an entry (``data[key] = tensor``) is
+        not seen by the storage, which keeps its own references to the stored tensors."""
         if self._data is None:
             raise RuntimeError("the storage is empty: its layout is set by the first extend()")
         return self._data
@@ -73,7 +99,7 @@ class TensorDictStorage:
         """Device of the stored data (``None`` before the first write unless given)."""
         if self._data is None:
             return self._device
-        return next(iter(_leaves(self._data, "storage").values())).device
+        return self._leaf_device
 
     def __len__(self) -> int:
         return self._size
@@ -102,10 +128,20 @@ class TensorDictStorage:
         for key, value in leaves.items():
             device = self._device if self._device is not None else value.device
             data.set(key, torch.zeros((self.capacity, *value.shape[1:]), dtype=value.dtype, device=device))
+        self._set_data(data)
+
+    def _set_data(self, data: TensorDictBase | None) -> None:
         self._data = data
+        self._leaves = {} if data is None else _leaves(data, "storage")
+        self._leaf_device = None if data is None else next(iter(self._leaves.values())).device
 
     def _check_layout(self, leaves: dict[NestedKey, torch.Tensor]) -> None:
-        stored = _leaves(self.data, "storage")
+        stored = self._leaves
+        if leaves.keys() == stored.keys() and all(
+            value.shape[1:] == stored[key].shape[1:] and value.dtype == stored[key].dtype
+            for key, value in leaves.items()
+        ):
+            return
         missing = [k for k in stored if k not in leaves]
         unexpected = [k for k in leaves if k not in stored]
         if missing or unexpected:
@@ -136,23 +172,27 @@ class TensorDictStorage:
                 f"expected a flat TensorDict with batch_size [N], got batch_size {list(td.batch_size)}; "
                 "flatten the batch dims first (e.g. td.reshape(-1))"
             )
-        leaves = _leaves(td, "extend")
+        leaves = _kept(_leaves(td, "extend"), self.keys, "extend")
         if self._data is None:
             self._allocate(leaves)
         else:
             self._check_layout(leaves)
         n = td.batch_size[0]
         kept = min(n, self.capacity)
-        device = self.device
-        slots = (torch.arange(n - kept, n, device=device) + self._cursor) % self.capacity
-        if kept:
-            data = self.data
-            start = (self._cursor + n - kept) % self.capacity
+        device = self._leaf_device
+        start = (self._cursor + n - kept) % self.capacity
+        if start + kept <= self.capacity:
             # Without wrap-around the slots are one contiguous slice: a plain copy, no scatter.
-            where = slice(start, start + kept) if start + kept <= self.capacity else slots
+            slots = torch.arange(start, start + kept, device=device)
+            where: slice | torch.Tensor = slice(start, start + kept)
+        else:
+            slots = where = (torch.arange(n - kept, n, device=device) + self._cursor) % self.capacity
+        if kept:
             for key, value in leaves.items():
                 # One assignment per entry; slots are distinct because kept <= capacity.
-                data.get(key)[where] = value[n - kept:].to(data.get(key).device)
+                stored = self._leaves[key]
+                value = value if kept == n else value[n - kept:]
+                stored[where] = value if value.device == stored.device else value.to(stored.device)
         self._cursor = (self._cursor + n) % self.capacity
         self._size = min(self._size + n, self.capacity)
         self._version += 1
@@ -160,7 +200,17 @@ class TensorDictStorage:
 
     def __getitem__(self, index: torch.Tensor) -> TensorDictBase:
         """Gather a copy of the items at ``index`` (any shape); the result has the index's shape."""
-        return self.data[index]
+        data = self.data
+        out: dict = {}
+        for key, value in self._leaves.items():
+            if isinstance(key, tuple):  # nested keys: one sub-dict per level
+                node = out
+                for part in key[:-1]:
+                    node = node.setdefault(part, {})
+                node[key[-1]] = value[index]
+            else:
+                out[key] = value[index]
+        return TensorDict(out, batch_size=index.shape, device=data.device)
 
     def state_dict(self) -> dict[str, Any]:
         """Contents and write position as plain tensors/ints/dicts.
@@ -188,12 +238,15 @@ class TensorDictStorage:
                 f"and 0 <= size <= {self.capacity}"
             )
         if not state["data"]:
-            self._data = None
+            self._set_data(None)
         else:
             data = TensorDict(state["data"], batch_size=[self.capacity])
+            if self.keys is not None:  # a state saved with more entries: only the kept ones load
+                kept = _kept(_leaves(data, "load_state_dict"), self.keys, "load_state_dict")
+                data = TensorDict({}, batch_size=[self.capacity])
+                for key, value in kept.items():
+                    data.set(key, value)
             # Copy so that the buffer never aliases the (possibly reused) state dict.
-            self._data = data.apply(
-                lambda t: t.to(device=self._device or t.device, copy=True), device=self._device
-            )
+            self._set_data(data.apply(lambda t: t.to(device=self._device or t.device, copy=True), device=self._device))
         self._cursor, self._size = cursor, size
         self._version += 1

@@ -23,6 +23,15 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
 
+def _finite(array: np.ndarray) -> bool:
+    """Whether a float array holds no NaN/inf (its sum is finite; a sum that overflows is re-checked
+    by :func:`~rlkit.envs.checks.check_finite`). Small arrays are summed in Python, faster than numpy's
+    reduction at that size."""
+    if array.size <= 64:
+        return math.isfinite(sum(array.ravel().tolist()))
+    return math.isfinite(float(array.sum()))
+
+
 class StepResult(NamedTuple):
     """One vector step, as numpy arrays (the policy's next input as tensors).
 
@@ -243,10 +252,15 @@ class GymEnv:
     def advance(self, action: torch.Tensor) -> StepResult:
         """Steps every sub-env with ``action`` ``[N, *action_shape]``; the fast path of :meth:`step`,
         without TensorDicts."""
+        if self._single is not None:
+            index = self._single_index(action)
+            if index is not None:
+                self._fresh = False
+                return self._advance_single(index)
         encoded = check_action(self, action)
         self._fresh = False
         if self._single is not None:
-            return self._advance_single(encoded)
+            return self._advance_single(int(encoded[0]) if self._index_actions else encoded[0])
         obs, reward, terminated, truncated, info = self._vec.step(encoded)
         self._step_count += 1
         terminated = np.array(terminated, dtype=bool)
@@ -274,23 +288,41 @@ class GymEnv:
                     now_mask[done] = reset_mask
         return self._finish_step(next_np, reward, terminated, truncated, done, any_done, next_mask, now_np, now_mask)
 
-    def _advance_single(self, encoded: np.ndarray) -> StepResult:
-        """:meth:`advance` for one env driven directly: its own step and reset, no batching layer."""
+    def _single_index(self, action: Any) -> int | None:
+        """The gymnasium action of a valid one-env index action ``[1]`` (int64, no mask), as a Python
+        int; ``None`` for anything else, which :func:`check_action` then validates."""
+        if (self._index_actions and self._mask is None and type(action) is torch.Tensor
+                and action.dtype == torch.int64 and self._codec.action_spec.mask is None):
+            values = action.tolist()
+            if (type(values) is list and len(values) == 1 and type(values[0]) is int
+                    and 0 <= values[0] < self._codec.action_spec.n):
+                return values[0] + self._codec._action_start
+        return None
+
+    def _advance_single(self, action: Any) -> StepResult:
+        """:meth:`advance` for one env driven directly: its own step and reset, no batching layer.
+        Index actions come as Python ints, which pass gymnasium's ``Discrete.contains`` check
+        faster than numpy scalars."""
         env = self._single
-        action = encoded[0]
-        # A Python int passes gymnasium's Discrete.contains check faster than a numpy scalar.
-        obs, reward, terminated, truncated, info = env.step(int(action) if self._index_actions else action)
+        obs, reward, terminated, truncated, info = env.step(action)
         self._step_count += 1
         codec = self._codec
         next_np, next_mask = codec.observe(batch_one(obs), batch_info(info) if codec.mask_in_info else {})
-        any_done = bool(terminated) or bool(truncated)
+        terminated, truncated = bool(terminated), bool(truncated)
+        done = terminated or truncated
         now_np, now_mask = next_np, next_mask
-        if any_done:
+        if done:
             obs, info = env.reset()
             now_np, now_mask = codec.observe(batch_one(obs), batch_info(info) if codec.mask_in_info else {})
-        return self._finish_step(next_np, np.array([reward], dtype=np.float32), np.array([bool(terminated)]),
-                                 np.array([bool(truncated)]), np.array([any_done]), any_done, next_mask,
-                                 now_np, now_mask)
+        # One cheap test for the common case; the detailed ones name the culprit.
+        if not (math.isfinite(reward) and _finite(next_np) and (not done or _finite(now_np))):
+            check_finite(self, "reward", np.array([[reward]], dtype=np.float64))
+            check_finite(self, "observation", next_np)
+            check_finite(self, "observation (after reset)", now_np)
+        self._obs = self._tensor(now_np)
+        self._mask = None if now_mask is None else self._tensor(now_mask)
+        return StepResult(next_np, np.array([reward], dtype=np.float32), np.array([terminated]),
+                          np.array([truncated]), np.array([done]), next_mask, self._obs, self._mask)
 
     def _finish_step(self, next_np, reward, terminated, truncated, done, any_done, next_mask, now_np,
                      now_mask) -> StepResult:

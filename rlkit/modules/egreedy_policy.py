@@ -8,6 +8,7 @@ from tensordict import TensorDictBase
 from tensordict.nn import TensorDictModuleBase
 from tensordict.utils import unravel_key
 
+from rlkit.data.specs import Categorical, TensorSpec
 from rlkit.modules.exploration import EGreedyModule, ExplorationType, exploration_type, random_action
 
 
@@ -63,6 +64,22 @@ class EGreedyPolicy(TensorDictModuleBase):
                                                else [])
         self.out_keys = [explore.action_key]
         self._event_dims: int | None = None  # trailing dims of the first input that are not batch dims
+        spec = explore.spec
+        # Index actions of a spec without a fixed mask: random ones are a single randint.
+        self._plain_index = type(spec) is Categorical and spec.mask is None
+
+    def _random(self, spec: TensorSpec, batch: torch.Size, mask: torch.Tensor | None,
+                device: torch.device) -> torch.Tensor:
+        """Uniformly random allowed actions of the spec's dtype on ``device``."""
+        if self._plain_index and mask is None:
+            # random_action's draw for an unmasked index spec (same generator, same numbers), without
+            # its layers of dtype and device conversions.
+            action = torch.randint(spec.n, batch + spec.shape, device=spec.device)
+        else:
+            action = random_action(spec, batch, mask, device)
+        if action.dtype != spec.dtype:
+            action = action.to(spec.dtype)
+        return action if action.device == device else action.to(device)
 
     def _act(self, first: torch.Tensor, greedy: Callable[[], torch.Tensor], mask: torch.Tensor | None) -> torch.Tensor:
         """Coins first; ``greedy()`` only when some entry acts greedily (and on the first call)."""
@@ -74,9 +91,13 @@ class EGreedyPolicy(TensorDictModuleBase):
             self._event_dims = first.dim() - (action.dim() - len(spec.shape))
         batch = first.shape[: first.dim() - self._event_dims]
         device = first.device
-        coin = torch.rand(batch, device=device) < explore.eps.to(device)
-        if action is None and bool(coin.all()):
-            return random_action(spec, batch, mask, device).to(spec.dtype)
+        # The coins as Python floats: float32 draws and a float32 eps compare exactly as in torch,
+        # and one transfer answers both "all exploring?" and "none exploring?".
+        eps = explore.eps.item()
+        draws = torch.rand(batch, device=device)
+        explored = sum(u < eps for u in draws.view(-1).tolist())
+        if action is None and explored == draws.numel():
+            return self._random(spec, batch, mask, device)
         if action is None:
             action = greedy()
         if action.shape[: len(batch)] != batch:
@@ -84,11 +105,13 @@ class EGreedyPolicy(TensorDictModuleBase):
                 f"the policy's action has shape {tuple(action.shape)}, which does not start with the batch "
                 f"shape {tuple(batch)} of its input {tuple(first.shape)}"
             )
-        action = action.to(spec.dtype)
-        if not bool(coin.any()):
+        if action.dtype != spec.dtype:
+            action = action.to(spec.dtype)
+        if not explored:
             return action
-        random = random_action(spec, batch, mask, device).to(device=action.device, dtype=spec.dtype)
-        return torch.where(coin.reshape(batch + (1,) * (action.dim() - len(batch))), random, action)
+        random = self._random(spec, batch, mask, action.device)
+        coin = (draws < eps).reshape(batch + (1,) * (action.dim() - len(batch)))
+        return torch.where(coin.to(action.device), random, action)
 
     def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
         key, mask_key = self.explore.action_key, self.explore.action_mask_key
@@ -127,11 +150,12 @@ class EGreedyPolicy(TensorDictModuleBase):
             if exploration_type() != ExplorationType.RANDOM:
                 entries[key] = greedy().to(dtype)
                 return
-            missing = [k for k in (in_keys[0], mask_key) if k is not None and k not in entries]
-            if missing:
+            first = entries.get(in_keys[0])
+            mask = None if mask_key is None else entries.get(mask_key)
+            if first is None or (mask_key is not None and mask is None):
+                missing = [k for k in (in_keys[0], mask_key) if k is not None and k not in entries]
                 raise KeyError(f"EGreedyPolicy reads {missing}, which are missing; keys present: "
                                f"{sorted(map(str, entries))}")
-            mask = None if mask_key is None else entries[mask_key]
-            entries[key] = self._act(entries[in_keys[0]], greedy, mask)
+            entries[key] = self._act(first, greedy, mask)
 
         return run

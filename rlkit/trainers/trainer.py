@@ -7,6 +7,7 @@ collected batch is stored, and ``updates_per_batch`` sampled minibatches are opt
 """
 from __future__ import annotations
 
+import math
 import signal
 import threading
 import time
@@ -24,6 +25,10 @@ from rlkit.trainers.checkpoint import (
     save_run_checkpoint,
     set_rng_state,
 )
+
+
+# Gradients of at most this many entries get their norm from one concatenated copy (see _grad_norm).
+_CONCAT_NORM_MAX = 1 << 20
 
 
 class NonFiniteError(RuntimeError):
@@ -229,8 +234,9 @@ class Trainer:
         total.backward()
         grad_norm = self._grad_norm()
         # One check for both (a non-finite loss gives non-finite gradients); nothing is applied
-        # before it passes.
-        if not bool(torch.isfinite(total) & torch.isfinite(grad_norm)):
+        # before it passes. Two scalar reads cost less than a chain of tensor ops (and, like them,
+        # wait for the device).
+        if not (math.isfinite(float(total.detach())) and math.isfinite(float(grad_norm))):
             self._raise_non_finite(losses, loss_keys)
         self.optimizer.step()
         self.updates += 1
@@ -260,7 +266,11 @@ class Trainer:
             return torch.nn.utils.clip_grad_norm_(self.params, self.settings.max_grad_norm)
         grads = [p.grad for p in self.params if p.grad is not None]
         if not grads:
-            return torch.zeros(())
+            return torch.zeros((), device=self.params[0].device if self.params else None)
+        if sum(g.numel() for g in grads) <= _CONCAT_NORM_MAX and len({g.device for g in grads}) == 1:
+            # Small networks: one norm over the concatenated gradients costs a fraction of
+            # get_total_norm's per-device grouping.
+            return torch.linalg.vector_norm(torch.cat([g.reshape(-1) for g in grads]))
         return torch.nn.utils.get_total_norm(grads)
 
     def _good_checkpoint(self) -> str:
@@ -316,11 +326,15 @@ class Trainer:
 
 
 class _Window:
-    """Accumulates losses and finished episodes between two log rows (detached, no syncs)."""
+    """Accumulates losses and finished episodes between two log rows (detached, no syncs).
+
+    The losses of an update and its gradient norm are added as one float64 vector (one concatenation
+    and one add per update), in the order of ``keys``: the loss keys in the order they first appeared.
+    A key missing from an update counts as 0 there; every mean is over the window's updates."""
 
     def __init__(self) -> None:
-        self.loss_sums: dict[str, torch.Tensor] = {}
-        self.grad_norm_sum: torch.Tensor | None = None
+        self.keys: list[str] = []
+        self.sums: torch.Tensor | None = None  # [len(keys) + 1]: the loss sums, then the grad-norm sum
         self.n_updates = 0
         self.returns: list[float] = []
         self.lengths: list[int] = []
@@ -330,10 +344,22 @@ class _Window:
         return self.n_updates > 0 or bool(self.returns)
 
     def add_losses(self, losses: dict[str, torch.Tensor], grad_norm: torch.Tensor) -> None:
-        for key, value in losses.items():
-            self.loss_sums[key] = self.loss_sums.get(key, 0) + value.double()
-        self.grad_norm_sum = grad_norm.double() if self.grad_norm_sum is None else self.grad_norm_sum + grad_norm
+        if list(losses) != self.keys:
+            self._widen([k for k in losses if k not in self.keys])
+        if len(losses) == len(self.keys):
+            parts = [v.reshape(1) for v in losses.values()]
+        else:  # a key of the window that this update lacks adds 0 (as if it had logged a zero loss)
+            zero = grad_norm.new_zeros(1)
+            parts = [losses[k].reshape(1) if k in losses else zero for k in self.keys]
+        values = torch.cat([*parts, grad_norm.reshape(1)]).double()  # cat promotes mixed dtypes
+        self.sums = values if self.sums is None else self.sums + values
         self.n_updates += 1
+
+    def _widen(self, new_keys: list[str]) -> None:
+        if self.sums is not None and new_keys:
+            pad = self.sums.new_zeros(len(new_keys))
+            self.sums = torch.cat([self.sums[:-1], pad, self.sums[-1:]])
+        self.keys = self.keys + new_keys
 
     def add_episodes(self, returns: torch.Tensor, lengths: torch.Tensor) -> None:
         if returns is not None and len(returns):
@@ -343,8 +369,9 @@ class _Window:
     def flush(self) -> dict[str, float]:
         out: dict[str, float] = {}
         if self.n_updates:
-            out.update({k: float(v) / self.n_updates for k, v in self.loss_sums.items()})
-            out["grad_norm"] = float(self.grad_norm_sum) / self.n_updates
+            sums = self.sums.tolist()
+            out.update({k: v / self.n_updates for k, v in zip(self.keys, sums)})
+            out["grad_norm"] = sums[-1] / self.n_updates
         if self.returns:
             out["episode_return"] = sum(self.returns) / len(self.returns)
             out["episode_length"] = sum(self.lengths) / len(self.lengths)
@@ -353,17 +380,21 @@ class _Window:
         return out
 
     def state_dict(self) -> dict:
+        sums = [] if self.sums is None else [v.clone() for v in self.sums.detach().cpu().unbind()]
         return {
-            "loss_sums": {k: v.detach().cpu() for k, v in self.loss_sums.items()},
-            "grad_norm_sum": None if self.grad_norm_sum is None else self.grad_norm_sum.detach().cpu(),
+            "loss_sums": dict(zip(self.keys, sums)),
+            "grad_norm_sum": sums[-1] if sums else None,
             "n_updates": self.n_updates,
             "returns": list(self.returns),
             "lengths": list(self.lengths),
         }
 
     def load_state_dict(self, state: dict) -> None:
-        self.loss_sums = dict(state["loss_sums"])
-        self.grad_norm_sum = state["grad_norm_sum"]
+        self.keys = list(state["loss_sums"])
+        grad_norm_sum = state["grad_norm_sum"]
+        self.sums = None if grad_norm_sum is None else torch.stack(
+            [*(torch.as_tensor(v, dtype=torch.float64) for v in state["loss_sums"].values()),
+             torch.as_tensor(grad_norm_sum, dtype=torch.float64)])
         self.n_updates = int(state["n_updates"])
         self.returns = list(state["returns"])
         self.lengths = list(state["lengths"])

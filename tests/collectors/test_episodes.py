@@ -1,10 +1,19 @@
-"""EpisodeTracker: vectorised per-batch bookkeeping checked against hand values and a slow loop."""
+"""EpisodeTracker: per-batch bookkeeping (array and loop forms) checked against hand values, a slow
+reference loop and each other."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from rlkit.collectors import episodes
 from rlkit.collectors.episodes import EpisodeTracker
+
+
+@pytest.fixture(params=["arrays", "loop"], autouse=True)
+def form(request, monkeypatch):
+    """Every test runs on both forms of update(): the array one (large batches) and the loop one."""
+    monkeypatch.setattr(episodes, "_LOOP_MAX", 0 if request.param == "arrays" else 10**9)
+    return request.param
 
 
 def test_hand_computed_example():
@@ -69,3 +78,23 @@ def test_state_round_trip_and_mismatch():
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
     with pytest.raises(ValueError, match="episode state is for 2 envs, this collector has 3"):
         EpisodeTracker(3).load_state_dict(tracker.state_dict())
+
+
+def test_array_and_loop_forms_agree_bit_for_bit(monkeypatch):
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        n, steps = int(rng.integers(1, 6)), int(rng.integers(1, 12))
+        by_arrays, by_loop = EpisodeTracker(n), EpisodeTracker(n)
+        for _ in range(4):
+            reward = (rng.normal(size=(n, steps)) * 3.3).astype(np.float32)
+            done = rng.random((n, steps)) < 0.3
+            monkeypatch.setattr(episodes, "_LOOP_MAX", 0)
+            a = by_arrays.update(reward, done)
+            monkeypatch.setattr(episodes, "_LOOP_MAX", 10**9)
+            b = by_loop.update(reward, done)
+            for x, y in zip(a, b):
+                assert x.dtype == y.dtype and x.shape == y.shape and np.array_equal(x, y)
+            for name in ("traj", "length", "ret"):
+                x, y = getattr(by_arrays, name), getattr(by_loop, name)
+                assert x.dtype == y.dtype and np.array_equal(x, y)
+            assert by_arrays.next_traj == by_loop.next_traj

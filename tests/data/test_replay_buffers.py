@@ -139,6 +139,41 @@ def test_state_dict_of_an_empty_buffer_round_trips() -> None:
     assert len(loaded) == 2
 
 
+@pytest.mark.parametrize("cls", [ReplayBuffer, PrioritizedReplayBuffer])
+def test_keys_store_only_the_named_entries_and_sample_like_a_full_buffer(cls) -> None:
+    keys = ["observation", "action", ("next", "reward")]
+    kept, full = _seeded(cls, 16, seed=3, keys=keys), _seeded(cls, 16, seed=3)
+    for rb in (kept, full):
+        rb.extend(_transitions(0, 21))
+    assert sorted(kept.storage.data.keys(True, True), key=str) == sorted(keys, key=str)
+    for _ in range(3):
+        a, b = kept.sample(8), full.sample(8)
+        _assert_td_equal(a, b.select(*keys, "index", *(["priority_weight"] if cls is PrioritizedReplayBuffer else [])))
+    with pytest.raises(KeyError, match=r"the storage keeps .* but \['action'\] are missing"):
+        kept.extend(_transitions(0, 2).exclude("action"))
+
+
+def test_a_keyed_buffer_loads_a_full_state_and_continues_exactly() -> None:
+    keys = ["frame", ("next", "reward")]
+    full = _seeded(ReplayBuffer, 16, seed=1)
+    full.extend(_transitions(0, 21))
+    loaded = _round_trip_through_file(full, _seeded(ReplayBuffer, 16, seed=99, keys=keys))
+    assert sorted(loaded.storage.data.keys(True, True), key=str) == sorted(keys, key=str)
+    for _ in range(3):
+        _assert_td_equal(full.sample(8).select(*keys, "index"), loaded.sample(8))
+    with pytest.raises(KeyError, match=r"load_state_dict: the storage keeps \['nope'\]"):
+        ReplayBuffer(16, keys=["nope"]).load_state_dict(full.state_dict())
+
+
+def test_bad_keys_are_refused() -> None:
+    with pytest.raises(ValueError, match=r"keys \['index'\] are reserved"):
+        ReplayBuffer(4, keys=["observation", "index"])
+    with pytest.raises(ValueError, match="non-empty list of distinct entry names"):
+        ReplayBuffer(4, keys=["a", ("a",)])
+    with pytest.raises(ValueError, match="non-empty list of distinct entry names"):
+        ReplayBuffer(4, keys=[])
+
+
 def test_uniform_buffer_errors() -> None:
     with pytest.raises(ValueError, match="capacity must be a positive int, got 0"):
         ReplayBuffer(0)

@@ -51,5 +51,14 @@ def test_plain_implementations_train_and_evaluate():
 def test_bench_reports_medians_and_ratio(capsys):
     result = bench.bench("a2c", frames=80, repeats=2, warmup_frames=40)
     assert len(result["times"]["rlkit"]) == len(result["times"]["plain"]) == 2
-    assert result["ratio"] == result["median"]["rlkit"] / result["median"]["plain"] > 0
+    assert result["ratio"] == {"plain": result["median"]["rlkit"] / result["median"]["plain"]}
+    assert result["ratio"]["plain"] > 0
     assert "a2c rep 2/2" in capsys.readouterr().out
+
+
+def test_bench_times_the_fused_adam_baseline_when_asked(capsys):
+    result = bench.bench("dqn", frames=60, repeats=1, warmup_frames=30, plain_fused=True)
+    assert sorted(result["times"]) == ["plain", "plain-fused", "rlkit"]
+    assert result["ratio"]["plain-fused"] == result["median"]["rlkit"] / result["median"]["plain-fused"]
+    assert "plain-fused" in capsys.readouterr().out
+

@@ -13,6 +13,7 @@ from hydra import compose, initialize_config_dir
 from rlkit.builders import validate_config
 from rlkit.factories import build_trainer
 from rlkit.trainers import Logger, NonFiniteError, Trainer, TrainingInterrupted, load_checkpoint
+from rlkit.trainers import trainer as trainer_module
 
 CONF = str(Path(__file__).resolve().parents[2] / "conf")
 # DQN collects train_frequency=10 frames (1 env) per batch; A2C 8 envs x 5 steps = 40.
@@ -227,8 +228,10 @@ def test_non_finite_gradient_names_the_parameters(tmp_path):
     trainer.close()
 
 
+@pytest.mark.parametrize("concat_max", [0, 1 << 20], ids=["get_total_norm", "concatenated"])
 @pytest.mark.parametrize("max_grad_norm", ["null", "0.05"])
-def test_logged_grad_norm_is_the_norm_before_clipping(tmp_path, max_grad_norm):
+def test_logged_grad_norm_is_the_norm_before_clipping(tmp_path, max_grad_norm, concat_max, monkeypatch):
+    monkeypatch.setattr(trainer_module, "_CONCAT_NORM_MAX", concat_max)  # both ways of taking the norm
     trainer = make_trainer(tmp_path, f"algo.max_grad_norm={max_grad_norm}", "total_frames=120")
     norms: list[float] = []
     step = trainer.optimizer.step
