@@ -314,15 +314,16 @@ class GymEnv:
         if done:
             obs, info = env.reset()
             now_np, now_mask = codec.observe(batch_one(obs), batch_info(info) if codec.mask_in_info else {})
+        reward = np.array([reward], dtype=np.float32)  # a reward beyond float32's range becomes inf here
         # One cheap test for the common case; the detailed ones name the culprit.
-        if not (math.isfinite(reward) and _finite(next_np) and (not done or _finite(now_np))):
-            check_finite(self, "reward", np.array([[reward]], dtype=np.float64))
+        if not (math.isfinite(reward[0]) and _finite(next_np) and (not done or _finite(now_np))):
+            check_finite(self, "reward", reward.reshape(-1, 1))
             check_finite(self, "observation", next_np)
             check_finite(self, "observation (after reset)", now_np)
         self._obs = self._tensor(now_np)
         self._mask = None if now_mask is None else self._tensor(now_mask)
-        return StepResult(next_np, np.array([reward], dtype=np.float32), np.array([terminated]),
-                          np.array([truncated]), np.array([done]), next_mask, self._obs, self._mask)
+        return StepResult(next_np, reward, np.array([terminated]), np.array([truncated]), np.array([done]),
+                          next_mask, self._obs, self._mask)
 
     def _finish_step(self, next_np, reward, terminated, truncated, done, any_done, next_mask, now_np,
                      now_mask) -> StepResult:

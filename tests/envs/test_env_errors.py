@@ -5,7 +5,7 @@ import pytest
 import torch
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
-from toy_envs import MaskedEnv, SpaceEnv, TinyVectorEnv, counter_fn
+from toy_envs import CounterEnv, MaskedEnv, SpaceEnv, TinyVectorEnv, counter_fn
 
 from rlkit.envs import GymEnv
 
@@ -62,6 +62,16 @@ def test_non_finite_observation_and_reward_name_env_step_sub_env_and_value(vecto
     env = GymEnv.from_factory(counter_fn(terminate_at=1, nan_reset_episode=1), 2, env_id="counter")
     with pytest.raises(ValueError, match=r"non-finite observation \(after reset\) from env 'counter' at step 1, sub-env 0: \[0\.0, nan\]"):
         env.step(env.reset().set("action", torch.zeros(2, dtype=torch.int64)))
+
+
+@pytest.mark.parametrize("vectorization", ["sync", "single"])
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
+def test_a_reward_beyond_float32_is_refused_as_non_finite(vectorization, monkeypatch):
+    # Rewards are stored as float32: 1e39 would be inf there, so it is refused like inf itself.
+    monkeypatch.setattr(CounterEnv, "step", lambda self, action: (self._obs(), 1e39, False, False, {}))
+    env = GymEnv.from_factory(counter_fn(terminate_at=9), 1, env_id="counter", vectorization=vectorization)
+    with pytest.raises(ValueError, match=r"non-finite reward from env 'counter' at step 1, sub-env 0: \[inf\]"):
+        env.step(env.reset().set("action", torch.zeros(1, dtype=torch.int64)))
 
 
 def test_bad_actions_name_the_value_sub_env_and_step():
