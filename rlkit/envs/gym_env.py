@@ -328,10 +328,10 @@ class GymEnv:
     def _finish_step(self, next_np, reward, terminated, truncated, done, any_done, next_mask, now_np,
                      now_mask) -> StepResult:
         # One cheap test for the common case; the detailed ones name the culprit.
-        if not math.isfinite(float(reward.sum()) + float(next_np.sum())):
+        if not (_finite(reward) and _finite(next_np)):
             check_finite(self, "reward", reward.reshape(-1, 1))
             check_finite(self, "observation", next_np)
-        if any_done and not math.isfinite(float(now_np.sum())):
+        if any_done and not _finite(now_np):
             check_finite(self, "observation (after reset)", now_np)
         self._obs = self._tensor(now_np)
         self._mask = None if now_mask is None else self._tensor(now_mask)

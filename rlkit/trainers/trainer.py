@@ -101,6 +101,10 @@ class Trainer:
         self.evaluator = evaluator
         self.episodes = episodes
         self.params = [p for p in loss_module.parameters() if p.requires_grad]
+        # Small networks on one device: one norm over the concatenated gradients costs a fraction
+        # of get_total_norm's per-device grouping (decided once: the parameters do not change).
+        self._concat_norm = (sum(p.numel() for p in self.params) <= _CONCAT_NORM_MAX
+                             and len({p.device for p in self.params}) <= 1)
         self.frames = 0
         self.updates = 0
         self.log_rows = 0  # rows logged so far; a resume drops the rows logged after its checkpoint
@@ -267,9 +271,7 @@ class Trainer:
         grads = [p.grad for p in self.params if p.grad is not None]
         if not grads:
             return torch.zeros((), device=self.params[0].device if self.params else None)
-        if sum(g.numel() for g in grads) <= _CONCAT_NORM_MAX and len({g.device for g in grads}) == 1:
-            # Small networks: one norm over the concatenated gradients costs a fraction of
-            # get_total_norm's per-device grouping.
+        if self._concat_norm:
             return torch.linalg.vector_norm(torch.cat([g.reshape(-1) for g in grads]))
         return torch.nn.utils.get_total_norm(grads)
 
