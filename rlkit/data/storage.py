@@ -159,6 +159,17 @@ class TensorDictStorage:
             if value.dtype != ref.dtype:
                 raise TypeError(f"entry {key!r} has dtype {value.dtype}, the storage holds {ref.dtype}")
 
+    def _read_kept(self, td: TensorDictBase) -> dict[NestedKey, torch.Tensor]:
+        """The entries named by :attr:`keys`, read one by one (cheaper than walking every leaf of a
+        batch that holds more); a missing or non-tensor one gets the error of the full walk."""
+        leaves = {}
+        for key in self.keys:
+            value = td.get(key, None)
+            if not isinstance(value, torch.Tensor):
+                return _kept(_leaves(td, "extend"), self.keys, "extend")  # raises, naming the entry
+            leaves[key] = value
+        return leaves
+
     def extend(self, td: TensorDictBase) -> torch.Tensor:
         """Write the ``N`` items of a flat ``[N]`` TensorDict; returns the slots written (int64 ``[M]``).
 
@@ -172,7 +183,7 @@ class TensorDictStorage:
                 f"expected a flat TensorDict with batch_size [N], got batch_size {list(td.batch_size)}; "
                 "flatten the batch dims first (e.g. td.reshape(-1))"
             )
-        leaves = _kept(_leaves(td, "extend"), self.keys, "extend")
+        leaves = _kept(_leaves(td, "extend"), self.keys, "extend") if self.keys is None else self._read_kept(td)
         if self._data is None:
             self._allocate(leaves)
         else:

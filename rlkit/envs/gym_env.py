@@ -162,6 +162,8 @@ class GymEnv:
         self._env_id = env_id
         self._vectorization = vectorization
         self._device = torch.device(device) if device is not None else None
+        # numpy arrays become CPU tensors without a copy; only other devices need a transfer.
+        self._transfer = self._device if self._device is not None and self._device.type != "cpu" else None
         self._codec = SpaceCodec(vec.single_observation_space, vec.single_action_space, action_encoding, env_id)
         self._single = vec.env if isinstance(vec, SingleEnv) else None
         self._backend = SingleBackend(vec, env_id) if self._single is not None else make_backend(vec, env_id)
@@ -222,7 +224,7 @@ class GymEnv:
     # -- conversions -----------------------------------------------------------------------------
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
         tensor = torch.from_numpy(array)
-        return tensor if self._device is None else tensor.to(self._device)
+        return tensor if self._transfer is None else tensor.to(self._transfer)
 
     # -- reset / step ----------------------------------------------------------------------------
     def reset(self, seed: int | None = None) -> TensorDict:
@@ -306,24 +308,29 @@ class GymEnv:
         env = self._single
         obs, reward, terminated, truncated, info = env.step(action)
         self._step_count += 1
-        codec = self._codec
-        next_np, next_mask = codec.observe(batch_one(obs), batch_info(info) if codec.mask_in_info else {})
+        next_np, next_mask = self._observe_single(obs, info)
         terminated, truncated = bool(terminated), bool(truncated)
         done = terminated or truncated
         now_np, now_mask = next_np, next_mask
         if done:
-            obs, info = env.reset()
-            now_np, now_mask = codec.observe(batch_one(obs), batch_info(info) if codec.mask_in_info else {})
+            now_np, now_mask = self._observe_single(*env.reset())
         reward = np.array([reward], dtype=np.float32)  # a reward beyond float32's range becomes inf here
         # One cheap test for the common case; the detailed ones name the culprit.
         if not (math.isfinite(reward[0]) and _finite(next_np) and (not done or _finite(now_np))):
             check_finite(self, "reward", reward.reshape(-1, 1))
             check_finite(self, "observation", next_np)
             check_finite(self, "observation (after reset)", now_np)
-        self._obs = self._tensor(now_np)
+        self._obs = torch.from_numpy(now_np) if self._transfer is None else self._tensor(now_np)
         self._mask = None if now_mask is None else self._tensor(now_mask)
         return StepResult(next_np, reward, np.array([terminated]), np.array([truncated]), np.array([done]),
                           next_mask, self._obs, self._mask)
+
+    def _observe_single(self, obs: Any, info: dict) -> tuple[np.ndarray, np.ndarray | None]:
+        """:meth:`SpaceCodec.observe` of one env's observation as a batch of one."""
+        codec = self._codec
+        if not (codec.obs_is_dict or codec.mask_in_info or codec.obs_onehot is not None):
+            return np.array(obs, dtype=np.float32)[None], None  # observe's common case: a fresh copy
+        return codec.observe(batch_one(obs), batch_info(info) if codec.mask_in_info else {})
 
     def _finish_step(self, next_np, reward, terminated, truncated, done, any_done, next_mask, now_np,
                      now_mask) -> StepResult:
@@ -371,7 +378,7 @@ class GymEnv:
             spec = copy.copy(spec)
             spec.update_mask(self._mask.cpu())
         action = spec.rand(self.batch_size)
-        return action if self._device is None else action.to(self._device)
+        return action if self._transfer is None else action.to(self._transfer)
 
     # -- state -----------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

@@ -11,6 +11,7 @@ classes) gives ``None``, and the caller keeps calling the module on TensorDicts.
 """
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 from tensordict.nn import (
@@ -108,7 +109,7 @@ def _sampler(sampler: ProbabilisticTensorDictModule) -> EntryFunction | None:
     return run
 
 
-def _sequence(seq: TensorDictSequential) -> EntryFunction | None:
+def _sequence(seq: TensorDictSequential, outputs: list | None) -> EntryFunction | None:
     if seq.partial_tolerant or seq.inplace not in (None, True) or seq._select_before_return:
         return None
     modules = list(seq._module_iter())
@@ -121,7 +122,8 @@ def _sequence(seq: TensorDictSequential) -> EntryFunction | None:
             return None
         steps = [*(entry_function(m) for m in nets), _sampler(sampler)]
     else:
-        steps = [entry_function(m) for m in modules]
+        # Earlier modules write the inputs of later ones; only the last one may skip outputs.
+        steps = [*(entry_function(m) for m in modules[:-1]), entry_function(modules[-1], outputs)]
     if any(step is None for step in steps):
         return None
     if len(steps) == 1:
@@ -134,13 +136,18 @@ def _sequence(seq: TensorDictSequential) -> EntryFunction | None:
     return run
 
 
-def entry_function(module: object) -> EntryFunction | None:
+def entry_function(module: object, outputs: list | None = None) -> EntryFunction | None:
     """``module``'s TensorDict call as a function on a plain dict of tensors, or ``None``.
 
     The function reads the module's in_keys from the dict and writes its out_keys into it, with
     the numbers and random draws of ``module(TensorDict(entries))``. Modules of rlkit provide their
     own through an ``entry_function()`` method; ``TensorDictModule``, ``TensorDictSequential`` (and
     rlkit's subclasses) and ``ProbabilisticActor`` are compiled from their parts.
+
+    ``outputs`` names the entries the caller reads (``None``: all of them). Modules whose own
+    ``entry_function`` takes an ``outputs`` argument may then leave the others out: a Q-value head
+    asked only for ``"action"`` skips the action values' copies and the chosen value. The entries
+    named are the same either way.
 
     Examples:
         >>> import torch
@@ -152,15 +159,22 @@ def entry_function(module: object) -> EntryFunction | None:
         >>> run(entries)
         >>> sorted(entries)
         ['action', 'action_value', 'chosen_action_value', 'observation']
+        >>> entries = {"observation": torch.randn(3, 4)}
+        >>> entry_function(actor, outputs=["action"])(entries)
+        >>> sorted(entries)
+        ['action', 'action_value', 'observation']
     """
     if not isinstance(module, TensorDictModuleBase) or _has_hooks(module):
         return None
     cls = type(module)
     if hasattr(cls, "entry_function"):
         # valid only while forward is the one the entry function mirrors (not a subclass's override)
-        return module.entry_function() if _owner(cls, "forward") is _owner(cls, "entry_function") else None
+        if _owner(cls, "forward") is not _owner(cls, "entry_function"):
+            return None
+        own = module.entry_function
+        return own(outputs=outputs) if "outputs" in inspect.signature(own).parameters else own()
     if isinstance(module, TensorDictSequential) and cls.forward in _SEQUENCE_FORWARDS:
-        return _sequence(module)
+        return _sequence(module, outputs)
     if cls in _TD_MODULES:
         return _td_module(module)
     return None

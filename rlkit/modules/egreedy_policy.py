@@ -67,6 +67,10 @@ class EGreedyPolicy(TensorDictModuleBase):
         spec = explore.spec
         # Index actions of a spec without a fixed mask: random ones are a single randint.
         self._plain_index = type(spec) is Categorical and spec.mask is None
+        # Read on every step, so kept out of nn.Module's attribute lookup (the spec is fixed).
+        self.__dict__["_spec"] = spec
+        self.__dict__["_schedule"] = explore._buffers  # holds "eps"; the same dict after .to(device)
+        self.__dict__["_coins"] = None  # reused buffer of the exploration coins (see _draw)
 
     def _random(self, spec: TensorSpec, batch: torch.Size, mask: torch.Tensor | None,
                 device: torch.device) -> torch.Tensor:
@@ -74,29 +78,38 @@ class EGreedyPolicy(TensorDictModuleBase):
         if self._plain_index and mask is None:
             # random_action's draw for an unmasked index spec (same generator, same numbers), without
             # its layers of dtype and device conversions.
-            action = torch.randint(spec.n, batch + spec.shape, device=spec.device)
+            action = torch.randint(spec.n, batch + spec.shape if spec.shape else batch, device=spec.device)
         else:
             action = random_action(spec, batch, mask, device)
         if action.dtype != spec.dtype:
             action = action.to(spec.dtype)
         return action if action.device == device else action.to(device)
 
+    def _draw(self, batch: torch.Size, device: torch.device) -> torch.Tensor:
+        """``torch.rand(batch, device=device)``: the same numbers from the same generator (``rand`` is
+        ``uniform_`` on a new tensor), drawn into a buffer kept between calls. The result is valid
+        until the next call."""
+        coins = self._coins
+        if coins is None or coins.shape != batch or coins.device != device:
+            coins = self.__dict__["_coins"] = torch.empty(batch, device=device)
+        return coins.uniform_()
+
     def _act(self, first: torch.Tensor, greedy: Callable[[], torch.Tensor], mask: torch.Tensor | None) -> torch.Tensor:
         """Coins first; ``greedy()`` only when some entry acts greedily (and on the first call)."""
-        explore = self.explore
-        spec = explore.spec
+        spec = self._spec
         action = None
         if self._event_dims is None:
             action = greedy()
             self._event_dims = first.dim() - (action.dim() - len(spec.shape))
-        batch = first.shape[: first.dim() - self._event_dims]
+        batch = first.shape[: first.dim() - self._event_dims] if self._event_dims else first.shape
         device = first.device
         # The coins as Python floats: float32 draws and a float32 eps compare exactly as in torch,
         # and one transfer answers both "all exploring?" and "none exploring?".
-        eps = explore.eps.item()
-        draws = torch.rand(batch, device=device)
-        explored = sum(u < eps for u in draws.view(-1).tolist())
-        if action is None and explored == draws.numel():
+        eps = self._schedule["eps"].item()
+        draws = self._draw(batch, device)
+        values = draws.tolist() if draws.dim() == 1 else draws.view(-1).tolist()
+        explored = int(values[0] < eps) if len(values) == 1 else sum(u < eps for u in values)
+        if action is None and explored == len(values):
             return self._random(spec, batch, mask, device)
         if action is None:
             action = greedy()
@@ -133,7 +146,7 @@ class EGreedyPolicy(TensorDictModuleBase):
         ``None`` when the policy has no dict form."""
         from rlkit.modules._entries import entry_function
 
-        run_policy = entry_function(self.policy)
+        run_policy = entry_function(self.policy, outputs=[self.explore.action_key])  # the action alone
         if run_policy is None:
             return None
         key = unravel_key(self.explore.action_key)

@@ -132,12 +132,17 @@ class QValueModule(TensorDictModuleBase):
                 f"{type(self.spec).__name__} spec has {width}"
             )
 
-    def _act(self, values: torch.Tensor, mask: torch.Tensor | None) -> list[torch.Tensor]:
+    def _greedy(self, values: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The greedy action and the scores it maximises."""
         scores, mask = self._scores(values, mask)
         self._check_width(scores.shape[-1])
         action = greedy_action(scores, self.action_space, mask, self.var_nums)
         if self.safe:
             action = self.spec.project(action)
+        return action, scores
+
+    def _act(self, values: torch.Tensor, mask: torch.Tensor | None) -> list[torch.Tensor]:
+        action, scores = self._greedy(values, mask)
         return self._outputs(action, values, scores)
 
     @dispatch(auto_batch_size=False)
@@ -151,15 +156,22 @@ class QValueModule(TensorDictModuleBase):
                 tensordict.set(key, out)
         return tensordict
 
-    def entry_function(self) -> Callable[[dict], None]:
-        """:meth:`forward` on a plain dict of tensors (see :func:`rlkit.modules.entry_function`)."""
+    def entry_function(self, outputs: list | None = None) -> Callable[[dict], None]:
+        """:meth:`forward` on a plain dict of tensors (see :func:`rlkit.modules.entry_function`).
+        When ``outputs`` names only the action key, only the action is computed and written."""
         value_key, mask_key = unravel_key(self.action_value_key), self.action_mask_key
         mask_key = None if mask_key is None else unravel_key(mask_key)
         out_keys = [None if key == "_" else unravel_key(key) for key in self.out_keys]
+        action_key = out_keys[0]
+        action_only = (outputs is not None and action_key is not None
+                       and all(unravel_key(k) == action_key for k in outputs))
 
         def run(entries: dict) -> None:
             values = read_dict_entry(self, entries, value_key, "action values")
             mask = None if mask_key is None else read_dict_entry(self, entries, mask_key, "action mask")
+            if action_only:
+                entries[action_key] = self._greedy(values, mask)[0]
+                return
             for key, out in zip(out_keys, self._act(values, mask)):
                 if key is not None:
                     entries[key] = out

@@ -39,7 +39,7 @@ class Evaluator:
         n = self.env.num_envs
         td: TensorDictBase = self.env.reset(seed=self.seed)
         with set_exploration_type(ExplorationType.DETERMINISTIC):
-            run = entry_function(self.policy)
+            run = entry_function(self.policy, outputs=["action"])  # only the action is read
             returns, lengths = self._episodes(td) if run is None else self._episodes_on_dicts(run)
         std = float(returns.std(unbiased=False)) if n > 1 else 0.0
         return {

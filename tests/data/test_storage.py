@@ -121,3 +121,17 @@ def test_load_state_dict_errors() -> None:
         storage.load_state_dict(TensorDictStorage(3).state_dict())
     with pytest.raises(ValueError, match="state_dict has cursor 4 and size 0"):
         storage.load_state_dict({**state, "cursor": 4})
+
+
+def test_keyed_storage_reads_the_named_entries_and_names_what_is_missing():
+    td = TensorDict({"a": torch.arange(3), "b": torch.zeros(3, 2), "next": {"r": torch.ones(3, 1)}}, batch_size=[3])
+    storage = TensorDictStorage(4, keys=["a", ("next", "r")])
+    storage.extend(td)
+    assert sorted(storage.data.keys(True, True), key=str) == sorted(["a", ("next", "r")], key=str)
+    assert storage.data["a"][:3].tolist() == [0, 1, 2]
+    with pytest.raises(KeyError, match=r"the storage keeps \['a', \('next', 'r'\)\], but \['a'\] are missing"):
+        storage.extend(td.exclude("a"))
+    with pytest.raises(KeyError, match=r"but \['next'\] are missing"):  # a sub-TensorDict is not an entry
+        TensorDictStorage(4, keys=["next"]).extend(td)
+    with pytest.raises(TypeError, match=r"entry 'tag' is a .*; only tensor entries can be stored"):
+        TensorDictStorage(4, keys=["a", "tag"]).extend(td.set_non_tensor("tag", "x"))

@@ -155,3 +155,63 @@ def test_image_observations_on_the_dict_path():
         entries = {"observation": torch.randn(8, 3, 5, 5)}
         run(entries)
         assert entries["action"].shape == (8,)
+
+
+def _reference_actions(eps_values: list[float], sizes: list[int], seed: int) -> list[torch.Tensor]:
+    """The documented draws, one call at a time: ``torch.rand`` coins, then (if any entry explores)
+    ``Categorical.rand`` for the batch; greedy action 1."""
+    torch.manual_seed(seed)
+    out = []
+    for eps, n in zip(eps_values, sizes):
+        coin = torch.rand(n) < torch.tensor(eps)
+        if coin.any():
+            random = Categorical(2).rand(torch.Size([n]))
+            out.append(torch.where(coin, random, torch.ones(n, dtype=torch.int64)))
+        else:
+            out.append(torch.ones(n, dtype=torch.int64))
+    return out
+
+
+@pytest.mark.parametrize("dict_path", [False, True])
+def test_reused_coin_buffer_draws_the_numbers_of_fresh_coins(dict_path):
+    # The coins go into a buffer kept between calls; the numbers must stay those of torch.rand, also
+    # when eps moves between calls and the batch size changes (the buffer is then replaced).
+    _, policy = make(0.5)
+    run = entry_function(policy) if dict_path else None
+    policy(obs_td(1))  # the first call reads the batch dims off the greedy action
+    eps_values = [1.0, 0.5, 0.5, 0.0, 0.7, 0.3, 1.0, 0.2, 0.9]
+    sizes = [1, 1, 3, 3, 1, 5, 5, 1, 1]
+    got = []
+    torch.manual_seed(11)
+    for eps, n in zip(eps_values, sizes):
+        policy.explore.eps.fill_(eps)
+        if dict_path:
+            entries = {"observation": torch.randn(n, 4, generator=torch.Generator().manual_seed(n))}
+            run(entries)
+            got.append(entries["action"])
+        else:
+            got.append(policy(TensorDict(observation=torch.zeros(n, 4), batch_size=[n]))["action"])
+    for g, want in zip(got, _reference_actions(eps_values, sizes, 11)):
+        assert torch.equal(g, want)
+
+
+def test_coins_of_one_call_are_not_changed_by_the_next():
+    # The mixed case compares the buffer with eps after the greedy call: a greedy policy that itself
+    # draws numbers must not disturb the coins of the call in progress.
+    class DrawingNet(CountingNet):
+        def forward(self, obs):
+            torch.rand(3)  # a policy with its own randomness
+            return super().forward(obs)
+
+    spec = Categorical(2)
+    actor = QValueActor(DrawingNet(), spec=spec)
+    policy = EGreedyPolicy(actor, EGreedyModule(spec, eps_init=0.5, eps_end=0.5, annealing_num_steps=1))
+    policy(obs_td(64))
+    obs = obs_td(64)
+    torch.manual_seed(5)
+    got = policy(obs)["action"]
+    torch.manual_seed(5)
+    coin = torch.rand(64) < 0.5
+    torch.rand(3)
+    random = Categorical(2).rand(torch.Size([64]))
+    assert torch.equal(got, torch.where(coin, random, torch.ones(64, dtype=torch.int64)))

@@ -116,3 +116,41 @@ def test_missing_entries_and_bad_outputs_are_named():
     two = TensorDictModule(lambda obs: obs, ["observation"], ["a", "b"])
     with pytest.raises(ValueError, match=r"TensorDictModule writes \['a', 'b'\] but its module returned Tensor"):
         entry_function(two)({"observation": torch.zeros(1, 4)})
+
+
+@pytest.mark.parametrize("name", list(POLICIES))
+@pytest.mark.parametrize("kind", [ExplorationType.RANDOM, ExplorationType.DETERMINISTIC])
+def test_outputs_hint_keeps_the_named_entries_and_the_random_draws(name, kind):
+    # Asked for the action alone, a module may skip other outputs; what it writes is unchanged.
+    policy = POLICIES[name]()
+    full, lean = entry_function(policy), entry_function(policy, outputs=["action"])
+    wanted = "action" if "action" in policy.out_keys else policy.out_keys[-1]
+    lean = lean if wanted == "action" else entry_function(policy, outputs=[wanted])
+    entries = _inputs(mask=name == "dqn-masked")
+    with set_exploration_type(kind), torch.no_grad():
+        torch.manual_seed(0)
+        a = dict(entries)
+        full(a)
+        after_full = torch.rand(())
+        torch.manual_seed(0)
+        b = dict(entries)
+        lean(b)
+        after_lean = torch.rand(())
+    assert set(b) <= set(a)
+    torch.testing.assert_close(b[wanted], a[wanted], rtol=0, atol=0)
+    assert after_full == after_lean
+
+
+@pytest.mark.parametrize("actor", [
+    lambda: QValueActor(MLP(4, 3, [8]), spec=Categorical(3)),
+    lambda: DistributionalQValueActor(nn.Sequential(nn.Linear(4, 15), nn.Unflatten(-1, (5, 3))),
+                                      torch.linspace(-1, 1, 5), spec=Categorical(3)),
+])
+def test_q_value_heads_asked_for_the_action_skip_their_other_outputs(actor):
+    entries = {"observation": torch.randn(6, 4)}
+    entry_function(actor(), outputs=["action"])(entries)
+    assert sorted(entries) == ["action", "action_value", "observation"]  # the net's output, no chosen value
+    module = actor()
+    entries = {"observation": torch.randn(6, 4)}
+    entry_function(module, outputs=list(module.out_keys))(entries)  # asked for everything: all written
+    assert sorted(entries) == sorted(["observation", *module.out_keys])
