@@ -134,6 +134,7 @@ class Collector:
         """The policy's steps on plain dicts of tensors (its :func:`~rlkit.modules.entry_function`),
         or random actions when ``fillers`` (the zeros of the policy's other outputs) are given."""
         env, run = self.env, self._entries
+        advance = env.advance_one if env.num_envs == 1 else env.advance  # one env: scalars, no arrays
         obs, mask = env.next_state_tensors()
         keys: list | None = None
         columns: list[list[torch.Tensor]] = []
@@ -150,7 +151,7 @@ class Collector:
                 columns = [[] for _ in keys]
             for key, column in zip(keys, columns):
                 column.append(entries[key])
-            res = env.advance(entries["action"])
+            res = advance(entries["action"])
             for store, value in zip(stores, res):
                 store.append(value)
             obs, mask = res.observation, res.action_mask
@@ -208,9 +209,16 @@ class Collector:
         # [N, T, ...] tensors, or flat [N * T, ...] env-major ones (a tensor reshape, not a TensorDict one).
         batch_shape = [n * steps] if flat else [n, steps]
         if n == 1:
-            # One env: the steps joined end to end are already the env-major order.
+            # One env: the steps joined end to end are already the env-major order. Rewards and flags
+            # of GymEnv.advance_one are Python scalars (float32 values, bools).
             def join(parts: list) -> Any:
-                out = torch.cat(parts) if isinstance(parts[0], torch.Tensor) else np.concatenate(parts)
+                first = parts[0]
+                if isinstance(first, torch.Tensor):
+                    out = torch.cat(parts)
+                elif isinstance(first, np.ndarray):
+                    out = np.concatenate(parts)
+                else:
+                    out = np.array(parts, dtype=np.float32 if type(first) is float else None)
                 return out if flat else out[None]
         else:
             def join(parts: list) -> Any:

@@ -50,6 +50,20 @@ class StepResult(NamedTuple):
     action_mask: torch.Tensor | None
 
 
+class OneStep(NamedTuple):
+    """One step of a one-env :class:`GymEnv` (:meth:`GymEnv.advance_one`): :class:`StepResult`'s
+    fields for the single sub-env, the reward and flags as Python scalars."""
+
+    next_observation: np.ndarray  # [1, *obs_shape] float32
+    reward: float  # a float32 value
+    terminated: bool
+    truncated: bool
+    done: bool
+    next_action_mask: np.ndarray | None
+    observation: torch.Tensor
+    action_mask: torch.Tensor | None
+
+
 class GymEnv:
     """A gymnasium env (vectorised) producing TensorDicts with batch size ``[num_envs]``.
 
@@ -255,14 +269,12 @@ class GymEnv:
         """Steps every sub-env with ``action`` ``[N, *action_shape]``; the fast path of :meth:`step`,
         without TensorDicts."""
         if self._single is not None:
-            index = self._single_index(action)
-            if index is not None:
-                self._fresh = False
-                return self._advance_single(index)
+            one = self.advance_one(action)
+            return StepResult(one.next_observation, np.array([one.reward], dtype=np.float32),
+                              np.array([one.terminated]), np.array([one.truncated]), np.array([one.done]),
+                              one.next_action_mask, one.observation, one.action_mask)
         encoded = check_action(self, action)
         self._fresh = False
-        if self._single is not None:
-            return self._advance_single(int(encoded[0]) if self._index_actions else encoded[0])
         obs, reward, terminated, truncated, info = self._vec.step(encoded)
         self._step_count += 1
         terminated = np.array(terminated, dtype=bool)
@@ -290,6 +302,27 @@ class GymEnv:
                     now_mask[done] = reset_mask
         return self._finish_step(next_np, reward, terminated, truncated, done, any_done, next_mask, now_np, now_mask)
 
+    def advance_one(self, action: torch.Tensor) -> OneStep:
+        """:meth:`advance` for an env of one sub-env (``num_envs == 1``), with the reward and flags as
+        Python scalars: what a per-step loop over one env stores, without four one-element arrays.
+
+        Raises:
+            ValueError: when ``num_envs`` is not 1.
+        """
+        if self._single is None:
+            if self.num_envs != 1:
+                raise ValueError(f"advance_one steps an env of one sub-env; this one has num_envs={self.num_envs}")
+            res = self.advance(action)
+            return OneStep(res.next_observation, float(res.reward[0]), bool(res.terminated[0]),
+                           bool(res.truncated[0]), bool(res.done[0]), res.next_action_mask, res.observation,
+                           res.action_mask)
+        index = self._single_index(action)
+        if index is None:
+            encoded = check_action(self, action)
+            index = int(encoded[0]) if self._index_actions else encoded[0]
+        self._fresh = False
+        return self._advance_single(index)
+
     def _single_index(self, action: Any) -> int | None:
         """The gymnasium action of a valid one-env index action ``[1]`` (int64, no mask), as a Python
         int; ``None`` for anything else, which :func:`check_action` then validates."""
@@ -301,7 +334,7 @@ class GymEnv:
                 return values[0] + self._codec._action_start
         return None
 
-    def _advance_single(self, action: Any) -> StepResult:
+    def _advance_single(self, action: Any) -> OneStep:
         """:meth:`advance` for one env driven directly: its own step and reset, no batching layer.
         Index actions come as Python ints, which pass gymnasium's ``Discrete.contains`` check
         faster than numpy scalars."""
@@ -314,16 +347,15 @@ class GymEnv:
         now_np, now_mask = next_np, next_mask
         if done:
             now_np, now_mask = self._observe_single(*env.reset())
-        reward = np.array([reward], dtype=np.float32)  # a reward beyond float32's range becomes inf here
+        reward = float(np.float32(reward))  # a reward beyond float32's range becomes inf here
         # One cheap test for the common case; the detailed ones name the culprit.
-        if not (math.isfinite(reward[0]) and _finite(next_np) and (not done or _finite(now_np))):
-            check_finite(self, "reward", reward.reshape(-1, 1))
+        if not (math.isfinite(reward) and _finite(next_np) and (not done or _finite(now_np))):
+            check_finite(self, "reward", np.array([[reward]], dtype=np.float32))
             check_finite(self, "observation", next_np)
             check_finite(self, "observation (after reset)", now_np)
-        self._obs = torch.from_numpy(now_np) if self._transfer is None else self._tensor(now_np)
+        self._obs = obs_tensor = torch.from_numpy(now_np) if self._transfer is None else self._tensor(now_np)
         self._mask = None if now_mask is None else self._tensor(now_mask)
-        return StepResult(next_np, reward, np.array([terminated]), np.array([truncated]), np.array([done]),
-                          next_mask, self._obs, self._mask)
+        return OneStep(next_np, reward, terminated, truncated, done, next_mask, obs_tensor, self._mask)
 
     def _observe_single(self, obs: Any, info: dict) -> tuple[np.ndarray, np.ndarray | None]:
         """:meth:`SpaceCodec.observe` of one env's observation as a batch of one."""

@@ -111,8 +111,13 @@ class EGreedyPolicy(TensorDictModuleBase):
         explored = int(values[0] < eps) if len(values) == 1 else sum(u < eps for u in values)
         if action is None and explored == len(values):
             return self._random(spec, batch, mask, device)
-        if action is None:
-            action = greedy()
+        return self._mix(greedy() if action is None else action, first, batch, draws, eps, values, mask)
+
+    def _mix(self, action: torch.Tensor, first: torch.Tensor, batch: torch.Size, draws: torch.Tensor, eps: float,
+             values: list[float], mask: torch.Tensor | None = None) -> torch.Tensor:
+        """The greedy ``action`` with the entries whose coin (``draws``, as floats ``values``) fell
+        below ``eps`` replaced by random ones."""
+        spec = self._spec
         if action.shape[: len(batch)] != batch:
             raise ValueError(
                 f"the policy's action has shape {tuple(action.shape)}, which does not start with the batch "
@@ -120,7 +125,7 @@ class EGreedyPolicy(TensorDictModuleBase):
             )
         if action.dtype != spec.dtype:
             action = action.to(spec.dtype)
-        if not explored:
+        if not any(u < eps for u in values):
             return action
         random = self._random(spec, batch, mask, action.device)
         coin = (draws < eps).reshape(batch + (1,) * (action.dim() - len(batch)))
@@ -171,4 +176,36 @@ class EGreedyPolicy(TensorDictModuleBase):
                                f"{sorted(map(str, entries))}")
             entries[key] = self._act(first, greedy, mask)
 
-        return run
+        if not (self._plain_index and mask_key is None and self._spec.shape == ()):
+            return run
+        return self._index_entry_function(run, run_policy, key, in_keys)
+
+    def _index_entry_function(self, run: Callable[[dict], None], run_policy: Callable[[dict], None], key,
+                              in_keys: list) -> Callable[[dict], None]:
+        """``run`` for unmasked index actions, with the common step -- random mode, batch dims
+        known, one batch dim -- in as few operations as the draws allow (a collector calls it on
+        every env step). The draws and the results are ``run``'s: coins from ``_draw``, then one
+        ``randint`` when every entry explores, else ``run``'s own mixing."""
+        spec = self._spec
+        n, rand_device, dtype = spec.n, spec.device, spec.dtype
+        schedule, first_key, random_mode = self._schedule, in_keys[0], ExplorationType.RANDOM
+
+        def run_index(entries: dict) -> None:
+            first = entries.get(first_key)
+            if first is None or self._event_dims != first.dim() - 1 or exploration_type() != random_mode:
+                return run(entries)  # the first call, other batch layouts, other modes, errors
+            batch = first.shape[:1]
+            device = first.device
+            eps = schedule["eps"].item()
+            values = self._draw(batch, device).tolist()
+            if len(values) == 1 and values[0] < eps or all(u < eps for u in values):
+                action = torch.randint(n, batch, device=rand_device)
+                if action.dtype != dtype or action.device != device:
+                    action = action.to(device=device, dtype=dtype)
+                entries[key] = action
+                return
+            sub = {k: entries[k] for k in in_keys if k in entries}
+            run_policy(sub)
+            entries[key] = self._mix(sub[key], first, batch, self._coins, eps, values)
+
+        return run_index

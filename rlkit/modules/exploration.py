@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from tensordict import TensorDictBase
 from tensordict.nn import (
@@ -50,6 +51,10 @@ class set_exploration_type(set_interaction_type):
 
     def clone(self) -> "set_exploration_type":
         return type(self)(self.type)
+
+
+# float32 / float64 host scalars whose arithmetic rounds like the tensors' (see EGreedyModule.step).
+_HOST_SCALARS = {torch.float32: np.float32, torch.float64: np.float64}
 
 
 def exploration_type() -> InteractionType:
@@ -155,9 +160,19 @@ class EGreedyModule(TensorDictModuleBase):
 
     def step(self, frames: int = 1) -> None:
         """Advances the linear schedule by ``frames`` frames."""
-        self.frames.add_(int(frames))
-        progress = min(self.frames.item() / self.annealing_num_steps, 1.0)
-        self.eps.copy_(self.eps_init + (self.eps_end - self.eps_init) * progress)
+        buffers = self._buffers
+        count = buffers["frames"]
+        count.add_(int(frames))
+        progress = min(count.item() / self.annealing_num_steps, 1.0)
+        init, end, eps = buffers["eps_init"], buffers["eps_end"], buffers["eps"]
+        scalar = _HOST_SCALARS.get(eps.dtype) if init.dtype == end.dtype == eps.dtype else None
+        if scalar is None:
+            eps.copy_(init + (end - init) * progress)
+            return
+        # The same expression on host scalars of the buffers' precision, each operation rounding as
+        # the tensor ops do, without three tensor temporaries (called once per collected batch).
+        low, high = scalar(init.item()), scalar(end.item())
+        eps.fill_(low + (high - low) * scalar(progress))
 
     def _read(self, get: Callable, present: Callable) -> tuple[torch.Tensor, torch.Tensor | None]:
         action = get(self.action_key, None)

@@ -239,14 +239,16 @@ class Trainer:
         grad_norm = self._grad_norm()
         # One check for both (a non-finite loss gives non-finite gradients); nothing is applied
         # before it passes. Two scalar reads cost less than a chain of tensor ops (and, like them,
-        # wait for the device).
-        if not (math.isfinite(float(total.detach())) and math.isfinite(float(grad_norm))):
+        # wait for the device); the log window then sums the same host floats.
+        total_value, norm_value = float(total.detach()), float(grad_norm)
+        if not (math.isfinite(total_value) and math.isfinite(norm_value)):
             self._raise_non_finite(losses, loss_keys)
         self.optimizer.step()
         self.updates += 1
         if self.target_updater is not None:
             self.target_updater.step()
-        self._window.add_losses({k: losses[k].detach() for k in loss_keys}, grad_norm.detach())
+        values = [total_value] if len(loss_keys) == 1 else [float(losses[k].detach()) for k in loss_keys]
+        self._window.add_losses(dict(zip(loss_keys, values)), norm_value)
 
     def _raise_non_finite(self, losses: TensorDictBase, loss_keys: list[str]) -> None:
         where = f"at update {self.updates + 1} (frame {self.frames})"
@@ -328,15 +330,16 @@ class Trainer:
 
 
 class _Window:
-    """Accumulates losses and finished episodes between two log rows (detached, no syncs).
+    """Accumulates losses and finished episodes between two log rows.
 
-    The losses of an update and its gradient norm are added as one float64 vector (one concatenation
-    and one add per update), in the order of ``keys``: the loss keys in the order they first appeared.
-    A key missing from an update counts as 0 there; every mean is over the window's updates."""
+    The losses of an update and its gradient norm arrive as host floats (the trainer reads them for
+    its finite check anyway) and are summed in float64, in the order of ``keys``: the loss keys in
+    the order they first appeared. A key missing from an update counts as 0 there; every mean is
+    over the window's updates."""
 
     def __init__(self) -> None:
         self.keys: list[str] = []
-        self.sums: torch.Tensor | None = None  # [len(keys) + 1]: the loss sums, then the grad-norm sum
+        self.sums: list[float] | None = None  # [len(keys) + 1]: the loss sums, then the grad-norm sum
         self.n_updates = 0
         self.returns: list[float] = []
         self.lengths: list[int] = []
@@ -345,22 +348,17 @@ class _Window:
     def pending(self) -> bool:
         return self.n_updates > 0 or bool(self.returns)
 
-    def add_losses(self, losses: dict[str, torch.Tensor], grad_norm: torch.Tensor) -> None:
+    def add_losses(self, losses: dict[str, float], grad_norm: float) -> None:
         if list(losses) != self.keys:
             self._widen([k for k in losses if k not in self.keys])
-        if len(losses) == len(self.keys):
-            parts = [v.reshape(1) for v in losses.values()]
-        else:  # a key of the window that this update lacks adds 0 (as if it had logged a zero loss)
-            zero = grad_norm.new_zeros(1)
-            parts = [losses[k].reshape(1) if k in losses else zero for k in self.keys]
-        values = torch.cat([*parts, grad_norm.reshape(1)]).double()  # cat promotes mixed dtypes
-        self.sums = values if self.sums is None else self.sums + values
+        values = [float(losses.get(k, 0.0)) for k in self.keys]  # a key this update lacks adds 0
+        values.append(float(grad_norm))
+        self.sums = values if self.sums is None else [a + b for a, b in zip(self.sums, values)]
         self.n_updates += 1
 
     def _widen(self, new_keys: list[str]) -> None:
         if self.sums is not None and new_keys:
-            pad = self.sums.new_zeros(len(new_keys))
-            self.sums = torch.cat([self.sums[:-1], pad, self.sums[-1:]])
+            self.sums = [*self.sums[:-1], *([0.0] * len(new_keys)), self.sums[-1]]
         self.keys = self.keys + new_keys
 
     def add_episodes(self, returns: torch.Tensor, lengths: torch.Tensor) -> None:
@@ -371,7 +369,7 @@ class _Window:
     def flush(self) -> dict[str, float]:
         out: dict[str, float] = {}
         if self.n_updates:
-            sums = self.sums.tolist()
+            sums = self.sums
             out.update({k: v / self.n_updates for k, v in zip(self.keys, sums)})
             out["grad_norm"] = sums[-1] / self.n_updates
         if self.returns:
@@ -382,7 +380,7 @@ class _Window:
         return out
 
     def state_dict(self) -> dict:
-        sums = [] if self.sums is None else [v.clone() for v in self.sums.detach().cpu().unbind()]
+        sums = [] if self.sums is None else [torch.tensor(v, dtype=torch.float64) for v in self.sums]
         return {
             "loss_sums": dict(zip(self.keys, sums)),
             "grad_norm_sum": sums[-1] if sums else None,
@@ -394,9 +392,8 @@ class _Window:
     def load_state_dict(self, state: dict) -> None:
         self.keys = list(state["loss_sums"])
         grad_norm_sum = state["grad_norm_sum"]
-        self.sums = None if grad_norm_sum is None else torch.stack(
-            [*(torch.as_tensor(v, dtype=torch.float64) for v in state["loss_sums"].values()),
-             torch.as_tensor(grad_norm_sum, dtype=torch.float64)])
+        self.sums = None if grad_norm_sum is None else [*(float(v) for v in state["loss_sums"].values()),
+                                                        float(grad_norm_sum)]
         self.n_updates = int(state["n_updates"])
         self.returns = list(state["returns"])
         self.lengths = list(state["lengths"])

@@ -133,3 +133,17 @@ def test_errors():
     bounded = EGreedyModule(Bounded(-1.0, 1.0, (2,)), eps_init=1.0, action_mask_key="m")
     with pytest.raises(ValueError, match="an action mask is supported for OneHot, Categorical, MultiOneHot and Binary specs, got a Bounded spec"):
         bounded(TensorDict(action=torch.zeros(2, 2), m=torch.ones(2, 2, dtype=torch.bool), batch_size=[2]))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
+@pytest.mark.parametrize("init,end,steps", [(1.0, 0.05, 5000), (0.9, 0.1, 1234), (0.3, 0.7, 99)])
+def test_step_matches_the_tensor_expression_bit_for_bit(dtype, init, end, steps):
+    # step() computes eps on host scalars of the buffers' precision; the result must be the tensor
+    # expression's, every time (the coins compare against it, so a last-bit change alters a run).
+    module = EGreedyModule(Categorical(2), eps_init=init, eps_end=end, annealing_num_steps=steps).to(dtype)
+    low, high = module.eps_init.clone(), module.eps_end.clone()
+    for _ in range(steps // 3 + 5):
+        module.step(3)
+        progress = min(module.frames.item() / steps, 1.0)
+        assert module.eps.item() == (low + (high - low) * progress).item()
+    assert module.eps.dtype == dtype
