@@ -114,30 +114,33 @@ class Collector:
         env = self.env
         steps = self.frames_per_batch // env.num_envs
         random = self.frames < self.init_random_frames
-        # next observation, reward, terminated, truncated, done (numpy), then the next action mask
-        stores: tuple[list[np.ndarray], ...] = ([], [], [], [], [], [])
         with torch.no_grad(), set_exploration_type(self.exploration_type):
             if random:
                 fillers = self._policy_fillers(env.next_state())
             elif self._entries is _UNSET:
                 self._entries = entry_function(self.policy)
             if random or self._entries is not None:
-                keys, columns = self._collect_entries(steps, stores, fillers if random else None)
+                taken, results = self._collect_entries(steps, fillers if random else None)
             else:
-                keys, columns = self._collect_tensordicts(steps, stores)
-        batch = self._assemble(keys, columns, stores)
+                taken, results = self._collect_tensordicts(steps)
+        # The policy's entries by key, then the env's results by field: next observation, reward,
+        # terminated, truncated, done, next action mask (the step results' first six fields).
+        keys = list(taken[0])
+        columns = [[entries[key] for entries in taken] for key in keys]
+        batch = self._assemble(keys, columns, list(zip(*results))[:6])
         self.frames += self.frames_per_batch
         self.batches += 1
         return batch
 
-    def _collect_entries(self, steps: int, stores: tuple[list, ...], fillers: dict | None) -> tuple[list, list]:
+    def _collect_entries(self, steps: int, fillers: dict | None) -> tuple[list[dict], list]:
         """The policy's steps on plain dicts of tensors (its :func:`~rlkit.modules.entry_function`),
-        or random actions when ``fillers`` (the zeros of the policy's other outputs) are given."""
+        or random actions when ``fillers`` (the zeros of the policy's other outputs) are given.
+        Returns each step's entries and the env's step results."""
         env, run = self.env, self._entries
         advance = env.advance_one if env.num_envs == 1 else env.advance  # one env: scalars, no arrays
         obs, mask = env.next_state_tensors()
-        keys: list | None = None
-        columns: list[list[torch.Tensor]] = []
+        taken: list[dict] = []
+        results: list = []
         for _ in range(steps):
             # A fresh dict each step: a policy writing in place cannot alter stored steps.
             entries = {"observation": obs} if mask is None else {"observation": obs, "action_mask": mask}
@@ -146,37 +149,27 @@ class Collector:
             else:
                 entries["action"] = env.rand_action()
                 entries.update(fillers)
-            if keys is None:
-                keys = list(entries)
-                columns = [[] for _ in keys]
-            for key, column in zip(keys, columns):
-                column.append(entries[key])
+            taken.append(entries)
             res = advance(entries["action"])
-            for store, value in zip(stores, res):
-                store.append(value)
+            results.append(res)
             obs, mask = res.observation, res.action_mask
-        return keys, columns
+        return taken, results
 
-    def _collect_tensordicts(self, steps: int, stores: tuple[list, ...]) -> tuple[list, list]:
+    def _collect_tensordicts(self, steps: int) -> tuple[list[dict], list]:
         """The policy's steps on TensorDicts (policies without an entry function)."""
         env = self.env
-        keys: list | None = None
-        columns: list[list[torch.Tensor]] = []
+        taken: list[dict] = []
+        results: list = []
         td = env.next_state()
         for _ in range(steps):
             out = self.policy(td)
             td = td if out is None else out  # callables may write in place and return None
-            if keys is None:
-                keys = list(td.keys(include_nested=True, leaves_only=True))
-                columns = [[] for _ in keys]
-            for key, column in zip(keys, columns):
-                column.append(td.get(key))
+            taken.append({key: td.get(key) for key in td.keys(include_nested=True, leaves_only=True)})
             res = env.advance(td.get("action"))
-            for store, value in zip(stores, res):
-                store.append(value)
+            results.append(res)
             # A fresh TensorDict each step: a policy writing in place cannot alter stored steps.
             td = self._policy_input(res)
-        return keys, columns
+        return taken, results
 
     def _policy_fillers(self, td: TensorDict) -> dict:
         """Zeros for the policy's outputs other than "action", so that random batches carry the
@@ -202,7 +195,7 @@ class Collector:
             entries["action_mask"] = res.action_mask
         return TensorDict(entries, batch_size=self.env.batch_size, device=self.env.device)
 
-    def _assemble(self, keys: list, columns: list[list[torch.Tensor]], stores: tuple[list, ...]) -> TensorDict:
+    def _assemble(self, keys: list, columns: list[list[torch.Tensor]], stores: list[tuple]) -> TensorDict:
         env = self.env
         n, steps = env.num_envs, len(stores[0])
         flat = self.layout == "flat"

@@ -133,16 +133,15 @@ class ReplayBuffer:
     def _randint(self, high: int, batch_size: int) -> torch.Tensor:
         """``batch_size`` uniform ints in ``[0, high)`` from the buffer's generator, on the storage device."""
         draw = torch.randint(0, high, (batch_size,), generator=self._generator, device=self._generator.device)
-        return draw.to(self._storage.device)
+        device = self._storage.device
+        return draw if device is None or draw.device == device else draw.to(device)
 
     def sample(self, batch_size: int) -> TensorDictBase:
         """``batch_size`` transitions drawn uniformly with replacement, slots under ``"index"``."""
         self._check_can_sample(batch_size)
         # Stored items always occupy slots [0, len) whatever the cursor, so no remapping is needed.
         slots = self._randint(len(self), batch_size)
-        batch = self._storage[slots]
-        batch.set("index", slots)
-        return batch
+        return self._storage.gather(slots, {"index": slots})
 
     def sample_slices(
         self,
@@ -172,9 +171,7 @@ class ReplayBuffer:
         starts = self._slice_cache[1]
         start = starts[self._randint(starts.numel(), batch_size)] + self._storage.oldest
         slots = (start.unsqueeze(-1) + torch.arange(slice_len, device=start.device)) % self.capacity
-        batch = self._storage[slots]
-        batch.set("index", slots)
-        return batch
+        return self._storage.gather(slots, {"index": slots})
 
     def state_dict(self) -> dict[str, Any]:
         """Storage contents, write cursor, size and generator state (tensors, ints and dicts only).
@@ -313,10 +310,8 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         # (N P_i)^-beta / max_j (N P_j)^-beta = (p_i / min_j p_j)^-beta with p = priority^alpha.
         weight = (sum_tree[slots] / min_tree.reduce_all()).pow(-beta)
         slots = slots.to(self._storage.device)
-        batch = self._storage[slots]
-        batch.set("index", slots)
-        batch.set("priority_weight", weight.to(device=slots.device, dtype=torch.float32).unsqueeze(-1))
-        return batch
+        weight = weight.to(device=slots.device, dtype=torch.float32).unsqueeze(-1)
+        return self._storage.gather(slots, {"index": slots, "priority_weight": weight})
 
     def _check_stored(self, index: torch.Tensor) -> torch.Tensor:
         index = torch.as_tensor(index)

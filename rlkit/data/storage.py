@@ -211,16 +211,26 @@ class TensorDictStorage:
 
     def __getitem__(self, index: torch.Tensor) -> TensorDictBase:
         """Gather a copy of the items at ``index`` (any shape); the result has the index's shape."""
+        return self.gather(index)
+
+    def gather(self, index: torch.Tensor, extra: dict[str, torch.Tensor] | None = None) -> TensorDictBase:
+        """``self[index]``, with the top-level entries ``extra`` (of the index's shape) added to the
+        result as it is built (one TensorDict construction instead of a construction and a set)."""
         data = self.data
+        # index_select: the same copy as value[index] for a flat int64 index, without the indexing parser
+        flat = index.dim() == 1 and index.dtype == torch.int64
         out: dict = {}
         for key, value in self._leaves.items():
+            item = torch.index_select(value, 0, index) if flat else value[index]
             if isinstance(key, tuple):  # nested keys: one sub-dict per level
                 node = out
                 for part in key[:-1]:
                     node = node.setdefault(part, {})
-                node[key[-1]] = value[index]
+                node[key[-1]] = item
             else:
-                out[key] = value[index]
+                out[key] = item
+        if extra:
+            out.update(extra)
         return TensorDict(out, batch_size=index.shape, device=data.device)
 
     def state_dict(self) -> dict[str, Any]:
