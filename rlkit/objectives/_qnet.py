@@ -88,16 +88,23 @@ def _plain_chain(actor: nn.Module | None) -> list[TensorDictModule] | None:
     return chain
 
 
-def _run_chain(chain: list[TensorDictModule], tensordict: TensorDictBase) -> dict:
+def _run_chain(chain: list[tuple[list, nn.Module, list]], tensordict: TensorDictBase) -> dict:
+    """Runs ``(in_keys, network, out_keys)`` steps (see :func:`_chain_steps`) on ``tensordict``'s entries."""
     produced: dict = {}
-    for module in chain:
-        args = [produced[k] if k in produced else tensordict.get(k) for k in module.in_keys]
-        out = module.module(*args)
-        if len(module.out_keys) == 1:
-            produced[module.out_keys[0]] = out
+    for in_keys, net, out_keys in chain:
+        args = [produced[k] if k in produced else tensordict.get(k) for k in in_keys]
+        out = net(*args)
+        if len(out_keys) == 1:
+            produced[out_keys[0]] = out
         else:
-            produced.update(zip(module.out_keys, out))
+            produced.update(zip(out_keys, out))
     return produced
+
+
+def _chain_steps(chain: list[TensorDictModule] | None) -> list[tuple[list, nn.Module, list]] | None:
+    """A plain chain's modules as ``(in_keys, network, out_keys)``, read once instead of through
+    ``nn.Module`` attribute lookups on every loss call."""
+    return None if chain is None else [(list(m.in_keys), m.module, list(m.out_keys)) for m in chain]
 
 
 class QNetEvaluator:
@@ -119,11 +126,11 @@ class QNetEvaluator:
         self.action_value_key = action_value_key
         self.distributional = support is not None
         self.greedy_module = actor.module[-1] if isinstance(actor, QValueActor) else None
-        self.online_chain = _plain_chain(actor)
-        self.target_chain = _plain_chain(target) if target is not None else self.online_chain
+        self.online_chain = _chain_steps(_plain_chain(actor))
+        self.target_chain = _chain_steps(_plain_chain(target)) if target is not None else self.online_chain
         self.in_keys = list(actor.in_keys)
 
-    def _network(self, target: bool) -> tuple[nn.Module, list[TensorDictModule] | None]:
+    def _network(self, target: bool) -> tuple[nn.Module, list[tuple[list, nn.Module, list]] | None]:
         if target and self.target is not None:
             return self.target, self.target_chain
         return self.actor, self.online_chain

@@ -68,7 +68,7 @@ def as_factor(value: Scalar, name: str, like: torch.Tensor) -> torch.Tensor:
                 f"{name} of shape {tuple(value.shape)} does not broadcast to the inputs' shape "
                 f"{tuple(like.shape)}"
             )
-        return value.to(device=like.device, dtype=like.dtype)
+        return value if value.dtype == like.dtype and value.device == like.device else value.to(like.device, like.dtype)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a float or a tensor, got {type(value).__name__}")
     if not 0.0 <= float(value) <= 1.0:

@@ -142,6 +142,9 @@ class ValueEstimatorBase(TensorDictModuleBase, abc.ABC):
             *[self._next(k) for k in (keys.reward, keys.done, keys.terminated, keys.truncated)],
         ]
         self.out_keys = [keys.advantage, keys.value_target, keys.value, self._next(keys.value)]
+        # ("next", ...) keys of the reward and flags, read on every call
+        self._next_reward, self._next_done, self._next_terminated, self._next_truncated = (
+            self._next(k) for k in (keys.reward, keys.done, keys.terminated, keys.truncated))
 
     # -- reading the data ------------------------------------------------------------------------
     def _check_batch(self, td: TensorDictBase) -> None:
@@ -163,12 +166,13 @@ class ValueEstimatorBase(TensorDictModuleBase, abc.ABC):
         return value
 
     def _flags(self, td: TensorDictBase) -> tuple[torch.Tensor, torch.Tensor]:
-        keys = self.tensor_keys
-        done = td.get(self._next(keys.done), None)
-        terminated = td.get(self._next(keys.terminated), None)
-        truncated = td.get(self._next(keys.truncated), None)
+        done = td.get(self._next_done, None)
+        terminated = td.get(self._next_terminated, None)
+        if done is not None and terminated is not None:
+            return done, terminated  # truncated only fills in a missing flag
+        truncated = td.get(self._next_truncated, None)
         if done is None and terminated is None:
-            self._read(td, self._next(keys.done), "the done flag (or the terminated flag)")
+            self._read(td, self._next_done, "the done flag (or the terminated flag)")
         if done is None:
             done = terminated if truncated is None else terminated | truncated
         if terminated is None:
@@ -296,7 +300,7 @@ class ValueEstimatorBase(TensorDictModuleBase, abc.ABC):
     def _estimate_flat(
         self, td: TensorDictBase, value: torch.Tensor | None, next_value: torch.Tensor
     ) -> tuple[torch.Tensor | None, torch.Tensor]:
-        reward = self._read(td, self._next(self.tensor_keys.reward), "the reward")
+        reward = self._read(td, self._next_reward, "the reward")
         done, terminated = self._flags(td)
         if td.batch_dims > 0:
             return self._estimate(value, next_value, reward, done, terminated)
