@@ -13,6 +13,7 @@ from rlkit.collectors.episodes import EpisodeTracker
 from rlkit.envs import GymEnv
 from rlkit.modules import ExplorationType, set_exploration_type
 from rlkit.modules._entries import EntryFunction, entry_function
+from rlkit.utils.tensordicts import assembled
 
 Layout = Literal["time", "flat"]
 LAYOUTS = ("time", "flat")
@@ -243,8 +244,10 @@ class Collector:
             nxt["action_mask"] = tensor(next_masks)
         data["traj_id"] = tensor(episodes.traj_id.reshape(batch_shape))
         data["step_count"] = tensor(episodes.step_count.reshape(batch_shape))
-        data["next"] = TensorDict(nxt, batch_size=batch_shape, device=env.device)
-        return TensorDict(data, batch_size=batch_shape, device=env.device)
+        # Every entry was made here with the batch shape, on the env's device: no re-validation.
+        size = torch.Size(batch_shape)
+        data["next"] = assembled(nxt, size, env.device)
+        return assembled(data, size, env.device)
 
     # -- state -----------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

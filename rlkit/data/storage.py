@@ -8,6 +8,8 @@ import torch
 from tensordict import TensorDict, TensorDictBase
 from tensordict.utils import NestedKey, unravel_key
 
+from rlkit.utils.tensordicts import assembled
+
 __all__ = ["TensorDictStorage"]
 
 
@@ -231,7 +233,8 @@ class TensorDictStorage:
                 out[key] = item
         if extra:
             out.update(extra)
-        return TensorDict(out, batch_size=index.shape, device=data.device)
+        # Gathered from the storage's own tensors: shapes and device fit by construction.
+        return assembled(out, index.shape, data.device)
 
     def state_dict(self) -> dict[str, Any]:
         """Contents and write position as plain tensors/ints/dicts.

@@ -2,5 +2,6 @@
 from __future__ import annotations
 
 from rlkit.utils.io import atomic_write, fsync_dir
+from rlkit.utils.tensordicts import assembled
 
-__all__ = ["atomic_write", "fsync_dir"]
+__all__ = ["assembled", "atomic_write", "fsync_dir"]
