@@ -109,7 +109,8 @@ class ReplayBuffer:
 
         With ``N > capacity`` only the last ``capacity`` items are kept.
         """
-        if isinstance(td, TensorDictBase):
+        # A keyed buffer stores only its keys, which exclude the reserved ones: nothing to refuse.
+        if self._storage.keys is None and isinstance(td, TensorDictBase):
             for key in self._reserved_keys:
                 if key in td.keys():
                     raise ValueError(

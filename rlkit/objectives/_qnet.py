@@ -151,6 +151,17 @@ class QNetEvaluator:
         values = _run_chain(chain, tensordict)[self.action_value_key]
         return values, (self.greedy(values, tensordict, network) if need_action else None)
 
+    def greedy_value(self, tensordict: TensorDictBase, *, target: bool = False) -> torch.Tensor | None:
+        """``max_a Q(s, a)`` ``[*B, 1]``, the value of the greedy action, when the head's choice is a
+        plain argmax (categorical actions, no mask, no projection; not distributional): the same
+        value as gathering at the greedy action, without computing the action. ``None`` otherwise."""
+        head = self.greedy_module
+        _, chain = self._network(target)
+        if (chain is None or head is None or self.distributional or head.action_mask_key is not None
+                or head.action_space != "categorical" or head.safe):
+            return None
+        return _run_chain(chain, tensordict)[self.action_value_key].max(-1, keepdim=True).values
+
     def greedy(self, values: torch.Tensor, tensordict: TensorDictBase, network: nn.Module) -> torch.Tensor:
         head = network.module[-1]
         mask = None if head.action_mask_key is None else tensordict.get(head.action_mask_key)

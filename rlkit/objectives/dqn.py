@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from tensordict import TensorDict, TensorDictBase
+from tensordict import TensorDictBase
 from tensordict.nn import TensorDictModuleBase
 from tensordict.utils import NestedKey
 from torch import nn
@@ -22,10 +22,12 @@ from rlkit.objectives.utils import (
     reduce_loss,
 )
 from rlkit.objectives.value import ValueEstimators
+from rlkit.utils.tensordicts import assembled
 
 __all__ = ["DQNLoss"]
 
 _MULTI_STEP = (ValueEstimators.TD1, ValueEstimators.TDLambda)
+_NO_BATCH = torch.Size([])
 
 
 def check_time_batch(loss: LossModule, tensordict: TensorDictBase) -> None:
@@ -125,6 +127,10 @@ class DQNLoss(LossModule):
 
     def _next_value(self, next_td: TensorDictBase) -> torch.Tensor:
         with torch.no_grad():
+            if not self.double_dqn:
+                best = self._qnet.greedy_value(next_td, target=True)
+                if best is not None:
+                    return best
             target_values, target_action = self._qnet.evaluate(next_td, target=True, need_action=not self.double_dqn)
             if self.double_dqn:
                 _, target_action = self._qnet.evaluate(next_td, target=False)
@@ -145,8 +151,8 @@ class DQNLoss(LossModule):
         weight = tensordict.get(keys.priority_weight, None)
         if weight is None and self.reduction == "mean" and self.loss_function == "l2":
             # Fused form of the general path below (same value, one kernel fewer on the hot path).
-            return TensorDict({"loss_value": F.mse_loss(pred, target)}, batch_size=[])
+            return assembled({"loss_value": F.mse_loss(pred, target)}, _NO_BATCH)
         loss = distance_loss(pred, target, self.loss_function).squeeze(-1)
         if weight is not None:
             loss = loss * weight.reshape(loss.shape)
-        return TensorDict({"loss_value": reduce_loss(loss, self.reduction)}, batch_size=[])
+        return assembled({"loss_value": reduce_loss(loss, self.reduction)}, _NO_BATCH)

@@ -253,3 +253,19 @@ def test_wrapped_policy_runs_as_a_tensordict_module_in_deterministic_mode(double
     _copy_targets(fast, slow)
     td = transition_batch((64,))
     torch.testing.assert_close(slow(td.clone())["loss_value"], fast(td.clone())["loss_value"])
+
+
+def test_greedy_value_is_the_value_at_the_greedy_action_and_only_where_argmax_decides():
+    # The vanilla next value is max_a Q(s', a): gathered at the greedy action before, read with max
+    # now; ties and negative values give the same numbers.
+    loss = fixed_loss()
+    obs = torch.tensor([[0.0, 0.0, 0.0, 0.0], [1.0, -2.0, 0.5, 3.0], [-1.0, 1.0, -1.0, -1.0]])
+    td = TensorDict({"observation": obs}, batch_size=[3])
+    values, action = loss._qnet.evaluate(td, target=True)
+    assert torch.equal(loss._qnet.greedy_value(td, target=True), values.gather(-1, action.unsqueeze(-1)))
+    tied = QValueActor(TensorDictModule(lambda o: o[..., :2] * 0 - 1.0, ["observation"], ["action_value"]),
+                       action_space="categorical")
+    assert DQNLoss(tied)._qnet.greedy_value(td).tolist() == [[-1.0]] * 3
+    masked = DQNLoss(QValueActor(nn.Linear(4, 2), action_space="categorical", action_mask_key="action_mask"))
+    one_hot = DQNLoss(QValueActor(nn.Linear(4, 2), action_space="one-hot"))
+    assert masked._qnet.greedy_value(td) is None and one_hot._qnet.greedy_value(td) is None
