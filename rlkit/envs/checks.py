@@ -14,6 +14,15 @@ if TYPE_CHECKING:
     from rlkit.envs.gym_env import GymEnv
 
 
+def all_finite(array: np.ndarray) -> bool:
+    """Whether a float array holds no NaN/inf (its sum is finite; a sum that overflows is re-checked
+    by :func:`check_finite`). Small arrays are summed in Python, faster than numpy's reduction at
+    that size."""
+    if array.size <= 64:
+        return math.isfinite(sum(array.ravel().tolist()))
+    return math.isfinite(float(array.sum()))
+
+
 def check_finite(env: GymEnv, what: str, values: np.ndarray) -> None:
     """Raises when ``values`` (one row per sub-env) hold a NaN/inf, naming the env, step, sub-env and row."""
     if values.dtype.kind != "f" or math.isfinite(values.sum()):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
@@ -14,22 +13,13 @@ from tensordict import TensorDict
 
 from rlkit.data import Categorical, Composite, TensorSpec, Unbounded
 from rlkit.envs.backends import final_row, make_backend, make_rng, rng_state
-from rlkit.envs.checks import check_action, check_finite
+from rlkit.envs.checks import all_finite, check_action, check_finite
 from rlkit.envs.make import Vectorization, make_vector_env
-from rlkit.envs.single import SingleBackend, SingleEnv, batch_info, batch_one
+from rlkit.envs.single import OneEnvSteps, SingleBackend, SingleEnv
 from rlkit.envs.spaces import ActionEncoding, SpaceCodec, describe_spec
 
 if TYPE_CHECKING:
     from typing_extensions import Self
-
-
-def _finite(array: np.ndarray) -> bool:
-    """Whether a float array holds no NaN/inf (its sum is finite; a sum that overflows is re-checked
-    by :func:`~rlkit.envs.checks.check_finite`). Small arrays are summed in Python, faster than numpy's
-    reduction at that size."""
-    if array.size <= 64:
-        return math.isfinite(sum(array.ravel().tolist()))
-    return math.isfinite(float(array.sum()))
 
 
 class StepResult(NamedTuple):
@@ -50,21 +40,7 @@ class StepResult(NamedTuple):
     action_mask: torch.Tensor | None
 
 
-class OneStep(NamedTuple):
-    """One step of a one-env :class:`GymEnv` (:meth:`GymEnv.advance_one`): :class:`StepResult`'s
-    fields for the single sub-env, the reward and flags as Python scalars."""
-
-    next_observation: np.ndarray  # [1, *obs_shape] float32
-    reward: float  # a float32 value
-    terminated: bool
-    truncated: bool
-    done: bool
-    next_action_mask: np.ndarray | None
-    observation: torch.Tensor
-    action_mask: torch.Tensor | None
-
-
-class GymEnv:
+class GymEnv(OneEnvSteps):
     """A gymnasium env (vectorised) producing TensorDicts with batch size ``[num_envs]``.
 
     ``reset`` gives ``"observation"`` (float32) and ``"action_mask"`` (bool ``[N, A]``) when the env
@@ -302,75 +278,13 @@ class GymEnv:
                     now_mask[done] = reset_mask
         return self._finish_step(next_np, reward, terminated, truncated, done, any_done, next_mask, now_np, now_mask)
 
-    def advance_one(self, action: torch.Tensor) -> OneStep:
-        """:meth:`advance` for an env of one sub-env (``num_envs == 1``), with the reward and flags as
-        Python scalars: what a per-step loop over one env stores, without four one-element arrays.
-
-        Raises:
-            ValueError: when ``num_envs`` is not 1.
-        """
-        if self._single is None:
-            if self.num_envs != 1:
-                raise ValueError(f"advance_one steps an env of one sub-env; this one has num_envs={self.num_envs}")
-            res = self.advance(action)
-            return OneStep(res.next_observation, float(res.reward[0]), bool(res.terminated[0]),
-                           bool(res.truncated[0]), bool(res.done[0]), res.next_action_mask, res.observation,
-                           res.action_mask)
-        index = self._single_index(action)
-        if index is None:
-            encoded = check_action(self, action)
-            index = int(encoded[0]) if self._index_actions else encoded[0]
-        self._fresh = False
-        return self._advance_single(index)
-
-    def _single_index(self, action: Any) -> int | None:
-        """The gymnasium action of a valid one-env index action ``[1]`` (int64, no mask), as a Python
-        int; ``None`` for anything else, which :func:`check_action` then validates."""
-        if (self._index_actions and self._mask is None and type(action) is torch.Tensor
-                and action.dtype == torch.int64 and self._codec.action_spec.mask is None):
-            values = action.tolist()
-            if (type(values) is list and len(values) == 1 and type(values[0]) is int
-                    and 0 <= values[0] < self._codec.action_spec.n):
-                return values[0] + self._codec._action_start
-        return None
-
-    def _advance_single(self, action: Any) -> OneStep:
-        """:meth:`advance` for one env driven directly: its own step and reset, no batching layer.
-        Index actions come as Python ints, which pass gymnasium's ``Discrete.contains`` check
-        faster than numpy scalars."""
-        env = self._single
-        obs, reward, terminated, truncated, info = env.step(action)
-        self._step_count += 1
-        next_np, next_mask = self._observe_single(obs, info)
-        terminated, truncated = bool(terminated), bool(truncated)
-        done = terminated or truncated
-        now_np, now_mask = next_np, next_mask
-        if done:
-            now_np, now_mask = self._observe_single(*env.reset())
-        reward = float(np.float32(reward))  # a reward beyond float32's range becomes inf here
-        # One cheap test for the common case; the detailed ones name the culprit.
-        if not (math.isfinite(reward) and _finite(next_np) and (not done or _finite(now_np))):
-            check_finite(self, "reward", np.array([[reward]], dtype=np.float32))
-            check_finite(self, "observation", next_np)
-            check_finite(self, "observation (after reset)", now_np)
-        self._obs = obs_tensor = torch.from_numpy(now_np) if self._transfer is None else self._tensor(now_np)
-        self._mask = None if now_mask is None else self._tensor(now_mask)
-        return OneStep(next_np, reward, terminated, truncated, done, next_mask, obs_tensor, self._mask)
-
-    def _observe_single(self, obs: Any, info: dict) -> tuple[np.ndarray, np.ndarray | None]:
-        """:meth:`SpaceCodec.observe` of one env's observation as a batch of one."""
-        codec = self._codec
-        if not (codec.obs_is_dict or codec.mask_in_info or codec.obs_onehot is not None):
-            return np.array(obs, dtype=np.float32)[None], None  # observe's common case: a fresh copy
-        return codec.observe(batch_one(obs), batch_info(info) if codec.mask_in_info else {})
-
     def _finish_step(self, next_np, reward, terminated, truncated, done, any_done, next_mask, now_np,
                      now_mask) -> StepResult:
         # One cheap test for the common case; the detailed ones name the culprit.
-        if not (_finite(reward) and _finite(next_np)):
+        if not (all_finite(reward) and all_finite(next_np)):
             check_finite(self, "reward", reward.reshape(-1, 1))
             check_finite(self, "observation", next_np)
-        if any_done and not _finite(now_np):
+        if any_done and not all_finite(now_np):
             check_finite(self, "observation (after reset)", now_np)
         self._obs = self._tensor(now_np)
         self._mask = None if now_mask is None else self._tensor(now_mask)
