@@ -262,3 +262,11 @@ class ConfigCheck(Callback):
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         _check_for_cli(config)
+        run_dir = OmegaConf.select(config, "hydra.run.dir")
+        if not config.get("resume") and run_dir:
+            from rlkit.run import check_fresh_run_dir
+
+            try:  # before Hydra writes its .hydra/ files over those of the run already there
+                check_fresh_run_dir(run_dir)
+            except FileExistsError as err:
+                raise SystemExit(f"rlkit: {err}") from None

@@ -24,6 +24,26 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+# What a run writes into its directory (besides Hydra's .hydra/ and the log file).
+RUN_OUTPUTS = (CONFIG_FILE, "metrics.csv", "episodes.csv", "checkpoints")
+
+
+def check_fresh_run_dir(run_dir: str | os.PathLike) -> None:
+    """Refuses to start a new run in a directory that already holds one: its ``metrics.csv`` and
+    ``episodes.csv`` would get a second run's rows appended and its checkpoint replaced.
+
+    Raises:
+        FileExistsError: naming the run's files, how to continue that run and how to start elsewhere.
+    """
+    run_dir = Path(run_dir)
+    found = [name for name in RUN_OUTPUTS if (run_dir / name).exists()]
+    if found:
+        raise FileExistsError(
+            f"{run_dir} already holds a run ({', '.join(found)}); continue it with resume={run_dir}, "
+            "or start the new run in another directory (hydra.run.dir=...)"
+        )
+
+
 def load_run_config(run_dir: str | os.PathLike, overrides: list[str] | None = None) -> DictConfig:
     """The saved config of ``run_dir`` with ``key=value`` overrides (``resume`` is dropped)."""
     path = Path(run_dir) / CONFIG_FILE
@@ -52,6 +72,8 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike, *, overrides: list[str] 
     if cfg.get("resume"):
         checkpoint = find_checkpoint(cfg.resume)
         cfg = load_run_config(output_dir, overrides)
+    else:
+        check_fresh_run_dir(output_dir)
     settings = validate_config(cfg)
     torch.set_num_threads(settings.root.num_threads)
     seed_everything(settings.root.seed)

@@ -199,3 +199,18 @@ def test_submitit_local_launcher(tmp_path):
     assert saved_config(run_dir)["seed"] == 3
     assert load_checkpoint(run_dir / "checkpoints" / "last.pt")["frames"] == 400
     assert "loss_objective" in read_metrics_csv(run_dir)[0]
+
+
+def test_a_new_run_into_a_directory_holding_a_run_is_refused_and_leaves_it_as_it_was(cli, tmp_path):
+    overrides = ["total_frames=100", "trainer.eval_episodes=2", "trainer.progress=false"]
+    with initialize_config_dir(config_dir=str(Path(TRAIN).parent / "conf"), version_base="1.3"):
+        run(compose("config", overrides=overrides), tmp_path / "run")
+        before = {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()}
+        # In-process: run() itself refuses (metrics.csv / episodes.csv would get a second run's rows).
+        with pytest.raises(FileExistsError, match=r"already holds a run \(config.yaml, metrics.csv, "
+                                                  r"episodes.csv, checkpoints\); continue it with resume="):
+            run(compose("config", overrides=overrides), tmp_path / "run")
+    # The command line: refused before Hydra writes its .hydra/ files into the directory.
+    message = cli(*overrides, f"hydra.run.dir={tmp_path / 'run'}")
+    assert message.startswith(f"rlkit: {tmp_path / 'run'} already holds a run")
+    assert {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()} == before
