@@ -219,8 +219,9 @@ class TensorDictStorage:
         """``self[index]``, with the top-level entries ``extra`` (of the index's shape) added to the
         result as it is built (one TensorDict construction instead of a construction and a set)."""
         data = self.data
-        # index_select: the same copy as value[index] for a flat int64 index, without the indexing parser
-        flat = index.dim() == 1 and index.dtype == torch.int64
+        # index_select: the same copy as value[index] for a flat int64 index on the data's device,
+        # without the indexing parser (which also accepts a CPU index for CUDA data)
+        flat = index.dim() == 1 and index.dtype == torch.int64 and index.device == self._leaf_device
         out: dict = {}
         for key, value in self._leaves.items():
             item = torch.index_select(value, 0, index) if flat else value[index]
