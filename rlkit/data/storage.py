@@ -185,7 +185,7 @@ class TensorDictStorage:
                 f"expected a flat TensorDict with batch_size [N], got batch_size {list(td.batch_size)}; "
                 "flatten the batch dims first (e.g. td.reshape(-1))"
             )
-        leaves = _kept(_leaves(td, "extend"), self.keys, "extend") if self.keys is None else self._read_kept(td)
+        leaves = _leaves(td, "extend") if self.keys is None else self._read_kept(td)
         if self._data is None:
             self._allocate(leaves)
         else:

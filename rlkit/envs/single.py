@@ -179,7 +179,7 @@ class OneEnvSteps:
             check_finite(self, "reward", np.array([[reward]], dtype=np.float32))
             check_finite(self, "observation", next_np)
             check_finite(self, "observation (after reset)", now_np)
-        self._obs = obs_tensor = torch.from_numpy(now_np) if self._transfer is None else self._tensor(now_np)
+        self._obs = obs_tensor = self._tensor(now_np)
         self._mask = None if now_mask is None else self._tensor(now_mask)
         return OneStep(next_np, reward, terminated, truncated, done, next_mask, obs_tensor, self._mask)
 

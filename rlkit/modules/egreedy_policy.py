@@ -197,7 +197,8 @@ class EGreedyPolicy(TensorDictModuleBase):
             batch = first.shape[:1]
             device = first.device
             eps = schedule["eps"].item()
-            values = self._draw(batch, device).tolist()
+            draws = self._draw(batch, device)
+            values = draws.tolist()
             if len(values) == 1 and values[0] < eps or all(u < eps for u in values):
                 action = torch.randint(n, batch, device=rand_device)
                 if action.dtype != dtype or action.device != device:
@@ -206,6 +207,6 @@ class EGreedyPolicy(TensorDictModuleBase):
                 return
             sub = {k: entries[k] for k in in_keys if k in entries}
             run_policy(sub)
-            entries[key] = self._mix(sub[key], first, batch, self._coins, eps, values)
+            entries[key] = self._mix(sub[key], first, batch, draws, eps, values)
 
         return run_index

@@ -127,13 +127,14 @@ class DQNLoss(LossModule):
 
     def _next_value(self, next_td: TensorDictBase) -> torch.Tensor:
         with torch.no_grad():
-            if not self.double_dqn:
-                best = self._qnet.greedy_value(next_td, target=True)
+            if self.double_dqn:  # the online network picks the action, the target network values it
+                target_values, _ = self._qnet.evaluate(next_td, target=True, need_action=False)
+                _, target_action = self._qnet.evaluate(next_td, target=False)
+            else:
+                best = self._qnet.greedy_value(next_td, target=True)  # max_a, where argmax decides
                 if best is not None:
                     return best
-            target_values, target_action = self._qnet.evaluate(next_td, target=True, need_action=not self.double_dqn)
-            if self.double_dqn:
-                _, target_action = self._qnet.evaluate(next_td, target=False)
+                target_values, target_action = self._qnet.evaluate(next_td, target=True)
             return chosen_value(target_values, target_action, self.action_space)
 
     @with_sampling_mode

@@ -333,13 +333,12 @@ class _Window:
     """Accumulates losses and finished episodes between two log rows.
 
     The losses of an update and its gradient norm arrive as host floats (the trainer reads them for
-    its finite check anyway) and are summed in float64, in the order of ``keys``: the loss keys in
-    the order they first appeared. A key missing from an update counts as 0 there; every mean is
-    over the window's updates."""
+    its finite check anyway) and are summed in float64. A key missing from an update adds nothing
+    there; every mean is over the window's updates."""
 
     def __init__(self) -> None:
-        self.keys: list[str] = []
-        self.sums: list[float] | None = None  # [len(keys) + 1]: the loss sums, then the grad-norm sum
+        self.loss_sums: dict[str, float] = {}  # in the order the keys first appeared
+        self.grad_norm_sum = 0.0
         self.n_updates = 0
         self.returns: list[float] = []
         self.lengths: list[int] = []
@@ -349,17 +348,11 @@ class _Window:
         return self.n_updates > 0 or bool(self.returns)
 
     def add_losses(self, losses: dict[str, float], grad_norm: float) -> None:
-        if list(losses) != self.keys:
-            self._widen([k for k in losses if k not in self.keys])
-        values = [float(losses.get(k, 0.0)) for k in self.keys]  # a key this update lacks adds 0
-        values.append(float(grad_norm))
-        self.sums = values if self.sums is None else [a + b for a, b in zip(self.sums, values)]
+        sums = self.loss_sums
+        for key, value in losses.items():
+            sums[key] = sums.get(key, 0.0) + float(value)
+        self.grad_norm_sum += float(grad_norm)
         self.n_updates += 1
-
-    def _widen(self, new_keys: list[str]) -> None:
-        if self.sums is not None and new_keys:
-            self.sums = [*self.sums[:-1], *([0.0] * len(new_keys)), self.sums[-1]]
-        self.keys = self.keys + new_keys
 
     def add_episodes(self, returns: torch.Tensor, lengths: torch.Tensor) -> None:
         if returns is not None and len(returns):
@@ -369,9 +362,8 @@ class _Window:
     def flush(self) -> dict[str, float]:
         out: dict[str, float] = {}
         if self.n_updates:
-            sums = self.sums
-            out.update({k: v / self.n_updates for k, v in zip(self.keys, sums)})
-            out["grad_norm"] = sums[-1] / self.n_updates
+            out.update({k: v / self.n_updates for k, v in self.loss_sums.items()})
+            out["grad_norm"] = self.grad_norm_sum / self.n_updates
         if self.returns:
             out["episode_return"] = sum(self.returns) / len(self.returns)
             out["episode_length"] = sum(self.lengths) / len(self.lengths)
@@ -380,20 +372,17 @@ class _Window:
         return out
 
     def state_dict(self) -> dict:
-        sums = [] if self.sums is None else [torch.tensor(v, dtype=torch.float64) for v in self.sums]
         return {
-            "loss_sums": dict(zip(self.keys, sums)),
-            "grad_norm_sum": sums[-1] if sums else None,
+            "loss_sums": {k: torch.tensor(v, dtype=torch.float64) for k, v in self.loss_sums.items()},
+            "grad_norm_sum": torch.tensor(self.grad_norm_sum, dtype=torch.float64) if self.n_updates else None,
             "n_updates": self.n_updates,
             "returns": list(self.returns),
             "lengths": list(self.lengths),
         }
 
     def load_state_dict(self, state: dict) -> None:
-        self.keys = list(state["loss_sums"])
-        grad_norm_sum = state["grad_norm_sum"]
-        self.sums = None if grad_norm_sum is None else [*(float(v) for v in state["loss_sums"].values()),
-                                                        float(grad_norm_sum)]
+        self.loss_sums = {k: float(v) for k, v in state["loss_sums"].items()}
+        self.grad_norm_sum = 0.0 if state["grad_norm_sum"] is None else float(state["grad_norm_sum"])
         self.n_updates = int(state["n_updates"])
         self.returns = list(state["returns"])
         self.lengths = list(state["lengths"])
