@@ -62,6 +62,9 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike, *, overrides: list[str] 
         output_dir: the run directory (config, metrics, checkpoints).
         overrides: the command-line overrides; with ``cfg.resume`` they are applied to the saved config.
 
+    Raises:
+        FileExistsError: a new run (no ``cfg.resume``) into a directory that already holds a run.
+
     Examples:
         >>> from hydra import compose, initialize_config_dir  # doctest: +SKIP
         >>> with initialize_config_dir(config_dir="/abs/conf", version_base="1.3"):  # doctest: +SKIP
