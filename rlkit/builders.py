@@ -1,4 +1,5 @@
-"""DictConfig -> objects. The only rlkit module that imports hydra / omegaconf.
+"""DictConfig -> validated settings. Below the command line (``rlkit.cli``) the only rlkit module that
+reads a config (with omegaconf; Hydra itself is imported by ``rlkit.cli`` only).
 
 :func:`validate_config` checks the whole config (unknown keys, wrong types, out-of-range values,
 unknown names, unsupported algorithm / value-estimator pairs, unknown env ids, missing extras) before
@@ -12,12 +13,12 @@ import difflib
 import importlib
 import importlib.util
 import inspect
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -55,6 +56,7 @@ def _typed(section: Any, schema: type, where: str) -> Any:
             hint = difflib.get_close_matches(str(key), valid, n=1)
             did_you_mean = f" (did you mean {hint[0]!r}?)" if hint else ""
             raise ConfigError(f"unknown key {where}.{key}{did_you_mean}; valid keys: {valid}")
+    _check_finite(section, where)
     try:
         merged = OmegaConf.merge(OmegaConf.structured(schema), section)
         return OmegaConf.to_object(merged)
@@ -63,6 +65,21 @@ def _typed(section: Any, schema: type, where: str) -> Any:
     except OmegaConfBaseException as err:
         key = getattr(err, "full_key", None) or where
         raise ConfigError(f"bad value for {where}.{key.split('.')[-1]}: {err.msg}") from None
+
+
+def _check_finite(node: Any, where: str) -> None:
+    """Refuses NaN and infinite numbers anywhere in a section (``algo.optim.lr=inf``): no knob of
+    rlkit takes them, and an optimiser or a schedule would only fail later, mid-run."""
+    if isinstance(node, DictConfig):
+        node = OmegaConf.to_container(node, resolve=True, throw_on_missing=False)
+    if isinstance(node, dict):
+        for key, value in node.items():
+            _check_finite(value, f"{where}.{key}")
+    elif isinstance(node, (list, tuple)):
+        for i, item in enumerate(node):
+            _check_finite(item, f"{where}[{i}]")
+    elif isinstance(node, float) and not math.isfinite(node):
+        raise ConfigError(f"{where}={node!r} is invalid: expected a finite number")
 
 
 def _named(section: Any, schemas: dict[str, type], group: str) -> Any:
@@ -123,8 +140,23 @@ def _check_device(device: str) -> None:
         dev = torch.device(device)
     except RuntimeError:
         raise ConfigError(f"device={device!r} is not a torch device; e.g. 'cpu', 'cuda', 'cuda:0'") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device={device!r} but CUDA is not available here; use device=cpu")
+    if dev.type == "cpu":
+        if dev.index not in (None, 0):
+            raise ConfigError(f"device={device!r} does not exist: the CPU device is 'cpu' (or 'cpu:0')")
+        return
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device={device!r} but CUDA is not available here; use device=cpu")
+        count = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= count:
+            raise ConfigError(f"device={device!r} does not exist: this machine has CUDA devices "
+                              f"{[f'cuda:{i}' for i in range(count)]}")
+        return
+    module = getattr(torch, dev.type, None)
+    available = getattr(module, "is_available", None)
+    if not (callable(available) and available()):
+        raise ConfigError(f"device={device!r} is not available here; valid choices: 'cpu'"
+                          + (", 'cuda'" if torch.cuda.is_available() else ""))
 
 
 def _check_optim(optim: dict) -> None:
@@ -174,99 +206,3 @@ def apply_overrides(saved: dict, overrides: list[str]) -> DictConfig:
     if plain:
         cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(plain))
     return cfg
-
-
-def resume_group_overrides(args: list[str]) -> list[str]:
-    """Group choices (``algo=a2c``, ``env=Acrobot``, ...) of the run that ``resume=<path>`` in
-    ``args`` names, for the groups ``args`` does not set.
-
-    Hydra composes the command line before rlkit reads the saved config: without the run's groups it
-    would compose the default algorithm, and an override of a key that only the run's algorithm has
-    (``resume=<a2c run> algo.n_steps=10``) would fail. ``train.py`` puts these in front of its
-    arguments. Returns ``[]`` when there is no ``resume`` or its config cannot be read (the run then
-    fails with the usual message).
-
-    Examples:
-        >>> resume_group_overrides(["total_frames=1000"])
-        []
-    """
-    values = dict(a.lstrip("+").split("=", 1) for a in args if "=" in a and not a.startswith("-"))
-    resume = values.get("resume")
-    if not resume or resume == "null":
-        return []
-    run_dir = Path(_run_dir_of(resume))
-    try:
-        saved = OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml"))
-    except (OSError, OmegaConfBaseException):
-        return []
-    return [f"{group}={saved[group]['name']}" for group in GROUP_KEYS
-            if group not in values and isinstance(saved.get(group), dict) and "name" in saved[group]]
-
-
-def _check_for_cli(cfg: DictConfig) -> None:
-    """:func:`validate_config` for the Hydra hooks below: a bad config ends the process with its message.
-
-    Hydra prints an exception raised while it resolves its own config (or in a callback) inside a
-    traceback of some hundred lines, so the message goes out as ``SystemExit`` (exit status 1, the
-    message alone on stderr), which neither OmegaConf nor Hydra intercept.
-    """
-    try:
-        validate_config(cfg)
-    except ConfigError as err:
-        raise SystemExit(f"rlkit: invalid config: {err}") from None
-    if cfg.get("resume"):
-        from rlkit.trainers.checkpoint import find_checkpoint
-
-        try:
-            find_checkpoint(cfg.resume)
-        except FileNotFoundError as err:
-            raise SystemExit(f"rlkit: cannot resume: {err}") from None
-
-
-def run_dir_resolver(resume: str | None, default: str, *, _root_: DictConfig) -> str:
-    """Hydra ``hydra.run.dir`` resolver: validates the config, then returns the run directory.
-
-    Registered by ``train.py``; resolving ``hydra.run.dir`` happens before Hydra creates the directory,
-    so a bad config (or a ``resume`` without a checkpoint) is refused with nothing written. On resume
-    the output goes to the original run. Refusals end the process (see :func:`_check_for_cli`).
-    """
-    _check_for_cli(_root_)
-    return _run_dir_of(resume) if resume else default
-
-
-def _run_dir_of(resume: str) -> str:
-    """The run directory of ``resume``: the directory itself, or the run a checkpoint file belongs to."""
-    path = Path(resume)
-    if path.is_file():
-        return str(path.parent.parent if path.parent.name == "checkpoints" else path.parent)
-    return str(path)
-
-
-def job_subdir_resolver(subdir: str, *, _root_: DictConfig) -> str:
-    """Hydra ``hydra.sweep.subdir`` resolver: validates each sweep job's config before its dir exists."""
-    _check_for_cli(_root_)
-    return subdir
-
-
-class ConfigCheck(Callback):
-    """Hydra callback (``hydra.callbacks`` in ``conf/config.yaml``): validates before the run dir exists.
-
-    Hydra calls ``on_run_start`` before it creates the run directory, also when ``hydra.run.dir`` is
-    given on the command line (which replaces, and so skips, :func:`run_dir_resolver`).
-
-    Examples:
-        >>> ConfigCheck().on_run_start(OmegaConf.create({"seed": -1}))
-        Traceback (most recent call last):
-        SystemExit: rlkit: invalid config: config group 'algo' is missing
-    """
-
-    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        _check_for_cli(config)
-        run_dir = OmegaConf.select(config, "hydra.run.dir")
-        if not config.get("resume") and run_dir:
-            from rlkit.run import check_fresh_run_dir
-
-            try:  # before Hydra writes its .hydra/ files over those of the run already there
-                check_fresh_run_dir(run_dir)
-            except FileExistsError as err:
-                raise SystemExit(f"rlkit: {err}") from None

@@ -7,12 +7,25 @@ registry key (``conf/algo/dqn.yaml`` has ``name: dqn``).
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
+from rlkit.errors import ConfigError
 
-class ConfigError(ValueError):
-    """A config value is invalid; the message names the key, the value and the valid choices."""
+# The evaluation env uses seed + EVAL_SEED_OFFSET and sub-env i of a vector env seed + i; numpy takes
+# seeds in [0, 2**32). Seeds up to 2**31 - 1 leave room for both.
+EVAL_SEED_OFFSET = 10_000
+MAX_SEED = 2**31 - 1
+INT64_MAX = 2**63 - 1
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _check(cond: bool, key: str, value: Any, expected: str) -> None:
@@ -241,6 +254,11 @@ class RootConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
     def __post_init__(self) -> None:
-        _check(self.seed >= 0, "seed", self.seed, "an integer >= 0")
-        _positive("num_threads", self.num_threads)
-        _positive("total_frames", self.total_frames)
+        _check(0 <= self.seed <= MAX_SEED, "seed", self.seed,
+               f"an integer in [0, {MAX_SEED}] (numpy takes seeds below 2**32; the evaluation env "
+               f"adds {EVAL_SEED_OFFSET} and sub-env i adds i)")
+        cpus = usable_cpus()
+        _check(1 <= self.num_threads <= cpus, "num_threads", self.num_threads,
+               f"an integer in [1, {cpus}] (the CPUs this machine lets the run use)")
+        _check(1 <= self.total_frames <= INT64_MAX, "total_frames", self.total_frames,
+               f"an integer in [1, {INT64_MAX}]")

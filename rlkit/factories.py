@@ -18,6 +18,8 @@ from tensordict.utils import unravel_key
 from torch import nn
 
 from rlkit.collectors import Collector
+from rlkit.config_schema import EVAL_SEED_OFFSET
+from rlkit.errors import EnvError, ResourceError
 from rlkit.data import Categorical, OneHot, PrioritizedReplayBuffer, ReplayBuffer
 from rlkit.envs import GymEnv
 from rlkit.modules import (
@@ -47,7 +49,6 @@ from rlkit.trainers import (
 )
 from rlkit.trainers.episodes import EpisodeRecorder
 
-EVAL_SEED_OFFSET = 10_000
 
 
 @dataclass
@@ -68,23 +69,34 @@ def build_optimizer(optim: dict, params) -> torch.optim.Optimizer:
 
 
 def make_env(settings, *, num_envs: int, seed: int) -> GymEnv:
-    """The training or evaluation env of ``settings.env``."""
+    """The training or evaluation env of ``settings.env``.
+
+    Raises:
+        EnvError: the env cannot be built (a missing extra, a keyword its constructor refuses, ...).
+    """
     env = settings.env
-    return GymEnv(env.id, num_envs=num_envs, seed=seed, vectorization=env.vectorization,
-                  device=settings.root.device, make_kwargs=dict(env.make_kwargs))
+    try:
+        return GymEnv(env.id, num_envs=num_envs, seed=seed, vectorization=env.vectorization,
+                      device=settings.root.device, make_kwargs=dict(env.make_kwargs))
+    except Exception as err:  # gymnasium and env constructors raise anything; the first line says why
+        detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        kwargs = f" with env.make_kwargs={dict(env.make_kwargs)}" if env.make_kwargs else ""
+        raise EnvError(f"env {env.id!r} could not be built{kwargs}: {detail}") from err
 
 
 def _obs_dim(env: GymEnv) -> int:
     shape = env.observation_spec["observation"].shape
     if len(shape) != 1:
-        raise ValueError(f"{env.env_id}: rlkit's MLP policies need flat observations, got shape {tuple(shape)}")
+        raise EnvError(f"env {env.env_id!r} has observations of shape {tuple(shape)}; rlkit's MLP networks "
+                       "take flat observations (shape (n,))")
     return int(shape[0])
 
 
 def _num_actions(env: GymEnv, algo: str) -> int:
     spec = env.action_spec
     if not isinstance(spec, (Categorical, OneHot)):
-        raise ValueError(f"algo={algo} needs a discrete (Discrete) action space; {env.env_id} has {spec!r}")
+        raise EnvError(f"env {env.env_id!r} has action space {env.vector_env.single_action_space}; algo={algo} "
+                       "supports discrete (Discrete) action spaces only")
     return spec.n
 
 
@@ -203,53 +215,136 @@ def make_loggers(settings, run_dir: Path, config: dict, resume_state: dict | Non
     return MultiLogger(loggers)
 
 
-def build_trainer(settings, run_dir: Path, config: dict, resume_state: dict | None = None) -> Trainer:
-    """Builds every component of a run and the :class:`Trainer` that drives them."""
+def open_outputs(trainer: Trainer, settings, run_dir: Path, config: dict, resume_state: dict | None = None) -> None:
+    """Attaches the parts of a run that write files: loggers and the episode recorder. On resume they
+    drop the rows written after the checkpoint, so call this only once the checkpoint is known to fit."""
+    episodes = EpisodeRecorder(run_dir, keep_until_frame=int(resume_state["frames"]) if resume_state else None)
+    trainer.attach_outputs(make_loggers(settings, run_dir, config, resume_state), episodes)
+
+
+def replay_layout(env: GymEnv, keys: list) -> dict:
+    """Per-item shape and dtype of each replayed entry, from the env's specs (what the collector
+    writes: observations as the spec says, the action as the policy writes it, rewards float32 and
+    flags bool with a trailing singleton, trajectory ids and step counts int64)."""
+    obs = env.observation_spec
+    action = env.action_spec
+    layout = {}
+    for key in keys:
+        name = key[-1] if isinstance(key, tuple) else key
+        if name in ("traj_id", "step_count"):
+            layout[key] = ((), torch.int64)
+        elif name == "reward":
+            layout[key] = ((1,), torch.float32)
+        elif name in ("terminated", "truncated", "done"):
+            layout[key] = ((1,), torch.bool)
+        elif key == "action":
+            layout[key] = (tuple(action.shape), action.dtype)
+        else:
+            spec = obs[name]
+            layout[key] = (tuple(spec.shape), spec.dtype)
+    return layout
+
+
+def check_memory(what: str, nbytes: int, device: torch.device, setting: str) -> None:
+    """Refuses a run whose ``what`` needs more memory than ``device`` has free.
+
+    Raises:
+        ResourceError: naming the setting, both amounts and the total.
+    """
+    free, total = _free_memory(device)
+    if free is not None and nbytes > free:
+        raise ResourceError(
+            f"{setting}: the {what} needs {_gib(nbytes)} of {device.type} memory; this machine has "
+            f"{_gib(free)} available ({_gib(total)} in all)"
+        )
+
+
+def _free_memory(device: torch.device) -> tuple[int | None, int | None]:
+    if device.type == "cuda":
+        free, total = torch.cuda.mem_get_info(device)
+        return free, total
+    try:
+        with open("/proc/meminfo") as f:
+            info = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in f}
+        return info.get("MemAvailable", info.get("MemFree")), info.get("MemTotal")
+    except (OSError, ValueError, IndexError):
+        import os
+
+        try:
+            total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):
+            return None, None
+        return total, total
+
+
+def _gib(nbytes: int | None) -> str:
+    if nbytes is None:
+        return "?"
+    for unit, size in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20)):
+        if nbytes >= size:
+            return f"{nbytes / size:.1f} {unit}"
+    return f"{nbytes} bytes"
+
+
+def build_trainer(settings, run_dir: Path) -> Trainer:
+    """Builds every component of a run and the :class:`Trainer` that drives them, in memory: nothing
+    is written until :func:`open_outputs` (so a resumed state can be checked first).
+
+    Raises:
+        EnvError: the env cannot be built or its spaces do not fit the algorithm.
+        ResourceError: the replay buffer would not fit in memory.
+    """
     root, algo = settings.root, settings.algo
     device = torch.device(root.device)
     env = make_env(settings, num_envs=algo.num_envs, seed=root.seed)
-    agent = AGENT_BUILDERS[algo.name](settings, env)
-    agent.loss.make_value_estimator(settings.value_estimator.name, **_estimator_kwargs(settings.value_estimator))
-    agent.loss.to(device)
-    agent.policy.to(device)
-    optimizer = build_optimizer(algo.optim, agent.loss.parameters())
+    eval_env = None
+    try:
+        agent = AGENT_BUILDERS[algo.name](settings, env)
+        agent.loss.make_value_estimator(settings.value_estimator.name, **_estimator_kwargs(settings.value_estimator))
+        agent.loss.to(device)
+        agent.policy.to(device)
+        optimizer = build_optimizer(algo.optim, agent.loss.parameters())
 
-    off_policy = algo.name in ("dqn", "c51")
-    per_env = algo.train_frequency if off_policy else algo.n_steps
-    # Off-policy batches go straight into the replay buffer: flat [N * T], env-major.
-    collector = Collector(env, agent.policy, frames_per_batch=per_env * algo.num_envs,
-                          total_frames=root.total_frames, layout="flat" if off_policy else "time")
-    trainer_cfg = root.trainer
-    ts = TrainerSettings(
-        total_frames=root.total_frames, log_interval=trainer_cfg.log_interval,
-        eval_interval=trainer_cfg.eval_interval, checkpoint_interval=trainer_cfg.checkpoint_interval,
-        keep_checkpoints=trainer_cfg.keep_checkpoints,
-        early_stop_return=settings.env.target_return if trainer_cfg.early_stop else None,
-        max_grad_norm=algo.max_grad_norm,
-    )
-    buffer = updater = None
-    if off_policy:
-        generator = torch.Generator(device=device).manual_seed(root.seed)
-        multi_step = settings.value_estimator.name in ("td1", "td_lambda")
-        keys = replay_keys(agent.greedy_policy.in_keys, slices=multi_step)
-        if algo.prioritized:
-            updates = max(1, (root.total_frames - algo.learning_starts) // (per_env * algo.num_envs))
-            buffer = PrioritizedReplayBuffer(algo.buffer_size, alpha=algo.alpha, beta=algo.beta,
-                                             beta_annealing_steps=updates * algo.updates_per_batch,
-                                             device=device, generator=generator, keys=keys)
-            agent.loss.set_keys(priority="td_error")
-        else:
-            buffer = ReplayBuffer(algo.buffer_size, device=device, generator=generator, keys=keys)
-        ts.batch_size, ts.learning_starts = algo.batch_size, algo.learning_starts
-        ts.updates_per_batch = algo.updates_per_batch
-        ts.slice_len = getattr(algo, "slice_len", None) if multi_step else None
-        updater = (SoftUpdate(agent.loss, tau=algo.tau) if algo.tau is not None
-                   else HardUpdate(agent.loss, value_network_update_interval=algo.target_update_interval))
-    eval_env = make_env(settings, num_envs=trainer_cfg.eval_episodes, seed=root.seed + EVAL_SEED_OFFSET)
-    evaluator = Evaluator(eval_env, agent.greedy_policy, seed=root.seed + EVAL_SEED_OFFSET)
-    episodes = EpisodeRecorder(run_dir, keep_until_frame=int(resume_state["frames"]) if resume_state else None)
-    return Trainer(collector=collector, loss_module=agent.loss, optimizer=optimizer,
-                   logger=make_loggers(settings, run_dir, config, resume_state), run_dir=run_dir, settings=ts,
+        off_policy = algo.name in ("dqn", "c51")
+        per_env = algo.train_frequency if off_policy else algo.n_steps
+        trainer_cfg = root.trainer
+        ts = TrainerSettings(
+            total_frames=root.total_frames, log_interval=trainer_cfg.log_interval,
+            eval_interval=trainer_cfg.eval_interval, checkpoint_interval=trainer_cfg.checkpoint_interval,
+            keep_checkpoints=trainer_cfg.keep_checkpoints,
+            early_stop_return=settings.env.target_return if trainer_cfg.early_stop else None,
+            max_grad_norm=algo.max_grad_norm,
+        )
+        buffer = updater = None
+        if off_policy:
+            generator = torch.Generator(device=device).manual_seed(root.seed)
+            multi_step = settings.value_estimator.name in ("td1", "td_lambda")
+            keys = replay_keys(agent.greedy_policy.in_keys, slices=multi_step)
+            layout = replay_layout(env, keys)
+            if algo.prioritized:
+                updates = max(1, (root.total_frames - algo.learning_starts) // (per_env * algo.num_envs))
+                buffer = PrioritizedReplayBuffer(algo.buffer_size, alpha=algo.alpha, beta=algo.beta,
+                                                 beta_annealing_steps=updates * algo.updates_per_batch,
+                                                 device=device, generator=generator, layout=layout)
+                agent.loss.set_keys(priority="td_error")
+            else:
+                buffer = ReplayBuffer(algo.buffer_size, device=device, generator=generator, layout=layout)
+            check_memory("replay buffer", buffer.nbytes, device, f"algo.buffer_size={algo.buffer_size}")
+            ts.batch_size, ts.learning_starts = algo.batch_size, algo.learning_starts
+            ts.updates_per_batch = algo.updates_per_batch
+            ts.slice_len = getattr(algo, "slice_len", None) if multi_step else None
+            updater = (SoftUpdate(agent.loss, tau=algo.tau) if algo.tau is not None
+                       else HardUpdate(agent.loss, value_network_update_interval=algo.target_update_interval))
+        # Off-policy batches go straight into the replay buffer: flat [N * T], env-major.
+        collector = Collector(env, agent.policy, frames_per_batch=per_env * algo.num_envs,
+                              total_frames=root.total_frames, layout="flat" if off_policy else "time")
+        eval_env = make_env(settings, num_envs=trainer_cfg.eval_episodes, seed=root.seed + EVAL_SEED_OFFSET)
+        evaluator = Evaluator(eval_env, agent.greedy_policy, seed=root.seed + EVAL_SEED_OFFSET)
+    except BaseException:
+        env.close()
+        if eval_env is not None:
+            eval_env.close()
+        raise
+    return Trainer(collector=collector, loss_module=agent.loss, optimizer=optimizer, run_dir=run_dir, settings=ts,
                    replay_buffer=buffer, target_updater=updater, exploration=agent.exploration,
-                   evaluator=evaluator, episodes=episodes)
-
+                   evaluator=evaluator)

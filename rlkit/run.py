@@ -1,20 +1,43 @@
-"""Seed, build, train, close: the only place besides the builders that sees a config."""
+"""Seed, build, train, close: one run in one directory, with one writer, checked before it writes.
+
+The order of a start is what makes a run trustworthy:
+
+1. validate the config and build every component in memory (nothing written yet);
+2. take the run directory's lock (:class:`~rlkit.rundir.RunDir`): one writer per directory;
+3. on resume, load the checkpoint, verify its integrity and that it belongs to this run, and that
+   ``total_frames`` is not below the frames already done;
+4. only then touch files: remove stale temporary files, write ``config.yaml`` and the provenance
+   files, truncate the CSVs to the checkpoint, and (fresh start) write the frame-0 checkpoint.
+
+A fresh start that fails before its frame-0 checkpoint removes what it wrote; from then on the
+directory always holds a checkpoint to resume from.
+"""
 from __future__ import annotations
 
+import logging
 import os
 import random
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from rlkit.builders import apply_overrides, resolved_container, validate_config
-from rlkit.factories import build_trainer
+from rlkit.builders import Settings, apply_overrides, resolved_container, validate_config
+from rlkit.errors import CheckpointError, ConfigError, RunDirError
+from rlkit.factories import build_trainer, open_outputs
+from rlkit.rundir import RunDir
 from rlkit.trainers.checkpoint import find_checkpoint, load_checkpoint
 from rlkit.utils.io import atomic_write
 
+__all__ = ["CONFIG_FILE", "PROVENANCE_DIR", "load_run_config", "preflight", "run", "run_dir_of", "seed_everything"]
+
 CONFIG_FILE = "config.yaml"
+#: Where a start records how it was launched: the first start in it, resume ``k`` in ``resume_<k>/``.
+PROVENANCE_DIR = ".hydra"
+
+log = logging.getLogger("rlkit")
 
 
 def seed_everything(seed: int) -> None:
@@ -24,46 +47,56 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-# What a run writes into its directory (besides Hydra's .hydra/ and the log file).
-RUN_OUTPUTS = (CONFIG_FILE, "metrics.csv", "episodes.csv", "checkpoints")
-
-
-def check_fresh_run_dir(run_dir: str | os.PathLike) -> None:
-    """Refuses to start a new run in a directory that already holds one: its ``metrics.csv`` and
-    ``episodes.csv`` would get a second run's rows appended and its checkpoint replaced.
-
-    Raises:
-        FileExistsError: naming the run's files, how to continue that run and how to start elsewhere.
-    """
-    run_dir = Path(run_dir)
-    found = [name for name in RUN_OUTPUTS if (run_dir / name).exists()]
-    if found:
-        raise FileExistsError(
-            f"{run_dir} already holds a run ({', '.join(found)}); continue it with resume={run_dir}, "
-            "or start the new run in another directory (hydra.run.dir=...)"
-        )
+def run_dir_of(resume: str | os.PathLike[str]) -> Path:
+    """The run directory of ``resume``: the directory itself, or the run a checkpoint file belongs to
+    (``<run>/checkpoints/<file>``, or ``<run>/<file>``)."""
+    path = Path(resume)
+    if path.is_file():
+        return path.parent.parent if path.parent.name == "checkpoints" else path.parent
+    return path
 
 
 def load_run_config(run_dir: str | os.PathLike, overrides: list[str] | None = None) -> DictConfig:
     """The saved config of ``run_dir`` with ``key=value`` overrides (``resume`` is dropped)."""
     path = Path(run_dir) / CONFIG_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"cannot resume: {path} does not exist (is {run_dir} an rlkit run directory?)")
+        raise RunDirError(f"cannot resume: {path} does not exist (is {run_dir} an rlkit run directory?)")
     saved = OmegaConf.to_container(OmegaConf.load(path))
     extra = [o for o in (overrides or []) if o.split("=", 1)[0].lstrip("+") != "resume"]
     return apply_overrides(saved, extra)
 
 
-def run(cfg: DictConfig, output_dir: str | os.PathLike, *, overrides: list[str] | None = None) -> dict:
+def preflight(cfg: DictConfig) -> Settings:
+    """Everything a start checks before its run directory may exist: the config (:func:`validate_config`),
+    then every component built in memory (the env and its spaces, the networks, the replay buffer's
+    memory) and closed again. Writes nothing.
+
+    Raises:
+        RlkitError: the first problem, in one line.
+    """
+    settings = validate_config(cfg)
+    build_trainer(settings, Path(".")).close()
+    return settings
+
+
+def run(cfg: DictConfig, output_dir: str | os.PathLike, *, overrides: list[str] | None = None,
+        provenance: Mapping[str, str] | None = None) -> dict:
     """Trains the run described by ``cfg`` into ``output_dir``; returns the last evaluation metrics.
 
     Args:
         cfg: the composed config (``conf/config.yaml``).
-        output_dir: the run directory (config, metrics, checkpoints).
+        output_dir: the run directory (config, metrics, checkpoints). A new run needs a new or empty
+            directory; with ``cfg.resume`` it must be the resumed run's directory.
         overrides: the command-line overrides; with ``cfg.resume`` they are applied to the saved config.
+        provenance: files (name -> text) recording how this start was launched, written into
+            ``.hydra/`` (the first start) or ``.hydra/resume_<k>/`` once the start is verified.
 
     Raises:
-        FileExistsError: a new run (no ``cfg.resume``) into a directory that already holds a run.
+        RlkitError: a refusal, before anything in ``output_dir`` changed: a bad config
+            (``ConfigError``), an env that cannot be built (``EnvError``), a directory that is not
+            empty or is held by another process (``RunDirError``), a checkpoint that is missing,
+            corrupt, unsafe or of another run (``CheckpointError``), or a ``total_frames`` below the
+            frames already done (``ConfigError``).
 
     Examples:
         >>> from hydra import compose, initialize_config_dir  # doctest: +SKIP
@@ -71,25 +104,110 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike, *, overrides: list[str] 
         ...     run(compose("config", overrides=["total_frames=2000"]), "outputs/demo")
     """
     output_dir = Path(output_dir)
-    checkpoint = None
     if cfg.get("resume"):
-        checkpoint = find_checkpoint(cfg.resume)
-        cfg = load_run_config(output_dir, overrides)
-    else:
-        check_fresh_run_dir(output_dir)
+        return _resume(cfg, output_dir, overrides, provenance)
     settings = validate_config(cfg)
     torch.set_num_threads(settings.root.num_threads)
     seed_everything(settings.root.seed)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    container = resolved_container(cfg)
-    container["resume"] = None
-    with atomic_write(output_dir / CONFIG_FILE) as f:
-        f.write(OmegaConf.to_yaml(OmegaConf.create(container)))
-    state = load_checkpoint(checkpoint) if checkpoint is not None else None
-    trainer = build_trainer(settings, output_dir, container, resume_state=state)
+    trainer = build_trainer(settings, output_dir)
     try:
-        if state is not None:
-            trainer.load_state_dict(state)
-        return trainer.fit()
+        held = RunDir.claim(output_dir, fresh=True)
+    except BaseException:
+        trainer.close()
+        raise
+    try:
+        container = _saved_config(cfg)
+        try:
+            _write_config(output_dir, container, provenance, segment=0)
+            open_outputs(trainer, settings, output_dir, container)
+            log.info("start: %s %s seed %d, %d frames, run dir %s", settings.algo.name, settings.env.id,
+                     settings.root.seed, settings.root.total_frames, output_dir)
+            trainer.save()  # frame 0: from here on the run can always be resumed
+        except BaseException:
+            trainer.close()
+            held.abandon()
+            raise
+        return _fit(trainer)
+    finally:
+        held.release()
+
+
+def _resume(cfg: DictConfig, run_dir: Path, overrides: list[str] | None,
+            provenance: Mapping[str, str] | None) -> dict:
+    named = run_dir_of(cfg.resume)
+    if named.resolve() != run_dir.resolve():
+        raise RunDirError(
+            f"resume={cfg.resume} belongs to the run in {named}, but the output directory is {run_dir}; a "
+            "resumed run continues in its own directory (do not set hydra.run.dir with resume=)"
+        )
+    checkpoint = find_checkpoint(cfg.resume)
+    with RunDir.claim(run_dir, fresh=False) as held:
+        cfg = load_run_config(run_dir, overrides)
+        settings = validate_config(cfg)
+        torch.set_num_threads(settings.root.num_threads)
+        seed_everything(settings.root.seed)
+        state = load_checkpoint(checkpoint)
+        done = int(state["frames"])
+        if settings.root.total_frames < done:
+            raise ConfigError(f"total_frames={settings.root.total_frames} is below the {done} frames this run "
+                              f"has done; give total_frames >= {done}")
+        trainer = build_trainer(settings, run_dir)
+        try:
+            try:
+                trainer.load_state_dict(state)
+            except CheckpointError as err:
+                raise type(err)(f"{checkpoint} does not belong to this run: {err}") from err
+            # Verified: from here on the run's files change.
+            stale = held.remove_stale_temp_files()
+            container = _saved_config(cfg)
+            segment = _next_segment(run_dir)
+            _write_config(run_dir, container, provenance, segment=segment)
+            open_outputs(trainer, settings, run_dir, container, resume_state=state)
+            log.info("resume %d: from %s at %d frames, to %d frames", segment, checkpoint, done,
+                     settings.root.total_frames)
+            if stale:
+                log.info("removed %d temporary file(s) of interrupted writes: %s", len(stale),
+                         ", ".join(p.name for p in stale))
+            if trainer.collector.env.restarted:
+                log.warning(
+                    "env %s cannot save its sub-envs' state: this resume is exact in everything but the %d "
+                    "interrupted episode(s), which restart (reset with the run's seed)",
+                    settings.env.id, trainer.collector.env.num_envs)
+        except BaseException:
+            trainer.close()
+            raise
+        return _fit(trainer)
+
+
+def _fit(trainer) -> dict:
+    try:
+        result = trainer.fit()
+        log.info("end: %d frames, last evaluation %s", trainer.frames, result)
+        return result
     finally:
         trainer.close()
+
+
+def _saved_config(cfg: DictConfig) -> dict:
+    container = resolved_container(cfg)
+    container["resume"] = None
+    return container
+
+
+def _next_segment(run_dir: Path) -> int:
+    """1 + the number of resumes recorded in the run's provenance directory."""
+    folder = run_dir / PROVENANCE_DIR
+    if not folder.is_dir():
+        return 1
+    return 1 + sum(1 for p in folder.iterdir() if p.is_dir() and p.name.startswith("resume_"))
+
+
+def _write_config(run_dir: Path, container: dict, provenance: Mapping[str, str] | None, *, segment: int) -> None:
+    with atomic_write(run_dir / CONFIG_FILE) as f:
+        f.write(OmegaConf.to_yaml(OmegaConf.create(container)))
+    if provenance:
+        folder = run_dir / PROVENANCE_DIR if segment == 0 else run_dir / PROVENANCE_DIR / f"resume_{segment}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, text in provenance.items():
+            with atomic_write(folder / name) as f:
+                f.write(text)

@@ -46,7 +46,7 @@ def test_logger_group_options_validate(logger):
 def test_every_valid_pair_builds(algo, estimator, tmp_path):
     cfg = _compose(f"algo={algo}", f"value_estimator={estimator}", "trainer.eval_episodes=2",
                    "trainer.progress=false", "logger=none")
-    trainer = build_trainer(validate_config(cfg), tmp_path, {})
+    trainer = build_trainer(validate_config(cfg), tmp_path)
     try:
         assert type(trainer.loss_module.value_estimator).__name__ == ESTIMATOR_CLASSES[estimator]
         assert float(trainer.loss_module.value_estimator.gamma) == pytest.approx(cfg.value_estimator.gamma)
@@ -58,7 +58,7 @@ def test_every_valid_pair_builds(algo, estimator, tmp_path):
 def test_trainer_anneals_the_epsilon_the_collector_acts_with(algo, tmp_path):
     cfg = _compose(f"algo={algo}", "trainer.eval_episodes=2", "trainer.progress=false", "logger=none",
                    "algo.eps_annealing_frames=100", "algo.eps_end=0.0", "algo.learning_starts=1000")
-    trainer = build_trainer(validate_config(cfg), tmp_path, {})
+    trainer = build_trainer(validate_config(cfg), tmp_path)
     try:
         # The schedule the trainer steps is the one inside the collector's policy.
         assert trainer.exploration is trainer.collector.policy.explore
@@ -77,7 +77,7 @@ def test_replay_stores_what_the_loss_reads(algo, estimator, tmp_path):
     cfg = _compose(f"algo={algo}", f"value_estimator={estimator}", "trainer.eval_episodes=2",
                    "trainer.progress=false", "logger=none", "total_frames=200", "algo.learning_starts=100",
                    "algo.batch_size=16")
-    trainer = build_trainer(validate_config(cfg), tmp_path, {})
+    trainer = build_trainer(validate_config(cfg), tmp_path)
     try:
         trainer.fit()
         stored = set(trainer.replay_buffer.storage.data.keys(True, True))
@@ -93,7 +93,7 @@ def test_replay_stores_what_the_loss_reads(algo, estimator, tmp_path):
 @pytest.mark.parametrize("algo", ["dqn", "c51"])
 def test_q_learning_algos_use_the_fused_adam_kernel(algo, tmp_path):
     cfg = _compose(f"algo={algo}", "trainer.eval_episodes=2", "trainer.progress=false", "logger=none")
-    trainer = build_trainer(validate_config(cfg), tmp_path, {})
+    trainer = build_trainer(validate_config(cfg), tmp_path)
     try:
         assert type(trainer.optimizer) is torch.optim.Adam and trainer.optimizer.defaults["fused"] is True
     finally:

@@ -11,6 +11,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from rlkit.config_schema import ConfigError
+from rlkit.errors import RunDirError
 from rlkit.objectives.registry import LOSSES
 from rlkit.run import run
 from rlkit.trainers.episodes import read_episodes
@@ -238,5 +239,5 @@ def test_resume_needs_the_run_config(tmp_path, runs):
     _, _, _, root, _ = runs
     (tmp_path / "checkpoints").mkdir()
     shutil.copy(root / "straight" / "checkpoints" / "last.pt", tmp_path / "checkpoints")
-    with pytest.raises(FileNotFoundError, match=r"cannot resume: .*config.yaml does not exist"):
+    with pytest.raises(RunDirError, match=r"cannot resume: .*config.yaml does not exist"):
         resume(tmp_path)

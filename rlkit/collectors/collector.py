@@ -263,9 +263,12 @@ class Collector:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restores :meth:`state_dict`: the next batches are exactly those that would have followed
-        (given the same torch RNG state)."""
+        (given the same torch RNG state). Where the env could not save its sub-envs' state, their
+        episodes restart (``env.restarted``): the interrupted ones are dropped, not recorded."""
         self._episodes.load_state_dict(state["episodes"])
         self.env.load_state_dict(state["env"])
+        if getattr(self.env, "restarted", False):
+            self._episodes.restart_all()
         self.frames = int(state["frames"])
         self.batches = int(state["batches"])
         self.episode_returns = state["episode_returns"].clone()

@@ -108,6 +108,14 @@ class EpisodeTracker:
         return BatchEpisodes(np.array(traj_out, dtype=np.int64), np.array(step_out, dtype=np.int64),
                              np.array(returns, dtype=np.float64), np.array(lengths, dtype=np.int64))
 
+    def restart_all(self) -> None:
+        """Every sub-env starts a new episode now (its env was reset): the running ones are dropped."""
+        n = self.traj.size
+        self.traj = self.next_traj + np.arange(n, dtype=np.int64)
+        self.next_traj += n
+        self.length = np.zeros(n, dtype=np.int64)
+        self.ret = np.zeros(n, dtype=np.float64)
+
     def state_dict(self) -> dict[str, Any]:
         return {
             "traj": torch.from_numpy(self.traj.copy()),

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -47,6 +47,9 @@ class ReplayBuffer:
         generator: random generator used for sampling (CPU unless you pass another one).
         keys: the entries to store (e.g. only those the loss reads); the other entries of extended
             batches are dropped, and so are those of a loaded state. ``None`` stores every entry.
+        layout: per-item shape and dtype of each stored entry when known in advance (see
+            :class:`~rlkit.data.storage.TensorDictStorage`); then :attr:`nbytes` is known before the
+            first write.
 
     Examples:
         >>> import torch
@@ -68,11 +71,13 @@ class ReplayBuffer:
         device: torch.device | str | None = None,
         generator: torch.Generator | None = None,
         keys: Sequence[NestedKey] | None = None,
+        layout: Mapping[NestedKey, tuple[Sequence[int], torch.dtype]] | None = None,
     ) -> None:
-        reserved = [k for k in self._reserved_keys if keys is not None and k in keys]
+        named = list(keys or []) + list(layout or [])
+        reserved = [k for k in self._reserved_keys if k in named]
         if reserved:
             raise ValueError(f"keys {reserved} are reserved: the buffer writes them into sampled batches")
-        self._storage = TensorDictStorage(capacity, device=device, keys=keys)
+        self._storage = TensorDictStorage(capacity, device=device, keys=keys, layout=layout)
         if generator is None:
             generator = torch.Generator()
             generator.manual_seed(int(torch.randint(0, 2**62, ()).item()))
@@ -83,6 +88,15 @@ class ReplayBuffer:
     def capacity(self) -> int:
         """Maximum number of stored transitions."""
         return self._storage.capacity
+
+    @property
+    def nbytes(self) -> int | None:
+        """Memory the full buffer takes (``None`` until known, see ``layout``)."""
+        item = self._storage.item_nbytes
+        return None if item is None else item * self.capacity + self._index_nbytes()
+
+    def _index_nbytes(self) -> int:
+        return 0
 
     @property
     def storage(self) -> TensorDictStorage:
@@ -182,6 +196,16 @@ class ReplayBuffer:
         """
         return {"storage": self._storage.state_dict(), "generator": self._generator.get_state()}
 
+    def state_mismatch(self, state: dict[str, Any]) -> str | None:
+        """Where ``state`` does not fit this buffer (see :meth:`TensorDictStorage.state_mismatch`),
+        or ``None``."""
+        missing = [key for key in self._state_keys if key not in state]
+        if missing:
+            return f"{type(self).__name__} state lacks {missing} (it has {sorted(state)})"
+        return self._storage.state_mismatch(state["storage"])
+
+    _state_keys: tuple[str, ...] = ("storage", "generator")
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a :meth:`state_dict`: afterwards sampling continues exactly as in the saved buffer."""
         for key in ("storage", "generator"):
@@ -220,6 +244,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         device: storage device.
         generator: random generator used for sampling.
         keys: the entries to store (``None``: all), as for :class:`ReplayBuffer`.
+        layout: per-item shapes and dtypes, as for :class:`ReplayBuffer`.
 
     Examples:
         >>> import torch
@@ -234,6 +259,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
     """
 
     _reserved_keys = ("index", "priority_weight")
+    _state_keys = ("storage", "generator", "prioritized")
 
     def __init__(
         self,
@@ -248,8 +274,9 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         device: torch.device | str | None = None,
         generator: torch.Generator | None = None,
         keys: Sequence[NestedKey] | None = None,
+        layout: Mapping[NestedKey, tuple[Sequence[int], torch.dtype]] | None = None,
     ) -> None:
-        super().__init__(capacity, device=device, generator=generator, keys=keys)
+        super().__init__(capacity, device=device, generator=generator, keys=keys, layout=layout)
         for name, value in (("alpha", alpha), ("beta", beta), ("beta_end", beta_end)):
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
@@ -264,6 +291,11 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         self._sample_calls = 0
         self._sum_tree: SumTree | None = None
         self._min_tree: MinTree | None = None
+
+    def _index_nbytes(self) -> int:
+        # A sum tree and a min tree of float64 over the next power of two of leaves, twice that in nodes.
+        leaves = 1 << max(self.capacity - 1, 0).bit_length()
+        return 2 * (2 * leaves * 8)
 
     @property
     def beta(self) -> float:

@@ -1,7 +1,7 @@
 """Preallocated circular TensorDict storage used by the replay buffers."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -49,7 +49,10 @@ class TensorDictStorage:
         capacity: maximum number of stored items.
         device: device of the storage; ``None`` keeps each entry on the device of the first batch.
         keys: the entries to store (nested keys as tuples); other entries of written TensorDicts are
-            dropped. ``None`` stores every entry.
+            dropped. ``None`` stores every entry (or those of ``layout``).
+        layout: the per-item shape and dtype of every stored entry, when known in advance (from the
+            env's specs): written and loaded data must have it, and :attr:`item_nbytes` tells the
+            memory the storage will take before it is allocated.
 
     Examples:
         >>> import torch
@@ -62,9 +65,18 @@ class TensorDictStorage:
     """
 
     def __init__(self, capacity: int, *, device: torch.device | str | None = None,
-                 keys: Sequence[NestedKey] | None = None) -> None:
+                 keys: Sequence[NestedKey] | None = None,
+                 layout: Mapping[NestedKey, tuple[Sequence[int], torch.dtype]] | None = None) -> None:
         if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity <= 0:
             raise ValueError(f"capacity must be a positive int, got {capacity!r}")
+        self._layout = None if layout is None else {
+            unravel_key(k): (torch.Size(shape), dtype) for k, (shape, dtype) in layout.items()
+        }
+        if self._layout is not None:
+            if keys is None:
+                keys = list(self._layout)
+            elif {unravel_key(k) for k in keys} != set(self._layout):
+                raise ValueError(f"layout keys {list(self._layout)} differ from keys {list(keys)}")
         if keys is not None:
             keys = [unravel_key(k) for k in keys]
             if not keys or len(set(keys)) != len(keys):
@@ -90,6 +102,13 @@ class TensorDictStorage:
         if self._data is None:
             raise RuntimeError("the storage is empty: its layout is set by the first extend()")
         return self._data
+
+    @property
+    def item_nbytes(self) -> int | None:
+        """Bytes one stored item takes (``None`` when the layout is only known at the first write)."""
+        if self._layout is None:
+            return None
+        return sum(shape.numel() * dtype.itemsize for shape, dtype in self._layout.values())
 
     @property
     def cursor(self) -> int:
@@ -126,6 +145,14 @@ class TensorDictStorage:
         return (value if self.oldest == 0 else value.roll(-self.oldest, dims=0))[: self._size]
 
     def _allocate(self, leaves: dict[NestedKey, torch.Tensor]) -> None:
+        if self._layout is not None:
+            for key, value in leaves.items():
+                shape, dtype = self._layout[key]
+                if value.shape[1:] != shape or value.dtype != dtype:
+                    raise ValueError(
+                        f"entry {key!r} arrives with per-item shape {list(value.shape[1:])} and dtype "
+                        f"{value.dtype}; the storage was laid out for {list(shape)} and {dtype}"
+                    )
         data = TensorDict({}, batch_size=[self.capacity], device=self._device)
         for key, value in leaves.items():
             device = self._device if self._device is not None else value.device
@@ -245,6 +272,32 @@ class TensorDictStorage:
         """
         contents = {} if self._data is None else self._data.to_dict()
         return {"capacity": self.capacity, "cursor": self._cursor, "size": self._size, "data": contents}
+
+    def state_mismatch(self, state: dict[str, Any]) -> str | None:
+        """Where ``state`` does not fit this storage (capacity, kept entries, per-item shapes and
+        dtypes), or ``None``. Entries the storage does not keep may be present (they are dropped)."""
+        for key in ("capacity", "cursor", "size", "data"):
+            if key not in state:
+                return f"storage state lacks {key!r}"
+        if state["capacity"] != self.capacity:
+            return f"storage capacity is {state['capacity']}, this run's is {self.capacity}"
+        if not state["data"]:
+            return None
+        try:
+            saved = _leaves(TensorDict(state["data"], batch_size=[self.capacity]), "storage state")
+        except (RuntimeError, TypeError, ValueError) as err:
+            return f"storage data does not fit capacity {self.capacity}: {str(err).splitlines()[0]}"
+        expected = self._layout or {k: (v.shape[1:], v.dtype) for k, v in self._leaves.items()}
+        keys = list(expected) or self.keys or []
+        missing = [k for k in keys if k not in saved]
+        if missing:
+            return f"storage holds {list(saved)}, this run stores {keys} ({missing} missing)"
+        for key, (shape, dtype) in expected.items():
+            value = saved[key]
+            if value.shape[1:] != shape or value.dtype != dtype:
+                return (f"stored entry {key!r} has per-item shape {list(value.shape[1:])} and dtype {value.dtype}, "
+                        f"this run stores {list(shape)} and {dtype}")
+        return None
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore contents and write position saved by :meth:`state_dict` (copies the tensors)."""

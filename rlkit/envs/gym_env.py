@@ -163,6 +163,8 @@ class GymEnv(OneEnvSteps):
         self._same_step = self._backend.autoreset_mode == AutoresetMode.SAME_STEP
         self._step_count = 0
         self._fresh = False
+        self._seed = seed
+        self._exact: bool | None = None  # found on first use (exact_state)
         self.reset(seed=seed)
         self._fresh = True
 
@@ -327,8 +329,23 @@ class GymEnv(OneEnvSteps):
         return action if self._transfer is None else action.to(self._transfer)
 
     # -- state -----------------------------------------------------------------------------------
+    @property
+    def exact_state(self) -> bool:
+        """Whether :meth:`state_dict` captures the sub-envs' exact state (classic control, envs that
+        define ``state_dict``). Otherwise (Box2D, most third-party envs) a loaded state restarts
+        every sub-env's episode (see :meth:`load_state_dict`)."""
+        if self._exact is None:
+            try:
+                self._backend.state_dict()
+                self._exact = True
+            except ValueError:
+                self._exact = False
+        return self._exact
+
     def state_dict(self) -> dict[str, Any]:
-        """What is needed to continue the exact same trajectories (``torch.load(weights_only=True)``-safe)."""
+        """What is needed to continue the same trajectories (``torch.load(weights_only=True)``-safe).
+
+        Without :attr:`exact_state` the sub-envs' own state is left out (``"vector": None``)."""
         return {
             "env_id": self._env_id,
             "num_envs": self.num_envs,
@@ -336,25 +353,41 @@ class GymEnv(OneEnvSteps):
             "fresh": self._fresh,
             "observation": self._obs.detach().cpu().clone(),
             "action_mask": None if self._mask is None else self._mask.cpu().clone(),
-            "vector": self._backend.state_dict(),
+            "vector": self._backend.state_dict() if self.exact_state else None,
             "action_space_rng": rng_state(self._vec.action_space._np_random),
             "single_action_space_rng": rng_state(self._vec.single_action_space._np_random),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restores :meth:`state_dict` into an env built the same way."""
+        """Restores :meth:`state_dict` into an env built the same way.
+
+        A state saved without the sub-envs' own state (``"vector": None``) cannot continue their
+        episodes: every sub-env is reset instead, with a seed derived from the env's seed and the
+        saved step count (so the same checkpoint always restarts the same way), and
+        :attr:`restarted` is set.
+        """
         if state["num_envs"] != self.num_envs or state["env_id"] != self._env_id:
             raise ValueError(
                 f"state of {state['num_envs']} x {state['env_id']!r} does not match this env "
                 f"({self.num_envs} x {self._env_id!r})"
             )
-        self._backend.load_state_dict(state["vector"])
         self._step_count = int(state["step_count"])
-        self._fresh = bool(state["fresh"])
-        self._obs = state["observation"].to(self._obs.device)
-        self._mask = None if state["action_mask"] is None else state["action_mask"].to(self._obs.device)
+        if state["vector"] is None:
+            entropy = [self._seed if self._seed is not None else 0, self._step_count]
+            reseed = int(np.random.SeedSequence(entropy).generate_state(1)[0] >> 1)
+            self.reset(seed=reseed)
+            self.restarted = True
+        else:
+            self._backend.load_state_dict(state["vector"])
+            self._fresh = bool(state["fresh"])
+            self._obs = state["observation"].to(self._obs.device)
+            self._mask = None if state["action_mask"] is None else state["action_mask"].to(self._obs.device)
+            self.restarted = False
         self._vec.action_space._np_random = make_rng(state["action_space_rng"])
         self._vec.single_action_space._np_random = make_rng(state["single_action_space_rng"])
+
+    #: Set by :meth:`load_state_dict`: whether the loaded state restarted every sub-env's episode.
+    restarted: bool = False
 
     # -- lifecycle -------------------------------------------------------------------------------
     def close(self) -> None:

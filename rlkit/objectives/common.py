@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from copy import deepcopy
-from typing import Any, Callable, Iterator, Literal, Sequence
+from typing import Any, Callable, Iterator, Literal, Mapping, Sequence
 
 import torch
 from tensordict import TensorDict, TensorDictBase
@@ -29,6 +29,7 @@ from rlkit.objectives._functional import (
 )
 from rlkit.objectives.utils import REDUCTIONS, Reduction
 from rlkit.objectives.value import ValueEstimatorBase, ValueEstimators
+from rlkit.utils.state import first_mismatch
 
 __all__ = ["LossModule"]
 
@@ -322,6 +323,23 @@ class LossModule(nn.Module):
         for name, param in super().named_parameters(prefix, recurse, remove_duplicate):
             if not name.startswith(skip):
                 yield name, param
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False) -> Any:
+        """``nn.Module.load_state_dict``, strict about what the functional parameters hide.
+
+        The online and target parameters live in ``TensorDictParams``, whose loading matches what it
+        can and ignores the rest: a state of another network (another algorithm's loss, other layer
+        widths) would load "successfully" and change nothing. With ``strict`` (the default) the keys,
+        shapes and dtypes of ``state_dict`` must equal those of :meth:`state_dict` first.
+
+        Raises:
+            RuntimeError: with ``strict``, naming the first missing, unexpected or mis-shaped entry.
+        """
+        if strict:
+            mismatch = first_mismatch(dict(self.state_dict()), dict(state_dict), f"{type(self).__name__} state")
+            if mismatch:
+                raise RuntimeError(f"{mismatch} (a state of another network cannot load into this one)")
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     def _apply(self, fn: Callable, *args: Any, **kwargs: Any) -> LossModule:
         # Moving / casting may replace tensors: re-point target copies and detached views.

@@ -10,6 +10,13 @@ Every file is written by :func:`save_checkpoint` (temp file in the same director
 rename, directory fsync), so a crash leaves the previous file intact. Only types that
 ``torch.load(weights_only=True)`` accepts may be saved, which :func:`load_checkpoint` always uses: a
 checkpoint can neither fail to load later nor execute code when loaded.
+
+Integrity: ``torch.save`` writes a zip archive with the CRC-32 of every record (the pickled
+structure and each tensor's bytes), but ``torch.load`` never checks them. :func:`load_checkpoint`
+does, with the standard library's :mod:`zipfile`, before anything is unpickled: a truncated file or
+one whose bytes changed is refused as corrupt (:class:`~rlkit.errors.CorruptCheckpointError`), which
+keeps corruption apart from the refusal of a file that would run code
+(:class:`~rlkit.errors.UnsafeCheckpointError`).
 """
 from __future__ import annotations
 
@@ -17,6 +24,7 @@ import os
 import random
 import re
 import warnings
+import zipfile
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,11 +33,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from rlkit.errors import CheckpointError, CorruptCheckpointError, MissingCheckpointError, UnsafeCheckpointError
 from rlkit.utils.io import atomic_write
 
 __all__ = [
     "FORMAT_VERSION",
     "checkpoint_dir",
+    "verify_checkpoint",
     "find_checkpoint",
     "load_checkpoint",
     "rng_state",
@@ -129,15 +139,81 @@ def save_checkpoint(path: str | os.PathLike[str], state: Mapping[str, Any]) -> P
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path, "wb") as f:
+    with atomic_write(path, "wb") as f, _record_checksums():
         torch.save(payload, f)
     return path
+
+
+class _record_checksums:
+    """Makes sure ``torch.save`` writes the CRC-32 of every record (torch's default, which a user may
+    have switched off globally for speed); :func:`verify_checkpoint` relies on them."""
+
+    def __enter__(self) -> None:
+        from torch.utils.serialization import config
+
+        self._config = config.save
+        self._before = config.save.compute_crc32
+        config.save.compute_crc32 = True
+
+    def __exit__(self, *exc: object) -> None:
+        self._config.compute_crc32 = self._before
+
+
+def verify_checkpoint(path: str | os.PathLike[str]) -> None:
+    """Checks that ``path`` holds exactly the bytes :func:`save_checkpoint` wrote.
+
+    Reads every record of the zip archive and compares its CRC-32 with the one written beside it;
+    nothing is unpickled.
+
+    Raises:
+        MissingCheckpointError: ``path`` is not a file.
+        CorruptCheckpointError: truncated, or a record's bytes (structure or tensor data) changed.
+        CheckpointError: not a zip archive at all (not written by ``torch.save``'s default format).
+
+    Examples:
+        >>> import tempfile
+        >>> path = save_checkpoint(f"{tempfile.mkdtemp()}/last.pt", {"w": torch.ones(1000)})
+        >>> verify_checkpoint(path)
+        >>> data = bytearray(path.read_bytes())
+        >>> data[len(data) // 2] ^= 0xFF
+        >>> _ = path.write_bytes(bytes(data))
+        >>> verify_checkpoint(path)
+        Traceback (most recent call last):
+        rlkit.errors.CorruptCheckpointError: ...
+    """
+    path = Path(path)
+    if not path.is_file():
+        hint = " (it is a directory: use find_checkpoint to pick the file)" if path.is_dir() else ""
+        raise MissingCheckpointError(f"no checkpoint file at {str(path)!r}{hint}")
+    with path.open("rb") as f:
+        magic = f.read(4)
+    if magic != b"PK\x03\x04":
+        raise CheckpointError(
+            f"{str(path)!r} is not a torch checkpoint (not a zip archive: it starts with {magic!r}); "
+            "rlkit checkpoints are written by torch.save"
+        )
+    size = path.stat().st_size
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, NotImplementedError) as err:
+        raise CorruptCheckpointError(
+            f"{str(path)!r} is corrupt ({size} bytes; truncated or damaged: {err}); resume from an "
+            "intact checkpoint (checkpoints/step_<frames>.pt) or start a new run"
+        ) from None
+    if bad is not None:
+        raise CorruptCheckpointError(
+            f"{str(path)!r} is corrupt: the checksum of its record {bad!r} does not match its bytes "
+            "(changed on disk after it was written); resume from an intact checkpoint "
+            "(checkpoints/step_<frames>.pt) or start a new run"
+        )
 
 
 def load_checkpoint(
     path: str | os.PathLike[str], map_location: str | torch.device | None = "cpu"
 ) -> dict[str, Any]:
-    """Loads a checkpoint written by :func:`save_checkpoint`, with ``torch.load(weights_only=True)``.
+    """Verifies (:func:`verify_checkpoint`) and loads a checkpoint written by :func:`save_checkpoint`,
+    with ``torch.load(weights_only=True)``.
 
     Args:
         path: the checkpoint file (use :func:`find_checkpoint` to resolve a run directory).
@@ -147,37 +223,38 @@ def load_checkpoint(
         The saved dict, ``"format_version"`` included.
 
     Raises:
-        FileNotFoundError: ``path`` is not a file.
-        ValueError: not a torch file, a file holding arbitrary pickled objects (refused, as loading it
-            could run code), or not an rlkit checkpoint (no ``"format_version"``) or a newer format.
+        MissingCheckpointError: ``path`` is not a file.
+        CorruptCheckpointError: truncated or changed on disk (its checksums fail).
+        UnsafeCheckpointError: intact, but holds arbitrary pickled objects (refused, as loading it
+            could run code); the message names the refused global.
+        CheckpointError: not a torch file, not an rlkit checkpoint (no ``"format_version"``), or
+            another format version.
     """
     path = Path(path)
-    if not path.is_file():
-        hint = " (it is a directory: use find_checkpoint to pick the file)" if path.is_dir() else ""
-        raise FileNotFoundError(f"no checkpoint file at {str(path)!r}{hint}")
+    verify_checkpoint(path)
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:
         text = str(err)
         if "weights only load failed" in text.lower():
-            raise ValueError(
+            raise UnsafeCheckpointError(
                 f"refusing to load {str(path)!r}: torch.load(weights_only=True) rejected it "
                 f"({_unpickler_reason(text)}); rlkit checkpoints hold only tensors and plain Python "
                 "values, and unpickling other objects could run arbitrary code"
             ) from err
         first_line = text.strip().splitlines()[0][:300] if text.strip() else ""
-        raise ValueError(
+        raise CheckpointError(
             f"{str(path)!r} is not a readable torch checkpoint ({type(err).__name__}: {first_line})"
         ) from err
     if not isinstance(state, dict) or "format_version" not in state:
         found = f" with keys {sorted(map(str, state))}" if isinstance(state, dict) else ""
-        raise ValueError(
+        raise CheckpointError(
             f"{str(path)!r} is not an rlkit checkpoint: expected a dict with a 'format_version' "
             f"entry, got {type(state).__name__}{found}"
         )
     if state["format_version"] != FORMAT_VERSION:
         older = isinstance(state["format_version"], int) and state["format_version"] < FORMAT_VERSION
-        raise ValueError(
+        raise CheckpointError(
             f"{str(path)!r} has checkpoint format {state['format_version']!r}; this rlkit reads format "
             f"{FORMAT_VERSION} only" + ("; it was written by an older rlkit: resume it with that version or "
                                         "start a new run" if older else "")
@@ -265,7 +342,7 @@ def find_checkpoint(run_dir_or_file: str | os.PathLike[str]) -> Path:
     if path.is_file():
         return path
     if not path.exists():
-        raise FileNotFoundError(f"no checkpoint file or run directory at {str(path)!r}")
+        raise MissingCheckpointError(f"no checkpoint file or run directory at {str(path)!r}")
     searched = [checkpoint_dir(path), path]
     for directory in searched:
         if (directory / LAST_NAME).is_file():
@@ -273,7 +350,7 @@ def find_checkpoint(run_dir_or_file: str | os.PathLike[str]) -> Path:
         snapshots = _snapshots(directory)
         if snapshots:
             return snapshots[-1][1]
-    raise FileNotFoundError(
+    raise MissingCheckpointError(
         f"no checkpoint in run directory {str(path)!r}: looked for {LAST_NAME} or step_<frames>.pt in "
         + " and ".join(repr(str(d)) for d in searched)
     )

@@ -18,6 +18,7 @@ from typing import Callable, Iterator
 import torch
 from tensordict import TensorDictBase
 
+from rlkit.errors import CheckpointMismatchError
 from rlkit.trainers.checkpoint import (
     checkpoint_dir,
     load_checkpoint,
@@ -25,6 +26,8 @@ from rlkit.trainers.checkpoint import (
     save_run_checkpoint,
     set_rng_state,
 )
+from rlkit.trainers.loggers import Logger, NoneLogger
+from rlkit.utils.state import first_mismatch
 
 
 # Gradients of at most this many entries get their norm from one concatenated copy (see _grad_norm).
@@ -71,7 +74,9 @@ class Trainer:
             ``state_dict``/``load_state_dict``.
         loss_module: a :class:`rlkit.objectives.LossModule`; the sum of its ``loss_*`` entries is optimised.
         optimizer: over ``loss_module.parameters()``.
-        logger: a :class:`rlkit.trainers.loggers.Logger` (``log_metrics(metrics, step)``).
+        logger: a :class:`rlkit.trainers.loggers.Logger` (``log_metrics(metrics, step)``); none
+            logs nothing. Outputs that write files can be attached later (:meth:`attach_outputs`),
+            once a resumed state has been checked.
         run_dir: checkpoints go to ``run_dir / "checkpoints"``.
         settings: loop settings.
         replay_buffer: present for off-policy algorithms.
@@ -86,13 +91,14 @@ class Trainer:
         >>> trainer.fit()  # doctest: +SKIP
     """
 
-    def __init__(self, *, collector, loss_module, optimizer: torch.optim.Optimizer, logger, run_dir,
-                 settings: TrainerSettings, replay_buffer=None, target_updater=None, exploration=None,
-                 evaluator: Callable[[], dict] | None = None, episodes=None) -> None:
+    def __init__(self, *, collector, loss_module, optimizer: torch.optim.Optimizer, run_dir,
+                 settings: TrainerSettings, logger: Logger | None = None, replay_buffer=None,
+                 target_updater=None, exploration=None, evaluator: Callable[[], dict] | None = None,
+                 episodes=None) -> None:
         self.collector = collector
         self.loss_module = loss_module
         self.optimizer = optimizer
-        self.logger = logger
+        self.logger: Logger = logger if logger is not None else NoneLogger()
         self.run_dir = Path(run_dir)
         self.settings = settings
         self.replay_buffer = replay_buffer
@@ -113,10 +119,22 @@ class Trainer:
         self._signal: int | None = None
         self.last_eval: dict[str, float] = {}
 
+    def attach_outputs(self, logger: Logger, episodes=None) -> None:
+        """Sets the logger and the episode recorder (the parts that write files), replacing (and
+        closing) the current logger."""
+        self.logger.close()
+        self.logger = logger
+        self.episodes = episodes
+
     # -- checkpoints ----------------------------------------------------------------------------
     @property
     def checkpoint_path(self) -> Path:
         return checkpoint_dir(self.run_dir) / "last.pt"
+
+    def _components(self) -> dict[str, object]:
+        parts = {"loss_module": self.loss_module, "optimizer": self.optimizer, "replay_buffer": self.replay_buffer,
+                 "target_updater": self.target_updater, "exploration": self.exploration}
+        return {name: part for name, part in parts.items() if part is not None}
 
     def state_dict(self) -> dict:
         state = {
@@ -130,6 +148,8 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "collector": self.collector.state_dict(),
             "rng": rng_state(),
+            # What the state belongs to, so that a checkpoint of another run is named as such.
+            "components": {name: _class_name(part) for name, part in self._components().items()},
         }
         if self.replay_buffer is not None:
             state["replay_buffer"] = self.replay_buffer.state_dict()
@@ -139,7 +159,55 @@ class Trainer:
             state["exploration"] = self.exploration.state_dict()
         return state
 
+    def check_state(self, state: dict) -> None:
+        """Refuses a state that does not belong to this trainer, before anything is loaded: another
+        algorithm, other network shapes, another optimiser or replay layout.
+
+        Raises:
+            CheckpointMismatchError: naming the first mismatch (component, key path, both sides).
+        """
+        mine = self._components()
+        saved = state.get("components")
+        if saved is not None:
+            mismatch = first_mismatch({k: _class_name(v) for k, v in mine.items()}, saved, "components", values=True)
+            if mismatch:
+                raise CheckpointMismatchError(f"it was written by other components: {mismatch}")
+        for name in ("replay_buffer", "target_updater", "exploration"):
+            if (name in state) != (name in mine):
+                have = "has" if name in state else "has no"
+                raise CheckpointMismatchError(f"the checkpoint {have} a {name}, this run "
+                                              f"{'has none' if name in state else 'has one'}")
+        checks = {
+            "loss_module": lambda: first_mismatch(dict(self.loss_module.state_dict()), dict(state["loss_module"]),
+                                                  "loss_module"),
+            "optimizer": lambda: _optimizer_mismatch(self.optimizer, state["optimizer"]),
+        }
+        if self.replay_buffer is not None:
+            checks["replay_buffer"] = lambda: self.replay_buffer.state_mismatch(state["replay_buffer"])
+        for name in ("target_updater", "exploration"):
+            part = mine.get(name)
+            if part is not None:
+                checks[name] = lambda part=part, name=name: first_mismatch(part.state_dict(), state[name], name)
+        for check in checks.values():
+            mismatch = check()
+            if mismatch:
+                raise CheckpointMismatchError(mismatch)
+
     def load_state_dict(self, state: dict) -> None:
+        """Restores :meth:`state_dict` after :meth:`check_state`.
+
+        Raises:
+            CheckpointMismatchError: the state belongs to another run (nothing has been loaded), or a
+                component refused its part (named).
+        """
+        self.check_state(state)
+        try:
+            self._load(state)
+        except (KeyError, ValueError, RuntimeError, TypeError) as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise CheckpointMismatchError(f"it does not fit this run: {first}") from err
+
+    def _load(self, state: dict) -> None:
         self.frames = int(state["frames"])
         self.updates = int(state["updates"])
         self.log_rows = int(state.get("log_rows", 0))
@@ -386,3 +454,32 @@ class _Window:
         self.n_updates = int(state["n_updates"])
         self.returns = list(state["returns"])
         self.lengths = list(state["lengths"])
+
+
+def _class_name(obj: object) -> str:
+    return type(obj).__name__
+
+
+def _optimizer_mismatch(optimizer: torch.optim.Optimizer, saved: dict) -> str | None:
+    """Where an optimiser state does not fit ``optimizer``: its groups and parameter counts, and the
+    shape of every per-parameter state tensor (Adam moments of a (202, 84) layer do not fit a (2, 84)
+    one). ``torch.optim.Optimizer.load_state_dict`` checks only the counts."""
+    groups = optimizer.param_groups
+    missing = [key for key in ("state", "param_groups") if key not in saved]
+    if missing:
+        return f"optimizer state lacks {missing}"
+    saved_groups = saved["param_groups"]
+    if len(saved_groups) != len(groups):
+        return f"optimizer has {len(saved_groups)} parameter groups, this run's has {len(groups)}"
+    params = []
+    for i, (group, saved_group) in enumerate(zip(groups, saved_groups)):
+        if len(saved_group["params"]) != len(group["params"]):
+            return (f"optimizer group {i} has {len(saved_group['params'])} parameters, this run's has "
+                    f"{len(group['params'])}")
+        params.extend(zip(saved_group["params"], group["params"]))
+    for index, param in params:
+        for name, value in saved["state"].get(index, {}).items():
+            if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape != param.shape:
+                return (f"optimizer state[{index}][{name!r}] has shape {tuple(value.shape)}, its parameter "
+                        f"has shape {tuple(param.shape)}")
+    return None

@@ -73,21 +73,43 @@ def test_state_of_a_fresh_env_includes_the_initial_observation():
     assert torch.equal(restored.reset()["observation"], env.reset()["observation"])
 
 
-def test_envs_whose_state_cannot_be_captured_raise():
+def test_backends_name_why_a_state_cannot_be_captured():
     env = GymEnv.from_factory(lambda: SpaceEnv(gym.spaces.Discrete(2)), 1, env_id="space")
     with pytest.raises(ValueError, match=r"cannot capture the state of env 'space' \(SpaceEnv\); supported: classic-control"):
-        env.state_dict()
+        env._backend.state_dict()
     single = GymEnv.from_factory(lambda: SpaceEnv(gym.spaces.Discrete(2)), 1, env_id="space", vectorization="single")
     with pytest.raises(ValueError, match=r"cannot capture the state of env 'space' \(SpaceEnv\); supported: classic-control"):
-        single.state_dict()
+        single._backend.state_dict()
     wrapped = GymEnv.from_factory(lambda: gym.wrappers.RecordEpisodeStatistics(CounterEnv()), 1, env_id="counter")
     with pytest.raises(ValueError, match=r"cannot capture the state of env 'counter': wrapper RecordEpisodeStatistics is not supported"):
-        wrapped.state_dict()
+        wrapped._backend.state_dict()
     tiny = GymEnv.from_vector_env(TinyVectorEnv(AutoresetMode.SAME_STEP), env_id="tiny")
     with pytest.raises(ValueError, match=r"cannot capture the state of env 'tiny' \(TinyVectorEnv\)"):
-        tiny.state_dict()
-    with pytest.raises(ValueError, match=r"cannot capture the state of env 'tiny' \(TinyVectorEnv\)"):
-        tiny.load_state_dict({"num_envs": 1, "env_id": "tiny", "vector": {}})
+        tiny._backend.state_dict()
+    for inexact in (env, single, wrapped, tiny):
+        assert not inexact.exact_state
+    assert BUILDERS["cartpole-native"](0).exact_state and BUILDERS["cartpole-single"](0).exact_state
+
+
+@pytest.mark.parametrize("vectorization", ["sync", "single"])
+def test_an_env_without_state_capture_saves_the_rest_and_restarts_its_episodes_on_load(vectorization):
+    def make():
+        return GymEnv.from_factory(lambda: gym.wrappers.RecordEpisodeStatistics(CounterEnv()), 1, seed=3,
+                                   env_id="counter", vectorization=vectorization)
+
+    env = make()
+    _run(env, [torch.tensor([1])] * 2)
+    state = _through_disk(env.state_dict())
+    assert state["vector"] is None and state["step_count"] == 2
+    first, second = make(), make()
+    first.load_state_dict(state)
+    second.load_state_dict(state)
+    assert first.restarted and second.restarted and not env.restarted
+    assert first.step_count == 2
+    # The same checkpoint restarts the same way.
+    assert torch.equal(first.next_state()["observation"], second.next_state()["observation"])
+    actions = [torch.tensor([1])] * 5
+    assert all((a == b).all() for a, b in zip(_run(first, actions), _run(second, actions)))
 
 
 def test_loading_a_mismatched_state_raises():

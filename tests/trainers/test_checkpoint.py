@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from rlkit.errors import CheckpointError, CorruptCheckpointError, UnsafeCheckpointError
 from rlkit.trainers import checkpoint as ckpt
 from rlkit.trainers.checkpoint import (
     FORMAT_VERSION,
@@ -20,6 +21,7 @@ from rlkit.trainers.checkpoint import (
     save_checkpoint,
     save_run_checkpoint,
     set_rng_state,
+    verify_checkpoint,
 )
 
 
@@ -152,7 +154,7 @@ def test_interrupt_while_writing_cleans_up(tmp_path, monkeypatch):
 def test_load_refuses_arbitrary_pickled_objects(tmp_path):
     path = tmp_path / "evil.pt"
     torch.save({"format_version": FORMAT_VERSION, "x": Custom()}, path)
-    with pytest.raises(ValueError, match=r"refusing to load .*evil.pt.*Unsupported global.*Custom.*arbitrary code"):
+    with pytest.raises(UnsafeCheckpointError, match=r"refusing to load .*evil.pt.*Unsupported global.*Custom.*arbitrary code"):
         load_checkpoint(path)
 
 
@@ -162,7 +164,8 @@ def test_load_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="it is a directory: use find_checkpoint"):
         load_checkpoint(tmp_path)
     (tmp_path / "text.pt").write_text("hello world")
-    with pytest.raises(ValueError, match=r"text.pt' is not a readable torch checkpoint \(KeyError"):
+    with pytest.raises(CheckpointError, match=r"text.pt' is not a torch checkpoint \(not a zip archive: it starts "
+                                              r"with b'hell'\)"):
         load_checkpoint(tmp_path / "text.pt")
     torch.save([1, 2], tmp_path / "list.pt")
     with pytest.raises(ValueError, match="list.pt' is not an rlkit checkpoint: .*'format_version'.*got list"):
@@ -174,9 +177,97 @@ def test_load_errors(tmp_path):
     with pytest.raises(ValueError, match=f"has checkpoint format 99; this rlkit reads format {FORMAT_VERSION} only$"):
         load_checkpoint(tmp_path / "future.pt")
     torch.save({"format_version": 1}, tmp_path / "old.pt")  # format 1 stored DQN action values
-    with pytest.raises(ValueError, match="has checkpoint format 1; this rlkit reads format 2 only; it was written by "
+    with pytest.raises(CheckpointError, match="has checkpoint format 1; this rlkit reads format 2 only; it was written by "
                                          "an older rlkit: resume it with that version or start a new run"):
         load_checkpoint(tmp_path / "old.pt")
+
+
+def _state() -> dict:
+    gen = torch.Generator().manual_seed(0)
+    return {"frames": 1234, "replay": {"obs": torch.randn(500, 4, generator=gen)},
+            "adam": {"exp_avg": torch.randn(84, 120, generator=gen)}, "rng": torch.get_rng_state()}
+
+
+def _records(path) -> dict[str, tuple[int, int]]:
+    """Byte ranges (start, end) of each record's data in a torch zip file."""
+    import zipfile
+
+    out = {}
+    with zipfile.ZipFile(path) as archive, open(path, "rb") as f:
+        for info in archive.infolist():
+            f.seek(info.header_offset + 26)
+            name_len, extra_len = int.from_bytes(f.read(2), "little"), int.from_bytes(f.read(2), "little")
+            start = info.header_offset + 30 + name_len + extra_len
+            out[info.filename] = (start, start + info.compress_size)
+    return out
+
+
+def test_a_checkpoint_with_flipped_bytes_is_refused_as_corrupt(tmp_path):
+    path = save_checkpoint(tmp_path / "last.pt", _state())
+    intact = path.read_bytes()
+    records = _records(path)
+    rng = random.Random(0)
+    # 20 flipped bytes anywhere in the tensor data, and in the pickled structure (which torch would
+    # otherwise unpickle into other keys or numbers, or refuse as if it were unsafe).
+    for name in ("archive/data/0", "archive/data/1", "archive/data.pkl"):
+        start, end = records[name]
+        data = bytearray(intact)
+        for at in rng.sample(range(start, end), min(20, end - start)):
+            data[at] ^= 0x5A
+        path.write_bytes(bytes(data))
+        with pytest.raises(CorruptCheckpointError, match=rf"last.pt' is corrupt: the checksum of its record "
+                                                          rf"'{name}' does not match its bytes"):
+            load_checkpoint(path)
+    path.write_bytes(intact)
+    assert load_checkpoint(path)["frames"] == 1234
+
+
+def test_random_corruption_never_loads_a_changed_state(tmp_path):
+    """Anywhere in the file (headers, padding and directory included): refused, or loads exactly the
+    saved state (a flip in alignment padding changes nothing that is read)."""
+    state = _state()
+    path = save_checkpoint(tmp_path / "last.pt", state)
+    intact = path.read_bytes()
+    rng = random.Random(1)
+    refused = 0
+    for _ in range(200):
+        data = bytearray(intact)
+        for at in rng.sample(range(len(data)), 20):
+            data[at] ^= 1 << rng.randrange(8)
+        path.write_bytes(bytes(data))
+        try:
+            loaded = load_checkpoint(path)
+        except CheckpointError:
+            refused += 1
+            continue
+        assert loaded["frames"] == state["frames"]
+        for key in ("replay", "adam"):
+            for name, value in state[key].items():
+                assert torch.equal(loaded[key][name], value)
+    assert refused == 200  # 20 bytes: practically always one in what is read
+
+
+@pytest.mark.parametrize("keep", [0, 100, 0.5, -22])
+def test_a_truncated_checkpoint_is_refused_as_corrupt(tmp_path, keep):
+    path = save_checkpoint(tmp_path / "last.pt", _state())
+    data = path.read_bytes()
+    cut = int(len(data) * keep) if isinstance(keep, float) else (keep if keep >= 0 else len(data) + keep)
+    path.write_bytes(data[:cut])
+    error = CheckpointError if cut < 4 else CorruptCheckpointError
+    with pytest.raises(error, match="is corrupt|is not a torch checkpoint"):
+        load_checkpoint(path)
+
+
+def test_a_checkpoint_written_with_crc_computation_disabled_still_gets_checksums(tmp_path):
+    from torch.utils.serialization import config
+
+    before = config.save.compute_crc32
+    config.save.compute_crc32 = False
+    try:
+        path = save_checkpoint(tmp_path / "last.pt", _state())
+    finally:
+        config.save.compute_crc32 = before
+    verify_checkpoint(path)  # the CRCs were written although the user had turned them off
 
 
 def test_load_map_location(tmp_path):

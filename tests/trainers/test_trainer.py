@@ -11,7 +11,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from rlkit.builders import validate_config
-from rlkit.factories import build_trainer
+from rlkit.factories import build_trainer, open_outputs
 from rlkit.trainers import Logger, NonFiniteError, Trainer, TrainingInterrupted, load_checkpoint
 from rlkit.trainers import trainer as trainer_module
 
@@ -42,7 +42,9 @@ def make_trainer(run_dir: Path, *overrides: str, algo: str = "dqn", record: bool
             "logger=none"]
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         cfg = compose("config", overrides=base + (OFF_POLICY if algo != "a2c" else []) + list(overrides))
-    trainer = build_trainer(validate_config(cfg), run_dir, {})
+    settings = validate_config(cfg)
+    trainer = build_trainer(settings, run_dir)
+    open_outputs(trainer, settings, run_dir, {})
     if record:
         trainer.logger = RecordingLogger()
     return trainer

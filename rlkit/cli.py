@@ -1,0 +1,223 @@
+"""Everything Hydra-specific of rlkit's command line; nothing else in ``rlkit`` imports Hydra.
+
+``train.py`` is a thin entry over this module:
+
+- :func:`register_resolvers`: the ``rlkit_*`` resolvers ``conf/config.yaml`` uses for run and sweep
+  directory names (unique per start: a random token, see :func:`token_resolver`);
+- :class:`ConfigCheck`: the Hydra callback that refuses a bad start before its run directory exists;
+- :func:`prepare_argv`: on resume, composes the run's own config groups;
+- :func:`train_task`: the task function's body: :func:`rlkit.run.run`, refusals as one line.
+
+Refusals end the process with ``rlkit: <message>`` on stderr and exit status 2; an interrupt
+(Ctrl-C, SIGTERM) with a checkpoint and status 128 + the signal number.
+"""
+from __future__ import annotations
+
+import secrets
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from rlkit.builders import GROUP_KEYS
+from rlkit.errors import ConfigError, RlkitError, RunDirBusyError, RunDirError
+from rlkit.rundir import check_fresh_run_dir, lock_holder
+from rlkit.run import CONFIG_FILE, preflight, run, run_dir_of
+from rlkit.trainers.checkpoint import find_checkpoint
+
+__all__ = [
+    "ConfigCheck",
+    "EXIT_REFUSED",
+    "prepare_argv",
+    "refuse",
+    "register_resolvers",
+    "resume_group_overrides",
+    "train_task",
+]
+
+#: Exit status of a refusal (a bad config, a busy directory, a corrupt checkpoint, ...).
+EXIT_REFUSED = 2
+
+
+def refuse(err: BaseException | str) -> NoReturn:
+    """Prints ``rlkit: <message>`` (one line) on stderr and exits with :data:`EXIT_REFUSED`.
+
+    Raised as ``SystemExit``, which neither Hydra nor OmegaConf intercept (they would print an
+    exception inside a traceback of some hundred lines)."""
+    print(f"rlkit: {_describe(err)}", file=sys.stderr)
+    raise SystemExit(EXIT_REFUSED)
+
+
+def _describe(err: BaseException | str) -> str:
+    return f"invalid config: {err}" if isinstance(err, ConfigError) else str(err)
+
+
+# -- resolvers -------------------------------------------------------------------------------------
+def token_resolver() -> str:
+    """``${rlkit_token:}``: 6 random hex digits, the same for the whole process (registered with
+    ``use_cache``; Hydra copies the cache into each sweep job's config), so two starts in the same
+    second get different directories."""
+    return secrets.token_hex(3)
+
+
+def run_dir_resolver(resume: str | None, default: str) -> str:
+    """``hydra.run.dir``: the resumed run's own directory, else ``default``."""
+    return str(run_dir_of(resume)) if resume else default
+
+
+def job_subdir_resolver(subdir: str, *, _root_: DictConfig) -> str:
+    """``hydra.sweep.subdir``: checks each sweep job (:func:`rlkit.run.preflight`) before Hydra creates
+    its directory (Hydra has no callback there)."""
+    _check(_root_)
+    return subdir
+
+
+def register_resolvers() -> None:
+    """Registers the resolvers ``conf/config.yaml`` uses (idempotent)."""
+    OmegaConf.register_new_resolver("rlkit_token", token_resolver, use_cache=True, replace=True)
+    OmegaConf.register_new_resolver("rlkit_run_dir", run_dir_resolver, replace=True)
+    OmegaConf.register_new_resolver("rlkit_job_subdir", job_subdir_resolver, replace=True)
+
+
+def _check(cfg: DictConfig) -> None:
+    try:
+        preflight(cfg)
+    except RlkitError as err:
+        refuse(err)
+
+
+# -- the callback ----------------------------------------------------------------------------------
+class ConfigCheck(Callback):
+    """Hydra callback (``hydra.callbacks`` in ``conf/config.yaml``): refuses a bad start before Hydra
+    creates the run directory (``on_run_start`` runs before it, also when ``hydra.run.dir`` is given).
+
+    A new run: the directory must be new or empty and not held by another process, and
+    :func:`rlkit.run.preflight` must pass (config, env, networks, replay memory). A resume: no other
+    output directory, a checkpoint to resume from, a run directory no other process holds; the
+    checkpoint itself is verified by :func:`rlkit.run.run` before anything changes.
+
+    Examples:
+        >>> ConfigCheck().on_run_start(OmegaConf.create({"seed": -1}))
+        Traceback (most recent call last):
+        SystemExit: 2
+    """
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if config.get("resume"):
+            self._check_resume(config)
+            return
+        run_dir = OmegaConf.select(config, "hydra.run.dir")
+        try:
+            if run_dir is not None:
+                if not str(run_dir).strip():
+                    raise RunDirError("hydra.run.dir is empty; give a directory for the run, or leave it unset")
+                _check_not_held(Path(run_dir))
+                check_fresh_run_dir(run_dir)
+        except RlkitError as err:
+            refuse(err)
+        _check(config)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if config.get("resume"):
+            refuse(f"resume={config.resume} continues one run; it cannot be swept (-m): resume each run on "
+                   "its own")
+
+    @staticmethod
+    def _check_resume(config: DictConfig) -> None:
+        given = [o for o in OmegaConf.select(config, "hydra.overrides.hydra", default=[]) or []
+                 if str(o).split("=", 1)[0].lstrip("+") == "hydra.run.dir"]
+        try:
+            if given:
+                raise RunDirError(
+                    f"resume={config.resume} continues in its own directory ({run_dir_of(config.resume)}); "
+                    f"{given[0]} cannot be given with resume="
+                )
+            find_checkpoint(config.resume)
+            run_dir = run_dir_of(config.resume)
+            if not (run_dir / CONFIG_FILE).is_file():
+                raise RunDirError(f"cannot resume: {run_dir / CONFIG_FILE} does not exist (is {run_dir} an rlkit "
+                                  "run directory?)")
+            _check_not_held(run_dir)
+        except RlkitError as err:
+            refuse(err)
+
+
+def _check_not_held(run_dir: Path) -> None:
+    holder = lock_holder(run_dir) if run_dir.is_dir() else None
+    if holder:
+        raise RunDirBusyError(f"{run_dir} is in use by {holder}; one process writes a run at a time: wait for it "
+                              "to end, or stop it and resume")
+
+
+# -- resume: the run's own groups ------------------------------------------------------------------
+def resume_group_overrides(args: list[str]) -> list[str]:
+    """Group choices (``algo=a2c``, ``env=Acrobot``, ...) of the run that ``resume=<path>`` in
+    ``args`` names, for the groups ``args`` does not set.
+
+    Hydra composes the command line before rlkit reads the saved config: without the run's groups it
+    would compose the default algorithm, and an override of a key that only the run's algorithm has
+    (``resume=<a2c run> algo.n_steps=10``) would fail. Returns ``[]`` when there is no ``resume`` or
+    its config cannot be read (the start then fails with the usual message).
+
+    Examples:
+        >>> resume_group_overrides(["total_frames=1000"])
+        []
+    """
+    values = dict(a.lstrip("+").split("=", 1) for a in args if "=" in a and not a.startswith("-"))
+    resume = values.get("resume")
+    if not resume or resume == "null":
+        return []
+    try:
+        saved = OmegaConf.to_container(OmegaConf.load(run_dir_of(resume) / CONFIG_FILE))
+    except (OSError, OmegaConfBaseException):
+        return []
+    if not isinstance(saved, dict):
+        return []
+    return [f"{group}={saved[group]['name']}" for group in GROUP_KEYS
+            if group not in values and isinstance(saved.get(group), dict) and "name" in saved[group]]
+
+
+def prepare_argv(argv: list[str]) -> None:
+    """Inserts the resumed run's groups (:func:`resume_group_overrides`) into ``argv`` in place,
+    right before ``resume=`` (Hydra's flags may come first)."""
+    args = argv[1:]
+    groups = resume_group_overrides(args)
+    if groups:
+        at = 1 + next(i for i, a in enumerate(args) if a.lstrip("+").startswith("resume="))
+        argv[at:at] = groups
+
+
+# -- the task --------------------------------------------------------------------------------------
+def train_task(cfg: DictConfig) -> float | None:
+    """The body of ``train.py``'s task: trains the run Hydra composed into its run directory.
+
+    Returns the last greedy evaluation return (the objective a Hydra sweeper reads).
+    """
+    from rlkit.trainers import TrainingInterrupted
+
+    hc = HydraConfig.get()
+    run_dir = hc.runtime.output_dir
+    multirun = hc.mode == RunMode.MULTIRUN
+    label = f"job {hc.job.num} " if multirun else ""
+    provenance = {
+        "config.yaml": OmegaConf.to_yaml(cfg),
+        "hydra.yaml": OmegaConf.to_yaml(OmegaConf.create({"hydra": OmegaConf.to_container(hc)})),
+        "overrides.yaml": OmegaConf.to_yaml(OmegaConf.create(list(hc.overrides.task))),
+    }
+    try:
+        result = run(cfg, run_dir, overrides=list(hc.overrides.task), provenance=provenance)
+    except RlkitError as err:
+        if multirun:  # the other jobs of the sweep go on
+            print(f"rlkit: {label}({run_dir}) failed: {_describe(err)}", file=sys.stderr)
+            return None
+        refuse(err)
+    except TrainingInterrupted as stop:
+        print(f"\n{stop}\nresume with: python train.py resume={run_dir}", file=sys.stderr)
+        raise SystemExit(128 + stop.signum) from None
+    print(f"done: {label}greedy eval return {result.get('eval_return')} | run dir {run_dir}", file=sys.stderr)
+    return result.get("eval_return")

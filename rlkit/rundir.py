@@ -1,0 +1,205 @@
+"""The run directory: one writer at a time, fresh starts into empty directories, no leftovers.
+
+A run holds an exclusive lock on ``<run_dir>/.rlkit.lock`` (``flock``; the OS releases it when the
+process ends, also on ``kill -9``) for as long as it may write there. A second writer (a second
+resume, a resume of a live run, a new run into a held directory) is refused with the holder's pid.
+
+Examples:
+    >>> import tempfile
+    >>> run_dir = Path(tempfile.mkdtemp()) / "run"
+    >>> with RunDir.claim(run_dir, fresh=True) as held:
+    ...     _ = (held.path / "metrics.csv").write_text("step\\n")
+    ...     RunDir.claim(run_dir, fresh=False)
+    Traceback (most recent call last):
+    rlkit.errors.RunDirBusyError: ...
+"""
+from __future__ import annotations
+
+import errno
+import os
+import re
+import shutil
+import socket
+from pathlib import Path
+from types import TracebackType
+
+from rlkit.errors import RunDirBusyError, RunDirError
+
+__all__ = ["LOCK_NAME", "RunDir", "check_fresh_run_dir", "lock_holder"]
+
+LOCK_NAME = ".rlkit.lock"
+# Files a start may find in a directory it is given and still call it fresh: its own lock file (left
+# by an earlier start) and the log file Hydra's job logging may have opened before the run began.
+_FRESH_OK = frozenset({LOCK_NAME, "train.log"})
+# The temporary files of rlkit.utils.io.atomic_write: ".<name>.<8 random chars>.tmp".
+_TEMP_FILE = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None  # type: ignore[assignment]
+
+
+def lock_holder(run_dir: str | os.PathLike[str]) -> str | None:
+    """Who holds ``run_dir``'s lock, as written in the lock file (``"pid 123 on host"``), or ``None``
+    when nobody does (no lock file, or its holder has ended)."""
+    path = Path(run_dir) / LOCK_NAME
+    if fcntl is None or not path.is_file():
+        return None
+    with path.open("r+") as f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            if err.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            return f.read().strip() or "another process"
+        fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+    return None
+
+
+def check_fresh_run_dir(run_dir: str | os.PathLike[str]) -> None:
+    """Refuses to start a new run in a directory that holds anything: another run's files would get
+    a second run's rows, and other files (``hydra.run.dir=.``) would get a run written among them.
+
+    Raises:
+        RunDirError: naming what is there and how to continue a run or start elsewhere.
+    """
+    run_dir = Path(run_dir)
+    if str(run_dir).strip() in ("", "."):
+        raise RunDirError(f"the run directory {str(run_dir)!r} is the current directory; give a new "
+                          "directory (hydra.run.dir=outputs/<name>) or leave hydra.run.dir unset")
+    if not run_dir.exists():
+        return
+    if not run_dir.is_dir():
+        raise RunDirError(f"the run directory {str(run_dir)!r} is a file; give a new directory")
+    found = sorted(p.name for p in run_dir.iterdir() if p.name not in _FRESH_OK)
+    if not found:
+        return
+    if (run_dir / "config.yaml").exists():
+        raise RunDirError(
+            f"{run_dir} already holds a run ({', '.join(found[:6])}); continue it with resume={run_dir}, "
+            "or start the new run in another directory (hydra.run.dir=...)"
+        )
+    raise RunDirError(
+        f"{run_dir} is not empty ({', '.join(found[:6])}{', ...' if len(found) > 6 else ''}); a new run "
+        "needs a new or empty directory (hydra.run.dir=...)"
+    )
+
+
+class RunDir:
+    """A run directory held by this process: its lock, and what a failed fresh start must undo.
+
+    Use :meth:`claim`; release with :meth:`release` or as a context manager.
+    """
+
+    def __init__(self, path: Path, fd: int, before: frozenset[str]) -> None:
+        self.path = path
+        self._fd: int | None = fd
+        self._before = before
+
+    @classmethod
+    def claim(cls, run_dir: str | os.PathLike[str], *, fresh: bool) -> RunDir:
+        """Takes ``run_dir``'s lock (creating the directory for a fresh start).
+
+        Args:
+            run_dir: the run directory.
+            fresh: a new run: the directory must be new or empty (:func:`check_fresh_run_dir`,
+                checked under the lock). Otherwise (resume) it must exist.
+
+        Raises:
+            RunDirBusyError: another process holds the lock (the message names its pid).
+            RunDirError: ``fresh`` and the directory is not empty; or not ``fresh`` and it is missing.
+        """
+        path = Path(run_dir)
+        if fresh:
+            check_fresh_run_dir(path)  # before creating anything
+        elif not path.is_dir():
+            raise RunDirError(f"cannot resume: {str(path)!r} is not a directory")
+        path.mkdir(parents=True, exist_ok=True)
+        before = frozenset(p.name for p in path.iterdir())
+        fd = _lock(path)
+        held = cls(path, fd, before)
+        if fresh:
+            try:
+                check_fresh_run_dir(path)  # again, now that no one else can start here
+            except BaseException:
+                held.abandon()
+                raise
+        return held
+
+    def remove_stale_temp_files(self) -> list[Path]:
+        """Removes temporary files that interrupted atomic writes of this run left (``kill -9`` during a
+        checkpoint write leaves a full-size ``.last.pt.*.tmp``). Safe: no one else writes here."""
+        removed = []
+        for directory in (self.path, self.path / "checkpoints"):
+            if directory.is_dir():
+                for entry in directory.iterdir():
+                    if entry.is_file() and _TEMP_FILE.match(entry.name):
+                        entry.unlink(missing_ok=True)
+                        removed.append(entry)
+        return removed
+
+    def abandon(self) -> None:
+        """Undoes a fresh start that failed before its first checkpoint: removes what this start
+        created and the lock file, then the directory if that left it empty, and releases the lock.
+        Nothing that was there before the start is touched."""
+        try:
+            for entry in self.path.iterdir():
+                if entry.name in self._before and entry.name != LOCK_NAME:
+                    continue
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+            if not any(self.path.iterdir()):
+                self.path.rmdir()
+        except OSError:
+            pass  # best effort: the lock is released below either way
+        finally:
+            self.release()
+
+    def release(self) -> None:
+        """Releases the lock (idempotent); the lock file stays, see :func:`_lock`."""
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor releases the flock
+            self._fd = None
+
+    def __enter__(self) -> RunDir:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None) -> None:
+        self.release()
+
+
+def _lock(run_dir: Path) -> int:
+    """Takes the exclusive lock of ``run_dir`` or raises :class:`RunDirBusyError`.
+
+    The lock file is never deleted while in use: a process that opened it before a deletion would
+    lock the unlinked file while a third one locks a new file of the same name. After locking, the
+    file is checked to still be the one at that path (it is not after :meth:`RunDir.abandon`).
+    """
+    path = run_dir / LOCK_NAME
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as err:
+                holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
+                os.close(fd)
+                if err.errno in (errno.EAGAIN, errno.EACCES):
+                    raise RunDirBusyError(
+                        f"{run_dir} is in use by {holder} (it holds {path}); one process writes a run at a "
+                        "time: wait for it to end, or stop it and resume"
+                    ) from None
+                raise
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    os.ftruncate(fd, 0)
+    os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
+    return fd
