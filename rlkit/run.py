@@ -7,10 +7,12 @@ The order of a start is what makes a run trustworthy:
 3. on resume, load the checkpoint, verify its integrity and that it belongs to this run, and that
    ``total_frames`` is not below the frames already done;
 4. only then touch files: remove stale temporary files, write ``config.yaml`` and the provenance
-   files, truncate the CSVs to the checkpoint, and (fresh start) write the frame-0 checkpoint.
+   files, truncate the CSVs to the checkpoint; a fresh start writes its frame-0 checkpoint and then,
+   last, ``config.yaml``, which commits it.
 
-A fresh start that fails before its frame-0 checkpoint removes what it wrote; from then on the
-directory always holds a checkpoint to resume from.
+A fresh start that fails before it commits removes what it wrote; one killed before it commits
+leaves no ``config.yaml``, and the next start into that directory clears it. A committed run always
+holds a checkpoint to resume from.
 """
 from __future__ import annotations
 
@@ -27,13 +29,13 @@ from omegaconf import DictConfig, OmegaConf
 from rlkit.builders import Settings, apply_overrides, resolved_container, validate_config
 from rlkit.errors import CheckpointError, ConfigError, RunDirError
 from rlkit.factories import build_trainer, open_outputs
-from rlkit.rundir import RunDir
+from rlkit.rundir import COMMIT_NAME, RunDir
 from rlkit.trainers.checkpoint import find_checkpoint, load_checkpoint
 from rlkit.utils.io import atomic_write
 
 __all__ = ["CONFIG_FILE", "PROVENANCE_DIR", "load_run_config", "preflight", "run", "run_dir_of", "seed_everything"]
 
-CONFIG_FILE = "config.yaml"
+CONFIG_FILE = COMMIT_NAME  # the saved config; its creation commits a fresh start
 #: Where a start records how it was launched: the first start in it, resume ``k`` in ``resume_<k>/``.
 PROVENANCE_DIR = ".hydra"
 
@@ -118,11 +120,12 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike, *, overrides: list[str] 
     try:
         container = _saved_config(cfg)
         try:
-            _write_config(output_dir, container, provenance, segment=0)
+            _write_provenance(output_dir, provenance, segment=0)
             open_outputs(trainer, settings, output_dir, container)
+            trainer.save()  # frame 0: from here on the run can always be resumed
+            _write_config(output_dir, container)  # the commit: written last (see rlkit.rundir)
             log.info("start: %s %s seed %d, %d frames, run dir %s", settings.algo.name, settings.env.id,
                      settings.root.seed, settings.root.total_frames, output_dir)
-            trainer.save()  # frame 0: from here on the run can always be resumed
         except BaseException:
             trainer.close()
             held.abandon()
@@ -161,7 +164,8 @@ def _resume(cfg: DictConfig, run_dir: Path, overrides: list[str] | None,
             stale = held.remove_stale_temp_files()
             container = _saved_config(cfg)
             segment = _next_segment(run_dir)
-            _write_config(run_dir, container, provenance, segment=segment)
+            _write_config(run_dir, container)
+            _write_provenance(run_dir, provenance, segment=segment)
             open_outputs(trainer, settings, run_dir, container, resume_state=state)
             log.info("resume %d: from %s at %d frames, to %d frames", segment, checkpoint, done,
                      settings.root.total_frames)
@@ -202,9 +206,12 @@ def _next_segment(run_dir: Path) -> int:
     return 1 + sum(1 for p in folder.iterdir() if p.is_dir() and p.name.startswith("resume_"))
 
 
-def _write_config(run_dir: Path, container: dict, provenance: Mapping[str, str] | None, *, segment: int) -> None:
+def _write_config(run_dir: Path, container: dict) -> None:
     with atomic_write(run_dir / CONFIG_FILE) as f:
         f.write(OmegaConf.to_yaml(OmegaConf.create(container)))
+
+
+def _write_provenance(run_dir: Path, provenance: Mapping[str, str] | None, *, segment: int) -> None:
     if provenance:
         folder = run_dir / PROVENANCE_DIR if segment == 0 else run_dir / PROVENANCE_DIR / f"resume_{segment}"
         folder.mkdir(parents=True, exist_ok=True)

@@ -25,12 +25,17 @@ from types import TracebackType
 
 from rlkit.errors import RunDirBusyError, RunDirError
 
-__all__ = ["LOCK_NAME", "RunDir", "check_fresh_run_dir", "lock_holder"]
+__all__ = ["COMMIT_NAME", "LOCK_NAME", "RunDir", "check_fresh_run_dir", "lock_holder"]
 
 LOCK_NAME = ".rlkit.lock"
 # Files a start may find in a directory it is given and still call it fresh: its own lock file (left
 # by an earlier start) and the log file Hydra's job logging may have opened before the run began.
 _FRESH_OK = frozenset({LOCK_NAME, "train.log"})
+#: The file whose (atomic) creation commits a start: written last, once everything else is in place.
+COMMIT_NAME = "config.yaml"
+# What a start writes before it commits. A directory holding only these and no config.yaml is a start
+# that was killed before it committed (it never trained): a new start may clear it.
+_START_ARTEFACTS = frozenset({".hydra", "checkpoints", "metrics.csv", "episodes.csv", "wandb", "tensorboard"})
 # The temporary files of rlkit.utils.io.atomic_write: ".<name>.<8 random chars>.tmp".
 _TEMP_FILE = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
 
@@ -73,9 +78,9 @@ def check_fresh_run_dir(run_dir: str | os.PathLike[str]) -> None:
     if not run_dir.is_dir():
         raise RunDirError(f"the run directory {str(run_dir)!r} is a file; give a new directory")
     found = sorted(p.name for p in run_dir.iterdir() if p.name not in _FRESH_OK)
-    if not found:
-        return
-    if (run_dir / "config.yaml").exists():
+    if not found or (set(found) <= _START_ARTEFACTS and not (run_dir / COMMIT_NAME).exists()):
+        return  # empty, or an interrupted start (cleared by RunDir.claim)
+    if (run_dir / COMMIT_NAME).exists():
         raise RunDirError(
             f"{run_dir} already holds a run ({', '.join(found[:6])}); continue it with resume={run_dir}, "
             "or start the new run in another directory (hydra.run.dir=...)"
@@ -122,10 +127,18 @@ class RunDir:
         if fresh:
             try:
                 check_fresh_run_dir(path)  # again, now that no one else can start here
+                held._clear_interrupted_start()
             except BaseException:
                 held.abandon()
                 raise
         return held
+
+    def _clear_interrupted_start(self) -> None:
+        """Removes what a start killed before it committed left (see :data:`COMMIT_NAME`)."""
+        for entry in self.path.iterdir():
+            if entry.name in _START_ARTEFACTS:
+                shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+        self._before = frozenset(p.name for p in self.path.iterdir())
 
     def remove_stale_temp_files(self) -> list[Path]:
         """Removes temporary files that interrupted atomic writes of this run left (``kill -9`` during a
