@@ -11,7 +11,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from rlkit.config_schema import ConfigError
-from rlkit.errors import RunDirError
+from rlkit.errors import CheckpointMismatchError, CorruptCheckpointError, RunDirError
 from rlkit.objectives.registry import LOSSES
 from rlkit.run import run
 from rlkit.trainers.episodes import read_episodes
@@ -241,3 +241,150 @@ def test_resume_needs_the_run_config(tmp_path, runs):
     shutil.copy(root / "straight" / "checkpoints" / "last.pt", tmp_path / "checkpoints")
     with pytest.raises(RunDirError, match=r"cannot resume: .*config.yaml does not exist"):
         resume(tmp_path)
+
+
+# -- runs you can trust: a refused resume changes nothing ------------------------------------------
+def snapshot(run_dir: Path) -> dict[str, bytes]:
+    """Every file of a run directory, byte for byte."""
+    return {str(p.relative_to(run_dir)): p.read_bytes() for p in sorted(run_dir.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def finished(tmp_path):
+    """A finished short DQN run (8 metric rows, episodes, a checkpoint at 800 frames)."""
+    run_dir = tmp_path / "run"
+    train(run_dir, ALGO["dqn"] + TINY + ["total_frames=800", "trainer.checkpoint_interval=400"])
+    return run_dir
+
+
+def test_a_checkpoint_of_another_algorithm_is_refused_before_anything_changes(tmp_path, finished):
+    c51 = tmp_path / "c51"
+    train(c51, ALGO["c51"] + TINY + ["total_frames=400"])
+    shutil.copy(c51 / "checkpoints" / "last.pt", finished / "checkpoints" / "last.pt")
+    before = snapshot(finished)
+    with pytest.raises(CheckpointMismatchError, match=r"last.pt does not belong to this run: it was written by other "
+                                                      r"components: components\['loss_module'\] is "
+                                                      r"'DistributionalDQNLoss', expected 'DQNLoss'"):
+        resume(finished, "total_frames=1200")
+    assert snapshot(finished) == before
+
+
+def test_a_checkpoint_of_other_network_shapes_is_refused_before_anything_changes(finished):
+    before = snapshot(finished)
+    with pytest.raises(CheckpointMismatchError, match=r"does not belong to this run: loss_module\['value_network_params"
+                                                      r"\.module\.0\.module\.0\.weight'\] has shape \(32, 4\), "
+                                                      r"expected \(64, 4\)"):
+        resume(finished, "total_frames=1200", "algo.hidden_sizes=[64]")
+    assert snapshot(finished) == before
+    resume(finished, "total_frames=1200")  # the plain resume still works (config.yaml was not rewritten)
+    assert final_state(finished)["frames"] == 1200
+
+
+def test_optimiser_moments_of_other_shapes_are_refused(finished):
+    state = final_state(finished)
+    adam = state["optimizer"]["state"]
+    adam[0] = {k: (v[:1] if v.dim() else v) for k, v in adam[0].items()}  # moments of a (1, 4) layer
+    torch.save(state, finished / "checkpoints" / "last.pt")
+    before = snapshot(finished)
+    with pytest.raises(CheckpointMismatchError, match=r"optimizer state\[0\]\['exp_avg'\] has shape \(1, 4\), its "
+                                                      r"parameter has shape \(32, 4\)"):
+        resume(finished, "total_frames=1200")
+    assert snapshot(finished) == before
+
+
+def test_a_corrupt_checkpoint_is_refused_before_anything_changes(finished):
+    path = finished / "checkpoints" / "last.pt"
+    data = bytearray(path.read_bytes())
+    for at in range(len(data) // 3, len(data) // 3 + 20):
+        data[at] ^= 0xFF
+    path.write_bytes(bytes(data))
+    before = snapshot(finished)
+    with pytest.raises(CorruptCheckpointError, match=r"last.pt' is corrupt"):
+        resume(finished, "total_frames=1200")
+    assert snapshot(finished) == before
+
+
+def test_total_frames_below_the_frames_done_is_refused(finished):
+    before = snapshot(finished)
+    with pytest.raises(ConfigError, match="total_frames=500 is below the 800 frames this run has done; give "
+                                          "total_frames >= 800"):
+        resume(finished, "total_frames=500")
+    assert snapshot(finished) == before
+
+
+def test_resume_reads_one_run(tmp_path, finished):
+    other = tmp_path / "other"
+    other.mkdir()
+    args = [f"resume={finished}", "total_frames=1200"]
+    with pytest.raises(RunDirError, match=rf"resume={finished} belongs to the run in {finished}, but the output "
+                                          rf"directory is {other}"):
+        run(compose_cfg(args), other, overrides=args)
+    assert list(other.iterdir()) == []
+
+
+def test_a_resume_keeps_the_first_start_provenance_and_adds_its_own(tmp_path):
+    args = ALGO["a2c"] + TINY + ["total_frames=400"]
+    run(compose_cfg(args), tmp_path, overrides=args, provenance={"overrides.yaml": "first\n"})
+    for frames in (600, 800):
+        resume_args = [f"resume={tmp_path}", f"total_frames={frames}"]
+        run(compose_cfg(resume_args), tmp_path, overrides=resume_args, provenance={"overrides.yaml": f"{frames}\n"})
+    assert (tmp_path / ".hydra" / "overrides.yaml").read_text() == "first\n"
+    assert (tmp_path / ".hydra" / "resume_1" / "overrides.yaml").read_text() == "600\n"
+    assert (tmp_path / ".hydra" / "resume_2" / "overrides.yaml").read_text() == "800\n"
+
+
+def test_a_resume_removes_temp_files_of_interrupted_writes(finished):
+    stale = finished / "checkpoints" / ".last.pt.q1w2e3r4.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    resume(finished, "total_frames=1000")
+    assert not stale.exists()
+    assert not list(finished.rglob("*.tmp"))
+
+
+def test_a_start_that_fails_before_it_commits_leaves_nothing(tmp_path, monkeypatch):
+    import rlkit.run as run_module
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(run_module, "open_outputs", broken)
+    with pytest.raises(OSError, match="disk full"):
+        train(tmp_path / "run", ALGO["dqn"] + TINY + ["total_frames=400"])
+    assert not (tmp_path / "run").exists()
+    monkeypatch.undo()
+    train(tmp_path / "run", ALGO["dqn"] + TINY + ["total_frames=400"])  # a rerun into it works
+    assert final_state(tmp_path / "run")["frames"] == 400
+
+
+def test_a_committed_run_holds_a_frame_0_checkpoint_that_replays_it(tmp_path, monkeypatch):
+    forward = LOSSES["dqn"].forward
+
+    def crash_at_once(self, td):
+        raise RuntimeError("a bug mid-run")
+
+    monkeypatch.setattr(LOSSES["dqn"], "forward", crash_at_once)
+    overrides = ALGO["dqn"] + TINY + ["total_frames=600"]
+    with pytest.raises(RuntimeError, match="a bug mid-run"):
+        train(tmp_path / "split", overrides)
+    assert final_state(tmp_path / "split")["frames"] == 0
+    monkeypatch.setattr(LOSSES["dqn"], "forward", forward)
+    resume(tmp_path / "split")  # not a dead end: resumes from frame 0
+    train(tmp_path / "straight", overrides)
+    assert without_fps(read_metrics_csv(tmp_path / "split")) == without_fps(read_metrics_csv(tmp_path / "straight"))
+    assert read_episodes(tmp_path / "split") == read_episodes(tmp_path / "straight")
+
+
+def test_an_env_without_state_capture_checkpoints_and_resumes(tmp_path, caplog):
+    """LunarLander (Box2D) cannot save its state: checkpoints hold everything else, and a resume
+    restarts the interrupted episodes (the rest of the run is exact)."""
+    overrides = ALGO["dqn"] + TINY + ["env=LunarLander", "total_frames=800", "trainer.checkpoint_interval=300"]
+    train(tmp_path, overrides)
+    state = final_state(tmp_path)
+    assert state["collector"]["env"]["vector"] is None and state["frames"] == 800
+    episodes = read_episodes(tmp_path)
+    with caplog.at_level("INFO", logger="rlkit"):
+        resume(tmp_path, "total_frames=1600")
+    assert final_state(tmp_path)["frames"] == 1600
+    assert read_episodes(tmp_path)[: len(episodes)] == episodes
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "this resume is exact in everything but the 1 interrupted episode(s)" in warnings[0]

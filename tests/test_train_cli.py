@@ -6,6 +6,7 @@ import importlib.util
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -100,12 +101,11 @@ BAD = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(BAD))
-@pytest.mark.parametrize("run_dir", ["explicit", "default"])
+# With an explicit hydra.run.dir, resume= is refused as such (test_resume_refuses_another_output_dir).
+@pytest.mark.parametrize(("name", "run_dir"), [(name, run_dir) for name in sorted(BAD) for run_dir in
+                                               ("explicit", "default") if (name, run_dir) != ("resume", "explicit")])
 def test_bad_config_is_refused_before_any_output_dir(cli, tmp_path, name, run_dir):
     # The ConfigCheck callback refuses before Hydra creates the directory, also an explicit one.
-    if name == "resume" and run_dir == "explicit":
-        pytest.skip("resume= with hydra.run.dir= is refused as such (test_resume_refuses_another_output_dir)")
     args = BAD[name][0] + ([f"hydra.run.dir={tmp_path / 'x'}"] if run_dir == "explicit" else [])
     assert cli(*args).startswith(BAD[name][1])
     assert list(tmp_path.iterdir()) == []
@@ -226,3 +226,81 @@ def test_a_new_run_into_a_directory_holding_a_run_is_refused_and_leaves_it_as_it
     message = cli(*overrides, f"hydra.run.dir={tmp_path / 'run'}")
     assert message.startswith(f"rlkit: {tmp_path / 'run'} already holds a run")
     assert {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()} == before
+
+
+# -- runs you can trust: one writer per directory, refusals in one line before anything is written --
+def test_two_starts_in_the_same_second_get_their_own_directories(tmp_path):
+    procs = [start(TINY, tmp_path) for _ in range(2)]
+    outs = [proc.communicate(timeout=120) for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], outs
+    run_dirs = sorted((tmp_path / "outputs").glob("*/*"))
+    assert len(run_dirs) == 2 and run_dirs[0].name[:-7] == run_dirs[1].name[:-7]  # differ in the random suffix
+    for run_dir in run_dirs:
+        assert [row["step"] for row in read_metrics_csv(run_dir)] == [200, 400, 400]
+    assert without_fps(read_metrics_csv(run_dirs[0])) == without_fps(read_metrics_csv(run_dirs[1]))
+
+
+def without_fps(rows):
+    return [{k: v for k, v in row.items() if k != "fps"} for row in rows]
+
+
+def test_a_second_writer_is_refused_naming_the_holder(tmp_path):
+    run_dir = tmp_path / "run"
+    first = start(["total_frames=1000000", "trainer.progress=false", "trainer.eval_episodes=2",
+                   f"hydra.run.dir={run_dir}"], tmp_path)
+    try:
+        deadline = time.monotonic() + 90
+        while not (run_dir / "config.yaml").is_file():  # committed: it holds the lock and trains
+            assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+            time.sleep(0.05)
+        for args in ([f"resume={run_dir}"], [f"hydra.run.dir={run_dir}", "seed=1"]):
+            done = train([*args, "trainer.progress=false"], tmp_path)
+            assert done.returncode == 2, done.stderr
+            assert done.stderr == (f"rlkit: {run_dir} is in use by pid {first.pid} on {socket.gethostname()}; one "
+                                   "process writes a run at a time: wait for it to end, or stop it and resume\n")
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.communicate(timeout=60)
+    assert first.returncode == 130
+
+
+def test_resume_refuses_another_output_dir(cli, tmp_path):
+    with initialize_config_dir(config_dir=str(Path(TRAIN).parent / "conf"), version_base="1.3"):
+        run(compose("config", overrides=["total_frames=100", "trainer.eval_episodes=2", "trainer.progress=false"]),
+            tmp_path / "run")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    message = cli(f"resume={tmp_path / 'run'}", f"hydra.run.dir={tmp_path / 'elsewhere'}")
+    assert message == (f"rlkit: resume={tmp_path / 'run'} continues in its own directory ({tmp_path / 'run'}); "
+                       f"hydra.run.dir={tmp_path / 'elsewhere'} cannot be given with resume=")
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["hydra.run.dir="], "rlkit: hydra.run.dir is empty; give a directory for the run, or leave it unset"),
+    (["hydra.run.dir=."], "rlkit: the run directory '.' is the current directory"),
+    (["seed=4294967296"], "rlkit: invalid config: seed=4294967296 is invalid: expected an integer in [0, 2147483647]"),
+    (["total_frames=99999999999999999999999"],
+     "rlkit: invalid config: total_frames=99999999999999999999999 is invalid: expected an integer in [1, "),
+    (["num_threads=100000"], "rlkit: invalid config: num_threads=100000 is invalid: expected an integer in [1, "),
+    (["device=cpu:999"], "rlkit: invalid config: device='cpu:999' does not exist: the CPU device is 'cpu'"),
+    (["algo.optim.lr=inf"], "rlkit: invalid config: algo.optim.lr=inf is invalid: expected a finite number"),
+    (["algo.v_min=-inf", "algo=c51"], "rlkit: invalid config: algo.v_min=-inf is invalid: expected a finite number"),
+    (["+env.make_kwargs.foo=1"], "rlkit: env 'CartPole-v1' could not be built with env.make_kwargs={'foo': 1}: "
+                                 "CartPoleEnv.__init__() got an unexpected keyword argument 'foo'"),
+    (["algo.buffer_size=1000000000000"], "rlkit: algo.buffer_size=1000000000000: the replay buffer needs 41.8 TiB "
+                                         "of cpu memory; this machine has "),
+    (["env=MountainCar", "env.id=Pendulum-v1"], "rlkit: env 'Pendulum-v1' has action space Box(-2.0, 2.0, (1,), "
+                                                "float32); algo=dqn supports discrete (Discrete) action spaces only"),
+])
+def test_a_start_that_cannot_work_is_refused_in_one_line_before_its_directory_exists(cli, tmp_path, args, message):
+    assert cli(*args, "trainer.progress=false").startswith(message)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_two_sweeps_started_together_get_their_own_directories(cli, tmp_path):
+    for _ in range(2):
+        cli.accepted("-m", "seed=0", *TINY)
+    sweeps = sorted((tmp_path / "outputs" / "multirun").glob("*/*"))
+    assert len(sweeps) == 2 and sweeps[0] != sweeps[1]
+    for sweep in sweeps:
+        assert [p.name for p in sweep.iterdir() if p.is_dir()] == ["0_dqn_CartPole_s0"]

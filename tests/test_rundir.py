@@ -1,0 +1,120 @@
+"""rlkit.rundir: one writer per run directory (also across processes and after kill -9), fresh starts
+into empty directories, failed starts leave nothing, stale temp files are removed."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rlkit.errors import RunDirBusyError, RunDirError
+from rlkit.rundir import LOCK_NAME, RunDir, check_fresh_run_dir, lock_holder
+
+HOLD = """
+import sys, time
+from rlkit.rundir import RunDir
+held = RunDir.claim(sys.argv[1], fresh=False)
+print("held", flush=True)
+time.sleep(60)
+"""
+
+
+def hold_in_another_process(run_dir: Path) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(run_dir)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "held\n"
+    return proc
+
+
+def test_a_second_claim_is_refused_naming_the_holder_and_allowed_once_released(tmp_path):
+    with RunDir.claim(tmp_path / "run", fresh=True):
+        with pytest.raises(RunDirBusyError, match=rf"is in use by pid {os.getpid()} on .*{LOCK_NAME}"):
+            RunDir.claim(tmp_path / "run", fresh=False)
+        assert lock_holder(tmp_path / "run").startswith(f"pid {os.getpid()} on ")
+    assert lock_holder(tmp_path / "run") is None
+    RunDir.claim(tmp_path / "run", fresh=False).release()
+
+
+def test_the_lock_is_held_across_processes_and_released_by_kill_9(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    proc = hold_in_another_process(run_dir)
+    try:
+        with pytest.raises(RunDirBusyError, match=rf"in use by pid {proc.pid} on "):
+            RunDir.claim(run_dir, fresh=False)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    RunDir.claim(run_dir, fresh=False).release()  # the OS released it
+
+
+@pytest.mark.parametrize("name", ["", "."])
+def test_the_current_directory_is_never_a_new_run_dir(name):
+    with pytest.raises(RunDirError, match="is the current directory"):
+        check_fresh_run_dir(name)
+
+
+def test_a_new_run_needs_a_new_or_empty_directory(tmp_path):
+    check_fresh_run_dir(tmp_path / "new")
+    check_fresh_run_dir(tmp_path)
+    (tmp_path / "README.md").write_text("mine")
+    with pytest.raises(RunDirError, match=r"is not empty \(README.md\); a new run needs a new or empty directory"):
+        RunDir.claim(tmp_path, fresh=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md"]  # not even a lock file
+    (tmp_path / "config.yaml").write_text("seed: 0")
+    with pytest.raises(RunDirError, match=rf"already holds a run \(README.md, config.yaml\); continue it with "
+                                          rf"resume={tmp_path}"):
+        check_fresh_run_dir(tmp_path)
+
+
+def test_an_interrupted_start_is_cleared_by_the_next_start(tmp_path):
+    # What a start killed before it wrote config.yaml (its commit) leaves behind.
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.pt").write_bytes(b"frame 0")
+    (tmp_path / "metrics.csv").write_text("step\n")
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / LOCK_NAME).write_text("pid 1 on elsewhere\n")
+    with RunDir.claim(tmp_path, fresh=True) as held:
+        assert sorted(p.name for p in held.path.iterdir()) == [LOCK_NAME]
+
+
+def test_abandon_removes_what_the_start_created_and_keeps_the_rest(tmp_path):
+    held = RunDir.claim(tmp_path / "new", fresh=True)
+    (tmp_path / "new" / "metrics.csv").write_text("step\n")
+    (tmp_path / "new" / "checkpoints").mkdir()
+    held.abandon()
+    assert not (tmp_path / "new").exists()
+
+    (tmp_path / "given").mkdir()
+    (tmp_path / "given" / "train.log").write_text("hydra's log")
+    held = RunDir.claim(tmp_path / "given", fresh=True)
+    (tmp_path / "given" / "config.yaml").write_text("seed: 0")
+    held.abandon()
+    assert sorted(p.name for p in (tmp_path / "given").iterdir()) == ["train.log"]
+    RunDir.claim(tmp_path / "given", fresh=True).release()  # the lock went with it
+
+
+def test_stale_temp_files_of_interrupted_writes_are_removed(tmp_path):
+    (tmp_path / "checkpoints").mkdir()
+    stale = [tmp_path / "checkpoints" / ".last.pt.ab3_x9qz.tmp", tmp_path / ".metrics.csv.k2j4h5g6.tmp"]
+    kept = [tmp_path / "checkpoints" / "last.pt", tmp_path / "notes.tmp", tmp_path / ".hidden"]
+    for path in stale + kept:
+        path.write_bytes(b"x")
+    with RunDir.claim(tmp_path, fresh=False) as held:
+        assert sorted(held.remove_stale_temp_files()) == sorted(stale)
+    assert not any(p.exists() for p in stale) and all(p.exists() for p in kept)
+
+
+def test_a_claim_for_resume_needs_an_existing_directory(tmp_path):
+    with pytest.raises(RunDirError, match="cannot resume: .* is not a directory"):
+        RunDir.claim(tmp_path / "missing", fresh=False)
+    assert not (tmp_path / "missing").exists()
+
+
+def test_a_released_lock_can_be_taken_again_at_once(tmp_path):
+    # No stale lock file to delete by hand: the file stays, the lock goes with its holder.
+    for _ in range(3):
+        RunDir.claim(tmp_path, fresh=False).release()
+    assert (tmp_path / LOCK_NAME).is_file() and lock_holder(tmp_path) is None
