@@ -126,6 +126,9 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike, *, overrides: list[str] 
             _write_config(output_dir, container)  # the commit: written last (see rlkit.rundir)
             log.info("start: %s %s seed %d, %d frames, run dir %s", settings.algo.name, settings.env.id,
                      settings.root.seed, settings.root.total_frames, output_dir)
+            if not trainer.collector.env.exact_state:
+                log.info("env %s cannot save its sub-envs' state: a resume of this run will restart the "
+                         "episodes it interrupts (everything else resumes exactly)", settings.env.id)
         except BaseException:
             trainer.close()
             held.abandon()

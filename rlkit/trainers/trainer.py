@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 import torch
 from tensordict import TensorDictBase
 
-from rlkit.errors import CheckpointMismatchError
+from rlkit.errors import CheckpointMismatchError, RlkitError
 from rlkit.trainers.checkpoint import (
     checkpoint_dir,
     load_checkpoint,
@@ -34,7 +34,7 @@ from rlkit.utils.state import first_mismatch
 _CONCAT_NORM_MAX = 1 << 20
 
 
-class NonFiniteError(RuntimeError):
+class NonFiniteError(RlkitError, RuntimeError):
     """A loss or gradient became NaN/inf; the message names the update step and the key."""
 
 
