@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -234,7 +235,10 @@ def test_two_starts_in_the_same_second_get_their_own_directories(tmp_path):
     outs = [proc.communicate(timeout=120) for proc in procs]
     assert [proc.returncode for proc in procs] == [0, 0], outs
     run_dirs = sorted((tmp_path / "outputs").glob("*/*"))
-    assert len(run_dirs) == 2 and run_dirs[0].name[:-7] == run_dirs[1].name[:-7]  # differ in the random suffix
+    # <time>_dqn_CartPole_s0_<6 hex digits>: started in the same second (as they usually are), the
+    # names differ only in the random suffix.
+    assert len(run_dirs) == 2 and all(re.fullmatch(r"\d\d-\d\d-\d\d_dqn_CartPole_s0_[0-9a-f]{6}", d.name)
+                                      for d in run_dirs)
     for run_dir in run_dirs:
         assert [row["step"] for row in read_metrics_csv(run_dir)] == [200, 400, 400]
     assert without_fps(read_metrics_csv(run_dirs[0])) == without_fps(read_metrics_csv(run_dirs[1]))
