@@ -8,16 +8,17 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from tensordict import TensorDict
+from tensordict.nn import TensorDictModuleBase
+from tensordict.utils import unravel_key
 
+from rlkit import keys
 from rlkit.collectors.episodes import EpisodeTracker
 from rlkit.envs import GymEnv
-from rlkit.modules import ExplorationType, set_exploration_type
-from rlkit.modules._entries import EntryFunction, entry_function
+from rlkit.modules import ExplorationType, set_exploration_type, tensor_call
 from rlkit.utils.tensordicts import assembled
 
 Layout = Literal["time", "flat"]
 LAYOUTS = ("time", "flat")
-_UNSET = object()
 
 
 def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
@@ -29,10 +30,12 @@ def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
 class Collector:
     """Collects ``frames_per_batch`` frames per batch from ``env`` with ``policy``, up to ``total_frames``.
 
-    The policy (a TensorDict -> TensorDict callable such as a ``TensorDictModule``) reads
-    ``"observation"`` (and ``"action_mask"`` when the env has one) and writes ``"action"``; it runs
-    under ``torch.no_grad()`` and ``set_exploration_type(exploration_type)``. Batches hold, for each
-    transition, everything the policy read and wrote (e.g. ``"action_log_prob"``), the env's
+    The policy reads ``"observation"`` (and ``"action_mask"`` when the env has one) and writes
+    ``"action"``; it is called on tensors through its tensor-level call
+    (:func:`rlkit.modules.tensor_call`: an rlkit module's ``act``, any other TensorDict module's
+    TensorDict call), under ``torch.no_grad()`` and ``set_exploration_type(exploration_type)``.
+    Batches hold, for each transition, everything the policy read and wrote (its ``in_keys`` and
+    ``out_keys``, e.g. ``"logits"``), the env's
     ``("next", ...)`` entries, ``"traj_id"`` (int64, unique per episode within the run, constant
     along an episode, continued across batches) and ``"step_count"`` (int64, index of the step
     within its episode); ``traj_id`` and ``step_count`` have no trailing singleton dim.
@@ -70,7 +73,7 @@ class Collector:
     def __init__(
         self,
         env: GymEnv,
-        policy: Callable[[TensorDict], TensorDict],
+        policy: TensorDictModuleBase,
         *,
         frames_per_batch: int,
         total_frames: int,
@@ -97,8 +100,24 @@ class Collector:
         self.frames = 0
         self.batches = 0
         self._episodes = EpisodeTracker(env.num_envs)
-        self._fillers: dict | None = None
-        self._entries: EntryFunction | None | object = _UNSET  # found on the first policy batch
+        self._act = tensor_call(policy)
+        if not isinstance(policy, TensorDictModuleBase):
+            raise TypeError(f"the policy must be a TensorDict module (with in_keys and out_keys), got "
+                            f"{type(policy).__name__}; wrap a function in tensordict.nn.TensorDictModule")
+        # What the env provides each step, stored with every transition.
+        self._state_keys = [keys.OBSERVATION] + ([keys.ACTION_MASK] if keys.ACTION_MASK in env.observation_spec.keys()
+                                                 else [])
+        in_keys = [unravel_key(k) for k in policy.in_keys]
+        self._out_keys = [unravel_key(k) for k in policy.out_keys]
+        unknown = [k for k in in_keys if k not in self._state_keys]
+        if unknown:
+            raise ValueError(f"the policy reads {unknown}, which env {env.env_id!r} does not provide; it provides "
+                             f"{self._state_keys}")
+        if keys.ACTION not in self._out_keys:
+            raise ValueError(f"the policy writes {self._out_keys}, not {keys.ACTION!r}")
+        self._policy_positions = [self._state_keys.index(k) for k in in_keys]
+        self._action_at = self._out_keys.index(keys.ACTION)
+        self._fillers: tuple | None = None
         self.episode_returns = torch.zeros(0, dtype=torch.float32)
         self.episode_lengths = torch.zeros(0, dtype=torch.int64)
         env.reset()
@@ -114,113 +133,70 @@ class Collector:
         """Collects one batch (whatever :attr:`frames` and :attr:`total_frames` say)."""
         env = self.env
         steps = self.frames_per_batch // env.num_envs
-        random = self.frames < self.init_random_frames
         with torch.no_grad(), set_exploration_type(self.exploration_type):
-            if random:
-                fillers = self._policy_fillers(env.next_state())
-            elif self._entries is _UNSET:
-                self._entries = entry_function(self.policy)
-            if random or self._entries is not None:
-                taken, results = self._collect_entries(steps, fillers if random else None)
-            else:
-                taken, results = self._collect_tensordicts(steps)
-        # The policy's entries by key, then the env's results by field: next observation, reward,
-        # terminated, truncated, done, next action mask (the step results' first six fields).
-        keys = list(taken[0])
-        columns = [[entries[key] for entries in taken] for key in keys]
-        batch = self._assemble(keys, columns, list(zip(*results))[:6])
+            act = self._random_act() if self.frames < self.init_random_frames else self._act
+            taken, results = self._collect(steps, act)
+        keys_in_order = [*self._state_keys, *self._out_keys]
+        columns = list(zip(*taken))
+        # The env's results by field: next observation, reward, terminated, truncated, done, next
+        # action mask (the step results' first six fields).
+        batch = self._assemble(keys_in_order, columns, list(zip(*results))[:6])
         self.frames += self.frames_per_batch
         self.batches += 1
         return batch
 
-    def _collect_entries(self, steps: int, fillers: dict | None) -> tuple[list[dict], list]:
-        """The policy's steps on plain dicts of tensors (its :func:`~rlkit.modules.entry_function`),
-        or random actions when ``fillers`` (the zeros of the policy's other outputs) are given.
-        Returns each step's entries and the env's step results."""
-        env, run = self.env, self._entries
-        advance = env.advance_one if env.num_envs == 1 else env.advance  # one env: scalars, no arrays
+    def _collect(self, steps: int, act: Callable[..., tuple]) -> tuple[list[tuple], list]:
+        """``steps`` steps of every sub-env: what the env provided and the policy's outputs at each
+        step (in ``state_keys`` then ``out_keys`` order), and the env's step results."""
+        env, action_at, positions = self.env, self._action_at, self._policy_positions
         obs, mask = env.next_state_tensors()
-        taken: list[dict] = []
+        plain = positions == [0]  # the policy reads the observation alone
+        taken: list[tuple] = []
         results: list = []
         for _ in range(steps):
-            # A fresh dict each step: a policy writing in place cannot alter stored steps.
-            entries = {"observation": obs} if mask is None else {"observation": obs, "action_mask": mask}
-            if fillers is None:
-                run(entries)
-            else:
-                entries["action"] = env.rand_action()
-                entries.update(fillers)
-            taken.append(entries)
-            res = advance(entries["action"])
+            state = (obs,) if mask is None else (obs, mask)
+            outputs = act(obs) if plain else act(*[state[i] for i in positions])
+            taken.append(state + outputs)
+            res = env.advance(outputs[action_at])
             results.append(res)
             obs, mask = res.observation, res.action_mask
         return taken, results
 
-    def _collect_tensordicts(self, steps: int) -> tuple[list[dict], list]:
-        """The policy's steps on TensorDicts (policies without an entry function)."""
-        env = self.env
-        taken: list[dict] = []
-        results: list = []
-        td = env.next_state()
-        for _ in range(steps):
-            out = self.policy(td)
-            td = td if out is None else out  # callables may write in place and return None
-            taken.append({key: td.get(key) for key in td.keys(include_nested=True, leaves_only=True)})
-            res = env.advance(td.get("action"))
-            results.append(res)
-            # A fresh TensorDict each step: a policy writing in place cannot alter stored steps.
-            td = self._policy_input(res)
-        return taken, results
-
-    def _policy_fillers(self, td: TensorDict) -> dict:
-        """Zeros for the policy's outputs other than "action", so that random batches carry the
-        same keys as policy batches (replay storages require it). Found by one dry run of the
-        policy that leaves the random number generators as they were."""
+    def _random_act(self) -> Callable[..., tuple]:
+        """Uniformly random (allowed) actions in the policy's output layout: its other outputs are
+        zeros (found by one dry run of the policy that leaves the random generators untouched), so
+        every batch has the same keys."""
         if self._fillers is None:
-            devices = [td.device] if td.device is not None and td.device.type == "cuda" else []
-            probe = td.clone()
+            obs, mask = self.env.next_state_tensors()
+            state = (obs,) if mask is None else (obs, mask)
+            inputs = [state[i] for i in self._policy_positions]
+            devices = [obs.device] if obs.device.type == "cuda" else []
             with torch.random.fork_rng(devices=devices):
-                out = self.policy(probe)
-            out = probe if out is None else out
-            inputs = set(td.keys(include_nested=True, leaves_only=True))
-            self._fillers = {
-                key: torch.zeros_like(out.get(key))
-                for key in out.keys(include_nested=True, leaves_only=True)
-                if key not in inputs and key != "action"
-            }
-        return self._fillers
+                outputs = self._act(*inputs)
+            self._fillers = tuple(torch.zeros_like(value) for value in outputs)
+        fillers, action_at, env = self._fillers, self._action_at, self.env
 
-    def _policy_input(self, res) -> TensorDict:
-        entries = {"observation": res.observation}
-        if res.action_mask is not None:
-            entries["action_mask"] = res.action_mask
-        return TensorDict(entries, batch_size=self.env.batch_size, device=self.env.device)
+        def random_act(*inputs: torch.Tensor) -> tuple:
+            return fillers[:action_at] + (env.rand_action(),) + fillers[action_at + 1:]
 
-    def _assemble(self, keys: list, columns: list[list[torch.Tensor]], stores: list[tuple]) -> TensorDict:
+        return random_act
+
+    def _assemble(self, keys_in_order: list, columns: list[tuple], stores: list[tuple]) -> TensorDict:
         env = self.env
         n, steps = env.num_envs, len(stores[0])
         flat = self.layout == "flat"
         # [N, T, ...] tensors, or flat [N * T, ...] env-major ones (a tensor reshape, not a TensorDict one).
         batch_shape = [n * steps] if flat else [n, steps]
-        if n == 1:
-            # One env: the steps joined end to end are already the env-major order. Rewards and flags
-            # of GymEnv.advance_one are Python scalars (float32 values, bools).
-            def join(parts: list) -> Any:
-                first = parts[0]
-                if isinstance(first, torch.Tensor):
-                    out = torch.cat(parts)
-                elif isinstance(first, np.ndarray):
-                    out = np.concatenate(parts)
-                else:
-                    out = np.array(parts, dtype=np.float32 if type(first) is float else None)
-                return out if flat else out[None]
-        else:
-            def join(parts: list) -> Any:
-                out = torch.stack(parts, 1) if isinstance(parts[0], torch.Tensor) else np.stack(parts, 1)
-                return out.reshape(n * steps, *out.shape[2:]) if flat else out
 
-        data = {key: join(column) for key, column in zip(keys, columns)}
-        device = data["action"].device
+        def join(parts: tuple) -> Any:
+            if n == 1:  # the steps end to end are already the env-major order
+                out = torch.cat(parts) if isinstance(parts[0], torch.Tensor) else np.concatenate(parts)
+                return out if flat else out[None]
+            out = torch.stack(parts, 1) if isinstance(parts[0], torch.Tensor) else np.stack(parts, 1)
+            return out.reshape(n * steps, *out.shape[2:]) if flat else out
+
+        data = {key: join(column) for key, column in zip(keys_in_order, columns)}
+        device = data[keys.ACTION].device
         next_obs, rewards, terms, truncs, dones, next_masks = (
             join(store) if store[0] is not None else None for store in stores
         )
@@ -234,19 +210,19 @@ class Collector:
             return out if on_cpu else out.to(device)
 
         nxt = {
-            "observation": tensor(next_obs),
-            "reward": tensor(rewards[..., None]),
-            "terminated": tensor(terms[..., None]),
-            "truncated": tensor(truncs[..., None]),
-            "done": tensor(dones[..., None]),
+            keys.OBSERVATION: tensor(next_obs),
+            keys.REWARD: tensor(rewards[..., None]),
+            keys.TERMINATED: tensor(terms[..., None]),
+            keys.TRUNCATED: tensor(truncs[..., None]),
+            keys.DONE: tensor(dones[..., None]),
         }
         if next_masks is not None:
-            nxt["action_mask"] = tensor(next_masks)
-        data["traj_id"] = tensor(episodes.traj_id.reshape(batch_shape))
-        data["step_count"] = tensor(episodes.step_count.reshape(batch_shape))
+            nxt[keys.ACTION_MASK] = tensor(next_masks)
+        data[keys.TRAJ_ID] = tensor(episodes.traj_id.reshape(batch_shape))
+        data[keys.STEP_COUNT] = tensor(episodes.step_count.reshape(batch_shape))
         # Every entry was made here with the batch shape, on the env's device: no re-validation.
         size = torch.Size(batch_shape)
-        data["next"] = assembled(nxt, size, env.device)
+        data[keys.NEXT] = assembled(nxt, size, env.device)
         return assembled(data, size, env.device)
 
     # -- state -----------------------------------------------------------------------------------

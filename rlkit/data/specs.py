@@ -377,10 +377,6 @@ class Binary(TensorSpec):
         return (x > 0.5).to(self.dtype)
 
 
-# Continuous and composite specs live in their own modules; re-exported here.
-from rlkit.data.box_specs import Bounded, Unbounded  # noqa: E402
-from rlkit.data.composite import Composite  # noqa: E402
-
 #: Name used by the seed documents.
 OneHotDiscreteTensorSpec = OneHot
 
@@ -391,7 +387,4 @@ __all__ = [
     "Categorical",
     "MultiOneHot",
     "Binary",
-    "Bounded",
-    "Unbounded",
-    "Composite",
 ]

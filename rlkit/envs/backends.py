@@ -178,6 +178,11 @@ class VectorBackend:
         mode = vec.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
         self.autoreset_mode = mode if isinstance(mode, AutoresetMode) else AutoresetMode(mode)
 
+    def step(self, actions: np.ndarray) -> tuple[Any, Any, Any, Any, dict]:
+        """One step of every sub-env with the (gymnasium-encoded) ``actions``: the vector env's
+        ``(observation, reward, terminated, truncated, info)``."""
+        return self.vec.step(actions)
+
     def partial_reset(self, mask: np.ndarray) -> tuple[Any, dict]:
         """Resets the sub-envs where ``mask`` is True; returns their observations and info, batched
         (one row per True entry, in sub-env order)."""

@@ -3,15 +3,12 @@ that name the env, the step, the sub-env and the offending value."""
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
-from rlkit.envs.spaces import describe_spec
-
-if TYPE_CHECKING:
-    from rlkit.envs.gym_env import GymEnv
+from rlkit.envs.spaces import SpaceCodec, describe_spec
 
 
 def all_finite(array: np.ndarray) -> bool:
@@ -23,7 +20,7 @@ def all_finite(array: np.ndarray) -> bool:
     return math.isfinite(float(array.sum()))
 
 
-def check_finite(env: GymEnv, what: str, values: np.ndarray) -> None:
+def check_finite(env_id: str, step: int, what: str, values: np.ndarray) -> None:
     """Raises when ``values`` (one row per sub-env) hold a NaN/inf, naming the env, step, sub-env and row."""
     if values.dtype.kind != "f" or math.isfinite(values.sum()):
         return
@@ -33,46 +30,51 @@ def check_finite(env: GymEnv, what: str, values: np.ndarray) -> None:
         return
     i = int(bad[0])
     raise ValueError(
-        f"non-finite {what} from env {env._env_id!r} at step {env._step_count}, sub-env {i}: "
-        f"{values[i].tolist()}"
+        f"non-finite {what} from env {env_id!r} at step {step}, sub-env {i}: {values[i].tolist()}"
     )
 
 
-def check_action(env: GymEnv, action: Any) -> np.ndarray:
-    """Validates ``action`` and returns it encoded for gymnasium."""
-    if (env._index_actions and env._mask is None and env.action_spec.mask is None
-            and type(action) is torch.Tensor and action.dtype == torch.int64):
+def check_action(codec: SpaceCodec, action: Any, *, mask: torch.Tensor | None, num_envs: int, env_id: str,
+                 step: int) -> np.ndarray:
+    """Validates ``action`` (``[num_envs, *action_shape]``, allowed by ``mask``) for step ``step`` of
+    env ``env_id`` and returns it encoded for gymnasium.
+
+    Raises:
+        ValueError: not a tensor of the right shape, outside the action spec, or masked out; the
+            message names the env, the step, the sub-env and the value.
+    """
+    spec = codec.action_spec
+    if (mask is None and type(action) is torch.Tensor and action.dtype == torch.int64 and codec.index_actions
+            and spec.mask is None):
         encoded = action.detach().cpu().numpy()
-        if encoded.shape == (env.num_envs,) and encoded.size <= 32:
+        if encoded.shape == (num_envs,) and encoded.size <= 32:
             # Python's min/max on a short list beat numpy's reductions; out-of-range values take
             # the general path below, which names them.
             values = encoded.tolist()
-            if min(values) >= 0 and max(values) < env.action_spec.n:
-                start = env._codec._action_start
+            if min(values) >= 0 and max(values) < spec.n:
+                start = codec.action_start
                 return encoded + start if start else encoded
-    spec = env.action_spec
-    expected = (env.num_envs, *spec.shape)
+    expected = (num_envs, *spec.shape)
     if not isinstance(action, torch.Tensor) or tuple(action.shape) != expected:
         got = tuple(action.shape) if isinstance(action, torch.Tensor) else type(action).__name__
         raise ValueError(
-            f"action for env {env._env_id!r} at step {env._step_count + 1} must be a tensor of shape "
-            f"{expected}, got {got}"
+            f"action for env {env_id!r} at step {step} must be a tensor of shape {expected}, got {got}"
         )
-    encoded, ok = env._codec.encode_action(action)
+    encoded, ok = codec.encode_action(action)
     if not ok:
-        bad = next(i for i in range(env.num_envs) if not spec.is_in(action[i]))
+        bad = next(i for i in range(num_envs) if not spec.is_in(action[i]))
         raise ValueError(
-            f"action {action[bad].tolist()} for sub-env {bad} of env {env._env_id!r} at step "
-            f"{env._step_count + 1} is outside the action spec {describe_spec(spec)}"
+            f"action {action[bad].tolist()} for sub-env {bad} of env {env_id!r} at step {step} is outside "
+            f"the action spec {describe_spec(spec)}"
         )
-    if env._mask is not None:
-        index = env._codec.action_indices(action)
-        allowed = env._mask.gather(-1, index.unsqueeze(-1)).squeeze(-1)
+    if mask is not None:
+        index = codec.action_indices(action)
+        allowed = mask.gather(-1, index.unsqueeze(-1)).squeeze(-1)
         if not bool(allowed.all()):
             bad = int((~allowed).nonzero()[0, 0])
-            valid = env._mask[bad].nonzero().flatten().tolist()
+            valid = mask[bad].nonzero().flatten().tolist()
             raise ValueError(
-                f"action {int(index[bad])} for sub-env {bad} of env {env._env_id!r} at step "
-                f"{env._step_count + 1} is masked out; allowed actions: {valid}"
+                f"action {int(index[bad])} for sub-env {bad} of env {env_id!r} at step {step} is masked out; "
+                f"allowed actions: {valid}"
             )
     return encoded

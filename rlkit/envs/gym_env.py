@@ -11,11 +11,11 @@ import torch
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from tensordict import TensorDict
 
-from rlkit.data import Categorical, Composite, TensorSpec, Unbounded
+from rlkit.data import Composite, TensorSpec, Unbounded
 from rlkit.envs.backends import final_row, make_backend, make_rng, rng_state
 from rlkit.envs.checks import all_finite, check_action, check_finite
 from rlkit.envs.make import Vectorization, make_vector_env
-from rlkit.envs.single import OneEnvSteps, SingleBackend, SingleEnv
+from rlkit.envs.single import SingleBackend, SingleEnv
 from rlkit.envs.spaces import ActionEncoding, SpaceCodec, describe_spec
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ class StepResult(NamedTuple):
     action_mask: torch.Tensor | None
 
 
-class GymEnv(OneEnvSteps):
+class GymEnv:
     """A gymnasium env (vectorised) producing TensorDicts with batch size ``[num_envs]``.
 
     ``reset`` gives ``"observation"`` (float32) and ``"action_mask"`` (bool ``[N, A]``) when the env
@@ -155,11 +155,7 @@ class GymEnv(OneEnvSteps):
         # numpy arrays become CPU tensors without a copy; only other devices need a transfer.
         self._transfer = self._device if self._device is not None and self._device.type != "cpu" else None
         self._codec = SpaceCodec(vec.single_observation_space, vec.single_action_space, action_encoding, env_id)
-        self._single = vec.env if isinstance(vec, SingleEnv) else None
-        self._backend = SingleBackend(vec, env_id) if self._single is not None else make_backend(vec, env_id)
-        # The common case gets a shortcut in _check_action: integer actions of a Categorical spec.
-        spec = self._codec.action_spec
-        self._index_actions = type(spec) is Categorical and spec.shape == ()
+        self._backend = SingleBackend(vec, env_id) if isinstance(vec, SingleEnv) else make_backend(vec, env_id)
         self._same_step = self._backend.autoreset_mode == AutoresetMode.SAME_STEP
         self._step_count = 0
         self._fresh = False
@@ -231,7 +227,7 @@ class GymEnv(OneEnvSteps):
         if "action_mask" in info:  # the spec is settled here, before any policy sees it
             self._codec.enable_info_mask()
         obs_np, mask_np = self._codec.observe(obs, info)
-        check_finite(self, "observation", obs_np)
+        check_finite(self._env_id, self._step_count, "observation", obs_np)
         self._obs = self._tensor(obs_np)
         self._mask = None if mask_np is None else self._tensor(mask_np)
         self._fresh = False
@@ -244,22 +240,23 @@ class GymEnv(OneEnvSteps):
         return TensorDict(out, batch_size=self.batch_size, device=self._device)
 
     def advance(self, action: torch.Tensor) -> StepResult:
-        """Steps every sub-env with ``action`` ``[N, *action_shape]``; the fast path of :meth:`step`,
-        without TensorDicts."""
-        if self._single is not None:
-            one = self.advance_one(action)
-            return StepResult(one.next_observation, np.array([one.reward], dtype=np.float32),
-                              np.array([one.terminated]), np.array([one.truncated]), np.array([one.done]),
-                              one.next_action_mask, one.observation, one.action_mask)
-        encoded = check_action(self, action)
+        """Steps every sub-env with ``action`` ``[N, *action_shape]``: the tensor-level step (what
+        collectors and evaluators call), which :meth:`step` wraps in TensorDicts.
+
+        Raises:
+            ValueError: an action of the wrong shape, outside the action spec or masked out; a
+                non-finite reward or observation (each names the env, the step and the sub-env).
+        """
+        encoded = check_action(self._codec, action, mask=self._mask, num_envs=self.num_envs, env_id=self._env_id,
+                               step=self._step_count + 1)
         self._fresh = False
-        obs, reward, terminated, truncated, info = self._vec.step(encoded)
+        obs, reward, terminated, truncated, info = self._backend.step(encoded)
         self._step_count += 1
-        terminated = np.array(terminated, dtype=bool)
-        truncated = np.array(truncated, dtype=bool)
+        terminated = np.asarray(terminated, dtype=bool)
+        truncated = np.asarray(truncated, dtype=bool)
         done = terminated | truncated
         any_done = bool(done.any())
-        reward = np.array(reward, dtype=np.float32).reshape(self.num_envs)
+        reward = np.asarray(reward, dtype=np.float32).reshape(self.num_envs)
         now_np, now_mask = self._codec.observe(obs, info)
         if self._same_step:
             # `obs` already holds the reset observations; the true final ones are in info.
@@ -278,16 +275,12 @@ class GymEnv(OneEnvSteps):
                 if now_mask is not None:
                     now_mask = next_mask.copy()
                     now_mask[done] = reset_mask
-        return self._finish_step(next_np, reward, terminated, truncated, done, any_done, next_mask, now_np, now_mask)
-
-    def _finish_step(self, next_np, reward, terminated, truncated, done, any_done, next_mask, now_np,
-                     now_mask) -> StepResult:
         # One cheap test for the common case; the detailed ones name the culprit.
         if not (all_finite(reward) and all_finite(next_np)):
-            check_finite(self, "reward", reward.reshape(-1, 1))
-            check_finite(self, "observation", next_np)
+            check_finite(self._env_id, self._step_count, "reward", reward.reshape(-1, 1))
+            check_finite(self._env_id, self._step_count, "observation", next_np)
         if any_done and not all_finite(now_np):
-            check_finite(self, "observation (after reset)", now_np)
+            check_finite(self._env_id, self._step_count, "observation (after reset)", now_np)
         self._obs = self._tensor(now_np)
         self._mask = None if now_mask is None else self._tensor(now_mask)
         return StepResult(next_np, reward, terminated, truncated, done, next_mask, self._obs, self._mask)

@@ -133,18 +133,23 @@ class SpaceCodec:
         self.mask_width = mask_width
         self.mask_in_info = False
         self.action_spec = self._action_spec(action_space)
+        #: Actions are plain integer indices (a ``Categorical`` spec of shape ``()``).
+        self.index_actions = type(self.action_spec) is Categorical and self.action_spec.shape == ()
         if self.mask_in_obs:
             self._add_mask_spec()
 
     # -- specs -----------------------------------------------------------------------------------
+    #: What gymnasium adds to an index action (``Discrete(n, start=...)``, per group of a MultiDiscrete).
+    action_start: Any = 0
+
     def _action_spec(self, space: spaces.Space) -> TensorSpec:
         if isinstance(space, spaces.Discrete):
-            self._action_start = int(space.start)
+            self.action_start = int(space.start)
             if self.action_encoding == "one-hot":
                 return OneHot(int(space.n))
             return Categorical(int(space.n))
         if isinstance(space, spaces.MultiDiscrete) and space.nvec.ndim == 1:
-            self._action_start = np.asarray(space.start, dtype=np.int64)
+            self.action_start = np.asarray(space.start, dtype=np.int64)
             return MultiOneHot([int(n) for n in space.nvec])
         if isinstance(space, spaces.MultiBinary) and len(space.shape) == 1:
             return Binary(int(space.shape[0]))
@@ -216,15 +221,15 @@ class SpaceCodec:
                 ok = min(values) >= 0 and max(values) < spec.n
             else:  # one reduction: negative values wrap around to huge unsigned ones
                 ok = bool((encoded.astype(np.uint64) < spec.n).all())
-            return (encoded + self._action_start if self._action_start else encoded), ok
+            return (encoded + self.action_start if self.action_start else encoded), ok
         ok = spec.is_in(action)
         if isinstance(spec, OneHot):
-            encoded = spec.to_index(action).cpu().numpy() + self._action_start
+            encoded = spec.to_index(action).cpu().numpy() + self.action_start
         elif isinstance(spec, Categorical):
-            encoded = action.cpu().numpy().astype(np.int64) + self._action_start
+            encoded = action.cpu().numpy().astype(np.int64) + self.action_start
         elif isinstance(spec, MultiOneHot):
             index = torch.stack([g.argmax(-1) for g in action.split(spec.nvec, -1)], -1)
-            encoded = index.cpu().numpy() + self._action_start
+            encoded = index.cpu().numpy() + self.action_start
         else:
             encoded = action.cpu().numpy().astype(self.action_space.dtype)
         return encoded, ok

@@ -1,5 +1,8 @@
 """Policies, value networks and exploration, as ``tensordict.nn`` modules.
 
+Every rlkit module's computation is a public method on tensors, ``act`` (see
+:mod:`rlkit.modules.tensor_call`); its TensorDict call is a thin wrapper over it.
+
 Examples:
     >>> import torch
     >>> from tensordict import TensorDict
@@ -19,7 +22,7 @@ from rlkit.modules._action_space import (
     greedy_action,
 )
 from rlkit.modules.actor_value import ActorValueOperator
-from rlkit.modules.actors import Actor, ProbabilisticActor, SafeModule, ValueOperator
+from rlkit.modules.actors import Actor, ProbabilisticActor, SafeModule, SafeSequential, Sampler, ValueOperator
 from rlkit.modules.distributional import (
     DistributionalQValueHook,
     DistributionalQValueModule,
@@ -30,6 +33,8 @@ from rlkit.modules.distributions import (
     NormalParamExtractor,
     OneHotCategorical,
     TanhNormal,
+    sample,
+    sample_and_log_prob,
 )
 from rlkit.modules.exploration import (
     EGreedyModule,
@@ -41,6 +46,7 @@ from rlkit.modules.egreedy_policy import EGreedyPolicy
 from rlkit.modules.mlp import MLP
 from rlkit.modules.qvalue import QValueHook, QValueModule
 from rlkit.modules.qvalue_actors import DistributionalQValueActor, QValueActor
+from rlkit.modules.tensor_call import TensorModule, action_call, tensor_call
 
 __all__ = [
     "ActionSpace",
@@ -61,13 +67,20 @@ __all__ = [
     "QValueHook",
     "QValueModule",
     "SafeModule",
+    "SafeSequential",
+    "Sampler",
     "TanhNormal",
+    "TensorModule",
     "ValueOperator",
+    "action_call",
     "action_space_from_spec",
     "canonical_action_space",
     "chosen_value",
     "exploration_type",
     "expected_action_values",
     "greedy_action",
+    "sample",
+    "sample_and_log_prob",
     "set_exploration_type",
+    "tensor_call",
 ]

@@ -10,7 +10,7 @@ from typing import Literal, Sequence
 
 import torch
 
-from rlkit.data.specs import (
+from rlkit.data import (
     Binary,
     Categorical,
     Composite,

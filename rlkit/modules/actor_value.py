@@ -1,21 +1,21 @@
 """An actor and a critic sharing one observation embedding."""
 from __future__ import annotations
 
-from tensordict.nn import (
-    ProbabilisticTensorDictSequential,
-    TensorDictModuleBase,
-    TensorDictSequential,
-)
+import torch
+from tensordict.nn import TensorDictModuleBase, TensorDictSequential
+
+from rlkit.modules.actors import ProbabilisticActor, SafeSequential, _run_steps, _steps
+from rlkit.modules.tensor_call import TensorModule
 
 
-class ActorValueOperator(TensorDictSequential):
+class ActorValueOperator(TensorModule, TensorDictSequential):
     """``common -> policy`` and ``common -> value`` run as one sequence.
 
     :meth:`get_policy_operator` and :meth:`get_value_operator` return standalone operators built
     from the *same* module objects (no copies), so an optimiser step on one is seen by all.
-    When the policy is probabilistic, the policy operator is a
-    :class:`~tensordict.nn.ProbabilisticTensorDictSequential` (``get_dist`` works on it) and keeps
-    the policy's ``spec``.
+    When the policy is a :class:`~rlkit.modules.ProbabilisticActor`, the policy operator is one too
+    (``get_dist`` and the tensor-level calls work on it) and keeps the policy's ``spec``.
+    :meth:`act` is the tensor-level call of the whole sequence.
 
     Args:
         common_operator: reads observations, writes a hidden representation.
@@ -46,6 +46,10 @@ class ActorValueOperator(TensorDictSequential):
             if not isinstance(op, TensorDictModuleBase):
                 raise TypeError(f"the {name} operator must be a TensorDict module, got {type(op).__name__}")
         super().__init__(common_operator, policy_operator, value_operator)
+        self._steps = _steps(self.module)
+
+    def act(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return _run_steps(self._steps, self.in_keys, self.out_keys, inputs)
 
     def get_policy_head(self) -> TensorDictModuleBase:
         """The policy operator given at construction."""
@@ -58,13 +62,12 @@ class ActorValueOperator(TensorDictSequential):
     def get_policy_operator(self) -> TensorDictSequential:
         """A standalone ``observation -> action`` operator (shares the modules)."""
         common, policy = self.module[0], self.module[1]
-        if isinstance(policy, ProbabilisticTensorDictSequential):
-            operator = ProbabilisticTensorDictSequential(common, *policy.module)
-        else:
-            operator = TensorDictSequential(common, policy)
+        if isinstance(policy, ProbabilisticActor):
+            return ProbabilisticActor.chain(common, *policy.module[:-1], sampler=policy.sampler, spec=policy.spec)
+        operator = SafeSequential(common, policy)
         operator.spec = getattr(policy, "spec", None)
         return operator
 
     def get_value_operator(self) -> TensorDictSequential:
         """A standalone ``observation -> value`` operator (shares the modules)."""
-        return TensorDictSequential(self.module[0], self.module[2])
+        return SafeSequential(self.module[0], self.module[2])

@@ -1,34 +1,43 @@
 """Actors, value operators and probabilistic actors built on ``tensordict.nn`` modules."""
 from __future__ import annotations
 
-from typing import Dict, Sequence
+from typing import Any, Dict, Sequence
 
+import torch
 from tensordict import TensorDictBase
 from tensordict.nn import (
     ProbabilisticTensorDictModule,
     ProbabilisticTensorDictSequential,
     TensorDictModule,
     TensorDictModuleBase,
-    dispatch,
+    TensorDictSequential,
+    interaction_type,
 )
 from tensordict.utils import NestedKey
+from torch import distributions as D
 from torch import nn
 
-from rlkit.data.specs import Composite, TensorSpec
+from rlkit import keys
+from rlkit.data import Composite, TensorSpec
+from rlkit.modules.distributions import sample, sample_and_log_prob
 from rlkit.modules.exploration import ExplorationType
+from rlkit.modules.tensor_call import TensorModule, tensor_call
 
 
 def _as_list(keys: NestedKey | Sequence[NestedKey]) -> list[NestedKey]:
     return [keys] if isinstance(keys, (str, tuple)) else list(keys)
 
 
-class SafeModule(TensorDictModule):
+class SafeModule(TensorModule, TensorDictModule):
     """A :class:`~tensordict.nn.TensorDictModule` that carries a ``spec`` and can project onto it.
+
+    Its tensor-level call :meth:`act` is ``module(*inputs)`` (outputs projected onto the spec with
+    ``safe``); the TensorDict call reads ``in_keys``, calls :meth:`act` and writes ``out_keys``.
 
     Args:
         module: the wrapped callable.
         in_keys: keys read and passed positionally to ``module``.
-        out_keys: keys written with ``module``'s outputs.
+        out_keys: keys written with ``module``'s outputs (``"_"`` drops an output).
         spec: spec of the first out key, or a Composite keyed by out keys.
         safe: project every output that has a spec onto it (``spec.project``).
 
@@ -39,6 +48,8 @@ class SafeModule(TensorDictModule):
         >>> m = SafeModule(torch.nn.Identity(), ["x"], ["y"], spec=Bounded(-1.0, 1.0, (2,)), safe=True)
         >>> m(TensorDict(x=torch.tensor([3.0, 0.5])))["y"]
         tensor([1.0000, 0.5000])
+        >>> m.act(torch.tensor([3.0, 0.5]))
+        (tensor([1.0000, 0.5000]),)
     """
 
     def __init__(
@@ -63,14 +74,25 @@ class SafeModule(TensorDictModule):
             return {key: self.spec[key] for key in self.out_keys if key in self.spec}
         return {self.out_keys[0]: self.spec}
 
-    @dispatch(auto_batch_size=False)
-    def forward(self, tensordict: TensorDictBase, *args, **kwargs) -> TensorDictBase:
-        out = super().forward(tensordict, *args, **kwargs)
+    def act(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """``module(*inputs)`` as a tuple, one tensor per out key (projected onto the spec with ``safe``).
+
+        Raises:
+            RuntimeError: the module returned more or fewer tensors than there are out keys.
+        """
+        out = self.module(*inputs)
+        outputs = out if isinstance(out, tuple) else (out,)
+        if len(outputs) != len(self.out_keys):
+            more = "more" if len(outputs) > len(self.out_keys) else "fewer"
+            raise RuntimeError(
+                f"{type(self).__name__}'s module returned {len(outputs)} tensors, {more} tensors than its "
+                f"out_keys {list(self.out_keys)}"
+            )
         if self.safe:
-            for key, spec in self._out_specs().items():
-                if key in out.keys(include_nested=True):
-                    out.set(key, spec.project(out.get(key)))
-        return out
+            specs = self._out_specs()
+            outputs = tuple(specs[k].project(v) if specs.get(k) is not None else v
+                            for k, v in zip(self.out_keys, outputs))
+        return outputs
 
 
 class Actor(SafeModule):
@@ -95,14 +117,14 @@ class Actor(SafeModule):
     ) -> None:
         super().__init__(
             module,
-            ["observation"] if in_keys is None else in_keys,
-            ["action"] if out_keys is None else out_keys,
+            [keys.OBSERVATION] if in_keys is None else in_keys,
+            [keys.ACTION] if out_keys is None else out_keys,
             spec=spec,
             safe=safe,
         )
 
 
-class ValueOperator(TensorDictModule):
+class ValueOperator(TensorModule, TensorDictModule):
     """A value network module: reads ``"observation"``, writes ``"state_value"`` by default.
 
     Examples:
@@ -121,19 +143,99 @@ class ValueOperator(TensorDictModule):
     ) -> None:
         super().__init__(
             module,
-            in_keys=["observation"] if in_keys is None else _as_list(in_keys),
-            out_keys=["state_value"] if out_keys is None else _as_list(out_keys),
+            in_keys=[keys.OBSERVATION] if in_keys is None else _as_list(in_keys),
+            out_keys=[keys.STATE_VALUE] if out_keys is None else _as_list(out_keys),
         )
 
+    def act(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """``module(*inputs)`` as a tuple (the value, by default)."""
+        out = self.module(*inputs)
+        return out if isinstance(out, tuple) else (out,)
 
-class ProbabilisticActor(ProbabilisticTensorDictSequential):
+
+class SafeSequential(TensorModule, TensorDictSequential):
+    """A ``tensordict.nn.TensorDictSequential`` whose tensor-level call chains its members' calls.
+
+    :meth:`act` takes the tensors of ``in_keys``, runs each member on what the inputs and the
+    earlier members provide (an rlkit module through its :meth:`~TensorModule.act`, any other through
+    its TensorDict call) and returns the tensors of ``out_keys``.
+
+    Examples:
+        >>> import torch
+        >>> from tensordict import TensorDict
+        >>> seq = SafeSequential(SafeModule(torch.nn.Linear(3, 4), ["observation"], ["hidden"]),
+        ...                      ValueOperator(torch.nn.Linear(4, 1), in_keys=["hidden"]))
+        >>> seq.in_keys, seq.out_keys
+        (['observation'], ['hidden', 'state_value'])
+        >>> hidden, value = seq.act(torch.randn(2, 3))
+        >>> value.shape
+        torch.Size([2, 1])
+    """
+
+    def __init__(self, *modules: TensorDictModuleBase) -> None:
+        super().__init__(*modules)
+        self._steps = _steps(self.module)
+
+    def act(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return _run_steps(self._steps, self.in_keys, self.out_keys, inputs)
+
+
+def _steps(members: Any) -> list[tuple[Any, list, list]]:
+    """``(tensor call, in_keys, out_keys)`` of each member, read once."""
+    return [(tensor_call(m), list(m.in_keys), list(m.out_keys)) for m in members]
+
+
+def _run_steps(steps: list, in_keys: list, out_keys: list, inputs: Sequence[torch.Tensor]) -> tuple:
+    entries: dict = dict(zip(in_keys, inputs))
+    for call, step_in, step_out in steps:
+        entries.update(zip(step_out, call(*[entries[k] for k in step_in])))
+    return tuple(entries[k] for k in out_keys)
+
+
+class Sampler(TensorModule, ProbabilisticTensorDictModule):
+    """Builds a distribution from its parameters and takes an action from it.
+
+    A ``tensordict.nn.ProbabilisticTensorDictModule`` (same arguments) whose tensor-level call
+    :meth:`act` takes the parameters (in ``in_keys`` order) and returns the action (and its
+    log-probability with ``return_log_prob``), following the exploration type
+    (:func:`~rlkit.modules.distributions.sample`); ``default_interaction_type`` applies when none
+    is set. :meth:`distribution` gives the distribution itself.
+
+    Examples:
+        >>> import torch
+        >>> from rlkit.modules import Categorical, ExplorationType, set_exploration_type
+        >>> sampler = Sampler(in_keys=["logits"], out_keys=["action"], distribution_class=Categorical)
+        >>> with set_exploration_type(ExplorationType.DETERMINISTIC):
+        ...     sampler.act(torch.tensor([[0.0, 2.0], [1.0, 0.0]]))
+        (tensor([1, 0]),)
+    """
+
+    def distribution(self, *params: torch.Tensor) -> D.Distribution:
+        """The distribution of the parameters (in ``in_keys`` order)."""
+        named = {name[-1] if isinstance(name, tuple) else name: value for name, value in zip(self.dist_keys, params)}
+        return self.distribution_class(**named, **dict(self.distribution_kwargs or {}))
+
+    def act(self, *params: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        dist = self.distribution(*params)
+        current = interaction_type()
+        kind = self.default_interaction_type if current is None else current
+        if self.return_log_prob:
+            return sample_and_log_prob(dist, kind)
+        return (sample(dist, kind),)
+
+
+class ProbabilisticActor(TensorModule, ProbabilisticTensorDictSequential):
     """A TensorDict module computing distribution parameters, followed by sampling an action.
 
     The log-probability (``return_log_prob=True``) is written under ``"action_log_prob"`` (``<out
-    key>_log_prob``). ``get_dist(td)`` returns the distribution. The action follows the exploration
-    type (:func:`~rlkit.modules.set_exploration_type`); when none is set it uses
+    key>_log_prob``). ``get_dist(td)`` and :meth:`distribution` (on tensors) return the
+    distribution. The action follows the exploration type
+    (:func:`~rlkit.modules.set_exploration_type`); when none is set it uses
     ``default_interaction_type``, which is ``RANDOM`` so that "unset" means exploring everywhere in
     rlkit (TorchRL's default here is ``DETERMINISTIC``).
+
+    The tensor-level call :meth:`act` takes the tensors of ``in_keys`` and returns those of
+    ``out_keys``: the distribution parameters, the action (and its log-probability).
 
     Args:
         module: TensorDict module writing the distribution parameters.
@@ -157,6 +259,8 @@ class ProbabilisticActor(ProbabilisticTensorDictSequential):
         >>> td = actor(TensorDict(observation=torch.randn(5, 4), batch_size=[5]))
         >>> td["action"].shape, td["action_log_prob"].shape
         (torch.Size([5]), torch.Size([5]))
+        >>> actor.out_keys, [t.shape for t in actor.act(torch.randn(5, 4))]
+        (['logits', 'action', 'action_log_prob'], [torch.Size([5, 3]), torch.Size([5]), torch.Size([5])])
     """
 
     def __init__(
@@ -176,7 +280,7 @@ class ProbabilisticActor(ProbabilisticTensorDictSequential):
                 f"ProbabilisticActor needs a TensorDict module writing the distribution parameters "
                 f"(e.g. TensorDictModule(net, in_keys=[...], out_keys=[...])), got {type(module).__name__}"
             )
-        out_keys = ["action"] if out_keys is None else _as_list(out_keys)
+        out_keys = [keys.ACTION] if out_keys is None else _as_list(out_keys)
         if not isinstance(in_keys, dict):
             in_keys = _as_list(in_keys)
         # Pin the log-prob key so that a global composite_lp_aggregate flag cannot rename it.
@@ -184,7 +288,7 @@ class ProbabilisticActor(ProbabilisticTensorDictSequential):
         if len(out_keys) == 1:
             key = out_keys[0]
             log_prob_key = key + "_log_prob" if isinstance(key, str) else key[:-1] + (key[-1] + "_log_prob",)
-        sampler = ProbabilisticTensorDictModule(
+        sampler = Sampler(
             in_keys=in_keys,
             out_keys=out_keys,
             distribution_class=distribution_class,
@@ -194,4 +298,39 @@ class ProbabilisticActor(ProbabilisticTensorDictSequential):
             default_interaction_type=ExplorationType(default_interaction_type),
         )
         super().__init__(module, sampler)
+        self._setup(spec)
+
+    @classmethod
+    def chain(cls, *modules: TensorDictModuleBase, sampler: Sampler, spec: TensorSpec | None = None) -> ProbabilisticActor:
+        """An actor running ``modules`` (which write the parameters) then ``sampler``, sharing them
+        all (no copies): e.g. a shared trunk followed by an actor's own head."""
+        actor = cls.__new__(cls)
+        ProbabilisticTensorDictSequential.__init__(actor, *modules, sampler)
+        actor._setup(spec)
+        return actor
+
+    def _setup(self, spec: TensorSpec | None) -> None:
         self.spec = spec
+        *nets, sampler = self.module
+        if not isinstance(sampler, Sampler):
+            raise TypeError(f"ProbabilisticActor's last module must be an rlkit Sampler, got {type(sampler).__name__}")
+        self._steps = _steps(nets)
+
+    @property
+    def sampler(self) -> Sampler:
+        """The final module, which builds the distribution and samples."""
+        return self.module[-1]
+
+    def distribution(self, *inputs: torch.Tensor) -> D.Distribution:
+        """The action distribution for the tensors of ``in_keys``."""
+        sampler = self.sampler
+        params = _run_steps(self._steps, self.in_keys, list(sampler.in_keys), inputs)
+        return sampler.distribution(*params)
+
+    def act(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        sampler = self.sampler
+        entries: dict = dict(zip(self.in_keys, inputs))
+        for call, step_in, step_out in self._steps:
+            entries.update(zip(step_out, call(*[entries[k] for k in step_in])))
+        entries.update(zip(sampler.out_keys, sampler.act(*[entries[k] for k in sampler.in_keys])))
+        return tuple(entries[k] for k in self.out_keys)

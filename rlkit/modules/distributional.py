@@ -11,6 +11,7 @@ from typing import Sequence
 import torch
 from tensordict.utils import NestedKey
 
+from rlkit import keys
 from rlkit.data.specs import TensorSpec
 from rlkit.modules._action_space import ActionSpaceName
 from rlkit.modules.qvalue import QValueModule, _QValueHookBase
@@ -90,7 +91,11 @@ class DistributionalQValueModule(QValueModule):
         self.register_buffer("support", support)
 
     def _default_out_keys(self) -> list[NestedKey]:
-        return ["action", self.action_value_key]
+        return [keys.ACTION, self.action_value_key]
+
+    def expected_values(self, log_probs: torch.Tensor) -> torch.Tensor:
+        """``Q[*B, A] = sum_k exp(log_probs[*B, k, A]) * support[k]`` (:func:`expected_action_values`)."""
+        return expected_action_values(log_probs, self.support)
 
     def _scores(self, values: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
         q = expected_action_values(values, self.support)

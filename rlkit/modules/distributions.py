@@ -11,7 +11,7 @@ import math
 
 import torch
 import torch.nn.functional as F
-from tensordict.nn import NormalParamExtractor, OneHotCategorical
+from tensordict.nn import InteractionType, NormalParamExtractor, OneHotCategorical
 from torch import distributions as D
 from torch.distributions import constraints
 
@@ -130,4 +130,49 @@ class TanhNormal(D.Distribution):
         return self.mode
 
 
-__all__ = ["Categorical", "OneHotCategorical", "TanhNormal", "NormalParamExtractor"]
+def sample(dist: D.Distribution, kind: InteractionType) -> torch.Tensor:
+    """The action a policy takes from ``dist`` under the exploration type ``kind``.
+
+    ``RANDOM``: a draw (reparameterised where the distribution can). ``DETERMINISTIC``: the
+    distribution's ``deterministic_sample`` when it has one, else its mean (continuous support) or
+    mode (discrete). ``MODE``, ``MEAN``, ``MEDIAN``: that statistic. These are tensordict's rules,
+    so TensorDict calls and tensor-level calls agree.
+
+    Examples:
+        >>> from rlkit.modules import ExplorationType
+        >>> sample(Categorical(logits=torch.tensor([0.0, 3.0])), ExplorationType.DETERMINISTIC)
+        tensor(1)
+    """
+    if kind is InteractionType.RANDOM:
+        return dist.rsample() if dist.has_rsample else dist.sample()
+    if kind is InteractionType.DETERMINISTIC:
+        deterministic = getattr(dist, "deterministic_sample", None)
+        if deterministic is not None:
+            return deterministic
+        try:
+            kind = InteractionType.MODE if dist.support.is_discrete else InteractionType.MEAN
+        except NotImplementedError:
+            kind = InteractionType.MEAN
+    if kind is InteractionType.MODE:
+        return dist.mode
+    if kind is InteractionType.MEAN:
+        return dist.mean
+    if kind is InteractionType.MEDIAN:
+        return dist.icdf(torch.full_like(dist.mean, 0.5))
+    raise ValueError(f"unknown exploration type {kind!r}; valid choices: {[k.name for k in InteractionType]}")
+
+
+def sample_and_log_prob(dist: D.Distribution, kind: InteractionType) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`sample` and the log-probability of the value taken. A random draw of a distribution that
+    can score its own draw (``rsample_and_log_prob`` / ``sample_and_log_prob``, e.g.
+    :class:`TanhNormal`, whose pre-tanh draw stays finite where the squashed value saturates) is
+    scored that way; anything else by ``dist.log_prob``."""
+    if kind is InteractionType.RANDOM:
+        joint = getattr(dist, "rsample_and_log_prob" if dist.has_rsample else "sample_and_log_prob", None)
+        if joint is not None:
+            return joint()
+    value = sample(dist, kind)
+    return value, dist.log_prob(value)
+
+
+__all__ = ["Categorical", "NormalParamExtractor", "OneHotCategorical", "TanhNormal", "sample", "sample_and_log_prob"]

@@ -4,15 +4,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from tensordict import TensorDictBase
 from tensordict.nn import TensorDictModuleBase
-from tensordict.utils import unravel_key
+from tensordict.utils import NestedKey
 
 from rlkit.data.specs import Categorical, TensorSpec
 from rlkit.modules.exploration import EGreedyModule, ExplorationType, exploration_type, random_action
+from rlkit.modules.tensor_call import TensorModule, action_call
 
 
-class EGreedyPolicy(TensorDictModuleBase):
+class EGreedyPolicy(TensorModule, TensorDictModuleBase):
     """Epsilon-greedy acting with a greedy ``policy`` and the schedule of an :class:`EGreedyModule`.
 
     The actions follow the same distribution as ``TensorDictSequential(policy, explore)``: each
@@ -31,6 +31,10 @@ class EGreedyPolicy(TensorDictModuleBase):
 
     ``explore`` keeps the schedule (``step``, ``eps``, its ``state_dict``) and the keys: the action
     is read from and written to ``explore.action_key``, the mask from ``explore.action_mask_key``.
+
+    Its tensor-level call :meth:`act` takes the tensors of ``in_keys`` (the policy's inputs, then
+    the mask when the policy does not read it) and returns ``(action,)``; it asks the policy for its
+    action alone (:meth:`~rlkit.modules.QValueActor.action`).
 
     Args:
         policy: the greedy policy, a TensorDict module writing ``explore.action_key``.
@@ -63,13 +67,17 @@ class EGreedyPolicy(TensorDictModuleBase):
         self.in_keys = list(policy.in_keys) + ([mask_key] if mask_key is not None and mask_key not in policy.in_keys
                                                else [])
         self.out_keys = [explore.action_key]
+        self._num_policy_inputs = len(policy.in_keys)
+        self._mask_position = None if mask_key is None else self.in_keys.index(mask_key)
+        self._greedy_action = action_call(policy, explore.action_key)
         self._event_dims: int | None = None  # trailing dims of the first input that are not batch dims
         spec = explore.spec
         # Index actions of a spec without a fixed mask: random ones are a single randint.
         self._plain_index = type(spec) is Categorical and spec.mask is None
+        self._index_fast = self._plain_index and spec.shape == ()
         # Read on every step, so kept out of nn.Module's attribute lookup (the spec is fixed).
         self.__dict__["_spec"] = spec
-        self.__dict__["_schedule"] = explore._buffers  # holds "eps"; the same dict after .to(device)
+        self.__dict__["_current_eps"] = explore.current_eps
         self.__dict__["_coins"] = None  # reused buffer of the exploration coins (see _draw)
 
     def _random(self, spec: TensorSpec, batch: torch.Size, mask: torch.Tensor | None,
@@ -105,7 +113,7 @@ class EGreedyPolicy(TensorDictModuleBase):
         device = first.device
         # The coins as Python floats: float32 draws and a float32 eps compare exactly as in torch,
         # and one transfer answers both "all exploring?" and "none exploring?".
-        eps = self._schedule["eps"].item()
+        eps = self._current_eps()
         draws = self._draw(batch, device)
         values = draws.tolist() if draws.dim() == 1 else draws.view(-1).tolist()
         explored = int(values[0] < eps) if len(values) == 1 else sum(u < eps for u in values)
@@ -131,82 +139,32 @@ class EGreedyPolicy(TensorDictModuleBase):
         coin = (draws < eps).reshape(batch + (1,) * (action.dim() - len(batch)))
         return torch.where(coin.to(action.device), random, action)
 
-    def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
-        key, mask_key = self.explore.action_key, self.explore.action_mask_key
-
-        def greedy() -> torch.Tensor:
-            out = self.policy(tensordict.select(*self.policy.in_keys))
-            return out.get(key)
-
+    def act(self, *inputs: torch.Tensor) -> tuple[torch.Tensor]:
+        policy_inputs = inputs[: self._num_policy_inputs]
         if exploration_type() != ExplorationType.RANDOM:
-            action = greedy().to(self.explore.spec.dtype)
-        else:
-            mask = None if mask_key is None else tensordict.get(mask_key)
-            action = self._act(tensordict.get(self.policy.in_keys[0]), greedy, mask)
-        tensordict.set(key, action)
-        return tensordict
+            return (self._greedy_action(*policy_inputs).to(self._spec.dtype),)
+        mask = None if self._mask_position is None else inputs[self._mask_position]
+        first = inputs[0]
+        if mask is None and self._index_fast and self._event_dims == first.dim() - 1:
+            return (self._index_step(first, policy_inputs),)
+        return (self._act(first, lambda: self._greedy_action(*policy_inputs), mask),)
 
-    def entry_function(self) -> Callable[[dict], None] | None:
-        """:meth:`forward` on a plain dict of tensors (see :func:`rlkit.modules.entry_function`);
-        ``None`` when the policy has no dict form."""
-        from rlkit.modules._entries import entry_function
-
-        run_policy = entry_function(self.policy, outputs=[self.explore.action_key])  # the action alone
-        if run_policy is None:
-            return None
-        key = unravel_key(self.explore.action_key)
-        mask_key = None if self.explore.action_mask_key is None else unravel_key(self.explore.action_mask_key)
-        in_keys = [unravel_key(k) for k in self.policy.in_keys]
-        dtype = self.explore.spec.dtype
-
-        def run(entries: dict) -> None:
-            def greedy() -> torch.Tensor:
-                sub = {k: entries[k] for k in in_keys if k in entries}  # the policy names what is missing
-                run_policy(sub)
-                return sub[key]
-
-            if exploration_type() != ExplorationType.RANDOM:
-                entries[key] = greedy().to(dtype)
-                return
-            first = entries.get(in_keys[0])
-            mask = None if mask_key is None else entries.get(mask_key)
-            if first is None or (mask_key is not None and mask is None):
-                missing = [k for k in (in_keys[0], mask_key) if k is not None and k not in entries]
-                raise KeyError(f"EGreedyPolicy reads {missing}, which are missing; keys present: "
-                               f"{sorted(map(str, entries))}")
-            entries[key] = self._act(first, greedy, mask)
-
-        if not (self._plain_index and mask_key is None and self._spec.shape == ()):
-            return run
-        return self._index_entry_function(run, run_policy, key, in_keys)
-
-    def _index_entry_function(self, run: Callable[[dict], None], run_policy: Callable[[dict], None], key,
-                              in_keys: list) -> Callable[[dict], None]:
-        """``run`` for unmasked index actions, with the common step -- random mode, batch dims
-        known, one batch dim -- in as few operations as the draws allow (a collector calls it on
-        every env step). The draws and the results are ``run``'s: coins from ``_draw``, then one
-        ``randint`` when every entry explores, else ``run``'s own mixing."""
+    def _index_step(self, first: torch.Tensor, policy_inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """:meth:`_act` for unmasked index actions of one batch dim once the batch dims are known (a
+        collector's every env step), in as few operations as the draws allow: the same coins, then
+        one ``randint`` when every entry explores, else the same mixing."""
         spec = self._spec
-        n, rand_device, dtype = spec.n, spec.device, spec.dtype
-        schedule, first_key, random_mode = self._schedule, in_keys[0], ExplorationType.RANDOM
+        batch = first.shape[:1]
+        device = first.device
+        eps = self._current_eps()
+        draws = self._draw(batch, device)
+        values = draws.tolist()
+        if len(values) == 1 and values[0] < eps or all(u < eps for u in values):
+            action = torch.randint(spec.n, batch, device=spec.device)
+            if action.dtype != spec.dtype or action.device != device:
+                action = action.to(device=device, dtype=spec.dtype)
+            return action
+        return self._mix(self._greedy_action(*policy_inputs), first, batch, draws, eps, values)
 
-        def run_index(entries: dict) -> None:
-            first = entries.get(first_key)
-            if first is None or self._event_dims != first.dim() - 1 or exploration_type() != random_mode:
-                return run(entries)  # the first call, other batch layouts, other modes, errors
-            batch = first.shape[:1]
-            device = first.device
-            eps = schedule["eps"].item()
-            draws = self._draw(batch, device)
-            values = draws.tolist()
-            if len(values) == 1 and values[0] < eps or all(u < eps for u in values):
-                action = torch.randint(n, batch, device=rand_device)
-                if action.dtype != dtype or action.device != device:
-                    action = action.to(device=device, dtype=dtype)
-                entries[key] = action
-                return
-            sub = {k: entries[k] for k in in_keys if k in entries}
-            run_policy(sub)
-            entries[key] = self._mix(sub[key], first, batch, draws, eps, values)
-
-        return run_index
+    def _describe_input(self, key: NestedKey) -> str:
+        return "action mask" if key == self.explore.action_mask_key else "input"

@@ -12,21 +12,20 @@ rlkit explores. :func:`exploration_type` then returns ``ExplorationType.RANDOM``
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import torch
-from tensordict import TensorDictBase
 from tensordict.nn import (
     InteractionType,
     TensorDictModuleBase,
     interaction_type,
     set_interaction_type,
 )
-from tensordict.utils import NestedKey, unravel_key
+from tensordict.utils import NestedKey
 
 from rlkit.data.specs import Binary, Categorical, MultiOneHot, OneHot, TensorSpec
+from rlkit import keys
 from rlkit.modules._action_space import action_leaf_spec, check_mask
+from rlkit.modules.tensor_call import TensorModule
 
 #: The interaction types (``DETERMINISTIC``, ``RANDOM``, ``MODE``, ``MEAN``, ``MEDIAN``).
 ExplorationType = InteractionType
@@ -98,7 +97,7 @@ def random_action(spec: TensorSpec, batch: torch.Size, mask: torch.Tensor | None
     )
 
 
-class EGreedyModule(TensorDictModuleBase):
+class EGreedyModule(TensorModule, TensorDictModuleBase):
     """Epsilon-greedy exploration: replaces the action by a random one with probability ``eps``.
 
     Place it after a greedy policy. It acts only when the exploration type is ``RANDOM`` (or unset);
@@ -135,7 +134,7 @@ class EGreedyModule(TensorDictModuleBase):
         eps_end: float = 0.1,
         annealing_num_steps: int = 1000,
         *,
-        action_key: NestedKey = "action",
+        action_key: NestedKey = keys.ACTION,
         action_mask_key: NestedKey | None = None,
     ) -> None:
         super().__init__()
@@ -174,19 +173,12 @@ class EGreedyModule(TensorDictModuleBase):
         low, high = scalar(init.item()), scalar(end.item())
         eps.fill_(low + (high - low) * scalar(progress))
 
-    def _read(self, get: Callable, present: Callable) -> tuple[torch.Tensor, torch.Tensor | None]:
-        action = get(self.action_key, None)
-        if action is None:
-            raise KeyError(
-                f"EGreedyModule reads the action from {self.action_key!r}, which is missing; keys present: "
-                f"{sorted(str(k) for k in present())}"
-            )
-        mask = None
-        if self.action_mask_key is not None:
-            mask = get(self.action_mask_key, None)
-            if mask is None:
-                raise KeyError(f"EGreedyModule reads the action mask from {self.action_mask_key!r}, which is missing")
-        return action, mask
+    def current_eps(self) -> float:
+        """``eps`` as a Python float (the value of the buffer, read on every acting step)."""
+        return self._buffers["eps"].item()
+
+    def _describe_input(self, key: NestedKey) -> str:
+        return "action mask" if key == self.action_mask_key else "action"
 
     def _explore(self, action: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         event_dims = len(self.spec.shape)
@@ -196,28 +188,13 @@ class EGreedyModule(TensorDictModuleBase):
         explore = explore.reshape(batch + (1,) * event_dims)
         return torch.where(explore, random, action)
 
-    def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
+    def act(self, action: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor]:
+        """The action with each batch entry replaced, with probability ``eps``, by a random allowed one
+        (``mask``: bool, True = allowed, when the module has an ``action_mask_key``); unchanged unless
+        the exploration type is ``RANDOM`` (or unset)."""
         if exploration_type() != ExplorationType.RANDOM:
-            return tensordict
-        action, mask = self._read(tensordict.get, lambda: tensordict.keys(include_nested=True, leaves_only=True))
-        tensordict.set(self.action_key, self._explore(action, mask))
-        return tensordict
-
-    def entry_function(self) -> Callable[[dict], None]:
-        """:meth:`forward` on a plain dict of tensors (see :func:`rlkit.modules.entry_function`)."""
-        action_key = unravel_key(self.action_key)
-        mask_key = None if self.action_mask_key is None else unravel_key(self.action_mask_key)
-
-        def run(entries: dict) -> None:
-            if exploration_type() != ExplorationType.RANDOM:
-                return
-            action = entries.get(action_key, None)
-            mask = None if mask_key is None else entries.get(mask_key, None)
-            if action is None or (mask_key is not None and mask is None):
-                self._read(entries.get, entries.keys)  # raises the error that names the missing key
-            entries[action_key] = self._explore(action, mask)
-
-        return run
+            return (action,)
+        return (self._explore(action, mask),)
 
 
 __all__ = ["ExplorationType", "set_exploration_type", "exploration_type", "EGreedyModule"]

@@ -6,15 +6,17 @@ for a plain ``nn.Module``. Both support the ``"categorical"``, ``"one-hot"``, ``
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import torch
-from tensordict import TensorDictBase
-from tensordict.nn import TensorDictModuleBase, dispatch
-from tensordict.utils import NestedKey, unravel_key
+from tensordict.nn import TensorDictModuleBase
+from tensordict.utils import NestedKey
 from torch import nn
 
+from rlkit import keys
+
 from rlkit.data.specs import TensorSpec
+from rlkit.modules.tensor_call import TensorModule
 from rlkit.modules._action_space import (
     ActionSpace,
     ActionSpaceName,
@@ -27,35 +29,14 @@ from rlkit.modules._action_space import (
 )
 
 
-def read_entry(module: nn.Module, tensordict: TensorDictBase, key: NestedKey, what: str) -> torch.Tensor:
-    """``tensordict[key]``, or a ``KeyError`` that names the key and the keys present."""
-    value = tensordict.get(key, None)
-    if value is None:
-        present = sorted(str(k) for k in tensordict.keys(include_nested=True, leaves_only=True))
-        raise KeyError(
-            f"{type(module).__name__} reads the {what} from {key!r}, which is missing; keys present: {present}"
-        )
-    return value
-
-
-def read_dict_entry(module: nn.Module, entries: dict, key: NestedKey, what: str) -> torch.Tensor:
-    """:func:`read_entry` for a plain dict of tensors."""
-    value = entries.get(key, None)
-    if value is None:
-        present = sorted(str(k) for k in entries)
-        raise KeyError(
-            f"{type(module).__name__} reads the {what} from {key!r}, which is missing; keys present: {present}"
-        )
-    return value
-
-
-class QValueModule(TensorDictModuleBase):
+class QValueModule(TensorModule, TensorDictModuleBase):
     """Greedy action from action values ``[*B, A]``.
 
     Called with a TensorDict it writes ``out_keys`` (action, action values, chosen action value) and
     returns it; called with tensors (positionally, or by key name such as ``action_value=``) it returns
-    the triple. Ties go to the first maximum. The value written under the action-value key is the
-    network output, unmasked.
+    the triple, which is its tensor-level call :meth:`act`; :meth:`action` computes the action alone.
+    Ties go to the first maximum. The value written under the action-value key is the network
+    output, unmasked.
 
     Args:
         action_space: ``"categorical"``, ``"one-hot"`` (``"one_hot"``), ``"mult-one-hot"``
@@ -98,7 +79,7 @@ class QValueModule(TensorDictModuleBase):
             raise ValueError("safe=True projects the action onto a spec, but no spec was given")
         self.spec = spec
         self.safe = safe
-        self.action_value_key = "action_value" if action_value_key is None else action_value_key
+        self.action_value_key = keys.ACTION_VALUE if action_value_key is None else action_value_key
         self.action_mask_key = action_mask_key
         if out_keys is None:
             out_keys = self._default_out_keys()
@@ -115,7 +96,10 @@ class QValueModule(TensorDictModuleBase):
         self.out_keys = out_keys
 
     def _default_out_keys(self) -> list[NestedKey]:
-        return ["action", self.action_value_key, "chosen_action_value"]
+        return [keys.ACTION, self.action_value_key, keys.CHOSEN_ACTION_VALUE]
+
+    def _describe_input(self, key: NestedKey) -> str:
+        return "action mask" if key == self.action_mask_key else "action values"
 
     def _scores(self, values: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The per-action scores that the greedy choice maximises, and the mask in their layout."""
@@ -141,42 +125,15 @@ class QValueModule(TensorDictModuleBase):
             action = self.spec.project(action)
         return action, scores
 
-    def _act(self, values: torch.Tensor, mask: torch.Tensor | None) -> list[torch.Tensor]:
+    def act(self, values: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+        """The outputs for ``out_keys`` (action, action values, chosen value) of the action values
+        (and the bool mask, True = allowed, when the module has an ``action_mask_key``)."""
         action, scores = self._greedy(values, mask)
-        return self._outputs(action, values, scores)
+        return tuple(self._outputs(action, values, scores))
 
-    @dispatch(auto_batch_size=False)
-    def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
-        values = read_entry(self, tensordict, self.action_value_key, "action values")
-        mask = None
-        if self.action_mask_key is not None:
-            mask = read_entry(self, tensordict, self.action_mask_key, "action mask")
-        for key, out in zip(self.out_keys, self._act(values, mask)):
-            if key != "_":
-                tensordict.set(key, out)
-        return tensordict
-
-    def entry_function(self, outputs: list | None = None) -> Callable[[dict], None]:
-        """:meth:`forward` on a plain dict of tensors (see :func:`rlkit.modules.entry_function`).
-        When ``outputs`` names only the action key, only the action is computed and written."""
-        value_key, mask_key = unravel_key(self.action_value_key), self.action_mask_key
-        mask_key = None if mask_key is None else unravel_key(mask_key)
-        out_keys = [None if key == "_" else unravel_key(key) for key in self.out_keys]
-        action_key = out_keys[0]
-        action_only = (outputs is not None and action_key is not None
-                       and all(unravel_key(k) == action_key for k in outputs))
-
-        def run(entries: dict) -> None:
-            values = read_dict_entry(self, entries, value_key, "action values")
-            mask = None if mask_key is None else read_dict_entry(self, entries, mask_key, "action mask")
-            if action_only:
-                entries[action_key] = self._greedy(values, mask)[0]
-                return
-            for key, out in zip(out_keys, self._act(values, mask)):
-                if key is not None:
-                    entries[key] = out
-
-        return run
+    def action(self, values: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """The greedy action alone (what acting needs), without the other outputs."""
+        return self._greedy(values, mask)[0]
 
 
 class _QValueHookBase:

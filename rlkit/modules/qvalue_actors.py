@@ -4,15 +4,17 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
-from tensordict.nn import TensorDictModule, TensorDictModuleBase, TensorDictSequential
+from tensordict.nn import TensorDictModuleBase, TensorDictSequential
 from tensordict.utils import NestedKey
 from torch import nn
 
+from rlkit import keys
 from rlkit.data.specs import TensorSpec
 from rlkit.modules._action_space import ActionSpace, ActionSpaceName
-from rlkit.modules.actors import _as_list
+from rlkit.modules.actors import SafeModule, _as_list, _run_steps, _steps
 from rlkit.modules.distributional import DistributionalQValueModule
 from rlkit.modules.qvalue import QValueModule
+from rlkit.modules.tensor_call import TensorModule
 
 
 def _value_network(
@@ -31,16 +33,19 @@ def _value_network(
                 f"{action_value_key!r}; pass action_value_key= or change the module's out_keys"
             )
         return module
-    return TensorDictModule(
-        module, in_keys=["observation"] if in_keys is None else _as_list(in_keys), out_keys=[action_value_key]
-    )
+    return SafeModule(module, [keys.OBSERVATION] if in_keys is None else _as_list(in_keys), [action_value_key])
 
 
-class QValueActor(TensorDictSequential):
+class QValueActor(TensorModule, TensorDictSequential):
     """A value network followed by a :class:`~rlkit.modules.QValueModule`: a greedy Q-value policy.
 
     Exposes ``spec`` (the action spec, or ``None``) and ``action_space`` (canonical name; known even
     when the actor was built from ``action_space`` alone, so a loss can read it).
+
+    Tensor-level calls (what collectors, evaluators and losses use; the TensorDict call wraps
+    :meth:`act`): :meth:`action_values` (the network), :meth:`greedy` (the head),
+    :meth:`act` (every output, for the tensors of ``in_keys``) and :meth:`action` (the action
+    alone, without the chosen value).
 
     Args:
         module: an ``nn.Module`` (wrapped to read ``in_keys``, default ``["observation"]``) or a
@@ -60,6 +65,9 @@ class QValueActor(TensorDictSequential):
         >>> td = actor(TensorDict(observation=torch.randn(3, 4), batch_size=[3]))
         >>> actor.action_space, td["action"].shape, td["chosen_action_value"].shape
         ('one-hot', torch.Size([3, 2]), torch.Size([3, 1]))
+        >>> obs = torch.randn(3, 4)
+        >>> torch.equal(actor.action(obs), actor.greedy(actor.action_values(obs)))
+        True
     """
 
     def __init__(
@@ -73,7 +81,7 @@ class QValueActor(TensorDictSequential):
         action_value_key: NestedKey | None = None,
         action_mask_key: NestedKey | None = None,
     ) -> None:
-        action_value_key = "action_value" if action_value_key is None else action_value_key
+        action_value_key = keys.ACTION_VALUE if action_value_key is None else action_value_key
         greedy = QValueModule(
             action_space=action_space,
             action_value_key=action_value_key,
@@ -81,7 +89,20 @@ class QValueActor(TensorDictSequential):
             spec=spec,
             safe=safe,
         )
-        super().__init__(_value_network(module, in_keys, action_value_key), greedy)
+        TensorDictSequential.__init__(self, _value_network(module, in_keys, action_value_key), greedy)
+        self._setup()
+
+    def _setup(self) -> None:
+        """Reads the structure once: the network's steps, where its inputs and the mask sit in
+        ``in_keys`` (the tensor-level calls are on every env step)."""
+        head = self.qvalue_module
+        nets = list(self.module[:-1])
+        self._value_steps = _steps(nets)
+        self._net_in_keys = [k for k in self.in_keys if k != head.action_mask_key]
+        self._net_positions = [self.in_keys.index(k) for k in self._net_in_keys]
+        self._mask_position = self.in_keys.index(head.action_mask_key) if head.action_mask_key is not None else None
+        self._single = len(nets) == 1 and list(nets[0].in_keys) == self._net_in_keys
+        self._value_call = self._value_steps[0][0]
 
     @property
     def qvalue_module(self) -> QValueModule:
@@ -100,6 +121,40 @@ class QValueActor(TensorDictSequential):
     def action_value_key(self) -> NestedKey:
         return self.qvalue_module.action_value_key
 
+    @property
+    def network_in_keys(self) -> list[NestedKey]:
+        """What :meth:`action_values` takes: ``in_keys`` without the action mask."""
+        return list(self._net_in_keys)
+
+    def action_values(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """The network's action values (distributional: atom log-probabilities) for the tensors of
+        the network's inputs: ``in_keys`` without the action mask."""
+        if self._single:
+            return self._value_call(*inputs)[0]
+        return _run_steps(self._value_steps, self._net_in_keys, [self.action_value_key], inputs)[0]
+
+    def greedy(self, action_values: torch.Tensor, action_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """The greedy action of ``action_values`` (masked actions excluded): the head's choice."""
+        return self.qvalue_module.action(action_values, action_mask)
+
+    def _split(self, inputs: Sequence[torch.Tensor]) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+        net_inputs = [inputs[i] for i in self._net_positions]
+        return net_inputs, None if self._mask_position is None else inputs[self._mask_position]
+
+    def act(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        net_inputs, mask = self._split(inputs)
+        values = self.action_values(*net_inputs)
+        head = self.qvalue_module
+        produced = dict(zip(head.out_keys, head.act(values, mask)))
+        produced.setdefault(self.action_value_key, values)
+        return tuple(produced[k] for k in self.out_keys)
+
+    def action(self, *inputs: torch.Tensor) -> torch.Tensor:
+        if self._mask_position is None and self._single:
+            return self.qvalue_module.action(self._value_call(*inputs)[0])
+        net_inputs, mask = self._split(inputs)
+        return self.qvalue_module.action(self.action_values(*net_inputs), mask)
+
 
 class _LogSoftmaxAtoms(nn.Module):
     """Log-softmax over the atom dim (-2) of ``[*B, K, A]`` logits."""
@@ -112,8 +167,9 @@ class DistributionalQValueActor(QValueActor):
     """A distributional (C51) Q-network followed by a :class:`~rlkit.modules.DistributionalQValueModule`.
 
     The network outputs ``[*B, K, A]``; with ``make_log_softmax`` a log-softmax over the atoms
-    (dim -2) is inserted. Exposes ``support`` (the registered buffer), ``spec`` and ``action_space``.
-    See https://arxiv.org/abs/1707.06887.
+    (dim -2) is inserted, so :meth:`action_values` gives atom log-probabilities. Exposes
+    ``support`` (the registered buffer), ``spec`` and ``action_space``; :meth:`expected_values` gives
+    ``Q = sum_k p_k z_k``. See https://arxiv.org/abs/1707.06887.
 
     Examples:
         >>> import torch
@@ -128,6 +184,8 @@ class DistributionalQValueActor(QValueActor):
         >>> td = actor(TensorDict(observation=torch.randn(3, 4), batch_size=[3]))
         >>> td["action"].shape, td["action_value"].shape
         (torch.Size([3]), torch.Size([3, 5, 2]))
+        >>> actor.expected_values(actor.action_values(torch.randn(3, 4))).shape
+        torch.Size([3, 2])
     """
 
     def __init__(
@@ -140,7 +198,7 @@ class DistributionalQValueActor(QValueActor):
         safe: bool = False,
         var_nums: int | Sequence[int] | None = None,
         action_space: ActionSpaceName | None = None,
-        action_value_key: NestedKey = "action_value",
+        action_value_key: NestedKey = keys.ACTION_VALUE,
         action_mask_key: NestedKey | None = None,
         make_log_softmax: bool = True,
     ) -> None:
@@ -155,10 +213,14 @@ class DistributionalQValueActor(QValueActor):
         )
         modules = [_value_network(module, in_keys, action_value_key)]
         if make_log_softmax:
-            log_softmax = TensorDictModule(_LogSoftmaxAtoms(), in_keys=[action_value_key], out_keys=[action_value_key])
-            modules.append(log_softmax)
+            modules.append(SafeModule(_LogSoftmaxAtoms(), [action_value_key], [action_value_key]))
         TensorDictSequential.__init__(self, *modules, greedy)
+        self._setup()
 
     @property
     def support(self) -> torch.Tensor:
         return self.qvalue_module.support
+
+    def expected_values(self, action_values: torch.Tensor) -> torch.Tensor:
+        """``Q[*B, A]`` from atom log-probabilities ``[*B, K, A]`` and the support."""
+        return self.qvalue_module.expected_values(action_values)

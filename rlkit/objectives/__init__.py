@@ -21,12 +21,8 @@ from rlkit.objectives.registry import (
     get_loss_class,
     supported_value_estimators,
 )
-from rlkit.objectives.utils import (
-    HardUpdate,
-    SoftUpdate,
-    TargetNetUpdater,
-    distance_loss,
-)
+from rlkit.objectives.target_updaters import HardUpdate, SoftUpdate, TargetNetUpdater
+from rlkit.objectives.utils import distance_loss
 from rlkit.objectives.value import ValueEstimators
 
 __all__ = [

@@ -9,7 +9,9 @@ from tensordict import TensorDict, TensorDictBase
 from tensordict.nn import TensorDictModuleBase
 from tensordict.utils import NestedKey
 
-from rlkit.objectives._qnet import infer_action_space, register_value_network
+from rlkit import keys as rlkeys
+from rlkit.modules import DistributionalQValueActor
+from rlkit.objectives._qvalue import action_mask, infer_action_space, network_inputs, register_value_network
 from rlkit.objectives.common import LossModule, with_sampling_mode
 from rlkit.objectives.utils import Reduction, reduce_loss
 from rlkit.objectives.value import ValueEstimators
@@ -79,13 +81,13 @@ class DistributionalDQNLoss(LossModule):
     class _AcceptedKeys:
         """Configurable keys: see :meth:`~rlkit.objectives.LossModule.set_keys`."""
 
-        action_value: NestedKey = "action_value"
-        action: NestedKey = "action"
-        priority: NestedKey = "td_error"
-        priority_weight: NestedKey = "priority_weight"
-        reward: NestedKey = "reward"
-        done: NestedKey = "done"
-        terminated: NestedKey = "terminated"
+        action_value: NestedKey = rlkeys.ACTION_VALUE
+        action: NestedKey = rlkeys.ACTION
+        priority: NestedKey = rlkeys.TD_ERROR
+        priority_weight: NestedKey = rlkeys.PRIORITY_WEIGHT
+        reward: NestedKey = rlkeys.REWARD
+        done: NestedKey = rlkeys.DONE
+        terminated: NestedKey = rlkeys.TERMINATED
 
     default_value_estimator = ValueEstimators.TD0
     supported_value_estimators = (ValueEstimators.TD0,)
@@ -102,10 +104,9 @@ class DistributionalDQNLoss(LossModule):
     ) -> None:
         super().__init__(reduction=reduction)
         self.double_dqn = bool(double_dqn)
-        support = getattr(value_network, "support", None)
-        if not isinstance(support, torch.Tensor):
+        if not isinstance(value_network, DistributionalQValueActor):
             raise ValueError(
-                f"DistributionalDQNLoss needs a network exposing its atoms as `support` (e.g. a "
+                f"DistributionalDQNLoss needs a network exposing its atoms as `support` (a "
                 f"DistributionalQValueActor), got {type(value_network).__name__}."
             )
         self.action_space = infer_action_space(value_network, None)
@@ -116,9 +117,7 @@ class DistributionalDQNLoss(LossModule):
             )
         self._gamma = gamma
         self.delay_value = delay_value
-        self._qnet = register_value_network(
-            self, value_network, delay_value=delay_value, priority_key=priority_key, support=support
-        )
+        register_value_network(self, value_network, delay_value=delay_value, priority_key=priority_key)
 
     def default_value_kwargs(self, value_type: ValueEstimators) -> dict[str, Any]:
         kwargs = super().default_value_kwargs(value_type)
@@ -134,18 +133,22 @@ class DistributionalDQNLoss(LossModule):
     def _target_probs(self, next_td: TensorDictBase) -> torch.Tensor:
         """Probabilities ``[*B, K]`` of the target network at the greedy next action (chosen by the
         online network with ``double_dqn``, else by the target network)."""
+        online: DistributionalQValueActor = self.value_network
+        target: DistributionalQValueActor = self.target_network("value_network")
+        inputs = network_inputs(online, next_td)
         with torch.no_grad():
             if self.double_dqn:
-                _, next_action = self._qnet.evaluate(next_td, target=False)
-                target_log_probs = self._qnet.values(next_td, target=True)
+                next_action = online.greedy(online.action_values(*inputs), action_mask(online, next_td))
+                target_log_probs = target.action_values(*inputs)
             else:
-                target_log_probs, next_action = self._qnet.evaluate(next_td, target=True)
+                target_log_probs = target.action_values(*inputs)
+                next_action = target.greedy(target_log_probs, action_mask(target, next_td))
             return action_log_probs(target_log_probs, next_action, self.action_space).exp()
 
     def target_distribution(self, tensordict: TensorDictBase) -> torch.Tensor:
         """The projected target distribution ``[*B, K]`` of a batch (rows sum to 1), without gradient."""
         keys = self.tensor_keys
-        next_td = tensordict.get("next")
+        next_td = tensordict.get(rlkeys.NEXT)
         terminated = next_td.get(keys.terminated, None)
         if terminated is None:
             terminated = next_td.get(keys.done)
@@ -162,7 +165,8 @@ class DistributionalDQNLoss(LossModule):
     def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
         """Compute ``loss_value`` and write per-sample priorities into ``tensordict``."""
         keys = self.tensor_keys
-        log_probs = self._qnet.values(tensordict)
+        actor: DistributionalQValueActor = self.value_network
+        log_probs = actor.action_values(*network_inputs(actor, tensordict))
         log_p_a = action_log_probs(log_probs, tensordict.get(keys.action), self.action_space)
         loss = -(self.target_distribution(tensordict) * log_p_a).sum(-1)
         tensordict.set(keys.priority, loss.detach().unsqueeze(-1))

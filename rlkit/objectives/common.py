@@ -263,6 +263,15 @@ class LossModule(nn.Module):
                 )
             dst.data.copy_(src.data)
 
+    def target_network(self, network_name: str) -> nn.Module:
+        """The network with its target parameters: the copy bound to ``target_<name>_params``, or the
+        online network itself when the loss keeps no target parameters. Call it under
+        ``torch.no_grad()`` (as every target computation is)."""
+        info = self._check_net(network_name)
+        if info.expand_dim is not None:
+            raise ValueError(f"network {network_name!r} is expanded; call it through _call_expanded")
+        return info.target_module if info.target_module is not None else getattr(self, network_name)
+
     def _call_online(self, network_name: str, tensordict: TensorDictBase) -> TensorDictBase:
         """Run a (non-expanded) network with its online parameters."""
         info = self._functional_nets[network_name]

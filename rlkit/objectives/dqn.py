@@ -11,8 +11,15 @@ from tensordict.nn import TensorDictModuleBase
 from tensordict.utils import NestedKey
 from torch import nn
 
+from rlkit import keys as rlkeys
 from rlkit.modules import QValueActor, chosen_value
-from rlkit.objectives._qnet import infer_action_space, register_value_network
+from rlkit.objectives._qvalue import (
+    action_mask,
+    as_qvalue_actor,
+    infer_action_space,
+    network_inputs,
+    register_value_network,
+)
 from rlkit.objectives.common import LossModule, with_sampling_mode
 from rlkit.objectives.utils import (
     LossFunction,
@@ -53,8 +60,10 @@ class DQNLoss(LossModule):
     https://www.nature.com/articles/nature14236.
 
     Args:
-        value_network: a :class:`~rlkit.modules.QValueActor` (or a plain ``nn.Module`` mapping
-            observations to action values, then ``action_space`` is required).
+        value_network: a :class:`~rlkit.modules.QValueActor`, or a TensorDict module writing action
+            values, or a plain ``nn.Module`` mapping observations to action values (then
+            ``action_space`` is required); the last two get a greedy head
+            (:class:`~rlkit.modules.QValueActor`). The loss calls the actor's tensor-level methods.
         loss_function: ``"l2"`` (squared error), ``"l1"`` or ``"smooth_l1"``.
         delay_value: use a target network (``target_value_network_params``).
         double_dqn: choose the next action with the online network.
@@ -79,16 +88,16 @@ class DQNLoss(LossModule):
     class _AcceptedKeys:
         """Configurable keys: see :meth:`~rlkit.objectives.LossModule.set_keys`."""
 
-        advantage: NestedKey = "advantage"
-        value_target: NestedKey = "value_target"
-        value: NestedKey = "chosen_action_value"
-        action_value: NestedKey = "action_value"
-        action: NestedKey = "action"
-        priority: NestedKey = "td_error"
-        priority_weight: NestedKey = "priority_weight"
-        reward: NestedKey = "reward"
-        done: NestedKey = "done"
-        terminated: NestedKey = "terminated"
+        advantage: NestedKey = rlkeys.ADVANTAGE
+        value_target: NestedKey = rlkeys.VALUE_TARGET
+        value: NestedKey = rlkeys.CHOSEN_ACTION_VALUE
+        action_value: NestedKey = rlkeys.ACTION_VALUE
+        action: NestedKey = rlkeys.ACTION
+        priority: NestedKey = rlkeys.TD_ERROR
+        priority_weight: NestedKey = rlkeys.PRIORITY_WEIGHT
+        reward: NestedKey = rlkeys.REWARD
+        done: NestedKey = rlkeys.DONE
+        terminated: NestedKey = rlkeys.TERMINATED
 
     default_value_estimator = ValueEstimators.TD0
     supported_value_estimators = (ValueEstimators.TD0, ValueEstimators.TD1, ValueEstimators.TDLambda)
@@ -106,19 +115,21 @@ class DQNLoss(LossModule):
     ) -> None:
         super().__init__(reduction=reduction)
         self.loss_function = check_loss_function(loss_function)
-        if not isinstance(value_network, TensorDictModuleBase):
-            if action_space is None:
-                raise ValueError(
-                    "DQNLoss got a plain nn.Module: pass action_space= ('categorical', 'one-hot', "
-                    "'mult-one-hot' or 'binary') or a QValueActor."
-                )
-            value_network = QValueActor(value_network, action_space=action_space)
+        if not isinstance(value_network, TensorDictModuleBase) and action_space is None:
+            raise ValueError(
+                "DQNLoss got a plain nn.Module: pass action_space= ('categorical', 'one-hot', "
+                "'mult-one-hot' or 'binary') or a QValueActor."
+            )
         self.action_space = infer_action_space(value_network, action_space)
+        actor = as_qvalue_actor(value_network, self.action_space)
         self.delay_value = delay_value
         self.double_dqn = double_dqn
-        self._qnet = register_value_network(
-            self, value_network, delay_value=delay_value, priority_key=priority_key
-        )
+        register_value_network(self, actor, delay_value=delay_value, priority_key=priority_key)
+        head = actor.qvalue_module
+        # The vanilla next value max_a Q(s', a) is a plain max where the greedy head's choice is a
+        # plain argmax (categorical actions, no mask, no projection): the value at the argmax.
+        self._max_is_greedy = (head.action_space == "categorical" and head.action_mask_key is None
+                               and not head.safe)
 
     def _forward_value_estimator_keys(self, **kwargs: Any) -> None:
         if self._value_estimator is not None:
@@ -126,25 +137,28 @@ class DQNLoss(LossModule):
             self._value_estimator.set_keys(**{k: v for k, v in kwargs.items() if k in names})
 
     def _next_value(self, next_td: TensorDictBase) -> torch.Tensor:
+        online: QValueActor = self.value_network
+        target: QValueActor = self.target_network("value_network")
+        inputs = network_inputs(online, next_td)
         with torch.no_grad():
+            target_values = target.action_values(*inputs)
             if self.double_dqn:  # the online network picks the action, the target network values it
-                target_values, _ = self._qnet.evaluate(next_td, target=True, need_action=False)
-                _, target_action = self._qnet.evaluate(next_td, target=False)
+                action = online.greedy(online.action_values(*inputs), action_mask(online, next_td))
+            elif self._max_is_greedy:
+                return target_values.max(-1, keepdim=True).values
             else:
-                best = self._qnet.greedy_value(next_td, target=True)  # max_a, where argmax decides
-                if best is not None:
-                    return best
-                target_values, target_action = self._qnet.evaluate(next_td, target=True)
-            return chosen_value(target_values, target_action, self.action_space)
+                action = target.greedy(target_values, action_mask(target, next_td))
+            return chosen_value(target_values, action, self.action_space)
 
     @with_sampling_mode
     def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
         """Compute ``loss_value`` and write the ``|td error|`` priorities into ``tensordict``."""
         keys = self.tensor_keys
         check_time_batch(self, tensordict)
-        values = self._qnet.values(tensordict)
+        actor: QValueActor = self.value_network
+        values = actor.action_values(*network_inputs(actor, tensordict))
         pred = chosen_value(values, tensordict.get(keys.action), self.action_space)
-        next_value = self._next_value(tensordict.get("next"))
+        next_value = self._next_value(tensordict.get(rlkeys.NEXT))
         # No network runs here and next_value carries no graph: the target is gradient-free.
         target = self.value_estimator.value_estimate(tensordict, next_value=next_value)
         with torch.no_grad():

@@ -142,10 +142,11 @@ def test_same_seed_identical_batches_different_seed_different(num_envs):
 def test_init_random_frames_skip_the_policy_and_respect_masks():
     calls = []
 
-    def policy(td: TensorDict) -> TensorDict:
+    def first_allowed(mask: torch.Tensor) -> torch.Tensor:
         calls.append(1)
-        return td.set("action", td["action_mask"].long().argmax(-1))
+        return mask.long().argmax(-1)
 
+    policy = TensorDictModule(first_allowed, ["action_mask"], ["action"])
     env = GymEnv.from_factory(lambda: MaskedEnv("info"), 2, seed=0)
     collector = Collector(env, policy, frames_per_batch=8, total_frames=32, init_random_frames=10)
     batches = list(collector)
@@ -244,35 +245,36 @@ def test_tensors_live_on_the_env_device():
     assert batch.device == device and batch["next", "reward"].device == device
 
 
-def _dqn_policy(env: GymEnv):
-    from rlkit.modules import MLP, EGreedyModule, QValueActor
+def _dqn_policy(env: GymEnv, foreign: bool):
+    from rlkit.modules import MLP, EGreedyModule, QValueActor, SafeSequential
 
     actor = QValueActor(MLP(1, 3, [8]), spec=env.action_spec, action_mask_key="action_mask")
-    return TensorDictSequential(actor, EGreedyModule(env.action_spec, eps_init=0.5, action_mask_key="action_mask"))
+    explore = EGreedyModule(env.action_spec, eps_init=0.5, action_mask_key="action_mask")
+    return (TensorDictSequential if foreign else SafeSequential)(actor, explore)
 
 
-def _a2c_policy(env: GymEnv):
+def _a2c_policy(env: GymEnv, foreign: bool):
     from rlkit.modules import MLP, Categorical, ProbabilisticActor
 
     logits = TensorDictModule(MLP(2, 2, [8]), ["observation"], ["logits"])
-    return ProbabilisticActor(logits, ["logits"], spec=env.action_spec, distribution_class=Categorical,
-                              return_log_prob=True)
+    actor = ProbabilisticActor(logits, ["logits"], spec=env.action_spec, distribution_class=Categorical,
+                               return_log_prob=True)
+    return TensorDictSequential(actor) if foreign else actor
 
 
 @pytest.mark.parametrize("make_policy", [_dqn_policy, _a2c_policy], ids=["dqn", "a2c"])
 @pytest.mark.parametrize(("num_envs", "vectorization"), [(2, "sync"), (1, "single")])
-def test_policy_on_plain_dicts_collects_the_batches_of_the_tensordict_call(make_policy, num_envs, vectorization):
-    def batches(tensordict_call: bool) -> list[TensorDict]:
+def test_tensor_calls_collect_the_batches_of_the_tensordict_call(make_policy, num_envs, vectorization):
+    def batches(foreign: bool) -> list[TensorDict]:
         torch.manual_seed(0)
         masked = make_policy is _dqn_policy  # the DQN policy reads an action mask; the A2C one does not
         env_fn = (lambda: MaskedEnv("info")) if masked else counter_fn((1, 6), 4)
         env = GymEnv.from_factory(env_fn, num_envs, seed=0, vectorization=vectorization)
-        policy = make_policy(env)
-        # a plain function has no entry function: the collector calls it on TensorDicts
-        acting = (lambda td: policy(td)) if tensordict_call else policy
-        collector = Collector(env, acting, frames_per_batch=6 * num_envs, total_frames=30 * num_envs,
+        # rlkit modules are called through act(); tensordict's own sequence through its TensorDict call
+        policy = make_policy(env, foreign)
+        collector = Collector(env, policy, frames_per_batch=6 * num_envs, total_frames=30 * num_envs,
                               init_random_frames=6 * num_envs)
-        assert collector.policy is acting
+        assert collector.policy is policy
         return list(collector)
 
     fast, slow = batches(False), batches(True)

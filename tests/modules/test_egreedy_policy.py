@@ -8,7 +8,6 @@ from tensordict.nn import TensorDictModule
 
 from rlkit.data import Categorical, OneHot
 from rlkit.modules import EGreedyModule, EGreedyPolicy, ExplorationType, QValueActor, set_exploration_type
-from rlkit.modules._entries import entry_function
 
 
 class CountingNet(torch.nn.Module):
@@ -76,18 +75,14 @@ def test_greedy_outside_random_mode(mode):
     assert net.calls == 1
 
 
-def test_entry_function_matches_the_tensordict_call():
+def test_act_is_the_tensordict_call_on_tensors():
     _, policy = make(0.5)
-    run = entry_function(policy)
-    assert run is not None
     obs = torch.randn(64, 4)
     torch.manual_seed(0)
     expected = policy(TensorDict(observation=obs, batch_size=[64]))["action"]
     torch.manual_seed(0)
-    entries = {"observation": obs}
-    run(entries)
-    assert sorted(entries) == ["action", "observation"]
-    assert torch.equal(entries["action"], expected)
+    got = policy.act(obs)
+    assert len(got) == 1 and torch.equal(got[0], expected)
 
 
 def test_random_actions_respect_the_mask():
@@ -99,10 +94,8 @@ def test_random_actions_respect_the_mask():
     actions = policy(td)["action"]
     assert actions[:, 1].sum() == 0
     assert actions[:, 0].sum() > 0 and actions[:, 2].sum() > 0
-    run = entry_function(policy)
-    entries = {"observation": torch.randn(200, 4), "action_mask": mask}
-    run(entries)
-    assert entries["action"][:, 1].sum() == 0
+    assert policy.in_keys == ["observation", "action_mask"]
+    assert policy.act(torch.randn(200, 4), mask)[0][:, 1].sum() == 0
 
 
 def test_errors():
@@ -114,9 +107,9 @@ def test_errors():
     writes_other = TensorDictModule(torch.nn.Identity(), in_keys=["observation"], out_keys=["features"])
     with pytest.raises(ValueError, match=r"the policy writes \['features'\], not the action key 'action'"):
         EGreedyPolicy(writes_other, explore)
-    run = entry_function(EGreedyPolicy(actor, explore))
-    with pytest.raises(KeyError, match=r"EGreedyPolicy reads \['observation'\], which are missing; keys present: \['obs'\]"):
-        run({"obs": torch.zeros(1, 4)})
+    with pytest.raises(KeyError, match=r"EGreedyPolicy reads the input from 'observation', which is missing; keys "
+                                       r"present: \['obs'\]"):
+        EGreedyPolicy(actor, explore)(TensorDict(obs=torch.zeros(1, 4), batch_size=[1]))
 
 
 @pytest.mark.parametrize("eps", [1.0, 0.5, 0.0])
@@ -126,9 +119,7 @@ def test_actions_have_the_spec_dtype(eps):
     policy = EGreedyPolicy(actor, EGreedyModule(spec, eps_init=eps, eps_end=eps, annealing_num_steps=1))
     for _ in range(3):
         assert policy(obs_td(8))["action"].dtype == torch.int32
-    entries = {"observation": torch.randn(8, 4)}
-    entry_function(policy)(entries)
-    assert entries["action"].dtype == torch.int32
+    assert policy.act(torch.randn(8, 4))[0].dtype == torch.int32
 
 
 @pytest.mark.parametrize("eps", [1.0, 0.5])
@@ -146,15 +137,12 @@ def test_batch_dims_come_from_the_input_not_the_root_batch_size(eps):
         assert flat(unbatched_root.clone())["action"].shape == (6,)
 
 
-def test_image_observations_on_the_dict_path():
+def test_image_observations_on_the_tensor_call():
     spec = Categorical(2)
     net = torch.nn.Sequential(torch.nn.Flatten(-3), torch.nn.Linear(3 * 5 * 5, 2))
     policy = EGreedyPolicy(QValueActor(net, spec=spec), EGreedyModule(spec, eps_init=1.0, eps_end=1.0))
-    run = entry_function(policy)
     for _ in range(3):
-        entries = {"observation": torch.randn(8, 3, 5, 5)}
-        run(entries)
-        assert entries["action"].shape == (8,)
+        assert policy.act(torch.randn(8, 3, 5, 5))[0].shape == (8,)
 
 
 def _reference_actions(eps_values: list[float], sizes: list[int], seed: int) -> list[torch.Tensor]:
@@ -172,12 +160,11 @@ def _reference_actions(eps_values: list[float], sizes: list[int], seed: int) -> 
     return out
 
 
-@pytest.mark.parametrize("dict_path", [False, True])
-def test_reused_coin_buffer_draws_the_numbers_of_fresh_coins(dict_path):
+@pytest.mark.parametrize("tensor_call", [False, True])
+def test_reused_coin_buffer_draws_the_numbers_of_fresh_coins(tensor_call):
     # The coins go into a buffer kept between calls; the numbers must stay those of torch.rand, also
     # when eps moves between calls and the batch size changes (the buffer is then replaced).
     _, policy = make(0.5)
-    run = entry_function(policy) if dict_path else None
     policy(obs_td(1))  # the first call reads the batch dims off the greedy action
     eps_values = [1.0, 0.5, 0.5, 0.0, 0.7, 0.3, 1.0, 0.2, 0.9]
     sizes = [1, 1, 3, 3, 1, 5, 5, 1, 1]
@@ -185,10 +172,8 @@ def test_reused_coin_buffer_draws_the_numbers_of_fresh_coins(dict_path):
     torch.manual_seed(11)
     for eps, n in zip(eps_values, sizes):
         policy.explore.eps.fill_(eps)
-        if dict_path:
-            entries = {"observation": torch.randn(n, 4, generator=torch.Generator().manual_seed(n))}
-            run(entries)
-            got.append(entries["action"])
+        if tensor_call:
+            got.append(policy.act(torch.randn(n, 4, generator=torch.Generator().manual_seed(n)))[0])
         else:
             got.append(policy(TensorDict(observation=torch.zeros(n, 4), batch_size=[n]))["action"])
     for g, want in zip(got, _reference_actions(eps_values, sizes, 11)):

@@ -255,17 +255,19 @@ def test_wrapped_policy_runs_as_a_tensordict_module_in_deterministic_mode(double
     torch.testing.assert_close(slow(td.clone())["loss_value"], fast(td.clone())["loss_value"])
 
 
-def test_greedy_value_is_the_value_at_the_greedy_action_and_only_where_argmax_decides():
+def test_vanilla_next_value_is_the_value_at_the_greedy_action_read_with_max_where_argmax_decides():
     # The vanilla next value is max_a Q(s', a): gathered at the greedy action before, read with max
     # now; ties and negative values give the same numbers.
     loss = fixed_loss()
     obs = torch.tensor([[0.0, 0.0, 0.0, 0.0], [1.0, -2.0, 0.5, 3.0], [-1.0, 1.0, -1.0, -1.0]])
     td = TensorDict({"observation": obs}, batch_size=[3])
-    values, action = loss._qnet.evaluate(td, target=True)
-    assert torch.equal(loss._qnet.greedy_value(td, target=True), values.gather(-1, action.unsqueeze(-1)))
+    target = loss.target_network("value_network")
+    values = target.action_values(obs)
+    assert loss._max_is_greedy
+    assert torch.equal(loss._next_value(td), values.gather(-1, target.greedy(values).unsqueeze(-1)))
     tied = QValueActor(TensorDictModule(lambda o: o[..., :2] * 0 - 1.0, ["observation"], ["action_value"]),
                        action_space="categorical")
-    assert DQNLoss(tied)._qnet.greedy_value(td).tolist() == [[-1.0]] * 3
+    assert DQNLoss(tied)._next_value(td).tolist() == [[-1.0]] * 3
     masked = DQNLoss(QValueActor(nn.Linear(4, 2), action_space="categorical", action_mask_key="action_mask"))
     one_hot = DQNLoss(QValueActor(nn.Linear(4, 2), action_space="one-hot"))
-    assert masked._qnet.greedy_value(td) is None and one_hot._qnet.greedy_value(td) is None
+    assert not masked._max_is_greedy and not one_hot._max_is_greedy

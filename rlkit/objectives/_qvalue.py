@@ -1,0 +1,94 @@
+"""What the Q-value losses (DQN, C51) share: action-space inference and registering the actor.
+
+The losses call the actor through its public tensor-level methods
+(:meth:`~rlkit.modules.QValueActor.action_values`, :meth:`~rlkit.modules.QValueActor.greedy`,
+:meth:`~rlkit.modules.DistributionalQValueActor.expected_values`), on the online network and on the
+copy bound to the target parameters (:meth:`~rlkit.objectives.LossModule.target_network`).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import torch
+from tensordict import TensorDictBase
+from tensordict.nn import TensorDictModuleBase
+from tensordict.utils import NestedKey
+from torch import nn
+
+from rlkit import keys
+from rlkit.data import Composite
+from rlkit.modules import QValueActor, action_space_from_spec, canonical_action_space
+
+if TYPE_CHECKING:
+    from rlkit.objectives.common import LossModule
+
+
+def _spec_action_space(spec: Any) -> str | None:
+    # A module whose spec implies no action space (continuous, no "action" entry) is skipped, not fatal.
+    if isinstance(spec, Composite):
+        spec = spec[keys.ACTION] if keys.ACTION in spec else None
+    try:
+        return action_space_from_spec(spec)
+    except ValueError:
+        return None
+
+
+def infer_action_space(network: nn.Module, action_space: str | None) -> str:
+    """The canonical action space: ``action_space`` if given, else the network's own, else its spec's."""
+    if action_space is not None:
+        return canonical_action_space(action_space)
+    for module in network.modules():
+        found = getattr(module, "action_space", None)
+        if isinstance(found, str):
+            return canonical_action_space(found)
+    for module in network.modules():
+        found = _spec_action_space(getattr(module, "spec", None))
+        if found is not None:
+            return found
+    raise ValueError(
+        f"Cannot infer the action space of {type(network).__name__}: it exposes neither action_space nor "
+        "a spec. Pass action_space= ('categorical', 'one-hot', 'mult-one-hot' or 'binary')."
+    )
+
+
+def as_qvalue_actor(network: nn.Module, action_space: str) -> QValueActor:
+    """``network`` as a :class:`~rlkit.modules.QValueActor`: itself, or a greedy head added after a
+    TensorDict module writing action values (called through its TensorDict call; anything it writes
+    besides the action values, e.g. an epsilon-greedy action, is not read), or around a plain
+    ``nn.Module``."""
+    if isinstance(network, QValueActor):
+        return network
+    value_key = getattr(network, "action_value_key", keys.ACTION_VALUE)
+    if isinstance(network, TensorDictModuleBase) and value_key not in network.out_keys:
+        raise ValueError(f"the value network writes {list(network.out_keys)}, not the action values "
+                         f"{value_key!r}")
+    spec = next((_action_spec(m.spec) for m in network.modules() if _action_spec(getattr(m, "spec", None))), None)
+    return QValueActor(network, action_space=action_space, action_value_key=value_key, spec=spec)
+
+
+def _action_spec(spec: Any) -> Any:
+    """The discrete action spec in ``spec`` (a Composite's ``"action"`` entry), or ``None``."""
+    if isinstance(spec, Composite):
+        spec = spec[keys.ACTION] if keys.ACTION in spec else None
+    return spec if _spec_action_space(spec) is not None else None
+
+
+def register_value_network(loss: LossModule, actor: QValueActor, *, delay_value: bool,
+                           priority_key: NestedKey | None) -> None:
+    """Makes ``actor`` the loss's ``"value_network"`` (with target parameters when ``delay_value``),
+    read under its own action-value key, and writes priorities under ``priority_key`` (if given)."""
+    loss.convert_to_functional(actor, "value_network", create_target_params=delay_value)
+    loss.set_keys(action_value=actor.action_value_key)
+    if priority_key is not None:
+        loss.set_keys(priority=priority_key)
+
+
+def network_inputs(actor: QValueActor, tensordict: TensorDictBase) -> list[torch.Tensor]:
+    """The tensors of the actor's network inputs (:attr:`~rlkit.modules.QValueActor.network_in_keys`)."""
+    return [tensordict.get(key) for key in actor.network_in_keys]
+
+
+def action_mask(actor: QValueActor, tensordict: TensorDictBase) -> torch.Tensor | None:
+    """The action mask the actor's greedy head reads (``None`` when it reads none)."""
+    key = actor.qvalue_module.action_mask_key
+    return None if key is None else tensordict.get(key)
