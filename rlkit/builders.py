@@ -3,8 +3,8 @@ reads a config (with omegaconf; Hydra itself is imported by ``rlkit.cli`` only).
 
 :func:`validate_config` checks the whole config (unknown keys, wrong types, out-of-range values,
 unknown names, unsupported algorithm / value-estimator pairs, unknown env ids, missing extras) before
-anything is created; :func:`build_trainer` then builds env, policy, loss, optimiser, replay buffer,
-collector, evaluator and loggers.
+anything is created; :func:`rlkit.factories.build_trainer` then builds env, policy, loss, optimiser,
+replay buffer, collector and evaluator.
 """
 from __future__ import annotations
 
@@ -15,21 +15,22 @@ import importlib.util
 import inspect
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+import rlkit.agents  # noqa: F401  (registers the built-in algorithms)
 from rlkit.config_schema import (
-    ALGO_SCHEMAS,
     ESTIMATOR_SCHEMAS,
     LOGGER_SCHEMAS,
     ConfigError,
     EnvConfig,
     RootConfig,
 )
+from rlkit.objectives.value import get_estimator_class
+from rlkit.registry import ALGORITHMS
 
 GROUP_KEYS = ("algo", "env", "value_estimator", "logger")
 _EXTRAS = {"LunarLander": ("Box2D", 'pip install -e ".[box2d]"  (gymnasium[box2d])')}
@@ -90,9 +91,11 @@ def _named(section: Any, schemas: dict[str, type], group: str) -> Any:
 
 
 def validate_config(cfg: DictConfig) -> Settings:
-    """Validates the whole config; raises :class:`ConfigError` naming the key and valid choices."""
-    from rlkit.objectives.registry import LOSSES
+    """Validates the whole config; raises :class:`ConfigError` naming the key and valid choices.
 
+    The ``algo`` section is validated by the schema its :mod:`rlkit.registry` entry declares, and the
+    value estimator against the ones its loss supports.
+    """
     root_keys = [f.name for f in dataclasses.fields(RootConfig)]
     valid_top = root_keys + list(GROUP_KEYS)
     for key in cfg.keys():
@@ -104,19 +107,21 @@ def validate_config(cfg: DictConfig) -> Settings:
         if group not in cfg:
             raise ConfigError(f"config group {group!r} is missing")
     root = _typed(OmegaConf.masked_copy(cfg, root_keys), RootConfig, "config")
-    algo = _named(cfg.algo, ALGO_SCHEMAS, "algo")
+    algo = _named(cfg.algo, {name: entry.schema for name, entry in ALGORITHMS.items()}, "algo")
     estimator = _named(cfg.value_estimator, ESTIMATOR_SCHEMAS, "value_estimator")
     logger = _named(cfg.logger, LOGGER_SCHEMAS, "logger")
     env = _typed(cfg.env, EnvConfig, "env")
 
-    if algo.name not in LOSSES:
-        raise ConfigError(f"algo.name={algo.name!r} has no loss; valid choices: {sorted(LOSSES)}")
-    supported = [getattr(v, "value", v) for v in LOSSES[algo.name].supported_value_estimators]
+    entry = ALGORITHMS[algo.name]
+    supported = entry.supported_value_estimators
     if estimator.name not in supported:
         raise ConfigError(
             f"value_estimator={estimator.name!r} is not supported by algo={algo.name!r}; "
             f"valid choices for {algo.name}: {supported}"
         )
+    if entry.off_policy and get_estimator_class(estimator.name).needs_time_dim and entry.slice_len is None:
+        raise ConfigError(f"value_estimator={estimator.name!r} trains on [B, T] slices, but algo={algo.name!r} "
+                          "declares no slice length")
     _check_env(env)
     _check_device(root.device)
     _check_optim(algo.optim)

@@ -1,41 +1,29 @@
-"""Typed settings -> env, policy, loss, optimiser, replay buffer, collector, trainer.
+"""Validated settings -> env, agent, optimiser, replay buffer, collector, evaluator, trainer.
 
-Everything here takes the validated dataclasses of :mod:`rlkit.config_schema` (no config objects):
-observation and action sizes come from the environment's specs, never from YAML. Adding an algorithm
-means: a schema in ``config_schema.py``, a ``conf/algo/<name>.yaml``, a loss in the registry, and a
-``_build_<name>`` function registered in :data:`AGENT_BUILDERS` below.
+Everything here takes the validated dataclasses of :func:`rlkit.builders.validate_config` (no config
+objects): observation and action sizes come from the environment's specs, never from YAML. What
+differs between algorithms is read from their :mod:`rlkit.registry` entry (how to build the agent,
+off- or on-policy, the replay keys and slices); nothing here knows an algorithm by name.
 """
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
-from tensordict.nn import TensorDictModule
-from tensordict.utils import unravel_key
-from torch import nn
 
+from rlkit import keys
+from rlkit.agents import Agent
 from rlkit.collectors import Collector
 from rlkit.config_schema import EVAL_SEED_OFFSET
-from rlkit.errors import EnvError, ResourceError
-from rlkit.data import Categorical, OneHot, PrioritizedReplayBuffer, ReplayBuffer
+from rlkit.data import PrioritizedReplayBuffer, ReplayBuffer
 from rlkit.envs import GymEnv
-from rlkit.modules import (
-    MLP,
-    ActorValueOperator,
-    DistributionalQValueActor,
-    EGreedyModule,
-    EGreedyPolicy,
-    ProbabilisticActor,
-    QValueActor,
-    SafeModule,
-    ValueOperator,
-)
-from rlkit.modules import Categorical as CategoricalDist
+from rlkit.errors import EnvError, ResourceError
 from rlkit.objectives import HardUpdate, SoftUpdate
-from rlkit.objectives.registry import LOSSES
+from rlkit.objectives.value import get_estimator_class
+from rlkit.registry import get_algorithm
 from rlkit.trainers import (
     ConsoleLogger,
     CSVLogger,
@@ -49,16 +37,6 @@ from rlkit.trainers import (
 )
 from rlkit.trainers.episodes import EpisodeRecorder
 
-
-
-@dataclass
-class Agent:
-    """What an algorithm builder returns."""
-
-    loss: Any
-    policy: Any  # the acting policy used by the collector (with exploration)
-    greedy_policy: Any  # used for evaluation
-    exploration: Any = None
 
 
 def build_optimizer(optim: dict, params) -> torch.optim.Optimizer:
@@ -84,113 +62,8 @@ def make_env(settings, *, num_envs: int, seed: int) -> GymEnv:
         raise EnvError(f"env {env.id!r} could not be built{kwargs}: {detail}") from err
 
 
-def _obs_dim(env: GymEnv) -> int:
-    shape = env.observation_spec["observation"].shape
-    if len(shape) != 1:
-        raise EnvError(f"env {env.env_id!r} has observations of shape {tuple(shape)}; rlkit's MLP networks "
-                       "take flat observations (shape (n,))")
-    return int(shape[0])
-
-
-def _num_actions(env: GymEnv, algo: str) -> int:
-    spec = env.action_spec
-    if not isinstance(spec, (Categorical, OneHot)):
-        raise EnvError(f"env {env.env_id!r} has action space {env.vector_env.single_action_space}; algo={algo} "
-                       "supports discrete (Discrete) action spaces only")
-    return spec.n
-
-
-def _mask_key(env: GymEnv) -> str | None:
-    return "action_mask" if "action_mask" in env.observation_spec.keys() else None
-
-
-def _egreedy(algo, env: GymEnv) -> EGreedyModule:
-    return EGreedyModule(env.action_spec, eps_init=algo.eps_init, eps_end=algo.eps_end,
-                         annealing_num_steps=algo.eps_annealing_frames, action_mask_key=_mask_key(env))
-
-
-def _build_dqn(settings, env: GymEnv) -> Agent:
-    algo = settings.algo
-    net = MLP(_obs_dim(env), _num_actions(env, "dqn"), algo.hidden_sizes)
-    actor = QValueActor(net, in_keys=["observation"], spec=env.action_spec, action_mask_key=_mask_key(env))
-    loss = LOSSES["dqn"](actor, loss_function=algo.loss_function, delay_value=True, double_dqn=algo.double_dqn)
-    explore = _egreedy(algo, env)
-    return Agent(loss=loss, policy=EGreedyPolicy(actor, explore), greedy_policy=actor, exploration=explore)
-
-
-def _build_c51(settings, env: GymEnv) -> Agent:
-    algo = settings.algo
-    n = _num_actions(env, "c51")
-    net = nn.Sequential(MLP(_obs_dim(env), n * algo.n_atoms, algo.hidden_sizes), nn.Unflatten(-1, (algo.n_atoms, n)))
-    support = torch.linspace(algo.v_min, algo.v_max, algo.n_atoms)
-    actor = DistributionalQValueActor(net, support, in_keys=["observation"], spec=env.action_spec,
-                                      action_mask_key=_mask_key(env))
-    loss = LOSSES["c51"](actor, delay_value=True, double_dqn=algo.double_dqn)
-    explore = _egreedy(algo, env)
-    return Agent(loss=loss, policy=EGreedyPolicy(actor, explore), greedy_policy=actor, exploration=explore)
-
-
-def _orthogonal_(module: nn.Module, gain: float) -> nn.Module:
-    # stable-baselines3's initialisation, which its A2C settings were tuned with.
-    for layer in module.modules():
-        if isinstance(layer, nn.Linear):
-            nn.init.orthogonal_(layer.weight, gain)
-            nn.init.zeros_(layer.bias)
-    return module
-
-
-def _build_a2c(settings, env: GymEnv) -> Agent:
-    algo = settings.algo
-    act = {"tanh": nn.Tanh, "relu": nn.ReLU}[algo.activation]
-    obs, n, hidden = _obs_dim(env), _num_actions(env, "a2c"), list(algo.hidden_sizes)
-
-    def policy_head(in_key: str, in_dim: int, cells: list[int]) -> ProbabilisticActor:
-        logits = _orthogonal_(MLP(in_dim, n, cells, activation_class=act), 2 ** 0.5)
-        _orthogonal_(list(logits.modules())[-1], 0.01)
-        return ProbabilisticActor(TensorDictModule(logits, in_keys=[in_key], out_keys=["logits"]),
-                                  in_keys=["logits"], spec=env.action_spec,
-                                  distribution_class=CategoricalDist)  # A2C recomputes log-probs
-
-    def value_head(in_key: str, in_dim: int, cells: list[int]) -> ValueOperator:
-        value = _orthogonal_(MLP(in_dim, 1, cells, activation_class=act), 2 ** 0.5)
-        _orthogonal_(list(value.modules())[-1], 1.0)
-        return ValueOperator(value, in_keys=[in_key])
-
-    if algo.shared_trunk:
-        trunk = _orthogonal_(nn.Sequential(MLP(obs, hidden[-1], hidden[:-1], activation_class=act), act()), 2 ** 0.5)
-        operator = ActorValueOperator(SafeModule(trunk, in_keys=["observation"], out_keys=["hidden"]),
-                                      policy_head("hidden", hidden[-1], []), value_head("hidden", hidden[-1], []))
-        actor, critic = operator.get_policy_operator(), operator.get_value_operator()
-    else:
-        actor, critic = policy_head("observation", obs, hidden), value_head("observation", obs, hidden)
-    loss = LOSSES["a2c"](actor, critic, entropy_bonus=algo.entropy_coeff > 0, entropy_coeff=algo.entropy_coeff,
-                         critic_coeff=algo.critic_coeff, loss_critic_type=algo.loss_critic_type,
-                         normalize_advantage=algo.normalize_advantage)
-    return Agent(loss=loss, policy=actor, greedy_policy=actor)
-
-
-AGENT_BUILDERS: dict[str, Callable[[Any, GymEnv], Agent]] = {
-    "dqn": _build_dqn, "c51": _build_c51, "a2c": _build_a2c,
-}
-
-
-def _estimator_kwargs(est) -> dict:
+def _estimator_kwargs(est: Any) -> dict:
     return {k: v for k, v in vars(est).items() if k != "name"}
-
-
-def replay_keys(policy_in_keys: list, *, slices: bool) -> list:
-    """What the DQN / C51 losses read from a replayed transition: the Q-network's inputs now and next,
-    the action, the next reward and flags (``done`` and ``terminated``; ``truncated`` follows from
-    them), plus the trajectory ids and step counts that slice sampling needs. The collector's other
-    entries are not stored."""
-    inputs = [unravel_key(k) for k in policy_in_keys]
-    keys = [*inputs, "action", *(("next", *_as_tuple(k)) for k in inputs),
-            ("next", "reward"), ("next", "terminated"), ("next", "done")]
-    return keys + ["traj_id", "step_count"] if slices else keys
-
-
-def _as_tuple(key) -> tuple:
-    return key if isinstance(key, tuple) else (key,)
 
 
 def make_loggers(settings, run_dir: Path, config: dict, resume_state: dict | None = None) -> Logger:
@@ -222,22 +95,22 @@ def open_outputs(trainer: Trainer, settings, run_dir: Path, config: dict, resume
     trainer.attach_outputs(make_loggers(settings, run_dir, config, resume_state), episodes)
 
 
-def replay_layout(env: GymEnv, keys: list) -> dict:
+def replay_layout(env: GymEnv, replay: list) -> dict:
     """Per-item shape and dtype of each replayed entry, from the env's specs (what the collector
     writes: observations as the spec says, the action as the policy writes it, rewards float32 and
     flags bool with a trailing singleton, trajectory ids and step counts int64)."""
     obs = env.observation_spec
     action = env.action_spec
     layout = {}
-    for key in keys:
+    for key in replay:
         name = key[-1] if isinstance(key, tuple) else key
-        if name in ("traj_id", "step_count"):
+        if name in (keys.TRAJ_ID, keys.STEP_COUNT):
             layout[key] = ((), torch.int64)
-        elif name == "reward":
+        elif name == keys.REWARD:
             layout[key] = ((1,), torch.float32)
-        elif name in ("terminated", "truncated", "done"):
+        elif name in (keys.TERMINATED, keys.TRUNCATED, keys.DONE):
             layout[key] = ((1,), torch.bool)
-        elif key == "action":
+        elif key == keys.ACTION:
             layout[key] = (tuple(action.shape), action.dtype)
         else:
             spec = obs[name]
@@ -268,8 +141,6 @@ def _free_memory(device: torch.device) -> tuple[int | None, int | None]:
             info = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in f}
         return info.get("MemAvailable", info.get("MemFree")), info.get("MemTotal")
     except (OSError, ValueError, IndexError):
-        import os
-
         try:
             total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
         except (ValueError, OSError, AttributeError):
@@ -286,7 +157,7 @@ def _gib(nbytes: int | None) -> str:
     return f"{nbytes} bytes"
 
 
-def build_trainer(settings, run_dir: Path) -> Trainer:
+def build_trainer(settings: Any, run_dir: Path) -> Trainer:
     """Builds every component of a run and the :class:`Trainer` that drives them, in memory: nothing
     is written until :func:`open_outputs` (so a resumed state can be checked first).
 
@@ -295,18 +166,18 @@ def build_trainer(settings, run_dir: Path) -> Trainer:
         ResourceError: the replay buffer would not fit in memory.
     """
     root, algo = settings.root, settings.algo
+    entry = get_algorithm(algo.name)
     device = torch.device(root.device)
     env = make_env(settings, num_envs=algo.num_envs, seed=root.seed)
     eval_env = None
     try:
-        agent = AGENT_BUILDERS[algo.name](settings, env)
+        agent: Agent = entry.build_agent(settings, env)
         agent.loss.make_value_estimator(settings.value_estimator.name, **_estimator_kwargs(settings.value_estimator))
         agent.loss.to(device)
         agent.policy.to(device)
         optimizer = build_optimizer(algo.optim, agent.loss.parameters())
-
-        off_policy = algo.name in ("dqn", "c51")
-        per_env = algo.train_frequency if off_policy else algo.n_steps
+        # Off-policy: flat [N * T] batches (env-major) go into the replay buffer; on-policy: [N, T] rollouts.
+        per_env = algo.train_frequency if entry.off_policy else algo.n_steps
         trainer_cfg = root.trainer
         ts = TrainerSettings(
             total_frames=root.total_frames, log_interval=trainer_cfg.log_interval,
@@ -316,28 +187,12 @@ def build_trainer(settings, run_dir: Path) -> Trainer:
             max_grad_norm=algo.max_grad_norm,
         )
         buffer = updater = None
-        if off_policy:
-            generator = torch.Generator(device=device).manual_seed(root.seed)
-            multi_step = settings.value_estimator.name in ("td1", "td_lambda")
-            keys = replay_keys(agent.greedy_policy.in_keys, slices=multi_step)
-            layout = replay_layout(env, keys)
-            if algo.prioritized:
-                updates = max(1, (root.total_frames - algo.learning_starts) // (per_env * algo.num_envs))
-                buffer = PrioritizedReplayBuffer(algo.buffer_size, alpha=algo.alpha, beta=algo.beta,
-                                                 beta_annealing_steps=updates * algo.updates_per_batch,
-                                                 device=device, generator=generator, layout=layout)
-                agent.loss.set_keys(priority="td_error")
-            else:
-                buffer = ReplayBuffer(algo.buffer_size, device=device, generator=generator, layout=layout)
-            check_memory("replay buffer", buffer.nbytes, device, f"algo.buffer_size={algo.buffer_size}")
-            ts.batch_size, ts.learning_starts = algo.batch_size, algo.learning_starts
-            ts.updates_per_batch = algo.updates_per_batch
-            ts.slice_len = getattr(algo, "slice_len", None) if multi_step else None
+        if entry.replay_keys is not None:
+            buffer = _replay_buffer(settings, entry, agent, env, per_env, ts)
             updater = (SoftUpdate(agent.loss, tau=algo.tau) if algo.tau is not None
                        else HardUpdate(agent.loss, value_network_update_interval=algo.target_update_interval))
-        # Off-policy batches go straight into the replay buffer: flat [N * T], env-major.
         collector = Collector(env, agent.policy, frames_per_batch=per_env * algo.num_envs,
-                              total_frames=root.total_frames, layout="flat" if off_policy else "time")
+                              total_frames=root.total_frames, layout="flat" if entry.off_policy else "time")
         eval_env = make_env(settings, num_envs=trainer_cfg.eval_episodes, seed=root.seed + EVAL_SEED_OFFSET)
         evaluator = Evaluator(eval_env, agent.greedy_policy, seed=root.seed + EVAL_SEED_OFFSET)
     except BaseException:
@@ -348,3 +203,31 @@ def build_trainer(settings, run_dir: Path) -> Trainer:
     return Trainer(collector=collector, loss_module=agent.loss, optimizer=optimizer, run_dir=run_dir, settings=ts,
                    replay_buffer=buffer, target_updater=updater, exploration=agent.exploration,
                    evaluator=evaluator)
+
+
+def _replay_buffer(settings: Any, entry: Any, agent: Agent, env: GymEnv, per_env: int,
+                   ts: TrainerSettings) -> ReplayBuffer:
+    """The replay buffer of an off-policy run (its keys from the registry entry; trajectory ids and step
+    counts too when the estimator trains on ``[B, T]`` slices), and the trainer's sampling settings."""
+    root, algo = settings.root, settings.algo
+    device = torch.device(root.device)
+    generator = torch.Generator(device=device).manual_seed(root.seed)
+    slices = get_estimator_class(settings.value_estimator.name).needs_time_dim
+    replay = list(entry.replay_keys(agent)) + ([keys.TRAJ_ID, keys.STEP_COUNT] if slices else [])
+    layout = replay_layout(env, replay)
+    if algo.prioritized:
+        updates = max(1, (root.total_frames - algo.learning_starts) // (per_env * algo.num_envs))
+        buffer: ReplayBuffer = PrioritizedReplayBuffer(
+            algo.buffer_size, alpha=algo.alpha, beta=algo.beta, beta_annealing_steps=updates * algo.updates_per_batch,
+            device=device, generator=generator, layout=layout)
+        agent.loss.set_keys(priority=keys.TD_ERROR)
+    else:
+        buffer = ReplayBuffer(algo.buffer_size, device=device, generator=generator, layout=layout)
+    check_memory("replay buffer", buffer.nbytes, device, f"algo.buffer_size={algo.buffer_size}")
+    ts.batch_size, ts.learning_starts = algo.batch_size, algo.learning_starts
+    ts.updates_per_batch = algo.updates_per_batch
+    if slices:
+        if entry.slice_len is None:
+            raise ValueError(f"algo={algo.name} declares no slice length for multi-step estimators")
+        ts.slice_len = entry.slice_len(algo)
+    return buffer

@@ -12,7 +12,7 @@ from hydra import compose, initialize_config_dir
 
 from rlkit.config_schema import ConfigError
 from rlkit.errors import CheckpointMismatchError, CorruptCheckpointError, RunDirError
-from rlkit.objectives.registry import LOSSES
+from rlkit.registry import ALGORITHMS
 from rlkit.run import run
 from rlkit.trainers.episodes import read_episodes
 from rlkit.trainers import NonFiniteError, TrainingInterrupted, load_checkpoint, read_metrics_csv, read_offline_run
@@ -107,14 +107,14 @@ def assert_training_happened(rows: list[dict], key: str) -> None:
 @pytest.mark.parametrize("algo", ["dqn", "c51", "a2c"])
 def test_every_loss_key_reaches_metrics_csv_and_wandb(tmp_path, monkeypatch, algo):
     returned: set[str] = set()
-    forward = LOSSES[algo].forward
+    forward = ALGORITHMS[algo].loss.forward
 
     def recording(self, td):
         out = forward(self, td)
         returned.update(k for k in out.keys() if k.startswith("loss_"))
         return out
 
-    monkeypatch.setattr(LOSSES[algo], "forward", recording)
+    monkeypatch.setattr(ALGORITHMS[algo].loss, "forward", recording)
     train(tmp_path, ALGO[algo] + TINY + ["total_frames=600", "logger=wandb"])
     rows = read_metrics_csv(tmp_path)
     offline = read_offline_run(tmp_path)
@@ -179,7 +179,7 @@ def test_episodes_csv_holds_every_finished_episode(runs):
 def test_interrupted_run_with_prioritized_replay_resumes_exactly(tmp_path, monkeypatch):
     overrides = ALGO["dqn"] + TINY + ["algo.prioritized=true", "total_frames=1000"]
     train(tmp_path / "straight", overrides)
-    forward = LOSSES["dqn"].forward
+    forward = ALGORITHMS["dqn"].loss.forward
     calls = []
 
     def interrupting(self, td):
@@ -188,7 +188,7 @@ def test_interrupted_run_with_prioritized_replay_resumes_exactly(tmp_path, monke
             os.kill(os.getpid(), signal.SIGINT)
         return forward(self, td)
 
-    monkeypatch.setattr(LOSSES["dqn"], "forward", interrupting)
+    monkeypatch.setattr(ALGORITHMS["dqn"].loss, "forward", interrupting)
     with pytest.raises(TrainingInterrupted):
         train(tmp_path / "split", overrides)
     monkeypatch.undo()
@@ -209,7 +209,7 @@ def test_early_stop_at_the_first_evaluation_reaching_the_target(tmp_path):
 
 
 def test_non_finite_loss_stops_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
-    forward = LOSSES["dqn"].forward
+    forward = ALGORITHMS["dqn"].loss.forward
     calls = []
 
     def nan_at_update_30(self, td):
@@ -217,7 +217,7 @@ def test_non_finite_loss_stops_and_keeps_the_previous_checkpoint(tmp_path, monke
         calls.append(None)
         return out.set("loss_value", out["loss_value"] * torch.nan) if len(calls) == 30 else out
 
-    monkeypatch.setattr(LOSSES["dqn"], "forward", nan_at_update_30)
+    monkeypatch.setattr(ALGORITHMS["dqn"].loss, "forward", nan_at_update_30)
     last = tmp_path / "checkpoints" / "last.pt"
     with pytest.raises(NonFiniteError, match=rf"non-finite loss at update 30 \(frame 490\): loss_value=nan; "
                                              rf"the last good checkpoint is {last}"):
@@ -357,17 +357,17 @@ def test_a_start_that_fails_before_it_commits_leaves_nothing(tmp_path, monkeypat
 
 
 def test_a_committed_run_holds_a_frame_0_checkpoint_that_replays_it(tmp_path, monkeypatch):
-    forward = LOSSES["dqn"].forward
+    forward = ALGORITHMS["dqn"].loss.forward
 
     def crash_at_once(self, td):
         raise RuntimeError("a bug mid-run")
 
-    monkeypatch.setattr(LOSSES["dqn"], "forward", crash_at_once)
+    monkeypatch.setattr(ALGORITHMS["dqn"].loss, "forward", crash_at_once)
     overrides = ALGO["dqn"] + TINY + ["total_frames=600"]
     with pytest.raises(RuntimeError, match="a bug mid-run"):
         train(tmp_path / "split", overrides)
     assert final_state(tmp_path / "split")["frames"] == 0
-    monkeypatch.setattr(LOSSES["dqn"], "forward", forward)
+    monkeypatch.setattr(ALGORITHMS["dqn"].loss, "forward", forward)
     resume(tmp_path / "split")  # not a dead end: resumes from frame 0
     train(tmp_path / "straight", overrides)
     assert without_fps(read_metrics_csv(tmp_path / "split")) == without_fps(read_metrics_csv(tmp_path / "straight"))

@@ -1,4 +1,4 @@
-"""Losses (DQN, C51, A2C), their base class, target-network updaters and the loss registry.
+"""Losses (DQN, C51, A2C), their base class and target-network updaters.
 
 Examples:
     >>> import torch
@@ -15,12 +15,6 @@ from rlkit.objectives.a2c import A2CLoss
 from rlkit.objectives.c51 import DistributionalDQNLoss
 from rlkit.objectives.common import LossModule
 from rlkit.objectives.dqn import DQNLoss
-from rlkit.objectives.registry import (
-    LOSSES,
-    check_value_estimator,
-    get_loss_class,
-    supported_value_estimators,
-)
 from rlkit.objectives.target_updaters import HardUpdate, SoftUpdate, TargetNetUpdater
 from rlkit.objectives.utils import distance_loss
 from rlkit.objectives.value import ValueEstimators
@@ -30,14 +24,10 @@ __all__ = [
     "DQNLoss",
     "DistributionalDQNLoss",
     "HardUpdate",
-    "LOSSES",
     "LossModule",
     "SoftUpdate",
     "TargetNetUpdater",
     "ValueEstimators",
     "add_random_module",
-    "check_value_estimator",
     "distance_loss",
-    "get_loss_class",
-    "supported_value_estimators",
 ]

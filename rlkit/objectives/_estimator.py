@@ -10,18 +10,6 @@ from rlkit.objectives.value import ESTIMATORS, ValueEstimatorBase, ValueEstimato
 EstimatorRequest = ValueEstimators | str | type | ValueEstimatorBase | None
 
 
-def to_estimator_enum(value_type: ValueEstimators | str) -> ValueEstimators:
-    """The enum member for a member, its value or its name (any case)."""
-    if isinstance(value_type, ValueEstimators):
-        return value_type
-    if isinstance(value_type, str):
-        wanted = value_type.lower()
-        for member in ValueEstimators:
-            if wanted in (member.value.lower(), member.name.lower()):
-                return member
-    raise ValueError(f"Unknown value estimator {value_type!r}; valid choices: {[m.value for m in ValueEstimators]}.")
-
-
 def enum_of_class(cls: type) -> ValueEstimators:
     """The enum member implemented by an estimator class (or a subclass of one)."""
     for enum, known in ESTIMATORS.items():
@@ -53,7 +41,7 @@ def build_estimator(
     elif isinstance(request, type):
         enum, cls = enum_of_class(request), request
     else:
-        enum = to_estimator_enum(default if request is None else request)
+        enum = ValueEstimators.resolve(default if request is None else request)
         cls = ESTIMATORS[enum]
     if enum not in supported:
         raise ValueError(

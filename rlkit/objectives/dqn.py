@@ -28,18 +28,17 @@ from rlkit.objectives.utils import (
     distance_loss,
     reduce_loss,
 )
-from rlkit.objectives.value import ValueEstimators
+from rlkit.objectives.value import ESTIMATORS, ValueEstimators
 from rlkit.utils.tensordicts import assembled
 
 __all__ = ["DQNLoss"]
 
-_MULTI_STEP = (ValueEstimators.TD1, ValueEstimators.TDLambda)
 _NO_BATCH = torch.Size([])
 
 
 def check_time_batch(loss: LossModule, tensordict: TensorDictBase) -> None:
     """Multi-step estimators need a ``[B, T]`` batch; a flat batch would chain unrelated samples."""
-    if loss.value_type in _MULTI_STEP and tensordict.batch_dims < 2:
+    if loss.value_type is not None and ESTIMATORS[loss.value_type].needs_time_dim and tensordict.batch_dims < 2:
         raise ValueError(
             f"{type(loss).__name__} with the {loss.value_type.value!r} value estimator needs a batch with a "
             f"time dimension [B, T] (time = last dim), got batch_size {list(tensordict.batch_size)}; "

@@ -31,6 +31,28 @@ class ValueEstimators(str, Enum):
     def __str__(self) -> str:
         return self.value
 
+    @classmethod
+    def resolve(cls, name: ValueEstimators | str) -> ValueEstimators:
+        """The member for a member, its value or its name (any case): the one place where estimator
+        names are resolved.
+
+        Examples:
+            >>> ValueEstimators.resolve("TDLambda") is ValueEstimators.resolve("td_lambda")
+            True
+
+        Raises:
+            ValueError: any other name, listing the valid ones.
+        """
+        if isinstance(name, cls):
+            return name
+        if isinstance(name, str):
+            wanted = name.lower()
+            for member in cls:
+                if wanted in (member.value, member.name.lower()):
+                    return member
+        raise ValueError(f"Unknown value estimator {name!r}; valid choices: {[m.value for m in cls]} (or the "
+                         f"member names, any case).")
+
 
 def check_factor(value: float | torch.Tensor, name: str) -> torch.Tensor:
     """Validate a hyperparameter in ``[0, 1]`` given as a number or a one-element tensor."""

@@ -199,14 +199,8 @@ ESTIMATORS: dict[ValueEstimators, type[ValueEstimatorBase]] = {
     ValueEstimators.GAE: GAE,
 }
 
-_BY_NAME = {
-    **{member.value: member for member in ValueEstimators},
-    **{member.name.lower(): member for member in ValueEstimators},
-}
-
-
 def get_estimator_class(name_or_enum: ValueEstimators | str) -> type[ValueEstimatorBase]:
-    """Look up an estimator class by enum member, enum value or member name (case-insensitive).
+    """The estimator class of an enum member, its value or its name (case-insensitive).
 
     Examples:
         >>> get_estimator_class("TDLambda") is get_estimator_class("td_lambda") is TDLambdaEstimator
@@ -215,11 +209,4 @@ def get_estimator_class(name_or_enum: ValueEstimators | str) -> type[ValueEstima
     Raises:
         ValueError: for any other name, listing the valid ones.
     """
-    if isinstance(name_or_enum, ValueEstimators):
-        return ESTIMATORS[name_or_enum]
-    if isinstance(name_or_enum, str) and name_or_enum.lower() in _BY_NAME:
-        return ESTIMATORS[_BY_NAME[name_or_enum.lower()]]
-    valid = ", ".join(f"{m.name} or {m.value}" for m in ValueEstimators)
-    raise ValueError(
-        f"unknown value estimator {name_or_enum!r}; valid names (case-insensitive): {valid}"
-    )
+    return ESTIMATORS[ValueEstimators.resolve(name_or_enum)]

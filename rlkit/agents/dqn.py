@@ -1,0 +1,52 @@
+"""DQN's agent: an MLP Q-network, epsilon-greedy acting, :class:`~rlkit.objectives.DQNLoss`."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rlkit import keys
+from rlkit.agents.common import (
+    Agent,
+    OffPolicyConfig,
+    egreedy,
+    mask_key,
+    num_actions,
+    obs_dim,
+    q_learning_replay_keys,
+)
+from rlkit.config_schema import check, choice
+from rlkit.envs import GymEnv
+from rlkit.modules import MLP, EGreedyPolicy, QValueActor
+from rlkit.objectives import DQNLoss
+from rlkit.registry import Algorithm, register_algorithm
+
+__all__ = ["DQN", "DQNConfig", "build_dqn"]
+
+
+@dataclass
+class DQNConfig(OffPolicyConfig):
+    """``conf/algo/dqn.yaml``."""
+
+    loss_function: str
+    double_dqn: bool
+    slice_len: int
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        choice("algo.loss_function", self.loss_function, ("l2", "l1", "smooth_l1"))
+        check(self.slice_len >= 2, "algo.slice_len", self.slice_len, "an integer >= 2")
+
+
+def build_dqn(settings: Any, env: GymEnv) -> Agent:
+    algo = settings.algo
+    net = MLP(obs_dim(env), num_actions(env, "dqn"), algo.hidden_sizes)
+    actor = QValueActor(net, in_keys=[keys.OBSERVATION], spec=env.action_spec, action_mask_key=mask_key(env))
+    loss = DQNLoss(actor, loss_function=algo.loss_function, delay_value=True, double_dqn=algo.double_dqn)
+    explore = egreedy(algo, env)
+    return Agent(loss=loss, policy=EGreedyPolicy(actor, explore), greedy_policy=actor, exploration=explore)
+
+
+DQN = register_algorithm(Algorithm(
+    name="dqn", schema=DQNConfig, loss=DQNLoss, build_agent=build_dqn,
+    replay_keys=q_learning_replay_keys, slice_len=lambda algo: algo.slice_len,
+))

@@ -1,0 +1,138 @@
+"""The algorithm registry: the built-in entries declare what the builders read, and an algorithm
+defined entirely in this file (loss, config schema, agent builder, entry) trains, checkpoints and
+resumes through the same builders as the built-in ones."""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+from tensordict import TensorDict, TensorDictBase
+
+import rlkit.agents  # noqa: F401  (registers the built-in algorithms)
+from rlkit import keys
+from rlkit.agents.common import Agent, OffPolicyConfig, egreedy, num_actions, obs_dim
+from rlkit.builders import validate_config
+from rlkit.errors import ConfigError
+from rlkit.modules import MLP, EGreedyPolicy, QValueActor
+from rlkit.objectives import A2CLoss, DistributionalDQNLoss, DQNLoss, LossModule, ValueEstimators
+from rlkit.registry import ALGORITHMS, Algorithm, get_algorithm, register_algorithm
+from rlkit.run import run
+from rlkit.trainers import load_checkpoint, read_metrics_csv
+
+CONF = str(Path(__file__).resolve().parents[1] / "conf")
+sys.path.insert(0, str(Path(__file__).resolve().parent / "objectives"))
+from loss_builders import build_a2c, build_c51, build_dqn  # noqa: E402
+
+EXPECTED = {
+    "dqn": (DQNLoss, True, ["td0", "td1", "td_lambda"]),
+    "c51": (DistributionalDQNLoss, True, ["td0"]),
+    "a2c": (A2CLoss, False, ["gae", "td0", "td1", "td_lambda"]),
+}
+
+
+def test_built_in_entries_declare_loss_policy_kind_and_estimators():
+    assert set(EXPECTED) <= set(ALGORITHMS)
+    for name, (loss, off_policy, estimators) in EXPECTED.items():
+        entry = get_algorithm(name)
+        assert (entry.loss, entry.off_policy) == (loss, off_policy)
+        assert entry.supported_value_estimators == estimators
+    assert get_algorithm("dqn").slice_len is not None and get_algorithm("c51").slice_len is None
+
+
+@pytest.mark.parametrize(("name", "estimator"), [(n, e) for n, (_, _, es) in EXPECTED.items() for e in es])
+def test_every_supported_pair_builds_at_the_loss_level(name, estimator):
+    loss = {"dqn": build_dqn, "c51": build_c51, "a2c": build_a2c}[name]()
+    loss.make_value_estimator(estimator)
+    assert loss.value_type == ValueEstimators(estimator)
+
+
+def test_unknown_and_duplicate_names_are_refused():
+    with pytest.raises(KeyError, match=r"algo='ppo' is not registered; valid choices: \['a2c', 'c51', 'dqn'"):
+        get_algorithm("ppo")
+    with pytest.raises(ValueError, match="an algorithm named 'dqn' is registered already"):
+        register_algorithm(get_algorithm("dqn"))
+
+
+# -- an algorithm added from this file alone --------------------------------------------------------
+class BanditLoss(LossModule):
+    """Regresses Q(s, a) on the immediate reward (a contextual bandit's value): a loss of its own."""
+
+    @dataclass
+    class _AcceptedKeys:
+        action: str = keys.ACTION
+
+    default_value_estimator = ValueEstimators.TD0
+    supported_value_estimators = (ValueEstimators.TD0,)
+
+    def __init__(self, actor: QValueActor) -> None:
+        super().__init__()
+        self.convert_to_functional(actor, "value_network", create_target_params=True)
+
+    def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
+        actor = self.value_network
+        values = actor.action_values(tensordict.get(keys.OBSERVATION))
+        chosen = values.gather(-1, tensordict.get(keys.ACTION).unsqueeze(-1))
+        loss = (chosen - tensordict.get(keys.next_(keys.REWARD))).pow(2).mean()
+        return TensorDict({"loss_value": loss}, batch_size=[])
+
+
+@dataclass
+class BanditConfig(OffPolicyConfig):
+    """The toy's ``algo`` section: the off-policy fields, nothing more."""
+
+
+def build_bandit(settings, env) -> Agent:
+    algo = settings.algo
+    actor = QValueActor(MLP(obs_dim(env), num_actions(env, "bandit"), algo.hidden_sizes), spec=env.action_spec)
+    explore = egreedy(algo, env)
+    return Agent(loss=BanditLoss(actor), policy=EGreedyPolicy(actor, explore), greedy_policy=actor,
+                 exploration=explore)
+
+
+@pytest.fixture
+def bandit():
+    entry = register_algorithm(Algorithm(
+        name="bandit", schema=BanditConfig, loss=BanditLoss, build_agent=build_bandit,
+        replay_keys=lambda agent: [keys.OBSERVATION, keys.ACTION, keys.next_(keys.REWARD)],
+    ))
+    yield entry
+    del ALGORITHMS["bandit"]
+
+
+def bandit_config(overrides: list[str]):
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose("config", overrides=["trainer.progress=false", "trainer.eval_episodes=2",
+                                           "trainer.log_interval=200", "trainer.eval_interval=400", *overrides])
+    OmegaConf.set_struct(cfg, False)
+    algo = OmegaConf.to_container(cfg.algo)
+    for dqn_only in ("loss_function", "double_dqn", "slice_len"):
+        algo.pop(dqn_only)
+    cfg.algo = {**algo, "name": "bandit", "learning_starts": 100, "batch_size": 32}
+    return cfg
+
+
+def test_an_algorithm_registered_from_a_test_file_trains_and_resumes_through_the_builders(bandit, tmp_path):
+    cfg = bandit_config(["total_frames=600"])
+    assert type(validate_config(cfg).algo) is BanditConfig
+    run(cfg, tmp_path)
+    rows = read_metrics_csv(tmp_path)
+    assert len([r for r in rows if "loss_value" in r]) >= 2 and "eval_return" in rows[-1]
+    state = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    assert state["frames"] == 600 and state["components"]["loss_module"] == "BanditLoss"
+    assert sorted(state["replay_buffer"]["storage"]["data"]) == ["action", "next", "observation"]
+    resume = ["resume=" + str(tmp_path), "total_frames=800"]
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        run(compose("config", overrides=resume), tmp_path, overrides=resume)
+    assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["frames"] == 800
+
+
+def test_an_estimator_the_loss_does_not_declare_is_refused(bandit):
+    cfg = bandit_config(["value_estimator=td1"])
+    with pytest.raises(ConfigError, match=r"value_estimator='td1' is not supported by algo='bandit'; valid choices "
+                                          r"for bandit: \['td0'\]"):
+        validate_config(cfg)
