@@ -78,7 +78,8 @@ def check_fresh_run_dir(run_dir: str | os.PathLike[str]) -> None:
     if not run_dir.is_dir():
         raise RunDirError(f"the run directory {str(run_dir)!r} is a file; give a new directory")
     found = sorted(p.name for p in run_dir.iterdir() if p.name not in _FRESH_OK)
-    if not found or (set(found) <= _START_ARTEFACTS and not (run_dir / COMMIT_NAME).exists()):
+    interrupted = all(name in _START_ARTEFACTS or _TEMP_FILE.match(name) for name in found)
+    if not found or (interrupted and not (run_dir / COMMIT_NAME).exists()):
         return  # empty, or an interrupted start (cleared by RunDir.claim)
     if (run_dir / COMMIT_NAME).exists():
         raise RunDirError(
@@ -134,22 +135,22 @@ class RunDir:
         return held
 
     def _clear_interrupted_start(self) -> None:
-        """Removes what a start killed before it committed left (see :data:`COMMIT_NAME`)."""
+        """Removes what a start killed before it committed left (see :data:`COMMIT_NAME`), temporary
+        files of its interrupted writes included."""
         for entry in self.path.iterdir():
-            if entry.name in _START_ARTEFACTS:
+            if entry.name in _START_ARTEFACTS or _TEMP_FILE.match(entry.name):
                 shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
         self._before = frozenset(p.name for p in self.path.iterdir())
 
     def remove_stale_temp_files(self) -> list[Path]:
-        """Removes temporary files that interrupted atomic writes of this run left (``kill -9`` during a
-        checkpoint write leaves a full-size ``.last.pt.*.tmp``). Safe: no one else writes here."""
+        """Removes temporary files that interrupted atomic writes of this run left, anywhere in its
+        directory (``kill -9`` during a checkpoint write leaves a full-size ``.last.pt.*.tmp``; during
+        a resume's provenance, one in ``.hydra/resume_<k>/``). Safe: no one else writes here."""
         removed = []
-        for directory in (self.path, self.path / "checkpoints"):
-            if directory.is_dir():
-                for entry in directory.iterdir():
-                    if entry.is_file() and _TEMP_FILE.match(entry.name):
-                        entry.unlink(missing_ok=True)
-                        removed.append(entry)
+        for entry in sorted(self.path.rglob(".*.tmp")):
+            if entry.is_file() and _TEMP_FILE.match(entry.name):
+                entry.unlink(missing_ok=True)
+                removed.append(entry)
         return removed
 
     def abandon(self) -> None:
