@@ -20,6 +20,7 @@ import logging
 import os
 import random
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,7 @@ from rlkit.builders import Settings, apply_overrides, resolved_container, valida
 from rlkit.errors import CheckpointError, ConfigError, RunDirError
 from rlkit.factories import build_trainer, open_outputs
 from rlkit.rundir import COMMIT_NAME, RunDir
+from rlkit.trainers import Trainer
 from rlkit.trainers.checkpoint import find_checkpoint, load_checkpoint
 from rlkit.utils.io import atomic_write
 
@@ -147,30 +149,23 @@ def _resume(cfg: DictConfig, run_dir: Path, overrides: list[str] | None,
             "resumed run continues in its own directory (do not set hydra.run.dir with resume=)"
         )
     checkpoint = find_checkpoint(cfg.resume)
-    with RunDir.claim(run_dir, fresh=False) as held:
-        cfg = load_run_config(run_dir, overrides)
-        settings = validate_config(cfg)
-        torch.set_num_threads(settings.root.num_threads)
-        seed_everything(settings.root.seed)
-        state = load_checkpoint(checkpoint)
-        done = int(state["frames"])
-        if settings.root.total_frames < done:
-            raise ConfigError(f"total_frames={settings.root.total_frames} is below the {done} frames this run "
-                              f"has done; give total_frames >= {done}")
-        trainer = build_trainer(settings, run_dir)
+    held = RunDir.claim(run_dir, fresh=False)
+    try:
+        verified = _verify_resume(run_dir, overrides, checkpoint)
+    except BaseException:
+        held.release(restore=True)  # refused: the directory byte for byte as it was
+        raise
+    trainer, settings, state = verified.trainer, verified.settings, verified.state
+    try:
         try:
-            try:
-                trainer.load_state_dict(state)
-            except CheckpointError as err:
-                raise type(err)(f"{checkpoint} does not belong to this run: {err}") from err
             # Verified: from here on the run's files change.
             stale = held.remove_stale_temp_files()
-            container = _saved_config(cfg)
+            container = _saved_config(verified.cfg)
             segment = _next_segment(run_dir)
             _write_config(run_dir, container)
             _write_provenance(run_dir, provenance, segment=segment)
             open_outputs(trainer, settings, run_dir, container, resume_state=state)
-            log.info("resume %d: from %s at %d frames, to %d frames", segment, checkpoint, done,
+            log.info("resume %d: from %s at %d frames, to %d frames", segment, checkpoint, int(state["frames"]),
                      settings.root.total_frames)
             if stale:
                 log.info("removed %d temporary file(s) of interrupted writes: %s", len(stale),
@@ -184,6 +179,43 @@ def _resume(cfg: DictConfig, run_dir: Path, overrides: list[str] | None,
             trainer.close()
             raise
         return _fit(trainer)
+    finally:
+        held.release()
+
+
+@dataclass
+class _Verified:
+    """A resume that passed every check: its config, settings, checkpoint and loaded trainer."""
+
+    cfg: DictConfig
+    settings: Settings
+    state: dict
+    trainer: Trainer
+
+
+def _verify_resume(run_dir: Path, overrides: list[str] | None, checkpoint: Path) -> _Verified:
+    """The resumed run built in memory with the checkpoint loaded into it, after every check: the
+    run's config with the overrides, the checkpoint's integrity, format and fit, and a
+    ``total_frames`` not below the frames done. Nothing in ``run_dir`` is written."""
+    cfg = load_run_config(run_dir, overrides)
+    settings = validate_config(cfg)
+    torch.set_num_threads(settings.root.num_threads)
+    seed_everything(settings.root.seed)
+    state = load_checkpoint(checkpoint)
+    done = int(state["frames"])
+    if settings.root.total_frames < done:
+        raise ConfigError(f"total_frames={settings.root.total_frames} is below the {done} frames this run "
+                          f"has done; give total_frames >= {done}")
+    trainer = build_trainer(settings, run_dir)
+    try:
+        try:
+            trainer.load_state_dict(state)
+        except CheckpointError as err:
+            raise type(err)(f"{checkpoint} does not belong to this run: {err}") from err
+    except BaseException:
+        trainer.close()
+        raise
+    return _Verified(cfg, settings, state, trainer)
 
 
 def _fit(trainer) -> dict:

@@ -78,7 +78,8 @@ def check_fresh_run_dir(run_dir: str | os.PathLike[str]) -> None:
     if not run_dir.is_dir():
         raise RunDirError(f"the run directory {str(run_dir)!r} is a file; give a new directory")
     found = sorted(p.name for p in run_dir.iterdir() if p.name not in _FRESH_OK)
-    if not found or (set(found) <= _START_ARTEFACTS and not (run_dir / COMMIT_NAME).exists()):
+    interrupted = all(name in _START_ARTEFACTS or _TEMP_FILE.match(name) for name in found)
+    if not found or (interrupted and not (run_dir / COMMIT_NAME).exists()):
         return  # empty, or an interrupted start (cleared by RunDir.claim)
     if (run_dir / COMMIT_NAME).exists():
         raise RunDirError(
@@ -97,10 +98,11 @@ class RunDir:
     Use :meth:`claim`; release with :meth:`release` or as a context manager.
     """
 
-    def __init__(self, path: Path, fd: int, before: frozenset[str]) -> None:
+    def __init__(self, path: Path, fd: int, before: frozenset[str], previous_holder: bytes) -> None:
         self.path = path
         self._fd: int | None = fd
         self._before = before
+        self._previous_holder = previous_holder
 
     @classmethod
     def claim(cls, run_dir: str | os.PathLike[str], *, fresh: bool) -> RunDir:
@@ -122,8 +124,8 @@ class RunDir:
             raise RunDirError(f"cannot resume: {str(path)!r} is not a directory")
         path.mkdir(parents=True, exist_ok=True)
         before = frozenset(p.name for p in path.iterdir())
-        fd = _lock(path)
-        held = cls(path, fd, before)
+        fd, previous = _lock(path)
+        held = cls(path, fd, before, previous)
         if fresh:
             try:
                 check_fresh_run_dir(path)  # again, now that no one else can start here
@@ -134,31 +136,35 @@ class RunDir:
         return held
 
     def _clear_interrupted_start(self) -> None:
-        """Removes what a start killed before it committed left (see :data:`COMMIT_NAME`)."""
+        """Removes what a start killed before it committed left (see :data:`COMMIT_NAME`), temporary
+        files of its interrupted writes included."""
+        removed = set()
         for entry in self.path.iterdir():
-            if entry.name in _START_ARTEFACTS:
+            if entry.name in _START_ARTEFACTS or _TEMP_FILE.match(entry.name):
                 shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
-        self._before = frozenset(p.name for p in self.path.iterdir())
+                removed.add(entry.name)
+        self._before = self._before - removed
 
     def remove_stale_temp_files(self) -> list[Path]:
-        """Removes temporary files that interrupted atomic writes of this run left (``kill -9`` during a
-        checkpoint write leaves a full-size ``.last.pt.*.tmp``). Safe: no one else writes here."""
+        """Removes temporary files that interrupted atomic writes of this run left, anywhere in its
+        directory (``kill -9`` during a checkpoint write leaves a full-size ``.last.pt.*.tmp``; during
+        a resume's provenance, one in ``.hydra/resume_<k>/``). Safe: no one else writes here."""
         removed = []
-        for directory in (self.path, self.path / "checkpoints"):
-            if directory.is_dir():
-                for entry in directory.iterdir():
-                    if entry.is_file() and _TEMP_FILE.match(entry.name):
-                        entry.unlink(missing_ok=True)
-                        removed.append(entry)
+        for entry in sorted(self.path.rglob(".*.tmp")):
+            if entry.is_file() and _TEMP_FILE.match(entry.name):
+                entry.unlink(missing_ok=True)
+                removed.append(entry)
         return removed
 
     def abandon(self) -> None:
         """Undoes a fresh start that failed before its first checkpoint: removes what this start
         created and the lock file, then the directory if that left it empty, and releases the lock.
         Nothing that was there before the start is touched."""
+        if LOCK_NAME in self._before:
+            self._restore_holder()
         try:
             for entry in self.path.iterdir():
-                if entry.name in self._before and entry.name != LOCK_NAME:
+                if entry.name in self._before:
                     continue
                 if entry.is_dir() and not entry.is_symlink():
                     shutil.rmtree(entry, ignore_errors=True)
@@ -171,11 +177,20 @@ class RunDir:
         finally:
             self.release()
 
-    def release(self) -> None:
-        """Releases the lock (idempotent); the lock file stays, see :func:`_lock`."""
+    def release(self, *, restore: bool = False) -> None:
+        """Releases the lock (idempotent); the lock file stays, see :func:`_lock`. With ``restore``
+        (a start refused before it changed anything) the lock file gets back the bytes it had before
+        the claim, so that the directory is byte for byte as it was."""
+        if restore:
+            self._restore_holder()
         if self._fd is not None:
             os.close(self._fd)  # closing the descriptor releases the flock
             self._fd = None
+
+    def _restore_holder(self) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            os.pwrite(self._fd, self._previous_holder, 0)
 
     def __enter__(self) -> RunDir:
         return self
@@ -184,8 +199,9 @@ class RunDir:
         self.release()
 
 
-def _lock(run_dir: Path) -> int:
-    """Takes the exclusive lock of ``run_dir`` or raises :class:`RunDirBusyError`.
+def _lock(run_dir: Path) -> tuple[int, bytes]:
+    """Takes the exclusive lock of ``run_dir`` or raises :class:`RunDirBusyError`; returns the
+    descriptor and what the lock file held before (this process's pid is written in its place).
 
     The lock file is never deleted while in use: a process that opened it before a deletion would
     lock the unlinked file while a third one locks a new file of the same name. After locking, the
@@ -213,6 +229,7 @@ def _lock(run_dir: Path) -> int:
         if same:
             break
         os.close(fd)
+    previous = os.pread(fd, 4096, 0)
     os.ftruncate(fd, 0)
-    os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
-    return fd
+    os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+    return fd, previous

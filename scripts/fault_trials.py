@@ -107,7 +107,8 @@ class Outcome:
     timed_out: bool = False
 
     def tail(self) -> str:
-        return " | ".join(self.stderr.strip().splitlines()[-3:])
+        """The end of stderr, on one line."""
+        return ("timed out; " if self.timed_out else "") + " | ".join(self.stderr.strip().splitlines()[-3:])
 
 
 class Train:
@@ -187,27 +188,43 @@ def after_path(path: Path, seconds: float) -> Condition:
 
 
 def nth_temp_checkpoint(run_dir: Path, n: int) -> Condition:
-    """Holds once the ``n``-th distinct ``.last.pt.<8 chars>.tmp`` has appeared in ``checkpoints/``."""
+    """Holds once the ``n``-th new ``.last.pt.<8 chars>.tmp`` has appeared in ``checkpoints/`` (one
+    left by an earlier kill does not count)."""
+    def present() -> set[str]:
+        try:
+            return {name for name in os.listdir(run_dir / "checkpoints") if TEMP_CHECKPOINT.match(name)}
+        except OSError:
+            return set()
+
+    old = present()
     seen: set[str] = set()
 
     def condition(train: Train) -> bool:
-        try:
-            names = os.listdir(run_dir / "checkpoints")
-        except OSError:
-            return False
-        seen.update(name for name in names if TEMP_CHECKPOINT.match(name))
+        seen.update(present() - old)
         return len(seen) >= n
 
     return condition
 
 
 def resume_writing(run_dir: Path) -> Condition:
-    """Holds once a resume starts changing the run: a new ``.hydra/resume_<k>`` or any temp file."""
-    before = set(_resume_dirs(run_dir))
+    """Holds once a temp file that was not there at the start appears: the start's first write."""
+    before = set(temp_files(run_dir, fast=True))
+    return lambda train: not set(temp_files(run_dir, fast=True)) <= before
 
+
+def new_resume_dir(run_dir: Path) -> Condition:
+    """Holds once a new ``.hydra/resume_<k>`` exists: the resume is writing its provenance files."""
+    before = set(_resume_dirs(run_dir))
+    return lambda train: not set(_resume_dirs(run_dir)) <= before
+
+
+def lock_taken(run_dir: Path) -> Condition:
+    """Holds once the started process holds the run's lock (its pid is in the lock file)."""
     def condition(train: Train) -> bool:
-        new = [d for d in _resume_dirs(run_dir) if d not in before]
-        return bool(new) or bool(temp_files(run_dir, fast=True))
+        try:
+            return (run_dir / LOCK_FILE).read_text().startswith(f"pid {train.proc.pid} ")
+        except OSError:
+            return False
 
     return condition
 
@@ -221,14 +238,13 @@ def _resume_dirs(run_dir: Path) -> list[str]:
 
 # -- run directories -------------------------------------------------------------------------------
 def temp_files(run_dir: Path, *, fast: bool = False) -> list[str]:
-    """``*.tmp`` files under ``run_dir`` (``fast``: only the directories rlkit writes, no full walk)."""
+    """``*.tmp`` files under ``run_dir``, relative to it (``fast``: only where rlkit writes, no full walk)."""
     if not fast:
         return sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*.tmp"))
     found = []
-    for folder in (run_dir, run_dir / "checkpoints", run_dir / ".hydra",
-                   *(run_dir / ".hydra" / d for d in _resume_dirs(run_dir))):
+    for folder in ("", "checkpoints", ".hydra", *(f".hydra/{d}" for d in _resume_dirs(run_dir))):
         try:
-            found += [f"{folder.name}/{n}" for n in os.listdir(folder) if n.endswith(".tmp")]
+            found += [os.path.join(folder, n) for n in os.listdir(run_dir / folder) if n.endswith(".tmp")]
         except OSError:
             pass
     return found
@@ -278,7 +294,9 @@ def compare_runs(got: Path, ref: Path, *, whole: bool = False) -> list[tuple[str
             first = next((i for i, (a, b) in enumerate(zip(rows, expected)) if a != b), min(len(rows), len(expected)))
             problems.append((SILENT, f"{name}: {len(rows)} rows vs {len(expected)}, first difference at row {first}"))
     if whole:
-        if (got / "config.yaml").read_bytes() != (ref / "config.yaml").read_bytes():
+        if not (got / "config.yaml").is_file():
+            problems.append((OTHER, "config.yaml missing: the run never committed"))
+        elif (got / "config.yaml").read_bytes() != (ref / "config.yaml").read_bytes():
             problems.append((SILENT, "config.yaml differs from the reference's"))
         files, expected_files = _files(got), _files(ref)
         if files != expected_files:
@@ -383,33 +401,14 @@ def kill_trial(ctx: Context, rng: random.Random, index: int) -> Trial:
     algo = rng.choice(["dqn", "c51"] if mode == "checkpoint" else ["dqn", "dqn", "c51", "a2c"])
     args = command(algo, rng.choice([0, 1]), big=mode == "checkpoint")
     ref = ctx.refs.get(args)
-    training = max(0.2, ref.t_total - ref.t_dir)  # seconds a start spends with its directory
     trial = Trial("kill/resume", f"kill-{'during-' if mode != 'random' else 'at-'}{mode}-{algo}")
     run_dir = ctx.cwd / "run"
 
-    plan: list[tuple[Killer, float]]  # a kill condition and a delay after it, per start
-    if mode == "random":
-        first: Killer = ((lambda d: after(rng.uniform(0.3, ref.t_total))) if rng.random() < 0.3
-                         else (lambda d: after_path(d, rng.uniform(0.0, training))))
-        plan = [(first, 0.0)] + [(lambda d: after(rng.uniform(0.3, ref.t_total)), 0.0)
-                                 for _ in range(rng.choice([0, 0, 1, 2]))]
-    elif mode == "checkpoint":
-        def at_write(n: int) -> Killer:
-            return lambda d: nth_temp_checkpoint(d, n)
-
-        plan = [(at_write(1 if rng.random() < 0.25 else rng.randint(2, 6)), rng.choice([0.0, rng.uniform(0, 0.03)]))]
-        if rng.random() < 0.4:
-            plan.append((at_write(rng.randint(1, 3)), rng.choice([0.0, rng.uniform(0, 0.03)])))
-    else:
-        plan = [(lambda d: after_path(d / "config.yaml", rng.uniform(0.0, training)), 0.0)]
-        for _ in range(rng.randint(1, 3)):
-            plan.append((resume_writing, 0.0) if rng.random() < 0.5
-                        else (lambda d: after(rng.uniform(0.3, ref.t_total)), 0.0))
-
+    plan = _kill_plan(mode, rng, ref)
     ctx.cwd.mkdir(parents=True)
-    kills: list[float] = []
+    kills: list[str] = []
     resumes = 0
-    for step, killer in enumerate([*plan, None]):
+    for step, kill in enumerate([*plan, None]):
         if (run_dir / "config.yaml").is_file():
             start_args = [f"resume={run_dir}"]
             resumes += step > 0
@@ -419,26 +418,68 @@ def kill_trial(ctx: Context, rng: random.Random, index: int) -> Trial:
                            else "restart after a kill before the directory existed"] += 1
             start_args = [*args, f"hydra.run.dir={run_dir}"]
         train = Train(start_args, ctx.cwd, ctx.logs)
-        out = run_killing(train, killer[0](run_dir) if killer else None, killer[1] if killer else 0.0)
+        out = run_killing(train, kill.make(run_dir) if kill else None, kill.delay if kill else 0.0)
         if out.killed:
-            kills.append(out.seconds)
+            assert kill is not None
+            kills.append(f"{kill.label} at {out.seconds:.2f} s")
+            for where in sorted({str(Path(t).parent) for t in temp_files(run_dir)} if run_dir.exists() else []):
+                trial.tags[f"a kill left a temp file in {where}/"] += 1
             continue
         if out.rc != 0:
             what = "resume" if start_args[0].startswith("resume=") else "start"
             trial.problems.append((OTHER, f"{what} {step} exited {out.rc}: {out.tail()}"))
             return trial
-        if killer:
-            trial.notes.append(f"start {step} ended before its kill")
+        if kill:
+            trial.notes.append(f"{kill.label} kill came too late: start {step} had finished")
         break
     trial.problems += compare_runs(run_dir, ref.path)
     leftovers = temp_files(run_dir)
     if leftovers:
         trial.problems.append((TEMP, ", ".join(leftovers)))
-    killed = ", ".join(f"{s:.2f}" for s in kills) or "never"
-    trial.notes.insert(0, f"killed at {killed} s, {resumes} resume{'s' * (resumes != 1)}")
-    if mode == "checkpoint" and kills:
-        trial.tags["killed during a checkpoint write"] += len(kills)
+    trial.notes.insert(0, f"killed {', '.join(kills) or 'never'}; {resumes} resume{'s' * (resumes != 1)}")
     return trial
+
+
+@dataclass
+class Kill:
+    """When to kill one start: once ``make(run_dir)`` holds, plus ``delay`` seconds."""
+
+    label: str
+    make: Killer
+    delay: float = 0.0
+
+
+def _kill_plan(mode: str, rng: random.Random, ref: Reference) -> list[Kill]:
+    """The kills of one trial, one per start (the start after the last one runs to its end)."""
+    training = max(0.2, ref.t_total - ref.t_dir)  # seconds a start spends with its directory
+
+    def at_random() -> Kill:
+        seconds = rng.uniform(0.3, 0.9 * ref.t_total)
+        return Kill("at-random", lambda d: after(seconds))
+
+    def at_write(n: int) -> Kill:
+        return Kill(f"checkpoint-write#{n}", lambda d: nth_temp_checkpoint(d, n), rng.choice([0.0, rng.uniform(0, 0.03)]))
+
+    if mode == "random":
+        seconds = rng.uniform(0.0, training)
+        first = at_random() if rng.random() < 0.3 else Kill("dir+random", lambda d: after_path(d, seconds))
+        return [first] + [at_random() for _ in range(rng.choice([0, 0, 1, 2]))]
+    if mode == "checkpoint":
+        plan = [at_write(1 if rng.random() < 0.25 else rng.randint(2, 6))]
+        return plan + ([at_write(rng.randint(1, 3))] if rng.random() < 0.4 else [])
+    seconds = rng.uniform(0.0, 0.7 * training)
+    plan = [Kill("commit+random", lambda d: after_path(d / "config.yaml", seconds))]
+    for _ in range(rng.randint(1, 3)):
+        pick = rng.random()
+        if pick < 0.25:
+            plan.append(Kill("resume-writes", resume_writing))
+        elif pick < 0.45:
+            plan.append(Kill("resume-provenance", new_resume_dir))
+        elif pick < 0.7:
+            plan.append(Kill("resume-locked", lock_taken, rng.uniform(0.0, 0.3)))
+        else:
+            plan.append(at_random())
+    return plan
 
 
 def concurrency_trial(ctx: Context, rng: random.Random, index: int) -> Trial:

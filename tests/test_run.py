@@ -292,6 +292,15 @@ def test_optimiser_moments_of_other_shapes_are_refused(finished):
     assert snapshot(finished) == before
 
 
+def test_a_refused_resume_leaves_even_the_lock_file_as_it_was(finished):
+    lock = finished / ".rlkit.lock"
+    lock.write_bytes(b"pid 1 on the machine that trained it\n")
+    before = snapshot(finished)
+    with pytest.raises(ConfigError, match="below the 800 frames"):
+        resume(finished, "total_frames=10")
+    assert snapshot(finished) == before
+
+
 def test_a_corrupt_checkpoint_is_refused_before_anything_changes(finished):
     path = finished / "checkpoints" / "last.pt"
     data = bytearray(path.read_bytes())

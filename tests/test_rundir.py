@@ -75,6 +75,7 @@ def test_an_interrupted_start_is_cleared_by_the_next_start(tmp_path):
     (tmp_path / "checkpoints" / "last.pt").write_bytes(b"frame 0")
     (tmp_path / "metrics.csv").write_text("step\n")
     (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".config.yaml.x7q2m9ab.tmp").write_text("half a config")  # killed while writing its commit
     (tmp_path / LOCK_NAME).write_text("pid 1 on elsewhere\n")
     with RunDir.claim(tmp_path, fresh=True) as held:
         assert sorted(p.name for p in held.path.iterdir()) == [LOCK_NAME]
@@ -98,7 +99,9 @@ def test_abandon_removes_what_the_start_created_and_keeps_the_rest(tmp_path):
 
 def test_stale_temp_files_of_interrupted_writes_are_removed(tmp_path):
     (tmp_path / "checkpoints").mkdir()
-    stale = [tmp_path / "checkpoints" / ".last.pt.ab3_x9qz.tmp", tmp_path / ".metrics.csv.k2j4h5g6.tmp"]
+    (tmp_path / ".hydra" / "resume_1").mkdir(parents=True)
+    stale = [tmp_path / "checkpoints" / ".last.pt.ab3_x9qz.tmp", tmp_path / ".metrics.csv.k2j4h5g6.tmp",
+             tmp_path / ".hydra" / "resume_1" / ".config.yaml.ko00pyx_.tmp"]
     kept = [tmp_path / "checkpoints" / "last.pt", tmp_path / "notes.tmp", tmp_path / ".hidden"]
     for path in stale + kept:
         path.write_bytes(b"x")
