@@ -13,6 +13,7 @@ Refusals end the process with ``rlkit: <message>`` on stderr and exit status 2; 
 """
 from __future__ import annotations
 
+import json
 import secrets
 import sys
 from pathlib import Path
@@ -24,7 +25,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from rlkit.builders import GROUP_KEYS
+from rlkit.builders import GROUP_KEYS, Settings, resolved_container
 from rlkit.errors import ConfigError, RlkitError, RunDirBusyError, RunDirError
 from rlkit.rundir import check_fresh_run_dir, lock_holder
 from rlkit.run import CONFIG_FILE, preflight, run, run_dir_of
@@ -84,11 +85,29 @@ def register_resolvers() -> None:
     OmegaConf.register_new_resolver("rlkit_job_subdir", job_subdir_resolver, replace=True)
 
 
+# The settings of the last config this process checked, so that the run validates it once: the
+# check runs in Hydra's callback (or the sweep job's resolver), the run in the task, same process.
+_checked: tuple[str, Settings] | None = None
+
+
+def _key(cfg: DictConfig) -> str:
+    return json.dumps(resolved_container(cfg), sort_keys=True, default=str)
+
+
 def _check(cfg: DictConfig) -> None:
+    global _checked
     try:
-        preflight(cfg)
+        settings = preflight(cfg)
     except RlkitError as err:
         refuse(err)
+    _checked = (_key(cfg), settings)
+
+
+def _checked_settings(cfg: DictConfig) -> Settings | None:
+    """The settings :func:`_check` found for this very config, if it checked it."""
+    if _checked is not None and _checked[0] == _key(cfg):
+        return _checked[1]
+    return None
 
 
 # -- the callback ----------------------------------------------------------------------------------
@@ -210,7 +229,8 @@ def train_task(cfg: DictConfig) -> float | None:
         "overrides.yaml": OmegaConf.to_yaml(OmegaConf.create(list(hc.overrides.task))),
     }
     try:
-        result = run(cfg, run_dir, overrides=list(hc.overrides.task), provenance=provenance)
+        settings = None if cfg.get("resume") else _checked_settings(cfg)
+        result = run(cfg, run_dir, overrides=list(hc.overrides.task), provenance=provenance, validated=settings)
     except RlkitError as err:
         if multirun:  # the other jobs of the sweep go on
             print(f"rlkit: {label}({run_dir}) failed: {_describe(err)}", file=sys.stderr)

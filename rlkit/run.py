@@ -84,7 +84,7 @@ def preflight(cfg: DictConfig) -> Settings:
 
 
 def run(cfg: DictConfig, output_dir: str | os.PathLike, *, overrides: list[str] | None = None,
-        provenance: Mapping[str, str] | None = None) -> dict:
+        provenance: Mapping[str, str] | None = None, validated: Settings | None = None) -> dict:
     """Trains the run described by ``cfg`` into ``output_dir``; returns the last evaluation metrics.
 
     Args:
@@ -94,6 +94,9 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike, *, overrides: list[str] 
         overrides: the command-line overrides; with ``cfg.resume`` they are applied to the saved config.
         provenance: files (name -> text) recording how this start was launched, written into
             ``.hydra/`` (the first start) or ``.hydra/resume_<k>/`` once the start is verified.
+        validated: what :func:`validate_config` (or :func:`preflight`) returned for ``cfg``, when the
+            caller checked it already (the command line does, before the run directory exists):
+            the config is then not validated again. Ignored on resume (the run's saved config is).
 
     Raises:
         RlkitError: a refusal, before anything in ``output_dir`` changed: a bad config
@@ -110,7 +113,7 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike, *, overrides: list[str] 
     output_dir = Path(output_dir)
     if cfg.get("resume"):
         return _resume(cfg, output_dir, overrides, provenance)
-    settings = validate_config(cfg)
+    settings = validated if validated is not None else validate_config(cfg)
     torch.set_num_threads(settings.root.num_threads)
     seed_everything(settings.root.seed)
     trainer = build_trainer(settings, output_dir)
