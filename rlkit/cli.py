@@ -25,7 +25,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from rlkit.builders import GROUP_KEYS, Settings, resolved_container
+from rlkit.builders import GROUP_KEYS, Settings
 from rlkit.errors import ConfigError, RlkitError, RunDirBusyError, RunDirError
 from rlkit.rundir import check_fresh_run_dir, lock_holder
 from rlkit.run import CONFIG_FILE, preflight, run, run_dir_of
@@ -91,7 +91,10 @@ _checked: tuple[str, Settings] | None = None
 
 
 def _key(cfg: DictConfig) -> str:
-    return json.dumps(resolved_container(cfg), sort_keys=True, default=str)
+    """The config's content without the ``hydra`` node (resolving that node here would run this
+    check again from its own resolver)."""
+    body = OmegaConf.masked_copy(cfg, [key for key in cfg.keys() if key != "hydra"])
+    return json.dumps(OmegaConf.to_container(body, resolve=True), sort_keys=True, default=str)
 
 
 def _check(cfg: DictConfig) -> None:

@@ -308,3 +308,19 @@ def test_two_sweeps_started_together_get_their_own_directories(cli, tmp_path):
     assert len(sweeps) == 2 and sweeps[0] != sweeps[1]
     for sweep in sweeps:
         assert [p.name for p in sweep.iterdir() if p.is_dir()] == ["0_dqn_CartPole_s0"]
+
+
+def test_the_command_line_validates_a_start_once(cli, tmp_path, monkeypatch):
+    import rlkit.run as run_module
+
+    calls = []
+    validate = run_module.validate_config
+
+    def counting(cfg):
+        calls.append(1)
+        return validate(cfg)
+
+    monkeypatch.setattr(run_module, "validate_config", counting)
+    cli.accepted(*TINY, f"hydra.run.dir={tmp_path / 'run'}")
+    assert len(calls) == 1  # by the check before the run directory exists; the run reuses its settings
+    assert (tmp_path / "run" / "config.yaml").is_file()
