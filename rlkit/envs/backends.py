@@ -168,6 +168,12 @@ def load_env_state_dict(env: gym.Env, state: dict, env_name: str) -> None:
     base._np_random_seed = state["np_random_seed"]
 
 
+#: One step of every sub-env: ``(observation, reward, terminated, truncated, done, any_done, info)``,
+#: the batched observation and info as the env gave them (the codec converts them), reward float32
+#: ``[N]``, the flags bool ``[N]``, and whether any sub-env is done. A plain tuple: made every step.
+BackendStep = tuple[Any, np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool, dict]
+
+
 # -- vector envs -----------------------------------------------------------------------------------
 class VectorBackend:
     """Partial resets and state capture for one vector env (SyncVectorEnv / AsyncVectorEnv)."""
@@ -178,10 +184,14 @@ class VectorBackend:
         mode = vec.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
         self.autoreset_mode = mode if isinstance(mode, AutoresetMode) else AutoresetMode(mode)
 
-    def step(self, actions: np.ndarray) -> tuple[Any, Any, Any, Any, dict]:
-        """One step of every sub-env with the (gymnasium-encoded) ``actions``: the vector env's
-        ``(observation, reward, terminated, truncated, info)``."""
-        return self.vec.step(actions)
+    def step(self, actions: np.ndarray | list[int]) -> BackendStep:
+        """One step of every sub-env with the (gymnasium-encoded) ``actions``."""
+        obs, reward, terminated, truncated, info = self.vec.step(np.asarray(actions))
+        terminated = np.asarray(terminated, dtype=bool)
+        truncated = np.asarray(truncated, dtype=bool)
+        done = terminated | truncated
+        reward = np.asarray(reward, dtype=np.float32).reshape(self.vec.num_envs)
+        return obs, reward, terminated, truncated, done, bool(done.any()), info
 
     def partial_reset(self, mask: np.ndarray) -> tuple[Any, dict]:
         """Resets the sub-envs where ``mask`` is True; returns their observations and info, batched

@@ -11,13 +11,14 @@ import torch
 from rlkit.envs.spaces import SpaceCodec, describe_spec
 
 
-def all_finite(array: np.ndarray) -> bool:
-    """Whether a float array holds no NaN/inf (its sum is finite; a sum that overflows is re-checked
-    by :func:`check_finite`). Small arrays are summed in Python, faster than numpy's reduction at
-    that size."""
-    if array.size <= 64:
-        return math.isfinite(sum(array.ravel().tolist()))
-    return math.isfinite(float(array.sum()))
+def all_finite(*arrays: np.ndarray) -> bool:
+    """Whether float arrays hold no NaN/inf (the sum of all is finite; a sum that overflows is
+    re-checked by :func:`check_finite`). Small arrays are summed in Python, faster than numpy's
+    reduction at that size."""
+    total = 0.0
+    for array in arrays:
+        total += sum(array.ravel().tolist()) if array.size <= 64 else float(array.sum())
+    return math.isfinite(total)
 
 
 def check_finite(env_id: str, step: int, what: str, values: np.ndarray) -> None:
@@ -35,9 +36,10 @@ def check_finite(env_id: str, step: int, what: str, values: np.ndarray) -> None:
 
 
 def check_action(codec: SpaceCodec, action: Any, *, mask: torch.Tensor | None, num_envs: int, env_id: str,
-                 step: int) -> np.ndarray:
+                 step: int) -> np.ndarray | list[int]:
     """Validates ``action`` (``[num_envs, *action_shape]``, allowed by ``mask``) for step ``step`` of
-    env ``env_id`` and returns it encoded for gymnasium.
+    env ``env_id`` and returns it encoded for gymnasium: an array, or for a few integer index
+    actions a list of Python ints (what a single env steps with directly).
 
     Raises:
         ValueError: not a tensor of the right shape, outside the action spec, or masked out; the
@@ -45,15 +47,14 @@ def check_action(codec: SpaceCodec, action: Any, *, mask: torch.Tensor | None, n
     """
     spec = codec.action_spec
     if (mask is None and type(action) is torch.Tensor and action.dtype == torch.int64 and codec.index_actions
-            and spec.mask is None):
-        encoded = action.detach().cpu().numpy()
-        if encoded.shape == (num_envs,) and encoded.size <= 32:
-            # Python's min/max on a short list beat numpy's reductions; out-of-range values take
-            # the general path below, which names them.
-            values = encoded.tolist()
-            if min(values) >= 0 and max(values) < spec.n:
-                start = codec.action_start
-                return encoded + start if start else encoded
+            and spec.mask is None and action.dim() == 1 and action.shape[0] == num_envs <= 32):
+        # The common case: a few integer indices, range-checked as Python ints (Python's min/max on
+        # a short list beat numpy's reductions); out-of-range values take the general path below,
+        # which names them.
+        values = action.tolist()
+        if min(values) >= 0 and max(values) < spec.n:
+            start = codec.action_start
+            return [v + start for v in values] if start else values
     expected = (num_envs, *spec.shape)
     if not isinstance(action, torch.Tensor) or tuple(action.shape) != expected:
         got = tuple(action.shape) if isinstance(action, torch.Tensor) else type(action).__name__

@@ -250,13 +250,8 @@ class GymEnv:
         encoded = check_action(self._codec, action, mask=self._mask, num_envs=self.num_envs, env_id=self._env_id,
                                step=self._step_count + 1)
         self._fresh = False
-        obs, reward, terminated, truncated, info = self._backend.step(encoded)
+        obs, reward, terminated, truncated, done, any_done, info = self._backend.step(encoded)
         self._step_count += 1
-        terminated = np.asarray(terminated, dtype=bool)
-        truncated = np.asarray(truncated, dtype=bool)
-        done = terminated | truncated
-        any_done = bool(done.any())
-        reward = np.asarray(reward, dtype=np.float32).reshape(self.num_envs)
         now_np, now_mask = self._codec.observe(obs, info)
         if self._same_step:
             # `obs` already holds the reset observations; the true final ones are in info.
@@ -276,7 +271,7 @@ class GymEnv:
                     now_mask = next_mask.copy()
                     now_mask[done] = reset_mask
         # One cheap test for the common case; the detailed ones name the culprit.
-        if not (all_finite(reward) and all_finite(next_np)):
+        if not all_finite(reward, next_np):
             check_finite(self._env_id, self._step_count, "reward", reward.reshape(-1, 1))
             check_finite(self._env_id, self._step_count, "observation", next_np)
         if any_done and not all_finite(now_np):

@@ -18,7 +18,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
-from rlkit.envs.backends import VectorBackend, env_state_dict, load_env_state_dict
+from rlkit.envs.backends import BackendStep, VectorBackend, env_state_dict, load_env_state_dict
 
 
 def batch_one(value: Any) -> Any:
@@ -26,6 +26,15 @@ def batch_one(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: batch_one(v) for k, v in value.items()}
     return np.asarray(value)[None]
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False
+    return array
+
+
+# The one-element flag arrays of a single env's steps, shared (read-only: results are not mutated).
+_FLAG = {False: _read_only(np.array([False])), True: _read_only(np.array([True]))}
 
 
 def batch_info(info: dict) -> dict:
@@ -91,14 +100,15 @@ class SingleBackend(VectorBackend):
         super().__init__(vec, env_name)
         self.env = vec.env
 
-    def step(self, actions: np.ndarray) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict]:
-        # The env itself, without SingleEnv's batching of the action: an index action goes in as a
-        # Python int (gymnasium's Discrete.contains checks it faster than a numpy integer).
-        action = actions[0]
-        obs, reward, terminated, truncated, info = self.env.step(
-            action.item() if actions.dtype.kind in "iu" and actions.ndim == 1 else action)
-        return (batch_one(obs), np.array([reward], dtype=np.float32), np.array([terminated], dtype=bool),
-                np.array([truncated], dtype=bool), batch_info(info))
+    def step(self, actions: np.ndarray | list[int]) -> BackendStep:
+        # The env itself, without SingleEnv's batching: an index action goes in as a Python int
+        # (gymnasium's Discrete.contains checks it faster than a numpy integer), and the flags are
+        # combined as Python bools; they become shared read-only one-element arrays.
+        obs, reward, terminated, truncated, info = self.env.step(actions[0])
+        terminated, truncated = bool(terminated), bool(truncated)
+        done = terminated or truncated
+        return (batch_one(obs), np.array([reward], dtype=np.float32), _FLAG[terminated], _FLAG[truncated], _FLAG[done],
+                done, batch_info(info) if info else {})
 
     def partial_reset(self, mask: np.ndarray) -> tuple[Any, dict]:
         return self.vec.reset()
