@@ -110,7 +110,9 @@ class TensorSpec(abc.ABC):
                 return False
         return True
 
-    __hash__ = None  # mutable (masks)
+    # Mutable (masks), so unhashable. typeshed types object.__hash__ as a method, so mypy rejects the
+    # None that the data model prescribes (typeshed's own list and dict carry the same ignore).
+    __hash__ = None  # type: ignore[assignment]
 
 
 class _DiscreteMaskMixin:
@@ -141,6 +143,8 @@ class _DiscreteMaskMixin:
         The mask is moved rather than the data: the environment may hand its mask over on one
         device while the values to check come from another.
         """
+        # Only called with a mask set (every caller checks ``self.mask is None`` first).
+        assert self.mask is not None
         target = torch.Size(batch) + (self.n,)
         try:
             fits = torch.broadcast_shapes(self.mask.shape, target) == target

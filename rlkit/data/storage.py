@@ -191,6 +191,7 @@ class TensorDictStorage:
     def _read_kept(self, td: TensorDictBase) -> dict[NestedKey, torch.Tensor]:
         """The entries named by :attr:`keys`, read one by one (cheaper than walking every leaf of a
         batch that holds more); a missing or non-tensor one gets the error of the full walk."""
+        assert self.keys is not None  # only called when the storage keeps named entries (extend)
         leaves = {}
         for key in self.keys:
             value = td.get(key, None)

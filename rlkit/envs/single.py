@@ -87,6 +87,8 @@ class SingleEnv(gym.vector.VectorEnv):
 class SingleBackend(VectorBackend):
     """Steps, resets and state capture for a :class:`SingleEnv`."""
 
+    vec: SingleEnv
+
     def __init__(self, vec: SingleEnv, env_name: str) -> None:
         super().__init__(vec, env_name)
         self.env = vec.env

@@ -104,7 +104,7 @@ class SpaceCodec:
         self.action_space = action_space
         self.action_encoding = action_encoding
         self.obs_is_dict = isinstance(observation_space, spaces.Dict)
-        if self.obs_is_dict:
+        if isinstance(observation_space, spaces.Dict):  # self.obs_is_dict, spelled out to narrow the type
             extra = sorted(set(observation_space.spaces) - {"observation", "action_mask"})
             if "observation" not in observation_space.spaces or extra:
                 raise ValueError(

@@ -1,7 +1,7 @@
 """Actors, value operators and probabilistic actors built on ``tensordict.nn`` modules."""
 from __future__ import annotations
 
-from typing import Any, Dict, Sequence
+from typing import Any, Dict, Sequence, cast
 
 import torch
 from tensordict import TensorDictBase
@@ -172,6 +172,9 @@ class SafeSequential(TensorModule, TensorDictSequential):
         torch.Size([2, 1])
     """
 
+    #: The action spec, on an operator built as a policy (see ActorValueOperator.get_policy_operator).
+    spec: TensorSpec | None
+
     def __init__(self, *modules: TensorDictModuleBase) -> None:
         super().__init__(*modules)
         self._steps = _steps(self.module)
@@ -287,7 +290,8 @@ class ProbabilisticActor(TensorModule, ProbabilisticTensorDictSequential):
         log_prob_key = None
         if len(out_keys) == 1:
             key = out_keys[0]
-            log_prob_key = key + "_log_prob" if isinstance(key, str) else key[:-1] + (key[-1] + "_log_prob",)
+            # (the last name of a nested key is a str)
+            log_prob_key = key + "_log_prob" if isinstance(key, str) else key[:-1] + (cast(str, key[-1]) + "_log_prob",)
         sampler = Sampler(
             in_keys=in_keys,
             out_keys=out_keys,
@@ -319,7 +323,7 @@ class ProbabilisticActor(TensorModule, ProbabilisticTensorDictSequential):
     @property
     def sampler(self) -> Sampler:
         """The final module, which builds the distribution and samples."""
-        return self.module[-1]
+        return cast(Sampler, self.module[-1])  # checked by _setup
 
     def distribution(self, *inputs: torch.Tensor) -> D.Distribution:
         """The action distribution for the tensors of ``in_keys``."""

@@ -90,6 +90,8 @@ class DistributionalQValueModule(QValueModule):
             support = support.to(torch.get_default_dtype())
         self.register_buffer("support", support)
 
+    support: torch.Tensor  # a buffer (registered in __init__)
+
     def _default_out_keys(self) -> list[NestedKey]:
         return [keys.ACTION, self.action_value_key]
 
@@ -133,6 +135,8 @@ class DistributionalQValueHook(_QValueHookBase):
         >>> action.shape, logp.shape
         (torch.Size([5]), torch.Size([5, 3, 2]))
     """
+
+    qvalue_model: DistributionalQValueModule
 
     def __init__(
         self,

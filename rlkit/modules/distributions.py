@@ -103,7 +103,7 @@ class TanhNormal(D.Distribution):
         lp = self._base.log_prob(x) - log_det
         return lp.sum(tuple(range(-self._event_dims, 0))) if self._event_dims else lp
 
-    def rsample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:
+    def rsample(self, sample_shape: torch.Size | list[int] | tuple[int, ...] = torch.Size()) -> torch.Tensor:
         return self._squash(self._base.rsample(sample_shape))
 
     def rsample_and_log_prob(self, sample_shape: torch.Size = torch.Size()) -> tuple[torch.Tensor, torch.Tensor]:
@@ -150,7 +150,10 @@ def sample(dist: D.Distribution, kind: InteractionType) -> torch.Tensor:
         if deterministic is not None:
             return deterministic
         try:
-            kind = InteractionType.MODE if dist.support.is_discrete else InteractionType.MEAN
+            support = dist.support
+            # torch annotates ``support`` as Optional but asserts it is set where it reads it.
+            assert support is not None
+            kind = InteractionType.MODE if support.is_discrete else InteractionType.MEAN
         except NotImplementedError:
             kind = InteractionType.MEAN
     if kind is InteractionType.MODE:

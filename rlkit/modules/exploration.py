@@ -12,6 +12,8 @@ rlkit explores. :func:`exploration_type` then returns ``ExplorationType.RANDOM``
 """
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import torch
 from tensordict.nn import (
@@ -53,7 +55,7 @@ class set_exploration_type(set_interaction_type):
 
 
 # float32 / float64 host scalars whose arithmetic rounds like the tensors' (see EGreedyModule.step).
-_HOST_SCALARS = {torch.float32: np.float32, torch.float64: np.float64}
+_HOST_SCALARS: dict[torch.dtype, type[np.floating]] = {torch.float32: np.float32, torch.float64: np.float64}
 
 
 def exploration_type() -> InteractionType:
@@ -127,6 +129,12 @@ class EGreedyModule(TensorModule, TensorDictModuleBase):
         torch.Size([4, 3])
     """
 
+    # Buffers (registered in __init__), typed for the type checker.
+    eps_init: torch.Tensor
+    eps_end: torch.Tensor
+    eps: torch.Tensor
+    frames: torch.Tensor
+
     def __init__(
         self,
         spec: TensorSpec,
@@ -159,7 +167,8 @@ class EGreedyModule(TensorModule, TensorDictModuleBase):
 
     def step(self, frames: int = 1) -> None:
         """Advances the linear schedule by ``frames`` frames."""
-        buffers = self._buffers
+        # Every buffer of this module is a tensor (nn.Module types them Optional).
+        buffers = cast("dict[str, torch.Tensor]", self._buffers)
         count = buffers["frames"]
         count.add_(int(frames))
         progress = min(count.item() / self.annealing_num_steps, 1.0)
@@ -171,11 +180,12 @@ class EGreedyModule(TensorModule, TensorDictModuleBase):
         # The same expression on host scalars of the buffers' precision, each operation rounding as
         # the tensor ops do, without three tensor temporaries (called once per collected batch).
         low, high = scalar(init.item()), scalar(end.item())
-        eps.fill_(low + (high - low) * scalar(progress))
+        # torch's stubs type fill_'s value as a Python number; it takes numpy scalars as well.
+        eps.fill_(low + (high - low) * scalar(progress))  # type: ignore[call-overload]
 
     def current_eps(self) -> float:
         """``eps`` as a Python float (the value of the buffer, read on every acting step)."""
-        return self._buffers["eps"].item()
+        return cast(torch.Tensor, self._buffers["eps"]).item()  # a tensor buffer (see step)
 
     def _describe_input(self, key: NestedKey) -> str:
         return "action mask" if key == self.action_mask_key else "action"

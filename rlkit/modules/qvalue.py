@@ -122,6 +122,7 @@ class QValueModule(TensorModule, TensorDictModuleBase):
         self._check_width(scores.shape[-1])
         action = greedy_action(scores, self.action_space, mask, self.var_nums)
         if self.safe:
+            assert self.spec is not None  # __init__ refuses safe=True without a spec
             action = self.spec.project(action)
         return action, scores
 

@@ -1,7 +1,7 @@
 """Helpers shared by the losses: distances and reduction (pure tensor functions)."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, cast
 
 import torch
 import torch.nn.functional as F
@@ -42,7 +42,7 @@ def check_loss_function(loss_function: str) -> LossFunction:
     """Return ``loss_function`` if it is one of ``l1``, ``l2``, ``smooth_l1``, else raise ``ValueError``."""
     if loss_function not in LOSS_FUNCTIONS:
         raise ValueError(f"Unknown loss_function {loss_function!r}; valid choices: {list(LOSS_FUNCTIONS)}.")
-    return loss_function  # type: ignore[return-value]
+    return cast(LossFunction, loss_function)  # one of LOSS_FUNCTIONS (checked above)
 
 
 def reduce_loss(loss: torch.Tensor, reduction: Reduction) -> torch.Tensor:
