@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -137,7 +137,7 @@ class DQNLoss(LossModule):
 
     def _next_value(self, next_td: TensorDictBase) -> torch.Tensor:
         online: QValueActor = self.value_network
-        target: QValueActor = self.target_network("value_network")
+        target = cast(QValueActor, self.target_network("value_network"))  # a copy of the online actor
         inputs = network_inputs(online, next_td)
         with torch.no_grad():
             target_values = target.action_values(*inputs)
