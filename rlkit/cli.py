@@ -93,7 +93,7 @@ _checked: tuple[str, Settings] | None = None
 def _key(cfg: DictConfig) -> str:
     """The config's content without the ``hydra`` node (resolving that node here would run this
     check again from its own resolver)."""
-    body = OmegaConf.masked_copy(cfg, [key for key in cfg.keys() if key != "hydra"])
+    body = OmegaConf.masked_copy(cfg, [str(key) for key in cfg.keys() if key != "hydra"])  # (str keys)
     return json.dumps(OmegaConf.to_container(body, resolve=True), sort_keys=True, default=str)
 
 

@@ -18,9 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tensordict.utils import NestedKey
+
+if TYPE_CHECKING:
+    from rlkit.objectives import LossModule
 
 __all__ = ["ALGORITHMS", "Algorithm", "get_algorithm", "register_algorithm"]
 
@@ -46,7 +49,7 @@ class Algorithm:
 
     name: str
     schema: type
-    loss: type
+    loss: type[LossModule]
     build_agent: Callable[[Any, Any], Any]
     replay_keys: Callable[[Any], list[NestedKey]] | None = None
     slice_len: Callable[[Any], int] | None = None

@@ -21,6 +21,7 @@ import os
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import cast
 from pathlib import Path
 
 import numpy as np
@@ -65,7 +66,8 @@ def load_run_config(run_dir: str | os.PathLike, overrides: list[str] | None = No
     path = Path(run_dir) / CONFIG_FILE
     if not path.is_file():
         raise RunDirError(f"cannot resume: {path} does not exist (is {run_dir} an rlkit run directory?)")
-    saved = OmegaConf.to_container(OmegaConf.load(path))
+    # A mapping: rlkit writes the file (a hand-edited list would fail in apply_overrides).
+    saved = cast(dict, OmegaConf.to_container(OmegaConf.load(path)))
     extra = [o for o in (overrides or []) if o.split("=", 1)[0].lstrip("+") != "resume"]
     return apply_overrides(saved, extra)
 

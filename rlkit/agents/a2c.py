@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
+from tensordict.nn import TensorDictModuleBase
 from torch import nn
 
 from rlkit import keys
@@ -66,6 +67,8 @@ def build_a2c(settings: Any, env: GymEnv) -> Agent:
         orthogonal_(list(value.modules())[-1], 1.0)
         return ValueOperator(value, in_keys=[in_key])
 
+    actor: TensorDictModuleBase
+    critic: TensorDictModuleBase
     if algo.shared_trunk:
         trunk = orthogonal_(nn.Sequential(MLP(obs, hidden[-1], hidden[:-1], activation_class=act), act()), 2 ** 0.5)
         operator = ActorValueOperator(SafeModule(trunk, in_keys=[keys.OBSERVATION], out_keys=[keys.HIDDEN]),

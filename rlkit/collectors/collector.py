@@ -197,9 +197,9 @@ class Collector:
 
         data = {key: join(column) for key, column in zip(keys_in_order, columns)}
         device = data[keys.ACTION].device
-        next_obs, rewards, terms, truncs, dones, next_masks = (
-            join(store) if store[0] is not None else None for store in stores
-        )
+        # Only the mask store may hold None (an env without action masks).
+        joined: list[Any] = [join(store) if store[0] is not None else None for store in stores]
+        next_obs, rewards, terms, truncs, dones, next_masks = joined
         episodes = self._episodes.update(rewards.reshape(n, steps), dones.reshape(n, steps))
         self.episode_returns = torch.from_numpy(episodes.returns.astype(np.float32))
         self.episode_lengths = torch.from_numpy(episodes.lengths)

@@ -369,7 +369,9 @@ def rng_state() -> dict[str, Any]:
         True
     """
     version, internal, gauss_next = random.getstate()
-    kind, keys, pos, has_gauss, cached_gaussian = np.random.get_state(legacy=True)
+    legacy = np.random.get_state(legacy=True)
+    assert isinstance(legacy, tuple)  # the legacy form of the global MT19937 generator (a dict for others)
+    kind, keys, pos, has_gauss, cached_gaussian = legacy
     state: dict[str, Any] = {
         "python": {
             "version": version,

@@ -177,7 +177,7 @@ class Trainer:
                 have = "has" if name in state else "has no"
                 raise CheckpointMismatchError(f"the checkpoint {have} a {name}, this run "
                                               f"{'has none' if name in state else 'has one'}")
-        checks = {
+        checks: dict[str, Callable[..., str | None]] = {
             "loss_module": lambda: first_mismatch(dict(self.loss_module.state_dict()), dict(state["loss_module"]),
                                                   "loss_module"),
             "optimizer": lambda: _optimizer_mismatch(self.optimizer, state["optimizer"]),
@@ -369,6 +369,7 @@ class Trainer:
         return stop
 
     def _evaluate(self) -> dict[str, float]:
+        assert self.evaluator is not None  # (called only with an evaluator)
         self.last_eval = self.evaluator()
         return self.last_eval
 
@@ -436,7 +437,7 @@ class _Window:
             out["episode_return"] = sum(self.returns) / len(self.returns)
             out["episode_length"] = sum(self.lengths) / len(self.lengths)
             out["episodes"] = len(self.returns)
-        self.__init__()
+        type(self).__init__(self)  # (self.__init__(), spelled so that a type checker accepts it)
         return out
 
     def state_dict(self) -> dict:
@@ -471,7 +472,7 @@ def _optimizer_mismatch(optimizer: torch.optim.Optimizer, saved: dict) -> str | 
     saved_groups = saved["param_groups"]
     if len(saved_groups) != len(groups):
         return f"optimizer has {len(saved_groups)} parameter groups, this run's has {len(groups)}"
-    params = []
+    params: list[tuple[object, torch.Tensor]] = []
     for i, (group, saved_group) in enumerate(zip(groups, saved_groups)):
         if len(saved_group["params"]) != len(group["params"]):
             return (f"optimizer group {i} has {len(saved_group['params'])} parameters, this run's has "

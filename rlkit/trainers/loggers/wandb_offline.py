@@ -129,7 +129,8 @@ def _read_once(path: str | os.PathLike[str]) -> OfflineRun:
 
     run = OfflineRun(path=runs[0])
     for payload in _iter_payloads(runs[0]):
-        record = pb.Record()
+        # wandb's *_pb2 modules build their message classes at import time and ship no stubs.
+        record = pb.Record()  # type: ignore[attr-defined]
         record.ParseFromString(payload)
         kind = record.WhichOneof("record_type")
         if kind == "run":
