@@ -9,6 +9,7 @@ outside this registry tests an algorithm's name.
 
 Examples:
     >>> import rlkit.agents  # registers the built-in algorithms
+    >>> from rlkit.registry import ALGORITHMS, get_algorithm
     >>> sorted(ALGORITHMS)
     ['a2c', 'c51', 'dqn']
     >>> get_algorithm("dqn").off_policy, get_algorithm("a2c").off_policy

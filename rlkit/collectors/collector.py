@@ -61,6 +61,7 @@ class Collector:
         >>> import torch
         >>> from tensordict.nn import TensorDictModule
         >>> from rlkit.envs import GymEnv
+        >>> from rlkit.collectors import Collector
         >>> env = GymEnv("CartPole-v1", num_envs=4, seed=0)
         >>> policy = TensorDictModule(lambda obs: (obs[..., 2] > 0).long(), ["observation"], ["action"])
         >>> collector = Collector(env, policy, frames_per_batch=64, total_frames=128)

@@ -13,7 +13,7 @@ class Composite(TensorSpec):
     """A dictionary of specs; members are TensorDicts.
 
     Examples:
-        >>> from rlkit.data import OneHot, Unbounded
+        >>> from rlkit.data import Composite, OneHot, Unbounded
         >>> spec = Composite(observation=Unbounded((4,)), action=OneHot(2))
         >>> td = spec.rand((5,))
         >>> td["action"].shape, spec.is_in(td)

@@ -200,6 +200,8 @@ class OneHot(_DiscreteMaskMixin, TensorSpec):
         mask: optional bool mask of allowed actions, shape ``[..., n]``.
 
     Examples:
+        >>> import torch
+        >>> from rlkit.data import OneHot
         >>> spec = OneHot(3)
         >>> spec.project(torch.tensor([0.2, 0.9, 0.9]))
         tensor([0, 1, 0])
@@ -257,6 +259,8 @@ class Categorical(_DiscreteMaskMixin, TensorSpec):
         mask: optional bool mask of allowed actions, shape ``[..., n]``.
 
     Examples:
+        >>> import torch
+        >>> from rlkit.data import Categorical
         >>> Categorical(4, mask=torch.tensor([False, True, False, True])).project(torch.tensor(2))
         tensor(1)
     """
@@ -312,6 +316,8 @@ class MultiOneHot(TensorSpec):
         nvec: the number of actions of each group.
 
     Examples:
+        >>> import torch
+        >>> from rlkit.data import MultiOneHot
         >>> spec = MultiOneHot([2, 3])
         >>> spec.project(torch.tensor([0.1, 0.5, 3.0, 0.0, 1.0]))
         tensor([0, 1, 1, 0, 0])
@@ -359,6 +365,8 @@ class Binary(TensorSpec):
     """``n`` independent on/off switches (0 or 1).
 
     Examples:
+        >>> import torch
+        >>> from rlkit.data import Binary
         >>> Binary(3).project(torch.tensor([0.7, -1.0, 0.5]))
         tensor([1, 0, 0])
     """

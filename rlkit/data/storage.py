@@ -57,6 +57,7 @@ class TensorDictStorage:
     Examples:
         >>> import torch
         >>> from tensordict import TensorDict
+        >>> from rlkit.data.storage import TensorDictStorage
         >>> storage = TensorDictStorage(3)
         >>> storage.extend(TensorDict({"x": torch.arange(4)}, batch_size=[4])).tolist()
         [1, 2, 0]

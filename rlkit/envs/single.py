@@ -45,6 +45,8 @@ class SingleEnv(gym.vector.VectorEnv):
 
     Examples:
         >>> import gymnasium as gym
+        >>> import numpy as np
+        >>> from rlkit.envs.single import SingleEnv
         >>> vec = SingleEnv(gym.make("CartPole-v1"))
         >>> obs, info = vec.reset(seed=0)
         >>> obs.shape, vec.num_envs

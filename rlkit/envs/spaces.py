@@ -82,6 +82,7 @@ class SpaceCodec:
     Examples:
         >>> import torch
         >>> from gymnasium import spaces
+        >>> from rlkit.envs.spaces import SpaceCodec
         >>> codec = SpaceCodec(spaces.Box(-1, 1, (3,)), spaces.Discrete(2, start=1), "one-hot", "demo")
         >>> codec.action_spec
         OneHot(shape=(2,), dtype=torch.int64)

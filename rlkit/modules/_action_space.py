@@ -176,6 +176,8 @@ def greedy_action(
     """The greedy action (int64) for action values ``[*B, A]``; masked entries never win.
 
     Examples:
+        >>> import torch
+        >>> from rlkit.modules import greedy_action
         >>> greedy_action(torch.tensor([1.0, 3.0, 3.0]), "one-hot")
         tensor([0, 1, 0])
         >>> greedy_action(torch.tensor([1.0, 3.0]), "categorical", mask=torch.tensor([True, False]))

@@ -28,7 +28,7 @@ class ActorValueOperator(TensorModule, TensorDictSequential):
         >>> import torch
         >>> from tensordict import TensorDict
         >>> from tensordict.nn import TensorDictModule
-        >>> from rlkit.modules import Actor, ValueOperator
+        >>> from rlkit.modules import Actor, ActorValueOperator, ValueOperator
         >>> common = TensorDictModule(torch.nn.Linear(4, 8), ["observation"], ["hidden"])
         >>> policy = Actor(torch.nn.Linear(8, 2), in_keys=["hidden"])
         >>> value = ValueOperator(torch.nn.Linear(8, 1), in_keys=["hidden"])

@@ -45,6 +45,7 @@ class SafeModule(TensorModule, TensorDictModule):
         >>> import torch
         >>> from tensordict import TensorDict
         >>> from rlkit.data import Bounded
+        >>> from rlkit.modules import SafeModule
         >>> m = SafeModule(torch.nn.Identity(), ["x"], ["y"], spec=Bounded(-1.0, 1.0, (2,)), safe=True)
         >>> m(TensorDict(x=torch.tensor([3.0, 0.5])))["y"]
         tensor([1.0000, 0.5000])
@@ -101,6 +102,7 @@ class Actor(SafeModule):
     Examples:
         >>> import torch
         >>> from tensordict import TensorDict
+        >>> from rlkit.modules import Actor
         >>> actor = Actor(torch.nn.Linear(3, 2))
         >>> actor(TensorDict(observation=torch.randn(4, 3), batch_size=[4]))["action"].shape
         torch.Size([4, 2])
@@ -130,6 +132,7 @@ class ValueOperator(TensorModule, TensorDictModule):
     Examples:
         >>> import torch
         >>> from tensordict import TensorDict
+        >>> from rlkit.modules import ValueOperator
         >>> value = ValueOperator(torch.nn.Linear(3, 1))
         >>> value(TensorDict(observation=torch.randn(4, 3), batch_size=[4]))["state_value"].shape
         torch.Size([4, 1])
@@ -163,6 +166,7 @@ class SafeSequential(TensorModule, TensorDictSequential):
     Examples:
         >>> import torch
         >>> from tensordict import TensorDict
+        >>> from rlkit.modules import SafeModule, SafeSequential, ValueOperator
         >>> seq = SafeSequential(SafeModule(torch.nn.Linear(3, 4), ["observation"], ["hidden"]),
         ...                      ValueOperator(torch.nn.Linear(4, 1), in_keys=["hidden"]))
         >>> seq.in_keys, seq.out_keys
@@ -206,7 +210,7 @@ class Sampler(TensorModule, ProbabilisticTensorDictModule):
 
     Examples:
         >>> import torch
-        >>> from rlkit.modules import Categorical, ExplorationType, set_exploration_type
+        >>> from rlkit.modules import Categorical, ExplorationType, Sampler, set_exploration_type
         >>> sampler = Sampler(in_keys=["logits"], out_keys=["action"], distribution_class=Categorical)
         >>> with set_exploration_type(ExplorationType.DETERMINISTIC):
         ...     sampler.act(torch.tensor([[0.0, 2.0], [1.0, 0.0]]))
@@ -256,7 +260,7 @@ class ProbabilisticActor(TensorModule, ProbabilisticTensorDictSequential):
         >>> import torch
         >>> from tensordict import TensorDict
         >>> from tensordict.nn import TensorDictModule
-        >>> from rlkit.modules import Categorical
+        >>> from rlkit.modules import Categorical, ProbabilisticActor
         >>> logits = TensorDictModule(torch.nn.Linear(4, 3), ["observation"], ["logits"])
         >>> actor = ProbabilisticActor(logits, ["logits"], distribution_class=Categorical, return_log_prob=True)
         >>> td = actor(TensorDict(observation=torch.randn(5, 4), batch_size=[5]))

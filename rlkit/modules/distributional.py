@@ -55,6 +55,7 @@ class DistributionalQValueModule(QValueModule):
 
     Examples:
         >>> import torch
+        >>> from rlkit.modules import DistributionalQValueModule
         >>> logp = torch.tensor([[0.9, 0.1], [0.1, 0.9]]).log()  # K=2 atoms, A=2 actions
         >>> module = DistributionalQValueModule("categorical", support=torch.tensor([0.0, 1.0]))
         >>> module(logp)[0]
@@ -123,6 +124,7 @@ class DistributionalQValueHook(_QValueHookBase):
     Examples:
         >>> import torch
         >>> from torch import nn
+        >>> from rlkit.modules import DistributionalQValueHook
         >>> class Net(nn.Module):
         ...     def __init__(self):
         ...         super().__init__()

@@ -24,6 +24,8 @@ class Categorical(D.Categorical):
     checks cost more than the distribution itself there.
 
     Examples:
+        >>> import torch
+        >>> from rlkit.modules import Categorical
         >>> Categorical(logits=torch.tensor([0.0, 2.0, 2.0])).deterministic_sample
         tensor(1)
     """
@@ -57,6 +59,8 @@ class TanhNormal(D.Distribution):
         event_dims: number of trailing event dims.
 
     Examples:
+        >>> import torch
+        >>> from rlkit.modules import TanhNormal
         >>> dist = TanhNormal(torch.zeros(3, 2), torch.ones(3, 2))
         >>> a, lp = dist.rsample_and_log_prob()
         >>> a.shape, lp.shape, bool((a.abs() < 1).all())
@@ -139,7 +143,8 @@ def sample(dist: D.Distribution, kind: InteractionType) -> torch.Tensor:
     so TensorDict calls and tensor-level calls agree.
 
     Examples:
-        >>> from rlkit.modules import ExplorationType
+        >>> from rlkit.modules import Categorical, ExplorationType, sample
+        >>> import torch
         >>> sample(Categorical(logits=torch.tensor([0.0, 3.0])), ExplorationType.DETERMINISTIC)
         tensor(1)
     """

@@ -45,7 +45,7 @@ class EGreedyPolicy(TensorModule, TensorDictModuleBase):
         >>> import torch
         >>> from tensordict import TensorDict
         >>> from rlkit.data import Categorical
-        >>> from rlkit.modules import EGreedyModule, QValueActor
+        >>> from rlkit.modules import EGreedyModule, EGreedyPolicy, QValueActor
         >>> actor = QValueActor(torch.nn.Linear(4, 2), spec=Categorical(2))
         >>> policy = EGreedyPolicy(actor, EGreedyModule(Categorical(2), eps_init=1.0, eps_end=0.05))
         >>> td = policy(TensorDict(observation=torch.randn(5, 4), batch_size=[5]))

@@ -40,6 +40,7 @@ class set_exploration_type(set_interaction_type):
         type: an :data:`ExplorationType` or its name (any case); ``None`` restores the unset state.
 
     Examples:
+        >>> from rlkit.modules import ExplorationType, exploration_type, set_exploration_type
         >>> with set_exploration_type(ExplorationType.DETERMINISTIC):
         ...     print(exploration_type())
         deterministic
@@ -120,6 +121,7 @@ class EGreedyModule(TensorModule, TensorDictModuleBase):
         >>> import torch
         >>> from tensordict import TensorDict
         >>> from rlkit.data import OneHot
+        >>> from rlkit.modules import EGreedyModule
         >>> explore = EGreedyModule(OneHot(3), eps_init=1.0, eps_end=0.1, annealing_num_steps=10)
         >>> explore.step(5)
         >>> round(explore.eps.item(), 4)

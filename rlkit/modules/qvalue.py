@@ -54,6 +54,7 @@ class QValueModule(TensorModule, TensorDictModuleBase):
 
     Examples:
         >>> import torch
+        >>> from rlkit.modules import QValueModule
         >>> module = QValueModule("categorical")
         >>> module(torch.tensor([0.0, 2.0, 2.0]))
         (tensor(1), tensor([0., 2., 2.]), tensor([2.]))
@@ -169,6 +170,7 @@ class QValueHook(_QValueHookBase):
     Examples:
         >>> import torch
         >>> from torch import nn
+        >>> from rlkit.modules import QValueHook
         >>> net = nn.Linear(4, 3)
         >>> _ = net.register_forward_hook(QValueHook("one_hot"))
         >>> action, value, chosen = net(torch.randn(5, 4))

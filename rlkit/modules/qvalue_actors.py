@@ -61,6 +61,7 @@ class QValueActor(TensorModule, TensorDictSequential):
         >>> import torch
         >>> from tensordict import TensorDict
         >>> from rlkit.data import OneHot
+        >>> from rlkit.modules import QValueActor
         >>> actor = QValueActor(torch.nn.Linear(4, 2), spec=OneHot(2))
         >>> td = actor(TensorDict(observation=torch.randn(3, 4), batch_size=[3]))
         >>> actor.action_space, td["action"].shape, td["chosen_action_value"].shape
@@ -174,6 +175,7 @@ class DistributionalQValueActor(QValueActor):
     Examples:
         >>> import torch
         >>> from tensordict import TensorDict
+        >>> from rlkit.modules import DistributionalQValueActor
         >>> class Net(torch.nn.Module):
         ...     def __init__(self):
         ...         super().__init__()

@@ -116,6 +116,7 @@ def tensor_call(module: Any) -> TensorCall:
     Examples:
         >>> import torch
         >>> from tensordict.nn import TensorDictModule
+        >>> from rlkit.modules import tensor_call
         >>> foreign = TensorDictModule(torch.nn.Linear(3, 2), ["observation"], ["logits"])
         >>> tensor_call(foreign)(torch.randn(5, 3))[0].shape
         torch.Size([5, 2])

@@ -61,6 +61,7 @@ class DistributionalDQNLoss(LossModule):
         >>> import torch
         >>> from tensordict import TensorDict
         >>> from rlkit.modules import DistributionalQValueActor
+        >>> from rlkit.objectives import DistributionalDQNLoss
         >>> class Net(torch.nn.Module):
         ...     def __init__(self):
         ...         super().__init__()

@@ -80,6 +80,7 @@ class LossModule(nn.Module):
 
     Examples:
         >>> from dataclasses import dataclass
+        >>> from rlkit.objectives import LossModule
         >>> class MyLoss(LossModule):
         ...     @dataclass
         ...     class _AcceptedKeys:

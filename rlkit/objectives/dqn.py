@@ -74,6 +74,7 @@ class DQNLoss(LossModule):
         >>> import torch
         >>> from tensordict import TensorDict
         >>> from rlkit.modules import QValueActor
+        >>> from rlkit.objectives import DQNLoss
         >>> loss = DQNLoss(QValueActor(torch.nn.Linear(4, 2), action_space="categorical"))
         >>> td = TensorDict({"observation": torch.randn(8, 4), "action": torch.randint(2, (8,)),
         ...     "next": {"observation": torch.randn(8, 4), "reward": torch.ones(8, 1),

@@ -26,6 +26,8 @@ def distance_loss(
     absolute error and ``"smooth_l1"`` the Huber loss with ``beta=1``.
 
     Examples:
+        >>> import torch
+        >>> from rlkit.objectives import distance_loss
         >>> distance_loss(torch.tensor([1.0, 3.0]), torch.tensor([0.0, 0.0]), "smooth_l1")
         tensor([0.5000, 2.5000])
     """

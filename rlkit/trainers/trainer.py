@@ -86,9 +86,24 @@ class Trainer:
         episodes: an :class:`~rlkit.trainers.episodes.EpisodeRecorder` for every finished episode.
 
     Examples:
-        >>> trainer = Trainer(collector=c, loss_module=loss, optimizer=opt, logger=log,  # doctest: +SKIP
-        ...                   run_dir=path, settings=TrainerSettings(total_frames=10_000))
-        >>> trainer.fit()  # doctest: +SKIP
+        >>> import tempfile
+        >>> import torch
+        >>> from rlkit.collectors import Collector
+        >>> from rlkit.envs import GymEnv
+        >>> from rlkit.modules import Categorical, ProbabilisticActor, SafeModule, ValueOperator
+        >>> from rlkit.objectives import A2CLoss
+        >>> from rlkit.trainers import Trainer, TrainerSettings
+        >>> env = GymEnv("CartPole-v1", num_envs=2, seed=0)
+        >>> actor = ProbabilisticActor(SafeModule(torch.nn.Linear(4, 2), in_keys=["observation"], out_keys=["logits"]),
+        ...                            in_keys=["logits"], spec=env.action_spec, distribution_class=Categorical)
+        >>> loss = A2CLoss(actor, ValueOperator(torch.nn.Linear(4, 1)))
+        >>> trainer = Trainer(collector=Collector(env, actor, frames_per_batch=32, total_frames=256),
+        ...                   loss_module=loss, optimizer=torch.optim.Adam(loss.parameters(), lr=1e-3),
+        ...                   run_dir=tempfile.mkdtemp(), settings=TrainerSettings(total_frames=256))
+        >>> trainer.fit()  # the last evaluation's metrics: none without an evaluator
+        {}
+        >>> trainer.frames, trainer.updates, trainer.checkpoint_path.is_file()
+        (256, 8, True)
     """
 
     def __init__(self, *, collector, loss_module, optimizer: torch.optim.Optimizer, run_dir,

@@ -53,6 +53,8 @@ def atomic_write(
 
     Examples:
         >>> import tempfile
+        >>> from pathlib import Path
+        >>> from rlkit.utils import atomic_write
         >>> path = Path(tempfile.mkdtemp()) / "notes.txt"
         >>> with atomic_write(path) as f:
         ...     _ = f.write("all or nothing")

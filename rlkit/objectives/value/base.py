@@ -19,6 +19,7 @@ class ValueEstimators(str, Enum):
     """Names of the value estimators, as used by losses and configs.
 
     Examples:
+        >>> from rlkit.objectives.value import ValueEstimators
         >>> ValueEstimators("td_lambda") is ValueEstimators.TDLambda
         True
     """
@@ -37,6 +38,7 @@ class ValueEstimators(str, Enum):
         names are resolved.
 
         Examples:
+            >>> from rlkit.objectives.value import ValueEstimators
             >>> ValueEstimators.resolve("TDLambda") is ValueEstimators.resolve("td_lambda")
             True
 
@@ -90,7 +92,7 @@ class ValueEstimatorBase(TensorDictModuleBase, abc.ABC):
     Examples:
         >>> import torch
         >>> from tensordict import TensorDict
-        >>> from rlkit.objectives.value import TD0Estimator
+        >>> from rlkit.objectives.value import TD0Estimator, ValueEstimatorBase
         >>> est = TD0Estimator(gamma=0.5)
         >>> est.set_keys(reward="r")
         >>> isinstance(est, ValueEstimatorBase), est.in_keys
