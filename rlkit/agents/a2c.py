@@ -51,6 +51,10 @@ class A2CConfig:
 
 
 def build_a2c(settings: Any, env: GymEnv) -> Agent:
+    """The A2C agent of the validated ``settings`` for ``env``: a categorical policy over MLP logits
+    and an MLP state-value critic (``algo.hidden_sizes``, ``algo.activation``, orthogonal
+    initialisation), sharing their trunk when ``algo.shared_trunk``, and an
+    :class:`~rlkit.objectives.A2CLoss`; the policy samples when acting (no separate exploration)."""
     algo = settings.algo
     act = ACTIVATIONS[algo.activation]
     obs, n, hidden = obs_dim(env), num_actions(env, "a2c"), list(algo.hidden_sizes)
