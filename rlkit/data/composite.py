@@ -29,8 +29,8 @@ class Composite(TensorSpec):
     ) -> None:
         super().__init__(shape, torch.float32, device)
         self._specs: dict[str, TensorSpec] = {}
-        entries: dict[Any, TensorSpec] = {  # NestedKey keys; Any: dict keys are invariant, kwargs' are str
-            **(specs or {}), **kwargs}
+        # NestedKey keys (Any: a dict's key type is invariant, and the kwargs' keys are str).
+        entries: dict[Any, TensorSpec] = {**(specs or {}), **kwargs}
         for key, spec in entries.items():
             self[key] = spec
 

@@ -143,8 +143,8 @@ def sample(dist: D.Distribution, kind: InteractionType) -> torch.Tensor:
     so TensorDict calls and tensor-level calls agree.
 
     Examples:
-        >>> from rlkit.modules import Categorical, ExplorationType, sample
         >>> import torch
+        >>> from rlkit.modules import Categorical, ExplorationType, sample
         >>> sample(Categorical(logits=torch.tensor([0.0, 3.0])), ExplorationType.DETERMINISTIC)
         tensor(1)
     """
