@@ -19,8 +19,11 @@ $(STAMP): pyproject.toml constraints.txt
 train: $(STAMP)
 	$(PY) train.py algo=dqn env=CartPole $(ARGS)
 
+# The tests, the docstring examples (each with empty globals, see conftest.py) and the type check.
 test: $(STAMP)
 	$(PY) -m pytest -q $(ARGS)
+	$(PY) -m pytest -q --doctest-modules rlkit -p no:cacheprovider
+	$(PY) -m mypy
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow $(ARGS)

@@ -56,7 +56,7 @@ def _typed(section: Any, schema: type, where: str) -> Any:
         if key not in valid:
             hint = difflib.get_close_matches(str(key), valid, n=1)
             did_you_mean = f" (did you mean {hint[0]!r}?)" if hint else ""
-            raise ConfigError(f"unknown key {where}.{key}{did_you_mean}; valid keys: {valid}")
+            raise ConfigError(f"unknown key {where}.{key!s}{did_you_mean}; valid keys: {valid}")
     _check_finite(section, where)
     try:
         merged = OmegaConf.merge(OmegaConf.structured(schema), section)
@@ -192,6 +192,7 @@ def _check_optim(optim: dict) -> None:
 def resolved_container(cfg: DictConfig) -> dict:
     """The config as a plain, resolved dict without the ``hydra`` node."""
     container = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(container, dict)  # (a DictConfig's container)
     container.pop("hydra", None)
     return container
 
@@ -209,5 +210,7 @@ def apply_overrides(saved: dict, overrides: list[str]) -> DictConfig:
             raise ConfigError(f"cannot change the config group {key!r} when resuming; resume uses the run's config")
         plain.append(item.lstrip("+"))
     if plain:
-        cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(plain))
+        merged = OmegaConf.merge(cfg, OmegaConf.from_dotlist(plain))
+        assert isinstance(merged, DictConfig)  # (two DictConfigs merge into one)
+        cfg = merged
     return cfg

@@ -93,7 +93,7 @@ _checked: tuple[str, Settings] | None = None
 def _key(cfg: DictConfig) -> str:
     """The config's content without the ``hydra`` node (resolving that node here would run this
     check again from its own resolver)."""
-    body = OmegaConf.masked_copy(cfg, [key for key in cfg.keys() if key != "hydra"])
+    body = OmegaConf.masked_copy(cfg, [str(key) for key in cfg.keys() if key != "hydra"])  # (str keys)
     return json.dumps(OmegaConf.to_container(body, resolve=True), sort_keys=True, default=str)
 
 
@@ -124,6 +124,8 @@ class ConfigCheck(Callback):
     checkpoint itself is verified by :func:`rlkit.run.run` before anything changes.
 
     Examples:
+        >>> from omegaconf import OmegaConf
+        >>> from rlkit.cli import ConfigCheck
         >>> ConfigCheck().on_run_start(OmegaConf.create({"seed": -1}))
         Traceback (most recent call last):
         SystemExit: 2
@@ -187,6 +189,7 @@ def resume_group_overrides(args: list[str]) -> list[str]:
     its config cannot be read (the start then fails with the usual message).
 
     Examples:
+        >>> from rlkit.cli import resume_group_overrides
         >>> resume_group_overrides(["total_frames=1000"])
         []
     """

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from tensordict.utils import NestedKey
 
 from rlkit import keys
 from rlkit.agents import Agent
@@ -101,7 +102,7 @@ def replay_layout(env: GymEnv, replay: list) -> dict:
     flags bool with a trailing singleton, trajectory ids and step counts int64)."""
     obs = env.observation_spec
     action = env.action_spec
-    layout = {}
+    layout: dict[NestedKey, tuple[tuple[int, ...], torch.dtype]] = {}
     for key in replay:
         name = key[-1] if isinstance(key, tuple) else key
         if name in (keys.TRAJ_ID, keys.STEP_COUNT):
@@ -223,7 +224,9 @@ def _replay_buffer(settings: Any, entry: Any, agent: Agent, env: GymEnv, per_env
         agent.loss.set_keys(priority=keys.TD_ERROR)
     else:
         buffer = ReplayBuffer(algo.buffer_size, device=device, generator=generator, layout=layout)
-    check_memory("replay buffer", buffer.nbytes, device, f"algo.buffer_size={algo.buffer_size}")
+    nbytes = buffer.nbytes
+    assert nbytes is not None  # known before allocation: the buffer was given its layout
+    check_memory("replay buffer", nbytes, device, f"algo.buffer_size={algo.buffer_size}")
     ts.batch_size, ts.learning_starts = algo.batch_size, algo.learning_starts
     ts.updates_per_batch = algo.updates_per_batch
     if slices:

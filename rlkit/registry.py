@@ -9,6 +9,7 @@ outside this registry tests an algorithm's name.
 
 Examples:
     >>> import rlkit.agents  # registers the built-in algorithms
+    >>> from rlkit.registry import ALGORITHMS, get_algorithm
     >>> sorted(ALGORITHMS)
     ['a2c', 'c51', 'dqn']
     >>> get_algorithm("dqn").off_policy, get_algorithm("a2c").off_policy
@@ -18,9 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tensordict.utils import NestedKey
+
+if TYPE_CHECKING:
+    from rlkit.objectives import LossModule
 
 __all__ = ["ALGORITHMS", "Algorithm", "get_algorithm", "register_algorithm"]
 
@@ -46,7 +50,7 @@ class Algorithm:
 
     name: str
     schema: type
-    loss: type
+    loss: type[LossModule]
     build_agent: Callable[[Any, Any], Any]
     replay_keys: Callable[[Any], list[NestedKey]] | None = None
     slice_len: Callable[[Any], int] | None = None

@@ -22,6 +22,7 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -65,7 +66,8 @@ def load_run_config(run_dir: str | os.PathLike, overrides: list[str] | None = No
     path = Path(run_dir) / CONFIG_FILE
     if not path.is_file():
         raise RunDirError(f"cannot resume: {path} does not exist (is {run_dir} an rlkit run directory?)")
-    saved = OmegaConf.to_container(OmegaConf.load(path))
+    # A mapping: rlkit writes the file (a hand-edited list would fail in apply_overrides).
+    saved = cast(dict, OmegaConf.to_container(OmegaConf.load(path)))
     extra = [o for o in (overrides or []) if o.split("=", 1)[0].lstrip("+") != "resume"]
     return apply_overrides(saved, extra)
 
@@ -106,9 +108,19 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike, *, overrides: list[str] 
             frames already done (``ConfigError``).
 
     Examples:
-        >>> from hydra import compose, initialize_config_dir  # doctest: +SKIP
-        >>> with initialize_config_dir(config_dir="/abs/conf", version_base="1.3"):  # doctest: +SKIP
-        ...     run(compose("config", overrides=["total_frames=2000"]), "outputs/demo")
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from hydra import compose, initialize_config_dir
+        >>> import rlkit
+        >>> from rlkit.run import run
+        >>> conf = Path(rlkit.__file__).parents[1] / "conf"  # the configs of a source checkout
+        >>> out = Path(tempfile.mkdtemp()) / "demo"
+        >>> with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        ...     metrics = run(compose("config", overrides=["total_frames=1000", "trainer.progress=false"]), out)
+        >>> sorted(metrics)
+        ['eval_length', 'eval_return', 'eval_return_std']
+        >>> sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+        ['checkpoints', 'config.yaml', 'episodes.csv', 'metrics.csv']
     """
     output_dir = Path(output_dir)
     if cfg.get("resume"):

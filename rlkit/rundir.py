@@ -6,6 +6,8 @@ resume, a resume of a live run, a new run into a held directory) is refused with
 
 Examples:
     >>> import tempfile
+    >>> from pathlib import Path
+    >>> from rlkit.rundir import RunDir
     >>> run_dir = Path(tempfile.mkdtemp()) / "run"
     >>> with RunDir.claim(run_dir, fresh=True) as held:
     ...     _ = (held.path / "metrics.csv").write_text("step\\n")
@@ -42,6 +44,7 @@ _TEMP_FILE = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not POSIX
+    # mypy types the name as the module it imports; None marks its absence (checked before each use).
     fcntl = None  # type: ignore[assignment]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
+from tensordict.nn import TensorDictModuleBase
 from torch import nn
 
 from rlkit import keys
@@ -50,6 +51,10 @@ class A2CConfig:
 
 
 def build_a2c(settings: Any, env: GymEnv) -> Agent:
+    """The A2C agent of the validated ``settings`` for ``env``: a categorical policy over MLP logits
+    and an MLP state-value critic (``algo.hidden_sizes``, ``algo.activation``, orthogonal
+    initialisation), sharing their trunk when ``algo.shared_trunk``, and an
+    :class:`~rlkit.objectives.A2CLoss`; the policy samples when acting (no separate exploration)."""
     algo = settings.algo
     act = ACTIVATIONS[algo.activation]
     obs, n, hidden = obs_dim(env), num_actions(env, "a2c"), list(algo.hidden_sizes)
@@ -66,6 +71,8 @@ def build_a2c(settings: Any, env: GymEnv) -> Agent:
         orthogonal_(list(value.modules())[-1], 1.0)
         return ValueOperator(value, in_keys=[in_key])
 
+    actor: TensorDictModuleBase
+    critic: TensorDictModuleBase
     if algo.shared_trunk:
         trunk = orthogonal_(nn.Sequential(MLP(obs, hidden[-1], hidden[:-1], activation_class=act), act()), 2 ** 0.5)
         operator = ActorValueOperator(SafeModule(trunk, in_keys=[keys.OBSERVATION], out_keys=[keys.HIDDEN]),

@@ -43,6 +43,11 @@ class C51Config(OffPolicyConfig):
 
 
 def build_c51(settings: Any, env: GymEnv) -> Agent:
+    """The C51 agent of the validated ``settings`` for ``env``: an MLP writing ``algo.n_atoms`` atom
+    logits per action in a :class:`~rlkit.modules.DistributionalQValueActor` (support
+    ``linspace(algo.v_min, algo.v_max, algo.n_atoms)``, the env's action mask, if any), a
+    :class:`~rlkit.objectives.DistributionalDQNLoss` with a delayed target network
+    (``algo.double_dqn``), epsilon-greedy acting and greedy evaluation."""
     algo = settings.algo
     n = num_actions(env, "c51")
     net = nn.Sequential(MLP(obs_dim(env), n * algo.n_atoms, algo.hidden_sizes), nn.Unflatten(-1, (algo.n_atoms, n)))

@@ -38,6 +38,11 @@ class DQNConfig(OffPolicyConfig):
 
 
 def build_dqn(settings: Any, env: GymEnv) -> Agent:
+    """The DQN agent of the validated ``settings`` for ``env``: an MLP Q-network
+    (``algo.hidden_sizes``) in a :class:`~rlkit.modules.QValueActor` (reading the env's action mask,
+    if any), a :class:`~rlkit.objectives.DQNLoss` with a delayed target network
+    (``algo.loss_function``, ``algo.double_dqn``), epsilon-greedy acting
+    (:class:`~rlkit.modules.EGreedyPolicy`, schedule from ``algo.eps_*``) and greedy evaluation."""
     algo = settings.algo
     net = MLP(obs_dim(env), num_actions(env, "dqn"), algo.hidden_sizes)
     actor = QValueActor(net, in_keys=[keys.OBSERVATION], spec=env.action_spec, action_mask_key=mask_key(env))

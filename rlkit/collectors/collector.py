@@ -61,6 +61,7 @@ class Collector:
         >>> import torch
         >>> from tensordict.nn import TensorDictModule
         >>> from rlkit.envs import GymEnv
+        >>> from rlkit.collectors import Collector
         >>> env = GymEnv("CartPole-v1", num_envs=4, seed=0)
         >>> policy = TensorDictModule(lambda obs: (obs[..., 2] > 0).long(), ["observation"], ["action"])
         >>> collector = Collector(env, policy, frames_per_batch=64, total_frames=128)
@@ -197,9 +198,9 @@ class Collector:
 
         data = {key: join(column) for key, column in zip(keys_in_order, columns)}
         device = data[keys.ACTION].device
-        next_obs, rewards, terms, truncs, dones, next_masks = (
-            join(store) if store[0] is not None else None for store in stores
-        )
+        # Only the mask store may hold None (an env without action masks).
+        joined: list[Any] = [join(store) if store[0] is not None else None for store in stores]
+        next_obs, rewards, terms, truncs, dones, next_masks = joined
         episodes = self._episodes.update(rewards.reshape(n, steps), dones.reshape(n, steps))
         self.episode_returns = torch.from_numpy(episodes.returns.astype(np.float32))
         self.episode_lengths = torch.from_numpy(episodes.lengths)

@@ -29,6 +29,7 @@ class EpisodeTracker:
 
     Examples:
         >>> import numpy as np
+        >>> from rlkit.collectors.episodes import EpisodeTracker
         >>> tracker = EpisodeTracker(1)
         >>> out = tracker.update(np.ones((1, 3), np.float32), np.array([[False, True, False]]))
         >>> out.traj_id.tolist(), out.step_count.tolist(), out.returns.tolist(), out.lengths.tolist()

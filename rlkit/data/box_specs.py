@@ -13,6 +13,8 @@ class Bounded(TensorSpec):
     """A box ``low <= x <= high`` (broadcast to ``shape``).
 
     Examples:
+        >>> import torch
+        >>> from rlkit.data import Bounded
         >>> Bounded(-1.0, 1.0, (2,)).project(torch.tensor([3.0, -0.5]))
         tensor([ 1.0000, -0.5000])
     """
@@ -74,6 +76,7 @@ class Unbounded(TensorSpec):
     """Any finite value of the given shape and dtype.
 
     Examples:
+        >>> from rlkit.data import Unbounded
         >>> Unbounded((3,)).rand().shape
         torch.Size([3])
     """

@@ -1,7 +1,7 @@
 """A dictionary of specs (:class:`Composite`) whose members are TensorDicts."""
 from __future__ import annotations
 
-from typing import Any, ItemsView, Iterator, KeysView, ValuesView
+from typing import Any, ItemsView, Iterator, KeysView, ValuesView, cast
 
 import torch
 from tensordict import TensorDict
@@ -13,7 +13,7 @@ class Composite(TensorSpec):
     """A dictionary of specs; members are TensorDicts.
 
     Examples:
-        >>> from rlkit.data import OneHot, Unbounded
+        >>> from rlkit.data import Composite, OneHot, Unbounded
         >>> spec = Composite(observation=Unbounded((4,)), action=OneHot(2))
         >>> td = spec.rand((5,))
         >>> td["action"].shape, spec.is_in(td)
@@ -29,12 +29,14 @@ class Composite(TensorSpec):
     ) -> None:
         super().__init__(shape, torch.float32, device)
         self._specs: dict[str, TensorSpec] = {}
-        for key, spec in {**(specs or {}), **kwargs}.items():
+        # NestedKey keys (Any: a dict's key type is invariant, and the kwargs' keys are str).
+        entries: dict[Any, TensorSpec] = {**(specs or {}), **kwargs}
+        for key, spec in entries.items():
             self[key] = spec
 
     def __getitem__(self, key: NestedKey) -> TensorSpec:
         if isinstance(key, tuple):
-            spec = self
+            spec: TensorSpec = self
             for depth, part in enumerate(key):
                 if not isinstance(spec, Composite):
                     kind = type(spec).__name__
@@ -62,7 +64,8 @@ class Composite(TensorSpec):
 
     def __contains__(self, key: object) -> bool:
         try:
-            self[key]
+            # ``in`` hands over any object; __getitem__ answers KeyError for every hashable non-key.
+            self[cast(NestedKey, key)]
         except KeyError:
             return False
         return True
@@ -95,7 +98,7 @@ class Composite(TensorSpec):
             return False
         return all(key in td.keys() and spec.is_in(td[key]) for key, spec in self._specs.items())
 
-    def project(self, td: TensorDict) -> TensorDict:
+    def project(self, td: Any) -> TensorDict:  # a TensorDict (Any, like is_in: members are not tensors)
         out = td.copy()
         for key, spec in self._specs.items():
             if key in td.keys():

@@ -54,6 +54,7 @@ class ReplayBuffer:
     Examples:
         >>> import torch
         >>> from tensordict import TensorDict
+        >>> from rlkit.data import ReplayBuffer
         >>> rb = ReplayBuffer(100, generator=torch.Generator().manual_seed(0))
         >>> rb.extend(TensorDict({"observation": torch.randn(10, 4)}, batch_size=[10])).shape
         torch.Size([10])
@@ -249,6 +250,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
     Examples:
         >>> import torch
         >>> from tensordict import TensorDict
+        >>> from rlkit.data import PrioritizedReplayBuffer
         >>> rb = PrioritizedReplayBuffer(100, alpha=0.6, beta=0.4, generator=torch.Generator().manual_seed(0))
         >>> _ = rb.extend(TensorDict({"observation": torch.randn(10, 4)}, batch_size=[10]))
         >>> batch = rb.sample(8)

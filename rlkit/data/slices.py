@@ -36,6 +36,7 @@ def valid_slice_starts(
 
     Examples:
         >>> import torch
+        >>> from rlkit.data.slices import valid_slice_starts
         >>> traj = torch.tensor([0, 0, 0, 1, 1, 2])
         >>> valid_slice_starts(traj, 2).tolist()
         [True, True, False, True, False, False]

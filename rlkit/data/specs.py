@@ -110,7 +110,9 @@ class TensorSpec(abc.ABC):
                 return False
         return True
 
-    __hash__ = None  # mutable (masks)
+    # Mutable (masks), so unhashable. typeshed types object.__hash__ as a method, so mypy rejects the
+    # None that the data model prescribes (typeshed's own list and dict carry the same ignore).
+    __hash__ = None  # type: ignore[assignment]
 
 
 class _DiscreteMaskMixin:
@@ -141,6 +143,8 @@ class _DiscreteMaskMixin:
         The mask is moved rather than the data: the environment may hand its mask over on one
         device while the values to check come from another.
         """
+        # Only called with a mask set (every caller checks ``self.mask is None`` first).
+        assert self.mask is not None
         target = torch.Size(batch) + (self.n,)
         try:
             fits = torch.broadcast_shapes(self.mask.shape, target) == target
@@ -196,6 +200,8 @@ class OneHot(_DiscreteMaskMixin, TensorSpec):
         mask: optional bool mask of allowed actions, shape ``[..., n]``.
 
     Examples:
+        >>> import torch
+        >>> from rlkit.data import OneHot
         >>> spec = OneHot(3)
         >>> spec.project(torch.tensor([0.2, 0.9, 0.9]))
         tensor([0, 1, 0])
@@ -253,6 +259,8 @@ class Categorical(_DiscreteMaskMixin, TensorSpec):
         mask: optional bool mask of allowed actions, shape ``[..., n]``.
 
     Examples:
+        >>> import torch
+        >>> from rlkit.data import Categorical
         >>> Categorical(4, mask=torch.tensor([False, True, False, True])).project(torch.tensor(2))
         tensor(1)
     """
@@ -308,6 +316,8 @@ class MultiOneHot(TensorSpec):
         nvec: the number of actions of each group.
 
     Examples:
+        >>> import torch
+        >>> from rlkit.data import MultiOneHot
         >>> spec = MultiOneHot([2, 3])
         >>> spec.project(torch.tensor([0.1, 0.5, 3.0, 0.0, 1.0]))
         tensor([0, 1, 1, 0, 0])
@@ -355,6 +365,8 @@ class Binary(TensorSpec):
     """``n`` independent on/off switches (0 or 1).
 
     Examples:
+        >>> import torch
+        >>> from rlkit.data import Binary
         >>> Binary(3).project(torch.tensor([0.7, -1.0, 0.5]))
         tensor([1, 0, 0])
     """

@@ -57,6 +57,7 @@ class TensorDictStorage:
     Examples:
         >>> import torch
         >>> from tensordict import TensorDict
+        >>> from rlkit.data.storage import TensorDictStorage
         >>> storage = TensorDictStorage(3)
         >>> storage.extend(TensorDict({"x": torch.arange(4)}, batch_size=[4])).tolist()
         [1, 2, 0]
@@ -191,6 +192,7 @@ class TensorDictStorage:
     def _read_kept(self, td: TensorDictBase) -> dict[NestedKey, torch.Tensor]:
         """The entries named by :attr:`keys`, read one by one (cheaper than walking every leaf of a
         batch that holds more); a missing or non-tensor one gets the error of the full walk."""
+        assert self.keys is not None  # only called when the storage keeps named entries (extend)
         leaves = {}
         for key in self.keys:
             value = td.get(key, None)

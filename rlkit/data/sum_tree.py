@@ -110,6 +110,7 @@ class SumTree(_SegmentTree):
 
     Examples:
         >>> import torch
+        >>> from rlkit.data.sum_tree import SumTree
         >>> tree = SumTree(4)
         >>> tree.update(torch.tensor([0, 1, 2, 3]), torch.tensor([1.0, 2.0, 3.0, 4.0]))
         >>> float(tree.reduce_all())
@@ -157,6 +158,7 @@ class MinTree(_SegmentTree):
 
     Examples:
         >>> import torch
+        >>> from rlkit.data.sum_tree import MinTree
         >>> tree = MinTree(3)
         >>> tree.update(torch.tensor([0, 2]), torch.tensor([5.0, 2.0]))
         >>> float(tree.reduce_all())

@@ -15,7 +15,7 @@ sub-envs right after the step that finished them (:meth:`VectorBackend.partial_r
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol, cast
 
 import gymnasium as gym
 import numpy as np
@@ -93,7 +93,7 @@ def take_rows(batched: Any, mask: np.ndarray) -> Any:
     return np.asarray(batched)[mask]
 
 
-def final_row(info: dict, i: int) -> tuple[Any, dict]:
+def final_row(info: dict, i: int | np.integer) -> tuple[Any, dict]:
     """Sub-env ``i``'s true final observation and info in SAME_STEP mode, as batches of one."""
     obs = info["final_obs"][i]
     obs = {k: np.asarray(v)[None] for k, v in obs.items()} if isinstance(obs, dict) else np.asarray(obs)[None]
@@ -104,11 +104,19 @@ def final_row(info: dict, i: int) -> tuple[Any, dict]:
 
 # -- one (wrapped) gymnasium env ------------------------------------------------------------------
 def _wrapper_chain(env: gym.Env) -> list[gym.Env]:
-    chain = []
+    chain: list[gym.Env] = []
     while isinstance(env, gym.Wrapper):
         chain.append(env)
         env = env.env
     return chain
+
+
+class _StatefulEnv(Protocol):
+    """An env that captures its own state (what :func:`_unwrapped_state_attrs` answers None for)."""
+
+    def state_dict(self) -> dict: ...
+
+    def load_state_dict(self, state: dict) -> None: ...
 
 
 def _unwrapped_state_attrs(base: gym.Env, env_name: str) -> tuple[str, ...] | None:
@@ -137,7 +145,7 @@ def env_state_dict(env: gym.Env, env_name: str) -> dict:
     base = env.unwrapped
     attrs = _unwrapped_state_attrs(base, env_name)
     if attrs is None:
-        custom = base.state_dict()
+        custom = cast(_StatefulEnv, base).state_dict()
     else:
         custom = {a: encode(getattr(base, a)) for a in attrs}
     return {
@@ -160,7 +168,7 @@ def load_env_state_dict(env: gym.Env, state: dict, env_name: str) -> None:
             setattr(wrapper, attr, decode(value))
     base = env.unwrapped
     if _unwrapped_state_attrs(base, env_name) is None:
-        base.load_state_dict(state["env"])
+        cast(_StatefulEnv, base).load_state_dict(state["env"])
     else:
         for attr, value in state["env"].items():
             setattr(base, attr, decode(value))
@@ -212,6 +220,8 @@ class VectorBackend:
 class SyncBackend(VectorBackend):
     """A :class:`gymnasium.vector.SyncVectorEnv`: every sub-env is a plain env in this process."""
 
+    vec: SyncVectorEnv  # make_backend builds this backend for SyncVectorEnvs only
+
     def state_dict(self) -> dict:
         vec = self.vec
         return {
@@ -237,12 +247,17 @@ class CartPoleNativeBackend(VectorBackend):
     ``step`` would do to the finished sub-envs (same random draw, same order), without the fake step.
     """
 
+    vec: CartPoleVectorEnv  # make_backend builds this backend for CartPoleVectorEnvs only
+
     def partial_reset(self, mask: np.ndarray) -> tuple[Any, dict]:
         vec = self.vec
-        vec.state[:, mask] = vec.np_random.uniform(low=vec.low, high=vec.high, size=(4, int(mask.sum())))
+        # gymnasium's CartPoleVectorEnv sets ``self.state = None`` in __init__ without an annotation,
+        # so mypy types the attribute as None; it holds the [4, N] state array once reset.
+        vec.state[:, mask] = vec.np_random.uniform(  # type: ignore[index]
+            low=vec.low, high=vec.high, size=(4, int(mask.sum())))
         vec.steps[mask] = 0
         vec.prev_done[mask] = False
-        return vec.state[:, mask].T.astype(np.float32), {}
+        return vec.state[:, mask].T.astype(np.float32), {}  # type: ignore[index]  # (as above)
 
     def state_dict(self) -> dict:
         vec = self.vec

@@ -3,11 +3,12 @@ that name the env, the step, the sub-env and the offending value."""
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 
+from rlkit.data import Categorical
 from rlkit.envs.spaces import SpaceCodec, describe_spec
 
 
@@ -46,13 +47,14 @@ def check_action(codec: SpaceCodec, action: Any, *, mask: torch.Tensor | None, n
             message names the env, the step, the sub-env and the value.
     """
     spec = codec.action_spec
+    # index_actions: the spec is exactly a Categorical (see SpaceCodec).
     if (mask is None and type(action) is torch.Tensor and action.dtype == torch.int64 and codec.index_actions
-            and spec.mask is None and action.dim() == 1 and action.shape[0] == num_envs <= 32):
+            and cast(Categorical, spec).mask is None and action.dim() == 1 and action.shape[0] == num_envs <= 32):
         # The common case: a few integer indices, range-checked as Python ints (Python's min/max on
         # a short list beat numpy's reductions); out-of-range values take the general path below,
         # which names them.
         values = action.tolist()
-        if min(values) >= 0 and max(values) < spec.n:
+        if min(values) >= 0 and max(values) < cast(Categorical, spec).n:
             start = codec.action_start
             return [v + start for v in values] if start else values
     expected = (num_envs, *spec.shape)

@@ -11,7 +11,7 @@ import torch
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from tensordict import TensorDict
 
-from rlkit.data import Composite, TensorSpec, Unbounded
+from rlkit.data import Categorical, Composite, OneHot, TensorSpec, Unbounded
 from rlkit.envs.backends import final_row, make_backend, make_rng, rng_state
 from rlkit.envs.checks import all_finite, check_action, check_finite
 from rlkit.envs.make import Vectorization, make_vector_env
@@ -114,7 +114,7 @@ class GymEnv:
         if vectorization == "single":
             if num_envs != 1:
                 raise ValueError(f"vectorization='single' drives one env, got num_envs={num_envs}")
-            vec = SingleEnv(env_fn())
+            vec: gym.vector.VectorEnv = SingleEnv(env_fn())
         else:
             vec = SyncVectorEnv([env_fn] * num_envs, copy=False, autoreset_mode=AutoresetMode.DISABLED)
         self = cls.__new__(cls)
@@ -260,6 +260,7 @@ class GymEnv:
                 row, row_mask = self._codec.observe(*final_row(info, i))
                 next_np[i] = row[0]
                 if next_mask is not None:
+                    assert row_mask is not None  # the codec reads a mask from every observation or none
                     next_mask[i] = row_mask[0]
         else:
             next_np, next_mask = now_np, now_mask
@@ -268,7 +269,7 @@ class GymEnv:
                 now_np = next_np.copy()
                 now_np[done] = reset_np
                 if now_mask is not None:
-                    now_mask = next_mask.copy()
+                    now_mask = now_mask.copy()  # (now_mask is next_mask here)
                     now_mask[done] = reset_mask
         # One cheap test for the common case; the detailed ones name the culprit.
         if not all_finite(reward, next_np):
@@ -312,6 +313,7 @@ class GymEnv:
         spec = self.action_spec
         if self._mask is not None:
             spec = copy.copy(spec)
+            assert isinstance(spec, (Categorical, OneHot))  # only discrete action specs take a mask
             spec.update_mask(self._mask.cpu())
         action = spec.rand(self.batch_size)
         return action if self._transfer is None else action.to(self._transfer)

@@ -81,6 +81,7 @@ def make_vector_env(
             f"env {env_id!r} has no native vector env; envs with one: {native}. "
             "Use vectorization='sync' or 'auto'"
         )
+    vec: gym.vector.VectorEnv
     try:
         if vectorization == "single":
             vec = SingleEnv(gym.make(env_id, **make_kwargs))

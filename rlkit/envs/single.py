@@ -54,6 +54,8 @@ class SingleEnv(gym.vector.VectorEnv):
 
     Examples:
         >>> import gymnasium as gym
+        >>> import numpy as np
+        >>> from rlkit.envs.single import SingleEnv
         >>> vec = SingleEnv(gym.make("CartPole-v1"))
         >>> obs, info = vec.reset(seed=0)
         >>> obs.shape, vec.num_envs
@@ -95,6 +97,8 @@ class SingleEnv(gym.vector.VectorEnv):
 
 class SingleBackend(VectorBackend):
     """Steps, resets and state capture for a :class:`SingleEnv`."""
+
+    vec: SingleEnv
 
     def __init__(self, vec: SingleEnv, env_name: str) -> None:
         super().__init__(vec, env_name)

@@ -82,6 +82,7 @@ class SpaceCodec:
     Examples:
         >>> import torch
         >>> from gymnasium import spaces
+        >>> from rlkit.envs.spaces import SpaceCodec
         >>> codec = SpaceCodec(spaces.Box(-1, 1, (3,)), spaces.Discrete(2, start=1), "one-hot", "demo")
         >>> codec.action_spec
         OneHot(shape=(2,), dtype=torch.int64)
@@ -104,7 +105,7 @@ class SpaceCodec:
         self.action_space = action_space
         self.action_encoding = action_encoding
         self.obs_is_dict = isinstance(observation_space, spaces.Dict)
-        if self.obs_is_dict:
+        if isinstance(observation_space, spaces.Dict):  # self.obs_is_dict, spelled out to narrow the type
             extra = sorted(set(observation_space.spaces) - {"observation", "action_mask"})
             if "observation" not in observation_space.spaces or extra:
                 raise ValueError(

@@ -6,9 +6,10 @@ one-hot action always has exactly one 1 per group.
 """
 from __future__ import annotations
 
-from typing import Literal, Sequence
+from typing import Literal, Sequence, cast, overload
 
 import torch
+from tensordict.utils import NestedKey
 
 from rlkit.data import (
     Binary,
@@ -25,7 +26,7 @@ ActionSpaceName = Literal[
     "categorical", "one-hot", "one_hot", "mult-one-hot", "mult_one_hot", "multi_one_hot", "binary"
 ]
 
-_ALIASES: dict[str, str] = {
+_ALIASES: dict[str, ActionSpace] = {
     "categorical": "categorical",
     "one-hot": "one-hot",
     "one_hot": "one-hot",
@@ -38,7 +39,7 @@ VALID_ACTION_SPACES = (
     "'categorical', 'one-hot' (or 'one_hot'), 'mult-one-hot' (or 'mult_one_hot', 'multi_one_hot'), 'binary'"
 )
 # The spec's class decides the action space when only a spec is given.
-_SPEC_CLASSES: tuple[tuple[type, str], ...] = (
+_SPEC_CLASSES: tuple[tuple[type, ActionSpace], ...] = (
     (OneHot, "one-hot"),
     (Categorical, "categorical"),
     (MultiOneHot, "mult-one-hot"),
@@ -51,10 +52,14 @@ def canonical_action_space(name: ActionSpaceName | str) -> ActionSpace:
     key = name.lower() if isinstance(name, str) else name
     if key not in _ALIASES:
         raise ValueError(f"unknown action_space {name!r}; valid action spaces: {VALID_ACTION_SPACES}")
-    return _ALIASES[key]  # type: ignore[return-value]
+    return _ALIASES[key]
 
 
-def action_leaf_spec(spec: TensorSpec | None, action_key="action") -> TensorSpec | None:
+@overload
+def action_leaf_spec(spec: TensorSpec, action_key: NestedKey = ...) -> TensorSpec: ...
+@overload
+def action_leaf_spec(spec: None, action_key: NestedKey = ...) -> None: ...
+def action_leaf_spec(spec: TensorSpec | None, action_key: NestedKey = "action") -> TensorSpec | None:
     """The spec of the action itself: ``spec[action_key]`` for a :class:`Composite`, else ``spec``."""
     if isinstance(spec, Composite):
         if action_key not in spec:
@@ -67,7 +72,7 @@ def action_space_from_spec(spec: TensorSpec) -> ActionSpace:
     """The action space that a discrete spec's class implies."""
     for cls, name in _SPEC_CLASSES:
         if isinstance(spec, cls):
-            return name  # type: ignore[return-value]
+            return name
     raise ValueError(
         f"cannot tell the action space from a {type(spec).__name__} spec; pass a OneHot, Categorical, "
         f"MultiOneHot or Binary spec, or action_space= (one of {VALID_ACTION_SPACES})"
@@ -81,7 +86,8 @@ def resolve_action_space(action_space: ActionSpaceName | None, spec: TensorSpec 
             f"neither action_space nor spec was given: pass one of them (action spaces: {VALID_ACTION_SPACES})"
         )
     if spec is None:
-        return canonical_action_space(action_space)  # type: ignore[arg-type]
+        assert action_space is not None  # (not both None: checked above)
+        return canonical_action_space(action_space)
     from_spec = action_space_from_spec(spec)
     if action_space is None:
         return from_spec
@@ -170,6 +176,8 @@ def greedy_action(
     """The greedy action (int64) for action values ``[*B, A]``; masked entries never win.
 
     Examples:
+        >>> import torch
+        >>> from rlkit.modules import greedy_action
         >>> greedy_action(torch.tensor([1.0, 3.0, 3.0]), "one-hot")
         tensor([0, 1, 0])
         >>> greedy_action(torch.tensor([1.0, 3.0]), "categorical", mask=torch.tensor([True, False]))
@@ -179,7 +187,7 @@ def greedy_action(
     if mask is not None:
         mask = check_mask(mask, values.shape)
         if action_space == "mult-one-hot":
-            sizes = group_sizes(var_nums, values.shape[-1])  # type: ignore[arg-type]
+            sizes = group_sizes(cast("int | Sequence[int]", var_nums), values.shape[-1])  # (see below)
             for i, group in enumerate(mask.split(sizes, -1)):
                 _check_some_allowed(group, f" (of action group {i})")
         else:
@@ -190,7 +198,9 @@ def greedy_action(
     if action_space == "one-hot":
         return _one_hot_argmax(scores)
     if action_space == "mult-one-hot":
-        sizes = group_sizes(var_nums, values.shape[-1])  # type: ignore[arg-type]
+        # A "mult-one-hot" caller passes var_nums (resolve_var_nums gives it); None is not checked
+        # here and fails inside group_sizes.
+        sizes = group_sizes(cast("int | Sequence[int]", var_nums), values.shape[-1])
         return torch.cat([_one_hot_argmax(g) for g in scores.split(sizes, -1)], -1)
     if action_space == "binary":
         return (scores > 0).to(torch.int64)

@@ -1,6 +1,8 @@
 """An actor and a critic sharing one observation embedding."""
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from tensordict.nn import TensorDictModuleBase, TensorDictSequential
 
@@ -26,7 +28,7 @@ class ActorValueOperator(TensorModule, TensorDictSequential):
         >>> import torch
         >>> from tensordict import TensorDict
         >>> from tensordict.nn import TensorDictModule
-        >>> from rlkit.modules import Actor, ValueOperator
+        >>> from rlkit.modules import Actor, ActorValueOperator, ValueOperator
         >>> common = TensorDictModule(torch.nn.Linear(4, 8), ["observation"], ["hidden"])
         >>> policy = Actor(torch.nn.Linear(8, 2), in_keys=["hidden"])
         >>> value = ValueOperator(torch.nn.Linear(8, 1), in_keys=["hidden"])
@@ -53,15 +55,15 @@ class ActorValueOperator(TensorModule, TensorDictSequential):
 
     def get_policy_head(self) -> TensorDictModuleBase:
         """The policy operator given at construction."""
-        return self.module[1]
+        return cast(TensorDictModuleBase, self.module[1])  # (ModuleList types its members Module)
 
     def get_value_head(self) -> TensorDictModuleBase:
         """The value operator given at construction."""
-        return self.module[2]
+        return cast(TensorDictModuleBase, self.module[2])
 
     def get_policy_operator(self) -> TensorDictSequential:
         """A standalone ``observation -> action`` operator (shares the modules)."""
-        common, policy = self.module[0], self.module[1]
+        common, policy = cast(TensorDictModuleBase, self.module[0]), cast(TensorDictModuleBase, self.module[1])
         if isinstance(policy, ProbabilisticActor):
             return ProbabilisticActor.chain(common, *policy.module[:-1], sampler=policy.sampler, spec=policy.spec)
         operator = SafeSequential(common, policy)
@@ -70,4 +72,4 @@ class ActorValueOperator(TensorModule, TensorDictSequential):
 
     def get_value_operator(self) -> TensorDictSequential:
         """A standalone ``observation -> value`` operator (shares the modules)."""
-        return SafeSequential(self.module[0], self.module[2])
+        return SafeSequential(cast(TensorDictModuleBase, self.module[0]), cast(TensorDictModuleBase, self.module[2]))

@@ -1,7 +1,7 @@
 """Actors, value operators and probabilistic actors built on ``tensordict.nn`` modules."""
 from __future__ import annotations
 
-from typing import Any, Dict, Sequence
+from typing import Any, Dict, Sequence, cast
 
 import torch
 from tensordict import TensorDictBase
@@ -45,6 +45,7 @@ class SafeModule(TensorModule, TensorDictModule):
         >>> import torch
         >>> from tensordict import TensorDict
         >>> from rlkit.data import Bounded
+        >>> from rlkit.modules import SafeModule
         >>> m = SafeModule(torch.nn.Identity(), ["x"], ["y"], spec=Bounded(-1.0, 1.0, (2,)), safe=True)
         >>> m(TensorDict(x=torch.tensor([3.0, 0.5])))["y"]
         tensor([1.0000, 0.5000])
@@ -101,6 +102,7 @@ class Actor(SafeModule):
     Examples:
         >>> import torch
         >>> from tensordict import TensorDict
+        >>> from rlkit.modules import Actor
         >>> actor = Actor(torch.nn.Linear(3, 2))
         >>> actor(TensorDict(observation=torch.randn(4, 3), batch_size=[4]))["action"].shape
         torch.Size([4, 2])
@@ -130,6 +132,7 @@ class ValueOperator(TensorModule, TensorDictModule):
     Examples:
         >>> import torch
         >>> from tensordict import TensorDict
+        >>> from rlkit.modules import ValueOperator
         >>> value = ValueOperator(torch.nn.Linear(3, 1))
         >>> value(TensorDict(observation=torch.randn(4, 3), batch_size=[4]))["state_value"].shape
         torch.Size([4, 1])
@@ -163,6 +166,7 @@ class SafeSequential(TensorModule, TensorDictSequential):
     Examples:
         >>> import torch
         >>> from tensordict import TensorDict
+        >>> from rlkit.modules import SafeModule, SafeSequential, ValueOperator
         >>> seq = SafeSequential(SafeModule(torch.nn.Linear(3, 4), ["observation"], ["hidden"]),
         ...                      ValueOperator(torch.nn.Linear(4, 1), in_keys=["hidden"]))
         >>> seq.in_keys, seq.out_keys
@@ -171,6 +175,9 @@ class SafeSequential(TensorModule, TensorDictSequential):
         >>> value.shape
         torch.Size([2, 1])
     """
+
+    #: The action spec, on an operator built as a policy (see ActorValueOperator.get_policy_operator).
+    spec: TensorSpec | None
 
     def __init__(self, *modules: TensorDictModuleBase) -> None:
         super().__init__(*modules)
@@ -203,7 +210,7 @@ class Sampler(TensorModule, ProbabilisticTensorDictModule):
 
     Examples:
         >>> import torch
-        >>> from rlkit.modules import Categorical, ExplorationType, set_exploration_type
+        >>> from rlkit.modules import Categorical, ExplorationType, Sampler, set_exploration_type
         >>> sampler = Sampler(in_keys=["logits"], out_keys=["action"], distribution_class=Categorical)
         >>> with set_exploration_type(ExplorationType.DETERMINISTIC):
         ...     sampler.act(torch.tensor([[0.0, 2.0], [1.0, 0.0]]))
@@ -253,7 +260,7 @@ class ProbabilisticActor(TensorModule, ProbabilisticTensorDictSequential):
         >>> import torch
         >>> from tensordict import TensorDict
         >>> from tensordict.nn import TensorDictModule
-        >>> from rlkit.modules import Categorical
+        >>> from rlkit.modules import Categorical, ProbabilisticActor
         >>> logits = TensorDictModule(torch.nn.Linear(4, 3), ["observation"], ["logits"])
         >>> actor = ProbabilisticActor(logits, ["logits"], distribution_class=Categorical, return_log_prob=True)
         >>> td = actor(TensorDict(observation=torch.randn(5, 4), batch_size=[5]))
@@ -287,7 +294,8 @@ class ProbabilisticActor(TensorModule, ProbabilisticTensorDictSequential):
         log_prob_key = None
         if len(out_keys) == 1:
             key = out_keys[0]
-            log_prob_key = key + "_log_prob" if isinstance(key, str) else key[:-1] + (key[-1] + "_log_prob",)
+            # (the last name of a nested key is a str)
+            log_prob_key = key + "_log_prob" if isinstance(key, str) else key[:-1] + (cast(str, key[-1]) + "_log_prob",)
         sampler = Sampler(
             in_keys=in_keys,
             out_keys=out_keys,
@@ -319,7 +327,7 @@ class ProbabilisticActor(TensorModule, ProbabilisticTensorDictSequential):
     @property
     def sampler(self) -> Sampler:
         """The final module, which builds the distribution and samples."""
-        return self.module[-1]
+        return cast(Sampler, self.module[-1])  # checked by _setup
 
     def distribution(self, *inputs: torch.Tensor) -> D.Distribution:
         """The action distribution for the tensors of ``in_keys``."""

@@ -55,6 +55,7 @@ class DistributionalQValueModule(QValueModule):
 
     Examples:
         >>> import torch
+        >>> from rlkit.modules import DistributionalQValueModule
         >>> logp = torch.tensor([[0.9, 0.1], [0.1, 0.9]]).log()  # K=2 atoms, A=2 actions
         >>> module = DistributionalQValueModule("categorical", support=torch.tensor([0.0, 1.0]))
         >>> module(logp)[0]
@@ -90,6 +91,8 @@ class DistributionalQValueModule(QValueModule):
             support = support.to(torch.get_default_dtype())
         self.register_buffer("support", support)
 
+    support: torch.Tensor  # a buffer (registered in __init__)
+
     def _default_out_keys(self) -> list[NestedKey]:
         return [keys.ACTION, self.action_value_key]
 
@@ -121,6 +124,7 @@ class DistributionalQValueHook(_QValueHookBase):
     Examples:
         >>> import torch
         >>> from torch import nn
+        >>> from rlkit.modules import DistributionalQValueHook
         >>> class Net(nn.Module):
         ...     def __init__(self):
         ...         super().__init__()
@@ -133,6 +137,8 @@ class DistributionalQValueHook(_QValueHookBase):
         >>> action.shape, logp.shape
         (torch.Size([5]), torch.Size([5, 3, 2]))
     """
+
+    qvalue_model: DistributionalQValueModule
 
     def __init__(
         self,

@@ -24,6 +24,8 @@ class Categorical(D.Categorical):
     checks cost more than the distribution itself there.
 
     Examples:
+        >>> import torch
+        >>> from rlkit.modules import Categorical
         >>> Categorical(logits=torch.tensor([0.0, 2.0, 2.0])).deterministic_sample
         tensor(1)
     """
@@ -57,6 +59,8 @@ class TanhNormal(D.Distribution):
         event_dims: number of trailing event dims.
 
     Examples:
+        >>> import torch
+        >>> from rlkit.modules import TanhNormal
         >>> dist = TanhNormal(torch.zeros(3, 2), torch.ones(3, 2))
         >>> a, lp = dist.rsample_and_log_prob()
         >>> a.shape, lp.shape, bool((a.abs() < 1).all())
@@ -103,7 +107,7 @@ class TanhNormal(D.Distribution):
         lp = self._base.log_prob(x) - log_det
         return lp.sum(tuple(range(-self._event_dims, 0))) if self._event_dims else lp
 
-    def rsample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:
+    def rsample(self, sample_shape: torch.Size | list[int] | tuple[int, ...] = torch.Size()) -> torch.Tensor:
         return self._squash(self._base.rsample(sample_shape))
 
     def rsample_and_log_prob(self, sample_shape: torch.Size = torch.Size()) -> tuple[torch.Tensor, torch.Tensor]:
@@ -139,7 +143,8 @@ def sample(dist: D.Distribution, kind: InteractionType) -> torch.Tensor:
     so TensorDict calls and tensor-level calls agree.
 
     Examples:
-        >>> from rlkit.modules import ExplorationType
+        >>> import torch
+        >>> from rlkit.modules import Categorical, ExplorationType, sample
         >>> sample(Categorical(logits=torch.tensor([0.0, 3.0])), ExplorationType.DETERMINISTIC)
         tensor(1)
     """
@@ -150,7 +155,10 @@ def sample(dist: D.Distribution, kind: InteractionType) -> torch.Tensor:
         if deterministic is not None:
             return deterministic
         try:
-            kind = InteractionType.MODE if dist.support.is_discrete else InteractionType.MEAN
+            support = dist.support
+            # torch annotates ``support`` as Optional but asserts it is set where it reads it.
+            assert support is not None
+            kind = InteractionType.MODE if support.is_discrete else InteractionType.MEAN
         except NotImplementedError:
             kind = InteractionType.MEAN
     if kind is InteractionType.MODE:

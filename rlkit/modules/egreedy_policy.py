@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 import torch
 from tensordict.nn import TensorDictModuleBase
@@ -44,13 +45,18 @@ class EGreedyPolicy(TensorModule, TensorDictModuleBase):
         >>> import torch
         >>> from tensordict import TensorDict
         >>> from rlkit.data import Categorical
-        >>> from rlkit.modules import EGreedyModule, QValueActor
+        >>> from rlkit.modules import EGreedyModule, EGreedyPolicy, QValueActor
         >>> actor = QValueActor(torch.nn.Linear(4, 2), spec=Categorical(2))
         >>> policy = EGreedyPolicy(actor, EGreedyModule(Categorical(2), eps_init=1.0, eps_end=0.05))
         >>> td = policy(TensorDict(observation=torch.randn(5, 4), batch_size=[5]))
         >>> sorted(td.keys()), td["action"].shape
         (['action', 'observation'], torch.Size([5]))
     """
+
+    # Kept in the instance __dict__ (see __init__), outside nn.Module's attribute lookup.
+    _spec: TensorSpec
+    _current_eps: Callable[[], float]
+    _coins: torch.Tensor | None
 
     def __init__(self, policy: TensorDictModuleBase, explore: EGreedyModule) -> None:
         super().__init__()
@@ -86,7 +92,9 @@ class EGreedyPolicy(TensorModule, TensorDictModuleBase):
         if self._plain_index and mask is None:
             # random_action's draw for an unmasked index spec (same generator, same numbers), without
             # its layers of dtype and device conversions.
-            action = torch.randint(spec.n, batch + spec.shape if spec.shape else batch, device=spec.device)
+            # (_plain_index: the spec is exactly a Categorical)
+            action = torch.randint(cast(Categorical, spec).n, batch + spec.shape if spec.shape else batch,
+                                   device=spec.device)
         else:
             action = random_action(spec, batch, mask, device)
         if action.dtype != spec.dtype:
@@ -160,7 +168,7 @@ class EGreedyPolicy(TensorModule, TensorDictModuleBase):
         draws = self._draw(batch, device)
         values = draws.tolist()
         if len(values) == 1 and values[0] < eps or all(u < eps for u in values):
-            action = torch.randint(spec.n, batch, device=spec.device)
+            action = torch.randint(cast(Categorical, spec).n, batch, device=spec.device)  # (_index_fast)
             if action.dtype != spec.dtype or action.device != device:
                 action = action.to(device=device, dtype=spec.dtype)
             return action

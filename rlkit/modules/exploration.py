@@ -12,6 +12,8 @@ rlkit explores. :func:`exploration_type` then returns ``ExplorationType.RANDOM``
 """
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import torch
 from tensordict.nn import (
@@ -38,6 +40,7 @@ class set_exploration_type(set_interaction_type):
         type: an :data:`ExplorationType` or its name (any case); ``None`` restores the unset state.
 
     Examples:
+        >>> from rlkit.modules import ExplorationType, exploration_type, set_exploration_type
         >>> with set_exploration_type(ExplorationType.DETERMINISTIC):
         ...     print(exploration_type())
         deterministic
@@ -53,7 +56,7 @@ class set_exploration_type(set_interaction_type):
 
 
 # float32 / float64 host scalars whose arithmetic rounds like the tensors' (see EGreedyModule.step).
-_HOST_SCALARS = {torch.float32: np.float32, torch.float64: np.float64}
+_HOST_SCALARS: dict[torch.dtype, type[np.floating]] = {torch.float32: np.float32, torch.float64: np.float64}
 
 
 def exploration_type() -> InteractionType:
@@ -118,6 +121,7 @@ class EGreedyModule(TensorModule, TensorDictModuleBase):
         >>> import torch
         >>> from tensordict import TensorDict
         >>> from rlkit.data import OneHot
+        >>> from rlkit.modules import EGreedyModule
         >>> explore = EGreedyModule(OneHot(3), eps_init=1.0, eps_end=0.1, annealing_num_steps=10)
         >>> explore.step(5)
         >>> round(explore.eps.item(), 4)
@@ -126,6 +130,12 @@ class EGreedyModule(TensorModule, TensorDictModuleBase):
         >>> td["action"].shape
         torch.Size([4, 3])
     """
+
+    # Buffers (registered in __init__), typed for the type checker.
+    eps_init: torch.Tensor
+    eps_end: torch.Tensor
+    eps: torch.Tensor
+    frames: torch.Tensor
 
     def __init__(
         self,
@@ -159,7 +169,8 @@ class EGreedyModule(TensorModule, TensorDictModuleBase):
 
     def step(self, frames: int = 1) -> None:
         """Advances the linear schedule by ``frames`` frames."""
-        buffers = self._buffers
+        # Every buffer of this module is a tensor (nn.Module types them Optional).
+        buffers = cast("dict[str, torch.Tensor]", self._buffers)
         count = buffers["frames"]
         count.add_(int(frames))
         progress = min(count.item() / self.annealing_num_steps, 1.0)
@@ -171,11 +182,12 @@ class EGreedyModule(TensorModule, TensorDictModuleBase):
         # The same expression on host scalars of the buffers' precision, each operation rounding as
         # the tensor ops do, without three tensor temporaries (called once per collected batch).
         low, high = scalar(init.item()), scalar(end.item())
-        eps.fill_(low + (high - low) * scalar(progress))
+        # torch's stubs type fill_'s value as a Python number; it takes numpy scalars as well.
+        eps.fill_(low + (high - low) * scalar(progress))  # type: ignore[call-overload]
 
     def current_eps(self) -> float:
         """``eps`` as a Python float (the value of the buffer, read on every acting step)."""
-        return self._buffers["eps"].item()
+        return cast(torch.Tensor, self._buffers["eps"]).item()  # a tensor buffer (see step)
 
     def _describe_input(self, key: NestedKey) -> str:
         return "action mask" if key == self.action_mask_key else "action"

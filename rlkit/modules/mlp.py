@@ -18,6 +18,7 @@ class MLP(nn.Sequential):
 
     Examples:
         >>> import torch
+        >>> from rlkit.modules import MLP
         >>> net = MLP(4, 2, num_cells=[32, 32])
         >>> net(torch.randn(5, 4)).shape
         torch.Size([5, 2])

@@ -54,6 +54,7 @@ class QValueModule(TensorModule, TensorDictModuleBase):
 
     Examples:
         >>> import torch
+        >>> from rlkit.modules import QValueModule
         >>> module = QValueModule("categorical")
         >>> module(torch.tensor([0.0, 2.0, 2.0]))
         (tensor(1), tensor([0., 2., 2.]), tensor([2.]))
@@ -122,6 +123,7 @@ class QValueModule(TensorModule, TensorDictModuleBase):
         self._check_width(scores.shape[-1])
         action = greedy_action(scores, self.action_space, mask, self.var_nums)
         if self.safe:
+            assert self.spec is not None  # __init__ refuses safe=True without a spec
             action = self.spec.project(action)
         return action, scores
 
@@ -168,6 +170,7 @@ class QValueHook(_QValueHookBase):
     Examples:
         >>> import torch
         >>> from torch import nn
+        >>> from rlkit.modules import QValueHook
         >>> net = nn.Linear(4, 3)
         >>> _ = net.register_forward_hook(QValueHook("one_hot"))
         >>> action, value, chosen = net(torch.randn(5, 4))

@@ -1,7 +1,7 @@
 """Greedy Q-value actors: a value network followed by a (distributional) Q-value module."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence, cast
 
 import torch
 from tensordict.nn import TensorDictModuleBase, TensorDictSequential
@@ -61,6 +61,7 @@ class QValueActor(TensorModule, TensorDictSequential):
         >>> import torch
         >>> from tensordict import TensorDict
         >>> from rlkit.data import OneHot
+        >>> from rlkit.modules import QValueActor
         >>> actor = QValueActor(torch.nn.Linear(4, 2), spec=OneHot(2))
         >>> td = actor(TensorDict(observation=torch.randn(3, 4), batch_size=[3]))
         >>> actor.action_space, td["action"].shape, td["chosen_action_value"].shape
@@ -96,7 +97,7 @@ class QValueActor(TensorModule, TensorDictSequential):
         """Reads the structure once: the network's steps, where its inputs and the mask sit in
         ``in_keys`` (the tensor-level calls are on every env step)."""
         head = self.qvalue_module
-        nets = list(self.module[:-1])
+        nets: list[Any] = list(self.module[:-1])  # TensorDict modules (ModuleList types them Module)
         self._value_steps = _steps(nets)
         self._net_in_keys = [k for k in self.in_keys if k != head.action_mask_key]
         self._net_positions = [self.in_keys.index(k) for k in self._net_in_keys]
@@ -107,7 +108,7 @@ class QValueActor(TensorModule, TensorDictSequential):
     @property
     def qvalue_module(self) -> QValueModule:
         """The final greedy module."""
-        return self.module[-1]
+        return cast(QValueModule, self.module[-1])  # the last member, built in __init__
 
     @property
     def spec(self) -> TensorSpec | None:
@@ -174,6 +175,7 @@ class DistributionalQValueActor(QValueActor):
     Examples:
         >>> import torch
         >>> from tensordict import TensorDict
+        >>> from rlkit.modules import DistributionalQValueActor
         >>> class Net(torch.nn.Module):
         ...     def __init__(self):
         ...         super().__init__()
@@ -219,8 +221,8 @@ class DistributionalQValueActor(QValueActor):
 
     @property
     def support(self) -> torch.Tensor:
-        return self.qvalue_module.support
+        return cast(DistributionalQValueModule, self.qvalue_module).support  # (built in __init__)
 
     def expected_values(self, action_values: torch.Tensor) -> torch.Tensor:
         """``Q[*B, A]`` from atom log-probabilities ``[*B, K, A]`` and the support."""
-        return self.qvalue_module.expected_values(action_values)
+        return cast(DistributionalQValueModule, self.qvalue_module).expected_values(action_values)

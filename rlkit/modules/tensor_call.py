@@ -64,13 +64,15 @@ class TensorModule:
     in_keys: list[NestedKey]
     out_keys: list[NestedKey]
 
-    def act(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    # ``*inputs: Any, **kwargs: Any`` is the gradual signature: each subclass names its inputs in
+    # its own override (``act(values, mask=None)``, ``act(*inputs)``), which a type checker accepts.
+    def act(self, *inputs: Any, **kwargs: Any) -> tuple[torch.Tensor, ...]:
         """The module's outputs (one per ``out_keys`` entry) for the tensors of ``in_keys``."""
         raise NotImplementedError(f"{type(self).__name__} does not define act()")
 
-    def action(self, *inputs: torch.Tensor) -> torch.Tensor:
+    def action(self, *inputs: Any, **kwargs: Any) -> torch.Tensor:
         """The first output alone (a policy's action); as ``act(*inputs)[0]``, possibly cheaper."""
-        return self.act(*inputs)[0]
+        return self.act(*inputs, **kwargs)[0]
 
     def _describe_input(self, key: NestedKey) -> str:
         """How a missing input is named in the ``KeyError`` of the TensorDict call."""
@@ -80,7 +82,8 @@ class TensorModule:
         return [read_entry(self, tensordict, key, self._describe_input(key)) for key in self.in_keys]
 
     def _inputs_from_kwargs(self, kwargs: dict[str, Any]) -> list[torch.Tensor]:
-        names = {key if isinstance(key, str) else key[-1]: key for key in self.in_keys}
+        # By the last name of each key (a str: nested keys are unravelled tuples of str).
+        names: dict[Any, NestedKey] = {key if isinstance(key, str) else key[-1]: key for key in self.in_keys}
         unknown = sorted(set(kwargs) - set(names))
         if unknown:
             raise TypeError(f"{type(self).__name__} reads {list(names)}; got unexpected inputs {unknown}")
@@ -113,6 +116,7 @@ def tensor_call(module: Any) -> TensorCall:
     Examples:
         >>> import torch
         >>> from tensordict.nn import TensorDictModule
+        >>> from rlkit.modules import tensor_call
         >>> foreign = TensorDictModule(torch.nn.Linear(3, 2), ["observation"], ["logits"])
         >>> tensor_call(foreign)(torch.randn(5, 3))[0].shape
         torch.Size([5, 2])

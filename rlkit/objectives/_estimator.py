@@ -48,8 +48,9 @@ def build_estimator(
             f"{loss_name} does not support the {enum.value!r} value estimator; "
             f"supported: {[v.value for v in supported]}."
         )
-    if cls is None:
-        return enum, request  # type: ignore[return-value]
+    if cls is None:  # an instance was given
+        assert isinstance(request, ValueEstimatorBase)
+        return enum, request
     kwargs = {**default_kwargs(enum), **hyperparams}
     kwargs.setdefault("value_network", value_network)
     return enum, cls(**kwargs)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import contextlib
 import copy
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence, cast
 
 import torch
 from tensordict import TensorDict, TensorDictBase, TensorDictParams
@@ -38,8 +38,13 @@ class NetInfo:
 
 def _slot(module: nn.Module, key: tuple[str, ...]) -> tuple[nn.Module, str]:
     for name in key[:-1]:
-        module = module._modules[name]
+        module = cast(nn.Module, module._modules[name])  # a submodule the key was read from
     return module, key[-1]
+
+
+def _tensor_leaves(tensors: TensorDictBase) -> Iterable[tuple[str | tuple[str, ...], torch.Tensor]]:
+    """``tensors.items(include_nested=True, leaves_only=True)``: parameter sets hold tensors only."""
+    return cast(Iterable[tuple[Any, torch.Tensor]], tensors.items(include_nested=True, leaves_only=True))
 
 
 def _as_tuple(key: str | tuple[str, ...]) -> tuple[str, ...]:
@@ -51,7 +56,7 @@ def bind_tensors(module: nn.Module, tensors: TensorDictBase, clone: bool = False
 
     ``nn.Parameter`` entries stay parameters; plain tensors (targets, detached views) become buffers.
     """
-    for key, value in tensors.items(include_nested=True, leaves_only=True):
+    for key, value in _tensor_leaves(tensors):
         owner, name = _slot(module, _as_tuple(key))
         owner._parameters.pop(name, None)
         owner._buffers.pop(name, None)
@@ -64,17 +69,18 @@ def bind_tensors(module: nn.Module, tensors: TensorDictBase, clone: bool = False
 @contextlib.contextmanager
 def swap_tensors(module: nn.Module, tensors: TensorDictBase) -> Iterator[None]:
     """Temporarily read ``tensors`` in place of the matching parameters / buffers of ``module``."""
-    saved = []
-    for key, value in tensors.items(include_nested=True, leaves_only=True):
+    saved: list[tuple[dict[str, Any], str, torch.Tensor | None]] = []
+    for key, value in _tensor_leaves(tensors):
         owner, name = _slot(module, _as_tuple(key))
-        store = owner._parameters if name in owner._parameters else owner._buffers
+        # Any: a swap puts plain tensors into _parameters too (and puts the parameters back after).
+        store: dict[str, Any] = owner._parameters if name in owner._parameters else owner._buffers
         saved.append((store, name, store[name]))
         store[name] = value
     try:
         yield
     finally:
-        for store, name, value in reversed(saved):
-            store[name] = value
+        for store, name, old in reversed(saved):
+            store[name] = old
 
 
 def _resample(param: torch.Tensor, n: int) -> torch.Tensor:
@@ -137,7 +143,8 @@ def redetach(params: TensorDictParams, module: nn.Module, keys: tuple) -> None:
 
 def module_state_prefixes(loss: nn.Module, prefix: str = "") -> list[str]:
     """Paths of a loss's registered stateful modules, whose state already lives in ``<name>_params``."""
-    held = {id(getattr(loss, n)) for n, info in loss._functional_nets.items() if info.expand_dim is None}
+    nets = cast("dict[str, NetInfo]", loss._functional_nets)  # loss: a LossModule (not imported: it imports this)
+    held = {id(getattr(loss, n)) for n, info in nets.items() if info.expand_dim is None}
     paths = [path for path, m in loss.named_modules(remove_duplicate=False) if path and id(m) in held]
     return [f"{prefix.rstrip('.')}.{path}" if prefix else path for path in paths]
 

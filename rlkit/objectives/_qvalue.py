@@ -17,13 +17,13 @@ from torch import nn
 
 from rlkit import keys
 from rlkit.data import Composite
-from rlkit.modules import QValueActor, action_space_from_spec, canonical_action_space
+from rlkit.modules import ActionSpace, QValueActor, action_space_from_spec, canonical_action_space
 
 if TYPE_CHECKING:
     from rlkit.objectives.common import LossModule
 
 
-def _spec_action_space(spec: Any) -> str | None:
+def _spec_action_space(spec: Any) -> ActionSpace | None:
     # A module whose spec implies no action space (continuous, no "action" entry) is skipped, not fatal.
     if isinstance(spec, Composite):
         spec = spec[keys.ACTION] if keys.ACTION in spec else None
@@ -33,7 +33,7 @@ def _spec_action_space(spec: Any) -> str | None:
         return None
 
 
-def infer_action_space(network: nn.Module, action_space: str | None) -> str:
+def infer_action_space(network: nn.Module, action_space: str | None) -> ActionSpace:
     """The canonical action space: ``action_space`` if given, else the network's own, else its spec's."""
     if action_space is not None:
         return canonical_action_space(action_space)
@@ -51,7 +51,7 @@ def infer_action_space(network: nn.Module, action_space: str | None) -> str:
     )
 
 
-def as_qvalue_actor(network: nn.Module, action_space: str) -> QValueActor:
+def as_qvalue_actor(network: nn.Module, action_space: ActionSpace) -> QValueActor:
     """``network`` as a :class:`~rlkit.modules.QValueActor`: itself, or a greedy head added after a
     TensorDict module writing action values (called through its TensorDict call; anything it writes
     besides the action values, e.g. an epsilon-greedy action, is not read), or around a plain

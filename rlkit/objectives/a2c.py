@@ -67,6 +67,7 @@ class A2CLoss(LossModule):
         >>> from tensordict import TensorDict
         >>> from tensordict.nn import TensorDictModule
         >>> from rlkit.modules import Categorical, ProbabilisticActor, ValueOperator
+        >>> from rlkit.objectives import A2CLoss
         >>> actor = ProbabilisticActor(TensorDictModule(torch.nn.Linear(4, 2), ["observation"], ["logits"]),
         ...     ["logits"], distribution_class=Categorical)
         >>> loss = A2CLoss(actor, ValueOperator(torch.nn.Linear(4, 1)))

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 from tensordict import TensorDict, TensorDictBase
@@ -61,6 +61,7 @@ class DistributionalDQNLoss(LossModule):
         >>> import torch
         >>> from tensordict import TensorDict
         >>> from rlkit.modules import DistributionalQValueActor
+        >>> from rlkit.objectives import DistributionalDQNLoss
         >>> class Net(torch.nn.Module):
         ...     def __init__(self):
         ...         super().__init__()
@@ -134,7 +135,7 @@ class DistributionalDQNLoss(LossModule):
         """Probabilities ``[*B, K]`` of the target network at the greedy next action (chosen by the
         online network with ``double_dqn``, else by the target network)."""
         online: DistributionalQValueActor = self.value_network
-        target: DistributionalQValueActor = self.target_network("value_network")
+        target = cast(DistributionalQValueActor, self.target_network("value_network"))  # a copy of the online actor
         inputs = network_inputs(online, next_td)
         with torch.no_grad():
             if self.double_dqn:

@@ -80,6 +80,7 @@ class LossModule(nn.Module):
 
     Examples:
         >>> from dataclasses import dataclass
+        >>> from rlkit.objectives import LossModule
         >>> class MyLoss(LossModule):
         ...     @dataclass
         ...     class _AcceptedKeys:
@@ -108,7 +109,7 @@ class LossModule(nn.Module):
         self._tensor_keys = self._AcceptedKeys()
         self._value_estimator: ValueEstimatorBase | None = None
         self.value_type: ValueEstimators | None = None
-        self._vmap_randomness: str | None = None
+        self._vmap_randomness: VmapRandomness | None = None
         self.reduction = reduction
         self.register_state_dict_post_hook(drop_duplicate_state)
         self.register_load_state_dict_post_hook(ignore_duplicate_state)
@@ -310,7 +311,7 @@ class LossModule(nn.Module):
         """What ``torch.vmap`` does with random calls: ``"different"`` if a random module (e.g. dropout)
         is held, else ``"error"``; settable to ``"error"``, ``"same"`` or ``"different"``."""
         if self._vmap_randomness is not None:
-            return self._vmap_randomness  # type: ignore[return-value]
+            return self._vmap_randomness
         modules = list(self.modules()) + [getattr(self, n) for n in self._functional_nets]
         for root in modules:
             for m in root.modules():
@@ -410,7 +411,8 @@ class LossModule(nn.Module):
         """The value estimator (built with the class default on first access)."""
         if self._value_estimator is None:
             self.make_value_estimator()
-        return self._value_estimator  # type: ignore[return-value]
+        assert self._value_estimator is not None  # make_value_estimator sets it (or raises)
+        return self._value_estimator
 
     def __setattr__(self, name: str, value: Any) -> None:
         # nn.Module would register an assigned estimator as a stray submodule, bypassing any

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -74,6 +74,7 @@ class DQNLoss(LossModule):
         >>> import torch
         >>> from tensordict import TensorDict
         >>> from rlkit.modules import QValueActor
+        >>> from rlkit.objectives import DQNLoss
         >>> loss = DQNLoss(QValueActor(torch.nn.Linear(4, 2), action_space="categorical"))
         >>> td = TensorDict({"observation": torch.randn(8, 4), "action": torch.randint(2, (8,)),
         ...     "next": {"observation": torch.randn(8, 4), "reward": torch.ones(8, 1),
@@ -137,7 +138,7 @@ class DQNLoss(LossModule):
 
     def _next_value(self, next_td: TensorDictBase) -> torch.Tensor:
         online: QValueActor = self.value_network
-        target: QValueActor = self.target_network("value_network")
+        target = cast(QValueActor, self.target_network("value_network"))  # a copy of the online actor
         inputs = network_inputs(online, next_td)
         with torch.no_grad():
             target_values = target.action_values(*inputs)

@@ -82,7 +82,9 @@ class SoftUpdate(TargetNetUpdater):
     def __init__(self, loss: LossModule, *, eps: float | None = None, tau: float | None = None) -> None:
         if (eps is None) == (tau is None):
             raise ValueError(f"SoftUpdate needs exactly one of eps and tau, got eps={eps!r} and tau={tau!r}.")
-        eps = 1.0 - tau if eps is None else eps
+        if eps is None:
+            assert tau is not None  # exactly one of them (checked above)
+            eps = 1.0 - tau
         if not 0.0 <= eps <= 1.0:
             raise ValueError(f"SoftUpdate needs eps (= 1 - tau) in [0, 1], got {eps!r}.")
         super().__init__(loss)

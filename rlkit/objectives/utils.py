@@ -1,7 +1,7 @@
 """Helpers shared by the losses: distances and reduction (pure tensor functions)."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, cast
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +26,8 @@ def distance_loss(
     absolute error and ``"smooth_l1"`` the Huber loss with ``beta=1``.
 
     Examples:
+        >>> import torch
+        >>> from rlkit.objectives import distance_loss
         >>> distance_loss(torch.tensor([1.0, 3.0]), torch.tensor([0.0, 0.0]), "smooth_l1")
         tensor([0.5000, 2.5000])
     """
@@ -42,7 +44,7 @@ def check_loss_function(loss_function: str) -> LossFunction:
     """Return ``loss_function`` if it is one of ``l1``, ``l2``, ``smooth_l1``, else raise ``ValueError``."""
     if loss_function not in LOSS_FUNCTIONS:
         raise ValueError(f"Unknown loss_function {loss_function!r}; valid choices: {list(LOSS_FUNCTIONS)}.")
-    return loss_function  # type: ignore[return-value]
+    return cast(LossFunction, loss_function)  # one of LOSS_FUNCTIONS (checked above)
 
 
 def reduce_loss(loss: torch.Tensor, reduction: Reduction) -> torch.Tensor:

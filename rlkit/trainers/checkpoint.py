@@ -119,6 +119,8 @@ def save_checkpoint(path: str | os.PathLike[str], state: Mapping[str, Any]) -> P
 
     Examples:
         >>> import tempfile
+        >>> import torch
+        >>> from rlkit.trainers import load_checkpoint, save_checkpoint
         >>> path = save_checkpoint(f"{tempfile.mkdtemp()}/last.pt", {"frames": 1000, "w": torch.ones(2)})
         >>> load_checkpoint(path)["frames"]
         1000
@@ -172,6 +174,9 @@ def verify_checkpoint(path: str | os.PathLike[str]) -> None:
 
     Examples:
         >>> import tempfile
+        >>> import torch
+        >>> from rlkit.trainers import save_checkpoint
+        >>> from rlkit.trainers.checkpoint import verify_checkpoint
         >>> path = save_checkpoint(f"{tempfile.mkdtemp()}/last.pt", {"w": torch.ones(1000)})
         >>> verify_checkpoint(path)
         >>> data = bytearray(path.read_bytes())
@@ -309,6 +314,7 @@ def save_run_checkpoint(
 
     Examples:
         >>> import tempfile
+        >>> from rlkit.trainers.checkpoint import checkpoint_dir, save_run_checkpoint
         >>> run_dir = tempfile.mkdtemp()
         >>> for frames in (400, 800, 1200):
         ...     _ = save_run_checkpoint(run_dir, {"frames": frames}, frames=frames, keep_every=1000)
@@ -362,6 +368,8 @@ def rng_state() -> dict[str, Any]:
     The result is weights_only-loadable, so it can go straight into a checkpoint.
 
     Examples:
+        >>> import torch
+        >>> from rlkit.trainers.checkpoint import rng_state, set_rng_state
         >>> state = rng_state()
         >>> a = torch.rand(2)
         >>> set_rng_state(state)
@@ -369,7 +377,9 @@ def rng_state() -> dict[str, Any]:
         True
     """
     version, internal, gauss_next = random.getstate()
-    kind, keys, pos, has_gauss, cached_gaussian = np.random.get_state(legacy=True)
+    legacy = np.random.get_state(legacy=True)
+    assert isinstance(legacy, tuple)  # the legacy form of the global MT19937 generator (a dict for others)
+    kind, keys, pos, has_gauss, cached_gaussian = legacy
     state: dict[str, Any] = {
         "python": {
             "version": version,

@@ -26,6 +26,7 @@ class EpisodeRecorder:
 
     Examples:
         >>> import tempfile, torch
+        >>> from rlkit.trainers.episodes import EpisodeRecorder, read_episodes
         >>> rec = EpisodeRecorder(tempfile.mkdtemp())
         >>> rec.record(100, torch.tensor([9.0, 12.0]), torch.tensor([9, 12]))
         >>> rec.close()

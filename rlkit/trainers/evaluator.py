@@ -30,6 +30,7 @@ class Evaluator:
         >>> from rlkit.data import Categorical
         >>> from rlkit.envs import GymEnv
         >>> from rlkit.modules import QValueActor
+        >>> from rlkit.trainers import Evaluator
         >>> policy = QValueActor(torch.nn.Linear(4, 2), spec=Categorical(2))
         >>> result = Evaluator(GymEnv("CartPole-v1", num_envs=4), policy, seed=10_000)()
         >>> sorted(result)

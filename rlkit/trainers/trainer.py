@@ -86,9 +86,24 @@ class Trainer:
         episodes: an :class:`~rlkit.trainers.episodes.EpisodeRecorder` for every finished episode.
 
     Examples:
-        >>> trainer = Trainer(collector=c, loss_module=loss, optimizer=opt, logger=log,  # doctest: +SKIP
-        ...                   run_dir=path, settings=TrainerSettings(total_frames=10_000))
-        >>> trainer.fit()  # doctest: +SKIP
+        >>> import tempfile
+        >>> import torch
+        >>> from rlkit.collectors import Collector
+        >>> from rlkit.envs import GymEnv
+        >>> from rlkit.modules import Categorical, ProbabilisticActor, SafeModule, ValueOperator
+        >>> from rlkit.objectives import A2CLoss
+        >>> from rlkit.trainers import Trainer, TrainerSettings
+        >>> env = GymEnv("CartPole-v1", num_envs=2, seed=0)
+        >>> actor = ProbabilisticActor(SafeModule(torch.nn.Linear(4, 2), in_keys=["observation"], out_keys=["logits"]),
+        ...                            in_keys=["logits"], spec=env.action_spec, distribution_class=Categorical)
+        >>> loss = A2CLoss(actor, ValueOperator(torch.nn.Linear(4, 1)))
+        >>> trainer = Trainer(collector=Collector(env, actor, frames_per_batch=32, total_frames=256),
+        ...                   loss_module=loss, optimizer=torch.optim.Adam(loss.parameters(), lr=1e-3),
+        ...                   run_dir=tempfile.mkdtemp(), settings=TrainerSettings(total_frames=256))
+        >>> trainer.fit()  # the last evaluation's metrics: none without an evaluator
+        {}
+        >>> trainer.frames, trainer.updates, trainer.checkpoint_path.is_file()
+        (256, 8, True)
     """
 
     def __init__(self, *, collector, loss_module, optimizer: torch.optim.Optimizer, run_dir,
@@ -177,7 +192,7 @@ class Trainer:
                 have = "has" if name in state else "has no"
                 raise CheckpointMismatchError(f"the checkpoint {have} a {name}, this run "
                                               f"{'has none' if name in state else 'has one'}")
-        checks = {
+        checks: dict[str, Callable[..., str | None]] = {
             "loss_module": lambda: first_mismatch(dict(self.loss_module.state_dict()), dict(state["loss_module"]),
                                                   "loss_module"),
             "optimizer": lambda: _optimizer_mismatch(self.optimizer, state["optimizer"]),
@@ -369,6 +384,7 @@ class Trainer:
         return stop
 
     def _evaluate(self) -> dict[str, float]:
+        assert self.evaluator is not None  # (called only with an evaluator)
         self.last_eval = self.evaluator()
         return self.last_eval
 
@@ -436,7 +452,7 @@ class _Window:
             out["episode_return"] = sum(self.returns) / len(self.returns)
             out["episode_length"] = sum(self.lengths) / len(self.lengths)
             out["episodes"] = len(self.returns)
-        self.__init__()
+        type(self).__init__(self)  # (self.__init__(), spelled so that a type checker accepts it)
         return out
 
     def state_dict(self) -> dict:
@@ -471,7 +487,7 @@ def _optimizer_mismatch(optimizer: torch.optim.Optimizer, saved: dict) -> str | 
     saved_groups = saved["param_groups"]
     if len(saved_groups) != len(groups):
         return f"optimizer has {len(saved_groups)} parameter groups, this run's has {len(groups)}"
-    params = []
+    params: list[tuple[object, torch.Tensor]] = []
     for i, (group, saved_group) in enumerate(zip(groups, saved_groups)):
         if len(saved_group["params"]) != len(group["params"]):
             return (f"optimizer group {i} has {len(saved_group['params'])} parameters, this run's has "

@@ -53,6 +53,8 @@ def atomic_write(
 
     Examples:
         >>> import tempfile
+        >>> from pathlib import Path
+        >>> from rlkit.utils import atomic_write
         >>> path = Path(tempfile.mkdtemp()) / "notes.txt"
         >>> with atomic_write(path) as f:
         ...     _ = f.write("all or nothing")
@@ -64,7 +66,7 @@ def atomic_write(
     if mode == "wb" and newline is not None:
         raise ValueError(f"atomic_write newline={newline!r} applies to text mode 'w' only, not 'wb'")
     path = Path(path)
-    text_options = {"newline": newline, "encoding": "utf-8"} if mode == "w" else {}
+    text_options: dict[str, Any] = {"newline": newline, "encoding": "utf-8"} if mode == "w" else {}
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp makes 0600; run files should be shareable

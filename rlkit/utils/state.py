@@ -27,6 +27,7 @@ def first_mismatch(reference: Any, saved: Any, path: str = "state", *, values: b
 
     Examples:
         >>> import torch
+        >>> from rlkit.utils.state import first_mismatch
         >>> first_mismatch({"w": torch.zeros(2, 84)}, {"w": torch.zeros(202, 84)})
         "state['w'] has shape (202, 84), expected (2, 84)"
         >>> first_mismatch({"a": 1, "b": 2}, {"a": 1, "c": 2})

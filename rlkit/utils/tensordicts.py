@@ -25,6 +25,8 @@ def assembled(source: dict, batch_size: torch.Size, device: torch.device | None 
     given, lies on it.
 
     Examples:
+        >>> import torch
+        >>> from rlkit.utils import assembled
         >>> td = assembled({"a": torch.zeros(3, 2), "next": {"b": torch.ones(3, 1)}}, torch.Size([3]))
         >>> td.batch_size, td["next", "b"].shape
         (torch.Size([3]), torch.Size([3, 1]))

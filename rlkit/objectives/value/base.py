@@ -6,7 +6,7 @@ import contextlib
 import dataclasses
 import numbers
 from enum import Enum
-from typing import ClassVar
+from typing import Any, ClassVar, cast
 
 import torch
 from tensordict import TensorDictBase
@@ -19,6 +19,7 @@ class ValueEstimators(str, Enum):
     """Names of the value estimators, as used by losses and configs.
 
     Examples:
+        >>> from rlkit.objectives.value import ValueEstimators
         >>> ValueEstimators("td_lambda") is ValueEstimators.TDLambda
         True
     """
@@ -32,16 +33,17 @@ class ValueEstimators(str, Enum):
         return self.value
 
     @classmethod
-    def resolve(cls, name: ValueEstimators | str) -> ValueEstimators:
+    def resolve(cls, name: ValueEstimators | str | None) -> ValueEstimators:
         """The member for a member, its value or its name (any case): the one place where estimator
         names are resolved.
 
         Examples:
+            >>> from rlkit.objectives.value import ValueEstimators
             >>> ValueEstimators.resolve("TDLambda") is ValueEstimators.resolve("td_lambda")
             True
 
         Raises:
-            ValueError: any other name, listing the valid ones.
+            ValueError: any other name (or ``None``), listing the valid ones.
         """
         if isinstance(name, cls):
             return name
@@ -90,7 +92,7 @@ class ValueEstimatorBase(TensorDictModuleBase, abc.ABC):
     Examples:
         >>> import torch
         >>> from tensordict import TensorDict
-        >>> from rlkit.objectives.value import TD0Estimator
+        >>> from rlkit.objectives.value import TD0Estimator, ValueEstimatorBase
         >>> est = TD0Estimator(gamma=0.5)
         >>> est.set_keys(reward="r")
         >>> isinstance(est, ValueEstimatorBase), est.in_keys
@@ -121,6 +123,10 @@ class ValueEstimatorBase(TensorDictModuleBase, abc.ABC):
     target_needs_state_value: ClassVar[bool] = False
 
     gamma: torch.Tensor
+    # Nested keys of any depth. tensordict annotates the in_keys/out_keys setter of
+    # TensorDictModuleBase as List[Union[str, Tuple[str]]] (one-element tuples only), too narrow.
+    in_keys: list[NestedKey]  # type: ignore[override]
+    out_keys: list[NestedKey]  # type: ignore[override]
 
     def __init__(
         self,
@@ -211,6 +217,8 @@ class ValueEstimatorBase(TensorDictModuleBase, abc.ABC):
         self, td: TensorDictBase, params: TensorDictBase | None, where: str
     ) -> torch.Tensor:
         key = self.tensor_keys.value
+        # Only called with a network: _state_value and _next_value read the value instead without one.
+        assert self.value_network is not None
         with self._grad_context():
             if params is None:
                 self.value_network(td)
@@ -254,7 +262,7 @@ class ValueEstimatorBase(TensorDictModuleBase, abc.ABC):
         if self.value_network is None:
             value = self._read(td, key, "the next state value (no value_network was given)")
         else:
-            next_td = self._read(td, "next", "the next-step entries")
+            next_td = cast(TensorDictBase, self._read(td, "next", "the next-step entries"))  # a sub-TensorDict
             chosen = target_params if target_params is not None else params
             value = self._run_network(next_td, chosen, "td['next']")
         return self._check_value_shape(value, td, f"next state value {key!r}")
@@ -290,6 +298,7 @@ class ValueEstimatorBase(TensorDictModuleBase, abc.ABC):
         advantage, target = self._estimate_flat(td, value, next_value)
         # The values are already in td (read from it, or written there by the network); they are not
         # written back, so a detached copy never replaces an entry that carries gradients.
+        assert advantage is not None  # computed from the state value
         td.set(keys.advantage, self._post_advantage(advantage))
         td.set(keys.value_target, target)
         return td
@@ -327,7 +336,7 @@ class ValueEstimatorBase(TensorDictModuleBase, abc.ABC):
         if td.batch_dims > 0:
             return self._estimate(value, next_value, reward, done, terminated)
         # A batch-less TensorDict (TD0 only) gets a unit time dim for the kernel.
-        args = [None if x is None else x.unsqueeze(0) for x in (value, next_value, reward, done, terminated)]
+        args: list[Any] = [None if x is None else x.unsqueeze(0) for x in (value, next_value, reward, done, terminated)]
         advantage, target = self._estimate(*args)
         return (None if advantage is None else advantage.squeeze(0)), target.squeeze(0)
 

@@ -50,6 +50,7 @@ class TD0Estimator(ValueEstimatorBase):
     Examples:
         >>> import torch
         >>> from tensordict import TensorDict
+        >>> from rlkit.objectives.value import TD0Estimator
         >>> td = TensorDict({"state_value": torch.zeros(2, 1), "next": {
         ...     "state_value": torch.ones(2, 1), "reward": torch.ones(2, 1),
         ...     "done": torch.tensor([[False], [True]]),
@@ -77,6 +78,7 @@ class TD1Estimator(ValueEstimatorBase):
     Examples:
         >>> import torch
         >>> from tensordict import TensorDict
+        >>> from rlkit.objectives.value import TD1Estimator
         >>> td = TensorDict({"state_value": torch.zeros(1, 2, 1), "next": {
         ...     "state_value": torch.full((1, 2, 1), 10.0), "reward": torch.ones(1, 2, 1),
         ...     "done": torch.zeros(1, 2, 1, dtype=torch.bool),
@@ -104,6 +106,7 @@ class TDLambdaEstimator(ValueEstimatorBase):
     Examples:
         >>> import torch
         >>> from tensordict import TensorDict
+        >>> from rlkit.objectives.value import TDLambdaEstimator
         >>> td = TensorDict({"state_value": torch.zeros(1, 2, 1), "next": {
         ...     "state_value": torch.full((1, 2, 1), 10.0), "reward": torch.ones(1, 2, 1),
         ...     "done": torch.zeros(1, 2, 1, dtype=torch.bool),
@@ -150,6 +153,7 @@ class GAE(ValueEstimatorBase):
         >>> import torch
         >>> from tensordict import TensorDict
         >>> from tensordict.nn import TensorDictModule
+        >>> from rlkit.objectives.value import GAE
         >>> critic = TensorDictModule(torch.nn.Linear(3, 1), ["observation"], ["state_value"])
         >>> td = TensorDict({"observation": torch.randn(4, 5, 3), "next": {
         ...     "observation": torch.randn(4, 5, 3), "reward": torch.randn(4, 5, 1),
@@ -203,6 +207,7 @@ def get_estimator_class(name_or_enum: ValueEstimators | str) -> type[ValueEstima
     """The estimator class of an enum member, its value or its name (case-insensitive).
 
     Examples:
+        >>> from rlkit.objectives.value import TDLambdaEstimator, get_estimator_class
         >>> get_estimator_class("TDLambda") is get_estimator_class("td_lambda") is TDLambdaEstimator
         True
 

@@ -257,6 +257,7 @@ def categorical_projection(
 
     Examples:
         >>> import torch
+        >>> from rlkit.objectives.value.functional import categorical_projection
         >>> support = torch.tensor([-1.0, 0.0, 1.0])
         >>> probs = torch.tensor([[0.2, 0.5, 0.3]])
         >>> target = categorical_projection(

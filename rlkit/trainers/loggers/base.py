@@ -30,6 +30,8 @@ def to_scalar_metrics(metrics: Mapping[str, MetricValue]) -> dict[str, float]:
         TypeError: a key is not a string, or a value is neither a real number nor a one-element tensor.
 
     Examples:
+        >>> import torch
+        >>> from rlkit.trainers.loggers import to_scalar_metrics
         >>> to_scalar_metrics({"loss_value": torch.tensor(0.5), "episodes": 3})
         {'loss_value': 0.5, 'episodes': 3.0}
     """
@@ -78,6 +80,7 @@ class Logger(abc.ABC):
     Loggers are context managers that close on exit.
 
     Examples:
+        >>> from rlkit.trainers.loggers import NoneLogger
         >>> with NoneLogger() as logger:
         ...     logger.log_metrics({"loss_value": 0.1}, step=100)
     """
@@ -148,6 +151,7 @@ class NoneLogger(Logger):
     """A logger that drops everything (``logger=none`` in the config).
 
     Examples:
+        >>> from rlkit.trainers.loggers import NoneLogger
         >>> NoneLogger().log_metrics({"episode_return": 1.0}, step=0)
     """
 
@@ -170,6 +174,8 @@ class MultiLogger(Logger):
         loggers: the loggers to fan out to; may be empty.
 
     Examples:
+        >>> import torch
+        >>> from rlkit.trainers.loggers import MultiLogger, NoneLogger
         >>> logger = MultiLogger([NoneLogger(), NoneLogger()])
         >>> logger.log_metrics({"loss_value": torch.tensor(0.3)}, step=10)
         >>> logger.close()

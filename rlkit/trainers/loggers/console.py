@@ -20,6 +20,7 @@ def format_duration(seconds: float) -> str:
     """Formats seconds as ``MM:SS`` or ``H:MM:SS``; ``--:--`` when unknown.
 
     Examples:
+        >>> from rlkit.trainers.loggers.console import format_duration
         >>> format_duration(75), format_duration(3725), format_duration(float("inf"))
         ('01:15', '1:02:05', '--:--')
     """
@@ -59,6 +60,7 @@ class ConsoleLogger(Logger):
 
     Examples:
         >>> import io
+        >>> from rlkit.trainers.loggers import ConsoleLogger
         >>> out = io.StringIO()
         >>> with ConsoleLogger(1000, stream=out) as logger:
         ...     logger.log_metrics({"episode_return": 21.0}, step=1000)

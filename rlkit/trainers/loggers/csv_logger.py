@@ -30,6 +30,7 @@ def read_metrics_csv(path: str | os.PathLike[str]) -> list[dict[str, float | int
 
     Examples:
         >>> import tempfile
+        >>> from rlkit.trainers.loggers import CSVLogger, read_metrics_csv
         >>> run_dir = tempfile.mkdtemp()
         >>> with CSVLogger(run_dir) as logger:
         ...     logger.log_metrics({"loss_value": 0.5}, step=10)
@@ -74,6 +75,7 @@ class CSVLogger(Logger):
 
     Examples:
         >>> import tempfile
+        >>> from rlkit.trainers.loggers import CSVLogger
         >>> run_dir = tempfile.mkdtemp()
         >>> with CSVLogger(run_dir) as logger:
         ...     logger.log_metrics({"loss_value": 1.0}, step=0)

@@ -27,9 +27,12 @@ class TensorBoardLogger(Logger):
         ImportError: ``tensorboard`` is not installed (the message gives the install command).
 
     Examples:
+        >>> import importlib.util
         >>> import tempfile
-        >>> with TensorBoardLogger(tempfile.mkdtemp()) as logger:  # doctest: +SKIP
-        ...     logger.log_metrics({"loss_value": 0.25}, step=64)
+        >>> from rlkit.trainers.loggers import TensorBoardLogger
+        >>> if importlib.util.find_spec("tensorboard") is not None:  # the optional package
+        ...     with TensorBoardLogger(tempfile.mkdtemp()) as logger:
+        ...         logger.log_metrics({"loss_value": 0.25}, step=64)
     """
 
     def __init__(self, run_dir: str | os.PathLike[str]) -> None:

@@ -63,7 +63,7 @@ class WandbLogger(Logger):
 
     Examples:
         >>> import tempfile
-        >>> from rlkit.trainers.loggers import read_offline_run
+        >>> from rlkit.trainers.loggers import WandbLogger, read_offline_run
         >>> run_dir = tempfile.mkdtemp()
         >>> with WandbLogger(run_dir, mode="offline") as logger:
         ...     logger.log_metrics({"loss_value": 0.25}, step=64)

@@ -99,7 +99,7 @@ def read_offline_run(path: str | os.PathLike[str], *, wait_s: float = 0.0) -> Of
 
     Examples:
         >>> import tempfile
-        >>> from rlkit.trainers.loggers import WandbLogger
+        >>> from rlkit.trainers.loggers import WandbLogger, read_offline_run
         >>> run_dir = tempfile.mkdtemp()
         >>> with WandbLogger(run_dir, mode="offline", config={"lr": 1e-3}) as logger:
         ...     logger.log_metrics({"loss_value": 0.9}, step=0)
@@ -129,7 +129,8 @@ def _read_once(path: str | os.PathLike[str]) -> OfflineRun:
 
     run = OfflineRun(path=runs[0])
     for payload in _iter_payloads(runs[0]):
-        record = pb.Record()
+        # wandb's *_pb2 modules build their message classes at import time and ship no stubs.
+        record = pb.Record()  # type: ignore[attr-defined]
         record.ParseFromString(payload)
         kind = record.WhichOneof("record_type")
         if kind == "run":
