@@ -9,6 +9,7 @@ import torch
 from tensordict import TensorDictBase
 from tensordict.utils import NestedKey
 
+from rlkit import keys
 from rlkit.data.slices import slice_starts
 from rlkit.data.storage import TensorDictStorage
 from rlkit.data.sum_tree import MinTree, SumTree
@@ -63,7 +64,7 @@ class ReplayBuffer:
         (torch.Size([32, 4]), torch.Size([32]), 10)
     """
 
-    _reserved_keys: tuple[str, ...] = ("index",)
+    _reserved_keys: tuple[str, ...] = (keys.INDEX,)
 
     def __init__(
         self,
@@ -157,16 +158,16 @@ class ReplayBuffer:
         self._check_can_sample(batch_size)
         # Stored items always occupy slots [0, len) whatever the cursor, so no remapping is needed.
         slots = self._randint(len(self), batch_size)
-        return self._storage.gather(slots, {"index": slots})
+        return self._storage.gather(slots, {keys.INDEX: slots})
 
     def sample_slices(
         self,
         batch_size: int,
         slice_len: int,
         *,
-        traj_key: NestedKey = "traj_id",
-        step_key: NestedKey | None = "step_count",
-        done_key: NestedKey | None = ("next", "done"),
+        traj_key: NestedKey = keys.TRAJ_ID,
+        step_key: NestedKey | None = keys.STEP_COUNT,
+        done_key: NestedKey | None = keys.next_(keys.DONE),
     ) -> TensorDictBase:
         """``batch_size`` windows of ``slice_len`` consecutive transitions of one trajectory each.
 
@@ -187,7 +188,7 @@ class ReplayBuffer:
         starts = self._slice_cache[1]
         start = starts[self._randint(starts.numel(), batch_size)] + self._storage.oldest
         slots = (start.unsqueeze(-1) + torch.arange(slice_len, device=start.device)) % self.capacity
-        return self._storage.gather(slots, {"index": slots})
+        return self._storage.gather(slots, {keys.INDEX: slots})
 
     def state_dict(self) -> dict[str, Any]:
         """Storage contents, write cursor, size and generator state (tensors, ints and dicts only).
@@ -260,7 +261,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         >>> rb.update_tensordict_priority(batch)
     """
 
-    _reserved_keys = ("index", "priority_weight")
+    _reserved_keys = (keys.INDEX, keys.PRIORITY_WEIGHT)
     _state_keys = ("storage", "generator", "prioritized")
 
     def __init__(
@@ -272,7 +273,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         beta_end: float = 1.0,
         beta_annealing_steps: int = 100_000,
         eps: float = 1e-6,
-        priority_key: NestedKey = "td_error",
+        priority_key: NestedKey = keys.TD_ERROR,
         device: torch.device | str | None = None,
         generator: torch.Generator | None = None,
         keys: Sequence[NestedKey] | None = None,
@@ -346,7 +347,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         weight = (sum_tree[slots] / min_tree.reduce_all()).pow(-beta)
         slots = slots.to(self._storage.device)
         weight = weight.to(device=slots.device, dtype=torch.float32).unsqueeze(-1)
-        return self._storage.gather(slots, {"index": slots, "priority_weight": weight})
+        return self._storage.gather(slots, {keys.INDEX: slots, keys.PRIORITY_WEIGHT: weight})
 
     def _check_stored(self, index: torch.Tensor) -> torch.Tensor:
         index = torch.as_tensor(index)
@@ -389,13 +390,13 @@ class PrioritizedReplayBuffer(ReplayBuffer):
 
     def update_tensordict_priority(self, td: TensorDictBase) -> None:
         """Update priorities from a sampled batch: slots ``td["index"]``, values ``td[priority_key]``."""
-        for key in ("index", self.priority_key):
+        for key in (keys.INDEX, self.priority_key):
             if key not in td.keys(include_nested=True):
                 raise KeyError(
                     f"update_tensordict_priority needs {key!r} in the TensorDict; it has "
                     f"{list(td.keys(include_nested=True, leaves_only=True))}"
                 )
-        self.update_priority(td.get("index"), td.get(self.priority_key))
+        self.update_priority(td.get(keys.INDEX), td.get(self.priority_key))
 
     def state_dict(self) -> dict[str, Any]:
         """Base state plus both trees, the running max priority, the beta schedule and alpha/eps."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from tensordict.utils import NestedKey
 
+from rlkit import keys
 from rlkit.data.storage import TensorDictStorage
 
 __all__ = ["slice_starts", "valid_slice_starts"]
@@ -72,9 +73,9 @@ def slice_starts(
     storage: TensorDictStorage,
     slice_len: int,
     *,
-    traj_key: NestedKey = "traj_id",
-    step_key: NestedKey | None = "step_count",
-    done_key: NestedKey | None = ("next", "done"),
+    traj_key: NestedKey = keys.TRAJ_ID,
+    step_key: NestedKey | None = keys.STEP_COUNT,
+    done_key: NestedKey | None = keys.next_(keys.DONE),
 ) -> torch.Tensor:
     """Valid slice starts of a storage, as positions ``k`` in its oldest-to-newest order.
 

@@ -15,6 +15,8 @@ sub-envs right after the step that finished them (:meth:`VectorBackend.partial_r
 """
 from __future__ import annotations
 
+from rlkit import keys
+
 from typing import Any, Protocol, cast
 
 import gymnasium as gym
@@ -98,7 +100,7 @@ def final_row(info: dict, i: int | np.integer) -> tuple[Any, dict]:
     obs = info["final_obs"][i]
     obs = {k: np.asarray(v)[None] for k, v in obs.items()} if isinstance(obs, dict) else np.asarray(obs)[None]
     final = info.get("final_info", {})
-    row_info = {"action_mask": np.asarray(final["action_mask"][i])[None]} if "action_mask" in final else {}
+    row_info = {keys.ACTION_MASK: np.asarray(final[keys.ACTION_MASK][i])[None]} if keys.ACTION_MASK in final else {}
     return obs, row_info
 
 

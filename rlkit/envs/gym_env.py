@@ -11,6 +11,7 @@ import torch
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from tensordict import TensorDict
 
+from rlkit import keys
 from rlkit.data import Categorical, Composite, OneHot, TensorSpec, Unbounded
 from rlkit.envs.backends import final_row, make_backend, make_rng, rng_state
 from rlkit.envs.checks import all_finite, check_action, check_finite
@@ -224,7 +225,7 @@ class GymEnv:
         if seed is not None:
             self._vec.action_space.seed(seed)
             self._vec.single_action_space.seed(seed)
-        if "action_mask" in info:  # the spec is settled here, before any policy sees it
+        if keys.ACTION_MASK in info:  # the spec is settled here, before any policy sees it
             self._codec.enable_info_mask()
         obs_np, mask_np = self._codec.observe(obs, info)
         check_finite(self._env_id, self._step_count, "observation", obs_np)
@@ -234,9 +235,9 @@ class GymEnv:
         return self._current()
 
     def _current(self) -> TensorDict:
-        out = {"observation": self._obs}
+        out = {keys.OBSERVATION: self._obs}
         if self._mask is not None:
-            out["action_mask"] = self._mask
+            out[keys.ACTION_MASK] = self._mask
         return TensorDict(out, batch_size=self.batch_size, device=self._device)
 
     def advance(self, action: torch.Tensor) -> StepResult:
@@ -283,19 +284,19 @@ class GymEnv:
 
     def step(self, td: TensorDict) -> TensorDict:
         """Reads ``td["action"]`` and writes the ``("next", ...)`` entries into ``td`` (returned)."""
-        if "action" not in td:
+        if keys.ACTION not in td:
             raise KeyError(f"step needs an 'action' entry; the TensorDict has keys {sorted(td.keys())}")
-        res = self.advance(td.get("action"))
+        res = self.advance(td.get(keys.ACTION))
         nxt = {
-            "observation": self._tensor(res.next_observation),
-            "reward": self._tensor(res.reward[:, None]),
-            "terminated": self._tensor(res.terminated[:, None]),
-            "truncated": self._tensor(res.truncated[:, None]),
-            "done": self._tensor(res.done[:, None]),
+            keys.OBSERVATION: self._tensor(res.next_observation),
+            keys.REWARD: self._tensor(res.reward[:, None]),
+            keys.TERMINATED: self._tensor(res.terminated[:, None]),
+            keys.TRUNCATED: self._tensor(res.truncated[:, None]),
+            keys.DONE: self._tensor(res.done[:, None]),
         }
         if res.next_action_mask is not None:
-            nxt["action_mask"] = self._tensor(res.next_action_mask)
-        td.set("next", TensorDict(nxt, batch_size=self.batch_size, device=self._device))
+            nxt[keys.ACTION_MASK] = self._tensor(res.next_action_mask)
+        td.set(keys.NEXT, TensorDict(nxt, batch_size=self.batch_size, device=self._device))
         return td
 
     def next_state(self, td: TensorDict | None = None) -> TensorDict:
@@ -341,8 +342,8 @@ class GymEnv:
             "num_envs": self.num_envs,
             "step_count": self._step_count,
             "fresh": self._fresh,
-            "observation": self._obs.detach().cpu().clone(),
-            "action_mask": None if self._mask is None else self._mask.cpu().clone(),
+            keys.OBSERVATION: self._obs.detach().cpu().clone(),
+            keys.ACTION_MASK: None if self._mask is None else self._mask.cpu().clone(),
             "vector": self._backend.state_dict() if self.exact_state else None,
             "action_space_rng": rng_state(self._vec.action_space._np_random),
             "single_action_space_rng": rng_state(self._vec.single_action_space._np_random),
@@ -370,8 +371,8 @@ class GymEnv:
         else:
             self._backend.load_state_dict(state["vector"])
             self._fresh = bool(state["fresh"])
-            self._obs = state["observation"].to(self._obs.device)
-            self._mask = None if state["action_mask"] is None else state["action_mask"].to(self._obs.device)
+            self._obs = state[keys.OBSERVATION].to(self._obs.device)
+            self._mask = None if state[keys.ACTION_MASK] is None else state[keys.ACTION_MASK].to(self._obs.device)
             self.restarted = False
         self._vec.action_space._np_random = make_rng(state["action_space_rng"])
         self._vec.single_action_space._np_random = make_rng(state["single_action_space_rng"])

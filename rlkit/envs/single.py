@@ -18,6 +18,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
+from rlkit import keys
 from rlkit.envs.backends import BackendStep, VectorBackend, env_state_dict, load_env_state_dict
 
 
@@ -39,7 +40,7 @@ _FLAG = {False: _read_only(np.array([False])), True: _read_only(np.array([True])
 
 def batch_info(info: dict) -> dict:
     """The entries of a single env's ``info`` that rlkit reads (the action mask), batched."""
-    return {"action_mask": np.asarray(info["action_mask"])[None]} if "action_mask" in info else {}
+    return {keys.ACTION_MASK: np.asarray(info[keys.ACTION_MASK])[None]} if keys.ACTION_MASK in info else {}
 
 
 class SingleEnv(gym.vector.VectorEnv):

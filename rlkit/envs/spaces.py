@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
+from rlkit import keys
 from rlkit.data import (
     Binary,
     Bounded,
@@ -106,15 +107,15 @@ class SpaceCodec:
         self.action_encoding = action_encoding
         self.obs_is_dict = isinstance(observation_space, spaces.Dict)
         if isinstance(observation_space, spaces.Dict):  # self.obs_is_dict, spelled out to narrow the type
-            extra = sorted(set(observation_space.spaces) - {"observation", "action_mask"})
-            if "observation" not in observation_space.spaces or extra:
+            extra = sorted(set(observation_space.spaces) - {keys.OBSERVATION, keys.ACTION_MASK})
+            if keys.OBSERVATION not in observation_space.spaces or extra:
                 raise ValueError(
                     f"unsupported Dict observation space with keys {sorted(observation_space.spaces)} "
                     f"for env {env_name!r}; supported observation spaces: {SUPPORTED_OBSERVATION_SPACES}"
                 )
-            inner = observation_space["observation"]
-            self.mask_in_obs = "action_mask" in observation_space.spaces
-            mask_width = _mask_width(observation_space["action_mask"]) if self.mask_in_obs else None
+            inner = observation_space[keys.OBSERVATION]
+            self.mask_in_obs = keys.ACTION_MASK in observation_space.spaces
+            mask_width = _mask_width(observation_space[keys.ACTION_MASK]) if self.mask_in_obs else None
         else:
             inner = observation_space
             self.mask_in_obs = False
@@ -172,7 +173,7 @@ class SpaceCodec:
                 f"env {self.env_name!r}: action mask has {self.mask_width} entries but there are "
                 f"{self.action_spec.n} actions"
             )
-        self.observation_spec["action_mask"] = Binary(self.action_spec.n, dtype=torch.bool)
+        self.observation_spec[keys.ACTION_MASK] = Binary(self.action_spec.n, dtype=torch.bool)
 
     def enable_info_mask(self) -> None:
         """Records that the env reports its action mask in ``info["action_mask"]``."""
@@ -188,12 +189,12 @@ class SpaceCodec:
     def split_obs(self, obs: Any, info: dict) -> tuple[np.ndarray, np.ndarray | None]:
         """A batched gymnasium observation -> (observation array, bool mask array or None)."""
         if self.obs_is_dict:
-            mask = np.asarray(obs["action_mask"]).astype(bool) if self.mask_in_obs else None
-            obs = obs["observation"]
+            mask = np.asarray(obs[keys.ACTION_MASK]).astype(bool) if self.mask_in_obs else None
+            obs = obs[keys.OBSERVATION]
         else:
             mask = None
         if self.mask_in_info:
-            mask = np.asarray(info["action_mask"]).astype(bool)
+            mask = np.asarray(info[keys.ACTION_MASK]).astype(bool)
         return np.asarray(obs), mask
 
     def observe(self, obs: Any, info: dict) -> tuple[np.ndarray, np.ndarray | None]:

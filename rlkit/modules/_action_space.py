@@ -11,6 +11,7 @@ from typing import Literal, Sequence, cast, overload
 import torch
 from tensordict.utils import NestedKey
 
+from rlkit import keys
 from rlkit.data import (
     Binary,
     Categorical,
@@ -59,7 +60,7 @@ def canonical_action_space(name: ActionSpaceName | str) -> ActionSpace:
 def action_leaf_spec(spec: TensorSpec, action_key: NestedKey = ...) -> TensorSpec: ...
 @overload
 def action_leaf_spec(spec: None, action_key: NestedKey = ...) -> None: ...
-def action_leaf_spec(spec: TensorSpec | None, action_key: NestedKey = "action") -> TensorSpec | None:
+def action_leaf_spec(spec: TensorSpec | None, action_key: NestedKey = keys.ACTION) -> TensorSpec | None:
     """The spec of the action itself: ``spec[action_key]`` for a :class:`Composite`, else ``spec``."""
     if isinstance(spec, Composite):
         if action_key not in spec:

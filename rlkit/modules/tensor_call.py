@@ -16,6 +16,8 @@ module run only on its TensorDict call.
 """
 from __future__ import annotations
 
+from rlkit import keys
+
 from collections.abc import Callable
 from typing import Any
 
@@ -152,7 +154,7 @@ class _PlainCall:
         return out if isinstance(out, tuple) else (out,)
 
 
-def action_call(module: Any, action_key: NestedKey = "action") -> Callable[..., torch.Tensor]:
+def action_call(module: Any, action_key: NestedKey = keys.ACTION) -> Callable[..., torch.Tensor]:
     """``module``'s action for the tensors of its ``in_keys``: :meth:`TensorModule.action` for an
     rlkit module, else the ``action_key`` output of :func:`tensor_call`.
 

@@ -10,6 +10,7 @@ from tensordict.nn import TensorDictModuleBase
 from tensordict.utils import NestedKey
 from torch import nn
 
+from rlkit import keys
 from rlkit.objectives.common import LossModule, with_sampling_mode
 from rlkit.objectives.utils import (
     LossFunction,
@@ -83,14 +84,14 @@ class A2CLoss(LossModule):
     class _AcceptedKeys:
         """Configurable keys: see :meth:`~rlkit.objectives.LossModule.set_keys`."""
 
-        advantage: NestedKey = "advantage"
-        value_target: NestedKey = "value_target"
-        value: NestedKey = "state_value"
-        action: NestedKey = "action"
-        reward: NestedKey = "reward"
-        done: NestedKey = "done"
-        terminated: NestedKey = "terminated"
-        truncated: NestedKey = "truncated"
+        advantage: NestedKey = keys.ADVANTAGE
+        value_target: NestedKey = keys.VALUE_TARGET
+        value: NestedKey = keys.STATE_VALUE
+        action: NestedKey = keys.ACTION
+        reward: NestedKey = keys.REWARD
+        done: NestedKey = keys.DONE
+        terminated: NestedKey = keys.TERMINATED
+        truncated: NestedKey = keys.TRUNCATED
 
     default_value_estimator = ValueEstimators.GAE
     supported_value_estimators = (
@@ -169,7 +170,7 @@ class A2CLoss(LossModule):
         """``V(s)`` with gradients and ``V(s')`` detached (``None`` when ``td["next"]`` lacks the
         critic's inputs), from one critic call on the two batches stacked along the first dim."""
         in_keys = self.critic_network.in_keys
-        nxt = tensordict.get("next", None)
+        nxt = tensordict.get(keys.NEXT, None)
         if nxt is None or tensordict.batch_dims == 0 or any(k not in nxt.keys(True) for k in in_keys):
             return self._critic_value(tensordict), None
         n = tensordict.batch_size[0]

@@ -5,6 +5,8 @@ import numbers
 
 import torch
 
+from rlkit import keys
+
 Scalar = float | torch.Tensor
 
 
@@ -21,7 +23,7 @@ def check_same_shape(time_dim: int, **tensors: torch.Tensor | None) -> int:
             continue
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-        if name in ("done", "terminated", "truncated"):
+        if name in (keys.DONE, keys.TERMINATED, keys.TRUNCATED):
             if x.dtype != torch.bool:
                 raise TypeError(f"{name} must be a bool tensor, got dtype {x.dtype}")
         elif not x.is_floating_point():

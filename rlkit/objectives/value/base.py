@@ -1,6 +1,8 @@
 """The value-estimator base: keys, hyperparameter buffers, value-network calls, data reading."""
 from __future__ import annotations
 
+from rlkit import keys
+
 import abc
 import contextlib
 import dataclasses
@@ -107,13 +109,13 @@ class ValueEstimatorBase(TensorDictModuleBase, abc.ABC):
     class _AcceptedKeys:
         """Default TensorDict keys; change them with :meth:`set_keys`."""
 
-        advantage: NestedKey = "advantage"
-        value_target: NestedKey = "value_target"
-        value: NestedKey = "state_value"
-        reward: NestedKey = "reward"
-        done: NestedKey = "done"
-        terminated: NestedKey = "terminated"
-        truncated: NestedKey = "truncated"
+        advantage: NestedKey = keys.ADVANTAGE
+        value_target: NestedKey = keys.VALUE_TARGET
+        value: NestedKey = keys.STATE_VALUE
+        reward: NestedKey = keys.REWARD
+        done: NestedKey = keys.DONE
+        terminated: NestedKey = keys.TERMINATED
+        truncated: NestedKey = keys.TRUNCATED
 
     #: Which :class:`ValueEstimators` member the class implements.
     value_type: ClassVar[ValueEstimators]
@@ -159,7 +161,7 @@ class ValueEstimatorBase(TensorDictModuleBase, abc.ABC):
         self._refresh_keys()
 
     def _next(self, key: NestedKey) -> NestedKey:
-        return unravel_key(("next", key))
+        return unravel_key((keys.NEXT, key))
 
     def _refresh_keys(self) -> None:
         keys = self.tensor_keys
@@ -262,7 +264,7 @@ class ValueEstimatorBase(TensorDictModuleBase, abc.ABC):
         if self.value_network is None:
             value = self._read(td, key, "the next state value (no value_network was given)")
         else:
-            next_td = cast(TensorDictBase, self._read(td, "next", "the next-step entries"))  # a sub-TensorDict
+            next_td = cast(TensorDictBase, self._read(td, keys.NEXT, "the next-step entries"))  # a sub-TensorDict
             chosen = target_params if target_params is not None else params
             value = self._run_network(next_td, chosen, "td['next']")
         return self._check_value_shape(value, td, f"next state value {key!r}")
