@@ -36,7 +36,7 @@ def check_finite(env_id: str, step: int, what: str, values: np.ndarray) -> None:
     )
 
 
-def check_action(codec: SpaceCodec, action: Any, *, mask: torch.Tensor | None, num_envs: int, env_id: str,
+def check_action(codec: SpaceCodec, action: Any, mask: torch.Tensor | None, num_envs: int, env_id: str,
                  step: int) -> np.ndarray | list[int]:
     """Validates ``action`` (``[num_envs, *action_shape]``, allowed by ``mask``) for step ``step`` of
     env ``env_id`` and returns it encoded for gymnasium: an array, or for a few integer index
@@ -46,17 +46,16 @@ def check_action(codec: SpaceCodec, action: Any, *, mask: torch.Tensor | None, n
         ValueError: not a tensor of the right shape, outside the action spec, or masked out; the
             message names the env, the step, the sub-env and the value.
     """
-    spec = codec.action_spec
-    # index_actions: the spec is exactly a Categorical (see SpaceCodec).
-    if (mask is None and type(action) is torch.Tensor and action.dtype == torch.int64 and codec.index_actions
-            and cast(Categorical, spec).mask is None and action.dim() == 1 and action.shape[0] == num_envs <= 32):
+    if (mask is None and type(action) is torch.Tensor and codec.index_actions and action.dtype == torch.int64
+            and action.dim() == 1 and action.shape[0] == num_envs <= 32):
         # The common case: a few integer indices, range-checked as Python ints (Python's min/max on
         # a short list beat numpy's reductions); out-of-range values take the general path below,
         # which names them.
         values = action.tolist()
-        if min(values) >= 0 and max(values) < cast(Categorical, spec).n:
+        if min(values) >= 0 and max(values) < codec.num_actions:
             start = codec.action_start
             return [v + start for v in values] if start else values
+    spec = codec.action_spec
     expected = (num_envs, *spec.shape)
     if not isinstance(action, torch.Tensor) or tuple(action.shape) != expected:
         got = tuple(action.shape) if isinstance(action, torch.Tensor) else type(action).__name__

@@ -150,6 +150,7 @@ class GymEnv:
         if env_id is None:
             env_id = vec.spec.id if vec.spec is not None else type(vec).__name__
         self._vec = vec
+        self._num_envs: int = vec.num_envs
         self._env_id = env_id
         self._vectorization = vectorization
         self._device = torch.device(device) if device is not None else None
@@ -248,8 +249,7 @@ class GymEnv:
             ValueError: an action of the wrong shape, outside the action spec or masked out; a
                 non-finite reward or observation (each names the env, the step and the sub-env).
         """
-        encoded = check_action(self._codec, action, mask=self._mask, num_envs=self.num_envs, env_id=self._env_id,
-                               step=self._step_count + 1)
+        encoded = check_action(self._codec, action, self._mask, self._num_envs, self._env_id, self._step_count + 1)
         self._fresh = False
         obs, reward, terminated, truncated, done, any_done, info = self._backend.step(encoded)
         self._step_count += 1
@@ -278,7 +278,8 @@ class GymEnv:
             check_finite(self._env_id, self._step_count, "observation", next_np)
         if any_done and not all_finite(now_np):
             check_finite(self._env_id, self._step_count, "observation (after reset)", now_np)
-        self._obs = self._tensor(now_np)
+        obs_tensor = torch.from_numpy(now_np)
+        self._obs = obs_tensor if self._transfer is None else obs_tensor.to(self._transfer)
         self._mask = None if now_mask is None else self._tensor(now_mask)
         return StepResult(next_np, reward, terminated, truncated, done, next_mask, self._obs, self._mask)
 

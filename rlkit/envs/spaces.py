@@ -135,8 +135,11 @@ class SpaceCodec:
         self.mask_width = mask_width
         self.mask_in_info = False
         self.action_spec = self._action_spec(action_space)
-        #: Actions are plain integer indices (a ``Categorical`` spec of shape ``()``).
-        self.index_actions = type(self.action_spec) is Categorical and self.action_spec.shape == ()
+        #: Actions are plain integer indices (a ``Categorical`` spec of shape ``()`` without a fixed
+        #: mask), in ``range(num_actions)``: what the hot path of action checks tests.
+        spec = self.action_spec
+        self.index_actions = type(spec) is Categorical and spec.shape == () and spec.mask is None
+        self.num_actions: int = spec.n if isinstance(spec, (Categorical, OneHot)) else 0
         if self.mask_in_obs:
             self._add_mask_spec()
 

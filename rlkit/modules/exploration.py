@@ -172,8 +172,11 @@ class EGreedyModule(TensorModule, TensorDictModuleBase):
         # Every buffer of this module is a tensor (nn.Module types them Optional).
         buffers = cast("dict[str, torch.Tensor]", self._buffers)
         count = buffers["frames"]
+        before = count.item()
         count.add_(int(frames))
-        progress = min(count.item() / self.annealing_num_steps, 1.0)
+        if before >= self.annealing_num_steps:
+            return  # annealed: eps was set to eps_end when the count reached the end of the schedule
+        progress = min((before + int(frames)) / self.annealing_num_steps, 1.0)
         init, end, eps = buffers["eps_init"], buffers["eps_end"], buffers["eps"]
         scalar = _HOST_SCALARS.get(eps.dtype) if init.dtype == end.dtype == eps.dtype else None
         if scalar is None:

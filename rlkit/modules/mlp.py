@@ -3,11 +3,18 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import torch
 from torch import nn
 
 
 class MLP(nn.Sequential):
     """``Linear -> activation`` for each hidden size in ``num_cells``, then a final ``Linear``.
+
+    Its forward runs the layers' own ``forward`` one after the other rather than calling each layer
+    as a module: the numbers are those of ``nn.Sequential``, without ``nn.Module.__call__``'s
+    overhead for every layer (a third of a small network's forward on one thread). Hooks registered
+    on the MLP itself run as usual; hooks on its individual layers do not (an MLP with lazy layers,
+    ``in_features=None``, calls them as modules: they initialise in a forward pre-hook).
 
     Args:
         in_features: input size; ``None`` infers it from the first input (``nn.LazyLinear``), so the
@@ -50,3 +57,10 @@ class MLP(nn.Sequential):
         self.in_features = in_features
         self.out_features = int(out_features)
         self.num_cells = sizes
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        if self.in_features is None:  # lazy layers: module calls, so that their pre-hooks run
+            return super().forward(input)
+        for layer in self:
+            input = layer.forward(input)
+        return input

@@ -95,7 +95,10 @@ class QValueModule(TensorModule, TensorDictModuleBase):
             in_keys.append(action_mask_key)
         self.in_keys = in_keys
         self.out_keys = out_keys
-
+        # The greedy choice is a plain argmax of the values themselves (see action()).
+        self._plain_argmax = (self.action_space == "categorical" and not safe
+                              and type(self)._scores is QValueModule._scores)
+        self._checked_width: int | None = None  # the action width _check_width accepted last
     def _default_out_keys(self) -> list[NestedKey]:
         return [keys.ACTION, self.action_value_key, keys.CHOSEN_ACTION_VALUE]
 
@@ -116,6 +119,7 @@ class QValueModule(TensorModule, TensorDictModuleBase):
                 f"the action values have {num_actions} entries on their action dim but the "
                 f"{type(self.spec).__name__} spec has {width}"
             )
+        self.__dict__["_checked_width"] = num_actions
 
     def _greedy(self, values: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """The greedy action and the scores it maximises."""
@@ -135,6 +139,9 @@ class QValueModule(TensorModule, TensorDictModuleBase):
 
     def action(self, values: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """The greedy action alone (what acting needs), without the other outputs."""
+        if mask is None and self._plain_argmax and values.shape[-1] == self._checked_width:
+            # categorical actions of plain values, unprojected, width already checked: an argmax
+            return values.argmax(-1)
         return self._greedy(values, mask)[0]
 
 

@@ -104,6 +104,12 @@ class QValueActor(TensorModule, TensorDictSequential):
         self._mask_position = self.in_keys.index(head.action_mask_key) if head.action_mask_key is not None else None
         self._single = len(nets) == 1 and list(nets[0].in_keys) == self._net_in_keys
         self._value_call = self._value_steps[0][0]
+        # A plain network wrapped by the actor itself: action() calls it directly (kept out of the
+        # module tree, so its parameters are not registered twice).
+        member = nets[0]
+        direct = (self._single and type(member) is SafeModule and not member.safe and len(member.out_keys) == 1
+                  and self._mask_position is None)
+        self.__dict__["_direct_net"] = member.module if direct else None
 
     @property
     def qvalue_module(self) -> QValueModule:
@@ -151,6 +157,9 @@ class QValueActor(TensorModule, TensorDictSequential):
         return tuple(produced[k] for k in self.out_keys)
 
     def action(self, *inputs: torch.Tensor) -> torch.Tensor:
+        net = self._direct_net
+        if net is not None:
+            return self.qvalue_module.action(net(*inputs))
         if self._mask_position is None and self._single:
             return self.qvalue_module.action(self._value_call(*inputs)[0])
         net_inputs, mask = self._split(inputs)

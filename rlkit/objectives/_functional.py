@@ -138,7 +138,7 @@ def redetach(params: TensorDictParams, module: nn.Module, keys: tuple) -> None:
     """Point the detached entries ``keys`` of ``params`` at ``module``'s current tensors again."""
     for key in keys:
         owner, name = _slot(module, _as_tuple(key))
-        params._param_td.set(key, getattr(owner, name).detach())
+        params.set(key, getattr(owner, name).detach())
 
 
 def module_state_prefixes(loss: nn.Module, prefix: str = "") -> list[str]:

@@ -1,10 +1,6 @@
-"""Building TensorDicts out of tensors that rlkit has just made to fit.
-
-The public ``TensorDict(source, batch_size=..., device=...)`` checks every entry against the batch
-size and moves entries to the device. Where rlkit assembles a batch itself (a collected batch,
-a replay sample) those checks hold by construction, and on the hot path of small-network training
-they cost as much as the work around them. :func:`assembled` builds the same TensorDict without
-repeating them.
+"""Building TensorDicts out of tensors that rlkit has just made to fit (a collected batch, a replay
+sample, a loss's outputs): one named place for that construction, through tensordict's public
+constructor (which also checks the entries against the batch size).
 """
 from __future__ import annotations
 
@@ -13,16 +9,9 @@ from tensordict import TensorDict
 
 __all__ = ["assembled"]
 
-# tensordict's constructor without validation; the public one where a version lacks it.
-_UNCHECKED = getattr(TensorDict, "_new_unsafe", None)
-
-
 def assembled(source: dict, batch_size: torch.Size, device: torch.device | None = None) -> TensorDict:
-    """``TensorDict(source, batch_size=batch_size, device=device)`` for entries known to fit.
-
-    The caller guarantees what the public constructor would check: every tensor (also in nested
-    dicts, which become nested TensorDicts) starts with ``batch_size`` and, when ``device`` is
-    given, lies on it.
+    """``TensorDict(source, batch_size=batch_size, device=device)`` for entries made to fit: every
+    tensor (also in nested dicts, which become nested TensorDicts) starts with ``batch_size``.
 
     Examples:
         >>> import torch
@@ -31,6 +20,4 @@ def assembled(source: dict, batch_size: torch.Size, device: torch.device | None 
         >>> td.batch_size, td["next", "b"].shape
         (torch.Size([3]), torch.Size([3, 1]))
     """
-    if _UNCHECKED is None:
-        return TensorDict(source, batch_size=batch_size, device=device)
-    return _UNCHECKED(source, batch_size=batch_size, device=device)
+    return TensorDict(source, batch_size=batch_size, device=device)

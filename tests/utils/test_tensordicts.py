@@ -1,11 +1,10 @@
-"""assembled(): the public TensorDict constructor's result, without its re-validation."""
+"""assembled(): the public TensorDict constructor's result."""
 from __future__ import annotations
 
 import pytest
 import torch
 from tensordict import TensorDict
 
-from rlkit.utils import tensordicts
 from rlkit.utils.tensordicts import assembled
 
 
@@ -15,10 +14,7 @@ def _source() -> dict:
 
 
 @pytest.mark.parametrize("device", [None, torch.device("cpu")])
-@pytest.mark.parametrize("unchecked", [True, False])  # tensordict's fast constructor, and the fallback
-def test_same_tensordict_as_the_public_constructor(monkeypatch, device, unchecked):
-    if not unchecked:
-        monkeypatch.setattr(tensordicts, "_UNCHECKED", None)
+def test_same_tensordict_as_the_public_constructor(device):
     source = _source()
     got = assembled(source, torch.Size([4]), device)
     want = TensorDict(_source() | {}, batch_size=[4], device=device)
