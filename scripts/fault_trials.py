@@ -24,8 +24,8 @@ checks one of rlkit's guarantees against an uninterrupted reference run of the s
 4. bad command lines: each exits 2 with exactly one stderr line starting ``rlkit: ``; a fresh
    ``hydra.run.dir`` is not created, the cwd gains nothing, and a resumed run's files are unchanged.
 
-The lock file ``.rlkit.lock`` is exempt from the byte-for-byte comparisons (it must still exist):
-taking the lock writes the taker's pid into it, also in a start that is then refused.
+Byte-for-byte means every file, the lock file ``.rlkit.lock`` included: a refused resume writes
+its pid there while it verifies and restores the previous bytes when it refuses.
 
 Usage::
 
@@ -206,6 +206,15 @@ def nth_temp_checkpoint(run_dir: Path, n: int) -> Condition:
     return condition
 
 
+def commit_writing(run_dir: Path) -> Condition:
+    """Holds once a fresh start writes its commit: a ``.config.yaml.<8 chars>.tmp`` in the run dir."""
+
+    def condition(train: "Train") -> bool:
+        return run_dir.is_dir() and any(p.name.startswith(".config.yaml.") for p in run_dir.iterdir())
+
+    return condition
+
+
 def resume_writing(run_dir: Path) -> Condition:
     """Holds once a temp file that was not there at the start appears: the start's first write."""
     before = set(temp_files(run_dir, fast=True))
@@ -251,13 +260,13 @@ def temp_files(run_dir: Path, *, fast: bool = False) -> list[str]:
 
 
 def snapshot(path: Path) -> dict[str, bytes | None]:
-    """Every file (bytes) and directory (None) under ``path``; the lock file's content is not compared."""
+    """Every file (bytes) and directory (None) under ``path``."""
     if not path.exists():
         return {}
     tree: dict[str, bytes | None] = {}
     for p in sorted(path.rglob("*")):
         rel = str(p.relative_to(path))
-        tree[rel] = None if p.is_dir() else (b"" if p.name == LOCK_FILE else p.read_bytes())
+        tree[rel] = None if p.is_dir() else p.read_bytes()
     return tree
 
 
@@ -462,7 +471,10 @@ def _kill_plan(mode: str, rng: random.Random, ref: Reference) -> list[Kill]:
 
     if mode == "random":
         seconds = rng.uniform(0.0, training)
-        first = at_random() if rng.random() < 0.3 else Kill("dir+random", lambda d: after_path(d, seconds))
+        if rng.random() < 0.2:  # while the start writes its commit (config.yaml, written last)
+            first = Kill("commit-write", lambda d: commit_writing(d))
+        else:
+            first = at_random() if rng.random() < 0.3 else Kill("dir+random", lambda d: after_path(d, seconds))
         return [first] + [at_random() for _ in range(rng.choice([0, 0, 1, 2]))]
     if mode == "checkpoint":
         plan = [at_write(1 if rng.random() < 0.25 else rng.randint(2, 6))]
