@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
-import importlib.util
 import inspect
 import math
 from dataclasses import dataclass
@@ -33,7 +32,6 @@ from rlkit.objectives.value import get_estimator_class
 from rlkit.registry import ALGORITHMS
 
 GROUP_KEYS = ("algo", "env", "value_estimator", "logger")
-_EXTRAS = {"LunarLander": ("Box2D", 'pip install -e ".[box2d]"  (gymnasium[box2d])')}
 
 
 @dataclass
@@ -57,6 +55,10 @@ def _typed(section: Any, schema: type, where: str) -> Any:
             hint = difflib.get_close_matches(str(key), valid, n=1)
             did_you_mean = f" (did you mean {hint[0]!r}?)" if hint else ""
             raise ConfigError(f"unknown key {where}.{key!s}{did_you_mean}; valid keys: {valid}")
+    missing = [key for key in valid if key not in section or OmegaConf.is_missing(section, key)]
+    if missing:
+        raise ConfigError(f"{where}.{missing[0]} is missing: give it a value ({where}.{missing[0]}=...); the "
+                          f"section's keys are {valid}")
     _check_finite(section, where)
     try:
         merged = OmegaConf.merge(OmegaConf.structured(schema), section)
@@ -122,22 +124,33 @@ def validate_config(cfg: DictConfig) -> Settings:
     if entry.off_policy and get_estimator_class(estimator.name).needs_time_dim and entry.slice_len is None:
         raise ConfigError(f"value_estimator={estimator.name!r} trains on [B, T] slices, but algo={algo.name!r} "
                           "declares no slice length")
-    _check_env(env)
+    env = _check_env(env)
     _check_device(root.device)
     _check_optim(algo.optim)
     return Settings(root=root, algo=algo, env=env, value_estimator=estimator, logger=logger)
 
 
-def _check_env(env: EnvConfig) -> None:
-    import gymnasium
+def _check_env(env: EnvConfig) -> EnvConfig:
+    """The env section with ``target_return: auto`` resolved (the spec's ``reward_threshold``, or
+    None); refuses an id gymnasium does not know (``module:Id`` imports the module first) and
+    transforms rlkit cannot build. Whether the env builds, and its spaces fit the algorithm, is
+    checked by building it (:func:`rlkit.run.preflight`)."""
+    from rlkit.envs import find_env_spec
+    from rlkit.envs.transforms import check_transforms
 
-    if env.id not in gymnasium.registry:
-        hints = difflib.get_close_matches(env.id, list(gymnasium.registry), n=3)
-        raise ConfigError(f"env.id={env.id!r} is not a registered gymnasium id; close matches: {hints}")
-    if env.name in _EXTRAS:
-        module, how = _EXTRAS[env.name]
-        if importlib.util.find_spec(module) is None:
-            raise ConfigError(f"env={env.name} ({env.id}) needs the optional dependency {module}: {how}")
+    try:
+        spec = find_env_spec(env.id)
+    except ValueError as err:
+        # find_env_spec names "env id 'X'"; the config key is what the user typed
+        raise ConfigError(str(err).replace(f"env id {env.id!r}", f"env.id={env.id!r}", 1)) from None
+    try:
+        check_transforms(env.transforms)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    if env.target_return == "auto":
+        threshold = spec.reward_threshold
+        return dataclasses.replace(env, target_return=None if threshold is None else float(threshold))
+    return env
 
 
 def _check_device(device: str) -> None:

@@ -26,9 +26,10 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from rlkit.builders import GROUP_KEYS, Settings
+from rlkit.envs import env_label
 from rlkit.errors import ConfigError, RlkitError, RunDirBusyError, RunDirError
 from rlkit.rundir import check_fresh_run_dir, lock_holder
-from rlkit.run import CONFIG_FILE, preflight, run, run_dir_of
+from rlkit.run import CONFIG_FILE, PROVENANCE_DIR, preflight, run, run_dir_of
 from rlkit.trainers.checkpoint import find_checkpoint
 
 __all__ = [
@@ -78,9 +79,15 @@ def job_subdir_resolver(subdir: str, *, _root_: DictConfig) -> str:
     return subdir
 
 
+def env_label_resolver(env_id: str) -> str:
+    """``${rlkit_env_label:${env.id}}``: the env's short name in directory names (:func:`rlkit.envs.env_label`)."""
+    return env_label(str(env_id))
+
+
 def register_resolvers() -> None:
     """Registers the resolvers ``conf/config.yaml`` uses (idempotent)."""
     OmegaConf.register_new_resolver("rlkit_token", token_resolver, use_cache=True, replace=True)
+    OmegaConf.register_new_resolver("rlkit_env_label", env_label_resolver, replace=True)
     OmegaConf.register_new_resolver("rlkit_run_dir", run_dir_resolver, replace=True)
     OmegaConf.register_new_resolver("rlkit_job_subdir", job_subdir_resolver, replace=True)
 
@@ -179,14 +186,50 @@ def _check_not_held(run_dir: Path) -> None:
 
 
 # -- resume: the run's own groups ------------------------------------------------------------------
-def resume_group_overrides(args: list[str]) -> list[str]:
+def _env_group_of(conf_dir: Path, env_id: object) -> str:
+    """The ``conf/env`` group whose ``id`` is ``env_id``; ``gym`` (any id) when none is."""
+    for path in sorted((conf_dir / "env").glob("*.yaml")):
+        try:
+            group = OmegaConf.load(path)
+            if isinstance(group, DictConfig) and group.get("id") == env_id:
+                return path.stem
+        except (OSError, OmegaConfBaseException):
+            continue
+    return "gym"
+
+
+def run_group_choices(resume: str, conf_dir: Path | None = None) -> dict[str, str]:
+    """The config-group choices (``{"algo": "a2c", "env": "Acrobot", ...}``) of the run that
+    ``resume`` names: those Hydra recorded at its first start (``.hydra/hydra.yaml``); for a run
+    started in Python, its algorithm's name and the ``conf_dir/env`` group with its env id. Empty
+    when the run's config cannot be read (the start then fails with the usual message)."""
+    run_dir = run_dir_of(resume)
+    try:
+        hydra_saved = OmegaConf.load(run_dir / PROVENANCE_DIR / "hydra.yaml")
+        recorded = OmegaConf.to_container(hydra_saved.hydra.runtime.choices)
+        if isinstance(recorded, dict):
+            return {str(k): v for k, v in recorded.items() if k in GROUP_KEYS and isinstance(v, str)}
+    except (OSError, OmegaConfBaseException, AttributeError):
+        pass
+    try:
+        saved = OmegaConf.to_container(OmegaConf.load(run_dir / CONFIG_FILE))
+    except (OSError, OmegaConfBaseException):
+        return {}
+    choices: dict[str, str] = {}
+    if isinstance(saved, dict) and isinstance(saved.get("algo"), dict) and "name" in saved["algo"]:
+        choices["algo"] = str(saved["algo"]["name"])
+    if isinstance(saved, dict) and isinstance(saved.get("env"), dict) and conf_dir is not None:
+        choices["env"] = _env_group_of(conf_dir, saved["env"].get("id"))
+    return choices
+
+
+def resume_group_overrides(args: list[str], conf_dir: Path | None = None) -> list[str]:
     """Group choices (``algo=a2c``, ``env=Acrobot``, ...) of the run that ``resume=<path>`` in
-    ``args`` names, for the groups ``args`` does not set.
+    ``args`` names (:func:`run_group_choices`), for the groups ``args`` does not set.
 
     Hydra composes the command line before rlkit reads the saved config: without the run's groups it
     would compose the default algorithm, and an override of a key that only the run's algorithm has
-    (``resume=<a2c run> algo.n_steps=10``) would fail. Returns ``[]`` when there is no ``resume`` or
-    its config cannot be read (the start then fails with the usual message).
+    (``resume=<a2c run> algo.n_steps=10``) would fail. Returns ``[]`` when there is no ``resume``.
 
     Examples:
         >>> from rlkit.cli import resume_group_overrides
@@ -197,27 +240,34 @@ def resume_group_overrides(args: list[str]) -> list[str]:
     resume = values.get("resume")
     if not resume or resume == "null":
         return []
-    try:
-        saved = OmegaConf.to_container(OmegaConf.load(run_dir_of(resume) / CONFIG_FILE))
-    except (OSError, OmegaConfBaseException):
-        return []
-    if not isinstance(saved, dict):
-        return []
-    return [f"{group}={saved[group]['name']}" for group in GROUP_KEYS
-            if group not in values and isinstance(saved.get(group), dict) and "name" in saved[group]]
+    choices = run_group_choices(resume, conf_dir)
+    return [f"{group}={choices[group]}" for group in GROUP_KEYS if group not in values and group in choices]
 
 
 def prepare_argv(argv: list[str]) -> None:
     """Inserts the resumed run's groups (:func:`resume_group_overrides`) into ``argv`` in place,
     right before ``resume=`` (Hydra's flags may come first)."""
     args = argv[1:]
-    groups = resume_group_overrides(args)
+    groups = resume_group_overrides(args, Path(argv[0]).resolve().parent / "conf")
     if groups:
         at = 1 + next(i for i, a in enumerate(args) if a.lstrip("+").startswith("resume="))
         argv[at:at] = groups
 
 
 # -- the task --------------------------------------------------------------------------------------
+def _own_overrides(cfg: DictConfig, hc: Any) -> list[str]:
+    """The command line's overrides, less (on resume) the group choices that are the run's own:
+    :func:`prepare_argv` adds those, and a user may repeat them."""
+    overrides = list(hc.overrides.task)
+    if not cfg.get("resume"):
+        return overrides
+    conf_dirs = [Path(source.path.removeprefix("file://")) for source in hc.runtime.config_sources
+                 if source.provider == "main" and source.schema == "file"]
+    choices = run_group_choices(str(cfg.resume), conf_dirs[0] if conf_dirs else None)
+    own = {f"{group}={choice}" for group, choice in choices.items()}
+    return [o for o in overrides if o not in own]
+
+
 def train_task(cfg: DictConfig) -> float | None:
     """The body of ``train.py``'s task: trains the run Hydra composed into its run directory.
 
@@ -236,7 +286,7 @@ def train_task(cfg: DictConfig) -> float | None:
     }
     try:
         settings = None if cfg.get("resume") else _checked_settings(cfg)
-        result = run(cfg, run_dir, overrides=list(hc.overrides.task), provenance=provenance, validated=settings)
+        result = run(cfg, run_dir, overrides=_own_overrides(cfg, hc), provenance=provenance, validated=settings)
     except RlkitError as err:
         if multirun:  # the other jobs of the sweep go on
             print(f"rlkit: {label}({run_dir}) failed: {_describe(err)}", file=sys.stderr)

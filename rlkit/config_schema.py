@@ -85,14 +85,19 @@ ESTIMATOR_SCHEMAS: dict[str, type] = {
 # -- environment, loggers, trainer, root ----------------------------------------------------------
 @dataclass
 class EnvConfig:
-    name: str
+    """``conf/env/<name>.yaml``; the run directory's env label comes from ``id``."""
+
     id: str
-    target_return: Optional[float]
+    target_return: Any  # a number, "auto" (the env spec's reward_threshold) or None (never stop early)
     vectorization: str
     make_kwargs: Dict[str, Any]
+    transforms: List[Dict[str, Any]]
 
     def __post_init__(self) -> None:
         choice("env.vectorization", self.vectorization, ("auto", "single", "native", "sync"))
+        check(self.target_return is None or self.target_return == "auto"
+              or (isinstance(self.target_return, (int, float)) and not isinstance(self.target_return, bool)),
+              "env.target_return", self.target_return, "a number, 'auto' (the env spec's reward_threshold) or null")
 
 
 @dataclass

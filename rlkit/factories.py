@@ -21,6 +21,7 @@ from rlkit.collectors import Collector
 from rlkit.config_schema import EVAL_SEED_OFFSET
 from rlkit.data import PrioritizedReplayBuffer, ReplayBuffer
 from rlkit.envs import GymEnv
+from rlkit.envs.transforms import build_transforms
 from rlkit.errors import EnvError, ResourceError
 from rlkit.objectives import HardUpdate, SoftUpdate
 from rlkit.objectives.value import get_estimator_class
@@ -47,16 +48,24 @@ def build_optimizer(optim: dict, params) -> torch.optim.Optimizer:
     return cls(params, **{k: v for k, v in optim.items() if k != "_target_"})
 
 
-def make_env(settings, *, num_envs: int, seed: int) -> GymEnv:
-    """The training or evaluation env of ``settings.env``.
+def make_env(settings: Any, *, num_envs: int, seed: int, evaluating: GymEnv | None = None) -> GymEnv:
+    """The training env of ``settings.env`` (its wrappers and transforms built from ``env.transforms``,
+    reward normalisation discounting with the value estimator's ``gamma``), or, with ``evaluating``
+    (the training env), the evaluation env: the same wrappers, and the training env's transforms
+    frozen (its statistics, never updated; rewards as the env gives them).
 
     Raises:
         EnvError: the env cannot be built (a missing extra, a keyword its constructor refuses, ...).
     """
     env = settings.env
+    gamma = getattr(settings.value_estimator, "gamma", 0.99)
+    wrappers, transforms = build_transforms(env.transforms, gamma)
+    if evaluating is not None:
+        transforms = [transform.frozen() for transform in evaluating.transforms]
     try:
         return GymEnv(env.id, num_envs=num_envs, seed=seed, vectorization=env.vectorization,
-                      device=settings.root.device, make_kwargs=dict(env.make_kwargs))
+                      device=settings.root.device, make_kwargs=dict(env.make_kwargs), wrappers=wrappers,
+                      transforms=transforms)
     except Exception as err:  # gymnasium and env constructors raise anything; the first line says why
         detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         kwargs = f" with env.make_kwargs={dict(env.make_kwargs)}" if env.make_kwargs else ""
@@ -194,7 +203,8 @@ def build_trainer(settings: Any, run_dir: Path) -> Trainer:
                        else HardUpdate(agent.loss, value_network_update_interval=algo.target_update_interval))
         collector = Collector(env, agent.policy, frames_per_batch=per_env * algo.num_envs,
                               total_frames=root.total_frames, layout="flat" if entry.off_policy else "time")
-        eval_env = make_env(settings, num_envs=trainer_cfg.eval_episodes, seed=root.seed + EVAL_SEED_OFFSET)
+        eval_env = make_env(settings, num_envs=trainer_cfg.eval_episodes, seed=root.seed + EVAL_SEED_OFFSET,
+                            evaluating=env)
         evaluator = Evaluator(eval_env, agent.greedy_policy, seed=root.seed + EVAL_SEED_OFFSET)
     except BaseException:
         env.close()

@@ -31,10 +31,40 @@ def test_each_algo_picks_its_default_estimator(algo, default):
     assert _compose(f"algo={algo}").value_estimator.name == default
 
 
-@pytest.mark.parametrize("env", ["CartPole", "Acrobot", "MountainCar"])
-def test_env_group_options_validate(env):
+THRESHOLDS = {"CartPole": ("CartPole-v1", 475.0), "Acrobot": ("Acrobot-v1", -100.0),
+              "MountainCar": ("MountainCar-v0", -110.0), "LunarLander": ("LunarLander-v3", 200.0),
+              "Pendulum": ("Pendulum-v1", None), "MountainCarContinuous": ("MountainCarContinuous-v0", 90.0),
+              "FrozenLake": ("FrozenLake-v1", 0.7)}
+
+
+@pytest.mark.parametrize("env", sorted(THRESHOLDS))
+def test_env_group_options_validate_with_their_spec_threshold(env):
     settings = validate_config(_compose(f"env={env}"))
-    assert settings.env.name == env
+    assert (settings.env.id, settings.env.target_return) == THRESHOLDS[env]
+
+
+def test_overriding_the_id_never_keeps_another_envs_threshold():
+    settings = validate_config(_compose("env=MountainCar", "env.id=CartPole-v1"))
+    assert settings.env.target_return == 475.0  # CartPole's, not MountainCar's -110
+    assert validate_config(_compose("env=gym", "env.id=Acrobot-v1")).env.target_return == -100.0
+    assert validate_config(_compose("env=CartPole", "env.target_return=null")).env.target_return is None
+    assert validate_config(_compose("env=CartPole", "env.target_return=100")).env.target_return == 100
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["env=gym"], r"env\.id is missing: give it a value \(env\.id=\.\.\.\)"),
+    (["env.id=NoSuchEnv-v0"], r"env\.id='NoSuchEnv-v0' is not a registered gymnasium id; run gymnasium\.pprint_registry"),
+    (["env.id=no_such_module:Thing-v0"], r"env\.id='no_such_module:Thing-v0': cannot import module 'no_such_module'"),
+    (["env.target_return=solved"], r"env\.target_return='solved' is invalid: expected a number, 'auto'"),
+    (["+env.transforms=[{name: blur}]"], r"env\.transforms\[0\]\.name='blur' is not a transform; valid choices: "),
+    (["+env.transforms=[{name: normalize, gain: 2}]"], r"env\.transforms\[0\] \(normalize\) has unknown keys \['gain'\]"),
+    (["+env.transforms=[{name: normalize}, {name: time_limit, max_episode_steps: 9}]"],
+     r"env\.transforms\[1\] \(time_limit\) wraps each sub-env, so it must come before the vector transform"),
+])
+def test_env_sections_that_cannot_work_are_refused(overrides, message):
+    overrides = [o.replace("+env.transforms", "env.transforms") for o in overrides]
+    with pytest.raises(ConfigError, match=message):
+        validate_config(_compose(*overrides))
 
 
 @pytest.mark.parametrize("logger", ["csv", "wandb", "none", "tensorboard"])
@@ -138,9 +168,15 @@ def test_bad_configs_are_refused_with_the_key_and_choices(overrides, match):
 
 
 def test_lunar_lander_without_box2d_names_the_extra(monkeypatch):
-    import importlib.util
+    """An env whose optional gymnasium extra is missing is refused up front with the pip command."""
+    import gymnasium as gym
 
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "Box2D" else real(name, *a))
-    with pytest.raises(ConfigError, match=r"needs the optional dependency Box2D: pip install -e \"\.\[box2d\]\""):
-        validate_config(_compose("env=LunarLander"))
+    from rlkit.errors import EnvError
+    from rlkit.run import preflight
+
+    def make(*args, **kwargs):
+        raise gym.error.DependencyNotInstalled('Box2D is not installed, run `pip install "gymnasium[box2d]"`')
+
+    monkeypatch.setattr(gym, "make", make)
+    with pytest.raises(EnvError, match=r"env 'LunarLander-v3' needs an optional dependency .*pip install \"gymnasium\[box2d\]\""):
+        preflight(_compose("env=LunarLander"))

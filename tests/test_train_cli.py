@@ -136,14 +136,14 @@ def test_resume_overrides_a_key_only_the_runs_algorithm_has(cli, tmp_path, capsy
     # The default algo (dqn) has no n_steps: Hydra must compose the run's a2c / Acrobot groups.
     cli.accepted(f"resume={tmp_path / 'run' / 'checkpoints' / 'last.pt'}", "algo.n_steps=10", "total_frames=600")
     saved = saved_config(tmp_path / "run")
-    assert (saved["algo"]["name"], saved["env"]["name"], saved["algo"]["n_steps"]) == ("a2c", "Acrobot", 10)
+    assert (saved["algo"]["name"], saved["env"]["id"], saved["algo"]["n_steps"]) == ("a2c", "Acrobot-v1", 10)
     assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["frames"] == 600
     cli.accepted(f"resume={tmp_path / 'run'}", "algo=a2c", "total_frames=1000")  # the run's own group: allowed
     assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["frames"] == 1000
     capsys.readouterr()
     cli.accepted("--cfg", "job", f"resume={tmp_path / 'run'}", "algo.n_steps=12")  # Hydra flags first
     printed = yaml.safe_load(capsys.readouterr().out)
-    assert (printed["algo"]["name"], printed["env"]["name"], printed["algo"]["n_steps"]) == ("a2c", "Acrobot", 12)
+    assert (printed["algo"]["name"], printed["env"]["id"], printed["algo"]["n_steps"]) == ("a2c", "Acrobot-v1", 12)
 
 
 def test_sigint_checkpoints_exits_130_and_resumes(tmp_path):

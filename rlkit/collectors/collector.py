@@ -140,8 +140,9 @@ class Collector:
         keys_in_order = [*self._state_keys, *self._out_keys]
         columns = list(zip(*taken))
         # The env's results by field: next observation, reward, terminated, truncated, done, next
-        # action mask (the step results' first six fields).
-        batch = self._assemble(keys_in_order, columns, list(zip(*results))[:6])
+        # action mask (the step results' first six fields), and the raw rewards (the episodes' returns).
+        fields = list(zip(*results))
+        batch = self._assemble(keys_in_order, columns, fields[:6], fields[8])
         self.frames += self.frames_per_batch
         self.batches += 1
         return batch
@@ -182,7 +183,8 @@ class Collector:
 
         return random_act
 
-    def _assemble(self, keys_in_order: list, columns: list[tuple], stores: list[tuple]) -> TensorDict:
+    def _assemble(self, keys_in_order: list, columns: list[tuple], stores: list[tuple],
+                  raw_rewards: tuple) -> TensorDict:
         env = self.env
         n, steps = env.num_envs, len(stores[0])
         flat = self.layout == "flat"
@@ -201,7 +203,8 @@ class Collector:
         # Only the mask store may hold None (an env without action masks).
         joined: list[Any] = [join(store) if store[0] is not None else None for store in stores]
         next_obs, rewards, terms, truncs, dones, next_masks = joined
-        episodes = self._episodes.update(rewards.reshape(n, steps), dones.reshape(n, steps))
+        raw = rewards if raw_rewards[0] is stores[1][0] else join(raw_rewards)  # the same arrays without transforms
+        episodes = self._episodes.update(raw.reshape(n, steps), dones.reshape(n, steps))
         self.episode_returns = torch.from_numpy(episodes.returns.astype(np.float32))
         self.episode_lengths = torch.from_numpy(episodes.lengths)
         on_cpu = device.type == "cpu"

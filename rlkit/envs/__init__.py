@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from rlkit.envs.gym_env import GymEnv, StepResult
-from rlkit.envs.make import VECTORIZATIONS, find_env_spec
+from rlkit.envs.make import VECTORIZATIONS, env_label, find_env_spec
 from rlkit.envs.spaces import ACTION_ENCODINGS
 
-__all__ = ["ACTION_ENCODINGS", "VECTORIZATIONS", "GymEnv", "StepResult", "find_env_spec"]
+__all__ = ["ACTION_ENCODINGS", "VECTORIZATIONS", "GymEnv", "StepResult", "env_label", "find_env_spec"]

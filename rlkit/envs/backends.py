@@ -15,8 +15,7 @@ sub-envs right after the step that finished them (:meth:`VectorBackend.partial_r
 """
 from __future__ import annotations
 
-from rlkit import keys
-
+import collections
 from typing import Any, Protocol, cast
 
 import gymnasium as gym
@@ -24,6 +23,8 @@ import numpy as np
 import torch
 from gymnasium.envs.classic_control.cartpole import CartPoleVectorEnv
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
+
+from rlkit import keys
 
 # Attributes that, with the np_random state, fully determine a classic-control env's future.
 _CLASSIC_CONTROL_STATE = {
@@ -34,10 +35,13 @@ _CLASSIC_CONTROL_STATE = {
     "PendulumEnv": ("state", "last_u"),
 }
 # Wrapper -> attributes holding its state ("PassiveEnvChecker" only runs checks once).
-_WRAPPER_STATE = {"TimeLimit": ("_elapsed_steps",), "OrderEnforcing": ("_has_reset",), "PassiveEnvChecker": ()}
+_WRAPPER_STATE = {
+    "TimeLimit": ("_elapsed_steps",), "OrderEnforcing": ("_has_reset",), "PassiveEnvChecker": (),
+    "ObservationCheck": ("steps",), "FrameStackObservation": ("obs_queue",),
+}
 _SUPPORTED_STATE = (
     "classic-control envs (CartPole, Acrobot, MountainCar, MountainCarContinuous, Pendulum) wrapped "
-    "only by TimeLimit/OrderEnforcing/PassiveEnvChecker, or an env defining "
+    "only by TimeLimit/OrderEnforcing/PassiveEnvChecker/FrameStackObservation, or an env defining "
     "state_dict()/load_state_dict(), in a SyncVectorEnv or the native CartPoleVectorEnv"
 )
 
@@ -51,6 +55,8 @@ def encode(value: Any) -> Any:
         return {"__npscalar__": torch.from_numpy(np.asarray(value).copy())}
     if isinstance(value, tuple):
         return {"__tuple__": [encode(v) for v in value]}
+    if isinstance(value, collections.deque):
+        return {"__deque__": [encode(v) for v in value], "maxlen": value.maxlen}
     if isinstance(value, list):
         return [encode(v) for v in value]
     if isinstance(value, dict):
@@ -67,6 +73,8 @@ def decode(value: Any) -> Any:
             return value["__npscalar__"].numpy()[()]
         if "__tuple__" in value:
             return tuple(decode(v) for v in value["__tuple__"])
+        if "__deque__" in value:
+            return collections.deque((decode(v) for v in value["__deque__"]), maxlen=value["maxlen"])
         return {k: decode(v) for k, v in value.items()}
     if isinstance(value, list):
         return [decode(v) for v in value]

@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 from typing import Any, cast
 
+import gymnasium as gym
 import numpy as np
 import torch
+from gymnasium import spaces
 
 from rlkit.data import Categorical
 from rlkit.envs.spaces import SpaceCodec, describe_spec
@@ -80,3 +82,58 @@ def check_action(codec: SpaceCodec, action: Any, mask: torch.Tensor | None, num_
                 f"allowed actions: {valid}"
             )
     return encoded
+
+
+def observation_problem(obs: Any, space: spaces.Space, key: str = "observation") -> str | None:
+    """What is wrong with one sub-env's observation against its space (a shape or dtype other than
+    the space's, in any ``Box`` entry), or ``None``. ``Dict`` spaces are checked entry by entry."""
+    if isinstance(space, spaces.Dict):
+        if not isinstance(obs, dict):
+            return f"key {key!r} is a {type(obs).__name__}, the spec is a Dict of {sorted(space.spaces)}"
+        for name, sub in space.spaces.items():
+            found = observation_problem(obs.get(name), sub, name)
+            if found:
+                return found
+        return None
+    if isinstance(space, spaces.Box):
+        array = np.asarray(obs)
+        if array.shape != space.shape:
+            return f"key {key!r} has shape {array.shape}, the spec has {space.shape}"
+        if array.dtype != space.dtype:
+            return f"key {key!r} has dtype {array.dtype}, the spec has {space.dtype}"
+    return None
+
+
+def check_observation(obs: Any, space: spaces.Space, env_id: str, step: int, sub_env: int, what: str) -> None:
+    """Raises when one sub-env's observation does not fit its space, naming the env, the step (or
+    reset), the sub-env and the key."""
+    problem = observation_problem(obs, space)
+    if problem:
+        raise ValueError(f"env {env_id!r} returned an observation that does not fit its spec at {what} "
+                         f"(step {step}), sub-env {sub_env}: {problem}")
+
+
+class ObservationCheck(gym.Wrapper):
+    """Checks every observation of one sub-env of a vector env against its space (a vector env
+    would otherwise fail to batch it, or cast it, without naming the sub-env).
+
+    Args:
+        env: the sub-env.
+        env_id: its id, for the message.
+        index: its index in the vector env.
+    """
+
+    def __init__(self, env: gym.Env, env_id: str, index: int) -> None:
+        super().__init__(env)
+        self.env_id, self.index, self.steps = env_id, index, 0
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict]:
+        obs, info = self.env.reset(**kwargs)
+        check_observation(obs, self.observation_space, self.env_id, self.steps, self.index, "reset")
+        return obs, info
+
+    def step(self, action: Any) -> tuple[Any, Any, Any, Any, dict]:
+        out = self.env.step(action)
+        self.steps += 1
+        check_observation(out[0], self.observation_space, self.env_id, self.steps, self.index, "step")
+        return out

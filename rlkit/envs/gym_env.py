@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import gymnasium as gym
@@ -18,6 +18,7 @@ from rlkit.envs.checks import all_finite, check_action, check_finite
 from rlkit.envs.make import Vectorization, make_vector_env
 from rlkit.envs.single import SingleBackend, SingleEnv
 from rlkit.envs.spaces import ActionEncoding, SpaceCodec, describe_spec
+from rlkit.envs.transforms import EnvTransform, TransformStep
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -28,7 +29,9 @@ class StepResult(NamedTuple):
 
     ``next_observation`` is the TRUE next observation (the final one for finished sub-envs);
     ``observation`` / ``action_mask`` are what the policy acts on next (reset values for finished
-    sub-envs). Reward is float32 ``[N]``, flags bool ``[N]``.
+    sub-envs). Reward is float32 ``[N]``, flags bool ``[N]``; ``reward`` and the observations are
+    the env's transforms' outputs (see :mod:`rlkit.envs.transforms`), ``raw_reward`` the env's own
+    reward (what reported returns add up).
     """
 
     next_observation: np.ndarray
@@ -39,6 +42,7 @@ class StepResult(NamedTuple):
     next_action_mask: np.ndarray | None
     observation: torch.Tensor
     action_mask: torch.Tensor | None
+    raw_reward: np.ndarray
 
 
 class GymEnv:
@@ -88,10 +92,13 @@ class GymEnv:
         action_encoding: ActionEncoding = "categorical",
         device: torch.device | str | None = None,
         make_kwargs: dict[str, Any] | None = None,
+        wrappers: Sequence[Callable[[gym.Env], gym.Env]] = (),
+        transforms: Sequence[EnvTransform] = (),
     ) -> None:
         if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
-        vec, used = make_vector_env(env_id, num_envs, vectorization, dict(make_kwargs or {}))
+        vec, used = make_vector_env(env_id, num_envs, vectorization, dict(make_kwargs or {}), wrappers)
+        self._transforms = list(transforms)
         self._setup(vec, env_id, seed, action_encoding, device, used)
 
     @classmethod
@@ -105,9 +112,11 @@ class GymEnv:
         device: torch.device | str | None = None,
         env_id: str | None = None,
         vectorization: Literal["sync", "single"] = "sync",
+        transforms: Sequence[EnvTransform] = (),
     ) -> GymEnv:
         """Vectorises ``num_envs`` envs built by ``env_fn`` synchronously (e.g. custom test envs);
-        ``vectorization="single"`` drives one env directly (``num_envs`` must be 1)."""
+        ``vectorization="single"`` drives one env directly (``num_envs`` must be 1). ``transforms``
+        apply to every step, in order (:mod:`rlkit.envs.transforms`)."""
         if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
         if vectorization not in ("sync", "single"):
@@ -119,6 +128,7 @@ class GymEnv:
         else:
             vec = SyncVectorEnv([env_fn] * num_envs, copy=False, autoreset_mode=AutoresetMode.DISABLED)
         self = cls.__new__(cls)
+        self._transforms = list(transforms)
         self._setup(vec, env_id, seed, action_encoding, device, vectorization)
         return self
 
@@ -145,6 +155,9 @@ class GymEnv:
         except Exception:
             vec.close()  # do not leak sub-processes / windows when the env is rejected
             raise
+
+    #: Vector transforms applied to every step, in order (see :mod:`rlkit.envs.transforms`).
+    _transforms: list[EnvTransform] = []
 
     def _init(self, vec, env_id, seed, action_encoding, device, vectorization) -> None:
         if env_id is None:
@@ -191,7 +204,18 @@ class GymEnv:
 
     @property
     def observation_spec(self) -> Composite:
-        return self._codec.observation_spec
+        spec = self._codec.observation_spec
+        if not self._transforms:
+            return spec
+        obs = spec[keys.OBSERVATION]
+        for transform in self._transforms:
+            obs = transform.observation_spec(obs)
+        return Composite(dict(spec.items()), shape=spec.shape, device=spec.device, **{keys.OBSERVATION: obs})
+
+    @property
+    def transforms(self) -> list[EnvTransform]:
+        """The vector transforms, in the order they apply."""
+        return list(self._transforms)
 
     @property
     def action_spec(self) -> TensorSpec:
@@ -230,6 +254,8 @@ class GymEnv:
             self._codec.enable_info_mask()
         obs_np, mask_np = self._codec.observe(obs, info)
         check_finite(self._env_id, self._step_count, "observation", obs_np)
+        for transform in self._transforms:
+            obs_np = transform.reset(obs_np)
         self._obs = self._tensor(obs_np)
         self._mask = None if mask_np is None else self._tensor(mask_np)
         self._fresh = False
@@ -278,10 +304,16 @@ class GymEnv:
             check_finite(self._env_id, self._step_count, "observation", next_np)
         if any_done and not all_finite(now_np):
             check_finite(self._env_id, self._step_count, "observation (after reset)", now_np)
+        raw_reward = reward
+        if self._transforms:
+            step = TransformStep(next_np, now_np, reward, done)
+            for transform in self._transforms:
+                step = transform.step(step)
+            next_np, now_np, reward = step.next_observation, step.observation, step.reward
         obs_tensor = torch.from_numpy(now_np)
         self._obs = obs_tensor if self._transfer is None else obs_tensor.to(self._transfer)
         self._mask = None if now_mask is None else self._tensor(now_mask)
-        return StepResult(next_np, reward, terminated, truncated, done, next_mask, self._obs, self._mask)
+        return StepResult(next_np, reward, terminated, truncated, done, next_mask, self._obs, self._mask, raw_reward)
 
     def step(self, td: TensorDict) -> TensorDict:
         """Reads ``td["action"]`` and writes the ``("next", ...)`` entries into ``td`` (returned)."""
@@ -291,9 +323,10 @@ class GymEnv:
         nxt = {
             keys.OBSERVATION: self._tensor(res.next_observation),
             keys.REWARD: self._tensor(res.reward[:, None]),
-            keys.TERMINATED: self._tensor(res.terminated[:, None]),
-            keys.TRUNCATED: self._tensor(res.truncated[:, None]),
-            keys.DONE: self._tensor(res.done[:, None]),
+            # copies: a single env's flags are shared read-only arrays
+            keys.TERMINATED: self._tensor(np.array(res.terminated)[:, None]),
+            keys.TRUNCATED: self._tensor(np.array(res.truncated)[:, None]),
+            keys.DONE: self._tensor(np.array(res.done)[:, None]),
         }
         if res.next_action_mask is not None:
             nxt[keys.ACTION_MASK] = self._tensor(res.next_action_mask)
@@ -337,8 +370,9 @@ class GymEnv:
     def state_dict(self) -> dict[str, Any]:
         """What is needed to continue the same trajectories (``torch.load(weights_only=True)``-safe).
 
-        Without :attr:`exact_state` the sub-envs' own state is left out (``"vector": None``)."""
-        return {
+        Without :attr:`exact_state` the sub-envs' own state is left out (``"vector": None``); the
+        transforms' states are under ``"transforms"`` (only when the env has transforms)."""
+        state = {
             "env_id": self._env_id,
             "num_envs": self.num_envs,
             "step_count": self._step_count,
@@ -349,6 +383,9 @@ class GymEnv:
             "action_space_rng": rng_state(self._vec.action_space._np_random),
             "single_action_space_rng": rng_state(self._vec.single_action_space._np_random),
         }
+        if self._transforms:
+            state["transforms"] = [transform.state_dict() for transform in self._transforms]
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restores :meth:`state_dict` into an env built the same way.
@@ -363,6 +400,12 @@ class GymEnv:
                 f"state of {state['num_envs']} x {state['env_id']!r} does not match this env "
                 f"({self.num_envs} x {self._env_id!r})"
             )
+        saved = state.get("transforms", [])
+        if len(saved) != len(self._transforms):
+            raise ValueError(f"state of env {self._env_id!r} has {len(saved)} transform state(s), the env has "
+                             f"{len(self._transforms)} transform(s)")
+        for transform, transform_state in zip(self._transforms, saved):
+            transform.load_state_dict(transform_state)
         self._step_count = int(state["step_count"])
         if state["vector"] is None:
             entropy = [self._seed if self._seed is not None else 0, self._step_count]

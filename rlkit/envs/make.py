@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
 import re
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import gymnasium as gym
-from gymnasium.vector import AutoresetMode
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
+from rlkit.envs.checks import ObservationCheck
 from rlkit.envs.single import SingleEnv
 
 Vectorization = Literal["auto", "native", "sync", "single"]
@@ -34,11 +37,11 @@ def find_env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
     except gym.error.Error as err:
         close = difflib.get_close_matches(name, list(gym.registry), n=5, cutoff=0.6)
         hint = (
-            f"close registered ids: {close}"
+            f"close matches: {close}"
             if close
             else "run gymnasium.pprint_registry() to list the registered ids"
         )
-        raise ValueError(f"unknown gymnasium env id {env_id!r} ({err}); {hint}") from err
+        raise ValueError(f"env id {env_id!r} is not a registered gymnasium id; {hint}") from err
 
 
 def dependency_error(env_id: str, spec: gym.envs.registration.EnvSpec, err: Exception) -> ImportError:
@@ -59,12 +62,36 @@ def dependency_error(env_id: str, spec: gym.envs.registration.EnvSpec, err: Exce
     )
 
 
+def env_label(env_id: str) -> str:
+    """A short name of an env id for directory names: no module, namespace or version.
+
+    Examples:
+        >>> env_label("CartPole-v1"), env_label("ALE/Breakout-v5"), env_label("mymod:Corridor-v0")
+        ('CartPole', 'Breakout', 'Corridor')
+    """
+    name = env_id.rpartition(":")[2].rpartition("/")[2]
+    return re.sub(r"-v\d+$", "", name) or name
+
+
+Wrapper = Callable[[gym.Env], gym.Env]
+
+
 def make_vector_env(
-    env_id: str, num_envs: int, vectorization: Vectorization, make_kwargs: dict[str, Any]
+    env_id: str, num_envs: int, vectorization: Vectorization, make_kwargs: dict[str, Any],
+    wrappers: Sequence[Wrapper] = (),
 ) -> tuple[gym.vector.VectorEnv, Literal["native", "sync", "single"]]:
-    """``gymnasium.make_vec`` with rlkit's choices. ``"auto"``: one plain env driven directly
+    """The vector env rlkit drives. ``"auto"``: one plain env driven directly
     (:class:`~rlkit.envs.single.SingleEnv`) when ``num_envs == 1``, else the native vector env where
-    one exists, else a SyncVectorEnv whose sub-envs rlkit resets itself (autoreset DISABLED)."""
+    one exists (and no ``wrappers`` are given), else a SyncVectorEnv of sub-envs that rlkit resets
+    itself (autoreset DISABLED), each checked by :class:`~rlkit.envs.checks.ObservationCheck`.
+
+    Args:
+        env_id: a registered id, or ``module:Id`` (the module is imported first).
+        num_envs: sub-envs.
+        vectorization: ``"auto"``, ``"single"``, ``"native"`` or ``"sync"``.
+        make_kwargs: keyword arguments of ``gymnasium.make``.
+        wrappers: applied to every sub-env, in order (gymnasium wrappers such as ``TimeLimit``).
+    """
     if vectorization not in VECTORIZATIONS:
         raise ValueError(f"unknown vectorization {vectorization!r}; valid choices: {list(VECTORIZATIONS)}")
     if vectorization == "single" and num_envs != 1:
@@ -74,28 +101,32 @@ def make_vector_env(
         if num_envs == 1:
             vectorization = "single"
         else:
-            vectorization = "native" if spec.vector_entry_point is not None else "sync"
+            vectorization = "native" if spec.vector_entry_point is not None and not wrappers else "sync"
     if vectorization == "native" and spec.vector_entry_point is None:
         native = sorted(k for k, s in gym.registry.items() if s.vector_entry_point is not None)
         raise ValueError(
             f"env {env_id!r} has no native vector env; envs with one: {native}. "
             "Use vectorization='sync' or 'auto'"
         )
+    if vectorization == "native" and wrappers:
+        raise ValueError(f"env {env_id!r}: sub-env wrappers need vectorization='sync' or 'auto', not 'native'")
+
+    def make_one(index: int | None) -> gym.Env:
+        env = gym.make(env_id, **make_kwargs)
+        for wrap in wrappers:
+            env = wrap(env)
+        return env if index is None else ObservationCheck(env, env_id, index)
+
     vec: gym.vector.VectorEnv
     try:
         if vectorization == "single":
-            vec = SingleEnv(gym.make(env_id, **make_kwargs))
+            vec = SingleEnv(make_one(None))  # checked by its backend, without a wrapper's call
         elif vectorization == "native":
             vec = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **make_kwargs)
         else:
-            vec = gym.make_vec(
-                env_id,
-                num_envs=num_envs,
-                vectorization_mode="sync",
-                # copy=False: the adapter copies what it keeps, one copy is enough.
-                vector_kwargs={"autoreset_mode": AutoresetMode.DISABLED, "copy": False},
-                **make_kwargs,
-            )
+            # copy=False: the adapter copies what it keeps, one copy is enough.
+            vec = SyncVectorEnv([functools.partial(make_one, i) for i in range(num_envs)],
+                                autoreset_mode=AutoresetMode.DISABLED, copy=False)
     except gym.error.DependencyNotInstalled as err:
         raise dependency_error(env_id, spec, err) from err
     return vec, vectorization

@@ -20,6 +20,7 @@ from gymnasium.vector.utils import batch_space
 
 from rlkit import keys
 from rlkit.envs.backends import BackendStep, VectorBackend, env_state_dict, load_env_state_dict
+from rlkit.envs.checks import check_observation
 
 
 def batch_one(value: Any) -> Any:
@@ -104,12 +105,20 @@ class SingleBackend(VectorBackend):
     def __init__(self, vec: SingleEnv, env_name: str) -> None:
         super().__init__(vec, env_name)
         self.env = vec.env
+        self.steps = 0
+        # A Box observation's shape and dtype, read once: each step compares (and names a mismatch).
+        space = vec.single_observation_space
+        self.obs_shape = space.shape if isinstance(space, gym.spaces.Box) else None
+        self.obs_dtype = space.dtype if isinstance(space, gym.spaces.Box) else None
 
     def step(self, actions: np.ndarray | list[int]) -> BackendStep:
         # The env itself, without SingleEnv's batching: an index action goes in as a Python int
         # (gymnasium's Discrete.contains checks it faster than a numpy integer), and the flags are
         # combined as Python bools; they become shared read-only one-element arrays.
         obs, reward, terminated, truncated, info = self.env.step(actions[0])
+        self.steps += 1
+        if type(obs) is not np.ndarray or obs.shape != self.obs_shape or obs.dtype != self.obs_dtype:
+            check_observation(obs, self.env.observation_space, self.env_name, self.steps, 0, "step")
         terminated, truncated = bool(terminated), bool(truncated)
         done = terminated or truncated
         return (batch_one(obs), np.array([reward], dtype=np.float32), _FLAG[terminated], _FLAG[truncated], _FLAG[done],
@@ -119,7 +128,7 @@ class SingleBackend(VectorBackend):
         return self.vec.reset()
 
     def state_dict(self) -> dict:
-        return {"kind": "single", "env": env_state_dict(self.vec.env, self.env_name)}
+        return {"kind": "single", "env": env_state_dict(self.vec.env, self.env_name), "steps": self.steps}
 
     def load_state_dict(self, state: dict) -> None:
         if state.get("kind") != "single":
@@ -128,3 +137,4 @@ class SingleBackend(VectorBackend):
                 f"saved from a {state.get('kind')!r} vector env"
             )
         load_env_state_dict(self.vec.env, state["env"], self.env_name)
+        self.steps = int(state.get("steps", 0))

@@ -8,11 +8,14 @@ gymnasium space             rlkit spec
 ``Discrete(n)``             ``Categorical(n)`` (``action_encoding="categorical"``) or ``OneHot(n)``
 ``MultiDiscrete(nvec)``     ``MultiOneHot(nvec)`` (one-hot groups, concatenated)
 ``MultiBinary(n)``          ``Binary(n)``
-``Box(low, high, shape)``   ``Bounded(low, high, shape)`` (float32)
+``Box(low, high, shape)``   ``Bounded(low, high, shape)`` (float32 actions; observations keep
+                            the space's dtype: uint8 pixels stay uint8)
 ==========================  ==============================================================
 
-Observations may be a ``Box``, a ``Discrete(n)`` (encoded one-hot as float32 ``[n]``) or a ``Dict``
-with an ``"observation"`` entry of those kinds and an optional ``"action_mask"`` entry.
+Observations may be a ``Box`` of any rank (passed through with their dtype), a ``Discrete(n)``
+(encoded one-hot as float32 ``[n]``) or a ``Dict`` with an ``"observation"`` entry of those kinds
+and an optional ``"action_mask"`` entry. Box actions are clipped to their bounds when stepping (a
+policy's sample may leave them; the stored action stays the sample).
 """
 from __future__ import annotations
 
@@ -53,11 +56,14 @@ def describe_spec(spec: TensorSpec) -> str:
     return repr(spec)
 
 
-def _box_spec(space: spaces.Box) -> Bounded:
+def _box_spec(space: spaces.Box, keep_dtype: bool = False) -> Bounded:
+    """The spec of a Box: float32, or (``keep_dtype``: observations) the space's own dtype."""
+    dtype = np.dtype(space.dtype) if keep_dtype else np.dtype(np.float32)
     return Bounded(
-        torch.as_tensor(np.asarray(space.low, dtype=np.float32)),
-        torch.as_tensor(np.asarray(space.high, dtype=np.float32)),
+        torch.as_tensor(np.asarray(space.low, dtype=dtype)),
+        torch.as_tensor(np.asarray(space.high, dtype=dtype)),
         tuple(space.shape),
+        dtype=torch.from_numpy(np.zeros((), dtype=dtype)).dtype,
     )
 
 
@@ -122,7 +128,7 @@ class SpaceCodec:
             mask_width = None
         if isinstance(inner, spaces.Box):
             self.obs_onehot = None
-            obs_spec: TensorSpec = _box_spec(inner)
+            obs_spec: TensorSpec = _box_spec(inner, keep_dtype=True)
         elif isinstance(inner, spaces.Discrete):
             self.obs_onehot = (int(inner.n), int(inner.start))
             obs_spec = Bounded(0.0, 1.0, (int(inner.n),))
@@ -132,6 +138,9 @@ class SpaceCodec:
                 f"supported observation spaces: {SUPPORTED_OBSERVATION_SPACES}"
             )
         self.observation_spec = Composite(observation=obs_spec)
+        #: The numpy dtype and per-sub-env shape every observation must have (checked at each step).
+        self.obs_dtype = np.dtype(np.float32) if self.obs_onehot is not None else np.dtype(inner.dtype)
+        self.obs_shape: tuple[int, ...] = tuple(obs_spec.shape)
         self.mask_width = mask_width
         self.mask_in_info = False
         self.action_spec = self._action_spec(action_space)
@@ -201,16 +210,16 @@ class SpaceCodec:
         return np.asarray(obs), mask
 
     def observe(self, obs: Any, info: dict) -> tuple[np.ndarray, np.ndarray | None]:
-        """A batched gymnasium observation -> (float32 array ``[N, *obs_shape]`` (one-hot for
-        Discrete), bool mask array or None). Always a fresh array: vector envs may reuse their
-        output buffers (``SyncVectorEnv(copy=False)``)."""
+        """A batched gymnasium observation -> (array ``[N, *obs_shape]`` of the space's dtype
+        (float32 one-hot for Discrete), bool mask array or None). Always a fresh array: vector envs
+        may reuse their output buffers (``SyncVectorEnv(copy=False)``)."""
         if not self.obs_is_dict and not self.mask_in_info and self.obs_onehot is None:
-            return np.array(obs, dtype=np.float32), None  # the common case, one call
+            return np.array(obs), None  # the common case, one call
         obs, mask = self.split_obs(obs, info)
         if self.obs_onehot is not None:
             n, start = self.obs_onehot
             return np.eye(n, dtype=np.float32)[obs.astype(np.int64) - start], mask
-        return np.array(obs, dtype=np.float32), mask
+        return np.array(obs), mask
 
     # -- actions ---------------------------------------------------------------------------------
     def encode_action(self, action: torch.Tensor) -> tuple[np.ndarray, bool]:
@@ -227,6 +236,12 @@ class SpaceCodec:
             else:  # one reduction: negative values wrap around to huge unsigned ones
                 ok = bool((encoded.astype(np.uint64) < spec.n).all())
             return (encoded + self.action_start if self.action_start else encoded), ok
+        if isinstance(spec, Bounded):
+            # Continuous actions are clipped to the bounds when stepping (as stable-baselines3
+            # does); the policy's sample is what the caller stores. Only NaN is refused.
+            encoded = action.detach().cpu().numpy().astype(self.action_space.dtype)
+            low, high = self.action_space.low, self.action_space.high  # type: ignore[attr-defined]
+            return np.clip(encoded, low, high), not bool(np.isnan(encoded).any())
         ok = spec.is_in(action)
         if isinstance(spec, OneHot):
             encoded = spec.to_index(action).cpu().numpy() + self.action_start

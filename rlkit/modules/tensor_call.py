@@ -16,8 +16,6 @@ module run only on its TensorDict call.
 """
 from __future__ import annotations
 
-from rlkit import keys
-
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +23,8 @@ import torch
 from tensordict import TensorDict, TensorDictBase
 from tensordict.nn import TensorDictModuleBase
 from tensordict.utils import NestedKey
+
+from rlkit import keys
 
 __all__ = ["TensorModule", "action_call", "read_entry", "tensor_call"]
 

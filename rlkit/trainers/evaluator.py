@@ -57,7 +57,7 @@ class Evaluator:
                 inputs = [obs if key == keys.OBSERVATION else mask for key in self._in_keys]
                 res = env.advance(self._action(*inputs))
                 running = ~finished
-                returns += res.reward.astype(np.float64) * running
+                returns += res.raw_reward.astype(np.float64) * running  # the env's own rewards
                 lengths += running
                 finished |= res.done
                 if finished.all():

@@ -11,9 +11,9 @@ from rlkit.envs.make import dependency_error, find_env_spec
 
 
 def test_unknown_env_id_suggests_close_ids():
-    with pytest.raises(ValueError, match=r"unknown gymnasium env id 'CartPol-v1'.*close registered ids: \[.*'CartPole-v1'"):
+    with pytest.raises(ValueError, match=r"env id 'CartPol-v1' is not a registered gymnasium id; close matches: \[.*'CartPole-v1'"):
         GymEnv("CartPol-v1")
-    with pytest.raises(ValueError, match=r"unknown gymnasium env id 'Zzzqqq-v0'.*pprint_registry"):
+    with pytest.raises(ValueError, match=r"env id 'Zzzqqq-v0' is not a registered gymnasium id; run gymnasium.pprint_registry"):
         GymEnv("Zzzqqq-v0")
     with pytest.raises(ValueError, match="env id must be a non-empty string, got ''"):
         find_env_spec("")

@@ -46,15 +46,18 @@ def test_multi_binary_is_binary():
     assert _sent(env) == [[1, 0, 1], [0, 0, 0]]
 
 
-def test_box_is_bounded_and_observations_are_float32():
+def test_box_actions_are_bounded_float32_and_box_observations_keep_their_dtype():
     box = spaces.Box(np.array([-1.0, 0.0]), np.array([1.0, 2.0]), dtype=np.float64)
     env = _space_env(box, observation_space=spaces.Box(0, 255, (2, 2), np.uint8))
     assert env.action_spec == Bounded(torch.tensor([-1.0, 0.0]), torch.tensor([1.0, 2.0]), (2,))
     td = env.reset()
-    assert td["observation"].dtype == torch.float32 and td["observation"].shape == (2, 2, 2)
-    assert env.observation_spec["observation"].shape == (2, 2)
+    assert td["observation"].dtype == torch.uint8 and td["observation"].shape == (2, 2, 2)  # pixels stay uint8
+    spec = env.observation_spec["observation"]
+    assert spec.shape == (2, 2) and spec.dtype == torch.uint8 and spec.high.max() == 255
     env.step(td.set("action", torch.tensor([[0.5, 1.5], [-1.0, 2.0]])))
     assert _sent(env) == [[0.5, 1.5], [-1.0, 2.0]]
+    env.step(env.next_state().set("action", torch.tensor([[3.0, -1.0], [0.0, 9.0]])))
+    assert _sent(env) == [[1.0, 0.0], [0.0, 2.0]]  # clipped to the bounds when stepping
 
 
 def test_discrete_observation_is_one_hot():

@@ -1,8 +1,6 @@
 """The value-estimator base: keys, hyperparameter buffers, value-network calls, data reading."""
 from __future__ import annotations
 
-from rlkit import keys
-
 import abc
 import contextlib
 import dataclasses
@@ -15,6 +13,8 @@ from tensordict import TensorDictBase
 from tensordict.nn import TensorDictModuleBase
 from tensordict.utils import NestedKey, unravel_key
 from torch import nn
+
+from rlkit import keys
 
 
 class ValueEstimators(str, Enum):
