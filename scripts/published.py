@@ -51,8 +51,8 @@ PUBLISHED: dict[str, Published] = {
         "CleanRL c51.py", CLEANRL_C51, "MountainCar-v0", -166.38, 27.94, "last100_train", 3, 500_000
     ),
     "a2c_cartpole": Published("RL Zoo (SB3) A2C", RL_ZOO, "CartPole-v1", 500.0, 0.0, "greedy_eval", 1, 500_000),
-    "a2c_acrobot": Published(
-        "RL Zoo (SB3) A2C", RL_ZOO, "Acrobot-v1", -83.353, 17.213, "greedy_eval", 1, 500_000,
-        note="the zoo normalises observations and rewards (VecNormalize, normalize: true); rlkit does not",
+    "a2c_acrobot": Published("RL Zoo (SB3) A2C", RL_ZOO, "Acrobot-v1", -83.353, 17.213, "greedy_eval", 1, 500_000),
+    "a2c_mountaincar": Published(
+        "RL Zoo (SB3) A2C", RL_ZOO, "MountainCar-v0", -111.263, 24.087, "greedy_eval", 1, 1_000_000
     ),
 }
