@@ -17,6 +17,7 @@ from tensordict.utils import NestedKey
 
 from rlkit import keys
 from rlkit.agents import Agent
+from rlkit.agents.common import action_kind
 from rlkit.collectors import Collector
 from rlkit.config_schema import EVAL_SEED_OFFSET
 from rlkit.data import PrioritizedReplayBuffer, ReplayBuffer
@@ -25,7 +26,7 @@ from rlkit.envs.transforms import build_transforms
 from rlkit.errors import EnvError, ResourceError
 from rlkit.objectives import HardUpdate, SoftUpdate
 from rlkit.objectives.value import get_estimator_class
-from rlkit.registry import get_algorithm
+from rlkit.registry import ALGORITHMS, get_algorithm
 from rlkit.trainers import (
     ConsoleLogger,
     CSVLogger,
@@ -181,6 +182,12 @@ def build_trainer(settings: Any, run_dir: Path) -> Trainer:
     env = make_env(settings, num_envs=algo.num_envs, seed=root.seed)
     eval_env = None
     try:
+        kind = action_kind(env)
+        if kind not in entry.action_spaces:
+            fits = sorted(name for name, other in ALGORITHMS.items() if kind in other.action_spaces)
+            raise EnvError(f"env {settings.env.id!r} has action space {env.vector_env.single_action_space}; "
+                           f"algo={algo.name} supports {' and '.join(entry.action_spaces)} action spaces; "
+                           f"algorithms for {kind} actions: {fits}")
         agent: Agent = entry.build_agent(settings, env)
         agent.loss.make_value_estimator(settings.value_estimator.name, **_estimator_kwargs(settings.value_estimator))
         agent.loss.to(device)
@@ -194,7 +201,7 @@ def build_trainer(settings: Any, run_dir: Path) -> Trainer:
             eval_interval=trainer_cfg.eval_interval, checkpoint_interval=trainer_cfg.checkpoint_interval,
             keep_checkpoints=trainer_cfg.keep_checkpoints,
             early_stop_return=settings.env.target_return if trainer_cfg.early_stop else None,
-            max_grad_norm=algo.max_grad_norm,
+            max_grad_norm=algo.max_grad_norm, lr_schedule=algo.lr_schedule,
         )
         buffer = updater = None
         if entry.replay_keys is not None:

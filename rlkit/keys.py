@@ -23,6 +23,10 @@ LOGITS: Final = "logits"
 ACTION_LOG_PROB: Final = "action_log_prob"
 STATE_VALUE: Final = "state_value"  # V(s) [*B, 1]
 HIDDEN: Final = "hidden"  # a shared trunk's embedding (actor-value operators)
+LOC: Final = "loc"  # a Gaussian policy's mean (before squashing for TanhNormal)
+SCALE: Final = "scale"  # its standard deviation
+NOISE: Final = "noise"  # gSDE's exploration noise of the current step
+ACTOR_FEATURES: Final = "actor_features"  # an actor's last hidden features (gSDE reads them)
 
 # -- what the env returns, under NEXT ----------------------------------------------------------------
 NEXT: Final = "next"

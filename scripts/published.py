@@ -52,6 +52,7 @@ PUBLISHED: dict[str, Published] = {
     ),
     "a2c_cartpole": Published("RL Zoo (SB3) A2C", RL_ZOO, "CartPole-v1", 500.0, 0.0, "greedy_eval", 1, 500_000),
     "a2c_acrobot": Published("RL Zoo (SB3) A2C", RL_ZOO, "Acrobot-v1", -83.353, 17.213, "greedy_eval", 1, 500_000),
+    "a2c_pendulum": Published("RL Zoo (SB3) A2C", RL_ZOO, "Pendulum-v1", -162.965, 103.210, "greedy_eval", 1, 1_000_000),
     "a2c_mountaincar": Published(
         "RL Zoo (SB3) A2C", RL_ZOO, "MountainCar-v0", -111.263, 24.087, "greedy_eval", 1, 1_000_000
     ),

@@ -150,7 +150,7 @@ def test_every_invalid_pair_is_refused(algo, estimator):
         (["algo.batch_size=-4"], r"algo.batch_size=-4 is invalid: expected a positive number"),
         (["algo.eps_end=1.5"], r"algo.eps_end=1.5 is invalid: expected a number in \[0, 1\]"),
         (["value_estimator.gamma=1.2"], r"value_estimator.gamma=1.2 is invalid"),
-        (["algo=a2c", "algo.activation=gelu"], r"algo.activation='gelu' is invalid: expected one of \['tanh', 'relu'\]"),
+        (["algo=a2c", "algo.activation=gelu"], r"algo.activation='gelu' is invalid: expected one of \['tanh', 'relu', 'elu', 'silu'\]"),
         (["env.id=CartPol-v1"], r"env.id='CartPol-v1' is not a registered gymnasium id; close matches: \['CartPole-v1'"),
         (["logger=wandb", "logger.mode=sometimes"], r"logger.mode='sometimes' is invalid: expected one of"),
         (["device=tpu9"], r"device='tpu9' is not a torch device"),

@@ -294,7 +294,7 @@ def test_resume_refuses_another_output_dir(cli, tmp_path):
     (["algo.buffer_size=1000000000000"], "rlkit: algo.buffer_size=1000000000000: the replay buffer needs 41.8 TiB "
                                          "of cpu memory; this machine has "),
     (["env=MountainCar", "env.id=Pendulum-v1"], "rlkit: env 'Pendulum-v1' has action space Box(-2.0, 2.0, (1,), "
-                                                "float32); algo=dqn supports discrete (Discrete) action spaces only"),
+                                                "float32); algo=dqn supports discrete action spaces; algorithms for box actions: ['a2c']"),
 ])
 def test_a_start_that_cannot_work_is_refused_in_one_line_before_its_directory_exists(cli, tmp_path, args, message):
     assert cli(*args, "trainer.progress=false").startswith(message)

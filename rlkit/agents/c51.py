@@ -18,9 +18,10 @@ from rlkit.agents.common import (
     obs_dim,
     q_learning_replay_keys,
 )
+from rlkit.agents.networks import make_network
 from rlkit.config_schema import check
 from rlkit.envs import GymEnv
-from rlkit.modules import MLP, DistributionalQValueActor, EGreedyPolicy
+from rlkit.modules import DistributionalQValueActor, EGreedyPolicy
 from rlkit.objectives import DistributionalDQNLoss
 from rlkit.registry import Algorithm, register_algorithm
 
@@ -43,14 +44,15 @@ class C51Config(OffPolicyConfig):
 
 
 def build_c51(settings: Any, env: GymEnv) -> Agent:
-    """The C51 agent of the validated ``settings`` for ``env``: an MLP writing ``algo.n_atoms`` atom
-    logits per action in a :class:`~rlkit.modules.DistributionalQValueActor` (support
+    """The C51 agent of the validated ``settings`` for ``env``: an MLP (``algo.hidden_sizes``,
+    ``algo.activation``) or ``algo.network`` writing ``algo.n_atoms`` atom logits per action in a :class:`~rlkit.modules.DistributionalQValueActor` (support
     ``linspace(algo.v_min, algo.v_max, algo.n_atoms)``, the env's action mask, if any), a
     :class:`~rlkit.objectives.DistributionalDQNLoss` with a delayed target network
     (``algo.double_dqn``), epsilon-greedy acting and greedy evaluation."""
     algo = settings.algo
     n = num_actions(env, "c51")
-    net = nn.Sequential(MLP(obs_dim(env), n * algo.n_atoms, algo.hidden_sizes), nn.Unflatten(-1, (algo.n_atoms, n)))
+    torso = make_network(algo, obs_dim(env), n * algo.n_atoms, what="the C51 network")
+    net = nn.Sequential(torso, nn.Unflatten(-1, (algo.n_atoms, n)))
     support = torch.linspace(algo.v_min, algo.v_max, algo.n_atoms)
     actor = DistributionalQValueActor(net, support, in_keys=[keys.OBSERVATION], spec=env.action_spec,
                                       action_mask_key=mask_key(env))

@@ -5,19 +5,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
+import gymnasium as gym
 from tensordict.utils import NestedKey, unravel_key
 from torch import nn
 
 from rlkit import keys
-from rlkit.config_schema import check, positive, unit
+from rlkit.agents.networks import check_network_config
+from rlkit.config_schema import check, choice, positive, unit
 from rlkit.data import Categorical, OneHot
 from rlkit.envs import GymEnv
 from rlkit.errors import EnvError
 from rlkit.modules import EGreedyModule
+from rlkit.trainers.trainer import LR_SCHEDULES
 
 __all__ = [
     "Agent",
     "OffPolicyConfig",
+    "action_dim",
+    "action_kind",
+    "is_box",
     "egreedy",
     "mask_key",
     "num_actions",
@@ -53,6 +59,25 @@ def num_actions(env: GymEnv, algo: str) -> int:
         raise EnvError(f"env {env.env_id!r} has action space {env.vector_env.single_action_space}; algo={algo} "
                        "supports discrete (Discrete) action spaces only")
     return spec.n
+
+
+def is_box(env: GymEnv) -> bool:
+    """Whether the env's actions are a continuous ``Box``."""
+    return isinstance(env.vector_env.single_action_space, gym.spaces.Box)
+
+
+def action_dim(env: GymEnv) -> int:
+    """The size of the env's ``Box`` action vector (1-D boxes only)."""
+    space = env.vector_env.single_action_space
+    if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
+        raise EnvError(f"env {env.env_id!r} has action space {space}; rlkit's Gaussian policies act in 1-D Box "
+                       "action spaces (shape (n,))")
+    return int(space.shape[0])
+
+
+def action_kind(env: GymEnv) -> str:
+    """``"box"`` or ``"discrete"`` (what :attr:`rlkit.registry.Algorithm.action_spaces` lists)."""
+    return "box" if is_box(env) else "discrete"
 
 
 def mask_key(env: GymEnv) -> str | None:
@@ -92,6 +117,8 @@ class OffPolicyConfig:
     name: str
     num_envs: int
     hidden_sizes: List[int]
+    activation: str
+    network: Optional[Dict[str, Any]]
     buffer_size: int
     prioritized: bool
     alpha: float
@@ -107,14 +134,15 @@ class OffPolicyConfig:
     eps_annealing_frames: int
     max_grad_norm: Optional[float]
     optim: Dict[str, Any]
+    lr_schedule: str
 
     def __post_init__(self) -> None:
+        check_network_config(self.hidden_sizes, self.activation, self.network)
+        choice("algo.lr_schedule", self.lr_schedule, LR_SCHEDULES)
         for key in ("num_envs", "buffer_size", "batch_size", "train_frequency", "updates_per_batch",
                     "target_update_interval", "eps_annealing_frames"):
             positive(f"algo.{key}", getattr(self, key))
         check(self.learning_starts >= 0, "algo.learning_starts", self.learning_starts, "an integer >= 0")
-        check(len(self.hidden_sizes) > 0 and all(h > 0 for h in self.hidden_sizes),
-              "algo.hidden_sizes", self.hidden_sizes, "a non-empty list of positive widths")
         for key in ("alpha", "beta", "eps_init", "eps_end"):
             unit(f"algo.{key}", getattr(self, key))
         if self.tau is not None:

@@ -14,9 +14,10 @@ from rlkit.agents.common import (
     obs_dim,
     q_learning_replay_keys,
 )
+from rlkit.agents.networks import make_network
 from rlkit.config_schema import check, choice
 from rlkit.envs import GymEnv
-from rlkit.modules import MLP, EGreedyPolicy, QValueActor
+from rlkit.modules import EGreedyPolicy, QValueActor
 from rlkit.objectives import DQNLoss
 from rlkit.registry import Algorithm, register_algorithm
 
@@ -39,12 +40,12 @@ class DQNConfig(OffPolicyConfig):
 
 def build_dqn(settings: Any, env: GymEnv) -> Agent:
     """The DQN agent of the validated ``settings`` for ``env``: an MLP Q-network
-    (``algo.hidden_sizes``) in a :class:`~rlkit.modules.QValueActor` (reading the env's action mask,
+    (``algo.hidden_sizes``, ``algo.activation``) or ``algo.network``, in a :class:`~rlkit.modules.QValueActor` (reading the env's action mask,
     if any), a :class:`~rlkit.objectives.DQNLoss` with a delayed target network
     (``algo.loss_function``, ``algo.double_dqn``), epsilon-greedy acting
     (:class:`~rlkit.modules.EGreedyPolicy`, schedule from ``algo.eps_*``) and greedy evaluation."""
     algo = settings.algo
-    net = MLP(obs_dim(env), num_actions(env, "dqn"), algo.hidden_sizes)
+    net = make_network(algo, obs_dim(env), num_actions(env, "dqn"), what="the Q-network")
     actor = QValueActor(net, in_keys=[keys.OBSERVATION], spec=env.action_spec, action_mask_key=mask_key(env))
     loss = DQNLoss(actor, loss_function=algo.loss_function, delay_value=True, double_dqn=algo.double_dqn)
     explore = egreedy(algo, env)

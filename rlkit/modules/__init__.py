@@ -30,8 +30,10 @@ from rlkit.modules.distributional import (
 )
 from rlkit.modules.distributions import (
     Categorical,
+    IndependentNormal,
     NormalParamExtractor,
     OneHotCategorical,
+    SDENormal,
     TanhNormal,
     sample,
     sample_and_log_prob,
@@ -43,6 +45,7 @@ from rlkit.modules.exploration import (
     set_exploration_type,
 )
 from rlkit.modules.egreedy_policy import EGreedyPolicy
+from rlkit.modules.gaussian import GaussianHead, GSDEExploration, GSDEHead
 from rlkit.modules.mlp import MLP
 from rlkit.modules.qvalue import QValueHook, QValueModule
 from rlkit.modules.qvalue_actors import DistributionalQValueActor, QValueActor
@@ -59,6 +62,10 @@ __all__ = [
     "EGreedyModule",
     "EGreedyPolicy",
     "ExplorationType",
+    "GSDEExploration",
+    "GSDEHead",
+    "GaussianHead",
+    "IndependentNormal",
     "MLP",
     "NormalParamExtractor",
     "OneHotCategorical",
@@ -68,6 +75,7 @@ __all__ = [
     "QValueModule",
     "SafeModule",
     "SafeSequential",
+    "SDENormal",
     "Sampler",
     "TanhNormal",
     "TensorModule",

@@ -3,7 +3,10 @@
 ``OneHotCategorical`` and ``NormalParamExtractor`` are tensordict's own classes, re-exported.
 ``Categorical`` adds ``deterministic_sample`` (the mode) to torch's, so tensordict needs no fallback.
 ``TanhNormal`` is a normal squashed by tanh into ``(low, high)``, as used by SAC
-(Haarnoja et al. 2018, https://arxiv.org/abs/1801.01290, appendix C).
+(Haarnoja et al. 2018, https://arxiv.org/abs/1801.01290, appendix C). ``IndependentNormal`` is a
+diagonal Gaussian over an action vector (stable-baselines3's ``DiagGaussianDistribution``);
+``SDENormal`` the same Gaussian sampled with generalized state-dependent exploration's noise
+(:class:`~rlkit.modules.GSDEHead`).
 """
 from __future__ import annotations
 
@@ -134,6 +137,59 @@ class TanhNormal(D.Distribution):
         return self.mode
 
 
+class IndependentNormal(D.Independent):
+    """A diagonal Gaussian over the last dim: ``Normal(loc, scale)`` whose log-probability and
+    entropy are summed over the action vector (stable-baselines3's ``DiagGaussianDistribution``);
+    ``deterministic_sample`` is ``loc``.
+
+    Examples:
+        >>> import torch
+        >>> from rlkit.modules import IndependentNormal
+        >>> dist = IndependentNormal(torch.zeros(3, 2), torch.ones(3, 2))
+        >>> dist.log_prob(torch.zeros(3, 2)).shape, round(float(dist.entropy()[0]), 4)
+        (torch.Size([3]), 2.8379)
+    """
+
+    def __init__(self, loc: torch.Tensor, scale: torch.Tensor, validate_args: bool | None = None) -> None:
+        super().__init__(D.Normal(loc, scale, validate_args=bool(validate_args)), 1,
+                         validate_args=bool(validate_args))
+
+    @property
+    def deterministic_sample(self) -> torch.Tensor:
+        return self.base_dist.loc
+
+
+class SDENormal(IndependentNormal):
+    """:class:`IndependentNormal` ``(loc, scale)`` whose draws are ``loc + noise``: generalized
+    state-dependent exploration (Raffin et al. 2022, https://arxiv.org/abs/2005.05719), where
+    ``noise = latent @ W`` with exploration weights ``W`` drawn once per rollout, and ``scale`` the
+    standard deviation of that noise given the latent (:class:`~rlkit.modules.GSDEHead` computes
+    both). Log-probabilities and entropy are the Gaussian's.
+
+    Examples:
+        >>> import torch
+        >>> from rlkit.modules import SDENormal
+        >>> dist = SDENormal(torch.zeros(2, 1), torch.ones(2, 1), noise=torch.tensor([[0.5], [-1.0]]))
+        >>> dist.sample()
+        tensor([[ 0.5000],
+                [-1.0000]])
+    """
+
+    has_rsample = False
+
+    def __init__(self, loc: torch.Tensor, scale: torch.Tensor, noise: torch.Tensor,
+                 validate_args: bool | None = None) -> None:
+        super().__init__(loc, scale, validate_args=validate_args)
+        self.noise = noise
+
+    def sample(self, sample_shape: torch.Size | list[int] | tuple[int, ...] = torch.Size()) -> torch.Tensor:
+        if tuple(sample_shape):
+            raise ValueError("SDENormal draws one action per latent (its noise is fixed per rollout); "
+                             f"got sample_shape={tuple(sample_shape)}")
+        with torch.no_grad():
+            return self.base_dist.loc + self.noise
+
+
 def sample(dist: D.Distribution, kind: InteractionType) -> torch.Tensor:
     """The action a policy takes from ``dist`` under the exploration type ``kind``.
 
@@ -183,4 +239,13 @@ def sample_and_log_prob(dist: D.Distribution, kind: InteractionType) -> tuple[to
     return value, dist.log_prob(value)
 
 
-__all__ = ["Categorical", "NormalParamExtractor", "OneHotCategorical", "TanhNormal", "sample", "sample_and_log_prob"]
+__all__ = [
+    "Categorical",
+    "IndependentNormal",
+    "NormalParamExtractor",
+    "OneHotCategorical",
+    "SDENormal",
+    "TanhNormal",
+    "sample",
+    "sample_and_log_prob",
+]

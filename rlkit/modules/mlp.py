@@ -14,7 +14,8 @@ class MLP(nn.Sequential):
     as a module: the numbers are those of ``nn.Sequential``, without ``nn.Module.__call__``'s
     overhead for every layer (a third of a small network's forward on one thread). Hooks registered
     on the MLP itself run as usual; hooks on its individual layers do not (an MLP with lazy layers,
-    ``in_features=None``, calls them as modules: they initialise in a forward pre-hook).
+    ``in_features=None``, calls them as modules: they initialise in a forward pre-hook). Integer
+    inputs (``uint8`` observations, say) are cast to the weights' dtype.
 
     Args:
         in_features: input size; ``None`` infers it from the first input (``nn.LazyLinear``), so the
@@ -59,6 +60,10 @@ class MLP(nn.Sequential):
         self.num_cells = sizes
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
+        if not input.is_floating_point():  # e.g. uint8 observations: the weights' dtype
+            first = self[0]
+            assert isinstance(first, nn.Linear)  # (an MLP starts with a linear layer)
+            input = input.to(first.weight.dtype)
         if self.in_features is None:  # lazy layers: module calls, so that their pre-hooks run
             return super().forward(input)
         for layer in self:

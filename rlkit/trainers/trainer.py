@@ -48,6 +48,10 @@ class TrainingInterrupted(RuntimeError):
         super().__init__(f"training interrupted by {name}; checkpoint written to {checkpoint}")
 
 
+#: Learning-rate schedules (:attr:`TrainerSettings.lr_schedule`).
+LR_SCHEDULES = ("constant", "linear")
+
+
 @dataclass
 class TrainerSettings:
     """Loop settings; frame counts are env frames over all envs."""
@@ -59,6 +63,10 @@ class TrainerSettings:
     keep_checkpoints: bool = False
     early_stop_return: float | None = None
     max_grad_norm: float | None = None
+    #: ``"constant"``, or ``"linear"``: every param group's learning rate decays from its initial
+    #: value to 0 at ``total_frames``, ``lr * (1 - frames / total_frames)`` with the frames
+    #: collected so far (stable-baselines3's ``lin_<lr>`` schedules).
+    lr_schedule: str = "constant"
     # off-policy only
     batch_size: int = 128
     slice_len: int | None = None  # sample [batch_size // slice_len, slice_len] slices when set
@@ -122,6 +130,9 @@ class Trainer:
         self.evaluator = evaluator
         self.episodes = episodes
         self.params = [p for p in loss_module.parameters() if p.requires_grad]
+        if settings.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"unknown lr_schedule {settings.lr_schedule!r}; valid choices: {list(LR_SCHEDULES)}")
+        self._base_lrs = [float(group["lr"]) for group in optimizer.param_groups]
         # Small networks on one device: one norm over the concatenated gradients costs a fraction
         # of get_total_norm's per-device grouping (decided once: the parameters do not change).
         self._concat_norm = (sum(p.numel() for p in self.params) <= _CONCAT_NORM_MAX
@@ -326,6 +337,10 @@ class Trainer:
         total_value, norm_value = float(total.detach()), float(grad_norm)
         if not (math.isfinite(total_value) and math.isfinite(norm_value)):
             self._raise_non_finite(losses, loss_keys)
+        if self.settings.lr_schedule == "linear":
+            remaining = max(0.0, 1.0 - self.frames / self.settings.total_frames)
+            for group, base in zip(self.optimizer.param_groups, self._base_lrs):
+                group["lr"] = base * remaining
         self.optimizer.step()
         self.updates += 1
         if self.target_updater is not None:
