@@ -11,6 +11,7 @@ import torch
 from gymnasium import spaces
 
 from rlkit.data import Categorical
+from rlkit.errors import EnvError
 from rlkit.envs.spaces import SpaceCodec, describe_spec
 
 
@@ -33,7 +34,7 @@ def check_finite(env_id: str, step: int, what: str, values: np.ndarray) -> None:
     if bad.size == 0:  # the sum overflowed, every value is finite
         return
     i = int(bad[0])
-    raise ValueError(
+    raise EnvError(
         f"non-finite {what} from env {env_id!r} at step {step}, sub-env {i}: {values[i].tolist()}"
     )
 
@@ -61,13 +62,13 @@ def check_action(codec: SpaceCodec, action: Any, mask: torch.Tensor | None, num_
     expected = (num_envs, *spec.shape)
     if not isinstance(action, torch.Tensor) or tuple(action.shape) != expected:
         got = tuple(action.shape) if isinstance(action, torch.Tensor) else type(action).__name__
-        raise ValueError(
+        raise EnvError(
             f"action for env {env_id!r} at step {step} must be a tensor of shape {expected}, got {got}"
         )
     encoded, ok = codec.encode_action(action)
     if not ok:
         bad = next(i for i in range(num_envs) if not spec.is_in(action[i]))
-        raise ValueError(
+        raise EnvError(
             f"action {action[bad].tolist()} for sub-env {bad} of env {env_id!r} at step {step} is outside "
             f"the action spec {describe_spec(spec)}"
         )
@@ -77,7 +78,7 @@ def check_action(codec: SpaceCodec, action: Any, mask: torch.Tensor | None, num_
         if not bool(allowed.all()):
             bad = int((~allowed).nonzero()[0, 0])
             valid = mask[bad].nonzero().flatten().tolist()
-            raise ValueError(
+            raise EnvError(
                 f"action {int(index[bad])} for sub-env {bad} of env {env_id!r} at step {step} is masked out; "
                 f"allowed actions: {valid}"
             )
@@ -109,7 +110,7 @@ def check_observation(obs: Any, space: spaces.Space, env_id: str, step: int, sub
     reset), the sub-env and the key."""
     problem = observation_problem(obs, space)
     if problem:
-        raise ValueError(f"env {env_id!r} returned an observation that does not fit its spec at {what} "
+        raise EnvError(f"env {env_id!r} returned an observation that does not fit its spec at {what} "
                          f"(step {step}), sub-env {sub_env}: {problem}")
 
 

@@ -1,0 +1,41 @@
+"""Test envs registered on import (``env.id=corridor_env:<Id>``): variants of the example
+corridor (``examples/corridor.py``) that rlkit must handle or refuse."""
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from examples.corridor import Corridor
+
+
+class Shifty(Corridor):
+    """A corridor whose observation loses an element at step ``bad_step`` of every episode."""
+
+    def __init__(self, bad_step: int = 3) -> None:
+        super().__init__(length=20)
+        self.bad_step, self.t = bad_step, 0
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        self.t = 0
+        return super().reset(seed=seed, options=options)
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = super().step(action)
+        self.t += 1
+        return (obs[:-1] if self.t == self.bad_step else obs), reward, terminated, truncated, info
+
+
+class ByteCorridor(Corridor):
+    """The corridor with uint8 observations (0 / 255), as pixel envs give them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.observation_space = spaces.Box(0, 255, (self.length,), np.uint8)
+
+    def _obs(self) -> np.ndarray:
+        return (super()._obs() * 255).astype(np.uint8)
+
+
+gym.register("Shifty-v0", entry_point=Shifty, max_episode_steps=30)
+gym.register("ByteCorridor-v0", entry_point=ByteCorridor, max_episode_steps=30)

@@ -1,0 +1,206 @@
+"""Any gymnasium env end to end: a user's env by ``module:Id``, FrozenLake's discrete observations,
+uint8 observations, continuous actions, normalisation across a resume, user networks, and the
+envs rlkit must refuse up front (each case of issue "Any environment")."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from rlkit.builders import validate_config
+from rlkit.config_schema import ConfigError
+from rlkit.envs import GymEnv
+from rlkit.errors import EnvError
+from rlkit.factories import build_trainer
+from rlkit.run import preflight, run
+from rlkit.trainers import load_checkpoint, read_metrics_csv
+from rlkit.trainers.episodes import read_episodes
+
+CONF = str(Path(__file__).resolve().parents[1] / "conf")
+TINY = ["trainer.eval_episodes=3", "trainer.progress=false", "trainer.early_stop=false",
+        "trainer.log_interval=200", "trainer.eval_interval=400"]
+DQN = ["algo=dqn", "algo.learning_starts=100", "algo.batch_size=32", "algo.hidden_sizes=[32]"]
+A2C = ["algo=a2c", "algo.hidden_sizes=[32]"]
+
+
+def compose_cfg(overrides: list[str]):
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        return compose("config", overrides=overrides)
+
+
+def train(run_dir: Path, overrides: list[str]) -> dict:
+    return run(compose_cfg(overrides), run_dir, overrides=overrides)
+
+
+def resume(run_dir: Path, *overrides: str) -> dict:
+    args = [f"resume={run_dir}", *overrides]
+    return run(compose_cfg(args), run_dir, overrides=args)
+
+
+def evaluate_checkpoint(run_dir: Path) -> dict:
+    """A greedy evaluation of the run's last checkpoint, by a trainer built afresh from its config."""
+    settings = validate_config(OmegaConf.load(run_dir / "config.yaml"))
+    trainer = build_trainer(settings, run_dir)
+    try:
+        trainer.resume(run_dir / "checkpoints" / "last.pt")
+        assert trainer.evaluator is not None
+        return trainer.evaluator()
+    finally:
+        trainer.close()
+
+
+def last_eval(run_dir: Path) -> dict:
+    return [row for row in read_metrics_csv(run_dir) if "eval_return" in row][-1]
+
+
+@pytest.mark.parametrize("overrides", [
+    pytest.param(DQN + ["env=gym", "env.id=examples.corridor:Corridor-v0"], id="dqn-user-env"),
+    pytest.param(A2C + ["env=gym", "env.id=examples.corridor:Corridor-v0", "+env.make_kwargs.length=8"],
+                 id="a2c-user-env-make-kwargs"),
+    pytest.param(DQN + ["env=FrozenLake"], id="dqn-frozenlake"),
+    pytest.param(DQN + ["env=gym", "env.id=corridor_env:ByteCorridor-v0"], id="dqn-uint8-observations"),
+])
+def test_an_env_trains_checkpoints_resumes_and_evaluates(tmp_path, overrides):
+    train(tmp_path, overrides + TINY + ["total_frames=600"])
+    before = last_eval(tmp_path)
+    assert before["step"] == 600
+    # the evaluation of the checkpoint, by a trainer built afresh, is the one the run logged
+    again = evaluate_checkpoint(tmp_path)
+    assert again["eval_return"] == before["eval_return"]
+    episodes = read_episodes(tmp_path)
+    resume(tmp_path, "total_frames=1200")
+    assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["frames"] == 1200
+    assert last_eval(tmp_path)["step"] == 1200
+    assert read_episodes(tmp_path)[: len(episodes)] == episodes and len(read_episodes(tmp_path)) > len(episodes)
+
+
+def test_overriding_the_id_takes_the_new_envs_threshold_and_directory_label():
+    from rlkit.cli import env_label_resolver
+
+    settings = validate_config(compose_cfg(DQN + ["env=MountainCar", "env.id=examples.corridor:Corridor-v0"]))
+    assert settings.env.target_return == 0.9  # Corridor-v0's reward_threshold, not MountainCar's -110
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose("config", overrides=["env=MountainCar", "env.id=examples.corridor:Corridor-v0"],
+                      return_hydra_config=True)
+    pattern = OmegaConf.to_container(cfg.hydra.run, resolve=False)["dir"]
+    assert "${rlkit_env_label:${env.id}}" in pattern and "MountainCar" not in pattern
+    assert env_label_resolver(cfg.env.id) == "Corridor"
+
+
+def test_uint8_observations_stay_uint8_in_the_replay_buffer(tmp_path):
+    settings = validate_config(compose_cfg(DQN + TINY + ["env=gym", "env.id=corridor_env:ByteCorridor-v0",
+                                                         "total_frames=300"]))
+    trainer = build_trainer(settings, tmp_path)
+    try:
+        trainer.fit()
+        stored = trainer.replay_buffer.state_dict()["storage"]["data"]["observation"]
+        assert stored.dtype == torch.uint8 and int(stored.max()) == 255
+    finally:
+        trainer.close()
+
+
+# -- continuous actions ------------------------------------------------------------------------------
+@pytest.mark.parametrize("distribution", ["normal", "tanh_normal", "gsde"])
+def test_continuous_a2c_trains_resumes_exactly_with_normalisation(tmp_path, distribution):
+    common = A2C + TINY + ["env=Pendulum", f"algo.distribution={distribution}",
+                           "env.transforms=[{name: normalize}]", "trainer.checkpoint_interval=520",
+                           "trainer.keep_checkpoints=true"]
+    train(tmp_path / "straight", common + ["total_frames=1040"])
+    train(tmp_path / "split", common + ["total_frames=520"])
+    before = last_eval(tmp_path / "split")
+    assert evaluate_checkpoint(tmp_path / "split")["eval_return"] == before["eval_return"]
+    resume(tmp_path / "split", "total_frames=1040")
+    straight, split = read_metrics_csv(tmp_path / "straight"), read_metrics_csv(tmp_path / "split")
+    drop = ("fps",)
+    assert [{k: v for k, v in r.items() if k not in drop} for r in straight] == \
+           [{k: v for k, v in r.items() if k not in drop} for r in split]
+    a, b = (load_checkpoint(tmp_path / d / "checkpoints" / "last.pt") for d in ("straight", "split"))
+    for key, value in a["loss_module"].items():
+        assert torch.equal(value, b["loss_module"][key]), key
+    norm = a["collector"]["env"]["transforms"][0]
+    assert norm["obs_rms"]["count"] > 1000 and torch.equal(norm["obs_rms"]["mean"],
+                                                            b["collector"]["env"]["transforms"][0]["obs_rms"]["mean"])
+
+
+def test_the_linear_learning_rate_schedule_decays_to_zero_at_total_frames(tmp_path):
+    train(tmp_path, A2C + TINY + ["algo.lr_schedule=linear", "total_frames=1000"])
+    rows = [row for row in read_metrics_csv(tmp_path) if "lr" in row]
+    assert len(rows) >= 4
+    for row in rows:  # the last update before a row was at the row's frames
+        assert row["lr"] == pytest.approx(7e-4 * (1 - row["step"] / 1000), rel=1e-12, abs=1e-15)
+
+
+def test_box_actions_are_clipped_when_stepping_and_stored_as_sampled():
+    received = []
+
+    class Recorder(gym.Env):
+        observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+        action_space = gym.spaces.Box(-0.5, 2.0, (2,), np.float32)
+
+        def reset(self, *, seed=None, options=None):
+            super().reset(seed=seed)
+            return np.zeros(2, np.float32), {}
+
+        def step(self, action):
+            received.append(np.array(action))
+            return np.zeros(2, np.float32), 0.0, False, False, {}
+
+    env = GymEnv.from_factory(Recorder, 2, seed=0)
+    env.advance(torch.tensor([[3.0, -1.0], [0.1, 2.5]]))
+    assert np.array_equal(np.stack(received), np.array([[2.0, -0.5], [0.1, 2.0]], np.float32))
+    with pytest.raises(EnvError, match=r"nan"):
+        env.advance(torch.tensor([[float("nan"), 0.0], [0.0, 0.0]]))
+
+
+# -- networks ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("algo", [DQN, A2C, ["algo=c51", "algo.learning_starts=100", "algo.batch_size=32",
+                                              "algo.n_atoms=11"]])
+def test_a_user_network_by_target_is_built_with_the_sizes_and_trained(tmp_path, algo):
+    train(tmp_path, algo + TINY + ["total_frames=400", "algo.network={_target_: examples.nets.TwoLayer, width: 12}"])
+    params = load_checkpoint(tmp_path / "checkpoints" / "last.pt")["loss_module"]
+    widths = {tuple(v.shape) for k, v in params.items() if k.endswith("body.0.weight")}
+    assert widths == {(12, 4)}  # CartPole: 4 observations in, the user's width 12
+
+
+@pytest.mark.parametrize(("overrides", "error", "message"), [
+    (["algo.network={_target_: user_nets.WrongWidth}"], EnvError,
+     r"algo.network user_nets.WrongWidth as the Q-network maps observations of shape \(2, 4\) to \(2, 3\); expected \(2, 2\)"),
+    (["algo.network={_target_: user_nets.not_a_module}"], EnvError, r"returned a str, not a torch nn.Module"),
+    (["algo.network={_target_: user_nets.Nope}"], ConfigError, r"algo.network._target_='user_nets.Nope' cannot be imported"),
+    (["algo.network={_target_: examples.nets.TwoLayer, depth: 3}"], ConfigError,
+     r"cannot be called with in_features, out_features and \['depth'\]"),
+    (["algo=a2c", "algo.shared_trunk=true", "algo.network={_target_: examples.nets.TwoLayer}"], ConfigError,
+     r"algo.shared_trunk=true shares rlkit's MLP trunk"),
+    (["algo=a2c", "algo.distribution=normal"], EnvError,
+     r"algo.distribution='normal' acts in Box action spaces; env 'CartPole-v1' has Discrete\(2\); valid choices here: "
+     r"\['auto', 'categorical'\]"),
+    (["algo=a2c", "env=Pendulum", "algo.distribution=categorical"], EnvError,
+     r"valid choices here: \['auto', 'normal', 'tanh_normal', 'gsde'\]"),
+])
+def test_networks_and_distributions_that_cannot_work_are_refused_up_front(overrides, error, message):
+    with pytest.raises(error, match=message):
+        preflight(compose_cfg(overrides))
+
+
+# -- what rlkit refuses, before the run directory exists --------------------------------------------
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["env=Pendulum"], r"env 'Pendulum-v1' has action space Box\(-2.0, 2.0, \(1,\), float32\); algo=dqn supports "
+                       r"discrete action spaces; algorithms for box actions: \['a2c'\]"),
+    (["algo=a2c", "env=gym", "env.id=CarRacing-v3"], r"env 'CarRacing-v3' has observations of shape \(96, 96, 3\); "
+                                                    r"rlkit's MLP networks take flat observations"),
+])
+def test_envs_rlkit_cannot_train_are_refused_in_one_line(tmp_path, overrides, message):
+    with pytest.raises(EnvError, match=message):
+        preflight(compose_cfg(overrides))
+
+
+def test_a_step_of_another_shape_names_the_env_step_sub_env_and_key(tmp_path):
+    with pytest.raises(EnvError, match=r"env 'corridor_env:Shifty-v0' returned an observation that does not fit its "
+                                       r"spec at step \(step 3\), sub-env 0: key 'observation' has shape \(19,\), "
+                                       r"the spec has \(20,\)"):
+        train(tmp_path / "run", A2C + TINY + ["env=gym", "env.id=corridor_env:Shifty-v0", "total_frames=400"])
