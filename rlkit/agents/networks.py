@@ -41,6 +41,7 @@ def check_network_config(hidden_sizes: list[int], activation: str, network: Mapp
     ``in_features``/``out_features`` and its other keys.
 
     Examples:
+        >>> from rlkit.agents.networks import check_network_config
         >>> check_network_config([64, 64], "tanh", None)
         >>> check_network_config([64], "gelu", None)
         Traceback (most recent call last):

@@ -66,6 +66,7 @@ def env_label(env_id: str) -> str:
     """A short name of an env id for directory names: no module, namespace or version.
 
     Examples:
+        >>> from rlkit.envs import env_label
         >>> env_label("CartPole-v1"), env_label("ALE/Breakout-v5"), env_label("mymod:Corridor-v0")
         ('CartPole', 'Breakout', 'Corridor')
     """

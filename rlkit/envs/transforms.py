@@ -15,6 +15,7 @@ keeps the raw reward beside the transformed one (:attr:`~rlkit.envs.StepResult.r
 
 Examples:
     >>> import numpy as np
+    >>> from rlkit.envs.transforms import Normalize
     >>> norm = Normalize(gamma=0.99)
     >>> obs = norm.reset(np.array([[1.0, 2.0], [3.0, 4.0]], dtype=np.float32))
     >>> obs.dtype, obs.shape
@@ -94,10 +95,12 @@ class RunningMeanStd:
     al.'s parallel algorithm), starting at mean 0, variance 1 and count ``epsilon``.
 
     Examples:
+        >>> import numpy as np
+        >>> from rlkit.envs.transforms import RunningMeanStd
         >>> rms = RunningMeanStd(shape=())
         >>> rms.update(np.array([1.0, 3.0]))
-        >>> round(float(rms.mean), 4), round(float(rms.var), 4)
-        (2.0, 1.0)
+        >>> round(float(rms.mean), 4), round(float(rms.var), 4)  # the prior (count 1e-4) barely counts
+        (1.9999, 1.0002)
     """
 
     def __init__(self, shape: tuple[int, ...], epsilon: float = 1e-4) -> None:
@@ -249,7 +252,12 @@ class _FrozenNormalize(Normalize):
 class ClipReward(EnvTransform):
     """Rewards clipped to ``[low, high]`` for learning (the reported returns stay raw).
 
+    rlkit's own rather than gymnasium's ``ClipReward`` wrapper: the wrapper clips inside the env, so
+    the returns rlkit reports (episodes, evaluations) would be clipped too.
+
     Examples:
+        >>> import numpy as np
+        >>> from rlkit.envs.transforms import ClipReward, TransformStep
         >>> clip = ClipReward(-1.0, 1.0)
         >>> step = clip.step(TransformStep(np.zeros((2, 1)), np.zeros((2, 1)), np.array([5.0, -0.5]), np.zeros(2, bool)))
         >>> step.reward.tolist()
@@ -345,6 +353,7 @@ def build_transforms(specs: Sequence[Mapping[str, Any]], gamma: float) -> tuple[
     (``gamma``: the discount that reward normalisation uses).
 
     Examples:
+        >>> from rlkit.envs.transforms import build_transforms
         >>> wrappers, vector = build_transforms([{"name": "time_limit", "max_episode_steps": 50},
         ...                                      {"name": "normalize", "reward": False}], gamma=0.99)
         >>> len(wrappers), type(vector[0]).__name__

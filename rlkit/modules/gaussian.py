@@ -35,6 +35,7 @@ class GaussianHead(nn.Module):
 
     Examples:
         >>> import torch
+        >>> from rlkit.modules import GaussianHead
         >>> head = GaussianHead(torch.nn.Linear(8, 2), 2, log_std_init=-1.0)
         >>> loc, scale = head(torch.randn(5, 8))
         >>> loc.shape, scale.shape, round(float(scale[0, 0]), 4)
@@ -73,7 +74,7 @@ class GSDEHead(nn.Module):
 
     Examples:
         >>> import torch
-        >>> from rlkit.modules import SDENormal
+        >>> from rlkit.modules import GSDEHead, SDENormal
         >>> head = GSDEHead(4, 1, log_std_init=-2.0, num_envs=3)
         >>> loc, scale, noise = head(torch.randn(3, 4))
         >>> SDENormal(loc, scale, noise).sample().shape
@@ -136,6 +137,7 @@ class GSDEExploration:
     parameters belong to the loss module's state).
 
     Examples:
+        >>> from rlkit.modules import GSDEExploration, GSDEHead
         >>> head = GSDEHead(4, 1, num_envs=2)
         >>> explore = GSDEExploration(head)
         >>> before = head.env_weights.clone()
