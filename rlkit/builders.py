@@ -132,14 +132,19 @@ def validate_config(cfg: DictConfig) -> Settings:
 
 def _check_env(env: EnvConfig) -> EnvConfig:
     """The env section with ``target_return: auto`` resolved (the spec's ``reward_threshold``, or
-    None); refuses an id gymnasium does not know (``module:Id`` imports the module first) and
-    transforms rlkit cannot build. Whether the env builds, and its spaces fit the algorithm, is
-    checked by building it (:func:`rlkit.run.preflight`)."""
+    None); refuses a suite, game or option rlkit does not know, an id gymnasium does not know
+    (``module:Id`` imports the module first) and transforms rlkit cannot build. Whether the env
+    builds, and its spaces fit the algorithm, is checked by building it (:func:`rlkit.run.preflight`)."""
     from rlkit.envs import find_env_spec
+    from rlkit.envs.suites import get_suite
     from rlkit.envs.transforms import check_transforms
 
     try:
-        spec = find_env_spec(env.id)
+        resolved = get_suite(env.suite).resolve(env.id, env.game, env.options)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    try:
+        spec = find_env_spec(resolved.env_id)
     except ValueError as err:
         # find_env_spec names "env id 'X'"; the config key is what the user typed
         raise ConfigError(str(err).replace(f"env id {env.id!r}", f"env.id={env.id!r}", 1)) from None
@@ -188,14 +193,15 @@ def _check_optim(optim: dict) -> None:
         raise ConfigError(f"algo.optim._target_={target!r} cannot be imported") from None
     if not (inspect.isclass(cls) and issubclass(cls, torch.optim.Optimizer)):
         raise ConfigError(f"algo.optim._target_={target!r} is not a torch.optim.Optimizer")
-    kwargs = {k: v for k, v in optim.items() if k != "_target_"}
+    kwargs = {k: v for k, v in optim.items() if k != "_target_" and v is not None}  # null: the class's default
     try:
         inspect.signature(cls).bind(params=[], **kwargs)
     except TypeError as err:
         accepted = [name for name in inspect.signature(cls).parameters if name != "params"]
         raise ConfigError(
             f"algo.optim has arguments {cls_name} does not take ({err}); {cls_name} takes {accepted}. "
-            "Drop an inherited one with ~algo.optim.<name> (e.g. ~algo.optim.fused when switching away from Adam)"
+            "Drop an inherited one with ~algo.optim.<name> or set it to null (e.g. ~algo.optim.fused when "
+            "switching away from Adam)"
         ) from None
     lr = kwargs.get("lr")
     if lr is not None and not (isinstance(lr, (int, float)) and lr > 0):

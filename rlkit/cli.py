@@ -79,9 +79,10 @@ def job_subdir_resolver(subdir: str, *, _root_: DictConfig) -> str:
     return subdir
 
 
-def env_label_resolver(env_id: str) -> str:
-    """``${rlkit_env_label:${env.id}}``: the env's short name in directory names (:func:`rlkit.envs.env_label`)."""
-    return env_label(str(env_id))
+def env_label_resolver(env_id: str | None, game: str | None = None) -> str:
+    """``${rlkit_env_label:${env.id},${env.game}}``: the env's short name in directory names (the game
+    of a game suite, else :func:`rlkit.envs.env_label` of the id)."""
+    return str(game) if game else env_label(str(env_id))
 
 
 def register_resolvers() -> None:
@@ -186,15 +187,19 @@ def _check_not_held(run_dir: Path) -> None:
 
 
 # -- resume: the run's own groups ------------------------------------------------------------------
-def _env_group_of(conf_dir: Path, env_id: object) -> str:
-    """The ``conf/env`` group whose ``id`` is ``env_id``; ``gym`` (any id) when none is."""
+def _env_group_of(conf_dir: Path, env: dict) -> str:
+    """The ``conf/env`` group of a saved env section: the one with its id (a gym env) or its suite
+    (a game suite such as minatar); ``gym`` (any id) when none is."""
+    suite = env.get("suite", "gym")
     for path in sorted((conf_dir / "env").glob("*.yaml")):
         try:
             group = OmegaConf.load(path)
-            if isinstance(group, DictConfig) and group.get("id") == env_id:
-                return path.stem
         except (OSError, OmegaConfBaseException):
             continue
+        if not isinstance(group, DictConfig) or group.get("suite", "gym") != suite:
+            continue
+        if suite != "gym" or OmegaConf.select(group, "id", throw_on_missing=False) == env.get("id"):
+            return path.stem
     return "gym"
 
 
@@ -219,7 +224,7 @@ def run_group_choices(resume: str, conf_dir: Path | None = None) -> dict[str, st
     if isinstance(saved, dict) and isinstance(saved.get("algo"), dict) and "name" in saved["algo"]:
         choices["algo"] = str(saved["algo"]["name"])
     if isinstance(saved, dict) and isinstance(saved.get("env"), dict) and conf_dir is not None:
-        choices["env"] = _env_group_of(conf_dir, saved["env"].get("id"))
+        choices["env"] = _env_group_of(conf_dir, saved["env"])
     return choices
 
 

@@ -85,9 +85,12 @@ ESTIMATOR_SCHEMAS: dict[str, type] = {
 # -- environment, loggers, trainer, root ----------------------------------------------------------
 @dataclass
 class EnvConfig:
-    """``conf/env/<name>.yaml``; the run directory's env label comes from ``id``."""
+    """``conf/env/<name>.yaml``; the run directory's env label comes from ``game`` or ``id``."""
 
-    id: str
+    suite: str
+    id: Optional[str]
+    game: Optional[str]
+    options: Dict[str, Any]
     target_return: Any  # a number, "auto" (the env spec's reward_threshold) or None (never stop early)
     vectorization: str
     make_kwargs: Dict[str, Any]

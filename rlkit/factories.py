@@ -22,6 +22,7 @@ from rlkit.collectors import Collector
 from rlkit.config_schema import EVAL_SEED_OFFSET
 from rlkit.data import PrioritizedReplayBuffer, ReplayBuffer
 from rlkit.envs import GymEnv
+from rlkit.envs.suites import get_suite
 from rlkit.envs.transforms import build_transforms
 from rlkit.errors import EnvError, ResourceError
 from rlkit.objectives import HardUpdate, SoftUpdate
@@ -43,10 +44,11 @@ from rlkit.trainers.episodes import EpisodeRecorder
 
 
 def build_optimizer(optim: dict, params) -> torch.optim.Optimizer:
-    """Instantiates ``optim`` (``_target_`` + keyword arguments, validated by the builder) over ``params``."""
+    """Instantiates ``optim`` (``_target_`` + keyword arguments, validated by the builder; a null
+    argument is left at the class's default) over ``params``."""
     module_name, cls_name = optim["_target_"].rsplit(".", 1)
     cls = getattr(importlib.import_module(module_name), cls_name)
-    return cls(params, **{k: v for k, v in optim.items() if k != "_target_"})
+    return cls(params, **{k: v for k, v in optim.items() if k != "_target_" and v is not None})
 
 
 def make_env(settings: Any, *, num_envs: int, seed: int, evaluating: GymEnv | None = None) -> GymEnv:
@@ -60,17 +62,19 @@ def make_env(settings: Any, *, num_envs: int, seed: int, evaluating: GymEnv | No
     """
     env = settings.env
     gamma = getattr(settings.value_estimator, "gamma", 0.99)
+    resolved = get_suite(env.suite).resolve(env.id, env.game, env.options)
     wrappers, transforms = build_transforms(env.transforms, gamma)
+    suite_wrappers = resolved.eval_wrappers if evaluating is not None else resolved.train_wrappers
     if evaluating is not None:
         transforms = [transform.frozen() for transform in evaluating.transforms]
     try:
-        return GymEnv(env.id, num_envs=num_envs, seed=seed, vectorization=env.vectorization,
-                      device=settings.root.device, make_kwargs=dict(env.make_kwargs), wrappers=wrappers,
-                      transforms=transforms)
+        return GymEnv(resolved.env_id, num_envs=num_envs, seed=seed, vectorization=env.vectorization,
+                      device=settings.root.device, make_kwargs={**resolved.make_kwargs, **env.make_kwargs},
+                      wrappers=[*suite_wrappers, *wrappers], transforms=transforms)
     except Exception as err:  # gymnasium and env constructors raise anything; the first line says why
         detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         kwargs = f" with env.make_kwargs={dict(env.make_kwargs)}" if env.make_kwargs else ""
-        raise EnvError(f"env {env.id!r} could not be built{kwargs}: {detail}") from err
+        raise EnvError(f"env {resolved.env_id!r} could not be built{kwargs}: {detail}") from err
 
 
 def _estimator_kwargs(est: Any) -> dict:
@@ -185,7 +189,7 @@ def build_trainer(settings: Any, run_dir: Path) -> Trainer:
         kind = action_kind(env)
         if kind not in entry.action_spaces:
             fits = sorted(name for name, other in ALGORITHMS.items() if kind in other.action_spaces)
-            raise EnvError(f"env {settings.env.id!r} has action space {env.vector_env.single_action_space}; "
+            raise EnvError(f"env {env.env_id!r} has action space {env.vector_env.single_action_space}; "
                            f"algo={algo.name} supports {' and '.join(entry.action_spaces)} action spaces; "
                            f"algorithms for {kind} actions: {fits}")
         agent: Agent = entry.build_agent(settings, env)

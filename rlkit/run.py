@@ -141,11 +141,11 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike, *, overrides: list[str] 
             open_outputs(trainer, settings, output_dir, container)
             trainer.save()  # frame 0: from here on the run can always be resumed
             _write_config(output_dir, container)  # the commit: written last (see rlkit.rundir)
-            log.info("start: %s %s seed %d, %d frames, run dir %s", settings.algo.name, settings.env.id,
+            log.info("start: %s %s seed %d, %d frames, run dir %s", settings.algo.name, trainer.collector.env.env_id,
                      settings.root.seed, settings.root.total_frames, output_dir)
             if not trainer.collector.env.exact_state:
                 log.info("env %s cannot save its sub-envs' state: a resume of this run will restart the "
-                         "episodes it interrupts (everything else resumes exactly)", settings.env.id)
+                         "episodes it interrupts (everything else resumes exactly)", trainer.collector.env.env_id)
         except BaseException:
             trainer.close()
             held.abandon()
@@ -189,7 +189,7 @@ def _resume(cfg: DictConfig, run_dir: Path, overrides: list[str] | None,
                 log.warning(
                     "env %s cannot save its sub-envs' state: this resume is exact in everything but the %d "
                     "interrupted episode(s), which restart (reset with the run's seed)",
-                    settings.env.id, trainer.collector.env.num_envs)
+                    trainer.collector.env.env_id, trainer.collector.env.num_envs)
         except BaseException:
             trainer.close()
             raise

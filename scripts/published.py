@@ -22,6 +22,7 @@ Protocol = Literal["last100_train", "greedy_eval"]
 CLEANRL_DQN = "https://docs.cleanrl.dev/rl-algorithms/dqn/#dqnpy"
 CLEANRL_C51 = "https://docs.cleanrl.dev/rl-algorithms/c51/#c51py"
 RL_ZOO = "https://github.com/DLR-RM/rl-baselines3-zoo/blob/master/benchmark.md"
+MINATAR = "https://arxiv.org/abs/1903.03176"
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,36 @@ class Published:
     runs: int  # seeds (CleanRL) or 1 (RL Zoo)
     frames: int
     note: str = ""  # a known difference between the published setting and rlkit's
+    #: (frames, value) points of a published learning curve, where the source gives one.
+    curve: tuple[tuple[int, float], ...] = ()
+
+
+# MinAtar (Young & Tian 2019), DQN: the learning curves of the paper's figure (also the repository's
+# README image img/learning_curves.gif): "moving average of returns over 100 episodes", each curve the
+# average of 30 runs. No table gives numbers: the values below were read off that image, by locating
+# the DQN curve's pixels (its colour) and mapping them through the axes' tick marks, at the frames
+# listed (±0.3 of the y-axis unit of reading error). The shaded bands are standard errors over the
+# 30 runs, too thin to read: the std over runs is not published.
+_MINATAR_CURVES: dict[str, tuple[tuple[int, float], ...]] = {
+    "asterix": ((250_000, 0.8), (500_000, 1.0), (1_000_000, 7.0), (1_500_000, 13.0), (2_000_000, 14.3),
+                (3_000_000, 15.6), (4_000_000, 16.5), (5_000_000, 17.3)),
+    "breakout": ((250_000, 6.6), (500_000, 8.3), (1_000_000, 9.2), (1_500_000, 9.4), (2_000_000, 9.7),
+                 (3_000_000, 9.9), (4_000_000, 9.9), (5_000_000, 10.0)),
+    "freeway": ((250_000, 7.2), (500_000, 33.6), (1_000_000, 47.8), (1_500_000, 50.4), (2_000_000, 50.7),
+                (3_000_000, 50.2), (4_000_000, 50.0), (5_000_000, 50.2)),
+    "seaquest": ((500_000, 0.9), (1_000_000, 1.0), (1_500_000, 2.1), (2_000_000, 4.9), (3_000_000, 12.9),
+                 (4_000_000, 17.7), (5_000_000, 20.3)),
+    "space_invaders": ((250_000, 21.3), (500_000, 28.1), (1_000_000, 33.0), (1_500_000, 38.5), (2_000_000, 41.2),
+                       (3_000_000, 43.9), (4_000_000, 43.9), (5_000_000, 43.2)),
+}
+
+
+def _minatar(game: str) -> Published:
+    curve = _MINATAR_CURVES[game]
+    note = ("minatar 1.0.11 changed Seaquest's oxygen logic after the paper; rlkit runs minatar 1.0.15"
+            if game == "seaquest" else "")
+    return Published("MinAtar paper DQN (Young & Tian 2019)", MINATAR, f"rlkit/MinAtar-{game}-v0", curve[-1][1],
+                     float("nan"), "last100_train", 30, 5_000_000, note=note, curve=curve)
 
 
 PUBLISHED: dict[str, Published] = {
@@ -56,4 +87,5 @@ PUBLISHED: dict[str, Published] = {
     "a2c_mountaincar": Published(
         "RL Zoo (SB3) A2C", RL_ZOO, "MountainCar-v0", -111.263, 24.087, "greedy_eval", 1, 1_000_000
     ),
+    **{f"dqn_minatar_{game}": _minatar(game) for game in _MINATAR_CURVES},
 }

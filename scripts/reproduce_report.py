@@ -150,6 +150,7 @@ def summarize(experiment: str, runs: list[Run], published: Any | None, env_id: s
     if published is not None:
         pub = {k: getattr(published, k) for k in ("source", "url", "env_id", "mean", "std", "protocol", "runs",
                                                     "frames", "note")}
+        pub["curve"] = [list(point) for point in published.curve]
     return {
         "experiment": experiment, "env_id": env_id, "seeds": [s["seed"] for s in per_seed],
         "train_last100": {"mean": train[0], "std": train[1]}, "greedy_eval": {"mean": greedy[0], "std": greedy[1]},
@@ -158,13 +159,15 @@ def summarize(experiment: str, runs: list[Run], published: Any | None, env_id: s
 
 
 def _pm(mean: float, std: float) -> str:
-    return "n/a" if math.isnan(mean) else f"{mean:.2f} ± {std:.2f}"
+    if math.isnan(mean):
+        return "n/a"
+    return f"{mean:.2f} (std not published)" if math.isnan(std) else f"{mean:.2f} ± {std:.2f}"
 
 
 def _published_cell(pub: dict | None, protocol: str) -> str:
     if pub is None or pub["protocol"] != protocol:
         return "—"
-    runs = f"{pub['runs']} seeds" if pub["runs"] > 1 else "1 run, std over episodes"
+    runs = f"{pub['runs']} runs" if pub["runs"] > 1 else "1 run, std over episodes"
     return f"{_pm(pub['mean'], pub['std'])} ([{pub['source']}]({pub['url']}), {runs})"
 
 
@@ -252,9 +255,13 @@ def plot(summary: dict[str, Any], runs: list[Run], path: Path) -> None:
             x, mean, std = band
             ax.plot(x, mean, color="C0", label=f"rlkit ({len(runs)} seeds)")
             ax.fill_between(x, mean - std, mean + std, color="C0", alpha=0.25)
-        if pub is not None and pub["protocol"] == protocol:
+        if pub is not None and pub["protocol"] == protocol and pub.get("curve"):
+            frames, values = zip(*pub["curve"])
+            ax.plot(frames, values, color="C3", linestyle="--", marker="o", markersize=3,
+                    label=f"{pub['source']} (read off its figure)")
+        elif pub is not None and pub["protocol"] == protocol:
             ax.axhline(pub["mean"], color="C3", linestyle="--",
-                       label=f"{pub['source']}: {pub['mean']:.2f} ± {pub['std']:.2f}")
+                       label=f"{pub['source']}: {_pm(pub['mean'], pub['std'])}")
         ax.set_title(title)
         ax.set_xlabel("frames")
         ax.grid(alpha=0.3)

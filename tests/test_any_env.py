@@ -88,7 +88,7 @@ def test_overriding_the_id_takes_the_new_envs_threshold_and_directory_label():
         cfg = compose("config", overrides=["env=MountainCar", "env.id=examples.corridor:Corridor-v0"],
                       return_hydra_config=True)
     pattern = OmegaConf.to_container(cfg.hydra.run, resolve=False)["dir"]
-    assert "${rlkit_env_label:${env.id}}" in pattern and "MountainCar" not in pattern
+    assert "${rlkit_env_label:${env.id},${env.game}}" in pattern and "MountainCar" not in pattern
     assert env_label_resolver(cfg.env.id) == "Corridor"
 
 
@@ -174,8 +174,13 @@ def test_a_user_network_by_target_is_built_with_the_sizes_and_trained(tmp_path, 
     (["algo.network={_target_: user_nets.Nope}"], ConfigError, r"algo.network._target_='user_nets.Nope' cannot be imported"),
     (["algo.network={_target_: examples.nets.TwoLayer, depth: 3}"], ConfigError,
      r"cannot be called with in_features, out_features and \['depth'\]"),
-    (["algo=a2c", "algo.shared_trunk=true", "algo.network={_target_: examples.nets.TwoLayer}"], ConfigError,
-     r"algo.shared_trunk=true shares rlkit's MLP trunk"),
+    (["algo=a2c", "algo.shared_trunk=true", "algo.network={_target_: examples.nets.TwoLayer}"], EnvError,
+     r"algo.network examples.nets.TwoLayer could not be built as the shared trunk \(\(4,\) -> None\)"),
+    (["algo=a2c", "algo.network={_target_: examples.nets.TwoLayer}", "algo.distribution=gsde", "env=Pendulum"],
+     ConfigError, r"algo.distribution='gsde' reads the actor's last hidden features: with algo.network set, use "
+                  r"algo.shared_trunk=true"),
+    (["env=minatar", "env.game=breakout"], EnvError, r"env 'rlkit/MinAtar-breakout-v0' has observations of shape \(4, 10, 10\): rlkit's MLP networks take "
+                                                      r"flat observations \(shape \(n,\)\); for channel-first images choose a conv network"),
     (["algo=a2c", "algo.distribution=normal"], EnvError,
      r"algo.distribution='normal' acts in Box action spaces; env 'CartPole-v1' has Discrete\(2\); valid choices here: "
      r"\['auto', 'categorical'\]"),
@@ -191,8 +196,8 @@ def test_networks_and_distributions_that_cannot_work_are_refused_up_front(overri
 @pytest.mark.parametrize(("overrides", "message"), [
     (["env=Pendulum"], r"env 'Pendulum-v1' has action space Box\(-2.0, 2.0, \(1,\), float32\); algo=dqn supports "
                        r"discrete action spaces; algorithms for box actions: \['a2c'\]"),
-    (["algo=a2c", "env=gym", "env.id=CarRacing-v3"], r"env 'CarRacing-v3' has observations of shape \(96, 96, 3\); "
-                                                    r"rlkit's MLP networks take flat observations"),
+    (["algo=a2c", "env=gym", "env.id=CarRacing-v3"], r"env 'CarRacing-v3' has observations of shape \(96, 96, 3\): rlkit's MLP networks "
+                                                    r"take flat observations"),
 ])
 def test_envs_rlkit_cannot_train_are_refused_in_one_line(tmp_path, overrides, message):
     with pytest.raises(EnvError, match=message):

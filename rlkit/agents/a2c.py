@@ -13,8 +13,8 @@ from tensordict.nn import TensorDictModuleBase
 from torch import nn
 
 from rlkit import keys
-from rlkit.agents.common import Agent, action_dim, is_box, num_actions, obs_dim, orthogonal_
-from rlkit.agents.networks import ACTIVATIONS, check_network_config, make_network
+from rlkit.agents.common import Agent, action_dim, is_box, num_actions, obs_dtype, obs_shape, orthogonal_
+from rlkit.agents.networks import ACTIVATIONS, check_network_config, is_builtin, make_network
 from rlkit.config_schema import ConfigError, check, choice, positive
 from rlkit.data import Bounded
 from rlkit.envs import GymEnv
@@ -83,12 +83,10 @@ class A2CConfig:
               "-1 (new exploration weights once per rollout) or a positive number of steps")
         if self.max_grad_norm is not None:
             positive("algo.max_grad_norm", self.max_grad_norm)
-        if self.network is not None and self.shared_trunk:
-            raise ConfigError("algo.shared_trunk=true shares rlkit's MLP trunk; with algo.network set, use "
-                              "algo.shared_trunk=false")
-        if self.network is not None and self.distribution == "gsde":
-            raise ConfigError("algo.distribution='gsde' reads the actor's last hidden features, which rlkit's MLP "
-                              "provides; with algo.network set, choose 'normal' or 'tanh_normal'")
+        if self.network is not None and self.distribution == "gsde" and not self.shared_trunk:
+            raise ConfigError("algo.distribution='gsde' reads the actor's last hidden features: with algo.network "
+                              "set, use algo.shared_trunk=true (the network's features) or choose 'normal' or "
+                              "'tanh_normal'")
 
 
 def _distribution(algo: Any, env: GymEnv) -> str:
@@ -120,37 +118,42 @@ def build_a2c(settings: Any, env: GymEnv) -> Agent:
     """
     algo = settings.algo
     act = ACTIVATIONS[algo.activation]
-    obs, hidden = obs_dim(env), list(algo.hidden_sizes)
+    shape, hidden = obs_shape(env), list(algo.hidden_sizes)
     dist = _distribution(algo, env)
-    ortho = algo.ortho_init and algo.network is None
+    ortho = algo.ortho_init and is_builtin(algo)
     exploration = None
 
     def init(module: nn.Module, gain: float) -> nn.Module:
         return orthogonal_(module, gain) if ortho else module
 
-    def net(in_dim: int, out: int, cells: list[int], last_gain: float, what: str) -> nn.Module:
-        """An MLP ``in_dim -> out`` (or the user's network on observations)."""
-        if algo.network is not None:
-            return make_network(algo, in_dim, out, what=what)
-        module = init(MLP(in_dim, out, cells, activation_class=act), 2 ** 0.5)
+    def net(in_key: str, in_dim: int, out: int, cells: list[int], last_gain: float, what: str) -> nn.Module:
+        """``algo.network`` on observations, else an MLP ``in_dim -> out`` (a linear layer on a trunk's
+        features)."""
+        if in_key == keys.OBSERVATION and algo.network is not None:
+            module = make_network(algo, shape, out, what=what, obs_dtype=obs_dtype(env), env_id=env.env_id)
+        else:
+            if in_key == keys.OBSERVATION and len(shape) != 1:
+                make_network(algo, shape, out, what=what, env_id=env.env_id)  # refuses image observations, naming the fix
+            module = MLP(in_dim, out, cells, activation_class=act)
+        init(module, 2 ** 0.5)
         init(list(module.modules())[-1], last_gain)
         return module
 
     def policy_head(in_key: str, in_dim: int, cells: list[int]) -> TensorDictModuleBase:
         nonlocal exploration
         if dist == "categorical":
-            logits = net(in_dim, num_actions(env, "a2c"), cells, 0.01, "the actor")
+            logits = net(in_key, in_dim, num_actions(env, "a2c"), cells, 0.01, "the actor")
             return ProbabilisticActor(SafeModule(logits, in_keys=[in_key], out_keys=[keys.LOGITS]),
                                       in_keys=[keys.LOGITS], spec=env.action_spec,
                                       distribution_class=Categorical)  # A2C recomputes log-probs
         n = action_dim(env)
         if dist == "normal":
-            head: nn.Module = GaussianHead(net(in_dim, n, cells, 0.01, "the actor"), n, algo.log_std_init)
+            head: nn.Module = GaussianHead(net(in_key, in_dim, n, cells, 0.01, "the actor"), n, algo.log_std_init)
             return ProbabilisticActor(SafeModule(head, in_keys=[in_key], out_keys=[keys.LOC, keys.SCALE]),
                                       in_keys=[keys.LOC, keys.SCALE], spec=env.action_spec,
                                       distribution_class=IndependentNormal)
         if dist == "tanh_normal":
-            head = nn.Sequential(net(in_dim, 2 * n, cells, 0.01, "the actor"), NormalParamExtractor())
+            head = nn.Sequential(net(in_key, in_dim, 2 * n, cells, 0.01, "the actor"), NormalParamExtractor())
             spec = env.action_spec
             assert isinstance(spec, Bounded)  # (a Box action space's spec)
             return ProbabilisticActor(SafeModule(head, in_keys=[in_key], out_keys=[keys.LOC, keys.SCALE]),
@@ -172,17 +175,25 @@ def build_a2c(settings: Any, env: GymEnv) -> Agent:
                                   distribution_class=SDENormal)
 
     def value_head(in_key: str, in_dim: int, cells: list[int]) -> ValueOperator:
-        return ValueOperator(net(in_dim, 1, cells, 1.0, "the critic"), in_keys=[in_key])
+        return ValueOperator(net(in_key, in_dim, 1, cells, 1.0, "the critic"), in_keys=[in_key])
 
     actor: TensorDictModuleBase
     critic: TensorDictModuleBase
     if algo.shared_trunk:
-        trunk = init(nn.Sequential(MLP(obs, hidden[-1], hidden[:-1], activation_class=act), act()), 2 ** 0.5)
+        if algo.network is not None:
+            trunk = init(make_network(algo, shape, None, what="the shared trunk", obs_dtype=obs_dtype(env), env_id=env.env_id), 2 ** 0.5)
+            width = int(getattr(trunk, "features_dim"))
+        else:
+            if len(shape) != 1:
+                make_network(algo, shape, None, what="the shared trunk", env_id=env.env_id)  # refuses image observations
+            trunk = init(nn.Sequential(MLP(shape[0], hidden[-1], hidden[:-1], activation_class=act), act()), 2 ** 0.5)
+            width = hidden[-1]
         operator = ActorValueOperator(SafeModule(trunk, in_keys=[keys.OBSERVATION], out_keys=[keys.HIDDEN]),
-                                      policy_head(keys.HIDDEN, hidden[-1], []), value_head(keys.HIDDEN, hidden[-1], []))
+                                      policy_head(keys.HIDDEN, width, []), value_head(keys.HIDDEN, width, []))
         actor, critic = operator.get_policy_operator(), operator.get_value_operator()
     else:
-        actor, critic = policy_head(keys.OBSERVATION, obs, hidden), value_head(keys.OBSERVATION, obs, hidden)
+        in_dim = shape[0] if len(shape) == 1 else 0  # (image observations go to algo.network, by shape)
+        actor, critic = policy_head(keys.OBSERVATION, in_dim, hidden), value_head(keys.OBSERVATION, in_dim, hidden)
     loss = A2CLoss(actor, critic, entropy_bonus=algo.entropy_coeff > 0, entropy_coeff=algo.entropy_coeff,
                    critic_coeff=algo.critic_coeff, loss_critic_type=algo.loss_critic_type,
                    normalize_advantage=algo.normalize_advantage)

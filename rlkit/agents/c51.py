@@ -15,7 +15,8 @@ from rlkit.agents.common import (
     egreedy,
     mask_key,
     num_actions,
-    obs_dim,
+    obs_dtype,
+    obs_shape,
     q_learning_replay_keys,
 )
 from rlkit.agents.networks import make_network
@@ -51,7 +52,7 @@ def build_c51(settings: Any, env: GymEnv) -> Agent:
     (``algo.double_dqn``), epsilon-greedy acting and greedy evaluation."""
     algo = settings.algo
     n = num_actions(env, "c51")
-    torso = make_network(algo, obs_dim(env), n * algo.n_atoms, what="the C51 network")
+    torso = make_network(algo, obs_shape(env), n * algo.n_atoms, what="the C51 network", obs_dtype=obs_dtype(env), env_id=env.env_id)
     net = nn.Sequential(torso, nn.Unflatten(-1, (algo.n_atoms, n)))
     support = torch.linspace(algo.v_min, algo.v_max, algo.n_atoms)
     actor = DistributionalQValueActor(net, support, in_keys=[keys.OBSERVATION], spec=env.action_spec,

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
 import gymnasium as gym
+import torch
 from tensordict.utils import NestedKey, unravel_key
 from torch import nn
 
@@ -28,6 +29,8 @@ __all__ = [
     "mask_key",
     "num_actions",
     "obs_dim",
+    "obs_dtype",
+    "obs_shape",
     "orthogonal_",
     "q_learning_replay_keys",
 ]
@@ -50,6 +53,16 @@ def obs_dim(env: GymEnv) -> int:
         raise EnvError(f"env {env.env_id!r} has observations of shape {tuple(shape)}; rlkit's MLP networks "
                        "take flat observations (shape (n,))")
     return int(shape[0])
+
+
+def obs_shape(env: GymEnv) -> tuple[int, ...]:
+    """The shape of one observation (what the networks take)."""
+    return tuple(int(d) for d in env.observation_spec[keys.OBSERVATION].shape)
+
+
+def obs_dtype(env: GymEnv) -> torch.dtype:
+    """The dtype of the observations (uint8 frames stay uint8 up to the network)."""
+    return env.observation_spec[keys.OBSERVATION].dtype
 
 
 def num_actions(env: GymEnv, algo: str) -> int:
@@ -88,16 +101,18 @@ def mask_key(env: GymEnv) -> str | None:
 def egreedy(algo: Any, env: GymEnv) -> EGreedyModule:
     """The epsilon-greedy schedule of an off-policy config."""
     return EGreedyModule(env.action_spec, eps_init=algo.eps_init, eps_end=algo.eps_end,
-                         annealing_num_steps=algo.eps_annealing_frames, action_mask_key=mask_key(env))
+                         annealing_num_steps=algo.eps_annealing_frames, annealing_start=algo.eps_annealing_start,
+                         action_mask_key=mask_key(env))
 
 
 def orthogonal_(module: nn.Module, gain: float) -> nn.Module:
-    """stable-baselines3's initialisation (orthogonal weights with ``gain``, zero biases), which its
-    A2C settings were tuned with."""
+    """stable-baselines3's initialisation (orthogonal weights with ``gain``, zero biases, for linear
+    and conv layers), which its A2C settings were tuned with."""
     for layer in module.modules():
-        if isinstance(layer, nn.Linear):
+        if isinstance(layer, (nn.Linear, nn.Conv2d)):
             nn.init.orthogonal_(layer.weight, gain)
-            nn.init.zeros_(layer.bias)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
     return module
 
 
@@ -132,6 +147,7 @@ class OffPolicyConfig:
     eps_init: float
     eps_end: float
     eps_annealing_frames: int
+    eps_annealing_start: int
     max_grad_norm: Optional[float]
     optim: Dict[str, Any]
     lr_schedule: str
@@ -143,6 +159,7 @@ class OffPolicyConfig:
                     "target_update_interval", "eps_annealing_frames"):
             positive(f"algo.{key}", getattr(self, key))
         check(self.learning_starts >= 0, "algo.learning_starts", self.learning_starts, "an integer >= 0")
+        check(self.eps_annealing_start >= 0, "algo.eps_annealing_start", self.eps_annealing_start, "an integer >= 0")
         for key in ("alpha", "beta", "eps_init", "eps_end"):
             unit(f"algo.{key}", getattr(self, key))
         if self.tau is not None:

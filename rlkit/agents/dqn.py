@@ -11,7 +11,8 @@ from rlkit.agents.common import (
     egreedy,
     mask_key,
     num_actions,
-    obs_dim,
+    obs_dtype,
+    obs_shape,
     q_learning_replay_keys,
 )
 from rlkit.agents.networks import make_network
@@ -45,7 +46,7 @@ def build_dqn(settings: Any, env: GymEnv) -> Agent:
     (``algo.loss_function``, ``algo.double_dqn``), epsilon-greedy acting
     (:class:`~rlkit.modules.EGreedyPolicy`, schedule from ``algo.eps_*``) and greedy evaluation."""
     algo = settings.algo
-    net = make_network(algo, obs_dim(env), num_actions(env, "dqn"), what="the Q-network")
+    net = make_network(algo, obs_shape(env), num_actions(env, "dqn"), what="the Q-network", obs_dtype=obs_dtype(env), env_id=env.env_id)
     actor = QValueActor(net, in_keys=[keys.OBSERVATION], spec=env.action_spec, action_mask_key=mask_key(env))
     loss = DQNLoss(actor, loss_function=algo.loss_function, delay_value=True, double_dqn=algo.double_dqn)
     explore = egreedy(algo, env)

@@ -1,18 +1,22 @@
 """The networks of an agent, chosen in config: rlkit's MLP (``algo.hidden_sizes``,
 ``algo.activation``) or a user's ``nn.Module`` (``algo.network: {_target_: pkg.module.Class, ...}``).
 
-A user's network is called as ``Class(in_features=<flat observation size>, out_features=<outputs>,
-**other keys)``, once per network the algorithm needs (DQN: the Q-network, ``out_features`` = the
-number of actions; C51: actions x atoms; A2C: the actor, with the outputs its distribution needs,
-and the critic, 1), and must map ``[B, in_features]`` to ``[B, out_features]``. Every network is
-run once on a zero observation when the run is built, so a mismatch is refused before the run
-directory exists.
+A network is called as ``Class(in_shape=<observation shape>, out_features=<outputs>, **other keys)``
+when it takes ``in_shape`` (rlkit's conv nets, :mod:`rlkit.modules.conv`), else as
+``Class(in_features=<flat observation size>, out_features=..., **other keys)``; once per network the
+algorithm needs (DQN: the Q-network, ``out_features`` = the number of actions; C51: actions x atoms;
+A2C: the actor, with the outputs its distribution needs, and the critic, 1), and must map
+``[B, *observation shape]`` to ``[B, out_features]``. A2C's ``shared_trunk`` calls it once with
+``out_features=None``: the network then returns its features and says how wide they are in
+``features_dim``. Every network is run once on a zero observation when the run is built, so a
+mismatch is refused before the run directory exists. Networks defined in rlkit count as rlkit's own
+(A2C's ``ortho_init`` initialises them); a user's keeps its own initialisation.
 """
 from __future__ import annotations
 
 import importlib
 import inspect
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -21,7 +25,7 @@ from rlkit.config_schema import ConfigError, check, choice
 from rlkit.errors import EnvError
 from rlkit.modules import MLP
 
-__all__ = ["ACTIVATIONS", "check_network_config", "make_network"]
+__all__ = ["ACTIVATIONS", "check_network_config", "is_builtin", "make_network"]
 
 #: ``algo.activation`` choices.
 ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "silu": nn.SiLU}
@@ -61,44 +65,81 @@ def check_network_config(hidden_sizes: list[int], activation: str, network: Mapp
     if not callable(factory):
         raise ConfigError(f"algo.network._target_={target!r} is not callable")
     kwargs = {k: v for k, v in network.items() if k != "_target_"}
+    size = "in_shape" if _takes_shape(factory) else "in_features"
     try:
-        inspect.signature(factory).bind(in_features=1, out_features=1, **kwargs)
+        inspect.signature(factory).bind(**{size: 1}, out_features=1, **kwargs)
     except TypeError as err:
-        raise ConfigError(f"algo.network._target_={target!r} cannot be called with in_features, out_features "
+        raise ConfigError(f"algo.network._target_={target!r} cannot be called with {size}, out_features "
                           f"and {sorted(kwargs)} ({err})") from None
     except ValueError:  # no signature to read (a builtin): the call itself will tell
         pass
 
 
-def make_network(algo: Any, in_features: int, out_features: int, *, what: str) -> nn.Module:
-    """``algo.network``'s module for ``in_features -> out_features``, or rlkit's MLP
-    (``algo.hidden_sizes``, ``algo.activation``); ``what`` names it in errors ("the Q-network").
+def is_builtin(algo: Any) -> bool:
+    """Whether the algorithm's networks are rlkit's own (its MLP, or an ``algo.network`` class
+    defined in rlkit) rather than a user's."""
+    network = getattr(algo, "network", None)
+    return network is None or str(network["_target_"]).startswith("rlkit.")
+
+
+def _takes_shape(factory: Any) -> bool:
+    try:
+        return "in_shape" in inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def make_network(algo: Any, obs_shape: Sequence[int], out_features: int | None, *, what: str,
+                 obs_dtype: torch.dtype = torch.float32, env_id: str = "") -> nn.Module:
+    """``algo.network``'s module for observations of ``obs_shape`` and ``out_features`` outputs
+    (``None``: a trunk returning its ``features_dim`` features), or rlkit's MLP (``algo.hidden_sizes``,
+    ``algo.activation``; flat observations only); ``what`` names it in errors ("the Q-network"), with
+    ``env_id``.
 
     Raises:
-        EnvError: the user's network fails on a zero observation or returns another shape.
+        EnvError: observations an MLP cannot take, a network that cannot be built, fails on a zero
+            observation or returns another shape.
     """
+    shape = tuple(int(d) for d in obs_shape)
     network = getattr(algo, "network", None)
     if network is None:
-        return MLP(in_features, out_features, algo.hidden_sizes, activation_class=ACTIVATIONS[algo.activation])
+        if len(shape) != 1:
+            raise EnvError(f"env {env_id!r} has observations of shape {shape}: rlkit's MLP networks take flat "
+                           "observations (shape (n,)); for channel-first images choose a conv network, e.g. "
+                           "algo.network={_target_: rlkit.modules.NatureCNN}")
+        if out_features is None:
+            raise EnvError("a trunk of rlkit's MLP is built by the algorithm itself")
+        return MLP(shape[0], out_features, algo.hidden_sizes, activation_class=ACTIVATIONS[algo.activation])
     target = network["_target_"]
     kwargs = {k: v for k, v in network.items() if k != "_target_"}
+    factory = _import(target)
+    if _takes_shape(factory):
+        size: dict[str, Any] = {"in_shape": shape}
+    elif len(shape) == 1:
+        size = {"in_features": shape[0]}
+    else:
+        raise EnvError(f"algo.network {target} takes in_features (flat observations), the observations have shape "
+                       f"{shape}; give it an in_shape argument to take them whole")
     try:
-        module = _import(target)(in_features=in_features, out_features=out_features, **kwargs)
-    except ConfigError:
-        raise
+        module = factory(**size, out_features=out_features, **kwargs)
     except Exception as err:  # a user's constructor raises anything; say which network and why
-        raise EnvError(f"algo.network {target} could not be built as {what} ({in_features} -> {out_features}): "
+        raise EnvError(f"algo.network {target} could not be built as {what} ({shape} -> {out_features}): "
                        f"{type(err).__name__}: {err}") from err
     if not isinstance(module, nn.Module):
         raise EnvError(f"algo.network {target} returned a {type(module).__name__}, not a torch nn.Module")
+    width = out_features if out_features is not None else getattr(module, "features_dim", None)
+    if not isinstance(width, int):
+        raise EnvError(f"algo.network {target} built with out_features=None (a shared trunk) must say how wide its "
+                       "features are in an int attribute features_dim")
+    probe = torch.zeros(2, *shape, dtype=obs_dtype)
     try:
         with torch.no_grad():
-            out = module(torch.zeros(2, in_features))
+            out = module(probe)
     except Exception as err:
-        raise EnvError(f"algo.network {target} as {what} fails on observations of shape (2, {in_features}): "
+        raise EnvError(f"algo.network {target} as {what} fails on observations of shape {tuple(probe.shape)}: "
                        f"{type(err).__name__}: {err}") from err
-    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, out_features):
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, width):
         got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise EnvError(f"algo.network {target} as {what} maps observations of shape (2, {in_features}) to {got}; "
-                       f"expected (2, {out_features})")
+        raise EnvError(f"algo.network {target} as {what} maps observations of shape {tuple(probe.shape)} to {got}; "
+                       f"expected (2, {width})")
     return module

@@ -44,6 +44,7 @@ from rlkit.modules.exploration import (
     exploration_type,
     set_exploration_type,
 )
+from rlkit.modules.conv import ConvNet, MinAtarNet, NatureCNN
 from rlkit.modules.egreedy_policy import EGreedyPolicy
 from rlkit.modules.gaussian import GaussianHead, GSDEExploration, GSDEHead
 from rlkit.modules.mlp import MLP
@@ -56,6 +57,7 @@ __all__ = [
     "Actor",
     "ActorValueOperator",
     "Categorical",
+    "ConvNet",
     "DistributionalQValueActor",
     "DistributionalQValueHook",
     "DistributionalQValueModule",
@@ -67,6 +69,8 @@ __all__ = [
     "GaussianHead",
     "IndependentNormal",
     "MLP",
+    "MinAtarNet",
+    "NatureCNN",
     "NormalParamExtractor",
     "OneHotCategorical",
     "ProbabilisticActor",

@@ -105,8 +105,8 @@ class EGreedyModule(TensorModule, TensorDictModuleBase):
 
     Place it after a greedy policy. It acts only when the exploration type is ``RANDOM`` (or unset);
     under ``DETERMINISTIC``, ``MODE`` or ``MEAN`` it leaves the action alone. ``eps`` anneals linearly
-    from ``eps_init`` to ``eps_end`` over ``annealing_num_steps`` frames of :meth:`step`, and is a
-    buffer (saved in ``state_dict``). Random actions respect the spec's mask and ``action_mask_key``.
+    from ``eps_init`` to ``eps_end`` over ``annealing_num_steps`` frames of :meth:`step`, after
+    ``annealing_start`` frames at ``eps_init``, and is a buffer (saved in ``state_dict``). Random actions respect the spec's mask and ``action_mask_key``.
     See Mnih et al. 2015 (https://www.nature.com/articles/nature14236) for the schedule.
 
     Args:
@@ -114,6 +114,8 @@ class EGreedyModule(TensorModule, TensorDictModuleBase):
         eps_init: initial probability of a random action.
         eps_end: final probability.
         annealing_num_steps: frames over which eps goes from ``eps_init`` to ``eps_end``.
+        annealing_start: frames at ``eps_init`` before the decay starts (MinAtar's DQN starts it when
+            learning starts).
         action_key: key of the action to overwrite.
         action_mask_key: key of a bool mask (True = allowed).
 
@@ -144,6 +146,7 @@ class EGreedyModule(TensorModule, TensorDictModuleBase):
         eps_end: float = 0.1,
         annealing_num_steps: int = 1000,
         *,
+        annealing_start: int = 0,
         action_key: NestedKey = keys.ACTION,
         action_mask_key: NestedKey | None = None,
     ) -> None:
@@ -155,6 +158,9 @@ class EGreedyModule(TensorModule, TensorDictModuleBase):
                 raise ValueError(f"{name} must lie in [0, 1], got {value}")
         if int(annealing_num_steps) < 1:
             raise ValueError(f"annealing_num_steps must be >= 1, got {annealing_num_steps}")
+        if int(annealing_start) < 0:
+            raise ValueError(f"annealing_start must be >= 0, got {annealing_start}")
+        self.annealing_start = int(annealing_start)
         self.spec = action_leaf_spec(spec, action_key)
         self.action_key = action_key
         self.action_mask_key = action_mask_key
@@ -174,9 +180,12 @@ class EGreedyModule(TensorModule, TensorDictModuleBase):
         count = buffers["frames"]
         before = count.item()
         count.add_(int(frames))
-        if before >= self.annealing_num_steps:
+        if before >= self.annealing_start + self.annealing_num_steps:
             return  # annealed: eps was set to eps_end when the count reached the end of the schedule
-        progress = min((before + int(frames)) / self.annealing_num_steps, 1.0)
+        after = before + int(frames) - self.annealing_start
+        if after <= 0:
+            return  # still before the decay: eps stays eps_init
+        progress = min(after / self.annealing_num_steps, 1.0)
         init, end, eps = buffers["eps_init"], buffers["eps_end"], buffers["eps"]
         scalar = _HOST_SCALARS.get(eps.dtype) if init.dtype == end.dtype == eps.dtype else None
         if scalar is None:

@@ -8,6 +8,7 @@ from hydra import compose, initialize_config_dir
 
 from published import PUBLISHED
 from rlkit.builders import validate_config
+from rlkit.envs.suites import get_suite
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
@@ -20,20 +21,20 @@ def _settings(name: str):
 
 def test_every_experiment_has_a_published_figure_and_back():
     assert set(EXPERIMENTS) == set(PUBLISHED)
-    assert len(EXPERIMENTS) == 10
+    assert len(EXPERIMENTS) == 15
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_experiment_matches_its_published_setting(name):
     s = _settings(name)
     pub = PUBLISHED[name]
-    assert s.env.id == pub.env_id
+    assert get_suite(s.env.suite).resolve(s.env.id, s.env.game, s.env.options).env_id == pub.env_id
     assert s.root.total_frames == pub.frames
     assert s.algo.name == name.split("_")[0]
     assert s.root.trainer.early_stop is False  # the figures are at the full budget
 
 
-@pytest.mark.parametrize("name", [n for n in EXPERIMENTS if not n.startswith("a2c")])
+@pytest.mark.parametrize("name", [n for n in EXPERIMENTS if n.split("_")[0] in ("dqn", "c51") and "minatar" not in n])
 def test_cleanrl_settings(name):
     s = _settings(name)
     a = s.algo
@@ -78,3 +79,22 @@ def test_rl_zoo_a2c_pendulum_settings():
     assert (a.distribution, a.log_std_init, a.sde_sample_freq, a.ortho_init) == ("gsde", -2.0, -1, False)
     assert (a.hidden_sizes, a.activation, a.shared_trunk) == ([64, 64], "tanh", False)
     assert s.env.transforms == [{"name": "normalize"}]
+
+
+@pytest.mark.parametrize("game", ["asterix", "breakout", "freeway", "seaquest", "space_invaders"])
+def test_minatar_dqn_settings(game):
+    """MinAtar's examples/dqn.py, constant by constant."""
+    s = _settings(f"dqn_minatar_{game}")
+    a = s.algo
+    assert (s.env.suite, s.env.game, s.env.options) == (
+        "minatar", game, {"full_action_set": True, "sticky_action_prob": 0.1, "difficulty_ramping": True})
+    assert (a.batch_size, a.buffer_size, a.learning_starts, a.target_update_interval) == (32, 100_000, 5_000, 1_000)
+    assert (a.train_frequency, a.updates_per_batch, a.num_envs, a.tau, a.prioritized) == (1, 1, 1, None, False)
+    assert (a.eps_init, a.eps_end, a.eps_annealing_frames, a.eps_annealing_start) == (1.0, 0.1, 100_000, 5_000)
+    assert {k: v for k, v in a.optim.items() if v is not None} == {
+        "_target_": "torch.optim.RMSprop", "lr": 2.5e-4, "alpha": 0.95, "eps": 0.01, "centered": True}
+    assert (a.loss_function, a.double_dqn, a.max_grad_norm) == ("smooth_l1", False, None)
+    assert a.network == {"_target_": "rlkit.modules.MinAtarNet"}
+    assert (s.value_estimator.name, s.value_estimator.gamma, s.root.total_frames) == ("td0", 0.99, 5_000_000)
+    pub = PUBLISHED[f"dqn_minatar_{game}"]
+    assert pub.curve[-1][0] == 5_000_000 and pub.mean == pub.curve[-1][1] and pub.runs == 30

@@ -1,0 +1,115 @@
+"""Convolutional networks for image observations ``[*B, C, H, W]`` (channel-first), chosen in config
+with ``algo.network: {_target_: rlkit.modules.<Name>, ...}``:
+
+- :class:`NatureCNN`: Mnih et al. 2015's DQN network (conv 32 8x8/4, 64 4x4/2, 64 3x3/1, 512 units);
+- :class:`MinAtarNet`: Young & Tian 2019's MinAtar DQN network (conv 16 3x3/1, 128 units);
+- :class:`ConvNet`: a conv stack of your choice (channels, kernels, strides, hidden widths).
+
+Each takes ``in_shape`` (the observation shape) and ``out_features``; with ``out_features=None`` it
+ends at its last hidden layer (``features_dim`` wide), the trunk A2C shares between actor and
+critic. Integer observations (uint8 frames) stay integers until the network, which casts them and
+multiplies by ``scale`` (1/255 for frames in [0, 255]; 1 for MinAtar's 0/1 channels).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+__all__ = ["ConvNet", "MinAtarNet", "NatureCNN"]
+
+
+class ConvNet(nn.Module):
+    """``Conv2d -> ReLU`` per entry of ``channels``, flatten, ``Linear -> ReLU`` per entry of
+    ``hidden``, then ``Linear(out_features)`` (none with ``out_features=None``).
+
+    Args:
+        in_shape: the observation shape ``(C, H, W)``.
+        out_features: outputs, or ``None`` for the features of the last hidden layer.
+        channels: output channels of each conv layer.
+        kernels: kernel size of each conv layer.
+        strides: stride of each conv layer.
+        hidden: widths of the fully connected hidden layers.
+        scale: what inputs are multiplied by once cast to float (1/255 for 8-bit frames).
+
+    Examples:
+        >>> import torch
+        >>> from rlkit.modules import ConvNet
+        >>> net = ConvNet((4, 10, 10), 6, channels=[16], kernels=[3], strides=[1], hidden=[128])
+        >>> net(torch.zeros(2, 4, 10, 10, dtype=torch.uint8)).shape, net.features_dim
+        (torch.Size([2, 6]), 128)
+    """
+
+    def __init__(self, in_shape: Sequence[int], out_features: int | None, *, channels: Sequence[int],
+                 kernels: Sequence[int], strides: Sequence[int], hidden: Sequence[int], scale: float = 1.0) -> None:
+        super().__init__()
+        shape = tuple(int(d) for d in in_shape)
+        if len(shape) != 3:
+            raise ValueError(f"{type(self).__name__} takes channel-first image observations (C, H, W), got shape {shape}")
+        if not (len(channels) == len(kernels) == len(strides)) or not channels:
+            raise ValueError(f"channels, kernels and strides need one entry per conv layer, got {list(channels)}, "
+                             f"{list(kernels)}, {list(strides)}")
+        layers: list[nn.Module] = []
+        previous = shape[0]
+        for width, kernel, stride in zip(channels, kernels, strides):
+            layers += [nn.Conv2d(previous, int(width), int(kernel), int(stride)), nn.ReLU()]
+            previous = int(width)
+        layers.append(nn.Flatten())
+        self.convs = nn.Sequential(*layers)
+        with torch.no_grad():
+            flat = int(self.convs(torch.zeros(1, *shape)).shape[-1])
+        if flat < 1:
+            raise ValueError(f"the conv layers leave nothing of observations of shape {shape}")
+        fc: list[nn.Module] = []
+        for width in hidden:
+            fc += [nn.Linear(flat, int(width)), nn.ReLU()]
+            flat = int(width)
+        self.hidden = nn.Sequential(*fc)
+        self.features_dim = flat
+        self.head = nn.Linear(flat, int(out_features)) if out_features is not None else None
+        self.out_features = out_features
+        self.in_shape = shape
+        self.scale = float(scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(torch.float32) if not x.is_floating_point() else x
+        if self.scale != 1.0:
+            x = x * self.scale
+        batch = x.shape[:-3]
+        features = self.hidden(self.convs(x.reshape(-1, *x.shape[-3:])))
+        out = features if self.head is None else self.head(features)
+        return out.reshape(*batch, out.shape[-1])
+
+
+class NatureCNN(ConvNet):
+    """Mnih et al. 2015 (Nature), "Methods": 32 filters 8x8 stride 4, 64 4x4 stride 2, 64 3x3 stride 1,
+    each followed by a ReLU, a fully connected layer of 512 ReLUs, a linear output; inputs are
+    8-bit frames scaled to [0, 1].
+
+    Examples:
+        >>> import torch
+        >>> from rlkit.modules import NatureCNN
+        >>> NatureCNN((4, 84, 84), 4)(torch.zeros(3, 4, 84, 84, dtype=torch.uint8)).shape
+        torch.Size([3, 4])
+    """
+
+    def __init__(self, in_shape: Sequence[int], out_features: int | None, scale: float = 1 / 255) -> None:
+        super().__init__(in_shape, out_features, channels=[32, 64, 64], kernels=[8, 4, 3], strides=[4, 2, 1],
+                         hidden=[512], scale=scale)
+
+
+class MinAtarNet(ConvNet):
+    """Young & Tian 2019 (MinAtar), its ``examples/dqn.py`` ``QNetwork``: 16 filters 3x3 stride 1 and
+    a ReLU, a fully connected layer of 128 ReLUs, a linear output; inputs are the 0/1 channels.
+
+    Examples:
+        >>> import torch
+        >>> from rlkit.modules import MinAtarNet
+        >>> net = MinAtarNet((4, 10, 10), 6)
+        >>> sum(p.numel() for p in net.parameters())  # (16*4*9 + 16) + (1024*128 + 128) + (128*6 + 6)
+        132566
+    """
+
+    def __init__(self, in_shape: Sequence[int], out_features: int | None, scale: float = 1.0) -> None:
+        super().__init__(in_shape, out_features, channels=[16], kernels=[3], strides=[1], hidden=[128], scale=scale)
