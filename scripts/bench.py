@@ -9,7 +9,12 @@ per sub-env of a vector env). The cases:
   over 25k frames, batch 128, an update every 10 frames, a hard target copy every 500 frames, a
   120-84 MLP, Adam lr 2.5e-4 with torch's default (unfused) kernel on both sides): here greedy
   acting dominates;
-- ``a2c``: rlkit's ``algo=a2c`` defaults, RL Zoo's CartPole-v1 settings (40k frames).
+- ``a2c``: rlkit's ``algo=a2c`` defaults, RL Zoo's CartPole-v1 settings (40k frames);
+- ``minatar``: ``experiment=dqn_minatar_breakout`` (MinAtar's ``examples/dqn.py`` settings: the
+  MinAtar conv network, one update of batch 32 per frame after 5k frames, centred RMSprop) for 20k
+  frames, against a plain loop on ``minatar.Environment`` written like ``dqn.py`` but with
+  preallocated replay tensors. Target: rlkit at least 0.9x the plain loop's frames/s (time ratio
+  1.11).
 
 - rlkit: ``rlkit.run.run(cfg, tmpdir)`` in-process (``logger=none``, no progress, no periodic
   evaluation, a checkpoint only at the end), i.e. what ``train.py`` does without Hydra's start-up.
@@ -48,10 +53,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def rlkit_config(algo: str, frames: int, seed: int, extra: list[str] | None = None) -> DictConfig:
-    """The composed config of ``train.py algo=<algo> env=CartPole`` for a timing run."""
+    """The composed config of ``train.py algo=<algo> env=CartPole`` (or, for an ``experiment=...``
+    in ``extra``, of that experiment) for a timing run."""
     from hydra import compose, initialize_config_dir
 
-    overrides = [f"algo={algo}", "env=CartPole", "logger=none", "trainer.progress=false", f"total_frames={frames}",
+    base = [] if any(o.startswith("experiment=") for o in extra or []) else [f"algo={algo}", "env=CartPole"]
+    overrides = [*base, "logger=none", "trainer.progress=false", f"total_frames={frames}",
                  "trainer.eval_interval=0", "trainer.checkpoint_interval=0", "trainer.early_stop=false",
                  f"seed={seed}", *(extra or [])]
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
@@ -203,10 +210,84 @@ def plain_a2c(h: Any, frames: int, seed: int, eval_episodes: int, gamma: float =
     return greedy_eval(lambda o: actor(o).argmax(-1), eval_episodes, seed + 10_000)
 
 
-PLAIN = {"dqn": plain_dqn, "a2c": plain_a2c}
+def plain_minatar_dqn(h: Any, frames: int, seed: int, eval_episodes: int, game: str = "breakout") -> float:
+    """MinAtar's ``examples/dqn.py`` loop (random actions for ``learning_starts`` frames, epsilon
+    decaying after them, one update per frame, Huber loss, centred RMSprop, a target copy every
+    ``target_update_interval`` updates) on ``minatar.Environment`` directly, with preallocated uint8
+    replay tensors; returns the mean greedy return of ``eval_episodes`` episodes."""
+    from minatar import Environment
+
+    from rlkit.modules import MinAtarNet
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    env = Environment(game, sticky_action_prob=0.1)
+    env.seed(seed)
+    shape = (env.state_shape()[2], *env.state_shape()[:2])
+    n = env.num_actions()
+    q, target = MinAtarNet(shape, n), MinAtarNet(shape, n)
+    target.load_state_dict(q.state_dict())
+    o = {k: v for k, v in h.optim.items() if k != "_target_" and v is not None}
+    opt = torch.optim.RMSprop(q.parameters(), **o)
+    size = h.buffer_size
+    b_obs, b_next = torch.zeros(size, *shape, dtype=torch.uint8), torch.zeros(size, *shape, dtype=torch.uint8)
+    b_act, b_rew, b_term = torch.zeros(size, dtype=torch.int64), torch.zeros(size), torch.zeros(size)
+
+    def state() -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(env.state().transpose(2, 0, 1), dtype=np.uint8))
+
+    env.reset()
+    obs = state()
+    ptr = filled = updates = 0
+    for frame in range(frames):
+        start = h.eps_annealing_start
+        eps = 1.0 if frame < start else max(h.eps_end, h.eps_init + (h.eps_end - h.eps_init) * (frame - start)
+                                             / h.eps_annealing_frames)
+        if frame < h.learning_starts or rng.random() < eps:
+            action = int(rng.integers(n))
+        else:
+            with torch.no_grad():
+                action = int(q(obs[None]).argmax())
+        reward, terminal = env.act(action)
+        next_obs = state()
+        b_obs[ptr], b_next[ptr] = obs, next_obs
+        b_act[ptr], b_rew[ptr], b_term[ptr] = action, reward, float(terminal)
+        ptr, filled = (ptr + 1) % size, min(filled + 1, size)
+        if terminal:
+            env.reset()
+            next_obs = state()
+        obs = next_obs
+        if frame + 1 >= h.learning_starts:
+            idx = torch.randint(filled, (h.batch_size,))
+            with torch.no_grad():
+                y = b_rew[idx] + 0.99 * target(b_next[idx]).max(-1).values * (1 - b_term[idx])
+            q_sa = q(b_obs[idx]).gather(-1, b_act[idx, None]).squeeze(-1)
+            loss = F.smooth_l1_loss(q_sa, y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            updates += 1
+            if updates % h.target_update_interval == 0:
+                target.load_state_dict(q.state_dict())
+    returns = []
+    for episode in range(eval_episodes):
+        evaluation = Environment(game, sticky_action_prob=0.1)
+        evaluation.seed(seed + 10_000 + episode)
+        evaluation.reset()
+        total, done = 0.0, False
+        while not done:
+            x = torch.from_numpy(np.ascontiguousarray(evaluation.state().transpose(2, 0, 1), dtype=np.uint8))
+            with torch.no_grad():
+                reward, done = evaluation.act(int(q(x[None]).argmax()))
+            total += reward
+        returns.append(total)
+    return float(np.mean(returns))
+
+
+PLAIN = {"dqn": plain_dqn, "a2c": plain_a2c, "minatar": plain_minatar_dqn}
 
 #: Targets of rlkit's time over the plain loop's (ratio of medians).
-TARGETS = {"dqn": 1.15, "dqn-cleanrl": 1.10, "a2c": 1.00}
+TARGETS = {"dqn": 1.15, "dqn-cleanrl": 1.10, "a2c": 1.00, "minatar": 1 / 0.9}
 
 #: Case -> (algo, rlkit overrides, default frames).
 CASES: dict[str, tuple[str, list[str], int]] = {
@@ -214,6 +295,7 @@ CASES: dict[str, tuple[str, list[str], int]] = {
     "dqn-cleanrl": ("dqn", ["algo.learning_starts=10000", "algo.eps_annealing_frames=25000",
                             "algo.optim.fused=false"], 50_000),
     "a2c": ("a2c", [], 40_000),
+    "minatar": ("minatar", ["experiment=dqn_minatar_breakout", "trainer.eval_episodes=10"], 20_000),
 }
 
 
