@@ -141,6 +141,7 @@ class TrainerConfig:
     log_interval: int
     eval_interval: int
     eval_episodes: int
+    eval_epsilon: float
     early_stop: bool
     checkpoint_interval: int
     keep_checkpoints: bool
@@ -149,6 +150,7 @@ class TrainerConfig:
     def __post_init__(self) -> None:
         positive("trainer.log_interval", self.log_interval)
         positive("trainer.eval_episodes", self.eval_episodes)
+        unit("trainer.eval_epsilon", self.eval_epsilon)
         check(self.eval_interval >= 0, "trainer.eval_interval", self.eval_interval, "an integer >= 0")
         check(self.checkpoint_interval >= 0, "trainer.checkpoint_interval", self.checkpoint_interval,
                "an integer >= 0")

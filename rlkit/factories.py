@@ -64,6 +64,7 @@ def make_env(settings: Any, *, num_envs: int, seed: int, evaluating: GymEnv | No
     gamma = getattr(settings.value_estimator, "gamma", 0.99)
     resolved = get_suite(env.suite).resolve(env.id, env.game, env.options)
     wrappers, transforms = build_transforms(env.transforms, gamma)
+    transforms = [*build_transforms(resolved.train_transforms, gamma)[1], *transforms]  # the suite's come first
     suite_wrappers = resolved.eval_wrappers if evaluating is not None else resolved.train_wrappers
     if evaluating is not None:
         transforms = [transform.frozen() for transform in evaluating.transforms]
@@ -216,7 +217,8 @@ def build_trainer(settings: Any, run_dir: Path) -> Trainer:
                               total_frames=root.total_frames, layout="flat" if entry.off_policy else "time")
         eval_env = make_env(settings, num_envs=trainer_cfg.eval_episodes, seed=root.seed + EVAL_SEED_OFFSET,
                             evaluating=env)
-        evaluator = Evaluator(eval_env, agent.greedy_policy, seed=root.seed + EVAL_SEED_OFFSET)
+        evaluator = Evaluator(eval_env, agent.greedy_policy, seed=root.seed + EVAL_SEED_OFFSET,
+                              epsilon=trainer_cfg.eval_epsilon)
     except BaseException:
         env.close()
         if eval_env is not None:

@@ -142,7 +142,7 @@ class Collector:
         # The env's results by field: next observation, reward, terminated, truncated, done, next
         # action mask (the step results' first six fields), and the raw rewards (the episodes' returns).
         fields = list(zip(*results))
-        batch = self._assemble(keys_in_order, columns, fields[:6], fields[8])
+        batch = self._assemble(keys_in_order, columns, fields[:6], fields[8], fields[9])
         self.frames += self.frames_per_batch
         self.batches += 1
         return batch
@@ -184,7 +184,7 @@ class Collector:
         return random_act
 
     def _assemble(self, keys_in_order: list, columns: list[tuple], stores: list[tuple],
-                  raw_rewards: tuple) -> TensorDict:
+                  raw_rewards: tuple, episode_ends: tuple) -> TensorDict:
         env = self.env
         n, steps = env.num_envs, len(stores[0])
         flat = self.layout == "flat"
@@ -204,7 +204,10 @@ class Collector:
         joined: list[Any] = [join(store) if store[0] is not None else None for store in stores]
         next_obs, rewards, terms, truncs, dones, next_masks = joined
         raw = rewards if raw_rewards[0] is stores[1][0] else join(raw_rewards)  # the same arrays without transforms
-        episodes = self._episodes.update(raw.reshape(n, steps), dones.reshape(n, steps))
+        # Games, not lives (Atari): the done arrays themselves unless a step's differ.
+        same = all(end is done for end, done in zip(episode_ends, stores[4]))
+        ends = dones if same else join(episode_ends)
+        episodes = self._episodes.update(raw.reshape(n, steps), ends.reshape(n, steps))
         self.episode_returns = torch.from_numpy(episodes.returns.astype(np.float32))
         self.episode_lengths = torch.from_numpy(episodes.lengths)
         on_cpu = device.type == "cpu"

@@ -38,11 +38,24 @@ _CLASSIC_CONTROL_STATE = {
 _WRAPPER_STATE = {
     "TimeLimit": ("_elapsed_steps",), "OrderEnforcing": ("_has_reset",), "PassiveEnvChecker": (),
     "ObservationCheck": ("steps",), "FrameStackObservation": ("obs_queue",),
+    "AtariPreprocessing": ("obs_buffer", "lives", "game_over"), "EpisodicLife": ("lives", "real_done"),
+    "FireReset": (),
 }
+
+
+def _ale_handlers() -> tuple[Any, Any]:
+    from rlkit.envs.atari import ale_state, load_ale_state
+
+    return ale_state, load_ale_state
+
+
+# Base envs whose state is captured by a function pair (the emulator's own serialisation).
+_STATE_HANDLERS = {"AtariEnv": _ale_handlers}
 _SUPPORTED_STATE = (
-    "classic-control envs (CartPole, Acrobot, MountainCar, MountainCarContinuous, Pendulum) wrapped "
-    "only by TimeLimit/OrderEnforcing/PassiveEnvChecker/FrameStackObservation, or an env defining "
-    "state_dict()/load_state_dict(), in a SyncVectorEnv or the native CartPoleVectorEnv"
+    "classic-control envs (CartPole, Acrobot, MountainCar, MountainCarContinuous, Pendulum) and ale-py's "
+    "Atari envs, wrapped only by TimeLimit/OrderEnforcing/PassiveEnvChecker/FrameStackObservation/"
+    "AtariPreprocessing/EpisodicLife/FireReset, or an env defining state_dict()/load_state_dict(), in a "
+    "SyncVectorEnv or the native CartPoleVectorEnv"
 )
 
 
@@ -153,8 +166,11 @@ def env_state_dict(env: gym.Env, env_name: str) -> dict:
             )
         wrappers.append({a: encode(getattr(wrapper, a)) for a in attrs})
     base = env.unwrapped
-    attrs = _unwrapped_state_attrs(base, env_name)
-    if attrs is None:
+    handler = _STATE_HANDLERS.get(type(base).__name__)
+    attrs = None if handler else _unwrapped_state_attrs(base, env_name)
+    if handler:
+        custom = encode(handler()[0](base))
+    elif attrs is None:
         custom = cast(_StatefulEnv, base).state_dict()
     else:
         custom = {a: encode(getattr(base, a)) for a in attrs}
@@ -177,7 +193,10 @@ def load_env_state_dict(env: gym.Env, state: dict, env_name: str) -> None:
         for attr, value in saved.items():
             setattr(wrapper, attr, decode(value))
     base = env.unwrapped
-    if _unwrapped_state_attrs(base, env_name) is None:
+    handler = _STATE_HANDLERS.get(type(base).__name__)
+    if handler:
+        handler()[1](base, decode(state["env"]))
+    elif _unwrapped_state_attrs(base, env_name) is None:
         cast(_StatefulEnv, base).load_state_dict(state["env"])
     else:
         for attr, value in state["env"].items():

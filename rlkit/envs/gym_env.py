@@ -31,7 +31,9 @@ class StepResult(NamedTuple):
     ``observation`` / ``action_mask`` are what the policy acts on next (reset values for finished
     sub-envs). Reward is float32 ``[N]``, flags bool ``[N]``; ``reward`` and the observations are
     the env's transforms' outputs (see :mod:`rlkit.envs.transforms`), ``raw_reward`` the env's own
-    reward (what reported returns add up).
+    reward (what reported returns add up). ``episode_end`` is where reported episodes end: ``done``
+    itself, except under a wrapper that ends learning episodes inside a game (Atari's loss of a life,
+    :class:`rlkit.envs.atari.EpisodicLife`), where it is the game's end (``info["game_over"]``).
     """
 
     next_observation: np.ndarray
@@ -43,6 +45,7 @@ class StepResult(NamedTuple):
     observation: torch.Tensor
     action_mask: torch.Tensor | None
     raw_reward: np.ndarray
+    episode_end: np.ndarray
 
 
 class GymEnv:
@@ -305,6 +308,8 @@ class GymEnv:
         if any_done and not all_finite(now_np):
             check_finite(self._env_id, self._step_count, "observation (after reset)", now_np)
         raw_reward = reward
+        game_over = info.get("game_over") if any_done and isinstance(info, dict) else None
+        episode_end = done if game_over is None else done & (np.asarray(game_over, dtype=bool).reshape(-1) | truncated)
         if self._transforms:
             step = TransformStep(next_np, now_np, reward, done)
             for transform in self._transforms:
@@ -313,7 +318,8 @@ class GymEnv:
         obs_tensor = torch.from_numpy(now_np)
         self._obs = obs_tensor if self._transfer is None else obs_tensor.to(self._transfer)
         self._mask = None if now_mask is None else self._tensor(now_mask)
-        return StepResult(next_np, reward, terminated, truncated, done, next_mask, self._obs, self._mask, raw_reward)
+        return StepResult(next_np, reward, terminated, truncated, done, next_mask, self._obs, self._mask, raw_reward,
+                          episode_end)
 
     def step(self, td: TensorDict) -> TensorDict:
         """Reads ``td["action"]`` and writes the ``("next", ...)`` entries into ``td`` (returned)."""

@@ -19,6 +19,8 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 from rlkit import keys
+
+GAME_OVER = "game_over"  # info entry of a wrapper ending learning episodes within a game (rlkit.envs.atari)
 from rlkit.envs.backends import BackendStep, VectorBackend, env_state_dict, load_env_state_dict
 from rlkit.envs.checks import check_observation
 
@@ -40,8 +42,10 @@ _FLAG = {False: _read_only(np.array([False])), True: _read_only(np.array([True])
 
 
 def batch_info(info: dict) -> dict:
-    """The entries of a single env's ``info`` that rlkit reads (the action mask), batched."""
-    return {keys.ACTION_MASK: np.asarray(info[keys.ACTION_MASK])[None]} if keys.ACTION_MASK in info else {}
+    """The entries of a single env's ``info`` that rlkit reads (the action mask, Atari's
+    ``game_over``), batched."""
+    out = {key: np.asarray(info[key])[None] for key in (keys.ACTION_MASK, GAME_OVER) if key in info}
+    return out
 
 
 class SingleEnv(gym.vector.VectorEnv):

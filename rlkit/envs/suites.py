@@ -2,7 +2,9 @@
 
 - ``gym``: any registered gymnasium id (``env.id``; ``module:Id`` imports the module first);
 - ``minatar``: MinAtar's games (``env.game``; :mod:`rlkit.envs.minatar`), options
-  ``full_action_set``, ``sticky_action_prob``, ``difficulty_ramping``.
+  ``full_action_set``, ``sticky_action_prob``, ``difficulty_ramping``;
+- ``atari``: ale-py's Atari games (``env.game``, e.g. ``Breakout``; :mod:`rlkit.envs.atari`), options
+  ``protocol`` (``nature`` or ``machado``) and the knobs it sets (null: the protocol's value).
 
 Each suite declares its options with their defaults (:attr:`EnvSuite.options`); a suite's
 :meth:`~EnvSuite.resolve` gives the gymnasium id, the ``gymnasium.make`` keyword arguments and the
@@ -37,6 +39,8 @@ class ResolvedEnv:
     make_kwargs: dict[str, Any]
     train_wrappers: list[Wrapper] = field(default_factory=list)
     eval_wrappers: list[Wrapper] = field(default_factory=list)
+    #: rlkit transform specs (``env.transforms`` entries) applied in training before the config's own.
+    train_transforms: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -45,17 +49,19 @@ class EnvSuite:
 
     Attributes:
         name: the ``env.suite`` value.
-        games: the valid ``env.game`` values (``None``: the suite takes ``env.id`` instead).
+        games: the valid ``env.game`` values, or a function listing them (``None``: the suite takes
+            ``env.id`` instead).
         options: the suite's knobs (``env.options``) and their defaults.
         build: ``(env_id, game, options with defaults) -> ResolvedEnv``.
         doc: one line for listings.
     """
 
     name: str
-    games: tuple[str, ...] | None
+    games: tuple[str, ...] | Callable[[], tuple[str, ...]] | None
     options: Mapping[str, Any]
     build: Callable[[str | None, str | None, dict[str, Any]], ResolvedEnv]
     doc: str
+    canonical: Callable[[str], str] = str  # a game's name as listed in ``games``
 
     def check(self, env_id: str | None, game: str | None, options: Mapping[str, Any]) -> dict[str, Any]:
         """The options with defaults filled in, after refusing what this suite cannot build.
@@ -73,10 +79,12 @@ class EnvSuite:
             if not env_id:
                 raise ValueError("env.id is missing: give it a value (env.id=...)")
         else:
-            if game not in self.games:
-                close = difflib.get_close_matches(str(game), self.games, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise ValueError(f"env.game={game!r} is not a {self.name} game{hint}; valid choices: {list(self.games)}")
+            games = self.games() if callable(self.games) else self.games
+            if not isinstance(game, str) or self.canonical(game) not in games:
+                close = difflib.get_close_matches(self.canonical(str(game)), games, n=3)
+                hint = f" (did you mean {close}?)" if close else ""
+                shown = list(games) if len(games) <= 10 else f"{len(games)} games, e.g. {list(games[:5])}"
+                raise ValueError(f"env.game={game!r} is not a {self.name} game{hint}; valid choices: {shown}")
             if env_id is not None:
                 raise ValueError(f"env.id={env_id!r} is set, but env.suite={self.name!r} names its envs by env.game; "
                                  "use env.id=null")
@@ -110,6 +118,45 @@ def _minatar(env_id: str | None, game: str | None, options: dict[str, Any]) -> R
                        {"sticky_action_prob": prob, "difficulty_ramping": options["difficulty_ramping"]})
 
 
+def _atari_name(game: str) -> str:
+    from rlkit.envs.atari import atari_env_id
+
+    return atari_env_id(game)[len("ALE/"):-len("-v5")]
+
+
+def _atari_games() -> tuple[str, ...]:
+    from rlkit.envs.atari import register_atari
+
+    try:
+        register_atari()
+    except gym.error.DependencyNotInstalled as err:
+        raise ValueError(str(err)) from None
+    return tuple(sorted(k[len("ALE/"):-len("-v5")] for k in gym.registry if k.startswith("ALE/") and k.endswith("-v5")))
+
+
+def _atari(env_id: str | None, game: str | None, options: dict[str, Any]) -> ResolvedEnv:
+    from rlkit.envs.atari import PROTOCOLS, atari_env_id, atari_wrappers, register_atari
+
+    assert game is not None  # (checked)
+    if options["protocol"] not in PROTOCOLS:
+        raise ValueError(f"env.options.protocol={options['protocol']!r} is not an Atari protocol; valid choices: "
+                         f"{sorted(PROTOCOLS)}")
+    resolved = {**options, **{k: v if options.get(k) is None else options[k]
+                              for k, v in PROTOCOLS[options["protocol"]].items()}}
+    prob = float(resolved["sticky_action_prob"])
+    if not 0.0 <= prob <= 1.0:
+        raise ValueError(f"env.options.sticky_action_prob={prob!r} is invalid: expected a number in [0, 1]")
+    for key in ("frame_stack", "screen_size", "max_episode_frames"):
+        if not isinstance(resolved[key], int) or isinstance(resolved[key], bool) or resolved[key] < 1:
+            raise ValueError(f"env.options.{key}={resolved[key]!r} is invalid: expected a positive integer")
+    register_atari()
+    make_kwargs = {"frameskip": 1, "repeat_action_probability": prob, "full_action_space": bool(resolved["full_action_set"]),
+                   "max_num_frames_per_episode": int(resolved["max_episode_frames"])}
+    clip = [{"name": "clip_reward", "low": -1.0, "high": 1.0}] if resolved["clip_rewards"] else []
+    return ResolvedEnv(atari_env_id(game), make_kwargs, atari_wrappers(resolved, evaluating=False),
+                       atari_wrappers(resolved, evaluating=True), clip)
+
+
 #: ``env.suite`` choices.
 ENV_SUITES: dict[str, EnvSuite] = {
     "gym": EnvSuite("gym", None, {}, _gym, "any registered gymnasium id (env.id)"),
@@ -117,6 +164,13 @@ ENV_SUITES: dict[str, EnvSuite] = {
         "minatar", MINATAR_GAMES,
         {"full_action_set": True, "sticky_action_prob": 0.1, "difficulty_ramping": True}, _minatar,
         "MinAtar (Young & Tian 2019): env.game, channel-first uint8 observations",
+    ),
+    "atari": EnvSuite(
+        "atari", _atari_games, {"protocol": "nature", "full_action_set": False, "frame_stack": 4, "screen_size": 84,
+                        "clip_rewards": True, "max_episode_frames": 108_000, "sticky_action_prob": None,
+                        "noop_max": None, "terminal_on_life_loss": None, "fire_reset": None},
+        _atari, "Atari 2600 via ale-py (env.game, e.g. Breakout): the nature or machado protocol",
+        canonical=_atari_name,
     ),
 }
 

@@ -272,6 +272,10 @@ class ClipReward(EnvTransform):
     def step(self, step: TransformStep) -> TransformStep:
         return step._replace(reward=np.clip(step.reward, self.low, self.high).astype(np.float32))
 
+    def frozen(self) -> EnvTransform:
+        """Evaluation leaves rewards as the env gives them."""
+        return EnvTransform()
+
 
 # -- the registry -------------------------------------------------------------------------------------
 @dataclass(frozen=True)

@@ -7,11 +7,16 @@ import numpy as np
 import torch
 
 from rlkit import keys
+from rlkit.data import Categorical
 from rlkit.modules import ExplorationType, action_call, set_exploration_type
 
 
 class Evaluator:
     """Runs one greedy episode in each sub-env of ``env`` and reports the mean return.
+
+    With ``epsilon > 0`` each action is replaced by a uniformly random allowed one with that
+    probability (the Atari evaluation protocols' ε-greedy, e.g. 0.05 in Mnih et al. 2015), drawn
+    from a generator seeded with ``seed`` at every evaluation (discrete actions only).
 
     The env is reset with the same ``seed`` at every evaluation, so an evaluation is a pure function of
     the policy's parameters (which keeps resumed runs identical to uninterrupted ones). The policy
@@ -24,6 +29,7 @@ class Evaluator:
             one; writes ``"action"``); run under ``ExplorationType.DETERMINISTIC``.
         seed: reset seed of every evaluation.
         max_steps: safety cap on steps per evaluation.
+        epsilon: probability of a random action.
 
     Examples:
         >>> import torch
@@ -37,11 +43,17 @@ class Evaluator:
         ['eval_length', 'eval_return', 'eval_return_std']
     """
 
-    def __init__(self, env: Any, policy: Any, *, seed: int, max_steps: int = 100_000) -> None:
+    def __init__(self, env: Any, policy: Any, *, seed: int, max_steps: int = 100_000, epsilon: float = 0.0) -> None:
         self.env = env
         self.policy = policy
         self.seed = int(seed)
         self.max_steps = int(max_steps)
+        if not 0.0 <= epsilon <= 1.0:
+            raise ValueError(f"epsilon must lie in [0, 1], got {epsilon}")
+        if epsilon > 0 and not isinstance(env.action_spec, Categorical):
+            raise ValueError(f"an evaluation epsilon needs discrete actions (one index per env), the env's action spec "
+                             f"is {type(env.action_spec).__name__}")
+        self.epsilon = float(epsilon)
         self._action = action_call(policy)
         self._in_keys = list(getattr(policy, "in_keys", [keys.OBSERVATION]))
 
@@ -52,10 +64,14 @@ class Evaluator:
         returns, lengths = np.zeros(n, dtype=np.float64), np.zeros(n, dtype=np.int64)
         finished = np.zeros(n, dtype=bool)
         obs, mask = env.next_state_tensors()
+        generator = torch.Generator().manual_seed(self.seed)
         with set_exploration_type(ExplorationType.DETERMINISTIC):
             for _ in range(self.max_steps):
                 inputs = [obs if key == keys.OBSERVATION else mask for key in self._in_keys]
-                res = env.advance(self._action(*inputs))
+                action = self._action(*inputs)
+                if self.epsilon > 0:
+                    action = self._explore(action, mask, generator)
+                res = env.advance(action)
                 running = ~finished
                 returns += res.raw_reward.astype(np.float64) * running  # the env's own rewards
                 lengths += running
@@ -70,6 +86,13 @@ class Evaluator:
             "eval_return_std": std,
             "eval_length": float(lengths_t.double().mean()),
         }
+
+    def _explore(self, action: torch.Tensor, mask: torch.Tensor | None, generator: torch.Generator) -> torch.Tensor:
+        n, k = action.shape[0], int(self.env.action_spec.n)
+        coins = torch.rand(n, generator=generator) < self.epsilon
+        allowed = torch.ones(n, k) if mask is None else mask.to("cpu", torch.float32)
+        random = torch.multinomial(allowed, 1, generator=generator).reshape(n)
+        return torch.where(coins.to(action.device), random.to(action.device, action.dtype), action)
 
     def close(self) -> None:
         self.env.close()

@@ -1,0 +1,202 @@
+"""Atari through rlkit: the protocol wrappers against hand-made sequences (a fake game with lives)
+and against ale-py itself, per-game reporting, the evaluation epsilon and exact state capture."""
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from rlkit.envs import GymEnv
+from rlkit.envs.atari import EpisodicLife, FireReset, atari_env_id
+from rlkit.envs.suites import get_suite
+
+ale_py = pytest.importorskip("ale_py")
+
+
+class FakeGame(gym.Env):
+    """A game with ``lives`` lives: each step's observation is its step count; a life is lost every
+    ``life_every`` steps; the game ends with the last life. Records the actions it is given."""
+
+    observation_space = gym.spaces.Box(0, 10_000, (1,), np.int64)
+    action_space = gym.spaces.Discrete(4)
+
+    class _Ale:
+        def __init__(self, game: "FakeGame") -> None:
+            self.game = game
+
+        def lives(self) -> int:
+            return self.game.lives_left
+
+    def __init__(self, lives: int = 3, life_every: int = 4) -> None:
+        self.lives_total, self.life_every = lives, life_every
+        self.ale = self._Ale(self)
+        self.actions: list[Any] = []
+        self.resets = 0
+        self.t = 0
+        self.lives_left = lives
+
+    def get_action_meanings(self) -> list[str]:
+        return ["NOOP", "FIRE", "RIGHT", "LEFT"]
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.resets += 1
+        self.t, self.lives_left = 0, self.lives_total
+        return np.array([0]), {}
+
+    def step(self, action):
+        self.actions.append(int(action))
+        self.t += 1
+        if self.t % self.life_every == 0:
+            self.lives_left -= 1
+        return np.array([self.t]), 1.0, self.lives_left == 0, False, {}
+
+
+def test_episodic_life_ends_learning_episodes_at_a_lost_life_and_goes_on_with_the_game():
+    game = FakeGame(lives=3, life_every=4)
+    env = EpisodicLife(game)
+    env.reset(seed=0)
+    flags = [env.step(2) for _ in range(4)]
+    assert [f[2] for f in flags] == [False, False, False, True]  # terminated at the lost life
+    assert flags[-1][4]["game_over"] is False
+    obs, _ = env.reset()  # not a new game: one NOOP step, the count goes on
+    assert game.resets == 1 and game.actions[-1] == 0 and obs[0] == 5
+    for _ in range(3):
+        out = env.step(2)
+    assert out[2] and out[4]["game_over"] is False  # second life lost at t = 8
+    env.reset()
+    while True:
+        out = env.step(2)
+        if out[2]:
+            break
+    assert out[4]["game_over"] is True  # the last life: the game is over
+    env.reset()
+    assert game.resets == 2  # now a real reset
+
+
+def test_fire_reset_presses_fire_then_2_after_every_reset():
+    game = FakeGame(lives=2, life_every=50)
+    env = FireReset(game)
+    env.reset(seed=0)
+    assert game.actions == [1, 2]
+    with pytest.raises(ValueError, match="FireReset needs FIRE as action 1"):
+        FireReset(gym.make("CartPole-v1"))
+
+
+def _frames_env(**options):
+    resolved = get_suite("atari").resolve(None, "Breakout", options)
+    return resolved
+
+
+def test_the_nature_protocol_matches_ale_frames_max_pooled_and_resized():
+    """One step = 4 emulator frames; the observation's newest frame is the pixel-wise max of the
+    last two, greyscale, resized to 84x84 (gymnasium's AtariPreprocessing, checked on ale-py)."""
+    import cv2
+
+    gym.register_envs(ale_py)
+    raw = gym.make("ALE/Breakout-v5", frameskip=1, repeat_action_probability=0.0)
+    raw.reset(seed=0)
+    resolved = _frames_env(noop_max=0, fire_reset=False, terminal_on_life_loss=False)
+    env = gym.make(resolved.env_id, **resolved.make_kwargs)
+    for wrap in resolved.train_wrappers:
+        env = wrap(env)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (4, 84, 84) and obs.dtype == np.uint8
+    actions = [1, 2, 2, 3, 0, 3]
+    for action in actions:
+        obs, *_ = env.step(action)
+        grey = []
+        for _ in range(4):
+            raw.step(action)
+            grey.append(raw.unwrapped.ale.getScreenGrayscale())
+        pooled = np.maximum(grey[-2], grey[-1])
+        expected = cv2.resize(pooled, (84, 84), interpolation=cv2.INTER_AREA)
+        np.testing.assert_array_equal(obs[-1], expected)
+
+
+def test_frame_stack_holds_the_last_four_frames_and_restarts_after_a_lost_life():
+    resolved = _frames_env()
+    env = GymEnv(resolved.env_id, num_envs=1, seed=1, make_kwargs=resolved.make_kwargs, wrappers=resolved.train_wrappers)
+    first = env.reset()["observation"][0]
+    assert all(torch.equal(first[i], first[-1]) for i in range(3))  # padded with the reset frame
+    previous = first
+    for t in range(400):
+        res = env.advance(torch.tensor([t % 4]))
+        current = torch.from_numpy(res.next_observation[0])
+        if res.done[0]:
+            after = res.observation[0]  # the stack after a lost life starts again from one frame
+            assert all(torch.equal(after[i], after[-1]) for i in range(3))
+            break
+        assert torch.equal(current[:3], previous[1:])  # shifted by one frame per step
+        previous = current
+    else:
+        pytest.fail("no life was lost in 400 steps")
+
+
+def test_reported_episodes_are_full_games_and_rewards_clipped_only_for_learning():
+    resolved = _frames_env()
+    from rlkit.envs.transforms import build_transforms
+
+    _, clip = build_transforms(resolved.train_transforms, 0.99)
+    env = GymEnv(resolved.env_id, num_envs=1, seed=3, make_kwargs=resolved.make_kwargs,
+                 wrappers=resolved.train_wrappers, transforms=clip)
+    lives_lost = games = 0
+    for t in range(3000):
+        res = env.advance(torch.tensor([[1, 2, 3][t % 3]]))
+        assert float(res.reward[0]) in (0.0, 1.0) and float(res.raw_reward[0]) >= float(res.reward[0])
+        lives_lost += int(res.done[0] and not res.episode_end[0])
+        games += int(res.episode_end[0])
+        if games == 1:
+            break
+    assert games == 1 and lives_lost == 4  # Breakout: 5 lives, 4 lost before the game ends
+
+
+def test_the_evaluation_env_plays_full_games_without_clipping():
+    resolved = _frames_env()
+    assert not any(w is EpisodicLife for w in resolved.eval_wrappers)
+    assert any(w is EpisodicLife for w in resolved.train_wrappers)
+
+
+def test_machado_protocol_settings():
+    resolved = get_suite("atari").resolve(None, "space_invaders", {"protocol": "machado", "full_action_set": True})
+    assert resolved.env_id == atari_env_id("SpaceInvaders") == "ALE/SpaceInvaders-v5"
+    assert resolved.make_kwargs["repeat_action_probability"] == 0.25 and resolved.make_kwargs["full_action_space"]
+    assert not any(w is EpisodicLife for w in resolved.train_wrappers)
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"protocol": "deepmind"}, r"env.options.protocol='deepmind' is not an Atari protocol; valid choices: \['machado', 'nature'\]"),
+    ({"frame_stack": 0}, r"env.options.frame_stack=0 is invalid: expected a positive integer"),
+    ({"sticky": 0.1}, r"env.options has keys env.suite='atari' does not take: \['sticky'\]"),
+])
+def test_bad_atari_options_are_refused(options, message):
+    with pytest.raises(ValueError, match=message):
+        get_suite("atari").resolve(None, "Breakout", options)
+
+
+def test_an_unknown_game_is_refused_with_close_names():
+    with pytest.raises(ValueError, match=r"env.game='Breakou' is not a atari game \(did you mean \[.*'Breakout'"):
+        get_suite("atari").resolve(None, "Breakou", {})
+
+
+@pytest.mark.parametrize("protocol", ["nature", "machado"])
+def test_atari_state_round_trip_replays_the_same_future(protocol):
+    resolved = get_suite("atari").resolve(None, "Breakout", {"protocol": protocol})
+    env = GymEnv(resolved.env_id, num_envs=2, seed=5, make_kwargs=resolved.make_kwargs,
+                 wrappers=resolved.train_wrappers, vectorization="sync")
+    assert env.exact_state
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        env.advance(torch.as_tensor(rng.integers(0, 4, 2)))
+    state = env.state_dict()
+    actions = [torch.as_tensor(rng.integers(0, 4, 2)) for _ in range(150)]
+    first = [env.advance(a) for a in actions]
+    env.load_state_dict(state)
+    second = [env.advance(a) for a in actions]
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a.next_observation, b.next_observation)
+        np.testing.assert_array_equal(a.reward, b.reward)
+        np.testing.assert_array_equal(a.episode_end, b.episode_end)
