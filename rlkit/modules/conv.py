@@ -22,7 +22,9 @@ __all__ = ["ConvNet", "MinAtarNet", "NatureCNN"]
 
 class ConvNet(nn.Module):
     """``Conv2d -> ReLU`` per entry of ``channels``, flatten, ``Linear -> ReLU`` per entry of
-    ``hidden``, then ``Linear(out_features)`` (none with ``out_features=None``).
+    ``hidden``, then ``Linear(out_features)`` (none with ``out_features=None``). The forward calls
+    the layers' own ``forward`` one after the other (as :class:`~rlkit.modules.MLP`), so hooks on the
+    individual layers do not run.
 
     Args:
         in_shape: the observation shape ``(C, H, W)``.
@@ -71,15 +73,21 @@ class ConvNet(nn.Module):
         self.out_features = out_features
         self.in_shape = shape
         self.scale = float(scale)
+        self._layers: tuple[nn.Module, ...] = (*self.convs, *self.hidden, *(() if self.head is None else (self.head,)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(torch.float32) if not x.is_floating_point() else x
         if self.scale != 1.0:
             x = x * self.scale
         batch = x.shape[:-3]
-        features = self.hidden(self.convs(x.reshape(-1, *x.shape[-3:])))
-        out = features if self.head is None else self.head(features)
-        return out.reshape(*batch, out.shape[-1])
+        flat = x.dim() != 4  # one batch dim is what conv2d takes; others are flattened into it
+        if flat:
+            x = x.reshape(-1, *x.shape[-3:])
+        # The layers' own forward, one after the other: nn.Sequential's numbers without
+        # nn.Module.__call__ for each of its layers (see rlkit.modules.MLP).
+        for layer in self._layers:
+            x = layer.forward(x)
+        return x.reshape(*batch, x.shape[-1]) if flat else x
 
 
 class NatureCNN(ConvNet):

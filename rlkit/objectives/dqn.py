@@ -33,6 +33,9 @@ from rlkit.utils.tensordicts import assembled
 
 __all__ = ["DQNLoss"]
 
+# Mean-reduced distances torch computes in one kernel (distance_loss's values, unweighted).
+_FUSED = {"l2": F.mse_loss, "smooth_l1": F.smooth_l1_loss, "l1": F.l1_loss}
+
 _NO_BATCH = torch.Size([])
 
 
@@ -164,9 +167,9 @@ class DQNLoss(LossModule):
         with torch.no_grad():
             tensordict.set(keys.priority, (target - pred.detach()).abs_())
         weight = tensordict.get(keys.priority_weight, None)
-        if weight is None and self.reduction == "mean" and self.loss_function == "l2":
-            # Fused form of the general path below (same value, one kernel fewer on the hot path).
-            return assembled({"loss_value": F.mse_loss(pred, target)}, _NO_BATCH)
+        if weight is None and self.reduction == "mean" and self.loss_function in _FUSED:
+            # Fused form of the general path below (same value, fewer kernels on the hot path).
+            return assembled({"loss_value": _FUSED[self.loss_function](pred, target)}, _NO_BATCH)
         loss = distance_loss(pred, target, self.loss_function).squeeze(-1)
         if weight is not None:
             loss = loss * weight.reshape(loss.shape)
