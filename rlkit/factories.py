@@ -21,6 +21,7 @@ from rlkit.agents.common import action_kind
 from rlkit.collectors import Collector
 from rlkit.config_schema import EVAL_SEED_OFFSET
 from rlkit.data import PrioritizedReplayBuffer, ReplayBuffer
+from rlkit.data.frames import FrameStorage
 from rlkit.envs import GymEnv
 from rlkit.envs.suites import get_suite
 from rlkit.envs.transforms import build_transforms
@@ -229,6 +230,21 @@ def build_trainer(settings: Any, run_dir: Path) -> Trainer:
                    evaluator=evaluator)
 
 
+def _frame_storage(settings: Any, env: GymEnv, replay: list) -> FrameStorage | None:
+    """A :class:`~rlkit.data.frames.FrameStorage` when the env suite stacks frames (Atari) and the
+    replay keeps observations: each frame stored once, stacks rebuilt at sampling."""
+    resolved = get_suite(settings.env.suite).resolve(settings.env.id, settings.env.game, settings.env.options)
+    obs_keys = (keys.OBSERVATION, keys.next_(keys.OBSERVATION))
+    if resolved.frame_stack <= 1 or not all(k in replay for k in obs_keys):
+        return None
+    spec = env.observation_spec[keys.OBSERVATION]
+    others = [k for k in replay if k not in obs_keys]
+    others += [k for k in (keys.TRAJ_ID, keys.next_(keys.DONE)) if k not in others]  # the episode links
+    return FrameStorage(settings.algo.buffer_size, stack=resolved.frame_stack, frame_shape=tuple(spec.shape[1:]),
+                        frame_dtype=spec.dtype, device=torch.device(settings.root.device), keys=others,
+                        layout=replay_layout(env, others))
+
+
 def _replay_buffer(settings: Any, entry: Any, agent: Agent, env: GymEnv, per_env: int,
                    ts: TrainerSettings) -> ReplayBuffer:
     """The replay buffer of an off-policy run (its keys from the registry entry; trajectory ids and step
@@ -238,15 +254,16 @@ def _replay_buffer(settings: Any, entry: Any, agent: Agent, env: GymEnv, per_env
     generator = torch.Generator(device=device).manual_seed(root.seed)
     slices = get_estimator_class(settings.value_estimator.name).needs_time_dim
     replay = list(entry.replay_keys(agent)) + ([keys.TRAJ_ID, keys.STEP_COUNT] if slices else [])
-    layout = replay_layout(env, replay)
+    storage = _frame_storage(settings, env, replay)
+    layout = None if storage is not None else replay_layout(env, replay)
     if algo.prioritized:
         updates = max(1, (root.total_frames - algo.learning_starts) // (per_env * algo.num_envs))
         buffer: ReplayBuffer = PrioritizedReplayBuffer(
             algo.buffer_size, alpha=algo.alpha, beta=algo.beta, beta_annealing_steps=updates * algo.updates_per_batch,
-            device=device, generator=generator, layout=layout)
+            device=device, generator=generator, layout=layout, storage=storage)
         agent.loss.set_keys(priority=keys.TD_ERROR)
     else:
-        buffer = ReplayBuffer(algo.buffer_size, device=device, generator=generator, layout=layout)
+        buffer = ReplayBuffer(algo.buffer_size, device=device, generator=generator, layout=layout, storage=storage)
     nbytes = buffer.nbytes
     assert nbytes is not None  # known before allocation: the buffer was given its layout
     check_memory("replay buffer", nbytes, device, f"algo.buffer_size={algo.buffer_size}")

@@ -23,6 +23,8 @@ CLEANRL_DQN = "https://docs.cleanrl.dev/rl-algorithms/dqn/#dqnpy"
 CLEANRL_C51 = "https://docs.cleanrl.dev/rl-algorithms/c51/#c51py"
 RL_ZOO = "https://github.com/DLR-RM/rl-baselines3-zoo/blob/master/benchmark.md"
 MINATAR = "https://arxiv.org/abs/1903.03176"
+CLEANRL_DQN_ATARI = "https://docs.cleanrl.dev/rl-algorithms/dqn/#dqn_ataripy"
+CLEANRL_C51_ATARI = "https://docs.cleanrl.dev/rl-algorithms/c51/#c51_ataripy"
 
 
 @dataclass(frozen=True)
@@ -88,4 +90,12 @@ PUBLISHED: dict[str, Published] = {
         "RL Zoo (SB3) A2C", RL_ZOO, "MountainCar-v0", -111.263, 24.087, "greedy_eval", 1, 1_000_000
     ),
     **{f"dqn_minatar_{game}": _minatar(game) for game in _MINATAR_CURVES},
+    # Atari (Breakout; the configs name Pong and BeamRider's figures too). CleanRL: "average episodic
+    # returns" of training episodes (full games), 3 seeds, 10M agent steps.
+    "dqn_atari": Published("CleanRL dqn_atari.py", CLEANRL_DQN_ATARI, "ALE/Breakout-v5", 366.928, 39.89,
+                           "last100_train", 3, 10_000_000, note="CleanRL plays BreakoutNoFrameskip-v4"),
+    "c51_atari": Published("CleanRL c51_atari.py", CLEANRL_C51_ATARI, "ALE/Breakout-v5", 461.86, 69.65,
+                           "last100_train", 3, 10_000_000, note="CleanRL plays BreakoutNoFrameskip-v4"),
+    "a2c_atari": Published("RL Zoo (SB3) A2C", RL_ZOO, "ALE/Breakout-v5", 279.793, 122.177, "greedy_eval", 1,
+                           10_000_000, note="the zoo evaluates Atari agents with the stochastic policy"),
 }

@@ -51,6 +51,9 @@ class ReplayBuffer:
         layout: per-item shape and dtype of each stored entry when known in advance (see
             :class:`~rlkit.data.storage.TensorDictStorage`); then :attr:`nbytes` is known before the
             first write.
+        storage: a storage of ``capacity`` items to use instead of a new
+            :class:`~rlkit.data.storage.TensorDictStorage` (e.g. a
+            :class:`~rlkit.data.frames.FrameStorage`); ``keys``, ``layout`` and ``device`` are its own then.
 
     Examples:
         >>> import torch
@@ -74,12 +77,16 @@ class ReplayBuffer:
         generator: torch.Generator | None = None,
         keys: Sequence[NestedKey] | None = None,
         layout: Mapping[NestedKey, tuple[Sequence[int], torch.dtype]] | None = None,
+        storage: TensorDictStorage | None = None,
     ) -> None:
-        named = list(keys or []) + list(layout or [])
+        named = list(keys or []) + list(layout or []) + list((storage.keys or []) if storage is not None else [])
         reserved = [k for k in self._reserved_keys if k in named]
         if reserved:
             raise ValueError(f"keys {reserved} are reserved: the buffer writes them into sampled batches")
-        self._storage = TensorDictStorage(capacity, device=device, keys=keys, layout=layout)
+        if storage is not None and storage.capacity != capacity:
+            raise ValueError(f"the storage holds {storage.capacity} items, the buffer's capacity is {capacity}")
+        self._storage = storage if storage is not None else TensorDictStorage(
+            capacity, device=device, keys=keys, layout=layout)
         if generator is None:
             generator = torch.Generator()
             generator.manual_seed(int(torch.randint(0, 2**62, ()).item()))
@@ -247,6 +254,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         generator: random generator used for sampling.
         keys: the entries to store (``None``: all), as for :class:`ReplayBuffer`.
         layout: per-item shapes and dtypes, as for :class:`ReplayBuffer`.
+        storage: a storage to use, as for :class:`ReplayBuffer`.
 
     Examples:
         >>> import torch
@@ -278,8 +286,9 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         generator: torch.Generator | None = None,
         keys: Sequence[NestedKey] | None = None,
         layout: Mapping[NestedKey, tuple[Sequence[int], torch.dtype]] | None = None,
+        storage: TensorDictStorage | None = None,
     ) -> None:
-        super().__init__(capacity, device=device, generator=generator, keys=keys, layout=layout)
+        super().__init__(capacity, device=device, generator=generator, keys=keys, layout=layout, storage=storage)
         for name, value in (("alpha", alpha), ("beta", beta), ("beta_end", beta_end)):
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")

@@ -13,6 +13,16 @@ from rlkit.utils.tensordicts import assembled
 __all__ = ["TensorDictStorage"]
 
 
+def put(tree: dict, key: NestedKey, value: Any) -> None:
+    """``tree[key] = value`` for a nested key (one sub-dict per level)."""
+    if isinstance(key, tuple):
+        for part in key[:-1]:
+            tree = tree.setdefault(part, {})
+        tree[key[-1]] = value
+    else:
+        tree[key] = value
+
+
 def _leaves(td: TensorDictBase, what: str) -> dict[NestedKey, torch.Tensor]:
     """All tensor leaves of ``td`` by nested key; anything else (non-tensor data) is rejected."""
     leaves: dict[NestedKey, torch.Tensor] = {}
@@ -248,23 +258,21 @@ class TensorDictStorage:
         """``self[index]``, with the top-level entries ``extra`` (of the index's shape) added to the
         result as it is built (one TensorDict construction instead of a construction and a set)."""
         data = self.data
+        out = self._gathered(index)
+        if extra:
+            out.update(extra)
+        # Gathered from the storage's own tensors: shapes and device fit by construction.
+        return assembled(out, index.shape, data.device)
+
+    def _gathered(self, index: torch.Tensor) -> dict:
+        """The stored entries at ``index`` as a nested dict of tensors (what :meth:`gather` assembles)."""
         # index_select: the same copy as value[index] for a flat int64 index on the data's device,
         # without the indexing parser (which also accepts a CPU index for CUDA data)
         flat = index.dim() == 1 and index.dtype == torch.int64 and index.device == self._leaf_device
         out: dict = {}
         for key, value in self._leaves.items():
-            item = torch.index_select(value, 0, index) if flat else value[index]
-            if isinstance(key, tuple):  # nested keys: one sub-dict per level
-                node = out
-                for part in key[:-1]:
-                    node = node.setdefault(part, {})
-                node[key[-1]] = item
-            else:
-                out[key] = item
-        if extra:
-            out.update(extra)
-        # Gathered from the storage's own tensors: shapes and device fit by construction.
-        return assembled(out, index.shape, data.device)
+            put(out, key, torch.index_select(value, 0, index) if flat else value[index])
+        return out
 
     def state_dict(self) -> dict[str, Any]:
         """Contents and write position as plain tensors/ints/dicts.

@@ -41,6 +41,8 @@ class ResolvedEnv:
     eval_wrappers: list[Wrapper] = field(default_factory=list)
     #: rlkit transform specs (``env.transforms`` entries) applied in training before the config's own.
     train_transforms: list[dict[str, Any]] = field(default_factory=list)
+    #: frames stacked in each observation by the suite's wrappers (1: none); replay keeps them once.
+    frame_stack: int = 1
 
 
 @dataclass(frozen=True)
@@ -154,7 +156,7 @@ def _atari(env_id: str | None, game: str | None, options: dict[str, Any]) -> Res
                    "max_num_frames_per_episode": int(resolved["max_episode_frames"])}
     clip = [{"name": "clip_reward", "low": -1.0, "high": 1.0}] if resolved["clip_rewards"] else []
     return ResolvedEnv(atari_env_id(game), make_kwargs, atari_wrappers(resolved, evaluating=False),
-                       atari_wrappers(resolved, evaluating=True), clip)
+                       atari_wrappers(resolved, evaluating=True), clip, frame_stack=int(resolved["frame_stack"]))
 
 
 #: ``env.suite`` choices.

@@ -200,3 +200,42 @@ def test_atari_state_round_trip_replays_the_same_future(protocol):
         np.testing.assert_array_equal(a.next_observation, b.next_observation)
         np.testing.assert_array_equal(a.reward, b.reward)
         np.testing.assert_array_equal(a.episode_end, b.episode_end)
+
+
+def test_dqn_on_atari_with_frame_replay_resumes_exactly(tmp_path):
+    """A short DQN run on Breakout (a small conv net, frames kept once in replay) checkpointed and
+    resumed equals the uninterrupted run: losses, parameters and the replay's frames."""
+    from pathlib import Path
+
+    from hydra import compose, initialize_config_dir
+
+    from rlkit.run import run
+    from rlkit.trainers import load_checkpoint, read_metrics_csv
+
+    conf = str(Path(__file__).resolve().parents[2] / "conf")
+    common = ["experiment=dqn_atari", "algo.buffer_size=3000", "algo.learning_starts=200",
+              "algo.target_update_interval=20", "algo.eps_annealing_frames=500",
+              "++algo.network={_target_: rlkit.modules.ConvNet, channels: [8], kernels: [8], strides: [8], hidden: [32]}",
+              "trainer.log_interval=100", "trainer.eval_interval=400", "trainer.eval_episodes=1",
+              "trainer.progress=false", "trainer.checkpoint_interval=300"]
+
+    def train(run_dir, frames, resume=False):
+        overrides = ([f"resume={run_dir}"] if resume else common) + [f"total_frames={frames}"]
+        with initialize_config_dir(config_dir=conf, version_base="1.3"):
+            cfg = compose("config", overrides=overrides)
+        return run(cfg, run_dir, overrides=overrides)
+
+    train(tmp_path / "straight", 700)
+    train(tmp_path / "split", 400)
+    train(tmp_path / "split", 700, resume=True)
+    drop = {"fps"}
+    a = [{k: v for k, v in r.items() if k not in drop} for r in read_metrics_csv(tmp_path / "straight")]
+    b = [{k: v for k, v in r.items() if k not in drop} for r in read_metrics_csv(tmp_path / "split")]
+    assert a == b and any("loss_value" in r for r in a)
+    sa, sb = (load_checkpoint(tmp_path / d / "checkpoints" / "last.pt") for d in ("straight", "split"))
+    for key, value in sa["loss_module"].items():
+        assert torch.equal(value, sb["loss_module"][key]), key
+    frames_a, frames_b = sa["replay_buffer"]["storage"]["frames"], sb["replay_buffer"]["storage"]["frames"]
+    assert frames_a["written"] == frames_b["written"] == 700
+    assert torch.equal(frames_a["frames"], frames_b["frames"]) and frames_a["frames"].shape[1:] == (84, 84)
+    assert "observation" not in sa["replay_buffer"]["storage"]["data"]  # stacks are not stored

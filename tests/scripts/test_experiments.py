@@ -21,7 +21,7 @@ def _settings(name: str):
 
 def test_every_experiment_has_a_published_figure_and_back():
     assert set(EXPERIMENTS) == set(PUBLISHED)
-    assert len(EXPERIMENTS) == 15
+    assert len(EXPERIMENTS) == 18
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
@@ -34,7 +34,8 @@ def test_experiment_matches_its_published_setting(name):
     assert s.root.trainer.early_stop is False  # the figures are at the full budget
 
 
-@pytest.mark.parametrize("name", [n for n in EXPERIMENTS if n.split("_")[0] in ("dqn", "c51") and "minatar" not in n])
+@pytest.mark.parametrize("name", [n for n in EXPERIMENTS if n.split("_")[0] in ("dqn", "c51")
+                                  and "minatar" not in n and "atari" not in n])
 def test_cleanrl_settings(name):
     s = _settings(name)
     a = s.algo
@@ -51,7 +52,7 @@ def test_cleanrl_settings(name):
         assert "eps" not in a.optim and a.loss_function == "l2" and not a.double_dqn
 
 
-@pytest.mark.parametrize(("name", "num_envs", "frames", "normalize"), [
+@pytest.mark.parametrize(("name", "num_envs", "frames", "normalize"), [  # the classic-control ones
     ("a2c_cartpole", 8, 500_000, False), ("a2c_acrobot", 16, 500_000, True), ("a2c_mountaincar", 16, 1_000_000, True),
 ])
 def test_rl_zoo_a2c_settings(name, num_envs, frames, normalize):
@@ -98,3 +99,29 @@ def test_minatar_dqn_settings(game):
     assert (s.value_estimator.name, s.value_estimator.gamma, s.root.total_frames) == ("td0", 0.99, 5_000_000)
     pub = PUBLISHED[f"dqn_minatar_{game}"]
     assert pub.curve[-1][0] == 5_000_000 and pub.mean == pub.curve[-1][1] and pub.runs == 30
+
+
+@pytest.mark.parametrize(("name", "lr", "target_every", "extra"), [
+    ("dqn_atari", 1e-4, 250, {}), ("c51_atari", 2.5e-4, 2500, {"eps": 0.01 / 32}),
+])
+def test_cleanrl_atari_settings(name, lr, target_every, extra):
+    """dqn_atari.py / c51_atari.py: their Args, in rlkit's units (targets in updates of one per 4 steps)."""
+    s = _settings(name)
+    a = s.algo
+    assert (s.env.suite, s.env.game, s.env.options["protocol"]) == ("atari", "Breakout", "nature")
+    assert (a.buffer_size, a.batch_size, a.learning_starts, a.train_frequency) == (1_000_000, 32, 80_000, 4)
+    assert a.target_update_interval * a.train_frequency == target_every * 4 and a.tau is None
+    assert (a.eps_init, a.eps_end, a.eps_annealing_frames) == (1.0, 0.01, 0.1 * s.root.total_frames)
+    assert a.optim == {"_target_": "torch.optim.Adam", "lr": lr, "fused": False, **extra}
+    assert a.network == {"_target_": "rlkit.modules.NatureCNN"} and s.root.trainer.eval_epsilon == 0.05
+    if name == "c51_atari":
+        assert (a.n_atoms, a.v_min, a.v_max, a.double_dqn) == (51, -10.0, 10.0, False)
+
+
+def test_rl_zoo_a2c_atari_settings():
+    s = _settings("a2c_atari")
+    a = s.algo
+    assert (a.num_envs, a.n_steps, s.root.total_frames, a.shared_trunk, a.ortho_init) == (16, 5, 10_000_000, True, True)
+    assert (a.entropy_coeff, a.critic_coeff, a.max_grad_norm) == (0.01, 0.25, 0.5)
+    assert a.optim == {"_target_": "rlkit.optim.RMSpropTF", "lr": 7e-4, "alpha": 0.99, "eps": 1e-5}
+    assert (s.value_estimator.gamma, s.value_estimator.lmbda) == (0.99, 1.0)

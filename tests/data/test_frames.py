@@ -1,0 +1,141 @@
+"""FrameStorage against a naive buffer that stores every stack: random episodes of several envs with
+boundaries, interleaved env-major batches, wrap-around, both padding kinds, uniform and prioritised
+samples, n-step slices, and an exact state round trip."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from tensordict import TensorDict
+
+from rlkit import keys
+from rlkit.data import PrioritizedReplayBuffer, ReplayBuffer
+from rlkit.data.frames import FrameStorage
+
+STACK, H, W = 4, 3, 2
+KEYS = [keys.ACTION, keys.TRAJ_ID, keys.STEP_COUNT, keys.next_(keys.DONE), keys.next_(keys.REWARD)]
+
+
+def collect(num_envs: int, steps_per_batch: int, batches: int, seed: int, padding: str):
+    """Env-major batches ``[num_envs * T]`` of a fake frame-stacking env: each step's frame is unique
+    (a counter), episodes end at random, a new episode's stack is padded (``reset``: the first frame
+    repeated; ``zero``: zeros, as stable-baselines3's VecFrameStack)."""
+    rng = np.random.default_rng(seed)
+    counter = [1]
+    next_traj = [0]
+
+    def frame() -> torch.Tensor:
+        counter[0] += 1
+        return torch.full((H, W), counter[0] % 251, dtype=torch.uint8) + torch.arange(H * W, dtype=torch.uint8).reshape(H, W)
+
+    def new_episode():
+        first = frame()
+        pad = first if padding == "reset" else torch.zeros(H, W, dtype=torch.uint8)
+        next_traj[0] += 1
+        return {"stack": torch.stack([pad] * (STACK - 1) + [first]), "traj": next_traj[0] - 1, "t": 0}
+
+    envs = [new_episode() for _ in range(num_envs)]
+    out = []
+    for _ in range(batches):
+        rows = []
+        for env in envs:
+            for _ in range(steps_per_batch):
+                obs = env["stack"]
+                nxt = torch.cat([obs[1:], frame()[None]])
+                done = bool(rng.random() < 0.15)
+                rows.append({"obs": obs, "next": nxt, "done": done, "traj": env["traj"], "t": env["t"],
+                             "action": int(rng.integers(4)), "reward": float(rng.normal())})
+                if done:
+                    env.update(new_episode())
+                else:
+                    env["stack"], env["t"] = nxt, env["t"] + 1
+        out.append(TensorDict({
+            keys.OBSERVATION: torch.stack([r["obs"] for r in rows]),
+            keys.ACTION: torch.tensor([r["action"] for r in rows]),
+            keys.TRAJ_ID: torch.tensor([r["traj"] for r in rows]),
+            keys.STEP_COUNT: torch.tensor([r["t"] for r in rows]),
+            keys.NEXT: {keys.OBSERVATION: torch.stack([r["next"] for r in rows]),
+                        keys.DONE: torch.tensor([[r["done"]] for r in rows]),
+                        keys.REWARD: torch.tensor([[r["reward"]] for r in rows])},
+        }, batch_size=[len(rows)]))
+    return out
+
+
+def buffers(capacity: int, prioritized: bool = False):
+    frame_storage = FrameStorage(capacity, stack=STACK, frame_shape=(H, W), keys=KEYS)
+    cls = PrioritizedReplayBuffer if prioritized else ReplayBuffer
+    frames = cls(capacity, storage=frame_storage, generator=torch.Generator().manual_seed(3))
+    naive = cls(capacity, generator=torch.Generator().manual_seed(3))
+    return frames, naive
+
+
+def assert_same(a: TensorDict, b: TensorDict) -> None:
+    assert set(a.keys(True, True)) == set(b.keys(True, True))
+    for key in b.keys(True, True):
+        assert torch.equal(a.get(key), b.get(key)), key
+
+
+@pytest.mark.parametrize("padding", ["reset", "zero"])
+@pytest.mark.parametrize(("num_envs", "steps"), [(1, 1), (1, 7), (3, 5)])
+def test_samples_equal_a_naive_stacked_buffer(padding, num_envs, steps):
+    frames, naive = buffers(capacity=60)
+    for batch in collect(num_envs, steps, batches=40, seed=num_envs * 10 + steps, padding=padding):
+        frames.extend(batch)
+        naive.extend(batch)
+        assert len(frames) == len(naive)
+        assert_same(frames.sample(16), naive.sample(16))
+        assert_same(frames.storage.gather(torch.arange(len(naive))), naive.storage.gather(torch.arange(len(naive))))
+
+
+def test_slices_for_n_step_targets_equal_the_naive_buffers():
+    frames, naive = buffers(capacity=80)
+    for batch in collect(2, 10, batches=20, seed=5, padding="reset"):
+        frames.extend(batch)
+        naive.extend(batch)
+    a, b = frames.sample_slices(6, 4), naive.sample_slices(6, 4)
+    assert a.batch_size == (6, 4)
+    assert_same(a, b)
+
+
+def test_prioritised_sampling_works_on_frames():
+    frames, naive = buffers(capacity=50, prioritized=True)
+    for batch in collect(2, 3, batches=30, seed=9, padding="reset"):
+        frames.extend(batch)
+        naive.extend(batch)
+        a, b = frames.sample(8), naive.sample(8)
+        assert_same(a, b)
+        for buffer, sample in ((frames, a), (naive, b)):
+            sample[keys.TD_ERROR] = sample[keys.next_(keys.REWARD)].abs()
+            buffer.update_tensordict_priority(sample)
+
+
+def test_state_round_trip_continues_exactly():
+    frames, _ = buffers(capacity=40)
+    batches = collect(2, 4, batches=30, seed=2, padding="reset")
+    for batch in batches[:15]:
+        frames.extend(batch)
+    state = frames.state_dict()
+    restored = ReplayBuffer(40, storage=FrameStorage(40, stack=STACK, frame_shape=(H, W), keys=KEYS))
+    restored.load_state_dict({k: (v.clone() if isinstance(v, torch.Tensor) else v) for k, v in state.items()})
+    for batch in batches[15:]:
+        frames.extend(batch)
+        restored.extend(batch)
+        assert_same(frames.sample(8), restored.sample(8))
+
+
+def test_memory_holds_each_frame_once():
+    storage = FrameStorage(1000, stack=4, frame_shape=(84, 84), keys=KEYS,
+                           layout={k: ((), torch.int64) if k in (keys.ACTION, keys.TRAJ_ID, keys.STEP_COUNT)
+                                   else ((1,), torch.bool if k == keys.next_(keys.DONE) else torch.float32)
+                                   for k in KEYS})
+    per_item = storage.item_nbytes
+    assert 84 * 84 <= per_item < 84 * 84 + 64  # one frame, links and the small entries; not 8 frames
+
+
+def test_bad_batches_and_settings_are_refused():
+    with pytest.raises(ValueError, match="needs \\[\\('next', 'done'\\)\\] among its stored keys"):
+        FrameStorage(10, stack=4, frame_shape=(H, W), keys=[keys.TRAJ_ID])
+    storage = FrameStorage(10, stack=2, frame_shape=(H, W), keys=KEYS)
+    bad = collect(1, 2, 1, 0, "reset")[0]
+    with pytest.raises(ValueError, match=r"entry 'observation' must hold stacks of shape \(2, 3, 2\)"):
+        storage.extend(bad)
