@@ -1,0 +1,60 @@
+"""Conv networks: the published architectures layer by layer, uint8 scaling inside, trunks, errors."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from rlkit.modules import ConvNet, MinAtarNet, NatureCNN
+
+
+def test_nature_cnn_is_mnih_et_al_2015():
+    net = NatureCNN((4, 84, 84), 6)
+    convs = [m for m in net.modules() if isinstance(m, nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size, c.stride) for c in convs] == [
+        (4, 32, (8, 8), (4, 4)), (32, 64, (4, 4), (2, 2)), (64, 64, (3, 3), (1, 1))]
+    linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
+    assert [(l.in_features, l.out_features) for l in linears] == [(3136, 512), (512, 6)]
+
+
+def test_minatar_net_is_the_papers():
+    net = MinAtarNet((7, 10, 10), 3)
+    conv = next(m for m in net.modules() if isinstance(m, nn.Conv2d))
+    assert (conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride) == (7, 16, (3, 3), (1, 1))
+    assert [(l.in_features, l.out_features) for l in net.modules() if isinstance(l, nn.Linear)] == [(1024, 128), (128, 3)]
+
+
+def test_uint8_frames_are_scaled_inside_the_network():
+    torch.manual_seed(0)
+    net = NatureCNN((4, 84, 84), 4)
+    frames = torch.randint(0, 256, (2, 4, 84, 84), dtype=torch.uint8)
+    scaled = frames.float() * (1 / 255)
+    torch.testing.assert_close(net(frames), net.head(net.hidden(net.convs(scaled))), rtol=0, atol=0)
+    torch.testing.assert_close(net(frames), net(frames.float()), rtol=0, atol=0)  # stored as uint8 or not
+
+
+def test_reference_forward_and_batch_dims():
+    torch.manual_seed(1)
+    net = ConvNet((3, 12, 12), 5, channels=[8, 8], kernels=[3, 3], strides=[2, 1], hidden=[16])
+    x = torch.rand(6, 3, 12, 12)
+    reference = net.head(net.hidden(net.convs(x)))  # the Sequentials called as modules
+    torch.testing.assert_close(net(x), reference, rtol=0, atol=0)
+    assert net(x.reshape(2, 3, 3, 12, 12)).shape == (2, 3, 5) and net(x[0]).shape == (5,)
+
+
+def test_a_trunk_returns_its_features():
+    trunk = NatureCNN((4, 84, 84), None)
+    assert trunk.features_dim == 512 and trunk(torch.zeros(2, 4, 84, 84, dtype=torch.uint8)).shape == (2, 512)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"in_shape": (84, 84), "out_features": 2, "channels": [8], "kernels": [3], "strides": [1], "hidden": []},
+     r"takes channel-first image observations \(C, H, W\), got shape \(84, 84\)"),
+    ({"in_shape": (1, 4, 4), "out_features": 2, "channels": [8], "kernels": [8], "strides": [1], "hidden": []},
+     r"Kernel size can't be greater than actual input size|leave nothing"),
+    ({"in_shape": (1, 8, 8), "out_features": 2, "channels": [8, 8], "kernels": [3], "strides": [1], "hidden": []},
+     r"one entry per conv layer"),
+])
+def test_bad_conv_settings_are_refused(kwargs, message):
+    with pytest.raises((ValueError, RuntimeError), match=message):
+        ConvNet(**kwargs)
