@@ -13,13 +13,17 @@ Refusals end the process with ``rlkit: <message>`` on stderr and exit status 2; 
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import re
 import secrets
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
@@ -72,11 +76,63 @@ def run_dir_resolver(resume: str | None, default: str) -> str:
     return str(run_dir_of(resume)) if resume else default
 
 
-def job_subdir_resolver(subdir: str, *, _root_: DictConfig) -> str:
+#: Environment variable through which the sweep's process tells its jobs (also those a launcher
+#: starts in other processes) which keys the sweep varies; set in :meth:`ConfigCheck.on_multirun_start`.
+SWEPT_KEYS_ENV = "RLKIT_SWEPT_KEYS"
+#: Longest sweep job directory name (longer ones are cut and end in a hash of the whole name).
+MAX_JOB_DIR = 96
+_UNSAFE = re.compile(r"[^A-Za-z0-9._=,+-]")
+
+
+def job_dir_name(num: int, overrides: list[str], swept: list[str], default: str) -> str:
+    """The directory name of sweep job ``num``: its values of the swept keys, ``<num>_lr=0.001,seed=1``.
+
+    Keys are shortened to their last component unless two swept keys share it; characters outside
+    ``A-Za-z0-9._=,+-`` become ``_``; names over :data:`MAX_JOB_DIR` characters are cut and end in 6
+    hex digits of a hash of the whole name. A job that varies no key gets ``<num>_<default>``.
+
+    >>> from rlkit.cli import job_dir_name
+    >>> job_dir_name(3, ["algo=dqn", "algo.optim.lr=0.001", "seed=1"], ["algo.optim.lr", "seed"], "x")
+    '3_lr=0.001,seed=1'
+    >>> job_dir_name(0, ["seed=0"], [], "dqn_CartPole_s0")
+    '0_dqn_CartPole_s0'
+    >>> job_dir_name(1, ["env.id=ALE/Pong-v5"], ["env.id"], "x")
+    '1_id=ALE_Pong-v5'
+    """
+    values: dict[str, str] = {}
+    for override in overrides:
+        key, sep, value = str(override).partition("=")
+        key = key.lstrip("+~")
+        if sep and key in swept:
+            values[key] = value
+    if not values:
+        return f"{num}_{default}"
+    last = [k.rsplit(".", 1)[-1] for k in values]
+    short = {k: (s if last.count(s) == 1 else k) for k, s in zip(values, last)}
+    name = _UNSAFE.sub("_", f"{num}_" + ",".join(f"{short[k]}={v}" for k, v in values.items()))
+    if len(name) > MAX_JOB_DIR:
+        name = name[:MAX_JOB_DIR - 7] + "_" + hashlib.sha1(name.encode()).hexdigest()[:6]
+    return name
+
+
+def swept_keys(overrides: list[str]) -> list[str]:
+    """The keys that command-line ``overrides`` sweep (``seed=0,1``, ``lr=range(1,3)``, ``glob(...)``).
+
+    >>> from rlkit.cli import swept_keys
+    >>> swept_keys(["algo=dqn,a2c", "seed=0", "algo.optim.lr=range(1,4)", "+x=[1,2]"])
+    ['algo', 'algo.optim.lr']
+    """
+    parsed = OverridesParser.create().parse_overrides(overrides=[str(o) for o in overrides])
+    return [o.get_key_element().lstrip("+~") for o in parsed if o.is_sweep_override()]
+
+
+def job_subdir_resolver(num: int, default: str, *, _root_: DictConfig) -> str:
     """``hydra.sweep.subdir``: checks each sweep job (:func:`rlkit.run.preflight`) before Hydra creates
-    its directory (Hydra has no callback there)."""
+    its directory (Hydra has no callback there), and names it by :func:`job_dir_name`."""
     _check(_root_)
-    return subdir
+    overrides = OmegaConf.select(_root_, "hydra.overrides.task", default=[]) or []
+    swept = [k for k in os.environ.get(SWEPT_KEYS_ENV, "").split(",") if k]
+    return job_dir_name(int(num), list(overrides), swept, default)
 
 
 def env_label_resolver(env_id: str | None, game: str | None = None) -> str:
@@ -158,6 +214,8 @@ class ConfigCheck(Callback):
         if config.get("resume"):
             refuse(f"resume={config.resume} continues one run; it cannot be swept (-m): resume each run on "
                    "its own")
+        overrides = OmegaConf.select(config, "hydra.overrides.task", default=[]) or []
+        os.environ[SWEPT_KEYS_ENV] = ",".join(swept_keys(list(overrides)))
 
     @staticmethod
     def _check_resume(config: DictConfig) -> None:

@@ -294,7 +294,12 @@ def aggregate(options: Options, expected: dict[str, Any]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) == 1 and argv[0].startswith("summary="):
-        print(report.collect(argv[0].partition("=")[2]).table())
+        root = argv[0].partition("=")[2]
+        collected = report.collect(root)
+        if not collected.summaries:
+            raise SystemExit(f"reproduce.py: no summary.json under {root} (not a reproduce.py output); to compare "
+                             f"the runs of a sweep or any run directories: python scripts/compare.py {root}")
+        print(collected.table())
         return 0
     try:
         options = parse_args(argv)

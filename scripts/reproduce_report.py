@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from rlkit import stats
 from rlkit.trainers.episodes import EpisodeRecorder, read_episodes
 from rlkit.trainers.loggers.csv_logger import read_metrics_csv
 from rlkit.utils.io import atomic_write
@@ -120,23 +121,29 @@ def eval_curve(rows: list[dict[str, float]]) -> tuple[list[int], list[float]]:
     return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
-def mean_std(values: list[float]) -> tuple[float, float]:
-    """Mean and population standard deviation (``numpy.std`` default), NaN for no values."""
+def last_training_mean(run: Run, n: int = LAST_EPISODES) -> tuple[float, int, bool]:
+    """``(mean, episodes used, exact)`` of the last ``n`` training episodes of ``run``: exact from
+    ``episodes.csv``, else from the metrics rows (:func:`last_episodes_mean`); NaN without episodes."""
+    if run.episodes is not None:
+        tail = [ret for _, ret in run.episodes[-n:]]
+        return (sum(tail) / len(tail) if tail else math.nan), len(tail), True
+    return last_episodes_mean(run.rows, n)
+
+
+def across_seeds(values: list[float]) -> dict[str, float]:
+    """Mean ± std over seeds and the IQM with its bootstrap 95 % interval (:mod:`rlkit.stats`); the
+    runs' NaNs (no episode or evaluation yet) are left out, all NaN when none is left."""
+    values = [v for v in values if not math.isnan(v)]
     if not values:
-        return math.nan, math.nan
-    mean = sum(values) / len(values)
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+        return {"mean": math.nan, "std": math.nan, "iqm": math.nan, "iqm_ci_low": math.nan, "iqm_ci_high": math.nan}
+    return stats.aggregate(values).as_dict()
 
 
 def summarize(experiment: str, runs: list[Run], published: Any | None, env_id: str) -> dict[str, Any]:
     """The numbers of ``results.md`` / ``summary.json`` for ``runs`` (sorted by seed)."""
     per_seed = []
     for run in sorted(runs, key=lambda r: r.seed):
-        if run.episodes is not None:
-            tail = [ret for _, ret in run.episodes[-LAST_EPISODES:]]
-            last, used, exact = (sum(tail) / len(tail) if tail else math.nan), len(tail), True
-        else:
-            last, used, exact = last_episodes_mean(run.rows)
+        last, used, exact = last_training_mean(run)
         evals = [r for r in run.rows if "eval_return" in r]
         per_seed.append({
             "seed": run.seed, "frames": run.frames, "complete": run.complete, "path": str(run.path),
@@ -144,8 +151,8 @@ def summarize(experiment: str, runs: list[Run], published: Any | None, env_id: s
             "eval_return": evals[-1]["eval_return"] if evals else math.nan,
             "eval_return_std": evals[-1].get("eval_return_std", math.nan) if evals else math.nan,
         })
-    train = mean_std([s["last100"] for s in per_seed if not math.isnan(s["last100"])])
-    greedy = mean_std([s["eval_return"] for s in per_seed if not math.isnan(s["eval_return"])])
+    train = across_seeds([s["last100"] for s in per_seed])
+    greedy = across_seeds([s["eval_return"] for s in per_seed])
     pub = None
     if published is not None:
         pub = {k: getattr(published, k) for k in ("source", "url", "env_id", "mean", "std", "protocol", "runs",
@@ -153,7 +160,7 @@ def summarize(experiment: str, runs: list[Run], published: Any | None, env_id: s
         pub["curve"] = [list(point) for point in published.curve]
     return {
         "experiment": experiment, "env_id": env_id, "seeds": [s["seed"] for s in per_seed],
-        "train_last100": {"mean": train[0], "std": train[1]}, "greedy_eval": {"mean": greedy[0], "std": greedy[1]},
+        "train_last100": train, "greedy_eval": greedy,
         "last100_exact": all(s["last100_exact"] for s in per_seed), "per_seed": per_seed, "published": pub,
     }
 
@@ -162,6 +169,13 @@ def _pm(mean: float, std: float) -> str:
     if math.isnan(mean):
         return "n/a"
     return f"{mean:.2f} (std not published)" if math.isnan(std) else f"{mean:.2f} ± {std:.2f}"
+
+
+def _iqm(agg: dict[str, float]) -> str:
+    """``IQM [low, high]``, the interval of the IQM over seeds (95 %, stratified bootstrap)."""
+    if math.isnan(agg.get("iqm", math.nan)):
+        return "n/a"
+    return f"{agg['iqm']:.2f} [{agg['iqm_ci_low']:.2f}, {agg['iqm_ci_high']:.2f}]"
 
 
 def _published_cell(pub: dict | None, protocol: str) -> str:
@@ -178,17 +192,18 @@ def summary_rows(summary: dict[str, Any]) -> list[str]:
     pub = summary["published"]
     approx = "" if summary["last100_exact"] else " (≈)"
     name, env = summary["experiment"], summary["env_id"]
+    train, greedy = summary["train_last100"], summary["greedy_eval"]
     return [
         f"| {name} | {env} | last 100 training episodes | "
-        f"{_pm(**summary['train_last100'])}{approx} ({seeds}) | {_published_cell(pub, 'last100_train')} |",
+        f"{_pm(train['mean'], train['std'])}{approx} ({seeds}) | {_iqm(train)} | {_published_cell(pub, 'last100_train')} |",
         f"| {name} | {env} | greedy evaluation (last) | "
-        f"{_pm(**summary['greedy_eval'])} ({seeds}) | {_published_cell(pub, 'greedy_eval')} |",
+        f"{_pm(greedy['mean'], greedy['std'])} ({seeds}) | {_iqm(greedy)} | {_published_cell(pub, 'greedy_eval')} |",
     ]
 
 
 TABLE_HEADER = [
-    "| experiment | env | protocol | rlkit (mean ± std over seeds) | published |",
-    "|---|---|---|---|---|",
+    "| experiment | env | protocol | rlkit (mean ± std over seeds) | rlkit IQM [95 % CI] | published |",
+    "|---|---|---|---|---|---|",
 ]
 
 
@@ -204,7 +219,9 @@ def write_markdown(summary: dict[str, Any], path: Path, *, command: str, figure:
                      f"{_pm(s['eval_return'], s['eval_return_std'])} | `{s['path']}` |")
     lines += ["", "## Notes", "",
               "- Std over seeds is the population std (numpy default). Greedy evaluation: the last evaluation "
-              "of each run (deterministic policy, `trainer.eval_episodes` episodes on an env seeded seed + 10000)."]
+              "of each run (deterministic policy, `trainer.eval_episodes` episodes on an env seeded seed + 10000).",
+              "- IQM: the interquartile mean over seeds (Agarwal et al. 2021), with a 95 % percentile bootstrap "
+              "interval over seeds (2000 resamples, `rlkit.stats`); with fewer than 4 seeds it is the mean."]
     if not summary["last100_exact"]:
         lines.append("- ≈: the runs have no `episodes.csv`, so the last-100 figure comes from the metrics rows "
                      "(the oldest row of the window is weighted by the episodes it still contributes).")

@@ -50,9 +50,13 @@ def test_episode_curve_is_the_exact_running_mean():
     assert steps == [10, 20, 35] and values == [1.0, 2.0, 5.5]
 
 
-def test_mean_std_is_the_population_std():
-    assert report.mean_std([1.0, 3.0]) == (2.0, 1.0)
-    assert all(math.isnan(x) for x in report.mean_std([]))
+def test_across_seeds_population_std_and_iqm():
+    agg = report.across_seeds([1.0, 3.0, math.nan])  # a seed without episodes yet is left out
+    assert (agg["mean"], agg["std"], agg["iqm"]) == (2.0, 1.0, 2.0)
+    assert agg["iqm_ci_low"] >= 1.0 and agg["iqm_ci_high"] <= 3.0
+    # 4 seeds: the IQM drops the best and the worst
+    assert report.across_seeds([0.0, 10.0, 20.0, 1000.0])["iqm"] == 15.0
+    assert all(math.isnan(x) for x in report.across_seeds([]).values())
 
 
 def _fake_run(tmp_path, name, seed, rows, total_frames=200, episodes=None):
@@ -76,8 +80,9 @@ def test_summarize_uses_episodes_csv_exactly_and_the_last_evaluation(tmp_path):
     summary = report.summarize("dqn_cartpole", [b, a], PUBLISHED["dqn_cartpole"], "CartPole-v1")
     assert summary["seeds"] == [0, 1]
     assert [s["last100"] for s in summary["per_seed"]] == [1.0, 3.0]  # seed 0 from episodes.csv: the last 100
-    assert summary["train_last100"] == {"mean": 2.0, "std": 1.0}
-    assert summary["greedy_eval"] == {"mean": 8.0, "std": 1.0}
+    assert summary["train_last100"] == {"mean": 2.0, "std": 1.0, "iqm": 2.0, "iqm_ci_low": 1.0, "iqm_ci_high": 3.0}
+    assert summary["greedy_eval"] == {"mean": 8.0, "std": 1.0, "iqm": 8.0, "iqm_ci_low": 7.0, "iqm_ci_high": 9.0}
+    assert "2.00 [1.00, 3.00]" in report.summary_rows(summary)[0]
     assert summary["last100_exact"]
     train_row, eval_row = report.summary_rows(summary)
     assert "2.00 ± 1.00 (2 seeds)" in train_row and "488.69 ± 16.11" in train_row
@@ -231,3 +236,8 @@ def test_short_reproduction_end_to_end_then_aggregate_only_does_not_retrain(tmp_
     assert "seeds [0, 1]: complete runs found, not retrained" in capsys.readouterr().err
     assert {p: p.stat().st_mtime_ns for p in before} == before
     assert "trainer.eval_episodes=2" in (out / "results.md").read_text()
+
+
+def test_summary_of_a_directory_without_summaries_points_to_compare(tmp_path):
+    with pytest.raises(SystemExit, match=r"no summary.json under .* python scripts/compare.py"):
+        reproduce.main([f"summary={tmp_path}"])

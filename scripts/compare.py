@@ -1,0 +1,319 @@
+"""Compare the runs of a sweep (or of several reproductions, or any run directories): one row per
+configuration, with the seeds of each configuration aggregated.
+
+    python scripts/compare.py outputs/multirun/2026-12-05/10-00-00_ab12cd
+    python scripts/compare.py outputs/reproduce/dqn_cartpole outputs/reproduce/c51_cartpole --by algo.name
+    python scripts/compare.py run_a run_b run_c --out outputs/compare/mine --target 475
+
+Every directory below the arguments that holds a ``config.yaml`` and a ``metrics.csv`` is a run.
+Runs whose configs differ only in the seed (and in keys that do not change training: resume,
+progress, checkpoint cadence) are one configuration; the keys that differ between configurations
+become the table's columns. Per configuration, over its seeds:
+
+- ``last100``: the mean return of the last 100 training episodes of each seed;
+- ``final eval`` / ``best eval``: the last and the best greedy evaluation of each seed;
+- ``frames to target``: the first evaluation at or above the target (``--target``, else the run's
+  ``env.target_return``), "n/m" seeds reaching it and the median frames of those that did;
+- ``wall``: training time from the logged frame rates (seconds per seed, mean).
+
+Returns are aggregated as mean ± std and as the interquartile mean with its stratified-bootstrap
+95 % interval (Agarwal et al. 2021; :mod:`rlkit.stats`). Writes ``comparison.md``, ``comparison.csv``
+(one row per configuration), ``seeds.csv`` (one row per run) and ``curves.png`` (IQM over seeds with
+its 95 % band, per configuration or per value of ``--by``) into ``--out`` (default: the one directory
+given, else ``outputs/compare/<time>``), and prints the table.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+import reproduce_report as report
+from rlkit import stats
+from rlkit.utils.io import atomic_write
+
+#: Keys that do not change what a run learns: runs differing only there are one configuration.
+IGNORED_KEYS = {"seed", "resume", "device", "trainer.progress", "trainer.checkpoint_interval",
+                "trainer.keep_checkpoints", "trainer.log_interval", "logger"}
+CURVE_POINTS = 60
+
+
+@dataclass
+class SeedResult:
+    """The figures of one run."""
+
+    path: Path
+    seed: int
+    frames: int
+    last100: float
+    final_eval: float
+    best_eval: float
+    frames_to_target: float  # NaN: never reached
+    wall_s: float
+
+
+@dataclass
+class Config:
+    """One configuration: its flattened config (without the ignored keys) and its seeds' runs."""
+
+    key: tuple[tuple[str, str], ...]
+    values: dict[str, Any]
+    runs: list[report.Run] = field(default_factory=list)
+    results: list[SeedResult] = field(default_factory=list)
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"algo": {"optim": {"lr": 0.001}}}`` -> ``{"algo.optim.lr": 0.001}`` (lists stay values)."""
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    out: dict[str, Any] = {}
+    for name, value in tree.items():
+        out.update(flatten(value, f"{prefix}.{name}" if prefix else str(name)))
+    return out
+
+
+def _ignored(key: str) -> bool:
+    return any(key == k or key.startswith(k + ".") for k in IGNORED_KEYS)
+
+
+def find_run_dirs(paths: list[Path]) -> list[Path]:
+    """Run directories at or below ``paths`` (``.hydra`` copies of configs are not runs)."""
+    found: list[Path] = []
+    for path in paths:
+        if not path.exists():
+            raise SystemExit(f"compare.py: no such directory: {path}")
+        configs = [path / "config.yaml"] if (path / "config.yaml").is_file() else sorted(path.rglob("config.yaml"))
+        for config in configs:
+            run = config.parent
+            if ".hydra" in run.parts or not (run / "metrics.csv").is_file():
+                continue
+            if run not in found:
+                found.append(run)
+    if not found:
+        raise SystemExit(f"compare.py: no run directories (config.yaml + metrics.csv) under {[str(p) for p in paths]}")
+    return found
+
+
+def wall_seconds(rows: list[dict[str, float]]) -> float:
+    """Training time from the metrics rows: each row's frames divided by its logged frames/s."""
+    total, last = 0.0, 0
+    for row in rows:
+        step = int(row["step"])
+        fps = row.get("fps", math.nan)
+        if step > last and fps and not math.isnan(fps):
+            total += (step - last) / fps
+        last = max(last, step)
+    return total
+
+
+def seed_result(run: report.Run, target: float | None) -> SeedResult:
+    evals = [(int(r["step"]), r["eval_return"]) for r in run.rows if "eval_return" in r]
+    last100 = report.last_training_mean(run)[0]
+    reached = [step for step, value in evals if target is not None and value >= target]
+    return SeedResult(run.path, run.seed, run.frames, last100,
+                      evals[-1][1] if evals else math.nan, max(v for _, v in evals) if evals else math.nan,
+                      float(reached[0]) if reached else math.nan, wall_seconds(run.rows))
+
+
+def run_target(flat: dict[str, Any]) -> float | None:
+    """The run's ``env.target_return``; ``auto`` is the gymnasium spec's ``reward_threshold``."""
+    value = flat.get("env.target_return")
+    if value == "auto":
+        from rlkit.envs import find_env_spec
+
+        try:
+            value = find_env_spec(str(flat.get("env.id"))).reward_threshold
+        except ValueError:  # a suite's game (no gymnasium id) or an env this interpreter cannot find
+            value = None
+    return None if value is None else float(value)
+
+
+def group(run_dirs: list[Path], target: float | None) -> tuple[list[Config], list[str]]:
+    """Configurations (in order of first appearance) and the keys that differ between them."""
+    configs: dict[tuple, Config] = {}
+    for path in run_dirs:
+        flat = flatten(yaml.safe_load((path / "config.yaml").read_text()))
+        values = {k: v for k, v in flat.items() if not _ignored(k)}
+        key = tuple(sorted((k, repr(v)) for k, v in values.items()))
+        config = configs.setdefault(key, Config(key, values))
+        run = report.load_run(path)
+        config.runs.append(run)
+        config.results.append(seed_result(run, target if target is not None else run_target(flat)))
+    groups = list(configs.values())
+    keys = sorted({k for c in groups for k in c.values})
+    differing = [k for k in keys if len({repr(c.values.get(k)) for c in groups}) > 1]
+    for c in groups:
+        c.results.sort(key=lambda r: r.seed)
+    return groups, differing
+
+
+def _agg(values: list[float]) -> dict[str, float]:
+    return report.across_seeds(values)
+
+
+def _cell(agg: dict[str, float]) -> str:
+    if math.isnan(agg["mean"]):
+        return "n/a"
+    return (f"{agg['mean']:.2f} ± {agg['std']:.2f}; IQM {agg['iqm']:.2f} "
+            f"[{agg['iqm_ci_low']:.2f}, {agg['iqm_ci_high']:.2f}]")
+
+
+def _target_cell(results: list[SeedResult]) -> str:
+    reached = [r.frames_to_target for r in results if not math.isnan(r.frames_to_target)]
+    if not reached:
+        return f"0/{len(results)}"
+    return f"{len(reached)}/{len(results)}, median {int(np.median(reached)):,}"
+
+
+def _value(value: Any) -> str:
+    return "—" if value is None else str(value)
+
+
+def table_rows(groups: list[Config], differing: list[str]) -> tuple[list[str], list[list[str]]]:
+    """Header and cells of the comparison table (one row per configuration)."""
+    header = ["config", *differing, "seeds", "last-100 training return", "final greedy eval", "best greedy eval",
+              "frames to target", "wall (s/seed)"]
+    rows = []
+    for i, c in enumerate(groups):
+        rows.append([str(i), *(_value(c.values.get(k)) for k in differing), str(len(c.results)),
+                     _cell(_agg([r.last100 for r in c.results])), _cell(_agg([r.final_eval for r in c.results])),
+                     _cell(_agg([r.best_eval for r in c.results])), _target_cell(c.results),
+                     f"{np.mean([r.wall_s for r in c.results]):.1f}"])
+    return header, rows
+
+
+def markdown(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_csvs(groups: list[Config], differing: list[str], out: Path) -> None:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    metrics = ["last100", "final_eval", "best_eval"]
+    writer.writerow(["config", *differing, "seeds",
+                     *(f"{m}_{s}" for m in metrics for s in ("mean", "std", "iqm", "iqm_ci_low", "iqm_ci_high")),
+                     "seeds_reaching_target", "frames_to_target_median", "wall_s_mean"])
+    for i, c in enumerate(groups):
+        cells: list[Any] = [i, *(c.values.get(k) for k in differing), len(c.results)]
+        for m in metrics:
+            agg = _agg([getattr(r, m) for r in c.results])
+            cells += [agg[s] for s in ("mean", "std", "iqm", "iqm_ci_low", "iqm_ci_high")]
+        reached = [r.frames_to_target for r in c.results if not math.isnan(r.frames_to_target)]
+        cells += [len(reached), float(np.median(reached)) if reached else math.nan,
+                  float(np.mean([r.wall_s for r in c.results]))]
+        writer.writerow(cells)
+    with atomic_write(out / "comparison.csv") as f:
+        f.write(buf.getvalue())
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["config", "seed", "frames", "last100", "final_eval", "best_eval", "frames_to_target", "wall_s",
+                     "path"])
+    for i, c in enumerate(groups):
+        for r in c.results:
+            writer.writerow([i, r.seed, r.frames, r.last100, r.final_eval, r.best_eval, r.frames_to_target,
+                             r.wall_s, r.path])
+    with atomic_write(out / "seeds.csv") as f:
+        f.write(buf.getvalue())
+
+
+def iqm_band(curves: list[tuple[list[int], list[float]]], points: int = CURVE_POINTS):
+    """Grid, IQM and 95 % bootstrap band over runs of curves interpolated on a common frame grid."""
+    curves = [c for c in curves if len(c[0]) > 0]
+    if not curves:
+        return None
+    lo, hi = max(c[0][0] for c in curves), min(c[0][-1] for c in curves)
+    grid = np.linspace(lo, hi, points) if hi > lo else np.array([float(hi)])
+    ys = np.stack([np.interp(grid, c[0], c[1]) for c in curves])
+    point, low, high = zip(*(stats.stratified_bootstrap_ci(ys[:, j], reps=500) for j in range(grid.size)))
+    return grid, np.array(point), np.array(low), np.array(high)
+
+
+def plot(groups: list[Config], differing: list[str], by: list[str] | None, path: Path) -> None:
+    """Training and greedy-evaluation curves, one line per configuration (or per value of ``by``)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    label_keys = by if by else differing
+    lines: dict[str, list[report.Run]] = {}
+    for i, c in enumerate(groups):
+        label = ", ".join(f"{k.rsplit('.', 1)[-1]}={_value(c.values.get(k))}" for k in label_keys) or f"config {i}"
+        lines.setdefault(label, []).extend(c.runs)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    panels = [("training return (last 100 episodes)", report.train_curve),
+              ("greedy evaluation return", lambda run: report.eval_curve(run.rows))]
+    for ax, (title, curve) in zip(axes, panels):
+        for n, (label, runs) in enumerate(lines.items()):
+            band = iqm_band([curve(r) for r in runs])
+            if band is None:
+                continue
+            x, mid, low, high = band
+            ax.plot(x, mid, color=f"C{n % 10}", label=f"{label} ({len(runs)} runs)")
+            ax.fill_between(x, low, high, color=f"C{n % 10}", alpha=0.2)
+        ax.set_title(title)
+        ax.set_xlabel("frames")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("return: IQM over runs, 95 % bootstrap band")
+    handles, labels = axes[1].get_legend_handles_labels() or axes[0].get_legend_handles_labels()
+    if not handles:
+        handles, labels = axes[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="lower center", ncol=min(3, len(handles)), fontsize=8)
+    fig.tight_layout(rect=(0, 0.06 * math.ceil(len(handles) / 3), 1, 1))
+    with atomic_write(path, "wb") as f:
+        fig.savefig(f, dpi=110, format="png")
+    plt.close(fig)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="compare.py", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("paths", nargs="+", type=Path, help="sweep dirs, reproduce outputs or run dirs")
+    parser.add_argument("--by", action="append", help="config key to group the curves by (repeatable)")
+    parser.add_argument("--target", type=float, help="return that counts as solved (default: env.target_return)")
+    parser.add_argument("--out", type=Path, help="where to write (default: the one directory given)")
+    parser.add_argument("--no-plot", action="store_true", help="skip curves.png (no matplotlib needed)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    run_dirs = find_run_dirs(args.paths)
+    groups, differing = group(run_dirs, args.target)
+    for key in args.by or []:
+        if not any(key in c.values for c in groups):
+            known = ", ".join(differing) or "(no key differs)"
+            raise SystemExit(f"compare.py: --by {key}: not a config key of these runs; keys that differ: {known}")
+    out = args.out or (args.paths[0] if len(args.paths) == 1 and not (args.paths[0] / "config.yaml").is_file()
+                       else Path("outputs/compare") / time.strftime("%Y-%m-%d_%H-%M-%S"))
+    out.mkdir(parents=True, exist_ok=True)
+    header, rows = table_rows(groups, differing)
+    table = markdown(header, rows)
+    notes = [f"{len(run_dirs)} runs, {len(groups)} configurations; keys that differ: {', '.join(differing) or 'none'}.",
+             "Returns: mean ± std over seeds (population std); IQM = interquartile mean over seeds with its "
+             "stratified-bootstrap 95 % interval (Agarwal et al. 2021; with fewer than 4 seeds the IQM is the mean)."]
+    with atomic_write(out / "comparison.md") as f:
+        f.write("# Comparison\n\n" + table + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n")
+    write_csvs(groups, differing, out)
+    if not args.no_plot:
+        plot(groups, differing, args.by, out / "curves.png")
+    print(table)
+    print("\n".join(notes))
+    print(f"wrote {out / 'comparison.md'}, comparison.csv, seeds.csv" + ("" if args.no_plot else ", curves.png"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""scripts/compare.py: grouping by configuration, the aggregates against hand-computed values, and a
+real -m sweep."""
+from __future__ import annotations
+
+import csv
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+import compare
+from rlkit.stats import stratified_bootstrap_ci
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(root: Path, name: str, *, lr: float, seed: int, returns: list[float], evals: list[float],
+         fps: float = 1000.0, target: float = 100.0) -> Path:
+    """A run directory with ``returns`` as its training episodes and ``evals`` every 1000 frames."""
+    path = root / name
+    path.mkdir(parents=True)
+    config = {"seed": seed, "algo": {"name": "dqn", "optim": {"lr": lr}}, "env": {"id": "CartPole-v1",
+              "target_return": target}, "trainer": {"progress": False}, "total_frames": 1000 * len(evals)}
+    (path / "config.yaml").write_text(yaml.safe_dump(config))
+    (path / "episodes.csv").write_text("frame,return,length\n" + "".join(
+        f"{10 * (i + 1)},{r},10\n" for i, r in enumerate(returns)))
+    rows = ["step,episode_return,episodes,eval_return,fps"]
+    rows += [f"{1000 * (i + 1)},1.0,1,{e},{fps}" for i, e in enumerate(evals)]
+    (path / "metrics.csv").write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_rows_per_configuration_with_hand_computed_aggregates(tmp_path, capsys):
+    # config lr=0.01: 4 seeds whose last-100 returns are 0, 10, 20, 1000 -> mean 257.5, IQM 15 (10, 20)
+    for seed, value in enumerate([0.0, 10.0, 20.0, 1000.0]):
+        _run(tmp_path, f"{seed}_lr=0.01,seed={seed}", lr=0.01, seed=seed, returns=[5.0] * 50 + [value] * 100,
+             evals=[50.0, 100.0 + seed], fps=500.0)
+    # config lr=0.001: 2 seeds, one never reaches the target of 100
+    _run(tmp_path, "4_lr=0.001,seed=0", lr=0.001, seed=0, returns=[1.0, 3.0], evals=[20.0, 30.0])
+    _run(tmp_path, "5_lr=0.001,seed=1", lr=0.001, seed=1, returns=[2.0], evals=[120.0, 90.0])
+    (tmp_path / "4_lr=0.001,seed=0" / ".hydra").mkdir()  # Hydra's copies are not runs
+    (tmp_path / "4_lr=0.001,seed=0" / ".hydra" / "config.yaml").write_text("seed: 0\n")
+    assert compare.main([str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "6 runs, 2 configurations; keys that differ: algo.optim.lr." in printed
+
+    rows = list(csv.DictReader((tmp_path / "comparison.csv").open()))
+    assert [(r["config"], r["algo.optim.lr"], r["seeds"]) for r in rows] == [("0", "0.01", "4"), ("1", "0.001", "2")]
+    first, second = rows
+    assert float(first["last100_mean"]) == 257.5
+    assert float(first["last100_iqm"]) == 15.0
+    point, low, high = stratified_bootstrap_ci([0.0, 10.0, 20.0, 1000.0])
+    assert (float(first["last100_iqm_ci_low"]), float(first["last100_iqm_ci_high"])) == (low, high)
+    assert float(first["final_eval_mean"]) == 101.5 and float(first["best_eval_mean"]) == 101.5
+    assert first["seeds_reaching_target"] == "4" and float(first["frames_to_target_median"]) == 2000.0
+    assert float(first["wall_s_mean"]) == 4.0  # 2000 frames at 500 frames/s
+    assert float(second["last100_mean"]) == 2.0  # seed 0: mean(1, 3) = 2; seed 1: 2
+    assert float(second["final_eval_mean"]) == 60.0 and float(second["best_eval_mean"]) == 75.0
+    assert second["seeds_reaching_target"] == "1" and float(second["frames_to_target_median"]) == 1000.0
+
+    seeds = list(csv.DictReader((tmp_path / "seeds.csv").open()))
+    assert [(s["config"], s["seed"]) for s in seeds] == [("0", "0"), ("0", "1"), ("0", "2"), ("0", "3"),
+                                                         ("1", "0"), ("1", "1")]
+    table = (tmp_path / "comparison.md").read_text()
+    assert "| 0 | 0.01 | 4 | 257.50 ± " in table and "IQM 15.00 [" in table
+    assert "| 1/2, median 1,000 |" in table
+    assert (tmp_path / "curves.png").stat().st_size > 0
+
+
+def test_target_from_the_command_line_and_bad_by(tmp_path, capsys):
+    _run(tmp_path / "a", "run", lr=0.1, seed=0, returns=[1.0], evals=[10.0, 60.0])
+    out = tmp_path / "out"
+    assert compare.main([str(tmp_path / "a" / "run"), "--target", "50", "--out", str(out), "--no-plot"]) == 0
+    (row,) = csv.DictReader((out / "comparison.csv").open())
+    assert row["seeds_reaching_target"] == "1" and float(row["frames_to_target_median"]) == 2000.0
+    assert not (out / "curves.png").exists()
+    with pytest.raises(SystemExit, match="--by algo.nope: not a config key of these runs"):
+        compare.main([str(tmp_path / "a"), "--by", "algo.nope", "--out", str(out)])
+    with pytest.raises(SystemExit, match="no run directories"):
+        compare.main([str(tmp_path / "out")])
+
+
+def test_wall_seconds_from_the_frame_rates():
+    rows = [{"step": 100, "fps": 100.0}, {"step": 300, "fps": 50.0}, {"step": 300, "eval_return": 1.0}]
+    assert compare.wall_seconds(rows) == 5.0
+    assert math.isnan(float("nan")) and compare.wall_seconds([]) == 0.0
+
+
+def test_a_real_sweep(tmp_path):
+    """``train.py -m`` over two learning rates and two seeds: one row per learning rate."""
+    sweep = tmp_path / "sweep"
+    env = {**os.environ, "WANDB_MODE": "disabled"}
+    done = subprocess.run([sys.executable, str(ROOT / "train.py"), "-m", "algo.optim.lr=0.001,0.01", "seed=0,1",
+                           "total_frames=400", "trainer.eval_episodes=2", "trainer.log_interval=200",
+                           "trainer.eval_interval=200", "trainer.progress=false", "algo.learning_starts=100",
+                           f"hydra.sweep.dir={sweep}"], cwd=tmp_path, env=env, text=True, capture_output=True,
+                          timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == [
+        "0_lr=0.001,seed=0", "1_lr=0.001,seed=1", "2_lr=0.01,seed=0", "3_lr=0.01,seed=1"]
+    assert compare.main([str(sweep), "--no-plot"]) == 0
+    rows = list(csv.DictReader((sweep / "comparison.csv").open()))
+    assert [(r["algo.optim.lr"], r["seeds"]) for r in rows] == [("0.001", "2"), ("0.01", "2")]
+    for row in rows:
+        assert not math.isnan(float(row["final_eval_mean"])) and float(row["wall_s_mean"]) > 0
