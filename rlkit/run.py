@@ -243,7 +243,7 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike, *, overrides: list[str] 
         ['start', 'config', 'config', 'config', 'checkpoint', 'checkpoint', 'eval', 'end']
     """
     output_dir = Path(output_dir)
-    console = {"label": label, "plain_progress": plain_progress}
+    console: dict[str, Any] = {"label": label, "plain_progress": plain_progress}
     if cfg.get("resume"):
         return _resume(cfg, output_dir, overrides, provenance, console)
     settings = validated if validated is not None else validate_config(cfg)
