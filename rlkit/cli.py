@@ -39,6 +39,7 @@ from rlkit.trainers.checkpoint import find_checkpoint
 __all__ = [
     "ConfigCheck",
     "EXIT_REFUSED",
+    "job_label",
     "prepare_argv",
     "refuse",
     "register_resolvers",
@@ -318,6 +319,36 @@ def prepare_argv(argv: list[str]) -> None:
 
 
 # -- the task --------------------------------------------------------------------------------------
+#: The longest sweep-job label on the console (a long override list would crowd out the progress).
+LABEL_MAX = 40
+#: Hydra's own launcher runs sweep jobs one after another in this process; the others run them in
+#: parallel processes sharing one terminal, where redrawn bars would overwrite each other.
+_SEQUENTIAL_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
+
+
+def job_label(num: int, overrides: list[str], max_len: int = LABEL_MAX) -> str:
+    """The console label of sweep job ``num``: ``[job <num> <overrides>]``, each override with its key's
+    last component (``algo.optim.lr=0.001`` -> ``lr=0.001``); overrides that would make it longer than
+    ``max_len`` are left out, and ``..`` says so.
+
+    Examples:
+        >>> from rlkit.cli import job_label
+        >>> job_label(3, ["algo.optim.lr=0.001", "seed=1"])
+        '[job 3 lr=0.001 seed=1]'
+        >>> job_label(12, ["algo=c51", "env=Acrobot", "algo.optim.lr=0.00025", "seed=2", "total_frames=20000"])
+        '[job 12 algo=c51 env=Acrobot ..]'
+    """
+    text = f"job {num}"
+    for i, override in enumerate(overrides):
+        key, sep, value = override.partition("=")
+        item = f" {key.rsplit('.', 1)[-1]}{sep}{value}"
+        room = max_len - 2 - (0 if i == len(overrides) - 1 else 3)  # (room for " ..")
+        if len(text) + len(item) > room:
+            return f"[{text} ..]"
+        text += item
+    return f"[{text}]"
+
+
 def _own_overrides(cfg: DictConfig, hc: Any) -> list[str]:
     """The command line's overrides, less (on resume) the group choices that are the run's own:
     :func:`prepare_argv` adds those, and a user may repeat them."""
@@ -341,7 +372,9 @@ def train_task(cfg: DictConfig) -> float | None:
     hc = HydraConfig.get()
     run_dir = hc.runtime.output_dir
     multirun = hc.mode == RunMode.MULTIRUN
-    label = f"job {hc.job.num} " if multirun else ""
+    label = job_label(int(hc.job.num), list(hc.overrides.task)) if multirun else ""
+    parallel = multirun and str(hc.launcher.get("_target_", "")) != _SEQUENTIAL_LAUNCHER
+    prefix = f"{label} " if label else ""
     provenance = {
         "config.yaml": OmegaConf.to_yaml(cfg),
         "hydra.yaml": OmegaConf.to_yaml(OmegaConf.create({"hydra": OmegaConf.to_container(hc)})),
@@ -349,14 +382,15 @@ def train_task(cfg: DictConfig) -> float | None:
     }
     try:
         settings = None if cfg.get("resume") else _checked_settings(cfg)
-        result = run(cfg, run_dir, overrides=_own_overrides(cfg, hc), provenance=provenance, validated=settings)
+        result = run(cfg, run_dir, overrides=_own_overrides(cfg, hc), provenance=provenance, validated=settings,
+                     label=label, plain_progress=True if parallel else None)
     except RlkitError as err:
         if multirun:  # the other jobs of the sweep go on
-            print(f"rlkit: {label}({run_dir}) failed: {_describe(err)}", file=sys.stderr)
+            print(f"rlkit: {prefix}({run_dir}) failed: {_describe(err)}", file=sys.stderr)
             return None
         refuse(err)
     except TrainingInterrupted as stop:
-        print(f"\n{stop}\nresume with: python train.py resume={run_dir}", file=sys.stderr)
+        print(f"{prefix}{stop}\nresume with: python train.py resume={run_dir}", file=sys.stderr)
         raise SystemExit(128 + stop.signum) from None
-    print(f"done: {label}greedy eval return {result.get('eval_return')} | run dir {run_dir}", file=sys.stderr)
+    print(f"done: {prefix}greedy eval return {result.get('eval_return')} | run dir {run_dir}", file=sys.stderr)
     return result.get("eval_return")

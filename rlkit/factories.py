@@ -83,17 +83,21 @@ def _estimator_kwargs(est: Any) -> dict:
     return {k: v for k, v in vars(est).items() if k != "name"}
 
 
-def make_loggers(settings, run_dir: Path, config: dict, resume_state: dict | None = None) -> Logger:
+def make_loggers(settings, run_dir: Path, config: dict, resume_state: dict | None = None, *, label: str = "",
+                 plain_progress: bool | None = None) -> Logger:
     """Console progress plus the configured logger (``none`` = console only).
 
     On resume (``resume_state`` = the checkpoint), ``metrics.csv`` keeps the rows logged up to it.
+    ``label`` prefixes the console's lines (a sweep job's ``[job 3 seed=1]``); ``plain_progress``
+    chooses plain lines (``True``) or a bar (``False``), by default a bar when stderr is a terminal.
     """
     start = int(resume_state["frames"]) if resume_state else 0
     keep_rows = int(resume_state["log_rows"]) if resume_state else None
     log = settings.logger
     loggers: list[Logger] = []
     if settings.root.trainer.progress:
-        loggers.append(ConsoleLogger(settings.root.total_frames, start_frames=start))
+        loggers.append(ConsoleLogger(settings.root.total_frames, start_frames=start, label=label,
+                                     plain=plain_progress))
     if log.name != "none":
         loggers.append(CSVLogger(run_dir, keep_rows=keep_rows))
     if log.name == "wandb":
@@ -105,11 +109,14 @@ def make_loggers(settings, run_dir: Path, config: dict, resume_state: dict | Non
     return MultiLogger(loggers)
 
 
-def open_outputs(trainer: Trainer, settings, run_dir: Path, config: dict, resume_state: dict | None = None) -> None:
+def open_outputs(trainer: Trainer, settings, run_dir: Path, config: dict, resume_state: dict | None = None, *,
+                 label: str = "", plain_progress: bool | None = None) -> None:
     """Attaches the parts of a run that write files: loggers and the episode recorder. On resume they
-    drop the rows written after the checkpoint, so call this only once the checkpoint is known to fit."""
+    drop the rows written after the checkpoint, so call this only once the checkpoint is known to fit.
+    ``label`` and ``plain_progress``: see :func:`make_loggers`."""
     episodes = EpisodeRecorder(run_dir, keep_until_frame=int(resume_state["frames"]) if resume_state else None)
-    trainer.attach_outputs(make_loggers(settings, run_dir, config, resume_state), episodes)
+    trainer.attach_outputs(make_loggers(settings, run_dir, config, resume_state, label=label,
+                                        plain_progress=plain_progress), episodes)
 
 
 def replay_layout(env: GymEnv, replay: list) -> dict:

@@ -16,13 +16,15 @@ holds a checkpoint to resume from.
 """
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 import os
 import random
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -36,13 +38,122 @@ from rlkit.trainers import Trainer
 from rlkit.trainers.checkpoint import find_checkpoint, load_checkpoint
 from rlkit.utils.io import atomic_write
 
-__all__ = ["CONFIG_FILE", "PROVENANCE_DIR", "load_run_config", "preflight", "run", "run_dir_of", "seed_everything"]
+__all__ = ["CONFIG_FILE", "LOG_FILE", "PROVENANCE_DIR", "config_summary", "load_run_config", "preflight", "run",
+           "run_dir_of", "run_log", "seed_everything"]
 
 CONFIG_FILE = COMMIT_NAME  # the saved config; its creation commits a fresh start
 #: Where a start records how it was launched: the first start in it, resume ``k`` in ``resume_<k>/``.
 PROVENANCE_DIR = ".hydra"
+#: The run's log in its directory (Hydra's job logging writes the same file, see run_log).
+LOG_FILE = "train.log"
+#: The format of train.log's lines, as conf/hydra/job_logging/rlkit.yaml writes them.
+LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
 
 log = logging.getLogger("rlkit")
+
+
+class _Forward(logging.Handler):
+    """Passes records on to the handlers above a logger that stopped propagating (see run_log)."""
+
+    def __init__(self, parent: logging.Logger, level: int) -> None:
+        super().__init__(level)
+        self.parent = parent
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.parent.handle(record)
+
+
+def _writes_into(folder: Path) -> bool:
+    """Whether a file handler on the ``rlkit`` logger or above it already writes into ``folder``."""
+    current: logging.Logger | None = log
+    while current is not None:
+        for handler in current.handlers:
+            if isinstance(handler, logging.FileHandler) and Path(handler.baseFilename).parent == folder:
+                return True
+        current = current.parent if current.propagate else None
+    return False
+
+
+@contextlib.contextmanager
+def run_log(run_dir: str | os.PathLike[str]) -> Iterator[None]:
+    """The run's log in ``<run_dir>/train.log`` while the block runs: the ``rlkit`` logger's INFO
+    lines (start, config, evaluations, checkpoints, resumes, end) and its warnings.
+
+    Under ``train.py`` Hydra's job logging writes that file already (``conf/hydra/job_logging``): a
+    file handler above ``rlkit`` that writes into ``run_dir`` is found and nothing is added, so no line
+    is written twice. Otherwise (``run(cfg, dir)`` in Python) a file handler is attached to ``rlkit``
+    for the block. When ``rlkit``'s level lets no INFO record through, the logger is set to INFO and
+    stops propagating for the block, and what it used to pass on (its previous level and up) still
+    reaches the handlers above it: the application's own logging is unchanged. The file is created by
+    the first line (a start refused before it logs leaves none).
+
+    Examples:
+        >>> import logging, tempfile
+        >>> from pathlib import Path
+        >>> from rlkit.run import run_log
+        >>> run_dir = Path(tempfile.mkdtemp())
+        >>> with run_log(run_dir):
+        ...     logging.getLogger("rlkit").info("start: a demo")
+        >>> (run_dir / "train.log").read_text().strip().endswith("[rlkit][INFO] - start: a demo")
+        True
+    """
+    folder = Path(run_dir).resolve()
+    if _writes_into(folder):
+        yield
+        return
+    handler = logging.FileHandler(folder / LOG_FILE, delay=True, encoding="utf-8")
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    level, propagate = log.level, log.propagate
+    effective = log.getEffectiveLevel()
+    forward = _Forward(log.parent, effective) if effective > logging.INFO and log.parent is not None else None
+    log.addHandler(handler)
+    if forward is not None:
+        log.setLevel(logging.INFO)
+        log.propagate = False
+        if propagate:
+            log.addHandler(forward)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+        if forward is not None:
+            log.removeHandler(forward)
+            log.setLevel(level)
+            log.propagate = propagate
+
+
+def _flat(prefix: str, value: Any) -> list[str]:
+    if isinstance(value, Mapping):
+        return [item for key, sub in value.items() for item in _flat(f"{prefix}.{key}", sub)]
+    return [f"{prefix}={value}"]
+
+
+def config_summary(settings: Settings, env_id: str) -> list[str]:
+    """``train.log``'s config lines: the run in one line, then every setting of the algorithm and
+    the value estimator (the hyperparameters, whatever the algorithm), each in one line.
+
+    Examples:
+        >>> from hydra import compose, initialize_config_dir
+        >>> from pathlib import Path
+        >>> import rlkit
+        >>> from rlkit.builders import validate_config
+        >>> from rlkit.run import config_summary
+        >>> conf = Path(rlkit.__file__).parents[1] / "conf"
+        >>> with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        ...     settings = validate_config(compose("config", overrides=["total_frames=20000"]))
+        >>> print(config_summary(settings, "CartPole-v1")[0])
+        config: algo dqn, env CartPole-v1, seed 0, total_frames 20000, device cpu, num_threads 1, value_estimator td0, logger csv
+    """
+    root = settings.root
+    lines = [f"config: algo {settings.algo.name}, env {env_id}, seed {root.seed}, total_frames {root.total_frames}, "
+             f"device {root.device}, num_threads {root.num_threads}, value_estimator {settings.value_estimator.name}, "
+             f"logger {settings.logger.name}"]
+    for section in ("algo", "value_estimator"):
+        fields = dataclasses.asdict(getattr(settings, section))
+        fields.pop("name", None)
+        lines.append(f"config: {section} " + " ".join(item for key, sub in fields.items() for item in _flat(key, sub)))
+    return lines
 
 
 def seed_everything(seed: int) -> None:
@@ -86,7 +197,8 @@ def preflight(cfg: DictConfig) -> Settings:
 
 
 def run(cfg: DictConfig, output_dir: str | os.PathLike, *, overrides: list[str] | None = None,
-        provenance: Mapping[str, str] | None = None, validated: Settings | None = None) -> dict:
+        provenance: Mapping[str, str] | None = None, validated: Settings | None = None, label: str = "",
+        plain_progress: bool | None = None) -> dict:
     """Trains the run described by ``cfg`` into ``output_dir``; returns the last evaluation metrics.
 
     Args:
@@ -99,6 +211,12 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike, *, overrides: list[str] 
         validated: what :func:`validate_config` (or :func:`preflight`) returned for ``cfg``, when the
             caller checked it already (the command line does, before the run directory exists):
             the config is then not validated again. Ignored on resume (the run's saved config is).
+        label: prefixes the console's progress lines (a sweep job's ``[job 3 lr=0.001 seed=1]``).
+        plain_progress: plain progress lines (``True``) or a redrawn bar (``False``); by default a bar
+            when stderr is a terminal. ``trainer.progress=false`` shows neither.
+
+    The run's log goes to ``<output_dir>/train.log`` (:func:`run_log`): the start or resume, the
+    config (:func:`config_summary`), each evaluation and checkpoint, and the end with its reason.
 
     Raises:
         RlkitError: a refusal, before anything in ``output_dir`` changed: a bad config
@@ -120,11 +238,14 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike, *, overrides: list[str] 
         >>> sorted(metrics)
         ['eval_length', 'eval_return', 'eval_return_std']
         >>> sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
-        ['checkpoints', 'config.yaml', 'episodes.csv', 'metrics.csv']
+        ['checkpoints', 'config.yaml', 'episodes.csv', 'metrics.csv', 'train.log']
+        >>> [line.split(" - ")[1].split(":")[0] for line in (out / "train.log").read_text().splitlines()]
+        ['start', 'config', 'config', 'config', 'checkpoint', 'checkpoint', 'eval', 'end']
     """
     output_dir = Path(output_dir)
+    console: dict[str, Any] = {"label": label, "plain_progress": plain_progress}
     if cfg.get("resume"):
-        return _resume(cfg, output_dir, overrides, provenance)
+        return _resume(cfg, output_dir, overrides, provenance, console)
     settings = validated if validated is not None else validate_config(cfg)
     torch.set_num_threads(settings.root.num_threads)
     seed_everything(settings.root.seed)
@@ -135,28 +256,32 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike, *, overrides: list[str] 
         trainer.close()
         raise
     try:
-        container = _saved_config(cfg)
-        try:
-            _write_provenance(output_dir, provenance, segment=0)
-            open_outputs(trainer, settings, output_dir, container)
-            trainer.save()  # frame 0: from here on the run can always be resumed
-            _write_config(output_dir, container)  # the commit: written last (see rlkit.rundir)
-            log.info("start: %s %s seed %d, %d frames, run dir %s", settings.algo.name, trainer.collector.env.env_id,
-                     settings.root.seed, settings.root.total_frames, output_dir)
-            if not trainer.collector.env.exact_state:
-                log.info("env %s cannot save its sub-envs' state: a resume of this run will restart the "
-                         "episodes it interrupts (everything else resumes exactly)", trainer.collector.env.env_id)
-        except BaseException:
-            trainer.close()
-            held.abandon()
-            raise
-        return _fit(trainer)
+        with run_log(output_dir):
+            container = _saved_config(cfg)
+            try:
+                _write_provenance(output_dir, provenance, segment=0)
+                open_outputs(trainer, settings, output_dir, container, **console)
+                env_id = trainer.collector.env.env_id
+                log.info("start: %s %s seed %d, %d frames, run dir %s", settings.algo.name, env_id,
+                         settings.root.seed, settings.root.total_frames, output_dir)
+                for line in config_summary(settings, env_id):
+                    log.info("%s", line)
+                if not trainer.collector.env.exact_state:
+                    log.info("env %s cannot save its sub-envs' state: a resume of this run will restart the "
+                             "episodes it interrupts (everything else resumes exactly)", env_id)
+                trainer.save()  # frame 0: from here on the run can always be resumed
+                _write_config(output_dir, container)  # the commit: written last (see rlkit.rundir)
+            except BaseException:
+                trainer.close()
+                held.abandon()
+                raise
+            return _fit(trainer)
     finally:
         held.release()
 
 
 def _resume(cfg: DictConfig, run_dir: Path, overrides: list[str] | None,
-            provenance: Mapping[str, str] | None) -> dict:
+            provenance: Mapping[str, str] | None, console: dict[str, Any]) -> dict:
     named = run_dir_of(cfg.resume)
     if named.resolve() != run_dir.resolve():
         raise RunDirError(
@@ -172,28 +297,31 @@ def _resume(cfg: DictConfig, run_dir: Path, overrides: list[str] | None,
         raise
     trainer, settings, state = verified.trainer, verified.settings, verified.state
     try:
-        try:
-            # Verified: from here on the run's files change.
-            stale = held.remove_stale_temp_files()
-            container = _saved_config(verified.cfg)
-            segment = _next_segment(run_dir)
-            _write_config(run_dir, container)
-            _write_provenance(run_dir, provenance, segment=segment)
-            open_outputs(trainer, settings, run_dir, container, resume_state=state)
-            log.info("resume %d: from %s at %d frames, to %d frames", segment, checkpoint, int(state["frames"]),
-                     settings.root.total_frames)
-            if stale:
-                log.info("removed %d temporary file(s) of interrupted writes: %s", len(stale),
-                         ", ".join(p.name for p in stale))
-            if trainer.collector.env.restarted:
-                log.warning(
-                    "env %s cannot save its sub-envs' state: this resume is exact in everything but the %d "
-                    "interrupted episode(s), which restart (reset with the run's seed)",
-                    trainer.collector.env.env_id, trainer.collector.env.num_envs)
-        except BaseException:
-            trainer.close()
-            raise
-        return _fit(trainer)
+        with run_log(run_dir):
+            try:
+                # Verified: from here on the run's files change.
+                stale = held.remove_stale_temp_files()
+                container = _saved_config(verified.cfg)
+                segment = _next_segment(run_dir)
+                _write_config(run_dir, container)
+                _write_provenance(run_dir, provenance, segment=segment)
+                open_outputs(trainer, settings, run_dir, container, resume_state=state, **console)
+                log.info("resume %d: from %s at %d frames, to %d frames", segment, checkpoint, int(state["frames"]),
+                         settings.root.total_frames)
+                for line in config_summary(settings, trainer.collector.env.env_id):
+                    log.info("%s", line)
+                if stale:
+                    log.info("removed %d temporary file(s) of interrupted writes: %s", len(stale),
+                             ", ".join(p.name for p in stale))
+                if trainer.collector.env.restarted:
+                    log.warning(
+                        "env %s cannot save its sub-envs' state: this resume is exact in everything but the %d "
+                        "interrupted episode(s), which restart (reset with the run's seed)",
+                        trainer.collector.env.env_id, trainer.collector.env.num_envs)
+            except BaseException:
+                trainer.close()
+                raise
+            return _fit(trainer)
     finally:
         held.release()
 
@@ -235,9 +363,7 @@ def _verify_resume(run_dir: Path, overrides: list[str] | None, checkpoint: Path)
 
 def _fit(trainer) -> dict:
     try:
-        result = trainer.fit()
-        log.info("end: %d frames, last evaluation %s", trainer.frames, result)
-        return result
+        return trainer.fit()  # (which logs the end: its reason, frames, wall time, final metrics)
     finally:
         trainer.close()
 

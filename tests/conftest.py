@@ -20,3 +20,45 @@ torch.set_num_threads(1)
 def _seed_everything():
     torch.manual_seed(0)
     yield
+
+
+class FakeWandbRun:
+    """What ``wandb.init`` returns, recording the calls rlkit makes on it (see ``fake_wandb``)."""
+
+    def __init__(self, kwargs: dict, number: int) -> None:
+        self.init_kwargs = kwargs
+        self.id = kwargs.get("id") or f"fake{number:04d}"
+        self.dir = os.path.join(kwargs["dir"], "wandb", f"{kwargs['mode']}-run-{self.id}", "files")
+        self.logged: list[tuple[dict, int]] = []
+        self.config = _FakeConfig(dict(kwargs.get("config") or {}))
+        self.summary: dict = {}
+        self.finished = 0
+
+    def log(self, data: dict, step: int) -> None:
+        self.logged.append((dict(data), step))
+        self.summary.update(data)
+
+    def finish(self) -> None:
+        self.finished += 1
+
+
+class _FakeConfig(dict):
+    def update(self, data: dict, allow_val_change: bool = False) -> None:  # type: ignore[override]
+        assert allow_val_change
+        super().update(data)
+
+
+@pytest.fixture
+def fake_wandb(monkeypatch):
+    """Replaces ``wandb.init`` by a recorder: returns the list of :class:`FakeWandbRun` it made, in
+    order. Nothing is written; rlkit's side of the boundary is what the tests check."""
+    import wandb
+
+    runs: list[FakeWandbRun] = []
+
+    def init(**kwargs):
+        runs.append(FakeWandbRun(kwargs, len(runs)))
+        return runs[-1]
+
+    monkeypatch.setattr(wandb, "init", init)
+    return runs

@@ -15,7 +15,7 @@ from rlkit.errors import CheckpointMismatchError, CorruptCheckpointError, RunDir
 from rlkit.registry import ALGORITHMS
 from rlkit.run import run
 from rlkit.trainers.episodes import read_episodes
-from rlkit.trainers import NonFiniteError, TrainingInterrupted, load_checkpoint, read_metrics_csv, read_offline_run
+from rlkit.trainers import NonFiniteError, TrainingInterrupted, load_checkpoint, read_metrics_csv
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")
 TINY = ["trainer.eval_episodes=2", "trainer.progress=false", "trainer.early_stop=false",
@@ -105,7 +105,7 @@ def assert_training_happened(rows: list[dict], key: str) -> None:
 
 
 @pytest.mark.parametrize("algo", ["dqn", "c51", "a2c"])
-def test_every_loss_key_reaches_metrics_csv_and_wandb(tmp_path, monkeypatch, algo):
+def test_every_loss_key_reaches_metrics_csv_and_wandb(tmp_path, monkeypatch, fake_wandb, algo):
     returned: set[str] = set()
     forward = ALGORITHMS[algo].loss.forward
 
@@ -117,14 +117,15 @@ def test_every_loss_key_reaches_metrics_csv_and_wandb(tmp_path, monkeypatch, alg
     monkeypatch.setattr(ALGORITHMS[algo].loss, "forward", recording)
     train(tmp_path, ALGO[algo] + TINY + ["total_frames=600", "logger=wandb"])
     rows = read_metrics_csv(tmp_path)
-    offline = read_offline_run(tmp_path)
-    assert offline.complete
+    (wandb_run,) = fake_wandb  # what rlkit passed to wandb.run.log
+    assert wandb_run.finished == 1 and wandb_run.summary["end_reason"] == "budget"
     assert returned >= ({"loss_objective", "loss_critic"} if algo == "a2c" else {"loss_value"})
     for key in sorted(returned):
         logged = [(row["step"], row[key]) for row in rows if key in row]
         assert logged and all(step >= 200 for step, _ in logged), key
-        assert offline.steps(key) == [step for step, _ in logged]
-        assert offline.history[key] == pytest.approx([value for _, value in logged], rel=1e-12, abs=0)
+        sent = [(step, metrics[key]) for metrics, step in wandb_run.logged if key in metrics]
+        assert [step for step, _ in sent] == [step for step, _ in logged]
+        assert [value for _, value in sent] == pytest.approx([value for _, value in logged], rel=1e-12, abs=0)
 
 
 @pytest.fixture(scope="module", params=["dqn", "a2c"])

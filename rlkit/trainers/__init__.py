@@ -12,7 +12,6 @@ from rlkit.trainers.loggers import (
     TensorBoardLogger,
     WandbLogger,
     read_metrics_csv,
-    read_offline_run,
 )
 from rlkit.trainers.trainer import (
     NonFiniteError,
@@ -37,6 +36,5 @@ __all__ = [
     "find_checkpoint",
     "load_checkpoint",
     "read_metrics_csv",
-    "read_offline_run",
     "save_checkpoint",
 ]

@@ -7,6 +7,7 @@ collected batch is stored, and ``updates_per_batch`` sampled minibatches are opt
 """
 from __future__ import annotations
 
+import logging
 import math
 import signal
 import threading
@@ -26,8 +27,15 @@ from rlkit.trainers.checkpoint import (
     save_run_checkpoint,
     set_rng_state,
 )
-from rlkit.trainers.loggers import Logger, NoneLogger
+from rlkit.trainers.loggers import EndReason, Logger, NoneLogger
 from rlkit.utils.state import first_mismatch
+
+#: The run's log (``train.log``): evaluations, checkpoints and the end, one line each.
+log = logging.getLogger("rlkit")
+
+#: How :meth:`Trainer.fit` ended, in ``train.log``'s ``end:`` line.
+END_WORDS: dict[str, str] = {"budget": "budget done", "target": "target reached", "non_finite": "non-finite",
+                             "interrupted": "interrupted"}
 
 
 # Gradients of at most this many entries get their norm from one concatenated copy (see _grad_norm).
@@ -254,7 +262,9 @@ class Trainer:
     def save(self, snapshot: bool = False) -> Path:
         """Writes ``checkpoints/last.pt`` atomically (and a ``step_<frames>.pt`` snapshot when asked)."""
         keep = self.settings.checkpoint_interval or None if snapshot else None
-        return save_run_checkpoint(self.run_dir, self.state_dict(), frames=self.frames, keep_every=keep)
+        path = save_run_checkpoint(self.run_dir, self.state_dict(), frames=self.frames, keep_every=keep)
+        log.info("checkpoint: frame %d -> %s", self.frames, path)
+        return path
 
     def resume(self, checkpoint) -> None:
         """Restores everything saved by :meth:`save`; the run then continues bit for bit."""
@@ -262,15 +272,26 @@ class Trainer:
 
     # -- the loop -------------------------------------------------------------------------------
     def fit(self) -> dict[str, float]:
-        """Trains until ``total_frames`` (or early stop); returns the last evaluation metrics."""
+        """Trains until ``total_frames`` (or early stop); returns the last evaluation metrics.
+
+        However it ends, the logger hears why first (:meth:`Logger.log_end`: ``budget``, ``target``,
+        ``non_finite`` or ``interrupted``) and ``train.log`` gets an ``end:`` line.
+
+        Raises:
+            NonFiniteError: a loss or gradient became NaN/inf (nothing of that update was applied).
+            TrainingInterrupted: SIGINT/SIGTERM arrived; a checkpoint was written first.
+            KeyboardInterrupt: a second signal arrived before the first was handled (no checkpoint).
+        """
         # Python only lets the main thread install handlers; elsewhere signals keep their default action.
         in_main = threading.current_thread() is threading.main_thread()
         stops = (signal.SIGINT, signal.SIGTERM) if in_main else ()
         previous = {s: signal.signal(s, self._on_signal) for s in stops}
         self._signal = None
+        self._session = time.perf_counter()
         try:
             self._wall = time.perf_counter()
             self._wall_frames = self.frames
+            stop = False
             for batch in self._batches():
                 self.frames += batch.numel()
                 if self.replay_buffer is not None:
@@ -289,10 +310,43 @@ class Trainer:
                 if stop:
                     break
             self._finish()
+            if stop:
+                self._end("target", f"stopped early at frame {self.frames:,}: greedy eval return "
+                                    f"{self.last_eval['eval_return']:.4g} reached the target "
+                                    f"{self.settings.early_stop_return:.4g}")
+            else:
+                self._end("budget", f"done: {self.frames:,} frames")
             return dict(self.last_eval)
+        except NonFiniteError as err:
+            self._end("non_finite", f"stopped: {str(err).split(';')[0]}", failing=True)
+            raise
+        except TrainingInterrupted as stop_signal:
+            self._end("interrupted", f"interrupted by {signal.Signals(stop_signal.signum).name} at frame "
+                                     f"{self.frames:,}; checkpoint written", failing=True)
+            raise
+        except KeyboardInterrupt:
+            self._end("interrupted", f"interrupted at frame {self.frames:,} by a second signal; no checkpoint "
+                                     f"written since {self._good_checkpoint()}", failing=True)
+            raise
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+    def _end(self, reason: EndReason, message: str, *, failing: bool = False) -> None:
+        """Writes ``train.log``'s ``end:`` line and tells the logger why training ended. While an error
+        propagates (``failing``), a logger that fails in turn is logged, not raised: it must not hide
+        the error."""
+        wall = time.perf_counter() - self._session
+        final = ", ".join(f"{key} {value:.6g}" for key, value in self.last_eval.items()) or "no evaluation"
+        detail = "" if reason == "budget" else f" ({message})"
+        log.info("end: %s at %d frames, %d updates, wall %.1f s%s; %s", END_WORDS[reason], self.frames,
+                 self.updates, wall, detail, final)
+        try:
+            self.logger.log_end(reason, message, step=self.frames)
+        except Exception:
+            if not failing:
+                raise
+            log.exception("the logger failed while reporting the end of training")
 
     def close(self) -> None:
         """Closes the logger and the environments (idempotent)."""
@@ -401,6 +455,11 @@ class Trainer:
     def _evaluate(self) -> dict[str, float]:
         assert self.evaluator is not None  # (called only with an evaluator)
         self.last_eval = self.evaluator()
+        metrics = dict(self.last_eval)
+        mean, std = metrics.pop("eval_return", None), metrics.pop("eval_return_std", None)
+        spread = f" ± {std:.4g}" if std is not None else ""
+        rest = "".join(f", {key.removeprefix('eval_')} {value:.4g}" for key, value in metrics.items())
+        log.info("eval: frame %d: return %s%s%s", self.frames, "?" if mean is None else f"{mean:.4g}", spread, rest)
         return self.last_eval
 
     def _log(self, extra: dict) -> None:

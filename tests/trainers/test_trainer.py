@@ -158,7 +158,7 @@ def test_progress_output(tmp_path, capsys, progress):
     trainer.fit()
     trainer.close()
     err = capsys.readouterr().err
-    assert ("300/300 (100.0%)" in err) is progress
+    assert ("300/300 frames (100.0%)" in err) is progress
     assert ("frames/s" in err and "eval " in err) is progress
 
 

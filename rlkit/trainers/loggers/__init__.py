@@ -5,6 +5,8 @@ Every logger takes plain Python objects (paths, numbers, dicts); the builder map
 from __future__ import annotations
 
 from rlkit.trainers.loggers.base import (
+    END_REASONS,
+    EndReason,
     Logger,
     MultiLogger,
     NoneLogger,
@@ -14,24 +16,18 @@ from rlkit.trainers.loggers.console import ConsoleLogger
 from rlkit.trainers.loggers.csv_logger import CSVLogger, read_metrics_csv
 from rlkit.trainers.loggers.tensorboard_logger import TensorBoardLogger
 from rlkit.trainers.loggers.wandb_logger import WandbLogger, WandbMode
-from rlkit.trainers.loggers.wandb_offline import (
-    OfflineRun,
-    find_offline_runs,
-    read_offline_run,
-)
 
 __all__ = [
     "CSVLogger",
     "ConsoleLogger",
+    "END_REASONS",
+    "EndReason",
     "Logger",
     "MultiLogger",
     "NoneLogger",
-    "OfflineRun",
     "TensorBoardLogger",
     "WandbLogger",
     "WandbMode",
-    "find_offline_runs",
     "read_metrics_csv",
-    "read_offline_run",
     "to_scalar_metrics",
 ]

@@ -6,13 +6,18 @@ import numbers
 import operator
 from collections.abc import Iterable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 
-__all__ = ["Logger", "MultiLogger", "NoneLogger", "to_scalar_metrics"]
+__all__ = ["END_REASONS", "EndReason", "Logger", "MultiLogger", "NoneLogger", "to_scalar_metrics"]
 
 MetricValue = float | int | bool | torch.Tensor
+
+#: Why training ended: the frame budget was used up, a greedy evaluation reached the target return
+#: (early stop), a loss or gradient became NaN/inf, or SIGINT/SIGTERM arrived.
+EndReason = Literal["budget", "target", "non_finite", "interrupted"]
+END_REASONS: tuple[str, ...] = get_args(EndReason)
 
 
 def to_scalar_metrics(metrics: Mapping[str, MetricValue]) -> dict[str, float]:
@@ -75,8 +80,8 @@ def _check_step(step: Any) -> int:
 class Logger(abc.ABC):
     """Base class of the metric loggers used by the trainer.
 
-    Subclasses implement ``_log_metrics`` (receives plain floats), ``_log_config`` and ``_close``; this
-    base converts values, checks the step, makes ``close`` idempotent and refuses use after closing.
+    Subclasses implement ``_log_metrics`` (receives plain floats), ``_log_config`` and ``_close``, and
+    may implement ``_log_end`` (why training ended; a no-op by default); this base converts values, checks the step, makes ``close`` idempotent and refuses use after closing.
     Loggers are context managers that close on exit.
 
     Examples:
@@ -106,6 +111,22 @@ class Logger(abc.ABC):
                 f"config must be a mapping (a plain nested dict), got {type(config).__name__}"
             )
         self._log_config(config)
+
+    def log_end(self, reason: EndReason, message: str, *, step: int) -> None:
+        """Records why training ended, once, before :meth:`close`.
+
+        Args:
+            reason: one of :data:`END_REASONS`.
+            message: one line for people (``"stopped early at frame 140,000: ..."``).
+            step: the frames done when training ended (may be past the last logged step).
+
+        Raises:
+            ValueError: an unknown ``reason`` (the valid ones are listed).
+        """
+        self._ensure_open()
+        if reason not in END_REASONS:
+            raise ValueError(f"unknown end reason {reason!r}; valid reasons: {', '.join(END_REASONS)}")
+        self._log_end(reason, message, _check_step(step))
 
     def close(self) -> None:
         """Flushes and releases the backend; calling it again does nothing."""
@@ -145,6 +166,9 @@ class Logger(abc.ABC):
     @abc.abstractmethod
     def _close(self) -> None:
         """Releases the backend (called once)."""
+
+    def _log_end(self, reason: EndReason, message: str, step: int) -> None:  # noqa: B027 - optional
+        """Records why training ended; backends without a use for it keep this no-op."""
 
 
 class NoneLogger(Logger):
@@ -196,6 +220,10 @@ class MultiLogger(Logger):
     def _log_config(self, config: Mapping[str, Any]) -> None:
         for logger in self.loggers:
             logger.log_config(config)
+
+    def _log_end(self, reason: EndReason, message: str, step: int) -> None:
+        for logger in self.loggers:
+            logger.log_end(reason, message, step=step)
 
     def _close(self) -> None:
         first_error: BaseException | None = None

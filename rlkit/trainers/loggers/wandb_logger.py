@@ -2,13 +2,11 @@
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from rlkit.trainers.loggers.base import Logger
-from rlkit.trainers.loggers.wandb_offline import read_offline_run
+from rlkit.trainers.loggers.base import EndReason, Logger
 from rlkit.utils.io import atomic_write
 
 __all__ = ["WandbLogger", "WandbMode", "resume_id"]
@@ -40,9 +38,11 @@ class WandbLogger(Logger):
     uses ``step`` as wandb's step; wandb drops (with a warning) a call whose step is lower than the
     latest one it has seen, and merges calls at the same step into one row.
 
-    ``close`` finishes the run and then waits (up to ``flush_timeout_s``) until the run log on disk is
-    complete, because ``run.finish()`` returns before wandb's service has flushed it; a warning says
-    when it was not. ``wandb`` is imported when the logger is created (it takes about a second).
+    ``log_end`` records why training ended in the run's summary (``end_reason``). ``close`` finishes
+    the run; wandb's service writes the rest of an offline run's log in the background (at the latest
+    when the process exits, which waits for it), so ``wandb sync`` an offline run once its process has
+    ended. rlkit reads nothing back from wandb's files. ``wandb`` is imported when the logger is
+    created (it takes about a second).
 
     Args:
         run_dir: the run's output directory; wandb writes to ``<run_dir>/wandb/``.
@@ -58,17 +58,15 @@ class WandbLogger(Logger):
             wandb ignores steps at or below the last one it recorded. Offline, wandb cannot resume
             (``wandb sync`` of two offline runs with one id keeps only the second), so each
             segment is its own run, with the same name and group. See :func:`resume_id`.
-        flush_timeout_s: how long ``close`` waits for the run log to reach the disk (not in
-            ``"disabled"`` mode).
 
     Examples:
         >>> import tempfile
-        >>> from rlkit.trainers.loggers import WandbLogger, read_offline_run
-        >>> run_dir = tempfile.mkdtemp()
-        >>> with WandbLogger(run_dir, mode="offline") as logger:
+        >>> from rlkit.trainers.loggers import WandbLogger
+        >>> with WandbLogger(tempfile.mkdtemp(), mode="disabled") as logger:  # offline: the same calls
         ...     logger.log_metrics({"loss_value": 0.25}, step=64)
-        >>> read_offline_run(run_dir).history["loss_value"]
-        [0.25]
+        ...     logger.log_end("target", "stopped early at frame 64", step=64)
+        ...     logger.run.summary["loss_value"], logger.run.summary["end_reason"]
+        (0.25, 'target')
     """
 
     def __init__(
@@ -82,7 +80,6 @@ class WandbLogger(Logger):
         config: Mapping[str, Any] | None = None,
         tags: Iterable[str] | None = None,
         resume: bool = False,
-        flush_timeout_s: float = 30.0,
     ) -> None:
         if mode not in WANDB_MODES:
             raise ValueError(f"unknown wandb mode {mode!r}; valid modes: {', '.join(WANDB_MODES)}")
@@ -91,7 +88,6 @@ class WandbLogger(Logger):
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.mode: WandbMode = mode
-        self.flush_timeout_s = flush_timeout_s
         run_id = resume_id(self.run_dir, mode) if resume else None
         self.run = wandb.init(
             dir=str(self.run_dir),
@@ -124,18 +120,8 @@ class WandbLogger(Logger):
     def _log_config(self, config: Mapping[str, Any]) -> None:
         self.run.config.update(dict(config), allow_val_change=True)
 
+    def _log_end(self, reason: EndReason, message: str, step: int) -> None:
+        self.run.summary["end_reason"] = reason
+
     def _close(self) -> None:
         self.run.finish()
-        wandb_dir = self.wandb_dir
-        if wandb_dir is None:
-            return
-        try:
-            complete = read_offline_run(wandb_dir, wait_s=self.flush_timeout_s).complete
-        except FileNotFoundError:
-            complete = False
-        if not complete:
-            warnings.warn(
-                f"wandb run log in {str(wandb_dir)!r} was still incomplete {self.flush_timeout_s} s "
-                "after run.finish(); the wandb service may still be writing it",
-                stacklevel=3,
-            )

@@ -1,0 +1,62 @@
+"""``python train.py --help``: the config groups with their options and descriptions, and every
+top-level key with its default and the one-line comment it has in conf/config.yaml. The help file is
+generated from those comments (scripts/gen_help.py) and must be up to date."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("gen_help", ROOT / "scripts" / "gen_help.py")
+gen_help = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(gen_help)
+
+
+@pytest.fixture(scope="module")
+def help_text() -> str:
+    done = subprocess.run([sys.executable, str(ROOT / "train.py"), "--help"], cwd=ROOT, text=True,
+                          capture_output=True, timeout=120, env={**os.environ, "HYDRA_FULL_ERROR": "0"})
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_the_help_file_is_generated_from_the_current_comments():
+    config = (ROOT / "conf" / "config.yaml").read_text()
+    assert (ROOT / "conf" / "hydra" / "help" / "rlkit.yaml").read_text() == gen_help.render(config), (
+        "conf/hydra/help/rlkit.yaml is stale: run python scripts/gen_help.py")
+    changed = config.replace("# frame budget over all envs", "# a new comment on the budget")
+    assert "total_frames=500000               a new comment on the budget" in gen_help.render(changed)
+
+
+def test_help_lists_every_group_with_its_options_and_description(help_text):
+    groups, _ = gen_help.groups_and_keys((ROOT / "conf" / "config.yaml").read_text())
+    assert {group for group, _, _ in groups} == {"algo", "env", "value_estimator", "logger", "experiment"}
+    lines = help_text.splitlines()
+    for group, option, comment in groups:
+        assert any(line.startswith(f"{group}={option} ") and line.endswith(comment) for line in lines), group
+        options = sorted(p.stem for p in (ROOT / "conf" / group).glob("*.yaml"))
+        assert f"{group}: {', '.join(options)}" in lines
+    assert "algo: a2c, c51, dqn" in lines and "logger: csv, none, tensorboard, wandb" in lines
+
+
+def test_help_lists_every_top_level_key_with_its_default_and_comment(help_text):
+    _, keys = gen_help.groups_and_keys((ROOT / "conf" / "config.yaml").read_text())
+    names = [key for key, _, _ in keys]
+    assert names[:5] == ["seed", "device", "num_threads", "total_frames", "resume"]
+    assert "trainer.eval_interval" in names and not any(key.startswith("hydra") for key in names)
+    lines = help_text.splitlines()
+    for key, value, comment in keys:
+        assert comment, f"conf/config.yaml: {key} has no comment"
+        assert any(line.startswith(f"{key}={value} ") and line.endswith(f" {comment}") for line in lines), key
+    assert "seed=0                            seeds torch, numpy, python and the training env; the eval env uses " \
+           "seed + 10000" in lines
+
+
+def test_a_dollar_in_a_comment_is_refused():
+    with pytest.raises(ValueError, match="cannot contain"):
+        gen_help.render("seed: 0  # costs $5\n")

@@ -1,0 +1,139 @@
+"""The run's log (``train.log``) and the console's stop announcements, for ``rlkit.run.run`` in-process:
+the documented lines (README "Run log"), once each, through a start, a resume and the three early
+ends; the application's own logging left as it was."""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import signal
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from rlkit.registry import ALGORITHMS
+from rlkit.run import run
+from rlkit.trainers import NonFiniteError, TrainingInterrupted
+
+CONF = str(Path(__file__).resolve().parents[1] / "conf")
+TINY = ["algo=dqn", "algo.learning_starts=200", "algo.batch_size=32", "algo.hidden_sizes=[32]",
+        "trainer.eval_episodes=2", "trainer.early_stop=false", "trainer.log_interval=200",
+        "trainer.eval_interval=400", "trainer.checkpoint_interval=500"]
+LINE = re.compile(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}\]\[rlkit\]\[(INFO|WARNING)\] - (?P<text>.*)$")
+
+
+def train(run_dir: Path, overrides: list[str]) -> dict:
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose("config", overrides=overrides)
+    return run(cfg, run_dir, overrides=overrides)
+
+
+def log_lines(run_dir: Path) -> list[str]:
+    lines = (run_dir / "train.log").read_text().splitlines()
+    assert all(LINE.match(line) for line in lines), lines
+    return [LINE.match(line)["text"] for line in lines]
+
+
+def kinds(lines: list[str]) -> list[str]:
+    return [line.split(":")[0].split(" ")[0] for line in lines]
+
+
+def test_train_log_has_the_documented_lines_for_a_start_and_a_resume(tmp_path):
+    train(tmp_path, TINY + ["total_frames=1000", "trainer.progress=false"])
+    lines = log_lines(tmp_path)
+    assert kinds(lines)[:4] == ["start", "config", "config", "config"] and kinds(lines)[-1] == "end"
+    assert set(kinds(lines)[4:-1]) == {"checkpoint", "eval"}
+    assert lines[0] == f"start: dqn CartPole-v1 seed 0, 1000 frames, run dir {tmp_path}"
+    assert lines[1] == ("config: algo dqn, env CartPole-v1, seed 0, total_frames 1000, device cpu, num_threads 1, "
+                        "value_estimator td0, logger csv")
+    assert lines[2].startswith("config: algo num_envs=1 hidden_sizes=[32] ") and " optim.lr=0.00025 " in lines[2]
+    assert lines[3] == "config: value_estimator gamma=0.99"
+    last = tmp_path / "checkpoints" / "last.pt"
+    # (frame 1000 twice: the periodic checkpoint, then the one every run writes at its end)
+    assert [line for line in lines if line.startswith("checkpoint")] == [
+        f"checkpoint: frame {frames} -> {last}" for frames in (0, 500, 1000, 1000)]
+    evals = [line for line in lines if line.startswith("eval")]
+    assert [line.split(":")[1] for line in evals] == [" frame 400", " frame 800", " frame 1000"]
+    assert all(re.fullmatch(r"eval: frame \d+: return [\d.]+ ± [\d.]+, length [\d.]+", line) for line in evals)
+    assert re.fullmatch(r"end: budget done at 1000 frames, \d+ updates, wall [\d.]+ s; eval_return [\d.]+, "
+                        r"eval_return_std [\d.]+, eval_length [\d.]+", lines[-1])
+
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        args = [f"resume={tmp_path}", "total_frames=1200"]
+        run(compose("config", overrides=args), tmp_path, overrides=args)
+    resumed = log_lines(tmp_path)[len(lines):]
+    assert resumed[0] == f"resume 1: from {last} at 1000 frames, to 1200 frames"
+    assert kinds(resumed)[:4] == ["resume", "config", "config", "config"]
+    assert resumed[4].startswith("eval: frame 1200: return ") and resumed[5] == f"checkpoint: frame 1200 -> {last}"
+    assert resumed[-1].startswith("end: budget done at 1200 frames")
+
+
+def test_an_early_stop_is_announced_and_logged(tmp_path, capsys):
+    train(tmp_path, TINY + ["total_frames=3000", "trainer.early_stop=true", "env.target_return=1"])
+    err = capsys.readouterr().err.splitlines()  # not a terminal: plain lines
+    assert re.fullmatch(r"400/3,000 frames \(13\.3%\) \| [\d,]+ frames/s \| return \S+ \| eval \S+ \| "
+                        r"\d\d:\d\d<\d\d:\d\d", err[-2])
+    assert re.fullmatch(r"stopped early at frame 400: greedy eval return \S+ reached the target 1", err[-1])
+    end = log_lines(tmp_path)[-1]
+    assert end.startswith("end: target reached at 400 frames") and "(stopped early at frame 400: greedy" in end
+
+
+def test_a_non_finite_stop_is_announced_and_logged(tmp_path, monkeypatch, capsys):
+    forward = ALGORITHMS["dqn"].loss.forward
+    calls = []
+
+    def nan_at_update_30(self, td):
+        out = forward(self, td)
+        calls.append(None)
+        return out.set("loss_value", out["loss_value"] * torch.nan) if len(calls) == 30 else out
+
+    monkeypatch.setattr(ALGORITHMS["dqn"].loss, "forward", nan_at_update_30)
+    with pytest.raises(NonFiniteError):
+        train(tmp_path, TINY + ["total_frames=1000"])
+    err = capsys.readouterr().err.splitlines()
+    assert err[-2].startswith("490/1,000 frames (49.0%) | ")  # the last state, then why it stopped
+    assert err[-1] == "stopped: non-finite loss at update 30 (frame 490): loss_value=nan"
+    assert log_lines(tmp_path)[-1].startswith("end: non-finite at 490 frames, 29 updates, wall ")
+
+
+def test_an_interrupt_is_announced_and_logged(tmp_path, monkeypatch, capsys):
+    forward = ALGORITHMS["dqn"].loss.forward
+    calls = []
+
+    def interrupting(self, td):
+        calls.append(None)
+        if len(calls) == 5:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return forward(self, td)
+
+    monkeypatch.setattr(ALGORITHMS["dqn"].loss, "forward", interrupting)
+    with pytest.raises(TrainingInterrupted):
+        train(tmp_path, TINY + ["total_frames=1000"])
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1] == "interrupted by SIGTERM at frame 240; checkpoint written"
+    lines = log_lines(tmp_path)
+    assert lines[-2] == f"checkpoint: frame 240 -> {tmp_path / 'checkpoints' / 'last.pt'}"
+    assert lines[-1].startswith("end: interrupted at 240 frames")
+
+
+def test_the_applications_logging_is_left_as_it_was(tmp_path):
+    """The application logs warnings only: rlkit's INFO lines go to train.log, not to its handler;
+    rlkit's warnings still reach it; the logger's level and propagation are restored."""
+    seen: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = seen.append  # type: ignore[method-assign]
+    root = logging.getLogger()
+    root.addHandler(handler)
+    rlkit_log = logging.getLogger("rlkit")
+    before = (rlkit_log.level, rlkit_log.propagate, list(rlkit_log.handlers), root.level)
+    try:
+        root.setLevel(logging.WARNING)
+        train(tmp_path, TINY + ["total_frames=400", "trainer.progress=false"])
+        rlkit_log.warning("a warning after the run")
+    finally:
+        root.removeHandler(handler)
+    assert [r.getMessage() for r in seen if r.name == "rlkit"] == ["a warning after the run"]
+    assert (rlkit_log.level, rlkit_log.propagate, list(rlkit_log.handlers), root.level) == before
+    assert kinds(log_lines(tmp_path))[0] == "start"
