@@ -132,8 +132,19 @@ def job_subdir_resolver(num: int, default: str, *, _root_: DictConfig) -> str:
     its directory (Hydra has no callback there), and names it by :func:`job_dir_name`."""
     _check(_root_)
     overrides = OmegaConf.select(_root_, "hydra.overrides.task", default=[]) or []
-    swept = [k for k in os.environ.get(SWEPT_KEYS_ENV, "").split(",") if k]
-    return job_dir_name(int(num), list(overrides), swept, default)
+    return job_dir_name(int(num), list(overrides), _swept(), default)
+
+
+def _swept() -> list[str]:
+    """The keys this sweep varies (:data:`SWEPT_KEYS_ENV`); empty outside a sweep."""
+    return [k for k in os.environ.get(SWEPT_KEYS_ENV, "").split(",") if k]
+
+
+def _swept_overrides(overrides: list[str]) -> list[str]:
+    """The overrides of a sweep job that set a swept key; all of them if none does."""
+    swept = _swept()
+    chosen = [o for o in overrides if str(o).partition("=")[0].lstrip("+~") in swept]
+    return chosen or overrides
 
 
 def env_label_resolver(env_id: str | None, game: str | None = None) -> str:
@@ -372,7 +383,7 @@ def train_task(cfg: DictConfig) -> float | None:
     hc = HydraConfig.get()
     run_dir = hc.runtime.output_dir
     multirun = hc.mode == RunMode.MULTIRUN
-    label = job_label(int(hc.job.num), list(hc.overrides.task)) if multirun else ""
+    label = job_label(int(hc.job.num), _swept_overrides(list(hc.overrides.task))) if multirun else ""
     parallel = multirun and str(hc.launcher.get("_target_", "")) != _SEQUENTIAL_LAUNCHER
     prefix = f"{label} " if label else ""
     provenance = {

@@ -337,14 +337,14 @@ def test_sweep_jobs_print_labelled_plain_lines_and_announce_an_early_stop(tmp_pa
     assert done.returncode == 0, done.stderr
     lines = [line for line in done.stderr.splitlines() if line.startswith("[job") or line.startswith("done:")]
     for job in (0, 1):
-        label = f"[job {job} seed={job} target_return=1 ..]"
+        label = f"[job {job} seed={job}]"  # the swept values only
         mine = [line for line in lines if line.startswith(label) or line.startswith(f"done: {label}")]
         assert re.fullmatch(re.escape(label) + r" 400/1,000 frames \(40\.0%\) \| [\d,]+ frames/s \| return \S+ \| "
                             r"eval \S+ \| \d\d:\d\d<\d\d:\d\d", mine[-3]), mine
         assert re.fullmatch(re.escape(label) + r" stopped early at frame 400: greedy eval return \S+ reached the "
                             r"target 1", mine[-2]), mine
         assert mine[-1].startswith(f"done: {label} greedy eval return ")
-        log = (sweep / f"{job}_dqn_CartPole_s{job}" / "train.log").read_text().splitlines()
+        log = (sweep / f"{job}_seed={job}" / "train.log").read_text().splitlines()
         texts = [line.split(" - ", 1)[1] for line in log]
         assert texts[0].startswith("start: dqn CartPole-v1 seed") and texts[-1].startswith("end: target reached at 400")
         assert len(set(texts)) == len(texts)  # each line once: rlkit adds no handler beside Hydra's
