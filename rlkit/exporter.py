@@ -49,12 +49,12 @@ class _Exported(nn.Module):
         self.policy = policy
 
     def forward(self, observation: torch.Tensor) -> torch.Tensor:
-        return self.policy(observation)
+        return self.policy(observation).detach()  # actions, not a graph to differentiate
 
 
 class _ExportedMasked(_Exported):
     def forward(self, observation: torch.Tensor, action_mask: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        return self.policy(observation, action_mask)
+        return self.policy(observation, action_mask).detach()
 
 
 def export_policy(run: str | os.PathLike[str], format: str = "torchscript", out: str | os.PathLike[str] | None = None,
@@ -120,10 +120,11 @@ def export_policy(run: str | os.PathLike[str], format: str = "torchscript", out:
 def _torchscript(module: nn.Module, example: tuple[torch.Tensor, ...], path: Path) -> None:
     with warnings.catch_warnings():
         # The trace records shape checks of the acting code as constants (the warnings say so);
-        # the batch size itself stays symbolic.
+        # the batch size itself stays symbolic. TorchScript itself is deprecated in favour of pt2.
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
         traced = torch.jit.trace(module, example, check_trace=False)
-    torch.jit.save(traced, str(path))
+        torch.jit.save(traced, str(path))
 
 
 def _dynamic_shapes(example: tuple[torch.Tensor, ...]) -> tuple[dict[int, torch.export.Dim], ...]:
