@@ -7,6 +7,7 @@ off- or on-policy, the replay keys and slices); nothing here knows an algorithm 
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 from collections.abc import Callable, Sequence
@@ -44,6 +45,7 @@ from rlkit.trainers import (
     WandbLogger,
 )
 from rlkit.trainers.episodes import EpisodeRecorder
+from rlkit.trainers.video import VideoRecorder, VideoWrappers, check_video_support, video_wrappers
 
 
 
@@ -243,6 +245,11 @@ def build_trainer(settings: Any, run_dir: Path) -> Trainer:
                             evaluating=env)
         evaluator = Evaluator(eval_env, agent.greedy_policy, seed=root.seed + EVAL_SEED_OFFSET,
                               epsilon=trainer_cfg.eval_epsilon)
+        video = None
+        if trainer_cfg.video_interval is not None:
+            check_video_support(env.env_id, f"trainer.video_interval={trainer_cfg.video_interval}")
+            ts.video_interval = trainer_cfg.video_interval
+            video = VideoRecorder(functools.partial(_video_evaluator, settings, env, agent, run_dir / "videos"))
     except BaseException:
         env.close()
         if eval_env is not None:
@@ -250,7 +257,17 @@ def build_trainer(settings: Any, run_dir: Path) -> Trainer:
         raise
     return Trainer(collector=collector, loss_module=agent.loss, optimizer=optimizer, run_dir=run_dir, settings=ts,
                    replay_buffer=buffer, target_updater=updater, exploration=agent.exploration,
-                   evaluator=evaluator)
+                   evaluator=evaluator, video=video)
+
+
+def _video_evaluator(settings: Any, env: GymEnv, agent: Agent, folder: Path) -> tuple[Evaluator, VideoWrappers]:
+    """The evaluator of ``trainer.video_interval``'s recordings: one sub-env, rendering, recorded
+    into ``folder``, seeded as the run's evaluations (built at the first recording: its folder is
+    created then)."""
+    wrappers = video_wrappers(folder, lambda i: "episode")
+    seed = settings.root.seed + EVAL_SEED_OFFSET
+    video_env = make_env(settings, num_envs=1, seed=seed, evaluating=env, render=True, extra_wrappers=[wrappers])
+    return Evaluator(video_env, agent.greedy_policy, seed=seed, epsilon=settings.root.trainer.eval_epsilon), wrappers
 
 
 def _frame_storage(settings: Any, env: GymEnv, replay: list) -> FrameStorage | None:

@@ -116,17 +116,21 @@ class VideoRecorder:
     """Records one evaluation episode into ``<folder>/frame-<frames>.mp4`` per call.
 
     Args:
-        evaluator: an :class:`~rlkit.trainers.Evaluator` on a one-sub-env env whose sub-env is
-            wrapped by ``wrappers``.
-        wrappers: the :func:`video_wrappers` of that env.
+        make: builds, on the first call (nothing is written before), an
+            :class:`~rlkit.trainers.Evaluator` on a one-sub-env env whose sub-env is wrapped by the
+            :func:`video_wrappers` it returns with it.
     """
 
-    def __init__(self, evaluator: Any, wrappers: VideoWrappers) -> None:
-        self.evaluator = evaluator
-        self.wrappers = wrappers
+    def __init__(self, make: Callable[[], tuple[Any, VideoWrappers]]) -> None:
+        self.make = make
+        self.evaluator: Any = None
+        self.wrappers: VideoWrappers | None = None
 
     def __call__(self, frames: int) -> Path:
         """Plays and records one evaluation episode; returns the video's path."""
+        if self.evaluator is None:
+            self.evaluator, self.wrappers = self.make()
+        assert self.wrappers is not None  # (made with the evaluator)
         name = f"frame-{frames}"
         for recorder in self.wrappers.recorders:
             recorder.name_prefix = name
@@ -136,4 +140,5 @@ class VideoRecorder:
         return self.wrappers.folder / f"{name}.mp4"
 
     def close(self) -> None:
-        self.evaluator.close()
+        if self.evaluator is not None:
+            self.evaluator.close()
