@@ -55,7 +55,12 @@ def _typed(section: Any, schema: type, where: str) -> Any:
             hint = difflib.get_close_matches(str(key), valid, n=1)
             did_you_mean = f" (did you mean {hint[0]!r}?)" if hint else ""
             raise ConfigError(f"unknown key {where}.{key!s}{did_you_mean}; valid keys: {valid}")
-    missing = [key for key in valid if key not in section or OmegaConf.is_missing(section, key)]
+    # A key missing from the section is refused, unless the schema gives it a default (a key added
+    # after runs were saved, whose saved configs lack it).
+    defaulted = {f.name for f in dataclasses.fields(schema)
+                 if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING}
+    missing = [key for key in valid
+               if (key not in section and key not in defaulted) or (key in section and OmegaConf.is_missing(section, key))]
     if missing:
         raise ConfigError(f"{where}.{missing[0]} is missing: give it a value ({where}.{missing[0]}=...); the "
                           f"section's keys are {valid}")

@@ -6,7 +6,10 @@
   directory names (unique per start: a random token, see :func:`token_resolver`);
 - :class:`ConfigCheck`: the Hydra callback that refuses a bad start before its run directory exists;
 - :func:`prepare_argv`: on resume, composes the run's own config groups;
-- :func:`train_task`: the task function's body: :func:`rlkit.run.run`, refusals as one line.
+- :func:`train_task`: the task function's body: :func:`rlkit.run.run`, refusals as one line;
+- :func:`evaluate_task`, :func:`export_task`: the bodies of ``evaluate.py`` and ``export.py``;
+- :func:`train`: ``rlkit.train``, a run started from Python (the config composed with Hydra's
+  ``compose`` from the package's ``conf/``).
 
 Refusals end the process with ``rlkit: <message>`` on stderr and exit status 2; an interrupt
 (Ctrl-C, SIGTERM) with a checkpoint and status 128 + the signal number.
@@ -19,33 +22,49 @@ import os
 import re
 import secrets
 import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
+from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from rlkit.builders import GROUP_KEYS, Settings
+from rlkit.builders import GROUP_KEYS, Settings, validate_config
 from rlkit.envs import env_label
 from rlkit.errors import ConfigError, RlkitError, RunDirBusyError, RunDirError
 from rlkit.rundir import check_fresh_run_dir, lock_holder
 from rlkit.run import CONFIG_FILE, PROVENANCE_DIR, preflight, run, run_dir_of
 from rlkit.trainers.checkpoint import find_checkpoint
 
+if TYPE_CHECKING:
+    from rlkit.agent import Agent
+
 __all__ = [
+    "CONF_DIR",
     "ConfigCheck",
     "EXIT_REFUSED",
     "job_label",
+    "TrainResult",
+    "evaluate_task",
+    "export_task",
     "prepare_argv",
     "refuse",
     "register_resolvers",
     "resume_group_overrides",
+    "train",
     "train_task",
 ]
+
+#: The configs of a source checkout (``conf/`` beside the package), which :func:`train` composes.
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 #: Exit status of a refusal (a bad config, a busy directory, a corrupt checkpoint, ...).
 EXIT_REFUSED = 2
@@ -405,3 +424,126 @@ def train_task(cfg: DictConfig) -> float | None:
         raise SystemExit(128 + stop.signum) from None
     print(f"done: {prefix}greedy eval return {result.get('eval_return')} | run dir {run_dir}", file=sys.stderr)
     return result.get("eval_return")
+
+
+# -- evaluate.py and export.py ----------------------------------------------------------------------
+def _task_args(cfg: DictConfig, script: str) -> dict[str, Any]:
+    """The arguments of an ``evaluate.py`` / ``export.py`` config as a plain dict (``run`` required)."""
+    args = {str(k): OmegaConf.select(cfg, str(k), throw_on_missing=False) for k in cfg.keys() if k != "hydra"}
+    if not args.get("run"):
+        refuse(f"run= is missing: give a run directory or a checkpoint file (python {script} run=outputs/<date>/<run>)")
+    return args
+
+
+def evaluate_task(cfg: DictConfig) -> dict[str, Any]:
+    """The body of ``evaluate.py``: :func:`rlkit.evaluation.evaluate` with the command line's
+    arguments, its results as one line on stdout, refusals as one line on stderr (status 2)."""
+    from rlkit.evaluation import evaluate, format_results
+
+    args = _task_args(cfg, "evaluate.py")
+    try:
+        results = evaluate(str(args["run"]), episodes=args["episodes"], video=args["video"], seed=args["seed"],
+                           device=str(args["device"]), deterministic=args["deterministic"], output_dir=args["out"])
+    except RlkitError as err:
+        refuse(err)
+    print(format_results(results))
+    return results
+
+
+def export_task(cfg: DictConfig) -> Path:
+    """The body of ``export.py``: :func:`rlkit.exporter.export_policy` with the command line's
+    arguments; prints the file written, refusals as one line on stderr (status 2)."""
+    from rlkit.exporter import export_policy
+
+    args = _task_args(cfg, "export.py")
+    try:
+        path = export_policy(str(args["run"]), str(args["format"]), args["out"], device=str(args["device"]))
+    except RlkitError as err:
+        refuse(err)
+    print(f"exported: {path} ({args['format']})")
+    return path
+
+
+# -- rlkit.train -----------------------------------------------------------------------------------
+@dataclass
+class TrainResult:
+    """What :func:`train` returns."""
+
+    run_dir: Path  #: the run directory
+    metrics: dict[str, float]  #: the last evaluation's metrics (``eval_return``, ...)
+    agent: Agent  #: the trained agent (:func:`rlkit.load_agent` of ``run_dir``)
+
+
+def _override(key: str, value: Any) -> str:
+    """``key=value`` in Hydra's override grammar (booleans, null, lists and dicts included)."""
+    def text(v: Any) -> str:
+        if v is None:
+            return "null"
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (list, tuple)):
+            return "[" + ",".join(text(x) for x in v) + "]"
+        if isinstance(v, Mapping):
+            return "{" + ",".join(f"{k}:{text(x)}" for k, x in v.items()) + "}"
+        return str(v)
+
+    return f"{key}={text(value)}"
+
+
+def train(overrides: Sequence[str] | Mapping[str, Any] | None = None, *,
+          output_dir: str | Path | None = None) -> TrainResult:
+    """Trains a run from Python: what ``python train.py <overrides>`` does, in this process.
+
+    The config is composed with Hydra's ``compose`` from the package's ``conf/`` (:data:`CONF_DIR`)
+    and validated; ``torch.set_num_threads`` follows its ``num_threads`` (default 1, as
+    ``train.py``). The run writes what a ``train.py`` run writes (``config.yaml``, metrics,
+    checkpoints, ``.hydra/config.yaml`` and ``overrides.yaml``), and can be resumed with
+    ``train.py resume=<run_dir>``.
+
+    Args:
+        overrides: ``["algo=a2c", "total_frames=1000"]`` or ``{"algo": "a2c", "total_frames": 1000}``.
+        output_dir: the run directory (new or empty); default
+            ``outputs/<date>/<time>_<algo>_<env>_s<seed>_<token>`` under the current directory.
+
+    Returns:
+        The run directory, the last evaluation's metrics and the trained agent.
+
+    Raises:
+        RlkitError: a refusal (a bad config, an env that cannot be built, a directory in use or
+            not empty, ...); nothing is left behind.
+
+    Examples:
+        >>> import tempfile
+        >>> import rlkit
+        >>> result = rlkit.train({"total_frames": 300, "trainer.progress": False, "logger": "none"},
+        ...                      output_dir=tempfile.mkdtemp())
+        >>> sorted(result.metrics), result.agent.frames
+        (['eval_length', 'eval_return', 'eval_return_std'], 300)
+    """
+    from rlkit.agent import load_agent
+
+    if overrides is None:
+        args: list[str] = []
+    elif isinstance(overrides, Mapping):
+        args = [_override(str(k), v) for k, v in overrides.items()]
+    elif isinstance(overrides, str):
+        raise ConfigError(f"overrides={overrides!r}: give a list of key=value strings or a dict")
+    else:
+        args = [str(o) for o in overrides]
+    register_resolvers()
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            cfg = compose("config", overrides=args)
+    except (HydraException, OmegaConfBaseException) as err:
+        raise ConfigError(str(err).strip().splitlines()[0]) from None
+    if cfg.get("resume"):
+        raise ConfigError(f"resume={cfg.resume}: rlkit.train starts new runs; resume one with python train.py "
+                          f"resume={cfg.resume}")
+    settings = validate_config(cfg)
+    if output_dir is None:
+        env_label = env_label_resolver(settings.env.id, settings.env.game)
+        output_dir = (Path("outputs") / time.strftime("%Y-%m-%d") / f"{time.strftime('%H-%M-%S')}_{settings.algo.name}_"
+                      f"{env_label}_s{settings.root.seed}_{secrets.token_hex(3)}")
+    provenance = {"config.yaml": OmegaConf.to_yaml(cfg), "overrides.yaml": OmegaConf.to_yaml(OmegaConf.create(args))}
+    metrics = run(cfg, output_dir, overrides=args, provenance=provenance, validated=settings)
+    return TrainResult(run_dir=Path(output_dir), metrics=metrics, agent=load_agent(output_dir, device=settings.root.device))

@@ -146,9 +146,13 @@ class TrainerConfig:
     checkpoint_interval: int
     keep_checkpoints: bool
     progress: bool
+    # Added after runs were saved: a default, so that their saved configs still validate.
+    video_interval: Optional[int] = None
 
     def __post_init__(self) -> None:
         positive("trainer.log_interval", self.log_interval)
+        if self.video_interval is not None:
+            positive("trainer.video_interval", self.video_interval)
         positive("trainer.eval_episodes", self.eval_episodes)
         unit("trainer.eval_epsilon", self.eval_epsilon)
         check(self.eval_interval >= 0, "trainer.eval_interval", self.eval_interval, "an integer >= 0")

@@ -7,10 +7,14 @@ off- or on-policy, the replay keys and slices); nothing here knows an algorithm 
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+import gymnasium as gym
 
 import torch
 from tensordict.utils import NestedKey
@@ -24,7 +28,7 @@ from rlkit.data import PrioritizedReplayBuffer, ReplayBuffer
 from rlkit.data.frames import FrameStorage
 from rlkit.envs import GymEnv
 from rlkit.envs.suites import get_suite
-from rlkit.envs.transforms import build_transforms
+from rlkit.envs.transforms import EnvTransform, build_transforms
 from rlkit.errors import EnvError, ResourceError
 from rlkit.objectives import HardUpdate, SoftUpdate
 from rlkit.objectives.value import get_estimator_class
@@ -41,6 +45,7 @@ from rlkit.trainers import (
     WandbLogger,
 )
 from rlkit.trainers.episodes import EpisodeRecorder
+from rlkit.trainers.video import VideoRecorder, VideoWrappers, check_video_support, video_wrappers
 
 
 
@@ -52,11 +57,16 @@ def build_optimizer(optim: dict, params) -> torch.optim.Optimizer:
     return cls(params, **{k: v for k, v in optim.items() if k != "_target_" and v is not None})
 
 
-def make_env(settings: Any, *, num_envs: int, seed: int, evaluating: GymEnv | None = None) -> GymEnv:
+def make_env(settings: Any, *, num_envs: int, seed: int, evaluating: GymEnv | Sequence[EnvTransform] | None = None,
+             render: bool = False, extra_wrappers: Sequence[Callable[[gym.Env], gym.Env]] = ()) -> GymEnv:
     """The training env of ``settings.env`` (its wrappers and transforms built from ``env.transforms``,
     reward normalisation discounting with the value estimator's ``gamma``), or, with ``evaluating``
-    (the training env), the evaluation env: the same wrappers, and the training env's transforms
-    frozen (its statistics, never updated; rewards as the env gives them).
+    (the training env, or its transforms), the evaluation env: the same wrappers, and the training
+    env's transforms frozen (its statistics, never updated; rewards as the env gives them).
+
+    ``render`` makes every sub-env with ``render_mode="rgb_array"``; ``extra_wrappers`` wrap every
+    sub-env last (e.g. gymnasium's ``RecordVideo``; sub-envs are then stepped in a loop, never by a
+    native vector env).
 
     Raises:
         EnvError: the env cannot be built (a missing extra, a keyword its constructor refuses, ...).
@@ -68,11 +78,13 @@ def make_env(settings: Any, *, num_envs: int, seed: int, evaluating: GymEnv | No
     transforms = [*build_transforms(resolved.train_transforms, gamma)[1], *transforms]  # the suite's come first
     suite_wrappers = resolved.eval_wrappers if evaluating is not None else resolved.train_wrappers
     if evaluating is not None:
-        transforms = [transform.frozen() for transform in evaluating.transforms]
+        trained = evaluating.transforms if isinstance(evaluating, GymEnv) else evaluating
+        transforms = [transform.frozen() for transform in trained]
+    make_kwargs = {**resolved.make_kwargs, **env.make_kwargs, **({"render_mode": "rgb_array"} if render else {})}
     try:
         return GymEnv(resolved.env_id, num_envs=num_envs, seed=seed, vectorization=env.vectorization,
-                      device=settings.root.device, make_kwargs={**resolved.make_kwargs, **env.make_kwargs},
-                      wrappers=[*suite_wrappers, *wrappers], transforms=transforms)
+                      device=settings.root.device, make_kwargs=make_kwargs,
+                      wrappers=[*suite_wrappers, *wrappers, *extra_wrappers], transforms=transforms)
     except Exception as err:  # gymnasium and env constructors raise anything; the first line says why
         detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         kwargs = f" with env.make_kwargs={dict(env.make_kwargs)}" if env.make_kwargs else ""
@@ -181,6 +193,22 @@ def _gib(nbytes: int | None) -> str:
     return f"{nbytes} bytes"
 
 
+def build_agent(settings: Any, env: GymEnv) -> Agent:
+    """The agent of ``settings.algo`` for ``env`` (its registry entry's ``build_agent``), with the
+    configured value estimator, on ``settings.root.device``: what a run trains and what
+    :func:`rlkit.agent.load_agent` loads a checkpoint into.
+
+    Raises:
+        EnvError: the env's spaces do not fit the algorithm.
+    """
+    device = torch.device(settings.root.device)
+    agent: Agent = get_algorithm(settings.algo.name).build_agent(settings, env)
+    agent.loss.make_value_estimator(settings.value_estimator.name, **_estimator_kwargs(settings.value_estimator))
+    agent.loss.to(device)
+    agent.policy.to(device)
+    return agent
+
+
 def build_trainer(settings: Any, run_dir: Path) -> Trainer:
     """Builds every component of a run and the :class:`Trainer` that drives them, in memory: nothing
     is written until :func:`open_outputs` (so a resumed state can be checked first).
@@ -201,10 +229,7 @@ def build_trainer(settings: Any, run_dir: Path) -> Trainer:
             raise EnvError(f"env {env.env_id!r} has action space {env.vector_env.single_action_space}; "
                            f"algo={algo.name} supports {' and '.join(entry.action_spaces)} action spaces; "
                            f"algorithms for {kind} actions: {fits}")
-        agent: Agent = entry.build_agent(settings, env)
-        agent.loss.make_value_estimator(settings.value_estimator.name, **_estimator_kwargs(settings.value_estimator))
-        agent.loss.to(device)
-        agent.policy.to(device)
+        agent = build_agent(settings, env)
         optimizer = build_optimizer(algo.optim, agent.loss.parameters())
         # Off-policy: flat [N * T] batches (env-major) go into the replay buffer; on-policy: [N, T] rollouts.
         per_env = algo.train_frequency if entry.off_policy else algo.n_steps
@@ -227,6 +252,11 @@ def build_trainer(settings: Any, run_dir: Path) -> Trainer:
                             evaluating=env)
         evaluator = Evaluator(eval_env, agent.greedy_policy, seed=root.seed + EVAL_SEED_OFFSET,
                               epsilon=trainer_cfg.eval_epsilon)
+        video = None
+        if trainer_cfg.video_interval is not None:
+            check_video_support(env.env_id, f"trainer.video_interval={trainer_cfg.video_interval}")
+            ts.video_interval = trainer_cfg.video_interval
+            video = VideoRecorder(functools.partial(_video_evaluator, settings, env, agent, run_dir / "videos"))
     except BaseException:
         env.close()
         if eval_env is not None:
@@ -234,7 +264,17 @@ def build_trainer(settings: Any, run_dir: Path) -> Trainer:
         raise
     return Trainer(collector=collector, loss_module=agent.loss, optimizer=optimizer, run_dir=run_dir, settings=ts,
                    replay_buffer=buffer, target_updater=updater, exploration=agent.exploration,
-                   evaluator=evaluator)
+                   evaluator=evaluator, video=video)
+
+
+def _video_evaluator(settings: Any, env: GymEnv, agent: Agent, folder: Path) -> tuple[Evaluator, VideoWrappers]:
+    """The evaluator of ``trainer.video_interval``'s recordings: one sub-env, rendering, recorded
+    into ``folder``, seeded as the run's evaluations (built at the first recording: its folder is
+    created then)."""
+    wrappers = video_wrappers(folder, lambda i: "episode")
+    seed = settings.root.seed + EVAL_SEED_OFFSET
+    video_env = make_env(settings, num_envs=1, seed=seed, evaluating=env, render=True, extra_wrappers=[wrappers])
+    return Evaluator(video_env, agent.greedy_policy, seed=seed, epsilon=settings.root.trainer.eval_epsilon), wrappers
 
 
 def _frame_storage(settings: Any, env: GymEnv, replay: list) -> FrameStorage | None:

@@ -216,6 +216,12 @@ class GymEnv:
         return Composite(dict(spec.items()), shape=spec.shape, device=spec.device, **{keys.OBSERVATION: obs})
 
     @property
+    def source_observation_spec(self) -> Composite:
+        """The observations as the sub-envs give them, before the vector transforms (what a policy
+        exported with its transforms folded in takes, :mod:`rlkit.exporter`)."""
+        return self._codec.observation_spec
+
+    @property
     def transforms(self) -> list[EnvTransform]:
         """The vector transforms, in the order they apply."""
         return list(self._transforms)

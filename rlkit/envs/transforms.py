@@ -41,6 +41,7 @@ __all__ = [
     "ClipReward",
     "EnvTransform",
     "Normalize",
+    "ObservationNormalizer",
     "RunningMeanStd",
     "TransformStep",
     "build_transforms",
@@ -82,6 +83,12 @@ class EnvTransform:
         """The transform as an evaluation env applies it: the training statistics, never updated,
         and rewards left as the env gives them."""
         return self
+
+    def observation_module(self) -> torch.nn.Module:
+        """What the frozen transform does to a batch of observations ``[B, *shape]``, as a torch
+        module (a snapshot of the current statistics): what exported policies apply inside
+        (:mod:`rlkit.exporter`). The default passes observations through."""
+        return torch.nn.Identity()
 
     def state_dict(self) -> dict[str, Any]:
         return {}
@@ -203,6 +210,21 @@ class Normalize(EnvTransform):
             self.returns[done] = 0.0
         return TransformStep(self._obs(next_obs), self._obs(obs), reward, done)
 
+    def observation_module(self) -> torch.nn.Module:
+        """The observation normalisation with the current statistics, as an
+        :class:`ObservationNormalizer` (the same float64 arithmetic as :meth:`step`); the identity
+        when observations are not normalised.
+
+        Raises:
+            ValueError: no statistics yet (the transform has seen no observation).
+        """
+        if not self.normalize_observation:
+            return torch.nn.Identity()
+        if self.obs_rms is None:
+            raise ValueError("the normalisation has no statistics yet: it has seen no observation")
+        return ObservationNormalizer(self.obs_rms.mean, self.obs_rms.var, epsilon=self.epsilon,
+                                     clip=self.clip_observation)
+
     def frozen(self) -> Normalize:
         """A view that normalises observations with this transform's statistics, read live (so a
         view made before a resume sees the loaded ones) and never updated; rewards pass unchanged."""
@@ -247,6 +269,46 @@ class _FrozenNormalize(Normalize):
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         pass
+
+
+class ObservationNormalizer(torch.nn.Module):
+    """Frozen observation normalisation as a torch module: ``clip((obs - mean) / sqrt(var +
+    epsilon), -clip, clip)`` computed in float64 and returned as float32, the arithmetic of
+    :class:`Normalize` (whose numpy code the env runs), so both give the same numbers. The
+    statistics are buffers: exported policies (:mod:`rlkit.exporter`) carry them.
+
+    Args:
+        mean: running mean of the observations (shape of one observation).
+        var: running variance, same shape.
+        epsilon: added to the variance under the square root.
+        clip: bound of the normalised values.
+
+    Examples:
+        >>> import numpy as np
+        >>> import torch
+        >>> from rlkit.envs.transforms import ObservationNormalizer
+        >>> norm = ObservationNormalizer(np.array([1.0, 2.0]), np.array([4.0, 1.0]), epsilon=0.0, clip=10.0)
+        >>> norm(torch.tensor([[3.0, 2.0]]))
+        tensor([[1., 0.]])
+    """
+
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    def __init__(self, mean: np.ndarray | torch.Tensor, var: np.ndarray | torch.Tensor, *, epsilon: float,
+                 clip: float) -> None:
+        super().__init__()
+        mean_t = torch.as_tensor(np.asarray(mean, dtype=np.float64))
+        var_t = torch.as_tensor(np.asarray(var, dtype=np.float64))
+        if mean_t.shape != var_t.shape:
+            raise ValueError(f"mean of shape {tuple(mean_t.shape)} and var of shape {tuple(var_t.shape)} differ")
+        self.register_buffer("mean", mean_t)
+        self.register_buffer("std", torch.sqrt(var_t + epsilon))  # numpy's sqrt(var + eps), correctly rounded too
+        self.clip = float(clip)
+
+    def forward(self, observation: torch.Tensor) -> torch.Tensor:
+        scaled = (observation.to(torch.float64) - self.mean) / self.std
+        return scaled.clamp(-self.clip, self.clip).to(torch.float32)
 
 
 class ClipReward(EnvTransform):

@@ -50,7 +50,7 @@ from rlkit.modules.gaussian import GaussianHead, GSDEExploration, GSDEHead
 from rlkit.modules.mlp import MLP
 from rlkit.modules.qvalue import QValueHook, QValueModule
 from rlkit.modules.qvalue_actors import DistributionalQValueActor, QValueActor
-from rlkit.modules.tensor_call import TensorModule, action_call, tensor_call
+from rlkit.modules.tensor_call import TensorModule, action_call, recording_graph, tensor_call
 
 __all__ = [
     "ActionSpace",
@@ -91,6 +91,7 @@ __all__ = [
     "exploration_type",
     "expected_action_values",
     "greedy_action",
+    "recording_graph",
     "sample",
     "sample_and_log_prob",
     "set_exploration_type",

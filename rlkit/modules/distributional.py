@@ -15,6 +15,7 @@ from rlkit import keys
 from rlkit.data.specs import TensorSpec
 from rlkit.modules._action_space import ActionSpaceName
 from rlkit.modules.qvalue import QValueModule, _QValueHookBase
+from rlkit.modules.tensor_call import recording_graph
 
 
 def expected_action_values(log_probs: torch.Tensor, support: torch.Tensor) -> torch.Tensor:
@@ -27,7 +28,9 @@ def expected_action_values(log_probs: torch.Tensor, support: torch.Tensor) -> to
             f"the support has K={num_atoms} atoms but the input has {log_probs.shape[-2]} on its atom "
             f"dim (-2), shape {tuple(log_probs.shape)}"
         )
-    if bool((log_probs > 0).any()):
+    # (a check of the values: skipped while torch.export / torch.jit.trace record the graph, which
+    # cannot branch on data; see rlkit.exporter)
+    if not recording_graph() and bool((log_probs > 0).any()):
         raise ValueError(
             "the input is not log-probabilities (it has values > 0): apply log_softmax over the atom "
             "dim (-2) first, e.g. make_log_softmax=True in DistributionalQValueActor"

@@ -18,6 +18,8 @@ from tensordict.nn import InteractionType, NormalParamExtractor, OneHotCategoric
 from torch import distributions as D
 from torch.distributions import constraints
 
+from rlkit.modules.tensor_call import recording_graph
+
 
 class Categorical(D.Categorical):
     """:class:`torch.distributions.Categorical` with ``deterministic_sample`` = the mode (first max).
@@ -85,7 +87,7 @@ class TanhNormal(D.Distribution):
         self.loc, self.scale = torch.broadcast_tensors(loc, scale)
         low_t = torch.as_tensor(low, dtype=self.loc.dtype, device=self.loc.device)
         high_t = torch.as_tensor(high, dtype=self.loc.dtype, device=self.loc.device)
-        if bool((low_t >= high_t).any()):
+        if not recording_graph() and bool((low_t >= high_t).any()):
             raise ValueError(f"TanhNormal needs low < high, got low={low} high={high}")
         if not 0 <= event_dims <= self.loc.dim():
             raise ValueError(f"event_dims must be in [0, {self.loc.dim()}] for loc of shape {tuple(self.loc.shape)}")
@@ -93,9 +95,11 @@ class TanhNormal(D.Distribution):
         self._mid = (high_t + low_t) / 2
         self._half = (high_t - low_t) / 2
         self._event_dims = event_dims
-        self._base = D.Normal(self.loc, self.scale, validate_args=validate_args)
+        # torch's argument checks branch on tensor values, which a recorded graph cannot (rlkit.exporter)
+        validate = False if recording_graph() else validate_args
+        self._base = D.Normal(self.loc, self.scale, validate_args=validate)
         split = self.loc.dim() - event_dims
-        super().__init__(self.loc.shape[:split], self.loc.shape[split:], validate_args=validate_args)
+        super().__init__(self.loc.shape[:split], self.loc.shape[split:], validate_args=validate)
 
     @constraints.dependent_property(is_discrete=False, event_dim=0)
     def support(self) -> constraints.Constraint:

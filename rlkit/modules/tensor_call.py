@@ -26,9 +26,22 @@ from tensordict.utils import NestedKey
 
 from rlkit import keys
 
-__all__ = ["TensorModule", "action_call", "read_entry", "tensor_call"]
+__all__ = ["TensorModule", "action_call", "read_entry", "recording_graph", "tensor_call"]
 
 TensorCall = Callable[..., tuple[torch.Tensor, ...]]
+
+
+def recording_graph() -> bool:
+    """Whether torch is recording a graph (``torch.export``, ``torch.compile``, ``torch.jit.trace``):
+    checks of tensor values (a Python ``bool`` of a tensor) are skipped then, as the graph cannot
+    branch on data (:mod:`rlkit.exporter` exports the acting code).
+
+    Examples:
+        >>> from rlkit.modules import recording_graph
+        >>> recording_graph()
+        False
+    """
+    return torch.compiler.is_compiling() or torch.compiler.is_exporting() or torch.jit.is_tracing()
 
 
 def read_entry(module: object, tensordict: TensorDictBase, key: NestedKey, what: str = "input") -> torch.Tensor:

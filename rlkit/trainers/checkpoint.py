@@ -215,7 +215,7 @@ def verify_checkpoint(path: str | os.PathLike[str]) -> None:
 
 
 def load_checkpoint(
-    path: str | os.PathLike[str], map_location: str | torch.device | None = "cpu"
+    path: str | os.PathLike[str], map_location: str | torch.device | None = "cpu", *, mmap: bool = False
 ) -> dict[str, Any]:
     """Verifies (:func:`verify_checkpoint`) and loads a checkpoint written by :func:`save_checkpoint`,
     with ``torch.load(weights_only=True)``.
@@ -223,6 +223,9 @@ def load_checkpoint(
     Args:
         path: the checkpoint file (use :func:`find_checkpoint` to resolve a run directory).
         map_location: where to put the tensors (``torch.load`` semantics).
+        mmap: map the tensors' storage from the file instead of reading it (``torch.load(mmap=True)``):
+            a reader that needs a part of a large checkpoint (the networks, not the replay buffer)
+            reads only that part.
 
     Returns:
         The saved dict, ``"format_version"`` included.
@@ -238,7 +241,7 @@ def load_checkpoint(
     path = Path(path)
     verify_checkpoint(path)
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        state = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as err:
         text = str(err)
         if "weights only load failed" in text.lower():

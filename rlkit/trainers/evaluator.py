@@ -30,6 +30,8 @@ class Evaluator:
         seed: reset seed of every evaluation.
         max_steps: safety cap on steps per evaluation.
         epsilon: probability of a random action.
+        deterministic: act on the policy's deterministic action (greedy, a Gaussian's mean); with
+            ``False`` a stochastic policy samples its actions (``ExplorationType.RANDOM``).
 
     Examples:
         >>> import torch
@@ -43,7 +45,8 @@ class Evaluator:
         ['eval_length', 'eval_return', 'eval_return_std']
     """
 
-    def __init__(self, env: Any, policy: Any, *, seed: int, max_steps: int = 100_000, epsilon: float = 0.0) -> None:
+    def __init__(self, env: Any, policy: Any, *, seed: int, max_steps: int = 100_000, epsilon: float = 0.0,
+                 deterministic: bool = True) -> None:
         self.env = env
         self.policy = policy
         self.seed = int(seed)
@@ -54,23 +57,37 @@ class Evaluator:
             raise ValueError(f"an evaluation epsilon needs discrete actions (one index per env), the env's action spec "
                              f"is {type(env.action_spec).__name__}")
         self.epsilon = float(epsilon)
+        self.exploration = ExplorationType.DETERMINISTIC if deterministic else ExplorationType.RANDOM
         self._action = action_call(policy)
         self._in_keys = list(getattr(policy, "in_keys", [keys.OBSERVATION]))
 
     @torch.no_grad()
     def __call__(self) -> dict[str, float]:
+        returns, lengths = self.episodes()
+        returns_t, lengths_t = torch.from_numpy(returns), torch.from_numpy(lengths)
+        std = float(returns_t.std(unbiased=False)) if len(returns) > 1 else 0.0
+        return {
+            "eval_return": float(returns_t.mean()),
+            "eval_return_std": std,
+            "eval_length": float(lengths_t.double().mean()),
+        }
+
+    @torch.no_grad()
+    def episodes(self) -> tuple[np.ndarray, np.ndarray]:
+        """Plays one episode in each sub-env; returns their returns (float64, the env's own
+        rewards) and lengths (int64), one entry per sub-env."""
         env, n = self.env, self.env.num_envs
         env.reset(seed=self.seed)
         returns, lengths = np.zeros(n, dtype=np.float64), np.zeros(n, dtype=np.int64)
         finished = np.zeros(n, dtype=bool)
         obs, mask = env.next_state_tensors()
         generator = torch.Generator().manual_seed(self.seed)
-        with set_exploration_type(ExplorationType.DETERMINISTIC):
+        with set_exploration_type(self.exploration):
             for _ in range(self.max_steps):
                 inputs = [obs if key == keys.OBSERVATION else mask for key in self._in_keys]
                 action = self._action(*inputs)
                 if self.epsilon > 0:
-                    action = self._explore(action, mask, generator)
+                    action = epsilon_explore(action, mask, int(self.env.action_spec.n), self.epsilon, generator)
                 res = env.advance(action)
                 running = ~finished
                 returns += res.raw_reward.astype(np.float64) * running  # the env's own rewards
@@ -79,20 +96,30 @@ class Evaluator:
                 if finished.all():
                     break
                 obs, mask = res.observation, res.action_mask
-        returns_t, lengths_t = torch.from_numpy(returns), torch.from_numpy(lengths)
-        std = float(returns_t.std(unbiased=False)) if n > 1 else 0.0
-        return {
-            "eval_return": float(returns_t.mean()),
-            "eval_return_std": std,
-            "eval_length": float(lengths_t.double().mean()),
-        }
-
-    def _explore(self, action: torch.Tensor, mask: torch.Tensor | None, generator: torch.Generator) -> torch.Tensor:
-        n, k = action.shape[0], int(self.env.action_spec.n)
-        coins = torch.rand(n, generator=generator) < self.epsilon
-        allowed = torch.ones(n, k) if mask is None else mask.to("cpu", torch.float32)
-        random = torch.multinomial(allowed, 1, generator=generator).reshape(n)
-        return torch.where(coins.to(action.device), random.to(action.device, action.dtype), action)
+        return returns, lengths
 
     def close(self) -> None:
         self.env.close()
+
+
+def epsilon_explore(action: torch.Tensor, mask: torch.Tensor | None, num_actions: int, epsilon: float,
+                    generator: torch.Generator) -> torch.Tensor:
+    """``action`` (indices ``[N]``) with each entry replaced, with probability ``epsilon``, by a
+    uniformly random allowed action (``mask``: bool ``[N, num_actions]``, True = allowed); the coins
+    and the actions are drawn from ``generator``.
+
+    Examples:
+        >>> import torch
+        >>> from rlkit.trainers.evaluator import epsilon_explore
+        >>> g = torch.Generator().manual_seed(0)
+        >>> epsilon_explore(torch.zeros(4, dtype=torch.int64), None, 3, 0.0, g).tolist()
+        [0, 0, 0, 0]
+        >>> mask = torch.tensor([[False, False, True]] * 4)
+        >>> epsilon_explore(torch.zeros(4, dtype=torch.int64), mask, 3, 1.0, g).tolist()
+        [2, 2, 2, 2]
+    """
+    n = action.shape[0]
+    coins = torch.rand(n, generator=generator) < epsilon
+    allowed = torch.ones(n, num_actions) if mask is None else mask.to("cpu", torch.float32)
+    random = torch.multinomial(allowed, 1, generator=generator).reshape(n)
+    return torch.where(coins.to(action.device), random.to(action.device, action.dtype), action)

@@ -75,6 +75,8 @@ class TrainerSettings:
     #: value to 0 at ``total_frames``, ``lr * (1 - frames / total_frames)`` with the frames
     #: collected so far (stable-baselines3's ``lin_<lr>`` schedules).
     lr_schedule: str = "constant"
+    #: frames between recorded evaluation episodes (the trainer's ``video``); ``None``: none
+    video_interval: int | None = None
     # off-policy only
     batch_size: int = 128
     slice_len: int | None = None  # sample [batch_size // slice_len, slice_len] slices when set
@@ -100,6 +102,8 @@ class Trainer:
         exploration: a module with ``step(frames)`` and ``eps`` (epsilon-greedy), stepped per batch.
         evaluator: callable returning ``{"eval_return": ...}``.
         episodes: an :class:`~rlkit.trainers.episodes.EpisodeRecorder` for every finished episode.
+        video: called with the frames every ``settings.video_interval`` frames to record an
+            evaluation episode (a :class:`~rlkit.trainers.video.VideoRecorder`); closed with the trainer.
 
     Examples:
         >>> import tempfile
@@ -125,7 +129,7 @@ class Trainer:
     def __init__(self, *, collector, loss_module, optimizer: torch.optim.Optimizer, run_dir,
                  settings: TrainerSettings, logger: Logger | None = None, replay_buffer=None,
                  target_updater=None, exploration=None, evaluator: Callable[[], dict] | None = None,
-                 episodes=None) -> None:
+                 episodes=None, video: Callable[[int], object] | None = None) -> None:
         self.collector = collector
         self.loss_module = loss_module
         self.optimizer = optimizer
@@ -137,6 +141,7 @@ class Trainer:
         self.exploration = exploration
         self.evaluator = evaluator
         self.episodes = episodes
+        self.video = video
         self.params = [p for p in loss_module.parameters() if p.requires_grad]
         if settings.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"unknown lr_schedule {settings.lr_schedule!r}; valid choices: {list(LR_SCHEDULES)}")
@@ -149,7 +154,7 @@ class Trainer:
         self.updates = 0
         self.log_rows = 0  # rows logged so far; a resume drops the rows logged after its checkpoint
         self._window = _Window()
-        self._last = {"log": 0, "eval": 0, "checkpoint": 0}
+        self._last = {"log": 0, "eval": 0, "checkpoint": 0, "video": 0}
         self._signal: int | None = None
         self.last_eval: dict[str, float] = {}
 
@@ -245,7 +250,7 @@ class Trainer:
         self.frames = int(state["frames"])
         self.updates = int(state["updates"])
         self.log_rows = int(state.get("log_rows", 0))
-        self._last = dict(state["last"])
+        self._last = {"video": 0, **state["last"]}  # (checkpoints from before videos have no "video")
         self._window.load_state_dict(state["window"])
         self.last_eval = dict(state["last_eval"])
         self.loss_module.load_state_dict(state["loss_module"])
@@ -351,7 +356,7 @@ class Trainer:
     def close(self) -> None:
         """Closes the logger and the environments (idempotent)."""
         self.logger.close()
-        for owner in (self.collector, self.evaluator, self.episodes):
+        for owner in (self.collector, self.evaluator, self.episodes, self.video):
             close = getattr(owner, "close", None)
             if close is not None:
                 close()
@@ -450,6 +455,8 @@ class Trainer:
             self._log(eval_metrics)
         if self._due("checkpoint", s.checkpoint_interval):
             self.save(snapshot=s.keep_checkpoints)
+        if self.video is not None and s.video_interval and self._due("video", s.video_interval):
+            self.video(self.frames)
         return stop
 
     def _evaluate(self) -> dict[str, float]:

@@ -1,0 +1,21 @@
+"""Evaluates a trained run: `python evaluate.py run=<run dir or checkpoint> [episodes=10] [video=true]
+[seed=...] [device=...] [deterministic=true]` (Hydra; config conf/evaluate.yaml).
+
+Thin: the Hydra entry is in rlkit/cli.py, the evaluation in rlkit/evaluation.py. Writes
+<run>/eval/<timestamp>/results.json (and episode-<i>.mp4 with video=true).
+"""
+from __future__ import annotations
+
+import hydra
+from omegaconf import DictConfig
+
+from rlkit import cli
+
+
+@hydra.main(config_path="conf", config_name="evaluate", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    cli.evaluate_task(cfg)
+
+
+if __name__ == "__main__":
+    main()

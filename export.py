@@ -1,0 +1,22 @@
+"""Exports a trained run's greedy policy: `python export.py run=<run dir> format=torchscript|onnx|pt2
+[out=path]` (Hydra; config conf/export.yaml).
+
+Thin: the Hydra entry is in rlkit/cli.py, the export in rlkit/exporter.py. Writes
+<run>/export/policy.<pt|pt2|onnx> by default: observation tensor -> action tensor, the run's
+normalisation inside, loadable without rlkit.
+"""
+from __future__ import annotations
+
+import hydra
+from omegaconf import DictConfig
+
+from rlkit import cli
+
+
+@hydra.main(config_path="conf", config_name="export", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    cli.export_task(cfg)
+
+
+if __name__ == "__main__":
+    main()

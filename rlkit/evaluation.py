@@ -1,0 +1,155 @@
+"""Evaluating a trained run: :func:`evaluate` plays episodes with its agent and writes the results.
+
+What ``python evaluate.py run=<run dir or checkpoint> [episodes=10] [video=true] [seed=...]
+[device=...] [deterministic=true]`` runs (the Hydra entry is in :mod:`rlkit.cli`). Everything is
+checked before anything is written: the arguments, the checkpoint (verified as a resume verifies
+it, :func:`rlkit.agent.open_run`), the agent and the env; only then is the evaluation directory
+``<run dir>/eval/<timestamp>/`` created, with ``results.json`` and, with ``video=true``, one
+``episode-<i>.mp4`` per episode.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from rlkit.agent import Agent, check_positive, open_run, restore_agent
+from rlkit.config_schema import EVAL_SEED_OFFSET, MAX_SEED
+from rlkit.envs.suites import get_suite
+from rlkit.errors import ConfigError
+from rlkit.factories import make_env
+from rlkit.trainers.evaluator import Evaluator
+from rlkit.trainers.video import check_video_support, video_wrappers
+from rlkit.utils.io import atomic_write
+
+__all__ = ["RESULTS_FILE", "evaluate", "format_results"]
+
+RESULTS_FILE = "results.json"
+
+
+def evaluate(run: str | os.PathLike[str], *, episodes: int = 10, video: bool = False, seed: int | None = None,
+             device: str = "cpu", deterministic: bool = True, output_dir: str | os.PathLike[str] | None = None,
+             agent: Agent | None = None) -> dict[str, Any]:
+    """Plays ``episodes`` evaluation episodes with the agent of ``run`` and writes ``results.json``.
+
+    The episodes run as the run's own evaluations do (one per sub-env of an evaluation env with the
+    run's wrappers and its transforms frozen at the checkpoint; returns are the env's own rewards,
+    e.g. an Atari game's raw score). With the run's seed (``seed + 10000``, the default) and
+    ``trainer.eval_episodes`` episodes, they are the episodes of the run's last evaluation.
+
+    Args:
+        run: a run directory or a checkpoint file in one.
+        episodes: how many episodes (positive).
+        video: record each episode (``episode-<i>.mp4``, gymnasium's ``RecordVideo``; needs
+            ``moviepy``, the extra ``pip install -e ".[video]"``). The sub-envs are then stepped in
+            a loop, never by a native vector env, which for CartPole seeds other episodes.
+        seed: seed of the evaluation env (sub-env ``i`` gets ``seed + i``); default the run's seed
+            + 10000, the seed of its own evaluations.
+        device: where the networks run.
+        deterministic: the greedy / mode actions; ``False`` samples a stochastic policy (A2C) and
+            takes random actions with the run's ``trainer.eval_epsilon`` (DQN, C51).
+        output_dir: where to write; default ``<run dir>/eval/<timestamp>/`` (a new directory).
+        agent: the run's agent when the caller loaded it already (:func:`rlkit.load_agent`).
+
+    Returns:
+        The results written to ``results.json``: ``return_mean``, ``return_std``, ``length_mean``,
+        ``length_std``, the per-episode ``returns`` and ``lengths``, ``videos``, ``output_dir`` and
+        what was evaluated (run, checkpoint, frames, algo, env, seed, episodes, deterministic,
+        epsilon).
+
+    Raises:
+        RlkitError: before anything is written: bad arguments (``ConfigError``), a missing run or
+            checkpoint, a corrupt or unsafe one, a checkpoint that does not fit the run's config,
+            an env that cannot be built, or (``video``) moviepy missing or an env that cannot
+            render.
+    """
+    episodes = check_positive("episodes", episodes)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED):
+        raise ConfigError(f"seed={seed!r} is invalid: expected an integer in [0, {MAX_SEED}]")
+    if not isinstance(deterministic, bool):
+        raise ConfigError(f"deterministic={deterministic!r} is invalid: expected true or false")
+    if not isinstance(video, bool):
+        raise ConfigError(f"video={video!r} is invalid: expected true or false")
+    if agent is None:
+        agent = restore_agent(open_run(run, device=device))
+    settings = agent.settings
+    if video:
+        env = settings.env
+        check_video_support(get_suite(env.suite).resolve(env.id, env.game, env.options).env_id)
+    seed = settings.root.seed + EVAL_SEED_OFFSET if seed is None else seed
+    epsilon = 0.0 if deterministic else agent.epsilon
+    if epsilon > 0 and agent.policy.num_actions < 1:
+        epsilon = 0.0  # an evaluation epsilon acts in discrete action spaces only
+
+    out = Path(output_dir) if output_dir is not None else _new_eval_dir(agent.run_dir)
+    if out.exists() and any(out.iterdir()):
+        raise ConfigError(f"output directory {out} is not empty; give a new or empty one")
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        wrappers = video_wrappers(out, lambda i: f"episode-{i}") if video else None
+        eval_env = make_env(settings, num_envs=episodes, seed=seed, evaluating=agent.transforms, render=video,
+                            extra_wrappers=[wrappers] if wrappers is not None else [])
+    except BaseException:
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    evaluator = Evaluator(eval_env, agent.actor, seed=seed, epsilon=epsilon, deterministic=deterministic)
+    try:
+        if wrappers is not None:
+            wrappers.arm()
+        returns, lengths = evaluator.episodes()
+        if wrappers is not None:
+            wrappers.stop()
+    finally:
+        evaluator.close()
+    videos = sorted(str(p) for p in out.glob("episode-*.mp4")) if video else []
+    results: dict[str, Any] = {
+        "run_dir": str(agent.run_dir),
+        "checkpoint": str(agent.checkpoint),
+        "frames": agent.frames,
+        "algo": settings.algo.name,
+        "env": agent.env_name,
+        "episodes": episodes,
+        "seed": seed,
+        "deterministic": deterministic,
+        "epsilon": epsilon,
+        "return_mean": float(returns.mean()),
+        "return_std": float(returns.std()),
+        "length_mean": float(lengths.mean()),
+        "length_std": float(lengths.std()),
+        "returns": [float(r) for r in returns],
+        "lengths": [int(n) for n in lengths],
+        "videos": videos,
+        "output_dir": str(out),
+    }
+    with atomic_write(out / RESULTS_FILE) as f:
+        f.write(json.dumps(results, indent=2) + "\n")
+    return results
+
+
+def format_results(results: dict[str, Any]) -> str:
+    """One line summing up :func:`evaluate`'s results.
+
+    Examples:
+        >>> from rlkit.evaluation import format_results
+        >>> format_results({"episodes": 2, "return_mean": 9.5, "return_std": 0.5, "length_mean": 9.5,
+        ...                 "length_std": 0.5, "output_dir": "runs/x/eval/1"})
+        'eval: 2 episodes | return 9.50 ± 0.50 | length 9.5 ± 0.5 | results: runs/x/eval/1/results.json'
+    """
+    return (f"eval: {results['episodes']} episodes | return {results['return_mean']:.2f} ± {results['return_std']:.2f}"
+            f" | length {results['length_mean']:.1f} ± {results['length_std']:.1f}"
+            f" | results: {Path(results['output_dir']) / RESULTS_FILE}")
+
+
+def _new_eval_dir(run_dir: Path) -> Path:
+    """``<run_dir>/eval/<YYYY-mm-dd_HH-MM-SS>`` (with a ``_<k>`` suffix when that exists)."""
+    base = run_dir / "eval" / time.strftime("%Y-%m-%d_%H-%M-%S")
+    path, k = base, 1
+    while path.exists():
+        path, k = base.with_name(f"{base.name}_{k}"), k + 1
+    return path
+

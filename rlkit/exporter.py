@@ -1,0 +1,154 @@
+"""Exporting a trained policy as a standalone file: :func:`export_policy`.
+
+What ``python export.py run=<run dir> format=torchscript|onnx|pt2 [out=path]`` runs (the Hydra
+entry is in :mod:`rlkit.cli`). The file holds the agent's :class:`~rlkit.agent.PolicyModule`:
+observation tensor ``[B, *obs_shape]`` as the env gives it (float32, or uint8 frames) -> greedy
+action tensor ``[B, *action_shape]``, with the run's observation normalisation (its frozen mean,
+variance and clip) and the networks' uint8 scaling inside. It loads without rlkit:
+
+- ``torchscript`` (``policy.pt``): ``torch.jit.load(path)(obs)`` (traced with ``torch.jit.trace``);
+- ``pt2`` (``policy.pt2``): ``torch.export.load(path).module()(obs)`` (``torch.export.export``);
+- ``onnx`` (``policy.onnx``): ``onnxruntime.InferenceSession(path).run(None, {"observation": obs})``
+  (``torch.onnx.export``; needs the extra ``pip install -e ".[onnx]"``).
+
+A policy that reads an action mask takes it as a second input (bool ``[B, A]``).
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import logging
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch import nn
+
+from rlkit.agent import Agent, PolicyModule, open_run, restore_agent
+from rlkit.errors import ConfigError, RlkitError
+
+__all__ = ["EXPORT_FORMATS", "ONNX_EXTRA", "ExportFormat", "export_policy"]
+
+ExportFormat = Literal["torchscript", "onnx", "pt2"]
+#: Format -> file suffix.
+EXPORT_FORMATS: dict[str, str] = {"torchscript": ".pt", "onnx": ".onnx", "pt2": ".pt2"}
+#: How to install what ``format=onnx`` needs.
+ONNX_EXTRA = 'pip install -e ".[onnx]"'
+_BATCH = 2  # the example batch the export traces (a batch of 1 would be specialised by torch.export)
+
+
+class _Exported(nn.Module):
+    """The policy with the inputs an exported file takes (the mask only when the policy reads one)."""
+
+    def __init__(self, policy: PolicyModule) -> None:
+        super().__init__()
+        self.policy = policy
+
+    def forward(self, observation: torch.Tensor) -> torch.Tensor:
+        return self.policy(observation).detach()  # actions, not a graph to differentiate
+
+
+class _ExportedMasked(_Exported):
+    def forward(self, observation: torch.Tensor, action_mask: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return self.policy(observation, action_mask).detach()
+
+
+def export_policy(run: str | os.PathLike[str], format: str = "torchscript", out: str | os.PathLike[str] | None = None,
+                  *, device: str = "cpu", agent: Agent | None = None) -> Path:
+    """Writes the greedy policy of ``run`` as a standalone file; returns its path.
+
+    Args:
+        run: a run directory or a checkpoint file in one.
+        format: ``"torchscript"``, ``"onnx"`` or ``"pt2"`` (see the module docstring).
+        out: the file to write; default ``<run dir>/export/policy.<pt|onnx|pt2>``. Written
+            atomically (a temporary file renamed), replacing an older export.
+        device: where the exported networks run.
+        agent: the run's agent when the caller loaded it already (:func:`rlkit.load_agent`).
+
+    Raises:
+        RlkitError: before anything is written: an unknown format (``ConfigError``), ONNX without
+            its packages, a missing, corrupt or unsafe checkpoint, one that does not fit the run.
+
+    Examples:
+        >>> import tempfile
+        >>> import numpy as np
+        >>> import torch
+        >>> import rlkit
+        >>> out = tempfile.mkdtemp()
+        >>> _ = rlkit.train(["total_frames=300", "trainer.progress=false", "logger=none"], output_dir=out)
+        >>> path = rlkit.export(out, "torchscript")
+        >>> path.name
+        'policy.pt'
+        >>> obs = torch.zeros(3, 4)
+        >>> torch.equal(torch.jit.load(str(path))(obs), rlkit.load_agent(out).act(obs))
+        True
+    """
+    if format not in EXPORT_FORMATS:
+        raise ConfigError(f"format={format!r} is not an export format; valid choices: {sorted(EXPORT_FORMATS)}")
+    if format == "onnx":
+        missing = [name for name in ("onnx", "onnxscript") if importlib.util.find_spec(name) is None]
+        if missing:
+            raise RlkitError(f"format=onnx needs {' and '.join(missing)} (not installed): {ONNX_EXTRA}")
+    if agent is None:
+        agent = restore_agent(open_run(run, device=device))
+    path = Path(out) if out is not None else agent.run_dir / "export" / f"policy{EXPORT_FORMATS[format]}"
+    if path.is_dir():
+        raise ConfigError(f"out={str(path)!r} is a directory; give the file to write")
+    module = (_ExportedMasked if agent.policy.reads_mask else _Exported)(agent.policy).eval()
+    spec = agent.observation_spec
+    example: tuple[torch.Tensor, ...] = (torch.zeros(_BATCH, *spec.shape, dtype=spec.dtype, device=agent.device),)
+    if agent.policy.reads_mask:
+        example += (torch.ones(_BATCH, agent.policy.num_actions, dtype=torch.bool, device=agent.device),)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # (torch.export.save wants a name ending in .pt2)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        with torch.no_grad():
+            _WRITERS[format](module, example, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _torchscript(module: nn.Module, example: tuple[torch.Tensor, ...], path: Path) -> None:
+    with warnings.catch_warnings():
+        # The trace records shape checks of the acting code as constants (the warnings say so);
+        # the batch size itself stays symbolic. TorchScript itself is deprecated in favour of pt2.
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        traced = torch.jit.trace(module, example, check_trace=False)
+        torch.jit.save(traced, str(path))
+
+
+def _dynamic_shapes(example: tuple[torch.Tensor, ...]) -> tuple[dict[int, torch.export.Dim], ...]:
+    batch = torch.export.Dim("batch", min=1, max=1 << 20)
+    return tuple({0: batch} for _ in example)
+
+
+def _pt2(module: nn.Module, example: tuple[torch.Tensor, ...], path: Path) -> None:
+    program = torch.export.export(module, example, dynamic_shapes=_dynamic_shapes(example))
+    torch.export.save(program, str(path))
+
+
+def _onnx(module: nn.Module, example: tuple[torch.Tensor, ...], path: Path) -> None:
+    names = ["observation", "action_mask"][: len(example)]
+    onnx_log = logging.getLogger("torch.onnx")
+    level = onnx_log.level
+    onnx_log.setLevel(logging.ERROR)  # its notes on operators of packages rlkit does not use (torchvision)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")  # the exporter's progress notes
+            torch.onnx.export(module, example, str(path), input_names=names, output_names=["action"],
+                              dynamic_shapes=_dynamic_shapes(example), external_data=False, verbose=False)
+    finally:
+        onnx_log.setLevel(level)
+
+
+_WRITERS = {"torchscript": _torchscript, "pt2": _pt2, "onnx": _onnx}

@@ -1,0 +1,144 @@
+"""rlkit.load_agent: a run's agent rebuilt and verified; act() on numpy and torch, single and batched,
+the frozen normalisation applied inside as the evaluation env applies it; refusals."""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+import rlkit
+from rlkit import keys
+from rlkit.agent import Agent, load_agent
+from rlkit.errors import CheckpointMismatchError, CorruptCheckpointError, MissingCheckpointError, RunDirError
+from rlkit.factories import make_env
+from rlkit.modules import ExplorationType, action_call, set_exploration_type
+
+ALL = ["dqn", "c51", "a2c", "a2c_pendulum", "a2c_tanh", "dqn_minatar"]
+
+
+def random_observations(agent: Agent, n: int, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    shape = (n, *agent.observation_spec.shape)
+    if agent.observation_spec.dtype == torch.uint8:
+        return torch.randint(0, 2, shape, generator=g, dtype=torch.uint8)
+    return torch.randn(shape, generator=g) * 2
+
+
+def same(a, b) -> bool:
+    """Equal actions: discrete ones exactly; continuous ones up to float rounding (a batch of 1 and
+    a batch of 5 may take different matmul kernels)."""
+    a, b = torch.as_tensor(a), torch.as_tensor(b)
+    return torch.equal(a, b) if not a.is_floating_point() else torch.allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def files(path) -> list[str]:
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*"))
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_act_takes_numpy_and_torch_single_and_batched(tiny_run, name):
+    agent = rlkit.load_agent(tiny_run(name))
+    obs = random_observations(agent, 5)
+    batch = agent.act(obs)
+    assert isinstance(batch, torch.Tensor) and batch.shape[0] == 5
+    if not batch.is_floating_point():
+        assert agent.action_spec.is_in(batch)
+    single = agent.act(obs[0])
+    assert single.shape == batch.shape[1:] and same(single, batch[0])
+    as_numpy = agent.act(obs.numpy())
+    assert isinstance(as_numpy, np.ndarray) and np.array_equal(as_numpy, batch.numpy())
+    assert same(agent.act(obs[0].numpy()), batch[0])
+    assert agent.frames >= 300 and agent.run_dir == tiny_run(name)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_act_is_the_evaluation_envs_policy_on_the_envs_observations(tiny_run, name):
+    """The greedy action of act() on the env's raw observations equals the actor's on the evaluation
+    env's observations (the run's transforms frozen, numpy arithmetic), step after step."""
+    agent = load_agent(tiny_run(name))
+    env = make_env(agent.settings, num_envs=3, seed=7, evaluating=agent.transforms)
+    raw_env = make_env(agent.settings, num_envs=3, seed=7, evaluating=[])  # the same sub-envs, no transforms
+    actor = action_call(agent.actor)
+    try:
+        obs, _ = env.next_state_tensors()
+        raw, _ = raw_env.next_state_tensors()
+        for _ in range(20):
+            with set_exploration_type(ExplorationType.DETERMINISTIC), torch.no_grad():
+                expected = actor(obs)
+            assert torch.equal(agent.act(raw), expected)
+            obs, raw = env.advance(expected).observation, raw_env.advance(expected).observation
+    finally:
+        env.close()
+        raw_env.close()
+
+
+def test_a_normalising_run_folds_its_statistics_into_the_policy(tiny_run):
+    agent = load_agent(tiny_run("a2c_pendulum"))
+    (norm,) = agent.transforms
+    assert norm.obs_rms is not None and not np.allclose(norm.obs_rms.mean, 0.0)
+    obs = random_observations(agent, 4)
+    transformed = agent.policy.observation_transform(obs)
+    expected = np.clip((obs.numpy() - norm.obs_rms.mean) / np.sqrt(norm.obs_rms.var + norm.epsilon), -10, 10)
+    assert np.array_equal(transformed.numpy(), expected.astype(np.float32))
+
+
+def test_stochastic_acting_samples_a_stochastic_policy(tiny_run):
+    agent = load_agent(tiny_run("a2c_pendulum"))
+    obs = random_observations(agent, 64)
+    assert torch.equal(agent.act(obs), agent.act(obs))
+    assert not torch.equal(agent.act(obs, deterministic=False), agent.act(obs))
+
+
+def test_stochastic_acting_of_a_q_learner_uses_the_evaluation_epsilon(tiny_run):
+    agent = load_agent(tiny_run("dqn"))
+    obs = random_observations(agent, 200)
+    assert torch.equal(agent.act(obs, deterministic=False), agent.act(obs))  # eval_epsilon 0: greedy
+    agent.epsilon = 1.0
+    assert not torch.equal(agent.act(obs, deterministic=False), agent.act(obs))
+
+
+def test_the_agent_exposes_its_modules_and_specs(tiny_run):
+    agent = load_agent(tiny_run("a2c"))
+    assert agent.actor is agent.loss.actor_network or agent.actor in agent.loss.modules()
+    assert agent.settings.algo.name == "a2c" and keys.OBSERVATION in agent.actor.in_keys
+    assert tuple(agent.observation_spec.shape) == (4,) and agent.action_spec.n == 2
+    assert "a2c" in repr(agent)
+
+
+def test_a_wrongly_shaped_observation_is_refused(tiny_run):
+    agent = load_agent(tiny_run("dqn"))
+    with pytest.raises(ValueError, match=r"observation of shape \(5, 3\); this agent takes \(4,\)"):
+        agent.act(np.zeros((5, 3), dtype=np.float32))
+
+
+def test_a_checkpoint_file_names_its_run(tiny_run):
+    run = tiny_run("dqn")
+    agent = load_agent(run / "checkpoints" / "last.pt")
+    assert agent.run_dir == run
+
+
+def test_refusals_name_the_problem_and_write_nothing(tiny_run, tmp_path):
+    with pytest.raises(MissingCheckpointError, match="no checkpoint file or run directory at"):
+        load_agent(tmp_path / "nope")
+    with pytest.raises(MissingCheckpointError, match="no checkpoint in run directory"):
+        load_agent(tmp_path)
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run("dqn"), run)
+    (run / "config.yaml").rename(run / "config.bak")
+    with pytest.raises(RunDirError, match="has no config.yaml"):
+        load_agent(run)
+    (run / "config.bak").rename(run / "config.yaml")
+    # a checkpoint of another run (C51's networks for DQN's config)
+    shutil.copy(tiny_run("c51") / "checkpoints" / "last.pt", run / "checkpoints" / "last.pt")
+    before = files(run)
+    with pytest.raises(CheckpointMismatchError, match="does not belong to the run in"):
+        load_agent(run)
+    # a corrupt one
+    data = bytearray((run / "checkpoints" / "last.pt").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (run / "checkpoints" / "last.pt").write_bytes(bytes(data))
+    with pytest.raises(CorruptCheckpointError, match="is corrupt"):
+        load_agent(run)
+    assert files(run) == before

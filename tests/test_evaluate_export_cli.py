@@ -1,0 +1,105 @@
+"""evaluate.py and export.py as users run them (subprocesses, a few): a tiny train.py run evaluated with
+and without video and exported; the evaluation's episodes replayed with load_agent(...).act and with the
+exported file on plain gymnasium envs give the same returns; bad input refused in one line, status 2,
+nothing written."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import rlkit
+from rlkit.trainers import read_metrics_csv
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "0",
+       "PYTHONPATH": str(ROOT)}
+HAS_MOVIEPY = importlib.util.find_spec("moviepy") is not None
+
+
+def script(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / name), *args], cwd=cwd, env=ENV, text=True,
+                          capture_output=True, timeout=300)
+
+
+def files(path: Path) -> list[str]:
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*"))
+
+
+def rollout(act, seed: int) -> float:
+    """The return of one CartPole episode (gymnasium's own env, reset with ``seed``) acting with ``act``."""
+    env = gym.make("CartPole-v1")
+    obs, _ = env.reset(seed=seed)
+    total, done = 0.0, False
+    while not done:
+        obs, reward, terminated, truncated, _ = env.step(int(act(obs)))
+        total += float(reward)
+        done = terminated or truncated
+    env.close()
+    return total
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory):
+    cwd = tmp_path_factory.mktemp("cli")
+    run = cwd / "run"
+    done = script("train.py", "total_frames=400", "algo.learning_starts=100", "trainer.eval_episodes=3",
+                  "trainer.eval_interval=0", "trainer.progress=false", f"hydra.run.dir={run}", cwd=cwd)
+    assert done.returncode == 0, done.stderr
+    return cwd, run
+
+
+def test_evaluate_then_export_act_alike(cli_run):
+    cwd, run = cli_run
+    done = script("evaluate.py", f"run={run}", "episodes=3", cwd=cwd)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("eval: 3 episodes | return ") and "results.json" in done.stdout
+    (results_path,) = run.glob("eval/*/results.json")
+    results = json.loads(results_path.read_text())
+    # the run's seed + 10000 and its trainer.eval_episodes: the episodes of its closing evaluation
+    assert results["return_mean"] == pytest.approx(read_metrics_csv(run)[-1]["eval_return"])
+
+    done = script("export.py", f"run={run}", "format=torchscript", cwd=cwd)
+    assert done.returncode == 0, done.stderr
+    exported = torch.jit.load(str(run / "export" / "policy.pt"))
+    agent = rlkit.load_agent(run)
+    seeds = [10_000 + i for i in range(3)]
+    by_agent = [rollout(agent.act, s) for s in seeds]
+    by_file = [rollout(lambda o: exported(torch.as_tensor(o)[None])[0], s) for s in seeds]
+    assert by_agent == by_file
+    if HAS_MOVIEPY:
+        # with video the sub-envs run in a loop, seeded seed + i: gymnasium's own envs with those seeds
+        done = script("evaluate.py", f"run={run}", "episodes=3", "video=true", f"out={cwd / 'video'}", cwd=cwd)
+        assert done.returncode == 0, done.stderr
+        videoed = json.loads((cwd / "video" / "results.json").read_text())
+        assert videoed["returns"] == by_agent
+        assert sorted(p.name for p in (cwd / "video").glob("*.mp4")) == [f"episode-{i}.mp4" for i in range(3)]
+
+
+@pytest.mark.skipif(HAS_MOVIEPY, reason="moviepy is installed; the video run is part of the test above")
+def test_video_needs_moviepy(cli_run):
+    cwd, run = cli_run
+    done = script("evaluate.py", f"run={run}", "video=true", cwd=cwd)
+    assert done.returncode == 2 and 'pip install -e ".[video]"' in done.stderr
+
+
+@pytest.mark.parametrize(("name", "args", "message"), [
+    ("evaluate.py", ["run={tmp}/nope"], "rlkit: no checkpoint file or run directory at "),
+    ("evaluate.py", ["run={run}", "episodes=0"], "rlkit: invalid config: episodes=0 is invalid: expected a positive integer"),
+    ("export.py", ["run={run}", "format=tflite"], "rlkit: invalid config: format='tflite' is not an export format"),
+])
+def test_bad_input_is_refused_in_one_line_and_writes_nothing(cli_run, tmp_path, name, args, message):
+    cwd, run = cli_run
+    before, before_cwd = files(run), files(cwd)
+    done = script(name, *[a.format(tmp=tmp_path, run=run) for a in args], cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(message) and done.stderr.count("\n") == 1, done.stderr
+    assert files(run) == before and files(cwd) == before_cwd and list(tmp_path.iterdir()) == []

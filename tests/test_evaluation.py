@@ -1,0 +1,105 @@
+"""rlkit.evaluate / evaluate.py's logic: the run's own evaluation reproduced, results.json with every
+episode, videos (one mp4 per episode), refusals before anything is written."""
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+
+import rlkit
+from rlkit.errors import ConfigError, EnvError, MissingCheckpointError, RlkitError
+from rlkit.evaluation import RESULTS_FILE, evaluate
+from rlkit.trainers import read_metrics_csv
+
+HAS_MOVIEPY = importlib.util.find_spec("moviepy") is not None
+
+
+def files(path) -> list[str]:
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*"))
+
+
+def test_the_default_evaluation_is_the_runs_last_one(tiny_run):
+    """The run's seed + 10000 and trainer.eval_episodes episodes: the episodes of its closing evaluation."""
+    run = tiny_run("dqn")
+    results = rlkit.evaluate(run, episodes=2)
+    last = read_metrics_csv(run / "metrics.csv")[-1]
+    assert results["return_mean"] == pytest.approx(float(last["eval_return"]))
+    assert results["length_mean"] == pytest.approx(float(last["eval_length"]))
+    written = json.loads((run / "eval").glob("*/results.json").__next__().read_text())
+    assert written == results
+    assert len(results["returns"]) == len(results["lengths"]) == 2 and results["videos"] == []
+    assert results["seed"] == 10_000 and results["frames"] >= 300 and results["algo"] == "dqn"
+
+
+@pytest.mark.parametrize("name", ["c51", "a2c_pendulum", "dqn_minatar"])
+def test_every_algorithm_and_suite_evaluates(tiny_run, tmp_path, name):
+    results = evaluate(tiny_run(name), episodes=3, seed=5, output_dir=tmp_path / "out")
+    assert (tmp_path / "out" / RESULTS_FILE).is_file()
+    assert len(results["returns"]) == 3 and all(n > 0 for n in results["lengths"])
+    assert results["return_std"] >= 0 and results["seed"] == 5
+
+
+def test_stochastic_evaluation_samples(tiny_run, tmp_path):
+    greedy = evaluate(tiny_run("a2c"), episodes=4, output_dir=tmp_path / "a")
+    again = evaluate(tiny_run("a2c"), episodes=4, output_dir=tmp_path / "b")
+    assert greedy["returns"] == again["returns"]
+    sampled = [evaluate(tiny_run("a2c"), episodes=4, deterministic=False, output_dir=tmp_path / f"s{i}")["returns"]
+               for i in range(3)]
+    assert any(s != greedy["returns"] for s in sampled) and not sampled[0] is None
+
+
+@pytest.mark.skipif(not HAS_MOVIEPY, reason='moviepy is not installed (pip install -e ".[video]")')
+def test_video_records_one_mp4_per_episode(tiny_run, tmp_path):
+    results = evaluate(tiny_run("dqn"), episodes=2, video=True, output_dir=tmp_path / "v")
+    names = sorted(p.name for p in (tmp_path / "v").glob("*.mp4"))
+    assert names == ["episode-0.mp4", "episode-1.mp4"]
+    assert all((tmp_path / "v" / n).stat().st_size > 0 for n in names)
+    assert [p.rsplit("/", 1)[1] for p in results["videos"]] == names
+
+
+def test_video_without_moviepy_names_the_extra_and_writes_nothing(tiny_run, monkeypatch):
+    run = tiny_run("dqn")
+    before = files(run)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "moviepy" else real(name, *a))
+    with pytest.raises(RlkitError, match=r'needs moviepy \(not installed\): pip install -e "\.\[video\]"'):
+        evaluate(run, episodes=1, video=True)
+    assert files(run) == before
+
+
+@pytest.mark.skipif(not HAS_MOVIEPY, reason='moviepy is not installed (pip install -e ".[video]")')
+def test_video_of_an_env_that_cannot_render_is_refused(tiny_run):
+    run = tiny_run("dqn_minatar")
+    before = files(run)
+    with pytest.raises(EnvError, match="cannot render frames"):
+        evaluate(run, episodes=1, video=True)
+    assert files(run) == before
+
+
+@pytest.mark.parametrize(("kwargs", "error", "message"), [
+    ({"episodes": 0}, ConfigError, "episodes=0 is invalid: expected a positive integer"),
+    ({"episodes": -3}, ConfigError, "episodes=-3 is invalid"),
+    ({"episodes": "ten"}, ConfigError, "episodes='ten' is invalid"),
+    ({"seed": -1}, ConfigError, "seed=-1 is invalid"),
+    ({"deterministic": "yes"}, ConfigError, "deterministic='yes' is invalid"),
+])
+def test_bad_arguments_are_refused_before_anything_is_written(tiny_run, kwargs, error, message):
+    run = tiny_run("dqn")
+    before = files(run)
+    with pytest.raises(error, match=message):
+        evaluate(run, **{"episodes": 1, **kwargs})
+    assert files(run) == before
+
+
+def test_a_missing_run_is_refused(tmp_path):
+    with pytest.raises(MissingCheckpointError, match="no checkpoint file or run directory"):
+        evaluate(tmp_path / "nope")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_non_empty_output_directory_is_refused(tiny_run, tmp_path):
+    (tmp_path / "x").write_text("keep")
+    with pytest.raises(ConfigError, match="is not empty"):
+        evaluate(tiny_run("dqn"), episodes=1, output_dir=tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["x"]

@@ -1,0 +1,106 @@
+"""rlkit.export / export.py's logic: the greedy policy as a standalone file (torchscript, pt2, onnx),
+loaded in a fresh interpreter that never imports rlkit, acting as load_agent(...).act does."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import rlkit
+from rlkit.errors import ConfigError, MissingCheckpointError, RlkitError
+from rlkit.exporter import export_policy
+
+RUNS = ["dqn", "c51", "a2c", "a2c_pendulum", "a2c_tanh", "dqn_minatar"]
+HAS_ONNX = all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxscript", "onnxruntime"))
+FORMATS = ["torchscript", "pt2"] + (["onnx"] if HAS_ONNX else [])
+
+# Runs in a fresh interpreter: loads every exported file without rlkit and writes its actions.
+LOADER = r"""
+import json, sys
+import numpy as np
+import torch
+jobs = json.load(open(sys.argv[1]))
+out = {}
+for key, (fmt, path, obs_path) in jobs.items():
+    obs = np.load(obs_path)
+    if fmt == "torchscript":
+        action = torch.jit.load(path)(torch.from_numpy(obs)).numpy()
+    elif fmt == "pt2":
+        action = torch.export.load(path).module()(torch.from_numpy(obs)).numpy()
+    else:
+        import onnxruntime
+        action = onnxruntime.InferenceSession(path).run(None, {"observation": obs})[0]
+    np.save(obs_path.replace(".npy", f".{fmt}.out.npy"), action)
+    out[key] = obs_path.replace(".npy", f".{fmt}.out.npy")
+assert "rlkit" not in sys.modules and not any(m.startswith("rlkit.") for m in sys.modules), "rlkit was imported"
+json.dump(out, open(sys.argv[2], "w"))
+"""
+
+
+def observations(agent, n: int, seed: int) -> np.ndarray:
+    g = torch.Generator().manual_seed(seed)
+    shape = (n, *agent.observation_spec.shape)
+    if agent.observation_spec.dtype == torch.uint8:
+        return torch.randint(0, 2, shape, generator=g, dtype=torch.uint8).numpy()
+    return (torch.randn(shape, generator=g) * 2).numpy()
+
+
+def test_exported_policies_load_without_rlkit_and_act_as_the_agent(tiny_run, tmp_path):
+    jobs, expected = {}, {}
+    for name in RUNS:
+        run = tiny_run(name)
+        agent = rlkit.load_agent(run)
+        obs = observations(agent, 7, seed=len(name))  # a batch size other than the traced one
+        obs_path = tmp_path / f"{name}.npy"
+        np.save(obs_path, obs)
+        expected[name] = agent.act(obs)
+        for fmt in FORMATS:
+            path = export_policy(run, fmt, agent=agent)
+            assert path.parent == run / "export" and path.is_file()
+            jobs[f"{name}:{fmt}"] = (fmt, str(path), str(obs_path))
+    (tmp_path / "jobs.json").write_text(json.dumps(jobs))
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}  # no PYTHONPATH: rlkit is not importable by path
+    done = subprocess.run([sys.executable, "-c", LOADER, str(tmp_path / "jobs.json"), str(tmp_path / "out.json")],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    outputs = json.loads((tmp_path / "out.json").read_text())
+    assert sorted(outputs) == sorted(jobs)
+    for key, out_path in outputs.items():
+        name = key.split(":")[0]
+        got, want = np.load(out_path), expected[name]
+        assert got.shape == want.shape, key
+        if np.issubdtype(want.dtype, np.floating):
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=key)
+        else:
+            np.testing.assert_array_equal(got, want, err_msg=key)
+
+
+def test_the_output_path_and_an_existing_export(tiny_run, tmp_path):
+    out = tmp_path / "sub" / "my_policy.pt"
+    assert export_policy(tiny_run("dqn"), "torchscript", out) == out
+    export_policy(tiny_run("dqn"), "torchscript", out)  # replaced atomically
+    assert sorted(p.name for p in out.parent.iterdir()) == ["my_policy.pt"]  # no temporary file left
+    obs = torch.randn(3, 4)
+    assert torch.equal(torch.jit.load(str(out))(obs), rlkit.load_agent(tiny_run("dqn")).act(obs))
+
+
+def test_refusals_write_nothing(tiny_run, tmp_path, monkeypatch):
+    run = tiny_run("dqn")
+    before = sorted(str(p) for p in run.rglob("*"))
+    with pytest.raises(ConfigError, match=r"format='tflite' is not an export format; valid choices: \['onnx', 'pt2', "
+                                          r"'torchscript'\]"):
+        export_policy(run, "tflite")
+    with pytest.raises(MissingCheckpointError):
+        export_policy(tmp_path / "nope", "torchscript")
+    with pytest.raises(ConfigError, match="is a directory"):
+        export_policy(run, "torchscript", tmp_path)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnx" else real(name, *a))
+    with pytest.raises(RlkitError, match=r'format=onnx needs onnx \(not installed\): pip install -e "\.\[onnx\]"'):
+        export_policy(run, "onnx")
+    assert sorted(str(p) for p in run.rglob("*")) == before
