@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import os
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -37,6 +38,7 @@ from rlkit.trainers import (
     MultiLogger,
     TensorBoardLogger,
     Trainer,
+    TrainerCallback,
     TrainerSettings,
     WandbLogger,
 )
@@ -174,9 +176,10 @@ def _gib(nbytes: int | None) -> str:
     return f"{nbytes} bytes"
 
 
-def build_trainer(settings: Any, run_dir: Path) -> Trainer:
+def build_trainer(settings: Any, run_dir: Path, callbacks: Sequence[TrainerCallback] = ()) -> Trainer:
     """Builds every component of a run and the :class:`Trainer` that drives them, in memory: nothing
-    is written until :func:`open_outputs` (so a resumed state can be checked first).
+    is written until :func:`open_outputs` (so a resumed state can be checked first). ``callbacks``
+    go to the trainer (:class:`~rlkit.trainers.TrainerCallback`).
 
     Raises:
         EnvError: the env cannot be built or its spaces do not fit the algorithm.
@@ -227,7 +230,7 @@ def build_trainer(settings: Any, run_dir: Path) -> Trainer:
         raise
     return Trainer(collector=collector, loss_module=agent.loss, optimizer=optimizer, run_dir=run_dir, settings=ts,
                    replay_buffer=buffer, target_updater=updater, exploration=agent.exploration,
-                   evaluator=evaluator)
+                   evaluator=evaluator, callbacks=callbacks)
 
 
 def _frame_storage(settings: Any, env: GymEnv, replay: list) -> FrameStorage | None:

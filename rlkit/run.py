@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -32,7 +32,7 @@ from rlkit.builders import Settings, apply_overrides, resolved_container, valida
 from rlkit.errors import CheckpointError, ConfigError, RunDirError
 from rlkit.factories import build_trainer, open_outputs
 from rlkit.rundir import COMMIT_NAME, RunDir
-from rlkit.trainers import Trainer
+from rlkit.trainers import Trainer, TrainerCallback
 from rlkit.trainers.checkpoint import find_checkpoint, load_checkpoint
 from rlkit.utils.io import atomic_write
 
@@ -86,7 +86,8 @@ def preflight(cfg: DictConfig) -> Settings:
 
 
 def run(cfg: DictConfig, output_dir: str | os.PathLike, *, overrides: list[str] | None = None,
-        provenance: Mapping[str, str] | None = None, validated: Settings | None = None) -> dict:
+        provenance: Mapping[str, str] | None = None, validated: Settings | None = None,
+        callbacks: Sequence[TrainerCallback] = ()) -> dict:
     """Trains the run described by ``cfg`` into ``output_dir``; returns the last evaluation metrics.
 
     Args:
@@ -99,6 +100,8 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike, *, overrides: list[str] 
         validated: what :func:`validate_config` (or :func:`preflight`) returned for ``cfg``, when the
             caller checked it already (the command line does, before the run directory exists):
             the config is then not validated again. Ignored on resume (the run's saved config is).
+        callbacks: given to the trainer (:class:`~rlkit.trainers.TrainerCallback`): called after each
+            greedy evaluation, they may end the run early (a tuner's pruning does).
 
     Raises:
         RlkitError: a refusal, before anything in ``output_dir`` changed: a bad config
@@ -124,11 +127,11 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike, *, overrides: list[str] 
     """
     output_dir = Path(output_dir)
     if cfg.get("resume"):
-        return _resume(cfg, output_dir, overrides, provenance)
+        return _resume(cfg, output_dir, overrides, provenance, callbacks)
     settings = validated if validated is not None else validate_config(cfg)
     torch.set_num_threads(settings.root.num_threads)
     seed_everything(settings.root.seed)
-    trainer = build_trainer(settings, output_dir)
+    trainer = build_trainer(settings, output_dir, callbacks)
     try:
         held = RunDir.claim(output_dir, fresh=True)
     except BaseException:
@@ -156,7 +159,7 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike, *, overrides: list[str] 
 
 
 def _resume(cfg: DictConfig, run_dir: Path, overrides: list[str] | None,
-            provenance: Mapping[str, str] | None) -> dict:
+            provenance: Mapping[str, str] | None, callbacks: Sequence[TrainerCallback] = ()) -> dict:
     named = run_dir_of(cfg.resume)
     if named.resolve() != run_dir.resolve():
         raise RunDirError(
@@ -166,7 +169,7 @@ def _resume(cfg: DictConfig, run_dir: Path, overrides: list[str] | None,
     checkpoint = find_checkpoint(cfg.resume)
     held = RunDir.claim(run_dir, fresh=False)
     try:
-        verified = _verify_resume(run_dir, overrides, checkpoint)
+        verified = _verify_resume(run_dir, overrides, checkpoint, callbacks)
     except BaseException:
         held.release(restore=True)  # refused: the directory byte for byte as it was
         raise
@@ -208,7 +211,8 @@ class _Verified:
     trainer: Trainer
 
 
-def _verify_resume(run_dir: Path, overrides: list[str] | None, checkpoint: Path) -> _Verified:
+def _verify_resume(run_dir: Path, overrides: list[str] | None, checkpoint: Path,
+                   callbacks: Sequence[TrainerCallback] = ()) -> _Verified:
     """The resumed run built in memory with the checkpoint loaded into it, after every check: the
     run's config with the overrides, the checkpoint's integrity, format and fit, and a
     ``total_frames`` not below the frames done. Nothing in ``run_dir`` is written."""
@@ -221,7 +225,7 @@ def _verify_resume(run_dir: Path, overrides: list[str] | None, checkpoint: Path)
     if settings.root.total_frames < done:
         raise ConfigError(f"total_frames={settings.root.total_frames} is below the {done} frames this run "
                           f"has done; give total_frames >= {done}")
-    trainer = build_trainer(settings, run_dir)
+    trainer = build_trainer(settings, run_dir, callbacks)
     try:
         try:
             trainer.load_state_dict(state)
