@@ -135,6 +135,16 @@ def parse_tune_settings(node: Mapping[str, Any], base_seed: int = 0) -> TuneSett
     return settings
 
 
+class _GridSampler(optuna.samplers.GridSampler):
+    """Optuna's grid sampler, less its ``study.stop()`` once the grid is visited (allowed only inside
+    ``Study.optimize``; rlkit's ask/tell loop stops by itself: a grid study's ``n_trials`` is capped at
+    the grid's size)."""
+
+    def after_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial, state: optuna.trial.TrialState,
+                    values: Any) -> None:
+        return None
+
+
 def make_sampler(settings: TuneSettings) -> optuna.samplers.BaseSampler:
     """The sampler ``settings`` names: TPE (multivariate, ``n_startup_trials`` random trials first, as
     RL Zoo's ``exp_manager.py``), random, or grid (over :meth:`SearchSpace.grid`)."""
@@ -145,7 +155,7 @@ def make_sampler(settings: TuneSettings) -> optuna.samplers.BaseSampler:
         return optuna.samplers.RandomSampler(seed=settings.sampler_seed)
     grid = settings.space.grid()
     assert grid is not None  # (checked by parse_tune_settings)
-    return optuna.samplers.GridSampler(grid, seed=settings.sampler_seed)
+    return _GridSampler(grid, seed=settings.sampler_seed)
 
 
 def make_pruner(settings: TuneSettings, evaluations: int) -> optuna.pruners.BasePruner:

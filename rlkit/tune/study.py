@@ -124,8 +124,10 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
     minute for a lock held by another worker instead of failing."""
     engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S,
-                                          grace_period=GRACE_S)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # (heartbeats: since Optuna 2.9)
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S,
+                                              grace_period=GRACE_S)
     except Exception as err:  # noqa: BLE001 (sqlalchemy and the drivers raise many kinds)
         text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ConfigError(f"tune.storage={url!r} cannot be opened: {text}") from None
@@ -138,6 +140,8 @@ def open_study(base: DictConfig, settings: TuneSettings, slots: int) -> optuna.S
         ConfigError: the stored study measures something else (another training config, space, seeds
             or objective): named by the first difference.
     """
+    if settings.storage is None:
+        settings.dir.mkdir(parents=True, exist_ok=True)
     storage = open_storage(settings.storage_url)
     study = optuna.create_study(study_name=settings.study, storage=storage, direction="maximize",
                                 sampler=make_sampler(settings), pruner=make_pruner(settings, slots),
@@ -147,7 +151,7 @@ def open_study(base: DictConfig, settings: TuneSettings, slots: int) -> optuna.S
     if saved is None:
         study.set_user_attr(IDENTITY_ATTR, mine)
     elif saved != mine:
-        diff = _first_difference(saved, mine, "")
+        diff = (_first_difference(saved, mine, "") or "").removeprefix("config.")
         raise ConfigError(f"study {settings.study!r} in {settings.storage_url} was started with other settings "
                           f"({diff}); rerun it with its own settings, or start another with tune.study=<name>")
     return study
@@ -157,6 +161,7 @@ class _Heartbeat:
     """Records a running trial's heartbeat every :data:`HEARTBEAT_S` seconds in a daemon thread."""
 
     def __init__(self, storage: optuna.storages.RDBStorage, trial_id: int) -> None:
+        self._storage, self._trial_id = storage, trial_id
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, args=(storage, trial_id), daemon=True)
 
@@ -168,6 +173,8 @@ class _Heartbeat:
                 pass
 
     def __enter__(self) -> _Heartbeat:
+        # The first beat before the trial starts: a trial without any is never taken as lost.
+        self._storage.record_heartbeat(self._trial_id)
         self._thread.start()
         return self
 
@@ -198,6 +205,7 @@ def work(study: optuna.Study, base: DictConfig, settings: TuneSettings, *, slots
     An interrupt (Ctrl-C, SIGTERM) marks the running trial failed with ``interrupted`` (a rerun
     replaces it) and propagates.
     """
+    _quiet_optuna()
     storage = open_storage(settings.storage_url)
     study_id = storage.get_study_id_from_name(settings.study)
     while True:
