@@ -385,5 +385,5 @@ def tune_task(cfg: DictConfig) -> float | None:
         print(f"\ninterrupted; the interrupted trial is marked failed and runs again when you rerun the same "
               f"command (the study resumes from {settings.storage_url})", file=sys.stderr)
         raise SystemExit(128 + signum) from None
-    best = [t.value for t in study.get_trials(deepcopy=False, states=None) if t.state.name == "COMPLETE"]
+    best = [t.value for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE" and t.value is not None]
     return max(best) if best else None

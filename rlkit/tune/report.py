@@ -12,11 +12,12 @@ from typing import Any, TextIO
 
 import optuna
 from omegaconf import DictConfig, OmegaConf
+from optuna.importance import PedAnovaImportanceEvaluator
 from optuna.trial import FrozenTrial, TrialState
 
 from rlkit.tune.settings import TuneSettings
 from rlkit.tune.space import SearchSpace
-from rlkit.tune.study import _FREE_KEYS, ERROR_ATTR, INTERRUPTED_ATTR, SURPLUS_ATTR, counts, counted
+from rlkit.tune.states import ERROR_ATTR, FREE_KEYS, INTERRUPTED_ATTR, SURPLUS_ATTR, counted, counts
 from rlkit.tune.trial import trial_config
 from rlkit.utils.io import atomic_write
 
@@ -86,7 +87,7 @@ def best_experiment(best: FrozenTrial, base: DictConfig, settings: TuneSettings,
     params = settings.space.decode(best.params)
     container = OmegaConf.to_container(trial_config(base, params, seed=0), resolve=True)
     assert isinstance(container, dict)
-    _without(container, _FREE_KEYS)
+    _without(container, FREE_KEYS)
     chosen = {"algo": str(base.algo.name), "value_estimator": str(base.value_estimator.name), **(groups or {})}
     chosen.pop("logger", None)
     seeds = ", ".join(f"{s}: {best.user_attrs.get(f'seed_{s}', float('nan')):.4g}" for s in settings.seeds)
@@ -115,7 +116,9 @@ def _plot(study: optuna.Study, function: str, path: Path) -> str | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            axes = getattr(optuna.visualization.matplotlib, function)(study)
+            # PED-ANOVA importances need no scikit-learn (fANOVA, the default before Optuna 5, does)
+            kwargs = {"evaluator": PedAnovaImportanceEvaluator()} if function == "plot_param_importances" else {}
+            axes = getattr(optuna.visualization.matplotlib, function)(study, **kwargs)
             figure = np.atleast_1d(axes).flat[0].figure
             figure.set_size_inches(max(6.4, figure.get_size_inches()[0]), 4.8)
             figure.tight_layout()

@@ -21,82 +21,30 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TextIO
 
 import optuna
 from omegaconf import DictConfig, OmegaConf
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
 from rlkit.errors import ConfigError, RlkitError
 from rlkit.trainers import TrainingInterrupted
+from rlkit.tune.report import write_outputs
 from rlkit.tune.settings import TuneSettings, evaluations_per_seed, make_pruner, make_sampler
+from rlkit.tune.states import ERROR_ATTR, FREE_KEYS, IDENTITY_ATTR, INTERRUPTED_ATTR, SURPLUS_ATTR, counted, counts
 from rlkit.tune.trial import TrialResult, run_trial
 
-__all__ = ["StudyProgress", "counts", "open_study", "tune", "work"]
+__all__ = ["open_study", "tune", "work"]
 
 #: Seconds between a running trial's heartbeats, and after which a silent trial is taken as lost.
 HEARTBEAT_S = 10
 GRACE_S = 60
 #: Seconds between looks at the storage while the last trials run in other workers.
 POLL_S = 2.0
-#: User attributes rlkit writes on trials.
-ERROR_ATTR, INTERRUPTED_ATTR, SURPLUS_ATTR = "error", "interrupted", "rlkit_surplus"
-#: The study attribute recording what the study measures (checked on every rerun).
-IDENTITY_ATTR = "rlkit"
-# Keys that do not change what a trial computes: a rerun may change them.
-_FREE_KEYS = ("seed", "resume", "device", "num_threads", "trainer.progress", "trainer.checkpoint_interval",
-              "trainer.keep_checkpoints", "logger")
-
-
-def counted(trial: FrozenTrial) -> bool:
-    """Whether ``trial`` counts towards ``n_trials`` (see the module's docstring)."""
-    if trial.user_attrs.get(SURPLUS_ATTR):
-        return False
-    if trial.state == TrialState.FAIL:
-        return ERROR_ATTR in trial.user_attrs
-    return True
-
-
-@dataclass
-class StudyProgress:
-    """Counts of a study's counting trials, and its best so far."""
-
-    complete: int
-    pruned: int
-    failed: int
-    running: int
-    best: FrozenTrial | None
-
-    @property
-    def finished(self) -> int:
-        return self.complete + self.pruned + self.failed
-
-    def line(self, n_trials: int, study: str, elapsed: float) -> str:
-        """One console line: ``trial 7/50 | 4 complete, 2 pruned, 1 failed, 2 running | best 487.3 (trial 5) | 0:12:31``."""
-        best = f"best {self.best.value:.4g} (trial {self.best.number})" if self.best is not None else "best -"
-        clock = time.strftime("%H:%M:%S", time.gmtime(elapsed))
-        return (f"tune {study}: trial {self.finished}/{n_trials} | {self.complete} complete, {self.pruned} pruned, "
-                f"{self.failed} failed, {self.running} running | {best} | {clock}")
-
-
-def counts(trials: list[FrozenTrial]) -> StudyProgress:
-    """The :class:`StudyProgress` of a study's trials."""
-    mine = [t for t in trials if counted(t)]
-    done = [t for t in mine if t.state == TrialState.COMPLETE and t.value is not None and math.isfinite(t.value)]
-    return StudyProgress(
-        complete=sum(t.state == TrialState.COMPLETE for t in mine), pruned=sum(t.state == TrialState.PRUNED for t in mine),
-        failed=sum(t.state == TrialState.FAIL for t in mine),
-        running=sum(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in mine),
-        best=max(done, key=lambda t: (t.value, -t.number)) if done else None,
-    )
-
-
 def _identity(base: DictConfig, settings: TuneSettings) -> dict[str, Any]:
     config = OmegaConf.to_container(base, resolve=True)
     assert isinstance(config, dict)
-    for key in _FREE_KEYS:
+    for key in FREE_KEYS:
         head, _, tail = key.partition(".")
         if tail and isinstance(config.get(head), dict):
             config[head].pop(tail, None)
@@ -286,8 +234,6 @@ def tune(base: DictConfig, settings: TuneSettings, *, groups: Mapping[str, str] 
     Raises:
         ConfigError: the storage cannot be opened, or the stored study measures something else.
     """
-    from rlkit.tune.report import write_outputs
-
     _quiet_optuna()
     started = time.monotonic()
     slots = evaluations_per_seed(int(base.total_frames), int(base.trainer.eval_interval))
@@ -323,7 +269,7 @@ def _run_workers(study: optuna.Study, base: DictConfig, settings: TuneSettings, 
                for _ in range(settings.jobs)]
     for worker in workers:
         worker.start()
-    seen = -1
+    seen = counts(study.get_trials(deepcopy=False)).finished  # (its line is printed already)
     try:
         while any(worker.is_alive() for worker in workers):
             finished = counts(study.get_trials(deepcopy=False)).finished

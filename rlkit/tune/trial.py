@@ -61,6 +61,7 @@ def trial_config(base: DictConfig, params: Mapping[str, Any], seed: int) -> Dict
         (4, 0.01, False)
     """
     cfg = OmegaConf.create(OmegaConf.to_container(base, resolve=True))
+    assert isinstance(cfg, DictConfig)  # (a DictConfig's container)
     for path, value in params.items():
         OmegaConf.update(cfg, path, value, merge=False)
     cfg.seed = seed
