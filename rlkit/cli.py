@@ -377,6 +377,9 @@ def tune_task(cfg: DictConfig) -> float | None:
     choices = HydraConfig.get().runtime.choices
     try:
         base, settings = tune_parts(cfg)
+    except RlkitError as err:
+        refuse(err)
+    try:
         study = tune(base, settings, groups={group: str(choices[group]) for group in GROUP_KEYS if choices.get(group)})
     except RlkitError as err:
         refuse(err)

@@ -122,7 +122,7 @@ def _plot(study: optuna.Study, function: str, path: Path) -> str | None:
             figure = np.atleast_1d(axes).flat[0].figure
             figure.set_size_inches(max(6.4, figure.get_size_inches()[0]), 4.8)
             figure.tight_layout()
-            figure.savefig(path, dpi=100)
+            figure.savefig(path, dpi=100, bbox_inches="tight")  # (legends outside the axes)
         plt.close(figure)
     except Exception as err:  # noqa: BLE001 (optuna and matplotlib refuse small studies in many ways)
         plt.close("all")

@@ -182,3 +182,9 @@ def test_lost_trials_of_a_dead_worker_are_replaced(study_parts, monkeypatch):
     study = tune(base, settings, stream=None)
     assert [t.state for t in study.get_trials()] == [TrialState.FAIL, TrialState.COMPLETE]
     assert rows(settings)[0]["error"] == "lost: its worker stopped sending heartbeats; replaced"
+
+
+def test_a_storage_that_cannot_be_opened_is_refused(study_parts, tmp_path):
+    base, settings = setup(study_parts, storage=f"sqlite:///{tmp_path / 'missing' / 'dir' / 'x.db'}")
+    with pytest.raises(ConfigError, match=r"tune.storage='sqlite:///.*/missing/dir/x.db' cannot be opened: "):
+        open_study(base, settings, slots=3)
