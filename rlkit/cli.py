@@ -10,6 +10,7 @@
 - :func:`evaluate_task`, :func:`export_task`: the bodies of ``evaluate.py`` and ``export.py``;
 - :func:`train`: ``rlkit.train``, a run started from Python (the config composed with Hydra's
   ``compose`` from the package's ``conf/``).
+- :class:`TuneCheck` and :func:`tune_task`: the same two for ``tune.py`` (:mod:`rlkit.tune`).
 
 Refusals end the process with ``rlkit: <message>`` on stderr and exit status 2; an interrupt
 (Ctrl-C, SIGTERM) with a checkpoint and status 128 + the signal number.
@@ -55,12 +56,15 @@ __all__ = [
     "TrainResult",
     "evaluate_task",
     "export_task",
+    "TuneCheck",
     "prepare_argv",
     "refuse",
     "register_resolvers",
     "resume_group_overrides",
     "train",
     "train_task",
+    "tune_parts",
+    "tune_task",
 ]
 
 #: The configs of a source checkout (``conf/`` beside the package), which :func:`train` composes.
@@ -547,3 +551,85 @@ def train(overrides: Sequence[str] | Mapping[str, Any] | None = None, *,
     provenance = {"config.yaml": OmegaConf.to_yaml(cfg), "overrides.yaml": OmegaConf.to_yaml(OmegaConf.create(args))}
     metrics = run(cfg, output_dir, overrides=args, provenance=provenance, validated=settings)
     return TrainResult(run_dir=Path(output_dir), metrics=metrics, agent=load_agent(output_dir, device=settings.root.device))
+# -- tune.py ---------------------------------------------------------------------------------------
+def tune_parts(cfg: DictConfig) -> tuple[DictConfig, Any]:
+    """Splits ``tune.py``'s config into the training config (validated, every searched key present
+    and each bound or choice of the space accepted by the config checks) and the study's
+    :class:`~rlkit.tune.TuneSettings`. Writes nothing.
+
+    Raises:
+        RlkitError: the first problem, naming the key, the value and the valid choices.
+    """
+    from rlkit.tune import parse_tune_settings
+    from rlkit.tune.trial import trial_config
+
+    tune_node = cfg.get("tune")
+    if not isinstance(tune_node, DictConfig):
+        raise ConfigError("tune.py needs the tune section of conf/tune.yaml (tune.n_trials, tune.space, ...)")
+    base = OmegaConf.masked_copy(cfg, [str(key) for key in cfg.keys() if key not in ("tune", "hydra")])
+    try:
+        container = OmegaConf.to_container(tune_node, resolve=True)
+    except OmegaConfBaseException as err:
+        raise ConfigError(f"tune: {err.msg}") from None
+    assert isinstance(container, dict)
+    settings = parse_tune_settings({str(k): v for k, v in container.items()}, base_seed=int(cfg.get("seed", 0)))
+    preflight(base)
+    missing = object()
+    for param in settings.space.params:
+        if OmegaConf.select(base, param.path, default=missing) is missing:
+            raise ConfigError(f"tune.space.{param.path}: {param.path} is not a key of the training config (algo="
+                              f"{OmegaConf.select(base, 'algo.name')}); drop it with ~tune.space.{param.path}")
+        for value in param.examples():
+            try:
+                validate_config(trial_config(base, {param.path: value}, int(cfg.get("seed", 0))))
+            except ConfigError as err:
+                raise ConfigError(f"tune.space.{param.path} allows {param.path}={value!r}, which the config refuses: "
+                                  f"{err}") from None
+    return base, settings
+
+
+class TuneCheck(Callback):
+    """``tune.py``'s Hydra callback: refuses bad settings (:func:`tune_parts`) before Hydra creates the
+    study directory.
+
+    Examples:
+        >>> from omegaconf import OmegaConf
+        >>> from rlkit.cli import TuneCheck
+        >>> TuneCheck().on_run_start(OmegaConf.create({"seed": 0}))
+        Traceback (most recent call last):
+        SystemExit: 2
+    """
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            tune_parts(config)
+        except RlkitError as err:
+            refuse(err)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        refuse("tune.py runs one study (its trials are the sweep): drop -m; for several studies, run tune.py once "
+               "per study (tune.study=<name>)")
+
+
+def tune_task(cfg: DictConfig) -> float | None:
+    """The body of ``tune.py``'s task: runs (or resumes) the study into ``tune.dir``; returns the best
+    trial's value (None when no trial completed)."""
+    from rlkit.trainers import TrainingInterrupted
+    from rlkit.tune import tune
+
+    choices = HydraConfig.get().runtime.choices
+    try:
+        base, settings = tune_parts(cfg)
+    except RlkitError as err:
+        refuse(err)
+    try:
+        study = tune(base, settings, groups={group: str(choices[group]) for group in GROUP_KEYS if choices.get(group)})
+    except RlkitError as err:
+        refuse(err)
+    except (KeyboardInterrupt, TrainingInterrupted) as stop:
+        signum = getattr(stop, "signum", 2)
+        print(f"\ninterrupted; the interrupted trial is marked failed and runs again when you rerun the same "
+              f"command (the study resumes from {settings.storage_url})", file=sys.stderr)
+        raise SystemExit(128 + signum) from None
+    best = [t.value for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE" and t.value is not None]
+    return max(best) if best else None

@@ -12,6 +12,7 @@ import importlib
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -41,6 +42,7 @@ from rlkit.trainers import (
     MultiLogger,
     TensorBoardLogger,
     Trainer,
+    TrainerCallback,
     TrainerSettings,
     WandbLogger,
 )
@@ -209,9 +211,10 @@ def build_agent(settings: Any, env: GymEnv) -> Agent:
     return agent
 
 
-def build_trainer(settings: Any, run_dir: Path) -> Trainer:
+def build_trainer(settings: Any, run_dir: Path, callbacks: Sequence[TrainerCallback] = ()) -> Trainer:
     """Builds every component of a run and the :class:`Trainer` that drives them, in memory: nothing
-    is written until :func:`open_outputs` (so a resumed state can be checked first).
+    is written until :func:`open_outputs` (so a resumed state can be checked first). ``callbacks``
+    go to the trainer (:class:`~rlkit.trainers.TrainerCallback`).
 
     Raises:
         EnvError: the env cannot be built or its spaces do not fit the algorithm.
@@ -264,7 +267,7 @@ def build_trainer(settings: Any, run_dir: Path) -> Trainer:
         raise
     return Trainer(collector=collector, loss_module=agent.loss, optimizer=optimizer, run_dir=run_dir, settings=ts,
                    replay_buffer=buffer, target_updater=updater, exploration=agent.exploration,
-                   evaluator=evaluator, video=video)
+                   evaluator=evaluator, video=video, callbacks=callbacks)
 
 
 def _video_evaluator(settings: Any, env: GymEnv, agent: Agent, folder: Path) -> tuple[Evaluator, VideoWrappers]:

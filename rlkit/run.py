@@ -21,7 +21,7 @@ import dataclasses
 import logging
 import os
 import random
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -34,7 +34,7 @@ from rlkit.builders import Settings, apply_overrides, resolved_container, valida
 from rlkit.errors import CheckpointError, ConfigError, RunDirError
 from rlkit.factories import build_trainer, open_outputs
 from rlkit.rundir import COMMIT_NAME, RunDir
-from rlkit.trainers import Trainer
+from rlkit.trainers import Trainer, TrainerCallback
 from rlkit.trainers.checkpoint import find_checkpoint, load_checkpoint
 from rlkit.utils.io import atomic_write
 
@@ -198,7 +198,8 @@ def preflight(cfg: DictConfig) -> Settings:
 
 def run(cfg: DictConfig, output_dir: str | os.PathLike, *, overrides: list[str] | None = None,
         provenance: Mapping[str, str] | None = None, validated: Settings | None = None, label: str = "",
-        plain_progress: bool | None = None) -> dict:
+        plain_progress: bool | None = None,
+        callbacks: Sequence[TrainerCallback] = ()) -> dict:
     """Trains the run described by ``cfg`` into ``output_dir``; returns the last evaluation metrics.
 
     Args:
@@ -214,6 +215,8 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike, *, overrides: list[str] 
         label: prefixes the console's progress lines (a sweep job's ``[job 3 lr=0.001 seed=1]``).
         plain_progress: plain progress lines (``True``) or a redrawn bar (``False``); by default a bar
             when stderr is a terminal. ``trainer.progress=false`` shows neither.
+        callbacks: given to the trainer (:class:`~rlkit.trainers.TrainerCallback`): called after each
+            greedy evaluation, they may end the run early (a tuner's pruning does).
 
     The run's log goes to ``<output_dir>/train.log`` (:func:`run_log`): the start or resume, the
     config (:func:`config_summary`), each evaluation and checkpoint, and the end with its reason.
@@ -245,11 +248,11 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike, *, overrides: list[str] 
     output_dir = Path(output_dir)
     console: dict[str, Any] = {"label": label, "plain_progress": plain_progress}
     if cfg.get("resume"):
-        return _resume(cfg, output_dir, overrides, provenance, console)
+        return _resume(cfg, output_dir, overrides, provenance, console, callbacks)
     settings = validated if validated is not None else validate_config(cfg)
     torch.set_num_threads(settings.root.num_threads)
     seed_everything(settings.root.seed)
-    trainer = build_trainer(settings, output_dir)
+    trainer = build_trainer(settings, output_dir, callbacks)
     try:
         held = RunDir.claim(output_dir, fresh=True)
     except BaseException:
@@ -281,7 +284,8 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike, *, overrides: list[str] 
 
 
 def _resume(cfg: DictConfig, run_dir: Path, overrides: list[str] | None,
-            provenance: Mapping[str, str] | None, console: dict[str, Any]) -> dict:
+            provenance: Mapping[str, str] | None, console: dict[str, Any],
+            callbacks: Sequence[TrainerCallback] = ()) -> dict:
     named = run_dir_of(cfg.resume)
     if named.resolve() != run_dir.resolve():
         raise RunDirError(
@@ -291,7 +295,7 @@ def _resume(cfg: DictConfig, run_dir: Path, overrides: list[str] | None,
     checkpoint = find_checkpoint(cfg.resume)
     held = RunDir.claim(run_dir, fresh=False)
     try:
-        verified = _verify_resume(run_dir, overrides, checkpoint)
+        verified = _verify_resume(run_dir, overrides, checkpoint, callbacks)
     except BaseException:
         held.release(restore=True)  # refused: the directory byte for byte as it was
         raise
@@ -336,7 +340,8 @@ class _Verified:
     trainer: Trainer
 
 
-def _verify_resume(run_dir: Path, overrides: list[str] | None, checkpoint: Path) -> _Verified:
+def _verify_resume(run_dir: Path, overrides: list[str] | None, checkpoint: Path,
+                   callbacks: Sequence[TrainerCallback] = ()) -> _Verified:
     """The resumed run built in memory with the checkpoint loaded into it, after every check: the
     run's config with the overrides, the checkpoint's integrity, format and fit, and a
     ``total_frames`` not below the frames done. Nothing in ``run_dir`` is written."""
@@ -349,7 +354,7 @@ def _verify_resume(run_dir: Path, overrides: list[str] | None, checkpoint: Path)
     if settings.root.total_frames < done:
         raise ConfigError(f"total_frames={settings.root.total_frames} is below the {done} frames this run "
                           f"has done; give total_frames >= {done}")
-    trainer = build_trainer(settings, run_dir)
+    trainer = build_trainer(settings, run_dir, callbacks)
     try:
         try:
             trainer.load_state_dict(state)

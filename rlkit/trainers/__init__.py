@@ -1,6 +1,7 @@
 """Training loop, evaluation, loggers and checkpoints (no algorithm is known by name here)."""
 from __future__ import annotations
 
+from rlkit.trainers.callbacks import TrainerCallback
 from rlkit.trainers.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
 from rlkit.trainers.evaluator import Evaluator
 from rlkit.trainers.loggers import (
@@ -30,6 +31,7 @@ __all__ = [
     "NoneLogger",
     "TensorBoardLogger",
     "Trainer",
+    "TrainerCallback",
     "TrainerSettings",
     "TrainingInterrupted",
     "WandbLogger",

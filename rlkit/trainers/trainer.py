@@ -14,12 +14,13 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import torch
 from tensordict import TensorDictBase
 
 from rlkit.errors import CheckpointMismatchError, RlkitError
+from rlkit.trainers.callbacks import TrainerCallback
 from rlkit.trainers.checkpoint import (
     checkpoint_dir,
     load_checkpoint,
@@ -104,6 +105,8 @@ class Trainer:
         episodes: an :class:`~rlkit.trainers.episodes.EpisodeRecorder` for every finished episode.
         video: called with the frames every ``settings.video_interval`` frames to record an
             evaluation episode (a :class:`~rlkit.trainers.video.VideoRecorder`); closed with the trainer.
+        callbacks: :class:`~rlkit.trainers.TrainerCallback` objects: each one's ``on_evaluation`` is
+            called after every evaluation and may ask the trainer to stop (a tuner prunes through it).
 
     Examples:
         >>> import tempfile
@@ -129,7 +132,8 @@ class Trainer:
     def __init__(self, *, collector, loss_module, optimizer: torch.optim.Optimizer, run_dir,
                  settings: TrainerSettings, logger: Logger | None = None, replay_buffer=None,
                  target_updater=None, exploration=None, evaluator: Callable[[], dict] | None = None,
-                 episodes=None, video: Callable[[int], object] | None = None) -> None:
+                 episodes=None, video: Callable[[int], object] | None = None,
+                 callbacks: Sequence[TrainerCallback] = ()) -> None:
         self.collector = collector
         self.loss_module = loss_module
         self.optimizer = optimizer
@@ -142,6 +146,7 @@ class Trainer:
         self.evaluator = evaluator
         self.episodes = episodes
         self.video = video
+        self.callbacks = list(callbacks)
         self.params = [p for p in loss_module.parameters() if p.requires_grad]
         if settings.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"unknown lr_schedule {settings.lr_schedule!r}; valid choices: {list(LR_SCHEDULES)}")
@@ -451,6 +456,7 @@ class Trainer:
             eval_metrics = self._evaluate()
             target = s.early_stop_return
             stop = target is not None and eval_metrics["eval_return"] >= target
+            stop = self._notify(eval_metrics) or stop
         if self._due("log", s.log_interval) or eval_metrics or stop:
             self._log(eval_metrics)
         if self._due("checkpoint", s.checkpoint_interval):
@@ -468,6 +474,12 @@ class Trainer:
         rest = "".join(f", {key.removeprefix('eval_')} {value:.4g}" for key, value in metrics.items())
         log.info("eval: frame %d: return %s%s%s", self.frames, "?" if mean is None else f"{mean:.4g}", spread, rest)
         return self.last_eval
+
+    def _notify(self, metrics: dict[str, float]) -> bool:
+        """Calls every callback's ``on_evaluation`` (all of them, each with its own copy of the
+        metrics); True when one asks to stop."""
+        answers = [bool(callback.on_evaluation(self.frames, dict(metrics))) for callback in self.callbacks]
+        return any(answers)
 
     def _log(self, extra: dict) -> None:
         now = time.perf_counter()
@@ -489,7 +501,9 @@ class Trainer:
         self.save()
         if self.evaluator is not None and self._last["eval"] != self.frames:
             self._last["eval"] = self.frames
-            self._log(self._evaluate())
+            metrics = self._evaluate()
+            self._log(metrics)
+            self._notify(metrics)  # (the run ends here whatever the callbacks answer)
         elif self._window.pending:
             self._log({})
 

@@ -1,0 +1,38 @@
+"""Hooks into the training loop: code outside the trainer (a tuner, a custom monitor) follows a run
+and may end it early, without the trainer knowing what it is for."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+class TrainerCallback:
+    """Base class of the objects :class:`~rlkit.trainers.Trainer` accepts as ``callbacks=[...]``.
+
+    Override the hooks you need; the defaults do nothing. Hooks run in the trainer's process and
+    thread, in the order the callbacks were given; an exception a hook raises ends the run (as any
+    error in the loop does: the last checkpoint stays).
+
+    - :meth:`on_evaluation`: after every greedy evaluation, the periodic ones
+      (``trainer.eval_interval``) and the closing one at the end of the run. Returning ``True``
+      asks the trainer to stop: it ends as it does at its frame budget or an early stop (a
+      checkpoint at the frames reached, the run's result = the metrics of this evaluation). A
+      request after the closing evaluation changes nothing (the run is ending anyway).
+
+    Examples:
+        >>> from rlkit.trainers import TrainerCallback
+        >>> class StopAbove(TrainerCallback):
+        ...     '''Ends a run once a greedy evaluation returns more than ``target``.'''
+        ...     def __init__(self, target: float) -> None:
+        ...         self.target, self.seen = target, []
+        ...     def on_evaluation(self, frames, metrics):
+        ...         self.seen.append((frames, metrics["eval_return"]))
+        ...         return metrics["eval_return"] > self.target
+        >>> hook = StopAbove(100.0)
+        >>> hook.on_evaluation(10_000, {"eval_return": 120.0}), hook.seen
+        (True, [(10000, 120.0)])
+    """
+
+    def on_evaluation(self, frames: int, metrics: Mapping[str, float]) -> bool | None:
+        """Called with the frames collected so far and the evaluation's metrics (``eval_return``,
+        ``eval_return_std``, ``eval_length``); ``True`` asks the trainer to stop."""
+        return None

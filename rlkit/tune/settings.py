@@ -1,0 +1,186 @@
+"""The ``tune`` section of ``conf/tune.yaml``, validated once, and the sampler and pruner it names."""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, cast
+
+import optuna
+
+from rlkit.errors import ConfigError
+from rlkit.tune.space import SearchSpace, parse_space
+
+__all__ = ["OBJECTIVES", "PRUNERS", "SAMPLERS", "TuneSettings", "make_pruner", "make_sampler", "parse_tune_settings"]
+
+Sampler = Literal["tpe", "random", "grid"]
+Pruner = Literal["median", "halving", "none"]
+Objective = Literal["final", "auc"]
+SAMPLERS: tuple[Sampler, ...] = ("tpe", "random", "grid")
+PRUNERS: tuple[Pruner, ...] = ("median", "halving", "none")
+#: ``final``: each seed's last greedy evaluation; ``auc``: the mean of its evaluations (the area
+#: under its evaluation curve per evaluation).
+OBJECTIVES: tuple[Objective, ...] = ("final", "auc")
+
+
+@dataclass(frozen=True)
+class TuneSettings:
+    """A study's settings (``tune.*``); see ``conf/tune.yaml`` for each knob."""
+
+    study: str
+    dir: Path
+    space: SearchSpace
+    seeds: tuple[int, ...]
+    n_trials: int = 50
+    jobs: int = 1
+    storage: str | None = None
+    objective: Objective = "final"
+    sampler: Sampler = "tpe"
+    pruner: Pruner = "median"
+    n_startup_trials: int = 5
+    n_warmup_evals: int | None = None
+    sampler_seed: int | None = None
+
+    @property
+    def storage_url(self) -> str:
+        """The storage: ``tune.storage``, or the SQLite file ``<dir>/study.db``."""
+        return self.storage or f"sqlite:///{(self.dir / 'study.db').resolve()}"
+
+
+_KEYS = [f.name for f in dataclasses.fields(TuneSettings)]
+
+
+def _choice(node: Mapping[str, Any], key: str, valid: tuple[str, ...]) -> Any:
+    value = node.get(key)
+    if value not in valid:
+        raise ConfigError(f"tune.{key}={value!r} is not valid; valid choices: {list(valid)}")
+    return value
+
+
+def _count(node: Mapping[str, Any], key: str, minimum: int, optional: bool = False) -> Any:
+    value = node.get(key)
+    if optional and value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"tune.{key}={value!r} is invalid: expected an integer >= {minimum}")
+    return value
+
+
+def _seeds(value: Any, base_seed: int) -> tuple[int, ...]:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return tuple(base_seed + i for i in range(value))
+    if (isinstance(value, (list, tuple)) and value and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
+                                                           for s in value) and len(set(value)) == len(value)):
+        return tuple(value)
+    raise ConfigError(f"tune.seeds={value!r} is invalid: expected a count (tune.seeds=3: seed, seed+1, seed+2) or a "
+                      "list of distinct seeds >= 0 (tune.seeds=[0,5,9])")
+
+
+def parse_tune_settings(node: Mapping[str, Any], base_seed: int = 0) -> TuneSettings:
+    """Validates the ``tune`` section (a plain, resolved mapping); ``base_seed`` is the config's
+    ``seed``, the first of ``tune.seeds=N`` seeds.
+
+    Raises:
+        ConfigError: an unknown key or an invalid value, named with the valid choices.
+
+    Examples:
+        >>> from rlkit.tune import parse_tune_settings
+        >>> space = {"algo": {"optim": {"lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True}}}}
+        >>> s = parse_tune_settings({"study": "demo", "dir": "outputs/tune/demo", "space": space, "seeds": 2})
+        >>> s.seeds, s.sampler, s.pruner, s.objective, s.storage_url.endswith("outputs/tune/demo/study.db")
+        ((0, 1), 'tpe', 'median', 'final', True)
+        >>> parse_tune_settings({"study": "demo", "dir": "d", "space": space, "seeds": 2, "sampler": "cmaes"})
+        Traceback (most recent call last):
+        rlkit.errors.ConfigError: tune.sampler='cmaes' is not valid; valid choices: ['tpe', 'random', 'grid']
+    """
+    for key in node:
+        if key not in _KEYS:
+            hint = difflib.get_close_matches(str(key), _KEYS, n=1)
+            did_you_mean = f" (did you mean {hint[0]!r}?)" if hint else ""
+            raise ConfigError(f"unknown key tune.{key}{did_you_mean}; valid keys: {_KEYS}")
+    full = {"n_trials": 50, "jobs": 1, "storage": None, "objective": "final", "sampler": "tpe", "pruner": "median",
+            "n_startup_trials": 5, "n_warmup_evals": None, "sampler_seed": None, **node}
+    study = full.get("study")
+    if not isinstance(study, str) or not study.strip() or "/" in study or study in (".", ".."):
+        raise ConfigError(f"tune.study={study!r} is invalid: expected a name (it names the study's directory)")
+    directory = full.get("dir")
+    if not isinstance(directory, str) or not directory.strip():
+        raise ConfigError(f"tune.dir={directory!r} is invalid: expected a directory")
+    storage = full["storage"]
+    if storage is not None and (not isinstance(storage, str) or "://" not in storage):
+        raise ConfigError(f"tune.storage={storage!r} is not a storage URL; e.g. sqlite:///study.db, "
+                          "postgresql://user:password@host/db, mysql://user:password@host/db (null: <tune.dir>/study.db)")
+    space = full.get("space")
+    if not isinstance(space, Mapping):
+        raise ConfigError(f"tune.space={space!r} must be a mapping of config keys to entries (conf/tune/<algo>.yaml)")
+    seed = full["sampler_seed"]
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ConfigError(f"tune.sampler_seed={seed!r} is invalid: expected an integer or null")
+    settings = TuneSettings(
+        study=study, dir=Path(directory), space=parse_space(space), seeds=_seeds(full.get("seeds"), base_seed),
+        n_trials=_count(full, "n_trials", 1), jobs=_count(full, "jobs", 1), storage=storage,
+        objective=cast(Objective, _choice(full, "objective", OBJECTIVES)),
+        sampler=cast(Sampler, _choice(full, "sampler", SAMPLERS)),
+        pruner=cast(Pruner, _choice(full, "pruner", PRUNERS)),
+        n_startup_trials=_count(full, "n_startup_trials", 0),
+        n_warmup_evals=_count(full, "n_warmup_evals", 0, optional=True), sampler_seed=seed,
+    )
+    if settings.sampler == "grid" and settings.space.grid() is None:
+        bad = next(p.path for p in settings.space.params if p.grid() is None)
+        raise ConfigError(f"tune.sampler=grid needs a finite grid, but tune.space.{bad} is a float range without a "
+                          f"step; give it a step (tune.space.{bad}.step=...) or choices")
+    return settings
+
+
+class _GridSampler(optuna.samplers.GridSampler):
+    """Optuna's grid sampler, less its ``study.stop()`` once the grid is visited (allowed only inside
+    ``Study.optimize``; rlkit's ask/tell loop stops by itself: a grid study's ``n_trials`` is capped at
+    the grid's size)."""
+
+    def after_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial, state: optuna.trial.TrialState,
+                    values: Any) -> None:
+        return None
+
+
+def make_sampler(settings: TuneSettings) -> optuna.samplers.BaseSampler:
+    """The sampler ``settings`` names: TPE (multivariate, ``n_startup_trials`` random trials first, as
+    RL Zoo's ``exp_manager.py``), random, or grid (over :meth:`SearchSpace.grid`)."""
+    if settings.sampler == "tpe":
+        return optuna.samplers.TPESampler(n_startup_trials=settings.n_startup_trials, multivariate=True,
+                                          seed=settings.sampler_seed)
+    if settings.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=settings.sampler_seed)
+    grid = settings.space.grid()
+    assert grid is not None  # (checked by parse_tune_settings)
+    return _GridSampler(grid, seed=settings.sampler_seed)
+
+
+def make_pruner(settings: TuneSettings, evaluations: int) -> optuna.pruners.BasePruner:
+    """The pruner ``settings`` names, for trials reporting ``evaluations`` values per seed.
+
+    ``median``: a trial stops when its value is below the median of the other trials' at the same
+    step, after ``n_startup_trials`` trials have finished and ``n_warmup_evals`` (default: a third of
+    a seed's evaluations) steps (RL Zoo's ``MedianPruner(n_startup_trials, n_evaluations // 3)``).
+    ``halving``: asynchronous successive halving (``min_resource=1, reduction_factor=4`` as RL Zoo).
+    """
+    if settings.pruner == "median":
+        warmup = settings.n_warmup_evals if settings.n_warmup_evals is not None else evaluations // 3
+        return optuna.pruners.MedianPruner(n_startup_trials=settings.n_startup_trials, n_warmup_steps=warmup)
+    if settings.pruner == "halving":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=4)
+    return optuna.pruners.NopPruner()
+
+
+def evaluations_per_seed(total_frames: int, eval_interval: int) -> int:
+    """The evaluation slots of one run: one per ``eval_interval`` frames, the last at the end
+    (``ceil(total_frames / eval_interval)``; 1 when only the end is evaluated).
+
+    Examples:
+        >>> from rlkit.tune.settings import evaluations_per_seed
+        >>> evaluations_per_seed(20_000, 5_000), evaluations_per_seed(20_000, 6_000), evaluations_per_seed(20_000, 0)
+        (4, 4, 1)
+    """
+    return max(1, math.ceil(total_frames / eval_interval)) if eval_interval > 0 else 1

@@ -1,0 +1,286 @@
+"""A study: its storage, the workers that run its trials, and the exact count of trials they run.
+
+Counting. A study runs exactly ``n_trials`` trials over all its workers and reruns. A trial *counts*
+when it completed, was pruned, failed with its own error (a config that diverges or crashes: that is
+a result), or is running. A trial that ended without a result does not count and is replaced: one a
+signal interrupted, or one whose worker died (its heartbeat stopped; :func:`optuna.storages.fail_stale_trials`
+marks it failed). Each worker loops: when fewer than ``n_trials`` trials count, it asks for a new one;
+trial numbers are assigned by the storage in creation order, so every worker sees the same order,
+and a trial asked when two workers raced for the last place (more than ``n_trials`` counting trials
+with lower numbers) is closed unrun as *surplus* (failed with the user attribute ``rlkit_surplus``,
+left out of every count and output). A worker returns once ``n_trials`` counting trials have
+finished, so every worker's outputs see the whole study.
+"""
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any, TextIO
+
+import optuna
+from omegaconf import DictConfig, OmegaConf
+from optuna.trial import TrialState
+
+from rlkit.errors import ConfigError, RlkitError
+from rlkit.trainers import TrainingInterrupted
+from rlkit.tune.report import write_outputs
+from rlkit.tune.settings import TuneSettings, evaluations_per_seed, make_pruner, make_sampler
+from rlkit.tune.states import ERROR_ATTR, FREE_KEYS, IDENTITY_ATTR, INTERRUPTED_ATTR, SURPLUS_ATTR, counted, counts
+from rlkit.tune.trial import TrialResult, run_trial
+
+__all__ = ["open_study", "tune", "work"]
+
+#: Seconds between a running trial's heartbeats, and after which a silent trial is taken as lost.
+HEARTBEAT_S = 10
+GRACE_S = 60
+#: Seconds between looks at the storage while the last trials run in other workers.
+POLL_S = 2.0
+def _identity(base: DictConfig, settings: TuneSettings) -> dict[str, Any]:
+    config = OmegaConf.to_container(base, resolve=True)
+    assert isinstance(config, dict)
+    for key in FREE_KEYS:
+        head, _, tail = key.partition(".")
+        if tail and isinstance(config.get(head), dict):
+            config[head].pop(tail, None)
+        elif not tail:
+            config.pop(key, None)
+    return json.loads(json.dumps({"config": config, "space": settings.space.describe(), "seeds": list(settings.seeds),
+                                  "objective": settings.objective}, default=str))
+
+
+def _first_difference(saved: Any, mine: Any, path: str) -> str | None:
+    if isinstance(saved, dict) and isinstance(mine, dict):
+        for key in sorted(set(saved) | set(mine)):
+            where = f"{path}.{key}" if path else str(key)
+            if key not in saved or key not in mine:
+                return f"{where} is {'new' if key not in saved else 'missing'}"
+            found = _first_difference(saved[key], mine[key], where)
+            if found:
+                return found
+        return None
+    return None if saved == mine else f"{path}: the study has {saved!r}, this command {mine!r}"
+
+
+def open_storage(url: str) -> optuna.storages.RDBStorage:
+    """An Optuna RDB storage at ``url`` with heartbeats (lost trials are detected); SQLite waits up to a
+    minute for a lock held by another worker instead of failing."""
+    engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # (heartbeats: since Optuna 2.9)
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S,
+                                              grace_period=GRACE_S)
+    except Exception as err:  # noqa: BLE001 (sqlalchemy and the drivers raise many kinds)
+        text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError(f"tune.storage={url!r} cannot be opened: {text}") from None
+
+
+def open_study(base: DictConfig, settings: TuneSettings, slots: int) -> optuna.Study:
+    """Creates the study in its storage, or loads it when it exists (a rerun resumes it).
+
+    Raises:
+        ConfigError: the stored study measures something else (another training config, space, seeds
+            or objective): named by the first difference.
+    """
+    if settings.storage is None:
+        settings.dir.mkdir(parents=True, exist_ok=True)
+    storage = open_storage(settings.storage_url)
+    study = optuna.create_study(study_name=settings.study, storage=storage, direction="maximize",
+                                sampler=make_sampler(settings), pruner=make_pruner(settings, slots),
+                                load_if_exists=True)
+    mine = _identity(base, settings)
+    saved = study.user_attrs.get(IDENTITY_ATTR)
+    if saved is None:
+        study.set_user_attr(IDENTITY_ATTR, mine)
+    elif saved != mine:
+        diff = (_first_difference(saved, mine, "") or "").removeprefix("config.")
+        raise ConfigError(f"study {settings.study!r} in {settings.storage_url} was started with other settings "
+                          f"({diff}); rerun it with its own settings, or start another with tune.study=<name>")
+    return study
+
+
+class _Heartbeat:
+    """Records a running trial's heartbeat every :data:`HEARTBEAT_S` seconds in a daemon thread."""
+
+    def __init__(self, storage: optuna.storages.RDBStorage, trial_id: int) -> None:
+        self._storage, self._trial_id = storage, trial_id
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, args=(storage, trial_id), daemon=True)
+
+    def _beat(self, storage: optuna.storages.RDBStorage, trial_id: int) -> None:
+        while not self._stop.wait(HEARTBEAT_S):
+            try:
+                storage.record_heartbeat(trial_id)
+            except Exception:  # noqa: BLE001 (a busy database: the next beat tries again)
+                pass
+
+    def __enter__(self) -> _Heartbeat:
+        # The first beat before the trial starts: a trial without any is never taken as lost.
+        self._storage.record_heartbeat(self._trial_id)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _tell(study: optuna.Study, trial: optuna.Trial, result: TrialResult) -> None:
+    for seed, value in result.seed_values.items():
+        trial.set_user_attr(f"seed_{seed}", value)
+    if result.state == "complete":
+        study.tell(trial, result.value)
+    elif result.state == "pruned":
+        study.tell(trial, state=TrialState.PRUNED)
+    else:
+        trial.set_user_attr(ERROR_ATTR, result.error)
+        if result.failed_seed is not None:
+            trial.set_user_attr("failed_seed", result.failed_seed)
+        study.tell(trial, state=TrialState.FAIL)
+
+
+def work(study: optuna.Study, base: DictConfig, settings: TuneSettings, *, slots: int, n_trials: int,
+         on_trial: Callable[[optuna.Study], None] | None = None) -> None:
+    """Runs trials of ``study`` until ``n_trials`` counting trials have finished (this worker's and the
+    others'); see the module's docstring. ``on_trial`` is called after each trial this worker ran.
+
+    An interrupt (Ctrl-C, SIGTERM) marks the running trial failed with ``interrupted`` (a rerun
+    replaces it) and propagates.
+    """
+    _quiet_optuna()
+    storage = open_storage(settings.storage_url)
+    study_id = storage.get_study_id_from_name(settings.study)
+    while True:
+        optuna.storages.fail_stale_trials(study)
+        mine = [t for t in study.get_trials(deepcopy=False) if counted(t)]
+        if sum(t.state.is_finished() for t in mine) >= n_trials:
+            return
+        if len(mine) >= n_trials:  # the last trials run elsewhere: wait for them (or for their loss)
+            time.sleep(POLL_S)
+            continue
+        trial = study.ask()
+        order = sorted(t.number for t in study.get_trials(deepcopy=False) if counted(t))
+        if order.index(trial.number) >= n_trials:  # another worker took the last place first
+            trial.set_user_attr(SURPLUS_ATTR, True)
+            study.tell(trial, state=TrialState.FAIL)
+            continue
+        params = settings.space.suggest(trial)
+        trial.set_user_attr("seeds", list(settings.seeds))
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        try:
+            with _Heartbeat(storage, trial_id):
+                result = run_trial(trial, base, params, seeds=settings.seeds, slots=slots,
+                                   objective=settings.objective, run_root=settings.dir / "trials" / f"{trial.number:04d}",
+                                   prune=settings.pruner != "none")
+        except (KeyboardInterrupt, TrainingInterrupted) as stop:
+            trial.set_user_attr(INTERRUPTED_ATTR, str(stop) or type(stop).__name__)
+            study.tell(trial, state=TrialState.FAIL)
+            raise
+        _tell(study, trial, result)
+        if on_trial is not None:
+            on_trial(study)
+
+
+def effective_trials(settings: TuneSettings) -> int:
+    """``n_trials``, or the grid's size when a grid search has fewer points."""
+    if settings.sampler != "grid":
+        return settings.n_trials
+    grid = settings.space.grid()
+    assert grid is not None
+    return min(settings.n_trials, math.prod(len(values) for values in grid.values()))
+
+
+def _quiet_optuna() -> None:
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # rlkit prints its own line per trial
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    # rlkit records heartbeats itself around its ask/tell loop (see _Heartbeat)
+    warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
+
+
+def _worker_main(container: dict, settings: TuneSettings, slots: int, n_trials: int) -> None:
+    """A spawned worker process (``tune.jobs`` > 1)."""
+    _quiet_optuna()
+    base = OmegaConf.create(container)
+    storage = open_storage(settings.storage_url)
+    study = optuna.load_study(study_name=settings.study, storage=storage, sampler=make_sampler(settings),
+                              pruner=make_pruner(settings, slots))
+    try:
+        work(study, base, settings, slots=slots, n_trials=n_trials)
+    except (KeyboardInterrupt, TrainingInterrupted):
+        raise SystemExit(130) from None
+
+
+def tune(base: DictConfig, settings: TuneSettings, *, groups: Mapping[str, str] | None = None,
+         stream: TextIO | None = sys.stderr) -> optuna.Study:
+    """Runs (or resumes) the study ``settings`` describes over the training config ``base``, then
+    writes its outputs into ``settings.dir`` (:func:`rlkit.tune.report.write_outputs`).
+
+    Args:
+        base: the training config (``conf/config.yaml`` composed, without ``tune``), validated.
+        settings: the study (:func:`~rlkit.tune.parse_tune_settings`).
+        groups: the config-group choices of ``base`` (``{"env": "CartPole", ...}``) for the best
+            trial's experiment file.
+        stream: where the progress lines go (None: nowhere).
+
+    Returns:
+        The study, loaded from its storage.
+
+    Raises:
+        ConfigError: the storage cannot be opened, or the stored study measures something else.
+    """
+    _quiet_optuna()
+    started = time.monotonic()
+    slots = evaluations_per_seed(int(base.total_frames), int(base.trainer.eval_interval))
+    n_trials = effective_trials(settings)
+    settings.dir.mkdir(parents=True, exist_ok=True)
+    study = open_study(base, settings, slots)
+
+    def show(study: optuna.Study) -> None:
+        if stream is not None:
+            print(counts(study.get_trials(deepcopy=False)).line(n_trials, settings.study, time.monotonic() - started),
+                  file=stream, flush=True)
+
+    if stream is not None and n_trials < settings.n_trials:
+        print(f"tune {settings.study}: the grid has {n_trials} points; n_trials={settings.n_trials} runs each once",
+              file=stream)
+    show(study)
+    if settings.jobs == 1:
+        work(study, base, settings, slots=slots, n_trials=n_trials, on_trial=show)
+    else:
+        _run_workers(study, base, settings, slots, n_trials, show)
+    show(study)
+    write_outputs(study, base, settings, groups=groups, stream=stream)
+    return study
+
+
+def _run_workers(study: optuna.Study, base: DictConfig, settings: TuneSettings, slots: int, n_trials: int,
+                 show: Callable[[optuna.Study], None]) -> None:
+    """Runs ``settings.jobs`` worker processes (spawned: a fresh interpreter each) on the study's
+    storage and prints a progress line whenever a trial finishes, until all have returned."""
+    container = OmegaConf.to_container(base, resolve=True)
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_worker_main, args=(container, settings, slots, n_trials), daemon=False)
+               for _ in range(settings.jobs)]
+    for worker in workers:
+        worker.start()
+    seen = counts(study.get_trials(deepcopy=False)).finished  # (its line is printed already)
+    try:
+        while any(worker.is_alive() for worker in workers):
+            finished = counts(study.get_trials(deepcopy=False)).finished
+            if finished != seen:
+                seen = finished
+                show(study)
+            time.sleep(POLL_S)
+    finally:
+        for worker in workers:
+            worker.join()
+    failed = [w.exitcode for w in workers if w.exitcode not in (0, None)]
+    if failed and counts(study.get_trials(deepcopy=False)).finished < n_trials:
+        raise RlkitError(f"{len(failed)} of {len(workers)} workers ended with an error (exit status {failed[0]}) "
+                         f"before the study's {n_trials} trials finished; rerun the same command to resume")

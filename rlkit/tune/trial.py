@@ -1,0 +1,160 @@
+"""One trial: the sampled config trained with every seed of the study, one after another, reporting
+to the pruner after each greedy evaluation (through a :class:`~rlkit.trainers.TrainerCallback`).
+
+Seeds and pruning: the seeds run in sequence in this process. A seed's ``E`` evaluation slots
+(:func:`~rlkit.tune.settings.evaluations_per_seed`) are reported at steps ``seed_index * E + slot``,
+and the value reported at a slot is the *running mean over the seeds so far* at that slot: the first
+seed's evaluation alone, then the mean of seeds 0 and 1, and so on. Every trial runs the same seeds
+in the same order, so the pruner always compares like with like (the same seeds' mean at the same
+evaluation), and once the last seed runs, its values are the trial's mean curve over all seeds.
+
+A seed that stops early (``trainer.early_stop``: it reached ``env.target_return``) keeps its last
+evaluation for its remaining slots. The objective of a seed is its last evaluation (``final``) or the
+mean of its slots (``auc``); the trial's is the mean over its seeds.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from omegaconf import DictConfig, OmegaConf
+
+from rlkit.run import run
+from rlkit.trainers import TrainerCallback
+
+__all__ = ["TrialResult", "run_trial", "seed_objective", "trial_config"]
+
+
+class Reporter(Protocol):
+    """What a trial reports to (an ``optuna.Trial``)."""
+
+    def report(self, value: float, step: int) -> None: ...
+
+    def should_prune(self) -> bool: ...
+
+
+@dataclass
+class TrialResult:
+    """How a trial ended: its state, objective value, each finished seed's value and, on failure,
+    the error (``"<Type>: <first line>"``)."""
+
+    state: Literal["complete", "pruned", "failed"]
+    value: float | None
+    seed_values: dict[int, float] = field(default_factory=dict)
+    error: str | None = None
+    failed_seed: int | None = None
+
+
+def trial_config(base: DictConfig, params: Mapping[str, Any], seed: int) -> DictConfig:
+    """``base`` with the sampled ``params`` (dotted path -> value), ``seed``, and the console progress
+    bar off (the study prints its own progress).
+
+    Examples:
+        >>> from omegaconf import OmegaConf
+        >>> from rlkit.tune.trial import trial_config
+        >>> cfg = trial_config(OmegaConf.create({"seed": 0, "algo": {"optim": {"lr": 1e-3}}, "trainer": {}}),
+        ...                    {"algo.optim.lr": 0.01}, seed=4)
+        >>> cfg.seed, cfg.algo.optim.lr, cfg.trainer.progress
+        (4, 0.01, False)
+    """
+    cfg = OmegaConf.create(OmegaConf.to_container(base, resolve=True))
+    assert isinstance(cfg, DictConfig)  # (a DictConfig's container)
+    for path, value in params.items():
+        OmegaConf.update(cfg, path, value, merge=False)
+    cfg.seed = seed
+    OmegaConf.update(cfg, "trainer.progress", False, merge=False)
+    return cfg
+
+
+def seed_objective(curve: Sequence[float], objective: str) -> float:
+    """A seed's value from its evaluation slots: the last (``final``) or their mean (``auc``).
+
+    Examples:
+        >>> from rlkit.tune.trial import seed_objective
+        >>> seed_objective([10.0, 50.0, 30.0], "final"), seed_objective([10.0, 50.0, 30.0], "auc")
+        (30.0, 30.0)
+    """
+    return float(curve[-1]) if objective == "final" else float(sum(curve) / len(curve))
+
+
+class _Curve(TrainerCallback):
+    """Records one seed's evaluations into its slots and reports the running mean over the seeds so
+    far to ``reporter``; asks the trainer to stop once the pruner says so."""
+
+    def __init__(self, reporter: Reporter, seed_index: int, slots: int, earlier: list[list[float]],
+                 prune: bool) -> None:
+        self.reporter, self.seed_index, self.slots, self.earlier, self.prune = reporter, seed_index, slots, earlier, prune
+        self.values: list[float] = []
+        self.pruned = False
+
+    def on_evaluation(self, frames: int, metrics: Mapping[str, float]) -> bool | None:
+        value = float(metrics["eval_return"])
+        if len(self.values) >= self.slots:  # (an extra closing evaluation: it is the last slot's)
+            self.values[-1] = value
+            return None
+        self.values.append(value)
+        return self._report(len(self.values) - 1)
+
+    def _report(self, slot: int) -> bool:
+        mean = (sum(curve[slot] for curve in self.earlier) + self.values[slot]) / (len(self.earlier) + 1)
+        if math.isfinite(mean):
+            self.reporter.report(mean, self.seed_index * self.slots + slot)
+        if self.prune and self.reporter.should_prune():
+            self.pruned = True
+        return self.pruned
+
+    def fill(self) -> list[float]:
+        """The full curve once the run ended: missing slots (an early stop) keep the last value, and
+        are reported too (another trial's seed that ran on is compared with this one's result)."""
+        while self.values and len(self.values) < self.slots and not self.pruned:
+            self.values.append(self.values[-1])
+            self._report(len(self.values) - 1)
+        return self.values
+
+
+def _describe(err: BaseException) -> str:
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0] if text else ''}".rstrip(": ")
+
+
+def run_trial(reporter: Reporter, base: DictConfig, params: Mapping[str, Any], *, seeds: Sequence[int],
+              slots: int, objective: str, run_root: Path, prune: bool = True) -> TrialResult:
+    """Trains ``base`` with ``params`` once per seed into ``run_root/seed_<seed>``.
+
+    Args:
+        reporter: receives the running mean over seeds after each evaluation (see the module's
+            docstring) and decides pruning.
+        base: the training config (``conf/config.yaml`` composed, without ``tune``).
+        params: sampled config values (dotted path -> value).
+        seeds: the study's seeds, in order.
+        slots: evaluations per seed (:func:`~rlkit.tune.settings.evaluations_per_seed`).
+        objective: ``final`` or ``auc`` (:func:`seed_objective`).
+        run_root: the trial's directory.
+        prune: whether to ask the reporter's pruner.
+
+    A seed that raises (a config the builders refuse, a ``NonFiniteError`` of a diverging run, any
+    crash) fails the trial with its error; the remaining seeds do not run. Interrupts
+    (``KeyboardInterrupt``, :class:`~rlkit.trainers.TrainingInterrupted`) propagate.
+    """
+    curves: list[list[float]] = []
+    seed_values: dict[int, float] = {}
+    for index, seed in enumerate(seeds):
+        curve = _Curve(reporter, index, slots, curves, prune)
+        try:
+            run(trial_config(base, params, seed), run_root / f"seed_{seed}", callbacks=[curve])
+        except Exception as err:  # noqa: BLE001 (any failure of a sampled config is the trial's result)
+            return TrialResult("failed", None, seed_values, error=_describe(err), failed_seed=seed)
+        if not curve.values:
+            return TrialResult("failed", None, seed_values, error="the run made no greedy evaluation", failed_seed=seed)
+        values = curve.fill()
+        if curve.pruned:
+            return TrialResult("pruned", None, seed_values)
+        seed_values[seed] = seed_objective(values, objective)
+        curves.append(values)
+    value = sum(seed_values.values()) / len(seed_values)
+    if not math.isfinite(value):
+        return TrialResult("failed", None, seed_values, error=f"non-finite objective {value}")
+    return TrialResult("complete", value, seed_values)

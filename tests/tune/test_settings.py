@@ -1,0 +1,55 @@
+"""The tune section: choices, counts, seeds, storage, and the sampler and pruner it builds."""
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from rlkit.errors import ConfigError
+from rlkit.tune import parse_tune_settings
+from rlkit.tune.settings import make_pruner, make_sampler
+
+SPACE = {"algo": {"optim": {"lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True}}}}
+
+
+def settings(**values):
+    return parse_tune_settings({"study": "s", "dir": "d", "space": SPACE, "seeds": 2, **values}, base_seed=3)
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"sampler": "cmaes"}, "tune.sampler='cmaes' is not valid; valid choices: ['tpe', 'random', 'grid']"),
+    ({"pruner": "hyperband"}, "tune.pruner='hyperband' is not valid; valid choices: ['median', 'halving', 'none']"),
+    ({"objective": "max"}, "tune.objective='max' is not valid; valid choices: ['final', 'auc']"),
+    ({"n_trials": 0}, "tune.n_trials=0 is invalid: expected an integer >= 1"),
+    ({"jobs": "2"}, "tune.jobs='2' is invalid: expected an integer >= 1"),
+    ({"seeds": [1, 1]}, "tune.seeds=[1, 1] is invalid"),
+    ({"seeds": 0}, "tune.seeds=0 is invalid"),
+    ({"storage": "study.db"}, "tune.storage='study.db' is not a storage URL"),
+    ({"study": "a/b"}, "tune.study='a/b' is invalid"),
+    ({"n_trails": 3}, "unknown key tune.n_trails (did you mean 'n_trials'?)"),
+    ({"sampler": "grid"}, "tune.sampler=grid needs a finite grid, but tune.space.algo.optim.lr is a float range"),
+])
+def test_bad_settings_are_refused_naming_the_value_and_the_choices(values, message):
+    with pytest.raises(ConfigError) as err:
+        settings(**values)
+    assert str(err.value).startswith(message)
+
+
+def test_seeds_count_from_the_config_seed_or_are_listed():
+    assert settings().seeds == (3, 4)
+    assert settings(seeds=[0, 5, 9]).seeds == (0, 5, 9)
+
+
+def test_storage_defaults_to_sqlite_in_the_study_dir(tmp_path):
+    assert settings(dir=str(tmp_path)).storage_url == f"sqlite:///{tmp_path / 'study.db'}"
+    assert settings(storage="postgresql://u:p@host/db").storage_url == "postgresql://u:p@host/db"
+
+
+def test_samplers_and_pruners():
+    assert isinstance(make_sampler(settings()), optuna.samplers.TPESampler)
+    assert isinstance(make_sampler(settings(sampler="random")), optuna.samplers.RandomSampler)
+    grid = settings(sampler="grid", space={"a": [1, 2]})
+    assert isinstance(make_sampler(grid), optuna.samplers.GridSampler)
+    median = make_pruner(settings(), evaluations=9)
+    assert isinstance(median, optuna.pruners.MedianPruner) and median._n_warmup_steps == 3  # RL Zoo: a third
+    assert isinstance(make_pruner(settings(pruner="halving"), 9), optuna.pruners.SuccessiveHalvingPruner)
+    assert isinstance(make_pruner(settings(pruner="none"), 9), optuna.pruners.NopPruner)

@@ -1,0 +1,190 @@
+"""Studies end to end on CartPole with tiny budgets: pruning, failures, resume, exact counts with two
+workers on one SQLite file, interrupted and surplus trials, and the refusal of another study's settings."""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from optuna.trial import TrialState
+
+from rlkit.errors import ConfigError
+from rlkit.tune import parse_space, tune
+from rlkit.tune import study as study_module
+from rlkit.tune.study import SURPLUS_ATTR, counted, open_study, work
+from rlkit.tune.trial import TrialResult
+
+ROOT = Path(__file__).resolve().parents[2]
+HOPELESS = [{"name": "time_limit", "max_episode_steps": 1}]  # every episode returns 1
+
+
+def setup(study_parts, space=None, **changes):
+    base, settings = study_parts()
+    if space is not None:
+        changes["space"] = parse_space(space)
+    return base, dataclasses.replace(settings, **changes)
+
+
+def rows(settings) -> list[dict]:
+    with open(settings.dir / "trials.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_a_study_prunes_the_hopeless_region_and_writes_its_outputs(study_parts):
+    space = {"env": {"transforms": [[], HOPELESS]}, "algo": {"optim": {"lr": {"type": "float", "low": 1e-4,
+                                                                                "high": 1e-2, "log": True}}}}
+    base, settings = setup(study_parts, space, n_trials=6, sampler="random")
+    study = tune(base, settings, stream=None)
+    trials = study.get_trials()
+    assert len(trials) == 6 and all(t.state.is_finished() for t in trials)
+    pruned = [t for t in trials if t.state == TrialState.PRUNED]
+    assert pruned, [(t.state, t.params) for t in trials]
+    assert all(t.params["env.transforms"] == '[{"name": "time_limit", "max_episode_steps": 1}]' for t in pruned)
+    best = study.best_trial
+    assert best.params["env.transforms"] == "[]"
+    table = rows(settings)
+    assert [int(r["number"]) for r in table] == list(range(6))
+    assert list(table[0]) == ["number", "state", "value", "env.transforms", "algo.optim.lr", "seed_0", "seed_1",
+                              "duration_s", "error"]
+    complete = next(r for r in table if r["state"] == "COMPLETE")
+    assert float(complete["value"]) == pytest.approx((float(complete["seed_0"]) + float(complete["seed_1"])) / 2)
+    for name in ("history.png", "importances.png", "slice.png", "experiment/best.yaml"):
+        assert (settings.dir / name).is_file(), name
+    assert sorted(p.name for p in (settings.dir / "trials").iterdir()) == [f"{n:04d}" for n in range(6)]
+
+
+def test_the_best_trial_trains_with_train_py(study_parts, tmp_path):
+    base, settings = setup(study_parts, {"algo": {"hidden_sizes": [[8], [12]]}}, n_trials=1, pruner="none")
+    study = tune(base, settings, groups={"algo": "dqn", "env": "CartPole"}, stream=None)
+    best_file = settings.dir / "experiment" / "best.yaml"
+    text = best_file.read_text()
+    assert text.startswith("# @package _global_\n")
+    assert "  - override /algo: dqn\n  - override /env: CartPole\n" in text
+    run_dir = tmp_path / "best_run"
+    done = subprocess.run([sys.executable, str(ROOT / "train.py"), "--config-dir", str(settings.dir), "experiment=best",
+                           "total_frames=200", f"hydra.run.dir={run_dir}"], cwd=tmp_path, text=True,
+                          capture_output=True, env={**os.environ, "WANDB_MODE": "disabled"}, timeout=300)
+    assert done.returncode == 0, done.stderr
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert saved["algo"]["hidden_sizes"] == yaml.safe_load(study.best_trial.params["algo.hidden_sizes"])
+    assert saved["total_frames"] == 200 and saved["trainer"]["eval_interval"] == 200
+
+
+def test_a_failing_trial_is_recorded_with_its_error_and_the_study_goes_on(study_parts):
+    base, settings = setup(study_parts, {"algo": {"optim": {"lr": [1e-3, 1e30]}}}, n_trials=2, sampler="grid",
+                           pruner="none")
+    study = tune(base, settings, stream=None)
+    states = {t.params["algo.optim.lr"]: t for t in study.get_trials()}
+    assert states[1e30].state == TrialState.FAIL
+    assert states[1e30].user_attrs["error"].startswith("NonFiniteError: non-finite")
+    assert states[1e-3].state == TrialState.COMPLETE
+    failed = next(r for r in rows(settings) if r["state"] == "FAIL")
+    assert failed["error"].startswith("NonFiniteError: non-finite") and failed["value"] == ""
+
+
+def test_a_rerun_resumes_the_study_and_leaves_its_trials_alone(study_parts):
+    base, settings = setup(study_parts, n_trials=2, pruner="none", sampler="random")
+    first = [(t.number, t.params, t.value, t.datetime_complete) for t in tune(base, settings, stream=None).get_trials()]
+    study = tune(base, dataclasses.replace(settings, n_trials=4), stream=None)
+    trials = study.get_trials()
+    assert len(trials) == 4 and all(t.state == TrialState.COMPLETE for t in trials)
+    assert [(t.number, t.params, t.value, t.datetime_complete) for t in trials[:2]] == first
+    assert len(rows(settings)) == 4
+    again = tune(base, dataclasses.replace(settings, n_trials=4), stream=None)  # complete: nothing runs
+    assert len(again.get_trials()) == 4
+
+
+def test_two_workers_on_one_sqlite_file_run_exactly_n_trials(study_parts):
+    base, settings = setup(study_parts, n_trials=5, jobs=2, pruner="none", sampler="random", sampler_seed=None)
+    study = tune(base, settings, stream=None)
+    trials = [t for t in study.get_trials() if counted(t)]
+    assert len(trials) == 5 and all(t.state == TrialState.COMPLETE for t in trials)
+    numbers = [t.number for t in trials]
+    assert sorted(p.name for p in (settings.dir / "trials").iterdir()) == [f"{n:04d}" for n in numbers]
+    assert [int(r["number"]) for r in rows(settings)] == numbers
+    assert all(sorted(p.name for p in (settings.dir / "trials" / f"{n:04d}").iterdir()) == ["seed_0", "seed_1"]
+               for n in numbers)
+
+
+def fake_trial(*args, **kwargs) -> TrialResult:
+    return TrialResult("complete", 1.0, {0: 1.0, 1: 1.0})
+
+
+def test_an_interrupted_trial_is_recorded_and_replaced_on_rerun(study_parts, monkeypatch):
+    base, settings = setup(study_parts, n_trials=2, pruner="none", sampler="random")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(study_module, "run_trial", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        tune(base, settings, stream=None)
+    monkeypatch.setattr(study_module, "run_trial", fake_trial)
+    study = tune(base, settings, stream=None)
+    states = [t.state for t in study.get_trials()]
+    assert states == [TrialState.FAIL, TrialState.COMPLETE, TrialState.COMPLETE]
+    assert "interrupted" in study.get_trials()[0].user_attrs
+    assert [r["error"] for r in rows(settings)] == ["interrupted (KeyboardInterrupt); replaced", "", ""]
+
+
+def test_a_trial_asked_when_another_worker_took_the_last_place_is_surplus(study_parts, monkeypatch):
+    base, settings = setup(study_parts, n_trials=1, pruner="none")
+    study = open_study(base, settings, slots=3)
+    ask = study.ask
+
+    def racing_ask():
+        other = ask()  # another worker's trial, created (and finished) first
+        study.tell(other, 5.0)
+        return ask()
+
+    ran = []
+    monkeypatch.setattr(study, "ask", racing_ask)
+    monkeypatch.setattr(study_module, "run_trial", lambda *a, **k: ran.append(a) or fake_trial())
+    work(study, base, settings, slots=3, n_trials=1)
+    first, surplus = study.get_trials()
+    assert ran == [] and first.state == TrialState.COMPLETE
+    assert surplus.state == TrialState.FAIL and surplus.user_attrs[SURPLUS_ATTR] is True and not counted(surplus)
+
+
+def test_a_rerun_with_other_settings_is_refused(study_parts):
+    base, settings = setup(study_parts)
+    open_study(base, settings, slots=3)
+    other = base.copy()
+    other.total_frames = 800
+    with pytest.raises(ConfigError, match=r"study 'dqn_CartPole' in sqlite:///.* was started with other settings "
+                                          r"\(total_frames: the study has 600, this command 800\)"):
+        open_study(other, settings, slots=4)
+    with pytest.raises(ConfigError, match=r"\(seeds: the study has \[0, 1\], this command \[0, 1, 2\]\)"):
+        open_study(base, dataclasses.replace(settings, seeds=(0, 1, 2)), slots=3)
+    free = base.copy()
+    free.device, free.trainer.progress = "cpu", True  # where and how a run executes: free to change
+    assert open_study(free, settings, slots=3).study_name == "dqn_CartPole"
+
+
+def test_lost_trials_of_a_dead_worker_are_replaced(study_parts, monkeypatch):
+    monkeypatch.setattr(study_module, "HEARTBEAT_S", 1)
+    monkeypatch.setattr(study_module, "GRACE_S", 1)
+    base, settings = setup(study_parts, n_trials=1, pruner="none")
+    study = open_study(base, settings, slots=3)
+    dead = study.ask()  # a worker that died mid-trial: one heartbeat, then silence
+    storage = study_module.open_storage(settings.storage_url)
+    storage.record_heartbeat(storage.get_trial_id_from_study_id_trial_number(
+        storage.get_study_id_from_name(settings.study), dead.number))
+    time.sleep(2.5)
+    monkeypatch.setattr(study_module, "run_trial", fake_trial)
+    study = tune(base, settings, stream=None)
+    assert [t.state for t in study.get_trials()] == [TrialState.FAIL, TrialState.COMPLETE]
+    assert rows(settings)[0]["error"] == "lost: its worker stopped sending heartbeats; replaced"
+
+
+def test_a_storage_that_cannot_be_opened_is_refused(study_parts, tmp_path):
+    base, settings = setup(study_parts, storage=f"sqlite:///{tmp_path / 'missing' / 'dir' / 'x.db'}")
+    with pytest.raises(ConfigError, match=r"tune.storage='sqlite:///.*/missing/dir/x.db' cannot be opened: "):
+        open_study(base, settings, slots=3)

@@ -1,0 +1,76 @@
+"""One trial: seeds in sequence, running-mean reports at seed_index * E + slot, pruning, failures."""
+from __future__ import annotations
+
+import pytest
+
+from rlkit.trainers import read_metrics_csv
+from rlkit.tune import run_trial
+from rlkit.tune.trial import seed_objective
+
+
+class FakeTrial:
+    """Records reports; says prune once a report reaches ``prune_at``."""
+
+    def __init__(self, prune_at: int | None = None) -> None:
+        self.reports: list[tuple[int, float]] = []
+        self.prune_at = prune_at
+
+    def report(self, value: float, step: int) -> None:
+        self.reports.append((step, value))
+
+    def should_prune(self) -> bool:
+        return self.prune_at is not None and self.reports[-1][0] >= self.prune_at
+
+
+def evals(run_dir) -> list[float]:
+    return [row["eval_return"] for row in read_metrics_csv(run_dir / "metrics.csv") if row.get("eval_return") is not None]
+
+
+@pytest.mark.parametrize("objective", ["final", "auc"])
+def test_seeds_run_in_sequence_and_report_the_running_mean(study_parts, tmp_path, objective):
+    base, _ = study_parts("logger=csv")
+    trial = FakeTrial()
+    result = run_trial(trial, base, {"algo.optim.lr": 1e-3}, seeds=(0, 1), slots=3, objective=objective,
+                       run_root=tmp_path / "t")
+    first, second = evals(tmp_path / "t" / "seed_0"), evals(tmp_path / "t" / "seed_1")
+    assert len(first) == len(second) == 3
+    assert [step for step, _ in trial.reports] == [0, 1, 2, 3, 4, 5]
+    assert [value for _, value in trial.reports] == pytest.approx(first + [(a + b) / 2 for a, b in zip(first, second)])
+    assert result.state == "complete"
+    assert result.seed_values == {0: seed_objective(first, objective), 1: seed_objective(second, objective)}
+    assert result.value == pytest.approx((result.seed_values[0] + result.seed_values[1]) / 2)
+
+
+def test_pruning_stops_the_running_seed_and_skips_the_rest(study_parts, tmp_path):
+    base, _ = study_parts("logger=csv")
+    trial = FakeTrial(prune_at=1)
+    result = run_trial(trial, base, {}, seeds=(0, 1), slots=3, objective="final", run_root=tmp_path / "t")
+    assert result.state == "pruned" and result.value is None
+    assert [step for step, _ in trial.reports] == [0, 1]
+    assert [row["step"] for row in read_metrics_csv(tmp_path / "t" / "seed_0" / "metrics.csv")][-1] == 400
+    assert not (tmp_path / "t" / "seed_1").exists()
+
+
+def test_a_seed_that_stops_early_keeps_its_last_evaluation(study_parts, tmp_path):
+    base, _ = study_parts("trainer.early_stop=true", "env.target_return=0")
+    trial = FakeTrial()
+    result = run_trial(trial, base, {}, seeds=(0,), slots=3, objective="auc", run_root=tmp_path / "t")
+    assert [step for step, _ in trial.reports] == [0, 1, 2]
+    assert len({value for _, value in trial.reports}) == 1
+    assert result.value == trial.reports[0][1]
+
+
+def test_a_diverging_config_fails_the_trial_with_its_error(study_parts, tmp_path):
+    base, _ = study_parts()
+    result = run_trial(FakeTrial(), base, {"algo.optim.lr": 1e30}, seeds=(0, 1), slots=3, objective="final",
+                       run_root=tmp_path / "t")
+    assert result.state == "failed" and result.failed_seed == 0
+    assert result.error is not None and result.error.startswith("NonFiniteError: non-finite")
+
+
+def test_a_config_the_builders_refuse_fails_the_trial(study_parts, tmp_path):
+    base, _ = study_parts()
+    result = run_trial(FakeTrial(), base, {"algo.batch_size": -1}, seeds=(0,), slots=3, objective="final",
+                       run_root=tmp_path / "t")
+    assert result.state == "failed"
+    assert result.error == "ConfigError: algo.batch_size=-1 is invalid: expected a positive number"
