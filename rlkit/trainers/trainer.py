@@ -35,7 +35,8 @@ from rlkit.utils.state import first_mismatch
 log = logging.getLogger("rlkit")
 
 #: How :meth:`Trainer.fit` ended, in ``train.log``'s ``end:`` line.
-END_WORDS: dict[str, str] = {"budget": "budget done", "target": "target reached", "non_finite": "non-finite",
+END_WORDS: dict[str, str] = {"budget": "budget done", "target": "target reached", "callback": "stopped by a callback",
+                             "non_finite": "non-finite",
                              "interrupted": "interrupted"}
 
 
@@ -320,10 +321,13 @@ class Trainer:
                 if stop:
                     break
             self._finish()
-            if stop:
+            target = self.settings.early_stop_return
+            if stop and target is not None and self.last_eval["eval_return"] >= target:
                 self._end("target", f"stopped early at frame {self.frames:,}: greedy eval return "
-                                    f"{self.last_eval['eval_return']:.4g} reached the target "
-                                    f"{self.settings.early_stop_return:.4g}")
+                                    f"{self.last_eval['eval_return']:.4g} reached the target {target:.4g}")
+            elif stop:
+                self._end("callback", f"stopped early at frame {self.frames:,} by a callback (greedy eval return "
+                                      f"{self.last_eval['eval_return']:.4g})")
             else:
                 self._end("budget", f"done: {self.frames:,} frames")
             return dict(self.last_eval)

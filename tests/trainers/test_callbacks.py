@@ -91,3 +91,5 @@ def test_run_passes_its_callbacks_to_the_trainer(tmp_path):
     result = run(config("trainer.eval_interval=100", "logger=none"), tmp_path / "run", callbacks=[hook])
     assert [frames for frames, _ in hook.calls] == [100, 200]
     assert result == hook.calls[-1][1]
+    end = (tmp_path / "run" / "train.log").read_text().splitlines()[-1]
+    assert "end: stopped by a callback at 200 frames" in end and "stopped early at frame 200 by a callback" in end

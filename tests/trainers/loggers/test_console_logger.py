@@ -91,7 +91,7 @@ def test_a_stop_is_announced_in_one_line_after_the_last_state(reason, message):
 
 
 def test_unknown_end_reason_is_refused():
-    with pytest.raises(ValueError, match="unknown end reason 'done'; valid reasons: budget, target, non_finite, "
+    with pytest.raises(ValueError, match="unknown end reason 'done'; valid reasons: budget, target, callback, non_finite, "
                                          "interrupted"):
         ConsoleLogger(10, stream=io.StringIO()).log_end("done", "x", step=0)  # type: ignore[arg-type]
 
