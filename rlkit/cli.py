@@ -4,7 +4,8 @@
 
 - :func:`register_resolvers`: the ``rlkit_*`` resolvers ``conf/config.yaml`` uses for run and sweep
   directory names (unique per start: a random token, see :func:`token_resolver`);
-- :class:`ConfigCheck`: the Hydra callback that refuses a bad start before its run directory exists;
+- :class:`ConfigCheck`: the Hydra callback that refuses a bad start before its run directory exists
+  (and, for ``hydra/launcher=ray``, gives ``ray.init`` the sweep's swept keys);
 - :func:`prepare_argv`: on resume, composes the run's own config groups;
 - :func:`train_task`: the task function's body: :func:`rlkit.run.run`, refusals as one line;
 - :func:`evaluate_task`, :func:`export_task`: the bodies of ``evaluate.py`` and ``export.py``;
@@ -35,7 +36,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import OmegaConfBaseException
 
 from rlkit.builders import GROUP_KEYS, Settings, validate_config
@@ -251,6 +252,7 @@ class ConfigCheck(Callback):
                    "its own")
         overrides = OmegaConf.select(config, "hydra.overrides.task", default=[]) or []
         os.environ[SWEPT_KEYS_ENV] = ",".join(swept_keys(list(overrides)))
+        _prepare_ray_launcher(config, os.environ[SWEPT_KEYS_ENV])
 
     @staticmethod
     def _check_resume(config: DictConfig) -> None:
@@ -270,6 +272,43 @@ class ConfigCheck(Callback):
             _check_not_held(run_dir)
         except RlkitError as err:
             refuse(err)
+
+
+#: ``hydra/launcher=ray`` (hydra-ray-launcher).
+RAY_LAUNCHER = "hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher"
+
+
+def _prepare_ray_launcher(config: DictConfig, swept: str) -> None:
+    """``hydra/launcher=ray``: what its ``ray.init`` needs before the launcher is built from the config.
+
+    - Jobs run in Ray workers, whose environment is the Ray node's, not this process's: the swept
+      keys ``swept`` (:data:`SWEPT_KEYS_ENV`, the job directory names) go to them through
+      ``runtime_env.env_vars`` (a ``runtime_env`` given on the command line is kept, the variable
+      added).
+    - hydra-ray-launcher 1.2 passes ``object_store_memory`` to ``ray.init`` by default, which Ray
+      refuses when it joins a running cluster (``hydra.launcher.ray.init.address=auto``); unless
+      given, it is left to the cluster there.
+
+    Examples:
+        >>> from omegaconf import OmegaConf
+        >>> from rlkit.cli import RAY_LAUNCHER, _prepare_ray_launcher
+        >>> cfg = OmegaConf.create({"hydra": {"launcher": {"_target_": RAY_LAUNCHER,
+        ...                                                "ray": {"init": {"address": "auto"}}}}})
+        >>> _prepare_ray_launcher(cfg, "seed")
+        >>> print(OmegaConf.to_yaml(cfg.hydra.launcher.ray.init), end="")
+        address: auto
+        runtime_env:
+          env_vars:
+            RLKIT_SWEPT_KEYS: seed
+        object_store_memory: null
+    """
+    if OmegaConf.select(config, "hydra.launcher._target_", default=None) != RAY_LAUNCHER:
+        return
+    with read_write(config.hydra), open_dict(config.hydra):
+        init = config.hydra.launcher.ray.init
+        OmegaConf.update(init, f"runtime_env.env_vars.{SWEPT_KEYS_ENV}", swept, force_add=True)
+        if init.get("address") is not None and "object_store_memory" not in init:
+            init.object_store_memory = None
 
 
 def _check_not_held(run_dir: Path) -> None:
