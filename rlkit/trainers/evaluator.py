@@ -70,7 +70,7 @@ class Evaluator:
                 inputs = [obs if key == keys.OBSERVATION else mask for key in self._in_keys]
                 action = self._action(*inputs)
                 if self.epsilon > 0:
-                    action = self._explore(action, mask, generator)
+                    action = self.explore(action, mask, generator)
                 res = env.advance(action)
                 running = ~finished
                 returns += res.raw_reward.astype(np.float64) * running  # the env's own rewards
@@ -79,15 +79,11 @@ class Evaluator:
                 if finished.all():
                     break
                 obs, mask = res.observation, res.action_mask
-        returns_t, lengths_t = torch.from_numpy(returns), torch.from_numpy(lengths)
-        std = float(returns_t.std(unbiased=False)) if n > 1 else 0.0
-        return {
-            "eval_return": float(returns_t.mean()),
-            "eval_return_std": std,
-            "eval_length": float(lengths_t.double().mean()),
-        }
+        return evaluation_metrics(returns, lengths)
 
-    def _explore(self, action: torch.Tensor, mask: torch.Tensor | None, generator: torch.Generator) -> torch.Tensor:
+    def explore(self, action: torch.Tensor, mask: torch.Tensor | None, generator: torch.Generator) -> torch.Tensor:
+        """``action`` with each entry replaced by a random allowed one with probability ``epsilon``
+        (draws from ``generator``)."""
         n, k = action.shape[0], int(self.env.action_spec.n)
         coins = torch.rand(n, generator=generator) < self.epsilon
         allowed = torch.ones(n, k) if mask is None else mask.to("cpu", torch.float32)
@@ -96,3 +92,15 @@ class Evaluator:
 
     def close(self) -> None:
         self.env.close()
+
+
+def evaluation_metrics(returns: np.ndarray, lengths: np.ndarray) -> dict[str, float]:
+    """The logged summary of one evaluation's episodes: mean return, its (population) std and the
+    mean length."""
+    returns_t, lengths_t = torch.from_numpy(returns), torch.from_numpy(lengths)
+    std = float(returns_t.std(unbiased=False)) if len(returns) > 1 else 0.0
+    return {
+        "eval_return": float(returns_t.mean()),
+        "eval_return_std": std,
+        "eval_length": float(lengths_t.double().mean()),
+    }
