@@ -146,6 +146,7 @@ class TrainerConfig:
     checkpoint_interval: int
     keep_checkpoints: bool
     progress: bool
+    drop_non_finite_seeds: bool
 
     def __post_init__(self) -> None:
         positive("trainer.log_interval", self.log_interval)

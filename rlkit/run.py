@@ -30,9 +30,16 @@ from omegaconf import DictConfig, OmegaConf
 
 from rlkit.builders import Settings, apply_overrides, resolved_container, validate_config
 from rlkit.errors import CheckpointError, ConfigError, RunDirError
-from rlkit.factories import build_trainer, open_outputs
+from rlkit.factories import (
+    build_multiseed_trainer,
+    build_trainer,
+    open_multiseed_outputs,
+    open_outputs,
+    seed_dir_name,
+)
 from rlkit.rundir import COMMIT_NAME, RunDir
 from rlkit.trainers import Trainer
+from rlkit.trainers.multiseed import MultiSeedTrainer
 from rlkit.trainers.checkpoint import find_checkpoint, load_checkpoint
 from rlkit.utils.io import atomic_write
 
@@ -81,8 +88,33 @@ def preflight(cfg: DictConfig) -> Settings:
         RlkitError: the first problem, in one line.
     """
     settings = validate_config(cfg)
-    build_trainer(settings, Path(".")).close()
+    _build(settings, Path(".")).close()
     return settings
+
+
+def _build(settings: Settings, run_dir: Path) -> Trainer | MultiSeedTrainer:
+    """The run's trainer: the ordinary one, or the batched multi-seed one for ``num_seeds > 1``."""
+    if settings.root.num_seeds > 1:
+        return build_multiseed_trainer(settings, run_dir,
+                                       drop_non_finite=settings.root.trainer.drop_non_finite_seeds)
+    return build_trainer(settings, run_dir)
+
+
+def _seed_configs(container: dict, trainer: MultiSeedTrainer) -> list[dict]:
+    """Each seed's config, as its ordinary run would have saved it: its seed, ``num_seeds`` 1."""
+    return [{**container, "seed": seed, "num_seeds": 1} for seed in trainer.seeds]
+
+
+def _open(trainer: Trainer | MultiSeedTrainer, settings: Settings, run_dir: Path, container: dict,
+          resume_state: dict | None = None) -> None:
+    """Attaches the run's outputs; a multi-seed run writes each seed's config into its directory."""
+    if isinstance(trainer, MultiSeedTrainer):
+        configs = _seed_configs(container, trainer)
+        open_multiseed_outputs(trainer, settings, configs, resume_state)
+        for out, config in zip(trainer.outputs, configs):
+            _write_config(out.run_dir, config)
+    else:
+        open_outputs(trainer, settings, run_dir, container, resume_state=resume_state)
 
 
 def run(cfg: DictConfig, output_dir: str | os.PathLike, *, overrides: list[str] | None = None,
@@ -128,7 +160,7 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike, *, overrides: list[str] 
     settings = validated if validated is not None else validate_config(cfg)
     torch.set_num_threads(settings.root.num_threads)
     seed_everything(settings.root.seed)
-    trainer = build_trainer(settings, output_dir)
+    trainer = _build(settings, output_dir)
     try:
         held = RunDir.claim(output_dir, fresh=True)
     except BaseException:
@@ -138,14 +170,20 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike, *, overrides: list[str] 
         container = _saved_config(cfg)
         try:
             _write_provenance(output_dir, provenance, segment=0)
-            open_outputs(trainer, settings, output_dir, container)
+            _open(trainer, settings, output_dir, container)
             trainer.save()  # frame 0: from here on the run can always be resumed
             _write_config(output_dir, container)  # the commit: written last (see rlkit.rundir)
-            log.info("start: %s %s seed %d, %d frames, run dir %s", settings.algo.name, trainer.collector.env.env_id,
+            env = _env(trainer)
+            log.info("start: %s %s seed %d, %d frames, run dir %s", settings.algo.name, env.env_id,
                      settings.root.seed, settings.root.total_frames, output_dir)
-            if not trainer.collector.env.exact_state:
+            if settings.root.num_seeds > 1:
+                log.info("%d seeds %d..%d in one process, outputs in %s", settings.root.num_seeds, settings.root.seed,
+                         settings.root.seed + settings.root.num_seeds - 1,
+                         ", ".join(seed_dir_name(s) for s in range(settings.root.seed,
+                                                                   settings.root.seed + settings.root.num_seeds)))
+            if not env.exact_state:
                 log.info("env %s cannot save its sub-envs' state: a resume of this run will restart the "
-                         "episodes it interrupts (everything else resumes exactly)", trainer.collector.env.env_id)
+                         "episodes it interrupts (everything else resumes exactly)", env.env_id)
         except BaseException:
             trainer.close()
             held.abandon()
@@ -179,17 +217,18 @@ def _resume(cfg: DictConfig, run_dir: Path, overrides: list[str] | None,
             segment = _next_segment(run_dir)
             _write_config(run_dir, container)
             _write_provenance(run_dir, provenance, segment=segment)
-            open_outputs(trainer, settings, run_dir, container, resume_state=state)
+            _open(trainer, settings, run_dir, container, resume_state=state)
             log.info("resume %d: from %s at %d frames, to %d frames", segment, checkpoint, int(state["frames"]),
                      settings.root.total_frames)
             if stale:
                 log.info("removed %d temporary file(s) of interrupted writes: %s", len(stale),
                          ", ".join(p.name for p in stale))
-            if trainer.collector.env.restarted:
+            env = _env(trainer)
+            if env.restarted:
                 log.warning(
                     "env %s cannot save its sub-envs' state: this resume is exact in everything but the %d "
                     "interrupted episode(s), which restart (reset with the run's seed)",
-                    trainer.collector.env.env_id, trainer.collector.env.num_envs)
+                    env.env_id, env.num_envs)
         except BaseException:
             trainer.close()
             raise
@@ -205,7 +244,14 @@ class _Verified:
     cfg: DictConfig
     settings: Settings
     state: dict
-    trainer: Trainer
+    trainer: Trainer | MultiSeedTrainer
+
+
+def _env(trainer: Trainer | MultiSeedTrainer):
+    """The (first seed's) training env."""
+    if isinstance(trainer, MultiSeedTrainer):
+        return trainer.collector.collectors[0].env
+    return trainer.collector.env
 
 
 def _verify_resume(run_dir: Path, overrides: list[str] | None, checkpoint: Path) -> _Verified:
@@ -221,7 +267,7 @@ def _verify_resume(run_dir: Path, overrides: list[str] | None, checkpoint: Path)
     if settings.root.total_frames < done:
         raise ConfigError(f"total_frames={settings.root.total_frames} is below the {done} frames this run "
                           f"has done; give total_frames >= {done}")
-    trainer = build_trainer(settings, run_dir)
+    trainer = _build(settings, run_dir)
     try:
         try:
             trainer.load_state_dict(state)

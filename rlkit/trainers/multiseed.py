@@ -420,7 +420,7 @@ class MultiSeedTrainer:
         where = f"at update {self.updates + 1} (frame {self.frames})"
         detail = []
         for k in bad:
-            values = {key: float(losses[key][k]) for key in loss_keys}
+            values = {key: float(losses[key][k].detach()) for key in loss_keys}
             what = ("loss " + ", ".join(f"{key}={v}" for key, v in values.items())
                     if not all(math.isfinite(v) for v in values.values()) else "gradient")
             detail.append(f"seed {self.seeds[k]}: non-finite {what}")
