@@ -361,6 +361,7 @@ def train_task(cfg: DictConfig) -> float | None:
     if result and all(isinstance(k, int) for k in result):  # a multi-seed run: by seed
         returns = ", ".join(f"seed {k}: {m.get('eval_return')}" for k, m in result.items())
         print(f"done: {label}greedy eval return {returns} | run dir {run_dir}", file=sys.stderr)
-        return result
+        values = [m["eval_return"] for m in result.values() if "eval_return" in m]
+        return sum(values) / len(values) if values else None  # a sweep's objective: the seeds' mean
     print(f"done: {label}greedy eval return {result.get('eval_return')} | run dir {run_dir}", file=sys.stderr)
     return result.get("eval_return")

@@ -12,7 +12,7 @@ import importlib
 import os
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -361,7 +361,7 @@ def build_multiseed_trainer(settings: Any, run_dir: Path, *, drop_non_finite: bo
                        else HardUpdate(agent.loss, value_network_update_interval=algo.target_update_interval))
         streams = SeedStreams(states, cuda_states or None, cuda)
         collector = MultiSeedCollector([t.collector for t in trainers], agent.policy, streams)
-        evaluator = MultiSeedEvaluator([t.evaluator for t in trainers], agent.greedy_policy)
+        evaluator = MultiSeedEvaluator([cast(Evaluator, t.evaluator) for t in trainers], agent.greedy_policy)
         buffers = [t.replay_buffer for t in trainers] if first.replay_buffer is not None else None
     except BaseException:
         for t in trainers:

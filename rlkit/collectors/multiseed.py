@@ -71,11 +71,14 @@ class MultiSeedCollector:
                         cache.append(greedy_call(*state[:n_greedy]))
                     return cache[0]
 
-                actions = []
+                def greedy_of(k: int) -> Callable[[], torch.Tensor]:
+                    return lambda: greedy_all()[k]
+
+                actions: list[tuple[torch.Tensor, ...]] = []
                 for k, inputs in enumerate(per_seed):
                     mask = inputs[-1] if len(inputs) > n_greedy else None
                     with streams.use(k):
-                        actions.append((policy.explore(inputs[0], lambda k=k: greedy_all()[k], mask),))
+                        actions.append((policy.explore_around(inputs[0], greedy_of(k), mask),))
                 return actions
 
             return egreedy

@@ -157,7 +157,7 @@ class EGreedyPolicy(TensorModule, TensorDictModuleBase):
             return (self._index_step(first, policy_inputs),)
         return (self._act(first, lambda: self._greedy_action(*policy_inputs), mask),)
 
-    def explore(self, first: torch.Tensor, greedy: Callable[[], torch.Tensor],
+    def explore_around(self, first: torch.Tensor, greedy: Callable[[], torch.Tensor],
                 mask: torch.Tensor | None = None) -> torch.Tensor:
         """Epsilon-greedy around a greedy action the caller computes (``greedy()``, called only when
         some entry acts greedily): the same draws from the same generator as :meth:`act` on inputs

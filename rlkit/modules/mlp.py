@@ -1,7 +1,7 @@
 """A plain multi-layer perceptron."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Sequence, cast
 
 import torch
 from torch import nn
@@ -71,7 +71,7 @@ class MLP(nn.Sequential):
             input = input.to(first.weight.dtype)
         if self.in_features is None:  # lazy layers: module calls, so that their pre-hooks run
             return super().forward(input)
-        if self[0].weight.dim() == 3:  # seed-stacked networks
+        if cast(nn.Linear, self[0]).weight.dim() == 3:  # seed-stacked networks
             return self._stacked_forward(input)
         for layer in self:
             input = layer.forward(input)

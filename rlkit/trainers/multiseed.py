@@ -30,7 +30,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 import numpy as np
 import torch
@@ -57,6 +57,12 @@ from rlkit.utils.state import first_mismatch
 __all__ = ["MultiSeedEvaluator", "MultiSeedTrainer", "SeedOutputs", "seed_views"]
 
 log = logging.getLogger("rlkit")
+
+
+def stack(tds: Sequence[TensorDictBase]) -> TensorDictBase:
+    """The seeds' TensorDicts stacked on a new leading dim."""
+    tensors: list = list(tds)
+    return cast(TensorDictBase, torch.stack(tensors))
 
 
 def seed_views(params: Sequence[torch.Tensor], n: int) -> list[list[torch.Tensor]]:
@@ -313,7 +319,7 @@ class MultiSeedTrainer:
                 if self.replay_buffers is not None:
                     self._off_policy_step(batches)
                 else:
-                    self._optimise(torch.stack(batches))
+                    self._optimise(stack(batches))
                 if self.exploration is not None:
                     self.exploration.step(batches[0].numel())
                 for k, collector in enumerate(self.collector.collectors):
@@ -351,7 +357,7 @@ class MultiSeedTrainer:
                 samples = [b.sample_slices(max(1, s.batch_size // s.slice_len), s.slice_len) for b in buffers]
             else:
                 samples = [b.sample(s.batch_size) for b in buffers]
-            sample = torch.stack(samples)
+            sample = stack(samples)
             self._optimise(sample)
             for k, buffer in enumerate(buffers):
                 if hasattr(buffer, "update_tensordict_priority"):

@@ -55,19 +55,20 @@ class SeedStreams:
     def use(self, k: int) -> Iterator[None]:
         """Runs the block with seed ``k``'s state in the global generator(s), keeps what the block
         drew, and restores the global state of before."""
+        device, cuda_states = self.device, self.cuda_states
         saved = torch.get_rng_state()
-        saved_cuda = torch.cuda.get_rng_state(self.device) if self.cuda_states is not None else None
+        saved_cuda = torch.cuda.get_rng_state(device) if cuda_states is not None and device is not None else None
         torch.set_rng_state(self.states[k])
-        if self.cuda_states is not None:
-            torch.cuda.set_rng_state(self.cuda_states[k], self.device)
+        if cuda_states is not None and device is not None:
+            torch.cuda.set_rng_state(cuda_states[k], device)
         try:
             yield
         finally:
             self.states[k] = torch.get_rng_state()
             torch.set_rng_state(saved)
-            if self.cuda_states is not None and saved_cuda is not None:
-                self.cuda_states[k] = torch.cuda.get_rng_state(self.device)
-                torch.cuda.set_rng_state(saved_cuda, self.device)
+            if cuda_states is not None and device is not None and saved_cuda is not None:
+                cuda_states[k] = torch.cuda.get_rng_state(device)
+                torch.cuda.set_rng_state(saved_cuda, device)
 
     def state_dict(self) -> dict[str, Any]:
         return {"cpu": [s.clone() for s in self.states],
