@@ -61,10 +61,14 @@ def rows(path: Path) -> list[dict]:
     return [{k: v for k, v in row.items() if k != "fps"} for row in read_metrics_csv(path)]
 
 
-@pytest.mark.parametrize("algo", ["dqn", "c51", "a2c"])
-def test_a_seed_among_others_is_the_seed_alone_bit_for_bit(tmp_path, algo):
-    among, p3 = batched(tmp_path / "three", algo, 0, 3)
-    alone, p1 = batched(tmp_path / "one", algo, 1, 1)
+@pytest.mark.parametrize(("algo", "extra"), [
+    ("dqn", ()), ("c51", ()), ("a2c", ()),
+    ("dqn", ("algo.prioritized=true", "algo.double_dqn=true")),  # per-seed priorities
+    ("dqn", ("value_estimator=td_lambda", "algo.slice_len=4", "algo.tau=0.05")),  # [N, B, T] slices, soft updates
+])
+def test_a_seed_among_others_is_the_seed_alone_bit_for_bit(tmp_path, algo, extra):
+    among, p3 = batched(tmp_path / "three", algo, 0, 3, extra=extra)
+    alone, p1 = batched(tmp_path / "one", algo, 1, 1, extra=extra)
     assert (among / "seed_1" / "episodes.csv").read_text() == (alone / "seed_1" / "episodes.csv").read_text()
     assert rows(among / "seed_1" / "metrics.csv") == rows(alone / "seed_1" / "metrics.csv")
     assert p3.keys() == p1.keys()
