@@ -76,7 +76,7 @@ def seed_views(params: Sequence[torch.Tensor], n: int) -> list[list[torch.Tensor
         >>> w = torch.nn.Parameter(torch.zeros(3, 2))
         >>> views = seed_views([w], 3)
         >>> with torch.no_grad():
-        ...     views[1][0].add_(1.0)
+        ...     _ = views[1][0].add_(1.0)
         >>> w[:, 0].tolist()
         [0.0, 1.0, 0.0]
     """
