@@ -465,6 +465,11 @@ def train_task(cfg: DictConfig) -> float | None:
     except TrainingInterrupted as stop:
         print(f"{prefix}{stop}\nresume with: python train.py resume={run_dir}", file=sys.stderr)
         raise SystemExit(128 + stop.signum) from None
+    if result and all(isinstance(k, int) for k in result):  # a multi-seed run: by seed
+        returns = ", ".join(f"seed {k}: {m.get('eval_return')}" for k, m in result.items())
+        print(f"done: {prefix}greedy eval return {returns} | run dir {run_dir}", file=sys.stderr)
+        values = [m["eval_return"] for m in result.values() if "eval_return" in m]
+        return sum(values) / len(values) if values else None  # a sweep's objective: the seeds' mean
     print(f"done: {prefix}greedy eval return {result.get('eval_return')} | run dir {run_dir}", file=sys.stderr)
     return result.get("eval_return")
 

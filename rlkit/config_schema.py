@@ -146,7 +146,8 @@ class TrainerConfig:
     checkpoint_interval: int
     keep_checkpoints: bool
     progress: bool
-    # Added after runs were saved: a default, so that their saved configs still validate.
+    # Added after runs were saved: defaults, so that their saved configs still validate.
+    drop_non_finite_seeds: bool = False
     video_interval: Optional[int] = None
 
     def __post_init__(self) -> None:
@@ -165,6 +166,7 @@ class RootConfig:
     """Top-level keys of ``conf/config.yaml``; the groups are validated by their own schemas."""
 
     seed: int
+    num_seeds: int
     device: str
     num_threads: int
     total_frames: int
@@ -175,6 +177,8 @@ class RootConfig:
         check(0 <= self.seed <= MAX_SEED, "seed", self.seed,
                f"an integer in [0, {MAX_SEED}] (numpy takes seeds below 2**32; the evaluation env "
                f"adds {EVAL_SEED_OFFSET} and sub-env i adds i)")
+        check(1 <= self.num_seeds <= MAX_SEED - self.seed + 1, "num_seeds", self.num_seeds,
+              f"an integer in [1, {MAX_SEED - self.seed + 1}] (seeds seed .. seed + num_seeds - 1 train in one process)")
         cpus = usable_cpus()
         check(1 <= self.num_threads <= cpus, "num_threads", self.num_threads,
                f"an integer in [1, {cpus}] (the CPUs this machine lets the run use)")

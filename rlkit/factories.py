@@ -7,15 +7,17 @@ off- or on-policy, the replay keys and slices); nothing here knows an algorithm 
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import os
+import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
+import numpy as np
 
 import torch
 from tensordict.utils import NestedKey
@@ -24,13 +26,16 @@ from rlkit import keys
 from rlkit.agents import Agent
 from rlkit.agents.common import action_kind
 from rlkit.collectors import Collector
+from rlkit.collectors.multiseed import MultiSeedCollector
 from rlkit.config_schema import EVAL_SEED_OFFSET
 from rlkit.data import PrioritizedReplayBuffer, ReplayBuffer
 from rlkit.data.frames import FrameStorage
 from rlkit.envs import GymEnv
 from rlkit.envs.suites import get_suite
 from rlkit.envs.transforms import EnvTransform, build_transforms
-from rlkit.errors import EnvError, ResourceError
+from rlkit.errors import ConfigError, EnvError, ResourceError
+from rlkit.modules import EGreedyModule
+from rlkit.modules.mlp import stack_mlp_parameters_
 from rlkit.objectives import HardUpdate, SoftUpdate
 from rlkit.objectives.value import get_estimator_class
 from rlkit.registry import ALGORITHMS, get_algorithm
@@ -47,7 +52,9 @@ from rlkit.trainers import (
     WandbLogger,
 )
 from rlkit.trainers.episodes import EpisodeRecorder
+from rlkit.trainers.multiseed import MultiSeedEvaluator, MultiSeedTrainer, seed_views
 from rlkit.trainers.video import VideoRecorder, VideoWrappers, check_video_support, video_wrappers
+from rlkit.utils.seeds import SeedStreams
 
 
 
@@ -324,3 +331,121 @@ def _replay_buffer(settings: Any, entry: Any, agent: Agent, env: GymEnv, per_env
             raise ValueError(f"algo={algo.name} declares no slice length for multi-step estimators")
         ts.slice_len = entry.slice_len(algo)
     return buffer
+
+
+# -- several seeds in one process ---------------------------------------------------------------
+
+def seed_settings(settings: Any, seed: int) -> Any:
+    """``settings`` of the ordinary run of ``seed``: that seed, ``num_seeds`` 1."""
+    return dataclasses.replace(settings, root=dataclasses.replace(settings.root, seed=seed, num_seeds=1))
+
+
+def _stack_agent(entry: Any, settings: Any, env: GymEnv, trainers: list[Trainer]) -> Agent:
+    """An agent whose networks hold the parameters of every seed's agent (built in ``trainers``)
+    stacked on a leading dim, and whose loss keeps that dim (``stacked_dims = 1``).
+
+    Raises:
+        ConfigError: a network with parameters outside rlkit's MLPs (a user's or conv network,
+            a Gaussian policy's log-std, gSDE), which the stacked call does not cover.
+    """
+    with torch.random.fork_rng(devices=[]):
+        agent: Agent = entry.build_agent(settings, env)  # the structure; its initial values are replaced
+    losses = [t.loss_module for t in trainers]
+    stack_mlp_parameters_(agent.loss, losses)
+    for name, target in agent.loss.target_modules().items():
+        stack_mlp_parameters_(target, [loss.target_modules()[name] for loss in losses])
+    n = len(trainers)
+    flat = [name for name, p in agent.loss.named_parameters() if p.dim() == 0 or p.shape[0] != n
+            or not all(torch.equal(p[k], dict(loss.named_parameters())[name]) for k, loss in enumerate(losses))]
+    if flat or agent.exploration is not None and not isinstance(agent.exploration, EGreedyModule):
+        raise ConfigError(
+            f"num_seeds={n}: the batched multi-seed trainer stacks rlkit's MLP networks, and algo={settings.algo.name} "
+            f"here has parameters outside them ({flat or type(agent.exploration).__name__}); use num_seeds=1 "
+            "(one process per seed, e.g. a sweep seed=0,1,2)")
+    agent.loss.stacked_dims = 1
+    return agent
+
+
+def build_multiseed_trainer(settings: Any, run_dir: Path, *, drop_non_finite: bool = False) -> MultiSeedTrainer:
+    """The :class:`~rlkit.trainers.multiseed.MultiSeedTrainer` of ``settings.root.num_seeds`` seeds
+    ``seed .. seed + num_seeds - 1``, in memory (nothing written).
+
+    Every seed's components are those of its ordinary run (:func:`build_trainer` with that seed,
+    the global generators seeded as :func:`rlkit.run.seed_everything` would): its envs, replay
+    buffer, evaluation env and initial network parameters; the torch generator's state after that
+    build starts the seed's random stream. The networks of all seeds are then stacked into one
+    agent, with one optimiser over the stacked parameters.
+    """
+    root, algo = settings.root, settings.algo
+    seeds = list(range(root.seed, root.seed + root.num_seeds))
+    entry = get_algorithm(algo.name)
+    trainers: list[Trainer] = []
+    states: list[torch.Tensor] = []
+    cuda = torch.device(root.device) if torch.device(root.device).type == "cuda" else None
+    cuda_states: list[torch.Tensor] = []
+    saved = (random.getstate(), np.random.get_state(), torch.get_rng_state())
+    try:
+        for seed in seeds:
+            random.seed(seed)
+            np.random.seed(seed)
+            torch.manual_seed(seed)
+            trainers.append(build_trainer(seed_settings(settings, seed), run_dir / seed_dir_name(seed)))
+            states.append(torch.get_rng_state())
+            if cuda is not None:
+                cuda_states.append(torch.cuda.get_rng_state(cuda))
+        random.setstate(saved[0])
+        np.random.set_state(saved[1])
+        torch.set_rng_state(saved[2])
+        first = trainers[0]
+        agent = _stack_agent(entry, settings, first.collector.env, trainers)
+        agent.loss.make_value_estimator(settings.value_estimator.name, **_estimator_kwargs(settings.value_estimator))
+        device = torch.device(root.device)
+        agent.loss.to(device)
+        agent.policy.to(device)
+        views = seed_views(list(agent.loss.parameters()), len(seeds))
+        optimizer = build_optimizer(algo.optim, [view for per_seed in views for view in per_seed])
+        updater = None
+        if first.target_updater is not None:
+            updater = (SoftUpdate(agent.loss, tau=algo.tau) if algo.tau is not None
+                       else HardUpdate(agent.loss, value_network_update_interval=algo.target_update_interval))
+        streams = SeedStreams(states, cuda_states or None, cuda)
+        collector = MultiSeedCollector([t.collector for t in trainers], agent.policy, streams)
+        evaluator = MultiSeedEvaluator([cast(Evaluator, t.evaluator) for t in trainers], agent.greedy_policy)
+        buffers = [t.replay_buffer for t in trainers] if first.replay_buffer is not None else None
+    except BaseException:
+        for t in trainers:
+            t.close()
+        raise
+    return MultiSeedTrainer(seeds=seeds, collector=collector, loss_module=agent.loss, optimizer=optimizer,
+                            run_dir=run_dir, seed_dirs=[run_dir / seed_dir_name(s) for s in seeds],
+                            settings=first.settings, replay_buffers=buffers, target_updater=updater,
+                            exploration=agent.exploration, evaluator=evaluator, drop_non_finite=drop_non_finite)
+
+
+def seed_dir_name(seed: int) -> str:
+    """The sub-directory of a multi-seed run holding seed ``seed``'s outputs."""
+    return f"seed_{seed}"
+
+
+def open_multiseed_outputs(trainer: MultiSeedTrainer, settings: Any, configs: list[dict],
+                           resume_state: dict | None = None, *, label: str = "",
+                           plain_progress: bool | None = None) -> None:
+    """Each seed's loggers and episode recorder in its own directory (``configs``: each seed's
+    config, its ``seed`` and ``num_seeds: 1``); on resume each keeps the rows up to the checkpoint.
+    One console progress display, the first seed's (``label`` and ``plain_progress``: see
+    :func:`make_loggers`)."""
+    loggers, recorders = [], []
+    for k, (out, config) in enumerate(zip(trainer.outputs, configs)):
+        out.run_dir.mkdir(parents=True, exist_ok=True)
+        seed_state = None
+        if resume_state is not None:
+            seed_state = {"frames": resume_state["frames"], "log_rows": resume_state["outputs"][k]["log_rows"]}
+        seed_settings_k = seed_settings(settings, out.seed)
+        if k > 0 and seed_settings_k.root.trainer.progress:  # one progress bar (the first seed's)
+            seed_settings_k = dataclasses.replace(seed_settings_k, root=dataclasses.replace(
+                seed_settings_k.root, trainer=dataclasses.replace(seed_settings_k.root.trainer, progress=False)))
+        loggers.append(make_loggers(seed_settings_k, out.run_dir, config, seed_state, label=label,
+                                    plain_progress=plain_progress))
+        recorders.append(EpisodeRecorder(out.run_dir, keep_until_frame=int(resume_state["frames"])
+                                         if resume_state else None))
+    trainer.attach_outputs(loggers, recorders)

@@ -32,9 +32,16 @@ from omegaconf import DictConfig, OmegaConf
 
 from rlkit.builders import Settings, apply_overrides, resolved_container, validate_config
 from rlkit.errors import CheckpointError, ConfigError, RunDirError
-from rlkit.factories import build_trainer, open_outputs
+from rlkit.factories import (
+    build_multiseed_trainer,
+    build_trainer,
+    open_multiseed_outputs,
+    open_outputs,
+    seed_dir_name,
+)
 from rlkit.rundir import COMMIT_NAME, RunDir
 from rlkit.trainers import Trainer, TrainerCallback
+from rlkit.trainers.multiseed import MultiSeedTrainer
 from rlkit.trainers.checkpoint import find_checkpoint, load_checkpoint
 from rlkit.utils.io import atomic_write
 
@@ -192,8 +199,38 @@ def preflight(cfg: DictConfig) -> Settings:
         RlkitError: the first problem, in one line.
     """
     settings = validate_config(cfg)
-    build_trainer(settings, Path(".")).close()
+    _build(settings, Path(".")).close()
     return settings
+
+
+def _build(settings: Settings, run_dir: Path,
+           callbacks: Sequence[TrainerCallback] = ()) -> Trainer | MultiSeedTrainer:
+    """The run's trainer: the ordinary one, or the batched multi-seed one for ``num_seeds > 1``."""
+    if settings.root.num_seeds > 1:
+        if callbacks:
+            raise ConfigError(f"num_seeds={settings.root.num_seeds}: trainer callbacks (tune.py's pruning) run with "
+                              "one seed per process; give num_seeds=1")
+        return build_multiseed_trainer(settings, run_dir,
+                                       drop_non_finite=settings.root.trainer.drop_non_finite_seeds)
+    return build_trainer(settings, run_dir, callbacks)
+
+
+def _seed_configs(container: dict, trainer: MultiSeedTrainer) -> list[dict]:
+    """Each seed's config, as its ordinary run would have saved it: its seed, ``num_seeds`` 1."""
+    return [{**container, "seed": seed, "num_seeds": 1} for seed in trainer.seeds]
+
+
+def _open(trainer: Trainer | MultiSeedTrainer, settings: Settings, run_dir: Path, container: dict,
+          resume_state: dict | None = None, *, label: str = "", plain_progress: bool | None = None) -> None:
+    """Attaches the run's outputs; a multi-seed run writes each seed's config into its directory."""
+    if isinstance(trainer, MultiSeedTrainer):
+        configs = _seed_configs(container, trainer)
+        open_multiseed_outputs(trainer, settings, configs, resume_state, label=label, plain_progress=plain_progress)
+        for out, config in zip(trainer.outputs, configs):
+            _write_config(out.run_dir, config)
+    else:
+        open_outputs(trainer, settings, run_dir, container, resume_state=resume_state, label=label,
+                     plain_progress=plain_progress)
 
 
 def run(cfg: DictConfig, output_dir: str | os.PathLike, *, overrides: list[str] | None = None,
@@ -252,7 +289,7 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike, *, overrides: list[str] 
     settings = validated if validated is not None else validate_config(cfg)
     torch.set_num_threads(settings.root.num_threads)
     seed_everything(settings.root.seed)
-    trainer = build_trainer(settings, output_dir, callbacks)
+    trainer = _build(settings, output_dir, callbacks)
     try:
         held = RunDir.claim(output_dir, fresh=True)
     except BaseException:
@@ -263,13 +300,18 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike, *, overrides: list[str] 
             container = _saved_config(cfg)
             try:
                 _write_provenance(output_dir, provenance, segment=0)
-                open_outputs(trainer, settings, output_dir, container, **console)
-                env_id = trainer.collector.env.env_id
+                _open(trainer, settings, output_dir, container, **console)
+                env = _env(trainer)
+                env_id = env.env_id
                 log.info("start: %s %s seed %d, %d frames, run dir %s", settings.algo.name, env_id,
                          settings.root.seed, settings.root.total_frames, output_dir)
+                if settings.root.num_seeds > 1:
+                    first, last = settings.root.seed, settings.root.seed + settings.root.num_seeds - 1
+                    log.info("%d seeds %d..%d in one process, outputs in %s", settings.root.num_seeds, first, last,
+                             ", ".join(seed_dir_name(s) for s in range(first, last + 1)))
                 for line in config_summary(settings, env_id):
                     log.info("%s", line)
-                if not trainer.collector.env.exact_state:
+                if not env.exact_state:
                     log.info("env %s cannot save its sub-envs' state: a resume of this run will restart the "
                              "episodes it interrupts (everything else resumes exactly)", env_id)
                 trainer.save()  # frame 0: from here on the run can always be resumed
@@ -309,19 +351,20 @@ def _resume(cfg: DictConfig, run_dir: Path, overrides: list[str] | None,
                 segment = _next_segment(run_dir)
                 _write_config(run_dir, container)
                 _write_provenance(run_dir, provenance, segment=segment)
-                open_outputs(trainer, settings, run_dir, container, resume_state=state, **console)
+                _open(trainer, settings, run_dir, container, resume_state=state, **console)
                 log.info("resume %d: from %s at %d frames, to %d frames", segment, checkpoint, int(state["frames"]),
                          settings.root.total_frames)
-                for line in config_summary(settings, trainer.collector.env.env_id):
+                env = _env(trainer)
+                for line in config_summary(settings, env.env_id):
                     log.info("%s", line)
                 if stale:
                     log.info("removed %d temporary file(s) of interrupted writes: %s", len(stale),
                              ", ".join(p.name for p in stale))
-                if trainer.collector.env.restarted:
+                if env.restarted:
                     log.warning(
                         "env %s cannot save its sub-envs' state: this resume is exact in everything but the %d "
                         "interrupted episode(s), which restart (reset with the run's seed)",
-                        trainer.collector.env.env_id, trainer.collector.env.num_envs)
+                        env.env_id, env.num_envs)
             except BaseException:
                 trainer.close()
                 raise
@@ -337,7 +380,14 @@ class _Verified:
     cfg: DictConfig
     settings: Settings
     state: dict
-    trainer: Trainer
+    trainer: Trainer | MultiSeedTrainer
+
+
+def _env(trainer: Trainer | MultiSeedTrainer):
+    """The (first seed's) training env."""
+    if isinstance(trainer, MultiSeedTrainer):
+        return trainer.collector.collectors[0].env
+    return trainer.collector.env
 
 
 def _verify_resume(run_dir: Path, overrides: list[str] | None, checkpoint: Path,
@@ -354,7 +404,7 @@ def _verify_resume(run_dir: Path, overrides: list[str] | None, checkpoint: Path,
     if settings.root.total_frames < done:
         raise ConfigError(f"total_frames={settings.root.total_frames} is below the {done} frames this run "
                           f"has done; give total_frames >= {done}")
-    trainer = build_trainer(settings, run_dir, callbacks)
+    trainer = _build(settings, run_dir, callbacks)
     try:
         try:
             trainer.load_state_dict(state)

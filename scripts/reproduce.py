@@ -3,10 +3,14 @@
 Usage::
 
     python scripts/reproduce.py experiment=dqn_cartpole seeds=3 [jobs=2] [out=DIR] [aggregate_only=true]
-                                [key=value ...]      # extra Hydra overrides for every run
+                                [batched=false] [key=value ...]   # extra Hydra overrides for every run
     python scripts/reproduce.py summary=DIR          # one table of every experiment under DIR
 
-Training is a Hydra sweep (``train.py -m experiment=<name> seed=0,1,..``, with the joblib launcher
+By default (``batched=true``) the seeds train in one process per run of consecutive seeds
+(``train.py experiment=<name> seed=<first> num_seeds=<n>``, see README "Several seeds in one
+process") into ``<out>/runs/seeds_<first>-<last>/seed_<k>``, where the experiment allows it (its
+networks are rlkit's MLPs: checked by building two seeds in memory first); otherwise, or with
+``batched=false``, training is a Hydra sweep (``train.py -m experiment=<name> seed=0,1,..``, with the joblib launcher
 running ``jobs`` runs at once when ``jobs`` > 1) into ``<out>/runs`` (default
 ``out=outputs/reproduce/<experiment>``). Progress is read from the runs' ``metrics.csv`` while they
 train; the sweep's own output goes to ``<out>/train.log``. Then ``<out>/results.md`` (rlkit mean ± std
@@ -39,10 +43,11 @@ from published import PUBLISHED  # noqa: E402
 from rlkit.trainers.loggers.csv_logger import read_metrics_csv  # noqa: E402
 from rlkit.utils.io import atomic_write  # noqa: E402
 
-OWN_KEYS = ("experiment", "seeds", "jobs", "out", "aggregate_only", "summary")
+OWN_KEYS = ("experiment", "seeds", "jobs", "out", "aggregate_only", "summary", "batched")
 REQUEST_FILE = "request.json"  # the overrides the runs were trained with (reused by aggregate_only)
 # Keys that do not change what a run computes: existing runs may differ from the request in these.
-IGNORED_KEYS = {"seed", "resume", "trainer.progress", "trainer.checkpoint_interval", "trainer.keep_checkpoints"}
+IGNORED_KEYS = {"seed", "num_seeds", "resume", "trainer.progress", "trainer.checkpoint_interval",
+                "trainer.keep_checkpoints", "trainer.drop_non_finite_seeds"}
 
 
 class UsageError(ValueError):
@@ -57,6 +62,7 @@ class Options:
     out: Path
     aggregate_only: bool = False
     overrides: list[str] = field(default_factory=list)
+    batched: bool = True
 
 
 def available_experiments() -> list[str]:
@@ -104,7 +110,8 @@ def parse_args(argv: list[str]) -> Options:
     if not jobs.isdigit() or int(jobs) < 1:
         raise UsageError(f"jobs={jobs!r} must be an integer >= 1")
     out = Path(own.get("out") or ROOT / "outputs" / "reproduce" / name).resolve()
-    return Options(name, seeds, int(jobs), out, _bool("aggregate_only", own.get("aggregate_only", "false")), overrides)
+    return Options(name, seeds, int(jobs), out, _bool("aggregate_only", own.get("aggregate_only", "false")), overrides,
+                   _bool("batched", own.get("batched", "true")))
 
 
 # -- configs -------------------------------------------------------------------------------------
@@ -147,8 +154,11 @@ def find_runs(runs_dir: Path) -> dict[int, Path]:
     import yaml
 
     found: dict[int, Path] = {}
-    for config in sorted(runs_dir.glob("*/config.yaml")):
-        seed = int(yaml.safe_load(config.read_text())["seed"])
+    for config in sorted([*runs_dir.glob("*/config.yaml"), *runs_dir.glob("*/seed_*/config.yaml")]):
+        saved = yaml.safe_load(config.read_text())
+        if int(saved.get("num_seeds", 1)) > 1:  # a multi-seed run: its seeds are its seed_<k> directories
+            continue
+        seed = int(saved["seed"])
         if seed in found:
             raise SystemExit(f"two runs with seed {seed} in {runs_dir}: {found[seed].name} and {config.parent.name}")
         found[seed] = config.parent
@@ -175,6 +185,9 @@ def plan(options: Options, expected: dict[str, Any]) -> tuple[list[int], list[Pa
             done.append(seed)
         elif (path / "checkpoints" / "last.pt").is_file():
             resume.append(path)
+        elif (path.parent / "checkpoints" / "last.pt").is_file():  # a seed of a multi-seed run
+            if path.parent not in resume:
+                resume.append(path.parent)
         else:  # died before its first checkpoint: keep it aside, start again
             stale = options.out / "stale" / f"{path.name}-{int(time.time())}"
             stale.parent.mkdir(parents=True, exist_ok=True)
@@ -188,13 +201,53 @@ def train_commands(options: Options, seeds: list[int], resume: list[Path]) -> li
     """The ``train.py`` command lines: one per resumed run, then one sweep over the new seeds."""
     python, entry = sys.executable, str(ROOT / "train.py")
     commands = [[python, entry, f"resume={p}", "trainer.progress=false"] for p in resume]
-    if seeds:
+    if seeds and options.batched and len(seeds) > 1 and batchable(options):
+        for first, count in consecutive(seeds):
+            last = first + count - 1
+            commands.append([python, entry, f"experiment={options.experiment}", f"seed={first}", f"num_seeds={count}",
+                             f"hydra.run.dir='{options.out / 'runs' / f'seeds_{first}-{last}'}'",
+                             "trainer.progress=false", *options.overrides])
+    elif seeds:
         sweep = [python, entry, "-m", f"experiment={options.experiment}", f"seed={','.join(map(str, seeds))}",
                  f"hydra.sweep.dir='{options.out / 'runs'}'", "trainer.progress=false", *options.overrides]
         if options.jobs > 1 and len(seeds) > 1:
             sweep += ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={min(options.jobs, len(seeds))}"]
         commands.append(sweep)
     return commands
+
+
+def consecutive(seeds: list[int]) -> list[tuple[int, int]]:
+    """``seeds`` as runs of consecutive seeds: (first, count) each.
+
+    >>> consecutive([0, 1, 2, 5, 6, 9])
+    [(0, 3), (5, 2), (9, 1)]
+    """
+    groups: list[tuple[int, int]] = []
+    for seed in sorted(seeds):
+        if groups and groups[-1][0] + groups[-1][1] == seed:
+            groups[-1] = (groups[-1][0], groups[-1][1] + 1)
+        else:
+            groups.append((seed, 1))
+    return groups
+
+
+def batchable(options: Options) -> bool:
+    """Whether the experiment trains with ``num_seeds`` > 1 (its networks can be stacked): two
+    seeds built in memory (nothing written)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    from rlkit.errors import RlkitError
+    from rlkit.run import preflight
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = hydra_compose("config", overrides=[f"experiment={options.experiment}", "num_seeds=2", *options.overrides])
+    try:
+        preflight(cfg)
+    except RlkitError as err:
+        print(f"reproduce.py: {options.experiment} trains one process per seed ({err})", file=sys.stderr)
+        return False
+    return True
 
 
 def git_commit() -> str | None:

@@ -137,6 +137,20 @@ class Collector:
         with torch.no_grad(), set_exploration_type(self.exploration_type):
             act = self._random_act() if self.frames < self.init_random_frames else self._act
             taken, results = self._collect(steps, act)
+        return self.finish_batch(taken, results)
+
+    @property
+    def steps_per_batch(self) -> int:
+        """Steps of every sub-env per batch."""
+        return self.frames_per_batch // self.env.num_envs
+
+    def finish_batch(self, taken: list[tuple], results: list) -> TensorDict:
+        """The batch of ``steps_per_batch`` steps driven outside the collector (a multi-seed
+        collector steps several collectors' envs with one batched policy call): ``taken`` holds,
+        per step, what the env provided (``state_keys`` order: the observation, then the action
+        mask if any) followed by the policy's outputs (``policy.out_keys`` order); ``results``
+        the env's :class:`~rlkit.envs.gym_env.StepResult` of each step. Updates the episode
+        bookkeeping and the frame count as :meth:`next_batch` does (which calls it)."""
         keys_in_order = [*self._state_keys, *self._out_keys]
         columns = list(zip(*taken))
         # The env's results by field: next observation, reward, terminated, truncated, done, next

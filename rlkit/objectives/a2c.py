@@ -163,21 +163,31 @@ class A2CLoss(LossModule):
                 estimator(tensordict, next_value=next_value)
             advantage = tensordict.get(keys.advantage)
         if self.normalize_advantage and advantage.numel() > 1:
-            advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
+            if self.stacked_dims:  # each model's advantages by their own statistics
+                flat = advantage.reshape(*advantage.shape[:self.stacked_dims], -1)
+                shape = (*advantage.shape[:self.stacked_dims], *(1,) * (advantage.dim() - self.stacked_dims))
+                mean, std = flat.mean(-1).reshape(shape), flat.std(-1).reshape(shape)
+                advantage = (advantage - mean) / (std + 1e-8)
+            else:
+                advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
         return _per_sample(advantage, tensordict.batch_size), value
 
     def _critic_values(self, tensordict: TensorDictBase) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``V(s)`` with gradients and ``V(s')`` detached (``None`` when ``td["next"]`` lacks the
-        critic's inputs), from one critic call on the two batches stacked along the first dim."""
+        critic's inputs), from one critic call on the two batches stacked along the first dim (the first
+        dim after :attr:`stacked_dims`)."""
         in_keys = self.critic_network.in_keys
         nxt = tensordict.get(keys.NEXT, None)
-        if nxt is None or tensordict.batch_dims == 0 or any(k not in nxt.keys(True) for k in in_keys):
+        dim = self.stacked_dims
+        if nxt is None or tensordict.batch_dims <= dim or any(k not in nxt.keys(True) for k in in_keys):
             return self._critic_value(tensordict), None
-        n = tensordict.batch_size[0]
-        both = TensorDict({k: torch.cat([tensordict.get(k), nxt.get(k)], 0) for k in in_keys},
-                          batch_size=[2 * n, *tensordict.batch_size[1:]], device=tensordict.device)
+        n = tensordict.batch_size[dim]
+        size = list(tensordict.batch_size)
+        size[dim] = 2 * n
+        both = TensorDict({k: torch.cat([tensordict.get(k), nxt.get(k)], dim) for k in in_keys},
+                          batch_size=size, device=tensordict.device)
         value = self._call_online("critic_network", both).get(self.tensor_keys.value)
-        return value[:n], value[n:].detach()
+        return value.narrow(dim, 0, n), value.narrow(dim, n, n).detach()
 
     def _critic_value(self, tensordict: TensorDictBase) -> torch.Tensor:
         return self._call_online("critic_network", tensordict.select(*self.critic_network.in_keys)).get(
@@ -212,11 +222,11 @@ class A2CLoss(LossModule):
         dist = self.actor_network.get_dist(tensordict.select(*self.actor_network.in_keys))
         log_prob = _per_sample(dist.log_prob(tensordict.get(self.tensor_keys.action)), tensordict.batch_size)
         out = {
-            "loss_objective": reduce_loss(-(log_prob * advantage), self.reduction),
-            "loss_critic": reduce_loss(self._critic_loss(tensordict, value), self.reduction),
+            "loss_objective": reduce_loss(-(log_prob * advantage), self.reduction, self.stacked_dims),
+            "loss_critic": reduce_loss(self._critic_loss(tensordict, value), self.reduction, self.stacked_dims),
         }
         if self.entropy_bonus:
             entropy = _per_sample(_entropy(dist), tensordict.batch_size)
-            out["loss_entropy"] = reduce_loss(-self.entropy_coeff * entropy, self.reduction)
-            out["entropy"] = entropy.detach().mean()
+            out["loss_entropy"] = reduce_loss(-self.entropy_coeff * entropy, self.reduction, self.stacked_dims)
+            out["entropy"] = reduce_loss(entropy.detach(), "mean", self.stacked_dims)
         return TensorDict(out, batch_size=[])

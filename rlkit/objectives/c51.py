@@ -174,4 +174,4 @@ class DistributionalDQNLoss(LossModule):
         weight = tensordict.get(keys.priority_weight, None)
         if weight is not None:
             loss = loss * weight.reshape(loss.shape)
-        return TensorDict({"loss_value": reduce_loss(loss, self.reduction)}, batch_size=[])
+        return TensorDict({"loss_value": reduce_loss(loss, self.reduction, self.stacked_dims)}, batch_size=[])

@@ -102,6 +102,11 @@ class LossModule(nn.Module):
     supported_value_estimators: tuple[ValueEstimators, ...] = ()
     #: Exploration type the forward pass runs under (``rlkit.modules.ExplorationType`` is the same enum).
     deterministic_sampling_mode: InteractionType = InteractionType.DETERMINISTIC
+    #: Leading batch dims that index independent models whose parameters are stacked on the same
+    #: leading dims (the seeds of a multi-seed run, :mod:`rlkit.trainers.multiseed`): reductions keep
+    #: them, so each ``loss_*`` entry has shape ``[*batch_size[:stacked_dims]]``, one loss per model,
+    #: and nothing computed for one model reads another's samples. 0: one model, scalar losses.
+    stacked_dims: int = 0
 
     def __init__(self, *, reduction: Reduction = "mean") -> None:
         super().__init__()
@@ -263,6 +268,12 @@ class LossModule(nn.Module):
                     f"expected {tuple(dst.shape)}."
                 )
             dst.data.copy_(src.data)
+
+    def target_modules(self) -> dict[str, nn.Module]:
+        """The modules bound to target parameters, by network name (non-expanded networks with a
+        target copy only)."""
+        return {name: info.target_module for name, info in self._functional_nets.items()
+                if info.target_module is not None}
 
     def target_network(self, network_name: str) -> nn.Module:
         """The network with its target parameters: the copy bound to ``target_<name>_params``, or the

@@ -167,10 +167,10 @@ class DQNLoss(LossModule):
         with torch.no_grad():
             tensordict.set(keys.priority, (target - pred.detach()).abs_())
         weight = tensordict.get(keys.priority_weight, None)
-        if weight is None and self.reduction == "mean" and self.loss_function in _FUSED:
+        if weight is None and self.reduction == "mean" and self.loss_function in _FUSED and not self.stacked_dims:
             # Fused form of the general path below (same value, fewer kernels on the hot path).
             return assembled({"loss_value": _FUSED[self.loss_function](pred, target)}, _NO_BATCH)
         loss = distance_loss(pred, target, self.loss_function).squeeze(-1)
         if weight is not None:
             loss = loss * weight.reshape(loss.shape)
-        return assembled({"loss_value": reduce_loss(loss, self.reduction)}, _NO_BATCH)
+        return assembled({"loss_value": reduce_loss(loss, self.reduction, self.stacked_dims)}, _NO_BATCH)

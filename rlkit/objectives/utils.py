@@ -47,10 +47,23 @@ def check_loss_function(loss_function: str) -> LossFunction:
     return cast(LossFunction, loss_function)  # one of LOSS_FUNCTIONS (checked above)
 
 
-def reduce_loss(loss: torch.Tensor, reduction: Reduction) -> torch.Tensor:
-    """Reduce a per-sample loss with ``"mean"``, ``"sum"`` or ``"none"`` (returned unchanged)."""
+def reduce_loss(loss: torch.Tensor, reduction: Reduction, keep: int = 0) -> torch.Tensor:
+    """Reduce a per-sample loss with ``"mean"``, ``"sum"`` or ``"none"`` (returned unchanged).
+
+    ``keep`` leading dims are kept (they index independent models, e.g. the seeds of a multi-seed
+    run): the result is ``loss.shape[:keep]``, each entry reduced over its own samples.
+
+    Examples:
+        >>> import torch
+        >>> from rlkit.objectives.utils import reduce_loss
+        >>> reduce_loss(torch.tensor([[1.0, 3.0], [5.0, 7.0]]), "mean", keep=1)
+        tensor([2., 6.])
+    """
+    if reduction == "none":
+        return loss
+    if keep:
+        loss = loss.reshape(*loss.shape[:keep], -1)
+        return loss.mean(-1) if reduction == "mean" else loss.sum(-1)
     if reduction == "mean":
         return loss.mean()
-    if reduction == "sum":
-        return loss.sum()
-    return loss
+    return loss.sum()

@@ -63,14 +63,7 @@ class Evaluator:
 
     @torch.no_grad()
     def __call__(self) -> dict[str, float]:
-        returns, lengths = self.episodes()
-        returns_t, lengths_t = torch.from_numpy(returns), torch.from_numpy(lengths)
-        std = float(returns_t.std(unbiased=False)) if len(returns) > 1 else 0.0
-        return {
-            "eval_return": float(returns_t.mean()),
-            "eval_return_std": std,
-            "eval_length": float(lengths_t.double().mean()),
-        }
+        return evaluation_metrics(*self.episodes())
 
     @torch.no_grad()
     def episodes(self) -> tuple[np.ndarray, np.ndarray]:
@@ -98,6 +91,11 @@ class Evaluator:
                 obs, mask = res.observation, res.action_mask
         return returns, lengths
 
+    def explore(self, action: torch.Tensor, mask: torch.Tensor | None, generator: torch.Generator) -> torch.Tensor:
+        """``action`` with each entry replaced by a random allowed one with probability ``epsilon``
+        (draws from ``generator``): :func:`epsilon_explore` with this evaluator's env and epsilon."""
+        return epsilon_explore(action, mask, int(self.env.action_spec.n), self.epsilon, generator)
+
     def close(self) -> None:
         self.env.close()
 
@@ -123,3 +121,15 @@ def epsilon_explore(action: torch.Tensor, mask: torch.Tensor | None, num_actions
     allowed = torch.ones(n, num_actions) if mask is None else mask.to("cpu", torch.float32)
     random = torch.multinomial(allowed, 1, generator=generator).reshape(n)
     return torch.where(coins.to(action.device), random.to(action.device, action.dtype), action)
+
+
+def evaluation_metrics(returns: np.ndarray, lengths: np.ndarray) -> dict[str, float]:
+    """The logged summary of one evaluation's episodes: mean return, its (population) std and the
+    mean length."""
+    returns_t, lengths_t = torch.from_numpy(returns), torch.from_numpy(lengths)
+    std = float(returns_t.std(unbiased=False)) if len(returns) > 1 else 0.0
+    return {
+        "eval_return": float(returns_t.mean()),
+        "eval_return_std": std,
+        "eval_length": float(lengths_t.double().mean()),
+    }

@@ -145,13 +145,36 @@ def test_bad_overrides_are_refused_before_training(tmp_path, override, match):
 
 
 def test_train_commands_sweep_new_seeds_and_resume_unfinished_runs(tmp_path):
-    opts = reproduce.parse_args(["experiment=c51_cartpole", "jobs=2", f"out={tmp_path}", "total_frames=100"])
+    opts = reproduce.parse_args(["experiment=c51_cartpole", "jobs=2", f"out={tmp_path}", "total_frames=100",
+                                 "batched=false"])
     resume, sweep = reproduce.train_commands(opts, [1, 2], [tmp_path / "runs" / "0_c51_CartPole_s0"])
     assert resume[-2:] == [f"resume={tmp_path}/runs/0_c51_CartPole_s0", "trainer.progress=false"]
     assert sweep[2:6] == ["-m", "experiment=c51_cartpole", "seed=1,2", f"hydra.sweep.dir='{tmp_path}/runs'"]
     assert sweep[-4:] == ["trainer.progress=false", "total_frames=100", "hydra/launcher=joblib",
                           "hydra.launcher.n_jobs=2"]
     assert "hydra/launcher=joblib" not in reproduce.train_commands(opts, [3], [])[0]
+
+
+def test_train_commands_batch_consecutive_seeds_into_one_process(tmp_path):
+    opts = reproduce.parse_args(["experiment=dqn_cartpole", f"out={tmp_path}", "total_frames=100"])
+    commands = reproduce.train_commands(opts, [0, 1, 2, 7], [])
+    assert [c[2:5] for c in commands] == [["experiment=dqn_cartpole", "seed=0", "num_seeds=3"],
+                                          ["experiment=dqn_cartpole", "seed=7", "num_seeds=1"]]
+    assert commands[0][5] == f"hydra.run.dir='{tmp_path}/runs/seeds_0-2'"
+
+
+def test_an_experiment_whose_networks_cannot_be_stacked_trains_one_process_per_seed(tmp_path):
+    opts = reproduce.parse_args(["experiment=a2c_pendulum", f"out={tmp_path}", "total_frames=100"])
+    assert not reproduce.batchable(opts)
+    assert reproduce.train_commands(opts, [0, 1], [])[0][2] == "-m"
+
+
+def test_find_runs_reads_the_seeds_of_a_multi_seed_run(tmp_path):
+    for seed in (0, 1):
+        (tmp_path / "seeds_0-1" / f"seed_{seed}").mkdir(parents=True)
+        (tmp_path / "seeds_0-1" / f"seed_{seed}" / "config.yaml").write_text(f"seed: {seed}\nnum_seeds: 1\n")
+    (tmp_path / "seeds_0-1" / "config.yaml").write_text("seed: 0\nnum_seeds: 2\n")
+    assert reproduce.find_runs(tmp_path) == {0: tmp_path / "seeds_0-1" / "seed_0", 1: tmp_path / "seeds_0-1" / "seed_1"}
 
 
 # -- incremental runs ----------------------------------------------------------------------------
@@ -228,7 +251,7 @@ def test_short_reproduction_end_to_end_then_aggregate_only_does_not_retrain(tmp_
     assert summary["commit"] == commit
     assert commit is None or f"rlkit commit `{commit}`" in text  # None: not a git checkout
 
-    runs = sorted((out / "runs").glob("*/metrics.csv"))
+    runs = sorted([*(out / "runs").glob("*/metrics.csv"), *(out / "runs").glob("*/seed_*/metrics.csv")])  # batched: seeds_0-1/seed_<k>
     assert len(runs) == 2
     before = {p: p.stat().st_mtime_ns for p in [*runs, out / "train.log"]}
     assert reproduce.main(["experiment=dqn_cartpole", "seeds=2", f"out={out}", "aggregate_only=true"]) == 0

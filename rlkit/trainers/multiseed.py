@@ -1,0 +1,515 @@
+"""Several independent seeds trained in one process, their networks evaluated in one batched call.
+
+The seed dimension is the leading dim of every parameter, target parameter and optimiser moment
+(the loss's :attr:`~rlkit.objectives.LossModule.stacked_dims` is 1, so each ``loss_*`` entry holds
+one loss per seed), of every replayed minibatch and collected rollout (``[N, B]`` / ``[N, E, T]``).
+Everything else is per seed, as in ``N`` ordinary runs: each seed's env(s), replay buffer (with its
+own sampling generator and priorities), random stream (:class:`~rlkit.utils.seeds.SeedStreams`),
+evaluation env, metrics, episodes and early stop. Adam and RMSprop update each parameter entry by
+its own gradient and moments, so one optimiser over the stacked parameters is ``N`` optimisers;
+the gradient norm (logged, and clipped with ``max_grad_norm``) is each seed's own.
+
+One optimiser updates every seed, but over per-seed views of the stacked parameters
+(:func:`seed_views`: ``N x P`` tensors, seed-major), not over the ``P`` stacked tensors: Adam and
+RMSprop are elementwise, so both are ``N`` optimisers in exact arithmetic, but their vectorised
+kernels round the last, partial vector of each tensor differently from the rest, and in a stacked
+tensor which entries fall there depends on ``N`` (measured: one bias entry of CartPole's DQN
+differed by 7e-9 after 165 updates). Per-seed views give every seed the tensors of its ordinary
+run, so seed ``k``'s updates are bit for bit those of a run alone. The target
+updater copies every seed's targets at once (the seeds update in lockstep, so their counters
+agree). Seeds that stop early (``trainer.early_stop``) keep their parameters as they were when they
+stopped; a non-finite loss or gradient stops the run naming the seed, or with ``drop_non_finite``
+drops that seed (its files end there) and continues with the others.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence, cast
+
+import numpy as np
+import torch
+from tensordict import TensorDictBase
+
+from rlkit import keys
+from rlkit.collectors.multiseed import MultiSeedCollector
+from rlkit.modules import ExplorationType, action_call, set_exploration_type
+from rlkit.trainers.checkpoint import checkpoint_dir, rng_state, save_run_checkpoint, set_rng_state
+from rlkit.trainers.evaluator import Evaluator, evaluation_metrics
+from rlkit.trainers.loggers import Logger, NoneLogger
+from rlkit.trainers.trainer import (
+    LR_SCHEDULES,
+    NonFiniteError,
+    TrainerSettings,
+    TrainingInterrupted,
+    _class_name,
+    _optimizer_mismatch,
+    _Window,
+)
+from rlkit.errors import CheckpointMismatchError
+from rlkit.utils.state import first_mismatch
+
+__all__ = ["MultiSeedEvaluator", "MultiSeedTrainer", "SeedOutputs", "seed_views"]
+
+log = logging.getLogger("rlkit")
+
+
+def stack(tds: Sequence[TensorDictBase]) -> TensorDictBase:
+    """The seeds' TensorDicts stacked on a new leading dim."""
+    tensors: list = list(tds)
+    return cast(TensorDictBase, torch.stack(tensors))
+
+
+def seed_views(params: Sequence[torch.Tensor], n: int) -> list[list[torch.Tensor]]:
+    """Per seed, a leaf view of its slice of every stacked parameter (what the optimiser updates:
+    in place, so the stacked parameters follow). The trainer sets their gradients from the stacked
+    ones after each backward pass.
+
+    Examples:
+        >>> import torch
+        >>> from rlkit.trainers.multiseed import seed_views
+        >>> w = torch.nn.Parameter(torch.zeros(3, 2))
+        >>> views = seed_views([w], 3)
+        >>> with torch.no_grad():
+        ...     _ = views[1][0].add_(1.0)
+        >>> w[:, 0].tolist()
+        [0.0, 1.0, 0.0]
+    """
+    return [[p.detach()[k].requires_grad_() for p in params] for k in range(n)]
+
+
+class MultiSeedEvaluator:
+    """Greedy evaluations of several seeds, one batched policy call per step.
+
+    Each seed's evaluation is that of its own :class:`~rlkit.trainers.Evaluator` (its env, reset
+    seed and ε draws); the actions of all seeds come from one call of the seed-stacked greedy
+    ``policy`` on the stacked observations. A seed's envs stop stepping once all its episodes ended.
+
+    Args:
+        evaluators: one per seed.
+        policy: the seed-stacked greedy policy.
+    """
+
+    def __init__(self, evaluators: Sequence[Evaluator], policy: Any) -> None:
+        self.evaluators = list(evaluators)
+        self._action = action_call(policy)
+        self._in_keys = list(getattr(policy, "in_keys", [keys.OBSERVATION]))
+
+    @torch.no_grad()
+    def __call__(self, which: Sequence[int]) -> dict[int, dict[str, float]]:
+        """Evaluates seeds ``which`` (indices); returns their metrics by index."""
+        evs = self.evaluators
+        for k in which:
+            evs[k].env.reset(seed=evs[k].seed)
+        n = evs[0].env.num_envs
+        returns = {k: np.zeros(n, dtype=np.float64) for k in which}
+        lengths = {k: np.zeros(n, dtype=np.int64) for k in which}
+        finished = {k: np.zeros(n, dtype=bool) for k in which}
+        state = [ev.env.next_state_tensors() for ev in evs]
+        generators = {k: torch.Generator().manual_seed(evs[k].seed) for k in which}
+        running = list(which)
+        max_steps = min(evs[k].max_steps for k in which) if which else 0
+        with set_exploration_type(ExplorationType.DETERMINISTIC):
+            for _ in range(max_steps):
+                if not running:
+                    break
+                inputs = [torch.stack([s[0] if key == keys.OBSERVATION else s[1] for s in state])
+                          for key in self._in_keys]
+                actions = self._action(*inputs)
+                for k in running:
+                    action, mask = actions[k], state[k][1]
+                    if evs[k].epsilon > 0:
+                        action = evs[k].explore(action, mask, generators[k])
+                    res = evs[k].env.advance(action)
+                    active = ~finished[k]
+                    returns[k] += res.raw_reward.astype(np.float64) * active
+                    lengths[k] += active
+                    finished[k] |= res.done
+                    state[k] = (res.observation, res.action_mask)
+                running = [k for k in running if not finished[k].all()]
+        return {k: evaluation_metrics(returns[k], lengths[k]) for k in which}
+
+    def close(self) -> None:
+        for ev in self.evaluators:
+            ev.close()
+
+
+@dataclass
+class SeedOutputs:
+    """What one seed of a multi-seed run writes and accumulates between log rows."""
+
+    seed: int
+    run_dir: Path
+    logger: Logger = field(default_factory=NoneLogger)
+    episodes: Any = None
+    window: _Window = field(default_factory=_Window)
+    last_eval: dict[str, float] = field(default_factory=dict)
+    log_rows: int = 0
+    #: ``"running"``, ``"stopped"`` (reached the early-stop return) or ``"dropped"`` (non-finite).
+    status: str = "running"
+
+    def state_dict(self) -> dict:
+        return {"seed": self.seed, "window": self.window.state_dict(), "last_eval": dict(self.last_eval),
+                "log_rows": self.log_rows, "status": self.status}
+
+    def load_state_dict(self, state: dict) -> None:
+        if int(state["seed"]) != self.seed:
+            raise CheckpointMismatchError(f"the checkpoint's seed {state['seed']} is this run's seed {self.seed}'s slot")
+        self.window.load_state_dict(state["window"])
+        self.last_eval = dict(state["last_eval"])
+        self.log_rows = int(state["log_rows"])
+        self.status = str(state["status"])
+
+
+class MultiSeedTrainer:
+    """The training loop of :class:`~rlkit.trainers.Trainer` for ``N`` seeds at once.
+
+    Args:
+        seeds: the seeds, in the order of the leading dim.
+        collector: the :class:`~rlkit.collectors.multiseed.MultiSeedCollector`.
+        loss_module: the seed-stacked loss (``stacked_dims == 1``).
+        optimizer: over :func:`seed_views` of ``loss_module.parameters()`` (seed-major).
+        run_dir: the run's directory (its checkpoint holds every seed).
+        seed_dirs: one output directory per seed (``config.yaml``, ``metrics.csv``, ``episodes.csv``).
+        settings: loop settings (frame counts per seed).
+        replay_buffers: one per seed (off-policy).
+        target_updater: over the stacked loss.
+        exploration: the ε schedule (one for all seeds: they see the same frames).
+        evaluator: a :class:`MultiSeedEvaluator`.
+        drop_non_finite: drop a seed whose loss or gradient is non-finite instead of stopping.
+    """
+
+    def __init__(self, *, seeds: Sequence[int], collector: MultiSeedCollector, loss_module, optimizer,
+                 run_dir, seed_dirs: Sequence[Path], settings: TrainerSettings, replay_buffers=None,
+                 target_updater=None, exploration=None, evaluator: MultiSeedEvaluator | None = None,
+                 drop_non_finite: bool = False) -> None:
+        self.seeds = [int(s) for s in seeds]
+        self.collector = collector
+        self.loss_module = loss_module
+        self.optimizer = optimizer
+        self.run_dir = Path(run_dir)
+        self.settings = settings
+        self.replay_buffers = list(replay_buffers) if replay_buffers is not None else None
+        self.target_updater = target_updater
+        self.exploration = exploration
+        self.evaluator = evaluator
+        self.drop_non_finite = drop_non_finite
+        self.outputs = [SeedOutputs(s, Path(d)) for s, d in zip(self.seeds, seed_dirs, strict=True)]
+        self.params = [p for p in loss_module.parameters() if p.requires_grad]
+        views = [p for group in optimizer.param_groups for p in group["params"]]
+        n, per_seed = len(self.seeds), len(self.params)
+        if len(views) != n * per_seed:
+            raise ValueError(f"the optimiser holds {len(views)} tensors; expected seed_views of the loss's "
+                             f"{per_seed} parameters for {n} seeds")
+        self.views = [views[k * per_seed:(k + 1) * per_seed] for k in range(n)]
+        if settings.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"unknown lr_schedule {settings.lr_schedule!r}; valid choices: {list(LR_SCHEDULES)}")
+        self._base_lrs = [float(group["lr"]) for group in optimizer.param_groups]
+        self.frames = 0  # per seed
+        self.updates = 0
+        self._last = {"log": 0, "eval": 0, "checkpoint": 0}
+        self._frozen: dict[int, list[torch.Tensor]] = {}  # seeds that stopped: their parameters then
+        self._signal: int | None = None
+
+    @property
+    def num_seeds(self) -> int:
+        return len(self.seeds)
+
+    def attach_outputs(self, loggers: Sequence[Logger], episodes: Sequence[Any]) -> None:
+        for out, logger, recorder in zip(self.outputs, loggers, episodes, strict=True):
+            out.logger.close()
+            out.logger, out.episodes = logger, recorder
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return checkpoint_dir(self.run_dir) / "last.pt"
+
+    def _running(self) -> list[int]:
+        return [k for k, out in enumerate(self.outputs) if out.status == "running"]
+
+    # -- checkpoints ----------------------------------------------------------------------------
+    def _components(self) -> dict[str, object]:
+        parts = {"loss_module": self.loss_module, "optimizer": self.optimizer, "target_updater": self.target_updater,
+                 "exploration": self.exploration}
+        if self.replay_buffers is not None:
+            parts["replay_buffer"] = self.replay_buffers[0]
+        return {name: part for name, part in parts.items() if part is not None}
+
+    def state_dict(self) -> dict:
+        state: dict[str, Any] = {
+            "frames": self.frames,
+            "updates": self.updates,
+            "seeds": list(self.seeds),
+            "last": dict(self._last),
+            "outputs": [out.state_dict() for out in self.outputs],
+            "frozen": {str(k): [t.clone() for t in v] for k, v in self._frozen.items()},
+            "loss_module": self.loss_module.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "collector": self.collector.state_dict(),
+            "rng": rng_state(),
+            "components": {name: _class_name(part) for name, part in self._components().items()},
+        }
+        if self.replay_buffers is not None:
+            state["replay_buffers"] = [b.state_dict() for b in self.replay_buffers]
+        if self.target_updater is not None:
+            state["target_updater"] = self.target_updater.state_dict()
+        if self.exploration is not None:
+            state["exploration"] = self.exploration.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restores :meth:`state_dict` after checking that it belongs to this run.
+
+        Raises:
+            CheckpointMismatchError: other seeds, components, network shapes, optimiser or replay.
+        """
+        if [int(s) for s in state.get("seeds", [])] != self.seeds:
+            raise CheckpointMismatchError(f"it holds seeds {state.get('seeds')}, this run trains {self.seeds}")
+        mismatch = (first_mismatch({k: _class_name(v) for k, v in self._components().items()},
+                                   state.get("components", {}), "components", values=True)
+                    or first_mismatch(dict(self.loss_module.state_dict()), dict(state["loss_module"]), "loss_module")
+                    or _optimizer_mismatch(self.optimizer, state["optimizer"]))
+        if not mismatch and self.replay_buffers is not None:
+            for buffer, part in zip(self.replay_buffers, state["replay_buffers"], strict=True):
+                mismatch = mismatch or buffer.state_mismatch(part)
+        if mismatch:
+            raise CheckpointMismatchError(mismatch)
+        try:
+            self.frames, self.updates = int(state["frames"]), int(state["updates"])
+            self._last = dict(state["last"])
+            for out, part in zip(self.outputs, state["outputs"], strict=True):
+                out.load_state_dict(part)
+            self._frozen = {int(k): [t.clone() for t in v] for k, v in state["frozen"].items()}
+            self.loss_module.load_state_dict(state["loss_module"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.collector.load_state_dict(state["collector"])
+            if self.replay_buffers is not None:
+                for buffer, part in zip(self.replay_buffers, state["replay_buffers"], strict=True):
+                    buffer.load_state_dict(part)
+            if self.target_updater is not None:
+                self.target_updater.load_state_dict(state["target_updater"])
+            if self.exploration is not None:
+                self.exploration.load_state_dict(state["exploration"])
+            set_rng_state(state["rng"])
+        except (KeyError, ValueError, RuntimeError, TypeError) as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise CheckpointMismatchError(f"it does not fit this run: {first}") from err
+
+    def save(self) -> Path:
+        return save_run_checkpoint(self.run_dir, self.state_dict(), frames=self.frames)
+
+    # -- the loop -------------------------------------------------------------------------------
+    def fit(self) -> dict[int, dict[str, float]]:
+        """Trains every seed to ``total_frames`` (or its early stop); returns each seed's last
+        evaluation metrics by seed."""
+        in_main = threading.current_thread() is threading.main_thread()
+        stops = (signal.SIGINT, signal.SIGTERM) if in_main else ()
+        previous = {s: signal.signal(s, self._on_signal) for s in stops}
+        self._signal = None
+        try:
+            self._wall, self._wall_frames = time.perf_counter(), self.frames
+            while self.frames < self.settings.total_frames and self._running():
+                batches = self.collector.next_batches()
+                self.frames += batches[0].numel()
+                if self.replay_buffers is not None:
+                    self._off_policy_step(batches)
+                else:
+                    self._optimise(stack(batches))
+                if self.exploration is not None:
+                    self.exploration.step(batches[0].numel())
+                for k, collector in enumerate(self.collector.collectors):
+                    out = self.outputs[k]
+                    if out.status != "running":
+                        continue
+                    returns, lengths = collector.episode_returns, collector.episode_lengths
+                    out.window.add_episodes(returns, lengths)
+                    if out.episodes is not None and len(returns):
+                        out.episodes.record(self.frames, returns, lengths)
+                self._periodic()
+                if self._signal is not None:
+                    raise TrainingInterrupted(self._signal, self.save())
+            self._finish()
+            return {out.seed: dict(out.last_eval) for out in self.outputs}
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _on_signal(self, signum, frame) -> None:  # noqa: ARG002 (signal API)
+        if self._signal is not None:
+            raise KeyboardInterrupt
+        self._signal = signum
+
+    def _off_policy_step(self, batches: list[TensorDictBase]) -> None:
+        s = self.settings
+        buffers = self.replay_buffers
+        assert buffers is not None
+        for buffer, batch in zip(buffers, batches):
+            buffer.extend(batch if batch.batch_dims == 1 else batch.reshape(-1))
+        if self.frames < s.learning_starts:
+            return
+        for _ in range(s.updates_per_batch):
+            if s.slice_len:
+                samples = [b.sample_slices(max(1, s.batch_size // s.slice_len), s.slice_len) for b in buffers]
+            else:
+                samples = [b.sample(s.batch_size) for b in buffers]
+            sample = stack(samples)
+            self._optimise(sample)
+            for k, buffer in enumerate(buffers):
+                if hasattr(buffer, "update_tensordict_priority"):
+                    buffer.update_tensordict_priority(sample[k])
+
+    def _optimise(self, sample: TensorDictBase) -> None:
+        n = self.num_seeds
+        losses = self.loss_module(sample)
+        loss_keys = [k for k in losses.keys() if isinstance(k, str) and k.startswith("loss_")]
+        total = losses[loss_keys[0]] if len(loss_keys) == 1 else sum(losses[k] for k in loss_keys)
+        if total.shape != (n,):
+            raise RuntimeError(f"the stacked loss gave {loss_keys} of shape {tuple(total.shape)}, expected ({n},)")
+        for p in self.params:
+            p.grad = None
+        total.sum().backward()  # each seed's parameters get the gradient of its own loss
+        for k, views in enumerate(self.views):
+            for view, p in zip(views, self.params):
+                view.grad = None if p.grad is None else p.grad[k]
+        norms = self._grad_norms()
+        values = torch.stack([total.detach(), norms]).tolist()  # one transfer for the checks and the log
+        inactive = [k for k, out in enumerate(self.outputs) if out.status != "running"]
+        bad = [k for k in self._running() if not (math.isfinite(values[0][k]) and math.isfinite(values[1][k]))]
+        if bad:
+            self._non_finite(bad, losses, loss_keys)
+            inactive = [k for k, out in enumerate(self.outputs) if out.status != "running"]
+        if inactive:  # finished seeds: no update reaches them (their numbers are no one's business)
+            index = torch.tensor(inactive, device=self.params[0].device)
+            for p in self.params:
+                if p.grad is not None:
+                    p.grad.index_fill_(0, index, 0.0)
+        if self.settings.lr_schedule == "linear":
+            remaining = max(0.0, 1.0 - self.frames / self.settings.total_frames)
+            for group, base in zip(self.optimizer.param_groups, self._base_lrs):
+                group["lr"] = base * remaining
+        self.optimizer.step()
+        self.updates += 1
+        if self.target_updater is not None:
+            self.target_updater.step()
+        if self._frozen:
+            with torch.no_grad():
+                for k, saved in self._frozen.items():
+                    for p, value in zip(self.params, saved):
+                        p[k].copy_(value)
+        per_key = ([values[0]] if len(loss_keys) == 1
+                   else [losses[key].detach().tolist() for key in loss_keys])
+        for k in self._running():
+            self.outputs[k].window.add_losses({key: v[k] for key, v in zip(loss_keys, per_key)}, values[1][k])
+
+    def _grad_norms(self) -> torch.Tensor:
+        """Each seed's total gradient norm ``[N]`` (as ``torch.nn.utils.clip_grad_norm_`` computes
+        one run's: the norm of the per-parameter norms), clipped to ``max_grad_norm`` per seed."""
+        n = self.num_seeds
+        grads = [p.grad for p in self.params if p.grad is not None]
+        if not grads:
+            return torch.zeros(n)
+        per_tensor = torch._foreach_norm([view.grad for views in self.views for view in views if view.grad is not None])
+        norms = torch.linalg.vector_norm(torch.stack(per_tensor).reshape(n, len(grads)), dim=1)
+        limit = self.settings.max_grad_norm
+        if limit:
+            coef = torch.clamp(limit / (norms + 1e-6), max=1.0)
+            for g in grads:
+                g.mul_(coef.reshape(n, *(1,) * (g.dim() - 1)))
+        return norms
+
+    def _non_finite(self, bad: list[int], losses: TensorDictBase, loss_keys: list[str]) -> None:
+        where = f"at update {self.updates + 1} (frame {self.frames})"
+        detail = []
+        for k in bad:
+            values = {key: float(losses[key][k].detach()) for key in loss_keys}
+            what = ("loss " + ", ".join(f"{key}={v}" for key, v in values.items())
+                    if not all(math.isfinite(v) for v in values.values()) else "gradient")
+            detail.append(f"seed {self.seeds[k]}: non-finite {what}")
+        message = f"non-finite values {where}: " + "; ".join(detail)
+        if not self.drop_non_finite:
+            good = str(self.checkpoint_path) if self.checkpoint_path.exists() else "none (no checkpoint written yet)"
+            raise NonFiniteError(f"{message}; the last good checkpoint is {good}")
+        for k in bad:
+            self.outputs[k].status = "dropped"
+            log.warning("%s; seed %d dropped, the other seeds continue", message, self.seeds[k])
+
+    def _due(self, name: str, interval: int) -> bool:
+        if interval > 0 and self.frames - self._last[name] >= interval:
+            self._last[name] = self.frames
+            return True
+        return False
+
+    def _periodic(self) -> None:
+        s = self.settings
+        evals: dict[int, dict[str, float]] = {}
+        if self.evaluator is not None and self._due("eval", s.eval_interval):
+            evals = self._evaluate(self._running())
+        stopped = [k for k, m in evals.items()
+                   if s.early_stop_return is not None and m["eval_return"] >= s.early_stop_return]
+        if self._due("log", s.log_interval) or evals:
+            self._log(self._running(), evals)
+        for k in stopped:
+            self._stop(k)
+        if self._due("checkpoint", s.checkpoint_interval):
+            self.save()
+
+    def _stop(self, k: int) -> None:
+        self.outputs[k].status = "stopped"
+        self._frozen[k] = [p[k].detach().clone() for p in self.params]
+        log.info("seed %d reached the early-stop return at %d frames", self.seeds[k], self.frames)
+
+    def _evaluate(self, which: list[int]) -> dict[int, dict[str, float]]:
+        assert self.evaluator is not None
+        results = self.evaluator(which)
+        for k, metrics in results.items():
+            self.outputs[k].last_eval = metrics
+        return results
+
+    def _log(self, which: list[int], evals: dict[int, dict[str, float]]) -> None:
+        now = time.perf_counter()
+        fps = None
+        if self.frames > self._wall_frames:
+            fps = (self.frames - self._wall_frames) / max(now - self._wall, 1e-9)
+            self._wall, self._wall_frames = now, self.frames
+        for k in which:
+            out = self.outputs[k]
+            metrics = out.window.flush()
+            if fps is not None:
+                metrics["fps"] = fps  # each seed's frames per second (all seeds advance together)
+            metrics["updates"] = self.updates
+            metrics["lr"] = self.optimizer.param_groups[0]["lr"]
+            if self.exploration is not None and hasattr(self.exploration, "eps"):
+                metrics["eps"] = float(self.exploration.eps)
+            metrics.update(evals.get(k, {}))
+            out.logger.log_metrics(metrics, step=self.frames)
+            out.log_rows += 1
+
+    def _finish(self) -> None:
+        if self._frozen:  # stopped seeds end with the parameters they stopped with
+            with torch.no_grad():
+                for k, saved in self._frozen.items():
+                    for p, value in zip(self.params, saved):
+                        p[k].copy_(value)
+        self.save()
+        running = self._running()
+        if self.evaluator is not None and self._last["eval"] != self.frames and running:
+            self._last["eval"] = self.frames
+            self._log(running, self._evaluate(running))
+        else:
+            pending = [k for k in running if self.outputs[k].window.pending]
+            if pending:
+                self._log(pending, {})
+
+    def close(self) -> None:
+        for out in self.outputs:
+            out.logger.close()
+            if out.episodes is not None:
+                out.episodes.close()
+        self.collector.close()
+        if self.evaluator is not None:
+            self.evaluator.close()

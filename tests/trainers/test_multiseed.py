@@ -1,0 +1,209 @@
+"""Several seeds in one process (``num_seeds``): independence of the seeds, the N = 1 batched run
+against the ordinary one, exact resume, non-finite seeds, the stacked kernels and optimiser."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from rlkit.builders import validate_config
+from rlkit.factories import build_multiseed_trainer, build_trainer, open_multiseed_outputs, open_outputs
+from rlkit.modules import MLP
+from rlkit.modules.mlp import stack_mlp_parameters_
+from rlkit.run import run, seed_everything
+from rlkit.trainers import NonFiniteError, load_checkpoint, read_metrics_csv
+from rlkit.trainers.multiseed import seed_views
+
+CONF = str(Path(__file__).resolve().parents[2] / "conf")
+TINY = ["trainer.eval_episodes=2", "trainer.progress=false", "trainer.early_stop=false",
+        "trainer.log_interval=200", "trainer.eval_interval=400"]
+ALGO = {
+    "dqn": ["algo=dqn", "algo.learning_starts=200", "algo.batch_size=32", "algo.hidden_sizes=[32]"],
+    "c51": ["algo=c51", "algo.learning_starts=200", "algo.batch_size=32", "algo.hidden_sizes=[32]",
+            "algo.n_atoms=11"],
+    "a2c": ["algo=a2c", "algo.hidden_sizes=[32]", "algo.max_grad_norm=0.5"],
+}
+
+
+def settings(algo: str, seed: int, num_seeds: int, frames: int = 1200, extra: tuple[str, ...] = ()):
+    overrides = [*ALGO[algo], *TINY, f"total_frames={frames}", f"seed={seed}", f"num_seeds={num_seeds}", *extra]
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        return validate_config(compose("config", overrides=overrides))
+
+
+def batched(tmp: Path, algo: str, seed: int, num_seeds: int, **kw) -> tuple[Path, dict]:
+    s = settings(algo, seed, num_seeds, **kw)
+    trainer = build_multiseed_trainer(s, tmp)
+    open_multiseed_outputs(trainer, s, [{} for _ in trainer.seeds])
+    try:
+        trainer.fit()
+    finally:
+        trainer.close()
+    return tmp, {n: p.detach().clone() for n, p in trainer.loss_module.named_parameters()}
+
+
+def ordinary(tmp: Path, algo: str, seed: int) -> tuple[Path, dict]:
+    s = settings(algo, seed, 1)
+    seed_everything(seed)
+    trainer = build_trainer(s, tmp)
+    open_outputs(trainer, s, tmp, {})
+    try:
+        trainer.fit()
+    finally:
+        trainer.close()
+    return tmp, {n: p.detach().clone() for n, p in trainer.loss_module.named_parameters()}
+
+
+def rows(path: Path) -> list[dict]:
+    return [{k: v for k, v in row.items() if k != "fps"} for row in read_metrics_csv(path)]
+
+
+@pytest.mark.parametrize(("algo", "extra"), [
+    ("dqn", ()), ("c51", ()), ("a2c", ()),
+    ("dqn", ("algo.prioritized=true", "algo.double_dqn=true")),  # per-seed priorities
+    ("dqn", ("value_estimator=td_lambda", "algo.slice_len=4", "algo.tau=0.05")),  # [N, B, T] slices, soft updates
+])
+def test_a_seed_among_others_is_the_seed_alone_bit_for_bit(tmp_path, algo, extra):
+    among, p3 = batched(tmp_path / "three", algo, 0, 3, extra=extra)
+    alone, p1 = batched(tmp_path / "one", algo, 1, 1, extra=extra)
+    assert (among / "seed_1" / "episodes.csv").read_text() == (alone / "seed_1" / "episodes.csv").read_text()
+    assert rows(among / "seed_1" / "metrics.csv") == rows(alone / "seed_1" / "metrics.csv")
+    assert p3.keys() == p1.keys()
+    for name in p1:
+        assert torch.equal(p3[name][1], p1[name][0]), name
+
+
+@pytest.mark.parametrize("algo", ["dqn", "c51", "a2c"])
+def test_one_batched_seed_is_the_ordinary_run_up_to_float_rounding(tmp_path, algo):
+    """The batched network call (baddbmm) and the per-seed loss reduction round differently from
+    the ordinary run's addmm and fused mean: the same episodes over this budget, parameters within
+    1e-5 (measured: below 3e-7)."""
+    alone, p1 = batched(tmp_path / "one", algo, 1, 1)
+    plain, po = ordinary(tmp_path / "plain", algo, 1)
+    assert (alone / "seed_1" / "episodes.csv").read_text() == (plain / "episodes.csv").read_text()
+    for name in po:
+        assert torch.allclose(p1[name][0], po[name], atol=1e-5, rtol=0), name
+
+
+def test_the_seeds_differ(tmp_path):
+    out, params = batched(tmp_path, "dqn", 0, 2, frames=600)
+    assert (out / "seed_0" / "episodes.csv").read_text() != (out / "seed_1" / "episodes.csv").read_text()
+    weight = next(iter(params.values()))
+    assert not torch.equal(weight[0], weight[1])
+
+
+def _train(run_dir: Path, overrides: list[str]) -> dict:
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose("config", overrides=overrides)
+    return run(cfg, run_dir, overrides=overrides)
+
+
+@pytest.mark.parametrize("algo", ["dqn", "a2c"])
+def test_resume_of_a_multi_seed_run_is_exact(tmp_path, algo):
+    base = [*ALGO[algo], *TINY, "seed=3", "num_seeds=2"]
+    _train(tmp_path / "full", [*base, "total_frames=1200"])
+    _train(tmp_path / "cut", [*base, "total_frames=700"])
+    args = [f"resume={tmp_path / 'cut'}", "total_frames=1200"]
+    _train(tmp_path / "cut", args)
+    for seed in (3, 4):
+        full, cut = tmp_path / "full" / f"seed_{seed}", tmp_path / "cut" / f"seed_{seed}"
+        assert (full / "episodes.csv").read_text() == (cut / "episodes.csv").read_text()
+        assert rows(full / "metrics.csv") == rows(cut / "metrics.csv")
+        assert "seed: %d\nnum_seeds: 1\n" % seed in (cut / "config.yaml").read_text()
+    a = load_checkpoint(tmp_path / "full" / "checkpoints" / "last.pt")["loss_module"]
+    b = load_checkpoint(tmp_path / "cut" / "checkpoints" / "last.pt")["loss_module"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _poison(trainer, k: int) -> None:
+    with torch.no_grad():
+        trainer.params[0][k].fill_(float("nan"))
+
+
+def test_a_non_finite_seed_stops_the_run_naming_it(tmp_path):
+    s = settings("dqn", 5, 2, frames=600)
+    trainer = build_multiseed_trainer(s, tmp_path)
+    open_multiseed_outputs(trainer, s, [{}, {}])
+    _poison(trainer, 1)
+    with pytest.raises(NonFiniteError, match="seed 6: non-finite loss"):
+        trainer.fit()
+    trainer.close()
+
+
+def test_a_non_finite_seed_can_be_dropped(tmp_path):
+    s = settings("dqn", 5, 2, frames=600, extra=("trainer.drop_non_finite_seeds=true",))
+    trainer = build_multiseed_trainer(s, tmp_path, drop_non_finite=True)
+    open_multiseed_outputs(trainer, s, [{}, {}])
+    _poison(trainer, 1)
+    result = trainer.fit()
+    trainer.close()
+    assert [out.status for out in trainer.outputs] == ["running", "dropped"]
+    assert result[5] and read_metrics_csv(tmp_path / "seed_5" / "metrics.csv")[-1]["step"] == 600
+    assert all(row["step"] < 600 for row in read_metrics_csv(tmp_path / "seed_6" / "metrics.csv"))
+
+
+def test_num_seeds_refuses_networks_it_cannot_stack():
+    s = settings("a2c", 0, 2, extra=("env=Pendulum",))
+    with pytest.raises(Exception, match="num_seeds=2: the batched multi-seed trainer stacks rlkit's MLP"):
+        build_multiseed_trainer(s, Path("."))
+
+
+@pytest.mark.parametrize("out_features", [1, 2, 64])
+@pytest.mark.parametrize("rows_", [1, 8, 128])
+def test_stacked_mlp_rows_do_not_depend_on_the_number_of_seeds(out_features, rows_):
+    torch.manual_seed(0)
+    nets = [MLP(4, out_features, [64, 64], activation_class=torch.nn.Tanh) for _ in range(5)]
+    x = torch.randn(5, rows_, 4)
+    stacked = MLP(4, out_features, [64, 64], activation_class=torch.nn.Tanh)
+    stack_mlp_parameters_(stacked, nets)
+    out = stacked(x)
+    out.sum().backward()
+    for k in range(5):
+        alone = MLP(4, out_features, [64, 64], activation_class=torch.nn.Tanh)
+        stack_mlp_parameters_(alone, nets[k:k + 1])
+        one = alone(x[k:k + 1])
+        one.sum().backward()
+        assert torch.equal(out[k], one[0])
+        assert torch.allclose(out[k], nets[k](x[k]), atol=1e-6)
+        for a, b in zip(stacked.parameters(), alone.parameters()):
+            assert torch.equal(a.grad[k], b.grad[0])
+
+
+@pytest.mark.parametrize("optim", [torch.optim.Adam, torch.optim.RMSprop])
+@pytest.mark.parametrize("fused", [False, True])
+def test_one_optimiser_over_seed_views_is_n_optimisers(optim, fused):
+    if fused and optim is torch.optim.RMSprop:
+        pytest.skip("RMSprop has no fused kernel")
+    torch.manual_seed(0)
+    n, shapes = 3, [(32, 4), (32,), (2, 32), (2,)]
+    stacked = [torch.nn.Parameter(torch.randn(n, *s)) for s in shapes]
+    views = seed_views(stacked, n)
+    kwargs = {"fused": True} if fused else {}
+    together = optim([v for per_seed in views for v in per_seed], lr=1e-2, **kwargs)
+    apart = [[torch.nn.Parameter(p[k].detach().clone()) for p in stacked] for k in range(n)]
+    alone = [optim(ps, lr=1e-2, **kwargs) for ps in apart]
+    for _ in range(300):
+        grads = [torch.randn(n, *s) for s in shapes]
+        for k in range(n):
+            for view, ps, g in zip(views[k], apart[k], grads):
+                view.grad, ps.grad = g[k], g[k].clone()
+        together.step()
+        for opt in alone:
+            opt.step()
+    for k in range(n):
+        for p, q in zip(stacked, apart[k]):
+            assert torch.equal(p[k], q)
+
+
+def test_resume_refuses_a_checkpoint_of_other_seeds(tmp_path):
+    base = [*ALGO["dqn"], *TINY, "total_frames=400", "num_seeds=2"]
+    _train(tmp_path / "a", [*base, "seed=0"])
+    shutil.copy(tmp_path / "a" / "checkpoints" / "last.pt", tmp_path / "other.pt")
+    s = settings("dqn", 1, 2, frames=400)
+    trainer = build_multiseed_trainer(s, tmp_path / "b")
+    with pytest.raises(Exception, match=r"holds seeds \[0, 1\], this run trains \[1, 2\]"):
+        trainer.load_state_dict(load_checkpoint(tmp_path / "other.pt"))
+    trainer.close()
