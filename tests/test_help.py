@@ -47,7 +47,7 @@ def test_help_lists_every_group_with_its_options_and_description(help_text):
 def test_help_lists_every_top_level_key_with_its_default_and_comment(help_text):
     _, keys = gen_help.groups_and_keys((ROOT / "conf" / "config.yaml").read_text())
     names = [key for key, _, _ in keys]
-    assert names[:5] == ["seed", "device", "num_threads", "total_frames", "resume"]
+    assert names[:5] == ["seed", "num_seeds", "device", "num_threads", "total_frames"]
     assert "trainer.eval_interval" in names and not any(key.startswith("hydra") for key in names)
     lines = help_text.splitlines()
     for key, value, comment in keys:
