@@ -26,7 +26,7 @@ from rlkit.builders import Settings, validate_config
 from rlkit.data import Categorical, OneHot, TensorSpec
 from rlkit.envs.transforms import EnvTransform
 from rlkit.errors import CheckpointMismatchError, ConfigError, RunDirError
-from rlkit.factories import build_agent, make_env
+from rlkit.factories import build_agent, make_env, seed_dir_name
 from rlkit.modules import ExplorationType, action_call, set_exploration_type
 from rlkit.run import CONFIG_FILE, load_run_config, run_dir_of
 from rlkit.trainers.checkpoint import find_checkpoint, load_checkpoint
@@ -44,6 +44,9 @@ class LoadedRun:
     checkpoint: Path
     settings: Settings
     state: dict[str, Any]
+    #: A seed of a multi-seed run (``num_seeds > 1``): its index in the run's checkpoint, which
+    #: holds every seed's networks stacked on a leading dim; None for an ordinary run.
+    seed_index: int | None = None
 
 
 def open_run(run: str | os.PathLike[str], *, device: str = "cpu") -> LoadedRun:
@@ -60,14 +63,56 @@ def open_run(run: str | os.PathLike[str], *, device: str = "cpu") -> LoadedRun:
     """
     if not str(run).strip():
         raise RunDirError("run= is empty: give a run directory or a checkpoint file")
-    checkpoint = find_checkpoint(run)
+    seed_of = _multiseed_parent(Path(run))
+    checkpoint = find_checkpoint(seed_of[0] if seed_of else run)
     run_dir = run_dir_of(checkpoint) if Path(run).is_file() else Path(run)
     if not (run_dir / CONFIG_FILE).is_file():
         raise RunDirError(f"{run_dir} has no {CONFIG_FILE}: is it an rlkit run directory? (a checkpoint file must "
                           "lie in <run dir>/checkpoints/ or <run dir>/)")
     settings = validate_config(load_run_config(run_dir, [f"device={device}"]))
+    if settings.root.num_seeds > 1:
+        seeds = range(settings.root.seed, settings.root.seed + settings.root.num_seeds)
+        raise RunDirError(f"{run_dir} trained {settings.root.num_seeds} seeds in one process: give one of them, "
+                          f"run={run_dir / seed_dir_name(seeds[0])} (seeds {seeds[0]}..{seeds[-1]})")
     state = load_checkpoint(checkpoint, map_location="cpu", mmap=True)
-    return LoadedRun(run_dir, checkpoint, settings, state)
+    index = None
+    if seed_of is not None:
+        saved_seeds = list(state.get("seeds", []))
+        if settings.root.seed not in saved_seeds:
+            raise CheckpointMismatchError(f"{checkpoint} holds seeds {saved_seeds}, not {run_dir}'s seed "
+                                          f"{settings.root.seed}")
+        index = saved_seeds.index(settings.root.seed)
+    return LoadedRun(run_dir, checkpoint, settings, state, index)
+
+
+def _multiseed_parent(run: Path) -> tuple[Path, int] | None:
+    """``(multi-seed run dir, seed)`` when ``run`` is the ``seed_<s>`` directory of a multi-seed run
+    (its checkpoint is the parent's), else None."""
+    from omegaconf import DictConfig, OmegaConf
+
+    parent_config = run.parent / CONFIG_FILE
+    if not (run.is_dir() and (run / CONFIG_FILE).is_file() and parent_config.is_file()):
+        return None
+    parent, own = OmegaConf.load(parent_config), OmegaConf.load(run / CONFIG_FILE)
+    if not (isinstance(parent, DictConfig) and isinstance(own, DictConfig)):
+        return None
+    seed = own.get("seed")
+    if int(parent.get("num_seeds", 1)) > 1 and isinstance(seed, int) and run.name == seed_dir_name(seed):
+        return run.parent, seed
+    return None
+
+
+def _seed_slice(expected: Mapping[str, torch.Tensor], saved: Mapping[str, Any], index: int,
+                num_seeds: int) -> dict[str, Any]:
+    """Seed ``index``'s entries of a multi-seed loss state: a tensor saved with a leading seed dim
+    (``[num_seeds, *shape]`` where one seed's is ``shape``) is indexed, any other kept as saved."""
+    out = dict(saved)
+    for name, tensor in expected.items():
+        value = saved.get(name)
+        if (isinstance(value, torch.Tensor) and value.shape != tensor.shape
+                and value.shape == (num_seeds, *tensor.shape)):
+            out[name] = value[index]
+    return out
 
 
 class PolicyModule(nn.Module):
@@ -283,12 +328,17 @@ def restore_agent(loaded: LoadedRun) -> Agent:
                                           f"{type(parts.loss).__name__}")
         if "loss_module" not in state:
             raise CheckpointMismatchError(f"{loaded.checkpoint} holds no networks (no 'loss_module' entry)")
-        mismatch = first_mismatch(dict(parts.loss.state_dict()), dict(state["loss_module"]), "loss_module")
+        loss_state = dict(state["loss_module"])
+        collector_state = state.get("collector", {})
+        if loaded.seed_index is not None:  # one seed of a multi-seed run's stacked networks
+            loss_state = _seed_slice(parts.loss.state_dict(), loss_state, loaded.seed_index, len(state["seeds"]))
+            collector_state = collector_state.get("collectors", [{}] * len(state["seeds"]))[loaded.seed_index]
+        mismatch = first_mismatch(dict(parts.loss.state_dict()), loss_state, "loss_module")
         if mismatch:
             raise CheckpointMismatchError(f"{where}: {mismatch}")
-        parts.loss.load_state_dict(state["loss_module"])
+        parts.loss.load_state_dict(loss_state)
         transforms = env.transforms
-        saved_transforms = state.get("collector", {}).get("env", {}).get("transforms", [])
+        saved_transforms = collector_state.get("env", {}).get("transforms", [])
         if len(saved_transforms) != len(transforms):
             raise CheckpointMismatchError(f"{where}: it holds {len(saved_transforms)} env transform state(s), the "
                                           f"config builds {len(transforms)}")

@@ -18,6 +18,7 @@ Refusals end the process with ``rlkit: <message>`` on stderr and exit status 2; 
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -518,8 +519,11 @@ class TrainResult:
     """What :func:`train` returns."""
 
     run_dir: Path  #: the run directory
-    metrics: dict[str, float]  #: the last evaluation's metrics (``eval_return``, ...)
-    agent: Agent  #: the trained agent (:func:`rlkit.load_agent` of ``run_dir``)
+    #: the last evaluation's metrics (``eval_return``, ...); with ``num_seeds > 1``, by seed
+    metrics: dict[Any, Any]
+    agent: Agent  #: the trained agent (:func:`rlkit.load_agent` of ``run_dir``; the first seed's)
+    #: every seed's agent (``num_seeds > 1``: of ``run_dir/seed_<s>``), by seed
+    agents: dict[int, Agent] = dataclasses.field(default_factory=dict)
 
 
 def _override(key: str, value: Any) -> str:
@@ -594,7 +598,15 @@ def train(overrides: Sequence[str] | Mapping[str, Any] | None = None, *,
                       f"{env_label}_s{settings.root.seed}_{secrets.token_hex(3)}")
     provenance = {"config.yaml": OmegaConf.to_yaml(cfg), "overrides.yaml": OmegaConf.to_yaml(OmegaConf.create(args))}
     metrics = run(cfg, output_dir, overrides=args, provenance=provenance, validated=settings)
-    return TrainResult(run_dir=Path(output_dir), metrics=metrics, agent=load_agent(output_dir, device=settings.root.device))
+    root = settings.root
+    if root.num_seeds > 1:
+        from rlkit.factories import seed_dir_name
+
+        agents = {s: load_agent(Path(output_dir) / seed_dir_name(s), device=root.device)
+                  for s in range(root.seed, root.seed + root.num_seeds)}
+        return TrainResult(run_dir=Path(output_dir), metrics=metrics, agent=agents[root.seed], agents=agents)
+    agent = load_agent(output_dir, device=root.device)
+    return TrainResult(run_dir=Path(output_dir), metrics=metrics, agent=agent, agents={root.seed: agent})
 # -- tune.py ---------------------------------------------------------------------------------------
 def tune_parts(cfg: DictConfig) -> tuple[DictConfig, Any]:
     """Splits ``tune.py``'s config into the training config (validated, every searched key present

@@ -142,3 +142,33 @@ def test_refusals_name_the_problem_and_write_nothing(tiny_run, tmp_path):
     with pytest.raises(CorruptCheckpointError, match="is corrupt"):
         load_agent(run)
     assert files(run) == before
+
+
+def test_a_seed_of_a_multiseed_run_is_loaded_from_the_runs_stacked_checkpoint(tmp_path):
+    """``num_seeds=2``: one checkpoint holds both seeds' networks stacked; ``seed_<s>/`` names one of
+    them for load_agent, evaluate and export (the run directory itself is refused, naming the seeds)."""
+    from rlkit.evaluation import evaluate
+    from rlkit.exporter import export_policy
+    from rlkit.trainers import read_metrics_csv
+
+    out = tmp_path / "ms"
+    result = rlkit.train(["num_seeds=2", "total_frames=600", "algo.learning_starts=100", "trainer.eval_episodes=3",
+                          "trainer.progress=false"], output_dir=out)
+    assert sorted(result.agents) == [0, 1] and result.agent is result.agents[0] and sorted(result.metrics) == [0, 1]
+    with pytest.raises(RunDirError, match=r"trained 2 seeds in one process: give one of them, run=.*seed_0 "
+                                          r"\(seeds 0..1\)"):
+        load_agent(out)
+    for seed in (0, 1):
+        agent = load_agent(out / f"seed_{seed}")
+        assert agent.settings.root.seed == seed and agent.run_dir == out / f"seed_{seed}"
+        # its weights are the seed's slice of the stacked ones
+        stacked = torch.load(out / "checkpoints" / "last.pt", weights_only=False)["loss_module"]
+        for name, value in agent.loss.state_dict().items():
+            saved = stacked[name]
+            assert torch.equal(value, saved[seed] if saved.dim() == value.dim() + 1 else saved), name
+        # the run's own last evaluation replayed (the batched trainer evaluated all seeds in one call)
+        last = [row for row in read_metrics_csv(out / f"seed_{seed}") if "eval_return" in row][-1]
+        assert evaluate(out / f"seed_{seed}", episodes=3)["return_mean"] == pytest.approx(last["eval_return"])
+        path = export_policy(out / f"seed_{seed}", "torchscript", tmp_path / f"policy_{seed}.pt")
+        obs = random_observations(agent, 5)
+        assert torch.equal(torch.jit.load(str(path))(obs), torch.as_tensor(agent.act(obs)))
