@@ -57,6 +57,8 @@ from rlkit.utils.state import first_mismatch
 __all__ = ["MultiSeedEvaluator", "MultiSeedTrainer", "SeedOutputs", "seed_views"]
 
 log = logging.getLogger("rlkit")
+#: How each seed ended, in train.log's ``end:`` line.
+_STATUS_WORDS = {"running": "budget done", "stopped": "target reached", "dropped": "dropped: non-finite"}
 
 
 def stack(tds: Sequence[TensorDictBase]) -> TensorDictBase:
@@ -301,7 +303,9 @@ class MultiSeedTrainer:
             raise CheckpointMismatchError(f"it does not fit this run: {first}") from err
 
     def save(self) -> Path:
-        return save_run_checkpoint(self.run_dir, self.state_dict(), frames=self.frames)
+        path = save_run_checkpoint(self.run_dir, self.state_dict(), frames=self.frames)
+        log.info("checkpoint: frame %d -> %s (all %d seeds)", self.frames, path, self.num_seeds)
+        return path
 
     # -- the loop -------------------------------------------------------------------------------
     def fit(self) -> dict[int, dict[str, float]]:
@@ -312,7 +316,8 @@ class MultiSeedTrainer:
         previous = {s: signal.signal(s, self._on_signal) for s in stops}
         self._signal = None
         try:
-            self._wall, self._wall_frames = time.perf_counter(), self.frames
+            self._session = time.perf_counter()
+            self._wall, self._wall_frames = self._session, self.frames
             while self.frames < self.settings.total_frames and self._running():
                 batches = self.collector.next_batches()
                 self.frames += batches[0].numel()
@@ -332,8 +337,14 @@ class MultiSeedTrainer:
                         out.episodes.record(self.frames, returns, lengths)
                 self._periodic()
                 if self._signal is not None:
+                    log.info("end: interrupted by %s at %d frames; checkpoint written",
+                             signal.Signals(self._signal).name, self.frames)
                     raise TrainingInterrupted(self._signal, self.save())
             self._finish()
+            finals = ", ".join(f"seed {out.seed} ({_STATUS_WORDS.get(out.status, out.status)}) {out.last_eval.get('eval_return', float('nan')):.4g}"
+                               for out in self.outputs)
+            log.info("end: %d frames, %d updates, wall %.1f s; greedy eval return by seed: %s", self.frames,
+                     self.updates, time.perf_counter() - self._session, finals)
             return {out.seed: dict(out.last_eval) for out in self.outputs}
         finally:
             for sig, handler in previous.items():
@@ -433,6 +444,7 @@ class MultiSeedTrainer:
         message = f"non-finite values {where}: " + "; ".join(detail)
         if not self.drop_non_finite:
             good = str(self.checkpoint_path) if self.checkpoint_path.exists() else "none (no checkpoint written yet)"
+            log.info("end: non-finite at %d frames (%s)", self.frames, message)
             raise NonFiniteError(f"{message}; the last good checkpoint is {good}")
         for k in bad:
             self.outputs[k].status = "dropped"
@@ -468,6 +480,8 @@ class MultiSeedTrainer:
         results = self.evaluator(which)
         for k, metrics in results.items():
             self.outputs[k].last_eval = metrics
+            log.info("eval: seed %d, frame %d: return %.4g ± %.4g, length %.4g", self.seeds[k], self.frames,
+                     metrics["eval_return"], metrics["eval_return_std"], metrics["eval_length"])
         return results
 
     def _log(self, which: list[int], evals: dict[int, dict[str, float]]) -> None:

@@ -207,3 +207,18 @@ def test_resume_refuses_a_checkpoint_of_other_seeds(tmp_path):
     with pytest.raises(Exception, match=r"holds seeds \[0, 1\], this run trains \[1, 2\]"):
         trainer.load_state_dict(load_checkpoint(tmp_path / "other.pt"))
     trainer.close()
+
+
+def test_train_log_of_a_multi_seed_run(tmp_path):
+    """The run's train.log (one for all seeds): start, the seeds, the config, each seed's evaluations,
+    the checkpoints and the end with every seed's final return."""
+    _train(tmp_path / "run", [*ALGO["dqn"], *TINY, "total_frames=800", "num_seeds=2"])
+    texts = [line.split(" - ", 1)[1] for line in (tmp_path / "run" / "train.log").read_text().splitlines()]
+    assert texts[0].startswith("start: dqn CartPole-v1 seed 0, 800 frames")
+    assert texts[1].startswith("2 seeds 0..1 in one process, outputs in seed_0, seed_1")
+    assert any(t.startswith("config: algo dqn") for t in texts)
+    evals = [t for t in texts if t.startswith("eval: ")]
+    assert [t.split(":")[1] for t in evals] == [" seed 0, frame 400", " seed 1, frame 400", " seed 0, frame 800",
+                                                " seed 1, frame 800"]
+    assert sum(t.startswith("checkpoint: frame ") for t in texts) >= 2  # frame 0 and the end
+    assert texts[-1].startswith("end: 800 frames, ") and "seed 0 (budget done)" in texts[-1] and "seed 1 (budget done)" in texts[-1]
