@@ -91,7 +91,8 @@ def find_run_dirs(paths: list[Path]) -> list[Path]:
     for path in paths:
         if not path.exists():
             raise SystemExit(f"compare.py: no such directory: {path}")
-        configs = [path / "config.yaml"] if (path / "config.yaml").is_file() else sorted(path.rglob("config.yaml"))
+        is_run = (path / "config.yaml").is_file() and (path / "metrics.csv").is_file()
+        configs = [path / "config.yaml"] if is_run else sorted(path.rglob("config.yaml"))  # (a multi-seed run's seeds)
         for config in configs:
             run = config.parent
             if ".hydra" in run.parts or not (run / "metrics.csv").is_file():

@@ -71,6 +71,18 @@ def test_rows_per_configuration_with_hand_computed_aggregates(tmp_path, capsys):
     assert (tmp_path / "curves.png").stat().st_size > 0
 
 
+def test_the_seeds_of_a_multi_seed_run(tmp_path):
+    """A ``num_seeds`` run directory: its config.yaml has no metrics beside it; its seed_<k>/ are the runs."""
+    run = tmp_path / "ms"
+    run.mkdir()
+    (run / "config.yaml").write_text(yaml.safe_dump({"seed": 0, "num_seeds": 2}))
+    for seed in (0, 1):
+        _run(run, f"seed_{seed}", lr=0.1, seed=seed, returns=[float(seed)], evals=[1.0])
+    assert compare.main([str(run), "--no-plot", "--out", str(tmp_path / "out")]) == 0
+    (row,) = csv.DictReader((tmp_path / "out" / "comparison.csv").open())
+    assert row["seeds"] == "2" and float(row["last100_mean"]) == 0.5
+
+
 def test_target_from_the_command_line_and_bad_by(tmp_path, capsys):
     _run(tmp_path / "a", "run", lr=0.1, seed=0, returns=[1.0], evals=[10.0, 60.0])
     out = tmp_path / "out"
