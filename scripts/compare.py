@@ -250,7 +250,9 @@ def plot(groups: list[Config], differing: list[str], by: list[str] | None, path:
     label_keys = by if by else differing
     lines: dict[str, list[report.Run]] = {}
     for i, c in enumerate(groups):
-        label = ", ".join(f"{k.rsplit('.', 1)[-1]}={_value(c.values.get(k))}" for k in label_keys) or f"config {i}"
+        label = ", ".join(f"{k.rsplit('.', 1)[-1]}={_value(c.values.get(k))}" for k in label_keys)
+        if not label or len(label) > 60:  # many keys differ: the table's row number names it
+            label = f"config {i}"
         lines.setdefault(label, []).extend(c.runs)
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
     panels = [("training return (last 100 episodes)", report.train_curve),
@@ -304,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     table = markdown(header, rows)
     notes = [f"{len(run_dirs)} runs, {len(groups)} configurations; keys that differ: {', '.join(differing) or 'none'}.",
              "Returns: mean ± std over seeds (population std); IQM = interquartile mean over seeds with its "
-             "stratified-bootstrap 95 % interval (Agarwal et al. 2021; with fewer than 4 seeds the IQM is the mean)."]
+             "stratified-bootstrap 95 % interval (Agarwal et al. 2021; with fewer than 4 seeds the IQM is the mean).",
+             "curves.png: each line ends at the last frame all its runs reached (runs stopped early end sooner)."]
     with atomic_write(out / "comparison.md") as f:
         f.write("# Comparison\n\n" + table + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n")
     write_csvs(groups, differing, out)
