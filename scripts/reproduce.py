@@ -317,6 +317,13 @@ def run_training(options: Options, commands: list[list[str]], total_frames: int,
 
 
 # -- aggregation ---------------------------------------------------------------------------------
+def env_name(env: dict[str, Any]) -> str:
+    """The env id a run plays: ``env.id``, or the id its suite makes of ``env.game`` (``ALE/Breakout-v5``)."""
+    from rlkit.envs.suites import get_suite
+
+    return get_suite(env.get("suite", "gym")).resolve(env.get("id"), env.get("game"), env.get("options") or {}).env_id
+
+
 def aggregate(options: Options, expected: dict[str, Any]) -> dict[str, Any]:
     """Writes results.md, summary.json and the learning-curve PNG from the runs of ``options.seeds``."""
     runs_by_seed = find_runs(options.out / "runs")
@@ -327,7 +334,7 @@ def aggregate(options: Options, expected: dict[str, Any]) -> dict[str, Any]:
     incomplete = [f"seed {r.seed} ({r.frames}/{r.total_frames} frames)" for r in runs if not r.complete]
     if incomplete:
         print(f"warning: incomplete runs aggregated as they are: {incomplete}", file=sys.stderr)
-    summary = report.summarize(options.experiment, runs, PUBLISHED.get(options.experiment), expected["env"]["id"])
+    summary = report.summarize(options.experiment, runs, PUBLISHED.get(options.experiment), env_name(expected["env"]))
     request = options.out / REQUEST_FILE
     summary["commit"] = json.loads(request.read_text()).get("commit") if request.is_file() else None
     figure = options.out / f"{options.experiment}.png"

@@ -264,3 +264,8 @@ def test_short_reproduction_end_to_end_then_aggregate_only_does_not_retrain(tmp_
 def test_summary_of_a_directory_without_summaries_points_to_compare(tmp_path):
     with pytest.raises(SystemExit, match=r"no summary.json under .* python scripts/compare.py"):
         reproduce.main([f"summary={tmp_path}"])
+
+
+def test_env_name_of_a_suite_is_its_env_id():
+    assert reproduce.env_name({"suite": "atari", "id": None, "game": "Pong", "options": {}}) == "ALE/Pong-v5"
+    assert reproduce.env_name({"suite": "gym", "id": "Acrobot-v1", "game": None, "options": {}}) == "Acrobot-v1"
