@@ -172,3 +172,23 @@ def test_a_seed_of_a_multiseed_run_is_loaded_from_the_runs_stacked_checkpoint(tm
         path = export_policy(out / f"seed_{seed}", "torchscript", tmp_path / f"policy_{seed}.pt")
         obs = random_observations(agent, 5)
         assert torch.equal(torch.jit.load(str(path))(obs), torch.as_tensor(agent.act(obs)))
+
+
+def test_an_atari_run_is_evaluated_acted_and_exported(tmp_path):
+    """Atari (4 stacked uint8 frames, frame replay, the emulator's state in the checkpoint):
+    load_agent, evaluate and a torchscript export agree."""
+    pytest.importorskip("ale_py")
+    from rlkit.evaluation import evaluate
+    from rlkit.exporter import export_policy
+
+    out = tmp_path / "atari"
+    rlkit.train(["experiment=dqn_atari", "total_frames=300", "algo.learning_starts=100", "algo.buffer_size=1000",
+                 "trainer.eval_episodes=1", "trainer.eval_interval=0", "trainer.progress=false", "logger=none",
+                 "env.options.max_episode_frames=1000"], output_dir=out)
+    agent = load_agent(out)
+    assert tuple(agent.observation_spec.shape) == (4, 84, 84) and agent.observation_spec.dtype == torch.uint8
+    results = evaluate(out, episodes=1)
+    assert results["episodes"] == 1 and results["length_mean"] > 0
+    path = export_policy(out, "torchscript", tmp_path / "policy.pt")
+    obs = torch.randint(0, 256, (5, 4, 84, 84), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    assert torch.equal(torch.jit.load(str(path))(obs), torch.as_tensor(agent.act(obs)))
