@@ -366,7 +366,8 @@ def _stack_agent(entry: Any, settings: Any, env: GymEnv, trainers: list[Trainer]
     return agent
 
 
-def build_multiseed_trainer(settings: Any, run_dir: Path, *, drop_non_finite: bool = False) -> MultiSeedTrainer:
+def build_multiseed_trainer(settings: Any, run_dir: Path, *, drop_non_finite: bool = False,
+                            callbacks: Sequence[TrainerCallback] = ()) -> MultiSeedTrainer:
     """The :class:`~rlkit.trainers.multiseed.MultiSeedTrainer` of ``settings.root.num_seeds`` seeds
     ``seed .. seed + num_seeds - 1``, in memory (nothing written).
 
@@ -419,7 +420,8 @@ def build_multiseed_trainer(settings: Any, run_dir: Path, *, drop_non_finite: bo
     return MultiSeedTrainer(seeds=seeds, collector=collector, loss_module=agent.loss, optimizer=optimizer,
                             run_dir=run_dir, seed_dirs=[run_dir / seed_dir_name(s) for s in seeds],
                             settings=first.settings, replay_buffers=buffers, target_updater=updater,
-                            exploration=agent.exploration, evaluator=evaluator, drop_non_finite=drop_non_finite)
+                            exploration=agent.exploration, evaluator=evaluator, drop_non_finite=drop_non_finite,
+                            callbacks=callbacks)
 
 
 def seed_dir_name(seed: int) -> str:

@@ -207,10 +207,7 @@ def _build(settings: Settings, run_dir: Path,
            callbacks: Sequence[TrainerCallback] = ()) -> Trainer | MultiSeedTrainer:
     """The run's trainer: the ordinary one, or the batched multi-seed one for ``num_seeds > 1``."""
     if settings.root.num_seeds > 1:
-        if callbacks:
-            raise ConfigError(f"num_seeds={settings.root.num_seeds}: trainer callbacks (tune.py's pruning) run with "
-                              "one seed per process; give num_seeds=1")
-        return build_multiseed_trainer(settings, run_dir,
+        return build_multiseed_trainer(settings, run_dir, callbacks=callbacks,
                                        drop_non_finite=settings.root.trainer.drop_non_finite_seeds)
     return build_trainer(settings, run_dir, callbacks)
 

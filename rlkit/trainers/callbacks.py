@@ -36,3 +36,9 @@ class TrainerCallback:
         """Called with the frames collected so far and the evaluation's metrics (``eval_return``,
         ``eval_return_std``, ``eval_length``); ``True`` asks the trainer to stop."""
         return None
+
+    def on_seed_evaluations(self, frames: int, by_seed: Mapping[int, Mapping[str, float]]) -> bool | None:
+        """What a multi-seed run (``num_seeds > 1``) calls instead of :meth:`on_evaluation`: the
+        frames per seed and, by seed, the metrics of the seeds this evaluation covered (a seed that
+        stopped early is not evaluated again); ``True`` asks the trainer to stop every seed."""
+        return None

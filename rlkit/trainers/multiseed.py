@@ -39,6 +39,7 @@ from tensordict import TensorDictBase
 from rlkit import keys
 from rlkit.collectors.multiseed import MultiSeedCollector
 from rlkit.modules import ExplorationType, action_call, set_exploration_type
+from rlkit.trainers.callbacks import TrainerCallback
 from rlkit.trainers.checkpoint import checkpoint_dir, rng_state, save_run_checkpoint, set_rng_state
 from rlkit.trainers.evaluator import Evaluator, evaluation_metrics
 from rlkit.trainers.loggers import Logger, NoneLogger
@@ -189,7 +190,7 @@ class MultiSeedTrainer:
     def __init__(self, *, seeds: Sequence[int], collector: MultiSeedCollector, loss_module, optimizer,
                  run_dir, seed_dirs: Sequence[Path], settings: TrainerSettings, replay_buffers=None,
                  target_updater=None, exploration=None, evaluator: MultiSeedEvaluator | None = None,
-                 drop_non_finite: bool = False) -> None:
+                 drop_non_finite: bool = False, callbacks: Sequence[TrainerCallback] = ()) -> None:
         self.seeds = [int(s) for s in seeds]
         self.collector = collector
         self.loss_module = loss_module
@@ -201,6 +202,8 @@ class MultiSeedTrainer:
         self.exploration = exploration
         self.evaluator = evaluator
         self.drop_non_finite = drop_non_finite
+        self.callbacks = list(callbacks)
+        self._halted = False  # a callback asked to stop
         self.outputs = [SeedOutputs(s, Path(d)) for s, d in zip(self.seeds, seed_dirs, strict=True)]
         self.params = [p for p in loss_module.parameters() if p.requires_grad]
         views = [p for group in optimizer.param_groups for p in group["params"]]
@@ -318,7 +321,7 @@ class MultiSeedTrainer:
         try:
             self._session = time.perf_counter()
             self._wall, self._wall_frames = self._session, self.frames
-            while self.frames < self.settings.total_frames and self._running():
+            while self.frames < self.settings.total_frames and self._running() and not self._halted:
                 batches = self.collector.next_batches()
                 self.frames += batches[0].numel()
                 if self.replay_buffers is not None:
@@ -467,8 +470,19 @@ class MultiSeedTrainer:
             self._log(self._running(), evals)
         for k in stopped:
             self._stop(k)
+        if evals and self._notify(evals):
+            self._halted = True
+            log.info("a callback stopped the run at %d frames", self.frames)
         if self._due("checkpoint", s.checkpoint_interval):
             self.save()
+
+    def _notify(self, evals: dict[int, dict[str, float]]) -> bool:
+        """Every callback's ``on_seed_evaluations`` (each with its own copy); True if one asks to stop."""
+        halt = False
+        for callback in self.callbacks:
+            by_seed = {self.seeds[k]: dict(m) for k, m in evals.items()}
+            halt = bool(callback.on_seed_evaluations(self.frames, by_seed)) or halt
+        return halt
 
     def _stop(self, k: int) -> None:
         self.outputs[k].status = "stopped"
@@ -511,9 +525,11 @@ class MultiSeedTrainer:
                         p[k].copy_(value)
         self.save()
         running = self._running()
-        if self.evaluator is not None and self._last["eval"] != self.frames and running:
+        if self.evaluator is not None and self._last["eval"] != self.frames and running and not self._halted:
             self._last["eval"] = self.frames
-            self._log(running, self._evaluate(running))
+            evals = self._evaluate(running)
+            self._log(running, evals)
+            self._notify(evals)  # the closing evaluation (a request to stop changes nothing now)
         else:
             pending = [k for k in running if self.outputs[k].window.pending]
             if pending:

@@ -43,6 +43,7 @@ class TuneSettings:
     n_startup_trials: int = 5
     n_warmup_evals: int | None = None
     sampler_seed: int | None = None
+    batched_seeds: bool = True
 
     @property
     def storage_url(self) -> str:
@@ -102,7 +103,7 @@ def parse_tune_settings(node: Mapping[str, Any], base_seed: int = 0) -> TuneSett
             did_you_mean = f" (did you mean {hint[0]!r}?)" if hint else ""
             raise ConfigError(f"unknown key tune.{key}{did_you_mean}; valid keys: {_KEYS}")
     full = {"n_trials": 50, "jobs": 1, "storage": None, "objective": "final", "sampler": "tpe", "pruner": "median",
-            "n_startup_trials": 5, "n_warmup_evals": None, "sampler_seed": None, **node}
+            "n_startup_trials": 5, "n_warmup_evals": None, "sampler_seed": None, "batched_seeds": True, **node}
     study = full.get("study")
     if not isinstance(study, str) or not study.strip() or "/" in study or study in (".", ".."):
         raise ConfigError(f"tune.study={study!r} is invalid: expected a name (it names the study's directory)")
@@ -119,6 +120,9 @@ def parse_tune_settings(node: Mapping[str, Any], base_seed: int = 0) -> TuneSett
     seed = full["sampler_seed"]
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise ConfigError(f"tune.sampler_seed={seed!r} is invalid: expected an integer or null")
+    batched = full["batched_seeds"]
+    if not isinstance(batched, bool):
+        raise ConfigError(f"tune.batched_seeds={batched!r} is invalid: expected true or false")
     settings = TuneSettings(
         study=study, dir=Path(directory), space=parse_space(space), seeds=_seeds(full.get("seeds"), base_seed),
         n_trials=_count(full, "n_trials", 1), jobs=_count(full, "jobs", 1), storage=storage,
@@ -126,7 +130,7 @@ def parse_tune_settings(node: Mapping[str, Any], base_seed: int = 0) -> TuneSett
         sampler=cast(Sampler, _choice(full, "sampler", SAMPLERS)),
         pruner=cast(Pruner, _choice(full, "pruner", PRUNERS)),
         n_startup_trials=_count(full, "n_startup_trials", 0),
-        n_warmup_evals=_count(full, "n_warmup_evals", 0, optional=True), sampler_seed=seed,
+        n_warmup_evals=_count(full, "n_warmup_evals", 0, optional=True), sampler_seed=seed, batched_seeds=batched,
     )
     if settings.sampler == "grid" and settings.space.grid() is None:
         bad = next(p.path for p in settings.space.params if p.grid() is None)

@@ -177,7 +177,7 @@ def work(study: optuna.Study, base: DictConfig, settings: TuneSettings, *, slots
             with _Heartbeat(storage, trial_id):
                 result = run_trial(trial, base, params, seeds=settings.seeds, slots=slots,
                                    objective=settings.objective, run_root=settings.dir / "trials" / f"{trial.number:04d}",
-                                   prune=settings.pruner != "none")
+                                   prune=settings.pruner != "none", batched=settings.batched_seeds)
         except (KeyboardInterrupt, TrainingInterrupted) as stop:
             trial.set_user_attr(INTERRUPTED_ATTR, str(stop) or type(stop).__name__)
             study.tell(trial, state=TrialState.FAIL)

@@ -22,6 +22,7 @@ from typing import Any, Literal, Protocol
 
 from omegaconf import DictConfig, OmegaConf
 
+from rlkit.errors import ConfigError
 from rlkit.run import run
 from rlkit.trainers import TrainerCallback
 
@@ -115,14 +116,93 @@ class _Curve(TrainerCallback):
         return self.values
 
 
+class _Lockstep(TrainerCallback):
+    """The seeds of a trial trained in one process (``num_seeds``): each evaluation covers every seed
+    at the same frames, so evaluation ``slot`` reports the mean over all seeds at step ``slot``. A
+    seed that stopped early (not evaluated again) keeps its last value."""
+
+    def __init__(self, reporter: Reporter, seeds: Sequence[int], slots: int, prune: bool) -> None:
+        self.reporter, self.seeds, self.slots, self.prune = reporter, list(seeds), slots, prune
+        self.values: dict[int, list[float]] = {seed: [] for seed in self.seeds}
+        self.pruned = False
+
+    def on_seed_evaluations(self, frames: int, by_seed: Mapping[int, Mapping[str, float]]) -> bool | None:
+        extra = all(len(v) >= self.slots for v in self.values.values())  # (a closing evaluation: the last slot's)
+        for seed, curve in self.values.items():
+            value = float(by_seed[seed]["eval_return"]) if seed in by_seed else (curve[-1] if curve else math.nan)
+            if extra:
+                curve[-1] = value
+            else:
+                curve.append(value)
+        return None if extra else self._report(len(self.values[self.seeds[0]]) - 1)
+
+    def _report(self, slot: int) -> bool:
+        mean = sum(curve[slot] for curve in self.values.values()) / len(self.values)
+        if math.isfinite(mean):
+            self.reporter.report(mean, slot)
+        if self.prune and self.reporter.should_prune():
+            self.pruned = True
+        return self.pruned
+
+    def fill(self) -> dict[int, list[float]]:
+        """Every seed's full curve once the run ended (an early end of all seeds keeps the last values)."""
+        while not self.pruned and self.values[self.seeds[0]] and len(self.values[self.seeds[0]]) < self.slots:
+            for curve in self.values.values():
+                curve.append(curve[-1])
+            self._report(len(self.values[self.seeds[0]]) - 1)
+        return self.values
+
+
+def batchable(seeds: Sequence[int]) -> bool:
+    """Whether a trial's seeds can train in one process (``num_seeds``): two or more, consecutive.
+
+    Examples:
+        >>> from rlkit.tune.trial import batchable
+        >>> batchable([0, 1, 2]), batchable([0]), batchable([0, 5])
+        (True, False, False)
+    """
+    return len(seeds) > 1 and list(seeds) == list(range(seeds[0], seeds[0] + len(seeds)))
+
+
+def _run_batched(reporter: Reporter, base: DictConfig, params: Mapping[str, Any], *, seeds: Sequence[int],
+                 slots: int, objective: str, run_root: Path, prune: bool) -> TrialResult | None:
+    """The trial's seeds in one process; None when its networks cannot be stacked (run them one by one)."""
+    cfg = trial_config(base, params, seeds[0])
+    cfg.num_seeds = len(seeds)
+    curves = _Lockstep(reporter, seeds, slots, prune)
+    try:
+        run(cfg, run_root, callbacks=[curves])
+    except ConfigError as err:
+        if "stacks rlkit's MLP networks" in str(err):
+            return None
+        return TrialResult("failed", None, {}, error=_describe(err))
+    except Exception as err:  # noqa: BLE001 (any failure of a sampled config is the trial's result)
+        return TrialResult("failed", None, {}, error=_describe(err))
+    if not curves.values[seeds[0]]:
+        return TrialResult("failed", None, {}, error="the run made no greedy evaluation")
+    values = curves.fill()
+    if curves.pruned:
+        return TrialResult("pruned", None, {})
+    seed_values = {seed: seed_objective(values[seed], objective) for seed in seeds}
+    value = sum(seed_values.values()) / len(seed_values)
+    if not math.isfinite(value):
+        return TrialResult("failed", None, seed_values, error=f"non-finite objective {value}")
+    return TrialResult("complete", value, seed_values)
+
+
 def _describe(err: BaseException) -> str:
     text = str(err).strip()
     return f"{type(err).__name__}: {text.splitlines()[0] if text else ''}".rstrip(": ")
 
 
 def run_trial(reporter: Reporter, base: DictConfig, params: Mapping[str, Any], *, seeds: Sequence[int],
-              slots: int, objective: str, run_root: Path, prune: bool = True) -> TrialResult:
+              slots: int, objective: str, run_root: Path, prune: bool = True, batched: bool = False) -> TrialResult:
     """Trains ``base`` with ``params`` once per seed into ``run_root/seed_<seed>``.
+
+    With ``batched`` and consecutive seeds (:func:`batchable`), the seeds train in one process
+    (``num_seeds``; ``run_root`` is that run's directory, each seed's outputs in its ``seed_<seed>/``)
+    and report in lockstep (:class:`_Lockstep`: evaluation ``k``'s mean over all seeds at step
+    ``k``); a config whose networks cannot be stacked falls back to one seed after another.
 
     Args:
         reporter: receives the running mean over seeds after each evaluation (see the module's
@@ -134,11 +214,17 @@ def run_trial(reporter: Reporter, base: DictConfig, params: Mapping[str, Any], *
         objective: ``final`` or ``auc`` (:func:`seed_objective`).
         run_root: the trial's directory.
         prune: whether to ask the reporter's pruner.
+        batched: train consecutive seeds in one process (see above).
 
     A seed that raises (a config the builders refuse, a ``NonFiniteError`` of a diverging run, any
     crash) fails the trial with its error; the remaining seeds do not run. Interrupts
     (``KeyboardInterrupt``, :class:`~rlkit.trainers.TrainingInterrupted`) propagate.
     """
+    if batched and batchable(seeds):
+        result = _run_batched(reporter, base, params, seeds=seeds, slots=slots, objective=objective,
+                              run_root=run_root, prune=prune)
+        if result is not None:
+            return result
     curves: list[list[float]] = []
     seed_values: dict[int, float] = {}
     for index, seed in enumerate(seeds):

@@ -74,3 +74,45 @@ def test_a_config_the_builders_refuse_fails_the_trial(study_parts, tmp_path):
                        run_root=tmp_path / "t")
     assert result.state == "failed"
     assert result.error == "ConfigError: algo.batch_size=-1 is invalid: expected a positive number"
+
+
+# -- several seeds in one process (num_seeds): lockstep reports ------------------------------------
+@pytest.mark.parametrize("objective", ["final", "auc"])
+def test_batched_seeds_report_the_mean_over_all_seeds_at_each_evaluation(study_parts, tmp_path, objective):
+    base, _ = study_parts("logger=csv")
+    trial = FakeTrial()
+    result = run_trial(trial, base, {"algo.optim.lr": 1e-3}, seeds=(0, 1), slots=3, objective=objective,
+                       run_root=tmp_path / "t", batched=True)
+    assert (tmp_path / "t" / "config.yaml").is_file()  # one run of 2 seeds; each seed's files in seed_<s>/
+    first, second = evals(tmp_path / "t" / "seed_0"), evals(tmp_path / "t" / "seed_1")
+    assert len(first) == len(second) == 3
+    assert trial.reports == [(k, pytest.approx((a + b) / 2)) for k, (a, b) in enumerate(zip(first, second))]
+    assert result.state == "complete"
+    assert result.seed_values == {0: seed_objective(first, objective), 1: seed_objective(second, objective)}
+    assert result.value == pytest.approx((result.seed_values[0] + result.seed_values[1]) / 2)
+
+
+def test_batched_pruning_stops_every_seed(study_parts, tmp_path):
+    base, _ = study_parts("logger=csv")
+    trial = FakeTrial(prune_at=1)
+    result = run_trial(trial, base, {}, seeds=(0, 1), slots=3, objective="final", run_root=tmp_path / "t",
+                       batched=True)
+    assert result.state == "pruned" and [step for step, _ in trial.reports] == [0, 1]
+    for seed in (0, 1):  # both stopped at the second evaluation (frame 400 of 600)
+        assert [row["step"] for row in read_metrics_csv(tmp_path / "t" / f"seed_{seed}" / "metrics.csv")][-1] == 400
+
+
+def test_networks_that_cannot_be_stacked_run_one_seed_after_another(study_parts, tmp_path):
+    base, _ = study_parts("algo.network={_target_: examples.nets.TwoLayer, width: 8}", "logger=csv")  # a user's net
+    trial = FakeTrial()
+    result = run_trial(trial, base, {}, seeds=(0, 1), slots=3, objective="final", run_root=tmp_path / "t",
+                       batched=True)
+    assert result.state == "complete" and not (tmp_path / "t" / "config.yaml").exists()
+    assert [step for step, _ in trial.reports] == [0, 1, 2, 3, 4, 5]  # the sequential scheme
+
+
+def test_non_consecutive_seeds_run_one_after_another(study_parts, tmp_path):
+    base, _ = study_parts("logger=csv")
+    trial = FakeTrial()
+    run_trial(trial, base, {}, seeds=(0, 5), slots=3, objective="final", run_root=tmp_path / "t", batched=True)
+    assert (tmp_path / "t" / "seed_5" / "config.yaml").is_file() and not (tmp_path / "t" / "config.yaml").exists()
