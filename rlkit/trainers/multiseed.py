@@ -51,6 +51,7 @@ from rlkit.trainers.trainer import (
     _class_name,
     _optimizer_mismatch,
     _Window,
+    scale_learning_rates,
 )
 from rlkit.errors import CheckpointMismatchError
 from rlkit.utils.state import first_mismatch
@@ -402,10 +403,7 @@ class MultiSeedTrainer:
             for p in self.params:
                 if p.grad is not None:
                     p.grad.index_fill_(0, index, 0.0)
-        if self.settings.lr_schedule == "linear":
-            remaining = max(0.0, 1.0 - self.frames / self.settings.total_frames)
-            for group, base in zip(self.optimizer.param_groups, self._base_lrs):
-                group["lr"] = base * remaining
+        scale_learning_rates(self.optimizer, self._base_lrs, self.settings, self.frames)
         self.optimizer.step()
         self.updates += 1
         if self.target_updater is not None:

@@ -405,10 +405,7 @@ class Trainer:
         total_value, norm_value = float(total.detach()), float(grad_norm)
         if not (math.isfinite(total_value) and math.isfinite(norm_value)):
             self._raise_non_finite(losses, loss_keys)
-        if self.settings.lr_schedule == "linear":
-            remaining = max(0.0, 1.0 - self.frames / self.settings.total_frames)
-            for group, base in zip(self.optimizer.param_groups, self._base_lrs):
-                group["lr"] = base * remaining
+        scale_learning_rates(self.optimizer, self._base_lrs, self.settings, self.frames)
         self.optimizer.step()
         self.updates += 1
         if self.target_updater is not None:
@@ -569,6 +566,16 @@ class _Window:
         self.n_updates = int(state["n_updates"])
         self.returns = list(state["returns"])
         self.lengths = list(state["lengths"])
+
+
+def scale_learning_rates(optimizer: torch.optim.Optimizer, base_lrs: list[float], settings: TrainerSettings,
+                         frames: int) -> None:
+    """Applies ``settings.lr_schedule`` before an update: ``linear`` sets each group's learning rate
+    to its base value times the fraction of ``total_frames`` still to come; ``constant`` leaves them."""
+    if settings.lr_schedule == "linear":
+        remaining = max(0.0, 1.0 - frames / settings.total_frames)
+        for group, base in zip(optimizer.param_groups, base_lrs):
+            group["lr"] = base * remaining
 
 
 def _class_name(obj: object) -> str:
