@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib
+import inspect
 import os
 import random
 from collections.abc import Callable, Sequence
@@ -60,10 +61,26 @@ from rlkit.utils.seeds import SeedStreams
 
 def build_optimizer(optim: dict, params) -> torch.optim.Optimizer:
     """Instantiates ``optim`` (``_target_`` + keyword arguments, validated by the builder; a null
-    argument is left at the class's default) over ``params``."""
+    argument is left at the class's default) over ``params``.
+
+    An optimiser that takes ``foreach`` and is given neither ``foreach`` nor ``fused: true`` gets
+    ``foreach=True``: torch's multi-tensor kernels, which on CPU apply the single-tensor kernel's
+    operations tensor by tensor (the same numbers, bit for bit: ``tests/test_optim.py``) without
+    its Python loop, and on CUDA are torch's own default.
+
+    Examples:
+        >>> import torch
+        >>> from rlkit.factories import build_optimizer
+        >>> build_optimizer({"_target_": "torch.optim.Adam", "lr": 1e-3, "fused": None},
+        ...                 [torch.nn.Parameter(torch.zeros(2))]).defaults["foreach"]
+        True
+    """
     module_name, cls_name = optim["_target_"].rsplit(".", 1)
     cls = getattr(importlib.import_module(module_name), cls_name)
-    return cls(params, **{k: v for k, v in optim.items() if k != "_target_" and v is not None})
+    kwargs = {k: v for k, v in optim.items() if k != "_target_" and v is not None}
+    if "foreach" not in kwargs and not kwargs.get("fused") and "foreach" in inspect.signature(cls).parameters:
+        kwargs["foreach"] = True
+    return cls(params, **kwargs)
 
 
 def make_env(settings: Any, *, num_envs: int, seed: int, evaluating: GymEnv | Sequence[EnvTransform] | None = None,
@@ -403,8 +420,12 @@ def build_multiseed_trainer(settings: Any, run_dir: Path, *, drop_non_finite: bo
         device = torch.device(root.device)
         agent.loss.to(device)
         agent.policy.to(device)
-        views = seed_views(list(agent.loss.parameters()), len(seeds))
-        optimizer = build_optimizer(algo.optim, [view for per_seed in views for view in per_seed])
+        params = list(agent.loss.parameters())
+        if algo.optim.get("fused"):  # fused kernels round by position in a tensor: per-seed tensors
+            views = seed_views(params, len(seeds))
+            optimizer = build_optimizer(algo.optim, [view for per_seed in views for view in per_seed])
+        else:  # the stacked tensors (see rlkit.trainers.multiseed)
+            optimizer = build_optimizer(algo.optim, params)
         updater = None
         if first.target_updater is not None:
             updater = (SoftUpdate(agent.loss, tau=algo.tau) if algo.tau is not None

@@ -186,8 +186,49 @@ def load_run_config(run_dir: str | os.PathLike, overrides: list[str] | None = No
         raise RunDirError(f"cannot resume: {path} does not exist (is {run_dir} an rlkit run directory?)")
     # A mapping: rlkit writes the file (a hand-edited list would fail in apply_overrides).
     saved = cast(dict, OmegaConf.to_container(OmegaConf.load(path)))
+    _fill_added_keys(saved, _root_defaults())
     extra = [o for o in (overrides or []) if o.split("=", 1)[0].lstrip("+") != "resume"]
     return apply_overrides(saved, extra)
+
+
+def _root_defaults() -> dict:
+    """The root config's own keys and their defaults (``conf/config.yaml`` less its defaults list and
+    ``hydra`` section: their one owner); empty where the package runs without its ``conf/``."""
+    path = Path(__file__).resolve().parents[1] / "conf" / "config.yaml"
+    if not path.is_file():
+        return {}
+    root = cast(dict, OmegaConf.to_container(OmegaConf.load(path)))
+    return {k: v for k, v in root.items() if k not in ("defaults", "hydra")}
+
+
+def _fill_added_keys(saved: dict, defaults: dict, prefix: str = "") -> list[str]:
+    """Gives ``saved`` (a run's config) the keys of ``defaults`` it lacks, in place, and returns them
+    as ``key=value``: keys added to the root config after the run started take their defaults, which
+    keep the behaviour the run had (``num_seeds: 1``, ``trainer.video_interval: null``), so that an
+    older run still resumes and loads.
+
+    Examples:
+        >>> saved = {"seed": 3, "trainer": {"log_interval": 100}}
+        >>> _fill_added_keys(saved, {"seed": 0, "num_seeds": 1, "trainer": {"log_interval": 2000, "video_interval": None}})
+        ['num_seeds=1', 'trainer.video_interval=None']
+        >>> saved
+        {'seed': 3, 'trainer': {'log_interval': 100, 'video_interval': None}, 'num_seeds': 1}
+    """
+    added = []
+    for key, value in defaults.items():
+        if key not in saved:
+            saved[key] = value
+            added.append(f"{prefix}{key}={value}")
+        elif isinstance(value, dict) and isinstance(saved[key], dict):
+            added += _fill_added_keys(saved[key], value, f"{prefix}{key}.")
+    return added
+
+
+def keys_added_since(run_dir: str | os.PathLike) -> list[str]:
+    """The root config's keys that ``run_dir``'s saved config lacks (added since it started), as
+    ``key=default``; :func:`load_run_config` gives them their defaults."""
+    saved = cast(dict, OmegaConf.to_container(OmegaConf.load(Path(run_dir) / CONFIG_FILE)))
+    return _fill_added_keys(saved, _root_defaults())
 
 
 def preflight(cfg: DictConfig) -> Settings:
@@ -333,6 +374,7 @@ def _resume(cfg: DictConfig, run_dir: Path, overrides: list[str] | None,
         )
     checkpoint = find_checkpoint(cfg.resume)
     held = RunDir.claim(run_dir, fresh=False)
+    added = keys_added_since(run_dir) if (run_dir / CONFIG_FILE).is_file() else []
     try:
         verified = _verify_resume(run_dir, overrides, checkpoint, callbacks)
     except BaseException:
@@ -351,6 +393,8 @@ def _resume(cfg: DictConfig, run_dir: Path, overrides: list[str] | None,
                 _open(trainer, settings, run_dir, container, resume_state=state, **console)
                 log.info("resume %d: from %s at %d frames, to %d frames", segment, checkpoint, int(state["frames"]),
                          settings.root.total_frames)
+                if added:
+                    log.info("config keys added since this run started take their defaults: %s", ", ".join(added))
                 env = _env(trainer)
                 for line in config_summary(settings, env.env_id):
                     log.info("%s", line)

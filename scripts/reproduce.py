@@ -198,7 +198,8 @@ def plan(options: Options, expected: dict[str, Any]) -> tuple[list[int], list[Pa
 
 
 def train_commands(options: Options, seeds: list[int], resume: list[Path]) -> list[list[str]]:
-    """The ``train.py`` command lines: one per resumed run, then one sweep over the new seeds."""
+    """The ``train.py`` command lines: one per resumed run, then one per run of consecutive new seeds
+    (batched) or one sweep over them; :func:`run_training` runs ``jobs`` of them at a time."""
     python, entry = sys.executable, str(ROOT / "train.py")
     commands = [[python, entry, f"resume={p}", "trainer.progress=false"] for p in resume]
     if seeds and options.batched and len(seeds) > 1 and batchable(options):
@@ -288,31 +289,51 @@ def progress_line(options: Options, total_frames: int, started: float) -> str:
             + f" | {_fmt_time(elapsed)}<{eta}")
 
 
+def slots(command: list[str]) -> int:
+    """The cores ``command`` takes: a joblib sweep's ``n_jobs``, else 1."""
+    for arg in command:
+        if arg.startswith("hydra.launcher.n_jobs="):
+            return int(arg.split("=", 1)[1])
+    return 1
+
+
 def run_training(options: Options, commands: list[list[str]], total_frames: int, interval: float = 2.0) -> None:
-    """Runs ``commands`` one after another, printing progress; output goes to ``<out>/train.log``."""
+    """Runs ``commands`` up to ``options.jobs`` at a time (a sweep takes its ``n_jobs``), printing
+    progress; their output goes to ``<out>/train.log``. A failed command stops new ones from
+    starting; those running end first (their checkpoints stay), then the failure is reported with
+    the log's tail."""
     options.out.mkdir(parents=True, exist_ok=True)
     log_path = options.out / "train.log"
     tty = sys.stderr.isatty()
     started = time.monotonic()
     last_plain = -1e9
     env = dict(os.environ, HYDRA_FULL_ERROR="1")
-    for command in commands:
-        with log_path.open("a", encoding="utf-8") as log:
-            log.write(f"$ {shlex.join(command)}\n")
-            log.flush()
-            proc = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
-            while proc.poll() is None:
-                time.sleep(interval)
-                now = time.monotonic()
-                if tty:
-                    print("\r\033[K" + progress_line(options, total_frames, started), end="", file=sys.stderr)
-                elif now - last_plain >= 15 * interval:  # plain lines every ~30 s in logs
-                    print(progress_line(options, total_frames, started), file=sys.stderr, flush=True)
-                    last_plain = now
-        if proc.returncode != 0:
-            tail = "".join(log_path.read_text(encoding="utf-8").splitlines(keepends=True)[-25:])
-            raise SystemExit(f"\ntraining failed (exit {proc.returncode}): {shlex.join(command)}\n"
-                             f"last lines of {log_path}:\n{tail}")
+    pending, running = list(commands), []
+    failed: tuple[list[str], int] | None = None
+    with log_path.open("a", encoding="utf-8") as log:
+        while pending or running:
+            while pending and failed is None and (
+                    not running or sum(slots(c) for c, _ in running) + slots(pending[0]) <= options.jobs):
+                command = pending.pop(0)
+                log.write(f"$ {shlex.join(command)}\n")
+                log.flush()
+                running.append((command, subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                                          env=env)))
+            time.sleep(interval)
+            for command, proc in [r for r in running if r[1].poll() is not None]:
+                running.remove((command, proc))
+                if proc.returncode != 0 and failed is None:
+                    failed = (command, proc.returncode)
+            now = time.monotonic()
+            if tty:
+                print("\r\033[K" + progress_line(options, total_frames, started), end="", file=sys.stderr)
+            elif now - last_plain >= 15 * interval:  # plain lines every ~30 s in logs
+                print(progress_line(options, total_frames, started), file=sys.stderr, flush=True)
+                last_plain = now
+    if failed is not None:
+        tail = "".join(log_path.read_text(encoding="utf-8").splitlines(keepends=True)[-25:])
+        raise SystemExit(f"\ntraining failed (exit {failed[1]}): {shlex.join(failed[0])}\n"
+                         f"last lines of {log_path}:\n{tail}")
     print(("\r\033[K" if tty else "") + progress_line(options, total_frames, started), file=sys.stderr)
 
 

@@ -48,3 +48,42 @@ def test_it_differs_from_torchs_rmsprop_where_tensorflow_does():
 def test_bad_arguments_are_refused():
     with pytest.raises(ValueError, match="RMSpropTF needs lr >= 0, got -1"):
         RMSpropTF([torch.nn.Parameter(torch.ones(1))], lr=-1)
+
+
+@pytest.mark.parametrize("optim", [
+    {"_target_": "torch.optim.Adam", "lr": 2.5e-4},
+    {"_target_": "torch.optim.RMSprop", "lr": 2.5e-4, "alpha": 0.95, "eps": 0.01, "centered": True},
+    {"_target_": "torch.optim.AdamW", "lr": 1e-3, "weight_decay": 0.1},
+    {"_target_": "torch.optim.SGD", "lr": 1e-2, "momentum": 0.9},
+])
+def test_the_foreach_kernels_rlkit_defaults_to_give_the_single_tensor_numbers_bit_for_bit(optim):
+    """``build_optimizer`` picks ``foreach=True`` where the config says neither ``foreach`` nor
+    ``fused``: on CPU it must change no number, for tensor sizes with and without a partial vector
+    at their end, over many steps (this is what lets it replace torch's CPU default)."""
+    from rlkit.factories import build_optimizer
+
+    torch.manual_seed(0)
+    shapes = [(120, 4), (120,), (84, 120), (84,), (2, 84), (2,), (3, 5, 7)]
+    ours = [torch.nn.Parameter(torch.randn(s)) for s in shapes]
+    single = [torch.nn.Parameter(p.detach().clone()) for p in ours]
+    fast = build_optimizer(optim, ours)
+    target = optim["_target_"].rsplit(".", 1)[1]
+    slow = getattr(torch.optim, target)(single, foreach=False, **{k: v for k, v in optim.items() if k != "_target_"})
+    assert fast.defaults["foreach"] is True
+    for _ in range(50):
+        for a, b in zip(ours, single):
+            a.grad = torch.randn(a.shape)
+            b.grad = a.grad.clone()
+        fast.step()
+        slow.step()
+    assert all(torch.equal(a, b) for a, b in zip(ours, single))
+
+
+def test_an_explicit_kernel_choice_is_kept():
+    from rlkit.factories import build_optimizer
+
+    params = [torch.nn.Parameter(torch.zeros(3))]
+    assert build_optimizer({"_target_": "torch.optim.Adam", "lr": 1e-3, "foreach": False}, params).defaults["foreach"] is False
+    fused = build_optimizer({"_target_": "torch.optim.Adam", "lr": 1e-3, "fused": True}, params).defaults
+    assert fused["fused"] is True and not fused["foreach"]
+    assert "foreach" not in build_optimizer({"_target_": "rlkit.optim.RMSpropTF", "lr": 1e-3}, params).defaults

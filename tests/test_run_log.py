@@ -137,3 +137,29 @@ def test_the_applications_logging_is_left_as_it_was(tmp_path):
     assert [r.getMessage() for r in seen if r.name == "rlkit"] == ["a warning after the run"]
     assert (rlkit_log.level, rlkit_log.propagate, list(rlkit_log.handlers), root.level) == before
     assert kinds(log_lines(tmp_path))[0] == "start"
+
+
+def test_a_run_from_before_a_root_key_existed_resumes_and_loads_with_its_default(tmp_path):
+    """A run started before ``num_seeds`` / ``trainer.video_interval`` existed: its saved config lacks
+    them; resume and ``load_agent`` give them the root config's defaults and the resume logs them."""
+    import yaml
+
+    from rlkit import load_agent
+
+    train(tmp_path, TINY + ["total_frames=500", "trainer.progress=false"])
+    config = tmp_path / "config.yaml"
+    saved = yaml.safe_load(config.read_text())
+    del saved["num_seeds"], saved["trainer"]["video_interval"]
+    config.write_text(yaml.safe_dump(saved))
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        args = [f"resume={tmp_path}", "total_frames=700"]
+        run(compose("config", overrides=args), tmp_path, overrides=args)
+    lines = log_lines(tmp_path)
+    added = [line for line in lines if line.startswith("config keys added")]
+    assert added == ["config keys added since this run started take their defaults: num_seeds=1, "
+                     "trainer.video_interval=None"]
+    resaved = yaml.safe_load(config.read_text())
+    assert resaved["num_seeds"] == 1 and resaved["trainer"]["video_interval"] is None
+    del resaved["num_seeds"]
+    config.write_text(yaml.safe_dump(resaved))
+    assert load_agent(tmp_path).act(torch.zeros(4)).shape == ()

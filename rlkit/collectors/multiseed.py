@@ -59,6 +59,17 @@ class MultiSeedCollector:
 
     def _make_act(self, policy: TensorDictModuleBase) -> Act:
         streams = self.streams
+        if isinstance(policy, EGreedyPolicy) and policy.explores_seeds and streams.device is None:
+            # One draw call per seed from its own generator, no swapping of the global state.
+            greedy_seeds = action_call(policy.policy)
+            n_inputs = len(policy.policy.in_keys)
+            generators = [streams.generator(k) for k in range(len(streams))]
+
+            def egreedy_seeds(state: list[torch.Tensor], per_seed: list[list[torch.Tensor]]) -> list[tuple]:
+                actions = policy.explore_seeds(state[0], lambda: greedy_seeds(*state[:n_inputs]), generators)
+                return [(action,) for action in actions]
+
+            return egreedy_seeds
         if isinstance(policy, EGreedyPolicy):
             greedy_call = action_call(policy.policy)
             n_greedy = len(policy.policy.in_keys)

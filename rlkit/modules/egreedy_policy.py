@@ -1,7 +1,7 @@
 """Epsilon-greedy acting that calls the greedy policy only where its action is used."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import cast
 
 import torch
@@ -164,6 +164,67 @@ class EGreedyPolicy(TensorModule, TensorDictModuleBase):
         whose first tensor is ``first`` (a multi-seed collector evaluates all seeds' networks in one
         call and explores each seed with that seed's random stream)."""
         return self._act(first, greedy, mask)
+
+    @property
+    def explores_seeds(self) -> bool:
+        """Whether :meth:`explore_seeds` applies: index actions of a spec without a mask, and no
+        action-mask input."""
+        return self._index_fast and self._mask_position is None
+
+    def explore_seeds(self, first: torch.Tensor, greedy: Callable[[], torch.Tensor],
+                      generators: Sequence[torch.Generator]) -> list[torch.Tensor]:
+        """Epsilon-greedy for ``N`` seeds at once (a multi-seed collector's step): ``first`` is
+        ``[N, *B, *event]``, ``greedy()`` gives the ``[N, *B]`` greedy actions (called once, only when
+        some entry of some seed acts greedily) and seed ``k`` draws from ``generators[k]`` (on
+        ``first``'s device). Seed ``k``'s draws and action are those of :meth:`act` on ``first[k]``
+        with ``generators[k]``'s state in the global generator: its coins, then one ``randint`` if any
+        of them fell below ε. Needs :attr:`explores_seeds`.
+
+        Examples:
+            >>> import torch
+            >>> from rlkit.data import Categorical
+            >>> from rlkit.modules import EGreedyModule, EGreedyPolicy, QValueActor
+            >>> actor = QValueActor(torch.nn.Linear(4, 3), in_keys=["observation"], spec=Categorical(3))
+            >>> policy = EGreedyPolicy(actor, EGreedyModule(Categorical(3), eps_init=0.5))
+            >>> obs = torch.randn(2, 5, 4)  # 2 seeds, 5 envs each
+            >>> gens = [torch.Generator().manual_seed(s) for s in (7, 8)]
+            >>> actions = policy.explore_seeds(obs, lambda: actor.action(obs), gens)
+            >>> torch.manual_seed(8); torch.equal(actions[1], policy.act(obs[1])[0])  # doctest: +ELLIPSIS
+            <torch._C.Generator object at ...>
+            True
+        """
+        if not self.explores_seeds:
+            raise ValueError("explore_seeds needs index actions without an action mask; use explore_around per seed")
+        spec = cast(Categorical, self._spec)
+        action = None
+        if self._event_dims is None:  # (as act's first call: the greedy actions tell the event dims)
+            action = greedy()
+            self._event_dims = first.dim() - action.dim()
+        batch = first.shape[1:first.dim() - self._event_dims]
+        coins = torch.empty((len(generators), *batch), device=first.device)
+        for row, generator in zip(coins, generators):
+            row.uniform_(generator=generator)
+        eps = self._current_eps()
+        explored = [[u < eps for u in row] for row in coins.view(len(generators), -1).tolist()]
+        if action is None and not all(all(row) for row in explored):
+            action = greedy()
+        if action is not None and action.dtype != spec.dtype:
+            action = action.to(spec.dtype)
+        actions = []
+        for k, (generator, row) in enumerate(zip(generators, explored)):
+            if not any(row):
+                assert action is not None  # (some entry acts greedily)
+                actions.append(action[k])
+                continue
+            random = torch.randint(spec.n, batch, device=spec.device, generator=generator)
+            if random.dtype != spec.dtype or random.device != first.device:
+                random = random.to(device=first.device, dtype=spec.dtype)
+            if all(row):
+                actions.append(random)
+            else:
+                assert action is not None
+                actions.append(torch.where(coins[k] < eps, random, action[k]))
+        return actions
 
     def _index_step(self, first: torch.Tensor, policy_inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
         """:meth:`_act` for unmasked index actions of one batch dim once the batch dims are known (a

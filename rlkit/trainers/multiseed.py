@@ -9,13 +9,15 @@ evaluation env, metrics, episodes and early stop. Adam and RMSprop update each p
 its own gradient and moments, so one optimiser over the stacked parameters is ``N`` optimisers;
 the gradient norm (logged, and clipped with ``max_grad_norm``) is each seed's own.
 
-One optimiser updates every seed, but over per-seed views of the stacked parameters
-(:func:`seed_views`: ``N x P`` tensors, seed-major), not over the ``P`` stacked tensors: Adam and
-RMSprop are elementwise, so both are ``N`` optimisers in exact arithmetic, but their vectorised
-kernels round the last, partial vector of each tensor differently from the rest, and in a stacked
-tensor which entries fall there depends on ``N`` (measured: one bias entry of CartPole's DQN
-differed by 7e-9 after 165 updates). Per-seed views give every seed the tensors of its ordinary
-run, so seed ``k``'s updates are bit for bit those of a run alone. The target
+One optimiser updates every seed. Torch's single- and multi-tensor (``foreach``) kernels of Adam
+and RMSprop apply one elementwise operation after another, and each operation gives an entry the
+same number wherever it sits in a tensor (tested: ``tests/trainers/test_multiseed.py``), so an
+optimiser over the ``P`` stacked parameters updates seed ``k`` bit for bit as its run alone would.
+The fused kernels do not: they round the last, partial vector of a tensor differently from the
+rest, and which entries fall there in a stacked tensor depends on ``N`` (measured: one bias entry
+of CartPole's DQN differed by 7e-9 after 165 updates). With ``fused: true`` the optimiser holds
+per-seed views of the stacked parameters instead (:func:`seed_views`: ``N x P`` tensors,
+seed-major), each the tensor of its ordinary run. The target
 updater copies every seed's targets at once (the seeds update in lockstep, so their counters
 agree). Seeds that stop early (``trainer.early_stop``) keep their parameters as they were when they
 stopped; a non-finite loss or gradient stops the run naming the seed, or with ``drop_non_finite``
@@ -177,7 +179,8 @@ class MultiSeedTrainer:
         seeds: the seeds, in the order of the leading dim.
         collector: the :class:`~rlkit.collectors.multiseed.MultiSeedCollector`.
         loss_module: the seed-stacked loss (``stacked_dims == 1``).
-        optimizer: over :func:`seed_views` of ``loss_module.parameters()`` (seed-major).
+        optimizer: over ``loss_module.parameters()`` (the stacked tensors), or over their
+            :func:`seed_views` (seed-major) for a fused kernel.
         run_dir: the run's directory (its checkpoint holds every seed).
         seed_dirs: one output directory per seed (``config.yaml``, ``metrics.csv``, ``episodes.csv``).
         settings: loop settings (frame counts per seed).
@@ -207,12 +210,15 @@ class MultiSeedTrainer:
         self._halted = False  # a callback asked to stop
         self.outputs = [SeedOutputs(s, Path(d)) for s, d in zip(self.seeds, seed_dirs, strict=True)]
         self.params = [p for p in loss_module.parameters() if p.requires_grad]
-        views = [p for group in optimizer.param_groups for p in group["params"]]
+        held = [p for group in optimizer.param_groups for p in group["params"]]
         n, per_seed = len(self.seeds), len(self.params)
-        if len(views) != n * per_seed:
-            raise ValueError(f"the optimiser holds {len(views)} tensors; expected seed_views of the loss's "
-                             f"{per_seed} parameters for {n} seeds")
-        self.views = [views[k * per_seed:(k + 1) * per_seed] for k in range(n)]
+        self.views: list[list[torch.Tensor]] | None = None  # None: the optimiser steps the stacked tensors
+        stacked = len(held) == per_seed and all(a is b for a, b in zip(held, self.params))
+        if not stacked and len(held) == n * per_seed:
+            self.views = [held[k * per_seed:(k + 1) * per_seed] for k in range(n)]
+        elif not stacked:
+            raise ValueError(f"the optimiser holds {len(held)} tensors; expected the loss's {per_seed} parameters "
+                             f"or their seed_views for {n} seeds ({n * per_seed})")
         if settings.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"unknown lr_schedule {settings.lr_schedule!r}; valid choices: {list(LR_SCHEDULES)}")
         self._base_lrs = [float(group["lr"]) for group in optimizer.param_groups]
@@ -388,9 +394,10 @@ class MultiSeedTrainer:
         for p in self.params:
             p.grad = None
         total.sum().backward()  # each seed's parameters get the gradient of its own loss
-        for k, views in enumerate(self.views):
-            for view, p in zip(views, self.params):
-                view.grad = None if p.grad is None else p.grad[k]
+        if self.views is not None:
+            for k, views in enumerate(self.views):
+                for view, p in zip(views, self.params):
+                    view.grad = None if p.grad is None else p.grad[k]
         norms = self._grad_norms()
         values = torch.stack([total.detach(), norms]).tolist()  # one transfer for the checks and the log
         inactive = [k for k, out in enumerate(self.outputs) if out.status != "running"]
@@ -425,7 +432,8 @@ class MultiSeedTrainer:
         grads = [p.grad for p in self.params if p.grad is not None]
         if not grads:
             return torch.zeros(n)
-        per_tensor = torch._foreach_norm([view.grad for views in self.views for view in views if view.grad is not None])
+        # Seed-major views of the gradients: each seed's norms are those of its ordinary run's tensors.
+        per_tensor = torch._foreach_norm([g for seed in zip(*(g.unbind(0) for g in grads)) for g in seed])
         norms = torch.linalg.vector_norm(torch.stack(per_tensor).reshape(n, len(grads)), dim=1)
         limit = self.settings.max_grad_norm
         if limit:

@@ -200,3 +200,42 @@ def test_coins_of_one_call_are_not_changed_by_the_next():
     torch.rand(3)
     random = Categorical(2).rand(torch.Size([64]))
     assert torch.equal(got, torch.where(coin, random, torch.ones(64, dtype=torch.int64)))
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.3, 1.0])
+def test_explore_seeds_gives_each_seed_the_draws_and_actions_of_act_with_its_generator(eps):
+    """A multi-seed collector's step: seed k's actions (and the state its generator is left in) are
+    those of ``act`` run alone with that generator's state as the global one, step after step."""
+    torch.manual_seed(0)
+    actor = QValueActor(torch.nn.Linear(4, 3), in_keys=["observation"], spec=Categorical(3))
+    together = EGreedyPolicy(actor, EGreedyModule(Categorical(3), eps_init=eps, eps_end=eps))
+    alone = EGreedyPolicy(actor, EGreedyModule(Categorical(3), eps_init=eps, eps_end=eps))
+    seeds = [11, 12, 13, 14]
+    generators = [torch.Generator().manual_seed(s) for s in seeds]
+    states = [torch.Generator().manual_seed(s).get_state() for s in seeds]
+    calls = []
+
+    def greedy(obs):
+        calls.append(1)
+        return actor.action(obs)
+
+    with set_exploration_type(ExplorationType.RANDOM):
+        for step in range(30):
+            obs = torch.randn(len(seeds), 5, 4)
+            calls.clear()
+            actions = together.explore_seeds(obs, lambda obs=obs: greedy(obs), generators)
+            assert len(calls) <= 1 and (eps < 1.0 or step == 0 or not calls)  # (the first call learns the event dims)
+            for k in range(len(seeds)):
+                torch.set_rng_state(states[k])
+                expected = alone.act(obs[k])[0]
+                states[k] = torch.get_rng_state()
+                assert torch.equal(actions[k], expected) and actions[k].dtype == expected.dtype
+                assert torch.equal(generators[k].get_state(), states[k])
+
+
+def test_explore_seeds_refuses_a_masked_policy():
+    actor = QValueActor(torch.nn.Linear(4, 3), in_keys=["observation"], spec=Categorical(3))
+    policy = EGreedyPolicy(actor, EGreedyModule(Categorical(3), action_mask_key="action_mask"))
+    assert not policy.explores_seeds
+    with pytest.raises(ValueError, match="explore_seeds needs index actions without an action mask"):
+        policy.explore_seeds(torch.zeros(2, 1, 4), lambda: torch.zeros(2, 1, dtype=torch.long), [torch.Generator()] * 2)

@@ -224,6 +224,27 @@ def test_failed_training_shows_the_log_tail(tmp_path):
         reproduce.run_training(opts, [command], total_frames=10, interval=0.05)
 
 
+def test_commands_run_up_to_jobs_at_a_time(tmp_path):
+    """Two resumed runs and a sweep of two jobs with jobs=2: the resumes together, then the sweep."""
+    opts = reproduce.parse_args(["experiment=dqn_cartpole", "jobs=2", f"out={tmp_path}"])
+    stamp = "import sys, time; open(sys.argv[1], 'a').write(f'{time.monotonic()}\\n'); time.sleep(0.5)"
+    commands = [[sys.executable, "-c", stamp, str(tmp_path / name), *extra]
+                for name, extra in (("a", []), ("b", []), ("c", ["hydra.launcher.n_jobs=2"]))]
+    reproduce.run_training(opts, commands, total_frames=10, interval=0.05)
+    a, b, c = (float((tmp_path / name).read_text()) for name in "abc")
+    assert abs(a - b) < 0.4 and c - max(a, b) >= 0.45  # a and b at once; c (two slots) once both ended
+
+
+def test_a_failure_lets_the_running_commands_end_and_starts_no_more(tmp_path):
+    opts = reproduce.parse_args(["experiment=dqn_cartpole", "jobs=2", f"out={tmp_path}"])
+    slow = [sys.executable, "-c", f"import time; time.sleep(0.5); open({str(tmp_path / 'slow')!r}, 'w')"]
+    never = [sys.executable, "-c", f"open({str(tmp_path / 'never')!r}, 'w')"]
+    fail = [sys.executable, "-c", "raise SystemExit(4)"]
+    with pytest.raises(SystemExit, match=r"training failed \(exit 4\)"):
+        reproduce.run_training(opts, [fail, slow, never], total_frames=10, interval=0.05)
+    assert (tmp_path / "slow").exists() and not (tmp_path / "never").exists()
+
+
 def test_aggregate_only_without_runs_says_so(tmp_path):
     with pytest.raises(SystemExit, match=r"no run for seeds \[0, 1\] in .*; run without aggregate_only=true"):
         reproduce.main(["experiment=dqn_cartpole", "seeds=2", f"out={tmp_path}", "aggregate_only=true"])

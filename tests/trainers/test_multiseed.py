@@ -65,6 +65,7 @@ def rows(path: Path) -> list[dict]:
     ("dqn", ()), ("c51", ()), ("a2c", ()),
     ("dqn", ("algo.prioritized=true", "algo.double_dqn=true")),  # per-seed priorities
     ("dqn", ("value_estimator=td_lambda", "algo.slice_len=4", "algo.tau=0.05")),  # [N, B, T] slices, soft updates
+    ("dqn", ("algo.optim.fused=false",)),  # one optimiser over the stacked tensors
 ])
 def test_a_seed_among_others_is_the_seed_alone_bit_for_bit(tmp_path, algo, extra):
     among, p3 = batched(tmp_path / "three", algo, 0, 3, extra=extra)
@@ -222,3 +223,31 @@ def test_train_log_of_a_multi_seed_run(tmp_path):
                                                 " seed 1, frame 800"]
     assert sum(t.startswith("checkpoint: frame ") for t in texts) >= 2  # frame 0 and the end
     assert texts[-1].startswith("end: 800 frames, ") and "seed 0 (budget done)" in texts[-1] and "seed 1 (budget done)" in texts[-1]
+
+
+@pytest.mark.parametrize("optim", [torch.optim.Adam, torch.optim.RMSprop])
+@pytest.mark.parametrize("foreach", [False, True])
+def test_one_unfused_optimiser_over_the_stacked_tensors_is_n_optimisers(optim, foreach):
+    """What lets a multi-seed run without ``fused`` step the stacked tensors: every entry gets the
+    numbers of its seed's own tensors, whether or not it falls in a partial vector at the end of
+    those (CartPole DQN's sizes: 84 and 2 entries leave partial vectors)."""
+    torch.manual_seed(0)
+    n, shapes = 5, [(120, 4), (120,), (84, 120), (84,), (2, 84), (2,)]
+    stacked = [torch.nn.Parameter(torch.randn(n, *s)) for s in shapes]
+    apart = [[torch.nn.Parameter(p[k].detach().clone()) for p in stacked] for k in range(n)]
+    kwargs = {"alpha": 0.95, "eps": 0.01, "centered": True} if optim is torch.optim.RMSprop else {}
+    together = optim(stacked, lr=1e-2, foreach=foreach, **kwargs)
+    alone = [optim(ps, lr=1e-2, foreach=False, **kwargs) for ps in apart]
+    for _ in range(200):
+        grads = [torch.randn(n, *s) for s in shapes]
+        for p, g in zip(stacked, grads):
+            p.grad = g
+        for k in range(n):
+            for q, g in zip(apart[k], grads):
+                q.grad = g[k].clone()
+        together.step()
+        for opt in alone:
+            opt.step()
+    for k in range(n):
+        for p, q in zip(stacked, apart[k]):
+            assert torch.equal(p[k], q)
