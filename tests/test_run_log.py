@@ -51,9 +51,9 @@ def test_train_log_has_the_documented_lines_for_a_start_and_a_resume(tmp_path):
     assert lines[2].startswith("config: algo num_envs=1 hidden_sizes=[32] ") and " optim.lr=0.00025 " in lines[2]
     assert lines[3] == "config: value_estimator gamma=0.99"
     last = tmp_path / "checkpoints" / "last.pt"
-    # (frame 1000 twice: the periodic checkpoint, then the one every run writes at its end)
+    # (frame 1000 once: the periodic checkpoint there is the one the run would write at its end)
     assert [line for line in lines if line.startswith("checkpoint")] == [
-        f"checkpoint: frame {frames} -> {last}" for frames in (0, 500, 1000, 1000)]
+        f"checkpoint: frame {frames} -> {last}" for frames in (0, 500, 1000)]
     evals = [line for line in lines if line.startswith("eval")]
     assert [line.split(":")[1] for line in evals] == [" frame 400", " frame 800", " frame 1000"]
     assert all(re.fullmatch(r"eval: frame \d+: return [\d.]+ ± [\d.]+, length [\d.]+", line) for line in evals)

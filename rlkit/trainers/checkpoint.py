@@ -345,7 +345,7 @@ def find_checkpoint(run_dir_or_file: str | os.PathLike[str]) -> Path:
     back to the ``step_<frames>.pt`` with the most frames.
 
     Raises:
-        FileNotFoundError: nothing found; the message lists where it looked.
+        MissingCheckpointError: nothing found (a ``FileNotFoundError`` too); the message lists where it looked.
     """
     path = Path(run_dir_or_file)
     if path.is_file():

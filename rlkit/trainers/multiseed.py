@@ -529,7 +529,8 @@ class MultiSeedTrainer:
                 for k, saved in self._frozen.items():
                     for p, value in zip(self.params, saved):
                         p[k].copy_(value)
-        self.save()
+        if self._last["checkpoint"] != self.frames or self.frames == 0:  # (a periodic one at K is this one)
+            self.save()
         running = self._running()
         if self.evaluator is not None and self._last["eval"] != self.frames and running and not self._halted:
             self._last["eval"] = self.frames

@@ -499,7 +499,8 @@ class Trainer:
     def _finish(self) -> None:
         # Saved before the closing evaluation and row, so the checkpoint of a run stopped at K frames
         # equals a periodic one at K: resuming it to N > K then replays exactly an uninterrupted run.
-        self.save()
+        if self._last["checkpoint"] != self.frames or self.frames == 0:  # (a periodic one at K is this one)
+            self.save()
         if self.evaluator is not None and self._last["eval"] != self.frames:
             self._last["eval"] = self.frames
             metrics = self._evaluate()
