@@ -36,7 +36,7 @@ from rlkit.envs.suites import get_suite
 from rlkit.envs.transforms import EnvTransform, build_transforms
 from rlkit.errors import ConfigError, EnvError, ResourceError
 from rlkit.modules import EGreedyModule
-from rlkit.modules.mlp import stack_mlp_parameters_
+from rlkit.modules.mlp import stack_seed_parameters_
 from rlkit.objectives import HardUpdate, SoftUpdate
 from rlkit.objectives.value import get_estimator_class
 from rlkit.registry import ALGORITHMS, get_algorithm
@@ -362,21 +362,22 @@ def _stack_agent(entry: Any, settings: Any, env: GymEnv, trainers: list[Trainer]
     stacked on a leading dim, and whose loss keeps that dim (``stacked_dims = 1``).
 
     Raises:
-        ConfigError: a network with parameters outside rlkit's MLPs (a user's or conv network,
-            a Gaussian policy's log-std, gSDE), which the stacked call does not cover.
+        ConfigError: a network with parameters outside rlkit's seed-stackable networks (MLPs and
+            conv nets: a user's network, a Gaussian policy's log-std, gSDE), which the stacked call
+            does not cover.
     """
     with torch.random.fork_rng(devices=[]):
         agent: Agent = entry.build_agent(settings, env)  # the structure; its initial values are replaced
     losses = [t.loss_module for t in trainers]
-    stack_mlp_parameters_(agent.loss, losses)
+    stack_seed_parameters_(agent.loss, losses)
     for name, target in agent.loss.target_modules().items():
-        stack_mlp_parameters_(target, [loss.target_modules()[name] for loss in losses])
+        stack_seed_parameters_(target, [loss.target_modules()[name] for loss in losses])
     n = len(trainers)
     flat = [name for name, p in agent.loss.named_parameters() if p.dim() == 0 or p.shape[0] != n
             or not all(torch.equal(p[k], dict(loss.named_parameters())[name]) for k, loss in enumerate(losses))]
     if flat or agent.exploration is not None and not isinstance(agent.exploration, EGreedyModule):
         raise ConfigError(
-            f"num_seeds={n}: the batched multi-seed trainer stacks rlkit's MLP networks, and algo={settings.algo.name} "
+            f"num_seeds={n}: the batched multi-seed trainer stacks rlkit's MLP and conv networks, and algo={settings.algo.name} "
             f"here has parameters outside them ({flat or type(agent.exploration).__name__}); use num_seeds=1 "
             "(one process per seed, e.g. a sweep seed=0,1,2)")
     agent.loss.stacked_dims = 1

@@ -208,6 +208,7 @@ def _fill_added_keys(saved: dict, defaults: dict, prefix: str = "") -> list[str]
     older run still resumes and loads.
 
     Examples:
+        >>> from rlkit.run import _fill_added_keys
         >>> saved = {"seed": 3, "trainer": {"log_interval": 100}}
         >>> _fill_added_keys(saved, {"seed": 0, "num_seeds": 1, "trainer": {"log_interval": 2000, "video_interval": None}})
         ['num_seeds=1', 'trainer.video_interval=None']

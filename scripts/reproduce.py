@@ -311,7 +311,7 @@ def run_training(options: Options, commands: list[list[str]], total_frames: int,
     pending, running = list(commands), []
     failed: tuple[list[str], int] | None = None
     with log_path.open("a", encoding="utf-8") as log:
-        while pending or running:
+        while running or (pending and failed is None):
             while pending and failed is None and (
                     not running or sum(slots(c) for c, _ in running) + slots(pending[0]) <= options.jobs):
                 command = pending.pop(0)

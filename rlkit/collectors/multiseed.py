@@ -23,7 +23,7 @@ class MultiSeedCollector:
 
     Every step stacks the seeds' observations (``[N, num_envs, ...]``), runs the seed-stacked
     ``policy`` once (its networks hold the ``N`` seeds' parameters on a leading dim, see
-    :func:`rlkit.modules.mlp.stack_mlp_parameters_`) and advances each seed's env with its slice.
+    :func:`rlkit.modules.mlp.stack_seed_parameters_`) and advances each seed's env with its slice.
     Each seed's random draws (exploration coins and random actions of an
     :class:`~rlkit.modules.EGreedyPolicy`, the action samples of a
     :class:`~rlkit.modules.ProbabilisticActor`) come from that seed's own stream in ``streams``, in

@@ -13,9 +13,12 @@ multiplies by ``scale`` (1/255 for frames in [0, 255]; 1 for MinAtar's 0/1 chann
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import nn
+
+from rlkit.modules.mlp import stacked_linear
 
 __all__ = ["ConvNet", "MinAtarNet", "NatureCNN"]
 
@@ -35,6 +38,13 @@ class ConvNet(nn.Module):
         hidden: widths of the fully connected hidden layers.
         scale: what inputs are multiplied by once cast to float (1/255 for 8-bit frames).
 
+    Seed-stacked weights (:func:`~rlkit.modules.mlp.stack_seed_parameters_`: every weight with a
+    leading dim of ``N`` seeds): the input is ``[N, *B, C, H, W]`` and row ``k`` goes through seed
+    ``k``'s network. The conv layers run once per seed, on that seed's rows with its weights: the
+    same call, and the same numbers, as its network alone (a grouped convolution over all seeds
+    would round differently, and by ``N``); the fully connected layers run batched as in
+    :class:`~rlkit.modules.MLP`.
+
     Examples:
         >>> import torch
         >>> from rlkit.modules import ConvNet
@@ -42,6 +52,8 @@ class ConvNet(nn.Module):
         >>> net(torch.zeros(2, 4, 10, 10, dtype=torch.uint8)).shape, net.features_dim
         (torch.Size([2, 6]), 128)
     """
+
+    seed_stackable = True
 
     def __init__(self, in_shape: Sequence[int], out_features: int | None, *, channels: Sequence[int],
                  kernels: Sequence[int], strides: Sequence[int], hidden: Sequence[int], scale: float = 1.0) -> None:
@@ -79,6 +91,8 @@ class ConvNet(nn.Module):
         x = x.to(torch.float32) if not x.is_floating_point() else x
         if self.scale != 1.0:
             x = x * self.scale
+        if cast(nn.Conv2d, self.convs[0]).weight.dim() == 5:  # seed-stacked networks
+            return self._stacked_forward(x)
         batch = x.shape[:-3]
         flat = x.dim() != 4  # one batch dim is what conv2d takes; others are flattened into it
         if flat:
@@ -88,6 +102,24 @@ class ConvNet(nn.Module):
         for layer in self._layers:
             x = layer.forward(x)
         return x.reshape(*batch, x.shape[-1]) if flat else x
+
+
+    def _stacked_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[N, *B, C, H, W] -> [N, *B, out]`` with seed ``k``'s weights on row ``k``."""
+        n, batch = x.shape[0], x.shape[1:-3]
+        x = x.reshape(n, -1, *x.shape[-3:])
+        for layer in self.convs:
+            if isinstance(layer, nn.Conv2d):
+                x = torch.stack([nn.functional.conv2d(x[k], layer.weight[k], layer.bias[k] if layer.bias is not None
+                                                      else None, layer.stride, layer.padding, layer.dilation)
+                                 for k in range(n)])
+            elif isinstance(layer, nn.Flatten):
+                x = x.flatten(2)
+            else:  # the activations act elementwise
+                x = layer.forward(x)
+        for layer in (*self.hidden, *(() if self.head is None else (self.head,))):
+            x = stacked_linear(layer, x) if isinstance(layer, nn.Linear) else layer.forward(x)
+        return x.reshape(n, *batch, x.shape[-1])
 
 
 class NatureCNN(ConvNet):

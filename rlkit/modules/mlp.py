@@ -25,7 +25,7 @@ class MLP(nn.Sequential):
         activation_class: activation module class placed after each hidden layer.
 
     Seed-stacked weights: when the layers hold the weights of ``N`` independent networks stacked on
-    a leading dim (weights ``[N, out, in]``, biases ``[N, out]``; see :func:`stack_mlp_parameters_`),
+    a leading dim (weights ``[N, out, in]``, biases ``[N, out]``; see :func:`stack_seed_parameters_`),
     the input is ``[N, *B, in]`` and row ``k`` goes through network ``k`` (``torch.baddbmm`` per
     layer: one batched kernel for all seeds, each seed's numbers independent of the others').
 
@@ -36,6 +36,8 @@ class MLP(nn.Sequential):
         >>> net(torch.randn(5, 4)).shape
         torch.Size([5, 2])
     """
+
+    seed_stackable = True  # it takes seed-stacked weights (see stack_seed_parameters_)
 
     def __init__(
         self,
@@ -84,41 +86,68 @@ class MLP(nn.Sequential):
         n, batch = input.shape[0], input.shape[1:-1]
         x = input.reshape(n, -1, input.shape[-1])
         for layer in self:
-            if isinstance(layer, nn.Linear) and layer.weight.shape[1] == 1:
-                # One output (a critic): batched gemm takes another kernel for N > 1 than for N = 1
-                # (measured), a product and a sum over the inputs is the same for every N.
-                x = (x * layer.weight).sum(-1, keepdim=True) + layer.bias.unsqueeze(1)
-            elif isinstance(layer, nn.Linear):
-                x = torch.baddbmm(layer.bias.unsqueeze(1), x, layer.weight.transpose(1, 2))
-            else:  # the activations act elementwise
-                x = layer.forward(x)
+            x = stacked_linear(layer, x) if isinstance(layer, nn.Linear) else layer.forward(x)  # (activations: elementwise)
         return x.reshape(n, *batch, x.shape[-1])
 
 
-def stack_mlp_parameters_(target: nn.Module, sources: Sequence[nn.Module]) -> None:
-    """Makes every :class:`MLP` in ``target`` hold the weights of the corresponding MLPs of
-    ``sources`` (modules of the same structure) stacked on a new leading dim, in place: the
-    parameter objects are kept (``.data`` is replaced), so every container that holds them (a
-    loss's functional parameters, an optimiser built afterwards) follows.
+def stacked_linear(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """``[N, b, in] -> [N, b, out]`` through a linear layer holding ``N`` seeds' weights
+    ``[N, out, in]`` and biases ``[N, out]``: row ``k`` through seed ``k``'s weights, with numbers
+    that do not depend on ``N`` (one batched kernel)."""
+    weight: torch.Tensor = layer.weight
+    bias: torch.Tensor = layer.bias
+    if weight.shape[1] == 1:
+        # One output (a critic): a product and a sum over the inputs is the same for every N.
+        return (x * weight).sum(-1, keepdim=True) + bias.unsqueeze(1)
+    if x.shape[0] == 1:
+        # Batched gemm takes another kernel for one matrix than for several (measured: other
+        # roundings for some shapes, forward and backward): one seed goes beside a zero one.
+        pad = torch.zeros_like(x), torch.zeros_like(weight), torch.zeros_like(bias)
+        x, weight, bias = torch.cat([x, pad[0]]), torch.cat([weight, pad[1]]), torch.cat([bias, pad[2]])
+        return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))[:1]
+    return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+
+
+def stack_seed_parameters_(target: nn.Module, sources: Sequence[nn.Module]) -> None:
+    """Makes every seed-stackable network in ``target`` (a module whose class sets
+    ``seed_stackable = True``: :class:`MLP`, :class:`~rlkit.modules.ConvNet` and its subclasses)
+    hold the weights of the corresponding networks of ``sources`` (modules of the same structure)
+    stacked on a new leading dim, in place: the parameter objects are kept (``.data`` is replaced),
+    so every container that holds them (a loss's functional parameters, an optimiser built
+    afterwards) follows. Such a network then takes inputs ``[N, *B, ...]`` and sends row ``k``
+    through seed ``k``'s weights.
 
     Examples:
         >>> import torch
         >>> from rlkit.modules import MLP
-        >>> from rlkit.modules.mlp import stack_mlp_parameters_
+        >>> from rlkit.modules.mlp import stack_seed_parameters_
         >>> nets = [MLP(4, 2, num_cells=[8]) for _ in range(3)]
         >>> stacked = MLP(4, 2, num_cells=[8])
-        >>> stack_mlp_parameters_(stacked, nets)
+        >>> stack_seed_parameters_(stacked, nets)
         >>> x = torch.randn(3, 5, 4)
         >>> torch.allclose(stacked(x)[1], nets[1](x[1]), atol=1e-6)
         True
     """
-    mine = [m for m in target.modules() if isinstance(m, MLP)]
-    theirs = [[m for m in source.modules() if isinstance(m, MLP)] for source in sources]
+    mine = _stackable(target)
+    theirs = [_stackable(source) for source in sources]
     if any(len(group) != len(mine) for group in theirs):
-        raise ValueError("stack_mlp_parameters_: the sources hold other numbers of MLPs than the target")
-    for index, mlp in enumerate(mine):
-        for name, tensor in _weights(mlp).items():  # parameters, or buffers in a target copy
+        raise ValueError("stack_seed_parameters_: the sources hold other numbers of stackable networks than the target")
+    for index, net in enumerate(mine):
+        for name, tensor in _weights(net).items():  # parameters, or buffers in a target copy
             tensor.data = torch.stack([_weights(group[index])[name].detach() for group in theirs])
+
+
+def _stackable(module: nn.Module) -> list[nn.Module]:
+    """The seed-stackable networks in ``module``, outermost first, none inside another."""
+    found: list[nn.Module] = []
+    inside: set[int] = set()
+    for m in module.modules():
+        if id(m) in inside:
+            continue
+        if getattr(type(m), "seed_stackable", False):
+            found.append(m)
+            inside.update(id(child) for child in m.modules())
+    return found
 
 
 def _weights(mlp: nn.Module) -> dict[str, torch.Tensor]:

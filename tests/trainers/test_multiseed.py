@@ -11,8 +11,8 @@ from hydra import compose, initialize_config_dir
 
 from rlkit.builders import validate_config
 from rlkit.factories import build_multiseed_trainer, build_trainer, open_multiseed_outputs, open_outputs
-from rlkit.modules import MLP
-from rlkit.modules.mlp import stack_mlp_parameters_
+from rlkit.modules import MLP, MinAtarNet, NatureCNN
+from rlkit.modules.mlp import stack_seed_parameters_
 from rlkit.run import run, seed_everything
 from rlkit.trainers import NonFiniteError, load_checkpoint, read_metrics_csv
 from rlkit.trainers.multiseed import seed_views
@@ -25,6 +25,11 @@ ALGO = {
     "c51": ["algo=c51", "algo.learning_starts=200", "algo.batch_size=32", "algo.hidden_sizes=[32]",
             "algo.n_atoms=11"],
     "a2c": ["algo=a2c", "algo.hidden_sizes=[32]", "algo.max_grad_norm=0.5"],
+    "minatar": ["experiment=dqn_minatar_breakout", "algo.learning_starts=200", "algo.buffer_size=2000",
+                "algo.eps_annealing_frames=600", "algo.target_update_interval=100"],  # conv net, RMSprop
+    "a2c_minatar": ["algo=a2c", "env=minatar", "env.game=breakout", "algo.network={_target_: rlkit.modules.MinAtarNet}",
+                    "algo.shared_trunk=true", "algo.num_envs=2", "algo.optim._target_=rlkit.optim.RMSpropTF",
+                    "algo.max_grad_norm=0.5"],  # a shared conv trunk, TF's RMSprop
 }
 
 
@@ -66,6 +71,8 @@ def rows(path: Path) -> list[dict]:
     ("dqn", ("algo.prioritized=true", "algo.double_dqn=true")),  # per-seed priorities
     ("dqn", ("value_estimator=td_lambda", "algo.slice_len=4", "algo.tau=0.05")),  # [N, B, T] slices, soft updates
     ("dqn", ("algo.optim.fused=false",)),  # one optimiser over the stacked tensors
+    ("minatar", ()),  # conv networks, uint8 channels, centred RMSprop
+    ("a2c_minatar", ()),
 ])
 def test_a_seed_among_others_is_the_seed_alone_bit_for_bit(tmp_path, algo, extra):
     among, p3 = batched(tmp_path / "three", algo, 0, 3, extra=extra)
@@ -148,7 +155,7 @@ def test_a_non_finite_seed_can_be_dropped(tmp_path):
 
 def test_num_seeds_refuses_networks_it_cannot_stack():
     s = settings("a2c", 0, 2, extra=("env=Pendulum",))
-    with pytest.raises(Exception, match="num_seeds=2: the batched multi-seed trainer stacks rlkit's MLP"):
+    with pytest.raises(Exception, match="num_seeds=2: the batched multi-seed trainer stacks rlkit's MLP and conv"):
         build_multiseed_trainer(s, Path("."))
 
 
@@ -159,12 +166,12 @@ def test_stacked_mlp_rows_do_not_depend_on_the_number_of_seeds(out_features, row
     nets = [MLP(4, out_features, [64, 64], activation_class=torch.nn.Tanh) for _ in range(5)]
     x = torch.randn(5, rows_, 4)
     stacked = MLP(4, out_features, [64, 64], activation_class=torch.nn.Tanh)
-    stack_mlp_parameters_(stacked, nets)
+    stack_seed_parameters_(stacked, nets)
     out = stacked(x)
     out.sum().backward()
     for k in range(5):
         alone = MLP(4, out_features, [64, 64], activation_class=torch.nn.Tanh)
-        stack_mlp_parameters_(alone, nets[k:k + 1])
+        stack_seed_parameters_(alone, nets[k:k + 1])
         one = alone(x[k:k + 1])
         one.sum().backward()
         assert torch.equal(out[k], one[0])
@@ -251,3 +258,29 @@ def test_one_unfused_optimiser_over_the_stacked_tensors_is_n_optimisers(optim, f
     for k in range(n):
         for p, q in zip(stacked, apart[k]):
             assert torch.equal(p[k], q)
+
+
+@pytest.mark.parametrize("make", [lambda: MinAtarNet((4, 10, 10), 6), lambda: NatureCNN((4, 84, 84), 4),
+                                  lambda: MLP(4, 2, [120, 84]), lambda: MLP(4, 1, [64, 64])])
+@pytest.mark.parametrize("rows_", [1, 5, 32])
+def test_a_stacked_network_gives_each_seed_the_numbers_it_gives_that_seed_alone(make, rows_):
+    """Forward and gradients of seed k among 3 seeds are bit for bit those of seed k stacked alone
+    (conv layers per seed, linear layers batched; one seed is padded to two, since batched gemm
+    rounds one matrix otherwise), and within float rounding of its ordinary network."""
+    torch.manual_seed(0)
+    nets = [make() for _ in range(3)]
+    stacked = make()
+    stack_seed_parameters_(stacked, nets)
+    shape = (4, 10, 10) if isinstance(stacked, MinAtarNet) else (4, 84, 84) if isinstance(stacked, NatureCNN) else (4,)
+    x = torch.randint(0, 2, (3, rows_, *shape), dtype=torch.uint8)
+    out = stacked(x)
+    out.square().sum().backward()
+    for k in range(3):
+        alone = make()
+        stack_seed_parameters_(alone, nets[k:k + 1])
+        one = alone(x[k:k + 1])
+        one.square().sum().backward()
+        assert torch.equal(out[k], one[0])
+        for a, b in zip(stacked.parameters(), alone.parameters()):
+            assert torch.equal(a.grad[k], b.grad[0])
+        assert torch.allclose(out[k], nets[k](x[k]), atol=1e-5, rtol=1e-5)
