@@ -24,6 +24,7 @@ __all__ = [
     "CorruptCheckpointError",
     "EnvError",
     "MissingCheckpointError",
+    "NotStackableError",
     "ResourceError",
     "RlkitError",
     "RunDirBusyError",
@@ -38,6 +39,11 @@ class RlkitError(Exception):
 
 class ConfigError(RlkitError, ValueError):
     """A config value is invalid; the message names the key, the value and the valid choices."""
+
+
+class NotStackableError(ConfigError):
+    """``num_seeds > 1`` with networks the batched multi-seed trainer cannot stack (train those
+    one process per seed)."""
 
 
 class EnvError(RlkitError, ValueError):

@@ -34,7 +34,7 @@ from rlkit.data.frames import FrameStorage
 from rlkit.envs import GymEnv
 from rlkit.envs.suites import get_suite
 from rlkit.envs.transforms import EnvTransform, build_transforms
-from rlkit.errors import ConfigError, EnvError, ResourceError
+from rlkit.errors import ConfigError, EnvError, NotStackableError, ResourceError
 from rlkit.modules import EGreedyModule
 from rlkit.modules.mlp import stack_seed_parameters_
 from rlkit.objectives import HardUpdate, SoftUpdate
@@ -362,7 +362,7 @@ def _stack_agent(entry: Any, settings: Any, env: GymEnv, trainers: list[Trainer]
     stacked on a leading dim, and whose loss keeps that dim (``stacked_dims = 1``).
 
     Raises:
-        ConfigError: a network with parameters outside rlkit's seed-stackable networks (MLPs and
+        NotStackableError: a network with parameters outside rlkit's seed-stackable networks (MLPs and
             conv nets: a user's network, a Gaussian policy's log-std, gSDE), which the stacked call
             does not cover.
     """
@@ -376,7 +376,7 @@ def _stack_agent(entry: Any, settings: Any, env: GymEnv, trainers: list[Trainer]
     flat = [name for name, p in agent.loss.named_parameters() if p.dim() == 0 or p.shape[0] != n
             or not all(torch.equal(p[k], dict(loss.named_parameters())[name]) for k, loss in enumerate(losses))]
     if flat or agent.exploration is not None and not isinstance(agent.exploration, EGreedyModule):
-        raise ConfigError(
+        raise NotStackableError(
             f"num_seeds={n}: the batched multi-seed trainer stacks rlkit's MLP and conv networks, and algo={settings.algo.name} "
             f"here has parameters outside them ({flat or type(agent.exploration).__name__}); use num_seeds=1 "
             "(one process per seed, e.g. a sweep seed=0,1,2)")

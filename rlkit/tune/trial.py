@@ -22,7 +22,7 @@ from typing import Any, Literal, Protocol
 
 from omegaconf import DictConfig, OmegaConf
 
-from rlkit.errors import ConfigError
+from rlkit.errors import NotStackableError
 from rlkit.run import run
 from rlkit.trainers import TrainerCallback
 
@@ -172,10 +172,8 @@ def _run_batched(reporter: Reporter, base: DictConfig, params: Mapping[str, Any]
     curves = _Lockstep(reporter, seeds, slots, prune)
     try:
         run(cfg, run_root, callbacks=[curves])
-    except ConfigError as err:
-        if "stacks rlkit's MLP networks" in str(err):
-            return None
-        return TrialResult("failed", None, {}, error=_describe(err))
+    except NotStackableError:
+        return None
     except Exception as err:  # noqa: BLE001 (any failure of a sampled config is the trial's result)
         return TrialResult("failed", None, {}, error=_describe(err))
     if not curves.values[seeds[0]]:

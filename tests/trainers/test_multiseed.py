@@ -10,6 +10,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from rlkit.builders import validate_config
+from rlkit.errors import NotStackableError
 from rlkit.factories import build_multiseed_trainer, build_trainer, open_multiseed_outputs, open_outputs
 from rlkit.modules import MLP, MinAtarNet, NatureCNN
 from rlkit.modules.mlp import stack_seed_parameters_
@@ -155,7 +156,7 @@ def test_a_non_finite_seed_can_be_dropped(tmp_path):
 
 def test_num_seeds_refuses_networks_it_cannot_stack():
     s = settings("a2c", 0, 2, extra=("env=Pendulum",))
-    with pytest.raises(Exception, match="num_seeds=2: the batched multi-seed trainer stacks rlkit's MLP and conv"):
+    with pytest.raises(NotStackableError, match="num_seeds=2: the batched multi-seed trainer stacks rlkit's MLP and conv"):
         build_multiseed_trainer(s, Path("."))
 
 
