@@ -11,6 +11,16 @@ start-up included, with ``logger=none``, no early stop, no evaluation until the 
 checkpoints, so the figures compare the training loops. Timings on a shared machine are noisy:
 compare the ratios printed beside each figure (to one ordinary run of the same experiment), and
 rerun on a quiet machine for the figures you report.
+
+Two in-process views of where the time goes::
+
+    # the loop alone (no start-up), with its collection and update phases timed, in a chosen regime
+    python scripts/bench_seeds.py --loop --experiments dqn_cartpole --seeds 10 --frames 30000 \
+        --set algo.learning_starts=1000 algo.eps_annealing_frames=5000
+    python scripts/bench_seeds.py --env-steps --seeds 10   # N CartPole env steps: raw, rlkit per seed, one rlkit env
+
+``--loop`` wraps the trainers' and collectors' phase methods with timers (this script only) and
+runs ``rlkit.run.run`` in this process for the ordinary run and for each N.
 """
 from __future__ import annotations
 
@@ -43,6 +53,116 @@ def timed(commands: list[list[str]], jobs: int) -> float:
     return time.perf_counter() - start
 
 
+PHASES = {  # (module, class, method) -> column
+    ("rlkit.collectors.multiseed", "MultiSeedCollector", "next_batches"): "collect",
+    ("rlkit.trainers.multiseed", "MultiSeedTrainer", "_off_policy_step"): "replay+update",
+    ("rlkit.trainers.multiseed", "MultiSeedTrainer", "_optimise"): "update",
+    ("rlkit.trainers.trainer", "Trainer", "_off_policy_step"): "replay+update",
+    ("rlkit.trainers.trainer", "Trainer", "_optimise"): "update",
+}
+
+
+def loop_timings(experiment: str, frames: int, num_seeds: int, extra: list[str]) -> dict[str, tuple[float, int]]:
+    """Seconds and calls of each phase in one in-process run, and ``"loop"``: the whole ``run``."""
+    import importlib
+    import tempfile as tmp
+    from collections import Counter
+
+    import torch
+    from hydra import compose, initialize_config_dir
+
+    from rlkit.run import run
+
+    seconds: Counter[str] = Counter()
+    calls: Counter[str] = Counter()
+    originals = []
+    for (module_name, cls_name, method), column in PHASES.items():
+        cls = getattr(importlib.import_module(module_name), cls_name)
+        original = getattr(cls, method)
+        originals.append((cls, method, original))
+
+        def timed_method(*args, _f=original, _c=column, **kwargs):
+            start = time.perf_counter()
+            try:
+                return _f(*args, **kwargs)
+            finally:
+                seconds[_c] += time.perf_counter() - start
+                calls[_c] += 1
+
+        setattr(cls, method, timed_method)
+    overrides = [f"experiment={experiment}", f"total_frames={frames}", f"num_seeds={num_seeds}", "logger=none",
+                 "trainer.progress=false", "trainer.early_stop=false", "trainer.eval_interval=0",
+                 "trainer.checkpoint_interval=0", "trainer.eval_episodes=2", *extra]
+    try:
+        with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+            cfg = compose("config", overrides=overrides)
+        torch.set_num_threads(1)
+        start = time.perf_counter()
+        run(cfg, Path(tmp.mkdtemp(prefix="rlkit-bench-loop-")) / "run")
+        seconds["loop"], calls["loop"] = time.perf_counter() - start, 1
+    finally:
+        for cls, method, original in originals:
+            setattr(cls, method, original)
+    return {key: (seconds[key], calls[key]) for key in seconds}
+
+
+def print_loops(args: argparse.Namespace) -> None:
+    print("| experiment | N | loop (s) | x ordinary | update (µs) | updates | collect + replay per frame and seed (µs) |")
+    print("|---|---|---|---|---|---|---|")
+    for experiment in args.experiments:
+        base = None
+        for n in [1, *args.seeds]:
+            t = loop_timings(experiment, args.frames, n, args.set)
+            loop, update = t["loop"][0], t.get("update", (0.0, 0))
+            base = base or loop
+            rest = (loop - update[0]) / (args.frames * n) * 1e6
+            label = "ordinary" if n == 1 else str(n)
+            per_update = f"{update[0] / update[1] * 1e6:.0f}" if update[1] else "-"
+            print(f"| {experiment} | {label} | {loop:.2f} | {loop / base:.2f} | {per_update} | {update[1]} | {rest:.1f} |",
+                  flush=True)
+
+
+def print_env_steps(seeds: list[int], steps: int = 3000) -> None:
+    """Per lockstep step, N CartPole-v1 steps: raw gymnasium envs, one rlkit ``GymEnv`` per seed,
+    and one rlkit ``GymEnv`` over an N-env ``SyncVectorEnv`` (random actions)."""
+    import gymnasium as gym
+    import torch
+
+    from rlkit.envs.gym_env import GymEnv
+
+    print("| N | raw gymnasium (µs) | rlkit GymEnv per seed (µs) | one rlkit GymEnv, sync (µs) |")
+    print("|---|---|---|---|")
+    for n in seeds:
+        raw = [gym.make("CartPole-v1") for _ in range(n)]
+        for k, env in enumerate(raw):
+            env.reset(seed=k)
+        start = time.perf_counter()
+        for i in range(steps):
+            for env in raw:
+                _, _, terminated, truncated, _ = env.step(i % 2)
+                if terminated or truncated:
+                    env.reset()
+        t_raw = (time.perf_counter() - start) / steps
+        per_seed = [GymEnv("CartPole-v1", seed=k) for k in range(n)]
+        for k, env in enumerate(per_seed):
+            env.reset(seed=k)
+        actions = torch.randint(2, (steps, n))
+        start = time.perf_counter()
+        for i in range(steps):
+            for k, env in enumerate(per_seed):
+                env.advance(actions[i, k:k + 1])
+        t_seed = (time.perf_counter() - start) / steps
+        sync = GymEnv("CartPole-v1", num_envs=n, vectorization="sync", seed=0)
+        sync.reset(seed=0)
+        start = time.perf_counter()
+        for i in range(steps):
+            sync.advance(actions[i])
+        t_sync = (time.perf_counter() - start) / steps
+        for env in (*raw, *per_seed, sync):
+            env.close()
+        print(f"| {n} | {t_raw * 1e6:.0f} | {t_seed * 1e6:.0f} | {t_sync * 1e6:.0f} |", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experiments", nargs="+", default=["dqn_cartpole", "c51_cartpole", "a2c_cartpole"])
@@ -50,7 +170,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=50_000, help="frames per seed")
     parser.add_argument("--jobs", type=int, default=2, help="parallel processes for the N ordinary runs")
     parser.add_argument("--no-processes", action="store_true", help="skip the N-ordinary-runs measurements")
+    parser.add_argument("--loop", action="store_true", help="time the loop and its phases in this process")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides for --loop runs")
+    parser.add_argument("--env-steps", action="store_true", help="time N CartPole env steps three ways")
     args = parser.parse_args(argv)
+    if args.env_steps:
+        print_env_steps(args.seeds)
+        return 0
+    if args.loop:
+        print_loops(args)
+        return 0
     out = Path(tempfile.mkdtemp(prefix="rlkit-bench-seeds-"))
     print(f"| experiment | N | one process (s) | x one run | {args.jobs} processes (s) | x one run |")
     print("|---|---|---|---|---|---|")

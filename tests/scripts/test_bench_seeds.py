@@ -1,0 +1,25 @@
+"""scripts/bench_seeds.py's in-process views: the phase timers report and go away, the env-step table."""
+from __future__ import annotations
+
+import bench_seeds
+from rlkit.trainers.multiseed import MultiSeedTrainer
+from rlkit.trainers.trainer import Trainer
+
+
+def test_loop_timings_time_the_phases_and_restore_the_methods():
+    before = (Trainer._optimise, MultiSeedTrainer._optimise)
+    tiny = ["algo.learning_starts=100", "algo.eps_annealing_frames=200", "algo.buffer_size=500"]
+    ordinary = bench_seeds.loop_timings("dqn_cartpole", 400, 1, tiny)
+    batched = bench_seeds.loop_timings("dqn_cartpole", 400, 2, tiny)
+    assert (Trainer._optimise, MultiSeedTrainer._optimise) == before
+    # an update every 10 frames once 100 frames are in: frames 100, 110, ..., 400
+    assert ordinary["update"][1] == batched["update"][1] == 31
+    assert batched["collect"][1] == 40 and "collect" not in ordinary  # (the ordinary collector is not wrapped)
+    assert all(seconds > 0 for seconds, _ in (*ordinary.values(), *batched.values()))
+    assert ordinary["loop"][0] > ordinary["update"][0]
+
+
+def test_env_steps_prints_one_row_per_n(capsys):
+    bench_seeds.print_env_steps([1, 3], steps=50)
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[0].startswith("| N | raw gymnasium") and [r.split("|")[1].strip() for r in rows[2:]] == ["1", "3"]
