@@ -103,7 +103,6 @@ class ConvNet(nn.Module):
             x = layer.forward(x)
         return x.reshape(*batch, x.shape[-1]) if flat else x
 
-
     def _stacked_forward(self, x: torch.Tensor) -> torch.Tensor:
         """``[N, *B, C, H, W] -> [N, *B, out]`` with seed ``k``'s weights on row ``k``."""
         n, batch = x.shape[0], x.shape[1:-3]
