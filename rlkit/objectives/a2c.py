@@ -11,6 +11,8 @@ from tensordict.utils import NestedKey
 from torch import nn
 
 from rlkit import keys
+from rlkit.modules import ProbabilisticActor
+from rlkit.modules.tensor_call import read_entry
 from rlkit.objectives.common import LossModule, with_sampling_mode
 from rlkit.objectives.utils import (
     LossFunction,
@@ -182,17 +184,23 @@ class A2CLoss(LossModule):
         if nxt is None or tensordict.batch_dims <= dim or any(k not in nxt.keys(True) for k in in_keys):
             return self._critic_value(tensordict), None
         n = tensordict.batch_size[dim]
-        size = list(tensordict.batch_size)
-        size[dim] = 2 * n
-        both = TensorDict({k: torch.cat([tensordict.get(k), nxt.get(k)], dim) for k in in_keys},
-                          batch_size=size, device=tensordict.device)
-        value = self._call_online("critic_network", both).get(self.tensor_keys.value)
+        both = [torch.cat([tensordict.get(k), nxt.get(k)], dim) for k in in_keys]
+        value = self._online_output("critic_network", both, self.tensor_keys.value)
         return value.narrow(dim, 0, n), value.narrow(dim, n, n).detach()
 
     def _critic_value(self, tensordict: TensorDictBase) -> torch.Tensor:
-        return self._call_online("critic_network", tensordict.select(*self.critic_network.in_keys)).get(
-            self.tensor_keys.value
-        )
+        critic = self.critic_network
+        inputs = [read_entry(critic, tensordict, k) for k in critic.in_keys]
+        return self._online_output("critic_network", inputs, self.tensor_keys.value)
+
+    def _distribution(self, tensordict: TensorDictBase) -> torch.distributions.Distribution:
+        """The actor's action distribution: :meth:`~rlkit.modules.ProbabilisticActor.distribution` on
+        tensors for an rlkit actor (its ``get_dist`` gives the same distribution through TensorDicts),
+        ``get_dist`` for any other."""
+        actor = self.actor_network
+        if isinstance(actor, ProbabilisticActor):
+            return actor.distribution(*[read_entry(actor, tensordict, k) for k in actor.in_keys])
+        return actor.get_dist(tensordict.select(*actor.in_keys))
 
     def _critic_loss(self, tensordict: TensorDictBase, value: torch.Tensor | None = None) -> torch.Tensor:
         keys = self.tensor_keys
@@ -219,7 +227,7 @@ class A2CLoss(LossModule):
         # Shallow copy: the estimator writes advantage / values, which must not leak into the batch.
         tensordict = tensordict.copy()
         advantage, value = self._advantage(tensordict)
-        dist = self.actor_network.get_dist(tensordict.select(*self.actor_network.in_keys))
+        dist = self._distribution(tensordict)
         log_prob = _per_sample(dist.log_prob(tensordict.get(self.tensor_keys.action)), tensordict.batch_size)
         out = {
             "loss_objective": reduce_loss(-(log_prob * advantage), self.reduction, self.stacked_dims),

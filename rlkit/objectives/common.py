@@ -12,6 +12,7 @@ from tensordict.nn import InteractionType, set_interaction_type
 from tensordict.utils import NestedKey
 from torch import nn
 
+from rlkit.modules.tensor_call import tensor_call
 from rlkit.objectives._estimator import EstimatorRequest, build_estimator
 from rlkit.objectives._functional import (
     RANDOM_MODULE_TYPES,
@@ -292,6 +293,25 @@ class LossModule(nn.Module):
             return module(tensordict)
         with swap_tensors(module, getattr(self, f"{network_name}_params")):
             return module(tensordict)
+
+    def _online_output(self, network_name: str, inputs: Sequence[torch.Tensor], key: NestedKey) -> torch.Tensor:
+        """Output ``key`` of a (non-expanded) network, with its online parameters, for the tensors
+        of its ``in_keys``: its tensor-level call (:func:`~rlkit.modules.tensor_call`: an rlkit
+        module's :meth:`~rlkit.modules.TensorModule.act`, the same numbers as its TensorDict call
+        without building TensorDicts; any other module through its TensorDict call).
+
+        Raises:
+            KeyError: the network does not write ``key``.
+        """
+        module = getattr(self, network_name)
+        out_keys = list(module.out_keys)
+        if key not in out_keys:
+            raise KeyError(f"{network_name} ({type(module).__name__}) writes {out_keys}, not {key!r}")
+        at = out_keys.index(key)
+        if not self._functional_nets[network_name].detached_keys:
+            return tensor_call(module)(*inputs)[at]
+        with swap_tensors(module, getattr(self, f"{network_name}_params")):
+            return tensor_call(module)(*inputs)[at]
 
     def _call_target(self, network_name: str, tensordict: TensorDictBase) -> TensorDictBase:
         """Run a (non-expanded) network with its target parameters, without gradients."""
