@@ -18,6 +18,7 @@ Examples:
 """
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import os
@@ -115,6 +116,28 @@ def train_curve(run: Run) -> tuple[list[int], list[float]]:
     return episode_curve(run.episodes) if run.episodes is not None else trailing_curve(run.rows)
 
 
+def value_at(curve: tuple[list[int], list[float]], frame: int) -> float:
+    """A curve's value at ``frame``: its latest point at or before ``frame`` (NaN before its first)."""
+    steps, values = curve
+    at = bisect.bisect_right(steps, frame)
+    return values[at - 1] if at else math.nan
+
+
+def curve_points(runs: list[Run], published: Any) -> list[dict[str, Any]]:
+    """At each frame of the published learning curve: the published value and each run's training
+    curve there (:func:`train_curve`, the mean of the last ``LAST_EPISODES`` episodes finished by that
+    frame), over the runs that reached it. Frames no run reached are left out."""
+    curves = {run.seed: train_curve(run) for run in runs}
+    points = []
+    for frame, value in getattr(published, "curve", ()):
+        seeds = {run.seed: value_at(curves[run.seed], frame) for run in sorted(runs, key=lambda r: r.seed)
+                 if run.frames >= frame}
+        if seeds:
+            points.append({"frames": frame, "published": value, "per_seed": seeds,
+                           **across_seeds(list(seeds.values()))})
+    return points
+
+
 def eval_curve(rows: list[dict[str, float]]) -> tuple[list[int], list[float]]:
     """Steps and mean returns of every greedy evaluation."""
     pairs = [(int(r["step"]), r["eval_return"]) for r in rows if "eval_return" in r]
@@ -162,6 +185,7 @@ def summarize(experiment: str, runs: list[Run], published: Any | None, env_id: s
         "experiment": experiment, "env_id": env_id, "seeds": [s["seed"] for s in per_seed],
         "train_last100": train, "greedy_eval": greedy,
         "last100_exact": all(s["last100_exact"] for s in per_seed), "per_seed": per_seed, "published": pub,
+        "curve_points": curve_points(runs, published) if published is not None else [],
     }
 
 
@@ -207,6 +231,26 @@ TABLE_HEADER = [
 ]
 
 
+def curve_table(summary: dict[str, Any]) -> list[str]:
+    """The ``results.md`` section comparing the training curve with the published one at the published
+    curve's frames (none without a published curve)."""
+    points = summary.get("curve_points") or []
+    if not points:
+        return []
+    seeds = summary["seeds"]
+    lines = ["", "## Learning curve at the published curve's frames", "",
+             f"Mean return of the last {LAST_EPISODES} training episodes finished by each frame; the published "
+             "value is read off the source's curve. Seeds that have not reached a frame are blank.", "",
+             "| frames | published | rlkit (mean ± std over seeds) | " + " | ".join(f"seed {s}" for s in seeds) + " |",
+             "|---|---|---|" + "---|" * len(seeds)]
+    for point in points:
+        cells = [f"{point['per_seed'][s]:.2f}" if s in point["per_seed"] else "" for s in seeds]
+        n = len(point["per_seed"])
+        lines.append(f"| {point['frames']:,} | {point['published']:.1f} | {_pm(point['mean'], point['std'])} "
+                     f"({n} seed{'s' if n != 1 else ''}) | " + " | ".join(cells) + " |")
+    return lines
+
+
 def write_markdown(summary: dict[str, Any], path: Path, *, command: str, figure: str | None) -> None:
     """Writes ``results.md``: the comparison table, the per-seed numbers and the notes."""
     lines = [f"# {summary['experiment']}: rlkit vs published ({summary['env_id']})", "", *TABLE_HEADER,
@@ -217,6 +261,7 @@ def write_markdown(summary: dict[str, Any], path: Path, *, command: str, figure:
         exact = "" if s["last100_exact"] else " ≈"
         lines.append(f"| {s['seed']} | {s['frames']:,} | {s['last100']:.2f}{exact} | {s['last100_episodes']} | "
                      f"{_pm(s['eval_return'], s['eval_return_std'])} | `{s['path']}` |")
+    lines += curve_table(summary)
     lines += ["", "## Notes", "",
               "- Std over seeds is the population std (numpy default). Greedy evaluation: the last evaluation "
               "of each run (deterministic policy, `trainer.eval_episodes` episodes on an env seeded seed + 10000).",

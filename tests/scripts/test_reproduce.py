@@ -89,6 +89,25 @@ def test_summarize_uses_episodes_csv_exactly_and_the_last_evaluation(tmp_path):
     assert "8.00 ± 1.00" in eval_row and eval_row.endswith("| — |")
 
 
+def test_the_curve_is_compared_at_the_published_frames_each_seed_reached(tmp_path):
+    from dataclasses import replace
+
+    published = replace(PUBLISHED["dqn_minatar_breakout"], curve=((100, 5.0), (200, 6.0), (400, 9.0)))
+    a = _fake_run(tmp_path, "a", 0, _rows((1.0, 1), (2.0, 1), (4.0, 1)), total_frames=400)
+    b = _fake_run(tmp_path, "b", 1, _rows((3.0, 1)), total_frames=400)
+    # Per-episode returns at their frames: the curve is the running mean of the last 100 episodes.
+    a.episodes, b.episodes = [(50, 1.0), (150, 3.0), (250, 5.0)], [(90, 3.0), (100, 7.0)]
+    summary = report.summarize("dqn_minatar_breakout", [a, b], published, "MinAtar/Breakout")
+    points = summary["curve_points"]
+    assert [p["frames"] for p in points] == [100, 200]  # no run reached frame 400
+    assert points[0]["per_seed"] == {0: 1.0, 1: 5.0} and points[0]["mean"] == 3.0 and points[0]["published"] == 5.0
+    assert points[1]["per_seed"] == {0: 2.0}  # seed 1 stopped at frame 100
+    report.write_markdown(summary, tmp_path / "results.md", command="cmd", figure=None)
+    text = (tmp_path / "results.md").read_text()
+    assert "| 100 | 5.0 | 3.00 ± 2.00 (2 seeds) | 1.00 | 5.00 |" in text
+    assert "| 200 | 6.0 | 2.00 ± 0.00 (1 seed) | 2.00 |  |" in text
+
+
 def test_greedy_protocol_puts_the_published_figure_on_the_evaluation_row(tmp_path):
     run = _fake_run(tmp_path, "a", 0, _rows((2.0, 80), (4.0, 50)) + [{"step": 100, "eval_return": 500.0}])
     assert not run.complete  # 100 of 200 frames
