@@ -62,6 +62,8 @@ class TanhNormal(D.Distribution):
         low: lower bound of the support.
         high: upper bound of the support (> ``low``).
         event_dims: number of trailing event dims.
+        validate_args: torch's argument and sample checks; off unless ``True`` (as for
+            :class:`Categorical`). The bounds and ``event_dims`` are always checked.
 
     Examples:
         >>> import torch
@@ -95,8 +97,9 @@ class TanhNormal(D.Distribution):
         self._mid = (high_t + low_t) / 2
         self._half = (high_t - low_t) / 2
         self._event_dims = event_dims
-        # torch's argument checks branch on tensor values, which a recorded graph cannot (rlkit.exporter)
-        validate = False if recording_graph() else validate_args
+        # Off unless asked, as for the other rlkit distributions (a policy builds one per step and per
+        # update); and torch's checks branch on tensor values, which a recorded graph cannot (rlkit.exporter).
+        validate = bool(validate_args) and not recording_graph()
         self._base = D.Normal(self.loc, self.scale, validate_args=validate)
         split = self.loc.dim() - event_dims
         super().__init__(self.loc.shape[:split], self.loc.shape[split:], validate_args=validate)

@@ -59,6 +59,15 @@ def test_tanh_normal_errors():
         TanhNormal(torch.zeros(2), torch.ones(2), event_dims=2)
 
 
+def test_tanh_normal_validates_only_on_request():
+    loc, scale = torch.zeros(2, 3), torch.ones(2, 3)
+    assert not TanhNormal(loc, scale)._validate_args and not TanhNormal(loc, scale)._base._validate_args
+    assert TanhNormal(loc, scale, validate_args=True)._validate_args
+    with pytest.raises(ValueError, match="Expected parameter scale"):
+        TanhNormal(loc, -scale, validate_args=True)
+    TanhNormal(loc, -scale)  # unchecked by default, as Categorical
+
+
 def test_categorical_deterministic_sample_first_max():
     dist = Categorical(logits=torch.tensor([[0.0, 2.0, 2.0], [3.0, 1.0, 3.0]]))
     assert dist.deterministic_sample.tolist() == [1, 0]
