@@ -270,22 +270,37 @@ def _fmt_time(seconds: float) -> str:
     return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}" if minutes >= 60 else f"{minutes:02d}:{secs:02d}"
 
 
-def progress_line(options: Options, total_frames: int, started: float) -> str:
-    """One line: frames and latest return of every seed, overall %, elapsed time and ETA."""
+def _seed_progress(options: Options, total_frames: int) -> list[tuple[int, Path | None, int, float | None]]:
+    """``(seed, run dir, frames, latest training return)`` of every seed, from the runs' metrics."""
     runs = find_runs(options.out / "runs") if (options.out / "runs").is_dir() else {}
-    parts, done = [], 0
+    out = []
     for seed in options.seeds:
         path = runs.get(seed)
         rows = read_metrics_csv(path) if path is not None and (path / "metrics.csv").is_file() else []
-        frames = min(int(rows[-1]["step"]) if rows else 0, total_frames)
-        done += frames
         returns = [r["episode_return"] for r in rows if "episode_return" in r]
-        ret = f" ret {returns[-1]:.4g}" if returns else ""
-        parts.append(f"s{seed} {100 * frames / total_frames:3.0f}%{ret}" if path else f"s{seed} queued")
-    frac = done / (total_frames * len(options.seeds))
+        out.append((seed, path, min(int(rows[-1]["step"]) if rows else 0, total_frames), returns[-1] if returns else None))
+    return out
+
+
+def frames_done(options: Options, total_frames: int) -> int:
+    """Frames the seeds' runs have trained so far (what a resumed invocation starts from)."""
+    return sum(frames for _, _, frames, _ in _seed_progress(options, total_frames))
+
+
+def progress_line(options: Options, total_frames: int, started: float, start_frames: int = 0) -> str:
+    """One line: frames and latest return of every seed, overall %, elapsed time and ETA. The ETA
+    extrapolates the frames trained since ``started``, when the runs stood at ``start_frames`` in all
+    (resumed runs had trained those before)."""
+    parts, done = [], 0
+    for seed, path, frames, ret in _seed_progress(options, total_frames):
+        done += frames
+        shown = f" ret {ret:.4g}" if ret is not None else ""
+        parts.append(f"s{seed} {100 * frames / total_frames:3.0f}%{shown}" if path else f"s{seed} queued")
+    total = total_frames * len(options.seeds)
     elapsed = time.monotonic() - started
-    eta = _fmt_time(elapsed * (1 - frac) / frac) if frac > 0 else "--:--"
-    return (f"[{options.experiment}] {100 * frac:5.1f}% | " + " | ".join(parts)
+    new = done - start_frames
+    eta = _fmt_time(elapsed * (total - done) / new) if new > 0 else "--:--"
+    return (f"[{options.experiment}] {100 * done / total:5.1f}% | " + " | ".join(parts)
             + f" | {_fmt_time(elapsed)}<{eta}")
 
 
@@ -306,6 +321,7 @@ def run_training(options: Options, commands: list[list[str]], total_frames: int,
     log_path = options.out / "train.log"
     tty = sys.stderr.isatty()
     started = time.monotonic()
+    start_frames = frames_done(options, total_frames)  # resumed runs: the ETA counts this start's frames
     last_plain = -1e9
     env = dict(os.environ, HYDRA_FULL_ERROR="1")
     pending, running = list(commands), []
@@ -326,15 +342,15 @@ def run_training(options: Options, commands: list[list[str]], total_frames: int,
                     failed = (command, proc.returncode)
             now = time.monotonic()
             if tty:
-                print("\r\033[K" + progress_line(options, total_frames, started), end="", file=sys.stderr)
+                print("\r\033[K" + progress_line(options, total_frames, started, start_frames), end="", file=sys.stderr)
             elif now - last_plain >= 15 * interval:  # plain lines every ~30 s in logs
-                print(progress_line(options, total_frames, started), file=sys.stderr, flush=True)
+                print(progress_line(options, total_frames, started, start_frames), file=sys.stderr, flush=True)
                 last_plain = now
     if failed is not None:
         tail = "".join(log_path.read_text(encoding="utf-8").splitlines(keepends=True)[-25:])
         raise SystemExit(f"\ntraining failed (exit {failed[1]}): {shlex.join(failed[0])}\n"
                          f"last lines of {log_path}:\n{tail}")
-    print(("\r\033[K" if tty else "") + progress_line(options, total_frames, started), file=sys.stderr)
+    print(("\r\033[K" if tty else "") + progress_line(options, total_frames, started, start_frames), file=sys.stderr)
 
 
 # -- aggregation ---------------------------------------------------------------------------------

@@ -209,6 +209,22 @@ def _write_run(opts, expected, name, seed, metrics=None, checkpoint=False):
     return path
 
 
+def test_progress_eta_of_a_resumed_reproduction_counts_the_frames_of_this_start(tmp_path, monkeypatch):
+    opts = reproduce.parse_args(["experiment=dqn_cartpole", "seeds=2", f"out={tmp_path}", *TINY])
+    expected = reproduce.compose(opts)
+    header = "step,episode_return,episodes\n"
+    a = _write_run(opts, expected, "0_s0", 0, header + "400,9.0,3\n")
+    _write_run(opts, expected, "1_s1", 1, header + "200,5.0,2\n")
+    start = reproduce.frames_done(opts, 1000)
+    assert start == 600
+    (a / "metrics.csv").write_text(header + "400,9.0,3\n600,11.0,2\n")  # 200 more frames in 100 s
+    monkeypatch.setattr(reproduce.time, "monotonic", lambda: 1100.0)
+    line = reproduce.progress_line(opts, 1000, 1000.0, start)
+    # 1200 frames left at 2 frames/s: 10 minutes (counting the resumed runs' 600 frames as this
+    # start's work would have said 100 s x 1200 / 800).
+    assert line == "[dqn_cartpole]  40.0% | s0  60% ret 11 | s1  20% ret 5 | 01:40<10:00"
+
+
 def test_plan_keeps_complete_runs_resumes_checkpointed_ones_and_restarts_the_rest(tmp_path):
     opts = reproduce.parse_args(["experiment=dqn_cartpole", "seeds=4", f"out={tmp_path}", *TINY])
     expected = reproduce.compose(opts)
