@@ -52,6 +52,9 @@ class A2CLoss(LossModule):
     ``state_value`` (the rollout's, or the estimator's when it computed one). See Mnih et al., 2016,
     https://arxiv.org/abs/1602.01783.
 
+    rlkit networks are called through their tensor-level calls (:mod:`rlkit.modules.tensor_call`, as
+    the collectors call them): forward hooks registered on an rlkit module do not run in the loss.
+
     Args:
         actor_network: a probabilistic actor exposing ``get_dist(td)``.
         critic_network: a value operator writing ``"state_value"``. Both may be the operators of one
@@ -196,9 +199,9 @@ class A2CLoss(LossModule):
     def _distribution(self, tensordict: TensorDictBase) -> torch.distributions.Distribution:
         """The actor's action distribution: :meth:`~rlkit.modules.ProbabilisticActor.distribution` on
         tensors for an rlkit actor (its ``get_dist`` gives the same distribution through TensorDicts),
-        ``get_dist`` for any other."""
+        ``get_dist`` for any other actor or one that overrides ``get_dist``."""
         actor = self.actor_network
-        if isinstance(actor, ProbabilisticActor):
+        if isinstance(actor, ProbabilisticActor) and type(actor).get_dist is ProbabilisticActor.get_dist:
             return actor.distribution(*[read_entry(actor, tensordict, k) for k in actor.in_keys])
         return actor.get_dist(tensordict.select(*actor.in_keys))
 

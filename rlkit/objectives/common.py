@@ -9,7 +9,7 @@ from typing import Any, Callable, Iterator, Literal, Mapping, Sequence
 import torch
 from tensordict import TensorDict, TensorDictBase
 from tensordict.nn import InteractionType, set_interaction_type
-from tensordict.utils import NestedKey
+from tensordict.utils import NestedKey, unravel_key
 from torch import nn
 
 from rlkit.modules.tensor_call import tensor_call
@@ -304,7 +304,8 @@ class LossModule(nn.Module):
             KeyError: the network does not write ``key``.
         """
         module = getattr(self, network_name)
-        out_keys = list(module.out_keys)
+        key = unravel_key(key)  # (a tuple of one name is that name, as in a TensorDict)
+        out_keys = [unravel_key(k) for k in module.out_keys]
         if key not in out_keys:
             raise KeyError(f"{network_name} ({type(module).__name__}) writes {out_keys}, not {key!r}")
         at = out_keys.index(key)

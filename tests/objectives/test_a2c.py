@@ -188,3 +188,32 @@ def test_one_critic_call_serves_the_estimator_and_the_critic_loss(clip_value):
         assert torch.equal(out[k], ref[k]), k
     for g, r in zip(grads, torch.autograd.grad(ref_sum, [*policy.parameters(), *critic.parameters()])):
         assert torch.equal(g, r)
+
+
+def test_networks_called_on_tensors_give_the_tensordict_calls_numbers():
+    loss, policy, critic = make_loss(entropy_coeff=0.1)
+    td = mixed_time_batch()
+    out = loss(td.clone())
+    # The reference: the actor's and the critic's TensorDict calls (what the loss called before).
+    with torch.no_grad():
+        value_td = loss.critic_network(td.select("observation").clone())
+    dist = loss.actor_network.get_dist(td.select("observation"))
+    assert torch.equal(dist.logits, loss._distribution(td).logits)
+    assert torch.equal(value_td["state_value"], loss._critic_value(td).detach())
+    # A value key given as a tuple of one name is that name (as in a TensorDict).
+    loss.set_keys(value=("state_value",))
+    tuple_out = loss(td.clone())
+    for key in out.keys():
+        assert torch.equal(out[key], tuple_out[key]), key
+
+
+def test_an_actor_overriding_get_dist_is_asked_through_it():
+    class Tempered(ProbabilisticActor):
+        def get_dist(self, tensordict):
+            return Categorical(logits=self.module[0](tensordict)["logits"] / 2)
+
+    policy = nn.Linear(4, 3)
+    actor = Tempered(TensorDictModule(policy, ["observation"], ["logits"]), ["logits"], distribution_class=Categorical)
+    loss = A2CLoss(actor, ValueOperator(nn.Linear(4, 1)))
+    td = mixed_time_batch()
+    torch.testing.assert_close(loss._distribution(td).logits, Categorical(logits=policy(td["observation"]) / 2).logits)
