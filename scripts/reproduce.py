@@ -283,25 +283,34 @@ def _seed_progress(options: Options, total_frames: int) -> list[tuple[int, Path 
 
 
 def frames_done(options: Options, total_frames: int) -> int:
-    """Frames the seeds' runs have trained so far (what a resumed invocation starts from)."""
+    """Frames the seeds' runs have trained so far, by their metrics."""
     return sum(frames for _, _, frames, _ in _seed_progress(options, total_frames))
 
 
-def progress_line(options: Options, total_frames: int, started: float, start_frames: int = 0) -> str:
-    """One line: frames and latest return of every seed, overall %, elapsed time and ETA. The ETA
-    extrapolates the frames trained since ``started``, when the runs stood at ``start_frames`` in all
-    (resumed runs had trained those before)."""
-    parts, done = [], 0
-    for seed, path, frames, ret in _seed_progress(options, total_frames):
-        done += frames
-        shown = f" ret {ret:.4g}" if ret is not None else ""
-        parts.append(f"s{seed} {100 * frames / total_frames:3.0f}%{shown}" if path else f"s{seed} queued")
-    total = total_frames * len(options.seeds)
-    elapsed = time.monotonic() - started
-    new = done - start_frames
-    eta = _fmt_time(elapsed * (total - done) / new) if new > 0 else "--:--"
-    return (f"[{options.experiment}] {100 * done / total:5.1f}% | " + " | ".join(parts)
-            + f" | {_fmt_time(elapsed)}<{eta}")
+class Progress:
+    """The progress line of one invocation: frames and latest return of every seed, overall %, elapsed
+    time and ETA. The ETA extrapolates the frames trained since this invocation started, not the
+    frames resumed runs had trained before. A resumed run first cuts its metrics back to its
+    checkpoint and trains that stretch again, so the baseline follows the lowest total seen."""
+
+    def __init__(self, options: Options, total_frames: int) -> None:
+        self.options, self.total_frames = options, total_frames
+        self.started = time.monotonic()
+        self.baseline = frames_done(options, total_frames)
+
+    def line(self) -> str:
+        parts, done = [], 0
+        for seed, path, frames, ret in _seed_progress(self.options, self.total_frames):
+            done += frames
+            shown = f" ret {ret:.4g}" if ret is not None else ""
+            parts.append(f"s{seed} {100 * frames / self.total_frames:3.0f}%{shown}" if path else f"s{seed} queued")
+        self.baseline = min(self.baseline, done)
+        total = self.total_frames * len(self.options.seeds)
+        elapsed = time.monotonic() - self.started
+        new = done - self.baseline
+        eta = _fmt_time(elapsed * (total - done) / new) if new > 0 else "--:--"
+        return (f"[{self.options.experiment}] {100 * done / total:5.1f}% | " + " | ".join(parts)
+                + f" | {_fmt_time(elapsed)}<{eta}")
 
 
 def slots(command: list[str]) -> int:
@@ -320,8 +329,7 @@ def run_training(options: Options, commands: list[list[str]], total_frames: int,
     options.out.mkdir(parents=True, exist_ok=True)
     log_path = options.out / "train.log"
     tty = sys.stderr.isatty()
-    started = time.monotonic()
-    start_frames = frames_done(options, total_frames)  # resumed runs: the ETA counts this start's frames
+    progress = Progress(options, total_frames)
     last_plain = -1e9
     env = dict(os.environ, HYDRA_FULL_ERROR="1")
     pending, running = list(commands), []
@@ -342,15 +350,15 @@ def run_training(options: Options, commands: list[list[str]], total_frames: int,
                     failed = (command, proc.returncode)
             now = time.monotonic()
             if tty:
-                print("\r\033[K" + progress_line(options, total_frames, started, start_frames), end="", file=sys.stderr)
+                print("\r\033[K" + progress.line(), end="", file=sys.stderr)
             elif now - last_plain >= 15 * interval:  # plain lines every ~30 s in logs
-                print(progress_line(options, total_frames, started, start_frames), file=sys.stderr, flush=True)
+                print(progress.line(), file=sys.stderr, flush=True)
                 last_plain = now
     if failed is not None:
         tail = "".join(log_path.read_text(encoding="utf-8").splitlines(keepends=True)[-25:])
         raise SystemExit(f"\ntraining failed (exit {failed[1]}): {shlex.join(failed[0])}\n"
                          f"last lines of {log_path}:\n{tail}")
-    print(("\r\033[K" if tty else "") + progress_line(options, total_frames, started, start_frames), file=sys.stderr)
+    print(("\r\033[K" if tty else "") + progress.line(), file=sys.stderr)
 
 
 # -- aggregation ---------------------------------------------------------------------------------

@@ -126,12 +126,14 @@ def value_at(curve: tuple[list[int], list[float]], frame: int) -> float:
 def curve_points(runs: list[Run], published: Any) -> list[dict[str, Any]]:
     """At each frame of the published learning curve: the published value and each run's training
     curve there (:func:`train_curve`, the mean of the last ``LAST_EPISODES`` episodes finished by that
-    frame), over the runs that reached it. Frames no run reached are left out."""
+    frame), over the runs that reached it with an episode finished by then. ``per_seed`` maps the seed
+    (a string, as JSON keeps it) to its value. Frames where no run has a value are left out."""
     curves = {run.seed: train_curve(run) for run in runs}
     points = []
     for frame, value in getattr(published, "curve", ()):
-        seeds = {run.seed: value_at(curves[run.seed], frame) for run in sorted(runs, key=lambda r: r.seed)
-                 if run.frames >= frame}
+        at = {run.seed: value_at(curves[run.seed], frame) for run in sorted(runs, key=lambda r: r.seed)
+              if run.frames >= frame}
+        seeds = {str(seed): v for seed, v in at.items() if not math.isnan(v)}
         if seeds:
             points.append({"frames": frame, "published": value, "per_seed": seeds,
                            **across_seeds(list(seeds.values()))})
@@ -240,11 +242,11 @@ def curve_table(summary: dict[str, Any]) -> list[str]:
     seeds = summary["seeds"]
     lines = ["", "## Learning curve at the published curve's frames", "",
              f"Mean return of the last {LAST_EPISODES} training episodes finished by each frame; the published "
-             "value is read off the source's curve. Seeds that have not reached a frame are blank.", "",
+             "value is read off the source's curve. A seed without a finished episode by a frame is blank.", "",
              "| frames | published | rlkit (mean ± std over seeds) | " + " | ".join(f"seed {s}" for s in seeds) + " |",
              "|---|---|---|" + "---|" * len(seeds)]
     for point in points:
-        cells = [f"{point['per_seed'][s]:.2f}" if s in point["per_seed"] else "" for s in seeds]
+        cells = [f"{point['per_seed'][str(s)]:.2f}" if str(s) in point["per_seed"] else "" for s in seeds]
         n = len(point["per_seed"])
         lines.append(f"| {point['frames']:,} | {point['published']:.1f} | {_pm(point['mean'], point['std'])} "
                      f"({n} seed{'s' if n != 1 else ''}) | " + " | ".join(cells) + " |")

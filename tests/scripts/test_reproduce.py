@@ -96,16 +96,21 @@ def test_the_curve_is_compared_at_the_published_frames_each_seed_reached(tmp_pat
     a = _fake_run(tmp_path, "a", 0, _rows((1.0, 1), (2.0, 1), (4.0, 1)), total_frames=400)
     b = _fake_run(tmp_path, "b", 1, _rows((3.0, 1)), total_frames=400)
     # Per-episode returns at their frames: the curve is the running mean of the last 100 episodes.
+    c = _fake_run(tmp_path, "c", 2, _rows((1.0, 1), (2.0, 1), (4.0, 1)), total_frames=400)
     a.episodes, b.episodes = [(50, 1.0), (150, 3.0), (250, 5.0)], [(90, 3.0), (100, 7.0)]
-    summary = report.summarize("dqn_minatar_breakout", [a, b], published, "MinAtar/Breakout")
+    c.episodes = [(150, 8.0)]  # no episode finished by frame 100
+    summary = report.summarize("dqn_minatar_breakout", [a, b, c], published, "MinAtar/Breakout")
     points = summary["curve_points"]
     assert [p["frames"] for p in points] == [100, 200]  # no run reached frame 400
-    assert points[0]["per_seed"] == {0: 1.0, 1: 5.0} and points[0]["mean"] == 3.0 and points[0]["published"] == 5.0
-    assert points[1]["per_seed"] == {0: 2.0}  # seed 1 stopped at frame 100
+    assert points[0]["per_seed"] == {"0": 1.0, "1": 5.0} and points[0]["mean"] == 3.0 and points[0]["published"] == 5.0
+    assert points[1]["per_seed"] == {"0": 2.0, "2": 8.0}  # seed 1 stopped at frame 100
+    expected = ["| 100 | 5.0 | 3.00 ± 2.00 (2 seeds) | 1.00 | 5.00 |  |", "| 200 | 6.0 | 5.00 ± 3.00 (2 seeds) | 2.00 |  | 8.00 |"]
     report.write_markdown(summary, tmp_path / "results.md", command="cmd", figure=None)
-    text = (tmp_path / "results.md").read_text()
-    assert "| 100 | 5.0 | 3.00 ± 2.00 (2 seeds) | 1.00 | 5.00 |" in text
-    assert "| 200 | 6.0 | 2.00 ± 0.00 (1 seed) | 2.00 |  |" in text
+    assert all(row in (tmp_path / "results.md").read_text() for row in expected)
+    # The same table from the summary as summary.json keeps it.
+    report.write_json(summary, tmp_path / "summary.json")
+    reloaded = json.loads((tmp_path / "summary.json").read_text())
+    assert report.curve_table(reloaded)[-2:] == expected
 
 
 def test_greedy_protocol_puts_the_published_figure_on_the_evaluation_row(tmp_path):
@@ -213,16 +218,20 @@ def test_progress_eta_of_a_resumed_reproduction_counts_the_frames_of_this_start(
     opts = reproduce.parse_args(["experiment=dqn_cartpole", "seeds=2", f"out={tmp_path}", *TINY])
     expected = reproduce.compose(opts)
     header = "step,episode_return,episodes\n"
-    a = _write_run(opts, expected, "0_s0", 0, header + "400,9.0,3\n")
+    a = _write_run(opts, expected, "0_s0", 0, header + "400,9.0,3\n500,9.5,1\n")
     _write_run(opts, expected, "1_s1", 1, header + "200,5.0,2\n")
-    start = reproduce.frames_done(opts, 1000)
-    assert start == 600
-    (a / "metrics.csv").write_text(header + "400,9.0,3\n600,11.0,2\n")  # 200 more frames in 100 s
-    monkeypatch.setattr(reproduce.time, "monotonic", lambda: 1100.0)
-    line = reproduce.progress_line(opts, 1000, 1000.0, start)
-    # 1200 frames left at 2 frames/s: 10 minutes (counting the resumed runs' 600 frames as this
-    # start's work would have said 100 s x 1200 / 800).
-    assert line == "[dqn_cartpole]  40.0% | s0  60% ret 11 | s1  20% ret 5 | 01:40<10:00"
+    clock = [1000.0]
+    monkeypatch.setattr(reproduce.time, "monotonic", lambda: clock[0])
+    progress = reproduce.Progress(opts, 1000)
+    assert progress.baseline == 700
+    # Seed 0 resumes from its checkpoint at frame 400: its metrics are cut back there first.
+    (a / "metrics.csv").write_text(header + "400,9.0,3\n")
+    clock[0] = 1010.0
+    assert progress.line().endswith("| 00:10<--:--") and progress.baseline == 600
+    (a / "metrics.csv").write_text(header + "400,9.0,3\n600,11.0,2\n")  # 200 frames in 100 s
+    clock[0] = 1100.0
+    # 1200 frames left at 2 frames/s: 10 minutes.
+    assert progress.line() == "[dqn_cartpole]  40.0% | s0  60% ret 11 | s1  20% ret 5 | 01:40<10:00"
 
 
 def test_plan_keeps_complete_runs_resumes_checkpointed_ones_and_restarts_the_rest(tmp_path):
