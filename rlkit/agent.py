@@ -339,6 +339,10 @@ def restore_agent(loaded: LoadedRun) -> Agent:
         parts.loss.load_state_dict(loss_state)
         transforms = env.transforms
         saved_transforms = collector_state.get("env", {}).get("transforms", [])
+        if loaded.seed_index is not None:  # a seed that stopped early: its statistics when it stopped
+            outputs = state.get("outputs") or []
+            at_stop = outputs[loaded.seed_index].get("frozen_transforms") if loaded.seed_index < len(outputs) else None
+            saved_transforms = saved_transforms if at_stop is None else at_stop
         if len(saved_transforms) != len(transforms):
             raise CheckpointMismatchError(f"{where}: it holds {len(saved_transforms)} env transform state(s), the "
                                           f"config builds {len(transforms)}")

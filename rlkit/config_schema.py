@@ -179,6 +179,9 @@ class RootConfig:
                f"adds {EVAL_SEED_OFFSET} and sub-env i adds i)")
         check(1 <= self.num_seeds <= MAX_SEED - self.seed + 1, "num_seeds", self.num_seeds,
               f"an integer in [1, {MAX_SEED - self.seed + 1}] (seeds seed .. seed + num_seeds - 1 train in one process)")
+        check(self.num_seeds == 1 or self.trainer.video_interval is None, "trainer.video_interval",
+              self.trainer.video_interval, "null with num_seeds > 1 (a multi-seed run records no videos; record "
+              "one seed's agent with evaluate.py run=<its seed_<k> directory> video=true)")
         cpus = usable_cpus()
         check(1 <= self.num_threads <= cpus, "num_threads", self.num_threads,
                f"an integer in [1, {cpus}] (the CPUs this machine lets the run use)")

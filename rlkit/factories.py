@@ -22,6 +22,7 @@ import numpy as np
 
 import torch
 from tensordict.utils import NestedKey
+from torch import distributions as D
 
 from rlkit import keys
 from rlkit.agents import Agent
@@ -375,6 +376,15 @@ def _stack_agent(entry: Any, settings: Any, env: GymEnv, trainers: list[Trainer]
     n = len(trainers)
     flat = [name for name, p in agent.loss.named_parameters() if p.dim() == 0 or p.shape[0] != n
             or not all(torch.equal(p[k], dict(loss.named_parameters())[name]) for k, loss in enumerate(losses))]
+    actor = getattr(agent.loss, "actor_network", None)
+    sampler = getattr(actor, "sampler", None)
+    if (getattr(agent.loss, "entropy_bonus", False) and getattr(agent.loss, "entropy_coeff", 0.0)
+            and sampler is not None and sampler.distribution_class.entropy is D.Distribution.entropy):
+        # Its entropy is a one-sample estimate drawn in the loss, once for the stacked seeds.
+        raise NotStackableError(
+            f"num_seeds={n}: the {sampler.distribution_class.__name__} distribution has no closed-form entropy, and "
+            f"the loss's sampled estimate (algo.entropy_coeff={agent.loss.entropy_coeff}) would draw every seed's noise "
+            "from one stream; use algo.entropy_coeff=0, another algo.distribution, or num_seeds=1 (one process per seed)")
     if flat or agent.exploration is not None and not isinstance(agent.exploration, EGreedyModule):
         raise NotStackableError(
             f"num_seeds={n}: the batched multi-seed trainer stacks rlkit's MLP and conv networks, and algo={settings.algo.name} "

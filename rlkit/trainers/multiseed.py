@@ -25,6 +25,7 @@ drops that seed (its files end there) and continues with the others.
 """
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import signal
@@ -44,7 +45,7 @@ from rlkit.modules import ExplorationType, action_call, set_exploration_type
 from rlkit.trainers.callbacks import TrainerCallback
 from rlkit.trainers.checkpoint import checkpoint_dir, rng_state, save_run_checkpoint, set_rng_state
 from rlkit.trainers.evaluator import Evaluator, evaluation_metrics
-from rlkit.trainers.loggers import Logger, NoneLogger
+from rlkit.trainers.loggers import EndReason, Logger, NoneLogger
 from rlkit.trainers.trainer import (
     LR_SCHEDULES,
     NonFiniteError,
@@ -158,10 +159,16 @@ class SeedOutputs:
     log_rows: int = 0
     #: ``"running"``, ``"stopped"`` (reached the early-stop return) or ``"dropped"`` (non-finite).
     status: str = "running"
+    #: The env transforms' states when the seed stopped or was dropped (its env keeps stepping in
+    #: lockstep, so its live statistics move on): what its agent is loaded with. ``None`` while running.
+    frozen_transforms: list[dict] | None = None
+    #: The frame at which the seed stopped or was dropped, and the line saying why.
+    ended: tuple[int, str] | None = None
 
     def state_dict(self) -> dict:
         return {"seed": self.seed, "window": self.window.state_dict(), "last_eval": dict(self.last_eval),
-                "log_rows": self.log_rows, "status": self.status}
+                "log_rows": self.log_rows, "status": self.status, "frozen_transforms": self.frozen_transforms,
+                "ended": None if self.ended is None else list(self.ended)}
 
     def load_state_dict(self, state: dict) -> None:
         if int(state["seed"]) != self.seed:
@@ -170,6 +177,9 @@ class SeedOutputs:
         self.last_eval = dict(state["last_eval"])
         self.log_rows = int(state["log_rows"])
         self.status = str(state["status"])
+        self.frozen_transforms = state.get("frozen_transforms")  # (absent from checkpoints before it existed)
+        ended = state.get("ended")
+        self.ended = None if ended is None else (int(ended[0]), str(ended[1]))
 
 
 class MultiSeedTrainer:
@@ -312,8 +322,11 @@ class MultiSeedTrainer:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise CheckpointMismatchError(f"it does not fit this run: {first}") from err
 
-    def save(self) -> Path:
-        path = save_run_checkpoint(self.run_dir, self.state_dict(), frames=self.frames)
+    def save(self, snapshot: bool = False) -> Path:
+        """Writes ``checkpoints/last.pt`` atomically (and a ``step_<frames>.pt`` snapshot when asked:
+        the periodic checkpoints of ``trainer.keep_checkpoints``)."""
+        keep = self.settings.checkpoint_interval or None if snapshot else None
+        path = save_run_checkpoint(self.run_dir, self.state_dict(), frames=self.frames, keep_every=keep)
         log.info("checkpoint: frame %d -> %s (all %d seeds)", self.frames, path, self.num_seeds)
         return path
 
@@ -351,11 +364,34 @@ class MultiSeedTrainer:
                              signal.Signals(self._signal).name, self.frames)
                     raise TrainingInterrupted(self._signal, self.save())
             self._finish()
+            for k in self._running():
+                if self._halted:
+                    self._log_end(k, "callback", f"stopped at frame {self.frames:,} by a callback")
+                else:
+                    self._log_end(k, "budget", f"done: {self.frames:,} frames")
             finals = ", ".join(f"seed {out.seed} ({_STATUS_WORDS.get(out.status, out.status)}) {out.last_eval.get('eval_return', float('nan')):.4g}"
                                for out in self.outputs)
             log.info("end: %d frames, %d updates, wall %.1f s; greedy eval return by seed: %s", self.frames,
                      self.updates, time.perf_counter() - self._session, finals)
+            if all(out.status == "dropped" for out in self.outputs):
+                last = max(out.ended for out in self.outputs if out.ended is not None)
+                raise NonFiniteError(f"every seed was dropped for non-finite values, the last {last[1]}; "
+                                     f"the last checkpoint is {self.checkpoint_path}")
             return {out.seed: dict(out.last_eval) for out in self.outputs}
+        except NonFiniteError as err:
+            for k in self._running():
+                self._log_end(k, "non_finite", f"stopped: {str(err).split(';')[0]}", failing=True)
+            raise
+        except TrainingInterrupted as stop:
+            for k in self._running():
+                self._log_end(k, "interrupted", f"interrupted by {signal.Signals(stop.signum).name} at frame "
+                                                f"{self.frames:,}; checkpoint written", failing=True)
+            raise
+        except KeyboardInterrupt:
+            for k in self._running():
+                self._log_end(k, "interrupted", f"interrupted at frame {self.frames:,} by a second signal",
+                              failing=True)
+            raise
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -380,7 +416,8 @@ class MultiSeedTrainer:
                 samples = [b.sample(s.batch_size) for b in buffers]
             sample = stack(samples)
             self._optimise(sample)
-            for k, buffer in enumerate(buffers):
+            for k in self._running():  # (a seed dropped by this update has non-finite TD errors)
+                buffer = buffers[k]
                 if hasattr(buffer, "update_tensordict_priority"):
                     buffer.update_tensordict_priority(sample[k])
 
@@ -456,8 +493,8 @@ class MultiSeedTrainer:
             log.info("end: non-finite at %d frames (%s)", self.frames, message)
             raise NonFiniteError(f"{message}; the last good checkpoint is {good}")
         for k in bad:
-            self.outputs[k].status = "dropped"
             log.warning("%s; seed %d dropped, the other seeds continue", message, self.seeds[k])
+            self._end_seed(k, "dropped", f"dropped at frame {self.frames:,}: {message}")
 
     def _due(self, name: str, interval: int) -> bool:
         if interval > 0 and self.frames - self._last[name] >= interval:
@@ -480,7 +517,7 @@ class MultiSeedTrainer:
             self._halted = True
             log.info("a callback stopped the run at %d frames", self.frames)
         if self._due("checkpoint", s.checkpoint_interval):
-            self.save()
+            self.save(snapshot=s.keep_checkpoints)
 
     def _notify(self, evals: dict[int, dict[str, float]]) -> bool:
         """Every callback's ``on_seed_evaluations`` (each with its own copy); True if one asks to stop."""
@@ -491,9 +528,30 @@ class MultiSeedTrainer:
         return halt
 
     def _stop(self, k: int) -> None:
-        self.outputs[k].status = "stopped"
-        self._frozen[k] = [p[k].detach().clone() for p in self.params]
         log.info("seed %d reached the early-stop return at %d frames", self.seeds[k], self.frames)
+        self._end_seed(k, "stopped", f"stopped early at frame {self.frames:,}: greedy eval return "
+                                     f"{self.outputs[k].last_eval['eval_return']:.4g} reached the target "
+                                     f"{self.settings.early_stop_return:.4g}")
+
+    def _log_end(self, k: int, reason: EndReason, message: str, *, failing: bool = False) -> None:
+        """Tells seed ``k``'s logger why its training ended (once). While an error propagates
+        (``failing``), a logger that fails in turn is logged, not raised."""
+        try:
+            self.outputs[k].logger.log_end(reason, message, step=self.frames)
+        except Exception:
+            if not failing:
+                raise
+            log.exception("seed %d's logger failed while reporting the end of training", self.seeds[k])
+
+    def _end_seed(self, k: int, status: str, why: str) -> None:
+        """Seed ``k`` trains no more: its parameters are kept as they are now (no update, and no
+        optimiser momentum, moves them after this), and so are its env transforms' statistics."""
+        out = self.outputs[k]
+        out.status, out.ended = status, (self.frames, why)
+        self._frozen[k] = [p[k].detach().clone() for p in self.params]
+        env = self.collector.collectors[k].env
+        out.frozen_transforms = [copy.deepcopy(t.state_dict()) for t in env.transforms]
+        self._log_end(k, "target" if status == "stopped" else "non_finite", why)
 
     def _evaluate(self, which: list[int]) -> dict[int, dict[str, float]]:
         assert self.evaluator is not None

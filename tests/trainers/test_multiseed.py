@@ -154,6 +154,99 @@ def test_a_non_finite_seed_can_be_dropped(tmp_path):
     assert all(row["step"] < 600 for row in read_metrics_csv(tmp_path / "seed_6" / "metrics.csv"))
 
 
+def _record_ends(trainer) -> dict[int, tuple[str, str]]:
+    ends: dict[int, tuple[str, str]] = {}
+    for out in trainer.outputs:
+        def log_end(reason, message, *, step, _seed=out.seed):
+            assert _seed not in ends, "log_end twice"
+            ends[_seed] = (reason, message)
+        out.logger.log_end = log_end
+    return ends
+
+
+def test_a_dropped_seed_with_prioritized_replay_leaves_the_other_seed_as_it_is_alone(tmp_path):
+    per = ("algo.prioritized=true",)
+    s = settings("dqn", 5, 2, frames=600, extra=(*per, "trainer.drop_non_finite_seeds=true"))
+    trainer = build_multiseed_trainer(s, tmp_path / "two", drop_non_finite=True)
+    open_multiseed_outputs(trainer, s, [{}, {}])
+    ends = _record_ends(trainer)
+    update = trainer._optimise
+
+    def poisoned_after_five_updates(sample):  # (so that the optimiser has momentum for that seed)
+        if trainer.updates == 5:
+            _poison(trainer, 1)
+        update(sample)
+
+    trainer._optimise = poisoned_after_five_updates
+    trainer.fit()  # the dropped seed's non-finite TD errors are not written as its priorities
+    trainer.close()
+    assert [out.status for out in trainer.outputs] == ["running", "dropped"]
+    assert ends[5] == ("budget", "done: 600 frames")
+    assert ends[6][0] == "non_finite" and "seed 6: non-finite loss" in ends[6][1]
+    together = {n: p.detach().clone() for n, p in trainer.loss_module.named_parameters()}
+    alone, p1 = batched(tmp_path / "one", "dqn", 5, 1, frames=600, extra=per)
+    assert (tmp_path / "two" / "seed_5" / "episodes.csv").read_text() == (alone / "seed_5" / "episodes.csv").read_text()
+    assert all(torch.equal(together[name][0], p1[name][0]) for name in p1)
+    # No update, nor the optimiser's momentum, moved the dropped seed's parameters.
+    frozen = trainer._frozen[1]
+    for p, f in zip(trainer.params, frozen, strict=True):
+        torch.testing.assert_close(p[1], f, rtol=0, atol=0, equal_nan=True)
+
+
+def test_a_run_whose_seeds_are_all_dropped_is_a_non_finite_error(tmp_path):
+    s = settings("dqn", 5, 2, frames=600, extra=("trainer.drop_non_finite_seeds=true",))
+    trainer = build_multiseed_trainer(s, tmp_path, drop_non_finite=True)
+    open_multiseed_outputs(trainer, s, [{}, {}])
+    _poison(trainer, 0)
+    _poison(trainer, 1)
+    with pytest.raises(NonFiniteError, match="every seed was dropped for non-finite values"):
+        trainer.fit()
+    trainer.close()
+
+
+def test_a_seed_stopped_early_keeps_the_statistics_it_stopped_with(tmp_path, monkeypatch):
+    from rlkit.agent import load_agent
+    from rlkit.trainers.multiseed import MultiSeedTrainer
+
+    original = MultiSeedTrainer._evaluate
+
+    def evaluate(self, which):  # seed index 0 reaches the target at the first evaluation
+        results = original(self, which)
+        if self.frames == 400 and 0 in results:
+            results[0]["eval_return"] = 1e9
+        return results
+
+    monkeypatch.setattr(MultiSeedTrainer, "_evaluate", evaluate)
+    overrides = [*ALGO["a2c"], *TINY, "trainer.early_stop=true", "env.transforms=[{name: normalize}]", "seed=3",
+                 "num_seeds=2", "total_frames=1200"]
+    _train(tmp_path, overrides)
+    state = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    stopped, running = state["outputs"]
+    assert stopped["status"] == "stopped" and stopped["ended"][0] == 400 and running["status"] == "running"
+    at_stop = stopped["frozen_transforms"][0]["obs_rms"]["mean"]
+    live = state["collector"]["collectors"][0]["env"]["transforms"][0]["obs_rms"]["mean"]
+    assert not torch.equal(at_stop, live)  # its env stepped on in lockstep with the other seed's
+    agent = load_agent(tmp_path / "seed_3")
+    assert torch.equal(torch.from_numpy(agent.transforms[0].obs_rms.mean), at_stop)
+    assert read_metrics_csv(tmp_path / "seed_3" / "metrics.csv")[-1]["step"] == 400
+
+
+def test_multi_seed_periodic_checkpoints_are_kept_when_asked(tmp_path):
+    _train(tmp_path, [*ALGO["dqn"], *TINY, "seed=3", "num_seeds=2", "total_frames=1200",
+                      "trainer.checkpoint_interval=400", "trainer.keep_checkpoints=true"])
+    assert {p.name for p in (tmp_path / "checkpoints").glob("step_*.pt")} == {"step_400.pt", "step_800.pt",
+                                                                              "step_1200.pt"}
+
+
+def test_num_seeds_refuses_a_sampled_entropy_and_videos():
+    with pytest.raises(NotStackableError, match="TanhNormal distribution has no closed-form entropy"):
+        build_multiseed_trainer(settings("a2c", 0, 2, extra=("env=Pendulum", "algo.distribution=tanh_normal",
+                                                             "algo.entropy_coeff=0.01")), Path("."))
+    from rlkit.errors import ConfigError
+    with pytest.raises(ConfigError, match=r"trainer.video_interval=1000 is invalid: expected null with num_seeds > 1"):
+        settings("dqn", 0, 2, extra=("trainer.video_interval=1000",))
+
+
 def test_num_seeds_refuses_networks_it_cannot_stack():
     s = settings("a2c", 0, 2, extra=("env=Pendulum",))
     with pytest.raises(NotStackableError, match="num_seeds=2: the batched multi-seed trainer stacks rlkit's MLP and conv"):
