@@ -466,8 +466,8 @@ def open_multiseed_outputs(trainer: MultiSeedTrainer, settings: Any, configs: li
                            plain_progress: bool | None = None) -> None:
     """Each seed's loggers and episode recorder in its own directory (``configs``: each seed's
     config, its ``seed`` and ``num_seeds: 1``); on resume each keeps the rows up to the checkpoint.
-    One console progress display, the first seed's (``label`` and ``plain_progress``: see
-    :func:`make_loggers`)."""
+    One console progress display for the run (``label`` and ``plain_progress``: see
+    :func:`make_loggers`): the frames, and the returns averaged over the seeds still training."""
     loggers, recorders = [], []
     for k, (out, config) in enumerate(zip(trainer.outputs, configs)):
         out.run_dir.mkdir(parents=True, exist_ok=True)
@@ -475,11 +475,14 @@ def open_multiseed_outputs(trainer: MultiSeedTrainer, settings: Any, configs: li
         if resume_state is not None:
             seed_state = {"frames": resume_state["frames"], "log_rows": resume_state["outputs"][k]["log_rows"]}
         seed_settings_k = seed_settings(settings, out.seed)
-        if k > 0 and seed_settings_k.root.trainer.progress:  # one progress bar (the first seed's)
-            seed_settings_k = dataclasses.replace(seed_settings_k, root=dataclasses.replace(
-                seed_settings_k.root, trainer=dataclasses.replace(seed_settings_k.root.trainer, progress=False)))
+        seed_settings_k = dataclasses.replace(seed_settings_k, root=dataclasses.replace(
+            seed_settings_k.root, trainer=dataclasses.replace(seed_settings_k.root.trainer, progress=False)))
         loggers.append(make_loggers(seed_settings_k, out.run_dir, config, seed_state, label=label,
                                     plain_progress=plain_progress))
         recorders.append(EpisodeRecorder(out.run_dir, keep_until_frame=int(resume_state["frames"])
                                          if resume_state else None))
-    trainer.attach_outputs(loggers, recorders)
+    progress = None
+    if settings.root.trainer.progress:
+        progress = ConsoleLogger(settings.root.total_frames, start_frames=int(resume_state["frames"])
+                                 if resume_state else 0, label=label, plain=plain_progress)
+    trainer.attach_outputs(loggers, recorders, progress=progress)

@@ -237,15 +237,20 @@ class MultiSeedTrainer:
         self._last = {"log": 0, "eval": 0, "checkpoint": 0}
         self._frozen: dict[int, list[torch.Tensor]] = {}  # seeds that stopped: their parameters then
         self._signal: int | None = None
+        self.progress: Logger = NoneLogger()
 
     @property
     def num_seeds(self) -> int:
         return len(self.seeds)
 
-    def attach_outputs(self, loggers: Sequence[Logger], episodes: Sequence[Any]) -> None:
+    def attach_outputs(self, loggers: Sequence[Logger], episodes: Sequence[Any], progress: Logger | None = None) -> None:
+        """Each seed's logger and episode recorder, and the run's console ``progress`` (fed the frames
+        and the returns averaged over the seeds still training; ``None`` for none)."""
         for out, logger, recorder in zip(self.outputs, loggers, episodes, strict=True):
             out.logger.close()
             out.logger, out.episodes = logger, recorder
+        self.progress.close()
+        self.progress = progress if progress is not None else NoneLogger()
 
     @property
     def checkpoint_path(self) -> Path:
@@ -369,6 +374,7 @@ class MultiSeedTrainer:
                     self._log_end(k, "callback", f"stopped at frame {self.frames:,} by a callback")
                 else:
                     self._log_end(k, "budget", f"done: {self.frames:,} frames")
+            self._progress_end(failing=False)
             finals = ", ".join(f"seed {out.seed} ({_STATUS_WORDS.get(out.status, out.status)}) {out.last_eval.get('eval_return', float('nan')):.4g}"
                                for out in self.outputs)
             log.info("end: %d frames, %d updates, wall %.1f s; greedy eval return by seed: %s", self.frames,
@@ -379,18 +385,14 @@ class MultiSeedTrainer:
                                      f"the last checkpoint is {self.checkpoint_path}")
             return {out.seed: dict(out.last_eval) for out in self.outputs}
         except NonFiniteError as err:
-            for k in self._running():
-                self._log_end(k, "non_finite", f"stopped: {str(err).split(';')[0]}", failing=True)
+            self._end_all("non_finite", f"stopped: {str(err).split(';')[0]}")
             raise
         except TrainingInterrupted as stop:
-            for k in self._running():
-                self._log_end(k, "interrupted", f"interrupted by {signal.Signals(stop.signum).name} at frame "
-                                                f"{self.frames:,}; checkpoint written", failing=True)
+            self._end_all("interrupted", f"interrupted by {signal.Signals(stop.signum).name} at frame "
+                                         f"{self.frames:,}; checkpoint written")
             raise
         except KeyboardInterrupt:
-            for k in self._running():
-                self._log_end(k, "interrupted", f"interrupted at frame {self.frames:,} by a second signal",
-                              failing=True)
+            self._end_all("interrupted", f"interrupted at frame {self.frames:,} by a second signal")
             raise
         finally:
             for sig, handler in previous.items():
@@ -533,15 +535,40 @@ class MultiSeedTrainer:
                                      f"{self.outputs[k].last_eval['eval_return']:.4g} reached the target "
                                      f"{self.settings.early_stop_return:.4g}")
 
-    def _log_end(self, k: int, reason: EndReason, message: str, *, failing: bool = False) -> None:
-        """Tells seed ``k``'s logger why its training ended (once). While an error propagates
-        (``failing``), a logger that fails in turn is logged, not raised."""
+    def _end_all(self, reason: EndReason, message: str) -> None:
+        """A failure ends the run: every seed still training, and the console, hear why."""
+        for k in self._running():
+            self._log_end(k, reason, message, failing=True)
+        self._report(self.progress, reason, message, failing=True)
+
+    def _progress_end(self, *, failing: bool) -> None:
+        """The console's last line: how the seeds ended."""
+        words = {"running": "stopped by a callback" if self._halted else "done", "stopped": "reached the target",
+                 "dropped": "dropped (non-finite)"}
+        counts: dict[str, int] = {}
+        for out in self.outputs:
+            word = words.get(out.status, out.status)
+            counts[word] = counts.get(word, 0) + 1
+        summary = ", ".join(f"{n} {word}" for word, n in counts.items())
+        reason: EndReason = "callback" if self._halted else "budget"
+        if not self._running():  # every seed ended before the budget
+            reason = "target" if any(out.status == "stopped" for out in self.outputs) else "non_finite"
+        self._report(self.progress, reason, f"seeds {self.seeds[0]}..{self.seeds[-1]} at frame {self.frames:,}: "
+                                            f"{summary}", failing=failing)
+
+    def _report(self, logger: Logger, reason: EndReason, message: str, *, failing: bool) -> None:
+        """``logger.log_end``; while an error propagates (``failing``), a logger that fails in turn is
+        logged, not raised: it must not hide the error."""
         try:
-            self.outputs[k].logger.log_end(reason, message, step=self.frames)
+            logger.log_end(reason, message, step=self.frames)
         except Exception:
             if not failing:
                 raise
-            log.exception("seed %d's logger failed while reporting the end of training", self.seeds[k])
+            log.exception("a logger failed while reporting the end of training")
+
+    def _log_end(self, k: int, reason: EndReason, message: str, *, failing: bool = False) -> None:
+        """Tells seed ``k``'s logger why its training ended (once)."""
+        self._report(self.outputs[k].logger, reason, message, failing=failing)
 
     def _end_seed(self, k: int, status: str, why: str) -> None:
         """Seed ``k`` trains no more: its parameters are kept as they are now (no update, and no
@@ -568,6 +595,7 @@ class MultiSeedTrainer:
         if self.frames > self._wall_frames:
             fps = (self.frames - self._wall_frames) / max(now - self._wall, 1e-9)
             self._wall, self._wall_frames = now, self.frames
+        rows: list[dict[str, float]] = []
         for k in which:
             out = self.outputs[k]
             metrics = out.window.flush()
@@ -580,6 +608,10 @@ class MultiSeedTrainer:
             metrics.update(evals.get(k, {}))
             out.logger.log_metrics(metrics, step=self.frames)
             out.log_rows += 1
+            rows.append(metrics)
+        shown = {key: sum(r[key] for r in rows if key in r) / n
+                 for key in ("episode_return", "eval_return") if (n := sum(key in r for r in rows))}
+        self.progress.log_metrics(shown, step=self.frames)
 
     def _finish(self) -> None:
         if self._frozen:  # stopped seeds end with the parameters they stopped with
@@ -601,6 +633,7 @@ class MultiSeedTrainer:
                 self._log(pending, {})
 
     def close(self) -> None:
+        self.progress.close()
         for out in self.outputs:
             out.logger.close()
             if out.episodes is not None:

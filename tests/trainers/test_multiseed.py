@@ -231,6 +231,25 @@ def test_a_seed_stopped_early_keeps_the_statistics_it_stopped_with(tmp_path, mon
     assert read_metrics_csv(tmp_path / "seed_3" / "metrics.csv")[-1]["step"] == 400
 
 
+def test_the_console_follows_the_run_after_the_first_seed_stops(tmp_path, monkeypatch, capsys):
+    from rlkit.trainers.multiseed import MultiSeedTrainer
+
+    original = MultiSeedTrainer._evaluate
+
+    def evaluate(self, which):  # seed index 0 reaches the target at the first evaluation
+        results = original(self, which)
+        if self.frames == 400 and 0 in results:
+            results[0]["eval_return"] = 1e9
+        return results
+
+    monkeypatch.setattr(MultiSeedTrainer, "_evaluate", evaluate)
+    tiny = [o for o in TINY if not o.startswith("trainer.progress")]
+    _train(tmp_path, [*ALGO["dqn"], *tiny, "trainer.progress=true", "trainer.early_stop=true", "seed=3",
+                      "num_seeds=2", "total_frames=1200"])
+    lines = [line for line in capsys.readouterr().err.splitlines() if "frames (" in line]
+    assert lines and lines[-1].startswith("1,200/1,200 frames (100.0%)")
+
+
 def test_multi_seed_periodic_checkpoints_are_kept_when_asked(tmp_path):
     _train(tmp_path, [*ALGO["dqn"], *TINY, "seed=3", "num_seeds=2", "total_frames=1200",
                       "trainer.checkpoint_interval=400", "trainer.keep_checkpoints=true"])
