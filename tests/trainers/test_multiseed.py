@@ -206,17 +206,8 @@ def test_a_run_whose_seeds_are_all_dropped_is_a_non_finite_error(tmp_path):
 
 def test_a_seed_stopped_early_keeps_the_statistics_it_stopped_with(tmp_path, monkeypatch):
     from rlkit.agent import load_agent
-    from rlkit.trainers.multiseed import MultiSeedTrainer
 
-    original = MultiSeedTrainer._evaluate
-
-    def evaluate(self, which):  # seed index 0 reaches the target at the first evaluation
-        results = original(self, which)
-        if self.frames == 400 and 0 in results:
-            results[0]["eval_return"] = 1e9
-        return results
-
-    monkeypatch.setattr(MultiSeedTrainer, "_evaluate", evaluate)
+    _first_seed_reaches_the_target_at_frame_400(monkeypatch)
     overrides = [*ALGO["a2c"], *TINY, "trainer.early_stop=true", "env.transforms=[{name: normalize}]", "seed=3",
                  "num_seeds=2", "total_frames=1200"]
     _train(tmp_path, overrides)
@@ -231,18 +222,41 @@ def test_a_seed_stopped_early_keeps_the_statistics_it_stopped_with(tmp_path, mon
     assert read_metrics_csv(tmp_path / "seed_3" / "metrics.csv")[-1]["step"] == 400
 
 
-def test_the_console_follows_the_run_after_the_first_seed_stops(tmp_path, monkeypatch, capsys):
+def _first_seed_reaches_the_target_at_frame_400(monkeypatch) -> None:
     from rlkit.trainers.multiseed import MultiSeedTrainer
 
     original = MultiSeedTrainer._evaluate
 
-    def evaluate(self, which):  # seed index 0 reaches the target at the first evaluation
+    def evaluate(self, which):
         results = original(self, which)
         if self.frames == 400 and 0 in results:
             results[0]["eval_return"] = 1e9
         return results
 
     monkeypatch.setattr(MultiSeedTrainer, "_evaluate", evaluate)
+
+
+def test_resume_after_a_seed_stopped_is_exact(tmp_path, monkeypatch):
+    _first_seed_reaches_the_target_at_frame_400(monkeypatch)
+    base = [*ALGO["a2c"], *TINY, "trainer.early_stop=true", "env.transforms=[{name: normalize}]", "seed=3",
+            "num_seeds=2"]
+    _train(tmp_path / "full", [*base, "total_frames=1200"])
+    _train(tmp_path / "cut", [*base, "total_frames=700"])
+    _train(tmp_path / "cut", [f"resume={tmp_path / 'cut'}", "total_frames=1200"])
+    for seed in (3, 4):
+        full, cut = tmp_path / "full" / f"seed_{seed}", tmp_path / "cut" / f"seed_{seed}"
+        assert (full / "episodes.csv").read_text() == (cut / "episodes.csv").read_text()
+        assert rows(full / "metrics.csv") == rows(cut / "metrics.csv")
+    a = load_checkpoint(tmp_path / "full" / "checkpoints" / "last.pt")
+    b = load_checkpoint(tmp_path / "cut" / "checkpoints" / "last.pt")
+    assert all(torch.equal(a["loss_module"][k], b["loss_module"][k]) for k in a["loss_module"])
+    assert a["outputs"][0]["status"] == b["outputs"][0]["status"] == "stopped"
+    assert torch.equal(a["outputs"][0]["frozen_transforms"][0]["obs_rms"]["mean"],
+                       b["outputs"][0]["frozen_transforms"][0]["obs_rms"]["mean"])
+
+
+def test_the_console_follows_the_run_after_the_first_seed_stops(tmp_path, monkeypatch, capsys):
+    _first_seed_reaches_the_target_at_frame_400(monkeypatch)
     tiny = [o for o in TINY if not o.startswith("trainer.progress")]
     _train(tmp_path, [*ALGO["dqn"], *tiny, "trainer.progress=true", "trainer.early_stop=true", "seed=3",
                       "num_seeds=2", "total_frames=1200"])
