@@ -369,20 +369,21 @@ class MultiSeedTrainer:
                              signal.Signals(self._signal).name, self.frames)
                     raise TrainingInterrupted(self._signal, self.save())
             self._finish()
+            finals = ", ".join(f"seed {out.seed} ({_STATUS_WORDS.get(out.status, out.status)}) {out.last_eval.get('eval_return', float('nan')):.4g}"
+                               for out in self.outputs)
+            log.info("end: %d frames, %d updates, wall %.1f s; greedy eval return by seed: %s", self.frames,
+                     self.updates, time.perf_counter() - self._session, finals)
+            if all(out.status == "dropped" for out in self.outputs):  # (the console hears it once, below)
+                last = max((out.ended for out in self.outputs if out.ended is not None),
+                           default=(self.frames, "at an unrecorded frame"))
+                raise NonFiniteError(f"every seed was dropped for non-finite values, the last {last[1]}; "
+                                     f"the last checkpoint is {self.checkpoint_path}")
             for k in self._running():
                 if self._halted:
                     self._log_end(k, "callback", f"stopped at frame {self.frames:,} by a callback")
                 else:
                     self._log_end(k, "budget", f"done: {self.frames:,} frames")
             self._progress_end(failing=False)
-            finals = ", ".join(f"seed {out.seed} ({_STATUS_WORDS.get(out.status, out.status)}) {out.last_eval.get('eval_return', float('nan')):.4g}"
-                               for out in self.outputs)
-            log.info("end: %d frames, %d updates, wall %.1f s; greedy eval return by seed: %s", self.frames,
-                     self.updates, time.perf_counter() - self._session, finals)
-            if all(out.status == "dropped" for out in self.outputs):
-                last = max(out.ended for out in self.outputs if out.ended is not None)
-                raise NonFiniteError(f"every seed was dropped for non-finite values, the last {last[1]}; "
-                                     f"the last checkpoint is {self.checkpoint_path}")
             return {out.seed: dict(out.last_eval) for out in self.outputs}
         except NonFiniteError as err:
             self._end_all("non_finite", f"stopped: {str(err).split(';')[0]}")

@@ -199,9 +199,14 @@ def test_a_run_whose_seeds_are_all_dropped_is_a_non_finite_error(tmp_path):
     open_multiseed_outputs(trainer, s, [{}, {}])
     _poison(trainer, 0)
     _poison(trainer, 1)
+    ends = _record_ends(trainer)
+    console: list[str] = []
+    trainer.progress.log_end = lambda reason, message, *, step: console.append(reason)
     with pytest.raises(NonFiniteError, match="every seed was dropped for non-finite values"):
         trainer.fit()
     trainer.close()
+    assert {seed: reason for seed, (reason, _) in ends.items()} == {5: "non_finite", 6: "non_finite"}
+    assert console == ["non_finite"]  # once
 
 
 def test_a_seed_stopped_early_keeps_the_statistics_it_stopped_with(tmp_path, monkeypatch):
