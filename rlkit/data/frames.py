@@ -234,8 +234,9 @@ class FrameStorage(TensorDictStorage):
         pending = sorted(self._pending.items())
         state["frames"] = {
             "written": self._written, "slack": self.slack, "stack": self.stack,
-            # Only the ring's written part (a buffer filling up does not save its empty frames).
-            "frames": None if self._frames is None else self._frames[: min(self._written, self.ring)],
+            # Only the ring's written part (a buffer filling up does not save its empty frames): a copy,
+            # since torch.save writes a view's whole underlying storage.
+            "frames": None if self._frames is None else self._frames[: min(self._written, self.ring)].clone(),
             "prev": self._prev, "succ": self._succ,
             "heads": _sparse(self._heads), "finals": _sparse(self._finals),
             "pending": {"traj": torch.tensor([t for t, _ in pending], dtype=torch.int64),

@@ -123,6 +123,25 @@ def test_state_round_trip_continues_exactly():
         assert_same(frames.sample(8), restored.sample(8))
 
 
+def test_a_checkpoint_holds_the_written_frames_only_and_loads_with_the_same_samples(tmp_path):
+    frames, _ = buffers(capacity=400)
+    batches = collect(2, 4, batches=30, seed=3, padding="zero")
+    for batch in batches[:3]:  # 24 of 400 transitions
+        frames.extend(batch)
+    state = frames.state_dict()
+    saved = state["storage"]["frames"]["frames"]
+    # Its own memory: torch.save writes a tensor's whole storage, which for a view is the whole ring.
+    assert saved.untyped_storage().nbytes() == saved.numel() == 24 * H * W
+    path = tmp_path / "buffer.pt"
+    torch.save(state, path)
+    restored = ReplayBuffer(400, storage=FrameStorage(400, stack=STACK, frame_shape=(H, W), keys=KEYS))
+    restored.load_state_dict(torch.load(path, weights_only=True))
+    for batch in batches[3:]:
+        frames.extend(batch)
+        restored.extend(batch)
+        assert_same(frames.sample(8), restored.sample(8))
+
+
 def test_memory_holds_each_frame_once():
     storage = FrameStorage(1000, stack=4, frame_shape=(84, 84), keys=KEYS,
                            layout={k: ((), torch.int64) if k in (keys.ACTION, keys.TRAJ_ID, keys.STEP_COUNT)
