@@ -97,7 +97,11 @@ class FrameStorage(TensorDictStorage):
         self._prev = torch.empty(0, dtype=torch.int64)  # write number of the episode's previous transition, -1: none
         self._succ = torch.empty(0, dtype=torch.int64)  # write number of the next one, -1: not (yet) written
         self._written = 0  # transitions written since the start (write numbers 0, 1, ...)
-        self._heads: dict[int, torch.Tensor] = {}  # episode-start transition -> its whole observation stack
+        # Episode-start transition -> the k - 1 frames its stack holds before its own frame: nothing
+        # kept for the standard paddings (zeros, or the first frame repeated: _padded's codes), the
+        # frames themselves otherwise.
+        self._heads: dict[int, torch.Tensor] = {}
+        self._padded: dict[int, int] = {}
         self._finals: dict[int, torch.Tensor] = {}  # episode-end transition -> its final (next) frame
         self._pending: dict[int, tuple[int, torch.Tensor]] = {}  # running episode -> (newest write, next frame)
 
@@ -157,7 +161,7 @@ class FrameStorage(TensorDictStorage):
             pending = self._pending.pop(traj[i], None)
             if pending is None:  # the episode starts here (or its earlier part is not stored)
                 self._prev[at] = -1
-                self._heads[w] = obs[i].to(frames.device, copy=True)
+                self._keep_head(w, obs[i])
             else:
                 self._prev[at] = pending[0]
                 self._succ[pending[0] % ring] = w
@@ -170,9 +174,22 @@ class FrameStorage(TensorDictStorage):
         self._forget(self._written - ring)
         return slots
 
+    def _keep_head(self, w: int, stack: torch.Tensor) -> None:
+        """What rebuilds the frames before the first one of an episode starting at write ``w``."""
+        if self.stack == 1:
+            return
+        older, first = stack[:-1], stack[-1]
+        if not bool(older.any()):
+            self._padded[w] = _ZEROS
+        elif bool((older == first).all()):
+            self._padded[w] = _REPEATED
+        else:
+            assert self._frames is not None
+            self._heads[w] = older.to(self._frames.device, copy=True)
+
     def _forget(self, oldest: int) -> None:
         """Drops the boundary frames of transitions no longer in the ring (write number < ``oldest``)."""
-        for store in (self._heads, self._finals):
+        for store in (self._heads, self._finals, self._padded):
             while store:
                 w = next(iter(store))  # insertion order = write order
                 if w >= oldest:
@@ -204,8 +221,14 @@ class FrameStorage(TensorDictStorage):
         for row in torch.nonzero((order < 0).any(1)).reshape(-1).tolist():
             # Past the episode's start: the older positions come from the stack the env gave there.
             missing = int((order[row] < 0).sum())
-            head = self._heads[int(order[row, missing])]  # the stack at the episode's first transition
-            obs[row, :missing] = head[k - 1 - missing: k - 1]
+            start = int(order[row, missing])  # the episode's first transition
+            padded = self._padded.get(start)
+            if padded == _ZEROS:
+                obs[row, :missing] = 0
+            elif padded == _REPEATED:
+                obs[row, :missing] = frames[start % ring]
+            else:  # its older frames as kept (k - 1 of them; older checkpoints kept all k: the same first k - 1)
+                obs[row, :missing] = self._heads[start][k - 1 - missing: k - 1]
         succ = self._succ[w % ring]
         next_frame = frames[succ.clamp(min=0) % ring]
         for row in torch.nonzero(succ < 0).reshape(-1).tolist():
@@ -239,6 +262,8 @@ class FrameStorage(TensorDictStorage):
             "frames": None if self._frames is None else self._frames[: min(self._written, self.ring)].clone(),
             "prev": self._prev, "succ": self._succ,
             "heads": _sparse(self._heads), "finals": _sparse(self._finals),
+            "padded": {"write": torch.tensor(list(self._padded), dtype=torch.int64),
+                       "kind": torch.tensor(list(self._padded.values()), dtype=torch.int64)},
             "pending": {"traj": torch.tensor([t for t, _ in pending], dtype=torch.int64),
                         "write": torch.tensor([w for _, (w, _) in pending], dtype=torch.int64),
                         "frame": torch.stack([f for _, (_, f) in pending]) if pending else None},
@@ -271,11 +296,17 @@ class FrameStorage(TensorDictStorage):
             self._frames[: frames["frames"].shape[0]] = frames["frames"].to(device)
         self._prev, self._succ = frames["prev"].clone(), frames["succ"].clone()
         self._heads = _dense(frames["heads"], device)
+        padded = frames.get("padded")  # (absent from checkpoints before it existed: all heads kept whole)
+        self._padded = {} if padded is None else dict(zip(padded["write"].tolist(), padded["kind"].tolist()))
         self._finals = _dense(frames["finals"], device)
         pending = frames["pending"]
         self._pending = {} if pending["frame"] is None else {
             int(t): (int(w), f.to(device, copy=True))
             for t, w, f in zip(pending["traj"].tolist(), pending["write"].tolist(), pending["frame"])}
+
+
+#: Codes of the standard paddings of an episode's first stack (FrameStorage._padded).
+_ZEROS, _REPEATED = 0, 1
 
 
 def keys_next(key: NestedKey) -> NestedKey:

@@ -19,7 +19,8 @@ KEYS = [keys.ACTION, keys.TRAJ_ID, keys.STEP_COUNT, keys.next_(keys.DONE), keys.
 def collect(num_envs: int, steps_per_batch: int, batches: int, seed: int, padding: str):
     """Env-major batches ``[num_envs * T]`` of a fake frame-stacking env: each step's frame is unique
     (a counter), episodes end at random, a new episode's stack is padded (``reset``: the first frame
-    repeated; ``zero``: zeros, as stable-baselines3's VecFrameStack)."""
+    repeated; ``zero``: zeros, as stable-baselines3's VecFrameStack; ``noops``: other frames, as
+    after no-op starts)."""
     rng = np.random.default_rng(seed)
     counter = [1]
     next_traj = [0]
@@ -29,10 +30,14 @@ def collect(num_envs: int, steps_per_batch: int, batches: int, seed: int, paddin
         return torch.full((H, W), counter[0] % 251, dtype=torch.uint8) + torch.arange(H * W, dtype=torch.uint8).reshape(H, W)
 
     def new_episode():
-        first = frame()
-        pad = first if padding == "reset" else torch.zeros(H, W, dtype=torch.uint8)
+        if padding == "noops":  # frames of steps before the episode's first (Atari's no-op starts)
+            older = [frame() for _ in range(STACK - 1)]
+            first = frame()
+        else:
+            first = frame()
+            older = [first if padding == "reset" else torch.zeros(H, W, dtype=torch.uint8)] * (STACK - 1)
         next_traj[0] += 1
-        return {"stack": torch.stack([pad] * (STACK - 1) + [first]), "traj": next_traj[0] - 1, "t": 0}
+        return {"stack": torch.stack([*older, first]), "traj": next_traj[0] - 1, "t": 0}
 
     envs = [new_episode() for _ in range(num_envs)]
     out = []
@@ -75,7 +80,7 @@ def assert_same(a: TensorDict, b: TensorDict) -> None:
         assert torch.equal(a.get(key), b.get(key)), key
 
 
-@pytest.mark.parametrize("padding", ["reset", "zero"])
+@pytest.mark.parametrize("padding", ["reset", "zero", "noops"])
 @pytest.mark.parametrize(("num_envs", "steps"), [(1, 1), (1, 7), (3, 5)])
 def test_samples_equal_a_naive_stacked_buffer(padding, num_envs, steps):
     frames, naive = buffers(capacity=60)
@@ -137,6 +142,38 @@ def test_a_checkpoint_holds_the_written_frames_only_and_loads_with_the_same_samp
     restored = ReplayBuffer(400, storage=FrameStorage(400, stack=STACK, frame_shape=(H, W), keys=KEYS))
     restored.load_state_dict(torch.load(path, weights_only=True))
     for batch in batches[3:]:
+        frames.extend(batch)
+        restored.extend(batch)
+        assert_same(frames.sample(8), restored.sample(8))
+
+
+@pytest.mark.parametrize("padding", ["reset", "zero", "noops"])
+def test_an_episode_start_keeps_frames_only_where_its_padding_cannot_be_rebuilt(padding):
+    frames, _ = buffers(capacity=400)
+    for batch in collect(2, 4, batches=10, seed=4, padding=padding):
+        frames.extend(batch)
+    storage = frames._storage
+    starts = len(storage._heads) + len(storage._padded)
+    assert starts > 2  # episodes started
+    assert len(storage._heads) == (starts if padding == "noops" else 0)
+    assert all(head.shape == (STACK - 1, H, W) for head in storage._heads.values())
+
+
+def test_a_checkpoint_from_before_the_padding_codes_loads_with_the_same_samples():
+    frames, _ = buffers(capacity=40)
+    batches = collect(2, 4, batches=30, seed=5, padding="reset")
+    for batch in batches[:15]:
+        frames.extend(batch)
+    state = frames.state_dict()
+    old = state["storage"]["frames"]
+    ring = frames._storage._frames
+    # The earlier format: every episode start's whole stack under "heads", no "padded".
+    heads = {int(w): torch.stack([ring[int(w) % frames._storage.ring]] * STACK)
+             for w in old.pop("padded")["write"].tolist()}
+    old["heads"] = {"write": torch.tensor(list(heads), dtype=torch.int64), "value": torch.stack(list(heads.values()))}
+    restored = ReplayBuffer(40, storage=FrameStorage(40, stack=STACK, frame_shape=(H, W), keys=KEYS))
+    restored.load_state_dict({k: (v.clone() if isinstance(v, torch.Tensor) else v) for k, v in state.items()})
+    for batch in batches[15:]:
         frames.extend(batch)
         restored.extend(batch)
         assert_same(frames.sample(8), restored.sample(8))
