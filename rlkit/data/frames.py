@@ -140,6 +140,8 @@ class FrameStorage(TensorDictStorage):
                 raise ValueError(f"entry {key!r} must hold stacks of shape {expected} and dtype {self.frame_dtype} per "
                                  f"item, got {got}")
         n = td.batch_size[0]
+        if n == 0:  # nothing to write (and the first batch's size must not set the slack to 0)
+            return torch.empty(0, dtype=torch.int64)
         if self._frames is None:
             self._allocate_frames(n)
         assert self.slack is not None and self._frames is not None

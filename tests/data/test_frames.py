@@ -179,6 +179,16 @@ def test_a_checkpoint_from_before_the_padding_codes_loads_with_the_same_samples(
         assert_same(frames.sample(8), restored.sample(8))
 
 
+def test_an_empty_first_batch_writes_nothing_and_later_batches_fit():
+    frames, naive = buffers(capacity=40)
+    batches = collect(1, 4, batches=5, seed=6, padding="zero")
+    assert frames.extend(batches[0][:0]).numel() == 0 and len(frames) == 0
+    for batch in batches:
+        frames.extend(batch)
+        naive.extend(batch)
+    assert_same(frames._storage.gather(torch.arange(len(frames))), naive._storage.gather(torch.arange(len(naive))))
+
+
 def test_memory_holds_each_frame_once():
     storage = FrameStorage(1000, stack=4, frame_shape=(84, 84), keys=KEYS,
                            layout={k: ((), torch.int64) if k in (keys.ACTION, keys.TRAJ_ID, keys.STEP_COUNT)
