@@ -80,6 +80,18 @@ def assert_same(a: TensorDict, b: TensorDict) -> None:
         assert torch.equal(a.get(key), b.get(key)), key
 
 
+def continues_alike(frames: ReplayBuffer, state: dict, batches: list) -> None:
+    """A frame buffer restored from ``state`` (saved by ``frames``) samples as ``frames`` does while
+    both take ``batches``."""
+    capacity = frames._storage.capacity
+    restored = ReplayBuffer(capacity, storage=FrameStorage(capacity, stack=STACK, frame_shape=(H, W), keys=KEYS))
+    restored.load_state_dict(state)
+    for batch in batches:
+        frames.extend(batch)
+        restored.extend(batch)
+        assert_same(frames.sample(8), restored.sample(8))
+
+
 @pytest.mark.parametrize("padding", ["reset", "zero", "noops"])
 @pytest.mark.parametrize(("num_envs", "steps"), [(1, 1), (1, 7), (3, 5)])
 def test_samples_equal_a_naive_stacked_buffer(padding, num_envs, steps):
@@ -120,12 +132,8 @@ def test_state_round_trip_continues_exactly():
     for batch in batches[:15]:
         frames.extend(batch)
     state = frames.state_dict()
-    restored = ReplayBuffer(40, storage=FrameStorage(40, stack=STACK, frame_shape=(H, W), keys=KEYS))
-    restored.load_state_dict({k: (v.clone() if isinstance(v, torch.Tensor) else v) for k, v in state.items()})
-    for batch in batches[15:]:
-        frames.extend(batch)
-        restored.extend(batch)
-        assert_same(frames.sample(8), restored.sample(8))
+    continues_alike(frames, {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in state.items()},
+                    batches[15:])
 
 
 def test_a_checkpoint_holds_the_written_frames_only_and_loads_with_the_same_samples(tmp_path):
@@ -139,12 +147,7 @@ def test_a_checkpoint_holds_the_written_frames_only_and_loads_with_the_same_samp
     assert saved.untyped_storage().nbytes() == saved.numel() == 24 * H * W
     path = tmp_path / "buffer.pt"
     torch.save(state, path)
-    restored = ReplayBuffer(400, storage=FrameStorage(400, stack=STACK, frame_shape=(H, W), keys=KEYS))
-    restored.load_state_dict(torch.load(path, weights_only=True))
-    for batch in batches[3:]:
-        frames.extend(batch)
-        restored.extend(batch)
-        assert_same(frames.sample(8), restored.sample(8))
+    continues_alike(frames, torch.load(path, weights_only=True), batches[3:])
 
 
 @pytest.mark.parametrize("padding", ["reset", "zero", "noops"])
@@ -171,12 +174,8 @@ def test_a_checkpoint_from_before_the_padding_codes_loads_with_the_same_samples(
     heads = {int(w): torch.stack([ring[int(w) % frames._storage.ring]] * STACK)
              for w in old.pop("padded")["write"].tolist()}
     old["heads"] = {"write": torch.tensor(list(heads), dtype=torch.int64), "value": torch.stack(list(heads.values()))}
-    restored = ReplayBuffer(40, storage=FrameStorage(40, stack=STACK, frame_shape=(H, W), keys=KEYS))
-    restored.load_state_dict({k: (v.clone() if isinstance(v, torch.Tensor) else v) for k, v in state.items()})
-    for batch in batches[15:]:
-        frames.extend(batch)
-        restored.extend(batch)
-        assert_same(frames.sample(8), restored.sample(8))
+    continues_alike(frames, {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in state.items()},
+                    batches[15:])
 
 
 def test_an_empty_first_batch_writes_nothing_and_later_batches_fit():
