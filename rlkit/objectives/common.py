@@ -1,6 +1,7 @@
 """``LossModule``: the base class of every rlkit loss."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 from copy import deepcopy
@@ -285,14 +286,17 @@ class LossModule(nn.Module):
             raise ValueError(f"network {network_name!r} is expanded; call it through _call_expanded")
         return info.target_module if info.target_module is not None else getattr(self, network_name)
 
+    def _online(self, network_name: str) -> contextlib.AbstractContextManager:
+        """The context in which a (non-expanded) network computes with its online parameters: as it
+        is, or with its detached parameters swapped for the online ones (``compare_against``)."""
+        if not self._functional_nets[network_name].detached_keys:
+            return contextlib.nullcontext()
+        return swap_tensors(getattr(self, network_name), getattr(self, f"{network_name}_params"))
+
     def _call_online(self, network_name: str, tensordict: TensorDictBase) -> TensorDictBase:
         """Run a (non-expanded) network with its online parameters."""
-        info = self._functional_nets[network_name]
-        module = getattr(self, network_name)
-        if not info.detached_keys:
-            return module(tensordict)
-        with swap_tensors(module, getattr(self, f"{network_name}_params")):
-            return module(tensordict)
+        with self._online(network_name):
+            return getattr(self, network_name)(tensordict)
 
     def _online_output(self, network_name: str, inputs: Sequence[torch.Tensor], key: NestedKey) -> torch.Tensor:
         """Output ``key`` of a (non-expanded) network, with its online parameters, for the tensors
@@ -308,11 +312,8 @@ class LossModule(nn.Module):
         out_keys = [unravel_key(k) for k in module.out_keys]
         if key not in out_keys:
             raise KeyError(f"{network_name} ({type(module).__name__}) writes {out_keys}, not {key!r}")
-        at = out_keys.index(key)
-        if not self._functional_nets[network_name].detached_keys:
-            return tensor_call(module)(*inputs)[at]
-        with swap_tensors(module, getattr(self, f"{network_name}_params")):
-            return tensor_call(module)(*inputs)[at]
+        with self._online(network_name):
+            return tensor_call(module)(*inputs)[out_keys.index(key)]
 
     def _call_target(self, network_name: str, tensordict: TensorDictBase) -> TensorDictBase:
         """Run a (non-expanded) network with its target parameters, without gradients."""
