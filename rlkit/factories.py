@@ -412,19 +412,21 @@ def build_multiseed_trainer(settings: Any, run_dir: Path, *, drop_non_finite: bo
     states: list[torch.Tensor] = []
     cuda = torch.device(root.device) if torch.device(root.device).type == "cuda" else None
     cuda_states: list[torch.Tensor] = []
-    saved = (random.getstate(), np.random.get_state(), torch.get_rng_state())
+    saved = (random.getstate(), np.random.get_state())
     try:
-        for seed in seeds:
-            random.seed(seed)
-            np.random.seed(seed)
-            torch.manual_seed(seed)
-            trainers.append(build_trainer(seed_settings(settings, seed), run_dir / seed_dir_name(seed)))
-            states.append(torch.get_rng_state())
-            if cuda is not None:
-                cuda_states.append(torch.cuda.get_rng_state(cuda))
+        # The global generators (torch's CPU and CUDA ones by fork_rng) come out as they went in:
+        # each seed's stream lives on in `states`, not in them.
+        with torch.random.fork_rng(devices=[cuda] if cuda is not None else []):
+            for seed in seeds:
+                random.seed(seed)
+                np.random.seed(seed)
+                torch.manual_seed(seed)
+                trainers.append(build_trainer(seed_settings(settings, seed), run_dir / seed_dir_name(seed)))
+                states.append(torch.get_rng_state())
+                if cuda is not None:
+                    cuda_states.append(torch.cuda.get_rng_state(cuda))
         random.setstate(saved[0])
         np.random.set_state(saved[1])
-        torch.set_rng_state(saved[2])
         first = trainers[0]
         agent = _stack_agent(entry, settings, first.collector.env, trainers)
         agent.loss.make_value_estimator(settings.value_estimator.name, **_estimator_kwargs(settings.value_estimator))

@@ -323,9 +323,23 @@ class MultiSeedTrainer:
             if self.exploration is not None:
                 self.exploration.load_state_dict(state["exploration"])
             set_rng_state(state["rng"])
+            self._freeze_ended_seeds_of_older_checkpoints()
         except (KeyError, ValueError, RuntimeError, TypeError) as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise CheckpointMismatchError(f"it does not fit this run: {first}") from err
+
+    def _freeze_ended_seeds_of_older_checkpoints(self) -> None:
+        """A checkpoint written before dropped seeds were frozen (or before a stopped seed's
+        transform statistics were kept) has ended seeds without that record: they are frozen as
+        the checkpoint holds them, so nothing moves them from here on."""
+        for k, out in enumerate(self.outputs):
+            if out.status == "running":
+                continue
+            if k not in self._frozen:
+                self._frozen[k] = [p[k].detach().clone() for p in self.params]
+            if out.frozen_transforms is None:
+                env = self.collector.collectors[k].env
+                out.frozen_transforms = [copy.deepcopy(t.state_dict()) for t in env.transforms]
 
     def save(self, snapshot: bool = False) -> Path:
         """Writes ``checkpoints/last.pt`` atomically (and a ``step_<frames>.pt`` snapshot when asked:

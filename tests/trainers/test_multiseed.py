@@ -2,6 +2,7 @@
 against the ordinary one, exact resume, non-finite seeds, the stacked kernels and optimiser."""
 from __future__ import annotations
 
+import copy
 import shutil
 from pathlib import Path
 
@@ -110,6 +111,34 @@ def test_one_batched_seed_is_the_ordinary_run_up_to_float_rounding(tmp_path, alg
     assert (alone / "seed_1" / "episodes.csv").read_text() == (plain / "episodes.csv").read_text()
     for name in po:
         assert torch.allclose(p1[name][0], po[name], atol=1e-5, rtol=0), name
+    # The logged rows: the same columns at the same frames, the losses and norms equal up to that rounding.
+    batched_rows, plain_rows = rows(alone / "seed_1" / "metrics.csv"), rows(plain / "metrics.csv")
+    assert [sorted(r) for r in batched_rows] == [sorted(r) for r in plain_rows]
+    assert [r["step"] for r in batched_rows] == [r["step"] for r in plain_rows]
+    for got, want in zip(batched_rows, plain_rows):
+        for key, value in want.items():
+            assert got[key] == (value if value is None else pytest.approx(value, rel=1e-4, abs=1e-6)), (got["step"], key)
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs CUDA"))])
+def test_the_global_generators_are_where_they_were_after_a_multi_seed_build(tmp_path, device):
+    """Each seed's build draws from the global generators; the run's own draws after the build
+    (none today, but a callback's or a user's) must not depend on how many seeds were built."""
+    import random
+
+    import numpy as np
+
+    def draws() -> tuple:
+        cuda = (torch.rand((), device=device).item(),) if device == "cuda" else ()
+        return random.random(), np.random.rand(), torch.rand(()).item(), *cuda
+
+    seed_everything(7)
+    before = draws()
+    seed_everything(7)
+    trainer = build_multiseed_trainer(settings("dqn", 0, 2, extra=(f"device={device}",)), tmp_path)
+    trainer.close()
+    assert draws() == before
 
 
 def test_the_seeds_differ(tmp_path):
@@ -179,6 +208,34 @@ def _record_ends(trainer) -> dict[int, tuple[str, str]]:
     return ends
 
 
+def test_a_callback_stops_every_seed_of_a_batched_run(tmp_path):
+    """Outside the tuner: ``on_seed_evaluations`` sees each seed's metrics by seed number, and
+    ``True`` ends the run at that evaluation, every seed told why, with a checkpoint there."""
+    from rlkit.trainers import TrainerCallback
+
+    class StopAtSecond(TrainerCallback):
+        def __init__(self) -> None:
+            self.seen: list[tuple[int, list[int]]] = []
+
+        def on_seed_evaluations(self, frames, by_seed):
+            self.seen.append((frames, sorted(by_seed)))
+            return len(self.seen) == 2
+
+    hook = StopAtSecond()
+    s = settings("dqn", 3, 2, frames=2000)
+    trainer = build_multiseed_trainer(s, tmp_path, callbacks=[hook])
+    open_multiseed_outputs(trainer, s, [{}, {}])
+    ends = _record_ends(trainer)
+    trainer.fit()
+    trainer.close()
+    assert hook.seen == [(400, [3, 4]), (800, [3, 4])]  # eval_interval 400; no closing evaluation asked more
+    assert trainer.frames == 800 and [out.status for out in trainer.outputs] == ["running", "running"]
+    assert {seed: reason for seed, (reason, _) in ends.items()} == {3: "callback", 4: "callback"}
+    assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["frames"] == 800
+    for seed in (3, 4):
+        assert read_metrics_csv(tmp_path / f"seed_{seed}" / "metrics.csv")[-1]["step"] == 800
+
+
 def test_a_dropped_seed_with_prioritized_replay_leaves_the_other_seed_as_it_is_alone(tmp_path):
     per = ("algo.prioritized=true",)
     s = settings("dqn", 5, 2, frames=600, extra=(*per, "trainer.drop_non_finite_seeds=true"))
@@ -206,6 +263,43 @@ def test_a_dropped_seed_with_prioritized_replay_leaves_the_other_seed_as_it_is_a
     frozen = trainer._frozen[1]
     for p, f in zip(trainer.params, frozen, strict=True):
         torch.testing.assert_close(p[1], f, rtol=0, atol=0, equal_nan=True)
+
+
+def test_a_seed_dropped_in_a_checkpoint_from_before_freezing_is_frozen_on_resume(tmp_path):
+    """Checkpoints written before dropped seeds were frozen hold no frozen parameters nor
+    transform statistics for them: resuming one freezes the seed as the checkpoint holds it."""
+    extra = ("trainer.drop_non_finite_seeds=true", "env.transforms=[{name: normalize}]")
+    s = settings("dqn", 5, 2, frames=600, extra=extra)
+    trainer = build_multiseed_trainer(s, tmp_path / "cut", drop_non_finite=True)
+    open_multiseed_outputs(trainer, s, [{}, {}])
+    update = trainer._optimise
+
+    def poisoned_after_five_updates(sample):
+        if trainer.updates == 5:
+            with torch.no_grad():  # one weight only: the other tensors keep Adam momentum to move them
+                trainer.params[0][1, 0, 0] = float("nan")
+        update(sample)
+
+    trainer._optimise = poisoned_after_five_updates
+    trainer.fit()
+    trainer.close()
+    old = trainer.state_dict()
+    old["frozen"] = {}  # as written before dropped seeds were frozen
+    old["outputs"][1]["frozen_transforms"] = None
+    at_checkpoint = [p[1].clone() for p in trainer.params]
+    stats_at_checkpoint = copy.deepcopy(trainer.collector.collectors[1].env.transforms[0].state_dict())
+
+    s = settings("dqn", 5, 2, frames=1200, extra=extra)
+    resumed = build_multiseed_trainer(s, tmp_path / "cut", drop_non_finite=True)
+    resumed.load_state_dict(old)
+    open_multiseed_outputs(resumed, s, [{}, {}], resume_state=old)
+    resumed.fit()
+    resumed.close()
+    assert resumed.frames == 1200 and [out.status for out in resumed.outputs] == ["running", "dropped"]
+    for p, f in zip(resumed.params, at_checkpoint, strict=True):
+        torch.testing.assert_close(p[1], f, rtol=0, atol=0, equal_nan=True)
+    kept = resumed.outputs[1].frozen_transforms[0]["obs_rms"]
+    assert torch.equal(kept["mean"], stats_at_checkpoint["obs_rms"]["mean"])
 
 
 def test_a_run_whose_seeds_are_all_dropped_is_a_non_finite_error(tmp_path):
