@@ -154,7 +154,7 @@ def _check_env(env: EnvConfig) -> EnvConfig:
         # find_env_spec names "env id 'X'"; the config key is what the user typed
         raise ConfigError(str(err).replace(f"env id {env.id!r}", f"env.id={env.id!r}", 1)) from None
     try:
-        check_transforms(env.transforms)
+        check_transforms(env.transforms, resolved.game_limit_option)
     except ValueError as err:
         raise ConfigError(str(err)) from None
     if env.target_return == "auto":

@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import importlib
 import inspect
+import logging
 import os
 import random
 from collections.abc import Callable, Sequence
@@ -58,6 +59,7 @@ from rlkit.trainers.multiseed import MultiSeedEvaluator, MultiSeedTrainer, seed_
 from rlkit.trainers.video import VideoRecorder, VideoWrappers, check_video_support, video_wrappers
 from rlkit.utils.seeds import SeedStreams
 
+log = logging.getLogger(__name__)
 
 
 def build_optimizer(optim: dict, params) -> torch.optim.Optimizer:
@@ -311,6 +313,11 @@ def _frame_storage(settings: Any, env: GymEnv, replay: list) -> FrameStorage | N
     resolved = get_suite(settings.env.suite).resolve(settings.env.id, settings.env.game, settings.env.options)
     obs_keys = (keys.OBSERVATION, keys.next_(keys.OBSERVATION))
     if resolved.frame_stack <= 1 or not all(k in replay for k in obs_keys):
+        return None
+    rewriting = [type(t).__name__ for t in env.transforms if t.rewrites_observations]
+    if rewriting:  # each stack slot is rewritten with the statistics of its own step: store stacks whole
+        log.warning("replay stores whole observation stacks (no frame replay): env.transforms %s rewrite the "
+                    "stacked frames", rewriting)
         return None
     spec = env.observation_spec[keys.OBSERVATION]
     others = [k for k in replay if k not in obs_keys]

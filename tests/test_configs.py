@@ -60,6 +60,20 @@ def test_overriding_the_id_never_keeps_another_envs_threshold():
     (["+env.transforms=[{name: normalize, gain: 2}]"], r"env\.transforms\[0\] \(normalize\) has unknown keys \['gain'\]"),
     (["+env.transforms=[{name: normalize}, {name: time_limit, max_episode_steps: 9}]"],
      r"env\.transforms\[1\] \(time_limit\) wraps each sub-env, so it must come before the vector transform"),
+    # Knob values out of range (each once silently broke training: every observation at the bound,
+    # every reward 0, a stack of 2.7 frames truncated to 2).
+    (["+env.transforms=[{name: normalize, clip_observation: -10.0}]"],
+     r"env\.transforms\[0\]\.clip_observation=-10\.0 is invalid \(normalize\): expected a number > 0"),
+    (["+env.transforms=[{name: normalize, clip_reward: 0.0}]"],
+     r"env\.transforms\[0\]\.clip_reward=0\.0 is invalid \(normalize\): expected a number > 0"),
+    (["+env.transforms=[{name: normalize, observation: 'no'}]"],
+     r"env\.transforms\[0\]\.observation='no' is invalid \(normalize\): expected true or false"),
+    (["+env.transforms=[{name: frame_stack, stack_size: 2.7}]"],
+     r"env\.transforms\[0\]\.stack_size=2\.7 is invalid \(frame_stack\): expected an integer >= 1"),
+    (["+env.transforms=[{name: time_limit, max_episode_steps: 0}]"],
+     r"env\.transforms\[0\]\.max_episode_steps=0 is invalid \(time_limit\): expected an integer >= 1"),
+    (["+env.transforms=[{name: clip_reward, low: 1.0, high: -1.0}]"],
+     r"env\.transforms\[0\] \(clip_reward\) has low=1\.0 >= high=-1\.0: expected low < high"),
 ])
 def test_env_sections_that_cannot_work_are_refused(overrides, message):
     overrides = [o.replace("+env.transforms", "env.transforms") for o in overrides]

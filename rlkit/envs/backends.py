@@ -319,6 +319,14 @@ def make_backend(vec: gym.vector.VectorEnv, env_name: str) -> VectorBackend:
     if isinstance(vec, SyncVectorEnv):
         return SyncBackend(vec, env_name)
     backend = VectorBackend(vec, env_name)
+    if (isinstance(vec, AsyncVectorEnv) and backend.autoreset_mode == AutoresetMode.NEXT_STEP
+            and not getattr(vec, "shared_memory", True)):
+        # gymnasium's worker clears its pending autoreset on a reset only with shared memory: without
+        # it, a sub-env reset by rlkit would be reset again at its next step (a fake transition).
+        raise ValueError(
+            f"cannot reset single sub-envs of AsyncVectorEnv(shared_memory=False) (env {env_name!r}) in "
+            "autoreset mode NEXT_STEP; use shared_memory=True, or autoreset mode DISABLED or SAME_STEP"
+        )
     if backend.autoreset_mode != AutoresetMode.SAME_STEP and not isinstance(vec, AsyncVectorEnv):
         raise ValueError(
             f"cannot reset single sub-envs of {type(vec).__name__} (env {env_name!r}) in autoreset mode "

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from rlkit.data import Categorical
+from rlkit.data import Bounded, Categorical
 from rlkit.errors import EnvError
 from rlkit.envs.spaces import SpaceCodec, describe_spec
 
@@ -67,6 +67,10 @@ def check_action(codec: SpaceCodec, action: Any, mask: torch.Tensor | None, num_
         )
     encoded, ok = codec.encode_action(action)
     if not ok:
+        if isinstance(spec, Bounded):  # out-of-bounds values are clipped; only NaN is refused
+            bad = next(i for i in range(num_envs) if bool(torch.isnan(action[i]).any()))
+            raise EnvError(f"action {action[bad].tolist()} for sub-env {bad} of env {env_id!r} at step {step} "
+                           f"holds NaN; the action spec is {describe_spec(spec)}")
         bad = next(i for i in range(num_envs) if not spec.is_in(action[i]))
         raise EnvError(
             f"action {action[bad].tolist()} for sub-env {bad} of env {env_id!r} at step {step} is outside "

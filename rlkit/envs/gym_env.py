@@ -314,7 +314,11 @@ class GymEnv:
         if any_done and not all_finite(now_np):
             check_finite(self._env_id, self._step_count, "observation (after reset)", now_np)
         raw_reward = reward
-        game_over = info.get("game_over") if any_done and isinstance(info, dict) else None
+        # Whether a finished learning episode ended its game (Atari's life-loss episodes): in SAME_STEP
+        # mode a finished sub-env's own info is in "final_info" (the top level holds its reset's).
+        game_over = None
+        if any_done and isinstance(info, dict):
+            game_over = (info.get("final_info") or {} if self._same_step else info).get("game_over")
         episode_end = done if game_over is None else done & (np.asarray(game_over, dtype=bool).reshape(-1) | truncated)
         if self._transforms:
             step = TransformStep(next_np, now_np, reward, done)

@@ -43,6 +43,10 @@ class ResolvedEnv:
     train_transforms: list[dict[str, Any]] = field(default_factory=list)
     #: frames stacked in each observation by the suite's wrappers (1: none); replay keeps them once.
     frame_stack: int = 1
+    #: the option that caps a game's length where the training wrappers end learning episodes within
+    #: a game (Atari's life loss): an ``env.transforms`` time limit, outside them, would cut learning
+    #: episodes rather than games, so it is refused with this option named. None: no such wrappers.
+    game_limit_option: str | None = None
 
 
 @dataclass(frozen=True)
@@ -156,7 +160,8 @@ def _atari(env_id: str | None, game: str | None, options: dict[str, Any]) -> Res
                    "max_num_frames_per_episode": int(resolved["max_episode_frames"])}
     clip = [{"name": "clip_reward", "low": -1.0, "high": 1.0}] if resolved["clip_rewards"] else []
     return ResolvedEnv(atari_env_id(game), make_kwargs, atari_wrappers(resolved, evaluating=False),
-                       atari_wrappers(resolved, evaluating=True), clip, frame_stack=int(resolved["frame_stack"]))
+                       atari_wrappers(resolved, evaluating=True), clip, frame_stack=int(resolved["frame_stack"]),
+                       game_limit_option="max_episode_frames" if resolved["terminal_on_life_loss"] else None)
 
 
 #: ``env.suite`` choices.

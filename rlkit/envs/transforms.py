@@ -27,7 +27,7 @@ import functools
 import inspect
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import gymnasium as gym
@@ -66,6 +66,10 @@ class EnvTransform:
 
     Subclasses override what they change; the defaults pass everything through.
     """
+
+    #: Whether the transform rewrites observations (then a stacked observation's frames are not the
+    #: frames of earlier steps, which frame replay relies on: :class:`~rlkit.data.frames.FrameStorage`).
+    rewrites_observations: bool = False
 
     def observation_spec(self, spec: TensorSpec) -> TensorSpec:
         """The spec of the observations this transform outputs, given its input's."""
@@ -170,6 +174,7 @@ class Normalize(EnvTransform):
         self.ret_rms = RunningMeanStd(())
         self.returns: np.ndarray | None = None  # per sub-env, set at the first reset
         self.training = True
+        self.rewrites_observations = bool(observation)
 
     def observation_spec(self, spec: TensorSpec) -> TensorSpec:
         if not self.normalize_observation:
@@ -347,6 +352,28 @@ class TransformKind:
     build: Callable[..., Any]
     wrapper: bool  # a gymnasium wrapper of each sub-env, else an rlkit vector transform
     doc: str
+    #: knob -> (whether a value is valid, what is expected): checked by :func:`check_transforms`.
+    limits: Mapping[str, tuple[Callable[[Any], bool], str]] = field(default_factory=dict)
+    #: the knobs (as given, defaults left out) -> what is inconsistent among them, or None.
+    consistent: Callable[[Mapping[str, Any]], str | None] | None = None
+    #: whether it ends episodes (truncates them)
+    ends_episodes: bool = False
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _flag(value: Any) -> bool:
+    return isinstance(value, bool)
 
 
 def _time_limit(env: gym.Env, max_episode_steps: int) -> gym.Env:
@@ -367,12 +394,23 @@ def _clip_reward(gamma: float, low: float = -1.0, high: float = 1.0) -> ClipRewa
     return ClipReward(low, high)
 
 
+def _ordered_bounds(knobs: Mapping[str, Any]) -> str | None:
+    low, high = knobs.get("low", -1.0), knobs.get("high", 1.0)
+    return None if low < high else f"low={low!r} >= high={high!r}: expected low < high"
+
+
 #: Transform names (``env.transforms: [{name: ..., <knob>: ...}]``) and what they build.
 TRANSFORMS: dict[str, TransformKind] = {
-    "time_limit": TransformKind(_time_limit, True, "gymnasium TimeLimit(max_episode_steps)"),
-    "frame_stack": TransformKind(_frame_stack, True, "gymnasium FrameStackObservation(stack_size)"),
-    "normalize": TransformKind(_normalize, False, "stable-baselines3 VecNormalize semantics"),
-    "clip_reward": TransformKind(_clip_reward, False, "rewards clipped to [low, high] for learning"),
+    "time_limit": TransformKind(_time_limit, True, "gymnasium TimeLimit(max_episode_steps)",
+                                {"max_episode_steps": (_positive_int, "an integer >= 1")}, ends_episodes=True),
+    "frame_stack": TransformKind(_frame_stack, True, "gymnasium FrameStackObservation(stack_size)",
+                                 {"stack_size": (_positive_int, "an integer >= 1")}),
+    "normalize": TransformKind(_normalize, False, "stable-baselines3 VecNormalize semantics", {
+        "observation": (_flag, "true or false"), "reward": (_flag, "true or false"),
+        "clip_observation": (_positive, "a number > 0"), "clip_reward": (_positive, "a number > 0"),
+        "epsilon": (_positive, "a number > 0")}),
+    "clip_reward": TransformKind(_clip_reward, False, "rewards clipped to [low, high] for learning",
+                                 {"low": (_number, "a number"), "high": (_number, "a number")}, _ordered_bounds),
 }
 
 
@@ -381,10 +419,13 @@ def _knobs(kind: TransformKind) -> list[str]:
     return [name for name in inspect.signature(kind.build).parameters if name not in fixed]
 
 
-def check_transforms(specs: Sequence[Mapping[str, Any]]) -> None:
+def check_transforms(specs: Sequence[Mapping[str, Any]], game_limit_option: str | None = None) -> None:
     """Refuses an ``env.transforms`` list rlkit cannot build: an unknown name or knob (the message
-    lists the valid ones), a missing knob, or a sub-env wrapper after a vector transform (wrappers act
-    inside each sub-env, before any vector transform).
+    lists the valid ones), a knob value out of its range, a missing knob, or a sub-env wrapper after
+    a vector transform (wrappers act inside each sub-env, before any vector transform). With
+    ``game_limit_option`` (the env suite ends learning episodes within a game:
+    :attr:`~rlkit.envs.suites.ResolvedEnv.game_limit_option`), a transform that ends episodes is
+    refused, naming that option.
 
     Raises:
         ValueError: naming the entry, the value and the valid choices.
@@ -406,6 +447,15 @@ def check_transforms(specs: Sequence[Mapping[str, Any]]) -> None:
         for key, value in spec.items():
             if isinstance(value, float) and not math.isfinite(value):
                 raise ValueError(f"env.transforms[{i}].{key}={value!r} is invalid: expected a finite number")
+            valid, expected = kind.limits.get(key, (None, ""))
+            if valid is not None and not valid(value):
+                raise ValueError(f"env.transforms[{i}].{key}={value!r} is invalid ({name}): expected {expected}")
+        problem = kind.consistent(spec) if kind.consistent is not None else None
+        if problem:
+            raise ValueError(f"env.transforms[{i}] ({name}) has {problem}")
+        if kind.ends_episodes and game_limit_option is not None:
+            raise ValueError(f"env.transforms[{i}] ({name}) would end the suite's learning episodes (lives), not its "
+                             f"games; cap games with env.options.{game_limit_option}")
         if kind.wrapper and seen_vector is not None:
             raise ValueError(f"env.transforms[{i}] ({name}) wraps each sub-env, so it must come before the vector "
                              f"transform env.transforms[{seen_vector}]")

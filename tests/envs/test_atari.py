@@ -239,3 +239,85 @@ def test_dqn_on_atari_with_frame_replay_resumes_exactly(tmp_path):
     assert frames_a["written"] == frames_b["written"] == 700
     assert torch.equal(frames_a["frames"], frames_b["frames"]) and frames_a["frames"].shape[1:] == (84, 84)
     assert "observation" not in sa["replay_buffer"]["storage"]["data"]  # stacks are not stored
+
+
+@pytest.mark.parametrize("normalize_observations", [True, False])
+def test_frame_replay_only_where_no_transform_rewrites_the_stacked_frames(tmp_path, normalize_observations):
+    """Observation normalisation rewrites each stack slot with the statistics of its own step, so the
+    older slots are not earlier steps' newest frames: such a replay stores the stacks whole, and the
+    observations read back equal those collected (frame replay would rebuild other values)."""
+    from pathlib import Path
+
+    from hydra import compose, initialize_config_dir
+
+    from rlkit.builders import validate_config
+    from rlkit.data.frames import FrameStorage
+    from rlkit.factories import build_trainer
+
+    conf = str(Path(__file__).resolve().parents[2] / "conf")
+    overrides = ["experiment=dqn_atari", "algo.buffer_size=400", "algo.train_frequency=100", "trainer.progress=false",
+                 "env.options.screen_size=20", "algo.hidden_sizes=[8]",
+                 f"env.transforms=[{{name: normalize, reward: false, observation: {normalize_observations}}}]",
+                 "++algo.network={_target_: rlkit.modules.ConvNet, channels: [4], kernels: [4], strides: [4], hidden: [8]}"]
+    with initialize_config_dir(config_dir=conf, version_base="1.3"):
+        settings = validate_config(compose("config", overrides=overrides))
+    trainer = build_trainer(settings, tmp_path)
+    try:
+        storage = trainer.replay_buffer._storage
+        assert isinstance(storage, FrameStorage) is not normalize_observations
+        batches = []
+        for _ in range(3):
+            batch = trainer.collector.next_batch()
+            trainer.replay_buffer.extend(batch)
+            batches.append(batch)
+        stored = storage.gather(torch.arange(300))
+        collected = torch.cat([b.get("observation") for b in batches])
+        assert torch.equal(stored.get("observation"), collected)
+        assert torch.equal(stored.get(("next", "observation")), torch.cat([b.get(("next", "observation")) for b in batches]))
+    finally:
+        trainer.close()
+
+
+@pytest.mark.parametrize("mode", ["same_step", "disabled"])
+def test_game_ends_are_read_in_every_autoreset_mode(mode):
+    """A vector env of life-loss episodes reports an episode end at each game over and not at a lost
+    life, also in SAME_STEP mode, where a finished sub-env's own info is under ``final_info``."""
+    from gymnasium.vector import AutoresetMode, SyncVectorEnv
+
+    autoreset = {"same_step": AutoresetMode.SAME_STEP, "disabled": AutoresetMode.DISABLED}[mode]
+    vec = SyncVectorEnv([lambda: EpisodicLife(FakeGame(lives=3, life_every=4)),
+                         lambda: EpisodicLife(FakeGame(lives=2, life_every=3))], autoreset_mode=autoreset)
+    env = GymEnv.from_vector_env(vec, seed=0, env_id="fake")
+    ends = []
+    for _ in range(24):
+        res = env.advance(torch.tensor([2, 2]))
+        ends.append([bool(e) for e in res.episode_end])
+    env.close()
+    # Sub-env 0: lives lost at game steps 4, 8, 12; each lost life's reset takes one NOOP step of the
+    # game, not collected, so the game ends at the 10th collected step. Sub-env 1: steps 3, 6: the 5th.
+    assert [t for t, e in enumerate(ends) if e[0]] == [9, 19]
+    assert [t for t, e in enumerate(ends) if e[1]] == [4, 9, 14, 19]
+
+
+@pytest.mark.parametrize("protocol", ["nature", "machado"])
+def test_a_time_limit_transform_is_refused_where_episodes_are_lives(protocol):
+    """Under the life-loss protocol a time_limit wrapper sits outside the life-loss wrapper: it would
+    cut a learning episode while the game went on (and restart its count at every lost life)."""
+    from pathlib import Path
+
+    from hydra import compose, initialize_config_dir
+
+    from rlkit.builders import validate_config
+    from rlkit.errors import ConfigError
+
+    conf = str(Path(__file__).resolve().parents[2] / "conf")
+    overrides = ["env=atari", "env.game=Breakout", f"env.options.protocol={protocol}",
+                 "env.transforms=[{name: time_limit, max_episode_steps: 100}]"]
+    with initialize_config_dir(config_dir=conf, version_base="1.3"):
+        cfg = compose("config", overrides=overrides)
+    if protocol == "machado":  # games are episodes: a time limit ends a game
+        assert validate_config(cfg).env.transforms[0]["max_episode_steps"] == 100
+        return
+    with pytest.raises(ConfigError, match=r"env\.transforms\[0\] \(time_limit\) would end the suite's learning "
+                                          r"episodes \(lives\), not its games; cap games with env\.options\.max_episode_frames"):
+        validate_config(cfg)

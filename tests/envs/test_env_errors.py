@@ -99,8 +99,11 @@ def test_bad_actions_name_the_value_sub_env_and_step():
         single.advance(torch.tensor(1))
     # Box actions beyond the bounds are clipped when stepping (a policy's sample may leave them); NaN is refused.
     box = GymEnv.from_factory(lambda: SpaceEnv(spaces.Box(-1.0, 1.0, (2,))), 2, env_id="box")
-    with pytest.raises(ValueError, match=r"action \[0\.0, nan\] for sub-env 1 of env 'box' at step 1 is outside the action spec Bounded\(low=\[-1\.0, -1\.0\], high=\[1\.0, 1\.0\]\)"):
+    with pytest.raises(ValueError, match=r"action \[0\.0, nan\] for sub-env 1 of env 'box' at step 1 holds NaN; the action spec is Bounded\(low=\[-1\.0, -1\.0\], high=\[1\.0, 1\.0\]\)"):
         box.step(box.reset().set("action", torch.tensor([[0.0, 0.0], [0.0, float("nan")]])))
+    # An out-of-bounds (clipped, legal) row before the NaN one is not the culprit.
+    with pytest.raises(ValueError, match=r"action \[nan, 0\.0\] for sub-env 1 of env 'box' at step 1 holds NaN"):
+        box.advance(torch.tensor([[5.0, 0.0], [float("nan"), 0.0]]))
 
 
 def test_masked_action_is_rejected_with_the_allowed_ones():

@@ -82,6 +82,22 @@ def test_async_vector_env_next_step_mode():
     assert all((td["next", "observation"][:, 0] == td["observation"][:, 0] + 1).all() for td in steps)
 
 
+@pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.DISABLED])
+def test_async_vector_env_without_shared_memory(mode):
+    """Without shared memory, gymnasium's worker keeps a NEXT_STEP autoreset pending through a
+    reset, so a sub-env rlkit resets would be reset again: refused, naming the fixes. DISABLED works."""
+    fn = counter_fn(terminate_at=2)
+    vec = AsyncVectorEnv([fn] * 2, autoreset_mode=mode, shared_memory=False, context="fork")
+    if mode == AutoresetMode.NEXT_STEP:
+        with pytest.raises(ValueError, match=r"AsyncVectorEnv\(shared_memory=False\) .* NEXT_STEP; use shared_memory=True"):
+            GymEnv.from_vector_env(vec, seed=0, env_id="counter")
+        vec.close()
+        return
+    with GymEnv.from_vector_env(vec, seed=0, env_id="counter") as env:
+        steps = _rollout(env, 6)
+    assert [int(td["next", "observation"][0, 0]) for td in steps] == [1, 2, 1, 2, 1, 2]
+
+
 def _cartpole_step(obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
     """Reference CartPole dynamics (Barto, Sutton & Anderson 1983; gymnasium's constants)."""
     x, x_dot, theta, theta_dot = obs.double().unbind(-1)
