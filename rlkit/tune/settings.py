@@ -149,17 +149,20 @@ class _GridSampler(optuna.samplers.GridSampler):
         return None
 
 
-def make_sampler(settings: TuneSettings) -> optuna.samplers.BaseSampler:
+def make_sampler(settings: TuneSettings, worker: int = 0) -> optuna.samplers.BaseSampler:
     """The sampler ``settings`` names: TPE (multivariate, ``n_startup_trials`` random trials first, as
-    RL Zoo's ``exp_manager.py``), random, or grid (over :meth:`SearchSpace.grid`)."""
+    RL Zoo's ``exp_manager.py``), random, or grid (over :meth:`SearchSpace.grid`).
+
+    With ``sampler_seed``, worker ``k`` of a study's ``tune.jobs`` workers seeds its sampler with
+    ``sampler_seed + k``: one seed for all would have every worker propose the same configurations."""
+    seed = None if settings.sampler_seed is None else settings.sampler_seed + worker
     if settings.sampler == "tpe":
-        return optuna.samplers.TPESampler(n_startup_trials=settings.n_startup_trials, multivariate=True,
-                                          seed=settings.sampler_seed)
+        return optuna.samplers.TPESampler(n_startup_trials=settings.n_startup_trials, multivariate=True, seed=seed)
     if settings.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=settings.sampler_seed)
+        return optuna.samplers.RandomSampler(seed=seed)
     grid = settings.space.grid()
     assert grid is not None  # (checked by parse_tune_settings)
-    return _GridSampler(grid, seed=settings.sampler_seed)
+    return _GridSampler(grid, seed=seed)
 
 
 def make_pruner(settings: TuneSettings, evaluations: int) -> optuna.pruners.BasePruner:

@@ -31,7 +31,16 @@ from rlkit.errors import ConfigError, RlkitError
 from rlkit.trainers import TrainingInterrupted
 from rlkit.tune.report import write_outputs
 from rlkit.tune.settings import TuneSettings, evaluations_per_seed, make_pruner, make_sampler
-from rlkit.tune.states import ERROR_ATTR, FREE_KEYS, IDENTITY_ATTR, INTERRUPTED_ATTR, SURPLUS_ATTR, counted, counts
+from rlkit.tune.states import (
+    ERROR_ATTR,
+    FREE_KEYS,
+    IDENTITY_ATTR,
+    INTERRUPTED_ATTR,
+    REPLACES_ATTR,
+    SURPLUS_ATTR,
+    counted,
+    counts,
+)
 from rlkit.tune.trial import TrialResult, run_trial
 
 __all__ = ["open_study", "tune", "work"]
@@ -158,10 +167,12 @@ def work(study: optuna.Study, base: DictConfig, settings: TuneSettings, *, slots
     study_id = storage.get_study_id_from_name(settings.study)
     while True:
         optuna.storages.fail_stale_trials(study)
+        _requeue_unfinished(study)
         mine = [t for t in study.get_trials(deepcopy=False) if counted(t)]
         if sum(t.state.is_finished() for t in mine) >= n_trials:
             return
-        if len(mine) >= n_trials:  # the last trials run elsewhere: wait for them (or for their loss)
+        if sum(t.state != TrialState.WAITING for t in mine) >= n_trials:
+            # the last trials run elsewhere: wait for them (or for their loss); a queued one is asked next
             time.sleep(POLL_S)
             continue
         trial = study.ask()
@@ -187,6 +198,19 @@ def work(study: optuna.Study, base: DictConfig, settings: TuneSettings, *, slots
             on_trial(study)
 
 
+def _requeue_unfinished(study: optuna.Study) -> None:
+    """Queues the configuration of every trial that ended without a result (interrupted, or lost
+    with its worker) and is not replaced yet: the next trial asked runs it again. (A sampler would
+    otherwise move on: the grid sampler counts such a trial's point as visited, so it would never
+    be evaluated.)"""
+    trials = study.get_trials(deepcopy=False)
+    replaced = {t.user_attrs.get(REPLACES_ATTR) for t in trials}
+    for t in trials:
+        if (t.state == TrialState.FAIL and not counted(t) and not t.user_attrs.get(SURPLUS_ATTR)
+                and t.number not in replaced and t.params):
+            study.enqueue_trial(t.params, user_attrs={REPLACES_ATTR: t.number}, skip_if_exists=False)
+
+
 def effective_trials(settings: TuneSettings) -> int:
     """``n_trials``, or the grid's size when a grid search has fewer points."""
     if settings.sampler != "grid":
@@ -203,12 +227,12 @@ def _quiet_optuna() -> None:
     warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
 
 
-def _worker_main(container: dict, settings: TuneSettings, slots: int, n_trials: int) -> None:
-    """A spawned worker process (``tune.jobs`` > 1)."""
+def _worker_main(container: dict, settings: TuneSettings, slots: int, n_trials: int, worker: int) -> None:
+    """A spawned worker process (``tune.jobs`` > 1), the ``worker``-th."""
     _quiet_optuna()
     base = OmegaConf.create(container)
     storage = open_storage(settings.storage_url)
-    study = optuna.load_study(study_name=settings.study, storage=storage, sampler=make_sampler(settings),
+    study = optuna.load_study(study_name=settings.study, storage=storage, sampler=make_sampler(settings, worker),
                               pruner=make_pruner(settings, slots))
     try:
         work(study, base, settings, slots=slots, n_trials=n_trials)
@@ -265,8 +289,8 @@ def _run_workers(study: optuna.Study, base: DictConfig, settings: TuneSettings, 
     storage and prints a progress line whenever a trial finishes, until all have returned."""
     container = OmegaConf.to_container(base, resolve=True)
     context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=_worker_main, args=(container, settings, slots, n_trials), daemon=False)
-               for _ in range(settings.jobs)]
+    workers = [context.Process(target=_worker_main, args=(container, settings, slots, n_trials, k), daemon=False)
+               for k in range(settings.jobs)]
     for worker in workers:
         worker.start()
     seen = counts(study.get_trials(deepcopy=False)).finished  # (its line is printed already)

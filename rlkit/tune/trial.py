@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from rlkit.errors import NotStackableError
 from rlkit.run import run
-from rlkit.trainers import TrainerCallback
+from rlkit.trainers import TrainerCallback, TrainingInterrupted
 
 __all__ = ["TrialResult", "run_trial", "seed_objective", "trial_config"]
 
@@ -174,6 +174,8 @@ def _run_batched(reporter: Reporter, base: DictConfig, params: Mapping[str, Any]
         run(cfg, run_root, callbacks=[curves])
     except NotStackableError:
         return None
+    except TrainingInterrupted:  # (a RuntimeError) the study's to handle: it stops
+        raise
     except Exception as err:  # noqa: BLE001 (any failure of a sampled config is the trial's result)
         return TrialResult("failed", None, {}, error=_describe(err))
     if not curves.values[seeds[0]]:
@@ -229,6 +231,8 @@ def run_trial(reporter: Reporter, base: DictConfig, params: Mapping[str, Any], *
         curve = _Curve(reporter, index, slots, curves, prune)
         try:
             run(trial_config(base, params, seed), run_root / f"seed_{seed}", callbacks=[curve])
+        except TrainingInterrupted:  # (a RuntimeError) the study's to handle: it stops
+            raise
         except Exception as err:  # noqa: BLE001 (any failure of a sampled config is the trial's result)
             return TrialResult("failed", None, seed_values, error=_describe(err), failed_seed=seed)
         if not curve.values:

@@ -53,3 +53,20 @@ def test_samplers_and_pruners():
     assert isinstance(median, optuna.pruners.MedianPruner) and median._n_warmup_steps == 3  # RL Zoo: a third
     assert isinstance(make_pruner(settings(pruner="halving"), 9), optuna.pruners.SuccessiveHalvingPruner)
     assert isinstance(make_pruner(settings(pruner="none"), 9), optuna.pruners.NopPruner)
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "random"])
+def test_seeded_workers_propose_different_configurations(sampler):
+    """Worker k samples with sampler_seed + k: one seed for every worker of tune.jobs > 1 made them
+    propose the same configurations (trials run twice)."""
+    import logging
+
+    optuna.logging.set_verbosity(logging.ERROR)
+    space = {"algo": {"optim": {"lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True}}}}
+    s = settings(sampler=sampler, sampler_seed=3, space=space)
+
+    def first_lr(worker: int) -> float:
+        study = optuna.create_study(sampler=make_sampler(s, worker), direction="maximize")
+        return s.space.suggest(study.ask())["algo.optim.lr"]
+
+    assert first_lr(0) == first_lr(0) != first_lr(1)

@@ -135,6 +135,28 @@ def test_an_interrupted_trial_is_recorded_and_replaced_on_rerun(study_parts, mon
     assert [r["error"] for r in rows(settings)] == ["interrupted (KeyboardInterrupt); replaced", "", ""]
 
 
+@pytest.mark.parametrize("sampler", ["grid", "random"])
+def test_an_interrupted_trial_runs_again_with_its_configuration(study_parts, monkeypatch, sampler):
+    """The replacement of a trial without a result runs that trial's configuration: the grid
+    sampler counts the interrupted trial's point as visited and would never evaluate it."""
+    space = {"algo": {"hidden_sizes": [[8], [12], [16]]}}
+    base, settings = setup(study_parts, space, n_trials=3, pruner="none", sampler=sampler)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(study_module, "run_trial", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        tune(base, settings, stream=None)
+    monkeypatch.setattr(study_module, "run_trial", fake_trial)
+    study = tune(base, settings, stream=None)
+    first, *rest = study.get_trials()
+    assert first.state == TrialState.FAIL and [t.state for t in rest] == [TrialState.COMPLETE] * 3
+    assert rest[0].params == first.params and rest[0].user_attrs["rlkit_replaces"] == 0
+    if sampler == "grid":  # every point evaluated once
+        assert sorted(t.params["algo.hidden_sizes"] for t in rest) == sorted({t.params["algo.hidden_sizes"] for t in rest})
+
+
 def test_a_trial_asked_when_another_worker_took_the_last_place_is_surplus(study_parts, monkeypatch):
     base, settings = setup(study_parts, n_trials=1, pruner="none")
     study = open_study(base, settings, slots=3)

@@ -76,6 +76,30 @@ def test_a_config_the_builders_refuse_fails_the_trial(study_parts, tmp_path):
     assert result.error == "ConfigError: algo.batch_size=-1 is invalid: expected a positive number"
 
 
+class SignalledTrial(FakeTrial):
+    """A trial during which the process gets SIGINT (a Ctrl-C) at the first report."""
+
+    def report(self, value: float, step: int) -> None:
+        import signal
+
+        super().report(value, step)
+        if len(self.reports) == 1:
+            signal.raise_signal(signal.SIGINT)
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_an_interrupt_is_not_a_failed_trial_but_stops_the_study(study_parts, tmp_path, batched):
+    """TrainingInterrupted is a RuntimeError: the trial must not record it as a sampled config's
+    failure (the study would go on), but let it reach the study, which stops and replaces the trial."""
+    from rlkit.trainers import TrainingInterrupted
+
+    base, _ = study_parts()
+    with pytest.raises(TrainingInterrupted):
+        run_trial(SignalledTrial(), base, {}, seeds=(0, 1), slots=3, objective="final", run_root=tmp_path / "t",
+                  batched=batched)
+    assert (tmp_path / "t" / ("checkpoints" if batched else "seed_0/checkpoints") / "last.pt").exists()
+
+
 # -- several seeds in one process (num_seeds): lockstep reports ------------------------------------
 @pytest.mark.parametrize("objective", ["final", "auc"])
 def test_batched_seeds_report_the_mean_over_all_seeds_at_each_evaluation(study_parts, tmp_path, objective):
