@@ -63,7 +63,8 @@ def open_run(run: str | os.PathLike[str], *, device: str = "cpu") -> LoadedRun:
     """
     if not str(run).strip():
         raise RunDirError("run= is empty: give a run directory or a checkpoint file")
-    seed_of = _multiseed_parent(Path(run))
+    # Resolved: a seed_<k> directory given as "." or "../seed_1" is recognised by its parent and name.
+    seed_of = _multiseed_parent(Path(run).resolve())
     checkpoint = find_checkpoint(seed_of[0] if seed_of else run)
     run_dir = run_dir_of(checkpoint) if Path(run).is_file() else Path(run)
     if not (run_dir / CONFIG_FILE).is_file():

@@ -16,11 +16,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from rlkit.agent import Agent, check_positive, open_run, restore_agent
 from rlkit.config_schema import EVAL_SEED_OFFSET, MAX_SEED
 from rlkit.envs.suites import get_suite
 from rlkit.errors import ConfigError
 from rlkit.factories import make_env
+from rlkit.modules.gaussian import GSDEHead
 from rlkit.trainers.evaluator import Evaluator
 from rlkit.trainers.video import check_video_support, video_wrappers
 from rlkit.utils.io import atomic_write
@@ -85,6 +88,8 @@ def evaluate(run: str | os.PathLike[str], *, episodes: int = 10, video: bool = F
         epsilon = 0.0  # an evaluation epsilon acts in discrete action spaces only
 
     out = Path(output_dir) if output_dir is not None else _new_eval_dir(agent.run_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"output directory {out} is a file; give a new or empty directory")
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"output directory {out} is not empty; give a new or empty one")
     created = not out.exists()
@@ -99,13 +104,28 @@ def evaluate(run: str | os.PathLike[str], *, episodes: int = 10, video: bool = F
         raise
     evaluator = Evaluator(eval_env, agent.actor, seed=seed, epsilon=epsilon, deterministic=deterministic)
     try:
-        if wrappers is not None:
-            wrappers.arm()
-        returns, lengths = evaluator.episodes()
-        if wrappers is not None:
-            wrappers.stop()
-    finally:
-        evaluator.close()
+        try:
+            if wrappers is not None:
+                wrappers.arm()
+            # Sampled actions (deterministic=False) draw from torch's global generator: seeded here,
+            # and restored after, so that the same seed gives the same episodes.
+            cuda = [d for d in {p.device for p in agent.actor.parameters()} if d.type == "cuda"]
+            with torch.random.fork_rng(devices=cuda):
+                torch.manual_seed(seed)
+                if not deterministic:
+                    _resample_exploration_noise(agent.actor)
+                returns, lengths = evaluator.episodes()
+            if wrappers is not None:
+                wrappers.stop()
+        finally:
+            evaluator.close()
+    except BaseException:  # nothing half-written stays: the videos of unfinished episodes included
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        else:
+            for partial in out.glob("episode-*.mp4"):
+                partial.unlink(missing_ok=True)
+        raise
     videos = sorted(str(p) for p in out.glob("episode-*.mp4")) if video else []
     results: dict[str, Any] = {
         "run_dir": str(agent.run_dir),
@@ -129,6 +149,14 @@ def evaluate(run: str | os.PathLike[str], *, episodes: int = 10, video: bool = F
     with atomic_write(out / RESULTS_FILE) as f:
         f.write(json.dumps(results, indent=2) + "\n")
     return results
+
+
+def _resample_exploration_noise(actor: torch.nn.Module) -> None:
+    """Draws new exploration noise (gSDE's noise weights) for sampled evaluation actions, from the
+    generator the evaluation seeded: else they would be whatever the agent's build drew."""
+    for module in actor.modules():
+        if isinstance(module, GSDEHead):
+            module.resample()
 
 
 def format_results(results: dict[str, Any]) -> str:

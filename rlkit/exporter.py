@@ -112,6 +112,13 @@ def export_policy(run: str | os.PathLike[str], format: str = "torchscript", out:
         with torch.no_grad():
             _WRITERS[format](module, example, tmp)
         os.replace(tmp, path)
+    except RlkitError:
+        raise
+    except Exception as err:  # torch's exporters raise anything; say which export failed and what else there is
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        others = sorted(f for f in EXPORT_FORMATS if f != format)
+        raise RlkitError(f"format={format} could not export the policy of {agent.run_dir}: {type(err).__name__}: "
+                         f"{first}; the other formats: {others}") from err
     finally:
         tmp.unlink(missing_ok=True)
     return path

@@ -75,6 +75,7 @@ TINY_RUNS: dict[str, list[str]] = {
     # continuous actions (a Gaussian's mean) and VecNormalize statistics folded into the policy
     "a2c_pendulum": ["algo=a2c", "env=Pendulum", "env.transforms=[{name: normalize}]"],
     "a2c_tanh": ["algo=a2c", "env=Pendulum", "algo.distribution=tanh_normal"],
+    "a2c_gsde": ["algo=a2c", "env=Pendulum", "algo.distribution=gsde"],
     # uint8 channel-first frames scaled inside the conv network
     "dqn_minatar": ["algo=dqn", "env=minatar", "env.game=breakout", "algo.learning_starts=100",
                     "algo.batch_size=32", "algo.network={_target_: rlkit.modules.MinAtarNet}"],

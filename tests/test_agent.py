@@ -172,6 +172,16 @@ def test_a_seed_of_a_multiseed_run_is_loaded_from_the_runs_stacked_checkpoint(tm
         path = export_policy(out / f"seed_{seed}", "torchscript", tmp_path / f"policy_{seed}.pt")
         obs = random_observations(agent, 5)
         assert torch.equal(torch.jit.load(str(path))(obs), torch.as_tensor(agent.act(obs)))
+    # A seed's directory named relatively, from inside it or beside it.
+    import os
+
+    cwd = os.getcwd()
+    try:
+        os.chdir(out / "seed_1")
+        for name in (".", "../seed_1"):
+            assert load_agent(name).settings.root.seed == 1, name
+    finally:
+        os.chdir(cwd)
 
 
 def test_an_atari_run_is_evaluated_acted_and_exported(tmp_path):

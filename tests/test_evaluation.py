@@ -40,13 +40,24 @@ def test_every_algorithm_and_suite_evaluates(tiny_run, tmp_path, name):
     assert results["return_std"] >= 0 and results["seed"] == 5
 
 
-def test_stochastic_evaluation_samples(tiny_run, tmp_path):
-    greedy = evaluate(tiny_run("a2c"), episodes=4, output_dir=tmp_path / "a")
-    again = evaluate(tiny_run("a2c"), episodes=4, output_dir=tmp_path / "b")
+@pytest.mark.parametrize("name", ["a2c", "a2c_gsde"])
+def test_stochastic_evaluation_samples_reproducibly_from_its_seed(tiny_run, tmp_path, name):
+    """Sampled actions (and gSDE's exploration weights) are drawn from the evaluation's seed: the
+    seed written to results.json gives the same episodes again; another seed, other ones."""
+    import torch
+
+    greedy = evaluate(tiny_run(name), episodes=4, output_dir=tmp_path / "a")
+    again = evaluate(tiny_run(name), episodes=4, output_dir=tmp_path / "b")
     assert greedy["returns"] == again["returns"]
-    sampled = [evaluate(tiny_run("a2c"), episodes=4, deterministic=False, output_dir=tmp_path / f"s{i}")["returns"]
-               for i in range(3)]
-    assert any(s != greedy["returns"] for s in sampled) and not sampled[0] is None
+    # Each call loads the agent afresh (gSDE's weights were drawn then, from the unseeded generator).
+    sampled = [evaluate(tiny_run(name), episodes=4, deterministic=False, seed=seed, output_dir=tmp_path / f"s{i}")
+               for i, seed in enumerate((3, 3, 4))]
+    assert sampled[0]["returns"] == sampled[1]["returns"] != sampled[2]["returns"]
+    agent = rlkit.load_agent(tiny_run(name))
+    before = torch.get_rng_state()
+    evaluate(tiny_run(name), episodes=2, deterministic=False, output_dir=tmp_path / "x", agent=agent)
+    assert torch.equal(torch.get_rng_state(), before)  # the caller's global generator is left as it was
+    assert sampled[0]["returns"] != evaluate(tiny_run(name), episodes=4, seed=3, output_dir=tmp_path / "g")["returns"]
 
 
 @pytest.mark.skipif(not HAS_MOVIEPY, reason='moviepy is not installed (pip install -e ".[video]")')
@@ -96,6 +107,39 @@ def test_a_missing_run_is_refused(tmp_path):
     with pytest.raises(MissingCheckpointError, match="no checkpoint file or run directory"):
         evaluate(tmp_path / "nope")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_output_path_that_is_a_file_is_refused(tiny_run, tmp_path):
+    (tmp_path / "results.json").write_text("keep")
+    with pytest.raises(ConfigError, match=r"output directory .*results\.json is a file; give a new or empty directory"):
+        evaluate(tiny_run("dqn"), episodes=1, output_dir=tmp_path / "results.json")
+
+
+@pytest.mark.parametrize("video", [False, pytest.param(True, marks=pytest.mark.skipif(
+    not HAS_MOVIEPY, reason='moviepy is not installed (pip install -e ".[video]")'))])
+@pytest.mark.parametrize("given", [False, True])
+def test_a_failure_during_the_episodes_leaves_nothing_written(tiny_run, tmp_path, monkeypatch, video, given):
+    """No results.json and no videos of unfinished episodes: a directory evaluate created is removed;
+    an empty one the caller gave is left empty."""
+    from rlkit.envs import GymEnv
+
+    advance = GymEnv.advance
+    calls = []
+
+    def failing(self, action):
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return advance(self, action)
+
+    run = tiny_run("dqn")
+    out = tmp_path / "out"
+    if given:
+        out.mkdir()
+    monkeypatch.setattr(GymEnv, "advance", failing)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(run, episodes=2, video=video, output_dir=out)
+    assert (files(out) == []) if given else not out.exists()
 
 
 def test_a_non_empty_output_directory_is_refused(tiny_run, tmp_path):

@@ -15,7 +15,7 @@ import rlkit
 from rlkit.errors import ConfigError, MissingCheckpointError, RlkitError
 from rlkit.exporter import export_policy
 
-RUNS = ["dqn", "c51", "a2c", "a2c_pendulum", "a2c_tanh", "dqn_minatar"]
+RUNS = ["dqn", "c51", "a2c", "a2c_pendulum", "a2c_tanh", "a2c_gsde", "dqn_minatar"]
 HAS_ONNX = all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxscript", "onnxruntime"))
 FORMATS = ["torchscript", "pt2"] + (["onnx"] if HAS_ONNX else [])
 
@@ -104,3 +104,15 @@ def test_refusals_write_nothing(tiny_run, tmp_path, monkeypatch):
     with pytest.raises(RlkitError, match=r'format=onnx needs onnx \(not installed\): pip install -e "\.\[onnx\]"'):
         export_policy(run, "onnx")
     assert sorted(str(p) for p in run.rglob("*")) == before
+    # An exporter's own failure (torch.export refusing a module): one line naming the format and the others.
+    import rlkit.exporter
+
+    def refusing(module, example, path):
+        path.write_bytes(b"half")
+        raise RuntimeError("Constraints violated (batch)!\nmore detail")
+
+    monkeypatch.setitem(rlkit.exporter._WRITERS, "pt2", refusing)
+    with pytest.raises(RlkitError, match=r"format=pt2 could not export the policy of .*: RuntimeError: Constraints "
+                                         r"violated \(batch\)!; the other formats: \['onnx', 'torchscript'\]"):
+        export_policy(run, "pt2", tmp_path / "out" / "policy.pt2")
+    assert list((tmp_path / "out").iterdir()) == []

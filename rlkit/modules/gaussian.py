@@ -107,8 +107,12 @@ class GSDEHead(nn.Module):
         loc = self.mean(features)
         z = features.detach()
         scale = (z.square() @ self.log_std.exp().square() + SDE_EPSILON).sqrt()
-        acting = features.dim() == 2 and features.shape[0] == self.num_envs > 1
-        if acting and exploration_type() is ExplorationType.RANDOM:
+        # Sampling for the envs (one row each, their own weights): the only use of the per-env noise.
+        # Otherwise (the mode, the losses' log-probabilities) the noise is not read, and no branch on
+        # the batch size is taken (an exported policy keeps its batch size symbolic).
+        acting = (exploration_type() is ExplorationType.RANDOM and features.dim() == 2
+                  and features.shape[0] == self.num_envs > 1)
+        if acting:
             if self.sample_freq > 0 and self.steps % self.sample_freq == 0:
                 self.resample()
             self.steps += 1
