@@ -90,6 +90,35 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
         raise ConfigError(f"tune.storage={url!r} cannot be opened: {text}") from None
 
 
+def _check_trial_dirs(settings: TuneSettings) -> None:
+    """Refuses a ``tune.dir`` whose ``trials/`` holds directories that are not this study's trials
+    (another study's sharing the directory, or those of a study whose ``study.db`` was deleted):
+    its trials would find them taken, and its outputs would replace the other study's.
+
+    Raises:
+        ConfigError: naming the directories and the fix.
+    """
+    trials_dir = settings.dir / "trials"
+    on_disk = sorted(p.name for p in trials_dir.iterdir() if p.name.isdigit()) if trials_dir.is_dir() else []
+    if not on_disk:
+        return
+    known: set[int] = set()
+    if settings.storage is not None or (settings.dir / "study.db").is_file():  # (opening creates a missing file)
+        storage = open_storage(settings.storage_url)
+        try:
+            study_id = storage.get_study_id_from_name(settings.study)
+        except KeyError:
+            pass
+        else:
+            known = {t.number for t in storage.get_all_trials(study_id, deepcopy=False)}
+    stray = [name for name in on_disk if int(name) not in known]
+    if stray:
+        shown = ", ".join(stray[:3]) + (", ..." if len(stray) > 3 else "")
+        raise ConfigError(f"tune.dir={str(settings.dir)!r} holds trial directories ({shown}) that are not trials of "
+                          f"study {settings.study!r} in its storage (another study's, or a deleted study.db's); give "
+                          "this study its own tune.dir")
+
+
 def open_study(base: DictConfig, settings: TuneSettings, slots: int) -> optuna.Study:
     """Creates the study in its storage, or loads it when it exists (a rerun resumes it).
 
@@ -262,6 +291,7 @@ def tune(base: DictConfig, settings: TuneSettings, *, groups: Mapping[str, str] 
     started = time.monotonic()
     slots = evaluations_per_seed(int(base.total_frames), int(base.trainer.eval_interval))
     n_trials = effective_trials(settings)
+    _check_trial_dirs(settings)
     settings.dir.mkdir(parents=True, exist_ok=True)
     study = open_study(base, settings, slots)
 

@@ -191,6 +191,25 @@ def test_a_rerun_with_other_settings_is_refused(study_parts):
     assert open_study(free, settings, slots=3).study_name == "dqn_CartPole"
 
 
+def test_a_tune_dir_holding_another_studys_trials_is_refused(study_parts, monkeypatch):
+    """Trial directories are numbered: a second study in the same tune.dir (or the first one after its
+    study.db was deleted) would find them taken and replace the first study's outputs."""
+    base, settings = setup(study_parts, n_trials=1, pruner="none")
+    monkeypatch.setattr(study_module, "run_trial", lambda *a, run_root, **k: (run_root.mkdir(parents=True), fake_trial())[1])
+    tune(base, settings, stream=None)
+    before = sorted(str(p) for p in settings.dir.rglob("*"))
+    other = dataclasses.replace(settings, study="other")
+    message = (r"tune\.dir=.* holds trial directories \(0000\) that are not trials of study 'other' in its storage "
+               r"\(another study's, or a deleted study\.db's\); give this study its own tune\.dir")
+    with pytest.raises(ConfigError, match=message):
+        tune(base, other, stream=None)
+    assert sorted(str(p) for p in settings.dir.rglob("*")) == before  # nothing written
+    assert len(tune(base, settings, stream=None).get_trials()) == 1  # the study itself reruns
+    (settings.dir / "study.db").unlink()
+    with pytest.raises(ConfigError, match=r"holds trial directories \(0000\) that are not trials of study 'dqn_CartPole'"):
+        tune(base, settings, stream=None)
+
+
 def test_lost_trials_of_a_dead_worker_are_replaced(study_parts, monkeypatch):
     monkeypatch.setattr(study_module, "HEARTBEAT_S", 1)
     monkeypatch.setattr(study_module, "GRACE_S", 1)
