@@ -40,8 +40,10 @@ END_WORDS: dict[str, str] = {"budget": "budget done", "target": "target reached"
                              "interrupted": "interrupted"}
 
 
-# Gradients of at most this many entries get their norm from one concatenated copy (see _grad_norm).
-_CONCAT_NORM_MAX = 1 << 20
+# Gradients of at most this many entries get their norm from one concatenated copy (see _grad_norm);
+# larger ones from per-tensor norms, cheaper than the copy from about 1e5 entries on (measured on one
+# thread: 29 against 40 us at 65k entries, 88 against 62 us at MinAtar's 133k).
+_CONCAT_NORM_MAX = 100_000
 
 
 class NonFiniteError(RlkitError, RuntimeError):
