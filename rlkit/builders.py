@@ -126,9 +126,14 @@ def validate_config(cfg: DictConfig) -> Settings:
             f"value_estimator={estimator.name!r} is not supported by algo={algo.name!r}; "
             f"valid choices for {algo.name}: {supported}"
         )
-    if entry.off_policy and get_estimator_class(estimator.name).needs_time_dim and entry.slice_len is None:
+    slices = entry.off_policy and get_estimator_class(estimator.name).needs_time_dim
+    if slices and entry.slice_len is None:
         raise ConfigError(f"value_estimator={estimator.name!r} trains on [B, T] slices, but algo={algo.name!r} "
                           "declares no slice length")
+    if slices and algo.prioritized:  # (every off-policy algorithm's replay settings have the flag)
+        raise ConfigError(f"algo.prioritized=true with value_estimator={estimator.name!r}: its [B, T] slices are "
+                          "sampled uniformly (no prioritised slices); use value_estimator=td0 for prioritised "
+                          "replay, or algo.prioritized=false")
     env = _check_env(env)
     _check_device(root.device)
     _check_optim(algo.optim)

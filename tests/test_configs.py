@@ -155,6 +155,16 @@ def test_every_invalid_pair_is_refused(algo, estimator):
         validate_config(cfg)
 
 
+@pytest.mark.parametrize("algo,estimator", [(a, e) for a in ("dqn", "c51") for e in ("td1", "td_lambda") if e in VALID[a]])
+def test_prioritized_replay_with_slices_is_refused(algo, estimator):
+    """[B, T] slices are sampled uniformly: priorities would be computed and never used."""
+    cfg = _compose(f"algo={algo}", f"value_estimator={estimator}", "algo.prioritized=true")
+    with pytest.raises(ConfigError, match=rf"algo\.prioritized=true with value_estimator='{estimator}': its \[B, T\] "
+                                          r"slices are sampled uniformly .* use value_estimator=td0"):
+        validate_config(cfg)
+    assert validate_config(_compose(f"algo={algo}", "value_estimator=td0", "algo.prioritized=true")).algo.prioritized
+
+
 @pytest.mark.parametrize(
     "overrides,match",
     [

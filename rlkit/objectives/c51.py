@@ -89,6 +89,7 @@ class DistributionalDQNLoss(LossModule):
         reward: NestedKey = rlkeys.REWARD
         done: NestedKey = rlkeys.DONE
         terminated: NestedKey = rlkeys.TERMINATED
+        truncated: NestedKey = rlkeys.TRUNCATED
 
     default_value_estimator = ValueEstimators.TD0
     supported_value_estimators = (ValueEstimators.TD0,)
@@ -151,8 +152,10 @@ class DistributionalDQNLoss(LossModule):
         keys = self.tensor_keys
         next_td = tensordict.get(rlkeys.NEXT)
         terminated = next_td.get(keys.terminated, None)
-        if terminated is None:
-            terminated = next_td.get(keys.done)
+        if terminated is None:  # as the value estimators derive it: a truncated step bootstraps
+            truncated = next_td.get(keys.truncated, None)
+            done = next_td.get(keys.done)
+            terminated = done if truncated is None else done & ~truncated
         with torch.no_grad():
             return categorical_projection(
                 self._target_probs(next_td),

@@ -378,8 +378,14 @@ class LossModule(nn.Module):
         Raises:
             RuntimeError: with ``strict``, naming the first missing, unexpected or mis-shaped entry.
         """
+        estimator_keys = [k for k in state_dict if k.startswith("_value_estimator.")]
+        if estimator_keys and self._value_estimator is None:
+            self.make_value_estimator()  # built lazily: a saved loss had built (at least) the default one
         if strict:
             mismatch = first_mismatch(dict(self.state_dict()), dict(state_dict), f"{type(self).__name__} state")
+            if mismatch and "'_value_estimator." in mismatch:
+                raise RuntimeError(f"{mismatch} (the value estimators differ: build the saved loss's one with "
+                                   "make_value_estimator(...) before loading)")
             if mismatch:
                 raise RuntimeError(f"{mismatch} (a state of another network cannot load into this one)")
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
@@ -434,6 +440,7 @@ class LossModule(nn.Module):
             value_network=self._estimator_value_network(),
             hyperparams=hyperparams,
         )
+        estimator.stacked_dims = self.stacked_dims
         self._value_estimator = estimator
         self.value_type = enum
         self._forward_value_estimator_keys(**self._current_keys())
@@ -454,5 +461,8 @@ class LossModule(nn.Module):
             self.make_value_estimator(value)
             return
         super().__setattr__(name, value)
+        estimator = getattr(self, "_value_estimator", None) if name == "stacked_dims" else None
+        if estimator is not None:
+            estimator.stacked_dims = value  # the estimator's batch statistics follow the models
 
 

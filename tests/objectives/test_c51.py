@@ -169,3 +169,21 @@ def test_projection_runs_on_the_tensors_device():
     td = transition_batch((2, 3), n_actions=ACTIONS).cuda()
     assert loss.target_distribution(td).device.type == "cuda"
     assert loss(td)["loss_value"].device.type == "cuda"
+
+
+def test_without_a_terminated_entry_a_truncated_step_still_bootstraps():
+    """Where ``("next", "terminated")`` is absent it is ``done & ~truncated``, as the value estimators
+    derive it: the target of a truncated step is the projected next distribution, not the reward atom."""
+    from loss_builders import build_c51
+
+    loss = build_c51()
+    td = transition_batch((4,), terminated=torch.tensor([False, True, False, False]),
+                          truncated=torch.tensor([True, False, False, False]))
+    full = loss.target_distribution(td.clone())
+    without = td.clone()
+    del without["next", "terminated"]
+    torch.testing.assert_close(loss.target_distribution(without), full, rtol=0, atol=0)
+    no_flags = without.clone()
+    del no_flags["next", "truncated"]  # only done: every done step is taken as terminal
+    assert not torch.equal(loss.target_distribution(no_flags)[0], full[0])
+    torch.testing.assert_close(loss.target_distribution(no_flags)[1:], full[1:], rtol=0, atol=0)

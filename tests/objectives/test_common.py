@@ -209,6 +209,22 @@ def test_state_dict_holds_each_tensor_once_and_round_trips():
     assert not result.missing_keys and not result.unexpected_keys
 
 
+def test_a_state_saved_after_the_estimator_was_built_loads_into_a_fresh_loss():
+    """The value estimator is built lazily (at the first forward): a fresh loss builds the default
+    one to load a state that holds it; an estimator of another kind is named as the difference."""
+    trained = build_dqn()
+    trained(transition_batch((4,)))  # builds the default estimator (its gamma is in the state from now on)
+    fresh = build_dqn()
+    fresh.load_state_dict(trained.state_dict())
+    assert fresh.value_estimator.gamma.item() == trained.value_estimator.gamma.item()
+    other = build_dqn().make_value_estimator("td_lambda")
+    with pytest.raises(RuntimeError, match=r"unexpected '_value_estimator\.lmbda'|lacks '_value_estimator\.lmbda'"):
+        trained.load_state_dict(other.state_dict())
+    with pytest.raises(RuntimeError, match=r"the value estimators differ: build the saved loss's one with "
+                                           r"make_value_estimator"):
+        trained.load_state_dict(other.state_dict())
+
+
 def test_train_eval_reaches_the_target_copy():
     loss = DQNLoss(QValueActor(nn.Sequential(nn.Linear(4, 2), nn.Dropout(0.5)), action_space="categorical"))
     loss.eval()

@@ -73,6 +73,7 @@ def rows(path: Path) -> list[dict]:
     ("dqn", ("algo.prioritized=true", "algo.double_dqn=true")),  # per-seed priorities
     ("dqn", ("value_estimator=td_lambda", "algo.slice_len=4", "algo.tau=0.05")),  # [N, B, T] slices, soft updates
     ("dqn", ("algo.optim.fused=false",)),  # one optimiser over the stacked tensors
+    ("a2c", ("value_estimator=gae", "value_estimator.average_gae=true")),  # per-seed advantage statistics
     ("minatar", ()),  # conv networks, uint8 channels, centred RMSprop
     ("a2c_minatar", ()),
 ])

@@ -123,6 +123,10 @@ class ValueEstimatorBase(TensorDictModuleBase, abc.ABC):
     needs_time_dim: ClassVar[bool] = True
     #: Whether :meth:`value_estimate` needs ``V(s[t])`` (GAE) besides the next value.
     target_needs_state_value: ClassVar[bool] = False
+    #: Leading batch dims indexing independent models (the seeds of a multi-seed run): statistics
+    #: over the batch (GAE's ``average_gae``) are taken per model. Its loss keeps it equal to the
+    #: loss's own :attr:`~rlkit.objectives.LossModule.stacked_dims`.
+    stacked_dims: int = 0
 
     gamma: torch.Tensor
     # Nested keys of any depth. tensordict annotates the in_keys/out_keys setter of

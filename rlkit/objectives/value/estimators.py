@@ -190,6 +190,13 @@ class GAE(ValueEstimatorBase):
     def _post_advantage(self, advantage: torch.Tensor) -> torch.Tensor:
         if not self.average_gae:
             return advantage
+        if self.stacked_dims:  # each model's advantages by their own statistics
+            flat = advantage.reshape(*advantage.shape[:self.stacked_dims], -1)
+            shape = (*advantage.shape[:self.stacked_dims], *(1,) * (advantage.dim() - self.stacked_dims))
+            centred = advantage - flat.mean(-1).reshape(shape)
+            if flat.shape[-1] < 2:
+                return centred
+            return centred / flat.std(-1).reshape(shape).clamp_min(1e-8)
         centred = advantage - advantage.mean()
         if advantage.numel() < 2:
             return centred
