@@ -22,3 +22,4 @@ def main(cfg: DictConfig) -> float | None:
 if __name__ == "__main__":
     cli.prepare_argv(sys.argv)
     main()
+    sys.exit(cli.sweep_exit_status())  # a sweep (-m) with a failed job ends with status 1

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 import rlkit.agents  # noqa: F401  (registers the built-in algorithms)
 from rlkit.config_schema import (
@@ -71,8 +71,17 @@ def _typed(section: Any, schema: type, where: str) -> Any:
     except ConfigError:
         raise
     except OmegaConfBaseException as err:
-        key = getattr(err, "full_key", None) or where
-        raise ConfigError(f"bad value for {where}.{key.split('.')[-1]}: {err.msg}") from None
+        # The key as the user writes it (the root section's keys have no prefix), one line.
+        full = getattr(err, "full_key", None) or ""
+        name = (full if where == "config" else f"{where}.{full}") if full else where
+        nested = getattr(err, "object_type", None)
+        if isinstance(err, ConfigKeyError) and dataclasses.is_dataclass(nested) and full:
+            valid_nested = [f.name for f in dataclasses.fields(nested)]
+            hint = difflib.get_close_matches(full.split(".")[-1], valid_nested, n=1)
+            did_you_mean = f" (did you mean {hint[0]!r}?)" if hint else ""
+            raise ConfigError(f"unknown key {name}{did_you_mean}; valid keys: {valid_nested}") from None
+        first = str(err.msg).strip().splitlines()[0] if str(err.msg).strip() else type(err).__name__
+        raise ConfigError(f"bad value for {name}: {first}") from None
 
 
 def _check_finite(node: Any, where: str) -> None:
@@ -232,7 +241,10 @@ def apply_overrides(saved: dict, overrides: list[str]) -> DictConfig:
     plain = []
     for item in overrides:
         key, _, value = item.partition("=")
-        key = key.lstrip("+~")
+        if key.startswith("~"):
+            raise ConfigError(f"{item}: a key cannot be deleted when resuming; resume uses the run's config "
+                              "(give the key a value instead)")
+        key = key.lstrip("+")
         if key in GROUP_KEYS and value == str(saved.get(key, {}).get("name")):
             continue  # the run's own choice (train.py adds those on resume, see resume_group_overrides)
         if key in GROUP_KEYS or key == "experiment":

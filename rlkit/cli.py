@@ -24,6 +24,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -43,7 +44,7 @@ from omegaconf.errors import OmegaConfBaseException
 from rlkit.builders import GROUP_KEYS, Settings, validate_config
 from rlkit.envs import env_label
 from rlkit.errors import ConfigError, RlkitError, RunDirBusyError, RunDirError
-from rlkit.rundir import check_fresh_run_dir, lock_holder
+from rlkit.rundir import check_fresh_run_dir, lock_holder, override_value, resume_hint
 from rlkit.run import CONFIG_FILE, PROVENANCE_DIR, preflight, run, run_dir_of
 from rlkit.trainers.checkpoint import find_checkpoint
 
@@ -251,6 +252,9 @@ class ConfigCheck(Callback):
         if config.get("resume"):
             refuse(f"resume={config.resume} continues one run; it cannot be swept (-m): resume each run on "
                    "its own")
+        global _SWEEP_DIR
+        _SWEEP_DIR = Path(str(OmegaConf.select(config, "hydra.sweep.dir")))
+        shutil.rmtree(_SWEEP_DIR / FAILED_JOBS_DIR, ignore_errors=True)  # (an earlier sweep's, into the same dir)
         overrides = OmegaConf.select(config, "hydra.overrides.task", default=[]) or []
         os.environ[SWEPT_KEYS_ENV] = ",".join(swept_keys(list(overrides)))
         _prepare_ray_launcher(config, os.environ[SWEPT_KEYS_ENV])
@@ -347,11 +351,11 @@ def run_group_choices(resume: str, conf_dir: Path | None = None) -> dict[str, st
         recorded = OmegaConf.to_container(hydra_saved.hydra.runtime.choices)
         if isinstance(recorded, dict):
             return {str(k): v for k, v in recorded.items() if k in GROUP_KEYS and isinstance(v, str)}
-    except (OSError, OmegaConfBaseException, AttributeError):
+    except Exception:  # noqa: BLE001 (no provenance, or damaged: the saved config is read instead)
         pass
     try:
         saved = OmegaConf.to_container(OmegaConf.load(run_dir / CONFIG_FILE))
-    except (OSError, OmegaConfBaseException):
+    except Exception:  # noqa: BLE001 (unreadable, or not YAML: the resume itself says so in one line)
         return {}
     choices: dict[str, str] = {}
     if isinstance(saved, dict) and isinstance(saved.get("algo"), dict) and "name" in saved["algo"]:
@@ -375,7 +379,7 @@ def resume_group_overrides(args: list[str], conf_dir: Path | None = None) -> lis
         []
     """
     values = dict(a.lstrip("+").split("=", 1) for a in args if "=" in a and not a.startswith("-"))
-    resume = values.get("resume")
+    resume = override_value(values.get("resume", ""))
     if not resume or resume == "null":
         return []
     choices = run_group_choices(resume, conf_dir)
@@ -436,6 +440,25 @@ def _own_overrides(cfg: DictConfig, hc: Any) -> list[str]:
     return [o for o in overrides if o not in own]
 
 
+#: Where the jobs of a sweep (``-m``) that failed leave a note (one file per job number), in its sweep
+#: directory: the jobs may run in other processes (parallel launchers).
+FAILED_JOBS_DIR = ".rlkit_failed_jobs"
+_SWEEP_DIR: Path | None = None  # this process's sweep (set when it starts one)
+
+
+def sweep_exit_status() -> int:
+    """After ``train.py -m``: 1 (with a line per failed job on stderr) when a job of the sweep this
+    process ran failed, else 0; 0 outside a sweep."""
+    failed = _SWEEP_DIR / FAILED_JOBS_DIR if _SWEEP_DIR is not None else None
+    notes = sorted(failed.iterdir(), key=lambda p: int(p.name)) if failed is not None and failed.is_dir() else []
+    if not notes:
+        return 0
+    print(f"rlkit: {len(notes)} job(s) of the sweep failed:", file=sys.stderr)
+    for note in notes:
+        print(f"  job {note.name}: {note.read_text().strip()}", file=sys.stderr)
+    return 1
+
+
 def train_task(cfg: DictConfig) -> float | None:
     """The body of ``train.py``'s task: trains the run Hydra composed into its run directory.
 
@@ -459,12 +482,15 @@ def train_task(cfg: DictConfig) -> float | None:
         result = run(cfg, run_dir, overrides=_own_overrides(cfg, hc), provenance=provenance, validated=settings,
                      label=label, plain_progress=True if parallel else None)
     except RlkitError as err:
-        if multirun:  # the other jobs of the sweep go on
+        if multirun:  # the other jobs of the sweep go on; the sweep's exit status says one failed
             print(f"rlkit: {prefix}({run_dir}) failed: {_describe(err)}", file=sys.stderr)
+            failed = Path(str(hc.sweep.dir)) / FAILED_JOBS_DIR
+            failed.mkdir(parents=True, exist_ok=True)
+            (failed / f"{int(hc.job.num)}").write_text(f"{run_dir}: {_describe(err)}\n")
             return None
         refuse(err)
     except TrainingInterrupted as stop:
-        print(f"{prefix}{stop}\nresume with: python train.py resume={run_dir}", file=sys.stderr)
+        print(f"{prefix}{stop}\nresume with: python train.py {resume_hint(run_dir)}", file=sys.stderr)
         raise SystemExit(128 + stop.signum) from None
     if result and all(isinstance(k, int) for k in result):  # a multi-seed run: by seed
         returns = ", ".join(f"seed {k}: {m.get('eval_return')}" for k, m in result.items())

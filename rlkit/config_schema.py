@@ -117,6 +117,13 @@ class NoneLoggerConfig:
 class TensorBoardLoggerConfig:
     name: str
 
+    def __post_init__(self) -> None:
+        import importlib.util
+
+        if importlib.util.find_spec("tensorboard") is None:  # refused before the run writes anything
+            raise ConfigError("logger=tensorboard needs the optional 'tensorboard' package (not installed): "
+                              'pip install -e ".[tensorboard]", or choose another logger (csv, wandb, none)')
+
 
 @dataclass
 class WandbLoggerConfig:

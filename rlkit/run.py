@@ -42,7 +42,7 @@ from rlkit.factories import (
 from rlkit.rundir import COMMIT_NAME, RunDir
 from rlkit.trainers import Trainer, TrainerCallback
 from rlkit.trainers.multiseed import MultiSeedTrainer
-from rlkit.trainers.checkpoint import find_checkpoint, load_checkpoint
+from rlkit.trainers.checkpoint import LAST_NAME, checkpoint_dir, find_checkpoint, load_checkpoint, set_aside_later_checkpoints
 from rlkit.utils.io import atomic_write
 
 __all__ = ["CONFIG_FILE", "LOG_FILE", "PROVENANCE_DIR", "config_summary", "load_run_config", "preflight", "run",
@@ -184,8 +184,14 @@ def load_run_config(run_dir: str | os.PathLike, overrides: list[str] | None = No
     path = Path(run_dir) / CONFIG_FILE
     if not path.is_file():
         raise RunDirError(f"cannot resume: {path} does not exist (is {run_dir} an rlkit run directory?)")
-    # A mapping: rlkit writes the file (a hand-edited list would fail in apply_overrides).
-    saved = cast(dict, OmegaConf.to_container(OmegaConf.load(path)))
+    try:
+        loaded = OmegaConf.load(path)
+    except Exception as err:  # noqa: BLE001 (yaml's and omegaconf's parse errors)
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise RunDirError(f"cannot resume: {path} is not a readable config ({type(err).__name__}: {first})") from None
+    if not isinstance(loaded, DictConfig):  # rlkit writes a mapping
+        raise RunDirError(f"cannot resume: {path} holds a {type(loaded).__name__}, not the run's config (a mapping)")
+    saved = cast(dict, OmegaConf.to_container(loaded))
     _fill_added_keys(saved, _root_defaults())
     extra = [o for o in (overrides or []) if o.split("=", 1)[0].lstrip("+") != "resume"]
     return apply_overrides(saved, extra)
@@ -375,9 +381,9 @@ def _resume(cfg: DictConfig, run_dir: Path, overrides: list[str] | None,
         )
     checkpoint = find_checkpoint(cfg.resume)
     held = RunDir.claim(run_dir, fresh=False)
-    added = keys_added_since(run_dir) if (run_dir / CONFIG_FILE).is_file() else []
     try:
         verified = _verify_resume(run_dir, overrides, checkpoint, callbacks)
+        added = keys_added_since(run_dir) if (run_dir / CONFIG_FILE).is_file() else []
     except BaseException:
         held.release(restore=True)  # refused: the directory byte for byte as it was
         raise
@@ -402,6 +408,14 @@ def _resume(cfg: DictConfig, run_dir: Path, overrides: list[str] | None,
                 if stale:
                     log.info("removed %d temporary file(s) of interrupted writes: %s", len(stale),
                              ", ".join(p.name for p in stale))
+                if checkpoint.resolve() != (checkpoint_dir(run_dir) / LAST_NAME).resolve():
+                    # From an earlier snapshot: the later checkpoints belong to the branch given up (and a
+                    # crash from here on must resume this one), so they go aside and last.pt is this state.
+                    aside = set_aside_later_checkpoints(run_dir, int(state["frames"]), f"abandoned_{segment}")
+                    trainer.save()
+                    if aside:
+                        log.info("the later checkpoints of the branch given up (%s) moved to %s",
+                                 ", ".join(p.name for p in aside), aside[0].parent)
                 if env.restarted:
                     log.warning(
                         "env %s cannot save its sub-envs' state: this resume is exact in everything but the %d "
@@ -432,12 +446,34 @@ def _env(trainer: Trainer | MultiSeedTrainer):
     return trainer.collector.env
 
 
+#: Config keys a resume cannot change: the checkpoint restores their values (the optimiser's
+#: arguments live in its param groups, epsilon's bounds in the exploration state, the discount and
+#: lambda in the value estimator's buffers) or the run's identity rests on them (the seed). Each
+#: entry is a key, or a section whose every key counts.
+RESTORED_ON_RESUME = ("seed", "algo.optim", "algo.eps_init", "algo.eps_end", "value_estimator.gamma",
+                      "value_estimator.lmbda")
+
+
+def _check_restored_keys(saved: DictConfig, cfg: DictConfig) -> None:
+    """Refuses an override of a :data:`RESTORED_ON_RESUME` key (it would be recorded in
+    ``config.yaml`` while the checkpoint's value is used)."""
+    for key in RESTORED_ON_RESUME:
+        before, after = OmegaConf.select(saved, key), OmegaConf.select(cfg, key)
+        pairs = ([(f"{key}.{k}", before.get(k), after.get(k)) for k in dict.fromkeys([*before, *after])]
+                 if isinstance(before, DictConfig) and isinstance(after, DictConfig) else [(key, before, after)])
+        for name, old, new in pairs:
+            if old != new:
+                raise ConfigError(f"{name}={new!r} cannot change when resuming (the run has {old!r}): the checkpoint "
+                                  "restores it; start a new run for another value")
+
+
 def _verify_resume(run_dir: Path, overrides: list[str] | None, checkpoint: Path,
                    callbacks: Sequence[TrainerCallback] = ()) -> _Verified:
     """The resumed run built in memory with the checkpoint loaded into it, after every check: the
-    run's config with the overrides, the checkpoint's integrity, format and fit, and a
-    ``total_frames`` not below the frames done. Nothing in ``run_dir`` is written."""
+    run's config with the overrides (none of :data:`RESTORED_ON_RESUME`), the checkpoint's integrity,
+    format and fit, and a ``total_frames`` not below the frames done. Nothing in ``run_dir`` is written."""
     cfg = load_run_config(run_dir, overrides)
+    _check_restored_keys(load_run_config(run_dir), cfg)
     settings = validate_config(cfg)
     torch.set_num_threads(settings.root.num_threads)
     seed_everything(settings.root.seed)

@@ -27,7 +27,8 @@ from types import TracebackType
 
 from rlkit.errors import RunDirBusyError, RunDirError
 
-__all__ = ["COMMIT_NAME", "LOCK_NAME", "RunDir", "check_fresh_run_dir", "lock_holder"]
+__all__ = ["COMMIT_NAME", "LOCK_NAME", "RunDir", "check_fresh_run_dir", "lock_holder", "override_value",
+           "resume_hint", "resume_override"]
 
 LOCK_NAME = ".rlkit.lock"
 # Files a start may find in a directory it is given and still call it fresh: its own lock file (left
@@ -40,12 +41,57 @@ COMMIT_NAME = "config.yaml"
 _START_ARTEFACTS = frozenset({".hydra", "checkpoints", "metrics.csv", "episodes.csv", "wandb", "tensorboard"})
 # The temporary files of rlkit.utils.io.atomic_write: ".<name>.<8 random chars>.tmp".
 _TEMP_FILE = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
+# A multi-seed start's per-seed directories (rlkit.factories.seed_dir_name), written before its commit.
+_SEED_DIR = re.compile(r"^seed_\d+$")
+
+
+def _start_artefact(name: str) -> bool:
+    """Whether ``name`` is something a start writes before it commits (see :data:`_START_ARTEFACTS`)."""
+    return name in _START_ARTEFACTS or bool(_TEMP_FILE.match(name)) or bool(_SEED_DIR.match(name))
+
 
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not POSIX
     # mypy types the name as the module it imports; None marks its absence (checked before each use).
     fcntl = None  # type: ignore[assignment]
+
+
+# Characters Hydra's override grammar does not take in an unquoted value (a sweep job's directory,
+# "<n>_seed=<k>", has "=").
+_NEEDS_QUOTES = re.compile(r"[=,\s\[\]{}()'\"\\:$*?]")
+
+
+def resume_override(path: str | os.PathLike[str]) -> str:
+    """The ``resume=<path>`` command-line override Hydra parses back to ``path`` (quoted where the
+    path holds a character its grammar reserves); :func:`override_value` reads it.
+
+    Examples:
+        >>> from rlkit.rundir import override_value, resume_override
+        >>> resume_override("outputs/run"), resume_override("multirun/x/0_seed=0")
+        ('resume=outputs/run', "resume='multirun/x/0_seed=0'")
+        >>> override_value(resume_override("multirun/x/0_seed=0").split("=", 1)[1])
+        'multirun/x/0_seed=0'
+    """
+    text = str(path)
+    if not _NEEDS_QUOTES.search(text):
+        return f"resume={text}"
+    escaped = text.replace("\\", "\\\\").replace("'", "\\'")
+    return f"resume='{escaped}'"
+
+
+def resume_hint(path: str | os.PathLike[str]) -> str:
+    """:func:`resume_override` as a shell word (double-quoted where it holds quotes)."""
+    override = resume_override(path)
+    return f'"{override}"' if "'" in override else override
+
+
+def override_value(value: str) -> str:
+    """A command-line override's value with Hydra's quotes removed (``'a=b'`` -> ``a=b``)."""
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        inner = value[1:-1]
+        return inner.replace("\\" + value[0], value[0]).replace("\\\\", "\\")
+    return value
 
 
 def lock_holder(run_dir: str | os.PathLike[str]) -> str | None:
@@ -81,12 +127,12 @@ def check_fresh_run_dir(run_dir: str | os.PathLike[str]) -> None:
     if not run_dir.is_dir():
         raise RunDirError(f"the run directory {str(run_dir)!r} is a file; give a new directory")
     found = sorted(p.name for p in run_dir.iterdir() if p.name not in _FRESH_OK)
-    interrupted = all(name in _START_ARTEFACTS or _TEMP_FILE.match(name) for name in found)
+    interrupted = all(_start_artefact(name) for name in found)
     if not found or (interrupted and not (run_dir / COMMIT_NAME).exists()):
         return  # empty, or an interrupted start (cleared by RunDir.claim)
     if (run_dir / COMMIT_NAME).exists():
         raise RunDirError(
-            f"{run_dir} already holds a run ({', '.join(found[:6])}); continue it with resume={run_dir}, "
+            f"{run_dir} already holds a run ({', '.join(found[:6])}); continue it with {resume_hint(run_dir)}, "
             "or start the new run in another directory (hydra.run.dir=...)"
         )
     raise RunDirError(
@@ -143,7 +189,7 @@ class RunDir:
         files of its interrupted writes included."""
         removed = set()
         for entry in self.path.iterdir():
-            if entry.name in _START_ARTEFACTS or _TEMP_FILE.match(entry.name):
+            if _start_artefact(entry.name):
                 shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
                 removed.add(entry.name)
         self._before = self._before - removed

@@ -40,6 +40,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parent)]  # published.py / reproduc
 
 import reproduce_report as report  # noqa: E402
 from published import PUBLISHED  # noqa: E402
+from rlkit.rundir import resume_override  # noqa: E402
 from rlkit.trainers.loggers.csv_logger import read_metrics_csv  # noqa: E402
 from rlkit.utils.io import atomic_write  # noqa: E402
 
@@ -201,7 +202,7 @@ def train_commands(options: Options, seeds: list[int], resume: list[Path]) -> li
     """The ``train.py`` command lines: one per resumed run, then one per run of consecutive new seeds
     (batched) or one sweep over them; :func:`run_training` runs ``jobs`` of them at a time."""
     python, entry = sys.executable, str(ROOT / "train.py")
-    commands = [[python, entry, f"resume={p}", "trainer.progress=false"] for p in resume]
+    commands = [[python, entry, resume_override(p), "trainer.progress=false"] for p in resume]
     if seeds and options.batched and len(seeds) > 1 and batchable(options):
         for first, count in consecutive(seeds):
             last = first + count - 1

@@ -45,6 +45,7 @@ class Run:
     total_frames: int
     rows: list[dict[str, float]]
     episodes: list[tuple[int, float]] | None = None  # (frame, return) of every episode, from episodes.csv
+    early_stop_return: float | None = None  # the return that stops the run early (trainer.early_stop), if any
 
     @property
     def frames(self) -> int:
@@ -52,8 +53,12 @@ class Run:
 
     @property
     def complete(self) -> bool:
-        """Trained to its budget and closed with a greedy evaluation."""
-        return self.frames >= self.total_frames and "eval_return" in self.rows[-1]
+        """Closed with a greedy evaluation: at its budget, or earlier with the early-stop return reached
+        (a resume would train it on past where it stopped)."""
+        if not self.rows or "eval_return" not in self.rows[-1]:
+            return False
+        stopped = self.early_stop_return is not None and self.rows[-1]["eval_return"] >= self.early_stop_return
+        return self.frames >= self.total_frames or stopped
 
 
 def load_run(path: str | os.PathLike) -> Run:
@@ -65,7 +70,19 @@ def load_run(path: str | os.PathLike) -> Run:
     episodes = None
     if (path / EpisodeRecorder.FILENAME).is_file():
         episodes = [(int(r["frame"]), r["return"]) for r in read_episodes(path)]
-    return Run(path, int(config["seed"]), int(config["total_frames"]), rows, episodes)
+    return Run(path, int(config["seed"]), int(config["total_frames"]), rows, episodes, _early_stop_return(path, config))
+
+
+def _early_stop_return(path: Path, config: dict) -> float | None:
+    """The return at which the run stops early, or None (``trainer.early_stop`` off, or no target):
+    ``env.target_return`` as the run resolves it (``auto``: the env's registered threshold)."""
+    if not (config.get("trainer") or {}).get("early_stop"):
+        return None
+    from rlkit.builders import validate_config
+    from rlkit.run import load_run_config
+
+    target = validate_config(load_run_config(path)).env.target_return
+    return None if target is None else float(target)
 
 
 def last_episodes_mean(rows: list[dict[str, float]], n: int = LAST_EPISODES) -> tuple[float, int, bool]:

@@ -51,6 +51,19 @@ def test_overriding_the_id_never_keeps_another_envs_threshold():
     assert validate_config(_compose("env=CartPole", "env.target_return=100")).env.target_return == 100
 
 
+@pytest.mark.parametrize(("override", "message"), [
+    ("+trainer.eval_interva=100", r"^unknown key trainer\.eval_interva \(did you mean 'eval_interval'\?\); valid keys: "
+                                  r"\['log_interval', 'eval_interval'"),
+    ("trainer.log_interval=1.5", r"^bad value for trainer\.log_interval: Value '1\.5' of type 'float' could not be "
+                                 r"converted to Integer$"),
+    ("total_frames=abc", r"^bad value for total_frames: Value 'abc' of type 'str' could not be converted to Integer$"),
+    ("total_frames=null", r"^bad value for total_frames: Incompatible value 'None' for field of type 'int'$"),
+])
+def test_bad_values_in_nested_and_root_sections_are_one_line_naming_the_key(override, message):
+    with pytest.raises(ConfigError, match=message):
+        validate_config(_compose(override))
+
+
 @pytest.mark.parametrize(("overrides", "message"), [
     (["env=gym"], r"env\.id is missing: give it a value \(env\.id=\.\.\.\)"),
     (["env.id=NoSuchEnv-v0"], r"env\.id='NoSuchEnv-v0' is not a registered gymnasium id; run gymnasium\.pprint_registry"),
@@ -83,6 +96,14 @@ def test_env_sections_that_cannot_work_are_refused(overrides, message):
 
 @pytest.mark.parametrize("logger", ["csv", "wandb", "none", "tensorboard"])
 def test_logger_group_options_validate(logger):
+    import importlib.util
+
+    if logger == "tensorboard" and importlib.util.find_spec("tensorboard") is None:
+        # its optional package missing: one line before anything is written, not an ImportError at the start
+        with pytest.raises(ConfigError, match=r"logger=tensorboard needs the optional 'tensorboard' package \(not "
+                                              r"installed\): pip install -e \"\.\[tensorboard\]\""):
+            validate_config(_compose(f"logger={logger}"))
+        return
     assert validate_config(_compose(f"logger={logger}")).logger.name == logger
 
 

@@ -293,6 +293,66 @@ def test_optimiser_moments_of_other_shapes_are_refused(finished):
     assert snapshot(finished) == before
 
 
+def test_a_crash_after_resuming_from_a_snapshot_resumes_that_branch(tmp_path, monkeypatch):
+    """Resumed from step_400.pt, the run's later checkpoints (last.pt at 1200 frames among them) belong
+    to the branch given up: they move to checkpoints/abandoned_1/ and last.pt is the resumed state, so
+    a crash before the next checkpoint resumes from 400 frames, and the run ends as the straight one."""
+    from rlkit.trainers import Trainer, read_metrics_csv
+
+    args = ALGO["dqn"] + TINY + ["total_frames=1200", "trainer.checkpoint_interval=400", "trainer.keep_checkpoints=true"]
+    train(tmp_path / "straight", args)
+    run_dir = tmp_path / "run"
+    train(run_dir, args)
+    fit = Trainer.fit
+
+    def crash(self):  # a hard crash (no checkpoint) right after the resume's own writes
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "fit", crash)
+    with pytest.raises(KeyboardInterrupt):
+        run(compose_cfg([f"resume={run_dir / 'checkpoints' / 'step_400.pt'}"]), run_dir,
+            overrides=[f"resume={run_dir / 'checkpoints' / 'step_400.pt'}"])
+    aside = sorted(p.name for p in (run_dir / "checkpoints" / "abandoned_1").iterdir())
+    assert aside == ["last.pt", "step_1200.pt", "step_800.pt"]
+    assert final_state(run_dir)["frames"] == 400
+    monkeypatch.setattr(Trainer, "fit", fit)
+    resume(run_dir)
+    assert without_fps(read_metrics_csv(run_dir / "metrics.csv")) == without_fps(read_metrics_csv(tmp_path / "straight" / "metrics.csv"))
+    assert (run_dir / "episodes.csv").read_text() == (tmp_path / "straight" / "episodes.csv").read_text()
+    assert sorted(p.name for p in (run_dir / "checkpoints").glob("*.pt")) == ["last.pt", "step_1200.pt", "step_400.pt",
+                                                                            "step_800.pt"]
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("seed=7", r"seed=7 cannot change when resuming \(the run has 0\): the checkpoint restores it; start a new run"),
+    ("algo.optim.lr=0.1", r"algo\.optim\.lr=0\.1 cannot change when resuming \(the run has 0\.00025\)"),
+    ("algo.eps_end=0.9", r"algo\.eps_end=0\.9 cannot change when resuming"),
+    ("value_estimator.gamma=0.5", r"value_estimator\.gamma=0\.5 cannot change when resuming \(the run has 0\.99\)"),
+    ("~algo.batch_size", r"~algo\.batch_size: a key cannot be deleted when resuming"),
+])
+def test_resume_refuses_to_change_what_the_checkpoint_restores(finished, override, message):
+    """The optimiser's arguments, epsilon's bounds, the discount and the seed come back from the
+    checkpoint: an override would be written into config.yaml and never used."""
+    before = snapshot(finished)
+    with pytest.raises(ConfigError, match=message):
+        resume(finished, "total_frames=1200", override)
+    assert snapshot(finished) == before
+    resume(finished, "total_frames=1000", "algo.eps_annealing_frames=500")  # a schedule's length may change
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[1, 2]\n", r"config\.yaml holds a ListConfig, not the run's config \(a mapping\)"),
+    ("seed: [\n", r"config\.yaml is not a readable config \(ParserError: "),
+])
+def test_a_damaged_run_config_is_refused_in_one_line_leaving_the_run_as_it_was(finished, text, message):
+    (finished / "config.yaml").write_text(text)
+    (finished / ".rlkit.lock").write_bytes(b"pid 1 on the machine that trained it\n")
+    before = snapshot(finished)
+    with pytest.raises(RunDirError, match=rf"cannot resume: .*{message}"):
+        resume(finished, "total_frames=1200")
+    assert snapshot(finished) == before
+
+
 def test_a_refused_resume_leaves_even_the_lock_file_as_it_was(finished):
     lock = finished / ".rlkit.lock"
     lock.write_bytes(b"pid 1 on the machine that trained it\n")

@@ -81,6 +81,23 @@ def test_an_interrupted_start_is_cleared_by_the_next_start(tmp_path):
         assert sorted(p.name for p in held.path.iterdir()) == [LOCK_NAME]
 
 
+def test_an_interrupted_multi_seed_start_is_cleared_by_the_next_start(tmp_path):
+    """A multi-seed start writes each seed's directory (with its config.yaml) before the run's own
+    commit: killed before that commit, the seed directories are artefacts of a start that never
+    trained, and the same command starts again."""
+    for seed in (0, 1):
+        (tmp_path / f"seed_{seed}").mkdir()
+        (tmp_path / f"seed_{seed}" / "config.yaml").write_text(f"seed: {seed}\n")
+    (tmp_path / "train.log").write_text("start: ...\n")
+    (tmp_path / LOCK_NAME).write_text("pid 1 on elsewhere\n")
+    with RunDir.claim(tmp_path, fresh=True) as held:
+        assert sorted(p.name for p in held.path.iterdir()) == [LOCK_NAME, "train.log"]
+    (tmp_path / "seed_0").mkdir()
+    (tmp_path / "config.yaml").write_text("seed: 0\n")  # committed: a run, not an interrupted start
+    with pytest.raises(RunDirError, match="already holds a run"):
+        RunDir.claim(tmp_path, fresh=True)
+
+
 def test_abandon_removes_what_the_start_created_and_keeps_the_rest(tmp_path):
     held = RunDir.claim(tmp_path / "new", fresh=True)
     (tmp_path / "new" / "metrics.csv").write_text("step\n")

@@ -9,6 +9,7 @@ import re
 import signal
 import socket
 import subprocess
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -189,6 +190,30 @@ def test_multirun_gives_isolated_runs(tmp_path):
         returns[algo, seed] = [row.get("episode_return") for row in rows]
     assert returns["dqn", 0] != returns["dqn", 1] and returns["a2c", 0] != returns["a2c", 1]
     assert "loss_objective" in read_metrics_csv(sweep / names[2])[0]
+
+
+def test_a_run_directory_with_an_equals_sign_resumes_with_the_quoted_override(tmp_path):
+    """Sweep jobs' directories are named "<n>_<key>=<value>": resume=<dir> must be quoted for Hydra
+    (the hints rlkit prints say so), and the quoted path still finds the run's config groups."""
+    run_dir = tmp_path / "0_seed=0"
+    first = train(["algo=a2c", *TINY, f"hydra.run.dir='{run_dir}'"], tmp_path)
+    assert first.returncode == 0, first.stderr
+    again = train([f"resume='{run_dir}'", "total_frames=800", "algo.n_steps=5"], tmp_path)  # an a2c-only key
+    assert again.returncode == 0, again.stderr
+    assert load_checkpoint(run_dir / "checkpoints" / "last.pt")["frames"] == 800
+
+
+def test_a_sweep_with_a_failed_job_ends_with_status_1(tmp_path):
+    """A job that fails (its directory already holds a run) lets the others run, and the sweep's exit
+    status says so: scripts (reproduce.py) decide success from it."""
+    sweep = tmp_path / "sweep"
+    args = ["-m", "seed=0,1", *TINY, f"hydra.sweep.dir={sweep}"]
+    assert train(args, tmp_path).returncode == 0
+    shutil.rmtree(sweep / "1_seed=1")  # job 1 can run again; job 0's directory holds its run
+    again = train(args, tmp_path)
+    assert again.returncode == 1, again.stderr
+    assert "rlkit: 1 job(s) of the sweep failed:\n  job 0: " in again.stderr and "already holds a run" in again.stderr
+    assert load_checkpoint(sweep / "1_seed=1" / "checkpoints" / "last.pt")["frames"] == 400
 
 
 def test_joblib_launcher_runs_c51_jobs_in_parallel(tmp_path):

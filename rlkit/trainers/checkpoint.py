@@ -338,6 +338,37 @@ def save_run_checkpoint(
     return last
 
 
+def set_aside_later_checkpoints(run_dir: str | os.PathLike[str], frames: int, folder: str) -> list[Path]:
+    """Moves ``last.pt`` and the snapshots of more than ``frames`` frames into
+    ``<run_dir>/checkpoints/<folder>/``: what a run resumed from an earlier snapshot leaves behind (its
+    abandoned branch), kept, but out of the way of a later ``resume=<run dir>``. Returns the new paths.
+
+    Examples:
+        >>> import tempfile
+        >>> from rlkit.trainers.checkpoint import checkpoint_dir, save_run_checkpoint, set_aside_later_checkpoints
+        >>> run_dir = tempfile.mkdtemp()
+        >>> for frames in (400, 800, 1200):
+        ...     _ = save_run_checkpoint(run_dir, {"frames": frames}, frames=frames, keep_every=400)
+        >>> [p.name for p in set_aside_later_checkpoints(run_dir, 400, "abandoned_1")]
+        ['last.pt', 'step_1200.pt', 'step_800.pt']
+        >>> sorted(p.name for p in checkpoint_dir(run_dir).glob("*.pt"))
+        ['step_400.pt']
+    """
+    directory = checkpoint_dir(run_dir)
+    later = [p for n, p in _snapshots(directory) if n > frames]
+    if (directory / LAST_NAME).is_file():
+        later.insert(0, directory / LAST_NAME)
+    if not later:
+        return []
+    target = directory / folder
+    target.mkdir(parents=True, exist_ok=True)
+    moved = []
+    for path in later:
+        os.replace(path, target / path.name)
+        moved.append(target / path.name)
+    return sorted(moved)
+
+
 def find_checkpoint(run_dir_or_file: str | os.PathLike[str]) -> Path:
     """Resolves a checkpoint file from a file or a run directory.
 

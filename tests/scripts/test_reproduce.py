@@ -177,6 +177,9 @@ def test_train_commands_sweep_new_seeds_and_resume_unfinished_runs(tmp_path):
     assert sweep[-4:] == ["trainer.progress=false", "total_frames=100", "hydra/launcher=joblib",
                           "hydra.launcher.n_jobs=2"]
     assert "hydra/launcher=joblib" not in reproduce.train_commands(opts, [3], [])[0]
+    # A sweep job's directory ("<n>_seed=<k>") resumes with its path quoted for Hydra's grammar.
+    assert reproduce.train_commands(opts, [], [tmp_path / "runs" / "0_seed=0"])[0][2] == \
+        f"resume='{tmp_path}/runs/0_seed=0'"
 
 
 def test_train_commands_batch_consecutive_seeds_into_one_process(tmp_path):
@@ -243,6 +246,18 @@ def test_plan_keeps_complete_runs_resumes_checkpointed_ones_and_restarts_the_res
     assert reproduce.plan(opts, expected) == ([2, 3], [part], [0])
     assert not (tmp_path / "runs" / "2_s2").exists()
     assert [p.name.split("-")[0] for p in (tmp_path / "stale").iterdir()] == ["2_s2"]
+
+
+def test_a_run_stopped_early_at_its_target_is_complete(tmp_path):
+    """With trainer.early_stop, a run that closed with an evaluation at the target is done: resuming it
+    would train it on past where it stopped (and each rerun of reproduce.py a little further)."""
+    opts = reproduce.parse_args(["experiment=dqn_cartpole", "seeds=2", f"out={tmp_path}", *TINY,
+                                 "trainer.early_stop=true", "env.target_return=9"])
+    expected = reproduce.compose(opts)
+    _write_run(opts, expected, "0_s0", 0, "step,episode_return,episodes,eval_return\n500,9.0,3,9.5\n", checkpoint=True)
+    below = _write_run(opts, expected, "1_s1", 1, "step,episode_return,episodes,eval_return\n500,9.0,3,8.5\n",
+                       checkpoint=True)
+    assert reproduce.plan(opts, expected) == ([], [below], [0])
 
 
 def test_plan_refuses_runs_trained_with_another_config(tmp_path):
