@@ -215,6 +215,34 @@ def _checked_settings(cfg: DictConfig) -> Settings | None:
     return None
 
 
+_BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+
+
+def _check_sweep_jobs(config: DictConfig, overrides: list[str]) -> None:
+    """Validates every job of a grid sweep (Hydra's basic sweeper: its jobs are known in advance)
+    before the first one trains: a bad value in the third job must not stop the sweep after the first
+    two trained. (Each job's full :func:`rlkit.run.preflight`, which builds its env and networks,
+    still runs before its directory is made.)"""
+    if str(OmegaConf.select(config, "hydra.sweeper._target_", default="")) != _BASIC_SWEEPER:
+        return
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+    parsed = OverridesParser.create().parse_overrides(overrides=overrides)
+    jobs = [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+    config_name = str(OmegaConf.select(config, "hydra.job.config_name", default="config"))
+    for num, job in enumerate(jobs):
+        try:
+            validate_config(compose(config_name=config_name, overrides=list(job)))
+        except RlkitError as err:
+            refuse(f"sweep job {num} ({' '.join(_swept_of(job, overrides))}): {_describe(err)}; no job has run")
+
+
+def _swept_of(job: Sequence[str], overrides: list[str]) -> list[str]:
+    """The overrides of ``job`` that set a key the sweep varies."""
+    keys = set(swept_keys(overrides))
+    return [o for o in job if o.partition("=")[0].lstrip("+~") in keys] or list(job)
+
+
 # -- the callback ----------------------------------------------------------------------------------
 class ConfigCheck(Callback):
     """Hydra callback (``hydra.callbacks`` in ``conf/config.yaml``): refuses a bad start before Hydra
@@ -256,6 +284,7 @@ class ConfigCheck(Callback):
         _SWEEP_DIR = Path(str(OmegaConf.select(config, "hydra.sweep.dir")))
         shutil.rmtree(_SWEEP_DIR / FAILED_JOBS_DIR, ignore_errors=True)  # (an earlier sweep's, into the same dir)
         overrides = OmegaConf.select(config, "hydra.overrides.task", default=[]) or []
+        _check_sweep_jobs(config, [str(o) for o in overrides])
         os.environ[SWEPT_KEYS_ENV] = ",".join(swept_keys(list(overrides)))
         _prepare_ray_launcher(config, os.environ[SWEPT_KEYS_ENV])
 

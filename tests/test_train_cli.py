@@ -113,12 +113,13 @@ def test_bad_config_is_refused_before_any_output_dir(cli, tmp_path, name, run_di
     assert list(tmp_path.iterdir()) == []
 
 
-def test_bad_sweep_job_is_refused_before_its_dir(cli, tmp_path):
-    message = cli("-m", "algo.batch_size=32,-1", "total_frames=100", "trainer.eval_episodes=2",
+def test_bad_sweep_job_is_refused_before_any_job_runs(cli, tmp_path):
+    message = cli("-m", "algo.batch_size=32,-1", "seed=0,1", "total_frames=100", "trainer.eval_episodes=2",
                   "trainer.progress=false", f"hydra.sweep.dir={tmp_path / 'sw'}")
-    assert message == "rlkit: invalid config: algo.batch_size=-1 is invalid: expected a positive number"
-    # Jobs run in order: the valid job 0 ran, job 1 was refused before its directory existed.
-    assert sorted(p.name for p in (tmp_path / "sw").iterdir() if p.is_dir()) == ["0_batch_size=32"]
+    assert message == ("rlkit: sweep job 2 (algo.batch_size=-1 seed=0): invalid config: algo.batch_size=-1 is "
+                       "invalid: expected a positive number; no job has run")
+    # Every job is validated first: the valid jobs 0 and 1 did not train.
+    assert not (tmp_path / "sw").exists() or not any(p.is_dir() for p in (tmp_path / "sw").iterdir())
 
 
 def test_resume_refuses_a_group_change_with_its_message(cli, tmp_path):
