@@ -259,6 +259,10 @@ def build_trainer(settings: Any, run_dir: Path, callbacks: Sequence[TrainerCallb
             raise EnvError(f"env {env.env_id!r} has action space {env.vector_env.single_action_space}; "
                            f"algo={algo.name} supports {' and '.join(entry.action_spaces)} action spaces; "
                            f"algorithms for {kind} actions: {fits}")
+        if keys.ACTION_MASK in env.observation_spec.keys() and not entry.action_masks:
+            fits = sorted(name for name, other in ALGORITHMS.items() if other.action_masks and kind in other.action_spaces)
+            raise EnvError(f"env {env.env_id!r} gives action masks, which algo={algo.name} does not honour (its policy "
+                           f"would choose masked-out actions); algorithms that do: {fits}")
         agent = build_agent(settings, env)
         optimizer = build_optimizer(algo.optim, agent.loss.parameters())
         # Off-policy: flat [N * T] batches (env-major) go into the replay buffer; on-policy: [N, T] rollouts.

@@ -46,6 +46,8 @@ class Algorithm:
         slice_len: for an off-policy algorithm whose loss supports multi-step estimators,
             ``algo settings -> T``, the length of the ``[B, T]`` slices they are trained on.
         action_spaces: the gymnasium action space kinds it supports (``"discrete"``, ``"box"``).
+        action_masks: whether its policies honour an env's action masks (acting only on allowed
+            actions); an env with masks is refused for an algorithm that does not.
     """
 
     name: str
@@ -55,6 +57,7 @@ class Algorithm:
     replay_keys: Callable[[Any], list[NestedKey]] | None = None
     slice_len: Callable[[Any], int] | None = None
     action_spaces: tuple[str, ...] = ("discrete",)
+    action_masks: bool = True
 
     @property
     def off_policy(self) -> bool:

@@ -37,5 +37,24 @@ class ByteCorridor(Corridor):
         return (super()._obs() * 255).astype(np.uint8)
 
 
+class MaskedCorridor(Corridor):
+    """The corridor with an action mask in a Dict observation: stepping left is not allowed in the
+    left half (the env refuses a masked action)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.observation_space = spaces.Dict({"observation": spaces.Box(0.0, 1.0, (self.length,), np.float32),
+                                              "action_mask": spaces.MultiBinary(2)})
+
+    def _obs(self) -> dict:  # type: ignore[override]
+        return {"observation": super()._obs(), "action_mask": np.array([self.position >= self.length // 2, 1], np.int8)}
+
+    def step(self, action):
+        if not self._obs()["action_mask"][int(action)]:
+            raise AssertionError(f"masked action {action} at position {self.position}")
+        return super().step(action)
+
+
 gym.register("Shifty-v0", entry_point=Shifty, max_episode_steps=30)
+gym.register("MaskedCorridor-v0", entry_point=MaskedCorridor, max_episode_steps=30)
 gym.register("ByteCorridor-v0", entry_point=ByteCorridor, max_episode_steps=30)

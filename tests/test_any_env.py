@@ -204,6 +204,25 @@ def test_envs_rlkit_cannot_train_are_refused_in_one_line(tmp_path, overrides, me
         preflight(compose_cfg(overrides))
 
 
+@pytest.mark.parametrize("num_seeds", [1, 2])
+@pytest.mark.parametrize("algo", ["dqn", "c51"])
+def test_action_masks_are_honoured_by_every_seed(tmp_path, algo, num_seeds):
+    """Random and greedy actions only among the allowed ones (the env refuses a masked action), for
+    one seed and for several in one process."""
+    import rlkit
+
+    result = rlkit.train([f"algo={algo}", "env=gym", "env.id=corridor_env:MaskedCorridor-v0", "total_frames=600",
+                          "algo.learning_starts=100", "algo.batch_size=16", f"num_seeds={num_seeds}",
+                          "trainer.eval_episodes=2", "trainer.progress=false", "logger=none"], output_dir=tmp_path / "run")
+    assert result.run_dir.is_dir()
+
+
+def test_an_algorithm_that_ignores_action_masks_is_refused_on_a_masked_env():
+    with pytest.raises(EnvError, match=r"env 'corridor_env:MaskedCorridor-v0' gives action masks, which algo=a2c does "
+                                       r"not honour .*; algorithms that do: \['c51', 'dqn'\]"):
+        preflight(compose_cfg(["algo=a2c", "env=gym", "env.id=corridor_env:MaskedCorridor-v0"]))
+
+
 def test_a_step_of_another_shape_names_the_env_step_sub_env_and_key(tmp_path):
     with pytest.raises(EnvError, match=r"env 'corridor_env:Shifty-v0' returned an observation that does not fit its "
                                        r"spec at step \(step 3\), sub-env 0: key 'observation' has shape \(19,\), "

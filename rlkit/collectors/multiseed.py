@@ -73,6 +73,7 @@ class MultiSeedCollector:
         if isinstance(policy, EGreedyPolicy):
             greedy_call = action_call(policy.policy)
             n_greedy = len(policy.policy.in_keys)
+            mask_at = policy.mask_position  # (the greedy policy may read the mask too)
 
             def egreedy(state: list[torch.Tensor], per_seed: list[list[torch.Tensor]]) -> list[tuple[torch.Tensor, ...]]:
                 cache: list[torch.Tensor] = []
@@ -87,7 +88,7 @@ class MultiSeedCollector:
 
                 actions: list[tuple[torch.Tensor, ...]] = []
                 for k, inputs in enumerate(per_seed):
-                    mask = inputs[-1] if len(inputs) > n_greedy else None
+                    mask = None if mask_at is None else inputs[mask_at]
                     with streams.use(k):
                         actions.append((policy.explore_around(inputs[0], greedy_of(k), mask),))
                 return actions

@@ -166,6 +166,11 @@ class EGreedyPolicy(TensorModule, TensorDictModuleBase):
         return self._act(first, greedy, mask)
 
     @property
+    def mask_position(self) -> int | None:
+        """Where the action mask is among :attr:`in_keys` (None: the policy reads none)."""
+        return self._mask_position
+
+    @property
     def explores_seeds(self) -> bool:
         """Whether :meth:`explore_seeds` applies: index actions of a spec without a mask, and no
         action-mask input."""

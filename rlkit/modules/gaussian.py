@@ -110,14 +110,15 @@ class GSDEHead(nn.Module):
         # Sampling for the envs (one row each, their own weights): the only use of the per-env noise.
         # Otherwise (the mode, the losses' log-probabilities) the noise is not read, and no branch on
         # the batch size is taken (an exported policy keeps its batch size symbolic).
+        # (One env samples with the shared weights; its redraws every sample_freq steps count all the same.)
         acting = (exploration_type() is ExplorationType.RANDOM and features.dim() == 2
-                  and features.shape[0] == self.num_envs > 1)
+                  and features.shape[0] == self.num_envs)
         if acting:
             if self.sample_freq > 0 and self.steps % self.sample_freq == 0:
                 self.resample()
             self.steps += 1
         with torch.no_grad():
-            if acting:
+            if acting and self.num_envs > 1:
                 noise = (z.unsqueeze(-2) @ self.env_weights.to(z.device)).squeeze(-2)
             else:
                 noise = z @ self.weights.to(z.device)

@@ -11,7 +11,7 @@ from tensordict.utils import NestedKey
 from torch import nn
 
 from rlkit import keys
-from rlkit.modules import ProbabilisticActor
+from rlkit.modules import ProbabilisticActor, TanhNormal
 from rlkit.modules.tensor_call import read_entry
 from rlkit.objectives.common import LossModule, with_sampling_mode
 from rlkit.objectives.utils import (
@@ -31,6 +31,10 @@ def _entropy(dist: torch.distributions.Distribution) -> torch.Tensor:
         return dist.entropy()
     except NotImplementedError:
         # No closed form (e.g. a tanh-squashed normal): a one-sample Monte-Carlo estimate.
+        if isinstance(dist, TanhNormal):
+            # Scored before squashing: re-scoring the squashed sample through atanh clamps it where
+            # tanh saturates, and the estimate (and its gradient) then goes wrong.
+            return -dist.rsample_and_log_prob()[1]
         sample = dist.rsample() if dist.has_rsample else dist.sample()
         return -dist.log_prob(sample)
 

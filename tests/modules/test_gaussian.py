@@ -114,10 +114,13 @@ def test_gsde_weights_stay_fixed_within_a_rollout_and_change_between_rollouts():
         assert not torch.equal(head(z)[2], first[0])
 
 
-def test_gsde_sample_freq_redraws_within_a_rollout():
+@pytest.mark.parametrize("num_envs", [2, 1])
+def test_gsde_sample_freq_redraws_within_a_rollout(num_envs):
+    """Every sample_freq sampling steps, new weights: also with one env (which samples with the
+    shared weights, and once never counted its steps)."""
     torch.manual_seed(3)
-    head = GSDEHead(4, 1, num_envs=2, sample_freq=2)
-    z = torch.randn(2, 4)
+    head = GSDEHead(4, 1, num_envs=num_envs, sample_freq=2)
+    z = torch.randn(num_envs, 4)
     with set_exploration_type(ExplorationType.RANDOM):
         noises = [head(z)[2] for _ in range(4)]
     assert torch.equal(noises[0], noises[1]) and torch.equal(noises[2], noises[3])

@@ -1,6 +1,8 @@
 """A2CLoss against a hand-written GAE + policy-gradient + critic computation, and its options."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -163,6 +165,26 @@ def test_continuous_actor_without_closed_form_entropy():
     assert all(torch.isfinite(v) for v in out.values())
     out["loss_entropy"].backward()
     assert params.module[0].weight.grad.abs().sum() > 0
+
+
+def test_the_tanh_normal_entropy_estimate_stays_right_where_tanh_saturates():
+    """The one-sample estimate scores the draw before squashing: at loc 10, scale 0.3 (every sample
+    squashed to 1 in float32) the entropy is that of the pre-tanh normal less E[log(1 - tanh(x)^2)],
+    about -18.4, and raising loc lowers it (re-scoring the squashed sample gave +0.19 and the
+    opposite gradient)."""
+    from rlkit.objectives.a2c import _entropy
+
+    loc = torch.full((20_000, 1), 10.0, requires_grad=True)
+    dist = TanhNormal(loc, torch.full((20_000, 1), 0.3))
+    torch.manual_seed(0)
+    estimate = _entropy(dist).mean()
+    x = torch.distributions.Normal(10.0, 0.3).sample((200_000,)).double()
+    # H(tanh X) = H(X) + E[log(1 - tanh(X)^2)], log(1 - tanh(x)^2) = 2 (log 2 - x - softplus(-2x))
+    exact = 0.5 * math.log(2 * math.pi * math.e * 0.3**2) + (2 * (math.log(2) - x - torch.nn.functional.softplus(
+        -2 * x))).mean().item()
+    assert estimate.item() == pytest.approx(exact, abs=0.05)
+    estimate.backward()
+    assert loc.grad.sum().item() == pytest.approx(-2.0, abs=0.05)  # d/dloc of E[log(1 - tanh^2)] at the right tail
 
 
 @pytest.mark.parametrize("clip_value", [None, 0.1])
