@@ -281,7 +281,7 @@ class ConfigCheck(Callback):
             refuse(f"resume={config.resume} continues one run; it cannot be swept (-m): resume each run on "
                    "its own")
         global _SWEEP_DIR
-        _SWEEP_DIR = Path(str(OmegaConf.select(config, "hydra.sweep.dir")))
+        _SWEEP_DIR = Path(str(OmegaConf.select(config, "hydra.sweep.dir"))).absolute()
         shutil.rmtree(_SWEEP_DIR / FAILED_JOBS_DIR, ignore_errors=True)  # (an earlier sweep's, into the same dir)
         overrides = OmegaConf.select(config, "hydra.overrides.task", default=[]) or []
         _check_sweep_jobs(config, [str(o) for o in overrides])
@@ -479,7 +479,8 @@ def sweep_exit_status() -> int:
     """After ``train.py -m``: 1 (with a line per failed job on stderr) when a job of the sweep this
     process ran failed, else 0; 0 outside a sweep."""
     failed = _SWEEP_DIR / FAILED_JOBS_DIR if _SWEEP_DIR is not None else None
-    notes = sorted(failed.iterdir(), key=lambda p: int(p.name)) if failed is not None and failed.is_dir() else []
+    notes = sorted((p for p in failed.iterdir() if p.name.isdigit()), key=lambda p: int(p.name)) \
+        if failed is not None and failed.is_dir() else []
     if not notes:
         return 0
     print(f"rlkit: {len(notes)} job(s) of the sweep failed:", file=sys.stderr)
@@ -513,7 +514,7 @@ def train_task(cfg: DictConfig) -> float | None:
     except RlkitError as err:
         if multirun:  # the other jobs of the sweep go on; the sweep's exit status says one failed
             print(f"rlkit: {prefix}({run_dir}) failed: {_describe(err)}", file=sys.stderr)
-            failed = Path(str(hc.sweep.dir)) / FAILED_JOBS_DIR
+            failed = Path(str(hc.runtime.cwd)) / str(hc.sweep.dir) / FAILED_JOBS_DIR  # (a job may run elsewhere)
             failed.mkdir(parents=True, exist_ok=True)
             (failed / f"{int(hc.job.num)}").write_text(f"{run_dir}: {_describe(err)}\n")
             return None

@@ -117,10 +117,12 @@ class NoneLoggerConfig:
 class TensorBoardLoggerConfig:
     name: str
 
-    def __post_init__(self) -> None:
+    def check_installed(self) -> None:
+        """Refuses a run that would log with tensorboard where it is not installed (called when a run
+        starts or resumes, not when a saved run's config is read, e.g. to evaluate it)."""
         import importlib.util
 
-        if importlib.util.find_spec("tensorboard") is None:  # refused before the run writes anything
+        if importlib.util.find_spec("tensorboard") is None:
             raise ConfigError("logger=tensorboard needs the optional 'tensorboard' package (not installed): "
                               'pip install -e ".[tensorboard]", or choose another logger (csv, wandb, none)')
 

@@ -109,12 +109,17 @@ def evaluate(run: str | os.PathLike[str], *, episodes: int = 10, video: bool = F
                 wrappers.arm()
             # Sampled actions (deterministic=False) draw from torch's global generator: seeded here,
             # and restored after, so that the same seed gives the same episodes.
-            cuda = [d for d in {p.device for p in agent.actor.parameters()} if d.type == "cuda"]
-            with torch.random.fork_rng(devices=cuda):
+            noise = _exploration_noise(agent.actor)
+            with torch.random.fork_rng():  # (every device manual_seed seeds comes back as it was)
                 torch.manual_seed(seed)
-                if not deterministic:
-                    _resample_exploration_noise(agent.actor)
-                returns, lengths = evaluator.episodes()
+                try:
+                    if not deterministic:
+                        for head in noise:
+                            head.resample()
+                    returns, lengths = evaluator.episodes()
+                finally:  # the caller's agent keeps its own exploration weights
+                    for head, state in noise.items():
+                        head.load_noise_state_dict(state)
             if wrappers is not None:
                 wrappers.stop()
         finally:
@@ -151,12 +156,11 @@ def evaluate(run: str | os.PathLike[str], *, episodes: int = 10, video: bool = F
     return results
 
 
-def _resample_exploration_noise(actor: torch.nn.Module) -> None:
-    """Draws new exploration noise (gSDE's noise weights) for sampled evaluation actions, from the
-    generator the evaluation seeded: else they would be whatever the agent's build drew."""
-    for module in actor.modules():
-        if isinstance(module, GSDEHead):
-            module.resample()
+def _exploration_noise(actor: torch.nn.Module) -> dict[GSDEHead, dict[str, Any]]:
+    """The actor's exploration-noise heads (gSDE) and their current weights: sampled evaluation
+    actions draw new ones from the generator the evaluation seeded (else they would be whatever the
+    agent's build drew), and the old ones are put back after."""
+    return {m: m.noise_state_dict() for m in actor.modules() if isinstance(m, GSDEHead)}
 
 
 def format_results(results: dict[str, Any]) -> str:

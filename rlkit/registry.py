@@ -48,6 +48,9 @@ class Algorithm:
         action_spaces: the gymnasium action space kinds it supports (``"discrete"``, ``"box"``).
         action_masks: whether its policies honour an env's action masks (acting only on allowed
             actions); an env with masks is refused for an algorithm that does not.
+        restored_on_resume: keys of its ``algo`` section whose values a checkpoint restores (the
+            optimiser's arguments, exploration bounds, replay settings, the support): a resume
+            refuses to change them (the new value would be recorded and never used).
     """
 
     name: str
@@ -58,6 +61,7 @@ class Algorithm:
     slice_len: Callable[[Any], int] | None = None
     action_spaces: tuple[str, ...] = ("discrete",)
     action_masks: bool = True
+    restored_on_resume: tuple[str, ...] = ("optim",)
 
     @property
     def off_policy(self) -> bool:

@@ -39,10 +39,17 @@ from rlkit.factories import (
     open_outputs,
     seed_dir_name,
 )
+from rlkit.registry import get_algorithm
 from rlkit.rundir import COMMIT_NAME, RunDir
 from rlkit.trainers import Trainer, TrainerCallback
 from rlkit.trainers.multiseed import MultiSeedTrainer
-from rlkit.trainers.checkpoint import LAST_NAME, checkpoint_dir, find_checkpoint, load_checkpoint, set_aside_later_checkpoints
+from rlkit.trainers.checkpoint import (
+    LAST_NAME,
+    checkpoint_dir,
+    find_checkpoint,
+    load_checkpoint,
+    set_aside_later_checkpoints,
+)
 from rlkit.utils.io import atomic_write
 
 __all__ = ["CONFIG_FILE", "LOG_FILE", "PROVENANCE_DIR", "config_summary", "load_run_config", "preflight", "run",
@@ -253,7 +260,12 @@ def preflight(cfg: DictConfig) -> Settings:
 
 def _build(settings: Settings, run_dir: Path,
            callbacks: Sequence[TrainerCallback] = ()) -> Trainer | MultiSeedTrainer:
-    """The run's trainer: the ordinary one, or the batched multi-seed one for ``num_seeds > 1``."""
+    """The run's trainer: the ordinary one, or the batched multi-seed one for ``num_seeds > 1``.
+    First the logger's optional package, when its settings check one (a run's start and resume, not
+    the reading of a saved run to evaluate it)."""
+    check_installed = getattr(settings.logger, "check_installed", None)
+    if check_installed is not None:
+        check_installed()
     if settings.root.num_seeds > 1:
         return build_multiseed_trainer(settings, run_dir, callbacks=callbacks,
                                        drop_non_finite=settings.root.trainer.drop_non_finite_seeds)
@@ -395,6 +407,12 @@ def _resume(cfg: DictConfig, run_dir: Path, overrides: list[str] | None,
                 stale = held.remove_stale_temp_files()
                 container = _saved_config(verified.cfg)
                 segment = _next_segment(run_dir)
+                # From an earlier snapshot: the later checkpoints belong to the branch given up, and a
+                # crash from here on must resume this one. They go aside before the CSVs are cut back
+                # (a crash in between resumes from the snapshot, whose rows the CSVs still hold).
+                rewound = checkpoint.resolve() != (checkpoint_dir(run_dir) / LAST_NAME).resolve()
+                aside = set_aside_later_checkpoints(run_dir, int(state["frames"]), f"abandoned_{segment}") \
+                    if rewound else []
                 _write_config(run_dir, container)
                 _write_provenance(run_dir, provenance, segment=segment)
                 _open(trainer, settings, run_dir, container, resume_state=state, **console)
@@ -408,11 +426,8 @@ def _resume(cfg: DictConfig, run_dir: Path, overrides: list[str] | None,
                 if stale:
                     log.info("removed %d temporary file(s) of interrupted writes: %s", len(stale),
                              ", ".join(p.name for p in stale))
-                if checkpoint.resolve() != (checkpoint_dir(run_dir) / LAST_NAME).resolve():
-                    # From an earlier snapshot: the later checkpoints belong to the branch given up (and a
-                    # crash from here on must resume this one), so they go aside and last.pt is this state.
-                    aside = set_aside_later_checkpoints(run_dir, int(state["frames"]), f"abandoned_{segment}")
-                    trainer.save()
+                if rewound:
+                    trainer.save()  # last.pt: the resumed state (the later ones went aside, see above)
                     if aside:
                         log.info("the later checkpoints of the branch given up (%s) moved to %s",
                                  ", ".join(p.name for p in aside), aside[0].parent)
@@ -446,18 +461,18 @@ def _env(trainer: Trainer | MultiSeedTrainer):
     return trainer.collector.env
 
 
-#: Config keys a resume cannot change: the checkpoint restores their values (the optimiser's
-#: arguments live in its param groups, epsilon's bounds in the exploration state, the discount and
-#: lambda in the value estimator's buffers) or the run's identity rests on them (the seed). Each
-#: entry is a key, or a section whose every key counts.
-RESTORED_ON_RESUME = ("seed", "algo.optim", "algo.eps_init", "algo.eps_end", "value_estimator.gamma",
-                      "value_estimator.lmbda")
+#: Config keys outside ``algo`` a resume cannot change: the checkpoint restores their values (the
+#: discount and lambda are the value estimator's buffers) or the run's identity rests on them (the
+#: seed). Each algorithm declares its own (:attr:`rlkit.registry.Algorithm.restored_on_resume`).
+RESTORED_ON_RESUME = ("seed", "value_estimator.gamma", "value_estimator.lmbda")
 
 
 def _check_restored_keys(saved: DictConfig, cfg: DictConfig) -> None:
-    """Refuses an override of a :data:`RESTORED_ON_RESUME` key (it would be recorded in
-    ``config.yaml`` while the checkpoint's value is used)."""
-    for key in RESTORED_ON_RESUME:
+    """Refuses an override of a key the checkpoint restores (:data:`RESTORED_ON_RESUME` and the
+    algorithm's): it would be recorded in ``config.yaml`` while the checkpoint's value is used. Each
+    entry is a key, or a section whose every key counts."""
+    entry = get_algorithm(str(saved.algo.name))
+    for key in (*RESTORED_ON_RESUME, *(f"algo.{k}" for k in entry.restored_on_resume)):
         before, after = OmegaConf.select(saved, key), OmegaConf.select(cfg, key)
         pairs = ([(f"{key}.{k}", before.get(k), after.get(k)) for k in dict.fromkeys([*before, *after])]
                  if isinstance(before, DictConfig) and isinstance(after, DictConfig) else [(key, before, after)])
@@ -473,8 +488,8 @@ def _verify_resume(run_dir: Path, overrides: list[str] | None, checkpoint: Path,
     run's config with the overrides (none of :data:`RESTORED_ON_RESUME`), the checkpoint's integrity,
     format and fit, and a ``total_frames`` not below the frames done. Nothing in ``run_dir`` is written."""
     cfg = load_run_config(run_dir, overrides)
-    _check_restored_keys(load_run_config(run_dir), cfg)
     settings = validate_config(cfg)
+    _check_restored_keys(load_run_config(run_dir), cfg)
     torch.set_num_threads(settings.root.num_threads)
     seed_everything(settings.root.seed)
     state = load_checkpoint(checkpoint)

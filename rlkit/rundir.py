@@ -41,13 +41,17 @@ COMMIT_NAME = "config.yaml"
 _START_ARTEFACTS = frozenset({".hydra", "checkpoints", "metrics.csv", "episodes.csv", "wandb", "tensorboard"})
 # The temporary files of rlkit.utils.io.atomic_write: ".<name>.<8 random chars>.tmp".
 _TEMP_FILE = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
-# A multi-seed start's per-seed directories (rlkit.factories.seed_dir_name), written before its commit.
+# A multi-seed start's per-seed directories (rlkit.factories.seed_dir_name), written before its commit;
+# they never hold checkpoints (the run's own are in its directory), unlike a run kept in such a folder.
 _SEED_DIR = re.compile(r"^seed_\d+$")
 
 
-def _start_artefact(name: str) -> bool:
-    """Whether ``name`` is something a start writes before it commits (see :data:`_START_ARTEFACTS`)."""
-    return name in _START_ARTEFACTS or bool(_TEMP_FILE.match(name)) or bool(_SEED_DIR.match(name))
+def _start_artefact(entry: Path) -> bool:
+    """Whether ``entry`` is something a start writes before it commits (see :data:`_START_ARTEFACTS`)."""
+    name = entry.name
+    if _SEED_DIR.match(name):
+        return entry.is_dir() and not (entry / "checkpoints").exists()
+    return name in _START_ARTEFACTS or bool(_TEMP_FILE.match(name))
 
 
 try:
@@ -126,8 +130,9 @@ def check_fresh_run_dir(run_dir: str | os.PathLike[str]) -> None:
         return
     if not run_dir.is_dir():
         raise RunDirError(f"the run directory {str(run_dir)!r} is a file; give a new directory")
-    found = sorted(p.name for p in run_dir.iterdir() if p.name not in _FRESH_OK)
-    interrupted = all(_start_artefact(name) for name in found)
+    entries = sorted((p for p in run_dir.iterdir() if p.name not in _FRESH_OK), key=lambda p: p.name)
+    found = [p.name for p in entries]
+    interrupted = all(_start_artefact(p) for p in entries)
     if not found or (interrupted and not (run_dir / COMMIT_NAME).exists()):
         return  # empty, or an interrupted start (cleared by RunDir.claim)
     if (run_dir / COMMIT_NAME).exists():
@@ -189,7 +194,7 @@ class RunDir:
         files of its interrupted writes included."""
         removed = set()
         for entry in self.path.iterdir():
-            if _start_artefact(entry.name):
+            if _start_artefact(entry):
                 shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
                 removed.add(entry.name)
         self._before = self._before - removed

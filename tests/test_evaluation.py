@@ -55,8 +55,14 @@ def test_stochastic_evaluation_samples_reproducibly_from_its_seed(tiny_run, tmp_
     assert sampled[0]["returns"] == sampled[1]["returns"] != sampled[2]["returns"]
     agent = rlkit.load_agent(tiny_run(name))
     before = torch.get_rng_state()
+    weights = [p.detach().clone() for p in agent.actor.parameters()]
+    noise = [dict(m.noise_state_dict()) for m in agent.actor.modules() if hasattr(m, "noise_state_dict")]
     evaluate(tiny_run(name), episodes=2, deterministic=False, output_dir=tmp_path / "x", agent=agent)
     assert torch.equal(torch.get_rng_state(), before)  # the caller's global generator is left as it was
+    assert all(torch.equal(a, b) for a, b in zip(weights, agent.actor.parameters()))  # and its agent too
+    after = [m.noise_state_dict() for m in agent.actor.modules() if hasattr(m, "noise_state_dict")]
+    assert len(after) == len(noise) and (len(noise) > 0) == (name == "a2c_gsde")
+    assert all(torch.equal(a["weights"], b["weights"]) and a["steps"] == b["steps"] for a, b in zip(noise, after))
     assert sampled[0]["returns"] != evaluate(tiny_run(name), episodes=4, seed=3, output_dir=tmp_path / "g")["returns"]
 
 

@@ -98,6 +98,17 @@ def test_an_interrupted_multi_seed_start_is_cleared_by_the_next_start(tmp_path):
         RunDir.claim(tmp_path, fresh=True)
 
 
+def test_runs_kept_in_seed_folders_are_not_taken_for_an_interrupted_start(tmp_path):
+    """A folder of ordinary runs named seed_<k> (each with its checkpoints) is not empty: a start
+    there is refused, and nothing is deleted."""
+    (tmp_path / "seed_0" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "seed_0" / "checkpoints" / "last.pt").write_bytes(b"a finished run")
+    (tmp_path / "seed_0" / "config.yaml").write_text("seed: 0\n")
+    with pytest.raises(RunDirError, match=r"is not empty \(seed_0\)"):
+        RunDir.claim(tmp_path, fresh=True)
+    assert (tmp_path / "seed_0" / "checkpoints" / "last.pt").read_bytes() == b"a finished run"
+
+
 def test_abandon_removes_what_the_start_created_and_keeps_the_rest(tmp_path):
     held = RunDir.claim(tmp_path / "new", fresh=True)
     (tmp_path / "new" / "metrics.csv").write_text("step\n")

@@ -201,4 +201,5 @@ def build_a2c(settings: Any, env: GymEnv) -> Agent:
 
 
 A2C = register_algorithm(Algorithm(name="a2c", schema=A2CConfig, loss=A2CLoss, build_agent=build_a2c,
-                                   action_spaces=("discrete", "box"), action_masks=False))
+                                   action_spaces=("discrete", "box"), action_masks=False,
+                                   restored_on_resume=("optim", "log_std_init")))

@@ -65,4 +65,5 @@ def build_c51(settings: Any, env: GymEnv) -> Agent:
 C51 = register_algorithm(Algorithm(
     name="c51", schema=C51Config, loss=DistributionalDQNLoss, build_agent=build_c51,
     replay_keys=q_learning_replay_keys,
+    restored_on_resume=("optim", "eps_init", "eps_end", "alpha", "beta", "v_min", "v_max"),
 ))

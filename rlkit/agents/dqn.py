@@ -56,4 +56,5 @@ def build_dqn(settings: Any, env: GymEnv) -> Agent:
 DQN = register_algorithm(Algorithm(
     name="dqn", schema=DQNConfig, loss=DQNLoss, build_agent=build_dqn,
     replay_keys=q_learning_replay_keys, slice_len=lambda algo: algo.slice_len,
+    restored_on_resume=("optim", "eps_init", "eps_end", "alpha", "beta"),
 ))

@@ -16,7 +16,7 @@ from rlkit.data import Categorical, Composite, OneHot, TensorSpec, Unbounded
 from rlkit.envs.backends import final_row, make_backend, make_rng, rng_state
 from rlkit.envs.checks import all_finite, check_action, check_finite
 from rlkit.envs.make import Vectorization, make_vector_env
-from rlkit.envs.single import SingleBackend, SingleEnv
+from rlkit.envs.single import GAME_OVER, SingleBackend, SingleEnv
 from rlkit.envs.spaces import ActionEncoding, SpaceCodec, describe_spec
 from rlkit.envs.transforms import EnvTransform, TransformStep
 
@@ -318,7 +318,7 @@ class GymEnv:
         # mode a finished sub-env's own info is in "final_info" (the top level holds its reset's).
         game_over = None
         if any_done and isinstance(info, dict):
-            game_over = (info.get("final_info") or {} if self._same_step else info).get("game_over")
+            game_over = (info.get("final_info") or {} if self._same_step else info).get(GAME_OVER)
         episode_end = done if game_over is None else done & (np.asarray(game_over, dtype=bool).reshape(-1) | truncated)
         if self._transforms:
             step = TransformStep(next_np, now_np, reward, done)

@@ -153,9 +153,12 @@ def make_sampler(settings: TuneSettings, worker: int = 0) -> optuna.samplers.Bas
     """The sampler ``settings`` names: TPE (multivariate, ``n_startup_trials`` random trials first, as
     RL Zoo's ``exp_manager.py``), random, or grid (over :meth:`SearchSpace.grid`).
 
-    With ``sampler_seed``, worker ``k`` of a study's ``tune.jobs`` workers seeds its sampler with
-    ``sampler_seed + k``: one seed for all would have every worker propose the same configurations."""
-    seed = None if settings.sampler_seed is None else settings.sampler_seed + worker
+    With ``sampler_seed``, worker ``k`` of a study's ``tune.jobs`` workers seeds its TPE or random
+    sampler with ``sampler_seed + k``: one seed for all would have every worker propose the same
+    configurations. The grid sampler keeps one seed for all: its seed orders the grid, and the workers
+    share which positions of that order were visited."""
+    offset = worker if settings.sampler in ("tpe", "random") else 0
+    seed = None if settings.sampler_seed is None else settings.sampler_seed + offset
     if settings.sampler == "tpe":
         return optuna.samplers.TPESampler(n_startup_trials=settings.n_startup_trials, multivariate=True, seed=seed)
     if settings.sampler == "random":

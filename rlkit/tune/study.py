@@ -205,8 +205,12 @@ def work(study: optuna.Study, base: DictConfig, settings: TuneSettings, *, slots
             time.sleep(POLL_S)
             continue
         trial = study.ask()
-        order = sorted(t.number for t in study.get_trials(deepcopy=False) if counted(t))
-        if order.index(trial.number) >= n_trials:  # another worker took the last place first
+        trials = study.get_trials(deepcopy=False)
+        order = sorted(t.number for t in trials if counted(t))
+        replaces = trial.user_attrs.get(REPLACES_ATTR)
+        twice = replaces is not None and any(t.number < trial.number and t.user_attrs.get(REPLACES_ATTR) == replaces
+                                             for t in trials)  # two workers queued the same replacement
+        if twice or order.index(trial.number) >= n_trials:  # or another worker took the last place first
             trial.set_user_attr(SURPLUS_ATTR, True)
             study.tell(trial, state=TrialState.FAIL)
             continue

@@ -260,6 +260,13 @@ def test_a_run_stopped_early_at_its_target_is_complete(tmp_path):
     assert reproduce.plan(opts, expected) == ([], [below], [0])
 
 
+def test_a_run_trained_on_a_gpu_is_read_where_there_is_none(tmp_path):
+    opts = reproduce.parse_args(["experiment=dqn_cartpole", "seeds=1", f"out={tmp_path}", *TINY, "trainer.early_stop=true"])
+    expected = {**reproduce.compose(opts), "device": "cuda"}
+    path = _write_run(opts, expected, "0_s0", 0, "step,episode_return,episodes,eval_return\n1000,9.0,3,9.5\n")
+    assert report.load_run(path).complete
+
+
 def test_plan_refuses_runs_trained_with_another_config(tmp_path):
     opts = reproduce.parse_args(["experiment=dqn_cartpole", "seeds=1", f"out={tmp_path}", *TINY])
     other = reproduce.compose(reproduce.parse_args(["experiment=dqn_cartpole", *TINY[1:], "total_frames=2000"]))

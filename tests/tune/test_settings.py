@@ -70,3 +70,18 @@ def test_seeded_workers_propose_different_configurations(sampler):
         return s.space.suggest(study.ask())["algo.optim.lr"]
 
     assert first_lr(0) == first_lr(0) != first_lr(1)
+
+
+def test_grid_workers_share_one_seed():
+    """The grid sampler's seed orders the grid, and workers share which positions were visited: a
+    seed per worker would repeat some points and never evaluate others."""
+    import logging
+
+    optuna.logging.set_verbosity(logging.ERROR)
+    s = settings(sampler="grid", sampler_seed=7, space={"a": [1, 2, 3, 4, 5, 6]})
+
+    def points(worker: int) -> list:
+        study = optuna.create_study(sampler=make_sampler(s, worker), direction="maximize")
+        return [s.space.suggest(study.ask())["a"] for _ in range(6)]
+
+    assert points(0) == points(3)
