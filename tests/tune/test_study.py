@@ -118,9 +118,8 @@ def fake_trial(*args, **kwargs) -> TrialResult:
     return TrialResult("complete", 1.0, {0: 1.0, 1: 1.0})
 
 
-def test_an_interrupted_trial_is_recorded_and_replaced_on_rerun(study_parts, monkeypatch):
-    base, settings = setup(study_parts, n_trials=2, pruner="none", sampler="random")
-
+def interrupted_then_rerun(base, settings, monkeypatch) -> optuna.Study:
+    """The study's first trial interrupted (Ctrl-C), then the same command again, its trials faked."""
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
@@ -128,7 +127,12 @@ def test_an_interrupted_trial_is_recorded_and_replaced_on_rerun(study_parts, mon
     with pytest.raises(KeyboardInterrupt):
         tune(base, settings, stream=None)
     monkeypatch.setattr(study_module, "run_trial", fake_trial)
-    study = tune(base, settings, stream=None)
+    return tune(base, settings, stream=None)
+
+
+def test_an_interrupted_trial_is_recorded_and_replaced_on_rerun(study_parts, monkeypatch):
+    base, settings = setup(study_parts, n_trials=2, pruner="none", sampler="random")
+    study = interrupted_then_rerun(base, settings, monkeypatch)
     states = [t.state for t in study.get_trials()]
     assert states == [TrialState.FAIL, TrialState.COMPLETE, TrialState.COMPLETE]
     assert "interrupted" in study.get_trials()[0].user_attrs
@@ -141,15 +145,7 @@ def test_an_interrupted_trial_runs_again_with_its_configuration(study_parts, mon
     sampler counts the interrupted trial's point as visited and would never evaluate it."""
     space = {"algo": {"hidden_sizes": [[8], [12], [16]]}}
     base, settings = setup(study_parts, space, n_trials=3, pruner="none", sampler=sampler)
-
-    def interrupted(*args, **kwargs):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(study_module, "run_trial", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        tune(base, settings, stream=None)
-    monkeypatch.setattr(study_module, "run_trial", fake_trial)
-    study = tune(base, settings, stream=None)
+    study = interrupted_then_rerun(base, settings, monkeypatch)
     first, *rest = study.get_trials()
     assert first.state == TrialState.FAIL and [t.state for t in rest] == [TrialState.COMPLETE] * 3
     assert rest[0].params == first.params and rest[0].user_attrs["rlkit_replaces"] == 0
