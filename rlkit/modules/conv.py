@@ -8,7 +8,8 @@ with ``algo.network: {_target_: rlkit.modules.<Name>, ...}``:
 Each takes ``in_shape`` (the observation shape) and ``out_features``; with ``out_features=None`` it
 ends at its last hidden layer (``features_dim`` wide), the trunk A2C shares between actor and
 critic. Integer observations (uint8 frames) stay integers until the network, which casts them and
-multiplies by ``scale`` (1/255 for frames in [0, 255]; 1 for MinAtar's 0/1 channels).
+multiplies by ``scale`` (1/255 for frames in [0, 255]; 1 for MinAtar's 0/1 channels); floating-point
+observations (a normalising transform's, standardised already) are taken as they come.
 """
 from __future__ import annotations
 
@@ -36,7 +37,8 @@ class ConvNet(nn.Module):
         kernels: kernel size of each conv layer.
         strides: stride of each conv layer.
         hidden: widths of the fully connected hidden layers.
-        scale: what inputs are multiplied by once cast to float (1/255 for 8-bit frames).
+        scale: what integer inputs are multiplied by once cast to float (1/255 for 8-bit frames);
+            floating-point inputs are not scaled.
 
     Seed-stacked weights (:func:`~rlkit.modules.mlp.stack_seed_parameters_`: every weight with a
     leading dim of ``N`` seeds): the input is ``[N, *B, C, H, W]`` and row ``k`` goes through seed
@@ -88,9 +90,10 @@ class ConvNet(nn.Module):
         self._layers: tuple[nn.Module, ...] = (*self.convs, *self.hidden, *(() if self.head is None else (self.head,)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.to(torch.float32) if not x.is_floating_point() else x
-        if self.scale != 1.0:
-            x = x * self.scale
+        if not x.is_floating_point():  # integer frames are cast and scaled here; floating-point inputs
+            x = x.to(torch.float32)  # (e.g. a normalising transform's) are used as they come
+            if self.scale != 1.0:
+                x = x * self.scale
         if cast(nn.Conv2d, self.convs[0]).weight.dim() == 5:  # seed-stacked networks
             return self._stacked_forward(x)
         batch = x.shape[:-3]
