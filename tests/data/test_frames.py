@@ -80,6 +80,15 @@ def assert_same(a: TensorDict, b: TensorDict) -> None:
         assert torch.equal(a.get(key), b.get(key)), key
 
 
+def filled(capacity: int, first: int, *, seed: int, padding: str) -> tuple[ReplayBuffer, list, dict]:
+    """A frame buffer fed the first ``first`` of 30 collected batches, those batches, and its state."""
+    frames, _ = buffers(capacity=capacity)
+    batches = collect(2, 4, batches=30, seed=seed, padding=padding)
+    for batch in batches[:first]:
+        frames.extend(batch)
+    return frames, batches, frames.state_dict()
+
+
 def continues_alike(frames: ReplayBuffer, state: dict, batches: list) -> None:
     """A frame buffer restored from ``state`` (saved by ``frames``) samples as ``frames`` does while
     both take ``batches``."""
@@ -127,21 +136,13 @@ def test_prioritised_sampling_works_on_frames():
 
 
 def test_state_round_trip_continues_exactly():
-    frames, _ = buffers(capacity=40)
-    batches = collect(2, 4, batches=30, seed=2, padding="reset")
-    for batch in batches[:15]:
-        frames.extend(batch)
-    state = frames.state_dict()
+    frames, batches, state = filled(40, 15, seed=2, padding="reset")
     continues_alike(frames, {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in state.items()},
                     batches[15:])
 
 
 def test_a_checkpoint_holds_the_written_frames_only_and_loads_with_the_same_samples(tmp_path):
-    frames, _ = buffers(capacity=400)
-    batches = collect(2, 4, batches=30, seed=3, padding="zero")
-    for batch in batches[:3]:  # 24 of 400 transitions
-        frames.extend(batch)
-    state = frames.state_dict()
+    frames, batches, state = filled(400, 3, seed=3, padding="zero")  # 24 of 400 transitions
     saved = state["storage"]["frames"]["frames"]
     # Its own memory: torch.save writes a tensor's whole storage, which for a view is the whole ring.
     assert saved.untyped_storage().nbytes() == saved.numel() == 24 * H * W
@@ -163,11 +164,7 @@ def test_an_episode_start_keeps_frames_only_where_its_padding_cannot_be_rebuilt(
 
 
 def test_a_checkpoint_from_before_the_padding_codes_loads_with_the_same_samples():
-    frames, _ = buffers(capacity=40)
-    batches = collect(2, 4, batches=30, seed=5, padding="reset")
-    for batch in batches[:15]:
-        frames.extend(batch)
-    state = frames.state_dict()
+    frames, batches, state = filled(40, 15, seed=5, padding="reset")
     old = state["storage"]["frames"]
     ring = frames._storage._frames
     # The earlier format: every episode start's whole stack under "heads", no "padded".
