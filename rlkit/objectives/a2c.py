@@ -19,6 +19,7 @@ from rlkit.objectives.utils import (
     Reduction,
     check_loss_function,
     distance_loss,
+    per_model_mean_std,
     reduce_loss,
 )
 from rlkit.objectives.value import ValueEstimators
@@ -173,9 +174,7 @@ class A2CLoss(LossModule):
             advantage = tensordict.get(keys.advantage)
         if self.normalize_advantage and advantage.numel() > 1:
             if self.stacked_dims:  # each model's advantages by their own statistics
-                flat = advantage.reshape(*advantage.shape[:self.stacked_dims], -1)
-                shape = (*advantage.shape[:self.stacked_dims], *(1,) * (advantage.dim() - self.stacked_dims))
-                mean, std = flat.mean(-1).reshape(shape), flat.std(-1).reshape(shape)
+                mean, std = per_model_mean_std(advantage, self.stacked_dims)
                 advantage = (advantage - mean) / (std + 1e-8)
             else:
                 advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)

@@ -67,3 +67,19 @@ def reduce_loss(loss: torch.Tensor, reduction: Reduction, keep: int = 0) -> torc
     if reduction == "mean":
         return loss.mean()
     return loss.sum()
+
+
+def per_model_mean_std(x: torch.Tensor, stacked_dims: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and (unbiased) std of ``x`` over all but its ``stacked_dims`` leading dims (one pair per
+    model of a seed-stacked batch), shaped to broadcast against ``x``.
+
+    Examples:
+        >>> import torch
+        >>> from rlkit.objectives.utils import per_model_mean_std
+        >>> mean, std = per_model_mean_std(torch.tensor([[1.0, 3.0], [10.0, 10.0]]), 1)
+        >>> mean.flatten().tolist(), std.flatten().tolist()
+        ([2.0, 10.0], [1.4142135381698608, 0.0])
+    """
+    flat = x.reshape(*x.shape[:stacked_dims], -1)
+    shape = (*x.shape[:stacked_dims], *(1,) * (x.dim() - stacked_dims))
+    return flat.mean(-1).reshape(shape), flat.std(-1).reshape(shape)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from rlkit.objectives.utils import per_model_mean_std
 from rlkit.objectives.value.base import (
     ValueEstimatorBase,
     ValueEstimators,
@@ -191,12 +192,11 @@ class GAE(ValueEstimatorBase):
         if not self.average_gae:
             return advantage
         if self.stacked_dims:  # each model's advantages by their own statistics
-            flat = advantage.reshape(*advantage.shape[:self.stacked_dims], -1)
-            shape = (*advantage.shape[:self.stacked_dims], *(1,) * (advantage.dim() - self.stacked_dims))
-            centred = advantage - flat.mean(-1).reshape(shape)
-            if flat.shape[-1] < 2:
+            mean, std = per_model_mean_std(advantage, self.stacked_dims)
+            centred = advantage - mean
+            if advantage[(0,) * self.stacked_dims].numel() < 2:
                 return centred
-            return centred / flat.std(-1).reshape(shape).clamp_min(1e-8)
+            return centred / std.clamp_min(1e-8)
         centred = advantage - advantage.mean()
         if advantage.numel() < 2:
             return centred
