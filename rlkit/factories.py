@@ -32,6 +32,7 @@ from rlkit.collectors import Collector
 from rlkit.collectors.multiseed import MultiSeedCollector
 from rlkit.config_schema import EVAL_SEED_OFFSET
 from rlkit.data import PrioritizedReplayBuffer, ReplayBuffer
+from rlkit.data.seed_replay import seed_replay
 from rlkit.data.frames import FrameStorage
 from rlkit.envs import GymEnv
 from rlkit.envs.suites import get_suite
@@ -457,14 +458,17 @@ def build_multiseed_trainer(settings: Any, run_dir: Path, *, drop_non_finite: bo
         streams = SeedStreams(states, cuda_states or None, cuda)
         collector = MultiSeedCollector([t.collector for t in trainers], agent.policy, streams)
         evaluator = MultiSeedEvaluator([cast(Evaluator, t.evaluator) for t in trainers], agent.greedy_policy)
-        buffers = [t.replay_buffer for t in trainers] if first.replay_buffer is not None else None
+        replay = None
+        if first.replay_buffer is not None:
+            replay = seed_replay([cast(ReplayBuffer, t.replay_buffer) for t in trainers],
+                                 slices=bool(first.settings.slice_len))
     except BaseException:
         for t in trainers:
             t.close()
         raise
     return MultiSeedTrainer(seeds=seeds, collector=collector, loss_module=agent.loss, optimizer=optimizer,
                             run_dir=run_dir, seed_dirs=[run_dir / seed_dir_name(s) for s in seeds],
-                            settings=first.settings, replay_buffers=buffers, target_updater=updater,
+                            settings=first.settings, replay=replay, target_updater=updater,
                             exploration=agent.exploration, evaluator=evaluator, drop_non_finite=drop_non_finite,
                             callbacks=callbacks)
 

@@ -104,6 +104,17 @@ class TensorDictStorage:
         self._size = 0
         self._version = 0
 
+    def like(self, capacity: int) -> TensorDictStorage:
+        """An empty storage of ``capacity`` items with this one's device, kept keys and layout."""
+        layout = None if self._layout is None else dict(self._layout)
+        return TensorDictStorage(capacity, device=self._device, keys=None if layout else self.keys, layout=layout)
+
+    @property
+    def layout(self) -> dict[NestedKey, tuple[torch.Size, torch.dtype]] | None:
+        """The per-item shape and dtype of every stored entry given at construction (``None``: set by
+        the first write)."""
+        return None if self._layout is None else dict(self._layout)
+
     @property
     def data(self) -> TensorDictBase:
         """The whole ``[capacity]`` TensorDict (slots ``>= len(self)`` hold garbage until written).
@@ -225,11 +236,24 @@ class TensorDictStorage:
                 "flatten the batch dims first (e.g. td.reshape(-1))"
             )
         leaves = _leaves(td, "extend") if self.keys is None else self._read_kept(td)
+        return self.extend_leaves(leaves)
+
+    def extend_leaves(self, leaves: dict[NestedKey, torch.Tensor]) -> torch.Tensor:
+        """:meth:`extend` with the batch given as its entries: ``{nested key: [N, *item]}``, exactly
+        the stored keys (every entry of the layout), no TensorDict built or read.
+
+        Examples:
+            >>> import torch
+            >>> from rlkit.data.storage import TensorDictStorage
+            >>> storage = TensorDictStorage(4, layout={("next", "r"): ([], torch.float32)})
+            >>> storage.extend_leaves({("next", "r"): torch.ones(3)}).tolist(), len(storage)
+            ([0, 1, 2], 3)
+        """
         if self._data is None:
             self._allocate(leaves)
         else:
             self._check_layout(leaves)
-        n = td.batch_size[0]
+        n = next(iter(leaves.values())).shape[0]
         kept = min(n, self.capacity)
         device = self._leaf_device
         start = (self._cursor + n - kept) % self.capacity
@@ -266,12 +290,16 @@ class TensorDictStorage:
 
     def _gathered(self, index: torch.Tensor) -> dict:
         """The stored entries at ``index`` as a nested dict of tensors (what :meth:`gather` assembles)."""
-        # index_select: the same copy as value[index] for a flat int64 index on the data's device,
+        # index_select: the same copy as value[index] for an int64 index on the data's device,
         # without the indexing parser (which also accepts a CPU index for CUDA data)
-        flat = index.dim() == 1 and index.dtype == torch.int64 and index.device == self._leaf_device
+        fast = index.dtype == torch.int64 and index.device == self._leaf_device
+        flat = index.reshape(-1) if fast else index
         out: dict = {}
         for key, value in self._leaves.items():
-            put(out, key, torch.index_select(value, 0, index) if flat else value[index])
+            if fast:
+                put(out, key, torch.index_select(value, 0, flat).view(*index.shape, *value.shape[1:]))
+            else:
+                put(out, key, value[index])
         return out
 
     def state_dict(self) -> dict[str, Any]:

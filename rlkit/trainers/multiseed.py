@@ -41,6 +41,7 @@ from tensordict import TensorDictBase
 
 from rlkit import keys
 from rlkit.collectors.multiseed import MultiSeedCollector
+from rlkit.data.seed_replay import SeedReplay
 from rlkit.modules import ExplorationType, action_call, set_exploration_type
 from rlkit.trainers.callbacks import TrainerCallback
 from rlkit.trainers.checkpoint import checkpoint_dir, rng_state, save_run_checkpoint, set_rng_state
@@ -194,7 +195,7 @@ class MultiSeedTrainer:
         run_dir: the run's directory (its checkpoint holds every seed).
         seed_dirs: one output directory per seed (``config.yaml``, ``metrics.csv``, ``episodes.csv``).
         settings: loop settings (frame counts per seed).
-        replay_buffers: one per seed (off-policy).
+        replay: the seeds' replay (off-policy), :func:`rlkit.data.seed_replay.seed_replay`.
         target_updater: over the stacked loss.
         exploration: the ε schedule (one for all seeds: they see the same frames).
         evaluator: a :class:`MultiSeedEvaluator`.
@@ -202,7 +203,7 @@ class MultiSeedTrainer:
     """
 
     def __init__(self, *, seeds: Sequence[int], collector: MultiSeedCollector, loss_module, optimizer,
-                 run_dir, seed_dirs: Sequence[Path], settings: TrainerSettings, replay_buffers=None,
+                 run_dir, seed_dirs: Sequence[Path], settings: TrainerSettings, replay: SeedReplay | None = None,
                  target_updater=None, exploration=None, evaluator: MultiSeedEvaluator | None = None,
                  drop_non_finite: bool = False, callbacks: Sequence[TrainerCallback] = ()) -> None:
         self.seeds = [int(s) for s in seeds]
@@ -211,7 +212,7 @@ class MultiSeedTrainer:
         self.optimizer = optimizer
         self.run_dir = Path(run_dir)
         self.settings = settings
-        self.replay_buffers = list(replay_buffers) if replay_buffers is not None else None
+        self.replay = replay
         self.target_updater = target_updater
         self.exploration = exploration
         self.evaluator = evaluator
@@ -263,8 +264,8 @@ class MultiSeedTrainer:
     def _components(self) -> dict[str, object]:
         parts = {"loss_module": self.loss_module, "optimizer": self.optimizer, "target_updater": self.target_updater,
                  "exploration": self.exploration}
-        if self.replay_buffers is not None:
-            parts["replay_buffer"] = self.replay_buffers[0]
+        if self.replay is not None:
+            parts["replay_buffer"] = self.replay.buffers[0]
         return {name: part for name, part in parts.items() if part is not None}
 
     def state_dict(self) -> dict:
@@ -281,8 +282,8 @@ class MultiSeedTrainer:
             "rng": rng_state(),
             "components": {name: _class_name(part) for name, part in self._components().items()},
         }
-        if self.replay_buffers is not None:
-            state["replay_buffers"] = [b.state_dict() for b in self.replay_buffers]
+        if self.replay is not None:
+            state["replay_buffers"] = self.replay.state_dict()
         if self.target_updater is not None:
             state["target_updater"] = self.target_updater.state_dict()
         if self.exploration is not None:
@@ -301,9 +302,8 @@ class MultiSeedTrainer:
                                    state.get("components", {}), "components", values=True)
                     or first_mismatch(dict(self.loss_module.state_dict()), dict(state["loss_module"]), "loss_module")
                     or _optimizer_mismatch(self.optimizer, state["optimizer"]))
-        if not mismatch and self.replay_buffers is not None:
-            for buffer, part in zip(self.replay_buffers, state["replay_buffers"], strict=True):
-                mismatch = mismatch or buffer.state_mismatch(part)
+        if not mismatch and self.replay is not None:
+            mismatch = self.replay.state_mismatch(state["replay_buffers"])
         if mismatch:
             raise CheckpointMismatchError(mismatch)
         try:
@@ -315,9 +315,8 @@ class MultiSeedTrainer:
             self.loss_module.load_state_dict(state["loss_module"])
             self.optimizer.load_state_dict(state["optimizer"])
             self.collector.load_state_dict(state["collector"])
-            if self.replay_buffers is not None:
-                for buffer, part in zip(self.replay_buffers, state["replay_buffers"], strict=True):
-                    buffer.load_state_dict(part)
+            if self.replay is not None:
+                self.replay.load_state_dict(state["replay_buffers"])
             if self.target_updater is not None:
                 self.target_updater.load_state_dict(state["target_updater"])
             if self.exploration is not None:
@@ -363,7 +362,7 @@ class MultiSeedTrainer:
             while self.frames < self.settings.total_frames and self._running() and not self._halted:
                 batches = self.collector.next_batches()
                 self.frames += batches[0].numel()
-                if self.replay_buffers is not None:
+                if self.replay is not None:
                     self._off_policy_step(batches)
                 else:
                     self._optimise(stack(batches))
@@ -420,23 +419,19 @@ class MultiSeedTrainer:
 
     def _off_policy_step(self, batches: list[TensorDictBase]) -> None:
         s = self.settings
-        buffers = self.replay_buffers
-        assert buffers is not None
-        for buffer, batch in zip(buffers, batches):
-            buffer.extend(batch if batch.batch_dims == 1 else batch.reshape(-1))
+        replay = self.replay
+        assert replay is not None
+        replay.extend(batches)
         if self.frames < s.learning_starts:
             return
         for _ in range(s.updates_per_batch):
             if s.slice_len:
-                samples = [b.sample_slices(max(1, s.batch_size // s.slice_len), s.slice_len) for b in buffers]
+                sample = replay.sample_slices(max(1, s.batch_size // s.slice_len), s.slice_len)
             else:
-                samples = [b.sample(s.batch_size) for b in buffers]
-            sample = stack(samples)
+                sample = replay.sample(s.batch_size)
             self._optimise(sample)
-            for k in self._running():  # (a seed dropped by this update has non-finite TD errors)
-                buffer = buffers[k]
-                if hasattr(buffer, "update_tensordict_priority"):
-                    buffer.update_tensordict_priority(sample[k])
+            # (a seed dropped by this update has non-finite TD errors)
+            replay.update_priorities(sample, self._running())
 
     def _optimise(self, sample: TensorDictBase) -> None:
         n = self.num_seeds

@@ -1,0 +1,106 @@
+"""The multi-seed replay against the seeds' own buffers: the same samples, the same saved states."""
+from __future__ import annotations
+
+import pytest
+import torch
+from tensordict import TensorDict
+
+from rlkit.data import PrioritizedReplayBuffer, ReplayBuffer
+from rlkit.data.seed_replay import PerSeedReplay, SeedStackedReplay, seed_replay
+
+LAYOUT = {"observation": ([3], torch.float32), "action": ([], torch.int64), ("next", "reward"): ([1], torch.float32)}
+
+
+def _buffers(n: int, capacity: int = 7, cls: type = ReplayBuffer, **kwargs) -> list[ReplayBuffer]:
+    return [cls(capacity, layout=LAYOUT, generator=torch.Generator().manual_seed(100 + k), **kwargs) for k in range(n)]
+
+
+def _batch(seed: int, step: int, shape: tuple[int, ...]) -> TensorDict:
+    """A collector-like batch of seed ``seed`` whose entries tell which seed and step wrote them."""
+    base = seed * 1000 + step * 10 + torch.arange(int(torch.Size(shape).numel())).reshape(shape)
+    return TensorDict({"observation": base.float().unsqueeze(-1).repeat(*([1] * len(shape)), 3),
+                       "action": base, "next": {"reward": -base.float().unsqueeze(-1)},
+                       "ignored": torch.zeros(shape)}, batch_size=list(shape))
+
+
+@pytest.mark.parametrize("shape", [(3,), (2, 3)])  # one env's steps, or env-major [E, T]
+def test_rows_are_the_seeds_own_buffers_through_wraparound(shape: tuple[int, ...]) -> None:
+    n = 3
+    alone, stacked = _buffers(n), SeedStackedReplay(_buffers(n))
+    for step in range(6):  # 18 or 36 items a seed into 7 slots: several wraps
+        batches = [_batch(k, step, shape) for k in range(n)]
+        stacked.extend(batches)
+        for buffer, batch in zip(alone, batches):
+            buffer.extend(batch.reshape(-1))
+        assert len(stacked) == len(alone[0])
+        sample = stacked.sample(5)
+        assert sample.batch_size == torch.Size([n, 5])
+        for k, buffer in enumerate(alone):
+            own = buffer.sample(5)
+            for key in ("observation", "action", ("next", "reward"), "index"):
+                assert torch.equal(sample[k].get(key), own.get(key)), (step, k, key)
+
+
+def test_state_dict_is_the_seeds_buffer_states_both_ways() -> None:
+    n = 2
+    stacked, alone = SeedStackedReplay(_buffers(n)), PerSeedReplay(_buffers(n))
+    for step in range(4):
+        batches = [_batch(k, step, (3,)) for k in range(n)]
+        stacked.extend(batches)
+        alone.extend(batches)
+    saved = stacked.state_dict()
+    for ours, theirs in zip(saved, alone.state_dict()):
+        assert ours["storage"]["cursor"] == theirs["storage"]["cursor"] and ours["storage"]["size"] == theirs["storage"]["size"]
+        for key in ("observation", "action"):
+            assert torch.equal(ours["storage"]["data"][key], theirs["storage"]["data"][key])
+        assert torch.equal(ours["generator"], theirs["generator"])
+    # A per-seed checkpoint loads into the shared storage and vice versa; sampling continues alike.
+    into_stacked, into_alone = SeedStackedReplay(_buffers(n)), PerSeedReplay(_buffers(n))
+    into_stacked.load_state_dict(alone.state_dict())
+    into_alone.load_state_dict(saved)
+    a, b, c = into_stacked.sample(4), into_alone.sample(4), alone.sample(4)
+    assert torch.equal(a["observation"], b["observation"]) and torch.equal(a["observation"], c["observation"])
+    # The saved items are copies: later writes do not reach a saved state.
+    before = saved[0]["storage"]["data"]["observation"].clone()
+    stacked.extend([_batch(k, 9, (3,)) for k in range(n)])
+    assert torch.equal(saved[0]["storage"]["data"]["observation"], before)
+
+
+def test_empty_state_round_trips_and_mismatches_are_named() -> None:
+    stacked = SeedStackedReplay(_buffers(2))
+    empty = stacked.state_dict()
+    SeedStackedReplay(_buffers(2)).load_state_dict(empty)
+    assert "3 seeds" not in (stacked.state_mismatch(empty) or "")
+    assert "2 replay buffers, this run has 3 seeds" in (SeedStackedReplay(_buffers(3)).state_mismatch(empty) or "")
+    other = SeedStackedReplay(_buffers(2, capacity=9)).state_dict()
+    assert "capacity" in (stacked.state_mismatch(other) or "")
+    alone = PerSeedReplay(_buffers(2))
+    alone.buffers[0].extend(_batch(0, 0, (3,)))  # seeds at different positions: not a lockstep run's
+    with pytest.raises(ValueError, match="different positions"):
+        stacked.load_state_dict(alone.state_dict())
+
+
+def test_sampling_errors() -> None:
+    stacked = SeedStackedReplay(_buffers(2))
+    with pytest.raises(RuntimeError, match="empty"):
+        stacked.sample(4)
+    stacked.extend([_batch(k, 0, (3,)) for k in range(2)])
+    with pytest.raises(ValueError, match="batch_size"):
+        stacked.sample(0)
+    with pytest.raises(ValueError, match="2 seeds"):
+        stacked.extend([_batch(0, 1, (3,))])
+    with pytest.raises(ValueError, match="slices"):
+        stacked.sample_slices(2, 2)
+
+
+def test_seed_replay_shares_a_storage_only_where_it_can() -> None:
+    assert isinstance(seed_replay(_buffers(2)), SeedStackedReplay)
+    assert isinstance(seed_replay(_buffers(2), slices=True), PerSeedReplay)
+    prioritized = _buffers(2, cls=PrioritizedReplayBuffer, alpha=0.6, beta=0.4)
+    assert isinstance(seed_replay(prioritized), PerSeedReplay)
+    unlaid = [ReplayBuffer(7) for _ in range(2)]
+    assert isinstance(seed_replay(unlaid), PerSeedReplay)
+    mixed = _buffers(1) + _buffers(1, capacity=9)
+    assert "differs from seed 0's" in (SeedStackedReplay.unstackable(mixed) or "")
+    with pytest.raises(ValueError, match="SeedStackedReplay: seed 1's buffer"):
+        SeedStackedReplay(mixed)
