@@ -460,6 +460,10 @@ def build_multiseed_trainer(settings: Any, run_dir: Path, *, drop_non_finite: bo
         evaluator = MultiSeedEvaluator([cast(Evaluator, t.evaluator) for t in trainers], agent.greedy_policy)
         replay = None
         if first.replay_buffer is not None:
+            # Each seed's build checked its own buffer; the N of them must fit together.
+            check_memory(f"replay buffers of {len(seeds)} seeds",
+                         sum(cast(int, t.replay_buffer.nbytes) for t in trainers if t.replay_buffer is not None),
+                         device, f"algo.buffer_size={algo.buffer_size} with num_seeds={len(seeds)}")
             replay = seed_replay([cast(ReplayBuffer, t.replay_buffer) for t in trainers],
                                  slices=bool(first.settings.slice_len))
     except BaseException:

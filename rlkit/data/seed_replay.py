@@ -150,6 +150,9 @@ class SeedStackedReplay:
                 return f"seed {k}'s buffer has no layout given in advance"
             if len(buffer):
                 return f"seed {k}'s buffer holds data already"
+            if buffer.generator.device != buffers[0].generator.device:
+                return (f"seed {k}'s buffer samples with a generator on {buffer.generator.device}, seed 0's on "
+                        f"{buffers[0].generator.device}")
         first = buffers[0].storage
         for k, buffer in enumerate(buffers[1:], 1):
             storage = buffer.storage
@@ -206,7 +209,10 @@ class SeedStackedReplay:
     # -- state: the seeds' own buffer states ------------------------------------------------------
     def state_dict(self) -> list[dict[str, Any]]:
         """Seed ``k``'s entry is the :meth:`ReplayBuffer.state_dict <rlkit.data.ReplayBuffer.state_dict>`
-        its own buffer would give (copies of its items, not views of the shared storage)."""
+        its own buffer would give. Its items are strided views of the shared storage, as a buffer's
+        state shares its stored tensors: ``torch.save`` writes the shared storage once for all seeds
+        (no copy is made, on the device or on the host), and ``torch.load`` gives them back as views
+        of one storage again."""
         n = self.num_seeds
         shared = self._storage.state_dict()
         states = []
@@ -215,7 +221,7 @@ class SeedStackedReplay:
             if shared["data"]:
                 for key in self._keys:
                     value = self._storage.data.get(key)
-                    put(data, key, value.view(self.capacity, n, *value.shape[1:])[:, k].clone())
+                    put(data, key, value.view(self.capacity, n, *value.shape[1:])[:, k])
             storage = {"capacity": self.capacity, "cursor": shared["cursor"] // n, "size": shared["size"] // n,
                        "data": data}
             states.append({"storage": storage, "generator": generator.get_state()})

@@ -105,7 +105,9 @@ class TensorDictStorage:
         self._version = 0
 
     def like(self, capacity: int) -> TensorDictStorage:
-        """An empty storage of ``capacity`` items with this one's device, kept keys and layout."""
+        """An empty plain storage of ``capacity`` items with this one's device, kept keys and layout
+        (what a subclass keeps besides, such as :class:`~rlkit.data.frames.FrameStorage`'s frames,
+        is not part of it)."""
         layout = None if self._layout is None else dict(self._layout)
         return TensorDictStorage(capacity, device=self._device, keys=None if layout else self.keys, layout=layout)
 
@@ -250,6 +252,9 @@ class TensorDictStorage:
             ([0, 1, 2], 3)
         """
         if self._data is None:
+            expected = self.keys if self._layout is None else list(self._layout)
+            if expected is not None and set(leaves) != set(expected):
+                raise KeyError(f"extend: the storage keeps {expected}, the batch brings {list(leaves)}")
             self._allocate(leaves)
         else:
             self._check_layout(leaves)
@@ -275,7 +280,8 @@ class TensorDictStorage:
         return slots
 
     def __getitem__(self, index: torch.Tensor) -> TensorDictBase:
-        """Gather a copy of the items at ``index`` (any shape); the result has the index's shape."""
+        """Gather a copy of the items at ``index`` (slots in ``[0, capacity)``, any shape); the result
+        has the index's shape."""
         return self.gather(index)
 
     def gather(self, index: torch.Tensor, extra: dict[str, torch.Tensor] | None = None) -> TensorDictBase:
@@ -290,9 +296,9 @@ class TensorDictStorage:
 
     def _gathered(self, index: torch.Tensor) -> dict:
         """The stored entries at ``index`` as a nested dict of tensors (what :meth:`gather` assembles)."""
-        # index_select: the same copy as value[index] for an int64 index on the data's device,
-        # without the indexing parser (which also accepts a CPU index for CUDA data)
-        fast = index.dtype == torch.int64 and index.device == self._leaf_device
+        # index_select: the same copy as value[index] for an int64 index of slots on the data's
+        # device, without the indexing parser (which also accepts a CPU index for CUDA data)
+        fast = index.dim() > 0 and index.dtype == torch.int64 and index.device == self._leaf_device
         flat = index.reshape(-1) if fast else index
         out: dict = {}
         for key, value in self._leaves.items():

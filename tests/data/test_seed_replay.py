@@ -60,11 +60,30 @@ def test_state_dict_is_the_seeds_buffer_states_both_ways() -> None:
     into_alone.load_state_dict(saved)
     a, b, c = into_stacked.sample(4), into_alone.sample(4), alone.sample(4)
     assert torch.equal(a["observation"], b["observation"]) and torch.equal(a["observation"], c["observation"])
-    # The saved items are copies: later writes do not reach a saved state.
-    before = saved[0]["storage"]["data"]["observation"].clone()
-    stacked.extend([_batch(k, 9, (3,)) for k in range(n)])
-    assert torch.equal(saved[0]["storage"]["data"]["observation"], before)
+    # The saved state carries the generators' states: sampling goes on as the saver's would.
+    again = SeedStackedReplay(_buffers(n))
+    again.load_state_dict(saved)
+    assert torch.equal(again.sample(4)["observation"], stacked.sample(4)["observation"])
 
+
+def test_a_saved_state_copies_nothing_and_loads_back() -> None:
+    """The seeds' items in a saved state are views of the one storage (a checkpoint needs no second
+    copy of the replay, on the device or the host), and ``torch.save`` / ``torch.load`` bring them back."""
+    import io
+
+    n, layout = 3, {"observation": ([16], torch.float32)}
+    stacked = SeedStackedReplay([ReplayBuffer(100, layout=layout, generator=torch.Generator().manual_seed(k))
+                                 for k in range(n)])
+    stacked.extend([TensorDict({"observation": torch.randn(100, 16)}, batch_size=[100]) for _ in range(n)])
+    saved = stacked.state_dict()
+    live = stacked._storage.data["observation"].untyped_storage().data_ptr()
+    assert all(s["storage"]["data"]["observation"].untyped_storage().data_ptr() == live for s in saved)
+    buffer = io.BytesIO()
+    torch.save(saved, buffer)
+    buffer.seek(0)
+    loaded = SeedStackedReplay([ReplayBuffer(100, layout=layout, generator=torch.Generator()) for _ in range(n)])
+    loaded.load_state_dict(torch.load(buffer, weights_only=True))
+    assert torch.equal(loaded.sample(8)["observation"], stacked.sample(8)["observation"])
 
 def test_empty_state_round_trips_and_mismatches_are_named() -> None:
     stacked = SeedStackedReplay(_buffers(2))

@@ -135,3 +135,20 @@ def test_keyed_storage_reads_the_named_entries_and_names_what_is_missing():
         TensorDictStorage(4, keys=["next"]).extend(td)
     with pytest.raises(TypeError, match=r"entry 'tag' is a .*; only tensor entries can be stored"):
         TensorDictStorage(4, keys=["a", "tag"]).extend(td.set_non_tensor("tag", "x"))
+
+
+def test_gather_takes_a_zero_dim_index_and_slots_of_any_shape() -> None:
+    storage = TensorDictStorage(4, layout={"r": ([], torch.float32), "x": ([2], torch.float32)})
+    storage.extend(TensorDict({"r": torch.arange(3.0), "x": torch.arange(6.0).reshape(3, 2)}, batch_size=[3]))
+    one = storage[torch.tensor(1)]
+    assert one.batch_size == torch.Size([]) and one["r"].item() == 1.0 and one["x"].tolist() == [2.0, 3.0]
+    grid = storage[torch.tensor([[2, 0], [1, 1]])]
+    assert grid.batch_size == torch.Size([2, 2]) and grid["r"].tolist() == [[2.0, 0.0], [1.0, 1.0]]
+    assert grid["x"][0, 0].tolist() == [4.0, 5.0]
+
+
+def test_the_first_write_must_bring_every_laid_out_entry() -> None:
+    storage = TensorDictStorage(4, layout={"a": ([], torch.float32), "b": ([], torch.float32)})
+    with pytest.raises(KeyError, match="the storage keeps"):
+        storage.extend_leaves({"a": torch.zeros(2)})
+    assert len(storage) == 0

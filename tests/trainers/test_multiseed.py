@@ -508,3 +508,20 @@ def test_a_stacked_network_gives_each_seed_the_numbers_it_gives_that_seed_alone(
         for a, b in zip(stacked.parameters(), alone.parameters()):
             assert torch.equal(a.grad[k], b.grad[0])
         assert torch.allclose(out[k], nets[k](x[k]), atol=1e-5, rtol=1e-5)
+
+
+def test_uniform_replay_is_one_storage_and_the_seeds_must_fit_in_memory_together(tmp_path, monkeypatch):
+    from rlkit.data.seed_replay import PerSeedReplay, SeedStackedReplay
+    from rlkit.errors import ResourceError
+
+    trainer = build_multiseed_trainer(settings("dqn", 0, 2), tmp_path / "a")
+    one = trainer.replay.buffers[0].nbytes
+    assert isinstance(trainer.replay, SeedStackedReplay) and one
+    trainer.close()
+    trainer = build_multiseed_trainer(settings("dqn", 0, 2, extra=("algo.prioritized=true",)), tmp_path / "b")
+    assert isinstance(trainer.replay, PerSeedReplay)
+    trainer.close()
+    # Room for one seed's buffer, not for three: refused before anything is allocated, naming the setting.
+    monkeypatch.setattr("rlkit.factories._free_memory", lambda device: (int(1.5 * one), 10 * one))
+    with pytest.raises(ResourceError, match=r"algo.buffer_size=\d+ with num_seeds=3: the replay buffers of 3 seeds"):
+        build_multiseed_trainer(settings("dqn", 0, 3), tmp_path / "c")
