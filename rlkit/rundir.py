@@ -61,14 +61,20 @@ except ImportError:  # pragma: no cover - not POSIX
     fcntl = None  # type: ignore[assignment]
 
 
-# Characters Hydra's override grammar does not take in an unquoted value (a sweep job's directory,
-# "<n>_seed=<k>", has "=").
-_NEEDS_QUOTES = re.compile(r"[=,\s\[\]{}()'\"\\:$*?]")
+# What Hydra's override grammar takes in an unquoted value: ASCII letters and digits and these
+# characters. Anything else (a sweep job's directory, "<n>_seed=<k>", has "="; spaces, brackets,
+# "#", "~", non-ASCII letters) needs a quoted value.
+_UNQUOTED = re.compile(r"[A-Za-z0-9_/.+@%-]+")
+# Characters a POSIX shell word takes unquoted.
+_SHELL_SAFE = re.compile(r"[A-Za-z0-9_/.+@%=:,-]+")
 
 
 def resume_override(path: str | os.PathLike[str]) -> str:
     """The ``resume=<path>`` command-line override Hydra parses back to ``path`` (quoted where the
-    path holds a character its grammar reserves); :func:`override_value` reads it.
+    path holds a character its grammar does not take unquoted); :func:`override_value` reads it.
+
+    In a quoted value Hydra keeps backslashes as written, except a run of them before a quote or
+    the closing quote, which it halves: those runs are doubled, then the quotes escaped.
 
     Examples:
         >>> from rlkit.rundir import override_value, resume_override
@@ -78,23 +84,29 @@ def resume_override(path: str | os.PathLike[str]) -> str:
         'multirun/x/0_seed=0'
     """
     text = str(path)
-    if not _NEEDS_QUOTES.search(text):
+    if _UNQUOTED.fullmatch(text):
         return f"resume={text}"
-    escaped = text.replace("\\", "\\\\").replace("'", "\\'")
+    escaped = re.sub(r"\\+(?='|$)", lambda m: m.group(0) * 2, text).replace("'", "\\'")
     return f"resume='{escaped}'"
 
 
 def resume_hint(path: str | os.PathLike[str]) -> str:
-    """:func:`resume_override` as a shell word (double-quoted where it holds quotes)."""
+    """:func:`resume_override` as one POSIX shell word (single-quoted where it needs quoting, and
+    double-quoted, with ``\\ $ ` "`` escaped, where it holds single quotes itself)."""
     override = resume_override(path)
-    return f'"{override}"' if "'" in override else override
+    if _SHELL_SAFE.fullmatch(override):
+        return override
+    if "'" not in override:
+        return f"'{override}'"
+    return '"' + re.sub(r'([\\$`"])', r"\\\1", override) + '"'
 
 
 def override_value(value: str) -> str:
-    """A command-line override's value with Hydra's quotes removed (``'a=b'`` -> ``a=b``)."""
+    """A command-line override's value with Hydra's quotes removed (``'a=b'`` -> ``a=b``): the
+    inverse of :func:`resume_override`'s quoting, by the same rule."""
     if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-        inner = value[1:-1]
-        return inner.replace("\\" + value[0], value[0]).replace("\\\\", "\\")
+        quote, inner = value[0], value[1:-1]
+        return re.sub(r"(\\+)(" + quote + "|$)", lambda m: "\\" * (len(m.group(1)) // 2) + m.group(2), inner)
     return value
 
 
