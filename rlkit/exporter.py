@@ -103,24 +103,38 @@ def export_policy(run: str | os.PathLike[str], format: str = "torchscript", out:
     example: tuple[torch.Tensor, ...] = (torch.zeros(_BATCH, *spec.shape, dtype=spec.dtype, device=agent.device),)
     if agent.policy.reads_mask:
         example += (torch.ones(_BATCH, agent.policy.num_actions, dtype=torch.bool, device=agent.device),)
+    # The folders this export creates (none left behind by a failed one).
+    created = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
     path.parent.mkdir(parents=True, exist_ok=True)
     # (torch.export.save wants a name ending in .pt2)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    done = False
     try:
-        with torch.no_grad():
-            _WRITERS[format](module, example, tmp)
-        os.replace(tmp, path)
-    except RlkitError:
-        raise
-    except Exception as err:  # torch's exporters raise anything; say which export failed and what else there is
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        others = sorted(f for f in EXPORT_FORMATS if f != format)
-        raise RlkitError(f"format={format} could not export the policy of {agent.run_dir}: {type(err).__name__}: "
-                         f"{first}; the other formats: {others}") from err
+        try:
+            with torch.no_grad():
+                _WRITERS[format](module, example, tmp)
+        except RlkitError:
+            raise
+        except Exception as err:  # torch's exporters raise anything; say which export failed and what else there is
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            others = sorted(f for f in EXPORT_FORMATS if f != format)
+            raise RlkitError(f"format={format} could not export the policy of {agent.run_dir}: {type(err).__name__}: "
+                             f"{first}; the other formats: {others}") from err
+        try:
+            os.replace(tmp, path)
+        except OSError as err:
+            raise RlkitError(f"out={str(path)!r}: the exported policy could not be put there: {err.strerror or err}") from err
+        done = True
     finally:
         tmp.unlink(missing_ok=True)
+        if not done:
+            for folder in created:  # deepest first; only if still empty
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
     return path
 
 

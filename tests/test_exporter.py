@@ -115,4 +115,18 @@ def test_refusals_write_nothing(tiny_run, tmp_path, monkeypatch):
     with pytest.raises(RlkitError, match=r"format=pt2 could not export the policy of .*: RuntimeError: Constraints "
                                          r"violated \(batch\)!; the other formats: \['onnx', 'torchscript'\]"):
         export_policy(run, "pt2", tmp_path / "out" / "policy.pt2")
-    assert list((tmp_path / "out").iterdir()) == []
+    assert not (tmp_path / "out").exists()  # neither the half-written file nor the folder made for it
+    with pytest.raises(RlkitError, match="format=pt2 could not export"):
+        export_policy(run, "pt2")  # the default place: the run's export/ folder is not left behind
+    assert sorted(str(p) for p in run.rglob("*")) == before
+    # Moving the finished file into place fails (a read-only folder, another file system): one line too.
+    import errno
+
+    def failing_replace(src, dst):
+        raise OSError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(rlkit.exporter.os, "replace", failing_replace)
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(RlkitError, match=r"out='.*policy\.pt': the exported policy could not be put there: Permission denied"):
+        export_policy(run, "torchscript", tmp_path / "kept" / "policy.pt")
+    assert list((tmp_path / "kept").iterdir()) == []  # (a folder that was there stays)
