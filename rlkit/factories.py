@@ -7,6 +7,7 @@ off- or on-policy, the replay keys and slices); nothing here knows an algorithm 
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import importlib
@@ -14,7 +15,7 @@ import inspect
 import logging
 import os
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -433,7 +434,9 @@ def build_multiseed_trainer(settings: Any, run_dir: Path, *, drop_non_finite: bo
                 random.seed(seed)
                 np.random.seed(seed)
                 torch.manual_seed(seed)
-                trainers.append(build_trainer(seed_settings(settings, seed), run_dir / seed_dir_name(seed)))
+                # The seeds' builds differ by the seed alone: their warnings are the first seed's again.
+                with _warnings_once(first_seed=seed == seeds[0]):
+                    trainers.append(build_trainer(seed_settings(settings, seed), run_dir / seed_dir_name(seed)))
                 states.append(torch.get_rng_state())
                 if cuda is not None:
                     cuda_states.append(torch.cuda.get_rng_state(cuda))
@@ -475,6 +478,20 @@ def build_multiseed_trainer(settings: Any, run_dir: Path, *, drop_non_finite: bo
                             settings=first.settings, replay=replay, target_updater=updater,
                             exploration=agent.exploration, evaluator=evaluator, drop_non_finite=drop_non_finite,
                             callbacks=callbacks)
+
+
+@contextlib.contextmanager
+def _warnings_once(*, first_seed: bool) -> Iterator[None]:
+    """rlkit's log warnings as they are, for the first seed's build; above warnings only for the
+    others' (which repeat them)."""
+    logger = logging.getLogger("rlkit")
+    level = logger.level
+    if not first_seed:
+        logger.setLevel(max(level, logging.ERROR))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def seed_dir_name(seed: int) -> str:

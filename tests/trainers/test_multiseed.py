@@ -3,6 +3,7 @@ against the ordinary one, exact resume, non-finite seeds, the stacked kernels an
 from __future__ import annotations
 
 import copy
+import logging
 import shutil
 from pathlib import Path
 
@@ -525,3 +526,19 @@ def test_uniform_replay_is_one_storage_and_the_seeds_must_fit_in_memory_together
     monkeypatch.setattr("rlkit.factories._free_memory", lambda device: (int(1.5 * one), 10 * one))
     with pytest.raises(ResourceError, match=r"algo.buffer_size=\d+ with num_seeds=3: the replay buffers of 3 seeds"):
         build_multiseed_trainer(settings("dqn", 0, 3), tmp_path / "c")
+
+
+def test_a_warning_of_the_seeds_builds_is_logged_once(tmp_path, caplog):
+    """Every seed's build is the first seed's but for the seed: what it warns of is said once."""
+    pytest.importorskip("ale_py")
+    overrides = ["experiment=dqn_atari", "algo.buffer_size=400", "trainer.progress=false", "env.options.screen_size=20",
+                 "algo.hidden_sizes=[8]", "env.transforms=[{name: normalize, reward: false, observation: true}]",
+                 "++algo.network={_target_: rlkit.modules.ConvNet, channels: [4], kernels: [4], strides: [4], hidden: [8]}",
+                 "num_seeds=3"]
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        s = validate_config(compose("config", overrides=overrides))
+    with caplog.at_level("WARNING", logger="rlkit"):
+        build_multiseed_trainer(s, tmp_path).close()
+    said = [r.getMessage() for r in caplog.records if "no frame replay" in r.getMessage()]
+    assert len(said) == 1, said
+    assert logging.getLogger("rlkit").level == logging.NOTSET or logging.getLogger("rlkit").level < logging.ERROR
