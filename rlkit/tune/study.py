@@ -139,7 +139,8 @@ def open_study(base: DictConfig, settings: TuneSettings, slots: int) -> optuna.S
     elif saved != mine:
         diff = (_first_difference(saved, mine, "") or "").removeprefix("config.")
         raise ConfigError(f"study {settings.study!r} in {settings.storage_url} was started with other settings "
-                          f"({diff}); rerun it with its own settings, or start another with tune.study=<name>")
+                          f"({diff}); rerun it with its own settings, or start another with tune.study=<name> "
+                          "(and its own tune.dir where you set one: a study's trials are not shared)")
     return study
 
 

@@ -178,7 +178,9 @@ def test_a_rerun_with_other_settings_is_refused(study_parts):
     other = base.copy()
     other.total_frames = 800
     with pytest.raises(ConfigError, match=r"study 'dqn_CartPole' in sqlite:///.* was started with other settings "
-                                          r"\(total_frames: the study has 600, this command 800\)"):
+                                          r"\(total_frames: the study has 600, this command 800\); rerun it with its own "
+                                          r"settings, or start another with tune.study=<name> \(and its own tune.dir where "
+                                          r"you set one"):
         open_study(other, settings, slots=4)
     with pytest.raises(ConfigError, match=r"\(seeds: the study has \[0, 1\], this command \[0, 1, 2\]\)"):
         open_study(base, dataclasses.replace(settings, seeds=(0, 1, 2)), slots=3)
