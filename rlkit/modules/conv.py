@@ -91,7 +91,7 @@ class ConvNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not x.is_floating_point():  # integer frames are cast and scaled here; floating-point inputs
-            x = x.to(torch.float32)  # (e.g. a normalising transform's) are used as they come
+            x = x.to(cast(nn.Conv2d, self.convs[0]).weight.dtype)  # (a normalising transform's) are used as they come
             if self.scale != 1.0:
                 x = x * self.scale
         if cast(nn.Conv2d, self.convs[0]).weight.dim() == 5:  # seed-stacked networks

@@ -119,9 +119,9 @@ class GSDEHead(nn.Module):
             self.steps += 1
         with torch.no_grad():
             if acting and self.num_envs > 1:
-                noise = (z.unsqueeze(-2) @ self.env_weights.to(z.device)).squeeze(-2)
+                noise = (z.unsqueeze(-2) @ self.env_weights.to(z)).squeeze(-2)
             else:
-                noise = z @ self.weights.to(z.device)
+                noise = z @ self.weights.to(z)
         return loc, scale, noise
 
     def noise_state_dict(self) -> dict[str, Any]:
@@ -131,8 +131,8 @@ class GSDEHead(nn.Module):
         if tuple(state["env_weights"].shape) != tuple(self.env_weights.shape):
             raise ValueError(f"gSDE weights of shape {tuple(state['env_weights'].shape)}, this head's are "
                              f"{tuple(self.env_weights.shape)}")
-        self.weights = state["weights"].clone().to(self.log_std.device)
-        self.env_weights = state["env_weights"].clone().to(self.log_std.device)
+        self.weights = state["weights"].to(self.log_std, copy=True)
+        self.env_weights = state["env_weights"].to(self.log_std, copy=True)
         self.steps = int(state["steps"])
 
 

@@ -60,3 +60,14 @@ def test_a_trunk_returns_its_features():
 def test_bad_conv_settings_are_refused(kwargs, message):
     with pytest.raises((ValueError, RuntimeError), match=message):
         ConvNet(**kwargs)
+
+
+def test_integer_frames_take_the_networks_dtype():
+    """A float64 network (``.double()``) takes uint8 and bool frames as it takes float64 ones."""
+    from rlkit.modules import MinAtarNet
+
+    net = MinAtarNet((4, 10, 10), 6).double()
+    frames = torch.randint(0, 2, (2, 4, 10, 10), dtype=torch.uint8)
+    out = net(frames)
+    assert out.dtype == torch.float64
+    assert torch.equal(out, net(frames.double())) and torch.equal(out, net(frames.bool()))

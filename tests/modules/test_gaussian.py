@@ -145,3 +145,19 @@ def test_gsde_state_round_trip():
 def test_bad_sample_freq_is_refused():
     with pytest.raises(ValueError, match="sample_freq must be -1"):
         GSDEHead(4, 1, sample_freq=0)
+
+
+def test_gsde_noise_follows_the_heads_dtype():
+    """The exploration weights are not parameters: after ``.double()`` they are used, and loaded, in
+    the head's dtype all the same."""
+    from rlkit.modules import ExplorationType, set_exploration_type
+    from rlkit.modules.gaussian import GSDEHead
+
+    head = GSDEHead(4, 2, num_envs=3).double()
+    with set_exploration_type(ExplorationType.RANDOM):
+        loc, scale, noise = head(torch.randn(3, 4, dtype=torch.float64))  # one row per env: the per-env weights
+    assert noise.dtype == loc.dtype == scale.dtype == torch.float64
+    _, _, shared = head(torch.randn(5, 4, dtype=torch.float64))
+    assert shared.dtype == torch.float64
+    head.load_noise_state_dict(GSDEHead(4, 2, num_envs=3).noise_state_dict())  # saved in float32
+    assert head.weights.dtype == head.env_weights.dtype == torch.float64
