@@ -25,6 +25,7 @@ Examples:
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any, Union
 
@@ -71,8 +72,12 @@ def iqm(scores: Scores | Sequence[float]) -> float:
     2.0
     >>> iqm([[0.0, 1.0], [2.0, 10.0]])   # two tasks pooled: 0 and 10 dropped
     1.5
+    >>> iqm([1.0, 2.0, 3.0, float("nan")])   # a missing score is not cut away unseen
+    nan
     """
     values = np.sort(_flat(scores))
+    if np.isnan(values).any():  # (sorting would move a NaN past the upper cut, out of sight)
+        return math.nan
     cut = int(0.25 * values.size)
     return float(values[cut:values.size - cut].mean())
 

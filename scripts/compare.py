@@ -57,8 +57,10 @@ class SeedResult:
     last100: float
     final_eval: float
     best_eval: float
-    frames_to_target: float  # NaN: never reached
+    frames_to_target: float  # NaN: never reached (or no target)
     wall_s: float
+    complete: bool  # trained to its budget (or stopped early at its target) and evaluated there
+    target: float | None = None
 
 
 @dataclass
@@ -97,7 +99,7 @@ def find_run_dirs(paths: list[Path]) -> list[Path]:
             run = config.parent
             if ".hydra" in run.parts or not (run / "metrics.csv").is_file():
                 continue
-            if run not in found:
+            if run.resolve() not in {f.resolve() for f in found}:  # (the same run reached by two paths)
                 found.append(run)
     if not found:
         raise SystemExit(f"compare.py: no run directories (config.yaml + metrics.csv) under {[str(p) for p in paths]}")
@@ -122,7 +124,7 @@ def seed_result(run: report.Run, target: float | None) -> SeedResult:
     reached = [step for step, value in evals if target is not None and value >= target]
     return SeedResult(run.path, run.seed, run.frames, last100,
                       evals[-1][1] if evals else math.nan, max(v for _, v in evals) if evals else math.nan,
-                      float(reached[0]) if reached else math.nan, wall_seconds(run.rows))
+                      float(reached[0]) if reached else math.nan, wall_seconds(run.rows), run.complete, target)
 
 
 def run_target(flat: dict[str, Any]) -> float | None:
@@ -150,6 +152,17 @@ def group(run_dirs: list[Path], target: float | None) -> tuple[list[Config], lis
         config.runs.append(run)
         config.results.append(seed_result(run, target if target is not None else run_target(flat)))
     groups = list(configs.values())
+    for i, c in enumerate(groups):
+        # Two runs of one seed under one configuration would count that seed twice: refused.
+        by_seed: dict[int, list[Path]] = {}
+        for result in c.results:
+            by_seed.setdefault(result.seed, []).append(result.path)
+        twice = {seed: paths for seed, paths in by_seed.items() if len(paths) > 1}
+        if twice:
+            seed, paths = next(iter(twice.items()))
+            raise SystemExit(f"compare.py: configuration {i} holds seed {seed} {len(paths)} times "
+                             f"({', '.join(str(p) for p in paths)}): runs of the same config and seed would count "
+                             "twice; compare such sets of runs separately")
     keys = sorted({k for c in groups for k in c.values})
     differing = [k for k in keys if len({repr(c.values.get(k)) for c in groups}) > 1]
     for c in groups:
@@ -161,18 +174,32 @@ def _agg(values: list[float]) -> dict[str, float]:
     return report.across_seeds(values)
 
 
-def _cell(agg: dict[str, float]) -> str:
+def _cell(agg: dict[str, float], total: int) -> str:
     if math.isnan(agg["mean"]):
         return "n/a"
-    return (f"{agg['mean']:.2f} ± {agg['std']:.2f}; IQM {agg['iqm']:.2f} "
+    cell = (f"{agg['mean']:.2f} ± {agg['std']:.2f}; IQM {agg['iqm']:.2f} "
             f"[{agg['iqm_ci_low']:.2f}, {agg['iqm_ci_high']:.2f}]")
+    used = int(agg.get("seeds", total))
+    return cell if used == total else f"{cell} ({used} of {total} seeds)"
+
+
+def _has_target(results: list[SeedResult]) -> bool:
+    return any(r.target is not None for r in results)
 
 
 def _target_cell(results: list[SeedResult]) -> str:
+    if not _has_target(results):
+        return "n/a (no target)"
     reached = [r.frames_to_target for r in results if not math.isnan(r.frames_to_target)]
     if not reached:
         return f"0/{len(results)}"
     return f"{len(reached)}/{len(results)}, median {int(np.median(reached)):,}"
+
+
+def _seeds_cell(results: list[SeedResult]) -> str:
+    """The number of runs, and how many finished, where some did not."""
+    done = sum(r.complete for r in results)
+    return str(len(results)) if done == len(results) else f"{len(results)} ({done} complete)"
 
 
 def _value(value: Any) -> str:
@@ -185,9 +212,10 @@ def table_rows(groups: list[Config], differing: list[str]) -> tuple[list[str], l
               "frames to target", "wall (s/seed)"]
     rows = []
     for i, c in enumerate(groups):
-        rows.append([str(i), *(_value(c.values.get(k)) for k in differing), str(len(c.results)),
-                     _cell(_agg([r.last100 for r in c.results])), _cell(_agg([r.final_eval for r in c.results])),
-                     _cell(_agg([r.best_eval for r in c.results])), _target_cell(c.results),
+        n = len(c.results)
+        rows.append([str(i), *(_value(c.values.get(k)) for k in differing), _seeds_cell(c.results),
+                     _cell(_agg([r.last100 for r in c.results]), n), _cell(_agg([r.final_eval for r in c.results]), n),
+                     _cell(_agg([r.best_eval for r in c.results]), n), _target_cell(c.results),
                      f"{np.mean([r.wall_s for r in c.results]):.1f}"])
     return header, rows
 
@@ -202,27 +230,28 @@ def write_csvs(groups: list[Config], differing: list[str], out: Path) -> None:
     buf = io.StringIO()
     writer = csv.writer(buf)
     metrics = ["last100", "final_eval", "best_eval"]
-    writer.writerow(["config", *differing, "seeds",
-                     *(f"{m}_{s}" for m in metrics for s in ("mean", "std", "iqm", "iqm_ci_low", "iqm_ci_high")),
+    writer.writerow(["config", *differing, "seeds", "seeds_complete",
+                     *(f"{m}_{s}" for m in metrics for s in ("seeds", "mean", "std", "iqm", "iqm_ci_low", "iqm_ci_high")),
                      "seeds_reaching_target", "frames_to_target_median", "wall_s_mean"])
     for i, c in enumerate(groups):
-        cells: list[Any] = [i, *(c.values.get(k) for k in differing), len(c.results)]
+        cells: list[Any] = [i, *(c.values.get(k) for k in differing), len(c.results), sum(r.complete for r in c.results)]
         for m in metrics:
             agg = _agg([getattr(r, m) for r in c.results])
-            cells += [agg[s] for s in ("mean", "std", "iqm", "iqm_ci_low", "iqm_ci_high")]
+            cells += [agg[s] for s in ("seeds", "mean", "std", "iqm", "iqm_ci_low", "iqm_ci_high")]
         reached = [r.frames_to_target for r in c.results if not math.isnan(r.frames_to_target)]
-        cells += [len(reached), float(np.median(reached)) if reached else math.nan,
+        cells += [len(reached) if _has_target(c.results) else math.nan,
+                  float(np.median(reached)) if reached else math.nan,
                   float(np.mean([r.wall_s for r in c.results]))]
         writer.writerow(cells)
     with atomic_write(out / "comparison.csv") as f:
         f.write(buf.getvalue())
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["config", "seed", "frames", "last100", "final_eval", "best_eval", "frames_to_target", "wall_s",
-                     "path"])
+    writer.writerow(["config", "seed", "frames", "complete", "last100", "final_eval", "best_eval", "frames_to_target",
+                     "wall_s", "path"])
     for i, c in enumerate(groups):
         for r in c.results:
-            writer.writerow([i, r.seed, r.frames, r.last100, r.final_eval, r.best_eval, r.frames_to_target,
+            writer.writerow([i, r.seed, r.frames, r.complete, r.last100, r.final_eval, r.best_eval, r.frames_to_target,
                              r.wall_s, r.path])
     with atomic_write(out / "seeds.csv") as f:
         f.write(buf.getvalue())
@@ -307,7 +336,10 @@ def main(argv: list[str] | None = None) -> int:
     notes = [f"{len(run_dirs)} runs, {len(groups)} configurations; keys that differ: {', '.join(differing) or 'none'}.",
              "Returns: mean ± std over seeds (population std); IQM = interquartile mean over seeds with its "
              "stratified-bootstrap 95 % interval (Agarwal et al. 2021; with fewer than 4 seeds the IQM is the mean).",
-             "curves.png: each line ends at the last frame all its runs reached (runs stopped early end sooner)."]
+             "curves.png: each line ends at the last frame all its runs reached (runs stopped early end sooner).",
+             "seeds: the runs of a configuration, and how many of them are complete where some are not (their "
+             "figures are where they stopped); a cell aggregated over fewer seeds (no episode or evaluation yet) "
+             "says so."]
     with atomic_write(out / "comparison.md") as f:
         f.write("# Comparison\n\n" + table + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n")
     write_csvs(groups, differing, out)

@@ -64,7 +64,14 @@ class Run:
 def load_run(path: str | os.PathLike) -> Run:
     """Reads ``config.yaml``, ``metrics.csv`` (empty when absent) and ``episodes.csv`` of a run dir."""
     path = Path(path)
-    config = yaml.safe_load((path / "config.yaml").read_text())
+    try:
+        config = yaml.safe_load((path / "config.yaml").read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise SystemExit(f"{path}: config.yaml cannot be read: {str(err).splitlines()[0]}") from err
+    missing = [k for k in ("seed", "total_frames") if not isinstance(config, dict) or config.get(k) is None]
+    if missing:
+        raise SystemExit(f"{path}: config.yaml is not a run's config (no {' or '.join(missing)}); "
+                         "give the directories train.py wrote")
     metrics = path / "metrics.csv"
     rows = read_metrics_csv(metrics) if metrics.is_file() else []
     episodes = None
@@ -178,8 +185,17 @@ def across_seeds(values: list[float]) -> dict[str, float]:
     runs' NaNs (no episode or evaluation yet) are left out, all NaN when none is left."""
     values = [v for v in values if not math.isnan(v)]
     if not values:
-        return {"mean": math.nan, "std": math.nan, "iqm": math.nan, "iqm_ci_low": math.nan, "iqm_ci_high": math.nan}
-    return stats.aggregate(values).as_dict()
+        return {"mean": math.nan, "std": math.nan, "iqm": math.nan, "iqm_ci_low": math.nan, "iqm_ci_high": math.nan,
+                "seeds": 0}
+    return {**stats.aggregate(values).as_dict(), "seeds": len(values)}
+
+
+def seeds_label(agg: dict[str, float], total: int) -> str:
+    """``(3 seeds)``, or ``(2 of 3 seeds)`` where some seeds have no figure yet (no episode or
+    evaluation) and the aggregate leaves them out."""
+    used = int(agg.get("seeds", total))
+    word = "seed" if total == 1 else "seeds"
+    return f"({total} {word})" if used == total else f"({used} of {total} {word})"
 
 
 def summarize(experiment: str, runs: list[Run], published: Any | None, env_id: str) -> dict[str, Any]:
@@ -197,12 +213,19 @@ def summarize(experiment: str, runs: list[Run], published: Any | None, env_id: s
     train = across_seeds([s["last100"] for s in per_seed])
     greedy = across_seeds([s["eval_return"] for s in per_seed])
     pub = None
+    budget = max((run.total_frames for run in runs), default=0)
     if published is not None:
         pub = {k: getattr(published, k) for k in ("source", "url", "env_id", "mean", "std", "protocol", "runs",
                                                     "frames", "note")}
         pub["curve"] = [list(point) for point in published.curve]
+        pub["at_frames"] = published.frames
+        if budget and budget != published.frames:
+            # Trained to another budget: the published curve's value there where it has one.
+            at = dict(published.curve).get(budget)
+            if at is not None:
+                pub.update(mean=at, std=math.nan, at_frames=budget, from_curve=True)
     return {
-        "experiment": experiment, "env_id": env_id, "seeds": [s["seed"] for s in per_seed],
+        "experiment": experiment, "env_id": env_id, "seeds": [s["seed"] for s in per_seed], "budget": budget,
         "train_last100": train, "greedy_eval": greedy,
         "last100_exact": all(s["last100_exact"] for s in per_seed), "per_seed": per_seed, "published": pub,
         "curve_points": curve_points(runs, published) if published is not None else [],
@@ -222,26 +245,32 @@ def _iqm(agg: dict[str, float]) -> str:
     return f"{agg['iqm']:.2f} [{agg['iqm_ci_low']:.2f}, {agg['iqm_ci_high']:.2f}]"
 
 
-def _published_cell(pub: dict | None, protocol: str) -> str:
+def _published_cell(pub: dict | None, protocol: str, budget: int | None = None) -> str:
     if pub is None or pub["protocol"] != protocol:
         return "—"
     runs = f"{pub['runs']} runs" if pub["runs"] > 1 else "1 run, std over episodes"
-    return f"{_pm(pub['mean'], pub['std'])} ([{pub['source']}]({pub['url']}), {runs})"
+    at = pub.get("at_frames", pub["frames"])
+    where = ""
+    if pub.get("from_curve"):
+        where = f", its curve at {at:,} frames"
+    elif budget and budget != at:
+        where = f", at {at:,} frames; these runs train {budget:,}"
+    return f"{_pm(pub['mean'], pub['std'])} ([{pub['source']}]({pub['url']}), {runs}{where})"
 
 
 def summary_rows(summary: dict[str, Any]) -> list[str]:
     """Markdown table rows (without header) comparing rlkit with the published figure."""
     n = len(summary["seeds"])
-    seeds = f"{n} seed{'s' if n != 1 else ''}"
     pub = summary["published"]
+    budget = summary.get("budget")
     approx = "" if summary["last100_exact"] else " (≈)"
     name, env = summary["experiment"], summary["env_id"]
     train, greedy = summary["train_last100"], summary["greedy_eval"]
     return [
-        f"| {name} | {env} | last 100 training episodes | "
-        f"{_pm(train['mean'], train['std'])}{approx} ({seeds}) | {_iqm(train)} | {_published_cell(pub, 'last100_train')} |",
-        f"| {name} | {env} | greedy evaluation (last) | "
-        f"{_pm(greedy['mean'], greedy['std'])} ({seeds}) | {_iqm(greedy)} | {_published_cell(pub, 'greedy_eval')} |",
+        f"| {name} | {env} | last 100 training episodes | {_pm(train['mean'], train['std'])}{approx} "
+        f"{seeds_label(train, n)} | {_iqm(train)} | {_published_cell(pub, 'last100_train', budget)} |",
+        f"| {name} | {env} | greedy evaluation (last) | {_pm(greedy['mean'], greedy['std'])} "
+        f"{seeds_label(greedy, n)} | {_iqm(greedy)} | {_published_cell(pub, 'greedy_eval', budget)} |",
     ]
 
 

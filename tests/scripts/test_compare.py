@@ -119,3 +119,34 @@ def test_a_real_sweep(tmp_path):
     assert [(r["algo.optim.lr"], r["seeds"]) for r in rows] == [("0.001", "2"), ("0.01", "2")]
     for row in rows:
         assert not math.isnan(float(row["final_eval_mean"])) and float(row["wall_s_mean"]) > 0
+
+
+def test_a_seed_twice_in_one_configuration_is_refused_and_one_run_by_two_paths_counts_once(tmp_path, capsys):
+    _run(tmp_path / "a", "r0", lr=0.1, seed=0, returns=[1.0], evals=[1.0])
+    _run(tmp_path / "a", "r1", lr=0.1, seed=1, returns=[3.0], evals=[1.0])
+    _run(tmp_path / "b", "r0", lr=0.1, seed=0, returns=[5.0], evals=[1.0])  # the same config and seed elsewhere
+    with pytest.raises(SystemExit, match=r"compare.py: configuration 0 holds seed 0 2 times \(.*a/r0, .*b/r0\)"):
+        compare.main([str(tmp_path / "a"), str(tmp_path / "b"), "--no-plot", "--out", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()
+    # The same directory given twice (by two spellings) is one set of runs.
+    other = tmp_path / "a" / ".." / "a"
+    assert compare.main([str(tmp_path / "a"), str(other), "--no-plot", "--out", str(tmp_path / "out")]) == 0
+    rows = list(csv.DictReader((tmp_path / "out" / "comparison.csv").open()))
+    assert rows[0]["seeds"] == "2"
+
+
+def test_unfinished_seeds_missing_figures_and_no_target_are_said(tmp_path, capsys):
+    _run(tmp_path, "r0", lr=0.1, seed=0, returns=[2.0], evals=[1.0, 2.0], target=None)
+    unfinished = _run(tmp_path, "r1", lr=0.1, seed=1, returns=[4.0], evals=[3.0, 4.0], target=None)
+    # seed 1 stopped half way, before its second evaluation; seed 2 has no episode or evaluation yet
+    (unfinished / "metrics.csv").write_text("step,episode_return,episodes,eval_return,fps\n1000,1.0,1,3.0,1000.0\n"
+                                            "1500,1.0,1,,1000.0\n")
+    late = _run(tmp_path, "r2", lr=0.1, seed=2, returns=[], evals=[1.0, 1.0], target=None)
+    (late / "metrics.csv").write_text("step,fps\n100,1000.0\n")
+    assert compare.main([str(tmp_path), "--no-plot"]) == 0
+    table = (tmp_path / "comparison.md").read_text()
+    assert "| 0 | 3 (1 complete) | 3.00 ± 1.00; IQM 3.00 [2.00, 4.00] (2 of 3 seeds) |" in table
+    assert "| n/a (no target) |" in table
+    row = next(csv.DictReader((tmp_path / "comparison.csv").open()))
+    assert (row["seeds"], row["seeds_complete"], row["last100_seeds"]) == ("3", "1", "2")
+    assert math.isnan(float(row["seeds_reaching_target"]))

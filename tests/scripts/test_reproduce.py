@@ -56,7 +56,10 @@ def test_across_seeds_population_std_and_iqm():
     assert agg["iqm_ci_low"] >= 1.0 and agg["iqm_ci_high"] <= 3.0
     # 4 seeds: the IQM drops the best and the worst
     assert report.across_seeds([0.0, 10.0, 20.0, 1000.0])["iqm"] == 15.0
-    assert all(math.isnan(x) for x in report.across_seeds([]).values())
+    empty = report.across_seeds([])
+    assert empty.pop("seeds") == 0 and all(math.isnan(x) for x in empty.values())
+    assert agg["seeds"] == 2 and report.seeds_label(agg, 3) == "(2 of 3 seeds)"
+    assert report.seeds_label(report.across_seeds([1.0, 2.0, 3.0]), 3) == "(3 seeds)"
 
 
 def _fake_run(tmp_path, name, seed, rows, total_frames=200, episodes=None):
@@ -80,8 +83,10 @@ def test_summarize_uses_episodes_csv_exactly_and_the_last_evaluation(tmp_path):
     summary = report.summarize("dqn_cartpole", [b, a], PUBLISHED["dqn_cartpole"], "CartPole-v1")
     assert summary["seeds"] == [0, 1]
     assert [s["last100"] for s in summary["per_seed"]] == [1.0, 3.0]  # seed 0 from episodes.csv: the last 100
-    assert summary["train_last100"] == {"mean": 2.0, "std": 1.0, "iqm": 2.0, "iqm_ci_low": 1.0, "iqm_ci_high": 3.0}
-    assert summary["greedy_eval"] == {"mean": 8.0, "std": 1.0, "iqm": 8.0, "iqm_ci_low": 7.0, "iqm_ci_high": 9.0}
+    assert summary["train_last100"] == {"mean": 2.0, "std": 1.0, "iqm": 2.0, "iqm_ci_low": 1.0, "iqm_ci_high": 3.0,
+                                        "seeds": 2}
+    assert summary["greedy_eval"] == {"mean": 8.0, "std": 1.0, "iqm": 8.0, "iqm_ci_low": 7.0, "iqm_ci_high": 9.0,
+                                      "seeds": 2}
     assert "2.00 [1.00, 3.00]" in report.summary_rows(summary)[0]
     assert summary["last100_exact"]
     train_row, eval_row = report.summary_rows(summary)
@@ -356,3 +361,29 @@ def test_summary_of_a_directory_without_summaries_points_to_compare(tmp_path):
 def test_env_name_of_a_suite_is_its_env_id():
     assert reproduce.env_name({"suite": "atari", "id": None, "game": "Pong", "options": {}}) == "ALE/Pong-v5"
     assert reproduce.env_name({"suite": "gym", "id": "Acrobot-v1", "game": None, "options": {}}) == "Acrobot-v1"
+
+
+def test_the_published_figure_is_read_at_the_runs_budget(tmp_path):
+    """Runs trained to a shorter budget than the published figure's are compared with the published
+    curve there, or told apart from it where the curve has no point at that budget."""
+    from dataclasses import replace
+
+    run = _fake_run(tmp_path, "a", 0, _rows((3.0, 100)) + [{"step": 200, "eval_return": 9.0}], total_frames=200)
+    published = replace(PUBLISHED["dqn_minatar_breakout"], curve=((100, 5.0), (200, 6.0), (400, 9.0)), frames=400,
+                        mean=9.0)
+    train_row, _ = report.summary_rows(report.summarize("dqn_minatar_breakout", [run], published, "MinAtar/Breakout"))
+    assert "| 6.00 (std not published) (" in train_row and "30 runs, its curve at 200 frames)" in train_row
+    no_point = replace(published, curve=((100, 5.0), (400, 9.0)))
+    train_row, _ = report.summary_rows(report.summarize("dqn_minatar_breakout", [run], no_point, "MinAtar/Breakout"))
+    assert "| 9.00 (std not published) (" in train_row and "at 400 frames; these runs train 200)" in train_row
+
+
+def test_a_directory_that_is_not_a_run_is_one_line(tmp_path):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "config.yaml").write_text("")
+    with pytest.raises(SystemExit, match=r"bad: config.yaml is not a run's config \(no seed or total_frames\)"):
+        report.load_run(bad)
+    (bad / "config.yaml").write_text("seed: [unclosed\n")
+    with pytest.raises(SystemExit, match=r"bad: config.yaml cannot be read: "):
+        report.load_run(bad)
