@@ -1,6 +1,7 @@
 """Greedy evaluation on a separately seeded environment."""
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -9,6 +10,18 @@ import torch
 from rlkit import keys
 from rlkit.data import Categorical
 from rlkit.modules import ExplorationType, action_call, set_exploration_type
+
+log = logging.getLogger(__name__)
+
+
+def warn_unfinished(finished: np.ndarray, max_steps: int, who: str = "evaluation") -> None:
+    """Warns when the step cap ended an evaluation before all its episodes finished (their returns so
+    far are what gets reported): the cap is a safety net, not a protocol."""
+    left = int((~finished).sum())
+    if left:
+        log.warning("%s stopped at its cap of %d steps with %d of %d episodes unfinished: their returns so far are "
+                    "reported (a policy that never ends an episode, or a cap too low for the env)", who, max_steps,
+                    left, finished.size)
 
 
 class Evaluator:
@@ -89,6 +102,7 @@ class Evaluator:
                 if finished.all():
                     break
                 obs, mask = res.observation, res.action_mask
+        warn_unfinished(finished, self.max_steps)
         return returns, lengths
 
     def explore(self, action: torch.Tensor, mask: torch.Tensor | None, generator: torch.Generator) -> torch.Tensor:

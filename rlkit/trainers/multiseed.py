@@ -45,7 +45,7 @@ from rlkit.data.seed_replay import SeedReplay
 from rlkit.modules import ExplorationType, action_call, set_exploration_type
 from rlkit.trainers.callbacks import TrainerCallback
 from rlkit.trainers.checkpoint import checkpoint_dir, rng_state, save_run_checkpoint, set_rng_state
-from rlkit.trainers.evaluator import Evaluator, evaluation_metrics
+from rlkit.trainers.evaluator import Evaluator, evaluation_metrics, warn_unfinished
 from rlkit.trainers.loggers import EndReason, Logger, NoneLogger
 from rlkit.trainers.trainer import (
     LR_SCHEDULES,
@@ -140,6 +140,8 @@ class MultiSeedEvaluator:
                     finished[k] |= res.done
                     state[k] = (res.observation, res.action_mask)
                 running = [k for k in running if not finished[k].all()]
+        for k in running:
+            warn_unfinished(finished[k], max_steps, f"seed index {k}'s evaluation")
         return {k: evaluation_metrics(returns[k], lengths[k]) for k in which}
 
     def close(self) -> None:

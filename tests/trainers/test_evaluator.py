@@ -49,7 +49,13 @@ def test_one_greedy_episode_per_sub_env_as_a_plain_loop(module_class):
     evaluator.close()
 
 
-def test_max_steps_caps_an_evaluation():
+def test_max_steps_caps_an_evaluation_and_says_so(caplog):
     policy = TensorDictModule(lean_right, in_keys=["observation"], out_keys=["action"])
-    result = Evaluator(GymEnv("CartPole-v1", num_envs=2, seed=SEED), policy, seed=SEED, max_steps=7)()
+    with caplog.at_level("WARNING", logger="rlkit"):
+        result = Evaluator(GymEnv("CartPole-v1", num_envs=2, seed=SEED), policy, seed=SEED, max_steps=7)()
     assert result["eval_length"] == 7 and result["eval_return"] == 7.0
+    assert "evaluation stopped at its cap of 7 steps with 2 of 2 episodes unfinished" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="rlkit"):
+        Evaluator(GymEnv("CartPole-v1", num_envs=2, seed=SEED), policy, seed=SEED, max_steps=1000)()
+    assert "unfinished" not in caplog.text  # (leaning right ends every episode long before)
