@@ -54,7 +54,7 @@ def timed(commands: list[list[str]], jobs: int) -> float:
 
 
 PHASES = {  # (module, class, method) -> column
-    ("rlkit.collectors.multiseed", "MultiSeedCollector", "next_batches"): "collect",
+    ("rlkit.collectors.multiseed", "MultiSeedCollector", "next_batch"): "collect",
     ("rlkit.trainers.multiseed", "MultiSeedTrainer", "_off_policy_step"): "replay+update",
     ("rlkit.trainers.multiseed", "MultiSeedTrainer", "_optimise"): "update",
     ("rlkit.trainers.trainer", "Trainer", "_off_policy_step"): "replay+update",

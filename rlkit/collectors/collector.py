@@ -27,6 +27,35 @@ def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
     return value
 
 
+def pack(data: dict, next_obs: np.ndarray, rewards: np.ndarray, terms: np.ndarray, truncs: np.ndarray,
+         dones: np.ndarray, next_masks: np.ndarray | None, batch_shape: list[int], device: torch.device,
+         td_device: torch.device | None) -> TensorDict:
+    """A batch TensorDict of ``batch_shape`` (on ``td_device``, the env's) from the policy side's
+    tensors ``data`` (``traj_id`` and ``step_count`` as arrays) and the env side's arrays (rewards
+    and flags without their trailing singleton dim), which go to ``device`` (the actions')."""
+    on_cpu = device.type == "cpu"
+
+    def tensor(array: np.ndarray) -> torch.Tensor:
+        out = torch.from_numpy(array)
+        return out if on_cpu else out.to(device)
+
+    nxt = {
+        keys.OBSERVATION: tensor(next_obs),
+        keys.REWARD: tensor(rewards[..., None]),
+        keys.TERMINATED: tensor(terms[..., None]),
+        keys.TRUNCATED: tensor(truncs[..., None]),
+        keys.DONE: tensor(dones[..., None]),
+    }
+    if next_masks is not None:
+        nxt[keys.ACTION_MASK] = tensor(next_masks)
+    data[keys.TRAJ_ID] = tensor(data[keys.TRAJ_ID])
+    data[keys.STEP_COUNT] = tensor(data[keys.STEP_COUNT])
+    # Every entry was made with the batch shape, on the env's device: no re-validation.
+    size = torch.Size(batch_shape)
+    data[keys.NEXT] = assembled(nxt, size, td_device)
+    return assembled(data, size, td_device)
+
+
 class Collector:
     """Collects ``frames_per_batch`` frames per batch from ``env`` with ``policy``, up to ``total_frames``.
 
@@ -144,13 +173,22 @@ class Collector:
         """Steps of every sub-env per batch."""
         return self.frames_per_batch // self.env.num_envs
 
+    @property
+    def state_keys(self) -> list:
+        """What the env provides each step and every transition stores: the observation, then the
+        action mask where the env has one."""
+        return list(self._state_keys)
+
+    @property
+    def out_keys(self) -> list:
+        """The policy's outputs every transition stores (``"action"`` among them)."""
+        return list(self._out_keys)
+
     def finish_batch(self, taken: list[tuple], results: list) -> TensorDict:
-        """The batch of ``steps_per_batch`` steps driven outside the collector (a multi-seed
-        collector steps several collectors' envs with one batched policy call): ``taken`` holds,
-        per step, what the env provided (``state_keys`` order: the observation, then the action
-        mask if any) followed by the policy's outputs (``policy.out_keys`` order); ``results``
-        the env's :class:`~rlkit.envs.gym_env.StepResult` of each step. Updates the episode
-        bookkeeping and the frame count as :meth:`next_batch` does (which calls it)."""
+        """The batch of the steps :meth:`_collect` took: ``taken`` holds, per step, what the env
+        provided (:attr:`state_keys` order) followed by the policy's outputs (:attr:`out_keys`
+        order); ``results`` the env's :class:`~rlkit.envs.gym_env.StepResult` of each step. Does
+        the episode bookkeeping (:meth:`record_episodes`) and counts the frames."""
         keys_in_order = [*self._state_keys, *self._out_keys]
         columns = list(zip(*taken))
         # The env's results by field: next observation, reward, terminated, truncated, done, next
@@ -221,30 +259,19 @@ class Collector:
         # Games, not lives (Atari): the done arrays themselves unless a step's differ.
         same = all(end is done for end, done in zip(episode_ends, stores[4]))
         ends = dones if same else join(episode_ends)
-        episodes = self._episodes.update(raw.reshape(n, steps), ends.reshape(n, steps))
+        traj_id, step_count = self.record_episodes(raw.reshape(n, steps), ends.reshape(n, steps))
+        data[keys.TRAJ_ID] = traj_id.reshape(batch_shape)
+        data[keys.STEP_COUNT] = step_count.reshape(batch_shape)
+        return pack(data, next_obs, rewards, terms, truncs, dones, next_masks, batch_shape, device, env.device)
+
+    def record_episodes(self, raw_rewards: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Episode bookkeeping of one batch (``[num_envs, T]`` raw rewards and episode ends): sets
+        :attr:`episode_returns` / :attr:`episode_lengths`; returns the transitions' ``traj_id`` and
+        ``step_count`` (``[num_envs, T]``)."""
+        episodes = self._episodes.update(raw_rewards, ends)
         self.episode_returns = torch.from_numpy(episodes.returns.astype(np.float32))
         self.episode_lengths = torch.from_numpy(episodes.lengths)
-        on_cpu = device.type == "cpu"
-
-        def tensor(array: np.ndarray) -> torch.Tensor:
-            out = torch.from_numpy(array)
-            return out if on_cpu else out.to(device)
-
-        nxt = {
-            keys.OBSERVATION: tensor(next_obs),
-            keys.REWARD: tensor(rewards[..., None]),
-            keys.TERMINATED: tensor(terms[..., None]),
-            keys.TRUNCATED: tensor(truncs[..., None]),
-            keys.DONE: tensor(dones[..., None]),
-        }
-        if next_masks is not None:
-            nxt[keys.ACTION_MASK] = tensor(next_masks)
-        data[keys.TRAJ_ID] = tensor(episodes.traj_id.reshape(batch_shape))
-        data[keys.STEP_COUNT] = tensor(episodes.step_count.reshape(batch_shape))
-        # Every entry was made here with the batch shape, on the env's device: no re-validation.
-        size = torch.Size(batch_shape)
-        data[keys.NEXT] = assembled(nxt, size, env.device)
-        return assembled(data, size, env.device)
+        return episodes.traj_id, episodes.step_count
 
     # -- state -----------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

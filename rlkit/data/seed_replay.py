@@ -28,12 +28,17 @@ def _flat(td: TensorDictBase) -> TensorDictBase:
     return td if td.batch_dims == 1 else td.reshape(-1)
 
 
+def _rows(batches: TensorDictBase | Sequence[TensorDictBase]) -> list[TensorDictBase]:
+    """The seeds' batches of a stacked ``[N, ...]`` batch (or of a list of them)."""
+    return list(batches.unbind(0)) if isinstance(batches, TensorDictBase) else list(batches)
+
+
 class SeedReplay(Protocol):
     """What the multi-seed trainer asks of its replay (``N`` seeds, lists indexed by seed)."""
 
     buffers: list[ReplayBuffer]
 
-    def extend(self, batches: Sequence[TensorDictBase]) -> None: ...
+    def extend(self, batches: TensorDictBase | Sequence[TensorDictBase]) -> None: ...
 
     def sample(self, batch_size: int) -> TensorDictBase: ...
 
@@ -54,8 +59,9 @@ class PerSeedReplay:
     def __init__(self, buffers: Sequence[ReplayBuffer]) -> None:
         self.buffers = list(buffers)
 
-    def extend(self, batches: Sequence[TensorDictBase]) -> None:
-        for buffer, batch in zip(self.buffers, batches, strict=True):
+    def extend(self, batches: TensorDictBase | Sequence[TensorDictBase]) -> None:
+        """Seed ``k``'s collector batch (row ``k`` of a stacked batch) into its buffer."""
+        for buffer, batch in zip(self.buffers, _rows(batches), strict=True):
             buffer.extend(_flat(batch))
 
     def sample(self, batch_size: int) -> TensorDictBase:
@@ -164,19 +170,26 @@ class SeedStackedReplay:
         """Items per seed."""
         return len(self._storage) // self.num_seeds
 
-    def extend(self, batches: Sequence[TensorDictBase]) -> None:
-        """Writes seed ``k``'s collector batch ``batches[k]`` (``[M]`` or env-major ``[E, T]``, as
-        many items for every seed) where its own buffer would write it."""
-        if len(batches) != self.num_seeds:
-            raise ValueError(f"{len(batches)} batches for {self.num_seeds} seeds")
+    def extend(self, batches: TensorDictBase | Sequence[TensorDictBase]) -> None:
+        """Writes seed ``k``'s collector batch (row ``k`` of a stacked ``[N, ...]`` batch, or
+        ``batches[k]``; ``[M]`` or env-major ``[E, T]``, as many items for every seed) where its own
+        buffer would write it."""
+        n = self.num_seeds
+        count = batches.batch_size[0] if isinstance(batches, TensorDictBase) else len(batches)
+        if count != n:
+            raise ValueError(f"{count} batches for {n} seeds")
         leaves = {}
         for key in self._keys:
-            values = []
-            for batch in batches:
-                value = batch.get(key)
-                values.append(value.reshape(-1, *value.shape[batch.batch_dims:]))
+            if isinstance(batches, TensorDictBase):
+                value = batches.get(key)
+                stacked = value.reshape(n, -1, *value.shape[batches.batch_dims:]).transpose(0, 1)
+            else:
+                values = []
+                for batch in batches:
+                    value = batch.get(key)
+                    values.append(value.reshape(-1, *value.shape[batch.batch_dims:]))
+                stacked = torch.stack(values, 1)
             # [M, N, *item] flattened: seed k's item m lands at m * N + k.
-            stacked = torch.stack(values, 1)
             leaves[key] = stacked.reshape(-1, *stacked.shape[2:])
         self._storage.extend_leaves(leaves)
 

@@ -67,12 +67,6 @@ log = logging.getLogger("rlkit")
 _STATUS_WORDS = {"running": "budget done", "stopped": "target reached", "dropped": "dropped: non-finite"}
 
 
-def stack(tds: Sequence[TensorDictBase]) -> TensorDictBase:
-    """The seeds' TensorDicts stacked on a new leading dim."""
-    tensors: list = list(tds)
-    return cast(TensorDictBase, torch.stack(tensors))
-
-
 def seed_views(params: Sequence[torch.Tensor], n: int) -> list[list[torch.Tensor]]:
     """Per seed, a leaf view of its slice of every stacked parameter (what the optimiser updates:
     in place, so the stacked parameters follow). The trainer sets their gradients from the stacked
@@ -362,14 +356,15 @@ class MultiSeedTrainer:
             self._session = time.perf_counter()
             self._wall, self._wall_frames = self._session, self.frames
             while self.frames < self.settings.total_frames and self._running() and not self._halted:
-                batches = self.collector.next_batches()
-                self.frames += batches[0].numel()
+                batch = self.collector.next_batch()  # [N, *per-seed batch]
+                per_seed = batch.batch_size[1:].numel()
+                self.frames += per_seed
                 if self.replay is not None:
-                    self._off_policy_step(batches)
+                    self._off_policy_step(batch)
                 else:
-                    self._optimise(stack(batches))
+                    self._optimise(batch)
                 if self.exploration is not None:
-                    self.exploration.step(batches[0].numel())
+                    self.exploration.step(per_seed)
                 for k, collector in enumerate(self.collector.collectors):
                     out = self.outputs[k]
                     if out.status != "running":
@@ -419,11 +414,11 @@ class MultiSeedTrainer:
             raise KeyboardInterrupt
         self._signal = signum
 
-    def _off_policy_step(self, batches: list[TensorDictBase]) -> None:
+    def _off_policy_step(self, batch: TensorDictBase) -> None:
         s = self.settings
         replay = self.replay
         assert replay is not None
-        replay.extend(batches)
+        replay.extend(batch)
         if self.frames < s.learning_starts:
             return
         for _ in range(s.updates_per_batch):
