@@ -460,7 +460,7 @@ def build_multiseed_trainer(settings: Any, run_dir: Path, *, drop_non_finite: bo
                        else HardUpdate(agent.loss, value_network_update_interval=algo.target_update_interval))
         streams = SeedStreams(states, cuda_states or None, cuda)
         collector = MultiSeedCollector([t.collector for t in trainers], agent.policy, streams)
-        evaluator = MultiSeedEvaluator([cast(Evaluator, t.evaluator) for t in trainers], agent.greedy_policy)
+        evaluator = MultiSeedEvaluator([cast(Evaluator, t.evaluator) for t in trainers], agent.greedy_policy, seeds)
         replay = None
         if first.replay_buffer is not None:
             # Each seed's build checked its own buffer; the N of them must fit together.

@@ -20,6 +20,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import shlex
 import shutil
 import socket
 from pathlib import Path
@@ -84,20 +85,21 @@ def resume_override(path: str | os.PathLike[str]) -> str:
         'multirun/x/0_seed=0'
     """
     text = str(path)
-    if _UNQUOTED.fullmatch(text):
+    if _UNQUOTED.fullmatch(text) and "/" in text:  # (without a "/", "0", "1e3" or "null" would read as no string)
         return f"resume={text}"
     escaped = re.sub(r"\\+(?='|$)", lambda m: m.group(0) * 2, text).replace("'", "\\'")
     return f"resume='{escaped}'"
 
 
 def resume_hint(path: str | os.PathLike[str]) -> str:
-    """:func:`resume_override` as one POSIX shell word (single-quoted where it needs quoting, and
-    double-quoted, with ``\\ $ ` "`` escaped, where it holds single quotes itself)."""
+    """:func:`resume_override` as one POSIX shell word: double-quoted where it needs quoting (``\\
+    $ ` "`` escaped), or single-quoted where it holds a ``!``, which interactive bash expands inside
+    double quotes."""
     override = resume_override(path)
     if _SHELL_SAFE.fullmatch(override):
         return override
-    if "'" not in override:
-        return f"'{override}'"
+    if "!" in override:
+        return shlex.quote(override)
     return '"' + re.sub(r'([\\$`"])', r"\\\1", override) + '"'
 
 

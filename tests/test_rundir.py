@@ -153,7 +153,7 @@ def test_a_released_lock_can_be_taken_again_at_once(tmp_path):
 
 NASTY_PATHS = ["outputs/run", "multirun/x/0_seed=0", "out/a#b", "out/a&b;c", "out/a!b", "out/~x", "out/ü/run",
                "out/a b", "out/it's", "out/$HOME", "out/`id`", 'out/say "hi"', "out/a\\b", "out/end\\",
-               "out/q\\'x", "out/a,b[0]"]
+               "out/q\\'x", "out/a,b[0]", "/runs/a!b c", "0", "null", "1e3", "true", "run"]
 
 
 @pytest.mark.parametrize("path", NASTY_PATHS)
@@ -169,4 +169,8 @@ def test_the_resume_override_parses_back_to_the_path_in_hydra_and_in_a_shell(pat
     assert override_value(override.split("=", 1)[1]) == path
     # The hint as printed, pasted into a POSIX shell, is the override as one word.
     echoed = subprocess.run(["sh", "-c", f"printf '%s' {resume_hint(path)}"], capture_output=True, text=True, check=True)
+    assert echoed.stdout == override
+    # Interactive bash expands "!" inside double quotes (history expansion): the hint survives it.
+    echoed = subprocess.run(["bash", "-c", f"set -H; printf '%s' {resume_hint(path)}"], capture_output=True, text=True,
+                            check=True)
     assert echoed.stdout == override

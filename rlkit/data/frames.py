@@ -284,11 +284,11 @@ class FrameStorage(TensorDictStorage):
                     f"{tuple(self.frame_shape)} and {self.frame_dtype}")
         return super().state_mismatch({k: v for k, v in state.items() if k != "frames"})
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: dict[str, Any], *, copy: bool = True) -> None:
         mismatch = self.state_mismatch(state)
         if mismatch:
             raise ValueError(mismatch)
-        super().load_state_dict({k: v for k, v in state.items() if k != "frames"})
+        super().load_state_dict({k: v for k, v in state.items() if k != "frames"}, copy=copy)
         frames = state["frames"]
         self.slack, self._written = frames["slack"], int(frames["written"])
         device = self._device or torch.device("cpu")

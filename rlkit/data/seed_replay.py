@@ -261,8 +261,9 @@ class SeedStackedReplay:
             for key in self._keys:
                 stacked = torch.stack([td.get(key) for td in per_seed], 1)
                 put(data, key, stacked.reshape(-1, *stacked.shape[2:]))
+        # (the stacked tensors are this storage's own: taken, not copied again)
         self._storage.load_state_dict({"capacity": self.capacity * n, "cursor": int(first["cursor"]) * n,
-                                       "size": int(first["size"]) * n, "data": data})
+                                       "size": int(first["size"]) * n, "data": data}, copy=False)
         for generator, state in zip(self._generators, states):
             generator.set_state(state["generator"].clone())
 

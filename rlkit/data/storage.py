@@ -343,8 +343,10 @@ class TensorDictStorage:
                         f"this run stores {list(shape)} and {dtype}")
         return None
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore contents and write position saved by :meth:`state_dict` (copies the tensors)."""
+    def load_state_dict(self, state: dict[str, Any], *, copy: bool = True) -> None:
+        """Restore contents and write position saved by :meth:`state_dict` (copies the tensors; with
+        ``copy=False`` it takes them as they are where they already lie on the storage's device, for
+        tensors made for it alone)."""
         for key in ("capacity", "cursor", "size", "data"):
             if key not in state:
                 raise KeyError(f"storage state_dict lacks {key!r}; it has {sorted(state)}")
@@ -369,6 +371,6 @@ class TensorDictStorage:
                 for key, value in kept.items():
                     data.set(key, value)
             # Copy so that the buffer never aliases the (possibly reused) state dict.
-            self._set_data(data.apply(lambda t: t.to(device=self._device or t.device, copy=True), device=self._device))
+            self._set_data(data.apply(lambda t: t.to(device=self._device or t.device, copy=copy), device=self._device))
         self._cursor, self._size = cursor, size
         self._version += 1

@@ -95,10 +95,12 @@ class MultiSeedEvaluator:
     Args:
         evaluators: one per seed.
         policy: the seed-stacked greedy policy.
+        seeds: the seeds, as messages name them (default: their indices).
     """
 
-    def __init__(self, evaluators: Sequence[Evaluator], policy: Any) -> None:
+    def __init__(self, evaluators: Sequence[Evaluator], policy: Any, seeds: Sequence[int] | None = None) -> None:
         self.evaluators = list(evaluators)
+        self.seeds = list(seeds) if seeds is not None else list(range(len(self.evaluators)))
         self._action = action_call(policy)
         self._in_keys = list(getattr(policy, "in_keys", [keys.OBSERVATION]))
 
@@ -135,7 +137,7 @@ class MultiSeedEvaluator:
                     state[k] = (res.observation, res.action_mask)
                 running = [k for k in running if not finished[k].all()]
         for k in running:
-            warn_unfinished(finished[k], max_steps, f"seed index {k}'s evaluation")
+            warn_unfinished(finished[k], max_steps, f"seed {self.seeds[k]}'s evaluation")
         return {k: evaluation_metrics(returns[k], lengths[k]) for k in which}
 
     def close(self) -> None:

@@ -123,3 +123,23 @@ def test_seed_replay_shares_a_storage_only_where_it_can() -> None:
     assert "differs from seed 0's" in (SeedStackedReplay.unstackable(mixed) or "")
     with pytest.raises(ValueError, match="SeedStackedReplay: seed 1's buffer"):
         SeedStackedReplay(mixed)
+
+
+def test_loading_takes_the_stacked_rows_without_another_copy(monkeypatch):
+    """Resuming holds the checkpoint and one stacked copy of the replay, not two copies."""
+    from rlkit.data.storage import TensorDictStorage
+
+    stacked = SeedStackedReplay(_buffers(2))
+    stacked.extend([_batch(k, 0, (3,)) for k in range(2)])
+    copies = []
+    original = TensorDictStorage.load_state_dict
+
+    def spy(self, state, *, copy=True):
+        copies.append(copy)
+        return original(self, state, copy=copy)
+
+    monkeypatch.setattr(TensorDictStorage, "load_state_dict", spy)
+    loaded = SeedStackedReplay(_buffers(2))
+    loaded.load_state_dict(stacked.state_dict())
+    assert copies == [False]
+    assert torch.equal(loaded.sample(4)["observation"], stacked.sample(4)["observation"])
