@@ -175,20 +175,17 @@ class SeedStackedReplay:
         ``batches[k]``; ``[M]`` or env-major ``[E, T]``, as many items for every seed) where its own
         buffer would write it."""
         n = self.num_seeds
-        count = batches.batch_size[0] if isinstance(batches, TensorDictBase) else len(batches)
-        if count != n:
-            raise ValueError(f"{count} batches for {n} seeds")
+        if not isinstance(batches, TensorDictBase):  # (a list of the seeds' batches: stacked first)
+            if len(batches) != n:
+                raise ValueError(f"{len(batches)} batches for {n} seeds")
+            batches = torch.stack([_flat(batch) for batch in batches])  # type: ignore[assignment]
+        assert isinstance(batches, TensorDictBase)
+        if batches.batch_size[0] != n:
+            raise ValueError(f"{batches.batch_size[0]} batches for {n} seeds")
         leaves = {}
         for key in self._keys:
-            if isinstance(batches, TensorDictBase):
-                value = batches.get(key)
-                stacked = value.reshape(n, -1, *value.shape[batches.batch_dims:]).transpose(0, 1)
-            else:
-                values = []
-                for batch in batches:
-                    value = batch.get(key)
-                    values.append(value.reshape(-1, *value.shape[batch.batch_dims:]))
-                stacked = torch.stack(values, 1)
+            value = batches.get(key)
+            stacked = value.reshape(n, -1, *value.shape[batches.batch_dims:]).transpose(0, 1)
             # [M, N, *item] flattened: seed k's item m lands at m * N + k.
             leaves[key] = stacked.reshape(-1, *stacked.shape[2:])
         self._storage.extend_leaves(leaves)
