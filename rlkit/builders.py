@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 import rlkit.agents  # noqa: F401  (registers the built-in algorithms)
+from rlkit.agents.common import OffPolicyConfig
 from rlkit.config_schema import (
     ESTIMATOR_SCHEMAS,
     LOGGER_SCHEMAS,
@@ -129,6 +130,12 @@ def validate_config(cfg: DictConfig) -> Settings:
     env = _typed(cfg.env, EnvConfig, "env")
 
     entry = ALGORITHMS[algo.name]
+    if entry.off_policy and not isinstance(algo, OffPolicyConfig):
+        # A registration defect, not a config one: the replay, exploration and target-update builders
+        # read OffPolicyConfig's fields from every off-policy algorithm's section.
+        raise TypeError(f"algo={algo.name!r} is registered off-policy (it declares replay_keys), but its schema "
+                        f"{type(algo).__name__} does not derive from rlkit.agents.common.OffPolicyConfig, whose "
+                        "fields the replay, exploration and target-update builders read")
     supported = entry.supported_value_estimators
     if estimator.name not in supported:
         raise ConfigError(
@@ -139,7 +146,7 @@ def validate_config(cfg: DictConfig) -> Settings:
     if slices and entry.slice_len is None:
         raise ConfigError(f"value_estimator={estimator.name!r} trains on [B, T] slices, but algo={algo.name!r} "
                           "declares no slice length")
-    if slices and algo.prioritized:  # (every off-policy algorithm's replay settings have the flag)
+    if slices and algo.prioritized:  # (an off-policy section is an OffPolicyConfig, checked above)
         raise ConfigError(f"algo.prioritized=true with value_estimator={estimator.name!r}: its [B, T] slices are "
                           "sampled uniformly (no prioritised slices); use value_estimator=td0 for prioritised "
                           "replay, or algo.prioritized=false")

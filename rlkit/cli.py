@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -369,6 +370,12 @@ def _env_group_of(conf_dir: Path, env: dict) -> str:
     return "gym"
 
 
+#: What reading a missing or damaged YAML file of a run raises: no file or no access (OSError), not
+#: text (UnicodeDecodeError, a ValueError), not YAML (yaml.YAMLError), or YAML of another shape
+#: (omegaconf's errors; AttributeError / TypeError for scalars and lists where a mapping belongs).
+_UNREADABLE = (OSError, ValueError, TypeError, AttributeError, yaml.YAMLError, OmegaConfBaseException)
+
+
 def run_group_choices(resume: str, conf_dir: Path | None = None) -> dict[str, str]:
     """The config-group choices (``{"algo": "a2c", "env": "Acrobot", ...}``) of the run that
     ``resume`` names: those Hydra recorded at its first start (``.hydra/hydra.yaml``); for a run
@@ -380,11 +387,11 @@ def run_group_choices(resume: str, conf_dir: Path | None = None) -> dict[str, st
         recorded = OmegaConf.to_container(hydra_saved.hydra.runtime.choices)
         if isinstance(recorded, dict):
             return {str(k): v for k, v in recorded.items() if k in GROUP_KEYS and isinstance(v, str)}
-    except Exception:  # noqa: BLE001 (no provenance, or damaged: the saved config is read instead)
+    except _UNREADABLE:  # no provenance, or damaged: the saved config is read instead
         pass
     try:
         saved = OmegaConf.to_container(OmegaConf.load(run_dir / CONFIG_FILE))
-    except Exception:  # noqa: BLE001 (unreadable, or not YAML: the resume itself says so in one line)
+    except _UNREADABLE:  # unreadable, or not YAML: the resume itself says so in one line
         return {}
     choices: dict[str, str] = {}
     if isinstance(saved, dict) and isinstance(saved.get("algo"), dict) and "name" in saved["algo"]:

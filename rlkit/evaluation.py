@@ -59,9 +59,11 @@ def evaluate(run: str | os.PathLike[str], *, episodes: int = 10, video: bool = F
 
     Returns:
         The results written to ``results.json``: ``return_mean``, ``return_std``, ``length_mean``,
-        ``length_std``, the per-episode ``returns`` and ``lengths``, ``videos``, ``output_dir`` and
-        what was evaluated (run, checkpoint, frames, algo, env, seed, episodes, deterministic,
-        epsilon).
+        ``length_std``, the per-episode ``returns`` and ``lengths``, ``unfinished`` (how many
+        episodes the evaluation's ``max_steps`` cap cut short: their returns are their returns so
+        far, and a warning is logged) with the per-episode ``finished`` flags, ``videos``,
+        ``output_dir`` and what was evaluated (run, checkpoint, frames, algo, env, seed, episodes,
+        deterministic, epsilon, max_steps).
 
     Raises:
         RlkitError: before anything is written: bad arguments (``ConfigError``), a missing run or
@@ -142,12 +144,15 @@ def evaluate(run: str | os.PathLike[str], *, episodes: int = 10, video: bool = F
         "seed": seed,
         "deterministic": deterministic,
         "epsilon": epsilon,
+        "max_steps": evaluator.max_steps,
         "return_mean": float(returns.mean()),
         "return_std": float(returns.std()),
         "length_mean": float(lengths.mean()),
         "length_std": float(lengths.std()),
         "returns": [float(r) for r in returns],
         "lengths": [int(n) for n in lengths],
+        "unfinished": int((~evaluator.finished).sum()),
+        "finished": [bool(f) for f in evaluator.finished],
         "videos": videos,
         "output_dir": str(out),
     }
@@ -164,16 +169,21 @@ def _exploration_noise(actor: torch.nn.Module) -> dict[GSDEHead, dict[str, Any]]
 
 
 def format_results(results: dict[str, Any]) -> str:
-    """One line summing up :func:`evaluate`'s results.
+    """One line summing up :func:`evaluate`'s results (and the episodes the step cap cut short, if any).
 
     Examples:
         >>> from rlkit.evaluation import format_results
         >>> format_results({"episodes": 2, "return_mean": 9.5, "return_std": 0.5, "length_mean": 9.5,
         ...                 "length_std": 0.5, "output_dir": "runs/x/eval/1"})
         'eval: 2 episodes | return 9.50 ± 0.50 | length 9.5 ± 0.5 | results: runs/x/eval/1/results.json'
+        >>> format_results({"episodes": 2, "return_mean": 9.5, "return_std": 0.5, "length_mean": 9.5,
+        ...                 "length_std": 0.5, "output_dir": "e", "unfinished": 1, "max_steps": 10})
+        'eval: 2 episodes | return 9.50 ± 0.50 | length 9.5 ± 0.5 | 1 unfinished at the 10-step cap | results: e/results.json'
     """
+    unfinished = results.get("unfinished", 0)
+    cut = f" | {unfinished} unfinished at the {results['max_steps']}-step cap" if unfinished else ""
     return (f"eval: {results['episodes']} episodes | return {results['return_mean']:.2f} ± {results['return_std']:.2f}"
-            f" | length {results['length_mean']:.1f} ± {results['length_std']:.1f}"
+            f" | length {results['length_mean']:.1f} ± {results['length_std']:.1f}{cut}"
             f" | results: {Path(results['output_dir']) / RESULTS_FILE}")
 
 

@@ -30,6 +30,26 @@ def test_the_default_evaluation_is_the_runs_last_one(tiny_run):
     assert written == results
     assert len(results["returns"]) == len(results["lengths"]) == 2 and results["videos"] == []
     assert results["seed"] == 10_000 and results["frames"] >= 300 and results["algo"] == "dqn"
+    assert results["unfinished"] == 0 and results["finished"] == [True, True] and results["max_steps"] == 100_000
+
+
+def test_episodes_the_step_cap_cuts_short_are_recorded_in_results_json(tiny_run, tmp_path, monkeypatch, caplog):
+    """A cap-cut evaluation says so in results.json and the summary line, not only in the log."""
+    from rlkit import evaluation
+    from rlkit.evaluation import format_results
+    from rlkit.trainers.evaluator import Evaluator
+
+    class Capped(Evaluator):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs, max_steps=5)
+
+    monkeypatch.setattr(evaluation, "Evaluator", Capped)
+    results = evaluate(tiny_run("dqn"), episodes=2, output_dir=tmp_path / "out")
+    written = json.loads((tmp_path / "out" / RESULTS_FILE).read_text())
+    assert written["unfinished"] == 2 and written["finished"] == [False, False] and written["max_steps"] == 5
+    assert written["lengths"] == [5, 5]
+    assert "| 2 unfinished at the 5-step cap |" in format_results(results)
+    assert "stopped at its cap of 5 steps with 2 of 2 episodes unfinished" in caplog.text
 
 
 @pytest.mark.parametrize("name", ["c51", "a2c_pendulum", "dqn_minatar"])

@@ -136,3 +136,23 @@ def test_an_estimator_the_loss_does_not_declare_is_refused(bandit):
     with pytest.raises(ConfigError, match=r"value_estimator='td1' is not supported by algo='bandit'; valid choices "
                                           r"for bandit: \['td0'\]"):
         validate_config(cfg)
+
+
+@dataclass
+class LooseConfig:
+    """An off-policy section that does not derive from ``OffPolicyConfig``."""
+
+    name: str
+
+
+def test_an_off_policy_algorithm_whose_schema_lacks_the_off_policy_fields_is_refused_by_name():
+    register_algorithm(Algorithm(name="loose", schema=LooseConfig, loss=BanditLoss, build_agent=build_bandit,
+                                 replay_keys=lambda agent: [keys.OBSERVATION]))
+    try:
+        cfg = bandit_config([])
+        cfg.algo = {"name": "loose"}
+        with pytest.raises(TypeError, match=r"algo='loose' is registered off-policy .* schema LooseConfig does not "
+                                            r"derive from rlkit\.agents\.common\.OffPolicyConfig"):
+            validate_config(cfg)
+    finally:
+        del ALGORITHMS["loose"]

@@ -374,3 +374,19 @@ def test_sweep_jobs_print_labelled_plain_lines_and_announce_an_early_stop(tmp_pa
         texts = [line.split(" - ", 1)[1] for line in log]
         assert texts[0].startswith("start: dqn CartPole-v1 seed") and texts[-1].startswith("end: target reached at 400")
         assert len(set(texts)) == len(texts)  # each line once: rlkit adds no handler beside Hydra's
+
+
+@pytest.mark.parametrize("damage", [b"- a list\n", b"hydra: [\n", b"hydra: 3\n", b"\xff\xfe\x00", None])
+def test_a_resume_reads_the_group_choices_from_config_yaml_when_the_provenance_is_damaged(tmp_path, damage):
+    """run_group_choices falls back from a missing or damaged .hydra/hydra.yaml to config.yaml, and
+    gives no choice (the resume then names the problem itself) when that is damaged too."""
+    from rlkit.cli import CONF_DIR, run_group_choices
+    from rlkit.run import CONFIG_FILE, PROVENANCE_DIR
+
+    (tmp_path / CONFIG_FILE).write_text(yaml.safe_dump({"algo": {"name": "a2c"}, "env": {"id": "Acrobot-v1"}}))
+    if damage is not None:
+        (tmp_path / PROVENANCE_DIR).mkdir()
+        (tmp_path / PROVENANCE_DIR / "hydra.yaml").write_bytes(damage)
+    assert run_group_choices(str(tmp_path), CONF_DIR) == {"algo": "a2c", "env": "Acrobot"}
+    (tmp_path / CONFIG_FILE).write_bytes(damage or b"algo: [\n")
+    assert run_group_choices(str(tmp_path), CONF_DIR) == {}

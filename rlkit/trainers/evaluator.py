@@ -73,6 +73,9 @@ class Evaluator:
         self.exploration = ExplorationType.DETERMINISTIC if deterministic else ExplorationType.RANDOM
         self._action = action_call(policy)
         self._in_keys = list(getattr(policy, "in_keys", [keys.OBSERVATION]))
+        #: Which episodes of the last :meth:`episodes` call ended before the ``max_steps`` cap (bool,
+        #: one per sub-env; the others' returns are their returns so far).
+        self.finished = np.zeros(0, dtype=bool)
 
     @torch.no_grad()
     def __call__(self) -> dict[str, float]:
@@ -103,6 +106,7 @@ class Evaluator:
                     break
                 obs, mask = res.observation, res.action_mask
         warn_unfinished(finished, self.max_steps)
+        self.finished = finished
         return returns, lengths
 
     def explore(self, action: torch.Tensor, mask: torch.Tensor | None, generator: torch.Generator) -> torch.Tensor:
