@@ -16,11 +16,22 @@ from rlkit.envs.spaces import SpaceCodec, describe_spec
 
 
 def all_finite(*arrays: np.ndarray) -> bool:
-    """Whether float arrays hold no NaN/inf (the sum of all is finite; a sum that overflows is
-    re-checked by :func:`check_finite`). Small arrays are summed in Python, faster than numpy's
-    reduction at that size."""
+    """Whether the arrays hold no NaN/inf: integer and bool arrays (pixels) cannot, float ones are
+    summed (the sum of all is finite; a sum that overflows is re-checked by :func:`check_finite`).
+    Small arrays are summed in Python, faster than numpy's reduction at that size.
+
+    Examples:
+        >>> import numpy as np
+        >>> from rlkit.envs.checks import all_finite
+        >>> all_finite(np.zeros(3, np.float32), np.full((84, 84), 255, np.uint8))
+        True
+        >>> all_finite(np.array([1.0, np.nan]))
+        False
+    """
     total = 0.0
     for array in arrays:
+        if array.dtype.kind != "f":
+            continue
         total += sum(array.ravel().tolist()) if array.size <= 64 else float(array.sum())
     return math.isfinite(total)
 

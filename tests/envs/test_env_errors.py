@@ -128,3 +128,14 @@ def test_unknown_vector_env_class_needs_same_step():
     td = env.step(env.reset().set("action", torch.tensor([1])))
     assert td["next", "observation"].tolist() == [[1.0, 1.0]]  # the final obs from info
     assert env.next_state(td)["observation"].tolist() == [[0.0, 0.0]]
+
+
+def test_the_finite_check_skips_integer_pixels_but_not_a_float_reward_beside_them():
+    import numpy as np
+
+    from rlkit.envs.checks import all_finite
+
+    pixels = np.full((4, 84, 84), 255, dtype=np.uint8)  # summed, these would cost a pass over every frame
+    assert all_finite(np.zeros(1, np.float32), pixels, pixels.astype(bool))
+    assert not all_finite(np.array([np.inf], np.float32), pixels)
+    assert not all_finite(np.zeros(1, np.float32), np.full((3, 30), np.nan))
