@@ -75,7 +75,8 @@ def resume_override(path: str | os.PathLike[str]) -> str:
     path holds a character its grammar does not take unquoted); :func:`override_value` reads it.
 
     In a quoted value Hydra keeps backslashes as written, except a run of them before a quote or
-    the closing quote, which it halves: those runs are doubled, then the quotes escaped.
+    the closing quote, which it halves: those runs are doubled, then the quotes escaped. A ``${``
+    would start an interpolation: it is escaped (``\\${``), the backslashes before it doubled.
 
     Examples:
         >>> from rlkit.rundir import override_value, resume_override
@@ -87,7 +88,8 @@ def resume_override(path: str | os.PathLike[str]) -> str:
     text = str(path)
     if _UNQUOTED.fullmatch(text) and "/" in text:  # (without a "/", "0", "1e3" or "null" would read as no string)
         return f"resume={text}"
-    escaped = re.sub(r"\\+(?='|$)", lambda m: m.group(0) * 2, text).replace("'", "\\'")
+    escaped = re.sub(r"(\\*)\$\{", lambda m: m.group(1) * 2 + "\\${", text)
+    escaped = re.sub(r"\\+(?='|$)", lambda m: m.group(0) * 2, escaped).replace("'", "\\'")
     return f"resume='{escaped}'"
 
 
@@ -108,7 +110,8 @@ def override_value(value: str) -> str:
     inverse of :func:`resume_override`'s quoting, by the same rule."""
     if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
         quote, inner = value[0], value[1:-1]
-        return re.sub(r"(\\+)(" + quote + "|$)", lambda m: "\\" * (len(m.group(1)) // 2) + m.group(2), inner)
+        inner = re.sub(r"(\\+)(" + quote + "|$)", lambda m: "\\" * (len(m.group(1)) // 2) + m.group(2), inner)
+        return re.sub(r"(\\+)\$\{", lambda m: "\\" * (len(m.group(1)) // 2) + "${", inner)
     return value
 
 

@@ -137,9 +137,11 @@ def stratified_bootstrap_ci(scores: Scores | Sequence[float], statistic: Statist
 
 
 def _iqm_rows(rows: np.ndarray) -> np.ndarray:
+    """:func:`iqm` of each row: NaN where the row holds a NaN (sorting would move it past the cut)."""
+    missing = np.isnan(rows).any(axis=1)
     rows = np.sort(rows, axis=1)
     cut = int(0.25 * rows.shape[1])
-    return rows[:, cut:rows.shape[1] - cut].mean(axis=1)
+    return np.where(missing, np.nan, rows[:, cut:rows.shape[1] - cut].mean(axis=1))
 
 
 _POOLED: dict[Callable[..., float], Callable[[np.ndarray], np.ndarray]] = {

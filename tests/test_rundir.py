@@ -153,7 +153,8 @@ def test_a_released_lock_can_be_taken_again_at_once(tmp_path):
 
 NASTY_PATHS = ["outputs/run", "multirun/x/0_seed=0", "out/a#b", "out/a&b;c", "out/a!b", "out/~x", "out/ü/run",
                "out/a b", "out/it's", "out/$HOME", "out/`id`", 'out/say "hi"', "out/a\\b", "out/end\\",
-               "out/q\\'x", "out/a,b[0]", "/runs/a!b c", "0", "null", "1e3", "true", "run"]
+               "out/q\\'x", "out/a,b[0]", "/runs/a!b c", "0", "null", "1e3", "true", "run",
+               "out/a${x}", "out/a${x", "out/a\\${x}", "out/a\\\\${x}", "out/${now:%H}/b'c", "out/$x/${"]
 
 
 @pytest.mark.parametrize("path", NASTY_PATHS)
@@ -161,11 +162,14 @@ def test_the_resume_override_parses_back_to_the_path_in_hydra_and_in_a_shell(pat
     import subprocess
 
     from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
 
     from rlkit.rundir import override_value, resume_hint, resume_override
 
     override = resume_override(path)
-    assert OverridesParser.create().parse_override(override).value() == path
+    parsed = OverridesParser.create().parse_override(override).value()
+    # As Hydra reads it into the config: a "${" there would be an interpolation, resolved on access.
+    assert OmegaConf.create({"resume": parsed}).resume == path
     assert override_value(override.split("=", 1)[1]) == path
     # The hint as printed, pasted into a POSIX shell, is the override as one word.
     echoed = subprocess.run(["sh", "-c", f"printf '%s' {resume_hint(path)}"], capture_output=True, text=True, check=True)

@@ -97,3 +97,13 @@ def test_bad_bootstrap_arguments():
         stratified_bootstrap_ci([1.0], reps=0)
     with pytest.raises(ValueError, match="confidence"):
         stratified_bootstrap_ci([1.0], confidence=1.0)
+
+
+@pytest.mark.parametrize("statistic", [iqm, mean, median])
+def test_a_missing_score_makes_the_point_and_its_interval_nan_not_a_narrower_interval(statistic):
+    """A NaN among the scores (a run without a result) must not be trimmed away by the bootstrap's
+    vectorised statistic while the point estimate says NaN."""
+    scores = [float(i) for i in range(40)] + [float("nan")]
+    point, low, high = stratified_bootstrap_ci(scores, statistic, reps=200, seed=0)
+    assert np.isnan(point) and np.isnan(low) and np.isnan(high)
+    assert all(np.isnan(x) for x in aggregate(scores)[2:])

@@ -238,7 +238,7 @@ class TensorDictStorage:
                 "flatten the batch dims first (e.g. td.reshape(-1))"
             )
         leaves = _leaves(td, "extend") if self.keys is None else self._read_kept(td)
-        return self.extend_leaves(leaves)
+        return self._write(leaves, td.batch_size[0])
 
     def extend_leaves(self, leaves: dict[NestedKey, torch.Tensor]) -> torch.Tensor:
         """:meth:`extend` with the batch given as its entries: ``{nested key: [N, *item]}``, exactly
@@ -251,6 +251,14 @@ class TensorDictStorage:
             >>> storage.extend_leaves({("next", "r"): torch.ones(3)}).tolist(), len(storage)
             ([0, 1, 2], 3)
         """
+        lengths = {key: value.shape[0] if value.dim() else None for key, value in leaves.items()}
+        if len(set(lengths.values())) != 1 or None in lengths.values():
+            raise ValueError(f"extend_leaves: every entry must hold the same number of items on its first dim, "
+                             f"got {lengths}")
+        return self._write(leaves, next(iter(leaves.values())).shape[0])
+
+    def _write(self, leaves: dict[NestedKey, torch.Tensor], n: int) -> torch.Tensor:
+        """Writes the ``n`` items of ``leaves`` (each ``[n, *item]``); returns the slots."""
         if self._data is None:
             expected = self.keys if self._layout is None else list(self._layout)
             if expected is not None and set(leaves) != set(expected):
@@ -258,7 +266,6 @@ class TensorDictStorage:
             self._allocate(leaves)
         else:
             self._check_layout(leaves)
-        n = next(iter(leaves.values())).shape[0]
         kept = min(n, self.capacity)
         device = self._leaf_device
         start = (self._cursor + n - kept) % self.capacity

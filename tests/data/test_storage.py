@@ -152,3 +152,13 @@ def test_the_first_write_must_bring_every_laid_out_entry() -> None:
     with pytest.raises(KeyError, match="the storage keeps"):
         storage.extend_leaves({"a": torch.zeros(2)})
     assert len(storage) == 0
+
+
+def test_extend_leaves_refuses_entries_of_different_lengths_by_name_and_writes_nothing():
+    storage = TensorDictStorage(8, layout={"obs": ([2], torch.float32), "action": ([], torch.int64)})
+    for action in (torch.tensor([7]), torch.tensor([1, 2, 3]), torch.tensor(7)):
+        with pytest.raises(ValueError, match=r"every entry must hold the same number of items on its first dim, "
+                                             r"got \{'obs': 5, 'action': (1|3|None)\}"):
+            storage.extend_leaves({"obs": torch.zeros(5, 2), "action": action})
+    assert len(storage) == 0
+    assert storage.extend_leaves({"obs": torch.zeros(5, 2), "action": torch.arange(5)}).tolist() == [0, 1, 2, 3, 4]
