@@ -190,12 +190,27 @@ def across_seeds(values: list[float]) -> dict[str, float]:
     return {**stats.aggregate(values).as_dict(), "seeds": len(values)}
 
 
-def seeds_label(agg: dict[str, float], total: int) -> str:
+def seeds_label(agg: dict[str, float], total: int, per_seed: list[dict[str, Any]] | None = None,
+                budget: int | None = None) -> str:
     """``(3 seeds)``, or ``(2 of 3 seeds)`` where some seeds have no figure yet (no episode or
-    evaluation) and the aggregate leaves them out."""
+    evaluation) and the aggregate leaves them out; with the ``per_seed`` entries, the runs still
+    short of their ``budget`` are named with the frames they reached.
+
+    Examples:
+        >>> seeds_label({"seeds": 3}, 3), seeds_label({"seeds": 2}, 3)
+        ('(3 seeds)', '(2 of 3 seeds)')
+        >>> seeds_label({"seeds": 2}, 2, [{"frames": 3_000_000, "complete": False},
+        ...                               {"frames": 5_000_000, "complete": True}], 5_000_000)
+        '(2 seeds; 1 unfinished, at 3,000,000 of 5,000,000 frames)'
+    """
     used = int(agg.get("seeds", total))
     word = "seed" if total == 1 else "seeds"
-    return f"({total} {word})" if used == total else f"({used} of {total} {word})"
+    label = f"{total} {word}" if used == total else f"{used} of {total} {word}"
+    short = sorted(int(s["frames"]) for s in per_seed or [] if not s.get("complete", True))
+    if short:
+        reached = f"{short[0]:,}" if short[0] == short[-1] else f"{short[0]:,}–{short[-1]:,}"
+        label += f"; {len(short)} unfinished, at {reached}" + (f" of {budget:,} frames" if budget else " frames")
+    return f"({label})"
 
 
 def summarize(experiment: str, runs: list[Run], published: Any | None, env_id: str) -> dict[str, Any]:
@@ -266,11 +281,12 @@ def summary_rows(summary: dict[str, Any]) -> list[str]:
     approx = "" if summary["last100_exact"] else " (≈)"
     name, env = summary["experiment"], summary["env_id"]
     train, greedy = summary["train_last100"], summary["greedy_eval"]
+    per_seed = summary.get("per_seed", [])
     return [
         f"| {name} | {env} | last 100 training episodes | {_pm(train['mean'], train['std'])}{approx} "
-        f"{seeds_label(train, n)} | {_iqm(train)} | {_published_cell(pub, 'last100_train', budget)} |",
+        f"{seeds_label(train, n, per_seed, budget)} | {_iqm(train)} | {_published_cell(pub, 'last100_train', budget)} |",
         f"| {name} | {env} | greedy evaluation (last) | {_pm(greedy['mean'], greedy['std'])} "
-        f"{seeds_label(greedy, n)} | {_iqm(greedy)} | {_published_cell(pub, 'greedy_eval', budget)} |",
+        f"{seeds_label(greedy, n, per_seed, budget)} | {_iqm(greedy)} | {_published_cell(pub, 'greedy_eval', budget)} |",
     ]
 
 

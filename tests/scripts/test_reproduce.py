@@ -123,8 +123,9 @@ def test_greedy_protocol_puts_the_published_figure_on_the_evaluation_row(tmp_pat
     assert not run.complete  # 100 of 200 frames
     summary = report.summarize("a2c_cartpole", [run], PUBLISHED["a2c_cartpole"], "CartPole-v1")
     train_row, eval_row = report.summary_rows(summary)
-    assert "3.00 ± 0.00 (≈) (1 seed)" in train_row and train_row.endswith("| — |")
-    assert "500.00 ± 0.00 (1 seed)" in eval_row and "1 run, std over episodes" in eval_row
+    assert "3.00 ± 0.00 (≈) (1 seed; 1 unfinished, at 100 of 200 frames)" in train_row and train_row.endswith("| — |")
+    assert "500.00 ± 0.00 (1 seed; 1 unfinished, at 100 of 200 frames)" in eval_row
+    assert "1 run, std over episodes" in eval_row
 
 
 def test_collect_makes_one_table_of_every_summary(tmp_path, capsys):
@@ -387,3 +388,19 @@ def test_a_directory_that_is_not_a_run_is_one_line(tmp_path):
     (bad / "config.yaml").write_text("seed: [unclosed\n")
     with pytest.raises(SystemExit, match=r"bad: config.yaml cannot be read: "):
         report.load_run(bad)
+
+
+def test_rows_of_runs_short_of_their_budget_say_so_with_the_frames_reached(tmp_path):
+    """A report refreshed while the runs train compares them with the published figure at the full
+    budget: the rlkit cell names the unfinished runs and how far they got."""
+    a = _fake_run(tmp_path, "a", 0, _rows((2.0, 80)), total_frames=500)  # (rows every 100 frames)
+    b = _fake_run(tmp_path, "b", 1, _rows((3.0, 100), (3.0, 160), (3.0, 10)), total_frames=500)
+    c = _fake_run(tmp_path, "c", 2, _rows(*[(4.0, 100)] * 5) + [{"step": 500, "eval_return": 9.0}], total_frames=500)
+    assert not a.complete and not b.complete and c.complete
+    summary = report.summarize("dqn_cartpole", [a, b, c], None, "CartPole-v1")
+    train_row, eval_row = report.summary_rows(summary)
+    assert "(3 seeds; 2 unfinished, at 100–300 of 500 frames)" in train_row
+    assert "(1 of 3 seeds; 2 unfinished, at 100–300 of 500 frames)" in eval_row  # (the others: no evaluation yet)
+    assert report.seeds_label({"seeds": 2}, 2, [{"frames": 3_000_000, "complete": False},
+                                                {"frames": 5_000_000, "complete": True}], 5_000_000) == \
+        "(2 seeds; 1 unfinished, at 3,000,000 of 5,000,000 frames)"
