@@ -16,14 +16,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from rlkit.agent import Agent, check_positive, open_run, restore_agent
 from rlkit.config_schema import EVAL_SEED_OFFSET, MAX_SEED
 from rlkit.envs.suites import get_suite
 from rlkit.errors import ConfigError
 from rlkit.factories import make_env
-from rlkit.modules.gaussian import GSDEHead
 from rlkit.trainers.evaluator import Evaluator
 from rlkit.trainers.video import check_video_support, video_wrappers
 from rlkit.utils.io import atomic_write
@@ -109,19 +106,9 @@ def evaluate(run: str | os.PathLike[str], *, episodes: int = 10, video: bool = F
         try:
             if wrappers is not None:
                 wrappers.arm()
-            # Sampled actions (deterministic=False) draw from torch's global generator: seeded here,
-            # and restored after, so that the same seed gives the same episodes.
-            noise = _exploration_noise(agent.actor)
-            with torch.random.fork_rng():  # (every device manual_seed seeds comes back as it was)
-                torch.manual_seed(seed)
-                try:
-                    if not deterministic:
-                        for head in noise:
-                            head.resample()
-                    returns, lengths = evaluator.episodes()
-                finally:  # the caller's agent keeps its own exploration weights
-                    for head, state in noise.items():
-                        head.load_noise_state_dict(state)
+            # (deterministic=False: the evaluator seeds the sampled actions and a gSDE head's
+            # weights with `seed` and puts the global generators and the agent's weights back.)
+            returns, lengths = evaluator.episodes()
             if wrappers is not None:
                 wrappers.stop()
         finally:
@@ -159,13 +146,6 @@ def evaluate(run: str | os.PathLike[str], *, episodes: int = 10, video: bool = F
     with atomic_write(out / RESULTS_FILE) as f:
         f.write(json.dumps(results, indent=2) + "\n")
     return results
-
-
-def _exploration_noise(actor: torch.nn.Module) -> dict[GSDEHead, dict[str, Any]]:
-    """The actor's exploration-noise heads (gSDE) and their current weights: sampled evaluation
-    actions draw new ones from the generator the evaluation seeded (else they would be whatever the
-    agent's build drew), and the old ones are put back after."""
-    return {m: m.noise_state_dict() for m in actor.modules() if isinstance(m, GSDEHead)}
 
 
 def format_results(results: dict[str, Any]) -> str:

@@ -10,6 +10,7 @@ import torch
 from rlkit import keys
 from rlkit.data import Categorical
 from rlkit.modules import ExplorationType, action_call, set_exploration_type
+from rlkit.modules.gaussian import GSDEHead
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,10 @@ class Evaluator:
         max_steps: safety cap on steps per evaluation.
         epsilon: probability of a random action.
         deterministic: act on the policy's deterministic action (greedy, a Gaussian's mean); with
-            ``False`` a stochastic policy samples its actions (``ExplorationType.RANDOM``).
+            ``False`` a stochastic policy samples its actions (``ExplorationType.RANDOM``) from torch's
+            global generator seeded with ``seed`` (and a gSDE head draws its exploration weights
+            from it), all put back as they were after: an evaluation during training leaves the
+            training's random draws and exploration weights alone.
 
     Examples:
         >>> import torch
@@ -85,6 +89,22 @@ class Evaluator:
     def episodes(self) -> tuple[np.ndarray, np.ndarray]:
         """Plays one episode in each sub-env; returns their returns (float64, the env's own
         rewards) and lengths (int64), one entry per sub-env."""
+        if self.exploration != ExplorationType.RANDOM:
+            return self._play()
+        # Sampled actions draw from torch's global generator: seeded here and restored after (every
+        # device's, as manual_seed seeds them all), as are a gSDE head's exploration weights.
+        noise = {m: m.noise_state_dict() for m in self.policy.modules() if isinstance(m, GSDEHead)}
+        with torch.random.fork_rng():
+            torch.manual_seed(self.seed)
+            try:
+                for head in noise:
+                    head.resample()
+                return self._play()
+            finally:
+                for head, state in noise.items():
+                    head.load_noise_state_dict(state)
+
+    def _play(self) -> tuple[np.ndarray, np.ndarray]:
         env, n = self.env, self.env.num_envs
         env.reset(seed=self.seed)
         returns, lengths = np.zeros(n, dtype=np.float64), np.zeros(n, dtype=np.int64)

@@ -59,3 +59,34 @@ def test_max_steps_caps_an_evaluation_and_says_so(caplog):
     with caplog.at_level("WARNING", logger="rlkit"):
         Evaluator(GymEnv("CartPole-v1", num_envs=2, seed=SEED), policy, seed=SEED, max_steps=1000)()
     assert "unfinished" not in caplog.text  # (leaning right ends every episode long before)
+
+
+@pytest.mark.parametrize("name", ["a2c", "a2c_gsde"])
+def test_a_sampling_evaluation_is_seeded_and_leaves_the_generator_and_exploration_weights_alone(tiny_run, name):
+    """An Evaluator(deterministic=False) used during training (not only through rlkit.evaluate)
+    must not move the training's random stream nor touch its gSDE exploration weights (here redrawn
+    every 2 exploring steps), and gives the same episodes for the same seed."""
+    import rlkit
+    from rlkit.modules.gaussian import GSDEHead
+
+    agent = rlkit.load_agent(tiny_run(name))
+    heads = [m for m in agent.actor.modules() if isinstance(m, GSDEHead)]
+    assert len(heads) == (name == "a2c_gsde")
+    for head in heads:
+        head.sample_freq = 2
+    env_id = agent.settings.env.id
+    num_envs = heads[0].num_envs if heads else 2  # (a head's own weights act on its training num_envs rows)
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    noise = [h.noise_state_dict() for h in heads]
+
+    def sampled(seed: int) -> list[float]:
+        return Evaluator(GymEnv(env_id, num_envs=num_envs), agent.actor, seed=seed, deterministic=False,
+                         max_steps=30).episodes()[0].tolist()
+
+    first = sampled(5)
+    assert torch.equal(torch.get_rng_state(), before)
+    after = [h.noise_state_dict() for h in heads]
+    assert all(torch.equal(n["env_weights"], a["env_weights"]) and torch.equal(n["weights"], a["weights"])
+               and n["steps"] == a["steps"] for n, a in zip(noise, after))
+    assert sampled(5) == first != sampled(6)
