@@ -482,16 +482,16 @@ def build_multiseed_trainer(settings: Any, run_dir: Path, *, drop_non_finite: bo
 
 @contextlib.contextmanager
 def _warnings_once(*, first_seed: bool) -> Iterator[None]:
-    """rlkit's log warnings as they are, for the first seed's build; above warnings only for the
-    others' (which repeat them)."""
-    logger = logging.getLogger("rlkit")
-    level = logger.level
+    """Log records as they are, for the first seed's build; above warnings only for the others'
+    (which repeat them). Every logger's, whatever level a logger of its own was given: the
+    process-wide ``logging.disable`` threshold, put back after the build."""
+    threshold = logging.root.manager.disable
     if not first_seed:
-        logger.setLevel(max(level, logging.ERROR))
+        logging.disable(max(threshold, logging.WARNING))
     try:
         yield
     finally:
-        logger.setLevel(level)
+        logging.disable(threshold)
 
 
 def seed_dir_name(seed: int) -> str:

@@ -540,5 +540,12 @@ def test_a_warning_of_the_seeds_builds_is_logged_once(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="rlkit"):
         build_multiseed_trainer(s, tmp_path).close()
         assert logging.getLogger("rlkit").level == logging.WARNING  # as the build found it
+        assert logging.root.manager.disable == logging.NOTSET
+    said = [r.getMessage() for r in caplog.records if "no frame replay" in r.getMessage()]
+    assert len(said) == 1, said
+    # A module logger with a level of its own (a user debugging it) says it once too.
+    caplog.clear()
+    with caplog.at_level("DEBUG", logger="rlkit.factories"):
+        build_multiseed_trainer(s, tmp_path / "own_level").close()
     said = [r.getMessage() for r in caplog.records if "no frame replay" in r.getMessage()]
     assert len(said) == 1, said
