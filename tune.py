@@ -5,6 +5,8 @@ rlkit/cli.py, the study itself in rlkit/tune/. README "Tuning" has the commands 
 """
 from __future__ import annotations
 
+import sys
+
 import hydra
 from omegaconf import DictConfig
 
@@ -19,4 +21,5 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    cli.prepare_argv(sys.argv, config_name="tune")
     main()

@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CONF_DIR",
     "ConfigCheck",
+    "check_command_line",
     "EXIT_REFUSED",
     "job_label",
     "TrainResult",
@@ -422,14 +423,140 @@ def resume_group_overrides(args: list[str], conf_dir: Path | None = None) -> lis
     return [f"{group}={choices[group]}" for group in GROUP_KEYS if group not in values and group in choices]
 
 
-def prepare_argv(argv: list[str]) -> None:
-    """Inserts the resumed run's groups (:func:`resume_group_overrides`) into ``argv`` in place,
-    right before ``resume=`` (Hydra's flags may come first)."""
+def prepare_argv(argv: list[str], config_name: str = "config") -> None:
+    """Refuses a command line Hydra would refuse in a screenful (:func:`check_command_line`), in
+    one line; then inserts the resumed run's groups (:func:`resume_group_overrides`) into ``argv``
+    in place, right before ``resume=`` (Hydra's flags may come first)."""
     args = argv[1:]
-    groups = resume_group_overrides(args, Path(argv[0]).resolve().parent / "conf")
+    conf_dir = Path(argv[0]).resolve().parent / "conf"
+    groups = resume_group_overrides(args, conf_dir)
     if groups:
         at = 1 + next(i for i, a in enumerate(args) if a.lstrip("+").startswith("resume="))
         argv[at:at] = groups
+    check_command_line(argv[1:], conf_dir, config_name)
+
+
+#: The config groups a command line picks from (``conf/<group>/<choice>.yaml``).
+CHOSEN_GROUPS = (*GROUP_KEYS, "experiment")
+
+
+def _group_choices(conf_dir: Path, group: str) -> list[str]:
+    return sorted(path.stem for path in (conf_dir / group).glob("*.yaml"))
+
+
+def check_command_line(args: Sequence[str], conf_dir: Path, config_name: str = "config") -> None:
+    """Refuses, before Hydra composes anything, in one line naming the value and the valid choices:
+
+    - a choice of a config group (``algo``, ``env``, ``value_estimator``, ``logger``,
+      ``experiment``) that is not a file of ``conf/<group>/``, each value of a sweep included
+      (Hydra would print a screen of search paths, or, for the optional ``experiment``, train the
+      defaults);
+    - an override of a key the composed config does not have (Hydra's "not in struct" text).
+
+    What this cannot judge (glob sweeps, keys under a group that a sweep varies) is left to Hydra
+    and to :class:`ConfigCheck`.
+
+    Examples:
+        >>> from rlkit.cli import CONF_DIR, check_command_line
+        >>> check_command_line(["algo=c51", "algo.n_atoms=11"], CONF_DIR)  # fine: nothing happens
+        >>> try:
+        ...     check_command_line(["algo=dqm"], CONF_DIR)
+        ... except SystemExit as stop:
+        ...     print(stop.code)
+        2
+    """
+    try:
+        parsed = OverridesParser.create().parse_overrides([a for a in args if not a.startswith("-")])
+    except HydraException:
+        return  # Hydra's own message names the unparsable override
+    chosen: list[str] = []
+    swept_group = False
+    for override in parsed:
+        group = override.key_or_group
+        if override.is_hydra_override() or override.is_delete() or group not in CHOSEN_GROUPS:
+            continue
+        if override.is_sweep_override():
+            if override.is_choice_sweep() or override.is_range_sweep():
+                values = list(override.sweep_string_iterator())
+            else:
+                values = []  # glob(...): Hydra matches it against the files itself
+            swept_group = True
+        else:
+            values = [override.get_value_string()]
+            chosen.append(f"{group}={values[0]}")
+        valid = _group_choices(conf_dir, group)
+        for value in values:
+            if value not in valid and value != "null":
+                refuse(ConfigError(f"{group}={value!r} is not a choice; valid choices: {valid}"))
+    if swept_group:
+        return
+    plain = [o for o in parsed if not (o.is_hydra_override() or o.is_delete() or o.is_add() or o.is_force_add()
+                                       or o.key_or_group in CHOSEN_GROUPS or o.package is not None)]
+    if not plain:
+        return
+    try:
+        cfg = _composed(conf_dir, config_name, chosen)
+    except (HydraException, OmegaConfBaseException):
+        return  # Hydra's own composition says what is wrong
+    for override in plain:
+        problem = _missing_key(cfg, override.key_or_group)
+        if problem:
+            refuse(ConfigError(problem))
+
+
+def _composed(conf_dir: Path, config_name: str, overrides: list[str]) -> DictConfig:
+    from hydra.core.global_hydra import GlobalHydra
+
+    if GlobalHydra.instance().is_initialized():
+        return compose(config_name=config_name, overrides=overrides)
+    with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
+        return compose(config_name=config_name, overrides=overrides)
+
+
+def _missing_key(cfg: DictConfig, key: str) -> str | None:
+    """What is wrong with overriding ``key`` (a dotted path) in ``cfg``, or ``None`` where it is
+    there (or where only Hydra can tell: list indices, a ``null`` or interpolated parent)."""
+    parts = key.split(".")
+    if any(part.isdigit() for part in parts):
+        return None
+    node: Any = cfg
+    for depth, part in enumerate(parts):
+        if not isinstance(node, DictConfig):
+            return None
+        if part not in node:
+            where = ".".join(parts[:depth])
+            siblings = sorted(str(k) for k in node.keys() if k != "hydra")
+            return f"unknown key {key}{_did_you_mean(cfg, parts, depth, siblings)}; valid keys" + \
+                (f" of {where}" if where else "") + f": {siblings}"
+        node = node._get_node(part)
+        if node is None or (node._is_interpolation() or node._is_none()) and depth < len(parts) - 1:
+            return None
+        if isinstance(node, DictConfig):
+            continue
+    return None
+
+
+def _did_you_mean(cfg: DictConfig, parts: list[str], depth: int, siblings: list[str]) -> str:
+    """`` (did you mean <key>?)``: a key of the same name elsewhere (``algo.gamma`` ->
+    ``value_estimator.gamma``), else a close spelling among ``siblings``."""
+    import difflib
+
+    name = parts[depth]
+    elsewhere = [path for path in _key_paths(cfg) if path.rsplit(".", 1)[-1] == name and not path.startswith("hydra")]
+    close = [".".join([*parts[:depth], match]) for match in difflib.get_close_matches(name, siblings, n=1)]
+    found = elsewhere or close
+    return f" (did you mean {found[0]}?)" if found else ""
+
+
+def _key_paths(node: DictConfig, prefix: str = "") -> list[str]:
+    paths = []
+    for k in node.keys():
+        path = f"{prefix}{k}"
+        paths.append(path)
+        child = node._get_node(str(k))
+        if isinstance(child, DictConfig) and not child._is_none() and not child._is_interpolation():
+            paths += _key_paths(child, f"{path}.")
+    return paths
 
 
 # -- the task --------------------------------------------------------------------------------------

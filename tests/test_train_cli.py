@@ -100,6 +100,15 @@ BAD = {
     "resume": (["resume=does/not/exist"],
                "rlkit: no checkpoint file or run directory at 'does/not/exist'"),
     "batch_size": (["algo.batch_size=0"], "rlkit: invalid config: algo.batch_size=0 is invalid: expected a positive"),
+    # Hydra's own texts are a screen of search paths, or (for the optional experiment) the defaults trained.
+    "group": (["algo=dqm"], "rlkit: invalid config: algo='dqm' is not a choice; valid choices: ['a2c', 'c51', 'dqn']"),
+    "experiment": (["experiment=DQN_cartpole"],
+                   "rlkit: invalid config: experiment='DQN_cartpole' is not a choice; valid choices: ['a2c_acrobot', "),
+    # Without +, Hydra's "not in struct" text; the key's namesake elsewhere is named.
+    "missing_key": (["algo.gamma=0.9"], "rlkit: invalid config: unknown key algo.gamma (did you mean "
+                                        "value_estimator.gamma?); valid keys of algo: ['activation', "),
+    "misspelt_key": (["algo=c51", "algo.optim.lrr=1"], "rlkit: invalid config: unknown key algo.optim.lrr (did you "
+                                                       "mean algo.optim.lr?); valid keys of algo.optim: "),
 }
 
 
@@ -120,6 +129,22 @@ def test_bad_sweep_job_is_refused_before_any_job_runs(cli, tmp_path):
                        "invalid: expected a positive number; no job has run")
     # Every job is validated first: the valid jobs 0 and 1 did not train.
     assert not (tmp_path / "sw").exists() or not any(p.is_dir() for p in (tmp_path / "sw").iterdir())
+
+
+def test_a_sweep_over_an_unknown_choice_is_refused_before_hydra_writes_its_sweep_dir(cli, tmp_path):
+    message = cli("-m", "algo=dqn,nope", f"hydra.sweep.dir={tmp_path / 'sw'}")
+    assert message == "rlkit: invalid config: algo='nope' is not a choice; valid choices: ['a2c', 'c51', 'dqn']"
+    assert not (tmp_path / "sw").exists()
+
+
+def test_keys_of_the_chosen_groups_and_of_a_resumed_runs_groups_are_accepted(tmp_path):
+    from rlkit.cli import CONF_DIR, check_command_line
+
+    # Keys that only the chosen algorithm or experiment has; a sweep over a group is left to Hydra.
+    check_command_line(["algo=a2c", "algo.n_steps=8", "algo.optim.alpha=0.9"], CONF_DIR)
+    check_command_line(["experiment=dqn_minatar_breakout", "env.game=asterix"], CONF_DIR)
+    check_command_line(["-m", "algo=dqn,a2c", "algo.n_steps=8"], CONF_DIR)
+    check_command_line(["+algo.extra=1", "++trainer.x=2", "~logger", "hydra.run.dir=x"], CONF_DIR)
 
 
 def test_resume_refuses_a_group_change_with_its_message(cli, tmp_path):
