@@ -551,7 +551,7 @@ def _did_you_mean(cfg: DictConfig, parts: list[str], depth: int, siblings: list[
 def _key_paths(node: DictConfig, prefix: str = "") -> list[str]:
     paths = []
     for k in node.keys():
-        path = f"{prefix}{k}"
+        path = f"{prefix}{k!s}"
         paths.append(path)
         child = node._get_node(str(k))
         if isinstance(child, DictConfig) and not child._is_none() and not child._is_interpolation():
