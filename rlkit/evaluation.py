@@ -92,7 +92,10 @@ def evaluate(run: str | os.PathLike[str], *, episodes: int = 10, video: bool = F
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"output directory {out} is not empty; give a new or empty one")
     created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"output directory {out} cannot be created: {err.strerror or err}") from err
     try:
         wrappers = video_wrappers(out, lambda i: f"episode-{i}") if video else None
         eval_env = make_env(settings, num_envs=episodes, seed=seed, evaluating=agent.transforms, render=video,

@@ -98,6 +98,7 @@ def export_policy(run: str | os.PathLike[str], format: str = "torchscript", out:
     path = Path(out) if out is not None else agent.run_dir / "export" / f"policy{EXPORT_FORMATS[format]}"
     if path.is_dir():
         raise ConfigError(f"out={str(path)!r} is a directory; give the file to write")
+    _check_not_in_a_run(path)
     module = (_ExportedMasked if agent.policy.reads_mask else _Exported)(agent.policy).eval()
     spec = agent.observation_spec
     example: tuple[torch.Tensor, ...] = (torch.zeros(_BATCH, *spec.shape, dtype=spec.dtype, device=agent.device),)
@@ -105,9 +106,13 @@ def export_policy(run: str | os.PathLike[str], format: str = "torchscript", out:
         example += (torch.ones(_BATCH, agent.policy.num_actions, dtype=torch.bool, device=agent.device),)
     # The folders this export creates (none left behind by a failed one).
     created = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # (torch.export.save wants a name ending in .pt2)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # (torch.export.save wants a name ending in .pt2)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    except OSError as err:
+        _remove_empty(created)
+        raise RlkitError(f"out={str(path)!r}: cannot write there: {err.strerror or err}") from err
     os.close(fd)
     tmp = Path(tmp_name)
     done = False
@@ -130,12 +135,45 @@ def export_policy(run: str | os.PathLike[str], format: str = "torchscript", out:
     finally:
         tmp.unlink(missing_ok=True)
         if not done:
-            for folder in created:  # deepest first; only if still empty
-                try:
-                    folder.rmdir()
-                except OSError:
-                    break
+            _remove_empty(created)
     return path
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Removes the folders an export created (deepest first), as long as they are empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            break
+
+
+def _check_not_in_a_run(path: Path) -> None:
+    """Refuses an ``out=`` inside a run directory (this run's or another's: a folder holding
+    ``config.yaml`` and ``checkpoints/``) other than in its ``export/`` folder, where it would replace
+    or sit among the run's own files (its config, checkpoints, logs).
+
+    Examples:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from rlkit.errors import ConfigError
+        >>> from rlkit.exporter import _check_not_in_a_run
+        >>> run = Path(tempfile.mkdtemp())
+        >>> (run / "checkpoints").mkdir(); _ = (run / "config.yaml").write_text("seed: 0")
+        >>> _check_not_in_a_run(run / "export" / "policy.pt")  # the run's export folder: fine
+        >>> try:
+        ...     _check_not_in_a_run(run / "checkpoints" / "last.pt")
+        ... except ConfigError as err:
+        ...     print(str(err).split(" is ")[1][:26])
+        inside the run directory '
+    """
+    resolved = path.resolve()
+    for folder in resolved.parents:
+        if (folder / "config.yaml").is_file() and (folder / "checkpoints").is_dir():
+            if resolved.relative_to(folder).parts[0] != "export":
+                raise ConfigError(f"out={str(path)!r} is inside the run directory {str(folder)!r}, among its own "
+                                  f"files; write the export into {str(folder / 'export')!r} or outside the run")
+            return
 
 
 def _torchscript(module: nn.Module, example: tuple[torch.Tensor, ...], path: Path) -> None:

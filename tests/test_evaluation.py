@@ -139,6 +139,8 @@ def test_an_output_path_that_is_a_file_is_refused(tiny_run, tmp_path):
     (tmp_path / "results.json").write_text("keep")
     with pytest.raises(ConfigError, match=r"output directory .*results\.json is a file; give a new or empty directory"):
         evaluate(tiny_run("dqn"), episodes=1, output_dir=tmp_path / "results.json")
+    with pytest.raises(ConfigError, match=r"output directory /proc/rlkit-no/eval cannot be created: "):
+        evaluate(tiny_run("dqn"), episodes=1, output_dir="/proc/rlkit-no/eval")
 
 
 @pytest.mark.parametrize("video", [False, pytest.param(True, marks=pytest.mark.skipif(

@@ -99,6 +99,14 @@ def test_refusals_write_nothing(tiny_run, tmp_path, monkeypatch):
         export_policy(tmp_path / "nope", "torchscript")
     with pytest.raises(ConfigError, match="is a directory"):
         export_policy(run, "torchscript", tmp_path)
+    # Inside the run, anywhere but its export/ folder: its checkpoint and config stay as they are.
+    for inside in (run / "checkpoints" / "last.pt", run / "config.yaml", run / "policy.pt"):
+        with pytest.raises(ConfigError, match=r"out='.*' is inside the run directory '.*', among its own files; "
+                                              r"write the export into '.*export' or outside the run"):
+            export_policy(run, "torchscript", inside)
+    # A folder that cannot be made: one line naming out=.
+    with pytest.raises(RlkitError, match=r"out='/proc/rlkit-no/policy\.pt': cannot write there: "):
+        export_policy(run, "torchscript", "/proc/rlkit-no/policy.pt")
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnx" else real(name, *a))
     with pytest.raises(RlkitError, match=r'format=onnx needs onnx \(not installed\): pip install -e "\.\[onnx\]"'):
