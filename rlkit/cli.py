@@ -877,5 +877,30 @@ def tune_task(cfg: DictConfig) -> float | None:
         print(f"\ninterrupted; the interrupted trial is marked failed and runs again when you rerun the same "
               f"command (the study resumes from {settings.storage_url})", file=sys.stderr)
         raise SystemExit(128 + signum) from None
-    best = [t.value for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE" and t.value is not None]
+    return study_result(study.get_trials(deepcopy=False), settings.dir)
+
+
+def study_result(trials: Sequence[Any], where: Path) -> float | None:
+    """The best completed trial's value (``None`` when none completed). A study none of whose
+    trials completed while some failed ends the process with status 1, one line on stderr.
+
+    Examples:
+        >>> from pathlib import Path
+        >>> from types import SimpleNamespace as T
+        >>> from rlkit.cli import study_result
+        >>> done, fail = T(name="COMPLETE"), T(name="FAIL")
+        >>> study_result([T(state=done, value=1.0), T(state=fail, value=None)], Path("s"))
+        1.0
+        >>> try:
+        ...     study_result([T(state=fail, value=None)], Path("s"))
+        ... except SystemExit as stop:
+        ...     print(stop.code)
+        1
+    """
+    best = [t.value for t in trials if t.state.name == "COMPLETE" and t.value is not None]
+    failed = sum(t.state.name == "FAIL" for t in trials)
+    if not best and failed:
+        print(f"rlkit: no trial of the study completed: {failed} failed (trials.csv in {where} has each one's "
+              "error)", file=sys.stderr)
+        raise SystemExit(1)
     return max(best) if best else None

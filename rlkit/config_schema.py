@@ -19,6 +19,9 @@ from rlkit.errors import ConfigError
 # seeds in [0, 2**32). Seeds up to 2**31 - 1 leave room for both.
 EVAL_SEED_OFFSET = 10_000
 MAX_SEED = 2**31 - 1
+#: The most seeds one command may ask for (reproduce.py seeds=N, tune.seeds=N): a count is listed
+#: seed by seed, and 2**31 of them would fill the memory before any check of the list.
+MAX_SEED_COUNT = 1 << 16
 INT64_MAX = 2**63 - 1
 
 

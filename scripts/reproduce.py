@@ -40,6 +40,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parent)]  # published.py / reproduc
 
 import reproduce_report as report  # noqa: E402
 from published import PUBLISHED  # noqa: E402
+from rlkit.config_schema import MAX_SEED, MAX_SEED_COUNT  # noqa: E402
 from rlkit.rundir import resume_override  # noqa: E402
 from rlkit.trainers.loggers.csv_logger import read_metrics_csv  # noqa: E402
 from rlkit.utils.io import atomic_write  # noqa: E402
@@ -80,11 +81,15 @@ def _bool(key: str, value: str) -> bool:
 
 def _seeds(value: str) -> list[int]:
     try:
-        seeds = list(range(int(value))) if "," not in value else [int(s) for s in value.split(",")]
+        count = int(value) if "," not in value else None
+        listed = [int(s) for s in value.split(",")] if count is None else []
     except ValueError:
         raise UsageError(f"seeds={value!r} must be a count (seeds=3 -> 0,1,2) or a list (seeds=0,4,7)") from None
-    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
-        raise UsageError(f"seeds={value!r} must name at least one seed, each >= 0 and distinct")
+    if count is not None and count > MAX_SEED_COUNT:
+        raise UsageError(f"seeds={value!r} asks for more than {MAX_SEED_COUNT} seeds")
+    seeds = list(range(count)) if count is not None else listed
+    if not seeds or min(seeds) < 0 or max(seeds) > MAX_SEED or len(set(seeds)) != len(seeds):
+        raise UsageError(f"seeds={value!r} must name at least one seed, each in [0, {MAX_SEED}] and distinct")
     return seeds
 
 

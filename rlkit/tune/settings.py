@@ -11,6 +11,7 @@ from typing import Any, Literal, cast
 
 import optuna
 
+from rlkit.config_schema import MAX_SEED, MAX_SEED_COUNT
 from rlkit.errors import ConfigError
 from rlkit.tune.space import SearchSpace, parse_space
 
@@ -71,13 +72,15 @@ def _count(node: Mapping[str, Any], key: str, minimum: int, optional: bool = Fal
 
 
 def _seeds(value: Any, base_seed: int) -> tuple[int, ...]:
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+    most = min(MAX_SEED_COUNT, MAX_SEED - base_seed + 1)
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= most:
         return tuple(base_seed + i for i in range(value))
-    if (isinstance(value, (list, tuple)) and value and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
-                                                           for s in value) and len(set(value)) == len(value)):
+    if (isinstance(value, (list, tuple)) and 0 < len(value) <= MAX_SEED_COUNT
+            and all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= MAX_SEED for s in value)
+            and len(set(value)) == len(value)):
         return tuple(value)
-    raise ConfigError(f"tune.seeds={value!r} is invalid: expected a count (tune.seeds=3: seed, seed+1, seed+2) or a "
-                      "list of distinct seeds >= 0 (tune.seeds=[0,5,9])")
+    raise ConfigError(f"tune.seeds={value!r} is invalid: expected a count in [1, {most}] (tune.seeds=3: seed, seed+1, "
+                      f"seed+2) or a list of distinct seeds in [0, {MAX_SEED}] (tune.seeds=[0,5,9])")
 
 
 def parse_tune_settings(node: Mapping[str, Any], base_seed: int = 0) -> TuneSettings:

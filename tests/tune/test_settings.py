@@ -23,6 +23,9 @@ def settings(**values):
     ({"jobs": "2"}, "tune.jobs='2' is invalid: expected an integer >= 1"),
     ({"seeds": [1, 1]}, "tune.seeds=[1, 1] is invalid"),
     ({"seeds": 0}, "tune.seeds=0 is invalid"),
+    ({"seeds": [0, 3_000_000_000]}, "tune.seeds=[0, 3000000000] is invalid: expected a count in [1, 65536] "
+                                    "(tune.seeds=3: seed, seed+1, seed+2) or a list of distinct seeds in [0, 2147483647]"),
+    ({"seeds": 1 << 31}, "tune.seeds=2147483648 is invalid: expected a count in [1, 65536]"),
     ({"storage": "study.db"}, "tune.storage='study.db' is not a storage URL"),
     ({"study": "a/b"}, "tune.study='a/b' is invalid"),
     ({"n_trails": 3}, "unknown key tune.n_trails (did you mean 'n_trials'?)"),
