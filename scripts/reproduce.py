@@ -105,6 +105,9 @@ def parse_args(argv: list[str]) -> Options:
             own[key] = value
         elif key.lstrip("+~") in ("seed", "hydra.sweep.dir") or key.startswith(("hydra/", "hydra.")):
             raise UsageError(f"{key} is set by this script; use seeds=N (and jobs=, out=) instead")
+        elif key.lstrip("+~") == "logger" and value == "none":
+            raise UsageError("logger=none writes no metrics.csv, which the report reads from every run (and a "
+                             "finished run would be taken for an unfinished one); drop it (csv is the default)")
         else:
             overrides.append(arg)
     valid = available_experiments()

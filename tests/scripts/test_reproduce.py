@@ -158,6 +158,7 @@ def test_parse_args_splits_own_keys_from_overrides(tmp_path):
     # A huge count is refused before it is listed (2**31 seeds filled the memory), an out-of-range seed at once.
     (["experiment=dqn_cartpole", "seeds=2147483648"], "seeds='2147483648' asks for more than 65536 seeds"),
     (["experiment=dqn_cartpole", "seeds=0,3000000000"], r"each in \[0, 2147483647\] and distinct"),
+    (["experiment=dqn_cartpole", "logger=none"], "logger=none writes no metrics.csv, which the report reads"),
     (["experiment=dqn_cartpole", "jobs=0"], "jobs='0' must be an integer >= 1"),
     (["experiment=dqn_cartpole", "jobs=two"], "jobs='two' must be an integer >= 1"),
     (["experiment=dqn_cartpole", "aggregate_only=maybe"], "aggregate_only='maybe' is not a boolean"),
