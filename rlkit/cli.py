@@ -669,6 +669,15 @@ def train_task(cfg: DictConfig) -> float | None:
 def _task_args(cfg: DictConfig, script: str) -> dict[str, Any]:
     """The arguments of an ``evaluate.py`` / ``export.py`` config as a plain dict (``run`` required)."""
     args = {str(k): OmegaConf.select(cfg, str(k), throw_on_missing=False) for k in cfg.keys() if k != "hydra"}
+    known = sorted(str(k) for k in OmegaConf.load(CONF_DIR / f"{Path(script).stem}.yaml").keys()
+                   if k not in ("defaults", "hydra"))
+    for key in args:
+        if key not in known:
+            import difflib
+
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            refuse(ConfigError(f"unknown key {key}{hint}; valid keys of {script}: {known}"))
     if not args.get("run"):
         refuse(f"run= is missing: give a run directory or a checkpoint file (python {script} run=outputs/<date>/<run>)")
     return args

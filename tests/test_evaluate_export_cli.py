@@ -95,6 +95,9 @@ def test_video_needs_moviepy(cli_run):
     ("evaluate.py", ["run={tmp}/nope"], "rlkit: no checkpoint file or run directory at "),
     ("evaluate.py", ["run={run}", "episodes=0"], "rlkit: invalid config: episodes=0 is invalid: expected a positive integer"),
     ("export.py", ["run={run}", "format=tflite"], "rlkit: invalid config: format='tflite' is not an export format"),
+    # A misspelt key added with + (Hydra takes any): ran 10 episodes as if it had been the default.
+    ("evaluate.py", ["run={run}", "+episode=3"], "rlkit: invalid config: unknown key episode (did you mean episodes?); "
+                                                "valid keys of evaluate.py: ['deterministic', 'device', 'episodes', "),
 ])
 def test_bad_input_is_refused_in_one_line_and_writes_nothing(cli_run, tmp_path, name, args, message):
     cwd, run = cli_run
