@@ -186,18 +186,20 @@ def run_dir_of(resume: str | os.PathLike[str]) -> Path:
     return path
 
 
-def load_run_config(run_dir: str | os.PathLike, overrides: list[str] | None = None) -> DictConfig:
-    """The saved config of ``run_dir`` with ``key=value`` overrides (``resume`` is dropped)."""
+def load_run_config(run_dir: str | os.PathLike, overrides: list[str] | None = None, *,
+                    action: str = "resume") -> DictConfig:
+    """The saved config of ``run_dir`` with ``key=value`` overrides (``resume`` is dropped); its
+    errors say what could not be done (``cannot <action>: ...``)."""
     path = Path(run_dir) / CONFIG_FILE
     if not path.is_file():
-        raise RunDirError(f"cannot resume: {path} does not exist (is {run_dir} an rlkit run directory?)")
+        raise RunDirError(f"cannot {action}: {path} does not exist (is {run_dir} an rlkit run directory?)")
     try:
         loaded = OmegaConf.load(path)
     except Exception as err:  # noqa: BLE001 (yaml's and omegaconf's parse errors)
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise RunDirError(f"cannot resume: {path} is not a readable config ({type(err).__name__}: {first})") from None
+        raise RunDirError(f"cannot {action}: {path} is not a readable config ({type(err).__name__}: {first})") from None
     if not isinstance(loaded, DictConfig):  # rlkit writes a mapping
-        raise RunDirError(f"cannot resume: {path} holds a {type(loaded).__name__}, not the run's config (a mapping)")
+        raise RunDirError(f"cannot {action}: {path} holds a {type(loaded).__name__}, not the run's config (a mapping)")
     saved = cast(dict, OmegaConf.to_container(loaded))
     _fill_added_keys(saved, _root_defaults())
     extra = [o for o in (overrides or []) if o.split("=", 1)[0].lstrip("+") != "resume"]

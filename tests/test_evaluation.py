@@ -135,6 +135,16 @@ def test_a_missing_run_is_refused(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_damaged_config_is_named_in_words_of_evaluation_not_of_resuming(tiny_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run("dqn"), run)
+    (run / "config.yaml").write_text("algo: [unclosed")
+    with pytest.raises(RlkitError, match=r"^cannot load the run: .*config\.yaml is not a readable config"):
+        evaluate(run, episodes=1)
+
+
 def test_an_output_path_that_is_a_file_is_refused(tiny_run, tmp_path):
     (tmp_path / "results.json").write_text("keep")
     with pytest.raises(ConfigError, match=r"output directory .*results\.json is a file; give a new or empty directory"):

@@ -203,13 +203,13 @@ def verify_checkpoint(path: str | os.PathLike[str]) -> None:
             bad = archive.testzip()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, NotImplementedError) as err:
         raise CorruptCheckpointError(
-            f"{str(path)!r} is corrupt ({size} bytes; truncated or damaged: {err}); resume from an "
-            "intact checkpoint (checkpoints/step_<frames>.pt) or start a new run"
+            f"{str(path)!r} is corrupt ({size} bytes; truncated or damaged: {err}); use an intact "
+            "checkpoint (checkpoints/step_<frames>.pt) or start a new run"
         ) from None
     if bad is not None:
         raise CorruptCheckpointError(
             f"{str(path)!r} is corrupt: the checksum of its record {bad!r} does not match its bytes "
-            "(changed on disk after it was written); resume from an intact checkpoint "
+            "(changed on disk after it was written); use an intact checkpoint "
             "(checkpoints/step_<frames>.pt) or start a new run"
         )
 
@@ -240,6 +240,9 @@ def load_checkpoint(
     """
     path = Path(path)
     verify_checkpoint(path)
+    if _is_torchscript(path):
+        raise CheckpointError(f"{str(path)!r} is a TorchScript program (what export.py writes), not an rlkit "
+                              "checkpoint; give the run directory or a file of its checkpoints/")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as err:
@@ -268,6 +271,16 @@ def load_checkpoint(
                                         "start a new run" if older else "")
         )
     return state
+
+
+def _is_torchscript(path: Path) -> bool:
+    """Whether ``path`` is a TorchScript archive (a zip holding ``code/`` and ``constants.pkl``)."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any(name.endswith("/constants.pkl") or "/code/" in name for name in archive.namelist())
 
 
 def _unpickler_reason(message: str) -> str:

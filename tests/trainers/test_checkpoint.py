@@ -359,3 +359,18 @@ def test_cuda_rng_round_trip():
     torch.cuda.manual_seed_all(123)
     set_rng_state(state)
     assert torch.equal(torch.rand(4, device="cuda"), expected)
+
+
+def test_an_exported_torchscript_file_is_named_as_such_without_torchs_warning(tmp_path):
+    """export.py's output given where a checkpoint goes: one message saying what it is (torch.load
+    warned and then advised the unsafe weights_only=False, cut off mid-word)."""
+    path = tmp_path / "policy.pt"
+    torch.jit.save(torch.jit.script(torch.nn.Linear(2, 1)), str(path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(CheckpointError, match=r"policy\.pt' is a TorchScript program \(what export\.py writes\), "
+                                                  r"not an rlkit checkpoint; give the run directory"):
+            load_checkpoint(path)
+    # An ordinary checkpoint is no TorchScript program.
+    save_checkpoint(tmp_path / "ok.pt", {"x": torch.ones(2)})
+    assert torch.equal(load_checkpoint(tmp_path / "ok.pt")["x"], torch.ones(2))
