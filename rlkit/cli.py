@@ -45,7 +45,7 @@ from omegaconf.errors import OmegaConfBaseException
 from rlkit.builders import GROUP_KEYS, Settings, validate_config
 from rlkit.envs import env_label
 from rlkit.errors import ConfigError, RlkitError, RunDirBusyError, RunDirError
-from rlkit.rundir import check_fresh_run_dir, lock_holder, override_value, resume_hint
+from rlkit.rundir import check_creatable, check_fresh_run_dir, lock_holder, override_value, resume_hint
 from rlkit.run import CONFIG_FILE, PROVENANCE_DIR, preflight, run, run_dir_of
 from rlkit.trainers.checkpoint import find_checkpoint
 
@@ -828,6 +828,7 @@ def tune_parts(cfg: DictConfig) -> tuple[DictConfig, Any]:
         raise ConfigError(f"tune: {err.msg}") from None
     assert isinstance(container, dict)
     settings = parse_tune_settings({str(k): v for k, v in container.items()}, base_seed=int(cfg.get("seed", 0)))
+    check_creatable(settings.dir, "tune.dir=")
     preflight(base)
     missing = object()
     for param in settings.space.params:

@@ -132,6 +132,46 @@ def lock_holder(run_dir: str | os.PathLike[str]) -> str | None:
     return None
 
 
+def check_creatable(folder: str | os.PathLike[str], what: str) -> None:
+    """Refuses, in one line, a directory that is a file or cannot be made (a missing or read-only
+    parent, a file on its path, ``/proc``): it is made and removed again, so nothing is left.
+
+    Raises:
+        RunDirError: naming ``what`` (``"the run directory"``, ``"out="``), the path and the cause.
+
+    Examples:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from rlkit.rundir import check_creatable
+        >>> base = Path(tempfile.mkdtemp())
+        >>> check_creatable(base / "a" / "b", "out=")  # fine, and nothing is left
+        >>> list(base.iterdir())
+        []
+        >>> _ = (base / "f").write_text("x")
+        >>> try:
+        ...     check_creatable(base / "f" / "run", "out=")
+        ... except Exception as err:
+        ...     print(type(err).__name__, str(err).split(": ", 1)[1])
+        RunDirError Not a directory
+    """
+    folder = Path(folder)
+    if folder.is_dir():
+        return
+    if folder.exists():
+        raise RunDirError(f"{what} {str(folder)!r} is a file; give a directory")
+    made = [p for p in (folder, *folder.parents) if not p.exists()]
+    try:
+        folder.mkdir(parents=True)
+    except OSError as err:
+        raise RunDirError(f"{what} {str(folder)!r} cannot be created: {err.strerror or err}") from None
+    finally:
+        for p in made:  # deepest first
+            try:
+                p.rmdir()
+            except OSError:
+                break
+
+
 def check_fresh_run_dir(run_dir: str | os.PathLike[str]) -> None:
     """Refuses to start a new run in a directory that holds anything: another run's files would get
     a second run's rows, and other files (``hydra.run.dir=.``) would get a run written among them.
@@ -144,6 +184,7 @@ def check_fresh_run_dir(run_dir: str | os.PathLike[str]) -> None:
         raise RunDirError(f"the run directory {str(run_dir)!r} is the current directory; give a new "
                           "directory (hydra.run.dir=outputs/<name>) or leave hydra.run.dir unset")
     if not run_dir.exists():
+        check_creatable(run_dir, "the run directory")
         return
     if not run_dir.is_dir():
         raise RunDirError(f"the run directory {str(run_dir)!r} is a file; give a new directory")

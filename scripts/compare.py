@@ -39,6 +39,8 @@ import yaml
 
 import reproduce_report as report
 from rlkit import stats
+from rlkit.errors import RunDirError
+from rlkit.rundir import check_creatable
 from rlkit.utils.io import atomic_write
 
 #: Keys that do not change what a run learns: runs differing only there are one configuration.
@@ -330,6 +332,10 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"compare.py: --by {key}: not a config key of these runs; keys that differ: {known}")
     out = args.out or (args.paths[0] if len(args.paths) == 1 and not (args.paths[0] / "config.yaml").is_file()
                        else Path("outputs/compare") / time.strftime("%Y-%m-%d_%H-%M-%S"))
+    try:
+        check_creatable(out, "--out")
+    except RunDirError as err:
+        raise SystemExit(f"compare.py: {err}") from None
     out.mkdir(parents=True, exist_ok=True)
     header, rows = table_rows(groups, differing)
     table = markdown(header, rows)

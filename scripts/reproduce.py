@@ -41,7 +41,8 @@ sys.path[:0] = [str(Path(__file__).resolve().parent)]  # published.py / reproduc
 import reproduce_report as report  # noqa: E402
 from published import PUBLISHED  # noqa: E402
 from rlkit.config_schema import MAX_SEED, MAX_SEED_COUNT  # noqa: E402
-from rlkit.rundir import resume_override  # noqa: E402
+from rlkit.errors import RunDirError  # noqa: E402
+from rlkit.rundir import check_creatable, resume_override  # noqa: E402
 from rlkit.trainers.loggers.csv_logger import read_metrics_csv  # noqa: E402
 from rlkit.utils.io import atomic_write  # noqa: E402
 
@@ -418,7 +419,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         options = parse_args(argv)
         expected = compose(options)
-    except UsageError as err:
+        if not options.aggregate_only:
+            check_creatable(options.out, "out=")
+    except (UsageError, RunDirError) as err:
         raise SystemExit(f"reproduce.py: {err}") from None
     if not options.aggregate_only:
         train, resume, done = plan(options, expected)

@@ -94,6 +94,12 @@ def test_target_from_the_command_line_and_bad_by(tmp_path, capsys):
         compare.main([str(tmp_path / "a"), "--by", "algo.nope", "--out", str(out)])
     with pytest.raises(SystemExit, match="no run directories"):
         compare.main([str(tmp_path / "out")])
+    # An --out that is a file (or under one): one line, the file kept.
+    with pytest.raises(SystemExit, match=r"^compare.py: --out '.*comparison\.csv' is a file; give a directory$"):
+        compare.main([str(tmp_path / "a" / "run"), "--no-plot", "--out", str(out / "comparison.csv")])
+    with pytest.raises(SystemExit, match=r"^compare.py: --out '.*x' cannot be created: Not a directory$"):
+        compare.main([str(tmp_path / "a" / "run"), "--no-plot", "--out", str(out / "comparison.csv" / "x")])
+    assert (out / "comparison.csv").is_file()
 
 
 def test_wall_seconds_from_the_frame_rates():

@@ -408,3 +408,12 @@ def test_rows_of_runs_short_of_their_budget_say_so_with_the_frames_reached(tmp_p
     assert report.seeds_label({"seeds": 2}, 2, [{"frames": 3_000_000, "complete": False},
                                                 {"frames": 5_000_000, "complete": True}], 5_000_000) == \
         "(2 seeds; 1 unfinished, at 3,000,000 of 5,000,000 frames)"
+
+
+def test_an_out_that_cannot_be_a_directory_is_refused_in_one_line(tmp_path):
+    (tmp_path / "f").write_text("keep")
+    with pytest.raises(SystemExit, match=r"^reproduce.py: out= '.*f' is a file; give a directory$"):
+        reproduce.main(["experiment=dqn_cartpole", "seeds=1", f"out={tmp_path / 'f'}"])
+    with pytest.raises(SystemExit, match=r"^reproduce.py: out= '.*f/runs' cannot be created: Not a directory$"):
+        reproduce.main(["experiment=dqn_cartpole", "seeds=1", f"out={tmp_path / 'f' / 'runs'}"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f"]
