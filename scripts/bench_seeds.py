@@ -98,8 +98,9 @@ def loop_timings(experiment: str, frames: int, num_seeds: int, extra: list[str])
             cfg = compose("config", overrides=overrides)
         torch.set_num_threads(1)
         start = time.perf_counter()
-        run(cfg, Path(tmp.mkdtemp(prefix="rlkit-bench-loop-")) / "run")
-        seconds["loop"], calls["loop"] = time.perf_counter() - start, 1
+        with tmp.TemporaryDirectory(prefix="rlkit-bench-loop-") as folder:
+            run(cfg, Path(folder) / "run")
+            seconds["loop"], calls["loop"] = time.perf_counter() - start, 1
     finally:
         for cls, method, original in originals:
             setattr(cls, method, original)
@@ -166,9 +167,9 @@ def print_env_steps(seeds: list[int], steps: int = 3000) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experiments", nargs="+", default=["dqn_cartpole", "c51_cartpole", "a2c_cartpole"])
-    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 5, 10, 20], help="values of N")
-    parser.add_argument("--frames", type=int, default=50_000, help="frames per seed")
-    parser.add_argument("--jobs", type=int, default=2, help="parallel processes for the N ordinary runs")
+    parser.add_argument("--seeds", nargs="+", type=_positive, default=[1, 2, 5, 10, 20], help="values of N")
+    parser.add_argument("--frames", type=_positive, default=50_000, help="frames per seed")
+    parser.add_argument("--jobs", type=_positive, default=2, help="parallel processes for the N ordinary runs")
     parser.add_argument("--no-processes", action="store_true", help="skip the N-ordinary-runs measurements")
     parser.add_argument("--loop", action="store_true", help="time the loop and its phases in this process")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides for --loop runs")
@@ -180,7 +181,25 @@ def main(argv: list[str] | None = None) -> int:
     if args.loop:
         print_loops(args)
         return 0
-    out = Path(tempfile.mkdtemp(prefix="rlkit-bench-seeds-"))
+    with tempfile.TemporaryDirectory(prefix="rlkit-bench-seeds-") as folder:
+        print_processes(args, Path(folder))
+    return 0
+
+
+def _positive(text: str) -> int:
+    """An argparse type: an integer >= 1 (argparse names the option with the message)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer >= 1")
+    return value
+
+
+def print_processes(args: argparse.Namespace, out: Path) -> None:
+    """The table of N seeds in one process against one run and against N runs as ``--jobs``
+    processes; the runs' directories go into ``out``."""
     print(f"| experiment | N | one process (s) | x one run | {args.jobs} processes (s) | x one run |")
     print("|---|---|---|---|---|---|")
     for experiment in args.experiments:
@@ -198,7 +217,6 @@ def main(argv: list[str] | None = None) -> int:
                 apart = timed([command(experiment, args.frames, s, 1, run_dir(f"p{s}")) for s in range(n)], args.jobs)
                 row += f" {apart:.1f} | {apart / single:.2f} |"
             print(row, flush=True)
-    return 0
 
 
 if __name__ == "__main__":

@@ -23,3 +23,21 @@ def test_env_steps_prints_one_row_per_n(capsys):
     bench_seeds.print_env_steps([1, 3], steps=50)
     rows = capsys.readouterr().out.splitlines()
     assert rows[0].startswith("| N | raw gymnasium") and [r.split("|")[1].strip() for r in rows[2:]] == ["1", "3"]
+
+
+def test_counts_below_one_are_refused_by_the_argument_parser(capsys, monkeypatch, tmp_path):
+    import pytest
+
+    for args in (["--frames", "-5"], ["--jobs", "0"], ["--seeds", "1", "x"]):
+        with pytest.raises(SystemExit) as stop:
+            bench_seeds.main(args)
+        assert stop.value.code == 2
+        assert "is not an integer >= 1" in capsys.readouterr().err.splitlines()[-1]
+
+
+def test_loop_runs_leave_no_folder_behind(monkeypatch, tmp_path):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    bench_seeds.loop_timings("dqn_cartpole", 200, 1, ["algo.learning_starts=100", "algo.buffer_size=500"])
+    assert list(tmp_path.iterdir()) == []
