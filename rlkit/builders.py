@@ -13,8 +13,9 @@ import difflib
 import importlib
 import inspect
 import math
+import typing
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -66,6 +67,7 @@ def _typed(section: Any, schema: type, where: str) -> Any:
         raise ConfigError(f"{where}.{missing[0]} is missing: give it a value ({where}.{missing[0]}=...); the "
                           f"section's keys are {valid}")
     _check_finite(section, where)
+    _check_bools(section, schema, "" if where == "config" else f"{where}.")
     try:
         merged = OmegaConf.merge(OmegaConf.structured(schema), section)
         return OmegaConf.to_object(merged)
@@ -83,6 +85,23 @@ def _typed(section: Any, schema: type, where: str) -> Any:
             raise ConfigError(f"unknown key {name}{did_you_mean}; valid keys: {valid_nested}") from None
         first = str(err.msg).strip().splitlines()[0] if str(err.msg).strip() else type(err).__name__
         raise ConfigError(f"bad value for {name}: {first}") from None
+
+
+def _check_bools(section: Any, schema: type, prefix: str) -> None:
+    """Refuses a number given for a bool field, in nested sections too: OmegaConf reads any int as a
+    bool (``algo.double_dqn=2`` trained as true and was saved as 2)."""
+    try:
+        hints = typing.get_type_hints(schema)
+    except Exception:  # noqa: BLE001 (a schema of a user's whose annotations do not resolve: OmegaConf judges)
+        return
+    for f in dataclasses.fields(schema):
+        if f.name not in section:
+            continue
+        value, kind = section.get(f.name), hints.get(f.name)
+        if kind is bool and isinstance(value, (int, float)) and not isinstance(value, bool):
+            raise ConfigError(f"{prefix}{f.name}={value!r} is invalid: expected true or false")
+        if dataclasses.is_dataclass(kind) and isinstance(value, DictConfig):
+            _check_bools(value, cast(type, kind), f"{prefix}{f.name}.")
 
 
 def _check_finite(node: Any, where: str) -> None:

@@ -58,6 +58,9 @@ def test_overriding_the_id_never_keeps_another_envs_threshold():
                                  r"converted to Integer$"),
     ("total_frames=abc", r"^bad value for total_frames: Value 'abc' of type 'str' could not be converted to Integer$"),
     ("total_frames=null", r"^bad value for total_frames: Incompatible value 'None' for field of type 'int'$"),
+    # OmegaConf reads any number as a bool: double_dqn=2 trained as true and was saved as 2.
+    ("algo.double_dqn=2", r"^algo\.double_dqn=2 is invalid: expected true or false$"),
+    ("trainer.early_stop=0", r"^trainer\.early_stop=0 is invalid: expected true or false$"),
 ])
 def test_bad_values_in_nested_and_root_sections_are_one_line_naming_the_key(override, message):
     with pytest.raises(ConfigError, match=message):
