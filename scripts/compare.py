@@ -324,6 +324,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.target is not None and not math.isfinite(args.target):
+        raise SystemExit(f"compare.py: --target {args.target}: expected a finite return")
     run_dirs = find_run_dirs(args.paths)
     groups, differing = group(run_dirs, args.target)
     for key in args.by or []:

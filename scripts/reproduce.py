@@ -113,6 +113,9 @@ def parse_args(argv: list[str]) -> Options:
             overrides.append(arg)
     valid = available_experiments()
     name = own.get("experiment")
+    if name is None:
+        raise UsageError(f"experiment= is required (python scripts/reproduce.py experiment=<name> seeds=3); "
+                         f"available: {valid}")
     if name not in valid:
         raise UsageError(f"experiment={name!r} is not in conf/experiment/; available: {valid}")
     seeds = _seeds(own.get("seeds", "3"))

@@ -222,7 +222,7 @@ def parse_space(node: Mapping[str, Any], prefix: str = "tune.space") -> SearchSp
             params.append(_entry(where, ".".join(path), sub))
         else:
             raise ConfigError(f"{where}={sub!r} is not a search-space entry; expected {{type: float|int|categorical, "
-                              "...}} or a list of choices")
+                              "...} or a list of choices")
 
     walk(node, [])
     if not params:

@@ -325,7 +325,7 @@ def _run_workers(study: optuna.Study, base: DictConfig, settings: TuneSettings, 
     container = OmegaConf.to_container(base, resolve=True)
     context = multiprocessing.get_context("spawn")
     workers = [context.Process(target=_worker_main, args=(container, settings, slots, n_trials, k), daemon=False)
-               for k in range(settings.jobs)]
+               for k in range(min(settings.jobs, n_trials))]  # (a worker more than trials would only start up)
     for worker in workers:
         worker.start()
     seen = counts(study.get_trials(deepcopy=False)).finished  # (its line is printed already)

@@ -90,6 +90,8 @@ def test_target_from_the_command_line_and_bad_by(tmp_path, capsys):
     (row,) = csv.DictReader((out / "comparison.csv").open())
     assert row["seeds_reaching_target"] == "1" and float(row["frames_to_target_median"]) == 2000.0
     assert not (out / "curves.png").exists()
+    with pytest.raises(SystemExit, match=r"^compare.py: --target nan: expected a finite return$"):
+        compare.main([str(tmp_path / "a" / "run"), "--target", "nan", "--no-plot"])
     with pytest.raises(SystemExit, match="--by algo.nope: not a config key of these runs"):
         compare.main([str(tmp_path / "a"), "--by", "algo.nope", "--out", str(out)])
     with pytest.raises(SystemExit, match="no run directories"):

@@ -151,6 +151,7 @@ def test_parse_args_splits_own_keys_from_overrides(tmp_path):
 @pytest.mark.parametrize(("argv", "match"), [
     (["experiment=nope"], r"experiment='nope' is not in conf/experiment/; available: \['a2c_acrobot'"),
     (["experiment"], "is not key=value"),
+    ([], r"experiment= is required \(python scripts/reproduce.py experiment=<name> seeds=3\); available: \["),
     (["experiment=dqn_cartpole", "seed=1"], "seed is set by this script; use seeds=N"),
     (["experiment=dqn_cartpole", "hydra/launcher=joblib"], "hydra/launcher is set by this script"),
     (["experiment=dqn_cartpole", "seeds=x"], "seeds='x' must be a count"),

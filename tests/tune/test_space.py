@@ -45,7 +45,7 @@ def test_grid_of_ints_floats_with_step_and_choices():
     ({"type": "float", "low": 1, "high": 4, "log": "yes"}, "tune.space.k: log='yes' must be true or false"),
     ({"type": "categorical", "choices": []}, "tune.space.k: choices=[] must be a non-empty list"),
     ([1, 1], "tune.space.k: choices=[1, 1] repeat a value"),
-    (3, "tune.space.k=3 is not a search-space entry"),
+    (3, "tune.space.k=3 is not a search-space entry; expected {type: float|int|categorical, ...} or a list"),
     ({}, "tune.space.k is empty"),
 ])
 def test_malformed_entries_are_refused_naming_their_key(entry, message):
