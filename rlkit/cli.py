@@ -56,6 +56,7 @@ __all__ = [
     "CONF_DIR",
     "ConfigCheck",
     "check_command_line",
+    "command_line_problem",
     "EXIT_REFUSED",
     "job_label",
     "TrainResult",
@@ -445,7 +446,25 @@ def _group_choices(conf_dir: Path, group: str) -> list[str]:
 
 
 def check_command_line(args: Sequence[str], conf_dir: Path, config_name: str = "config") -> None:
-    """Refuses, before Hydra composes anything, in one line naming the value and the valid choices:
+    """Refuses (:func:`refuse`) what :func:`command_line_problem` finds.
+
+    Examples:
+        >>> from rlkit.cli import CONF_DIR, check_command_line
+        >>> check_command_line(["algo=c51", "algo.n_atoms=11"], CONF_DIR)  # fine: nothing happens
+        >>> try:
+        ...     check_command_line(["algo=dqm"], CONF_DIR)
+        ... except SystemExit as stop:
+        ...     print(stop.code)
+        2
+    """
+    problem = command_line_problem(args, conf_dir, config_name)
+    if problem is not None:
+        refuse(ConfigError(problem))
+
+
+def command_line_problem(args: Sequence[str], conf_dir: Path, config_name: str = "config") -> str | None:
+    """What Hydra would refuse in a screenful, found before it composes anything, as one line naming
+    the value and the valid choices (``None`` when nothing is found):
 
     - a choice of a config group (``algo``, ``env``, ``value_estimator``, ``logger``,
       ``experiment``) that is not a file of ``conf/<group>/``, each value of a sweep included
@@ -457,18 +476,16 @@ def check_command_line(args: Sequence[str], conf_dir: Path, config_name: str = "
     and to :class:`ConfigCheck`.
 
     Examples:
-        >>> from rlkit.cli import CONF_DIR, check_command_line
-        >>> check_command_line(["algo=c51", "algo.n_atoms=11"], CONF_DIR)  # fine: nothing happens
-        >>> try:
-        ...     check_command_line(["algo=dqm"], CONF_DIR)
-        ... except SystemExit as stop:
-        ...     print(stop.code)
-        2
+        >>> from rlkit.cli import CONF_DIR, command_line_problem
+        >>> command_line_problem(["algo=a2c", "algo.n_steps=8"], CONF_DIR) is None
+        True
+        >>> command_line_problem(["algo=dqm"], CONF_DIR)
+        "algo='dqm' is not a choice; valid choices: ['a2c', 'c51', 'dqn']"
     """
     try:
         parsed = OverridesParser.create().parse_overrides([a for a in args if not a.startswith("-")])
     except HydraException:
-        return  # Hydra's own message names the unparsable override
+        return None  # Hydra's own message names the unparsable override
     chosen: list[str] = []
     swept_group = False
     for override in parsed:
@@ -487,21 +504,22 @@ def check_command_line(args: Sequence[str], conf_dir: Path, config_name: str = "
         valid = _group_choices(conf_dir, group)
         for value in values:
             if value not in valid and value != "null":
-                refuse(ConfigError(f"{group}={value!r} is not a choice; valid choices: {valid}"))
+                return f"{group}={value!r} is not a choice; valid choices: {valid}"
     if swept_group:
-        return
+        return None
     plain = [o for o in parsed if not (o.is_hydra_override() or o.is_delete() or o.is_add() or o.is_force_add()
                                        or o.key_or_group in CHOSEN_GROUPS or o.package is not None)]
     if not plain:
-        return
+        return None
     try:
         cfg = _composed(conf_dir, config_name, chosen)
     except (HydraException, OmegaConfBaseException):
-        return  # Hydra's own composition says what is wrong
+        return None  # Hydra's own composition says what is wrong
     for override in plain:
         problem = _missing_key(cfg, override.key_or_group)
         if problem:
-            refuse(ConfigError(problem))
+            return problem
+    return None
 
 
 def _composed(conf_dir: Path, config_name: str, overrides: list[str]) -> DictConfig:
@@ -782,6 +800,9 @@ def train(overrides: Sequence[str] | Mapping[str, Any] | None = None, *,
     else:
         args = [str(o) for o in overrides]
     register_resolvers()
+    problem = command_line_problem(args, CONF_DIR)
+    if problem is not None:
+        raise ConfigError(problem)
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             cfg = compose("config", overrides=args)

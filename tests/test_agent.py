@@ -11,7 +11,13 @@ import torch
 import rlkit
 from rlkit import keys
 from rlkit.agent import Agent, load_agent
-from rlkit.errors import CheckpointMismatchError, CorruptCheckpointError, MissingCheckpointError, RunDirError
+from rlkit.errors import (
+    CheckpointMismatchError,
+    ConfigError,
+    CorruptCheckpointError,
+    MissingCheckpointError,
+    RunDirError,
+)
 from rlkit.factories import make_env
 from rlkit.modules import ExplorationType, action_call, set_exploration_type
 
@@ -202,3 +208,14 @@ def test_an_atari_run_is_evaluated_acted_and_exported(tmp_path):
     path = export_policy(out, "torchscript", tmp_path / "policy.pt")
     obs = torch.randint(0, 256, (5, 4, 84, 84), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
     assert torch.equal(torch.jit.load(str(path))(obs), torch.as_tensor(agent.act(obs)))
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["experiment=dqn_cartpol"], "experiment='dqn_cartpol' is not a choice; valid choices: ['a2c_acrobot', "),
+    (["algo.gamma=0.9"], "unknown key algo.gamma (did you mean value_estimator.gamma?); valid keys of algo: "),
+])
+def test_rlkit_train_names_a_bad_group_choice_or_key_as_the_command_line_does(tmp_path, overrides, message):
+    with pytest.raises(ConfigError) as info:
+        rlkit.train(overrides, output_dir=tmp_path / "run")
+    assert str(info.value).startswith(message)
+    assert list(tmp_path.iterdir()) == []
