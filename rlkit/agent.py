@@ -70,7 +70,7 @@ def open_run(run: str | os.PathLike[str], *, device: str = "cpu") -> LoadedRun:
     if not (run_dir / CONFIG_FILE).is_file():
         raise RunDirError(f"{run_dir} has no {CONFIG_FILE}: is it an rlkit run directory? (a checkpoint file must "
                           "lie in <run dir>/checkpoints/ or <run dir>/)")
-    settings = validate_config(load_run_config(run_dir, [f"device={device}"], action="load the run"))
+    settings = validate_config(load_run_config(run_dir, [f"device={device}"], action="load the run"), saved=True)
     if settings.root.num_seeds > 1:
         seeds = range(settings.root.seed, settings.root.seed + settings.root.num_seeds)
         raise RunDirError(f"{run_dir} trained {settings.root.num_seeds} seeds in one process: give one of them, "

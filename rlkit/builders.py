@@ -47,8 +47,9 @@ class Settings:
     logger: Any
 
 
-def _typed(section: Any, schema: type, where: str) -> Any:
-    """Merges ``section`` onto ``schema`` (unknown keys / wrong types fail) and checks ranges."""
+def _typed(section: Any, schema: type, where: str, strict_bools: bool = True) -> Any:
+    """Merges ``section`` onto ``schema`` (unknown keys / wrong types fail) and checks ranges;
+    ``strict_bools``: a number for a true/false field is refused (:func:`_check_bools`)."""
     valid = [f.name for f in dataclasses.fields(schema)]
     if not isinstance(section, DictConfig):
         raise ConfigError(f"{where} must be a mapping with keys {valid}, got {section!r}")
@@ -67,7 +68,8 @@ def _typed(section: Any, schema: type, where: str) -> Any:
         raise ConfigError(f"{where}.{missing[0]} is missing: give it a value ({where}.{missing[0]}=...); the "
                           f"section's keys are {valid}")
     _check_finite(section, where)
-    _check_bools(section, schema, "" if where == "config" else f"{where}.")
+    if strict_bools:
+        _check_bools(section, schema, "" if where == "config" else f"{where}.")
     try:
         merged = OmegaConf.merge(OmegaConf.structured(schema), section)
         return OmegaConf.to_object(merged)
@@ -119,19 +121,22 @@ def _check_finite(node: Any, where: str) -> None:
         raise ConfigError(f"{where}={node!r} is invalid: expected a finite number")
 
 
-def _named(section: Any, schemas: dict[str, type], group: str) -> Any:
+def _named(section: Any, schemas: dict[str, type], group: str, strict_bools: bool = True) -> Any:
     name = section.get("name") if isinstance(section, DictConfig) else None
     if name not in schemas:
         raise ConfigError(f"{group}.name={name!r} is not registered; valid choices: {sorted(schemas)}")
-    return _typed(section, schemas[name], group)
+    return _typed(section, schemas[name], group, strict_bools)
 
 
-def validate_config(cfg: DictConfig) -> Settings:
+def validate_config(cfg: DictConfig, *, saved: bool = False) -> Settings:
     """Validates the whole config; raises :class:`ConfigError` naming the key and valid choices.
 
     The ``algo`` section is validated by the schema its :mod:`rlkit.registry` entry declares, and the
-    value estimator against the ones its loss supports.
+    value estimator against the ones its loss supports. ``saved``: the config of an existing run
+    (resumed, evaluated, exported), which may hold a number for a true/false setting from before
+    such numbers were refused; it is read as OmegaConf reads it (any nonzero number is true).
     """
+    strict = not saved
     root_keys = [f.name for f in dataclasses.fields(RootConfig)]
     valid_top = root_keys + list(GROUP_KEYS)
     for key in cfg.keys():
@@ -142,11 +147,11 @@ def validate_config(cfg: DictConfig) -> Settings:
     for group in GROUP_KEYS:
         if group not in cfg:
             raise ConfigError(f"config group {group!r} is missing")
-    root = _typed(OmegaConf.masked_copy(cfg, root_keys), RootConfig, "config")
-    algo = _named(cfg.algo, {name: entry.schema for name, entry in ALGORITHMS.items()}, "algo")
-    estimator = _named(cfg.value_estimator, ESTIMATOR_SCHEMAS, "value_estimator")
-    logger = _named(cfg.logger, LOGGER_SCHEMAS, "logger")
-    env = _typed(cfg.env, EnvConfig, "env")
+    root = _typed(OmegaConf.masked_copy(cfg, root_keys), RootConfig, "config", strict)
+    algo = _named(cfg.algo, {name: entry.schema for name, entry in ALGORITHMS.items()}, "algo", strict)
+    estimator = _named(cfg.value_estimator, ESTIMATOR_SCHEMAS, "value_estimator", strict)
+    logger = _named(cfg.logger, LOGGER_SCHEMAS, "logger", strict)
+    env = _typed(cfg.env, EnvConfig, "env", strict)
 
     entry = ALGORITHMS[algo.name]
     if entry.off_policy and not isinstance(algo, OffPolicyConfig):

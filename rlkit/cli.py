@@ -482,6 +482,11 @@ def command_line_problem(args: Sequence[str], conf_dir: Path, config_name: str =
         >>> command_line_problem(["algo=dqm"], CONF_DIR)
         "algo='dqm' is not a choice; valid choices: ['a2c', 'c51', 'dqn']"
     """
+    from hydra.core.override_parser.types import Glob
+
+    if any(a.split("=", 1)[0] in _OTHER_CONFIGS for a in args) or any(
+            a.lstrip("+~").startswith("hydra.searchpath") for a in args):
+        return None  # configs from elsewhere (tune.py's experiment=best): only Hydra knows the choices
     try:
         parsed = OverridesParser.create().parse_overrides([a for a in args if not a.startswith("-")])
     except HydraException:
@@ -492,18 +497,18 @@ def command_line_problem(args: Sequence[str], conf_dir: Path, config_name: str =
         group = override.key_or_group
         if override.is_hydra_override() or override.is_delete() or group not in CHOSEN_GROUPS:
             continue
-        if override.is_sweep_override():
-            if override.is_choice_sweep() or override.is_range_sweep():
-                values = list(override.sweep_string_iterator())
-            else:
-                values = []  # glob(...): Hydra matches it against the files itself
+        if isinstance(override.value(), Glob):
+            values: list[str] = []  # glob(...): Hydra matches it against the files itself
+            swept_group = True
+        elif override.is_sweep_override():
+            values = [_unquoted(v) for v in override.sweep_string_iterator()]
             swept_group = True
         else:
-            values = [override.get_value_string()]
+            values = [_unquoted(override.get_value_string())]
             chosen.append(f"{group}={values[0]}")
         valid = _group_choices(conf_dir, group)
         for value in values:
-            if value not in valid and value != "null":
+            if value not in valid and value.removesuffix(".yaml") not in valid and value != "null":
                 return f"{group}={value!r} is not a choice; valid choices: {valid}"
     if swept_group:
         return None
@@ -520,6 +525,15 @@ def command_line_problem(args: Sequence[str], conf_dir: Path, config_name: str =
         if problem:
             return problem
     return None
+
+
+#: Hydra's flags that add or replace config directories (their groups' choices are not conf/'s).
+_OTHER_CONFIGS = ("--config-dir", "-cd", "--config-path", "-cp", "--config-name", "-cn")
+
+
+def _unquoted(value: str) -> str:
+    """A choice as Hydra reads it: ``'c51'`` and ``"c51"`` are ``c51``."""
+    return value[1:-1] if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"" else value
 
 
 def _composed(conf_dir: Path, config_name: str, overrides: list[str]) -> DictConfig:
@@ -541,7 +555,8 @@ def _missing_key(cfg: DictConfig, key: str) -> str | None:
     for depth, part in enumerate(parts):
         if not isinstance(node, DictConfig):
             return None
-        if part not in node:
+        # (not `in`: a key whose value is ??? is not "in" a DictConfig)
+        if node._get_node(part, validate_access=False) is None:
             where = ".".join(parts[:depth])
             siblings = sorted(str(k) for k in node.keys() if k != "hydra")
             return f"unknown key {key}{_did_you_mean(cfg, parts, depth, siblings)}; valid keys" + \

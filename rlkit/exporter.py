@@ -149,9 +149,10 @@ def _remove_empty(folders: list[Path]) -> None:
 
 
 def _check_not_in_a_run(path: Path) -> None:
-    """Refuses an ``out=`` inside a run directory (this run's or another's: a folder holding
-    ``config.yaml`` and ``checkpoints/``) other than in its ``export/`` folder, where it would replace
-    or sit among the run's own files (its config, checkpoints, logs).
+    """Refuses an ``out=`` inside a run directory (this run's or another's: the nearest folder above
+    it holding rlkit's ``config.yaml`` with ``checkpoints/`` or run logs beside it; a seed folder of a
+    multi-seed run is one) other than in its ``export/`` folder, where it would replace or sit among
+    the run's own files (its config, checkpoints, logs).
 
     Examples:
         >>> import tempfile
@@ -169,11 +170,15 @@ def _check_not_in_a_run(path: Path) -> None:
     """
     resolved = path.resolve()
     for folder in resolved.parents:
-        if (folder / "config.yaml").is_file() and (folder / "checkpoints").is_dir():
+        if (folder / "config.yaml").is_file() and any((folder / name).exists() for name in _RUN_FILES):
             if resolved.relative_to(folder).parts[0] != "export":
                 raise ConfigError(f"out={str(path)!r} is inside the run directory {str(folder)!r}, among its own "
                                   f"files; write the export into {str(folder / 'export')!r} or outside the run")
             return
+
+
+#: What a run directory holds beside its config.yaml (a seed folder of a multi-seed run has no checkpoints/).
+_RUN_FILES = ("checkpoints", "metrics.csv", "episodes.csv", "train.log")
 
 
 def _torchscript(module: nn.Module, example: tuple[torch.Tensor, ...], path: Path) -> None:

@@ -490,7 +490,7 @@ def _verify_resume(run_dir: Path, overrides: list[str] | None, checkpoint: Path,
     run's config with the overrides (none of :data:`RESTORED_ON_RESUME`), the checkpoint's integrity,
     format and fit, and a ``total_frames`` not below the frames done. Nothing in ``run_dir`` is written."""
     cfg = load_run_config(run_dir, overrides)
-    settings = validate_config(cfg)
+    settings = validate_config(cfg, saved=True)
     _check_restored_keys(load_run_config(run_dir), cfg)
     torch.set_num_threads(settings.root.num_threads)
     seed_everything(settings.root.seed)

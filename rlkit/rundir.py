@@ -154,22 +154,30 @@ def check_creatable(folder: str | os.PathLike[str], what: str) -> None:
         ...     print(type(err).__name__, str(err).split(": ", 1)[1])
         RunDirError Not a directory
     """
-    folder = Path(folder)
+    shown = str(folder)
+    folder = Path(os.path.abspath(folder))  # (normalised: "a/b/../c" is made as "a/c")
     if folder.is_dir():
         return
     if folder.exists():
-        raise RunDirError(f"{what} {str(folder)!r} is a file; give a directory")
-    made = [p for p in (folder, *folder.parents) if not p.exists()]
+        raise RunDirError(f"{what} {shown!r} is a file; give a directory")
+    made: list[Path] = []  # only what this call made is removed again
     try:
-        folder.mkdir(parents=True)
-    except OSError as err:
-        raise RunDirError(f"{what} {str(folder)!r} cannot be created: {err.strerror or err}") from None
-    finally:
-        for p in made:  # deepest first
+        for level in reversed([p for p in (folder, *folder.parents) if not p.exists()]):  # shallowest first
             try:
-                p.rmdir()
+                level.mkdir()
+            except FileExistsError:
+                if level.is_dir():
+                    continue  # made by another process meanwhile: not ours to remove
+                raise
+            made.append(level)
+    except OSError as err:
+        raise RunDirError(f"{what} {shown!r} cannot be created: {err.strerror or err}") from None
+    finally:
+        for level in reversed(made):  # deepest first; one another process has written into stays
+            try:
+                level.rmdir()
             except OSError:
-                break
+                pass
 
 
 def check_fresh_run_dir(run_dir: str | os.PathLike[str]) -> None:

@@ -89,7 +89,7 @@ def _early_stop_return(path: Path, config: dict) -> float | None:
     from rlkit.run import load_run_config
 
     # (on this machine's device: a run trained on a GPU is read where there is none)
-    target = validate_config(load_run_config(path, ["device=cpu"])).env.target_return
+    target = validate_config(load_run_config(path, ["device=cpu"]), saved=True).env.target_return
     return None if target is None else float(target)
 
 

@@ -219,3 +219,14 @@ def test_rlkit_train_names_a_bad_group_choice_or_key_as_the_command_line_does(tm
         rlkit.train(overrides, output_dir=tmp_path / "run")
     assert str(info.value).startswith(message)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_saved_config_with_a_number_for_a_true_false_setting_still_loads(tiny_run, tmp_path):
+    """Runs saved before such numbers were refused (algo.double_dqn=1 trained as true) stay usable;
+    a new command line is refused (tests/test_configs.py)."""
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run("dqn"), run)
+    text = (run / "config.yaml").read_text()
+    assert "double_dqn: false" in text
+    (run / "config.yaml").write_text(text.replace("double_dqn: false", "double_dqn: 0"))
+    assert load_agent(run).frames > 0

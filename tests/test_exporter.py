@@ -138,3 +138,18 @@ def test_refusals_write_nothing(tiny_run, tmp_path, monkeypatch):
     with pytest.raises(RlkitError, match=r"out='.*policy\.pt': the exported policy could not be put there: Permission denied"):
         export_policy(run, "torchscript", tmp_path / "kept" / "policy.pt")
     assert list((tmp_path / "kept").iterdir()) == []  # (a folder that was there stays)
+
+
+def test_a_seed_folder_of_a_multi_seed_run_exports_into_its_own_export_folder(tmp_path):
+    from rlkit.exporter import _check_not_in_a_run
+
+    run, seed = tmp_path / "run", tmp_path / "run" / "seed_0"
+    (run / "checkpoints").mkdir(parents=True)
+    seed.mkdir()
+    for folder in (run, seed):
+        (folder / "config.yaml").write_text("seed: 0\n")
+    (seed / "metrics.csv").write_text("step\n")
+    _check_not_in_a_run(seed / "export" / "policy.pt")  # export.py run=<run>/seed_0's default
+    for inside in (seed / "config.yaml", seed / "policy.pt", run / "checkpoints" / "last.pt"):
+        with pytest.raises(ConfigError, match="is inside the run directory"):
+            _check_not_in_a_run(inside)

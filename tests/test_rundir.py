@@ -178,3 +178,26 @@ def test_the_resume_override_parses_back_to_the_path_in_hydra_and_in_a_shell(pat
     echoed = subprocess.run(["bash", "-c", f"set -H; printf '%s' {resume_hint(path)}"], capture_output=True, text=True,
                             check=True)
     assert echoed.stdout == override
+
+
+def test_check_creatable_removes_exactly_what_it_made(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from rlkit.rundir import check_creatable
+
+    # A name too long for the file system: the levels made before it failed are removed too.
+    with pytest.raises(RunDirError, match=r"^out= '.*' cannot be created: File name too long$"):
+        check_creatable(tmp_path / "new" / "deeper" / ("L" * 300), "out=")
+    check_creatable(tmp_path / "q" / "r" / ".." / "s", "out=")
+    assert list(tmp_path.iterdir()) == []
+    # Another process makes the folder meanwhile: it is neither refused nor removed.
+    real = Path.mkdir
+
+    def racing(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        if self.name == "shared":
+            raise FileExistsError(17, "File exists")
+
+    monkeypatch.setattr(Path, "mkdir", racing)
+    check_creatable(tmp_path / "shared", "tune.dir=")
+    assert (tmp_path / "shared").is_dir()

@@ -145,6 +145,14 @@ def test_keys_of_the_chosen_groups_and_of_a_resumed_runs_groups_are_accepted(tmp
     check_command_line(["experiment=dqn_minatar_breakout", "env.game=asterix"], CONF_DIR)
     check_command_line(["-m", "algo=dqn,a2c", "algo.n_steps=8"], CONF_DIR)
     check_command_line(["+algo.extra=1", "++trainer.x=2", "~logger", "hydra.run.dir=x"], CONF_DIR)
+    # A key whose value is ??? (env=gym's id), quoted and .yaml choices, glob sweeps, and configs from
+    # another directory (tune.py's experiment=best), which only Hydra can look up.
+    check_command_line(["env=gym", "env.id=CartPole-v1", "+env.make_kwargs.length=10"], CONF_DIR)
+    check_command_line(["algo='c51'", "-m", "value_estimator=\"td0\",'td0'", "logger=csv.yaml"], CONF_DIR)
+    check_command_line(["-m", "algo=glob(dq*)", "experiment=glob(dqn_*)"], CONF_DIR)
+    check_command_line(["--config-dir=/elsewhere", "experiment=best"], CONF_DIR)
+    check_command_line(["--config-dir", "/elsewhere", "experiment=best"], CONF_DIR)
+    check_command_line(["hydra.searchpath=[file:///elsewhere]", "experiment=best"], CONF_DIR)
 
 
 def test_resume_refuses_a_group_change_with_its_message(cli, tmp_path):
