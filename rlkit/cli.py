@@ -468,12 +468,13 @@ def command_line_problem(args: Sequence[str], conf_dir: Path, config_name: str =
 
     - a choice of a config group (``algo``, ``env``, ``value_estimator``, ``logger``,
       ``experiment``) that is not a file of ``conf/<group>/``, each value of a sweep included
-      (Hydra would print a screen of search paths, or, for the optional ``experiment``, train the
-      defaults);
+      (Hydra prints a screen of search paths; when ``experiment`` was an optional group, it
+      trained the defaults);
     - an override of a key the composed config does not have (Hydra's "not in struct" text).
 
-    What this cannot judge (glob sweeps, keys under a group that a sweep varies) is left to Hydra
-    and to :class:`ConfigCheck`.
+    What this cannot judge (glob sweeps, keys under a group that a sweep varies, configs from
+    another directory: ``--config-dir``, ``hydra.searchpath``) is left to Hydra and to
+    :class:`ConfigCheck`.
 
     Examples:
         >>> from rlkit.cli import CONF_DIR, command_line_problem
