@@ -66,3 +66,13 @@ def test_multirun_is_refused(tmp_path, capsys):
         TuneCheck().on_multirun_start(tune_config(tmp_path))
     assert stop.value.code == 2
     assert capsys.readouterr().err.startswith("rlkit: tune.py runs one study")
+
+
+def test_a_study_directory_that_cannot_be_made_is_refused_in_one_line(tmp_path, capsys):
+    (tmp_path / "file").write_text("keep")
+    cfg = tune_config(tmp_path, f"tune.dir={tmp_path / 'file' / 'study'}")
+    with pytest.raises(SystemExit) as stop:
+        TuneCheck().on_run_start(cfg)
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == f"rlkit: tune.dir= '{tmp_path / 'file' / 'study'}' cannot be created: Not a directory\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
