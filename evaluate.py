@@ -6,6 +6,8 @@ Thin: the Hydra entry is in rlkit/cli.py, the evaluation in rlkit/evaluation.py.
 """
 from __future__ import annotations
 
+import sys
+
 import hydra
 from omegaconf import DictConfig
 
@@ -18,4 +20,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    cli.prepare_argv(sys.argv, config_name="evaluate")
     main()

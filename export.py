@@ -7,6 +7,8 @@ normalisation inside, loadable without rlkit.
 """
 from __future__ import annotations
 
+import sys
+
 import hydra
 from omegaconf import DictConfig
 
@@ -19,4 +21,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    cli.prepare_argv(sys.argv, config_name="export")
     main()

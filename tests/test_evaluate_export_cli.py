@@ -95,7 +95,10 @@ def test_video_needs_moviepy(cli_run):
     ("evaluate.py", ["run={tmp}/nope"], "rlkit: no checkpoint file or run directory at "),
     ("evaluate.py", ["run={run}", "episodes=0"], "rlkit: invalid config: episodes=0 is invalid: expected a positive integer"),
     ("export.py", ["run={run}", "format=tflite"], "rlkit: invalid config: format='tflite' is not an export format"),
-    # A misspelt key added with + (Hydra takes any): ran 10 episodes as if it had been the default.
+    # A misspelt key without + (Hydra's "not in struct" text before), and with + (Hydra takes any: it
+    # ran 10 episodes as if it had been the default).
+    ("export.py", ["run={run}", "formatt=onnx"], "rlkit: invalid config: unknown key formatt (did you mean format?); "
+                                                "valid keys: ['device', 'format', 'out', 'run']"),
     ("evaluate.py", ["run={run}", "+episode=3"], "rlkit: invalid config: unknown key episode (did you mean episodes?); "
                                                 "valid keys of evaluate.py: ['deterministic', 'device', 'episodes', "),
 ])
