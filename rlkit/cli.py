@@ -19,6 +19,7 @@ Refusals end the process with ``rlkit: <message>`` on stderr and exit status 2; 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import json
 import os
@@ -573,8 +574,6 @@ def _missing_key(cfg: DictConfig, key: str) -> str | None:
 def _did_you_mean(cfg: DictConfig, parts: list[str], depth: int, siblings: list[str]) -> str:
     """`` (did you mean <key>?)``: a key of the same name elsewhere (``algo.gamma`` ->
     ``value_estimator.gamma``), else a close spelling among ``siblings``."""
-    import difflib
-
     name = parts[depth]
     elsewhere = [path for path in _key_paths(cfg) if path.rsplit(".", 1)[-1] == name and not path.startswith("hydra")]
     close = [".".join([*parts[:depth], match]) for match in difflib.get_close_matches(name, siblings, n=1)]
@@ -707,8 +706,6 @@ def _task_args(cfg: DictConfig, script: str) -> dict[str, Any]:
                    if k not in ("defaults", "hydra"))
     for key in args:
         if key not in known:
-            import difflib
-
             close = difflib.get_close_matches(key, known, n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
             refuse(ConfigError(f"unknown key {key}{hint}; valid keys of {script}: {known}"))
