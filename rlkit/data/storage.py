@@ -324,6 +324,25 @@ class TensorDictStorage:
         contents = {} if self._data is None else self._data.to_dict()
         return {"capacity": self.capacity, "cursor": self._cursor, "size": self._size, "data": contents}
 
+    def _position_problem(self, cursor: Any, size: Any) -> str | None:
+        """What is wrong with a saved write cursor and size (integers with ``0 <= cursor < capacity``,
+        ``0 <= size <= capacity``; a full storage's cursor is where it wraps), or ``None``."""
+        def whole(value: Any) -> bool:
+            if isinstance(value, torch.Tensor):
+                return value.numel() == 1 and not value.is_floating_point() and not value.is_complex()
+            return isinstance(value, int) and not isinstance(value, bool)
+
+        if not (whole(cursor) and whole(size)):
+            return f"has cursor {cursor!r} and size {size!r}; both must be integers"
+        cursor, size = int(cursor), int(size)
+        if not (0 <= size <= self.capacity and 0 <= cursor < self.capacity):
+            return (f"has cursor {cursor} and size {size}; need 0 <= cursor < {self.capacity} "
+                    f"and 0 <= size <= {self.capacity}")
+        if size < self.capacity and cursor != size:
+            return (f"has cursor {cursor} and size {size}; a storage that is not full writes at its size "
+                    f"(cursor == size)")
+        return None
+
     def state_mismatch(self, state: dict[str, Any]) -> str | None:
         """Where ``state`` does not fit this storage (capacity, kept entries, per-item shapes and
         dtypes), or ``None``. Entries the storage does not keep may be present (they are dropped)."""
@@ -332,6 +351,9 @@ class TensorDictStorage:
                 return f"storage state lacks {key!r}"
         if state["capacity"] != self.capacity:
             return f"storage capacity is {state['capacity']}, this run's is {self.capacity}"
+        position = self._position_problem(state["cursor"], state["size"])
+        if position is not None:
+            return position
         if not state["data"]:
             return None
         try:
@@ -362,12 +384,10 @@ class TensorDictStorage:
                 f"state_dict capacity {state['capacity']} does not match this buffer's capacity "
                 f"{self.capacity}"
             )
+        position = self._position_problem(state["cursor"], state["size"])
+        if position is not None:
+            raise ValueError(f"state_dict {position}")
         cursor, size = int(state["cursor"]), int(state["size"])
-        if not (0 <= size <= self.capacity and 0 <= cursor < self.capacity):
-            raise ValueError(
-                f"state_dict has cursor {cursor} and size {size}; need 0 <= cursor < {self.capacity} "
-                f"and 0 <= size <= {self.capacity}"
-            )
         if not state["data"]:
             self._set_data(None)
         else:

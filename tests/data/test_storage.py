@@ -123,6 +123,41 @@ def test_load_state_dict_errors() -> None:
         storage.load_state_dict({**state, "cursor": 4})
 
 
+@pytest.mark.parametrize(("cursor", "size", "problem"), [
+    (4, 0, "need 0 <= cursor < 4 and 0 <= size <= 4"),
+    (-1, 4, "need 0 <= cursor < 4 and 0 <= size <= 4"),
+    (0, 5, "need 0 <= cursor < 4 and 0 <= size <= 4"),
+    (1, 3, "a storage that is not full writes at its size"),
+    (1.0, 1, "both must be integers"),
+    (True, 1, "both must be integers"),
+])
+def test_a_saved_write_position_out_of_range_is_refused_before_anything_is_loaded(cursor, size, problem) -> None:
+    """A damaged checkpoint's cursor/size are named by the pre-check (which trainers run on every part
+    before loading any) and refused by the load, which leaves the storage as it was."""
+    source = TensorDictStorage(4)
+    source.extend(_batch(0, 3))
+    state = {**source.state_dict(), "cursor": cursor, "size": size}
+    target = TensorDictStorage(4)
+    target.extend(_batch(10, 1))
+    mismatch = target.state_mismatch(state)
+    assert mismatch is not None and problem in mismatch
+    with pytest.raises(ValueError, match=problem.replace("(", r"\(").replace(")", r"\)")):
+        target.load_state_dict(state)
+    assert (target.cursor, len(target)) == (1, 1)
+
+
+@pytest.mark.parametrize(("cursor", "size"), [(0, 0), (3, 3), (0, 4), (2, 4)])
+def test_every_reachable_write_position_passes_the_pre_check(cursor, size) -> None:
+    storage = TensorDictStorage(4)
+    total = size if size < 4 else 4 + cursor
+    if total:
+        storage.extend(_batch(0, total))
+    state = storage.state_dict()
+    assert (state["cursor"], state["size"]) == (cursor, size)
+    assert TensorDictStorage(4).state_mismatch(state) is None
+    assert TensorDictStorage(4).state_mismatch({**state, "cursor": torch.tensor(cursor)}) is None
+
+
 def test_keyed_storage_reads_the_named_entries_and_names_what_is_missing():
     td = TensorDict({"a": torch.arange(3), "b": torch.zeros(3, 2), "next": {"r": torch.ones(3, 1)}}, batch_size=[3])
     storage = TensorDictStorage(4, keys=["a", ("next", "r")])
