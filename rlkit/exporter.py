@@ -57,6 +57,19 @@ class _ExportedMasked(_Exported):
         return self.policy(observation, action_mask).detach()
 
 
+def _check_suffix(path: Path, format: str) -> None:
+    """Refuses an ``out=`` file named for another format (``policy.onnx`` with ``format=pt2``), and for
+    ``format=pt2`` any suffix but ``.pt2`` (what ``torch.export.load`` expects); a TorchScript or ONNX
+    file may have any other name."""
+    owner = next((name for name, suffix in EXPORT_FORMATS.items() if suffix == path.suffix), None)
+    wanted = EXPORT_FORMATS[format]
+    if (owner is not None and owner != format) or (format == "pt2" and path.suffix != wanted):
+        named = f"the suffix of format={owner}" if owner is not None else "not .pt2"
+        other = f" or format={owner}" if owner is not None else ""
+        raise ConfigError(f"out={str(path)!r} ends in {path.suffix or '(no suffix)'!r}, {named}; format={format} writes "
+                          f"{wanted} files: use out={str(path.with_suffix(wanted))!r}{other}")
+
+
 def export_policy(run: str | os.PathLike[str], format: str = "torchscript", out: str | os.PathLike[str] | None = None,
                   *, device: str = "cpu", agent: Agent | None = None) -> Path:
     """Writes the greedy policy of ``run`` as a standalone file; returns its path.
@@ -89,6 +102,8 @@ def export_policy(run: str | os.PathLike[str], format: str = "torchscript", out:
     """
     if format not in EXPORT_FORMATS:
         raise ConfigError(f"format={format!r} is not an export format; valid choices: {sorted(EXPORT_FORMATS)}")
+    if out is not None:
+        _check_suffix(Path(out), format)
     if format == "onnx":
         missing = [name for name in ("onnx", "onnxscript") if importlib.util.find_spec(name) is None]
         if missing:

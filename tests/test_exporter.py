@@ -99,6 +99,15 @@ def test_refusals_write_nothing(tiny_run, tmp_path, monkeypatch):
         export_policy(tmp_path / "nope", "torchscript")
     with pytest.raises(ConfigError, match="is a directory"):
         export_policy(run, "torchscript", tmp_path)
+    # A file named for another format (and, for pt2, any name but .pt2): refused before the run is read.
+    for fmt, name, hint in [("pt2", "x.onnx", r"the suffix of format=onnx; format=pt2 writes \.pt2 files: use "
+                                               r"out='.*x\.pt2' or format=onnx"),
+                            ("pt2", "x.bin", r"not \.pt2; format=pt2 writes \.pt2 files: use out='.*x\.pt2'$"),
+                            ("torchscript", "x.pt2", r"the suffix of format=pt2; format=torchscript writes \.pt files"),
+                            ("onnx", "x.pt", r"the suffix of format=torchscript; format=onnx writes \.onnx files")]:
+        with pytest.raises(ConfigError, match=rf"out='.*{name.replace('.', '[.]')}' ends in '\.\w+', {hint}"):
+            export_policy(tmp_path / "nope", fmt, tmp_path / "out" / name)
+    assert not (tmp_path / "out").exists()
     # Inside the run, anywhere but its export/ folder: its checkpoint and config stay as they are.
     for inside in (run / "checkpoints" / "last.pt", run / "config.yaml", run / "policy.pt"):
         with pytest.raises(ConfigError, match=r"out='.*' is inside the run directory '.*', among its own files; "
