@@ -218,11 +218,13 @@ class RunDir:
     Use :meth:`claim`; release with :meth:`release` or as a context manager.
     """
 
-    def __init__(self, path: Path, fd: int, before: frozenset[str], previous_holder: bytes) -> None:
+    def __init__(self, path: Path, fd: int, before: frozenset[str], previous_holder: bytes,
+                 previous_times: tuple[int, int] | None = None) -> None:
         self.path = path
         self._fd: int | None = fd
         self._before = before
         self._previous_holder = previous_holder
+        self._previous_times = previous_times  # the lock file's (atime, mtime) in ns before the claim
 
     @classmethod
     def claim(cls, run_dir: str | os.PathLike[str], *, fresh: bool) -> RunDir:
@@ -244,8 +246,8 @@ class RunDir:
             raise RunDirError(f"cannot resume: {str(path)!r} is not a directory")
         path.mkdir(parents=True, exist_ok=True)
         before = frozenset(p.name for p in path.iterdir())
-        fd, previous = _lock(path)
-        held = cls(path, fd, before, previous)
+        fd, previous, times = _lock(path)
+        held = cls(path, fd, before, previous, times)
         if fresh:
             try:
                 check_fresh_run_dir(path)  # again, now that no one else can start here
@@ -311,6 +313,8 @@ class RunDir:
         if self._fd is not None:
             os.ftruncate(self._fd, 0)
             os.pwrite(self._fd, self._previous_holder, 0)
+            if self._previous_times is not None and os.utime in os.supports_fd:
+                os.utime(self._fd, ns=self._previous_times)
 
     def __enter__(self) -> RunDir:
         return self
@@ -319,9 +323,10 @@ class RunDir:
         self.release()
 
 
-def _lock(run_dir: Path) -> tuple[int, bytes]:
+def _lock(run_dir: Path) -> tuple[int, bytes, tuple[int, int]]:
     """Takes the exclusive lock of ``run_dir`` or raises :class:`RunDirBusyError`; returns the
-    descriptor and what the lock file held before (this process's pid is written in its place).
+    descriptor, what the lock file held before (this process's pid is written in its place) and its
+    access and modification times before (ns).
 
     The lock file is never deleted while in use: a process that opened it before a deletion would
     lock the unlinked file while a third one locks a new file of the same name. After locking, the
@@ -349,7 +354,8 @@ def _lock(run_dir: Path) -> tuple[int, bytes]:
         if same:
             break
         os.close(fd)
+    before = os.fstat(fd)
     previous = os.pread(fd, 4096, 0)
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
-    return fd, previous
+    return fd, previous, (before.st_atime_ns, before.st_mtime_ns)

@@ -357,10 +357,12 @@ def test_a_damaged_run_config_is_refused_in_one_line_leaving_the_run_as_it_was(f
 def test_a_refused_resume_leaves_even_the_lock_file_as_it_was(finished):
     lock = finished / ".rlkit.lock"
     lock.write_bytes(b"pid 1 on the machine that trained it\n")
+    os.utime(lock, ns=(1_600_000_000_000_000_000, 1_600_000_000_000_000_000))  # (2020: any claim changes it)
     before = snapshot(finished)
     with pytest.raises(ConfigError, match="below the 800 frames"):
         resume(finished, "total_frames=10")
     assert snapshot(finished) == before
+    assert lock.stat().st_mtime_ns == 1_600_000_000_000_000_000  # its time too
 
 
 def test_a_corrupt_checkpoint_is_refused_before_anything_changes(finished):
