@@ -494,7 +494,9 @@ def _verify_resume(run_dir: Path, overrides: list[str] | None, checkpoint: Path,
     _check_restored_keys(load_run_config(run_dir), cfg)
     torch.set_num_threads(settings.root.num_threads)
     seed_everything(settings.root.seed)
-    state = load_checkpoint(checkpoint)
+    # Mapped from the file, not read into memory: the parts are copied into the trainer once, so a
+    # large replay buffer is not held twice while it loads.
+    state = load_checkpoint(checkpoint, mmap=True)
     done = int(state["frames"])
     if settings.root.total_frames < done:
         raise ConfigError(f"total_frames={settings.root.total_frames} is below the {done} frames this run "

@@ -461,3 +461,21 @@ def test_an_env_without_state_capture_checkpoints_and_resumes(tmp_path, caplog):
     assert read_episodes(tmp_path)[: len(episodes)] == episodes
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1 and "this resume is exact in everything but the 1 interrupted episode(s)" in warnings[0]
+
+
+def test_a_resume_maps_the_checkpoint_instead_of_reading_a_second_copy(finished, monkeypatch):
+    """The replay buffer is most of a checkpoint: read into memory and then copied into the trainer it
+    would be held twice while loading (2x a 7 GB Atari replay). The resume maps the file instead, and
+    the resumed run continues from it."""
+    import rlkit.run as run_module
+
+    calls = []
+
+    def recording(path, *args, **kwargs):
+        calls.append(kwargs.get("mmap"))
+        return load_checkpoint(path, *args, **kwargs)
+
+    monkeypatch.setattr(run_module, "load_checkpoint", recording)
+    resume(finished, "total_frames=1000")
+    assert calls == [True]
+    assert final_state(finished)["frames"] == 1000
