@@ -18,6 +18,7 @@ from rlkit.modules._action_space import (
     ActionSpace,
     action_space_from_spec,
     canonical_action_space,
+    check_action_layout,
     chosen_value,
     greedy_action,
 )
@@ -87,6 +88,7 @@ __all__ = [
     "action_call",
     "action_space_from_spec",
     "canonical_action_space",
+    "check_action_layout",
     "chosen_value",
     "exploration_type",
     "expected_action_values",

@@ -208,6 +208,43 @@ def greedy_action(
     raise ValueError(f"unknown action_space {action_space!r}; valid action spaces: {VALID_ACTION_SPACES}")
 
 
+def check_action_layout(action: torch.Tensor | None, value_shape: torch.Size, action_space: ActionSpace,
+                        key: NestedKey = keys.ACTION) -> torch.Tensor:
+    """``action`` (the batch's ``key`` entry) checked against the layout ``action_space`` gives action
+    values of shape ``value_shape`` (``[*B, A]``): integer indices ``[*B]`` or ``[*B, 1]`` for
+    ``"categorical"`` (returned as int64), else a ``[*B, A]`` tensor. A loss calls it before it picks
+    values, where an action of another layout would broadcast into a wrong number.
+
+    Raises:
+        KeyError: ``action`` is missing (``None``).
+        ValueError: the shape or dtype does not fit, naming both and what fits.
+
+    Examples:
+        >>> import torch
+        >>> from rlkit.modules import check_action_layout
+        >>> check_action_layout(torch.tensor([[1], [0]]), torch.Size([2, 3]), "categorical").shape
+        torch.Size([2, 1])
+        >>> check_action_layout(torch.tensor([[0, 1, 0], [1, 0, 0]]), torch.Size([2, 3]), "categorical")
+        Traceback (most recent call last):
+        ...
+        ValueError: the 'action' entry has shape (2, 3) and dtype torch.int64; a 'categorical' action space takes integer indices of shape (2,) or (2, 1) for action values of shape (2, 3)
+    """
+    if action is None:
+        raise KeyError(f"the batch has no {key!r} entry (the actions taken), which the loss needs")
+    batch, shape = tuple(value_shape[:-1]), tuple(action.shape)
+    if action_space == "categorical":
+        integer = not action.is_floating_point() and not action.is_complex() and action.dtype != torch.bool
+        if integer and shape in (batch, (*batch, 1)):
+            return action if action.dtype == torch.int64 else action.long()
+        wanted = f"integer indices of shape {batch} or {(*batch, 1)}"
+    else:
+        if shape == tuple(value_shape):
+            return action
+        wanted = f"a tensor of shape {tuple(value_shape)} (one entry per action)"
+    raise ValueError(f"the {key!r} entry has shape {shape} and dtype {action.dtype}; a {action_space!r} action space "
+                     f"takes {wanted} for action values of shape {tuple(value_shape)}")
+
+
 def chosen_value(values: torch.Tensor, action: torch.Tensor, action_space: ActionSpace) -> torch.Tensor:
     """The value of ``action`` under ``values``, shape ``[*B, 1]`` (a sum over groups / switched-on bits).
 

@@ -34,17 +34,27 @@ def _spec_action_space(spec: Any) -> ActionSpace | None:
 
 
 def infer_action_space(network: nn.Module, action_space: str | None) -> ActionSpace:
-    """The canonical action space: ``action_space`` if given, else the network's own, else its spec's."""
-    if action_space is not None:
-        return canonical_action_space(action_space)
+    """The canonical action space: the network's own (its greedy head's, else its spec's), which a
+    given ``action_space`` must equal; ``action_space`` alone for a network that has none."""
+    own = None
     for module in network.modules():
         found = getattr(module, "action_space", None)
         if isinstance(found, str):
-            return canonical_action_space(found)
-    for module in network.modules():
-        found = _spec_action_space(getattr(module, "spec", None))
-        if found is not None:
-            return found
+            own = canonical_action_space(found)
+            break
+    if own is None:
+        for module in network.modules():
+            own = _spec_action_space(getattr(module, "spec", None))
+            if own is not None:
+                break
+    if action_space is not None:
+        given = canonical_action_space(action_space)
+        if own is not None and given != own:
+            raise ValueError(f"action_space={action_space!r} disagrees with the network's own action space {own!r} "
+                             f"(its greedy head or spec); pass action_space={own!r} or leave it out")
+        return given
+    if own is not None:
+        return own
     raise ValueError(
         f"Cannot infer the action space of {type(network).__name__}: it exposes neither action_space nor "
         "a spec. Pass action_space= ('categorical', 'one-hot', 'mult-one-hot' or 'binary')."

@@ -208,6 +208,13 @@ class A2CLoss(LossModule):
             return actor.distribution(*[read_entry(actor, tensordict, k) for k in actor.in_keys])
         return actor.get_dist(tensordict.select(*actor.in_keys))
 
+    def _action(self, tensordict: TensorDictBase, dist: torch.distributions.Distribution) -> torch.Tensor:
+        action = tensordict.get(self.tensor_keys.action, None)
+        if action is None:
+            raise KeyError(f"A2CLoss needs the actions taken under {self.tensor_keys.action!r}; the batch has "
+                           f"{sorted(map(str, tensordict.keys()))}")
+        return action
+
     def _critic_loss(self, tensordict: TensorDictBase, value: torch.Tensor | None = None) -> torch.Tensor:
         keys = self.tensor_keys
         target = tensordict.get(keys.value_target, None)
@@ -219,6 +226,9 @@ class A2CLoss(LossModule):
         old_value = tensordict.get(keys.value, None)
         if value is None:
             value = self._critic_value(tensordict)
+        if target.shape != value.shape:
+            raise ValueError(f"the value target {keys.value_target!r} has shape {tuple(target.shape)}; the critic's "
+                             f"values have shape {tuple(value.shape)}, which it must match")
         loss = distance_loss(value, target, self.loss_critic_type)
         if self.clip_value is not None:
             if old_value is None:
@@ -234,7 +244,14 @@ class A2CLoss(LossModule):
         tensordict = tensordict.copy()
         advantage, value = self._advantage(tensordict)
         dist = self._distribution(tensordict)
-        log_prob = _per_sample(dist.log_prob(tensordict.get(self.tensor_keys.action)), tensordict.batch_size)
+        log_prob = _per_sample(dist.log_prob(self._action(tensordict, dist)), tensordict.batch_size)
+        if log_prob.shape != tensordict.batch_size:
+            raise ValueError(
+                f"the {self.tensor_keys.action!r} entry of shape {tuple(tensordict.get(self.tensor_keys.action).shape)} "
+                f"gives log-probabilities of shape {tuple(log_prob.shape)} under the actor's distribution (batch "
+                f"shape {tuple(dist.batch_shape)}, event shape {tuple(dist.event_shape)}); the batch is "
+                f"{tuple(tensordict.batch_size)}: give one action per sample, of the distribution's event shape"
+            )
         out = {
             "loss_objective": reduce_loss(-(log_prob * advantage), self.reduction, self.stacked_dims),
             "loss_critic": reduce_loss(self._critic_loss(tensordict, value), self.reduction, self.stacked_dims),

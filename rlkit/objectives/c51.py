@@ -10,11 +10,12 @@ from tensordict.nn import TensorDictModuleBase
 from tensordict.utils import NestedKey
 
 from rlkit import keys as rlkeys
-from rlkit.modules import DistributionalQValueActor
+from rlkit.modules import DistributionalQValueActor, check_action_layout
 from rlkit.objectives._qvalue import action_mask, infer_action_space, network_inputs, register_value_network
 from rlkit.objectives.common import LossModule, with_sampling_mode
 from rlkit.objectives.utils import Reduction, reduce_loss
 from rlkit.objectives.value import ValueEstimators
+from rlkit.objectives.value.base import check_factor
 from rlkit.objectives.value.functional import categorical_projection
 
 __all__ = ["DistributionalDQNLoss"]
@@ -117,6 +118,8 @@ class DistributionalDQNLoss(LossModule):
                 f"DistributionalDQNLoss supports the action spaces {list(_C51_ACTION_SPACES)}, "
                 f"got {self.action_space!r}."
             )
+        if gamma is not None:
+            check_factor(gamma, "gamma")  # refused here, not at the first forward
         self._gamma = gamma
         self.delay_value = delay_value
         register_value_network(self, value_network, delay_value=delay_value, priority_key=priority_key)
@@ -171,7 +174,9 @@ class DistributionalDQNLoss(LossModule):
         keys = self.tensor_keys
         actor: DistributionalQValueActor = self.value_network
         log_probs = actor.action_values(*network_inputs(actor, tensordict))
-        log_p_a = action_log_probs(log_probs, tensordict.get(keys.action), self.action_space)
+        action = check_action_layout(tensordict.get(keys.action, None),
+                                     log_probs.shape[:-2] + log_probs.shape[-1:], self.action_space, keys.action)
+        log_p_a = action_log_probs(log_probs, action, self.action_space)
         loss = -(self.target_distribution(tensordict) * log_p_a).sum(-1)
         tensordict.set(keys.priority, loss.detach().unsqueeze(-1))
         weight = tensordict.get(keys.priority_weight, None)

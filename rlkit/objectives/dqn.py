@@ -12,7 +12,7 @@ from tensordict.utils import NestedKey
 from torch import nn
 
 from rlkit import keys as rlkeys
-from rlkit.modules import QValueActor, chosen_value
+from rlkit.modules import QValueActor, check_action_layout, chosen_value
 from rlkit.objectives._qvalue import (
     action_mask,
     as_qvalue_actor,
@@ -160,7 +160,8 @@ class DQNLoss(LossModule):
         check_time_batch(self, tensordict)
         actor: QValueActor = self.value_network
         values = actor.action_values(*network_inputs(actor, tensordict))
-        pred = chosen_value(values, tensordict.get(keys.action), self.action_space)
+        action = check_action_layout(tensordict.get(keys.action, None), values.shape, self.action_space, keys.action)
+        pred = chosen_value(values, action, self.action_space)
         next_value = self._next_value(tensordict.get(rlkeys.NEXT))
         # No network runs here and next_value carries no graph: the target is gradient-free.
         target = self.value_estimator.value_estimate(tensordict, next_value=next_value)

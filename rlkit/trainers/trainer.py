@@ -281,7 +281,7 @@ class Trainer:
 
     def resume(self, checkpoint) -> None:
         """Restores everything saved by :meth:`save`; the run then continues bit for bit."""
-        self.load_state_dict(load_checkpoint(checkpoint))
+        self.load_state_dict(load_checkpoint(checkpoint, mmap=True))  # (mapped: copied in once)
 
     # -- the loop -------------------------------------------------------------------------------
     def fit(self) -> dict[str, float]:

@@ -1,0 +1,143 @@
+"""Losses refuse batches whose entries have another layout than the networks' instead of
+broadcasting them into a wrong number (each case here gave a finite, wrong loss before)."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from tensordict import TensorDict
+from tensordict.nn import TensorDictModule
+from torch import nn
+
+from rlkit.data import OneHot
+from rlkit.modules import (
+    Categorical,
+    DistributionalQValueActor,
+    ProbabilisticActor,
+    QValueActor,
+    ValueOperator,
+    check_action_layout,
+)
+from rlkit.objectives import A2CLoss, DistributionalDQNLoss, DQNLoss
+
+
+def batch(b: int, action: torch.Tensor | None = None, seed: int = 1) -> TensorDict:
+    g = torch.Generator().manual_seed(seed)
+    nxt = {"observation": torch.randn(b, 4, generator=g), "reward": torch.ones(b, 1),
+           "done": torch.zeros(b, 1, dtype=torch.bool), "terminated": torch.zeros(b, 1, dtype=torch.bool)}
+    obs = torch.randn(b, 4, generator=g)
+    act = torch.randint(2, (b,), generator=g) if action is None else action
+    return TensorDict({"observation": obs, "action": act, "next": nxt}, batch_size=[b])
+
+
+def hand_dqn(net: nn.Linear, td: TensorDict) -> float:
+    with torch.no_grad():
+        q = net(td["observation"]).gather(-1, td["action"].reshape(-1, 1))
+        target = 1 + 0.99 * net(td["next", "observation"]).max(-1, keepdim=True).values
+        return float(((q - target) ** 2).mean())
+
+
+def test_dqn_takes_index_actions_of_either_shape_and_one_hot_actions_for_a_one_hot_head():
+    torch.manual_seed(0)
+    net = nn.Linear(4, 2)
+    loss = DQNLoss(QValueActor(net, action_space="categorical"), delay_value=False)
+    td = batch(8)
+    expected = hand_dqn(net, td)
+    assert float(loss(td.clone())["loss_value"].detach()) == pytest.approx(expected)
+    assert float(loss(batch(8, td["action"][:, None]))["loss_value"].detach()) == pytest.approx(expected)
+    assert float(loss(batch(8, td["action"].int()))["loss_value"].detach()) == pytest.approx(expected)
+    one_hot = DQNLoss(QValueActor(net, spec=OneHot(2)), delay_value=False)
+    assert float(one_hot(batch(8, F.one_hot(td["action"], 2)))["loss_value"].detach()) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(("space", "b", "action", "wanted"), [
+    ("categorical", 8, lambda a: F.one_hot(a, 2), r"integer indices of shape \(8,\) or \(8, 1\)"),
+    ("categorical", 8, lambda a: a.float(), r"integer indices"),
+    ("categorical", 8, lambda a: a.bool(), r"integer indices"),
+    # B == A: index actions into a one-hot head broadcast silently before
+    ("one-hot", 2, lambda a: a, r"a tensor of shape \(2, 2\) \(one entry per action\)"),
+])
+def test_dqn_refuses_an_action_of_another_layout(space, b, action, wanted):
+    net = nn.Linear(4, 2)
+    actor = QValueActor(net, action_space="categorical") if space == "categorical" else QValueActor(net, spec=OneHot(2))
+    td = batch(b)
+    td["action"] = action(td["action"])
+    with pytest.raises(ValueError, match=rf"the 'action' entry has shape .* a '{space}' action space takes {wanted}"):
+        DQNLoss(actor, delay_value=False)(td)
+
+
+def test_a_missing_action_is_named():
+    with pytest.raises(KeyError, match="the batch has no 'action' entry"):
+        DQNLoss(QValueActor(nn.Linear(4, 2), action_space="categorical"))(batch(3).exclude("action"))
+    with pytest.raises(KeyError, match="A2CLoss needs the actions taken under 'action'"):
+        a2c_loss()(time_batch().exclude("action"))
+
+
+def test_an_action_space_that_disagrees_with_the_actor_is_refused_at_construction():
+    actor = QValueActor(nn.Linear(4, 2), action_space="categorical")
+    with pytest.raises(ValueError, match="action_space='one-hot' disagrees with the network's own action space "
+                                         "'categorical'"):
+        DQNLoss(actor, action_space="one-hot")
+    assert DQNLoss(actor, action_space="categorical").action_space == "categorical"
+
+
+def c51_actor(space: str) -> DistributionalQValueActor:
+    module = nn.Sequential(nn.Linear(4, 2 * 5), nn.Unflatten(-1, (5, 2)))
+    spec = OneHot(2) if space == "one-hot" else None
+    kwargs = {"spec": spec} if spec is not None else {"action_space": "categorical"}
+    return DistributionalQValueActor(module, torch.linspace(-1, 1, 5), **kwargs)
+
+
+def test_c51_refuses_an_action_of_another_layout_and_checks_gamma_when_built():
+    td = batch(2)
+    one_hot_batch = batch(2, F.one_hot(td["action"], 2))
+    assert torch.isfinite(DistributionalDQNLoss(c51_actor("categorical"))(td.clone())["loss_value"])
+    assert torch.isfinite(DistributionalDQNLoss(c51_actor("one-hot"))(one_hot_batch.clone())["loss_value"])
+    with pytest.raises(ValueError, match=r"a 'categorical' action space takes integer indices of shape \(2,\)"):
+        DistributionalDQNLoss(c51_actor("categorical"))(one_hot_batch)
+    with pytest.raises(ValueError, match=r"a 'one-hot' action space takes a tensor of shape \(2, 2\)"):
+        DistributionalDQNLoss(c51_actor("one-hot"))(td)
+    for gamma in (1.5, "x"):
+        with pytest.raises(ValueError, match="gamma must"):
+            DistributionalDQNLoss(c51_actor("categorical"), gamma=gamma)
+
+
+def a2c_loss() -> A2CLoss:
+    torch.manual_seed(0)
+    actor = ProbabilisticActor(TensorDictModule(nn.Linear(4, 2), ["observation"], ["logits"]), ["logits"],
+                               distribution_class=Categorical)
+    return A2CLoss(actor, ValueOperator(nn.Linear(4, 1)), entropy_bonus=False)
+
+
+def time_batch() -> TensorDict:
+    g = torch.Generator().manual_seed(3)
+    shape = (2, 2)
+    nxt = {"observation": torch.randn(*shape, 4, generator=g), "reward": torch.ones(*shape, 1),
+           "done": torch.zeros(*shape, 1, dtype=torch.bool), "terminated": torch.zeros(*shape, 1, dtype=torch.bool)}
+    return TensorDict({"observation": torch.randn(*shape, 4, generator=g), "action": torch.randint(2, shape, generator=g),
+                       "next": nxt}, batch_size=list(shape))
+
+
+@pytest.mark.parametrize("layout", ["trailing one", "one-hot"])
+def test_a2c_refuses_actions_that_give_one_log_probability_per_pair_of_samples(layout):
+    loss, td = a2c_loss(), time_batch()
+    assert torch.isfinite(loss(td.clone())["loss_objective"])
+    td["action"] = td["action"][..., None] if layout == "trailing one" else F.one_hot(td["action"], 2)
+    with pytest.raises(ValueError, match=r"gives log-probabilities of shape \(2, 2, 2\) .* the batch is \(2, 2\)"):
+        loss(td)
+
+
+def test_a2c_refuses_a_value_target_of_another_shape():
+    loss, td = a2c_loss(), time_batch()
+    td["advantage"] = torch.zeros(2, 2, 1)
+    td["value_target"] = torch.ones(2, 2, 3)
+    with pytest.raises(ValueError, match=r"the value target 'value_target' has shape \(2, 2, 3\); the critic's "
+                                         r"values have shape \(2, 2, 1\)"):
+        loss(td)
+    td["value_target"] = torch.ones(2, 2, 1)
+    assert torch.isfinite(loss(td)["loss_critic"])
+
+
+def test_check_action_layout_returns_int64_indices():
+    out = check_action_layout(torch.tensor([1, 0], dtype=torch.int32), torch.Size([2, 3]), "categorical")
+    assert out.dtype == torch.int64 and out.tolist() == [1, 0]
