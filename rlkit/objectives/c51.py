@@ -16,7 +16,7 @@ from rlkit.objectives.common import LossModule, with_sampling_mode
 from rlkit.objectives.utils import Reduction, reduce_loss
 from rlkit.objectives.value import ValueEstimators
 from rlkit.objectives.value.base import check_factor
-from rlkit.objectives.value.functional import categorical_projection
+from rlkit.objectives.value.functional import categorical_projection, check_support
 
 __all__ = ["DistributionalDQNLoss"]
 
@@ -118,6 +118,7 @@ class DistributionalDQNLoss(LossModule):
                 f"DistributionalDQNLoss supports the action spaces {list(_C51_ACTION_SPACES)}, "
                 f"got {self.action_space!r}."
             )
+        check_support(value_network.support)
         if gamma is not None:
             check_factor(gamma, "gamma")  # refused here, not at the first forward
         self._gamma = gamma

@@ -141,3 +141,19 @@ def test_a2c_refuses_a_value_target_of_another_shape():
 def test_check_action_layout_returns_int64_indices():
     out = check_action_layout(torch.tensor([1, 0], dtype=torch.int32), torch.Size([2, 3]), "categorical")
     assert out.dtype == torch.int64 and out.tolist() == [1, 0]
+
+
+@pytest.mark.parametrize(("support", "problem"), [
+    (torch.linspace(1, -1, 5), "increasing, evenly spaced"),
+    (torch.tensor([-1.0, 0.8, 1.0]), "increasing, evenly spaced"),
+    (torch.zeros(5), "increasing, evenly spaced"),
+    (torch.tensor([0.0, float("nan"), 1.0]), "at least 2 finite atoms"),
+    (torch.tensor([1.0]), "at least 2 finite atoms"),
+])
+def test_c51_refuses_a_support_the_projection_cannot_use(support, problem):
+    """A reversed or uneven support gave wrong targets (the projection reads v_min, v_max and the
+    spacing from the ends); a constant or NaN one, an indexing error."""
+    module = nn.Sequential(nn.Linear(4, 2 * support.numel()), nn.Unflatten(-1, (support.numel(), 2)))
+    actor = DistributionalQValueActor(module, support, action_space="categorical")
+    with pytest.raises(ValueError, match=f"the support must be .*{problem}"):
+        DistributionalDQNLoss(actor)

@@ -43,6 +43,7 @@ from rlkit.objectives.value._checks import (
 
 __all__ = [
     "categorical_projection",
+    "check_support",
     "generalized_advantage_estimate",
     "td0_return_estimate",
     "td1_return_estimate",
@@ -224,6 +225,33 @@ def generalized_advantage_estimate(
     coef = torch.where(cont, gamma * lmbda, torch.zeros_like(delta))
     advantage = reverse_affine_scan(delta, coef, time_dim)
     return advantage, advantage + state_value
+
+
+def check_support(support: torch.Tensor) -> None:
+    """Refuses a support :func:`categorical_projection` cannot project onto: not 1-D with at least two
+    atoms, not finite, not increasing or not evenly spaced (to a relative tolerance of 1e-4 of the
+    spacing). A loss checks its network's support once, when it is built; the projection itself does
+    not (that would synchronise with the device on every call).
+
+    Examples:
+        >>> import torch
+        >>> from rlkit.objectives.value.functional import check_support
+        >>> check_support(torch.linspace(-10, 10, 51))
+        >>> check_support(torch.tensor([1.0, 0.0, -1.0]))
+        Traceback (most recent call last):
+        ...
+        ValueError: the support must be increasing, evenly spaced atoms v_min .. v_max (as torch.linspace(v_min, v_max, K)), got [1.0, 0.0, -1.0]
+    """
+    values = support.detach().to("cpu", torch.float64).reshape(-1)
+    shown = [round(v, 6) for v in values[:8].tolist()] + (["..."] if values.numel() > 8 else [])
+    if support.dim() != 1 or values.numel() < 2 or not bool(torch.isfinite(values).all()):
+        raise ValueError(f"the support must be a 1-D tensor of at least 2 finite atoms, got shape "
+                         f"{tuple(support.shape)}: {shown}")
+    steps = values.diff()
+    spacing = (values[-1] - values[0]) / (values.numel() - 1)
+    if not (spacing > 0 and bool(((steps - spacing).abs() <= 1e-4 * spacing).all())):
+        raise ValueError(f"the support must be increasing, evenly spaced atoms v_min .. v_max (as "
+                         f"torch.linspace(v_min, v_max, K)), got {shown}")
 
 
 def categorical_projection(
