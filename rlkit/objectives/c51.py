@@ -158,7 +158,13 @@ class DistributionalDQNLoss(LossModule):
         terminated = next_td.get(keys.terminated, None)
         if terminated is None:  # as the value estimators derive it: a truncated step bootstraps
             truncated = next_td.get(keys.truncated, None)
-            done = next_td.get(keys.done)
+            done = next_td.get(keys.done, None)
+            if done is None:
+                raise KeyError(f"DistributionalDQNLoss needs the terminated flag {('next', keys.terminated)!r} (or the "
+                               f"done flag {('next', keys.done)!r}); the batch's 'next' has {sorted(map(str, next_td.keys()))}")
+            for key, flag in ((keys.done, done), (keys.truncated, truncated)):
+                if flag is not None and flag.dtype != torch.bool:
+                    raise ValueError(f"DistributionalDQNLoss needs bool flags; ('next', {key!r}) has dtype {flag.dtype}")
             terminated = done if truncated is None else done & ~truncated
         with torch.no_grad():
             return categorical_projection(

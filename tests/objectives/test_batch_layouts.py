@@ -157,3 +157,46 @@ def test_c51_refuses_a_support_the_projection_cannot_use(support, problem):
     actor = DistributionalQValueActor(module, support, action_space="categorical")
     with pytest.raises(ValueError, match=f"the support must be .*{problem}"):
         DistributionalDQNLoss(actor)
+
+
+def test_an_estimator_refusing_its_network_output_leaves_nothing_in_the_batch():
+    """A value network of the wrong width is refused; its output is not left in the batch, where the
+    next call (with a fixed network) would read it and be refused again."""
+    from rlkit.objectives.value import GAE
+
+    def td() -> TensorDict:
+        g = torch.Generator().manual_seed(0)
+        nxt = {"observation": torch.randn(2, 3, 3, generator=g), "reward": torch.ones(2, 3, 1),
+               "done": torch.zeros(2, 3, 1, dtype=torch.bool), "terminated": torch.zeros(2, 3, 1, dtype=torch.bool)}
+        return TensorDict({"observation": torch.randn(2, 3, 3, generator=g), "next": nxt}, batch_size=[2, 3])
+
+    batch = td()
+    wide = GAE(gamma=0.9, lmbda=0.9, value_network=TensorDictModule(nn.Linear(3, 2), ["observation"], ["state_value"]))
+    with pytest.raises(ValueError, match=r"state value 'state_value' has shape \(2, 3, 2\), expected \(2, 3, 1\)"):
+        wide(batch)
+    assert sorted(map(str, batch.keys(True, True))) == sorted(map(str, td().keys(True, True)))
+    right = GAE(gamma=0.9, lmbda=0.9, value_network=TensorDictModule(nn.Linear(3, 1), ["observation"], ["state_value"]))
+    assert right(batch)["advantage"].shape == (2, 3, 1)
+
+
+def test_flags_that_must_be_combined_must_be_bool():
+    from rlkit.objectives.value import TD1Estimator
+
+    nxt = {"state_value": torch.zeros(2, 3, 1), "reward": torch.zeros(2, 3, 1),
+           "terminated": torch.zeros(2, 3, 1, dtype=torch.bool), "truncated": torch.zeros(2, 3, 1)}
+    td = TensorDict({"state_value": torch.zeros(2, 3, 1), "next": nxt}, batch_size=[2, 3])
+    with pytest.raises(ValueError, match=r"TD1Estimator needs bool flags; \('next', 'truncated'\) has dtype torch.float32"):
+        TD1Estimator(gamma=0.5)(td)
+    td["next", "truncated"] = torch.zeros(2, 3, 1, dtype=torch.bool)
+    assert TD1Estimator(gamma=0.5)(td)["advantage"].shape == (2, 3, 1)
+
+
+def test_c51_without_terminated_needs_a_bool_done():
+    loss = DistributionalDQNLoss(c51_actor("categorical"))
+    td = batch(2).exclude(("next", "terminated"))
+    assert torch.isfinite(loss(td.clone())["loss_value"])
+    with pytest.raises(KeyError, match=r"needs the terminated flag \('next', 'terminated'\) \(or the done flag"):
+        loss(td.exclude(("next", "done")))
+    td["next", "done"] = torch.zeros(2, 1)
+    with pytest.raises(ValueError, match=r"needs bool flags; \('next', 'done'\) has dtype torch.float32"):
+        loss(td)

@@ -11,6 +11,7 @@ from typing import Any, ClassVar, cast
 import torch
 from tensordict import TensorDictBase
 from tensordict.nn import TensorDictModuleBase
+from tensordict.utils import NestedKey
 from tensordict.utils import NestedKey, unravel_key
 from torch import nn
 
@@ -207,6 +208,9 @@ class ValueEstimatorBase(TensorDictModuleBase, abc.ABC):
         truncated = td.get(self._next_truncated, None)
         if done is None and terminated is None:
             self._read(td, self._next_done, "the done flag (or the terminated flag)")
+        for key, flag in ((self._next_done, done), (self._next_terminated, terminated), (self._next_truncated, truncated)):
+            if flag is not None and flag.dtype != torch.bool:  # (combined below, where only bools mix)
+                raise ValueError(f"{type(self).__name__} needs bool flags; {key!r} has dtype {flag.dtype}")
         if done is None:
             done = terminated if truncated is None else terminated | truncated
         if terminated is None:
@@ -255,8 +259,19 @@ class ValueEstimatorBase(TensorDictModuleBase, abc.ABC):
         if value is None:
             if self.value_network is None:
                 self._read(td, key, "the state value (no value_network was given to compute it)")
-            value = self._run_network(td, params, "the current step")
+            return self._computed_value(td, td, key, params, "the current step", f"state value {key!r}")
         return self._check_value_shape(value, td, f"state value {key!r}")
+
+    def _computed_value(self, td: TensorDictBase, written: TensorDictBase, key: NestedKey,
+                        params: TensorDictBase | None, where: str, name: str) -> torch.Tensor:
+        """The value network's output on ``written`` (``td`` or its ``"next"``), shape-checked; a value
+        that fails the check is not left in ``written``, where the next call would read it."""
+        value = self._run_network(written, params, where)
+        try:
+            return self._check_value_shape(value, td, name)
+        except ValueError:
+            written.del_(key)
+            raise
 
     def _next_value(
         self,
@@ -270,7 +285,8 @@ class ValueEstimatorBase(TensorDictModuleBase, abc.ABC):
         else:
             next_td = cast(TensorDictBase, self._read(td, keys.NEXT, "the next-step entries"))  # a sub-TensorDict
             chosen = target_params if target_params is not None else params
-            value = self._run_network(next_td, chosen, "td['next']")
+            return self._computed_value(td, next_td, self.tensor_keys.value, chosen, "td['next']",
+                                        f"next state value {key!r}")
         return self._check_value_shape(value, td, f"next state value {key!r}")
 
     # -- public API ------------------------------------------------------------------------------
