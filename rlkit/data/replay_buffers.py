@@ -211,6 +211,12 @@ class ReplayBuffer:
         missing = [key for key in self._state_keys if key not in state]
         if missing:
             return f"{type(self).__name__} state lacks {missing} (it has {sorted(state)})"
+        generator, own = state["generator"], self._generator.get_state()
+        if not (isinstance(generator, torch.Tensor) and generator.dtype == own.dtype and generator.shape == own.shape):
+            got = (f"a {generator.dtype} tensor of shape {list(generator.shape)}" if isinstance(generator, torch.Tensor)
+                   else type(generator).__name__)
+            return (f"the sampling generator's state is {got}; this buffer's generator ({own.dtype}, shape "
+                    f"{list(own.shape)}) takes its own kind of state")
         return self._storage.state_mismatch(state["storage"])
 
     _state_keys: tuple[str, ...] = ("storage", "generator")
@@ -220,6 +226,9 @@ class ReplayBuffer:
         for key in ("storage", "generator"):
             if key not in state:
                 raise KeyError(f"{type(self).__name__} state_dict lacks {key!r}; it has {sorted(state)}")
+        mismatch = self.state_mismatch(state)  # everything checked before anything is replaced
+        if mismatch is not None:
+            raise ValueError(f"{type(self).__name__}.load_state_dict: {mismatch}")
         self._storage.load_state_dict(state["storage"])
         self._generator.set_state(state["generator"].clone())
 
@@ -420,19 +429,47 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         }
         return state
 
+    def state_mismatch(self, state: dict[str, Any]) -> str | None:
+        """:meth:`ReplayBuffer.state_mismatch`, and the prioritised part: its settings within their
+        ranges, its trees of this capacity."""
+        problem = super().state_mismatch(state)
+        if problem is not None:
+            return problem
+        prio = state["prioritized"]
+        names = ("trees", "max_priority", "sample_calls", "alpha", "beta", "beta_end", "beta_annealing_steps", "eps")
+        if not isinstance(prio, dict) or any(name not in prio for name in names):
+            return f"the prioritised state must hold {list(names)}, got {sorted(prio) if isinstance(prio, dict) else prio!r}"
+        try:
+            PrioritizedReplayBuffer(self.capacity, alpha=prio["alpha"], beta=prio["beta"], beta_end=prio["beta_end"],
+                                    beta_annealing_steps=prio["beta_annealing_steps"], eps=prio["eps"])
+            self._loaded_trees(prio["trees"], torch.device("cpu"))
+        except (ValueError, TypeError) as err:
+            return f"the prioritised state does not fit: {err}"
+        priority = prio["max_priority"]
+        if not (isinstance(priority, (int, float)) and math.isfinite(priority) and priority > 0):
+            return f"the prioritised state's max_priority must be a finite number > 0, got {priority!r}"
+        return None
+
+    def _loaded_trees(self, trees: Any, device: torch.device) -> tuple[SumTree | None, MinTree | None]:
+        """The saved trees (``{}``: none yet), loaded into new trees of this capacity."""
+        if not isinstance(trees, dict):
+            raise TypeError(f"trees must be a dict, got {type(trees).__name__}")
+        if not trees:
+            return None, None
+        if set(trees) != {"sum", "min"}:
+            raise ValueError(f"trees must hold 'sum' and 'min', got {sorted(trees)}")
+        sum_tree, min_tree = SumTree(self.capacity, device=device), MinTree(self.capacity, device=device)
+        sum_tree.load_state_dict(trees["sum"])
+        min_tree.load_state_dict(trees["min"])
+        return sum_tree, min_tree
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a :meth:`state_dict`, including trees, beta schedule, alpha and eps."""
         if "prioritized" not in state:
             raise KeyError(f"{type(self).__name__} state_dict lacks 'prioritized'; it has {sorted(state)}")
-        super().load_state_dict(state)
+        super().load_state_dict(state)  # (checks the whole state, prioritised part included, first)
         prio = state["prioritized"]
-        self._sum_tree = self._min_tree = None
-        if prio["trees"]:
-            device = self._storage.device
-            self._sum_tree = SumTree(self.capacity, device=device)
-            self._min_tree = MinTree(self.capacity, device=device)
-            self._sum_tree.load_state_dict(prio["trees"]["sum"])
-            self._min_tree.load_state_dict(prio["trees"]["min"])
+        self._sum_tree, self._min_tree = self._loaded_trees(prio["trees"], self._storage.device)
         self._max_priority, self._sample_calls = float(prio["max_priority"]), int(prio["sample_calls"])
         self.alpha, self.beta_start, self.beta_end = prio["alpha"], prio["beta"], prio["beta_end"]
         self.beta_annealing_steps, self.eps = prio["beta_annealing_steps"], prio["eps"]

@@ -387,6 +387,9 @@ class TensorDictStorage:
         position = self._position_problem(state["cursor"], state["size"])
         if position is not None:
             raise ValueError(f"state_dict {position}")
+        mismatch = TensorDictStorage.state_mismatch(self, state)  # (its own part: the kept entries)
+        if mismatch is not None:
+            raise ValueError(f"state_dict does not fit this storage: {mismatch}")
         cursor, size = int(state["cursor"]), int(state["size"])
         if not state["data"]:
             self._set_data(None)

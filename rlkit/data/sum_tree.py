@@ -96,7 +96,10 @@ class _SegmentTree(abc.ABC):
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         """Restore a tree saved by :meth:`state_dict` (same capacity)."""
-        tree = state["tree"]
+        tree = state.get("tree") if isinstance(state, dict) else None
+        if not isinstance(tree, torch.Tensor):
+            raise ValueError(f"a {type(self).__name__} state is a dict holding its 'tree' tensor, got {type(state).__name__} "
+                             f"{sorted(state) if isinstance(state, dict) else ''}".rstrip())
         if tree.shape != self._tree.shape:
             raise ValueError(
                 f"tree of shape {list(tree.shape)} does not fit capacity {self.capacity} "

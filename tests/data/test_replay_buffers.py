@@ -161,7 +161,7 @@ def test_a_keyed_buffer_loads_a_full_state_and_continues_exactly() -> None:
     assert sorted(loaded.storage.data.keys(True, True), key=str) == sorted(keys, key=str)
     for _ in range(3):
         _assert_td_equal(full.sample(8).select(*keys, "index"), loaded.sample(8))
-    with pytest.raises(KeyError, match=r"load_state_dict: the storage keeps \['nope'\]"):
+    with pytest.raises(ValueError, match=r"load_state_dict: storage holds .*, this run stores \['nope'\] \(\['nope'\] missing\)"):
         ReplayBuffer(16, keys=["nope"]).load_state_dict(full.state_dict())
 
 
@@ -501,3 +501,33 @@ def test_prioritized_errors() -> None:
         rb.update_tensordict_priority(batch)
     with pytest.raises(KeyError, match="PrioritizedReplayBuffer state_dict lacks 'prioritized'"):
         rb.load_state_dict(ReplayBuffer(4).state_dict())
+
+
+@pytest.mark.parametrize("damage", ["layout", "generator", "trees", "alpha", "max_priority"])
+def test_a_state_that_does_not_fit_is_refused_before_anything_is_replaced(damage) -> None:
+    """Every part is checked before the first is loaded: a bad generator state or prioritised part
+    used to fail after the storage had been replaced (and a state of another layout loaded, to fail
+    at the next extend)."""
+    source = _seeded(PrioritizedReplayBuffer, 8, seed=1)
+    source.extend(_transitions(0, 3))
+    source.sample(2)
+    state = source.state_dict()
+    if damage == "layout":
+        state["storage"]["data"]["observation"] = torch.zeros(8, 7)
+    elif damage == "generator":
+        state["generator"] = torch.zeros(5, dtype=torch.uint8)
+    elif damage == "trees":
+        state["prioritized"]["trees"] = {"sum": {}, "min": {}}
+    elif damage == "alpha":
+        state["prioritized"]["alpha"] = -3.0
+    else:
+        state["prioritized"]["max_priority"] = float("nan")
+    target = _seeded(PrioritizedReplayBuffer, 8, seed=2)
+    target.extend(_transitions(10, 2))
+    data, generator, cursor = target.storage.data.clone(), target.state_dict()["generator"].clone(), target.storage.cursor
+    assert target.state_mismatch(state) is not None
+    with pytest.raises(ValueError, match="PrioritizedReplayBuffer.load_state_dict: "):
+        target.load_state_dict(state)
+    assert (target.storage.data == data).all() and torch.equal(target.state_dict()["generator"], generator)
+    assert (target.storage.cursor, len(target)) == (cursor, 2)
+    target.extend(_transitions(20, 1))  # still the buffer it was
