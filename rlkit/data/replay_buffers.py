@@ -450,7 +450,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
             return f"the prioritised state's max_priority must be a finite number > 0, got {priority!r}"
         return None
 
-    def _loaded_trees(self, trees: Any, device: torch.device) -> tuple[SumTree | None, MinTree | None]:
+    def _loaded_trees(self, trees: Any, device: torch.device | None) -> tuple[SumTree | None, MinTree | None]:
         """The saved trees (``{}``: none yet), loaded into new trees of this capacity."""
         if not isinstance(trees, dict):
             raise TypeError(f"trees must be a dict, got {type(trees).__name__}")
