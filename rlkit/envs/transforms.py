@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -167,6 +168,12 @@ class Normalize(EnvTransform):
 
     def __init__(self, gamma: float, *, observation: bool = True, reward: bool = True,
                  clip_observation: float = 10.0, clip_reward: float = 10.0, epsilon: float = 1e-8) -> None:
+        _check_arguments("Normalize", {
+            "gamma": (gamma, lambda v: _number(v) and 0 <= v <= 1, "a number in [0, 1]"),
+            "observation": (observation, _flag, "True or False"), "reward": (reward, _flag, "True or False"),
+            "clip_observation": (clip_observation, _positive, "a finite number > 0"),
+            "clip_reward": (clip_reward, _positive, "a finite number > 0"),
+            "epsilon": (epsilon, _positive, "a finite number > 0")})
         self.gamma = float(gamma)
         self.normalize_observation, self.normalize_reward = observation, reward
         self.clip_observation, self.clip_reward, self.epsilon = float(clip_observation), float(clip_reward), epsilon
@@ -332,6 +339,7 @@ class ClipReward(EnvTransform):
     """
 
     def __init__(self, low: float = -1.0, high: float = 1.0) -> None:
+        _check_arguments("ClipReward", {"low": (low, _number, "a finite number"), "high": (high, _number, "a finite number")})
         if not low < high:
             raise ValueError(f"clip_reward needs low < high, got low={low} high={high}")
         self.low, self.high = float(low), float(high)
@@ -365,11 +373,19 @@ def _positive_int(value: Any) -> bool:
 
 
 def _positive(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+    return _number(value) and value > 0
 
 
 def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and math.isfinite(value)
+
+
+def _check_arguments(owner: str, arguments: Mapping[str, tuple[Any, Callable[[Any], bool], str]]) -> None:
+    """Refuses the first argument (name -> (value, whether valid, what is expected)) that is not valid,
+    naming it, its value and what it takes."""
+    for name, (value, valid, expected) in arguments.items():
+        if not valid(value):
+            raise ValueError(f"{owner}: {name}={value!r} is invalid; expected {expected}")
 
 
 def _flag(value: Any) -> bool:

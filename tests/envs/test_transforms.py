@@ -210,3 +210,24 @@ def test_gymnasium_wrapper_for_an_env_with_a_uint8_box_keeps_the_dtype():
         gym.spaces.Box(0, 255, (4,), np.uint8)), 2, seed=0)
     assert env.observation_spec["observation"].dtype == torch.uint8
     assert env.reset()["observation"].dtype == torch.uint8
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"gamma": float("nan")}, r"Normalize: gamma=nan is invalid; expected a number in \[0, 1\]"),
+    ({"gamma": 1.5}, r"Normalize: gamma=1.5 is invalid"),
+    ({"gamma": 0.99, "epsilon": -1}, r"Normalize: epsilon=-1 is invalid; expected a finite number > 0"),
+    ({"gamma": 0.99, "clip_observation": 0}, r"Normalize: clip_observation=0 is invalid"),
+    ({"gamma": 0.99, "clip_reward": float("inf")}, r"Normalize: clip_reward=inf is invalid"),
+    ({"gamma": 0.99, "observation": 1}, r"Normalize: observation=1 is invalid; expected True or False"),
+])
+def test_normalize_built_in_python_checks_its_arguments(kwargs, message):
+    """The config path checked these already; built directly, NaN gamma or a negative epsilon made
+    every reward or observation NaN and clip_observation=0 every observation 0."""
+    with pytest.raises(ValueError, match=message):
+        Normalize(**kwargs)
+
+
+def test_clip_reward_built_in_python_checks_its_bounds():
+    with pytest.raises(ValueError, match=r"ClipReward: low=nan is invalid; expected a finite number"):
+        ClipReward(float("nan"), 1.0)
+    assert ClipReward(np.float32(-1), 1).low == -1.0
