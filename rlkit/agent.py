@@ -252,7 +252,8 @@ class Agent:
             array; without the batch dim for a single observation. Discrete actions are indices.
 
         Raises:
-            ValueError: an observation whose trailing shape is not the env's.
+            ValueError: an observation whose trailing shape is not the env's; an action mask for a
+                policy that reads none, or not bool (0/1), or not one entry per action.
         """
         is_tensor = isinstance(observation, torch.Tensor)
         obs = observation if is_tensor else torch.as_tensor(np.asarray(observation))
@@ -263,11 +264,7 @@ class Agent:
                              f"(B, *{shape})")
         if single:
             obs = obs.unsqueeze(0)
-        mask = None
-        if action_mask is not None:
-            mask = torch.as_tensor(np.asarray(action_mask.cpu() if isinstance(action_mask, torch.Tensor) else action_mask),
-                                   dtype=torch.bool, device=self.device)
-            mask = mask.unsqueeze(0) if single else mask
+        mask = None if action_mask is None else self._mask(action_mask, obs.shape[0] if not single else None)
         obs = obs.to(self.device)
         if deterministic:
             action = self.policy(obs, mask)
@@ -279,6 +276,22 @@ class Agent:
         if is_tensor:
             return action.to(observation.device)
         return action.cpu().numpy()
+
+    def _mask(self, action_mask: Any, batch: int | None) -> torch.Tensor:
+        """``action_mask`` as the policy's bool ``[B, num_actions]`` mask (``batch`` None: one observation's)."""
+        if not self.policy.reads_mask:
+            raise ValueError("this agent's policy reads no action mask (its env gives none), so it cannot honour one; "
+                             "leave action_mask out")
+        values = np.asarray(action_mask.cpu() if isinstance(action_mask, torch.Tensor) else action_mask)
+        binary = values.dtype == np.bool_ or (values.dtype.kind in "iu" and bool(np.isin(values, (0, 1)).all()))
+        if not binary:
+            raise ValueError(f"action_mask must be bool (True = allowed), or integers 0/1; got dtype {values.dtype}")
+        wanted = (self.policy.num_actions,) if batch is None else (batch, self.policy.num_actions)
+        if values.shape != wanted:
+            raise ValueError(f"action_mask has shape {values.shape}; the {'observation' if batch is None else 'batch'} "
+                             f"needs {wanted} (one entry per action)")
+        mask = torch.as_tensor(values.astype(bool), device=self.device)
+        return mask.unsqueeze(0) if batch is None else mask
 
     def __repr__(self) -> str:
         return (f"Agent(algo={self.settings.algo.name!r}, env={self.env_name!r}, frames={self.frames}, "

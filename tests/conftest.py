@@ -72,6 +72,9 @@ TINY_RUNS: dict[str, list[str]] = {
     "dqn": ["algo=dqn", "env=CartPole", "algo.learning_starts=100", "algo.batch_size=32"],
     "c51": ["algo=c51", "env=CartPole", "algo.learning_starts=100", "algo.batch_size=32"],
     "a2c": ["algo=a2c", "env=CartPole"],
+    # an env with action masks (tests/corridor_env.py)
+    "dqn_masked": ["algo=dqn", "env=gym", "env.id=corridor_env:MaskedCorridor-v0", "algo.learning_starts=100",
+                   "algo.batch_size=16"],
     # continuous actions (a Gaussian's mean) and VecNormalize statistics folded into the policy
     "a2c_pendulum": ["algo=a2c", "env=Pendulum", "env.transforms=[{name: normalize}]"],
     "a2c_tanh": ["algo=a2c", "env=Pendulum", "algo.distribution=tanh_normal"],

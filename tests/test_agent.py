@@ -230,3 +230,24 @@ def test_a_saved_config_with_a_number_for_a_true_false_setting_still_loads(tiny_
     assert "double_dqn: false" in text
     (run / "config.yaml").write_text(text.replace("double_dqn: false", "double_dqn: 0"))
     assert load_agent(run).frames > 0
+
+
+def test_act_honours_an_action_mask_and_refuses_one_it_cannot_read(tiny_run):
+    """A masked-out action is never chosen; a mask of floats, of the wrong width, or for a policy
+    that reads none is refused (it was cast to bool, or dropped, silently)."""
+    masked = load_agent(tiny_run("dqn_masked"))
+    obs = random_observations(masked, 6)
+    for allowed in (0, 1):
+        mask = np.array([i == allowed for i in range(2)])
+        assert masked.act(obs[0].numpy(), action_mask=mask) == allowed
+        assert (masked.act(obs, action_mask=torch.from_numpy(mask).expand(6, 2)) == allowed).all()
+        assert masked.act(obs[0].numpy(), action_mask=mask.astype(np.int8)) == allowed  # 0/1 integers
+    with pytest.raises(ValueError, match=r"action_mask must be bool \(True = allowed\), or integers 0/1; got dtype float64"):
+        masked.act(obs[0].numpy(), action_mask=[0.2, 0.0])
+    with pytest.raises(ValueError, match=r"action_mask has shape \(3,\); the observation needs \(2,\)"):
+        masked.act(obs[0].numpy(), action_mask=[True, False, True])
+    with pytest.raises(ValueError, match=r"action_mask has shape \(2,\); the batch needs \(6, 2\)"):
+        masked.act(obs, action_mask=[True, False])
+    plain = load_agent(tiny_run("dqn"))
+    with pytest.raises(ValueError, match="this agent's policy reads no action mask"):
+        plain.act(random_observations(plain, 1)[0], action_mask=[True, False])
