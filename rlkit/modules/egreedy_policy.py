@@ -9,8 +9,25 @@ from tensordict.nn import TensorDictModuleBase
 from tensordict.utils import NestedKey
 
 from rlkit.data.specs import Categorical, TensorSpec
+from rlkit.modules._action_space import action_leaf_spec
 from rlkit.modules.exploration import EGreedyModule, ExplorationType, exploration_type, random_action
 from rlkit.modules.tensor_call import TensorModule, action_call
+
+
+def _check_same_actions(policy: TensorDictModuleBase, explore: EGreedyModule) -> None:
+    """Refuses an exploration module whose spec draws other actions than the policy's spec says it
+    takes (a random action out of the policy's range, or of another layout)."""
+    spec = getattr(policy, "spec", None)
+    if not isinstance(spec, TensorSpec):
+        return  # (a foreign policy without a spec: nothing to compare)
+    try:
+        own, theirs = action_leaf_spec(spec, explore.action_key), action_leaf_spec(explore.spec, explore.action_key)
+    except KeyError:
+        return  # (a spec without the action entry: nothing to compare)
+    same = type(own) is type(theirs) and own.shape == theirs.shape and getattr(own, "n", None) == getattr(theirs, "n", None)
+    if not same:
+        raise ValueError(f"the exploration module's spec {theirs!r} draws other actions than the policy's spec {own!r}; "
+                         "give EGreedyModule the policy's action spec")
 
 
 class EGreedyPolicy(TensorModule, TensorDictModuleBase):
@@ -67,6 +84,7 @@ class EGreedyPolicy(TensorModule, TensorDictModuleBase):
                 f"the policy writes {list(policy.out_keys)}, not the action key {explore.action_key!r} "
                 "that the exploration module replaces"
             )
+        _check_same_actions(policy, explore)
         self.policy = policy
         self.explore = explore
         mask_key = explore.action_mask_key

@@ -26,7 +26,7 @@ from tensordict.utils import NestedKey
 
 from rlkit.data.specs import Binary, Categorical, MultiOneHot, OneHot, TensorSpec
 from rlkit import keys
-from rlkit.modules._action_space import action_leaf_spec, check_mask
+from rlkit.modules._action_space import _check_some_allowed, action_leaf_spec, check_mask
 from rlkit.modules.tensor_call import TensorModule
 
 #: The interaction types (``DETERMINISTIC``, ``RANDOM``, ``MODE``, ``MEAN``, ``MEDIAN``).
@@ -68,8 +68,9 @@ def exploration_type() -> InteractionType:
 def _random_from_mask(mask: torch.Tensor) -> torch.Tensor:
     """Uniform index among the True entries of each row of ``mask`` ``[*B, n]``."""
     n = mask.shape[-1]
-    flat = mask.reshape(-1, n).to(torch.float32)
-    return torch.multinomial(flat, 1).reshape(mask.shape[:-1])
+    flat = mask.reshape(-1, n)
+    _check_some_allowed(flat, "")
+    return torch.multinomial(flat.to(torch.float32), 1).reshape(mask.shape[:-1])
 
 
 def random_action(spec: TensorSpec, batch: torch.Size, mask: torch.Tensor | None, device: torch.device) -> torch.Tensor:
@@ -174,7 +175,9 @@ class EGreedyModule(TensorModule, TensorDictModuleBase):
         self.out_keys = [action_key]
 
     def step(self, frames: int = 1) -> None:
-        """Advances the linear schedule by ``frames`` frames."""
+        """Advances the linear schedule by ``frames`` frames (an integer >= 0)."""
+        if isinstance(frames, bool) or not isinstance(frames, (int, np.integer)) or frames < 0:
+            raise ValueError(f"EGreedyModule.step: frames={frames!r} is invalid; expected an integer >= 0")
         # Every buffer of this module is a tensor (nn.Module types them Optional).
         buffers = cast("dict[str, torch.Tensor]", self._buffers)
         count = buffers["frames"]

@@ -239,3 +239,26 @@ def test_explore_seeds_refuses_a_masked_policy():
     assert not policy.explores_seeds
     with pytest.raises(ValueError, match="explore_seeds needs index actions without an action mask"):
         policy.explore_seeds(torch.zeros(2, 1, 4), lambda: torch.zeros(2, 1, dtype=torch.long), [torch.Generator()] * 2)
+
+
+def test_an_exploration_spec_that_draws_other_actions_than_the_policy_takes_is_refused():
+    """EGreedyModule(Categorical(5)) beside a 2-action actor drew random actions 2..4."""
+
+    actor = QValueActor(torch.nn.Linear(4, 2), spec=Categorical(2))
+    for spec in (Categorical(5), OneHot(2)):
+        with pytest.raises(ValueError, match="the exploration module's spec .* draws other actions than the policy's spec"):
+            EGreedyPolicy(actor, EGreedyModule(spec, eps_init=1.0))
+    EGreedyPolicy(actor, EGreedyModule(Categorical(2), eps_init=1.0))
+
+
+def test_a_mask_forbidding_every_action_and_a_bad_step_are_named():
+    module = EGreedyModule(Categorical(3), eps_init=1.0, action_mask_key="action_mask")
+    td = TensorDict({"action": torch.zeros(2, dtype=torch.int64),
+                     "action_mask": torch.tensor([[True, False, False], [False, False, False]])}, batch_size=[2])
+    with pytest.raises(ValueError, match="the action mask forbids every action in at least one row"):
+        module(td)
+    for frames in (-5, 2.7, True):
+        with pytest.raises(ValueError, match=rf"EGreedyModule.step: frames={frames!r} is invalid; expected an integer >= 0"):
+            module.step(frames)
+    module.step(0)
+    assert int(module.frames) == 0
