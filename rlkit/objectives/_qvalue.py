@@ -18,6 +18,7 @@ from torch import nn
 from rlkit import keys
 from rlkit.data import Composite
 from rlkit.modules import ActionSpace, QValueActor, action_space_from_spec, canonical_action_space
+from rlkit.modules.tensor_call import read_entry
 
 if TYPE_CHECKING:
     from rlkit.objectives.common import LossModule
@@ -94,8 +95,9 @@ def register_value_network(loss: LossModule, actor: QValueActor, *, delay_value:
 
 
 def network_inputs(actor: QValueActor, tensordict: TensorDictBase) -> list[torch.Tensor]:
-    """The tensors of the actor's network inputs (:attr:`~rlkit.modules.QValueActor.network_in_keys`)."""
-    return [tensordict.get(key) for key in actor.network_in_keys]
+    """The tensors of the actor's network inputs (:attr:`~rlkit.modules.QValueActor.network_in_keys`);
+    a missing one is named (:func:`~rlkit.modules.tensor_call.read_entry`)."""
+    return [read_entry(actor, tensordict, key) for key in actor.network_in_keys]
 
 
 def action_mask(actor: QValueActor, tensordict: TensorDictBase) -> torch.Tensor | None:

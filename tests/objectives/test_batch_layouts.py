@@ -200,3 +200,11 @@ def test_c51_without_terminated_needs_a_bool_done():
     td["next", "done"] = torch.zeros(2, 1)
     with pytest.raises(ValueError, match=r"needs bool flags; \('next', 'done'\) has dtype torch.float32"):
         loss(td)
+
+
+@pytest.mark.parametrize("missing", ["observation", ("next", "observation")])
+def test_a_missing_network_input_is_named(missing):
+    for loss in (DQNLoss(QValueActor(nn.Linear(4, 2), action_space="categorical")),
+                 DistributionalDQNLoss(c51_actor("categorical"))):
+        with pytest.raises(KeyError, match=r"reads the input from .{1,2}observation.{1,2}, which is missing; keys present"):
+            loss(batch(3).exclude(missing))
