@@ -1,6 +1,8 @@
 """Resolving a value-estimator request (enum, name, class or instance) for a loss."""
 from __future__ import annotations
 
+import difflib
+import inspect
 from typing import Any, Callable
 
 from torch import nn
@@ -51,6 +53,15 @@ def build_estimator(
     if cls is None:  # an instance was given
         assert isinstance(request, ValueEstimatorBase)
         return enum, request
+    parameters = inspect.signature(cls).parameters
+    accepted = [name for name in parameters if name != "value_network"]
+    open_ended = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    unknown = [] if open_ended else sorted(name for name in hyperparams if name not in accepted)
+    if unknown:
+        close = {name: difflib.get_close_matches(name, accepted, n=1) for name in unknown}
+        hints = "".join(f" (did you mean {match[0]!r} for {name!r}?)" for name, match in close.items() if match)
+        raise ValueError(f"the {enum.value!r} value estimator ({cls.__name__}) takes no {unknown}{hints}; "
+                         f"its hyperparameters: {accepted}")
     kwargs = {**default_kwargs(enum), **hyperparams}
     kwargs.setdefault("value_network", value_network)
     return enum, cls(**kwargs)

@@ -208,3 +208,13 @@ def test_a_missing_network_input_is_named(missing):
                  DistributionalDQNLoss(c51_actor("categorical"))):
         with pytest.raises(KeyError, match=r"reads the input from .{1,2}observation.{1,2}, which is missing; keys present"):
             loss(batch(3).exclude(missing))
+
+
+def test_make_value_estimator_names_an_unknown_hyperparameter():
+    loss = DQNLoss(QValueActor(nn.Linear(4, 2), action_space="categorical"))
+    with pytest.raises(ValueError, match=r"the 'td0' value estimator \(TD0Estimator\) takes no \['gama'\] \(did you "
+                                         r"mean 'gamma' for 'gama'\?\); its hyperparameters: \['gamma', 'differentiable'\]"):
+        loss.make_value_estimator("td0", gama=0.9)
+    with pytest.raises(ValueError, match=r"takes no \['lmbda'\]"):
+        loss.make_value_estimator("td0", gamma=0.9, lmbda=0.5)
+    loss.make_value_estimator("td_lambda", gamma=0.9, lmbda=0.5)
