@@ -66,6 +66,12 @@ class ConvNet(nn.Module):
         if not (len(channels) == len(kernels) == len(strides)) or not channels:
             raise ValueError(f"channels, kernels and strides need one entry per conv layer, got {list(channels)}, "
                              f"{list(kernels)}, {list(strides)}")
+        for name, values in (("in_shape", shape), ("channels", channels), ("kernels", kernels), ("strides", strides),
+                             ("hidden", hidden), ("out_features", [] if out_features is None else [out_features])):
+            bad = [v for v in values if isinstance(v, bool) or not isinstance(v, int) or v < 1]
+            if bad:
+                raise ValueError(f"{type(self).__name__}: {name}={list(values) if name != 'out_features' else out_features!r} "
+                                 f"is invalid; expected integers >= 1")
         layers: list[nn.Module] = []
         previous = shape[0]
         for width, kernel, stride in zip(channels, kernels, strides):
@@ -74,7 +80,12 @@ class ConvNet(nn.Module):
         layers.append(nn.Flatten())
         self.convs = nn.Sequential(*layers)
         with torch.no_grad():
-            flat = int(self.convs(torch.zeros(1, *shape)).shape[-1])
+            try:
+                flat = int(self.convs(torch.zeros(1, *shape)).shape[-1])
+            except RuntimeError as err:  # a kernel larger than what reaches its layer
+                raise ValueError(f"{type(self).__name__}: the conv layers (kernels {list(kernels)}, strides "
+                                 f"{list(strides)}) do not fit observations of shape {shape}: "
+                                 f"{str(err).splitlines()[0]}") from None
         if flat < 1:
             raise ValueError(f"the conv layers leave nothing of observations of shape {shape}")
         fc: list[nn.Module] = []
@@ -90,6 +101,9 @@ class ConvNet(nn.Module):
         self._layers: tuple[nn.Module, ...] = (*self.convs, *self.hidden, *(() if self.head is None else (self.head,)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-3:] != self.in_shape:
+            raise ValueError(f"{type(self).__name__} takes channel-first observations of shape (C, H, W) = "
+                             f"{self.in_shape}, got an input of shape {tuple(x.shape)}")
         if not x.is_floating_point():  # integer frames are cast and scaled here; floating-point inputs
             x = x.to(cast(nn.Conv2d, self.convs[0]).weight.dtype)  # (a normalising transform's) are used as they come
             if self.scale != 1.0:

@@ -71,3 +71,19 @@ def test_integer_frames_take_the_networks_dtype():
     out = net(frames)
     assert out.dtype == torch.float64
     assert torch.equal(out, net(frames.double())) and torch.equal(out, net(frames.bool()))
+
+
+def test_shapes_that_do_not_fit_are_named():
+    with pytest.raises(ValueError, match=r"NatureCNN: the conv layers \(kernels \[8, 4, 3\], strides \[4, 2, 1\]\) do "
+                                         r"not fit observations of shape \(4, 10, 10\)"):
+        NatureCNN((4, 10, 10), 4)
+    net = MinAtarNet((4, 10, 10), 3)
+    for shape in [(2, 4, 12, 12), (2, 10, 10, 4), (2, 3, 10, 10)]:
+        with pytest.raises(ValueError, match=rf"MinAtarNet takes channel-first observations of shape \(C, H, W\) = "
+                                             rf"\(4, 10, 10\), got an input of shape \({shape[0]}, "):
+            net(torch.zeros(shape))
+    for kwargs, name in [({"out_features": 0}, "out_features=0"), ({"hidden": [0]}, r"hidden=\[0\]"),
+                         ({"channels": [2.5]}, r"channels=\[2.5\]")]:
+        base = {"in_shape": (1, 5, 5), "out_features": 2, "channels": [4], "kernels": [3], "strides": [1], "hidden": [8]}
+        with pytest.raises(ValueError, match=rf"ConvNet: {name} is invalid; expected integers >= 1"):
+            ConvNet(**{**base, **kwargs})
