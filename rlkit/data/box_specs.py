@@ -37,6 +37,8 @@ class Bounded(TensorSpec):
                 f"Bounded: low of shape {tuple(low.shape)} and high of shape {tuple(high.shape)} "
                 f"do not broadcast to shape {None if shape is None else tuple(_size(shape))}"
             ) from None
+        if dtype.is_floating_point and bool(torch.isnan(low).any() | torch.isnan(high).any()):
+            raise ValueError(f"Bounded needs bounds that are numbers, got low={low.tolist()} high={high.tolist()}")
         if (low > high).any():
             raise ValueError(f"Bounded needs low <= high, got low={low.tolist()} high={high.tolist()}")
         super().__init__(shape, dtype, device)

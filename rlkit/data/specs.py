@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import abc
 import copy
+import numbers
 from typing import Any, Sequence, Union
 
 import torch
@@ -46,6 +47,20 @@ def _check_bool_mask(mask: Any, name: str = "mask") -> torch.Tensor:
     if mask.dtype != torch.bool:
         raise TypeError(f"{name} must be a bool tensor (True = allowed), got dtype {mask.dtype}")
     return mask
+
+
+def _count(owner: str, n: Any) -> int:
+    """``n`` as a number of actions: an integer >= 1 (a float or bool is refused, not truncated)."""
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or int(n) < 1:
+        raise ValueError(f"{owner} needs an integer n >= 1, got {n!r}")
+    return int(n)
+
+
+def _index_dtype(owner: str, dtype: torch.dtype, n: int) -> None:
+    """Refuses a dtype that cannot hold the indices ``0 .. n-1``: floating point, bool, or too narrow."""
+    if dtype.is_floating_point or dtype.is_complex or dtype == torch.bool or torch.iinfo(dtype).max < n - 1:
+        raise ValueError(f"{owner}: dtype {dtype} cannot hold the action indices 0..{n - 1}; use an integer dtype "
+                         "(torch.int64 by default)")
 
 
 class TensorSpec(abc.ABC):
@@ -214,10 +229,9 @@ class OneHot(_DiscreteMaskMixin, TensorSpec):
         dtype: torch.dtype = torch.int64,
         mask: torch.Tensor | None = None,
     ) -> None:
-        if int(n) < 1:
-            raise ValueError(f"OneHot needs n >= 1, got {n}")
-        super().__init__((int(n),), dtype, device)
-        self.n = int(n)
+        n = _count("OneHot", n)
+        super().__init__((n,), dtype, device)
+        self.n = n
         self._set_mask(mask)
 
     def rand(self, shape: ShapeLike = ()) -> torch.Tensor:
@@ -273,10 +287,10 @@ class Categorical(_DiscreteMaskMixin, TensorSpec):
         dtype: torch.dtype = torch.int64,
         mask: torch.Tensor | None = None,
     ) -> None:
-        if int(n) < 1:
-            raise ValueError(f"Categorical needs n >= 1, got {n}")
+        n = _count("Categorical", n)
+        _index_dtype("Categorical", dtype, n)
         super().__init__(shape, dtype, device)
-        self.n = int(n)
+        self.n = n
         self._set_mask(mask)
 
     def rand(self, shape: ShapeLike = ()) -> torch.Tensor:

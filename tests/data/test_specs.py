@@ -419,9 +419,16 @@ def test_composite_errors() -> None:
 @pytest.mark.parametrize(
     "make, match",
     [
-        (lambda: OneHot(0), "OneHot needs n >= 1, got 0"),
-        (lambda: Categorical(-1), "Categorical needs n >= 1, got -1"),
+        (lambda: OneHot(0), "OneHot needs an integer n >= 1, got 0"),
+        (lambda: Categorical(-1), "Categorical needs an integer n >= 1, got -1"),
         (lambda: Binary(0), "Binary needs n >= 1, got 0"),
+        # (a float n was truncated, a bool or float dtype gave True/False or float "actions")
+        (lambda: OneHot(2.5), "OneHot needs an integer n >= 1, got 2.5"),
+        (lambda: Categorical(True), "Categorical needs an integer n >= 1, got True"),
+        (lambda: Categorical(3, dtype=torch.bool), r"Categorical: dtype torch.bool cannot hold the action indices 0..2"),
+        (lambda: Categorical(3, dtype=torch.float32), r"dtype torch.float32 cannot hold"),
+        (lambda: Categorical(300, dtype=torch.uint8), r"dtype torch.uint8 cannot hold the action indices 0..299"),
+        (lambda: Bounded(float("nan"), 1.0), r"Bounded needs bounds that are numbers, got low=\[nan\]|low=nan"),
         (lambda: MultiOneHot([]), r"MultiOneHot needs a non-empty nvec of positive sizes, got \[\]"),
         (lambda: MultiOneHot([2, 0]), r"MultiOneHot needs a non-empty nvec of positive sizes, got \[2, 0\]"),
         (lambda: Bounded([0.0, 2.0], 1.0), r"Bounded needs low <= high, got low=\[0.0, 2.0\] high=\[1.0, 1.0\]"),
