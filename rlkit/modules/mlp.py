@@ -1,7 +1,8 @@
 """A plain multi-layer perceptron."""
 from __future__ import annotations
 
-from typing import Sequence, cast
+import numbers
+from typing import Any, Sequence, cast
 
 import torch
 from torch import nn
@@ -48,13 +49,16 @@ class MLP(nn.Sequential):
     ) -> None:
         if isinstance(num_cells, (int, str)) or not isinstance(num_cells, Sequence):
             raise TypeError(f"num_cells must be a list of hidden sizes such as [64, 64], got {num_cells!r}")
-        sizes = [int(n) for n in num_cells]
+        def whole(value: Any) -> bool:  # (a float is refused, not truncated)
+            return isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) >= 1
+
         # in_features may be None (lazy); out_features may not.
         for name, value, optional in (("in_features", in_features, True), ("out_features", out_features, False)):
-            if (value is None and not optional) or (value is not None and int(value) < 1):
-                raise ValueError(f"{name} must be a positive int, got {value}")
-        if any(n < 1 for n in sizes):
-            raise ValueError(f"num_cells must hold positive sizes, got {sizes}")
+            if (value is None and not optional) or (value is not None and not whole(value)):
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if not all(whole(n) for n in num_cells):
+            raise ValueError(f"num_cells must hold positive int sizes, got {list(num_cells)}")
+        sizes = [int(n) for n in num_cells]
         layers: list[nn.Module] = []
         previous = in_features
         for width in sizes + [int(out_features)]:

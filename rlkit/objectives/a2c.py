@@ -15,6 +15,8 @@ from rlkit.modules import ProbabilisticActor, TanhNormal
 from rlkit.modules.tensor_call import read_entry
 from rlkit.objectives.common import LossModule, with_sampling_mode
 from rlkit.objectives.utils import (
+    check_coefficient,
+    check_flag,
     LossFunction,
     Reduction,
     check_loss_function,
@@ -134,11 +136,11 @@ class A2CLoss(LossModule):
         if clip_value is not None and (isinstance(clip_value, bool) or not clip_value > 0):
             raise ValueError(f"clip_value must be a positive float or None, got {clip_value!r}.")
         self.loss_critic_type = check_loss_function(loss_critic_type)
-        self.entropy_bonus = entropy_bonus
-        self.entropy_coeff = float(entropy_coeff)
-        self.critic_coeff = float(critic_coeff)
-        self.separate_losses = separate_losses
-        self.normalize_advantage = normalize_advantage
+        self.entropy_bonus = check_flag("A2CLoss", "entropy_bonus", entropy_bonus)
+        self.entropy_coeff = check_coefficient("A2CLoss", "entropy_coeff", entropy_coeff)
+        self.critic_coeff = check_coefficient("A2CLoss", "critic_coeff", critic_coeff)
+        self.separate_losses = check_flag("A2CLoss", "separate_losses", separate_losses)
+        self.normalize_advantage = check_flag("A2CLoss", "normalize_advantage", normalize_advantage)
         self.clip_value = None if clip_value is None else float(clip_value)
         self.convert_to_functional(actor_network, "actor_network")
         shared = list(actor_network.parameters()) if separate_losses else None

@@ -13,7 +13,7 @@ from rlkit import keys as rlkeys
 from rlkit.modules import DistributionalQValueActor, check_action_layout
 from rlkit.objectives._qvalue import action_mask, infer_action_space, network_inputs, register_value_network
 from rlkit.objectives.common import LossModule, with_sampling_mode
-from rlkit.objectives.utils import Reduction, reduce_loss
+from rlkit.objectives.utils import Reduction, check_flag, reduce_loss
 from rlkit.objectives.value import ValueEstimators
 from rlkit.objectives.value.base import check_factor
 from rlkit.objectives.value.functional import categorical_projection, check_support
@@ -106,7 +106,7 @@ class DistributionalDQNLoss(LossModule):
         reduction: Reduction = "mean",
     ) -> None:
         super().__init__(reduction=reduction)
-        self.double_dqn = bool(double_dqn)
+        self.double_dqn = check_flag("DistributionalDQNLoss", "double_dqn", double_dqn)
         if not isinstance(value_network, DistributionalQValueActor):
             raise ValueError(
                 f"DistributionalDQNLoss needs a network exposing its atoms as `support` (a "
@@ -122,7 +122,7 @@ class DistributionalDQNLoss(LossModule):
         if gamma is not None:
             check_factor(gamma, "gamma")  # refused here, not at the first forward
         self._gamma = gamma
-        self.delay_value = delay_value
+        self.delay_value = check_flag("DistributionalDQNLoss", "delay_value", delay_value)
         register_value_network(self, value_network, delay_value=delay_value, priority_key=priority_key)
 
     def default_value_kwargs(self, value_type: ValueEstimators) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from rlkit.objectives._qvalue import (
 )
 from rlkit.objectives.common import LossModule, with_sampling_mode
 from rlkit.objectives.utils import (
+    check_flag,
     LossFunction,
     Reduction,
     check_loss_function,
@@ -125,8 +126,8 @@ class DQNLoss(LossModule):
             )
         self.action_space = infer_action_space(value_network, action_space)
         actor = as_qvalue_actor(value_network, self.action_space)
-        self.delay_value = delay_value
-        self.double_dqn = double_dqn
+        self.delay_value = check_flag("DQNLoss", "delay_value", delay_value)
+        self.double_dqn = check_flag("DQNLoss", "double_dqn", double_dqn)
         register_value_network(self, actor, delay_value=delay_value, priority_key=priority_key)
         head = actor.qvalue_module
         # The vanilla next value max_a Q(s', a) is a plain max where the greedy head's choice is a

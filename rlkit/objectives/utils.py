@@ -1,7 +1,9 @@
 """Helpers shared by the losses: distances and reduction (pure tensor functions)."""
 from __future__ import annotations
 
-from typing import Literal, cast
+import math
+import numbers
+from typing import Any, Literal, cast
 
 import torch
 import torch.nn.functional as F
@@ -38,6 +40,20 @@ def distance_loss(
     if loss_function == "smooth_l1":
         return F.smooth_l1_loss(prediction, target, reduction="none")
     raise ValueError(f"Unknown loss_function {loss_function!r}; valid choices: {list(LOSS_FUNCTIONS)}.")
+
+
+def check_flag(owner: str, name: str, value: Any) -> bool:
+    """``value`` if it is a bool; anything else (the string ``"false"`` is truthy) is refused."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{owner}: {name}={value!r} is invalid; expected True or False")
+    return value
+
+
+def check_coefficient(owner: str, name: str, value: Any) -> float:
+    """``value`` as a float if it is a finite number >= 0 (a loss weight), else refused by name."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{owner}: {name}={value!r} is invalid; expected a finite number >= 0")
+    return float(value)
 
 
 def check_loss_function(loss_function: str) -> LossFunction:

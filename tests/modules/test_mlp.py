@@ -28,11 +28,15 @@ def test_no_hidden_layer_and_lazy_input():
 def test_errors():
     with pytest.raises(TypeError, match=r"num_cells must be a list of hidden sizes such as \[64, 64\], got 64"):
         MLP(4, 2, num_cells=64)
-    with pytest.raises(ValueError, match="num_cells must hold positive sizes, got \\[8, 0\\]"):
+    with pytest.raises(ValueError, match="num_cells must hold positive int sizes, got \\[8, 0\\]"):
         MLP(4, 2, num_cells=[8, 0])
     with pytest.raises(ValueError, match="out_features must be a positive int, got 0"):
         MLP(4, 0, num_cells=[8])
     with pytest.raises(ValueError, match="out_features must be a positive int, got None"):
         MLP(4, None, num_cells=[8])
+    with pytest.raises(ValueError, match=r"num_cells must hold positive int sizes, got \[32.7\]"):
+        MLP(4, 2, [32.7])  # (truncated to 32 before)
+    with pytest.raises(ValueError, match="in_features must be a positive int, got 2.5"):
+        MLP(2.5, 2, [8])
     with pytest.raises(ValueError, match="in_features must be a positive int, got -1"):
         MLP(-1, 2, num_cells=[8])

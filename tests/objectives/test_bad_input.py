@@ -1,5 +1,6 @@
-"""Losses refuse batches whose entries have another layout than the networks' instead of
-broadcasting them into a wrong number (each case here gave a finite, wrong loss before)."""
+"""Bad input to the losses and estimators is refused by name: batches whose entries have another
+layout than the networks' (most gave a finite, wrong loss before), missing entries, and arguments
+out of range."""
 from __future__ import annotations
 
 import pytest
@@ -218,3 +219,19 @@ def test_make_value_estimator_names_an_unknown_hyperparameter():
     with pytest.raises(ValueError, match=r"takes no \['lmbda'\]"):
         loss.make_value_estimator("td0", gamma=0.9, lmbda=0.5)
     loss.make_value_estimator("td_lambda", gamma=0.9, lmbda=0.5)
+
+
+def test_loss_arguments_out_of_range_are_refused_by_name():
+    """``double_dqn="false"`` switched double DQN on; a NaN entropy coefficient made every loss NaN."""
+    actor = QValueActor(nn.Linear(4, 2), action_space="categorical")
+    with pytest.raises(ValueError, match=r"DQNLoss: double_dqn='false' is invalid; expected True or False"):
+        DQNLoss(actor, double_dqn="false")
+    with pytest.raises(ValueError, match=r"DistributionalDQNLoss: delay_value=1 is invalid"):
+        DistributionalDQNLoss(c51_actor("categorical"), delay_value=1)
+    torch.manual_seed(0)
+    policy = ProbabilisticActor(TensorDictModule(nn.Linear(4, 2), ["observation"], ["logits"]), ["logits"],
+                                distribution_class=Categorical)
+    for kwargs, message in [({"entropy_coeff": float("nan")}, "entropy_coeff=nan"), ({"critic_coeff": -1}, "critic_coeff=-1"),
+                            ({"entropy_coeff": "abc"}, "entropy_coeff='abc'")]:
+        with pytest.raises(ValueError, match=rf"A2CLoss: {message} is invalid; expected a finite number >= 0"):
+            A2CLoss(policy, ValueOperator(nn.Linear(4, 1)), **kwargs)
