@@ -32,6 +32,7 @@ from rlkit.config_schema import (
 )
 from rlkit.objectives.value import get_estimator_class
 from rlkit.registry import ALGORITHMS
+from rlkit.utils.devices import device_problem
 
 GROUP_KEYS = ("algo", "env", "value_estimator", "logger")
 
@@ -209,27 +210,9 @@ def _check_env(env: EnvConfig) -> EnvConfig:
 
 
 def _check_device(device: str) -> None:
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise ConfigError(f"device={device!r} is not a torch device; e.g. 'cpu', 'cuda', 'cuda:0'") from None
-    if dev.type == "cpu":
-        if dev.index not in (None, 0):
-            raise ConfigError(f"device={device!r} does not exist: the CPU device is 'cpu' (or 'cpu:0')")
-        return
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(f"device={device!r} but CUDA is not available here; use device=cpu")
-        count = torch.cuda.device_count()
-        if dev.index is not None and dev.index >= count:
-            raise ConfigError(f"device={device!r} does not exist: this machine has CUDA devices "
-                              f"{[f'cuda:{i}' for i in range(count)]}")
-        return
-    module = getattr(torch, dev.type, None)
-    available = getattr(module, "is_available", None)
-    if not (callable(available) and available()):
-        raise ConfigError(f"device={device!r} is not available here; valid choices: 'cpu'"
-                          + (", 'cuda'" if torch.cuda.is_available() else ""))
+    problem = device_problem(device)
+    if problem is not None:
+        raise ConfigError(problem)
 
 
 def _check_optim(optim: dict) -> None:

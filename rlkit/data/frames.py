@@ -75,8 +75,12 @@ class FrameStorage(TensorDictStorage):
                  slack: int | None = None, device: torch.device | str | None = None,
                  keys: Sequence[NestedKey] | None = None,
                  layout: Mapping[NestedKey, tuple[Sequence[int], torch.dtype]] | None = None) -> None:
-        if not isinstance(stack, int) or stack < 1:
+        if not isinstance(stack, int) or isinstance(stack, bool) or stack < 1:
             raise ValueError(f"stack must be a positive int, got {stack!r}")
+        if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in frame_shape):
+            raise ValueError(f"frame_shape must hold positive ints (one frame's shape), got {tuple(frame_shape)!r}")
+        if slack is not None and (not isinstance(slack, int) or isinstance(slack, bool) or slack < 0):
+            raise ValueError(f"slack must be an int >= 0 (or None: sized from the first batch), got {slack!r}")
         self.obs_key = unravel_key(obs_key)
         self.next_obs_key = unravel_key(next_obs_key if next_obs_key is not None else keys_next(obs_key))
         self.traj_key, self.done_key = unravel_key(traj_key), unravel_key(done_key)

@@ -19,6 +19,7 @@ from rlkit.envs.make import Vectorization, make_vector_env
 from rlkit.envs.single import GAME_OVER, SingleBackend, SingleEnv
 from rlkit.envs.spaces import ActionEncoding, SpaceCodec, describe_spec
 from rlkit.envs.transforms import EnvTransform, TransformStep
+from rlkit.utils.devices import device_problem
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -46,6 +47,12 @@ class StepResult(NamedTuple):
     action_mask: torch.Tensor | None
     raw_reward: np.ndarray
     episode_end: np.ndarray
+
+
+def _check_device(device: torch.device | str | None) -> None:
+    problem = None if device is None else device_problem(device)
+    if problem is not None:
+        raise ValueError(f"GymEnv: {problem}")
 
 
 class GymEnv:
@@ -100,6 +107,7 @@ class GymEnv:
     ) -> None:
         if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
+        _check_device(device)  # (before the envs are made)
         vec, used = make_vector_env(env_id, num_envs, vectorization, dict(make_kwargs or {}), wrappers)
         self._transforms = list(transforms)
         self._setup(vec, env_id, seed, action_encoding, device, used)
@@ -124,6 +132,7 @@ class GymEnv:
             raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
         if vectorization not in ("sync", "single"):
             raise ValueError(f"unknown vectorization {vectorization!r} for from_factory; valid choices: ['sync', 'single']")
+        _check_device(device)
         if vectorization == "single":
             if num_envs != 1:
                 raise ValueError(f"vectorization='single' drives one env, got num_envs={num_envs}")
@@ -169,6 +178,7 @@ class GymEnv:
         self._num_envs: int = vec.num_envs
         self._env_id = env_id
         self._vectorization = vectorization
+        _check_device(device)
         self._device = torch.device(device) if device is not None else None
         # numpy arrays become CPU tensors without a copy; only other devices need a transfer.
         self._transfer = self._device if self._device is not None and self._device.type != "cpu" else None

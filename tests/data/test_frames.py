@@ -201,3 +201,14 @@ def test_bad_batches_and_settings_are_refused():
     bad = collect(1, 2, 1, 0, "reset")[0]
     with pytest.raises(ValueError, match=r"entry 'observation' must hold stacks of shape \(2, 3, 2\)"):
         storage.extend(bad)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"slack": -3}, r"slack must be an int >= 0 \(or None: sized from the first batch\), got -3"),
+    ({"frame_shape": (-1, 2)}, r"frame_shape must hold positive ints \(one frame's shape\), got \(-1, 2\)"),
+    ({"stack": True}, r"stack must be a positive int, got True"),
+])
+def test_bad_sizes_are_refused_when_built(kwargs, message):
+    """A negative slack failed only at the first extend, with a message about something else."""
+    with pytest.raises(ValueError, match=message):
+        FrameStorage(10, **{"stack": 2, "frame_shape": (2, 2), **kwargs})

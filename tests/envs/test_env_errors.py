@@ -139,3 +139,14 @@ def test_the_finite_check_skips_integer_pixels_but_not_a_float_reward_beside_the
     assert all_finite(np.zeros(1, np.float32), pixels, pixels.astype(bool))
     assert not all_finite(np.array([np.inf], np.float32), pixels)
     assert not all_finite(np.zeros(1, np.float32), np.full((3, 30), np.nan))
+
+
+def test_a_device_that_does_not_exist_is_named():
+    """``device='cuda:7'`` on a machine without it raised torch's AssertionError at the first step."""
+    for device, message in [("gpu", r"GymEnv: device='gpu' is not a torch device"),
+                            ("cpu:3", r"GymEnv: device='cpu:3' does not exist")]:
+        with pytest.raises(ValueError, match=message):
+            GymEnv("CartPole-v1", device=device)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match=r"GymEnv: device='cuda:7' but CUDA is not available here; use device=cpu"):
+            GymEnv("CartPole-v1", device="cuda:7")
