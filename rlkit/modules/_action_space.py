@@ -239,10 +239,23 @@ def check_action_layout(action: torch.Tensor | None, value_shape: torch.Size, ac
         wanted = f"integer indices of shape {batch} or {(*batch, 1)}"
     else:
         if shape == tuple(value_shape):
+            _check_action_entries(action, action_space, key)
             return action
         wanted = f"a tensor of shape {tuple(value_shape)} (one entry per action)"
     raise ValueError(f"the {key!r} entry has shape {shape} and dtype {action.dtype}; a {action_space!r} action space "
                      f"takes {wanted} for action values of shape {tuple(value_shape)}")
+
+
+def _check_action_entries(action: torch.Tensor, action_space: ActionSpace, key: NestedKey) -> None:
+    """Refuses ``"one-hot"`` actions that are not exactly one 1 per row, and ``"binary"`` ones that
+    are not 0/1 (a row of ones would add up the values of every action)."""
+    if action_space not in ("one-hot", "binary"):
+        return  # (a "mult-one-hot" action's groups are checked by its spec)
+    binary = (action == 0) | (action == 1)
+    ok = binary.all() if action_space == "binary" else binary.all() & (action.sum(-1) == 1).all()
+    if not bool(ok):
+        what = "exactly one 1 per row, 0 elsewhere" if action_space == "one-hot" else "only 0 and 1"
+        raise ValueError(f"the {key!r} entry is not a {action_space!r} action: it must hold {what}")
 
 
 def chosen_value(values: torch.Tensor, action: torch.Tensor, action_space: ActionSpace) -> torch.Tensor:

@@ -55,10 +55,14 @@ def _accepted_key_defaults(keys_cls: type) -> dict[str, NestedKey]:
 
 
 def with_sampling_mode(forward: Callable) -> Callable:
-    """Run a loss's ``forward`` under its ``deterministic_sampling_mode`` exploration type."""
+    """Run a loss's ``forward`` under its ``deterministic_sampling_mode`` exploration type; an empty
+    batch (whose mean loss would be NaN) is refused first."""
 
     @functools.wraps(forward)
     def wrapper(self: LossModule, tensordict: TensorDictBase) -> TensorDictBase:
+        if 0 in tensordict.batch_size:  # (TensorDict.numel() is 1 for a batch of size 0)
+            raise ValueError(f"{type(self).__name__} got an empty batch (batch_size {list(tensordict.batch_size)}); "
+                             "a loss needs at least one sample")
         with set_interaction_type(self.deterministic_sampling_mode):
             return forward(self, tensordict)
 

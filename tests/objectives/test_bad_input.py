@@ -235,3 +235,14 @@ def test_loss_arguments_out_of_range_are_refused_by_name():
                             ({"entropy_coeff": "abc"}, "entropy_coeff='abc'")]:
         with pytest.raises(ValueError, match=rf"A2CLoss: {message} is invalid; expected a finite number >= 0"):
             A2CLoss(policy, ValueOperator(nn.Linear(4, 1)), **kwargs)
+
+
+def test_one_hot_actions_must_be_one_hot_and_batches_not_empty():
+    net = nn.Linear(4, 2)
+    loss = DQNLoss(QValueActor(net, spec=OneHot(2)), delay_value=False)
+    for rows in (torch.full((3, 2), 3), torch.ones(3, 2, dtype=torch.int64)):
+        with pytest.raises(ValueError, match=r"the 'action' entry is not a 'one-hot' action: it must hold exactly one 1 "
+                                             r"per row, 0 elsewhere"):
+            loss(batch(3, rows))
+    with pytest.raises(ValueError, match=r"DQNLoss got an empty batch \(batch_size \[0\]\); a loss needs at least one"):
+        loss(batch(0, torch.zeros(0, 2, dtype=torch.int64)))
