@@ -46,8 +46,9 @@ from rlkit.trainers.multiseed import MultiSeedTrainer
 from rlkit.trainers.checkpoint import (
     LAST_NAME,
     checkpoint_dir,
+    drop_replay,
     find_checkpoint,
-    load_checkpoint,
+    load_resume_state,
     set_aside_later_checkpoints,
 )
 from rlkit.utils.io import atomic_write
@@ -494,9 +495,9 @@ def _verify_resume(run_dir: Path, overrides: list[str] | None, checkpoint: Path,
     _check_restored_keys(load_run_config(run_dir), cfg)
     torch.set_num_threads(settings.root.num_threads)
     seed_everything(settings.root.seed)
-    # Mapped from the file, not read into memory: the parts are copied into the trainer once, so a
-    # large replay buffer is not held twice while it loads.
-    state = load_checkpoint(checkpoint, mmap=True)
+    # The replay mapped from the file, not read into memory: copied into the trainer once, it is not
+    # held twice while it loads (and not kept mapped once loaded: see drop_replay below).
+    state = load_resume_state(checkpoint)
     done = int(state["frames"])
     if settings.root.total_frames < done:
         raise ConfigError(f"total_frames={settings.root.total_frames} is below the {done} frames this run "
@@ -510,7 +511,7 @@ def _verify_resume(run_dir: Path, overrides: list[str] | None, checkpoint: Path,
     except BaseException:
         trainer.close()
         raise
-    return _Verified(cfg, settings, state, trainer)
+    return _Verified(cfg, settings, drop_replay(state), trainer)
 
 
 def _fit(trainer) -> dict:

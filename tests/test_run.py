@@ -463,19 +463,36 @@ def test_an_env_without_state_capture_checkpoints_and_resumes(tmp_path, caplog):
     assert len(warnings) == 1 and "this resume is exact in everything but the 1 interrupted episode(s)" in warnings[0]
 
 
-def test_a_resume_maps_the_checkpoint_instead_of_reading_a_second_copy(finished, monkeypatch):
-    """The replay buffer is most of a checkpoint: read into memory and then copied into the trainer it
-    would be held twice while loading (2x a 7 GB Atari replay). The resume maps the file instead, and
-    the resumed run continues from it."""
-    import rlkit.run as run_module
+def _mapped_checkpoints(run_dir: Path) -> list[str]:
+    """The lines of this process's memory map that map a file of ``run_dir``'s checkpoints."""
+    folder = str((run_dir / "checkpoints").resolve())
+    with open("/proc/self/maps") as maps:
+        return [line.strip() for line in maps if folder in line]
 
-    calls = []
 
-    def recording(path, *args, **kwargs):
-        calls.append(kwargs.get("mmap"))
-        return load_checkpoint(path, *args, **kwargs)
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads /proc/self/maps (Linux)")
+def test_a_resumed_run_keeps_no_checkpoint_mapped_while_it_trains(finished):
+    """The resume maps the checkpoint to copy the replay in once (not read it into memory and copy it
+    again); nothing may keep that mapping afterwards: the optimiser adopted its moments without a
+    copy, which kept the whole file, replay included, mapped and its disk space taken after the next
+    checkpoint replaced it, for as long as the run trained."""
+    from rlkit.builders import validate_config
+    from rlkit.run import _build, load_run_config
+    from rlkit.trainers import TrainerCallback
 
-    monkeypatch.setattr(run_module, "load_checkpoint", recording)
-    resume(finished, "total_frames=1000")
-    assert calls == [True]
-    assert final_state(finished)["frames"] == 1000
+    seen: list[list[str]] = []
+
+    class Look(TrainerCallback):
+        def on_evaluation(self, frames, metrics):
+            seen.append(_mapped_checkpoints(finished))
+
+    args = ["resume=" + str(finished), "total_frames=1200", "trainer.eval_interval=200"]
+    run(compose_cfg(args), finished, overrides=args, callbacks=[Look()])
+    assert len(seen) >= 2 and seen == [[]] * len(seen)
+    # The trainer's own resume, from Python.
+    trainer = _build(validate_config(load_run_config(finished), saved=True), finished)
+    try:
+        trainer.resume(finished / "checkpoints" / "last.pt")
+        assert trainer.frames == 1200 and _mapped_checkpoints(finished) == []
+    finally:
+        trainer.close()

@@ -37,6 +37,9 @@ from rlkit.errors import CheckpointError, CorruptCheckpointError, MissingCheckpo
 from rlkit.utils.io import atomic_write
 
 __all__ = [
+    "REPLAY_ENTRIES",
+    "drop_replay",
+    "load_resume_state",
     "FORMAT_VERSION",
     "checkpoint_dir",
     "verify_checkpoint",
@@ -271,6 +274,41 @@ def load_checkpoint(
                                         "start a new run" if older else "")
         )
     return state
+
+
+#: The entries of a trainer's checkpoint holding replay buffers (the ordinary and the multi-seed
+#: trainer's), which their loaders copy into the buffers.
+REPLAY_ENTRIES = ("replay_buffer", "replay_buffers")
+
+
+def _in_memory(value: Any) -> Any:
+    """``value`` with every tensor copied into memory (dicts, lists and tuples walked)."""
+    if isinstance(value, torch.Tensor):
+        return value.clone()
+    if isinstance(value, dict):
+        return {key: _in_memory(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_in_memory(item) for item in value)
+    return value
+
+
+def load_resume_state(path: str | os.PathLike[str], map_location: str | torch.device | None = "cpu") -> dict[str, Any]:
+    """:func:`load_checkpoint` for a resume: the replay buffers (:data:`REPLAY_ENTRIES`, most of a
+    checkpoint) stay mapped from the file, which their loaders copy from once, instead of being read
+    into memory and then copied (held twice); everything else is read into memory, because some
+    loaders adopt tensors as they are (an optimiser's moments), and a tensor mapped from the file
+    would keep all of it mapped, and its disk space taken after the next checkpoint replaces it, for
+    as long as the run trains. Once the trainer has loaded the state, drop its replay entries
+    (:func:`drop_replay`).
+    """
+    state = load_checkpoint(path, map_location, mmap=True)
+    return {key: value if key in REPLAY_ENTRIES else _in_memory(value) for key, value in state.items()}
+
+
+def drop_replay(state: dict[str, Any]) -> dict[str, Any]:
+    """``state`` without its replay entries (what a loaded trainer no longer needs; with
+    :func:`load_resume_state`, the last references to the file's mapping)."""
+    return {key: value for key, value in state.items() if key not in REPLAY_ENTRIES}
 
 
 def _is_torchscript(path: Path) -> bool:

@@ -23,7 +23,7 @@ from rlkit.errors import CheckpointMismatchError, RlkitError
 from rlkit.trainers.callbacks import TrainerCallback
 from rlkit.trainers.checkpoint import (
     checkpoint_dir,
-    load_checkpoint,
+    load_resume_state,
     rng_state,
     save_run_checkpoint,
     set_rng_state,
@@ -281,7 +281,7 @@ class Trainer:
 
     def resume(self, checkpoint) -> None:
         """Restores everything saved by :meth:`save`; the run then continues bit for bit."""
-        self.load_state_dict(load_checkpoint(checkpoint, mmap=True))  # (mapped: copied in once)
+        self.load_state_dict(load_resume_state(checkpoint))  # (the replay mapped: copied in once)
 
     # -- the loop -------------------------------------------------------------------------------
     def fit(self) -> dict[str, float]:
