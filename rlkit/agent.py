@@ -283,9 +283,10 @@ class Agent:
             raise ValueError("this agent's policy reads no action mask (its env gives none), so it cannot honour one; "
                              "leave action_mask out")
         values = np.asarray(action_mask.cpu() if isinstance(action_mask, torch.Tensor) else action_mask)
-        binary = values.dtype == np.bool_ or (values.dtype.kind in "iu" and bool(np.isin(values, (0, 1)).all()))
+        binary = values.dtype == np.bool_ or (values.dtype.kind in "iuf" and bool(np.isin(values, (0, 1)).all()))
         if not binary:
-            raise ValueError(f"action_mask must be bool (True = allowed), or integers 0/1; got dtype {values.dtype}")
+            raise ValueError(f"action_mask must be bool (True = allowed), or 0/1 numbers (as a Box mask space gives); "
+                             f"got {values.dtype} values {np.unique(values)[:6].tolist()}")
         wanted = (self.policy.num_actions,) if batch is None else (batch, self.policy.num_actions)
         if values.shape != wanted:
             raise ValueError(f"action_mask has shape {values.shape}; the {'observation' if batch is None else 'batch'} "

@@ -242,7 +242,9 @@ def test_act_honours_an_action_mask_and_refuses_one_it_cannot_read(tiny_run):
         assert masked.act(obs[0].numpy(), action_mask=mask) == allowed
         assert (masked.act(obs, action_mask=torch.from_numpy(mask).expand(6, 2)) == allowed).all()
         assert masked.act(obs[0].numpy(), action_mask=mask.astype(np.int8)) == allowed  # 0/1 integers
-    with pytest.raises(ValueError, match=r"action_mask must be bool \(True = allowed\), or integers 0/1; got dtype float64"):
+        assert masked.act(obs[0].numpy(), action_mask=mask.astype(np.float32)) == allowed  # a Box mask space's
+    with pytest.raises(ValueError, match=r"action_mask must be bool \(True = allowed\), or 0/1 numbers .*; got float64 "
+                                         r"values \[0.0, 0.2\]"):
         masked.act(obs[0].numpy(), action_mask=[0.2, 0.0])
     with pytest.raises(ValueError, match=r"action_mask has shape \(3,\); the observation needs \(2,\)"):
         masked.act(obs[0].numpy(), action_mask=[True, False, True])

@@ -31,6 +31,7 @@ from tensordict.utils import NestedKey, unravel_key
 from rlkit import keys
 from rlkit.data.storage import TensorDictStorage, put
 from rlkit.utils.tensordicts import assembled
+from rlkit.utils.values import as_int
 
 __all__ = ["FrameStorage"]
 
@@ -75,12 +76,14 @@ class FrameStorage(TensorDictStorage):
                  slack: int | None = None, device: torch.device | str | None = None,
                  keys: Sequence[NestedKey] | None = None,
                  layout: Mapping[NestedKey, tuple[Sequence[int], torch.dtype]] | None = None) -> None:
-        if not isinstance(stack, int) or isinstance(stack, bool) or stack < 1:
+        if (as_int(stack) or 0) < 1:
             raise ValueError(f"stack must be a positive int, got {stack!r}")
-        if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in frame_shape):
+        stack = int(stack)
+        if not all((as_int(d) or 0) >= 1 for d in frame_shape):
             raise ValueError(f"frame_shape must hold positive ints (one frame's shape), got {tuple(frame_shape)!r}")
-        if slack is not None and (not isinstance(slack, int) or isinstance(slack, bool) or slack < 0):
-            raise ValueError(f"slack must be an int >= 0 (or None: sized from the first batch), got {slack!r}")
+        if slack is not None and (as_int(slack) is None or int(slack) < stack):
+            raise ValueError(f"slack must be an int >= stack ({stack}: room for the stacks of a batch of one), or "
+                             f"None (sized from the first batch), got {slack!r}")
         self.obs_key = unravel_key(obs_key)
         self.next_obs_key = unravel_key(next_obs_key if next_obs_key is not None else keys_next(obs_key))
         self.traj_key, self.done_key = unravel_key(traj_key), unravel_key(done_key)
@@ -96,7 +99,8 @@ class FrameStorage(TensorDictStorage):
         self.stack = stack
         self.frame_shape = torch.Size(frame_shape)
         self.frame_dtype = frame_dtype
-        self.slack = slack
+        self.slack = None if slack is None else int(slack)
+        self._slack_given = slack is not None
         self._frames: torch.Tensor | None = None  # [ring, *frame_shape]
         self._prev = torch.empty(0, dtype=torch.int64)  # write number of the episode's previous transition, -1: none
         self._succ = torch.empty(0, dtype=torch.int64)  # write number of the next one, -1: not (yet) written
@@ -150,8 +154,10 @@ class FrameStorage(TensorDictStorage):
             self._allocate_frames(n)
         assert self.slack is not None and self._frames is not None
         if n * self.stack > self.slack:
+            given = "given" if self._slack_given else "stack x the first batch's size"
             raise ValueError(f"a batch of {n} transitions is larger than this FrameStorage's slack allows "
-                             f"({self.slack} frames = stack x the first batch's size); give slack= for larger batches")
+                             f"({self.slack} frames, {given}: room for batches of up to {self.slack // self.stack}); "
+                             f"give slack= of at least stack x the largest batch ({n * self.stack} here)")
         # A storage of named keys reads only those; otherwise every entry but the frames is stored.
         slots = super().extend(td if self.keys is not None else td.exclude(self.obs_key, self.next_obs_key))
         traj = td.get(self.traj_key).reshape(n).tolist()

@@ -12,7 +12,8 @@ from tensordict.utils import NestedKey
 from rlkit import keys
 from rlkit.data.slices import slice_starts
 from rlkit.data.storage import TensorDictStorage
-from rlkit.data.sum_tree import MinTree, SumTree
+from rlkit.data.sum_tree import MinTree, SumTree, tree_leaves
+from rlkit.utils.values import as_int, as_real
 
 __all__ = ["PrioritizedReplayBuffer", "ReplayBuffer"]
 
@@ -233,6 +234,21 @@ class ReplayBuffer:
         self._generator.set_state(state["generator"].clone())
 
 
+def _prioritized_settings_problem(alpha: Any, beta: Any, beta_end: Any, beta_annealing_steps: Any, eps: Any) -> str | None:
+    """What is wrong with prioritised replay's settings (a constructor's or a saved state's), or ``None``."""
+    for name, value in (("alpha", alpha), ("beta", beta), ("beta_end", beta_end)):
+        number = as_real(value)
+        if number is None or not math.isfinite(number) or number < 0:
+            return f"{name} must be a finite number >= 0, got {value!r}"
+    steps = as_int(beta_annealing_steps)
+    if steps is None or steps < 0:
+        return f"beta_annealing_steps must be an int >= 0, got {beta_annealing_steps!r}"
+    number = as_real(eps)
+    if number is None or not math.isfinite(number) or number <= 0:
+        return f"eps must be a finite number > 0, got {eps!r}"
+    return None
+
+
 class PrioritizedReplayBuffer(ReplayBuffer):
     """Proportional prioritised replay (Schaul et al. 2016, https://arxiv.org/abs/1511.05952).
 
@@ -298,13 +314,9 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         storage: TensorDictStorage | None = None,
     ) -> None:
         super().__init__(capacity, device=device, generator=generator, keys=keys, layout=layout, storage=storage)
-        for name, value in (("alpha", alpha), ("beta", beta), ("beta_end", beta_end)):
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-        if not isinstance(beta_annealing_steps, int) or beta_annealing_steps < 0:
-            raise ValueError(f"beta_annealing_steps must be an int >= 0, got {beta_annealing_steps!r}")
-        if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps > 0):
-            raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
+        problem = _prioritized_settings_problem(alpha, beta, beta_end, beta_annealing_steps, eps)
+        if problem is not None:
+            raise ValueError(problem)
         self.alpha, self.beta_start, self.beta_end = float(alpha), float(beta), float(beta_end)
         self.beta_annealing_steps, self.eps = beta_annealing_steps, float(eps)
         self.priority_key = priority_key
@@ -439,25 +451,36 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         names = ("trees", "max_priority", "sample_calls", "alpha", "beta", "beta_end", "beta_annealing_steps", "eps")
         if not isinstance(prio, dict) or any(name not in prio for name in names):
             return f"the prioritised state must hold {list(names)}, got {sorted(prio) if isinstance(prio, dict) else prio!r}"
-        try:
-            PrioritizedReplayBuffer(self.capacity, alpha=prio["alpha"], beta=prio["beta"], beta_end=prio["beta_end"],
-                                    beta_annealing_steps=prio["beta_annealing_steps"], eps=prio["eps"])
-            self._loaded_trees(prio["trees"], torch.device("cpu"))
-        except (ValueError, TypeError) as err:
-            return f"the prioritised state does not fit: {err}"
+        problem = _prioritized_settings_problem(prio["alpha"], prio["beta"], prio["beta_end"],
+                                                prio["beta_annealing_steps"], prio["eps"]) or self._trees_problem(prio["trees"])
+        if problem is not None:
+            return f"the prioritised state does not fit: {problem}"
         priority = prio["max_priority"]
         if not (isinstance(priority, (int, float)) and math.isfinite(priority) and priority > 0):
             return f"the prioritised state's max_priority must be a finite number > 0, got {priority!r}"
         return None
 
-    def _loaded_trees(self, trees: Any, device: torch.device | None) -> tuple[SumTree | None, MinTree | None]:
-        """The saved trees (``{}``: none yet), loaded into new trees of this capacity."""
+    def _trees_problem(self, trees: Any) -> str | None:
+        """What is wrong with saved trees (``{}``: none yet; else ``"sum"`` and ``"min"``, each a dict
+        holding the ``"tree"`` tensor of a tree of this capacity), or ``None``."""
         if not isinstance(trees, dict):
-            raise TypeError(f"trees must be a dict, got {type(trees).__name__}")
+            return f"trees must be a dict, got {type(trees).__name__}"
+        if not trees:
+            return None
+        if set(trees) != {"sum", "min"}:
+            return f"trees must hold 'sum' and 'min', got {sorted(trees)}"
+        size = 2 * tree_leaves(self.capacity)
+        for name in ("sum", "min"):
+            tree = trees[name].get("tree") if isinstance(trees[name], dict) else None
+            if not isinstance(tree, torch.Tensor) or tuple(tree.shape) != (size,):
+                got = tuple(tree.shape) if isinstance(tree, torch.Tensor) else type(trees[name]).__name__
+                return f"the {name} tree must be a dict holding a 'tree' tensor of shape ({size},) (capacity {self.capacity}), got {got}"
+        return None
+
+    def _loaded_trees(self, trees: dict, device: torch.device | None) -> tuple[SumTree | None, MinTree | None]:
+        """The saved trees (checked by :meth:`_trees_problem`; ``{}``: none yet) in new trees."""
         if not trees:
             return None, None
-        if set(trees) != {"sum", "min"}:
-            raise ValueError(f"trees must hold 'sum' and 'min', got {sorted(trees)}")
         sum_tree, min_tree = SumTree(self.capacity, device=device), MinTree(self.capacity, device=device)
         sum_tree.load_state_dict(trees["sum"])
         min_tree.load_state_dict(trees["min"])

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import abc
 import copy
-import numbers
 from typing import Any, Sequence, Union
 
 import torch
+
+from rlkit.utils.values import as_int
 
 #: A shape: an int, a sequence of ints, a ``torch.Size`` or ``None`` (scalar).
 ShapeLike = Union[int, Sequence[int], torch.Size, None]
@@ -51,9 +52,10 @@ def _check_bool_mask(mask: Any, name: str = "mask") -> torch.Tensor:
 
 def _count(owner: str, n: Any) -> int:
     """``n`` as a number of actions: an integer >= 1 (a float or bool is refused, not truncated)."""
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or int(n) < 1:
+    count = as_int(n)
+    if count is None or count < 1:
         raise ValueError(f"{owner} needs an integer n >= 1, got {n!r}")
-    return int(n)
+    return count
 
 
 def _index_dtype(owner: str, dtype: torch.dtype, n: int) -> None:

@@ -9,6 +9,7 @@ from tensordict import TensorDict, TensorDictBase
 from tensordict.utils import NestedKey, unravel_key
 
 from rlkit.utils.tensordicts import assembled
+from rlkit.utils.values import as_int
 
 __all__ = ["TensorDictStorage"]
 
@@ -327,12 +328,7 @@ class TensorDictStorage:
     def _position_problem(self, cursor: Any, size: Any) -> str | None:
         """What is wrong with a saved write cursor and size (integers with ``0 <= cursor < capacity``,
         ``0 <= size <= capacity``; a full storage's cursor is where it wraps), or ``None``."""
-        def whole(value: Any) -> bool:
-            if isinstance(value, torch.Tensor):
-                return value.numel() == 1 and not value.is_floating_point() and not value.is_complex()
-            return isinstance(value, int) and not isinstance(value, bool)
-
-        if not (whole(cursor) and whole(size)):
+        if as_int(cursor) is None or as_int(size) is None:
             return f"has cursor {cursor!r} and size {size!r}; both must be integers"
         cursor, size = int(cursor), int(size)
         if not (0 <= size <= self.capacity and 0 <= cursor < self.capacity):

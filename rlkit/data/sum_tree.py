@@ -19,6 +19,12 @@ import torch
 __all__ = ["MinTree", "SumTree"]
 
 
+def tree_leaves(capacity: int) -> int:
+    """The leaves of a segment tree over ``capacity`` items (the next power of two); the tree's
+    tensor holds twice as many entries."""
+    return 1 << max(capacity - 1, 0).bit_length()
+
+
 class _SegmentTree(abc.ABC):
     """A binary tree whose internal nodes hold an associative reduction of their leaves."""
 
@@ -27,7 +33,7 @@ class _SegmentTree(abc.ABC):
         if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity <= 0:
             raise ValueError(f"capacity must be a positive int, got {capacity!r}")
         self.capacity = capacity
-        self._num_leaves = 1 << max(capacity - 1, 0).bit_length()
+        self._num_leaves = tree_leaves(capacity)
         self._depth = self._num_leaves.bit_length() - 1
         self._tree = torch.full((2 * self._num_leaves,), self._neutral, dtype=dtype, device=device)
 

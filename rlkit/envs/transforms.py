@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from rlkit.data import Bounded, TensorSpec
+from rlkit.utils.values import as_flag, as_real
 
 __all__ = [
     "TRANSFORMS",
@@ -175,7 +176,7 @@ class Normalize(EnvTransform):
             "clip_reward": (clip_reward, _positive, "a finite number > 0"),
             "epsilon": (epsilon, _positive, "a finite number > 0")})
         self.gamma = float(gamma)
-        self.normalize_observation, self.normalize_reward = observation, reward
+        self.normalize_observation, self.normalize_reward = bool(observation), bool(reward)
         self.clip_observation, self.clip_reward, self.epsilon = float(clip_observation), float(clip_reward), epsilon
         self.obs_rms: RunningMeanStd | None = None  # shaped by the first observations
         self.ret_rms = RunningMeanStd(())
@@ -339,7 +340,8 @@ class ClipReward(EnvTransform):
     """
 
     def __init__(self, low: float = -1.0, high: float = 1.0) -> None:
-        _check_arguments("ClipReward", {"low": (low, _number, "a finite number"), "high": (high, _number, "a finite number")})
+        _check_arguments("ClipReward", {"low": (low, _bound, "a number (-inf: no lower bound)"),
+                                        "high": (high, _bound, "a number (inf: no upper bound)")})
         if not low < high:
             raise ValueError(f"clip_reward needs low < high, got low={low} high={high}")
         self.low, self.high = float(low), float(high)
@@ -377,7 +379,14 @@ def _positive(value: Any) -> bool:
 
 
 def _number(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and math.isfinite(value)
+    number = as_real(value)
+    return number is not None and math.isfinite(number)
+
+
+def _bound(value: Any) -> bool:
+    """A clipping bound: a number, infinite for no bound on that side."""
+    number = as_real(value)
+    return number is not None and not math.isnan(number)
 
 
 def _check_arguments(owner: str, arguments: Mapping[str, tuple[Any, Callable[[Any], bool], str]]) -> None:
@@ -389,7 +398,7 @@ def _check_arguments(owner: str, arguments: Mapping[str, tuple[Any, Callable[[An
 
 
 def _flag(value: Any) -> bool:
-    return isinstance(value, bool)
+    return as_flag(value) is not None
 
 
 def _time_limit(env: gym.Env, max_episode_steps: int) -> gym.Env:

@@ -249,8 +249,9 @@ def check_action_layout(action: torch.Tensor | None, value_shape: torch.Size, ac
 def _check_action_entries(action: torch.Tensor, action_space: ActionSpace, key: NestedKey) -> None:
     """Refuses ``"one-hot"`` actions that are not exactly one 1 per row, and ``"binary"`` ones that
     are not 0/1 (a row of ones would add up the values of every action)."""
-    if action_space not in ("one-hot", "binary"):
-        return  # (a "mult-one-hot" action's groups are checked by its spec)
+    if action_space not in ("one-hot", "binary") or action.device.type != "cpu":
+        return  # (a "mult-one-hot" action's groups are checked by its spec; on an accelerator the
+        # check would wait for the device at every update)
     binary = (action == 0) | (action == 1)
     ok = binary.all() if action_space == "binary" else binary.all() & (action.sum(-1) == 1).all()
     if not bool(ok):

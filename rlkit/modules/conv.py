@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from rlkit.modules.mlp import stacked_linear
+from rlkit.utils.values import as_int
 
 __all__ = ["ConvNet", "MinAtarNet", "NatureCNN"]
 
@@ -60,15 +61,15 @@ class ConvNet(nn.Module):
     def __init__(self, in_shape: Sequence[int], out_features: int | None, *, channels: Sequence[int],
                  kernels: Sequence[int], strides: Sequence[int], hidden: Sequence[int], scale: float = 1.0) -> None:
         super().__init__()
-        shape = tuple(int(d) for d in in_shape)
+        shape = tuple(as_int(d) or 0 for d in in_shape)  # (a non-integer is refused below, as 0)
         if len(shape) != 3:
             raise ValueError(f"{type(self).__name__} takes channel-first image observations (C, H, W), got shape {shape}")
         if not (len(channels) == len(kernels) == len(strides)) or not channels:
             raise ValueError(f"channels, kernels and strides need one entry per conv layer, got {list(channels)}, "
                              f"{list(kernels)}, {list(strides)}")
-        for name, values in (("in_shape", shape), ("channels", channels), ("kernels", kernels), ("strides", strides),
+        for name, values in (("in_shape", in_shape), ("channels", channels), ("kernels", kernels), ("strides", strides),
                              ("hidden", hidden), ("out_features", [] if out_features is None else [out_features])):
-            bad = [v for v in values if isinstance(v, bool) or not isinstance(v, int) or v < 1]
+            bad = [v for v in values if (as_int(v) or 0) < 1]
             if bad:
                 raise ValueError(f"{type(self).__name__}: {name}={list(values) if name != 'out_features' else out_features!r} "
                                  f"is invalid; expected integers >= 1")

@@ -28,6 +28,7 @@ from rlkit.data.specs import Binary, Categorical, MultiOneHot, OneHot, TensorSpe
 from rlkit import keys
 from rlkit.modules._action_space import _check_some_allowed, action_leaf_spec, check_mask
 from rlkit.modules.tensor_call import TensorModule
+from rlkit.utils.values import as_int
 
 #: The interaction types (``DETERMINISTIC``, ``RANDOM``, ``MODE``, ``MEAN``, ``MEDIAN``).
 ExplorationType = InteractionType
@@ -176,8 +177,10 @@ class EGreedyModule(TensorModule, TensorDictModuleBase):
 
     def step(self, frames: int = 1) -> None:
         """Advances the linear schedule by ``frames`` frames (an integer >= 0)."""
-        if isinstance(frames, bool) or not isinstance(frames, (int, np.integer)) or frames < 0:
+        steps = as_int(frames)
+        if steps is None or steps < 0:
             raise ValueError(f"EGreedyModule.step: frames={frames!r} is invalid; expected an integer >= 0")
+        frames = steps
         # Every buffer of this module is a tensor (nn.Module types them Optional).
         buffers = cast("dict[str, torch.Tensor]", self._buffers)
         count = buffers["frames"]

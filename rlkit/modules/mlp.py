@@ -1,11 +1,12 @@
 """A plain multi-layer perceptron."""
 from __future__ import annotations
 
-import numbers
 from typing import Any, Sequence, cast
 
 import torch
 from torch import nn
+
+from rlkit.utils.values import as_int
 
 
 class MLP(nn.Sequential):
@@ -50,7 +51,8 @@ class MLP(nn.Sequential):
         if isinstance(num_cells, (int, str)) or not isinstance(num_cells, Sequence):
             raise TypeError(f"num_cells must be a list of hidden sizes such as [64, 64], got {num_cells!r}")
         def whole(value: Any) -> bool:  # (a float is refused, not truncated)
-            return isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) >= 1
+            count = as_int(value)
+            return count is not None and count >= 1
 
         # in_features may be None (lazy); out_features may not.
         for name, value, optional in (("in_features", in_features, True), ("out_features", out_features, False)):

@@ -54,7 +54,7 @@ def build_estimator(
         assert isinstance(request, ValueEstimatorBase)
         return enum, request
     parameters = inspect.signature(cls).parameters
-    accepted = [name for name in parameters if name != "value_network"]
+    accepted = list(parameters)  # (value_network among them: a caller may give its own)
     open_ended = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
     unknown = [] if open_ended else sorted(name for name in hyperparams if name not in accepted)
     if unknown:

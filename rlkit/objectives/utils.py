@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any, Literal, cast
 
 import torch
 import torch.nn.functional as F
+
+from rlkit.utils.values import as_flag, as_real
 
 __all__ = [
     "distance_loss",
@@ -44,16 +45,18 @@ def distance_loss(
 
 def check_flag(owner: str, name: str, value: Any) -> bool:
     """``value`` if it is a bool; anything else (the string ``"false"`` is truthy) is refused."""
-    if not isinstance(value, bool):
+    flag = as_flag(value)
+    if flag is None:
         raise ValueError(f"{owner}: {name}={value!r} is invalid; expected True or False")
-    return value
+    return flag
 
 
 def check_coefficient(owner: str, name: str, value: Any) -> float:
     """``value`` as a float if it is a finite number >= 0 (a loss weight), else refused by name."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
+    number = as_real(value)
+    if number is None or not math.isfinite(number) or number < 0:
         raise ValueError(f"{owner}: {name}={value!r} is invalid; expected a finite number >= 0")
-    return float(value)
+    return number
 
 
 def check_loss_function(loss_function: str) -> LossFunction:

@@ -204,7 +204,8 @@ def test_bad_batches_and_settings_are_refused():
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    ({"slack": -3}, r"slack must be an int >= 0 \(or None: sized from the first batch\), got -3"),
+    ({"slack": -3}, r"slack must be an int >= stack \(2: room for the stacks of a batch of one\), or None"),
+    ({"slack": 0}, r"slack must be an int >= stack"),  # (accepted, then no batch could be written)
     ({"frame_shape": (-1, 2)}, r"frame_shape must hold positive ints \(one frame's shape\), got \(-1, 2\)"),
     ({"stack": True}, r"stack must be a positive int, got True"),
 ])
@@ -212,3 +213,15 @@ def test_bad_sizes_are_refused_when_built(kwargs, message):
     """A negative slack failed only at the first extend, with a message about something else."""
     with pytest.raises(ValueError, match=message):
         FrameStorage(10, **{"stack": 2, "frame_shape": (2, 2), **kwargs})
+
+
+
+def test_sizes_of_any_integer_kind_are_taken_and_a_batch_beyond_a_given_slack_is_named():
+    storage = FrameStorage(10, stack=np.int64(2), frame_shape=np.array([2, 2]), slack=torch.tensor(4))
+    assert (storage.stack, tuple(storage.frame_shape), storage.slack) == (2, (2, 2), 4)
+    frames = torch.zeros(3, 2, 2, 2, dtype=torch.uint8)
+    batch = TensorDict({"observation": frames, "traj_id": torch.zeros(3, dtype=torch.int64),
+                        "next": {"observation": frames, "done": torch.zeros(3, 1, dtype=torch.bool)}}, [3])
+    with pytest.raises(ValueError, match=r"larger than this FrameStorage's slack allows \(4 frames, given: room for "
+                                         r"batches of up to 2\); give slack= of at least stack x the largest batch \(6 here\)"):
+        storage.extend(batch)

@@ -531,3 +531,17 @@ def test_a_state_that_does_not_fit_is_refused_before_anything_is_replaced(damage
     assert (target.storage.data == data).all() and torch.equal(target.state_dict()["generator"], generator)
     assert (target.storage.cursor, len(target)) == (cursor, 2)
     target.extend(_transitions(20, 1))  # still the buffer it was
+
+
+def test_checking_a_prioritised_state_leaves_the_global_generator_alone() -> None:
+    """The check built a throwaway buffer, which drew from torch's global generator."""
+    source = _seeded(PrioritizedReplayBuffer, 8, seed=1)
+    source.extend(_transitions(0, 3))
+    state = source.state_dict()
+    target = _seeded(PrioritizedReplayBuffer, 8, seed=2)
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    assert target.state_mismatch(state) is None
+    target.load_state_dict(state)
+    assert torch.equal(torch.rand(3), expected)

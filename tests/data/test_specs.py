@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import doctest
 
+import numpy as np
 import pytest
 import torch
 from tensordict import TensorDict
@@ -424,6 +425,7 @@ def test_composite_errors() -> None:
         (lambda: Binary(0), "Binary needs n >= 1, got 0"),
         # (a float n was truncated, a bool or float dtype gave True/False or float "actions")
         (lambda: OneHot(2.5), "OneHot needs an integer n >= 1, got 2.5"),
+        (lambda: Categorical(torch.tensor(2.0)), r"Categorical needs an integer n >= 1, got tensor\(2.\)"),
         (lambda: Categorical(True), "Categorical needs an integer n >= 1, got True"),
         (lambda: Categorical(3, dtype=torch.bool), r"Categorical: dtype torch.bool cannot hold the action indices 0..2"),
         (lambda: Categorical(3, dtype=torch.float32), r"dtype torch.float32 cannot hold"),
@@ -446,3 +448,7 @@ def test_errors(make, match: str) -> None:
 def test_docstring_examples() -> None:
     result = doctest.testmod(specs_module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_n_of_any_integer_kind_is_taken():
+    assert Categorical(np.int64(3)).n == Categorical(torch.tensor(3)).n == OneHot(np.int32(3)).n == 3

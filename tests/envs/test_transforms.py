@@ -228,6 +228,8 @@ def test_normalize_built_in_python_checks_its_arguments(kwargs, message):
 
 
 def test_clip_reward_built_in_python_checks_its_bounds():
-    with pytest.raises(ValueError, match=r"ClipReward: low=nan is invalid; expected a finite number"):
+    with pytest.raises(ValueError, match=r"ClipReward: low=nan is invalid; expected a number \(-inf: no lower bound\)"):
         ClipReward(float("nan"), 1.0)
     assert ClipReward(np.float32(-1), 1).low == -1.0
+    assert ClipReward(0.0, float("inf")).high == float("inf")  # one-sided clipping
+    assert Normalize(0.99, observation=np.bool_(True)).normalize_observation is True

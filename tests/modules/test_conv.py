@@ -1,6 +1,7 @@
 """Conv networks: the published architectures layer by layer, uint8 scaling inside, trunks, errors."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -87,3 +88,12 @@ def test_shapes_that_do_not_fit_are_named():
         base = {"in_shape": (1, 5, 5), "out_features": 2, "channels": [4], "kernels": [3], "strides": [1], "hidden": [8]}
         with pytest.raises(ValueError, match=rf"ConvNet: {name} is invalid; expected integers >= 1"):
             ConvNet(**{**base, **kwargs})
+
+
+
+def test_sizes_of_any_integer_kind_are_taken_and_fractions_refused():
+    """gymnasium's Discrete.n is a numpy integer; a fractional size was truncated before."""
+    assert MinAtarNet((4, 10, 10), np.int64(6))(torch.zeros(1, 4, 10, 10)).shape == (1, 6)
+    assert ConvNet(torch.Size([1, 5, 5]), 2, channels=np.array([4]), kernels=[3], strides=[1], hidden=[8]).features_dim == 8
+    with pytest.raises(ValueError, match=r"ConvNet: in_shape=\[4.7, 10, 10\] is invalid; expected integers >= 1"):
+        ConvNet((4.7, 10, 10), 2, channels=[4], kernels=[3], strides=[1], hidden=[8])

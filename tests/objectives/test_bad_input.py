@@ -3,6 +3,7 @@ layout than the networks' (most gave a finite, wrong loss before), missing entri
 out of range."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -214,7 +215,7 @@ def test_a_missing_network_input_is_named(missing):
 def test_make_value_estimator_names_an_unknown_hyperparameter():
     loss = DQNLoss(QValueActor(nn.Linear(4, 2), action_space="categorical"))
     with pytest.raises(ValueError, match=r"the 'td0' value estimator \(TD0Estimator\) takes no \['gama'\] \(did you "
-                                         r"mean 'gamma' for 'gama'\?\); its hyperparameters: \['gamma', 'differentiable'\]"):
+                                         r"mean 'gamma' for 'gama'\?\); its hyperparameters: \['gamma', 'value_network', 'differentiable'\]"):
         loss.make_value_estimator("td0", gama=0.9)
     with pytest.raises(ValueError, match=r"takes no \['lmbda'\]"):
         loss.make_value_estimator("td0", gamma=0.9, lmbda=0.5)
@@ -246,3 +247,20 @@ def test_one_hot_actions_must_be_one_hot_and_batches_not_empty():
             loss(batch(3, rows))
     with pytest.raises(ValueError, match=r"DQNLoss got an empty batch \(batch_size \[0\]\); a loss needs at least one"):
         loss(batch(0, torch.zeros(0, 2, dtype=torch.int64)))
+
+
+
+def test_legitimate_arguments_of_other_scalar_kinds_are_taken():
+    """A value network of the caller's own, numpy flags, one-element tensors, float16 supports."""
+    from rlkit.objectives.value import GAE
+
+    policy = ProbabilisticActor(TensorDictModule(nn.Linear(4, 2), ["observation"], ["logits"]), ["logits"],
+                                distribution_class=Categorical)
+    loss = A2CLoss(policy, ValueOperator(nn.Linear(4, 1)), entropy_coeff=torch.tensor(0.5), separate_losses=np.bool_(False))
+    assert loss.entropy_coeff == 0.5 and loss.separate_losses is False
+    other = ValueOperator(nn.Linear(4, 1))
+    loss.make_value_estimator("gae", gamma=0.9, lmbda=0.9, value_network=other)
+    assert isinstance(loss.value_estimator, GAE) and loss.value_estimator.value_network is other
+    half = torch.linspace(-10, 10, 51).half()
+    module = nn.Sequential(nn.Linear(4, 2 * 51), nn.Unflatten(-1, (51, 2)))
+    DistributionalDQNLoss(DistributionalQValueActor(module, half, action_space="categorical"))

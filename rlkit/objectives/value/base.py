@@ -11,7 +11,6 @@ from typing import Any, ClassVar, cast
 import torch
 from tensordict import TensorDictBase
 from tensordict.nn import TensorDictModuleBase
-from tensordict.utils import NestedKey
 from tensordict.utils import NestedKey, unravel_key
 from torch import nn
 
