@@ -46,7 +46,7 @@ from omegaconf.errors import OmegaConfBaseException
 from rlkit.builders import GROUP_KEYS, Settings, validate_config
 from rlkit.envs import env_label
 from rlkit.errors import ConfigError, RlkitError, RunDirBusyError, RunDirError
-from rlkit.rundir import check_creatable, check_fresh_run_dir, lock_holder, override_value, resume_hint
+from rlkit.rundir import check_creatable, check_fresh_run_dir, lock_holder, override_value, quoted, resume_hint
 from rlkit.run import CONFIG_FILE, PROVENANCE_DIR, preflight, run, run_dir_of
 from rlkit.trainers.checkpoint import find_checkpoint
 
@@ -422,7 +422,25 @@ def resume_group_overrides(args: list[str], conf_dir: Path | None = None) -> lis
     if not resume or resume == "null":
         return []
     choices = run_group_choices(resume, conf_dir)
-    return [f"{group}={choices[group]}" for group in GROUP_KEYS if group not in values and group in choices]
+    groups = [f"{group}={choices[group]}" for group in GROUP_KEYS if group not in values and group in choices]
+    # The gym group names no env (env.id: ???), and the run directory's default name reads env.id:
+    # the run's own id, unless the line gives one.
+    if override_value(values.get("env", choices.get("env", ""))) == "gym" and "env.id" not in values:
+        saved_id = _saved_env_id(resume)
+        if saved_id is not None:
+            groups.append(f"env.id={quoted(saved_id)}")
+    return groups
+
+
+def _saved_env_id(resume: str) -> str | None:
+    """The ``env.id`` of the run that ``resume`` names, read from its ``config.yaml`` (None when it
+    has none or the file cannot be read: the resume itself then says why)."""
+    try:
+        saved = OmegaConf.load(run_dir_of(resume) / CONFIG_FILE)
+        value = OmegaConf.select(saved, "env.id", throw_on_missing=False)
+    except _UNREADABLE:
+        return None
+    return value if isinstance(value, str) else None
 
 
 def prepare_argv(argv: list[str], config_name: str = "config") -> None:
@@ -757,18 +775,30 @@ class TrainResult:
 
 
 def _override(key: str, value: Any) -> str:
-    """``key=value`` in Hydra's override grammar (booleans, null, lists and dicts included)."""
+    """``key=value`` in Hydra's override grammar (booleans, null, lists and dicts included); a string
+    is quoted, so that it stays that string (``"1e3"``, ``"null"``, ``"a, b"``), except a config
+    group's choice (``algo``, ``env``, ...), which names a file.
+
+    Examples:
+        >>> from rlkit.cli import _override
+        >>> _override("logger.group", "my group, v2"), _override("algo", "a2c"), _override("lr", 0.1)
+        ("logger.group='my group, v2'", 'algo=a2c', 'lr=0.1')
+    """
     def text(v: Any) -> str:
         if v is None:
             return "null"
         if isinstance(v, bool):
             return "true" if v else "false"
+        if isinstance(v, str):
+            return quoted(v)
         if isinstance(v, (list, tuple)):
             return "[" + ",".join(text(x) for x in v) + "]"
         if isinstance(v, Mapping):
             return "{" + ",".join(f"{k}:{text(x)}" for k, x in v.items()) + "}"
         return str(v)
 
+    if isinstance(value, str) and key.lstrip("+~") in (*GROUP_KEYS, "experiment"):
+        return f"{key}={value}"
     return f"{key}={text(value)}"
 
 

@@ -28,7 +28,7 @@ from types import TracebackType
 
 from rlkit.errors import RunDirBusyError, RunDirError
 
-__all__ = ["COMMIT_NAME", "LOCK_NAME", "RunDir", "check_fresh_run_dir", "lock_holder", "override_value",
+__all__ = ["COMMIT_NAME", "LOCK_NAME", "RunDir", "check_fresh_run_dir", "lock_holder", "override_value", "quoted",
            "resume_hint", "resume_override"]
 
 LOCK_NAME = ".rlkit.lock"
@@ -88,9 +88,23 @@ def resume_override(path: str | os.PathLike[str]) -> str:
     text = str(path)
     if _UNQUOTED.fullmatch(text) and "/" in text:  # (without a "/", "0", "1e3" or "null" would read as no string)
         return f"resume={text}"
+    return f"resume={quoted(text)}"
+
+
+def quoted(text: str) -> str:
+    """``text`` as a single-quoted Hydra override value that Hydra reads back as exactly that string
+    (:func:`override_value` reads it too): never a number, ``null``, a list or a sweep.
+
+    Examples:
+        >>> from rlkit.rundir import override_value, quoted
+        >>> quoted("my group, v2"), quoted("it's")
+        ("'my group, v2'", "'it\\\\'s'")
+        >>> override_value(quoted("it's"))
+        "it's"
+    """
     escaped = re.sub(r"(\\*)\$\{", lambda m: m.group(1) * 2 + "\\${", text)
     escaped = re.sub(r"\\+(?='|$)", lambda m: m.group(0) * 2, escaped).replace("'", "\\'")
-    return f"resume='{escaped}'"
+    return f"'{escaped}'"
 
 
 def resume_hint(path: str | os.PathLike[str]) -> str:

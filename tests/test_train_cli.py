@@ -181,6 +181,19 @@ def test_resume_overrides_a_key_only_the_runs_algorithm_has(cli, tmp_path, capsy
     assert (printed["algo"]["name"], printed["env"]["id"], printed["algo"]["n_steps"]) == ("a2c", "Acrobot-v1", 12)
 
 
+def test_a_run_of_any_gymnasium_env_resumes_without_repeating_its_id(cli, tmp_path):
+    """``env=gym`` leaves env.id ``???`` and the default run directory's name reads it: resuming an
+    ``env=gym env.id=...`` run (the README's own example) failed in Hydra unless the line repeated
+    ``env.id``."""
+    with initialize_config_dir(config_dir=str(Path(TRAIN).parent / "conf"), version_base="1.3"):
+        run(compose("config", overrides=["env=gym", "env.id=examples.corridor:Corridor-v0", "total_frames=200",
+                                         "trainer.eval_episodes=2", "trainer.progress=false", "logger=none"]),
+            tmp_path / "run")
+    cli.accepted(f"resume={tmp_path / 'run'}", "total_frames=400")
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["frames"] == 400
+    assert saved_config(tmp_path / "run")["env"]["id"] == "examples.corridor:Corridor-v0"
+
+
 def test_sigint_checkpoints_exits_130_and_resumes(tmp_path):
     run_dir = tmp_path / "run"
     proc = start(["total_frames=1000000", "algo.learning_starts=100", "algo.batch_size=32",
