@@ -23,6 +23,7 @@ from torch import nn
 
 from rlkit import keys
 from rlkit.builders import Settings, validate_config
+from rlkit.config_schema import usable_cpus
 from rlkit.data import Categorical, OneHot, TensorSpec
 from rlkit.envs.transforms import EnvTransform
 from rlkit.errors import CheckpointMismatchError, ConfigError, RunDirError
@@ -53,7 +54,8 @@ def open_run(run: str | os.PathLike[str], *, device: str = "cpu") -> LoadedRun:
     """The checkpoint and validated config of the run that ``run`` names: a run directory (its
     ``checkpoints/last.pt``, else its newest ``step_<frames>.pt``) or a checkpoint file in one.
     The checkpoint is verified (checksums, format, only plain values) and loaded with its tensors
-    mapped from the file; the saved config is validated with ``device`` in place of the run's.
+    mapped from the file; the saved config is validated with ``device`` in place of the run's (and
+    ``num_threads`` at most this machine's usable CPUs).
 
     Raises:
         MissingCheckpointError: no such path, or no checkpoint in the directory.
@@ -70,7 +72,11 @@ def open_run(run: str | os.PathLike[str], *, device: str = "cpu") -> LoadedRun:
     if not (run_dir / CONFIG_FILE).is_file():
         raise RunDirError(f"{run_dir} has no {CONFIG_FILE}: is it an rlkit run directory? (a checkpoint file must "
                           "lie in <run dir>/checkpoints/ or <run dir>/)")
-    settings = validate_config(load_run_config(run_dir, [f"device={device}"], action="load the run"), saved=True)
+    cfg = load_run_config(run_dir, [f"device={device}"], action="load the run")
+    threads = cfg.get("num_threads")
+    if isinstance(threads, int) and threads > usable_cpus():  # (trained on a larger machine: read here with what it has)
+        cfg.num_threads = usable_cpus()
+    settings = validate_config(cfg, saved=True)
     if settings.root.num_seeds > 1:
         seeds = range(settings.root.seed, settings.root.seed + settings.root.num_seeds)
         raise RunDirError(f"{run_dir} trained {settings.root.num_seeds} seeds in one process: give one of them, "

@@ -253,3 +253,17 @@ def test_act_honours_an_action_mask_and_refuses_one_it_cannot_read(tiny_run):
     plain = load_agent(tiny_run("dqn"))
     with pytest.raises(ValueError, match="this agent's policy reads no action mask"):
         plain.act(random_observations(plain, 1)[0], action_mask=[True, False])
+
+
+def test_a_run_trained_with_more_threads_than_this_machine_has_can_be_loaded(tiny_run, tmp_path):
+    """A run from a larger machine (num_threads 32) was refused by load_agent, evaluate and export."""
+    from rlkit.config_schema import usable_cpus
+
+    run_dir = tmp_path / "big"
+    shutil.copytree(tiny_run("dqn"), run_dir)
+    config = run_dir / "config.yaml"
+    config.write_text(config.read_text().replace("num_threads: 1", f"num_threads: {usable_cpus() + 30}"))
+    assert f"num_threads: {usable_cpus() + 30}" in config.read_text()
+    agent = load_agent(run_dir)
+    assert agent.settings.root.num_threads == usable_cpus()
+    assert np.isfinite(rlkit.evaluate(run_dir, episodes=1)["return_mean"])
