@@ -385,7 +385,19 @@ def restore_agent(loaded: LoadedRun) -> Agent:
     parts.loss.eval()
     return Agent(policy=policy, actor=actor, loss=parts.loss, observation_spec=observation_spec,
                  action_spec=action_spec, transforms=frozen, settings=settings, run_dir=loaded.run_dir,
-                 checkpoint=loaded.checkpoint, frames=int(state.get("frames", 0)))
+                 checkpoint=loaded.checkpoint, frames=_frames_trained(state, loaded.seed_index))
+
+
+def _frames_trained(state: Mapping[str, Any], seed_index: int | None) -> int:
+    """The frames the loaded parameters were trained for: the checkpoint's, or for a seed of a
+    multi-seed run that stopped early or was dropped, the frame at which it ended (its parameters
+    are those of that frame; the other seeds trained on)."""
+    frames = int(state.get("frames", 0))
+    if seed_index is None:
+        return frames
+    outputs = state.get("outputs") or []
+    ended = outputs[seed_index].get("ended") if seed_index < len(outputs) else None
+    return int(ended[0]) if ended else frames
 
 
 def check_positive(name: str, value: Any) -> int:
