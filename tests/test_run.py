@@ -506,3 +506,19 @@ def test_string_values_given_to_rlkit_train_as_a_dict_stay_those_strings(value):
 
     cfg = compose_cfg(["logger=wandb", _override("logger.group", value), _override("algo", "a2c")])
     assert cfg.logger.group == value and cfg.algo.name == "a2c"
+
+
+def test_a_callback_written_for_single_runs_is_refused_by_a_multi_seed_run(tmp_path):
+    """A multi-seed run calls on_seed_evaluations: a callback with on_evaluation alone was never
+    called (its request to stop ignored, the run trained to its budget)."""
+    from rlkit.trainers import TrainerCallback
+
+    class StopNow(TrainerCallback):
+        def on_evaluation(self, frames, metrics):
+            return True
+
+    cfg = compose_cfg(["num_seeds=2", "total_frames=400", "trainer.eval_episodes=2", "trainer.progress=false",
+                       "logger=none"])
+    with pytest.raises(ValueError, match="callback StopNow implements on_evaluation only; a multi-seed run"):
+        run(cfg, tmp_path / "run", callbacks=[StopNow()])
+    assert not (tmp_path / "run").exists()

@@ -40,5 +40,6 @@ class TrainerCallback:
     def on_seed_evaluations(self, frames: int, by_seed: Mapping[int, Mapping[str, float]]) -> bool | None:
         """What a multi-seed run (``num_seeds > 1``) calls instead of :meth:`on_evaluation`: the
         frames per seed and, by seed, the metrics of the seeds this evaluation covered (a seed that
-        stopped early is not evaluated again); ``True`` asks the trainer to stop every seed."""
+        stopped early is not evaluated again); ``True`` asks the trainer to stop every seed. A
+        multi-seed run refuses a callback that implements :meth:`on_evaluation` but not this."""
         return None

@@ -216,6 +216,12 @@ class MultiSeedTrainer:
         self.evaluator = evaluator
         self.drop_non_finite = drop_non_finite
         self.callbacks = list(callbacks)
+        for callback in self.callbacks:  # (one written for a single run would never be called)
+            hooks = type(callback)
+            if (hooks.on_evaluation is not TrainerCallback.on_evaluation
+                    and hooks.on_seed_evaluations is TrainerCallback.on_seed_evaluations):
+                raise ValueError(f"callback {hooks.__name__} implements on_evaluation only; a multi-seed run "
+                                 f"(num_seeds > 1) calls on_seed_evaluations(frames, by_seed): implement it too")
         self._halted = False  # a callback asked to stop
         self.outputs = [SeedOutputs(s, Path(d)) for s, d in zip(self.seeds, seed_dirs, strict=True)]
         self.params = [p for p in loss_module.parameters() if p.requires_grad]
