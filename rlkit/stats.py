@@ -186,12 +186,17 @@ class Aggregate(tuple):
 
 
 def aggregate(scores: Scores | Sequence[float], *, reps: int = DEFAULT_REPS, seed: int = 0) -> Aggregate:
-    """Mean ± population std and IQM with its stratified-bootstrap 95 % interval, in one call.
+    """Mean ± population std and IQM with its stratified-bootstrap 95 % interval, in one call. One
+    score has no interval (a bootstrap of one value would claim a zero-width one): NaN.
 
     >>> from rlkit.stats import aggregate
     >>> aggregate([5.0, 5.0])
     Aggregate(mean=5, std=0, iqm=5, ci=(5, 5))
+    >>> aggregate([15.0])
+    Aggregate(mean=15, std=0, iqm=15, ci=(nan, nan))
     """
     values = _flat(scores)
     point, low, high = stratified_bootstrap_ci(scores, iqm, reps=reps, seed=seed)
+    if values.size < 2:
+        low = high = math.nan
     return Aggregate(float(values.mean()), float(values.std()), point, low, high)

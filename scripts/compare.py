@@ -179,8 +179,7 @@ def _agg(values: list[float]) -> dict[str, float]:
 def _cell(agg: dict[str, float], total: int) -> str:
     if math.isnan(agg["mean"]):
         return "n/a"
-    cell = (f"{agg['mean']:.2f} ± {agg['std']:.2f}; IQM {agg['iqm']:.2f} "
-            f"[{agg['iqm_ci_low']:.2f}, {agg['iqm_ci_high']:.2f}]")
+    cell = f"{agg['mean']:.2f} ± {agg['std']:.2f}; IQM {agg['iqm']:.2f} {report.interval(agg)}"
     used = int(agg.get("seeds", total))
     return cell if used == total else f"{cell} ({used} of {total} seeds)"
 

@@ -257,7 +257,14 @@ def _iqm(agg: dict[str, float]) -> str:
     """``IQM [low, high]``, the interval of the IQM over seeds (95 %, stratified bootstrap)."""
     if math.isnan(agg.get("iqm", math.nan)):
         return "n/a"
-    return f"{agg['iqm']:.2f} [{agg['iqm_ci_low']:.2f}, {agg['iqm_ci_high']:.2f}]"
+    return f"{agg['iqm']:.2f} {interval(agg)}"
+
+
+def interval(agg: dict[str, float]) -> str:
+    """``[low, high]``, or ``[n/a: 1 seed]`` where one seed gives no interval."""
+    if math.isnan(agg["iqm_ci_low"]):
+        return "[n/a: 1 seed]"
+    return f"[{agg['iqm_ci_low']:.2f}, {agg['iqm_ci_high']:.2f}]"
 
 
 def _published_cell(pub: dict | None, protocol: str, budget: int | None = None) -> str:

@@ -522,3 +522,11 @@ def test_a_callback_written_for_single_runs_is_refused_by_a_multi_seed_run(tmp_p
     with pytest.raises(ValueError, match="callback StopNow implements on_evaluation only; a multi-seed run"):
         run(cfg, tmp_path / "run", callbacks=[StopNow()])
     assert not (tmp_path / "run").exists()
+
+
+def test_resuming_an_ordinary_run_with_several_seeds_names_what_the_checkpoint_holds(finished):
+    before = snapshot(finished)
+    with pytest.raises(CheckpointMismatchError, match=r"it holds one seed \(an ordinary run's checkpoint, num_seeds 1\), "
+                                                      r"this run trains seeds \[0, 1\]"):
+        resume(finished, "num_seeds=2", "total_frames=1200")
+    assert snapshot(finished) == before

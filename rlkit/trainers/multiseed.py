@@ -301,7 +301,9 @@ class MultiSeedTrainer:
             CheckpointMismatchError: other seeds, components, network shapes, optimiser or replay.
         """
         if [int(s) for s in state.get("seeds", [])] != self.seeds:
-            raise CheckpointMismatchError(f"it holds seeds {state.get('seeds')}, this run trains {self.seeds}")
+            held = (f"seeds {list(state['seeds'])}" if state.get("seeds") is not None
+                    else "one seed (an ordinary run's checkpoint, num_seeds 1)")
+            raise CheckpointMismatchError(f"it holds {held}, this run trains seeds {self.seeds}")
         mismatch = (first_mismatch({k: _class_name(v) for k, v in self._components().items()},
                                    state.get("components", {}), "components", values=True)
                     or first_mismatch(dict(self.loss_module.state_dict()), dict(state["loss_module"]), "loss_module")
@@ -509,8 +511,10 @@ class MultiSeedTrainer:
             good = str(self.checkpoint_path) if self.checkpoint_path.exists() else "none (no checkpoint written yet)"
             log.info("end: non-finite at %d frames (%s)", self.frames, message)
             raise NonFiniteError(f"{message}; the last good checkpoint is {good}")
+        left = [k for k in self._running() if k not in bad]
         for k in bad:
-            log.warning("%s; seed %d dropped, the other seeds continue", message, self.seeds[k])
+            log.warning("%s; seed %d dropped, %s", message, self.seeds[k],
+                        "the other seeds continue" if left else "no seed is left")
             self._end_seed(k, "dropped", f"dropped at frame {self.frames:,}: {message}")
 
     def _due(self, name: str, interval: int) -> bool:

@@ -465,7 +465,7 @@ def test_resume_refuses_a_checkpoint_of_other_seeds(tmp_path):
     shutil.copy(tmp_path / "a" / "checkpoints" / "last.pt", tmp_path / "other.pt")
     s = settings("dqn", 1, 2, frames=400)
     trainer = build_multiseed_trainer(s, tmp_path / "b")
-    with pytest.raises(Exception, match=r"holds seeds \[0, 1\], this run trains \[1, 2\]"):
+    with pytest.raises(Exception, match=r"holds seeds \[0, 1\], this run trains seeds \[1, 2\]"):
         trainer.load_state_dict(load_checkpoint(tmp_path / "other.pt"))
     trainer.close()
 
