@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 from tensordict import TensorDictBase
@@ -30,6 +30,7 @@ from rlkit.trainers.checkpoint import (
 )
 from rlkit.trainers.loggers import EndReason, Logger, NoneLogger
 from rlkit.utils.state import first_mismatch
+from rlkit.utils.values import as_int, as_real
 
 #: The run's log (``train.log``): evaluations, checkpoints and the end, one line each.
 log = logging.getLogger("rlkit")
@@ -86,6 +87,39 @@ class TrainerSettings:
     slice_len: int | None = None  # sample [batch_size // slice_len, slice_len] slices when set
     learning_starts: int = 0
     updates_per_batch: int = 1
+
+    def __post_init__(self) -> None:
+        """Refuses what the config checks refuse, for settings built in Python (a negative interval
+        silently disabled its feature; a negative ``max_grad_norm`` turned clipping into ascent)."""
+        def whole(value: Any, low: int) -> bool:
+            number = as_int(value)
+            return number is not None and number >= low
+
+        def positive(value: Any) -> bool:
+            number = as_real(value)
+            return number is not None and math.isfinite(number) and number > 0
+
+        rules: list[tuple[str, Any, bool, str]] = [
+            ("total_frames", self.total_frames, whole(self.total_frames, 1), "an integer >= 1"),
+            ("batch_size", self.batch_size, whole(self.batch_size, 1), "an integer >= 1"),
+            ("updates_per_batch", self.updates_per_batch, whole(self.updates_per_batch, 1), "an integer >= 1"),
+            ("learning_starts", self.learning_starts, whole(self.learning_starts, 0), "an integer >= 0"),
+            ("max_grad_norm", self.max_grad_norm, self.max_grad_norm is None or positive(self.max_grad_norm),
+             "a finite number > 0, or None (no clipping)"),
+            ("slice_len", self.slice_len, self.slice_len is None or whole(self.slice_len, 1), "an integer >= 1, or None"),
+            ("video_interval", self.video_interval, self.video_interval is None or whole(self.video_interval, 1),
+             "an integer >= 1, or None"),
+            ("early_stop_return", self.early_stop_return,
+             self.early_stop_return is None or (as_real(self.early_stop_return) is not None
+                                                and not math.isnan(float(self.early_stop_return))), "a number, or None"),
+        ]
+        rules += [(name, getattr(self, name), whole(getattr(self, name), 0), "an integer >= 0 (0: never)")
+                  for name in ("log_interval", "eval_interval", "checkpoint_interval")]
+        for name, value, ok, expected in rules:
+            if not ok:
+                raise ValueError(f"TrainerSettings: {name}={value!r} is invalid; expected {expected}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"unknown lr_schedule {self.lr_schedule!r}; valid choices: {list(LR_SCHEDULES)}")
 
 
 class Trainer:
@@ -151,8 +185,10 @@ class Trainer:
         self.video = video
         self.callbacks = list(callbacks)
         self.params = [p for p in loss_module.parameters() if p.requires_grad]
-        if settings.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"unknown lr_schedule {settings.lr_schedule!r}; valid choices: {list(LR_SCHEDULES)}")
+        collected = getattr(collector, "total_frames", settings.total_frames)
+        if collected != settings.total_frames:  # (the schedules and the progress read the settings')
+            raise ValueError(f"the collector collects {collected} frames but settings.total_frames is "
+                             f"{settings.total_frames}; give both the same budget")
         self._base_lrs = [float(group["lr"]) for group in optimizer.param_groups]
         # Small networks on one device: one norm over the concatenated gradients costs a fraction
         # of get_total_norm's per-device grouping (decided once: the parameters do not change).

@@ -12,7 +12,7 @@ from hydra import compose, initialize_config_dir
 
 from rlkit.builders import validate_config
 from rlkit.factories import build_trainer, open_outputs
-from rlkit.trainers import Logger, NonFiniteError, Trainer, TrainingInterrupted, load_checkpoint
+from rlkit.trainers import Logger, NonFiniteError, Trainer, TrainerSettings, TrainingInterrupted, load_checkpoint
 from rlkit.trainers import trainer as trainer_module
 
 CONF = str(Path(__file__).resolve().parents[2] / "conf")
@@ -254,3 +254,36 @@ def test_logged_grad_norm_is_the_norm_before_clipping(tmp_path, max_grad_norm, c
     else:
         assert max(norms) == pytest.approx(0.05, rel=1e-4)
         assert rows[-1]["grad_norm"] > 0.05  # the norm before clipping is logged
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"max_grad_norm": -1.0}, r"max_grad_norm=-1.0 is invalid; expected a finite number > 0, or None"),
+    ({"eval_interval": -5}, r"eval_interval=-5 is invalid; expected an integer >= 0 \(0: never\)"),
+    ({"total_frames": -10}, r"total_frames=-10 is invalid"),
+    ({"batch_size": 2.5}, r"batch_size=2.5 is invalid"),
+    ({"lr_schedule": "cosine"}, r"unknown lr_schedule 'cosine'; valid choices: \['constant', 'linear'\]"),
+])
+def test_settings_built_in_python_are_checked(kwargs, message):
+    """The config path refused these; TrainerSettings built directly took them (a negative
+    max_grad_norm made clipping ascend the gradient, a negative interval disabled its feature)."""
+    with pytest.raises(ValueError, match=message):
+        TrainerSettings(**{"total_frames": 256, **kwargs})
+
+
+def test_a_collector_and_settings_of_different_budgets_are_refused(tmp_path):
+    """The collector's budget ran the loop while the settings' drove the schedules: a linear learning
+    rate reached 0 at the settings' 256 frames and three quarters of the 1024 did nothing."""
+    from rlkit.collectors import Collector
+    from rlkit.envs import GymEnv
+    from rlkit.modules import Categorical, ProbabilisticActor, SafeModule, ValueOperator
+    from rlkit.objectives import A2CLoss
+
+    env = GymEnv("CartPole-v1", num_envs=2, seed=0)
+    actor = ProbabilisticActor(SafeModule(torch.nn.Linear(4, 2), in_keys=["observation"], out_keys=["logits"]),
+                               in_keys=["logits"], spec=env.action_spec, distribution_class=Categorical)
+    loss = A2CLoss(actor, ValueOperator(torch.nn.Linear(4, 1)))
+    with pytest.raises(ValueError, match="the collector collects 1024 frames but settings.total_frames is 256"):
+        Trainer(collector=Collector(env, actor, frames_per_batch=32, total_frames=1024), loss_module=loss,
+                optimizer=torch.optim.Adam(loss.parameters(), lr=1e-3), run_dir=tmp_path,
+                settings=TrainerSettings(total_frames=256, lr_schedule="linear"))
+    env.close()
