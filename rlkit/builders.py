@@ -168,9 +168,17 @@ def validate_config(cfg: DictConfig, *, saved: bool = False) -> Settings:
             f"valid choices for {algo.name}: {supported}"
         )
     slices = entry.off_policy and get_estimator_class(estimator.name).needs_time_dim
-    if slices and entry.slice_len is None:
-        raise ConfigError(f"value_estimator={estimator.name!r} trains on [B, T] slices, but algo={algo.name!r} "
-                          "declares no slice length")
+    if slices:
+        slice_of = entry.slice_len
+        if slice_of is None:
+            raise ConfigError(f"value_estimator={estimator.name!r} trains on [B, T] slices, but algo={algo.name!r} "
+                              "declares no slice length")
+        slice_len = int(slice_of(algo))
+        needed = slice_len * algo.num_envs  # (each env's steps lie in one run of the replay)
+        if algo.learning_starts < needed:
+            raise ConfigError(f"algo.learning_starts={algo.learning_starts} with value_estimator={estimator.name!r}: the "
+                              f"first update needs slices of algo.slice_len={slice_len} consecutive steps of each of "
+                              f"the {algo.num_envs} env(s), {needed} frames; give algo.learning_starts >= {needed}")
     if slices and algo.prioritized:  # (an off-policy section is an OffPolicyConfig, checked above)
         raise ConfigError(f"algo.prioritized=true with value_estimator={estimator.name!r}: its [B, T] slices are "
                           "sampled uniformly (no prioritised slices); use value_estimator=td0 for prioritised "

@@ -530,3 +530,19 @@ def test_resuming_an_ordinary_run_with_several_seeds_names_what_the_checkpoint_h
                                                       r"this run trains seeds \[0, 1\]"):
         resume(finished, "num_seeds=2", "total_frames=1200")
     assert snapshot(finished) == before
+
+
+def test_slices_that_cannot_be_sampled_are_named(tmp_path):
+    """TD(lambda) DQN trains on slices of algo.slice_len consecutive steps: a warm-up shorter than a
+    slice, or episodes shorter than one, failed mid-run with the replay's internal message."""
+    import rlkit
+
+    base = {"value_estimator": "td_lambda", "trainer.progress": False, "logger": "none", "total_frames": 400}
+    with pytest.raises(ConfigError, match=r"algo.learning_starts=0 with value_estimator='td_lambda': the first update "
+                                          r"needs slices of algo.slice_len=\d+ consecutive steps"):
+        rlkit.train({**base, "algo.learning_starts": 0}, output_dir=tmp_path / "a")
+    assert not (tmp_path / "a").exists()
+    with pytest.raises(ConfigError, match=r"the replay holds no 40 consecutive steps of one episode \(slice_len=40\): "
+                                          r"the env's episodes are shorter"):  # (the corridor's last 30 steps at most)
+        rlkit.train({**base, "env": "gym", "env.id": "examples.corridor:Corridor-v0", "algo.slice_len": 40,
+                     "algo.learning_starts": 100}, output_dir=tmp_path / "b")

@@ -7,7 +7,12 @@ from tensordict.utils import NestedKey
 from rlkit import keys
 from rlkit.data.storage import TensorDictStorage
 
-__all__ = ["slice_starts", "valid_slice_starts"]
+__all__ = ["NoValidSliceError", "slice_starts", "valid_slice_starts"]
+
+
+class NoValidSliceError(ValueError):
+    """No stored trajectory piece is as long as the slices asked for (yet, or ever: episodes shorter
+    than the slice length)."""
 
 
 def valid_slice_starts(
@@ -99,7 +104,7 @@ def slice_starts(
         done = _per_item_scalar(storage, done_key, integer=False) != 0
     starts = valid_slice_starts(traj, slice_len, step_count=step, done=done).nonzero().squeeze(-1)
     if starts.numel() == 0:
-        raise ValueError(
+        raise NoValidSliceError(
             f"no valid slice of length {slice_len}: no stored trajectory piece has {slice_len} consecutive "
             f"transitions (checked {traj_key!r}, {step_key!r}, {done_key!r} over {len(storage)} items); "
             "each env's steps must be contiguous in storage (extend with env-major blocks)"

@@ -55,6 +55,7 @@ from rlkit.trainers.trainer import (
     _class_name,
     _optimizer_mismatch,
     _Window,
+    sample_slices,
     scale_learning_rates,
 )
 from rlkit.errors import CheckpointMismatchError
@@ -433,7 +434,7 @@ class MultiSeedTrainer:
             return
         for _ in range(s.updates_per_batch):
             if s.slice_len:
-                sample = replay.sample_slices(max(1, s.batch_size // s.slice_len), s.slice_len)
+                sample = sample_slices(replay, s, self.frames)
             else:
                 sample = replay.sample(s.batch_size)
             self._optimise(sample)

@@ -19,7 +19,8 @@ from typing import Any, Callable, Iterator, Sequence
 import torch
 from tensordict import TensorDictBase
 
-from rlkit.errors import CheckpointMismatchError, RlkitError
+from rlkit.data.slices import NoValidSliceError
+from rlkit.errors import CheckpointMismatchError, ConfigError, RlkitError
 from rlkit.trainers.callbacks import TrainerCallback
 from rlkit.trainers.checkpoint import (
     checkpoint_dir,
@@ -120,6 +121,18 @@ class TrainerSettings:
                 raise ValueError(f"TrainerSettings: {name}={value!r} is invalid; expected {expected}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"unknown lr_schedule {self.lr_schedule!r}; valid choices: {list(LR_SCHEDULES)}")
+
+
+def sample_slices(replay: Any, settings: TrainerSettings, frames: int) -> TensorDictBase:
+    """``replay.sample_slices`` with the settings' batch of ``[batch_size // slice_len, slice_len]``
+    slices; where the replay holds no episode piece that long, a one-line error naming the setting."""
+    assert settings.slice_len is not None  # (called for slice sampling only)
+    try:
+        return replay.sample_slices(max(1, settings.batch_size // settings.slice_len), settings.slice_len)
+    except NoValidSliceError:
+        raise ConfigError(f"at frame {frames:,} the replay holds no {settings.slice_len} consecutive steps of one "
+                          f"episode (slice_len={settings.slice_len}): the env's episodes are shorter; give "
+                          "algo.slice_len below the episode length, or value_estimator=td0") from None
 
 
 class Trainer:
@@ -423,7 +436,7 @@ class Trainer:
             return
         for _ in range(s.updates_per_batch):
             if s.slice_len:
-                sample = self.replay_buffer.sample_slices(max(1, s.batch_size // s.slice_len), s.slice_len)
+                sample = sample_slices(self.replay_buffer, s, self.frames)
             else:
                 sample = self.replay_buffer.sample(s.batch_size)
             self._optimise(sample)
