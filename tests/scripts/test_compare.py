@@ -158,3 +158,19 @@ def test_unfinished_seeds_missing_figures_and_no_target_are_said(tmp_path, capsy
     row = next(csv.DictReader((tmp_path / "comparison.csv").open()))
     assert (row["seeds"], row["seeds_complete"], row["last100_seeds"]) == ("3", "1", "2")
     assert math.isnan(float(row["seeds_reaching_target"]))
+
+
+def test_a_run_whose_env_cannot_be_imported_here_has_no_target_instead_of_a_traceback(tmp_path, capsys):
+    """``target_return: auto`` needs the env's registered threshold; a run of an env whose module is
+    not importable where compare.py runs (a user env beside train.py) crashed the whole report."""
+    from reproduce_report import load_run
+
+    path = _run(tmp_path, "a", lr=0.1, seed=0, returns=[1.0, 2.0], evals=[3.0])
+    config = yaml.safe_load((path / "config.yaml").read_text())
+    config["env"] = {"suite": "gym", "id": "nowhere_module_xyz:Thing-v0", "target_return": "auto"}
+    config["trainer"]["early_stop"] = True
+    (path / "config.yaml").write_text(yaml.safe_dump(config))
+    assert load_run(path).early_stop_return is None
+    config["env"]["target_return"] = 7.5  # a number needs no env
+    (path / "config.yaml").write_text(yaml.safe_dump(config))
+    assert load_run(path).early_stop_return == 7.5
