@@ -79,8 +79,10 @@ def open_run(run: str | os.PathLike[str], *, device: str = "cpu") -> LoadedRun:
     settings = validate_config(cfg, saved=True)
     if settings.root.num_seeds > 1:
         seeds = range(settings.root.seed, settings.root.seed + settings.root.num_seeds)
+        snapshot = (f"; a seed folder reads the run's last checkpoint, {checkpoint.name} cannot be loaded per seed"
+                    if Path(run).is_file() and checkpoint.name != "last.pt" else "")
         raise RunDirError(f"{run_dir} trained {settings.root.num_seeds} seeds in one process: give one of them, "
-                          f"run={run_dir / seed_dir_name(seeds[0])} (seeds {seeds[0]}..{seeds[-1]})")
+                          f"run={run_dir / seed_dir_name(seeds[0])} (seeds {seeds[0]}..{seeds[-1]}){snapshot}")
     state = load_checkpoint(checkpoint, map_location="cpu", mmap=True)
     index = None
     if seed_of is not None:

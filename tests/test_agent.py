@@ -159,11 +159,16 @@ def test_a_seed_of_a_multiseed_run_is_loaded_from_the_runs_stacked_checkpoint(tm
 
     out = tmp_path / "ms"
     result = rlkit.train(["num_seeds=2", "total_frames=600", "algo.learning_starts=100", "trainer.eval_episodes=3",
-                          "trainer.progress=false"], output_dir=out)
+                          "trainer.progress=false", "trainer.checkpoint_interval=300", "trainer.keep_checkpoints=true"],
+                         output_dir=out)
     assert sorted(result.agents) == [0, 1] and result.agent is result.agents[0] and sorted(result.metrics) == [0, 1]
     with pytest.raises(RunDirError, match=r"trained 2 seeds in one process: give one of them, run=.*seed_0 "
                                           r"\(seeds 0..1\)"):
         load_agent(out)
+    # A snapshot: the advice says the seed folder reads the last checkpoint, not this one.
+    with pytest.raises(RunDirError, match=r"\(seeds 0..1\); a seed folder reads the run's last checkpoint, step_300.pt "
+                                          r"cannot be loaded per seed"):
+        load_agent(out / "checkpoints" / "step_300.pt")
     for seed in (0, 1):
         agent = load_agent(out / f"seed_{seed}")
         assert agent.settings.root.seed == seed and agent.run_dir == out / f"seed_{seed}"
