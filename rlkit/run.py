@@ -350,6 +350,7 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike, *, overrides: list[str] 
     torch.set_num_threads(settings.root.num_threads)
     seed_everything(settings.root.seed)
     trainer = _build(settings, output_dir, callbacks)
+    trainer.restored_config = restored_values(cfg)
     try:
         held = RunDir.claim(output_dir, fresh=True)
     except BaseException:
@@ -470,12 +471,40 @@ def _env(trainer: Trainer | MultiSeedTrainer):
 RESTORED_ON_RESUME = ("seed", "value_estimator.gamma", "value_estimator.lmbda")
 
 
+def _restored_keys(cfg: DictConfig) -> tuple[str, ...]:
+    return (*RESTORED_ON_RESUME, *(f"algo.{k}" for k in get_algorithm(str(cfg.algo.name)).restored_on_resume))
+
+
+def restored_values(cfg: DictConfig) -> dict[str, Any]:
+    """The values of the keys a checkpoint restores (:data:`RESTORED_ON_RESUME` and the algorithm's),
+    as plain Python values: what the trainer saves with each checkpoint (``"restored_config"``), so
+    that a resume can tell a ``config.yaml`` edited by hand from the values the run trained with."""
+    out: dict[str, Any] = {}
+    for key in _restored_keys(cfg):
+        value = OmegaConf.select(cfg, key)
+        out[key] = OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+    return out
+
+
+def _check_trained_with(state: dict, now: dict[str, Any], run_dir: Path) -> None:
+    """Refuses a run whose ``config.yaml`` gives a restored key another value than the checkpoint
+    recorded (the file was edited: the checkpoint's value would be used while the file says
+    otherwise). A checkpoint of an older rlkit recorded none."""
+    trained = state.get("restored_config")
+    if not isinstance(trained, dict):
+        return
+    for key, value in trained.items():
+        if key in now and now[key] != value:
+            raise ConfigError(f"{run_dir / CONFIG_FILE} has {key}={now[key]!r}, but the run trained with {value!r}, "
+                              f"which the checkpoint restores: was the file edited? put {value!r} back, or start a "
+                              "new run for another value")
+
+
 def _check_restored_keys(saved: DictConfig, cfg: DictConfig) -> None:
     """Refuses an override of a key the checkpoint restores (:data:`RESTORED_ON_RESUME` and the
     algorithm's): it would be recorded in ``config.yaml`` while the checkpoint's value is used. Each
     entry is a key, or a section whose every key counts."""
-    entry = get_algorithm(str(saved.algo.name))
-    for key in (*RESTORED_ON_RESUME, *(f"algo.{k}" for k in entry.restored_on_resume)):
+    for key in _restored_keys(saved):
         before, after = OmegaConf.select(saved, key), OmegaConf.select(cfg, key)
         pairs = ([(f"{key}.{k}", before.get(k), after.get(k)) for k in dict.fromkeys([*before, *after])]
                  if isinstance(before, DictConfig) and isinstance(after, DictConfig) else [(key, before, after)])
@@ -503,11 +532,13 @@ def _verify_resume(run_dir: Path, overrides: list[str] | None, checkpoint: Path,
         raise ConfigError(f"total_frames={settings.root.total_frames} is below the {done} frames this run "
                           f"has done; give total_frames >= {done}")
     trainer = _build(settings, run_dir, callbacks)
+    trainer.restored_config = restored_values(cfg)
     try:
         try:
             trainer.load_state_dict(state)
         except CheckpointError as err:
             raise type(err)(f"{checkpoint} does not belong to this run: {err}") from err
+        _check_trained_with(state, trainer.restored_config, run_dir)
     except BaseException:
         trainer.close()
         raise

@@ -546,3 +546,21 @@ def test_slices_that_cannot_be_sampled_are_named(tmp_path):
                                           r"the env's episodes are shorter"):  # (the corridor's last 30 steps at most)
         rlkit.train({**base, "env": "gym", "env.id": "examples.corridor:Corridor-v0", "algo.slice_len": 40,
                      "algo.learning_starts": 100}, output_dir=tmp_path / "b")
+
+
+@pytest.mark.parametrize(("edit", "key"), [("seed: 0", "seed"), ("gamma: 0.99", "value_estimator.gamma"),
+                                           ("lr: 0.00025", "algo.optim")])
+def test_a_config_yaml_edited_by_hand_in_a_key_the_checkpoint_restores_is_refused(finished, edit, key):
+    """The resume checked only the command line against config.yaml: an edited file was accepted and
+    recorded (train.log said seed 7) while the checkpoint's values trained on."""
+    config = finished / "config.yaml"
+    text = config.read_text()
+    assert edit in text
+    config.write_text(text.replace(edit, edit.split(":")[0] + (": 7" if key == "seed" else ": 0.5"), 1))
+    before = snapshot(finished)
+    with pytest.raises(ConfigError, match=rf"config.yaml has {key}=.*, but the run trained with .*: was the file edited\?"):
+        resume(finished, "total_frames=1200")
+    assert snapshot(finished) == before
+    config.write_text(text)  # put back: the resume goes on
+    resume(finished, "total_frames=1200")
+    assert final_state(finished)["frames"] == 1200

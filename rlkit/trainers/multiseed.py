@@ -217,6 +217,7 @@ class MultiSeedTrainer:
         self.evaluator = evaluator
         self.drop_non_finite = drop_non_finite
         self.callbacks = list(callbacks)
+        self.restored_config: dict[str, Any] = {}  # (as Trainer.restored_config)
         for callback in self.callbacks:  # (one written for a single run would never be called)
             hooks = type(callback)
             if (hooks.on_evaluation is not TrainerCallback.on_evaluation
@@ -287,6 +288,8 @@ class MultiSeedTrainer:
             "rng": rng_state(),
             "components": {name: _class_name(part) for name, part in self._components().items()},
         }
+        if self.restored_config:
+            state["restored_config"] = dict(self.restored_config)
         if self.replay is not None:
             state["replay_buffers"] = self.replay.state_dict()
         if self.target_updater is not None:

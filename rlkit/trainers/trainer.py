@@ -197,6 +197,9 @@ class Trainer:
         self.episodes = episodes
         self.video = video
         self.callbacks = list(callbacks)
+        #: The run's values of the config keys its checkpoints restore, saved with each checkpoint
+        #: (set by :func:`rlkit.run.run`; a resume compares them with the run's ``config.yaml``).
+        self.restored_config: dict[str, Any] = {}
         self.params = [p for p in loss_module.parameters() if p.requires_grad]
         collected = getattr(collector, "total_frames", settings.total_frames)
         if collected != settings.total_frames:  # (the schedules and the progress read the settings')
@@ -247,6 +250,8 @@ class Trainer:
             # What the state belongs to, so that a checkpoint of another run is named as such.
             "components": {name: _class_name(part) for name, part in self._components().items()},
         }
+        if self.restored_config:
+            state["restored_config"] = dict(self.restored_config)
         if self.replay_buffer is not None:
             state["replay_buffer"] = self.replay_buffer.state_dict()
         if self.target_updater is not None:
