@@ -174,11 +174,13 @@ def validate_config(cfg: DictConfig, *, saved: bool = False) -> Settings:
             raise ConfigError(f"value_estimator={estimator.name!r} trains on [B, T] slices, but algo={algo.name!r} "
                               "declares no slice length")
         slice_len = int(slice_of(algo))
-        needed = slice_len * algo.num_envs  # (each env's steps lie in one run of the replay)
-        if algo.learning_starts < needed:
-            raise ConfigError(f"algo.learning_starts={algo.learning_starts} with value_estimator={estimator.name!r}: the "
-                              f"first update needs slices of algo.slice_len={slice_len} consecutive steps of each of "
-                              f"the {algo.num_envs} env(s), {needed} frames; give algo.learning_starts >= {needed}")
+        # Several envs' steps are stored env by env, algo.train_frequency of them per batch: a slice
+        # cannot cross from one batch's block into the next, so none would ever be found.
+        if strict and algo.num_envs > 1 and algo.train_frequency < slice_len:
+            raise ConfigError(f"value_estimator={estimator.name!r} with algo.num_envs={algo.num_envs}: each env's steps "
+                              f"are stored in blocks of algo.train_frequency={algo.train_frequency}, and slices of "
+                              f"algo.slice_len={slice_len} steps cannot cross blocks; give algo.train_frequency >= "
+                              f"{slice_len}, a shorter algo.slice_len, or algo.num_envs=1")
     if slices and algo.prioritized:  # (an off-policy section is an OffPolicyConfig, checked above)
         raise ConfigError(f"algo.prioritized=true with value_estimator={estimator.name!r}: its [B, T] slices are "
                           "sampled uniformly (no prioritised slices); use value_estimator=td0 for prioritised "

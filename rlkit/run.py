@@ -494,10 +494,16 @@ def _check_trained_with(state: dict, now: dict[str, Any], run_dir: Path) -> None
     if not isinstance(trained, dict):
         return
     for key, value in trained.items():
-        if key in now and now[key] != value:
-            raise ConfigError(f"{run_dir / CONFIG_FILE} has {key}={now[key]!r}, but the run trained with {value!r}, "
-                              f"which the checkpoint restores: was the file edited? put {value!r} back, or start a "
-                              "new run for another value")
+        if key not in now:
+            continue
+        # A section key by key, a missing one as null (as _check_restored_keys compares them).
+        pairs = ([(f"{key}.{k}", value.get(k), now[key].get(k)) for k in dict.fromkeys([*value, *now[key]])]
+                 if isinstance(value, dict) and isinstance(now[key], dict) else [(key, value, now[key])])
+        for name, old, new in pairs:
+            if old != new:
+                raise ConfigError(f"{run_dir / CONFIG_FILE} has {name}={new!r}, but the run trained with {old!r}, which "
+                                  f"the checkpoint restores: was the file edited? put {old!r} back, or start a new run "
+                                  "for another value")
 
 
 def _check_restored_keys(saved: DictConfig, cfg: DictConfig) -> None:
@@ -538,7 +544,7 @@ def _verify_resume(run_dir: Path, overrides: list[str] | None, checkpoint: Path,
             trainer.load_state_dict(state)
         except CheckpointError as err:
             raise type(err)(f"{checkpoint} does not belong to this run: {err}") from err
-        _check_trained_with(state, trainer.restored_config, run_dir)
+        _check_trained_with(state, restored_values(load_run_config(run_dir)), run_dir)  # (the file, not the line)
     except BaseException:
         trainer.close()
         raise

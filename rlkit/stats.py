@@ -194,9 +194,11 @@ def aggregate(scores: Scores | Sequence[float], *, reps: int = DEFAULT_REPS, see
     Aggregate(mean=5, std=0, iqm=5, ci=(5, 5))
     >>> aggregate([15.0])
     Aggregate(mean=15, std=0, iqm=15, ci=(nan, nan))
+    >>> aggregate([[10.0], [20.0], [30.0]]).ci  # (one run of each of three tasks)
+    (nan, nan)
     """
     values = _flat(scores)
     point, low, high = stratified_bootstrap_ci(scores, iqm, reps=reps, seed=seed)
-    if values.size < 2:
+    if all(task.size < 2 for task in _tasks(scores)):  # (every task one run: nothing to resample)
         low = high = math.nan
     return Aggregate(float(values.mean()), float(values.std()), point, low, high)

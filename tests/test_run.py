@@ -533,23 +533,28 @@ def test_resuming_an_ordinary_run_with_several_seeds_names_what_the_checkpoint_h
 
 
 def test_slices_that_cannot_be_sampled_are_named(tmp_path):
-    """TD(lambda) DQN trains on slices of algo.slice_len consecutive steps: a warm-up shorter than a
-    slice, or episodes shorter than one, failed mid-run with the replay's internal message."""
+    """TD(lambda) DQN trains on slices of algo.slice_len consecutive steps: several envs stored in
+    blocks shorter than a slice, or episodes shorter than one, failed mid-run with the replay's
+    internal message."""
     import rlkit
 
     base = {"value_estimator": "td_lambda", "trainer.progress": False, "logger": "none", "total_frames": 400}
-    with pytest.raises(ConfigError, match=r"algo.learning_starts=0 with value_estimator='td_lambda': the first update "
-                                          r"needs slices of algo.slice_len=\d+ consecutive steps"):
-        rlkit.train({**base, "algo.learning_starts": 0}, output_dir=tmp_path / "a")
+    with pytest.raises(ConfigError, match=r"value_estimator='td_lambda' with algo.num_envs=2: each env's steps are "
+                                          r"stored in blocks of algo.train_frequency=4, and slices of algo.slice_len=8"):
+        rlkit.train({**base, "algo.num_envs": 2, "algo.train_frequency": 4, "algo.slice_len": 8},
+                    output_dir=tmp_path / "a")
     assert not (tmp_path / "a").exists()
+    rlkit.train({**base, "algo.learning_starts": 0, "algo.train_frequency": 8, "algo.slice_len": 8},
+                output_dir=tmp_path / "c")  # (a first batch as long as a slice: no warm-up needed)
     with pytest.raises(ConfigError, match=r"the replay holds no 40 consecutive steps of one episode \(slice_len=40\): "
-                                          r"the env's episodes are shorter"):  # (the corridor's last 30 steps at most)
+                                          r"the env's episodes, or the steps collected before the first update"):
+        # (the corridor's episodes last 30 steps at most)
         rlkit.train({**base, "env": "gym", "env.id": "examples.corridor:Corridor-v0", "algo.slice_len": 40,
                      "algo.learning_starts": 100}, output_dir=tmp_path / "b")
 
 
 @pytest.mark.parametrize(("edit", "key"), [("seed: 0", "seed"), ("gamma: 0.99", "value_estimator.gamma"),
-                                           ("lr: 0.00025", "algo.optim")])
+                                           ("lr: 0.00025", "algo.optim.lr")])
 def test_a_config_yaml_edited_by_hand_in_a_key_the_checkpoint_restores_is_refused(finished, edit, key):
     """The resume checked only the command line against config.yaml: an edited file was accepted and
     recorded (train.log said seed 7) while the checkpoint's values trained on."""
@@ -563,4 +568,11 @@ def test_a_config_yaml_edited_by_hand_in_a_key_the_checkpoint_restores_is_refuse
     assert snapshot(finished) == before
     config.write_text(text)  # put back: the resume goes on
     resume(finished, "total_frames=1200")
+    assert final_state(finished)["frames"] == 1200
+
+
+def test_a_resume_override_equal_to_the_runs_value_is_not_taken_for_an_edited_file(finished):
+    """A null added to a restored section is the value the run had (missing): accepted by the
+    command-line check, it must not be reported as an edit of config.yaml."""
+    resume(finished, "total_frames=1200", "+algo.optim.weight_decay=null")
     assert final_state(finished)["frames"] == 1200

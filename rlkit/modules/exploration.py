@@ -70,7 +70,8 @@ def _random_from_mask(mask: torch.Tensor) -> torch.Tensor:
     """Uniform index among the True entries of each row of ``mask`` ``[*B, n]``."""
     n = mask.shape[-1]
     flat = mask.reshape(-1, n)
-    _check_some_allowed(flat, "")
+    if flat.device.type == "cpu":  # (on an accelerator the check would wait for the device at every step)
+        _check_some_allowed(flat, "")
     return torch.multinomial(flat.to(torch.float32), 1).reshape(mask.shape[:-1])
 
 

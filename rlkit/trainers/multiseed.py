@@ -219,10 +219,11 @@ class MultiSeedTrainer:
         self.callbacks = list(callbacks)
         self.restored_config: dict[str, Any] = {}  # (as Trainer.restored_config)
         for callback in self.callbacks:  # (one written for a single run would never be called)
-            hooks = type(callback)
-            if (hooks.on_evaluation is not TrainerCallback.on_evaluation
-                    and hooks.on_seed_evaluations is TrainerCallback.on_seed_evaluations):
-                raise ValueError(f"callback {hooks.__name__} implements on_evaluation only; a multi-seed run "
+            own = type(callback)
+            single = getattr(own, "on_evaluation", None) not in (None, TrainerCallback.on_evaluation)
+            several = getattr(own, "on_seed_evaluations", None) not in (None, TrainerCallback.on_seed_evaluations)
+            if single and not several:
+                raise ValueError(f"callback {own.__name__} implements on_evaluation only; a multi-seed run "
                                  f"(num_seeds > 1) calls on_seed_evaluations(frames, by_seed): implement it too")
         self._halted = False  # a callback asked to stop
         self.outputs = [SeedOutputs(s, Path(d)) for s, d in zip(self.seeds, seed_dirs, strict=True)]

@@ -131,8 +131,9 @@ def sample_slices(replay: Any, settings: TrainerSettings, frames: int) -> Tensor
         return replay.sample_slices(max(1, settings.batch_size // settings.slice_len), settings.slice_len)
     except NoValidSliceError:
         raise ConfigError(f"at frame {frames:,} the replay holds no {settings.slice_len} consecutive steps of one "
-                          f"episode (slice_len={settings.slice_len}): the env's episodes are shorter; give "
-                          "algo.slice_len below the episode length, or value_estimator=td0") from None
+                          f"episode (slice_len={settings.slice_len}): the env's episodes, or the steps collected before "
+                          "the first update (algo.learning_starts), are shorter; give a shorter algo.slice_len, a "
+                          "later algo.learning_starts, or value_estimator=td0") from None
 
 
 class Trainer:

@@ -264,3 +264,9 @@ def test_legitimate_arguments_of_other_scalar_kinds_are_taken():
     half = torch.linspace(-10, 10, 51).half()
     module = nn.Sequential(nn.Linear(4, 2 * 51), nn.Unflatten(-1, (51, 2)))
     DistributionalDQNLoss(DistributionalQValueActor(module, half, action_space="categorical"))
+
+
+def test_check_support_takes_an_integer_support():
+    from rlkit.objectives.value.functional import check_support
+
+    check_support(torch.arange(-5, 6))

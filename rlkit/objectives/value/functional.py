@@ -250,7 +250,8 @@ def check_support(support: torch.Tensor) -> None:
     spacing = (values[-1] - values[0]) / (values.numel() - 1)
     even = torch.linspace(float(values[0]), float(values[-1]), values.numel(), dtype=torch.float64)
     # Within rounding of the support's own dtype (a float16 linspace is evenly spaced to its precision).
-    tolerance = max(1e-4 * float(spacing), 4 * torch.finfo(support.dtype).eps * float(values.abs().max()))
+    precision = torch.finfo(support.dtype if support.is_floating_point() else torch.get_default_dtype()).eps
+    tolerance = max(1e-4 * float(spacing), 4 * precision * float(values.abs().max()))
     if not (spacing > 0 and bool(values.diff().gt(0).all()) and bool(((values - even).abs() <= tolerance).all())):
         raise ValueError(f"the support must be increasing, evenly spaced atoms v_min .. v_max (as "
                          f"torch.linspace(v_min, v_max, K)), got {shown}")
