@@ -551,6 +551,9 @@ def test_slices_that_cannot_be_sampled_are_named(tmp_path):
         # (the corridor's episodes last 30 steps at most)
         rlkit.train({**base, "env": "gym", "env.id": "examples.corridor:Corridor-v0", "algo.slice_len": 40,
                      "algo.learning_starts": 100}, output_dir=tmp_path / "b")
+    # Any failure ends train.log with an end: line (its own kinds did before; others left none).
+    last = (tmp_path / "b" / "train.log").read_text().strip().splitlines()[-1]
+    assert "end: failed at 100 frames" in last and "ConfigError: at frame 100 the replay holds no 40" in last
 
 
 @pytest.mark.parametrize(("edit", "key"), [("seed: 0", "seed"), ("gamma: 0.99", "value_estimator.gamma"),

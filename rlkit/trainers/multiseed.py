@@ -55,6 +55,7 @@ from rlkit.trainers.trainer import (
     _class_name,
     _optimizer_mismatch,
     _Window,
+    failure_line,
     sample_slices,
     scale_learning_rates,
 )
@@ -419,6 +420,10 @@ class MultiSeedTrainer:
             raise
         except KeyboardInterrupt:
             self._end_all("interrupted", f"interrupted at frame {self.frames:,} by a second signal")
+            raise
+        except Exception as err:  # (as Trainer.fit)
+            log.info("end: failed at %d frames (%s)", self.frames, failure_line(err))
+            self._end_all("error", f"failed at frame {self.frames:,}: {failure_line(err)}")
             raise
         finally:
             for sig, handler in previous.items():

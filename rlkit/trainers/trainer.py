@@ -39,7 +39,7 @@ log = logging.getLogger("rlkit")
 #: How :meth:`Trainer.fit` ended, in ``train.log``'s ``end:`` line.
 END_WORDS: dict[str, str] = {"budget": "budget done", "target": "target reached", "callback": "stopped by a callback",
                              "non_finite": "non-finite",
-                             "interrupted": "interrupted"}
+                             "interrupted": "interrupted", "error": "failed"}
 
 
 # Gradients of at most this many entries get their norm from one concatenated copy (see _grad_norm);
@@ -121,6 +121,12 @@ class TrainerSettings:
                 raise ValueError(f"TrainerSettings: {name}={value!r} is invalid; expected {expected}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"unknown lr_schedule {self.lr_schedule!r}; valid choices: {list(LR_SCHEDULES)}")
+
+
+def failure_line(err: BaseException) -> str:
+    """An exception in one line: its type and the first line of its message."""
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
 
 
 def sample_slices(replay: Any, settings: TrainerSettings, frames: int) -> TensorDictBase:
@@ -398,6 +404,10 @@ class Trainer:
         except KeyboardInterrupt:
             self._end("interrupted", f"interrupted at frame {self.frames:,} by a second signal; no checkpoint "
                                      f"written since {self._good_checkpoint()}", failing=True)
+            raise
+        except Exception as err:  # any other failure: train.log and the loggers still hear how it ended
+            self._end("error", f"failed at frame {self.frames:,}: {failure_line(err)}; the last checkpoint is "
+                               f"{self._good_checkpoint()}", failing=True)
             raise
         finally:
             for sig, handler in previous.items():

@@ -16,7 +16,7 @@ MetricValue = float | int | bool | torch.Tensor
 
 #: Why training ended: the frame budget was used up, a greedy evaluation reached the target return
 #: (early stop), a loss or gradient became NaN/inf, or SIGINT/SIGTERM arrived.
-EndReason = Literal["budget", "target", "callback", "non_finite", "interrupted"]
+EndReason = Literal["budget", "target", "callback", "non_finite", "interrupted", "error"]
 END_REASONS: tuple[str, ...] = get_args(EndReason)
 
 
