@@ -215,6 +215,10 @@ class A2CLoss(LossModule):
         if action is None:
             raise KeyError(f"A2CLoss needs the actions taken under {self.tensor_keys.action!r}; the batch has "
                            f"{sorted(map(str, tensordict.keys()))}")
+        if isinstance(dist, torch.distributions.Categorical) and action.is_floating_point():
+            # (log_prob would truncate 0.7 to action 0)
+            raise ValueError(f"the {self.tensor_keys.action!r} entry holds {action.dtype} values; a categorical "
+                             "policy's actions are integer indices")
         return action
 
     def _critic_loss(self, tensordict: TensorDictBase, value: torch.Tensor | None = None) -> torch.Tensor:

@@ -270,3 +270,12 @@ def test_check_support_takes_an_integer_support():
     from rlkit.objectives.value.functional import check_support
 
     check_support(torch.arange(-5, 6))
+
+
+def test_a2c_refuses_float_actions_for_a_categorical_policy():
+    """torch's Categorical.log_prob truncated 0.7 to action 0."""
+    loss, td = a2c_loss(), time_batch()
+    td["action"] = td["action"].float() + 0.7
+    with pytest.raises(ValueError, match=r"the 'action' entry holds torch.float32 values; a categorical policy's "
+                                         r"actions are integer indices"):
+        loss(td)
