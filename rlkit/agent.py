@@ -23,13 +23,12 @@ from torch import nn
 
 from rlkit import keys
 from rlkit.builders import Settings, validate_config
-from rlkit.config_schema import usable_cpus
 from rlkit.data import Categorical, OneHot, TensorSpec
 from rlkit.envs.transforms import EnvTransform
 from rlkit.errors import CheckpointMismatchError, ConfigError, RunDirError
 from rlkit.factories import build_agent, make_env, seed_dir_name
 from rlkit.modules import ExplorationType, action_call, set_exploration_type
-from rlkit.run import CONFIG_FILE, load_run_config, run_dir_of
+from rlkit.run import CONFIG_FILE, capped_threads, load_run_config, run_dir_of
 from rlkit.trainers.checkpoint import find_checkpoint, load_checkpoint
 from rlkit.trainers.evaluator import epsilon_explore
 from rlkit.utils.state import first_mismatch
@@ -72,11 +71,8 @@ def open_run(run: str | os.PathLike[str], *, device: str = "cpu") -> LoadedRun:
     if not (run_dir / CONFIG_FILE).is_file():
         raise RunDirError(f"{run_dir} has no {CONFIG_FILE}: is it an rlkit run directory? (a checkpoint file must "
                           "lie in <run dir>/checkpoints/ or <run dir>/)")
-    cfg = load_run_config(run_dir, [f"device={device}"], action="load the run")
-    threads = cfg.get("num_threads")
-    if isinstance(threads, int) and threads > usable_cpus():  # (trained on a larger machine: read here with what it has)
-        cfg.num_threads = usable_cpus()
-    settings = validate_config(cfg, saved=True)
+    settings = validate_config(capped_threads(load_run_config(run_dir, [f"device={device}"], action="load the run")),
+                               saved=True)
     if settings.root.num_seeds > 1:
         seeds = range(settings.root.seed, settings.root.seed + settings.root.num_seeds)
         snapshot = (f"; a seed folder reads the run's last checkpoint, {checkpoint.name} cannot be loaded per seed"

@@ -31,6 +31,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from rlkit.builders import Settings, apply_overrides, resolved_container, validate_config
+from rlkit.config_schema import usable_cpus
 from rlkit.errors import CheckpointError, ConfigError, RunDirError
 from rlkit.factories import (
     build_multiseed_trainer,
@@ -205,6 +206,15 @@ def load_run_config(run_dir: str | os.PathLike, overrides: list[str] | None = No
     _fill_added_keys(saved, _root_defaults())
     extra = [o for o in (overrides or []) if o.split("=", 1)[0].lstrip("+") != "resume"]
     return apply_overrides(saved, extra)
+
+
+def capped_threads(cfg: DictConfig) -> DictConfig:
+    """``cfg`` (a saved run's config, read to evaluate or report it) with ``num_threads`` at most this
+    machine's usable CPUs: a run trained on a larger machine is read with what this one has."""
+    threads = cfg.get("num_threads")
+    if isinstance(threads, int) and threads > usable_cpus():
+        cfg.num_threads = usable_cpus()
+    return cfg
 
 
 def _root_defaults() -> dict:
@@ -493,31 +503,36 @@ def _check_trained_with(state: dict, now: dict[str, Any], run_dir: Path) -> None
     trained = state.get("restored_config")
     if not isinstance(trained, dict):
         return
-    for key, value in trained.items():
-        if key not in now:
-            continue
-        # A section key by key, a missing one as null (as _check_restored_keys compares them).
-        pairs = ([(f"{key}.{k}", value.get(k), now[key].get(k)) for k in dict.fromkeys([*value, *now[key]])]
-                 if isinstance(value, dict) and isinstance(now[key], dict) else [(key, value, now[key])])
-        for name, old, new in pairs:
-            if old != new:
-                raise ConfigError(f"{run_dir / CONFIG_FILE} has {name}={new!r}, but the run trained with {old!r}, which "
-                                  f"the checkpoint restores: was the file edited? put {old!r} back, or start a new run "
-                                  "for another value")
+    differs = _first_difference(trained, {key: value for key, value in now.items() if key in trained})
+    if differs is not None:
+        name, old, new = differs
+        raise ConfigError(f"{run_dir / CONFIG_FILE} has {name}={new!r}, but the run trained with {old!r}, which the "
+                          f"checkpoint restores: was the file edited? put {old!r} back, or start a new run for another "
+                          "value")
+
+
+def _first_difference(before: dict[str, Any], after: dict[str, Any]) -> tuple[str, Any, Any] | None:
+    """The first restored key (``name, before, after``) whose values differ; a section is compared key
+    by key, a missing key counting as null."""
+    for key in dict.fromkeys([*before, *after]):
+        old, new = before.get(key), after.get(key)
+        pairs = ([(f"{key}.{k}", old.get(k), new.get(k)) for k in dict.fromkeys([*old, *new])]
+                 if isinstance(old, dict) and isinstance(new, dict) else [(key, old, new)])
+        for name, a, b in pairs:
+            if a != b:
+                return name, a, b
+    return None
 
 
 def _check_restored_keys(saved: DictConfig, cfg: DictConfig) -> None:
     """Refuses an override of a key the checkpoint restores (:data:`RESTORED_ON_RESUME` and the
     algorithm's): it would be recorded in ``config.yaml`` while the checkpoint's value is used. Each
     entry is a key, or a section whose every key counts."""
-    for key in _restored_keys(saved):
-        before, after = OmegaConf.select(saved, key), OmegaConf.select(cfg, key)
-        pairs = ([(f"{key}.{k}", before.get(k), after.get(k)) for k in dict.fromkeys([*before, *after])]
-                 if isinstance(before, DictConfig) and isinstance(after, DictConfig) else [(key, before, after)])
-        for name, old, new in pairs:
-            if old != new:
-                raise ConfigError(f"{name}={new!r} cannot change when resuming (the run has {old!r}): the checkpoint "
-                                  "restores it; start a new run for another value")
+    differs = _first_difference(restored_values(saved), restored_values(cfg))
+    if differs is not None:
+        name, old, new = differs
+        raise ConfigError(f"{name}={new!r} cannot change when resuming (the run has {old!r}): the checkpoint "
+                          "restores it; start a new run for another value")
 
 
 def _verify_resume(run_dir: Path, overrides: list[str] | None, checkpoint: Path,

@@ -89,16 +89,12 @@ def _early_stop_return(path: Path, config: dict) -> float | None:
     if target is None or (isinstance(target, (int, float)) and not isinstance(target, bool)):
         return None if target is None else float(target)
     from rlkit.builders import validate_config
-    from rlkit.config_schema import usable_cpus
     from rlkit.errors import RlkitError
-    from rlkit.run import load_run_config
+    from rlkit.run import capped_threads, load_run_config
 
     try:  # "auto": the env's registered threshold, which needs its spec
         # (on this machine's device and CPUs: a run trained on a GPU or a larger machine is read here)
-        cfg = load_run_config(path, ["device=cpu"])
-        if isinstance(cfg.get("num_threads"), int) and cfg.num_threads > usable_cpus():
-            cfg.num_threads = usable_cpus()
-        resolved = validate_config(cfg, saved=True).env.target_return
+        resolved = validate_config(capped_threads(load_run_config(path, ["device=cpu"])), saved=True).env.target_return
     except RlkitError:  # (an env whose module is not importable here: the target is unknown)
         return None
     return None if resolved is None else float(resolved)
