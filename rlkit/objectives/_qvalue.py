@@ -104,3 +104,13 @@ def action_mask(actor: QValueActor, tensordict: TensorDictBase) -> torch.Tensor 
     """The action mask the actor's greedy head reads (``None`` when it reads none)."""
     key = actor.qvalue_module.action_mask_key
     return None if key is None else tensordict.get(key)
+
+
+def next_action_mask(actor: QValueActor, next_td: TensorDictBase, terminated: torch.Tensor) -> torch.Tensor | None:
+    """The mask the greedy next action is picked under: the next observation's action mask (``None``
+    when the actor reads none), with every action allowed in ``terminated`` rows. A terminated
+    transition's next value is never used, and a game-over state may allow no action at all."""
+    mask = action_mask(actor, next_td)
+    if mask is None:
+        return None
+    return mask | terminated.reshape(*mask.shape[:-1], 1)

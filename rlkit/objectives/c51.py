@@ -11,7 +11,12 @@ from tensordict.utils import NestedKey
 
 from rlkit import keys as rlkeys
 from rlkit.modules import DistributionalQValueActor, check_action_layout
-from rlkit.objectives._qvalue import action_mask, infer_action_space, network_inputs, register_value_network
+from rlkit.objectives._qvalue import (
+    infer_action_space,
+    network_inputs,
+    next_action_mask,
+    register_value_network,
+)
 from rlkit.objectives.common import LossModule, with_sampling_mode
 from rlkit.objectives.utils import Reduction, check_flag, reduce_loss
 from rlkit.objectives.value import ValueEstimators
@@ -136,19 +141,20 @@ class DistributionalDQNLoss(LossModule):
             names = ("reward", "done", "terminated")
             self._value_estimator.set_keys(**{k: v for k, v in kwargs.items() if k in names})
 
-    def _target_probs(self, next_td: TensorDictBase) -> torch.Tensor:
+    def _target_probs(self, next_td: TensorDictBase, terminated: torch.Tensor) -> torch.Tensor:
         """Probabilities ``[*B, K]`` of the target network at the greedy next action (chosen by the
-        online network with ``double_dqn``, else by the target network)."""
+        online network with ``double_dqn``, else by the target network; any action in terminated rows)."""
         online: DistributionalQValueActor = self.value_network
         target = cast(DistributionalQValueActor, self.target_network("value_network"))  # a copy of the online actor
         inputs = network_inputs(online, next_td)
+        mask = next_action_mask(online, next_td, terminated)
         with torch.no_grad():
             if self.double_dqn:
-                next_action = online.greedy(online.action_values(*inputs), action_mask(online, next_td))
+                next_action = online.greedy(online.action_values(*inputs), mask)
                 target_log_probs = target.action_values(*inputs)
             else:
                 target_log_probs = target.action_values(*inputs)
-                next_action = target.greedy(target_log_probs, action_mask(target, next_td))
+                next_action = target.greedy(target_log_probs, mask)
             return action_log_probs(target_log_probs, next_action, self.action_space).exp()
 
     def target_distribution(self, tensordict: TensorDictBase) -> torch.Tensor:
@@ -168,7 +174,7 @@ class DistributionalDQNLoss(LossModule):
             terminated = done if truncated is None else done & ~truncated
         with torch.no_grad():
             return categorical_projection(
-                self._target_probs(next_td),
+                self._target_probs(next_td, terminated),
                 next_td.get(keys.reward),
                 terminated,
                 self.value_network.support,

@@ -14,10 +14,10 @@ from torch import nn
 from rlkit import keys as rlkeys
 from rlkit.modules import QValueActor, check_action_layout, chosen_value
 from rlkit.objectives._qvalue import (
-    action_mask,
     as_qvalue_actor,
     infer_action_space,
     network_inputs,
+    next_action_mask,
     register_value_network,
 )
 from rlkit.objectives.common import LossModule, with_sampling_mode
@@ -140,18 +140,23 @@ class DQNLoss(LossModule):
             names = ("reward", "done", "terminated", "value_target", "advantage")
             self._value_estimator.set_keys(**{k: v for k, v in kwargs.items() if k in names})
 
-    def _next_value(self, next_td: TensorDictBase) -> torch.Tensor:
+    def _next_value(self, tensordict: TensorDictBase) -> torch.Tensor:
+        """The greedy next value ``[*B, 1]`` of a batch, without gradient."""
         online: QValueActor = self.value_network
         target = cast(QValueActor, self.target_network("value_network"))  # a copy of the online actor
+        next_td = tensordict.get(rlkeys.NEXT)
         inputs = network_inputs(online, next_td)
         with torch.no_grad():
             target_values = target.action_values(*inputs)
-            if self.double_dqn:  # the online network picks the action, the target network values it
-                action = online.greedy(online.action_values(*inputs), action_mask(online, next_td))
-            elif self._max_is_greedy:
+            if self._max_is_greedy and not self.double_dqn:
                 return target_values.max(-1, keepdim=True).values
+            mask = None
+            if online.qvalue_module.action_mask_key is not None:
+                mask = next_action_mask(online, next_td, self.value_estimator.flags(tensordict)[1])
+            if self.double_dqn:  # the online network picks the action, the target network values it
+                action = online.greedy(online.action_values(*inputs), mask)
             else:
-                action = target.greedy(target_values, action_mask(target, next_td))
+                action = target.greedy(target_values, mask)
             return chosen_value(target_values, action, self.action_space)
 
     @with_sampling_mode
@@ -163,7 +168,7 @@ class DQNLoss(LossModule):
         values = actor.action_values(*network_inputs(actor, tensordict))
         action = check_action_layout(tensordict.get(keys.action, None), values.shape, self.action_space, keys.action)
         pred = chosen_value(values, action, self.action_space)
-        next_value = self._next_value(tensordict.get(rlkeys.NEXT))
+        next_value = self._next_value(tensordict)
         # No network runs here and next_value carries no graph: the target is gradient-free.
         target = self.value_estimator.value_estimate(tensordict, next_value=next_value)
         with torch.no_grad():

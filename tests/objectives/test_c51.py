@@ -147,6 +147,28 @@ def test_masked_next_actions_are_never_the_target_action():
     torch.testing.assert_close(loss.target_distribution(td), loop_projection(next_probs, reward, terminated, 0.99))
 
 
+@pytest.mark.parametrize("double", [False, True])
+def test_a_game_over_state_that_allows_no_action_is_no_error_when_terminated(double):
+    # A terminated transition's next distribution is not used: its next mask may allow nothing.
+    online = nn.Linear(4, ATOMS * ACTIONS)
+    net = nn.Sequential(online, nn.Unflatten(-1, (ATOMS, ACTIONS)))
+    actor = DistributionalQValueActor(net, SUPPORT, action_space="categorical", action_mask_key="action_mask")
+    loss = DistributionalDQNLoss(actor, delay_value=False, double_dqn=double)
+    terminated = torch.tensor([True, False, True])
+    td = transition_batch((3,), n_actions=ACTIONS, terminated=terminated)
+    mask = torch.ones(3, ACTIONS, dtype=torch.bool)
+    mask[0] = mask[2] = False
+    td["next", "action_mask"] = mask
+    next_lp = log_probs(online, td["next", "observation"])
+    best = (next_lp.exp() * SUPPORT.unsqueeze(-1)).sum(-2).argmax(-1)
+    next_probs = next_lp.exp()[torch.arange(3), :, best]
+    reward = td["next", "reward"].squeeze(-1)
+    torch.testing.assert_close(loss.target_distribution(td), loop_projection(next_probs, reward, terminated, 0.99))
+    td["next", "terminated"][2] = False
+    with pytest.raises(ValueError, match="forbids every action"):
+        loss.target_distribution(td)
+
+
 def test_tensordict_path_matches_the_tensor_fast_path():
     # A SafeModule core is run through TensorDicts (it may project); the result must not change.
     loss, online, target = make_loss()

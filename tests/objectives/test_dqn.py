@@ -163,6 +163,37 @@ def test_masked_next_action_is_never_the_bootstrap():
     torch.testing.assert_close(td["td_error"], (td["next", "reward"] + 0.99 * best_allowed - pred).abs())
 
 
+@pytest.mark.parametrize("double", [False, True])
+def test_a_game_over_state_that_allows_no_action_is_no_error_when_terminated(double):
+    # Envs (board games) may report an all-False action mask once the game is over; that next value
+    # is multiplied by 0, so the loss must not fail on it. A running episode's empty mask still fails.
+    net = nn.Linear(4, 3)
+    actor = QValueActor(net, action_space="categorical", action_mask_key="action_mask")
+    loss = DQNLoss(actor, delay_value=False, double_dqn=double)
+    terminated = torch.tensor([True, False, False, True])
+    td = transition_batch((4,), n_actions=3, terminated=terminated)
+    td["action_mask"] = torch.ones(4, 3, dtype=torch.bool)
+    mask = torch.ones(4, 3, dtype=torch.bool)
+    mask[0] = mask[3] = False
+    mask[1, 0] = False
+    td["next", "action_mask"] = mask
+    loss(td)
+    pred = net(td["observation"]).detach().gather(-1, td["action"].unsqueeze(-1))
+    next_q = net(td["next", "observation"]).detach()
+    bootstrap = next_q.masked_fill(~mask, float("-inf")).max(-1, keepdim=True).values
+    bootstrap = torch.where(terminated[:, None], torch.zeros(()), bootstrap)
+    torch.testing.assert_close(td["td_error"], (td["next", "reward"] + 0.99 * bootstrap - pred).abs())
+    # Only done given (no terminated flag): done & ~truncated is the terminal flag, as the estimators read it.
+    only_done = td.clone()
+    only_done["next", "done"] = only_done["next", "terminated"] | only_done["next", "truncated"]
+    del only_done["next", "terminated"]
+    loss(only_done)
+    torch.testing.assert_close(only_done["td_error"], td["td_error"])
+    td["next", "terminated"][0] = False
+    with pytest.raises(ValueError, match="forbids every action"):
+        loss(td)
+
+
 def loop_lambda_return(reward, next_value, terminated, done, gamma, lmbda):
     """Slow reference of the TD(lambda) return over the last (time) dim of [B, T] tensors."""
     out = torch.zeros_like(reward)
@@ -260,7 +291,7 @@ def test_vanilla_next_value_is_the_value_at_the_greedy_action_read_with_max_wher
     # now; ties and negative values give the same numbers.
     loss = fixed_loss()
     obs = torch.tensor([[0.0, 0.0, 0.0, 0.0], [1.0, -2.0, 0.5, 3.0], [-1.0, 1.0, -1.0, -1.0]])
-    td = TensorDict({"observation": obs}, batch_size=[3])
+    td = TensorDict({"next": TensorDict({"observation": obs}, batch_size=[3])}, batch_size=[3])
     target = loss.target_network("value_network")
     values = target.action_values(obs)
     assert loss._max_is_greedy

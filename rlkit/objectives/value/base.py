@@ -199,7 +199,10 @@ class ValueEstimatorBase(TensorDictModuleBase, abc.ABC):
             )
         return value
 
-    def _flags(self, td: TensorDictBase) -> tuple[torch.Tensor, torch.Tensor]:
+    def flags(self, td: TensorDictBase) -> tuple[torch.Tensor, torch.Tensor]:
+        """The ``done`` and ``terminated`` flags of a batch as this estimator reads them: a missing
+        ``terminated`` is ``done & ~truncated`` (``done`` without ``truncated``), a missing ``done`` is
+        ``terminated | truncated``."""
         done = td.get(self._next_done, None)
         terminated = td.get(self._next_terminated, None)
         if done is not None and terminated is not None:
@@ -353,7 +356,7 @@ class ValueEstimatorBase(TensorDictModuleBase, abc.ABC):
         self, td: TensorDictBase, value: torch.Tensor | None, next_value: torch.Tensor
     ) -> tuple[torch.Tensor | None, torch.Tensor]:
         reward = self._read(td, self._next_reward, "the reward")
-        done, terminated = self._flags(td)
+        done, terminated = self.flags(td)
         if td.batch_dims > 0:
             return self._estimate(value, next_value, reward, done, terminated)
         # A batch-less TensorDict (TD0 only) gets a unit time dim for the kernel.
