@@ -168,19 +168,9 @@ def validate_config(cfg: DictConfig, *, saved: bool = False) -> Settings:
             f"valid choices for {algo.name}: {supported}"
         )
     slices = entry.off_policy and get_estimator_class(estimator.name).needs_time_dim
-    if slices:
-        slice_of = entry.slice_len
-        if slice_of is None:
-            raise ConfigError(f"value_estimator={estimator.name!r} trains on [B, T] slices, but algo={algo.name!r} "
-                              "declares no slice length")
-        slice_len = int(slice_of(algo))
-        # Several envs' steps are stored env by env, algo.train_frequency of them per batch: a slice
-        # cannot cross from one batch's block into the next, so none would ever be found.
-        if strict and algo.num_envs > 1 and algo.train_frequency < slice_len:
-            raise ConfigError(f"value_estimator={estimator.name!r} with algo.num_envs={algo.num_envs}: each env's steps "
-                              f"are stored in blocks of algo.train_frequency={algo.train_frequency}, and slices of "
-                              f"algo.slice_len={slice_len} steps cannot cross blocks; give algo.train_frequency >= "
-                              f"{slice_len}, a shorter algo.slice_len, or algo.num_envs=1")
+    if slices and entry.slice_len is None:
+        raise ConfigError(f"value_estimator={estimator.name!r} trains on [B, T] slices, but algo={algo.name!r} "
+                          "declares no slice length")
     if slices and algo.prioritized:  # (an off-policy section is an OffPolicyConfig, checked above)
         raise ConfigError(f"algo.prioritized=true with value_estimator={estimator.name!r}: its [B, T] slices are "
                           "sampled uniformly (no prioritised slices); use value_estimator=td0 for prioritised "

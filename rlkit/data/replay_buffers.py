@@ -10,7 +10,7 @@ from tensordict import TensorDictBase
 from tensordict.utils import NestedKey
 
 from rlkit import keys
-from rlkit.data.slices import slice_starts
+from rlkit.data.slices import SliceStarts, slice_starts
 from rlkit.data.storage import TensorDictStorage
 from rlkit.data.sum_tree import MinTree, SumTree, tree_leaves
 from rlkit.utils.values import as_int, as_real
@@ -37,10 +37,11 @@ class ReplayBuffer:
     :meth:`sample_slices` returns ``[B, T]`` windows of consecutive transitions of one trajectory for
     n-step / TD(lambda) targets. It needs a per-transition integer ``"traj_id"`` (unique per episode,
     constant along it, continued across collector batches) and uses ``"step_count"`` (steps
-    ``t, t + 1, ...``) and ``("next", "done")`` when they are stored. Each env's steps must be contiguous
-    in storage (collectors extend with env-major blocks, ``[num_envs, T] -> reshape(-1)``); slices never
-    cross a trajectory change, a step-count gap, a done step (a slice may end on one), or the boundary
-    between the newest and the oldest item. Starts are uniform over all valid starts; pieces shorter than
+    ``t, t + 1, ...``) and ``("next", "done")`` when they are stored. A slice is ``T`` items of one
+    trajectory that follow each other in storage order (:mod:`rlkit.data.slices`: the env-major blocks
+    of a collector with several envs interleave, and a slice runs on into its env's next block); slices
+    never cross a trajectory change, a step-count gap or a done step (a slice may end on one), and never
+    run from the newest item to the oldest. Starts are uniform over all valid starts; pieces shorter than
     ``T`` are never sampled (no padding).
 
     Args:
@@ -92,7 +93,7 @@ class ReplayBuffer:
             generator = torch.Generator()
             generator.manual_seed(int(torch.randint(0, 2**62, ()).item()))
         self._generator = generator
-        self._slice_cache: tuple[tuple, torch.Tensor] | None = None
+        self._slice_cache: tuple[tuple, SliceStarts] | None = None
 
     @property
     def capacity(self) -> int:
@@ -194,8 +195,8 @@ class ReplayBuffer:
                                   done_key=done_key)
             self._slice_cache = (cache_key, starts)
         starts = self._slice_cache[1]
-        start = starts[self._randint(starts.numel(), batch_size)] + self._storage.oldest
-        slots = (start.unsqueeze(-1) + torch.arange(slice_len, device=start.device)) % self.capacity
+        positions = starts.positions(self._randint(starts.starts.numel(), batch_size), slice_len)
+        slots = (positions + self._storage.oldest) % self.capacity
         return self._storage.gather(slots, {keys.INDEX: slots})
 
     def state_dict(self) -> dict[str, Any]:

@@ -1,5 +1,14 @@
-"""Which contiguous runs of stored transitions form valid ``[T]`` time slices (for n-step / TD(lambda))."""
+"""Which runs of stored transitions form valid ``[T]`` time slices (for n-step / TD(lambda)).
+
+A slice is ``T`` consecutive steps of one trajectory. Collectors with several envs store each
+batch env by env (``[num_envs, T] -> reshape(-1)``), so an env's next batch lies past the other
+envs' blocks: slices are found in *trajectory order*, the stored items grouped by trajectory id and
+in storage order within one (which is time order), so a slice may run from one block of an env into
+the next.
+"""
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import torch
 from tensordict.utils import NestedKey
@@ -7,7 +16,7 @@ from tensordict.utils import NestedKey
 from rlkit import keys
 from rlkit.data.storage import TensorDictStorage
 
-__all__ = ["NoValidSliceError", "slice_starts", "valid_slice_starts"]
+__all__ = ["NoValidSliceError", "SliceStarts", "slice_starts", "trajectory_order", "valid_slice_starts"]
 
 
 class NoValidSliceError(ValueError):
@@ -62,6 +71,44 @@ def valid_slice_starts(
     return mask
 
 
+def trajectory_order(traj_id: torch.Tensor) -> torch.Tensor | None:
+    """The positions of per-transition ``traj_id`` values (oldest first) grouped by trajectory, in
+    storage order within each: a stable sort by id. ``None`` when the ids never decrease (one env's
+    stream), where that order is the storage order itself.
+
+    Examples:
+        >>> import torch
+        >>> from rlkit.data.slices import trajectory_order
+        >>> trajectory_order(torch.tensor([0, 0, 1, 1, 0, 2, 1])).tolist()
+        [0, 1, 4, 2, 3, 6, 5]
+        >>> trajectory_order(torch.tensor([3, 3, 4])) is None
+        True
+    """
+    if traj_id.numel() < 2 or bool((traj_id[1:] >= traj_id[:-1]).all()):
+        return None
+    return torch.sort(traj_id, stable=True).indices
+
+
+class SliceStarts(NamedTuple):
+    """Where slices may start: ``starts`` are positions in trajectory ``order`` (a map from those
+    positions to oldest-first storage positions; ``None`` when it is the identity)."""
+
+    starts: torch.Tensor
+    order: torch.Tensor | None
+
+    def positions(self, chosen: torch.Tensor, slice_len: int) -> torch.Tensor:
+        """Oldest-first storage positions ``[B, T]`` of the slices starting at ``starts[chosen]``.
+
+        Examples:
+            >>> import torch
+            >>> from rlkit.data.slices import SliceStarts
+            >>> SliceStarts(torch.tensor([0, 2]), torch.tensor([0, 1, 4, 2, 3])).positions(torch.tensor([1]), 3).tolist()
+            [[4, 2, 3]]
+        """
+        steps = self.starts[chosen].unsqueeze(-1) + torch.arange(slice_len, device=self.starts.device)
+        return steps if self.order is None else self.order[steps]
+
+
 def _per_item_scalar(storage: TensorDictStorage, key: NestedKey, integer: bool) -> torch.Tensor:
     """Entry ``key`` (one value per item) of the stored items oldest first, as a flat tensor."""
     value = storage.data.get(key)
@@ -81,14 +128,16 @@ def slice_starts(
     traj_key: NestedKey = keys.TRAJ_ID,
     step_key: NestedKey | None = keys.STEP_COUNT,
     done_key: NestedKey | None = keys.next_(keys.DONE),
-) -> torch.Tensor:
-    """Valid slice starts of a storage, as positions ``k`` in its oldest-to-newest order.
+) -> SliceStarts:
+    """Valid slice starts of a storage, in trajectory order (:func:`trajectory_order` of its
+    oldest-first items).
 
-    The slice starting at ``k`` occupies slots ``(storage.oldest + k + arange(slice_len)) % capacity``.
-    ``traj_key`` is required; ``step_key`` and ``done_key`` are checked when stored.
+    :meth:`SliceStarts.positions` gives the slices' oldest-first positions ``k``; the item at ``k``
+    occupies slot ``(storage.oldest + k) % capacity``. ``traj_key`` is required; ``step_key`` and
+    ``done_key`` are checked when stored.
 
     Returns:
-        int64 ``[num_valid]`` positions, never empty (``ValueError`` when no slice fits).
+        the starts (never empty: ``NoValidSliceError`` when no slice fits) and the order.
     """
     if traj_key not in storage:
         stored = [] if len(storage) == 0 else list(storage.data.keys(include_nested=True, leaves_only=True))
@@ -102,11 +151,15 @@ def slice_starts(
         step = _per_item_scalar(storage, step_key, integer=True)
     if done_key is not None and done_key in storage:
         done = _per_item_scalar(storage, done_key, integer=False) != 0
+    order = trajectory_order(traj)
+    if order is not None:
+        traj = traj[order]
+        step = None if step is None else step[order]
+        done = None if done is None else done[order]
     starts = valid_slice_starts(traj, slice_len, step_count=step, done=done).nonzero().squeeze(-1)
     if starts.numel() == 0:
         raise NoValidSliceError(
             f"no valid slice of length {slice_len}: no stored trajectory piece has {slice_len} consecutive "
-            f"transitions (checked {traj_key!r}, {step_key!r}, {done_key!r} over {len(storage)} items); "
-            "each env's steps must be contiguous in storage (extend with env-major blocks)"
+            f"transitions (checked {traj_key!r}, {step_key!r}, {done_key!r} over {len(storage)} items)"
         )
-    return starts
+    return SliceStarts(starts, order)

@@ -203,17 +203,18 @@ def test_uniform_buffer_errors() -> None:
 def _collect(
     num_envs: int, steps_per_env: int, batches: int, seed: int, step_count: bool = True
 ) -> list[TensorDict]:
-    """Env-major collector batches: per env a contiguous block, episodes of random length end with done."""
+    """Env-major collector batches: per env a contiguous block, episodes of random length end with done.
+    ``"frame"`` counts the stored items, ``"env"`` and ``"t"`` say whose stream and which step of it."""
     gen = torch.Generator().manual_seed(seed)
     traj = list(range(num_envs))
     step = [0] * num_envs
     next_traj, frame, out = num_envs, 0, []
-    for _ in range(batches):
+    for batch in range(batches):
         rows = []
         for env in range(num_envs):
-            for _ in range(steps_per_env):
+            for i in range(steps_per_env):
                 done = bool(torch.rand((), generator=gen) < 0.2)
-                rows.append((frame, traj[env], step[env], done))
+                rows.append((frame, traj[env], step[env], done, env, batch * steps_per_env + i))
                 frame += 1
                 step[env] += 1
                 if done:
@@ -223,6 +224,8 @@ def _collect(
             {
                 "frame": torch.tensor(cols[0]),
                 "traj_id": torch.tensor(cols[1]),
+                "env": torch.tensor(cols[4]),
+                "t": torch.tensor(cols[5]),
                 "next": {"done": torch.tensor(cols[3]).unsqueeze(-1)},
             },
             batch_size=[len(rows)],
@@ -234,29 +237,31 @@ def _collect(
 
 
 def _reference_starts(rb: ReplayBuffer, slice_len: int) -> set[int]:
-    """Frames at which a valid slice starts, by a plain loop over the stored items oldest first."""
+    """Frames at which a valid slice starts, by a plain loop over each env's stored steps in time order."""
     data = rb.storage.data
-    order = sorted(range(len(rb)), key=lambda s: int(data["frame"][s]))
-    rows = [(int(data["frame"][s]), int(data["traj_id"][s]), bool(data["next", "done"][s])) for s in order]
-    steps = [int(data["step_count"][s]) for s in order] if "step_count" in data.keys() else None
+    rows = sorted((int(data["env"][s]), int(data["t"][s]), int(data["frame"][s]), int(data["traj_id"][s]),
+                   bool(data["next", "done"][s]), int(data["step_count"][s]) if "step_count" in data.keys() else 0)
+                  for s in range(len(rb)))
     starts = set()
     for k in range(len(rows) - slice_len + 1):
         ok = all(
-            rows[j + 1][1] == rows[j][1]
-            and rows[j + 1][0] == rows[j][0] + 1
-            and not rows[j][2]
-            and (steps is None or steps[j + 1] == steps[j] + 1)
+            rows[j + 1][0] == rows[j][0]  # the same env's stream,
+            and rows[j + 1][1] == rows[j][1] + 1  # its next step (none overwritten between),
+            and rows[j + 1][3] == rows[j][3]  # the same episode,
+            and not rows[j][4]
+            and rows[j + 1][5] == rows[j][5] + ("step_count" in data.keys())
             for j in range(k, k + slice_len - 1)
         )
         if ok:
-            starts.add(rows[k][0])
+            starts.add(rows[k][2])
     return starts
 
 
 def _check_slices(batch: TensorDictBase, slice_len: int) -> None:
-    frame, traj, done = batch["frame"], batch["traj_id"], batch["next", "done"].squeeze(-1)
+    traj, done = batch["traj_id"], batch["next", "done"].squeeze(-1)
     assert batch.batch_size[1] == slice_len
-    assert (frame[:, 1:] == frame[:, :-1] + 1).all()  # consecutive in storage order, no newest->oldest jump
+    assert (batch["env"] == batch["env"][:, :1]).all()
+    assert (batch["t"][:, 1:] == batch["t"][:, :-1] + 1).all()  # consecutive steps of one env's stream
     assert (traj == traj[:, :1]).all()
     assert not done[:, :-1].any()  # only the last step may be a done step
     if "step_count" in batch.keys():
@@ -278,6 +283,7 @@ def test_slices_respect_episodes_with_interleaved_envs_and_wrap_around(
     assert batch["index"].shape == (3000, 4) and batch["index"].device.type == device
     _assert_batch_matches_storage(rb, batch)
     _check_slices(batch, 4)
+    assert (batch["frame"][:, 1:] != batch["frame"][:, :-1] + 1).any()  # some run on into the env's next block
     expected = _reference_starts(rb, 4)
     assert 5 < len(expected) < 50
     assert set(batch["frame"][:, 0].tolist()) == expected
@@ -324,13 +330,21 @@ def test_cached_slice_starts_follow_new_writes() -> None:
         rb.sample_slices(2, 2)
 
 
+def test_time_major_interleaved_envs_give_slices_of_one_env() -> None:
+    # Steps stored env 0, env 1, env 0, ...: a slice follows one trajectory through the interleaving.
+    rb = _seeded(ReplayBuffer, 20)
+    rb.extend(TensorDict({"traj_id": torch.tensor([0, 1] * 5), "frame": torch.arange(10)}, batch_size=[10]))
+    frames = rb.sample_slices(500, 3)["frame"]
+    assert set(map(tuple, frames.tolist())) == {(0, 2, 4), (2, 4, 6), (4, 6, 8), (1, 3, 5), (3, 5, 7), (5, 7, 9)}
+
+
 def test_slice_errors() -> None:
     rb = ReplayBuffer(20)
     with pytest.raises(RuntimeError, match="cannot sample from an empty ReplayBuffer"):
         rb.sample_slices(2, 2)
-    # Time-major interleaving (env 0, env 1, env 0, ...) leaves no two steps of one env adjacent.
-    rb.extend(TensorDict({"traj_id": torch.tensor([0, 1] * 5)}, batch_size=[10]))
-    with pytest.raises(ValueError, match="no valid slice of length 2.*extend with env-major blocks"):
+    # Episodes of one step each: no piece of two steps.
+    rb.extend(TensorDict({"traj_id": torch.arange(10)}, batch_size=[10]))
+    with pytest.raises(ValueError, match="no valid slice of length 2: no stored trajectory piece has 2"):
         rb.sample_slices(4, 2)
     with pytest.raises(ValueError, match="slice_len must be a positive int, got 0"):
         rb.sample_slices(4, 0)

@@ -61,12 +61,21 @@ def test_slice_starts_follow_oldest_first_order_after_wrap_around() -> None:
     storage.extend(TensorDict({"traj_id": traj, "step_count": torch.tensor([0, 1, 0, 1, 2, 3, 4])}, [7]))
     # Oldest first the buffer holds traj 1 steps 0..4 in slots 2, 3, 4, 0, 1.
     assert storage.oldest == 2
-    assert slice_starts(storage, 3).tolist() == [0, 1, 2]
+    assert slice_starts(storage, 3).starts.tolist() == [0, 1, 2]
+    assert slice_starts(storage, 3).order is None
 
 
 def test_slice_starts_accept_column_shaped_entries_and_int_done() -> None:
     storage = _storage(traj_id=torch.zeros(4, 1, dtype=torch.long), done=torch.tensor([[0], [1], [0], [0]]))
-    assert slice_starts(storage, 2, done_key="done").tolist() == [0, 2]
+    assert slice_starts(storage, 2, done_key="done").starts.tolist() == [0, 2]
+
+
+def test_slices_of_env_major_blocks_run_on_into_the_env_s_next_block() -> None:
+    # Two envs, blocks of 2 steps: env 0's episode 0 is at slots 0, 1, 4, 5; env 1's episode 1 at 2, 3, 6, 7.
+    storage = _storage(traj_id=torch.tensor([0, 0, 1, 1, 0, 0, 1, 1]), step_count=torch.tensor([0, 1, 0, 1, 2, 3, 2, 3]))
+    found = slice_starts(storage, 3)
+    assert found.order is not None and found.order.tolist() == [0, 1, 4, 5, 2, 3, 6, 7]
+    assert found.positions(torch.arange(found.starts.numel()), 3).tolist() == [[0, 1, 4], [1, 4, 5], [2, 3, 6], [3, 6, 7]]
 
 
 def test_slice_starts_errors() -> None:
