@@ -68,6 +68,8 @@ class EnvSuite:
     build: Callable[[str | None, str | None, dict[str, Any]], ResolvedEnv]
     doc: str
     canonical: Callable[[str], str] = str  # a game's name as listed in ``games``
+    #: The type of each option whose default is ``None`` (set by the protocol): ``bool``, ``float`` or ``int``.
+    types: Mapping[str, type] = field(default_factory=dict)
 
     def check(self, env_id: str | None, game: str | None, options: Mapping[str, Any]) -> dict[str, Any]:
         """The options with defaults filled in, after refusing what this suite cannot build.
@@ -97,10 +99,16 @@ class EnvSuite:
         merged = {**self.options, **options}
         for key, default in self.options.items():
             value = merged[key]
-            if isinstance(default, bool) and not isinstance(value, bool):
-                raise ValueError(f"env.options.{key}={value!r} is invalid: expected true or false")
-            if isinstance(default, float) and not (isinstance(value, (int, float)) and not isinstance(value, bool)):
-                raise ValueError(f"env.options.{key}={value!r} is invalid: expected a number")
+            kind = self.types.get(key, type(default))
+            null = " or null" if default is None else ""
+            if value is None and default is None:
+                continue
+            if kind is bool and not isinstance(value, bool):
+                raise ValueError(f"env.options.{key}={value!r} is invalid: expected true or false{null}")
+            if kind is float and not (isinstance(value, (int, float)) and not isinstance(value, bool)):
+                raise ValueError(f"env.options.{key}={value!r} is invalid: expected a number{null}")
+            if kind is int and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+                raise ValueError(f"env.options.{key}={value!r} is invalid: expected an integer >= 0{null}")
         return merged
 
     def resolve(self, env_id: str | None, game: str | None, options: Mapping[str, Any]) -> ResolvedEnv:
@@ -178,6 +186,7 @@ ENV_SUITES: dict[str, EnvSuite] = {
                         "noop_max": None, "terminal_on_life_loss": None, "fire_reset": None},
         _atari, "Atari 2600 via ale-py (env.game, e.g. Breakout): the nature or machado protocol",
         canonical=_atari_name,
+        types={"sticky_action_prob": float, "noop_max": int, "terminal_on_life_loss": bool, "fire_reset": bool},
     ),
 }
 

@@ -171,6 +171,13 @@ def test_machado_protocol_settings():
     ({"protocol": "deepmind"}, r"env.options.protocol='deepmind' is not an Atari protocol; valid choices: \['machado', 'nature'\]"),
     ({"frame_stack": 0}, r"env.options.frame_stack=0 is invalid: expected a positive integer"),
     ({"sticky": 0.1}, r"env.options has keys env.suite='atari' does not take: \['sticky'\]"),
+    # Options the protocol sets (default null) are typed too: 'no' would have switched life loss on.
+    ({"terminal_on_life_loss": "no"}, r"terminal_on_life_loss='no' is invalid: expected true or false or null"),
+    ({"fire_reset": "maybe"}, r"fire_reset='maybe' is invalid: expected true or false or null"),
+    ({"sticky_action_prob": True}, r"sticky_action_prob=True is invalid: expected a number or null"),
+    ({"sticky_action_prob": "abc"}, r"sticky_action_prob='abc' is invalid: expected a number or null"),
+    ({"noop_max": 1.5}, r"noop_max=1.5 is invalid: expected an integer >= 0 or null"),
+    ({"noop_max": -1}, r"noop_max=-1 is invalid: expected an integer >= 0 or null"),
 ])
 def test_bad_atari_options_are_refused(options, message):
     with pytest.raises(ValueError, match=message):
