@@ -402,7 +402,20 @@ def _flag(value: Any) -> bool:
 
 
 def _time_limit(env: gym.Env, max_episode_steps: int) -> gym.Env:
-    return gym.wrappers.TimeLimit(env, max_episode_steps=int(max_episode_steps))
+    """``TimeLimit(max_episode_steps)`` in place of the env's registered limit (``gymnasium.make``'s
+    outermost wrapper), so a longer limit than the registered one takes effect too."""
+    limit = int(max_episode_steps)
+    if isinstance(env, gym.wrappers.TimeLimit):
+        return gym.wrappers.TimeLimit(env.env, max_episode_steps=limit)
+    inner: Any = env
+    while isinstance(inner, gym.Wrapper):
+        inner = inner.env
+        registered = inner.spec.max_episode_steps if isinstance(inner, gym.wrappers.TimeLimit) and inner.spec else None
+        if registered is not None and registered < limit:
+            raise ValueError(f"time_limit: max_episode_steps={limit} comes after transforms that wrap the env's own "
+                             f"limit of {registered} steps, which would end episodes first; put time_limit first in "
+                             "env.transforms")
+    return gym.wrappers.TimeLimit(env, max_episode_steps=limit)
 
 
 def _frame_stack(env: gym.Env, stack_size: int) -> gym.Env:
