@@ -109,6 +109,8 @@ class ConvNet(nn.Module):
             x = x.to(cast(nn.Conv2d, self.convs[0]).weight.dtype)  # (a normalising transform's) are used as they come
             if self.scale != 1.0:
                 x = x * self.scale
+        elif x.dtype != torch.float32 and x.dtype != cast(nn.Conv2d, self.convs[0]).weight.dtype:
+            x = x.to(cast(nn.Conv2d, self.convs[0]).weight.dtype)  # e.g. float64 observations, not scaled
         if cast(nn.Conv2d, self.convs[0]).weight.dim() == 5:  # seed-stacked networks
             return self._stacked_forward(x)
         batch = x.shape[:-3]

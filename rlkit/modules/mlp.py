@@ -73,10 +73,11 @@ class MLP(nn.Sequential):
         self.num_cells = sizes
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
-        if not input.is_floating_point():  # e.g. uint8 observations: the weights' dtype
+        if input.dtype != torch.float32:  # e.g. uint8 or float64 observations: the weights' dtype
             first = self[0]
             assert isinstance(first, nn.Linear)  # (an MLP starts with a linear layer)
-            input = input.to(first.weight.dtype)
+            if input.dtype != first.weight.dtype:
+                input = input.to(first.weight.dtype)
         if self.in_features is None:  # lazy layers: module calls, so that their pre-hooks run
             return super().forward(input)
         if cast(nn.Linear, self[0]).weight.dim() == 3:  # seed-stacked networks

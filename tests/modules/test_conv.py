@@ -74,6 +74,17 @@ def test_integer_frames_take_the_networks_dtype():
     assert torch.equal(out, net(frames.double())) and torch.equal(out, net(frames.bool()))
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16])
+def test_floating_frames_of_another_dtype_take_the_networks_dtype_unscaled(dtype):
+    """float64 / float16 observations (e.g. a float64 Box space) are cast, not scaled, not refused."""
+    from rlkit.modules import MinAtarNet
+
+    net = MinAtarNet((4, 10, 10), 6, scale=0.5)
+    frames = torch.randint(0, 2, (2, 4, 10, 10)).to(dtype)
+    out = net(frames)
+    assert out.dtype == torch.float32 and torch.equal(out, net(frames.float()))
+
+
 def test_shapes_that_do_not_fit_are_named():
     with pytest.raises(ValueError, match=r"NatureCNN: the conv layers \(kernels \[8, 4, 3\], strides \[4, 2, 1\]\) do "
                                          r"not fit observations of shape \(4, 10, 10\)"):

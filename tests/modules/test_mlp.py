@@ -40,3 +40,13 @@ def test_errors():
         MLP(2.5, 2, [8])
     with pytest.raises(ValueError, match="in_features must be a positive int, got -1"):
         MLP(-1, 2, num_cells=[8])
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16, torch.int64, torch.bool])
+def test_inputs_of_any_dtype_take_the_weights_dtype(dtype):
+    """A float64 Box space's observations (MuJoCo's) crashed the float32 MLP with a dtype mismatch."""
+    net = MLP(3, 2, [8])
+    obs = torch.tensor([[1.0, 0.0, 1.0]]).to(dtype)
+    assert torch.equal(net(obs), net(obs.float()))
+    double = MLP(3, 2, [8]).double()
+    assert double(obs).dtype == torch.float64
