@@ -55,6 +55,18 @@ class MaskedCorridor(Corridor):
         return super().step(action)
 
 
+class FreeCorridor(Corridor):
+    """The corridor with an unbounded 1-D Box action: a positive action steps right."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.action_space = spaces.Box(-np.inf, np.inf, (1,), np.float32)
+
+    def step(self, action):
+        return super().step(int(float(np.asarray(action).reshape(-1)[0]) > 0))
+
+
 gym.register("Shifty-v0", entry_point=Shifty, max_episode_steps=30)
 gym.register("MaskedCorridor-v0", entry_point=MaskedCorridor, max_episode_steps=30)
 gym.register("ByteCorridor-v0", entry_point=ByteCorridor, max_episode_steps=30)
+gym.register("FreeCorridor-v0", entry_point=FreeCorridor, max_episode_steps=30)

@@ -186,6 +186,11 @@ def test_a_user_network_by_target_is_built_with_the_sizes_and_trained(tmp_path, 
      r"\['auto', 'categorical'\]"),
     (["algo=a2c", "env=Pendulum", "algo.distribution=categorical"], EnvError,
      r"valid choices here: \['auto', 'normal', 'tanh_normal', 'gsde'\]"),
+    # (it failed at the first step with a NaN action, after the run directory was written)
+    (["algo=a2c", "env=gym", "env.id=corridor_env:FreeCorridor-v0", "algo.distribution=tanh_normal"], EnvError,
+     r"algo.distribution='tanh_normal' squashes actions into the action space's bounds; env "
+     r"'corridor_env:FreeCorridor-v0' has Box\(-inf, inf, \(1,\), float32\), with infinite bounds; valid choices "
+     r"here: \['normal', 'gsde'\]"),
 ])
 def test_networks_and_distributions_that_cannot_work_are_refused_up_front(overrides, error, message):
     with pytest.raises(error, match=message):

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
 import gymnasium as gym
+import numpy as np
 from tensordict.nn import TensorDictModuleBase
 from torch import nn
 
@@ -102,6 +103,11 @@ def _distribution(algo: Any, env: GymEnv) -> str:
         fits = [d for d, kind in DISTRIBUTIONS.items() if kind in ("any", "box" if box else "discrete")]
         raise EnvError(f"algo.distribution={name!r} acts in {'Box' if wants == 'box' else 'discrete'} action spaces; "
                        f"env {env.env_id!r} has {space}; valid choices here: {fits}")
+    if name == "tanh_normal":
+        space = env.vector_env.single_action_space
+        if not (np.isfinite(space.low).all() and np.isfinite(space.high).all()):
+            raise EnvError(f"algo.distribution='tanh_normal' squashes actions into the action space's bounds; env "
+                           f"{env.env_id!r} has {space}, with infinite bounds; valid choices here: ['normal', 'gsde']")
     return name
 
 
