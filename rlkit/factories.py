@@ -95,6 +95,9 @@ def make_env(settings: Any, *, num_envs: int, seed: int, evaluating: GymEnv | Se
     (the training env, or its transforms), the evaluation env: the same wrappers, and the training
     env's transforms frozen (its statistics, never updated; rewards as the env gives them).
 
+    The evaluation env has the training env's ``env.vectorization``, but ``"single"`` becomes
+    ``"auto"`` for several sub-envs (one per evaluation episode).
+
     ``render`` makes every sub-env with ``render_mode="rgb_array"``; ``extra_wrappers`` wrap every
     sub-env last (e.g. gymnasium's ``RecordVideo``; sub-envs are then stepped in a loop, never by a
     native vector env).
@@ -112,8 +115,11 @@ def make_env(settings: Any, *, num_envs: int, seed: int, evaluating: GymEnv | Se
         trained = evaluating.transforms if isinstance(evaluating, GymEnv) else evaluating
         transforms = [transform.frozen() for transform in trained]
     make_kwargs = {**resolved.make_kwargs, **env.make_kwargs, **({"render_mode": "rgb_array"} if render else {})}
+    vectorization = env.vectorization
+    if evaluating is not None and vectorization == "single" and num_envs > 1:
+        vectorization = "auto"  # one env per evaluation episode: 'single' drives one env only
     try:
-        return GymEnv(resolved.env_id, num_envs=num_envs, seed=seed, vectorization=env.vectorization,
+        return GymEnv(resolved.env_id, num_envs=num_envs, seed=seed, vectorization=vectorization,
                       device=settings.root.device, make_kwargs=make_kwargs,
                       wrappers=[*suite_wrappers, *wrappers, *extra_wrappers], transforms=transforms)
     except Exception as err:  # gymnasium and env constructors raise anything; the first line says why

@@ -233,3 +233,16 @@ def test_a_step_of_another_shape_names_the_env_step_sub_env_and_key(tmp_path):
                                        r"spec at step \(step 3\), sub-env 0: key 'observation' has shape \(19,\), "
                                        r"the spec has \(20,\)"):
         train(tmp_path / "run", A2C + TINY + ["env=gym", "env.id=corridor_env:Shifty-v0", "total_frames=400"])
+
+
+def test_single_vectorization_trains_and_evaluates_with_several_evaluation_episodes(tmp_path):
+    """env.vectorization=single drives the one training env; the evaluation env (one sub-env per
+    episode) was built 'single' too and refused: the option only worked with trainer.eval_episodes=1."""
+    import rlkit
+
+    common = ["algo.learning_starts=100", "total_frames=300", "trainer.eval_episodes=3", "logger=none",
+              "trainer.progress=false"]
+    single = rlkit.train(["env.vectorization=single", *common], output_dir=tmp_path / "single")
+    auto = rlkit.train(common, output_dir=tmp_path / "auto")
+    assert single.metrics["eval_return"] == auto.metrics["eval_return"]
+    assert len(rlkit.evaluate(single.run_dir, episodes=4, output_dir=tmp_path / "eval")["returns"]) == 4
