@@ -66,7 +66,16 @@ class FreeCorridor(Corridor):
         return super().step(int(float(np.asarray(action).reshape(-1)[0]) > 0))
 
 
+class ArrayRewardCorridor(Corridor):
+    """The corridor returning its reward as a one-element array (shape (1,)), not a number."""
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = super().step(action)
+        return obs, np.array([reward], np.float32), terminated, truncated, info
+
+
 gym.register("Shifty-v0", entry_point=Shifty, max_episode_steps=30)
 gym.register("MaskedCorridor-v0", entry_point=MaskedCorridor, max_episode_steps=30)
 gym.register("ByteCorridor-v0", entry_point=ByteCorridor, max_episode_steps=30)
 gym.register("FreeCorridor-v0", entry_point=FreeCorridor, max_episode_steps=30)
+gym.register("ArrayRewardCorridor-v0", entry_point=ArrayRewardCorridor, max_episode_steps=30)

@@ -235,6 +235,16 @@ def test_a_step_of_another_shape_names_the_env_step_sub_env_and_key(tmp_path):
         train(tmp_path / "run", A2C + TINY + ["env=gym", "env.id=corridor_env:Shifty-v0", "total_frames=400"])
 
 
+@pytest.mark.parametrize("num_envs", [1, 3])
+def test_a_reward_that_is_not_one_number_names_the_env_step_and_sub_env(tmp_path, num_envs):
+    # A shape-(1,) reward failed with numpy's or the replay's or the loss's words, each path its own.
+    with pytest.raises(EnvError, match=r"env 'corridor_env:ArrayRewardCorridor-v0' returned the reward "
+                                       r"array\(\[-0.01\], dtype=float32\) \(ndarray of shape \(1,\)\) at step 1, "
+                                       r"sub-env 0: a reward is one real number"):
+        train(tmp_path / "run", A2C + TINY + ["env=gym", "env.id=corridor_env:ArrayRewardCorridor-v0",
+                                              "total_frames=400", f"algo.num_envs={num_envs}"])
+
+
 def test_single_vectorization_trains_and_evaluates_with_several_evaluation_episodes(tmp_path):
     """env.vectorization=single drives the one training env; the evaluation env (one sub-env per
     episode) was built 'single' too and refused: the option only worked with trainer.eval_episodes=1."""

@@ -129,8 +129,20 @@ def check_observation(obs: Any, space: spaces.Space, env_id: str, step: int, sub
                          f"(step {step}), sub-env {sub_env}: {problem}")
 
 
+def check_reward(reward: Any, env_id: str, step: int, sub_env: int) -> None:
+    """Raises when one sub-env's reward is not a single real number (a Python or numpy scalar, or an
+    array of one element and no dimension), naming the env, the step and the sub-env."""
+    if isinstance(reward, (float, int, np.number, np.bool_)):
+        return
+    if isinstance(reward, np.ndarray) and reward.shape == () and reward.dtype.kind in "biuf":
+        return
+    shape = f" of shape {reward.shape}" if isinstance(reward, np.ndarray) else ""
+    raise EnvError(f"env {env_id!r} returned the reward {reward!r} ({type(reward).__name__}{shape}) at step {step}, "
+                   f"sub-env {sub_env}: a reward is one real number (a float)")
+
+
 class ObservationCheck(gym.Wrapper):
-    """Checks every observation of one sub-env of a vector env against its space (a vector env
+    """Checks every observation (and reward) of one sub-env of a vector env against its space (a vector env
     would otherwise fail to batch it, or cast it, without naming the sub-env).
 
     Args:
@@ -152,4 +164,5 @@ class ObservationCheck(gym.Wrapper):
         out = self.env.step(action)
         self.steps += 1
         check_observation(out[0], self.observation_space, self.env_id, self.steps, self.index, "step")
+        check_reward(out[1], self.env_id, self.steps, self.index)
         return out

@@ -22,7 +22,7 @@ from rlkit import keys
 
 GAME_OVER = "game_over"  # info entry of a wrapper ending learning episodes within a game (rlkit.envs.atari)
 from rlkit.envs.backends import BackendStep, VectorBackend, env_state_dict, load_env_state_dict
-from rlkit.envs.checks import check_observation
+from rlkit.envs.checks import check_observation, check_reward
 
 
 def batch_one(value: Any) -> Any:
@@ -123,9 +123,12 @@ class SingleBackend(VectorBackend):
         self.steps += 1
         if type(obs) is not np.ndarray or obs.shape != self.obs_shape or obs.dtype != self.obs_dtype:
             check_observation(obs, self.env.observation_space, self.env_name, self.steps, 0, "step")
+        rewards = np.array([reward], dtype=np.float32)
+        if rewards.shape != (1,):
+            check_reward(reward, self.env_name, self.steps, 0)
         terminated, truncated = bool(terminated), bool(truncated)
         done = terminated or truncated
-        return (batch_one(obs), np.array([reward], dtype=np.float32), _FLAG[terminated], _FLAG[truncated], _FLAG[done],
+        return (batch_one(obs), rewards, _FLAG[terminated], _FLAG[truncated], _FLAG[done],
                 done, batch_info(info) if info else {})
 
     def partial_reset(self, mask: np.ndarray) -> tuple[Any, dict]:
