@@ -74,8 +74,20 @@ class ArrayRewardCorridor(Corridor):
         return obs, np.array([reward], np.float32), terminated, truncated, info
 
 
+class PairCorridor(Corridor):
+    """The corridor with a MultiDiscrete([2, 2]) action (its first part moves)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.action_space = spaces.MultiDiscrete([2, 2])
+
+    def step(self, action):
+        return super().step(int(np.asarray(action)[0]))
+
+
 gym.register("Shifty-v0", entry_point=Shifty, max_episode_steps=30)
 gym.register("MaskedCorridor-v0", entry_point=MaskedCorridor, max_episode_steps=30)
 gym.register("ByteCorridor-v0", entry_point=ByteCorridor, max_episode_steps=30)
 gym.register("FreeCorridor-v0", entry_point=FreeCorridor, max_episode_steps=30)
 gym.register("ArrayRewardCorridor-v0", entry_point=ArrayRewardCorridor, max_episode_steps=30)
+gym.register("PairCorridor-v0", entry_point=PairCorridor, max_episode_steps=30)

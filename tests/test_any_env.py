@@ -186,6 +186,9 @@ def test_a_user_network_by_target_is_built_with_the_sizes_and_trained(tmp_path, 
      r"\['auto', 'categorical'\]"),
     (["algo=a2c", "env=Pendulum", "algo.distribution=categorical"], EnvError,
      r"valid choices here: \['auto', 'normal', 'tanh_normal', 'gsde'\]"),
+    (["algo=a2c", "env=gym", "env.id=corridor_env:PairCorridor-v0"], EnvError,
+     r"has action space MultiDiscrete\(\[2 2\]\); algo=a2c takes a Discrete action space or a 1-D Box "
+     r"\(algo.distribution=normal, tanh_normal or gsde\)"),
     # (it failed at the first step with a NaN action, after the run directory was written)
     (["algo=a2c", "env=gym", "env.id=corridor_env:FreeCorridor-v0", "algo.distribution=tanh_normal"], EnvError,
      r"algo.distribution='tanh_normal' squashes actions into the action space's bounds; env "

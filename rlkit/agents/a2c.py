@@ -148,7 +148,8 @@ def build_a2c(settings: Any, env: GymEnv) -> Agent:
     def policy_head(in_key: str, in_dim: int, cells: list[int]) -> TensorDictModuleBase:
         nonlocal exploration
         if dist == "categorical":
-            logits = net(in_key, in_dim, num_actions(env, "a2c"), cells, 0.01, "the actor")
+            n = num_actions(env, "a2c", "a 1-D Box (algo.distribution=normal, tanh_normal or gsde)")
+            logits = net(in_key, in_dim, n, cells, 0.01, "the actor")
             return ProbabilisticActor(SafeModule(logits, in_keys=[in_key], out_keys=[keys.LOGITS]),
                                       in_keys=[keys.LOGITS], spec=env.action_spec,
                                       distribution_class=Categorical)  # A2C recomputes log-probs

@@ -65,12 +65,14 @@ def obs_dtype(env: GymEnv) -> torch.dtype:
     return env.observation_spec[keys.OBSERVATION].dtype
 
 
-def num_actions(env: GymEnv, algo: str) -> int:
-    """The number of actions of the env's discrete action space."""
+def num_actions(env: GymEnv, algo: str, other_spaces: str = "") -> int:
+    """The number of actions of the env's discrete action space; ``other_spaces`` names the other
+    action spaces ``algo`` takes, for the message."""
     spec = env.action_spec
     if not isinstance(spec, (Categorical, OneHot)):
+        spaces = "a Discrete action space" + (f" or {other_spaces}" if other_spaces else " only")
         raise EnvError(f"env {env.env_id!r} has action space {env.vector_env.single_action_space}; algo={algo} "
-                       "supports discrete (Discrete) action spaces only")
+                       f"takes {spaces}")
     return spec.n
 
 
