@@ -6,7 +6,7 @@ exploration)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, cast
 
 import gymnasium as gym
 import numpy as np
@@ -104,7 +104,7 @@ def _distribution(algo: Any, env: GymEnv) -> str:
         raise EnvError(f"algo.distribution={name!r} acts in {'Box' if wants == 'box' else 'discrete'} action spaces; "
                        f"env {env.env_id!r} has {space}; valid choices here: {fits}")
     if name == "tanh_normal":
-        space = env.vector_env.single_action_space
+        space = cast(gym.spaces.Box, env.vector_env.single_action_space)  # (a Box: checked above)
         if not (np.isfinite(space.low).all() and np.isfinite(space.high).all()):
             raise EnvError(f"algo.distribution='tanh_normal' squashes actions into the action space's bounds; env "
                            f"{env.env_id!r} has {space}, with infinite bounds; valid choices here: ['normal', 'gsde']")
