@@ -180,7 +180,8 @@ def test_a_user_network_by_target_is_built_with_the_sizes_and_trained(tmp_path, 
      ConfigError, r"algo.distribution='gsde' reads the actor's last hidden features: with algo.network set, use "
                   r"algo.shared_trunk=true"),
     (["env=minatar", "env.game=breakout"], EnvError, r"env 'rlkit/MinAtar-breakout-v0' has observations of shape \(4, 10, 10\): rlkit's MLP networks take "
-                                                      r"flat observations \(shape \(n,\)\); for channel-first images choose a conv network"),
+                                                      r"flat observations \(shape \(n,\)\); for channel-first images choose a conv network, e.g. "
+                                                      r"algo.network=\{_target_: rlkit.modules.MinAtarNet\}"),
     (["algo=a2c", "algo.distribution=normal"], EnvError,
      r"algo.distribution='normal' acts in Box action spaces; env 'CartPole-v1' has Discrete\(2\); valid choices here: "
      r"\['auto', 'categorical'\]"),
@@ -205,7 +206,7 @@ def test_networks_and_distributions_that_cannot_work_are_refused_up_front(overri
     (["env=Pendulum"], r"env 'Pendulum-v1' has action space Box\(-2.0, 2.0, \(1,\), float32\); algo=dqn supports "
                        r"discrete action spaces; algorithms for box actions: \['a2c'\]"),
     (["algo=a2c", "env=gym", "env.id=CarRacing-v3"], r"env 'CarRacing-v3' has observations of shape \(96, 96, 3\): rlkit's MLP networks "
-                                                    r"take flat observations"),
+                                                    r"take flat observations \(shape \(n,\)\); \(96, 96, 3\) looks channel-last"),
 ])
 def test_envs_rlkit_cannot_train_are_refused_in_one_line(tmp_path, overrides, message):
     with pytest.raises(EnvError, match=message):

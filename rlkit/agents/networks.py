@@ -89,6 +89,19 @@ def _takes_shape(factory: Any) -> bool:
         return False
 
 
+def _conv_hint(shape: tuple[int, ...]) -> str:
+    """Which conv network fits observations of ``shape`` (what a user should try)."""
+    if len(shape) != 3:
+        return "rlkit's conv networks take channel-first images (C, H, W)"
+    if shape[-1] in (1, 3, 4) and shape[0] > 4:
+        return (f"{shape} looks channel-last (H, W, C), and rlkit's conv networks take channel-first images "
+                "(C, H, W): transpose them in a gymnasium wrapper of the env")
+    if min(shape[1:]) >= 36:  # the Nature CNN's kernels and strides need 36 x 36 at least
+        return "for channel-first images choose a conv network, e.g. algo.network={_target_: rlkit.modules.NatureCNN}"
+    return ("for channel-first images choose a conv network, e.g. algo.network={_target_: rlkit.modules.MinAtarNet} "
+            "(small images; the Nature CNN needs 36 x 36 at least)")
+
+
 def make_network(algo: Any, obs_shape: Sequence[int], out_features: int | None, *, what: str,
                  obs_dtype: torch.dtype = torch.float32, env_id: str = "") -> nn.Module:
     """``algo.network``'s module for observations of ``obs_shape`` and ``out_features`` outputs
@@ -105,8 +118,7 @@ def make_network(algo: Any, obs_shape: Sequence[int], out_features: int | None, 
     if network is None:
         if len(shape) != 1:
             raise EnvError(f"env {env_id!r} has observations of shape {shape}: rlkit's MLP networks take flat "
-                           "observations (shape (n,)); for channel-first images choose a conv network, e.g. "
-                           "algo.network={_target_: rlkit.modules.NatureCNN}")
+                           f"observations (shape (n,)); {_conv_hint(shape)}")
         if out_features is None:
             raise EnvError("a trunk of rlkit's MLP is built by the algorithm itself")
         return MLP(shape[0], out_features, algo.hidden_sizes, activation_class=ACTIVATIONS[algo.activation])
