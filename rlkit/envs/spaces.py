@@ -19,7 +19,7 @@ policy's sample may leave them; the stored action stays the sample).
 """
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import torch
@@ -239,8 +239,15 @@ class SpaceCodec:
         if isinstance(spec, Bounded):
             # Continuous actions are clipped to the bounds when stepping (as stable-baselines3
             # does); the policy's sample is what the caller stores. Only NaN is refused.
-            encoded = action.detach().cpu().numpy().astype(self.action_space.dtype)
+            encoded = action.detach().cpu().numpy()
             low, high = self.action_space.low, self.action_space.high  # type: ignore[attr-defined]
+            dtype = cast(np.dtype, self.action_space.dtype)
+            if dtype.kind in "iu" and encoded.dtype.kind == "f":
+                # An integer Box takes the nearest integer (a cast would truncate toward zero), clipped
+                # before the cast so that no sample overflows the integer type.
+                ok = not bool(np.isnan(encoded).any())
+                return np.clip(np.rint(encoded), low, high).astype(dtype), ok
+            encoded = encoded.astype(dtype)
             return np.clip(encoded, low, high), not bool(np.isnan(encoded).any())
         ok = spec.is_in(action)
         if isinstance(spec, OneHot):

@@ -10,6 +10,7 @@ from toy_envs import MaskedEnv, SpaceEnv
 
 from rlkit.data import Binary, Bounded, Categorical, MultiOneHot, OneHot
 from rlkit.envs import GymEnv
+from rlkit.envs.spaces import SpaceCodec
 
 
 def _space_env(action_space, observation_space=None, num_envs=2, **kwargs) -> GymEnv:
@@ -94,3 +95,12 @@ def test_action_mask_from_observation_or_info(mask_in, same_step):
         action = env.rand_action()
         assert td["action_mask"].gather(-1, action[:, None]).all()
         td = env.step(td.set("action", action))
+
+
+def test_an_integer_box_action_takes_the_nearest_integer_within_the_bounds():
+    # A Gaussian's float samples were cast with astype: 0.7 -> 0 and -0.7 -> 0 (truncation toward zero).
+    codec = SpaceCodec(spaces.Box(-1, 1, (2,)), spaces.Box(-3, 3, (2,), np.int64), "categorical", "demo")
+    encoded, ok = codec.encode_action(torch.tensor([[0.7, -0.7], [2.5, -1e30]]))
+    assert ok and encoded.dtype == np.int64
+    assert encoded.tolist() == [[1, -1], [2, -3]]  # (numpy rounds halves to even; clipped before the cast)
+    assert not codec.encode_action(torch.tensor([[float("nan"), 0.0]]))[1]
