@@ -743,8 +743,16 @@ def evaluate_task(cfg: DictConfig) -> dict[str, Any]:
                            device=str(args["device"]), deterministic=args["deterministic"], output_dir=args["out"])
     except RlkitError as err:
         refuse(err)
+    except KeyboardInterrupt:
+        _interrupted("evaluate.py", "nothing was written: the results are written at the end")
     print(format_results(results))
     return results
+
+
+def _interrupted(script: str, what: str) -> NoReturn:
+    """Ends a script interrupted by Ctrl-C with one line (status 130) instead of a traceback."""
+    print(f"\n{script} interrupted; {what}", file=sys.stderr)
+    raise SystemExit(130) from None
 
 
 def export_task(cfg: DictConfig) -> Path:
@@ -757,6 +765,8 @@ def export_task(cfg: DictConfig) -> Path:
         path = export_policy(str(args["run"]), str(args["format"]), args["out"], device=str(args["device"]))
     except RlkitError as err:
         refuse(err)
+    except KeyboardInterrupt:
+        _interrupted("export.py", "nothing was written (the file is written to a temporary name and renamed)")
     print(f"exported: {path} ({args['format']})")
     return path
 

@@ -22,7 +22,7 @@ from rlkit.envs.suites import get_suite
 from rlkit.errors import ConfigError
 from rlkit.factories import make_env
 from rlkit.trainers.evaluator import Evaluator
-from rlkit.trainers.video import check_video_support, video_wrappers
+from rlkit.trainers.video import check_video_support, video_wrappers, warn_no_video
 from rlkit.utils.io import atomic_write
 
 __all__ = ["RESULTS_FILE", "evaluate", "format_results"]
@@ -124,6 +124,8 @@ def evaluate(run: str | os.PathLike[str], *, episodes: int = 10, video: bool = F
                 partial.unlink(missing_ok=True)
         raise
     videos = sorted(str(p) for p in out.glob("episode-*.mp4")) if video else []
+    if video and len(videos) < episodes:
+        warn_no_video(f"the video of {episodes - len(videos)} of the {episodes} episodes")
     results: dict[str, Any] = {
         "run_dir": str(agent.run_dir),
         "checkpoint": str(agent.checkpoint),

@@ -2,6 +2,8 @@
 corridor (``examples/corridor.py``) that rlkit must handle or refuse."""
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
@@ -85,9 +87,23 @@ class PairCorridor(Corridor):
         return super().step(int(np.asarray(action)[0]))
 
 
+class BlankCorridor(Corridor):
+    """The corridor declaring the 'rgb_array' render mode, whose render() returns no frame (None)."""
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"]}
+
+    def __init__(self, render_mode: str | None = None) -> None:
+        super().__init__()
+        self.render_mode = render_mode
+
+    def render(self) -> None:
+        return None
+
+
 gym.register("Shifty-v0", entry_point=Shifty, max_episode_steps=30)
 gym.register("MaskedCorridor-v0", entry_point=MaskedCorridor, max_episode_steps=30)
 gym.register("ByteCorridor-v0", entry_point=ByteCorridor, max_episode_steps=30)
 gym.register("FreeCorridor-v0", entry_point=FreeCorridor, max_episode_steps=30)
 gym.register("ArrayRewardCorridor-v0", entry_point=ArrayRewardCorridor, max_episode_steps=30)
 gym.register("PairCorridor-v0", entry_point=PairCorridor, max_episode_steps=30)
+gym.register("BlankCorridor-v0", entry_point=BlankCorridor, max_episode_steps=30)

@@ -109,3 +109,37 @@ def test_bad_input_is_refused_in_one_line_and_writes_nothing(cli_run, tmp_path, 
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith(message) and done.stderr.count("\n") == 1, done.stderr
     assert files(run) == before and files(cwd) == before_cwd and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("task", ["export", "evaluate"])
+def test_ctrl_c_ends_export_and_evaluate_with_one_line(task, monkeypatch, capsys, tmp_path):
+    """Ctrl-C printed a ~60-line traceback from export.py / evaluate.py (train.py prints one line)."""
+    from omegaconf import OmegaConf
+
+    from rlkit import cli, evaluation, exporter
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(exporter if task == "export" else evaluation, f"{task}_policy" if task == "export" else task,
+                        interrupted)
+    defaults = OmegaConf.load(Path(cli.CONF_DIR) / f"{task}.yaml")
+    values = OmegaConf.to_container(defaults, throw_on_missing=False)
+    cfg = OmegaConf.create({k: v for k, v in values.items() if k not in ("defaults", "hydra")} | {"run": str(tmp_path)})
+    with pytest.raises(SystemExit) as stop:
+        getattr(cli, f"{task}_task")(cfg)
+    assert stop.value.code == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"{task}.py interrupted; nothing was written")
+
+
+@pytest.mark.skipif(not HAS_MOVIEPY, reason="video needs moviepy (the [video] extra)")
+def test_a_recording_that_writes_no_video_says_so(tmp_path):
+    """An env declaring 'rgb_array' whose render() returns None gave "videos": [] and exit 0, silently."""
+    result = rlkit.train(["env=gym", "env.id=corridor_env:BlankCorridor-v0", "algo.learning_starts=100",
+                          "total_frames=200", "trainer.eval_episodes=2", "logger=none", "trainer.progress=false"],
+                         output_dir=tmp_path / "run")
+    with pytest.warns(RuntimeWarning, match=r"the video of 2 of the 2 episodes was not written: the env's render\(\) "
+                                            r"returned no frames"):
+        results = rlkit.evaluate(result.run_dir, episodes=2, video=True, output_dir=tmp_path / "eval")
+    assert results["videos"] == []

@@ -112,6 +112,12 @@ def video_wrappers(folder: str | os.PathLike[str], prefix: Callable[[int], str])
     return VideoWrappers(Path(folder), prefix)
 
 
+def warn_no_video(what: str) -> None:
+    """Warns that a recording wrote no file: the env's ``render()`` returned no frames."""
+    warnings.warn(f"{what} was not written: the env's render() returned no frames (None) in 'rgb_array' mode",
+                  RuntimeWarning, stacklevel=3)
+
+
 class VideoRecorder:
     """Records one evaluation episode into ``<folder>/frame-<frames>.mp4`` per call.
 
@@ -137,7 +143,10 @@ class VideoRecorder:
         self.wrappers.arm()
         self.evaluator.episodes()
         self.wrappers.stop()
-        return self.wrappers.folder / f"{name}.mp4"
+        path = self.wrappers.folder / f"{name}.mp4"
+        if not path.exists():
+            warn_no_video(f"the video at {frames:,} frames")
+        return path
 
     def close(self) -> None:
         if self.evaluator is not None:
