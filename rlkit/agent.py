@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
@@ -215,12 +216,15 @@ class Agent:
         frames: the frames the run had trained for at that checkpoint.
         epsilon: the run's evaluation epsilon (``trainer.eval_epsilon``), used by ``act(...,
             deterministic=False)`` with discrete actions.
+        discrete_observations: ``(n, start)`` of a ``Discrete`` observation space (whose
+            observations the env layer one-hot encodes), else ``None``.
     """
 
     def __init__(self, *, policy: PolicyModule, actor: nn.Module, loss: nn.Module, observation_spec: TensorSpec,
                  action_spec: TensorSpec, transforms: Sequence[EnvTransform], settings: Settings, run_dir: Path,
-                 checkpoint: Path, frames: int) -> None:
+                 checkpoint: Path, frames: int, discrete_observations: tuple[int, int] | None = None) -> None:
         self.policy = policy
+        self.discrete_observations = discrete_observations
         self.actor = actor
         self.loss = loss
         self.observation_spec = observation_spec
@@ -245,7 +249,9 @@ class Agent:
         Args:
             observation: a numpy array or a torch tensor (or anything ``numpy.asarray`` takes) of
                 the env's observation shape (one observation) or with a leading batch dim, as the
-                env gives it (the run's normalisation is applied inside).
+                env gives it (the run's normalisation is applied inside); for a ``Discrete``
+                observation space its index (or a ``[B]`` batch of them), or the one-hot encoding
+                the networks take.
             action_mask: bool, True = allowed (envs with an action mask); all allowed by default.
             deterministic: the greedy / mode action (default); ``False`` samples a stochastic
                 policy and, for discrete actions, takes a random action with the run's evaluation
@@ -262,6 +268,8 @@ class Agent:
         is_tensor = isinstance(observation, torch.Tensor)
         obs = observation if is_tensor else torch.as_tensor(np.asarray(observation))
         shape = tuple(self.observation_spec.shape)
+        if self.discrete_observations is not None and obs.dim() <= 1 and not obs.is_floating_point():
+            obs = self._one_hot(obs)  # a Discrete space's index (or a batch of them), as the env gives it
         single = obs.dim() == len(shape)
         if tuple(obs.shape[obs.dim() - len(shape):]) != shape or obs.dim() > len(shape) + 1:
             raise ValueError(f"observation of shape {tuple(obs.shape)}; this agent takes {shape} or a batch "
@@ -280,6 +288,16 @@ class Agent:
         if is_tensor:
             return action.to(observation.device)
         return action.cpu().numpy()
+
+    def _one_hot(self, index: torch.Tensor) -> torch.Tensor:
+        """Discrete observations (indices from the space's ``start``) one-hot encoded, as the env layer
+        encodes them."""
+        assert self.discrete_observations is not None  # (called for a Discrete observation space)
+        n, start = self.discrete_observations
+        offset = index.long() - start
+        if bool(((offset < 0) | (offset >= n)).any()):
+            raise ValueError(f"observation {index.tolist()} is outside the env's Discrete({n}, start={start}) space")
+        return torch.nn.functional.one_hot(offset, n).to(self.observation_spec.dtype)
 
     def _mask(self, action_mask: Any, batch: int | None) -> torch.Tensor:
         """``action_mask`` as the policy's bool ``[B, num_actions]`` mask (``batch`` None: one observation's)."""
@@ -370,6 +388,10 @@ def restore_agent(loaded: LoadedRun) -> Agent:
         frozen = [transform.frozen() for transform in transforms]
         observation_spec = env.source_observation_spec[keys.OBSERVATION]
         action_spec = env.action_spec
+        raw = env.vector_env.single_observation_space
+        if isinstance(raw, gym.spaces.Dict):
+            raw = raw[keys.OBSERVATION]
+        discrete = (int(raw.n), int(raw.start)) if isinstance(raw, gym.spaces.Discrete) else None
     finally:
         env.close()
     try:
@@ -383,6 +405,7 @@ def restore_agent(loaded: LoadedRun) -> Agent:
     parts.loss.eval()
     return Agent(policy=policy, actor=actor, loss=parts.loss, observation_spec=observation_spec,
                  action_spec=action_spec, transforms=frozen, settings=settings, run_dir=loaded.run_dir,
+                 discrete_observations=discrete,
                  checkpoint=loaded.checkpoint, frames=_frames_trained(state, loaded.seed_index))
 
 

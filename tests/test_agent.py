@@ -289,3 +289,22 @@ def test_a_seed_that_stopped_early_reports_the_frames_it_trained(tmp_path):
         assert agent.frames == ends[seed]
         assert rlkit.evaluate(agent.run_dir, episodes=1)["frames"] == agent.frames
     assert ends == {0: 1500, 1: 500, 2: 1500}  # (one seed stopped early, the others trained on)
+
+
+def test_a_discrete_observation_is_taken_as_the_env_gives_it(tmp_path):
+    """FrozenLake / Taxi observations are indices; act(314) failed ("this agent takes (500,)")."""
+    import gymnasium as gym
+
+    result = rlkit.train(["env=FrozenLake", "algo.learning_starts=100", "total_frames=200", "trainer.eval_episodes=2",
+                          "logger=none", "trainer.progress=false"], output_dir=tmp_path / "run")
+    agent = rlkit.load_agent(result.run_dir)
+    assert agent.discrete_observations == (16, 0)
+    one_hot = np.eye(16, dtype=np.float32)
+    assert agent.act(5) == agent.act(one_hot[5]) and agent.act(np.int64(5)) == agent.act(one_hot[5])
+    np.testing.assert_array_equal(agent.act(np.array([0, 5, 15])), agent.act(one_hot[[0, 5, 15]]))
+    assert torch.equal(agent.act(torch.tensor([3, 4])), agent.act(torch.from_numpy(one_hot[[3, 4]])))
+    with pytest.raises(ValueError, match=r"observation \[16\] is outside the env's Discrete\(16, start=0\) space"):
+        agent.act([16])
+    env = gym.make("FrozenLake-v1")
+    obs, _ = env.reset(seed=0)
+    assert agent.act(obs) in range(4)
