@@ -533,6 +533,11 @@ def _check_restored_keys(saved: DictConfig, cfg: DictConfig) -> None:
         name, old, new = differs
         raise ConfigError(f"{name}={new!r} cannot change when resuming (the run has {old!r}): the checkpoint "
                           "restores it; start a new run for another value")
+    transforms = [OmegaConf.to_container(c.env.transforms, resolve=True) for c in (saved, cfg)]
+    if transforms[0] != transforms[1]:
+        raise ConfigError(f"env.transforms={transforms[1]} cannot change when resuming (the run has {transforms[0]}): "
+                          "the checkpoint holds the state of the run's own transforms (their statistics); start a "
+                          "new run for other transforms")
 
 
 def _verify_resume(run_dir: Path, overrides: list[str] | None, checkpoint: Path,

@@ -330,6 +330,10 @@ def test_a_crash_after_resuming_from_a_snapshot_resumes_that_branch(tmp_path, mo
     ("value_estimator.gamma=0.5", r"value_estimator\.gamma=0\.5 cannot change when resuming \(the run has 0\.99\)"),
     ("~algo.batch_size", r"~algo\.batch_size: a key cannot be deleted when resuming"),
     ("algo.alpha=0.2", r"algo\.alpha=0\.2 cannot change when resuming \(the run has 0\.6\)"),  # the replay's
+    # The checkpoint holds the transforms' state: a changed list was refused as a foreign checkpoint,
+    # changed knobs were accepted.
+    ("env.transforms=[{name: clip_reward}]", r"env\.transforms=\[\{'name': 'clip_reward'\}\] cannot change when "
+                                             r"resuming \(the run has \[\]\): the checkpoint holds the state of the run's own transforms"),
 ])
 def test_resume_refuses_to_change_what_the_checkpoint_restores(finished, override, message):
     """The optimiser's arguments, epsilon's bounds, the discount and the seed come back from the
