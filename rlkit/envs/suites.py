@@ -89,10 +89,11 @@ class EnvSuite:
         else:
             games = self.games() if callable(self.games) else self.games
             if not isinstance(game, str) or self.canonical(game) not in games:
-                close = difflib.get_close_matches(self.canonical(str(game)), games, n=3)
+                lowered = {g.lower(): g for g in games}  # (suggestions ignore case: 'PONG' -> 'Pong')
+                close = [lowered[g] for g in difflib.get_close_matches(self.canonical(str(game)).lower(), lowered, n=3)]
                 hint = f" (did you mean {close}?)" if close else ""
                 shown = list(games) if len(games) <= 10 else f"{len(games)} games, e.g. {list(games[:5])}"
-                raise ValueError(f"env.game={game!r} is not a {self.name} game{hint}; valid choices: {shown}")
+                raise ValueError(f"env.game={game!r} is not one of the {self.name} games{hint}; valid choices: {shown}")
             if env_id is not None:
                 raise ValueError(f"env.id={env_id!r} is set, but env.suite={self.name!r} names its envs by env.game; "
                                  "use env.id=null")

@@ -185,8 +185,10 @@ def test_bad_atari_options_are_refused(options, message):
 
 
 def test_an_unknown_game_is_refused_with_close_names():
-    with pytest.raises(ValueError, match=r"env.game='Breakou' is not a atari game \(did you mean \[.*'Breakout'"):
+    with pytest.raises(ValueError, match=r"env.game='Breakou' is not one of the atari games \(did you mean \[.*'Breakout'"):
         get_suite("atari").resolve(None, "Breakou", {})
+    with pytest.raises(ValueError, match=r"env.game='PONG' is not one of the atari games \(did you mean \['Pong'"):
+        get_suite("atari").resolve(None, "PONG", {})
 
 
 @pytest.mark.parametrize("protocol", ["nature", "machado"])
