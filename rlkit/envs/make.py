@@ -91,7 +91,9 @@ def make_vector_env(
         num_envs: sub-envs.
         vectorization: ``"auto"``, ``"single"``, ``"native"`` or ``"sync"``.
         make_kwargs: keyword arguments of ``gymnasium.make``.
-        wrappers: applied to every sub-env, in order (gymnasium wrappers such as ``TimeLimit``).
+        wrappers: applied to every sub-env, in order (gymnasium wrappers such as ``TimeLimit``); one
+            with an int ``max_episode_steps`` attribute (:class:`~rlkit.envs.transforms.TimeLimitWrapper`)
+            above the registered limit raises that limit (``gymnasium.make(max_episode_steps=...)``).
     """
     if vectorization not in VECTORIZATIONS:
         raise ValueError(f"unknown vectorization {vectorization!r}; valid choices: {list(VECTORIZATIONS)}")
@@ -111,6 +113,12 @@ def make_vector_env(
         )
     if vectorization == "native" and wrappers:
         raise ValueError(f"env {env_id!r}: sub-env wrappers need vectorization='sync' or 'auto', not 'native'")
+
+    # A wrapper declaring an episode limit (rlkit's time_limit) longer than the registered one lifts
+    # it: gymnasium.make's own TimeLimit would end episodes first.
+    limits = [w.max_episode_steps for w in wrappers if isinstance(getattr(w, "max_episode_steps", None), int)]
+    if limits and spec.max_episode_steps is not None and max(limits) > spec.max_episode_steps:
+        make_kwargs = {**make_kwargs, "max_episode_steps": max(limits)}
 
     def make_one(index: int | None) -> gym.Env:
         env = gym.make(env_id, **make_kwargs)

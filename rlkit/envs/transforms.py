@@ -359,7 +359,7 @@ class ClipReward(EnvTransform):
 class TransformKind:
     """A transform name's entry: what it builds and which knobs it takes (its keyword arguments)."""
 
-    build: Callable[..., Any]
+    build: Callable[..., Any]  # knobs -> a sub-env wrapper (env -> env), or (gamma, knobs) -> a vector transform
     wrapper: bool  # a gymnasium wrapper of each sub-env, else an rlkit vector transform
     doc: str
     #: knob -> (whether a value is valid, what is expected): checked by :func:`check_transforms`.
@@ -401,25 +401,20 @@ def _flag(value: Any) -> bool:
     return as_flag(value) is not None
 
 
-def _time_limit(env: gym.Env, max_episode_steps: int) -> gym.Env:
-    """``TimeLimit(max_episode_steps)`` in place of the env's registered limit (``gymnasium.make``'s
-    outermost wrapper), so a longer limit than the registered one takes effect too."""
-    limit = int(max_episode_steps)
-    if isinstance(env, gym.wrappers.TimeLimit):
-        return gym.wrappers.TimeLimit(env.env, max_episode_steps=limit)
-    inner: Any = env
-    while isinstance(inner, gym.Wrapper):
-        inner = inner.env
-        registered = inner.spec.max_episode_steps if isinstance(inner, gym.wrappers.TimeLimit) and inner.spec else None
-        if registered is not None and registered < limit:
-            raise ValueError(f"time_limit: max_episode_steps={limit} comes after transforms that wrap the env's own "
-                             f"limit of {registered} steps, which would end episodes first; put time_limit first in "
-                             "env.transforms")
-    return gym.wrappers.TimeLimit(env, max_episode_steps=limit)
+class TimeLimitWrapper:
+    """Wraps a sub-env in gymnasium's ``TimeLimit(max_episode_steps)``; the limit it declares lets
+    :func:`rlkit.envs.make.make_vector_env` lift a shorter registered limit (``gymnasium.make``'s own
+    ``TimeLimit``, which would otherwise end episodes first)."""
+
+    def __init__(self, max_episode_steps: int) -> None:
+        self.max_episode_steps = int(max_episode_steps)
+
+    def __call__(self, env: gym.Env) -> gym.Env:
+        return gym.wrappers.TimeLimit(env, max_episode_steps=self.max_episode_steps)
 
 
-def _frame_stack(env: gym.Env, stack_size: int) -> gym.Env:
-    return gym.wrappers.FrameStackObservation(env, stack_size=int(stack_size))
+def _frame_stack(stack_size: int) -> Callable[[gym.Env], gym.Env]:
+    return functools.partial(gym.wrappers.FrameStackObservation, stack_size=int(stack_size))
 
 
 def _normalize(gamma: float, observation: bool = True, reward: bool = True, clip_observation: float = 10.0,
@@ -439,7 +434,7 @@ def _ordered_bounds(knobs: Mapping[str, Any]) -> str | None:
 
 #: Transform names (``env.transforms: [{name: ..., <knob>: ...}]``) and what they build.
 TRANSFORMS: dict[str, TransformKind] = {
-    "time_limit": TransformKind(_time_limit, True, "gymnasium TimeLimit(max_episode_steps)",
+    "time_limit": TransformKind(TimeLimitWrapper, True, "gymnasium TimeLimit(max_episode_steps)",
                                 {"max_episode_steps": (_positive_int, "an integer >= 1")}, ends_episodes=True),
     "frame_stack": TransformKind(_frame_stack, True, "gymnasium FrameStackObservation(stack_size)",
                                  {"stack_size": (_positive_int, "an integer >= 1")}),
@@ -520,7 +515,7 @@ def build_transforms(specs: Sequence[Mapping[str, Any]], gamma: float) -> tuple[
         kind = TRANSFORMS[spec["name"]]
         knobs = {k: v for k, v in spec.items() if k != "name"}
         if kind.wrapper:
-            wrappers.append(functools.partial(kind.build, **knobs))
+            wrappers.append(kind.build(**knobs))
         else:
             vector.append(kind.build(gamma, **knobs))
     return wrappers, vector
