@@ -116,7 +116,8 @@ def make_vector_env(
 
     # A wrapper declaring an episode limit (rlkit's time_limit) longer than the registered one lifts
     # it: gymnasium.make's own TimeLimit would end episodes first.
-    limits = [w.max_episode_steps for w in wrappers if isinstance(getattr(w, "max_episode_steps", None), int)]
+    declared = [getattr(w, "max_episode_steps", None) for w in wrappers]
+    limits = [n for n in declared if isinstance(n, int)]
     if limits and spec.max_episode_steps is not None and max(limits) > spec.max_episode_steps:
         make_kwargs = {**make_kwargs, "max_episode_steps": max(limits)}
 
