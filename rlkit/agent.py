@@ -250,8 +250,9 @@ class Agent:
             observation: a numpy array or a torch tensor (or anything ``numpy.asarray`` takes) of
                 the env's observation shape (one observation) or with a leading batch dim, as the
                 env gives it (the run's normalisation is applied inside); for a ``Discrete``
-                observation space its index (or a ``[B]`` batch of them), or the one-hot encoding
-                the networks take.
+                observation space of ``n`` values its integer index, a batch of them (``[B]``, or
+                ``[B, 1]``: a 1-D input of length ``n`` is read as one one-hot encoding), or the
+                one-hot encoding the networks take.
             action_mask: bool, True = allowed (envs with an action mask); all allowed by default.
             deterministic: the greedy / mode action (default); ``False`` samples a stochastic
                 policy and, for discrete actions, takes a random action with the run's evaluation
@@ -268,8 +269,14 @@ class Agent:
         is_tensor = isinstance(observation, torch.Tensor)
         obs = observation if is_tensor else torch.as_tensor(np.asarray(observation))
         shape = tuple(self.observation_spec.shape)
-        if self.discrete_observations is not None and obs.dim() <= 1 and not obs.is_floating_point():
-            obs = self._one_hot(obs)  # a Discrete space's index (or a batch of them), as the env gives it
+        if self.discrete_observations is not None and not obs.is_floating_point() and obs.dtype != torch.bool and (
+                obs.dim() == 0 or (obs.dim() == 1 and obs.shape[0] != self.discrete_observations[0])):
+            # A Discrete space's index (or a batch of them), as the env gives it; a vector as long as the
+            # one-hot encoding is that encoding (a batch of exactly n indices goes in as [n, 1]).
+            obs = self._one_hot(obs.reshape(-1)[0] if obs.dim() == 0 else obs)
+        elif self.discrete_observations is not None and obs.dim() == 2 and obs.shape[1] == 1 and (
+                not obs.is_floating_point() and obs.dtype != torch.bool):
+            obs = self._one_hot(obs[:, 0])
         single = obs.dim() == len(shape)
         if tuple(obs.shape[obs.dim() - len(shape):]) != shape or obs.dim() > len(shape) + 1:
             raise ValueError(f"observation of shape {tuple(obs.shape)}; this agent takes {shape} or a batch "

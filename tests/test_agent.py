@@ -305,6 +305,10 @@ def test_a_discrete_observation_is_taken_as_the_env_gives_it(tmp_path):
     assert torch.equal(agent.act(torch.tensor([3, 4])), agent.act(torch.from_numpy(one_hot[[3, 4]])))
     with pytest.raises(ValueError, match=r"observation \[16\] is outside the env's Discrete\(16, start=0\) space"):
         agent.act([16])
+    # A one-hot vector of any dtype is one observation (not 16 indices); 16 indices go in as [16, 1].
+    for dtype in (np.int64, np.bool_, np.float32):
+        assert agent.act(one_hot[5].astype(dtype)) == agent.act(one_hot[5])
+    np.testing.assert_array_equal(agent.act(np.arange(16)[:, None]), agent.act(one_hot))
     env = gym.make("FrozenLake-v1")
     obs, _ = env.reset(seed=0)
     assert agent.act(obs) in range(4)
