@@ -131,12 +131,28 @@ def check_observation(obs: Any, space: spaces.Space, env_id: str, step: int, sub
 
 def check_reward(reward: Any, env_id: str, step: int, sub_env: int) -> None:
     """Raises when one sub-env's reward is not a single real number (a Python or numpy scalar, or an
-    array of one element and no dimension), naming the env, the step and the sub-env."""
+    array or tensor with no dimension), naming the env, the step and the sub-env.
+
+    Examples:
+        >>> import numpy as np, torch
+        >>> from rlkit.envs.checks import check_reward
+        >>> for reward in (1.0, 2, np.float32(0.5), np.array(1.5), torch.tensor(1.0), True):
+        ...     check_reward(reward, "demo", 1, 0)
+        >>> check_reward(np.array([1.0]), "demo", 3, 0)
+        Traceback (most recent call last):
+        ...
+        rlkit.errors.EnvError: env 'demo' returned the reward array([1.]) (ndarray of shape (1,)) at step 3, sub-env 0: a reward is one real number (a float)
+    """
     if isinstance(reward, (float, int, np.number, np.bool_)):
         return
-    if isinstance(reward, np.ndarray) and reward.shape == () and reward.dtype.kind in "biuf":
-        return
-    shape = f" of shape {reward.shape}" if isinstance(reward, np.ndarray) else ""
+    shape = getattr(reward, "shape", None)  # a 0-d numpy array, torch tensor, jax array
+    if shape is not None and tuple(shape) == ():
+        try:
+            float(reward)
+            return
+        except (TypeError, ValueError):
+            pass
+    shape = f" of shape {tuple(shape)}" if shape is not None else ""
     raise EnvError(f"env {env_id!r} returned the reward {reward!r} ({type(reward).__name__}{shape}) at step {step}, "
                    f"sub-env {sub_env}: a reward is one real number (a float)")
 
