@@ -111,6 +111,6 @@ def next_action_mask(actor: QValueActor, next_td: TensorDictBase, terminated: to
     when the actor reads none), with every action allowed in ``terminated`` rows. A terminated
     transition's next value is never used, and a game-over state may allow no action at all."""
     mask = action_mask(actor, next_td)
-    if mask is None:
-        return None
+    if mask is None or terminated.dtype != torch.bool:  # (a flag of another dtype is named by the target's check)
+        return mask
     return mask | terminated.reshape(*mask.shape[:-1], 1)

@@ -192,6 +192,10 @@ def test_a_game_over_state_that_allows_no_action_is_no_error_when_terminated(dou
     td["next", "terminated"][0] = False
     with pytest.raises(ValueError, match="forbids every action"):
         loss(td)
+    td["next", "action_mask"] = torch.ones(4, 3, dtype=torch.bool)
+    td["next", "terminated"] = td["next", "terminated"].float()  # named as before, not by the mask's or
+    with pytest.raises(TypeError, match="terminated must be a bool tensor, got dtype torch.float32"):  # torch's words
+        loss(td)
 
 
 def loop_lambda_return(reward, next_value, terminated, done, gamma, lmbda):
