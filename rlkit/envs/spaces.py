@@ -244,9 +244,14 @@ class SpaceCodec:
             dtype = cast(np.dtype, self.action_space.dtype)
             if dtype.kind in "iu" and encoded.dtype.kind == "f":
                 # An integer Box takes the nearest integer (a cast would truncate toward zero), clipped
-                # before the cast so that no sample overflows the integer type.
+                # to the bounds before the cast; a bound beyond float64's exact integers (int64's
+                # largest, the bound of an unbounded int64 Box) is set after it.
                 ok = not bool(np.isnan(encoded).any())
-                return np.clip(np.rint(encoded), low, high).astype(dtype), ok
+                values = np.clip(np.rint(encoded.astype(np.float64)), low, high)
+                out = values.astype(dtype)
+                top = np.iinfo(dtype).max
+                out[values >= float(top)] = top
+                return out, ok
             encoded = encoded.astype(dtype)
             return np.clip(encoded, low, high), not bool(np.isnan(encoded).any())
         ok = spec.is_in(action)

@@ -104,3 +104,6 @@ def test_an_integer_box_action_takes_the_nearest_integer_within_the_bounds():
     assert ok and encoded.dtype == np.int64
     assert encoded.tolist() == [[1, -1], [2, -3]]  # (numpy rounds halves to even; clipped before the cast)
     assert not codec.encode_action(torch.tensor([[float("nan"), 0.0]]))[1]
+    full = SpaceCodec(spaces.Box(-1, 1, (2,)), spaces.Box(-np.inf, np.inf, (2,), np.int64), "categorical", "demo")
+    encoded, ok = full.encode_action(torch.tensor([[1e30, -1e30]]))  # (the cast overflowed to the minimum)
+    assert ok and encoded.tolist() == [[np.iinfo(np.int64).max, np.iinfo(np.int64).min]]
