@@ -100,7 +100,8 @@ class EnvSuite:
         merged = {**self.options, **options}
         for key, default in self.options.items():
             value = merged[key]
-            kind = self.types.get(key, type(default))
+            # (an int default's range is the builder's to check: frame_stack needs >= 1, noop_max >= 0)
+            kind = self.types.get(key, type(default) if isinstance(default, (bool, float)) else None)
             null = " or null" if default is None else ""
             if value is None and default is None:
                 continue

@@ -170,6 +170,7 @@ def test_machado_protocol_settings():
 @pytest.mark.parametrize(("options", "message"), [
     ({"protocol": "deepmind"}, r"env.options.protocol='deepmind' is not an Atari protocol; valid choices: \['machado', 'nature'\]"),
     ({"frame_stack": 0}, r"env.options.frame_stack=0 is invalid: expected a positive integer"),
+    ({"frame_stack": -1}, r"env.options.frame_stack=-1 is invalid: expected a positive integer"),
     ({"sticky": 0.1}, r"env.options has keys env.suite='atari' does not take: \['sticky'\]"),
     # Options the protocol sets (default null) are typed too: 'no' would have switched life loss on.
     ({"terminal_on_life_loss": "no"}, r"terminal_on_life_loss='no' is invalid: expected true or false or null"),
