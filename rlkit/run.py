@@ -33,6 +33,7 @@ from omegaconf import DictConfig, OmegaConf
 from rlkit.builders import Settings, apply_overrides, resolved_container, validate_config
 from rlkit.config_schema import usable_cpus
 from rlkit.errors import CheckpointError, ConfigError, RunDirError
+from rlkit.envs.transforms import transform_settings
 from rlkit.factories import (
     build_multiseed_trainer,
     build_trainer,
@@ -533,11 +534,11 @@ def _check_restored_keys(saved: DictConfig, cfg: DictConfig) -> None:
         name, old, new = differs
         raise ConfigError(f"{name}={new!r} cannot change when resuming (the run has {old!r}): the checkpoint "
                           "restores it; start a new run for another value")
-    transforms = [OmegaConf.to_container(c.env.transforms, resolve=True) for c in (saved, cfg)]
-    if transforms[0] != transforms[1]:
+    transforms = [cast(list, OmegaConf.to_container(c.env.transforms, resolve=True)) for c in (saved, cfg)]
+    if transform_settings(transforms[0]) != transform_settings(transforms[1]):
         raise ConfigError(f"env.transforms={transforms[1]} cannot change when resuming (the run has {transforms[0]}): "
-                          "the checkpoint holds the state of the run's own transforms (their statistics); start a "
-                          "new run for other transforms")
+                          "the checkpoint holds the run's env with its own transforms (and their state, e.g. "
+                          "normalisation statistics); start a new run for other transforms")
 
 
 def _verify_resume(run_dir: Path, overrides: list[str] | None, checkpoint: Path,

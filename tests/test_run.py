@@ -333,7 +333,7 @@ def test_a_crash_after_resuming_from_a_snapshot_resumes_that_branch(tmp_path, mo
     # The checkpoint holds the transforms' state: a changed list was refused as a foreign checkpoint,
     # changed knobs were accepted.
     ("env.transforms=[{name: clip_reward}]", r"env\.transforms=\[\{'name': 'clip_reward'\}\] cannot change when "
-                                             r"resuming \(the run has \[\]\): the checkpoint holds the state of the run's own transforms"),
+                                             r"resuming \(the run has \[\]\): the checkpoint holds the run's env with its own transforms"),
 ])
 def test_resume_refuses_to_change_what_the_checkpoint_restores(finished, override, message):
     """The optimiser's arguments, epsilon's bounds, the discount and the seed come back from the
@@ -343,6 +343,12 @@ def test_resume_refuses_to_change_what_the_checkpoint_restores(finished, overrid
         resume(finished, "total_frames=1200", override)
     assert snapshot(finished) == before
     resume(finished, "total_frames=1000", "algo.eps_annealing_frames=500")  # a schedule's length may change
+
+
+def test_resume_takes_the_run_s_transforms_spelled_with_their_defaults(tmp_path):
+    run_dir = tmp_path / "run"
+    train(run_dir, ALGO["dqn"] + TINY + ["total_frames=400", "env.transforms=[{name: clip_reward}]"])
+    resume(run_dir, "total_frames=600", "env.transforms=[{name: clip_reward, low: -1.0, high: 1}]")
 
 
 @pytest.mark.parametrize(("text", "message"), [

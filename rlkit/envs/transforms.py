@@ -452,6 +452,24 @@ def _knobs(kind: TransformKind) -> list[str]:
     return [name for name in inspect.signature(kind.build).parameters if name not in fixed]
 
 
+def transform_settings(specs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """A checked ``env.transforms`` list with every knob's default filled in: two lists that build
+    the same transforms give equal settings.
+
+    Examples:
+        >>> from rlkit.envs.transforms import transform_settings
+        >>> transform_settings([{"name": "clip_reward"}]) == transform_settings([{"name": "clip_reward", "low": -1}])
+        True
+    """
+    out = []
+    for spec in specs:
+        kind = TRANSFORMS[spec["name"]]
+        params = inspect.signature(kind.build).parameters
+        defaults = {k: params[k].default for k in _knobs(kind) if params[k].default is not inspect.Parameter.empty}
+        out.append({**defaults, **spec})
+    return out
+
+
 def check_transforms(specs: Sequence[Mapping[str, Any]], game_limit_option: str | None = None) -> None:
     """Refuses an ``env.transforms`` list rlkit cannot build: an unknown name or knob (the message
     lists the valid ones), a knob value out of its range, a missing knob, or a sub-env wrapper after
