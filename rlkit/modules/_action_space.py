@@ -12,6 +12,7 @@ import torch
 from tensordict.utils import NestedKey
 
 from rlkit import keys
+from rlkit.modules.tensor_call import recording_graph
 from rlkit.data import (
     Binary,
     Categorical,
@@ -161,7 +162,7 @@ def check_mask(mask: torch.Tensor, shape: torch.Size) -> torch.Tensor:
 def _check_some_allowed(mask: torch.Tensor, what: str) -> None:
     # Not while a graph is captured (torch.export / ONNX / TorchScript tracing), where it would be a
     # data-dependent branch: an exported greedy policy given a row that allows nothing picks action 0.
-    if torch.compiler.is_compiling() or torch.jit.is_tracing():
+    if recording_graph():
         return
     if not bool(mask.any(-1).all()):
         raise ValueError(f"the action mask forbids every action in at least one row{what}")
