@@ -4,11 +4,12 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
 
+import numpy as np
 import optuna
 
 from rlkit.config_schema import MAX_SEED, MAX_SEED_COUNT
@@ -152,20 +153,72 @@ class _GridSampler(optuna.samplers.GridSampler):
         return None
 
 
-def make_sampler(settings: TuneSettings, worker: int = 0) -> optuna.samplers.BaseSampler:
+class TrialSeededSampler(optuna.samplers.BaseSampler):
+    """Samples each trial with a fresh sampler seeded from ``seed`` and the trial's number.
+
+    Trial numbers come from the study's storage and are never reused, so the draws differ between
+    trials whichever process asks: a resumed study, the workers of ``tune.jobs`` and processes on
+    several machines never repeat each other's draws, and a study run again from scratch with the
+    same seed proposes the same configurations (TPE's model is rebuilt from the study's history at
+    every trial; only its random numbers need the seed). A sampler seeded once per process had every
+    process restart the same sequence.
+
+    Args:
+        make: builds the sampler of one trial from its seed.
+        seed: ``tune.sampler_seed``.
+    """
+
+    def __init__(self, make: Callable[[int], optuna.samplers.BaseSampler], seed: int) -> None:
+        self._make, self._seed = make, int(seed)
+        self._samplers: dict[int, optuna.samplers.BaseSampler] = {}
+
+    def _of(self, trial: optuna.trial.FrozenTrial) -> optuna.samplers.BaseSampler:
+        sampler = self._samplers.get(trial.number)
+        if sampler is None:
+            seed = int(np.random.SeedSequence([self._seed, trial.number]).generate_state(1)[0])
+            sampler = self._samplers[trial.number] = self._make(seed)
+        return sampler
+
+    def infer_relative_search_space(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+        return self._of(trial).infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study: optuna.Study, trial: optuna.trial.FrozenTrial,
+                        search_space: dict[str, Any]) -> dict[str, Any]:
+        return self._of(trial).sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study: optuna.Study, trial: optuna.trial.FrozenTrial, param_name: str,
+                           param_distribution: Any) -> Any:
+        return self._of(trial).sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        self._of(trial).before_trial(study, trial)
+
+    def after_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial, state: optuna.trial.TrialState,
+                    values: Any) -> None:
+        self._of(trial).after_trial(study, trial, state, values)
+        self._samplers.pop(trial.number, None)
+
+    def reseed_rng(self) -> None:
+        return None  # (the seeds are the trials' own)
+
+
+def make_sampler(settings: TuneSettings) -> optuna.samplers.BaseSampler:
     """The sampler ``settings`` names: TPE (multivariate, ``n_startup_trials`` random trials first, as
     RL Zoo's ``exp_manager.py``), random, or grid (over :meth:`SearchSpace.grid`).
 
-    With ``sampler_seed``, worker ``k`` of a study's ``tune.jobs`` workers seeds its TPE or random
-    sampler with ``sampler_seed + k``: one seed for all would have every worker propose the same
-    configurations. The grid sampler keeps one seed for all: its seed orders the grid, and the workers
-    share which positions of that order were visited."""
-    offset = worker if settings.sampler in ("tpe", "random") else 0
-    seed = None if settings.sampler_seed is None else settings.sampler_seed + offset
+    With ``sampler_seed``, TPE and random draw each trial with a seed of ``sampler_seed`` and the
+    trial's number (:class:`TrialSeededSampler`), so no two trials of a study share their draws,
+    whichever process or worker runs them. The grid sampler keeps ``sampler_seed`` itself for every
+    process: its seed orders the grid, and the workers share which positions of that order were
+    visited."""
+    seed = settings.sampler_seed
     if settings.sampler == "tpe":
-        return optuna.samplers.TPESampler(n_startup_trials=settings.n_startup_trials, multivariate=True, seed=seed)
+        def tpe(seed: int | None) -> optuna.samplers.BaseSampler:
+            return optuna.samplers.TPESampler(n_startup_trials=settings.n_startup_trials, multivariate=True, seed=seed)
+        return tpe(None) if seed is None else TrialSeededSampler(tpe, seed)
     if settings.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
+        return optuna.samplers.RandomSampler() if seed is None else TrialSeededSampler(optuna.samplers.RandomSampler,
+                                                                                         seed)
     grid = settings.space.grid()
     assert grid is not None  # (checked by parse_tune_settings)
     return _GridSampler(grid, seed=seed)

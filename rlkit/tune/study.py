@@ -266,7 +266,7 @@ def _worker_main(container: dict, settings: TuneSettings, slots: int, n_trials: 
     _quiet_optuna()
     base = OmegaConf.create(container)
     storage = open_storage(settings.storage_url)
-    study = optuna.load_study(study_name=settings.study, storage=storage, sampler=make_sampler(settings, worker),
+    study = optuna.load_study(study_name=settings.study, storage=storage, sampler=make_sampler(settings),
                               pruner=make_pruner(settings, slots))
     try:
         work(study, base, settings, slots=slots, n_trials=n_trials)

@@ -1,6 +1,8 @@
 """The tune section: choices, counts, seeds, storage, and the sampler and pruner it builds."""
 from __future__ import annotations
 
+import math
+
 import optuna
 import pytest
 
@@ -59,20 +61,33 @@ def test_samplers_and_pruners():
 
 
 @pytest.mark.parametrize("sampler", ["tpe", "random"])
-def test_seeded_workers_propose_different_configurations(sampler):
-    """Worker k samples with sampler_seed + k: one seed for every worker of tune.jobs > 1 made them
-    propose the same configurations (trials run twice)."""
+def test_seeded_samplers_never_repeat_a_trial_s_draws_and_reproduce_a_study(sampler):
+    """Each trial draws with a seed of sampler_seed and its number. A sampler seeded once per process
+    had a resumed study, and two processes on one study, propose the configurations already run."""
     import logging
 
     optuna.logging.set_verbosity(logging.ERROR)
     space = {"algo": {"optim": {"lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True}}}}
-    s = settings(sampler=sampler, sampler_seed=3, space=space)
+    s = settings(sampler=sampler, sampler_seed=3, space=space, n_startup_trials=2)
 
-    def first_lr(worker: int) -> float:
-        study = optuna.create_study(sampler=make_sampler(s, worker), direction="maximize")
-        return s.space.suggest(study.ask())["algo.optim.lr"]
+    def run(study: optuna.Study, n: int) -> list[float]:
+        out = []
+        for _ in range(n):
+            trial = study.ask()
+            lr = s.space.suggest(trial)["algo.optim.lr"]
+            study.tell(trial, -abs(math.log10(lr) + 3))
+            out.append(lr)
+        return out
 
-    assert first_lr(0) == first_lr(0) != first_lr(1)
+    storage = optuna.storages.InMemoryStorage()
+    first = run(optuna.create_study(storage=storage, sampler=make_sampler(s), direction="maximize"), 3)
+    # a rerun (a new process on the same storage) and a second process go on with new draws
+    again = run(optuna.load_study(study_name=None, storage=storage, sampler=make_sampler(s)), 2)
+    other = run(optuna.load_study(study_name=None, storage=storage, sampler=make_sampler(s)), 2)
+    assert len(set(first + again + other)) == 7
+    # the same seed from scratch proposes the same study
+    fresh = optuna.create_study(storage=optuna.storages.InMemoryStorage(), sampler=make_sampler(s), direction="maximize")
+    assert run(fresh, 7) == first + again + other
 
 
 def test_grid_workers_share_one_seed():
@@ -83,8 +98,8 @@ def test_grid_workers_share_one_seed():
     optuna.logging.set_verbosity(logging.ERROR)
     s = settings(sampler="grid", sampler_seed=7, space={"a": [1, 2, 3, 4, 5, 6]})
 
-    def points(worker: int) -> list:
-        study = optuna.create_study(sampler=make_sampler(s, worker), direction="maximize")
+    def points() -> list:
+        study = optuna.create_study(sampler=make_sampler(s), direction="maximize")
         return [s.space.suggest(study.ask())["a"] for _ in range(6)]
 
-    assert points(0) == points(3)
+    assert points() == points()
