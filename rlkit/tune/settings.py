@@ -139,7 +139,8 @@ def parse_tune_settings(node: Mapping[str, Any], base_seed: int = 0) -> TuneSett
     if settings.sampler == "grid" and settings.space.grid() is None:
         bad = next(p.path for p in settings.space.params if p.grid() is None)
         raise ConfigError(f"tune.sampler=grid needs a finite grid, but tune.space.{bad} is a float range without a "
-                          f"step; give it a step (tune.space.{bad}.step=...) or choices")
+                          f"step; give it a step (+tune.space.{bad}.step=..., with tune.space.{bad}.log=false where "
+                          "it is log-scaled) or a list of choices")
     return settings
 
 
