@@ -269,14 +269,13 @@ class Agent:
         is_tensor = isinstance(observation, torch.Tensor)
         obs = observation if is_tensor else torch.as_tensor(np.asarray(observation))
         shape = tuple(self.observation_spec.shape)
-        if self.discrete_observations is not None and not obs.is_floating_point() and obs.dtype != torch.bool and (
-                obs.dim() == 0 or (obs.dim() == 1 and obs.shape[0] != self.discrete_observations[0])):
+        if self.discrete_observations is not None and not obs.is_floating_point() and obs.dtype != torch.bool:
             # A Discrete space's index (or a batch of them), as the env gives it; a vector as long as the
             # one-hot encoding is that encoding (a batch of exactly n indices goes in as [n, 1]).
-            obs = self._one_hot(obs.reshape(-1)[0] if obs.dim() == 0 else obs)
-        elif self.discrete_observations is not None and obs.dim() == 2 and obs.shape[1] == 1 and (
-                not obs.is_floating_point() and obs.dtype != torch.bool):
-            obs = self._one_hot(obs[:, 0])
+            if obs.dim() == 2 and obs.shape[1] == 1:
+                obs = self._one_hot(obs[:, 0])
+            elif obs.dim() == 0 or (obs.dim() == 1 and obs.shape[0] != self.discrete_observations[0]):
+                obs = self._one_hot(obs)
         single = obs.dim() == len(shape)
         if tuple(obs.shape[obs.dim() - len(shape):]) != shape or obs.dim() > len(shape) + 1:
             raise ValueError(f"observation of shape {tuple(obs.shape)}; this agent takes {shape} or a batch "
