@@ -55,6 +55,7 @@ from rlkit.trainers.trainer import (
     _class_name,
     _optimizer_mismatch,
     _Window,
+    due,
     failure_line,
     sample_slices,
     scale_learning_rates,
@@ -528,7 +529,7 @@ class MultiSeedTrainer:
             self._end_seed(k, "dropped", f"dropped at frame {self.frames:,}: {message}")
 
     def _due(self, name: str, interval: int) -> bool:
-        if interval > 0 and self.frames - self._last[name] >= interval:
+        if due(self.frames, self._last[name], interval):
             self._last[name] = self.frames
             return True
         return False

@@ -129,6 +129,27 @@ def failure_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
 
 
+def due(frames: int, last: int, interval: int) -> bool:
+    """Whether a task run every ``interval`` frames (an evaluation, a log row, a checkpoint) is due
+    at ``frames`` when it last ran at ``last``: ``frames`` has reached a multiple of ``interval`` that
+    ``last`` had not. The schedule stays on the grid ``interval, 2 * interval, ...`` whatever the
+    frames per batch: with batches of 768 frames and an interval of 1,000 the task runs at 1,536,
+    2,304, 3,072 and 4,608 frames, once per multiple passed (not every 1,536 frames, as measuring
+    ``interval`` from ``last`` would drift to). ``interval <= 0``: never.
+
+    Examples:
+        >>> from rlkit.trainers.trainer import due
+        >>> last, ran = 0, []
+        >>> for frames in range(768, 5000, 768):
+        ...     if due(frames, last, 1000):
+        ...         last = frames
+        ...         ran.append(frames)
+        >>> ran
+        [1536, 2304, 3072, 4608]
+    """
+    return interval > 0 and frames // interval > last // interval
+
+
 def sample_slices(replay: Any, settings: TrainerSettings, frames: int) -> TensorDictBase:
     """``replay.sample_slices`` with the settings' batch of ``[batch_size // slice_len, slice_len]``
     slices; where the replay holds no episode piece that long, a one-line error naming the setting."""
@@ -511,7 +532,7 @@ class Trainer:
         return str(self.checkpoint_path) if self.checkpoint_path.exists() else "none (no checkpoint written yet)"
 
     def _due(self, name: str, interval: int) -> bool:
-        if interval > 0 and self.frames - self._last[name] >= interval:
+        if due(self.frames, self._last[name], interval):
             self._last[name] = self.frames
             return True
         return False
