@@ -16,7 +16,8 @@ from rlkit.config_schema import MAX_SEED, MAX_SEED_COUNT
 from rlkit.errors import ConfigError
 from rlkit.tune.space import SearchSpace, parse_space
 
-__all__ = ["OBJECTIVES", "PRUNERS", "SAMPLERS", "TuneSettings", "make_pruner", "make_sampler", "parse_tune_settings"]
+__all__ = ["FIXED_KEYS", "OBJECTIVES", "PRUNERS", "SAMPLERS", "TuneSettings", "evaluation_slot", "evaluations_per_seed",
+           "make_pruner", "make_sampler", "parse_tune_settings"]
 
 Sampler = Literal["tpe", "random", "grid"]
 Pruner = Literal["median", "halving", "none"]
@@ -24,7 +25,7 @@ Objective = Literal["final", "auc"]
 SAMPLERS: tuple[Sampler, ...] = ("tpe", "random", "grid")
 PRUNERS: tuple[Pruner, ...] = ("median", "halving", "none")
 #: ``final``: each seed's last greedy evaluation; ``auc``: the mean of its evaluations (the area
-#: under its evaluation curve per evaluation).
+#: under its evaluation curve per evaluation; :func:`evaluation_slot`).
 OBJECTIVES: tuple[Objective, ...] = ("final", "auc")
 
 
@@ -54,6 +55,8 @@ class TuneSettings:
 
 
 _KEYS = [f.name for f in dataclasses.fields(TuneSettings)]
+#: Config keys a search space may not name: the study fixes them for every trial.
+FIXED_KEYS = ("seed", "num_seeds", "total_frames", "trainer.eval_interval")
 
 
 def _choice(node: Mapping[str, Any], key: str, valid: tuple[str, ...]) -> Any:
@@ -136,6 +139,11 @@ def parse_tune_settings(node: Mapping[str, Any], base_seed: int = 0) -> TuneSett
         n_startup_trials=_count(full, "n_startup_trials", 0),
         n_warmup_evals=_count(full, "n_warmup_evals", 0, optional=True), sampler_seed=seed, batched_seeds=batched,
     )
+    fixed = [p.path for p in settings.space.params if p.path in FIXED_KEYS]
+    if fixed:
+        raise ConfigError(f"tune.space.{fixed[0]} cannot be searched: every trial of a study shares it (the seeds are "
+                          f"tune.seeds; the evaluation slots the pruner and objective compare come from total_frames "
+                          f"and trainer.eval_interval); keys a space may not name: {list(FIXED_KEYS)}")
     if settings.sampler == "grid" and settings.space.grid() is None:
         bad = next(p.path for p in settings.space.params if p.grid() is None)
         raise ConfigError(f"tune.sampler=grid needs a finite grid, but tune.space.{bad} is a float range without a "
@@ -251,3 +259,23 @@ def evaluations_per_seed(total_frames: int, eval_interval: int) -> int:
         (4, 4, 1)
     """
     return max(1, math.ceil(total_frames / eval_interval)) if eval_interval > 0 else 1
+
+
+def evaluation_slot(frames: int, total_frames: int, eval_interval: int) -> int:
+    """The slot of an evaluation made at ``frames``: slot ``k - 1`` holds the one made once the frames
+    passed ``k * eval_interval`` (:func:`rlkit.trainers.trainer.due`), the last slot the closing one at
+    ``total_frames``. Keyed by frames, a trial whose batches span several intervals (A2C with a long
+    ``n_steps``) leaves slots empty rather than shifting its evaluations into earlier slots, so the
+    pruner compares trials at the same frames.
+
+    Examples:
+        >>> from rlkit.tune.settings import evaluation_slot
+        >>> [evaluation_slot(f, 8_000, 1_000) for f in (1_000, 2_048, 4_096, 6_144, 8_192)]
+        [0, 1, 3, 5, 7]
+        >>> [evaluation_slot(f, 20_000, 6_000) for f in (6_000, 12_000, 18_000, 20_000)]
+        [0, 1, 2, 3]
+    """
+    last = evaluations_per_seed(total_frames, eval_interval) - 1
+    if frames >= total_frames or eval_interval <= 0:
+        return last
+    return min(max(frames // eval_interval - 1, 0), last)

@@ -1,8 +1,11 @@
 """One trial: the sampled config trained with every seed of the study, one after another, reporting
 to the pruner after each greedy evaluation (through a :class:`~rlkit.trainers.TrainerCallback`).
 
-Seeds and pruning: the seeds run in sequence in this process. A seed's ``E`` evaluation slots
-(:func:`~rlkit.tune.settings.evaluations_per_seed`) are reported at steps ``seed_index * E + slot``,
+Seeds and pruning: the seeds run in sequence in this process. A seed has ``E`` evaluation slots
+(:func:`~rlkit.tune.settings.evaluations_per_seed`), one per ``trainer.eval_interval`` frames; an
+evaluation goes to the slot of its frames (:func:`~rlkit.tune.settings.evaluation_slot`), so a trial
+whose batches span several intervals leaves some slots empty and is compared with the others at the
+same frames. The slots are reported at steps ``seed_index * E + slot``,
 and the value reported at a slot is the *running mean over the seeds so far* at that slot: the first
 seed's evaluation alone, then the mean of seeds 0 and 1, and so on. Every trial runs the same seeds
 in the same order, so the pruner always compares like with like (the same seeds' mean at the same
@@ -10,7 +13,8 @@ evaluation), and once the last seed runs, its values are the trial's mean curve 
 
 A seed that stops early (``trainer.early_stop``: it reached ``env.target_return``) keeps its last
 evaluation for its remaining slots. The objective of a seed is its last evaluation (``final``) or the
-mean of its slots (``auc``); the trial's is the mean over its seeds.
+mean of its filled slots (``auc``: its evaluations, and the kept value of an early stop); the trial's
+is the mean over its seeds.
 """
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 from rlkit.errors import NotStackableError
 from rlkit.run import run
 from rlkit.trainers import TrainerCallback, TrainingInterrupted
+from rlkit.tune.settings import evaluation_slot
 
 __all__ = ["TrialResult", "run_trial", "seed_objective", "trial_config"]
 
@@ -70,86 +75,110 @@ def trial_config(base: DictConfig, params: Mapping[str, Any], seed: int) -> Dict
     return cfg
 
 
-def seed_objective(curve: Sequence[float], objective: str) -> float:
-    """A seed's value from its evaluation slots: the last (``final``) or their mean (``auc``).
+def seed_objective(curve: Sequence[float | None], objective: str) -> float:
+    """A seed's value from its evaluation slots (``None``: a slot no evaluation fell in): the last
+    evaluation (``final``) or the mean of its evaluations (``auc``).
 
     Examples:
         >>> from rlkit.tune.trial import seed_objective
         >>> seed_objective([10.0, 50.0, 30.0], "final"), seed_objective([10.0, 50.0, 30.0], "auc")
         (30.0, 30.0)
+        >>> seed_objective([None, 10.0, None, 50.0], "auc")  # (evaluated every other slot)
+        30.0
     """
-    return float(curve[-1]) if objective == "final" else float(sum(curve) / len(curve))
+    values = [float(v) for v in curve if v is not None]
+    return values[-1] if objective == "final" else sum(values) / len(values)
+
+
+class _Slots:
+    """The evaluation slots of a trial's runs: ``count`` of them, an evaluation's slot from its frames
+    (:func:`~rlkit.tune.settings.evaluation_slot`)."""
+
+    def __init__(self, count: int, base: DictConfig) -> None:
+        self.count, self.total_frames = count, int(base.total_frames)
+        self.eval_interval = int(base.trainer.eval_interval)
+
+    def of(self, frames: int) -> int:
+        return min(evaluation_slot(frames, self.total_frames, self.eval_interval), self.count - 1)
 
 
 class _Curve(TrainerCallback):
-    """Records one seed's evaluations into its slots and reports the running mean over the seeds so
+    """Records one seed's evaluations into their slots and reports the running mean over the seeds so
     far to ``reporter``; asks the trainer to stop once the pruner says so."""
 
-    def __init__(self, reporter: Reporter, seed_index: int, slots: int, earlier: list[list[float]],
+    def __init__(self, reporter: Reporter, seed_index: int, slots: _Slots, earlier: list[list[float | None]],
                  prune: bool) -> None:
         self.reporter, self.seed_index, self.slots, self.earlier, self.prune = reporter, seed_index, slots, earlier, prune
-        self.values: list[float] = []
+        self.values: list[float | None] = [None] * slots.count
+        self.last = -1  # the latest slot filled
         self.pruned = False
 
     def on_evaluation(self, frames: int, metrics: Mapping[str, float]) -> bool | None:
-        value = float(metrics["eval_return"])
-        if len(self.values) >= self.slots:  # (an extra closing evaluation: it is the last slot's)
-            self.values[-1] = value
+        value, slot = float(metrics["eval_return"]), self.slots.of(frames)
+        self.values[slot] = value
+        if slot <= self.last:  # (a closing evaluation in the slot of the one before: it replaces it)
             return None
-        self.values.append(value)
-        return self._report(len(self.values) - 1)
+        self.last = slot
+        return self._report(slot)
 
     def _report(self, slot: int) -> bool:
-        mean = (sum(curve[slot] for curve in self.earlier) + self.values[slot]) / (len(self.earlier) + 1)
+        known = [v for v in (curve[slot] for curve in self.earlier) if v is not None] + [self.values[slot]]
+        mean = sum(v for v in known if v is not None) / len(known)
         if math.isfinite(mean):
-            self.reporter.report(mean, self.seed_index * self.slots + slot)
+            self.reporter.report(mean, self.seed_index * self.slots.count + slot)
         if self.prune and self.reporter.should_prune():
             self.pruned = True
         return self.pruned
 
-    def fill(self) -> list[float]:
-        """The full curve once the run ended: missing slots (an early stop) keep the last value, and
-        are reported too (another trial's seed that ran on is compared with this one's result)."""
-        while self.values and len(self.values) < self.slots and not self.pruned:
-            self.values.append(self.values[-1])
-            self._report(len(self.values) - 1)
+    def fill(self) -> list[float | None]:
+        """The curve once the run ended: after an early stop the remaining slots keep the last value,
+        and are reported too (another trial's seed that ran on is compared with this one's result)."""
+        while 0 <= self.last < self.slots.count - 1 and not self.pruned:
+            self.last += 1
+            self.values[self.last] = self.values[self.last - 1]
+            self._report(self.last)
         return self.values
 
 
 class _Lockstep(TrainerCallback):
     """The seeds of a trial trained in one process (``num_seeds``): each evaluation covers every seed
-    at the same frames, so evaluation ``slot`` reports the mean over all seeds at step ``slot``. A
-    seed that stopped early (not evaluated again) keeps its last value."""
+    at the same frames, so the evaluation in ``slot`` reports the mean over all seeds at step ``slot``.
+    A seed that stopped early (not evaluated again) keeps its last value."""
 
-    def __init__(self, reporter: Reporter, seeds: Sequence[int], slots: int, prune: bool) -> None:
+    def __init__(self, reporter: Reporter, seeds: Sequence[int], slots: _Slots, prune: bool) -> None:
         self.reporter, self.seeds, self.slots, self.prune = reporter, list(seeds), slots, prune
-        self.values: dict[int, list[float]] = {seed: [] for seed in self.seeds}
+        self.values: dict[int, list[float | None]] = {seed: [None] * slots.count for seed in self.seeds}
+        self.last = -1  # the latest slot filled
         self.pruned = False
 
     def on_seed_evaluations(self, frames: int, by_seed: Mapping[int, Mapping[str, float]]) -> bool | None:
-        extra = all(len(v) >= self.slots for v in self.values.values())  # (a closing evaluation: the last slot's)
+        slot = self.slots.of(frames)
         for seed, curve in self.values.items():
-            value = float(by_seed[seed]["eval_return"]) if seed in by_seed else (curve[-1] if curve else math.nan)
-            if extra:
-                curve[-1] = value
-            else:
-                curve.append(value)
-        return None if extra else self._report(len(self.values[self.seeds[0]]) - 1)
+            if seed in by_seed:
+                curve[slot] = float(by_seed[seed]["eval_return"])
+            elif slot > self.last:
+                curve[slot] = curve[self.last] if self.last >= 0 else math.nan
+        if slot <= self.last:  # (a closing evaluation in the slot of the one before: it replaces it)
+            return None
+        self.last = slot
+        return self._report(slot)
 
     def _report(self, slot: int) -> bool:
-        mean = sum(curve[slot] for curve in self.values.values()) / len(self.values)
+        values = [curve[slot] for curve in self.values.values()]
+        mean = sum(math.nan if v is None else v for v in values) / len(values)
         if math.isfinite(mean):
             self.reporter.report(mean, slot)
         if self.prune and self.reporter.should_prune():
             self.pruned = True
         return self.pruned
 
-    def fill(self) -> dict[int, list[float]]:
-        """Every seed's full curve once the run ended (an early end of all seeds keeps the last values)."""
-        while not self.pruned and self.values[self.seeds[0]] and len(self.values[self.seeds[0]]) < self.slots:
+    def fill(self) -> dict[int, list[float | None]]:
+        """Every seed's curve once the run ended (an early end of all seeds keeps the last values)."""
+        while 0 <= self.last < self.slots.count - 1 and not self.pruned:
+            self.last += 1
             for curve in self.values.values():
-                curve.append(curve[-1])
-            self._report(len(self.values[self.seeds[0]]) - 1)
+                curve[self.last] = curve[self.last - 1]
+            self._report(self.last)
         return self.values
 
 
@@ -169,7 +198,7 @@ def _run_batched(reporter: Reporter, base: DictConfig, params: Mapping[str, Any]
     """The trial's seeds in one process; None when its networks cannot be stacked (run them one by one)."""
     cfg = trial_config(base, params, seeds[0])
     cfg.num_seeds = len(seeds)
-    curves = _Lockstep(reporter, seeds, slots, prune)
+    curves = _Lockstep(reporter, seeds, _Slots(slots, base), prune)
     try:
         run(cfg, run_root, callbacks=[curves])
     except NotStackableError:
@@ -178,7 +207,7 @@ def _run_batched(reporter: Reporter, base: DictConfig, params: Mapping[str, Any]
         raise
     except Exception as err:  # noqa: BLE001 (any failure of a sampled config is the trial's result)
         return TrialResult("failed", None, {}, error=_describe(err))
-    if not curves.values[seeds[0]]:
+    if curves.last < 0:
         return TrialResult("failed", None, {}, error="the run made no greedy evaluation")
     values = curves.fill()
     if curves.pruned:
@@ -210,7 +239,8 @@ def run_trial(reporter: Reporter, base: DictConfig, params: Mapping[str, Any], *
         base: the training config (``conf/config.yaml`` composed, without ``tune``).
         params: sampled config values (dotted path -> value).
         seeds: the study's seeds, in order.
-        slots: evaluations per seed (:func:`~rlkit.tune.settings.evaluations_per_seed`).
+        slots: evaluation slots per seed (:func:`~rlkit.tune.settings.evaluations_per_seed`); an
+            evaluation's slot comes from its frames (:func:`~rlkit.tune.settings.evaluation_slot`).
         objective: ``final`` or ``auc`` (:func:`seed_objective`).
         run_root: the trial's directory.
         prune: whether to ask the reporter's pruner.
@@ -225,17 +255,17 @@ def run_trial(reporter: Reporter, base: DictConfig, params: Mapping[str, Any], *
                               run_root=run_root, prune=prune)
         if result is not None:
             return result
-    curves: list[list[float]] = []
+    curves: list[list[float | None]] = []
     seed_values: dict[int, float] = {}
     for index, seed in enumerate(seeds):
-        curve = _Curve(reporter, index, slots, curves, prune)
+        curve = _Curve(reporter, index, _Slots(slots, base), curves, prune)
         try:
             run(trial_config(base, params, seed), run_root / f"seed_{seed}", callbacks=[curve])
         except TrainingInterrupted:  # (a RuntimeError) the study's to handle: it stops
             raise
         except Exception as err:  # noqa: BLE001 (any failure of a sampled config is the trial's result)
             return TrialResult("failed", None, seed_values, error=_describe(err), failed_seed=seed)
-        if not curve.values:
+        if curve.last < 0:
             return TrialResult("failed", None, seed_values, error="the run made no greedy evaluation", failed_seed=seed)
         values = curve.fill()
         if curve.pruned:

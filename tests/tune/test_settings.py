@@ -32,6 +32,10 @@ def settings(**values):
     ({"study": "a/b"}, "tune.study='a/b' is invalid"),
     ({"n_trails": 3}, "unknown key tune.n_trails (did you mean 'n_trials'?)"),
     ({"sampler": "grid"}, "tune.sampler=grid needs a finite grid, but tune.space.algo.optim.lr is a float range"),
+    ({"space": {"trainer": {"eval_interval": [500, 1000]}}}, "tune.space.trainer.eval_interval cannot be searched: "
+                                                             "every trial of a study shares it"),
+    ({"space": {**SPACE, "total_frames": {"type": "int", "low": 1000, "high": 5000}}},
+     "tune.space.total_frames cannot be searched"),
 ])
 def test_bad_settings_are_refused_naming_the_value_and_the_choices(values, message):
     with pytest.raises(ConfigError) as err:

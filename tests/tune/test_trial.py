@@ -140,3 +140,26 @@ def test_non_consecutive_seeds_run_one_after_another(study_parts, tmp_path):
     trial = FakeTrial()
     run_trial(trial, base, {}, seeds=(0, 5), slots=3, objective="final", run_root=tmp_path / "t", batched=True)
     assert (tmp_path / "t" / "seed_5" / "config.yaml").is_file() and not (tmp_path / "t" / "config.yaml").exists()
+
+
+# -- evaluation slots keyed by frames ---------------------------------------------------------------
+@pytest.mark.parametrize("batched", [False, True])
+def test_evaluations_go_to_the_slots_of_their_frames(study_parts, tmp_path, batched):
+    """8 envs x 50 frames collect 400 frames per batch, so with evaluations due every 200
+    frames it evaluates at 400, 800 and 1200 frames: slots 1, 3 and 5 of 6, not 0, 1 and 2 (which
+    would compare it at 800 frames with a trial evaluated at 400), and ``auc`` is the mean of its
+    three evaluations (not of six slots padded with the last one)."""
+    base, _ = study_parts("algo.num_envs=8", "algo.train_frequency=50", "total_frames=1200", "logger=csv")
+    trial = FakeTrial()
+    result = run_trial(trial, base, {}, seeds=(0, 1), slots=6, objective="auc", run_root=tmp_path / "t",
+                       batched=batched)
+    rows = [[row for row in read_metrics_csv(tmp_path / "t" / f"seed_{s}" / "metrics.csv")
+             if row.get("eval_return") is not None] for s in (0, 1)]
+    assert [[row["step"] for row in seed] for seed in rows] == [[400, 800, 1200]] * 2
+    first, second = ([row["eval_return"] for row in seed] for seed in rows)
+    means = [(a + b) / 2 for a, b in zip(first, second)]
+    if batched:
+        assert trial.reports == [(k, pytest.approx(m)) for k, m in zip((1, 3, 5), means)]
+    else:
+        assert trial.reports == [(k, pytest.approx(m)) for k, m in zip((1, 3, 5, 7, 9, 11), first + means)]
+    assert result.seed_values == {0: pytest.approx(sum(first) / 3), 1: pytest.approx(sum(second) / 3)}
