@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+from decimal import Decimal
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -194,7 +195,34 @@ def _entry(where: str, path: str, node: Any) -> Param:
             raise ConfigError(f"{where}: step={step!r} must be positive")
         if log:
             raise ConfigError(f"{where}: step and log cannot be combined (the sampler has no log-scale steps)")
+        _check_step(where, low, high, step, integer)
     return Param(path, kind, low=low, high=high, log=log, step=step)
+
+
+def _check_step(where: str, low: float, high: float, step: float, integer: bool) -> None:
+    """Refuses a step that does not divide ``high - low`` (the sampler would silently cut the range to
+    the last step below ``high``, a single value when the step exceeds the range).
+
+    Examples:
+        >>> from rlkit.tune.space import parse_space
+        >>> parse_space({"algo": {"batch_size": {"type": "int", "low": 16, "high": 64, "step": 10}}})
+        Traceback (most recent call last):
+        rlkit.errors.ConfigError: tune.space.algo.batch_size: step=10 does not divide high - low (64 - 16); the sampler would cut the range at 56: give high=56 or high=66, or another step
+    """
+    # in decimal, as the sampler checks it (0.3 - 0.1 is not a multiple of 0.1 in binary)
+    first, width = Decimal(str(low)), Decimal(str(step))
+    span = Decimal(str(high)) - first
+    if span % width == 0:
+        return
+    count = int(span // width)
+
+    def text(value: Decimal) -> str:
+        return str(int(value)) if integer else repr(float(value))
+
+    highs = [f"high={text(first + n * width)}" for n in (count, count + 1) if n > 0]
+    raise ConfigError(f"{where}: step={text(width)} does not divide high - low ({text(Decimal(str(high)))} - "
+                      f"{text(first)}); the sampler would cut the range at {text(first + count * width)}: give "
+                      f"{' or '.join(highs)}, or another step")
 
 
 def parse_space(node: Mapping[str, Any], prefix: str = "tune.space") -> SearchSpace:
