@@ -40,7 +40,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import OmegaConfBaseException
 
 from rlkit.builders import GROUP_KEYS, Settings, validate_config
@@ -541,9 +541,38 @@ def command_line_problem(args: Sequence[str], conf_dir: Path, config_name: str =
     except (HydraException, OmegaConfBaseException):
         return None  # Hydra's own composition says what is wrong
     for override in plain:
-        problem = _missing_key(cfg, override.key_or_group)
+        problem = _missing_key(cfg, override.key_or_group) or _shape_problem(cfg, override)
         if problem:
             return problem
+    return None
+
+
+def _shape_problem(cfg: DictConfig, override: Any) -> str | None:
+    """What Hydra would refuse in a traceback when ``override`` changes a node's shape (a list for a
+    mapping, or the reverse) or gives a mapping keys the one there lacks (a command-line mapping is
+    merged onto it), as one line with the override that does it; ``None`` otherwise.
+
+    Examples:
+        >>> from rlkit.cli import CONF_DIR, command_line_problem
+        >>> command_line_problem(["algo.hidden_sizes={a: 1}"], CONF_DIR)
+        "algo.hidden_sizes={a: 1} gives a mapping where the config has a list; replace the node: '~algo.hidden_sizes' '+algo.hidden_sizes={a: 1}'"
+    """
+    if override.is_sweep_override():
+        return None
+    key = override.key_or_group
+    node = OmegaConf.select(cfg, key, throw_on_missing=False)
+    value = override.value()
+    given = override.input_line or f"{key}={override.get_value_element_as_str()}"
+    replace = f"replace the node: '~{key}' '+{given}'"
+    if isinstance(node, DictConfig) and isinstance(value, list):
+        return f"{given} gives a list where the config has a mapping; {replace}"
+    if isinstance(node, ListConfig) and isinstance(value, dict):
+        return f"{given} gives a mapping where the config has a list; {replace}"
+    if isinstance(node, DictConfig) and isinstance(value, dict):
+        new = [str(k) for k in value if k not in node]
+        if new:
+            return (f"{given} adds {new} to {key}, whose keys are {sorted(str(k) for k in node)} (a mapping on the "
+                    f"command line is merged onto the one there); {replace}")
     return None
 
 
@@ -579,8 +608,9 @@ def _missing_key(cfg: DictConfig, key: str) -> str | None:
         if node._get_node(part, validate_access=False) is None:
             where = ".".join(parts[:depth])
             siblings = sorted(str(k) for k in node.keys() if k != "hydra")
+            added = f" (a search space takes new keys with +: +{key}=...)" if key.startswith("tune.space.") else ""
             return f"unknown key {key}{_did_you_mean(cfg, parts, depth, siblings)}; valid keys" + \
-                (f" of {where}" if where else "") + f": {siblings}"
+                (f" of {where}" if where else "") + f": {siblings}{added}"
         node = node._get_node(part)
         if node is None or (node._is_interpolation() or node._is_none()) and depth < len(parts) - 1:
             return None

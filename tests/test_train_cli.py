@@ -107,6 +107,12 @@ BAD = {
     # Without +, Hydra's "not in struct" text; the key's namesake elsewhere is named.
     "missing_key": (["algo.gamma=0.9"], "rlkit: invalid config: unknown key algo.gamma (did you mean "
                                         "value_estimator.gamma?); valid keys of algo: ['activation', "),
+    # A node's shape changed from the command line: Hydra's "Cannot merge" traceback, exit 1.
+    "list_for_mapping": (["algo.hidden_sizes={a: 1}"],
+                         "rlkit: invalid config: algo.hidden_sizes={a: 1} gives a mapping where the config has a list; "
+                         "replace the node: '~algo.hidden_sizes' '+algo.hidden_sizes={a: 1}'"),
+    "new_keys_in_mapping": (["algo.optim={lr: 0.1, momentum: 0.9}"],
+                            "rlkit: invalid config: algo.optim={lr: 0.1, momentum: 0.9} adds ['momentum'] to algo.optim"),
     "misspelt_key": (["algo=c51", "algo.optim.lrr=1"], "rlkit: invalid config: unknown key algo.optim.lrr (did you "
                                                        "mean algo.optim.lr?); valid keys of algo.optim: "),
 }

@@ -76,3 +76,61 @@ def test_a_study_directory_that_cannot_be_made_is_refused_in_one_line(tmp_path, 
     assert stop.value.code == 2
     assert capsys.readouterr().err == f"rlkit: tune.dir= '{tmp_path / 'file' / 'study'}' cannot be created: Not a directory\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+@pytest.mark.parametrize("override, message", [
+    ("tune.space.algo.optim.lr.step=0.001", "unknown key tune.space.algo.optim.lr.step; valid keys of "
+                                            "tune.space.algo.optim.lr: ['high', 'log', 'low', 'type'] (a search space "
+                                            "takes new keys with +: +tune.space.algo.optim.lr.step=...)"),
+    ("tune.space.algo.optim.lr=[0.1, 0.01]", "tune.space.algo.optim.lr=[0.1, 0.01] gives a list where the config has a "
+                                             "mapping; replace the node: '~tune.space.algo.optim.lr' "
+                                             "'+tune.space.algo.optim.lr=[0.1, 0.01]'"),
+    ("tune.space.algo.batch_size={type: int, low: 16, high: 64}",
+     "tune.space.algo.batch_size={type: int, low: 16, high: 64} gives a mapping where the config has a list"),
+])
+def test_a_space_entry_changed_in_a_way_hydra_cannot_merge_is_refused_with_the_override_that_works(override, message):
+    """Hydra refused these with a traceback and exit 1; the fix it named (+key) did not work for the
+    shape changes."""
+    assert cli.command_line_problem([override], cli.CONF_DIR, "tune").startswith(message)
+    fixed = [f"~{override.split('=')[0]}", f"+{override}"] if "step" not in override else [f"+{override}"]
+    assert cli.command_line_problem(fixed, cli.CONF_DIR, "tune") is None
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        compose("tune", overrides=fixed)  # (Hydra takes the fix)
+
+
+@pytest.mark.slow
+def test_sigterm_to_tune_py_with_workers_stops_them_and_marks_their_trials_interrupted(tmp_path):
+    """SIGTERM to the tune.py process of a study with tune.jobs=2 ended it at once and silently; its
+    workers trained on, orphaned, and no outputs were written."""
+    import signal
+    import time
+
+    import optuna
+
+    study_dir = tmp_path / "study"
+    args = [sys.executable, TUNE, "algo=dqn", "env=CartPole", "total_frames=50000", "trainer.eval_interval=10000",
+            "trainer.eval_episodes=2", "tune.n_trials=4", "tune.jobs=2", "tune.seeds=1", f"tune.dir={study_dir}",
+            "tune.space.algo.train_frequency=[8]", "logger=none"]
+    proc = subprocess.Popen(args, cwd=tmp_path, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "WANDB_MODE": "disabled"})
+    storage = f"sqlite:///{study_dir / 'study.db'}"
+    deadline = time.monotonic() + 120
+    running: list = []
+    while len(running) < 2 and time.monotonic() < deadline:  # both workers training
+        time.sleep(1.0)
+        if (study_dir / "study.db").exists():
+            try:
+                trials = optuna.load_study(study_name="dqn_CartPole", storage=storage).get_trials()
+            except Exception:  # noqa: BLE001 (the study is still being created)
+                continue
+            running = [t for t in trials if t.state.name == "RUNNING" and "seeds" in t.user_attrs]
+    assert len(running) == 2, "the workers never started their trials"
+    time.sleep(3.0)  # (into training)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert "interrupted; the interrupted trial is marked failed and runs again" in err
+    trials = optuna.load_study(study_name="dqn_CartPole", storage=storage).get_trials()
+    assert not [t for t in trials if t.state.name == "RUNNING"]  # the workers ended with the study
+    assert [t.state.name for t in trials] == ["FAIL", "FAIL"]
+    assert all("SIGTERM" in t.user_attrs["interrupted"] for t in trials)
