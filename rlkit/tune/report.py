@@ -44,13 +44,17 @@ def _error(trial: FrozenTrial) -> str:
     if INTERRUPTED_ATTR in trial.user_attrs:
         return f"interrupted ({trial.user_attrs[INTERRUPTED_ATTR]}); replaced"
     if trial.state == TrialState.FAIL:
-        return "lost: its worker stopped sending heartbeats; replaced"
+        return "lost: its worker died; replaced"
+    if trial.state == TrialState.PRUNED and trial.intermediate_values:
+        step = max(trial.intermediate_values)
+        return f"pruned at step {step} (reported {trial.intermediate_values[step]:.6g})"
     return ""
 
 
 def trials_table(trials: list[FrozenTrial], settings: TuneSettings) -> str:
-    """``trials.csv``: one row per trial (surplus ones left out): number, state, objective value,
-    each searched key, each seed's value, duration in seconds and the error of a failed trial."""
+    """``trials.csv``: one row per trial (surplus ones left out): number, state, objective value (of a
+    completed trial), each searched key, each seed's value, duration in seconds, and the error of a
+    failed trial or the step at which a pruned one stopped."""
     space: SearchSpace = settings.space
     seeds = [f"seed_{s}" for s in settings.seeds]
     out = io.StringIO()
@@ -61,7 +65,8 @@ def trials_table(trials: list[FrozenTrial], settings: TuneSettings) -> str:
             continue
         params = space.decode(trial.params)
         duration = trial.duration.total_seconds() if trial.duration is not None else None
-        writer.writerow([trial.number, trial.state.name, _cell(trial.value), *(_cell(params.get(p)) for p in space.paths),
+        value = trial.value if trial.state == TrialState.COMPLETE else None  # (a pruned one's is its last report)
+        writer.writerow([trial.number, trial.state.name, _cell(value), *(_cell(params.get(p)) for p in space.paths),
                          *(_cell(trial.user_attrs.get(s)) for s in seeds),
                          "" if duration is None else f"{duration:.1f}", _error(trial)])
     return out.getvalue()

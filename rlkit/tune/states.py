@@ -8,11 +8,13 @@ from dataclasses import dataclass
 
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["ERROR_ATTR", "FREE_KEYS", "IDENTITY_ATTR", "INTERRUPTED_ATTR", "REPLACES_ATTR", "SURPLUS_ATTR", "StudyProgress", "counted", "counts"]
+__all__ = ["ERROR_ATTR", "FREE_KEYS", "IDENTITY_ATTR", "INTERRUPTED_ATTR", "REPLACES_ATTR", "SEEDS_ATTR", "SURPLUS_ATTR", "StudyProgress", "counted", "counts"]
 
 #: User attributes rlkit writes on trials (REPLACES_ATTR: the number of the trial without a result
 #: whose configuration this trial runs again).
 ERROR_ATTR, INTERRUPTED_ATTR, SURPLUS_ATTR, REPLACES_ATTR = "error", "interrupted", "rlkit_surplus", "rlkit_replaces"
+#: The trial's seeds, written just after its first heartbeat (a running trial without it never beat).
+SEEDS_ATTR = "seeds"
 #: The study attribute recording what the study measures (checked on every rerun).
 IDENTITY_ATTR = "rlkit"
 # Keys that do not change what a trial computes: a rerun may change them.

@@ -13,9 +13,12 @@ finished, so every worker's outputs see the whole study.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import multiprocessing
+import os
+import signal
 import sys
 import threading
 import time
@@ -37,19 +40,55 @@ from rlkit.tune.states import (
     IDENTITY_ATTR,
     INTERRUPTED_ATTR,
     REPLACES_ATTR,
+    SEEDS_ATTR,
     SURPLUS_ATTR,
     counted,
     counts,
 )
 from rlkit.tune.trial import TrialResult, run_trial
 
-__all__ = ["open_study", "tune", "work"]
+__all__ = ["StudyInterrupted", "open_study", "tune", "work"]
 
 #: Seconds between a running trial's heartbeats, and after which a silent trial is taken as lost.
 HEARTBEAT_S = 10
 GRACE_S = 60
 #: Seconds between looks at the storage while the last trials run in other workers.
 POLL_S = 2.0
+#: Seconds after which a running trial that never sent a heartbeat (its process died between asking
+#: for it and its first beat) is taken as lost.
+UNSTARTED_S = 5 * GRACE_S
+
+
+class StudyInterrupted(KeyboardInterrupt):
+    """SIGTERM (or SIGINT) stopped a study's process outside a training run (which raises
+    :class:`~rlkit.trainers.TrainingInterrupted` itself); ``signum`` names the signal."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _stop_on_signals(forward: Callable[[int], None] | None = None) -> Any:
+    """While in the block, SIGTERM and SIGINT raise :class:`StudyInterrupted` in the main thread
+    (SIGTERM would otherwise end the process at once, leaving its trial running in the storage);
+    ``forward`` is called with the signal first (the parent passes it on to its workers). A training
+    run inside installs its own handlers and restores these. Elsewhere than the main thread: nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:  # noqa: ARG001 (signal API)
+        if forward is not None:
+            forward(signum)
+        raise StudyInterrupted(signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 def _identity(base: DictConfig, settings: TuneSettings) -> dict[str, Any]:
     config = OmegaConf.to_container(base, resolve=True)
     assert isinstance(config, dict)
@@ -78,16 +117,35 @@ def _first_difference(saved: Any, mine: Any, path: str) -> str | None:
 
 def open_storage(url: str) -> optuna.storages.RDBStorage:
     """An Optuna RDB storage at ``url`` with heartbeats (lost trials are detected); SQLite waits up to a
-    minute for a lock held by another worker instead of failing."""
+    minute for a lock held by another worker instead of failing. Two processes starting one new study
+    together race to create its tables; the loser tries again (:data:`OPEN_TRIES` times in all)."""
     engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # (heartbeats: since Optuna 2.9)
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S,
-                                              grace_period=GRACE_S)
-    except Exception as err:  # noqa: BLE001 (sqlalchemy and the drivers raise many kinds)
-        text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ConfigError(f"tune.storage={url!r} cannot be opened: {text}") from None
+    for attempt in range(1, OPEN_TRIES + 1):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # (heartbeats: since Optuna 2.9)
+                return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S,
+                                                  grace_period=GRACE_S)
+        except Exception as err:  # noqa: BLE001 (sqlalchemy and the drivers raise many kinds)
+            text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            if attempt < OPEN_TRIES and _schema_race(err):
+                time.sleep(0.5 * attempt)
+                continue
+            raise ConfigError(f"tune.storage={url!r} cannot be opened: {text}") from None
+    raise AssertionError("unreachable")  # (the last try returns or raises)
+
+
+#: Tries to open a storage whose tables another process is creating at the same time.
+OPEN_TRIES = 4
+
+
+def _schema_race(err: Exception) -> bool:
+    """Whether ``err`` is what a storage's schema creation raises when another process creates it at
+    the same moment (SQLite: ``UNIQUE constraint failed: alembic_version...``, ``table ... already
+    exists``, ``database is locked``)."""
+    text = str(err)
+    return type(err).__name__ in ("IntegrityError", "OperationalError", "ProgrammingError") and any(
+        part in text for part in ("alembic_version", "already exists", "database is locked"))
 
 
 def _check_trial_dirs(settings: TuneSettings) -> None:
@@ -197,6 +255,7 @@ def work(study: optuna.Study, base: DictConfig, settings: TuneSettings, *, slots
     study_id = storage.get_study_id_from_name(settings.study)
     while True:
         optuna.storages.fail_stale_trials(study)
+        _fail_unstarted(study)
         _requeue_unfinished(study)
         mine = [t for t in study.get_trials(deepcopy=False) if counted(t)]
         if sum(t.state.is_finished() for t in mine) >= n_trials:
@@ -206,30 +265,48 @@ def work(study: optuna.Study, base: DictConfig, settings: TuneSettings, *, slots
             time.sleep(POLL_S)
             continue
         trial = study.ask()
-        trials = study.get_trials(deepcopy=False)
-        order = sorted(t.number for t in trials if counted(t))
-        replaces = trial.user_attrs.get(REPLACES_ATTR)
-        twice = replaces is not None and any(t.number < trial.number and t.user_attrs.get(REPLACES_ATTR) == replaces
-                                             for t in trials)  # two workers queued the same replacement
-        if twice or order.index(trial.number) >= n_trials:  # or another worker took the last place first
-            trial.set_user_attr(SURPLUS_ATTR, True)
-            study.tell(trial, state=TrialState.FAIL)
-            continue
-        params = settings.space.suggest(trial)
-        trial.set_user_attr("seeds", list(settings.seeds))
-        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
         try:
-            with _Heartbeat(storage, trial_id):
-                result = run_trial(trial, base, params, seeds=settings.seeds, slots=slots,
-                                   objective=settings.objective, run_root=settings.dir / "trials" / f"{trial.number:04d}",
-                                   prune=settings.pruner != "none", batched=settings.batched_seeds)
+            # The first heartbeat at once: a worker that dies from here on leaves a trial taken as lost
+            # (one that died before it is found by _fail_unstarted).
+            with _Heartbeat(storage, storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)):
+                trial.set_user_attr(SEEDS_ATTR, list(settings.seeds))
+                trials = study.get_trials(deepcopy=False)
+                order = sorted(t.number for t in trials if counted(t))
+                replaces = trial.user_attrs.get(REPLACES_ATTR)
+                twice = replaces is not None and any(
+                    t.number < trial.number and t.user_attrs.get(REPLACES_ATTR) == replaces
+                    for t in trials)  # two workers queued the same replacement
+                if twice or order.index(trial.number) >= n_trials:  # or another worker took the last place first
+                    trial.set_user_attr(SURPLUS_ATTR, True)
+                    result = None
+                else:
+                    params = settings.space.suggest(trial)
+                    result = run_trial(trial, base, params, seeds=settings.seeds, slots=slots,
+                                       objective=settings.objective,
+                                       run_root=settings.dir / "trials" / f"{trial.number:04d}",
+                                       prune=settings.pruner != "none", batched=settings.batched_seeds)
         except (KeyboardInterrupt, TrainingInterrupted) as stop:
             trial.set_user_attr(INTERRUPTED_ATTR, str(stop) or type(stop).__name__)
             study.tell(trial, state=TrialState.FAIL)
             raise
+        if result is None:
+            study.tell(trial, state=TrialState.FAIL)
+            continue
         _tell(study, trial, result)
         if on_trial is not None:
             on_trial(study)
+
+
+def _fail_unstarted(study: optuna.Study) -> None:
+    """Fails every running trial that never sent a heartbeat (it has no ``seeds`` attribute, set just
+    after the first beat) and was asked for more than :data:`UNSTARTED_S` seconds ago: its process
+    died in between. (Optuna takes a trial as lost only from a heartbeat that stopped.)"""
+    now = time.time()
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        started = t.datetime_start.timestamp() if t.datetime_start is not None else now
+        if SEEDS_ATTR not in t.user_attrs and now - started > UNSTARTED_S:
+            with contextlib.suppress(RuntimeError, ValueError):  # (another worker failed it first)
+                study.tell(t.number, state=TrialState.FAIL)
 
 
 def _requeue_unfinished(study: optuna.Study) -> None:
@@ -262,16 +339,32 @@ def _quiet_optuna() -> None:
 
 
 def _worker_main(container: dict, settings: TuneSettings, slots: int, n_trials: int, worker: int) -> None:
-    """A spawned worker process (``tune.jobs`` > 1), the ``worker``-th."""
+    """A spawned worker process (``tune.jobs`` > 1), the ``worker``-th. It runs in a process group of
+    its own, so a Ctrl-C at the terminal reaches it once, passed on by the parent; it stops, as on a
+    signal, when the parent dies."""
+    os.setpgid(0, 0)
     _quiet_optuna()
+    _watch_parent(os.getppid())
     base = OmegaConf.create(container)
-    storage = open_storage(settings.storage_url)
-    study = optuna.load_study(study_name=settings.study, storage=storage, sampler=make_sampler(settings),
-                              pruner=make_pruner(settings, slots))
     try:
-        work(study, base, settings, slots=slots, n_trials=n_trials)
+        with _stop_on_signals():
+            storage = open_storage(settings.storage_url)
+            study = optuna.load_study(study_name=settings.study, storage=storage, sampler=make_sampler(settings),
+                                      pruner=make_pruner(settings, slots))
+            work(study, base, settings, slots=slots, n_trials=n_trials)
     except (KeyboardInterrupt, TrainingInterrupted):
         raise SystemExit(130) from None
+
+
+def _watch_parent(parent: int) -> None:
+    """Sends this process SIGTERM once its parent is gone (killed with SIGKILL, say): its running
+    trial is then marked interrupted rather than trained on with no one to collect the study."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, daemon=True, name="rlkit-parent-watch").start()
 
 
 def tune(base: DictConfig, settings: TuneSettings, *, groups: Mapping[str, str] | None = None,
@@ -310,7 +403,8 @@ def tune(base: DictConfig, settings: TuneSettings, *, groups: Mapping[str, str] 
               file=stream)
     show(study)
     if settings.jobs == 1:
-        work(study, base, settings, slots=slots, n_trials=n_trials, on_trial=show)
+        with _stop_on_signals():
+            work(study, base, settings, slots=slots, n_trials=n_trials, on_trial=show)
     else:
         _run_workers(study, base, settings, slots, n_trials, show)
     show(study)
@@ -328,17 +422,25 @@ def _run_workers(study: optuna.Study, base: DictConfig, settings: TuneSettings, 
                for k in range(min(settings.jobs, n_trials))]  # (a worker more than trials would only start up)
     for worker in workers:
         worker.start()
-    seen = counts(study.get_trials(deepcopy=False)).finished  # (its line is printed already)
-    try:
-        while any(worker.is_alive() for worker in workers):
-            finished = counts(study.get_trials(deepcopy=False)).finished
-            if finished != seen:
-                seen = finished
-                show(study)
-            time.sleep(POLL_S)
-    finally:
+
+    def forward(signum: int) -> None:
         for worker in workers:
-            worker.join()
+            if worker.is_alive() and worker.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(worker.pid, signum)
+
+    seen = counts(study.get_trials(deepcopy=False)).finished  # (its line is printed already)
+    with _stop_on_signals(forward):
+        try:
+            while any(worker.is_alive() for worker in workers):
+                finished = counts(study.get_trials(deepcopy=False)).finished
+                if finished != seen:
+                    seen = finished
+                    show(study)
+                time.sleep(POLL_S)
+        finally:  # (after a signal: the workers mark their trials interrupted, then end)
+            for worker in workers:
+                worker.join()
     failed = [w.exitcode for w in workers if w.exitcode not in (0, None)]
     if failed and counts(study.get_trials(deepcopy=False)).finished < n_trials:
         raise RlkitError(f"{len(failed)} of {len(workers)} workers ended with an error (exit status {failed[0]}) "

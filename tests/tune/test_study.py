@@ -224,10 +224,53 @@ def test_lost_trials_of_a_dead_worker_are_replaced(study_parts, monkeypatch):
     monkeypatch.setattr(study_module, "run_trial", fake_trial)
     study = tune(base, settings, stream=None)
     assert [t.state for t in study.get_trials()] == [TrialState.FAIL, TrialState.COMPLETE]
-    assert rows(settings)[0]["error"] == "lost: its worker stopped sending heartbeats; replaced"
+    assert rows(settings)[0]["error"] == "lost: its worker died; replaced"
+
+
+def test_a_trial_whose_worker_died_before_its_first_heartbeat_is_replaced(study_parts, monkeypatch):
+    """A process killed between asking for a trial and its first heartbeat left it running with no
+    heartbeat, which Optuna never takes as lost: a rerun waited for it forever."""
+    base, settings = setup(study_parts, n_trials=1, pruner="none")
+    study = open_study(base, settings, slots=3)
+    study.ask()  # (then the process died)
+    monkeypatch.setattr(study_module, "run_trial", fake_trial)
+    monkeypatch.setattr(study_module, "UNSTARTED_S", 0.5)
+    time.sleep(1.0)
+    study = tune(base, settings, stream=None)
+    assert [t.state for t in study.get_trials()] == [TrialState.FAIL, TrialState.COMPLETE]
+    assert rows(settings)[0]["error"] == "lost: its worker died; replaced"
+
+
+def test_a_running_trial_that_beat_is_left_to_its_heartbeat(study_parts, monkeypatch):
+    base, settings = setup(study_parts, n_trials=1, pruner="none")
+    study = open_study(base, settings, slots=3)
+    alive = study.ask()  # another worker's trial, past its first heartbeat
+    alive.set_user_attr("seeds", [0, 1])
+    monkeypatch.setattr(study_module, "UNSTARTED_S", 0.0)
+    study_module._fail_unstarted(study)
+    assert study.get_trials()[0].state == TrialState.RUNNING
 
 
 def test_a_storage_that_cannot_be_opened_is_refused(study_parts, tmp_path):
     base, settings = setup(study_parts, storage=f"sqlite:///{tmp_path / 'missing' / 'dir' / 'x.db'}")
     with pytest.raises(ConfigError, match=r"tune.storage='sqlite:///.*/missing/dir/x.db' cannot be opened: "):
         open_study(base, settings, slots=3)
+
+
+def test_a_storage_whose_tables_another_process_creates_is_opened_on_a_second_try(tmp_path, monkeypatch):
+    """Two tune.py processes on one new study: one failed with "UNIQUE constraint failed:
+    alembic_version.version_num", reported as an invalid config."""
+    import sqlalchemy.exc
+
+    real, calls = optuna.storages.RDBStorage, []
+
+    def racing(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 1:
+            raise sqlalchemy.exc.IntegrityError("INSERT INTO alembic_version", {}, Exception(
+                "UNIQUE constraint failed: alembic_version.version_num"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", racing)
+    storage = study_module.open_storage(f"sqlite:///{tmp_path / 'study.db'}")
+    assert len(calls) == 2 and storage.get_all_studies() == []
