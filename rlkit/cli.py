@@ -996,23 +996,30 @@ def tune_task(cfg: DictConfig) -> float | None:
 
 def study_result(trials: Sequence[Any], where: Path) -> float | None:
     """The best completed trial's value (``None`` when none completed). A study none of whose
-    trials completed while some failed ends the process with status 1, one line on stderr.
+    trials completed while some failed with their own error (not the interrupted, lost or surplus
+    ones, which do not count) ends the process with status 1, one line on stderr.
 
     Examples:
         >>> from pathlib import Path
         >>> from types import SimpleNamespace as T
         >>> from rlkit.cli import study_result
         >>> done, fail = T(name="COMPLETE"), T(name="FAIL")
-        >>> study_result([T(state=done, value=1.0), T(state=fail, value=None)], Path("s"))
+        >>> crashed = T(state=fail, value=None, user_attrs={"error": "NonFiniteError: ..."})
+        >>> study_result([T(state=done, value=1.0, user_attrs={}), crashed], Path("s"))
         1.0
+        >>> import contextlib, sys
         >>> try:
-        ...     study_result([T(state=fail, value=None)], Path("s"))
+        ...     with contextlib.redirect_stderr(sys.stdout):
+        ...         study_result([crashed, T(state=fail, value=None, user_attrs={"interrupted": "SIGINT"})], Path("s"))
         ... except SystemExit as stop:
         ...     print(stop.code)
+        rlkit: no trial of the study completed: 1 failed (trials.csv in s has each one's error)
         1
     """
+    from rlkit.tune.states import ERROR_ATTR
+
     best = [t.value for t in trials if t.state.name == "COMPLETE" and t.value is not None]
-    failed = sum(t.state.name == "FAIL" for t in trials)
+    failed = sum(t.state.name == "FAIL" and ERROR_ATTR in t.user_attrs for t in trials)
     if not best and failed:
         print(f"rlkit: no trial of the study completed: {failed} failed (trials.csv in {where} has each one's "
               "error)", file=sys.stderr)
