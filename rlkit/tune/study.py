@@ -99,7 +99,8 @@ def _identity(base: DictConfig, settings: TuneSettings) -> dict[str, Any]:
         elif not tail:
             config.pop(key, None)
     return json.loads(json.dumps({"config": config, "space": settings.space.describe(), "seeds": list(settings.seeds),
-                                  "objective": settings.objective}, default=str))
+                                  "objective": settings.objective, "batched_seeds": settings.batched_seeds},
+                                 default=str))
 
 
 def _first_difference(saved: Any, mine: Any, path: str) -> str | None:
@@ -192,6 +193,8 @@ def open_study(base: DictConfig, settings: TuneSettings, slots: int) -> optuna.S
                                 load_if_exists=True)
     mine = _identity(base, settings)
     saved = study.user_attrs.get(IDENTITY_ATTR)
+    if isinstance(saved, dict) and "batched_seeds" not in saved:  # (a study from before the key: either runs it)
+        saved = {**saved, "batched_seeds": mine["batched_seeds"]}
     if saved is None:
         study.set_user_attr(IDENTITY_ATTR, mine)
     elif saved != mine:

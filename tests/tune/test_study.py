@@ -187,6 +187,9 @@ def test_a_rerun_with_other_settings_is_refused(study_parts):
         open_study(other, settings, slots=4)
     with pytest.raises(ConfigError, match=r"\(seeds: the study has \[0, 1\], this command \[0, 1, 2\]\)"):
         open_study(base, dataclasses.replace(settings, seeds=(0, 1, 2)), slots=3)
+    # (its trials report in lockstep or seed after seed: the pruner would compare the two)
+    with pytest.raises(ConfigError, match=r"\(batched_seeds: the study has True, this command False\)"):
+        open_study(base, dataclasses.replace(settings, batched_seeds=False), slots=3)
     free = base.copy()
     free.device, free.trainer.progress = "cpu", True  # where and how a run executes: free to change
     assert open_study(free, settings, slots=3).study_name == "dqn_CartPole"
