@@ -17,7 +17,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from rlkit.tune.settings import TuneSettings
 from rlkit.tune.space import SearchSpace
-from rlkit.tune.states import ERROR_ATTR, FREE_KEYS, INTERRUPTED_ATTR, SURPLUS_ATTR, counted, counts
+from rlkit.tune.states import ERROR_ATTR, FREE_KEYS, INTERRUPTED_ATTR, REPLACES_ATTR, SURPLUS_ATTR, counted, counts
 from rlkit.tune.trial import trial_config
 from rlkit.utils.io import atomic_write
 
@@ -38,13 +38,16 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def _error(trial: FrozenTrial) -> str:
+def _error(trial: FrozenTrial, replaced_by: Mapping[int, int]) -> str:
     if ERROR_ATTR in trial.user_attrs:
         return str(trial.user_attrs[ERROR_ATTR])
+    again = (f"replaced by trial {replaced_by[trial.number]}" if trial.number in replaced_by
+             else "runs again when the study is rerun" if trial.params
+             else "not counted")  # (it ended before drawing a configuration)
     if INTERRUPTED_ATTR in trial.user_attrs:
-        return f"interrupted ({trial.user_attrs[INTERRUPTED_ATTR]}); replaced"
+        return f"interrupted ({trial.user_attrs[INTERRUPTED_ATTR]}); {again}"
     if trial.state == TrialState.FAIL:
-        return "lost: its worker died; replaced"
+        return f"lost: its worker died; {again}"
     if trial.state == TrialState.PRUNED and trial.intermediate_values:
         step = max(trial.intermediate_values)
         return f"pruned at step {step} (reported {trial.intermediate_values[step]:.6g})"
@@ -60,6 +63,8 @@ def trials_table(trials: list[FrozenTrial], settings: TuneSettings) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["number", "state", "value", *space.paths, *seeds, "duration_s", "error"])
+    replaced_by = {t.user_attrs[REPLACES_ATTR]: t.number for t in trials
+                   if REPLACES_ATTR in t.user_attrs and not t.user_attrs.get(SURPLUS_ATTR)}
     for trial in trials:
         if trial.user_attrs.get(SURPLUS_ATTR):
             continue
@@ -68,7 +73,7 @@ def trials_table(trials: list[FrozenTrial], settings: TuneSettings) -> str:
         value = trial.value if trial.state == TrialState.COMPLETE else None  # (a pruned one's is its last report)
         writer.writerow([trial.number, trial.state.name, _cell(value), *(_cell(params.get(p)) for p in space.paths),
                          *(_cell(trial.user_attrs.get(s)) for s in seeds),
-                         "" if duration is None else f"{duration:.1f}", _error(trial)])
+                         "" if duration is None else f"{duration:.1f}", _error(trial, replaced_by)])
     return out.getvalue()
 
 

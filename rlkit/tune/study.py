@@ -32,7 +32,8 @@ from optuna.trial import TrialState
 
 from rlkit.errors import ConfigError, RlkitError
 from rlkit.trainers import TrainingInterrupted
-from rlkit.tune.report import write_outputs
+from rlkit.tune.report import trials_table, write_outputs
+from rlkit.utils.io import atomic_write
 from rlkit.tune.settings import TuneSettings, evaluations_per_seed, make_pruner, make_sampler
 from rlkit.tune.states import (
     ERROR_ATTR,
@@ -405,11 +406,17 @@ def tune(base: DictConfig, settings: TuneSettings, *, groups: Mapping[str, str] 
         print(f"tune {settings.study}: the grid has {n_trials} points; n_trials={settings.n_trials} runs each once",
               file=stream)
     show(study)
-    if settings.jobs == 1:
-        with _stop_on_signals():
-            work(study, base, settings, slots=slots, n_trials=n_trials, on_trial=show)
-    else:
-        _run_workers(study, base, settings, slots, n_trials, show)
+    try:
+        if settings.jobs == 1:
+            with _stop_on_signals():
+                work(study, base, settings, slots=slots, n_trials=n_trials, on_trial=show)
+        else:
+            _run_workers(study, base, settings, slots, n_trials, show)
+    except (KeyboardInterrupt, TrainingInterrupted):
+        # The table of the trials so far (the rest of the outputs are the finished study's).
+        with contextlib.suppress(Exception), atomic_write(settings.dir / "trials.csv") as f:
+            f.write(trials_table(study.get_trials(deepcopy=False), settings))
+        raise
     show(study)
     write_outputs(study, base, settings, groups=groups, stream=stream)
     return study

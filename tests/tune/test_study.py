@@ -129,6 +129,7 @@ def interrupted_then_rerun(base, settings, monkeypatch) -> optuna.Study:
     monkeypatch.setattr(study_module, "run_trial", interrupted)
     with pytest.raises(KeyboardInterrupt):
         tune(base, settings, stream=None)
+    assert [(r["state"], r["error"]) for r in rows(settings)] == [("FAIL", "interrupted (KeyboardInterrupt); runs again when the study is rerun")]
     monkeypatch.setattr(study_module, "run_trial", fake_trial)
     return tune(base, settings, stream=None)
 
@@ -139,7 +140,7 @@ def test_an_interrupted_trial_is_recorded_and_replaced_on_rerun(study_parts, mon
     states = [t.state for t in study.get_trials()]
     assert states == [TrialState.FAIL, TrialState.COMPLETE, TrialState.COMPLETE]
     assert "interrupted" in study.get_trials()[0].user_attrs
-    assert [r["error"] for r in rows(settings)] == ["interrupted (KeyboardInterrupt); replaced", "", ""]
+    assert [r["error"] for r in rows(settings)] == ["interrupted (KeyboardInterrupt); replaced by trial 1", "", ""]
 
 
 @pytest.mark.parametrize("sampler", ["grid", "random"])
@@ -227,7 +228,7 @@ def test_lost_trials_of_a_dead_worker_are_replaced(study_parts, monkeypatch):
     monkeypatch.setattr(study_module, "run_trial", fake_trial)
     study = tune(base, settings, stream=None)
     assert [t.state for t in study.get_trials()] == [TrialState.FAIL, TrialState.COMPLETE]
-    assert rows(settings)[0]["error"] == "lost: its worker died; replaced"
+    assert rows(settings)[0]["error"] == "lost: its worker died; not counted"
 
 
 def test_a_trial_whose_worker_died_before_its_first_heartbeat_is_replaced(study_parts, monkeypatch):
@@ -241,7 +242,7 @@ def test_a_trial_whose_worker_died_before_its_first_heartbeat_is_replaced(study_
     time.sleep(1.0)
     study = tune(base, settings, stream=None)
     assert [t.state for t in study.get_trials()] == [TrialState.FAIL, TrialState.COMPLETE]
-    assert rows(settings)[0]["error"] == "lost: its worker died; replaced"
+    assert rows(settings)[0]["error"] == "lost: its worker died; not counted"
 
 
 def test_a_running_trial_that_beat_is_left_to_its_heartbeat(study_parts, monkeypatch):
