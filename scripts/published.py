@@ -4,11 +4,14 @@ One entry per experiment config name. ``protocol`` says how the figure was measu
 ``scripts/reproduce.py`` computes rlkit's number beside it:
 
 - ``"last100_train"``: per seed, the mean return of the last 100 *training* episodes (with
-  exploration); then mean ± std (population, as numpy's default) over seeds. CleanRL's classic-control tables.
+  exploration); then mean ± std (population, as numpy's default) over seeds. Compared with CleanRL's
+  tables of "average episodic returns", whose window is not stated (its table tool defaults to the last
+  10 of 500 sampled points): the last 100 episodes are rlkit's reading.
 - ``"greedy_eval"``: the mean ± std of episode returns of the trained agent acting greedily
   (deterministic policy). RL Zoo's ``benchmark.md``: one run, std over its evaluation episodes.
 
 Examples:
+    >>> from published import PUBLISHED  # (scripts/ on sys.path, as the scripts run)
     >>> PUBLISHED["dqn_cartpole"].mean, PUBLISHED["dqn_cartpole"].protocol
     (488.69, 'last100_train')
 """
@@ -48,7 +51,8 @@ class Published:
 # README image img/learning_curves.gif): "moving average of returns over 100 episodes", each curve the
 # average of 30 runs. No table gives numbers: the values below were read off that image, by locating
 # the DQN curve's pixels (its colour) and mapping them through the axes' tick marks, at the frames
-# listed (±0.3 of the y-axis unit of reading error). The shaded bands are standard errors over the
+# listed (reading error about ±0.4; about ±1 for Space Invaders, whose panel's scale is coarser, and
+# Freeway at 250k sits on the curve's steep rise). The shaded bands are standard errors over the
 # 30 runs, too thin to read: the std over runs is not published.
 _MINATAR_CURVES: dict[str, tuple[tuple[int, float], ...]] = {
     "asterix": ((250_000, 0.8), (500_000, 1.0), (1_000_000, 7.0), (1_500_000, 13.0), (2_000_000, 14.3),
@@ -64,10 +68,22 @@ _MINATAR_CURVES: dict[str, tuple[tuple[int, float], ...]] = {
 }
 
 
+# The paper swept the step size; its sensitivity figure (img/sensitivity_curves.gif, "average return
+# over final 100 episodes") puts DQN at log2 step size -12 (dqn.py's 0.00025, which rlkit pins) at
+# about these values, read off it (about ±0.5). Where the game's best step size is another, the
+# learning curves above match that one's value, not these (docs/results.md, "MinAtar").
+_MINATAR_AT_DQN_PY_STEP_SIZE = {"asterix": (12.0, "2^-13"), "breakout": (8.9, "2^-9"), "seaquest": (16.4, "2^-13")}
+
+
 def _minatar(game: str) -> Published:
     curve = _MINATAR_CURVES[game]
-    note = ("minatar 1.0.11 changed Seaquest's oxygen logic after the paper; rlkit runs minatar 1.0.15"
-            if game == "seaquest" else "")
+    notes = ["minatar 1.0.11 changed Seaquest's oxygen logic after the paper; rlkit runs minatar 1.0.15"
+             if game == "seaquest" else ""]
+    if game in _MINATAR_AT_DQN_PY_STEP_SIZE:
+        value, best = _MINATAR_AT_DQN_PY_STEP_SIZE[game]
+        notes.append(f"the paper's curve appears to be at its best step size ({best}); at dqn.py's 0.00025, "
+                     f"which rlkit runs, its sweep figure gives about {value} at 5M frames")
+    note = "; ".join(n for n in notes if n)
     return Published("MinAtar paper DQN (Young & Tian 2019)", MINATAR, f"rlkit/MinAtar-{game}-v0", curve[-1][1],
                      float("nan"), "last100_train", 30, 5_000_000, note=note, curve=curve)
 
@@ -85,7 +101,9 @@ PUBLISHED: dict[str, Published] = {
     ),
     "a2c_cartpole": Published("RL Zoo (SB3) A2C", RL_ZOO, "CartPole-v1", 500.0, 0.0, "greedy_eval", 1, 500_000),
     "a2c_acrobot": Published("RL Zoo (SB3) A2C", RL_ZOO, "Acrobot-v1", -83.353, 17.213, "greedy_eval", 1, 500_000),
-    "a2c_pendulum": Published("RL Zoo (SB3) A2C", RL_ZOO, "Pendulum-v1", -162.965, 103.210, "greedy_eval", 1, 1_000_000),
+    "a2c_pendulum": Published("RL Zoo (SB3) A2C", RL_ZOO, "Pendulum-v1", -162.965, 103.210, "greedy_eval", 1, 1_000_000,
+                              note="the published agent was trained with gamma 0.99 (the zoo's earlier entry; "
+                                   "rl-trained-agents a2c/Pendulum-v1_1 config.yml); a2c.yml and rlkit use 0.9"),
     "a2c_mountaincar": Published(
         "RL Zoo (SB3) A2C", RL_ZOO, "MountainCar-v0", -111.263, 24.087, "greedy_eval", 1, 1_000_000
     ),
