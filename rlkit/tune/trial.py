@@ -12,9 +12,10 @@ in the same order, so the pruner always compares like with like (the same seeds'
 evaluation), and once the last seed runs, its values are the trial's mean curve over all seeds.
 
 A seed that stops early (``trainer.early_stop``: it reached ``env.target_return``) keeps its last
-evaluation for its remaining slots. The objective of a seed is its last evaluation (``final``) or the
-mean of its filled slots (``auc``: its evaluations, and the kept value of an early stop); the trial's
-is the mean over its seeds.
+evaluation for its remaining slots, and a slot no evaluation fell in holds the one before it: each
+slot holds the latest evaluation by its frames. The objective of a seed is its last evaluation
+(``final``) or the mean of its slots from its first evaluation on (``auc``, the area under its
+evaluation curve); the trial's is the mean over its seeds.
 """
 from __future__ import annotations
 
@@ -52,6 +53,7 @@ class TrialResult:
     seed_values: dict[int, float] = field(default_factory=dict)
     error: str | None = None
     failed_seed: int | None = None
+    pruned_at: str | None = None  # where the pruner stopped it ("seed 3's evaluation at 40,000 frames")
 
 
 def trial_config(base: DictConfig, params: Mapping[str, Any], seed: int) -> DictConfig:
@@ -76,15 +78,16 @@ def trial_config(base: DictConfig, params: Mapping[str, Any], seed: int) -> Dict
 
 
 def seed_objective(curve: Sequence[float | None], objective: str) -> float:
-    """A seed's value from its evaluation slots (``None``: a slot no evaluation fell in): the last
-    evaluation (``final``) or the mean of its evaluations (``auc``).
+    """A seed's value from its evaluation slots (``None``: a slot before its first evaluation): the
+    last (``final``) or the mean of its slots (``auc``: each slot holds the latest evaluation by its
+    frames, so this is the area under the evaluation curve from the first evaluation on).
 
     Examples:
         >>> from rlkit.tune.trial import seed_objective
         >>> seed_objective([10.0, 50.0, 30.0], "final"), seed_objective([10.0, 50.0, 30.0], "auc")
         (30.0, 30.0)
-        >>> seed_objective([None, 10.0, None, 50.0], "auc")  # (evaluated every other slot)
-        30.0
+        >>> seed_objective([None, 10.0, 10.0, 50.0], "auc")  # (evaluated at slots 1 and 3: slot 2 holds 10.0)
+        23.333333333333332
     """
     values = [float(v) for v in curve if v is not None]
     return values[-1] if objective == "final" else sum(values) / len(values)
@@ -101,25 +104,46 @@ class _Slots:
     def of(self, frames: int) -> int:
         return min(evaluation_slot(frames, self.total_frames, self.eval_interval), self.count - 1)
 
+    def frames(self, slot: int) -> int:
+        """The frames a slot stands for: its multiple of the interval, or the end."""
+        return self.total_frames if slot == self.count - 1 else (slot + 1) * self.eval_interval
+
 
 class _Curve(TrainerCallback):
     """Records one seed's evaluations into their slots and reports the running mean over the seeds so
-    far to ``reporter``; asks the trainer to stop once the pruner says so."""
+    far to ``reporter``; asks the trainer to stop once the pruner says so. A slot no evaluation fell
+    in (the batches span several intervals) holds the evaluation before it, as does every slot after
+    an early stop: each slot holds the latest evaluation by its frames."""
 
     def __init__(self, reporter: Reporter, seed_index: int, slots: _Slots, earlier: list[list[float | None]],
                  prune: bool) -> None:
         self.reporter, self.seed_index, self.slots, self.earlier, self.prune = reporter, seed_index, slots, earlier, prune
         self.values: list[float | None] = [None] * slots.count
         self.last = -1  # the latest slot filled
-        self.pruned = False
+        self.pruned_at: int | None = None  # the slot at which the pruner stopped the run
+
+    @property
+    def pruned(self) -> bool:
+        return self.pruned_at is not None
 
     def on_evaluation(self, frames: int, metrics: Mapping[str, float]) -> bool | None:
         value, slot = float(metrics["eval_return"]), self.slots.of(frames)
-        self.values[slot] = value
         if slot <= self.last:  # (a closing evaluation in the slot of the one before: it replaces it)
+            self.values[slot] = value
             return None
-        self.last = slot
+        if self._carry(slot):
+            return True
+        self.values[slot], self.last = value, slot
         return self._report(slot)
+
+    def _carry(self, until: int) -> bool:
+        """Fills and reports the slots before ``until`` after the last filled one with its value; True
+        once pruned."""
+        while 0 <= self.last < until - 1 and not self.pruned:
+            self.last += 1
+            self.values[self.last] = self.values[self.last - 1]
+            self._report(self.last)
+        return self.pruned
 
     def _report(self, slot: int) -> bool:
         known = [v for v in (curve[slot] for curve in self.earlier) if v is not None] + [self.values[slot]]
@@ -127,41 +151,55 @@ class _Curve(TrainerCallback):
         if math.isfinite(mean):
             self.reporter.report(mean, self.seed_index * self.slots.count + slot)
         if self.prune and self.reporter.should_prune():
-            self.pruned = True
+            self.pruned_at = slot
         return self.pruned
 
     def fill(self) -> list[float | None]:
         """The curve once the run ended: after an early stop the remaining slots keep the last value,
         and are reported too (another trial's seed that ran on is compared with this one's result)."""
-        while 0 <= self.last < self.slots.count - 1 and not self.pruned:
-            self.last += 1
-            self.values[self.last] = self.values[self.last - 1]
-            self._report(self.last)
+        self._carry(self.slots.count)
         return self.values
 
 
 class _Lockstep(TrainerCallback):
     """The seeds of a trial trained in one process (``num_seeds``): each evaluation covers every seed
     at the same frames, so the evaluation in ``slot`` reports the mean over all seeds at step ``slot``.
-    A seed that stopped early (not evaluated again) keeps its last value."""
+    A seed that stopped early (not evaluated again) keeps its last value; slots are filled as
+    :class:`_Curve` fills them."""
 
     def __init__(self, reporter: Reporter, seeds: Sequence[int], slots: _Slots, prune: bool) -> None:
         self.reporter, self.seeds, self.slots, self.prune = reporter, list(seeds), slots, prune
         self.values: dict[int, list[float | None]] = {seed: [None] * slots.count for seed in self.seeds}
         self.last = -1  # the latest slot filled
-        self.pruned = False
+        self.pruned_at: int | None = None
+
+    @property
+    def pruned(self) -> bool:
+        return self.pruned_at is not None
 
     def on_seed_evaluations(self, frames: int, by_seed: Mapping[int, Mapping[str, float]]) -> bool | None:
         slot = self.slots.of(frames)
+        if slot <= self.last:  # (a closing evaluation in the slot of the one before: it replaces it)
+            for seed, metrics in by_seed.items():
+                self.values[seed][slot] = float(metrics["eval_return"])
+            return None
+        if self._carry(slot):
+            return True
         for seed, curve in self.values.items():
             if seed in by_seed:
                 curve[slot] = float(by_seed[seed]["eval_return"])
-            elif slot > self.last:
+            else:  # (it stopped early)
                 curve[slot] = curve[self.last] if self.last >= 0 else math.nan
-        if slot <= self.last:  # (a closing evaluation in the slot of the one before: it replaces it)
-            return None
         self.last = slot
         return self._report(slot)
+
+    def _carry(self, until: int) -> bool:
+        while 0 <= self.last < until - 1 and not self.pruned:
+            self.last += 1
+            for curve in self.values.values():
+                curve[self.last] = curve[self.last - 1]
+            self._report(self.last)
+        return self.pruned
 
     def _report(self, slot: int) -> bool:
         values = [curve[slot] for curve in self.values.values()]
@@ -169,16 +207,12 @@ class _Lockstep(TrainerCallback):
         if math.isfinite(mean):
             self.reporter.report(mean, slot)
         if self.prune and self.reporter.should_prune():
-            self.pruned = True
+            self.pruned_at = slot
         return self.pruned
 
     def fill(self) -> dict[int, list[float | None]]:
         """Every seed's curve once the run ended (an early end of all seeds keeps the last values)."""
-        while 0 <= self.last < self.slots.count - 1 and not self.pruned:
-            self.last += 1
-            for curve in self.values.values():
-                curve[self.last] = curve[self.last - 1]
-            self._report(self.last)
+        self._carry(self.slots.count)
         return self.values
 
 
@@ -210,8 +244,9 @@ def _run_batched(reporter: Reporter, base: DictConfig, params: Mapping[str, Any]
     if curves.last < 0:
         return TrialResult("failed", None, {}, error="the run made no greedy evaluation")
     values = curves.fill()
-    if curves.pruned:
-        return TrialResult("pruned", None, {})
+    if curves.pruned_at is not None:
+        where = f"the evaluation at {curves.slots.frames(curves.pruned_at):,} frames (seeds {list(seeds)})"
+        return TrialResult("pruned", None, {}, pruned_at=where)
     seed_values = {seed: seed_objective(values[seed], objective) for seed in seeds}
     value = sum(seed_values.values()) / len(seed_values)
     if not math.isfinite(value):
@@ -268,8 +303,9 @@ def run_trial(reporter: Reporter, base: DictConfig, params: Mapping[str, Any], *
         if curve.last < 0:
             return TrialResult("failed", None, seed_values, error="the run made no greedy evaluation", failed_seed=seed)
         values = curve.fill()
-        if curve.pruned:
-            return TrialResult("pruned", None, seed_values)
+        if curve.pruned_at is not None:
+            where = f"seed {seed}'s evaluation at {curve.slots.frames(curve.pruned_at):,} frames"
+            return TrialResult("pruned", None, seed_values, pruned_at=where)
         seed_values[seed] = seed_objective(values, objective)
         curves.append(values)
     value = sum(seed_values.values()) / len(seed_values)

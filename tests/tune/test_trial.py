@@ -145,10 +145,10 @@ def test_non_consecutive_seeds_run_one_after_another(study_parts, tmp_path):
 # -- evaluation slots keyed by frames ---------------------------------------------------------------
 @pytest.mark.parametrize("batched", [False, True])
 def test_evaluations_go_to_the_slots_of_their_frames(study_parts, tmp_path, batched):
-    """8 envs x 50 frames collect 400 frames per batch, so with evaluations due every 200
-    frames it evaluates at 400, 800 and 1200 frames: slots 1, 3 and 5 of 6, not 0, 1 and 2 (which
-    would compare it at 800 frames with a trial evaluated at 400), and ``auc`` is the mean of its
-    three evaluations (not of six slots padded with the last one)."""
+    """8 envs x 50 frames collect 400 frames per batch, so with evaluations due every 200 frames it
+    evaluates at 400, 800 and 1200 frames: slots 1, 3 and 5 of 6, not 0, 1 and 2 (which would compare
+    it at 800 frames with a trial evaluated at 400). Slots 2 and 4 hold the evaluation before them
+    (the latest one by their frames), so ``auc`` is the area under the evaluation curve."""
     base, _ = study_parts("algo.num_envs=8", "algo.train_frequency=50", "total_frames=1200", "logger=csv")
     trial = FakeTrial()
     result = run_trial(trial, base, {}, seeds=(0, 1), slots=6, objective="auc", run_root=tmp_path / "t",
@@ -156,10 +156,41 @@ def test_evaluations_go_to_the_slots_of_their_frames(study_parts, tmp_path, batc
     rows = [[row for row in read_metrics_csv(tmp_path / "t" / f"seed_{s}" / "metrics.csv")
              if row.get("eval_return") is not None] for s in (0, 1)]
     assert [[row["step"] for row in seed] for seed in rows] == [[400, 800, 1200]] * 2
-    first, second = ([row["eval_return"] for row in seed] for seed in rows)
+    (a0, a1, a2), (b0, b1, b2) = ([row["eval_return"] for row in seed] for seed in rows)
+    first, second = [a0, a0, a1, a1, a2], [b0, b0, b1, b1, b2]  # slots 1 to 5
     means = [(a + b) / 2 for a, b in zip(first, second)]
     if batched:
-        assert trial.reports == [(k, pytest.approx(m)) for k, m in zip((1, 3, 5), means)]
+        assert trial.reports == [(k, pytest.approx(m)) for k, m in zip(range(1, 6), means)]
     else:
-        assert trial.reports == [(k, pytest.approx(m)) for k, m in zip((1, 3, 5, 7, 9, 11), first + means)]
-    assert result.seed_values == {0: pytest.approx(sum(first) / 3), 1: pytest.approx(sum(second) / 3)}
+        assert trial.reports == [(k, pytest.approx(m)) for k, m in zip([1, 2, 3, 4, 5, 7, 8, 9, 10, 11], first + means)]
+    assert result.seed_values == {0: pytest.approx(sum(first) / 5), 1: pytest.approx(sum(second) / 5)}
+
+
+def _callbacks(total_frames: int, eval_interval: int):
+    from omegaconf import OmegaConf
+
+    from rlkit.tune.trial import _Curve, _Lockstep, _Slots
+
+    base = OmegaConf.create({"total_frames": total_frames, "trainer": {"eval_interval": eval_interval}})
+    slots = _Slots(-(-total_frames // eval_interval), base)
+    return (_Curve(FakeTrial(), 0, slots, [], prune=False),
+            _Lockstep(FakeTrial(), [0, 1], slots, prune=False))
+
+
+def test_an_early_stop_weighs_as_an_evaluation_in_both_paths():
+    """10k frames, evaluations due every 1k, batches of 2k frames: a seed evaluated 10, 50 and 100 at
+    2k, 4k and 6k frames, then stopped early. Its objective is the same seed after seed and in
+    lockstep beside a seed that runs on, and the same as had it run on at 100: the kept value counts
+    as the evaluations it stands for (the fill once weighed it twice as much per frame)."""
+    sequential, lockstep = _callbacks(10_000, 1_000)
+    for frames, value in ((2_000, 10.0), (4_000, 50.0), (6_000, 100.0)):
+        sequential.on_evaluation(frames, {"eval_return": value})
+        lockstep.on_seed_evaluations(frames, {0: {"eval_return": value}, 1: {"eval_return": 0.0}})
+    for frames in (8_000, 10_000):  # seed 1 runs on
+        lockstep.on_seed_evaluations(frames, {1: {"eval_return": 0.0}})
+    ran_on, _ = _callbacks(10_000, 1_000)
+    for frames, value in ((2_000, 10.0), (4_000, 50.0), (6_000, 100.0), (8_000, 100.0), (10_000, 100.0)):
+        ran_on.on_evaluation(frames, {"eval_return": value})
+    expected = seed_objective(ran_on.fill(), "auc")
+    assert seed_objective(sequential.fill(), "auc") == seed_objective(lockstep.fill()[0], "auc") == expected
+    assert expected == pytest.approx((10 + 10 + 50 + 50 + 100 * 5) / 9)  # slots 1-9 (2k to 10k frames)
