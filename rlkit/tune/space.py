@@ -15,19 +15,20 @@ from __future__ import annotations
 
 import json
 import math
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from rlkit.errors import ConfigError
 
-__all__ = ["PARAM_TYPES", "Param", "SearchSpace", "parse_space"]
+__all__ = ["ENTRY_KEYS", "PARAM_TYPES", "Param", "SearchSpace", "parse_space"]
 
 ParamType = Literal["float", "int", "categorical"]
 #: The entry types of a search space.
 PARAM_TYPES: tuple[ParamType, ...] = ("float", "int", "categorical")
-_KEYS: dict[str, tuple[str, ...]] = {
+#: The keys of each type of entry.
+ENTRY_KEYS: dict[str, tuple[str, ...]] = {
     "float": ("type", "low", "high", "log", "step"),
     "int": ("type", "low", "high", "log", "step"),
     "categorical": ("type", "choices"),
@@ -165,9 +166,9 @@ def _entry(where: str, path: str, node: Any) -> Param:
     kind = node.get("type")
     if kind not in PARAM_TYPES:
         raise ConfigError(f"{where}: type={kind!r} is not a parameter type; valid choices: {list(PARAM_TYPES)}")
-    unknown = [k for k in node if k not in _KEYS[kind]]
+    unknown = [k for k in node if k not in ENTRY_KEYS[kind]]
     if unknown:
-        raise ConfigError(f"{where}: unknown key {unknown[0]!r} in a {kind} entry; valid keys: {list(_KEYS[kind])}")
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r} in a {kind} entry; valid keys: {list(ENTRY_KEYS[kind])}")
     if kind == "categorical":
         choices = node.get("choices")
         if not isinstance(choices, (list, tuple)) or not choices:
@@ -207,22 +208,25 @@ def _check_step(where: str, low: float, high: float, step: float, integer: bool)
         >>> from rlkit.tune.space import parse_space
         >>> parse_space({"algo": {"batch_size": {"type": "int", "low": 16, "high": 64, "step": 10}}})
         Traceback (most recent call last):
-        rlkit.errors.ConfigError: tune.space.algo.batch_size: step=10 does not divide high - low (64 - 16); the sampler would cut the range at 56: give high=56 or high=66, or another step
+        rlkit.errors.ConfigError: tune.space.algo.batch_size: step=10 does not divide the range [16, 64] (width 48); the sampler would cut it at 56: give high=56 or high=66, or another step
     """
-    # in decimal, as the sampler checks it (0.3 - 0.1 is not a multiple of 0.1 in binary)
-    first, width = Decimal(str(low)), Decimal(str(step))
-    span = Decimal(str(high)) - first
-    if span % width == 0:
-        return
-    count = int(span // width)
+    # In decimal, as the sampler checks it (0.3 - 0.1 is not a multiple of 0.1 in binary), with the
+    # digits any two floats need (their exponents reach 1e308).
+    with localcontext() as context:
+        context.prec, context.Emax, context.Emin = 1000, 10_000, -10_000
+        first, width = Decimal(str(low)), Decimal(str(step))
+        span = Decimal(str(high)) - first
+        if span % width == 0:
+            return
+        count = span // width
 
-    def text(value: Decimal) -> str:
-        return str(int(value)) if integer else repr(float(value))
+        def text(value: Decimal) -> str:
+            return str(int(value)) if integer else repr(float(value))
 
-    highs = [f"high={text(first + n * width)}" for n in (count, count + 1) if n > 0]
-    raise ConfigError(f"{where}: step={text(width)} does not divide high - low ({text(Decimal(str(high)))} - "
-                      f"{text(first)}); the sampler would cut the range at {text(first + count * width)}: give "
-                      f"{' or '.join(highs)}, or another step")
+        highs = [f"high={text(first + n * width)}" for n in (count, count + 1) if n > 0]
+        raise ConfigError(f"{where}: step={text(width)} does not divide the range [{text(first)}, "
+                          f"{text(Decimal(str(high)))}] (width {text(span)}); the sampler would cut it at "
+                          f"{text(first + count * width)}: give {' or '.join(highs)}, or another step")
 
 
 def parse_space(node: Mapping[str, Any], prefix: str = "tune.space") -> SearchSpace:

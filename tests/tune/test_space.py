@@ -42,11 +42,13 @@ def test_grid_of_ints_floats_with_step_and_choices():
     ({"type": "float", "low": "a", "high": 4}, "tune.space.k: low='a' must be a finite number"),
     ({"type": "float", "low": 1, "high": 4, "step": 1, "log": True}, "tune.space.k: step and log cannot be combined"),
     ({"type": "float", "low": 1, "high": 4, "step": -1}, "tune.space.k: step=-1 must be positive"),
-    ({"type": "int", "low": 16, "high": 64, "step": 100}, "tune.space.k: step=100 does not divide high - low (64 - 16); "
-                                                          "the sampler would cut the range at 16: give high=116, or"),
-    ({"type": "float", "low": 0.9, "high": 0.999, "step": 0.01}, "tune.space.k: step=0.01 does not divide high - low "
-                                                                "(0.999 - 0.9); the sampler would cut the range at "
+    ({"type": "int", "low": 16, "high": 64, "step": 100}, "tune.space.k: step=100 does not divide the range [16, 64] "
+                                                          "(width 48); the sampler would cut it at 16: give high=116, or"),
+    ({"type": "float", "low": 0.9, "high": 0.999, "step": 0.01}, "tune.space.k: step=0.01 does not divide the range "
+                                                                "[0.9, 0.999] (width 0.099); the sampler would cut it at "
                                                                 "0.99: give high=0.99 or high=1.0, or another step"),
+    ({"type": "int", "low": 0, "high": 10**30 + 1, "step": 7}, "tune.space.k: step=7 does not divide the range [0, "
+                                                              "1000000000000000000000000000001]"),
     ({"type": "float", "low": 1, "high": 4, "log": "yes"}, "tune.space.k: log='yes' must be true or false"),
     ({"type": "categorical", "choices": []}, "tune.space.k: choices=[] must be a non-empty list"),
     ([1, 1], "tune.space.k: choices=[1, 1] repeat a value"),
