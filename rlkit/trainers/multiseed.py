@@ -57,6 +57,7 @@ from rlkit.trainers.trainer import (
     _Window,
     due,
     failure_line,
+    repeat_of,
     sample_slices,
     scale_learning_rates,
 )
@@ -247,6 +248,7 @@ class MultiSeedTrainer:
         self._last = {"log": 0, "eval": 0, "checkpoint": 0}
         self._frozen: dict[int, list[torch.Tensor]] = {}  # seeds that stopped: their parameters then
         self._signal: int | None = None
+        self._signal_at = 0.0
         self.progress: Logger = NoneLogger()
 
     @property
@@ -432,8 +434,10 @@ class MultiSeedTrainer:
 
     def _on_signal(self, signum, frame) -> None:  # noqa: ARG002 (signal API)
         if self._signal is not None:
+            if repeat_of(self._signal, self._signal_at, signum):
+                return
             raise KeyboardInterrupt
-        self._signal = signum
+        self._signal, self._signal_at = signum, time.monotonic()
 
     def _off_policy_step(self, batch: TensorDictBase) -> None:
         s = self.settings

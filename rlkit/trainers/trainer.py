@@ -129,6 +129,17 @@ def failure_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
 
 
+#: Seconds within which the same signal again is the first one delivered twice, not a second signal
+#: (a job scheduler signals every process of a job, and a parent passes the signal on to its children).
+REPEAT_S = 1.0
+
+
+def repeat_of(first: int | None, first_at: float, signum: int) -> bool:
+    """Whether ``signum``, arriving now, is ``first`` (received at ``time.monotonic()`` ``first_at``)
+    delivered again within :data:`REPEAT_S` seconds."""
+    return first == signum and time.monotonic() - first_at < REPEAT_S
+
+
 def due(frames: int, last: int, interval: int) -> bool:
     """Whether a task run every ``interval`` frames (an evaluation, a log row, a checkpoint) is due
     at ``frames`` when it last ran at ``last``: ``frames`` has reached a multiple of ``interval`` that
@@ -244,6 +255,7 @@ class Trainer:
         self._window = _Window()
         self._last = {"log": 0, "eval": 0, "checkpoint": 0, "video": 0}
         self._signal: int | None = None
+        self._signal_at = 0.0
         self.last_eval: dict[str, float] = {}
 
     def attach_outputs(self, logger: Logger, episodes=None) -> None:
@@ -463,8 +475,10 @@ class Trainer:
 
     def _on_signal(self, signum, frame) -> None:  # noqa: ARG002 (signal API)
         if self._signal is not None:  # a second signal: stop now
+            if repeat_of(self._signal, self._signal_at, signum):
+                return
             raise KeyboardInterrupt
-        self._signal = signum
+        self._signal, self._signal_at = signum, time.monotonic()
 
     def _off_policy_step(self, batch: TensorDictBase) -> None:
         s = self.settings

@@ -207,6 +207,31 @@ def test_sigint_stops_after_the_batch_with_a_checkpoint(tmp_path):
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
 
 
+@pytest.mark.parametrize("second", ["the same at once", "another"])
+def test_a_signal_delivered_twice_is_one_signal_but_a_second_one_stops_at_once(tmp_path, second):
+    """A job scheduler signals every process of a job, and tune.py passes the signal on to its
+    workers too: a worker got SIGTERM twice and took the second for a user's "stop now", leaving no
+    checkpoint."""
+    trainer = make_trainer(tmp_path)
+    forward = trainer.loss_module.forward
+
+    def interrupting(td):
+        if trainer.frames == 150:
+            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), signal.SIGTERM if second == "the same at once" else signal.SIGINT)
+        return forward(td)
+
+    trainer.loss_module.forward = interrupting
+    if second == "another":
+        with pytest.raises(KeyboardInterrupt):
+            trainer.fit()
+    else:
+        with pytest.raises(TrainingInterrupted, match="interrupted by SIGTERM; checkpoint written"):
+            trainer.fit()
+    trainer.close()
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handler restored
+
+
 def test_non_finite_loss_names_update_and_key(tmp_path):
     trainer = make_trainer(tmp_path)
     forward = trainer.loss_module.forward
