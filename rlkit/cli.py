@@ -26,6 +26,7 @@ import os
 import re
 import secrets
 import shutil
+import shlex
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -549,13 +550,16 @@ def command_line_problem(args: Sequence[str], conf_dir: Path, config_name: str =
 
 def _shape_problem(cfg: DictConfig, override: Any) -> str | None:
     """What Hydra would refuse in a traceback when ``override`` changes a node's shape (a list for a
-    mapping, or the reverse) or gives a mapping keys the one there lacks (a command-line mapping is
-    merged onto it), as one line with the override that does it; ``None`` otherwise.
+    mapping, or the reverse) or gives a mapping keys the one there lacks, at any depth (a mapping on
+    the command line is merged onto the one there), as one line with the override that works;
+    ``None`` otherwise.
 
     Examples:
         >>> from rlkit.cli import CONF_DIR, command_line_problem
         >>> command_line_problem(["algo.hidden_sizes={a: 1}"], CONF_DIR)
         "algo.hidden_sizes={a: 1} gives a mapping where the config has a list; replace the node: '~algo.hidden_sizes' '+algo.hidden_sizes={a: 1}'"
+        >>> command_line_problem(["algo.optim={lr: 0.1, momentum: 0.9}"], CONF_DIR)
+        "algo.optim={lr: 0.1, momentum: 0.9} adds algo.optim.momentum, which the config does not have; merge it with + ('+algo.optim={lr: 0.1, momentum: 0.9}', keeping the other keys of algo.optim) or replace the node ('~algo.optim' '+algo.optim={lr: 0.1, momentum: 0.9}')"
     """
     if override.is_sweep_override():
         return None
@@ -563,17 +567,29 @@ def _shape_problem(cfg: DictConfig, override: Any) -> str | None:
     node = OmegaConf.select(cfg, key, throw_on_missing=False)
     value = override.value()
     given = override.input_line or f"{key}={override.get_value_element_as_str()}"
-    replace = f"replace the node: '~{key}' '+{given}'"
+    replace = f"{shlex.quote('~' + key)} {shlex.quote('+' + given)}"
     if isinstance(node, DictConfig) and isinstance(value, list):
-        return f"{given} gives a list where the config has a mapping; {replace}"
+        return f"{given} gives a list where the config has a mapping; replace the node: {replace}"
     if isinstance(node, ListConfig) and isinstance(value, dict):
-        return f"{given} gives a mapping where the config has a list; {replace}"
+        return f"{given} gives a mapping where the config has a list; replace the node: {replace}"
     if isinstance(node, DictConfig) and isinstance(value, dict):
-        new = [str(k) for k in value if k not in node]
+        new = _new_keys(node, value, key)
         if new:
-            return (f"{given} adds {new} to {key}, whose keys are {sorted(str(k) for k in node)} (a mapping on the "
-                    f"command line is merged onto the one there); {replace}")
+            return (f"{given} adds {', '.join(new)}, which the config does not have; merge it with + "
+                    f"({shlex.quote('+' + given)}, keeping the other keys of {key}) or replace the node ({replace})")
     return None
+
+
+def _new_keys(node: DictConfig, value: dict, path: str) -> list[str]:
+    """The dotted paths of ``value``'s keys, at any depth, that the mapping ``node`` lacks."""
+    new: list[str] = []
+    for k, v in value.items():
+        child = node._get_node(str(k), validate_access=False) if str(k) in node else None
+        if child is None:
+            new.append(f"{path}.{k}")
+        elif isinstance(child, DictConfig) and isinstance(v, dict) and not child._is_none():
+            new += _new_keys(child, v, f"{path}.{k}")
+    return new
 
 
 #: Hydra's flags that add or replace config directories (their groups' choices are not conf/'s).
@@ -608,15 +624,43 @@ def _missing_key(cfg: DictConfig, key: str) -> str | None:
         if node._get_node(part, validate_access=False) is None:
             where = ".".join(parts[:depth])
             siblings = sorted(str(k) for k in node.keys() if k != "hydra")
-            added = f" (a search space takes new keys with +: +{key}=...)" if key.startswith("tune.space.") else ""
+            if key.startswith("tune.space."):
+                return _unknown_space_key(cfg, parts, depth, siblings)
             return f"unknown key {key}{_did_you_mean(cfg, parts, depth, siblings)}; valid keys" + \
-                (f" of {where}" if where else "") + f": {siblings}{added}"
+                (f" of {where}" if where else "") + f": {siblings}"
         node = node._get_node(part)
         if node is None or (node._is_interpolation() or node._is_none()) and depth < len(parts) - 1:
             return None
         if isinstance(node, DictConfig):
             continue
     return None
+
+
+def _unknown_space_key(cfg: DictConfig, parts: list[str], depth: int, siblings: list[str]) -> str:
+    """The line for an override of a ``tune.space`` key the space lacks: a key new to an entry
+    (``step``) or a training key the space does not search yet are added with ``+``; another name is
+    matched with the training keys (``tune.space.algo.gamma``: did you mean
+    ``tune.space.value_estimator.gamma``?)."""
+    from rlkit.tune.settings import FIXED_KEYS
+    from rlkit.tune.space import ENTRY_KEYS
+
+    key, where = ".".join(parts), ".".join(parts[:depth])
+    head = f"unknown key {key}"
+    tail = f"; valid keys of {where}: {siblings}"
+    parent = OmegaConf.select(cfg, where, throw_on_missing=False)
+    kind = parent.get("type") if isinstance(parent, DictConfig) else None
+    if kind in ENTRY_KEYS:
+        if parts[depth] in ENTRY_KEYS[kind] and depth == len(parts) - 1:
+            return f"{head}{tail} (a {kind} entry takes it with +: +{key}=...)"
+        return f"{head}{tail}; a {kind} entry's keys: {list(ENTRY_KEYS[kind])}"
+    trained = ".".join(parts[2:])
+    if trained not in FIXED_KEYS and not trained.startswith("tune") and _missing_key(cfg, trained) is None:
+        return f"{head}{tail} (a config key the space does not search yet is added with +: +{key}=...)"
+    name = parts[-1]
+    matches = [path for path in _key_paths(cfg) if path.rsplit(".", 1)[-1] == name
+               and not path.startswith(("hydra", "tune")) and path not in FIXED_KEYS]
+    hint = f" (did you mean tune.space.{matches[0]}?)" if matches else ""
+    return f"{head}{hint}{tail}"
 
 
 def _did_you_mean(cfg: DictConfig, parts: list[str], depth: int, siblings: list[str]) -> str:

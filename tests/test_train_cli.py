@@ -112,7 +112,8 @@ BAD = {
                          "rlkit: invalid config: algo.hidden_sizes={a: 1} gives a mapping where the config has a list; "
                          "replace the node: '~algo.hidden_sizes' '+algo.hidden_sizes={a: 1}'"),
     "new_keys_in_mapping": (["algo.optim={lr: 0.1, momentum: 0.9}"],
-                            "rlkit: invalid config: algo.optim={lr: 0.1, momentum: 0.9} adds ['momentum'] to algo.optim"),
+                            "rlkit: invalid config: algo.optim={lr: 0.1, momentum: 0.9} adds algo.optim.momentum, "
+                            "which the config does not have; merge it with + ('+algo.optim={lr: 0.1, momentum: 0.9}'"),
     "misspelt_key": (["algo=c51", "algo.optim.lrr=1"], "rlkit: invalid config: unknown key algo.optim.lrr (did you "
                                                        "mean algo.optim.lr?); valid keys of algo.optim: "),
 }
