@@ -17,7 +17,16 @@ from optuna.trial import FrozenTrial, TrialState
 
 from rlkit.tune.settings import TuneSettings
 from rlkit.tune.space import SearchSpace
-from rlkit.tune.states import ERROR_ATTR, FREE_KEYS, INTERRUPTED_ATTR, REPLACES_ATTR, SURPLUS_ATTR, counted, counts
+from rlkit.tune.states import (
+    ERROR_ATTR,
+    FREE_KEYS,
+    INTERRUPTED_ATTR,
+    PRUNED_AT_ATTR,
+    SURPLUS_ATTR,
+    counted,
+    counts,
+    replaced_trial,
+)
 from rlkit.tune.trial import trial_config
 from rlkit.utils.io import atomic_write
 
@@ -48,9 +57,8 @@ def _error(trial: FrozenTrial, replaced_by: Mapping[int, int]) -> str:
         return f"interrupted ({trial.user_attrs[INTERRUPTED_ATTR]}); {again}"
     if trial.state == TrialState.FAIL:
         return f"lost: its worker died; {again}"
-    if trial.state == TrialState.PRUNED and trial.intermediate_values:
-        step = max(trial.intermediate_values)
-        return f"pruned at step {step} (reported {trial.intermediate_values[step]:.6g})"
+    if trial.state == TrialState.PRUNED and PRUNED_AT_ATTR in trial.user_attrs:
+        return f"pruned at {trial.user_attrs[PRUNED_AT_ATTR]}"
     return ""
 
 
@@ -63,8 +71,7 @@ def trials_table(trials: list[FrozenTrial], settings: TuneSettings) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["number", "state", "value", *space.paths, *seeds, "duration_s", "error"])
-    replaced_by = {t.user_attrs[REPLACES_ATTR]: t.number for t in trials
-                   if REPLACES_ATTR in t.user_attrs and not t.user_attrs.get(SURPLUS_ATTR)}
+    replaced_by = {replaced: t.number for t in trials if (replaced := replaced_trial(t)) is not None}
     for trial in trials:
         if trial.user_attrs.get(SURPLUS_ATTR):
             continue

@@ -8,18 +8,31 @@ from dataclasses import dataclass
 
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["ERROR_ATTR", "FREE_KEYS", "IDENTITY_ATTR", "INTERRUPTED_ATTR", "REPLACES_ATTR", "SEEDS_ATTR", "SURPLUS_ATTR", "StudyProgress", "counted", "counts"]
+__all__ = ["ERROR_ATTR", "FREE_KEYS", "IDENTITY_ATTR", "INTERRUPTED_ATTR", "PRUNED_AT_ATTR", "REPLACES_ATTR", "SEEDS_ATTR", "SURPLUS_ATTR", "StudyProgress", "counted", "counts",
+           "replaced_trial"]
 
 #: User attributes rlkit writes on trials (REPLACES_ATTR: the number of the trial without a result
 #: whose configuration this trial runs again).
 ERROR_ATTR, INTERRUPTED_ATTR, SURPLUS_ATTR, REPLACES_ATTR = "error", "interrupted", "rlkit_surplus", "rlkit_replaces"
 #: The trial's seeds, written just after its first heartbeat (a running trial without it never beat).
 SEEDS_ATTR = "seeds"
+#: Where the pruner stopped a pruned trial ("seed 1's evaluation at 40,000 frames").
+PRUNED_AT_ATTR = "pruned_at"
 #: The study attribute recording what the study measures (checked on every rerun).
 IDENTITY_ATTR = "rlkit"
 # Keys that do not change what a trial computes: a rerun may change them.
 FREE_KEYS = ("seed", "resume", "device", "num_threads", "trainer.progress", "trainer.checkpoint_interval",
              "trainer.keep_checkpoints", "logger")
+
+
+def replaced_trial(trial: FrozenTrial) -> int | None:
+    """The number of the trial that ``trial`` runs again, while it stands as its replacement: queued,
+    running, or finished after drawing its configuration (one that ended before that, interrupted or
+    lost, replaces nothing: the configuration is queued again). None for other trials."""
+    replaces = trial.user_attrs.get(REPLACES_ATTR)
+    if replaces is None or trial.user_attrs.get(SURPLUS_ATTR) or (trial.state.is_finished() and not trial.params):
+        return None
+    return int(replaces)
 
 
 def counted(trial: FrozenTrial) -> bool:

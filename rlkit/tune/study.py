@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TextIO
 
 import optuna
@@ -32,6 +32,7 @@ from optuna.trial import TrialState
 
 from rlkit.errors import ConfigError, RlkitError
 from rlkit.trainers import TrainingInterrupted
+from rlkit.trainers.trainer import REPEAT_S
 from rlkit.tune.report import trials_table, write_outputs
 from rlkit.utils.io import atomic_write
 from rlkit.tune.settings import TuneSettings, evaluations_per_seed, make_pruner, make_sampler
@@ -40,11 +41,13 @@ from rlkit.tune.states import (
     FREE_KEYS,
     IDENTITY_ATTR,
     INTERRUPTED_ATTR,
+    PRUNED_AT_ATTR,
     REPLACES_ATTR,
     SEEDS_ATTR,
     SURPLUS_ATTR,
     counted,
     counts,
+    replaced_trial,
 )
 from rlkit.tune.trial import TrialResult, run_trial
 
@@ -69,20 +72,79 @@ class StudyInterrupted(KeyboardInterrupt):
         self.signum = signum
 
 
+class _Gate:
+    """When a signal may stop a study's process. Open (the default): at once, by raising
+    :class:`StudyInterrupted`. Shut (:meth:`shut`, around the storage's bookkeeping: asking for a
+    trial, recording its heartbeat, telling its result): the signal waits until the block ends or
+    opens again (:meth:`opened`, around training and idle waits), so a trial is never left half
+    recorded. The same signal again within :data:`~rlkit.trainers.trainer.REPEAT_S` seconds is one
+    signal (a job scheduler signals every process of a job, and the parent passes it on too)."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.pending: int | None = None
+        self.last: tuple[int, float] | None = None
+
+    def on_signal(self, signum: int, forward: Callable[[int], None] | None) -> None:
+        now = time.monotonic()
+        if self.last is not None and self.last[0] == signum and now - self.last[1] < REPEAT_S:
+            return
+        self.last = (signum, now)
+        if forward is not None:
+            forward(signum)
+        if self.depth:
+            self.pending = signum
+            return
+        raise StudyInterrupted(signum)
+
+    def safe_point(self) -> None:
+        """Raises the signal that waited, if one did: nothing is half recorded here."""
+        self._raise_pending()
+
+    def _raise_pending(self) -> None:
+        if self.pending is not None:
+            signum, self.pending = self.pending, None
+            raise StudyInterrupted(signum)
+
+    @contextlib.contextmanager
+    def shut(self) -> Iterator[None]:
+        self.depth += 1
+        try:
+            yield
+        except BaseException:
+            self.depth -= 1
+            if not self.depth:
+                self.pending = None  # (the process is stopping already)
+            raise
+        self.depth -= 1
+        if not self.depth:
+            self._raise_pending()
+
+    @contextlib.contextmanager
+    def opened(self) -> Iterator[None]:
+        depth, self.depth = self.depth, 0
+        try:
+            self._raise_pending()
+            yield
+        finally:
+            self.depth = depth
+
+
+_GATE = _Gate()
+
+
 @contextlib.contextmanager
-def _stop_on_signals(forward: Callable[[int], None] | None = None) -> Any:
-    """While in the block, SIGTERM and SIGINT raise :class:`StudyInterrupted` in the main thread
-    (SIGTERM would otherwise end the process at once, leaving its trial running in the storage);
-    ``forward`` is called with the signal first (the parent passes it on to its workers). A training
-    run inside installs its own handlers and restores these. Elsewhere than the main thread: nothing."""
+def _stop_on_signals(forward: Callable[[int], None] | None = None) -> Iterator[None]:
+    """While in the block, SIGTERM and SIGINT stop the process through :data:`_GATE` (SIGTERM would
+    otherwise end it at once, leaving its trial running in the storage); ``forward`` is called with
+    the signal first (the parent passes it on to its workers). A training run inside installs its
+    own handlers and restores these. Elsewhere than the main thread: nothing."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def stop(signum: int, frame: object) -> None:  # noqa: ARG001 (signal API)
-        if forward is not None:
-            forward(signum)
-        raise StudyInterrupted(signum)
+        _GATE.on_signal(signum, forward)
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -90,6 +152,8 @@ def _stop_on_signals(forward: Callable[[int], None] | None = None) -> Any:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
 def _identity(base: DictConfig, settings: TuneSettings) -> dict[str, Any]:
     config = OmegaConf.to_container(base, resolve=True)
     assert isinstance(config, dict)
@@ -221,15 +285,17 @@ class _Heartbeat:
             except Exception:  # noqa: BLE001 (a busy database: the next beat tries again)
                 pass
 
-    def __enter__(self) -> _Heartbeat:
-        # The first beat before the trial starts: a trial without any is never taken as lost.
+    def start(self) -> None:
+        """The first beat, then one every :data:`HEARTBEAT_S` seconds (a trial without any beat is
+        never taken as lost by Optuna: see :func:`_fail_unstarted`)."""
         self._storage.record_heartbeat(self._trial_id)
         self._thread.start()
-        return self
 
-    def __exit__(self, *exc: object) -> None:
+    def stop(self) -> None:
+        """Stops the beats (again: nothing)."""
         self._stop.set()
-        self._thread.join()
+        if self._thread.is_alive():
+            self._thread.join()
 
 
 def _tell(study: optuna.Study, trial: optuna.Trial, result: TrialResult) -> None:
@@ -238,6 +304,8 @@ def _tell(study: optuna.Study, trial: optuna.Trial, result: TrialResult) -> None
     if result.state == "complete":
         study.tell(trial, result.value)
     elif result.state == "pruned":
+        if result.pruned_at is not None:
+            trial.set_user_attr(PRUNED_AT_ATTR, result.pruned_at)
         study.tell(trial, state=TrialState.PRUNED)
     else:
         trial.set_user_attr(ERROR_ATTR, result.error)
@@ -257,60 +325,86 @@ def work(study: optuna.Study, base: DictConfig, settings: TuneSettings, *, slots
     _quiet_optuna()
     storage = open_storage(settings.storage_url)
     study_id = storage.get_study_id_from_name(settings.study)
-    while True:
-        optuna.storages.fail_stale_trials(study)
-        _fail_unstarted(study)
-        _requeue_unfinished(study)
-        mine = [t for t in study.get_trials(deepcopy=False) if counted(t)]
-        if sum(t.state.is_finished() for t in mine) >= n_trials:
-            return
-        if sum(t.state != TrialState.WAITING for t in mine) >= n_trials:
-            # the last trials run elsewhere: wait for them (or for their loss); a queued one is asked next
-            time.sleep(POLL_S)
-            continue
+    seen: dict[int, float] = {}  # running trials without a heartbeat: when this worker first saw each
+    with _GATE.shut():
+        while True:
+            _GATE.safe_point()
+            optuna.storages.fail_stale_trials(study)
+            _fail_unstarted(study, seen)
+            _requeue_unfinished(study)
+            mine = [t for t in study.get_trials(deepcopy=False) if counted(t)]
+            if sum(t.state.is_finished() for t in mine) >= n_trials:
+                return
+            if sum(t.state != TrialState.WAITING for t in mine) >= n_trials:
+                # the last trials run elsewhere: wait for them (or for their loss); a queued one is asked next
+                with _GATE.opened():
+                    time.sleep(POLL_S)
+                continue
+            result = _one_trial(study, storage, study_id, base, settings, slots=slots, n_trials=n_trials)
+            if result is not None and on_trial is not None:
+                on_trial(study)
+
+
+def _one_trial(study: optuna.Study, storage: optuna.storages.RDBStorage, study_id: int, base: DictConfig,
+               settings: TuneSettings, *, slots: int, n_trials: int) -> TrialResult | None:
+    """Asks for a trial, runs it unless it is surplus, and records it; None for a surplus one. Runs
+    with :data:`_GATE` shut but for the training: a signal interrupts the training, or waits for the
+    record under way, then marks the trial interrupted."""
+    trial: optuna.Trial | None = None
+    trial_id = -1
+    heartbeat: _Heartbeat | None = None
+    try:
         trial = study.ask()
-        try:
-            # The first heartbeat at once: a worker that dies from here on leaves a trial taken as lost
-            # (one that died before it is found by _fail_unstarted).
-            with _Heartbeat(storage, storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)):
-                trial.set_user_attr(SEEDS_ATTR, list(settings.seeds))
-                trials = study.get_trials(deepcopy=False)
-                order = sorted(t.number for t in trials if counted(t))
-                replaces = trial.user_attrs.get(REPLACES_ATTR)
-                twice = replaces is not None and any(
-                    t.number < trial.number and t.user_attrs.get(REPLACES_ATTR) == replaces
-                    for t in trials)  # two workers queued the same replacement
-                if twice or order.index(trial.number) >= n_trials:  # or another worker took the last place first
-                    trial.set_user_attr(SURPLUS_ATTR, True)
-                    result = None
-                else:
-                    params = settings.space.suggest(trial)
-                    result = run_trial(trial, base, params, seeds=settings.seeds, slots=slots,
-                                       objective=settings.objective,
-                                       run_root=settings.dir / "trials" / f"{trial.number:04d}",
-                                       prune=settings.pruner != "none", batched=settings.batched_seeds)
-        except (KeyboardInterrupt, TrainingInterrupted) as stop:
+        # The first heartbeat at once: a worker that dies from here on leaves a trial taken as lost
+        # (one that died before it is found by _fail_unstarted).
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        heartbeat = _Heartbeat(storage, trial_id)
+        heartbeat.start()
+        trial.set_user_attr(SEEDS_ATTR, list(settings.seeds))
+        trials = study.get_trials(deepcopy=False)
+        order = sorted(t.number for t in trials if counted(t))
+        replaces = trial.user_attrs.get(REPLACES_ATTR)
+        twice = replaces is not None and any(t.number < trial.number and replaced_trial(t) == replaces
+                                             for t in trials)  # two workers queued the same replacement
+        if twice or order.index(trial.number) >= n_trials:  # or another worker took the last place first
+            trial.set_user_attr(SURPLUS_ATTR, True)
+            heartbeat.stop()
+            study.tell(trial, state=TrialState.FAIL)
+            return None
+        params = settings.space.suggest(trial)
+        with _GATE.opened():
+            result = run_trial(trial, base, params, seeds=settings.seeds, slots=slots, objective=settings.objective,
+                               run_root=settings.dir / "trials" / f"{trial.number:04d}",
+                               prune=settings.pruner != "none", batched=settings.batched_seeds)
+        heartbeat.stop()
+        _tell(study, trial, result)
+        return result
+    except (KeyboardInterrupt, TrainingInterrupted) as stop:
+        if heartbeat is not None:
+            heartbeat.stop()
+        if trial is not None and (trial_id < 0 or not storage.get_trial(trial_id).state.is_finished()):
             trial.set_user_attr(INTERRUPTED_ATTR, str(stop) or type(stop).__name__)
             study.tell(trial, state=TrialState.FAIL)
-            raise
-        if result is None:
-            study.tell(trial, state=TrialState.FAIL)
-            continue
-        _tell(study, trial, result)
-        if on_trial is not None:
-            on_trial(study)
+        raise
 
 
-def _fail_unstarted(study: optuna.Study) -> None:
+def _fail_unstarted(study: optuna.Study, seen: dict[int, float]) -> None:
     """Fails every running trial that never sent a heartbeat (it has no ``seeds`` attribute, set just
-    after the first beat) and was asked for more than :data:`UNSTARTED_S` seconds ago: its process
-    died in between. (Optuna takes a trial as lost only from a heartbeat that stopped.)"""
-    now = time.time()
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        started = t.datetime_start.timestamp() if t.datetime_start is not None else now
-        if SEEDS_ATTR not in t.user_attrs and now - started > UNSTARTED_S:
+    after the first beat) once this worker has seen it so for :data:`UNSTARTED_S` seconds: its
+    process died in between. (Optuna takes a trial as lost only from a heartbeat that stopped.) The
+    time is this worker's own clock (``seen``: trial number -> first seen), not the start time the
+    asking machine wrote, whose clock and time zone may differ."""
+    now = time.monotonic()
+    unstarted = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                 if SEEDS_ATTR not in t.user_attrs}
+    for number in list(seen):
+        if number not in unstarted:
+            del seen[number]
+    for number in unstarted:
+        if now - seen.setdefault(number, now) > UNSTARTED_S:
             with contextlib.suppress(RuntimeError, ValueError):  # (another worker failed it first)
-                study.tell(t.number, state=TrialState.FAIL)
+                study.tell(number, state=TrialState.FAIL)
+            seen.pop(number, None)
 
 
 def _requeue_unfinished(study: optuna.Study) -> None:
@@ -319,7 +413,7 @@ def _requeue_unfinished(study: optuna.Study) -> None:
     otherwise move on: the grid sampler counts such a trial's point as visited, so it would never
     be evaluated.)"""
     trials = study.get_trials(deepcopy=False)
-    replaced = {t.user_attrs.get(REPLACES_ATTR) for t in trials}
+    replaced = {replaced_trial(t) for t in trials}
     for t in trials:
         if (t.state == TrialState.FAIL and not counted(t) and not t.user_attrs.get(SURPLUS_ATTR)
                 and t.number not in replaced and t.params):
@@ -342,16 +436,21 @@ def _quiet_optuna() -> None:
     warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
 
 
-def _worker_main(container: dict, settings: TuneSettings, slots: int, n_trials: int, worker: int) -> None:
-    """A spawned worker process (``tune.jobs`` > 1), the ``worker``-th. It runs in a process group of
-    its own, so a Ctrl-C at the terminal reaches it once, passed on by the parent; it stops, as on a
-    signal, when the parent dies."""
-    os.setpgid(0, 0)
+def _worker_main(container: dict, settings: TuneSettings, slots: int, n_trials: int, worker: int,
+                 parent: int, ready: Any) -> None:
+    """A spawned worker process (``tune.jobs`` > 1), the ``worker``-th, of process ``parent``. It runs
+    in a process group of its own (POSIX), so a Ctrl-C at the terminal reaches it once, passed on by
+    the parent (it starts with SIGINT ignored, until it is in its group and sets the event ``ready``);
+    it stops, as on a signal, when the parent dies."""
+    if hasattr(os, "setpgid"):
+        os.setpgid(0, 0)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     _quiet_optuna()
-    _watch_parent(os.getppid())
     base = OmegaConf.create(container)
     try:
         with _stop_on_signals():
+            ready.set()
+            _watch_parent(parent)
             storage = open_storage(settings.storage_url)
             study = optuna.load_study(study_name=settings.study, storage=storage, sampler=make_sampler(settings),
                                       pruner=make_pruner(settings, slots))
@@ -361,8 +460,9 @@ def _worker_main(container: dict, settings: TuneSettings, slots: int, n_trials: 
 
 
 def _watch_parent(parent: int) -> None:
-    """Sends this process SIGTERM once its parent is gone (killed with SIGKILL, say): its running
-    trial is then marked interrupted rather than trained on with no one to collect the study."""
+    """Sends this process SIGTERM once its parent (process ``parent``) is gone, killed with SIGKILL
+    say, also before this started: its running trial is then marked interrupted rather than trained
+    on with no one to collect the study."""
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(1.0)
@@ -425,23 +525,35 @@ def tune(base: DictConfig, settings: TuneSettings, *, groups: Mapping[str, str] 
 def _run_workers(study: optuna.Study, base: DictConfig, settings: TuneSettings, slots: int, n_trials: int,
                  show: Callable[[optuna.Study], None]) -> None:
     """Runs ``settings.jobs`` worker processes (spawned: a fresh interpreter each) on the study's
-    storage and prints a progress line whenever a trial finishes, until all have returned."""
+    storage and prints a progress line whenever a trial finishes, until all have returned. SIGINT
+    and SIGTERM are passed on to the workers, which mark their trials interrupted and end; this
+    waits for them, then stops."""
     container = OmegaConf.to_container(base, resolve=True)
     context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=_worker_main, args=(container, settings, slots, n_trials, k), daemon=False)
-               for k in range(min(settings.jobs, n_trials))]  # (a worker more than trials would only start up)
-    for worker in workers:
-        worker.start()
+    count = min(settings.jobs, n_trials)  # (a worker more than trials would only start up)
+    ready = [context.Event() for _ in range(count)]
+    workers = [context.Process(target=_worker_main, args=(container, settings, slots, n_trials, k, os.getpid(),
+                                                          ready[k]), daemon=False) for k in range(count)]
 
     def forward(signum: int) -> None:
-        for worker in workers:
-            if worker.is_alive() and worker.pid is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(worker.pid, signum)
+        for worker, started in zip(workers, ready):
+            if worker.pid is not None and worker.exitcode is None:
+                with contextlib.suppress(ProcessLookupError):  # (one still starting has SIGINT ignored, no trial)
+                    os.kill(worker.pid, signum if started.is_set() else signal.SIGTERM)
 
-    seen = counts(study.get_trials(deepcopy=False)).finished  # (its line is printed already)
     with _stop_on_signals(forward):
         try:
+            for worker in workers:
+                # Started with SIGINT ignored (inherited through exec): until it is in its own process
+                # group, a Ctrl-C at the terminal would reach it besides the one passed on.
+                with _GATE.shut():
+                    keep = signal.signal(signal.SIGINT, signal.SIG_IGN) if _in_main_thread() else None
+                    try:
+                        worker.start()
+                    finally:
+                        if keep is not None:
+                            signal.signal(signal.SIGINT, keep)
+            seen = counts(study.get_trials(deepcopy=False)).finished  # (its line is printed already)
             while any(worker.is_alive() for worker in workers):
                 finished = counts(study.get_trials(deepcopy=False)).finished
                 if finished != seen:
@@ -449,9 +561,15 @@ def _run_workers(study: optuna.Study, base: DictConfig, settings: TuneSettings, 
                     show(study)
                 time.sleep(POLL_S)
         finally:  # (after a signal: the workers mark their trials interrupted, then end)
-            for worker in workers:
-                worker.join()
+            with _GATE.shut():
+                for worker in workers:
+                    if worker.pid is not None:
+                        worker.join()
     failed = [w.exitcode for w in workers if w.exitcode not in (0, None)]
     if failed and counts(study.get_trials(deepcopy=False)).finished < n_trials:
         raise RlkitError(f"{len(failed)} of {len(workers)} workers ended with an error (exit status {failed[0]}) "
                          f"before the study's {n_trials} trials finished; rerun the same command to resume")
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()

@@ -251,8 +251,24 @@ def test_a_running_trial_that_beat_is_left_to_its_heartbeat(study_parts, monkeyp
     alive = study.ask()  # another worker's trial, past its first heartbeat
     alive.set_user_attr("seeds", [0, 1])
     monkeypatch.setattr(study_module, "UNSTARTED_S", 0.0)
-    study_module._fail_unstarted(study)
-    assert study.get_trials()[0].state == TrialState.RUNNING
+    seen = {0: time.monotonic() - 10.0}
+    study_module._fail_unstarted(study, seen)
+    assert study.get_trials()[0].state == TrialState.RUNNING and seen == {}
+
+
+def test_an_unstarted_trial_is_timed_by_this_worker_s_clock_not_the_asking_machine_s(study_parts, monkeypatch):
+    """Optuna writes a trial's start in the asking machine's local time: a worker in another time zone
+    took a trial asked a moment ago as hours old."""
+    base, settings = setup(study_parts, n_trials=1, pruner="none")
+    study = open_study(base, settings, slots=3)
+    study.ask()  # another worker's, between its ask and its first heartbeat
+    monkeypatch.setattr(study_module, "UNSTARTED_S", 60.0)
+    seen: dict[int, float] = {}
+    study_module._fail_unstarted(study, seen)
+    assert study.get_trials()[0].state == TrialState.RUNNING and list(seen) == [0]
+    seen[0] -= 61.0  # (a minute later)
+    study_module._fail_unstarted(study, seen)
+    assert study.get_trials()[0].state == TrialState.FAIL
 
 
 def test_a_storage_that_cannot_be_opened_is_refused(study_parts, tmp_path):
@@ -278,3 +294,51 @@ def test_a_storage_whose_tables_another_process_creates_is_opened_on_a_second_tr
     monkeypatch.setattr(optuna.storages, "RDBStorage", racing)
     storage = study_module.open_storage(f"sqlite:///{tmp_path / 'study.db'}")
     assert len(calls) == 2 and storage.get_all_studies() == []
+
+
+def test_a_replacement_that_ended_before_drawing_its_configuration_is_queued_again(study_parts):
+    """A worker popped an interrupted trial's queued configuration and was stopped before drawing it:
+    the replacement ended with no parameters, and the configuration was never run (a grid point
+    never evaluated)."""
+    base, settings = setup(study_parts, n_trials=2, pruner="none")
+    study = open_study(base, settings, slots=3)
+    first = study.ask()
+    first.suggest_float("algo.optim.lr", 1e-4, 1e-2, log=True)
+    first.set_user_attr("interrupted", "SIGINT")
+    study.tell(first, state=TrialState.FAIL)
+    study_module._requeue_unfinished(study)
+    popped = study.ask()  # the replacement, stopped before its suggest
+    assert popped.user_attrs["rlkit_replaces"] == 0
+    popped.set_user_attr("interrupted", "SIGINT")
+    study.tell(popped, state=TrialState.FAIL)
+    study_module._requeue_unfinished(study)
+    waiting = [t for t in study.get_trials() if t.state == TrialState.WAITING]
+    assert [t.user_attrs["rlkit_replaces"] for t in waiting] == [0]
+    again = study.ask()
+    assert again.suggest_float("algo.optim.lr", 1e-4, 1e-2, log=True) == first.params["algo.optim.lr"]
+
+
+@pytest.mark.parametrize("where", ["ask", "tell"])
+def test_a_signal_during_the_storage_s_bookkeeping_waits_for_it_then_marks_the_trial(study_parts, monkeypatch, where):
+    """SIGTERM raised in the middle of study.ask() left a running trial with no heartbeat (a rerun
+    waited minutes for it); in the middle of telling a result, a finished trial was thrown away."""
+    import signal
+
+    base, settings = setup(study_parts, n_trials=2, pruner="none")
+    study = open_study(base, settings, slots=3)
+    real = getattr(study, where)
+
+    def signalled(*args, **kwargs):
+        signal.raise_signal(signal.SIGTERM)  # (handled at once: the gate holds it)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(study, where, signalled)
+    monkeypatch.setattr(study_module, "run_trial", fake_trial)
+    with pytest.raises(study_module.StudyInterrupted), study_module._stop_on_signals():
+        work(study, base, settings, slots=3, n_trials=2)
+    first = study.get_trials()[0]
+    if where == "ask":  # asked, then stopped before training: interrupted, replaced on a rerun
+        assert first.state == TrialState.FAIL and first.user_attrs["interrupted"] == "SIGTERM"
+    else:  # its result recorded, then stopped
+        assert first.state == TrialState.COMPLETE and len(study.get_trials()) == 1
+    assert study_module._GATE.pending is None and study_module._GATE.depth == 0
