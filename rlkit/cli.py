@@ -564,7 +564,10 @@ def _shape_problem(cfg: DictConfig, override: Any) -> str | None:
     if override.is_sweep_override():
         return None
     key = override.key_or_group
-    node = OmegaConf.select(cfg, key, throw_on_missing=False)
+    try:
+        node = OmegaConf.select(cfg, key, throw_on_missing=False)
+    except OmegaConfBaseException:
+        return None  # (a key below a list: Hydra's own message names it)
     value = override.value()
     given = override.input_line or f"{key}={override.get_value_element_as_str()}"
     replace = f"{shlex.quote('~' + key)} {shlex.quote('+' + given)}"
@@ -573,23 +576,62 @@ def _shape_problem(cfg: DictConfig, override: Any) -> str | None:
     if isinstance(node, ListConfig) and isinstance(value, dict):
         return f"{given} gives a mapping where the config has a list; replace the node: {replace}"
     if isinstance(node, DictConfig) and isinstance(value, dict):
-        new = _new_keys(node, value, key)
+        new, reshaped = _merge_problems(node, value, key)
+        if reshaped:
+            return (f"{given} changes the shape of {reshaped[0]} (a list for a mapping, or the reverse), which a "
+                    f"mapping on the command line cannot; replace the node: {replace}")
         if new:
+            if key == "tune.space" or key.startswith("tune.space."):
+                for path in new:
+                    problem = _new_space_key_problem(cfg, path)
+                    if problem:
+                        return f"{given} adds {path}: {problem}"
             return (f"{given} adds {', '.join(new)}, which the config does not have; merge it with + "
                     f"({shlex.quote('+' + given)}, keeping the other keys of {key}) or replace the node ({replace})")
     return None
 
 
-def _new_keys(node: DictConfig, value: dict, path: str) -> list[str]:
-    """The dotted paths of ``value``'s keys, at any depth, that the mapping ``node`` lacks."""
+def _merge_problems(node: DictConfig, value: dict, path: str) -> tuple[list[str], list[str]]:
+    """The dotted paths of ``value``'s keys, at any depth, that the mapping ``node`` lacks, and of
+    those whose shape differ (a list for a mapping, or the reverse)."""
     new: list[str] = []
+    reshaped: list[str] = []
     for k, v in value.items():
         child = node._get_node(str(k), validate_access=False) if str(k) in node else None
+        where = f"{path}.{k}"
         if child is None:
-            new.append(f"{path}.{k}")
-        elif isinstance(child, DictConfig) and isinstance(v, dict) and not child._is_none():
-            new += _new_keys(child, v, f"{path}.{k}")
-    return new
+            new.append(where)
+        elif child._is_none() or child._is_interpolation():
+            continue
+        elif (isinstance(child, DictConfig) and isinstance(v, list)) or (isinstance(child, ListConfig)
+                                                                        and isinstance(v, dict)):
+            reshaped.append(where)
+        elif isinstance(child, DictConfig) and isinstance(v, dict):
+            more, shaped = _merge_problems(child, v, where)
+            new, reshaped = new + more, reshaped + shaped
+    return new, reshaped
+
+
+def _new_space_key_problem(cfg: DictConfig, path: str) -> str | None:
+    """Why a key new to ``tune.space`` (``path``, dotted) would be refused once merged (None: it is a
+    training key the space may search, or a key of an entry)."""
+    from rlkit.tune.settings import FIXED_KEYS
+    from rlkit.tune.space import ENTRY_KEYS
+
+    parent_path, _, name = path.rpartition(".")
+    parent = OmegaConf.select(cfg, parent_path, throw_on_missing=False)
+    kind = parent.get("type") if isinstance(parent, DictConfig) else None
+    if kind in ENTRY_KEYS:
+        return None if name in ENTRY_KEYS[kind] else f"a {kind} entry's keys are {list(ENTRY_KEYS[kind])}"
+    trained = path.removeprefix("tune.space.")
+    if trained in FIXED_KEYS:
+        return f"{trained} cannot be searched (every trial of a study shares it)"
+    if trained.startswith("tune") or _missing_key(cfg, trained) is not None:
+        matches = [p for p in _key_paths(cfg) if p.rsplit(".", 1)[-1] == name
+                   and not p.startswith(("hydra", "tune")) and p not in FIXED_KEYS]
+        hint = f" (did you mean tune.space.{matches[0]}?)" if matches else ""
+        return f"{trained} is not a key of the training config{hint}"
+    return None
 
 
 #: Hydra's flags that add or replace config directories (their groups' choices are not conf/'s).
@@ -624,7 +666,7 @@ def _missing_key(cfg: DictConfig, key: str) -> str | None:
         if node._get_node(part, validate_access=False) is None:
             where = ".".join(parts[:depth])
             siblings = sorted(str(k) for k in node.keys() if k != "hydra")
-            if key.startswith("tune.space."):
+            if key.startswith("tune.space.") and depth >= 2:  # (tune.py's config: its space exists)
                 return _unknown_space_key(cfg, parts, depth, siblings)
             return f"unknown key {key}{_did_you_mean(cfg, parts, depth, siblings)}; valid keys" + \
                 (f" of {where}" if where else "") + f": {siblings}"
@@ -1032,7 +1074,7 @@ def tune_task(cfg: DictConfig) -> float | None:
         refuse(err)
     except (KeyboardInterrupt, TrainingInterrupted) as stop:
         signum = getattr(stop, "signum", 2)
-        print(f"\ninterrupted; the interrupted trial is marked failed and runs again when you rerun the same "
+        print(f"\ninterrupted; a trial it was running is marked failed and runs again when you rerun the same "
               f"command (the study resumes from {settings.storage_url})", file=sys.stderr)
         raise SystemExit(128 + signum) from None
     return study_result(study.get_trials(deepcopy=False), settings.dir)

@@ -90,6 +90,10 @@ def test_a_study_directory_that_cannot_be_made_is_refused_in_one_line(tmp_path, 
                                              "'+tune.space.algo.optim.lr=[0.1, 0.01]'"),
     ("tune.space.algo.batch_size={type: int, low: 16, high: 64}",
      "tune.space.algo.batch_size={type: int, low: 16, high: 64} gives a mapping where the config has a list"),
+    ("tune.space.algo.optim={lr: [0.1, 0.01]}", "tune.space.algo.optim={lr: [0.1, 0.01]} changes the shape of "
+                                                "tune.space.algo.optim.lr (a list for a mapping, or the reverse)"),
+    ("tune.space.algo={gamma: [0.9]}", "tune.space.algo={gamma: [0.9]} adds tune.space.algo.gamma: algo.gamma is not a "
+                                       "key of the training config (did you mean tune.space.value_estimator.gamma?)"),
 ])
 def test_a_space_entry_changed_in_a_way_hydra_cannot_merge_is_refused_with_the_override_that_works(override, message):
     """Hydra refused these with a traceback and exit 1; the fix it named (+key) did not work for the
@@ -97,8 +101,8 @@ def test_a_space_entry_changed_in_a_way_hydra_cannot_merge_is_refused_with_the_o
     assert cli.command_line_problem([override], cli.CONF_DIR, "tune").startswith(message)
     if "gamma" in override:  # (no fix: the name is the training config's elsewhere)
         return
-    fixed = [f"~{override.split('=')[0]}", f"+{override}"] if "{" in override or "[0.1, 0.01]" in override \
-        else [f"+{override}"]
+    key = override.split("=")[0]
+    fixed = [f"~{key}", f"+{override}"] if "{" in override or "[0.1, 0.01]" in override else [f"+{override}"]
     assert cli.command_line_problem(fixed, cli.CONF_DIR, "tune") is None
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         compose("tune", overrides=fixed)  # (Hydra takes the fix)
@@ -135,7 +139,7 @@ def test_sigterm_to_tune_py_with_workers_stops_them_and_marks_their_trials_inter
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signal.SIGTERM
-    assert "interrupted; the interrupted trial is marked failed and runs again" in err
+    assert "interrupted; a trial it was running is marked failed and runs again" in err
     trials = optuna.load_study(study_name="dqn_CartPole", storage=storage).get_trials()
     assert not [t for t in trials if t.state.name == "RUNNING"]  # the workers ended with the study
     assert [t.state.name for t in trials] == ["FAIL", "FAIL"]

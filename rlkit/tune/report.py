@@ -58,7 +58,9 @@ def _error(trial: FrozenTrial, replaced_by: Mapping[int, int]) -> str:
     if trial.state == TrialState.FAIL:
         return f"lost: its worker died; {again}"
     if trial.state == TrialState.PRUNED and PRUNED_AT_ATTR in trial.user_attrs:
-        return f"pruned at {trial.user_attrs[PRUNED_AT_ATTR]}"
+        return f"pruned: {trial.user_attrs[PRUNED_AT_ATTR]}"
+    if trial.state == TrialState.PRUNED and trial.intermediate_values:  # (a study from before pruned_at)
+        return f"pruned at step {max(trial.intermediate_values)}"
     return ""
 
 
@@ -71,7 +73,11 @@ def trials_table(trials: list[FrozenTrial], settings: TuneSettings) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["number", "state", "value", *space.paths, *seeds, "duration_s", "error"])
-    replaced_by = {replaced: t.number for t in trials if (replaced := replaced_trial(t)) is not None}
+    replaced_by: dict[int, int] = {}  # (the first replacement stands: a later one is surplus)
+    for t in sorted(trials, key=lambda t: t.number):
+        replaced = replaced_trial(t)
+        if replaced is not None:
+            replaced_by.setdefault(replaced, t.number)
     for trial in trials:
         if trial.user_attrs.get(SURPLUS_ATTR):
             continue

@@ -24,8 +24,8 @@ Pruner = Literal["median", "halving", "none"]
 Objective = Literal["final", "auc"]
 SAMPLERS: tuple[Sampler, ...] = ("tpe", "random", "grid")
 PRUNERS: tuple[Pruner, ...] = ("median", "halving", "none")
-#: ``final``: each seed's last greedy evaluation; ``auc``: the mean of its evaluations (the area
-#: under its evaluation curve per evaluation; :func:`evaluation_slot`).
+#: ``final``: each seed's last greedy evaluation; ``auc``: the area under its evaluation curve (the
+#: mean of its evaluation slots: :func:`evaluation_slot`, :func:`rlkit.tune.trial.seed_objective`).
 OBJECTIVES: tuple[Objective, ...] = ("final", "auc")
 
 

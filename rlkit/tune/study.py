@@ -97,6 +97,10 @@ class _Gate:
             return
         raise StudyInterrupted(signum)
 
+    def reset(self) -> None:
+        """Forgets every signal seen (a new study in the same process starts afresh)."""
+        self.depth, self.pending, self.last = 0, None, None
+
     def safe_point(self) -> None:
         """Raises the signal that waited, if one did: nothing is half recorded here."""
         self._raise_pending()
@@ -146,6 +150,8 @@ def _stop_on_signals(forward: Callable[[int], None] | None = None) -> Iterator[N
     def stop(signum: int, frame: object) -> None:  # noqa: ARG001 (signal API)
         _GATE.on_signal(signum, forward)
 
+    if not _GATE.depth:
+        _GATE.reset()
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
@@ -379,12 +385,18 @@ def _one_trial(study: optuna.Study, storage: optuna.storages.RDBStorage, study_i
         heartbeat.stop()
         _tell(study, trial, result)
         return result
-    except (KeyboardInterrupt, TrainingInterrupted) as stop:
+    except BaseException as stop:
+        # Interrupted, or an error of rlkit's or the storage's (not the sampled config's, which
+        # run_trial returns as a failed result): the trial ends without a result, replaced on a rerun.
         if heartbeat is not None:
             heartbeat.stop()
-        if trial is not None and (trial_id < 0 or not storage.get_trial(trial_id).state.is_finished()):
-            trial.set_user_attr(INTERRUPTED_ATTR, str(stop) or type(stop).__name__)
-            study.tell(trial, state=TrialState.FAIL)
+        if trial is not None:
+            with contextlib.suppress(Exception):  # (the storage may be what failed: the error stands)
+                if trial_id < 0 or not storage.get_trial(trial_id).state.is_finished():
+                    why = str(stop) or type(stop).__name__
+                    interrupted = isinstance(stop, (KeyboardInterrupt, TrainingInterrupted))
+                    trial.set_user_attr(INTERRUPTED_ATTR, why if interrupted else f"{type(stop).__name__}: {why}")
+                    study.tell(trial, state=TrialState.FAIL)
         raise
 
 
@@ -535,11 +547,14 @@ def _run_workers(study: optuna.Study, base: DictConfig, settings: TuneSettings, 
     workers = [context.Process(target=_worker_main, args=(container, settings, slots, n_trials, k, os.getpid(),
                                                           ready[k]), daemon=False) for k in range(count)]
 
+    signalled: set[int] = set()  # the workers a stop reached
+
     def forward(signum: int) -> None:
-        for worker, started in zip(workers, ready):
+        for k, (worker, started) in enumerate(zip(workers, ready)):
             if worker.pid is not None and worker.exitcode is None:
                 with contextlib.suppress(ProcessLookupError):  # (one still starting has SIGINT ignored, no trial)
                     os.kill(worker.pid, signum if started.is_set() else signal.SIGTERM)
+                signalled.add(k)
 
     with _stop_on_signals(forward):
         try:
@@ -560,15 +575,34 @@ def _run_workers(study: optuna.Study, base: DictConfig, settings: TuneSettings, 
                     seen = finished
                     show(study)
                 time.sleep(POLL_S)
+        except StudyInterrupted as stop:  # (one started during the signal had no pid yet: it gets it now)
+            for k, worker in enumerate(workers):
+                if k not in signalled and worker.pid is not None and worker.exitcode is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(worker.pid, stop.signum if ready[k].is_set() else signal.SIGTERM)
+            raise
         finally:  # (after a signal: the workers mark their trials interrupted, then end)
             with _GATE.shut():
-                for worker in workers:
-                    if worker.pid is not None:
-                        worker.join()
+                _join(workers)
     failed = [w.exitcode for w in workers if w.exitcode not in (0, None)]
     if failed and counts(study.get_trials(deepcopy=False)).finished < n_trials:
         raise RlkitError(f"{len(failed)} of {len(workers)} workers ended with an error (exit status {failed[0]}) "
                          f"before the study's {n_trials} trials finished; rerun the same command to resume")
+
+
+def _join(workers: list[Any]) -> None:
+    """Waits for the started workers, saying so on stderr when it takes long (after a stop, each is
+    recording its trial; another signal, passed on, stops them at once)."""
+    said, since = False, time.monotonic()
+    started = [worker for worker in workers if worker.pid is not None]
+    while any(worker.is_alive() for worker in started):
+        for worker in started:
+            worker.join(timeout=POLL_S)
+        alive = sum(worker.is_alive() for worker in started)
+        if alive and not said and time.monotonic() - since > 5 * POLL_S:
+            print(f"tune: waiting for {alive} worker(s) to end (a signal again stops them at once)", file=sys.stderr,
+                  flush=True)
+            said = True
 
 
 def _in_main_thread() -> bool:

@@ -19,6 +19,7 @@ evaluation curve); the trial's is the mean over its seeds.
 """
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,8 @@ from rlkit.trainers import TrainerCallback, TrainingInterrupted
 from rlkit.tune.settings import evaluation_slot
 
 __all__ = ["TrialResult", "run_trial", "seed_objective", "trial_config"]
+
+log = logging.getLogger(__name__)
 
 
 class Reporter(Protocol):
@@ -108,6 +111,16 @@ class _Slots:
         """The frames a slot stands for: its multiple of the interval, or the end."""
         return self.total_frames if slot == self.count - 1 else (slot + 1) * self.eval_interval
 
+    def warn_late(self, slot: int, frames: int) -> None:
+        """Warns when a run's first evaluation falls after the first slot: its batches are longer than
+        ``trainer.eval_interval``, and its curve starts later than that of a trial with shorter ones."""
+        if slot > 0:
+            log.warning("the first evaluation came at %s frames, after %d of the study's evaluation slots "
+                        "(batches longer than trainer.eval_interval=%s): this trial's auc and pruning leave those "
+                        "slots out, which favours it over trials evaluated from the first slot; a "
+                        "trainer.eval_interval of at least the longest batch compares all trials alike",
+                        f"{frames:,}", slot, f"{self.eval_interval:,}")
+
 
 class _Curve(TrainerCallback):
     """Records one seed's evaluations into their slots and reports the running mean over the seeds so
@@ -120,6 +133,7 @@ class _Curve(TrainerCallback):
         self.reporter, self.seed_index, self.slots, self.earlier, self.prune = reporter, seed_index, slots, earlier, prune
         self.values: list[float | None] = [None] * slots.count
         self.last = -1  # the latest slot filled
+        self.frames = 0  # those of the latest evaluation
         self.pruned_at: int | None = None  # the slot at which the pruner stopped the run
 
     @property
@@ -128,29 +142,31 @@ class _Curve(TrainerCallback):
 
     def on_evaluation(self, frames: int, metrics: Mapping[str, float]) -> bool | None:
         value, slot = float(metrics["eval_return"]), self.slots.of(frames)
+        self.frames = frames
         if slot <= self.last:  # (a closing evaluation in the slot of the one before: it replaces it)
             self.values[slot] = value
             return None
-        if self._carry(slot):
-            return True
+        if self.last < 0 and self.seed_index == 0:
+            self.slots.warn_late(slot, frames)
+        self._carry(slot, ask=False)  # (the pruner judges the evaluation just made, not the one carried)
         self.values[slot], self.last = value, slot
         return self._report(slot)
 
-    def _carry(self, until: int) -> bool:
-        """Fills and reports the slots before ``until`` after the last filled one with its value; True
-        once pruned."""
+    def _carry(self, until: int, ask: bool = True) -> bool:
+        """Fills and reports the slots before ``until`` after the last filled one with its value
+        (asking the pruner at each where ``ask``); True once pruned."""
         while 0 <= self.last < until - 1 and not self.pruned:
             self.last += 1
             self.values[self.last] = self.values[self.last - 1]
-            self._report(self.last)
+            self._report(self.last, ask)
         return self.pruned
 
-    def _report(self, slot: int) -> bool:
+    def _report(self, slot: int, ask: bool = True) -> bool:
         known = [v for v in (curve[slot] for curve in self.earlier) if v is not None] + [self.values[slot]]
         mean = sum(v for v in known if v is not None) / len(known)
         if math.isfinite(mean):
             self.reporter.report(mean, self.seed_index * self.slots.count + slot)
-        if self.prune and self.reporter.should_prune():
+        if ask and self.prune and self.reporter.should_prune():
             self.pruned_at = slot
         return self.pruned
 
@@ -171,6 +187,7 @@ class _Lockstep(TrainerCallback):
         self.reporter, self.seeds, self.slots, self.prune = reporter, list(seeds), slots, prune
         self.values: dict[int, list[float | None]] = {seed: [None] * slots.count for seed in self.seeds}
         self.last = -1  # the latest slot filled
+        self.frames = 0  # those of the latest evaluation
         self.pruned_at: int | None = None
 
     @property
@@ -183,8 +200,10 @@ class _Lockstep(TrainerCallback):
             for seed, metrics in by_seed.items():
                 self.values[seed][slot] = float(metrics["eval_return"])
             return None
-        if self._carry(slot):
-            return True
+        self.frames = frames
+        if self.last < 0:
+            self.slots.warn_late(slot, frames)
+        self._carry(slot, ask=False)
         for seed, curve in self.values.items():
             if seed in by_seed:
                 curve[slot] = float(by_seed[seed]["eval_return"])
@@ -193,20 +212,20 @@ class _Lockstep(TrainerCallback):
         self.last = slot
         return self._report(slot)
 
-    def _carry(self, until: int) -> bool:
+    def _carry(self, until: int, ask: bool = True) -> bool:
         while 0 <= self.last < until - 1 and not self.pruned:
             self.last += 1
             for curve in self.values.values():
                 curve[self.last] = curve[self.last - 1]
-            self._report(self.last)
+            self._report(self.last, ask)
         return self.pruned
 
-    def _report(self, slot: int) -> bool:
+    def _report(self, slot: int, ask: bool = True) -> bool:
         values = [curve[slot] for curve in self.values.values()]
         mean = sum(math.nan if v is None else v for v in values) / len(values)
         if math.isfinite(mean):
             self.reporter.report(mean, slot)
-        if self.prune and self.reporter.should_prune():
+        if ask and self.prune and self.reporter.should_prune():
             self.pruned_at = slot
         return self.pruned
 
@@ -245,13 +264,21 @@ def _run_batched(reporter: Reporter, base: DictConfig, params: Mapping[str, Any]
         return TrialResult("failed", None, {}, error="the run made no greedy evaluation")
     values = curves.fill()
     if curves.pruned_at is not None:
-        where = f"the evaluation at {curves.slots.frames(curves.pruned_at):,} frames (seeds {list(seeds)})"
+        where = _pruned_where(curves.slots.frames(curves.pruned_at), curves.frames, f"seeds {list(seeds)}")
         return TrialResult("pruned", None, {}, pruned_at=where)
     seed_values = {seed: seed_objective(values[seed], objective) for seed in seeds}
     value = sum(seed_values.values()) / len(seed_values)
     if not math.isfinite(value):
         return TrialResult("failed", None, seed_values, error=f"non-finite objective {value}")
     return TrialResult("complete", value, seed_values)
+
+
+def _pruned_where(slot_frames: int, trained: int, who: str) -> str:
+    """Where a pruned trial stopped: ``"seed 1 at 40,000 frames"``, naming the frames trained when the
+    slot judged stands for others (a stopped seed's value carried on)."""
+    if slot_frames == trained:
+        return f"{who} at {trained:,} frames"
+    return f"{who} at the {slot_frames:,}-frame step (its latest evaluation at {trained:,} frames)"
 
 
 def _describe(err: BaseException) -> str:
@@ -304,7 +331,7 @@ def run_trial(reporter: Reporter, base: DictConfig, params: Mapping[str, Any], *
             return TrialResult("failed", None, seed_values, error="the run made no greedy evaluation", failed_seed=seed)
         values = curve.fill()
         if curve.pruned_at is not None:
-            where = f"seed {seed}'s evaluation at {curve.slots.frames(curve.pruned_at):,} frames"
+            where = _pruned_where(curve.slots.frames(curve.pruned_at), curve.frames, f"seed {seed}")
             return TrialResult("pruned", None, seed_values, pruned_at=where)
         seed_values[seed] = seed_objective(values, objective)
         curves.append(values)

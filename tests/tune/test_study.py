@@ -342,3 +342,23 @@ def test_a_signal_during_the_storage_s_bookkeeping_waits_for_it_then_marks_the_t
     else:  # its result recorded, then stopped
         assert first.state == TrialState.COMPLETE and len(study.get_trials()) == 1
     assert study_module._GATE.pending is None and study_module._GATE.depth == 0
+
+
+def test_an_error_of_the_storage_or_of_rlkit_stops_the_heartbeat_and_leaves_no_running_trial(study_parts, monkeypatch):
+    """An exception that is not the sampled config's result (run_trial returns those) left the trial
+    running with its heartbeat thread beating: a rerun in the same process waited for it forever."""
+    import threading
+
+    base, settings = setup(study_parts, n_trials=1, pruner="none")
+    study = open_study(base, settings, slots=3)
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(study_module, "run_trial", broken)
+    threads = threading.active_count()
+    with pytest.raises(OSError, match="disk full"):
+        work(study, base, settings, slots=3, n_trials=1)
+    assert threading.active_count() == threads
+    (trial,) = study.get_trials()
+    assert trial.state == TrialState.FAIL and trial.user_attrs["interrupted"] == "OSError: disk full"
