@@ -518,6 +518,8 @@ def command_line_problem(args: Sequence[str], conf_dir: Path, config_name: str =
         group = override.key_or_group
         if override.is_hydra_override() or override.is_delete() or group not in CHOSEN_GROUPS:
             continue
+        if not override.is_sweep_override() and isinstance(override.value(), dict):
+            continue  # (a mapping merged onto the group's node, not a choice: algo={batch_size: 64})
         if isinstance(override.value(), Glob):
             values: list[str] = []  # glob(...): Hydra matches it against the files itself
             swept_group = True
@@ -575,15 +577,20 @@ def _shape_problem(cfg: DictConfig, override: Any) -> str | None:
         return f"{given} gives a list where the config has a mapping; replace the node: {replace}"
     if isinstance(node, ListConfig) and isinstance(value, dict):
         return f"{given} gives a mapping where the config has a list; replace the node: {replace}"
+    if (key.startswith("tune.space.") and isinstance(node, DictConfig) and isinstance(value, dict)
+            and node.get("type") not in (None, value.get("type", node.get("type")))):
+        return f"{given} changes a search-space entry's type, which a merge cannot; replace the node: {replace}"
     if isinstance(node, DictConfig) and isinstance(value, dict):
         new, reshaped = _merge_problems(node, value, key)
         if reshaped:
-            return (f"{given} changes the shape of {reshaped[0]} (a list for a mapping, or the reverse), which a "
-                    f"mapping on the command line cannot; replace the node: {replace}")
+            path = reshaped[0]
+            return (f"{given} changes the shape of {path} (a list for a mapping, or the reverse), which a mapping "
+                    f"on the command line cannot; give that node on its own: {shlex.quote('~' + path)} "
+                    f"{shlex.quote('+' + path + '=...')}")
         if new:
             if key == "tune.space" or key.startswith("tune.space."):
-                for path in new:
-                    problem = _new_space_key_problem(cfg, path)
+                for path, given_parent in new.items():
+                    problem = _new_space_key_problem(cfg, path, given_parent)
                     if problem:
                         return f"{given} adds {path}: {problem}"
             return (f"{given} adds {', '.join(new)}, which the config does not have; merge it with + "
@@ -591,16 +598,17 @@ def _shape_problem(cfg: DictConfig, override: Any) -> str | None:
     return None
 
 
-def _merge_problems(node: DictConfig, value: dict, path: str) -> tuple[list[str], list[str]]:
-    """The dotted paths of ``value``'s keys, at any depth, that the mapping ``node`` lacks, and of
-    those whose shape differ (a list for a mapping, or the reverse)."""
-    new: list[str] = []
+def _merge_problems(node: DictConfig, value: dict, path: str) -> tuple[dict[str, dict], list[str]]:
+    """The keys ``value`` gives that the mapping ``node`` lacks, at any depth (dotted path -> the given
+    mapping that holds it; a new mapping that is not a search-space entry counts by its leaves), and
+    the paths whose shape differs (a list for a mapping, or the reverse)."""
+    new: dict[str, dict] = {}
     reshaped: list[str] = []
     for k, v in value.items():
         child = node._get_node(str(k), validate_access=False) if str(k) in node else None
         where = f"{path}.{k}"
         if child is None:
-            new.append(where)
+            new.update(_leaves(v, where, value))
         elif child._is_none() or child._is_interpolation():
             continue
         elif (isinstance(child, DictConfig) and isinstance(v, list)) or (isinstance(child, ListConfig)
@@ -608,19 +616,31 @@ def _merge_problems(node: DictConfig, value: dict, path: str) -> tuple[list[str]
             reshaped.append(where)
         elif isinstance(child, DictConfig) and isinstance(v, dict):
             more, shaped = _merge_problems(child, v, where)
-            new, reshaped = new + more, reshaped + shaped
+            new.update(more)
+            reshaped += shaped
     return new, reshaped
 
 
-def _new_space_key_problem(cfg: DictConfig, path: str) -> str | None:
-    """Why a key new to ``tune.space`` (``path``, dotted) would be refused once merged (None: it is a
-    training key the space may search, or a key of an entry)."""
+def _leaves(value: Any, path: str, parent: dict) -> dict[str, dict]:
+    """``path`` (held by ``parent``), or, for a mapping that is not a search-space entry (no
+    ``type``), its leaves."""
+    if isinstance(value, dict) and value and "type" not in value:
+        found: dict[str, dict] = {}
+        for k, v in value.items():
+            found.update(_leaves(v, f"{path}.{k}", value))
+        return found
+    return {path: parent}
+
+
+def _new_space_key_problem(cfg: DictConfig, path: str, given_parent: dict) -> str | None:
+    """Why a key new to ``tune.space`` (``path``, dotted, in the given mapping ``given_parent``) would
+    be refused once merged (None: it is a training key the space may search, or a key of an entry)."""
     from rlkit.tune.settings import FIXED_KEYS
     from rlkit.tune.space import ENTRY_KEYS
 
     parent_path, _, name = path.rpartition(".")
     parent = OmegaConf.select(cfg, parent_path, throw_on_missing=False)
-    kind = parent.get("type") if isinstance(parent, DictConfig) else None
+    kind = given_parent.get("type") or (parent.get("type") if isinstance(parent, DictConfig) else None)
     if kind in ENTRY_KEYS:
         return None if name in ENTRY_KEYS[kind] else f"a {kind} entry's keys are {list(ENTRY_KEYS[kind])}"
     trained = path.removeprefix("tune.space.")
@@ -660,6 +680,9 @@ def _missing_key(cfg: DictConfig, key: str) -> str | None:
         return None
     node: Any = cfg
     for depth, part in enumerate(parts):
+        if isinstance(node, ListConfig):
+            where = ".".join(parts[:depth])
+            return f"{where} is a list, which has no key {part!r}: give the whole list ({where}=[...])"
         if not isinstance(node, DictConfig):
             return None
         # (not `in`: a key whose value is ??? is not "in" a DictConfig)

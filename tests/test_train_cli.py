@@ -18,6 +18,7 @@ import pytest
 import yaml
 from hydra import compose, initialize_config_dir
 
+from rlkit import cli as cli_module
 from rlkit.errors import RunDirError
 from rlkit.run import run
 from rlkit.trainers import load_checkpoint, read_metrics_csv
@@ -114,6 +115,8 @@ BAD = {
     "new_keys_in_mapping": (["algo.optim={lr: 0.1, momentum: 0.9}"],
                             "rlkit: invalid config: algo.optim={lr: 0.1, momentum: 0.9} adds algo.optim.momentum, "
                             "which the config does not have; merge it with + ('+algo.optim={lr: 0.1, momentum: 0.9}'"),
+    "key_below_a_list": (["algo.hidden_sizes.foo=1"], "rlkit: invalid config: algo.hidden_sizes is a list, which has "
+                                                      "no key 'foo': give the whole list (algo.hidden_sizes=[...])"),
     "misspelt_key": (["algo=c51", "algo.optim.lrr=1"], "rlkit: invalid config: unknown key algo.optim.lrr (did you "
                                                        "mean algo.optim.lr?); valid keys of algo.optim: "),
 }
@@ -443,3 +446,8 @@ def test_a_resume_reads_the_group_choices_from_config_yaml_when_the_provenance_i
     assert run_group_choices(str(tmp_path), CONF_DIR) == {"algo": "a2c", "env": "Acrobot"}
     (tmp_path / CONFIG_FILE).write_bytes(damage or b"algo: [\n")
     assert run_group_choices(str(tmp_path), CONF_DIR) == {}
+
+
+def test_a_mapping_merged_onto_a_group_s_node_is_not_taken_for_a_choice():
+    assert cli_module.command_line_problem(["algo={optim: {lr: 0.01}, batch_size: 64}"], cli_module.CONF_DIR) is None
+    assert cli_module.command_line_problem(["value_estimator={gamma: 0.98}"], cli_module.CONF_DIR) is None

@@ -60,7 +60,8 @@ def _error(trial: FrozenTrial, replaced_by: Mapping[int, int]) -> str:
     if trial.state == TrialState.PRUNED and PRUNED_AT_ATTR in trial.user_attrs:
         return f"pruned: {trial.user_attrs[PRUNED_AT_ATTR]}"
     if trial.state == TrialState.PRUNED and trial.intermediate_values:  # (a study from before pruned_at)
-        return f"pruned at step {max(trial.intermediate_values)}"
+        step = max(trial.intermediate_values)
+        return f"pruned at step {step} (reported {trial.intermediate_values[step]:.6g})"
     return ""
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import multiprocessing
 import os
@@ -28,6 +29,7 @@ from typing import Any, TextIO
 
 import optuna
 from omegaconf import DictConfig, OmegaConf
+from sqlalchemy.exc import SQLAlchemyError
 from optuna.trial import TrialState
 
 from rlkit.errors import ConfigError, RlkitError
@@ -49,9 +51,11 @@ from rlkit.tune.states import (
     counts,
     replaced_trial,
 )
-from rlkit.tune.trial import TrialResult, run_trial
+from rlkit.tune.trial import TrialResult, describe_error, run_trial
 
 __all__ = ["StudyInterrupted", "open_study", "tune", "work"]
+
+log = logging.getLogger(__name__)
 
 #: Seconds between a running trial's heartbeats, and after which a silent trial is taken as lost.
 HEARTBEAT_S = 10
@@ -377,25 +381,35 @@ def _one_trial(study: optuna.Study, storage: optuna.storages.RDBStorage, study_i
             heartbeat.stop()
             study.tell(trial, state=TrialState.FAIL)
             return None
-        params = settings.space.suggest(trial)
-        with _GATE.opened():
-            result = run_trial(trial, base, params, seeds=settings.seeds, slots=slots, objective=settings.objective,
-                               run_root=settings.dir / "trials" / f"{trial.number:04d}",
-                               prune=settings.pruner != "none", batched=settings.batched_seeds)
+        try:
+            params = settings.space.suggest(trial)
+            with _GATE.opened():
+                result = run_trial(trial, base, params, seeds=settings.seeds, slots=slots,
+                                   objective=settings.objective,
+                                   run_root=settings.dir / "trials" / f"{trial.number:04d}",
+                                   prune=settings.pruner != "none", batched=settings.batched_seeds)
+        except (SQLAlchemyError, optuna.exceptions.StorageInternalError):
+            raise  # (the storage's: not the configuration's result)
+        except Exception as err:  # noqa: BLE001 (anything else the sampled config raised is its result)
+            result = TrialResult("failed", None, {}, error=describe_error(err))
+        try:
+            _tell(study, trial, result)
+        except optuna.exceptions.UpdateFinishedTrialError:  # (another worker took it as lost meanwhile)
+            log.warning("trial %d was finished by another worker (taken as lost) before its result was recorded",
+                        trial.number)
         heartbeat.stop()
-        _tell(study, trial, result)
         return result
     except BaseException as stop:
-        # Interrupted, or an error of rlkit's or the storage's (not the sampled config's, which
-        # run_trial returns as a failed result): the trial ends without a result, replaced on a rerun.
+        # Interrupted, or an error of the storage's or rlkit's bookkeeping: the trial ends without a
+        # result, replaced on a rerun.
         if heartbeat is not None:
             heartbeat.stop()
         if trial is not None:
             with contextlib.suppress(Exception):  # (the storage may be what failed: the error stands)
                 if trial_id < 0 or not storage.get_trial(trial_id).state.is_finished():
-                    why = str(stop) or type(stop).__name__
                     interrupted = isinstance(stop, (KeyboardInterrupt, TrainingInterrupted))
-                    trial.set_user_attr(INTERRUPTED_ATTR, why if interrupted else f"{type(stop).__name__}: {why}")
+                    why = (str(stop) or type(stop).__name__) if interrupted else describe_error(stop)
+                    trial.set_user_attr(INTERRUPTED_ATTR, why)
                     study.tell(trial, state=TrialState.FAIL)
         raise
 
@@ -575,11 +589,13 @@ def _run_workers(study: optuna.Study, base: DictConfig, settings: TuneSettings, 
                     seen = finished
                     show(study)
                 time.sleep(POLL_S)
-        except StudyInterrupted as stop:  # (one started during the signal had no pid yet: it gets it now)
+        except BaseException as stop:  # (a worker started during a signal had no pid yet: it gets it now;
+            # on an error of this process's, every worker stops)
+            signum = stop.signum if isinstance(stop, StudyInterrupted) else signal.SIGTERM
             for k, worker in enumerate(workers):
                 if k not in signalled and worker.pid is not None and worker.exitcode is None:
                     with contextlib.suppress(ProcessLookupError):
-                        os.kill(worker.pid, stop.signum if ready[k].is_set() else signal.SIGTERM)
+                        os.kill(worker.pid, signum if ready[k].is_set() else signal.SIGTERM)
             raise
         finally:  # (after a signal: the workers mark their trials interrupted, then end)
             with _GATE.shut():
@@ -600,8 +616,7 @@ def _join(workers: list[Any]) -> None:
             worker.join(timeout=POLL_S)
         alive = sum(worker.is_alive() for worker in started)
         if alive and not said and time.monotonic() - since > 5 * POLL_S:
-            print(f"tune: waiting for {alive} worker(s) to end (a signal again stops them at once)", file=sys.stderr,
-                  flush=True)
+            print(f"tune: waiting for {alive} worker(s) to end", file=sys.stderr, flush=True)
             said = True
 
 

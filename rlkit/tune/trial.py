@@ -33,7 +33,7 @@ from rlkit.run import run
 from rlkit.trainers import TrainerCallback, TrainingInterrupted
 from rlkit.tune.settings import evaluation_slot
 
-__all__ = ["TrialResult", "run_trial", "seed_objective", "trial_config"]
+__all__ = ["TrialResult", "describe_error", "run_trial", "seed_objective", "trial_config"]
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class TrialResult:
     seed_values: dict[int, float] = field(default_factory=dict)
     error: str | None = None
     failed_seed: int | None = None
-    pruned_at: str | None = None  # where the pruner stopped it ("seed 3's evaluation at 40,000 frames")
+    pruned_at: str | None = None  # where the pruner stopped it (``_pruned_where``)
 
 
 def trial_config(base: DictConfig, params: Mapping[str, Any], seed: int) -> DictConfig:
@@ -96,6 +96,9 @@ def seed_objective(curve: Sequence[float | None], objective: str) -> float:
     return values[-1] if objective == "final" else sum(values) / len(values)
 
 
+_WARNED: set[tuple[int, int]] = set()  # (eval_interval, first slot) warned about by warn_late
+
+
 class _Slots:
     """The evaluation slots of a trial's runs: ``count`` of them, an evaluation's slot from its frames
     (:func:`~rlkit.tune.settings.evaluation_slot`)."""
@@ -112,9 +115,11 @@ class _Slots:
         return self.total_frames if slot == self.count - 1 else (slot + 1) * self.eval_interval
 
     def warn_late(self, slot: int, frames: int) -> None:
-        """Warns when a run's first evaluation falls after the first slot: its batches are longer than
-        ``trainer.eval_interval``, and its curve starts later than that of a trial with shorter ones."""
-        if slot > 0:
+        """Warns (once per process and interval) when a run's first evaluation falls after the first
+        slot: its batches are longer than ``trainer.eval_interval``, and its curve starts later than
+        that of a trial with shorter ones."""
+        if slot > 0 and (self.eval_interval, slot) not in _WARNED:
+            _WARNED.add((self.eval_interval, slot))
             log.warning("the first evaluation came at %s frames, after %d of the study's evaluation slots "
                         "(batches longer than trainer.eval_interval=%s): this trial's auc and pruning leave those "
                         "slots out, which favours it over trials evaluated from the first slot; a "
@@ -133,7 +138,7 @@ class _Curve(TrainerCallback):
         self.reporter, self.seed_index, self.slots, self.earlier, self.prune = reporter, seed_index, slots, earlier, prune
         self.values: list[float | None] = [None] * slots.count
         self.last = -1  # the latest slot filled
-        self.frames = 0  # those of the latest evaluation
+        self.sources = [0] * slots.count  # each slot's evaluation's frames
         self.pruned_at: int | None = None  # the slot at which the pruner stopped the run
 
     @property
@@ -142,31 +147,34 @@ class _Curve(TrainerCallback):
 
     def on_evaluation(self, frames: int, metrics: Mapping[str, float]) -> bool | None:
         value, slot = float(metrics["eval_return"]), self.slots.of(frames)
-        self.frames = frames
         if slot <= self.last:  # (a closing evaluation in the slot of the one before: it replaces it)
-            self.values[slot] = value
+            self.values[slot], self.sources[slot] = value, frames
             return None
-        if self.last < 0 and self.seed_index == 0:
+        if self.last < 0:
             self.slots.warn_late(slot, frames)
-        self._carry(slot, ask=False)  # (the pruner judges the evaluation just made, not the one carried)
-        self.values[slot], self.last = value, slot
+        # The slots in between hold the evaluation before (the latest by their frames), and the pruner
+        # is asked at each: successive halving fills its rungs from the step it is asked at.
+        if self._carry(slot):
+            return True
+        self.values[slot], self.sources[slot], self.last = value, frames, slot
         return self._report(slot)
 
-    def _carry(self, until: int, ask: bool = True) -> bool:
-        """Fills and reports the slots before ``until`` after the last filled one with its value
-        (asking the pruner at each where ``ask``); True once pruned."""
+    def _carry(self, until: int) -> bool:
+        """Fills and reports the slots before ``until`` after the last filled one with its value;
+        True once pruned."""
         while 0 <= self.last < until - 1 and not self.pruned:
             self.last += 1
             self.values[self.last] = self.values[self.last - 1]
-            self._report(self.last, ask)
+            self.sources[self.last] = self.sources[self.last - 1]
+            self._report(self.last)
         return self.pruned
 
-    def _report(self, slot: int, ask: bool = True) -> bool:
+    def _report(self, slot: int) -> bool:
         known = [v for v in (curve[slot] for curve in self.earlier) if v is not None] + [self.values[slot]]
         mean = sum(v for v in known if v is not None) / len(known)
         if math.isfinite(mean):
             self.reporter.report(mean, self.seed_index * self.slots.count + slot)
-        if ask and self.prune and self.reporter.should_prune():
+        if self.prune and self.reporter.should_prune():
             self.pruned_at = slot
         return self.pruned
 
@@ -187,7 +195,7 @@ class _Lockstep(TrainerCallback):
         self.reporter, self.seeds, self.slots, self.prune = reporter, list(seeds), slots, prune
         self.values: dict[int, list[float | None]] = {seed: [None] * slots.count for seed in self.seeds}
         self.last = -1  # the latest slot filled
-        self.frames = 0  # those of the latest evaluation
+        self.sources = [0] * slots.count  # each slot's evaluation's frames
         self.pruned_at: int | None = None
 
     @property
@@ -199,11 +207,13 @@ class _Lockstep(TrainerCallback):
         if slot <= self.last:  # (a closing evaluation in the slot of the one before: it replaces it)
             for seed, metrics in by_seed.items():
                 self.values[seed][slot] = float(metrics["eval_return"])
+            self.sources[slot] = frames
             return None
-        self.frames = frames
         if self.last < 0:
             self.slots.warn_late(slot, frames)
-        self._carry(slot, ask=False)
+        if self._carry(slot):  # (as _Curve's)
+            return True
+        self.sources[slot] = frames
         for seed, curve in self.values.items():
             if seed in by_seed:
                 curve[slot] = float(by_seed[seed]["eval_return"])
@@ -212,20 +222,21 @@ class _Lockstep(TrainerCallback):
         self.last = slot
         return self._report(slot)
 
-    def _carry(self, until: int, ask: bool = True) -> bool:
+    def _carry(self, until: int) -> bool:
         while 0 <= self.last < until - 1 and not self.pruned:
             self.last += 1
             for curve in self.values.values():
                 curve[self.last] = curve[self.last - 1]
-            self._report(self.last, ask)
+            self.sources[self.last] = self.sources[self.last - 1]
+            self._report(self.last)
         return self.pruned
 
-    def _report(self, slot: int, ask: bool = True) -> bool:
+    def _report(self, slot: int) -> bool:
         values = [curve[slot] for curve in self.values.values()]
         mean = sum(math.nan if v is None else v for v in values) / len(values)
         if math.isfinite(mean):
             self.reporter.report(mean, slot)
-        if ask and self.prune and self.reporter.should_prune():
+        if self.prune and self.reporter.should_prune():
             self.pruned_at = slot
         return self.pruned
 
@@ -259,12 +270,12 @@ def _run_batched(reporter: Reporter, base: DictConfig, params: Mapping[str, Any]
     except TrainingInterrupted:  # (a RuntimeError) the study's to handle: it stops
         raise
     except Exception as err:  # noqa: BLE001 (any failure of a sampled config is the trial's result)
-        return TrialResult("failed", None, {}, error=_describe(err))
+        return TrialResult("failed", None, {}, error=describe_error(err))
     if curves.last < 0:
         return TrialResult("failed", None, {}, error="the run made no greedy evaluation")
     values = curves.fill()
     if curves.pruned_at is not None:
-        where = _pruned_where(curves.slots.frames(curves.pruned_at), curves.frames, f"seeds {list(seeds)}")
+        where = _pruned_where(curves.slots, curves.pruned_at, curves.sources[curves.pruned_at], f"seeds {list(seeds)}")
         return TrialResult("pruned", None, {}, pruned_at=where)
     seed_values = {seed: seed_objective(values[seed], objective) for seed in seeds}
     value = sum(seed_values.values()) / len(seed_values)
@@ -273,15 +284,17 @@ def _run_batched(reporter: Reporter, base: DictConfig, params: Mapping[str, Any]
     return TrialResult("complete", value, seed_values)
 
 
-def _pruned_where(slot_frames: int, trained: int, who: str) -> str:
-    """Where a pruned trial stopped: ``"seed 1 at 40,000 frames"``, naming the frames trained when the
-    slot judged stands for others (a stopped seed's value carried on)."""
-    if slot_frames == trained:
-        return f"{who} at {trained:,} frames"
-    return f"{who} at the {slot_frames:,}-frame step (its latest evaluation at {trained:,} frames)"
+def _pruned_where(slots: _Slots, slot: int, judged: int, who: str) -> str:
+    """Where a pruned trial stopped: ``"seed 1's evaluation at 40,000 frames"``, or, where the slot
+    judged holds an earlier evaluation (its batches span several intervals, or the seed stopped
+    early), that slot's frames and the evaluation's."""
+    if slots.of(judged) == slot:
+        return f"{who}'s evaluation at {judged:,} frames"
+    return f"{who} at the {slots.frames(slot):,}-frame step, on its evaluation at {judged:,} frames"
 
 
-def _describe(err: BaseException) -> str:
+def describe_error(err: BaseException) -> str:
+    """``"<Type>: <first line of the message>"``."""
     text = str(err).strip()
     return f"{type(err).__name__}: {text.splitlines()[0] if text else ''}".rstrip(": ")
 
@@ -326,12 +339,12 @@ def run_trial(reporter: Reporter, base: DictConfig, params: Mapping[str, Any], *
         except TrainingInterrupted:  # (a RuntimeError) the study's to handle: it stops
             raise
         except Exception as err:  # noqa: BLE001 (any failure of a sampled config is the trial's result)
-            return TrialResult("failed", None, seed_values, error=_describe(err), failed_seed=seed)
+            return TrialResult("failed", None, seed_values, error=describe_error(err), failed_seed=seed)
         if curve.last < 0:
             return TrialResult("failed", None, seed_values, error="the run made no greedy evaluation", failed_seed=seed)
         values = curve.fill()
         if curve.pruned_at is not None:
-            where = _pruned_where(curve.slots.frames(curve.pruned_at), curve.frames, f"seed {seed}")
+            where = _pruned_where(curve.slots, curve.pruned_at, curve.sources[curve.pruned_at], f"seed {seed}")
             return TrialResult("pruned", None, seed_values, pruned_at=where)
         seed_values[seed] = seed_objective(values, objective)
         curves.append(values)

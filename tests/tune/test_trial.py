@@ -196,19 +196,23 @@ def test_an_early_stop_weighs_as_an_evaluation_in_both_paths():
     assert expected == pytest.approx((10 + 10 + 50 + 50 + 100 * 5) / 9)  # slots 1-9 (2k to 10k frames)
 
 
-def test_the_pruner_judges_evaluations_not_the_values_carried_into_empty_slots(caplog):
-    """Batches of 2k frames, evaluations due every 1k: the slot at 3k frames holds the 2k evaluation.
-    The pruner was asked there and stopped the run on that stale value, before the 4k evaluation it
-    had made was reported."""
+def test_the_pruner_is_asked_at_the_slots_between_evaluations_and_names_what_it_judged(caplog):
+    """Batches of 2k frames, evaluations due every 1k: the slot at 3k frames holds the 2k evaluation,
+    and the pruner is asked there (successive halving fills a rung from the step it is asked at: asked
+    only at 4k, it took the 4k evaluation for the 3k rung). The pruned row says which evaluation was
+    judged at which step."""
     from omegaconf import OmegaConf
 
-    from rlkit.tune.trial import _Curve, _pruned_where, _Slots
+    from rlkit.tune.trial import _WARNED, _Curve, _pruned_where, _Slots
 
+    _WARNED.clear()  # (warned once per process)
     trial = FakeTrial(prune_at=2)
-    base = OmegaConf.create({"total_frames": 10_000, "trainer": {"eval_interval": 1_000}})
-    curve = _Curve(trial, 0, _Slots(10, base), [], prune=True)
+    slots = _Slots(10, OmegaConf.create({"total_frames": 10_000, "trainer": {"eval_interval": 1_000}}))
+    curve = _Curve(trial, 0, slots, [], prune=True)
     assert not curve.on_evaluation(2_000, {"eval_return": 20.0})
-    assert curve.on_evaluation(4_000, {"eval_return": 90.0})  # pruned here, on its own value
-    assert trial.reports == [(1, 20.0), (2, 20.0), (3, 90.0)] and curve.pruned_at == 3
-    assert _pruned_where(4_000, curve.frames, "seed 0") == "seed 0 at 4,000 frames"
+    assert curve.on_evaluation(4_000, {"eval_return": 90.0})
+    assert trial.reports == [(1, 20.0), (2, 20.0)] and curve.pruned_at == 2
+    assert (_pruned_where(slots, 2, curve.sources[2], "seed 0")
+            == "seed 0 at the 3,000-frame step, on its evaluation at 2,000 frames")
+    assert _pruned_where(slots, 0, 1_024, "seed 0") == "seed 0's evaluation at 1,024 frames"
     assert "the first evaluation came at 2,000 frames, after 1 of the study's evaluation slots" in caplog.text
