@@ -388,8 +388,8 @@ def _one_trial(study: optuna.Study, storage: optuna.storages.RDBStorage, study_i
                                    objective=settings.objective,
                                    run_root=settings.dir / "trials" / f"{trial.number:04d}",
                                    prune=settings.pruner != "none", batched=settings.batched_seeds)
-        except (SQLAlchemyError, optuna.exceptions.StorageInternalError):
-            raise  # (the storage's: not the configuration's result)
+        except (TrainingInterrupted, SQLAlchemyError, optuna.exceptions.StorageInternalError):
+            raise  # (a signal, a RuntimeError; or the storage's error: not the configuration's result)
         except Exception as err:  # noqa: BLE001 (anything else the sampled config raised is its result)
             result = TrialResult("failed", None, {}, error=describe_error(err))
         try:

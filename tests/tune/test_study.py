@@ -411,3 +411,22 @@ def test_a_trial_another_worker_took_as_lost_does_not_end_the_worker(study_parts
     work(study, base, settings, slots=3, n_trials=1)
     assert "was finished by another worker (taken as lost) before its result was recorded" in caplog.text
     assert [t.state for t in study.get_trials()] == [TrialState.FAIL, TrialState.COMPLETE]
+
+
+def test_a_signal_during_training_stops_the_study_and_is_not_the_trial_s_result(study_parts, monkeypatch):
+    """TrainingInterrupted is a RuntimeError: caught as the sampled configuration's error, it would be
+    a counted failure and the study would go on."""
+    from rlkit.trainers import TrainingInterrupted
+
+    base, settings = setup(study_parts, n_trials=2, pruner="none")
+    study = open_study(base, settings, slots=3)
+
+    def interrupted(*args, run_root, **kwargs):
+        raise TrainingInterrupted(15, run_root / "checkpoints" / "last.pt")
+
+    monkeypatch.setattr(study_module, "run_trial", interrupted)
+    with pytest.raises(TrainingInterrupted):
+        work(study, base, settings, slots=3, n_trials=2)
+    (trial,) = study.get_trials()
+    assert trial.state == TrialState.FAIL and not counted(trial)
+    assert trial.user_attrs["interrupted"].startswith("training interrupted by SIGTERM")
