@@ -513,13 +513,15 @@ def command_line_problem(args: Sequence[str], conf_dir: Path, config_name: str =
     except HydraException:
         return None  # Hydra's own message names the unparsable override
     chosen: list[str] = []
+    merged: list[Any] = []
     swept_group = False
     for override in parsed:
         group = override.key_or_group
         if override.is_hydra_override() or override.is_delete() or group not in CHOSEN_GROUPS:
             continue
         if not override.is_sweep_override() and isinstance(override.value(), dict):
-            continue  # (a mapping merged onto the group's node, not a choice: algo={batch_size: 64})
+            merged.append(override)  # (a mapping merged onto the group's node, not a choice: algo={batch_size: 64})
+            continue
         if isinstance(override.value(), Glob):
             values: list[str] = []  # glob(...): Hydra matches it against the files itself
             swept_group = True
@@ -537,12 +539,16 @@ def command_line_problem(args: Sequence[str], conf_dir: Path, config_name: str =
         return None
     plain = [o for o in parsed if not (o.is_hydra_override() or o.is_delete() or o.is_add() or o.is_force_add()
                                        or o.key_or_group in CHOSEN_GROUPS or o.package is not None)]
-    if not plain:
+    if not plain and not merged:
         return None
     try:
         cfg = _composed(conf_dir, config_name, chosen)
     except (HydraException, OmegaConfBaseException):
         return None  # Hydra's own composition says what is wrong
+    for override in merged:
+        problem = _shape_problem(cfg, override)
+        if problem:
+            return problem
     for override in plain:
         problem = _missing_key(cfg, override.key_or_group) or _shape_problem(cfg, override)
         if problem:
@@ -584,8 +590,9 @@ def _shape_problem(cfg: DictConfig, override: Any) -> str | None:
         new, reshaped = _merge_problems(node, value, key)
         if reshaped:
             path = reshaped[0]
-            return (f"{given} changes the shape of {path} (a list for a mapping, or the reverse), which a mapping "
-                    f"on the command line cannot; give that node on its own: {shlex.quote('~' + path)} "
+            return (f"{given} changes the shape of {path} (a list for a mapping, the reverse, or a search-space "
+                    f"entry's type), which a mapping on the command line cannot; give that node on its own: "
+                    f"{shlex.quote('~' + path)} "
                     f"{shlex.quote('+' + path + '=...')}")
         if new:
             if key == "tune.space" or key.startswith("tune.space."):
@@ -611,9 +618,11 @@ def _merge_problems(node: DictConfig, value: dict, path: str) -> tuple[dict[str,
             new.update(_leaves(v, where, value))
         elif child._is_none() or child._is_interpolation():
             continue
-        elif (isinstance(child, DictConfig) and isinstance(v, list)) or (isinstance(child, ListConfig)
-                                                                        and isinstance(v, dict)):
-            reshaped.append(where)
+        elif ((isinstance(child, DictConfig) and isinstance(v, list))
+              or (isinstance(child, ListConfig) and isinstance(v, dict))
+              or (isinstance(child, DictConfig) and isinstance(v, dict) and where.startswith("tune.space.")
+                  and child.get("type") not in (None, v.get("type", child.get("type"))))):
+            reshaped.append(where)  # (a list for a mapping, the reverse, or a search-space entry's type)
         elif isinstance(child, DictConfig) and isinstance(v, dict):
             more, shaped = _merge_problems(child, v, where)
             new.update(more)

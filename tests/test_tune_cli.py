@@ -91,12 +91,16 @@ def test_a_study_directory_that_cannot_be_made_is_refused_in_one_line(tmp_path, 
     ("tune.space.algo.batch_size={type: int, low: 16, high: 64}",
      "tune.space.algo.batch_size={type: int, low: 16, high: 64} gives a mapping where the config has a list"),
     ("tune.space.algo.optim={lr: [0.1, 0.01]}", "tune.space.algo.optim={lr: [0.1, 0.01]} changes the shape of "
-                                                "tune.space.algo.optim.lr (a list for a mapping, or the reverse)"),
+                                                "tune.space.algo.optim.lr (a list for a mapping, the reverse, or a "
+                                                "search-space entry's type)"),
     ("tune.space.algo={gamma: [0.9]}", "tune.space.algo={gamma: [0.9]} adds tune.space.algo.gamma: algo.gamma is not a "
                                        "key of the training config (did you mean tune.space.value_estimator.gamma?)"),
     ("tune.space={trainer: {eval_interval: [1000]}}", "tune.space={trainer: {eval_interval: [1000]}} adds "
                                                       "tune.space.trainer.eval_interval: trainer.eval_interval cannot be "
                                                       "searched"),
+    ("tune.space.algo={optim: {lr: {type: categorical, choices: [0.1]}}}",
+     "tune.space.algo={optim: {lr: {type: categorical, choices: [0.1]}}} changes the shape of tune.space.algo.optim.lr "
+     "(a list for a mapping, the reverse, or a search-space entry's type)"),
     ("tune.space.algo.optim.lr={type: categorical, choices: [0.1, 0.01]}",
      "tune.space.algo.optim.lr={type: categorical, choices: [0.1, 0.01]} changes a search-space entry's type, which a "
      "merge cannot; replace the node: '~tune.space.algo.optim.lr' "),
@@ -108,6 +112,8 @@ def test_a_space_entry_changed_in_a_way_hydra_cannot_merge_is_refused_with_the_o
     if "gamma" in override or "eval_interval" in override:  # (no fix: not a key the space may search)
         return
     key = override.split("=")[0]
+    if key == "tune.space.algo":  # (the fix names the nested node: '~tune.space.algo.optim.lr' '+...=...')
+        key, override = "tune.space.algo.optim.lr", "tune.space.algo.optim.lr={type: categorical, choices: [0.1]}"
     fixed = [f"~{key}", f"+{override}"] if "{" in override or "[0.1, 0.01]" in override else [f"+{override}"]
     assert cli.command_line_problem(fixed, cli.CONF_DIR, "tune") is None
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):

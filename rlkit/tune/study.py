@@ -51,7 +51,7 @@ from rlkit.tune.states import (
     counts,
     replaced_trial,
 )
-from rlkit.tune.trial import TrialResult, describe_error, run_trial
+from rlkit.tune.trial import NOT_THE_CONFIGS, TrialResult, describe_error, run_trial
 
 __all__ = ["StudyInterrupted", "open_study", "tune", "work"]
 
@@ -388,13 +388,15 @@ def _one_trial(study: optuna.Study, storage: optuna.storages.RDBStorage, study_i
                                    objective=settings.objective,
                                    run_root=settings.dir / "trials" / f"{trial.number:04d}",
                                    prune=settings.pruner != "none", batched=settings.batched_seeds)
-        except (TrainingInterrupted, SQLAlchemyError, optuna.exceptions.StorageInternalError):
-            raise  # (a signal, a RuntimeError; or the storage's error: not the configuration's result)
+        except NOT_THE_CONFIGS:
+            raise
         except Exception as err:  # noqa: BLE001 (anything else the sampled config raised is its result)
             result = TrialResult("failed", None, {}, error=describe_error(err))
         try:
             _tell(study, trial, result)
-        except optuna.exceptions.UpdateFinishedTrialError:  # (another worker took it as lost meanwhile)
+        except (optuna.exceptions.UpdateFinishedTrialError, ValueError):  # (another worker took it as lost meanwhile)
+            if not storage.get_trial(trial_id).state.is_finished():
+                raise
             log.warning("trial %d was finished by another worker (taken as lost) before its result was recorded",
                         trial.number)
         heartbeat.stop()
@@ -584,10 +586,11 @@ def _run_workers(study: optuna.Study, base: DictConfig, settings: TuneSettings, 
                             signal.signal(signal.SIGINT, keep)
             seen = counts(study.get_trials(deepcopy=False)).finished  # (its line is printed already)
             while any(worker.is_alive() for worker in workers):
-                finished = counts(study.get_trials(deepcopy=False)).finished
-                if finished != seen:
-                    seen = finished
-                    show(study)
+                with contextlib.suppress(SQLAlchemyError, OSError):  # (a busy database: the next look shows it)
+                    finished = counts(study.get_trials(deepcopy=False)).finished
+                    if finished != seen:
+                        seen = finished
+                        show(study)
                 time.sleep(POLL_S)
         except BaseException as stop:  # (a worker started during a signal had no pid yet: it gets it now;
             # on an error of this process's, every worker stops)
@@ -608,7 +611,7 @@ def _run_workers(study: optuna.Study, base: DictConfig, settings: TuneSettings, 
 
 def _join(workers: list[Any]) -> None:
     """Waits for the started workers, saying so on stderr when it takes long (after a stop, each is
-    recording its trial; another signal, passed on, stops them at once)."""
+    recording its trial)."""
     said, since = False, time.monotonic()
     started = [worker for worker in workers if worker.pid is not None]
     while any(worker.is_alive() for worker in started):

@@ -26,7 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+import optuna
 from omegaconf import DictConfig, OmegaConf
+from sqlalchemy.exc import SQLAlchemyError
 
 from rlkit.errors import NotStackableError
 from rlkit.run import run
@@ -36,6 +38,11 @@ from rlkit.tune.settings import evaluation_slot
 __all__ = ["TrialResult", "describe_error", "run_trial", "seed_objective", "trial_config"]
 
 log = logging.getLogger(__name__)
+
+#: Exceptions that are not a sampled configuration's result, though raised while it trains: a signal
+#: (TrainingInterrupted is a RuntimeError) and the study storage's errors (reports to the pruner).
+NOT_THE_CONFIGS: tuple[type[BaseException], ...] = (TrainingInterrupted, SQLAlchemyError,
+                                                    optuna.exceptions.StorageInternalError)
 
 
 class Reporter(Protocol):
@@ -267,7 +274,7 @@ def _run_batched(reporter: Reporter, base: DictConfig, params: Mapping[str, Any]
         run(cfg, run_root, callbacks=[curves])
     except NotStackableError:
         return None
-    except TrainingInterrupted:  # (a RuntimeError) the study's to handle: it stops
+    except NOT_THE_CONFIGS:  # the study's to handle: it stops
         raise
     except Exception as err:  # noqa: BLE001 (any failure of a sampled config is the trial's result)
         return TrialResult("failed", None, {}, error=describe_error(err))
@@ -336,7 +343,7 @@ def run_trial(reporter: Reporter, base: DictConfig, params: Mapping[str, Any], *
         curve = _Curve(reporter, index, _Slots(slots, base), curves, prune)
         try:
             run(trial_config(base, params, seed), run_root / f"seed_{seed}", callbacks=[curve])
-        except TrainingInterrupted:  # (a RuntimeError) the study's to handle: it stops
+        except NOT_THE_CONFIGS:  # the study's to handle: it stops
             raise
         except Exception as err:  # noqa: BLE001 (any failure of a sampled config is the trial's result)
             return TrialResult("failed", None, seed_values, error=describe_error(err), failed_seed=seed)

@@ -216,3 +216,18 @@ def test_the_pruner_is_asked_at_the_slots_between_evaluations_and_names_what_it_
             == "seed 0 at the 3,000-frame step, on its evaluation at 2,000 frames")
     assert _pruned_where(slots, 0, 1_024, "seed 0") == "seed 0's evaluation at 1,024 frames"
     assert "the first evaluation came at 2,000 frames, after 1 of the study's evaluation slots" in caplog.text
+
+
+def test_a_storage_error_while_reporting_is_not_the_configuration_s_result(study_parts, tmp_path):
+    """The pruner's reports go to the study's storage from inside training: a locked database there
+    was recorded as the sampled configuration's failure."""
+    import sqlalchemy.exc
+
+    class LockedStorage(FakeTrial):
+        def report(self, value: float, step: int) -> None:
+            raise sqlalchemy.exc.OperationalError("INSERT INTO trial_intermediate_values", {},
+                                                  Exception("database is locked"))
+
+    base, _ = study_parts()
+    with pytest.raises(sqlalchemy.exc.OperationalError):
+        run_trial(LockedStorage(), base, {}, seeds=(0,), slots=3, objective="final", run_root=tmp_path / "t")
