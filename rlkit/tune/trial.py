@@ -128,7 +128,7 @@ class _Slots:
         if slot > 0 and (self.eval_interval, slot) not in _WARNED:
             _WARNED.add((self.eval_interval, slot))
             log.warning("the first evaluation came at %s frames, after %d of the study's evaluation slots "
-                        "(batches longer than trainer.eval_interval=%s): this trial's auc and pruning leave those "
+                        "(batches longer than trainer.eval_interval=%s): such a trial's auc and pruning leave those "
                         "slots out, which favours it over trials evaluated from the first slot; a "
                         "trainer.eval_interval of at least the longest batch compares all trials alike",
                         f"{frames:,}", slot, f"{self.eval_interval:,}")
