@@ -656,10 +656,7 @@ def _new_space_key_problem(cfg: DictConfig, path: str, given_parent: dict) -> st
     if trained in FIXED_KEYS:
         return f"{trained} cannot be searched (every trial of a study shares it)"
     if trained.startswith("tune") or _missing_key(cfg, trained) is not None:
-        matches = [p for p in _key_paths(cfg) if p.rsplit(".", 1)[-1] == name
-                   and not p.startswith(("hydra", "tune")) and p not in FIXED_KEYS]
-        hint = f" (did you mean tune.space.{matches[0]}?)" if matches else ""
-        return f"{trained} is not a key of the training config{hint}"
+        return f"{trained} is not a key of the training config{_space_namesake(cfg, name)}"
     return None
 
 
@@ -730,11 +727,16 @@ def _unknown_space_key(cfg: DictConfig, parts: list[str], depth: int, siblings: 
     trained = ".".join(parts[2:])
     if trained not in FIXED_KEYS and not trained.startswith("tune") and _missing_key(cfg, trained) is None:
         return f"{head}{tail} (a config key the space does not search yet is added with +: +{key}=...)"
-    name = parts[-1]
+    return f"{head}{_space_namesake(cfg, parts[-1])}{tail}"
+
+
+def _space_namesake(cfg: DictConfig, name: str) -> str:
+    """`` (did you mean tune.space.<path>?)`` for a training key named ``name`` a space may search."""
+    from rlkit.tune.settings import FIXED_KEYS
+
     matches = [path for path in _key_paths(cfg) if path.rsplit(".", 1)[-1] == name
                and not path.startswith(("hydra", "tune")) and path not in FIXED_KEYS]
-    hint = f" (did you mean tune.space.{matches[0]}?)" if matches else ""
-    return f"{head}{hint}{tail}"
+    return f" (did you mean tune.space.{matches[0]}?)" if matches else ""
 
 
 def _did_you_mean(cfg: DictConfig, parts: list[str], depth: int, siblings: list[str]) -> str:
