@@ -152,16 +152,9 @@ def atari_wrappers(options: dict[str, Any], evaluating: bool) -> list[Callable[[
         wrappers.append(EpisodicLife)
     if options["fire_reset"]:
         wrappers.append(_fire)
-    if int(options["frame_stack"]) > 1:
-        wrappers.append(functools.partial(_stack, frames=int(options["frame_stack"])))
+    # Always stacked, one frame included: conv networks take channel-first (C, H, W) frames.
+    wrappers.append(functools.partial(_stack, frames=int(options["frame_stack"])))
     return wrappers
-
-
-def observation_after(options: dict[str, Any]) -> tuple[int, ...]:
-    """The observation shape of the resolved ``options``: ``(stack, size, size)`` uint8 frames."""
-    size = int(options["screen_size"])
-    stack = int(options["frame_stack"])
-    return (stack, size, size) if stack > 1 else (size, size)
 
 
 def ale_state(env: gym.Env) -> dict[str, Any]:

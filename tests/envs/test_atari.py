@@ -136,6 +136,33 @@ def test_frame_stack_holds_the_last_four_frames_and_restarts_after_a_lost_life()
         pytest.fail("no life was lost in 400 steps")
 
 
+def test_one_frame_is_a_channel_first_stack_of_one_that_a_conv_dqn_trains_on(tmp_path):
+    """``frame_stack=1`` gives ``(1, 84, 84)`` frames (conv networks take ``(C, H, W)``), and
+    ``experiment=dqn_atari`` trains on them."""
+    from pathlib import Path
+
+    from hydra import compose, initialize_config_dir
+
+    from rlkit.run import run
+    from rlkit.trainers import read_metrics_csv
+
+    resolved = _frames_env(frame_stack=1)
+    env = GymEnv(resolved.env_id, num_envs=1, seed=1, make_kwargs=resolved.make_kwargs, wrappers=resolved.train_wrappers)
+    first = env.reset()["observation"]
+    assert first.shape == (1, 1, 84, 84) and first.dtype == torch.uint8
+    res = env.advance(torch.tensor([1]))
+    assert res.next_observation.shape == (1, 1, 84, 84)
+    env.close()
+    overrides = ["experiment=dqn_atari", "env.options.frame_stack=1", "algo.buffer_size=500",
+                 "algo.learning_starts=100", "algo.eps_annealing_frames=200",
+                 "++algo.network={_target_: rlkit.modules.ConvNet, channels: [8], kernels: [8], strides: [8], hidden: [16]}",
+                 "trainer.log_interval=100", "trainer.eval_interval=0", "trainer.progress=false", "total_frames=200"]
+    with initialize_config_dir(config_dir=str(Path(__file__).resolve().parents[2] / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=overrides)
+    run(cfg, tmp_path, overrides=overrides)
+    assert any("loss_value" in row for row in read_metrics_csv(tmp_path))
+
+
 def test_reported_episodes_are_full_games_and_rewards_clipped_only_for_learning():
     resolved = _frames_env()
     from rlkit.envs.transforms import build_transforms
