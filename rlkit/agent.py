@@ -30,7 +30,7 @@ from rlkit.errors import CheckpointMismatchError, ConfigError, RunDirError
 from rlkit.factories import build_agent, make_env, seed_dir_name
 from rlkit.modules import ExplorationType, action_call, set_exploration_type
 from rlkit.run import CONFIG_FILE, capped_threads, load_run_config, run_dir_of
-from rlkit.trainers.checkpoint import find_checkpoint, load_checkpoint
+from rlkit.trainers.checkpoint import LAST_NAME, find_checkpoint, load_checkpoint, named_checkpoint
 from rlkit.trainers.evaluator import epsilon_explore
 from rlkit.utils.state import first_mismatch
 
@@ -50,25 +50,29 @@ class LoadedRun:
     seed_index: int | None = None
 
 
-def open_run(run: str | os.PathLike[str], *, device: str = "cpu") -> LoadedRun:
+def open_run(run: str | os.PathLike[str], *, device: str = "cpu", checkpoint: str | None = None) -> LoadedRun:
     """The checkpoint and validated config of the run that ``run`` names: a run directory (its
-    ``checkpoints/last.pt``, else its newest ``step_<frames>.pt``) or a checkpoint file in one.
+    ``checkpoints/last.pt``, else its newest ``step_<frames>.pt``; ``checkpoint``, a file name
+    such as ``step_50000.pt``, picks another) or a checkpoint file in one. The directory of one
+    seed of a multi-seed run (``<run dir>/seed_<k>``) reads that seed from the run's checkpoints.
     The checkpoint is verified (checksums, format, only plain values) and loaded with its tensors
     mapped from the file; the saved config is validated with ``device`` in place of the run's (and
     ``num_threads`` at most this machine's usable CPUs).
 
     Raises:
-        MissingCheckpointError: no such path, or no checkpoint in the directory.
+        MissingCheckpointError: no such path, or no (such) checkpoint in the directory.
         RunDirError: the checkpoint is not in a run directory (no ``config.yaml``).
-        CheckpointError: a corrupt, unsafe or unreadable checkpoint (its kinds name which).
+        CheckpointError: a corrupt, unsafe or unreadable checkpoint (its kinds name which), or a
+            ``checkpoint`` name beside a ``run`` that is a file already.
         ConfigError: the saved config does not validate (``device`` not available here, ...).
     """
     if not str(run).strip():
         raise RunDirError("run= is empty: give a run directory or a checkpoint file")
     # Resolved: a seed_<k> directory given as "." or "../seed_1" is recognised by its parent and name.
     seed_of = _multiseed_parent(Path(run).resolve())
-    checkpoint = find_checkpoint(seed_of[0] if seed_of else run)
-    run_dir = run_dir_of(checkpoint) if Path(run).is_file() else Path(run)
+    home = seed_of[0] if seed_of else Path(run)
+    checkpoint_file = find_checkpoint(home) if checkpoint is None else named_checkpoint(home, checkpoint)
+    run_dir = run_dir_of(checkpoint_file) if Path(run).is_file() else Path(run)
     if not (run_dir / CONFIG_FILE).is_file():
         raise RunDirError(f"{run_dir} has no {CONFIG_FILE}: is it an rlkit run directory? (a checkpoint file must "
                           "lie in <run dir>/checkpoints/ or <run dir>/)")
@@ -76,19 +80,19 @@ def open_run(run: str | os.PathLike[str], *, device: str = "cpu") -> LoadedRun:
                                saved=True)
     if settings.root.num_seeds > 1:
         seeds = range(settings.root.seed, settings.root.seed + settings.root.num_seeds)
-        snapshot = (f"; a seed folder reads the run's last checkpoint, {checkpoint.name} cannot be loaded per seed"
-                    if Path(run).is_file() and checkpoint.name != "last.pt" else "")
+        chosen = Path(run).is_file() or checkpoint is not None
+        named = f" checkpoint={checkpoint_file.name}" if chosen and checkpoint_file.name != LAST_NAME else ""
         raise RunDirError(f"{run_dir} trained {settings.root.num_seeds} seeds in one process: give one of them, "
-                          f"run={run_dir / seed_dir_name(seeds[0])} (seeds {seeds[0]}..{seeds[-1]}){snapshot}")
-    state = load_checkpoint(checkpoint, map_location="cpu", mmap=True)
+                          f"run={run_dir / seed_dir_name(seeds[0])}{named} (seeds {seeds[0]}..{seeds[-1]})")
+    state = load_checkpoint(checkpoint_file, map_location="cpu", mmap=True)
     index = None
     if seed_of is not None:
         saved_seeds = list(state.get("seeds", []))
         if settings.root.seed not in saved_seeds:
-            raise CheckpointMismatchError(f"{checkpoint} holds seeds {saved_seeds}, not {run_dir}'s seed "
+            raise CheckpointMismatchError(f"{checkpoint_file} holds seeds {saved_seeds}, not {run_dir}'s seed "
                                           f"{settings.root.seed}")
         index = saved_seeds.index(settings.root.seed)
-    return LoadedRun(run_dir, checkpoint, settings, state, index)
+    return LoadedRun(run_dir, checkpoint_file, settings, state, index)
 
 
 def _multiseed_parent(run: Path) -> tuple[Path, int] | None:
@@ -333,8 +337,9 @@ class Agent:
         return str(env.game if env.game else env.id)
 
 
-def load_agent(run: str | os.PathLike[str], *, device: str = "cpu") -> Agent:
-    """The trained agent of a run directory (or of one of its checkpoint files), on ``device``.
+def load_agent(run: str | os.PathLike[str], *, device: str = "cpu", checkpoint: str | None = None) -> Agent:
+    """The trained agent of a run directory (or of one of its checkpoint files), on ``device``;
+    ``checkpoint`` names another checkpoint of the directory than its last (``step_50000.pt``).
 
     The checkpoint is verified as a resume verifies it (:func:`open_run`), the agent rebuilt from
     the run's saved config, its networks loaded (refused, naming the first mismatch, when they do
@@ -354,7 +359,7 @@ def load_agent(run: str | os.PathLike[str], *, device: str = "cpu") -> Agent:
         >>> agent.act(np.zeros(4, dtype=np.float32)) in (0, 1)
         True
     """
-    loaded = open_run(run, device=device)
+    loaded = open_run(run, device=device, checkpoint=checkpoint)
     return restore_agent(loaded)
 
 

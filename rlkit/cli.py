@@ -882,6 +882,13 @@ def _task_args(cfg: DictConfig, script: str) -> dict[str, Any]:
     return args
 
 
+def _checkpoint_name(args: dict[str, Any]) -> str | None:
+    """The ``checkpoint=`` argument as a file name (Hydra reads ``checkpoint=50000`` as an int,
+    which the check then refuses by name), or None."""
+    name = args.get("checkpoint")
+    return None if name is None else str(name)
+
+
 def evaluate_task(cfg: DictConfig) -> dict[str, Any]:
     """The body of ``evaluate.py``: :func:`rlkit.evaluation.evaluate` with the command line's
     arguments, its results as one line on stdout, refusals as one line on stderr (status 2)."""
@@ -890,7 +897,8 @@ def evaluate_task(cfg: DictConfig) -> dict[str, Any]:
     args = _task_args(cfg, "evaluate.py")
     try:
         results = evaluate(str(args["run"]), episodes=args["episodes"], video=args["video"], seed=args["seed"],
-                           device=str(args["device"]), deterministic=args["deterministic"], output_dir=args["out"])
+                           device=str(args["device"]), deterministic=args["deterministic"], output_dir=args["out"],
+                           checkpoint=_checkpoint_name(args))
     except RlkitError as err:
         refuse(err)
     except KeyboardInterrupt:
@@ -912,7 +920,8 @@ def export_task(cfg: DictConfig) -> Path:
 
     args = _task_args(cfg, "export.py")
     try:
-        path = export_policy(str(args["run"]), str(args["format"]), args["out"], device=str(args["device"]))
+        path = export_policy(str(args["run"]), str(args["format"]), args["out"], device=str(args["device"]),
+                             checkpoint=_checkpoint_name(args))
     except RlkitError as err:
         refuse(err)
     except KeyboardInterrupt:

@@ -32,7 +32,7 @@ RESULTS_FILE = "results.json"
 
 def evaluate(run: str | os.PathLike[str], *, episodes: int = 10, video: bool = False, seed: int | None = None,
              device: str = "cpu", deterministic: bool = True, output_dir: str | os.PathLike[str] | None = None,
-             agent: Agent | None = None) -> dict[str, Any]:
+             agent: Agent | None = None, checkpoint: str | None = None) -> dict[str, Any]:
     """Plays ``episodes`` evaluation episodes with the agent of ``run`` and writes ``results.json``.
 
     The episodes run as the run's own evaluations do (one per sub-env of an evaluation env with the
@@ -53,6 +53,8 @@ def evaluate(run: str | os.PathLike[str], *, episodes: int = 10, video: bool = F
             takes random actions with the run's ``trainer.eval_epsilon`` (DQN, C51).
         output_dir: where to write; default ``<run dir>/eval/<timestamp>/`` (a new directory).
         agent: the run's agent when the caller loaded it already (:func:`rlkit.load_agent`).
+        checkpoint: the checkpoint of the run directory ``run`` to evaluate, by file name
+            (``step_50000.pt``); default its last.
 
     Returns:
         The results written to ``results.json``: ``return_mean``, ``return_std``, ``length_mean``,
@@ -76,7 +78,7 @@ def evaluate(run: str | os.PathLike[str], *, episodes: int = 10, video: bool = F
     if not isinstance(video, bool):
         raise ConfigError(f"video={video!r} is invalid: expected true or false")
     if agent is None:
-        agent = restore_agent(open_run(run, device=device))
+        agent = restore_agent(open_run(run, device=device, checkpoint=checkpoint))
     settings = agent.settings
     if video:
         env = settings.env

@@ -71,7 +71,7 @@ def _check_suffix(path: Path, format: str) -> None:
 
 
 def export_policy(run: str | os.PathLike[str], format: str = "torchscript", out: str | os.PathLike[str] | None = None,
-                  *, device: str = "cpu", agent: Agent | None = None) -> Path:
+                  *, device: str = "cpu", agent: Agent | None = None, checkpoint: str | None = None) -> Path:
     """Writes the greedy policy of ``run`` as a standalone file; returns its path.
 
     Args:
@@ -81,6 +81,8 @@ def export_policy(run: str | os.PathLike[str], format: str = "torchscript", out:
             atomically (a temporary file renamed), replacing an older export.
         device: where the exported networks run.
         agent: the run's agent when the caller loaded it already (:func:`rlkit.load_agent`).
+        checkpoint: the checkpoint of the run directory ``run`` to export, by file name
+            (``step_50000.pt``); default its last.
 
     Raises:
         RlkitError: before anything is written: an unknown format (``ConfigError``), ONNX without
@@ -109,7 +111,7 @@ def export_policy(run: str | os.PathLike[str], format: str = "torchscript", out:
         if missing:
             raise RlkitError(f"format=onnx needs {' and '.join(missing)} (not installed): {ONNX_EXTRA}")
     if agent is None:
-        agent = restore_agent(open_run(run, device=device))
+        agent = restore_agent(open_run(run, device=device, checkpoint=checkpoint))
     path = Path(out) if out is not None else agent.run_dir / "export" / f"policy{EXPORT_FORMATS[format]}"
     if path.is_dir():
         raise ConfigError(f"out={str(path)!r} is a directory; give the file to write")

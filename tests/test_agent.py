@@ -10,8 +10,9 @@ import torch
 
 import rlkit
 from rlkit import keys
-from rlkit.agent import Agent, load_agent
+from rlkit.agent import Agent, load_agent, open_run
 from rlkit.errors import (
+    CheckpointError,
     CheckpointMismatchError,
     ConfigError,
     CorruptCheckpointError,
@@ -125,6 +126,24 @@ def test_a_checkpoint_file_names_its_run(tiny_run):
     assert agent.run_dir == run
 
 
+def test_a_named_checkpoint_of_a_run_directory_is_loaded(tiny_run, tmp_path):
+    """``checkpoint=`` picks a checkpoint of the directory by file name; a bad name, a missing one
+    and a name beside a checkpoint file are refused, naming the problem."""
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run("dqn"), run)
+    snapshot = run / "checkpoints" / "step_1.pt"
+    shutil.copy(run / "checkpoints" / "last.pt", snapshot)
+    assert load_agent(run, checkpoint="step_1.pt").settings.algo.name == "dqn"
+    assert open_run(run, checkpoint="step_1.pt").checkpoint == snapshot
+    with pytest.raises(CheckpointError, match=r"checkpoint='../last.pt' is invalid: expected a checkpoint file name"):
+        load_agent(run, checkpoint="../last.pt")
+    with pytest.raises(CheckpointError, match=r"run=.*last.pt' is a file already"):
+        load_agent(run / "checkpoints" / "last.pt", checkpoint="step_1.pt")
+    with pytest.raises(MissingCheckpointError, match=r"checkpoint=step_2.pt is not in .*; its checkpoints: "
+                                                     r"\['last.pt', 'step_1.pt'\]"):
+        load_agent(run, checkpoint="step_2.pt")
+
+
 def test_refusals_name_the_problem_and_write_nothing(tiny_run, tmp_path):
     with pytest.raises(MissingCheckpointError, match="no checkpoint file or run directory at"):
         load_agent(tmp_path / "nope")
@@ -165,10 +184,21 @@ def test_a_seed_of_a_multiseed_run_is_loaded_from_the_runs_stacked_checkpoint(tm
     with pytest.raises(RunDirError, match=r"trained 2 seeds in one process: give one of them, run=.*seed_0 "
                                           r"\(seeds 0..1\)"):
         load_agent(out)
-    # A snapshot: the advice says the seed folder reads the last checkpoint, not this one.
-    with pytest.raises(RunDirError, match=r"\(seeds 0..1\); a seed folder reads the run's last checkpoint, step_300.pt "
-                                          r"cannot be loaded per seed"):
+    # A snapshot: the advice names the seed folder with the snapshot's name, and that form loads it.
+    with pytest.raises(RunDirError, match=r"give one of them, run=.*seed_0 checkpoint=step_300.pt \(seeds 0..1\)"):
         load_agent(out / "checkpoints" / "step_300.pt")
+    snapshot = torch.load(out / "checkpoints" / "step_300.pt", weights_only=False)["loss_module"]
+    for seed in (0, 1):
+        early = load_agent(out / f"seed_{seed}", checkpoint="step_300.pt")
+        assert early.settings.root.seed == seed
+        for name, value in early.loss.state_dict().items():
+            saved = snapshot[name]
+            assert torch.equal(value, saved[seed] if saved.dim() == value.dim() + 1 else saved), name
+    assert not all(torch.equal(a, b) for a, b in zip(load_agent(out / "seed_1", checkpoint="step_300.pt").loss.state_dict().values(),
+                                                     load_agent(out / "seed_1").loss.state_dict().values()))
+    with pytest.raises(MissingCheckpointError, match=r"checkpoint=step_400.pt is not in .*; its checkpoints: "
+                                                     r"\['last.pt', 'step_300.pt', 'step_600.pt'\]"):
+        load_agent(out / "seed_0", checkpoint="step_400.pt")
     for seed in (0, 1):
         agent = load_agent(out / f"seed_{seed}")
         assert agent.settings.root.seed == seed and agent.run_dir == out / f"seed_{seed}"

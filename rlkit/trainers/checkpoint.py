@@ -44,6 +44,7 @@ __all__ = [
     "checkpoint_dir",
     "verify_checkpoint",
     "find_checkpoint",
+    "named_checkpoint",
     "load_checkpoint",
     "rng_state",
     "save_checkpoint",
@@ -445,6 +446,46 @@ def find_checkpoint(run_dir_or_file: str | os.PathLike[str]) -> Path:
         f"no checkpoint in run directory {str(path)!r}: looked for {LAST_NAME} or step_<frames>.pt in "
         + " and ".join(repr(str(d)) for d in searched)
     )
+
+
+def named_checkpoint(run_dir: str | os.PathLike[str], name: str) -> Path:
+    """The checkpoint file ``name`` (``last.pt`` or a ``step_<frames>.pt`` snapshot) of run
+    directory ``run_dir``: in ``<run_dir>/checkpoints/``, else ``<run_dir>/`` itself.
+
+    Raises:
+        CheckpointError: ``name`` is not a plain checkpoint file name, or ``run_dir`` is a file.
+        MissingCheckpointError: no such file; the message lists the run's checkpoints.
+
+    Examples:
+        >>> import tempfile
+        >>> from rlkit.trainers.checkpoint import named_checkpoint, save_run_checkpoint
+        >>> run_dir = tempfile.mkdtemp()
+        >>> for frames in (400, 800):
+        ...     _ = save_run_checkpoint(run_dir, {"frames": frames}, frames=frames, keep_every=400)
+        >>> named_checkpoint(run_dir, "step_400.pt").name
+        'step_400.pt'
+        >>> named_checkpoint(run_dir, "step_500.pt")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        rlkit.errors.MissingCheckpointError: checkpoint=step_500.pt is not in ...; its checkpoints: ['last.pt', 'step_400.pt', 'step_800.pt']
+    """
+    path = Path(run_dir)
+    if not isinstance(name, str) or Path(name).name != name or not name.endswith(".pt"):
+        raise CheckpointError(f"checkpoint={name!r} is invalid: expected a checkpoint file name of the run, such as "
+                              f"{LAST_NAME} or step_<frames>.pt")
+    if path.is_file():
+        raise CheckpointError(f"checkpoint={name} names a checkpoint of a run directory, but run={str(path)!r} is a "
+                              "file already: give one or the other")
+    if not path.is_dir():
+        raise MissingCheckpointError(f"no run directory at {str(path)!r}")
+    found: list[str] = []
+    for directory in (checkpoint_dir(path), path):
+        if (directory / name).is_file():
+            return directory / name
+        if directory.is_dir():
+            found += [LAST_NAME] * (directory / LAST_NAME).is_file() + [p.name for _, p in _snapshots(directory)]
+    raise MissingCheckpointError(f"checkpoint={name} is not in {str(checkpoint_dir(path))!r}; its checkpoints: "
+                                 f"{found or 'none'}")
 
 
 def rng_state() -> dict[str, Any]:
