@@ -196,6 +196,8 @@ def test_a_seed_of_a_multiseed_run_is_loaded_from_the_runs_stacked_checkpoint(tm
             assert torch.equal(value, saved[seed] if saved.dim() == value.dim() + 1 else saved), name
     assert not all(torch.equal(a, b) for a, b in zip(load_agent(out / "seed_1", checkpoint="step_300.pt").loss.state_dict().values(),
                                                      load_agent(out / "seed_1").loss.state_dict().values()))
+    early_eval = evaluate(out / "seed_1", episodes=2, checkpoint="step_300.pt", output_dir=tmp_path / "early")
+    assert early_eval["checkpoint"] == str(out / "checkpoints" / "step_300.pt") and early_eval["frames"] == 300
     with pytest.raises(MissingCheckpointError, match=r"checkpoint=step_400.pt is not in .*; its checkpoints: "
                                                      r"\['last.pt', 'step_300.pt', 'step_600.pt'\]"):
         load_agent(out / "seed_0", checkpoint="step_400.pt")
