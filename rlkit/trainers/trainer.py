@@ -247,8 +247,11 @@ class Trainer:
         self._base_lrs = [float(group["lr"]) for group in optimizer.param_groups]
         # Small networks on one device: one norm over the concatenated gradients costs a fraction
         # of get_total_norm's per-device grouping (decided once: the parameters do not change).
-        self._concat_norm = (sum(p.numel() for p in self.params) <= _CONCAT_NORM_MAX
-                             and len({p.device for p in self.params}) <= 1)
+        one_kind = len({(p.device, p.dtype) for p in self.params}) <= 1
+        self._concat_norm = sum(p.numel() for p in self.params) <= _CONCAT_NORM_MAX and one_kind
+        # Larger ones: get_total_norm's numbers (per-tensor norms, then the norm of those) without
+        # its grouping by device and dtype, which one device and dtype do not need.
+        self._foreach_norm = one_kind
         self.frames = 0
         self.updates = 0
         self.log_rows = 0  # rows logged so far; a resume drops the rows logged after its checkpoint
@@ -540,6 +543,8 @@ class Trainer:
             return torch.zeros((), device=self.params[0].device if self.params else None)
         if self._concat_norm:
             return torch.linalg.vector_norm(torch.cat([g.reshape(-1) for g in grads]))
+        if self._foreach_norm:
+            return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
         return torch.nn.utils.get_total_norm(grads)
 
     def _good_checkpoint(self) -> str:

@@ -283,6 +283,19 @@ def test_logged_grad_norm_is_the_norm_before_clipping(tmp_path, max_grad_norm, c
         assert rows[-1]["grad_norm"] > 0.05  # the norm before clipping is logged
 
 
+def test_the_unclipped_grad_norm_of_a_larger_network_is_get_total_norms_to_the_bit(tmp_path, monkeypatch):
+    """Past ``_CONCAT_NORM_MAX`` parameters the norm is taken as ``get_total_norm`` takes it (the
+    norm of the per-tensor norms), without its grouping by device and dtype: the same bits."""
+    monkeypatch.setattr(trainer_module, "_CONCAT_NORM_MAX", 0)
+    trainer = make_trainer(tmp_path, "total_frames=120")
+    generator = torch.Generator().manual_seed(0)
+    for p in trainer.params:
+        p.grad = torch.randn(p.shape, generator=generator) * 1e3
+    grads = [p.grad for p in trainer.params]
+    assert torch.equal(trainer._grad_norm(), torch.nn.utils.get_total_norm(grads))
+    trainer.close()
+
+
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"max_grad_norm": -1.0}, r"max_grad_norm=-1.0 is invalid; expected a finite number > 0, or None"),
     ({"eval_interval": -5}, r"eval_interval=-5 is invalid; expected an integer >= 0 \(0: never\)"),
