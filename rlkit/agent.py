@@ -50,7 +50,7 @@ class LoadedRun:
     seed_index: int | None = None
 
 
-def open_run(run: str | os.PathLike[str], *, device: str = "cpu", checkpoint: str | None = None) -> LoadedRun:
+def open_run(run: str | os.PathLike[str], *, device: str = "cpu", checkpoint: str | os.PathLike[str] | None = None) -> LoadedRun:
     """The checkpoint and validated config of the run that ``run`` names: a run directory (its
     ``checkpoints/last.pt``, else its newest ``step_<frames>.pt``; ``checkpoint``, a file name
     such as ``step_50000.pt``, picks another) or a checkpoint file in one. The directory of one
@@ -337,7 +337,7 @@ class Agent:
         return str(env.game if env.game else env.id)
 
 
-def load_agent(run: str | os.PathLike[str], *, device: str = "cpu", checkpoint: str | None = None) -> Agent:
+def load_agent(run: str | os.PathLike[str], *, device: str = "cpu", checkpoint: str | os.PathLike[str] | None = None) -> Agent:
     """The trained agent of a run directory (or of one of its checkpoint files), on ``device``;
     ``checkpoint`` names another checkpoint of the directory than its last (``step_50000.pt``).
 

@@ -32,7 +32,7 @@ RESULTS_FILE = "results.json"
 
 def evaluate(run: str | os.PathLike[str], *, episodes: int = 10, video: bool = False, seed: int | None = None,
              device: str = "cpu", deterministic: bool = True, output_dir: str | os.PathLike[str] | None = None,
-             agent: Agent | None = None, checkpoint: str | None = None) -> dict[str, Any]:
+             agent: Agent | None = None, checkpoint: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Plays ``episodes`` evaluation episodes with the agent of ``run`` and writes ``results.json``.
 
     The episodes run as the run's own evaluations do (one per sub-env of an evaluation env with the
@@ -77,6 +77,9 @@ def evaluate(run: str | os.PathLike[str], *, episodes: int = 10, video: bool = F
         raise ConfigError(f"deterministic={deterministic!r} is invalid: expected true or false")
     if not isinstance(video, bool):
         raise ConfigError(f"video={video!r} is invalid: expected true or false")
+    if agent is not None and checkpoint is not None:
+        raise ConfigError(f"checkpoint={os.fspath(checkpoint)!r} with agent=: the agent was loaded from "
+                          f"{agent.checkpoint} already; give one or the other")
     if agent is None:
         agent = restore_agent(open_run(run, device=device, checkpoint=checkpoint))
     settings = agent.settings

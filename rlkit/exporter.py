@@ -71,7 +71,7 @@ def _check_suffix(path: Path, format: str) -> None:
 
 
 def export_policy(run: str | os.PathLike[str], format: str = "torchscript", out: str | os.PathLike[str] | None = None,
-                  *, device: str = "cpu", agent: Agent | None = None, checkpoint: str | None = None) -> Path:
+                  *, device: str = "cpu", agent: Agent | None = None, checkpoint: str | os.PathLike[str] | None = None) -> Path:
     """Writes the greedy policy of ``run`` as a standalone file; returns its path.
 
     Args:
@@ -110,6 +110,9 @@ def export_policy(run: str | os.PathLike[str], format: str = "torchscript", out:
         missing = [name for name in ("onnx", "onnxscript") if importlib.util.find_spec(name) is None]
         if missing:
             raise RlkitError(f"format=onnx needs {' and '.join(missing)} (not installed): {ONNX_EXTRA}")
+    if agent is not None and checkpoint is not None:
+        raise ConfigError(f"checkpoint={os.fspath(checkpoint)!r} with agent=: the agent was loaded from "
+                          f"{agent.checkpoint} already; give one or the other")
     if agent is None:
         agent = restore_agent(open_run(run, device=device, checkpoint=checkpoint))
     path = Path(out) if out is not None else agent.run_dir / "export" / f"policy{EXPORT_FORMATS[format]}"

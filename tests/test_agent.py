@@ -3,6 +3,7 @@ the frozen normalisation applied inside as the evaluation env applies it; refusa
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -135,13 +136,24 @@ def test_a_named_checkpoint_of_a_run_directory_is_loaded(tiny_run, tmp_path):
     shutil.copy(run / "checkpoints" / "last.pt", snapshot)
     assert load_agent(run, checkpoint="step_1.pt").settings.algo.name == "dqn"
     assert open_run(run, checkpoint="step_1.pt").checkpoint == snapshot
-    with pytest.raises(CheckpointError, match=r"checkpoint='../last.pt' is invalid: expected a checkpoint file name"):
+    assert open_run(run, checkpoint=Path("step_1.pt")).checkpoint == snapshot  # a path-like name
+    # a resume from an earlier snapshot sets the later ones aside in a sub-folder: still reachable
+    (run / "checkpoints" / "abandoned_1").mkdir()
+    shutil.copy(snapshot, run / "checkpoints" / "abandoned_1" / "step_5.pt")
+    assert open_run(run, checkpoint="abandoned_1/step_5.pt").checkpoint.parent.name == "abandoned_1"
+    choices = r"\['last.pt', 'step_1.pt', 'abandoned_1/step_5.pt'\]"
+    with pytest.raises(CheckpointError, match=r"checkpoint='../last.pt' is invalid: expected the name of one of the "
+                                              r"run's checkpoints in .*: " + choices):
         load_agent(run, checkpoint="../last.pt")
+    with pytest.raises(CheckpointError, match=r"checkpoint='1' is invalid \(did you mean step_1.pt\?\)"):
+        load_agent(run, checkpoint="1")
     with pytest.raises(CheckpointError, match=r"run=.*last.pt' is a file already"):
         load_agent(run / "checkpoints" / "last.pt", checkpoint="step_1.pt")
-    with pytest.raises(MissingCheckpointError, match=r"checkpoint=step_2.pt is not in .*; its checkpoints: "
-                                                     r"\['last.pt', 'step_1.pt'\]"):
+    with pytest.raises(MissingCheckpointError, match=r"checkpoint='step_2.pt' is not among the checkpoints of run "
+                                                     r".*: " + choices):
         load_agent(run, checkpoint="step_2.pt")
+    with pytest.raises(ConfigError, match=r"checkpoint='step_1.pt' with agent=: the agent was loaded from "):
+        rlkit.evaluate(run, agent=load_agent(run), checkpoint="step_1.pt")
 
 
 def test_refusals_name_the_problem_and_write_nothing(tiny_run, tmp_path):
@@ -198,8 +210,8 @@ def test_a_seed_of_a_multiseed_run_is_loaded_from_the_runs_stacked_checkpoint(tm
                                                      load_agent(out / "seed_1").loss.state_dict().values()))
     early_eval = evaluate(out / "seed_1", episodes=2, checkpoint="step_300.pt", output_dir=tmp_path / "early")
     assert early_eval["checkpoint"] == str(out / "checkpoints" / "step_300.pt") and early_eval["frames"] == 300
-    with pytest.raises(MissingCheckpointError, match=r"checkpoint=step_400.pt is not in .*; its checkpoints: "
-                                                     r"\['last.pt', 'step_300.pt', 'step_600.pt'\]"):
+    with pytest.raises(MissingCheckpointError, match=r"checkpoint='step_400.pt' is not among the checkpoints of "
+                                                     r"run .*: \['last.pt', 'step_300.pt', 'step_600.pt'\]"):
         load_agent(out / "seed_0", checkpoint="step_400.pt")
     for seed in (0, 1):
         agent = load_agent(out / f"seed_{seed}")

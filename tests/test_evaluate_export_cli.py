@@ -102,9 +102,9 @@ def test_video_needs_moviepy(cli_run):
     ("evaluate.py", ["run={run}", "+episode=3"], "rlkit: invalid config: unknown key episode (did you mean episodes?); "
                                                 "valid keys of evaluate.py: ['checkpoint', 'deterministic', "),
     # checkpoint= names a file of the run directory (a number reads as an int to Hydra)
-    ("evaluate.py", ["run={run}", "checkpoint=50000"], "rlkit: checkpoint='50000' is invalid: expected a checkpoint "
-                                                      "file name of the run, such as last.pt or step_<frames>.pt"),
-    ("export.py", ["run={run}", "checkpoint=step_9.pt"], "rlkit: checkpoint=step_9.pt is not in "),
+    ("evaluate.py", ["run={run}", "checkpoint=50000"], "rlkit: checkpoint='50000' is invalid (did you mean "
+                                                      "step_50000.pt?): expected the name of one of the run's checkpoints"),
+    ("export.py", ["run={run}", "checkpoint=step_9.pt"], "rlkit: checkpoint='step_9.pt' is not among the checkpoints "),
 ])
 def test_bad_input_is_refused_in_one_line_and_writes_nothing(cli_run, tmp_path, name, args, message):
     cwd, run = cli_run

@@ -448,12 +448,29 @@ def find_checkpoint(run_dir_or_file: str | os.PathLike[str]) -> Path:
     )
 
 
-def named_checkpoint(run_dir: str | os.PathLike[str], name: str) -> Path:
-    """The checkpoint file ``name`` (``last.pt`` or a ``step_<frames>.pt`` snapshot) of run
-    directory ``run_dir``: in ``<run_dir>/checkpoints/``, else ``<run_dir>/`` itself.
+def _listed(directory: Path, sub_folders: bool) -> list[str]:
+    """The checkpoint files of ``directory`` (and of its sub-folders, a resume's ``abandoned_<n>/``),
+    as paths relative to it: ``last.pt`` first, then snapshots by frames."""
+    if not directory.is_dir():
+        return []
+    found = []
+    subs = sorted(p for p in directory.iterdir() if p.is_dir()) if sub_folders else []
+    for folder in (directory, *subs):
+        prefix = "" if folder == directory else f"{folder.name}/"
+        found += [prefix + LAST_NAME] * (folder / LAST_NAME).is_file()
+        found += [prefix + p.name for _, p in _snapshots(folder)]
+    return found
+
+
+def named_checkpoint(run_dir: str | os.PathLike[str], name: str | os.PathLike[str]) -> Path:
+    """The checkpoint ``name`` of run directory ``run_dir``: a file name (``last.pt``, a
+    ``step_<frames>.pt`` snapshot), or one in a sub-folder (``abandoned_1/step_800.pt``, the
+    snapshots a resume from an earlier one set aside), looked up in ``<run_dir>/checkpoints/``,
+    then in ``<run_dir>/`` itself.
 
     Raises:
-        CheckpointError: ``name`` is not a plain checkpoint file name, or ``run_dir`` is a file.
+        CheckpointError: ``name`` is not a checkpoint name inside the run (an absolute path, ``..``,
+            not ``.pt``), or ``run_dir`` is a file; the message lists the run's checkpoints.
         MissingCheckpointError: no such file; the message lists the run's checkpoints.
 
     Examples:
@@ -467,25 +484,39 @@ def named_checkpoint(run_dir: str | os.PathLike[str], name: str) -> Path:
         >>> named_checkpoint(run_dir, "step_500.pt")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        rlkit.errors.MissingCheckpointError: checkpoint=step_500.pt is not in ...; its checkpoints: ['last.pt', 'step_400.pt', 'step_800.pt']
+        rlkit.errors.MissingCheckpointError: checkpoint='step_500.pt' is not among the checkpoints of run ...: ['last.pt', 'step_400.pt', 'step_800.pt']
     """
     path = Path(run_dir)
-    if not isinstance(name, str) or Path(name).name != name or not name.endswith(".pt"):
-        raise CheckpointError(f"checkpoint={name!r} is invalid: expected a checkpoint file name of the run, such as "
-                              f"{LAST_NAME} or step_<frames>.pt")
     if path.is_file():
-        raise CheckpointError(f"checkpoint={name} names a checkpoint of a run directory, but run={str(path)!r} is a "
-                              "file already: give one or the other")
+        raise CheckpointError(f"checkpoint={os.fspath(name)!r} names a checkpoint of a run directory, but "
+                              f"run={str(path)!r} is a file already: give one or the other")
     if not path.is_dir():
         raise MissingCheckpointError(f"no run directory at {str(path)!r}")
-    found: list[str] = []
-    for directory in (checkpoint_dir(path), path):
-        if (directory / name).is_file():
-            return directory / name
-        if directory.is_dir():
-            found += [LAST_NAME] * (directory / LAST_NAME).is_file() + [p.name for _, p in _snapshots(directory)]
-    raise MissingCheckpointError(f"checkpoint={name} is not in {str(checkpoint_dir(path))!r}; its checkpoints: "
-                                 f"{found or 'none'}")
+    folders = [checkpoint_dir(path), path]
+    choices = _listed(folders[0], sub_folders=True) + _listed(folders[1], sub_folders=False)
+    listed = f"{choices}" if choices else "none"
+    where = " or ".join(repr(str(folder)) for folder in folders)
+    text = os.fspath(name) if isinstance(name, (str, os.PathLike)) else None
+    relative = Path(text) if text is not None else None
+    if relative is None or relative.is_absolute() or ".." in relative.parts or relative.suffix != ".pt":
+        whole = _whole_number(name)
+        hint = f" (did you mean step_{whole}.pt?)" if whole is not None else ""
+        raise CheckpointError(f"checkpoint={text if text is not None else name!r} is invalid{hint}: expected the name "
+                              f"of one of the run's checkpoints in {where}: {listed}")
+    for folder in folders:
+        if (folder / relative).is_file():
+            return folder / relative
+    raise MissingCheckpointError(f"checkpoint={text!r} is not among the checkpoints of run {str(path)!r}"
+                                 f" (in {where}): {listed}")
+
+
+def _whole_number(value: Any) -> int | None:
+    """``value`` as a whole number of frames (an int, a whole float, their text), or None."""
+    try:
+        number = float(os.fspath(value) if isinstance(value, os.PathLike) else value)
+    except (TypeError, ValueError):
+        return None
+    return int(number) if number.is_integer() and number >= 0 else None
 
 
 def rng_state() -> dict[str, Any]:
