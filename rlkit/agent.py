@@ -363,6 +363,23 @@ def load_agent(run: str | os.PathLike[str], *, device: str = "cpu", checkpoint: 
     return restore_agent(loaded)
 
 
+def given_or_loaded(agent: Agent | None, run: str | os.PathLike[str], *, device: str,
+                    checkpoint: str | os.PathLike[str] | None) -> Agent:
+    """``agent``, which a caller loaded already, else :func:`load_agent` of ``run`` (what
+    :func:`rlkit.evaluate` and :func:`rlkit.export` act with).
+
+    Raises:
+        ConfigError: both ``agent`` and ``checkpoint`` (the agent's checkpoint is chosen already).
+        RlkitError: what :func:`load_agent` raises.
+    """
+    if agent is None:
+        return load_agent(run, device=device, checkpoint=checkpoint)
+    if checkpoint is not None:
+        raise ConfigError(f"checkpoint={os.fspath(checkpoint)!r} with agent=: the agent was loaded from "
+                          f"{agent.checkpoint} already; give one or the other")
+    return agent
+
+
 def restore_agent(loaded: LoadedRun) -> Agent:
     """:func:`load_agent` of a run opened by :func:`open_run`."""
     settings, state = loaded.settings, loaded.state

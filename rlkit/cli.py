@@ -583,8 +583,7 @@ def _shape_problem(cfg: DictConfig, override: Any) -> str | None:
         return f"{given} gives a list where the config has a mapping; replace the node: {replace}"
     if isinstance(node, ListConfig) and isinstance(value, dict):
         return f"{given} gives a mapping where the config has a list; replace the node: {replace}"
-    if (key.startswith("tune.space.") and isinstance(node, DictConfig) and isinstance(value, dict)
-            and node.get("type") not in (None, value.get("type", node.get("type")))):
+    if _retyped_entry(key, node, value):
         return f"{given} changes a search-space entry's type, which a merge cannot; replace the node: {replace}"
     if isinstance(node, DictConfig) and isinstance(value, dict):
         new, reshaped = _merge_problems(node, value, key)
@@ -619,15 +618,20 @@ def _merge_problems(node: DictConfig, value: dict, path: str) -> tuple[dict[str,
         elif child._is_none() or child._is_interpolation():
             continue
         elif ((isinstance(child, DictConfig) and isinstance(v, list))
-              or (isinstance(child, ListConfig) and isinstance(v, dict))
-              or (isinstance(child, DictConfig) and isinstance(v, dict) and where.startswith("tune.space.")
-                  and child.get("type") not in (None, v.get("type", child.get("type"))))):
+              or (isinstance(child, ListConfig) and isinstance(v, dict)) or _retyped_entry(where, child, v)):
             reshaped.append(where)  # (a list for a mapping, the reverse, or a search-space entry's type)
         elif isinstance(child, DictConfig) and isinstance(v, dict):
             more, shaped = _merge_problems(child, v, where)
             new.update(more)
             reshaped += shaped
     return new, reshaped
+
+
+def _retyped_entry(key: str, node: Any, value: Any) -> bool:
+    """Whether the mapping ``value`` given for the config node at ``key`` changes the ``type`` of a
+    search-space entry (``tune.space.<key>``), which a merge cannot do."""
+    return (key.startswith("tune.space.") and isinstance(node, DictConfig) and isinstance(value, dict)
+            and node.get("type") not in (None, value.get("type", node.get("type"))))
 
 
 def _leaves(value: Any, path: str, parent: dict) -> dict[str, dict]:

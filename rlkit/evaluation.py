@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rlkit.agent import Agent, check_positive, open_run, restore_agent
+from rlkit.agent import Agent, check_positive, given_or_loaded
 from rlkit.config_schema import EVAL_SEED_OFFSET, MAX_SEED
 from rlkit.envs.suites import get_suite
 from rlkit.errors import ConfigError
@@ -77,11 +77,7 @@ def evaluate(run: str | os.PathLike[str], *, episodes: int = 10, video: bool = F
         raise ConfigError(f"deterministic={deterministic!r} is invalid: expected true or false")
     if not isinstance(video, bool):
         raise ConfigError(f"video={video!r} is invalid: expected true or false")
-    if agent is not None and checkpoint is not None:
-        raise ConfigError(f"checkpoint={os.fspath(checkpoint)!r} with agent=: the agent was loaded from "
-                          f"{agent.checkpoint} already; give one or the other")
-    if agent is None:
-        agent = restore_agent(open_run(run, device=device, checkpoint=checkpoint))
+    agent = given_or_loaded(agent, run, device=device, checkpoint=checkpoint)
     settings = agent.settings
     if video:
         env = settings.env

@@ -28,7 +28,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from rlkit.agent import Agent, PolicyModule, open_run, restore_agent
+from rlkit.agent import Agent, PolicyModule, given_or_loaded
 from rlkit.errors import ConfigError, RlkitError
 
 __all__ = ["EXPORT_FORMATS", "ONNX_EXTRA", "ExportFormat", "export_policy"]
@@ -110,11 +110,7 @@ def export_policy(run: str | os.PathLike[str], format: str = "torchscript", out:
         missing = [name for name in ("onnx", "onnxscript") if importlib.util.find_spec(name) is None]
         if missing:
             raise RlkitError(f"format=onnx needs {' and '.join(missing)} (not installed): {ONNX_EXTRA}")
-    if agent is not None and checkpoint is not None:
-        raise ConfigError(f"checkpoint={os.fspath(checkpoint)!r} with agent=: the agent was loaded from "
-                          f"{agent.checkpoint} already; give one or the other")
-    if agent is None:
-        agent = restore_agent(open_run(run, device=device, checkpoint=checkpoint))
+    agent = given_or_loaded(agent, run, device=device, checkpoint=checkpoint)
     path = Path(out) if out is not None else agent.run_dir / "export" / f"policy{EXPORT_FORMATS[format]}"
     if path.is_dir():
         raise ConfigError(f"out={str(path)!r} is a directory; give the file to write")

@@ -245,13 +245,13 @@ class Trainer:
             raise ValueError(f"the collector collects {collected} frames but settings.total_frames is "
                              f"{settings.total_frames}; give both the same budget")
         self._base_lrs = [float(group["lr"]) for group in optimizer.param_groups]
-        # Small networks on one device: one norm over the concatenated gradients costs a fraction
-        # of get_total_norm's per-device grouping (decided once: the parameters do not change).
+        # How the unclipped norm is taken (decided once: the parameters do not change). On one device
+        # and dtype, small networks: one norm over the concatenated gradients; larger ones:
+        # get_total_norm's numbers (the norm of the per-tensor norms) without its grouping by device
+        # and dtype; otherwise get_total_norm itself.
         one_kind = len({(p.device, p.dtype) for p in self.params}) <= 1
-        self._concat_norm = sum(p.numel() for p in self.params) <= _CONCAT_NORM_MAX and one_kind
-        # Larger ones: get_total_norm's numbers (per-tensor norms, then the norm of those) without
-        # its grouping by device and dtype, which one device and dtype do not need.
-        self._foreach_norm = one_kind
+        small = sum(p.numel() for p in self.params) <= _CONCAT_NORM_MAX
+        self._norm_by = ("concat" if small else "foreach") if one_kind else "grouped"
         self.frames = 0
         self.updates = 0
         self.log_rows = 0  # rows logged so far; a resume drops the rows logged after its checkpoint
@@ -541,9 +541,9 @@ class Trainer:
         grads = [p.grad for p in self.params if p.grad is not None]
         if not grads:
             return torch.zeros((), device=self.params[0].device if self.params else None)
-        if self._concat_norm:
+        if self._norm_by == "concat":
             return torch.linalg.vector_norm(torch.cat([g.reshape(-1) for g in grads]))
-        if self._foreach_norm:
+        if self._norm_by == "foreach":
             return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
         return torch.nn.utils.get_total_norm(grads)
 
