@@ -2,8 +2,9 @@
 [out=path]` (Hydra; config conf/export.yaml).
 
 Thin: the Hydra entry is in rlkit/cli.py, the export in rlkit/exporter.py. Writes
-<run>/export/policy.<pt|pt2|onnx> by default: observation tensor -> action tensor, the run's
-normalisation inside, loadable without rlkit.
+<run>/export/policy.<pt|pt2|onnx> by default (policy_<checkpoint>.<suffix> for a checkpoint other than
+the run's latest): observation tensor -> action tensor, the run's normalisation inside, loadable
+without rlkit.
 """
 from __future__ import annotations
 

@@ -920,17 +920,21 @@ def _interrupted(script: str, what: str) -> NoReturn:
 def export_task(cfg: DictConfig) -> Path:
     """The body of ``export.py``: :func:`rlkit.exporter.export_policy` with the command line's
     arguments; prints the file written, refusals as one line on stderr (status 2)."""
-    from rlkit.exporter import export_policy
+    from rlkit.agent import load_agent
+    from rlkit.exporter import check_export_request, checkpoint_label, export_policy
 
     args = _task_args(cfg, "export.py")
+    run, fmt = str(args["run"]), str(args["format"])
     try:
-        path = export_policy(str(args["run"]), str(args["format"]), args["out"], device=str(args["device"]),
-                             checkpoint=_checkpoint_name(args))
+        check_export_request(fmt, args["out"])  # (refused before the run is read)
+        agent = load_agent(run, device=str(args["device"]), checkpoint=_checkpoint_name(args))
+        path = export_policy(run, fmt, args["out"], agent=agent)
     except RlkitError as err:
         refuse(err)
     except KeyboardInterrupt:
         _interrupted("export.py", "nothing was written (the file is written to a temporary name and renamed)")
-    print(f"exported: {path} ({args['format']})")
+    label, latest = checkpoint_label(agent.checkpoint)
+    print(f"exported: {path} ({fmt}; checkpoint {label}{', the latest' if latest else ''}, {agent.frames:,} frames)")
     return path
 
 

@@ -30,8 +30,10 @@ from torch import nn
 
 from rlkit.agent import Agent, PolicyModule, given_or_loaded
 from rlkit.errors import ConfigError, RlkitError
+from rlkit.trainers.checkpoint import find_checkpoint
 
-__all__ = ["EXPORT_FORMATS", "ONNX_EXTRA", "ExportFormat", "export_policy"]
+__all__ = ["EXPORT_FORMATS", "ONNX_EXTRA", "ExportFormat", "check_export_request", "checkpoint_label",
+           "default_export_path", "export_policy"]
 
 ExportFormat = Literal["torchscript", "onnx", "pt2"]
 #: Format -> file suffix.
@@ -77,8 +79,10 @@ def export_policy(run: str | os.PathLike[str], format: str = "torchscript", out:
     Args:
         run: a run directory or a checkpoint file in one.
         format: ``"torchscript"``, ``"onnx"`` or ``"pt2"`` (see the module docstring).
-        out: the file to write; default ``<run dir>/export/policy.<pt|onnx|pt2>``. Written
-            atomically (a temporary file renamed), replacing an older export.
+        out: the file to write; default ``<run dir>/export/policy.<pt|onnx|pt2>``, or
+            ``policy_<checkpoint>.<suffix>`` for a checkpoint other than the run's latest
+            (:func:`default_export_path`). Written atomically (a temporary file renamed), replacing
+            an older export.
         device: where the exported networks run.
         agent: the run's agent when the caller loaded it already (:func:`rlkit.load_agent`).
         checkpoint: the checkpoint of the run directory ``run`` to export, by file name
@@ -102,16 +106,9 @@ def export_policy(run: str | os.PathLike[str], format: str = "torchscript", out:
         >>> torch.equal(torch.jit.load(str(path))(obs), rlkit.load_agent(out).act(obs))
         True
     """
-    if format not in EXPORT_FORMATS:
-        raise ConfigError(f"format={format!r} is not an export format; valid choices: {sorted(EXPORT_FORMATS)}")
-    if out is not None:
-        _check_suffix(Path(out), format)
-    if format == "onnx":
-        missing = [name for name in ("onnx", "onnxscript") if importlib.util.find_spec(name) is None]
-        if missing:
-            raise RlkitError(f"format=onnx needs {' and '.join(missing)} (not installed): {ONNX_EXTRA}")
+    check_export_request(format, out)
     agent = given_or_loaded(agent, run, device=device, checkpoint=checkpoint)
-    path = Path(out) if out is not None else agent.run_dir / "export" / f"policy{EXPORT_FORMATS[format]}"
+    path = Path(out) if out is not None else default_export_path(agent, format)
     if path.is_dir():
         raise ConfigError(f"out={str(path)!r} is a directory; give the file to write")
     _check_not_in_a_run(path)
@@ -153,6 +150,59 @@ def export_policy(run: str | os.PathLike[str], format: str = "torchscript", out:
         if not done:
             _remove_empty(created)
     return path
+
+
+def check_export_request(format: str, out: str | os.PathLike[str] | None) -> None:
+    """What :func:`export_policy` refuses before it reads the run: an unknown ``format``, an ``out``
+    file named for another format, ``format=onnx`` without its packages.
+
+    Raises:
+        ConfigError: an unknown format, or a suffix that does not fit it.
+        RlkitError: ``format=onnx`` without the ``onnx`` / ``onnxscript`` packages.
+    """
+    if format not in EXPORT_FORMATS:
+        raise ConfigError(f"format={format!r} is not an export format; valid choices: {sorted(EXPORT_FORMATS)}")
+    if out is not None:
+        _check_suffix(Path(out), format)
+    if format == "onnx":
+        missing = [name for name in ("onnx", "onnxscript") if importlib.util.find_spec(name) is None]
+        if missing:
+            raise RlkitError(f"format=onnx needs {' and '.join(missing)} (not installed): {ONNX_EXTRA}")
+
+
+def checkpoint_label(checkpoint: Path) -> tuple[str, bool]:
+    """The name of a checkpoint within its run (``step_50000.pt``, ``abandoned_1/step_80000.pt``,
+    as ``checkpoint=`` takes it) and whether it is the run's latest (what :func:`rlkit.load_agent`
+    of the run directory loads).
+
+    Examples:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> run = Path(tempfile.mkdtemp())
+        >>> (run / "checkpoints" / "abandoned_1").mkdir(parents=True)
+        >>> for name in ("last.pt", "step_100.pt", "abandoned_1/step_80.pt"):
+        ...     _ = (run / "checkpoints" / name).write_bytes(b"")
+        >>> [checkpoint_label(run / "checkpoints" / name) for name in ("last.pt", "abandoned_1/step_80.pt")]
+        [('last.pt', True), ('abandoned_1/step_80.pt', False)]
+    """
+    resolved = Path(checkpoint).resolve()
+    parts = resolved.parts
+    if "checkpoints" in parts[:-1]:
+        at = len(parts) - 1 - parts[::-1].index("checkpoints")
+        run_dir, relative = Path(*parts[:at]), Path(*parts[at + 1:])
+    else:
+        run_dir, relative = resolved.parent, Path(resolved.name)
+    return relative.as_posix(), find_checkpoint(run_dir).resolve() == resolved
+
+
+def default_export_path(agent: Agent, format: str) -> Path:
+    """Where :func:`export_policy` writes without ``out=``: ``<run dir>/export/policy.<suffix>`` for
+    the run's latest checkpoint, ``policy_<checkpoint>.<suffix>`` for another one
+    (``policy_step_50000.pt``, ``policy_abandoned_1_step_80000.pt``), so that exporting a snapshot
+    does not replace the export of the trained policy."""
+    label, latest = checkpoint_label(agent.checkpoint)
+    tag = "" if latest else "_" + label.removesuffix(".pt").replace("/", "_")
+    return agent.run_dir / "export" / f"policy{tag}{EXPORT_FORMATS[format]}"
 
 
 def _remove_empty(folders: list[Path]) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -69,6 +70,8 @@ def test_evaluate_then_export_act_alike(cli_run):
 
     done = script("export.py", f"run={run}", "format=torchscript", cwd=cwd)
     assert done.returncode == 0, done.stderr
+    assert done.stdout == (f"exported: {run / 'export' / 'policy.pt'} (torchscript; checkpoint last.pt, the latest, "
+                           "400 frames)\n")
     exported = torch.jit.load(str(run / "export" / "policy.pt"))
     agent = rlkit.load_agent(run)
     seeds = [10_000 + i for i in range(3)]
@@ -82,6 +85,23 @@ def test_evaluate_then_export_act_alike(cli_run):
         videoed = json.loads((cwd / "video" / "results.json").read_text())
         assert videoed["returns"] == by_agent
         assert sorted(p.name for p in (cwd / "video").glob("*.mp4")) == [f"episode-{i}.mp4" for i in range(3)]
+
+
+def test_exporting_a_snapshot_names_it_and_keeps_the_latest_export(cli_run, tmp_path):
+    """A snapshot's export goes to its own file (it replaced the run's ``export/policy.pt``), and the
+    printed line names the checkpoint exported."""
+    run = tmp_path / "run"
+    shutil.copytree(cli_run[1], run, ignore=shutil.ignore_patterns("export"))
+    shutil.copy(run / "checkpoints" / "last.pt", run / "checkpoints" / "step_200.pt")
+    (run / "export").mkdir()
+    (run / "export" / "policy.pt").write_bytes(b"the latest policy")
+    done = script("export.py", f"run={run}", "checkpoint=step_200.pt", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    snapshot = run / "export" / "policy_step_200.pt"
+    assert done.stdout == f"exported: {snapshot} (torchscript; checkpoint step_200.pt, 400 frames)\n"
+    assert (run / "export" / "policy.pt").read_bytes() == b"the latest policy"
+    obs = torch.randn(5, 4)
+    assert torch.equal(torch.jit.load(str(snapshot))(obs), rlkit.load_agent(run, checkpoint="step_200.pt").act(obs))
 
 
 @pytest.mark.skipif(HAS_MOVIEPY, reason="moviepy is installed; the video run is part of the test above")
@@ -127,6 +147,8 @@ def test_ctrl_c_ends_export_and_evaluate_with_one_line(task, monkeypatch, capsys
 
     monkeypatch.setattr(exporter if task == "export" else evaluation, f"{task}_policy" if task == "export" else task,
                         interrupted)
+    if task == "export":  # (export.py loads the agent first, to name its checkpoint)
+        monkeypatch.setattr(rlkit.agent, "load_agent", lambda *args, **kwargs: object())
     defaults = OmegaConf.load(Path(cli.CONF_DIR) / f"{task}.yaml")
     values = OmegaConf.to_container(defaults, throw_on_missing=False)
     cfg = OmegaConf.create({k: v for k, v in values.items() if k not in ("defaults", "hydra")} | {"run": str(tmp_path)})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 
@@ -108,6 +109,31 @@ def test_the_output_path_and_an_existing_export(tiny_run, tmp_path):
     assert sorted(p.name for p in out.parent.iterdir()) == ["my_policy.pt"]  # no temporary file left
     obs = torch.randn(3, 4)
     assert torch.equal(torch.jit.load(str(out))(obs), rlkit.load_agent(tiny_run("dqn")).act(obs))
+
+
+def test_a_checkpoint_other_than_the_latest_exports_to_its_own_default_file(tiny_run, tmp_path):
+    """Without ``out=``, the latest checkpoint exports to ``export/policy.pt`` and any other one to
+    ``export/policy_<checkpoint>.pt``: a snapshot's export does not replace the trained policy's."""
+    from rlkit.exporter import checkpoint_label, default_export_path
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run("dqn"), run)
+    ckpts = run / "checkpoints"
+    (ckpts / "abandoned_1").mkdir()
+    shutil.copy(ckpts / "last.pt", ckpts / "step_100.pt")
+    shutil.copy(ckpts / "last.pt", ckpts / "abandoned_1" / "step_200.pt")
+    latest = export_policy(run, "torchscript")
+    assert latest == run / "export" / "policy.pt"
+    assert export_policy(ckpts / "last.pt", "torchscript") == latest  # the latest named as a file
+    assert export_policy(run, "pt2", checkpoint="step_100.pt") == run / "export" / "policy_step_100.pt2"
+    assert export_policy(ckpts / "step_100.pt", "torchscript") == run / "export" / "policy_step_100.pt"
+    assert (export_policy(run, "torchscript", checkpoint="abandoned_1/step_200.pt")
+            == run / "export" / "policy_abandoned_1_step_200.pt")
+    assert checkpoint_label(ckpts / "abandoned_1" / "step_200.pt") == ("abandoned_1/step_200.pt", False)
+    # Without last.pt the newest snapshot is the latest.
+    (ckpts / "last.pt").unlink()
+    assert checkpoint_label(ckpts / "step_100.pt") == ("step_100.pt", True)
+    assert default_export_path(rlkit.load_agent(run), "onnx") == run / "export" / "policy.onnx"
 
 
 def test_refusals_write_nothing(tiny_run, tmp_path, monkeypatch):
