@@ -178,6 +178,7 @@ def checkpoint_label(checkpoint: Path) -> tuple[str, bool]:
     Examples:
         >>> import tempfile
         >>> from pathlib import Path
+        >>> from rlkit.exporter import checkpoint_label
         >>> run = Path(tempfile.mkdtemp())
         >>> (run / "checkpoints" / "abandoned_1").mkdir(parents=True)
         >>> for name in ("last.pt", "step_100.pt", "abandoned_1/step_80.pt"):
