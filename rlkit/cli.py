@@ -66,6 +66,7 @@ __all__ = [
     "export_task",
     "TuneCheck",
     "prepare_argv",
+    "quote_paths",
     "refuse",
     "register_resolvers",
     "resume_group_overrides",
@@ -447,7 +448,9 @@ def _saved_env_id(resume: str) -> str | None:
 def prepare_argv(argv: list[str], config_name: str = "config") -> None:
     """Refuses a command line Hydra would refuse in a screenful (:func:`check_command_line`), in
     one line; then inserts the resumed run's groups (:func:`resume_group_overrides`) into ``argv``
-    in place, right before ``resume=`` (Hydra's flags may come first)."""
+    in place, right before ``resume=`` (Hydra's flags may come first). Paths that Hydra's grammar
+    would misread are quoted first (:func:`quote_paths`)."""
+    argv[1:] = quote_paths(argv[1:])
     args = argv[1:]
     conf_dir = Path(argv[0]).resolve().parent / "conf"
     groups = resume_group_overrides(args, conf_dir)
@@ -457,8 +460,43 @@ def prepare_argv(argv: list[str], config_name: str = "config") -> None:
     check_command_line(argv[1:], conf_dir, config_name)
 
 
+#: The command-line keys whose value is a path (a run, a checkpoint file, a file to write).
+PATH_KEYS = ("resume", "run", "out")
+
+
+def quote_paths(args: Sequence[str]) -> list[str]:
+    """``args`` with each path value of :data:`PATH_KEYS` that Hydra's override grammar would refuse
+    or misread quoted (:func:`~rlkit.rundir.quoted`): a sweep job's directory such as
+    ``3_lr=0.0003,seed=1`` is pasted as the run prints it. A value that Hydra cannot parse is quoted;
+    one that parses (a sweep, a list) is quoted only when it names an existing path as written.
+
+    Examples:
+        >>> from rlkit.cli import quote_paths
+        >>> quote_paths(["resume=/runs/3_lr=0.0003,seed=1", "total_frames=10", "run=a,b"])
+        ["resume='/runs/3_lr=0.0003,seed=1'", 'total_frames=10', 'run=a,b']
+    """
+    parser = OverridesParser.create()
+    out = []
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        if (sep and not arg.startswith("-") and key.lstrip("+") in PATH_KEYS and value
+                and value[0] not in "'\""):
+            try:
+                parsed = parser.parse_overrides([arg])[0]
+                misread = parsed.is_sweep_override() or parsed.value() != value
+                plain = not (misread and Path(value).exists())
+            except HydraException:
+                plain = False
+            if not plain:
+                arg = f"{key}={quoted(value)}"
+        out.append(arg)
+    return out
+
+
 #: The config groups a command line picks from (``conf/<group>/<choice>.yaml``).
 CHOSEN_GROUPS = (*GROUP_KEYS, "experiment")
+#: The configs that compose the training config and its groups (evaluate.py's and export.py's have none).
+GROUPED_CONFIGS = ("config", "tune")
 
 
 def _group_choices(conf_dir: Path, group: str) -> list[str]:
@@ -512,12 +550,13 @@ def command_line_problem(args: Sequence[str], conf_dir: Path, config_name: str =
         parsed = OverridesParser.create().parse_overrides([a for a in args if not a.startswith("-")])
     except HydraException:
         return None  # Hydra's own message names the unparsable override
+    groups = CHOSEN_GROUPS if config_name in GROUPED_CONFIGS else ()
     chosen: list[str] = []
     merged: list[Any] = []
     swept_group = False
     for override in parsed:
         group = override.key_or_group
-        if override.is_hydra_override() or override.is_delete() or group not in CHOSEN_GROUPS:
+        if override.is_hydra_override() or override.is_delete() or group not in groups:
             continue
         if not override.is_sweep_override() and isinstance(override.value(), dict):
             merged.append(override)  # (a mapping merged onto the group's node, not a choice: algo={batch_size: 64})
@@ -538,7 +577,7 @@ def command_line_problem(args: Sequence[str], conf_dir: Path, config_name: str =
     if swept_group:
         return None
     plain = [o for o in parsed if not (o.is_hydra_override() or o.is_delete() or o.is_add() or o.is_force_add()
-                                       or o.key_or_group in CHOSEN_GROUPS or o.package is not None)]
+                                       or o.key_or_group in groups or o.package is not None)]
     if not plain and not merged:
         return None
     try:
@@ -862,12 +901,17 @@ def train_task(cfg: DictConfig) -> float | None:
         print(f"{prefix}{stop}\nresume with: python train.py {resume_hint(run_dir)}", file=sys.stderr)
         raise SystemExit(128 + stop.signum) from None
     if result and all(isinstance(k, int) for k in result):  # a multi-seed run: by seed
-        returns = ", ".join(f"seed {k}: {m.get('eval_return')}" for k, m in result.items())
+        returns = ", ".join(f"seed {k}: {_shown(m.get('eval_return'))}" for k, m in result.items())
         print(f"done: {prefix}greedy eval return {returns} | run dir {run_dir}", file=sys.stderr)
         values = [m["eval_return"] for m in result.values() if "eval_return" in m]
         return sum(values) / len(values) if values else None  # a sweep's objective: the seeds' mean
-    print(f"done: {prefix}greedy eval return {result.get('eval_return')} | run dir {run_dir}", file=sys.stderr)
+    print(f"done: {prefix}greedy eval return {_shown(result.get('eval_return'))} | run dir {run_dir}", file=sys.stderr)
     return result.get("eval_return")
+
+
+def _shown(value: Any) -> str:
+    """A metric as the ``done:`` line shows it: 6 significant digits, as ``train.log``'s end line."""
+    return f"{value:.6g}" if isinstance(value, (int, float)) else str(value)
 
 
 # -- evaluate.py and export.py ----------------------------------------------------------------------

@@ -31,6 +31,7 @@ from torch import nn
 from rlkit.agent import Agent, PolicyModule, given_or_loaded
 from rlkit.errors import ConfigError, RlkitError
 from rlkit.trainers.checkpoint import find_checkpoint
+from rlkit.utils.io import new_file_mode
 
 __all__ = ["EXPORT_FORMATS", "ONNX_EXTRA", "ExportFormat", "check_export_request", "checkpoint_label",
            "default_export_path", "export_policy"]
@@ -141,6 +142,7 @@ def export_policy(run: str | os.PathLike[str], format: str = "torchscript", out:
             raise RlkitError(f"format={format} could not export the policy of {agent.run_dir}: {type(err).__name__}: "
                              f"{first}; the other formats: {others}") from err
         try:
+            os.chmod(tmp, new_file_mode())  # (mkstemp made it the owner's only; an export is for sharing)
             os.replace(tmp, path)
         except OSError as err:
             raise RlkitError(f"out={str(path)!r}: the exported policy could not be put there: {err.strerror or err}") from err

@@ -125,6 +125,7 @@ def test_a_checkpoint_other_than_the_latest_exports_to_its_own_default_file(tiny
     latest = export_policy(run, "torchscript")
     assert latest == run / "export" / "policy.pt"
     assert export_policy(ckpts / "last.pt", "torchscript") == latest  # the latest named as a file
+    assert latest.stat().st_mode & 0o777 == (run / "config.yaml").stat().st_mode & 0o777  # shareable, as run files
     assert export_policy(run, "pt2", checkpoint="step_100.pt") == run / "export" / "policy_step_100.pt2"
     assert export_policy(ckpts / "step_100.pt", "torchscript") == run / "export" / "policy_step_100.pt"
     assert (export_policy(run, "torchscript", checkpoint="abandoned_1/step_200.pt")

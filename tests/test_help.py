@@ -14,6 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("gen_help", ROOT / "scripts" / "gen_help.py")
 gen_help = importlib.util.module_from_spec(_spec)
+sys.modules["gen_help"] = gen_help  # (its dataclasses look their module up)
 _spec.loader.exec_module(gen_help)
 
 
@@ -25,10 +26,14 @@ def help_text() -> str:
     return done.stdout
 
 
-def test_the_help_file_is_generated_from_the_current_comments():
+def test_the_help_files_are_generated_from_the_current_comments():
+    for page in gen_help.PAGES:
+        config = (ROOT / "conf" / page.config).read_text()
+        assert gen_help.help_file(page).read_text() == gen_help.render(config, page), (
+            f"{gen_help.help_file(page)} is stale: run python scripts/gen_help.py")
+        # and the config selects it
+        assert f"override hydra/help: {page.help} " in config, page.config
     config = (ROOT / "conf" / "config.yaml").read_text()
-    assert (ROOT / "conf" / "hydra" / "help" / "rlkit.yaml").read_text() == gen_help.render(config), (
-        "conf/hydra/help/rlkit.yaml is stale: run python scripts/gen_help.py")
     changed = config.replace("# frame budget over all envs", "# a new comment on the budget")
     assert "total_frames=500000               a new comment on the budget" in gen_help.render(changed)
 
@@ -60,3 +65,27 @@ def test_help_lists_every_top_level_key_with_its_default_and_comment(help_text):
 def test_a_dollar_in_a_comment_is_refused():
     with pytest.raises(ValueError, match="cannot contain"):
         gen_help.render("seed: 0  # costs $5\n")
+
+
+def test_the_other_entry_points_list_their_own_keys():
+    """evaluate.py, export.py and tune.py printed train.py's help (or Hydra's default one, offering
+    the training groups, which they refuse)."""
+    for script, config in (("export.py", "export.yaml"), ("tune.py", "tune.yaml")):
+        done = subprocess.run([sys.executable, str(ROOT / script), "--help"], cwd=ROOT, text=True, capture_output=True,
+                              timeout=120, env={**os.environ, "HYDRA_FULL_ERROR": "0"})
+        assert done.returncode == 0, done.stderr
+        page = next(p for p in gen_help.PAGES if p.config == config)
+        _, keys = gen_help.groups_and_keys((ROOT / "conf" / config).read_text())
+        lines = done.stdout.splitlines()
+        assert lines[0] == page.header.splitlines()[0]
+        for key, value, comment in keys:
+            assert any(line.startswith(f"{key}=") and line.endswith(f" {comment}") for line in lines), (script, key)
+        assert "algo=dqn " not in done.stdout and "Compose your configuration" not in done.stdout
+    assert "tune.study=(derived)" in done.stdout
+
+
+def test_the_readme_shows_the_help_as_printed(help_text):
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("$ python train.py --help\n") + len("$ python train.py --help\n")
+    shown = readme[start:readme.index("```", start)]
+    assert shown == help_text.rstrip("\n") + "\n", "README.md's train.py --help block is stale: paste the output"

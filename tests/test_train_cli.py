@@ -258,6 +258,13 @@ def test_a_run_directory_with_an_equals_sign_resumes_with_the_quoted_override(tm
     again = train([f"resume='{run_dir}'", "total_frames=800", "algo.n_steps=5"], tmp_path)  # an a2c-only key
     assert again.returncode == 0, again.stderr
     assert load_checkpoint(run_dir / "checkpoints" / "last.pt")["frames"] == 800
+    # The path as the run printed it, unquoted (Hydra's grammar refused it in a screenful): quoted for it.
+    done = train([f"resume={run_dir}", "total_frames=1200"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert load_checkpoint(run_dir / "checkpoints" / "last.pt")["frames"] == 1200
+    # the final line: the return with 6 significant digits, as train.log's end line
+    assert re.fullmatch(rf"done: greedy eval return -?[0-9.e+-]{{1,12}} \| run dir {re.escape(str(run_dir))}",
+                        done.stderr.strip().splitlines()[-1]), done.stderr
 
 
 def test_a_sweep_with_a_failed_job_ends_with_status_1(tmp_path):

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Literal
 
-__all__ = ["atomic_write", "fsync_dir"]
+__all__ = ["atomic_write", "fsync_dir", "new_file_mode"]
 
 
 def fsync_dir(directory: str | os.PathLike[str]) -> None:
@@ -69,7 +69,7 @@ def atomic_write(
     text_options: dict[str, Any] = {"newline": newline, "encoding": "utf-8"} if mode == "w" else {}
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp makes 0600; run files should be shareable
+        os.chmod(tmp_name, new_file_mode())  # mkstemp makes 0600; run files should be shareable
         with os.fdopen(fd, mode, **text_options) as f:
             yield f
             f.flush()
@@ -81,7 +81,16 @@ def atomic_write(
     fsync_dir(path.parent)
 
 
-def _umask() -> int:
+def new_file_mode() -> int:
+    """The permissions ``open(path, "w")`` gives a new file: ``0o666`` less the process's umask (what
+    a file written under a temporary name from :func:`tempfile.mkstemp`, which makes ``0o600``, gets
+    before it is renamed into place).
+
+    Examples:
+        >>> from rlkit.utils.io import new_file_mode
+        >>> new_file_mode() & 0o600  # the owner reads and writes
+        384
+    """
     mask = os.umask(0)
     os.umask(mask)
-    return mask
+    return 0o666 & ~mask
