@@ -165,7 +165,7 @@ def print_env_steps(seeds: list[int], steps: int = 3000) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--experiments", nargs="+", default=["dqn_cartpole", "c51_cartpole", "a2c_cartpole"])
     parser.add_argument("--seeds", nargs="+", type=_positive, default=[1, 2, 5, 10, 20], help="values of N")
     parser.add_argument("--frames", type=_positive, default=50_000, help="frames per seed")

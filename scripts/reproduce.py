@@ -18,7 +18,7 @@ beside the published figure, same protocol, plus greedy evaluation returns), ``<
 and ``<out>/<experiment>.png`` (learning curves) are written.
 
 Re-running is incremental: seeds whose run is complete are not retrained (``aggregate_only=true``
-never trains); an interrupted run that has a checkpoint is resumed; a run with the same seed but a
+never trains; without ``seeds=`` it reports the seeds the last training asked for); an interrupted run that has a checkpoint is resumed; a run with the same seed but a
 different config is an error (choose another ``out=``). The published figures and their protocols are
 in ``scripts/published.py``.
 """
@@ -47,7 +47,7 @@ from rlkit.trainers.loggers.csv_logger import read_metrics_csv  # noqa: E402
 from rlkit.utils.io import atomic_write  # noqa: E402
 
 OWN_KEYS = ("experiment", "seeds", "jobs", "out", "aggregate_only", "summary", "batched")
-REQUEST_FILE = "request.json"  # the overrides the runs were trained with (reused by aggregate_only)
+REQUEST_FILE = "request.json"  # the seeds and overrides the runs were trained with (reused by aggregate_only)
 # Keys that do not change what a run computes: existing runs may differ from the request in these.
 IGNORED_KEYS = {"seed", "num_seeds", "resume", "trainer.progress", "trainer.checkpoint_interval",
                 "trainer.keep_checkpoints", "trainer.drop_non_finite_seeds"}
@@ -66,6 +66,7 @@ class Options:
     aggregate_only: bool = False
     overrides: list[str] = field(default_factory=list)
     batched: bool = True
+    seeds_given: bool = True  # False: seeds= was not on the command line (the default 3 applies)
 
 
 def available_experiments() -> list[str]:
@@ -124,7 +125,18 @@ def parse_args(argv: list[str]) -> Options:
         raise UsageError(f"jobs={jobs!r} must be an integer >= 1")
     out = Path(own.get("out") or ROOT / "outputs" / "reproduce" / name).resolve()
     return Options(name, seeds, int(jobs), out, _bool("aggregate_only", own.get("aggregate_only", "false")), overrides,
-                   _bool("batched", own.get("batched", "true")))
+                   _bool("batched", own.get("batched", "true")), seeds_given="seeds" in own)
+
+
+def trained_seeds(options: Options) -> list[int]:
+    """The seeds ``aggregate_only=true`` reports without ``seeds=``: those the last training request
+    of ``out`` asked for (``request.json``), else every seed with a run in ``<out>/runs``."""
+    request = options.out / REQUEST_FILE
+    if request.is_file():
+        seeds = json.loads(request.read_text()).get("seeds")
+        if isinstance(seeds, list) and seeds:
+            return [int(seed) for seed in seeds]
+    return sorted(find_runs(options.out / "runs")) or options.seeds
 
 
 # -- configs -------------------------------------------------------------------------------------
@@ -426,13 +438,16 @@ def main(argv: list[str] | None = None) -> int:
             check_creatable(options.out, "out=")
     except (UsageError, RunDirError) as err:
         raise SystemExit(f"reproduce.py: {err}") from None
+    if options.aggregate_only and not options.seeds_given:
+        options.seeds = trained_seeds(options)
     if not options.aggregate_only:
         train, resume, done = plan(options, expected)
         if done:
             print(f"seeds {done}: complete runs found, not retrained", file=sys.stderr)
         if train or resume:
             options.out.mkdir(parents=True, exist_ok=True)
-            request = {"experiment": options.experiment, "overrides": options.overrides, "commit": git_commit()}
+            request = {"experiment": options.experiment, "seeds": options.seeds, "overrides": options.overrides,
+                       "commit": git_commit()}
             with atomic_write(options.out / REQUEST_FILE) as f:
                 f.write(json.dumps(request, indent=2) + "\n")
             run_training(options, train_commands(options, train, resume), int(expected["total_frames"]))

@@ -325,6 +325,8 @@ def test_a_failure_lets_the_running_commands_end_and_starts_no_more(tmp_path):
 def test_aggregate_only_without_runs_says_so(tmp_path):
     with pytest.raises(SystemExit, match=r"no run for seeds \[0, 1\] in .*; run without aggregate_only=true"):
         reproduce.main(["experiment=dqn_cartpole", "seeds=2", f"out={tmp_path}", "aggregate_only=true"])
+    with pytest.raises(SystemExit, match=r"no run for seeds \[0, 1, 2\] in "):  # nothing trained: the default 3
+        reproduce.main(["experiment=dqn_cartpole", f"out={tmp_path}", "aggregate_only=true"])
 
 
 # -- end to end ----------------------------------------------------------------------------------
@@ -353,6 +355,10 @@ def test_short_reproduction_end_to_end_then_aggregate_only_does_not_retrain(tmp_
     assert len(runs) == 2
     before = {p: p.stat().st_mtime_ns for p in [*runs, out / "train.log"]}
     assert reproduce.main(["experiment=dqn_cartpole", "seeds=2", f"out={out}", "aggregate_only=true"]) == 0
+    # without seeds=: the seeds it trained (request.json), not the default 3
+    assert json.loads((out / "request.json").read_text())["seeds"] == [0, 1]
+    assert reproduce.main(["experiment=dqn_cartpole", f"out={out}", "aggregate_only=true"]) == 0
+    assert json.loads((out / "summary.json").read_text())["seeds"] == [0, 1]
     assert reproduce.main(["experiment=dqn_cartpole", "seeds=2", f"out={out}", *TINY]) == 0
     assert "seeds [0, 1]: complete runs found, not retrained" in capsys.readouterr().err
     assert {p: p.stat().st_mtime_ns for p in before} == before
