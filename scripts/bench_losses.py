@@ -174,7 +174,7 @@ def time_block(fn: Callable[[], None], iters: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=15, help="alternating rlkit / plain blocks")
     parser.add_argument("--iters", type=int, default=40, help="updates per block")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
