@@ -209,6 +209,21 @@ def test_early_stop_at_the_first_evaluation_reaching_the_target(tmp_path):
     assert sum("eval_return" in row for row in rows) == 1
 
 
+def test_an_evaluation_off_the_log_grid_shares_its_row_with_the_training_figures(tmp_path):
+    """What README "Metrics" says: an evaluation's row is at its frame and carries the training
+    figures since the previous row; the log grid goes on; the closing evaluation after a grid row
+    gets a row of its own."""
+    overrides = ALGO["dqn"] + TINY + ["trainer.log_interval=400", "trainer.eval_interval=600"]
+    train(tmp_path / "a", overrides + ["total_frames=1000"])
+    rows = read_metrics_csv(tmp_path / "a")
+    assert [(row["step"], "eval_return" in row, "loss_value" in row) for row in rows] == [
+        (400, False, True), (600, True, True), (800, False, True), (1000, True, True)]
+    train(tmp_path / "b", overrides + ["total_frames=800"])
+    rows = read_metrics_csv(tmp_path / "b")
+    assert [(row["step"], "eval_return" in row, "loss_value" in row) for row in rows] == [
+        (400, False, True), (600, True, True), (800, False, True), (800, True, False)]
+
+
 def test_non_finite_loss_stops_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     forward = ALGORITHMS["dqn"].loss.forward
     calls = []
