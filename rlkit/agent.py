@@ -369,7 +369,9 @@ def given_or_loaded(agent: Agent | None, run: str | os.PathLike[str], *, device:
     :func:`rlkit.evaluate` and :func:`rlkit.export` act with).
 
     Raises:
-        ConfigError: both ``agent`` and ``checkpoint`` (the agent's checkpoint is chosen already).
+        ConfigError: both ``agent`` and ``checkpoint`` (the agent's checkpoint is chosen already), or
+            an ``agent`` of another run than ``run`` names (the agent's run directory or a checkpoint
+            file of it, or the multi-seed run that directory is a seed of).
         RlkitError: what :func:`load_agent` raises.
     """
     if agent is None:
@@ -377,6 +379,10 @@ def given_or_loaded(agent: Agent | None, run: str | os.PathLike[str], *, device:
     if checkpoint is not None:
         raise ConfigError(f"checkpoint={os.fspath(checkpoint)!r} with agent=: the agent was loaded from "
                           f"{agent.checkpoint} already; give one or the other")
+    own = {Path(agent.run_dir).resolve(), run_dir_of(agent.checkpoint).resolve()}
+    if Path(run).resolve() != Path(agent.checkpoint).resolve() and run_dir_of(run).resolve() not in own:
+        raise ConfigError(f"run={os.fspath(run)!r} with agent=: the agent was loaded from {agent.checkpoint} (run "
+                          f"{agent.run_dir}), another run; give that run, or leave agent= out")
     return agent
 
 

@@ -2,6 +2,7 @@
 the frozen normalisation applied inside as the evaluation env applies it; refusals."""
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import torch
 
 import rlkit
 from rlkit import keys
-from rlkit.agent import Agent, load_agent, open_run
+from rlkit.agent import Agent, given_or_loaded, load_agent, open_run
 from rlkit.errors import (
     CheckpointError,
     CheckpointMismatchError,
@@ -154,6 +155,15 @@ def test_a_named_checkpoint_of_a_run_directory_is_loaded(tiny_run, tmp_path):
         load_agent(run, checkpoint="step_2.pt")
     with pytest.raises(ConfigError, match=r"checkpoint='step_1.pt' with agent=: the agent was loaded from "):
         rlkit.evaluate(run, agent=load_agent(run), checkpoint="step_1.pt")
+    # an agent of another run: refused (the output went to the agent's run, not to run=)
+    other = tiny_run("a2c")
+    with pytest.raises(ConfigError, match=rf"run='{re.escape(str(other))}' with agent=: the agent was loaded from "
+                                          rf".*last.pt \(run {re.escape(str(run))}\), another run; give that run"):
+        rlkit.export(other, agent=load_agent(run))
+    assert not (other / "export").exists() and not (run / "export").exists()
+    snapshot_agent = load_agent(run, checkpoint="step_1.pt")
+    for named in (run, snapshot, run / "checkpoints" / "last.pt"):  # the run, however it is named
+        assert given_or_loaded(snapshot_agent, named, device="cpu", checkpoint=None) is snapshot_agent
 
 
 def test_refusals_name_the_problem_and_write_nothing(tiny_run, tmp_path):
