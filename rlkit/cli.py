@@ -65,6 +65,7 @@ __all__ = [
     "evaluate_task",
     "export_task",
     "TuneCheck",
+    "NoSweepDir",
     "prepare_argv",
     "quote_paths",
     "refuse",
@@ -247,6 +248,44 @@ def _swept_of(job: Sequence[str], overrides: list[str]) -> list[str]:
     """The overrides of ``job`` that set a key the sweep varies."""
     keys = set(swept_keys(overrides))
     return [o for o in job if o.partition("=")[0].lstrip("+~") in keys] or list(job)
+
+
+# -- the callbacks ---------------------------------------------------------------------------------
+class NoSweepDir(Callback):
+    """Hydra callback of ``evaluate.py`` and ``export.py`` (``hydra.callbacks`` in their configs): a
+    sweep (``-m run=a,b``) writes into the runs, so the sweep directory Hydra makes (its
+    ``multirun.yaml`` and an empty folder per job) is removed when the sweep ends, with the folders
+    above it that it leaves empty (``multirun/<date>/``), up to the working directory. Anything else
+    found there stays.
+
+    Examples:
+        >>> import os, tempfile
+        >>> from pathlib import Path
+        >>> from omegaconf import OmegaConf
+        >>> from rlkit.cli import NoSweepDir
+        >>> here = Path(tempfile.mkdtemp()); sweep = here / "multirun" / "2026-12-07" / "10-00-00"
+        >>> (sweep / "0").mkdir(parents=True); _ = (sweep / "multirun.yaml").write_text("{}")
+        >>> old = os.getcwd(); os.chdir(here)
+        >>> NoSweepDir().on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": "multirun/2026-12-07/10-00-00"}}}))
+        >>> os.chdir(old); sorted(p.name for p in here.iterdir())
+        []
+    """
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = OmegaConf.select(config, "hydra.sweep.dir")
+        if not sweep_dir:
+            return
+        sweep = Path(str(sweep_dir)).absolute()
+        (sweep / "multirun.yaml").unlink(missing_ok=True)
+        if sweep.is_dir():
+            for job in sweep.iterdir():
+                if job.is_dir() and not any(job.iterdir()):
+                    job.rmdir()
+        here = Path.cwd().absolute()
+        folder = sweep
+        while folder != here and here in folder.parents and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+            folder = folder.parent
 
 
 # -- the callback ----------------------------------------------------------------------------------

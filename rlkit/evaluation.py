@@ -165,10 +165,14 @@ def format_results(results: dict[str, Any]) -> str:
         >>> format_results({"episodes": 2, "return_mean": 9.5, "return_std": 0.5, "length_mean": 9.5,
         ...                 "length_std": 0.5, "output_dir": "e", "unfinished": 1, "max_steps": 10})
         'eval: 2 episodes | return 9.50 ± 0.50 | length 9.5 ± 0.5 | 1 unfinished at the 10-step cap | results: e/results.json'
+        >>> format_results({"episodes": 1, "return_mean": 9.0, "return_std": 0.0, "length_mean": 9.0,
+        ...                 "length_std": 0.0, "output_dir": "e"})
+        'eval: 1 episode | return 9.00 ± 0.00 | length 9.0 ± 0.0 | results: e/results.json'
     """
     unfinished = results.get("unfinished", 0)
     cut = f" | {unfinished} unfinished at the {results['max_steps']}-step cap" if unfinished else ""
-    return (f"eval: {results['episodes']} episodes | return {results['return_mean']:.2f} ± {results['return_std']:.2f}"
+    count = results["episodes"]
+    return (f"eval: {count} episode{'' if count == 1 else 's'} | return {results['return_mean']:.2f} ± {results['return_std']:.2f}"
             f" | length {results['length_mean']:.1f} ± {results['length_std']:.1f}{cut}"
             f" | results: {Path(results['output_dir']) / RESULTS_FILE}")
 

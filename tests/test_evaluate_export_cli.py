@@ -104,6 +104,17 @@ def test_exporting_a_snapshot_names_it_and_keeps_the_latest_export(cli_run, tmp_
     assert torch.equal(torch.jit.load(str(snapshot))(obs), rlkit.load_agent(run, checkpoint="step_200.pt").act(obs))
 
 
+def test_a_sweep_of_evaluations_leaves_no_folder_where_it_ran(cli_run, tmp_path):
+    """evaluate.py -m wrote Hydra's multirun/<date>/<time>/ (multirun.yaml, empty job folders) into
+    the working directory, although its results go into the run."""
+    _, run = cli_run
+    done = script("evaluate.py", "-m", f"run={run}", "episodes=1,2", f"out={tmp_path / 'results'}/${{hydra:job.num}}",
+                  cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("eval: 1 episode | ") == 1 and done.stdout.count("eval: 2 episodes | ") == 1
+    assert files(tmp_path) == ["results", "results/0", "results/0/results.json", "results/1", "results/1/results.json"]
+
+
 @pytest.mark.skipif(HAS_MOVIEPY, reason="moviepy is installed; the video run is part of the test above")
 def test_video_needs_moviepy(cli_run):
     cwd, run = cli_run
