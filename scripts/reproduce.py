@@ -12,7 +12,7 @@ process") into ``<out>/runs/seeds_<first>-<last>/seed_<k>``, where the experimen
 networks are rlkit's MLPs: checked by building two seeds in memory first); otherwise, or with
 ``batched=false``, training is a Hydra sweep (``train.py -m experiment=<name> seed=0,1,..``, with the joblib launcher
 running ``jobs`` runs at once when ``jobs`` > 1) into ``<out>/runs`` (default
-``out=outputs/reproduce/<experiment>``). Progress is read from the runs' ``metrics.csv`` while they
+``out=outputs/reproduce/<experiment>`` in the working directory, as train.py's ``outputs/``). Progress is read from the runs' ``metrics.csv`` while they
 train; the sweep's own output goes to ``<out>/train.log``. Then ``<out>/results.md`` (rlkit mean ± std
 beside the published figure, same protocol, plus greedy evaluation returns), ``<out>/summary.json``
 and ``<out>/<experiment>.png`` (learning curves) are written.
@@ -123,7 +123,7 @@ def parse_args(argv: list[str]) -> Options:
     jobs = own.get("jobs", str(min(len(seeds), os.cpu_count() or 1)))
     if not jobs.isdigit() or int(jobs) < 1:
         raise UsageError(f"jobs={jobs!r} must be an integer >= 1")
-    out = Path(own.get("out") or ROOT / "outputs" / "reproduce" / name).resolve()
+    out = Path(own.get("out") or Path("outputs") / "reproduce" / name).resolve()  # (as train.py's outputs/: here)
     return Options(name, seeds, int(jobs), out, _bool("aggregate_only", own.get("aggregate_only", "false")), overrides,
                    _bool("batched", own.get("batched", "true")), seeds_given="seeds" in own)
 

@@ -148,6 +148,12 @@ def test_parse_args_splits_own_keys_from_overrides(tmp_path):
     assert reproduce.parse_args(["experiment=dqn_cartpole"]).seeds == [0, 1, 2]
 
 
+def test_the_default_out_is_in_the_working_directory(tmp_path, monkeypatch):
+    """As train.py's and tune.py's outputs/ (it was the project's, wherever the script ran)."""
+    monkeypatch.chdir(tmp_path)
+    assert reproduce.parse_args(["experiment=dqn_cartpole"]).out == tmp_path.resolve() / "outputs" / "reproduce" / "dqn_cartpole"
+
+
 @pytest.mark.parametrize(("argv", "match"), [
     (["experiment=nope"], r"experiment='nope' is not in conf/experiment/; available: \['a2c_acrobot'"),
     (["experiment"], "is not key=value"),
