@@ -77,18 +77,21 @@ class SafeModule(TensorModule, TensorDictModule):
 
     def act(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """``module(*inputs)`` as a tuple, one tensor per out key (projected onto the spec with ``safe``).
+        Outputs beyond the out keys are dropped, as :class:`~tensordict.nn.TensorDictModule` drops
+        them (a module hooked with :class:`~rlkit.modules.QValueHook` returns the action, the action
+        values and the chosen value; ``out_keys=["action", "action_value"]`` keeps the first two).
 
         Raises:
-            RuntimeError: the module returned more or fewer tensors than there are out keys.
+            RuntimeError: the module returned fewer tensors than there are out keys.
         """
         out = self.module(*inputs)
         outputs = out if isinstance(out, tuple) else (out,)
-        if len(outputs) != len(self.out_keys):
-            more = "more" if len(outputs) > len(self.out_keys) else "fewer"
+        if len(outputs) < len(self.out_keys):
             raise RuntimeError(
-                f"{type(self).__name__}'s module returned {len(outputs)} tensors, {more} tensors than its "
-                f"out_keys {list(self.out_keys)}"
+                f"{type(self).__name__}'s module returned {len(outputs)} tensors, fewer than its out_keys "
+                f"{list(self.out_keys)}"
             )
+        outputs = outputs[: len(self.out_keys)]
         if self.safe:
             specs = self._out_specs()
             outputs = tuple(specs[k].project(v) if specs.get(k) is not None else v

@@ -26,13 +26,36 @@ def _fields(td: TensorDict) -> dict:
     return {key: (tuple(value.shape), value.dtype) for key, value in td.items()}
 
 
-def test_seed000_qvalue_hook_as_written_fails_with_two_out_keys():
-    # Defect 9: the hook makes the module return a triple, but the example gives the Actor two out_keys.
-    module = nn.Linear(4, 4)
-    module.register_forward_hook(QValueHook("one_hot"))
-    actor = Actor(module=module, spec=OneHotDiscreteTensorSpec(4), out_keys=["action", "action_value"])
-    with pytest.raises(RuntimeError, match="more tensors"):
-        actor(TensorDict({"observation": torch.randn(5, 4)}, [5]))
+def test_seed000_qvalue_hook_runs_as_written():
+    """Defect 9: the reference's example fails as written. Here it runs with ``rlkit`` in place of
+    ``torchrl``, imports included, and gives the fields it prints: the hooked module returns the
+    action, the action values and the chosen value, and the Actor keeps the two it names (as
+    tensordict's TensorDictModule keeps the outputs its out_keys name)."""
+    namespace: dict = {}
+    exec(  # the seed's lines, torchrl -> rlkit
+        "import torch\n"
+        "from tensordict import TensorDict\n"
+        "from torch import nn\n"
+        "from rlkit.data import OneHotDiscreteTensorSpec\n"
+        "from rlkit.modules.tensordict_module.actors import QValueHook, Actor\n"
+        "td = TensorDict({'observation': torch.randn(5, 4)}, [5])\n"
+        "module = nn.Linear(4, 4)\n"
+        "hook = QValueHook(\"one_hot\")\n"
+        "module.register_forward_hook(hook)\n"
+        "action_spec = OneHotDiscreteTensorSpec(4)\n"
+        "qvalue_actor = Actor(module=module, spec=action_spec, out_keys=[\"action\", \"action_value\"])\n"
+        "td = qvalue_actor(td)\n", namespace)
+    td = namespace["td"]
+    assert _fields(td) == {
+        "action": ((5, 4), torch.int64),
+        "action_value": ((5, 4), torch.float32),
+        "observation": ((5, 4), torch.float32),
+    }
+    assert (td["action"].sum(-1) == 1).all()
+    assert torch.equal(td["action"].argmax(-1), td["action_value"].argmax(-1))
+    # fewer outputs than out_keys is still refused
+    with pytest.raises(RuntimeError, match=r"returned 1 tensors, fewer than its out_keys"):
+        Actor(nn.Linear(4, 4), out_keys=["a", "b"])(TensorDict({"observation": torch.randn(5, 4)}, [5]))
 
 
 def test_seed000_defect9_qvalue_hook_corrected():
