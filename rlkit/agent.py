@@ -370,8 +370,8 @@ def given_or_loaded(agent: Agent | None, run: str | os.PathLike[str], *, device:
 
     Raises:
         ConfigError: both ``agent`` and ``checkpoint`` (the agent's checkpoint is chosen already), or
-            an ``agent`` of another run than ``run`` names (the agent's run directory or a checkpoint
-            file of it, or the multi-seed run that directory is a seed of).
+            an ``agent`` that ``run`` does not name (the agent's run directory, the multi-seed run
+            that directory is a seed of, or the checkpoint file the agent was loaded from).
         RlkitError: what :func:`load_agent` raises.
     """
     if agent is None:
@@ -379,8 +379,12 @@ def given_or_loaded(agent: Agent | None, run: str | os.PathLike[str], *, device:
     if checkpoint is not None:
         raise ConfigError(f"checkpoint={os.fspath(checkpoint)!r} with agent=: the agent was loaded from "
                           f"{agent.checkpoint} already; give one or the other")
-    own = {Path(agent.run_dir).resolve(), run_dir_of(agent.checkpoint).resolve()}
-    if Path(run).resolve() != Path(agent.checkpoint).resolve() and run_dir_of(run).resolve() not in own:
+    named = Path(run).resolve()
+    if named.is_file():
+        if named != Path(agent.checkpoint).resolve():
+            raise ConfigError(f"run={os.fspath(run)!r} with agent=: the agent was loaded from {agent.checkpoint}, "
+                              "another checkpoint; give that file or its run directory, or leave agent= out")
+    elif named not in {Path(agent.run_dir).resolve(), run_dir_of(agent.checkpoint).resolve()}:
         raise ConfigError(f"run={os.fspath(run)!r} with agent=: the agent was loaded from {agent.checkpoint} (run "
                           f"{agent.run_dir}), another run; give that run, or leave agent= out")
     return agent

@@ -505,9 +505,10 @@ PATH_KEYS = ("resume", "run", "out")
 
 def quote_paths(args: Sequence[str]) -> list[str]:
     """``args`` with each path value of :data:`PATH_KEYS` that Hydra's override grammar would refuse
-    or misread quoted (:func:`~rlkit.rundir.quoted`): a sweep job's directory such as
+    or split quoted (:func:`~rlkit.rundir.quoted`): a sweep job's directory such as
     ``3_lr=0.0003,seed=1`` is pasted as the run prints it. A value that Hydra cannot parse is quoted;
-    one that parses (a sweep, a list) is quoted only when it names an existing path as written.
+    one that it reads as a sweep or a list is quoted only when it names an existing path as written
+    (``null``, numbers and the like are left to Hydra).
 
     Examples:
         >>> from rlkit.cli import quote_paths
@@ -522,14 +523,23 @@ def quote_paths(args: Sequence[str]) -> list[str]:
                 and value[0] not in "'\""):
             try:
                 parsed = parser.parse_overrides([arg])[0]
-                misread = parsed.is_sweep_override() or parsed.value() != value
-                plain = not (misread and Path(value).exists())
+                split = parsed.is_sweep_override() or isinstance(parsed.value(), (list, dict))
+                plain = not (split and _is_path(value))
             except HydraException:
                 plain = False
             if not plain:
                 arg = f"{key}={quoted(value)}"
         out.append(arg)
     return out
+
+
+def _is_path(text: str) -> bool:
+    """Whether ``text`` names an existing file or folder (a comma-joined sweep list may be longer than
+    a file name can be)."""
+    try:
+        return Path(text).exists()
+    except (OSError, ValueError):
+        return False
 
 
 #: The config groups a command line picks from (``conf/<group>/<choice>.yaml``).
@@ -949,7 +959,13 @@ def train_task(cfg: DictConfig) -> float | None:
 
 
 def _shown(value: Any) -> str:
-    """A metric as the ``done:`` line shows it: 6 significant digits, as ``train.log``'s end line."""
+    """A metric as the ``done:`` line shows it: 6 significant digits.
+
+    Examples:
+        >>> from rlkit.cli import _shown
+        >>> _shown(9.333333333333334), _shown(-1410.16819805149), _shown(None)
+        ('9.33333', '-1410.17', 'None')
+    """
     return f"{value:.6g}" if isinstance(value, (int, float)) else str(value)
 
 
@@ -1011,12 +1027,12 @@ def export_task(cfg: DictConfig) -> Path:
     try:
         check_export_request(fmt, args["out"])  # (refused before the run is read)
         agent = load_agent(run, device=str(args["device"]), checkpoint=_checkpoint_name(args))
+        label, latest = checkpoint_label(agent.checkpoint, agent.run_dir)
         path = export_policy(run, fmt, args["out"], agent=agent)
     except RlkitError as err:
         refuse(err)
     except KeyboardInterrupt:
         _interrupted("export.py", "nothing was written (the file is written to a temporary name and renamed)")
-    label, latest = checkpoint_label(agent.checkpoint)
     print(f"exported: {path} ({fmt}; checkpoint {label}{', the latest' if latest else ''}, {agent.frames:,} frames)")
     return path
 

@@ -30,7 +30,7 @@ from torch import nn
 
 from rlkit.agent import Agent, PolicyModule, given_or_loaded
 from rlkit.errors import ConfigError, RlkitError
-from rlkit.trainers.checkpoint import find_checkpoint
+from rlkit.trainers.checkpoint import checkpoint_dir, find_checkpoint
 from rlkit.utils.io import new_file_mode
 
 __all__ = ["EXPORT_FORMATS", "ONNX_EXTRA", "ExportFormat", "check_export_request", "checkpoint_label",
@@ -172,10 +172,13 @@ def check_export_request(format: str, out: str | os.PathLike[str] | None) -> Non
             raise RlkitError(f"format=onnx needs {' and '.join(missing)} (not installed): {ONNX_EXTRA}")
 
 
-def checkpoint_label(checkpoint: Path) -> tuple[str, bool]:
-    """The name of a checkpoint within its run (``step_50000.pt``, ``abandoned_1/step_80000.pt``,
-    as ``checkpoint=`` takes it) and whether it is the run's latest (what :func:`rlkit.load_agent`
-    of the run directory loads).
+def checkpoint_label(checkpoint: str | os.PathLike[str], run_dir: str | os.PathLike[str]) -> tuple[str, bool]:
+    """The name of ``checkpoint`` within the run ``run_dir`` (``step_50000.pt``,
+    ``abandoned_1/step_80000.pt``, as ``checkpoint=`` takes it) and whether it is the run's latest
+    (what :func:`rlkit.load_agent` of the run directory loads). ``run_dir`` is the run's directory,
+    or a ``seed_<k>`` directory of a multi-seed run, whose checkpoints are its parent's. Paths are
+    compared as given, not through symbolic links (a ``checkpoints/`` folder linked to scratch
+    storage, checkpoint files kept by git-annex).
 
     Examples:
         >>> import tempfile
@@ -185,17 +188,18 @@ def checkpoint_label(checkpoint: Path) -> tuple[str, bool]:
         >>> (run / "checkpoints" / "abandoned_1").mkdir(parents=True)
         >>> for name in ("last.pt", "step_100.pt", "abandoned_1/step_80.pt"):
         ...     _ = (run / "checkpoints" / name).write_bytes(b"")
-        >>> [checkpoint_label(run / "checkpoints" / name) for name in ("last.pt", "abandoned_1/step_80.pt")]
+        >>> [checkpoint_label(run / "checkpoints" / name, run) for name in ("last.pt", "abandoned_1/step_80.pt")]
         [('last.pt', True), ('abandoned_1/step_80.pt', False)]
     """
-    resolved = Path(checkpoint).resolve()
-    parts = resolved.parts
-    if "checkpoints" in parts[:-1]:
-        at = len(parts) - 1 - parts[::-1].index("checkpoints")
-        run_dir, relative = Path(*parts[:at]), Path(*parts[at + 1:])
-    else:
-        run_dir, relative = resolved.parent, Path(resolved.name)
-    return relative.as_posix(), find_checkpoint(run_dir).resolve() == resolved
+    file = Path(os.path.abspath(checkpoint))
+    run = Path(os.path.abspath(run_dir))
+    homes = [run, run.parent, Path(os.path.abspath(Path(run_dir).resolve().parent))]  # (a seed_<k>'s checkpoints)
+    for home in homes:
+        for folder in (checkpoint_dir(home), home):
+            if folder in file.parents:
+                latest = Path(os.path.abspath(find_checkpoint(home)))
+                return file.relative_to(folder).as_posix(), latest == file
+    return file.name, False
 
 
 def default_export_path(agent: Agent, format: str) -> Path:
@@ -203,7 +207,7 @@ def default_export_path(agent: Agent, format: str) -> Path:
     the run's latest checkpoint, ``policy_<checkpoint>.<suffix>`` for another one
     (``policy_step_50000.pt``, ``policy_abandoned_1_step_80000.pt``), so that exporting a snapshot
     does not replace the export of the trained policy."""
-    label, latest = checkpoint_label(agent.checkpoint)
+    label, latest = checkpoint_label(agent.checkpoint, agent.run_dir)
     tag = "" if latest else "_" + label.removesuffix(".pt").replace("/", "_")
     return agent.run_dir / "export" / f"policy{tag}{EXPORT_FORMATS[format]}"
 

@@ -155,14 +155,19 @@ def test_a_named_checkpoint_of_a_run_directory_is_loaded(tiny_run, tmp_path):
         load_agent(run, checkpoint="step_2.pt")
     with pytest.raises(ConfigError, match=r"checkpoint='step_1.pt' with agent=: the agent was loaded from "):
         rlkit.evaluate(run, agent=load_agent(run), checkpoint="step_1.pt")
-    # an agent of another run: refused (the output went to the agent's run, not to run=)
+    # an agent of another run, or of another checkpoint than the file named: refused (the output went
+    # to the agent's run, not to run=)
     other = tiny_run("a2c")
+    before = sorted(other.rglob("*")), sorted(run.rglob("*"))
     with pytest.raises(ConfigError, match=rf"run='{re.escape(str(other))}' with agent=: the agent was loaded from "
                                           rf".*last.pt \(run {re.escape(str(run))}\), another run; give that run"):
         rlkit.export(other, agent=load_agent(run))
-    assert not (other / "export").exists() and not (run / "export").exists()
     snapshot_agent = load_agent(run, checkpoint="step_1.pt")
-    for named in (run, snapshot, run / "checkpoints" / "last.pt"):  # the run, however it is named
+    with pytest.raises(ConfigError, match=r"run='.*last.pt' with agent=: the agent was loaded from .*step_1.pt, "
+                                          r"another checkpoint; give that file or its run directory"):
+        rlkit.export(run / "checkpoints" / "last.pt", agent=snapshot_agent)
+    assert (sorted(other.rglob("*")), sorted(run.rglob("*"))) == before
+    for named in (run, snapshot):  # the run, or the file the agent was loaded from
         assert given_or_loaded(snapshot_agent, named, device="cpu", checkpoint=None) is snapshot_agent
 
 

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import gymnasium as gym
 import numpy as np
@@ -159,7 +160,9 @@ def test_ctrl_c_ends_export_and_evaluate_with_one_line(task, monkeypatch, capsys
     monkeypatch.setattr(exporter if task == "export" else evaluation, f"{task}_policy" if task == "export" else task,
                         interrupted)
     if task == "export":  # (export.py loads the agent first, to name its checkpoint)
-        monkeypatch.setattr(rlkit.agent, "load_agent", lambda *args, **kwargs: object())
+        loaded = SimpleNamespace(checkpoint=tmp_path / "last.pt", run_dir=tmp_path)
+        monkeypatch.setattr(rlkit.agent, "load_agent", lambda *args, **kwargs: loaded)
+        monkeypatch.setattr(exporter, "checkpoint_label", lambda *args: ("last.pt", True))
     defaults = OmegaConf.load(Path(cli.CONF_DIR) / f"{task}.yaml")
     values = OmegaConf.to_container(defaults, throw_on_missing=False)
     cfg = OmegaConf.create({k: v for k, v in values.items() if k not in ("defaults", "hydra")} | {"run": str(tmp_path)})

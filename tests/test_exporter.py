@@ -130,11 +130,37 @@ def test_a_checkpoint_other_than_the_latest_exports_to_its_own_default_file(tiny
     assert export_policy(ckpts / "step_100.pt", "torchscript") == run / "export" / "policy_step_100.pt"
     assert (export_policy(run, "torchscript", checkpoint="abandoned_1/step_200.pt")
             == run / "export" / "policy_abandoned_1_step_200.pt")
-    assert checkpoint_label(ckpts / "abandoned_1" / "step_200.pt") == ("abandoned_1/step_200.pt", False)
+    assert checkpoint_label(ckpts / "abandoned_1" / "step_200.pt", run) == ("abandoned_1/step_200.pt", False)
     # Without last.pt the newest snapshot is the latest.
     (ckpts / "last.pt").unlink()
-    assert checkpoint_label(ckpts / "step_100.pt") == ("step_100.pt", True)
+    assert checkpoint_label(ckpts / "step_100.pt", run) == ("step_100.pt", True)
     assert default_export_path(rlkit.load_agent(run), "onnx") == run / "export" / "policy.onnx"
+
+
+def test_export_names_follow_the_run_not_symbolic_links(tiny_run, tmp_path):
+    """A checkpoints/ folder linked to scratch storage, a checkpoint file linked into a store
+    (git-annex), a run kept in a folder that happens to be named checkpoints: the default export
+    name comes from the checkpoint's place in the run, as the paths are given."""
+    scratch = tmp_path / "scratch"
+    shutil.copytree(tiny_run("dqn") / "checkpoints", scratch)
+    (scratch / "abandoned_1").mkdir()
+    shutil.copy(scratch / "last.pt", scratch / "abandoned_1" / "step_100.pt")
+    linked = tmp_path / "linked"
+    shutil.copytree(tiny_run("dqn"), linked, ignore=shutil.ignore_patterns("checkpoints", "export"))
+    (linked / "checkpoints").symlink_to(scratch)
+    assert export_policy(linked, "torchscript") == linked / "export" / "policy.pt"
+    assert (export_policy(linked, "torchscript", checkpoint="abandoned_1/step_100.pt")
+            == linked / "export" / "policy_abandoned_1_step_100.pt")
+    annexed = tmp_path / "annexed"
+    shutil.copytree(tiny_run("dqn"), annexed, ignore=shutil.ignore_patterns("checkpoints", "export"))
+    (annexed / "checkpoints").mkdir()
+    shutil.copy(scratch / "last.pt", tmp_path / "blob")
+    (annexed / "checkpoints" / "last.pt").symlink_to(tmp_path / "blob")
+    assert export_policy(annexed, "torchscript") == annexed / "export" / "policy.pt"
+    nested = tmp_path / "checkpoints" / "run"  # a run in a folder named checkpoints, its checkpoint beside its config
+    shutil.copytree(tiny_run("dqn"), nested, ignore=shutil.ignore_patterns("checkpoints", "export"))
+    shutil.copy(scratch / "last.pt", nested / "last.pt")
+    assert export_policy(nested, "torchscript") == nested / "export" / "policy.pt"
 
 
 def test_refusals_write_nothing(tiny_run, tmp_path, monkeypatch):

@@ -70,7 +70,7 @@ def test_a_dollar_in_a_comment_is_refused():
 def test_the_other_entry_points_list_their_own_keys():
     """evaluate.py, export.py and tune.py printed train.py's help (or Hydra's default one, offering
     the training groups, which they refuse)."""
-    for script, config in (("export.py", "export.yaml"), ("tune.py", "tune.yaml")):
+    for script, config in (("evaluate.py", "evaluate.yaml"), ("export.py", "export.yaml"), ("tune.py", "tune.yaml")):
         done = subprocess.run([sys.executable, str(ROOT / script), "--help"], cwd=ROOT, text=True, capture_output=True,
                               timeout=120, env={**os.environ, "HYDRA_FULL_ERROR": "0"})
         assert done.returncode == 0, done.stderr

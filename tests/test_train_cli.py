@@ -267,6 +267,19 @@ def test_a_run_directory_with_an_equals_sign_resumes_with_the_quoted_override(tm
                         done.stderr.strip().splitlines()[-1]), done.stderr
 
 
+def test_quote_paths_leaves_what_hydra_reads_as_meant(tmp_path, monkeypatch):
+    """Only a path Hydra would refuse, or split into a sweep although it exists, is quoted."""
+    from rlkit.cli import quote_paths
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "null").mkdir()
+    (tmp_path / "a,b").mkdir()
+    long_sweep = "run=" + ",".join(["outputs/2026-12-07/10-00-00_dqn_CartPole_s0"] * 9)  # longer than a file name
+    args = ["out=null", "run=a,b", "run=c,d", long_sweep, "resume=x=1", "seed=1,2", "+run=e=f"]
+    assert quote_paths(args) == ["out=null", "run='a,b'", "run=c,d", long_sweep, "resume='x=1'", "seed=1,2",
+                                 "+run='e=f'"]
+
+
 def test_a_sweep_with_a_failed_job_ends_with_status_1(tmp_path):
     """A job that fails (its directory already holds a run) lets the others run, and the sweep's exit
     status says so: scripts (reproduce.py) decide success from it."""
