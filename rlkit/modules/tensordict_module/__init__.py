@@ -12,31 +12,7 @@ from __future__ import annotations
 
 from rlkit.modules.actors import SafeModule, SafeSequential
 from rlkit.modules.exploration import EGreedyModule
-from rlkit.modules.tensordict_module.actors import (
-    Actor,
-    ActorValueOperator,
-    DistributionalQValueActor,
-    DistributionalQValueHook,
-    DistributionalQValueModule,
-    ProbabilisticActor,
-    QValueActor,
-    QValueHook,
-    QValueModule,
-    ValueOperator,
-)
+from rlkit.modules.tensordict_module import actors
+from rlkit.modules.tensordict_module.actors import *  # noqa: F403 (the actors' names, as TorchRL's path has them)
 
-__all__ = [
-    "Actor",
-    "ActorValueOperator",
-    "DistributionalQValueActor",
-    "DistributionalQValueHook",
-    "DistributionalQValueModule",
-    "EGreedyModule",
-    "ProbabilisticActor",
-    "QValueActor",
-    "QValueHook",
-    "QValueModule",
-    "SafeModule",
-    "SafeSequential",
-    "ValueOperator",
-]
+__all__ = sorted([*actors.__all__, "EGreedyModule", "SafeModule", "SafeSequential"])
