@@ -280,6 +280,18 @@ def test_quote_paths_leaves_what_hydra_reads_as_meant(tmp_path, monkeypatch):
                                  "+run='e=f'"]
 
 
+@pytest.mark.parametrize("arg", ["algo=c51", "+algo=dqn", "++env=Acrobot", "experiment=dqn_cartpole"])
+def test_a_training_group_given_to_evaluate_or_export_is_an_unknown_key(arg):
+    """Hydra's default help offered them the training groups; given, they failed in a screenful."""
+    from rlkit.cli import CONF_DIR, command_line_problem
+
+    key = arg.lstrip("+").split("=")[0]
+    assert command_line_problem(["run=x", arg], CONF_DIR, "export") == (
+        f"unknown key {key}; valid keys: ['checkpoint', 'device', 'format', 'out', 'run']")
+    assert command_line_problem(["run=x", arg], CONF_DIR, "evaluate").startswith(f"unknown key {key}; valid keys: [")
+    assert command_line_problem([arg.lstrip("+")], CONF_DIR, "config") is None  # train.py: a group choice
+
+
 def test_a_sweep_with_a_failed_job_ends_with_status_1(tmp_path):
     """A job that fails (its directory already holds a run) lets the others run, and the sweep's exit
     status says so: scripts (reproduce.py) decide success from it."""
