@@ -625,10 +625,10 @@ def command_line_problem(args: Sequence[str], conf_dir: Path, config_name: str =
                 return f"{group}={value!r} is not a choice; valid choices: {valid}"
     if swept_group:
         return None
-    # (+algo=dqn to evaluate.py/export.py would make Hydra load a training group: an unknown key there too)
-    foreign = [o for o in parsed if not groups and o.key_or_group in CHOSEN_GROUPS and (o.is_add() or o.is_force_add())]
-    plain = foreign + [o for o in parsed if not (o.is_hydra_override() or o.is_delete() or o.is_add()
-                                                 or o.is_force_add() or o.key_or_group in groups or o.package is not None)]
+    # An added key is checked only where it would add a training group to evaluate.py/export.py's config.
+    plain = [o for o in parsed if not (o.is_hydra_override() or o.is_delete() or o.key_or_group in groups
+                                       or o.package is not None or ((o.is_add() or o.is_force_add())
+                                                                    and (groups or o.key_or_group not in CHOSEN_GROUPS)))]
     if not plain and not merged:
         return None
     try:

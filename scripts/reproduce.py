@@ -131,12 +131,16 @@ def parse_args(argv: list[str]) -> Options:
 def trained_seeds(options: Options) -> list[int]:
     """The seeds ``aggregate_only=true`` reports without ``seeds=``: those the last training request
     of ``out`` asked for (``request.json``), else every seed with a run in ``<out>/runs``."""
-    request = options.out / REQUEST_FILE
-    if request.is_file():
-        seeds = json.loads(request.read_text()).get("seeds")
-        if isinstance(seeds, list) and seeds:
-            return [int(seed) for seed in seeds]
+    seeds = saved_request(options.out).get("seeds")
+    if isinstance(seeds, list) and seeds:
+        return [int(seed) for seed in seeds]
     return sorted(find_runs(options.out / "runs")) or options.seeds
+
+
+def saved_request(out: Path) -> dict[str, Any]:
+    """What the last training into ``out`` recorded in ``request.json`` (``{}`` when none did)."""
+    request = out / REQUEST_FILE
+    return json.loads(request.read_text()) if request.is_file() else {}
 
 
 # -- configs -------------------------------------------------------------------------------------
@@ -405,13 +409,13 @@ def aggregate(options: Options, expected: dict[str, Any]) -> dict[str, Any]:
     if incomplete:
         print(f"warning: incomplete runs aggregated as they are: {incomplete}", file=sys.stderr)
     summary = report.summarize(options.experiment, runs, PUBLISHED.get(options.experiment), env_name(expected["env"]))
-    request = options.out / REQUEST_FILE
-    summary["commit"] = json.loads(request.read_text()).get("commit") if request.is_file() else None
+    request = saved_request(options.out)
+    summary["commit"] = request.get("commit")
     figure = options.out / f"{options.experiment}.png"
     report.plot(summary, runs, figure)
     overrides = options.overrides
-    if options.aggregate_only and not overrides and request.is_file():
-        overrides = json.loads(request.read_text())["overrides"]  # the overrides the runs were trained with
+    if options.aggregate_only and not overrides and request:
+        overrides = request["overrides"]  # the overrides the runs were trained with
     seeds = options.seeds
     seeds_arg = str(len(seeds)) if seeds == list(range(len(seeds))) else ",".join(map(str, seeds))
     command = shlex.join(["python", "scripts/reproduce.py", f"experiment={options.experiment}", f"seeds={seeds_arg}",
