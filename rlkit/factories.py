@@ -154,7 +154,9 @@ def make_loggers(settings, run_dir: Path, config: dict, resume_state: dict | Non
                                    config=config, tags=list(log.tags), name=run_dir.name,
                                    resume=resume_state is not None))
     elif log.name == "tensorboard":
-        loggers.append(TensorBoardLogger(run_dir))
+        board = TensorBoardLogger(run_dir)
+        board.log_config(config)  # (wandb takes it at init)
+        loggers.append(board)
     return MultiLogger(loggers)
 
 
@@ -351,7 +353,11 @@ def _replay_buffer(settings: Any, entry: Any, agent: Agent, env: GymEnv, per_env
     storage = _frame_storage(settings, env, replay)
     layout = None if storage is not None else replay_layout(env, replay)
     if algo.prioritized:
-        updates = max(1, (root.total_frames - algo.learning_starts) // (per_env * algo.num_envs))
+        # beta reaches 1 with the run's last batch: the trainer samples after each batch whose frames
+        # (counted after it) reach learning_starts, of the ceil(total_frames / batch) it collects.
+        per_batch = per_env * algo.num_envs
+        first = max(1, -(-algo.learning_starts // per_batch))  # the first batch that samples
+        updates = max(1, -(-root.total_frames // per_batch) - first)
         buffer: ReplayBuffer = PrioritizedReplayBuffer(
             algo.buffer_size, alpha=algo.alpha, beta=algo.beta, beta_annealing_steps=updates * algo.updates_per_batch,
             device=device, generator=generator, layout=layout, storage=storage)

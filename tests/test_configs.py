@@ -141,6 +141,45 @@ def test_trainer_anneals_the_epsilon_the_collector_acts_with(algo, tmp_path):
         trainer.close()
 
 
+@pytest.mark.parametrize("algo", ["dqn", "c51", "a2c"])
+def test_the_network_settings_reach_the_built_networks(algo, tmp_path):
+    """``algo.hidden_sizes`` and ``algo.activation`` shape every network the loss trains (a builder
+    that hard-coded the default activation or widths would train another model than the config says)."""
+    cfg = _compose(f"algo={algo}", "algo.hidden_sizes=[7,5]", "algo.activation=elu", "trainer.eval_episodes=2",
+                   "trainer.progress=false", "logger=none")
+    trainer = build_trainer(validate_config(cfg), tmp_path)
+    try:
+        obs_dim, n_actions = 4, 2  # CartPole
+        atoms = cfg.algo.n_atoms if algo == "c51" else 1
+        heads = {"dqn": [n_actions], "c51": [n_actions * atoms], "a2c": [n_actions, 1]}[algo]
+        nets = [m for m in trainer.loss_module.modules() if isinstance(m, torch.nn.Sequential)
+                and any(isinstance(layer, torch.nn.Linear) for layer in m)]
+        # Online networks (and, for the Q-learners, a target copy): each one [Linear, ELU] * 2 + Linear.
+        assert nets
+        for net in nets:
+            assert [type(layer) for layer in net] == [torch.nn.Linear, torch.nn.ELU] * 2 + [torch.nn.Linear]
+            widths = [(layer.in_features, layer.out_features) for layer in net if isinstance(layer, torch.nn.Linear)]
+            assert widths[:2] == [(obs_dim, 7), (7, 5)] and widths[2][0] == 5
+        assert sorted({net[-1].out_features for net in nets}) == sorted(heads)
+    finally:
+        trainer.close()
+
+
+def test_the_c51_support_is_the_configured_one(tmp_path):
+    """The atoms C51 projects onto and acts with are ``linspace(algo.v_min, algo.v_max, algo.n_atoms)``."""
+    cfg = _compose("algo=c51", "algo.v_min=-7", "algo.v_max=3", "algo.n_atoms=11", "trainer.eval_episodes=2",
+                   "trainer.progress=false", "logger=none")
+    trainer = build_trainer(validate_config(cfg), tmp_path)
+    try:
+        supports = [buf for name, buf in trainer.loss_module.named_buffers() if name.split(".")[-1] == "support"]
+        supports += [buf for name, buf in trainer.collector.policy.named_buffers() if name.split(".")[-1] == "support"]
+        assert supports
+        for support in supports:
+            assert torch.equal(support, torch.linspace(-7.0, 3.0, 11))
+    finally:
+        trainer.close()
+
+
 @pytest.mark.parametrize("algo,estimator", [("dqn", "td0"), ("dqn", "td_lambda"), ("c51", "td0")])
 def test_replay_stores_what_the_loss_reads(algo, estimator, tmp_path):
     cfg = _compose(f"algo={algo}", f"value_estimator={estimator}", "trainer.eval_episodes=2",

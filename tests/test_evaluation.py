@@ -52,12 +52,22 @@ def test_episodes_the_step_cap_cuts_short_are_recorded_in_results_json(tiny_run,
     assert "stopped at its cap of 5 steps with 2 of 2 episodes unfinished" in caplog.text
 
 
-@pytest.mark.parametrize("name", ["c51", "a2c_pendulum", "dqn_minatar"])
-def test_every_algorithm_and_suite_evaluates(tiny_run, tmp_path, name):
-    results = evaluate(tiny_run(name), episodes=3, seed=5, output_dir=tmp_path / "out")
+@pytest.mark.parametrize("name", ["c51", "a2c_pendulum", "a2c_tanh", "a2c_gsde", "dqn_masked", "dqn_minatar"])
+def test_every_algorithm_and_suite_evaluates_as_its_run_did(tiny_run, tmp_path, name):
+    """Each kind of run (C51, a normalising Gaussian A2C, tanh-normal and gSDE policies, action masks,
+    MinAtar frames) is evaluated as its training evaluated it: the default evaluation repeats the
+    run's closing one (an evaluation env without the run's frozen statistics, or another policy or
+    seeding, would give other episodes); another seed gives its own episodes, reproducibly."""
+    run = tiny_run(name)
+    results = evaluate(run, episodes=2, output_dir=tmp_path / "default")  # trainer.eval_episodes
+    last = read_metrics_csv(run / "metrics.csv")[-1]
+    assert results["return_mean"] == pytest.approx(float(last["eval_return"]), rel=1e-6)
+    assert results["length_mean"] == pytest.approx(float(last["eval_length"]))
+    results = evaluate(run, episodes=3, seed=5, output_dir=tmp_path / "out")
     assert (tmp_path / "out" / RESULTS_FILE).is_file()
-    assert len(results["returns"]) == 3 and all(n > 0 for n in results["lengths"])
-    assert results["return_std"] >= 0 and results["seed"] == 5
+    assert len(results["returns"]) == 3 and all(n > 0 for n in results["lengths"]) and results["seed"] == 5
+    again = evaluate(run, episodes=3, seed=5, output_dir=tmp_path / "again")
+    assert again["returns"] == results["returns"] and again["lengths"] == results["lengths"]
 
 
 @pytest.mark.parametrize("name", ["a2c", "a2c_gsde"])

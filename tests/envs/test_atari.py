@@ -18,7 +18,8 @@ ale_py = pytest.importorskip("ale_py")
 
 class FakeGame(gym.Env):
     """A game with ``lives`` lives: each step's observation is its step count; a life is lost every
-    ``life_every`` steps; the game ends with the last life. Records the actions it is given."""
+    ``life_every`` steps; the game ends with the last life, or is cut by a time limit
+    (``truncated``) at step ``truncate_at`` of the game. Records the actions it is given."""
 
     observation_space = gym.spaces.Box(0, 10_000, (1,), np.int64)
     action_space = gym.spaces.Discrete(4)
@@ -30,8 +31,8 @@ class FakeGame(gym.Env):
         def lives(self) -> int:
             return self.game.lives_left
 
-    def __init__(self, lives: int = 3, life_every: int = 4) -> None:
-        self.lives_total, self.life_every = lives, life_every
+    def __init__(self, lives: int = 3, life_every: int = 4, truncate_at: int | None = None) -> None:
+        self.lives_total, self.life_every, self.truncate_at = lives, life_every, truncate_at
         self.ale = self._Ale(self)
         self.actions: list[Any] = []
         self.resets = 0
@@ -52,7 +53,7 @@ class FakeGame(gym.Env):
         self.t += 1
         if self.t % self.life_every == 0:
             self.lives_left -= 1
-        return np.array([self.t]), 1.0, self.lives_left == 0, False, {}
+        return np.array([self.t]), 1.0, self.lives_left == 0, self.t == self.truncate_at, {}
 
 
 def test_episodic_life_ends_learning_episodes_at_a_lost_life_and_goes_on_with_the_game():
@@ -75,6 +76,90 @@ def test_episodic_life_ends_learning_episodes_at_a_lost_life_and_goes_on_with_th
     assert out[4]["game_over"] is True  # the last life: the game is over
     env.reset()
     assert game.resets == 2  # now a real reset
+
+
+
+def _flags(step_result) -> tuple[bool, bool, bool]:
+    _, _, terminated, truncated, info = step_result
+    return terminated, truncated, info["game_over"]
+
+
+def test_episodic_life_passes_a_time_limit_through_as_truncation_and_the_end_of_the_game():
+    """A time limit (the 108,000-frame cap) is a truncation, not a terminal: learning bootstraps from
+    it (terminated=False), and it ends the game (game_over), so the next reset starts a new game and
+    the reported episode is the whole game. A lost life on the same step is still a terminal for
+    learning (as stable-baselines3's EpisodicLifeEnv, which returns both flags)."""
+    # Truncation with lives left: step 4 loses a life, the reset's NOOP is step 5, step 6 is cut.
+    game = FakeGame(lives=3, life_every=4, truncate_at=6)
+    env = EpisodicLife(game)
+    env.reset(seed=0)
+    assert [_flags(env.step(2)) for _ in range(4)] == [(False, False, False)] * 3 + [(True, False, False)]
+    env.reset()
+    assert game.resets == 1 and game.actions[-1] == 0  # the game went on
+    assert _flags(env.step(2)) == (False, True, True)
+    env.reset()
+    assert game.resets == 2 and game.t == 0  # a new game, not a NOOP step of the cut one
+
+    # Truncation on the very step that loses a life (and not the last one).
+    game = FakeGame(lives=3, life_every=4, truncate_at=4)
+    env = EpisodicLife(game)
+    env.reset(seed=0)
+    assert [_flags(env.step(2)) for _ in range(4)][-1] == (True, True, True)
+    assert game.lives_left == 2  # lives were left: only the time limit ended the game
+    env.reset()
+    assert game.resets == 2 and game.t == 0 and game.actions[-1] == 2  # a real reset, no NOOP step
+
+    # A real game over (the last life lost), no time limit involved.
+    game = FakeGame(lives=2, life_every=3, truncate_at=100)
+    env = EpisodicLife(game)
+    env.reset(seed=0)
+    flags = [_flags(env.step(2)) for _ in range(3)]
+    env.reset()
+    flags += [_flags(env.step(2)) for _ in range(2)]  # the reset's NOOP was game step 4
+    assert flags == [(False, False, False), (False, False, False), (True, False, False),
+                     (False, False, False), (True, False, True)]
+    env.reset()
+    assert game.resets == 2
+
+
+@pytest.mark.parametrize("mode", ["same_step", "disabled"])
+def test_a_time_limit_ends_the_reported_game_without_terminating_it(mode):
+    """Through rlkit's vector env: a truncated game is done (truncated, not terminated) and ends a
+    reported episode, with or without lives left; a lost life is done but no episode end."""
+    from gymnasium.vector import AutoresetMode, SyncVectorEnv
+
+    autoreset = {"same_step": AutoresetMode.SAME_STEP, "disabled": AutoresetMode.DISABLED}[mode]
+    # Sub-env 0: life lost at game step 4, NOOP step 5, cut at game step 7 (collected step 5, index 5).
+    # Sub-env 1: cut at game step 3, the same step as its first lost life.
+    vec = SyncVectorEnv([lambda: EpisodicLife(FakeGame(lives=3, life_every=4, truncate_at=7)),
+                         lambda: EpisodicLife(FakeGame(lives=3, life_every=3, truncate_at=3))], autoreset_mode=autoreset)
+    env = GymEnv.from_vector_env(vec, seed=0, env_id="fake")
+    steps = []
+    for _ in range(7):
+        res = env.advance(torch.tensor([2, 2]))
+        steps.append([(bool(res.terminated[i]), bool(res.truncated[i]), bool(res.episode_end[i])) for i in range(2)])
+    env.close()
+    quiet = (False, False, False)
+    assert [s[0] for s in steps] == [quiet, quiet, quiet, (True, False, False), quiet, (False, True, True), quiet]
+    assert [s[1] for s in steps] == [quiet, quiet, (True, True, True)] * 2 + [quiet]
+
+
+
+def test_ales_frame_cap_is_a_truncation_that_ends_the_reported_game():
+    """On ale-py under the nature protocol (lives as learning episodes): the per-game frame cap
+    (``max_episode_frames``, 108,000 by default; 200 here, 50 steps) arrives as truncated, not
+    terminated, and ends the reported episode, also after a lost life in the same game."""
+    resolved = get_suite("atari").resolve(None, "Breakout", {"max_episode_frames": 200})
+    env = GymEnv(resolved.env_id, num_envs=1, seed=1, make_kwargs=resolved.make_kwargs, wrappers=resolved.train_wrappers)
+    env.reset()
+    ends = []
+    for t in range(90):
+        res = env.advance(torch.tensor([t % 4]))
+        if res.done[0]:
+            ends.append((bool(res.terminated[0]), bool(res.truncated[0]), bool(res.episode_end[0])))
+    env.close()
+    # Seed 1: the first game is cut with all its lives; the second loses a life, then is cut.
+    assert ends == [(False, True, True), (True, False, False), (False, True, True)]
 
 
 def test_fire_reset_presses_fire_then_2_after_every_reset():

@@ -87,3 +87,57 @@ def test_dqn_with_the_minatar_network_resumes_exactly(tmp_path):
         assert torch.equal(value, sb["loss_module"][key]), key
     stored = sa["replay_buffer"]["storage"]["data"]["observation"]
     assert stored.dtype == torch.uint8 and tuple(stored.shape[1:]) == (4, 10, 10)
+
+
+def _first_divergence(env: gym.Env, reference, actions, reference_actions, seed: int) -> int | None:
+    """Drives ``env`` and minatar's ``reference`` (seeded alike, restarted together after each game)
+    with the given actions; the first step whose observation, reward or terminal differs, or None."""
+    obs, _ = env.reset(seed=seed)
+    reference.seed(seed)
+    reference.reset()
+    assert np.array_equal(obs, reference.state().transpose(2, 0, 1).astype(np.uint8))
+    for t, (action, ref_action) in enumerate(zip(actions, reference_actions)):
+        obs, reward, terminated, truncated, _ = env.step(action)
+        ref_reward, ref_terminal = reference.act(ref_action)
+        if (not np.array_equal(obs, reference.state().transpose(2, 0, 1).astype(np.uint8))
+                or (reward, terminated, truncated) != (float(ref_reward), bool(ref_terminal), False)):
+            return t
+        if terminated:
+            env.reset()
+            reference.reset()
+    return None
+
+
+@pytest.mark.parametrize("game", ["asterix", "space_invaders"])
+def test_no_sticky_actions_and_no_ramping_are_minatars_settings(game):
+    """``env.options.sticky_action_prob=0`` and ``difficulty_ramping=false`` give minatar's
+    ``Environment(game, sticky_action_prob=0.0, difficulty_ramping=False)``, step for step over
+    several games (asterix ramps every 100 steps a game lasts, which these games reach)."""
+    from minatar import Environment
+
+    from rlkit.envs.suites import get_suite
+
+    resolved = get_suite("minatar").resolve(None, game, {"sticky_action_prob": 0.0, "difficulty_ramping": False})
+    actions = np.random.default_rng(0).integers(0, 6, 600).tolist()
+    env = gym.make(resolved.env_id, **resolved.make_kwargs)
+    reference = Environment(game, sticky_action_prob=0.0, difficulty_ramping=False)
+    assert _first_divergence(env, reference, actions, actions, seed=11) is None
+    if game == "asterix":  # the comparison can tell: minatar's defaults (sticky, ramping) diverge from it
+        for kwargs in ({"sticky_action_prob": 0.1}, {"difficulty_ramping": True}):
+            other = Environment(game, **{"sticky_action_prob": 0.0, "difficulty_ramping": False, **kwargs})
+            assert _first_divergence(gym.make(resolved.env_id, **resolved.make_kwargs), other, actions, actions, 11) is not None
+
+
+@pytest.mark.parametrize("game", ["breakout", "freeway"])
+def test_minimal_action_a_is_minatars_minimal_action_set_entry_a(game):
+    """The minimal action set's action ``a`` is minatar's ``minimal_action_set()[a]`` (breakout
+    [0, 1, 3], freeway [0, 2, 4]: not the first n actions), with minatar's default dynamics."""
+    from minatar import Environment
+
+    reference = Environment(game)
+    minimal = list(reference.minimal_action_set())
+    assert minimal != list(range(len(minimal)))
+    env = gym.make(minatar_id(game, full_action_set=False))
+    assert env.action_space.n == len(minimal)
+    actions = np.random.default_rng(1).integers(0, len(minimal), 300).tolist()
+    assert _first_divergence(env, reference, actions, [minimal[a] for a in actions], seed=5) is None

@@ -155,18 +155,30 @@ def test_normalize_state_round_trip_and_the_frozen_view():
     norm.reset(np.array([[1.0, 2.0], [3.0, 5.0]]))
     norm.step(TransformStep(np.ones((2, 2)), np.ones((2, 2)), np.array([1.0, 2.0]), np.array([True, False])))
     frozen = norm.frozen()
-    before = frozen.reset(np.array([[2.0, 2.0], [0.0, 1.0]]))
+    probe = np.array([[2.0, 2.0], [0.0, 1.0]])
+    before = frozen.reset(probe)
     other = Normalize(0.99)
     other.load_state_dict(norm.state_dict())
-    np.testing.assert_array_equal(other.obs_rms.mean, norm.obs_rms.mean)
+    # every statistic round-trips exactly (a resumed run normalises and scales rewards as before)
+    for mine, theirs in ((other.obs_rms, norm.obs_rms), (other.ret_rms, norm.ret_rms)):
+        np.testing.assert_array_equal(mine.mean, theirs.mean)
+        np.testing.assert_array_equal(mine.var, theirs.var)
+        assert mine.count == theirs.count
     np.testing.assert_array_equal(other.returns, norm.returns)
+    assert norm.ret_rms.count > 1 and norm.obs_rms.count > 4  # (updated: the round trip is not of priors)
     # the frozen view never updates its source, and leaves rewards as the env gives them
     count = norm.obs_rms.count
     step = frozen.step(TransformStep(np.ones((2, 2)), np.ones((2, 2)), np.array([7.0, -3.0]), np.zeros(2, bool)))
     assert norm.obs_rms.count == count and step.reward.tolist() == [7.0, -3.0]
-    # the view reads its source live: after the source loads other statistics, it uses them
-    norm.load_state_dict(Normalize(0.99).state_dict() | {"obs_rms": other.obs_rms.state_dict()})
-    np.testing.assert_array_equal(frozen.reset(np.array([[2.0, 2.0], [0.0, 1.0]])), before)
+    # the view reads its source live: after the source loads other statistics, it normalises with them
+    elsewhere = Normalize(0.99)
+    elsewhere.reset(np.array([[10.0, -4.0], [30.0, 6.0]]))
+    norm.load_state_dict(elsewhere.state_dict())
+    mean, var = elsewhere.obs_rms.mean, elsewhere.obs_rms.var
+    expected = np.clip((probe - mean) / np.sqrt(var + 1e-8), -10.0, 10.0).astype(np.float32)
+    after = frozen.reset(probe)
+    np.testing.assert_array_equal(after, expected)
+    assert not np.array_equal(after, before)
 
 
 def test_a_state_of_another_shape_is_refused():

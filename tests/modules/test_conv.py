@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from rlkit.modules import ConvNet, MinAtarNet, NatureCNN
@@ -108,3 +109,77 @@ def test_sizes_of_any_integer_kind_are_taken_and_fractions_refused():
     assert ConvNet(torch.Size([1, 5, 5]), 2, channels=np.array([4]), kernels=[3], strides=[1], hidden=[8]).features_dim == 8
     with pytest.raises(ValueError, match=r"ConvNet: in_shape=\[4.7, 10, 10\] is invalid; expected integers >= 1"):
         ConvNet((4.7, 10, 10), 2, channels=[4], kernels=[3], strides=[1], hidden=[8])
+
+
+def _layer_list(net: nn.Module) -> list[tuple]:
+    """Every leaf layer of ``net`` in registration order, with its hyperparameters."""
+    out: list[tuple] = []
+    for m in net.modules():
+        if next(m.children(), None) is not None:
+            continue
+        if isinstance(m, nn.Conv2d):
+            out.append(("conv", m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding, m.dilation,
+                        m.groups, m.bias is not None))
+        elif isinstance(m, nn.Linear):
+            out.append(("linear", m.in_features, m.out_features, m.bias is not None))
+        else:
+            out.append((type(m).__name__,))
+    return out
+
+
+def test_nature_cnn_layers_in_order_are_mnih_et_al_2015():
+    # Mnih et al. 2015, Methods: conv 32 8x8 stride 4, conv 64 4x4 stride 2, conv 64 3x3 stride 1 (no
+    # padding: 84 -> 20 -> 9 -> 7), each followed by a rectifier; 512 rectifier units; a linear output.
+    assert _layer_list(NatureCNN((4, 84, 84), 6)) == [
+        ("conv", 4, 32, (8, 8), (4, 4), (0, 0), (1, 1), 1, True), ("ReLU",),
+        ("conv", 32, 64, (4, 4), (2, 2), (0, 0), (1, 1), 1, True), ("ReLU",),
+        ("conv", 64, 64, (3, 3), (1, 1), (0, 0), (1, 1), 1, True), ("ReLU",),
+        ("Flatten",),
+        ("linear", 64 * 7 * 7, 512, True), ("ReLU",),
+        ("linear", 512, 6, True),
+    ]
+    # The trunk (A2C's shared features) ends with the ReLU of the 512 units.
+    assert _layer_list(NatureCNN((4, 84, 84), None))[-2:] == [("linear", 3136, 512, True), ("ReLU",)]
+
+
+def test_minatar_net_layers_in_order_are_young_and_tian_2019():
+    # MinAtar examples/dqn.py QNetwork: conv 16 3x3 stride 1 (10x10 -> 8x8), ReLU, 128 ReLU units, linear.
+    assert _layer_list(MinAtarNet((7, 10, 10), 3)) == [
+        ("conv", 7, 16, (3, 3), (1, 1), (0, 0), (1, 1), 1, True), ("ReLU",),
+        ("Flatten",),
+        ("linear", 16 * 8 * 8, 128, True), ("ReLU",),
+        ("linear", 128, 3, True),
+    ]
+
+
+def _by_hand(x: torch.Tensor, convs: list[tuple[nn.Conv2d, int]], linears: list[nn.Linear]) -> torch.Tensor:
+    """The published forward written out with torch.nn.functional and the network's weights only."""
+    for conv, stride in convs:
+        x = F.relu(F.conv2d(x, conv.weight, conv.bias, stride=stride))
+    x = x.reshape(x.shape[0], -1)
+    for linear in linears[:-1]:
+        x = F.relu(F.linear(x, linear.weight, linear.bias))
+    return F.linear(x, linears[-1].weight, linears[-1].bias)
+
+
+def test_nature_cnn_forward_equals_the_papers_computation_by_hand():
+    torch.manual_seed(0)
+    net = NatureCNN((4, 84, 84), 5)
+    convs = [m for m in net.modules() if isinstance(m, nn.Conv2d)]
+    linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
+    frames = torch.randint(0, 256, (3, 4, 84, 84), dtype=torch.uint8)
+    expected = _by_hand(frames.to(torch.float32) / 255.0, list(zip(convs, [4, 2, 1])), linears)
+    torch.testing.assert_close(net(frames), expected, rtol=1e-5, atol=1e-6)
+    # A float input (already standardised) is not scaled.
+    x = torch.randn(2, 4, 84, 84)
+    torch.testing.assert_close(net(x), _by_hand(x, list(zip(convs, [4, 2, 1])), linears), rtol=1e-5, atol=1e-6)
+
+
+def test_minatar_net_forward_equals_the_papers_computation_by_hand():
+    torch.manual_seed(1)
+    net = MinAtarNet((4, 10, 10), 6)
+    conv = next(m for m in net.modules() if isinstance(m, nn.Conv2d))
+    linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
+    frames = torch.randint(0, 2, (8, 4, 10, 10), dtype=torch.uint8)  # MinAtar's 0/1 channels, not scaled
+    torch.testing.assert_close(net(frames), _by_hand(frames.to(torch.float32), [(conv, 1)], linears),
+                               rtol=1e-5, atol=1e-6)

@@ -147,3 +147,46 @@ def test_step_matches_the_tensor_expression_bit_for_bit(dtype, init, end, steps)
         progress = min(module.frames.item() / steps, 1.0)
         assert module.eps.item() == (low + (high - low) * progress).item()
     assert module.eps.dtype == dtype
+
+
+def test_annealing_start_holds_eps_init_then_decays_linearly():
+    # MinAtar's DQN holds eps at 1 for its first 5,000 frames (learning starts) and then anneals. With
+    # annealing_start=50 and annealing_num_steps=100, eps after f frames of step() is, by hand:
+    #   f <= 50: 1;  50 < f < 150: 1 - 0.9 * (f - 50) / 100;  f >= 150: 0.1.
+    # The decay begins with frame 51 (the first frame after the 50 held ones).
+    def make():
+        return EGreedyModule(OneHot(3), eps_init=1.0, eps_end=0.1, annealing_num_steps=100, annealing_start=50)
+
+    module = make()
+    module.step(49)
+    assert module.eps.item() == 1.0
+    module.step(1)  # frame 50: the last one held at eps_init
+    assert module.eps.item() == 1.0 and module.frames.item() == 50
+    module.step(1)  # frame 51: the first step of the decay
+    assert module.eps.item() == pytest.approx(1.0 - 0.9 / 100)
+    module.step(49)  # frame 100: midway, 50 frames after the decay began
+    assert module.eps.item() == pytest.approx(0.55)
+    module.step(49)
+    assert module.eps.item() == pytest.approx(0.1 + 0.9 / 100)  # frame 149
+    module.step(1)
+    assert module.eps.item() == pytest.approx(0.1)  # frame 150: the end of the schedule
+    module.step(1000)
+    assert module.eps.item() == pytest.approx(0.1)
+
+    # One call that crosses the start counts only the frames after it: 40 + 20 -> 10 frames of decay.
+    crossing = make()
+    crossing.step(40)
+    crossing.step(20)
+    assert crossing.eps.item() == pytest.approx(1.0 - 0.9 * 0.1)
+
+    # A state_dict round trip mid-way (during the hold and during the decay) keeps the schedule.
+    for held in (30, 75):
+        source = make()
+        source.step(held)
+        fresh = make()
+        fresh.load_state_dict(source.state_dict())
+        assert fresh.eps.item() == source.eps.item() == pytest.approx(1.0 - 0.9 * max(held - 50, 0) / 100)
+        fresh.step(100 - held)  # to frame 100: the midpoint
+        assert fresh.eps.item() == pytest.approx(0.55)
+        fresh.step(50)
+        assert fresh.eps.item() == pytest.approx(0.1)

@@ -1,4 +1,4 @@
-"""Evaluator: one greedy episode per sub-env, against a plain gymnasium loop, for rlkit modules (their
+"""Evaluator: one greedy (or ε-greedy) episode per sub-env, against a plain gymnasium loop, for rlkit modules (their
 tensor-level call) and foreign TensorDict modules (their TensorDict call)."""
 from __future__ import annotations
 
@@ -90,3 +90,54 @@ def test_a_sampling_evaluation_is_seeded_and_leaves_the_generator_and_exploratio
     assert all(torch.equal(n["env_weights"], a["env_weights"]) and torch.equal(n["weights"], a["weights"])
                and n["steps"] == a["steps"] for n, a in zip(noise, after))
     assert sampled(5) == first != sampled(6)
+
+
+def epsilon_reference(n: int, epsilon: float, seed: int = SEED) -> tuple[list[float], list[int]]:
+    """``n`` CartPole episodes (sub-env i reset with seed + i) stepped in lockstep, each action
+    ``lean_right``'s replaced with probability ``epsilon`` by a uniformly random one: at every step a
+    coin for every sub-env, then a random action for every sub-env (finished ones included), both
+    from one ``torch.Generator`` seeded with ``seed``."""
+    envs = [gym.make("CartPole-v1") for _ in range(n)]
+    obs = [env.reset(seed=seed + i)[0] for i, env in enumerate(envs)]
+    returns, lengths, done = [0.0] * n, [0] * n, [False] * n
+    generator = torch.Generator().manual_seed(seed)
+    while not all(done):
+        coins = torch.rand(n, generator=generator) < epsilon
+        random = torch.multinomial(torch.ones(n, 2), 1, generator=generator).reshape(n)
+        for i, env in enumerate(envs):
+            if done[i]:
+                continue
+            action = int(random[i]) if coins[i] else int(lean_right(torch.as_tensor(obs[i])))
+            obs[i], reward, terminated, truncated, _ = env.step(action)
+            returns[i], lengths[i], done[i] = returns[i] + reward, lengths[i] + 1, terminated or truncated
+    return returns, lengths
+
+
+@pytest.mark.parametrize("epsilon", [0.0, 0.5, 1.0])
+def test_epsilon_greedy_evaluation_is_a_seeded_plain_loop(epsilon):
+    """The Atari protocols evaluate ε-greedily (``trainer.eval_epsilon``, 0.05 for DQN): a user
+    comparing with published numbers relies on each action being random with probability ε (ε = 1:
+    a uniformly random policy, ε = 0: the greedy one), and on every evaluation drawing the same
+    coins and actions for the same seed (resumed runs report what uninterrupted ones do), another
+    seed giving other episodes."""
+    policy = Actor(lean_right, in_keys=["observation"], out_keys=["action"])
+
+    def evaluator(seed: int) -> Evaluator:
+        return Evaluator(GymEnv("CartPole-v1", num_envs=4, seed=seed, vectorization="sync"), policy, seed=seed,
+                         epsilon=epsilon)
+
+    first = evaluator(SEED)
+    returns, lengths = first.episodes()
+    expected = epsilon_reference(4, epsilon)
+    assert (returns.tolist(), lengths.tolist()) == expected
+    if epsilon == 0.0:
+        assert expected == reference(4)  # greedy: lean_right's own episodes
+    else:
+        assert expected != reference(4)  # the random actions changed the episodes
+    again = first.episodes()  # the coins are drawn anew from the seed at every evaluation
+    assert (again[0].tolist(), again[1].tolist()) == expected
+    first.close()
+    other = evaluator(SEED + 1)
+    returns, lengths = other.episodes()
+    assert (returns.tolist(), lengths.tolist()) == epsilon_reference(4, epsilon, SEED + 1) != expected
+    other.close()

@@ -28,3 +28,34 @@ def test_scalars_read_back(tmp_path):
     events.Reload()
     assert [(e.step, e.value) for e in events.Scalars("loss_value")] == [(10, 0.5), (20, 0.25)]
     assert [(e.step, e.value) for e in events.Scalars("episode_return")] == [(10, 3.0)]
+
+
+def test_a_run_with_logger_tensorboard_writes_every_logged_metric(tmp_path):
+    """``logger=tensorboard``: the event files hold the rows of metrics.csv (every ``loss_*`` entry among
+    them) at the same frames, and the run's config."""
+    pytest.importorskip("tensorboard")
+    import csv
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    import rlkit
+
+    run_dir = rlkit.train(["algo=dqn", "env=CartPole", "logger=tensorboard", "total_frames=400",
+                           "algo.learning_starts=100", "algo.batch_size=16", "trainer.log_interval=100",
+                           "trainer.eval_interval=200", "trainer.eval_episodes=2", "trainer.progress=false"],
+                          output_dir=tmp_path / "run").run_dir
+    with open(run_dir / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    events = EventAccumulator(str(run_dir / "tensorboard"))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"loss_value", "eval_return"} <= tags
+    for tag in tags:
+        logged = [(int(row["step"]), float(row[tag])) for row in rows if row.get(tag) not in (None, "")]
+        written = events.Scalars(tag)
+        assert [e.step for e in written] == [step for step, _ in logged], tag
+        # (event files hold float32)
+        assert [e.value for e in written] == pytest.approx([value for _, value in logged], rel=1e-6), tag
+    assert events.Tags()["tensors"] == ["config/text_summary"]  # the run's config, as text
+    text = events.Tensors("config/text_summary")[0].tensor_proto.string_val[0].decode()
+    assert '"total_frames": 400' in text and '"name": "tensorboard"' in text
