@@ -53,8 +53,8 @@ def batched(tmp: Path, algo: str, seed: int, num_seeds: int, **kw) -> tuple[Path
     return tmp, {n: p.detach().clone() for n, p in trainer.loss_module.named_parameters()}
 
 
-def ordinary(tmp: Path, algo: str, seed: int) -> tuple[Path, dict]:
-    s = settings(algo, seed, 1)
+def ordinary(tmp: Path, algo: str, seed: int, extra: tuple[str, ...] = ()) -> tuple[Path, dict]:
+    s = settings(algo, seed, 1, extra=extra)
     seed_everything(seed)
     trainer = build_trainer(s, tmp)
     open_outputs(trainer, s, tmp, {})
@@ -103,13 +103,16 @@ def test_a_continuous_seed_among_others_is_the_seed_alone_up_to_the_last_bits(tm
         torch.testing.assert_close(p3[name][1], p1[name][0], rtol=0, atol=1e-6)
 
 
-@pytest.mark.parametrize("algo", ["dqn", "c51", "a2c"])
-def test_one_batched_seed_is_the_ordinary_run_up_to_float_rounding(tmp_path, algo):
+@pytest.mark.parametrize(("algo", "extra"), [
+    ("dqn", ()), ("c51", ()), ("a2c", ()),
+    ("dqn", ("trainer.eval_epsilon=0.5",)),  # the batched evaluator's ε draws are the ordinary one's
+])
+def test_one_batched_seed_is_the_ordinary_run_up_to_float_rounding(tmp_path, algo, extra):
     """The batched network call (baddbmm) and the per-seed loss reduction round differently from
     the ordinary run's addmm and fused mean: the same episodes over this budget, parameters within
     1e-5 (measured: below 3e-7)."""
-    alone, p1 = batched(tmp_path / "one", algo, 1, 1)
-    plain, po = ordinary(tmp_path / "plain", algo, 1)
+    alone, p1 = batched(tmp_path / "one", algo, 1, 1, extra=extra)
+    plain, po = ordinary(tmp_path / "plain", algo, 1, extra=extra)
     assert (alone / "seed_1" / "episodes.csv").read_text() == (plain / "episodes.csv").read_text()
     for name in po:
         assert torch.allclose(p1[name][0], po[name], atol=1e-5, rtol=0), name
