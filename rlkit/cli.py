@@ -107,7 +107,7 @@ def token_resolver() -> str:
 
 def run_dir_resolver(resume: str | None, default: str) -> str:
     """``hydra.run.dir``: the resumed run's own directory, else ``default``."""
-    return str(run_dir_of(resume)) if resume else default
+    return str(run_dir_of(resume)) if resume and resume.strip() else default  # (a blank one is refused)
 
 
 #: Environment variable through which the sweep's process tells its jobs (also those a launcher
@@ -307,7 +307,7 @@ class ConfigCheck(Callback):
     """
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        if config.get("resume"):
+        if config.get("resume") and str(config.resume).strip():  # (a blank resume= is refused by _check)
             self._check_resume(config)
             return
         run_dir = OmegaConf.select(config, "hydra.run.dir")

@@ -199,3 +199,6 @@ class RootConfig:
                f"an integer in [1, {cpus}] (the CPUs this machine lets the run use)")
         check(1 <= self.total_frames <= INT64_MAX, "total_frames", self.total_frames,
                f"an integer in [1, {INT64_MAX}]")
+        # (an unset shell variable, resume=$RUN, must not start a new run)
+        check(self.resume is None or bool(self.resume.strip()), "resume", self.resume,
+              "a run directory or a checkpoint file; leave resume unset (null) to start a new run")

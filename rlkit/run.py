@@ -43,7 +43,7 @@ from rlkit.factories import (
 )
 from rlkit.registry import get_algorithm
 from rlkit.rundir import COMMIT_NAME, RunDir
-from rlkit.trainers import Trainer, TrainerCallback
+from rlkit.trainers import Trainer, TrainerCallback, read_metrics_csv
 from rlkit.trainers.multiseed import MultiSeedTrainer
 from rlkit.trainers.checkpoint import (
     LAST_NAME,
@@ -566,10 +566,35 @@ def _verify_resume(run_dir: Path, overrides: list[str] | None, checkpoint: Path,
         except CheckpointError as err:
             raise type(err)(f"{checkpoint} does not belong to this run: {err}") from err
         _check_trained_with(state, restored_values(load_run_config(run_dir)), run_dir)  # (the file, not the line)
+        if settings.root.total_frames == done and (not trainer.end_pending() or closed_at_checkpoint(run_dir, state)):
+            raise RunDirError(f"run {run_dir} is complete: {done} of total_frames={done} frames, its closing "
+                              f"evaluation done; nothing to resume (give total_frames > {done} to train it further)")
     except BaseException:
         trainer.close()
         raise
     return _Verified(cfg, settings, drop_replay(state), trainer)
+
+
+def closed_at_checkpoint(run_dir: Path, state: dict) -> bool:
+    """Whether the closing row of a run whose end was pending at the checkpoint ``state`` was written:
+    its ``metrics.csv`` (each running seed's, for a multi-seed run) holds a row after the checkpoint's
+    rows, at its frame. A run's last checkpoint is saved before its closing evaluation and row, so a
+    run stopped in between has no such row, and its resume finishes it. False without a
+    ``metrics.csv`` (``logger=none``) to tell."""
+    frames = int(state["frames"])
+    if "outputs" in state:  # a multi-seed run: each seed's directory
+        places = [(run_dir / f"seed_{out['seed']}", int(out["log_rows"])) for out in state["outputs"]
+                  if out["status"] == "running"]
+    else:
+        places = [(run_dir, int(state.get("log_rows", 0)))]
+    for folder, kept in places:
+        try:
+            rows = read_metrics_csv(folder)
+        except (OSError, ValueError, KeyError):  # none, or unreadable: the resume itself deals with it
+            return False
+        if len(rows) <= kept or rows[kept]["step"] != frames:
+            return False
+    return bool(places)
 
 
 def _fit(trainer) -> dict:

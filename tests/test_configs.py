@@ -247,6 +247,9 @@ def test_prioritized_replay_with_slices_is_refused(algo, estimator):
         (["algo.optim._target_=torch.optim.RMSprop"],
          r"RMSprop does not take .*fused.*RMSprop takes \[.*'lr'.*~algo.optim.fused"),
         (["total_frames=0"], r"total_frames=0 is invalid"),
+        # resume=$RUN with $RUN unset must not start a new full-length run
+        (["resume="], r"resume='' is invalid: expected a run directory or a checkpoint file; leave resume unset"),
+        (["resume=' '"], r"resume=' ' is invalid"),
         (["+seedd=1"], r"unknown top-level key 'seedd' \(did you mean 'seed'\?\)"),
     ],
 )

@@ -410,6 +410,36 @@ def test_total_frames_below_the_frames_done_is_refused(finished):
     assert snapshot(finished) == before
 
 
+def test_resuming_a_complete_run_is_refused_and_changes_nothing(finished):
+    """A run that reached its budget and wrote its closing row: nothing to resume. (It used to
+    redo the closing evaluation, rewrite last.pt and blank the last row's fps.)"""
+    before = snapshot(finished)
+    with pytest.raises(RunDirError, match=r"is complete: 800 of total_frames=800 frames, its closing evaluation done; "
+                                          r"nothing to resume \(give total_frames > 800 to train it further\)"):
+        resume(finished)
+    assert snapshot(finished) == before
+
+
+def test_a_run_stopped_before_its_closing_row_is_finished_by_its_resume(tmp_path):
+    """The last checkpoint is saved before the closing evaluation: a run killed in between resumes
+    to the same closing row (and a row cut off mid-write by the kill is dropped, not parsed); once
+    written, the run is complete."""
+    finished = tmp_path / "run"
+    train(finished, ALGO["dqn"] + TINY + ["total_frames=700"])  # evaluations at 400 and (closing) 700
+    rows = read_metrics_csv(finished)
+    assert rows[-1]["step"] == 700 and "eval_return" in rows[-1]
+    metrics = finished / "metrics.csv"
+    lines = metrics.read_text().splitlines(keepends=True)
+    metrics.write_text("".join(lines[:-1]) + lines[-1][: len(lines[-1]) // 2])  # the closing row, half written
+    episodes = finished / "episodes.csv"
+    episodes.write_text(episodes.read_text() + "700,2")  # an episode row cut off too
+    resume(finished)
+    assert without_fps(read_metrics_csv(finished)) == without_fps(rows)
+    assert episodes.read_text().endswith("\n") and "\n700,2\n" not in episodes.read_text()
+    with pytest.raises(RunDirError, match="is complete: 700 of total_frames=700 frames"):
+        resume(finished)
+
+
 def test_resume_reads_one_run(tmp_path, finished):
     other = tmp_path / "other"
     other.mkdir()

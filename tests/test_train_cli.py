@@ -100,6 +100,8 @@ BAD = {
                "close matches: ['CartPole-v1'"),
     "resume": (["resume=does/not/exist"],
                "rlkit: no checkpoint file or run directory at 'does/not/exist'"),
+    # resume=$RUN with $RUN unset: refused, not a new full-length run
+    "empty_resume": (["resume="], "rlkit: invalid config: resume='' is invalid: expected a run directory"),
     "batch_size": (["algo.batch_size=0"], "rlkit: invalid config: algo.batch_size=0 is invalid: expected a positive"),
     # Hydra's own texts are a screen of search paths, or (for the optional experiment) the defaults trained.
     "group": (["algo=dqm"], "rlkit: invalid config: algo='dqm' is not a choice; valid choices: ['a2c', 'c51', 'dqn']"),

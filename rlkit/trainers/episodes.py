@@ -6,12 +6,13 @@ returns, which the per-interval means of ``metrics.csv`` cannot give.
 from __future__ import annotations
 
 import csv
+import io
 import os
 from pathlib import Path
 
 import torch
 
-from rlkit.utils.io import atomic_write
+from rlkit.utils.io import atomic_write, whole_lines
 
 HEADER = ["frame", "return", "length"]
 
@@ -69,6 +70,6 @@ def read_episodes(path: str | os.PathLike) -> list[dict[str, float]]:
     path = Path(path)
     if path.is_dir():
         path = path / EpisodeRecorder.FILENAME
-    with path.open(newline="", encoding="utf-8") as f:
-        return [{"frame": int(r["frame"]), "return": float(r["return"]), "length": int(r["length"])}
-                for r in csv.DictReader(f)]
+    # (a row cut off by a crash, without its newline, is left out)
+    return [{"frame": int(r["frame"]), "return": float(r["return"]), "length": int(r["length"])}
+            for r in csv.DictReader(io.StringIO(whole_lines(path), newline=""))]

@@ -647,6 +647,14 @@ class MultiSeedTrainer:
                  for key in ("episode_return", "eval_return") if (n := sum(key in r for r in rows))}
         self.progress.log_metrics(shown, step=self.frames)
 
+    def end_pending(self) -> bool:
+        """Whether the end of training still has an evaluation or a row to write at these frames
+        (see :meth:`Trainer.end_pending`), for the seeds still running."""
+        running = self._running()
+        if self.evaluator is not None and self._last["eval"] != self.frames and running and not self._halted:
+            return True
+        return any(self.outputs[k].window.pending for k in running)
+
     def _finish(self) -> None:
         if self._frozen:  # stopped seeds end with the parameters they stopped with
             with torch.no_grad():

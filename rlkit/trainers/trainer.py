@@ -603,6 +603,11 @@ class Trainer:
         self.logger.log_metrics(metrics, step=self.frames)
         self.log_rows += 1
 
+    def end_pending(self) -> bool:
+        """Whether the end of training still has an evaluation or a row to write at these frames
+        (what a run stopped after its last checkpoint, saved first, may not have done)."""
+        return (self.evaluator is not None and self._last["eval"] != self.frames) or self._window.pending
+
     def _finish(self) -> None:
         # Saved before the closing evaluation and row, so the checkpoint of a run stopped at K frames
         # equals a periodic one at K: resuming it to N > K then replays exactly an uninterrupted run.

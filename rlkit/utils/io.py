@@ -94,3 +94,21 @@ def new_file_mode() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return 0o666 & ~mask
+
+
+def whole_lines(path: str | os.PathLike[str]) -> str:
+    """The text of ``path`` up to and including its last newline. A file written a line at a time
+    (a CSV row per call, flushed) that its writer was killed in the middle of ends with a line
+    without its newline: that unfinished line is left out.
+
+    Examples:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from rlkit.utils.io import whole_lines
+        >>> path = Path(tempfile.mkdtemp()) / "episodes.csv"
+        >>> _ = path.write_text("frame,return,length\\n100,9.0,9\\n110,2")
+        >>> whole_lines(path)
+        'frame,return,length\\n100,9.0,9\\n'
+    """
+    text = Path(path).read_text(encoding="utf-8")
+    return text[: text.rfind("\n") + 1]

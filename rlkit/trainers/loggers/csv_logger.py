@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import csv
+import io
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from rlkit.trainers.loggers.base import Logger
-from rlkit.utils.io import atomic_write
+from rlkit.utils.io import atomic_write, whole_lines
 
 __all__ = ["CSVLogger", "read_metrics_csv"]
 
@@ -43,13 +44,12 @@ def read_metrics_csv(path: str | os.PathLike[str]) -> list[dict[str, float | int
     if not path.is_file():
         raise FileNotFoundError(f"no metrics CSV at {str(path)!r}")
     rows: list[dict[str, float | int]] = []
-    with path.open(newline="", encoding="utf-8") as f:
-        for raw in csv.DictReader(f):
-            row: dict[str, float | int] = {STEP_COLUMN: int(raw[STEP_COLUMN])}
-            for key, cell in raw.items():
-                if key != STEP_COLUMN and cell not in ("", None):
-                    row[key] = float(cell)
-            rows.append(row)
+    for raw in csv.DictReader(io.StringIO(whole_lines(path), newline="")):  # (a row cut off by a crash: left out)
+        row: dict[str, float | int] = {STEP_COLUMN: int(raw[STEP_COLUMN])}
+        for key, cell in raw.items():
+            if key != STEP_COLUMN and cell not in ("", None):
+                row[key] = float(cell)
+        rows.append(row)
     return rows
 
 
@@ -136,12 +136,13 @@ class CSVLogger(Logger):
             writer = csv.writer(out, lineterminator="\n")
             writer.writerow([STEP_COLUMN, *metric_names])
             if self.path.exists():
-                with self.path.open(newline="", encoding="utf-8") as src:
-                    for n, raw in enumerate(csv.DictReader(src)):
-                        if max_rows is not None and n >= max_rows:
-                            break
-                        cells = [raw.get(k) or "" for k in metric_names]
-                        writer.writerow([raw[STEP_COLUMN], *cells])
+                # A last row cut off by a crash (no newline) was logged after the resumed checkpoint: dropped.
+                src = io.StringIO(whole_lines(self.path), newline="")
+                for n, raw in enumerate(csv.DictReader(src)):
+                    if max_rows is not None and n >= max_rows:
+                        break
+                    cells = [raw.get(k) or "" for k in metric_names]
+                    writer.writerow([raw[STEP_COLUMN], *cells])
         self._metric_names = metric_names
 
     def _log_config(self, config: Mapping[str, Any]) -> None:
