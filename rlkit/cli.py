@@ -595,11 +595,17 @@ def command_line_problem(args: Sequence[str], conf_dir: Path, config_name: str =
     if any(a.split("=", 1)[0] in _OTHER_CONFIGS for a in args) or any(
             a.lstrip("+~").startswith("hydra.searchpath") for a in args):
         return None  # configs from elsewhere (tune.py's experiment=best): only Hydra knows the choices
+    overrides = [a for a in args if not a.startswith("-")]
     try:
-        parsed = OverridesParser.create().parse_overrides([a for a in args if not a.startswith("-")])
+        parsed = OverridesParser.create().parse_overrides(overrides)
     except HydraException:
-        return None  # Hydra's own message names the unparsable override
+        return _parse_problem(overrides)
     groups = CHOSEN_GROUPS if config_name in GROUPED_CONFIGS else ()
+    for override in parsed:
+        if override.is_add() and override.key_or_group in groups and not isinstance(override.value(), dict):
+            # Hydra: "Multiple values for algo. To override a value use 'override algo: c51'"
+            return (f"{override.input_line} adds a second {override.key_or_group}, which the config already "
+                    f"chooses; choose it without +: {override.input_line.lstrip('+')}")
     chosen: list[str] = []
     merged: list[Any] = []
     swept_group = False
@@ -644,6 +650,38 @@ def command_line_problem(args: Sequence[str], conf_dir: Path, config_name: str =
         if problem:
             return problem
     return None
+
+
+def _parse_problem(overrides: Sequence[str]) -> str:
+    """The first override Hydra's grammar cannot read, as one line: a list or mapping with spaces that
+    the shell split into several arguments gets the quoted form that works.
+
+    Examples:
+        >>> from rlkit.cli import _parse_problem
+        >>> _parse_problem(["seed=1", "algo.hidden_sizes=[64,", "64]"])
+        "cannot read the override 'algo.hidden_sizes=[64,' (the shell splits at spaces): quote it whole, 'algo.hidden_sizes=[64, 64]'"
+        >>> _parse_problem(["a=b=c"])
+        "cannot read the override 'a=b=c' (mismatched input '=' expecting <EOF>); see https://hydra.cc/docs/1.2/advanced/override_grammar/basic"
+    """
+    parser = OverridesParser.create()
+    for i, arg in enumerate(overrides):
+        try:
+            parser.parse_overrides([arg])
+            continue
+        except HydraException as err:
+            lines = [line for line in str(err).splitlines() if line.strip() and not line.startswith("See ")]
+            detail = lines[-1].strip() if lines else "not key=value"
+        depth = 0
+        for j in range(i, len(overrides)):  # the arguments that close its brackets, if any
+            depth += sum(overrides[j].count(c) for c in "[{(") - sum(overrides[j].count(c) for c in "]})")
+            if depth <= 0:
+                break
+        if j > i and depth == 0:
+            joined = " ".join(overrides[i:j + 1])
+            return f"cannot read the override {arg!r} (the shell splits at spaces): quote it whole, {shlex.quote(joined)}"
+        return (f"cannot read the override {arg!r} ({detail}); see "
+                "https://hydra.cc/docs/1.2/advanced/override_grammar/basic")
+    return "cannot read the overrides " + " ".join(overrides)
 
 
 def _shape_problem(cfg: DictConfig, override: Any) -> str | None:

@@ -102,6 +102,12 @@ BAD = {
                "rlkit: no checkpoint file or run directory at 'does/not/exist'"),
     # resume=$RUN with $RUN unset: refused, not a new full-length run
     "empty_resume": (["resume="], "rlkit: invalid config: resume='' is invalid: expected a run directory"),
+    # Hydra: a multi-line grammar error, and "Multiple values for algo", exit 1
+    "list_split_by_the_shell": (["algo.hidden_sizes=[64,", "64]"],
+                                "rlkit: invalid config: cannot read the override 'algo.hidden_sizes=[64,' (the shell "
+                                "splits at spaces): quote it whole, 'algo.hidden_sizes=[64, 64]'"),
+    "added_group": (["+algo=c51"], "rlkit: invalid config: +algo=c51 adds a second algo, which the config already "
+                                   "chooses; choose it without +: algo=c51"),
     "batch_size": (["algo.batch_size=0"], "rlkit: invalid config: algo.batch_size=0 is invalid: expected a positive"),
     # Hydra's own texts are a screen of search paths, or (for the optional experiment) the defaults trained.
     "group": (["algo=dqm"], "rlkit: invalid config: algo='dqm' is not a choice; valid choices: ['a2c', 'c51', 'dqn']"),
