@@ -240,6 +240,9 @@ def test_prioritized_replay_with_slices_is_refused(algo, estimator):
         (["value_estimator.gamma=1.2"], r"value_estimator.gamma=1.2 is invalid"),
         (["algo=a2c", "algo.activation=gelu"], r"algo.activation='gelu' is invalid: expected one of \['tanh', 'relu', 'elu', 'silu'\]"),
         (["env.id=CartPol-v1"], r"env.id='CartPol-v1' is not a registered gymnasium id; close matches: \['CartPole-v1'"),
+        # (an id no registration adds: tests may have registered ale-py's)
+        (["env=gym", "env.id=ALE/Pongg-v5"], r"'ALE/Pongg-v5' is not a registered gymnasium id; Atari games are "
+                                             r"env=atari env.game=Pongg"),
         (["logger=wandb", "logger.mode=sometimes"], r"logger.mode='sometimes' is invalid: expected one of"),
         (["device=tpu9"], r"device='tpu9' is not a torch device"),
         (["algo.optim._target_=torch.optim.Nope"], r"cannot be imported"),

@@ -36,12 +36,37 @@ def find_env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
         return gym.spec(name)
     except gym.error.Error as err:
         close = difflib.get_close_matches(name, list(gym.registry), n=5, cutoff=0.6)
-        hint = (
+        hint = suite_hint(name) or (
             f"close matches: {close}"
             if close
             else "run gymnasium.pprint_registry() to list the registered ids"
         )
         raise ValueError(f"env id {env_id!r} is not a registered gymnasium id; {hint}") from err
+
+
+def suite_hint(name: str) -> str | None:
+    """How to choose the game that an Atari or MinAtar id names (rlkit builds those through
+    ``env=atari`` / ``env=minatar``, which register them), or None.
+
+    Examples:
+        >>> from rlkit.envs.make import suite_hint
+        >>> suite_hint("ALE/Pong-v5")
+        'Atari games are env=atari env.game=Pong (pip install -e ".[atari]")'
+        >>> suite_hint("BreakoutNoFrameskip-v4")
+        'Atari games are env=atari env.game=Breakout (pip install -e ".[atari]")'
+        >>> suite_hint("MinAtar/SpaceInvaders-v1")
+        'MinAtar games are env=minatar env.game=space_invaders (pip install -e ".[minatar]")'
+        >>> suite_hint("CartPol-v1") is None
+        True
+    """
+    atari = re.fullmatch(r"(?:ALE/([A-Za-z]+)-v\d+|([A-Za-z]+)NoFrameskip-v\d+)", name)
+    if atari:
+        return f'Atari games are env=atari env.game={atari.group(1) or atari.group(2)} (pip install -e ".[atari]")'
+    minatar = re.fullmatch(r"MinAtar/([A-Za-z]+)-v\d+", name)
+    if minatar:
+        game = re.sub(r"(?<!^)(?=[A-Z])", "_", minatar.group(1)).lower()
+        return f'MinAtar games are env=minatar env.game={game} (pip install -e ".[minatar]")'
+    return None
 
 
 def dependency_error(env_id: str, spec: gym.envs.registration.EnvSpec, err: Exception) -> ImportError:
