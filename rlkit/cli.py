@@ -604,8 +604,9 @@ def command_line_problem(args: Sequence[str], conf_dir: Path, config_name: str =
     for override in parsed:
         if override.is_add() and override.key_or_group in groups and not isinstance(override.value(), dict):
             # Hydra: "Multiple values for algo. To override a value use 'override algo: c51'"
-            return (f"{override.input_line} adds a second {override.key_or_group}, which the config already "
-                    f"chooses; choose it without +: {override.input_line.lstrip('+')}")
+            given = override.input_line or f"+{override.key_or_group}={override.get_value_string()}"
+            return (f"{given} adds a second {override.key_or_group}, which the config already "
+                    f"chooses; choose it without +: {given.lstrip('+')}")
     chosen: list[str] = []
     merged: list[Any] = []
     swept_group = False

@@ -442,6 +442,12 @@ def find_checkpoint(run_dir_or_file: str | os.PathLike[str]) -> Path:
         snapshots = _snapshots(directory)
         if snapshots:
             return snapshots[-1][1]
+    seed = re.fullmatch(r"seed_(\d+)", path.name)
+    if seed and (checkpoint_dir(path.parent) / LAST_NAME).is_file():
+        raise MissingCheckpointError(
+            f"{str(path)!r} is seed {seed.group(1)}'s folder of the multi-seed run in {str(path.parent)!r}, "
+            f"whose checkpoint holds every seed: resume={path.parent}"
+        )
     raise MissingCheckpointError(
         f"no checkpoint in run directory {str(path)!r}: looked for {LAST_NAME} or step_<frames>.pt in "
         + " and ".join(repr(str(d)) for d in searched)

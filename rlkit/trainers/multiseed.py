@@ -312,7 +312,8 @@ class MultiSeedTrainer:
         if [int(s) for s in state.get("seeds", [])] != self.seeds:
             held = (f"seeds {list(state['seeds'])}" if state.get("seeds") is not None
                     else "one seed (an ordinary run's checkpoint, num_seeds 1)")
-            raise CheckpointMismatchError(f"it holds {held}, this run trains seeds {self.seeds}")
+            raise CheckpointMismatchError(f"it holds {held}, this run trains seeds {self.seeds} (seed and num_seeds "
+                                          "cannot change on resume)")
         mismatch = (first_mismatch({k: _class_name(v) for k, v in self._components().items()},
                                    state.get("components", {}), "components", values=True)
                     or first_mismatch(dict(self.loss_module.state_dict()), dict(state["loss_module"]), "loss_module")

@@ -12,7 +12,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from rlkit.builders import validate_config
-from rlkit.errors import NotStackableError
+from rlkit.errors import MissingCheckpointError, NotStackableError
 from rlkit.factories import build_multiseed_trainer, build_trainer, open_multiseed_outputs, open_outputs
 from rlkit.modules import MLP, MinAtarNet, NatureCNN
 from rlkit.modules.mlp import stack_seed_parameters_
@@ -468,9 +468,15 @@ def test_resume_refuses_a_checkpoint_of_other_seeds(tmp_path):
     shutil.copy(tmp_path / "a" / "checkpoints" / "last.pt", tmp_path / "other.pt")
     s = settings("dqn", 1, 2, frames=400)
     trainer = build_multiseed_trainer(s, tmp_path / "b")
-    with pytest.raises(Exception, match=r"holds seeds \[0, 1\], this run trains seeds \[1, 2\]"):
+    with pytest.raises(Exception, match=r"holds seeds \[0, 1\], this run trains seeds \[1, 2\] \(seed and "
+                                        r"num_seeds cannot change on resume\)"):
         trainer.load_state_dict(load_checkpoint(tmp_path / "other.pt"))
     trainer.close()
+    # A seed's folder is not the run: the message names the run to resume.
+    from rlkit.trainers import find_checkpoint
+    with pytest.raises(MissingCheckpointError, match=r"'.*seed_1' is seed 1's folder of the multi-seed run in "
+                                                     r"'.*a', whose checkpoint holds every seed: resume=.*a$"):
+        find_checkpoint(tmp_path / "a" / "seed_1")
 
 
 def test_train_log_of_a_multi_seed_run(tmp_path):
