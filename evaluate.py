@@ -2,7 +2,8 @@
 [seed=...] [device=...] [deterministic=true]` (Hydra; config conf/evaluate.yaml).
 
 Thin: the Hydra entry is in rlkit/cli.py, the evaluation in rlkit/evaluation.py. Writes
-<run>/eval/<timestamp>/results.json (and episode-<i>.mp4 with video=true).
+<run>/eval/<timestamp>/results.json (and episode-<i>.mp4 with video=true); out=<dir> for a new or
+empty directory elsewhere (not among a run's own files).
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@
 Thin: the Hydra entry is in rlkit/cli.py, the export in rlkit/exporter.py. Writes
 <run>/export/policy.<pt|pt2|onnx> by default (policy_<checkpoint>.<suffix> for a checkpoint other than
 the run's latest): observation tensor -> action tensor, the run's normalisation inside, loadable
-without rlkit.
+without rlkit. An existing file there (or at out=) is replaced only when it is an earlier export.
 """
 from __future__ import annotations
 

@@ -21,6 +21,7 @@ from rlkit.config_schema import EVAL_SEED_OFFSET, MAX_SEED
 from rlkit.envs.suites import get_suite
 from rlkit.errors import ConfigError
 from rlkit.factories import make_env
+from rlkit.rundir import check_outside_run_files
 from rlkit.trainers.evaluator import Evaluator
 from rlkit.trainers.video import check_video_support, video_wrappers, warn_no_video
 from rlkit.utils.io import atomic_write
@@ -51,7 +52,9 @@ def evaluate(run: str | os.PathLike[str], *, episodes: int = 10, video: bool = F
         device: where the networks run.
         deterministic: the greedy / mode actions; ``False`` samples a stochastic policy (A2C) and
             takes random actions with the run's ``trainer.eval_epsilon`` (DQN, C51).
-        output_dir: where to write; default ``<run dir>/eval/<timestamp>/`` (a new directory).
+        output_dir: where to write; default ``<run dir>/eval/<timestamp>/`` (a new directory). Inside
+            a run directory (this run's or another's) only its ``eval/`` folder is taken, not the
+            run's own files (its ``checkpoints/``, ``.hydra/``, config and logs).
         agent: the run's agent when the caller loaded it already (:func:`rlkit.load_agent`).
         checkpoint: the checkpoint of the run directory ``run`` to evaluate, by file name
             (``step_50000.pt``); default its last.
@@ -65,7 +68,8 @@ def evaluate(run: str | os.PathLike[str], *, episodes: int = 10, video: bool = F
         deterministic, epsilon, max_steps).
 
     Raises:
-        RlkitError: before anything is written: bad arguments (``ConfigError``), a missing run or
+        RlkitError: before anything is written: bad arguments (``ConfigError``: an ``output_dir``
+            among a run's own files, a file or a non-empty directory included), a missing run or
             checkpoint, a corrupt or unsafe one, a checkpoint that does not fit the run's config,
             an env that cannot be built, or (``video``) moviepy missing or an env that cannot
             render.
@@ -88,6 +92,7 @@ def evaluate(run: str | os.PathLike[str], *, episodes: int = 10, video: bool = F
         epsilon = 0.0  # an evaluation epsilon acts in discrete action spaces only
 
     out = Path(output_dir) if output_dir is not None else _new_eval_dir(agent.run_dir)
+    check_outside_run_files(out, "eval", "the evaluation", shown=f"output directory {str(out)!r}")
     if out.exists() and not out.is_dir():
         raise ConfigError(f"output directory {out} is a file; give a new or empty directory")
     if out.exists() and any(out.iterdir()):

@@ -18,10 +18,12 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
+import json
 import logging
 import os
 import tempfile
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Literal
 
@@ -30,11 +32,12 @@ from torch import nn
 
 from rlkit.agent import Agent, PolicyModule, given_or_loaded
 from rlkit.errors import ConfigError, RlkitError
+from rlkit.rundir import check_outside_run_files
 from rlkit.trainers.checkpoint import checkpoint_dir, find_checkpoint
 from rlkit.utils.io import new_file_mode
 
 __all__ = ["EXPORT_FORMATS", "ONNX_EXTRA", "ExportFormat", "check_export_request", "checkpoint_label",
-           "default_export_path", "export_policy"]
+           "default_export_path", "export_policy", "is_export"]
 
 ExportFormat = Literal["torchscript", "onnx", "pt2"]
 #: Format -> file suffix.
@@ -42,6 +45,14 @@ EXPORT_FORMATS: dict[str, str] = {"torchscript": ".pt", "onnx": ".onnx", "pt2": 
 #: How to install what ``format=onnx`` needs.
 ONNX_EXTRA = 'pip install -e ".[onnx]"'
 _BATCH = 2  # the example batch the export traces (a batch of 1 would be specialised by torch.export)
+#: The mark of an exported file, by which a later export knows the file is one it may replace: an
+#: extra file of the TorchScript and pt2 archives (``<archive>/extra/rlkit_export.json``), a metadata
+#: property of the ONNX model (``rlkit_export``); its value names the format.
+_MARK = "rlkit_export"
+#: The class every export traces (``_Exported``, ``_ExportedMasked``): the files written before the
+#: mark name it (the TorchScript archive's code, the pt2 program's and the ONNX nodes' module stacks).
+_TRACED = "rlkit.exporter._Exported"
+_TRACED_CODE = "/code/__torch__/rlkit/exporter"
 
 
 class _Exported(nn.Module):
@@ -83,15 +94,16 @@ def export_policy(run: str | os.PathLike[str], format: str = "torchscript", out:
         out: the file to write; default ``<run dir>/export/policy.<pt|onnx|pt2>``, or
             ``policy_<checkpoint>.<suffix>`` for a checkpoint other than the run's latest
             (:func:`default_export_path`). Written atomically (a temporary file renamed), replacing
-            an older export.
+            an earlier export (:func:`is_export`); any other file there is refused.
         device: where the exported networks run.
         agent: the run's agent when the caller loaded it already (:func:`rlkit.load_agent`).
         checkpoint: the checkpoint of the run directory ``run`` to export, by file name
             (``step_50000.pt``); default its last.
 
     Raises:
-        RlkitError: before anything is written: an unknown format (``ConfigError``), ONNX without
-            its packages, a missing, corrupt or unsafe checkpoint, one that does not fit the run.
+        RlkitError: before anything is written: an unknown format (``ConfigError``), an ``out``
+            among a run's own files or an existing file that is not an export (``ConfigError``), ONNX
+            without its packages, a missing, corrupt or unsafe checkpoint, one that does not fit the run.
 
     Examples:
         >>> import tempfile
@@ -112,7 +124,10 @@ def export_policy(run: str | os.PathLike[str], format: str = "torchscript", out:
     path = Path(out) if out is not None else default_export_path(agent, format)
     if path.is_dir():
         raise ConfigError(f"out={str(path)!r} is a directory; give the file to write")
-    _check_not_in_a_run(path)
+    check_outside_run_files(path, "export", "the export")
+    if path.exists() and not is_export(path):
+        raise ConfigError(f"out={str(path)!r} exists and is not a policy file export.py wrote, which is all an export "
+                          f"replaces; it is left as it is: give another out= or remove the file first")
     module = (_ExportedMasked if agent.policy.reads_mask else _Exported)(agent.policy).eval()
     spec = agent.observation_spec
     example: tuple[torch.Tensor, ...] = (torch.zeros(_BATCH, *spec.shape, dtype=spec.dtype, device=agent.device),)
@@ -221,37 +236,57 @@ def _remove_empty(folders: list[Path]) -> None:
             break
 
 
-def _check_not_in_a_run(path: Path) -> None:
-    """Refuses an ``out=`` inside a run directory (this run's or another's: the nearest folder above
-    it holding rlkit's ``config.yaml`` with ``checkpoints/`` or run logs beside it; a seed folder of a
-    multi-seed run is one) other than in its ``export/`` folder, where it would replace or sit among
-    the run's own files (its config, checkpoints, logs).
+def is_export(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a file :func:`export_policy` wrote (any format, any rlkit version): a
+    TorchScript or pt2 archive or an ONNX model carrying the mark of an export, or (written before
+    exports were marked) naming the module an export traces. Anything else (a file that cannot be
+    read included) is not.
 
     Examples:
         >>> import tempfile
         >>> from pathlib import Path
-        >>> from rlkit.errors import ConfigError
-        >>> from rlkit.exporter import _check_not_in_a_run
-        >>> run = Path(tempfile.mkdtemp())
-        >>> (run / "checkpoints").mkdir(); _ = (run / "config.yaml").write_text("seed: 0")
-        >>> _check_not_in_a_run(run / "export" / "policy.pt")  # the run's export folder: fine
-        >>> try:
-        ...     _check_not_in_a_run(run / "checkpoints" / "last.pt")
-        ... except ConfigError as err:
-        ...     print(str(err).split(" is ")[1][:26])
-        inside the run directory '
+        >>> from rlkit.exporter import is_export
+        >>> notes = Path(tempfile.mkdtemp()) / "notes.txt"
+        >>> _ = notes.write_text("not a policy")
+        >>> is_export(notes), is_export(notes.with_name("missing.pt"))
+        (False, False)
     """
-    resolved = path.resolve()
-    for folder in resolved.parents:
-        if (folder / "config.yaml").is_file() and any((folder / name).exists() for name in _RUN_FILES):
-            if resolved.relative_to(folder).parts[0] != "export":
-                raise ConfigError(f"out={str(path)!r} is inside the run directory {str(folder)!r}, among its own "
-                                  f"files; write the export into {str(folder / 'export')!r} or outside the run")
-            return
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                entries = archive.infolist()
+                if any(e.filename.endswith(f"/extra/{_MARK}.json") for e in entries):
+                    return True
+                # a TorchScript archive written before the mark: the code of the class it traced
+                # (``exporter/___torch_mangle_<n>.py`` when a process traced it before)
+                if any(_TRACED_CODE in e.filename for e in entries):
+                    return True
+                # a pt2 archive written before the mark: its program's module stacks name the class
+                return any("/models/" in e.filename and e.filename.endswith(".json") and e.file_size < 1 << 28
+                           and _TRACED.encode() in archive.read(e) for e in entries)
+        return _is_onnx_export(Path(path))
+    except (OSError, zipfile.BadZipFile, ValueError, RuntimeError):
+        return False
 
 
-#: What a run directory holds beside its config.yaml (a seed folder of a multi-seed run has no checkpoints/).
-_RUN_FILES = ("checkpoints", "metrics.csv", "episodes.csv", "train.log")
+def _is_onnx_export(path: Path) -> bool:
+    """Whether ``path`` is an ONNX model :func:`export_policy` wrote (``False`` without the ``onnx``
+    package). A serialised ``ModelProto`` starts with its ``ir_version`` (tag byte 0x08): a file
+    that starts otherwise is not parsed."""
+    if importlib.util.find_spec("onnx") is None or not path.is_file() or path.stat().st_size >= 1 << 31:
+        return False
+    with open(path, "rb") as f:
+        if f.read(1) != b"\x08":
+            return False
+    import onnx
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:  # protobuf's DecodeError, onnx's own checks: not an ONNX model
+        return False
+    if any(prop.key == _MARK for prop in model.metadata_props):
+        return True
+    return any(_TRACED in prop.value for node in model.graph.node for prop in node.metadata_props)
 
 
 def _torchscript(module: nn.Module, example: tuple[torch.Tensor, ...], path: Path) -> None:
@@ -261,7 +296,7 @@ def _torchscript(module: nn.Module, example: tuple[torch.Tensor, ...], path: Pat
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         warnings.simplefilter("ignore", DeprecationWarning)
         traced = torch.jit.trace(module, example, check_trace=False)
-        torch.jit.save(traced, str(path))
+        torch.jit.save(traced, str(path), _extra_files={f"{_MARK}.json": _mark("torchscript")})
 
 
 def _dynamic_shapes(example: tuple[torch.Tensor, ...]) -> tuple[dict[int, torch.export.Dim], ...]:
@@ -271,7 +306,7 @@ def _dynamic_shapes(example: tuple[torch.Tensor, ...]) -> tuple[dict[int, torch.
 
 def _pt2(module: nn.Module, example: tuple[torch.Tensor, ...], path: Path) -> None:
     program = torch.export.export(module, example, dynamic_shapes=_dynamic_shapes(example))
-    torch.export.save(program, str(path))
+    torch.export.save(program, str(path), extra_files={f"{_MARK}.json": _mark("pt2")})
 
 
 def _onnx(module: nn.Module, example: tuple[torch.Tensor, ...], path: Path) -> None:
@@ -286,6 +321,16 @@ def _onnx(module: nn.Module, example: tuple[torch.Tensor, ...], path: Path) -> N
                               dynamic_shapes=_dynamic_shapes(example), external_data=False, verbose=False)
     finally:
         onnx_log.setLevel(level)
+    import onnx
+
+    model = onnx.load(str(path))
+    model.metadata_props.add(key=_MARK, value=_mark("onnx"))
+    onnx.save(model, str(path))
+
+
+def _mark(format: str) -> str:
+    """The mark an export carries (see :data:`_MARK`)."""
+    return json.dumps({"format": format})
 
 
 _WRITERS = {"torchscript": _torchscript, "pt2": _pt2, "onnx": _onnx}

@@ -26,10 +26,10 @@ import socket
 from pathlib import Path
 from types import TracebackType
 
-from rlkit.errors import RunDirBusyError, RunDirError
+from rlkit.errors import ConfigError, RunDirBusyError, RunDirError
 
-__all__ = ["COMMIT_NAME", "LOCK_NAME", "RunDir", "check_fresh_run_dir", "lock_holder", "override_value", "quoted",
-           "resume_hint", "resume_override"]
+__all__ = ["COMMIT_NAME", "LOCK_NAME", "RunDir", "check_fresh_run_dir", "check_outside_run_files", "lock_holder",
+           "override_value", "quoted", "resume_hint", "resume_override"]
 
 LOCK_NAME = ".rlkit.lock"
 # Files a start may find in a directory it is given and still call it fresh: its own lock file (left
@@ -192,6 +192,53 @@ def check_creatable(folder: str | os.PathLike[str], what: str) -> None:
                 level.rmdir()
             except OSError:
                 pass
+
+
+#: What a run directory holds beside its config.yaml (a seed folder of a multi-seed run has no checkpoints/).
+_RUN_FILES = ("checkpoints", "metrics.csv", "episodes.csv", "train.log")
+
+
+def check_outside_run_files(path: str | os.PathLike[str], own: str, what: str, shown: str | None = None) -> None:
+    """Refuses ``path``, a file or folder to write, inside a run directory (this run's or another's:
+    the nearest folder above it holding rlkit's ``config.yaml`` with ``checkpoints/`` or run logs
+    beside it; a seed folder of a multi-seed run is one) anywhere but in the run's folder ``own``
+    (``export``, ``eval``), where it would replace or sit among the run's own files (its config,
+    checkpoints, ``.hydra/``, logs). What :func:`rlkit.exporter.export_policy` (``own="export"``) and
+    :func:`rlkit.evaluation.evaluate` (``own="eval"``) check before they write.
+
+    Args:
+        path: the file or folder to write.
+        own: the run's folder where ``what`` belongs.
+        what: what is written, for the message (``"the export"``).
+        shown: how the message names ``path``; default ``out='<path>'``.
+
+    Raises:
+        ConfigError: naming the path, the run directory and where to write instead.
+
+    Examples:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from rlkit.errors import ConfigError
+        >>> from rlkit.rundir import check_outside_run_files
+        >>> run = Path(tempfile.mkdtemp())
+        >>> (run / "checkpoints").mkdir(); _ = (run / "config.yaml").write_text("seed: 0")
+        >>> check_outside_run_files(run / "export" / "policy.pt", "export", "the export")  # the run's export folder: fine
+        >>> try:
+        ...     check_outside_run_files(run / "checkpoints" / "last.pt", "export", "the export")
+        ... except ConfigError as err:
+        ...     print(str(err).split(" is ")[1][:26])
+        inside the run directory '
+    """
+    resolved = Path(path).resolve()
+    for folder in (resolved, *resolved.parents):
+        if (folder / COMMIT_NAME).is_file() and any((folder / name).exists() for name in _RUN_FILES):
+            parts = resolved.relative_to(folder).parts
+            if not parts or parts[0] != own:  # (``path`` the run directory itself: among them too)
+                shown = shown if shown is not None else f"out={str(path)!r}"
+                where = "inside the run directory" if parts else "the run directory"
+                raise ConfigError(f"{shown} is {where} {str(folder)!r}, among its own files; "
+                                  f"write {what} into {str(folder / own)!r} or outside the run")
+            return
 
 
 def check_fresh_run_dir(run_dir: str | os.PathLike[str]) -> None:

@@ -137,14 +137,33 @@ def test_video_needs_moviepy(cli_run):
     ("evaluate.py", ["run={run}", "checkpoint=50000"], "rlkit: checkpoint='50000' is invalid (did you mean "
                                                       "step_50000.pt?): expected the name of one of the run's checkpoints"),
     ("export.py", ["run={run}", "checkpoint=step_9.pt"], "rlkit: checkpoint='step_9.pt' is not among the checkpoints "),
+    # among the run's own files (evaluate.py wrote results.json there; export.py refused it already)
+    ("evaluate.py", ["run={run}", "out={run}/checkpoints/ev"], "rlkit: invalid config: output directory '{run}/checkpoints/ev' "
+                                                             "is inside the run directory '{run}', among its own files; "
+                                                             "write the evaluation into '{run}/eval' or outside the run\n"),
+    ("export.py", ["run={run}", "out={run}/.hydra/policy.pt"], "rlkit: invalid config: out='{run}/.hydra/policy.pt' is "
+                                                              "inside the run directory '{run}', among its own files"),
 ])
 def test_bad_input_is_refused_in_one_line_and_writes_nothing(cli_run, tmp_path, name, args, message):
     cwd, run = cli_run
     before, before_cwd = files(run), files(cwd)
     done = script(name, *[a.format(tmp=tmp_path, run=run) for a in args], cwd=tmp_path)
     assert done.returncode == 2, done.stderr
-    assert done.stderr.startswith(message) and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith(message.format(run=run)) and done.stderr.count("\n") == 1, done.stderr
     assert files(run) == before and files(cwd) == before_cwd and list(tmp_path.iterdir()) == []
+
+
+def test_export_keeps_an_existing_file_that_is_not_an_export(cli_run, tmp_path):
+    """export.py out=<an unrelated file> replaced it with the exported zip and exit 0."""
+    cwd, run = cli_run
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes\n")
+    before = files(run)
+    done = script("export.py", f"run={run}", f"out={notes}", cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == (f"rlkit: invalid config: out='{notes}' exists and is not a policy file export.py wrote, which "
+                           "is all an export replaces; it is left as it is: give another out= or remove the file first\n")
+    assert notes.read_text() == "my notes\n" and files(tmp_path) == ["notes.txt"] and files(run) == before
 
 
 @pytest.mark.parametrize("task", ["export", "evaluate"])

@@ -195,3 +195,25 @@ def test_a_non_empty_output_directory_is_refused(tiny_run, tmp_path):
     with pytest.raises(ConfigError, match="is not empty"):
         evaluate(tiny_run("dqn"), episodes=1, output_dir=tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["x"]
+
+
+def test_an_output_directory_among_a_runs_own_files_is_refused(tiny_run, tmp_path):
+    """out=<run>/checkpoints/ev or <run>/.hydra/x was taken: results.json written among the run's own
+    files (export.py refused the same); another run's too. The run's eval/ folder is its own."""
+    import shutil
+
+    run, other = tmp_path / "run", tmp_path / "other"
+    for copy in (run, other):
+        shutil.copytree(tiny_run("dqn"), copy, ignore=shutil.ignore_patterns("eval", "export"))
+    before = files(tmp_path)
+    for owner, out in [(run, run / "checkpoints" / "ev"), (run, run / ".hydra" / "x"), (run, run / "ev"),
+                       (other, other / "checkpoints" / "ev"), (other, other / ".hydra")]:
+        with pytest.raises(ConfigError, match=rf"^output directory '{out}' is inside the run directory '{owner}', "
+                                              rf"among its own files; write the evaluation into '{owner / 'eval'}' "
+                                              r"or outside the run$"):
+            evaluate(run, episodes=1, output_dir=out)
+    with pytest.raises(ConfigError, match=rf"^output directory '{run}' is the run directory '{run}', among its own"):
+        evaluate(run, episodes=1, output_dir=run)
+    assert files(tmp_path) == before
+    results = evaluate(run, episodes=1, output_dir=run / "eval" / "mine")
+    assert results["output_dir"] == str(run / "eval" / "mine") and (run / "eval" / "mine" / RESULTS_FILE).is_file()

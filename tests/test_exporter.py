@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -224,7 +225,7 @@ def test_refusals_write_nothing(tiny_run, tmp_path, monkeypatch):
 
 
 def test_a_seed_folder_of_a_multi_seed_run_exports_into_its_own_export_folder(tmp_path):
-    from rlkit.exporter import _check_not_in_a_run
+    from rlkit.rundir import check_outside_run_files
 
     run, seed = tmp_path / "run", tmp_path / "run" / "seed_0"
     (run / "checkpoints").mkdir(parents=True)
@@ -232,7 +233,87 @@ def test_a_seed_folder_of_a_multi_seed_run_exports_into_its_own_export_folder(tm
     for folder in (run, seed):
         (folder / "config.yaml").write_text("seed: 0\n")
     (seed / "metrics.csv").write_text("step\n")
-    _check_not_in_a_run(seed / "export" / "policy.pt")  # export.py run=<run>/seed_0's default
+    check_outside_run_files(seed / "export" / "policy.pt", "export", "the export")  # export.py run=<run>/seed_0's default
     for inside in (seed / "config.yaml", seed / "policy.pt", run / "checkpoints" / "last.pt"):
         with pytest.raises(ConfigError, match="is inside the run directory"):
-            _check_not_in_a_run(inside)
+            check_outside_run_files(inside, "export", "the export")
+
+
+def without_the_mark(path) -> None:
+    """Makes ``path``, an export, one written before exports carried their mark (the extra file of a
+    TorchScript / pt2 archive, the metadata property of an ONNX model)."""
+    import zipfile
+
+    if zipfile.is_zipfile(path):
+        kept = path.with_name(path.name + ".kept")
+        with zipfile.ZipFile(path) as old, zipfile.ZipFile(kept, "w") as new:
+            for entry in old.infolist():
+                if not entry.filename.endswith("/extra/rlkit_export.json"):
+                    new.writestr(entry, old.read(entry))
+        kept.replace(path)
+    else:
+        import onnx
+
+        model = onnx.load(str(path))
+        del model.metadata_props[:]
+        onnx.save(model, str(path))
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_an_earlier_export_is_replaced_also_one_written_before_exports_were_marked(tiny_run, tmp_path, fmt):
+    """Re-exporting replaces the earlier export, at out= and at the default path, and an export from
+    before the mark (recognised by the module it traces) too."""
+    import zipfile
+
+    from rlkit.exporter import EXPORT_FORMATS, is_export
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run("dqn"), run, ignore=shutil.ignore_patterns("export"))
+    agent = rlkit.load_agent(run)
+    for out in (tmp_path / f"my_policy{EXPORT_FORMATS[fmt]}", None):
+        path = export_policy(run, fmt, out, agent=agent)
+        assert is_export(path)
+        assert export_policy(run, fmt, out, agent=agent) == path
+        without_the_mark(path)
+        if zipfile.is_zipfile(path):
+            assert not any(n.endswith("/extra/rlkit_export.json") for n in zipfile.ZipFile(path).namelist())
+        assert is_export(path)
+        assert export_policy(run, fmt, out, agent=agent) == path
+        assert not [p.name for p in path.parent.iterdir() if p.name.startswith(".")]  # no temporary file left
+    obs = torch.randn(3, 4)
+    if fmt == "torchscript":
+        assert torch.equal(torch.jit.load(str(path))(obs), agent.act(obs))
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_an_existing_file_that_is_not_an_export_is_refused_and_kept(tiny_run, tmp_path, fmt):
+    """out= naming a file of something else (notes, a checkpoint, an archive) replaced it with the
+    export and exit 0; the default path's file too."""
+    from rlkit.exporter import EXPORT_FORMATS, is_export
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run("dqn"), run, ignore=shutil.ignore_patterns("export"))
+    suffix = EXPORT_FORMATS[fmt]
+    others = {"notes.txt": b"my notes\n", f"notes{suffix}": b"my notes\n", f"ckpt{suffix}": (run / "checkpoints" / "last.pt").read_bytes(),
+              f"onnxish{suffix}": b"\x08\x07not an onnx model", f"empty{suffix}": b""}
+    if fmt == "pt2":
+        others = {name: data for name, data in others.items() if name.endswith(".pt2")}
+    (tmp_path / "keep").mkdir()
+    for name, data in others.items():
+        (tmp_path / "keep" / name).write_bytes(data)
+    (run / "export").mkdir()
+    (run / "export" / f"policy{suffix}").write_bytes(b"not the policy")
+    before = files(tmp_path)
+    for out in [*(tmp_path / "keep" / name for name in others), None]:
+        shown = out if out is not None else run / "export" / f"policy{suffix}"
+        assert not is_export(shown)
+        with pytest.raises(ConfigError, match=rf"^out='{re.escape(str(shown))}' exists and is not a policy file export\.py wrote, which "
+                                              r"is all an export replaces; it is left as it is: give another out= or "
+                                              r"remove the file first$"):
+            export_policy(run, fmt, out)
+    assert files(tmp_path) == before
+    assert all((tmp_path / "keep" / name).read_bytes() == data for name, data in others.items())
+
+
+def files(path) -> list[tuple[str, bytes]]:
+    return sorted((str(p), p.read_bytes() if p.is_file() else b"") for p in path.rglob("*"))
