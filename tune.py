@@ -11,6 +11,8 @@ import hydra
 from omegaconf import DictConfig
 
 from rlkit import cli
+from rlkit.errors import RlkitError
+from rlkit.tune.studydir import study_command_line
 
 cli.register_resolvers()
 
@@ -20,6 +22,17 @@ def main(cfg: DictConfig) -> float | None:
     return cli.tune_task(cfg)
 
 
+def prepare_argv(argv: list[str]) -> None:
+    """``argv`` made ready for Hydra, in place: ``resume=`` refused and ``hydra.run.dir=DIR`` taken as
+    ``tune.dir=DIR`` (:func:`rlkit.tune.studydir.study_command_line`), then train.py's own checks
+    (:func:`rlkit.cli.prepare_argv`); a refusal is one ``rlkit:`` line, exit status 2."""
+    try:
+        argv[1:] = study_command_line(argv[1:])
+    except RlkitError as err:
+        cli.refuse(err)
+    cli.prepare_argv(argv, config_name="tune")
+
+
 if __name__ == "__main__":
-    cli.prepare_argv(sys.argv, config_name="tune")
+    prepare_argv(sys.argv)
     main()

@@ -24,6 +24,7 @@ in ``scripts/published.py``.
 """
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import shlex
@@ -40,14 +41,19 @@ sys.path[:0] = [str(Path(__file__).resolve().parent)]  # published.py / reproduc
 
 import reproduce_report as report  # noqa: E402
 from published import PUBLISHED  # noqa: E402
+from rlkit.cli import command_line_problem, refuse  # noqa: E402
 from rlkit.config_schema import MAX_SEED, MAX_SEED_COUNT  # noqa: E402
-from rlkit.errors import RunDirError  # noqa: E402
+from rlkit.errors import ConfigError, RlkitError  # noqa: E402
 from rlkit.rundir import check_creatable, resume_override  # noqa: E402
 from rlkit.trainers.loggers.csv_logger import read_metrics_csv  # noqa: E402
 from rlkit.utils.io import atomic_write  # noqa: E402
 
 OWN_KEYS = ("experiment", "seeds", "jobs", "out", "aggregate_only", "summary", "batched")
 REQUEST_FILE = "request.json"  # the seeds and overrides the runs were trained with (reused by aggregate_only)
+# What marks a directory as an earlier reproduction's out=: its request, its runs or its summary.
+OUT_MARKS = (REQUEST_FILE, "runs", "summary.json")
+# Keys of train.py that this script sets itself (per run).
+SET_HERE = ("seed", "hydra.sweep.dir")
 # Keys that do not change what a run computes: existing runs may differ from the request in these.
 IGNORED_KEYS = {"seed", "num_seeds", "resume", "trainer.progress", "trainer.checkpoint_interval",
                 "trainer.keep_checkpoints", "trainer.drop_non_finite_seeds"}
@@ -105,8 +111,12 @@ def parse_args(argv: list[str]) -> Options:
             raise UsageError(f"argument {arg!r} is not key=value; see the usage in {Path(__file__).name}")
         if key in OWN_KEYS:
             own[key] = value
-        elif key.lstrip("+~") in ("seed", "hydra.sweep.dir") or key.startswith(("hydra/", "hydra.")):
+        elif key.lstrip("+~") in SET_HERE or key.startswith(("hydra/", "hydra.")):
             raise UsageError(f"{key} is set by this script; use seeds=N (and jobs=, out=) instead")
+        elif key.lstrip("+~") == "resume" and value not in ("", "null"):
+            raise UsageError(f"resume={value}: reproduce.py resumes the unfinished runs of out= itself: rerun the "
+                             f"same reproduce.py command (to continue one run on its own: python train.py "
+                             f"resume={value})")
         elif key.lstrip("+~") == "logger" and value == "none":
             raise UsageError("logger=none writes no metrics.csv, which the report reads from every run (and a "
                              "finished run would be taken for an unfinished one); drop it (csv is the default)")
@@ -123,9 +133,25 @@ def parse_args(argv: list[str]) -> Options:
     jobs = own.get("jobs", str(min(len(seeds), os.cpu_count() or 1)))
     if not jobs.isdigit() or int(jobs) < 1:
         raise UsageError(f"jobs={jobs!r} must be an integer >= 1")
+    if "out" in own and not own["out"].strip():
+        raise UsageError(f"out= is empty; give a directory, or drop out= for the default (outputs/reproduce/{name})")
     out = Path(own.get("out") or Path("outputs") / "reproduce" / name).resolve()  # (as train.py's outputs/: here)
     return Options(name, seeds, int(jobs), out, _bool("aggregate_only", own.get("aggregate_only", "false")), overrides,
                    _bool("batched", own.get("batched", "true")), seeds_given="seeds" in own)
+
+
+def check_out(out: Path) -> None:
+    """Refuses an ``out=`` that holds files but is not an earlier reproduction's (none of
+    :data:`OUT_MARKS`): a training run's directory, an evaluation's, the working directory. A new or
+    empty one is fine, and so is an earlier ``out=`` (a rerun continues it)."""
+    if not out.is_dir():
+        return
+    names = sorted(p.name for p in out.iterdir())
+    if names and not any((out / mark).exists() for mark in OUT_MARKS):
+        shown = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
+        raise UsageError(f"out={str(out)!r} is not empty ({shown}) and is not an output of reproduce.py (no "
+                         f"{', '.join(OUT_MARKS)}); give a new or empty directory, or the out= of an earlier "
+                         "reproduction to continue it")
 
 
 def trained_seeds(options: Options) -> list[int]:
@@ -153,13 +179,38 @@ def compose(options: Options) -> dict[str, Any]:
     from rlkit.builders import resolved_container, validate_config
     from rlkit.config_schema import ConfigError
 
+    problem = override_problem(options.experiment, options.overrides)
+    if problem is not None:
+        raise ConfigError(problem)
     try:
         with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
             cfg = hydra_compose("config", overrides=[f"experiment={options.experiment}", *options.overrides])
         validate_config(cfg)
     except (HydraException, ConfigError) as err:
-        raise UsageError(f"invalid overrides {options.overrides}: {err}") from None
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UsageError(f"invalid overrides {options.overrides}: {first}") from None
     return resolved_container(cfg)
+
+
+def override_problem(experiment: str, overrides: list[str]) -> str | None:
+    """What train.py would refuse in ``overrides`` (:func:`rlkit.cli.command_line_problem`: a group
+    choice that is not a file, with the valid choices; an unknown key, with a did-you-mean), as one
+    line; an unknown top-level key also names this script's keys, and the one it resembles
+    (``sedes=3``: did you mean seeds?). None when nothing is found."""
+    problem = command_line_problem([f"experiment={experiment}", *overrides], ROOT / "conf")
+    if problem is None:
+        return None
+    for arg in overrides:
+        key = arg.partition("=")[0].lstrip("+~")
+        head = f"unknown key {key}"
+        if "." in key or not problem.startswith((f"{head} ", f"{head};")):
+            continue
+        close = difflib.get_close_matches(key, OWN_KEYS, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else problem[len(head):].partition(";")[0]
+        training = problem.partition("; valid keys: ")[2]
+        return f"{head}{hint}; reproduce.py's keys: {list(OWN_KEYS)}" + (
+            f", and the training config's: {training}" if training else "")
+    return problem
 
 
 def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
@@ -431,17 +482,18 @@ def main(argv: list[str] | None = None) -> int:
         root = argv[0].partition("=")[2]
         collected = report.collect(root)
         if not collected.summaries:
-            raise SystemExit(f"reproduce.py: no summary.json under {root} (not a reproduce.py output); to compare "
-                             f"the runs of a sweep or any run directories: python scripts/compare.py {root}")
+            refuse(f"no summary.json under {root} (not a reproduce.py output); to compare the runs of a sweep or any "
+                   f"run directories: python scripts/compare.py {root}")
         print(collected.table())
         return 0
-    try:
+    try:  # (refused in one line, exit status 2, before anything is written: as train.py refuses)
         options = parse_args(argv)
         expected = compose(options)
+        check_out(options.out)
         if not options.aggregate_only:
             check_creatable(options.out, "out=")
-    except (UsageError, RunDirError) as err:
-        raise SystemExit(f"reproduce.py: {err}") from None
+    except (UsageError, RlkitError) as err:
+        refuse(err)
     if options.aggregate_only and not options.seeds_given:
         options.seeds = trained_seeds(options)
     if not options.aggregate_only:

@@ -78,6 +78,113 @@ def test_a_study_directory_that_cannot_be_made_is_refused_in_one_line(tmp_path, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
 
+def _tune_entry():
+    """tune.py as a module (its ``prepare_argv``, which its ``__main__`` runs before Hydra)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("tune_entry", TUNE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _as_a_run(folder: Path) -> dict[str, bytes]:
+    """``folder`` made to look like a training run (config.yaml, checkpoints/, train.log); its files."""
+    (folder / "checkpoints").mkdir(parents=True)
+    (folder / "config.yaml").write_text("seed: 0\n")
+    (folder / "train.log").write_text("trained\n")
+    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else b"" for p in sorted(folder.rglob("*"))}
+
+
+def test_a_tune_dir_holding_other_files_is_refused_before_anything_is_written(tmp_path, capsys):
+    """tune.dir=. or a training run's directory was taken: study.db, trials/ and the plots landed among
+    its files (train.py refuses a non-empty directory that is not its run)."""
+    run = tmp_path / "run"
+    before = _as_a_run(run)
+    with pytest.raises(SystemExit) as stop:
+        TuneCheck().on_run_start(tune_config(tmp_path, f"tune.dir={run}"))
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err == (f"rlkit: tune.dir='{run}' is not empty (checkpoints, config.yaml, train.log) and holds no study of "
+                   "tune.py (no study.db, trials/ or trials.csv); it holds a training run; give the study a new or empty "
+                   "directory (tune.dir=outputs/tune/<name>), or the directory of the study to continue\n")
+    assert {str(p.relative_to(run)): p.read_bytes() if p.is_file() else b"" for p in sorted(run.rglob("*"))} == before
+    (tmp_path / "notes.txt").write_text("mine")  # tune.dir=. in a folder of one's own
+    old = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        with pytest.raises(SystemExit):
+            TuneCheck().on_run_start(tune_config(tmp_path, "tune.dir=."))
+    finally:
+        os.chdir(old)
+    assert "rlkit: tune.dir='.' is not empty (notes.txt, run) and holds no study" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("files", [["study.db"], ["trials/0000", "trials.csv", "notes.txt"], ["tune.log"]])
+def test_an_earlier_study_s_directory_is_taken_to_continue_it(tmp_path, files):
+    """A rerun continues the study in its tune.dir: one with its storage, its trials or its table (a
+    user's notes beside them), or only its log (a start with tune.storage elsewhere that stopped early)."""
+    study = tmp_path / "study"
+    for name in files:
+        path = study / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.mkdir() if name.endswith("0000") else path.write_text("")
+    TuneCheck().on_run_start(tune_config(tmp_path))  # (tune.dir=tmp_path/study: no refusal)
+
+
+def test_resume_is_refused_before_hydra_reads_the_command_line(tmp_path, capsys, monkeypatch):
+    """tune.py resume=<run> was accepted: every trial then failed, exit 1 after five lines, and a study
+    directory was left behind."""
+    _as_a_run(tmp_path / "run")
+    monkeypatch.chdir(tmp_path)
+    argv = [TUNE, f"resume={tmp_path / 'run'}", f"tune.dir={tmp_path / 'study'}"]
+    with pytest.raises(SystemExit) as stop:
+        _tune_entry().prepare_argv(argv)
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == (
+        f"rlkit: resume='{tmp_path / 'run'}' continues a training run (a train.py key), not a study: rerun the same "
+        f"tune.py command to continue a study (tune.dir), or resume the run with python train.py "
+        f"resume='{tmp_path / 'run'}'\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    argv = [TUNE, "resume=null", "algo=dqn"]
+    _tune_entry().prepare_argv(argv)  # (null: no resume)
+    assert argv[1:] == ["resume=null", "algo=dqn"]
+
+
+def test_hydra_run_dir_is_the_study_directory(tmp_path, capsys):
+    """hydra.run.dir=X sent tune.log to X and the study to outputs/tune/<study>: it is tune.dir=X."""
+    entry = _tune_entry()
+    argv = [TUNE, "algo=dqn", f"hydra.run.dir={tmp_path / 'x'}"]
+    entry.prepare_argv(argv)
+    assert argv[1:] == ["algo=dqn", f"tune.dir={tmp_path / 'x'}"]
+    argv = [TUNE, f"hydra.run.dir={tmp_path / 'x'}", f"tune.dir={tmp_path / 'x'}"]
+    entry.prepare_argv(argv)
+    assert argv[1:] == [f"tune.dir={tmp_path / 'x'}"]
+    with pytest.raises(SystemExit) as stop:
+        entry.prepare_argv([TUNE, f"hydra.run.dir={tmp_path / 'x'}", f"tune.dir={tmp_path / 'y'}"])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == (
+        f"rlkit: invalid config: hydra.run.dir='{tmp_path / 'x'}' and tune.dir='{tmp_path / 'y'}' name two "
+        "directories; tune.py writes its study and tune.log into one, tune.dir: give only tune.dir\n")
+    with pytest.raises(SystemExit):
+        entry.prepare_argv([TUNE, "hydra.run.dir="])
+    assert capsys.readouterr().err.startswith("rlkit: invalid config: hydra.run.dir is empty; tune.py writes into its "
+                                              "study directory: give tune.dir=<dir>")
+
+
+def test_a_study_started_with_hydra_run_dir_has_its_log_and_its_study_there(tmp_path):
+    study = tmp_path / "x"
+    done = subprocess.run([sys.executable, TUNE, "total_frames=200", "algo.learning_starts=100",
+                           "trainer.eval_interval=200", "trainer.eval_episodes=1", "logger=none", "tune.n_trials=1",
+                           "tune.seeds=1", f"hydra.run.dir={study}"],
+                          cwd=tmp_path, text=True, capture_output=True, env={**os.environ, "WANDB_MODE": "disabled"},
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x"]  # (no outputs/tune/<study>)
+    assert {"study.db", "trials", "trials.csv", "tune.log"} <= {p.name for p in study.iterdir()}
+
+
 @pytest.mark.parametrize("override, message", [
     ("tune.space.algo.optim.lr.step=0.001", "unknown key tune.space.algo.optim.lr.step; valid keys of "
                                             "tune.space.algo.optim.lr: ['high', 'log', 'low', 'type'] (a float entry "

@@ -15,6 +15,7 @@ import optuna
 from rlkit.config_schema import MAX_SEED, MAX_SEED_COUNT
 from rlkit.errors import ConfigError
 from rlkit.tune.space import SearchSpace, parse_space
+from rlkit.tune.studydir import check_study_dir
 
 __all__ = ["FIXED_KEYS", "OBJECTIVES", "PRUNERS", "SAMPLERS", "TuneSettings", "evaluation_slot", "evaluations_per_seed",
            "make_pruner", "make_sampler", "parse_tune_settings"]
@@ -93,6 +94,8 @@ def parse_tune_settings(node: Mapping[str, Any], base_seed: int = 0) -> TuneSett
 
     Raises:
         ConfigError: an unknown key or an invalid value, named with the valid choices.
+        RunDirError: ``tune.dir`` holds files but no earlier study
+            (:func:`~rlkit.tune.studydir.check_study_dir`; the directory is only read).
 
     Examples:
         >>> from rlkit.tune import parse_tune_settings
@@ -149,6 +152,7 @@ def parse_tune_settings(node: Mapping[str, Any], base_seed: int = 0) -> TuneSett
         raise ConfigError(f"tune.sampler=grid needs a finite grid, but tune.space.{bad} is a float range without a "
                           f"step; give it a step (+tune.space.{bad}.step=..., with tune.space.{bad}.log=false where "
                           "it is log-scaled) or a list of choices")
+    check_study_dir(settings.dir)
     return settings
 
 

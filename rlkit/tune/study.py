@@ -38,6 +38,7 @@ from rlkit.trainers.trainer import REPEAT_S
 from rlkit.tune.report import trials_table, write_outputs
 from rlkit.utils.io import atomic_write
 from rlkit.tune.settings import TuneSettings, evaluations_per_seed, make_pruner, make_sampler
+from rlkit.tune.studydir import check_study_dir
 from rlkit.tune.states import (
     ERROR_ATTR,
     FREE_KEYS,
@@ -515,8 +516,14 @@ def tune(base: DictConfig, settings: TuneSettings, *, groups: Mapping[str, str] 
         The study, loaded from its storage.
 
     Raises:
-        ConfigError: the storage cannot be opened, or the stored study measures something else.
+        ConfigError: the storage cannot be opened, the stored study measures something else, or
+            ``base`` asks to resume a training run (``resume``).
+        RunDirError: ``settings.dir`` holds files but no earlier study.
     """
+    if base.get("resume"):
+        raise ConfigError(f"resume={str(base.resume)!r} continues a training run (a train.py key), not a study: run "
+                          "the study again to continue it, without resume")
+    check_study_dir(settings.dir)  # (a TuneSettings made without parse_tune_settings)
     _quiet_optuna()
     started = time.monotonic()
     slots = evaluations_per_seed(int(base.total_frames), int(base.trainer.eval_interval))

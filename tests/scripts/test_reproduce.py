@@ -169,20 +169,66 @@ def test_the_default_out_is_in_the_working_directory(tmp_path, monkeypatch):
     (["experiment=dqn_cartpole", "jobs=0"], "jobs='0' must be an integer >= 1"),
     (["experiment=dqn_cartpole", "jobs=two"], "jobs='two' must be an integer >= 1"),
     (["experiment=dqn_cartpole", "aggregate_only=maybe"], "aggregate_only='maybe' is not a boolean"),
+    # resume= passed the checks, wrote request.json and train.log, then every train.py command failed
+    (["experiment=dqn_cartpole", "resume=outputs/run"],
+     r"^resume=outputs/run: reproduce.py resumes the unfinished runs of out= itself: rerun the same reproduce.py "
+     r"command \(to continue one run on its own: python train.py resume=outputs/run\)$"),
+    # out= (empty) silently trained into the default
+    (["experiment=dqn_cartpole", "out="], r"^out= is empty; give a directory, or drop out= for the default "
+                                          r"\(outputs/reproduce/dqn_cartpole\)$"),
 ])
 def test_parse_args_errors(argv, match):
     with pytest.raises(reproduce.UsageError, match=match):
         reproduce.parse_args(argv)
 
 
-@pytest.mark.parametrize(("override", "match"), [
-    ("algo.bogus=1", r"invalid overrides \['algo.bogus=1'\]: Could not override 'algo.bogus'"),
-    ("algo.batch_size=0", "algo.batch_size=0 is invalid: expected a positive number"),
+def test_parse_args_accepts_a_null_resume():
+    assert reproduce.parse_args(["experiment=dqn_cartpole", "resume=null"]).overrides == ["resume=null"]
+
+
+def refused(argv: list[str], capsys) -> str:
+    """The line ``reproduce.main(argv)`` refuses ``argv`` with: exit status 2 as train.py's, one line."""
+    with pytest.raises(SystemExit) as stop:
+        reproduce.main(argv)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("rlkit: "), err
+    return err.rstrip("\n")
+
+
+@pytest.mark.parametrize(("override", "line"), [
+    # train.py's lines (rlkit.cli.command_line_problem): Hydra printed 17 lines for env=Cartpole, 2 for sedes=3
+    ("env=Cartpole", "rlkit: invalid config: env='Cartpole' is not a choice; valid choices: ['Acrobot', 'CartPole', "),
+    ("sedes=3", "rlkit: invalid config: unknown key sedes (did you mean seeds?); reproduce.py's keys: ['experiment', "
+                "'seeds', 'jobs', 'out', 'aggregate_only', 'summary', 'batched'], and the training config's: ['algo', "),
+    ("total_frame=100", "rlkit: invalid config: unknown key total_frame (did you mean total_frames?); reproduce.py's "
+                        "keys: ['experiment', "),
+    ("algo.bogus=1", "rlkit: invalid config: unknown key algo.bogus; valid keys of algo: ['activation', "),
+    ("algo.batch_size=0", "rlkit: invalid overrides ['algo.batch_size=0']: algo.batch_size=0 is invalid: expected a "
+                          "positive number"),
+    ("seeds=x", "rlkit: seeds='x' must be a count"),
 ])
-def test_bad_overrides_are_refused_before_training(tmp_path, override, match):
-    with pytest.raises(SystemExit, match=match):
-        reproduce.main(["experiment=dqn_cartpole", f"out={tmp_path}", override])
-    assert not (tmp_path / "runs").exists()
+def test_bad_overrides_are_refused_before_training(tmp_path, capsys, override, line):
+    assert refused(["experiment=dqn_cartpole", f"out={tmp_path}", override], capsys).startswith(line)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("aggregate_only", ["false", "true"])
+def test_an_out_that_is_not_a_reproduction_s_is_refused(tmp_path, capsys, aggregate_only):
+    """out=<a training run> was trained (and reported) into, among the run's own files."""
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.yaml").write_text("seed: 0\n")
+    line = refused(["experiment=dqn_cartpole", "seeds=1", f"out={run}", f"aggregate_only={aggregate_only}"], capsys)
+    assert line == (f"rlkit: out='{run}' is not empty (checkpoints, config.yaml) and is not an output of reproduce.py "
+                    "(no request.json, runs, summary.json); give a new or empty directory, or the out= of an earlier "
+                    "reproduction to continue it")
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoints", "config.yaml"]
+    for mark in ("request.json", "runs", "summary.json"):  # an earlier reproduction's: it continues there
+        earlier = tmp_path / f"earlier_{mark}"
+        earlier.mkdir()
+        (earlier / mark).mkdir() if mark == "runs" else (earlier / mark).write_text("{}")
+        reproduce.check_out(earlier)
 
 
 def test_train_commands_sweep_new_seeds_and_resume_unfinished_runs(tmp_path):
@@ -371,9 +417,9 @@ def test_short_reproduction_end_to_end_then_aggregate_only_does_not_retrain(tmp_
     assert "trainer.eval_episodes=2" in (out / "results.md").read_text()
 
 
-def test_summary_of_a_directory_without_summaries_points_to_compare(tmp_path):
-    with pytest.raises(SystemExit, match=r"no summary.json under .* python scripts/compare.py"):
-        reproduce.main([f"summary={tmp_path}"])
+def test_summary_of_a_directory_without_summaries_points_to_compare(tmp_path, capsys):
+    assert refused([f"summary={tmp_path}"], capsys).startswith(f"rlkit: no summary.json under {tmp_path} (not a "
+                                                                "reproduce.py output); to compare the runs of a sweep")
 
 
 def test_env_name_of_a_suite_is_its_env_id():
@@ -423,10 +469,10 @@ def test_rows_of_runs_short_of_their_budget_say_so_with_the_frames_reached(tmp_p
         "(2 seeds; 1 unfinished, at 3,000,000 of 5,000,000 frames)"
 
 
-def test_an_out_that_cannot_be_a_directory_is_refused_in_one_line(tmp_path):
+def test_an_out_that_cannot_be_a_directory_is_refused_in_one_line(tmp_path, capsys):
     (tmp_path / "f").write_text("keep")
-    with pytest.raises(SystemExit, match=r"^reproduce.py: out= '.*f' is a file; give a directory$"):
-        reproduce.main(["experiment=dqn_cartpole", "seeds=1", f"out={tmp_path / 'f'}"])
-    with pytest.raises(SystemExit, match=r"^reproduce.py: out= '.*f/runs' cannot be created: Not a directory$"):
-        reproduce.main(["experiment=dqn_cartpole", "seeds=1", f"out={tmp_path / 'f' / 'runs'}"])
+    assert refused(["experiment=dqn_cartpole", "seeds=1", f"out={tmp_path / 'f'}"], capsys) == \
+        f"rlkit: out= '{tmp_path / 'f'}' is a file; give a directory"
+    assert refused(["experiment=dqn_cartpole", "seeds=1", f"out={tmp_path / 'f' / 'runs'}"], capsys) == \
+        f"rlkit: out= '{tmp_path / 'f' / 'runs'}' cannot be created: Not a directory"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f"]

@@ -215,6 +215,29 @@ def test_a_tune_dir_holding_another_studys_trials_is_refused(study_parts, monkey
         tune(base, settings, stream=None)
 
 
+def test_tune_refuses_a_resume_and_a_directory_that_holds_no_study(study_parts, tmp_path):
+    """rlkit.tune.tune (also with TuneSettings made by hand) refuses what tune.py refuses: a training
+    config that resumes a run, and a tune.dir holding other files; nothing is written."""
+    from omegaconf import OmegaConf
+
+    from rlkit.errors import RunDirError
+    from rlkit.tune.report import PLOTS
+    from rlkit.tune.studydir import STUDY_FILES
+
+    base, settings = setup(study_parts, n_trials=1)
+    resumed = OmegaConf.merge(base, {"resume": str(tmp_path / "run")})
+    with pytest.raises(ConfigError, match=r"^resume='.*run' continues a training run \(a train.py key\), not a study"):
+        tune(resumed, settings, stream=None)
+    assert not settings.dir.exists()
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "config.yaml").write_text("seed: 0\n")
+    with pytest.raises(RunDirError, match=r"is not empty \(config.yaml\) and holds no study of tune.py"):
+        tune(base, dataclasses.replace(settings, dir=other), stream=None)
+    assert [p.name for p in other.iterdir()] == ["config.yaml"]
+    assert set(PLOTS) <= STUDY_FILES  # (what a study writes is taken as its own on a rerun)
+
+
 def test_lost_trials_of_a_dead_worker_are_replaced(study_parts, monkeypatch):
     monkeypatch.setattr(study_module, "HEARTBEAT_S", 1)
     monkeypatch.setattr(study_module, "GRACE_S", 1)
