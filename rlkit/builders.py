@@ -8,17 +8,19 @@ replay buffer, collector and evaluator.
 """
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import difflib
 import importlib
 import inspect
 import math
+import types
 import typing
 from dataclasses import dataclass
 from typing import Any, cast
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 import rlkit.agents  # noqa: F401  (registers the built-in algorithms)
@@ -86,8 +88,46 @@ def _typed(section: Any, schema: type, where: str, strict_bools: bool = True) ->
             hint = difflib.get_close_matches(full.split(".")[-1], valid_nested, n=1)
             did_you_mean = f" (did you mean {hint[0]!r}?)" if hint else ""
             raise ConfigError(f"unknown key {name}{did_you_mean}; valid keys: {valid_nested}") from None
+        expected = _expected_value(schema, full.split(".")) if full else None
+        if expected is not None:
+            given = OmegaConf.select(section, full, throw_on_missing=False)
+            given = OmegaConf.to_container(given) if isinstance(given, (DictConfig, ListConfig)) else given
+            advice = f"; write {name}={int(given)}" if expected == "an integer" and isinstance(given, float) \
+                and given.is_integer() else ""
+            shown = "null" if given is None else repr(given)
+            raise ConfigError(f"{name}={shown} is invalid: expected {expected}{advice}") from None
         first = str(err.msg).strip().splitlines()[0] if str(err.msg).strip() else type(err).__name__
         raise ConfigError(f"bad value for {name}: {first}") from None
+
+
+def _expected_value(schema: Any, path: list[str]) -> str | None:
+    """What the field at ``path`` of the dataclass ``schema`` takes, in words (None when the path is
+    not a field of it).
+
+    Examples:
+        >>> from rlkit.builders import _expected_value
+        >>> from rlkit.config_schema import RootConfig
+        >>> _expected_value(RootConfig, ["trainer", "log_interval"]), _expected_value(RootConfig, ["resume"])
+        ('an integer', 'a string or null')
+    """
+    hints = typing.get_type_hints(schema) if dataclasses.is_dataclass(schema) else {}
+    if not path or path[0] not in hints:
+        return None
+    kind = hints[path[0]]
+    args = [a for a in typing.get_args(kind) if a is not type(None)]
+    optional = typing.get_origin(kind) in (typing.Union, types.UnionType) and len(args) < len(typing.get_args(kind))
+    if optional and len(args) == 1:
+        kind = args[0]
+    if len(path) > 1:
+        return _expected_value(kind, path[1:])
+    origin = typing.get_origin(kind) or kind
+    words = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
+             list: "a list ([a, b, ...])", tuple: "a list ([a, b, ...])", dict: "a mapping ({key: value, ...})"}
+    word = words.get(origin) or ("a mapping ({key: value, ...})" if dataclasses.is_dataclass(kind) or origin in
+                                 (collections.abc.Mapping, typing.Mapping) else None)
+    if word is None:
+        return None
+    return f"{word} or null" if optional else word
 
 
 def _check_bools(section: Any, schema: type, prefix: str) -> None:

@@ -595,7 +595,7 @@ def command_line_problem(args: Sequence[str], conf_dir: Path, config_name: str =
     if any(a.split("=", 1)[0] in _OTHER_CONFIGS for a in args) or any(
             a.lstrip("+~").startswith("hydra.searchpath") for a in args):
         return None  # configs from elsewhere (tune.py's experiment=best): only Hydra knows the choices
-    overrides = [a for a in args if not a.startswith("-")]
+    overrides = hydra_overrides(args)
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
     except HydraException:
@@ -651,6 +651,33 @@ def command_line_problem(args: Sequence[str], conf_dir: Path, config_name: str =
         if problem:
             return problem
     return None
+
+
+#: Hydra's command-line flags that take a value (``--cfg job``), and ``--info``'s optional one.
+_VALUED_FLAGS = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn", "--config-dir",
+                 "-cd", "--experimental-rerun"}
+_INFO_CHOICES = {"all", "config", "defaults", "defaults-tree", "plugins", "searchpath"}
+
+
+def hydra_overrides(args: Sequence[str]) -> list[str]:
+    """The overrides among ``args``: Hydra's flags and their values left out.
+
+    Examples:
+        >>> from rlkit.cli import hydra_overrides
+        >>> hydra_overrides(["--cfg", "job", "algo=c51", "-m", "--info", "plugins", "seed=1"])
+        ['algo=c51', 'seed=1']
+    """
+    out: list[str] = []
+    skip = False
+    for i, arg in enumerate(args):
+        if skip:
+            skip = False
+        elif arg.startswith("-"):
+            skip = arg in _VALUED_FLAGS or (arg in ("--info", "-i") and i + 1 < len(args)
+                                            and args[i + 1] in _INFO_CHOICES)
+        else:
+            out.append(arg)
+    return out
 
 
 def _parse_problem(overrides: Sequence[str]) -> str:

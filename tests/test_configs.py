@@ -54,10 +54,12 @@ def test_overriding_the_id_never_keeps_another_envs_threshold():
 @pytest.mark.parametrize(("override", "message"), [
     ("+trainer.eval_interva=100", r"^unknown key trainer\.eval_interva \(did you mean 'eval_interval'\?\); valid keys: "
                                   r"\['log_interval', 'eval_interval'"),
-    ("trainer.log_interval=1.5", r"^bad value for trainer\.log_interval: Value '1\.5' of type 'float' could not be "
-                                 r"converted to Integer$"),
-    ("total_frames=abc", r"^bad value for total_frames: Value 'abc' of type 'str' could not be converted to Integer$"),
-    ("total_frames=null", r"^bad value for total_frames: Incompatible value 'None' for field of type 'int'$"),
+    ("trainer.log_interval=1.5", r"^trainer\.log_interval=1\.5 is invalid: expected an integer$"),
+    ("total_frames=1e5", r"^total_frames=100000\.0 is invalid: expected an integer; write total_frames=100000$"),
+    ("total_frames=abc", r"^total_frames='abc' is invalid: expected an integer$"),
+    ("total_frames=null", r"^total_frames=null is invalid: expected an integer$"),
+    ("algo.hidden_sizes=64", r"^algo\.hidden_sizes=64 is invalid: expected a list \(\[a, b, \.\.\.\]\)$"),
+    ("algo.optim=adam", r"^algo\.optim='adam' is invalid: expected a mapping \(\{key: value, \.\.\.\}\)$"),
     # OmegaConf reads any number as a bool: double_dqn=2 trained as true and was saved as 2.
     ("algo.double_dqn=2", r"^algo\.double_dqn=2 is invalid: expected true or false$"),
     ("trainer.early_stop=0", r"^trainer\.early_stop=0 is invalid: expected true or false$"),
