@@ -302,7 +302,10 @@ def apply_overrides(saved: dict, overrides: list[str]) -> DictConfig:
         if key in GROUP_KEYS and value == str(saved.get(key, {}).get("name")):
             continue  # the run's own choice (train.py adds those on resume, see resume_group_overrides)
         if key in GROUP_KEYS or key == "experiment":
-            raise ConfigError(f"cannot change the config group {key!r} when resuming; resume uses the run's config")
+            runs = (f"the run's {key} is {saved[key]['name']!r}" if isinstance(saved.get(key), dict)
+                    and saved[key].get("name") is not None else f"the run chose no {key}")
+            raise ConfigError(f"{item}: cannot change the config group {key!r} when resuming ({runs}); resume uses "
+                              "the run's config")
         plain.append(item.lstrip("+"))
     if plain:
         merged = OmegaConf.merge(cfg, OmegaConf.from_dotlist(plain))

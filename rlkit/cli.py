@@ -47,7 +47,8 @@ from omegaconf.errors import OmegaConfBaseException
 from rlkit.builders import GROUP_KEYS, Settings, validate_config
 from rlkit.envs import env_label
 from rlkit.errors import ConfigError, RlkitError, RunDirBusyError, RunDirError
-from rlkit.rundir import check_creatable, check_fresh_run_dir, lock_holder, override_value, quoted, resume_hint
+from rlkit.rundir import (check_creatable, check_fresh_run_dir, check_outside_run_files, lock_holder, override_value,
+                          quoted, resume_hint)
 from rlkit.run import CONFIG_FILE, PROVENANCE_DIR, preflight, run, run_dir_of
 from rlkit.trainers.checkpoint import find_checkpoint
 
@@ -317,6 +318,7 @@ class ConfigCheck(Callback):
                     raise RunDirError("hydra.run.dir is empty; give a directory for the run, or leave it unset")
                 _check_not_held(Path(run_dir))
                 check_fresh_run_dir(run_dir)
+                check_outside_run_files(run_dir, None, "a new run", shown=f"hydra.run.dir={run_dir}")
         except RlkitError as err:
             refuse(err)
         _check(config)
@@ -857,6 +859,8 @@ def _missing_key(cfg: DictConfig, key: str) -> str | None:
             siblings = sorted(str(k) for k in node.keys() if k != "hydra")
             if key.startswith("tune.space.") and depth >= 2:  # (tune.py's config: its space exists)
                 return _unknown_space_key(cfg, parts, depth, siblings)
+            if where and not siblings:  # an empty mapping (env.make_kwargs): its keys are the user's to add
+                return f"{where} has no key {part!r} yet; add it with +: +{key}=..."
             return f"unknown key {key}{_did_you_mean(cfg, parts, depth, siblings)}; valid keys" + \
                 (f" of {where}" if where else "") + f": {siblings}"
         node = node._get_node(part)

@@ -198,7 +198,7 @@ def check_creatable(folder: str | os.PathLike[str], what: str) -> None:
 _RUN_FILES = ("checkpoints", "metrics.csv", "episodes.csv", "train.log")
 
 
-def check_outside_run_files(path: str | os.PathLike[str], own: str, what: str, shown: str | None = None) -> None:
+def check_outside_run_files(path: str | os.PathLike[str], own: str | None, what: str, shown: str | None = None) -> None:
     """Refuses ``path``, a file or folder to write, inside a run directory (this run's or another's:
     the nearest folder above it holding rlkit's ``config.yaml`` with ``checkpoints/`` or run logs
     beside it; a seed folder of a multi-seed run is one) anywhere but in the run's folder ``own``
@@ -208,7 +208,7 @@ def check_outside_run_files(path: str | os.PathLike[str], own: str, what: str, s
 
     Args:
         path: the file or folder to write.
-        own: the run's folder where ``what`` belongs.
+        own: the run's folder where ``what`` belongs (None: nowhere inside a run; a new run).
         what: what is written, for the message (``"the export"``).
         shown: how the message names ``path``; default ``out='<path>'``.
 
@@ -236,8 +236,8 @@ def check_outside_run_files(path: str | os.PathLike[str], own: str, what: str, s
             if not parts or parts[0] != own:  # (``path`` the run directory itself: among them too)
                 shown = shown if shown is not None else f"out={str(path)!r}"
                 where = "inside the run directory" if parts else "the run directory"
-                raise ConfigError(f"{shown} is {where} {str(folder)!r}, among its own files; "
-                                  f"write {what} into {str(folder / own)!r} or outside the run")
+                instead = f"into {str(folder / own)!r} or outside the run" if own else "outside it"
+                raise ConfigError(f"{shown} is {where} {str(folder)!r}, among its own files; write {what} {instead}")
             return
 
 

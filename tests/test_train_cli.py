@@ -108,6 +108,9 @@ BAD = {
                                 "splits at spaces): quote it whole, 'algo.hidden_sizes=[64, 64]'"),
     "added_group": (["+algo=c51"], "rlkit: invalid config: +algo=c51 adds a second algo, which the config already "
                                    "chooses; choose it without +: algo=c51"),
+    "key_of_an_empty_mapping": (["env.make_kwargs.sutton_barto_reward=true"],
+                                "rlkit: invalid config: env.make_kwargs has no key 'sutton_barto_reward' yet; add it "
+                                "with +: +env.make_kwargs.sutton_barto_reward=..."),
     "batch_size": (["algo.batch_size=0"], "rlkit: invalid config: algo.batch_size=0 is invalid: expected a positive"),
     # Hydra's own texts are a screen of search paths, or (for the optional experiment) the defaults trained.
     "group": (["algo=dqm"], "rlkit: invalid config: algo='dqm' is not a choice; valid choices: ['a2c', 'c51', 'dqn']"),
@@ -178,8 +181,8 @@ def test_resume_refuses_a_group_change_with_its_message(cli, tmp_path):
         run(compose("config", overrides=["total_frames=100", "trainer.eval_episodes=2", "trainer.progress=false"]),
             tmp_path / "run")
     message = cli(f"resume={tmp_path / 'run'}", "algo=a2c")
-    assert message == "rlkit: invalid config: cannot change the config group 'algo' when resuming; resume uses " \
-                      "the run's config"
+    assert message == "rlkit: invalid config: algo=a2c: cannot change the config group 'algo' when resuming (the " \
+                      "run's algo is 'dqn'); resume uses the run's config"
 
 
 def test_resume_overrides_a_key_only_the_runs_algorithm_has(cli, tmp_path, capsys):
@@ -350,6 +353,13 @@ def test_a_new_run_into_a_directory_holding_a_run_is_refused_and_leaves_it_as_it
     message = cli(*overrides, f"hydra.run.dir={tmp_path / 'run'}")
     assert message.startswith(f"rlkit: {tmp_path / 'run'} already holds a run")
     assert {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()} == before
+    # Nor a new folder among its files (its checkpoints/, .hydra/ or any other).
+    for inside in ("checkpoints/new", ".hydra/x", "sub"):
+        message = cli(*overrides, f"hydra.run.dir={tmp_path / 'run' / inside}")
+        assert message == (f"rlkit: invalid config: hydra.run.dir={tmp_path / 'run' / inside} is inside the run "
+                           f"directory '{tmp_path / 'run'}', among its own files; write a new run outside it")
+    assert {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()} == before
+    assert not (tmp_path / "run" / "sub").exists() and not (tmp_path / "run" / "checkpoints" / "new").exists()
 
 
 # -- runs you can trust: one writer per directory, refusals in one line before anything is written --
