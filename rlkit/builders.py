@@ -92,7 +92,7 @@ def _typed(section: Any, schema: type, where: str, strict_bools: bool = True) ->
         if expected is not None:
             given = OmegaConf.select(section, full, throw_on_missing=False)
             given = OmegaConf.to_container(given) if isinstance(given, (DictConfig, ListConfig)) else given
-            advice = f"; write {name}={int(given)}" if expected == "an integer" and isinstance(given, float) \
+            advice = f"; write {name}={int(given)}" if expected.startswith("an integer") and isinstance(given, float) \
                 and given.is_integer() else ""
             shown = "null" if given is None else repr(given)
             raise ConfigError(f"{name}={shown} is invalid: expected {expected}{advice}") from None

@@ -699,8 +699,10 @@ def _parse_problem(overrides: Sequence[str]) -> str:
             parser.parse_overrides([arg])
             continue
         except HydraException as err:
-            lines = [line for line in str(err).splitlines() if line.strip() and not line.startswith("See ")]
-            detail = lines[-1].strip() if lines else "not key=value"
+            lines = [line.strip() for line in str(err).splitlines()
+                     if line.strip() and line.strip() != "^" and not line.startswith("See ")
+                     and not line.startswith("LexerNoViableAltException")]
+            detail = lines[-1] if lines else "an unbalanced quote or bracket, or not key=value"
         depth = 0
         for j in range(i, len(overrides)):  # the arguments that close its brackets, if any
             depth += sum(overrides[j].count(c) for c in "[{(") - sum(overrides[j].count(c) for c in "]})")

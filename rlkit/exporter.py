@@ -126,6 +126,9 @@ def export_policy(run: str | os.PathLike[str], format: str = "torchscript", out:
         raise ConfigError(f"out={str(path)!r} is a directory; give the file to write")
     check_outside_run_files(path, "export", "the export")
     if path.exists() and not is_export(path):
+        if importlib.util.find_spec("onnx") is None and path.is_file() and _first_byte(path) == b"\x08":
+            raise ConfigError(f"out={str(path)!r} exists and may be an ONNX export, which cannot be told without the "
+                              f"onnx package ({ONNX_EXTRA}); it is left as it is: give another out= or remove it first")
         raise ConfigError(f"out={str(path)!r} exists and is not a policy file export.py wrote, which is all an export "
                           f"replaces; it is left as it is: give another out= or remove the file first")
     module = (_ExportedMasked if agent.policy.reads_mask else _Exported)(agent.policy).eval()
@@ -269,15 +272,19 @@ def is_export(path: str | os.PathLike[str]) -> bool:
         return False
 
 
+def _first_byte(path: Path) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(1)
+
+
 def _is_onnx_export(path: Path) -> bool:
     """Whether ``path`` is an ONNX model :func:`export_policy` wrote (``False`` without the ``onnx``
     package). A serialised ``ModelProto`` starts with its ``ir_version`` (tag byte 0x08): a file
     that starts otherwise is not parsed."""
     if importlib.util.find_spec("onnx") is None or not path.is_file() or path.stat().st_size >= 1 << 31:
         return False
-    with open(path, "rb") as f:
-        if f.read(1) != b"\x08":
-            return False
+    if _first_byte(path) != b"\x08":
+        return False
     import onnx
 
     try:

@@ -155,7 +155,8 @@ def make_loggers(settings, run_dir: Path, config: dict, resume_state: dict | Non
                                    resume=resume_state is not None))
     elif log.name == "tensorboard":
         board = TensorBoardLogger(run_dir)
-        board.log_config(config)  # (wandb takes it at init)
+        if resume_state is None:  # (wandb takes it at init; a resume keeps the first start's)
+            board.log_config(config)
         loggers.append(board)
     return MultiLogger(loggers)
 
@@ -357,7 +358,7 @@ def _replay_buffer(settings: Any, entry: Any, agent: Agent, env: GymEnv, per_env
         # (counted after it) reach learning_starts, of the ceil(total_frames / batch) it collects.
         per_batch = per_env * algo.num_envs
         first = max(1, -(-algo.learning_starts // per_batch))  # the first batch that samples
-        updates = max(1, -(-root.total_frames // per_batch) - first)
+        updates = max(0, -(-root.total_frames // per_batch) - first)  # (0: only the last batch samples, at beta 1)
         buffer: ReplayBuffer = PrioritizedReplayBuffer(
             algo.buffer_size, alpha=algo.alpha, beta=algo.beta, beta_annealing_steps=updates * algo.updates_per_batch,
             device=device, generator=generator, layout=layout, storage=storage)

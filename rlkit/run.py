@@ -555,9 +555,7 @@ def _verify_resume(run_dir: Path, overrides: list[str] | None, checkpoint: Path,
     # held twice while it loads (and not kept mapped once loaded: see drop_replay below).
     state = load_resume_state(checkpoint)
     done = int(state["frames"])
-    if settings.root.total_frames < done:
-        raise ConfigError(f"total_frames={settings.root.total_frames} is below the {done} frames this run "
-                          f"has done; give total_frames >= {done}")
+    total = settings.root.total_frames
     trainer = _build(settings, run_dir, callbacks)
     trainer.restored_config = restored_values(cfg)
     try:
@@ -566,8 +564,14 @@ def _verify_resume(run_dir: Path, overrides: list[str] | None, checkpoint: Path,
         except CheckpointError as err:
             raise type(err)(f"{checkpoint} does not belong to this run: {err}") from err
         _check_trained_with(state, restored_values(load_run_config(run_dir)), run_dir)  # (the file, not the line)
-        if settings.root.total_frames == done and (not trainer.end_pending() or closed_at_checkpoint(run_dir, state)):
-            raise RunDirError(f"run {run_dir} is complete: {done} of total_frames={done} frames, its closing "
+        # The collector takes whole batches: a budget the last batch passed ends where this run ended.
+        batch = trainer.collector.collectors[0].frames_per_batch if isinstance(trainer, MultiSeedTrainer) \
+            else trainer.collector.frames_per_batch
+        if total <= done - batch:
+            raise ConfigError(f"total_frames={total} is below the {done} frames this run has done; give "
+                              f"total_frames >= {done}")
+        if total <= done and (not trainer.end_pending() or closed_at_checkpoint(run_dir, state)):
+            raise RunDirError(f"run {run_dir} is complete: {done} frames of total_frames={total}, its closing "
                               f"evaluation done; nothing to resume (give total_frames > {done} to train it further)")
     except BaseException:
         trainer.close()

@@ -23,13 +23,14 @@ import re
 import shlex
 import shutil
 import socket
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 
 from rlkit.errors import ConfigError, RunDirBusyError, RunDirError
 
-__all__ = ["COMMIT_NAME", "LOCK_NAME", "RunDir", "check_fresh_run_dir", "check_outside_run_files", "lock_holder",
-           "override_value", "quoted", "resume_hint", "resume_override"]
+__all__ = ["COMMIT_NAME", "LOCK_NAME", "RunDir", "check_fresh_run_dir", "check_outside_run_files", "foreign_contents",
+           "lock_holder", "override_value", "quoted", "resume_hint", "resume_override"]
 
 LOCK_NAME = ".rlkit.lock"
 # Files a start may find in a directory it is given and still call it fresh: its own lock file (left
@@ -420,3 +421,31 @@ def _lock(run_dir: Path) -> tuple[int, bytes, tuple[int, int]]:
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
     return fd, previous, (before.st_atime_ns, before.st_mtime_ns)
+
+
+def foreign_contents(folder: str | os.PathLike[str], marks: Sequence[str],
+                     own: Callable[[str], bool] = lambda name: False) -> str | None:
+    """What makes ``folder`` someone else's, for a tool that writes into a new or empty folder or
+    continues in one of its own (holding one of ``marks``, or only names ``own`` accepts): ``None``
+    when it is new, empty or the tool's, else its first names, shown for a message.
+
+    Examples:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from rlkit.rundir import foreign_contents
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> foreign_contents(folder, ["study.db"]) is None  # empty
+        True
+        >>> _ = (folder / "notes.txt").write_text("mine")
+        >>> foreign_contents(folder, ["study.db"])
+        'notes.txt'
+        >>> _ = (folder / "study.db").write_bytes(b""); foreign_contents(folder, ["study.db"]) is None
+        True
+    """
+    path = Path(folder)
+    if not path.is_dir():
+        return None
+    names = sorted(p.name for p in path.iterdir())
+    if not names or any((path / mark).exists() for mark in marks) or all(own(name) for name in names):
+        return None
+    return ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")

@@ -44,7 +44,7 @@ from published import PUBLISHED  # noqa: E402
 from rlkit.cli import command_line_problem, refuse  # noqa: E402
 from rlkit.config_schema import MAX_SEED, MAX_SEED_COUNT  # noqa: E402
 from rlkit.errors import ConfigError, RlkitError  # noqa: E402
-from rlkit.rundir import check_creatable, resume_override  # noqa: E402
+from rlkit.rundir import check_creatable, foreign_contents, resume_override  # noqa: E402
 from rlkit.trainers.loggers.csv_logger import read_metrics_csv  # noqa: E402
 from rlkit.utils.io import atomic_write  # noqa: E402
 
@@ -144,11 +144,8 @@ def check_out(out: Path) -> None:
     """Refuses an ``out=`` that holds files but is not an earlier reproduction's (none of
     :data:`OUT_MARKS`): a training run's directory, an evaluation's, the working directory. A new or
     empty one is fine, and so is an earlier ``out=`` (a rerun continues it)."""
-    if not out.is_dir():
-        return
-    names = sorted(p.name for p in out.iterdir())
-    if names and not any((out / mark).exists() for mark in OUT_MARKS):
-        shown = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
+    shown = foreign_contents(out, OUT_MARKS)
+    if shown is not None:
         raise UsageError(f"out={str(out)!r} is not empty ({shown}) and is not an output of reproduce.py (no "
                          f"{', '.join(OUT_MARKS)}); give a new or empty directory, or the out= of an earlier "
                          "reproduction to continue it")

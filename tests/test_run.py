@@ -415,7 +415,7 @@ def test_resuming_a_complete_run_is_refused_and_changes_nothing(finished):
     """A run that reached its budget and wrote its closing row: nothing to resume. (It used to
     redo the closing evaluation, rewrite last.pt and blank the last row's fps.)"""
     before = snapshot(finished)
-    with pytest.raises(RunDirError, match=r"is complete: 800 of total_frames=800 frames, its closing evaluation done; "
+    with pytest.raises(RunDirError, match=r"is complete: 800 frames of total_frames=800, its closing evaluation done; "
                                           r"nothing to resume \(give total_frames > 800 to train it further\)"):
         resume(finished)
     assert snapshot(finished) == before
@@ -437,8 +437,16 @@ def test_a_run_stopped_before_its_closing_row_is_finished_by_its_resume(tmp_path
     resume(finished)
     assert without_fps(read_metrics_csv(finished)) == without_fps(rows)
     assert episodes.read_text().endswith("\n") and "\n700,2\n" not in episodes.read_text()
-    with pytest.raises(RunDirError, match="is complete: 700 of total_frames=700 frames"):
+    with pytest.raises(RunDirError, match="is complete: 700 frames of total_frames=700"):
         resume(finished)
+    # A budget that is not whole batches (A2C: 8 envs x 5 steps): the run ends past it, and is complete there.
+    a2c = tmp_path / "a2c"
+    train(a2c, ALGO["a2c"] + TINY + ["total_frames=390"])
+    assert final_state(a2c)["frames"] == 400
+    with pytest.raises(RunDirError, match="is complete: 400 frames of total_frames=390"):
+        resume(a2c)
+    with pytest.raises(ConfigError, match="total_frames=360 is below the 400 frames this run has done"):
+        resume(a2c, "total_frames=360")
 
 
 def test_resume_reads_one_run(tmp_path, finished):

@@ -59,12 +59,15 @@ def suite_hint(name: str) -> str | None:
         >>> suite_hint("CartPol-v1") is None
         True
     """
-    atari = re.fullmatch(r"(?:ALE/([A-Za-z]+)-v\d+|([A-Za-z]+)NoFrameskip-v\d+)", name)
+    # (a plain Game-v4 id cannot be told from another env's)
+    atari = re.fullmatch(r"ALE/([A-Za-z]+)(?:-ram)?-v\d+|([A-Za-z]+?)(?:-ram)?(?:NoFrameskip|Deterministic)-v\d+"
+                         r"|([A-Za-z]+?)-ram-v\d+", name)
     if atari:
-        return f'Atari games are env=atari env.game={atari.group(1) or atari.group(2)} (pip install -e ".[atari]")'
-    minatar = re.fullmatch(r"MinAtar/([A-Za-z]+)-v\d+", name)
+        game = next(g for g in atari.groups() if g)
+        return f'Atari games are env=atari env.game={game} (pip install -e ".[atari]")'
+    minatar = re.fullmatch(r"MinAtar/([A-Za-z]+)-v\d+|rlkit/MinAtar-([a-z_]+?)(?:-minimal)?-v\d+", name)
     if minatar:
-        game = re.sub(r"(?<!^)(?=[A-Z])", "_", minatar.group(1)).lower()
+        game = minatar.group(2) or re.sub(r"(?<!^)(?=[A-Z])", "_", minatar.group(1)).lower()
         return f'MinAtar games are env=minatar env.game={game} (pip install -e ".[minatar]")'
     return None
 

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from rlkit.errors import CheckpointError, CorruptCheckpointError, MissingCheckpointError, UnsafeCheckpointError
+from rlkit.rundir import resume_override
 from rlkit.utils.io import atomic_write
 
 __all__ = [
@@ -446,7 +447,7 @@ def find_checkpoint(run_dir_or_file: str | os.PathLike[str]) -> Path:
     if seed and (checkpoint_dir(path.parent) / LAST_NAME).is_file():
         raise MissingCheckpointError(
             f"{str(path)!r} is seed {seed.group(1)}'s folder of the multi-seed run in {str(path.parent)!r}, "
-            f"whose checkpoint holds every seed: resume={path.parent}"
+            f"whose checkpoint holds every seed: {resume_override(path.parent)}"
         )
     raise MissingCheckpointError(
         f"no checkpoint in run directory {str(path)!r}: looked for {LAST_NAME} or step_<frames>.pt in "

@@ -38,7 +38,7 @@ from rlkit.trainers.trainer import REPEAT_S
 from rlkit.tune.report import trials_table, write_outputs
 from rlkit.utils.io import atomic_write
 from rlkit.tune.settings import TuneSettings, evaluations_per_seed, make_pruner, make_sampler
-from rlkit.tune.studydir import check_study_dir
+from rlkit.tune.studydir import check_study_dir, resume_refusal
 from rlkit.tune.states import (
     ERROR_ATTR,
     FREE_KEYS,
@@ -521,8 +521,7 @@ def tune(base: DictConfig, settings: TuneSettings, *, groups: Mapping[str, str] 
         RunDirError: ``settings.dir`` holds files but no earlier study.
     """
     if base.get("resume"):
-        raise ConfigError(f"resume={str(base.resume)!r} continues a training run (a train.py key), not a study: run "
-                          "the study again to continue it, without resume")
+        raise ConfigError(resume_refusal(str(base.resume)))
     check_study_dir(settings.dir)  # (a TuneSettings made without parse_tune_settings)
     _quiet_optuna()
     started = time.monotonic()

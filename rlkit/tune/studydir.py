@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rlkit.errors import ConfigError, RlkitError, RunDirError
-from rlkit.rundir import COMMIT_NAME, override_value
+from rlkit.rundir import COMMIT_NAME, foreign_contents, override_value
 
 __all__ = ["STUDY_FILES", "check_study_dir", "study_command_line"]
 
@@ -55,12 +55,9 @@ def check_study_dir(folder: str | os.PathLike[str]) -> None:
         >>> _ = (folder / "study.db").write_bytes(b""); check_study_dir(folder)  # an earlier study: it continues
     """
     path = Path(folder)
-    if not path.is_dir():
-        return  # new (or a file: rlkit.rundir.check_creatable says so)
-    names = sorted(p.name for p in path.iterdir())
-    if not names or any((path / mark).exists() for mark in _MARKS) or all(_own(name) for name in names):
+    shown = foreign_contents(path, _MARKS, _own)  # (a file: rlkit.rundir.check_creatable says so)
+    if shown is None:
         return
-    shown = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
     what = "; it holds a training run" if (path / COMMIT_NAME).is_file() else ""
     raise RunDirError(f"tune.dir={str(folder)!r} is not empty ({shown}) and holds no study of tune.py (no study.db, "
                       f"trials/ or trials.csv){what}; give the study a new or empty directory "
@@ -97,10 +94,7 @@ def study_command_line(args: Sequence[str]) -> list[str]:
             out.append(arg)
             continue
         if name == "resume" and override_value(value).strip() not in ("", "null"):
-            shown = repr(override_value(value))
-            raise RlkitError(f"resume={shown} continues a training run (a train.py key), not a study: rerun the same "
-                             f"tune.py command to continue a study (tune.dir), or resume the run with python train.py "
-                             f"resume={shown}")
+            raise RlkitError(resume_refusal(override_value(value)))
         if name == "hydra.run.dir":
             run_dir = value
             continue
@@ -116,3 +110,10 @@ def study_command_line(args: Sequence[str]) -> list[str]:
         raise ConfigError(f"hydra.run.dir={override_value(run_dir)!r} and tune.dir={override_value(tune_dir)!r} name two "
                           "directories; tune.py writes its study and tune.log into one, tune.dir: give only tune.dir")
     return out if tune_dir is not None else [*out, f"tune.dir={run_dir}"]
+
+
+def resume_refusal(resume: str) -> str:
+    """Why a study refuses ``resume=<resume>`` (a ``train.py`` key), one line."""
+    shown = repr(resume)
+    return (f"resume={shown} continues a training run (a train.py key), not a study: rerun the same tune.py command "
+            f"to continue a study (tune.dir), or resume the run with python train.py resume={shown}")

@@ -132,6 +132,21 @@ def test_prioritized_beta_anneals_to_exactly_one_by_the_end_of_training(tmp_path
     assert trainer.replay_buffer.beta == 1.0
 
 
+@pytest.mark.parametrize("updates_per_batch", [1, 2])
+def test_when_only_the_last_batch_samples_it_samples_at_beta_one(tmp_path, updates_per_batch):
+    """learning_starts within the last batch: no ramp is left, the run's only updates correct fully."""
+    cfg = compose_cfg([*TINY, "algo.prioritized=true", "logger=none", "total_frames=200", "algo.learning_starts=195",
+                       f"algo.updates_per_batch={updates_per_batch}"])
+    seed_everything(0)
+    trainer = build_trainer(validate_config(cfg), tmp_path)
+    betas = record_betas(trainer.replay_buffer)
+    try:
+        trainer.fit()
+    finally:
+        trainer.close()
+    assert betas == [1.0] * updates_per_batch
+
+
 def test_each_seeds_prioritized_beta_anneals_to_exactly_one_in_a_multi_seed_run(tmp_path):
     """``num_seeds=2``: every seed's prioritised buffer follows the β schedule of its ordinary run."""
     cfg = compose_cfg([*TINY, "algo.prioritized=true", "logger=none", "total_frames=200", "algo.learning_starts=0",
