@@ -53,6 +53,7 @@ from rlkit.trainers.trainer import (
     TrainerSettings,
     TrainingInterrupted,
     _class_name,
+    components_mismatch,
     _optimizer_mismatch,
     _Window,
     due,
@@ -314,8 +315,8 @@ class MultiSeedTrainer:
                     else "one seed (an ordinary run's checkpoint, num_seeds 1)")
             raise CheckpointMismatchError(f"it holds {held}, this run trains seeds {self.seeds} (seed and num_seeds "
                                           "cannot change on resume)")
-        mismatch = (first_mismatch({k: _class_name(v) for k, v in self._components().items()},
-                                   state.get("components", {}), "components", values=True)
+        mismatch = (components_mismatch({k: _class_name(v) for k, v in self._components().items()},
+                                        state.get("components", {}))
                     or first_mismatch(dict(self.loss_module.state_dict()), dict(state["loss_module"]), "loss_module")
                     or _optimizer_mismatch(self.optimizer, state["optimizer"]))
         if not mismatch and self.replay is not None:

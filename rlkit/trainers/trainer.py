@@ -313,9 +313,9 @@ class Trainer:
         mine = self._components()
         saved = state.get("components")
         if saved is not None:
-            mismatch = first_mismatch({k: _class_name(v) for k, v in mine.items()}, saved, "components", values=True)
+            mismatch = components_mismatch({k: _class_name(v) for k, v in mine.items()}, saved)
             if mismatch:
-                raise CheckpointMismatchError(f"it was written by other components: {mismatch}")
+                raise CheckpointMismatchError(mismatch)
         for name in ("replay_buffer", "target_updater", "exploration"):
             if (name in state) != (name in mine):
                 have = "has" if name in state else "has no"
@@ -689,6 +689,16 @@ def scale_learning_rates(optimizer: torch.optim.Optimizer, base_lrs: list[float]
         remaining = max(0.0, 1.0 - frames / settings.total_frames)
         for group, base in zip(optimizer.param_groups, base_lrs):
             group["lr"] = base * remaining
+
+
+def components_mismatch(mine: dict[str, str], saved: dict[str, str]) -> str | None:
+    """How a checkpoint's components (class names by role) differ from a trainer's, the algorithm
+    (its loss) first: another algorithm's checkpoint also lacks or adds a replay buffer, which is
+    not the news."""
+    if saved.get("loss_module") not in (None, mine.get("loss_module")):
+        return f"it was written by another algorithm: its loss is {saved['loss_module']}, this run's is {mine.get('loss_module')}"
+    mismatch = first_mismatch(mine, saved, "components", values=True)
+    return f"it was written by other components: {mismatch}" if mismatch else None
 
 
 def _class_name(obj: object) -> str:
