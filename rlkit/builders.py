@@ -261,9 +261,18 @@ def _check_optim(optim: dict) -> None:
         raise ConfigError(f"algo.optim._target_={target!r} must name an optimiser class, e.g. torch.optim.Adam")
     module_name, cls_name = target.rsplit(".", 1)
     try:
-        cls = getattr(importlib.import_module(module_name), cls_name)
-    except (ImportError, AttributeError):
-        raise ConfigError(f"algo.optim._target_={target!r} cannot be imported") from None
+        module = importlib.import_module(module_name)
+    except ImportError:
+        raise ConfigError(f"algo.optim._target_={target!r} cannot be imported: no module {module_name!r}") from None
+    cls = getattr(module, cls_name, None)
+    if cls is None:
+        optimisers = sorted(name for name, value in vars(module).items()
+                            if inspect.isclass(value) and issubclass(value, torch.optim.Optimizer)
+                            and value is not torch.optim.Optimizer)
+        close = difflib.get_close_matches(cls_name, optimisers, n=1)
+        hint = f" (did you mean {module_name}.{close[0]}?)" if close else ""
+        raise ConfigError(f"algo.optim._target_={target!r} cannot be imported: {module_name} has no {cls_name!r}{hint}; "
+                          f"its optimisers: {optimisers}")
     if not (inspect.isclass(cls) and issubclass(cls, torch.optim.Optimizer)):
         raise ConfigError(f"algo.optim._target_={target!r} is not a torch.optim.Optimizer")
     kwargs = {k: v for k, v in optim.items() if k != "_target_" and v is not None}  # null: the class's default
