@@ -111,6 +111,19 @@ BETA_CASES = [
 ]
 
 
+def prioritized_run(tmp_path: Path, overrides: list[str]) -> tuple[list[float], float]:
+    """The β of every sampling call of a prioritised DQN run, and its β at the end."""
+    cfg = compose_cfg([*TINY, "algo.prioritized=true", "logger=none", *overrides])
+    seed_everything(0)
+    trainer = build_trainer(validate_config(cfg), tmp_path)
+    betas = record_betas(trainer.replay_buffer)
+    try:
+        trainer.fit()
+    finally:
+        trainer.close()
+    return betas, trainer.replay_buffer.beta
+
+
 @pytest.mark.parametrize(("total", "learning_starts", "num_envs", "updates_per_batch", "calls"), BETA_CASES)
 def test_prioritized_beta_anneals_to_exactly_one_by_the_end_of_training(tmp_path, total, learning_starts, num_envs,
                                                                          updates_per_batch, calls):
@@ -118,32 +131,17 @@ def test_prioritized_beta_anneals_to_exactly_one_by_the_end_of_training(tmp_path
     ``algo.beta``, the importance-sampling correction grows linearly per update, and the last
     update of the run samples with β = 1 exactly (not below it, the bias uncorrected at the end;
     nor long before the end), whatever learning_starts, num_envs and updates_per_batch."""
-    cfg = compose_cfg([*TINY, "algo.prioritized=true", "logger=none", f"total_frames={total}",
-                       f"algo.learning_starts={learning_starts}", f"algo.num_envs={num_envs}",
-                       f"algo.updates_per_batch={updates_per_batch}"])
-    seed_everything(0)
-    trainer = build_trainer(validate_config(cfg), tmp_path)
-    betas = record_betas(trainer.replay_buffer)
-    try:
-        trainer.fit()
-    finally:
-        trainer.close()
+    betas, final = prioritized_run(tmp_path, [f"total_frames={total}", f"algo.learning_starts={learning_starts}",
+                                              f"algo.num_envs={num_envs}", f"algo.updates_per_batch={updates_per_batch}"])
     assert_beta_schedule(betas, calls, updates_per_batch)
-    assert trainer.replay_buffer.beta == 1.0
+    assert final == 1.0
 
 
 @pytest.mark.parametrize("updates_per_batch", [1, 2])
 def test_when_only_the_last_batch_samples_it_samples_at_beta_one(tmp_path, updates_per_batch):
     """learning_starts within the last batch: no ramp is left, the run's only updates correct fully."""
-    cfg = compose_cfg([*TINY, "algo.prioritized=true", "logger=none", "total_frames=200", "algo.learning_starts=195",
-                       f"algo.updates_per_batch={updates_per_batch}"])
-    seed_everything(0)
-    trainer = build_trainer(validate_config(cfg), tmp_path)
-    betas = record_betas(trainer.replay_buffer)
-    try:
-        trainer.fit()
-    finally:
-        trainer.close()
+    betas, _ = prioritized_run(tmp_path, ["total_frames=200", "algo.learning_starts=195",
+                                          f"algo.updates_per_batch={updates_per_batch}"])
     assert betas == [1.0] * updates_per_batch
 
 
