@@ -44,7 +44,7 @@ from published import PUBLISHED  # noqa: E402
 from rlkit.cli import command_line_problem, refuse  # noqa: E402
 from rlkit.config_schema import MAX_SEED, MAX_SEED_COUNT  # noqa: E402
 from rlkit.errors import ConfigError, RlkitError  # noqa: E402
-from rlkit.rundir import check_creatable, foreign_contents, resume_override  # noqa: E402
+from rlkit.rundir import check_creatable, check_outside_run_files, foreign_contents, resume_override  # noqa: E402
 from rlkit.trainers.loggers.csv_logger import read_metrics_csv  # noqa: E402
 from rlkit.utils.io import atomic_write  # noqa: E402
 
@@ -149,6 +149,10 @@ def check_out(out: Path) -> None:
         raise UsageError(f"out={str(out)!r} is not empty ({shown}) and is not an output of reproduce.py (no "
                          f"{', '.join(OUT_MARKS)}); give a new or empty directory, or the out= of an earlier "
                          "reproduction to continue it")
+    try:  # a new one not among a training run's files
+        check_outside_run_files(out, None, "a reproduction", shown=f"out={str(out)!r}")
+    except ConfigError as err:
+        raise UsageError(str(err)) from None
 
 
 def trained_seeds(options: Options) -> list[int]:

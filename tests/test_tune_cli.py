@@ -110,6 +110,11 @@ def test_a_tune_dir_holding_other_files_is_refused_before_anything_is_written(tm
                    "tune.py (no study.db, trials/ or trials.csv); it holds a training run; give the study a new or empty "
                    "directory (tune.dir=outputs/tune/<name>), or the directory of the study to continue\n")
     assert {str(p.relative_to(run)): p.read_bytes() if p.is_file() else b"" for p in sorted(run.rglob("*"))} == before
+    with pytest.raises(SystemExit):  # nor a new folder among the run's files
+        TuneCheck().on_run_start(tune_config(tmp_path, f"tune.dir={run / 'sub'}"))
+    assert capsys.readouterr().err == (f"rlkit: invalid config: tune.dir='{run / 'sub'}' is inside the run directory "
+                                       f"'{run}', among its own files; write the study outside it\n")
+    assert {str(p.relative_to(run)): p.read_bytes() if p.is_file() else b"" for p in sorted(run.rglob("*"))} == before
     (tmp_path / "notes.txt").write_text("mine")  # tune.dir=. in a folder of one's own
     old = os.getcwd()
     os.chdir(tmp_path)

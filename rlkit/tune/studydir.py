@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rlkit.errors import ConfigError, RlkitError, RunDirError
-from rlkit.rundir import COMMIT_NAME, foreign_contents, override_value
+from rlkit.rundir import COMMIT_NAME, check_outside_run_files, foreign_contents, override_value
 
 __all__ = ["STUDY_FILES", "check_study_dir", "study_command_line"]
 
@@ -41,6 +41,7 @@ def check_study_dir(folder: str | os.PathLike[str]) -> None:
 
     Raises:
         RunDirError: naming the directory, what is in it and what to give instead.
+        ConfigError: the directory is inside a training run's (:func:`~rlkit.rundir.check_outside_run_files`).
 
     Examples:
         >>> import tempfile
@@ -56,7 +57,8 @@ def check_study_dir(folder: str | os.PathLike[str]) -> None:
     """
     path = Path(folder)
     shown = foreign_contents(path, _MARKS, _own)  # (a file: rlkit.rundir.check_creatable says so)
-    if shown is None:
+    if shown is None:  # new, empty or a study's; a new one not among a training run's files
+        check_outside_run_files(path, None, "the study", shown=f"tune.dir={str(folder)!r}")
         return
     what = "; it holds a training run" if (path / COMMIT_NAME).is_file() else ""
     raise RunDirError(f"tune.dir={str(folder)!r} is not empty ({shown}) and holds no study of tune.py (no study.db, "

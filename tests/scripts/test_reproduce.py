@@ -224,6 +224,11 @@ def test_an_out_that_is_not_a_reproduction_s_is_refused(tmp_path, capsys, aggreg
                     "(no request.json, runs, summary.json); give a new or empty directory, or the out= of an earlier "
                     "reproduction to continue it")
     assert sorted(p.name for p in run.iterdir()) == ["checkpoints", "config.yaml"]
+    line = refused(["experiment=dqn_cartpole", "seeds=1", f"out={run / 'sub'}", f"aggregate_only={aggregate_only}"],
+                   capsys)  # nor a new folder among the run's files
+    assert line == (f"rlkit: out='{run / 'sub'}' is inside the run directory '{run}', among its own files; write a "
+                    "reproduction outside it")
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoints", "config.yaml"]
     for mark in ("request.json", "runs", "summary.json"):  # an earlier reproduction's: it continues there
         earlier = tmp_path / f"earlier_{mark}"
         earlier.mkdir()
