@@ -565,8 +565,7 @@ def _verify_resume(run_dir: Path, overrides: list[str] | None, checkpoint: Path,
             raise type(err)(f"{checkpoint} does not belong to this run: {err}") from err
         _check_trained_with(state, restored_values(load_run_config(run_dir)), run_dir)  # (the file, not the line)
         # The collector takes whole batches: a budget the last batch passed ends where this run ended.
-        batch = trainer.collector.collectors[0].frames_per_batch if isinstance(trainer, MultiSeedTrainer) \
-            else trainer.collector.frames_per_batch
+        batch = trainer.collector.frames_per_batch
         if total <= done - batch:
             raise ConfigError(f"total_frames={total} is below the {done} frames this run has done; give "
                               f"total_frames >= {done}")

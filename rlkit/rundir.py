@@ -28,6 +28,7 @@ from pathlib import Path
 from types import TracebackType
 
 from rlkit.errors import ConfigError, RunDirBusyError, RunDirError
+from rlkit.utils.io import atomic_write_target
 
 __all__ = ["COMMIT_NAME", "LOCK_NAME", "RunDir", "check_fresh_run_dir", "check_outside_run_files", "foreign_contents",
            "lock_holder", "override_value", "quoted", "resume_hint", "resume_override"]
@@ -41,8 +42,6 @@ COMMIT_NAME = "config.yaml"
 # What a start writes before it commits. A directory holding only these and no config.yaml is a start
 # that was killed before it committed (it never trained): a new start may clear it.
 _START_ARTEFACTS = frozenset({".hydra", "checkpoints", "metrics.csv", "episodes.csv", "wandb", "tensorboard"})
-# The temporary files of rlkit.utils.io.atomic_write: ".<name>.<8 random chars>.tmp".
-_TEMP_FILE = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
 # A multi-seed start's per-seed directories (rlkit.factories.seed_dir_name), written before its commit;
 # they never hold checkpoints (the run's own are in its directory), unlike a run kept in such a folder.
 _SEED_DIR = re.compile(r"^seed_\d+$")
@@ -53,7 +52,7 @@ def _start_artefact(entry: Path) -> bool:
     name = entry.name
     if _SEED_DIR.match(name):
         return entry.is_dir() and not (entry / "checkpoints").exists()
-    return name in _START_ARTEFACTS or bool(_TEMP_FILE.match(name))
+    return name in _START_ARTEFACTS or atomic_write_target(name) is not None
 
 
 try:
@@ -335,7 +334,7 @@ class RunDir:
         a resume's provenance, one in ``.hydra/resume_<k>/``). Safe: no one else writes here."""
         removed = []
         for entry in sorted(self.path.rglob(".*.tmp")):
-            if entry.is_file() and _TEMP_FILE.match(entry.name):
+            if entry.is_file() and atomic_write_target(entry.name) is not None:
                 entry.unlink(missing_ok=True)
                 removed.append(entry)
         return removed

@@ -63,6 +63,11 @@ class MultiSeedCollector:
         """Frames collected per seed."""
         return self.collectors[0].frames
 
+    @property
+    def frames_per_batch(self) -> int:
+        """Frames of each seed per batch."""
+        return self.collectors[0].frames_per_batch
+
     def _make_act(self, policy: TensorDictModuleBase) -> Act:
         streams = self.streams
         if isinstance(policy, EGreedyPolicy) and policy.explores_seeds and streams.device is None:

@@ -653,9 +653,10 @@ class MultiSeedTrainer:
         """Whether the end of training still has an evaluation or a row to write at these frames
         (see :meth:`Trainer.end_pending`), for the seeds still running."""
         running = self._running()
-        if self.evaluator is not None and self._last["eval"] != self.frames and running and not self._halted:
-            return True
-        return any(self.outputs[k].window.pending for k in running)
+        return self._closing_eval_due(running) or any(self.outputs[k].window.pending for k in running)
+
+    def _closing_eval_due(self, running: list[int]) -> bool:
+        return self.evaluator is not None and self._last["eval"] != self.frames and bool(running) and not self._halted
 
     def _finish(self) -> None:
         if self._frozen:  # stopped seeds end with the parameters they stopped with
@@ -666,7 +667,7 @@ class MultiSeedTrainer:
         if self._last["checkpoint"] != self.frames or self.frames == 0:  # (a periodic one at K is this one)
             self.save()
         running = self._running()
-        if self.evaluator is not None and self._last["eval"] != self.frames and running and not self._halted:
+        if self._closing_eval_due(running):
             self._last["eval"] = self.frames
             evals = self._evaluate(running)
             self._log(running, evals)

@@ -606,14 +606,17 @@ class Trainer:
     def end_pending(self) -> bool:
         """Whether the end of training still has an evaluation or a row to write at these frames
         (what a run stopped after its last checkpoint, saved first, may not have done)."""
-        return (self.evaluator is not None and self._last["eval"] != self.frames) or self._window.pending
+        return self._closing_eval_due() or self._window.pending
+
+    def _closing_eval_due(self) -> bool:
+        return self.evaluator is not None and self._last["eval"] != self.frames
 
     def _finish(self) -> None:
         # Saved before the closing evaluation and row, so the checkpoint of a run stopped at K frames
         # equals a periodic one at K: resuming it to N > K then replays exactly an uninterrupted run.
         if self._last["checkpoint"] != self.frames or self.frames == 0:  # (a periodic one at K is this one)
             self.save()
-        if self.evaluator is not None and self._last["eval"] != self.frames:
+        if self._closing_eval_due():
             self._last["eval"] = self.frames
             metrics = self._evaluate()
             self._log(metrics)

@@ -9,12 +9,12 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
 from rlkit.errors import ConfigError, RlkitError, RunDirError
 from rlkit.rundir import COMMIT_NAME, check_outside_run_files, foreign_contents, override_value
+from rlkit.utils.io import atomic_write_target
 
 __all__ = ["STUDY_FILES", "check_study_dir", "study_command_line"]
 
@@ -24,13 +24,10 @@ STUDY_FILES = frozenset({"study.db", "study.db-journal", "study.db-wal", "study.
                          "experiment", "history.png", "importances.png", "slice.png", "tune.log"})
 # An earlier study's marks: its storage, its trials' runs or its table (beside which a user's own files may lie).
 _MARKS = ("study.db", "trials", "trials.csv")
-# The temporary files of rlkit.utils.io.atomic_write (".<name>.<8 random chars>.tmp"), left by a killed write.
-_TEMP_FILE = re.compile(r"^\.(.+)\.[A-Za-z0-9_]{8}\.tmp$")
 
 
 def _own(name: str) -> bool:
-    temp = _TEMP_FILE.match(name)
-    return name in STUDY_FILES or (temp is not None and temp.group(1) in STUDY_FILES)
+    return name in STUDY_FILES or atomic_write_target(name) in STUDY_FILES  # (a killed write's temp file)
 
 
 def check_study_dir(folder: str | os.PathLike[str]) -> None:

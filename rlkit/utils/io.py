@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -112,3 +113,19 @@ def whole_lines(path: str | os.PathLike[str]) -> str:
     """
     text = Path(path).read_text(encoding="utf-8")
     return text[: text.rfind("\n") + 1]
+
+
+_TEMP_FILE = re.compile(r"^\.(.+)\.[A-Za-z0-9_]{8}\.tmp$")  # mkstemp(prefix=".<name>.", suffix=".tmp")
+
+
+def atomic_write_target(name: str) -> str | None:
+    """The name of the file an :func:`atomic_write` temporary file named ``name`` was for (one that
+    a killed write left), or None when ``name`` is not such a temporary file.
+
+    Examples:
+        >>> from rlkit.utils.io import atomic_write_target
+        >>> atomic_write_target(".last.pt.a1B2c3_d.tmp"), atomic_write_target("last.pt")
+        ('last.pt', None)
+    """
+    temp = _TEMP_FILE.match(name)
+    return temp.group(1) if temp else None
