@@ -71,8 +71,10 @@ def _typed(section: Any, schema: type, where: str, strict_bools: bool = True) ->
         raise ConfigError(f"{where}.{missing[0]} is missing: give it a value ({where}.{missing[0]}=...); the "
                           f"section's keys are {valid}")
     _check_finite(section, where)
+    prefix = "" if where == "config" else f"{where}."
     if strict_bools:
-        _check_bools(section, schema, "" if where == "config" else f"{where}.")
+        _check_bools(section, schema, prefix)
+    _check_mapping_items(section, schema, prefix)
     try:
         merged = OmegaConf.merge(OmegaConf.structured(schema), section)
         return OmegaConf.to_object(merged)
@@ -145,6 +147,26 @@ def _check_bools(section: Any, schema: type, prefix: str) -> None:
             raise ConfigError(f"{prefix}{f.name}={value!r} is invalid: expected true or false")
         if dataclasses.is_dataclass(kind) and isinstance(value, DictConfig):
             _check_bools(value, cast(type, kind), f"{prefix}{f.name}.")
+
+
+def _check_mapping_items(section: Any, schema: type, prefix: str) -> None:
+    """Refuses an item that is not a mapping in a list of mappings (``env.transforms=[normalize]``),
+    naming the item: OmegaConf's own error names only the section."""
+    try:
+        hints = typing.get_type_hints(schema)
+    except Exception:  # noqa: BLE001 (a schema of a user's whose annotations do not resolve: OmegaConf judges)
+        return
+    for f in dataclasses.fields(schema):
+        kind = hints.get(f.name)
+        items = typing.get_args(kind) if typing.get_origin(kind) is list else ()
+        value = section.get(f.name) if f.name in section else None
+        if len(items) != 1 or typing.get_origin(items[0]) is not dict or not isinstance(value, ListConfig):
+            continue
+        for i, item in enumerate(value):
+            if not isinstance(item, DictConfig):
+                example = f"{{name: {item}}}" if isinstance(item, str) else "{key: value}"  # (registry entries)
+                raise ConfigError(f"{prefix}{f.name}[{i}]={item!r} is invalid: expected a mapping ({{key: value, "
+                                  f"...}}), as in {prefix}{f.name}=[{example}]")
 
 
 def _check_finite(node: Any, where: str) -> None:

@@ -24,7 +24,7 @@ from rlkit.factories import make_env
 from rlkit.rundir import check_outside_run_files
 from rlkit.trainers.evaluator import Evaluator
 from rlkit.trainers.video import check_video_support, video_wrappers, warn_no_video
-from rlkit.utils.io import atomic_write
+from rlkit.utils.io import atomic_write, missing_folders, remove_empty_folders
 
 __all__ = ["RESULTS_FILE", "evaluate", "format_results"]
 
@@ -97,10 +97,17 @@ def evaluate(run: str | os.PathLike[str], *, episodes: int = 10, video: bool = F
         raise ConfigError(f"output directory {out} is a file; give a new or empty directory")
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"output directory {out} is not empty; give a new or empty one")
-    created = not out.exists()
+    made = missing_folders(out)  # (out and the parents it needs: a failed evaluation leaves none behind)
+    created = bool(made)
+
+    def remove_made() -> None:
+        shutil.rmtree(out, ignore_errors=True)
+        remove_empty_folders(made[1:])
+
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
+        remove_empty_folders(made)
         raise ConfigError(f"output directory {out} cannot be created: {err.strerror or err}") from err
     try:
         wrappers = video_wrappers(out, lambda i: f"episode-{i}") if video else None
@@ -108,7 +115,7 @@ def evaluate(run: str | os.PathLike[str], *, episodes: int = 10, video: bool = F
                             extra_wrappers=[wrappers] if wrappers is not None else [])
     except BaseException:
         if created:
-            shutil.rmtree(out, ignore_errors=True)
+            remove_made()
         raise
     evaluator = Evaluator(eval_env, agent.actor, seed=seed, epsilon=epsilon, deterministic=deterministic)
     try:
@@ -124,7 +131,7 @@ def evaluate(run: str | os.PathLike[str], *, episodes: int = 10, video: bool = F
             evaluator.close()
     except BaseException:  # nothing half-written stays: the videos of unfinished episodes included
         if created:
-            shutil.rmtree(out, ignore_errors=True)
+            remove_made()
         else:
             for partial in out.glob("episode-*.mp4"):
                 partial.unlink(missing_ok=True)

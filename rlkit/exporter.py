@@ -34,7 +34,7 @@ from rlkit.agent import Agent, PolicyModule, given_or_loaded
 from rlkit.errors import ConfigError, RlkitError
 from rlkit.rundir import check_outside_run_files
 from rlkit.trainers.checkpoint import checkpoint_dir, find_checkpoint
-from rlkit.utils.io import new_file_mode
+from rlkit.utils.io import missing_folders, new_file_mode, remove_empty_folders
 
 __all__ = ["EXPORT_FORMATS", "ONNX_EXTRA", "ExportFormat", "check_export_request", "checkpoint_label",
            "default_export_path", "export_policy", "is_export"]
@@ -122,14 +122,15 @@ def export_policy(run: str | os.PathLike[str], format: str = "torchscript", out:
     check_export_request(format, out)
     agent = given_or_loaded(agent, run, device=device, checkpoint=checkpoint)
     path = Path(out) if out is not None else default_export_path(agent, format)
+    shown = f"out={str(path)!r}" if out is not None else f"the default export file {str(path)!r}"
     if path.is_dir():
-        raise ConfigError(f"out={str(path)!r} is a directory; give the file to write")
+        raise ConfigError(f"{shown} is a directory; give the file to write")
     check_outside_run_files(path, "export", "the export")
     if path.exists() and not is_export(path):
         if importlib.util.find_spec("onnx") is None and path.is_file() and _first_byte(path) == b"\x08":
-            raise ConfigError(f"out={str(path)!r} exists and may be an ONNX export, which cannot be told without the "
+            raise ConfigError(f"{shown} exists and may be an ONNX export, which cannot be told without the "
                               f"onnx package ({ONNX_EXTRA}); it is left as it is: give another out= or remove it first")
-        raise ConfigError(f"out={str(path)!r} exists and is not a policy file export.py wrote, which is all an export "
+        raise ConfigError(f"{shown} exists and is not a policy file export.py wrote, which is all an export "
                           f"replaces; it is left as it is: give another out= or remove the file first")
     module = (_ExportedMasked if agent.policy.reads_mask else _Exported)(agent.policy).eval()
     spec = agent.observation_spec
@@ -137,14 +138,14 @@ def export_policy(run: str | os.PathLike[str], format: str = "torchscript", out:
     if agent.policy.reads_mask:
         example += (torch.ones(_BATCH, agent.policy.num_actions, dtype=torch.bool, device=agent.device),)
     # The folders this export creates (none left behind by a failed one).
-    created = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
+    created = missing_folders(path.parent)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # (torch.export.save wants a name ending in .pt2)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     except OSError as err:
-        _remove_empty(created)
-        raise RlkitError(f"out={str(path)!r}: cannot write there: {err.strerror or err}") from err
+        remove_empty_folders(created)
+        raise RlkitError(f"{shown}: cannot write there: {err.strerror or err}") from err
     os.close(fd)
     tmp = Path(tmp_name)
     done = False
@@ -163,12 +164,12 @@ def export_policy(run: str | os.PathLike[str], format: str = "torchscript", out:
             os.chmod(tmp, new_file_mode())  # (mkstemp made it the owner's only; an export is for sharing)
             os.replace(tmp, path)
         except OSError as err:
-            raise RlkitError(f"out={str(path)!r}: the exported policy could not be put there: {err.strerror or err}") from err
+            raise RlkitError(f"{shown}: the exported policy could not be put there: {err.strerror or err}") from err
         done = True
     finally:
         tmp.unlink(missing_ok=True)
         if not done:
-            _remove_empty(created)
+            remove_empty_folders(created)
     return path
 
 
@@ -228,15 +229,6 @@ def default_export_path(agent: Agent, format: str) -> Path:
     label, latest = checkpoint_label(agent.checkpoint, agent.run_dir)
     tag = "" if latest else "_" + label.removesuffix(".pt").replace("/", "_")
     return agent.run_dir / "export" / f"policy{tag}{EXPORT_FORMATS[format]}"
-
-
-def _remove_empty(folders: list[Path]) -> None:
-    """Removes the folders an export created (deepest first), as long as they are empty."""
-    for folder in folders:
-        try:
-            folder.rmdir()
-        except OSError:
-            break
 
 
 def is_export(path: str | os.PathLike[str]) -> bool:

@@ -74,6 +74,11 @@ def test_bad_values_in_nested_and_root_sections_are_one_line_naming_the_key(over
     (["env.id=NoSuchEnv-v0"], r"env\.id='NoSuchEnv-v0' is not a registered gymnasium id; run gymnasium\.pprint_registry"),
     (["env.id=no_such_module:Thing-v0"], r"env\.id='no_such_module:Thing-v0': cannot import module 'no_such_module'"),
     (["env.target_return=solved"], r"env\.target_return='solved' is invalid: expected a number, 'auto'"),
+    # (OmegaConf's own message named only the section: "bad value for env: Cannot assign str to Dict[str, Any]")
+    (["+env.transforms=[normalize]"], r"^env\.transforms\[0\]='normalize' is invalid: expected a mapping "
+                                      r"\(\{key: value, \.\.\.\}\), as in env\.transforms=\[\{name: normalize\}\]$"),
+    (["+env.transforms=[{name: normalize}, 3]"], r"^env\.transforms\[1\]=3 is invalid: expected a mapping "
+                                                 r"\(\{key: value, \.\.\.\}\), as in env\.transforms=\[\{key: value\}\]$"),
     (["+env.transforms=[{name: blur}]"], r"env\.transforms\[0\]\.name='blur' is not a transform; valid choices: "),
     (["+env.transforms=[{name: normalize, gain: 2}]"], r"env\.transforms\[0\] \(normalize\) has unknown keys \['gain'\]"),
     (["+env.transforms=[{name: normalize}, {name: time_limit, max_episode_steps: 9}]"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from pathlib import Path
 
 import pytest
 
@@ -165,10 +166,11 @@ def test_an_output_path_that_is_a_file_is_refused(tiny_run, tmp_path):
 
 @pytest.mark.parametrize("video", [False, pytest.param(True, marks=pytest.mark.skipif(
     not HAS_MOVIEPY, reason='moviepy is not installed (pip install -e ".[video]")'))])
-@pytest.mark.parametrize("given", [False, True])
-def test_a_failure_during_the_episodes_leaves_nothing_written(tiny_run, tmp_path, monkeypatch, video, given):
-    """No results.json and no videos of unfinished episodes: a directory evaluate created is removed;
-    an empty one the caller gave is left empty."""
+@pytest.mark.parametrize("where", ["new", "given", "default"])
+def test_a_failure_during_the_episodes_leaves_nothing_written(tiny_run, tmp_path, monkeypatch, video, where):
+    """No results.json and no videos of unfinished episodes: a directory evaluate created is removed,
+    with the parent folders it created for it (the run's ``eval/`` by default); an empty one the
+    caller gave is left empty."""
     from rlkit.envs import GymEnv
 
     advance = GymEnv.advance
@@ -181,13 +183,18 @@ def test_a_failure_during_the_episodes_leaves_nothing_written(tiny_run, tmp_path
         return advance(self, action)
 
     run = tiny_run("dqn")
-    out = tmp_path / "out"
-    if given:
-        out.mkdir()
+    out = tmp_path / "deeper" / "out"
+    if where == "given":
+        out.mkdir(parents=True)
+    before = sorted(p.name for p in Path(run).iterdir())
     monkeypatch.setattr(GymEnv, "advance", failing)
     with pytest.raises(KeyboardInterrupt):
-        evaluate(run, episodes=2, video=video, output_dir=out)
-    assert (files(out) == []) if given else not out.exists()
+        evaluate(run, episodes=2, video=video, output_dir=None if where == "default" else out)
+    if where == "given":
+        assert files(out) == []
+    else:
+        assert not (tmp_path / "deeper").exists()
+        assert sorted(p.name for p in Path(run).iterdir()) == before  # (no eval/ left in the run)
 
 
 def test_a_non_empty_output_directory_is_refused(tiny_run, tmp_path):

@@ -306,8 +306,9 @@ def test_an_existing_file_that_is_not_an_export_is_refused_and_kept(tiny_run, tm
     before = files(tmp_path)
     for out in [*(tmp_path / "keep" / name for name in others), None]:
         shown = out if out is not None else run / "export" / f"policy{suffix}"
+        named = "out=" if out is not None else "the default export file "  # (no out= was given)
         assert not is_export(shown)
-        with pytest.raises(ConfigError, match=rf"^out='{re.escape(str(shown))}' exists and is not a policy file export\.py wrote, which "
+        with pytest.raises(ConfigError, match=rf"^{named}'{re.escape(str(shown))}' exists and is not a policy file export\.py wrote, which "
                                               r"is all an export replaces; it is left as it is: give another out= or "
                                               r"remove the file first$"):
             export_policy(run, fmt, out)

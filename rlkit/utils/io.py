@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Literal
 
-__all__ = ["atomic_write", "fsync_dir", "new_file_mode"]
+__all__ = ["atomic_write", "fsync_dir", "missing_folders", "new_file_mode", "remove_empty_folders"]
 
 
 def fsync_dir(directory: str | os.PathLike[str]) -> None:
@@ -129,3 +129,42 @@ def atomic_write_target(name: str) -> str | None:
     """
     temp = _TEMP_FILE.match(name)
     return temp.group(1) if temp else None
+
+
+def missing_folders(path: str | os.PathLike[str]) -> list[Path]:
+    """The folders of ``path`` (itself included) that do not exist yet, deepest first: what
+    ``Path(path).mkdir(parents=True)`` would create, and :func:`remove_empty_folders` removes again
+    after a failure.
+
+    Examples:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from rlkit.utils.io import missing_folders
+        >>> root = Path(tempfile.mkdtemp())
+        >>> [p.relative_to(root).as_posix() for p in missing_folders(root / "a" / "b")]
+        ['a/b', 'a']
+    """
+    path = Path(os.path.abspath(path))
+    return [p for p in (path, *path.parents) if not p.exists()]
+
+
+def remove_empty_folders(folders: list[Path]) -> None:
+    """Removes ``folders`` (deepest first, as :func:`missing_folders` lists them) as long as each is
+    empty: one that another process has written into stays, and so do the folders above it.
+
+    Examples:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from rlkit.utils.io import missing_folders, remove_empty_folders
+        >>> root = Path(tempfile.mkdtemp())
+        >>> made = missing_folders(root / "a" / "b")
+        >>> (root / "a" / "b").mkdir(parents=True)
+        >>> remove_empty_folders(made)
+        >>> list(root.iterdir())
+        []
+    """
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            break
