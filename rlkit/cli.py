@@ -1230,12 +1230,15 @@ def tune_parts(cfg: DictConfig) -> tuple[DictConfig, Any]:
         RlkitError: the first problem, naming the key, the value and the valid choices.
     """
     from rlkit.tune import parse_tune_settings
+    from rlkit.tune.studydir import resume_refusal
     from rlkit.tune.trial import trial_config
 
     tune_node = cfg.get("tune")
     if not isinstance(tune_node, DictConfig):
         raise ConfigError("tune.py needs the tune section of conf/tune.yaml (tune.n_trials, tune.space, ...)")
     base = OmegaConf.masked_copy(cfg, [str(key) for key in cfg.keys() if key not in ("tune", "hydra")])
+    if base.get("resume"):  # (set by an experiment file or a config of the user's; tune.py's argv is checked first)
+        raise ConfigError(resume_refusal(str(base.resume)))
     try:
         container = OmegaConf.to_container(tune_node, resolve=True)
     except OmegaConfBaseException as err:

@@ -225,6 +225,8 @@ def test_tune_refuses_a_resume_and_a_directory_that_holds_no_study(study_parts, 
     from rlkit.tune.studydir import STUDY_FILES
 
     base, settings = setup(study_parts, n_trials=1)
+    with pytest.raises(ConfigError, match=r"^resume='.*run' continues a training run \(a train.py key\), not a study"):
+        study_parts("tune.n_trials=1", f"resume={tmp_path / 'run'}")  # (tune.py's checks, before anything is made)
     resumed = OmegaConf.merge(base, {"resume": str(tmp_path / "run")})
     with pytest.raises(ConfigError, match=r"^resume='.*run' continues a training run \(a train.py key\), not a study"):
         tune(resumed, settings, stream=None)
