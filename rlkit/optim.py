@@ -20,7 +20,9 @@ class RMSpropTF(torch.optim.Optimizer):
     - ``v <- alpha * v + (1 - alpha) * g^2`` (``v`` starts at 1);
     - centred: ``m <- alpha * m + (1 - alpha) * g`` (``m`` starts at 0) and ``d = sqrt(v - m^2 + eps)``,
       otherwise ``d = sqrt(v + eps)``;
-    - ``p <- p - lr * g / d`` (with ``momentum > 0``: ``b <- momentum * b + g / d``, ``p <- p - lr * b``).
+    - ``p <- p - lr * g / d`` (with ``momentum > 0``: ``b <- momentum * b + lr * g / d``, ``p <- p - b``:
+      TensorFlow keeps the learning rate inside the buffer, which differs from torch's way once the
+      learning rate changes during training).
 
     ``weight_decay`` adds ``weight_decay * p`` to ``g`` first.
 
@@ -77,10 +79,10 @@ class RMSpropTF(torch.optim.Optimizer):
                     denom = v.addcmul(m, m, value=-1).add_(eps).sqrt_()
                 else:
                     denom = v.add(eps).sqrt_()
-                if group["momentum"] > 0:
+                if group["momentum"] > 0:  # (the learning rate inside the buffer, as TensorFlow: it differs once lr changes)
                     buf = state["momentum_buffer"]
-                    buf.mul_(group["momentum"]).addcdiv_(g, denom)
-                    p.add_(buf, alpha=-lr)
+                    buf.mul_(group["momentum"]).addcdiv_(g, denom, value=lr)
+                    p.sub_(buf)
                 else:
                     p.addcdiv_(g, denom, value=-lr)
         return loss

@@ -17,20 +17,21 @@ def test_steps_follow_the_tensorflow_formulas(centered, momentum):
     opt = RMSpropTF([p], lr=0.01, alpha=0.9, eps=1e-5, centered=centered, momentum=momentum, weight_decay=0.1)
     ref = p.detach().clone().tolist()
     v, m, b = [1.0] * 5, [0.0] * 5, [0.0] * 5
-    for _ in range(4):
+    for step, lr in enumerate([0.01, 0.01, 0.004, 0.02]):  # (a changing rate, as a linear schedule sets it)
         grad = torch.randn(5, dtype=torch.float64)
         p.grad = grad.clone()
+        opt.param_groups[0]["lr"] = lr
         opt.step()
         for i, g in enumerate(grad.tolist()):
             g = g + 0.1 * ref[i]
             v[i] = 0.9 * v[i] + 0.1 * g * g
             m[i] = 0.9 * m[i] + 0.1 * g
             d = math.sqrt(v[i] - m[i] ** 2 + 1e-5) if centered else math.sqrt(v[i] + 1e-5)
-            if momentum:
-                b[i] = momentum * b[i] + g / d
-                ref[i] -= 0.01 * b[i]
+            if momentum:  # TensorFlow's ApplyRMSProp: mom = momentum * mom + lr * g / d; var -= mom
+                b[i] = momentum * b[i] + lr * g / d
+                ref[i] -= b[i]
             else:
-                ref[i] -= 0.01 * g / d
+                ref[i] -= lr * g / d
         assert p.detach().tolist() == pytest.approx(ref, rel=1e-12, abs=1e-14)
 
 
