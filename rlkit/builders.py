@@ -333,8 +333,11 @@ def apply_overrides(saved: dict, overrides: list[str]) -> DictConfig:
         if key in GROUP_KEYS and value == str(saved.get(key, {}).get("name")):
             continue  # the run's own choice (train.py adds those on resume, see resume_group_overrides)
         if key in GROUP_KEYS or key == "experiment":
-            runs = (f"the run's {key} is {saved[key]['name']!r}" if isinstance(saved.get(key), dict)
-                    and saved[key].get("name") is not None else f"the run chose no {key}")
+            section = saved.get(key)
+            # (an env section names no group: its game or gymnasium id says which env the run has)
+            chosen = (section.get("name") if key != "env" else section.get("game") or section.get("id")) \
+                if isinstance(section, dict) else None
+            runs = f"the run's {key} is {chosen!r}" if chosen is not None else f"the run chose no {key}"
             raise ConfigError(f"{item}: cannot change the config group {key!r} when resuming ({runs}); resume uses "
                               "the run's config")
         plain.append(item.lstrip("+"))

@@ -23,6 +23,7 @@ __all__ = [
     "ConfigError",
     "CorruptCheckpointError",
     "EnvError",
+    "LoggerError",
     "MissingCheckpointError",
     "NotStackableError",
     "ResourceError",
@@ -60,6 +61,11 @@ class RunDirError(RlkitError):
 
 class RunDirBusyError(RunDirError):
     """Another process holds the run directory's lock; the message names its pid."""
+
+
+class LoggerError(RlkitError):
+    """The configured logger's backend could not start (wandb without credentials, ...); the message
+    names the logger and the backend's own error."""
 
 
 class MissingCheckpointError(RlkitError, FileNotFoundError):

@@ -38,7 +38,7 @@ from rlkit.data.frames import FrameStorage
 from rlkit.envs import GymEnv
 from rlkit.envs.suites import get_suite
 from rlkit.envs.transforms import EnvTransform, build_transforms
-from rlkit.errors import ConfigError, EnvError, NotStackableError, ResourceError
+from rlkit.errors import ConfigError, EnvError, LoggerError, NotStackableError, ResourceError, RlkitError
 from rlkit.modules import EGreedyModule
 from rlkit.modules.mlp import stack_seed_parameters_
 from rlkit.objectives import HardUpdate, SoftUpdate
@@ -137,28 +137,49 @@ def make_loggers(settings, run_dir: Path, config: dict, resume_state: dict | Non
     """Console progress plus the configured logger (``none`` = console only).
 
     On resume (``resume_state`` = the checkpoint), ``metrics.csv`` keeps the rows logged up to it.
+    The logger's own backend (a wandb run, a TensorBoard writer) starts first, before any file of
+    the run changes: what fails for reasons outside rlkit (wandb online without an API key) fails
+    with the run's files as they were.
     ``label`` prefixes the console's lines (a sweep job's ``[job 3 seed=1]``); ``plain_progress``
     chooses plain lines (``True``) or a bar (``False``), by default a bar when stderr is a terminal.
+
+    Raises:
+        LoggerError: the backend could not start (naming it and its error).
     """
     start = int(resume_state["frames"]) if resume_state else 0
     keep_rows = int(resume_state["log_rows"]) if resume_state else None
     log = settings.logger
+    backend = _start_backend(settings, run_dir, config, resume=resume_state is not None)
     loggers: list[Logger] = []
     if settings.root.trainer.progress:
         loggers.append(ConsoleLogger(settings.root.total_frames, start_frames=start, label=label,
                                      plain=plain_progress))
     if log.name != "none":
         loggers.append(CSVLogger(run_dir, keep_rows=keep_rows))
-    if log.name == "wandb":
-        loggers.append(WandbLogger(run_dir, project=log.project, group=log.group, mode=log.mode,
-                                   config=config, tags=list(log.tags), name=run_dir.name,
-                                   resume=resume_state is not None))
-    elif log.name == "tensorboard":
-        board = TensorBoardLogger(run_dir)
-        if resume_state is None:  # (wandb takes it at init; a resume keeps the first start's)
-            board.log_config(config)
-        loggers.append(board)
-    return MultiLogger(loggers)
+    return MultiLogger(loggers + backend)
+
+
+def _start_backend(settings, run_dir: Path, config: dict, *, resume: bool) -> list[Logger]:
+    """The configured logger's backend, started (none for ``csv`` and ``none``)."""
+    log = settings.logger
+    try:
+        if log.name == "wandb":
+            return [WandbLogger(run_dir, project=log.project, group=log.group, mode=log.mode, config=config,
+                                tags=list(log.tags), name=run_dir.name, resume=resume)]
+        if log.name == "tensorboard":
+            board = TensorBoardLogger(run_dir)
+            if not resume:  # (wandb takes it at init; a resume keeps the first start's)
+                board.log_config(config)
+            return [board]
+    except RlkitError:
+        raise
+    except Exception as err:  # noqa: BLE001 (the backends raise anything; one line names it)
+        text = str(err).strip()
+        first = text.splitlines()[0].rstrip(".") if text else ""
+        advice = "; or log offline with logger.mode=offline" if log.name == "wandb" and log.mode == "online" else ""
+        raise LoggerError(f"logger={log.name} could not start: {type(err).__name__}"
+                          f"{': ' + first if first else ''}{advice}") from err
+    return []
 
 
 def open_outputs(trainer: Trainer, settings, run_dir: Path, config: dict, resume_state: dict | None = None, *,
@@ -166,9 +187,9 @@ def open_outputs(trainer: Trainer, settings, run_dir: Path, config: dict, resume
     """Attaches the parts of a run that write files: loggers and the episode recorder. On resume they
     drop the rows written after the checkpoint, so call this only once the checkpoint is known to fit.
     ``label`` and ``plain_progress``: see :func:`make_loggers`."""
+    loggers = make_loggers(settings, run_dir, config, resume_state, label=label, plain_progress=plain_progress)
     episodes = EpisodeRecorder(run_dir, keep_until_frame=int(resume_state["frames"]) if resume_state else None)
-    trainer.attach_outputs(make_loggers(settings, run_dir, config, resume_state, label=label,
-                                        plain_progress=plain_progress), episodes)
+    trainer.attach_outputs(loggers, episodes)
 
 
 def replay_layout(env: GymEnv, replay: list) -> dict:

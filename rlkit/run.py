@@ -32,7 +32,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from rlkit.builders import Settings, apply_overrides, resolved_container, validate_config
 from rlkit.config_schema import usable_cpus
-from rlkit.errors import CheckpointError, ConfigError, RunDirError
+from rlkit.errors import CheckpointError, ConfigError, LoggerError, RunDirError
 from rlkit.envs.transforms import transform_settings
 from rlkit.factories import (
     build_multiseed_trainer,
@@ -428,9 +428,11 @@ def _resume(cfg: DictConfig, run_dir: Path, overrides: list[str] | None,
                 rewound = checkpoint.resolve() != (checkpoint_dir(run_dir) / LAST_NAME).resolve()
                 aside = set_aside_later_checkpoints(run_dir, int(state["frames"]), f"abandoned_{segment}") \
                     if rewound else []
+                # The logger's backend starts first in _open (wandb without an API key fails here,
+                # with the CSVs and config.yaml as they were), then the CSVs are cut back.
+                _open(trainer, settings, run_dir, container, resume_state=state, **console)
                 _write_config(run_dir, container)
                 _write_provenance(run_dir, provenance, segment=segment)
-                _open(trainer, settings, run_dir, container, resume_state=state, **console)
                 log.info("resume %d: from %s at %d frames, to %d frames", segment, checkpoint, int(state["frames"]),
                          settings.root.total_frames)
                 if added:
@@ -451,8 +453,10 @@ def _resume(cfg: DictConfig, run_dir: Path, overrides: list[str] | None,
                         "env %s cannot save its sub-envs' state: this resume is exact in everything but the %d "
                         "interrupted episode(s), which restart (reset with the run's seed)",
                         env.env_id, env.num_envs)
-            except BaseException:
+            except BaseException as err:
                 trainer.close()
+                if isinstance(err, LoggerError):  # (nothing of the run changed: the lock file as it was too)
+                    held.release(restore=True)
                 raise
             return _fit(trainer)
     finally:
@@ -480,6 +484,13 @@ def _env(trainer: Trainer | MultiSeedTrainer):
 #: discount and lambda are the value estimator's buffers) or the run's identity rests on them (the
 #: seed). Each algorithm declares its own (:attr:`rlkit.registry.Algorithm.restored_on_resume`).
 RESTORED_ON_RESUME = ("seed", "value_estimator.gamma", "value_estimator.lmbda")
+
+
+#: Config keys that shape what a checkpoint holds (its env's state, its networks, its replay): a
+#: resume cannot change them, and naming the key says more than the checkpoint's shape mismatch.
+SHAPED_BY_CHECKPOINT = ("env.suite", "env.id", "env.game", "env.options", "env.make_kwargs", "algo.num_envs",
+                        "algo.network", "algo.hidden_sizes", "algo.activation", "algo.buffer_size",
+                        "algo.prioritized", "algo.n_atoms", "algo.shared_trunk", "algo.distribution")
 
 
 def _restored_keys(cfg: DictConfig) -> tuple[str, ...]:
@@ -534,6 +545,13 @@ def _check_restored_keys(saved: DictConfig, cfg: DictConfig) -> None:
         name, old, new = differs
         raise ConfigError(f"{name}={new!r} cannot change when resuming (the run has {old!r}): the checkpoint "
                           "restores it; start a new run for another value")
+    missing = object()
+    for key in SHAPED_BY_CHECKPOINT:
+        old, new = (OmegaConf.select(c, key, default=missing) for c in (saved, cfg))
+        old, new = (OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v for v in (old, new))
+        if old is not missing and old != new:
+            raise ConfigError(f"{key}={new!r} cannot change when resuming (the run has {old!r}): the checkpoint holds "
+                              "the run's env, networks and replay as they were made; start a new run for another value")
     transforms = [cast(list, OmegaConf.to_container(c.env.transforms, resolve=True)) for c in (saved, cfg)]
     if transform_settings(transforms[0]) != transform_settings(transforms[1]):
         raise ConfigError(f"env.transforms={transforms[1]} cannot change when resuming (the run has {transforms[0]}): "

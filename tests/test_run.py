@@ -11,7 +11,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from rlkit.config_schema import ConfigError
-from rlkit.errors import CheckpointMismatchError, CorruptCheckpointError, RunDirError
+from rlkit.errors import CheckpointMismatchError, CorruptCheckpointError, LoggerError, RunDirError
 from rlkit.registry import ALGORITHMS
 from rlkit.run import run
 from rlkit.trainers.episodes import read_episodes
@@ -288,15 +288,68 @@ def test_a_checkpoint_of_another_algorithm_is_refused_before_anything_changes(tm
     assert snapshot(finished) == before
 
 
-def test_a_checkpoint_of_other_network_shapes_is_refused_before_anything_changes(finished):
+def test_a_checkpoint_of_other_network_shapes_is_refused_before_anything_changes(tmp_path, finished):
+    """(The checkpoint of a wider run copied in: an override of the width is refused by its key, below.)"""
+    wider = tmp_path / "wider"
+    train(wider, ALGO["dqn"] + TINY + ["total_frames=400", "algo.hidden_sizes=[64]"])
+    saved = (finished / "checkpoints" / "last.pt").read_bytes()
+    shutil.copy(wider / "checkpoints" / "last.pt", finished / "checkpoints" / "last.pt")
     before = snapshot(finished)
     with pytest.raises(CheckpointMismatchError, match=r"does not belong to this run: loss_module\['value_network_params"
-                                                      r"\.module\.0\.module\.0\.weight'\] has shape \(32, 4\), "
-                                                      r"expected \(64, 4\)"):
-        resume(finished, "total_frames=1200", "algo.hidden_sizes=[64]")
+                                                      r"\.module\.0\.module\.0\.weight'\] has shape \(64, 4\), "
+                                                      r"expected \(32, 4\)"):
+        resume(finished, "total_frames=1200")
     assert snapshot(finished) == before
+    (finished / "checkpoints" / "last.pt").write_bytes(saved)
     resume(finished, "total_frames=1200")  # the plain resume still works (config.yaml was not rewritten)
     assert final_state(finished)["frames"] == 1200
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("algo.hidden_sizes=[64]", r"algo\.hidden_sizes=\[64\] cannot change when resuming \(the run has \[32\]\)"),
+    ("algo.buffer_size=5000", r"algo\.buffer_size=5000 cannot change when resuming \(the run has \d+\)"),
+    ("algo.num_envs=2", r"algo\.num_envs=2 cannot change when resuming \(the run has 1\)"),
+    ("env.id=Acrobot-v1", r"env\.id='Acrobot-v1' cannot change when resuming \(the run has 'CartPole-v1'\)"),
+])
+def test_a_setting_that_shapes_the_checkpoint_is_named_when_a_resume_changes_it(finished, override, message):
+    """Before, the checkpoint's shapes were named (``loss_module has unexpected 'value_network_params
+    .module.0.module.4.weight'``, ``storage capacity is 10000, this run's is 5000``), not the override."""
+    before = snapshot(finished)
+    with pytest.raises(ConfigError, match=rf"^{message}: the checkpoint holds the run's env, networks and replay as "
+                                          r"they were made; start a new run for another value$"):
+        resume(finished, "total_frames=1200", override)
+    assert snapshot(finished) == before
+
+
+@pytest.mark.parametrize("logger", ["wandb", "tensorboard"])
+def test_a_logger_that_cannot_start_leaves_a_resumed_run_as_it_was(tmp_path, monkeypatch, logger):
+    """wandb online without an API key: before, the resume had rewritten config.yaml, cut the closing
+    row off metrics.csv and added .hydra/resume_1 before wandb failed, with a traceback; each retry
+    added another resume_<k>. Now the logger's backend starts first and fails in one line."""
+    import rlkit.factories as factories
+
+    if logger == "tensorboard":
+        pytest.importorskip("tensorboard")
+    run_dir = tmp_path / "run"
+    train(run_dir, ALGO["dqn"] + TINY + ["total_frames=800", f"logger={logger}"])
+
+    def run_files() -> dict[str, bytes]:  # (wandb's service finishes its own logs in the background)
+        return {name: data for name, data in snapshot(run_dir).items() if not name.startswith("wandb/")}
+
+    before = run_files()
+
+    class Failing:
+        def __init__(self, *args, **kwargs):
+            raise RuntimeError("No API key configured. Use `wandb login` to log in.\nmore text")
+
+    monkeypatch.setattr(factories, "WandbLogger" if logger == "wandb" else "TensorBoardLogger", Failing)
+    with pytest.raises(LoggerError, match=rf"^logger={logger} could not start: RuntimeError: No API key configured\. "
+                                          r"Use `wandb login` to log in$"):  # (offline: no advice to go offline)
+        resume(run_dir, "total_frames=1200")
+    assert run_files() == before
+    monkeypatch.undo()
+    resume(run_dir, "total_frames=1200")  # (the retry works once the logger does)
+    assert final_state(run_dir)["frames"] == 1200
 
 
 def test_optimiser_moments_of_other_shapes_are_refused(finished):
