@@ -92,7 +92,7 @@ def evaluate(run: str | os.PathLike[str], *, episodes: int = 10, video: bool = F
         epsilon = 0.0  # an evaluation epsilon acts in discrete action spaces only
 
     out = Path(output_dir) if output_dir is not None else _new_eval_dir(agent.run_dir)
-    check_outside_run_files(out, "eval", "the evaluation", shown=f"output directory {str(out)!r}")
+    check_outside_run_files(out, "eval", "the evaluation", shown=f"output directory {str(out)!r}", run=agent.run_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"output directory {out} is a file; give a new or empty directory")
     if out.exists() and any(out.iterdir()):

@@ -125,7 +125,7 @@ def export_policy(run: str | os.PathLike[str], format: str = "torchscript", out:
     shown = f"out={str(path)!r}" if out is not None else f"the default export file {str(path)!r}"
     if path.is_dir():
         raise ConfigError(f"{shown} is a directory; give the file to write")
-    check_outside_run_files(path, "export", "the export")
+    check_outside_run_files(path, "export", "the export", shown if out is not None else None, run=agent.run_dir)
     if path.exists() and not is_export(path):
         if importlib.util.find_spec("onnx") is None and path.is_file() and _first_byte(path) == b"\x08":
             raise ConfigError(f"{shown} exists and may be an ONNX export, which cannot be told without the "

@@ -198,7 +198,8 @@ def check_creatable(folder: str | os.PathLike[str], what: str) -> None:
 _RUN_FILES = ("checkpoints", "metrics.csv", "episodes.csv", "train.log")
 
 
-def check_outside_run_files(path: str | os.PathLike[str], own: str | None, what: str, shown: str | None = None) -> None:
+def check_outside_run_files(path: str | os.PathLike[str], own: str | None, what: str, shown: str | None = None,
+                            run: str | os.PathLike[str] | None = None) -> None:
     """Refuses ``path``, a file or folder to write, inside a run directory (this run's or another's:
     the nearest folder above it holding rlkit's ``config.yaml`` with ``checkpoints/`` or run logs
     beside it; a seed folder of a multi-seed run is one) anywhere but in the run's folder ``own``
@@ -211,6 +212,8 @@ def check_outside_run_files(path: str | os.PathLike[str], own: str | None, what:
         own: the run's folder where ``what`` belongs (None: nowhere inside a run; a new run).
         what: what is written, for the message (``"the export"``).
         shown: how the message names ``path``; default ``out='<path>'``.
+        run: the run whose ``what`` this is: ``path`` may be in its folder ``own`` only, not in
+            another run's (an export there would replace that run's own).
 
     Raises:
         ConfigError: naming the path, the run directory and where to write instead.
@@ -233,11 +236,14 @@ def check_outside_run_files(path: str | os.PathLike[str], own: str | None, what:
     for folder in (resolved, *resolved.parents):
         if (folder / COMMIT_NAME).is_file() and any((folder / name).exists() for name in _RUN_FILES):
             parts = resolved.relative_to(folder).parts
+            shown = shown if shown is not None else f"out={str(path)!r}"
             if not parts or parts[0] != own:  # (``path`` the run directory itself: among them too)
-                shown = shown if shown is not None else f"out={str(path)!r}"
                 where = "inside the run directory" if parts else "the run directory"
                 instead = f"into {str(folder / own)!r} or outside the run" if own else "outside it"
                 raise ConfigError(f"{shown} is {where} {str(folder)!r}, among its own files; write {what} {instead}")
+            if run is not None and Path(run).resolve() != folder:
+                raise ConfigError(f"{shown} is in the {own} folder of another run, {str(folder)!r}; write {what} into "
+                                  f"{str(Path(run) / str(own))!r} or outside any run")
             return
 
 

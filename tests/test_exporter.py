@@ -318,3 +318,23 @@ def test_an_existing_file_that_is_not_an_export_is_refused_and_kept(tiny_run, tm
 
 def files(path) -> list[tuple[str, bytes]]:
     return sorted((str(p), p.read_bytes() if p.is_file() else b"") for p in path.rglob("*"))
+
+
+def test_an_export_into_another_runs_export_folder_is_refused(tiny_run, tmp_path):
+    """out= naming another run's export replaced it with this run's policy (both are exports, and an
+    export replaces an export); the run's own export folder and a folder outside any run still take it."""
+    from rlkit.errors import ConfigError
+    from rlkit.exporter import export_policy
+
+    mine, theirs = tmp_path / "mine", tmp_path / "theirs"
+    shutil.copytree(tiny_run("dqn"), mine, ignore=shutil.ignore_patterns("export", "eval"))
+    shutil.copytree(tiny_run("c51"), theirs, ignore=shutil.ignore_patterns("export", "eval"))
+    their_export = export_policy(theirs, "torchscript")
+    kept = their_export.read_bytes()
+    with pytest.raises(ConfigError, match=rf"^out='{re.escape(str(their_export))}' is in the export folder of another "
+                                          rf"run, '{re.escape(str(theirs.resolve()))}'; write the export into "
+                                          rf"'{re.escape(str(mine / 'export'))}' or outside any run$"):
+        export_policy(mine, "torchscript", their_export)
+    assert their_export.read_bytes() == kept
+    assert export_policy(mine, "torchscript", mine / "export" / "other.pt").is_file()
+    assert export_policy(mine, "torchscript", tmp_path / "elsewhere" / "policy.pt").is_file()
