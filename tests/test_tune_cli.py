@@ -179,15 +179,70 @@ def test_hydra_run_dir_is_the_study_directory(tmp_path, capsys):
 
 
 def test_a_study_started_with_hydra_run_dir_has_its_log_and_its_study_there(tmp_path):
+    """Also: a searched key fixed on the command line with ~tune.space.<key> reaches the trials (the
+    search space replaced algo.learning_starts=100 before), and the same command reruns the study."""
     study = tmp_path / "x"
-    done = subprocess.run([sys.executable, TUNE, "total_frames=200", "algo.learning_starts=100",
-                           "trainer.eval_interval=200", "trainer.eval_episodes=1", "logger=none", "tune.n_trials=1",
-                           "tune.seeds=1", f"hydra.run.dir={study}"],
-                          cwd=tmp_path, text=True, capture_output=True, env={**os.environ, "WANDB_MODE": "disabled"},
-                          timeout=300)
-    assert done.returncode == 0, done.stderr
+    args = [sys.executable, TUNE, "total_frames=200", "algo.learning_starts=100", "~tune.space.algo.learning_starts",
+            "trainer.eval_interval=200", "trainer.eval_episodes=1", "logger=none", "tune.n_trials=1", "tune.seeds=1",
+            f"hydra.run.dir={study}"]
+    for _ in range(2):  # (the second: a rerun of the finished study)
+        done = subprocess.run(args, cwd=tmp_path, text=True, capture_output=True,
+                              env={**os.environ, "WANDB_MODE": "disabled"}, timeout=300)
+        assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x"]  # (no outputs/tune/<study>)
     assert {"study.db", "trials", "trials.csv", "tune.log"} <= {p.name for p in study.iterdir()}
+    assert [p.name for p in (study / "trials").iterdir()] == ["0000"]
+    configs = list((study / "trials" / "0000").rglob("config.yaml"))
+    assert configs and all("learning_starts: 100\n" in p.read_text() for p in configs)
+
+
+def _with_hydra(tmp_path: Path, *overrides: str):
+    """``conf/tune.yaml`` composed as tune.py composes it (with its hydra node: the command line's
+    overrides, the group choices and the callbacks), the study in ``tmp_path/study``."""
+    cli.register_resolvers()
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        return compose("tune", overrides=[f"tune.dir={tmp_path / 'study'}", *overrides], return_hydra_config=True)
+
+
+def _run_start(cfg) -> None:
+    """tune.py's Hydra callbacks (conf/tune.yaml's hydra.callbacks, in order) on ``cfg``."""
+    from hydra.utils import instantiate
+
+    for params in cfg.hydra.callbacks.values():
+        instantiate(params).on_run_start(config=cfg, config_name="tune")
+
+
+REFUSAL = ("rlkit: invalid config: {given} is given on the command line but tune.space searches {key}; drop one: "
+           "remove the override, or fix it by removing it from the space with ~tune.space.{key}")
+
+
+@pytest.mark.parametrize("overrides, given, key, more", [
+    (["algo.learning_starts=500"], "algo.learning_starts=500", "algo.learning_starts", ""),
+    (["algo=dqn", "env=CartPole", "algo.optim={lr: 0.1}"], "algo.optim={lr: 0.1}", "algo.optim.lr", ""),
+    (["++value_estimator.gamma=0.9"], "++value_estimator.gamma=0.9", "value_estimator.gamma", ""),
+    (["algo.learning_starts=500", "algo.double_dqn=false", "algo.batch_size=64"], "algo.learning_starts=500",
+     "algo.learning_starts", "; likewise algo.batch_size=64 (~tune.space.algo.batch_size)"),
+])
+def test_a_searched_key_given_on_the_command_line_is_refused_before_the_study_dir_exists(tmp_path, capsys, overrides,
+                                                                                          given, key, more):
+    """tune.py algo.learning_starts=500 ran its trials with 0, 5000 and 20000 (the space's choices),
+    silently: fix the key, or search it, the user has to say which."""
+    with pytest.raises(SystemExit) as stop:
+        _run_start(_with_hydra(tmp_path, *overrides))
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == REFUSAL.format(given=given, key=key) + more + "\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("overrides", [
+    [],  # (algo=dqn's own algo.learning_starts: the group's default)
+    ["experiment=dqn_cartpole"],  # (sets algo.learning_starts, batch_size, ...: the base the space varies)
+    ["~tune.space.algo.learning_starts", "algo.learning_starts=500"],  # (the way out: the key is fixed)
+    ["algo=dqn", "algo.double_dqn=false", "tune.space.algo.learning_starts=[0, 500]", "tune.n_trials=3"],
+])
+def test_values_not_given_on_the_command_line_or_not_searched_pass(tmp_path, capsys, overrides):
+    _run_start(_with_hydra(tmp_path, *overrides))
+    assert capsys.readouterr().err == ""
 
 
 @pytest.mark.parametrize("override, message", [

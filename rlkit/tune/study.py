@@ -165,18 +165,36 @@ def _stop_on_signals(forward: Callable[[int], None] | None = None) -> Iterator[N
             signal.signal(sig, handler)
 
 
+def _drop_key(config: dict[Any, Any], key: str) -> None:
+    """Removes the dotted ``key`` from the nested ``config`` (nothing when it is absent)."""
+    *heads, last = key.split(".")
+    node: Any = config
+    for head in heads:
+        node = node.get(head) if isinstance(node, dict) else None
+    if isinstance(node, dict):
+        node.pop(last, None)
+
+
+def _without_searched(identity: dict[str, Any], settings: TuneSettings) -> dict[str, Any]:
+    """``identity`` less the base config's values of the keys the space searches: every trial replaces
+    them, so they change nothing a trial computes (a study started with ``algo.learning_starts=500``
+    beside a space searching it, before tune.py refused that, resumes once the override is dropped)."""
+    if not isinstance(identity.get("config"), dict):
+        return identity
+    config = json.loads(json.dumps(identity["config"]))
+    for param in settings.space.params:
+        _drop_key(config, param.path)
+    return {**identity, "config": config}
+
+
 def _identity(base: DictConfig, settings: TuneSettings) -> dict[str, Any]:
     config = OmegaConf.to_container(base, resolve=True)
     assert isinstance(config, dict)
     for key in FREE_KEYS:
-        head, _, tail = key.partition(".")
-        if tail and isinstance(config.get(head), dict):
-            config[head].pop(tail, None)
-        elif not tail:
-            config.pop(key, None)
-    return json.loads(json.dumps({"config": config, "space": settings.space.describe(), "seeds": list(settings.seeds),
-                                  "objective": settings.objective, "batched_seeds": settings.batched_seeds},
-                                 default=str))
+        _drop_key(config, key)
+    return _without_searched(json.loads(json.dumps(
+        {"config": config, "space": settings.space.describe(), "seeds": list(settings.seeds),
+         "objective": settings.objective, "batched_seeds": settings.batched_seeds}, default=str)), settings)
 
 
 def _first_difference(saved: Any, mine: Any, path: str) -> str | None:
@@ -271,6 +289,8 @@ def open_study(base: DictConfig, settings: TuneSettings, slots: int) -> optuna.S
     saved = study.user_attrs.get(IDENTITY_ATTR)
     if isinstance(saved, dict) and "batched_seeds" not in saved:  # (a study from before the key: either runs it)
         saved = {**saved, "batched_seeds": mine["batched_seeds"]}
+    if isinstance(saved, dict):  # (a study from before the searched keys were left out kept their values)
+        saved = _without_searched(saved, settings)
     if saved is None:
         study.set_user_attr(IDENTITY_ATTR, mine)
     elif saved != mine:

@@ -107,3 +107,15 @@ def test_grid_workers_share_one_seed():
         return [s.space.suggest(study.ask())["a"] for _ in range(6)]
 
     assert points() == points()
+
+
+def test_the_sampler_seed_is_documented_as_the_samplers_use_it():
+    """conf/tune.yaml (and tune.py --help, generated from it) said "tpe/random worker k: seed + k", the
+    seeding before each trial drew with a seed of sampler_seed and its number (the tests above)."""
+    from pathlib import Path
+
+    conf = (Path(__file__).resolve().parents[2] / "conf" / "tune.yaml").read_text()
+    comment = next(line for line in conf.splitlines() if line.strip().startswith("sampler_seed:")).partition("#")[2]
+    assert "seed + k" not in comment and "worker k" not in comment
+    assert "tpe/random: each trial draws with a seed of this one and its trial number" in comment
+    assert "grid: it orders the grid" in comment

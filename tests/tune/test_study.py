@@ -196,6 +196,26 @@ def test_a_rerun_with_other_settings_is_refused(study_parts):
     assert open_study(free, settings, slots=3).study_name == "dqn_CartPole"
 
 
+def test_the_base_value_of_a_searched_key_does_not_tell_studies_apart(study_parts):
+    """Every trial replaces a searched key's base value: it is not part of what the study measures. A
+    study started with algo.learning_starts=500 beside a space searching it (before tune.py refused
+    that) could then be resumed neither with the override (refused) nor without it (other settings)."""
+    from rlkit.tune.study import IDENTITY_ATTR, _identity
+
+    base, settings = setup(study_parts)
+    assert "algo.learning_starts" in [p.path for p in settings.space.params]
+    old = _identity(base, settings)  # as a study started before kept it: with the searched keys' values
+    old["config"]["algo"]["learning_starts"], old["config"]["algo"]["batch_size"] = 500, 64
+    study = open_study(base, settings, slots=3)
+    study.set_user_attr(IDENTITY_ATTR, old)
+    other = base.copy()
+    other.algo.learning_starts = 1000
+    assert open_study(other, settings, slots=3).study_name == "dqn_CartPole"
+    other.algo.tau = 0.5  # (not searched: still another study)
+    with pytest.raises(ConfigError, match=r"\(algo.tau: the study has None, this command 0.5\)"):
+        open_study(other, settings, slots=3)
+
+
 def test_a_tune_dir_holding_another_studys_trials_is_refused(study_parts, monkeypatch):
     """Trial directories are numbered: a second study in the same tune.dir (or the first one after its
     study.db was deleted) would find them taken and replace the first study's outputs."""
