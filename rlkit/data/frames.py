@@ -265,14 +265,21 @@ class FrameStorage(TensorDictStorage):
 
     # -- state ---------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
+        """:meth:`TensorDictStorage.state_dict <rlkit.data.storage.TensorDictStorage.state_dict>` (the
+        filled rows of the stored entries) plus ``"frames"``: the ring's written frames and episode links
+        (its first ``min(written, ring)`` positions, the only ones written: a buffer filling up does not
+        save its empty ones) and the sparse episode boundaries."""
         state = super().state_dict()
         pending = sorted(self._pending.items())
+        written = min(self._written, self.ring)
+        # Copies of the ring's written part while it fills up, since torch.save writes a view's whole
+        # underlying storage.
+        prev, succ = (self._prev, self._succ) if written == self.ring else (self._prev[:written].clone(),
+                                                                            self._succ[:written].clone())
         state["frames"] = {
             "written": self._written, "slack": self.slack, "stack": self.stack,
-            # Only the ring's written part (a buffer filling up does not save its empty frames): a copy,
-            # since torch.save writes a view's whole underlying storage.
-            "frames": None if self._frames is None else self._frames[: min(self._written, self.ring)].clone(),
-            "prev": self._prev, "succ": self._succ,
+            "frames": None if self._frames is None else self._frames[:written].clone(),
+            "prev": prev, "succ": succ,
             "heads": _sparse(self._heads), "finals": _sparse(self._finals),
             "padded": {"write": torch.tensor(list(self._padded), dtype=torch.int64),
                        "kind": torch.tensor(list(self._padded.values()), dtype=torch.int64)},
@@ -292,7 +299,39 @@ class FrameStorage(TensorDictStorage):
         if saved is not None and (tuple(saved.shape[1:]) != tuple(self.frame_shape) or saved.dtype != self.frame_dtype):
             return (f"stored frames have shape {tuple(saved.shape[1:])} and dtype {saved.dtype}, this run's "
                     f"{tuple(self.frame_shape)} and {self.frame_dtype}")
+        rows = self._ring_rows_problem(frames)
+        if rows is not None:
+            return rows
         return super().state_mismatch({k: v for k, v in state.items() if k != "frames"})
+
+    def _ring_rows_problem(self, frames: dict[str, Any]) -> str | None:
+        """What is wrong with the number of saved ring positions, or ``None``: the frames of the
+        written positions (none before the first write), and their episode links (or, as saved
+        before, those of the whole ring)."""
+        written, slack = as_int(frames["written"]), frames["slack"]
+        extra = None if slack is None else as_int(slack)
+        if written is None or written < 0 or (extra is None and (slack is not None or written > 0)) or (
+                extra is not None and extra < 0):
+            return (f"stored frames have written {frames['written']!r} and slack {slack!r}; need ints >= 0 "
+                    "(slack None only before the first write)")
+        ring = 0 if extra is None else self.capacity + extra
+        filled = min(written, ring)
+        for name in ("frames", "prev", "succ"):
+            value = frames[name]
+            if name == "frames" and written == 0:
+                if value is None:
+                    continue
+                allowed: tuple[int, ...] = ()
+            else:
+                allowed = (filled,) if name == "frames" or written == 0 else (filled, ring)
+            rows = value.shape[0] if isinstance(value, torch.Tensor) and value.dim() else None
+            if rows not in allowed:
+                found = ("no tensor" if not isinstance(value, torch.Tensor)
+                         else "a 0-dim tensor" if rows is None else f"{rows} rows")
+                expected = " or ".join(str(n) for n in dict.fromkeys(allowed)) or "nothing (no frames written)"
+                return (f"stored frame ring entry {name!r} holds {found}; a ring of {ring} positions with {written} "
+                        f"transitions written saves {expected}")
+        return None
 
     def load_state_dict(self, state: dict[str, Any], *, copy: bool = True) -> None:
         mismatch = self.state_mismatch(state)
@@ -306,7 +345,8 @@ class FrameStorage(TensorDictStorage):
         if frames["frames"] is not None:
             self._frames = torch.zeros((self.ring, *self.frame_shape), dtype=self.frame_dtype, device=device)
             self._frames[: frames["frames"].shape[0]] = frames["frames"].to(device)
-        self._prev, self._succ = frames["prev"].clone(), frames["succ"].clone()
+        ring = 0 if self._frames is None else self.ring
+        self._prev, self._succ = _ring_links(frames["prev"], ring), _ring_links(frames["succ"], ring)
         self._heads = _dense(frames["heads"], device)
         padded = frames.get("padded")  # (absent from checkpoints before it existed: all heads kept whole)
         self._padded = {} if padded is None else dict(zip(padded["write"].tolist(), padded["kind"].tolist()))
@@ -325,6 +365,16 @@ def keys_next(key: NestedKey) -> NestedKey:
     """``("next", key)``."""
     key = unravel_key(key)
     return (keys.NEXT, *key) if isinstance(key, tuple) else (keys.NEXT, key)
+
+
+def _ring_links(saved: torch.Tensor, ring: int) -> torch.Tensor:
+    """Episode links of a ring of ``ring`` positions from those saved: all of them, or the written
+    first ones (the others hold -1, never written), copied."""
+    if saved.shape[0] >= ring:
+        return saved.clone()
+    links = torch.full((ring,), -1, dtype=torch.int64)
+    links[: saved.shape[0]] = saved
+    return links
 
 
 def _sparse(store: dict[int, torch.Tensor]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from tensordict.utils import NestedKey
 from rlkit import keys
 from rlkit.data.slices import SliceStarts, slice_starts
 from rlkit.data.storage import TensorDictStorage
-from rlkit.data.sum_tree import MinTree, SumTree, tree_leaves
+from rlkit.data.sum_tree import MinTree, SumTree, tree_state_problem
 from rlkit.utils.values import as_int, as_real
 
 __all__ = ["PrioritizedReplayBuffer", "ReplayBuffer"]
@@ -430,10 +430,16 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         self.update_priority(td.get(keys.INDEX), td.get(self.priority_key))
 
     def state_dict(self) -> dict[str, Any]:
-        """Base state plus both trees, the running max priority, the beta schedule and alpha/eps."""
+        """Base state plus both trees, the running max priority, the beta schedule and alpha/eps.
+
+        Each tree is saved as the priorities of the stored items (``{"leaves": [len(self)]}``, slots
+        ``[0, len(self))``, those of the storage's saved rows; the empty slots' leaves and the inner
+        nodes follow from them), not its ``2 * next_pow2(capacity)`` nodes; :meth:`load_state_dict`
+        also takes the whole trees (``{"tree": ...}``) that checkpoints saved before."""
         state = super().state_dict()
+        items = len(self)
         trees = {} if self._sum_tree is None else {
-            "sum": self._sum_tree.state_dict(), "min": self._trees()[1].state_dict()
+            "sum": self._sum_tree.state_dict(items), "min": self._trees()[1].state_dict(items)
         }
         state["prioritized"] = {
             "trees": trees, "max_priority": self._max_priority, "sample_calls": self._sample_calls,
@@ -453,7 +459,8 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         if not isinstance(prio, dict) or any(name not in prio for name in names):
             return f"the prioritised state must hold {list(names)}, got {sorted(prio) if isinstance(prio, dict) else prio!r}"
         problem = _prioritized_settings_problem(prio["alpha"], prio["beta"], prio["beta_end"],
-                                                prio["beta_annealing_steps"], prio["eps"]) or self._trees_problem(prio["trees"])
+                                                prio["beta_annealing_steps"], prio["eps"]) or self._trees_problem(
+            prio["trees"], int(state["storage"]["size"]))
         if problem is not None:
             return f"the prioritised state does not fit: {problem}"
         priority = prio["max_priority"]
@@ -461,21 +468,20 @@ class PrioritizedReplayBuffer(ReplayBuffer):
             return f"the prioritised state's max_priority must be a finite number > 0, got {priority!r}"
         return None
 
-    def _trees_problem(self, trees: Any) -> str | None:
+    def _trees_problem(self, trees: Any, items: int) -> str | None:
         """What is wrong with saved trees (``{}``: none yet; else ``"sum"`` and ``"min"``, each a dict
-        holding the ``"tree"`` tensor of a tree of this capacity), or ``None``."""
+        holding the ``"leaves"`` of the ``items`` stored items or, as saved before, the ``"tree"``
+        tensor of a tree of this capacity), or ``None``."""
         if not isinstance(trees, dict):
             return f"trees must be a dict, got {type(trees).__name__}"
         if not trees:
             return None
         if set(trees) != {"sum", "min"}:
             return f"trees must hold 'sum' and 'min', got {sorted(trees)}"
-        size = 2 * tree_leaves(self.capacity)
         for name in ("sum", "min"):
-            tree = trees[name].get("tree") if isinstance(trees[name], dict) else None
-            if not isinstance(tree, torch.Tensor) or tuple(tree.shape) != (size,):
-                got = tuple(tree.shape) if isinstance(tree, torch.Tensor) else type(trees[name]).__name__
-                return f"the {name} tree must be a dict holding a 'tree' tensor of shape ({size},) (capacity {self.capacity}), got {got}"
+            problem = tree_state_problem(trees[name], self.capacity, items=items, what=f"the {name} tree")
+            if problem is not None:
+                return problem
         return None
 
     def _loaded_trees(self, trees: dict, device: torch.device | None) -> tuple[SumTree | None, MinTree | None]:

@@ -219,19 +219,21 @@ class SeedStackedReplay:
     # -- state: the seeds' own buffer states ------------------------------------------------------
     def state_dict(self) -> list[dict[str, Any]]:
         """Seed ``k``'s entry is the :meth:`ReplayBuffer.state_dict <rlkit.data.ReplayBuffer.state_dict>`
-        its own buffer would give. Its items are strided views of the shared storage, as a buffer's
-        state shares its stored tensors: ``torch.save`` writes the shared storage once for all seeds
-        (no copy is made, on the device or on the host), and ``torch.load`` gives them back as views
-        of one storage again."""
+        its own buffer would give: its filled rows while the buffers are not full, else all its
+        ``capacity`` rows. Its items are strided views of the shared storage's state (its filled rows,
+        copied out once for all seeds, or the storage itself once full), as a buffer's state shares its
+        stored tensors: ``torch.save`` writes those rows once for all seeds (no other copy is made, on
+        the device or on the host), and ``torch.load`` gives them back as views of one storage again."""
         n = self.num_seeds
         shared = self._storage.state_dict()
+        saved = TensorDict(shared["data"], batch_size=[]) if shared["data"] else None
         states = []
         for k, generator in enumerate(self._generators):
             data: dict = {}
-            if shared["data"]:
+            if saved is not None:
                 for key in self._keys:
-                    value = self._storage.data.get(key)
-                    put(data, key, value.view(self.capacity, n, *value.shape[1:])[:, k])
+                    value = saved.get(key)  # [rows * N, *item]: seed k's row m at m * N + k
+                    put(data, key, value.view(value.shape[0] // n, n, *value.shape[1:])[:, k])
             storage = {"capacity": self.capacity, "cursor": shared["cursor"] // n, "size": shared["size"] // n,
                        "data": data}
             states.append({"storage": storage, "generator": generator.get_state()})
@@ -247,18 +249,24 @@ class SeedStackedReplay:
         return None
 
     def load_state_dict(self, states: Sequence[dict[str, Any]]) -> None:
-        """Restores :meth:`state_dict` (or a :class:`PerSeedReplay`'s) into the shared storage."""
+        """Restores :meth:`state_dict` (or a :class:`PerSeedReplay`'s; either form of rows) into the
+        shared storage."""
         mismatch = self.state_mismatch(states)
         if mismatch:
             raise ValueError(mismatch)
         n, first = self.num_seeds, states[0]["storage"]
         data: dict = {}
         if first["data"]:
-            per_seed = [TensorDict(s["storage"]["data"], batch_size=[self.capacity]) for s in states]
+            # Each seed's entries hold its filled rows or (as saved before, or once full) all its rows.
+            per_seed = [TensorDict(s["storage"]["data"], batch_size=[]) for s in states]
             for key in self._keys:
-                stacked = torch.stack([td.get(key) for td in per_seed], 1)
-                put(data, key, stacked.reshape(-1, *stacked.shape[2:]))
-        # (the stacked tensors are this storage's own: taken, not copied again)
+                values = [td.get(key) for td in per_seed]
+                device = self._storage.load_device(values[0].device)
+                stacked = torch.zeros((self.capacity, n, *values[0].shape[1:]), dtype=values[0].dtype, device=device)
+                for k, value in enumerate(values):
+                    stacked[: value.shape[0], k] = value
+                put(data, key, stacked.view(-1, *stacked.shape[2:]))
+        # (the stacked tensors are this storage's own, of its whole capacity: taken, not copied again)
         self._storage.load_state_dict({"capacity": self.capacity * n, "cursor": int(first["cursor"]) * n,
                                        "size": int(first["size"]) * n, "data": data}, copy=False)
         for generator, state in zip(self._generators, states):

@@ -317,13 +317,31 @@ class TensorDictStorage:
         return out
 
     def state_dict(self) -> dict[str, Any]:
-        """Contents and write position as plain tensors/ints/dicts.
+        """Capacity, write cursor, size and the stored items, as plain tensors/ints/dicts.
 
-        The stored tensors are shared with the storage (like ``nn.Module.state_dict``): save or clone the
-        result before writing more data if it must stay a snapshot.
+        ``data`` holds the rows of the slots that hold items, nothing of the empty ones: stored items
+        always occupy slots ``[0, len(self))`` (writes start at slot 0 and reach slot 0 again only once
+        the storage is full, and a loaded storage is where the saved one was), so a storage that is not
+        full saves its first ``len(self)`` rows, copied out (``torch.save`` writes a view's whole
+        underlying storage), and a full one its ``capacity`` rows, shared with the storage (like
+        ``nn.Module.state_dict``): save or clone the result before writing more data if it must stay a
+        snapshot. :meth:`load_state_dict` also takes the ``capacity`` rows of a storage that is not full
+        (what checkpoints saved before).
         """
-        contents = {} if self._data is None else self._data.to_dict()
+        if self._data is None:
+            contents: dict = {}
+        elif self._size == self.capacity:
+            contents = self._data.to_dict()
+        else:
+            contents = {}
+            for key, value in self._leaves.items():
+                put(contents, key, value[: self._size].clone())
         return {"capacity": self.capacity, "cursor": self._cursor, "size": self._size, "data": contents}
+
+    def load_device(self, saved: torch.device) -> torch.device:
+        """The device :meth:`load_state_dict` puts a saved tensor lying on ``saved`` on: the storage's
+        own (``device=``), else where it lies."""
+        return self._device if self._device is not None else saved
 
     def _position_problem(self, cursor: Any, size: Any) -> str | None:
         """What is wrong with a saved write cursor and size (integers with ``0 <= cursor < capacity``,
@@ -350,12 +368,21 @@ class TensorDictStorage:
         position = self._position_problem(state["cursor"], state["size"])
         if position is not None:
             return position
+        size = int(state["size"])
         if not state["data"]:
-            return None
+            return None if size == 0 else f"storage state holds no data, but size {size}"
         try:
-            saved = _leaves(TensorDict(state["data"], batch_size=[self.capacity]), "storage state")
+            saved = _leaves(TensorDict(state["data"], batch_size=[]), "storage state")
         except (RuntimeError, TypeError, ValueError) as err:
-            return f"storage data does not fit capacity {self.capacity}: {str(err).splitlines()[0]}"
+            return f"storage data is not a dict of tensors: {str(err).splitlines()[0]}"
+        for entry, value in saved.items():
+            rows = value.shape[0] if value.dim() else None
+            if rows not in (size, self.capacity):
+                found = "a 0-dim tensor" if rows is None else f"{rows} rows"
+                allowed = (f"{size} (its filled rows) or {self.capacity} (all rows, as saved before)"
+                           if size < self.capacity else f"{self.capacity}")
+                return (f"stored entry {entry!r} holds {found}; a storage of capacity {self.capacity} holding "
+                        f"{size} items saves {allowed}")
         expected = self._layout or {k: (v.shape[1:], v.dtype) for k, v in self._leaves.items()}
         keys = list(expected) or self.keys or []
         missing = [k for k in keys if k not in saved]
@@ -369,9 +396,10 @@ class TensorDictStorage:
         return None
 
     def load_state_dict(self, state: dict[str, Any], *, copy: bool = True) -> None:
-        """Restore contents and write position saved by :meth:`state_dict` (copies the tensors; with
-        ``copy=False`` it takes them as they are where they already lie on the storage's device, for
-        tensors made for it alone)."""
+        """Restore contents and write position saved by :meth:`state_dict`, whose entries hold either
+        the filled rows (``size`` of them) or all ``capacity`` rows (copies the tensors; with
+        ``copy=False`` it takes those of ``capacity`` rows as they are where they already lie on the
+        storage's device, for tensors made for it alone)."""
         for key in ("capacity", "cursor", "size", "data"):
             if key not in state:
                 raise KeyError(f"storage state_dict lacks {key!r}; it has {sorted(state)}")
@@ -390,13 +418,19 @@ class TensorDictStorage:
         if not state["data"]:
             self._set_data(None)
         else:
-            data = TensorDict(state["data"], batch_size=[self.capacity])
+            saved = _leaves(TensorDict(state["data"], batch_size=[]), "load_state_dict")
             if self.keys is not None:  # a state saved with more entries: only the kept ones load
-                kept = _kept(_leaves(data, "load_state_dict"), self.keys, "load_state_dict")
-                data = TensorDict({}, batch_size=[self.capacity])
-                for key, value in kept.items():
-                    data.set(key, value)
-            # Copy so that the buffer never aliases the (possibly reused) state dict.
-            self._set_data(data.apply(lambda t: t.to(device=self._device or t.device, copy=copy), device=self._device))
+                saved = _kept(saved, self.keys, "load_state_dict")
+            data = TensorDict({}, batch_size=[self.capacity], device=self._device)
+            for entry, value in saved.items():
+                device = self.load_device(value.device)
+                if value.shape[0] == self.capacity:  # a full storage's rows, or all rows as saved before
+                    # Copied so that the buffer never aliases the (possibly reused) state dict.
+                    data.set(entry, value.to(device=device, copy=copy))
+                else:  # the filled rows [0, size): the rest is allocated empty, as a first write does
+                    rows = torch.zeros((self.capacity, *value.shape[1:]), dtype=value.dtype, device=device)
+                    rows[: value.shape[0]] = value
+                    data.set(entry, rows)
+            self._set_data(data)
         self._cursor, self._size = cursor, size
         self._version += 1

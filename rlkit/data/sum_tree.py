@@ -16,13 +16,45 @@ import abc
 
 import torch
 
-__all__ = ["MinTree", "SumTree"]
+__all__ = ["MinTree", "SumTree", "tree_state_problem"]
 
 
 def tree_leaves(capacity: int) -> int:
     """The leaves of a segment tree over ``capacity`` items (the next power of two); the tree's
     tensor holds twice as many entries."""
     return 1 << max(capacity - 1, 0).bit_length()
+
+
+def tree_state_problem(state: object, capacity: int, *, items: int | None = None, what: str = "a tree") -> str | None:
+    """What keeps a segment tree of ``capacity`` leaves from loading ``state`` (what its ``state_dict``
+    gives), or ``None``: ``{"tree": tensor}`` must hold its ``2 * next_pow2(capacity)`` nodes,
+    ``{"leaves": tensor}`` one value per leaf it restores (``items`` of them when given, else at most
+    ``capacity``). ``what`` names the tree in the message.
+
+    Examples:
+        >>> import torch
+        >>> from rlkit.data.sum_tree import tree_state_problem
+        >>> tree_state_problem({"leaves": torch.ones(3)}, 4, items=3) is None
+        True
+        >>> tree_state_problem({"leaves": torch.ones(5)}, 8, items=3, what="the sum tree")
+        'the sum tree of capacity 8 saves 5 leaves; expected 3 (one per stored item)'
+    """
+    if not isinstance(state, dict) or sum(key in state for key in ("tree", "leaves")) != 1 or not all(
+            isinstance(value, torch.Tensor) for value in state.values()):
+        got = f"a dict with keys {sorted(state, key=str)}" if isinstance(state, dict) else f"a {type(state).__name__}"
+        return f"{what}'s state is a dict holding its 'leaves' (or, as saved before, its 'tree') tensor, got {got}"
+    if "tree" in state:
+        shape, nodes = list(state["tree"].shape), [2 * tree_leaves(capacity)]
+        if shape != nodes:
+            return f"tree of shape {shape} does not fit capacity {capacity} (expected {nodes})"
+        return None
+    leaves = state["leaves"]
+    count = leaves.shape[0] if leaves.dim() == 1 else None
+    if count is None or (items is not None and count != items) or count > capacity:
+        found = f"{count} leaves" if count is not None else f"a tensor of shape {list(leaves.shape)} as leaves"
+        expected = f"{items} (one per stored item)" if items is not None else f"at most {capacity}"
+        return f"{what} of capacity {capacity} saves {found}; expected {expected}"
+    return None
 
 
 class _SegmentTree(abc.ABC):
@@ -96,22 +128,37 @@ class _SegmentTree(abc.ABC):
         """Reduction over all leaves (the root), a 0-dim tensor."""
         return self._tree[1].clone()
 
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        """The tree as a plain tensor (loadable with ``torch.load(weights_only=True)``)."""
-        return {"tree": self._tree.clone()}
+    def state_dict(self, items: int | None = None) -> dict[str, torch.Tensor]:
+        """The tree as plain tensors, copied (loadable with ``torch.load(weights_only=True)``).
+
+        Without ``items``: ``{"tree": tensor}``, every node. With ``items``: ``{"leaves": tensor}``,
+        the values of leaves ``[0, items)`` only, for a tree whose other leaves are empty (never
+        written, as those of a buffer's empty slots): :meth:`load_state_dict` recomputes the other
+        nodes, which gives back exactly this tree since every inner node is always its children's
+        reduction.
+        """
+        if items is None:
+            return {"tree": self._tree.clone()}
+        if not 0 <= items <= self.capacity:
+            raise ValueError(f"items must be in [0, {self.capacity}], got {items}")
+        return {"leaves": self._tree[self._num_leaves: self._num_leaves + items].clone()}
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        """Restore a tree saved by :meth:`state_dict` (same capacity)."""
-        tree = state.get("tree") if isinstance(state, dict) else None
-        if not isinstance(tree, torch.Tensor):
-            raise ValueError(f"a {type(self).__name__} state is a dict holding its 'tree' tensor, got {type(state).__name__} "
-                             f"{sorted(state) if isinstance(state, dict) else ''}".rstrip())
-        if tree.shape != self._tree.shape:
-            raise ValueError(
-                f"tree of shape {list(tree.shape)} does not fit capacity {self.capacity} "
-                f"(expected {list(self._tree.shape)})"
-            )
-        self._tree = tree.to(device=self._tree.device, dtype=self._tree.dtype, copy=True)
+        """Restore a tree saved by :meth:`state_dict` (same capacity; either form)."""
+        problem = tree_state_problem(state, self.capacity, what=f"a {type(self).__name__}")
+        if problem is not None:
+            raise ValueError(problem)
+        if "tree" in state:
+            self._tree = state["tree"].to(device=self._tree.device, dtype=self._tree.dtype, copy=True)
+            return
+        leaves = state["leaves"]
+        tree = torch.full_like(self._tree, self._neutral)
+        tree[self._num_leaves: self._num_leaves + leaves.shape[0]] = leaves.to(device=tree.device, dtype=tree.dtype)
+        level = self._num_leaves
+        for _ in range(self._depth):  # each level's nodes [level, 2 * level) from their children's
+            level //= 2
+            tree[level: 2 * level] = self._reduce(tree[2 * level: 4 * level: 2], tree[2 * level + 1: 4 * level: 2])
+        self._tree = tree
 
 
 class SumTree(_SegmentTree):

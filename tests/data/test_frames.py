@@ -225,3 +225,48 @@ def test_sizes_of_any_integer_kind_are_taken_and_a_batch_beyond_a_given_slack_is
     with pytest.raises(ValueError, match=r"larger than this FrameStorage's slack allows \(4 frames, given: room for "
                                          r"batches of up to 2\); give slack= of at least stack x the largest batch \(6 here\)"):
         storage.extend(batch)
+
+
+def test_a_checkpoint_holds_the_written_positions_episode_links_only():
+    frames, batches, state = filled(400, 3, seed=3, padding="zero")  # 24 of 400 transitions
+    saved = state["storage"]["frames"]
+    for name in ("prev", "succ"):
+        assert saved[name].shape == (24,) and saved[name].untyped_storage().nbytes() == 24 * 8
+    assert state["storage"]["data"][keys.TRAJ_ID].shape == (24,)
+    continues_alike(frames, _through_file(state), batches[3:])
+
+
+def test_a_full_ring_checkpoint_continues_exactly():
+    frames, batches, state = filled(40, 15, seed=7, padding="noops")  # 120 transitions into 40 (+ slack)
+    ring = frames._storage.ring
+    assert state["storage"]["frames"]["prev"].shape == (ring,) and state["storage"]["data"][keys.ACTION].shape == (40,)
+    continues_alike(frames, _through_file(state), batches[15:])
+
+
+def test_a_checkpoint_of_the_whole_ring_of_links_and_rows_loads_and_a_corrupt_one_is_refused():
+    frames, batches, state = filled(400, 3, seed=8, padding="reset")
+    ring = frames._storage.ring
+    old = {**state, "storage": {**state["storage"], "frames": dict(state["storage"]["frames"])}}
+    # As checkpoints saved before: the links of the whole ring (-1 where unwritten), every storage row.
+    for name in ("prev", "succ"):
+        old["storage"]["frames"][name] = torch.cat([state["storage"]["frames"][name],
+                                                    torch.full((ring - 24,), -1, dtype=torch.int64)])
+    old["storage"]["data"] = frames._storage.data.clone().to_dict()
+    corrupt = {**old, "storage": {**old["storage"], "frames": {**old["storage"]["frames"],
+                                                               "succ": torch.full((30,), -1, dtype=torch.int64)}}}
+    storage = FrameStorage(400, stack=STACK, frame_shape=(H, W), keys=KEYS)
+    expected = ("stored frame ring entry 'succ' holds 30 rows; a ring of 432 positions with 24 transitions written "
+                "saves 24 or 432")
+    assert ring == 432 and storage.state_mismatch(corrupt["storage"]) == expected
+    with pytest.raises(ValueError, match=f"^{expected}$"):
+        storage.load_state_dict(corrupt["storage"])
+    continues_alike(frames, old, batches[3:])
+
+
+def _through_file(state: dict) -> dict:
+    import io
+
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    buffer.seek(0)
+    return torch.load(buffer, weights_only=True)

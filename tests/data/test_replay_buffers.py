@@ -559,3 +559,72 @@ def test_checking_a_prioritised_state_leaves_the_global_generator_alone() -> Non
     assert target.state_mismatch(state) is None
     target.load_state_dict(state)
     assert torch.equal(torch.rand(3), expected)
+
+
+def _prioritised_steps(buffers: list, steps: int, start: int) -> None:
+    """The buffers sample, update the sampled priorities and take new items alike (bit for bit)."""
+    for step in range(steps):
+        samples = [rb.sample(6) for rb in buffers]
+        for sample in samples[1:]:
+            _assert_td_equal(sample, samples[0])
+        for rb, sample in zip(buffers, samples):
+            rb.update_priority(sample["index"], sample["frame"].float() / 7 + step)
+            rb.extend(_transitions(start + 10 * step, 3))
+        for rb in buffers[1:]:
+            for mine, theirs in zip(rb._trees(), buffers[0]._trees()):
+                assert torch.equal(mine._tree, theirs._tree)
+            assert rb.max_priority == buffers[0].max_priority
+
+
+@pytest.mark.parametrize("filled", [5, 21])  # part of the 16 slots, or full and wrapped
+def test_prioritized_state_saves_the_stored_items_priorities_and_resumes_exactly(filled: int) -> None:
+    rb = _seeded(PrioritizedReplayBuffer, 16, seed=4, alpha=0.7, beta_annealing_steps=9)
+    rb.extend(_transitions(0, filled))
+    _prioritised_steps([rb], 1, 100)  # (a priority update and 3 more items)
+    state = rb.state_dict()
+    items = len(rb)
+    for name in ("sum", "min"):
+        assert list(state["prioritized"]["trees"][name]) == ["leaves"]
+        assert state["prioritized"]["trees"][name]["leaves"].shape == (items,)
+    assert state["storage"]["data"]["observation"].shape == (items, 3)
+    loaded = _round_trip_through_file(rb, _seeded(PrioritizedReplayBuffer, 16, seed=9))
+    for mine, theirs in zip(loaded._trees(), rb._trees()):
+        assert torch.equal(mine._tree, theirs._tree)
+    _prioritised_steps([rb, loaded], 6, 200)  # past the capacity in both cases
+
+
+def test_prioritized_checkpoint_size_follows_the_items() -> None:
+    rb = _seeded(PrioritizedReplayBuffer, 1 << 16)
+    rb.extend(_transitions(0, 10))
+    buffer = io.BytesIO()
+    torch.save(rb.state_dict(), buffer)
+    assert buffer.tell() < 30_000  # the whole trees alone: 2 * 2**17 * 8 bytes = 2 MB
+
+
+def test_an_old_prioritized_checkpoint_of_whole_trees_and_all_rows_loads_and_resumes_exactly() -> None:
+    rb = _seeded(PrioritizedReplayBuffer, 16, seed=4, alpha=0.7)
+    rb.extend(_transitions(0, 5))
+    _prioritised_steps([rb], 1, 100)
+    state = rb.state_dict()
+    # As checkpoints saved before: every node of both trees, every row of the storage.
+    state["prioritized"]["trees"] = {"sum": rb._trees()[0].state_dict(), "min": rb._trees()[1].state_dict()}
+    assert state["prioritized"]["trees"]["sum"]["tree"].shape == (32,)
+    state["storage"]["data"] = rb.storage.data.clone().to_dict()
+    loaded = _seeded(PrioritizedReplayBuffer, 16, seed=9)
+    assert loaded.state_mismatch(state) is None
+    loaded.load_state_dict(state)
+    _prioritised_steps([rb, loaded], 6, 200)
+
+
+@pytest.mark.parametrize("filled", [5, 21])
+def test_a_prioritized_state_with_leaves_for_other_than_its_items_is_refused(filled: int) -> None:
+    rb = _seeded(PrioritizedReplayBuffer, 16, seed=4)
+    rb.extend(_transitions(0, filled))
+    state = rb.state_dict()
+    items = len(rb)
+    state["prioritized"]["trees"]["min"] = {"leaves": torch.ones(items - 1, dtype=torch.float64)}
+    expected = (f"PrioritizedReplayBuffer.load_state_dict: the prioritised state does not fit: the min tree of "
+                f"capacity 16 saves {items - 1} leaves; expected {items} (one per stored item)")
+    with pytest.raises(ValueError) as err:
+        _seeded(PrioritizedReplayBuffer, 16).load_state_dict(state)
+    assert str(err.value) == expected

@@ -143,3 +143,97 @@ def test_loading_takes_the_stacked_rows_without_another_copy(monkeypatch):
     loaded.load_state_dict(stacked.state_dict())
     assert copies == [False]
     assert torch.equal(loaded.sample(4)["observation"], stacked.sample(4)["observation"])
+
+
+def _through_file(states: list) -> tuple[list, int]:
+    import io
+
+    buffer = io.BytesIO()
+    torch.save(states, buffer)
+    size = buffer.tell()
+    buffer.seek(0)
+    return torch.load(buffer, weights_only=True), size
+
+
+def _continue_alike(replays: list, n: int, first_step: int) -> None:
+    """The replays take the same batches (several wraps of 7 slots) and sample alike."""
+    for step in range(first_step, first_step + 5):
+        batches = [_batch(k, step, (3,)) for k in range(n)]
+        for replay in replays:
+            replay.extend(batches)
+        samples = [replay.sample(5) for replay in replays]
+        for sample in samples[1:]:
+            for key in ("observation", "action", ("next", "reward"), "index"):
+                assert torch.equal(sample.get(key), samples[0].get(key)), (step, key)
+
+
+def test_a_partly_filled_multi_seed_replay_saves_the_filled_rows_once_and_resumes_exactly() -> None:
+    n = 3
+    stacked, alone = SeedStackedReplay(_buffers(n, capacity=10)), PerSeedReplay(_buffers(n, capacity=10))
+    for step in range(2):
+        batches = [_batch(k, step, (3,)) for k in range(n)]
+        stacked.extend(batches)
+        alone.extend(batches)
+    saved = stacked.state_dict()
+    theirs = alone.state_dict()
+    for ours, own in zip(saved, theirs):
+        for key in ("observation", "action"):
+            assert ours["storage"]["data"][key].shape[0] == 6
+            assert torch.equal(ours["storage"]["data"][key], own["storage"]["data"][key])
+    # The seeds' rows are views of one copy of the 6 * 3 filled rows, written once by torch.save.
+    observations = [s["storage"]["data"]["observation"] for s in saved]
+    assert len({o.untyped_storage().data_ptr() for o in observations}) == 1
+    assert observations[0].untyped_storage().nbytes() == 6 * n * 3 * 4
+    loaded = _through_file(saved)[0]
+    into_stacked, from_alone = SeedStackedReplay(_buffers(n, capacity=10)), SeedStackedReplay(_buffers(n, capacity=10))
+    into_alone = PerSeedReplay(_buffers(n, capacity=10))
+    into_stacked.load_state_dict(loaded)
+    into_alone.load_state_dict(loaded)
+    from_alone.load_state_dict(_through_file(theirs)[0])
+    assert torch.equal(into_stacked._storage.data["observation"], stacked._storage.data["observation"])
+    _continue_alike([stacked, alone, into_stacked, into_alone, from_alone], n, 2)  # 21 items a seed: wrapped
+    assert torch.equal(into_stacked._storage.data["observation"], stacked._storage.data["observation"])
+    # What the MinAtar checkpoints showed: the size follows the items, not the seeds' capacity.
+    large = SeedStackedReplay(_buffers(n, capacity=10_000))
+    large.extend([_batch(k, 0, (3,)) for k in range(n)])
+    assert _through_file(large.state_dict())[1] < 20_000  # all rows: 3 seeds * 10000 * 24 bytes = 720 kB
+
+
+def test_a_full_multi_seed_replay_resumes_exactly() -> None:
+    n = 2
+    stacked = SeedStackedReplay(_buffers(n))
+    for step in range(4):  # 12 items a seed into 7 slots
+        stacked.extend([_batch(k, step, (3,)) for k in range(n)])
+    saved = stacked.state_dict()
+    assert saved[0]["storage"]["data"]["observation"].shape[0] == 7
+    loaded = SeedStackedReplay(_buffers(n))
+    loaded.load_state_dict(_through_file(saved)[0])
+    _continue_alike([stacked, loaded], n, 4)
+
+
+def test_an_old_multi_seed_checkpoint_of_all_capacity_rows_loads_and_a_corrupt_one_is_refused() -> None:
+    n = 2
+    stacked = SeedStackedReplay(_buffers(n))
+    stacked.extend([_batch(k, 0, (3,)) for k in range(n)])
+    saved = stacked.state_dict()
+
+    def padded(states: list, rows: int) -> list:
+        """The states with every entry grown to ``rows`` rows of garbage (how checkpoints saved all rows)."""
+        out = []
+        for state in states:
+            data = TensorDict(state["storage"]["data"], batch_size=[3])
+            grown = TensorDict({}, batch_size=[rows])
+            for key, value in data.items(True, True):
+                grown.set(key, torch.cat([value, torch.full((rows - 3, *value.shape[1:]), 9).to(value.dtype)]))
+            out.append({**state, "storage": {**state["storage"], "data": grown.to_dict()}})
+        return out
+
+    old = SeedStackedReplay(_buffers(n))
+    old.load_state_dict(padded(saved, 7))
+    _continue_alike([stacked, old], n, 1)
+    corrupt = padded(saved, 5)
+    expected = ("stored entry 'observation' holds 5 rows; a storage of capacity 7 holding 3 items saves 3 (its "
+                "filled rows) or 7 (all rows, as saved before)")
+    assert SeedStackedReplay(_buffers(n)).state_mismatch(corrupt) == expected
+    with pytest.raises(ValueError, match=r"^stored entry 'observation' holds 5 rows; .* saves 3 \(its filled rows\) or 7"):
+        SeedStackedReplay(_buffers(n)).load_state_dict(corrupt)

@@ -197,3 +197,108 @@ def test_extend_leaves_refuses_entries_of_different_lengths_by_name_and_writes_n
             storage.extend_leaves({"obs": torch.zeros(5, 2), "action": action})
     assert len(storage) == 0
     assert storage.extend_leaves({"obs": torch.zeros(5, 2), "action": torch.arange(5)}).tolist() == [0, 1, 2, 3, 4]
+
+
+# -- what a checkpoint holds: the filled rows only ---------------------------------------------------
+def _through_file(state: dict) -> tuple[dict, int]:
+    """``state`` saved with ``torch.save`` and loaded back, and the bytes it took."""
+    import io
+
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    size = buffer.tell()
+    buffer.seek(0)
+    return torch.load(buffer, weights_only=True), size
+
+
+def _continue_alike(a: TensorDictStorage, b: TensorDictStorage, start: int) -> None:
+    """Both storages take the same writes (through a wrap-around) and stay equal, slot for slot."""
+    for i, n in enumerate((1, 2, 5, 3)):
+        assert torch.equal(a.extend(_batch(start + 10 * i, n)), b.extend(_batch(start + 10 * i, n)))
+        assert (a.cursor, len(a), a.oldest) == (b.cursor, len(b), b.oldest)
+        for key in ("x", "obs", ("next", "done")):
+            assert torch.equal(a.data[key], b.data[key]), key  # the unwritten slots too
+        index = torch.arange(len(a))
+        assert torch.equal(a[index]["obs"], b[index]["obs"])
+
+
+def test_a_partly_filled_storage_saves_its_filled_rows_and_resumes_exactly() -> None:
+    storage = TensorDictStorage(8)
+    storage.extend(_batch(0, 3))
+    state = storage.state_dict()
+    for key in ("x", "obs"):
+        saved = state["data"][key]
+        # Its own memory: torch.save writes a tensor's whole storage, which for a view is all 8 rows.
+        assert saved.shape[0] == 3 and saved.untyped_storage().nbytes() == saved.nbytes
+    assert state["data"]["next"]["done"].shape == (3, 1)
+    loaded, _ = _through_file(state)
+    other = TensorDictStorage(8)
+    other.load_state_dict(loaded)
+    assert (other.cursor, len(other)) == (3, 3) and other.data["x"].shape == (8,)
+    storage.extend(_batch(50, 1))  # the saved rows are a snapshot: later writes do not reach them
+    assert state["data"]["x"].tolist() == [0, 1, 2]
+    other.extend(_batch(50, 1))
+    _continue_alike(storage, other, 100)
+
+
+def test_a_full_wrapped_storage_saves_its_rows_shared_and_resumes_exactly() -> None:
+    storage = TensorDictStorage(4)
+    storage.extend(_batch(0, 6))
+    state = storage.state_dict()
+    assert state["data"]["x"].data_ptr() == storage.data["x"].data_ptr() and state["data"]["x"].shape == (4,)
+    other = TensorDictStorage(4)
+    other.load_state_dict(_through_file(state)[0])
+    assert (other.cursor, len(other), other.data["x"].tolist()) == (2, 4, [4, 5, 2, 3])
+    _continue_alike(storage, other, 100)
+
+
+def test_a_checkpoint_is_as_large_as_the_stored_items_not_the_capacity() -> None:
+    storage = TensorDictStorage(100_000)
+    storage.extend(_batch(0, 10))
+    _, nbytes = _through_file(storage.state_dict())
+    assert nbytes < 20_000  # all rows: 100000 * 21 bytes = 2.1 MB
+
+
+@pytest.mark.parametrize("keys", [None, ["x", ("next", "done")]])
+def test_an_old_checkpoint_of_all_capacity_rows_loads_and_resumes_exactly(keys) -> None:
+    """Checkpoints saved before held every row of a storage that was not full; they load as they did."""
+    storage = TensorDictStorage(8)
+    storage.extend(_batch(0, 3))
+    state = storage.state_dict()
+    saved = state["data"]
+    old = {**state, "data": {"x": torch.cat([saved["x"], torch.full((5,), -7)]),
+                             "obs": torch.cat([saved["obs"], torch.full((5, 3), -7.0)]),
+                             "next": {"done": torch.cat([saved["next"]["done"], torch.ones(5, 1, dtype=torch.bool)])}}}
+    other = TensorDictStorage(8, keys=keys)
+    assert other.state_mismatch(old) is None
+    other.load_state_dict(_through_file(old)[0])
+    assert (other.cursor, len(other)) == (3, 3) and other.data["x"].tolist()[:3] == [0, 1, 2]
+    fresh = TensorDictStorage(8, keys=keys)
+    fresh.load_state_dict(state)
+    for n in (2, 4):  # past the end: every old garbage row is overwritten
+        for target in (storage, other, fresh):
+            target.extend(_batch(20 + n, n))
+    assert torch.equal(other.data["x"], storage.data["x"]) and torch.equal(fresh.data["x"], storage.data["x"])
+    assert torch.equal(other.data["next", "done"], storage.data["next", "done"])
+
+
+@pytest.mark.parametrize(("fill", "rows", "expected"), [
+    (3, 5, "stored entry 'obs' holds 5 rows; a storage of capacity 8 holding 3 items saves 3 (its filled rows) "
+           "or 8 (all rows, as saved before)"),
+    (10, 3, "stored entry 'obs' holds 3 rows; a storage of capacity 8 holding 8 items saves 8"),
+])
+def test_a_saved_entry_of_neither_row_count_is_refused_by_name(fill, rows, expected) -> None:
+    source = TensorDictStorage(8)
+    source.extend(_batch(0, fill))
+    state = source.state_dict()
+    state["data"]["obs"] = torch.zeros(rows, 3)
+    target = TensorDictStorage(8)
+    target.extend(_batch(10, 1))
+    assert target.state_mismatch(state) == expected
+    with pytest.raises(ValueError) as err:
+        target.load_state_dict(state)
+    assert str(err.value) == f"state_dict does not fit this storage: {expected}" and "\n" not in str(err.value)
+    assert (target.cursor, len(target), target.data["x"][0].item()) == (1, 1, 10)
+    state["data"] = {}
+    with pytest.raises(ValueError, match=f"storage state holds no data, but size {min(fill, 8)}"):
+        target.load_state_dict(state)

@@ -85,3 +85,38 @@ def test_errors() -> None:
         tree.find_prefix_sum(torch.tensor([0.0]))
     with pytest.raises(ValueError, match=r"tree of shape \[16\] does not fit capacity 4 \(expected \[8\]\)"):
         tree.load_state_dict(SumTree(5).state_dict())
+
+
+@pytest.mark.parametrize("cls", [SumTree, MinTree])
+@pytest.mark.parametrize(("capacity", "items"), [(1, 0), (1, 1), (6, 4), (37, 20), (37, 37), (64, 64)])
+def test_the_leaves_of_the_stored_items_give_back_the_same_tree(cls, capacity: int, items: int) -> None:
+    """A tree saved as its first leaves (those of a buffer's items, the others empty) is rebuilt node
+    for node: every inner node is always its children's reduction."""
+    gen = torch.Generator().manual_seed(capacity + items)
+    tree = cls(capacity)
+    for _ in range(5):
+        index = torch.randint(0, max(items, 1), (7,), generator=gen) if items else torch.empty(0, dtype=torch.int64)
+        tree.update(index, torch.rand(index.numel(), generator=gen, dtype=torch.float64) * 3)
+    state = tree.state_dict(items)
+    assert list(state) == ["leaves"] and state["leaves"].shape == (items,)
+    assert state["leaves"].untyped_storage().nbytes() == 8 * items  # its own memory, not the tree's
+    other = cls(capacity)
+    other.load_state_dict(state)
+    assert torch.equal(other._tree, tree._tree)
+    index = torch.arange(max(items, 1)) % capacity
+    for t in (tree, other):  # and it goes on alike
+        t.update(index, torch.arange(index.numel(), dtype=torch.float64) + 0.5)
+    assert torch.equal(other._tree, tree._tree)
+
+
+def test_a_leaves_state_of_the_wrong_length_is_refused() -> None:
+    tree = SumTree(4)
+    with pytest.raises(ValueError, match=r"^a SumTree of capacity 4 saves 5 leaves; expected at most 4$"):
+        tree.load_state_dict({"leaves": torch.ones(5, dtype=torch.float64)})
+    with pytest.raises(ValueError, match=r"saves a tensor of shape \[2, 2\] as leaves"):
+        tree.load_state_dict({"leaves": torch.ones(2, 2, dtype=torch.float64)})
+    with pytest.raises(ValueError, match=r"^a MinTree's state is a dict holding its 'leaves' \(or, as saved before, its "
+                                         r"'tree'\) tensor, got a dict with keys \['leaves', 'tree'\]$"):
+        MinTree(4).load_state_dict({"tree": torch.ones(8), "leaves": torch.ones(2)})
+    with pytest.raises(ValueError, match=r"items must be in \[0, 4\], got 5"):
+        tree.state_dict(5)
