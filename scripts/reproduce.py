@@ -5,6 +5,15 @@ Usage::
     python scripts/reproduce.py experiment=dqn_cartpole seeds=3 [jobs=2] [out=DIR] [aggregate_only=true]
                                 [batched=false] [key=value ...]   # extra Hydra overrides for every run
     python scripts/reproduce.py summary=DIR          # one table of every experiment under DIR
+    python scripts/reproduce.py --help               # this text
+
+Keys: ``experiment=`` (required; a file of ``conf/experiment/``); ``seeds=`` a count (``seeds=3``: seeds
+0, 1, 2; the default) or a list of distinct seeds (``seeds=0,4,7``, ``seeds=[0,4,7]``; one seed:
+``seeds=[5]``); ``jobs=`` how many runs train at once (default: one per seed, at most one per core);
+``out=``; ``aggregate_only=`` (default false); ``batched=`` (default true); any other ``key=value`` is a
+training override (as train.py's), except ``seed``, ``num_seeds`` and ``hydra...``, which this script
+sets, and ``resume`` (a rerun resumes the unfinished runs itself). A bad command line, or an ``out=``
+whose runs do not match it, is refused in one ``rlkit:`` line (exit status 2) before anything is written.
 
 By default (``batched=true``) the seeds train in one process per run of consecutive seeds
 (``train.py experiment=<name> seed=<first> num_seeds=<n>``, see README "Several seeds in one
@@ -19,7 +28,9 @@ and ``<out>/<experiment>.png`` (learning curves) are written.
 
 Re-running is incremental: seeds whose run is complete are not retrained (``aggregate_only=true``
 never trains; without ``seeds=`` it reports the seeds the last training asked for); an interrupted run that has a checkpoint is resumed; a run with the same seed but a
-different config is an error (choose another ``out=``). The published figures and their protocols are
+different config is refused (choose another ``out=``). Ctrl-C (or SIGTERM) passes the signal on to the
+runs training, which write a checkpoint and stop; rerunning the same command resumes them (exit
+status 128 + the signal number, as train.py's). The published figures and their protocols are
 in ``scripts/published.py``.
 """
 from __future__ import annotations
@@ -27,14 +38,17 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(Path(__file__).resolve().parent)]  # published.py / reproduce_report.py next to this file
@@ -53,7 +67,8 @@ REQUEST_FILE = "request.json"  # the seeds and overrides the runs were trained w
 # What marks a directory as an earlier reproduction's out=: its request, its runs or its summary.
 OUT_MARKS = (REQUEST_FILE, "runs", "summary.json")
 # Keys of train.py that this script sets itself (per run).
-SET_HERE = ("seed", "hydra.sweep.dir")
+SET_HERE = ("seed", "num_seeds", "hydra.sweep.dir")
+HELP = ("-h", "--help")
 # Keys that do not change what a run computes: existing runs may differ from the request in these.
 IGNORED_KEYS = {"seed", "num_seeds", "resume", "trainer.progress", "trainer.checkpoint_interval",
                 "trainer.keep_checkpoints", "trainer.drop_non_finite_seeds"}
@@ -61,6 +76,19 @@ IGNORED_KEYS = {"seed", "num_seeds", "resume", "trainer.progress", "trainer.chec
 
 class UsageError(ValueError):
     """A bad command line; the message says what is wrong and what is valid."""
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM arrived while runs trained; they were passed the signal and have ended."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def usage() -> str:
+    """What ``--help`` prints: the module's docstring and the experiments there are."""
+    return f"{(__doc__ or '').strip()}\n\nexperiments: {', '.join(available_experiments())}"
 
 
 @dataclass
@@ -87,18 +115,54 @@ def _bool(key: str, value: str) -> bool:
     raise UsageError(f"{key}={value!r} is not a boolean; use true or false")
 
 
+_INT = re.compile(r"[+-]?[0-9]+")
+
+
+def _int(text: str) -> int:
+    """An integer of ``_INT``'s form; one of more than 20 digits (out of any range here, and past
+    what ``int`` converts beyond 4300) as +-10**20."""
+    digits = text.lstrip("+-").lstrip("0")
+    return int(text) if len(digits) <= 20 else (-1 if text.startswith("-") else 1) * 10**20
+
+
 def _seeds(value: str) -> list[int]:
-    try:
-        count = int(value) if "," not in value else None
-        listed = [int(s) for s in value.split(",")] if count is None else []
-    except ValueError:
-        raise UsageError(f"seeds={value!r} must be a count (seeds=3 -> 0,1,2) or a list (seeds=0,4,7)") from None
-    if count is not None and count > MAX_SEED_COUNT:
-        raise UsageError(f"seeds={value!r} asks for more than {MAX_SEED_COUNT} seeds")
-    seeds = list(range(count)) if count is not None else listed
-    if not seeds or min(seeds) < 0 or max(seeds) > MAX_SEED or len(set(seeds)) != len(seeds):
-        raise UsageError(f"seeds={value!r} must name at least one seed, each in [0, {MAX_SEED}] and distinct")
-    return seeds
+    """``seeds=``: a count (``3`` -> 0, 1, 2) or a list of distinct seeds (``0,4,7`` or ``[0,4,7]``)."""
+    text = value.strip()
+    bracketed = text.startswith("[") and text.endswith("]")
+    items = [s.strip() for s in (text[1:-1] if bracketed else text).split(",")]
+    forms = "a count (seeds=3 -> 0,1,2) or a list of distinct seeds (seeds=0,4,7 or seeds=[0,4,7]; one seed: seeds=[5])"
+    if bracketed and items == [""]:
+        raise UsageError(f"seeds={value!r} lists no seed; give {forms}")
+    if not all(_INT.fullmatch(s) for s in items):
+        raise UsageError(f"seeds={value!r} must be {forms}")
+    numbers = [_int(s) for s in items]
+    if not bracketed and len(numbers) == 1:  # a count
+        count = numbers[0]
+        if count < 1:
+            raise UsageError(f"seeds={value!r} asks for no seeds; give a count >= 1 or a list (seeds=[0])")
+        if count > MAX_SEED_COUNT:
+            raise UsageError(f"seeds={value!r} asks for more than {MAX_SEED_COUNT} seeds")
+        return list(range(count))
+    if len(numbers) > MAX_SEED_COUNT:
+        raise UsageError(f"seeds= lists {len(numbers)} seeds, more than {MAX_SEED_COUNT}")
+    for item, seed in zip(items, numbers):
+        if not 0 <= seed <= MAX_SEED:
+            raise UsageError(f"seeds={value!r}: seed {item} is not in [0, {MAX_SEED}]")
+    repeated = sorted({seed for seed in numbers if numbers.count(seed) > 1})
+    if repeated:
+        raise UsageError(f"seeds={value!r} repeats seed {', '.join(map(str, repeated))}; give distinct seeds")
+    return numbers
+
+
+def seeds_argument(seeds: list[int]) -> str:
+    """The ``seeds=`` value that asks for ``seeds`` (:func:`_seeds` reads it back).
+
+    >>> seeds_argument([0, 1, 2]), seeds_argument([0, 4, 7]), seeds_argument([5])
+    ('3', '0,4,7', '[5]')
+    """
+    if seeds == list(range(len(seeds))):
+        return str(len(seeds))
+    return ",".join(map(str, seeds)) if len(seeds) > 1 else f"[{seeds[0]}]"
 
 
 def parse_args(argv: list[str]) -> Options:
@@ -108,11 +172,16 @@ def parse_args(argv: list[str]) -> Options:
     for arg in argv:
         key, sep, value = arg.partition("=")
         if not sep:
-            raise UsageError(f"argument {arg!r} is not key=value; see the usage in {Path(__file__).name}")
+            raise UsageError(f"argument {arg!r} is not key=value; see python scripts/{Path(__file__).name} --help")
         if key in OWN_KEYS:
+            if key in own:
+                raise UsageError(f"{key}= is given twice ({key}={own[key]!r} and {key}={value!r}); give it once")
             own[key] = value
-        elif key.lstrip("+~") in SET_HERE or key.startswith(("hydra/", "hydra.")):
-            raise UsageError(f"{key} is set by this script; use seeds=N (and jobs=, out=) instead")
+        elif key.lstrip("+~") in OWN_KEYS:
+            raise UsageError(f"{key} is one of reproduce.py's own keys, not a training override; write "
+                             f"{key.lstrip('+~')}=<value>")
+        elif key.lstrip("+~") in SET_HERE or key.lstrip("+~").startswith(("hydra/", "hydra.")):
+            raise UsageError(f"{key} is set by this script; use seeds=N (and jobs=, batched=, out=) instead")
         elif key.lstrip("+~") == "resume" and value not in ("", "null"):
             raise UsageError(f"resume={value}: reproduce.py resumes the unfinished runs of out= itself: rerun the "
                              f"same reproduce.py command (to continue one run on its own: python train.py "
@@ -122,6 +191,9 @@ def parse_args(argv: list[str]) -> Options:
                              "finished run would be taken for an unfinished one); drop it (csv is the default)")
         else:
             overrides.append(arg)
+    if "summary" in own:
+        raise UsageError(f"summary= takes no other argument (python scripts/{Path(__file__).name} summary=DIR); "
+                         f"drop summary= to train or aggregate")
     valid = available_experiments()
     name = own.get("experiment")
     if name is None:
@@ -131,7 +203,7 @@ def parse_args(argv: list[str]) -> Options:
         raise UsageError(f"experiment={name!r} is not in conf/experiment/; available: {valid}")
     seeds = _seeds(own.get("seeds", "3"))
     jobs = own.get("jobs", str(min(len(seeds), os.cpu_count() or 1)))
-    if not jobs.isdigit() or int(jobs) < 1:
+    if not re.fullmatch(r"[0-9]+", jobs) or int(jobs) < 1:
         raise UsageError(f"jobs={jobs!r} must be an integer >= 1")
     if "out" in own and not own["out"].strip():
         raise UsageError(f"out= is empty; give a directory, or drop out= for the default (outputs/reproduce/{name})")
@@ -159,15 +231,26 @@ def trained_seeds(options: Options) -> list[int]:
     """The seeds ``aggregate_only=true`` reports without ``seeds=``: those the last training request
     of ``out`` asked for (``request.json``), else every seed with a run in ``<out>/runs``."""
     seeds = saved_request(options.out).get("seeds")
-    if isinstance(seeds, list) and seeds:
+    if isinstance(seeds, list) and seeds and all(isinstance(seed, int) for seed in seeds):
         return [int(seed) for seed in seeds]
     return sorted(find_runs(options.out / "runs")) or options.seeds
 
 
 def saved_request(out: Path) -> dict[str, Any]:
-    """What the last training into ``out`` recorded in ``request.json`` (``{}`` when none did)."""
+    """What the last training into ``out`` recorded in ``request.json`` (``{}`` when none did); one
+    that cannot be read is a :class:`UsageError`."""
     request = out / REQUEST_FILE
-    return json.loads(request.read_text()) if request.is_file() else {}
+    if not request.is_file():
+        return {}
+    try:
+        saved = json.loads(request.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise UsageError(f"{request} cannot be read ({str(err).splitlines()[0]}); remove it (it records the seeds "
+                         f"and overrides of the last training) or give another out=") from None
+    if not isinstance(saved, dict):
+        raise UsageError(f"{request} is not a reproduce.py request (not a JSON object); remove it or give another "
+                         f"out=")
+    return saved
 
 
 # -- configs -------------------------------------------------------------------------------------
@@ -236,32 +319,47 @@ def find_runs(runs_dir: Path) -> dict[int, Path]:
 
     found: dict[int, Path] = {}
     for config in sorted([*runs_dir.glob("*/config.yaml"), *runs_dir.glob("*/seed_*/config.yaml")]):
-        saved = yaml.safe_load(config.read_text())
-        if int(saved.get("num_seeds", 1)) > 1:  # a multi-seed run: its seeds are its seed_<k> directories
+        try:
+            saved = yaml.safe_load(config.read_text())
+            num_seeds, seed = int(saved.get("num_seeds", 1)), int(saved["seed"])
+        except (OSError, UnicodeDecodeError, yaml.YAMLError, AttributeError, KeyError, TypeError, ValueError) as err:
+            raise UsageError(f"{config} is not a run's config ({type(err).__name__}: "
+                             f"{(str(err).strip() or '-').splitlines()[0]}); remove that run or give another "
+                             f"out=") from None
+        if num_seeds > 1:  # a multi-seed run: its seeds are its seed_<k> directories
             continue
-        seed = int(saved["seed"])
         if seed in found:
-            raise SystemExit(f"two runs with seed {seed} in {runs_dir}: {found[seed].name} and {config.parent.name}")
+            raise UsageError(f"two runs with seed {seed} in {runs_dir}: {found[seed].name} and {config.parent.name}; "
+                             f"remove one")
         found[seed] = config.parent
     return found
 
 
 def plan(options: Options, expected: dict[str, Any]) -> tuple[list[int], list[Path], list[int]]:
-    """Seeds to train, incomplete runs to resume, and complete seeds (checking configs match)."""
+    """Seeds to train, incomplete runs to resume, and complete seeds. Every existing run of
+    ``options.seeds`` is checked first (its config must match ``expected``: else a
+    :class:`UsageError`, with nothing moved); then runs that died before their first checkpoint are
+    moved to ``<out>/stale``."""
     import yaml
 
     train, resume, done = [], [], []
     runs = find_runs(options.out / "runs")
+    loaded = {}
+    for seed in options.seeds:
+        path = runs.get(seed)
+        if path is None:
+            continue
+        diff = config_differences(expected, yaml.safe_load((path / "config.yaml").read_text()))
+        if diff:
+            raise UsageError(f"{path} was trained with a different config (differs at {diff}); rerun with the "
+                             f"overrides it was trained with, use another out=, or remove that run")
+        loaded[seed] = load_run(path)
     for seed in options.seeds:
         path = runs.get(seed)
         if path is None:
             train.append(seed)
             continue
-        diff = config_differences(expected, yaml.safe_load((path / "config.yaml").read_text()))
-        if diff:
-            raise SystemExit(f"{path} was trained with a different config (differs at {diff}); "
-                             f"use another out= or remove that run")
-        run = report.load_run(path)
+        run = loaded[seed]
         if run.complete:
             done.append(seed)
         elif (path / "checkpoints" / "last.pt").is_file():
@@ -406,40 +504,74 @@ def run_training(options: Options, commands: list[list[str]], total_frames: int,
     """Runs ``commands`` up to ``options.jobs`` at a time (a sweep takes its ``n_jobs``), printing
     progress; their output goes to ``<out>/train.log``. A failed command stops new ones from
     starting; those running end first (their checkpoints stay), then the failure is reported with
-    the log's tail."""
+    the log's tail. Ctrl-C (SIGINT) or SIGTERM passes the signal on to the commands running, waits
+    for them to end (:func:`stop_commands`) and raises :class:`Interrupted`."""
     options.out.mkdir(parents=True, exist_ok=True)
     log_path = options.out / "train.log"
     tty = sys.stderr.isatty()
     progress = Progress(options, total_frames)
     last_plain = -1e9
     env = dict(os.environ, HYDRA_FULL_ERROR="1")
-    pending, running = list(commands), []
+    pending: list[list[str]] = list(commands)
+    running: list[tuple[list[str], subprocess.Popen]] = []
     failed: tuple[list[str], int] | None = None
-    with log_path.open("a", encoding="utf-8") as log:
-        while running or (pending and failed is None):
-            while pending and failed is None and (
-                    not running or sum(slots(c) for c, _ in running) + slots(pending[0]) <= options.jobs):
-                command = pending.pop(0)
-                log.write(f"$ {shlex.join(command)}\n")
-                log.flush()
-                running.append((command, subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                                          env=env)))
-            time.sleep(interval)
-            for command, proc in [r for r in running if r[1].poll() is not None]:
-                running.remove((command, proc))
-                if proc.returncode != 0 and failed is None:
-                    failed = (command, proc.returncode)
-            now = time.monotonic()
-            if tty:
-                print("\r\033[K" + progress.line(), end="", file=sys.stderr)
-            elif now - last_plain >= 15 * interval:  # plain lines every ~30 s in logs
-                print(progress.line(), file=sys.stderr, flush=True)
-                last_plain = now
+    on_main = threading.current_thread() is threading.main_thread()  # (only there can handlers be set)
+    previous = signal.signal(signal.SIGTERM, _raise_interrupted) if on_main else None
+    try:
+        with log_path.open("a", encoding="utf-8") as log:
+            while running or (pending and failed is None):
+                while pending and failed is None and (
+                        not running or sum(slots(c) for c, _ in running) + slots(pending[0]) <= options.jobs):
+                    command = pending.pop(0)
+                    log.write(f"$ {shlex.join(command)}\n")
+                    log.flush()
+                    running.append((command, subprocess.Popen(command, cwd=ROOT, stdout=log,
+                                                              stderr=subprocess.STDOUT, env=env)))
+                time.sleep(interval)
+                for command, proc in [r for r in running if r[1].poll() is not None]:
+                    running.remove((command, proc))
+                    if proc.returncode != 0 and failed is None:
+                        failed = (command, proc.returncode)
+                now = time.monotonic()
+                if tty:
+                    print("\r\033[K" + progress.line(), end="", file=sys.stderr)
+                elif now - last_plain >= 15 * interval:  # plain lines every ~30 s in logs
+                    print(progress.line(), file=sys.stderr, flush=True)
+                    last_plain = now
+    except (KeyboardInterrupt, Interrupted) as stop:
+        signum = stop.signum if isinstance(stop, Interrupted) else int(signal.SIGINT)
+        stop_commands(running, signum)
+        raise Interrupted(signum) from None
+    finally:
+        if on_main:
+            signal.signal(signal.SIGTERM, previous)
     if failed is not None:
         tail = "".join(log_path.read_text(encoding="utf-8").splitlines(keepends=True)[-25:])
         raise SystemExit(f"\ntraining failed (exit {failed[1]}): {shlex.join(failed[0])}\n"
                          f"last lines of {log_path}:\n{tail}")
     print(("\r\033[K" if tty else "") + progress.line(), file=sys.stderr)
+
+
+def stop_commands(running: list[tuple[list[str], subprocess.Popen]], signum: int) -> None:
+    """Passes ``signum`` on to the commands still running and waits for them to end: train.py writes a
+    checkpoint and exits (the same signal from the terminal, which reaches them too, within a second
+    of this one counts once). A second signal meanwhile kills them (their last periodic checkpoints stay)."""
+    for _, proc in running:
+        if proc.poll() is None:
+            proc.send_signal(signum)
+    try:
+        for _, proc in running:
+            proc.wait()
+    except (KeyboardInterrupt, Interrupted):
+        for _, proc in running:
+            if proc.poll() is None:
+                proc.kill()
+        for _, proc in running:
+            proc.wait()
+
+
+def _raise_interrupted(signum: int, frame: Any) -> None:  # noqa: ARG001 (signal API)
+    raise Interrupted(signum)
 
 
 # -- aggregation ---------------------------------------------------------------------------------
@@ -450,13 +582,30 @@ def env_name(env: dict[str, Any]) -> str:
     return get_suite(env.get("suite", "gym")).resolve(env.get("id"), env.get("game"), env.get("options") or {}).env_id
 
 
-def aggregate(options: Options, expected: dict[str, Any]) -> dict[str, Any]:
-    """Writes results.md, summary.json and the learning-curve PNG from the runs of ``options.seeds``."""
+def load_run(path: Path) -> report.Run:
+    """:func:`reproduce_report.load_run`, a run it cannot read a :class:`UsageError` (it exits with
+    the line)."""
+    try:
+        return report.load_run(path)
+    except SystemExit as stop:
+        if isinstance(stop.code, str):
+            raise UsageError(stop.code.strip().splitlines()[0]) from None
+        raise
+
+
+def load_runs(options: Options) -> list[report.Run]:
+    """The runs of ``options.seeds``, in that order; a seed without a run is a :class:`UsageError`."""
     runs_by_seed = find_runs(options.out / "runs")
     missing = [s for s in options.seeds if s not in runs_by_seed]
     if missing:
-        raise SystemExit(f"no run for seeds {missing} in {options.out / 'runs'}; run without aggregate_only=true")
-    runs = [report.load_run(runs_by_seed[s]) for s in options.seeds]
+        raise UsageError(f"no run for seeds {missing} in {options.out / 'runs'}; run without aggregate_only=true")
+    return [load_run(runs_by_seed[s]) for s in options.seeds]
+
+
+def aggregate(options: Options, expected: dict[str, Any], runs: list[report.Run] | None = None) -> dict[str, Any]:
+    """Writes results.md, summary.json and the learning-curve PNG from the runs of ``options.seeds``
+    (``runs``: those already loaded, :func:`load_runs`)."""
+    runs = load_runs(options) if runs is None else runs
     incomplete = [f"seed {r.seed} ({r.frames}/{r.total_frames} frames)" for r in runs if not r.complete]
     if incomplete:
         print(f"warning: incomplete runs aggregated as they are: {incomplete}", file=sys.stderr)
@@ -466,49 +615,81 @@ def aggregate(options: Options, expected: dict[str, Any]) -> dict[str, Any]:
     figure = options.out / f"{options.experiment}.png"
     report.plot(summary, runs, figure)
     overrides = options.overrides
-    if options.aggregate_only and not overrides and request:
-        overrides = request["overrides"]  # the overrides the runs were trained with
-    seeds = options.seeds
-    seeds_arg = str(len(seeds)) if seeds == list(range(len(seeds))) else ",".join(map(str, seeds))
-    command = shlex.join(["python", "scripts/reproduce.py", f"experiment={options.experiment}", f"seeds={seeds_arg}",
-                          f"out={options.out}", *overrides])
+    saved = request.get("overrides")
+    if options.aggregate_only and not overrides and isinstance(saved, list):
+        overrides = [str(o) for o in saved]  # the overrides the runs were trained with
+    command = shlex.join(["python", "scripts/reproduce.py", f"experiment={options.experiment}",
+                          f"seeds={seeds_argument(options.seeds)}", f"out={options.out}", *overrides])
     report.write_markdown(summary, options.out / "results.md", command=command, figure=figure.name)
     report.write_json(summary, options.out / "summary.json")
     return summary
 
 
+def interrupted(what: str, signum: int = signal.SIGINT) -> NoReturn:
+    """Ends the script on Ctrl-C (or SIGTERM) with one line and status 128 + the signal number, as
+    train.py's and export.py's (:func:`rlkit.cli._interrupted`) instead of a traceback."""
+    lead = "\n" if sys.stderr.isatty() else ""  # (after the progress line and the terminal's ^C)
+    print(f"{lead}reproduce.py interrupted; {what}", file=sys.stderr)
+    raise SystemExit(128 + signum)
+
+
+def summary_table(argv: list[str]) -> int:
+    """``summary=DIR``: one table of every reproduction under ``DIR``."""
+    root = argv[0].partition("=")[2]
+    if not root.strip():
+        refuse("summary= is empty; give the directory to look for reproductions (summary.json) under")
+    collected = report.collect(root)
+    if not collected.summaries:
+        refuse(f"no summary.json under {root} (not a reproduce.py output); to compare the runs of a sweep or any "
+               f"run directories: python scripts/compare.py {root}")
+    print(collected.table())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) == 1 and argv[0].startswith("summary="):
-        root = argv[0].partition("=")[2]
-        collected = report.collect(root)
-        if not collected.summaries:
-            refuse(f"no summary.json under {root} (not a reproduce.py output); to compare the runs of a sweep or any "
-                   f"run directories: python scripts/compare.py {root}")
-        print(collected.table())
+    if any(arg in HELP for arg in argv):
+        print(usage())
         return 0
-    try:  # (refused in one line, exit status 2, before anything is written: as train.py refuses)
-        options = parse_args(argv)
-        expected = compose(options)
-        check_out(options.out)
+    if len(argv) == 1 and argv[0].startswith("summary="):
+        return summary_table(argv)
+    kept = "nothing was written"  # what an interrupt leaves, stage by stage
+    try:
+        try:  # (refused in one line, exit status 2, before anything is written: as train.py refuses)
+            options = parse_args(argv)
+            expected = compose(options)
+            check_out(options.out)
+            runs = None
+            if options.aggregate_only:
+                saved_request(options.out)  # (readable: the report takes the overrides it records)
+                if not options.seeds_given:
+                    options.seeds = trained_seeds(options)
+                runs = load_runs(options)
+            else:
+                check_creatable(options.out, "out=")
+                train, resume, done = plan(options, expected)  # (refusals first; then it moves stale runs)
+        except (UsageError, RlkitError) as err:
+            refuse(err)
         if not options.aggregate_only:
-            check_creatable(options.out, "out=")
-    except (UsageError, RlkitError) as err:
+            if done:
+                print(f"seeds {done}: complete runs found, not retrained", file=sys.stderr)
+            if train or resume:
+                options.out.mkdir(parents=True, exist_ok=True)
+                request = {"experiment": options.experiment, "seeds": options.seeds, "overrides": options.overrides,
+                           "commit": git_commit()}
+                with atomic_write(options.out / REQUEST_FILE) as f:
+                    f.write(json.dumps(request, indent=2) + "\n")
+                kept = (f"the runs in {options.out / 'runs'} were stopped; rerun the same command to resume them from "
+                        f"their checkpoints (complete runs are not retrained)")
+                run_training(options, train_commands(options, train, resume), int(expected["total_frames"]))
+        kept = "the runs are kept; rerun the same command to write the report (complete runs are not retrained)"
+        summary = aggregate(options, expected, runs)
+    except KeyboardInterrupt:
+        interrupted(kept)
+    except Interrupted as stop:
+        interrupted(kept, stop.signum)
+    except UsageError as err:  # (found only after the training: a run it wrote cannot be read back)
         refuse(err)
-    if options.aggregate_only and not options.seeds_given:
-        options.seeds = trained_seeds(options)
-    if not options.aggregate_only:
-        train, resume, done = plan(options, expected)
-        if done:
-            print(f"seeds {done}: complete runs found, not retrained", file=sys.stderr)
-        if train or resume:
-            options.out.mkdir(parents=True, exist_ok=True)
-            request = {"experiment": options.experiment, "seeds": options.seeds, "overrides": options.overrides,
-                       "commit": git_commit()}
-            with atomic_write(options.out / REQUEST_FILE) as f:
-                f.write(json.dumps(request, indent=2) + "\n")
-            run_training(options, train_commands(options, train, resume), int(expected["total_frames"]))
-    summary = aggregate(options, expected)
     print("\n".join(report.TABLE_HEADER + report.summary_rows(summary)))
     print(f"\nwrote {options.out / 'results.md'} and {options.out / (options.experiment + '.png')}")
     return 0

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import sys
 
 import pytest
@@ -161,10 +162,33 @@ def test_the_default_out_is_in_the_working_directory(tmp_path, monkeypatch):
     (["experiment=dqn_cartpole", "seed=1"], "seed is set by this script; use seeds=N"),
     (["experiment=dqn_cartpole", "hydra/launcher=joblib"], "hydra/launcher is set by this script"),
     (["experiment=dqn_cartpole", "seeds=x"], "seeds='x' must be a count"),
-    (["experiment=dqn_cartpole", "seeds=0"], "must name at least one seed"),
+    (["experiment=dqn_cartpole", "seeds=0"],
+     r"^seeds='0' asks for no seeds; give a count >= 1 or a list \(seeds=\[0\]\)$"),
+    (["experiment=dqn_cartpole", "seeds=-2"], r"^seeds='-2' asks for no seeds; give a count >= 1"),
+    (["experiment=dqn_cartpole", "seeds=[]"], r"^seeds='\[\]' lists no seed; give a count"),
+    (["experiment=dqn_cartpole", "seeds=[0,1"], r"^seeds='\[0,1' must be a count"),
+    (["experiment=dqn_cartpole", "seeds=0,"], r"^seeds='0,' must be a count"),
+    # A list that repeats a seed was told it "must be a count ... or a list" (it is a list).
+    (["experiment=dqn_cartpole", "seeds=[0, 0]"], r"^seeds='\[0, 0\]' repeats seed 0; give distinct seeds$"),
+    (["experiment=dqn_cartpole", "seeds=3,1,3"], r"^seeds='3,1,3' repeats seed 3; give distinct seeds$"),
     # A huge count is refused before it is listed (2**31 seeds filled the memory), an out-of-range seed at once.
     (["experiment=dqn_cartpole", "seeds=2147483648"], "seeds='2147483648' asks for more than 65536 seeds"),
-    (["experiment=dqn_cartpole", "seeds=0,3000000000"], r"each in \[0, 2147483647\] and distinct"),
+    (["experiment=dqn_cartpole", "seeds=" + "9" * 5000], "asks for more than 65536 seeds"),  # (int() takes 4300 digits)
+    (["experiment=dqn_cartpole", "seeds=0,3000000000"], r"^seeds='0,3000000000': seed 3000000000 is not in "
+                                                       r"\[0, 2147483647\]$"),
+    (["experiment=dqn_cartpole", "seeds=[-1]"], r"seed -1 is not in \[0, 2147483647\]$"),
+    # One key twice: the last one silently won.
+    (["experiment=dqn_cartpole", "seeds=2", "seeds=3"],
+     r"^seeds= is given twice \(seeds='2' and seeds='3'\); give it once$"),
+    # num_seeds= came after the script's own num_seeds=<n> in each batched command and won: seeds trained twice.
+    (["experiment=dqn_cartpole", "num_seeds=2"], r"^num_seeds is set by this script; use seeds=N "),
+    (["experiment=dqn_cartpole", "+hydra.job.chdir=true"], r"^\+hydra.job.chdir is set by this script"),
+    (["experiment=dqn_cartpole", "+seeds=2"], r"^\+seeds is one of reproduce.py's own keys, not a training override; "
+                                              r"write seeds=<value>$"),
+    # summary= beside other arguments was dropped without a word.
+    (["experiment=dqn_cartpole", "summary=outputs"], r"^summary= takes no other argument"),
+    (["-v"], r"^argument '-v' is not key=value; see python scripts/reproduce.py --help$"),
+    (["experiment=dqn_cartpole", "jobs=\u00b2"], "must be an integer >= 1"),  # (str.isdigit took it; int() did not)
     (["experiment=dqn_cartpole", "logger=none"], "logger=none writes no metrics.csv, which the report reads"),
     (["experiment=dqn_cartpole", "jobs=0"], "jobs='0' must be an integer >= 1"),
     (["experiment=dqn_cartpole", "jobs=two"], "jobs='two' must be an integer >= 1"),
@@ -184,6 +208,26 @@ def test_parse_args_errors(argv, match):
 
 def test_parse_args_accepts_a_null_resume():
     assert reproduce.parse_args(["experiment=dqn_cartpole", "resume=null"]).overrides == ["resume=null"]
+
+
+@pytest.mark.parametrize(("value", "seeds"), [("3", [0, 1, 2]), ("0,4,7", [0, 4, 7]), ("[0, 4, 7]", [0, 4, 7]),
+                                              ("[5]", [5]), (" 2 ", [0, 1])])
+def test_seeds_are_a_count_or_a_list_and_the_report_writes_them_back(value, seeds):
+    assert reproduce.parse_args(["experiment=dqn_cartpole", f"seeds={value}"]).seeds == seeds
+    # results.md's command asks for the same seeds (seeds=[5], not seeds=5: that is five seeds)
+    assert reproduce._seeds(reproduce.seeds_argument(seeds)) == seeds
+    assert reproduce.seeds_argument([5]) == "[5]"
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["-h"], ["experiment=dqn_cartpole", "--help"]])
+def test_help_prints_the_usage(argv, capsys):
+    """--help was refused as 'not key=value' (exit status 2)."""
+    assert reproduce.main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Reproduce a published result")
+    for key in ("experiment=", "seeds=", "jobs=", "out=", "aggregate_only=", "batched=", "summary="):
+        assert key in out, key
+    assert "experiments: a2c_acrobot, " in out and "dqn_cartpole" in out
 
 
 def refused(argv: list[str], capsys) -> str:
@@ -339,16 +383,50 @@ def test_plan_refuses_runs_trained_with_another_config(tmp_path):
     opts = reproduce.parse_args(["experiment=dqn_cartpole", "seeds=1", f"out={tmp_path}", *TINY])
     other = reproduce.compose(reproduce.parse_args(["experiment=dqn_cartpole", *TINY[1:], "total_frames=2000"]))
     _write_run(opts, other, "0_s0", 0)
-    with pytest.raises(SystemExit, match=r"0_s0 was trained with a different config \(differs at \['total_frames'\]"):
+    with pytest.raises(reproduce.UsageError,
+                       match=r"0_s0 was trained with a different config \(differs at \['total_frames'\]"):
         reproduce.plan(opts, reproduce.compose(opts))
 
 
-def test_two_runs_with_one_seed_are_an_error(tmp_path):
-    opts = reproduce.parse_args(["experiment=dqn_cartpole", f"out={tmp_path}"])
-    for name in ("0_s0", "1_s0"):
+def tree(root):
+    """Every path under ``root`` with its modification time (what a refusal must leave as it was)."""
+    return {p: p.stat().st_mtime_ns for p in [root, *root.rglob("*")]}
+
+
+def test_a_rerun_with_another_budget_is_refused_in_one_line_before_anything_is_written(tmp_path, capsys):
+    """It printed the path and the differing keys without the rlkit: prefix, exit status 1; and a seed
+    before it that had died without a checkpoint was already moved to stale/."""
+    opts = reproduce.parse_args(["experiment=dqn_cartpole", "seeds=2", f"out={tmp_path}", *TINY])
+    _write_run(opts, reproduce.compose(opts), "0_s0", 0)  # (no checkpoint: moved aside when the plan goes ahead)
+    other = reproduce.compose(reproduce.parse_args(["experiment=dqn_cartpole", *TINY[1:], "total_frames=2000"]))
+    _write_run(opts, {**other, "seed": 1}, "1_s1", 1)
+    before = tree(tmp_path)
+    line = refused(["experiment=dqn_cartpole", "seeds=2", f"out={tmp_path}", *TINY], capsys)
+    assert line == (f"rlkit: {tmp_path / 'runs' / '1_s1'} was trained with a different config (differs at "
+                    "['total_frames']); rerun with the overrides it was trained with, use another out=, or remove "
+                    "that run")
+    assert tree(tmp_path) == before
+
+
+def test_runs_that_cannot_be_read_are_refused_in_one_line(tmp_path, capsys):
+    opts = reproduce.parse_args(["experiment=dqn_cartpole", "seeds=1", f"out={tmp_path}", *TINY])
+    argv = ["experiment=dqn_cartpole", "seeds=1", f"out={tmp_path}", *TINY]
+    for name in ("0_s0", "1_s0"):  # (a traceback-free SystemExit, status 1, before)
         _write_run(opts, {"total_frames": 1}, name, 0)
-    with pytest.raises(SystemExit, match="two runs with seed 0 in .*: 0_s0 and 1_s0"):
+    with pytest.raises(reproduce.UsageError, match="two runs with seed 0 in .*: 0_s0 and 1_s0; remove one"):
         reproduce.find_runs(tmp_path / "runs")
+    assert refused(argv, capsys).startswith("rlkit: two runs with seed 0 in ")
+    (tmp_path / "runs" / "1_s0" / "config.yaml").write_text("seed: [unclosed\n")  # (a yaml traceback)
+    assert refused(argv, capsys).startswith(f"rlkit: {tmp_path / 'runs' / '1_s0' / 'config.yaml'} is not a run's "
+                                            "config (ParserError: ")
+    (tmp_path / "runs" / "1_s0" / "config.yaml").write_text("- a list\n")
+    assert refused(argv, capsys).startswith(f"rlkit: {tmp_path / 'runs' / '1_s0' / 'config.yaml'} is not a run's "
+                                            "config (AttributeError: ")
+    (tmp_path / "runs" / "1_s0" / "config.yaml").unlink()
+    (tmp_path / "runs" / "1_s0").rmdir()
+    (tmp_path / "request.json").write_text("{not json")  # aggregate_only reads it (a JSONDecodeError traceback)
+    assert refused([*argv, "aggregate_only=true"], capsys).startswith(
+        f"rlkit: {tmp_path / 'request.json'} cannot be read (Expecting property name")
 
 
 def test_failed_training_shows_the_log_tail(tmp_path):
@@ -379,11 +457,67 @@ def test_a_failure_lets_the_running_commands_end_and_starts_no_more(tmp_path):
     assert (tmp_path / "slow").exists() and not (tmp_path / "never").exists()
 
 
-def test_aggregate_only_without_runs_says_so(tmp_path):
-    with pytest.raises(SystemExit, match=r"no run for seeds \[0, 1\] in .*; run without aggregate_only=true"):
-        reproduce.main(["experiment=dqn_cartpole", "seeds=2", f"out={tmp_path}", "aggregate_only=true"])
-    with pytest.raises(SystemExit, match=r"no run for seeds \[0, 1, 2\] in "):  # nothing trained: the default 3
-        reproduce.main(["experiment=dqn_cartpole", f"out={tmp_path}", "aggregate_only=true"])
+def test_aggregate_only_without_runs_says_so(tmp_path, capsys):
+    """A refusal as the others (it was a line without rlkit:, exit status 1)."""
+    assert refused(["experiment=dqn_cartpole", "seeds=2", f"out={tmp_path}", "aggregate_only=true"], capsys) == \
+        f"rlkit: no run for seeds [0, 1] in {tmp_path / 'runs'}; run without aggregate_only=true"
+    # nothing trained: the default 3
+    assert refused(["experiment=dqn_cartpole", f"out={tmp_path}", "aggregate_only=true"], capsys).startswith(
+        "rlkit: no run for seeds [0, 1, 2] in ")
+    assert list(tmp_path.iterdir()) == []
+
+
+# A command that stands for train.py: it sends its parent the signal (as Ctrl-C or a scheduler would),
+# then waits for the parent to pass it on; it records the signal it got and exits as train.py does.
+SIGNALLER = """import os, signal, sys, time
+def stop(signum, frame):
+    open(sys.argv[1], "w").write(signal.Signals(signum).name)
+    sys.exit(128 + signum)
+signal.signal(signal.SIGINT, stop)
+signal.signal(signal.SIGTERM, stop)
+os.kill(os.getppid(), int(sys.argv[2]))
+time.sleep(10)
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupt_is_passed_on_to_the_runs_and_waits_for_them(tmp_path, signum):
+    """SIGINT or SIGTERM to reproduce.py alone (a kill, a scheduler) reaches the commands training,
+    which checkpoint and stop, before it ends: they were left training on without it."""
+    opts = reproduce.parse_args(["experiment=dqn_cartpole", "seeds=1", f"out={tmp_path}"])
+    command = [sys.executable, "-c", SIGNALLER, str(tmp_path / "got"), str(int(signum))]
+    handler = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(reproduce.Interrupted) as stop:
+        reproduce.run_training(opts, [command], total_frames=10, interval=5.0)
+    assert stop.value.signum == signum
+    assert (tmp_path / "got").read_text() == signum.name  # passed on, and waited for
+    assert signal.getsignal(signal.SIGTERM) == handler  # (restored)
+
+
+def test_ctrl_c_ends_in_one_line_with_status_130(tmp_path, capsys, monkeypatch):
+    """Ctrl-C printed a KeyboardInterrupt traceback from time.sleep; now one line says what is kept."""
+    out = tmp_path / "rep"
+    monkeypatch.setattr(reproduce, "train_commands", lambda *_: [
+        [sys.executable, "-c", SIGNALLER, str(tmp_path / "got"), str(int(signal.SIGINT))]])
+    with pytest.raises(SystemExit) as stop:
+        reproduce.main(["experiment=dqn_cartpole", "seeds=1", f"out={out}", *TINY])
+    assert stop.value.code == 130 and (tmp_path / "got").read_text() == "SIGINT"
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.splitlines()[-1] == (f"reproduce.py interrupted; the runs in {out / 'runs'} were stopped; rerun the "
+                                    "same command to resume them from their checkpoints (complete runs are not "
+                                    "retrained)")
+    assert json.loads((out / "request.json").read_text())["seeds"] == [0]  # (what the rerun continues)
+
+    def interrupt(_options):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(reproduce, "compose", interrupt)  # before anything is written
+    with pytest.raises(SystemExit) as stop:
+        reproduce.main(["experiment=dqn_cartpole", "seeds=1", f"out={tmp_path / 'new'}"])
+    assert stop.value.code == 130
+    assert capsys.readouterr().err == "reproduce.py interrupted; nothing was written\n"
+    assert not (tmp_path / "new").exists()
 
 
 # -- end to end ----------------------------------------------------------------------------------
@@ -425,6 +559,8 @@ def test_short_reproduction_end_to_end_then_aggregate_only_does_not_retrain(tmp_
 def test_summary_of_a_directory_without_summaries_points_to_compare(tmp_path, capsys):
     assert refused([f"summary={tmp_path}"], capsys).startswith(f"rlkit: no summary.json under {tmp_path} (not a "
                                                                 "reproduce.py output); to compare the runs of a sweep")
+    assert refused(["summary="], capsys) == ("rlkit: summary= is empty; give the directory to look for reproductions "
+                                             "(summary.json) under")
 
 
 def test_env_name_of_a_suite_is_its_env_id():
