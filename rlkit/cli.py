@@ -181,9 +181,28 @@ def _swept_overrides(overrides: list[str]) -> list[str]:
     return chosen or overrides
 
 
-def env_label_resolver(env_id: str | None, game: str | None = None) -> str:
-    """``${rlkit_env_label:${env.id},${env.game}}``: the env's short name in directory names (the game
-    of a game suite, else :func:`rlkit.envs.env_label` of the id)."""
+def env_label_resolver(*args: Any, _root_: Any = None) -> str:
+    """``${rlkit_env_label:}``: the env's short name in directory names (the game of a game suite, else
+    :func:`rlkit.envs.env_label` of the id), read from the config's ``env`` section. An env whose id is
+    not given yet (``env=gym`` without ``env.id``) is named by its suite: the config check then refuses
+    it in one line, where an interpolation of the missing id failed in Hydra's traceback first. The
+    older form ``${rlkit_env_label:<id>,<game>}`` takes them as arguments.
+
+    Examples:
+        >>> from omegaconf import OmegaConf
+        >>> from rlkit.cli import env_label_resolver
+        >>> env_label_resolver(_root_=OmegaConf.create({"env": {"suite": "gym", "id": "CartPole-v1", "game": None}}))
+        'CartPole'
+        >>> env_label_resolver(_root_=OmegaConf.create({"env": {"suite": "gym", "id": "???", "game": None}}))
+        'gym'
+    """
+    if args:
+        env_id, game = (*args, None)[:2]
+    else:
+        env_id, game = (OmegaConf.select(_root_, f"env.{key}", default=None, throw_on_missing=False)
+                        for key in ("id", "game"))
+        if not env_id and not game:
+            return str(OmegaConf.select(_root_, "env.suite", default=None, throw_on_missing=False) or "env")
     return str(game) if game else env_label(str(env_id))
 
 

@@ -88,8 +88,8 @@ def test_overriding_the_id_takes_the_new_envs_threshold_and_directory_label():
         cfg = compose("config", overrides=["env=MountainCar", "env.id=examples.corridor:Corridor-v0"],
                       return_hydra_config=True)
     pattern = OmegaConf.to_container(cfg.hydra.run, resolve=False)["dir"]
-    assert "${rlkit_env_label:${env.id},${env.game}}" in pattern and "MountainCar" not in pattern
-    assert env_label_resolver(cfg.env.id) == "Corridor"
+    assert "${rlkit_env_label:}" in pattern and "MountainCar" not in pattern
+    assert env_label_resolver(_root_=cfg) == env_label_resolver(cfg.env.id) == "Corridor"
 
 
 def test_uint8_observations_stay_uint8_in_the_replay_buffer(tmp_path):

@@ -101,6 +101,8 @@ BAD = {
     "resume": (["resume=does/not/exist"],
                "rlkit: no checkpoint file or run directory at 'does/not/exist'"),
     # resume=$RUN with $RUN unset: refused, not a new full-length run
+    # the default run directory's name read the missing env.id: Hydra's 60-line interpolation traceback
+    "gym_without_id": (["env=gym"], "rlkit: invalid config: env.id is missing: give it a value (env.id=...)"),
     "empty_resume": (["resume="], "rlkit: invalid config: resume='' is invalid: expected a run directory"),
     # Hydra: a multi-line grammar error, and "Multiple values for algo", exit 1
     "list_split_by_the_shell": (["algo.hidden_sizes=[64,", "64]"],
