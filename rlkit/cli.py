@@ -744,7 +744,9 @@ def _shape_problem(cfg: DictConfig, override: Any) -> str | None:
     Examples:
         >>> from rlkit.cli import CONF_DIR, command_line_problem
         >>> command_line_problem(["algo.hidden_sizes={a: 1}"], CONF_DIR)
-        "algo.hidden_sizes={a: 1} gives a mapping where the config has a list; replace the node: '~algo.hidden_sizes' '+algo.hidden_sizes={a: 1}'"
+        "algo.hidden_sizes={a: 1} gives a mapping where the config has a list; give a list: 'algo.hidden_sizes=[{a: 1}]'"
+        >>> command_line_problem(["env.transforms={name: normalize}"], CONF_DIR)
+        "env.transforms={name: normalize} gives a mapping where the config has a list; give a list: 'env.transforms=[{name: normalize}]'"
         >>> command_line_problem(["algo.optim={lr: 0.1, momentum: 0.9}"], CONF_DIR)
         "algo.optim={lr: 0.1, momentum: 0.9} adds algo.optim.momentum, which the config does not have; merge it with + ('+algo.optim={lr: 0.1, momentum: 0.9}', keeping the other keys of algo.optim) or replace the node ('~algo.optim' '+algo.optim={lr: 0.1, momentum: 0.9}')"
     """
@@ -761,7 +763,10 @@ def _shape_problem(cfg: DictConfig, override: Any) -> str | None:
     if isinstance(node, DictConfig) and isinstance(value, list):
         return f"{given} gives a list where the config has a mapping; replace the node: {replace}"
     if isinstance(node, ListConfig) and isinstance(value, dict):
-        return f"{given} gives a mapping where the config has a list; replace the node: {replace}"
+        if key == "tune.space" or key.startswith("tune.space."):  # (a search-space entry may be either)
+            return f"{given} gives a mapping where the config has a list; replace the node: {replace}"
+        name, _, text = given.partition("=")  # (a config list stays a list: of that one mapping, say)
+        return f"{given} gives a mapping where the config has a list; give a list: {shlex.quote(f'{name}=[{text}]')}"
     if _retyped_entry(key, node, value):
         return f"{given} changes a search-space entry's type, which a merge cannot; replace the node: {replace}"
     if isinstance(node, DictConfig) and isinstance(value, dict):

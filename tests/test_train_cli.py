@@ -124,7 +124,11 @@ BAD = {
     # A node's shape changed from the command line: Hydra's "Cannot merge" traceback, exit 1.
     "list_for_mapping": (["algo.hidden_sizes={a: 1}"],
                          "rlkit: invalid config: algo.hidden_sizes={a: 1} gives a mapping where the config has a list; "
-                         "replace the node: '~algo.hidden_sizes' '+algo.hidden_sizes={a: 1}'"),
+                         "give a list: 'algo.hidden_sizes=[{a: 1}]'"),
+    # (it advised '~env.transforms' '+env.transforms={name: normalize}', which the config check then refused)
+    "mapping_for_a_list_of_mappings": (["env.transforms={name: normalize}"],
+                                       "rlkit: invalid config: env.transforms={name: normalize} gives a mapping where "
+                                       "the config has a list; give a list: 'env.transforms=[{name: normalize}]'"),
     "new_keys_in_mapping": (["algo.optim={lr: 0.1, momentum: 0.9}"],
                             "rlkit: invalid config: algo.optim={lr: 0.1, momentum: 0.9} adds algo.optim.momentum, "
                             "which the config does not have; merge it with + ('+algo.optim={lr: 0.1, momentum: 0.9}'"),
