@@ -402,8 +402,8 @@ class MultiSeedTrainer:
             self._finish()
             finals = ", ".join(f"seed {out.seed} ({_STATUS_WORDS.get(out.status, out.status)}) {out.last_eval.get('eval_return', float('nan')):.4g}"
                                for out in self.outputs)
-            log.info("end: %d frames, %d updates, wall %.1f s; greedy eval return by seed: %s", self.frames,
-                     self.updates, time.perf_counter() - self._session, finals)
+            log.info("end: %s at %d frames, %d updates, wall %.1f s; greedy eval return by seed: %s",
+                     self._end_word(), self.frames, self.updates, time.perf_counter() - self._session, finals)
             if all(out.status == "dropped" for out in self.outputs):  # (the console hears it once, below)
                 last = max((out.ended for out in self.outputs if out.ended is not None),
                            default=(self.frames, "at an unrecorded frame"))
@@ -529,9 +529,10 @@ class MultiSeedTrainer:
             log.info("end: non-finite at %d frames (%s)", self.frames, message)
             raise NonFiniteError(f"{message}; the last good checkpoint is {good}")
         left = [k for k in self._running() if k not in bad]
+        dropped = ", ".join(str(self.seeds[k]) for k in bad)
+        log.warning("%s; %s %s dropped, %s", message, "seed" if len(bad) == 1 else "seeds", dropped,
+                    "the other seeds continue" if left else "no seed is left")
         for k in bad:
-            log.warning("%s; seed %d dropped, %s", message, self.seeds[k],
-                        "the other seeds continue" if left else "no seed is left")
             self._end_seed(k, "dropped", f"dropped at frame {self.frames:,}: {message}")
 
     def _due(self, name: str, interval: int) -> bool:
@@ -576,6 +577,16 @@ class MultiSeedTrainer:
         for k in self._running():
             self._log_end(k, reason, message, failing=True)
         self._report(self.progress, reason, message, failing=True)
+
+    def _end_word(self) -> str:
+        """How the run ended, in the words of an ordinary run's ``end:`` line: every seed dropped
+        (``non-finite``), every seed stopped at the target or dropped (``target reached``), a callback
+        (``stopped by a callback``), or the budget (``budget done``)."""
+        if all(out.status == "dropped" for out in self.outputs):
+            return "non-finite"
+        if not self._running():
+            return "target reached"
+        return "stopped by a callback" if self._halted else "budget done"
 
     def _progress_end(self, *, failing: bool) -> None:
         """The console's last line: how the seeds ended."""

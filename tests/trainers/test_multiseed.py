@@ -307,7 +307,10 @@ def test_a_seed_dropped_in_a_checkpoint_from_before_freezing_is_frozen_on_resume
     assert torch.equal(kept["mean"], stats_at_checkpoint["obs_rms"]["mean"])
 
 
-def test_a_run_whose_seeds_are_all_dropped_is_a_non_finite_error(tmp_path):
+def test_a_run_whose_seeds_are_all_dropped_is_a_non_finite_error(tmp_path, caplog):
+    """train.log's lines: one warning naming both seeds (it said "seed 5 dropped, no seed is left" and
+    then the same of seed 6), and an end line with its reason, as an ordinary run's."""
+    caplog.set_level(logging.INFO, logger="rlkit")
     s = settings("dqn", 5, 2, frames=600, extra=("trainer.drop_non_finite_seeds=true",))
     trainer = build_multiseed_trainer(s, tmp_path, drop_non_finite=True)
     open_multiseed_outputs(trainer, s, [{}, {}])
@@ -321,6 +324,10 @@ def test_a_run_whose_seeds_are_all_dropped_is_a_non_finite_error(tmp_path):
     trainer.close()
     assert {seed: reason for seed, (reason, _) in ends.items()} == {5: "non_finite", 6: "non_finite"}
     assert console == ["non_finite"]  # once
+    dropped = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "dropped" in r.getMessage()]
+    assert len(dropped) == 1 and dropped[0].endswith("; seeds 5, 6 dropped, no seed is left"), dropped
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("end: ")][0].startswith(
+        "end: non-finite at ")
 
 
 def test_a_seed_stopped_early_keeps_the_statistics_it_stopped_with(tmp_path, monkeypatch):
@@ -491,7 +498,7 @@ def test_train_log_of_a_multi_seed_run(tmp_path):
     assert [t.split(":")[1] for t in evals] == [" seed 0, frame 400", " seed 1, frame 400", " seed 0, frame 800",
                                                 " seed 1, frame 800"]
     assert sum(t.startswith("checkpoint: frame ") for t in texts) >= 2  # frame 0 and the end
-    assert texts[-1].startswith("end: 800 frames, ") and "seed 0 (budget done)" in texts[-1] and "seed 1 (budget done)" in texts[-1]
+    assert texts[-1].startswith("end: budget done at 800 frames, ") and "seed 0 (budget done)" in texts[-1] and "seed 1 (budget done)" in texts[-1]
 
 
 @pytest.mark.parametrize("make", [lambda: MinAtarNet((4, 10, 10), 6), lambda: NatureCNN((4, 84, 84), 4),
