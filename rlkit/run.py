@@ -565,7 +565,15 @@ def _verify_resume(run_dir: Path, overrides: list[str] | None, checkpoint: Path,
     run's config with the overrides (none of :data:`RESTORED_ON_RESUME`), the checkpoint's integrity,
     format and fit, and a ``total_frames`` not below the frames done. Nothing in ``run_dir`` is written."""
     cfg = load_run_config(run_dir, overrides)
-    settings = validate_config(cfg, saved=True)
+    try:
+        settings = validate_config(cfg, saved=True)
+    except ConfigError as err:
+        try:  # the command line's, or the file's own (edited by hand)?
+            validate_config(load_run_config(run_dir), saved=True)
+        except ConfigError as own:
+            if str(own) == str(err):
+                raise ConfigError(f"{run_dir / CONFIG_FILE} (the run's saved config): {err}") from None
+        raise
     _check_restored_keys(load_run_config(run_dir), cfg)
     torch.set_num_threads(settings.root.num_threads)
     seed_everything(settings.root.seed)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 from pathlib import Path
@@ -350,6 +351,19 @@ def test_a_logger_that_cannot_start_leaves_a_resumed_run_as_it_was(tmp_path, mon
     monkeypatch.undo()
     resume(run_dir, "total_frames=1200")  # (the retry works once the logger does)
     assert final_state(run_dir)["frames"] == 1200
+
+
+def test_a_bad_value_in_the_saved_config_names_the_file(finished):
+    """(It read as a command-line error: ``invalid config: algo.batch_size='abc' ...``.)"""
+    config = finished / "config.yaml"
+    config.write_text(config.read_text().replace("batch_size: 32", "batch_size: abc"))
+    before = snapshot(finished)
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(config))} \(the run's saved config\): algo\.batch_size="
+                                          r"'abc' is invalid"):
+        resume(finished, "total_frames=1200")
+    with pytest.raises(ConfigError, match=r"^algo\.optim\.lr=-1\.0 is invalid"):  # (a bad override: the line's)
+        resume(finished, "total_frames=1200", "algo.batch_size=32", "algo.optim.lr=-1.0")
+    assert snapshot(finished) == before
 
 
 def test_optimiser_moments_of_other_shapes_are_refused(finished):
