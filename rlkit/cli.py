@@ -18,6 +18,7 @@ Refusals end the process with ``rlkit: <message>`` on stderr and exit status 2; 
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import hashlib
@@ -1047,6 +1048,12 @@ def train_task(cfg: DictConfig) -> float | None:
     except TrainingInterrupted as stop:
         print(f"{prefix}{stop}\nresume with: python train.py {resume_hint(run_dir)}", file=sys.stderr)
         raise SystemExit(128 + stop.signum) from None
+    except KeyboardInterrupt:  # before training: while the run is built or checked (training checkpoints)
+        if cfg.get("resume"):
+            _interrupted("train.py", f"training had not resumed; resume with: python train.py {resume_hint(run_dir)}")
+        with contextlib.suppress(OSError):  # the folder Hydra made for the run (a started one removes its own)
+            Path(run_dir).rmdir()
+        _interrupted("train.py", "the run had not started; nothing was kept")
     if result and all(isinstance(k, int) for k in result):  # a multi-seed run: by seed
         returns = ", ".join(f"seed {k}: {_shown(m.get('eval_return'))}" for k, m in result.items())
         print(f"done: {prefix}greedy eval return {returns} | run dir {run_dir}", file=sys.stderr)

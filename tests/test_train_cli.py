@@ -507,3 +507,19 @@ def test_a_resume_reads_the_group_choices_from_config_yaml_when_the_provenance_i
 def test_a_mapping_merged_onto_a_group_s_node_is_not_taken_for_a_choice():
     assert cli_module.command_line_problem(["algo={optim: {lr: 0.01}, batch_size: 64}"], cli_module.CONF_DIR) is None
     assert cli_module.command_line_problem(["value_estimator={gamma: 0.98}"], cli_module.CONF_DIR) is None
+
+
+def test_ctrl_c_before_training_ends_in_one_line_and_leaves_no_run_folder(cli, tmp_path, monkeypatch, capsys):
+    """Ctrl-C while the run was built printed a KeyboardInterrupt traceback of 60 to 80 lines and left
+    the empty folder Hydra made for the run."""
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_module, "run", interrupted)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:
+        cli.accepted("total_frames=300", f"hydra.run.dir={tmp_path / 'runs' / 'one'}")
+    err = capsys.readouterr().err
+    assert info.value.code == 130, err
+    assert err.strip() == "train.py interrupted; the run had not started; nothing was kept", err
+    assert list((tmp_path / "runs").iterdir()) == []
