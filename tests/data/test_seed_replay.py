@@ -8,6 +8,8 @@ from tensordict import TensorDict
 from rlkit.data import PrioritizedReplayBuffer, ReplayBuffer
 from rlkit.data.seed_replay import PerSeedReplay, SeedStackedReplay, seed_replay
 
+from checkpoint_bytes import through_file  # (tests/data/checkpoint_bytes.py)
+
 LAYOUT = {"observation": ([3], torch.float32), "action": ([], torch.int64), ("next", "reward"): ([1], torch.float32)}
 
 
@@ -145,16 +147,6 @@ def test_loading_takes_the_stacked_rows_without_another_copy(monkeypatch):
     assert torch.equal(loaded.sample(4)["observation"], stacked.sample(4)["observation"])
 
 
-def _through_file(states: list) -> tuple[list, int]:
-    import io
-
-    buffer = io.BytesIO()
-    torch.save(states, buffer)
-    size = buffer.tell()
-    buffer.seek(0)
-    return torch.load(buffer, weights_only=True), size
-
-
 def _continue_alike(replays: list, n: int, first_step: int) -> None:
     """The replays take the same batches (several wraps of 7 slots) and sample alike."""
     for step in range(first_step, first_step + 5):
@@ -184,19 +176,19 @@ def test_a_partly_filled_multi_seed_replay_saves_the_filled_rows_once_and_resume
     observations = [s["storage"]["data"]["observation"] for s in saved]
     assert len({o.untyped_storage().data_ptr() for o in observations}) == 1
     assert observations[0].untyped_storage().nbytes() == 6 * n * 3 * 4
-    loaded = _through_file(saved)[0]
+    loaded = through_file(saved)[0]
     into_stacked, from_alone = SeedStackedReplay(_buffers(n, capacity=10)), SeedStackedReplay(_buffers(n, capacity=10))
     into_alone = PerSeedReplay(_buffers(n, capacity=10))
     into_stacked.load_state_dict(loaded)
     into_alone.load_state_dict(loaded)
-    from_alone.load_state_dict(_through_file(theirs)[0])
+    from_alone.load_state_dict(through_file(theirs)[0])
     assert torch.equal(into_stacked._storage.data["observation"], stacked._storage.data["observation"])
     _continue_alike([stacked, alone, into_stacked, into_alone, from_alone], n, 2)  # 21 items a seed: wrapped
     assert torch.equal(into_stacked._storage.data["observation"], stacked._storage.data["observation"])
     # What the MinAtar checkpoints showed: the size follows the items, not the seeds' capacity.
     large = SeedStackedReplay(_buffers(n, capacity=10_000))
     large.extend([_batch(k, 0, (3,)) for k in range(n)])
-    assert _through_file(large.state_dict())[1] < 20_000  # all rows: 3 seeds * 10000 * 24 bytes = 720 kB
+    assert through_file(large.state_dict())[1] < 20_000  # all rows: 3 seeds * 10000 * 24 bytes = 720 kB
 
 
 def test_a_full_multi_seed_replay_resumes_exactly() -> None:
@@ -207,7 +199,7 @@ def test_a_full_multi_seed_replay_resumes_exactly() -> None:
     saved = stacked.state_dict()
     assert saved[0]["storage"]["data"]["observation"].shape[0] == 7
     loaded = SeedStackedReplay(_buffers(n))
-    loaded.load_state_dict(_through_file(saved)[0])
+    loaded.load_state_dict(through_file(saved)[0])
     _continue_alike([stacked, loaded], n, 4)
 
 

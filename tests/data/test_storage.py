@@ -6,6 +6,8 @@ from tensordict import NonTensorData, TensorDict
 
 from rlkit.data.storage import TensorDictStorage
 
+from checkpoint_bytes import through_file  # (tests/data/checkpoint_bytes.py)
+
 
 def _batch(start: int, n: int) -> TensorDict:
     x = torch.arange(start, start + n)
@@ -200,17 +202,6 @@ def test_extend_leaves_refuses_entries_of_different_lengths_by_name_and_writes_n
 
 
 # -- what a checkpoint holds: the filled rows only ---------------------------------------------------
-def _through_file(state: dict) -> tuple[dict, int]:
-    """``state`` saved with ``torch.save`` and loaded back, and the bytes it took."""
-    import io
-
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    size = buffer.tell()
-    buffer.seek(0)
-    return torch.load(buffer, weights_only=True), size
-
-
 def _continue_alike(a: TensorDictStorage, b: TensorDictStorage, start: int) -> None:
     """Both storages take the same writes (through a wrap-around) and stay equal, slot for slot."""
     for i, n in enumerate((1, 2, 5, 3)):
@@ -231,7 +222,7 @@ def test_a_partly_filled_storage_saves_its_filled_rows_and_resumes_exactly() -> 
         # Its own memory: torch.save writes a tensor's whole storage, which for a view is all 8 rows.
         assert saved.shape[0] == 3 and saved.untyped_storage().nbytes() == saved.nbytes
     assert state["data"]["next"]["done"].shape == (3, 1)
-    loaded, _ = _through_file(state)
+    loaded, _ = through_file(state)
     other = TensorDictStorage(8)
     other.load_state_dict(loaded)
     assert (other.cursor, len(other)) == (3, 3) and other.data["x"].shape == (8,)
@@ -247,7 +238,7 @@ def test_a_full_wrapped_storage_saves_its_rows_shared_and_resumes_exactly() -> N
     state = storage.state_dict()
     assert state["data"]["x"].data_ptr() == storage.data["x"].data_ptr() and state["data"]["x"].shape == (4,)
     other = TensorDictStorage(4)
-    other.load_state_dict(_through_file(state)[0])
+    other.load_state_dict(through_file(state)[0])
     assert (other.cursor, len(other), other.data["x"].tolist()) == (2, 4, [4, 5, 2, 3])
     _continue_alike(storage, other, 100)
 
@@ -255,7 +246,7 @@ def test_a_full_wrapped_storage_saves_its_rows_shared_and_resumes_exactly() -> N
 def test_a_checkpoint_is_as_large_as_the_stored_items_not_the_capacity() -> None:
     storage = TensorDictStorage(100_000)
     storage.extend(_batch(0, 10))
-    _, nbytes = _through_file(storage.state_dict())
+    _, nbytes = through_file(storage.state_dict())
     assert nbytes < 20_000  # all rows: 100000 * 21 bytes = 2.1 MB
 
 
@@ -271,7 +262,7 @@ def test_an_old_checkpoint_of_all_capacity_rows_loads_and_resumes_exactly(keys) 
                              "next": {"done": torch.cat([saved["next"]["done"], torch.ones(5, 1, dtype=torch.bool)])}}}
     other = TensorDictStorage(8, keys=keys)
     assert other.state_mismatch(old) is None
-    other.load_state_dict(_through_file(old)[0])
+    other.load_state_dict(through_file(old)[0])
     assert (other.cursor, len(other)) == (3, 3) and other.data["x"].tolist()[:3] == [0, 1, 2]
     fresh = TensorDictStorage(8, keys=keys)
     fresh.load_state_dict(state)
