@@ -132,6 +132,36 @@ def _expected_value(schema: Any, path: list[str]) -> str | None:
     return f"{word} or null" if optional else word
 
 
+def takes_list_of_mappings(cfg: DictConfig, key: str) -> bool:
+    """Whether the schema types the dotted config ``key`` as a list of mappings (``env.transforms``),
+    for the group section ``cfg`` chooses.
+
+    Examples:
+        >>> from omegaconf import OmegaConf
+        >>> from rlkit.builders import takes_list_of_mappings
+        >>> cfg = OmegaConf.create({"algo": {"name": "dqn"}})
+        >>> takes_list_of_mappings(cfg, "env.transforms"), takes_list_of_mappings(cfg, "algo.hidden_sizes")
+        (True, False)
+    """
+    group, _, rest = key.partition(".")
+    named = {"algo": {name: entry.schema for name, entry in ALGORITHMS.items()}, "value_estimator": ESTIMATOR_SCHEMAS,
+             "logger": LOGGER_SCHEMAS}
+    if group == "env":
+        kind: Any = EnvConfig
+    elif group in named:
+        kind = named[group].get(str(OmegaConf.select(cfg, f"{group}.name", default=None)))
+    else:
+        kind, rest = RootConfig, key
+    for name in rest.split("."):
+        try:
+            hints = typing.get_type_hints(kind) if dataclasses.is_dataclass(kind) else {}
+        except Exception:  # noqa: BLE001 (a user's schema whose annotations do not resolve)
+            return False
+        kind = hints.get(name)
+    items = typing.get_args(kind) if typing.get_origin(kind) is list else ()
+    return len(items) == 1 and typing.get_origin(items[0]) is dict
+
+
 def _check_bools(section: Any, schema: type, prefix: str) -> None:
     """Refuses a number given for a bool field, in nested sections too: OmegaConf reads any int as a
     bool (``algo.double_dqn=2`` trained as true and was saved as 2)."""

@@ -30,7 +30,7 @@ import shutil
 import shlex
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -45,7 +45,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import OmegaConfBaseException
 
-from rlkit.builders import GROUP_KEYS, Settings, validate_config
+from rlkit.builders import GROUP_KEYS, Settings, takes_list_of_mappings, validate_config
 from rlkit.envs import env_label
 from rlkit.errors import ConfigError, RlkitError, RunDirBusyError, RunDirError
 from rlkit.rundir import (check_creatable, check_fresh_run_dir, check_outside_run_files, lock_holder, override_value,
@@ -745,7 +745,7 @@ def _shape_problem(cfg: DictConfig, override: Any) -> str | None:
     Examples:
         >>> from rlkit.cli import CONF_DIR, command_line_problem
         >>> command_line_problem(["algo.hidden_sizes={a: 1}"], CONF_DIR)
-        "algo.hidden_sizes={a: 1} gives a mapping where the config has a list; give a list: 'algo.hidden_sizes=[{a: 1}]'"
+        'algo.hidden_sizes={a: 1} gives a mapping where the config has a list of values (algo.hidden_sizes=[120, 84]); give a list'
         >>> command_line_problem(["env.transforms={name: normalize}"], CONF_DIR)
         "env.transforms={name: normalize} gives a mapping where the config has a list; give a list: 'env.transforms=[{name: normalize}]'"
         >>> command_line_problem(["algo.optim={lr: 0.1, momentum: 0.9}"], CONF_DIR)
@@ -766,8 +766,11 @@ def _shape_problem(cfg: DictConfig, override: Any) -> str | None:
     if isinstance(node, ListConfig) and isinstance(value, dict):
         if key == "tune.space" or key.startswith("tune.space."):  # (a search-space entry may be either)
             return f"{given} gives a mapping where the config has a list; replace the node: {replace}"
-        name, _, text = given.partition("=")  # (a config list stays a list: of that one mapping, say)
-        return f"{given} gives a mapping where the config has a list; give a list: {shlex.quote(f'{name}=[{text}]')}"
+        name, _, text = given.partition("=")
+        if takes_list_of_mappings(cfg, key) or any(isinstance(item, DictConfig) for item in node):
+            return f"{given} gives a mapping where the config has a list; give a list: {shlex.quote(f'{name}=[{text}]')}"
+        shown = json.dumps(OmegaConf.to_container(node, resolve=True))
+        return f"{given} gives a mapping where the config has a list of values ({name.lstrip('+')}={shown}); give a list"
     if _retyped_entry(key, node, value):
         return f"{given} changes a search-space entry's type, which a merge cannot; replace the node: {replace}"
     if isinstance(node, DictConfig) and isinstance(value, dict):
@@ -1048,10 +1051,10 @@ def train_task(cfg: DictConfig) -> float | None:
     except TrainingInterrupted as stop:
         print(f"{prefix}{stop}\nresume with: python train.py {resume_hint(run_dir)}", file=sys.stderr)
         raise SystemExit(128 + stop.signum) from None
-    except KeyboardInterrupt:  # before training: while the run is built or checked (training checkpoints)
-        if cfg.get("resume"):
-            _interrupted("train.py", f"training had not resumed; resume with: python train.py {resume_hint(run_dir)}")
-        with contextlib.suppress(OSError):  # the folder Hydra made for the run (a started one removes its own)
+    except KeyboardInterrupt:  # not a checkpointed stop: while the run is built or checked, or a second Ctrl-C
+        if cfg.get("resume") or (Path(run_dir) / CONFIG_FILE).is_file():  # (a started run can be resumed)
+            _interrupted("train.py", f"resume with: python train.py {resume_hint(run_dir)}")
+        with contextlib.suppress(OSError):  # the folder Hydra made for the run (a failed start removes its own)
             Path(run_dir).rmdir()
         _interrupted("train.py", "the run had not started; nothing was kept")
     if result and all(isinstance(k, int) for k in result):  # a multi-seed run: by seed
@@ -1290,6 +1293,105 @@ def tune_parts(cfg: DictConfig) -> tuple[DictConfig, Any]:
                 raise ConfigError(f"tune.space.{param.path} allows {param.path}={value!r}, which the config refuses: "
                                   f"{err}") from None
     return base, settings
+
+
+# -- tune.py: a command-line value of a searched key ----------------------------------------------------
+def _set_keys(key: str, value: Any) -> Iterator[str]:
+    """The dotted keys an override of ``key`` with ``value`` sets: ``key`` itself, or the leaves of a
+    mapping value (Hydra merges a mapping into the node)."""
+    if isinstance(value, Mapping):
+        for name, item in value.items():
+            yield from _set_keys(f"{key}.{name}", item)
+    else:
+        yield key
+
+
+def _overlap(given: str, searched: str) -> bool:
+    return given == searched or searched.startswith(f"{given}.") or given.startswith(f"{searched}.")
+
+
+def searched_override_problem(overrides: Sequence[str], searched: Sequence[str],
+                              groups: Collection[str] = ()) -> str | None:
+    """Why ``tune.py``'s command-line ``overrides`` cannot run: one sets a training key that the search
+    space varies (``searched``: the dotted keys of ``tune.space``), whose value every trial would
+    replace with a sampled one. The user's intent is unclear (fix the key, or search it), so it is
+    refused, naming both ways out. Only the command line counts: a value set by an experiment file or
+    a group's default is the base config, which the space is meant to vary. Group choices
+    (``groups``: ``algo=dqn``, ``experiment=...``), deletions (``~key``) and ``tune.*`` keys set no
+    training value. None: no such override.
+
+    Examples:
+        >>> from rlkit.cli import searched_override_problem
+        >>> searched_override_problem(["algo=dqn", "algo.learning_starts=500"], ["algo.learning_starts"], ["algo"])
+        'algo.learning_starts=500 is given on the command line but tune.space searches algo.learning_starts; drop one: remove the override, or fix it by removing it from the space with ~tune.space.algo.learning_starts'
+        >>> searched_override_problem(["algo.optim={lr: 0.1}"], ["algo.optim.lr"])[:70]
+        'algo.optim={lr: 0.1} is given on the command line but tune.space searc'
+        >>> searched_override_problem(["total_frames=1000", "tune.space.algo.optim.lr=[0.1]"], ["algo.optim.lr"])
+        >>> searched_override_problem(["algo={learning_starts: 500}"], ["algo.learning_starts"], ["algo"])[:60]
+        'algo={learning_starts: 500} is given on the command line but'
+    """
+    parser = OverridesParser.create()
+    found: list[tuple[str, str]] = []
+    for line in overrides:
+        try:
+            override = parser.parse_override(str(line))
+        except HydraException:  # (Hydra has parsed the command line already)
+            continue
+        key = override.key_or_group
+        value = override.value() if not override.is_sweep_override() else None
+        chosen = key in groups and not isinstance(value, Mapping)  # (algo={learning_starts: 500} merges, not chooses)
+        if (override.is_delete() or override.package is not None or chosen or key in ("tune", "hydra")
+                or key.startswith(("tune.", "hydra."))):
+            continue
+        for given in _set_keys(key, value):
+            path = next((p for p in searched if _overlap(given, p)), None)
+            if path is not None:
+                found.append((str(line), path))
+                break
+    if not found:
+        return None
+    (line, path), others = found[0], found[1:]
+    also = "".join(f"; likewise {o} (~tune.space.{p})" for o, p in others)
+    return (f"{line} is given on the command line but tune.space searches {path}; drop one: remove the override, or "
+            f"fix it by removing it from the space with ~tune.space.{path}{also}")
+
+
+def _searched_override_problem(config: DictConfig) -> str | None:
+    """:func:`searched_override_problem` for ``tune.py``'s composed ``config`` (with its ``hydra``
+    node). A space that does not parse is left to :class:`TuneCheck`, which names it."""
+    from rlkit.tune.space import parse_space
+
+    overrides = OmegaConf.select(config, "hydra.overrides.task", default=None) or []
+    choices = OmegaConf.select(config, "hydra.runtime.choices", default=None) or {}
+    try:
+        space = OmegaConf.to_container(config.tune.space, resolve=True)
+        searched = ([param.path for param in parse_space({str(k): v for k, v in space.items()}).params]
+                    if isinstance(space, dict) else [])
+    except (ConfigError, OmegaConfBaseException, AttributeError, TypeError):
+        return None
+    groups = {str(group).partition("@")[0] for group in choices}
+    return searched_override_problem([str(o) for o in overrides], searched, groups)
+
+
+class SearchedOverrideCheck(Callback):
+    """``tune.py``'s Hydra callback (``conf/tune.yaml``): refuses, before the study directory exists,
+    a command-line override of a key that ``tune.space`` searches (:func:`searched_override_problem`),
+    in one ``rlkit:`` line with exit status 2.
+
+    Examples:
+        >>> from omegaconf import OmegaConf
+        >>> from rlkit.cli import SearchedOverrideCheck
+        >>> cfg = OmegaConf.create({"algo": {"learning_starts": 500}, "tune": {"space": {"algo": {"learning_starts": [0, 1]}}},
+        ...                         "hydra": {"overrides": {"task": ["algo.learning_starts=500"]}, "runtime": {"choices": {}}}})
+        >>> SearchedOverrideCheck().on_run_start(cfg)
+        Traceback (most recent call last):
+        SystemExit: 2
+    """
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        problem = _searched_override_problem(config)
+        if problem is not None:
+            refuse(ConfigError(problem))
 
 
 class TuneCheck(Callback):

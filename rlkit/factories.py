@@ -133,7 +133,7 @@ def _estimator_kwargs(est: Any) -> dict:
 
 
 def make_loggers(settings, run_dir: Path, config: dict, resume_state: dict | None = None, *, label: str = "",
-                 plain_progress: bool | None = None) -> Logger:
+                 plain_progress: bool | None = None, backend: list[Logger] | None = None) -> Logger:
     """Console progress plus the configured logger (``none`` = console only).
 
     On resume (``resume_state`` = the checkpoint), ``metrics.csv`` keeps the rows logged up to it.
@@ -142,6 +142,8 @@ def make_loggers(settings, run_dir: Path, config: dict, resume_state: dict | Non
     with the run's files as they were.
     ``label`` prefixes the console's lines (a sweep job's ``[job 3 seed=1]``); ``plain_progress``
     chooses plain lines (``True``) or a bar (``False``), by default a bar when stderr is a terminal.
+    ``backend``: the backend started already (:func:`start_logger_backends`), as a resume does before
+    it changes anything.
 
     Raises:
         LoggerError: the backend could not start (naming it and its error).
@@ -149,7 +151,8 @@ def make_loggers(settings, run_dir: Path, config: dict, resume_state: dict | Non
     start = int(resume_state["frames"]) if resume_state else 0
     keep_rows = int(resume_state["log_rows"]) if resume_state else None
     log = settings.logger
-    backend = _start_backend(settings, run_dir, config, resume=resume_state is not None)
+    if backend is None:
+        backend = _start_backend(settings, run_dir, config, resume=resume_state is not None)
     loggers: list[Logger] = []
     if settings.root.trainer.progress:
         loggers.append(ConsoleLogger(settings.root.total_frames, start_frames=start, label=label,
@@ -182,12 +185,37 @@ def _start_backend(settings, run_dir: Path, config: dict, *, resume: bool) -> li
     return []
 
 
+def start_logger_backends(trainer: Trainer | MultiSeedTrainer, settings, run_dir: Path,
+                          configs: list[dict]) -> list[list[Logger]]:
+    """The resumed run's logger backends, started (one list per seed's directory, one for an
+    ordinary run; ``configs``: the config each directory saves), for :func:`open_outputs` /
+    :func:`open_multiseed_outputs`: a resume starts them before any file of the run changes (the
+    checkpoints a rewind sets aside included). One that cannot start closes those started before it.
+
+    Raises:
+        LoggerError: a backend could not start.
+    """
+    places = ([(seed_settings(settings, out.seed), out.run_dir) for out in trainer.outputs]
+              if isinstance(trainer, MultiSeedTrainer) else [(settings, run_dir)])
+    started: list[list[Logger]] = []
+    try:
+        for (place_settings, folder), config in zip(places, configs, strict=True):
+            started.append(_start_backend(place_settings, folder, config, resume=True))
+    except BaseException:
+        for backend in started:
+            for logger in backend:
+                logger.close()
+        raise
+    return started
+
+
 def open_outputs(trainer: Trainer, settings, run_dir: Path, config: dict, resume_state: dict | None = None, *,
-                 label: str = "", plain_progress: bool | None = None) -> None:
+                 label: str = "", plain_progress: bool | None = None, backend: list[Logger] | None = None) -> None:
     """Attaches the parts of a run that write files: loggers and the episode recorder. On resume they
     drop the rows written after the checkpoint, so call this only once the checkpoint is known to fit.
     ``label`` and ``plain_progress``: see :func:`make_loggers`."""
-    loggers = make_loggers(settings, run_dir, config, resume_state, label=label, plain_progress=plain_progress)
+    loggers = make_loggers(settings, run_dir, config, resume_state, label=label, plain_progress=plain_progress,
+                           backend=backend)
     episodes = EpisodeRecorder(run_dir, keep_until_frame=int(resume_state["frames"]) if resume_state else None)
     trainer.attach_outputs(loggers, episodes)
 
@@ -535,11 +563,12 @@ def seed_dir_name(seed: int) -> str:
 
 def open_multiseed_outputs(trainer: MultiSeedTrainer, settings: Any, configs: list[dict],
                            resume_state: dict | None = None, *, label: str = "",
-                           plain_progress: bool | None = None) -> None:
+                           plain_progress: bool | None = None, backends: list[list[Logger]] | None = None) -> None:
     """Each seed's loggers and episode recorder in its own directory (``configs``: each seed's
     config, its ``seed`` and ``num_seeds: 1``); on resume each keeps the rows up to the checkpoint.
     One console progress display for the run (``label`` and ``plain_progress``: see
-    :func:`make_loggers`): the frames, and the returns averaged over the seeds still training."""
+    :func:`make_loggers`): the frames, and the returns averaged over the seeds still training.
+    ``backends``: each seed's logger backend started already (:func:`start_logger_backends`)."""
     loggers, recorders = [], []
     for k, (out, config) in enumerate(zip(trainer.outputs, configs)):
         out.run_dir.mkdir(parents=True, exist_ok=True)
@@ -550,7 +579,7 @@ def open_multiseed_outputs(trainer: MultiSeedTrainer, settings: Any, configs: li
         seed_settings_k = dataclasses.replace(seed_settings_k, root=dataclasses.replace(
             seed_settings_k.root, trainer=dataclasses.replace(seed_settings_k.root.trainer, progress=False)))
         loggers.append(make_loggers(seed_settings_k, out.run_dir, config, seed_state, label=label,
-                                    plain_progress=plain_progress))
+                                    plain_progress=plain_progress, backend=None if backends is None else backends[k]))
         recorders.append(EpisodeRecorder(out.run_dir, keep_until_frame=int(resume_state["frames"])
                                          if resume_state else None))
     progress = None

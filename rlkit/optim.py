@@ -69,7 +69,7 @@ class RMSpropTF(torch.optim.Optimizer):
                     if group["centered"]:
                         state["grad_avg"] = torch.zeros_like(p)
                     if group["momentum"] > 0:
-                        state["momentum_buffer"] = torch.zeros_like(p)
+                        state["momentum_buffer_lr"] = torch.zeros_like(p)
                 state["step"] += 1
                 v = state["square_avg"]
                 v.mul_(alpha).addcmul_(g, g, value=1 - alpha)
@@ -80,7 +80,9 @@ class RMSpropTF(torch.optim.Optimizer):
                 else:
                     denom = v.add(eps).sqrt_()
                 if group["momentum"] > 0:  # (the learning rate inside the buffer, as TensorFlow: it differs once lr changes)
-                    buf = state["momentum_buffer"]
+                    if "momentum_buffer" in state:  # saved before the rate moved in: lr * it is the step it stood for
+                        state["momentum_buffer_lr"] = state.pop("momentum_buffer").mul_(lr)
+                    buf = state.setdefault("momentum_buffer_lr", torch.zeros_like(p))
                     buf.mul_(group["momentum"]).addcdiv_(g, denom, value=lr)
                     p.sub_(buf)
                 else:

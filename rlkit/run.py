@@ -32,7 +32,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from rlkit.builders import Settings, apply_overrides, resolved_container, validate_config
 from rlkit.config_schema import usable_cpus
-from rlkit.errors import CheckpointError, ConfigError, LoggerError, RunDirError
+from rlkit.errors import CheckpointError, ConfigError, RunDirError
 from rlkit.envs.transforms import transform_settings
 from rlkit.factories import (
     build_multiseed_trainer,
@@ -40,6 +40,7 @@ from rlkit.factories import (
     open_multiseed_outputs,
     open_outputs,
     seed_dir_name,
+    start_logger_backends,
 )
 from rlkit.registry import get_algorithm
 from rlkit.rundir import COMMIT_NAME, RunDir
@@ -292,16 +293,24 @@ def _seed_configs(container: dict, trainer: MultiSeedTrainer) -> list[dict]:
 
 
 def _open(trainer: Trainer | MultiSeedTrainer, settings: Settings, run_dir: Path, container: dict,
-          resume_state: dict | None = None, *, label: str = "", plain_progress: bool | None = None) -> None:
-    """Attaches the run's outputs; a multi-seed run writes each seed's config into its directory."""
+          resume_state: dict | None = None, *, label: str = "", plain_progress: bool | None = None,
+          backends: list | None = None) -> None:
+    """Attaches the run's outputs; a multi-seed run writes each seed's config into its directory.
+    ``backends``: the logger backends a resume started already (:func:`_configs_of`)."""
     if isinstance(trainer, MultiSeedTrainer):
         configs = _seed_configs(container, trainer)
-        open_multiseed_outputs(trainer, settings, configs, resume_state, label=label, plain_progress=plain_progress)
+        open_multiseed_outputs(trainer, settings, configs, resume_state, label=label, plain_progress=plain_progress,
+                               backends=backends)
         for out, config in zip(trainer.outputs, configs):
             _write_config(out.run_dir, config)
     else:
         open_outputs(trainer, settings, run_dir, container, resume_state=resume_state, label=label,
-                     plain_progress=plain_progress)
+                     plain_progress=plain_progress, backend=None if backends is None else backends[0])
+
+
+def _configs_of(trainer: Trainer | MultiSeedTrainer, container: dict) -> list[dict]:
+    """The config each of the run's directories saves: each seed's, or the run's."""
+    return _seed_configs(container, trainer) if isinstance(trainer, MultiSeedTrainer) else [container]
 
 
 def run(cfg: DictConfig, output_dir: str | os.PathLike, *, overrides: list[str] | None = None,
@@ -415,12 +424,18 @@ def _resume(cfg: DictConfig, run_dir: Path, overrides: list[str] | None,
         held.release(restore=True)  # refused: the directory byte for byte as it was
         raise
     trainer, settings, state = verified.trainer, verified.settings, verified.state
+    container = _saved_config(verified.cfg)
+    try:  # The logger's backends first (wandb without an API key fails here, with the run as it was).
+        backends = start_logger_backends(trainer, settings, run_dir, _configs_of(trainer, container))
+    except BaseException:
+        trainer.close()
+        held.release(restore=True)
+        raise
     try:
         with run_log(run_dir):
             try:
                 # Verified: from here on the run's files change.
                 stale = held.remove_stale_temp_files()
-                container = _saved_config(verified.cfg)
                 segment = _next_segment(run_dir)
                 # From an earlier snapshot: the later checkpoints belong to the branch given up, and a
                 # crash from here on must resume this one. They go aside before the CSVs are cut back
@@ -428,9 +443,7 @@ def _resume(cfg: DictConfig, run_dir: Path, overrides: list[str] | None,
                 rewound = checkpoint.resolve() != (checkpoint_dir(run_dir) / LAST_NAME).resolve()
                 aside = set_aside_later_checkpoints(run_dir, int(state["frames"]), f"abandoned_{segment}") \
                     if rewound else []
-                # The logger's backend starts first in _open (wandb without an API key fails here,
-                # with the CSVs and config.yaml as they were), then the CSVs are cut back.
-                _open(trainer, settings, run_dir, container, resume_state=state, **console)
+                _open(trainer, settings, run_dir, container, resume_state=state, backends=backends, **console)
                 _write_config(run_dir, container)
                 _write_provenance(run_dir, provenance, segment=segment)
                 log.info("resume %d: from %s at %d frames, to %d frames", segment, checkpoint, int(state["frames"]),
@@ -453,10 +466,8 @@ def _resume(cfg: DictConfig, run_dir: Path, overrides: list[str] | None,
                         "env %s cannot save its sub-envs' state: this resume is exact in everything but the %d "
                         "interrupted episode(s), which restart (reset with the run's seed)",
                         env.env_id, env.num_envs)
-            except BaseException as err:
+            except BaseException:
                 trainer.close()
-                if isinstance(err, LoggerError):  # (nothing of the run changed: the lock file as it was too)
-                    held.release(restore=True)
                 raise
             return _fit(trainer)
     finally:

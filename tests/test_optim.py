@@ -35,6 +35,26 @@ def test_steps_follow_the_tensorflow_formulas(centered, momentum):
         assert p.detach().tolist() == pytest.approx(ref, rel=1e-12, abs=1e-14)
 
 
+def test_a_momentum_buffer_saved_before_the_rate_moved_into_it_resumes_with_the_same_step():
+    """Checkpoints of rlkit before the fix hold ``momentum_buffer`` = sum of g / d (the rate applied
+    outside): taken as is by the TensorFlow form, the first step after a resume was 1 / lr too large."""
+    p = torch.nn.Parameter(torch.tensor([1.0, -2.0], dtype=torch.float64))
+    opt = RMSpropTF([p], lr=0.01, alpha=0.9, eps=1e-5, momentum=0.5)
+    old = {"step": torch.tensor(3.0), "square_avg": torch.tensor([2.0, 3.0], dtype=torch.float64),
+           "momentum_buffer": torch.tensor([4.0, -5.0], dtype=torch.float64)}
+    opt.load_state_dict({"state": {0: old}, "param_groups": opt.state_dict()["param_groups"]})
+    g = [0.5, -1.5]
+    p.grad = torch.tensor(g, dtype=torch.float64)
+    opt.step()
+    expected = []
+    for i, (start, v, b) in enumerate(zip([1.0, -2.0], [2.0, 3.0], [4.0, -5.0])):
+        v = 0.9 * v + 0.1 * g[i] ** 2
+        b = 0.5 * b + g[i] / math.sqrt(v + 1e-5)  # the old form: the buffer without the rate ...
+        expected.append(start - 0.01 * b)  # ... which multiplied the whole buffer
+    assert p.detach().tolist() == pytest.approx(expected, rel=1e-12)
+    assert set(opt.state[p]) == {"step", "square_avg", "momentum_buffer_lr"}
+
+
 def test_it_differs_from_torchs_rmsprop_where_tensorflow_does():
     a = torch.nn.Parameter(torch.ones(1))
     b = torch.nn.Parameter(torch.ones(1))

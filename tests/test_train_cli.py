@@ -123,8 +123,8 @@ BAD = {
                                         "value_estimator.gamma?); valid keys of algo: ['activation', "),
     # A node's shape changed from the command line: Hydra's "Cannot merge" traceback, exit 1.
     "list_for_mapping": (["algo.hidden_sizes={a: 1}"],
-                         "rlkit: invalid config: algo.hidden_sizes={a: 1} gives a mapping where the config has a list; "
-                         "give a list: 'algo.hidden_sizes=[{a: 1}]'"),
+                         "rlkit: invalid config: algo.hidden_sizes={a: 1} gives a mapping where the config has a list "
+                         "of values (algo.hidden_sizes=[120, 84]); give a list"),
     # (it advised '~env.transforms' '+env.transforms={name: normalize}', which the config check then refused)
     "mapping_for_a_list_of_mappings": (["env.transforms={name: normalize}"],
                                        "rlkit: invalid config: env.transforms={name: normalize} gives a mapping where "
@@ -523,3 +523,22 @@ def test_ctrl_c_before_training_ends_in_one_line_and_leaves_no_run_folder(cli, t
     assert info.value.code == 130, err
     assert err.strip() == "train.py interrupted; the run had not started; nothing was kept", err
     assert list((tmp_path / "runs").iterdir()) == []
+
+
+def test_a_second_ctrl_c_in_a_started_run_ends_with_the_resume_hint(cli, tmp_path, monkeypatch, capsys):
+    """(A bare KeyboardInterrupt from a started run, e.g. Ctrl-C again while the checkpoint of the
+    first is written, said "the run had not started; nothing was kept".)"""
+    real_run = cli_module.run
+
+    def interrupted_after_the_start(cfg, run_dir, **kwargs):
+        real_run(cfg, run_dir, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_module, "run", interrupted_after_the_start)
+    capsys.readouterr()
+    run_dir = tmp_path / "runs" / "one"
+    with pytest.raises(SystemExit) as info:
+        cli.accepted("total_frames=300", "trainer.progress=false", f"hydra.run.dir={run_dir}")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert info.value.code == 130 and err[-1].startswith("train.py interrupted; resume with: python train.py resume="), err
+    assert (run_dir / "config.yaml").is_file()

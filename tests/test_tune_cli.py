@@ -220,6 +220,8 @@ REFUSAL = ("rlkit: invalid config: {given} is given on the command line but tune
     (["algo.learning_starts=500"], "algo.learning_starts=500", "algo.learning_starts", ""),
     (["algo=dqn", "env=CartPole", "algo.optim={lr: 0.1}"], "algo.optim={lr: 0.1}", "algo.optim.lr", ""),
     (["++value_estimator.gamma=0.9"], "++value_estimator.gamma=0.9", "value_estimator.gamma", ""),
+    # a mapping merged onto a group's node sets its keys (it is not a choice of the group)
+    (["algo={learning_starts: 500}"], "algo={learning_starts: 500}", "algo.learning_starts", ""),
     (["algo.learning_starts=500", "algo.double_dqn=false", "algo.batch_size=64"], "algo.learning_starts=500",
      "algo.learning_starts", "; likewise algo.batch_size=64 (~tune.space.algo.batch_size)"),
 ])

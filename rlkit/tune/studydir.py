@@ -5,28 +5,18 @@
   refused before the study writes ``study.db``, ``trials/`` and its outputs among its files.
 - :func:`study_command_line`: refuses ``resume=`` (a ``train.py`` key) and takes ``hydra.run.dir=DIR``
   as ``tune.dir=DIR``: ``tune.py``'s run directory is its study directory (``conf/tune.yaml``).
-- :func:`searched_override_problem` (:class:`SearchedOverrideCheck`, a Hydra callback of
-  ``conf/tune.yaml``): refuses a command-line override of a key that ``tune.space`` searches, which
-  every trial would replace with its own value.
 """
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.errors import HydraException
-from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
 from rlkit.errors import ConfigError, RlkitError, RunDirError
 from rlkit.rundir import COMMIT_NAME, check_outside_run_files, foreign_contents, override_value
 from rlkit.utils.io import atomic_write_target
 
-__all__ = ["STUDY_FILES", "SearchedOverrideCheck", "check_study_dir", "searched_override_problem", "study_command_line"]
+__all__ = ["STUDY_FILES", "check_study_dir", "study_command_line"]
 
 #: What ``tune.py`` writes into ``tune.dir``: the SQLite storage (and its journals), the trials' runs,
 #: the outputs (:mod:`rlkit.tune.report`) and the log.
@@ -126,100 +116,3 @@ def resume_refusal(resume: str) -> str:
     shown = repr(resume)
     return (f"resume={shown} continues a training run (a train.py key), not a study: rerun the same tune.py command "
             f"to continue a study (tune.dir), or resume the run with python train.py resume={shown}")
-
-
-def _set_keys(key: str, value: Any) -> Iterator[str]:
-    """The dotted keys an override of ``key`` with ``value`` sets: ``key`` itself, or the leaves of a
-    mapping value (Hydra merges a mapping into the node)."""
-    if isinstance(value, Mapping):
-        for name, item in value.items():
-            yield from _set_keys(f"{key}.{name}", item)
-    else:
-        yield key
-
-
-def _overlap(given: str, searched: str) -> bool:
-    return given == searched or searched.startswith(f"{given}.") or given.startswith(f"{searched}.")
-
-
-def searched_override_problem(overrides: Sequence[str], searched: Sequence[str],
-                              groups: Collection[str] = ()) -> str | None:
-    """Why ``tune.py``'s command-line ``overrides`` cannot run: one sets a training key that the search
-    space varies (``searched``: the dotted keys of ``tune.space``), whose value every trial would
-    replace with a sampled one. The user's intent is unclear (fix the key, or search it), so it is
-    refused, naming both ways out. Only the command line counts: a value set by an experiment file or
-    a group's default is the base config, which the space is meant to vary. Group choices
-    (``groups``: ``algo=dqn``, ``experiment=...``), deletions (``~key``) and ``tune.*`` keys set no
-    training value. None: no such override.
-
-    Examples:
-        >>> from rlkit.tune.studydir import searched_override_problem
-        >>> searched_override_problem(["algo=dqn", "algo.learning_starts=500"], ["algo.learning_starts"], ["algo"])
-        'algo.learning_starts=500 is given on the command line but tune.space searches algo.learning_starts; drop one: remove the override, or fix it by removing it from the space with ~tune.space.algo.learning_starts'
-        >>> searched_override_problem(["algo.optim={lr: 0.1}"], ["algo.optim.lr"])[:70]
-        'algo.optim={lr: 0.1} is given on the command line but tune.space searc'
-        >>> searched_override_problem(["total_frames=1000", "tune.space.algo.optim.lr=[0.1]"], ["algo.optim.lr"])
-    """
-    parser = OverridesParser.create()
-    found: list[tuple[str, str]] = []
-    for line in overrides:
-        try:
-            override = parser.parse_override(str(line))
-        except HydraException:  # (Hydra has parsed the command line already)
-            continue
-        key = override.key_or_group
-        if (override.is_delete() or override.package is not None or key in groups or key in ("tune", "hydra")
-                or key.startswith(("tune.", "hydra."))):
-            continue
-        value = override.value() if not override.is_sweep_override() else None
-        for given in _set_keys(key, value):
-            path = next((p for p in searched if _overlap(given, p)), None)
-            if path is not None:
-                found.append((str(line), path))
-                break
-    if not found:
-        return None
-    (line, path), others = found[0], found[1:]
-    also = "".join(f"; likewise {o} (~tune.space.{p})" for o, p in others)
-    return (f"{line} is given on the command line but tune.space searches {path}; drop one: remove the override, or "
-            f"fix it by removing it from the space with ~tune.space.{path}{also}")
-
-
-def _searched_override_problem(config: DictConfig) -> str | None:
-    """:func:`searched_override_problem` for ``tune.py``'s composed ``config`` (with its ``hydra``
-    node). A space that does not parse is left to :class:`rlkit.cli.TuneCheck`, which names it."""
-    from rlkit.tune.space import parse_space
-
-    overrides = OmegaConf.select(config, "hydra.overrides.task", default=None) or []
-    choices = OmegaConf.select(config, "hydra.runtime.choices", default=None) or {}
-    try:
-        space = OmegaConf.to_container(config.tune.space, resolve=True)
-        searched = ([param.path for param in parse_space({str(k): v for k, v in space.items()}).params]
-                    if isinstance(space, dict) else [])
-    except (ConfigError, OmegaConfBaseException, AttributeError, TypeError):
-        return None
-    groups = {str(group).partition("@")[0] for group in choices}
-    return searched_override_problem([str(o) for o in overrides], searched, groups)
-
-
-class SearchedOverrideCheck(Callback):
-    """``tune.py``'s Hydra callback (``conf/tune.yaml``): refuses, before the study directory exists,
-    a command-line override of a key that ``tune.space`` searches (:func:`searched_override_problem`),
-    in one ``rlkit:`` line with exit status 2.
-
-    Examples:
-        >>> from omegaconf import OmegaConf
-        >>> from rlkit.tune.studydir import SearchedOverrideCheck
-        >>> cfg = OmegaConf.create({"algo": {"learning_starts": 500}, "tune": {"space": {"algo": {"learning_starts": [0, 1]}}},
-        ...                         "hydra": {"overrides": {"task": ["algo.learning_starts=500"]}, "runtime": {"choices": {}}}})
-        >>> SearchedOverrideCheck().on_run_start(cfg)
-        Traceback (most recent call last):
-        SystemExit: 2
-    """
-
-    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        problem = _searched_override_problem(config)
-        if problem is not None:
-            from rlkit.cli import refuse
-
-            refuse(ConfigError(problem))

@@ -12,6 +12,8 @@ from rlkit import keys
 from rlkit.data import PrioritizedReplayBuffer, ReplayBuffer
 from rlkit.data.frames import FrameStorage
 
+from checkpoint_bytes import through_file  # (tests/data/checkpoint_bytes.py)
+
 STACK, H, W = 4, 3, 2
 KEYS = [keys.ACTION, keys.TRAJ_ID, keys.STEP_COUNT, keys.next_(keys.DONE), keys.next_(keys.REWARD)]
 
@@ -233,14 +235,14 @@ def test_a_checkpoint_holds_the_written_positions_episode_links_only():
     for name in ("prev", "succ"):
         assert saved[name].shape == (24,) and saved[name].untyped_storage().nbytes() == 24 * 8
     assert state["storage"]["data"][keys.TRAJ_ID].shape == (24,)
-    continues_alike(frames, _through_file(state), batches[3:])
+    continues_alike(frames, through_file(state)[0], batches[3:])
 
 
 def test_a_full_ring_checkpoint_continues_exactly():
     frames, batches, state = filled(40, 15, seed=7, padding="noops")  # 120 transitions into 40 (+ slack)
     ring = frames._storage.ring
     assert state["storage"]["frames"]["prev"].shape == (ring,) and state["storage"]["data"][keys.ACTION].shape == (40,)
-    continues_alike(frames, _through_file(state), batches[15:])
+    continues_alike(frames, through_file(state)[0], batches[15:])
 
 
 def test_a_checkpoint_of_the_whole_ring_of_links_and_rows_loads_and_a_corrupt_one_is_refused():
@@ -261,12 +263,3 @@ def test_a_checkpoint_of_the_whole_ring_of_links_and_rows_loads_and_a_corrupt_on
     with pytest.raises(ValueError, match=f"^{expected}$"):
         storage.load_state_dict(corrupt["storage"])
     continues_alike(frames, old, batches[3:])
-
-
-def _through_file(state: dict) -> dict:
-    import io
-
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    buffer.seek(0)
-    return torch.load(buffer, weights_only=True)

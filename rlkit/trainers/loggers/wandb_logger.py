@@ -32,9 +32,11 @@ def resume_id(run_dir: str | os.PathLike[str], mode: WandbMode) -> str | None:
 class WandbLogger(Logger):
     """Logs metrics and the config to one wandb run stored under ``<run_dir>/wandb/``.
 
-    Each instance owns its own wandb run. ``wandb.init(reinit="finish_previous")`` finishes any run
-    still open in this process, so sequential runs in one process (a Hydra multirun with the basic
-    launcher) each get their own run directory even when a previous one was not closed. ``log_metrics``
+    Each instance owns its own wandb run, made with ``wandb.init(reinit="create_new")``, which leaves
+    the other runs of the process open: the seeds of a multi-seed run log side by side, each into its
+    own run, and sequential runs in one process (a Hydra multirun with the basic launcher) each get
+    their own run directory. (``"finish_previous"`` finished the first seed's run as the second
+    seed's started, and its next row failed the run.) ``log_metrics``
     uses ``step`` as wandb's step; wandb drops (with a warning) a call whose step is lower than the
     latest one it has seen, and merges calls at the same step into one row.
 
@@ -99,7 +101,7 @@ class WandbLogger(Logger):
             mode=mode,
             config=dict(config) if config is not None else None,
             tags=list(tags) if tags is not None else None,
-            reinit="finish_previous",
+            reinit="create_new",
         )
         if mode != "disabled":
             id_file = _id_file(self.run_dir)

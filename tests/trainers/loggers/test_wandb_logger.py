@@ -22,7 +22,7 @@ def test_metrics_config_and_end_reach_the_run(tmp_path, fake_wandb):
     (run,) = fake_wandb
     assert run.init_kwargs == {
         "dir": str(run_dir), "id": None, "resume": None, "project": "rlkit", "name": "dqn-seed0", "group": "sweep",
-        "mode": "offline", "config": {"algo": {"lr": 1e-3}}, "tags": ["dqn", "cartpole"], "reinit": "finish_previous",
+        "mode": "offline", "config": {"algo": {"lr": 1e-3}}, "tags": ["dqn", "cartpole"], "reinit": "create_new",
     }
     assert run.logged == [({"loss_value": 1.5, "loss_aux": 0.25}, 0), ({"loss_value": 0.75, "episode_return": 10.0}, 256)]
     assert all(type(v) is float for metrics, _ in run.logged for v in metrics.values())  # plain floats, no tensors
@@ -62,10 +62,14 @@ def test_offline_run_smoke(tmp_path):
     assert (tmp_path / "wandb" / RUN_ID_FILE).read_text() == logger.run.id
 
 
-def test_sequential_offline_loggers_in_one_process_get_their_own_runs(tmp_path):
-    first = WandbLogger(tmp_path, mode="offline")
-    # A new logger finishes a run left open (reinit="finish_previous"), e.g. after a crashed job.
-    second = WandbLogger(tmp_path, mode="offline")
+def test_loggers_open_side_by_side_in_one_process_each_log_into_their_own_run(tmp_path):
+    """The seeds of a multi-seed run: with reinit="finish_previous" the second logger finished the
+    first one's run, whose next row raised wandb's UsageError ("Run ... is finished") and failed the run."""
+    first = WandbLogger(tmp_path / "seed_0", mode="offline")
+    second = WandbLogger(tmp_path / "seed_1", mode="offline")
+    first.log_metrics({"loss_value": 1.0}, step=10)
+    second.log_metrics({"loss_value": 2.0}, step=10)
+    first.log_end("budget", "done", step=10)
     second.close()
     first.close()
     assert first.run.id != second.run.id and first.wandb_dir != second.wandb_dir
