@@ -28,8 +28,9 @@ and ``<out>/<experiment>.png`` (learning curves) are written.
 
 Re-running is incremental: seeds whose run is complete are not retrained (``aggregate_only=true``
 never trains; without ``seeds=`` it reports the seeds the last training asked for); an interrupted run that has a checkpoint is resumed; a run with the same seed but a
-different config is refused (choose another ``out=``). Ctrl-C (or SIGTERM) passes the signal on to the
-runs training, which write a checkpoint and stop; rerunning the same command resumes them (exit
+different config is refused (choose another ``out=``). Ctrl-C (or SIGTERM, or the terminal's hangup) passes
+the signal on to the runs training and every process they started (a joblib sweep's workers), which write
+a checkpoint and stop, and waits for them all to end; rerunning the same command resumes them (exit
 status 128 + the signal number, as train.py's). The published figures and their protocols are
 in ``scripts/published.py``.
 """
@@ -58,10 +59,14 @@ from published import PUBLISHED  # noqa: E402
 from rlkit.cli import command_line_problem, refuse  # noqa: E402
 from rlkit.config_schema import MAX_SEED, MAX_SEED_COUNT  # noqa: E402
 from rlkit.errors import ConfigError, RlkitError  # noqa: E402
-from rlkit.rundir import check_creatable, check_outside_run_files, foreign_contents, resume_override  # noqa: E402
+from rlkit.rundir import (LOCK_NAME, check_creatable, check_outside_run_files, foreign_contents,  # noqa: E402
+                          lock_holder, resume_override)
 from rlkit.trainers.loggers.csv_logger import read_metrics_csv  # noqa: E402
 from rlkit.utils.io import atomic_write  # noqa: E402
 
+# The signals that stop the training (the runs are passed them on, see run_training): Ctrl-C, a kill or a
+# scheduler's SIGTERM, and the terminal's hangup (SIGHUP, where there is one).
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 OWN_KEYS = ("experiment", "seeds", "jobs", "out", "aggregate_only", "summary", "batched")
 REQUEST_FILE = "request.json"  # the seeds and overrides the runs were trained with (reused by aggregate_only)
 # What marks a directory as an earlier reproduction's out=: its request, its runs or its summary.
@@ -504,8 +509,12 @@ def run_training(options: Options, commands: list[list[str]], total_frames: int,
     """Runs ``commands`` up to ``options.jobs`` at a time (a sweep takes its ``n_jobs``), printing
     progress; their output goes to ``<out>/train.log``. A failed command stops new ones from
     starting; those running end first (their checkpoints stay), then the failure is reported with
-    the log's tail. Ctrl-C (SIGINT) or SIGTERM passes the signal on to the commands running, waits
-    for them to end (:func:`stop_commands`) and raises :class:`Interrupted`."""
+    the log's tail. Each command runs in a session (and process group) of its own, so that a signal
+    reaches it, and the processes it starts (a joblib sweep's workers), from this function only:
+    Ctrl-C (SIGINT), SIGTERM or a hangup (SIGHUP) passes the signal on to the commands running (a
+    hangup as SIGTERM, on which train.py checkpoints), waits for all their processes to end
+    (:func:`stop_commands`) and raises :class:`Interrupted`; any other error here stops them with
+    SIGTERM before it propagates."""
     options.out.mkdir(parents=True, exist_ok=True)
     log_path = options.out / "train.log"
     tty = sys.stderr.isatty()
@@ -515,9 +524,23 @@ def run_training(options: Options, commands: list[list[str]], total_frames: int,
     pending: list[list[str]] = list(commands)
     running: list[tuple[list[str], subprocess.Popen]] = []
     failed: tuple[list[str], int] | None = None
-    on_main = threading.current_thread() is threading.main_thread()  # (only there can handlers be set)
-    previous = signal.signal(signal.SIGTERM, _raise_interrupted) if on_main else None
+    starting = False  # while a command starts, a signal waits until it is in ``running`` (so passed on)
+    deferred: list[int] = []
+
+    def on_stop(signum: int, frame: Any) -> None:  # noqa: ARG001 (signal API)
+        if starting:
+            deferred.append(signum)
+        else:
+            raise Interrupted(signum)
+
+    previous: dict[int, Any] = {}
     try:
+        if threading.current_thread() is threading.main_thread():  # (only there can handlers be set)
+            for signum in STOP_SIGNALS:
+                handler = signal.getsignal(signum)
+                if handler is not signal.SIG_IGN:  # (nohup, a background job of a script: left ignored)
+                    previous[signum] = handler
+                    signal.signal(signum, on_stop)
         with log_path.open("a", encoding="utf-8") as log:
             while running or (pending and failed is None):
                 while pending and failed is None and (
@@ -525,8 +548,15 @@ def run_training(options: Options, commands: list[list[str]], total_frames: int,
                     command = pending.pop(0)
                     log.write(f"$ {shlex.join(command)}\n")
                     log.flush()
-                    running.append((command, subprocess.Popen(command, cwd=ROOT, stdout=log,
-                                                              stderr=subprocess.STDOUT, env=env)))
+                    starting = True
+                    try:
+                        running.append((command, subprocess.Popen(command, cwd=ROOT, stdout=log,
+                                                                  stderr=subprocess.STDOUT, env=env,
+                                                                  start_new_session=True)))
+                    finally:
+                        starting = False
+                    if deferred:
+                        raise Interrupted(deferred[0])
                 time.sleep(interval)
                 for command, proc in [r for r in running if r[1].poll() is not None]:
                     running.remove((command, proc))
@@ -540,11 +570,14 @@ def run_training(options: Options, commands: list[list[str]], total_frames: int,
                     last_plain = now
     except (KeyboardInterrupt, Interrupted) as stop:
         signum = stop.signum if isinstance(stop, Interrupted) else int(signal.SIGINT)
-        stop_commands(running, signum)
+        stop_commands(running, signum, options.out / "runs")
         raise Interrupted(signum) from None
+    except Exception:  # (this script failed: nothing else would stop the runs, in their own sessions)
+        stop_commands(running, signal.SIGTERM, options.out / "runs")
+        raise
     finally:
-        if on_main:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     if failed is not None:
         tail = "".join(log_path.read_text(encoding="utf-8").splitlines(keepends=True)[-25:])
         raise SystemExit(f"\ntraining failed (exit {failed[1]}): {shlex.join(failed[0])}\n"
@@ -552,26 +585,98 @@ def run_training(options: Options, commands: list[list[str]], total_frames: int,
     print(("\r\033[K" if tty else "") + progress.line(), file=sys.stderr)
 
 
-def stop_commands(running: list[tuple[list[str], subprocess.Popen]], signum: int) -> None:
-    """Passes ``signum`` on to the commands still running and waits for them to end: train.py writes a
-    checkpoint and exits (the same signal from the terminal, which reaches them too, within a second
-    of this one counts once). A second signal meanwhile kills them (their last periodic checkpoints stay)."""
-    for _, proc in running:
-        if proc.poll() is None:
-            proc.send_signal(signum)
+def stop_commands(running: list[tuple[list[str], subprocess.Popen]], signum: int,
+                  runs: Path | None = None) -> None:
+    """Passes ``signum`` (SIGTERM for SIGHUP) on to the process groups of the commands still running
+    (each one's session, see :func:`run_training`: the command and the processes it started, such as
+    a joblib sweep's workers) and waits until all their processes have ended (:func:`_wait_groups`):
+    train.py writes a checkpoint and exits. A second signal meanwhile kills the groups (their last
+    periodic checkpoints stay)."""
+    procs = [proc for _, proc in running]
+    forwarded = signal.SIGTERM if signum == getattr(signal, "SIGHUP", None) else signum
     try:
-        for _, proc in running:
-            proc.wait()
+        for proc in procs:
+            _signal_group(proc.pid, forwarded, proc)
+        _wait_groups(procs, runs)
     except (KeyboardInterrupt, Interrupted):
-        for _, proc in running:
-            if proc.poll() is None:
-                proc.kill()
-        for _, proc in running:
-            proc.wait()
+        for proc in procs:
+            _signal_group(proc.pid, None, proc)
+        _wait_groups(procs, None)
 
 
-def _raise_interrupted(signum: int, frame: Any) -> None:  # noqa: ARG001 (signal API)
-    raise Interrupted(signum)
+#: Seconds the processes left in a command's group, once no run is held, have to end on SIGTERM
+#: before they are killed.
+LEFT_GRACE_S = 10.0
+
+
+def _wait_groups(procs: list[subprocess.Popen], runs: Path | None, poll: float = 0.1) -> None:
+    """Waits for ``procs``, then for the rest of their process groups: the processes they started,
+    orphans once their command has ended. Such an orphan outlives its run when it is a joblib worker
+    (it waits 5 minutes for more work from the sweep's process, which ended on the signal): so, once
+    no run under ``runs`` is held any more (:func:`_runs_held`: none trains or writes its checkpoint),
+    what is left of the groups is sent SIGTERM, and SIGKILL :data:`LEFT_GRACE_S` seconds later."""
+    for proc in procs:
+        proc.wait()
+    if not hasattr(os, "killpg"):
+        return
+    ending: float | None = None  # (when the rest was sent SIGTERM)
+    while left := [proc.pid for proc in procs if _group_running(proc.pid)]:
+        if runs is not None and ending is None and not _runs_held(runs):
+            ending = time.monotonic()
+            for pgid in left:
+                _signal_group(pgid, signal.SIGTERM)
+        elif ending is not None and time.monotonic() - ending > LEFT_GRACE_S:
+            for pgid in left:
+                _signal_group(pgid, None)
+            ending = float("inf")  # (once)
+        time.sleep(poll)
+
+
+def _runs_held(runs: Path) -> bool:
+    """Whether a run under ``runs`` is held (locked, :func:`rlkit.rundir.lock_holder`): a process
+    still trains it or writes its checkpoint. One that cannot be checked counts as held."""
+    try:
+        return any(lock_holder(lock.parent) for lock in runs.rglob(LOCK_NAME))
+    except OSError:
+        return True
+
+
+def _signal_group(pgid: int, signum: int | None, proc: subprocess.Popen | None = None) -> None:
+    """Sends ``signum`` (``None``: SIGKILL) to the process group ``pgid`` (a command's pid: it leads
+    the group of its session), if any of it is left; where there are no process groups (Windows),
+    to the command ``proc``."""
+    if hasattr(os, "killpg"):
+        try:
+            os.killpg(pgid, signal.SIGKILL if signum is None else signum)
+        except (ProcessLookupError, PermissionError):  # (the group has ended; macOS: only zombies are left)
+            pass
+    elif proc is not None and proc.poll() is None:
+        if signum is None:
+            proc.kill()
+        else:
+            proc.send_signal(signum)
+
+
+def _group_running(pgid: int) -> bool:
+    """Whether a process of the group ``pgid`` is left; zombies do not count (an orphan's, until an
+    init that reaps late, or never, reaps it)."""
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    try:
+        entries = [e.name for e in os.scandir("/proc") if e.name.isdigit()]
+    except OSError:  # (no /proc: the group exists)
+        return True
+    for pid in entries:
+        try:
+            with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as f:
+                state, _ppid, pgrp = f.read().rpartition(")")[2].split()[:3]
+        except (OSError, ValueError):  # (ended meanwhile)
+            continue
+        if int(pgrp) == pgid and state != "Z":
+            return True
+    return False
 
 
 # -- aggregation ---------------------------------------------------------------------------------

@@ -3,8 +3,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import signal
+import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -480,18 +484,131 @@ time.sleep(10)
 """
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_an_interrupt_is_passed_on_to_the_runs_and_waits_for_them(tmp_path, signum):
-    """SIGINT or SIGTERM to reproduce.py alone (a kill, a scheduler) reaches the commands training,
-    which checkpoint and stop, before it ends: they were left training on without it."""
+# A command that stands for ``train.py -m hydra/launcher=joblib``: it starts a worker (in its process
+# group, as loky's are), then sends its parent the signal (as Ctrl-C or a scheduler would) and waits
+# without a handler: the signal ends it at once, as Hydra's process. The worker stands for a sweep's
+# job: it holds its run's lock while it trains; on the signal it checkpoints (half a second), records
+# the signal it got and exits as train.py does. Its ``mode``: "exit"; "idle": its job ends there but
+# it lives on, as a joblib worker waits for more work (its run released, the signal's default action
+# back); a pid: it sends that process the signal again (a second Ctrl-C) and does not end. Without a
+# signal, it ends in 30 s, writing "no signal".
+SWEEP = """import os, subprocess, sys, time
+worker = subprocess.Popen([sys.executable, "-c", *sys.argv[1:]], stdout=subprocess.PIPE)
+worker.stdout.readline()  # (its handlers are set)
+os.kill(os.getppid(), int(sys.argv[3]))
+time.sleep(30)
+"""
+WORKER = """import fcntl, os, signal, sys, time
+got, mode, run = sys.argv[1], sys.argv[3], sys.argv[4]
+lock = open(os.path.join(run, ".rlkit.lock"), "w")
+fcntl.flock(lock, fcntl.LOCK_EX)
+def stop(signum, frame):
+    if mode not in ("exit", "idle"):
+        os.kill(int(mode), signum)
+        time.sleep(30)
+    time.sleep(0.5)
+    open(got, "w").write(signal.Signals(signum).name)
+    if mode == "idle":
+        signal.signal(signum, signal.SIG_DFL)
+        lock.close()
+        time.sleep(30)
+        open(got, "w").write("left idle")
+    sys.exit(128 + signum)
+signal.signal(signal.SIGINT, stop)
+signal.signal(signal.SIGTERM, stop)
+open(got + ".pid", "w").write(str(os.getpid()))
+print(flush=True)
+time.sleep(30)
+open(got, "w").write("no signal")
+"""
+
+
+def _running(pid):
+    """Whether process ``pid`` runs (a zombie, an orphan an init has not reaped yet, does not)."""
+    if Path("/proc/self/stat").exists():
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+        except FileNotFoundError:
+            return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _interrupt_a_sweep(tmp_path, signum, mode="exit"):
+    """Runs :data:`SWEEP` through run_training; returns the :class:`Interrupted` it raised and whether
+    the worker still runs once it returned."""
     opts = reproduce.parse_args(["experiment=dqn_cartpole", "seeds=1", f"out={tmp_path}"])
-    command = [sys.executable, "-c", SIGNALLER, str(tmp_path / "got"), str(int(signum))]
-    handler = signal.getsignal(signal.SIGTERM)
-    with pytest.raises(reproduce.Interrupted) as stop:
-        reproduce.run_training(opts, [command], total_frames=10, interval=5.0)
-    assert stop.value.signum == signum
-    assert (tmp_path / "got").read_text() == signum.name  # passed on, and waited for
-    assert signal.getsignal(signal.SIGTERM) == handler  # (restored)
+    got, run = tmp_path / "got", tmp_path / "runs" / "0_seed=0"
+    run.mkdir(parents=True)
+    command = [sys.executable, "-c", SWEEP, WORKER, str(got), str(int(signum)), mode, str(run)]
+    handlers = {s: signal.getsignal(s) for s in reproduce.STOP_SIGNALS}
+    try:
+        with pytest.raises(reproduce.Interrupted) as stop:
+            reproduce.run_training(opts, [command], total_frames=10, interval=5.0)
+        return stop.value, _running(int(Path(f"{got}.pid").read_text()))
+    finally:
+        if Path(f"{got}.pid").exists() and _running(pid := int(Path(f"{got}.pid").read_text())):
+            os.kill(pid, signal.SIGKILL)  # (a failed test leaves no process)
+        assert {s: signal.getsignal(s) for s in reproduce.STOP_SIGNALS} == handlers  # (restored)
+
+
+@pytest.mark.parametrize(("signum", "passed"), [(signal.SIGINT, "SIGINT"), (signal.SIGTERM, "SIGTERM"),
+                                                (signal.SIGHUP, "SIGTERM")], ids=["SIGINT", "SIGTERM", "SIGHUP"])
+def test_an_interrupt_is_passed_on_to_the_runs_and_their_processes_and_waits_for_them(tmp_path, signum, passed):
+    """SIGINT or SIGTERM to reproduce.py alone (a kill, a scheduler) reaches the commands training and the
+    processes they started (a joblib sweep's workers), which checkpoint and stop, before it ends: they were
+    left training on without it (a sweep's workers even when it was passed on: Hydra's process ended at
+    once and its workers trained on, orphans that never checkpointed). A hangup is passed on as SIGTERM."""
+    stop, running = _interrupt_a_sweep(tmp_path, signum)
+    assert stop.signum == signum
+    assert (tmp_path / "got").read_text() == passed  # passed on to the worker,
+    assert not running  # and waited for
+
+
+def test_a_process_left_idle_once_its_run_is_released_is_ended(tmp_path):
+    """A joblib worker outlives its job, waiting (5 minutes) for work from Hydra's process, which has
+    ended: once no run is held, what is left of the command's group is ended, not waited for."""
+    stop, running = _interrupt_a_sweep(tmp_path, signal.SIGTERM, "idle")
+    assert stop.signum == signal.SIGTERM
+    assert (tmp_path / "got").read_text() == "SIGTERM" and not running
+
+
+def test_a_second_signal_kills_the_runs_and_their_processes(tmp_path):
+    """A second signal while the runs checkpoint kills their process groups: the worker, which sends it
+    and would not end, is gone too when reproduce.py ends."""
+    stop, running = _interrupt_a_sweep(tmp_path, signal.SIGTERM, str(os.getpid()))
+    assert stop.signum == signal.SIGTERM
+    assert not running and not (tmp_path / "got").exists()
+
+
+def test_a_signal_while_a_command_starts_is_passed_on_to_it(tmp_path, monkeypatch):
+    """A signal that arrives while a command starts (before it is among those running) is passed on to
+    it too, once it is: in a session of its own, it does not get the terminal's."""
+    opts = reproduce.parse_args(["experiment=dqn_cartpole", "seeds=1", f"out={tmp_path}"])
+    got, run = tmp_path / "got", tmp_path / "runs" / "0_seed=0"
+    run.mkdir(parents=True)
+    popen = subprocess.Popen
+
+    def starting(*args, **kwargs):
+        proc = popen(*args, **kwargs)
+        deadline = time.monotonic() + 30
+        while not Path(f"{got}.pid").exists() and time.monotonic() < deadline:  # (its handlers are set)
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return proc
+
+    monkeypatch.setattr(reproduce.subprocess, "Popen", starting)
+    try:
+        with pytest.raises(reproduce.Interrupted) as stop:
+            reproduce.run_training(opts, [[sys.executable, "-c", WORKER, str(got), "15", "exit", str(run)]],
+                                   total_frames=10, interval=5.0)
+        assert stop.value.signum == signal.SIGTERM and got.read_text() == "SIGTERM"
+    finally:
+        if Path(f"{got}.pid").exists() and _running(pid := int(Path(f"{got}.pid").read_text())):
+            os.kill(pid, signal.SIGKILL)
 
 
 def test_ctrl_c_ends_in_one_line_with_status_130(tmp_path, capsys, monkeypatch):
