@@ -144,8 +144,7 @@ def takes_list_of_mappings(cfg: DictConfig, key: str) -> bool:
         (True, False)
     """
     group, _, rest = key.partition(".")
-    named = {"algo": {name: entry.schema for name, entry in ALGORITHMS.items()}, "value_estimator": ESTIMATOR_SCHEMAS,
-             "logger": LOGGER_SCHEMAS}
+    named = _named_schemas()
     if group == "env":
         kind: Any = EnvConfig
     elif group in named:
@@ -158,6 +157,16 @@ def takes_list_of_mappings(cfg: DictConfig, key: str) -> bool:
         except Exception:  # noqa: BLE001 (a user's schema whose annotations do not resolve)
             return False
         kind = hints.get(name)
+    return _is_list_of_mappings(kind)
+
+
+def _named_schemas() -> dict[str, dict[str, type]]:
+    """The schema of each choice of the groups a ``name`` selects (the algorithms as registered now)."""
+    return {"algo": {name: entry.schema for name, entry in ALGORITHMS.items()}, "value_estimator": ESTIMATOR_SCHEMAS,
+            "logger": LOGGER_SCHEMAS}
+
+
+def _is_list_of_mappings(kind: Any) -> bool:
     items = typing.get_args(kind) if typing.get_origin(kind) is list else ()
     return len(items) == 1 and typing.get_origin(items[0]) is dict
 
@@ -187,10 +196,8 @@ def _check_mapping_items(section: Any, schema: type, prefix: str) -> None:
     except Exception:  # noqa: BLE001 (a schema of a user's whose annotations do not resolve: OmegaConf judges)
         return
     for f in dataclasses.fields(schema):
-        kind = hints.get(f.name)
-        items = typing.get_args(kind) if typing.get_origin(kind) is list else ()
         value = section.get(f.name) if f.name in section else None
-        if len(items) != 1 or typing.get_origin(items[0]) is not dict or not isinstance(value, ListConfig):
+        if not _is_list_of_mappings(hints.get(f.name)) or not isinstance(value, ListConfig):
             continue
         for i, item in enumerate(value):
             if not isinstance(item, DictConfig):
@@ -241,9 +248,10 @@ def validate_config(cfg: DictConfig, *, saved: bool = False) -> Settings:
         if group not in cfg:
             raise ConfigError(f"config group {group!r} is missing")
     root = _typed(OmegaConf.masked_copy(cfg, root_keys), RootConfig, "config", strict)
-    algo = _named(cfg.algo, {name: entry.schema for name, entry in ALGORITHMS.items()}, "algo", strict)
-    estimator = _named(cfg.value_estimator, ESTIMATOR_SCHEMAS, "value_estimator", strict)
-    logger = _named(cfg.logger, LOGGER_SCHEMAS, "logger", strict)
+    named = _named_schemas()
+    algo = _named(cfg.algo, named["algo"], "algo", strict)
+    estimator = _named(cfg.value_estimator, named["value_estimator"], "value_estimator", strict)
+    logger = _named(cfg.logger, named["logger"], "logger", strict)
     env = _typed(cfg.env, EnvConfig, "env", strict)
 
     entry = ALGORITHMS[algo.name]

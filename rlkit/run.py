@@ -296,7 +296,8 @@ def _open(trainer: Trainer | MultiSeedTrainer, settings: Settings, run_dir: Path
           resume_state: dict | None = None, *, label: str = "", plain_progress: bool | None = None,
           backends: list | None = None) -> None:
     """Attaches the run's outputs; a multi-seed run writes each seed's config into its directory.
-    ``backends``: the logger backends a resume started already (:func:`_configs_of`)."""
+    ``backends``: the logger backends a resume started already
+    (:func:`~rlkit.factories.start_logger_backends`)."""
     if isinstance(trainer, MultiSeedTrainer):
         configs = _seed_configs(container, trainer)
         open_multiseed_outputs(trainer, settings, configs, resume_state, label=label, plain_progress=plain_progress,
@@ -575,17 +576,17 @@ def _verify_resume(run_dir: Path, overrides: list[str] | None, checkpoint: Path,
     """The resumed run built in memory with the checkpoint loaded into it, after every check: the
     run's config with the overrides (none of :data:`RESTORED_ON_RESUME`), the checkpoint's integrity,
     format and fit, and a ``total_frames`` not below the frames done. Nothing in ``run_dir`` is written."""
-    cfg = load_run_config(run_dir, overrides)
+    saved, cfg = load_run_config(run_dir), load_run_config(run_dir, overrides)
     try:
         settings = validate_config(cfg, saved=True)
     except ConfigError as err:
         try:  # the command line's, or the file's own (edited by hand)?
-            validate_config(load_run_config(run_dir), saved=True)
+            validate_config(saved, saved=True)
         except ConfigError as own:
             if str(own) == str(err):
                 raise ConfigError(f"{run_dir / CONFIG_FILE} (the run's saved config): {err}") from None
         raise
-    _check_restored_keys(load_run_config(run_dir), cfg)
+    _check_restored_keys(saved, cfg)
     torch.set_num_threads(settings.root.num_threads)
     seed_everything(settings.root.seed)
     # The replay mapped from the file, not read into memory: copied into the trainer once, it is not
@@ -600,7 +601,7 @@ def _verify_resume(run_dir: Path, overrides: list[str] | None, checkpoint: Path,
             trainer.load_state_dict(state)
         except CheckpointError as err:
             raise type(err)(f"{checkpoint} does not belong to this run: {err}") from err
-        _check_trained_with(state, restored_values(load_run_config(run_dir)), run_dir)  # (the file, not the line)
+        _check_trained_with(state, restored_values(saved), run_dir)  # (the file, not the line)
         # The collector takes whole batches: a budget the last batch passed ends where this run ended.
         batch = trainer.collector.frames_per_batch
         if total <= done - batch:
