@@ -124,6 +124,8 @@ def make_env(settings: Any, *, num_envs: int, seed: int, evaluating: GymEnv | Se
                       wrappers=[*suite_wrappers, *wrappers, *extra_wrappers], transforms=transforms)
     except Exception as err:  # gymnasium and env constructors raise anything; the first line says why
         detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if isinstance(err, LookupError) and str(err).strip():
+            detail = f"{type(err).__name__}: {detail}"  # its message is the bare key ('9x9')
         kwargs = f" with env.make_kwargs={dict(env.make_kwargs)}" if env.make_kwargs else ""
         raise EnvError(f"env {resolved.env_id!r} could not be built{kwargs}: {detail}") from err
 

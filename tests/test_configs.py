@@ -244,6 +244,8 @@ def test_prioritized_replay_with_slices_is_refused(algo, estimator):
         (["algo.batch_size=abc"], r"algo.batch_size"),
         (["algo.batch_size=-4"], r"algo.batch_size=-4 is invalid: expected a positive number"),
         (["algo.eps_end=1.5"], r"algo.eps_end=1.5 is invalid: expected a number in \[0, 1\]"),
+        (["algo.eps_init=0.1", "algo.eps_end=0.5"],
+         r"^algo.eps_end=0.5 is invalid: expected at most algo.eps_init=0.1 \(epsilon decays"),
         (["value_estimator.gamma=1.2"], r"value_estimator.gamma=1.2 is invalid"),
         (["algo=a2c", "algo.activation=gelu"], r"algo.activation='gelu' is invalid: expected one of \['tanh', 'relu', 'elu', 'silu'\]"),
         (["env.id=CartPol-v1"], r"env.id='CartPol-v1' is not a registered gymnasium id; close matches: \['CartPole-v1'"),

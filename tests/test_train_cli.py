@@ -430,6 +430,9 @@ def test_resume_refuses_another_output_dir(cli, tmp_path):
     (["algo.v_min=-inf", "algo=c51"], "rlkit: invalid config: algo.v_min=-inf is invalid: expected a finite number"),
     (["+env.make_kwargs.foo=1"], "rlkit: env 'CartPole-v1' could not be built with env.make_kwargs={'foo': 1}: "
                                  "CartPoleEnv.__init__() got an unexpected keyword argument 'foo'"),
+    # a constructor's KeyError says only the key: the error's type says what it is
+    (["env=FrozenLake", "+env.make_kwargs.map_name=9x9"],
+     "rlkit: env 'FrozenLake-v1' could not be built with env.make_kwargs={'map_name': '9x9'}: KeyError: '9x9'"),
     (["algo.buffer_size=1000000000000"], "rlkit: algo.buffer_size=1000000000000: the replay buffer needs 41.8 TiB "
                                          "of cpu memory; this machine has "),
     (["env=MountainCar", "env.id=Pendulum-v1"], "rlkit: env 'Pendulum-v1' has action space Box(-2.0, 2.0, (1,), "

@@ -164,6 +164,8 @@ class OffPolicyConfig:
         check(self.eps_annealing_start >= 0, "algo.eps_annealing_start", self.eps_annealing_start, "an integer >= 0")
         for key in ("alpha", "beta", "eps_init", "eps_end"):
             unit(f"algo.{key}", getattr(self, key))
+        check(self.eps_end <= self.eps_init, "algo.eps_end", self.eps_end,
+              f"at most algo.eps_init={self.eps_init} (epsilon decays from eps_init to eps_end)")
         if self.tau is not None:
             check(0.0 < self.tau <= 1.0, "algo.tau", self.tau, "null or a number in (0, 1]")
         if self.max_grad_norm is not None:
