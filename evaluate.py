@@ -1,7 +1,7 @@
 """Evaluates a trained run: `python evaluate.py run=<run dir or checkpoint> [episodes=10] [video=true]
 [seed=...] [device=...] [deterministic=true]` (Hydra; config conf/evaluate.yaml).
 
-Thin: the Hydra entry is in rlkit/cli.py, the evaluation in rlkit/evaluation.py. Writes
+Thin: the Hydra entry is in rlkit/cli/tasks.py, the evaluation in rlkit/evaluation.py. Writes
 <run>/eval/<timestamp>/results.json (and episode-<i>.mp4 with video=true); out=<dir> for a new or
 empty directory elsewhere (not among a run's own files).
 """

@@ -1,7 +1,7 @@
 """Exports a trained run's greedy policy: `python export.py run=<run dir> format=torchscript|onnx|pt2
 [out=path]` (Hydra; config conf/export.yaml).
 
-Thin: the Hydra entry is in rlkit/cli.py, the export in rlkit/exporter.py. Writes
+Thin: the Hydra entry is in rlkit/cli/tasks.py, the export in rlkit/exporter.py. Writes
 <run>/export/policy.<pt|pt2|onnx> by default (policy_<checkpoint>.<suffix> for a checkpoint other than
 the run's latest): observation tensor -> action tensor, the run's normalisation inside, loadable
 without rlkit. An existing file there (or at out=) is replaced only when it is an earlier export.

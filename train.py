@@ -1,6 +1,7 @@
 """rlkit entry point: `python train.py algo=dqn env=CartPole [key=value ...]` (Hydra; `-m` sweeps).
 
-Thin: everything Hydra-specific is in rlkit/cli.py, the run itself in rlkit/run.py.
+Thin: everything Hydra-specific is in rlkit/cli/ (the task in rlkit/cli/tasks.py), the run itself in
+rlkit/run.py.
 """
 from __future__ import annotations
 

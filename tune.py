@@ -1,7 +1,8 @@
 """rlkit hyperparameter tuning (Optuna): `python tune.py algo=dqn env=CartPole tune.n_trials=50 tune.seeds=3`.
 
 Thin: the config is conf/tune.yaml (the training config plus `tune`), everything Hydra-specific is in
-rlkit/cli.py, the study itself in rlkit/tune/. README "Tuning" has the commands and the outputs.
+rlkit/cli/ (tune.py's part in rlkit/cli/tuning.py), the study itself in rlkit/tune/. README "Tuning" has
+the commands and the outputs.
 """
 from __future__ import annotations
 

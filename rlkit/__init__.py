@@ -2,7 +2,7 @@
 
 The library entry points are imported on first use (``import rlkit`` stays cheap):
 
-- :func:`rlkit.train` (:func:`rlkit.cli.train`): trains a run from ``key=value`` overrides;
+- :func:`rlkit.train` (:func:`rlkit.cli.api.train`): trains a run from ``key=value`` overrides;
 - :func:`rlkit.load_agent` (:func:`rlkit.agent.load_agent`): a run's trained :class:`~rlkit.agent.Agent`;
 - :func:`rlkit.evaluate` (:func:`rlkit.evaluation.evaluate`): evaluation episodes and ``results.json``;
 - :func:`rlkit.export` (:func:`rlkit.exporter.export_policy`): the greedy policy as a standalone file.
@@ -21,7 +21,7 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from rlkit.agent import Agent, load_agent
-    from rlkit.cli import TrainResult, train
+    from rlkit.cli.api import TrainResult, train
     from rlkit.evaluation import evaluate
     from rlkit.exporter import export_policy as export
 
@@ -31,8 +31,8 @@ __all__ = ["Agent", "TrainResult", "evaluate", "export", "load_agent", "train"]
 _LAZY = {
     "Agent": ("rlkit.agent", "Agent"),
     "load_agent": ("rlkit.agent", "load_agent"),
-    "TrainResult": ("rlkit.cli", "TrainResult"),
-    "train": ("rlkit.cli", "train"),
+    "TrainResult": ("rlkit.cli.api", "TrainResult"),
+    "train": ("rlkit.cli.api", "train"),
     "evaluate": ("rlkit.evaluation", "evaluate"),
     "export": ("rlkit.exporter", "export_policy"),
 }

@@ -1,9 +1,9 @@
 """Evaluating a trained run: :func:`evaluate` plays episodes with its agent and writes the results.
 
 What ``python evaluate.py run=<run dir or checkpoint> [episodes=10] [video=true] [seed=...]
-[device=...] [deterministic=true]`` runs (the Hydra entry is in :mod:`rlkit.cli`). Everything is
-checked before anything is written: the arguments, the checkpoint (verified as a resume verifies
-it, :func:`rlkit.agent.open_run`), the agent and the env; only then is the evaluation directory
+[device=...] [deterministic=true]`` runs (the Hydra entry is :func:`rlkit.cli.tasks.evaluate_task`).
+Everything is checked before anything is written: the arguments, the checkpoint (verified as a
+resume verifies it, :func:`rlkit.agent.open_run`), the agent and the env; only then is the evaluation directory
 ``<run dir>/eval/<timestamp>/`` created, with ``results.json`` and, with ``video=true``, one
 ``episode-<i>.mp4`` per episode.
 """

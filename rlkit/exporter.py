@@ -1,10 +1,11 @@
 """Exporting a trained policy as a standalone file: :func:`export_policy`.
 
 What ``python export.py run=<run dir> format=torchscript|onnx|pt2 [out=path]`` runs (the Hydra
-entry is in :mod:`rlkit.cli`). The file holds the agent's :class:`~rlkit.agent.PolicyModule`:
-observation tensor ``[B, *obs_shape]`` as the env gives it (float32, or uint8 frames) -> greedy
-action tensor ``[B, *action_shape]``, with the run's observation normalisation (its frozen mean,
-variance and clip) and the networks' uint8 scaling inside. It loads without rlkit:
+entry is :func:`rlkit.cli.tasks.export_task`). The file holds the agent's
+:class:`~rlkit.agent.PolicyModule`: observation tensor ``[B, *obs_shape]`` as the env gives it
+(float32, or uint8 frames) -> greedy action tensor ``[B, *action_shape]``, with the run's observation
+normalisation (its frozen mean, variance and clip) and the networks' uint8 scaling inside. It loads
+without rlkit:
 
 - ``torchscript`` (``policy.pt``): ``torch.jit.load(path)(obs)`` (traced with ``torch.jit.trace``);
 - ``pt2`` (``policy.pt2``): ``torch.export.load(path).module()(obs)`` (``torch.export.export``);

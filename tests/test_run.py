@@ -635,7 +635,7 @@ def test_a_resumed_run_keeps_no_checkpoint_mapped_while_it_trains(finished):
 def test_string_values_given_to_rlkit_train_as_a_dict_stay_those_strings(value):
     """``rlkit.train({...})`` wrote strings unquoted: a comma read as a sweep, ``=`` failed to parse,
     ``"1e3"`` was saved as 1000.0 and ``"null"`` as None."""
-    from rlkit.cli import _override
+    from rlkit.cli.api import _override
 
     cfg = compose_cfg(["logger=wandb", _override("logger.group", value), _override("algo", "a2c")])
     assert cfg.logger.group == value and cfg.algo.name == "a2c"

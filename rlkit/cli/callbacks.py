@@ -1,0 +1,221 @@
+"""The Hydra callbacks of ``train.py``, ``evaluate.py`` and ``export.py`` (``hydra.callbacks`` in their
+configs). :class:`ConfigCheck` refuses a bad start before its run directory exists (every job of a grid
+sweep before the first one trains; for ``hydra/launcher=ray``, it gives ``ray.init`` the sweep's swept
+keys) and notes the sweep it starts, whose failed jobs :func:`sweep_exit_status` reports at its end;
+:class:`NoSweepDir` removes the sweep directory of ``evaluate.py -m`` and ``export.py -m``."""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra import compose
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+
+from rlkit.builders import validate_config
+from rlkit.cli.base import describe, refuse
+from rlkit.cli.naming import SWEPT_KEYS_ENV, swept_keys
+from rlkit.cli.preflight import check
+from rlkit.errors import RlkitError, RunDirBusyError, RunDirError
+from rlkit.rundir import check_fresh_run_dir, check_outside_run_files, lock_holder
+from rlkit.run import CONFIG_FILE, run_dir_of
+from rlkit.trainers.checkpoint import find_checkpoint
+
+
+class NoSweepDir(Callback):
+    """Hydra callback of ``evaluate.py`` and ``export.py`` (``hydra.callbacks`` in their configs): a
+    sweep (``-m run=a,b``) writes into the runs, so the sweep directory Hydra makes (its
+    ``multirun.yaml`` and an empty folder per job) is removed when the sweep ends, with the folders
+    above it that it leaves empty (``multirun/<date>/``), up to the working directory. Anything else
+    found there stays.
+
+    Examples:
+        >>> import os, tempfile
+        >>> from pathlib import Path
+        >>> from omegaconf import OmegaConf
+        >>> from rlkit.cli import NoSweepDir
+        >>> here = Path(tempfile.mkdtemp()); sweep = here / "multirun" / "2026-12-07" / "10-00-00"
+        >>> (sweep / "0").mkdir(parents=True); _ = (sweep / "multirun.yaml").write_text("{}")
+        >>> old = os.getcwd(); os.chdir(here)
+        >>> NoSweepDir().on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": "multirun/2026-12-07/10-00-00"}}}))
+        >>> os.chdir(old); sorted(p.name for p in here.iterdir())
+        []
+    """
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = OmegaConf.select(config, "hydra.sweep.dir")
+        if not sweep_dir:
+            return
+        sweep = Path(str(sweep_dir)).absolute()
+        (sweep / "multirun.yaml").unlink(missing_ok=True)
+        if sweep.is_dir():
+            for job in sweep.iterdir():
+                if job.is_dir() and not any(job.iterdir()):
+                    job.rmdir()
+        here = Path.cwd().absolute()
+        folder = sweep
+        while folder != here and here in folder.parents and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+            folder = folder.parent
+
+
+#: Where the jobs of a sweep (``-m``) that failed leave a note (one file per job number), in its sweep
+#: directory: the jobs may run in other processes (parallel launchers).
+FAILED_JOBS_DIR = ".rlkit_failed_jobs"
+_SWEEP_DIR: Path | None = None  # this process's sweep (set when it starts one)
+
+
+class ConfigCheck(Callback):
+    """Hydra callback (``hydra.callbacks`` in ``conf/config.yaml``): refuses a bad start before Hydra
+    creates the run directory (``on_run_start`` runs before it, also when ``hydra.run.dir`` is given).
+
+    A new run: the directory must be new or empty and not held by another process, and
+    :func:`rlkit.run.preflight` must pass (config, env, networks, replay memory). A resume: no other
+    output directory, a checkpoint to resume from, a run directory no other process holds; the
+    checkpoint itself is verified by :func:`rlkit.run.run` before anything changes.
+
+    Examples:
+        >>> from omegaconf import OmegaConf
+        >>> from rlkit.cli import ConfigCheck
+        >>> ConfigCheck().on_run_start(OmegaConf.create({"seed": -1}))
+        Traceback (most recent call last):
+        SystemExit: 2
+    """
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if config.get("resume") and str(config.resume).strip():  # (a blank resume= is refused by check)
+            self._check_resume(config)
+            return
+        run_dir = OmegaConf.select(config, "hydra.run.dir")
+        try:
+            if run_dir is not None:
+                if not str(run_dir).strip():
+                    raise RunDirError("hydra.run.dir is empty; give a directory for the run, or leave it unset")
+                _check_not_held(Path(run_dir))
+                check_fresh_run_dir(run_dir)
+                check_outside_run_files(run_dir, None, "a new run", shown=f"hydra.run.dir={run_dir}")
+        except RlkitError as err:
+            refuse(err)
+        check(config)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if config.get("resume"):
+            refuse(f"resume={config.resume} continues one run; it cannot be swept (-m): resume each run on "
+                   "its own")
+        global _SWEEP_DIR
+        _SWEEP_DIR = Path(str(OmegaConf.select(config, "hydra.sweep.dir"))).absolute()
+        shutil.rmtree(_SWEEP_DIR / FAILED_JOBS_DIR, ignore_errors=True)  # (an earlier sweep's, into the same dir)
+        overrides = OmegaConf.select(config, "hydra.overrides.task", default=[]) or []
+        _check_sweep_jobs(config, [str(o) for o in overrides])
+        os.environ[SWEPT_KEYS_ENV] = ",".join(swept_keys(list(overrides)))
+        _prepare_ray_launcher(config, os.environ[SWEPT_KEYS_ENV])
+
+    @staticmethod
+    def _check_resume(config: DictConfig) -> None:
+        given = [o for o in OmegaConf.select(config, "hydra.overrides.hydra", default=[]) or []
+                 if str(o).split("=", 1)[0].lstrip("+") == "hydra.run.dir"]
+        try:
+            if given:
+                raise RunDirError(
+                    f"resume={config.resume} continues in its own directory ({run_dir_of(config.resume)}); "
+                    f"{given[0]} cannot be given with resume="
+                )
+            find_checkpoint(config.resume)
+            run_dir = run_dir_of(config.resume)
+            if not (run_dir / CONFIG_FILE).is_file():
+                raise RunDirError(f"cannot resume: {run_dir / CONFIG_FILE} does not exist (is {run_dir} an rlkit "
+                                  "run directory?)")
+            _check_not_held(run_dir)
+        except RlkitError as err:
+            refuse(err)
+
+
+_BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+
+
+def _check_sweep_jobs(config: DictConfig, overrides: list[str]) -> None:
+    """Validates every job of a grid sweep (Hydra's basic sweeper: its jobs are known in advance)
+    before the first one trains: a bad value in the third job must not stop the sweep after the first
+    two trained. (Each job's full :func:`rlkit.run.preflight`, which builds its env and networks,
+    still runs before its directory is made.)"""
+    if str(OmegaConf.select(config, "hydra.sweeper._target_", default="")) != _BASIC_SWEEPER:
+        return
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+    parsed = OverridesParser.create().parse_overrides(overrides=overrides)
+    jobs = [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+    config_name = str(OmegaConf.select(config, "hydra.job.config_name", default="config"))
+    for num, job in enumerate(jobs):
+        try:
+            validate_config(compose(config_name=config_name, overrides=list(job)))
+        except RlkitError as err:
+            refuse(f"sweep job {num} ({' '.join(_swept_of(job, overrides))}): {describe(err)}; no job has run")
+
+
+def _swept_of(job: Sequence[str], overrides: list[str]) -> list[str]:
+    """The overrides of ``job`` that set a key the sweep varies."""
+    keys = set(swept_keys(overrides))
+    return [o for o in job if o.partition("=")[0].lstrip("+~") in keys] or list(job)
+
+
+#: ``hydra/launcher=ray`` (hydra-ray-launcher).
+RAY_LAUNCHER = "hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher"
+
+
+def _prepare_ray_launcher(config: DictConfig, swept: str) -> None:
+    """``hydra/launcher=ray``: what its ``ray.init`` needs before the launcher is built from the config.
+
+    - Jobs run in Ray workers, whose environment is the Ray node's, not this process's: the swept
+      keys ``swept`` (:data:`SWEPT_KEYS_ENV`, the job directory names) go to them through
+      ``runtime_env.env_vars`` (a ``runtime_env`` given on the command line is kept, the variable
+      added).
+    - hydra-ray-launcher 1.2 passes ``object_store_memory`` to ``ray.init`` by default, which Ray
+      refuses when it joins a running cluster (``hydra.launcher.ray.init.address=auto``); unless
+      given, it is left to the cluster there.
+
+    Examples:
+        >>> from omegaconf import OmegaConf
+        >>> from rlkit.cli.callbacks import RAY_LAUNCHER, _prepare_ray_launcher
+        >>> cfg = OmegaConf.create({"hydra": {"launcher": {"_target_": RAY_LAUNCHER,
+        ...                                                "ray": {"init": {"address": "auto"}}}}})
+        >>> _prepare_ray_launcher(cfg, "seed")
+        >>> print(OmegaConf.to_yaml(cfg.hydra.launcher.ray.init), end="")
+        address: auto
+        runtime_env:
+          env_vars:
+            RLKIT_SWEPT_KEYS: seed
+        object_store_memory: null
+    """
+    if OmegaConf.select(config, "hydra.launcher._target_", default=None) != RAY_LAUNCHER:
+        return
+    with read_write(config.hydra), open_dict(config.hydra):
+        init = config.hydra.launcher.ray.init
+        OmegaConf.update(init, f"runtime_env.env_vars.{SWEPT_KEYS_ENV}", swept, force_add=True)
+        if init.get("address") is not None and "object_store_memory" not in init:
+            init.object_store_memory = None
+
+
+def _check_not_held(run_dir: Path) -> None:
+    holder = lock_holder(run_dir) if run_dir.is_dir() else None
+    if holder:
+        raise RunDirBusyError(f"{run_dir} is in use by {holder}; one process writes a run at a time: wait for it "
+                              "to end, or stop it and resume")
+
+
+def sweep_exit_status() -> int:
+    """After ``train.py -m``: 1 (with a line per failed job on stderr) when a job of the sweep this
+    process ran failed, else 0; 0 outside a sweep."""
+    failed = _SWEEP_DIR / FAILED_JOBS_DIR if _SWEEP_DIR is not None else None
+    notes = sorted((p for p in failed.iterdir() if p.name.isdigit()), key=lambda p: int(p.name)) \
+        if failed is not None and failed.is_dir() else []
+    if not notes:
+        return 0
+    print(f"rlkit: {len(notes)} job(s) of the sweep failed:", file=sys.stderr)
+    for note in notes:
+        print(f"  job {note.name}: {note.read_text().strip()}", file=sys.stderr)
+    return 1

@@ -1,0 +1,168 @@
+"""The task bodies of the scripts: :func:`train_task` (``train.py``: :func:`rlkit.run.run`, refusals as
+one line, a sweep job's failure noted for :func:`~rlkit.cli.callbacks.sweep_exit_status`),
+:func:`evaluate_task` (``evaluate.py``) and :func:`export_task` (``export.py``)."""
+from __future__ import annotations
+
+import contextlib
+import difflib
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from rlkit.cli.base import CONF_DIR, describe, refuse
+from rlkit.cli.callbacks import FAILED_JOBS_DIR
+from rlkit.cli.naming import job_label, swept_overrides
+from rlkit.cli.preflight import checked_settings
+from rlkit.cli.resume import run_group_choices
+from rlkit.errors import ConfigError, RlkitError
+from rlkit.rundir import resume_hint
+from rlkit.run import CONFIG_FILE, run
+
+
+#: Hydra's own launcher runs sweep jobs one after another in this process; the others run them in
+#: parallel processes sharing one terminal, where redrawn bars would overwrite each other.
+_SEQUENTIAL_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
+
+
+def _own_overrides(cfg: DictConfig, hc: Any) -> list[str]:
+    """The command line's overrides, less (on resume) the group choices that are the run's own:
+    :func:`~rlkit.cli.command_line.prepare_argv` adds those, and a user may repeat them."""
+    overrides = list(hc.overrides.task)
+    if not cfg.get("resume"):
+        return overrides
+    conf_dirs = [Path(source.path.removeprefix("file://")) for source in hc.runtime.config_sources
+                 if source.provider == "main" and source.schema == "file"]
+    choices = run_group_choices(str(cfg.resume), conf_dirs[0] if conf_dirs else None)
+    own = {f"{group}={choice}" for group, choice in choices.items()}
+    return [o for o in overrides if o not in own]
+
+
+def train_task(cfg: DictConfig) -> float | None:
+    """The body of ``train.py``'s task: trains the run Hydra composed into its run directory.
+
+    Returns the last greedy evaluation return (the objective a Hydra sweeper reads).
+    """
+    from rlkit.trainers import TrainingInterrupted
+
+    hc = HydraConfig.get()
+    run_dir = hc.runtime.output_dir
+    multirun = hc.mode == RunMode.MULTIRUN
+    label = job_label(int(hc.job.num), swept_overrides(list(hc.overrides.task))) if multirun else ""
+    parallel = multirun and str(hc.launcher.get("_target_", "")) != _SEQUENTIAL_LAUNCHER
+    prefix = f"{label} " if label else ""
+    provenance = {
+        "config.yaml": OmegaConf.to_yaml(cfg),
+        "hydra.yaml": OmegaConf.to_yaml(OmegaConf.create({"hydra": OmegaConf.to_container(hc)})),
+        "overrides.yaml": OmegaConf.to_yaml(OmegaConf.create(list(hc.overrides.task))),
+    }
+    try:
+        settings = None if cfg.get("resume") else checked_settings(cfg)
+        result = run(cfg, run_dir, overrides=_own_overrides(cfg, hc), provenance=provenance, validated=settings,
+                     label=label, plain_progress=True if parallel else None)
+    except RlkitError as err:
+        if multirun:  # the other jobs of the sweep go on; the sweep's exit status says one failed
+            print(f"rlkit: {prefix}({run_dir}) failed: {describe(err)}", file=sys.stderr)
+            failed = Path(str(hc.runtime.cwd)) / str(hc.sweep.dir) / FAILED_JOBS_DIR  # (a job may run elsewhere)
+            failed.mkdir(parents=True, exist_ok=True)
+            (failed / f"{int(hc.job.num)}").write_text(f"{run_dir}: {describe(err)}\n")
+            return None
+        refuse(err)
+    except TrainingInterrupted as stop:
+        print(f"{prefix}{stop}\nresume with: python train.py {resume_hint(run_dir)}", file=sys.stderr)
+        raise SystemExit(128 + stop.signum) from None
+    except KeyboardInterrupt:  # not a checkpointed stop: while the run is built or checked, or a second Ctrl-C
+        if cfg.get("resume") or (Path(run_dir) / CONFIG_FILE).is_file():  # (a started run can be resumed)
+            _interrupted("train.py", f"resume with: python train.py {resume_hint(run_dir)}")
+        with contextlib.suppress(OSError):  # the folder Hydra made for the run (a failed start removes its own)
+            Path(run_dir).rmdir()
+        _interrupted("train.py", "the run had not started; nothing was kept")
+    if result and all(isinstance(k, int) for k in result):  # a multi-seed run: by seed
+        returns = ", ".join(f"seed {k}: {_shown(m.get('eval_return'))}" for k, m in result.items())
+        print(f"done: {prefix}greedy eval return {returns} | run dir {run_dir}", file=sys.stderr)
+        values = [m["eval_return"] for m in result.values() if "eval_return" in m]
+        return sum(values) / len(values) if values else None  # a sweep's objective: the seeds' mean
+    print(f"done: {prefix}greedy eval return {_shown(result.get('eval_return'))} | run dir {run_dir}", file=sys.stderr)
+    return result.get("eval_return")
+
+
+def _shown(value: Any) -> str:
+    """A metric as the ``done:`` line shows it: 6 significant digits.
+
+    Examples:
+        >>> from rlkit.cli.tasks import _shown
+        >>> _shown(9.333333333333334), _shown(-1410.16819805149), _shown(None)
+        ('9.33333', '-1410.17', 'None')
+    """
+    return f"{value:.6g}" if isinstance(value, (int, float)) else str(value)
+
+
+# -- evaluate.py and export.py ----------------------------------------------------------------------
+def _task_args(cfg: DictConfig, script: str) -> dict[str, Any]:
+    """The arguments of an ``evaluate.py`` / ``export.py`` config as a plain dict (``run`` required)."""
+    args = {str(k): OmegaConf.select(cfg, str(k), throw_on_missing=False) for k in cfg.keys() if k != "hydra"}
+    known = sorted(str(k) for k in OmegaConf.load(CONF_DIR / f"{Path(script).stem}.yaml").keys()
+                   if k not in ("defaults", "hydra"))
+    for key in args:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            refuse(ConfigError(f"unknown key {key}{hint}; valid keys of {script}: {known}"))
+    if not args.get("run"):
+        refuse(f"run= is missing: give a run directory or a checkpoint file (python {script} run=outputs/<date>/<run>)")
+    return args
+
+
+def _checkpoint_name(args: dict[str, Any]) -> str | None:
+    """The ``checkpoint=`` argument as a file name (Hydra reads ``checkpoint=50000`` as an int,
+    which the check then refuses by name), or None."""
+    name = args.get("checkpoint")
+    return None if name is None else str(name)
+
+
+def evaluate_task(cfg: DictConfig) -> dict[str, Any]:
+    """The body of ``evaluate.py``: :func:`rlkit.evaluation.evaluate` with the command line's
+    arguments, its results as one line on stdout, refusals as one line on stderr (status 2)."""
+    from rlkit.evaluation import evaluate, format_results
+
+    args = _task_args(cfg, "evaluate.py")
+    try:
+        results = evaluate(str(args["run"]), episodes=args["episodes"], video=args["video"], seed=args["seed"],
+                           device=str(args["device"]), deterministic=args["deterministic"], output_dir=args["out"],
+                           checkpoint=_checkpoint_name(args))
+    except RlkitError as err:
+        refuse(err)
+    except KeyboardInterrupt:
+        _interrupted("evaluate.py", "nothing was written: the results are written at the end")
+    print(format_results(results))
+    return results
+
+
+def _interrupted(script: str, what: str) -> NoReturn:
+    """Ends a script interrupted by Ctrl-C with one line (status 130) instead of a traceback."""
+    print(f"\n{script} interrupted; {what}", file=sys.stderr)
+    raise SystemExit(130) from None
+
+
+def export_task(cfg: DictConfig) -> Path:
+    """The body of ``export.py``: :func:`rlkit.exporter.export_policy` with the command line's
+    arguments; prints the file written, refusals as one line on stderr (status 2)."""
+    from rlkit.agent import load_agent
+    from rlkit.exporter import check_export_request, checkpoint_label, export_policy
+
+    args = _task_args(cfg, "export.py")
+    run, fmt = str(args["run"]), str(args["format"])
+    try:
+        check_export_request(fmt, args["out"])  # (refused before the run is read)
+        agent = load_agent(run, device=str(args["device"]), checkpoint=_checkpoint_name(args))
+        label, latest = checkpoint_label(agent.checkpoint, agent.run_dir)
+        path = export_policy(run, fmt, args["out"], agent=agent)
+    except RlkitError as err:
+        refuse(err)
+    except KeyboardInterrupt:
+        _interrupted("export.py", "nothing was written (the file is written to a temporary name and renamed)")
+    print(f"exported: {path} ({fmt}; checkpoint {label}{', the latest' if latest else ''}, {agent.frames:,} frames)")
+    return path

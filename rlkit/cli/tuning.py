@@ -1,0 +1,241 @@
+"""Everything of ``tune.py`` (the study itself is :mod:`rlkit.tune`): :func:`tune_parts` splits its
+config into the training config and the study's settings; its Hydra callbacks :class:`TuneCheck` (bad
+settings) and :class:`SearchedOverrideCheck` (a command-line value of a searched key) refuse before the
+study directory exists; :func:`tune_task` is its task body."""
+from __future__ import annotations
+
+import sys
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from rlkit.builders import GROUP_KEYS, validate_config
+from rlkit.cli.base import refuse
+from rlkit.errors import ConfigError, RlkitError
+from rlkit.rundir import check_creatable
+from rlkit.run import preflight
+
+
+def tune_parts(cfg: DictConfig) -> tuple[DictConfig, Any]:
+    """Splits ``tune.py``'s config into the training config (validated, every searched key present
+    and each bound or choice of the space accepted by the config checks) and the study's
+    :class:`~rlkit.tune.TuneSettings`. Writes nothing.
+
+    Raises:
+        RlkitError: the first problem, naming the key, the value and the valid choices.
+    """
+    from rlkit.tune import parse_tune_settings
+    from rlkit.tune.studydir import resume_refusal
+    from rlkit.tune.trial import trial_config
+
+    tune_node = cfg.get("tune")
+    if not isinstance(tune_node, DictConfig):
+        raise ConfigError("tune.py needs the tune section of conf/tune.yaml (tune.n_trials, tune.space, ...)")
+    base = OmegaConf.masked_copy(cfg, [str(key) for key in cfg.keys() if key not in ("tune", "hydra")])
+    if base.get("resume"):  # (set by an experiment file or a config of the user's; tune.py's argv is checked first)
+        raise ConfigError(resume_refusal(str(base.resume)))
+    try:
+        container = OmegaConf.to_container(tune_node, resolve=True)
+    except OmegaConfBaseException as err:
+        raise ConfigError(f"tune: {err.msg}") from None
+    assert isinstance(container, dict)
+    settings = parse_tune_settings({str(k): v for k, v in container.items()}, base_seed=int(cfg.get("seed", 0)))
+    check_creatable(settings.dir, "tune.dir=")
+    preflight(base)
+    missing = object()
+    for param in settings.space.params:
+        if OmegaConf.select(base, param.path, default=missing) is missing:
+            raise ConfigError(f"tune.space.{param.path}: {param.path} is not a key of the training config (algo="
+                              f"{OmegaConf.select(base, 'algo.name')}); drop it with ~tune.space.{param.path}")
+        for value in param.examples():
+            try:
+                validate_config(trial_config(base, {param.path: value}, int(cfg.get("seed", 0))))
+            except ConfigError as err:
+                raise ConfigError(f"tune.space.{param.path} allows {param.path}={value!r}, which the config refuses: "
+                                  f"{err}") from None
+    return base, settings
+
+
+# -- tune.py: a command-line value of a searched key ----------------------------------------------------
+def _set_keys(key: str, value: Any) -> Iterator[str]:
+    """The dotted keys an override of ``key`` with ``value`` sets: ``key`` itself, or the leaves of a
+    mapping value (Hydra merges a mapping into the node)."""
+    if isinstance(value, Mapping):
+        for name, item in value.items():
+            yield from _set_keys(f"{key}.{name}", item)
+    else:
+        yield key
+
+
+def _overlap(given: str, searched: str) -> bool:
+    return given == searched or searched.startswith(f"{given}.") or given.startswith(f"{searched}.")
+
+
+def searched_override_problem(overrides: Sequence[str], searched: Sequence[str],
+                              groups: Collection[str] = ()) -> str | None:
+    """Why ``tune.py``'s command-line ``overrides`` cannot run: one sets a training key that the search
+    space varies (``searched``: the dotted keys of ``tune.space``), whose value every trial would
+    replace with a sampled one. The user's intent is unclear (fix the key, or search it), so it is
+    refused, naming both ways out. Only the command line counts: a value set by an experiment file or
+    a group's default is the base config, which the space is meant to vary. Group choices
+    (``groups``: ``algo=dqn``, ``experiment=...``), deletions (``~key``) and ``tune.*`` keys set no
+    training value. None: no such override.
+
+    Examples:
+        >>> from rlkit.cli import searched_override_problem
+        >>> searched_override_problem(["algo=dqn", "algo.learning_starts=500"], ["algo.learning_starts"], ["algo"])
+        'algo.learning_starts=500 is given on the command line but tune.space searches algo.learning_starts; drop one: remove the override, or fix it by removing it from the space with ~tune.space.algo.learning_starts'
+        >>> searched_override_problem(["algo.optim={lr: 0.1}"], ["algo.optim.lr"])[:70]
+        'algo.optim={lr: 0.1} is given on the command line but tune.space searc'
+        >>> searched_override_problem(["total_frames=1000", "tune.space.algo.optim.lr=[0.1]"], ["algo.optim.lr"])
+        >>> searched_override_problem(["algo={learning_starts: 500}"], ["algo.learning_starts"], ["algo"])[:60]
+        'algo={learning_starts: 500} is given on the command line but'
+    """
+    parser = OverridesParser.create()
+    found: list[tuple[str, str]] = []
+    for line in overrides:
+        try:
+            override = parser.parse_override(str(line))
+        except HydraException:  # (Hydra has parsed the command line already)
+            continue
+        key = override.key_or_group
+        value = override.value() if not override.is_sweep_override() else None
+        chosen = key in groups and not isinstance(value, Mapping)  # (algo={learning_starts: 500} merges, not chooses)
+        if (override.is_delete() or override.package is not None or chosen or key in ("tune", "hydra")
+                or key.startswith(("tune.", "hydra."))):
+            continue
+        for given in _set_keys(key, value):
+            path = next((p for p in searched if _overlap(given, p)), None)
+            if path is not None:
+                found.append((str(line), path))
+                break
+    if not found:
+        return None
+    (line, path), others = found[0], found[1:]
+    also = "".join(f"; likewise {o} (~tune.space.{p})" for o, p in others)
+    return (f"{line} is given on the command line but tune.space searches {path}; drop one: remove the override, or "
+            f"fix it by removing it from the space with ~tune.space.{path}{also}")
+
+
+def _searched_override_problem(config: DictConfig) -> str | None:
+    """:func:`searched_override_problem` for ``tune.py``'s composed ``config`` (with its ``hydra``
+    node). A space that does not parse is left to :class:`TuneCheck`, which names it."""
+    from rlkit.tune.space import parse_space
+
+    overrides = OmegaConf.select(config, "hydra.overrides.task", default=None) or []
+    choices = OmegaConf.select(config, "hydra.runtime.choices", default=None) or {}
+    try:
+        space = OmegaConf.to_container(config.tune.space, resolve=True)
+        searched = ([param.path for param in parse_space({str(k): v for k, v in space.items()}).params]
+                    if isinstance(space, dict) else [])
+    except (ConfigError, OmegaConfBaseException, AttributeError, TypeError):
+        return None
+    groups = {str(group).partition("@")[0] for group in choices}
+    return searched_override_problem([str(o) for o in overrides], searched, groups)
+
+
+class SearchedOverrideCheck(Callback):
+    """``tune.py``'s Hydra callback (``conf/tune.yaml``): refuses, before the study directory exists,
+    a command-line override of a key that ``tune.space`` searches (:func:`searched_override_problem`),
+    in one ``rlkit:`` line with exit status 2.
+
+    Examples:
+        >>> from omegaconf import OmegaConf
+        >>> from rlkit.cli import SearchedOverrideCheck
+        >>> cfg = OmegaConf.create({"algo": {"learning_starts": 500}, "tune": {"space": {"algo": {"learning_starts": [0, 1]}}},
+        ...                         "hydra": {"overrides": {"task": ["algo.learning_starts=500"]}, "runtime": {"choices": {}}}})
+        >>> SearchedOverrideCheck().on_run_start(cfg)
+        Traceback (most recent call last):
+        SystemExit: 2
+    """
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        problem = _searched_override_problem(config)
+        if problem is not None:
+            refuse(ConfigError(problem))
+
+
+class TuneCheck(Callback):
+    """``tune.py``'s Hydra callback: refuses bad settings (:func:`tune_parts`) before Hydra creates the
+    study directory.
+
+    Examples:
+        >>> from omegaconf import OmegaConf
+        >>> from rlkit.cli import TuneCheck
+        >>> TuneCheck().on_run_start(OmegaConf.create({"seed": 0}))
+        Traceback (most recent call last):
+        SystemExit: 2
+    """
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            tune_parts(config)
+        except RlkitError as err:
+            refuse(err)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        refuse("tune.py runs one study (its trials are the sweep): drop -m; for several studies, run tune.py once "
+               "per study (tune.study=<name>)")
+
+
+def tune_task(cfg: DictConfig) -> float | None:
+    """The body of ``tune.py``'s task: runs (or resumes) the study into ``tune.dir``; returns the best
+    trial's value (None when no trial completed)."""
+    from rlkit.trainers import TrainingInterrupted
+    from rlkit.tune import tune
+
+    choices = HydraConfig.get().runtime.choices
+    try:
+        base, settings = tune_parts(cfg)
+    except RlkitError as err:
+        refuse(err)
+    try:
+        study = tune(base, settings, groups={group: str(choices[group]) for group in GROUP_KEYS if choices.get(group)})
+    except RlkitError as err:
+        refuse(err)
+    except (KeyboardInterrupt, TrainingInterrupted) as stop:
+        signum = getattr(stop, "signum", 2)
+        print(f"\ninterrupted; a trial it was running is marked failed and runs again when you rerun the same "
+              f"command (the study resumes from {settings.storage_url})", file=sys.stderr)
+        raise SystemExit(128 + signum) from None
+    return study_result(study.get_trials(deepcopy=False), settings.dir)
+
+
+def study_result(trials: Sequence[Any], where: Path) -> float | None:
+    """The best completed trial's value (``None`` when none completed). A study none of whose
+    trials completed while some failed with their own error (not the interrupted, lost or surplus
+    ones, which do not count) ends the process with status 1, one line on stderr.
+
+    Examples:
+        >>> from pathlib import Path
+        >>> from types import SimpleNamespace as T
+        >>> from rlkit.cli import study_result
+        >>> done, fail = T(name="COMPLETE"), T(name="FAIL")
+        >>> crashed = T(state=fail, value=None, user_attrs={"error": "NonFiniteError: ..."})
+        >>> study_result([T(state=done, value=1.0, user_attrs={}), crashed], Path("s"))
+        1.0
+        >>> import contextlib, sys
+        >>> try:
+        ...     with contextlib.redirect_stderr(sys.stdout):
+        ...         study_result([crashed, T(state=fail, value=None, user_attrs={"interrupted": "SIGINT"})], Path("s"))
+        ... except SystemExit as stop:
+        ...     print(stop.code)
+        rlkit: no trial of the study completed: 1 failed (trials.csv in s has each one's error)
+        1
+    """
+    from rlkit.tune.states import ERROR_ATTR
+
+    best = [t.value for t in trials if t.state.name == "COMPLETE" and t.value is not None]
+    failed = sum(t.state.name == "FAIL" and ERROR_ATTR in t.user_attrs for t in trials)
+    if not best and failed:
+        print(f"rlkit: no trial of the study completed: {failed} failed (trials.csv in {where} has each one's "
+              "error)", file=sys.stderr)
+        raise SystemExit(1)
+    return max(best) if best else None
