@@ -14,13 +14,21 @@ become the table's columns. Per configuration, over its seeds:
 - ``final eval`` / ``best eval``: the last and the best greedy evaluation of each seed;
 - ``frames to target``: the first evaluation at or above the target (``--target``, else the run's
   ``env.target_return``), "n/m" seeds reaching it and the median frames of those that did;
-- ``wall``: training time from the logged frame rates (seconds per seed, mean).
+- ``wall (s/seed)``: training time per seed from the logged frame rates (mean over the seeds). The
+  seeds of one multi-seed process (``train.py num_seeds=N``: its ``seed_<k>/`` directories, all seeds
+  advancing together) share its wall time: each is charged the process's wall time divided by the
+  seeds it trained, so that the column means the same for batched seeds and for one process per seed.
 
 Returns are aggregated as mean ± std and as the interquartile mean with its stratified-bootstrap
 95 % interval (Agarwal et al. 2021; :mod:`rlkit.stats`). Writes ``comparison.md``, ``comparison.csv``
 (one row per configuration), ``seeds.csv`` (one row per run) and ``curves.png`` (IQM over seeds with
 its 95 % band, per configuration or per value of ``--by``) into ``--out`` (default: the one directory
-given, else ``outputs/compare/<time>``), and prints the table.
+given, else ``outputs/compare/<time>``), and prints the table. ``--out`` must not be inside a run
+directory (among its config, checkpoints and logs; :func:`rlkit.rundir.check_outside_run_files`).
+
+Refusals (no runs, a bad ``--out`` or ``--target``, a seed twice in one configuration, ...) print one
+line, ``rlkit: <message>``, on stderr and exit with status 2, as every rlkit entry point; nothing is
+written then.
 """
 from __future__ import annotations
 
@@ -39,8 +47,11 @@ import yaml
 
 import reproduce_report as report
 from rlkit import stats
-from rlkit.errors import RunDirError
-from rlkit.rundir import check_creatable
+from rlkit.cli import refuse
+from rlkit.errors import ConfigError, RunDirError
+from rlkit.factories import seed_dir_name
+from rlkit.rundir import check_creatable, check_outside_run_files
+from rlkit.trainers.loggers.csv_logger import read_metrics_csv
 from rlkit.utils.io import atomic_write
 
 #: Keys that do not change what a run learns: runs differing only there are one configuration.
@@ -60,9 +71,10 @@ class SeedResult:
     final_eval: float
     best_eval: float
     frames_to_target: float  # NaN: never reached (or no target)
-    wall_s: float
+    wall_s: float  # this seed's share of its process's wall time (see wall_share)
     complete: bool  # trained to its budget (or stopped early at its target) and evaluated there
     target: float | None = None
+    process_seeds: int = 1  # the seeds its process trained (num_seeds), which share its wall time
 
 
 @dataclass
@@ -94,7 +106,7 @@ def find_run_dirs(paths: list[Path]) -> list[Path]:
     found: list[Path] = []
     for path in paths:
         if not path.exists():
-            raise SystemExit(f"compare.py: no such directory: {path}")
+            refuse(f"no such directory: {path}")
         is_run = (path / "config.yaml").is_file() and (path / "metrics.csv").is_file()
         configs = [path / "config.yaml"] if is_run else sorted(path.rglob("config.yaml"))  # (a multi-seed run's seeds)
         for config in configs:
@@ -104,12 +116,13 @@ def find_run_dirs(paths: list[Path]) -> list[Path]:
             if run.resolve() not in {f.resolve() for f in found}:  # (the same run reached by two paths)
                 found.append(run)
     if not found:
-        raise SystemExit(f"compare.py: no run directories (config.yaml + metrics.csv) under {[str(p) for p in paths]}")
+        refuse(f"no run directories (config.yaml + metrics.csv) under {[str(p) for p in paths]}")
     return found
 
 
 def wall_seconds(rows: list[dict[str, float]]) -> float:
-    """Training time from the metrics rows: each row's frames divided by its logged frames/s."""
+    """Training time from the metrics rows: each row's frames divided by its logged frames/s (for a
+    seed of a multi-seed process, the process's time while that seed trained: see :func:`wall_share`)."""
     total, last = 0.0, 0
     for row in rows:
         step = int(row["step"])
@@ -120,13 +133,47 @@ def wall_seconds(rows: list[dict[str, float]]) -> float:
     return total
 
 
+def process_seed_dirs(run_dir: Path, seed: int) -> list[Path] | None:
+    """The seed directories of the multi-seed process (``train.py num_seeds=N``) that trained
+    ``run_dir`` (a run of ``seed``), or None for a run trained alone in its process.
+
+    Told by the config the process saved in its own directory, the parent of its seeds': ``num_seeds``
+    > 1, seeds ``seed .. seed + num_seeds - 1``, each in its :func:`rlkit.factories.seed_dir_name`
+    folder (each seed's own ``config.yaml`` says ``num_seeds: 1``, as its ordinary run would)."""
+    try:
+        saved = yaml.safe_load((run_dir.parent / "config.yaml").read_text())
+        first, count = int(saved["seed"]), int(saved.get("num_seeds", 1))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, AttributeError, KeyError, TypeError, ValueError):
+        return None  # no parent config (a run of its own), or not a run's config
+    seeds = range(first, first + count)
+    if count <= 1 or seed not in seeds or run_dir.name != seed_dir_name(seed):
+        return None
+    return [run_dir.parent / seed_dir_name(s) for s in seeds]
+
+
+def wall_share(run: report.Run) -> tuple[float, int]:
+    """The wall time charged to one run (seconds) and the number of seeds that share it.
+
+    A run trained alone in its process: its own training time (:func:`wall_seconds`), shared by 1. A
+    seed of a multi-seed process: the process's wall time (the longest of its seeds' logged training
+    times: all seeds advance together, and each seed's logged frames/s are the process's) divided by
+    the seeds it trained, so that the seeds' shares add up to the process's time."""
+    seed_dirs = process_seed_dirs(run.path, run.seed)
+    if seed_dirs is None:
+        return wall_seconds(run.rows), 1
+    walls = [wall_seconds(run.rows if d == run.path else read_metrics_csv(d / "metrics.csv"))
+             for d in seed_dirs if d == run.path or (d / "metrics.csv").is_file()]
+    return max(walls) / len(seed_dirs), len(seed_dirs)
+
+
 def seed_result(run: report.Run, target: float | None) -> SeedResult:
     evals = [(int(r["step"]), r["eval_return"]) for r in run.rows if "eval_return" in r]
     last100 = report.last_training_mean(run)[0]
     reached = [step for step, value in evals if target is not None and value >= target]
+    wall, sharing = wall_share(run)
     return SeedResult(run.path, run.seed, run.frames, last100,
                       evals[-1][1] if evals else math.nan, max(v for _, v in evals) if evals else math.nan,
-                      float(reached[0]) if reached else math.nan, wall_seconds(run.rows), run.complete, target)
+                      float(reached[0]) if reached else math.nan, wall, run.complete, target, sharing)
 
 
 def run_target(flat: dict[str, Any]) -> float | None:
@@ -142,15 +189,26 @@ def run_target(flat: dict[str, Any]) -> float | None:
     return None if value is None else float(value)
 
 
+def load_run(path: Path) -> report.Run:
+    """:func:`reproduce_report.load_run`, its refusal (a config.yaml that cannot be read or is not a
+    run's) in one ``rlkit:`` line."""
+    try:
+        return report.load_run(path)
+    except SystemExit as err:
+        if isinstance(err.code, str):
+            refuse(err.code)
+        raise
+
+
 def group(run_dirs: list[Path], target: float | None) -> tuple[list[Config], list[str]]:
     """Configurations (in order of first appearance) and the keys that differ between them."""
     configs: dict[tuple, Config] = {}
     for path in run_dirs:
+        run = load_run(path)  # (first: a config.yaml it cannot read is refused)
         flat = flatten(yaml.safe_load((path / "config.yaml").read_text()))
         values = {k: v for k, v in flat.items() if not _ignored(k)}
         key = tuple(sorted((k, repr(v)) for k, v in values.items()))
         config = configs.setdefault(key, Config(key, values))
-        run = report.load_run(path)
         config.runs.append(run)
         config.results.append(seed_result(run, target if target is not None else run_target(flat)))
     groups = list(configs.values())
@@ -162,9 +220,8 @@ def group(run_dirs: list[Path], target: float | None) -> tuple[list[Config], lis
         twice = {seed: paths for seed, paths in by_seed.items() if len(paths) > 1}
         if twice:
             seed, paths = next(iter(twice.items()))
-            raise SystemExit(f"compare.py: configuration {i} holds seed {seed} {len(paths)} times "
-                             f"({', '.join(str(p) for p in paths)}): runs of the same config and seed would count "
-                             "twice; compare such sets of runs separately")
+            refuse(f"configuration {i} holds seed {seed} {len(paths)} times ({', '.join(str(p) for p in paths)}): "
+                   "runs of the same config and seed would count twice; compare such sets of runs separately")
     keys = sorted({k for c in groups for k in c.values})
     differing = [k for k in keys if len({repr(c.values.get(k)) for c in groups}) > 1]
     for c in groups:
@@ -179,7 +236,7 @@ def _agg(values: list[float]) -> dict[str, float]:
 def _cell(agg: dict[str, float], total: int) -> str:
     if math.isnan(agg["mean"]):
         return "n/a"
-    cell = f"{agg['mean']:.2f} ± {agg['std']:.2f}; IQM {agg['iqm']:.2f} {report.interval(agg)}"
+    cell = f"{report.pm_seeds(agg)}; IQM {agg['iqm']:.2f} {report.interval(agg)}"
     used = int(agg.get("seeds", total))
     return cell if used == total else f"{cell} ({used} of {total} seeds)"
 
@@ -249,23 +306,27 @@ def write_csvs(groups: list[Config], differing: list[str], out: Path) -> None:
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(["config", "seed", "frames", "complete", "last100", "final_eval", "best_eval", "frames_to_target",
-                     "wall_s", "path"])
+                     "wall_s", "process_seeds", "path"])
     for i, c in enumerate(groups):
         for r in c.results:
             writer.writerow([i, r.seed, r.frames, r.complete, r.last100, r.final_eval, r.best_eval, r.frames_to_target,
-                             r.wall_s, r.path])
+                             r.wall_s, r.process_seeds, r.path])
     with atomic_write(out / "seeds.csv") as f:
         f.write(buf.getvalue())
 
 
 def iqm_band(curves: list[tuple[list[int], list[float]]], points: int = CURVE_POINTS):
-    """Grid, IQM and 95 % bootstrap band over runs of curves interpolated on a common frame grid."""
+    """Grid, IQM and 95 % bootstrap band over runs of curves interpolated on a common frame grid;
+    with fewer than :data:`rlkit.stats.MIN_RUNS_FOR_CI` runs the band is their range (what the
+    bootstrap's would be, but named for what it is)."""
     curves = [c for c in curves if len(c[0]) > 0]
     if not curves:
         return None
     lo, hi = max(c[0][0] for c in curves), min(c[0][-1] for c in curves)
     grid = np.linspace(lo, hi, points) if hi > lo else np.array([float(hi)])
     ys = np.stack([np.interp(grid, c[0], c[1]) for c in curves])
+    if len(curves) < stats.MIN_RUNS_FOR_CI:
+        return grid, np.array([stats.iqm(ys[:, j]) for j in range(grid.size)]), ys.min(0), ys.max(0)
     point, low, high = zip(*(stats.stratified_bootstrap_ci(ys[:, j], reps=500) for j in range(grid.size)))
     return grid, np.array(point), np.array(low), np.array(high)
 
@@ -298,7 +359,7 @@ def plot(groups: list[Config], differing: list[str], by: list[str] | None, path:
         ax.set_title(title)
         ax.set_xlabel("frames")
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("return: IQM over runs, 95 % bootstrap band")
+    axes[0].set_ylabel(f"return: IQM over runs, 95 % bootstrap band\n(under {stats.MIN_RUNS_FOR_CI} runs: their range)")
     handles, labels = axes[1].get_legend_handles_labels() or axes[0].get_legend_handles_labels()
     if not handles:
         handles, labels = axes[0].get_legend_handles_labels()
@@ -310,9 +371,16 @@ def plot(groups: list[Config], differing: list[str], by: list[str] | None, path:
     plt.close(fig)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's usage errors as the other refusals: one ``rlkit:`` line, exit status 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        refuse(f"{message} (see: python scripts/compare.py --help)")
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="compare.py", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(prog="compare.py", description=__doc__.split("\n\n")[0],
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("paths", nargs="+", type=Path, help="sweep dirs, reproduce outputs or run dirs")
     parser.add_argument("--by", action="append", help="config key to group the curves by (repeatable)")
     parser.add_argument("--target", type=float, help="return that counts as solved (default: env.target_return)")
@@ -324,26 +392,33 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.target is not None and not math.isfinite(args.target):
-        raise SystemExit(f"compare.py: --target {args.target}: expected a finite return")
+        refuse(f"--target {args.target}: expected a finite return")
     run_dirs = find_run_dirs(args.paths)
     groups, differing = group(run_dirs, args.target)
     for key in args.by or []:
         if not any(key in c.values for c in groups):
             known = ", ".join(differing) or "(no key differs)"
-            raise SystemExit(f"compare.py: --by {key}: not a config key of these runs; keys that differ: {known}")
+            refuse(f"--by {key}: not a config key of these runs; keys that differ: {known}")
     out = args.out or (args.paths[0] if len(args.paths) == 1 and not (args.paths[0] / "config.yaml").is_file()
                        else Path("outputs/compare") / time.strftime("%Y-%m-%d_%H-%M-%S"))
-    try:
+    shown = f"--out {str(out)!r}" if args.out else f"the default --out {str(out)!r}"
+    try:  # (not among a run's own files: its config, checkpoints, logs; nor a seed folder of a multi-seed run)
+        check_outside_run_files(out, None, "the comparison", shown=shown)
         check_creatable(out, "--out")
-    except RunDirError as err:
-        raise SystemExit(f"compare.py: {err}") from None
+    except (ConfigError, RunDirError) as err:
+        refuse(str(err))
     out.mkdir(parents=True, exist_ok=True)
     header, rows = table_rows(groups, differing)
     table = markdown(header, rows)
     notes = [f"{len(run_dirs)} runs, {len(groups)} configurations; keys that differ: {', '.join(differing) or 'none'}.",
              "Returns: mean ± std over seeds (population std); IQM = interquartile mean over seeds with its "
-             "stratified-bootstrap 95 % interval (Agarwal et al. 2021; with fewer than 4 seeds the IQM is the mean).",
+             f"stratified-bootstrap 95 % interval (Agarwal et al. 2021; with fewer than 4 seeds the IQM is the mean), from "
+             f"{stats.MIN_RUNS_FOR_CI} seeds on: with fewer it would be the seeds' range (n/a; the curves' band is "
+             "their range).",
              "curves.png: each line ends at the last frame all its runs reached (runs stopped early end sooner).",
+             "wall (s/seed): training time from the logged frame rates, mean over seeds; the seeds of one multi-seed "
+             "process (num_seeds > 1) share its wall time, each charged the process's wall time divided by the seeds "
+             "it trained (seeds.csv: process_seeds).",
              "seeds: the runs of a configuration, and how many of them are complete where some are not (their "
              "figures are where they stopped); a cell aggregated over fewer seeds (no episode or evaluation yet) "
              "says so."]

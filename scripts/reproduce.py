@@ -9,7 +9,9 @@ Usage::
 
 Keys: ``experiment=`` (required; a file of ``conf/experiment/``); ``seeds=`` a count (``seeds=3``: seeds
 0, 1, 2; the default) or a list of distinct seeds (``seeds=0,4,7``, ``seeds=[0,4,7]``; one seed:
-``seeds=[5]``); ``jobs=`` how many runs train at once (default: one per seed, at most one per core);
+``seeds=[5]``); ``jobs=`` how many processes train at once (default: one per seed, at most one per core;
+batched, the new seeds train in one process unless ``jobs=`` is given: then in ``jobs`` processes of
+consecutive seeds, e.g. ``seeds=10 jobs=2``: seeds 0-4 and 5-9, one per core);
 ``out=``; ``aggregate_only=`` (default false); ``batched=`` (default true); any other ``key=value`` is a
 training override (as train.py's), except ``seed``, ``num_seeds`` and ``hydra...``, which this script
 sets, and ``resume`` (a rerun resumes the unfinished runs itself). A bad command line, or an ``out=``
@@ -106,6 +108,7 @@ class Options:
     overrides: list[str] = field(default_factory=list)
     batched: bool = True
     seeds_given: bool = True  # False: seeds= was not on the command line (the default 3 applies)
+    jobs_given: bool = True  # False: jobs= was not on the command line (its default applies)
 
 
 def available_experiments() -> list[str]:
@@ -214,7 +217,7 @@ def parse_args(argv: list[str]) -> Options:
         raise UsageError(f"out= is empty; give a directory, or drop out= for the default (outputs/reproduce/{name})")
     out = Path(own.get("out") or Path("outputs") / "reproduce" / name).resolve()  # (as train.py's outputs/: here)
     return Options(name, seeds, int(jobs), out, _bool("aggregate_only", own.get("aggregate_only", "false")), overrides,
-                   _bool("batched", own.get("batched", "true")), seeds_given="seeds" in own)
+                   _bool("batched", own.get("batched", "true")), seeds_given="seeds" in own, jobs_given="jobs" in own)
 
 
 def check_out(out: Path) -> None:
@@ -387,7 +390,7 @@ def train_commands(options: Options, seeds: list[int], resume: list[Path]) -> li
     python, entry = sys.executable, str(ROOT / "train.py")
     commands = [[python, entry, resume_override(p), "trainer.progress=false"] for p in resume]
     if seeds and options.batched and len(seeds) > 1 and batchable(options):
-        for first, count in consecutive(seeds):
+        for first, count in batch_groups(seeds, options.jobs if options.jobs_given else 1):
             last = first + count - 1
             commands.append([python, entry, f"experiment={options.experiment}", f"seed={first}", f"num_seeds={count}",
                              f"hydra.run.dir='{options.out / 'runs' / f'seeds_{first}-{last}'}'",
@@ -413,6 +416,27 @@ def consecutive(seeds: list[int]) -> list[tuple[int, int]]:
             groups[-1] = (groups[-1][0], groups[-1][1] + 1)
         else:
             groups.append((seed, 1))
+    return groups
+
+
+def batch_groups(seeds: list[int], parts: int) -> list[tuple[int, int]]:
+    """``seeds`` as at most ``parts`` processes of sizes as even as possible (more where the seeds are
+    not consecutive: a process trains a run of consecutive seeds), (first, count) each.
+
+    >>> batch_groups([0, 1, 2], 1), batch_groups([0, 1, 2], 2), batch_groups(list(range(10)), 2)
+    ([(0, 3)], [(0, 2), (2, 1)], [(0, 5), (5, 5)])
+    >>> batch_groups([0, 1, 2, 5, 6, 9], 1), batch_groups([3, 4], 5)
+    ([(0, 3), (5, 2), (9, 1)], [(3, 1), (4, 1)])
+    """
+    ordered = sorted(seeds)
+    parts = max(1, min(parts, len(ordered)))
+    size, larger = divmod(len(ordered), parts)
+    groups: list[tuple[int, int]] = []
+    start = 0
+    for part in range(parts):
+        end = start + size + (part < larger)
+        groups += consecutive(ordered[start:end])
+        start = end
     return groups
 
 
@@ -714,25 +738,70 @@ def aggregate(options: Options, expected: dict[str, Any], runs: list[report.Run]
     incomplete = [f"seed {r.seed} ({r.frames}/{r.total_frames} frames)" for r in runs if not r.complete]
     if incomplete:
         print(f"warning: incomplete runs aggregated as they are: {incomplete}", file=sys.stderr)
-    summary = report.summarize(options.experiment, runs, PUBLISHED.get(options.experiment), env_name(expected["env"]))
+    summary = report.summarize(options.experiment, runs, PUBLISHED.get(options.experiment), env_name(expected["env"]),
+                               eval_epsilon=float((expected.get("trainer") or {}).get("eval_epsilon") or 0.0))
     request = saved_request(options.out)
-    summary["commit"] = request.get("commit")
+    commits = request_commits(request)
+    summary["commits"] = {str(s): commits.get(str(s), []) for s in options.seeds}
+    others = sorted(set(find_runs(options.out / "runs")) - set(options.seeds))
+    if others:
+        summary["left_out_seeds"] = others
+        print(f"warning: {options.out} also holds runs of seeds {others}, which this report "
+              f"(seeds={seeds_argument(options.seeds)}) leaves out; leave seeds= out to report every seed trained",
+              file=sys.stderr)
     figure = options.out / f"{options.experiment}.png"
     report.plot(summary, runs, figure)
-    overrides = options.overrides
+    overrides, batched, jobs = options.overrides, options.batched, options.jobs if options.jobs_given else None
     saved = request.get("overrides")
     if options.aggregate_only and not overrides and isinstance(saved, list):
         overrides = [str(o) for o in saved]  # the overrides the runs were trained with
+        batched = request.get("batched", batched) is not False
+        jobs = request.get("jobs") if isinstance(request.get("jobs"), int) else None
+    how = ([] if batched else ["batched=false"]) + ([f"jobs={jobs}"] if batched and jobs else [])
     command = shlex.join(["python", "scripts/reproduce.py", f"experiment={options.experiment}",
-                          f"seeds={seeds_argument(options.seeds)}", f"out={options.out}", *overrides])
+                          f"seeds={seeds_argument(options.seeds)}", *how, f"out={options.out}", *overrides])
     report.write_markdown(summary, options.out / "results.md", command=command, figure=figure.name)
     report.write_json(summary, options.out / "summary.json")
     return summary
 
 
+def request_commits(request: dict[str, Any]) -> dict[str, list[str]]:
+    """The rlkit commits each seed of ``request.json`` was trained with, in order (a resumed seed may
+    have several); a request written before they were kept per seed gives its one ``commit`` to the
+    seeds it asked for.
+
+    >>> request_commits({"commits": {"0": ["abc"], "1": ["abc", "def"]}})
+    {'0': ['abc'], '1': ['abc', 'def']}
+    >>> request_commits({"seeds": [0, 1], "commit": "abc"}), request_commits({})
+    ({'0': ['abc'], '1': ['abc']}, {})
+    """
+    commits = request.get("commits")
+    if isinstance(commits, dict):
+        return {str(seed): [str(c) for c in listed] for seed, listed in commits.items() if isinstance(listed, list)}
+    commit, seeds = request.get("commit"), request.get("seeds")
+    if commit and isinstance(seeds, list):
+        return {str(seed): [str(commit)] for seed in seeds}
+    return {}
+
+
+def training_request(options: Options, trained: list[int], previous: dict[str, Any]) -> dict[str, Any]:
+    """``request.json`` for a training of ``trained`` seeds (new or resumed) under ``options``: the
+    seeds and overrides asked for, how they train, and each seed's commits (``previous`` ones kept,
+    this checkout's appended to the seeds it trains)."""
+    commit = git_commit() or "unknown"
+    commits = request_commits(previous)
+    for seed in trained:
+        listed = commits.setdefault(str(seed), [])
+        if not listed or listed[-1] != commit:
+            listed.append(commit)
+    return {"experiment": options.experiment, "seeds": options.seeds, "overrides": options.overrides,
+            "batched": options.batched, "jobs": options.jobs if options.jobs_given else None,
+            "commit": commit, "commits": commits}
+
+
 def interrupted(what: str, signum: int = signal.SIGINT) -> NoReturn:
     """Ends the script on Ctrl-C (or SIGTERM) with one line and status 128 + the signal number, as
-    train.py's and export.py's (:func:`rlkit.cli._interrupted`) instead of a traceback."""
+    train.py's and export.py's (:func:`rlkit.cli.tasks._interrupted`) instead of a traceback."""
     lead = "\n" if sys.stderr.isatty() else ""  # (after the progress line and the terminal's ^C)
     print(f"{lead}reproduce.py interrupted; {what}", file=sys.stderr)
     raise SystemExit(128 + signum)
@@ -780,8 +849,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"seeds {done}: complete runs found, not retrained", file=sys.stderr)
             if train or resume:
                 options.out.mkdir(parents=True, exist_ok=True)
-                request = {"experiment": options.experiment, "seeds": options.seeds, "overrides": options.overrides,
-                           "commit": git_commit()}
+                trained = [seed for seed in options.seeds if seed not in done]
+                request = training_request(options, trained, saved_request(options.out))
                 with atomic_write(options.out / REQUEST_FILE) as f:
                     f.write(json.dumps(request, indent=2) + "\n")
                 kept = (f"the runs in {options.out / 'runs'} were stopped; rerun the same command to resume them from "

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rlkit.stats import aggregate, iqm, mean, median, stratified_bootstrap_ci
+from rlkit.stats import MIN_RUNS_FOR_CI, aggregate, iqm, mean, median, stratified_bootstrap_ci
 
 
 def test_iqm_drops_a_quarter_at_each_end():
@@ -73,13 +73,31 @@ def test_bootstrap_is_reproducible_and_seeded():
 
 
 def test_aggregate():
-    result = aggregate([1.0, 2.0, 3.0, 10.0])
-    assert result.mean == 4.0
-    assert result.std == pytest.approx(np.std([1.0, 2.0, 3.0, 10.0]))
-    assert result.iqm == 2.5
+    result = aggregate([1.0, 2.0, 3.0, 10.0, 11.0])
+    assert result.mean == 5.4
+    assert result.std == pytest.approx(np.std([1.0, 2.0, 3.0, 10.0, 11.0]))
+    assert result.iqm == 5.0
     low, high = result.ci
-    assert low <= result.iqm <= high
+    assert 1.0 < low <= result.iqm <= high < 11.0
     assert set(result.as_dict()) == {"mean", "std", "iqm", "iqm_ci_low", "iqm_ci_high"}
+
+
+@pytest.mark.parametrize("runs", [2, 3, 4])
+def test_fewer_runs_than_the_minimum_get_no_interval_since_it_would_be_their_range(runs):
+    """With 3 or 4 runs the percentile interval of the IQM is [min, max] of the runs (with 4, a
+    resample holding 3 copies of the lowest has IQM = lowest with probability 5 %, above 2.5 %):
+    printed as a 95 % interval it would claim a coverage it does not have."""
+    values = list(np.random.default_rng(runs).normal(size=runs))
+    if runs == 4:  # (the claim itself, on the bootstrap the interval would come from)
+        assert stratified_bootstrap_ci(values, iqm)[1:] == (min(values), max(values))
+    agg = aggregate(values)
+    assert np.isnan(agg.ci[0]) and np.isnan(agg.ci[1])
+    assert agg.mean == pytest.approx(np.mean(values)) and agg.std == pytest.approx(np.std(values))
+    assert not np.isnan(aggregate(list(values) + [0.5] * (MIN_RUNS_FOR_CI - runs)).ci[0])
+
+
+def test_one_run_has_no_std():
+    assert np.isnan(aggregate([7.0]).std) and aggregate([7.0]).mean == 7.0
 
 
 @pytest.mark.parametrize("bad, message", [

@@ -58,7 +58,9 @@ def test_episode_curve_is_the_exact_running_mean():
 def test_across_seeds_population_std_and_iqm():
     agg = report.across_seeds([1.0, 3.0, math.nan])  # a seed without episodes yet is left out
     assert (agg["mean"], agg["std"], agg["iqm"]) == (2.0, 1.0, 2.0)
-    assert agg["iqm_ci_low"] >= 1.0 and agg["iqm_ci_high"] <= 3.0
+    assert math.isnan(agg["iqm_ci_low"]) and report.interval(agg) == "[n/a: 2 seeds]"  # (it would be [1, 3])
+    five = report.across_seeds([1.0, 2.0, 3.0, 4.0, 50.0])
+    assert 1.0 < five["iqm_ci_low"] <= five["iqm"] == 3.0 <= five["iqm_ci_high"] < 50.0
     # 4 seeds: the IQM drops the best and the worst
     assert report.across_seeds([0.0, 10.0, 20.0, 1000.0])["iqm"] == 15.0
     empty = report.across_seeds([])
@@ -88,15 +90,41 @@ def test_summarize_uses_episodes_csv_exactly_and_the_last_evaluation(tmp_path):
     summary = report.summarize("dqn_cartpole", [b, a], PUBLISHED["dqn_cartpole"], "CartPole-v1")
     assert summary["seeds"] == [0, 1]
     assert [s["last100"] for s in summary["per_seed"]] == [1.0, 3.0]  # seed 0 from episodes.csv: the last 100
-    assert summary["train_last100"] == {"mean": 2.0, "std": 1.0, "iqm": 2.0, "iqm_ci_low": 1.0, "iqm_ci_high": 3.0,
-                                        "seeds": 2}
-    assert summary["greedy_eval"] == {"mean": 8.0, "std": 1.0, "iqm": 8.0, "iqm_ci_low": 7.0, "iqm_ci_high": 9.0,
-                                      "seeds": 2}
-    assert "2.00 [1.00, 3.00]" in report.summary_rows(summary)[0]
+    assert {k: v for k, v in summary["train_last100"].items() if "ci" not in k} == {"mean": 2.0, "std": 1.0,
+                                                                                    "iqm": 2.0, "seeds": 2}
+    assert {k: v for k, v in summary["greedy_eval"].items() if "ci" not in k} == {"mean": 8.0, "std": 1.0,
+                                                                                  "iqm": 8.0, "seeds": 2}
+    assert all(math.isnan(summary[part][f"iqm_ci_{end}"]) for part in ("train_last100", "greedy_eval")
+               for end in ("low", "high"))
+    assert "2.00 [n/a: 2 seeds]" in report.summary_rows(summary)[0]
     assert summary["last100_exact"]
     train_row, eval_row = report.summary_rows(summary)
     assert "2.00 ± 1.00 (2 seeds)" in train_row and "488.69 ± 16.11" in train_row
     assert "8.00 ± 1.00" in eval_row and eval_row.endswith("| — |")
+
+
+def test_one_seed_has_no_std_and_an_epsilon_evaluation_is_named_as_such(tmp_path):
+    run = _fake_run(tmp_path, "a", 0, _rows((2.0, 100)) + [{"step": 200, "eval_return": 7.0, "eval_return_std": 1.0}])
+    summary = report.summarize("dqn_atari", [run], None, "ALE/Breakout-v5", eval_epsilon=0.05)
+    train_row, eval_row = report.summary_rows(summary)
+    assert "| 2.00 ± n/a (1 seed) | 2.00 [n/a: 1 seed] |" in train_row
+    assert "| ε-greedy evaluation (ε = 0.05) (last) | 7.00 ± n/a (1 seed) |" in eval_row
+    report.write_markdown(summary, tmp_path / "results.md", command="cmd", figure=None)
+    text = (tmp_path / "results.md").read_text()
+    assert "random actions with probability ε = 0.05" in text and "deterministic policy" not in text
+    greedy = report.summarize("dqn_cartpole", [run], None, "CartPole-v1")
+    report.write_markdown(greedy, tmp_path / "greedy.md", command="cmd", figure=None)
+    assert "| greedy evaluation (last) |" in report.summary_rows(greedy)[1]
+    assert "deterministic policy" in (tmp_path / "greedy.md").read_text()
+
+
+@pytest.mark.parametrize("module", ["reproduce", "reproduce_report", "compare", "published"])
+def test_the_docstring_examples_of_the_scripts_run(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.failed == 0
 
 
 def test_the_curve_is_compared_at_the_published_frames_each_seed_reached(tmp_path):
@@ -128,8 +156,8 @@ def test_greedy_protocol_puts_the_published_figure_on_the_evaluation_row(tmp_pat
     assert not run.complete  # 100 of 200 frames
     summary = report.summarize("a2c_cartpole", [run], PUBLISHED["a2c_cartpole"], "CartPole-v1")
     train_row, eval_row = report.summary_rows(summary)
-    assert "3.00 ± 0.00 (≈) (1 seed; 1 unfinished, at 100 of 200 frames)" in train_row and train_row.endswith("| — |")
-    assert "500.00 ± 0.00 (1 seed; 1 unfinished, at 100 of 200 frames)" in eval_row
+    assert "3.00 ± n/a (≈) (1 seed; 1 unfinished, at 100 of 200 frames)" in train_row and train_row.endswith("| — |")
+    assert "500.00 ± n/a (1 seed; 1 unfinished, at 100 of 200 frames)" in eval_row
     assert "1 run, std over episodes" in eval_row
 
 
@@ -138,10 +166,17 @@ def test_collect_makes_one_table_of_every_summary(tmp_path, capsys):
         run = _fake_run(tmp_path, name, 0, _rows((1.0, 100)) + [{"step": 200, "eval_return": 2.0}])
         (tmp_path / name / "summary.json").write_text(
             json.dumps(report.summarize(name, [run], PUBLISHED[name], PUBLISHED[name].env_id)))
+    # a second reproduction of one experiment (another budget, another folder): its rows are told apart
+    (tmp_path / "more").mkdir()
+    again = _fake_run(tmp_path / "more", "c51_acrobot", 0, _rows((5.0, 100)) + [{"step": 200, "eval_return": 2.0}])
+    (tmp_path / "more" / "c51_acrobot" / "summary.json").write_text(
+        json.dumps(report.summarize("c51_acrobot", [again], PUBLISHED["c51_acrobot"], "Acrobot-v1")))
     assert reproduce.main([f"summary={tmp_path}"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[:2] == report.TABLE_HEADER and len(lines) == 6
-    assert lines[2].startswith("| a2c_cartpole |") and lines[4].startswith("| c51_acrobot |")
+    assert lines[0] == f"| reproduction {report.TABLE_HEADER[0]}" and len(lines) == 8
+    assert lines[2].startswith("| `a2c_cartpole` | a2c_cartpole |")
+    assert lines[4].startswith("| `c51_acrobot` | c51_acrobot |") and "| 1.00 ± n/a" in lines[4]
+    assert lines[6].startswith("| `more/c51_acrobot` | c51_acrobot |") and "| 5.00 ± n/a" in lines[6]
 
 
 # -- command line --------------------------------------------------------------------------------
@@ -656,8 +691,8 @@ def test_short_reproduction_end_to_end_then_aggregate_only_does_not_retrain(tmp_
     assert "488.69 ± 16.11" in text and "![learning curves](dqn_cartpole.png)" in text
     assert "trainer.eval_episodes=2" in text  # the regenerate command keeps the overrides
     commit = reproduce.git_commit()  # this checkout's commit, recorded when the runs were trained
-    assert summary["commit"] == commit
-    assert commit is None or f"rlkit commit `{commit}`" in text  # None: not a git checkout
+    assert summary["commits"] == {"0": [commit or "unknown"], "1": [commit or "unknown"]}
+    assert f"rlkit commit `{commit or 'unknown'}`" in text  # (unknown: not a git checkout)
 
     runs = sorted([*(out / "runs").glob("*/metrics.csv"), *(out / "runs").glob("*/seed_*/metrics.csv")])  # batched: seeds_0-1/seed_<k>
     assert len(runs) == 2
@@ -671,6 +706,57 @@ def test_short_reproduction_end_to_end_then_aggregate_only_does_not_retrain(tmp_
     assert "seeds [0, 1]: complete runs found, not retrained" in capsys.readouterr().err
     assert {p: p.stat().st_mtime_ns for p in before} == before
     assert "trainer.eval_episodes=2" in (out / "results.md").read_text()
+
+
+def test_each_seed_keeps_the_commits_it_was_trained_with(tmp_path, capsys, monkeypatch):
+    """Adding seeds rewrote request.json's one commit: the seeds trained before were reported as
+    trained by the new checkout. A report of fewer seeds than were trained says so."""
+    out = tmp_path / "rep"
+    monkeypatch.setattr(reproduce, "git_commit", lambda: "aaa")
+    assert reproduce.main(["experiment=dqn_cartpole", "seeds=1", "jobs=1", f"out={out}", *TINY]) == 0
+    monkeypatch.setattr(reproduce, "git_commit", lambda: "bbb")
+    assert reproduce.main(["experiment=dqn_cartpole", "seeds=2", "jobs=1", f"out={out}", *TINY]) == 0
+    assert json.loads((out / "request.json").read_text())["commits"] == {"0": ["aaa"], "1": ["bbb"]}
+    assert "- Trained with rlkit commits: seed 0 `aaa`; seed 1 `bbb`." in (out / "results.md").read_text()
+    capsys.readouterr()
+    assert reproduce.main(["experiment=dqn_cartpole", "seeds=[1]", f"out={out}", "aggregate_only=true"]) == 0
+    err = capsys.readouterr().err
+    assert f"warning: {out} also holds runs of seeds [0], which this report (seeds=[1]) leaves out" in err
+    text = (out / "results.md").read_text()
+    assert "The runs of seeds [0] in this reproduction's folder are not in this report" in text
+    assert "- Trained with rlkit commits: seed 1 `bbb`." in text or "- Trained with rlkit commit `bbb`." in text
+
+
+def test_the_regenerate_command_keeps_how_the_seeds_trained(tmp_path):
+    """batched=false trains another way (each seed's ordinary run) and gives other numbers than the
+    batched default: the command a report gives to regenerate it must say so."""
+    (tmp_path / "runs").mkdir()
+    for seed in (0, 1):
+        _fake_run(tmp_path / "runs", f"{seed}_seed={seed}", seed, _rows((1.0, 100)) + [{"step": 200, "eval_return": 2.0}])
+    expected = {"env": {"suite": "gym", "id": "CartPole-v1", "game": None, "options": {}},
+                "trainer": {"eval_epsilon": 0.0}}
+
+    def command(*args: str) -> str:
+        reproduce.aggregate(reproduce.parse_args(["experiment=dqn_cartpole", f"out={tmp_path}", *args]), expected)
+        return (tmp_path / "results.md").read_text().split("```bash\n")[1].split("\n")[0]
+
+    assert f"seeds=2 batched=false out={tmp_path} total_frames=200" in command("seeds=2", "batched=false",
+                                                                                "total_frames=200")
+    assert f"seeds=2 jobs=2 out={tmp_path} total_frames=200" in command("seeds=2", "jobs=2", "total_frames=200")
+    assert f"seeds=2 out={tmp_path} total_frames=200" in command("seeds=2", "total_frames=200")
+    trained = reproduce.parse_args(["experiment=dqn_cartpole", "seeds=2", "batched=false", f"out={tmp_path}",
+                                    "total_frames=200"])
+    (tmp_path / "request.json").write_text(json.dumps(reproduce.training_request(trained, [0, 1], {})))
+    assert f"seeds=2 batched=false out={tmp_path} total_frames=200" in command("seeds=2", "aggregate_only=true")
+
+
+def test_jobs_splits_batched_seeds_into_that_many_processes(tmp_path):
+    """jobs= was ignored by batched training: seeds=3 jobs=2 trained in one process on one core."""
+    opts = reproduce.parse_args(["experiment=dqn_cartpole", "seeds=3", "jobs=2", f"out={tmp_path}"])
+    assert [c[3:5] for c in reproduce.train_commands(opts, [0, 1, 2], [])] == [["seed=0", "num_seeds=2"],
+                                                                                ["seed=2", "num_seeds=1"]]
+    default = reproduce.parse_args(["experiment=dqn_cartpole", "seeds=3", f"out={tmp_path}"])
+    assert [c[3:5] for c in reproduce.train_commands(default, [0, 1, 2], [])] == [["seed=0", "num_seeds=3"]]
 
 
 def test_summary_of_a_directory_without_summaries_points_to_compare(tmp_path, capsys):
