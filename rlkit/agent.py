@@ -255,8 +255,10 @@ class Agent:
                 the env's observation shape (one observation) or with a leading batch dim, as the
                 env gives it (the run's normalisation is applied inside); for a ``Discrete``
                 observation space of ``n`` values its integer index, a batch of them (``[B]``, or
-                ``[B, 1]``: a 1-D input of length ``n`` is read as one one-hot encoding), or the
-                one-hot encoding the networks take.
+                ``[B, 1]``: a 1-D input of length ``n`` must be one one-hot encoding), or the
+                one-hot encoding the networks take. For a ``Dict`` observation space the dict the
+                env gives: its ``"observation"`` entry, and its ``"action_mask"`` entry where it
+                has one and ``action_mask`` is not given.
             action_mask: bool, True = allowed (envs with an action mask); all allowed by default.
             deterministic: the greedy / mode action (default); ``False`` samples a stochastic
                 policy and, for discrete actions, takes a random action with the run's evaluation
@@ -270,16 +272,28 @@ class Agent:
             ValueError: an observation whose trailing shape is not the env's; an action mask for a
                 policy that reads none, or not bool (0/1), or not one entry per action.
         """
+        if isinstance(observation, Mapping):  # a Dict observation space's observation, as the env gives it
+            if keys.OBSERVATION not in observation:
+                raise ValueError(f"a dict observation needs an 'observation' entry (the env's Dict space has one); "
+                                 f"got the entries {sorted(map(str, observation))}")
+            if action_mask is None and self.policy.reads_mask and keys.ACTION_MASK in observation:
+                action_mask = observation[keys.ACTION_MASK]
+            observation = observation[keys.OBSERVATION]
         is_tensor = isinstance(observation, torch.Tensor)
         obs = observation if is_tensor else torch.as_tensor(np.asarray(observation))
         shape = tuple(self.observation_spec.shape)
         if self.discrete_observations is not None and not obs.is_floating_point() and obs.dtype != torch.bool:
             # A Discrete space's index (or a batch of them), as the env gives it; a vector as long as the
             # one-hot encoding is that encoding (a batch of exactly n indices goes in as [n, 1]).
+            n = self.discrete_observations[0]
             if obs.dim() == 2 and obs.shape[1] == 1:
                 obs = self._one_hot(obs[:, 0])
-            elif obs.dim() == 0 or (obs.dim() == 1 and obs.shape[0] != self.discrete_observations[0]):
+            elif obs.dim() == 0 or (obs.dim() == 1 and obs.shape[0] != n):
                 obs = self._one_hot(obs)
+            elif obs.dim() == 1 and not (bool(((obs == 0) | (obs == 1)).all()) and int(obs.sum()) == 1):
+                raise ValueError(f"observation {obs.tolist()[:8]}{' ...' if n > 8 else ''} of length {n} is not a "
+                                 f"one-hot encoding of the env's Discrete({n}) space (0/1, one 1); a batch of {n} "
+                                 f"indices goes in as shape ({n}, 1)")
         single = obs.dim() == len(shape)
         if tuple(obs.shape[obs.dim() - len(shape):]) != shape or obs.dim() > len(shape) + 1:
             raise ValueError(f"observation of shape {tuple(obs.shape)}; this agent takes {shape} or a batch "

@@ -206,9 +206,19 @@ def _check_mapping_items(section: Any, schema: type, prefix: str) -> None:
                                   f"...}}), as in {prefix}{f.name}=[{example}]")
 
 
+#: Subtrees whose numbers are not rlkit's knobs, or are checked by their owner: ``env.make_kwargs``
+#: go to the env's constructor as given (a Box bound may be infinite); each ``env.transforms`` item
+#: is checked by its transform's knob checks (:func:`rlkit.envs.transforms.check_transforms`), where
+#: ``clip_reward``'s bounds may be infinite (no bound on that side).
+_NOT_FINITE_CHECKED = ("env.make_kwargs", "env.transforms")
+
+
 def _check_finite(node: Any, where: str) -> None:
     """Refuses NaN and infinite numbers anywhere in a section (``algo.optim.lr=inf``): no knob of
-    rlkit takes them, and an optimiser or a schedule would only fail later, mid-run."""
+    rlkit takes them, and an optimiser or a schedule would only fail later, mid-run (except under
+    :data:`_NOT_FINITE_CHECKED`)."""
+    if where in _NOT_FINITE_CHECKED:
+        return
     if isinstance(node, DictConfig):
         node = OmegaConf.to_container(node, resolve=True, throw_on_missing=False)
     if isinstance(node, dict):

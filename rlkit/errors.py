@@ -23,6 +23,7 @@ __all__ = [
     "ConfigError",
     "CorruptCheckpointError",
     "EnvError",
+    "failure_line",
     "LoggerError",
     "MissingCheckpointError",
     "NotStackableError",
@@ -86,3 +87,14 @@ class UnsafeCheckpointError(CheckpointError):
 
 class CheckpointMismatchError(CheckpointError):
     """An intact checkpoint of another run: algorithm, network shapes, optimiser or buffer differ."""
+
+
+def failure_line(err: BaseException) -> str:
+    r"""An exception in one line: its type and the first line of its message.
+
+    >>> from rlkit.errors import failure_line
+    >>> failure_line(ValueError("not enough values to unpack (expected 5, got 4)\nmore"))
+    'ValueError: not enough values to unpack (expected 5, got 4)'
+    """
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__

@@ -269,8 +269,28 @@ def preflight(cfg: DictConfig) -> Settings:
         RlkitError: the first problem, in one line.
     """
     settings = validate_config(cfg)
-    _build(settings, Path(".")).close()
+    trainer = _build(settings, Path("."))
+    try:
+        _probe_step(_env(trainer))
+    finally:
+        trainer.close()
     return settings
+
+
+def _probe_step(env: Any) -> None:
+    """One step of an env built in memory (and thrown away after), with a random allowed action: an
+    env whose ``step`` breaks the gymnasium API, raises, or returns what rlkit refuses is refused
+    before the run directory exists (:meth:`~rlkit.envs.GymEnv.advance` names the env and the
+    step). The global torch RNG is left as it was."""
+    with torch.random.fork_rng(devices=[]):
+        env.reset()
+        mask = env.next_state_tensors()[1]
+        spec = env.action_spec
+        action = spec.rand((env.num_envs,))
+        if mask is not None:  # (a discrete action space: each sub-env's first allowed action)
+            first = mask.to(torch.float32).argmax(-1)
+            action = (torch.nn.functional.one_hot(first, spec.n) if action.dim() == 2 else first).to(action.dtype)
+        env.advance(action)
 
 
 def _build(settings: Settings, run_dir: Path,

@@ -60,9 +60,9 @@ class MaskedCorridor(Corridor):
 class FreeCorridor(Corridor):
     """The corridor with an unbounded 1-D Box action: a positive action steps right."""
 
-    def __init__(self) -> None:
+    def __init__(self, low: float = -np.inf, high: float = np.inf) -> None:
         super().__init__()
-        self.action_space = spaces.Box(-np.inf, np.inf, (1,), np.float32)
+        self.action_space = spaces.Box(low, high, (1,), np.float32)
 
     def step(self, action):
         return super().step(int(float(np.asarray(action).reshape(-1)[0]) > 0))
@@ -100,6 +100,21 @@ class BlankCorridor(Corridor):
         return None
 
 
+class BrokenStepCorridor(Corridor):
+    """The corridor whose step breaks the gymnasium API (``mode="four_tuple"``: the old gym's
+    4 values) or raises (``mode="raises"``)."""
+
+    def __init__(self, mode: str = "raises") -> None:
+        super().__init__()
+        self.mode = mode
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = super().step(action)
+        if self.mode == "four_tuple":
+            return obs, reward, terminated or truncated, info
+        raise RuntimeError("physics exploded")
+
+
 gym.register("Shifty-v0", entry_point=Shifty, max_episode_steps=30)
 gym.register("MaskedCorridor-v0", entry_point=MaskedCorridor, max_episode_steps=30)
 gym.register("ByteCorridor-v0", entry_point=ByteCorridor, max_episode_steps=30)
@@ -107,3 +122,4 @@ gym.register("FreeCorridor-v0", entry_point=FreeCorridor, max_episode_steps=30)
 gym.register("ArrayRewardCorridor-v0", entry_point=ArrayRewardCorridor, max_episode_steps=30)
 gym.register("PairCorridor-v0", entry_point=PairCorridor, max_episode_steps=30)
 gym.register("BlankCorridor-v0", entry_point=BlankCorridor, max_episode_steps=30)
+gym.register("BrokenStepCorridor-v0", entry_point=BrokenStepCorridor, max_episode_steps=30)

@@ -319,6 +319,25 @@ def test_act_honours_an_action_mask_and_refuses_one_it_cannot_read(tiny_run):
         plain.act(random_observations(plain, 1)[0], action_mask=[True, False])
 
 
+def test_act_takes_a_dict_observation_as_the_env_gives_it(tiny_run):
+    """The docstring's "as the env gives it" failed for a Dict space: numpy made an object array of
+    the dict. Its mask entry is honoured unless a mask is given."""
+    import gymnasium as gym
+
+    masked = load_agent(tiny_run("dqn_masked"))
+    env = gym.make("corridor_env:MaskedCorridor-v0")
+    obs, _ = env.reset(seed=0)
+    assert not obs["action_mask"][0]  # (left is not allowed at the start)
+    assert masked.act(obs) == masked.act(obs["observation"], action_mask=obs["action_mask"].astype(bool)) == 1
+    only_left = np.array([True, False])
+    assert masked.act(obs, action_mask=only_left) == 0  # a mask given wins over the dict's
+    batch = {"observation": np.stack([obs["observation"]] * 3), "action_mask": np.stack([obs["action_mask"]] * 3)}
+    assert (masked.act(batch) == 1).all()
+    with pytest.raises(ValueError, match=r"a dict observation needs an 'observation' entry .*; got the entries "
+                                         r"\['obs'\]"):
+        masked.act({"obs": obs["observation"]})
+
+
 def test_a_run_trained_with_more_threads_than_this_machine_has_can_be_loaded(tiny_run, tmp_path):
     """A run from a larger machine (num_threads 32) was refused by load_agent, evaluate and export."""
     from rlkit.config_schema import usable_cpus
@@ -368,6 +387,11 @@ def test_a_discrete_observation_is_taken_as_the_env_gives_it(tmp_path):
     for dtype in (np.int64, np.bool_, np.float32):
         assert agent.act(one_hot[5].astype(dtype)) == agent.act(one_hot[5])
     np.testing.assert_array_equal(agent.act(np.arange(16)[:, None]), agent.act(one_hot))
+    # 16 indices as a vector are not an encoding: refused (it gave one action for the "vector")
+    with pytest.raises(ValueError, match=r"observation \[0, 1, 2, 3, 4, 5, 6, 7\] \.\.\. of length 16 is not a "
+                                         r"one-hot encoding of the env's Discrete\(16\) space \(0/1, one 1\); a batch "
+                                         r"of 16 indices goes in as shape \(16, 1\)"):
+        agent.act(np.arange(16))
     env = gym.make("FrozenLake-v1")
     obs, _ = env.reset(seed=0)
     assert agent.act(obs) in range(4)

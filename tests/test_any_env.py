@@ -195,6 +195,10 @@ def test_a_user_network_by_target_is_built_with_the_sizes_and_trained(tmp_path, 
      r"algo.distribution='tanh_normal' squashes actions into the action space's bounds; env "
      r"'corridor_env:FreeCorridor-v0' has Box\(-inf, inf, \(1,\), float32\), with infinite bounds; valid choices "
      r"here: \['normal', 'gsde'\]"),
+    (["algo=a2c", "env=gym", "env.id=corridor_env:FreeCorridor-v0", "algo.distribution=tanh_normal",
+      "+env.make_kwargs={low: 1.0, high: 1.0}"], EnvError,
+     r"env 'corridor_env:FreeCorridor-v0' has Box\(1.0, 1.0, \(1,\), float32\), where some low is not below its "
+     r"high \(no interval to squash into\); valid choices here: \['normal', 'gsde'\]"),
 ])
 def test_networks_and_distributions_that_cannot_work_are_refused_up_front(overrides, error, message):
     with pytest.raises(error, match=message):

@@ -72,7 +72,14 @@ def test_bad_values_in_nested_and_root_sections_are_one_line_naming_the_key(over
 @pytest.mark.parametrize(("overrides", "message"), [
     (["env=gym"], r"env\.id is missing: give it a value \(env\.id=\.\.\.\)"),
     (["env.id=NoSuchEnv-v0"], r"env\.id='NoSuchEnv-v0' is not a registered gymnasium id; run gymnasium\.pprint_registry"),
-    (["env.id=no_such_module:Thing-v0"], r"env\.id='no_such_module:Thing-v0': cannot import module 'no_such_module'"),
+    (["env.id=no_such_module:Thing-v0"], r"env\.id='no_such_module:Thing-v0': cannot import module 'no_such_module' "
+                                         r"\(No module named 'no_such_module'\); a module of yours must be importable: "
+                                         r"put its folder on PYTHONPATH"),
+    # an id its module does not register: the ids it does (not close matches from all of gymnasium)
+    (["env.id=corridor_env:Nope-v0"], r"env\.id='corridor_env:Nope-v0' is not a registered gymnasium id; module "
+                                      r"'corridor_env' registers \['ArrayRewardCorridor-v0', "),
+    (["env.id=corridor_env:MaskedCoridor-v0"], r"close matches: \['MaskedCorridor-v0'.*\] \(module 'corridor_env' "
+                                               r"registers \['ArrayRewardCorridor-v0', "),
     (["env.target_return=solved"], r"env\.target_return='solved' is invalid: expected a number, 'auto'"),
     # (OmegaConf's own message named only the section: "bad value for env: Cannot assign str to Dict[str, Any]")
     (["+env.transforms=[normalize]"], r"^env\.transforms\[0\]='normalize' is invalid: expected a mapping "
@@ -97,11 +104,27 @@ def test_bad_values_in_nested_and_root_sections_are_one_line_naming_the_key(over
      r"env\.transforms\[0\]\.max_episode_steps=0 is invalid \(time_limit\): expected an integer >= 1"),
     (["+env.transforms=[{name: clip_reward, low: 1.0, high: -1.0}]"],
      r"env\.transforms\[0\] \(clip_reward\) has low=1\.0 >= high=-1\.0: expected low < high"),
+    (["+env.transforms=[{name: normalize, clip_observation: inf}]"],
+     r"env\.transforms\[0\]\.clip_observation=inf is invalid \(normalize\): expected a number > 0"),
+    (["+env.transforms=[{name: clip_reward, low: nan}]"],
+     r"env\.transforms\[0\]\.low=nan is invalid \(clip_reward\): expected a number \(-inf: no lower bound\)"),
 ])
 def test_env_sections_that_cannot_work_are_refused(overrides, message):
     overrides = [o.replace("+env.transforms", "env.transforms") for o in overrides]
     with pytest.raises(ConfigError, match=message):
         validate_config(_compose(*overrides))
+
+
+def test_infinite_values_are_taken_where_they_mean_something():
+    """A one-sided clip_reward (its class takes -inf: no lower bound) and an env constructor's
+    infinite Box bound were refused as 'expected a finite number'."""
+    settings = validate_config(_compose("env.transforms=[{name: clip_reward, low: -inf, high: 1.0}]"))
+    assert settings.env.transforms[0]["low"] == float("-inf")
+    settings = validate_config(_compose("env=gym", "env.id=corridor_env:FreeCorridor-v0", "+env.make_kwargs.low=-inf",
+                                        "+env.make_kwargs.high=inf"))
+    assert settings.env.make_kwargs["low"] == float("-inf")
+    with pytest.raises(ConfigError, match=r"algo\.optim\.lr=inf is invalid: expected a finite number"):
+        validate_config(_compose("algo.optim.lr=inf"))
 
 
 @pytest.mark.parametrize("logger", ["csv", "wandb", "none", "tensorboard"])

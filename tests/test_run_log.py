@@ -98,7 +98,9 @@ def test_a_non_finite_stop_is_announced_and_logged(tmp_path, monkeypatch, capsys
     assert log_lines(tmp_path)[-1].startswith("end: non-finite at 490 frames, 29 updates, wall ")
 
 
-def test_an_interrupt_is_announced_and_logged(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("seeds", [[], ["num_seeds=2"]])
+def test_an_interrupt_is_announced_and_logged(tmp_path, monkeypatch, capsys, seeds):
+    """The checkpoint line, then the end line (a multi-seed run logged its end before its checkpoint)."""
     forward = ALGORITHMS["dqn"].loss.forward
     calls = []
 
@@ -110,12 +112,14 @@ def test_an_interrupt_is_announced_and_logged(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(ALGORITHMS["dqn"].loss, "forward", interrupting)
     with pytest.raises(TrainingInterrupted):
-        train(tmp_path, TINY + ["total_frames=1000"])
+        train(tmp_path, TINY + ["total_frames=1000", *seeds])
     err = capsys.readouterr().err.splitlines()
     assert err[-1] == "interrupted by SIGTERM at frame 240; checkpoint written"
     lines = log_lines(tmp_path)
-    assert lines[-2] == f"checkpoint: frame 240 -> {tmp_path / 'checkpoints' / 'last.pt'}"
-    assert lines[-1].startswith("end: interrupted at 240 frames")
+    assert lines[-2] == f"checkpoint: frame 240 -> {tmp_path / 'checkpoints' / 'last.pt'}" + (
+        " (all 2 seeds)" if seeds else "")
+    assert lines[-1].startswith("end: interrupted at 240 frames" if not seeds else
+                                "end: interrupted by SIGTERM at 240 frames; checkpoint written")
 
 
 def test_the_applications_logging_is_left_as_it_was(tmp_path):

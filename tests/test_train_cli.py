@@ -19,6 +19,7 @@ import yaml
 from hydra import compose, initialize_config_dir
 
 from rlkit import cli as cli_module
+from rlkit.cli import tasks as cli_tasks  # (train_task looks run up there: patch it there)
 from rlkit.errors import RunDirError
 from rlkit.run import run
 from rlkit.trainers import load_checkpoint, read_metrics_csv
@@ -430,6 +431,16 @@ def test_resume_refuses_another_output_dir(cli, tmp_path):
     (["algo.v_min=-inf", "algo=c51"], "rlkit: invalid config: algo.v_min=-inf is invalid: expected a finite number"),
     (["+env.make_kwargs.foo=1"], "rlkit: env 'CartPole-v1' could not be built with env.make_kwargs={'foo': 1}: "
                                  "CartPoleEnv.__init__() got an unexpected keyword argument 'foo'"),
+    # (it blamed algo.loss_function, a key of the experiment's the user never typed)
+    (["experiment=dqn_cartpole", "algo=c51"], "rlkit: invalid config: experiment=dqn_cartpole is made for algo=dqn "
+                                              "(its algo.* settings are for dqn): drop algo=c51, or choose an "
+                                              "experiment made for c51 (conf/experiment/)"),
+    # an env whose step breaks the gymnasium API or raises: refused by a step taken in memory
+    (["env=gym", "env.id=corridor_env:BrokenStepCorridor-v0", "+env.make_kwargs.mode=four_tuple"],
+     "rlkit: env 'corridor_env:BrokenStepCorridor-v0' failed at step 1: ValueError: not enough values to unpack "
+     "(expected 5, got 4)"),
+    (["algo=a2c", "env=gym", "env.id=corridor_env:BrokenStepCorridor-v0", "algo.num_envs=2"],
+     "rlkit: env 'corridor_env:BrokenStepCorridor-v0' failed at step 1: RuntimeError: physics exploded"),
     # a constructor's KeyError says only the key: the error's type says what it is
     (["env=FrozenLake", "+env.make_kwargs.map_name=9x9"],
      "rlkit: env 'FrozenLake-v1' could not be built with env.make_kwargs={'map_name': '9x9'}: KeyError: '9x9'"),
@@ -518,7 +529,7 @@ def test_ctrl_c_before_training_ends_in_one_line_and_leaves_no_run_folder(cli, t
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli_module, "run", interrupted)
+    monkeypatch.setattr(cli_tasks, "run", interrupted)
     capsys.readouterr()
     with pytest.raises(SystemExit) as info:
         cli.accepted("total_frames=300", f"hydra.run.dir={tmp_path / 'runs' / 'one'}")
@@ -531,13 +542,13 @@ def test_ctrl_c_before_training_ends_in_one_line_and_leaves_no_run_folder(cli, t
 def test_a_second_ctrl_c_in_a_started_run_ends_with_the_resume_hint(cli, tmp_path, monkeypatch, capsys):
     """(A bare KeyboardInterrupt from a started run, e.g. Ctrl-C again while the checkpoint of the
     first is written, said "the run had not started; nothing was kept".)"""
-    real_run = cli_module.run
+    real_run = cli_tasks.run
 
     def interrupted_after_the_start(cfg, run_dir, **kwargs):
         real_run(cfg, run_dir, **kwargs)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli_module, "run", interrupted_after_the_start)
+    monkeypatch.setattr(cli_tasks, "run", interrupted_after_the_start)
     capsys.readouterr()
     run_dir = tmp_path / "runs" / "one"
     with pytest.raises(SystemExit) as info:

@@ -108,6 +108,10 @@ def _distribution(algo: Any, env: GymEnv) -> str:
         if not (np.isfinite(space.low).all() and np.isfinite(space.high).all()):
             raise EnvError(f"algo.distribution='tanh_normal' squashes actions into the action space's bounds; env "
                            f"{env.env_id!r} has {space}, with infinite bounds; valid choices here: ['normal', 'gsde']")
+        if not (space.low < space.high).all():
+            raise EnvError(f"algo.distribution='tanh_normal' squashes actions into the action space's bounds; env "
+                           f"{env.env_id!r} has {space}, where some low is not below its high (no interval to "
+                           f"squash into); valid choices here: ['normal', 'gsde']")
     return name
 
 

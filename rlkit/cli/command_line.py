@@ -173,6 +173,9 @@ def command_line_problem(args: Sequence[str], conf_dir: Path, config_name: str =
                 return f"{group}={value!r} is not a choice; valid choices: {valid}"
     if swept_group:
         return None
+    mismatch = _experiment_algo_problem(conf_dir, config_name, chosen)
+    if mismatch:
+        return mismatch
     # An added key is checked only where it would add a training group to evaluate.py/export.py's config.
     plain = [o for o in parsed if not (o.is_hydra_override() or o.is_delete() or o.key_or_group in groups
                                        or o.package is not None or ((o.is_add() or o.is_force_add())
@@ -378,6 +381,33 @@ _OTHER_CONFIGS = ("--config-dir", "-cd", "--config-path", "-cp", "--config-name"
 def _unquoted(value: str) -> str:
     """A choice as Hydra reads it: ``'c51'`` and ``"c51"`` are ``c51``."""
     return value[1:-1] if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"" else value
+
+
+def _experiment_algo_problem(conf_dir: Path, config_name: str, chosen: list[str]) -> str | None:
+    """``experiment=<e> algo=<a>`` where the experiment is made for another algorithm: its ``algo.*``
+    settings are that algorithm's (Hydra took ``algo=<a>`` and then refused a key of the experiment's,
+    which the user never typed, or trained a mixture).
+
+    Examples:
+        >>> from rlkit.cli.base import CONF_DIR
+        >>> from rlkit.cli.command_line import _experiment_algo_problem
+        >>> _experiment_algo_problem(CONF_DIR, "config", ["experiment=dqn_cartpole", "algo=c51"])
+        'experiment=dqn_cartpole is made for algo=dqn (its algo.* settings are for dqn): drop algo=c51, or choose an experiment made for c51 (conf/experiment/)'
+        >>> _experiment_algo_problem(CONF_DIR, "config", ["experiment=dqn_cartpole", "algo=dqn"]) is None
+        True
+    """
+    given = dict(choice.split("=", 1) for choice in chosen)
+    experiment, algo = given.get("experiment"), given.get("algo")
+    if not experiment or not algo or algo == "null":
+        return None
+    try:
+        made_for = _composed(conf_dir, config_name, [f"experiment={experiment}"]).algo.name
+    except (HydraException, OmegaConfBaseException):
+        return None  # Hydra's own composition says what is wrong
+    if made_for == algo:
+        return None
+    return (f"experiment={experiment} is made for algo={made_for} (its algo.* settings are for {made_for}): drop "
+            f"algo={algo}, or choose an experiment made for {algo} (conf/experiment/)")
 
 
 def _composed(conf_dir: Path, config_name: str, overrides: list[str]) -> DictConfig:

@@ -31,17 +31,41 @@ def find_env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
         try:
             importlib.import_module(module)
         except ImportError as err:
-            raise ValueError(f"env id {env_id!r}: cannot import module {module!r} ({err})") from err
+            missing = isinstance(err, ModuleNotFoundError) and module.split(".")[0] == (err.name or "").split(".")[0]
+            where = (f"; a module of yours must be importable: put its folder on PYTHONPATH (PYTHONPATH=<folder> "
+                     f"python train.py ...) or install it" if missing else "")
+            raise ValueError(f"env id {env_id!r}: cannot import module {module!r} ({err}){where}") from err
     try:
         return gym.spec(name)
     except gym.error.Error as err:
-        close = difflib.get_close_matches(name, list(gym.registry), n=5, cutoff=0.6)
+        own = registered_by(module) if module else []
+        close = difflib.get_close_matches(name, own or list(gym.registry), n=5, cutoff=0.6)
         hint = suite_hint(name) or (
-            f"close matches: {close}"
-            if close
+            f"close matches: {close}" if close
+            else f"module {module!r} registers {own}" if own
+            else f"module {module!r} registers no env (gymnasium.register(...) when it is imported)" if module
             else "run gymnasium.pprint_registry() to list the registered ids"
         )
+        if own and close:
+            hint += f" (module {module!r} registers {own})"
         raise ValueError(f"env id {env_id!r} is not a registered gymnasium id; {hint}") from err
+
+
+def registered_by(module: str) -> list[str]:
+    """The gymnasium ids whose entry point is in ``module`` (or a module under it).
+
+    Examples:
+        >>> from rlkit.envs.make import registered_by
+        >>> "CartPole-v1" in registered_by("gymnasium.envs.classic_control")
+        True
+    """
+    def module_of(entry_point: object) -> str:
+        if isinstance(entry_point, str):
+            return entry_point.partition(":")[0]
+        return str(getattr(entry_point, "__module__", ""))
+
+    return sorted(env_id for env_id, spec in gym.registry.items()
+                  if module_of(spec.entry_point) == module or module_of(spec.entry_point).startswith(module + "."))
 
 
 def suite_hint(name: str) -> str | None:

@@ -122,7 +122,11 @@ class RunningMeanStd:
         self.count = float(epsilon)
 
     def update(self, batch: np.ndarray) -> None:
-        """Merges the statistics of ``batch`` (rows: samples)."""
+        """Merges the statistics of ``batch`` (rows: samples). A float16 batch is widened first (its
+        squares overflow past 65504: the variance became inf); float32 is taken as it is, as
+        stable-baselines3 takes it (its batch statistics in float32, merged in float64)."""
+        if batch.dtype.kind == "f" and batch.dtype.itemsize < 4:
+            batch = batch.astype(np.float64)
         batch_mean, batch_var, batch_count = np.mean(batch, axis=0), np.var(batch, axis=0), batch.shape[0]
         delta = batch_mean - self.mean
         total = self.count + batch_count
@@ -443,7 +447,8 @@ TRANSFORMS: dict[str, TransformKind] = {
         "clip_observation": (_positive, "a number > 0"), "clip_reward": (_positive, "a number > 0"),
         "epsilon": (_positive, "a number > 0")}),
     "clip_reward": TransformKind(_clip_reward, False, "rewards clipped to [low, high] for learning",
-                                 {"low": (_number, "a number"), "high": (_number, "a number")}, _ordered_bounds),
+                                 {"low": (_bound, "a number (-inf: no lower bound)"),
+                                  "high": (_bound, "a number (inf: no upper bound)")}, _ordered_bounds),
 }
 
 
@@ -496,9 +501,9 @@ def check_transforms(specs: Sequence[Mapping[str, Any]], game_limit_option: str 
         if missing:
             raise ValueError(f"env.transforms[{i}] ({name}) needs {missing}")
         for key, value in spec.items():
-            if isinstance(value, float) and not math.isfinite(value):
+            valid, expected = kind.limits.get(key, (None, ""))  # (a knob's limits say whether inf is a value)
+            if valid is None and isinstance(value, float) and not math.isfinite(value):
                 raise ValueError(f"env.transforms[{i}].{key}={value!r} is invalid: expected a finite number")
-            valid, expected = kind.limits.get(key, (None, ""))
             if valid is not None and not valid(value):
                 raise ValueError(f"env.transforms[{i}].{key}={value!r} is invalid ({name}): expected {expected}")
         problem = kind.consistent(spec) if kind.consistent is not None else None

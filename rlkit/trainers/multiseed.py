@@ -57,12 +57,11 @@ from rlkit.trainers.trainer import (
     _optimizer_mismatch,
     _Window,
     due,
-    failure_line,
     repeat_of,
     sample_slices,
     scale_learning_rates,
 )
-from rlkit.errors import CheckpointMismatchError
+from rlkit.errors import CheckpointMismatchError, failure_line
 from rlkit.utils.state import first_mismatch
 
 __all__ = ["MultiSeedEvaluator", "MultiSeedTrainer", "SeedOutputs", "seed_views"]
@@ -396,9 +395,10 @@ class MultiSeedTrainer:
                         out.episodes.record(self.frames, returns, lengths)
                 self._periodic()
                 if self._signal is not None:
+                    saved = self.save()  # (train.log: its checkpoint line, then the end line, as an ordinary run's)
                     log.info("end: interrupted by %s at %d frames; checkpoint written",
                              signal.Signals(self._signal).name, self.frames)
-                    raise TrainingInterrupted(self._signal, self.save())
+                    raise TrainingInterrupted(self._signal, saved)
             self._finish()
             finals = ", ".join(f"seed {out.seed} ({_STATUS_WORDS.get(out.status, out.status)}) {out.last_eval.get('eval_return', float('nan')):.4g}"
                                for out in self.outputs)

@@ -20,7 +20,7 @@ import torch
 from tensordict import TensorDictBase
 
 from rlkit.data.slices import NoValidSliceError
-from rlkit.errors import CheckpointMismatchError, ConfigError, RlkitError
+from rlkit.errors import CheckpointMismatchError, ConfigError, RlkitError, failure_line
 from rlkit.trainers.callbacks import TrainerCallback
 from rlkit.trainers.checkpoint import (
     checkpoint_dir,
@@ -121,12 +121,6 @@ class TrainerSettings:
                 raise ValueError(f"TrainerSettings: {name}={value!r} is invalid; expected {expected}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"unknown lr_schedule {self.lr_schedule!r}; valid choices: {list(LR_SCHEDULES)}")
-
-
-def failure_line(err: BaseException) -> str:
-    """An exception in one line: its type and the first line of its message."""
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
 
 
 #: Seconds within which the same signal again is the first one delivered twice, not a second signal

@@ -88,6 +88,17 @@ def test_running_stats_match_the_exact_reference_and_a_hand_computed_value():
     assert one.count == pytest.approx(2.0001)
 
 
+def test_float16_observations_do_not_overflow_the_variance():
+    """1000^2 is past float16's largest value: the variance was inf, and the feature normalised to 0
+    for good."""
+    rms = RunningMeanStd((1,))
+    rms.update(np.array([[0.0], [1000.0]], dtype=np.float16))
+    wide = RunningMeanStd((1,))
+    wide.update(np.array([[0.0], [1000.0]]))
+    assert np.isfinite(rms.var).all() and rms.var == pytest.approx(wide.var, rel=1e-12)
+    assert rms.mean == pytest.approx(wide.mean, rel=1e-12)
+
+
 def test_normalize_first_steps_by_hand():
     """Two sub-envs, one observation element, gamma 0.5: the numbers worked out on paper."""
     norm = Normalize(gamma=0.5)
