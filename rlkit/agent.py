@@ -255,8 +255,8 @@ class Agent:
                 the env's observation shape (one observation) or with a leading batch dim, as the
                 env gives it (the run's normalisation is applied inside); for a ``Discrete``
                 observation space of ``n`` values its integer index, a batch of them (``[B]``, or
-                ``[B, 1]``: a 1-D input of length ``n`` must be one one-hot encoding), or the
-                one-hot encoding the networks take. For a ``Dict`` observation space the dict the
+                ``[B, 1]``; ``n`` integers are refused: ``n`` indices or one encoding?), or the
+                one-hot encoding the networks take (float or bool). For a ``Dict`` observation space the dict the
                 env gives: its ``"observation"`` entry, and its ``"action_mask"`` entry where it
                 has one and ``action_mask`` is not given.
             action_mask: bool, True = allowed (envs with an action mask); all allowed by default.
@@ -290,10 +290,10 @@ class Agent:
                 obs = self._one_hot(obs[:, 0])
             elif obs.dim() == 0 or (obs.dim() == 1 and obs.shape[0] != n):
                 obs = self._one_hot(obs)
-            elif obs.dim() == 1 and not (bool(((obs == 0) | (obs == 1)).all()) and int(obs.sum()) == 1):
-                raise ValueError(f"observation {obs.tolist()[:8]}{' ...' if n > 8 else ''} of length {n} is not a "
-                                 f"one-hot encoding of the env's Discrete({n}) space (0/1, one 1); a batch of {n} "
-                                 f"indices goes in as shape ({n}, 1)")
+            elif obs.dim() == 1:  # n integers: n indices, or one encoding? (n sub-envs give such a vector)
+                raise ValueError(f"observation {obs.tolist()[:8]}{' ...' if n > 8 else ''}: {n} integers are {n} "
+                                 f"indices of the env's Discrete({n}) space or one one-hot encoding; give a batch of "
+                                 f"{n} indices as shape ({n}, 1), an encoding as float or bool")
         single = obs.dim() == len(shape)
         if tuple(obs.shape[obs.dim() - len(shape):]) != shape or obs.dim() > len(shape) + 1:
             raise ValueError(f"observation of shape {tuple(obs.shape)}; this agent takes {shape} or a batch "

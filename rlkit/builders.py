@@ -206,28 +206,34 @@ def _check_mapping_items(section: Any, schema: type, prefix: str) -> None:
                                   f"...}}), as in {prefix}{f.name}=[{example}]")
 
 
-#: Subtrees whose numbers are not rlkit's knobs, or are checked by their owner: ``env.make_kwargs``
-#: go to the env's constructor as given (a Box bound may be infinite); each ``env.transforms`` item
-#: is checked by its transform's knob checks (:func:`rlkit.envs.transforms.check_transforms`), where
-#: ``clip_reward``'s bounds may be infinite (no bound on that side).
-_NOT_FINITE_CHECKED = ("env.make_kwargs", "env.transforms")
+#: Subtrees where an infinite number is a value: ``env.make_kwargs`` go to the env's constructor as
+#: given (a Box bound may be infinite).
+_INFINITE_TAKEN = ("env.make_kwargs",)
+#: Subtrees whose numbers their owner checks: each ``env.transforms`` item by its transform's knob
+#: checks (:func:`rlkit.envs.transforms.check_transforms`), where ``clip_reward``'s bounds may be
+#: infinite (no bound on that side).
+_CHECKED_BY_OWNER = ("env.transforms",)
 
 
-def _check_finite(node: Any, where: str) -> None:
+def _check_finite(node: Any, where: str, infinite: bool = False) -> None:
     """Refuses NaN and infinite numbers anywhere in a section (``algo.optim.lr=inf``): no knob of
-    rlkit takes them, and an optimiser or a schedule would only fail later, mid-run (except under
-    :data:`_NOT_FINITE_CHECKED`)."""
-    if where in _NOT_FINITE_CHECKED:
+    rlkit takes them, and an optimiser or a schedule would only fail later, mid-run. Under
+    :data:`_INFINITE_TAKEN` (``infinite``) an infinite number is taken, NaN still refused (a resume
+    compares the saved values, and NaN equals nothing); :data:`_CHECKED_BY_OWNER` is left to its owner."""
+    if where in _CHECKED_BY_OWNER:
         return
+    infinite = infinite or where in _INFINITE_TAKEN
     if isinstance(node, DictConfig):
         node = OmegaConf.to_container(node, resolve=True, throw_on_missing=False)
     if isinstance(node, dict):
         for key, value in node.items():
-            _check_finite(value, f"{where}.{key}")
+            _check_finite(value, f"{where}.{key}", infinite)
     elif isinstance(node, (list, tuple)):
         for i, item in enumerate(node):
-            _check_finite(item, f"{where}[{i}]")
-    elif isinstance(node, float) and not math.isfinite(node):
+            _check_finite(item, f"{where}[{i}]", infinite)
+    elif isinstance(node, float) and math.isnan(node):
+        raise ConfigError(f"{where}={node!r} is invalid: expected a number")
+    elif isinstance(node, float) and not infinite and math.isinf(node):
         raise ConfigError(f"{where}={node!r} is invalid: expected a finite number")
 
 

@@ -32,7 +32,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from rlkit.builders import Settings, apply_overrides, resolved_container, validate_config
 from rlkit.config_schema import usable_cpus
-from rlkit.errors import CheckpointError, ConfigError, RunDirError
+from rlkit.data import Bounded, Categorical, OneHot
+from rlkit.errors import CheckpointError, ConfigError, EnvError, RlkitError, RunDirError, failure_line
 from rlkit.envs.transforms import transform_settings
 from rlkit.factories import (
     build_multiseed_trainer,
@@ -278,19 +279,31 @@ def preflight(cfg: DictConfig) -> Settings:
 
 
 def _probe_step(env: Any) -> None:
-    """One step of an env built in memory (and thrown away after), with a random allowed action: an
-    env whose ``step`` breaks the gymnasium API, raises, or returns what rlkit refuses is refused
-    before the run directory exists (:meth:`~rlkit.envs.GymEnv.advance` names the env and the
-    step). The global torch RNG is left as it was."""
-    with torch.random.fork_rng(devices=[]):
+    """One step of an env built in memory (and thrown away after): an env whose ``reset`` or ``step``
+    breaks the gymnasium API, raises, or returns what rlkit refuses is refused in one line, naming the
+    env, before the run directory exists. The action is a fixed valid one: the first allowed discrete
+    action, the middle of a Box's bounds (0, or the finite bound, where a side is infinite); no random
+    number is drawn. During training the same failures keep their traceback (they may be rlkit's)."""
+    spec, n = env.action_spec, env.num_envs
+    try:
         env.reset()
         mask = env.next_state_tensors()[1]
-        spec = env.action_spec
-        action = spec.rand((env.num_envs,))
-        if mask is not None:  # (a discrete action space: each sub-env's first allowed action)
-            first = mask.to(torch.float32).argmax(-1)
-            action = (torch.nn.functional.one_hot(first, spec.n) if action.dim() == 2 else first).to(action.dtype)
-        env.advance(action)
+        if isinstance(spec, (Categorical, OneHot)):
+            first = mask.to(torch.float32).argmax(-1) if mask is not None else torch.zeros(n, dtype=torch.long)
+            action = torch.nn.functional.one_hot(first, spec.n) if isinstance(spec, OneHot) else first
+        elif isinstance(spec, Bounded):
+            low, high = spec.low.to(torch.float64), spec.high.to(torch.float64)
+            middle = torch.where(low.isinf() | high.isinf(), torch.zeros_like(low), (low + high) / 2)
+            middle = torch.where(low.isinf() & ~high.isinf(), high.clamp(max=0.0), middle)
+            middle = torch.where(high.isinf() & ~low.isinf(), low.clamp(min=0.0), middle)
+            action = middle.expand(n, *middle.shape)
+        else:
+            action = torch.zeros(n, *spec.shape)
+        env.advance(action.to(spec.dtype))
+    except RlkitError:
+        raise
+    except Exception as err:  # the env's own code, or its reset/step breaking the gymnasium API
+        raise EnvError(f"env {env.env_id!r} failed in its first step: {failure_line(err)}") from err
 
 
 def _build(settings: Settings, run_dir: Path,

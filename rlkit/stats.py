@@ -42,8 +42,10 @@ DEFAULT_REPS = 2000
 #: Fewest runs (of all tasks together) :func:`aggregate` gives an interval for. Below it the percentile
 #: interval of the IQM is the runs' own range, not an interval: with 4 runs a resample keeps 3 copies
 #: of the lowest run (IQM = that run) with probability 5 % > 2.5 %, so the interval is exactly
-#: [min, max] always; with 3 runs (IQM = mean) in 72 % of normal samples. Its coverage on normal
-#: samples at a nominal 95 % (2,000 samples each): 0.76 (3 runs), 0.90 (5), 0.92 (10), 0.94 (20).
+#: [min, max] always; with 3 runs (IQM = the mean) a resample of three copies of the lowest run has
+#: probability 1/27 = 3.7 % > 2.5 %, so it is the range too (up to the rounding of a mean of three
+#: equal numbers). Its coverage on normal samples at a nominal 95 % (2,000 samples each): 0.76 (3
+#: runs), 0.90 (5), 0.92 (10), 0.94 (20).
 MIN_RUNS_FOR_CI = 5
 
 

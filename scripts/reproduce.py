@@ -449,11 +449,15 @@ def batchable(options: Options) -> bool:
     from rlkit.errors import RlkitError
     from rlkit.run import preflight
 
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = hydra_compose("config", overrides=[f"experiment={options.experiment}", "num_seeds=2", *options.overrides])
+    def config(num_seeds: int) -> Any:
+        with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+            return hydra_compose("config", overrides=[f"experiment={options.experiment}", f"num_seeds={num_seeds}",
+                                                      *options.overrides])
+
     try:
-        preflight(cfg)
+        preflight(config(2))
     except RlkitError as err:
+        preflight(config(1))  # (what fails for one seed too, an env whose step fails, is refused as it is)
         print(f"reproduce.py: {options.experiment} trains one process per seed ({err})", file=sys.stderr)
         return False
     return True
@@ -741,7 +745,7 @@ def aggregate(options: Options, expected: dict[str, Any], runs: list[report.Run]
     summary = report.summarize(options.experiment, runs, PUBLISHED.get(options.experiment), env_name(expected["env"]),
                                eval_epsilon=float((expected.get("trainer") or {}).get("eval_epsilon") or 0.0))
     request = saved_request(options.out)
-    commits = request_commits(request)
+    commits = request_commits(request, sorted(find_runs(options.out / "runs")))
     summary["commits"] = {str(s): commits.get(str(s), []) for s in options.seeds}
     others = sorted(set(find_runs(options.out / "runs")) - set(options.seeds))
     if others:
@@ -765,23 +769,23 @@ def aggregate(options: Options, expected: dict[str, Any], runs: list[report.Run]
     return summary
 
 
-def request_commits(request: dict[str, Any]) -> dict[str, list[str]]:
+def request_commits(request: dict[str, Any], trained: list[int] | None = None) -> dict[str, list[str]]:
     """The rlkit commits each seed of ``request.json`` was trained with, in order (a resumed seed may
     have several); a request written before they were kept per seed gives its one ``commit`` to the
-    seeds it asked for.
+    seeds it asked for, or, written before it named them, to the seeds ``trained`` (those with runs).
 
     >>> request_commits({"commits": {"0": ["abc"], "1": ["abc", "def"]}})
     {'0': ['abc'], '1': ['abc', 'def']}
-    >>> request_commits({"seeds": [0, 1], "commit": "abc"}), request_commits({})
-    ({'0': ['abc'], '1': ['abc']}, {})
+    >>> request_commits({"seeds": [0, 1], "commit": "abc"}), request_commits({"commit": "abc"}, [2]), request_commits({})
+    ({'0': ['abc'], '1': ['abc']}, {'2': ['abc']}, {})
     """
     commits = request.get("commits")
     if isinstance(commits, dict):
         return {str(seed): [str(c) for c in listed] for seed, listed in commits.items() if isinstance(listed, list)}
     commit, seeds = request.get("commit"), request.get("seeds")
-    if commit and isinstance(seeds, list):
-        return {str(seed): [str(commit)] for seed in seeds}
-    return {}
+    if not isinstance(seeds, list):
+        seeds = trained or []
+    return {str(seed): [str(commit)] for seed in seeds} if commit else {}
 
 
 def training_request(options: Options, trained: list[int], previous: dict[str, Any]) -> dict[str, Any]:
@@ -789,7 +793,7 @@ def training_request(options: Options, trained: list[int], previous: dict[str, A
     seeds and overrides asked for, how they train, and each seed's commits (``previous`` ones kept,
     this checkout's appended to the seeds it trains)."""
     commit = git_commit() or "unknown"
-    commits = request_commits(previous)
+    commits = request_commits(previous, sorted(find_runs(options.out / "runs")))
     for seed in trained:
         listed = commits.setdefault(str(seed), [])
         if not listed or listed[-1] != commit:
@@ -842,6 +846,8 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 check_creatable(options.out, "out=")
                 train, resume, done = plan(options, expected)  # (refusals first; then it moves stale runs)
+                # (before request.json: an experiment whose env cannot step is refused here, see batchable)
+                commands = train_commands(options, train, resume) if train or resume else []
         except (UsageError, RlkitError) as err:
             refuse(err)
         if not options.aggregate_only:
@@ -855,7 +861,7 @@ def main(argv: list[str] | None = None) -> int:
                     f.write(json.dumps(request, indent=2) + "\n")
                 kept = (f"the runs in {options.out / 'runs'} were stopped; rerun the same command to resume them from "
                         f"their checkpoints (complete runs are not retrained)")
-                run_training(options, train_commands(options, train, resume), int(expected["total_frames"]))
+                run_training(options, commands, int(expected["total_frames"]))
         kept = "the runs are kept; rerun the same command to write the report (complete runs are not retrained)"
         summary = aggregate(options, expected, runs)
     except KeyboardInterrupt:

@@ -265,8 +265,14 @@ def _pm(mean: float, std: float, no_std: str = "(std not published)") -> str:
 
 
 def pm_seeds(agg: dict[str, float]) -> str:
-    """``mean ± std`` over seeds; one seed has no std (``± n/a``), not a std of 0."""
-    return _pm(agg["mean"], agg["std"], "± n/a")
+    """``mean ± std`` over seeds; one seed has no std (``± n/a``), not a std of 0 (which a
+    ``summary.json`` written before holds).
+
+    >>> pm_seeds({"mean": 2.0, "std": 0.0, "seeds": 1}), pm_seeds({"mean": 2.0, "std": 0.5, "seeds": 2})
+    ('2.00 ± n/a', '2.00 ± 0.50')
+    """
+    std = math.nan if int(agg.get("seeds", 2)) == 1 else agg["std"]
+    return _pm(agg["mean"], std, "± n/a")
 
 
 def _iqm(agg: dict[str, float]) -> str:
@@ -283,8 +289,8 @@ def interval(agg: dict[str, float]) -> str:
     >>> interval({"iqm_ci_low": 1.0, "iqm_ci_high": 2.5, "seeds": 5}), interval({"iqm_ci_low": float("nan"), "seeds": 3})
     ('[1.00, 2.50]', '[n/a: 3 seeds]')
     """
-    if math.isnan(agg["iqm_ci_low"]):
-        n = int(agg.get("seeds", 1))
+    n = int(agg.get("seeds", stats.MIN_RUNS_FOR_CI))
+    if math.isnan(agg["iqm_ci_low"]) or n < stats.MIN_RUNS_FOR_CI:  # (a summary.json written before has one)
         return f"[n/a: {n} seed{'' if n == 1 else 's'}]"
     return f"[{agg['iqm_ci_low']:.2f}, {agg['iqm_ci_high']:.2f}]"
 

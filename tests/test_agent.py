@@ -383,15 +383,17 @@ def test_a_discrete_observation_is_taken_as_the_env_gives_it(tmp_path):
     assert torch.equal(agent.act(torch.tensor([3, 4])), agent.act(torch.from_numpy(one_hot[[3, 4]])))
     with pytest.raises(ValueError, match=r"observation \[16\] is outside the env's Discrete\(16, start=0\) space"):
         agent.act([16])
-    # A one-hot vector of any dtype is one observation (not 16 indices); 16 indices go in as [16, 1].
-    for dtype in (np.int64, np.bool_, np.float32):
+    # A float or bool one-hot vector is one observation; 16 indices go in as [16, 1].
+    for dtype in (np.bool_, np.float32):
         assert agent.act(one_hot[5].astype(dtype)) == agent.act(one_hot[5])
     np.testing.assert_array_equal(agent.act(np.arange(16)[:, None]), agent.act(one_hot))
-    # 16 indices as a vector are not an encoding: refused (it gave one action for the "vector")
-    with pytest.raises(ValueError, match=r"observation \[0, 1, 2, 3, 4, 5, 6, 7\] \.\.\. of length 16 is not a "
-                                         r"one-hot encoding of the env's Discrete\(16\) space \(0/1, one 1\); a batch "
-                                         r"of 16 indices goes in as shape \(16, 1\)"):
-        agent.act(np.arange(16))
+    # 16 integers are refused, whatever their values: 16 sub-envs' indices (0..15 here, or all 0 but
+    # one 1 a step after a reset) read as one encoding gave one action for 16 observations
+    for ambiguous in (np.arange(16), one_hot[1].astype(np.int64)):
+        with pytest.raises(ValueError, match=r"16 integers are 16 indices of the env's Discrete\(16\) space or one "
+                                             r"one-hot encoding; give a batch of 16 indices as shape \(16, 1\), an "
+                                             r"encoding as float or bool"):
+            agent.act(ambiguous)
     env = gym.make("FrozenLake-v1")
     obs, _ = env.reset(seed=0)
     assert agent.act(obs) in range(4)

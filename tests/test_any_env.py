@@ -264,3 +264,46 @@ def test_single_vectorization_trains_and_evaluates_with_several_evaluation_episo
     auto = rlkit.train(common, output_dir=tmp_path / "auto")
     assert single.metrics["eval_return"] == auto.metrics["eval_return"]
     assert len(rlkit.evaluate(single.run_dir, episodes=4, output_dir=tmp_path / "eval")["returns"]) == 4
+
+
+# -- the start's step of an env built in memory ----------------------------------------------------
+@pytest.mark.parametrize("overrides", [
+    ["env=gym", "env.id=corridor_env:MaskedCorridor-v0"],  # (its step raises on a masked-out action)
+    ["algo=a2c", "env=gym", "env.id=corridor_env:FreeCorridor-v0"],  # a Box with infinite bounds
+    ["algo=a2c", "env=gym", "env.id=corridor_env:FreeCorridor-v0", "+env.make_kwargs={low: 0.5, high: inf}"],
+    ["env=FrozenLake"],
+    ["algo=a2c", "env=Pendulum", "algo.num_envs=3"],
+    ["num_seeds=2"],
+])
+def test_the_start_steps_a_valid_env_once_and_takes_it(overrides):
+    assert preflight(compose_cfg(overrides)) is not None
+
+
+def test_an_env_whose_step_fails_is_refused_before_rlkit_train_writes_anything(tmp_path):
+    """The probe ran for train.py only: rlkit.train wrote the run directory and a frame-0 checkpoint
+    before the first step failed."""
+    import rlkit
+
+    with pytest.raises(EnvError, match=r"env 'corridor_env:BrokenStepCorridor-v0' failed in its first step: "
+                                       r"RuntimeError: physics exploded"):
+        rlkit.train(["env=gym", "env.id=corridor_env:BrokenStepCorridor-v0"], output_dir=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_env_failing_mid_run_keeps_its_traceback(tmp_path, monkeypatch):
+    """Only the start's step turns an env's exception into a one-line refusal: later, the exception
+    is the env's (or rlkit's) and keeps its type and traceback."""
+    from examples.corridor import Corridor
+
+    step = Corridor.step
+    calls = []
+
+    def failing_later(self, action):
+        calls.append(None)
+        if len(calls) == 50:
+            raise RuntimeError("physics exploded at step 50")
+        return step(self, action)
+
+    monkeypatch.setattr(Corridor, "step", failing_later)
+    with pytest.raises(RuntimeError, match="physics exploded at step 50"):
+        train(tmp_path, ["env=gym", "env.id=examples.corridor:Corridor-v0", "total_frames=200"])

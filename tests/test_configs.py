@@ -76,10 +76,12 @@ def test_bad_values_in_nested_and_root_sections_are_one_line_naming_the_key(over
                                          r"\(No module named 'no_such_module'\); a module of yours must be importable: "
                                          r"put its folder on PYTHONPATH"),
     # an id its module does not register: the ids it does (not close matches from all of gymnasium)
-    (["env.id=corridor_env:Nope-v0"], r"env\.id='corridor_env:Nope-v0' is not a registered gymnasium id; module "
-                                      r"'corridor_env' registers \['ArrayRewardCorridor-v0', "),
-    (["env.id=corridor_env:MaskedCoridor-v0"], r"close matches: \['MaskedCorridor-v0'.*\] \(module 'corridor_env' "
-                                               r"registers \['ArrayRewardCorridor-v0', "),
+    (["env.id=corridor_env:Nope-v0"], r"env\.id='corridor_env:Nope-v0' is not a registered gymnasium id; the ids "
+                                      r"with entry points in module 'corridor_env': \['ArrayRewardCorridor-v0', "),
+    # (a module of hundreds of ids: the first ten)
+    (["env.id=ale_py:Pongg-v9"], r"the ids with entry points in module 'ale_py': \[[^\]]*\] and [0-9]+ more\)$"),
+    (["env.id=corridor_env:MaskedCoridor-v0"], r"close matches: \['MaskedCorridor-v0'.*\] \(the ids with entry points "
+                                               r"in module 'corridor_env': \['ArrayRewardCorridor-v0', "),
     (["env.target_return=solved"], r"env\.target_return='solved' is invalid: expected a number, 'auto'"),
     # (OmegaConf's own message named only the section: "bad value for env: Cannot assign str to Dict[str, Any]")
     (["+env.transforms=[normalize]"], r"^env\.transforms\[0\]='normalize' is invalid: expected a mapping "
@@ -125,6 +127,9 @@ def test_infinite_values_are_taken_where_they_mean_something():
     assert settings.env.make_kwargs["low"] == float("-inf")
     with pytest.raises(ConfigError, match=r"algo\.optim\.lr=inf is invalid: expected a finite number"):
         validate_config(_compose("algo.optim.lr=inf"))
+    # NaN still is not (a resume compares the saved value with itself, and NaN equals nothing)
+    with pytest.raises(ConfigError, match=r"^env\.make_kwargs\.low=nan is invalid: expected a number$"):
+        validate_config(_compose("env=gym", "env.id=corridor_env:FreeCorridor-v0", "+env.make_kwargs.low=nan"))
 
 
 @pytest.mark.parametrize("logger", ["csv", "wandb", "none", "tensorboard"])

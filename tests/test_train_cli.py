@@ -437,10 +437,10 @@ def test_resume_refuses_another_output_dir(cli, tmp_path):
                                               "experiment made for c51 (conf/experiment/)"),
     # an env whose step breaks the gymnasium API or raises: refused by a step taken in memory
     (["env=gym", "env.id=corridor_env:BrokenStepCorridor-v0", "+env.make_kwargs.mode=four_tuple"],
-     "rlkit: env 'corridor_env:BrokenStepCorridor-v0' failed at step 1: ValueError: not enough values to unpack "
+     "rlkit: env 'corridor_env:BrokenStepCorridor-v0' failed in its first step: ValueError: not enough values to unpack "
      "(expected 5, got 4)"),
     (["algo=a2c", "env=gym", "env.id=corridor_env:BrokenStepCorridor-v0", "algo.num_envs=2"],
-     "rlkit: env 'corridor_env:BrokenStepCorridor-v0' failed at step 1: RuntimeError: physics exploded"),
+     "rlkit: env 'corridor_env:BrokenStepCorridor-v0' failed in its first step: RuntimeError: physics exploded"),
     # a constructor's KeyError says only the key: the error's type says what it is
     (["env=FrozenLake", "+env.make_kwargs.map_name=9x9"],
      "rlkit: env 'FrozenLake-v1' could not be built with env.make_kwargs={'map_name': '9x9'}: KeyError: '9x9'"),
@@ -556,3 +556,20 @@ def test_a_second_ctrl_c_in_a_started_run_ends_with_the_resume_hint(cli, tmp_pat
     err = capsys.readouterr().err.strip().splitlines()
     assert info.value.code == 130 and err[-1].startswith("train.py interrupted; resume with: python train.py resume="), err
     assert (run_dir / "config.yaml").is_file()
+
+
+def test_an_experiment_that_chooses_no_algorithm_takes_any_algo(tmp_path):
+    """experiment=<e> algo=<a> is refused only where <e> is made for another algorithm: a user's
+    experiment of env and budget settings combines with any algo= (and experiment=null with all)."""
+    from rlkit.cli.command_line import _experiment_algo_problem
+
+    conf = tmp_path / "conf"
+    shutil.copytree(cli_module.CONF_DIR, conf)
+    (conf / "experiment" / "long_acrobot.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - override /env: Acrobot\n\ntotal_frames: 1000\n")
+    (conf / "experiment" / "tuned_dqn.yaml").write_text("# @package _global_\nalgo:\n  batch_size: 64\n")
+    assert _experiment_algo_problem(conf, "config", ["experiment=long_acrobot", "algo=a2c"]) is None
+    assert _experiment_algo_problem(conf, "config", ["experiment=tuned_dqn", "algo=a2c"]).startswith(
+        "experiment=tuned_dqn is made for algo=dqn")
+    assert _experiment_algo_problem(conf, "config", ["experiment=a2c_cartpole", "algo=dqn"]).startswith(
+        "experiment=a2c_cartpole is made for algo=a2c")

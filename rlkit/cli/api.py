@@ -16,13 +16,13 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from rlkit.builders import GROUP_KEYS, validate_config
+from rlkit.builders import GROUP_KEYS
 from rlkit.cli.base import CONF_DIR
 from rlkit.cli.command_line import command_line_problem
 from rlkit.cli.naming import env_label_resolver, register_resolvers
 from rlkit.errors import ConfigError
 from rlkit.rundir import quoted
-from rlkit.run import run
+from rlkit.run import preflight, run
 
 if TYPE_CHECKING:
     from rlkit.agent import Agent
@@ -120,7 +120,7 @@ def train(overrides: Sequence[str] | Mapping[str, Any] | None = None, *,
     if cfg.get("resume"):
         raise ConfigError(f"resume={cfg.resume}: rlkit.train starts new runs; resume one with python train.py "
                           f"resume={cfg.resume}")
-    settings = validate_config(cfg)
+    settings = preflight(cfg)  # (as train.py: the env built and stepped once in memory before the run directory)
     if output_dir is None:
         env_label = env_label_resolver(settings.env.id, settings.env.game)
         output_dir = (Path("outputs") / time.strftime("%Y-%m-%d") / f"{time.strftime('%H-%M-%S')}_{settings.algo.name}_"

@@ -384,28 +384,32 @@ def _unquoted(value: str) -> str:
 
 
 def _experiment_algo_problem(conf_dir: Path, config_name: str, chosen: list[str]) -> str | None:
-    """``experiment=<e> algo=<a>`` where the experiment is made for another algorithm: its ``algo.*``
-    settings are that algorithm's (Hydra took ``algo=<a>`` and then refused a key of the experiment's,
-    which the user never typed, or trained a mixture).
+    """``experiment=<e> algo=<a>`` where the experiment is made for another algorithm: it chooses one
+    (its algo differs from the config's default), or it sets ``algo.*`` values of the default one.
+    Its ``algo.*`` settings would then be read as ``<a>``'s: Hydra refused a key of the experiment's,
+    which the user never typed, or trained a mixture.
 
     Examples:
         >>> from rlkit.cli.base import CONF_DIR
         >>> from rlkit.cli.command_line import _experiment_algo_problem
         >>> _experiment_algo_problem(CONF_DIR, "config", ["experiment=dqn_cartpole", "algo=c51"])
         'experiment=dqn_cartpole is made for algo=dqn (its algo.* settings are for dqn): drop algo=c51, or choose an experiment made for c51 (conf/experiment/)'
-        >>> _experiment_algo_problem(CONF_DIR, "config", ["experiment=dqn_cartpole", "algo=dqn"]) is None
-        True
+        >>> [_experiment_algo_problem(CONF_DIR, "config", choice) for choice in
+        ...  (["experiment=dqn_cartpole", "algo=dqn"], ["experiment=null", "algo=c51"], ["algo=c51"])]
+        [None, None, None]
     """
     given = dict(choice.split("=", 1) for choice in chosen)
     experiment, algo = given.get("experiment"), given.get("algo")
-    if not experiment or not algo or algo == "null":
+    if not experiment or not algo or "null" in (experiment, algo):
         return None
     try:
-        made_for = _composed(conf_dir, config_name, [f"experiment={experiment}"]).algo.name
+        made = _composed(conf_dir, config_name, [f"experiment={experiment}"]).algo
+        default = _composed(conf_dir, config_name, []).algo
     except (HydraException, OmegaConfBaseException):
         return None  # Hydra's own composition says what is wrong
-    if made_for == algo:
-        return None
+    made_for = made.name
+    if made_for == algo or (made_for == default.name and made == default):
+        return None  # (an experiment that neither chooses an algorithm nor sets one's values)
     return (f"experiment={experiment} is made for algo={made_for} (its algo.* settings are for {made_for}): drop "
             f"algo={algo}, or choose an experiment made for {algo} (conf/experiment/)")
 

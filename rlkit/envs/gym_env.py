@@ -19,7 +19,6 @@ from rlkit.envs.make import Vectorization, make_vector_env
 from rlkit.envs.single import GAME_OVER, SingleBackend, SingleEnv
 from rlkit.envs.spaces import ActionEncoding, SpaceCodec, describe_spec
 from rlkit.envs.transforms import EnvTransform, TransformStep
-from rlkit.errors import EnvError, RlkitError, failure_line
 from rlkit.utils.devices import device_problem
 
 if TYPE_CHECKING:
@@ -297,12 +296,7 @@ class GymEnv:
         """
         encoded = check_action(self._codec, action, self._mask, self._num_envs, self._env_id, self._step_count + 1)
         self._fresh = False
-        try:
-            obs, reward, terminated, truncated, done, any_done, info = self._backend.step(encoded)
-        except RlkitError:
-            raise
-        except Exception as err:  # the env's own code, or its step breaking the gymnasium API: named
-            raise EnvError(f"env {self._env_id!r} failed at step {self._step_count + 1}: {failure_line(err)}") from err
+        obs, reward, terminated, truncated, done, any_done, info = self._backend.step(encoded)
         self._step_count += 1
         now_np, now_mask = self._codec.observe(obs, info)
         if self._same_step:

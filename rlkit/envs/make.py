@@ -40,14 +40,14 @@ def find_env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
     except gym.error.Error as err:
         own = registered_by(module) if module else []
         close = difflib.get_close_matches(name, own or list(gym.registry), n=5, cutoff=0.6)
+        shown = f"{own[:10]}" + (f" and {len(own) - 10} more" if len(own) > 10 else "")
         hint = suite_hint(name) or (
             f"close matches: {close}" if close
-            else f"module {module!r} registers {own}" if own
-            else f"module {module!r} registers no env (gymnasium.register(...) when it is imported)" if module
+            else f"the ids with entry points in module {module!r}: {shown}" if own
             else "run gymnasium.pprint_registry() to list the registered ids"
         )
         if own and close:
-            hint += f" (module {module!r} registers {own})"
+            hint += f" (the ids with entry points in module {module!r}: {shown})"
         raise ValueError(f"env id {env_id!r} is not a registered gymnasium id; {hint}") from err
 
 

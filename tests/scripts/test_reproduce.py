@@ -724,7 +724,19 @@ def test_each_seed_keeps_the_commits_it_was_trained_with(tmp_path, capsys, monke
     assert f"warning: {out} also holds runs of seeds [0], which this report (seeds=[1]) leaves out" in err
     text = (out / "results.md").read_text()
     assert "The runs of seeds [0] in this reproduction's folder are not in this report" in text
-    assert "- Trained with rlkit commits: seed 1 `bbb`." in text or "- Trained with rlkit commit `bbb`." in text
+    assert "- Trained with rlkit commit `bbb`." in text  # (the one seed reported)
+
+
+def test_files_written_before_keep_their_meaning(tmp_path):
+    """A summary.json aggregated before held a 3-seed 'interval' (the seeds' range) and a 1-seed std
+    of 0; a request.json from before it named its seeds held one commit: reports read from them now
+    show neither and keep the commit."""
+    old_three = {"mean": 10.07, "std": 0.93, "iqm": 10.07, "iqm_ci_low": 9.05, "iqm_ci_high": 11.30, "seeds": 3}
+    assert report.interval(old_three) == "[n/a: 3 seeds]" and report.pm_seeds(old_three) == "10.07 ± 0.93"
+    old_one = {"mean": 9.82, "std": 0.0, "iqm": 9.82, "iqm_ci_low": math.nan, "iqm_ci_high": math.nan, "seeds": 1}
+    assert report.pm_seeds(old_one) == "9.82 ± n/a"
+    assert reproduce.request_commits({"experiment": "dqn_minatar_breakout", "overrides": [], "commit": "f7b6"},
+                                     [0, 1, 2]) == {"0": ["f7b6"], "1": ["f7b6"], "2": ["f7b6"]}
 
 
 def test_the_regenerate_command_keeps_how_the_seeds_trained(tmp_path):
@@ -820,3 +832,14 @@ def test_an_out_that_cannot_be_a_directory_is_refused_in_one_line(tmp_path, caps
     assert refused(["experiment=dqn_cartpole", "seeds=1", f"out={tmp_path / 'f' / 'runs'}"], capsys) == \
         f"rlkit: out= '{tmp_path / 'f' / 'runs'}' cannot be created: Not a directory"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f"]
+
+
+def test_an_env_that_cannot_step_is_refused_not_trained_per_seed(tmp_path, capsys):
+    """batchable() took any refusal of a 2-seed start for 'not stackable' and launched one failing
+    training per seed; what fails for one seed too is refused before anything is written."""
+    out = tmp_path / "rep"
+    line = refused(["experiment=dqn_cartpole", "seeds=2", f"out={out}", "env=gym",
+                    "env.id=corridor_env:BrokenStepCorridor-v0", *TINY], capsys)
+    assert line == ("rlkit: env 'corridor_env:BrokenStepCorridor-v0' failed in its first step: RuntimeError: physics "
+                    "exploded")
+    assert not (out / "request.json").exists() and not (out / "runs").exists()
