@@ -311,6 +311,9 @@ def test_a_checkpoint_of_other_network_shapes_is_refused_before_anything_changes
     ("algo.buffer_size=5000", r"algo\.buffer_size=5000 cannot change when resuming \(the run has \d+\)"),
     ("algo.num_envs=2", r"algo\.num_envs=2 cannot change when resuming \(the run has 1\)"),
     ("env.id=Acrobot-v1", r"env\.id='Acrobot-v1' cannot change when resuming \(the run has 'CartPole-v1'\)"),
+    # a section's key, not the two whole sections (Atari's env.options has ten keys)
+    ("+env.make_kwargs.sutton_barto_reward=true",
+     r"env\.make_kwargs\.sutton_barto_reward=True cannot change when resuming \(the run has None\)"),
 ])
 def test_a_setting_that_shapes_the_checkpoint_is_named_when_a_resume_changes_it(finished, override, message):
     """Before, the checkpoint's shapes were named (``loss_module has unexpected 'value_network_params

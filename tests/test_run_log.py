@@ -122,6 +122,57 @@ def test_an_interrupt_is_announced_and_logged(tmp_path, monkeypatch, capsys, see
                                 "end: interrupted by SIGTERM at 240 frames; checkpoint written")
 
 
+@pytest.mark.parametrize("seeds", [[], ["num_seeds=2"]])
+def test_a_signal_right_after_a_periodic_checkpoint_does_not_write_it_again(tmp_path, monkeypatch, seeds):
+    """The interrupt wrote the state the periodic checkpoint of the same frame had just written (a
+    second 7 GB write for a full Atari replay)."""
+    forward = ALGORITHMS["dqn"].loss.forward
+    calls = []
+
+    def interrupting(self, td):
+        calls.append(None)
+        if len(calls) == 5:  # (in the batch that ends at frame 240, whose checkpoint is due)
+            os.kill(os.getpid(), signal.SIGTERM)
+        return forward(self, td)
+
+    monkeypatch.setattr(ALGORITHMS["dqn"].loss, "forward", interrupting)
+    with pytest.raises(TrainingInterrupted):
+        train(tmp_path, TINY + ["total_frames=1000", "trainer.checkpoint_interval=240", *seeds])
+    lines = log_lines(tmp_path)
+    assert [line for line in lines if line.startswith("checkpoint: frame 240 ")] == [lines[-2]]
+    assert lines[-1].startswith("end: interrupted")
+    from rlkit.trainers import load_checkpoint
+
+    assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["frames"] == 240
+
+
+@pytest.mark.parametrize("seeds", [[], ["num_seeds=2"]])
+def test_a_signal_during_an_evaluation_is_announced_at_once(tmp_path, monkeypatch, capsys, seeds):
+    """An Atari evaluation takes minutes and the stop waited for it in silence: users pressed Ctrl-C
+    again, which stops without a checkpoint. The first signal is now announced as it arrives."""
+    from rlkit.trainers import evaluator as evaluator_module
+    from rlkit.trainers import multiseed
+
+    patched = multiseed.MultiSeedEvaluator if seeds else evaluator_module.Evaluator
+    evaluate = patched.__call__
+    announced: list[str] = []
+
+    def signalled(self, *args):
+        os.kill(os.getpid(), signal.SIGTERM)  # (the handler runs here, during the evaluation)
+        announced.append(capsys.readouterr().err)
+        return evaluate(self, *args)
+
+    monkeypatch.setattr(patched, "__call__", signalled)
+    with pytest.raises(TrainingInterrupted):
+        train(tmp_path, TINY + ["total_frames=1000", *seeds])
+    message = ("SIGTERM received during the evaluation at frame 400: training stops when it ends, with a "
+               "checkpoint; a second signal stops at once, without one")
+    assert message in announced[0]  # (before the evaluation went on)
+    lines = log_lines(tmp_path)
+    assert message in lines
+    assert lines[-2].startswith("checkpoint: frame 400 -> ")
+
+
 def test_the_applications_logging_is_left_as_it_was(tmp_path):
     """The application logs warnings only: rlkit's INFO lines go to train.log, not to its handler;
     rlkit's warnings still reach it; the logger's level and propagation are restored."""

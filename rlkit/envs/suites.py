@@ -128,8 +128,8 @@ def _minatar(env_id: str | None, game: str | None, options: dict[str, Any]) -> R
 
     assert game is not None  # (checked)
     prob = float(options["sticky_action_prob"])
-    if not 0.0 <= prob <= 1.0:
-        raise ValueError(f"env.options.sticky_action_prob={prob!r} is invalid: expected a number in [0, 1]")
+    if not 0.0 <= prob < 1.0:  # (1: every step repeats the first action, NOOP, for good)
+        raise ValueError(f"env.options.sticky_action_prob={prob!r} is invalid: expected a number in [0, 1)")
     return ResolvedEnv(minatar_id(game, options["full_action_set"]),
                        {"sticky_action_prob": prob, "difficulty_ramping": options["difficulty_ramping"]})
 
@@ -160,8 +160,8 @@ def _atari(env_id: str | None, game: str | None, options: dict[str, Any]) -> Res
     resolved = {**options, **{k: v if options.get(k) is None else options[k]
                               for k, v in PROTOCOLS[options["protocol"]].items()}}
     prob = float(resolved["sticky_action_prob"])
-    if not 0.0 <= prob <= 1.0:
-        raise ValueError(f"env.options.sticky_action_prob={prob!r} is invalid: expected a number in [0, 1]")
+    if not 0.0 <= prob < 1.0:  # (1: every step repeats the first action, NOOP, for good)
+        raise ValueError(f"env.options.sticky_action_prob={prob!r} is invalid: expected a number in [0, 1)")
     for key in ("frame_stack", "screen_size", "max_episode_frames"):
         if not isinstance(resolved[key], int) or isinstance(resolved[key], bool) or resolved[key] < 1:
             raise ValueError(f"env.options.{key}={resolved[key]!r} is invalid: expected a positive integer")

@@ -53,6 +53,7 @@ from rlkit.trainers.trainer import (
     TrainerSettings,
     TrainingInterrupted,
     _class_name,
+    announce_stop_after_evaluation,
     components_mismatch,
     _optimizer_mismatch,
     _Window,
@@ -203,6 +204,9 @@ class MultiSeedTrainer:
         evaluator: a :class:`MultiSeedEvaluator`.
         drop_non_finite: drop a seed whose loss or gradient is non-finite instead of stopping.
     """
+
+    _evaluating = False  # an evaluation is running (a stop signal is announced: see _on_signal)
+    _saved: tuple[int, Path] | None = None  # (frames, path) of the last checkpoint, while it is current
 
     def __init__(self, *, seeds: Sequence[int], collector: MultiSeedCollector, loss_module, optimizer,
                  run_dir, seed_dirs: Sequence[Path], settings: TrainerSettings, replay: SeedReplay | None = None,
@@ -362,6 +366,7 @@ class MultiSeedTrainer:
         keep = self.settings.checkpoint_interval or None if snapshot else None
         path = save_run_checkpoint(self.run_dir, self.state_dict(), frames=self.frames, keep_every=keep)
         log.info("checkpoint: frame %d -> %s (all %d seeds)", self.frames, path, self.num_seeds)
+        self._saved = (self.frames, path)
         return path
 
     # -- the loop -------------------------------------------------------------------------------
@@ -395,7 +400,8 @@ class MultiSeedTrainer:
                         out.episodes.record(self.frames, returns, lengths)
                 self._periodic()
                 if self._signal is not None:
-                    saved = self.save()  # (train.log: its checkpoint line, then the end line, as an ordinary run's)
+                    # (the periodic checkpoint just written at these frames, else a new one; its line, then the end line)
+                    saved = self._saved[1] if self._saved is not None and self._saved[0] == self.frames else self.save()
                     log.info("end: interrupted by %s at %d frames; checkpoint written",
                              signal.Signals(self._signal).name, self.frames)
                     raise TrainingInterrupted(self._signal, saved)
@@ -440,6 +446,8 @@ class MultiSeedTrainer:
                 return
             raise KeyboardInterrupt
         self._signal, self._signal_at = signum, time.monotonic()
+        if self._evaluating:
+            announce_stop_after_evaluation(signum, self.frames)
 
     def _off_policy_step(self, batch: TensorDictBase) -> None:
         s = self.settings
@@ -629,7 +637,11 @@ class MultiSeedTrainer:
 
     def _evaluate(self, which: list[int]) -> dict[int, dict[str, float]]:
         assert self.evaluator is not None
-        results = self.evaluator(which)
+        self._evaluating = True
+        try:
+            results = self.evaluator(which)
+        finally:
+            self._evaluating = False
         for k, metrics in results.items():
             self.outputs[k].last_eval = metrics
             log.info("eval: seed %d, frame %d: return %.4g ± %.4g, length %.4g", self.seeds[k], self.frames,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -128,6 +129,19 @@ class TrainerSettings:
 REPEAT_S = 1.0
 
 
+def announce_stop_after_evaluation(signum: int, frames: int) -> None:
+    """Says at once (stderr and ``train.log``) that a signal arrived during an evaluation, which runs
+    to its end before the checkpoint: an Atari evaluation of 10 games takes minutes, and a stop that
+    says nothing invites the second signal that stops without a checkpoint."""
+    name = signal.Signals(signum).name
+    again = "a second Ctrl-C" if signum == signal.SIGINT else "a second signal"
+    message = (f"{name} received during the evaluation at frame {frames:,}: training stops when it ends, with a "
+               f"checkpoint; {again} stops at once, without one")
+    sys.stderr.write(f"\n{message}\n")
+    sys.stderr.flush()
+    log.info("%s", message)
+
+
 def repeat_of(first: int | None, first_at: float, signum: int) -> bool:
     """Whether ``signum``, arriving now, is ``first`` (received at ``time.monotonic()`` ``first_at``)
     delivered again within :data:`REPEAT_S` seconds."""
@@ -211,6 +225,9 @@ class Trainer:
         >>> trainer.frames, trainer.updates, trainer.checkpoint_path.is_file()
         (256, 8, True)
     """
+
+    _evaluating = False  # an evaluation is running (a stop signal is announced: see _on_signal)
+    _saved: tuple[int, Path] | None = None  # (frames, path) of the last checkpoint, while it is current
 
     def __init__(self, *, collector, loss_module, optimizer: torch.optim.Optimizer, run_dir,
                  settings: TrainerSettings, logger: Logger | None = None, replay_buffer=None,
@@ -368,7 +385,13 @@ class Trainer:
         keep = self.settings.checkpoint_interval or None if snapshot else None
         path = save_run_checkpoint(self.run_dir, self.state_dict(), frames=self.frames, keep_every=keep)
         log.info("checkpoint: frame %d -> %s", self.frames, path)
+        self._saved = (self.frames, path)
         return path
+
+    def _checkpoint_now(self) -> Path:
+        """The checkpoint of the state now: the periodic one just written at these frames (a signal
+        right after it wrote the same state again: 7 GB for a full Atari replay), else a new one."""
+        return self._saved[1] if self._saved is not None and self._saved[0] == self.frames else self.save()
 
     def resume(self, checkpoint) -> None:
         """Restores everything saved by :meth:`save`; the run then continues bit for bit."""
@@ -410,7 +433,7 @@ class Trainer:
                     self.episodes.record(self.frames, returns, lengths)
                 stop = self._periodic()
                 if self._signal is not None:
-                    raise TrainingInterrupted(self._signal, self.save())
+                    raise TrainingInterrupted(self._signal, self._checkpoint_now())
                 if stop:
                     break
             self._finish()
@@ -476,6 +499,8 @@ class Trainer:
                 return
             raise KeyboardInterrupt
         self._signal, self._signal_at = signum, time.monotonic()
+        if self._evaluating:
+            announce_stop_after_evaluation(signum, self.frames)
 
     def _off_policy_step(self, batch: TensorDictBase) -> None:
         s = self.settings
@@ -565,11 +590,16 @@ class Trainer:
             self.save(snapshot=s.keep_checkpoints)
         if self.video is not None and s.video_interval and self._due("video", s.video_interval):
             self.video(self.frames)
+            self._saved = None  # (the recording's draws moved the random state a checkpoint holds)
         return stop
 
     def _evaluate(self) -> dict[str, float]:
         assert self.evaluator is not None  # (called only with an evaluator)
-        self.last_eval = self.evaluator()
+        self._evaluating = True
+        try:
+            self.last_eval = self.evaluator()
+        finally:
+            self._evaluating = False
         metrics = dict(self.last_eval)
         mean, std = metrics.pop("eval_return", None), metrics.pop("eval_return_std", None)
         spread = f" ± {std:.4g}" if std is not None else ""

@@ -291,6 +291,8 @@ def test_machado_protocol_settings():
     ({"sticky_action_prob": "abc"}, r"sticky_action_prob='abc' is invalid: expected a number or null"),
     ({"noop_max": 1.5}, r"noop_max=1.5 is invalid: expected an integer >= 0 or null"),
     ({"noop_max": -1}, r"noop_max=-1 is invalid: expected an integer >= 0 or null"),
+    # (1.0 repeats the first action, NOOP, for good: an evaluation ran to the 108k-frame cap)
+    ({"sticky_action_prob": 1.0}, r"sticky_action_prob=1.0 is invalid: expected a number in \[0, 1\)"),
 ])
 def test_bad_atari_options_are_refused(options, message):
     with pytest.raises(ValueError, match=message):

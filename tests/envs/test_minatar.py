@@ -141,3 +141,14 @@ def test_minimal_action_a_is_minatars_minimal_action_set_entry_a(game):
     assert env.action_space.n == len(minimal)
     actions = np.random.default_rng(1).integers(0, len(minimal), 300).tolist()
     assert _first_divergence(env, reference, actions, [minimal[a] for a in actions], seed=5) is None
+
+
+@pytest.mark.parametrize("prob", [1.0, -0.1])
+def test_a_sticky_action_probability_outside_0_1_is_refused(prob):
+    """1.0 repeats the first action (NOOP) for good: every episode ran to its cap."""
+    from rlkit.envs.suites import get_suite
+
+    with pytest.raises(ValueError, match=rf"env.options.sticky_action_prob={prob!r} is invalid: expected a number in "
+                                         r"\[0, 1\)"):
+        get_suite("minatar").resolve(None, "breakout", {"sticky_action_prob": prob, "difficulty_ramping": False,
+                                                        "full_action_set": False})
