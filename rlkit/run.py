@@ -595,8 +595,10 @@ def _check_restored_keys(saved: DictConfig, cfg: DictConfig) -> None:
         old, new = (OmegaConf.select(c, key, default=missing) for c in (saved, cfg))
         old, new = (OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v for v in (old, new))
         if old is not missing and old != new:
-            if isinstance(old, dict) and isinstance(new, dict):  # (a section: name its key that changed)
-                key, old, new = cast(tuple, _first_difference({key: old}, {key: new}))
+            differs = (_first_difference({key: old}, {key: new}) if isinstance(old, dict) and isinstance(new, dict)
+                       else None)
+            if differs is not None:  # (a section: name its key that changed; a null key added or
+                key, old, new = differs  # removed is no difference there: the sections are named whole)
             raise ConfigError(f"{key}={new!r} cannot change when resuming (the run has {old!r}): the checkpoint holds "
                               "the run's env, networks and replay as they were made; start a new run for another value")
     transforms = [cast(list, OmegaConf.to_container(c.env.transforms, resolve=True)) for c in (saved, cfg)]

@@ -214,8 +214,8 @@ def test_networks_and_distributions_that_cannot_work_are_refused_up_front(overri
     # (it did not say that the transform made the 2-D shape)
     (["env.transforms=[{name: frame_stack, stack_size: 4}]"],
      r"env 'CartPole-v1' has observations of shape \(4, 4\): rlkit's MLP networks take flat observations "
-     r"\(shape \(n,\)\); rlkit's conv networks take channel-first images \(C, H, W\); a frame_stack transform "
-     r"of flat observations gives \(stack_size, n\): frame_stack is for image observations"),
+     r"\(shape \(n,\)\); rlkit's conv networks take channel-first images \(C, H, W\); if env.transforms has a "
+     r"frame_stack of flat observations, that makes \(stack_size, n\): frame_stack is for image observations"),
 ])
 def test_envs_rlkit_cannot_train_are_refused_in_one_line(tmp_path, overrides, message):
     with pytest.raises(EnvError, match=message):

@@ -314,6 +314,9 @@ def test_a_checkpoint_of_other_network_shapes_is_refused_before_anything_changes
     # a section's key, not the two whole sections (Atari's env.options has ten keys)
     ("+env.make_kwargs.sutton_barto_reward=true",
      r"env\.make_kwargs\.sutton_barto_reward=True cannot change when resuming \(the run has None\)"),
+    # (a null key added to a section: no key differs once missing counts as null; it was a TypeError)
+    ("+env.make_kwargs.sutton_barto_reward=null",
+     r"env\.make_kwargs=\{'sutton_barto_reward': None\} cannot change when resuming \(the run has \{\}\)"),
 ])
 def test_a_setting_that_shapes_the_checkpoint_is_named_when_a_resume_changes_it(finished, override, message):
     """Before, the checkpoint's shapes were named (``loss_module has unexpected 'value_network_params

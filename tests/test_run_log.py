@@ -147,7 +147,7 @@ def test_a_signal_right_after_a_periodic_checkpoint_does_not_write_it_again(tmp_
 
 
 @pytest.mark.parametrize("seeds", [[], ["num_seeds=2"]])
-def test_a_signal_during_an_evaluation_is_announced_at_once(tmp_path, monkeypatch, capsys, seeds):
+def test_a_signal_during_an_evaluation_is_announced_at_once(tmp_path, monkeypatch, capfd, seeds):
     """An Atari evaluation takes minutes and the stop waited for it in silence: users pressed Ctrl-C
     again, which stops without a checkpoint. The first signal is now announced as it arrives."""
     from rlkit.trainers import evaluator as evaluator_module
@@ -155,21 +155,19 @@ def test_a_signal_during_an_evaluation_is_announced_at_once(tmp_path, monkeypatc
 
     patched = multiseed.MultiSeedEvaluator if seeds else evaluator_module.Evaluator
     evaluate = patched.__call__
-    announced: list[str] = []
-
     def signalled(self, *args):
         os.kill(os.getpid(), signal.SIGTERM)  # (the handler runs here, during the evaluation)
-        announced.append(capsys.readouterr().err)
         return evaluate(self, *args)
 
     monkeypatch.setattr(patched, "__call__", signalled)
     with pytest.raises(TrainingInterrupted):
         train(tmp_path, TINY + ["total_frames=1000", *seeds])
-    message = ("SIGTERM received during the evaluation at frame 400: training stops when it ends, with a "
+    message = ("SIGTERM received during an evaluation at frame 400: the run stops when it ends, with a "
                "checkpoint; a second signal stops at once, without one")
-    assert message in announced[0]  # (before the evaluation went on)
+    assert message in capfd.readouterr().err  # (os.write: before the evaluation went on)
     lines = log_lines(tmp_path)
-    assert message in lines
+    first_eval = next(i for i, line in enumerate(lines) if line.startswith("eval: ") and "frame 400" in line)
+    assert lines.index(message) < first_eval  # (said as it arrived, before the evaluation ended)
     assert lines[-2].startswith("checkpoint: frame 400 -> ")
 
 

@@ -92,8 +92,8 @@ def _takes_shape(factory: Any) -> bool:
 def _conv_hint(shape: tuple[int, ...]) -> str:
     """Which conv network fits observations of ``shape`` (what a user should try)."""
     if len(shape) == 2:  # (what env.transforms' frame_stack makes of flat observations)
-        return ("rlkit's conv networks take channel-first images (C, H, W); a frame_stack transform of flat "
-                "observations gives (stack_size, n): frame_stack is for image observations")
+        return ("rlkit's conv networks take channel-first images (C, H, W); if env.transforms has a frame_stack "
+                "of flat observations, that makes (stack_size, n): frame_stack is for image observations")
     if len(shape) != 3:
         return "rlkit's conv networks take channel-first images (C, H, W)"
     if shape[-1] in (1, 3, 4) and shape[0] > 4:

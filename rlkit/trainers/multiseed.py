@@ -313,6 +313,7 @@ class MultiSeedTrainer:
         Raises:
             CheckpointMismatchError: other seeds, components, network shapes, optimiser or replay.
         """
+        self._saved = None  # (the last checkpoint written is not this state)
         if [int(s) for s in state.get("seeds", [])] != self.seeds:
             held = (f"seeds {list(state['seeds'])}" if state.get("seeds") is not None
                     else "one seed (an ordinary run's checkpoint, num_seeds 1)")
@@ -376,7 +377,7 @@ class MultiSeedTrainer:
         in_main = threading.current_thread() is threading.main_thread()
         stops = (signal.SIGINT, signal.SIGTERM) if in_main else ()
         previous = {s: signal.signal(s, self._on_signal) for s in stops}
-        self._signal = None
+        self._signal, self._saved = None, None
         try:
             self._session = time.perf_counter()
             self._wall, self._wall_frames = self._session, self.frames

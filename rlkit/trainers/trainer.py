@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import signal
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -135,10 +135,12 @@ def announce_stop_after_evaluation(signum: int, frames: int) -> None:
     says nothing invites the second signal that stops without a checkpoint."""
     name = signal.Signals(signum).name
     again = "a second Ctrl-C" if signum == signal.SIGINT else "a second signal"
-    message = (f"{name} received during the evaluation at frame {frames:,}: training stops when it ends, with a "
+    message = (f"{name} received during an evaluation at frame {frames:,}: the run stops when it ends, with a "
                f"checkpoint; {again} stops at once, without one")
-    sys.stderr.write(f"\n{message}\n")
-    sys.stderr.flush()
+    try:  # (in a signal handler: os.write takes no lock that the interrupted code may hold)
+        os.write(2, f"\n{message}\n".encode())
+    except OSError:  # (no stderr, a closed pipe: the announcement must not fail the run)
+        pass
     log.info("%s", message)
 
 
@@ -363,6 +365,7 @@ class Trainer:
             raise CheckpointMismatchError(f"it does not fit this run: {first}") from err
 
     def _load(self, state: dict) -> None:
+        self._saved = None  # (the last checkpoint written is not this state)
         self.frames = int(state["frames"])
         self.updates = int(state["updates"])
         self.log_rows = int(state.get("log_rows", 0))
@@ -413,7 +416,7 @@ class Trainer:
         in_main = threading.current_thread() is threading.main_thread()
         stops = (signal.SIGINT, signal.SIGTERM) if in_main else ()
         previous = {s: signal.signal(s, self._on_signal) for s in stops}
-        self._signal = None
+        self._signal, self._saved = None, None
         self._session = time.perf_counter()
         try:
             self._wall = time.perf_counter()
@@ -589,7 +592,11 @@ class Trainer:
         if self._due("checkpoint", s.checkpoint_interval):
             self.save(snapshot=s.keep_checkpoints)
         if self.video is not None and s.video_interval and self._due("video", s.video_interval):
-            self.video(self.frames)
+            self._evaluating = True  # (a recorded evaluation episode: a stop signal is announced too)
+            try:
+                self.video(self.frames)
+            finally:
+                self._evaluating = False
             self._saved = None  # (the recording's draws moved the random state a checkpoint holds)
         return stop
 
