@@ -54,10 +54,12 @@ from rlkit.trainers.trainer import (
     TrainingInterrupted,
     _class_name,
     announce_stop_after_evaluation,
+    checkpoint_at,
     components_mismatch,
     _optimizer_mismatch,
     _Window,
     due,
+    evaluating,
     repeat_of,
     sample_slices,
     scale_learning_rates,
@@ -401,8 +403,7 @@ class MultiSeedTrainer:
                         out.episodes.record(self.frames, returns, lengths)
                 self._periodic()
                 if self._signal is not None:
-                    # (the periodic checkpoint just written at these frames, else a new one; its line, then the end line)
-                    saved = self._saved[1] if self._saved is not None and self._saved[0] == self.frames else self.save()
+                    saved = checkpoint_at(self._saved, self.frames) or self.save()  # (its line, then the end line)
                     log.info("end: interrupted by %s at %d frames; checkpoint written",
                              signal.Signals(self._signal).name, self.frames)
                     raise TrainingInterrupted(self._signal, saved)
@@ -638,11 +639,8 @@ class MultiSeedTrainer:
 
     def _evaluate(self, which: list[int]) -> dict[int, dict[str, float]]:
         assert self.evaluator is not None
-        self._evaluating = True
-        try:
+        with evaluating(self):
             results = self.evaluator(which)
-        finally:
-            self._evaluating = False
         for k, metrics in results.items():
             self.outputs[k].last_eval = metrics
             log.info("eval: seed %d, frame %d: return %.4g ± %.4g, length %.4g", self.seeds[k], self.frames,

@@ -7,6 +7,7 @@ collected batch is stored, and ``updates_per_batch`` sampled minibatches are opt
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -142,6 +143,24 @@ def announce_stop_after_evaluation(signum: int, frames: int) -> None:
     except OSError:  # (no stderr, a closed pipe: the announcement must not fail the run)
         pass
     log.info("%s", message)
+
+
+@contextlib.contextmanager
+def evaluating(trainer: Any) -> Iterator[None]:
+    """Marks ``trainer`` (its ``_evaluating``) as running an evaluation while the block runs: a stop
+    signal then is announced at once (:func:`announce_stop_after_evaluation`)."""
+    trainer._evaluating = True
+    try:
+        yield
+    finally:
+        trainer._evaluating = False
+
+
+def checkpoint_at(saved: tuple[int, Path] | None, frames: int) -> Path | None:
+    """The checkpoint ``saved`` (``(frames, path)`` of the last one written, None once the state
+    moved on) when it holds the state at ``frames``: a stop right after a periodic checkpoint reuses
+    it (writing the same state again cost 7 GB for a full Atari replay)."""
+    return saved[1] if saved is not None and saved[0] == frames else None
 
 
 def repeat_of(first: int | None, first_at: float, signum: int) -> bool:
@@ -391,11 +410,6 @@ class Trainer:
         self._saved = (self.frames, path)
         return path
 
-    def _checkpoint_now(self) -> Path:
-        """The checkpoint of the state now: the periodic one just written at these frames (a signal
-        right after it wrote the same state again: 7 GB for a full Atari replay), else a new one."""
-        return self._saved[1] if self._saved is not None and self._saved[0] == self.frames else self.save()
-
     def resume(self, checkpoint) -> None:
         """Restores everything saved by :meth:`save`; the run then continues bit for bit."""
         self.load_state_dict(load_resume_state(checkpoint))  # (the replay mapped: copied in once)
@@ -436,7 +450,7 @@ class Trainer:
                     self.episodes.record(self.frames, returns, lengths)
                 stop = self._periodic()
                 if self._signal is not None:
-                    raise TrainingInterrupted(self._signal, self._checkpoint_now())
+                    raise TrainingInterrupted(self._signal, checkpoint_at(self._saved, self.frames) or self.save())
                 if stop:
                     break
             self._finish()
@@ -592,21 +606,15 @@ class Trainer:
         if self._due("checkpoint", s.checkpoint_interval):
             self.save(snapshot=s.keep_checkpoints)
         if self.video is not None and s.video_interval and self._due("video", s.video_interval):
-            self._evaluating = True  # (a recorded evaluation episode: a stop signal is announced too)
-            try:
+            with evaluating(self):  # (a recorded evaluation episode: a stop signal is announced too)
                 self.video(self.frames)
-            finally:
-                self._evaluating = False
             self._saved = None  # (the recording's draws moved the random state a checkpoint holds)
         return stop
 
     def _evaluate(self) -> dict[str, float]:
         assert self.evaluator is not None  # (called only with an evaluator)
-        self._evaluating = True
-        try:
+        with evaluating(self):
             self.last_eval = self.evaluator()
-        finally:
-            self._evaluating = False
         metrics = dict(self.last_eval)
         mean, std = metrics.pop("eval_return", None), metrics.pop("eval_return_std", None)
         spread = f" ± {std:.4g}" if std is not None else ""
