@@ -1,7 +1,7 @@
 """Evaluating a trained run: :func:`evaluate` plays episodes with its agent and writes the results.
 
 What ``python evaluate.py run=<run dir or checkpoint> [episodes=10] [video=true] [seed=...]
-[device=...] [deterministic=true]`` runs (the Hydra entry is :func:`rlkit.cli.tasks.evaluate_task`).
+[device=...] [epsilon=...] [deterministic=true]`` runs (the Hydra entry is :func:`rlkit.cli.tasks.evaluate_task`).
 Everything is checked before anything is written: the arguments, the checkpoint (verified as a
 resume verifies it, :func:`rlkit.agent.open_run`), the agent and the env; only then is the evaluation directory
 ``<run dir>/eval/<timestamp>/`` created, with ``results.json`` and, with ``video=true``, one
@@ -32,14 +32,16 @@ RESULTS_FILE = "results.json"
 
 
 def evaluate(run: str | os.PathLike[str], *, episodes: int = 10, video: bool = False, seed: int | None = None,
-             device: str = "cpu", deterministic: bool = True, output_dir: str | os.PathLike[str] | None = None,
-             agent: Agent | None = None, checkpoint: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+             device: str = "cpu", deterministic: bool = True, epsilon: float | None = None,
+             output_dir: str | os.PathLike[str] | None = None, agent: Agent | None = None,
+             checkpoint: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Plays ``episodes`` evaluation episodes with the agent of ``run`` and writes ``results.json``.
 
     The episodes run as the run's own evaluations do (one per sub-env of an evaluation env with the
     run's wrappers and its transforms frozen at the checkpoint; returns are the env's own rewards,
-    e.g. an Atari game's raw score). With the run's seed (``seed + 10000``, the default) and
-    ``trainer.eval_episodes`` episodes, they are the episodes of the run's last evaluation.
+    e.g. an Atari game's raw score). With the run's seed (``seed + 10000``, the default), its
+    evaluation epsilon (``trainer.eval_epsilon``, the default) and ``trainer.eval_episodes``
+    episodes, they are the episodes of the run's last evaluation.
 
     Args:
         run: a run directory or a checkpoint file in one.
@@ -50,8 +52,12 @@ def evaluate(run: str | os.PathLike[str], *, episodes: int = 10, video: bool = F
         seed: seed of the evaluation env (sub-env ``i`` gets ``seed + i``); default the run's seed
             + 10000, the seed of its own evaluations.
         device: where the networks run.
-        deterministic: the greedy / mode actions; ``False`` samples a stochastic policy (A2C) and
-            takes random actions with the run's ``trainer.eval_epsilon`` (DQN, C51).
+        deterministic: a stochastic policy's (A2C's) mode action; ``False`` samples it. A greedy
+            Q-value policy (DQN, C51) acts the same either way.
+        epsilon: with discrete actions, the probability of a uniformly random (allowed) action at
+            each step; default the run's ``trainer.eval_epsilon``, the protocol of its own
+            evaluations (0.05 for the Atari experiments, 0 otherwise); ``0`` for purely greedy
+            episodes. Ignored with continuous actions.
         output_dir: where to write; default ``<run dir>/eval/<timestamp>/`` (a new directory). Inside
             a run directory (this run's or another's) only its ``eval/`` folder is taken, not the
             run's own files (its ``checkpoints/``, ``.hydra/``, config and logs).
@@ -65,7 +71,7 @@ def evaluate(run: str | os.PathLike[str], *, episodes: int = 10, video: bool = F
         episodes the evaluation's ``max_steps`` cap cut short: their returns are their returns so
         far, and a warning is logged) with the per-episode ``finished`` flags, ``videos``,
         ``output_dir`` and what was evaluated (run, checkpoint, frames, algo, env, seed, episodes,
-        deterministic, epsilon, max_steps).
+        deterministic, epsilon (the one acted with), max_steps).
 
     Raises:
         RlkitError: before anything is written: bad arguments (``ConfigError``: an ``output_dir``
@@ -79,6 +85,10 @@ def evaluate(run: str | os.PathLike[str], *, episodes: int = 10, video: bool = F
         raise ConfigError(f"seed={seed!r} is invalid: expected an integer in [0, {MAX_SEED}]")
     if not isinstance(deterministic, bool):
         raise ConfigError(f"deterministic={deterministic!r} is invalid: expected true or false")
+    if epsilon is not None and (isinstance(epsilon, bool) or not isinstance(epsilon, (int, float))
+                                or not 0 <= epsilon <= 1):
+        raise ConfigError(f"epsilon={epsilon!r} is invalid: expected a number in [0, 1], or null for the run's "
+                          "trainer.eval_epsilon")
     if not isinstance(video, bool):
         raise ConfigError(f"video={video!r} is invalid: expected true or false")
     agent = given_or_loaded(agent, run, device=device, checkpoint=checkpoint)
@@ -87,7 +97,7 @@ def evaluate(run: str | os.PathLike[str], *, episodes: int = 10, video: bool = F
         env = settings.env
         check_video_support(get_suite(env.suite).resolve(env.id, env.game, env.options).env_id)
     seed = settings.root.seed + EVAL_SEED_OFFSET if seed is None else seed
-    epsilon = 0.0 if deterministic else agent.epsilon
+    epsilon = agent.epsilon if epsilon is None else float(epsilon)
     if epsilon > 0 and agent.policy.num_actions < 1:
         epsilon = 0.0  # an evaluation epsilon acts in discrete action spaces only
 
@@ -180,11 +190,15 @@ def format_results(results: dict[str, Any]) -> str:
         >>> format_results({"episodes": 1, "return_mean": 9.0, "return_std": 0.0, "length_mean": 9.0,
         ...                 "length_std": 0.0, "output_dir": "e"})
         'eval: 1 episode | return 9.00 ± 0.00 | length 9.0 ± 0.0 | results: e/results.json'
+        >>> format_results({"episodes": 3, "return_mean": 9.0, "return_std": 0.0, "length_mean": 9.0,
+        ...                 "length_std": 0.0, "output_dir": "e", "epsilon": 0.05})
+        'eval: 3 episodes, epsilon 0.05 | return 9.00 ± 0.00 | length 9.0 ± 0.0 | results: e/results.json'
     """
     unfinished = results.get("unfinished", 0)
     cut = f" | {unfinished} unfinished at the {results['max_steps']}-step cap" if unfinished else ""
-    count = results["episodes"]
-    return (f"eval: {count} episode{'' if count == 1 else 's'} | return {results['return_mean']:.2f} ± {results['return_std']:.2f}"
+    count, epsilon = results["episodes"], results.get("epsilon", 0.0)
+    acted = f", epsilon {epsilon:g}" if epsilon else ""
+    return (f"eval: {count} episode{'' if count == 1 else 's'}{acted} | return {results['return_mean']:.2f} ± {results['return_std']:.2f}"
             f" | length {results['length_mean']:.1f} ± {results['length_std']:.1f}{cut}"
             f" | results: {Path(results['output_dir']) / RESULTS_FILE}")
 

@@ -428,9 +428,44 @@ def commits_lines(summary: dict[str, Any]) -> list[str]:
     return [f"- Trained with rlkit commits: {'; '.join(parts)}."]
 
 
+#: The numbers of a summary that may be missing (NaN in memory, ``null`` in ``summary.json``).
+NUMBER_KEYS = frozenset({"last100", "eval_return", "eval_return_std", "mean", "std", "iqm", "iqm_ci_low",
+                         "iqm_ci_high"})
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float as ``None``: strict JSON (``jq``, JavaScript and most
+    parsers refuse a bare ``NaN``).
+
+    >>> json_safe({"mean": float("nan"), "seeds": [1, 2], "per_seed": [{"std": float("inf")}]})
+    {'mean': None, 'seeds': [1, 2], 'per_seed': [{'std': None}]}
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def with_nans(value: Any) -> Any:
+    """A read ``summary.json`` with its missing numbers (:data:`NUMBER_KEYS` that are ``null``) as NaN,
+    as :func:`summarize` made them.
+
+    >>> with_nans({"greedy_eval": {"mean": None, "seeds": 1}, "published": None})
+    {'greedy_eval': {'mean': nan, 'seeds': 1}, 'published': None}
+    """
+    if isinstance(value, dict):
+        return {k: math.nan if v is None and k in NUMBER_KEYS else with_nans(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [with_nans(v) for v in value]
+    return value
+
+
 def write_json(summary: dict[str, Any], path: Path) -> None:
     with atomic_write(path) as f:
-        f.write(json.dumps(summary, indent=2, allow_nan=True) + "\n")
+        f.write(json.dumps(json_safe(summary), indent=2, allow_nan=False) + "\n")
 
 
 def _band(curves: list[tuple[list[int], list[float]]], points: int = 200):
@@ -500,7 +535,7 @@ def collect(root: str | os.PathLike) -> Collected:
     """Every ``summary.json`` under ``root`` (sorted by experiment name, then folder)."""
     found = []
     for path in Path(root).rglob("summary.json"):
-        summary = json.loads(path.read_text())
+        summary = with_nans(json.loads(path.read_text()))  # (one written before holds bare NaNs: read as such)
         summary["folder"] = str(path.parent.relative_to(root)) if path.parent != Path(root) else "."
         found.append(summary)
     return Collected(sorted(found, key=lambda s: (s["experiment"], s["folder"])))

@@ -71,6 +71,9 @@ TINY_TRAIN = ["total_frames=300", "trainer.eval_episodes=2", "trainer.log_interv
 TINY_RUNS: dict[str, list[str]] = {
     "dqn": ["algo=dqn", "env=CartPole", "algo.learning_starts=100", "algo.batch_size=32"],
     "c51": ["algo=c51", "env=CartPole", "algo.learning_starts=100", "algo.batch_size=32"],
+    # evaluated epsilon-greedily, as the Atari experiments are
+    "dqn_eps": ["algo=dqn", "env=CartPole", "algo.learning_starts=100", "algo.batch_size=32",
+                "trainer.eval_epsilon=0.5"],
     "a2c": ["algo=a2c", "env=CartPole"],
     # an env with action masks (tests/corridor_env.py)
     "dqn_masked": ["algo=dqn", "env=gym", "env.id=corridor_env:MaskedCorridor-v0", "algo.learning_starts=100",

@@ -53,6 +53,26 @@ def test_episodes_the_step_cap_cuts_short_are_recorded_in_results_json(tiny_run,
     assert "stopped at its cap of 5 steps with 2 of 2 episodes unfinished" in caplog.text
 
 
+def test_an_epsilon_greedy_run_is_evaluated_with_its_own_epsilon_by_default(tiny_run, tmp_path):
+    """A run that evaluated ε-greedily (the Atari protocols' trainer.eval_epsilon) is replayed with its
+    ε by default, as its closing evaluation; epsilon=0 gives other, greedy episodes, and
+    deterministic (a stochastic policy's mode) does not change a Q-value policy's episodes."""
+    run = tiny_run("dqn_eps")
+    results = evaluate(run, episodes=2, output_dir=tmp_path / "default")
+    last = read_metrics_csv(run / "metrics.csv")[-1]
+    assert results["epsilon"] == 0.5
+    assert results["return_mean"] == pytest.approx(float(last["eval_return"]))
+    assert results["length_mean"] == pytest.approx(float(last["eval_length"]))
+    again = evaluate(run, episodes=2, deterministic=False, output_dir=tmp_path / "sampled")
+    assert again["returns"] == results["returns"]
+    greedy = evaluate(run, episodes=2, epsilon=0, output_dir=tmp_path / "greedy")
+    assert greedy["epsilon"] == 0.0 and greedy["returns"] == evaluate(tiny_run("dqn_eps"), episodes=2, epsilon=0.0,
+                                                                       output_dir=tmp_path / "greedy2")["returns"]
+    assert greedy["lengths"] != results["lengths"]
+    # A continuous policy ignores an epsilon (there is no uniformly random index to take).
+    assert evaluate(tiny_run("a2c_pendulum"), episodes=1, epsilon=0.3, output_dir=tmp_path / "c")["epsilon"] == 0.0
+
+
 @pytest.mark.parametrize("name", ["c51", "a2c_pendulum", "a2c_tanh", "a2c_gsde", "dqn_masked", "dqn_minatar"])
 def test_every_algorithm_and_suite_evaluates_as_its_run_did(tiny_run, tmp_path, name):
     """Each kind of run (C51, a normalising Gaussian A2C, tanh-normal and gSDE policies, action masks,
@@ -131,6 +151,10 @@ def test_video_of_an_env_that_cannot_render_is_refused(tiny_run):
     ({"episodes": "ten"}, ConfigError, "episodes='ten' is invalid"),
     ({"seed": -1}, ConfigError, "seed=-1 is invalid"),
     ({"deterministic": "yes"}, ConfigError, "deterministic='yes' is invalid"),
+    ({"epsilon": 1.5}, ConfigError, r"epsilon=1.5 is invalid: expected a number in \[0, 1\], or null for the run's "
+                                    "trainer.eval_epsilon"),
+    ({"epsilon": "0.1"}, ConfigError, "epsilon='0.1' is invalid"),
+    ({"epsilon": True}, ConfigError, "epsilon=True is invalid"),
 ])
 def test_bad_arguments_are_refused_before_anything_is_written(tiny_run, kwargs, error, message):
     run = tiny_run("dqn")

@@ -209,6 +209,17 @@ def test_resume_overrides_a_key_only_the_runs_algorithm_has(cli, tmp_path, capsy
     assert (printed["algo"]["name"], printed["env"]["id"], printed["algo"]["n_steps"]) == ("a2c", "Acrobot-v1", 12)
 
 
+def test_the_done_line_names_an_epsilon_greedy_evaluation(cli, tmp_path, capsys):
+    """A run that evaluates ε-greedily (the Atari protocols) does not report a "greedy" return, nor does
+    its resume, whose command line does not repeat trainer.eval_epsilon."""
+    run_dir = tmp_path / "run"
+    common = ["total_frames=200", "trainer.eval_episodes=2", "trainer.progress=false", "logger=none"]
+    cli.accepted(*common, "trainer.eval_epsilon=0.05", f"hydra.run.dir={run_dir}")
+    assert capsys.readouterr().err.splitlines()[-1].startswith("done: eval return (epsilon 0.05) ")
+    cli.accepted(f"resume={run_dir}", "total_frames=400")
+    assert capsys.readouterr().err.splitlines()[-1].startswith("done: eval return (epsilon 0.05) ")
+
+
 def test_a_run_of_any_gymnasium_env_resumes_without_repeating_its_id(cli, tmp_path):
     """``env=gym`` leaves env.id ``???`` and the default run directory's name reads it: resuming an
     ``env=gym env.id=...`` run (the README's own example) failed in Hydra unless the line repeated

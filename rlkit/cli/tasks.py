@@ -21,6 +21,7 @@ from rlkit.cli.resume import run_group_choices
 from rlkit.errors import ConfigError, RlkitError
 from rlkit.rundir import resume_hint
 from rlkit.run import CONFIG_FILE, run
+from rlkit.trainers.evaluator import return_label
 
 
 #: Hydra's own launcher runs sweep jobs one after another in this process; the others run them in
@@ -80,13 +81,22 @@ def train_task(cfg: DictConfig) -> float | None:
         with contextlib.suppress(OSError):  # the folder Hydra made for the run (a failed start removes its own)
             Path(run_dir).rmdir()
         _interrupted("train.py", "the run had not started; nothing was kept")
+    label = _return_label(Path(run_dir), cfg)
     if result and all(isinstance(k, int) for k in result):  # a multi-seed run: by seed
         returns = ", ".join(f"seed {k}: {_shown(m.get('eval_return'))}" for k, m in result.items())
-        print(f"done: {prefix}greedy eval return {returns} | run dir {run_dir}", file=sys.stderr)
+        print(f"done: {prefix}{label} {returns} | run dir {run_dir}", file=sys.stderr)
         values = [m["eval_return"] for m in result.values() if "eval_return" in m]
         return sum(values) / len(values) if values else None  # a sweep's objective: the seeds' mean
-    print(f"done: {prefix}greedy eval return {_shown(result.get('eval_return'))} | run dir {run_dir}", file=sys.stderr)
+    print(f"done: {prefix}{label} {_shown(result.get('eval_return'))} | run dir {run_dir}", file=sys.stderr)
     return result.get("eval_return")
+
+
+def _return_label(run_dir: Path, cfg: DictConfig) -> str:
+    """The ``done:`` line's name of the closing evaluation's return, from the run's saved config (a
+    resume's command line may not repeat ``trainer.eval_epsilon``)."""
+    saved = run_dir / CONFIG_FILE
+    source = OmegaConf.load(saved) if saved.is_file() else cfg
+    return return_label(float(OmegaConf.select(source, "trainer.eval_epsilon", default=0.0) or 0.0))
 
 
 def _shown(value: Any) -> str:
@@ -131,8 +141,8 @@ def evaluate_task(cfg: DictConfig) -> dict[str, Any]:
     args = _task_args(cfg, "evaluate.py")
     try:
         results = evaluate(str(args["run"]), episodes=args["episodes"], video=args["video"], seed=args["seed"],
-                           device=str(args["device"]), deterministic=args["deterministic"], output_dir=args["out"],
-                           checkpoint=_checkpoint_name(args))
+                           device=str(args["device"]), deterministic=args["deterministic"], epsilon=args["epsilon"],
+                           output_dir=args["out"], checkpoint=_checkpoint_name(args))
     except RlkitError as err:
         refuse(err)
     except KeyboardInterrupt:

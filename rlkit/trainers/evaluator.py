@@ -25,6 +25,17 @@ def warn_unfinished(finished: np.ndarray, max_steps: int, who: str = "evaluation
                     left, finished.size)
 
 
+def return_label(epsilon: float) -> str:
+    """What the end lines call an evaluation's mean return: greedy, or ε-greedy with ``epsilon``.
+
+    Examples:
+        >>> from rlkit.trainers.evaluator import return_label
+        >>> return_label(0.0), return_label(0.05)
+        ('greedy eval return', 'eval return (epsilon 0.05)')
+    """
+    return "greedy eval return" if not epsilon else f"eval return (epsilon {epsilon:g})"
+
+
 class Evaluator:
     """Runs one greedy episode in each sub-env of ``env`` and reports the mean return.
 

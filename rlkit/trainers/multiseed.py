@@ -45,7 +45,7 @@ from rlkit.data.seed_replay import SeedReplay
 from rlkit.modules import ExplorationType, action_call, set_exploration_type
 from rlkit.trainers.callbacks import TrainerCallback
 from rlkit.trainers.checkpoint import checkpoint_dir, rng_state, save_run_checkpoint, set_rng_state
-from rlkit.trainers.evaluator import Evaluator, evaluation_metrics, warn_unfinished
+from rlkit.trainers.evaluator import Evaluator, evaluation_metrics, return_label, warn_unfinished
 from rlkit.trainers.loggers import EndReason, Logger, NoneLogger
 from rlkit.trainers.trainer import (
     LR_SCHEDULES,
@@ -110,6 +110,8 @@ class MultiSeedEvaluator:
         self.seeds = list(seeds) if seeds is not None else list(range(len(self.evaluators)))
         self._action = action_call(policy)
         self._in_keys = list(getattr(policy, "in_keys", [keys.OBSERVATION]))
+        #: The seeds' evaluation epsilon (one config: the same for every seed).
+        self.epsilon = self.evaluators[0].epsilon if self.evaluators else 0.0
 
     @torch.no_grad()
     def __call__(self, which: Sequence[int]) -> dict[int, dict[str, float]]:
@@ -410,8 +412,8 @@ class MultiSeedTrainer:
             self._finish()
             finals = ", ".join(f"seed {out.seed} ({_STATUS_WORDS.get(out.status, out.status)}) {out.last_eval.get('eval_return', float('nan')):.4g}"
                                for out in self.outputs)
-            log.info("end: %s at %d frames, %d updates, wall %.1f s; greedy eval return by seed: %s",
-                     self._end_word(), self.frames, self.updates, time.perf_counter() - self._session, finals)
+            log.info("end: %s at %d frames, %d updates, wall %.1f s; %s by seed: %s", self._end_word(), self.frames,
+                     self.updates, time.perf_counter() - self._session, self._return_label, finals)
             if all(out.status == "dropped" for out in self.outputs):  # (the console hears it once, below)
                 last = max((out.ended for out in self.outputs if out.ended is not None),
                            default=(self.frames, "at an unrecorded frame"))
@@ -578,7 +580,7 @@ class MultiSeedTrainer:
 
     def _stop(self, k: int) -> None:
         log.info("seed %d reached the early-stop return at %d frames", self.seeds[k], self.frames)
-        self._end_seed(k, "stopped", f"stopped early at frame {self.frames:,}: greedy eval return "
+        self._end_seed(k, "stopped", f"stopped early at frame {self.frames:,}: {self._return_label} "
                                      f"{self.outputs[k].last_eval['eval_return']:.4g} reached the target "
                                      f"{self.settings.early_stop_return:.4g}")
 
@@ -587,6 +589,10 @@ class MultiSeedTrainer:
         for k in self._running():
             self._log_end(k, reason, message, failing=True)
         self._report(self.progress, reason, message, failing=True)
+
+    @property
+    def _return_label(self) -> str:
+        return return_label(getattr(self.evaluator, "epsilon", 0.0))
 
     def _end_word(self) -> str:
         """How the run ended, in the words of an ordinary run's ``end:`` line: every seed dropped

@@ -24,6 +24,7 @@ from tensordict import TensorDictBase
 from rlkit.data.slices import NoValidSliceError
 from rlkit.errors import CheckpointMismatchError, ConfigError, RlkitError, failure_line
 from rlkit.trainers.callbacks import TrainerCallback
+from rlkit.trainers.evaluator import return_label
 from rlkit.trainers.checkpoint import (
     checkpoint_dir,
     load_resume_state,
@@ -456,10 +457,10 @@ class Trainer:
             self._finish()
             target = self.settings.early_stop_return
             if stop and target is not None and self.last_eval["eval_return"] >= target:
-                self._end("target", f"stopped early at frame {self.frames:,}: greedy eval return "
+                self._end("target", f"stopped early at frame {self.frames:,}: {self._return_label} "
                                     f"{self.last_eval['eval_return']:.4g} reached the target {target:.4g}")
             elif stop:
-                self._end("callback", f"stopped early at frame {self.frames:,} by a callback (greedy eval return "
+                self._end("callback", f"stopped early at frame {self.frames:,} by a callback ({self._return_label} "
                                       f"{self.last_eval['eval_return']:.4g})")
             else:
                 self._end("budget", f"done: {self.frames:,} frames")
@@ -582,6 +583,10 @@ class Trainer:
         if self._norm_by == "foreach":
             return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
         return torch.nn.utils.get_total_norm(grads)
+
+    @property
+    def _return_label(self) -> str:
+        return return_label(getattr(self.evaluator, "epsilon", 0.0))
 
     def _good_checkpoint(self) -> str:
         return str(self.checkpoint_path) if self.checkpoint_path.exists() else "none (no checkpoint written yet)"

@@ -3,6 +3,9 @@ boundaries, interleaved env-major batches, wrap-around, both padding kinds, unif
 samples, n-step slices, and an exact state round trip."""
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -194,6 +197,25 @@ def test_memory_holds_each_frame_once():
                                    for k in KEYS})
     per_item = storage.item_nbytes
     assert 84 * 84 <= per_item < 84 * 84 + 64  # one frame, links and the small entries; not 8 frames
+
+
+def resident_bytes() -> int:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="reads the resident set from /proc")
+def test_the_frame_ring_takes_memory_as_it_is_written():
+    """A short run with a full-size buffer (Atari's 1M frames: 6.6 GiB) takes the memory of the
+    frames it writes, not of the whole ring: here a 2.8 GB ring after one batch of 4 frames."""
+    storage = FrameStorage(400_000, stack=4, frame_shape=(84, 84), keys=[keys.TRAJ_ID, keys.next_(keys.DONE)])
+    obs = torch.randint(0, 255, (4, 4, 84, 84), dtype=torch.uint8)
+    batch = TensorDict({keys.OBSERVATION: obs, keys.TRAJ_ID: torch.zeros(4, dtype=torch.int64),
+                        keys.NEXT: {keys.OBSERVATION: obs, keys.DONE: torch.zeros(4, 1, dtype=torch.bool)}}, [4])
+    before = resident_bytes()
+    storage.extend(batch)
+    assert storage._frames is not None and storage._frames.numel() >= 400_000 * 84 * 84
+    assert resident_bytes() - before < 200 * 2**20  # (the two links arrays, 6.4 MB, and the first frames)
+    assert torch.equal(storage.gather(torch.tensor([3]))[keys.OBSERVATION][0, -1], obs[3, -1])
 
 
 def test_bad_batches_and_settings_are_refused():

@@ -161,6 +161,23 @@ def test_greedy_protocol_puts_the_published_figure_on_the_evaluation_row(tmp_pat
     assert "1 run, std over episodes" in eval_row
 
 
+def test_summary_json_is_strict_json_and_reads_back_as_written(tmp_path):
+    """A missing number (one seed's interval, a published figure without a std) is null in
+    summary.json, not a bare NaN that jq and JavaScript refuse, and the table read back is the same."""
+    run = _fake_run(tmp_path, "a", 0, _rows((2.0, 80), (4.0, 50)) + [{"step": 100, "eval_return": 500.0}])
+    summary = report.summarize("a2c_cartpole", [run], PUBLISHED["a2c_cartpole"], "CartPole-v1")
+    assert math.isnan(summary["greedy_eval"]["iqm_ci_low"])
+    report.write_json(summary, tmp_path / "summary.json")
+
+    def refuse(constant):
+        raise AssertionError(f"summary.json holds {constant}")
+
+    strict = json.loads((tmp_path / "summary.json").read_text(), parse_constant=refuse)
+    assert strict["greedy_eval"]["iqm_ci_low"] is None
+    found = report.collect(tmp_path).summaries
+    assert len(found) == 1 and report.summary_rows(found[0]) == report.summary_rows(summary)
+
+
 def test_collect_makes_one_table_of_every_summary(tmp_path, capsys):
     for name in ("c51_acrobot", "a2c_cartpole"):
         run = _fake_run(tmp_path, name, 0, _rows((1.0, 100)) + [{"step": 200, "eval_return": 2.0}])
