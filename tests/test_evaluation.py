@@ -137,8 +137,16 @@ def test_video_without_moviepy_names_the_extra_and_writes_nothing(tiny_run, monk
 
 
 @pytest.mark.skipif(not HAS_MOVIEPY, reason='moviepy is not installed (pip install -e ".[video]")')
+def test_a_minatar_run_records_its_episodes(tiny_run, tmp_path):
+    """MinAtar's grid is rendered in colour (rlkit.envs.minatar.rgb_frame), so its agents can be watched."""
+    results = evaluate(tiny_run("dqn_minatar"), episodes=1, video=True, output_dir=tmp_path / "v")
+    assert [Path(v).name for v in results["videos"]] == ["episode-0.mp4"]
+    assert (tmp_path / "v" / "episode-0.mp4").stat().st_size > 0
+
+
+@pytest.mark.skipif(not HAS_MOVIEPY, reason='moviepy is not installed (pip install -e ".[video]")')
 def test_video_of_an_env_that_cannot_render_is_refused(tiny_run):
-    run = tiny_run("dqn_minatar")
+    run = tiny_run("dqn_masked")  # (tests/corridor_env.py: no render mode)
     before = files(run)
     with pytest.raises(EnvError, match="cannot render frames"):
         evaluate(run, episodes=1, video=True)

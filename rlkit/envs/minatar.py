@@ -33,6 +33,36 @@ GAMES = ("asterix", "breakout", "freeway", "seaquest", "space_invaders")
 
 _ENV_ATTRS_SKIPPED = ("random", "channels", "action_map")  # shared RNG (saved once) and constants
 
+#: ``rgb_array`` frames: the colour of a cell whose highest set channel is ``c`` is ``PALETTE[c + 1]``
+#: (black where none is set), at :data:`CELL_PIXELS` pixels a side (a 10x10 grid: 160x160 frames).
+PALETTE = np.array([
+    (0, 0, 0), (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
+    (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212),
+], dtype=np.uint8)
+CELL_PIXELS = 16
+
+
+def rgb_frame(state: np.ndarray, cell: int = CELL_PIXELS) -> np.ndarray:
+    """An RGB ``uint8`` image ``[H * cell, W * cell, 3]`` of a channel-last MinAtar state
+    ``[H, W, C]``: each cell coloured by its highest set channel (what minatar's own display shows).
+
+    Examples:
+        >>> import numpy as np
+        >>> from rlkit.envs.minatar import PALETTE, rgb_frame
+        >>> state = np.zeros((2, 3, 4), bool); state[0, 1, 0] = state[1, 2, 3] = state[1, 2, 1] = True
+        >>> frame = rgb_frame(state, cell=2)
+        >>> frame.shape, frame.dtype
+        ((4, 6, 3), dtype('uint8'))
+        >>> (frame[0, 2] == PALETTE[1]).all(), (frame[3, 5] == PALETTE[4]).all(), frame[0, 0].tolist()
+        (np.True_, np.True_, [0, 0, 0])
+    """
+    channels = state.shape[-1]
+    if channels >= len(PALETTE):
+        raise ValueError(f"a MinAtar state of {channels} channels has more than the {len(PALETTE) - 1} colours")
+    # The highest set channel + 1 of each cell, 0 where none is set.
+    top = np.max(state.astype(np.int64) * np.arange(1, channels + 1), axis=-1)
+    return PALETTE[top].repeat(cell, axis=0).repeat(cell, axis=1)
+
 
 def minatar_id(game: str, full_action_set: bool = True) -> str:
     """rlkit's gymnasium id of a MinAtar game.
@@ -55,12 +85,17 @@ class MinAtarEnv(gym.Env):
         full_action_set: all 6 actions (the paper's setting) or the game's minimal set.
         sticky_action_prob: probability of repeating the previous action (minatar's default 0.1).
         difficulty_ramping: the games speed up over an episode (minatar's default).
+        render_mode: ``"rgb_array"``: :meth:`render` returns the grid as an RGB image
+            (:func:`rgb_frame`, for videos).
     """
 
-    metadata = {"render_modes": []}  # noqa: RUF012 (gymnasium's attribute)
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}  # noqa: RUF012 (gymnasium's attribute)
 
     def __init__(self, game: str, full_action_set: bool = True, sticky_action_prob: float = 0.1,
-                 difficulty_ramping: bool = True) -> None:
+                 difficulty_ramping: bool = True, render_mode: str | None = None) -> None:
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"unknown render_mode {render_mode!r} for MinAtar; valid choices: [None, 'rgb_array']")
+        self.render_mode = render_mode
         try:
             from minatar import Environment  # type: ignore[import-untyped]  # (no type information)
         except ImportError as err:
@@ -88,6 +123,10 @@ class MinAtarEnv(gym.Env):
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
         reward, terminated = self.game.act(self.action_set[int(action)])
         return self._obs(), float(reward), bool(terminated), False, {}
+
+    def render(self) -> np.ndarray | None:
+        """The current grid as an RGB image (``render_mode="rgb_array"``), else None."""
+        return rgb_frame(self.game.state()) if self.render_mode == "rgb_array" else None
 
     # -- exact state (rlkit's checkpoints) ------------------------------------------------------------
     def state_dict(self) -> dict:

@@ -38,8 +38,8 @@ def test_without_moviepy_the_start_is_refused_naming_the_extra(tmp_path, monkeyp
 @pytest.mark.skipif(not HAS_MOVIEPY, reason='moviepy is not installed (pip install -e ".[video]")')
 def test_an_env_that_cannot_render_is_refused(tmp_path):
     with pytest.raises(EnvError, match="cannot render frames"):
-        rlkit.train([*TINY, "env=minatar", "algo.network={_target_: rlkit.modules.MinAtarNet}",
-                     "trainer.video_interval=200"], output_dir=tmp_path / "run")
+        rlkit.train([*TINY, "env=gym", "env.id=corridor_env:MaskedCorridor-v0", "trainer.video_interval=200"],
+                    output_dir=tmp_path / "run")
     assert not (tmp_path / "run").exists()
 
 
