@@ -141,6 +141,9 @@ def command_line_problem(args: Sequence[str], conf_dir: Path, config_name: str =
         parsed = OverridesParser.create().parse_overrides(overrides)
     except HydraException:
         return _parse_problem(overrides)
+    sweep = _sweep_without_multirun(args, parsed, config_name)
+    if sweep:
+        return sweep
     groups = CHOSEN_GROUPS if config_name in GROUPED_CONFIGS else ()
     for override in parsed:
         if override.is_add() and override.key_or_group in groups and not isinstance(override.value(), dict):
@@ -194,6 +197,48 @@ def command_line_problem(args: Sequence[str], conf_dir: Path, config_name: str =
         problem = _missing_key(cfg, override.key_or_group) or _shape_problem(cfg, override)
         if problem:
             return problem
+    return None
+
+
+def _sweep_without_multirun(args: Sequence[str], parsed: Sequence[Any], config_name: str) -> str | None:
+    """A sweep (``seed=0,1,2``, ``range(...)``, ``choice(...)``) on a command line that does not
+    sweep: Hydra refuses it in a screenful ("Ambiguous value"); the line names the ways out.
+
+    Examples:
+        >>> from rlkit.cli import CONF_DIR, command_line_problem
+        >>> command_line_problem(["seed=0,1,2"], CONF_DIR)
+        'seed=0,1,2 gives 3 values, which only a sweep takes: python train.py -m seed=0,1,2 (or the 3 seeds in one process: seed=0 num_seeds=3)'
+        >>> command_line_problem(["algo.batch_size=32,64"], CONF_DIR)
+        'algo.batch_size=32,64 gives 2 values, which only a sweep takes: python train.py -m algo.batch_size=32,64'
+        >>> command_line_problem(["-m", "seed=0,1,2"], CONF_DIR) is None
+        True
+        >>> command_line_problem(["algo.lr=1,2"], CONF_DIR, "tune")
+        'algo.lr=1,2 gives 2 values and tune.py takes one per key: search over it in tune.space'
+    """
+    multirun = any(a in ("-m", "--multirun") for a in args) or any(
+        o.is_hydra_override() and o.key_or_group == "hydra.mode" and str(o.value()).upper() == "MULTIRUN"
+        for o in parsed)
+    if multirun:
+        return None
+    for override in parsed:
+        if override.is_hydra_override() or not override.is_sweep_override():
+            continue
+        line = override.input_line or f"{override.key_or_group}={override.get_value_string()}"
+        try:
+            values = list(override.sweep_string_iterator())
+        except HydraException:  # (a glob or an interval: Hydra expands it against the config)
+            values = []
+        count = f"{len(values)} values" if values else "several values"
+        script = {"evaluate": "evaluate.py", "export": "export.py"}.get(config_name, "train.py")
+        if config_name == "tune":
+            return f"{line} gives {count} and tune.py takes one per key: search over it in tune.space"
+        if override.key_or_group == "seed" and values and all(v.isdigit() for v in values):
+            seeds = sorted(int(v) for v in values)
+            consecutive = seeds == list(range(seeds[0], seeds[0] + len(seeds)))
+            if consecutive:
+                return (f"{line} gives {count}, which only a sweep takes: python {script} -m {line} (or the "
+                        f"{len(seeds)} seeds in one process: seed={seeds[0]} num_seeds={len(seeds)})")
+        return f"{line} gives {count}, which only a sweep takes: python {script} -m {line}"
     return None
 
 
