@@ -5,7 +5,10 @@ configuration, with the seeds of each configuration aggregated.
     python scripts/compare.py outputs/reproduce/dqn_cartpole outputs/reproduce/c51_cartpole --by algo.name
     python scripts/compare.py run_a run_b run_c --out outputs/compare/mine --target 475
 
-Every directory below the arguments that holds a ``config.yaml`` and a ``metrics.csv`` is a run.
+Every directory below the arguments that holds a ``config.yaml`` and a ``metrics.csv`` is a run, but
+for the ``interrupted/`` folder of a ``tune.py`` study (beside its ``trials/``): the runs of trials
+that ended without a result, whose configurations a later trial trained again (name such a folder
+itself to compare its runs).
 Runs whose configs differ only in the seed (and in keys that do not change training: resume,
 progress, checkpoint cadence) are one configuration; the keys that differ between configurations
 become the table's columns. Per configuration, over its seeds:
@@ -101,8 +104,22 @@ def _ignored(key: str) -> bool:
     return any(key == k or key.startswith(k + ".") for k in IGNORED_KEYS)
 
 
+#: A tune.py study's folder of the runs of trials without a result (``rlkit.tune.report.INTERRUPTED_DIR``),
+#: beside its ``trials/``: their configurations ran again as other trials, so they are left out.
+STUDY_INTERRUPTED = "interrupted"
+
+
+def _set_aside_by_a_study(run: Path, root: Path) -> bool:
+    """Whether ``run`` (below the argument ``root``) lies in a study's ``interrupted/`` folder, one
+    below ``root`` whose parent holds the study's ``trials/``."""
+    parts = run.relative_to(root).parts
+    return any(part == STUDY_INTERRUPTED and (root.joinpath(*parts[:i]) / "trials").is_dir()
+               for i, part in enumerate(parts))
+
+
 def find_run_dirs(paths: list[Path]) -> list[Path]:
-    """Run directories at or below ``paths`` (``.hydra`` copies of configs are not runs)."""
+    """Run directories at or below ``paths`` (``.hydra`` copies of configs are not runs, nor the runs a
+    ``tune.py`` study set aside in its ``interrupted/`` folder below a path given)."""
     found: list[Path] = []
     for path in paths:
         if not path.exists():
@@ -111,7 +128,7 @@ def find_run_dirs(paths: list[Path]) -> list[Path]:
         configs = [path / "config.yaml"] if is_run else sorted(path.rglob("config.yaml"))  # (a multi-seed run's seeds)
         for config in configs:
             run = config.parent
-            if ".hydra" in run.parts or not (run / "metrics.csv").is_file():
+            if ".hydra" in run.parts or not (run / "metrics.csv").is_file() or _set_aside_by_a_study(run, path):
                 continue
             if run.resolve() not in {f.resolve() for f in found}:  # (the same run reached by two paths)
                 found.append(run)
@@ -411,10 +428,10 @@ def main(argv: list[str] | None = None) -> int:
     header, rows = table_rows(groups, differing)
     table = markdown(header, rows)
     notes = [f"{len(run_dirs)} runs, {len(groups)} configurations; keys that differ: {', '.join(differing) or 'none'}.",
-             "Returns: mean ± std over seeds (population std); IQM = interquartile mean over seeds with its "
-             f"stratified-bootstrap 95 % interval (Agarwal et al. 2021; with fewer than 4 seeds the IQM is the mean), from "
-             f"{stats.MIN_RUNS_FOR_CI} seeds on: with fewer it would be the seeds' range (n/a; the curves' band is "
-             "their range).",
+             "Returns: mean ± std over seeds (population std); IQM = interquartile mean over seeds (the mean of the "
+             "middle half; with fewer than 4 seeds nothing is cut and it is their mean) with its stratified-bootstrap "
+             f"95 % interval (Agarwal et al. 2021) from {stats.MIN_RUNS_FOR_CI} seeds on; with fewer the interval "
+             "would be the seeds' own range and is shown as [n/a: N seeds] (curves.png's band is then their range).",
              "curves.png: each line ends at the last frame all its runs reached (runs stopped early end sooner).",
              "wall (s/seed): training time from the logged frame rates, mean over seeds; the seeds of one multi-seed "
              "process (num_seeds > 1) share its wall time, each charged the process's wall time divided by the seeds "

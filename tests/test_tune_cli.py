@@ -42,6 +42,15 @@ def test_a_bad_pruner_is_refused_before_the_study_dir_exists(tmp_path):
      "expected a positive number"),
     (["algo.batch_size=-1"], "algo.batch_size=-1 is invalid: expected a positive number"),
     (["tune.sampler=grid"], "tune.sampler=grid needs a finite grid, but tune.space.algo.optim.lr is a float range"),
+    # (every trial crashed with tune.batched_seeds=false; otherwise it trained len(tune.seeds) seeds and best.yaml said 3)
+    (["num_seeds=3"], "num_seeds=3 cannot be set for a study: tune.seeds sets every trial's seeds (tune.seeds=3: seed "
+                      ".. seed+2, trained together in one process with tune.batched_seeds=true); drop the override"),
+    # (valid for one seed, refused with the trial's 2 seeds in one process: every trial failed)
+    (["trainer.video_interval=1000"], "trainer.video_interval=1000 is invalid: expected null with num_seeds > 1 (a "
+                                      "multi-seed run records no videos; record one seed's agent with evaluate.py "
+                                      "run=<its seed_<k> directory> video=true) (a trial trains its tune.seeds=2 seeds "
+                                      "together in one process, num_seeds=2; tune.batched_seeds=false trains them one "
+                                      "after another)"),
 ])
 def test_bad_settings_are_refused_in_one_line(tmp_path, capsys, overrides, message):
     cfg = tune_config(tmp_path, *overrides)
@@ -51,6 +60,15 @@ def test_bad_settings_are_refused_in_one_line(tmp_path, capsys, overrides, messa
     err = capsys.readouterr().err
     assert err.startswith(f"rlkit: invalid config: {message}") and err.count("\n") == 1
     assert not (tmp_path / "study").exists()
+
+
+@pytest.mark.parametrize("overrides", [["trainer.video_interval=1000", "tune.batched_seeds=false"],
+                                       ["trainer.video_interval=1000", "tune.seeds=[0, 5]"],
+                                       ["trainer.video_interval=1000", "tune.seeds=1"]])
+def test_a_config_valid_as_the_trials_run_it_passes(tmp_path, overrides):
+    """Seeds trained one after another (by choice, or not consecutive) are single-seed runs."""
+    _, settings = cli.tune_parts(tune_config(tmp_path, *overrides))
+    assert settings.seeds in ((0, 1), (0, 5), (0,))
 
 
 @pytest.mark.parametrize("algo", ["dqn", "c51", "a2c"])
@@ -320,8 +338,40 @@ def test_sigterm_to_tune_py_with_workers_stops_them_and_marks_their_trials_inter
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signal.SIGTERM
-    assert "interrupted; a trial it was running is marked failed and runs again" in err
+    assert (f"interrupted; a trial it was running is marked failed and its run moved to {study_dir / 'interrupted'}/ "
+            "(without its checkpoints): a rerun of the same command trains its configuration again") in err
     trials = optuna.load_study(study_name="dqn_CartPole", storage=storage).get_trials()
     assert not [t for t in trials if t.state.name == "RUNNING"]  # the workers ended with the study
     assert [t.state.name for t in trials] == ["FAIL", "FAIL"]
     assert all("SIGTERM" in t.user_attrs["interrupted"] for t in trials)
+    # each worker moved its trial's run out of trials/ (the rerun trains the configurations as new trials)
+    assert sorted(p.name for p in (study_dir / "interrupted").iterdir()) == ["0000", "0001"]
+    assert not (study_dir / "trials").is_dir() or not list((study_dir / "trials").iterdir())
+
+
+def test_hydra_job_chdir_writes_the_study_where_chdir_false_does(tmp_path):
+    """With hydra.job.chdir=true and the default relative tune.dir, study.db, trials/ and the outputs went
+    to rel/study/rel/study, tune.log to rel/study, the printed --config-dir was wrong and the rerun was
+    refused. Also: tune.log holds the study's own lines, not the trials' train.log lines nor
+    matplotlib's; a rerun changing only trainer.log_interval resumes the study and says nothing runs."""
+    args = [sys.executable, TUNE, "total_frames=200", "trainer.eval_interval=200", "trainer.eval_episodes=1",
+            "logger=none", "tune.n_trials=1", "tune.seeds=1", "tune.pruner=none", "tune.space.algo.hidden_sizes=[[8]]",
+            "tune.dir=rel/study", "hydra.job.chdir=true"]
+    env = {**os.environ, "WANDB_MODE": "disabled"}
+    done = subprocess.run(args, cwd=tmp_path, text=True, capture_output=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    study = tmp_path / "rel" / "study"
+    assert {"study.db", "trials", "trials.csv", "tune.log", "experiment"} <= {p.name for p in study.iterdir()}
+    assert not (study / "rel").exists()
+    command = next(line for line in done.stderr.splitlines() if "train it as it ran" in line).partition(": python ")[2]
+    assert command == f"train.py --config-dir {study} experiment=best seed=0", done.stderr
+    log = (study / "tune.log").read_text()
+    assert "tune dqn_CartPole: trial 1/1 | 1 complete" in log and "best trial 0" in log
+    assert "[rlkit][INFO] - start:" not in log and "matplotlib" not in log, log
+    assert "start: dqn CartPole-v1 seed 0" in (study / "trials" / "0000" / "seed_0" / "train.log").read_text()
+    again = subprocess.run([*args, "trainer.log_interval=100"], cwd=tmp_path, text=True, capture_output=True, env=env,
+                           timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert ("tune dqn_CartPole: nothing to run: the study already has 1 finished trials and tune.n_trials=1; raise "
+            "tune.n_trials (above 1) to run more") in again.stderr
+    assert [p.name for p in (study / "trials").iterdir()] == ["0000"]

@@ -4,6 +4,8 @@ settings) and :class:`SearchedOverrideCheck` (a command-line value of a searched
 study directory exists; :func:`tune_task` is its task body."""
 from __future__ import annotations
 
+import logging
+import os
 import sys
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -23,17 +25,29 @@ from rlkit.rundir import check_creatable
 from rlkit.run import preflight
 
 
+def original_cwd(cfg: DictConfig) -> Path | None:
+    """The directory ``tune.py`` was started in (Hydra's ``hydra.runtime.cwd``: from ``cfg``'s hydra
+    node, as its callbacks see it, else from the running job's Hydra config); None outside Hydra."""
+    cwd = OmegaConf.select(cfg, "hydra.runtime.cwd", default=None) if "hydra" in cfg else None
+    if cwd is None and HydraConfig.initialized():
+        cwd = HydraConfig.get().runtime.cwd
+    return Path(str(cwd)) if cwd else None
+
+
 def tune_parts(cfg: DictConfig) -> tuple[DictConfig, Any]:
-    """Splits ``tune.py``'s config into the training config (validated, every searched key present
-    and each bound or choice of the space accepted by the config checks) and the study's
-    :class:`~rlkit.tune.TuneSettings`. Writes nothing.
+    """Splits ``tune.py``'s config into the training config (validated as the trials run it: every
+    searched key present, each bound or choice of the space accepted by the config checks, and with
+    the seeds trained together, ``num_seeds`` = their count, where they will be) and the study's
+    :class:`~rlkit.tune.TuneSettings`. A relative ``tune.dir`` is taken from the directory tune.py
+    was started in (:func:`original_cwd`), whether or not Hydra changes into its run directory
+    (``hydra.job.chdir=true``). Writes nothing.
 
     Raises:
         RlkitError: the first problem, naming the key, the value and the valid choices.
     """
     from rlkit.tune import parse_tune_settings
     from rlkit.tune.studydir import resume_refusal
-    from rlkit.tune.trial import trial_config
+    from rlkit.tune.trial import batchable, trial_config
 
     tune_node = cfg.get("tune")
     if not isinstance(tune_node, DictConfig):
@@ -41,14 +55,40 @@ def tune_parts(cfg: DictConfig) -> tuple[DictConfig, Any]:
     base = OmegaConf.masked_copy(cfg, [str(key) for key in cfg.keys() if key not in ("tune", "hydra")])
     if base.get("resume"):  # (set by an experiment file or a config of the user's; tune.py's argv is checked first)
         raise ConfigError(resume_refusal(str(base.resume)))
+    num_seeds = base.get("num_seeds", 1)
+    if num_seeds != 1:
+        span = (f"tune.seeds={num_seeds}: seed .. seed+{num_seeds - 1}" if isinstance(num_seeds, int)
+                else "tune.seeds=3: seed .. seed+2")
+        raise ConfigError(f"num_seeds={num_seeds!r} cannot be set for a study: tune.seeds sets every trial's seeds "
+                          f"({span}, trained together in one process with tune.batched_seeds=true); drop the "
+                          "override (num_seeds=1 where an experiment file sets it)")
     try:
         container = OmegaConf.to_container(tune_node, resolve=True)
     except OmegaConfBaseException as err:
         raise ConfigError(f"tune: {err.msg}") from None
     assert isinstance(container, dict)
+    cwd = original_cwd(cfg)
+    folder = container.get("dir")
+    if cwd is not None and isinstance(folder, str) and folder.strip() and not os.path.isabs(folder):
+        if Path.cwd().resolve() != cwd.resolve():  # (hydra.job.chdir=true: the job runs in the study directory)
+            container["dir"] = str(cwd / folder)
     settings = parse_tune_settings({str(k): v for k, v in container.items()}, base_seed=int(cfg.get("seed", 0)))
     check_creatable(settings.dir, "tune.dir=")
     preflight(base)
+    together = len(settings.seeds) if settings.batched_seeds and batchable(settings.seeds) else 1
+
+    def as_run(params: Mapping[str, Any]) -> DictConfig:
+        """The config of a trial with ``params``, as it trains (its seeds together: num_seeds)."""
+        trial = trial_config(base, params, settings.seeds[0])
+        trial.num_seeds = together
+        return trial
+
+    if together > 1:
+        try:
+            validate_config(as_run({}))
+        except ConfigError as err:
+            raise ConfigError(f"{err} (a trial trains its tune.seeds={together} seeds together in one process, "
+                              f"num_seeds={together}; tune.batched_seeds=false trains them one after another)") from None
     missing = object()
     for param in settings.space.params:
         if OmegaConf.select(base, param.path, default=missing) is missing:
@@ -56,7 +96,7 @@ def tune_parts(cfg: DictConfig) -> tuple[DictConfig, Any]:
                               f"{OmegaConf.select(base, 'algo.name')}); drop it with ~tune.space.{param.path}")
         for value in param.examples():
             try:
-                validate_config(trial_config(base, {param.path: value}, int(cfg.get("seed", 0))))
+                validate_config(as_run({param.path: value}))
             except ConfigError as err:
                 raise ConfigError(f"tune.space.{param.path} allows {param.path}={value!r}, which the config refuses: "
                                   f"{err}") from None
@@ -202,10 +242,28 @@ def tune_task(cfg: DictConfig) -> float | None:
         refuse(err)
     except (KeyboardInterrupt, TrainingInterrupted) as stop:
         signum = getattr(stop, "signum", 2)
-        print(f"\ninterrupted; a trial it was running is marked failed and runs again when you rerun the same "
-              f"command (the study resumes from {settings.storage_url})", file=sys.stderr)
+        line = interrupt_line(settings)
+        print(f"\n{line}", file=sys.stderr)
+        logging.getLogger("rlkit.tune").info("%s", line)  # (tune.log)
         raise SystemExit(128 + signum) from None
     return study_result(study.get_trials(deepcopy=False), settings.dir)
+
+
+def interrupt_line(settings: Any) -> str:
+    """What ``tune.py`` says when a signal stopped the study (its storage URL's password masked).
+
+    Examples:
+        >>> from pathlib import Path
+        >>> from types import SimpleNamespace as T
+        >>> from rlkit.cli.tuning import interrupt_line
+        >>> print(interrupt_line(T(dir=Path("s"), shown_storage="postgresql://u:***@db/rlkit")))  # doctest: +NORMALIZE_WHITESPACE
+        interrupted; a trial it was running is marked failed and its run moved to s/interrupted/ (without its
+        checkpoints): a rerun of the same command trains its configuration again, from scratch, as a new trial
+        (the study resumes from postgresql://u:***@db/rlkit)
+    """
+    return (f"interrupted; a trial it was running is marked failed and its run moved to {Path(settings.dir) / 'interrupted'}"
+            "/ (without its checkpoints): a rerun of the same command trains its configuration again, from scratch, as a "
+            f"new trial (the study resumes from {settings.shown_storage})")
 
 
 def study_result(trials: Sequence[Any], where: Path) -> float | None:

@@ -2,11 +2,13 @@
 experiment file for ``train.py``) and plots (``history.png``, ``importances.png``, ``slice.png``)."""
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
+import logging
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -21,19 +23,30 @@ from rlkit.tune.states import (
     ERROR_ATTR,
     FREE_KEYS,
     INTERRUPTED_ATTR,
+    NUM_SEEDS_ATTR,
     PRUNED_AT_ATTR,
     SURPLUS_ATTR,
     counted,
     counts,
     replaced_trial,
 )
-from rlkit.tune.trial import trial_config
+from rlkit.tune.trial import batchable, trial_config
 from rlkit.utils.io import atomic_write
 
-__all__ = ["BEST_FILE", "PLOTS", "best_experiment", "trials_table", "write_outputs"]
+log = logging.getLogger(__name__)
+
+__all__ = ["BEST_FILE", "INTERRUPTED_DIR", "PLOTS", "best_commands", "best_experiment", "trained_together", "trials_table",
+           "write_outputs"]
 
 #: The best trial's experiment file, relative to the study directory.
 BEST_FILE = Path("experiment") / "best.yaml"
+#: Where a trial that ended without a result (interrupted, or lost with its worker) has its run moved
+#: (:func:`rlkit.tune.study.set_aside`), in the study directory: ``interrupted/<number>``. Its
+#: configuration runs again from scratch as a new trial, and ``trials/`` holds each one's runs once.
+INTERRUPTED_DIR = "interrupted"
+#: Keys of a trial's config that ``best.yaml`` leaves out: where and how a run executes (its seed and
+#: seed count are the reproducing command's, written in the file's header).
+_LEFT_OUT = tuple(key for key in FREE_KEYS if key != "trainer.log_interval")
 #: The plots: file name -> ``optuna.visualization.matplotlib`` function.
 PLOTS = {"history.png": "plot_optimization_history", "importances.png": "plot_param_importances",
          "slice.png": "plot_slice"}
@@ -47,12 +60,15 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def _error(trial: FrozenTrial, replaced_by: Mapping[int, int]) -> str:
+def _error(trial: FrozenTrial, replaced_by: Mapping[int, int], study_dir: Path) -> str:
     if ERROR_ATTR in trial.user_attrs:
         return str(trial.user_attrs[ERROR_ATTR])
     again = (f"replaced by trial {replaced_by[trial.number]}" if trial.number in replaced_by
              else "runs again when the study is rerun" if trial.params
              else "not counted")  # (it ended before drawing a configuration)
+    moved = Path(INTERRUPTED_DIR) / f"{trial.number:04d}"
+    if (study_dir / moved).is_dir():
+        again += f" (from scratch; this run moved to {moved}, without its checkpoints)"
     if INTERRUPTED_ATTR in trial.user_attrs:
         return f"interrupted ({trial.user_attrs[INTERRUPTED_ATTR]}); {again}"
     if trial.state == TrialState.FAIL:
@@ -87,7 +103,7 @@ def trials_table(trials: list[FrozenTrial], settings: TuneSettings) -> str:
         value = trial.value if trial.state == TrialState.COMPLETE else None  # (a pruned one's is its last report)
         writer.writerow([trial.number, trial.state.name, _cell(value), *(_cell(params.get(p)) for p in space.paths),
                          *(_cell(trial.user_attrs.get(s)) for s in seeds),
-                         "" if duration is None else f"{duration:.1f}", _error(trial, replaced_by)])
+                         "" if duration is None else f"{duration:.1f}", _error(trial, replaced_by, settings.dir)])
     return out.getvalue()
 
 
@@ -101,32 +117,107 @@ def _without(container: dict, keys: tuple[str, ...]) -> dict:
     return container
 
 
+def trained_together(trial: FrozenTrial, settings: TuneSettings) -> int:
+    """How many of the trial's seeds trained together in one process (``num_seeds``), from the first;
+    1: one after another. Recorded on the trial; a trial from before that record: as the study's
+    settings would run it (consecutive seeds with ``tune.batched_seeds``), or as its directory shows
+    it (a multi-seed run's ``config.yaml`` in ``trials/<number>/``)."""
+    recorded = trial.user_attrs.get(NUM_SEEDS_ATTR)
+    if isinstance(recorded, int) and not isinstance(recorded, bool) and recorded >= 1:
+        return recorded
+    if not (settings.batched_seeds and batchable(settings.seeds)):
+        return 1
+    run_root = settings.dir / "trials" / f"{trial.number:04d}"
+    if run_root.is_dir() and not (run_root / "config.yaml").is_file():  # (seed_<s>/ runs of their own)
+        return 1
+    return len(settings.seeds)
+
+
+def best_commands(best: FrozenTrial, settings: TuneSettings, where: str | Path) -> list[str]:
+    """The ``train.py`` commands that train the best trial's experiment file (in ``where``) as the
+    trial ran: one command for its seeds trained together (``seed=<first> num_seeds=<N>``), or one
+    per seed, each followed by what it reproduces.
+
+    Examples:
+        >>> from types import SimpleNamespace as T
+        >>> from pathlib import Path
+        >>> from rlkit.tune.report import best_commands
+        >>> together = T(number=3, user_attrs={"num_seeds": 2})
+        >>> best_commands(together, T(seeds=(0, 1), dir=Path("s"), batched_seeds=True), "s")[0]
+        'python train.py --config-dir s experiment=best seed=0 num_seeds=2   # seeds 0..1 together in one process, as trial 3 ran them'
+        >>> apart = T(number=3, user_attrs={"num_seeds": 1})
+        >>> for line in best_commands(apart, T(seeds=(0, 5), dir=Path("s"), batched_seeds=True), "s"):
+        ...     print(line)
+        python train.py --config-dir s experiment=best seed=0   # trial 3's seed 0
+        python train.py --config-dir s experiment=best seed=5   # trial 3's seed 5
+    """
+    command = f"python train.py --config-dir {where} experiment=best"
+    together = trained_together(best, settings)
+    if together > 1:
+        first = settings.seeds[0]
+        return [f"{command} seed={first} num_seeds={together}   # seeds {first}..{first + together - 1} together in "
+                f"one process, as trial {best.number} ran them"]
+    return [f"{command} seed={seed}   # trial {best.number}'s seed {seed}" for seed in settings.seeds]
+
+
 def best_experiment(best: FrozenTrial, base: DictConfig, settings: TuneSettings,
                     groups: Mapping[str, str] | None = None) -> str:
     """The text of ``experiment/best.yaml``: a ``# @package _global_`` experiment with the config
     groups of the study and its whole training config with the best trial's values (less the keys
-    that only say where and how a run executes: seed, device, threads, logger, progress, checkpoints).
+    that only say where and how a run executes: seed, device, threads, logger, progress, checkpoints),
+    its ``num_seeds`` that of the trial (its seeds trained together in one process, or 1: one after
+    another: :func:`trained_together`).
 
-    ``python train.py --config-dir <study dir> experiment=best`` trains it."""
+    Its header says which ``train.py`` command reproduces the trial (:func:`best_commands`): seeds
+    trained together differ from the same seeds trained one per process by float rounding (README
+    "Several seeds in one process"), so the trial's own seeds are reproduced by the command that
+    trains them as it did."""
     params = settings.space.decode(best.params)
+    together = trained_together(best, settings)
     container = OmegaConf.to_container(trial_config(base, params, seed=0), resolve=True)
     assert isinstance(container, dict)
-    _without(container, FREE_KEYS)
+    _without(container, _LEFT_OUT)
+    if "num_seeds" in container:
+        container["num_seeds"] = together
     chosen = {"algo": str(base.algo.name), "value_estimator": str(base.value_estimator.name), **(groups or {})}
     chosen.pop("logger", None)
     seeds = ", ".join(f"{s}: {best.user_attrs.get(f'seed_{s}', float('nan')):.4g}" for s in settings.seeds)
+    if together > 1:
+        how = (f"# Its seeds trained together in one process (num_seeds: {together}, below); this trains them as the "
+               "trial did, with the same evaluations:")
+        other = ["# (one seed alone, num_seeds=1, or the seeds in another count, trains the same config but differs "
+                 "from the trial by float rounding)"]
+    else:
+        how = "# Its seeds trained one after another (num_seeds: 1); each command trains one of them as the trial did:"
+        other = []
     header = [
         "# @package _global_",
         f"# The best trial of the rlkit study {settings.study!r} (tune.py): trial {best.number}, objective "
         f"{settings.objective} = {best.value:.6g}",
-        f"# (the mean over seeds; per seed {seeds}). Train with it:",
-        f"#   python train.py --config-dir {settings.dir} experiment=best seed=0",
+        f"# (the mean over seeds; per seed {seeds}).",
+        how,
+        *(f"#   {line}" for line in best_commands(best, settings, settings.dir)),
+        *other,
         "# The tuned values:",
         *(f"#   {path}: {json.dumps(value)}" for path, value in params.items()),
         "defaults:",
         *(f"  - override /{group}: {chosen[group]}" for group in ("algo", "env", "value_estimator") if group in chosen),
     ]
     return "\n".join(header) + "\n\n" + OmegaConf.to_yaml(OmegaConf.create(container))
+
+
+@contextlib.contextmanager
+def _quiet_matplotlib() -> Iterator[None]:
+    """matplotlib's loggers at WARNING while the block runs (its INFO lines, "Using categorical units to
+    plot a list of strings ...", one per categorical axis, filled tune.log)."""
+    logger = logging.getLogger("matplotlib")
+    level = logger.level
+    if logger.getEffectiveLevel() < logging.WARNING:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _plot(study: optuna.Study, function: str, path: Path) -> str | None:
@@ -138,7 +229,7 @@ def _plot(study: optuna.Study, function: str, path: Path) -> str | None:
     import numpy as np
 
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _quiet_matplotlib():
             warnings.simplefilter("ignore")
             # PED-ANOVA importances need no scikit-learn (fANOVA, the default before Optuna 5, does)
             kwargs = {"evaluator": PedAnovaImportanceEvaluator()} if function == "plot_param_importances" else {}
@@ -155,11 +246,19 @@ def _plot(study: optuna.Study, function: str, path: Path) -> str | None:
     return None
 
 
+def _say(text: str, stream: TextIO | None) -> None:
+    """A line of the study's: on ``stream`` and, at INFO, in the log (``tune.log`` under tune.py)."""
+    if stream is not None:
+        print(text, file=stream)
+    log.info("%s", text)
+
+
 def write_outputs(study: optuna.Study, base: DictConfig, settings: TuneSettings, *,
                   groups: Mapping[str, str] | None = None, stream: TextIO | None = None) -> dict[str, Path]:
     """Writes ``trials.csv``, ``experiment/best.yaml`` (when a trial completed) and the plots into
     ``settings.dir``, each atomically (workers ending together write the same files). Returns what
-    was written (name -> path); plots that cannot be drawn are skipped with a note on ``stream``."""
+    was written (name -> path); plots that cannot be drawn are skipped with a note on ``stream``
+    (and in the log, as the other lines: :func:`_say`)."""
     trials = study.get_trials(deepcopy=False)
     written: dict[str, Path] = {}
     path = settings.dir / "trials.csv"
@@ -179,11 +278,19 @@ def write_outputs(study: optuna.Study, base: DictConfig, settings: TuneSettings,
             skipped = _plot(study, function, settings.dir / name)
             if skipped is None:
                 written[name] = settings.dir / name
-            elif stream is not None:
-                print(f"tune {settings.study}: {name} not drawn: {skipped}", file=stream)
-    if stream is not None:
-        print(f"tune {settings.study}: outputs in {settings.dir}: {', '.join(sorted(written))}", file=stream)
-        if best is not None:
-            print(f"tune {settings.study}: best trial {best.number} ({best.value:.6g}); train it with: python train.py "
-                  f"--config-dir {settings.dir} experiment=best", file=stream)
+            else:
+                _say(f"tune {settings.study}: {name} not drawn: {skipped}", stream)
+    _say(f"tune {settings.study}: outputs in {settings.dir}: {', '.join(sorted(written))}", stream)
+    if best is not None:
+        commands = [line.partition("   # ")[0] for line in best_commands(best, settings, settings.dir)]
+        found = f"tune {settings.study}: best trial {best.number} ({best.value:.6g})"
+        if trained_together(best, settings) > 1:
+            _say(f"{found}; train it as it ran (its {len(settings.seeds)} seeds together in one process; one seed alone "
+                 f"differs from the trial's by float rounding): {commands[0]}", stream)
+        elif len(commands) == 1:
+            _say(f"{found}; train it as it ran: {commands[0]}", stream)
+        else:
+            seeds = ", ".join(str(s) for s in settings.seeds)
+            _say(f"{found}; its seeds trained one after another: train each as it ran with "
+                 f"{commands[0].rpartition(' seed=')[0]} seed=<s>, s in {seeds}", stream)
     return written

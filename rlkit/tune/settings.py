@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from rlkit.tune.space import SearchSpace, parse_space
 from rlkit.tune.studydir import check_study_dir
 
 __all__ = ["FIXED_KEYS", "OBJECTIVES", "PRUNERS", "SAMPLERS", "TuneSettings", "evaluation_slot", "evaluations_per_seed",
-           "make_pruner", "make_sampler", "parse_tune_settings"]
+           "make_pruner", "make_sampler", "parse_tune_settings", "shown_url"]
 
 Sampler = Literal["tpe", "random", "grid"]
 Pruner = Literal["median", "halving", "none"]
@@ -54,8 +55,25 @@ class TuneSettings:
         """The storage: ``tune.storage``, or the SQLite file ``<dir>/study.db``."""
         return self.storage or f"sqlite:///{(self.dir / 'study.db').resolve()}"
 
+    @property
+    def shown_storage(self) -> str:
+        """:attr:`storage_url` as messages show it, its password masked (:func:`shown_url`)."""
+        return shown_url(self.storage_url)
+
 
 _KEYS = [f.name for f in dataclasses.fields(TuneSettings)]
+_PASSWORD = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/@:]*:)(?P<password>[^/@]*)@")
+
+
+def shown_url(url: str) -> str:
+    """A storage URL as rlkit prints it: the password, if the URL holds one, replaced by ``***``.
+
+    Examples:
+        >>> from rlkit.tune.settings import shown_url
+        >>> shown_url("postgresql://user:s3cret@db-host/rlkit"), shown_url("sqlite:///outputs/tune/a/study.db")
+        ('postgresql://user:***@db-host/rlkit', 'sqlite:///outputs/tune/a/study.db')
+    """
+    return _PASSWORD.sub(lambda m: f"{m['head']}***@", str(url), count=1)
 #: Config keys a search space may not name: the study fixes them for every trial.
 FIXED_KEYS = ("seed", "num_seeds", "total_frames", "trainer.eval_interval")
 
@@ -122,7 +140,7 @@ def parse_tune_settings(node: Mapping[str, Any], base_seed: int = 0) -> TuneSett
         raise ConfigError(f"tune.dir={directory!r} is invalid: expected a directory")
     storage = full["storage"]
     if storage is not None and (not isinstance(storage, str) or "://" not in storage):
-        raise ConfigError(f"tune.storage={storage!r} is not a storage URL; e.g. sqlite:///study.db, "
+        raise ConfigError(f"tune.storage={shown_url(str(storage))!r} is not a storage URL; e.g. sqlite:///study.db, "
                           "postgresql://user:password@host/db, mysql://user:password@host/db (null: <tune.dir>/study.db)")
     space = full.get("space")
     if not isinstance(space, Mapping):

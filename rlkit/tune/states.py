@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["ERROR_ATTR", "FREE_KEYS", "IDENTITY_ATTR", "INTERRUPTED_ATTR", "PRUNED_AT_ATTR", "REPLACES_ATTR", "SEEDS_ATTR", "SURPLUS_ATTR", "StudyProgress", "counted", "counts",
+__all__ = ["ERROR_ATTR", "FREE_KEYS", "IDENTITY_ATTR", "INTERRUPTED_ATTR", "NUM_SEEDS_ATTR", "PRUNED_AT_ATTR", "REPLACES_ATTR", "SEEDS_ATTR", "SURPLUS_ATTR", "StudyProgress", "counted", "counts",
            "replaced_trial"]
 
 #: User attributes rlkit writes on trials (REPLACES_ATTR: the number of the trial without a result
@@ -20,9 +20,13 @@ SEEDS_ATTR = "seeds"
 PRUNED_AT_ATTR = "pruned_at"
 #: The study attribute recording what the study measures (checked on every rerun).
 IDENTITY_ATTR = "rlkit"
-# Keys that do not change what a trial computes: a rerun may change them.
+# Keys that do not change what a trial computes: a rerun may change them (the log's cadence included:
+# trainer.log_interval writes metrics rows, it changes neither the training nor the evaluations).
 FREE_KEYS = ("seed", "resume", "device", "num_threads", "trainer.progress", "trainer.checkpoint_interval",
-             "trainer.keep_checkpoints", "logger")
+             "trainer.keep_checkpoints", "trainer.log_interval", "logger")
+#: The user attribute saying how a trial's seeds trained: ``num_seeds`` = the count trained together in
+#: one process (consecutive, from the first), 1: one after another (README "Seeds and pruning").
+NUM_SEEDS_ATTR = "num_seeds"
 
 
 def replaced_trial(trial: FrozenTrial) -> int | None:

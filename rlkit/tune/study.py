@@ -19,12 +19,14 @@ import logging
 import math
 import multiprocessing
 import os
+import shutil
 import signal
 import sys
 import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any, TextIO
 
 import optuna
@@ -35,15 +37,16 @@ from optuna.trial import TrialState
 from rlkit.errors import ConfigError, RlkitError
 from rlkit.trainers import TrainingInterrupted
 from rlkit.trainers.trainer import REPEAT_S
-from rlkit.tune.report import trials_table, write_outputs
+from rlkit.tune.report import INTERRUPTED_DIR, trials_table, write_outputs
 from rlkit.utils.io import atomic_write
-from rlkit.tune.settings import TuneSettings, evaluations_per_seed, make_pruner, make_sampler
+from rlkit.tune.settings import TuneSettings, evaluations_per_seed, make_pruner, make_sampler, shown_url
 from rlkit.tune.studydir import check_study_dir, resume_refusal
 from rlkit.tune.states import (
     ERROR_ATTR,
     FREE_KEYS,
     IDENTITY_ATTR,
     INTERRUPTED_ATTR,
+    NUM_SEEDS_ATTR,
     PRUNED_AT_ATTR,
     REPLACES_ATTR,
     SEEDS_ATTR,
@@ -54,7 +57,7 @@ from rlkit.tune.states import (
 )
 from rlkit.tune.trial import NOT_THE_CONFIGS, TrialResult, describe_error, run_trial
 
-__all__ = ["StudyInterrupted", "open_study", "tune", "work"]
+__all__ = ["INTERRUPTED_DIR", "StudyInterrupted", "open_study", "set_aside", "tune", "work"]
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +190,17 @@ def _without_searched(identity: dict[str, Any], settings: TuneSettings) -> dict[
     return {**identity, "config": config}
 
 
+def _without_free(identity: dict[str, Any]) -> dict[str, Any]:
+    """``identity`` less the :data:`FREE_KEYS` of its config (a study started before a key was taken
+    as free, ``trainer.log_interval``, kept its value)."""
+    if not isinstance(identity.get("config"), dict):
+        return identity
+    config = json.loads(json.dumps(identity["config"]))
+    for key in FREE_KEYS:
+        _drop_key(config, key)
+    return {**identity, "config": config}
+
+
 def _identity(base: DictConfig, settings: TuneSettings) -> dict[str, Any]:
     config = OmegaConf.to_container(base, resolve=True)
     assert isinstance(config, dict)
@@ -226,12 +240,21 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
             if attempt < OPEN_TRIES and _schema_race(err):
                 time.sleep(0.5 * attempt)
                 continue
-            raise ConfigError(f"tune.storage={url!r} cannot be opened: {text}") from None
+            raise ConfigError(f"tune.storage={shown_url(url)!r} cannot be opened: {_masked(text, url)}") from None
     raise AssertionError("unreachable")  # (the last try returns or raises)
 
 
 #: Tries to open a storage whose tables another process is creating at the same time.
 OPEN_TRIES = 4
+
+
+def _masked(text: str, url: str) -> str:
+    """``text`` with the password of ``url`` (if it has one) masked wherever it appears."""
+    shown = shown_url(url)
+    if shown == url:
+        return text
+    password = url.partition("://")[2].partition("@")[0].partition(":")[2]
+    return text.replace(url, shown).replace(password, "***") if password else text.replace(url, shown)
 
 
 def _schema_race(err: Exception) -> bool:
@@ -290,12 +313,12 @@ def open_study(base: DictConfig, settings: TuneSettings, slots: int) -> optuna.S
     if isinstance(saved, dict) and "batched_seeds" not in saved:  # (a study from before the key: either runs it)
         saved = {**saved, "batched_seeds": mine["batched_seeds"]}
     if isinstance(saved, dict):  # (a study from before the searched keys were left out kept their values)
-        saved = _without_searched(saved, settings)
+        saved = _without_free(_without_searched(saved, settings))
     if saved is None:
         study.set_user_attr(IDENTITY_ATTR, mine)
     elif saved != mine:
         diff = (_first_difference(saved, mine, "") or "").removeprefix("config.")
-        raise ConfigError(f"study {settings.study!r} in {settings.storage_url} was started with other settings "
+        raise ConfigError(f"study {settings.study!r} in {settings.shown_storage} was started with other settings "
                           f"({diff}); rerun it with its own settings, or start another with tune.study=<name> "
                           "(and its own tune.dir where you set one: a study's trials are not shared)")
     return study
@@ -332,6 +355,7 @@ class _Heartbeat:
 def _tell(study: optuna.Study, trial: optuna.Trial, result: TrialResult) -> None:
     for seed, value in result.seed_values.items():
         trial.set_user_attr(f"seed_{seed}", value)
+    trial.set_user_attr(NUM_SEEDS_ATTR, result.num_seeds)
     if result.state == "complete":
         study.tell(trial, result.value)
     elif result.state == "pruned":
@@ -346,9 +370,11 @@ def _tell(study: optuna.Study, trial: optuna.Trial, result: TrialResult) -> None
 
 
 def work(study: optuna.Study, base: DictConfig, settings: TuneSettings, *, slots: int, n_trials: int,
-         on_trial: Callable[[optuna.Study], None] | None = None) -> None:
+         on_trial: Callable[[optuna.Study], None] | None = None, say: Callable[[str], None] | None = None) -> None:
     """Runs trials of ``study`` until ``n_trials`` counting trials have finished (this worker's and the
-    others'); see the module's docstring. ``on_trial`` is called after each trial this worker ran.
+    others'); see the module's docstring. ``on_trial`` is called after each trial this worker ran;
+    ``say`` gets one line when this worker starts waiting for trials that run elsewhere (or were
+    lost with a worker that died, which takes up to :data:`GRACE_S` seconds to tell).
 
     An interrupt (Ctrl-C, SIGTERM) marks the running trial failed with ``interrupted`` (a rerun
     replaces it) and propagates.
@@ -357,23 +383,59 @@ def work(study: optuna.Study, base: DictConfig, settings: TuneSettings, *, slots
     storage = open_storage(settings.storage_url)
     study_id = storage.get_study_id_from_name(settings.study)
     seen: dict[int, float] = {}  # running trials without a heartbeat: when this worker first saw each
+    waited_for: list[int] = []  # the running trials this worker said it waits for
     with _GATE.shut():
         while True:
             _GATE.safe_point()
             optuna.storages.fail_stale_trials(study)
             _fail_unstarted(study, seen)
-            _requeue_unfinished(study)
+            _requeue_unfinished(study, settings)
             mine = [t for t in study.get_trials(deepcopy=False) if counted(t)]
             if sum(t.state.is_finished() for t in mine) >= n_trials:
                 return
             if sum(t.state != TrialState.WAITING for t in mine) >= n_trials:
                 # the last trials run elsewhere: wait for them (or for their loss); a queued one is asked next
+                running = sorted(t.number for t in mine if t.state == TrialState.RUNNING)
+                if say is not None and running and running != waited_for:
+                    waited_for = running
+                    say(_waiting_line(settings, running))
                 with _GATE.opened():
                     time.sleep(POLL_S)
                 continue
             result = _one_trial(study, storage, study_id, base, settings, slots=slots, n_trials=n_trials)
             if result is not None and on_trial is not None:
                 on_trial(study)
+
+
+def _waiting_line(settings: TuneSettings, running: list[int]) -> str:
+    """The line a worker says when it waits for the study's last ``running`` trials."""
+    which = f"trial{'s' if len(running) > 1 else ''} {', '.join(str(n) for n in running)}"
+    return (f"tune {settings.study}: waiting for {which}, running in another worker or lost with a worker that died "
+            f"(a lost trial is taken as such {GRACE_S} s after its last heartbeat, {UNSTARTED_S} s after it was asked "
+            "if it never sent one, and then runs again)")
+
+
+def set_aside(settings: TuneSettings, number: int) -> Path | None:
+    """Moves the run directory of trial ``number``, which ended without a result (interrupted, or lost
+    with its worker), from ``trials/<number>`` to ``<tune.dir>/interrupted/<number>``, its checkpoints
+    dropped (the replacement trial trains the configuration again from scratch, and an Atari
+    checkpoint holds gigabytes of replay buffer); its config, metrics and logs are kept. ``trials/``
+    then holds each configuration's runs once (``scripts/compare.py <tune.dir>`` reads it, not
+    ``interrupted/``). Returns the new place; None when there was nothing to move (no directory here:
+    the trial ran on another machine, or never started) or it is taken (left where it is)."""
+    name = f"{number:04d}"
+    source, target = settings.dir / "trials" / name, settings.dir / INTERRUPTED_DIR / name
+    if not source.is_dir() or target.exists():
+        return None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        source.rename(target)
+    except OSError:  # (another worker of this machine moved it first)
+        return None
+    for checkpoints in sorted(target.rglob("checkpoints"), reverse=True):
+        if checkpoints.is_dir():
+            shutil.rmtree(checkpoints, ignore_errors=True)
+    return target
 
 
 def _one_trial(study: optuna.Study, storage: optuna.storages.RDBStorage, study_id: int, base: DictConfig,
@@ -430,11 +492,22 @@ def _one_trial(study: optuna.Study, storage: optuna.storages.RDBStorage, study_i
         if trial is not None:
             with contextlib.suppress(Exception):  # (the storage may be what failed: the error stands)
                 if trial_id < 0 or not storage.get_trial(trial_id).state.is_finished():
-                    interrupted = isinstance(stop, (KeyboardInterrupt, TrainingInterrupted))
-                    why = (str(stop) or type(stop).__name__) if interrupted else describe_error(stop)
-                    trial.set_user_attr(INTERRUPTED_ATTR, why)
+                    trial.set_user_attr(INTERRUPTED_ATTR, _interrupted_why(stop))
                     study.tell(trial, state=TrialState.FAIL)
+                # its configuration runs again as a new trial: its run leaves trials/
+                set_aside(settings, trial.number)
         raise
+
+
+def _interrupted_why(stop: BaseException) -> str:
+    """What ended a trial without a result, one line: the signal (its checkpoint is not named: the
+    trial's replacement trains from scratch, and :func:`set_aside` drops it), or the error of the
+    storage's or rlkit's bookkeeping."""
+    if isinstance(stop, TrainingInterrupted):
+        return f"training interrupted by {signal.Signals(stop.signum).name}"
+    if isinstance(stop, KeyboardInterrupt):
+        return str(stop) or type(stop).__name__
+    return describe_error(stop)
 
 
 def _fail_unstarted(study: optuna.Study, seen: dict[int, float]) -> None:
@@ -456,17 +529,19 @@ def _fail_unstarted(study: optuna.Study, seen: dict[int, float]) -> None:
             seen.pop(number, None)
 
 
-def _requeue_unfinished(study: optuna.Study) -> None:
+def _requeue_unfinished(study: optuna.Study, settings: TuneSettings) -> None:
     """Queues the configuration of every trial that ended without a result (interrupted, or lost
     with its worker) and is not replaced yet: the next trial asked runs it again. (A sampler would
     otherwise move on: the grid sampler counts such a trial's point as visited, so it would never
-    be evaluated.)"""
+    be evaluated.) The run directory of each such trial still in ``trials/`` (a lost one's) is moved
+    to ``interrupted/`` (:func:`set_aside`)."""
     trials = study.get_trials(deepcopy=False)
     replaced = {replaced_trial(t) for t in trials}
     for t in trials:
-        if (t.state == TrialState.FAIL and not counted(t) and not t.user_attrs.get(SURPLUS_ATTR)
-                and t.number not in replaced and t.params):
-            study.enqueue_trial(t.params, user_attrs={REPLACES_ATTR: t.number}, skip_if_exists=False)
+        if t.state == TrialState.FAIL and not counted(t) and not t.user_attrs.get(SURPLUS_ATTR):
+            if t.params and t.number not in replaced:
+                study.enqueue_trial(t.params, user_attrs={REPLACES_ATTR: t.number}, skip_if_exists=False)
+            set_aside(settings, t.number)
 
 
 def effective_trials(settings: TuneSettings) -> int:
@@ -503,9 +578,14 @@ def _worker_main(container: dict, settings: TuneSettings, slots: int, n_trials: 
             storage = open_storage(settings.storage_url)
             study = optuna.load_study(study_name=settings.study, storage=storage, sampler=make_sampler(settings),
                                       pruner=make_pruner(settings, slots))
-            work(study, base, settings, slots=slots, n_trials=n_trials)
+            # (the first worker says when it waits for trials lost with a dead worker: the others would repeat it)
+            work(study, base, settings, slots=slots, n_trials=n_trials, say=_stderr_line if worker == 0 else None)
     except (KeyboardInterrupt, TrainingInterrupted):
         raise SystemExit(130) from None
+
+
+def _stderr_line(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 def _watch_parent(parent: int) -> None:
@@ -549,31 +629,81 @@ def tune(base: DictConfig, settings: TuneSettings, *, groups: Mapping[str, str] 
     n_trials = effective_trials(settings)
     _check_trial_dirs(settings)
     settings.dir.mkdir(parents=True, exist_ok=True)
-    study = open_study(base, settings, slots)
+    with study_log(settings.dir):
+        study = open_study(base, settings, slots)
 
-    def show(study: optuna.Study) -> None:
-        if stream is not None:
-            print(counts(study.get_trials(deepcopy=False)).line(n_trials, settings.study, time.monotonic() - started),
-                  file=stream, flush=True)
+        def say(text: str) -> None:
+            _say(text, stream)
 
-    if stream is not None and n_trials < settings.n_trials:
-        print(f"tune {settings.study}: the grid has {n_trials} points; n_trials={settings.n_trials} runs each once",
-              file=stream)
-    show(study)
-    try:
-        if settings.jobs == 1:
-            with _stop_on_signals():
-                work(study, base, settings, slots=slots, n_trials=n_trials, on_trial=show)
-        else:
-            _run_workers(study, base, settings, slots, n_trials, show)
-    except (KeyboardInterrupt, TrainingInterrupted):
-        # The table of the trials so far (the rest of the outputs are the finished study's).
-        with contextlib.suppress(Exception), atomic_write(settings.dir / "trials.csv") as f:
-            f.write(trials_table(study.get_trials(deepcopy=False), settings))
-        raise
-    show(study)
-    write_outputs(study, base, settings, groups=groups, stream=stream)
+        def show(study: optuna.Study) -> None:
+            say(counts(study.get_trials(deepcopy=False)).line(n_trials, settings.study, time.monotonic() - started))
+
+        if n_trials < settings.n_trials:
+            say(f"tune {settings.study}: the grid has {n_trials} points; n_trials={settings.n_trials} runs each once")
+        done = counts(study.get_trials(deepcopy=False)).finished
+        if done >= n_trials:
+            say(f"tune {settings.study}: nothing to run: the study already has {done} finished trials and tune.n_trials="
+                f"{settings.n_trials}" + (f" (its grid has {n_trials} points)" if n_trials < settings.n_trials else
+                                          f"; raise tune.n_trials (above {done}) to run more"))
+        show(study)
+        try:
+            if settings.jobs == 1:
+                with _stop_on_signals():
+                    work(study, base, settings, slots=slots, n_trials=n_trials, on_trial=show, say=say)
+            else:
+                _run_workers(study, base, settings, slots, n_trials, show)
+        except (KeyboardInterrupt, TrainingInterrupted):
+            # The table of the trials so far (the rest of the outputs are the finished study's).
+            with contextlib.suppress(Exception), atomic_write(settings.dir / "trials.csv") as f:
+                f.write(trials_table(study.get_trials(deepcopy=False), settings))
+            raise
+        show(study)
+        write_outputs(study, base, settings, groups=groups, stream=stream)
     return study
+
+
+def _say(text: str, stream: TextIO | None) -> None:
+    """One line of the study's own: on ``stream`` (the console) and, through logging, in ``tune.log``
+    (at INFO: tune.py's console handler shows warnings only, so the line is not printed twice)."""
+    if stream is not None:
+        print(text, file=stream, flush=True)
+    log.info("%s", text)
+
+
+class _StudyLines(logging.Filter):
+    """What ``tune.log`` keeps: the study's own lines (the ``rlkit.tune`` loggers) and other libraries'
+    records, less a trial's lines (the ``rlkit`` logger's, which are in its own ``train.log``) and
+    matplotlib's chatter below warnings (the plots: "Using categorical units ...")."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        name = record.name
+        if name == "rlkit.tune" or name.startswith("rlkit.tune."):
+            return True
+        if name == "rlkit" or name.startswith("rlkit."):
+            return False
+        return not ((name == "matplotlib" or name.startswith("matplotlib.")) and record.levelno < logging.WARNING)
+
+
+@contextlib.contextmanager
+def study_log(folder: Path) -> Iterator[None]:
+    """While the block runs, the log files written into the study directory ``folder`` by handlers
+    on this module's logger or above it (``tune.py``: Hydra's job logging, ``tune.log``) take only the
+    study's own lines (:class:`_StudyLines`); the handlers are left as they were afterwards."""
+    where = folder.resolve()
+    handlers: list[logging.Handler] = []
+    current: logging.Logger | None = log
+    while current is not None:
+        handlers += [h for h in current.handlers
+                     if isinstance(h, logging.FileHandler) and Path(h.baseFilename).parent == where]
+        current = current.parent if current.propagate else None
+    only = _StudyLines()
+    for handler in handlers:
+        handler.addFilter(only)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(only)
 
 
 def _run_workers(study: optuna.Study, base: DictConfig, settings: TuneSettings, slots: int, n_trials: int,

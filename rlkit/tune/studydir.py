@@ -18,10 +18,10 @@ from rlkit.utils.io import atomic_write_target
 
 __all__ = ["STUDY_FILES", "check_study_dir", "study_command_line"]
 
-#: What ``tune.py`` writes into ``tune.dir``: the SQLite storage (and its journals), the trials' runs,
-#: the outputs (:mod:`rlkit.tune.report`) and the log.
+#: What ``tune.py`` writes into ``tune.dir``: the SQLite storage (and its journals), the trials' runs
+#: (those of trials without a result in ``interrupted/``), the outputs (:mod:`rlkit.tune.report`) and the log.
 STUDY_FILES = frozenset({"study.db", "study.db-journal", "study.db-wal", "study.db-shm", "trials", "trials.csv",
-                         "experiment", "history.png", "importances.png", "slice.png", "tune.log"})
+                         "interrupted", "experiment", "history.png", "importances.png", "slice.png", "tune.log"})
 # An earlier study's marks: its storage, its trials' runs or its table (beside which a user's own files may lie).
 _MARKS = ("study.db", "trials", "trials.csv")
 

@@ -56,7 +56,8 @@ class Reporter(Protocol):
 @dataclass
 class TrialResult:
     """How a trial ended: its state, objective value, each finished seed's value and, on failure,
-    the error (``"<Type>: <first line>"``)."""
+    the error (``"<Type>: <first line>"``); ``num_seeds``: how its seeds trained, all together in one
+    process (their count) or one after another (1)."""
 
     state: Literal["complete", "pruned", "failed"]
     value: float | None
@@ -64,11 +65,13 @@ class TrialResult:
     error: str | None = None
     failed_seed: int | None = None
     pruned_at: str | None = None  # where the pruner stopped it (``_pruned_where``)
+    num_seeds: int = 1
 
 
 def trial_config(base: DictConfig, params: Mapping[str, Any], seed: int) -> DictConfig:
-    """``base`` with the sampled ``params`` (dotted path -> value), ``seed``, and the console progress
-    bar off (the study prints its own progress).
+    """``base`` with the sampled ``params`` (dotted path -> value), ``seed`` (one seed: ``num_seeds``
+    1, where ``base`` has the key; :func:`run_trial` sets the count of seeds trained together), and
+    the console progress bar off (the study prints its own progress).
 
     Examples:
         >>> from omegaconf import OmegaConf
@@ -83,6 +86,8 @@ def trial_config(base: DictConfig, params: Mapping[str, Any], seed: int) -> Dict
     for path, value in params.items():
         OmegaConf.update(cfg, path, value, merge=False)
     cfg.seed = seed
+    if "num_seeds" in cfg:
+        cfg.num_seeds = 1
     OmegaConf.update(cfg, "trainer.progress", False, merge=False)
     return cfg
 
@@ -277,18 +282,18 @@ def _run_batched(reporter: Reporter, base: DictConfig, params: Mapping[str, Any]
     except NOT_THE_CONFIGS:  # the study's to handle: it stops
         raise
     except Exception as err:  # noqa: BLE001 (any failure of a sampled config is the trial's result)
-        return TrialResult("failed", None, {}, error=describe_error(err))
+        return TrialResult("failed", None, {}, error=describe_error(err), num_seeds=len(seeds))
     if curves.last < 0:
-        return TrialResult("failed", None, {}, error="the run made no greedy evaluation")
+        return TrialResult("failed", None, {}, error="the run made no greedy evaluation", num_seeds=len(seeds))
     values = curves.fill()
     if curves.pruned_at is not None:
         where = _pruned_where(curves.slots, curves.pruned_at, curves.sources[curves.pruned_at], f"seeds {list(seeds)}")
-        return TrialResult("pruned", None, {}, pruned_at=where)
+        return TrialResult("pruned", None, {}, pruned_at=where, num_seeds=len(seeds))
     seed_values = {seed: seed_objective(values[seed], objective) for seed in seeds}
     value = sum(seed_values.values()) / len(seed_values)
     if not math.isfinite(value):
-        return TrialResult("failed", None, seed_values, error=f"non-finite objective {value}")
-    return TrialResult("complete", value, seed_values)
+        return TrialResult("failed", None, seed_values, error=f"non-finite objective {value}", num_seeds=len(seeds))
+    return TrialResult("complete", value, seed_values, num_seeds=len(seeds))
 
 
 def _pruned_where(slots: _Slots, slot: int, judged: int, who: str) -> str:

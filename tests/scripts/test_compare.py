@@ -311,3 +311,39 @@ def test_the_curve_band_of_fewer_than_five_runs_is_their_range():
     many = [([0, 10], [float(k), float(k)]) for k in range(8)]
     _, mid, low, high = compare.iqm_band(many, points=2)
     assert 0.0 < low[0] <= mid[0] == 3.5 <= high[0] < 7.0  # a bootstrap interval, inside the range
+
+
+def test_a_study_directory_leaves_out_the_runs_of_its_interrupted_trials(tmp_path, capsys):
+    """tune.py moves the run of a trial without a result (its configuration trained again as a new
+    trial) to <tune.dir>/interrupted/: compare.py on the study refused it, "configuration 0 holds seed 0
+    2 times (.../trials/0000/seed_0, .../trials/0001/seed_0)" while both were under trials/."""
+    study = tmp_path / "study"
+    _run(study / "interrupted" / "0000", "seed_0", lr=0.01, seed=0, returns=[1.0], evals=[5.0])
+    _run(study / "trials" / "0001", "seed_0", lr=0.01, seed=0, returns=[2.0], evals=[50.0])
+    _run(study / "trials" / "0002", "seed_0", lr=0.001, seed=0, returns=[3.0], evals=[30.0])
+    assert compare.main([str(study), "--no-plot"]) == 0
+    assert "2 runs, 2 configurations" in capsys.readouterr().out
+    paths = [row["path"] for row in csv.DictReader((study / "seeds.csv").open())]
+    assert sorted(paths) == [str(study / "trials" / "0001" / "seed_0"), str(study / "trials" / "0002" / "seed_0")]
+    # named itself, the folder's runs are read; an "interrupted" folder that is no study's is a sweep's like any
+    assert compare.main([str(study / "interrupted"), "--no-plot", "--out", str(tmp_path / "c1")]) == 0
+    assert "1 runs, 1 configurations" in capsys.readouterr().out
+    _run(tmp_path / "sweep" / "interrupted", "0_seed=0", lr=0.01, seed=0, returns=[1.0], evals=[5.0])
+    assert compare.main([str(tmp_path / "sweep"), "--no-plot"]) == 0
+    assert "1 runs, 1 configurations" in capsys.readouterr().out
+
+
+def test_the_note_on_the_aggregates_says_what_the_table_shows(tmp_path, capsys):
+    """The note said the IQM interval starts at 4 seeds and at 5 in one garbled sentence; the table
+    shows [n/a: N seeds] below rlkit.stats.MIN_RUNS_FOR_CI (5) seeds."""
+    from rlkit.stats import MIN_RUNS_FOR_CI
+
+    for seed in range(4):
+        _run(tmp_path, f"{seed}_seed={seed}", lr=0.01, seed=seed, returns=[float(seed)], evals=[float(seed)])
+    assert compare.main([str(tmp_path), "--no-plot"]) == 0
+    printed = capsys.readouterr().out
+    assert "[n/a: 4 seeds]" in printed
+    assert (f"with fewer than 4 seeds nothing is cut and it is their mean) with its stratified-bootstrap 95 % interval "
+            f"(Agarwal et al. 2021) from {MIN_RUNS_FOR_CI} seeds on; with fewer the interval would be the seeds' own "
+            "range and is shown as [n/a: N seeds]") in printed
+    assert "fewer than 4 seeds the IQM is the mean), from" not in (tmp_path / "comparison.md").read_text()

@@ -193,7 +193,21 @@ def test_a_rerun_with_other_settings_is_refused(study_parts):
         open_study(base, dataclasses.replace(settings, batched_seeds=False), slots=3)
     free = base.copy()
     free.device, free.trainer.progress = "cpu", True  # where and how a run executes: free to change
+    free.trainer.log_interval = 100  # (the metrics rows' cadence: neither the training nor the evaluations)
     assert open_study(free, settings, slots=3).study_name == "dqn_CartPole"
+
+
+def test_a_study_that_recorded_the_log_interval_resumes_with_another(study_parts):
+    """A study started before trainer.log_interval was a free key kept its value in its identity."""
+    from rlkit.tune.study import IDENTITY_ATTR, _identity
+
+    base, settings = setup(study_parts)
+    old = _identity(base, settings)
+    old["config"]["trainer"]["log_interval"] = 200
+    open_study(base, settings, slots=3).set_user_attr(IDENTITY_ATTR, old)
+    other = base.copy()
+    other.trainer.log_interval = 50
+    assert open_study(other, settings, slots=3).study_name == "dqn_CartPole"
 
 
 def test_the_base_value_of_a_searched_key_does_not_tell_studies_apart(study_parts):
@@ -269,11 +283,15 @@ def test_lost_trials_of_a_dead_worker_are_replaced(study_parts, monkeypatch):
     storage = study_module.open_storage(settings.storage_url)
     storage.record_heartbeat(storage.get_trial_id_from_study_id_trial_number(
         storage.get_study_id_from_name(settings.study), dead.number))
+    _a_run(settings.dir / "trials" / "0000")  # (what the dead worker's training left)
     time.sleep(2.5)
     monkeypatch.setattr(study_module, "run_trial", fake_trial)
     study = tune(base, settings, stream=None)
     assert [t.state for t in study.get_trials()] == [TrialState.FAIL, TrialState.COMPLETE]
-    assert rows(settings)[0]["error"] == "lost: its worker died; not counted"
+    assert rows(settings)[0]["error"] == ("lost: its worker died; not counted (from scratch; this run moved to "
+                                          "interrupted/0000, without its checkpoints)")
+    assert not (settings.dir / "trials" / "0000").exists()
+    assert not list((settings.dir / "interrupted" / "0000").rglob("checkpoints"))
 
 
 def test_a_trial_whose_worker_died_before_its_first_heartbeat_is_replaced(study_parts, monkeypatch):
@@ -351,12 +369,12 @@ def test_a_replacement_that_ended_before_drawing_its_configuration_is_queued_aga
     first.suggest_float("algo.optim.lr", 1e-4, 1e-2, log=True)
     first.set_user_attr("interrupted", "SIGINT")
     study.tell(first, state=TrialState.FAIL)
-    study_module._requeue_unfinished(study)
+    study_module._requeue_unfinished(study, settings)
     popped = study.ask()  # the replacement, stopped before its suggest
     assert popped.user_attrs["rlkit_replaces"] == 0
     popped.set_user_attr("interrupted", "SIGINT")
     study.tell(popped, state=TrialState.FAIL)
-    study_module._requeue_unfinished(study)
+    study_module._requeue_unfinished(study, settings)
     waiting = [t for t in study.get_trials() if t.state == TrialState.WAITING]
     assert [t.user_attrs["rlkit_replaces"] for t in waiting] == [0]
     again = study.ask()
@@ -475,3 +493,169 @@ def test_a_signal_during_training_stops_the_study_and_is_not_the_trial_s_result(
     (trial,) = study.get_trials()
     assert trial.state == TrialState.FAIL and not counted(trial)
     assert trial.user_attrs["interrupted"].startswith("training interrupted by SIGTERM")
+
+
+def _metrics_evals(path: Path) -> list[tuple[str, str]]:
+    """A run's greedy evaluations: (frames, return) from its metrics.csv."""
+    with open(path / "metrics.csv") as f:
+        return [(r["step"], r["eval_return"]) for r in csv.DictReader(f) if r.get("eval_return")]
+
+
+def test_the_best_trial_s_printed_command_reproduces_its_evaluations(study_parts, tmp_path):
+    """best.yaml said num_seeds: 1 and "Train with it: ... seed=0": a trial trains its seeds together
+    in one process (num_seeds=2), which differs from one seed alone by float rounding, so the
+    printed command gave other evaluations than the trial's."""
+    import io
+
+    base, settings = setup(study_parts, {"algo": {"hidden_sizes": [[8]]}}, n_trials=1, pruner="none")
+    printed = io.StringIO()
+    study = tune(base, settings, groups={"algo": "dqn", "env": "CartPole"}, stream=printed)
+    assert study.best_trial.user_attrs["num_seeds"] == 2
+    text = (settings.dir / "experiment" / "best.yaml").read_text()
+    command = f"python train.py --config-dir {settings.dir} experiment=best seed=0 num_seeds=2"
+    assert yaml.safe_load(text)["num_seeds"] == 2
+    assert f"#   {command}   # seeds 0..1 together in one process, as trial 0 ran them\n" in text
+    line = next(line for line in printed.getvalue().splitlines() if "best trial 0" in line)
+    assert line.endswith(f"train it as it ran (its 2 seeds together in one process; one seed alone differs from the "
+                         f"trial's by float rounding): {command}")
+    run_dir = tmp_path / "again"
+    done = subprocess.run([sys.executable, str(ROOT / "train.py"), *command.split()[2:], f"hydra.run.dir={run_dir}"],
+                          cwd=tmp_path, text=True, capture_output=True, env={**os.environ, "WANDB_MODE": "disabled"},
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    evals = {seed: [float(value) for _, value in _metrics_evals(run_dir / f"seed_{seed}")] for seed in (0, 1)}
+    best = study.best_trial
+    assert [evals[0][-1], evals[1][-1]] == [best.user_attrs["seed_0"], best.user_attrs["seed_1"]]  # (objective final)
+    # every evaluation: the trial reported the mean over its seeds at each one
+    assert [(a + b) / 2 for a, b in zip(evals[0], evals[1])] == [best.intermediate_values[k] for k in range(3)]
+
+
+def test_the_best_trial_of_seeds_run_one_after_another_names_each_seed_s_command(study_parts):
+    from optuna.distributions import CategoricalDistribution
+
+    from rlkit.tune.report import best_experiment
+
+    base, settings = setup(study_parts, {"algo": {"hidden_sizes": [[8], [12]]}}, seeds=(0, 5))
+    best = optuna.trial.create_trial(params={"algo.hidden_sizes": "[12]"}, value=3.0, user_attrs={
+        "num_seeds": 1, "seed_0": 2.0, "seed_5": 4.0}, distributions={"algo.hidden_sizes": CategoricalDistribution(
+            ["[8]", "[12]"])})
+    text = best_experiment(best, base, settings)
+    assert yaml.safe_load(text)["num_seeds"] == 1 and yaml.safe_load(text)["algo"]["hidden_sizes"] == [12]
+    assert ("# Its seeds trained one after another (num_seeds: 1); each command trains one of them as the trial did:\n"
+            f"#   python train.py --config-dir {settings.dir} experiment=best seed=0   # trial {best.number}'s seed 0\n"
+            f"#   python train.py --config-dir {settings.dir} experiment=best seed=5   # trial {best.number}'s seed 5\n"
+            ) in text
+
+
+def _a_run(run_root: Path) -> None:
+    """What a trial's training leaves in ``run_root``: a multi-seed run with its checkpoints."""
+    for folder in (run_root, run_root / "seed_0", run_root / "seed_1"):
+        (folder / "checkpoints").mkdir(parents=True)
+        (folder / "checkpoints" / "last.pt").write_bytes(b"0" * 100)
+        (folder / "config.yaml").write_text("seed: 0\n")
+    (run_root / "seed_0" / "metrics.csv").write_text("step,eval_return\n200,1.0\n")
+
+
+def test_an_interrupted_trial_s_run_leaves_trials_for_interrupted(study_parts, monkeypatch):
+    """Its folder stayed in trials/ with a full checkpoint (gigabytes for Atari) though the rerun
+    trained the configuration again from scratch, and compare.py then refused the study (seed 0 of
+    one configuration twice); the trial's record advertised the checkpoint."""
+    from rlkit.trainers import TrainingInterrupted
+
+    base, settings = setup(study_parts, n_trials=1, pruner="none")
+
+    def interrupted(*args, run_root, **kwargs):
+        _a_run(run_root)
+        raise TrainingInterrupted(2, run_root / "checkpoints" / "last.pt")
+
+    monkeypatch.setattr(study_module, "run_trial", interrupted)
+    with pytest.raises(TrainingInterrupted):
+        tune(base, settings, stream=None)
+    moved = settings.dir / "interrupted" / "0000"
+    assert not (settings.dir / "trials" / "0000").exists()
+    assert sorted(str(p.relative_to(moved)) for p in moved.rglob("*")) == [
+        "config.yaml", "seed_0", "seed_0/config.yaml", "seed_0/metrics.csv", "seed_1", "seed_1/config.yaml"]
+    assert [r["error"] for r in rows(settings)] == [
+        "interrupted (training interrupted by SIGINT); runs again when the study is rerun (from scratch; this run "
+        "moved to interrupted/0000, without its checkpoints)"]
+    monkeypatch.setattr(study_module, "run_trial", lambda *a, run_root, **k: (_a_run(run_root), fake_trial())[1])
+    tune(base, settings, stream=None)
+    assert [p.name for p in (settings.dir / "trials").iterdir()] == ["0001"]
+    assert rows(settings)[0]["error"].startswith("interrupted (training interrupted by SIGINT); replaced by trial 1 "
+                                                 "(from scratch; this run moved to interrupted/0000")
+
+
+def test_the_study_s_lines_go_to_its_log_and_the_trials_lines_do_not(study_parts, monkeypatch):
+    """tune.log held each trial's train.log lines and matplotlib's "Using categorical units" lines, and
+    none of the study's own (progress, best trial)."""
+    import io
+    import logging
+
+    base, settings = setup(study_parts, {"algo": {"hidden_sizes": [[8], [12]]}}, n_trials=2, pruner="none",
+                           sampler="grid")
+    settings.dir.mkdir(parents=True)
+    handler = logging.FileHandler(settings.dir / "tune.log")  # (as Hydra's job logging under tune.py)
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+    def chatty(*args, **kwargs):
+        logging.getLogger("rlkit").info("eval: frame 200: a trial's line")
+        return fake_trial()
+
+    monkeypatch.setattr(study_module, "run_trial", chatty)
+    try:
+        tune(base, settings, stream=io.StringIO())
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+        handler.close()
+    log = (settings.dir / "tune.log").read_text()
+    assert "tune dqn_CartPole: trial 2/2 | 2 complete" in log and "best trial 0 (1)" in log
+    assert "a trial's line" not in log and "categorical units" not in log, log
+    assert (settings.dir / "slice.png").is_file()  # (plotted: a categorical axis)
+    assert not handler.filters
+
+
+def test_a_rerun_with_fewer_trials_than_the_study_has_says_nothing_runs(study_parts, monkeypatch):
+    import io
+
+    base, settings = setup(study_parts, n_trials=2, pruner="none")
+    monkeypatch.setattr(study_module, "run_trial", fake_trial)
+    tune(base, settings, stream=None)
+    printed = io.StringIO()
+    assert len(tune(base, dataclasses.replace(settings, n_trials=1), stream=printed).get_trials()) == 2
+    assert printed.getvalue().splitlines()[0] == ("tune dqn_CartPole: nothing to run: the study already has 2 finished "
+                                                  "trials and tune.n_trials=1; raise tune.n_trials (above 2) to run more")
+
+
+def test_a_worker_waiting_for_a_trial_running_elsewhere_says_so(study_parts):
+    """After a kill -9 the rerun waited a minute in silence for the lost trial's heartbeat to expire."""
+    base, settings = setup(study_parts, n_trials=1, pruner="none")
+    study = open_study(base, settings, slots=3)
+    elsewhere = study.ask()
+    elsewhere.set_user_attr("seeds", [0, 1])  # (it beat: Optuna's heartbeat decides when it is lost)
+    said: list[str] = []
+
+    class Said(Exception):
+        pass
+
+    def say(text: str) -> None:
+        said.append(text)
+        raise Said
+
+    with pytest.raises(Said):
+        work(study, base, settings, slots=3, n_trials=1, say=say)
+    assert said == ["tune dqn_CartPole: waiting for trial 0, running in another worker or lost with a worker that died "
+                    "(a lost trial is taken as such 60 s after its last heartbeat, 300 s after it was asked if it never "
+                    "sent one, and then runs again)"]
+
+
+def test_a_storage_password_is_masked_in_refusals(study_parts):
+    base, settings = setup(study_parts, storage="postgresql://user:s3cret@127.0.0.1:1/rlkit")
+    with pytest.raises(ConfigError) as refused:
+        open_study(base, settings, slots=3)
+    assert "tune.storage='postgresql://user:***@127.0.0.1:1/rlkit' cannot be opened: " in str(refused.value)
+    assert "s3cret" not in str(refused.value)
+    assert settings.shown_storage == "postgresql://user:***@127.0.0.1:1/rlkit"
