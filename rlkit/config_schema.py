@@ -22,6 +22,11 @@ MAX_SEED = 2**31 - 1
 #: The most seeds one command may ask for (reproduce.py seeds=N, tune.seeds=N): a count is listed
 #: seed by seed, and 2**31 of them would fill the memory before any check of the list.
 MAX_SEED_COUNT = 1 << 16
+#: The most seeds one process trains (``num_seeds``): each has its own envs, evaluation env, networks,
+#: replay buffer and random stream, all built before the run starts (in memory, and again for the
+#: run after its preflight), so a count far above what a machine holds would build for minutes
+#: before any check of their memory. More seeds: several runs, ``seed=1024 num_seeds=1024``, ...
+MAX_NUM_SEEDS = 1024
 INT64_MAX = 2**63 - 1
 
 
@@ -189,8 +194,11 @@ class RootConfig:
         check(0 <= self.seed <= MAX_SEED, "seed", self.seed,
                f"an integer in [0, {MAX_SEED}] (numpy takes seeds below 2**32; the evaluation env "
                f"adds {EVAL_SEED_OFFSET} and sub-env i adds i)")
-        check(1 <= self.num_seeds <= MAX_SEED - self.seed + 1, "num_seeds", self.num_seeds,
-              f"an integer in [1, {MAX_SEED - self.seed + 1}] (seeds seed .. seed + num_seeds - 1 train in one process)")
+        most = min(MAX_NUM_SEEDS, MAX_SEED - self.seed + 1)
+        cap = (f", at most {MAX_NUM_SEEDS}: train more as several runs, e.g. seed={self.seed + MAX_NUM_SEEDS} "
+               "num_seeds=... for the next ones") if most == MAX_NUM_SEEDS else ""
+        check(1 <= self.num_seeds <= most, "num_seeds", self.num_seeds,
+              f"an integer in [1, {most}] (seeds seed .. seed + num_seeds - 1 train in one process{cap})")
         check(self.num_seeds == 1 or self.trainer.video_interval is None, "trainer.video_interval",
               self.trainer.video_interval, "null with num_seeds > 1 (a multi-seed run records no videos; record "
               "one seed's agent with evaluate.py run=<its seed_<k> directory> video=true)")

@@ -43,6 +43,7 @@ from rlkit.modules import EGreedyModule
 from rlkit.modules.mlp import stack_seed_parameters_
 from rlkit.objectives import HardUpdate, SoftUpdate
 from rlkit.objectives.value import get_estimator_class
+from rlkit.optim import RMSpropTF
 from rlkit.registry import ALGORITHMS, get_algorithm
 from rlkit.trainers import (
     ConsoleLogger,
@@ -164,13 +165,18 @@ def make_loggers(settings, run_dir: Path, config: dict, resume_state: dict | Non
     return MultiLogger(loggers + backend)
 
 
-def _start_backend(settings, run_dir: Path, config: dict, *, resume: bool) -> list[Logger]:
-    """The configured logger's backend, started (none for ``csv`` and ``none``)."""
+def _start_backend(settings, run_dir: Path, config: dict, *, resume: bool,
+                   seed_of: Path | None = None) -> list[Logger]:
+    """The configured logger's backend, started (none for ``csv`` and ``none``). A W&B run is named
+    after the run directory, and grouped by ``logger.group``; ``seed_of``: the multi-seed run whose
+    seed ``run_dir`` holds (see :func:`seed_run_name`)."""
     log = settings.logger
     try:
         if log.name == "wandb":
-            return [WandbLogger(run_dir, project=log.project, group=log.group, mode=log.mode, config=config,
-                                tags=list(log.tags), name=run_dir.name, resume=resume)]
+            name, group = (run_dir.name, log.group) if seed_of is None else \
+                seed_run_name(seed_of, settings.root.seed, log.group)
+            return [WandbLogger(run_dir, project=log.project, group=group, mode=log.mode, config=config,
+                                tags=list(log.tags), name=name, resume=resume)]
         if log.name == "tensorboard":
             board = TensorBoardLogger(run_dir)
             if not resume:  # (wandb takes it at init; a resume keeps the first start's)
@@ -185,6 +191,22 @@ def _start_backend(settings, run_dir: Path, config: dict, *, resume: bool) -> li
         raise LoggerError(f"logger={log.name} could not start: {type(err).__name__}"
                           f"{': ' + first if first else ''}{advice}") from err
     return []
+
+
+def seed_run_name(run_dir: Path, seed: int, group: str | None) -> tuple[str, str]:
+    """The W&B run name and group of seed ``seed`` of the multi-seed run in ``run_dir``: the run's
+    name with ``_s<seed>`` (as an ordinary run's name carries its seed), grouped by ``group``, or by
+    default by the run's name (its seeds together, apart from other runs' seeds).
+
+    Examples:
+        >>> from pathlib import Path
+        >>> from rlkit.factories import seed_run_name
+        >>> seed_run_name(Path("outputs/2026-01-02/12-00-00_dqn_CartPole_s0_ab12cd"), 3, None)
+        ('12-00-00_dqn_CartPole_s0_ab12cd_s3', '12-00-00_dqn_CartPole_s0_ab12cd')
+        >>> seed_run_name(Path("outputs/x"), 3, "sweep-7")
+        ('x_s3', 'sweep-7')
+    """
+    return f"{run_dir.name}_s{seed}", group if group is not None else run_dir.name
 
 
 def start_logger_backends(trainer: Trainer | MultiSeedTrainer, settings, run_dir: Path,
@@ -202,7 +224,8 @@ def start_logger_backends(trainer: Trainer | MultiSeedTrainer, settings, run_dir
     started: list[list[Logger]] = []
     try:
         for (place_settings, folder), config in zip(places, configs, strict=True):
-            started.append(_start_backend(place_settings, folder, config, resume=True))
+            started.append(_start_backend(place_settings, folder, config, resume=True,
+                                          seed_of=run_dir if isinstance(trainer, MultiSeedTrainer) else None))
     except BaseException:
         for backend in started:
             for logger in backend:
@@ -430,6 +453,58 @@ def _replay_buffer(settings: Any, entry: Any, agent: Agent, env: GymEnv, per_env
 
 # -- several seeds in one process ---------------------------------------------------------------
 
+#: Optimisers whose update of a parameter entry reads that entry's gradient and moments alone (and
+#: the step count, which every seed shares): one of them over the stacked ``[N, ...]`` parameters
+#: is ``N`` optimisers, bit for bit (``tests/trainers/test_multiseed.py``).
+ELEMENTWISE_OPTIMIZERS: tuple[type[torch.optim.Optimizer], ...] = (
+    torch.optim.Adam, torch.optim.AdamW, torch.optim.RMSprop, torch.optim.SGD, torch.optim.Adagrad, RMSpropTF)
+#: Torch's other optimisers that update each tensor from its own numbers alone, but not each entry
+#: from its own (Adafactor factors its second moment over a tensor's last two dims: over a stacked
+#: bias, across the seeds), or whose multi-tensor kernels are not checked against the stacked
+#: layout: they update per-seed views of the stacked parameters (:func:`seed_views`), each the
+#: tensor of the seed's ordinary run.
+PER_TENSOR_OPTIMIZERS: tuple[type[torch.optim.Optimizer], ...] = (
+    torch.optim.Adafactor, torch.optim.Adamax, torch.optim.NAdam, torch.optim.RAdam, torch.optim.Adadelta,
+    torch.optim.ASGD, torch.optim.Rprop)
+
+
+def _class_path(cls: type) -> str:
+    """``module.Name`` of ``cls``, as ``algo.optim._target_`` names it (torch's optimisers by ``torch.optim``)."""
+    module = "torch.optim" if getattr(torch.optim, cls.__name__, None) is cls else cls.__module__
+    return f"{module}.{cls.__name__}"
+
+
+def multiseed_optimizer_layout(optim: dict, num_seeds: int) -> str:
+    """How the batched multi-seed trainer's optimiser holds the seeds' parameters: ``"stacked"``
+    (one optimiser over the stacked tensors: an elementwise optimiser's own kernels) or ``"views"``
+    (over each seed's views, :func:`seed_views`: a fused kernel, or an optimiser that is not
+    elementwise, see :data:`PER_TENSOR_OPTIMIZERS`).
+
+    Examples:
+        >>> from rlkit.factories import multiseed_optimizer_layout
+        >>> multiseed_optimizer_layout({"_target_": "torch.optim.Adam", "fused": None}, 3)
+        'stacked'
+        >>> multiseed_optimizer_layout({"_target_": "torch.optim.Adafactor"}, 3)
+        'views'
+
+    Raises:
+        NotStackableError: another optimiser (it may compute one seed's update from the others'
+            numbers), naming it and the supported ones.
+    """
+    target = str(optim["_target_"])
+    module_name, cls_name = target.rsplit(".", 1)
+    cls = getattr(importlib.import_module(module_name), cls_name)
+    if cls in PER_TENSOR_OPTIMIZERS:
+        return "views"
+    if cls not in ELEMENTWISE_OPTIMIZERS:
+        supported = [_class_path(c) for c in (*ELEMENTWISE_OPTIMIZERS, *PER_TENSOR_OPTIMIZERS)]
+        raise NotStackableError(
+            f"num_seeds={num_seeds}: algo.optim._target_={target!r} is not an optimiser the batched multi-seed trainer "
+            f"knows to update each seed from that seed's numbers alone; supported: {supported}; or use num_seeds=1 "
+            "(one process per seed, e.g. a sweep seed=0,1,2)")
+    return "views" if optim.get("fused") else "stacked"  # (fused kernels round by position in a tensor)
+
+
 def seed_settings(settings: Any, seed: int) -> Any:
     """``settings`` of the ordinary run of ``seed``: that seed, ``num_seeds`` 1."""
     return dataclasses.replace(settings, root=dataclasses.replace(settings.root, seed=seed, num_seeds=1))
@@ -463,12 +538,48 @@ def _stack_agent(entry: Any, settings: Any, env: GymEnv, trainers: list[Trainer]
             f"the loss's sampled estimate (algo.entropy_coeff={agent.loss.entropy_coeff}) would draw every seed's noise "
             "from one stream; use algo.entropy_coeff=0, another algo.distribution, or num_seeds=1 (one process per seed)")
     if flat or agent.exploration is not None and not isinstance(agent.exploration, EGreedyModule):
+        instead = _stackable_alternative(entry, settings, env)
         raise NotStackableError(
             f"num_seeds={n}: the batched multi-seed trainer stacks rlkit's MLP and conv networks, and algo={settings.algo.name} "
-            f"here has parameters outside them ({flat or type(agent.exploration).__name__}); use num_seeds=1 "
-            "(one process per seed, e.g. a sweep seed=0,1,2)")
+            f"here has parameters outside them ({flat or type(agent.exploration).__name__}); "
+            f"{instead + ', or ' if instead else ''}use num_seeds=1 (one process per seed, e.g. a sweep seed=0,1,2)")
     agent.loss.stacked_dims = 1
     return agent
+
+
+#: Settings of an algorithm (``algo.<field>``, value) that may make an agent stackable where the
+#: configured one is not: A2C's ``tanh_normal`` policy has no learned log-std outside its networks.
+#: Offered in the refusal only where the agent they build is stackable here.
+STACKABLE_ALTERNATIVES: tuple[tuple[str, str], ...] = (("distribution", "tanh_normal"),)
+
+
+def _stackable_alternative(entry: Any, settings: Any, env: GymEnv) -> str | None:
+    """``algo.<field>=<value> trains with num_seeds`` for the first of :data:`STACKABLE_ALTERNATIVES`
+    that ``settings.algo`` has, sets otherwise, and whose agent (built for ``env``, the global
+    generators left as they were) has every parameter in a seed-stackable network, no exploration
+    module but ε-greedy's and no sampled entropy estimate (or a hint to set ``algo.entropy_coeff=0``);
+    None when none does."""
+    algo = settings.algo
+    for field, value in STACKABLE_ALTERNATIVES:
+        if not hasattr(algo, field) or getattr(algo, field) == value:
+            continue
+        other = dataclasses.replace(settings, algo=dataclasses.replace(algo, **{field: value}))
+        try:
+            with torch.random.fork_rng(devices=[]):
+                agent: Agent = entry.build_agent(other, env)
+        except RlkitError:  # (e.g. tanh_normal in a Box with infinite bounds)
+            continue
+        stacked = {id(p) for net in agent.loss.modules() if getattr(type(net), "seed_stackable", False)
+                   for p in net.parameters()}
+        if any(id(p) not in stacked for p in agent.loss.parameters()):
+            continue
+        if agent.exploration is not None and not isinstance(agent.exploration, EGreedyModule):
+            continue
+        sampler = getattr(getattr(agent.loss, "actor_network", None), "sampler", None)
+        sampled = (getattr(agent.loss, "entropy_bonus", False) and getattr(agent.loss, "entropy_coeff", 0.0)
+                   and sampler is not None and sampler.distribution_class.entropy is D.Distribution.entropy)
+        return f"algo.{field}={value}{' with algo.entropy_coeff=0' if sampled else ''} trains with num_seeds"
+    return None
 
 
 def build_multiseed_trainer(settings: Any, run_dir: Path, *, drop_non_finite: bool = False,
@@ -480,11 +591,17 @@ def build_multiseed_trainer(settings: Any, run_dir: Path, *, drop_non_finite: bo
     the global generators seeded as :func:`rlkit.run.seed_everything` would): its envs, replay
     buffer, evaluation env and initial network parameters; the torch generator's state after that
     build starts the seed's random stream. The networks of all seeds are then stacked into one
-    agent, with one optimiser over the stacked parameters.
+    agent, with one optimiser over the stacked parameters (an elementwise optimiser's own kernels)
+    or over each seed's views of them (see :func:`multiseed_optimizer_layout`).
+
+    Raises:
+        NotStackableError: an optimiser that may mix the seeds' numbers (refused before any seed
+            is built), or networks the stacked call does not cover.
     """
     root, algo = settings.root, settings.algo
     seeds = list(range(root.seed, root.seed + root.num_seeds))
     entry = get_algorithm(algo.name)
+    layout = multiseed_optimizer_layout(algo.optim, len(seeds))  # (refused before any seed is built)
     trainers: list[Trainer] = []
     states: list[torch.Tensor] = []
     cuda = torch.device(root.device) if torch.device(root.device).type == "cuda" else None
@@ -513,7 +630,7 @@ def build_multiseed_trainer(settings: Any, run_dir: Path, *, drop_non_finite: bo
         agent.loss.to(device)
         agent.policy.to(device)
         params = list(agent.loss.parameters())
-        if algo.optim.get("fused"):  # fused kernels round by position in a tensor: per-seed tensors
+        if layout == "views":  # each seed's own tensors (see multiseed_optimizer_layout)
             views = seed_views(params, len(seeds))
             optimizer = build_optimizer(algo.optim, [view for per_seed in views for view in per_seed])
         else:  # the stacked tensors (see rlkit.trainers.multiseed)
@@ -570,7 +687,8 @@ def open_multiseed_outputs(trainer: MultiSeedTrainer, settings: Any, configs: li
     config, its ``seed`` and ``num_seeds: 1``); on resume each keeps the rows up to the checkpoint.
     One console progress display for the run (``label`` and ``plain_progress``: see
     :func:`make_loggers`): the frames, and the returns averaged over the seeds still training.
-    ``backends``: each seed's logger backend started already (:func:`start_logger_backends`)."""
+    ``backends``: each seed's logger backend started already (:func:`start_logger_backends`); W&B
+    runs are named and grouped by :func:`seed_run_name`."""
     loggers, recorders = [], []
     for k, (out, config) in enumerate(zip(trainer.outputs, configs)):
         out.run_dir.mkdir(parents=True, exist_ok=True)
@@ -580,8 +698,11 @@ def open_multiseed_outputs(trainer: MultiSeedTrainer, settings: Any, configs: li
         seed_settings_k = seed_settings(settings, out.seed)
         seed_settings_k = dataclasses.replace(seed_settings_k, root=dataclasses.replace(
             seed_settings_k.root, trainer=dataclasses.replace(seed_settings_k.root.trainer, progress=False)))
+        backend = (backends[k] if backends is not None
+                   else _start_backend(seed_settings_k, out.run_dir, config, resume=seed_state is not None,
+                                      seed_of=trainer.run_dir))
         loggers.append(make_loggers(seed_settings_k, out.run_dir, config, seed_state, label=label,
-                                    plain_progress=plain_progress, backend=None if backends is None else backends[k]))
+                                    plain_progress=plain_progress, backend=backend))
         recorders.append(EpisodeRecorder(out.run_dir, keep_until_frame=int(resume_state["frames"])
                                          if resume_state else None))
     progress = None

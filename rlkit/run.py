@@ -17,6 +17,7 @@ holds a checkpoint to resume from.
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import logging
 import os
@@ -33,7 +34,15 @@ from omegaconf import DictConfig, OmegaConf
 from rlkit.builders import Settings, apply_overrides, resolved_container, validate_config
 from rlkit.config_schema import usable_cpus
 from rlkit.data import Bounded, Categorical, OneHot
-from rlkit.errors import CheckpointError, ConfigError, EnvError, RlkitError, RunDirError, failure_line
+from rlkit.errors import (
+    CheckpointError,
+    CheckpointMismatchError,
+    ConfigError,
+    EnvError,
+    RlkitError,
+    RunDirError,
+    failure_line,
+)
 from rlkit.envs.transforms import transform_settings
 from rlkit.factories import (
     build_multiseed_trainer,
@@ -404,7 +413,7 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike, *, overrides: list[str] 
     torch.set_num_threads(settings.root.num_threads)
     seed_everything(settings.root.seed)
     trainer = _build(settings, output_dir, callbacks)
-    trainer.restored_config = restored_values(cfg)
+    trainer.restored_config = restored_values(cfg, settings)
     try:
         held = RunDir.claim(output_dir, fresh=True)
     except BaseException:
@@ -412,9 +421,9 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike, *, overrides: list[str] 
         raise
     try:
         with run_log(output_dir):
-            container = _saved_config(cfg)
+            container = _saved_config(cfg, settings)
             try:
-                _write_provenance(output_dir, provenance, segment=0)
+                _write_provenance(output_dir, provenance, segment=0, settings=settings)
                 _open(trainer, settings, output_dir, container, **console)
                 env = _env(trainer)
                 env_id = env.env_id
@@ -458,7 +467,7 @@ def _resume(cfg: DictConfig, run_dir: Path, overrides: list[str] | None,
         held.release(restore=True)  # refused: the directory byte for byte as it was
         raise
     trainer, settings, state = verified.trainer, verified.settings, verified.state
-    container = _saved_config(verified.cfg)
+    container = _saved_config(verified.cfg, settings)
     try:  # The logger's backends first (wandb without an API key fails here, with the run as it was).
         backends = start_logger_backends(trainer, settings, run_dir, _configs_of(trainer, container))
     except BaseException:
@@ -479,7 +488,7 @@ def _resume(cfg: DictConfig, run_dir: Path, overrides: list[str] | None,
                     if rewound else []
                 _open(trainer, settings, run_dir, container, resume_state=state, backends=backends, **console)
                 _write_config(run_dir, container)
-                _write_provenance(run_dir, provenance, segment=segment)
+                _write_provenance(run_dir, provenance, segment=segment, settings=settings)
                 log.info("resume %d: from %s at %d frames, to %d frames", segment, checkpoint, int(state["frames"]),
                          settings.root.total_frames)
                 if added:
@@ -542,24 +551,40 @@ def _restored_keys(cfg: DictConfig) -> tuple[str, ...]:
     return (*RESTORED_ON_RESUME, *(f"algo.{k}" for k in get_algorithm(str(cfg.algo.name)).restored_on_resume))
 
 
-def restored_values(cfg: DictConfig) -> dict[str, Any]:
+def restored_values(cfg: DictConfig, settings: Settings | None = None) -> dict[str, Any]:
     """The values of the keys a checkpoint restores (:data:`RESTORED_ON_RESUME` and the algorithm's),
     as plain Python values: what the trainer saves with each checkpoint (``"restored_config"``), so
-    that a resume can tell a ``config.yaml`` edited by hand from the values the run trained with."""
+    that a resume can tell a ``config.yaml`` edited by hand from the values the run trained with.
+    ``settings``: ``cfg`` validated, whose numbers replace those given as strings (see
+    :func:`with_validated_numbers`), as ``config.yaml`` saves them."""
     out: dict[str, Any] = {}
     for key in _restored_keys(cfg):
         value = OmegaConf.select(cfg, key)
         out[key] = OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+    return out if settings is None else _restored_numbers(out, settings)
+
+
+def _restored_numbers(values: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """``values`` (of :func:`restored_values`) with the numbers ``settings`` holds for strings that spell them."""
+    out = {}
+    for key, value in values.items():
+        first, *rest = key.split(".")
+        validated: Any = getattr(settings, first) if first in _GROUPS else getattr(settings.root, first, None)
+        for part in rest:
+            validated = validated.get(part) if isinstance(validated, Mapping) else getattr(validated, part, None)
+        out[key] = _take_numbers(copy.deepcopy(value), validated)
     return out
 
 
-def _check_trained_with(state: dict, now: dict[str, Any], run_dir: Path) -> None:
+def _check_trained_with(state: dict, now: dict[str, Any], run_dir: Path, settings: Settings) -> None:
     """Refuses a run whose ``config.yaml`` gives a restored key another value than the checkpoint
     recorded (the file was edited: the checkpoint's value would be used while the file says
-    otherwise). A checkpoint of an older rlkit recorded none."""
+    otherwise). A checkpoint of an older rlkit recorded none, or a number given as a string as that
+    string (compared as the number ``settings`` holds)."""
     trained = state.get("restored_config")
     if not isinstance(trained, dict):
         return
+    trained = _restored_numbers(trained, settings)
     differs = _first_difference(trained, {key: value for key, value in now.items() if key in trained})
     if differs is not None:
         name, old, new = differs
@@ -629,16 +654,17 @@ def _verify_resume(run_dir: Path, overrides: list[str] | None, checkpoint: Path,
     # The replay mapped from the file, not read into memory: copied into the trainer once, it is not
     # held twice while it loads (and not kept mapped once loaded: see drop_replay below).
     state = load_resume_state(checkpoint)
+    _check_seeds(state, settings, checkpoint)
     done = int(state["frames"])
     total = settings.root.total_frames
     trainer = _build(settings, run_dir, callbacks)
-    trainer.restored_config = restored_values(cfg)
+    trainer.restored_config = restored_values(cfg, settings)
     try:
         try:
             trainer.load_state_dict(state)
         except CheckpointError as err:
             raise type(err)(f"{checkpoint} does not belong to this run: {err}") from err
-        _check_trained_with(state, restored_values(saved), run_dir)  # (the file, not the line)
+        _check_trained_with(state, restored_values(saved, settings), run_dir, settings)  # (the file, not the line)
         # The collector takes whole batches: a budget the last batch passed ends where this run ended.
         batch = trainer.collector.frames_per_batch
         if total <= done - batch:
@@ -651,6 +677,24 @@ def _verify_resume(run_dir: Path, overrides: list[str] | None, checkpoint: Path,
         trainer.close()
         raise
     return _Verified(cfg, settings, drop_replay(state), trainer)
+
+
+def _check_seeds(state: dict, settings: Settings, checkpoint: Path) -> None:
+    """Refuses a checkpoint of other seeds than the run's ``seed`` and ``num_seeds`` (a multi-seed
+    checkpoint holds ``"seeds"``, an ordinary one none), before the run's seeds are built.
+
+    Raises:
+        CheckpointMismatchError: naming the seeds each holds.
+    """
+    root = settings.root
+    wanted = list(range(root.seed, root.seed + root.num_seeds)) if root.num_seeds > 1 else None
+    held = [int(s) for s in state["seeds"]] if state.get("seeds") is not None else None
+    if held == wanted:
+        return
+    what = f"seeds {held}" if held is not None else "one seed (an ordinary run's checkpoint, num_seeds 1)"
+    trains = f"seeds {wanted}" if wanted is not None else f"seed {root.seed} alone (num_seeds 1)"
+    raise CheckpointMismatchError(f"{checkpoint} does not belong to this run: it holds {what}, this run trains "
+                                  f"{trains} (seed and num_seeds cannot change on resume)")
 
 
 def closed_at_checkpoint(run_dir: Path, state: dict) -> bool:
@@ -682,10 +726,64 @@ def _fit(trainer) -> dict:
         trainer.close()
 
 
-def _saved_config(cfg: DictConfig) -> dict:
+def _saved_config(cfg: DictConfig, settings: Settings) -> dict:
+    """The config a run saves: ``cfg`` resolved, ``resume`` null, and a number given as a string
+    (``num_seeds='2'``, which validation accepted as 2) saved as the number the run uses."""
     container = resolved_container(cfg)
     container["resume"] = None
+    return with_validated_numbers(container, settings)
+
+
+_GROUPS = ("algo", "env", "value_estimator", "logger")
+
+
+def with_validated_numbers(container: dict, settings: Settings) -> dict:
+    """``container`` (a config as a dict) with every string that validation read as a number
+    (``seed: '1'`` -> 1) replaced by that number, in place; other strings stay (``target_return:
+    auto``, an interpolation, a W&B group ``'1e3'`` whose setting is a string).
+
+    Examples:
+        >>> from hydra import compose, initialize_config_dir
+        >>> from pathlib import Path
+        >>> import rlkit
+        >>> from rlkit.builders import resolved_container, validate_config
+        >>> from rlkit.run import with_validated_numbers
+        >>> conf = Path(rlkit.__file__).parents[1] / "conf"
+        >>> with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        ...     cfg = compose("config", overrides=["num_seeds='2'", "seed='1'", "value_estimator.gamma='0.98'"])
+        >>> saved = with_validated_numbers(resolved_container(cfg), validate_config(cfg))
+        >>> saved["num_seeds"], saved["seed"], saved["value_estimator"]["gamma"], saved["env"]["target_return"]
+        (2, 1, 0.98, 'auto')
+    """
+    _take_numbers(container, settings.root)
+    for group in _GROUPS:
+        if isinstance(container.get(group), dict):
+            _take_numbers(container[group], getattr(settings, group))
     return container
+
+
+def _take_numbers(given: Any, validated: Any) -> Any:
+    """``given`` with its strings that ``validated`` (the same part of the validated settings: a
+    dataclass, mapping, list or value) holds as the number they spell replaced by that number."""
+    if isinstance(given, str):
+        if isinstance(validated, bool) or not isinstance(validated, (int, float)):
+            return given
+        try:
+            number = type(validated)(given)
+        except ValueError:
+            return given
+        return validated if number == validated else given
+    if isinstance(given, dict):
+        for key, value in given.items():
+            if dataclasses.is_dataclass(validated) and not isinstance(validated, type):
+                if any(f.name == key for f in dataclasses.fields(validated)):
+                    given[key] = _take_numbers(value, getattr(validated, key))
+            elif isinstance(validated, Mapping) and key in validated:
+                given[key] = _take_numbers(value, validated[key])
+        return given
+    if isinstance(given, list) and isinstance(validated, (list, tuple)) and len(given) == len(validated):
+        return [_take_numbers(a, b) for a, b in zip(given, validated)]
+    return given
 
 
 def _next_segment(run_dir: Path) -> int:
@@ -701,7 +799,18 @@ def _write_config(run_dir: Path, container: dict) -> None:
         f.write(OmegaConf.to_yaml(OmegaConf.create(container)))
 
 
-def _write_provenance(run_dir: Path, provenance: Mapping[str, str] | None, *, segment: int) -> None:
+def _write_provenance(run_dir: Path, provenance: Mapping[str, str] | None, *, segment: int,
+                      settings: Settings | None = None) -> None:
+    """Writes ``provenance`` into ``.hydra/`` (``segment`` 0) or ``.hydra/resume_<segment>/``; its
+    ``config.yaml`` (the composed config) with the numbers given as strings saved as the numbers
+    ``settings`` validated (see :func:`with_validated_numbers`)."""
+    if provenance and settings is not None and "config.yaml" in provenance:
+        composed = OmegaConf.create(provenance["config.yaml"])
+        if isinstance(composed, DictConfig):
+            given = cast(dict, OmegaConf.to_container(composed, resolve=False))
+            typed = with_validated_numbers(copy.deepcopy(given), settings)
+            if typed != given:
+                provenance = {**provenance, "config.yaml": OmegaConf.to_yaml(OmegaConf.create(typed))}
     if provenance:
         folder = run_dir / PROVENANCE_DIR if segment == 0 else run_dir / PROVENANCE_DIR / f"resume_{segment}"
         folder.mkdir(parents=True, exist_ok=True)

@@ -312,3 +312,21 @@ def test_lunar_lander_without_box2d_names_the_extra(monkeypatch):
     monkeypatch.setattr(gym, "make", make)
     with pytest.raises(EnvError, match=r"env 'LunarLander-v3' needs an optional dependency .*pip install \"gymnasium\[box2d\]\""):
         preflight(_compose("env=LunarLander"))
+
+
+def test_num_seeds_is_capped_before_any_seed_is_built(tmp_path):
+    """num_seeds=100000 was accepted: every seed's envs, networks and buffer were built (twice) for
+    minutes before the memory check of their replay buffers."""
+    from rlkit.config_schema import MAX_NUM_SEEDS
+    from rlkit.run import run
+
+    assert validate_config(_compose(f"num_seeds={MAX_NUM_SEEDS}")).root.num_seeds == MAX_NUM_SEEDS
+    with pytest.raises(ConfigError, match=rf"^num_seeds=100000 is invalid: expected an integer in \[1, {MAX_NUM_SEEDS}\] "
+                                          rf"\(seeds seed \.\. seed \+ num_seeds - 1 train in one process, at most "
+                                          rf"{MAX_NUM_SEEDS}: train more as several runs, e\.g\. seed={5 + MAX_NUM_SEEDS} "
+                                          r"num_seeds=\.\.\. for the next ones\)$"):
+        run(_compose("num_seeds=100000", "seed=5"), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(ConfigError, match=r"^num_seeds=3 is invalid: expected an integer in \[1, 2\] \(seeds seed \.\. "
+                                          r"seed \+ num_seeds - 1 train in one process\)$"):  # (numpy's seed range)
+        validate_config(_compose("num_seeds=3", "seed=2147483646"))

@@ -716,3 +716,53 @@ def test_a_resume_override_equal_to_the_runs_value_is_not_taken_for_an_edited_fi
     command-line check, it must not be reported as an edit of config.yaml."""
     resume(finished, "total_frames=1200", "+algo.optim.weight_decay=null")
     assert final_state(finished)["frames"] == 1200
+
+
+def test_the_wandb_runs_of_a_multi_seed_run_are_named_after_it_and_grouped_by_it(tmp_path, fake_wandb):
+    """Every multi-seed run's W&B runs were named seed_0, seed_1, ... with no group: one project's
+    runs could not be told apart."""
+    run_dir = tmp_path / "12-00-00_dqn_CartPole_s4_ab12cd"
+    base = [*ALGO["dqn"], *TINY, "seed=4", "num_seeds=2", "logger=wandb"]
+    train(run_dir, [*base, "total_frames=400"])
+    resume(run_dir, "total_frames=600")  # (offline: each segment its own W&B run, named alike)
+    train(tmp_path / "grouped", [*base, "total_frames=400", "logger.group=mine"])
+    named = [(r.init_kwargs["name"], r.init_kwargs["group"], Path(r.init_kwargs["dir"]).name) for r in fake_wandb]
+    parent = run_dir.name
+    assert named == [(f"{parent}_s4", parent, "seed_4"), (f"{parent}_s5", parent, "seed_5")] * 2 + [
+        ("grouped_s4", "mine", "seed_4"), ("grouped_s5", "mine", "seed_5")]
+    train(tmp_path / "one", [*ALGO["dqn"], *TINY, "total_frames=400", "logger=wandb"])  # an ordinary run: as before
+    assert (fake_wandb[-1].init_kwargs["name"], fake_wandb[-1].init_kwargs["group"]) == ("one", None)
+
+
+def test_numbers_given_as_strings_are_saved_as_the_numbers_the_run_used(tmp_path):
+    """num_seeds='2' seed='1' trained seeds 1 and 2 but config.yaml and .hydra/config.yaml saved the
+    strings; the run resumes (the checkpoint records the same numbers)."""
+    from omegaconf import OmegaConf
+
+    run_dir = tmp_path / "run"
+    args = [*ALGO["dqn"], *TINY, "num_seeds='2'", "seed='1'", "total_frames='400'", "value_estimator.gamma='0.98'"]
+    cfg = compose_cfg(args)
+    assert cfg.seed == "1" and cfg.num_seeds == "2"
+    run(cfg, run_dir, overrides=args, provenance={"config.yaml": OmegaConf.to_yaml(cfg)})
+    for path in (run_dir / "config.yaml", run_dir / ".hydra" / "config.yaml", run_dir / "seed_2" / "config.yaml"):
+        saved = OmegaConf.load(path)
+        assert (saved.seed, saved.total_frames, saved.value_estimator.gamma) == (2 if "seed_2" in str(path) else 1, 400,
+                                                                                 0.98)
+        assert saved.num_seeds == (1 if "seed_2" in str(path) else 2) and saved.env.target_return == "auto", path
+    resume(run_dir, "total_frames=800")
+    assert final_state(run_dir)["frames"] == 800
+
+
+@pytest.mark.parametrize("num_seeds", [1, 2, 4])
+def test_resuming_a_multi_seed_run_with_another_num_seeds_names_the_seeds(tmp_path, num_seeds):
+    """num_seeds=1 said "the checkpoint has no a replay_buffer, this run has one" (A2C: a parameter
+    shape mismatch) where 2 or 4 said that seed and num_seeds cannot change on resume."""
+    run_dir = tmp_path / "run"
+    train(run_dir, [*ALGO["a2c"], *TINY, "num_seeds=3", "total_frames=400"])
+    before = snapshot(run_dir)
+    trains = "seed 0 alone \\(num_seeds 1\\)" if num_seeds == 1 else re.escape(str(list(range(num_seeds))))
+    with pytest.raises(CheckpointMismatchError, match=rf"last\.pt does not belong to this run: it holds seeds \[0, 1, 2\], "
+                                                      rf"this run trains (seeds )?{trains} \(seed and num_seeds cannot "
+                                                      r"change on resume\)$"):
+        resume(run_dir, f"num_seeds={num_seeds}", "total_frames=800")
+    assert snapshot(run_dir) == before
