@@ -78,6 +78,7 @@ class SeedResult:
     complete: bool  # trained to its budget (or stopped early at its target) and evaluated there
     target: float | None = None
     process_seeds: int = 1  # the seeds its process trained (num_seeds), which share its wall time
+    dropped: bool = False  # a seed of a multi-seed run dropped for non-finite values (its end.json)
 
 
 @dataclass
@@ -190,7 +191,7 @@ def seed_result(run: report.Run, target: float | None) -> SeedResult:
     wall, sharing = wall_share(run)
     return SeedResult(run.path, run.seed, run.frames, last100,
                       evals[-1][1] if evals else math.nan, max(v for _, v in evals) if evals else math.nan,
-                      float(reached[0]) if reached else math.nan, wall, run.complete, target, sharing)
+                      float(reached[0]) if reached else math.nan, wall, run.complete, target, sharing, run.dropped)
 
 
 def run_target(flat: dict[str, Any]) -> float | None:
@@ -272,9 +273,19 @@ def _target_cell(results: list[SeedResult]) -> str:
 
 
 def _seeds_cell(results: list[SeedResult]) -> str:
-    """The number of runs, and how many finished, where some did not."""
-    done = sum(r.complete for r in results)
-    return str(len(results)) if done == len(results) else f"{len(results)} ({done} complete)"
+    """The number of runs, and how many finished (and were dropped for non-finite values), where
+    some did not.
+
+    >>> from pathlib import Path
+    >>> def run(complete, dropped=False):
+    ...     return SeedResult(Path("r"), 0, 1, 0.0, 0.0, 0.0, math.nan, 1.0, complete, dropped=dropped)
+    >>> _seeds_cell([run(True), run(True)]), _seeds_cell([run(True), run(False), run(False, dropped=True)])
+    ('2', '3 (1 complete, 1 dropped)')
+    """
+    done, dropped = sum(r.complete for r in results), sum(r.dropped for r in results)
+    if done == len(results):
+        return str(len(results))
+    return f"{len(results)} ({done} complete" + (f", {dropped} dropped)" if dropped else ")")
 
 
 def _value(value: Any) -> str:
@@ -322,12 +333,12 @@ def write_csvs(groups: list[Config], differing: list[str], out: Path) -> None:
         f.write(buf.getvalue())
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["config", "seed", "frames", "complete", "last100", "final_eval", "best_eval", "frames_to_target",
-                     "wall_s", "process_seeds", "path"])
+    writer.writerow(["config", "seed", "frames", "complete", "dropped", "last100", "final_eval", "best_eval",
+                     "frames_to_target", "wall_s", "process_seeds", "path"])
     for i, c in enumerate(groups):
         for r in c.results:
-            writer.writerow([i, r.seed, r.frames, r.complete, r.last100, r.final_eval, r.best_eval, r.frames_to_target,
-                             r.wall_s, r.process_seeds, r.path])
+            writer.writerow([i, r.seed, r.frames, r.complete, r.dropped, r.last100, r.final_eval, r.best_eval,
+                             r.frames_to_target, r.wall_s, r.process_seeds, r.path])
     with atomic_write(out / "seeds.csv") as f:
         f.write(buf.getvalue())
 

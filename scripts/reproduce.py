@@ -344,10 +344,11 @@ def find_runs(runs_dir: Path) -> dict[int, Path]:
 
 
 def plan(options: Options, expected: dict[str, Any]) -> tuple[list[int], list[Path], list[int]]:
-    """Seeds to train, incomplete runs to resume, and complete seeds. Every existing run of
-    ``options.seeds`` is checked first (its config must match ``expected``: else a
-    :class:`UsageError`, with nothing moved); then runs that died before their first checkpoint are
-    moved to ``<out>/stale``."""
+    """Seeds to train, incomplete runs to resume, and the seeds whose run has ended (complete, or a
+    seed of a multi-seed run dropped for non-finite values: a resume leaves it as it is, so its run is
+    resumed only for another seed that is unfinished). Every existing run of ``options.seeds`` is
+    checked first (its config must match ``expected``: else a :class:`UsageError`, with nothing
+    moved); then runs that died before their first checkpoint are moved to ``<out>/stale``."""
     import yaml
 
     train, resume, done = [], [], []
@@ -368,7 +369,7 @@ def plan(options: Options, expected: dict[str, Any]) -> tuple[list[int], list[Pa
             train.append(seed)
             continue
         run = loaded[seed]
-        if run.complete:
+        if run.ended:
             done.append(seed)
         elif (path / "checkpoints" / "last.pt").is_file():
             resume.append(path)
@@ -382,6 +383,14 @@ def plan(options: Options, expected: dict[str, Any]) -> tuple[list[int], list[Pa
             print(f"moved the unfinished run {path.name} (no checkpoint) to {stale}", file=sys.stderr)
             train.append(seed)
     return train, resume, done
+
+
+def dropped_seeds(options: Options, seeds: list[int]) -> list[int]:
+    """Those of ``seeds`` whose run in ``options.out`` is a seed of a multi-seed run dropped for
+    non-finite values (its ``end.json``, which :func:`plan` has read)."""
+    runs = find_runs(options.out / "runs")
+    return [seed for seed in seeds
+            if seed in runs and (report.read_seed_end(runs[seed]) or {}).get("status") == "dropped"]
 
 
 def train_commands(options: Options, seeds: list[int], resume: list[Path]) -> list[list[str]]:
@@ -739,9 +748,12 @@ def aggregate(options: Options, expected: dict[str, Any], runs: list[report.Run]
     """Writes results.md, summary.json and the learning-curve PNG from the runs of ``options.seeds``
     (``runs``: those already loaded, :func:`load_runs`)."""
     runs = load_runs(options) if runs is None else runs
-    incomplete = [f"seed {r.seed} ({r.frames}/{r.total_frames} frames)" for r in runs if not r.complete]
+    incomplete = [f"seed {r.seed} ({r.frames}/{r.total_frames} frames)" for r in runs if not r.ended]
     if incomplete:
         print(f"warning: incomplete runs aggregated as they are: {incomplete}", file=sys.stderr)
+    dropped = [f"seed {r.seed} (at {int(r.end['frames']) if r.end else r.frames:,} frames)" for r in runs if r.dropped]
+    if dropped:
+        print(f"warning: seeds dropped for non-finite values, left out of the aggregates: {dropped}", file=sys.stderr)
     summary = report.summarize(options.experiment, runs, PUBLISHED.get(options.experiment), env_name(expected["env"]),
                                eval_epsilon=float((expected.get("trainer") or {}).get("eval_epsilon") or 0.0))
     request = saved_request(options.out)
@@ -852,7 +864,13 @@ def main(argv: list[str] | None = None) -> int:
             refuse(err)
         if not options.aggregate_only:
             if done:
-                print(f"seeds {done}: complete runs found, not retrained", file=sys.stderr)
+                dropped = dropped_seeds(options, done)
+                complete = [seed for seed in done if seed not in dropped]
+                if complete:
+                    print(f"seeds {complete}: complete runs found, not retrained", file=sys.stderr)
+                if dropped:
+                    print(f"seeds {dropped}: dropped for non-finite values (trainer.drop_non_finite_seeds), not "
+                          "retrained", file=sys.stderr)
             if train or resume:
                 options.out.mkdir(parents=True, exist_ok=True)
                 trained = [seed for seed in options.seeds if seed not in done]

@@ -31,6 +31,7 @@ import yaml
 from rlkit import stats
 from rlkit.trainers.episodes import EpisodeRecorder, read_episodes
 from rlkit.trainers.loggers.csv_logger import read_metrics_csv
+from rlkit.trainers.multiseed import read_seed_end
 from rlkit.utils.io import atomic_write
 
 LAST_EPISODES = 100
@@ -46,16 +47,36 @@ class Run:
     rows: list[dict[str, float]]
     episodes: list[tuple[int, float]] | None = None  # (frame, return) of every episode, from episodes.csv
     early_stop_return: float | None = None  # the return that stops the run early (trainer.early_stop), if any
+    #: How a seed of a multi-seed run ended before its run did (its ``end.json``:
+    #: :func:`rlkit.trainers.multiseed.read_seed_end`), None for a seed that trained to the end.
+    end: dict[str, Any] | None = None
 
     @property
     def frames(self) -> int:
         return int(self.rows[-1]["step"]) if self.rows else 0
 
     @property
+    def dropped(self) -> bool:
+        """A seed of a multi-seed run dropped for non-finite values (``trainer.drop_non_finite_seeds``):
+        it trains no more, and a resume of its run leaves it as it is."""
+        return self.end is not None and self.end.get("status") == "dropped"
+
+    @property
+    def ended(self) -> bool:
+        """Nothing is left to train: :attr:`complete`, or :attr:`dropped`."""
+        return self.complete or self.dropped
+
+    @property
+    def label(self) -> str:
+        """How the run ended, for the reports: ``complete``, ``dropped (non-finite)`` or ``unfinished``."""
+        return "dropped (non-finite)" if self.dropped else "complete" if self.complete else "unfinished"
+
+    @property
     def complete(self) -> bool:
         """Closed with a greedy evaluation: at its budget, or earlier with the early-stop return reached
-        (a resume would train it on past where it stopped)."""
-        if not self.rows or "eval_return" not in self.rows[-1]:
+        (a resume would train it on past where it stopped). A dropped seed is not complete (its
+        figures are those of its last good update, short of the budget)."""
+        if self.dropped or not self.rows or "eval_return" not in self.rows[-1]:
             return False
         stopped = self.early_stop_return is not None and self.rows[-1]["eval_return"] >= self.early_stop_return
         return self.frames >= self.total_frames or stopped
@@ -77,7 +98,12 @@ def load_run(path: str | os.PathLike) -> Run:
     episodes = None
     if (path / EpisodeRecorder.FILENAME).is_file():
         episodes = [(int(r["frame"]), r["return"]) for r in read_episodes(path)]
-    return Run(path, int(config["seed"]), int(config["total_frames"]), rows, episodes, _early_stop_return(path, config))
+    try:
+        end = read_seed_end(path)
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
+    return Run(path, int(config["seed"]), int(config["total_frames"]), rows, episodes, _early_stop_return(path, config),
+               end)
 
 
 def _early_stop_return(path: Path, config: dict) -> float | None:
@@ -200,8 +226,9 @@ def across_seeds(values: list[float]) -> dict[str, float]:
 def seeds_label(agg: dict[str, float], total: int, per_seed: list[dict[str, Any]] | None = None,
                 budget: int | None = None) -> str:
     """``(3 seeds)``, or ``(2 of 3 seeds)`` where some seeds have no figure yet (no episode or
-    evaluation) and the aggregate leaves them out; with the ``per_seed`` entries, the runs still
-    short of their ``budget`` are named with the frames they reached.
+    evaluation) or were dropped, and the aggregate leaves them out; with the ``per_seed`` entries,
+    the seeds dropped for non-finite values and the runs still short of their ``budget`` are named
+    with the frames they reached.
 
     Examples:
         >>> seeds_label({"seeds": 3}, 3), seeds_label({"seeds": 2}, 3)
@@ -209,33 +236,50 @@ def seeds_label(agg: dict[str, float], total: int, per_seed: list[dict[str, Any]
         >>> seeds_label({"seeds": 2}, 2, [{"frames": 3_000_000, "complete": False},
         ...                               {"frames": 5_000_000, "complete": True}], 5_000_000)
         '(2 seeds; 1 unfinished, at 3,000,000 of 5,000,000 frames)'
+        >>> seeds_label({"seeds": 1}, 2, [{"frames": 1_010, "complete": False, "dropped": True},
+        ...                               {"frames": 1_500, "complete": True}], 1_500)
+        '(1 of 2 seeds; 1 dropped (non-finite), at 1,010 frames)'
     """
     used = int(agg.get("seeds", total))
     word = "seed" if total == 1 else "seeds"
     label = f"{total} {word}" if used == total else f"{used} of {total} {word}"
-    short = sorted(int(s["frames"]) for s in per_seed or [] if not s.get("complete", True))
+
+    def frames(entries: list[int]) -> str:
+        return f"{entries[0]:,}" if entries[0] == entries[-1] else f"{entries[0]:,}–{entries[-1]:,}"
+
+    dropped = sorted(int(s["frames"]) for s in per_seed or [] if s.get("dropped"))
+    if dropped:
+        label += f"; {len(dropped)} dropped (non-finite), at {frames(dropped)} frames"
+    short = sorted(int(s["frames"]) for s in per_seed or [] if not s.get("complete", True) and not s.get("dropped"))
     if short:
-        reached = f"{short[0]:,}" if short[0] == short[-1] else f"{short[0]:,}–{short[-1]:,}"
-        label += f"; {len(short)} unfinished, at {reached}" + (f" of {budget:,} frames" if budget else " frames")
+        label += f"; {len(short)} unfinished, at {frames(short)}" + (f" of {budget:,} frames" if budget else " frames")
     return f"({label})"
 
 
 def summarize(experiment: str, runs: list[Run], published: Any | None, env_id: str, *,
               eval_epsilon: float = 0.0) -> dict[str, Any]:
     """The numbers of ``results.md`` / ``summary.json`` for ``runs`` (sorted by seed); ``eval_epsilon``
-    is the runs' ``trainer.eval_epsilon`` (their evaluation protocol)."""
+    is the runs' ``trainer.eval_epsilon`` (their evaluation protocol).
+
+    Seeds dropped for non-finite values (``trainer.drop_non_finite_seeds``) are listed per seed
+    (``dropped``, ``end``) but left out of the aggregates and the learning curves: their figures are
+    those of a diverged agent at its last good update, short of the budget the others are compared
+    at; the rows' seed counts say how many were left out (:func:`seeds_label`)."""
     per_seed = []
     for run in sorted(runs, key=lambda r: r.seed):
         last, used, exact = last_training_mean(run)
         evals = [r for r in run.rows if "eval_return" in r]
         per_seed.append({
-            "seed": run.seed, "frames": run.frames, "complete": run.complete, "path": str(run.path),
+            "seed": run.seed, "frames": int(run.end["frames"]) if run.dropped and run.end else run.frames,
+            "complete": run.complete, "dropped": run.dropped, "end": run.label, "path": str(run.path),
             "last100": last, "last100_episodes": used, "last100_exact": exact,
             "eval_return": evals[-1]["eval_return"] if evals else math.nan,
             "eval_return_std": evals[-1].get("eval_return_std", math.nan) if evals else math.nan,
         })
-    train = across_seeds([s["last100"] for s in per_seed])
-    greedy = across_seeds([s["eval_return"] for s in per_seed])
+    kept = [s for s in per_seed if not s["dropped"]]
+    train = across_seeds([s["last100"] for s in kept])
+    greedy = across_seeds([s["eval_return"] for s in kept])
+    runs = [run for run in runs if not run.dropped]
     pub = None
     budget = max((run.total_frames for run in runs), default=0)
     if published is not None:
@@ -371,7 +415,8 @@ def write_markdown(summary: dict[str, Any], path: Path, *, command: str, figure:
              "|---|---|---|---|---|---|"]
     for s in summary["per_seed"]:
         exact = "" if s["last100_exact"] else " ≈"
-        lines.append(f"| {s['seed']} | {s['frames']:,} | {s['last100']:.2f}{exact} | {s['last100_episodes']} | "
+        ended = ", dropped (non-finite)" if s.get("dropped") else ""
+        lines.append(f"| {s['seed']} | {s['frames']:,}{ended} | {s['last100']:.2f}{exact} | {s['last100_episodes']} | "
                      f"{_pm(s['eval_return'], s['eval_return_std'])} | `{s['path']}` |")
     lines += curve_table(summary)
     epsilon = float(summary.get("eval_epsilon") or 0.0)
@@ -386,6 +431,13 @@ def write_markdown(summary: dict[str, Any], path: Path, *, command: str, figure:
               f"{stats.MIN_RUNS_FOR_CI} seeds on: with fewer the interval would be the seeds' own range. Its coverage "
               "on normal samples is below 95 %: 0.90 with 5 seeds, 0.92 with 10.",
               "- Curves: mean ± std over seeds, up to the frame every seed has reached."]
+    dropped = [s["seed"] for s in summary["per_seed"] if s.get("dropped")]
+    if dropped:
+        which = (f"Seed {dropped[0]} was" if len(dropped) == 1
+                 else f"Seeds {', '.join(map(str, dropped[:-1]))} and {dropped[-1]} were")
+        lines.append(f"- {which} dropped for non-finite values (`trainer.drop_non_finite_seeds`): "
+                     "listed above as they were at their last good update, left out of the aggregates and the "
+                     "curves, which compare runs trained to the budget.")
     if not summary["last100_exact"]:
         lines.append("- ≈: the runs have no `episodes.csv`, so the last-100 figure comes from the metrics rows "
                      "(the oldest row of the window is weighted by the episodes it still contributes).")
@@ -481,7 +533,9 @@ def _band(curves: list[tuple[list[int], list[float]]], points: int = 200):
 
 
 def plot(summary: dict[str, Any], runs: list[Run], path: Path) -> None:
-    """Learning curves: mean ± std band over seeds; the published figure as a dashed line."""
+    """Learning curves: mean ± std band over seeds (those not dropped for non-finite values, as in
+    :func:`summarize`); the published figure as a dashed line."""
+    runs = [run for run in runs if not run.dropped]
     import matplotlib
 
     matplotlib.use("Agg")

@@ -17,15 +17,21 @@ The fused kernels do not: they round the last, partial vector of a tensor differ
 rest, and which entries fall there in a stacked tensor depends on ``N`` (measured: one bias entry
 of CartPole's DQN differed by 7e-9 after 165 updates). With ``fused: true`` the optimiser holds
 per-seed views of the stacked parameters instead (:func:`seed_views`: ``N x P`` tensors,
-seed-major), each the tensor of its ordinary run. The target
+seed-major), each the tensor of its ordinary run, and so does an optimiser whose update reduces over
+a tensor or keeps per-tensor state (Adafactor factors its second moment over a tensor's last two
+dims: stacked, across seeds); which optimisers take which layout is declared in
+:func:`rlkit.factories.multiseed_optimizer_layout`. The target
 updater copies every seed's targets at once (the seeds update in lockstep, so their counters
 agree). Seeds that stop early (``trainer.early_stop``) keep their parameters as they were when they
-stopped; a non-finite loss or gradient stops the run naming the seed, or with ``drop_non_finite``
-drops that seed (its files end there) and continues with the others.
+stopped (a resume whose settings would not stop them trains them on); a non-finite loss or gradient
+stops the run naming the seed, or with ``drop_non_finite`` drops that seed (its files end there) and
+continues with the others, and ends the run when none is left. An ended seed's directory holds
+:data:`SEED_END_FILE`, how it ended (:func:`read_seed_end`).
 """
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import math
 import signal
@@ -60,18 +66,61 @@ from rlkit.trainers.trainer import (
     _Window,
     due,
     evaluating,
+    overflow_words,
     repeat_of,
     sample_slices,
     scale_learning_rates,
 )
-from rlkit.errors import CheckpointMismatchError, failure_line
+from rlkit.errors import CheckpointMismatchError, RunDirError, failure_line
+from rlkit.utils.io import atomic_write
 from rlkit.utils.state import first_mismatch
 
-__all__ = ["MultiSeedEvaluator", "MultiSeedTrainer", "SeedOutputs", "seed_views"]
+__all__ = ["SEED_END_FILE", "MultiSeedEvaluator", "MultiSeedTrainer", "SeedOutputs", "read_seed_end", "seed_views"]
 
 log = logging.getLogger("rlkit")
 #: How each seed ended, in train.log's ``end:`` line.
 _STATUS_WORDS = {"running": "budget done", "stopped": "target reached", "dropped": "dropped: non-finite"}
+#: The file in a seed's directory that says how the seed ended before the run did (stopped at the
+#: target, or dropped for non-finite values), as the run's ``checkpoints/last.pt`` holds it; absent
+#: while the seed trains (see :meth:`MultiSeedTrainer.save`, :func:`read_seed_end`).
+SEED_END_FILE = "end.json"
+#: Why a seed ended, by its status (the reasons of :meth:`~rlkit.trainers.loggers.Logger.log_end`).
+_END_REASONS: dict[str, EndReason] = {"stopped": "target", "dropped": "non_finite"}
+
+
+def read_seed_end(seed_dir: str | Path) -> dict[str, Any] | None:
+    """How the seed of a multi-seed run whose directory is ``seed_dir`` ended before its run did:
+    ``{"seed", "status", "reason", "frames", "message"}`` (``status`` ``"stopped"``: it reached the
+    early-stop return, ``reason`` ``"target"``; ``"dropped"``: a non-finite loss or gradient with
+    ``trainer.drop_non_finite_seeds``, ``reason`` ``"non_finite"``), as of the run's last checkpoint;
+    None for a seed that trained to the run's end (or still trains), and for an ordinary run.
+
+    Raises:
+        ValueError: the file is there but is not such a record (one line naming it).
+
+    Examples:
+        >>> import tempfile
+        >>> from rlkit.trainers.multiseed import read_seed_end
+        >>> read_seed_end(tempfile.mkdtemp()) is None
+        True
+    """
+    path = Path(seed_dir) / SEED_END_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} cannot be read: {err}") from None
+    try:
+        record = json.loads(text)
+        ok = (isinstance(record, dict) and record.get("status") in _END_REASONS
+              and isinstance(record.get("frames"), int) and isinstance(record.get("message"), str))
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"{path} is not a seed's end record (expected JSON with status {list(_END_REASONS)}, "
+                         "frames and message)")
+    return cast(dict, record)
 
 
 def seed_views(params: Sequence[torch.Tensor], n: int) -> list[list[torch.Tensor]]:
@@ -198,7 +247,7 @@ class MultiSeedTrainer:
         collector: the :class:`~rlkit.collectors.multiseed.MultiSeedCollector`.
         loss_module: the seed-stacked loss (``stacked_dims == 1``).
         optimizer: over ``loss_module.parameters()`` (the stacked tensors), or over their
-            :func:`seed_views` (seed-major) for a fused kernel.
+            :func:`seed_views` (seed-major) for a fused kernel or a per-tensor optimiser.
         run_dir: the run's directory (its checkpoint holds every seed).
         seed_dirs: one output directory per seed (``config.yaml``, ``metrics.csv``, ``episodes.csv``).
         settings: loop settings (frame counts per seed).
@@ -255,6 +304,9 @@ class MultiSeedTrainer:
         self.updates = 0
         self._last = {"log": 0, "eval": 0, "checkpoint": 0}
         self._frozen: dict[int, list[torch.Tensor]] = {}  # seeds that stopped: their parameters then
+        #: For each seed a resume reopened (stopped at the target, which this run's settings no longer
+        #: stop it at), the line :meth:`fit` logs.
+        self._reopened: list[str] = []
         self._signal: int | None = None
         self._signal_at = 0.0
         self.progress: Logger = NoneLogger()
@@ -332,11 +384,19 @@ class MultiSeedTrainer:
         if mismatch:
             raise CheckpointMismatchError(mismatch)
         try:
+            reopen = self._to_reopen(state["outputs"])  # (refuses a run with nothing left to train)
             self.frames, self.updates = int(state["frames"]), int(state["updates"])
             self._last = dict(state["last"])
             for out, part in zip(self.outputs, state["outputs"], strict=True):
                 out.load_state_dict(part)
             self._frozen = {int(k): [t.clone() for t in v] for k, v in state["frozen"].items()}
+            self._reopened = []
+            for k, why in reopen.items():  # (its parameters are those it stopped with: frozen until now)
+                out = self.outputs[k]
+                self._reopened.append(f"seed {out.seed} trains on from frame {self.frames:,}: it stopped at the "
+                                      f"target at frame {out.ended[0] if out.ended else self.frames:,}, {why}")
+                out.status, out.ended, out.frozen_transforms = "running", None, None
+                self._frozen.pop(k, None)
             self.loss_module.load_state_dict(state["loss_module"])
             self.optimizer.load_state_dict(state["optimizer"])
             self.collector.load_state_dict(state["collector"])
@@ -351,6 +411,47 @@ class MultiSeedTrainer:
         except (KeyError, ValueError, RuntimeError, TypeError) as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise CheckpointMismatchError(f"it does not fit this run: {first}") from err
+
+    def _to_reopen(self, outputs: Sequence[dict]) -> dict[int, str]:
+        """The seeds of a checkpoint's ``outputs`` that stopped at the target but that this run's
+        settings would not have stopped (``trainer.early_stop`` now off, or ``env.target_return`` now
+        above the evaluation they stopped at), each with why: they train on, as each seed's ordinary
+        run trains on when resumed. A seed that would stop again stays stopped (so that an interrupted
+        run resumes bit for bit), and a dropped seed stays dropped.
+
+        Raises:
+            RunDirError: every seed has ended and none reopens: nothing would train.
+        """
+        target = self.settings.early_stop_return
+        reopen: dict[int, str] = {}
+        for k, out in enumerate(outputs):
+            if out["status"] != "stopped":
+                continue
+            last = float(dict(out["last_eval"]).get("eval_return", math.nan))
+            if target is None:
+                reopen[k] = "trainer.early_stop is off now"
+            elif last < target:
+                reopen[k] = f"its {self._return_label} {last:.4g} is below the target {target:.4g} now"
+        if reopen or any(out["status"] == "running" for out in outputs):
+            return reopen
+        how = []
+        for out in outputs:
+            ended = out.get("ended")
+            at = f" at frame {int(ended[0]):,}" if ended else ""
+            if out["status"] == "stopped":
+                last = float(dict(out["last_eval"]).get("eval_return", math.nan))
+                how.append(f"seed {out['seed']} stopped{at}, {self._return_label} {last:.4g} >= target {target:.4g}")
+            else:
+                how.append(f"seed {out['seed']} {out['status']}{at}"
+                           + (" (non-finite)" if out["status"] == "dropped" else ""))
+        hint = []
+        if any(out["status"] == "stopped" for out in outputs):
+            hint.append("a stopped seed trains on with trainer.early_stop=false or an env.target_return above "
+                        "its last return")
+        if any(out["status"] == "dropped" for out in outputs):
+            hint.append("a dropped seed stays dropped: start a new run to train it again")
+        raise RunDirError(f"run {self.run_dir}: every seed has ended ({'; '.join(how)}); nothing to resume"
+                          + (f" ({'; '.join(hint)})" if hint else ""))
 
     def _freeze_ended_seeds_of_older_checkpoints(self) -> None:
         """A checkpoint written before dropped seeds were frozen (or before a stopped seed's
@@ -372,7 +473,31 @@ class MultiSeedTrainer:
         path = save_run_checkpoint(self.run_dir, self.state_dict(), frames=self.frames, keep_every=keep)
         log.info("checkpoint: frame %d -> %s (all %d seeds)", self.frames, path, self.num_seeds)
         self._saved = (self.frames, path)
+        self._write_seed_ends()
         return path
+
+    def _write_seed_ends(self) -> None:
+        """Each seed directory's :data:`SEED_END_FILE` as the checkpoint just written holds the seed:
+        how an ended seed ended (written atomically, once), none for a seed that trains (one a resume
+        reopened loses its file here)."""
+        for out in self.outputs:
+            path = out.run_dir / SEED_END_FILE
+            if out.status not in _END_REASONS:
+                path.unlink(missing_ok=True)
+                continue
+            frames, message = (out.ended if out.ended is not None
+                               else (self.frames, f"{out.status} (when: not recorded)"))
+            record = {"seed": out.seed, "status": out.status, "reason": _END_REASONS[out.status], "frames": frames,
+                      "message": message}
+            text = json.dumps(record, indent=2) + "\n"
+            try:
+                if path.read_text(encoding="utf-8") == text:
+                    continue
+            except (OSError, UnicodeDecodeError):
+                pass
+            out.run_dir.mkdir(parents=True, exist_ok=True)
+            with atomic_write(path) as f:
+                f.write(text)
 
     # -- the loop -------------------------------------------------------------------------------
     def fit(self) -> dict[int, dict[str, float]]:
@@ -385,6 +510,9 @@ class MultiSeedTrainer:
         try:
             self._session = time.perf_counter()
             self._wall, self._wall_frames = self._session, self.frames
+            for line in self._reopened:
+                log.info("%s", line)
+            self._reopened = []
             while self.frames < self.settings.total_frames and self._running() and not self._halted:
                 batch = self.collector.next_batch()  # [N, *per-seed batch]
                 per_seed = batch.batch_size[1:].numel()
@@ -409,16 +537,13 @@ class MultiSeedTrainer:
                     log.info("end: interrupted by %s at %d frames; checkpoint written",
                              signal.Signals(self._signal).name, self.frames)
                     raise TrainingInterrupted(self._signal, saved)
+            if all(out.status == "dropped" for out in self.outputs):  # (nothing trained: nothing is saved)
+                raise self._all_dropped("every seed was dropped for non-finite values")
             self._finish()
             finals = ", ".join(f"seed {out.seed} ({_STATUS_WORDS.get(out.status, out.status)}) {out.last_eval.get('eval_return', float('nan')):.4g}"
                                for out in self.outputs)
             log.info("end: %s at %d frames, %d updates, wall %.1f s; %s by seed: %s", self._end_word(), self.frames,
                      self.updates, time.perf_counter() - self._session, self._return_label, finals)
-            if all(out.status == "dropped" for out in self.outputs):  # (the console hears it once, below)
-                last = max((out.ended for out in self.outputs if out.ended is not None),
-                           default=(self.frames, "at an unrecorded frame"))
-                raise NonFiniteError(f"every seed was dropped for non-finite values, the last {last[1]}; "
-                                     f"the last checkpoint is {self.checkpoint_path}")
             for k in self._running():
                 if self._halted:
                     self._log_end(k, "callback", f"stopped at frame {self.frames:,} by a callback")
@@ -488,7 +613,7 @@ class MultiSeedTrainer:
         inactive = [k for k, out in enumerate(self.outputs) if out.status != "running"]
         bad = [k for k in self._running() if not (math.isfinite(values[0][k]) and math.isfinite(values[1][k]))]
         if bad:
-            self._non_finite(bad, losses, loss_keys)
+            self._non_finite(bad, losses, loss_keys, values[1])
             inactive = [k for k, out in enumerate(self.outputs) if out.status != "running"]
         if inactive:  # finished seeds: no update reaches them (their numbers are no one's business)
             index = torch.tensor(inactive, device=self.params[0].device)
@@ -527,25 +652,48 @@ class MultiSeedTrainer:
                 g.mul_(coef.reshape(n, *(1,) * (g.dim() - 1)))
         return norms
 
-    def _non_finite(self, bad: list[int], losses: TensorDictBase, loss_keys: list[str]) -> None:
+    def _non_finite(self, bad: list[int], losses: TensorDictBase, loss_keys: list[str], norms: list[float]) -> None:
+        """Seeds ``bad`` (indices) had a non-finite loss or gradient norm (``norms``: every seed's) at
+        this update: stops the run naming them, or drops them (``drop_non_finite``); when no seed is
+        left the run stops as well, before anything of this update is applied or saved.
+
+        Raises:
+            NonFiniteError: naming each seed's non-finite losses, or its non-finite gradient, or
+                (every gradient finite) its gradient norm that overflowed; and the last good checkpoint.
+        """
         where = f"at update {self.updates + 1} (frame {self.frames})"
         detail = []
         for k in bad:
             values = {key: float(losses[key][k].detach()) for key in loss_keys}
-            what = ("loss " + ", ".join(f"{key}={v}" for key, v in values.items())
-                    if not all(math.isfinite(v) for v in values.values()) else "gradient")
-            detail.append(f"seed {self.seeds[k]}: non-finite {what}")
+            if not all(math.isfinite(v) for v in values.values()):
+                what = "non-finite loss " + ", ".join(f"{key}={v}" for key, v in values.items())
+            elif all(bool(torch.isfinite(p.grad[k]).all()) for p in self.params if p.grad is not None):
+                what = overflow_words(norms[k])
+            else:
+                what = "non-finite gradient"
+            detail.append(f"seed {self.seeds[k]}: {what}")
         message = f"non-finite values {where}: " + "; ".join(detail)
         if not self.drop_non_finite:
-            good = str(self.checkpoint_path) if self.checkpoint_path.exists() else "none (no checkpoint written yet)"
             log.info("end: non-finite at %d frames (%s)", self.frames, message)
-            raise NonFiniteError(f"{message}; the last good checkpoint is {good}")
+            raise NonFiniteError(f"{message}; the last good checkpoint is {self._good_checkpoint()}")
         left = [k for k in self._running() if k not in bad]
         dropped = ", ".join(str(self.seeds[k]) for k in bad)
         log.warning("%s; %s %s dropped, %s", message, "seed" if len(bad) == 1 else "seeds", dropped,
                     "the other seeds continue" if left else "no seed is left")
         for k in bad:
             self._end_seed(k, "dropped", f"dropped at frame {self.frames:,}: {message}")
+        if not left:  # (the run ends here, as one that does not drop seeds: its last good checkpoint kept)
+            raise self._all_dropped(f"every seed was dropped for non-finite values, the last {where}: "
+                                    f"{', '.join(detail)}")
+
+    def _all_dropped(self, what: str) -> NonFiniteError:
+        """The error that ends a run whose every seed was dropped (nothing is saved after it: the
+        last checkpoint, written while a seed still trained, is the one to resume with a fix)."""
+        log.info("end: non-finite at %d frames (%s)", self.frames, what)
+        return NonFiniteError(f"{what}; the last good checkpoint is {self._good_checkpoint()}")
+
+    def _good_checkpoint(self) -> str:
+        return str(self.checkpoint_path) if self.checkpoint_path.exists() else "none (no checkpoint written yet)"
 
     def _due(self, name: str, interval: int) -> bool:
         if due(self.frames, self._last[name], interval):

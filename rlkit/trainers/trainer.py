@@ -351,8 +351,8 @@ class Trainer:
                 raise CheckpointMismatchError(mismatch)
         for name in ("replay_buffer", "target_updater", "exploration"):
             if (name in state) != (name in mine):
-                have = "has" if name in state else "has no"
-                raise CheckpointMismatchError(f"the checkpoint {have} a {name}, this run "
+                have = f"has a {name}" if name in state else f"has no {name}"
+                raise CheckpointMismatchError(f"the checkpoint {have}, this run "
                                               f"{'has none' if name in state else 'has one'}")
         checks: dict[str, Callable[..., str | None]] = {
             "loss_module": lambda: first_mismatch(dict(self.loss_module.state_dict()), dict(state["loss_module"]),
@@ -546,7 +546,7 @@ class Trainer:
         # wait for the device); the log window then sums the same host floats.
         total_value, norm_value = float(total.detach()), float(grad_norm)
         if not (math.isfinite(total_value) and math.isfinite(norm_value)):
-            self._raise_non_finite(losses, loss_keys)
+            self._raise_non_finite(losses, loss_keys, norm_value)
         scale_learning_rates(self.optimizer, self._base_lrs, self.settings, self.frames)
         self.optimizer.step()
         self.updates += 1
@@ -555,7 +555,10 @@ class Trainer:
         values = [total_value] if len(loss_keys) == 1 else [float(losses[k].detach()) for k in loss_keys]
         self._window.add_losses(dict(zip(loss_keys, values)), norm_value)
 
-    def _raise_non_finite(self, losses: TensorDictBase, loss_keys: list[str]) -> None:
+    def _raise_non_finite(self, losses: TensorDictBase, loss_keys: list[str], norm: float = math.inf) -> None:
+        """Raises the :class:`NonFiniteError` of an update whose loss or gradient norm ``norm`` is not
+        finite: naming the non-finite losses, else the parameters with non-finite gradients, else
+        (every gradient finite) the gradient norm that overflowed."""
         where = f"at update {self.updates + 1} (frame {self.frames})"
         bad = [k for k in loss_keys if not bool(torch.isfinite(losses[k]).all())]
         if bad:
@@ -565,6 +568,9 @@ class Trainer:
             )
         names = [n for n, p in self.loss_module.named_parameters()
                  if p.grad is not None and not bool(torch.isfinite(p.grad).all())]
+        if not names:  # (finite gradients whose squares summed past the float range)
+            raise NonFiniteError(f"non-finite gradient norm {where}: the {overflow_words(norm)}; the last good "
+                                 f"checkpoint is {self._good_checkpoint()}")
         raise NonFiniteError(
             f"non-finite gradient {where} in {names}; the last good checkpoint is {self._good_checkpoint()}"
         )
@@ -736,6 +742,17 @@ def scale_learning_rates(optimizer: torch.optim.Optimizer, base_lrs: list[float]
         remaining = max(0.0, 1.0 - frames / settings.total_frames)
         for group, base in zip(optimizer.param_groups, base_lrs):
             group["lr"] = base * remaining
+
+
+def overflow_words(norm: float) -> str:
+    """What a non-finite gradient norm of finite gradients is, in the words of the non-finite errors.
+
+    Examples:
+        >>> from rlkit.trainers.trainer import overflow_words
+        >>> overflow_words(float("inf"))
+        'gradient norm overflowed (inf), every gradient is finite'
+    """
+    return f"gradient norm overflowed ({norm}), every gradient is finite"
 
 
 def components_mismatch(mine: dict[str, str], saved: dict[str, str]) -> str | None:

@@ -347,3 +347,19 @@ def test_the_note_on_the_aggregates_says_what_the_table_shows(tmp_path, capsys):
             f"(Agarwal et al. 2021) from {MIN_RUNS_FOR_CI} seeds on; with fewer the interval would be the seeds' own "
             "range and is shown as [n/a: N seeds]") in printed
     assert "fewer than 4 seeds the IQM is the mean), from" not in (tmp_path / "comparison.md").read_text()
+
+
+def test_a_dropped_seed_is_counted_as_dropped(tmp_path, capsys):
+    """A seed of a multi-seed run dropped for non-finite values (its end.json) is neither complete nor
+    merely unfinished: the seeds cell and seeds.csv say it was dropped."""
+    import json
+
+    _run(tmp_path, "seed_0", lr=0.01, seed=0, returns=[5.0], evals=[50.0, 60.0])
+    dropped = _run(tmp_path, "seed_1", lr=0.01, seed=1, returns=[5.0], evals=[40.0], total_frames=2000)
+    (dropped / "end.json").write_text(json.dumps({"seed": 1, "status": "dropped", "reason": "non_finite",
+                                                  "frames": 1000, "message": "non-finite loss"}))
+    assert compare.main([str(tmp_path)]) == 0
+    assert "| 2 (1 complete, 1 dropped) |" in capsys.readouterr().out
+    seeds = {row["seed"]: row for row in csv.DictReader((tmp_path / "seeds.csv").open())}
+    assert (seeds["0"]["complete"], seeds["0"]["dropped"]) == ("True", "False")
+    assert (seeds["1"]["complete"], seeds["1"]["dropped"]) == ("False", "True")

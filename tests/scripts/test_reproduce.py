@@ -860,3 +860,76 @@ def test_an_env_that_cannot_step_is_refused_not_trained_per_seed(tmp_path, capsy
     assert line == ("rlkit: env 'corridor_env:BrokenStepCorridor-v0' failed in its first step: RuntimeError: physics "
                     "exploded")
     assert not (out / "request.json").exists() and not (out / "runs").exists()
+
+
+# -- seeds of a multi-seed run dropped for non-finite values --------------------------------------
+def _drop(path: Path, seed: int, frames: int) -> None:
+    """What the multi-seed trainer writes into a dropped seed's directory (rlkit.trainers.multiseed)."""
+    (path / "end.json").write_text(json.dumps({"seed": seed, "status": "dropped", "reason": "non_finite",
+                                               "frames": frames, "message": f"dropped at frame {frames:,}: ..."}))
+
+
+def test_a_dropped_seed_is_labelled_so_and_left_out_of_the_aggregates_with_a_count(tmp_path):
+    """It was labelled "unfinished, at 1,000 of 1,500 frames" and averaged in."""
+    evals = [{"step": 1500, "eval_return": 9.0, "eval_return_std": 0.0}]
+    a = _fake_run(tmp_path, "a", 0, [{"step": 1000, "episode_return": 20.0, "episodes": 10.0}] + evals,
+                  total_frames=1500)
+    b_path = tmp_path / "b"
+    _fake_run(tmp_path, "b", 1, [{"step": 1000, "episode_return": 90.0, "episodes": 10.0, "eval_return": 500.0}],
+              total_frames=1500)
+    _drop(b_path, 1, 1010)
+    b = report.load_run(b_path)
+    assert a.complete and a.label == "complete"
+    assert b.dropped and b.ended and not b.complete and b.label == "dropped (non-finite)"
+    summary = report.summarize("dqn_cartpole", [a, b], None, "CartPole-v1")
+    assert summary["train_last100"]["mean"] == 20.0 and summary["train_last100"]["seeds"] == 1
+    assert summary["greedy_eval"]["mean"] == 9.0 and summary["greedy_eval"]["seeds"] == 1
+    dropped = summary["per_seed"][1]
+    assert (dropped["dropped"], dropped["end"], dropped["frames"], dropped["last100"]) == (
+        True, "dropped (non-finite)", 1010, 90.0)  # (listed with its own figures)
+    train_row, eval_row = report.summary_rows(summary)
+    assert "20.00 ± n/a (1 of 2 seeds; 1 dropped (non-finite), at 1,010 frames)" in train_row
+    assert "unfinished" not in train_row + eval_row
+    report.write_markdown(summary, tmp_path / "results.md", command="cmd", figure=None)
+    text = (tmp_path / "results.md").read_text()
+    assert "| 1 | 1,010, dropped (non-finite) | 90.00 |" in text
+    assert "- Seed 1 was dropped for non-finite values (`trainer.drop_non_finite_seeds`): listed above" in text
+
+
+def test_a_seed_end_record_that_cannot_be_read_is_one_line(tmp_path):
+    _fake_run(tmp_path, "a", 0, _rows((2.0, 1)))
+    (tmp_path / "a" / "end.json").write_text("not json")
+    with pytest.raises(SystemExit, match=r"end.json is not a seed's end record"):
+        report.load_run(tmp_path / "a")
+
+
+def _write_group(opts, expected, metrics: dict[int, str], dropped: dict[int, int]) -> Path:
+    group = opts.out / "runs" / "seeds_0-1"
+    (group / "checkpoints").mkdir(parents=True)
+    (group / "checkpoints" / "last.pt").write_bytes(b"")
+    (group / "config.yaml").write_text(yaml.safe_dump({**expected, "seed": 0, "num_seeds": 2}))
+    for seed, rows in metrics.items():
+        (group / f"seed_{seed}").mkdir()
+        (group / f"seed_{seed}" / "config.yaml").write_text(yaml.safe_dump({**expected, "seed": seed, "num_seeds": 1}))
+        (group / f"seed_{seed}" / "metrics.csv").write_text(rows)
+    for seed, frames in dropped.items():
+        _drop(group / f"seed_{seed}", seed, frames)
+    return group
+
+
+def test_a_group_whose_seeds_are_complete_or_dropped_is_not_resumed(tmp_path, capsys):
+    """Every rerun resumed the group, which train.py refused ("nothing to resume", exit 2)."""
+    opts = reproduce.parse_args(["experiment=dqn_cartpole", "seeds=2", f"out={tmp_path}", *TINY])
+    expected = reproduce.compose(opts)
+    head = "step,episode_return,episodes,eval_return\n"
+    _write_group(opts, expected, {0: head + "1000,9.0,3,9.5\n", 1: head + "500,9.0,3,\n"}, {1: 510})
+    assert reproduce.plan(opts, expected) == ([], [], [0, 1])
+    assert reproduce.dropped_seeds(opts, [0, 1]) == [1]
+
+
+def test_a_group_with_an_unfinished_seed_is_resumed_beside_its_dropped_one(tmp_path):
+    opts = reproduce.parse_args(["experiment=dqn_cartpole", "seeds=2", f"out={tmp_path}", *TINY])
+    expected = reproduce.compose(opts)
+    head = "step,episode_return,episodes,eval_return\n"
+    group = _write_group(opts, expected, {0: head + "600,9.0,3,\n", 1: head + "500,9.0,3,\n"}, {1: 510})
+    assert reproduce.plan(opts, expected) == ([], [group], [1])

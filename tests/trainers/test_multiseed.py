@@ -12,13 +12,13 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from rlkit.builders import validate_config
-from rlkit.errors import MissingCheckpointError, NotStackableError
+from rlkit.errors import MissingCheckpointError, NotStackableError, RunDirError
 from rlkit.factories import build_multiseed_trainer, build_trainer, open_multiseed_outputs, open_outputs
 from rlkit.modules import MLP, MinAtarNet, NatureCNN
 from rlkit.modules.mlp import stack_seed_parameters_
 from rlkit.run import run, seed_everything
 from rlkit.trainers import NonFiniteError, load_checkpoint, read_metrics_csv
-from rlkit.trainers.multiseed import seed_views
+from rlkit.trainers.multiseed import SEED_END_FILE, read_seed_end, seed_views
 
 CONF = str(Path(__file__).resolve().parents[2] / "conf")
 TINY = ["trainer.eval_episodes=2", "trainer.progress=false", "trainer.early_stop=false",
@@ -191,6 +191,25 @@ def test_a_non_finite_seed_stops_the_run_naming_it(tmp_path):
     trainer.close()
 
 
+def test_a_seed_whose_gradient_norm_overflows_is_named_so(tmp_path):
+    """Finite gradients whose norm overflows float32: the message said "non-finite gradient"."""
+    s = settings("dqn", 5, 2, frames=600)
+    trainer = build_multiseed_trainer(s, tmp_path)
+    open_multiseed_outputs(trainer, s, [{}, {}])
+
+    def huge_for_seed_6(grad):
+        grad = grad.clone()
+        grad[1] = 1e30
+        return grad
+
+    trainer.params[0].register_hook(huge_for_seed_6)
+    with pytest.raises(NonFiniteError) as err:
+        trainer.fit()
+    trainer.close()
+    assert str(err.value).startswith("non-finite values at update 1 (frame 200): seed 6: gradient norm overflowed "
+                                     "(inf), every gradient is finite; the last good checkpoint is ")
+
+
 def test_a_non_finite_seed_can_be_dropped(tmp_path):
     s = settings("dqn", 5, 2, frames=600, extra=("trainer.drop_non_finite_seeds=true",))
     trainer = build_multiseed_trainer(s, tmp_path, drop_non_finite=True)
@@ -201,6 +220,20 @@ def test_a_non_finite_seed_can_be_dropped(tmp_path):
     assert [out.status for out in trainer.outputs] == ["running", "dropped"]
     assert result[5] and read_metrics_csv(tmp_path / "seed_5" / "metrics.csv")[-1]["step"] == 600
     assert all(row["step"] < 600 for row in read_metrics_csv(tmp_path / "seed_6" / "metrics.csv"))
+    # How each seed ended is in its directory (what reproduce.py reads): the seed that trained to the
+    # end has no record; the dropped one says when and why.
+    assert read_seed_end(tmp_path / "seed_5") is None and not (tmp_path / "seed_5" / SEED_END_FILE).exists()
+    end = read_seed_end(tmp_path / "seed_6")
+    assert end is not None
+    assert (end["seed"], end["status"], end["reason"], end["frames"]) == (6, "dropped", "non_finite", 200)
+    assert end["message"].startswith("dropped at frame 200: non-finite values at update 1 (frame 200): seed 6: "
+                                     "non-finite loss")
+
+
+def test_a_seed_end_record_that_is_not_one_is_named(tmp_path):
+    (tmp_path / SEED_END_FILE).write_text("{}")
+    with pytest.raises(ValueError, match=r"end.json is not a seed's end record \(expected JSON with status"):
+        read_seed_end(tmp_path)
 
 
 def _record_ends(trainer) -> dict[int, tuple[str, str]]:
@@ -314,14 +347,22 @@ def test_a_run_whose_seeds_are_all_dropped_is_a_non_finite_error(tmp_path, caplo
     s = settings("dqn", 5, 2, frames=600, extra=("trainer.drop_non_finite_seeds=true",))
     trainer = build_multiseed_trainer(s, tmp_path, drop_non_finite=True)
     open_multiseed_outputs(trainer, s, [{}, {}])
+    trainer.save()  # the last good checkpoint, every seed training
     _poison(trainer, 0)
     _poison(trainer, 1)
     ends = _record_ends(trainer)
     console: list[str] = []
     trainer.progress.log_end = lambda reason, message, *, step: console.append(reason)
-    with pytest.raises(NonFiniteError, match="every seed was dropped for non-finite values"):
+    with pytest.raises(NonFiniteError, match=r"^every seed was dropped for non-finite values, the last at update 1 "
+                                             r"\(frame 200\): seed 5: non-finite loss .*, seed 6: non-finite loss .*; "
+                                             r"the last good checkpoint is .*last.pt$"):
         trainer.fit()
     trainer.close()
+    # The last good checkpoint is kept, as a run that does not drop seeds keeps it (it was overwritten
+    # with every seed dropped, which a resume with a fix could not train on).
+    kept = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    assert kept["frames"] == 0 and [out["status"] for out in kept["outputs"]] == ["running", "running"]
+    assert not list(tmp_path.glob(f"seed_*/{SEED_END_FILE}"))
     assert {seed: reason for seed, (reason, _) in ends.items()} == {5: "non_finite", 6: "non_finite"}
     assert console == ["non_finite"]  # once
     dropped = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "dropped" in r.getMessage()]
@@ -379,6 +420,74 @@ def test_resume_after_a_seed_stopped_is_exact(tmp_path, monkeypatch):
     assert a["outputs"][0]["status"] == b["outputs"][0]["status"] == "stopped"
     assert torch.equal(a["outputs"][0]["frozen_transforms"][0]["obs_rms"]["mean"],
                        b["outputs"][0]["frozen_transforms"][0]["obs_rms"]["mean"])
+
+
+def _ends(run_dir: Path) -> dict[int, str | None]:
+    return {seed: (read_seed_end(run_dir / f"seed_{seed}") or {}).get("status") for seed in (3, 4)}
+
+
+def test_a_resume_trains_stopped_seeds_on_where_their_ordinary_runs_would(tmp_path):
+    """Every seed stopped at the target: a resume with the same settings has nothing to train and is
+    refused before anything is written (it ran nothing and ended "target reached"); with early stop
+    off, the seeds train on to the new budget, as an ordinary run resumed so does."""
+    base = [*ALGO["dqn"], *TINY, "trainer.early_stop=true", "env.target_return=1", "seed=3", "num_seeds=2",
+            "total_frames=2000"]
+    _train(tmp_path, base)
+    state = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    assert state["frames"] == 400 and [out["status"] for out in state["outputs"]] == ["stopped", "stopped"]
+    assert _ends(tmp_path) == {3: "stopped", 4: "stopped"}
+    files = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    with pytest.raises(RunDirError, match=r"^run .*: every seed has ended \(seed 3 stopped at frame 400, greedy eval "
+                                          r"return .* >= target 1; seed 4 stopped at frame 400, .*\); nothing to "
+                                          r"resume \(a stopped seed trains on with trainer.early_stop=false or an "
+                                          r"env.target_return above its last return\)$"):
+        _train(tmp_path, [f"resume={tmp_path}"])
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == files  # nothing written
+    _train(tmp_path, [f"resume={tmp_path}", "trainer.early_stop=false", "total_frames=1200"])
+    state = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    assert state["frames"] == 1200 and [out["status"] for out in state["outputs"]] == ["running", "running"]
+    assert state["frozen"] == {} and _ends(tmp_path) == {3: None, 4: None}
+    for seed in (3, 4):
+        assert read_metrics_csv(tmp_path / f"seed_{seed}" / "metrics.csv")[-1]["step"] == 1200
+    assert "seed 3 trains on from frame 400: it stopped at the target at frame 400, trainer.early_stop is off " \
+           "now" in (tmp_path / "train.log").read_text()
+
+
+def test_a_raised_target_reopens_the_seeds_below_it_only(tmp_path, monkeypatch):
+    """Seed 3 stopped at 1e9, seed 4 at its real return: with the target raised to 50 (early stop
+    still on) seed 4 trains on and seed 3, which its ordinary run would stop again, stays stopped
+    with the parameters it stopped with."""
+    _first_seed_reaches_the_target_at_frame_400(monkeypatch)
+    base = [*ALGO["dqn"], *TINY, "trainer.early_stop=true", "env.target_return=1", "seed=3", "num_seeds=2",
+            "total_frames=1200"]
+    _train(tmp_path, base)
+    before = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    assert [out["status"] for out in before["outputs"]] == ["stopped", "stopped"]
+    _train(tmp_path, [f"resume={tmp_path}", "env.target_return=50"])
+    after = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    assert after["frames"] == 1200 and [out["status"] for out in after["outputs"]] == ["stopped", "running"]
+    assert _ends(tmp_path) == {3: "stopped", 4: None}
+    for name, value in before["loss_module"].items():
+        if name.startswith("value_network_params."):  # (its online network: what its agent is)
+            assert torch.equal(after["loss_module"][name][0], value[0]), name  # seed 3 as it stopped
+    assert read_metrics_csv(tmp_path / "seed_4" / "metrics.csv")[-1]["step"] == 1200
+
+
+def test_a_checkpoint_whose_every_seed_is_dropped_is_refused_on_resume(tmp_path):
+    """(What an older version saved when every seed was dropped.)"""
+    s = settings("dqn", 5, 2, frames=600, extra=("trainer.drop_non_finite_seeds=true",))
+    trainer = build_multiseed_trainer(s, tmp_path, drop_non_finite=True)
+    state = trainer.state_dict()
+    trainer.close()
+    for out in state["outputs"]:
+        out["status"], out["ended"] = "dropped", [200, "dropped at frame 200: ..."]
+    resumed = build_multiseed_trainer(s, tmp_path, drop_non_finite=True)
+    with pytest.raises(RunDirError, match=r"every seed has ended \(seed 5 dropped at frame 200 \(non-finite\); seed 6 "
+                                          r"dropped at frame 200 \(non-finite\)\); nothing to resume \(a dropped seed "
+                                          r"stays dropped: start a new run to train it again\)$"):
+        resumed.load_state_dict(state)
+    assert resumed.frames == 0 and [out.status for out in resumed.outputs] == ["running", "running"]
+    resumed.close()
 
 
 def test_the_console_follows_the_run_after_the_first_seed_stops(tmp_path, monkeypatch, capsys):

@@ -257,6 +257,34 @@ def test_non_finite_gradient_names_the_parameters(tmp_path):
     trainer.close()
 
 
+def test_a_gradient_norm_that_overflows_says_so_and_that_every_gradient_is_finite(tmp_path):
+    """Finite gradients whose squares sum past float32's range: the message said "non-finite gradient
+    ... in []" (no parameter named)."""
+    trainer = make_trainer(tmp_path)
+    first = next(iter(trainer.loss_module.parameters()))
+    first.register_hook(lambda grad: torch.full_like(grad, 1e30))
+    with pytest.raises(NonFiniteError) as err:
+        trainer.fit()
+    trainer.close()
+    assert str(err.value).startswith("non-finite gradient norm at update 1 (frame 100): the gradient norm "
+                                     "overflowed (inf), every gradient is finite; the last good checkpoint")
+
+
+def test_a_checkpoint_without_a_component_this_run_has_is_named_in_plain_words(tmp_path):
+    from rlkit.errors import CheckpointMismatchError
+
+    trainer = make_trainer(tmp_path)
+    state = trainer.state_dict()
+    del state["components"], state["replay_buffer"]  # (an old checkpoint, or another algorithm's)
+    with pytest.raises(CheckpointMismatchError, match=r"^the checkpoint has no replay_buffer, this run has one$"):
+        trainer.check_state(state)
+    trainer.close()
+    a2c = make_trainer(tmp_path / "a2c", algo="a2c")
+    with pytest.raises(CheckpointMismatchError, match=r"^the checkpoint has a replay_buffer, this run has none$"):
+        a2c.check_state({k: v for k, v in trainer.state_dict().items() if k != "components"})
+    a2c.close()
+
+
 @pytest.mark.parametrize("concat_max", [0, 1 << 20], ids=["get_total_norm", "concatenated"])
 @pytest.mark.parametrize("max_grad_norm", ["null", "0.05"])
 def test_logged_grad_norm_is_the_norm_before_clipping(tmp_path, max_grad_norm, concat_max, monkeypatch):
