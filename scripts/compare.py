@@ -251,6 +251,13 @@ def _agg(values: list[float]) -> dict[str, float]:
     return report.across_seeds(values)
 
 
+def _figures(results: list[SeedResult], metric: str) -> list[float]:
+    """Each seed's ``metric``, NaN (left out of the aggregates, as ``reproduce.py``'s tables leave it
+    out) for a seed dropped for non-finite values: its figures are a diverged agent's at its last good
+    update, short of the budget the others are compared at."""
+    return [math.nan if r.dropped else getattr(r, metric) for r in results]
+
+
 def _cell(agg: dict[str, float], total: int) -> str:
     if math.isnan(agg["mean"]):
         return "n/a"
@@ -300,8 +307,8 @@ def table_rows(groups: list[Config], differing: list[str]) -> tuple[list[str], l
     for i, c in enumerate(groups):
         n = len(c.results)
         rows.append([str(i), *(_value(c.values.get(k)) for k in differing), _seeds_cell(c.results),
-                     _cell(_agg([r.last100 for r in c.results]), n), _cell(_agg([r.final_eval for r in c.results]), n),
-                     _cell(_agg([r.best_eval for r in c.results]), n), _target_cell(c.results),
+                     _cell(_agg(_figures(c.results, "last100")), n), _cell(_agg(_figures(c.results, "final_eval")), n),
+                     _cell(_agg(_figures(c.results, "best_eval")), n), _target_cell(c.results),
                      f"{np.mean([r.wall_s for r in c.results]):.1f}"])
     return header, rows
 
@@ -322,7 +329,7 @@ def write_csvs(groups: list[Config], differing: list[str], out: Path) -> None:
     for i, c in enumerate(groups):
         cells: list[Any] = [i, *(c.values.get(k) for k in differing), len(c.results), sum(r.complete for r in c.results)]
         for m in metrics:
-            agg = _agg([getattr(r, m) for r in c.results])
+            agg = _agg(_figures(c.results, m))
             cells += [agg[s] for s in ("seeds", "mean", "std", "iqm", "iqm_ci_low", "iqm_ci_high")]
         reached = [r.frames_to_target for r in c.results if not math.isnan(r.frames_to_target)]
         cells += [len(reached) if _has_target(c.results) else math.nan,

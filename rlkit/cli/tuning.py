@@ -26,21 +26,20 @@ from rlkit.run import preflight
 
 
 def original_cwd(cfg: DictConfig) -> Path | None:
-    """The directory ``tune.py`` was started in (Hydra's ``hydra.runtime.cwd``: from ``cfg``'s hydra
-    node, as its callbacks see it, else from the running job's Hydra config); None outside Hydra."""
+    """The directory ``tune.py`` was started in, from ``cfg``'s hydra node (Hydra's
+    ``hydra.runtime.cwd``, as its callbacks see it); None without one. (Not from Hydra's global
+    config: in a process that ran Hydra before, a config without the node would get that run's.)"""
     cwd = OmegaConf.select(cfg, "hydra.runtime.cwd", default=None) if "hydra" in cfg else None
-    if cwd is None and HydraConfig.initialized():
-        cwd = HydraConfig.get().runtime.cwd
     return Path(str(cwd)) if cwd else None
 
 
-def tune_parts(cfg: DictConfig) -> tuple[DictConfig, Any]:
+def tune_parts(cfg: DictConfig, cwd: Path | None = None) -> tuple[DictConfig, Any]:
     """Splits ``tune.py``'s config into the training config (validated as the trials run it: every
     searched key present, each bound or choice of the space accepted by the config checks, and with
     the seeds trained together, ``num_seeds`` = their count, where they will be) and the study's
     :class:`~rlkit.tune.TuneSettings`. A relative ``tune.dir`` is taken from the directory tune.py
-    was started in (:func:`original_cwd`), whether or not Hydra changes into its run directory
-    (``hydra.job.chdir=true``). Writes nothing.
+    was started in (``cwd``, default :func:`original_cwd`), whether or not Hydra changes into its run
+    directory (``hydra.job.chdir=true``). Writes nothing.
 
     Raises:
         RlkitError: the first problem, naming the key, the value and the valid choices.
@@ -67,7 +66,7 @@ def tune_parts(cfg: DictConfig) -> tuple[DictConfig, Any]:
     except OmegaConfBaseException as err:
         raise ConfigError(f"tune: {err.msg}") from None
     assert isinstance(container, dict)
-    cwd = original_cwd(cfg)
+    cwd = cwd if cwd is not None else original_cwd(cfg)
     folder = container.get("dir")
     if cwd is not None and isinstance(folder, str) and folder.strip() and not os.path.isabs(folder):
         if Path.cwd().resolve() != cwd.resolve():  # (hydra.job.chdir=true: the job runs in the study directory)
@@ -231,9 +230,10 @@ def tune_task(cfg: DictConfig) -> float | None:
     from rlkit.trainers import TrainingInterrupted
     from rlkit.tune import tune
 
-    choices = HydraConfig.get().runtime.choices
+    runtime = HydraConfig.get().runtime  # (the task's config has no hydra node: the job's own, current here)
+    choices = runtime.choices
     try:
-        base, settings = tune_parts(cfg)
+        base, settings = tune_parts(cfg, cwd=Path(str(runtime.cwd)))
     except RlkitError as err:
         refuse(err)
     try:
@@ -257,13 +257,13 @@ def interrupt_line(settings: Any) -> str:
         >>> from types import SimpleNamespace as T
         >>> from rlkit.cli.tuning import interrupt_line
         >>> print(interrupt_line(T(dir=Path("s"), shown_storage="postgresql://u:***@db/rlkit")))  # doctest: +NORMALIZE_WHITESPACE
-        interrupted; a trial it was running is marked failed and its run moved to s/interrupted/ (without its
-        checkpoints): a rerun of the same command trains its configuration again, from scratch, as a new trial
-        (the study resumes from postgresql://u:***@db/rlkit)
+        interrupted; a trial it was running, if any, is marked failed and its run moved to s/interrupted/: a
+        rerun of the same command trains its configuration again, from scratch, as a new trial (the study
+        resumes from postgresql://u:***@db/rlkit)
     """
-    return (f"interrupted; a trial it was running is marked failed and its run moved to {Path(settings.dir) / 'interrupted'}"
-            "/ (without its checkpoints): a rerun of the same command trains its configuration again, from scratch, as a "
-            f"new trial (the study resumes from {settings.shown_storage})")
+    return (f"interrupted; a trial it was running, if any, is marked failed and its run moved to "
+            f"{Path(settings.dir) / 'interrupted'}/: a rerun of the same command trains its configuration again, from "
+            f"scratch, as a new trial (the study resumes from {settings.shown_storage})")
 
 
 def study_result(trials: Sequence[Any], where: Path) -> float | None:

@@ -92,8 +92,8 @@ def read_seed_end(seed_dir: str | Path) -> dict[str, Any] | None:
     """How the seed of a multi-seed run whose directory is ``seed_dir`` ended before its run did:
     ``{"seed", "status", "reason", "frames", "message"}`` (``status`` ``"stopped"``: it reached the
     early-stop return, ``reason`` ``"target"``; ``"dropped"``: a non-finite loss or gradient with
-    ``trainer.drop_non_finite_seeds``, ``reason`` ``"non_finite"``), as of the run's last checkpoint;
-    None for a seed that trained to the run's end (or still trains), and for an ordinary run.
+    ``trainer.drop_non_finite_seeds``, ``reason`` ``"non_finite"``), as of the run's last checkpoint
+    (or, when the last seeds were dropped together and the run ended, as of that update); None for a seed that trained to the run's end (or still trains), and for an ordinary run.
 
     Raises:
         ValueError: the file is there but is not such a record (one line naming it).
@@ -683,6 +683,11 @@ class MultiSeedTrainer:
         for k in bad:
             self._end_seed(k, "dropped", f"dropped at frame {self.frames:,}: {message}")
         if not left:  # (the run ends here, as one that does not drop seeds: its last good checkpoint kept)
+            # Every seed's end.json says it was dropped (those of this update too, which the kept
+            # checkpoint still holds as training: a resume with a fix trains them, and its first
+            # checkpoint takes their files away), so reports and reproduce.py do not take them for
+            # unfinished seeds to resume into the same failure.
+            self._write_seed_ends()
             raise self._all_dropped(f"every seed was dropped for non-finite values, the last {where}: "
                                     f"{', '.join(detail)}")
 

@@ -67,10 +67,13 @@ def _error(trial: FrozenTrial, replaced_by: Mapping[int, int], study_dir: Path) 
              else "runs again when the study is rerun" if trial.params
              else "not counted")  # (it ended before drawing a configuration)
     moved = Path(INTERRUPTED_DIR) / f"{trial.number:04d}"
+    reason = str(trial.user_attrs.get(INTERRUPTED_ATTR, ""))
     if (study_dir / moved).is_dir():
-        again += f" (from scratch; this run moved to {moved}, without its checkpoints)"
+        again += f" (from scratch; this run moved to {moved})"
+        # (a study from before the move recorded the checkpoint's path under trials/)
+        reason = reason.replace(str(study_dir / "trials" / moved.name), str(study_dir / moved))
     if INTERRUPTED_ATTR in trial.user_attrs:
-        return f"interrupted ({trial.user_attrs[INTERRUPTED_ATTR]}); {again}"
+        return f"interrupted ({reason}); {again}"
     if trial.state == TrialState.FAIL:
         return f"lost: its worker died; {again}"
     if trial.state == TrialState.PRUNED and PRUNED_AT_ATTR in trial.user_attrs:
@@ -165,8 +168,8 @@ def best_experiment(best: FrozenTrial, base: DictConfig, settings: TuneSettings,
     """The text of ``experiment/best.yaml``: a ``# @package _global_`` experiment with the config
     groups of the study and its whole training config with the best trial's values (less the keys
     that only say where and how a run executes: seed, device, threads, logger, progress, checkpoints),
-    its ``num_seeds`` that of the trial (its seeds trained together in one process, or 1: one after
-    another: :func:`trained_together`).
+    its ``num_seeds`` 1 (an experiment sets one seed per run: ``reproduce.py`` and ``tune.py`` take it
+    as it is).
 
     Its header says which ``train.py`` command reproduces the trial (:func:`best_commands`): seeds
     trained together differ from the same seeds trained one per process by float rounding (README
@@ -178,13 +181,16 @@ def best_experiment(best: FrozenTrial, base: DictConfig, settings: TuneSettings,
     assert isinstance(container, dict)
     _without(container, _LEFT_OUT)
     if "num_seeds" in container:
-        container["num_seeds"] = together
+        # One seed per run, as an experiment file should set it: a num_seeds here would ride along into
+        # every job of `reproduce.py batched=false` (overlapping seed ranges) and into tune.py. The
+        # command in the header adds num_seeds where the trial trained its seeds together.
+        container["num_seeds"] = 1
     chosen = {"algo": str(base.algo.name), "value_estimator": str(base.value_estimator.name), **(groups or {})}
     chosen.pop("logger", None)
     seeds = ", ".join(f"{s}: {best.user_attrs.get(f'seed_{s}', float('nan')):.4g}" for s in settings.seeds)
     if together > 1:
-        how = (f"# Its seeds trained together in one process (num_seeds: {together}, below); this trains them as the "
-               "trial did, with the same evaluations:")
+        how = (f"# Its seeds trained together in one process (num_seeds={together}); this trains them as the trial "
+               "did, with the same evaluations:")
         other = ["# (one seed alone, num_seeds=1, or the seeds in another count, trains the same config but differs "
                  "from the trial by float rounding)"]
     else:

@@ -62,7 +62,8 @@ class TuneSettings:
 
 
 _KEYS = [f.name for f in dataclasses.fields(TuneSettings)]
-_PASSWORD = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/@:]*:)(?P<password>[^/@]*)@")
+# (the password runs to the last "@" before the host: an unescaped "@" in it stays masked)
+_PASSWORD = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/@:]*:)(?P<password>[^/]*)@")
 
 
 def shown_url(url: str) -> str:
@@ -72,8 +73,11 @@ def shown_url(url: str) -> str:
         >>> from rlkit.tune.settings import shown_url
         >>> shown_url("postgresql://user:s3cret@db-host/rlkit"), shown_url("sqlite:///outputs/tune/a/study.db")
         ('postgresql://user:***@db-host/rlkit', 'sqlite:///outputs/tune/a/study.db')
+        >>> shown_url("postgresql://u:p@ss@host/db")
+        'postgresql://u:***@host/db'
     """
     return _PASSWORD.sub(lambda m: f"{m['head']}***@", str(url), count=1)
+
 #: Config keys a search space may not name: the study fixes them for every trial.
 FIXED_KEYS = ("seed", "num_seeds", "total_frames", "trainer.eval_interval")
 

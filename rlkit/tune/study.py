@@ -19,7 +19,6 @@ import logging
 import math
 import multiprocessing
 import os
-import shutil
 import signal
 import sys
 import threading
@@ -249,12 +248,21 @@ OPEN_TRIES = 4
 
 
 def _masked(text: str, url: str) -> str:
-    """``text`` with the password of ``url`` (if it has one) masked wherever it appears."""
+    """``text`` with ``url`` and its ``user:password@`` part masked where they appear (not the bare
+    password elsewhere: a short one would mask pieces of host names and numbers).
+
+    Examples:
+        >>> from rlkit.tune.study import _masked
+        >>> url = "postgresql://rlkit:rlkit@10.0.0.1:5432/rlkit"
+        >>> _masked(f'cannot open {url}: database "rlkit" does not exist; user rlkit:rlkit@10.0.0.1', url)
+        'cannot open postgresql://rlkit:***@10.0.0.1:5432/rlkit: database "rlkit" does not exist; user rlkit:***@10.0.0.1'
+    """
     shown = shown_url(url)
     if shown == url:
         return text
-    password = url.partition("://")[2].partition("@")[0].partition(":")[2]
-    return text.replace(url, shown).replace(password, "***") if password else text.replace(url, shown)
+    credentials = url.partition("://")[2].partition("/")[0].rpartition("@")[0]
+    user = credentials.partition(":")[0]
+    return text.replace(url, shown).replace(f"{credentials}@", f"{user}:***@")
 
 
 def _schema_race(err: Exception) -> bool:
@@ -417,9 +425,9 @@ def _waiting_line(settings: TuneSettings, running: list[int]) -> str:
 
 def set_aside(settings: TuneSettings, number: int) -> Path | None:
     """Moves the run directory of trial ``number``, which ended without a result (interrupted, or lost
-    with its worker), from ``trials/<number>`` to ``<tune.dir>/interrupted/<number>``, its checkpoints
-    dropped (the replacement trial trains the configuration again from scratch, and an Atari
-    checkpoint holds gigabytes of replay buffer); its config, metrics and logs are kept. ``trials/``
+    with its worker), from ``trials/<number>`` to ``<tune.dir>/interrupted/<number>``, whole: the
+    replacement trial trains the configuration again from scratch, but nothing of the run is
+    deleted (its checkpoints stay usable; the user frees their space). ``trials/``
     then holds each configuration's runs once (``scripts/compare.py <tune.dir>`` reads it, not
     ``interrupted/``). Returns the new place; None when there was nothing to move (no directory here:
     the trial ran on another machine, or never started) or it is taken (left where it is)."""
@@ -432,9 +440,6 @@ def set_aside(settings: TuneSettings, number: int) -> Path | None:
         source.rename(target)
     except OSError:  # (another worker of this machine moved it first)
         return None
-    for checkpoints in sorted(target.rglob("checkpoints"), reverse=True):
-        if checkpoints.is_dir():
-            shutil.rmtree(checkpoints, ignore_errors=True)
     return target
 
 

@@ -359,7 +359,9 @@ def test_a_dropped_seed_is_counted_as_dropped(tmp_path, capsys):
     (dropped / "end.json").write_text(json.dumps({"seed": 1, "status": "dropped", "reason": "non_finite",
                                                   "frames": 1000, "message": "non-finite loss"}))
     assert compare.main([str(tmp_path)]) == 0
-    assert "| 2 (1 complete, 1 dropped) |" in capsys.readouterr().out
+    # counted, and left out of the aggregates (a diverged agent's figures, as reproduce.py's tables leave them out)
+    assert "| 2 (1 complete, 1 dropped) | 5.00 ± n/a; IQM 5.00 [n/a: 1 seed] (1 of 2 seeds) | 60.00 ± n/a" in \
+        capsys.readouterr().out
     seeds = {row["seed"]: row for row in csv.DictReader((tmp_path / "seeds.csv").open())}
     assert (seeds["0"]["complete"], seeds["0"]["dropped"]) == ("True", "False")
     assert (seeds["1"]["complete"], seeds["1"]["dropped"]) == ("False", "True")

@@ -289,9 +289,9 @@ def test_lost_trials_of_a_dead_worker_are_replaced(study_parts, monkeypatch):
     study = tune(base, settings, stream=None)
     assert [t.state for t in study.get_trials()] == [TrialState.FAIL, TrialState.COMPLETE]
     assert rows(settings)[0]["error"] == ("lost: its worker died; not counted (from scratch; this run moved to "
-                                          "interrupted/0000, without its checkpoints)")
+                                          "interrupted/0000)")
     assert not (settings.dir / "trials" / "0000").exists()
-    assert not list((settings.dir / "interrupted" / "0000").rglob("checkpoints"))
+    assert list((settings.dir / "interrupted" / "0000").rglob("checkpoints"))  # nothing of the run is deleted
 
 
 def test_a_trial_whose_worker_died_before_its_first_heartbeat_is_replaced(study_parts, monkeypatch):
@@ -513,7 +513,8 @@ def test_the_best_trial_s_printed_command_reproduces_its_evaluations(study_parts
     assert study.best_trial.user_attrs["num_seeds"] == 2
     text = (settings.dir / "experiment" / "best.yaml").read_text()
     command = f"python train.py --config-dir {settings.dir} experiment=best seed=0 num_seeds=2"
-    assert yaml.safe_load(text)["num_seeds"] == 2
+    # one seed per run in the file (reproduce.py batched=false and tune.py take it as it is); the command adds them
+    assert yaml.safe_load(text)["num_seeds"] == 1
     assert f"#   {command}   # seeds 0..1 together in one process, as trial 0 ran them\n" in text
     line = next(line for line in printed.getvalue().splitlines() if "best trial 0" in line)
     assert line.endswith(f"train it as it ran (its 2 seeds together in one process; one seed alone differs from the "
@@ -557,9 +558,9 @@ def _a_run(run_root: Path) -> None:
 
 
 def test_an_interrupted_trial_s_run_leaves_trials_for_interrupted(study_parts, monkeypatch):
-    """Its folder stayed in trials/ with a full checkpoint (gigabytes for Atari) though the rerun
-    trained the configuration again from scratch, and compare.py then refused the study (seed 0 of
-    one configuration twice); the trial's record advertised the checkpoint."""
+    """Its folder stayed in trials/ though the rerun trained the configuration again from scratch, and
+    compare.py then refused the study (seed 0 of one configuration twice): it moves to interrupted/,
+    whole (nothing of a user's run is deleted)."""
     from rlkit.trainers import TrainingInterrupted
 
     base, settings = setup(study_parts, n_trials=1, pruner="none")
@@ -573,11 +574,13 @@ def test_an_interrupted_trial_s_run_leaves_trials_for_interrupted(study_parts, m
         tune(base, settings, stream=None)
     moved = settings.dir / "interrupted" / "0000"
     assert not (settings.dir / "trials" / "0000").exists()
-    assert sorted(str(p.relative_to(moved)) for p in moved.rglob("*")) == [
-        "config.yaml", "seed_0", "seed_0/config.yaml", "seed_0/metrics.csv", "seed_1", "seed_1/config.yaml"]
+    assert sorted(str(p.relative_to(moved)) for p in moved.rglob("*")) == [  # the whole run, nothing deleted
+        "checkpoints", "checkpoints/last.pt", "config.yaml", "seed_0", "seed_0/checkpoints", "seed_0/checkpoints/last.pt",
+        "seed_0/config.yaml", "seed_0/metrics.csv", "seed_1", "seed_1/checkpoints", "seed_1/checkpoints/last.pt",
+        "seed_1/config.yaml"]
     assert [r["error"] for r in rows(settings)] == [
         "interrupted (training interrupted by SIGINT); runs again when the study is rerun (from scratch; this run "
-        "moved to interrupted/0000, without its checkpoints)"]
+        "moved to interrupted/0000)"]
     monkeypatch.setattr(study_module, "run_trial", lambda *a, run_root, **k: (_a_run(run_root), fake_trial())[1])
     tune(base, settings, stream=None)
     assert [p.name for p in (settings.dir / "trials").iterdir()] == ["0001"]
