@@ -105,6 +105,32 @@ def assert_training_happened(rows: list[dict], key: str) -> None:
     assert len(losses) >= 3 and len(set(losses)) == len(losses)
 
 
+@pytest.mark.parametrize("num_seeds", [1, 2])
+def test_the_other_scalars_a_loss_returns_are_logged_as_window_means(tmp_path, monkeypatch, num_seeds):
+    """A loss's other scalar outputs (A2C's entropy with an entropy bonus; a user's loss's diagnostics)
+    are logged beside its loss_* entries (seed 004: "other scalars present in the output tensordict will
+    be logged too"); they were dropped. Each row holds the mean over the updates since the row before."""
+    returned: list[list[float]] = []
+    forward = ALGORITHMS["a2c"].loss.forward
+
+    def recording(self, td):
+        out = forward(self, td)
+        returned.append(out["entropy"].detach().reshape(-1).tolist())
+        return out
+
+    monkeypatch.setattr(ALGORITHMS["a2c"].loss, "forward", recording)
+    train(tmp_path, ALGO["a2c"] + TINY + ["total_frames=600", "algo.entropy_coeff=0.01", f"num_seeds={num_seeds}"])
+    seed_dir = tmp_path if num_seeds == 1 else tmp_path / "seed_1"
+    column = 0 if num_seeds == 1 else 1
+    rows = [row for row in read_metrics_csv(seed_dir) if "entropy" in row]
+    assert len(rows) >= 2
+    done = 0
+    for row in rows:
+        window = [values[column] for values in returned[done:int(row["updates"])]]
+        assert row["entropy"] == pytest.approx(sum(window) / len(window), rel=1e-12)
+        done = int(row["updates"])
+
+
 @pytest.mark.parametrize("algo", ["dqn", "c51", "a2c"])
 def test_every_loss_key_reaches_metrics_csv_and_wandb(tmp_path, monkeypatch, fake_wandb, algo):
     returned: set[str] = set()
@@ -766,3 +792,25 @@ def test_resuming_a_multi_seed_run_with_another_num_seeds_names_the_seeds(tmp_pa
                                                       r"change on resume\)$"):
         resume(run_dir, f"num_seeds={num_seeds}", "total_frames=800")
     assert snapshot(run_dir) == before
+
+
+def test_rlkit_train_takes_callbacks_and_refuses_hydra_s_run_dir(tmp_path):
+    """The library entry had no way to pass a TrainerCallback (README "Library use"), and it ignored
+    hydra.run.dir without a word, writing the run under outputs/."""
+    import rlkit
+    from rlkit.trainers import TrainerCallback
+
+    seen: list[int] = []
+
+    class StopAtFirst(TrainerCallback):
+        def on_evaluation(self, frames, metrics):
+            seen.append(frames)
+            return True
+
+    common = {"total_frames": 2000, "trainer.eval_interval": 400, "trainer.eval_episodes": 2,
+              "trainer.progress": False, "logger": "none"}
+    result = rlkit.train(common, output_dir=tmp_path / "run", callbacks=[StopAtFirst()])
+    assert seen == [400] and result.agent.frames == 400
+    with pytest.raises(ConfigError, match=r"^hydra.run.dir='elsewhere': rlkit.train writes the run into output_dir="):
+        rlkit.train({**common, "hydra.run.dir": "elsewhere"}, output_dir=tmp_path / "other")
+    assert not (tmp_path / "other").exists() and not (tmp_path / "elsewhere").exists()

@@ -26,6 +26,7 @@ from rlkit.run import preflight, run
 
 if TYPE_CHECKING:
     from rlkit.agent import Agent
+    from rlkit.trainers import TrainerCallback
 
 
 @dataclass
@@ -69,7 +70,7 @@ def _override(key: str, value: Any) -> str:
 
 
 def train(overrides: Sequence[str] | Mapping[str, Any] | None = None, *,
-          output_dir: str | Path | None = None) -> TrainResult:
+          output_dir: str | Path | None = None, callbacks: Sequence[TrainerCallback] = ()) -> TrainResult:
     """Trains a run from Python: what ``python train.py <overrides>`` does, in this process.
 
     The config is composed with Hydra's ``compose`` from the package's ``conf/`` (:data:`CONF_DIR`)
@@ -81,7 +82,10 @@ def train(overrides: Sequence[str] | Mapping[str, Any] | None = None, *,
     Args:
         overrides: ``["algo=a2c", "total_frames=1000"]`` or ``{"algo": "a2c", "total_frames": 1000}``.
         output_dir: the run directory (new or empty); default
-            ``outputs/<date>/<time>_<algo>_<env>_s<seed>_<token>`` under the current directory.
+            ``outputs/<date>/<time>_<algo>_<env>_s<seed>_<token>`` under the current directory
+            (``hydra.run.dir``, train.py's way to choose it, is refused here).
+        callbacks: :class:`~rlkit.trainers.TrainerCallback` objects the trainer calls (after each
+            evaluation, ...; README "Library use").
 
     Returns:
         The run directory, the last evaluation's metrics and the trained agent.
@@ -108,6 +112,10 @@ def train(overrides: Sequence[str] | Mapping[str, Any] | None = None, *,
         raise ConfigError(f"overrides={overrides!r}: give a list of key=value strings or a dict")
     else:
         args = [str(o) for o in overrides]
+    placed = [a for a in args if a.lstrip("+~").startswith(("hydra.run.", "hydra.sweep."))]
+    if placed:
+        raise ConfigError(f"{placed[0]}: rlkit.train writes the run into output_dir= (its argument), not where "
+                          "train.py's hydra.run.dir / hydra.sweep.dir would put it")
     register_resolvers()
     problem = command_line_problem(args, CONF_DIR)
     if problem is not None:
@@ -126,7 +134,7 @@ def train(overrides: Sequence[str] | Mapping[str, Any] | None = None, *,
         output_dir = (Path("outputs") / time.strftime("%Y-%m-%d") / f"{time.strftime('%H-%M-%S')}_{settings.algo.name}_"
                       f"{env_label}_s{settings.root.seed}_{secrets.token_hex(3)}")
     provenance = {"config.yaml": OmegaConf.to_yaml(cfg), "overrides.yaml": OmegaConf.to_yaml(OmegaConf.create(args))}
-    metrics = run(cfg, output_dir, overrides=args, provenance=provenance, validated=settings)
+    metrics = run(cfg, output_dir, overrides=args, provenance=provenance, validated=settings, callbacks=callbacks)
     root = settings.root
     if root.num_seeds > 1:
         from rlkit.factories import seed_dir_name

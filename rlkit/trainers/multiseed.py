@@ -66,6 +66,7 @@ from rlkit.trainers.trainer import (
     _Window,
     due,
     evaluating,
+    logged_outputs,
     overflow_words,
     repeat_of,
     sample_slices,
@@ -597,7 +598,7 @@ class MultiSeedTrainer:
     def _optimise(self, sample: TensorDictBase) -> None:
         n = self.num_seeds
         losses = self.loss_module(sample)
-        loss_keys = [k for k in losses.keys() if isinstance(k, str) and k.startswith("loss_")]
+        loss_keys, extras = logged_outputs(losses, (n,))
         total = losses[loss_keys[0]] if len(loss_keys) == 1 else sum(losses[k] for k in loss_keys)
         if total.shape != (n,):
             raise RuntimeError(f"the stacked loss gave {loss_keys} of shape {tuple(total.shape)}, expected ({n},)")
@@ -632,8 +633,10 @@ class MultiSeedTrainer:
                         p[k].copy_(value)
         per_key = ([values[0]] if len(loss_keys) == 1
                    else [losses[key].detach().tolist() for key in loss_keys])
+        names = [*loss_keys, *extras]
+        per_key += [losses[key].detach().tolist() for key in extras]  # (the loss's other scalars, per seed)
         for k in self._running():
-            self.outputs[k].window.add_losses({key: v[k] for key, v in zip(loss_keys, per_key)}, values[1][k])
+            self.outputs[k].window.add_losses({key: v[k] for key, v in zip(names, per_key)}, values[1][k])
 
     def _grad_norms(self) -> torch.Tensor:
         """Each seed's total gradient norm ``[N]`` (as ``torch.nn.utils.clip_grad_norm_`` computes

@@ -536,7 +536,7 @@ class Trainer:
 
     def _optimise(self, sample: TensorDictBase) -> None:
         losses = self.loss_module(sample)
-        loss_keys = [k for k in losses.keys() if isinstance(k, str) and k.startswith("loss_")]
+        loss_keys, extras = logged_outputs(losses)
         total = losses[loss_keys[0]] if len(loss_keys) == 1 else sum(losses[k] for k in loss_keys)
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
@@ -553,7 +553,10 @@ class Trainer:
         if self.target_updater is not None:
             self.target_updater.step()
         values = [total_value] if len(loss_keys) == 1 else [float(losses[k].detach()) for k in loss_keys]
-        self._window.add_losses(dict(zip(loss_keys, values)), norm_value)
+        logged = dict(zip(loss_keys, values))
+        for key in extras:  # (the loss's other scalars: diagnostics, averaged over the window as the losses)
+            logged[key] = float(losses[key].detach())
+        self._window.add_losses(logged, norm_value)
 
     def _raise_non_finite(self, losses: TensorDictBase, loss_keys: list[str], norm: float = math.inf) -> None:
         """Raises the :class:`NonFiniteError` of an update whose loss or gradient norm ``norm`` is not
@@ -753,6 +756,33 @@ def overflow_words(norm: float) -> str:
         'gradient norm overflowed (inf), every gradient is finite'
     """
     return f"gradient norm overflowed ({norm}), every gradient is finite"
+
+
+#: Names the trainer logs itself: a loss output of one of these names is not logged over it.
+TRAINER_METRICS = frozenset({"grad_norm", "episode_return", "episode_length", "episodes", "lr", "updates", "fps",
+                             "eval_return", "eval_length", "eval_return_std"})
+
+
+def logged_outputs(losses: TensorDictBase, batch_shape: tuple[int, ...] = ()) -> tuple[list[str], list[str]]:
+    """The ``loss_*`` entries of a loss's output (summed into the objective and logged) and its other
+    scalar entries of shape ``batch_shape`` (``()``; ``(N,)`` for a seed-stacked loss), logged beside
+    them as diagnostics (A2C's ``entropy``, a user's loss's own figures); not nested entries, not
+    non-scalars, not the names the trainer logs itself (:data:`TRAINER_METRICS`).
+
+    Examples:
+        >>> import torch
+        >>> from tensordict import TensorDict
+        >>> from rlkit.trainers.trainer import logged_outputs
+        >>> out = TensorDict({"loss_a": torch.tensor(1.0), "entropy": torch.tensor(0.5), "td": torch.ones(3),
+        ...                   "grad_norm": torch.tensor(2.0)}, [])
+        >>> logged_outputs(out)
+        (['loss_a'], ['entropy'])
+    """
+    names = [k for k in losses.keys() if isinstance(k, str)]
+    loss_keys = [k for k in names if k.startswith("loss_")]
+    extras = [k for k in names if not k.startswith("loss_") and k not in TRAINER_METRICS
+              and tuple(losses[k].shape) == batch_shape and losses[k].is_floating_point()]
+    return loss_keys, extras
 
 
 def components_mismatch(mine: dict[str, str], saved: dict[str, str]) -> str | None:
