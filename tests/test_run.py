@@ -131,6 +131,30 @@ def test_the_other_scalars_a_loss_returns_are_logged_as_window_means(tmp_path, m
         done = int(row["updates"])
 
 
+def test_loss_outputs_that_are_not_scalars_or_take_a_trainer_name_are_not_logged(tmp_path, monkeypatch):
+    """A nested tensordict, a non-tensor, a vector, and the names the trainer and the CSV writes
+    (step, eps, grad_norm) in a loss's output: training goes on (a nested one raised a TypeError, a
+    diagnostic named step failed the CSV logger) and an integer scalar is logged as a number."""
+    from tensordict import TensorDict
+
+    forward = ALGORITHMS["a2c"].loss.forward
+
+    def with_extras(self, td):
+        out = forward(self, td)
+        out["nested"] = TensorDict({"x": torch.tensor(1.0)}, [])
+        out.set_non_tensor("note", "hi")
+        out["vector"] = torch.ones(3)
+        out["step"], out["eps"], out["grad_norm"] = torch.tensor(-1.0), torch.tensor(-2.0), torch.tensor(-3.0)
+        out["clipped"] = torch.tensor(4)
+        return out
+
+    monkeypatch.setattr(ALGORITHMS["a2c"].loss, "forward", with_extras)
+    train(tmp_path, ALGO["a2c"] + TINY + ["total_frames=400"])
+    rows = [row for row in read_metrics_csv(tmp_path) if "loss_objective" in row]
+    assert rows and all(row["clipped"] == 4.0 and row["grad_norm"] >= 0 and "eps" not in row for row in rows)
+    assert not {"nested", "nested.x", "note", "vector"} & set().union(*rows)
+
+
 @pytest.mark.parametrize("algo", ["dqn", "c51", "a2c"])
 def test_every_loss_key_reaches_metrics_csv_and_wandb(tmp_path, monkeypatch, fake_wandb, algo):
     returned: set[str] = set()
@@ -814,3 +838,7 @@ def test_rlkit_train_takes_callbacks_and_refuses_hydra_s_run_dir(tmp_path):
     with pytest.raises(ConfigError, match=r"^hydra.run.dir='elsewhere': rlkit.train writes the run into output_dir="):
         rlkit.train({**common, "hydra.run.dir": "elsewhere"}, output_dir=tmp_path / "other")
     assert not (tmp_path / "other").exists() and not (tmp_path / "elsewhere").exists()
+    for mapping in ({"hydra.run": {"dir": "x"}}, {"hydra": {"run": {"dir": "x"}}}):  # (the mapping forms too)
+        with pytest.raises(ConfigError, match=r"rlkit.train writes the run into output_dir="):
+            rlkit.train({**common, **mapping}, output_dir=tmp_path / "other")
+    assert not (tmp_path / "other").exists()

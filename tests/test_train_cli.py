@@ -136,12 +136,13 @@ BAD = {
     "key_below_a_list": (["algo.hidden_sizes.foo=1"], "rlkit: invalid config: algo.hidden_sizes is a list, which has "
                                                       "no key 'foo': give the whole list (algo.hidden_sizes=[...])"),
     # Hydra: "Ambiguous value for argument", six lines, exit 1; several seeds are what a user meant
-    "sweep_without_m": (["seed=0,1,2"], "rlkit: invalid config: seed=0,1,2 gives 3 values, which only a sweep takes: "
-                                        "python train.py -m seed=0,1,2 (or the 3 seeds in one process: seed=0 "
-                                        "num_seeds=3)"),
+    "sweep_without_m": (["seed=0,1,2"], "rlkit: invalid config: seed=0,1,2 gives 3 values and a run takes one: sweep "
+                                        "them with python train.py -m seed=0,1,2, or train the 3 seeds in one process "
+                                        "with seed=0 num_seeds=3"),
     "range_without_m": (["algo.batch_size=range(32,96,32)"],
-                        "rlkit: invalid config: algo.batch_size=range(32,96,32) gives 2 values, which only a sweep "
-                        "takes: python train.py -m algo.batch_size=range(32,96,32)"),
+                        "rlkit: invalid config: algo.batch_size=range(32,96,32) gives 2 values and a run takes one (a "
+                        "list is key=[a,b], a string with commas is quoted: key='a,b'); to sweep them: python train.py "
+                        "-m algo.batch_size=range(32,96,32)"),
     "misspelt_key": (["algo=c51", "algo.optim.lrr=1"], "rlkit: invalid config: unknown key algo.optim.lrr (did you "
                                                        "mean algo.optim.lr?); valid keys of algo.optim: "),
 }

@@ -112,7 +112,8 @@ def train(overrides: Sequence[str] | Mapping[str, Any] | None = None, *,
         raise ConfigError(f"overrides={overrides!r}: give a list of key=value strings or a dict")
     else:
         args = [str(o) for o in overrides]
-    placed = [a for a in args if a.lstrip("+~").startswith(("hydra.run.", "hydra.sweep."))]
+    placed = [a for a in args if a.lstrip("+~").split("=", 1)[0] in ("hydra", "hydra.run", "hydra.sweep")
+              or a.lstrip("+~").startswith(("hydra.run.", "hydra.sweep."))]
     if placed:
         raise ConfigError(f"{placed[0]}: rlkit.train writes the run into output_dir= (its argument), not where "
                           "train.py's hydra.run.dir / hydra.sweep.dir would put it")

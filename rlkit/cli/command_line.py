@@ -207,13 +207,13 @@ def _sweep_without_multirun(args: Sequence[str], parsed: Sequence[Any], config_n
     Examples:
         >>> from rlkit.cli import CONF_DIR, command_line_problem
         >>> command_line_problem(["seed=0,1,2"], CONF_DIR)
-        'seed=0,1,2 gives 3 values, which only a sweep takes: python train.py -m seed=0,1,2 (or the 3 seeds in one process: seed=0 num_seeds=3)'
-        >>> command_line_problem(["algo.batch_size=32,64"], CONF_DIR)
-        'algo.batch_size=32,64 gives 2 values, which only a sweep takes: python train.py -m algo.batch_size=32,64'
+        'seed=0,1,2 gives 3 values and a run takes one: sweep them with python train.py -m seed=0,1,2, or train the 3 seeds in one process with seed=0 num_seeds=3'
+        >>> command_line_problem(["algo.hidden_sizes=64,64"], CONF_DIR)
+        "algo.hidden_sizes=64,64 gives 2 values and a run takes one (a list is key=[a,b], a string with commas is quoted: key='a,b'); to sweep them: python train.py -m algo.hidden_sizes=64,64"
         >>> command_line_problem(["-m", "seed=0,1,2"], CONF_DIR) is None
         True
         >>> command_line_problem(["algo.lr=1,2"], CONF_DIR, "tune")
-        'algo.lr=1,2 gives 2 values and tune.py takes one per key: search over it in tune.space'
+        "algo.lr=1,2 gives 2 values and tune.py takes one per key (a list is key=[a,b], a string with commas is quoted: key='a,b'; a search goes in tune.space)"
     """
     multirun = any(a in ("-m", "--multirun") for a in args) or any(
         o.is_hydra_override() and o.key_or_group == "hydra.mode" and str(o.value()).upper() == "MULTIRUN"
@@ -230,15 +230,15 @@ def _sweep_without_multirun(args: Sequence[str], parsed: Sequence[Any], config_n
             values = []
         count = f"{len(values)} values" if values else "several values"
         script = {"evaluate": "evaluate.py", "export": "export.py"}.get(config_name, "train.py")
+        meant = "a list is key=[a,b], a string with commas is quoted: key='a,b'"
         if config_name == "tune":
-            return f"{line} gives {count} and tune.py takes one per key: search over it in tune.space"
+            return f"{line} gives {count} and tune.py takes one per key ({meant}; a search goes in tune.space)"
         if override.key_or_group == "seed" and values and all(v.isdigit() for v in values):
             seeds = sorted(int(v) for v in values)
-            consecutive = seeds == list(range(seeds[0], seeds[0] + len(seeds)))
-            if consecutive:
-                return (f"{line} gives {count}, which only a sweep takes: python {script} -m {line} (or the "
-                        f"{len(seeds)} seeds in one process: seed={seeds[0]} num_seeds={len(seeds)})")
-        return f"{line} gives {count}, which only a sweep takes: python {script} -m {line}"
+            if seeds == list(range(seeds[0], seeds[0] + len(seeds))):
+                return (f"{line} gives {count} and a run takes one: sweep them with python {script} -m {line}, or "
+                        f"train the {len(seeds)} seeds in one process with seed={seeds[0]} num_seeds={len(seeds)}")
+        return f"{line} gives {count} and a run takes one ({meant}); to sweep them: python {script} -m {line}"
     return None
 
 

@@ -610,7 +610,8 @@ class MultiSeedTrainer:
                 for view, p in zip(views, self.params):
                     view.grad = None if p.grad is None else p.grad[k]
         norms = self._grad_norms()
-        values = torch.stack([total.detach(), norms]).tolist()  # one transfer for the checks and the log
+        # One transfer for the checks and the log (the loss's other scalars too, before the step).
+        values = torch.stack([total.detach(), norms, *(losses[key].detach().to(total.dtype) for key in extras)]).tolist()
         inactive = [k for k, out in enumerate(self.outputs) if out.status != "running"]
         bad = [k for k in self._running() if not (math.isfinite(values[0][k]) and math.isfinite(values[1][k]))]
         if bad:
@@ -634,7 +635,7 @@ class MultiSeedTrainer:
         per_key = ([values[0]] if len(loss_keys) == 1
                    else [losses[key].detach().tolist() for key in loss_keys])
         names = [*loss_keys, *extras]
-        per_key += [losses[key].detach().tolist() for key in extras]  # (the loss's other scalars, per seed)
+        per_key += values[2:]  # (the loss's other scalars, per seed)
         for k in self._running():
             self.outputs[k].window.add_losses({key: v[k] for key, v in zip(names, per_key)}, values[1][k])
 

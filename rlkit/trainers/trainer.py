@@ -543,8 +543,15 @@ class Trainer:
         grad_norm = self._grad_norm()
         # One check for both (a non-finite loss gives non-finite gradients); nothing is applied
         # before it passes. Two scalar reads cost less than a chain of tensor ops (and, like them,
-        # wait for the device); the log window then sums the same host floats.
-        total_value, norm_value = float(total.detach()), float(grad_norm)
+        # wait for the device); the log window then sums the same host floats. The loss's other
+        # scalars are read with them, before the step (one transfer; the values of this update).
+        extra_values: list[float] = []
+        if extras:
+            read = torch.stack([total.detach().double(), grad_norm.detach().double(),
+                                *(losses[key].detach().double() for key in extras)]).tolist()
+            total_value, norm_value, extra_values = read[0], read[1], read[2:]
+        else:
+            total_value, norm_value = float(total.detach()), float(grad_norm)
         if not (math.isfinite(total_value) and math.isfinite(norm_value)):
             self._raise_non_finite(losses, loss_keys, norm_value)
         scale_learning_rates(self.optimizer, self._base_lrs, self.settings, self.frames)
@@ -554,8 +561,7 @@ class Trainer:
             self.target_updater.step()
         values = [total_value] if len(loss_keys) == 1 else [float(losses[k].detach()) for k in loss_keys]
         logged = dict(zip(loss_keys, values))
-        for key in extras:  # (the loss's other scalars: diagnostics, averaged over the window as the losses)
-            logged[key] = float(losses[key].detach())
+        logged.update(zip(extras, extra_values))  # (the loss's other scalars, averaged over the window as the losses)
         self._window.add_losses(logged, norm_value)
 
     def _raise_non_finite(self, losses: TensorDictBase, loss_keys: list[str], norm: float = math.inf) -> None:
@@ -758,30 +764,38 @@ def overflow_words(norm: float) -> str:
     return f"gradient norm overflowed ({norm}), every gradient is finite"
 
 
-#: Names the trainer logs itself: a loss output of one of these names is not logged over it.
-TRAINER_METRICS = frozenset({"grad_norm", "episode_return", "episode_length", "episodes", "lr", "updates", "fps",
-                             "eval_return", "eval_length", "eval_return_std"})
+#: Names the trainer and the CSV logger write themselves: a loss output of one of these names is not
+#: logged over them.
+TRAINER_METRICS = frozenset({"step", "eps", "grad_norm", "episode_return", "episode_length", "episodes", "lr",
+                             "updates", "fps", "eval_return", "eval_length", "eval_return_std"})
 
 
 def logged_outputs(losses: TensorDictBase, batch_shape: tuple[int, ...] = ()) -> tuple[list[str], list[str]]:
     """The ``loss_*`` entries of a loss's output (summed into the objective and logged) and its other
-    scalar entries of shape ``batch_shape`` (``()``; ``(N,)`` for a seed-stacked loss), logged beside
-    them as diagnostics (A2C's ``entropy``, a user's loss's own figures); not nested entries, not
-    non-scalars, not the names the trainer logs itself (:data:`TRAINER_METRICS`).
+    real-valued tensor entries of shape ``batch_shape`` (``()``; ``(N,)`` for a seed-stacked loss:
+    float, integer or bool), logged beside them as diagnostics (A2C's ``entropy``, a user's loss's
+    own figures); not nested tensordicts, non-tensors, other shapes, complex values, nor the names
+    the trainer logs itself (:data:`TRAINER_METRICS`).
 
     Examples:
         >>> import torch
         >>> from tensordict import TensorDict
         >>> from rlkit.trainers.trainer import logged_outputs
         >>> out = TensorDict({"loss_a": torch.tensor(1.0), "entropy": torch.tensor(0.5), "td": torch.ones(3),
-        ...                   "grad_norm": torch.tensor(2.0)}, [])
+        ...                   "clipped": torch.tensor(3), "grad_norm": torch.tensor(2.0),
+        ...                   "nested": TensorDict({"x": torch.tensor(1.0)}, [])}, [])
         >>> logged_outputs(out)
-        (['loss_a'], ['entropy'])
+        (['loss_a'], ['entropy', 'clipped'])
     """
-    names = [k for k in losses.keys() if isinstance(k, str)]
-    loss_keys = [k for k in names if k.startswith("loss_")]
-    extras = [k for k in names if not k.startswith("loss_") and k not in TRAINER_METRICS
-              and tuple(losses[k].shape) == batch_shape and losses[k].is_floating_point()]
+    loss_keys: list[str] = []
+    extras: list[str] = []
+    for key, value in losses.items():
+        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+            continue
+        if key.startswith("loss_"):
+            loss_keys.append(key)
+        elif key not in TRAINER_METRICS and tuple(value.shape) == batch_shape and not value.is_complex():
+            extras.append(key)
     return loss_keys, extras
 
 
