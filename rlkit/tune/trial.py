@@ -53,6 +53,20 @@ class Reporter(Protocol):
     def should_prune(self) -> bool: ...
 
 
+class _Silent:
+    """A reporter that records nothing and never prunes (a fallen-back trial's seeds, reported
+    together once they are done)."""
+
+    def report(self, value: float, step: int) -> None:
+        pass
+
+    def should_prune(self) -> bool:
+        return False
+
+
+_SILENT = _Silent()
+
+
 @dataclass
 class TrialResult:
     """How a trial ended: its state, objective value, each finished seed's value and, on failure,
@@ -337,15 +351,21 @@ def run_trial(reporter: Reporter, base: DictConfig, params: Mapping[str, Any], *
     crash) fails the trial with its error; the remaining seeds do not run. Interrupts
     (``KeyboardInterrupt``, :class:`~rlkit.trainers.TrainingInterrupted`) propagate.
     """
+    fell_back = False
     if batched and batchable(seeds):
         result = _run_batched(reporter, base, params, seeds=seeds, slots=slots, objective=objective,
                               run_root=run_root, prune=prune)
         if result is not None:
             return result
+        fell_back = True
+    # A trial that fell back to one seed after another in a study whose trials train their seeds
+    # together reports as they do (slot k: the mean over all seeds at step k), once its seeds are
+    # done: its running means at seed * slots + slot would meet the pruner at the steps where the
+    # others report all-seed means. It is not pruned (its reports come when it has finished).
     curves: list[list[float | None]] = []
     seed_values: dict[int, float] = {}
     for index, seed in enumerate(seeds):
-        curve = _Curve(reporter, index, _Slots(slots, base), curves, prune)
+        curve = _Curve(_SILENT if fell_back else reporter, index, _Slots(slots, base), curves, prune and not fell_back)
         try:
             run(trial_config(base, params, seed), run_root / f"seed_{seed}", callbacks=[curve])
         except NOT_THE_CONFIGS:  # the study's to handle: it stops
@@ -360,6 +380,12 @@ def run_trial(reporter: Reporter, base: DictConfig, params: Mapping[str, Any], *
             return TrialResult("pruned", None, seed_values, pruned_at=where)
         seed_values[seed] = seed_objective(values, objective)
         curves.append(values)
+    if fell_back:
+        for slot in range(slots):
+            known = [curve[slot] for curve in curves]
+            mean = sum(math.nan if v is None else v for v in known) / len(known)
+            if math.isfinite(mean):
+                reporter.report(mean, slot)
     value = sum(seed_values.values()) / len(seed_values)
     if not math.isfinite(value):
         return TrialResult("failed", None, seed_values, error=f"non-finite objective {value}")

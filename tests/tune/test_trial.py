@@ -132,7 +132,15 @@ def test_networks_that_cannot_be_stacked_run_one_seed_after_another(study_parts,
     result = run_trial(trial, base, {}, seeds=(0, 1), slots=3, objective="final", run_root=tmp_path / "t",
                        batched=True)
     assert result.state == "complete" and not (tmp_path / "t" / "config.yaml").exists()
-    assert [step for step, _ in trial.reports] == [0, 1, 2, 3, 4, 5]  # the sequential scheme
+    # Reported as the batched trials of its study report (slot k: the mean over both seeds), once its
+    # seeds are done: its running means at seed * 3 + slot met the pruner where the others report
+    # all-seed means. It is not pruned: a pruner that would stop it at once is not asked.
+    first, second = evals(tmp_path / "t" / "seed_0"), evals(tmp_path / "t" / "seed_1")
+    assert trial.reports == [(k, pytest.approx((a + b) / 2)) for k, (a, b) in enumerate(zip(first, second))]
+    eager = FakeTrial(prune_at=0)
+    again = run_trial(eager, base, {}, seeds=(0, 1), slots=3, objective="final", run_root=tmp_path / "u",
+                      batched=True)
+    assert again.state == "complete" and [step for step, _ in eager.reports] == [0, 1, 2]
 
 
 def test_non_consecutive_seeds_run_one_after_another(study_parts, tmp_path):
