@@ -78,6 +78,25 @@ def shown_url(url: str) -> str:
     """
     return _PASSWORD.sub(lambda m: f"{m['head']}***@", str(url), count=1)
 
+
+def masked_text(text: str, url: str) -> str:
+    """``text`` (an error of the storage, say) with ``url`` shown as :func:`shown_url` shows it and its
+    ``user:password@`` part masked where it appears alone (not the bare password elsewhere: a short
+    one would mask pieces of host names and numbers).
+
+    Examples:
+        >>> from rlkit.tune.settings import masked_text
+        >>> url = "postgresql://rlkit:rlkit@10.0.0.1:5432/rlkit"
+        >>> masked_text(f'cannot open {url}: database "rlkit" does not exist; user rlkit:rlkit@10.0.0.1', url)
+        'cannot open postgresql://rlkit:***@10.0.0.1:5432/rlkit: database "rlkit" does not exist; user rlkit:***@10.0.0.1'
+    """
+    match = _PASSWORD.match(str(url))
+    if match is None:
+        return text
+    credentials = match.group(0).partition("://")[2]  # user:password@
+    return text.replace(url, shown_url(url)).replace(credentials, f"{match['head'].partition('://')[2]}***@")
+
+
 #: Config keys a search space may not name: the study fixes them for every trial.
 FIXED_KEYS = ("seed", "num_seeds", "total_frames", "trainer.eval_interval")
 

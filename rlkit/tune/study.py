@@ -38,7 +38,7 @@ from rlkit.trainers import TrainingInterrupted
 from rlkit.trainers.trainer import REPEAT_S
 from rlkit.tune.report import INTERRUPTED_DIR, trials_table, write_outputs
 from rlkit.utils.io import atomic_write
-from rlkit.tune.settings import TuneSettings, evaluations_per_seed, make_pruner, make_sampler, shown_url
+from rlkit.tune.settings import TuneSettings, evaluations_per_seed, make_pruner, make_sampler, masked_text, shown_url
 from rlkit.tune.studydir import check_study_dir, resume_refusal
 from rlkit.tune.states import (
     ERROR_ATTR,
@@ -239,30 +239,12 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
             if attempt < OPEN_TRIES and _schema_race(err):
                 time.sleep(0.5 * attempt)
                 continue
-            raise ConfigError(f"tune.storage={shown_url(url)!r} cannot be opened: {_masked(text, url)}") from None
+            raise ConfigError(f"tune.storage={shown_url(url)!r} cannot be opened: {masked_text(text, url)}") from None
     raise AssertionError("unreachable")  # (the last try returns or raises)
 
 
 #: Tries to open a storage whose tables another process is creating at the same time.
 OPEN_TRIES = 4
-
-
-def _masked(text: str, url: str) -> str:
-    """``text`` with ``url`` and its ``user:password@`` part masked where they appear (not the bare
-    password elsewhere: a short one would mask pieces of host names and numbers).
-
-    Examples:
-        >>> from rlkit.tune.study import _masked
-        >>> url = "postgresql://rlkit:rlkit@10.0.0.1:5432/rlkit"
-        >>> _masked(f'cannot open {url}: database "rlkit" does not exist; user rlkit:rlkit@10.0.0.1', url)
-        'cannot open postgresql://rlkit:***@10.0.0.1:5432/rlkit: database "rlkit" does not exist; user rlkit:***@10.0.0.1'
-    """
-    shown = shown_url(url)
-    if shown == url:
-        return text
-    credentials = url.partition("://")[2].partition("/")[0].rpartition("@")[0]
-    user = credentials.partition(":")[0]
-    return text.replace(url, shown).replace(f"{credentials}@", f"{user}:***@")
 
 
 def _schema_race(err: Exception) -> bool:

@@ -10,14 +10,13 @@ from hydra import compose, initialize_config_dir
 
 from rlkit.builders import validate_config
 from rlkit.errors import NotStackableError
-from rlkit.factories import build_multiseed_trainer, open_multiseed_outputs
+from rlkit.factories import build_multiseed_trainer
 from rlkit.run import run
 from rlkit.trainers import read_metrics_csv
 
-CONF = str(Path(__file__).resolve().parents[2] / "conf")
-TINY = ["trainer.eval_episodes=2", "trainer.progress=false", "trainer.early_stop=false",
-        "trainer.log_interval=200", "trainer.eval_interval=400"]
-DQN = ["algo=dqn", "algo.learning_starts=200", "algo.batch_size=32", "algo.hidden_sizes=[32]"]
+from test_multiseed import ALGO, CONF, TINY, batched  # (tests/trainers/test_multiseed.py: its short runs)
+
+DQN = ALGO["dqn"]
 ADAFACTOR = ["algo.optim._target_=torch.optim.Adafactor", "algo.optim.fused=null", "algo.optim.lr=0.01"]
 
 
@@ -28,14 +27,7 @@ def compose_cfg(overrides: list[str]):
 
 def trained(tmp: Path, num_seeds: int, extra: list[str]) -> dict[str, torch.Tensor]:
     """The stacked parameters after a short run of ``num_seeds`` seeds from seed 0."""
-    s = validate_config(compose_cfg([*DQN, *TINY, "total_frames=800", f"num_seeds={num_seeds}", *extra]))
-    trainer = build_multiseed_trainer(s, tmp)
-    open_multiseed_outputs(trainer, s, [{} for _ in trainer.seeds])
-    try:
-        trainer.fit()
-    finally:
-        trainer.close()
-    return {n: p.detach().clone() for n, p in trainer.loss_module.named_parameters()}
+    return batched(tmp, "dqn", 0, num_seeds, frames=800, extra=tuple(extra))[1]
 
 
 def test_a_seed_trained_with_adafactor_does_not_depend_on_the_other_seeds(tmp_path):
