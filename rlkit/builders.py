@@ -35,6 +35,7 @@ from rlkit.config_schema import (
 from rlkit.objectives.value import get_estimator_class
 from rlkit.registry import ALGORITHMS
 from rlkit.utils.devices import device_problem
+from rlkit.utils.imports import import_problem
 
 GROUP_KEYS = ("algo", "env", "value_estimator", "logger")
 
@@ -160,6 +161,27 @@ def takes_list_of_mappings(cfg: DictConfig, key: str) -> bool:
     return _is_list_of_mappings(kind)
 
 
+def import_modules(modules: list[str]) -> None:
+    """Imports the config's ``imports`` (a user's modules that register algorithms), so that the
+    registry holds their entries before the ``algo`` section is checked against it.
+
+    Raises:
+        ConfigError: a module cannot be imported (named, with where a module of one's own goes).
+
+    Examples:
+        >>> from rlkit.builders import import_modules
+        >>> import_modules(["json"])
+        >>> import_modules(["json", "not_a_module_here"])
+        Traceback (most recent call last):
+        ...
+        rlkit.errors.ConfigError: imports[1]='not_a_module_here': cannot import module 'not_a_module_here' (No module named 'not_a_module_here'); a module of yours must be importable: put its folder on PYTHONPATH (PYTHONPATH=<folder> python train.py ...) or install it
+    """
+    for i, module in enumerate(modules):
+        problem = import_problem(module)
+        if problem is not None:
+            raise ConfigError(f"imports[{i}]={module!r}: {problem}")
+
+
 def _named_schemas() -> dict[str, dict[str, type]]:
     """The schema of each choice of the groups a ``name`` selects (the algorithms as registered now)."""
     return {"algo": {name: entry.schema for name, entry in ALGORITHMS.items()}, "value_estimator": ESTIMATOR_SCHEMAS,
@@ -264,6 +286,7 @@ def validate_config(cfg: DictConfig, *, saved: bool = False) -> Settings:
         if group not in cfg:
             raise ConfigError(f"config group {group!r} is missing")
     root = _typed(OmegaConf.masked_copy(cfg, root_keys), RootConfig, "config", strict)
+    import_modules(root.imports)
     named = _named_schemas()
     algo = _named(cfg.algo, named["algo"], "algo", strict)
     estimator = _named(cfg.value_estimator, named["value_estimator"], "value_estimator", strict)

@@ -10,6 +10,7 @@ group option is its ``name`` field and the registry key (``conf/algo/dqn.yaml`` 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
@@ -188,6 +189,7 @@ class RootConfig:
     num_threads: int
     total_frames: int
     resume: Optional[str]
+    imports: List[str]
     trainer: TrainerConfig
 
     def __post_init__(self) -> None:
@@ -210,3 +212,6 @@ class RootConfig:
         # (an unset shell variable, resume=$RUN, must not start a new run)
         check(self.resume is None or bool(self.resume.strip()), "resume", self.resume,
               "a run directory or a checkpoint file; leave resume unset (null) to start a new run")
+        for i, module in enumerate(self.imports):
+            check(bool(re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", module)), f"imports[{i}]", module,
+                  "a module's dotted name (my_package.algorithms), importable here")

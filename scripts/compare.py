@@ -58,7 +58,7 @@ from rlkit.trainers.loggers.csv_logger import read_metrics_csv
 from rlkit.utils.io import atomic_write
 
 #: Keys that do not change what a run learns: runs differing only there are one configuration.
-IGNORED_KEYS = {"seed", "resume", "device", "trainer.progress", "trainer.checkpoint_interval",
+IGNORED_KEYS = {"seed", "resume", "imports", "device", "num_threads", "trainer.progress", "trainer.checkpoint_interval",
                 "trainer.keep_checkpoints", "trainer.log_interval", "logger"}
 CURVE_POINTS = 60
 

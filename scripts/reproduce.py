@@ -77,7 +77,7 @@ OUT_MARKS = (REQUEST_FILE, "runs", "summary.json")
 SET_HERE = ("seed", "num_seeds", "hydra.sweep.dir")
 HELP = ("-h", "--help")
 # Keys that do not change what a run computes: existing runs may differ from the request in these.
-IGNORED_KEYS = {"seed", "num_seeds", "resume", "trainer.progress", "trainer.checkpoint_interval",
+IGNORED_KEYS = {"seed", "num_seeds", "resume", "imports", "trainer.progress", "trainer.checkpoint_interval",
                 "trainer.keep_checkpoints", "trainer.drop_non_finite_seeds"}
 
 

@@ -1,30 +1,36 @@
 """The algorithm registry: the built-in entries declare what the builders read, and an algorithm
-defined entirely in this file (loss, config schema, agent builder, entry) trains, checkpoints and
-resumes through the same builders as the built-in ones."""
+defined outside the package (``tests/toy_algorithm.py``: loss, config schema, agent builder, entry)
+trains, checkpoints and resumes through the same builders as the built-in ones, registered by a test
+or by the module a run's ``imports`` names, in ``train.py``, ``evaluate.py`` and ``export.py`` too."""
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
-from tensordict import TensorDict, TensorDictBase
 
 import rlkit.agents  # noqa: F401  (registers the built-in algorithms)
 from rlkit import keys
-from rlkit.agents.common import Agent, OffPolicyConfig, egreedy, num_actions, obs_dim
 from rlkit.builders import validate_config
 from rlkit.errors import ConfigError
-from rlkit.modules import MLP, EGreedyPolicy, QValueActor
-from rlkit.objectives import A2CLoss, DistributionalDQNLoss, DQNLoss, LossModule, ValueEstimators
+from rlkit.objectives import A2CLoss, DistributionalDQNLoss, DQNLoss, ValueEstimators
 from rlkit.registry import ALGORITHMS, Algorithm, get_algorithm, register_algorithm
 from rlkit.run import run
 from rlkit.trainers import load_checkpoint, read_metrics_csv
+from toy_algorithm import BanditConfig, BanditLoss, bandit_entry, build_bandit
 
-CONF = str(Path(__file__).resolve().parents[1] / "conf")
+ROOT = Path(__file__).resolve().parents[1]
+CONF = str(ROOT / "conf")
+TESTS = Path(__file__).resolve().parent
+sys.path.insert(0, str(TESTS / "objectives"))
+from loss_builders import build_a2c, build_c51, build_dqn  # noqa: E402
+
+PLUGIN = ["imports=[toy_algorithm_plugin]", "algo=toy_bandit", f"hydra.searchpath=[file://{TESTS / 'plugin_conf'}]"]
 sys.path.insert(0, str(Path(__file__).resolve().parent / "objectives"))
 from loss_builders import build_a2c, build_c51, build_dqn  # noqa: E402
 
@@ -58,48 +64,10 @@ def test_unknown_and_duplicate_names_are_refused():
         register_algorithm(get_algorithm("dqn"))
 
 
-# -- an algorithm added from this file alone --------------------------------------------------------
-class BanditLoss(LossModule):
-    """Regresses Q(s, a) on the immediate reward (a contextual bandit's value): a loss of its own."""
-
-    @dataclass
-    class _AcceptedKeys:
-        action: str = keys.ACTION
-
-    default_value_estimator = ValueEstimators.TD0
-    supported_value_estimators = (ValueEstimators.TD0,)
-
-    def __init__(self, actor: QValueActor) -> None:
-        super().__init__()
-        self.convert_to_functional(actor, "value_network", create_target_params=True)
-
-    def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
-        actor = self.value_network
-        values = actor.action_values(tensordict.get(keys.OBSERVATION))
-        chosen = values.gather(-1, tensordict.get(keys.ACTION).unsqueeze(-1))
-        loss = (chosen - tensordict.get(keys.next_(keys.REWARD))).pow(2).mean()
-        return TensorDict({"loss_value": loss}, batch_size=[])
-
-
-@dataclass
-class BanditConfig(OffPolicyConfig):
-    """The toy's ``algo`` section: the off-policy fields, nothing more."""
-
-
-def build_bandit(settings, env) -> Agent:
-    algo = settings.algo
-    actor = QValueActor(MLP(obs_dim(env), num_actions(env, "bandit"), algo.hidden_sizes), spec=env.action_spec)
-    explore = egreedy(algo, env)
-    return Agent(loss=BanditLoss(actor), policy=EGreedyPolicy(actor, explore), greedy_policy=actor,
-                 exploration=explore)
-
-
+# -- an algorithm added from outside the package (tests/toy_algorithm.py) ----------------------------
 @pytest.fixture
 def bandit():
-    entry = register_algorithm(Algorithm(
-        name="bandit", schema=BanditConfig, loss=BanditLoss, build_agent=build_bandit,
-        replay_keys=lambda agent: [keys.OBSERVATION, keys.ACTION, keys.next_(keys.REWARD)],
-    ))
+    entry = register_algorithm(bandit_entry("bandit"))
     yield entry
     del ALGORITHMS["bandit"]
 
@@ -156,3 +124,46 @@ def test_an_off_policy_algorithm_whose_schema_lacks_the_off_policy_fields_is_ref
             validate_config(cfg)
     finally:
         del ALGORITHMS["loose"]
+
+
+# -- an algorithm a run imports (imports=[...]) ------------------------------------------------------
+def test_imports_registers_a_users_algorithm_before_the_config_is_checked():
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose("config", overrides=PLUGIN)
+    assert validate_config(cfg).algo.name == "toy_bandit" and get_algorithm("toy_bandit").loss is BanditLoss
+
+
+@pytest.mark.parametrize(("imports", "message"), [
+    ("[no_module_of_yours]", r"^imports\[0\]='no_module_of_yours': cannot import module 'no_module_of_yours' \(No "
+                             r"module named 'no_module_of_yours'\); a module of yours must be importable: put its "
+                             r"folder on PYTHONPATH"),
+    ("[json,'my algos']", r"^imports\[1\]='my algos' is invalid: expected a module's dotted name"),
+])
+def test_a_module_that_cannot_be_imported_is_refused_by_name(imports, message):
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose("config", overrides=[f"imports={imports}"])
+    with pytest.raises(ConfigError, match=message):
+        validate_config(cfg)
+
+
+def test_train_evaluate_and_export_import_a_runs_modules(tmp_path):
+    """Fresh interpreters, as users run the scripts: the run's saved ``imports`` are imported again
+    by evaluate.py and export.py (and a resume), which knew nothing of the toy algorithm before."""
+    env = {**os.environ, "WANDB_MODE": "disabled", "HYDRA_FULL_ERROR": "0", "PYTHONPATH": f"{ROOT}{os.pathsep}{TESTS}"}
+
+    def script(name: str, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, str(ROOT / name), *args], cwd=tmp_path, env=env, text=True,
+                              capture_output=True, timeout=300)
+
+    run_dir = tmp_path / "run"
+    trained = script("train.py", *PLUGIN, "total_frames=300", "trainer.eval_episodes=2", "trainer.progress=false",
+                     f"hydra.run.dir={run_dir}")
+    assert trained.returncode == 0, trained.stderr
+    assert OmegaConf.load(run_dir / "config.yaml").imports == ["toy_algorithm_plugin"]
+    evaluated = script("evaluate.py", f"run={run_dir}", "episodes=2")
+    assert evaluated.returncode == 0, evaluated.stderr
+    exported = script("export.py", f"run={run_dir}")
+    assert exported.returncode == 0, exported.stderr
+    resumed = script("train.py", f"resume={run_dir}", "total_frames=400", "trainer.progress=false")
+    assert resumed.returncode == 0, resumed.stderr
+    assert load_checkpoint(run_dir / "checkpoints" / "last.pt")["frames"] == 400

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from rlkit.builders import GROUP_KEYS
@@ -61,13 +61,28 @@ def run_group_choices(resume: str, conf_dir: Path | None = None) -> dict[str, st
     return choices
 
 
+def run_searchpath(resume: str) -> list[str]:
+    """The ``hydra.searchpath`` the run that ``resume`` names started with (``.hydra/hydra.yaml``):
+    the config folders of its own that its groups may come from; empty when it had none or the file
+    cannot be read."""
+    try:
+        saved = OmegaConf.select(OmegaConf.load(run_dir_of(resume) / PROVENANCE_DIR / "hydra.yaml"),
+                                 "hydra.searchpath", default=None)
+    except _UNREADABLE:
+        return []
+    return [path for path in saved if isinstance(path, str)] if isinstance(saved, ListConfig) else []
+
+
 def resume_group_overrides(args: list[str], conf_dir: Path | None = None) -> list[str]:
     """Group choices (``algo=a2c``, ``env=Acrobot``, ...) of the run that ``resume=<path>`` in
     ``args`` names (:func:`run_group_choices`), for the groups ``args`` does not set.
 
     Hydra composes the command line before rlkit reads the saved config: without the run's groups it
     would compose the default algorithm, and an override of a key that only the run's algorithm has
-    (``resume=<a2c run> algo.n_steps=10``) would fail. Returns ``[]`` when there is no ``resume``.
+    (``resume=<a2c run> algo.n_steps=10``) would fail. The run's ``hydra.searchpath``
+    (:func:`run_searchpath`) comes too, unless ``args`` gives one: a group of the user's own (an
+    algorithm added outside the package) is found where it was. Returns ``[]`` when there is no
+    ``resume``.
 
     Examples:
         >>> from rlkit.cli import resume_group_overrides
@@ -80,6 +95,10 @@ def resume_group_overrides(args: list[str], conf_dir: Path | None = None) -> lis
         return []
     choices = run_group_choices(resume, conf_dir)
     groups = [f"{group}={choices[group]}" for group in GROUP_KEYS if group not in values and group in choices]
+    searchpath = run_searchpath(resume)
+    if searchpath and not any(key.startswith("hydra.searchpath") for key in values):
+        # the folders the run's groups came from (an algorithm of the user's own: README "Adding an algorithm")
+        groups.append(f"hydra.searchpath=[{','.join(quoted(path) for path in searchpath)}]")
     # The gym group names no env (env.id: ???), and the run directory's default name reads env.id:
     # the run's own id, unless the line gives one.
     if override_value(values.get("env", choices.get("env", ""))) == "gym" and "env.id" not in values:

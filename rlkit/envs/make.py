@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import difflib
 import functools
-import importlib
 import re
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
@@ -13,6 +12,7 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 from rlkit.envs.checks import ObservationCheck
 from rlkit.envs.single import SingleEnv
+from rlkit.utils.imports import import_problem
 
 Vectorization = Literal["auto", "native", "sync", "single"]
 VECTORIZATIONS = ("auto", "native", "sync", "single")
@@ -28,13 +28,9 @@ def find_env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
         raise ValueError(f"env id must be a non-empty string, got {env_id!r}")
     module, _, name = env_id.rpartition(":")
     if module:
-        try:
-            importlib.import_module(module)
-        except ImportError as err:
-            missing = isinstance(err, ModuleNotFoundError) and module.split(".")[0] == (err.name or "").split(".")[0]
-            where = (f"; a module of yours must be importable: put its folder on PYTHONPATH (PYTHONPATH=<folder> "
-                     f"python train.py ...) or install it" if missing else "")
-            raise ValueError(f"env id {env_id!r}: cannot import module {module!r} ({err}){where}") from err
+        problem = import_problem(module)
+        if problem is not None:
+            raise ValueError(f"env id {env_id!r}: {problem}")
     try:
         return gym.spec(name)
     except gym.error.Error as err:

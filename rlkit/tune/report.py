@@ -45,8 +45,9 @@ BEST_FILE = Path("experiment") / "best.yaml"
 #: configuration runs again from scratch as a new trial, and ``trials/`` holds each one's runs once.
 INTERRUPTED_DIR = "interrupted"
 #: Keys of a trial's config that ``best.yaml`` leaves out: where and how a run executes (its seed and
-#: seed count are the reproducing command's, written in the file's header).
-_LEFT_OUT = tuple(key for key in FREE_KEYS if key != "trainer.log_interval")
+#: seed count are the reproducing command's, written in the file's header). It keeps ``imports``: the
+#: modules that register a user's algorithm are needed wherever the experiment runs.
+_LEFT_OUT = tuple(key for key in FREE_KEYS if key not in ("trainer.log_interval", "imports"))
 #: The plots: file name -> ``optuna.visualization.matplotlib`` function.
 PLOTS = {"history.png": "plot_optimization_history", "importances.png": "plot_param_importances",
          "slice.png": "plot_slice"}

@@ -22,7 +22,7 @@ PRUNED_AT_ATTR = "pruned_at"
 IDENTITY_ATTR = "rlkit"
 # Keys that do not change what a trial computes: a rerun may change them (the log's cadence included:
 # trainer.log_interval writes metrics rows, it changes neither the training nor the evaluations).
-FREE_KEYS = ("seed", "resume", "device", "num_threads", "trainer.progress", "trainer.checkpoint_interval",
+FREE_KEYS = ("seed", "resume", "imports", "device", "num_threads", "trainer.progress", "trainer.checkpoint_interval",
              "trainer.keep_checkpoints", "trainer.log_interval", "logger")
 #: The user attribute saying how a trial's seeds trained: ``num_seeds`` = the count trained together in
 #: one process (consecutive, from the first), 1: one after another (README "Seeds and pruning").
