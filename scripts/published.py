@@ -9,6 +9,11 @@ One entry per experiment config name. ``protocol`` says how the figure was measu
   10 of 500 sampled points): the last 100 episodes are rlkit's reading.
 - ``"greedy_eval"``: the mean ± std of episode returns of the trained agent acting greedily
   (deterministic policy). RL Zoo's ``benchmark.md``: one run, std over its evaluation episodes.
+- ``"stochastic_eval"``: the same, with the trained agent sampling its policy. RL Zoo's Atari rows
+  (``benchmark.md``: "It uses the deterministic policy except for Atari games"; ``enjoy.py`` samples
+  for Atari unless given ``--deterministic``). rlkit's counterpart is ``python evaluate.py run=<run>
+  deterministic=false``, which ``reproduce.py`` does not run: the report reads its ``results.json``
+  where one was written for a run's last checkpoint (``reproduce_report.stochastic_evaluation``).
 
 Examples:
     >>> from published import PUBLISHED  # (scripts/ on sys.path, as the scripts run)
@@ -20,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Protocol = Literal["last100_train", "greedy_eval"]
+Protocol = Literal["last100_train", "greedy_eval", "stochastic_eval"]
 
 CLEANRL_DQN = "https://docs.cleanrl.dev/rl-algorithms/dqn/#dqnpy"
 CLEANRL_C51 = "https://docs.cleanrl.dev/rl-algorithms/c51/#c51py"
@@ -51,15 +56,20 @@ class Published:
 # README image img/learning_curves.gif): "moving average of returns over 100 episodes", each curve the
 # average of 30 runs. No table gives numbers: the values below were read off that image, by locating
 # the DQN curve's pixels (its colour) and mapping them through the axes' tick marks, at the frames
-# listed (reading error about ±0.4; about ±1 for Space Invaders, whose panel's scale is coarser, and
-# Freeway at 250k sits on the curve's steep rise). The shaded bands are standard errors over the
-# 30 runs, too thin to read: the std over runs is not published.
+# listed (reading error about ±0.4; about ±1 for Space Invaders, whose panel's scale is coarser).
+# Freeway's curve leaves its plateau of about 5.5 at 250k and climbs steeply after it (about 0.6 per
+# pixel, 7k frames, around 500k), so its 250k and 500k values move by about ±0.6 with a pixel of
+# reading. Those two were re-read in a later session (curve centre per pixel column, 139.5 pixels per
+# 1M frames): 7.2 and 33.6 before, 5.9 and 34.4 now. Asterix at 3M was re-read too and kept at 15.6:
+# the DQN curve is hidden under the AC(0) curve from about 2.96M to 3.02M and reads 15.5 and 15.6 on
+# either side. The shaded bands are standard errors over the 30 runs, too thin to read: the std over
+# runs is not published.
 _MINATAR_CURVES: dict[str, tuple[tuple[int, float], ...]] = {
     "asterix": ((250_000, 0.8), (500_000, 1.0), (1_000_000, 7.0), (1_500_000, 13.0), (2_000_000, 14.3),
                 (3_000_000, 15.6), (4_000_000, 16.5), (5_000_000, 17.3)),
     "breakout": ((250_000, 6.6), (500_000, 8.3), (1_000_000, 9.2), (1_500_000, 9.4), (2_000_000, 9.7),
                  (3_000_000, 9.9), (4_000_000, 9.9), (5_000_000, 10.0)),
-    "freeway": ((250_000, 7.2), (500_000, 33.6), (1_000_000, 47.8), (1_500_000, 50.4), (2_000_000, 50.7),
+    "freeway": ((250_000, 5.9), (500_000, 34.4), (1_000_000, 47.8), (1_500_000, 50.4), (2_000_000, 50.7),
                 (3_000_000, 50.2), (4_000_000, 50.0), (5_000_000, 50.2)),
     "seaquest": ((500_000, 0.9), (1_000_000, 1.0), (1_500_000, 2.1), (2_000_000, 4.9), (3_000_000, 12.9),
                  (4_000_000, 17.7), (5_000_000, 20.3)),
@@ -88,6 +98,17 @@ def _minatar(game: str) -> Published:
                      float("nan"), "last100_train", 30, 5_000_000, note=note, curve=curve)
 
 
+_CLEANRL_ATARI_NOTE = ("CleanRL's figure is of BreakoutNoFrameskip-v4 (its commit 714e786d, which added the table, "
+                       "pins ale-py 0.7.4: a 400,000-frame cap per game), rlkit plays ALE/Breakout-v5 (a "
+                       "108,000-frame cap) under the same protocol; CleanRL greys resized RGB frames with OpenCV, "
+                       "rlkit greys with ALE's palette before resizing")
+_ZOO_ATARI_NOTE = ("the zoo sampled its policy in its training wrapper (a lost life ends the agent's episode, a no-op "
+                   "step and FIRE follow, the frame stack restarts), 82 games of BreakoutNoFrameskip-v4 over 604,115 "
+                   "emulator frames; rlkit's evaluate.py plays full ALE/Breakout-v5 games without the life-loss "
+                   "signal (FIRE only at a game's start), its episodes= games per seed, greyed with ALE's palette "
+                   "where SB3 uses OpenCV")
+
+
 PUBLISHED: dict[str, Published] = {
     "dqn_cartpole": Published("CleanRL dqn.py", CLEANRL_DQN, "CartPole-v1", 488.69, 16.11, "last100_train", 3, 500_000),
     "dqn_acrobot": Published("CleanRL dqn.py", CLEANRL_DQN, "Acrobot-v1", -91.54, 7.20, "last100_train", 3, 500_000),
@@ -109,11 +130,18 @@ PUBLISHED: dict[str, Published] = {
     ),
     **{f"dqn_minatar_{game}": _minatar(game) for game in _MINATAR_CURVES},
     # Atari (Breakout; the configs name Pong and BeamRider's figures too). CleanRL: "average episodic
-    # returns" of training episodes (full games), 3 seeds, 10M agent steps.
+    # returns" of training episodes (full games), 3 seeds, 10M agent steps; its tables came with commit
+    # 714e786d, whose poetry.lock pins ale-py 0.7.4 (BreakoutNoFrameskip-v4 capped at 100,000 x 4 =
+    # 400,000 emulator frames per game there, src/python/gym.py at ALE's tag v0.7.4).
     "dqn_atari": Published("CleanRL dqn_atari.py", CLEANRL_DQN_ATARI, "ALE/Breakout-v5", 366.928, 39.89,
-                           "last100_train", 3, 10_000_000, note="CleanRL plays BreakoutNoFrameskip-v4"),
+                           "last100_train", 3, 10_000_000, note=_CLEANRL_ATARI_NOTE),
     "c51_atari": Published("CleanRL c51_atari.py", CLEANRL_C51_ATARI, "ALE/Breakout-v5", 461.86, 69.65,
-                           "last100_train", 3, 10_000_000, note="CleanRL plays BreakoutNoFrameskip-v4"),
-    "a2c_atari": Published("RL Zoo (SB3) A2C", RL_ZOO, "ALE/Breakout-v5", 279.793, 122.177, "greedy_eval", 1,
-                           10_000_000, note="the zoo evaluates Atari agents with the stochastic policy"),
+                           "last100_train", 3, 10_000_000,
+                           note=_CLEANRL_ATARI_NOTE + "; c51_atari.py takes log(clamp(p, 1e-5, 1 - 1e-5)), "
+                                                      "rlkit the log-softmax"),
+    # RL Zoo: one agent, its stochastic policy (benchmark.md: "deterministic policy except for Atari
+    # games") in the training wrapper (create_test_env passes the hyperparameters' env_wrapper,
+    # AtariWrapper), 82 full games (Monitor sits under the wrapper) over 604,115 emulator frames.
+    "a2c_atari": Published("RL Zoo (SB3) A2C", RL_ZOO, "ALE/Breakout-v5", 279.793, 122.177, "stochastic_eval", 1,
+                           10_000_000, note=_ZOO_ATARI_NOTE),
 }

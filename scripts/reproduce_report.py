@@ -2,7 +2,9 @@
 
 A run directory is what ``train.py`` writes: ``config.yaml`` and ``metrics.csv``. Each metrics row
 holds the mean ``episode_return`` of the ``episodes`` finished since the previous row, and the rows of
-greedy evaluations hold ``eval_return`` / ``eval_return_std``.
+greedy evaluations hold ``eval_return`` / ``eval_return_std``. A stochastic-policy evaluation
+(``python evaluate.py run=<run> deterministic=false``, which reproduce.py does not run) is read from
+the run's ``eval/*/results.json`` where one was made of its last checkpoint (:func:`stochastic_evaluation`).
 
 "Mean of the last 100 training episodes" needs per-episode returns: runs write every finished
 episode to ``episodes.csv`` (frame, return, length), and with it the figure and the curves are exact.
@@ -50,6 +52,8 @@ class Run:
     #: How a seed of a multi-seed run ended before its run did (its ``end.json``:
     #: :func:`rlkit.trainers.multiseed.read_seed_end`), None for a seed that trained to the end.
     end: dict[str, Any] | None = None
+    #: evaluate.py's results of a stochastic-policy evaluation of the run's last checkpoint, if any.
+    stochastic: dict[str, Any] | None = None
 
     @property
     def frames(self) -> int:
@@ -102,8 +106,43 @@ def load_run(path: str | os.PathLike) -> Run:
         end = read_seed_end(path)
     except ValueError as err:
         raise SystemExit(str(err)) from None
-    return Run(path, int(config["seed"]), int(config["total_frames"]), rows, episodes, _early_stop_return(path, config),
-               end)
+    run = Run(path, int(config["seed"]), int(config["total_frames"]), rows, episodes, _early_stop_return(path, config),
+              end)
+    run.stochastic = stochastic_evaluation(path, run.frames)
+    return run
+
+
+def stochastic_evaluation(path: Path, frames: int) -> dict[str, Any] | None:
+    """The results of ``python evaluate.py run=<path> deterministic=false`` (the policy's actions
+    sampled, no ε) of the agent at ``frames``, the run's last: its ``eval/<folder>/results.json``,
+    the last such folder by name (evaluate.py names them by time: the newest), with ``path`` added;
+    None where there is none. Greedy or ε evaluations, those of an earlier checkpoint and files that
+    cannot be read are passed over.
+
+    >>> import tempfile
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> run = Path(tmp.name)
+    >>> for folder, deterministic, at in (("2026-01-01_10-00-00", False, 80), ("2026-01-02_10-00-00", True, 80),
+    ...                                   ("2026-01-03_10-00-00", False, 40)):
+    ...     (run / "eval" / folder).mkdir(parents=True)
+    ...     _ = (run / "eval" / folder / "results.json").write_text(json.dumps(
+    ...         {"deterministic": deterministic, "epsilon": 0.0, "frames": at, "return_mean": 3.0}))
+    >>> stochastic_evaluation(run, 80)["path"].endswith("2026-01-01_10-00-00/results.json")
+    True
+    >>> stochastic_evaluation(run, 120) is None
+    True
+    >>> tmp.cleanup()
+    """
+    found = None
+    for file in sorted((path / "eval").glob("*/results.json")):
+        try:
+            results = json.loads(file.read_text())
+        except (OSError, ValueError):
+            continue
+        if (isinstance(results, dict) and results.get("deterministic") is False and not results.get("epsilon")
+                and results.get("frames") == frames and isinstance(results.get("return_mean"), (int, float))):
+            found = {**results, "path": str(file)}
+    return found
 
 
 def _early_stop_return(path: Path, config: dict) -> float | None:
@@ -269,16 +308,21 @@ def summarize(experiment: str, runs: list[Run], published: Any | None, env_id: s
     for run in sorted(runs, key=lambda r: r.seed):
         last, used, exact = last_training_mean(run)
         evals = [r for r in run.rows if "eval_return" in r]
+        sampled = run.stochastic or {}
         per_seed.append({
             "seed": run.seed, "frames": int(run.end["frames"]) if run.dropped and run.end else run.frames,
             "complete": run.complete, "dropped": run.dropped, "end": run.label, "path": str(run.path),
             "last100": last, "last100_episodes": used, "last100_exact": exact,
             "eval_return": evals[-1]["eval_return"] if evals else math.nan,
             "eval_return_std": evals[-1].get("eval_return_std", math.nan) if evals else math.nan,
+            "stochastic_eval_return": float(sampled.get("return_mean", math.nan)),
+            "stochastic_eval_return_std": float(sampled.get("return_std", math.nan)),
+            "stochastic_eval_episodes": int(sampled.get("episodes", 0)),
         })
     kept = [s for s in per_seed if not s["dropped"]]
     train = across_seeds([s["last100"] for s in kept])
     greedy = across_seeds([s["eval_return"] for s in kept])
+    stochastic = across_seeds([s["stochastic_eval_return"] for s in kept])
     runs = [run for run in runs if not run.dropped]
     pub = None
     budget = max((run.total_frames for run in runs), default=0)
@@ -295,7 +339,7 @@ def summarize(experiment: str, runs: list[Run], published: Any | None, env_id: s
     return {
         "experiment": experiment, "env_id": env_id, "seeds": [s["seed"] for s in per_seed], "budget": budget,
         "eval_epsilon": float(eval_epsilon),
-        "train_last100": train, "greedy_eval": greedy,
+        "train_last100": train, "greedy_eval": greedy, "stochastic_eval": stochastic,
         "last100_exact": all(s["last100_exact"] for s in per_seed), "per_seed": per_seed, "published": pub,
         "curve_points": curve_points(runs, published) if published is not None else [],
     }
@@ -353,7 +397,10 @@ def _published_cell(pub: dict | None, protocol: str, budget: int | None = None) 
 
 
 def summary_rows(summary: dict[str, Any]) -> list[str]:
-    """Markdown table rows (without header) comparing rlkit with the published figure."""
+    """Markdown table rows (without header) comparing rlkit with the published figure: the training
+    returns, the evaluation the runs made, and the stochastic-policy evaluation where the published
+    figure is one or a seed has one (:func:`shows_stochastic`). A published figure sits on the row of
+    its protocol only ("—" on the others)."""
     n = len(summary["seeds"])
     pub = summary["published"]
     budget = summary.get("budget")
@@ -361,12 +408,37 @@ def summary_rows(summary: dict[str, Any]) -> list[str]:
     name, env = summary["experiment"], summary["env_id"]
     train, greedy = summary["train_last100"], summary["greedy_eval"]
     per_seed = summary.get("per_seed", [])
-    return [
+    rows = [
         f"| {name} | {env} | last 100 training episodes | {pm_seeds(train)}{approx} "
         f"{seeds_label(train, n, per_seed, budget)} | {_iqm(train)} | {_published_cell(pub, 'last100_train', budget)} |",
         f"| {name} | {env} | {evaluation_label(summary)} (last) | {pm_seeds(greedy)} "
         f"{seeds_label(greedy, n, per_seed, budget)} | {_iqm(greedy)} | {_published_cell(pub, 'greedy_eval', budget)} |",
     ]
+    if shows_stochastic(summary):
+        sampled = summary.get("stochastic_eval") or {"seeds": 0}
+        cell = (f"{pm_seeds(sampled)} {seeds_label(sampled, n, per_seed, budget)}" if sampled.get("seeds")
+                else f"not run: `{STOCHASTIC_COMMAND}` for each seed's run")
+        iqm = _iqm(sampled) if sampled.get("seeds") else "n/a"
+        rows.append(f"| {name} | {env} | {STOCHASTIC_LABEL} | {cell} | {iqm} "
+                    f"| {_published_cell(pub, 'stochastic_eval', budget)} |")
+    return rows
+
+
+STOCHASTIC_LABEL = "stochastic-policy evaluation (last checkpoint)"
+STOCHASTIC_COMMAND = "python evaluate.py run=<run> deterministic=false"
+
+
+def shows_stochastic(summary: dict[str, Any]) -> bool:
+    """Whether the report has a stochastic-policy evaluation row: the published figure is one (RL Zoo's
+    Atari rows), or some seed has one (:func:`stochastic_evaluation`).
+
+    >>> shows_stochastic({"published": {"protocol": "stochastic_eval"}}), shows_stochastic({"published": None})
+    (True, False)
+    >>> shows_stochastic({"published": None, "stochastic_eval": {"seeds": 2}})
+    True
+    """
+    pub = summary.get("published") or {}
+    return pub.get("protocol") == "stochastic_eval" or int((summary.get("stochastic_eval") or {}).get("seeds", 0)) > 0
 
 
 def evaluation_label(summary: dict[str, Any]) -> str:
@@ -408,16 +480,23 @@ def curve_table(summary: dict[str, Any]) -> list[str]:
 
 def write_markdown(summary: dict[str, Any], path: Path, *, command: str, figure: str | None) -> None:
     """Writes ``results.md``: the comparison table, the per-seed numbers and the notes."""
+    sampled = shows_stochastic(summary)
     lines = [f"# {summary['experiment']}: rlkit vs published ({summary['env_id']})", "", *TABLE_HEADER,
              *summary_rows(summary), "", "## Per seed", "",
              f"| seed | frames | last-100 training return | episodes used | {evaluation_label(summary)} "
-             "(mean ± std over episodes) | run |",
-             "|---|---|---|---|---|---|"]
+             "(mean ± std over episodes) | " + ("stochastic-policy evaluation (mean ± std over episodes) | "
+                                                if sampled else "") + "run |",
+             "|---|---|---|---|---|---|" + ("---|" if sampled else "")]
     for s in summary["per_seed"]:
         exact = "" if s["last100_exact"] else " ≈"
         ended = ", dropped (non-finite)" if s.get("dropped") else ""
+        stochastic = ""
+        if sampled:
+            episodes = int(s.get("stochastic_eval_episodes", 0))
+            returns = _pm(s["stochastic_eval_return"], s["stochastic_eval_return_std"])
+            stochastic = f"{returns} ({episodes} episodes) | " if episodes else "not run | "
         lines.append(f"| {s['seed']} | {s['frames']:,}{ended} | {s['last100']:.2f}{exact} | {s['last100_episodes']} | "
-                     f"{_pm(s['eval_return'], s['eval_return_std'])} | `{s['path']}` |")
+                     f"{_pm(s['eval_return'], s['eval_return_std'])} | {stochastic}`{s['path']}` |")
     lines += curve_table(summary)
     epsilon = float(summary.get("eval_epsilon") or 0.0)
     acting = (f"random actions with probability ε = {epsilon:g} (`trainer.eval_epsilon`), greedy otherwise"
@@ -431,6 +510,10 @@ def write_markdown(summary: dict[str, Any], path: Path, *, command: str, figure:
               f"{stats.MIN_RUNS_FOR_CI} seeds on: with fewer the interval would be the seeds' own range. Its coverage "
               "on normal samples is below 95 %: 0.90 with 5 seeds, 0.92 with 10.",
               "- Curves: mean ± std over seeds, up to the frame every seed has reached."]
+    if sampled:
+        lines.append(f"- Stochastic-policy evaluation: `{STOCHASTIC_COMMAND}` (actions sampled from the policy, no ε) "
+                     "of a seed's last checkpoint, the newest in its run's `eval/`; reproduce.py does not run it, and "
+                     "evaluations of earlier checkpoints are left out.")
     dropped = [s["seed"] for s in summary["per_seed"] if s.get("dropped")]
     if dropped:
         which = (f"Seed {dropped[0]} was" if len(dropped) == 1
@@ -482,7 +565,7 @@ def commits_lines(summary: dict[str, Any]) -> list[str]:
 
 #: The numbers of a summary that may be missing (NaN in memory, ``null`` in ``summary.json``).
 NUMBER_KEYS = frozenset({"last100", "eval_return", "eval_return_std", "mean", "std", "iqm", "iqm_ci_low",
-                         "iqm_ci_high"})
+                         "iqm_ci_high", "stochastic_eval_return", "stochastic_eval_return_std"})
 
 
 def json_safe(value: Any) -> Any:
