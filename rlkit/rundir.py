@@ -48,11 +48,32 @@ _SEED_DIR = re.compile(r"^seed_\d+$")
 
 
 def _start_artefact(entry: Path) -> bool:
-    """Whether ``entry`` is something a start writes before it commits (see :data:`_START_ARTEFACTS`)."""
+    """Whether ``entry`` is something a start writes before it commits (see :data:`_START_ARTEFACTS`),
+    as that start leaves it: CSVs with their header alone, checkpoints holding at most the frame-0
+    ``last.pt`` (a trained run's CSVs have rows, its checkpoints snapshots and set-aside branches)."""
     name = entry.name
     if _SEED_DIR.match(name):
-        return entry.is_dir() and not (entry / "checkpoints").exists()
+        return entry.is_dir() and not (entry / "checkpoints").exists() and all(
+            not _has_rows(entry / csv) for csv in _LOG_FILES)
+    if name in _LOG_FILES:
+        return not _has_rows(entry)
+    if name == "checkpoints" and entry.is_dir():
+        return all(p.name == "last.pt" or atomic_write_target(p.name) is not None for p in entry.iterdir())
     return name in _START_ARTEFACTS or atomic_write_target(name) is not None
+
+
+#: The CSV files a start writes with their header (rows come once it trains).
+_LOG_FILES = ("metrics.csv", "episodes.csv")
+
+
+def _has_rows(path: Path) -> bool:
+    """Whether the CSV file ``path`` holds a line after its header (False when there is no such file)."""
+    try:
+        with path.open("rb") as file:
+            file.readline()
+            return any(line.strip() for line in file)
+    except OSError:
+        return path.exists()  # unreadable: not known to be an empty log, so not cleared
 
 
 try:
@@ -247,9 +268,16 @@ def check_outside_run_files(path: str | os.PathLike[str], own: str | None, what:
             return
 
 
-def check_fresh_run_dir(run_dir: str | os.PathLike[str]) -> None:
+def check_fresh_run_dir(run_dir: str | os.PathLike[str], *, locked_before: bool | None = None) -> None:
     """Refuses to start a new run in a directory that holds anything: another run's files would get
     a second run's rows, and other files (``hydra.run.dir=.``) would get a run written among them.
+
+    The one exception is a start killed before it committed (:data:`COMMIT_NAME`), which a new
+    start clears: the directory holds rlkit's lock file (a start takes it before writing anything)
+    and only what such a start writes (:func:`_start_artefact`). Without the lock file the same
+    names are someone else's files, and are refused like any others. ``locked_before``: whether the
+    lock file was there before this process created it (under :meth:`RunDir.claim`'s lock); by
+    default, whether it is there now.
 
     Raises:
         RunDirError: naming what is there and how to continue a run or start elsewhere.
@@ -265,7 +293,8 @@ def check_fresh_run_dir(run_dir: str | os.PathLike[str]) -> None:
         raise RunDirError(f"the run directory {str(run_dir)!r} is a file; give a new directory")
     entries = sorted((p for p in run_dir.iterdir() if p.name not in _FRESH_OK), key=lambda p: p.name)
     found = [p.name for p in entries]
-    interrupted = all(_start_artefact(p) for p in entries)
+    locked = (run_dir / LOCK_NAME).is_file() if locked_before is None else locked_before
+    interrupted = locked and all(_start_artefact(p) for p in entries)
     if not found or (interrupted and not (run_dir / COMMIT_NAME).exists()):
         return  # empty, or an interrupted start (cleared by RunDir.claim)
     if (run_dir / COMMIT_NAME).exists():
@@ -317,7 +346,7 @@ class RunDir:
         held = cls(path, fd, before, previous, times)
         if fresh:
             try:
-                check_fresh_run_dir(path)  # again, now that no one else can start here
+                check_fresh_run_dir(path, locked_before=LOCK_NAME in before)  # again, now that no one else can start here
                 held._clear_interrupted_start()
             except BaseException:
                 held.abandon()
@@ -401,7 +430,13 @@ def _lock(run_dir: Path) -> tuple[int, bytes, tuple[int, int]]:
     """
     path = run_dir / LOCK_NAME
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:  # a read-only file system or folder, no permission, a full disk
+            raise RunDirError(
+                f"cannot write in {run_dir}: opening its lock file {path} failed ({err.strerror or err}); a run "
+                "writes in its directory: make it writable, or copy the run to a writable place and resume the copy"
+            ) from None
         if fcntl is not None:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -50,6 +50,30 @@ def test_the_lock_is_held_across_processes_and_released_by_kill_9(tmp_path):
     RunDir.claim(run_dir, fresh=False).release()  # the OS released it
 
 
+def test_a_run_directory_that_cannot_be_written_is_refused_in_one_line(tmp_path, monkeypatch):
+    """A run on a read-only file system (or a full disk): its resume is refused naming the directory
+    and the reason, with the run as it was (tested by failing the lock file's open: as root, a
+    folder's permissions would not stop the write)."""
+    import errno
+    import os
+
+    import rlkit.rundir
+
+    (tmp_path / "config.yaml").write_text("seed: 0\n")
+    real_open = os.open
+
+    def read_only(path, flags, *args):
+        if str(path).endswith(LOCK_NAME) and flags & os.O_CREAT:
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(rlkit.rundir.os, "open", read_only)
+    with pytest.raises(RunDirError, match=rf"^cannot write in {tmp_path}: opening its lock file .* failed \(Read-only "
+                                          r"file system\); a run writes in its directory"):
+        RunDir.claim(tmp_path, fresh=False)
+    assert [p.name for p in tmp_path.iterdir()] == ["config.yaml"]
+
+
 @pytest.mark.parametrize("name", ["", "."])
 def test_the_current_directory_is_never_a_new_run_dir(name):
     with pytest.raises(RunDirError, match="is the current directory"):
@@ -79,6 +103,41 @@ def test_an_interrupted_start_is_cleared_by_the_next_start(tmp_path):
     (tmp_path / LOCK_NAME).write_text("pid 1 on elsewhere\n")
     with RunDir.claim(tmp_path, fresh=True) as held:
         assert sorted(p.name for p in held.path.iterdir()) == [LOCK_NAME]
+
+
+def test_files_with_a_starts_names_but_no_lock_are_someone_elses_and_kept(tmp_path):
+    """Without rlkit's lock file no start of rlkit's wrote here: a user's metrics.csv, checkpoints/ and
+    wandb/ are refused like any other files, and nothing is deleted."""
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "my_model.pt").write_bytes(b"weights")
+    (tmp_path / "wandb").mkdir()
+    (tmp_path / "wandb" / "notes.txt").write_text("mine")
+    (tmp_path / "metrics.csv").write_text("step\n")
+    before = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+    with pytest.raises(RunDirError, match=r"is not empty \(checkpoints, metrics.csv, wandb\); a new run needs"):
+        check_fresh_run_dir(tmp_path)
+    with pytest.raises(RunDirError, match="is not empty"):
+        RunDir.claim(tmp_path, fresh=True)
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == before
+
+
+@pytest.mark.parametrize("trained", ["episodes", "metrics", "snapshot", "set_aside"])
+def test_a_trained_run_that_lost_its_config_is_not_taken_for_an_interrupted_start(tmp_path, trained):
+    """A run whose config.yaml was deleted still holds what only training writes (CSV rows, numbered
+    snapshots, a set-aside branch): a new start there is refused, and nothing is deleted."""
+    (tmp_path / LOCK_NAME).write_text("pid 1 on elsewhere\n")
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.pt").write_bytes(b"frame 30000")
+    (tmp_path / "episodes.csv").write_text("frame,return,length\n" + ("120,9.0,9\n" if trained == "episodes" else ""))
+    (tmp_path / "metrics.csv").write_text("step,loss\n" + ("1000,0.5\n" if trained == "metrics" else ""))
+    if trained == "snapshot":
+        (tmp_path / "checkpoints" / "step_10000.pt").write_bytes(b"frame 10000")
+    if trained == "set_aside":
+        (tmp_path / "checkpoints" / "abandoned_1").mkdir()
+    before = {str(p.relative_to(tmp_path)): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    with pytest.raises(RunDirError, match="is not empty"):
+        RunDir.claim(tmp_path, fresh=True)
+    assert {str(p.relative_to(tmp_path)): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
 
 
 def test_an_interrupted_multi_seed_start_is_cleared_by_the_next_start(tmp_path):
