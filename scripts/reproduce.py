@@ -347,8 +347,9 @@ def plan(options: Options, expected: dict[str, Any]) -> tuple[list[int], list[Pa
     """Seeds to train, incomplete runs to resume, and the seeds whose run has ended (complete, or a
     seed of a multi-seed run dropped for non-finite values: a resume leaves it as it is, so its run is
     resumed only for another seed that is unfinished). Every existing run of ``options.seeds`` is
-    checked first (its config must match ``expected``: else a :class:`UsageError`, with nothing
-    moved); then runs that died before their first checkpoint are moved to ``<out>/stale``."""
+    checked first (no process may hold it, and its config must match ``expected``: else a
+    :class:`UsageError`, with nothing moved); then runs that died before their first checkpoint are
+    moved to ``<out>/stale``."""
     import yaml
 
     train, resume, done = [], [], []
@@ -358,6 +359,11 @@ def plan(options: Options, expected: dict[str, Any]) -> tuple[list[int], list[Pa
         path = runs.get(seed)
         if path is None:
             continue
+        for held in (path, path.parent) if path.parent != options.out / "runs" else (path,):
+            holder = lock_holder(held)
+            if holder is not None:
+                raise UsageError(f"{held} is in use by {holder}: its training still runs (a train.py of an earlier "
+                                 "reproduce.py that was killed goes on); wait for it to end, or stop it, then rerun")
         diff = config_differences(expected, yaml.safe_load((path / "config.yaml").read_text()))
         if diff:
             raise UsageError(f"{path} was trained with a different config (differs at {diff}); rerun with the "

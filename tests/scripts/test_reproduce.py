@@ -444,6 +444,23 @@ def test_plan_refuses_runs_trained_with_another_config(tmp_path):
         reproduce.plan(opts, reproduce.compose(opts))
 
 
+def test_plan_refuses_a_run_that_a_process_still_trains_and_moves_nothing(tmp_path):
+    """reproduce.py killed with kill -9 leaves its train.py children running: a rerun names the process
+    that holds a run before anything is moved or started (it failed later with "training failed")."""
+    from rlkit.rundir import RunDir
+
+    opts = reproduce.parse_args(["experiment=dqn_cartpole", "seeds=2", f"out={tmp_path}", *TINY])
+    expected = reproduce.compose(opts)
+    _write_run(opts, expected, "0_s0", 0)  # no checkpoint yet: would be moved to stale/
+    busy = _write_run(opts, expected, "1_s1", 1, "step,episode_return,episodes\n500,9.0,3\n", checkpoint=True)
+    with RunDir.claim(busy, fresh=False):
+        before = tree(tmp_path)
+        with pytest.raises(reproduce.UsageError, match=rf"^{busy} is in use by pid {os.getpid()} on .*: its training "
+                                                       r"still runs"):
+            reproduce.plan(opts, expected)
+        assert tree(tmp_path) == before
+
+
 def tree(root):
     """Every path under ``root`` with its modification time (what a refusal must leave as it was)."""
     return {p: p.stat().st_mtime_ns for p in [root, *root.rglob("*")]}
