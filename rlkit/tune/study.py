@@ -34,6 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from optuna.trial import TrialState
 
 from rlkit.errors import ConfigError, RlkitError
+from rlkit.rundir import LOCK_NAME, lock_holder
 from rlkit.trainers import TrainingInterrupted
 from rlkit.trainers.trainer import REPEAT_S
 from rlkit.tune.report import INTERRUPTED_DIR, trials_table, write_outputs
@@ -412,10 +413,13 @@ def set_aside(settings: TuneSettings, number: int) -> Path | None:
     deleted (its checkpoints stay usable; the user frees their space). ``trials/``
     then holds each configuration's runs once (``scripts/compare.py <tune.dir>`` reads it, not
     ``interrupted/``). Returns the new place; None when there was nothing to move (no directory here:
-    the trial ran on another machine, or never started) or it is taken (left where it is)."""
+    the trial ran on another machine, or never started), it is taken (left where it is), or a
+    process still holds one of its runs (a worker taken for lost that still trains: left to it)."""
     name = f"{number:04d}"
     source, target = settings.dir / "trials" / name, settings.dir / INTERRUPTED_DIR / name
     if not source.is_dir() or target.exists():
+        return None
+    if any(lock_holder(lock.parent) for lock in source.rglob(LOCK_NAME)):
         return None
     target.parent.mkdir(parents=True, exist_ok=True)
     try:

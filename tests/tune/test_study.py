@@ -662,3 +662,19 @@ def test_a_storage_password_is_masked_in_refusals(study_parts):
     assert "tune.storage='postgresql://user:***@127.0.0.1:1/rlkit' cannot be opened: " in str(refused.value)
     assert "s3cret" not in str(refused.value)
     assert settings.shown_storage == "postgresql://user:***@127.0.0.1:1/rlkit"
+
+
+def test_a_lost_trial_whose_run_a_process_still_holds_is_not_moved(study_parts):
+    """A worker taken for lost (no heartbeat for a while) may still train: its trial's folder stays in
+    trials/ while a process holds one of its runs, and moves to interrupted/ once none does."""
+    from rlkit.rundir import RunDir
+
+    _, settings = setup(study_parts, n_trials=1, pruner="none")
+    run = settings.dir / "trials" / "0003" / "seed_0"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text("seed: 0\n")
+    with RunDir.claim(run, fresh=False):
+        assert study_module.set_aside(settings, 3) is None
+        assert (run / "config.yaml").is_file()
+    assert study_module.set_aside(settings, 3) == settings.dir / "interrupted" / "0003"
+    assert (settings.dir / "interrupted" / "0003" / "seed_0" / "config.yaml").is_file()
