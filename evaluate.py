@@ -9,10 +9,24 @@ from __future__ import annotations
 
 import sys
 
-import hydra
-from omegaconf import DictConfig
 
-from rlkit import cli
+def interrupted_before_start() -> None:
+    """Ctrl-C before the script's work started (its imports take seconds, then the command line's
+    checks): one line and status 130, instead of a KeyboardInterrupt traceback. Only the standard
+    library here: the imports themselves may be what was interrupted."""
+    print("\nrlkit: evaluate.py interrupted before it started; nothing was written", file=sys.stderr)
+    raise SystemExit(130)
+
+
+try:
+    import hydra
+    from omegaconf import DictConfig
+
+    from rlkit import cli
+except KeyboardInterrupt:
+    if __name__ != "__main__":
+        raise
+    interrupted_before_start()
 
 
 @hydra.main(config_path="conf", config_name="evaluate", version_base="1.3")
@@ -21,5 +35,8 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    cli.prepare_argv(sys.argv, config_name="evaluate")
-    main()
+    try:
+        cli.prepare_argv(sys.argv, config_name="evaluate")
+        main()
+    except KeyboardInterrupt:  # (before the task: its own interruptions end it with their own line)
+        interrupted_before_start()

@@ -3,7 +3,9 @@
 The order of a start is what makes a run trustworthy:
 
 1. validate the config and build every component in memory (nothing written yet);
-2. take the run directory's lock (:class:`~rlkit.rundir.RunDir`): one writer per directory;
+2. on resume, read back the run's CSVs, every cell checked (a damaged one is refused before the
+   lock is even taken); take the run directory's lock (:class:`~rlkit.rundir.RunDir`): one writer
+   per directory;
 3. on resume, load the checkpoint, verify its integrity and that it belongs to this run, and that
    ``total_frames`` is not below the frames already done;
 4. only then touch files: remove stale temporary files, write ``config.yaml`` and the provenance
@@ -22,6 +24,7 @@ import dataclasses
 import logging
 import os
 import random
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +42,7 @@ from rlkit.errors import (
     CheckpointMismatchError,
     ConfigError,
     EnvError,
+    MissingCheckpointError,
     RlkitError,
     RunDirError,
     failure_line,
@@ -53,8 +57,10 @@ from rlkit.factories import (
     start_logger_backends,
 )
 from rlkit.registry import get_algorithm
-from rlkit.rundir import COMMIT_NAME, RunDir
+from rlkit.rundir import CLOSED_NAME, COMMIT_NAME, RunDir, resume_override
 from rlkit.trainers import Trainer, TrainerCallback, read_metrics_csv
+from rlkit.trainers.episodes import EpisodeRecorder, read_episodes
+from rlkit.trainers.loggers import CSVLogger, DamagedCSVError
 from rlkit.trainers.multiseed import MultiSeedTrainer
 from rlkit.trainers.checkpoint import (
     LAST_NAME,
@@ -66,14 +72,19 @@ from rlkit.trainers.checkpoint import (
 )
 from rlkit.utils.io import atomic_write
 
-__all__ = ["CONFIG_FILE", "LOG_FILE", "PROVENANCE_DIR", "config_summary", "load_run_config", "preflight", "run",
-           "run_dir_of", "run_log", "seed_everything"]
+__all__ = ["CLOSED_FILE", "CONFIG_FILE", "LOG_FILE", "PROVENANCE_DIR", "check_resume_target", "config_summary",
+           "load_run_config", "preflight", "run", "run_dir_of", "run_log", "seed_everything"]
 
 CONFIG_FILE = COMMIT_NAME  # the saved config; its creation commits a fresh start
 #: Where a start records how it was launched: the first start in it, resume ``k`` in ``resume_<k>/``.
 PROVENANCE_DIR = ".hydra"
 #: The run's log in its directory (Hydra's job logging writes the same file, see run_log).
 LOG_FILE = "train.log"
+#: Written when a run's training ends with its closing evaluation done (``<frames>`` and a newline;
+#: removed when a resume starts changing the run): what tells a complete run without ``metrics.csv``.
+CLOSED_FILE = CLOSED_NAME
+#: The folder a rewinding resume moves the later checkpoints into (``checkpoints/abandoned_<k>``).
+_ABANDONED = re.compile(r"abandoned_(\d+)")
 #: The format of train.log's lines, as conf/hydra/job_logging/rlkit.yaml writes them.
 LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
 
@@ -193,11 +204,81 @@ def seed_everything(seed: int) -> None:
 
 def run_dir_of(resume: str | os.PathLike[str]) -> Path:
     """The run directory of ``resume``: the directory itself, or the run a checkpoint file belongs to
-    (``<run>/checkpoints/<file>``, or ``<run>/<file>``)."""
+    (``<run>/checkpoints/<file>``, ``<run>/checkpoints/abandoned_<k>/<file>`` or ``<run>/<file>``)."""
     path = Path(resume)
     if path.is_file():
-        return path.parent.parent if path.parent.name == "checkpoints" else path.parent
+        folder = path.parent
+        if _ABANDONED.fullmatch(folder.name) and folder.parent.name == "checkpoints":
+            return folder.parent.parent
+        return folder.parent if folder.name == "checkpoints" else folder
     return path
+
+
+def check_resume_target(resume: str | os.PathLike[str]) -> None:
+    """Refuses a ``resume=`` that names a file which is not a checkpoint (checkpoints are the ``.pt``
+    files in ``<run>/checkpoints/``), or a checkpoint of a branch given up (``<run>/checkpoints/
+    abandoned_<k>/``, see :func:`~rlkit.trainers.checkpoint.set_aside_later_checkpoints`): the run's
+    CSVs were cut back to the snapshot that resume ``k`` rewound to and hold the branch kept, so the
+    given-up one cannot continue in that run; it can be evaluated or exported.
+
+    Raises:
+        MissingCheckpointError: a file that is not a checkpoint.
+        RunDirError: a checkpoint (or the folder) of an abandoned branch.
+
+    Examples:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from rlkit.run import check_resume_target
+        >>> note = Path(tempfile.mkdtemp()) / "notes.txt"
+        >>> _ = note.write_text("not a checkpoint")
+        >>> try:
+        ...     check_resume_target(note)
+        ... except FileNotFoundError as err:
+        ...     print(str(err).split(": ", 1)[1].split(" (")[0].removeprefix(str(note)))
+         is not a checkpoint
+    """
+    path = Path(resume)
+    folder = path.parent if path.is_file() else path
+    branch = _ABANDONED.fullmatch(folder.name)
+    if branch and folder.parent.name == "checkpoints" and (path.is_dir() or path.suffix == ".pt"):
+        run_dir = folder.parent.parent
+        raise RunDirError(
+            f"cannot resume: {path} is {'in ' if path.is_file() else ''}a branch given up when resume "
+            f"{branch.group(1)} of the run in {run_dir} rewound it to an earlier snapshot; the run's CSVs hold the "
+            f"branch kept, so this one cannot continue there: evaluate or export it (python evaluate.py run={run_dir} "
+            f"checkpoint={folder.name}/{path.name if path.is_file() else '<file>.pt'}), or continue the run's own "
+            f"branch with {resume_override(run_dir)}"
+        )
+    if path.is_file() and path.suffix != ".pt":
+        owner = run_dir_of(path)
+        hint = f"; the run in {owner}: {resume_override(owner)}" if (owner / CONFIG_FILE).is_file() else ""
+        raise MissingCheckpointError(
+            f"cannot resume: {path} is not a checkpoint (checkpoints are the .pt files in <run dir>/checkpoints/): "
+            f"give resume=<run dir> or resume=<run dir>/checkpoints/<file>.pt{hint}"
+        )
+
+
+def _check_run_files(run_dir: Path) -> None:
+    """Reads every CSV a resume of ``run_dir`` reads back (``metrics.csv`` and ``episodes.csv``, the
+    run's and each seed's of a multi-seed run) and refuses a damaged one, before the resume claims
+    the run or changes any file.
+
+    Raises:
+        RunDirError: naming the file, the line and what is wrong.
+    """
+    folders = [run_dir, *sorted(p for p in run_dir.glob("seed_*") if p.is_dir())]
+    for folder in folders:
+        for path, read in ((folder / CSVLogger.FILENAME, read_metrics_csv),
+                           (folder / EpisodeRecorder.FILENAME, read_episodes)):
+            if not path.is_file():
+                continue
+            try:
+                read(path)
+            except DamagedCSVError as err:
+                raise RunDirError(f"cannot resume: {err}; the file is damaged: repair that line (or restore the "
+                                  "file from a copy) and resume again, the run's files are unchanged") from None
+            except OSError as err:
+                raise RunDirError(f"cannot resume: {path} cannot be read ({failure_line(err)})") from None
 
 
 def load_run_config(run_dir: str | os.PathLike, overrides: list[str] | None = None, *,
@@ -444,7 +525,7 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike, *, overrides: list[str] 
                 trainer.close()
                 held.abandon()
                 raise
-            return _fit(trainer)
+            return _fit(trainer, output_dir)
     finally:
         held.release()
 
@@ -452,6 +533,7 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike, *, overrides: list[str] 
 def _resume(cfg: DictConfig, run_dir: Path, overrides: list[str] | None,
             provenance: Mapping[str, str] | None, console: dict[str, Any],
             callbacks: Sequence[TrainerCallback] = ()) -> dict:
+    check_resume_target(cfg.resume)
     named = run_dir_of(cfg.resume)
     if named.resolve() != run_dir.resolve():
         raise RunDirError(
@@ -459,6 +541,7 @@ def _resume(cfg: DictConfig, run_dir: Path, overrides: list[str] | None,
             "resumed run continues in its own directory (do not set hydra.run.dir with resume=)"
         )
     checkpoint = find_checkpoint(cfg.resume)
+    _check_run_files(run_dir)  # (before the claim: a damaged CSV leaves even the lock file untouched)
     held = RunDir.claim(run_dir, fresh=False)
     try:
         verified = _verify_resume(run_dir, overrides, checkpoint, callbacks)
@@ -477,7 +560,8 @@ def _resume(cfg: DictConfig, run_dir: Path, overrides: list[str] | None,
     try:
         with run_log(run_dir):
             try:
-                # Verified: from here on the run's files change.
+                # Verified: from here on the run's files change; the run is no longer closed.
+                (run_dir / CLOSED_FILE).unlink(missing_ok=True)
                 stale = held.remove_stale_temp_files()
                 segment = _next_segment(run_dir)
                 # From an earlier snapshot: the later checkpoints belong to the branch given up, and a
@@ -512,7 +596,7 @@ def _resume(cfg: DictConfig, run_dir: Path, overrides: list[str] | None,
             except BaseException:
                 trainer.close()
                 raise
-            return _fit(trainer)
+            return _fit(trainer, run_dir)
     finally:
         held.release()
 
@@ -576,11 +660,14 @@ def _restored_numbers(values: dict[str, Any], settings: Settings) -> dict[str, A
     return out
 
 
-def _check_trained_with(state: dict, now: dict[str, Any], run_dir: Path, settings: Settings) -> None:
-    """Refuses a run whose ``config.yaml`` gives a restored key another value than the checkpoint
-    recorded (the file was edited: the checkpoint's value would be used while the file says
-    otherwise). A checkpoint of an older rlkit recorded none, or a number given as a string as that
-    string (compared as the number ``settings`` holds)."""
+def _check_trained_with(state: dict, now: dict[str, Any], run_dir: Path, settings: Settings,
+                        checkpoint: Path) -> None:
+    """Refuses a checkpoint that recorded another value of a restored key than the run's
+    ``config.yaml`` gives (the checkpoint's value would be used while the file says otherwise). The
+    message blames the one of the two changed last (:func:`_changed_after`): a ``config.yaml``
+    edited by hand (``ConfigError``), or another run's checkpoint put in this run
+    (``CheckpointMismatchError``). A checkpoint of an older rlkit recorded none, or a number given as
+    a string as that string (compared as the number ``settings`` holds)."""
     trained = state.get("restored_config")
     if not isinstance(trained, dict):
         return
@@ -588,9 +675,25 @@ def _check_trained_with(state: dict, now: dict[str, Any], run_dir: Path, setting
     differs = _first_difference(trained, {key: value for key, value in now.items() if key in trained})
     if differs is not None:
         name, old, new = differs
-        raise ConfigError(f"{run_dir / CONFIG_FILE} has {name}={new!r}, but the run trained with {old!r}, which the "
-                          f"checkpoint restores: was the file edited? put {old!r} back, or start a new run for another "
-                          "value")
+        if _changed_after(run_dir / CONFIG_FILE, checkpoint):
+            raise ConfigError(f"{run_dir / CONFIG_FILE} has {name}={new!r}, but the run trained with {old!r}, which "
+                              f"the checkpoint restores: was the file edited? put {old!r} back, or start a new run "
+                              "for another value")
+        raise CheckpointMismatchError(
+            f"{checkpoint} looks like another run's: it was saved with {name}={old!r}, but this run's "
+            f"{CONFIG_FILE} has {name}={new!r}; resume the run it belongs to, or put this run's own checkpoint back "
+            f"(or, had {CONFIG_FILE} been edited, put {name}={old!r} back in it)"
+        )
+
+
+def _changed_after(path: Path, other: Path) -> bool:
+    """Whether ``path`` was last modified after ``other`` (False when either cannot be read): of a
+    ``config.yaml`` and a checkpoint that disagree, the one modified last is taken for the one that
+    was changed (put there by hand); the message says so, and both cases are refused."""
+    try:
+        return path.stat().st_mtime_ns > other.stat().st_mtime_ns
+    except OSError:
+        return False
 
 
 def _first_difference(before: dict[str, Any], after: dict[str, Any]) -> tuple[str, Any, Any] | None:
@@ -664,7 +767,7 @@ def _verify_resume(run_dir: Path, overrides: list[str] | None, checkpoint: Path,
             trainer.load_state_dict(state)
         except CheckpointError as err:
             raise type(err)(f"{checkpoint} does not belong to this run: {err}") from err
-        _check_trained_with(state, restored_values(saved, settings), run_dir, settings)  # (the file, not the line)
+        _check_trained_with(state, restored_values(saved, settings), run_dir, settings, checkpoint)  # (the file)
         # The collector takes whole batches: a budget the last batch passed ends where this run ended.
         batch = trainer.collector.frames_per_batch
         if total <= done - batch:
@@ -701,8 +804,8 @@ def closed_at_checkpoint(run_dir: Path, state: dict) -> bool:
     """Whether the closing row of a run whose end was pending at the checkpoint ``state`` was written:
     its ``metrics.csv`` (each running seed's, for a multi-seed run) holds a row after the checkpoint's
     rows, at its frame. A run's last checkpoint is saved before its closing evaluation and row, so a
-    run stopped in between has no such row, and its resume finishes it. False without a
-    ``metrics.csv`` (``logger=none``) to tell."""
+    run stopped in between has no such row, and its resume finishes it. Without a ``metrics.csv``
+    (``logger=none``), the run's own record of where it closed tells (:data:`CLOSED_FILE`)."""
     frames = int(state["frames"])
     if "outputs" in state:  # a multi-seed run: each seed's directory
         places = [(run_dir / f"seed_{out['seed']}", int(out["log_rows"])) for out in state["outputs"]
@@ -712,18 +815,34 @@ def closed_at_checkpoint(run_dir: Path, state: dict) -> bool:
     for folder, kept in places:
         try:
             rows = read_metrics_csv(folder)
-        except (OSError, ValueError, KeyError):  # none, or unreadable: the resume itself deals with it
+        except FileNotFoundError:  # no metrics.csv (logger=none)
+            return _closed_at(run_dir) == frames
+        except (OSError, ValueError, KeyError):  # unreadable: the resume itself deals with it
             return False
         if len(rows) <= kept or rows[kept]["step"] != frames:
             return False
     return bool(places)
 
 
-def _fit(trainer) -> dict:
+def _closed_at(run_dir: Path) -> int | None:
+    """The frames at which the run's training last ended with its closing evaluation done
+    (:data:`CLOSED_FILE`); None when it has not (or the record is unreadable: then the CSVs tell)."""
     try:
-        return trainer.fit()  # (which logs the end: its reason, frames, wall time, final metrics)
+        return int((run_dir / CLOSED_FILE).read_text(encoding="utf-8").strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _fit(trainer, run_dir: Path) -> dict:
+    """Trains; once training ended with its closing evaluation, records that (:data:`CLOSED_FILE`):
+    a resume of the run then knows it is complete, with or without ``metrics.csv``."""
+    try:
+        metrics = trainer.fit()  # (which logs the end: its reason, frames, wall time, final metrics)
     finally:
         trainer.close()
+    with atomic_write(run_dir / CLOSED_FILE) as f:
+        f.write(f"{int(trainer.frames)}\n")
+    return metrics
 
 
 def _saved_config(cfg: DictConfig, settings: Settings) -> dict:

@@ -30,10 +30,13 @@ from types import TracebackType
 from rlkit.errors import ConfigError, RunDirBusyError, RunDirError
 from rlkit.utils.io import atomic_write_target
 
-__all__ = ["COMMIT_NAME", "LOCK_NAME", "RunDir", "check_fresh_run_dir", "check_outside_run_files", "foreign_contents",
+__all__ = ["CLOSED_NAME", "COMMIT_NAME", "LOCK_NAME", "RunDir", "check_fresh_run_dir", "check_outside_run_files", "foreign_contents",
            "lock_holder", "override_value", "quoted", "resume_hint", "resume_override"]
 
 LOCK_NAME = ".rlkit.lock"
+#: Written when a run's training ended with its closing evaluation done (``rlkit.run.CLOSED_FILE``):
+#: rlkit's bookkeeping, not named among a directory's contents in messages.
+CLOSED_NAME = ".rlkit.closed"
 # Files a start may find in a directory it is given and still call it fresh: its own lock file (left
 # by an earlier start) and the log file Hydra's job logging may have opened before the run began.
 _FRESH_OK = frozenset({LOCK_NAME, "train.log"})
@@ -293,17 +296,18 @@ def check_fresh_run_dir(run_dir: str | os.PathLike[str], *, locked_before: bool 
         raise RunDirError(f"the run directory {str(run_dir)!r} is a file; give a new directory")
     entries = sorted((p for p in run_dir.iterdir() if p.name not in _FRESH_OK), key=lambda p: p.name)
     found = [p.name for p in entries]
+    shown = [name for name in found if name != CLOSED_NAME] or found
     locked = (run_dir / LOCK_NAME).is_file() if locked_before is None else locked_before
     interrupted = locked and all(_start_artefact(p) for p in entries)
     if not found or (interrupted and not (run_dir / COMMIT_NAME).exists()):
         return  # empty, or an interrupted start (cleared by RunDir.claim)
     if (run_dir / COMMIT_NAME).exists():
         raise RunDirError(
-            f"{run_dir} already holds a run ({', '.join(found[:6])}); continue it with {resume_hint(run_dir)}, "
+            f"{run_dir} already holds a run ({', '.join(shown[:6])}); continue it with {resume_hint(run_dir)}, "
             "or start the new run in another directory (hydra.run.dir=...)"
         )
     raise RunDirError(
-        f"{run_dir} is not empty ({', '.join(found[:6])}{', ...' if len(found) > 6 else ''}); a new run "
+        f"{run_dir} is not empty ({', '.join(shown[:6])}{', ...' if len(shown) > 6 else ''}); a new run "
         "needs a new or empty directory (hydra.run.dir=...)"
     )
 

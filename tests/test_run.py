@@ -842,3 +842,129 @@ def test_rlkit_train_takes_callbacks_and_refuses_hydra_s_run_dir(tmp_path):
         with pytest.raises(ConfigError, match=r"rlkit.train writes the run into output_dir="):
             rlkit.train({**common, **mapping}, output_dir=tmp_path / "other")
     assert not (tmp_path / "other").exists()
+
+
+# -- a resume reads the run's files before it touches any (README "Resume") -------------------------
+def _lock_as_trained(run_dir: Path) -> Path:
+    """The run's lock file with bytes and times of its own, which a claim would change."""
+    lock = run_dir / ".rlkit.lock"
+    lock.write_bytes(b"pid 1 on the machine that trained it\n")
+    os.utime(lock, ns=(1_600_000_000_000_000_000, 1_600_000_000_000_000_000))
+    return lock
+
+
+def _damage(path: Path, line: int, edit) -> None:
+    lines = path.read_text().splitlines()
+    lines[line - 1] = edit(lines[line - 1])
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize(("name", "line", "edit", "message"), [
+    ("episodes.csv", 5, lambda _: "12x,oops", r"episodes\.csv line 5: frame '12x' is not an integer"),
+    ("episodes.csv", 3, lambda text: text.rsplit(",", 1)[0], r"episodes\.csv line 3: it has 2 cells, the header has 3"),
+    ("metrics.csv", 1, lambda text: "S" + text[1:], r"metrics\.csv line 1: the header starts with 'Step', expected "
+                                                     r"'step'"),
+    ("metrics.csv", 4, lambda text: ",".join([*text.split(",")[:2], "abc", *text.split(",")[3:]]),
+     r"metrics\.csv line 4: \w+ 'abc' is not a number"),
+], ids=["episodes-row", "episodes-cells", "metrics-header", "metrics-cell"])
+def test_a_damaged_csv_is_refused_in_one_line_before_any_file_changes(finished, name, line, edit, message):
+    """A damaged row failed with a traceback (ValueError: invalid literal for int() ... '12x') after
+    metrics.csv had been cut back and the lock file rewritten; a renamed header said 'choose another
+    run_dir'. Both CSVs are read before the run is claimed: the lock file keeps its bytes and times."""
+    _damage(finished / name, line, edit)
+    lock = _lock_as_trained(finished)
+    before = snapshot(finished)
+    with pytest.raises(RunDirError, match=rf"^cannot resume: .*{message}; the file is damaged: repair that line"):
+        resume(finished, "total_frames=1200")
+    assert snapshot(finished) == before
+    assert lock.stat().st_mtime_ns == 1_600_000_000_000_000_000
+
+
+@pytest.mark.parametrize("num_seeds", [1, 2])
+def test_a_complete_run_without_metrics_csv_is_refused_and_changes_nothing(tmp_path, num_seeds):
+    """With logger=none nothing told that the closing evaluation was done: a resume of a complete run
+    redid it, added .hydra/resume_1/, rewrote last.pt and appended to train.log. The run records
+    where it closed (.rlkit.closed); a resume that extends it clears that until it closes again."""
+    run_dir = tmp_path / "run"
+    train(run_dir, ALGO["dqn"] + TINY + ["total_frames=600", "logger=none", f"num_seeds={num_seeds}"])
+    assert not list(run_dir.rglob("metrics.csv"))
+    before = snapshot(run_dir)
+    with pytest.raises(RunDirError, match=r"is complete: 600 frames of total_frames=600, its closing evaluation done"):
+        resume(run_dir)
+    assert snapshot(run_dir) == before
+    resume(run_dir, "total_frames=800")
+    assert (run_dir / ".rlkit.closed").read_text() == "800\n"
+    with pytest.raises(RunDirError, match=r"is complete: 800 frames of total_frames=800"):
+        resume(run_dir)
+
+
+def test_a_resume_that_fails_after_its_checks_leaves_the_run_not_closed(tmp_path, monkeypatch):
+    """The record of a closed run goes once a resume starts changing the run: a crash before the new
+    closing evaluation must leave it to be finished by the next resume, not taken as complete."""
+    from rlkit.trainers import Trainer
+
+    run_dir = tmp_path / "run"
+    train(run_dir, ALGO["dqn"] + TINY + ["total_frames=600", "logger=none"])
+
+    def crash(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "fit", crash)
+    with pytest.raises(KeyboardInterrupt):
+        resume(run_dir, "total_frames=800")
+    assert not (run_dir / ".rlkit.closed").exists()
+
+
+def test_a_checkpoint_of_an_abandoned_branch_is_refused_saying_what_to_do(finished):
+    """It was refused as '.../abandoned_1/config.yaml does not exist (is .../abandoned_1 an rlkit run
+    directory?)'. The run's CSVs hold the branch kept, so the given-up one cannot continue there."""
+    from rlkit.run import run_dir_of
+
+    aside = finished / "checkpoints" / "abandoned_1"
+    aside.mkdir()
+    shutil.copy(finished / "checkpoints" / "last.pt", aside / "step_800.pt")
+    before = snapshot(finished)
+    for given, shown in ((aside / "step_800.pt", "abandoned_1/step_800.pt"), (aside, "abandoned_1/<file>.pt")):
+        args = [f"resume={given}", "total_frames=1200"]
+        with pytest.raises(RunDirError, match=rf"^cannot resume: {given} is (in )?a branch given up when resume 1 of "
+                                              rf"the run in {finished} rewound it .*python evaluate\.py run={finished} "
+                                              rf"checkpoint={re.escape(shown)}\), or continue the run's own branch "
+                                              rf"with resume={finished}$"):
+            run(compose_cfg(args), finished, overrides=args)
+    assert snapshot(finished) == before
+    assert run_dir_of(aside / "step_800.pt") == finished  # (evaluate.py run=<that file> finds its run)
+
+
+def test_a_file_that_is_not_a_checkpoint_is_refused_as_such(tmp_path, finished, capsys):
+    """It was refused as '<its folder>/config.yaml does not exist (is <its folder> an rlkit run
+    directory?)'; train.py refuses it before Hydra composes anything."""
+    from rlkit.cli import resume_group_overrides
+    from rlkit.errors import MissingCheckpointError
+
+    note = tmp_path / "afile.txt"
+    note.write_text("notes\n")
+    args = [f"resume={note}"]
+    with pytest.raises(MissingCheckpointError, match=rf"^cannot resume: {note} is not a checkpoint \(checkpoints are "
+                                                     r"the \.pt files in <run dir>/checkpoints/\)"):
+        run(compose_cfg(args), tmp_path, overrides=args)
+    with pytest.raises(SystemExit) as exit_status:
+        resume_group_overrides([f"resume={finished / 'config.yaml'}"])
+    assert exit_status.value.code == 2
+    assert capsys.readouterr().err == (f"rlkit: cannot resume: {finished / 'config.yaml'} is not a checkpoint "
+                                       "(checkpoints are the .pt files in <run dir>/checkpoints/): give "
+                                       "resume=<run dir> or resume=<run dir>/checkpoints/<file>.pt; the run in "
+                                       f"{finished}: resume={finished}\n")
+
+
+def test_another_run_s_checkpoint_is_named_as_such_not_as_an_edited_config(tmp_path, finished):
+    """A seed-1 last.pt put in a seed-0 run was reported as 'config.yaml has seed=0 ... was the file
+    edited?'."""
+    other = tmp_path / "seed1"
+    train(other, ALGO["dqn"] + TINY + ["total_frames=400", "seed=1"])
+    shutil.copy(other / "checkpoints" / "last.pt", finished / "checkpoints" / "last.pt")
+    before = snapshot(finished)
+    with pytest.raises(CheckpointMismatchError, match=r"last\.pt looks like another run's: it was saved with seed=1, "
+                                                      r"but this run's config\.yaml has seed=0; resume the run it "
+                                                      r"belongs to, or put this run's own checkpoint back"):
+        resume(finished, "total_frames=1200")
+    assert snapshot(finished) == before

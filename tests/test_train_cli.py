@@ -592,3 +592,97 @@ def test_an_experiment_that_chooses_no_algorithm_takes_any_algo(tmp_path):
         "experiment=tuned_dqn is made for algo=dqn")
     assert _experiment_algo_problem(conf, "config", ["experiment=a2c_cartpole", "algo=dqn"]).startswith(
         "experiment=a2c_cartpole is made for algo=a2c")
+
+
+@pytest.mark.parametrize("failing", ["periodic", "frame 0"])
+def test_a_full_disk_is_refused_in_one_line_naming_the_file_the_space_and_what_to_do(cli, tmp_path, monkeypatch,
+                                                                                       failing):
+    """A full disk gave a 40-line Hydra traceback ending in torch's `RuntimeError: [enforce fail at
+    inline_container.cc:672] . unexpected pos 203520 vs 203408`."""
+    import errno
+
+    import torch
+
+    save, saves = torch.save, []
+
+    def disk_fills_up(obj, f, *args, **kwargs):
+        saves.append(obj["frames"])
+        if obj["frames"] > 0 or failing == "frame 0":
+            try:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            except OSError:
+                raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 203520 vs 203408")
+        return save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", disk_fills_up)
+    run_dir = tmp_path / "runs" / "one"
+    line = cli("total_frames=300", "trainer.checkpoint_interval=100", f"hydra.run.dir={run_dir}")
+    last = run_dir / "checkpoints" / "last.pt"
+    if failing == "frame 0":
+        assert re.fullmatch(rf"rlkit: no space left on the device writing {re.escape(str(last))} \(.+ free\); the run "
+                            r"had not started, and nothing of it was kept; free some space and start it again", line)
+        assert not run_dir.exists()  # (the start was undone)
+        return
+    assert re.fullmatch(rf"rlkit: no space left on the device writing {re.escape(str(last))} \(.+ free\); the last good "
+                        rf"checkpoint is {re.escape(str(last))}; free some space and resume with: python train.py "
+                        rf"resume={re.escape(str(run_dir))}", line), line
+    monkeypatch.undo()
+    assert load_checkpoint(last)["frames"] == 0
+    assert sorted(p.name for p in last.parent.iterdir()) == ["last.pt"]
+    end = (run_dir / "train.log").read_text().splitlines()[-1]
+    assert "end: failed at" in end and "no space left on the device writing" in end, end
+
+
+@pytest.mark.parametrize("script", ["train.py", "evaluate.py", "export.py"])
+@pytest.mark.parametrize("during", ["the imports", "the command line's check"])
+def test_ctrl_c_before_a_script_starts_ends_in_one_line(tmp_path, monkeypatch, capsys, script, during):
+    """Ctrl-C in the first seconds (imports, argument checks) printed a KeyboardInterrupt traceback
+    of 38 to 72 lines."""
+    import builtins
+    import runpy
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    if during == "the imports":
+        real_import = builtins.__import__
+
+        def importing(name, *args, **kwargs):
+            if name == "hydra":
+                raise KeyboardInterrupt
+            return real_import(name, *args, **kwargs)
+
+        monkeypatch.setattr(builtins, "__import__", importing)
+    else:
+        monkeypatch.setattr(cli_module, "prepare_argv", interrupted)
+    monkeypatch.setattr(sys, "argv", [script, "run=x"])
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as info:
+        try:
+            runpy.run_path(str(Path(TRAIN).with_name(script)), run_name="__main__")
+        except KeyboardInterrupt:  # (what ends in the traceback)
+            pytest.fail(f"{script} let the KeyboardInterrupt through")
+    assert info.value.code == 130
+    assert capsys.readouterr().err.strip() == f"rlkit: {script} interrupted before it started; nothing was written"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGHUP on this platform")
+def test_sighup_checkpoints_and_exits_129(tmp_path):
+    """Closing the terminal ended the run with status 129 and no checkpoint nor end: line."""
+    run_dir = tmp_path / "run"
+    proc = start(["total_frames=1000000", "algo.learning_starts=100", "algo.batch_size=32",
+                  "trainer.log_interval=100", "trainer.eval_interval=0", "trainer.progress=false",
+                  f"hydra.run.dir={run_dir}"], tmp_path)
+    deadline = time.monotonic() + 90
+    while not ((run_dir / "metrics.csv").is_file() and read_metrics_csv(run_dir)):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGHUP)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 129, err
+    assert "training interrupted by SIGHUP; checkpoint written to" in err
+    assert f"resume with: python train.py resume={run_dir}" in err
+    frames = load_checkpoint(run_dir / "checkpoints" / "last.pt")["frames"]
+    assert 100 <= frames < 1_000_000
+    assert f"end: interrupted at {frames} frames" in (run_dir / "train.log").read_text()

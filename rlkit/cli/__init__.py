@@ -26,7 +26,7 @@ module per concern:
 The names of the former module ``rlkit/cli.py`` are imported here, so ``rlkit.cli.<name>`` keeps working.
 
 Refusals end the process with ``rlkit: <message>`` on stderr and exit status 2; an interrupt
-(Ctrl-C, SIGTERM) with a checkpoint and status 128 + the signal number.
+(Ctrl-C, SIGTERM, SIGHUP) with a checkpoint and status 128 + the signal number.
 """
 from __future__ import annotations
 

@@ -10,8 +10,10 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from rlkit.builders import GROUP_KEYS
+from rlkit.cli.base import refuse
+from rlkit.errors import RlkitError
 from rlkit.rundir import override_value, quoted
-from rlkit.run import CONFIG_FILE, PROVENANCE_DIR, run_dir_of
+from rlkit.run import CONFIG_FILE, PROVENANCE_DIR, check_resume_target, run_dir_of
 
 
 def _env_group_of(conf_dir: Path, env: dict) -> str:
@@ -82,7 +84,8 @@ def resume_group_overrides(args: list[str], conf_dir: Path | None = None) -> lis
     (``resume=<a2c run> algo.n_steps=10``) would fail. The run's ``hydra.searchpath``
     (:func:`run_searchpath`) comes too, unless ``args`` gives one: a group of the user's own (an
     algorithm added outside the package) is found where it was. Returns ``[]`` when there is no
-    ``resume``.
+    ``resume``. A ``resume`` that names a file which is not a checkpoint, or a checkpoint of an
+    abandoned branch (:func:`~rlkit.run.check_resume_target`), is refused here, in one line.
 
     Examples:
         >>> from rlkit.cli import resume_group_overrides
@@ -93,6 +96,10 @@ def resume_group_overrides(args: list[str], conf_dir: Path | None = None) -> lis
     resume = override_value(values.get("resume", ""))
     if not resume or resume == "null":
         return []
+    try:
+        check_resume_target(resume)
+    except RlkitError as err:
+        refuse(err)
     choices = run_group_choices(resume, conf_dir)
     groups = [f"{group}={choices[group]}" for group in GROUP_KEYS if group not in values and group in choices]
     searchpath = run_searchpath(resume)

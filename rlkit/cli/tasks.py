@@ -21,6 +21,7 @@ from rlkit.cli.resume import run_group_choices
 from rlkit.errors import ConfigError, RlkitError
 from rlkit.rundir import resume_hint
 from rlkit.run import CONFIG_FILE, run
+from rlkit.trainers.checkpoint import NoSpaceError
 from rlkit.trainers.evaluator import return_label
 
 
@@ -71,9 +72,12 @@ def train_task(cfg: DictConfig) -> float | None:
             failed.mkdir(parents=True, exist_ok=True)
             (failed / f"{int(hc.job.num)}").write_text(f"{run_dir}: {describe(err)}\n")
             return None
+        if isinstance(err, NoSpaceError):
+            refuse(_no_space_advice(err, Path(run_dir)))
         refuse(err)
     except TrainingInterrupted as stop:
-        print(f"{prefix}{stop}\nresume with: python train.py {resume_hint(run_dir)}", file=sys.stderr)
+        with contextlib.suppress(OSError):  # (SIGHUP: the terminal may be gone; the status still tells)
+            print(f"{prefix}{stop}\nresume with: python train.py {resume_hint(run_dir)}", file=sys.stderr)
         raise SystemExit(128 + stop.signum) from None
     except KeyboardInterrupt:  # not a checkpointed stop: while the run is built or checked, or a second Ctrl-C
         if cfg.get("resume") or (Path(run_dir) / CONFIG_FILE).is_file():  # (a started run can be resumed)
@@ -89,6 +93,15 @@ def train_task(cfg: DictConfig) -> float | None:
         return sum(values) / len(values) if values else None  # a sweep's objective: the seeds' mean
     print(f"done: {prefix}{label} {_shown(result.get('eval_return'))} | run dir {run_dir}", file=sys.stderr)
     return result.get("eval_return")
+
+
+def _no_space_advice(err: NoSpaceError, run_dir: Path) -> str:
+    """The refusal of a run whose checkpoint found no space on its device: the file, the space free,
+    the last good checkpoint, and how to go on (resume the run, or, when its first checkpoint failed
+    and its start was undone, start it again)."""
+    if (run_dir / CONFIG_FILE).is_file():  # (a started run: resumable from its last good checkpoint)
+        return f"{err}; free some space and resume with: python train.py {resume_hint(run_dir)}"
+    return f"{err}; the run had not started, and nothing of it was kept; free some space and start it again"
 
 
 def _return_label(run_dir: Path, cfg: DictConfig) -> str:

@@ -20,20 +20,23 @@ keeps corruption apart from the refusal of a file that would run code
 """
 from __future__ import annotations
 
+import errno
 import os
 import random
 import re
+import shutil
 import warnings
 import zipfile
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 import numpy as np
 import torch
 
-from rlkit.errors import CheckpointError, CorruptCheckpointError, MissingCheckpointError, UnsafeCheckpointError
+from rlkit.errors import (CheckpointError, CorruptCheckpointError, MissingCheckpointError, ResourceError,
+                          UnsafeCheckpointError)
 from rlkit.rundir import resume_override
 from rlkit.utils.io import atomic_write
 
@@ -47,6 +50,7 @@ __all__ = [
     "find_checkpoint",
     "named_checkpoint",
     "load_checkpoint",
+    "NoSpaceError",
     "rng_state",
     "save_checkpoint",
     "save_run_checkpoint",
@@ -121,6 +125,8 @@ def save_checkpoint(path: str | os.PathLike[str], state: Mapping[str, Any]) -> P
         TypeError: a value or key ``torch.load(weights_only=True)`` would refuse; the message gives
             its key path, e.g. ``state['optimizer']['state'][0]``.
         ValueError: ``state["format_version"]`` is present and is not :data:`FORMAT_VERSION`.
+        NoSpaceError: no space left on the device (or the disk quota used up): torch reports that as a
+            ``RuntimeError`` that does not say so; the message names the file and the space free.
 
     Examples:
         >>> import tempfile
@@ -146,9 +152,106 @@ def save_checkpoint(path: str | os.PathLike[str], state: Mapping[str, Any]) -> P
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path, "wb") as f, _record_checksums():
-        torch.save(payload, f)
+    written = _WriteRecorder(None)
+    try:
+        with atomic_write(path, "wb") as f, _record_checksums():
+            written = _WriteRecorder(f)
+            torch.save(payload, cast(IO[bytes], written))  # (torch calls its write and flush only)
+    except (OSError, RuntimeError) as err:  # (the temporary file is gone, the previous file untouched)
+        if _out_of_space(err, written, path.parent):
+            raise NoSpaceError(path, _free_bytes(path.parent)) from err
+        raise
     return path
+
+
+#: The errors of a write that found no space: the device is full (``ENOSPC``), or a disk quota is
+#: used up (``EDQUOT``, where the platform has it).
+_NO_SPACE = frozenset(code for code in (errno.ENOSPC, getattr(errno, "EDQUOT", None)) if code is not None)
+
+
+class NoSpaceError(ResourceError):
+    """A checkpoint could not be written: no space left on its device (or the disk quota is used up).
+    The temporary file was removed and a previous file at ``path`` is untouched.
+
+    Attributes:
+        path: the checkpoint that was being written.
+        free: the bytes free on its device afterwards (None when that cannot be read).
+        good: the last good checkpoint (None: not known, or none), named in the message when given.
+
+    Examples:
+        >>> from rlkit.trainers.checkpoint import NoSpaceError
+        >>> print(NoSpaceError("run/checkpoints/last.pt", 12_288, good="run/checkpoints/last.pt"))
+        no space left on the device writing run/checkpoints/last.pt (12.0 KiB free); the last good checkpoint is run/checkpoints/last.pt
+    """
+
+    def __init__(self, path: str | os.PathLike[str], free: int | None, good: str | os.PathLike[str] | None = None):
+        self.path, self.free, self.good = Path(path), free, good
+        room = f"{byte_size(free)} free" if free is not None else "free space unknown"
+        last = f"; the last good checkpoint is {good}" if good is not None else ""
+        super().__init__(f"no space left on the device writing {path} ({room}){last}")
+
+
+def byte_size(count: int) -> str:
+    """``count`` bytes in the unit a person reads (binary prefixes, three digits).
+
+    Examples:
+        >>> from rlkit.trainers.checkpoint import byte_size
+        >>> byte_size(0), byte_size(1000), byte_size(12_288), byte_size(5 * 2**30)
+        ('0 bytes', '1000 bytes', '12.0 KiB', '5.00 GiB')
+    """
+    if count < 1024:
+        return f"{count} bytes"
+    value, unit = float(count), "bytes"
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        value /= 1024
+        if value < 1024:
+            break
+    decimals = 2 if value < 10 else 1 if value < 100 else 0
+    return f"{value:.{decimals}f} {unit}"
+
+
+class _WriteRecorder:
+    """The file ``torch.save`` writes through: keeps the ``OSError`` a write raised. torch's writer
+    reports a failed write of a file object as its own ``RuntimeError`` (``unexpected pos ...``),
+    which does not say that the disk is full."""
+
+    def __init__(self, file: Any) -> None:
+        self._file = file
+        self.error: OSError | None = None
+
+    def write(self, data: Any) -> int:
+        try:
+            return self._file.write(data)
+        except OSError as err:
+            self.error = err
+            raise
+
+    def flush(self) -> None:
+        self._file.flush()
+
+
+def _out_of_space(err: BaseException, written: _WriteRecorder, directory: Path) -> bool:
+    """Whether the failed write ``err`` found no space: an ``ENOSPC`` / ``EDQUOT`` error raised by a
+    write (``written.error``) or anywhere in the chain of ``err``'s causes."""
+    seen: set[int] = set()
+    chain: list[BaseException | None] = [err, written.error]
+    while chain:
+        current = chain.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in _NO_SPACE:
+            return True
+        chain += [current.__cause__, current.__context__]
+    return False
+
+
+def _free_bytes(directory: Path) -> int | None:
+    """The bytes free to this user on the device of ``directory`` (None when that cannot be read)."""
+    try:
+        return shutil.disk_usage(directory).free
+    except OSError:
+        return None
 
 
 class _record_checksums:
@@ -197,6 +300,13 @@ def verify_checkpoint(path: str | os.PathLike[str]) -> None:
         raise MissingCheckpointError(f"no checkpoint file at {str(path)!r}{hint}")
     with path.open("rb") as f:
         magic = f.read(4)
+    if not magic:
+        raise CorruptCheckpointError(
+            f"{str(path)!r} is corrupt: it is empty (0 bytes: an interrupted copy or a full disk); "
+            f"{_instead(path)}"
+        )
+    if len(magic) < 4 and b"PK\x03\x04".startswith(magic):
+        raise CorruptCheckpointError(f"{str(path)!r} is corrupt: truncated to {len(magic)} bytes; {_instead(path)}")
     if magic != b"PK\x03\x04":
         raise CheckpointError(
             f"{str(path)!r} is not a torch checkpoint (not a zip archive: it starts with {magic!r}); "
@@ -208,15 +318,37 @@ def verify_checkpoint(path: str | os.PathLike[str]) -> None:
             bad = archive.testzip()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, NotImplementedError) as err:
         raise CorruptCheckpointError(
-            f"{str(path)!r} is corrupt ({size} bytes; truncated or damaged: {err}); use an intact "
-            "checkpoint (checkpoints/step_<frames>.pt) or start a new run"
+            f"{str(path)!r} is corrupt ({size} bytes; truncated or damaged: {err}); {_instead(path)}"
         ) from None
     if bad is not None:
         raise CorruptCheckpointError(
             f"{str(path)!r} is corrupt: the checksum of its record {bad!r} does not match its bytes "
-            "(changed on disk after it was written); use an intact checkpoint "
-            "(checkpoints/step_<frames>.pt) or start a new run"
+            f"(changed on disk after it was written); {_instead(path)}"
         )
+
+
+def _instead(path: Path) -> str:
+    """What to use instead of the damaged checkpoint ``path``: the other checkpoints beside it (a
+    run's ``last.pt``, its ``step_<frames>.pt`` snapshots, those of a branch set aside), by name, or
+    what to do when there are none.
+
+    Examples:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from rlkit.trainers.checkpoint import _instead, save_run_checkpoint
+        >>> run_dir = Path(tempfile.mkdtemp())
+        >>> last = save_run_checkpoint(run_dir, {"frames": 400}, frames=400, keep_every=400)
+        >>> print(_instead(last))  # doctest: +ELLIPSIS
+        use another of the checkpoints in '...checkpoints' instead: ['step_400.pt']
+        >>> (last.parent / "step_400.pt").unlink()
+        >>> print(_instead(last))  # doctest: +ELLIPSIS
+        there is no other checkpoint in '...checkpoints' (no step_<frames>.pt snapshots: ...); restore the file from a copy, or start a new run
+    """
+    others = [name for name in _listed(path.parent, sub_folders=True) if name != path.name]
+    if others:
+        return f"use another of the checkpoints in {str(path.parent)!r} instead: {others}"
+    return (f"there is no other checkpoint in {str(path.parent)!r} (no step_<frames>.pt snapshots: "
+            "trainer.keep_checkpoints=true keeps them); restore the file from a copy, or start a new run")
 
 
 def load_checkpoint(
@@ -367,6 +499,8 @@ def save_run_checkpoint(
 
     Raises:
         ValueError: ``keep_every`` is not a positive int or ``frames`` is negative.
+        NoSpaceError: no space left on the device; the message names the run's last good checkpoint
+            (``last.pt`` as it was before, or the new one when only the snapshot failed).
 
     Examples:
         >>> import tempfile
@@ -383,11 +517,15 @@ def save_run_checkpoint(
     if frames < 0:
         raise ValueError(f"frames must be >= 0, got {frames}")
     directory = checkpoint_dir(run_dir)
-    last = save_checkpoint(directory / LAST_NAME, state)
-    if keep_every is not None:
-        snapshots = _snapshots(directory)
-        if not snapshots or frames // keep_every > snapshots[-1][0] // keep_every:
-            save_checkpoint(directory / f"step_{frames}.pt", state)
+    try:
+        last = save_checkpoint(directory / LAST_NAME, state)
+        if keep_every is not None:
+            snapshots = _snapshots(directory)
+            if not snapshots or frames // keep_every > snapshots[-1][0] // keep_every:
+                save_checkpoint(directory / f"step_{frames}.pt", state)
+    except NoSpaceError as err:  # named with the run's last good checkpoint (the one before, or a new last.pt)
+        good = directory / LAST_NAME if (directory / LAST_NAME).is_file() else None
+        raise NoSpaceError(err.path, err.free, good=good) from err.__cause__
     return last
 
 

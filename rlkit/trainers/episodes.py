@@ -6,13 +6,13 @@ returns, which the per-interval means of ``metrics.csv`` cannot give.
 from __future__ import annotations
 
 import csv
-import io
 import os
 from pathlib import Path
 
 import torch
 
-from rlkit.utils.io import atomic_write, whole_lines
+from rlkit.trainers.loggers.csv_logger import read_checked_csv
+from rlkit.utils.io import atomic_write
 
 HEADER = ["frame", "return", "length"]
 
@@ -66,10 +66,16 @@ class EpisodeRecorder:
 
 
 def read_episodes(path: str | os.PathLike) -> list[dict[str, float]]:
-    """Rows of an ``episodes.csv`` (a file or a run directory) as dicts of numbers."""
+    """Rows of an ``episodes.csv`` (a file or a run directory) as dicts of numbers; a row cut off by a
+    crash (the last line, without its newline) is left out.
+
+    Raises:
+        FileNotFoundError: no such file.
+        DamagedCSVError: a line that is not as :class:`EpisodeRecorder` writes it, named with what is
+            wrong (:func:`~rlkit.trainers.loggers.read_checked_csv`).
+    """
     path = Path(path)
     if path.is_dir():
         path = path / EpisodeRecorder.FILENAME
-    # (a row cut off by a crash, without its newline, is left out)
-    return [{"frame": int(r["frame"]), "return": float(r["return"]), "length": int(r["length"])}
-            for r in csv.DictReader(io.StringIO(whole_lines(path), newline=""))]
+    rows = read_checked_csv(path, HEADER, first=HEADER[0], integer=["frame", "length"], required=HEADER)
+    return [{"frame": int(r["frame"]), "return": float(r["return"]), "length": int(r["length"])} for r in rows]

@@ -39,7 +39,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence, cast
+from typing import Any, NoReturn, Sequence, cast
 
 import numpy as np
 import torch
@@ -57,10 +57,12 @@ from rlkit.trainers.trainer import (
     LR_SCHEDULES,
     NonFiniteError,
     TrainerSettings,
+    STOP_SIGNALS,
     TrainingInterrupted,
     _class_name,
     announce_stop_after_evaluation,
     checkpoint_at,
+    completed_despite,
     components_mismatch,
     _optimizer_mismatch,
     _Window,
@@ -505,7 +507,7 @@ class MultiSeedTrainer:
         """Trains every seed to ``total_frames`` (or its early stop); returns each seed's last
         evaluation metrics by seed."""
         in_main = threading.current_thread() is threading.main_thread()
-        stops = (signal.SIGINT, signal.SIGTERM) if in_main else ()
+        stops = STOP_SIGNALS if in_main else ()
         previous = {s: signal.signal(s, self._on_signal) for s in stops}
         self._signal, self._saved = None, None
         try:
@@ -533,14 +535,13 @@ class MultiSeedTrainer:
                     if out.episodes is not None and len(returns):
                         out.episodes.record(self.frames, returns, lengths)
                 self._periodic()
-                if self._signal is not None:
-                    saved = checkpoint_at(self._saved, self.frames) or self.save()  # (its line, then the end line)
-                    log.info("end: interrupted by %s at %d frames; checkpoint written",
-                             signal.Signals(self._signal).name, self.frames)
-                    raise TrainingInterrupted(self._signal, saved)
+                if self._signal is not None and not self._only_the_end_left():
+                    self._interrupt(self._signal)
             if all(out.status == "dropped" for out in self.outputs):  # (nothing trained: nothing is saved)
                 raise self._all_dropped("every seed was dropped for non-finite values")
             self._finish()
+            if self._signal is not None:
+                completed_despite(self._signal, self.frames)
             finals = ", ".join(f"seed {out.seed} ({_STATUS_WORDS.get(out.status, out.status)}) {out.last_eval.get('eval_return', float('nan')):.4g}"
                                for out in self.outputs)
             log.info("end: %s at %d frames, %d updates, wall %.1f s; %s by seed: %s", self._end_word(), self.frames,
@@ -577,7 +578,18 @@ class MultiSeedTrainer:
             raise KeyboardInterrupt
         self._signal, self._signal_at = signum, time.monotonic()
         if self._evaluating:
-            announce_stop_after_evaluation(signum, self.frames)
+            announce_stop_after_evaluation(signum, self.frames, last=self.frames >= self.settings.total_frames)
+
+    def _only_the_end_left(self) -> bool:
+        """As :meth:`Trainer._only_the_end_left`: the budget done and the last evaluation written."""
+        return self.frames >= self.settings.total_frames and not self._closing_eval_due(self._running())
+
+    def _interrupt(self, signum: int) -> NoReturn:
+        """Stops training for the stop signal ``signum``: the checkpoint of these frames (reused when
+        written already), its ``end:`` line, then :class:`TrainingInterrupted`."""
+        saved = checkpoint_at(self._saved, self.frames) or self.save()  # (its line, then the end line)
+        log.info("end: interrupted by %s at %d frames; checkpoint written", signal.Signals(signum).name, self.frames)
+        raise TrainingInterrupted(signum, saved)
 
     def _off_policy_step(self, batch: TensorDictBase) -> None:
         s = self.settings
@@ -852,6 +864,8 @@ class MultiSeedTrainer:
         if self._last["checkpoint"] != self.frames or self.frames == 0:  # (a periodic one at K is this one)
             self.save()
         running = self._running()
+        if self._signal is not None and self._closing_eval_due(running):  # (it arrived after the last batch)
+            self._interrupt(self._signal)
         if self._closing_eval_due(running):
             self._last["eval"] = self.frames
             evals = self._evaluate(running)

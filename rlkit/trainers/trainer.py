@@ -26,6 +26,7 @@ from rlkit.errors import CheckpointMismatchError, ConfigError, RlkitError, failu
 from rlkit.trainers.callbacks import TrainerCallback
 from rlkit.trainers.evaluator import return_label
 from rlkit.trainers.checkpoint import (
+    NoSpaceError,
     checkpoint_dir,
     load_resume_state,
     rng_state,
@@ -56,13 +57,31 @@ class NonFiniteError(RlkitError, RuntimeError):
 
 
 class TrainingInterrupted(RuntimeError):
-    """SIGINT/SIGTERM arrived; a checkpoint was written before this was raised."""
+    """A stop signal (:data:`STOP_SIGNALS`) arrived; a checkpoint was written before this was raised."""
 
     def __init__(self, signum: int, checkpoint: Path) -> None:
         self.signum = signum
         self.checkpoint = checkpoint
         name = signal.Signals(signum).name
         super().__init__(f"training interrupted by {name}; checkpoint written to {checkpoint}")
+
+
+#: The signals that stop training with a checkpoint (status 128 + the signal's number): Ctrl-C
+#: (SIGINT), SIGTERM (a job scheduler, ``kill``) and, where the platform has it, SIGHUP (the terminal
+#: closed, an ssh session dropped).
+STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
+                                                 if hasattr(signal, name))
+
+
+def stop_note(message: str) -> None:
+    """Writes ``message`` on stderr at once and into ``train.log``: what a stop signal will do. Safe
+    in a signal handler (``os.write`` takes no lock the interrupted code may hold), and a closed
+    terminal (SIGHUP) or pipe does not fail the run."""
+    try:
+        os.write(2, f"\n{message}\n".encode())
+    except OSError:
+        pass
+    log.info("%s", message)
 
 
 #: Learning-rate schedules (:attr:`TrainerSettings.lr_schedule`).
@@ -131,19 +150,34 @@ class TrainerSettings:
 REPEAT_S = 1.0
 
 
-def announce_stop_after_evaluation(signum: int, frames: int) -> None:
+def announce_stop_after_evaluation(signum: int, frames: int, last: bool = False) -> None:
     """Says at once (stderr and ``train.log``) that a signal arrived during an evaluation, which runs
     to its end before the checkpoint: an Atari evaluation of 10 games takes minutes, and a stop that
-    says nothing invites the second signal that stops without a checkpoint."""
+    says nothing invites the second signal that stops without a checkpoint. During the run's ``last``
+    evaluation (its budget done) there is nothing left to stop: the run completes when it ends.
+
+    Examples:
+        >>> import signal
+        >>> from rlkit.trainers.trainer import announce_stop_after_evaluation
+        >>> announce_stop_after_evaluation(signal.SIGTERM, 9000, last=True)  # (its line goes to stderr)
+    """
     name = signal.Signals(signum).name
     again = "a second Ctrl-C" if signum == signal.SIGINT else "a second signal"
-    message = (f"{name} received during an evaluation at frame {frames:,}: the run stops when it ends, with a "
-               f"checkpoint; {again} stops at once, without one")
-    try:  # (in a signal handler: os.write takes no lock that the interrupted code may hold)
-        os.write(2, f"\n{message}\n".encode())
-    except OSError:  # (no stderr, a closed pipe: the announcement must not fail the run)
-        pass
-    log.info("%s", message)
+    if last:
+        message = (f"{name} received during the run's last evaluation at frame {frames:,}: its budget is done, so "
+                   f"the run completes when the evaluation ends (exit status 0, nothing to resume); {again} stops "
+                   f"at once, without finishing it (a resume then does)")
+    else:
+        message = (f"{name} received during an evaluation at frame {frames:,}: the run stops when it ends, with a "
+                   f"checkpoint; {again} stops at once, without one")
+    stop_note(message)
+
+
+def completed_despite(signum: int, frames: int) -> None:
+    """Says (stderr and ``train.log``) that a stop signal arrived when only the run's end was left (its
+    budget done, its last evaluation begun or written), and the run completed."""
+    stop_note(f"{signal.Signals(signum).name} received at the end of the run (frame {frames:,}: its budget done, "
+              "its last evaluation begun): the run completed; nothing to resume")
 
 
 @contextlib.contextmanager
@@ -422,14 +456,22 @@ class Trainer:
         However it ends, the logger hears why first (:meth:`Logger.log_end`: ``budget``, ``target``,
         ``non_finite`` or ``interrupted``) and ``train.log`` gets an ``end:`` line.
 
+        A stop signal (SIGINT, SIGTERM, SIGHUP: :data:`STOP_SIGNALS`) ends training after the batch it
+        arrived in (after the evaluation it arrived in) with a checkpoint: :class:`TrainingInterrupted`,
+        and a resume continues the run. A signal that arrives once the budget is done and its last
+        evaluation has started leaves nothing to stop: the run completes, as without the signal (and
+        says so), so that a run ends either complete or resumable, never interrupted with nothing to
+        resume. A signal after the last batch but before the closing evaluation stops the run with
+        the checkpoint of its last frame (written before that evaluation): the resume evaluates.
+
         Raises:
             NonFiniteError: a loss or gradient became NaN/inf (nothing of that update was applied).
-            TrainingInterrupted: SIGINT/SIGTERM arrived; a checkpoint was written first.
+            TrainingInterrupted: a stop signal arrived; a checkpoint was written first.
             KeyboardInterrupt: a second signal arrived before the first was handled (no checkpoint).
         """
         # Python only lets the main thread install handlers; elsewhere signals keep their default action.
         in_main = threading.current_thread() is threading.main_thread()
-        stops = (signal.SIGINT, signal.SIGTERM) if in_main else ()
+        stops = STOP_SIGNALS if in_main else ()
         previous = {s: signal.signal(s, self._on_signal) for s in stops}
         self._signal, self._saved = None, None
         self._session = time.perf_counter()
@@ -450,11 +492,13 @@ class Trainer:
                 if self.episodes is not None and len(returns):
                     self.episodes.record(self.frames, returns, lengths)
                 stop = self._periodic()
-                if self._signal is not None:
+                if self._signal is not None and not self._only_the_end_left():
                     raise TrainingInterrupted(self._signal, checkpoint_at(self._saved, self.frames) or self.save())
                 if stop:
                     break
             self._finish()
+            if self._signal is not None:
+                completed_despite(self._signal, self.frames)
             target = self.settings.early_stop_return
             if stop and target is not None and self.last_eval["eval_return"] >= target:
                 self._end("target", f"stopped early at frame {self.frames:,}: {self._return_label} "
@@ -475,6 +519,9 @@ class Trainer:
         except KeyboardInterrupt:
             self._end("interrupted", f"interrupted at frame {self.frames:,} by a second signal; no checkpoint "
                                      f"written since {self._good_checkpoint()}", failing=True)
+            raise
+        except NoSpaceError as err:  # (its message names the last good checkpoint)
+            self._end("error", f"failed at frame {self.frames:,}: {err}", failing=True)
             raise
         except Exception as err:  # any other failure: train.log and the loggers still hear how it ended
             self._end("error", f"failed at frame {self.frames:,}: {failure_line(err)}; the last checkpoint is "
@@ -518,7 +565,13 @@ class Trainer:
             raise KeyboardInterrupt
         self._signal, self._signal_at = signum, time.monotonic()
         if self._evaluating:
-            announce_stop_after_evaluation(signum, self.frames)
+            announce_stop_after_evaluation(signum, self.frames, last=self.frames >= self.settings.total_frames)
+
+    def _only_the_end_left(self) -> bool:
+        """Whether the run has nothing left to do but its end: the budget is done and its last
+        evaluation written (a stop signal that arrived during it, or after it, then completes the run:
+        its checkpoint would hold a complete run, which a resume refuses)."""
+        return self.frames >= self.settings.total_frames and not self._closing_eval_due()
 
     def _off_policy_step(self, batch: TensorDictBase) -> None:
         s = self.settings
@@ -675,6 +728,8 @@ class Trainer:
         # equals a periodic one at K: resuming it to N > K then replays exactly an uninterrupted run.
         if self._last["checkpoint"] != self.frames or self.frames == 0:  # (a periodic one at K is this one)
             self.save()
+        if self._signal is not None and self._closing_eval_due():  # (it arrived after the last batch)
+            raise TrainingInterrupted(self._signal, checkpoint_at(self._saved, self.frames) or self.save())
         if self._closing_eval_due():
             self._last["eval"] = self.frames
             metrics = self._evaluate()

@@ -3,14 +3,17 @@ from __future__ import annotations
 
 import collections
 import enum
+import errno
+import os
 import random
+import re
 import warnings
 
 import numpy as np
 import pytest
 import torch
 
-from rlkit.errors import CheckpointError, CorruptCheckpointError, UnsafeCheckpointError
+from rlkit.errors import CheckpointError, CorruptCheckpointError, ResourceError, UnsafeCheckpointError
 from rlkit.trainers import checkpoint as ckpt
 from rlkit.trainers.checkpoint import (
     FORMAT_VERSION,
@@ -374,3 +377,98 @@ def test_an_exported_torchscript_file_is_named_as_such_without_torchs_warning(tm
     # An ordinary checkpoint is no TorchScript program.
     save_checkpoint(tmp_path / "ok.pt", {"x": torch.ones(2)})
     assert torch.equal(load_checkpoint(tmp_path / "ok.pt")["x"], torch.ones(2))
+
+
+def test_an_empty_checkpoint_is_refused_as_empty_naming_what_else_there_is(tmp_path):
+    """A zero-byte last.pt was "not a torch checkpoint ... written by torch.save", where the README
+    promises a truncated file is refused as corrupt."""
+    for frames in (100, 200):
+        save_run_checkpoint(tmp_path, _state() | {"frames": frames}, frames=frames, keep_every=100)
+    last = checkpoint_dir(tmp_path) / "last.pt"
+    last.write_bytes(b"")
+    with pytest.raises(CorruptCheckpointError, match=r"last.pt' is corrupt: it is empty \(0 bytes: an interrupted copy "
+                                                     r"or a full disk\); use another of the checkpoints in "
+                                                     r"'.*checkpoints' instead: \['step_100.pt', 'step_200.pt'\]$"):
+        load_checkpoint(last)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "a changed byte"])
+def test_the_corrupt_checkpoint_advice_names_the_checkpoints_there_are(tmp_path, damage):
+    """It pointed to checkpoints/step_<frames>.pt whether or not the run had any."""
+    last = save_run_checkpoint(tmp_path, _state(), frames=100)
+    data = bytearray(last.read_bytes())
+    if damage == "truncated":
+        data = data[: len(data) // 2]
+    else:
+        data[len(data) // 2] ^= 0xFF
+    last.write_bytes(bytes(data))
+    with pytest.raises(CorruptCheckpointError, match=r"is corrupt.*; there is no other checkpoint in '.*checkpoints' "
+                                                     r"\(no step_<frames>.pt snapshots: trainer.keep_checkpoints=true "
+                                                     r"keeps them\); restore the file from a copy, or start a new run$"):
+        load_checkpoint(last)
+    (checkpoint_dir(tmp_path) / "abandoned_1").mkdir()
+    save_checkpoint(checkpoint_dir(tmp_path) / "abandoned_1" / "step_50.pt", _state())
+    with pytest.raises(CorruptCheckpointError, match=r"instead: \['abandoned_1/step_50.pt'\]$"):
+        load_checkpoint(last)
+
+
+class _FillsUp:
+    """A file on a device with ``room`` bytes free."""
+
+    def __init__(self, file, room: int) -> None:
+        self._file, self._room = file, room
+
+    def write(self, data) -> int:
+        if len(data) > self._room:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self._room -= len(data)
+        return self._file.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self._file, name)
+
+
+@pytest.mark.parametrize("where", ["a write", "the fsync", "a snapshot"])
+def test_a_full_disk_is_named_with_the_space_free_and_the_last_good_checkpoint(tmp_path, monkeypatch, where):
+    """torch.save reports a write that found no space as `RuntimeError: [enforce fail at
+    inline_container.cc:672] . unexpected pos 203520 vs 203408`, which never says the disk is full."""
+    import contextlib
+
+    save_run_checkpoint(tmp_path, _state() | {"frames": 100}, frames=100)
+    atomic_write = ckpt.atomic_write
+    io_module = __import__("rlkit.utils.io", fromlist=["os"])
+    fsync = io_module.os.fsync
+
+    @contextlib.contextmanager
+    def full(path, mode="w", **kwargs):
+        with atomic_write(path, mode, **kwargs) as f:
+            yield _FillsUp(f, 1000) if where == "a write" or (where == "a snapshot" and "step_" in str(path)) else f
+
+    def failing_fsync(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(ckpt, "atomic_write", full)
+    if where == "the fsync":
+        monkeypatch.setattr(io_module.os, "fsync", failing_fsync)
+    last = checkpoint_dir(tmp_path) / "last.pt"
+    target = checkpoint_dir(tmp_path) / "step_200.pt" if where == "a snapshot" else last
+    with pytest.raises(ResourceError) as info:
+        save_run_checkpoint(tmp_path, _state() | {"frames": 200}, frames=200,
+                            keep_every=100 if where == "a snapshot" else None)
+    monkeypatch.setattr(io_module.os, "fsync", fsync)
+    message = str(info.value)
+    assert re.fullmatch(rf"no space left on the device writing {re.escape(str(target))} "
+                        rf"\(\d[\d.]* (bytes|KiB|MiB|GiB|TiB) free\); the last good checkpoint is "
+                        rf"{re.escape(str(last))}", message), message
+    assert sorted(p.name for p in checkpoint_dir(tmp_path).iterdir()) == ["last.pt"]  # (no temporary file)
+    assert load_checkpoint(last)["frames"] == (200 if where == "a snapshot" else 100)
+
+
+def test_a_failed_write_that_is_not_a_full_disk_keeps_its_own_error(tmp_path, monkeypatch):
+    def broken(obj, f, *args, **kwargs):
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 10 vs 5")
+
+    monkeypatch.setattr(torch, "save", broken)
+    with pytest.raises(RuntimeError, match="unexpected pos"):
+        save_checkpoint(tmp_path / "last.pt", _state())
+    assert list(tmp_path.iterdir()) == []

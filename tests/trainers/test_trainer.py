@@ -1,8 +1,10 @@
 """Trainer loop: when updates happen, target updates, log rows, progress, checkpoints, signals, NaNs."""
 from __future__ import annotations
 
+import errno
 import math
 import os
+import re
 import signal
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from rlkit.builders import validate_config
+from rlkit.errors import ResourceError
 from rlkit.factories import build_trainer, open_outputs
 from rlkit.trainers import Logger, NonFiniteError, Trainer, TrainerSettings, TrainingInterrupted, load_checkpoint
 from rlkit.trainers import trainer as trainer_module
@@ -362,3 +365,147 @@ def test_a_collector_and_settings_of_different_budgets_are_refused(tmp_path):
                 optimizer=torch.optim.Adam(loss.parameters(), lr=1e-3), run_dir=tmp_path,
                 settings=TrainerSettings(total_frames=256, lr_schedule="linear"))
     env.close()
+
+
+def signalling_evaluator(trainer: Trainer, at_frames: int, signum: int = signal.SIGTERM) -> None:
+    """Makes the trainer's evaluation at ``at_frames`` receive ``signum`` while it runs."""
+    evaluator = trainer.evaluator
+
+    class Signalling:
+        def __call__(self, *args):
+            if trainer.frames == at_frames:
+                os.kill(os.getpid(), signum)
+            return evaluator(*args)
+
+        def __getattr__(self, name):
+            return getattr(evaluator, name)
+
+    trainer.evaluator = Signalling()
+
+
+@pytest.mark.parametrize("last", ["periodic", "closing"])
+def test_a_stop_signal_during_the_last_evaluation_completes_the_run_and_says_so(tmp_path, capfd, last):
+    """SIGTERM during a run's last evaluation: a periodic one at the budget ended the run interrupted
+    (exit 143), but its checkpoint was complete, so the resume said "nothing to resume" (exit 2) and a
+    resume-until-success loop never ended; during the closing one, the run completed (exit 0) after a
+    notice that it "stops when it ends, with a checkpoint"."""
+    interval = "trainer.eval_interval=100" if last == "periodic" else "trainer.eval_interval=0"
+    trainer = make_trainer(tmp_path, interval)
+    signalling_evaluator(trainer, 300)
+    metrics = trainer.fit()  # (complete: no TrainingInterrupted)
+    trainer.close()
+    assert set(metrics) >= {"eval_return"} and trainer.frames == 300
+    err = capfd.readouterr().err
+    assert "SIGTERM received during the run's last evaluation at frame 300: its budget is done, so the run " \
+           "completes when the evaluation ends (exit status 0, nothing to resume)" in err, err
+    assert "SIGTERM received at the end of the run (frame 300" in err and "the run completed; nothing to resume" in err
+    assert "stops when it ends, with a checkpoint" not in err
+    assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["frames"] == 300
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+@pytest.mark.parametrize("when", ["the last batch", "the closing checkpoint"])
+def test_a_stop_signal_before_the_closing_evaluation_stops_and_the_resume_evaluates(tmp_path, monkeypatch, when):
+    """Stopped with the budget done but its closing evaluation not begun: interrupted, with the
+    checkpoint of the last frame, whose resume has the evaluation still to do (not "complete")."""
+    trainer = make_trainer(tmp_path)
+    if when == "the last batch":
+        forward = trainer.loss_module.forward
+
+        def interrupting(td):
+            if trainer.frames == 300:
+                os.kill(os.getpid(), signal.SIGTERM)
+            return forward(td)
+
+        trainer.loss_module.forward = interrupting
+    else:
+        save = trainer.save
+
+        def signalled_save(snapshot=False):
+            if trainer.frames == 300:
+                os.kill(os.getpid(), signal.SIGTERM)
+            return save(snapshot)
+
+        monkeypatch.setattr(trainer, "save", signalled_save)
+    with pytest.raises(TrainingInterrupted, match="interrupted by SIGTERM"):
+        trainer.fit()
+    trainer.close()
+    resumed = make_trainer(tmp_path)
+    resumed.resume(tmp_path / "checkpoints" / "last.pt")
+    assert resumed.frames == 300 and resumed.end_pending()  # (the resume runs the closing evaluation)
+    resumed.close()
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGHUP on this platform")
+def test_sighup_stops_with_a_checkpoint_like_sigterm(tmp_path):
+    """Closing the terminal (SIGHUP) killed the run with status 129: no checkpoint, no end: line."""
+    trainer = make_trainer(tmp_path)
+    forward = trainer.loss_module.forward
+
+    def hung_up(td):
+        if trainer.frames == 150:
+            os.kill(os.getpid(), signal.SIGHUP)
+        return forward(td)
+
+    def unhandled(signum, frame):
+        raise AssertionError("SIGHUP reached the default handler: the trainer does not handle it")
+
+    trainer.loss_module.forward = hung_up
+    previous = signal.signal(signal.SIGHUP, unhandled)  # (by default SIGHUP would end pytest itself)
+    try:
+        with pytest.raises(TrainingInterrupted, match="interrupted by SIGHUP; checkpoint written to .*last.pt") as info:
+            trainer.fit()
+        assert signal.getsignal(signal.SIGHUP) is unhandled  # handler restored
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+    trainer.close()
+    assert info.value.signum == signal.SIGHUP and 128 + info.value.signum == 129
+    assert load_checkpoint(info.value.checkpoint)["frames"] == 150
+
+
+def test_a_full_disk_stops_the_run_naming_the_disk_and_the_last_good_checkpoint(tmp_path, monkeypatch):
+    """torch.save reported the full disk as `RuntimeError: ... unexpected pos 203520 vs 203408`, and so
+    did train.log's end: line."""
+    trainer = make_trainer(tmp_path, "trainer.checkpoint_interval=100")
+    save = torch.save
+    saves = []
+
+    def disk_fills_up(obj, f, *args, **kwargs):
+        saves.append(obj["frames"])
+        if len(saves) == 2:
+            try:
+                f.write(b"PK\x03\x04 part of the file")
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            except OSError:  # (as torch's writer does: its own error, the write's as its context)
+                raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 203520 vs 203408")
+        return save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", disk_fills_up)
+    last = tmp_path / "checkpoints" / "last.pt"
+    with pytest.raises(ResourceError, match=rf"^no space left on the device writing {re.escape(str(last))} "
+                                            rf"\(.* free\); the last good checkpoint is {re.escape(str(last))}$"):
+        trainer.fit()
+    trainer.close()
+    monkeypatch.undo()
+    assert os.listdir(tmp_path / "checkpoints") == ["last.pt"]  # no temp file left behind
+    assert load_checkpoint(last)["frames"] == 100
+
+
+def test_several_seeds_in_one_process_complete_on_a_stop_signal_during_their_last_evaluation(tmp_path, capfd):
+    """The multi-seed trainer as the ordinary one (see above): interrupted with a complete checkpoint."""
+    from rlkit.factories import build_multiseed_trainer, open_multiseed_outputs
+
+    overrides = ["algo=dqn", *OFF_POLICY, "total_frames=300", "num_seeds=2", "trainer.eval_episodes=2",
+                 "trainer.progress=false", "trainer.early_stop=false", "trainer.eval_interval=100",
+                 "trainer.checkpoint_interval=0", "logger=none"]
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        settings = validate_config(compose("config", overrides=overrides))
+    trainer = build_multiseed_trainer(settings, tmp_path)
+    open_multiseed_outputs(trainer, settings, [{} for _ in trainer.seeds])
+    signalling_evaluator(trainer, 300)
+    try:
+        results = trainer.fit()  # (complete: no TrainingInterrupted)
+    finally:
+        trainer.close()
+    assert sorted(results) == [0, 1] and trainer.frames == 300
+    assert "the run completes when the evaluation ends" in capfd.readouterr().err

@@ -13,13 +13,14 @@ from rlkit.trainers.loggers.base import (
     to_scalar_metrics,
 )
 from rlkit.trainers.loggers.console import ConsoleLogger
-from rlkit.trainers.loggers.csv_logger import CSVLogger, read_metrics_csv
+from rlkit.trainers.loggers.csv_logger import CSVLogger, DamagedCSVError, read_checked_csv, read_metrics_csv
 from rlkit.trainers.loggers.tensorboard_logger import TensorBoardLogger
 from rlkit.trainers.loggers.wandb_logger import WandbLogger, WandbMode
 
 __all__ = [
     "CSVLogger",
     "ConsoleLogger",
+    "DamagedCSVError",
     "END_REASONS",
     "EndReason",
     "Logger",
@@ -28,6 +29,7 @@ __all__ = [
     "TensorBoardLogger",
     "WandbLogger",
     "WandbMode",
+    "read_checked_csv",
     "read_metrics_csv",
     "to_scalar_metrics",
 ]

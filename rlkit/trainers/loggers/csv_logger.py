@@ -4,16 +4,95 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from rlkit.errors import RunDirError
 from rlkit.trainers.loggers.base import Logger
 from rlkit.utils.io import atomic_write, whole_lines
 
-__all__ = ["CSVLogger", "read_metrics_csv"]
+__all__ = ["CSVLogger", "DamagedCSVError", "read_checked_csv", "read_metrics_csv"]
 
 STEP_COLUMN = "step"
+
+
+class DamagedCSVError(RunDirError, ValueError):
+    """A run's CSV file that cannot be read back as rlkit wrote it; the message is
+    ``<file> line <n>: <what is wrong>``."""
+
+
+def read_checked_csv(path: str | os.PathLike[str], header: Sequence[str] | None = None, *,
+                     first: str, integer: Sequence[str] = (), required: Sequence[str] = ()) -> list[dict[str, str]]:
+    """The rows of a CSV file rlkit writes (``metrics.csv``, ``episodes.csv``) as dicts of their cells,
+    each cell checked: the header starts with ``first`` (is ``header``, when given) and names each
+    column once; every row has a cell per column; the columns ``integer`` hold integers, those in
+    ``required`` are set, and every set cell is a number. A last line cut off by a crash (without its
+    newline) is left out, as the writers drop it on resume.
+
+    Raises:
+        FileNotFoundError: no such file.
+        DamagedCSVError: the first problem, naming the file, the line and what is wrong.
+
+    Examples:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from rlkit.trainers.loggers.csv_logger import read_checked_csv
+        >>> path = Path(tempfile.mkdtemp()) / "episodes.csv"
+        >>> _ = path.write_text("frame,return,length\\n100,9.0,9\\n12x,oops\\n")
+        >>> try:
+        ...     read_checked_csv(path, first="frame", integer=["frame"])
+        ... except ValueError as err:
+        ...     print(str(err).removeprefix(str(path)))
+         line 3: frame '12x' is not an integer
+    """
+    path = Path(path)
+    try:
+        text = whole_lines(path)
+    except UnicodeDecodeError as err:
+        raise DamagedCSVError(f"{path} is not text ({err.reason} at byte {err.start})") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        names = next(reader, None)
+        if not names:
+            raise DamagedCSVError(f"{path} line 1: no header (the {'line' if names == [] else 'file'} is empty)")
+        expected = list(header) if header is not None else None
+        if expected is not None and names != expected:
+            raise DamagedCSVError(f"{path} line 1: the header is {','.join(names)!r}, expected {','.join(expected)!r}")
+        if names[:1] != [first]:
+            raise DamagedCSVError(f"{path} line 1: the header starts with {names[0]!r}, expected {first!r}")
+        if "" in names:
+            raise DamagedCSVError(f"{path} line 1: the header's column {names.index('') + 1} has no name")
+        repeated = [name for n, name in enumerate(names) if name in names[:n]]
+        if repeated:
+            raise DamagedCSVError(f"{path} line 1: the header names column {repeated[0]!r} twice")
+        rows = []
+        for cells in reader:
+            line = reader.line_num
+            row = dict(zip(names, cells))
+            for name, cell in row.items():
+                if cell == "":
+                    if name in required:
+                        raise DamagedCSVError(f"{path} line {line}: its {name!r} cell is empty")
+                    continue
+                if not _is_number(cell, integer=name in integer):
+                    kind = "an integer" if name in integer else "a number"
+                    raise DamagedCSVError(f"{path} line {line}: {name} {cell!r} is not {kind}")
+            if len(cells) != len(names):
+                raise DamagedCSVError(f"{path} line {line}: it has {len(cells)} cell{'s' * (len(cells) != 1)}, the "
+                                      f"header has {len(names)}")
+            rows.append(row)
+    except csv.Error as err:
+        raise DamagedCSVError(f"{path} line {reader.line_num}: {err}") from None
+    return rows
+
+
+def _is_number(cell: str, *, integer: bool) -> bool:
+    try:
+        int(cell) if integer else float(cell)
+    except ValueError:
+        return False
+    return True
 
 
 def read_metrics_csv(path: str | os.PathLike[str]) -> list[dict[str, float | int]]:
@@ -28,6 +107,7 @@ def read_metrics_csv(path: str | os.PathLike[str]) -> list[dict[str, float | int
 
     Raises:
         FileNotFoundError: no such file.
+        DamagedCSVError: a line that is not as :class:`CSVLogger` writes it (see :func:`read_checked_csv`).
 
     Examples:
         >>> import tempfile
@@ -44,7 +124,7 @@ def read_metrics_csv(path: str | os.PathLike[str]) -> list[dict[str, float | int
     if not path.is_file():
         raise FileNotFoundError(f"no metrics CSV at {str(path)!r}")
     rows: list[dict[str, float | int]] = []
-    for raw in csv.DictReader(io.StringIO(whole_lines(path), newline="")):  # (a row cut off by a crash: left out)
+    for raw in read_checked_csv(path, first=STEP_COLUMN, integer=[STEP_COLUMN], required=[STEP_COLUMN]):
         row: dict[str, float | int] = {STEP_COLUMN: int(raw[STEP_COLUMN])}
         for key, cell in raw.items():
             if key != STEP_COLUMN and cell not in ("", None):
