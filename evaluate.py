@@ -9,14 +9,7 @@ from __future__ import annotations
 
 import sys
 
-
-def interrupted_before_start() -> None:
-    """Ctrl-C before the script's work started (its imports take seconds, then the command line's
-    checks): one line and status 130, instead of a KeyboardInterrupt traceback. Only the standard
-    library here: the imports themselves may be what was interrupted."""
-    print("\nrlkit: evaluate.py interrupted before it started; nothing was written", file=sys.stderr)
-    raise SystemExit(130)
-
+from rlkit.startup import interrupted_before_start  # (standard library only: quick)
 
 try:
     import hydra
@@ -26,7 +19,7 @@ try:
 except KeyboardInterrupt:
     if __name__ != "__main__":
         raise
-    interrupted_before_start()
+    interrupted_before_start("evaluate.py")
 
 
 @hydra.main(config_path="conf", config_name="evaluate", version_base="1.3")
@@ -39,4 +32,4 @@ if __name__ == "__main__":
         cli.prepare_argv(sys.argv, config_name="evaluate")
         main()
     except KeyboardInterrupt:  # (before the task: its own interruptions end it with their own line)
-        interrupted_before_start()
+        interrupted_before_start("evaluate.py")

@@ -10,14 +10,7 @@ from __future__ import annotations
 
 import sys
 
-
-def interrupted_before_start() -> None:
-    """Ctrl-C before the script's work started (its imports take seconds, then the command line's
-    checks): one line and status 130, instead of a KeyboardInterrupt traceback. Only the standard
-    library here: the imports themselves may be what was interrupted."""
-    print("\nrlkit: export.py interrupted before it started; nothing was written", file=sys.stderr)
-    raise SystemExit(130)
-
+from rlkit.startup import interrupted_before_start  # (standard library only: quick)
 
 try:
     import hydra
@@ -27,7 +20,7 @@ try:
 except KeyboardInterrupt:
     if __name__ != "__main__":
         raise
-    interrupted_before_start()
+    interrupted_before_start("export.py")
 
 
 @hydra.main(config_path="conf", config_name="export", version_base="1.3")
@@ -40,4 +33,4 @@ if __name__ == "__main__":
         cli.prepare_argv(sys.argv, config_name="export")
         main()
     except KeyboardInterrupt:  # (before the task: its own interruptions end it with their own line)
-        interrupted_before_start()
+        interrupted_before_start("export.py")

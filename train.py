@@ -9,14 +9,7 @@ import os
 import signal
 import sys
 
-
-def interrupted_before_start() -> None:
-    """Ctrl-C before the script's work started (its imports take seconds, then the command line's
-    checks): one line and status 130, instead of a KeyboardInterrupt traceback. Only the standard
-    library here: the imports themselves may be what was interrupted."""
-    print("\nrlkit: train.py interrupted before it started; nothing was written", file=sys.stderr)
-    raise SystemExit(130)
-
+from rlkit.startup import interrupted_before_start  # (standard library only: quick)
 
 try:
     import hydra
@@ -29,7 +22,7 @@ try:
 except KeyboardInterrupt:
     if __name__ != "__main__":
         raise
-    interrupted_before_start()
+    interrupted_before_start("train.py")
 
 
 @hydra.main(config_path="conf", config_name="config", version_base="1.3")
@@ -53,7 +46,7 @@ if __name__ == "__main__":
         cli.prepare_argv(sys.argv)
         main()
     except KeyboardInterrupt:  # (before the task: its own interruptions end it with their own line)
-        interrupted_before_start()
+        interrupted_before_start("train.py")
     for stop_signal in STOP_SIGNALS:
         signal.signal(stop_signal, after_the_end)
     sys.exit(cli.sweep_exit_status())  # a sweep (-m) with a failed job ends with status 1
