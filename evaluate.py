@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from rlkit.startup import interrupted_before_start  # (standard library only: quick)
+from rlkit import startup  # (standard library only: quick)
 
 try:
     import hydra
@@ -19,7 +19,7 @@ try:
 except KeyboardInterrupt:
     if __name__ != "__main__":
         raise
-    interrupted_before_start("evaluate.py")
+    startup.interrupted("evaluate.py")
 
 
 @hydra.main(config_path="conf", config_name="evaluate", version_base="1.3")
@@ -32,4 +32,4 @@ if __name__ == "__main__":
         cli.prepare_argv(sys.argv, config_name="evaluate")
         main()
     except KeyboardInterrupt:  # (before the task: its own interruptions end it with their own line)
-        interrupted_before_start("evaluate.py")
+        startup.interrupted("evaluate.py")

@@ -25,6 +25,7 @@ import logging
 import os
 import random
 import re
+import signal
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +60,7 @@ from rlkit.factories import (
 from rlkit.registry import get_algorithm
 from rlkit.rundir import CLOSED_NAME, COMMIT_NAME, RunDir, resume_override
 from rlkit.trainers import Trainer, TrainerCallback, read_metrics_csv
+from rlkit.trainers.trainer import nothing_to_stop, stop_signals
 from rlkit.trainers.episodes import EpisodeRecorder, read_episodes
 from rlkit.trainers.loggers import CSVLogger, DamagedCSVError
 from rlkit.trainers.multiseed import MultiSeedTrainer
@@ -68,6 +70,7 @@ from rlkit.trainers.checkpoint import (
     drop_replay,
     find_checkpoint,
     load_resume_state,
+    no_space_error,
     set_aside_later_checkpoints,
 )
 from rlkit.utils.io import atomic_write
@@ -835,13 +838,42 @@ def _closed_at(run_dir: Path) -> int | None:
 
 def _fit(trainer, run_dir: Path) -> dict:
     """Trains; once training ended with its closing evaluation, records that (:data:`CLOSED_FILE`):
-    a resume of the run then knows it is complete, with or without ``metrics.csv``."""
+    a resume of the run then knows it is complete, with or without ``metrics.csv``.
+
+    The trainer handles stop signals while it trains; around it, a stop signal is a
+    ``KeyboardInterrupt`` until training has completed, and then has nothing to stop
+    (:func:`~rlkit.trainers.trainer.nothing_to_stop`) while the run closes: a complete run never
+    ends with a signal's exit status, which a resume-until-success loop would retry forever."""
+    completed = False
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if not completed:
+            raise KeyboardInterrupt
+        nothing_to_stop(signum, frame)
+
+    previous = {s: signal.signal(s, on_signal) for s in stop_signals()}
     try:
-        metrics = trainer.fit()  # (which logs the end: its reason, frames, wall time, final metrics)
+        try:
+            metrics = trainer.fit()  # (which logs the end: its reason, frames, wall time, final metrics)
+            completed = True
+        except BaseException:
+            try:  # (the failure is what the user hears: a close that fails too, on the same full disk, must not hide it)
+                trainer.close()
+            except Exception as err:  # noqa: BLE001
+                log.warning("closing the run after its failure failed too: %s", failure_line(err))
+            raise
+        try:
+            trainer.close()  # (the CSVs' last rows reach the disk here)
+            with atomic_write(run_dir / CLOSED_FILE) as f:
+                f.write(f"{int(trainer.frames)}\n")
+        except OSError as err:
+            full = no_space_error(err, run_dir, checkpoint_dir(run_dir) / LAST_NAME)
+            if full is not None:
+                raise full from err
+            raise
     finally:
-        trainer.close()
-    with atomic_write(run_dir / CLOSED_FILE) as f:
-        f.write(f"{int(trainer.frames)}\n")
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return metrics
 
 

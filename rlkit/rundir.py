@@ -31,7 +31,7 @@ from rlkit.errors import ConfigError, RunDirBusyError, RunDirError
 from rlkit.utils.io import atomic_write_target
 
 __all__ = ["CLOSED_NAME", "COMMIT_NAME", "LOCK_NAME", "RunDir", "check_fresh_run_dir", "check_outside_run_files", "foreign_contents",
-           "lock_holder", "override_value", "quoted", "resume_hint", "resume_override"]
+           "lock_holder", "override_value", "quoted", "resume_hint", "resume_override", "searchpath_override"]
 
 LOCK_NAME = ".rlkit.lock"
 #: Written when a run's training ended with its closing evaluation done (``rlkit.run.CLOSED_FILE``):
@@ -129,6 +129,22 @@ def quoted(text: str) -> str:
     escaped = re.sub(r"(\\*)\$\{", lambda m: m.group(1) * 2 + "\\${", text)
     escaped = re.sub(r"\\+(?='|$)", lambda m: m.group(0) * 2, escaped).replace("'", "\\'")
     return f"'{escaped}'"
+
+
+#: A searchpath entry Hydra's grammar reads bare as that string (a path: it holds a "/").
+_BARE_ENTRY = re.compile(r"[\w.:/-]*/[\w.:/-]*")
+
+
+def searchpath_override(entries: Sequence[str]) -> str:
+    """``hydra.searchpath=[...]`` for ``entries``, each bare where Hydra reads it bare, else quoted.
+
+    Examples:
+        >>> from rlkit.rundir import searchpath_override
+        >>> searchpath_override(["file:///my/conf", "file:///my confs/a,b"])
+        "hydra.searchpath=[file:///my/conf,'file:///my confs/a,b']"
+    """
+    return "hydra.searchpath=[" + ",".join(
+        entry if _BARE_ENTRY.fullmatch(entry) else quoted(entry) for entry in entries) + "]"
 
 
 def resume_hint(path: str | os.PathLike[str]) -> str:

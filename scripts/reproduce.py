@@ -353,17 +353,17 @@ def plan(options: Options, expected: dict[str, Any]) -> tuple[list[int], list[Pa
     import yaml
 
     train, resume, done = [], [], []
+    for lock in sorted((options.out / "runs").glob(f"*/{LOCK_NAME}")):  # (started runs, and runs still starting)
+        holder = lock_holder(lock.parent)
+        if holder is not None:
+            raise UsageError(f"{lock.parent} is in use by {holder}: its training still runs (a train.py of an earlier "
+                             "reproduce.py that was killed goes on); wait for it to end, or stop it, then rerun")
     runs = find_runs(options.out / "runs")
     loaded = {}
     for seed in options.seeds:
         path = runs.get(seed)
         if path is None:
             continue
-        for held in (path, path.parent) if path.parent != options.out / "runs" else (path,):
-            holder = lock_holder(held)
-            if holder is not None:
-                raise UsageError(f"{held} is in use by {holder}: its training still runs (a train.py of an earlier "
-                                 "reproduce.py that was killed goes on); wait for it to end, or stop it, then rerun")
         diff = config_differences(expected, yaml.safe_load((path / "config.yaml").read_text()))
         if diff:
             raise UsageError(f"{path} was trained with a different config (differs at {diff}); rerun with the "

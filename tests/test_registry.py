@@ -5,6 +5,7 @@ or by the module a run's ``imports`` names, in ``train.py``, ``evaluate.py`` and
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -151,19 +152,96 @@ def test_train_evaluate_and_export_import_a_runs_modules(tmp_path):
     by evaluate.py and export.py (and a resume), which knew nothing of the toy algorithm before."""
     env = {**os.environ, "WANDB_MODE": "disabled", "HYDRA_FULL_ERROR": "0", "PYTHONPATH": f"{ROOT}{os.pathsep}{TESTS}"}
 
-    def script(name: str, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, str(ROOT / name), *args], cwd=tmp_path, env=env, text=True,
+    def script(name: str, *args: str, cwd: Path = tmp_path) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, str(ROOT / name), *args], cwd=cwd, env=env, text=True,
                               capture_output=True, timeout=300)
 
+    # The conf folder given relative to the start's directory; the resume, from another directory,
+    # gives a searchpath of its own: the run's folder is found all the same.
+    shutil.copytree(TESTS / "plugin_conf", tmp_path / "my_conf")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
     run_dir = tmp_path / "run"
-    trained = script("train.py", *PLUGIN, "total_frames=300", "trainer.eval_episodes=2", "trainer.progress=false",
-                     f"hydra.run.dir={run_dir}")
+    trained = script("train.py", *PLUGIN[:2], "hydra.searchpath=[file://my_conf]", "total_frames=300",
+                     "trainer.eval_episodes=2", "trainer.progress=false", f"hydra.run.dir={run_dir}")
     assert trained.returncode == 0, trained.stderr
     assert OmegaConf.load(run_dir / "config.yaml").imports == ["toy_algorithm_plugin"]
     evaluated = script("evaluate.py", f"run={run_dir}", "episodes=2")
     assert evaluated.returncode == 0, evaluated.stderr
     exported = script("export.py", f"run={run_dir}")
     assert exported.returncode == 0, exported.stderr
-    resumed = script("train.py", f"resume={run_dir}", "total_frames=400", "trainer.progress=false")
+    resumed = script("train.py", f"resume={run_dir}", "total_frames=400", "trainer.progress=false",
+                     f"hydra.searchpath=[file://{elsewhere}]", cwd=elsewhere)
     assert resumed.returncode == 0, resumed.stderr
     assert load_checkpoint(run_dir / "checkpoints" / "last.pt")["frames"] == 400
+
+
+# -- resuming a run whose algorithm comes from a config folder of the user's -------------------------
+def _run_recorded_by_hydra(tmp_path: Path, searchpath: list[str], cwd: Path) -> Path:
+    """A run directory as far as a resume's command line reads it: Hydra's ``.hydra/hydra.yaml`` of a
+    ``train.py`` start of the toy algorithm, with ``searchpath`` given in ``cwd``."""
+    run_dir = tmp_path / "run"
+    (run_dir / ".hydra").mkdir(parents=True)
+    OmegaConf.save({"hydra": {"searchpath": searchpath, "runtime": {"cwd": str(cwd), "choices": {"algo": "toy_bandit"}}}},
+                   run_dir / ".hydra" / "hydra.yaml")
+    return run_dir
+
+
+def _searchpath_of(argv: list[str]) -> list[str]:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    given = [a for a in argv if a.startswith("hydra.searchpath=")]
+    assert len(given) == 1, argv
+    return OverridesParser.create().parse_overrides(given)[0].value()
+
+
+def _composed_algo(args: list[str]) -> str:
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        return compose("config", overrides=args).algo.name
+
+
+def test_a_searchpath_given_on_resume_is_followed_by_the_runs_own(tmp_path):
+    """``resume=R hydra.searchpath=[<other>]``: the run's folders come after the user's (once), so its
+    algorithm's group is still found (Hydra: "Could not find 'algo/toy_bandit'")."""
+    from rlkit.cli import prepare_argv
+
+    plugin = f"file://{TESTS / 'plugin_conf'}"
+    other = f"file://{tmp_path}"
+    run_dir = _run_recorded_by_hydra(tmp_path, [plugin], ROOT)
+    argv = [str(ROOT / "train.py"), f"resume={run_dir}", f"hydra.searchpath=[{other}]"]
+    prepare_argv(argv)
+    assert _searchpath_of(argv) == [other, plugin]
+    assert _composed_algo(argv[1:]) == "toy_bandit"
+    argv = [str(ROOT / "train.py"), f"hydra.searchpath=['{plugin}/',{other}]", f"resume={run_dir}"]
+    prepare_argv(argv)
+    assert _searchpath_of(argv) == [f"{plugin}/", other]  # (the run's folder given already: not twice)
+
+
+def test_a_relative_searchpath_is_read_against_the_directory_the_run_started_in(tmp_path, monkeypatch):
+    from rlkit.cli import prepare_argv
+    from rlkit.cli.resume import run_searchpath
+
+    run_dir = _run_recorded_by_hydra(tmp_path, ["file://tests/plugin_conf", "pkg://rlkit"], ROOT)
+    monkeypatch.chdir(tmp_path)
+    assert run_searchpath(str(run_dir)) == [f"file://{TESTS / 'plugin_conf'}", "pkg://rlkit"]
+    argv = [str(ROOT / "train.py"), f"resume={run_dir}"]
+    prepare_argv(argv)
+    assert _composed_algo(argv[1:]) == "toy_bandit"
+
+
+def test_a_run_started_from_python_resumes_with_its_searchpath_from_elsewhere(tmp_path, monkeypatch):
+    """``rlkit.train`` writes no ``hydra.yaml``: it records its searchpath (``.hydra/searchpath.yaml``,
+    with its working directory), so ``train.py resume=R`` finds the toy algorithm's group (it was
+    refused: "algo='toy_bandit' is not a choice")."""
+    import rlkit
+    from rlkit.cli import prepare_argv
+
+    monkeypatch.chdir(ROOT)
+    result = rlkit.train([*PLUGIN[:2], "hydra.searchpath=[file://tests/plugin_conf]", "total_frames=200",
+                          "trainer.eval_episodes=2", "trainer.progress=false", "logger=none"],
+                         output_dir=tmp_path / "run")
+    monkeypatch.chdir(tmp_path)
+    argv = [str(ROOT / "train.py"), f"resume={result.run_dir}", "total_frames=400"]
+    prepare_argv(argv)
+    assert _searchpath_of(argv) == [f"file://{TESTS / 'plugin_conf'}"]
+    assert _composed_algo(argv[1:]) == "toy_bandit"

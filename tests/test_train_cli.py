@@ -19,6 +19,7 @@ import yaml
 from hydra import compose, initialize_config_dir
 
 from rlkit import cli as cli_module
+from rlkit import startup
 from rlkit.cli import tasks as cli_tasks  # (train_task looks run up there: patch it there)
 from rlkit.errors import RunDirError
 from rlkit.run import run
@@ -65,6 +66,8 @@ def cli(monkeypatch, tmp_path, capsys):
     module.main.__wrapped__.__module__ = "__main__"
     monkeypatch.chdir(tmp_path)
     handlers, level = logging.root.handlers[:], logging.root.level  # Hydra configures the root logger
+    # A completed run leaves its stop signals with "nothing to stop" for the rest of train.py's process.
+    stops = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
 
     def entry(args: tuple[str, ...]) -> None:
         argv = [TRAIN, *args]
@@ -89,6 +92,9 @@ def cli(monkeypatch, tmp_path, capsys):
     yield refused
     logging.root.handlers[:] = handlers
     logging.root.setLevel(level)
+    for stop, handler in stops.items():
+        signal.signal(stop, handler)
+    startup.mark("starting")  # (train_task marked its stage in this process)
 
 
 BAD = {
@@ -657,6 +663,7 @@ def test_ctrl_c_before_a_script_starts_ends_in_one_line(tmp_path, monkeypatch, c
         monkeypatch.setattr(cli_module, "prepare_argv", interrupted)
     monkeypatch.setattr(sys, "argv", [script, "run=x"])
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(startup, "_stage", "starting")  # (a task run in this process before marked its stage)
     with pytest.raises(SystemExit) as info:
         try:
             runpy.run_path(str(Path(TRAIN).with_name(script)), run_name="__main__")
@@ -686,3 +693,41 @@ def test_sighup_checkpoints_and_exits_129(tmp_path):
     frames = load_checkpoint(run_dir / "checkpoints" / "last.pt")["frames"]
     assert 100 <= frames < 1_000_000
     assert f"end: interrupted at {frames} frames" in (run_dir / "train.log").read_text()
+
+
+@pytest.mark.parametrize(("stage", "sweep", "status", "line"), [
+    ("starting", False, 130, "rlkit: train.py interrupted before it started; nothing was written"),
+    ("done", True, 130, "rlkit: train.py interrupted between the runs of a sweep; the runs that finished are kept"),
+    ("done", False, None, "rlkit: train.py: Ctrl-C after its work completed; nothing to stop"),
+])
+def test_a_ctrl_c_outside_a_run_says_what_it_interrupted(monkeypatch, capsys, stage, sweep, status, line):
+    """It said "interrupted before it started; nothing was written" also after a completed run (exit 130:
+    a resume then answers "complete") and between a sweep's jobs (whose runs are written)."""
+    monkeypatch.setattr(startup, "_stage", stage)
+    if status is None:
+        startup.interrupted("train.py", sweep=sweep)  # (returns: the script ends with its run's status)
+    else:
+        with pytest.raises(SystemExit) as info:
+            startup.interrupted("train.py", sweep=sweep)
+        assert info.value.code == status
+    assert capsys.readouterr().err.strip() == line
+
+
+def test_a_stop_signal_while_a_complete_run_closes_leaves_it_complete(tmp_path, monkeypatch, capfd):
+    """A signal after training, while the run closed its envs and loggers, gave exit status 143 (no
+    .rlkit.closed written) or 130 with a resume hint, for a run a resume then calls complete."""
+    from rlkit.trainers import Trainer
+
+    close = Trainer.close
+
+    def closing(self):
+        os.kill(os.getpid(), signal.SIGTERM)
+        close(self)
+
+    monkeypatch.setattr(Trainer, "close", closing)
+    overrides = ["total_frames=200", "algo.learning_starts=100", "trainer.eval_episodes=2", "trainer.progress=false"]
+    with initialize_config_dir(config_dir=str(Path(TRAIN).parent / "conf"), version_base="1.3"):
+        metrics = run(compose("config", overrides=overrides), tmp_path / "run")
+    assert "eval_return" in metrics and (tmp_path / "run" / ".rlkit.closed").read_text() == "200\n"
+    assert "SIGTERM received after the run completed: nothing to stop" in capfd.readouterr().err
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # (restored once the run closed)

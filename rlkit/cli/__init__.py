@@ -11,7 +11,7 @@ module per concern:
 - :mod:`rlkit.cli.preflight`: the config check of a start, run once and its settings reused by the run;
 - :mod:`rlkit.cli.callbacks`: :class:`ConfigCheck`, the Hydra callback that refuses a bad start before
   its run directory exists (and, for ``hydra/launcher=ray``, gives ``ray.init`` the sweep's swept keys),
-  :func:`sweep_exit_status`, and :class:`NoSweepDir` (``evaluate.py -m``, ``export.py -m``);
+  :func:`sweep_exit_status`, :func:`in_sweep`, and :class:`NoSweepDir` (``evaluate.py -m``, ``export.py -m``);
 - :mod:`rlkit.cli.command_line`: :func:`prepare_argv`: a command line Hydra would refuse in a screenful
   refused in one line (:func:`command_line_problem`); on resume, the run's own config groups
   (:mod:`rlkit.cli.resume`);
@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from rlkit.cli.api import TrainResult, train
 from rlkit.cli.base import CONF_DIR, EXIT_REFUSED, refuse
-from rlkit.cli.callbacks import FAILED_JOBS_DIR, RAY_LAUNCHER, ConfigCheck, NoSweepDir, sweep_exit_status
+from rlkit.cli.callbacks import FAILED_JOBS_DIR, RAY_LAUNCHER, ConfigCheck, NoSweepDir, in_sweep, sweep_exit_status
 from rlkit.cli.command_line import (CHOSEN_GROUPS, GROUPED_CONFIGS, PATH_KEYS, check_command_line,
                                     command_line_problem, hydra_overrides, prepare_argv, quote_paths)
 from rlkit.cli.naming import (LABEL_MAX, MAX_JOB_DIR, SWEPT_KEYS_ENV, env_label_resolver, job_dir_name, job_label,

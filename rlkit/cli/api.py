@@ -4,6 +4,7 @@ checks a command line."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import secrets
 import time
 from collections.abc import Mapping, Sequence
@@ -20,6 +21,7 @@ from rlkit.builders import GROUP_KEYS
 from rlkit.cli.base import CONF_DIR
 from rlkit.cli.command_line import command_line_problem
 from rlkit.cli.naming import env_label_resolver, register_resolvers
+from rlkit.cli.resume import SEARCHPATH_FILE, searchpath_given
 from rlkit.errors import ConfigError
 from rlkit.rundir import quoted
 from rlkit.run import preflight, run
@@ -76,8 +78,8 @@ def train(overrides: Sequence[str] | Mapping[str, Any] | None = None, *,
     The config is composed with Hydra's ``compose`` from the package's ``conf/`` (:data:`CONF_DIR`)
     and validated; ``torch.set_num_threads`` follows its ``num_threads`` (default 1, as
     ``train.py``). The run writes what a ``train.py`` run writes (``config.yaml``, metrics,
-    checkpoints, ``.hydra/config.yaml`` and ``overrides.yaml``), and can be resumed with
-    ``train.py resume=<run_dir>``.
+    checkpoints, ``.hydra/config.yaml`` and ``overrides.yaml``; ``.hydra/searchpath.yaml`` with a
+    ``hydra.searchpath``), and can be resumed with ``train.py resume=<run_dir>``.
 
     Args:
         overrides: ``["algo=a2c", "total_frames=1000"]`` or ``{"algo": "a2c", "total_frames": 1000}``.
@@ -135,6 +137,13 @@ def train(overrides: Sequence[str] | Mapping[str, Any] | None = None, *,
         output_dir = (Path("outputs") / time.strftime("%Y-%m-%d") / f"{time.strftime('%H-%M-%S')}_{settings.algo.name}_"
                       f"{env_label}_s{settings.root.seed}_{secrets.token_hex(3)}")
     provenance = {"config.yaml": OmegaConf.to_yaml(cfg), "overrides.yaml": OmegaConf.to_yaml(OmegaConf.create(args))}
+    searchpath = searchpath_given(args)
+    if searchpath is not None:
+        # Where `train.py resume=<run>` finds the run's own groups (an algorithm of the user's, README
+        # "Adding an algorithm"): train.py's hydra.yaml records them; this run has none. Laid out as
+        # hydra.yaml, with the directory a relative folder is read against.
+        provenance[SEARCHPATH_FILE] = OmegaConf.to_yaml(OmegaConf.create(
+            {"hydra": {"searchpath": searchpath[1], "runtime": {"cwd": os.getcwd()}}}))
     metrics = run(cfg, output_dir, overrides=args, provenance=provenance, validated=settings, callbacks=callbacks)
     root = settings.root
     if root.num_seeds > 1:

@@ -207,6 +207,11 @@ def _check_not_held(run_dir: Path) -> None:
                               "to end, or stop it and resume")
 
 
+def in_sweep() -> bool:
+    """Whether this process runs a sweep (``train.py -m``)."""
+    return _SWEEP_DIR is not None
+
+
 def sweep_exit_status() -> int:
     """After ``train.py -m``: 1 (with a line per failed job on stderr) when a job of the sweep this
     process ran failed, else 0; 0 outside a sweep."""

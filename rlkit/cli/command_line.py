@@ -20,7 +20,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from rlkit.builders import GROUP_KEYS, takes_list_of_mappings
 from rlkit.cli.base import refuse
-from rlkit.cli.resume import resume_group_overrides
+from rlkit.cli.resume import resume_group_overrides, with_run_searchpath
 from rlkit.errors import ConfigError
 from rlkit.rundir import quoted
 
@@ -28,12 +28,14 @@ from rlkit.rundir import quoted
 def prepare_argv(argv: list[str], config_name: str = "config") -> None:
     """Refuses a command line Hydra would refuse in a screenful (:func:`check_command_line`), in
     one line; then inserts the resumed run's groups (:func:`resume_group_overrides`) into ``argv``
-    in place, right before ``resume=`` (Hydra's flags may come first). Paths that Hydra's grammar
-    would misread are quoted first (:func:`quote_paths`)."""
+    in place, right before ``resume=`` (Hydra's flags may come first), and adds the run's
+    ``hydra.searchpath`` entries to one the line gives (:func:`with_run_searchpath`). Paths that
+    Hydra's grammar would misread are quoted first (:func:`quote_paths`)."""
     argv[1:] = quote_paths(argv[1:])
     args = argv[1:]
     conf_dir = Path(argv[0]).resolve().parent / "conf"
     groups = resume_group_overrides(args, conf_dir)
+    argv[1:] = args = with_run_searchpath(args)
     if groups:
         at = 1 + next(i for i, a in enumerate(args) if a.lstrip("+").startswith("resume="))
         argv[at:at] = groups

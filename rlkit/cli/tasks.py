@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import signal
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -13,6 +14,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from rlkit import startup
 from rlkit.cli.base import CONF_DIR, describe, refuse
 from rlkit.cli.callbacks import FAILED_JOBS_DIR
 from rlkit.cli.naming import job_label, swept_overrides
@@ -22,6 +24,7 @@ from rlkit.errors import ConfigError, RlkitError
 from rlkit.rundir import resume_hint
 from rlkit.run import CONFIG_FILE, run
 from rlkit.trainers.checkpoint import NoSpaceError
+from rlkit.trainers.trainer import nothing_to_stop, stop_signals
 from rlkit.trainers.evaluator import return_label
 
 
@@ -61,6 +64,7 @@ def train_task(cfg: DictConfig) -> float | None:
         "hydra.yaml": OmegaConf.to_yaml(OmegaConf.create({"hydra": OmegaConf.to_container(hc)})),
         "overrides.yaml": OmegaConf.to_yaml(OmegaConf.create(list(hc.overrides.task))),
     }
+    startup.mark("running")
     try:
         settings = None if cfg.get("resume") else checked_settings(cfg)
         result = run(cfg, run_dir, overrides=_own_overrides(cfg, hc), provenance=provenance, validated=settings,
@@ -85,6 +89,10 @@ def train_task(cfg: DictConfig) -> float | None:
         with contextlib.suppress(OSError):  # the folder Hydra made for the run (a failed start removes its own)
             Path(run_dir).rmdir()
         _interrupted("train.py", "the run had not started; nothing was kept")
+    startup.mark("done")
+    if not multirun:  # a stop signal from here to the exit has nothing to stop: the run is complete
+        for stop_signal in stop_signals():
+            signal.signal(stop_signal, nothing_to_stop)
     label = _return_label(Path(run_dir), cfg)
     if result and all(isinstance(k, int) for k in result):  # a multi-seed run: by seed
         returns = ", ".join(f"seed {k}: {_shown(m.get('eval_return'))}" for k, m in result.items())
@@ -152,6 +160,7 @@ def evaluate_task(cfg: DictConfig) -> dict[str, Any]:
     from rlkit.evaluation import evaluate, format_results
 
     args = _task_args(cfg, "evaluate.py")
+    startup.mark("running")
     try:
         results = evaluate(str(args["run"]), episodes=args["episodes"], video=args["video"], seed=args["seed"],
                            device=str(args["device"]), deterministic=args["deterministic"], epsilon=args["epsilon"],
@@ -160,6 +169,7 @@ def evaluate_task(cfg: DictConfig) -> dict[str, Any]:
         refuse(err)
     except KeyboardInterrupt:
         _interrupted("evaluate.py", "nothing was written: the results are written at the end")
+    startup.mark("done")
     print(format_results(results))
     return results
 
@@ -178,6 +188,7 @@ def export_task(cfg: DictConfig) -> Path:
 
     args = _task_args(cfg, "export.py")
     run, fmt = str(args["run"]), str(args["format"])
+    startup.mark("running")
     try:
         check_export_request(fmt, args["out"])  # (refused before the run is read)
         agent = load_agent(run, device=str(args["device"]), checkpoint=_checkpoint_name(args))
@@ -187,5 +198,6 @@ def export_task(cfg: DictConfig) -> Path:
         refuse(err)
     except KeyboardInterrupt:
         _interrupted("export.py", "nothing was written (the file is written to a temporary name and renamed)")
+    startup.mark("done")
     print(f"exported: {path} ({fmt}; checkpoint {label}{', the latest' if latest else ''}, {agent.frames:,} frames)")
     return path

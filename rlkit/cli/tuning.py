@@ -4,6 +4,7 @@ settings) and :class:`SearchedOverrideCheck` (a command-line value of a searched
 study directory exists; :func:`tune_task` is its task body."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
@@ -20,6 +21,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from rlkit.builders import GROUP_KEYS, validate_config
 from rlkit.cli.base import refuse
+from rlkit.cli.resume import absolute_searchpath
 from rlkit.errors import ConfigError, RlkitError
 from rlkit.rundir import check_creatable
 from rlkit.run import preflight
@@ -31,6 +33,18 @@ def original_cwd(cfg: DictConfig) -> Path | None:
     config: in a process that ran Hydra before, a config without the node would get that run's.)"""
     cwd = OmegaConf.select(cfg, "hydra.runtime.cwd", default=None) if "hydra" in cfg else None
     return Path(str(cwd)) if cwd else None
+
+
+def _study_searchpath() -> list[str]:
+    """The ``hydra.searchpath`` of the running ``tune.py`` (Hydra's config of the job), each relative
+    folder made absolute against the directory it started in: where the study found config groups of
+    the user's own (an algorithm added outside the package, README "Adding an algorithm"), which
+    ``experiment/best.yaml`` chooses too. Empty outside a Hydra job."""
+    if not HydraConfig.initialized():
+        return []
+    hydra_cfg = HydraConfig.get()
+    entries, cwd = hydra_cfg.searchpath, hydra_cfg.runtime.cwd
+    return absolute_searchpath([str(entry) for entry in entries or ()], str(cwd) if cwd else None)
 
 
 def tune_parts(cfg: DictConfig, cwd: Path | None = None) -> tuple[DictConfig, Any]:
@@ -72,6 +86,7 @@ def tune_parts(cfg: DictConfig, cwd: Path | None = None) -> tuple[DictConfig, An
         if Path.cwd().resolve() != cwd.resolve():  # (hydra.job.chdir=true: the job runs in the study directory)
             container["dir"] = str(cwd / folder)
     settings = parse_tune_settings({str(k): v for k, v in container.items()}, base_seed=int(cfg.get("seed", 0)))
+    settings = dataclasses.replace(settings, searchpath=tuple(_study_searchpath()))
     check_creatable(settings.dir, "tune.dir=")
     preflight(base)
     together = len(settings.seeds) if settings.batched_seeds and batchable(settings.seeds) else 1

@@ -51,6 +51,7 @@ __all__ = [
     "named_checkpoint",
     "load_checkpoint",
     "NoSpaceError",
+    "no_space_error",
     "rng_state",
     "save_checkpoint",
     "save_run_checkpoint",
@@ -244,6 +245,29 @@ def _out_of_space(err: BaseException, written: _WriteRecorder, directory: Path) 
             return True
         chain += [current.__cause__, current.__context__]
     return False
+
+
+def no_space_error(err: BaseException, path: str | os.PathLike[str],
+                   good: str | os.PathLike[str] | None = None) -> NoSpaceError | None:
+    """``err`` as a :class:`NoSpaceError` when it (or an error in its chain) is a write that found no
+    space (a CSV row, a log line: not only a checkpoint), naming the file it wrote (else ``path``)
+    and the ``good`` checkpoint; None for any other error.
+
+    Examples:
+        >>> import errno
+        >>> from rlkit.trainers.checkpoint import no_space_error
+        >>> full = OSError(errno.ENOSPC, "No space left on device", "/nonexistent/run/episodes.csv")
+        >>> print(no_space_error(full, "/nonexistent/run", good="/nonexistent/run/checkpoints/last.pt"))
+        no space left on the device writing /nonexistent/run/episodes.csv (free space unknown); the last good checkpoint is /nonexistent/run/checkpoints/last.pt
+        >>> no_space_error(ValueError("other"), "run") is None
+        True
+    """
+    if isinstance(err, NoSpaceError):
+        return err
+    if not _out_of_space(err, _WriteRecorder(None), Path(path)):
+        return None
+    written = Path(getattr(err, "filename", None) or path)
+    return NoSpaceError(written, _free_bytes(written.parent), good=good)
 
 
 def _free_bytes(directory: Path) -> int | None:

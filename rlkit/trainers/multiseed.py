@@ -35,7 +35,6 @@ import json
 import logging
 import math
 import signal
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,14 +49,14 @@ from rlkit.collectors.multiseed import MultiSeedCollector
 from rlkit.data.seed_replay import SeedReplay
 from rlkit.modules import ExplorationType, action_call, set_exploration_type
 from rlkit.trainers.callbacks import TrainerCallback
-from rlkit.trainers.checkpoint import checkpoint_dir, rng_state, save_run_checkpoint, set_rng_state
+from rlkit.trainers.checkpoint import checkpoint_dir, no_space_error, rng_state, save_run_checkpoint, set_rng_state
 from rlkit.trainers.evaluator import Evaluator, evaluation_metrics, return_label, warn_unfinished
 from rlkit.trainers.loggers import EndReason, Logger, NoneLogger
 from rlkit.trainers.trainer import (
     LR_SCHEDULES,
     NonFiniteError,
     TrainerSettings,
-    STOP_SIGNALS,
+    stop_signals,
     TrainingInterrupted,
     _class_name,
     announce_stop_after_evaluation,
@@ -506,9 +505,7 @@ class MultiSeedTrainer:
     def fit(self) -> dict[int, dict[str, float]]:
         """Trains every seed to ``total_frames`` (or its early stop); returns each seed's last
         evaluation metrics by seed."""
-        in_main = threading.current_thread() is threading.main_thread()
-        stops = STOP_SIGNALS if in_main else ()
-        previous = {s: signal.signal(s, self._on_signal) for s in stops}
+        previous = {s: signal.signal(s, self._on_signal) for s in stop_signals()}
         self._signal, self._saved = None, None
         try:
             self._session = time.perf_counter()
@@ -564,8 +561,13 @@ class MultiSeedTrainer:
             self._end_all("interrupted", f"interrupted at frame {self.frames:,} by a second signal")
             raise
         except Exception as err:  # (as Trainer.fit)
-            log.info("end: failed at %d frames (%s)", self.frames, failure_line(err))
-            self._end_all("error", f"failed at frame {self.frames:,}: {failure_line(err)}")
+            good = self.checkpoint_path if self.checkpoint_path.exists() else None
+            full = no_space_error(err, self.checkpoint_path.parent.parent, good)
+            reason = str(full) if full is not None else failure_line(err)
+            log.info("end: failed at %d frames (%s)", self.frames, reason)
+            self._end_all("error", f"failed at frame {self.frames:,}: {reason}")
+            if full is not None and full is not err:
+                raise full from err
             raise
         finally:
             for sig, handler in previous.items():
@@ -578,11 +580,14 @@ class MultiSeedTrainer:
             raise KeyboardInterrupt
         self._signal, self._signal_at = signum, time.monotonic()
         if self._evaluating:
-            announce_stop_after_evaluation(signum, self.frames, last=self.frames >= self.settings.total_frames)
+            announce_stop_after_evaluation(signum, self.frames, last=self._only_the_end_left())
 
     def _only_the_end_left(self) -> bool:
-        """As :meth:`Trainer._only_the_end_left`: the budget done and the last evaluation written."""
-        return self.frames >= self.settings.total_frames and not self._closing_eval_due(self._running())
+        """As :meth:`Trainer._only_the_end_left`: nothing left to train (the budget done, every seed
+        stopped or dropped, or a callback's stop) and the last evaluation written."""
+        running = self._running()
+        done = self.frames >= self.settings.total_frames or not running or self._halted
+        return done and not self._closing_eval_due(running)
 
     def _interrupt(self, signum: int) -> NoReturn:
         """Stops training for the stop signal ``signum``: the checkpoint of these frames (reused when

@@ -28,6 +28,7 @@ from rlkit.trainers.evaluator import return_label
 from rlkit.trainers.checkpoint import (
     NoSpaceError,
     checkpoint_dir,
+    no_space_error,
     load_resume_state,
     rng_state,
     save_run_checkpoint,
@@ -71,6 +72,24 @@ class TrainingInterrupted(RuntimeError):
 #: closed, an ssh session dropped).
 STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
                                                  if hasattr(signal, name))
+
+
+def stop_signals() -> tuple[signal.Signals, ...]:
+    """The :data:`STOP_SIGNALS` a trainer handles now: all of them in the main thread (Python lets no
+    other thread install handlers), less SIGHUP where it is ignored: a run started with ``nohup`` goes
+    on when its terminal closes."""
+    if threading.current_thread() is not threading.main_thread():
+        return ()
+    hangup = getattr(signal, "SIGHUP", None)
+    return tuple(s for s in STOP_SIGNALS if not (s == hangup and signal.getsignal(s) is signal.SIG_IGN))
+
+
+def nothing_to_stop(signum: int, frame: object) -> None:  # noqa: ARG001 (signal API)
+    """The handler of a stop signal once a run has completed (it closes its envs and loggers, records
+    that it closed, the process exits): nothing is left to stop, so the run's outcome stands, and
+    the signal is noted; the next one of the same signal takes its default action at once."""
+    signal.signal(signum, signal.SIG_DFL)
+    stop_note(f"{signal.Signals(signum).name} received after the run completed: nothing to stop")
 
 
 def stop_note(message: str) -> None:
@@ -469,9 +488,7 @@ class Trainer:
             TrainingInterrupted: a stop signal arrived; a checkpoint was written first.
             KeyboardInterrupt: a second signal arrived before the first was handled (no checkpoint).
         """
-        # Python only lets the main thread install handlers; elsewhere signals keep their default action.
-        in_main = threading.current_thread() is threading.main_thread()
-        stops = STOP_SIGNALS if in_main else ()
+        stops = stop_signals()
         previous = {s: signal.signal(s, self._on_signal) for s in stops}
         self._signal, self._saved = None, None
         self._session = time.perf_counter()
@@ -492,7 +509,8 @@ class Trainer:
                 if self.episodes is not None and len(returns):
                     self.episodes.record(self.frames, returns, lengths)
                 stop = self._periodic()
-                if self._signal is not None and not self._only_the_end_left():
+                # (an early stop ends the run here anyway: it completes, as it would have without the signal)
+                if self._signal is not None and not (stop or self._only_the_end_left()):
                     raise TrainingInterrupted(self._signal, checkpoint_at(self._saved, self.frames) or self.save())
                 if stop:
                     break
@@ -522,6 +540,13 @@ class Trainer:
             raise
         except NoSpaceError as err:  # (its message names the last good checkpoint)
             self._end("error", f"failed at frame {self.frames:,}: {err}", failing=True)
+            raise
+        except OSError as err:  # a full disk met by another write (a CSV row): said as a checkpoint's is
+            full = no_space_error(err, self.checkpoint_path.parent.parent, self._last_good())
+            reason = full if full is not None else f"{failure_line(err)}; the last checkpoint is {self._good_checkpoint()}"
+            self._end("error", f"failed at frame {self.frames:,}: {reason}", failing=True)
+            if full is not None:
+                raise full from err
             raise
         except Exception as err:  # any other failure: train.log and the loggers still hear how it ended
             self._end("error", f"failed at frame {self.frames:,}: {failure_line(err)}; the last checkpoint is "
@@ -565,7 +590,7 @@ class Trainer:
             raise KeyboardInterrupt
         self._signal, self._signal_at = signum, time.monotonic()
         if self._evaluating:
-            announce_stop_after_evaluation(signum, self.frames, last=self.frames >= self.settings.total_frames)
+            announce_stop_after_evaluation(signum, self.frames, last=self._only_the_end_left())
 
     def _only_the_end_left(self) -> bool:
         """Whether the run has nothing left to do but its end: the budget is done and its last
@@ -658,6 +683,9 @@ class Trainer:
 
     def _good_checkpoint(self) -> str:
         return str(self.checkpoint_path) if self.checkpoint_path.exists() else "none (no checkpoint written yet)"
+
+    def _last_good(self) -> Path | None:
+        return self.checkpoint_path if self.checkpoint_path.exists() else None
 
     def _due(self, name: str, interval: int) -> bool:
         if due(self.frames, self._last[name], interval):

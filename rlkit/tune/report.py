@@ -7,8 +7,9 @@ import csv
 import io
 import json
 import logging
+import shlex
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -31,6 +32,7 @@ from rlkit.tune.states import (
     replaced_trial,
 )
 from rlkit.tune.trial import batchable, trial_config
+from rlkit.rundir import searchpath_override
 from rlkit.utils.io import atomic_write
 
 log = logging.getLogger(__name__)
@@ -137,10 +139,12 @@ def trained_together(trial: FrozenTrial, settings: TuneSettings) -> int:
     return len(settings.seeds)
 
 
-def best_commands(best: FrozenTrial, settings: TuneSettings, where: str | Path) -> list[str]:
+def best_commands(best: FrozenTrial, settings: TuneSettings, where: str | Path,
+                  searchpath: Sequence[str] = ()) -> list[str]:
     """The ``train.py`` commands that train the best trial's experiment file (in ``where``) as the
     trial ran: one command for its seeds trained together (``seed=<first> num_seeds=<N>``), or one
-    per seed, each followed by what it reproduces.
+    per seed, each followed by what it reproduces. With the study's ``searchpath``
+    (``settings.searchpath``), which the experiment's groups may come from.
 
     Examples:
         >>> from types import SimpleNamespace as T
@@ -154,8 +158,12 @@ def best_commands(best: FrozenTrial, settings: TuneSettings, where: str | Path) 
         ...     print(line)
         python train.py --config-dir s experiment=best seed=0   # trial 3's seed 0
         python train.py --config-dir s experiment=best seed=5   # trial 3's seed 5
+        >>> best_commands(together, T(seeds=(0, 1), dir=Path("s"), batched_seeds=True), "s", ["file:///my/conf"])[0]
+        "python train.py --config-dir s 'hydra.searchpath=[file:///my/conf]' experiment=best seed=0 num_seeds=2   # seeds 0..1 together in one process, as trial 3 ran them"
     """
-    command = f"python train.py --config-dir {where} experiment=best"
+
+    given = f" {shlex.quote(searchpath_override(searchpath))}" if searchpath else ""
+    command = f"python train.py --config-dir {where}{given} experiment=best"
     together = trained_together(best, settings)
     if together > 1:
         first = settings.seeds[0]
@@ -165,7 +173,7 @@ def best_commands(best: FrozenTrial, settings: TuneSettings, where: str | Path) 
 
 
 def best_experiment(best: FrozenTrial, base: DictConfig, settings: TuneSettings,
-                    groups: Mapping[str, str] | None = None) -> str:
+                    groups: Mapping[str, str] | None = None, searchpath: Sequence[str] | None = None) -> str:
     """The text of ``experiment/best.yaml``: a ``# @package _global_`` experiment with the config
     groups of the study and its whole training config with the best trial's values (less the keys
     that only say where and how a run executes: seed, device, threads, logger, progress, checkpoints),
@@ -175,7 +183,7 @@ def best_experiment(best: FrozenTrial, base: DictConfig, settings: TuneSettings,
     Its header says which ``train.py`` command reproduces the trial (:func:`best_commands`): seeds
     trained together differ from the same seeds trained one per process by float rounding (README
     "Several seeds in one process"), so the trial's own seeds are reproduced by the command that
-    trains them as it did."""
+    trains them as it did; with ``searchpath`` (default: the study's, ``settings.searchpath``)."""
     params = settings.space.decode(best.params)
     together = trained_together(best, settings)
     container = OmegaConf.to_container(trial_config(base, params, seed=0), resolve=True)
@@ -203,7 +211,8 @@ def best_experiment(best: FrozenTrial, base: DictConfig, settings: TuneSettings,
         f"{settings.objective} = {best.value:.6g}",
         f"# (the mean over seeds; per seed {seeds}).",
         how,
-        *(f"#   {line}" for line in best_commands(best, settings, settings.dir)),
+        *(f"#   {line}" for line in best_commands(best, settings, settings.dir,
+                                                settings.searchpath if searchpath is None else searchpath)),
         *other,
         "# The tuned values:",
         *(f"#   {path}: {json.dumps(value)}" for path, value in params.items()),
@@ -265,8 +274,10 @@ def write_outputs(study: optuna.Study, base: DictConfig, settings: TuneSettings,
     """Writes ``trials.csv``, ``experiment/best.yaml`` (when a trial completed) and the plots into
     ``settings.dir``, each atomically (workers ending together write the same files). Returns what
     was written (name -> path); plots that cannot be drawn are skipped with a note on ``stream``
-    (and in the log, as the other lines: :func:`_say`)."""
+    (and in the log, as the other lines: :func:`_say`). The commands it prints and writes carry the
+    study's ``hydra.searchpath`` (``settings.searchpath``)."""
     trials = study.get_trials(deepcopy=False)
+    searchpath = settings.searchpath
     written: dict[str, Path] = {}
     path = settings.dir / "trials.csv"
     with atomic_write(path) as f:
@@ -277,7 +288,7 @@ def write_outputs(study: optuna.Study, base: DictConfig, settings: TuneSettings,
         path = settings.dir / BEST_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(path) as f:
-            f.write(best_experiment(best, base, settings, groups))
+            f.write(best_experiment(best, base, settings, groups, searchpath))
         written["best"] = path
     plotted = [t for t in trials if counted(t)]
     if any(t.state == TrialState.COMPLETE for t in plotted):
@@ -289,7 +300,7 @@ def write_outputs(study: optuna.Study, base: DictConfig, settings: TuneSettings,
                 _say(f"tune {settings.study}: {name} not drawn: {skipped}", stream)
     _say(f"tune {settings.study}: outputs in {settings.dir}: {', '.join(sorted(written))}", stream)
     if best is not None:
-        commands = [line.partition("   # ")[0] for line in best_commands(best, settings, settings.dir)]
+        commands = [line.partition("   # ")[0] for line in best_commands(best, settings, settings.dir, searchpath)]
         found = f"tune {settings.study}: best trial {best.number} ({best.value:.6g})"
         if trained_together(best, settings) > 1:
             _say(f"{found}; train it as it ran (its {len(settings.seeds)} seeds together in one process; one seed alone "

@@ -49,6 +49,9 @@ class TuneSettings:
     n_warmup_evals: int | None = None
     sampler_seed: int | None = None
     batched_seeds: bool = True
+    #: The study's ``hydra.searchpath`` (absolute; set by tune.py from Hydra, not a ``tune.*`` key): the
+    #: printed commands that train the best trial carry it, for groups of the user's own.
+    searchpath: tuple[str, ...] = ()
 
     @property
     def storage_url(self) -> str:

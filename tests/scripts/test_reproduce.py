@@ -461,6 +461,17 @@ def test_plan_refuses_a_run_that_a_process_still_trains_and_moves_nothing(tmp_pa
         assert tree(tmp_path) == before
 
 
+def test_plan_refuses_a_run_still_starting_that_a_process_holds(tmp_path):
+    """A multi-seed run claimed by its train.py but not yet committed (no config.yaml: find_runs does not
+    see it) is refused too: a rerun would plan a second train.py into the same held folder."""
+    from rlkit.rundir import RunDir
+
+    opts = reproduce.parse_args(["experiment=dqn_cartpole", "seeds=2", f"out={tmp_path}", *TINY])
+    with RunDir.claim(tmp_path / "runs" / "seeds_0-1", fresh=True):
+        with pytest.raises(reproduce.UsageError, match=r"seeds_0-1 is in use by pid \d+ on .*: its training still runs"):
+            reproduce.plan(opts, reproduce.compose(opts))
+
+
 def tree(root):
     """Every path under ``root`` with its modification time (what a refusal must leave as it was)."""
     return {p: p.stat().st_mtime_ns for p in [root, *root.rglob("*")]}

@@ -463,6 +463,66 @@ def test_sighup_stops_with_a_checkpoint_like_sigterm(tmp_path):
     assert load_checkpoint(info.value.checkpoint)["frames"] == 150
 
 
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGHUP on this platform")
+def test_a_run_started_with_nohup_goes_on_when_its_terminal_closes(tmp_path):
+    """nohup ignores SIGHUP; the trainer's handler replaced that, and the run stopped with status 129."""
+    trainer = make_trainer(tmp_path)
+    forward = trainer.loss_module.forward
+
+    def hung_up(td):
+        if trainer.frames == 150:
+            os.kill(os.getpid(), signal.SIGHUP)
+        return forward(td)
+
+    trainer.loss_module.forward = hung_up
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)  # (as nohup starts it)
+    try:
+        trainer.fit()
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+    trainer.close()
+    assert trainer.frames == trainer.settings.total_frames
+
+
+def test_a_stop_signal_during_the_evaluation_that_stops_the_run_early_completes_it(tmp_path):
+    """The run stopped with status 143 at the evaluation that reached the target, and its resume
+    trained on past where the uninterrupted run stops: it ends there, complete, as without the signal."""
+    trainer = make_trainer(tmp_path, "trainer.early_stop=true", "env.target_return=-1000", "trainer.eval_interval=100")
+    evaluate = trainer.evaluator
+
+    def signalled():
+        os.kill(os.getpid(), signal.SIGTERM)
+        return evaluate()
+
+    trainer.evaluator = signalled
+    metrics = trainer.fit()  # (no TrainingInterrupted)
+    trainer.close()
+    assert trainer.frames == 100 and metrics["eval_return"] >= -1000  # (stopped where it reached the target)
+
+
+def test_a_full_disk_met_by_a_csv_row_is_named_as_a_checkpoints_is(tmp_path):
+    """An episodes.csv row that found no space ended in a traceback of the OSError (only a checkpoint's
+    full disk was said in one line)."""
+    import errno
+
+    from rlkit.trainers.checkpoint import NoSpaceError
+
+    trainer = make_trainer(tmp_path, "trainer.checkpoint_interval=100")
+    record = trainer.episodes.record
+
+    def full(frames, returns, lengths):
+        if frames > 200:
+            raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "episodes.csv"))
+        record(frames, returns, lengths)
+
+    trainer.episodes.record = full
+    with pytest.raises(NoSpaceError, match=rf"^no space left on the device writing {tmp_path / 'episodes.csv'} \(.+ "
+                                           rf"free\); the last good checkpoint is {trainer.checkpoint_path}$"):
+        trainer.fit()
+    trainer.close()
+
+
 def test_a_full_disk_stops_the_run_naming_the_disk_and_the_last_good_checkpoint(tmp_path, monkeypatch):
     """torch.save reported the full disk as `RuntimeError: ... unexpected pos 203520 vs 203408`, and so
     did train.log's end: line."""

@@ -678,3 +678,45 @@ def test_a_lost_trial_whose_run_a_process_still_holds_is_not_moved(study_parts):
         assert (run / "config.yaml").is_file()
     assert study_module.set_aside(settings, 3) == settings.dir / "interrupted" / "0003"
     assert (settings.dir / "interrupted" / "0003" / "seed_0" / "config.yaml").is_file()
+
+
+def test_the_best_trial_s_command_carries_the_study_s_searchpath(study_parts, tmp_path):
+    """A study of an algorithm from the user's conf folder (``hydra.searchpath``): best.yaml's header and
+    the printed "train it as it ran" command give that searchpath (a relative folder made absolute
+    against tune.py's directory), without which train.py cannot find the algorithm's group."""
+    import dataclasses
+    import io
+
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+    from optuna.distributions import CategoricalDistribution
+
+    from rlkit.cli.tuning import _study_searchpath
+    from rlkit.tune.report import write_outputs
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        job = compose("tune", return_hydra_config=True)
+    with open_dict(job):
+        job.hydra.searchpath = ["file://my_conf", "pkg://my_algos.conf"]
+        job.hydra.runtime.cwd = str(tmp_path)
+    HydraConfig.instance().set_config(job)  # (as tune.py's job holds it)
+    try:
+        searchpath = _study_searchpath()  # (what tune_parts puts in the study's settings)
+    finally:
+        HydraConfig.instance().cfg = None
+    assert searchpath == [f"file://{tmp_path}/my_conf", "pkg://my_algos.conf"]
+
+    base, settings = setup(study_parts, {"algo": {"hidden_sizes": [[8], [12]]}}, seeds=(0,))
+    settings = dataclasses.replace(settings, searchpath=tuple(searchpath))
+    best = optuna.trial.create_trial(params={"algo.hidden_sizes": "[12]"}, value=3.0, user_attrs={
+        "num_seeds": 1, "seed_0": 3.0}, distributions={"algo.hidden_sizes": CategoricalDistribution(["[8]", "[12]"])})
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(best)
+    out = io.StringIO()
+    settings.dir.mkdir(parents=True)
+    write_outputs(study, base, settings, stream=out)
+    command = (f"python train.py --config-dir {settings.dir} 'hydra.searchpath=[file://{tmp_path}/my_conf,"
+               f"pkg://my_algos.conf]' experiment=best seed=0")
+    assert f"train it as it ran: {command}\n" in out.getvalue()
+    assert f"#   {command}   # trial 0's seed 0\n" in (settings.dir / "experiment" / "best.yaml").read_text()
