@@ -192,9 +192,28 @@ def test_keys_of_the_chosen_groups_and_of_a_resumed_runs_groups_are_accepted(tmp
     check_command_line(["env=gym", "env.id=CartPole-v1", "+env.make_kwargs.length=10"], CONF_DIR)
     check_command_line(["algo='c51'", "-m", "value_estimator=\"td0\",'td0'", "logger=csv.yaml"], CONF_DIR)
     check_command_line(["-m", "algo=glob(dq*)", "experiment=glob(dqn_*)"], CONF_DIR)
-    check_command_line(["--config-dir=/elsewhere", "experiment=best"], CONF_DIR)
-    check_command_line(["--config-dir", "/elsewhere", "experiment=best"], CONF_DIR)
-    check_command_line(["hydra.searchpath=[file:///elsewhere]", "experiment=best"], CONF_DIR)
+    (tmp_path / "study" / "experiment").mkdir(parents=True)
+    (tmp_path / "study" / "experiment" / "best.yaml").write_text("# @package _global_\n")
+    check_command_line([f"--config-dir={tmp_path / 'study'}", "experiment=best"], CONF_DIR)
+    check_command_line(["--config-dir", str(tmp_path / "study"), "experiment=best"], CONF_DIR)
+    check_command_line([f"hydra.searchpath=[file://{tmp_path / 'study'}]", "experiment=best"], CONF_DIR)
+    check_command_line(["hydra.searchpath=[pkg://my_algos.conf]", "algo=mine"], CONF_DIR)  # (only Hydra looks there)
+
+
+def test_a_typo_in_a_group_is_one_line_also_with_config_folders_of_ones_own(tmp_path):
+    """With hydra.searchpath or --config-dir on the line (an algorithm of one's own, a tuned
+    experiment=best), a typo gave Hydra's 15-line "Could not find 'algo/myregg'"."""
+    from rlkit.cli import CONF_DIR, command_line_problem
+
+    (tmp_path / "algo").mkdir()
+    (tmp_path / "algo" / "myreg.yaml").write_text("name: myreg\n")
+    searchpath = f"hydra.searchpath=[file://{tmp_path}]"
+    assert command_line_problem([searchpath, "algo=myreg"], CONF_DIR) is None
+    assert command_line_problem([searchpath, "algo=myregg"], CONF_DIR) == (
+        "algo='myregg' is not a choice; valid choices: ['a2c', 'c51', 'dqn', 'myreg']")
+    assert command_line_problem([searchpath, "env=Cartpole"], CONF_DIR).startswith("env='Cartpole' is not a choice")
+    assert command_line_problem(["--config-dir", str(tmp_path), "experiment=bets"], CONF_DIR).startswith(
+        "experiment='bets' is not a choice; valid choices: ['a2c_acrobot'")
 
 
 def test_resume_refuses_a_group_change_with_its_message(cli, tmp_path):

@@ -20,7 +20,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from rlkit.builders import GROUP_KEYS, takes_list_of_mappings
 from rlkit.cli.base import refuse
-from rlkit.cli.resume import resume_group_overrides, with_run_searchpath
+from rlkit.cli.resume import resume_group_overrides, searchpath_given, with_run_searchpath
 from rlkit.errors import ConfigError
 from rlkit.rundir import quoted
 
@@ -91,8 +91,38 @@ CHOSEN_GROUPS = (*GROUP_KEYS, "experiment")
 GROUPED_CONFIGS = ("config", "tune")
 
 
-def _group_choices(conf_dir: Path, group: str) -> list[str]:
-    return sorted(path.stem for path in (conf_dir / group).glob("*.yaml"))
+def _group_choices(conf_dirs: Sequence[Path], group: str) -> list[str]:
+    return sorted({path.stem for conf_dir in conf_dirs for path in (conf_dir / group).glob("*.yaml")})
+
+
+def _extra_conf_dirs(args: Sequence[str]) -> list[Path] | None:
+    """The config folders a command line adds to ``conf/``: the folders of its ``hydra.searchpath``
+    (``file://<folder>``, or a bare path) and its ``--config-dir``. None where a config comes from
+    where only Hydra can look (a ``pkg://`` entry, ``--config-path``, ``--config-name``).
+
+    Examples:
+        >>> from rlkit.cli.command_line import _extra_conf_dirs
+        >>> _extra_conf_dirs(["algo=mine", "hydra.searchpath=[file:///my/conf]", "--config-dir", "/study"])
+        [PosixPath('/study'), PosixPath('/my/conf')]
+        >>> _extra_conf_dirs(["hydra.searchpath=[pkg://my_algos.conf]"]) is None
+        True
+    """
+    dirs: list[Path] = []
+    for i, arg in enumerate(args):
+        flag, eq, value = arg.partition("=")
+        if flag in ("--config-dir", "-cd"):
+            dirs.append(Path(value if eq else args[i + 1] if i + 1 < len(args) else ""))
+        elif flag in _OTHER_CONFIGS:
+            return None
+    given = searchpath_given(hydra_overrides(args))
+    if given is None:
+        return None if any(a.lstrip("+~").startswith("hydra.searchpath") for a in args) else dirs
+    for entry in given[1]:
+        scheme, sep, path = entry.partition("://")
+        if sep and scheme != "file":
+            return None
+        dirs.append(Path(path if sep else entry))
+    return dirs
 
 
 def check_command_line(args: Sequence[str], conf_dir: Path, config_name: str = "config") -> None:
@@ -135,9 +165,10 @@ def command_line_problem(args: Sequence[str], conf_dir: Path, config_name: str =
     """
     from hydra.core.override_parser.types import Glob
 
-    if any(a.split("=", 1)[0] in _OTHER_CONFIGS for a in args) or any(
-            a.lstrip("+~").startswith("hydra.searchpath") for a in args):
-        return None  # configs from elsewhere (tune.py's experiment=best): only Hydra knows the choices
+    extra = _extra_conf_dirs(args)
+    if extra is None:
+        return None  # configs from where only Hydra looks (a package's, another primary config)
+    dirs = [conf_dir, *extra]  # (tune.py's experiment=best, an algorithm of the user's own)
     overrides = hydra_overrides(args)
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
@@ -172,12 +203,12 @@ def command_line_problem(args: Sequence[str], conf_dir: Path, config_name: str =
         else:
             values = [_unquoted(override.get_value_string())]
             chosen.append(f"{group}={values[0]}")
-        valid = _group_choices(conf_dir, group)
+        valid = _group_choices(dirs, group)
         for value in values:
             if value not in valid and value.removesuffix(".yaml") not in valid and value != "null":
                 return f"{group}={value!r} is not a choice; valid choices: {valid}"
-    if swept_group:
-        return None
+    if swept_group or extra:
+        return None  # (the checks below compose rlkit's own conf/ alone)
     mismatch = _experiment_algo_problem(conf_dir, config_name, chosen)
     if mismatch:
         return mismatch
