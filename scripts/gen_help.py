@@ -9,9 +9,11 @@ Usage::
 
 The help lists the config groups with the comment of their line in ``config.yaml``'s defaults list
 and the default option; Hydra fills in every group's options (``$APP_CONFIG_GROUPS``, read from
-``conf/`` when ``--help`` runs). Then every top-level key and ``trainer.*`` key with its default and
-its one-line comment. The other pages list their config's keys (tune.py's: its ``tune.*`` keys). Edit
-the comments in the configs, not the generated files.
+``conf/`` when ``--help`` runs). Hydra's list also has the folders of ``conf/`` that are not groups a
+run chooses (``INTERNAL_GROUPS``: ``train.py experiment_base=...`` or ``tune=...`` is refused as an
+unknown key), so the line after it names them as such. Then every top-level key and ``trainer.*`` key
+with its default and its one-line comment. The other pages list their config's keys (tune.py's: its
+``tune.*`` keys). Edit the comments in the configs, not the generated files.
 """
 from __future__ import annotations
 
@@ -25,6 +27,13 @@ ROOT = Path(__file__).resolve().parent.parent
 _DEFAULT = re.compile(r"^  - (?:optional )?(?P<group>[\w/]+): (?P<option>\S+)\s*#\s*(?P<comment>.*)$")
 _KEY = re.compile(r"^(?P<indent> *)(?P<key>\w+):(?: +(?P<value>[^#]*?))?\s*(?:#\s*(?P<comment>.*))?$")
 _COLUMN = 33  # where the comments start (further right after a longer key=value)
+
+#: The folders of conf/ that Hydra lists among train.py's groups but a run cannot choose, with what
+#: they hold (tests/test_help.py checks that every other folder is a group of config.yaml).
+INTERNAL_GROUPS = {
+    "experiment_base": "the shared bases of the experiment files",
+    "tune": "tune.py's search spaces, conf/tune/<algo>.yaml",
+}
 
 
 def groups_and_keys(text: str) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
@@ -139,6 +148,9 @@ def render(config_text: str, page: Page = PAGES[0]) -> str:
                   "",
                   "Options of each group (files in conf/<group>/):",
                   "$APP_CONFIG_GROUPS",
+                  _plain("Not groups to choose (train.py refuses them): "
+                         + "; ".join(f"{group} ({what})" for group, what in INTERNAL_GROUPS.items())),
+                  "",
                   "== Top-level keys (key=value; shown with the default value) =="]
     else:
         lines += ["== Keys (key=value; shown with the default value) =="]

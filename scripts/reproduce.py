@@ -19,7 +19,8 @@ whose runs do not match it, is refused in one ``rlkit:`` line (exit status 2) be
 
 By default (``batched=true``) the seeds train in one process per run of consecutive seeds
 (``train.py experiment=<name> seed=<first> num_seeds=<n>``, see README "Several seeds in one
-process") into ``<out>/runs/seeds_<first>-<last>/seed_<k>``, where the experiment allows it (its
+process") into ``<out>/runs/seeds_<first>-<last>/seed_<k>`` (a process of one seed writes straight into
+``<out>/runs/seeds_<k>-<k>/``), where the experiment allows it (its
 networks are rlkit's MLPs: checked by building two seeds in memory first); otherwise, or with
 ``batched=false``, training is a Hydra sweep (``train.py -m experiment=<name> seed=0,1,..``, with the joblib launcher
 running ``jobs`` runs at once when ``jobs`` > 1) into ``<out>/runs`` (default

@@ -89,3 +89,32 @@ def test_the_readme_shows_the_help_as_printed(help_text):
     start = readme.index("$ python train.py --help\n") + len("$ python train.py --help\n")
     shown = readme[start:readme.index("```", start)]
     assert shown == help_text.rstrip("\n") + "\n", "README.md's train.py --help block is stale: paste the output"
+
+
+def test_the_internal_folders_of_conf_are_not_offered_as_groups(help_text):
+    """Hydra lists every folder of conf/ among the groups, experiment_base and tune included, but
+    `train.py tune=dqn` or `experiment_base=dqn_minatar` is refused (unknown key): the help names them
+    as not groups to choose, and each other folder is a group of config.yaml."""
+    groups, _ = gen_help.groups_and_keys((ROOT / "conf" / "config.yaml").read_text())
+    chosen = {group for group, _, _ in groups}
+    folders = {p.name for p in (ROOT / "conf").iterdir() if p.is_dir() and p.name != "hydra"}
+    assert set(gen_help.INTERNAL_GROUPS) == folders - chosen and not chosen & set(gen_help.INTERNAL_GROUPS)
+    lines = help_text.splitlines()
+    offered = lines[lines.index("== Config groups (group=option; shown with the default option) =="):
+                    lines.index("Options of each group (files in conf/<group>/):")]
+    note = next(line for line in lines if line.startswith("Not groups to choose (train.py refuses them): "))
+    assert lines.index(note) < lines.index("== Top-level keys (key=value; shown with the default value) ==")
+    for group, what in gen_help.INTERNAL_GROUPS.items():
+        assert not any(line.startswith(f"{group}=") for line in offered), group
+        assert f"{group} ({what})" in note
+    assert "experiment_base (the shared bases of the experiment files)" in note and "tune (tune.py's" in note
+
+
+@pytest.mark.parametrize("override", ["tune=dqn", "experiment_base=dqn_minatar"])
+def test_an_internal_group_is_refused_as_the_help_says(override, tmp_path):
+    group = override.partition("=")[0]
+    done = subprocess.run([sys.executable, str(ROOT / "train.py"), override, "total_frames=1000",
+                           "trainer.progress=false", f"hydra.run.dir={tmp_path / 'run'}"], cwd=ROOT, text=True,
+                          capture_output=True, timeout=120, env={**os.environ, "HYDRA_FULL_ERROR": "0"})
+    assert done.returncode == 2 and f"unknown key {group};" in done.stderr, done.stderr
+    assert not (tmp_path / "run").exists()
