@@ -192,16 +192,22 @@ def test_crash_while_writing_a_checkpoint_keeps_the_previous_one(tmp_path, monke
     resumed.close()
 
 
-def test_sigint_stops_after_the_batch_with_a_checkpoint(tmp_path):
-    trainer = make_trainer(tmp_path)
+def signal_at(trainer: Trainer, *signals: int, frames: int = 150) -> None:
+    """Makes the trainer's loss send this process ``signals`` on the update at ``frames``."""
     forward = trainer.loss_module.forward
 
-    def interrupting(td):
-        if trainer.frames == 150:
-            os.kill(os.getpid(), signal.SIGINT)
+    def signalling(td):
+        if trainer.frames == frames:
+            for signum in signals:
+                os.kill(os.getpid(), signum)
         return forward(td)
 
-    trainer.loss_module.forward = interrupting
+    trainer.loss_module.forward = signalling
+
+
+def test_sigint_stops_after_the_batch_with_a_checkpoint(tmp_path):
+    trainer = make_trainer(tmp_path)
+    signal_at(trainer, signal.SIGINT)
     with pytest.raises(TrainingInterrupted, match="interrupted by SIGINT; checkpoint written to .*last.pt") as info:
         trainer.fit()
     trainer.close()
@@ -216,15 +222,7 @@ def test_a_signal_delivered_twice_is_one_signal_but_a_second_one_stops_at_once(t
     workers too: a worker got SIGTERM twice and took the second for a user's "stop now", leaving no
     checkpoint."""
     trainer = make_trainer(tmp_path)
-    forward = trainer.loss_module.forward
-
-    def interrupting(td):
-        if trainer.frames == 150:
-            os.kill(os.getpid(), signal.SIGTERM)
-            os.kill(os.getpid(), signal.SIGTERM if second == "the same at once" else signal.SIGINT)
-        return forward(td)
-
-    trainer.loss_module.forward = interrupting
+    signal_at(trainer, signal.SIGTERM, signal.SIGTERM if second == "the same at once" else signal.SIGINT)
     if second == "another":
         with pytest.raises(KeyboardInterrupt):
             trainer.fit()
@@ -440,17 +438,11 @@ def test_a_stop_signal_before_the_closing_evaluation_stops_and_the_resume_evalua
 def test_sighup_stops_with_a_checkpoint_like_sigterm(tmp_path):
     """Closing the terminal (SIGHUP) killed the run with status 129: no checkpoint, no end: line."""
     trainer = make_trainer(tmp_path)
-    forward = trainer.loss_module.forward
-
-    def hung_up(td):
-        if trainer.frames == 150:
-            os.kill(os.getpid(), signal.SIGHUP)
-        return forward(td)
+    signal_at(trainer, signal.SIGHUP)
 
     def unhandled(signum, frame):
         raise AssertionError("SIGHUP reached the default handler: the trainer does not handle it")
 
-    trainer.loss_module.forward = hung_up
     previous = signal.signal(signal.SIGHUP, unhandled)  # (by default SIGHUP would end pytest itself)
     try:
         with pytest.raises(TrainingInterrupted, match="interrupted by SIGHUP; checkpoint written to .*last.pt") as info:
@@ -467,14 +459,7 @@ def test_sighup_stops_with_a_checkpoint_like_sigterm(tmp_path):
 def test_a_run_started_with_nohup_goes_on_when_its_terminal_closes(tmp_path):
     """nohup ignores SIGHUP; the trainer's handler replaced that, and the run stopped with status 129."""
     trainer = make_trainer(tmp_path)
-    forward = trainer.loss_module.forward
-
-    def hung_up(td):
-        if trainer.frames == 150:
-            os.kill(os.getpid(), signal.SIGHUP)
-        return forward(td)
-
-    trainer.loss_module.forward = hung_up
+    signal_at(trainer, signal.SIGHUP)
     previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)  # (as nohup starts it)
     try:
         trainer.fit()
