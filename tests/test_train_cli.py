@@ -214,6 +214,10 @@ def test_a_typo_in_a_group_is_one_line_also_with_config_folders_of_ones_own(tmp_
     assert command_line_problem([searchpath, "env=Cartpole"], CONF_DIR).startswith("env='Cartpole' is not a choice")
     assert command_line_problem(["--config-dir", str(tmp_path), "experiment=bets"], CONF_DIR).startswith(
         "experiment='bets' is not a choice; valid choices: ['a2c_acrobot'")
+    # A folder that moved (a resumed run brings the searchpath it started with): said so.
+    assert command_line_problem([f"hydra.searchpath=[file://{tmp_path / 'moved'}]", "algo=myreg"], CONF_DIR) == (
+        f"algo='myreg' is not a choice; valid choices: ['a2c', 'c51', 'dqn'] (the config folder {tmp_path / 'moved'} "
+        "of hydra.searchpath / --config-dir does not exist: give it where it is now)")
 
 
 def test_resume_refuses_a_group_change_with_its_message(cli, tmp_path):

@@ -206,7 +206,12 @@ def command_line_problem(args: Sequence[str], conf_dir: Path, config_name: str =
         valid = _group_choices(dirs, group)
         for value in values:
             if value not in valid and value.removesuffix(".yaml") not in valid and value != "null":
-                return f"{group}={value!r} is not a choice; valid choices: {valid}"
+                gone = [str(d) for d in extra if not d.is_dir()]
+                many = len(gone) > 1
+                moved = (f" (the config folder{'s' if many else ''} {', '.join(gone)} of hydra.searchpath / --config-dir "
+                         f"{'do' if many else 'does'} not exist: give {'them' if many else 'it'} where "
+                         f"{'they are' if many else 'it is'} now)" if gone else "")
+                return f"{group}={value!r} is not a choice; valid choices: {valid}{moved}"
     if swept_group or extra:
         return None  # (the checks below compose rlkit's own conf/ alone)
     mismatch = _experiment_algo_problem(conf_dir, config_name, chosen)
