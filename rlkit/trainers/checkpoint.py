@@ -159,7 +159,7 @@ def save_checkpoint(path: str | os.PathLike[str], state: Mapping[str, Any]) -> P
             written = _WriteRecorder(f)
             torch.save(payload, cast(IO[bytes], written))  # (torch calls its write and flush only)
     except (OSError, RuntimeError) as err:  # (the temporary file is gone, the previous file untouched)
-        if _out_of_space(err, written, path.parent):
+        if _out_of_space(err, written.error):
             raise NoSpaceError(path, _free_bytes(path.parent)) from err
         raise
     return path
@@ -231,11 +231,11 @@ class _WriteRecorder:
         self._file.flush()
 
 
-def _out_of_space(err: BaseException, written: _WriteRecorder, directory: Path) -> bool:
-    """Whether the failed write ``err`` found no space: an ``ENOSPC`` / ``EDQUOT`` error raised by a
-    write (``written.error``) or anywhere in the chain of ``err``'s causes."""
+def _out_of_space(*errors: BaseException | None) -> bool:
+    """Whether a failed write found no space: an ``ENOSPC`` / ``EDQUOT`` error among ``errors`` (the
+    error raised, the one a write kept: :class:`_WriteRecorder`) or anywhere in their chains of causes."""
     seen: set[int] = set()
-    chain: list[BaseException | None] = [err, written.error]
+    chain: list[BaseException | None] = list(errors)
     while chain:
         current = chain.pop()
         if current is None or id(current) in seen:
@@ -264,7 +264,7 @@ def no_space_error(err: BaseException, path: str | os.PathLike[str],
     """
     if isinstance(err, NoSpaceError):
         return err
-    if not _out_of_space(err, _WriteRecorder(None), Path(path)):
+    if not _out_of_space(err):
         return None
     written = Path(getattr(err, "filename", None) or path)
     return NoSpaceError(written, _free_bytes(written.parent), good=good)

@@ -682,7 +682,7 @@ class Trainer:
         return return_label(getattr(self.evaluator, "epsilon", 0.0))
 
     def _good_checkpoint(self) -> str:
-        return str(self.checkpoint_path) if self.checkpoint_path.exists() else "none (no checkpoint written yet)"
+        return str(self._last_good() or "none (no checkpoint written yet)")
 
     def _last_good(self) -> Path | None:
         return self.checkpoint_path if self.checkpoint_path.exists() else None
