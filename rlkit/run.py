@@ -732,11 +732,25 @@ def _check_restored_keys(saved: DictConfig, cfg: DictConfig) -> None:
                 key, old, new = differs  # removed is no difference there: the sections are named whole)
             raise ConfigError(f"{key}={new!r} cannot change when resuming (the run has {old!r}): the checkpoint holds "
                               "the run's env, networks and replay as they were made; start a new run for another value")
+    _check_device_kind(saved, cfg)
     transforms = [cast(list, OmegaConf.to_container(c.env.transforms, resolve=True)) for c in (saved, cfg)]
     if transform_settings(transforms[0]) != transform_settings(transforms[1]):
         raise ConfigError(f"env.transforms={transforms[1]} cannot change when resuming (the run has {transforms[0]}): "
                           "the checkpoint holds the run's env with its own transforms (and their state, e.g. "
                           "normalisation statistics); start a new run for other transforms")
+
+
+def _check_device_kind(saved: DictConfig, cfg: DictConfig) -> None:
+    """Refuses moving an off-policy run to another kind of device (``cuda`` to ``cpu`` or back): its
+    replay buffer samples with a generator on the run's device, and a CPU generator's state and a
+    CUDA one's are of different kinds (the buffer's check would then say only that the state does not
+    fit). Another device of the same kind (``cuda:1``) and on-policy runs resume anywhere."""
+    old, new = (torch.device(str(c.device)).type for c in (saved, cfg))
+    if old != new and get_algorithm(str(saved.algo.name)).off_policy:
+        raise ConfigError(f"device={cfg.device} cannot change when resuming this run (it trained on {saved.device}): "
+                          f"its replay buffer samples with a generator on {old}, whose random stream cannot move to "
+                          f"{new}; resume it with device={saved.device}, or evaluate/export its checkpoint on any "
+                          "device")
 
 
 def _verify_resume(run_dir: Path, overrides: list[str] | None, checkpoint: Path,

@@ -4,10 +4,14 @@
 Prints the peak resident memory (the frames alone take N x 84 x 84 bytes, 7.06 GB for a million),
 the fill rate and the sampling rate (batches/s, stacks and next stacks rebuilt), next to the update
 rate sampling has to feed (DQN on Atari does one update of 32 per 4 env steps: measured here for
-the Nature CNN on this machine's CPU with ``--measure-update``).
+the Nature CNN with ``--measure-update``).
+
+With ``--device cuda`` the buffer lives on the GPU (what ``device=cuda`` training does: the replay
+is on the run's device), the update is timed there, and ``--host-copy`` also times the alternative:
+the same buffer in host memory with each sampled batch copied to the GPU.
 
 Usage: python scripts/bench_frames.py [--transitions 1000000] [--episode 1000] [--seconds 10]
-                                      [--measure-update]
+                                      [--measure-update] [--device cpu|cuda] [--host-copy]
 """
 from __future__ import annotations
 
@@ -64,23 +68,35 @@ def fill(buffer: ReplayBuffer, transitions: int, episode: int, batch: int) -> fl
     return time.perf_counter() - start
 
 
-def sample_rate(buffer: ReplayBuffer, seconds: float, batch_size: int = 32) -> float:
-    """Batches of ``batch_size`` sampled per second (stacks rebuilt)."""
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def sample_rate(buffer: ReplayBuffer, seconds: float, batch_size: int = 32, to: torch.device | None = None) -> float:
+    """Batches of ``batch_size`` sampled per second (stacks rebuilt); with ``to``, each batch is then
+    copied there (a host buffer feeding a GPU)."""
+    device = to or buffer.storage.device or torch.device("cpu")
     buffer.sample(batch_size)
+    _sync(device)
     count, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
-        buffer.sample(batch_size)
+        batch = buffer.sample(batch_size)
+        if to is not None:
+            batch.to(to)
         count += 1
+    _sync(device)
     return count / (time.perf_counter() - start)
 
 
-def update_rate(seconds: float = 10.0) -> float:
+def update_rate(seconds: float = 10.0, device: torch.device = torch.device("cpu")) -> float:
     """DQN updates per second of the Nature CNN on batches of 32 (forward, target forward, backward, Adam)."""
     from rlkit.modules import NatureCNN
 
-    net, target = NatureCNN((STACK, SIZE, SIZE), 4), NatureCNN((STACK, SIZE, SIZE), 4)
+    net, target = NatureCNN((STACK, SIZE, SIZE), 4).to(device), NatureCNN((STACK, SIZE, SIZE), 4).to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-4)
-    obs = torch.randint(0, 256, (32, STACK, SIZE, SIZE), dtype=torch.uint8)
+    obs = torch.randint(0, 256, (32, STACK, SIZE, SIZE), dtype=torch.uint8, device=device)
+    _sync(device)
     count, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         with torch.no_grad():
@@ -90,6 +106,7 @@ def update_rate(seconds: float = 10.0) -> float:
         loss.backward()
         optimizer.step()
         count += 1
+    _sync(device)
     return count / (time.perf_counter() - start)
 
 
@@ -100,25 +117,45 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4, help="transitions per extend (DQN on Atari: 4)")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--measure-update", action="store_true")
+    parser.add_argument("--device", default="cpu", help="where the buffer lives and the update runs (cpu, cuda)")
+    parser.add_argument("--host-copy", action="store_true",
+                        help="with --device cuda: also time a host buffer whose batches are copied to the device")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    keep = [keys.ACTION, keys.TRAJ_ID, keys.STEP_COUNT, keys.next_(keys.REWARD), keys.next_(keys.DONE),
-            keys.next_(keys.TERMINATED)]
-    storage = FrameStorage(args.transitions, stack=STACK, frame_shape=(SIZE, SIZE), keys=keep)
-    buffer = ReplayBuffer(args.transitions, storage=storage, generator=torch.Generator().manual_seed(1))
+    device = torch.device(args.device)
+    buffer = _buffer(args.transitions, device)
     before = peak_rss_gib()
     seconds = fill(buffer, args.transitions, args.episode, args.batch)
+    _sync(device)
     frames_gib = args.transitions * SIZE * SIZE / 2**30
     naive_gib = 2 * STACK * frames_gib
     rate = sample_rate(buffer, args.seconds)
-    print(f"transitions {len(buffer):,} of {STACK} x {SIZE}x{SIZE} uint8 frames, episodes of {args.episode} steps")
+    where = "on this CPU (1 thread)" if device.type == "cpu" else f"on {device} ({torch.cuda.get_device_name(device)})"
+    print(f"transitions {len(buffer):,} of {STACK} x {SIZE}x{SIZE} uint8 frames, episodes of {args.episode} steps, "
+          f"buffer {where}")
     print(f"fill: {seconds:.1f} s ({len(buffer) / seconds:,.0f} transitions/s, {args.batch} per extend)")
     print(f"peak RSS: {peak_rss_gib():.2f} GiB (before the buffer: {before:.2f} GiB); the frames alone: "
           f"{frames_gib:.2f} GiB = {frames_gib * 2**30 / 1e9:.2f} GB; both stacks stored whole: {naive_gib:.1f} GiB")
+    if device.type == "cuda":
+        print(f"peak GPU memory: {torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB")
     print(f"sampling: {rate:,.0f} batches of 32 per second ({rate * 32:,.0f} transitions/s)")
+    if args.host_copy and device.type != "cpu":
+        del buffer
+        host = _buffer(args.transitions, torch.device("cpu"))
+        fill(host, args.transitions, args.episode, args.batch)
+        copied = sample_rate(host, args.seconds, to=device)
+        print(f"host buffer, each batch copied to {device}: {copied:,.0f} batches of 32 per second")
     if args.measure_update:
-        updates = update_rate()
-        print(f"Nature CNN DQN updates on this CPU (1 thread): {updates:.1f}/s; sampling is {rate / updates:.0f}x that")
+        updates = update_rate(device=device)
+        print(f"Nature CNN DQN updates {where}: {updates:.1f}/s; sampling is {rate / updates:.1f}x that")
+
+
+def _buffer(transitions: int, device: torch.device) -> ReplayBuffer:
+    keep = [keys.ACTION, keys.TRAJ_ID, keys.STEP_COUNT, keys.next_(keys.REWARD), keys.next_(keys.DONE),
+            keys.next_(keys.TERMINATED)]
+    storage = FrameStorage(transitions, stack=STACK, frame_shape=(SIZE, SIZE), keys=keep, device=device)
+    return ReplayBuffer(transitions, storage=storage, device=device,
+                        generator=torch.Generator(device=device).manual_seed(1))
 
 
 if __name__ == "__main__":

@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
 from rlkit.config_schema import ConfigError
 from rlkit.errors import CheckpointMismatchError, CorruptCheckpointError, LoggerError, RunDirError
 from rlkit.registry import ALGORITHMS
-from rlkit.run import run
+from rlkit.run import _check_device_kind, run
 from rlkit.trainers.episodes import read_episodes
 from rlkit.trainers import NonFiniteError, TrainingInterrupted, load_checkpoint, read_metrics_csv
 
@@ -968,3 +969,23 @@ def test_another_run_s_checkpoint_is_named_as_such_not_as_an_edited_config(tmp_p
                                                       r"belongs to, or put this run's own checkpoint back"):
         resume(finished, "total_frames=1200")
     assert snapshot(finished) == before
+
+
+def test_an_off_policy_run_cannot_move_to_another_kind_of_device(finished, tmp_path):
+    """A replay buffer samples with a generator on the run's device, and a CUDA generator's state
+    does not fit a CPU one: the resume said only that the sampler's state was of another kind. (A
+    run trained on CUDA is stood in for by its config.yaml: the check reads no checkpoint.)"""
+    config = finished / "config.yaml"
+    config.write_text(config.read_text().replace("device: cpu\n", "device: cuda\n"))
+    before = snapshot(finished)
+    with pytest.raises(ConfigError, match=r"^device=cpu cannot change when resuming this run \(it trained on cuda\): "
+                                          r"its replay buffer samples with a generator on cuda, whose random stream "
+                                          r"cannot move to cpu; resume it with device=cuda, or evaluate/export its "
+                                          r"checkpoint on any device$"):
+        resume(finished, "total_frames=1200", "device=cpu")
+    assert snapshot(finished) == before
+    on_policy = tmp_path / "a2c"
+    train(on_policy, ALGO["a2c"] + TINY + ["total_frames=400"])
+    saved = OmegaConf.load(on_policy / "config.yaml")
+    _check_device_kind(saved, OmegaConf.merge(saved, {"device": "cuda"}))  # (no replay: nothing to refuse)
+    _check_device_kind(OmegaConf.merge(saved, {"device": "cuda:0"}), OmegaConf.merge(saved, {"device": "cuda:1"}))

@@ -5,11 +5,11 @@ import math
 
 import pytest
 import torch
+from cuda_marks import DEVICES
 from tensordict import TensorDict, TensorDictBase
 
 from rlkit.data.replay_buffers import PrioritizedReplayBuffer, ReplayBuffer
 
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
 def _transitions(start: int, n: int) -> TensorDict:

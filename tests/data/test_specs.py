@@ -6,6 +6,7 @@ import doctest
 import numpy as np
 import pytest
 import torch
+from cuda_marks import needs_cuda
 from tensordict import TensorDict
 
 import rlkit.data.specs as specs_module
@@ -14,7 +15,6 @@ from rlkit.data import TensorSpec, Unbounded
 
 INF = float("inf")
 NAN = float("nan")
-CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
 
 # One spec of each kind (masked and shaped variants too), shared by the generic tests below.
@@ -323,7 +323,7 @@ def test_to_cpu_copies_and_moves() -> None:
     assert comp["a"].device == torch.device("cpu")
 
 
-@CUDA
+@needs_cuda
 @pytest.mark.parametrize("cls", [OneHot, Categorical])
 def test_masked_spec_on_cuda_accepts_cpu_inputs_and_back(cls: type) -> None:
     mask = torch.tensor([False, True, True, False])
@@ -340,7 +340,7 @@ def test_masked_spec_on_cuda_accepts_cpu_inputs_and_back(cls: type) -> None:
     assert cpu_spec.rand((3,)).is_cuda  # no device of its own: draws next to its mask
 
 
-@CUDA
+@needs_cuda
 def test_bounded_on_cuda_accepts_cpu_inputs() -> None:
     spec = Bounded(-1.0, 1.0, (2,)).to("cuda")
     assert spec.rand().is_cuda and spec.is_in(torch.tensor([0.0, 1.0]))

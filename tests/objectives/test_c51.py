@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from cuda_marks import needs_cuda
 from loss_builders import transition_batch
 from tensordict import TensorDict
 from torch import nn
@@ -183,7 +184,7 @@ def test_tensordict_path_matches_the_tensor_fast_path():
     torch.testing.assert_close(slow.target_distribution(td), loss.target_distribution(td))
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@needs_cuda
 def test_projection_runs_on_the_tensors_device():
     # Known defect 6: the projection must stay on the device of the batch.
     loss, _, _ = make_loss()

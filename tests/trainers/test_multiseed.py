@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from cuda_marks import DEVICES
 from hydra import compose, initialize_config_dir
 
 from rlkit.builders import validate_config
@@ -125,8 +126,7 @@ def test_one_batched_seed_is_the_ordinary_run_up_to_float_rounding(tmp_path, alg
             assert got[key] == (value if value is None else pytest.approx(value, rel=1e-4, abs=1e-6)), (got["step"], key)
 
 
-@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
-    not torch.cuda.is_available(), reason="needs CUDA"))])
+@pytest.mark.parametrize("device", DEVICES)
 def test_the_global_generators_are_where_they_were_after_a_multi_seed_build(tmp_path, device):
     """Each seed's build draws from the global generators; the run's own draws after the build
     (none today, but a callback's or a user's) must not depend on how many seeds were built."""

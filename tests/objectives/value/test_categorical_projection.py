@@ -5,10 +5,10 @@ import math
 
 import pytest
 import torch
+from cuda_marks import DEVICES
 
 from rlkit.objectives.value.functional import categorical_projection
 
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 SUPPORT3 = [-1.0, 0.0, 1.0]
 PROBS3 = [0.2, 0.5, 0.3]
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from cuda_marks import DEVICES
 
 from rlkit.objectives.value.functional import (
     generalized_advantage_estimate,
@@ -259,7 +260,6 @@ def test_per_sample_tensor_gamma(batch):
         torch.testing.assert_close(out[b : b + 1], row)
 
 
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
 @pytest.mark.parametrize("device", DEVICES)

@@ -1,0 +1,334 @@
+"""One short check of rlkit's accelerator paths (``device=cuda``), for a session lent a GPU machine.
+
+Such a session has about 15 minutes of device time in all, so this is the one prepared call it makes
+(README, "Checking a GPU"); every step is timed and printed as it ends:
+
+1. ``pytest -m cuda``: the tests that need a CUDA device (skipped everywhere else), in the test files
+   that hold them (:func:`cuda_test_files`: the others may import extras the GPU machine lacks);
+2. short training runs on the device, one per algorithm and env family (:data:`CASES`: DQN, C51, A2C
+   with discrete and continuous actions, prioritised replay, MinAtar, Atari with frame replay, A2C on
+   Atari, several seeds in one process), each ending with finite losses; frames/s printed;
+3. resume on the device: each run again, stopped part way by a SIGINT (as Ctrl-C stops it, after
+   the evaluation at ``split`` frames) and resumed (``resume=<run>``); its ``metrics.csv`` (less
+   ``fps``) and ``episodes.csv`` must equal the uninterrupted run's. Where they
+   differ, the uninterrupted run is repeated: if the repeat differs from it as well, the device's
+   kernels are not deterministic for that case (cuDNN's convolution algorithms), which the line
+   says, rather than a failed resume. On CUDA the operations that wait for the GPU are counted by
+   the line that calls them, over the interrupted run's first part (the most frequent printed);
+4. each device-trained run loaded on the CPU (``rlkit.load_agent(run, device="cpu")``) and acting,
+   one evaluated on the device (``rlkit.evaluate``) and one exported (TorchScript) and run on the CPU;
+5. ``scripts/bench_frames.py --device <device> --host-copy --measure-update``: frame replay on the
+   device against a host buffer whose batches are copied to it, and the Nature CNN update rate the
+   sampling has to feed.
+
+Usage: python scripts/device_check.py [--device cuda] [--out DIR] [--only CASE ...] [--skip-tests]
+                                      [--skip-frames] [--frames-transitions 100000]
+
+``--device cpu`` runs the same checks on the CPU (the test suite runs one case that way, so the
+script keeps working where there is no GPU). Exit status 0 when every check passed (a case found
+non-deterministic on the device passes: its resume cannot be compared bit for bit); the summary
+is written to ``<out>/device_check.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # (run as a script from anywhere)
+    sys.path.insert(0, str(ROOT))
+
+#: Overrides that keep an Atari run short: few frames before learning, a small replay, one
+#: evaluation game cut at 1,000 frames.
+_ATARI_SHORT = ["algo.buffer_size=5000", "trainer.eval_episodes=1", "env.options.max_episode_frames=1000"]
+
+
+@dataclass(frozen=True)
+class Case:
+    """A short training run: ``overrides`` for ``total_frames`` frames, evaluated every ``split``
+    frames; the interrupted copy is stopped at its first evaluation and resumed."""
+
+    name: str
+    overrides: list[str]
+    total_frames: int
+    split: int
+    needs: list[str] = field(default_factory=list)  # modules the case needs (optional extras)
+
+
+CASES = [
+    Case("dqn-cartpole", ["algo=dqn", "env=CartPole", "algo.learning_starts=300"], 1500, 700),
+    Case("c51-cartpole", ["algo=c51", "env=CartPole", "algo.learning_starts=300"], 1500, 700),
+    Case("dqn-prioritized", ["algo=dqn", "env=CartPole", "algo.learning_starts=300", "algo.prioritized=true"],
+         1500, 700),
+    Case("a2c-cartpole-td_lambda", ["algo=a2c", "env=CartPole", "value_estimator=td_lambda"], 2000, 960),
+    Case("a2c-pendulum", ["experiment=a2c_pendulum"], 2048, 1024),
+    Case("dqn-minatar", ["experiment=dqn_minatar_breakout", "algo.learning_starts=300", "trainer.eval_episodes=2"],
+         1500, 700, needs=["minatar"]),
+    Case("dqn-atari", ["experiment=dqn_atari", "algo.learning_starts=200", *_ATARI_SHORT], 1000, 500,
+         needs=["ale_py", "cv2"]),
+    Case("c51-atari", ["experiment=c51_atari", "algo.learning_starts=200", *_ATARI_SHORT], 1000, 500,
+         needs=["ale_py", "cv2"]),
+    Case("a2c-atari", ["experiment=a2c_atari", *_ATARI_SHORT[1:]], 1600, 800, needs=["ale_py", "cv2"]),
+    Case("dqn-3-seeds", ["algo=dqn", "env=CartPole", "algo.learning_starts=300", "num_seeds=3"], 1500, 700),
+]
+
+#: Every run's: no progress bar, CSV files only, the usual evaluation at the end.
+_COMMON = ["trainer.progress=false", "logger=csv"]
+
+
+def _train(run_dir: Path, overrides: list[str], stop_at: int | None = None,
+           syncs: Counter[str] | None = None) -> float:
+    """Trains (or resumes) in this process as ``train.py`` would; returns the seconds taken. With
+    ``stop_at``, a SIGINT stops the run at its first evaluation at or after that many frames (it
+    must end interrupted, with a checkpoint). With ``syncs`` on a CUDA machine, every operation that
+    waits for the GPU is counted there by its Python line (``torch.cuda.set_sync_debug_mode``)."""
+    import torch
+    from hydra import compose, initialize_config_dir
+
+    from rlkit.run import run
+    from rlkit.trainers import TrainerCallback, TrainingInterrupted
+
+    class StopAt(TrainerCallback):
+        def on_evaluation(self, frames: Any, metrics: Any) -> None:
+            if stop_at is not None and frames >= stop_at:
+                os.kill(os.getpid(), signal.SIGINT)
+
+        def on_seed_evaluations(self, frames: Any, by_seed: Any) -> None:
+            self.on_evaluation(min(frames.values()) if isinstance(frames, dict) else frames, by_seed)
+
+    start = time.perf_counter()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=overrides)
+    counting = syncs is not None and torch.cuda.is_available()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            if counting:
+                warnings.simplefilter("always")
+                torch.cuda.set_sync_debug_mode("warn")
+            try:
+                run(cfg, run_dir, overrides=overrides, callbacks=[StopAt()] if stop_at is not None else [])
+            finally:
+                if counting:
+                    torch.cuda.set_sync_debug_mode("default")
+                    assert syncs is not None
+                    syncs.update(f"{Path(w.filename).name}:{w.lineno}" for w in caught
+                                 if "synchroniz" in str(w.message))
+    except TrainingInterrupted:
+        if stop_at is None:
+            raise
+    else:
+        if stop_at is not None:
+            raise RuntimeError(f"the run was not interrupted at {stop_at} frames")
+    return time.perf_counter() - start
+
+
+def _seed_dirs(run_dir: Path) -> list[Path]:
+    """The directories holding CSV files: the run's, or each seed's of a multi-seed run."""
+    seeds = sorted(p.parent for p in run_dir.glob("seed_*/metrics.csv"))
+    return seeds or [run_dir]
+
+
+def _outputs(run_dir: Path) -> dict[str, Any]:
+    """What must match between two runs: every metrics row less ``fps``, every episodes row."""
+    import csv
+
+    out: dict[str, Any] = {}
+    for folder in _seed_dirs(run_dir):
+        label = folder.name if folder != run_dir else "run"
+        with open(folder / "metrics.csv", newline="") as f:
+            out[f"{label}/metrics"] = [{k: v for k, v in row.items() if k != "fps"} for row in csv.DictReader(f)]
+        with open(folder / "episodes.csv", newline="") as f:
+            out[f"{label}/episodes"] = list(csv.DictReader(f))
+    return out
+
+
+def _first_difference(a: dict[str, Any], b: dict[str, Any]) -> str | None:
+    for key in a.keys() | b.keys():
+        rows_a, rows_b = a.get(key, []), b.get(key, [])
+        for i, (x, y) in enumerate(zip(rows_a, rows_b)):
+            if x != y:
+                column = next((k for k in x.keys() | y.keys() if x.get(k) != y.get(k)), "?")
+                return f"{key} row {i + 1}, {column}: {x.get(column)} against {y.get(column)}"
+        if len(rows_a) != len(rows_b):
+            return f"{key}: {len(rows_a)} rows against {len(rows_b)}"
+    return None
+
+
+def _losses_finite(outputs: dict[str, Any]) -> bool:
+    values = [float(v) for key, rows in outputs.items() if key.endswith("metrics") for row in rows
+              for k, v in row.items() if k.startswith("loss_") and v not in ("", None)]
+    return bool(values) and all(math.isfinite(v) for v in values)
+
+
+def check_case(case: Case, device: str, out: Path) -> dict[str, Any]:
+    """Trains ``case`` straight and split (resumed); the result line's fields."""
+    base = [*case.overrides, *_COMMON, f"device={device}", f"trainer.eval_interval={case.split}"]
+    straight, split = out / f"{case.name}-straight", out / f"{case.name}-split"
+    seconds = _train(straight, [*base, f"total_frames={case.total_frames}"])
+    reference = _outputs(straight)
+    result: dict[str, Any] = {"case": case.name, "seconds": round(seconds, 1),
+                              "frames_per_s": round(case.total_frames / seconds), "run_dir": str(straight)}
+    if not _losses_finite(reference):
+        return result | {"status": "FAIL", "detail": "no finite loss_* in metrics.csv"}
+    syncs: Counter[str] = Counter()
+    _train(split, [*base, f"total_frames={case.total_frames}"], stop_at=case.split, syncs=syncs)
+    if syncs:  # (the first split frames and their evaluation; CUDA only)
+        result["syncs_per_frame"] = round(sum(syncs.values()) / case.split, 2)
+        result["sync_sites"] = dict(syncs.most_common(8))
+    _train(split, [f"resume={split}"])
+    difference = _first_difference(reference, _outputs(split))
+    if difference is None:
+        return result | {"status": "ok", "detail": f"stopped at {case.split}, resumed: = straight, bit for bit"}
+    again = out / f"{case.name}-again"
+    _train(again, [*base, f"total_frames={case.total_frames}"])
+    repeat = _first_difference(reference, _outputs(again))
+    if repeat is not None:
+        return result | {"status": "nondeterministic",
+                         "detail": f"two straight runs differ ({repeat}); resume not comparable bit for bit"}
+    return result | {"status": "FAIL", "detail": f"resumed run differs from the straight run: {difference}"}
+
+
+def check_loading(results: list[dict[str, Any]], device: str, out: Path) -> list[dict[str, Any]]:
+    """Device-trained runs loaded on the CPU and acting; one evaluated on the device, one exported."""
+    import torch
+
+    import rlkit
+
+    checks = []
+    trained = [r for r in results if r["status"] != "FAIL" and "run_dir" in r]
+    for r in trained:
+        run_dir = _seed_dirs(Path(r["run_dir"]))[0]
+        name = f"load-cpu:{r['case']}"
+        try:
+            agent = rlkit.load_agent(run_dir, device="cpu")
+            spec = agent.observation_spec
+            obs = torch.zeros(spec.shape, dtype=spec.dtype)
+            action = agent.act(obs)
+            checks.append({"case": name, "status": "ok", "detail": f"action {torch.as_tensor(action).tolist()}"})
+        except Exception as err:  # (reported, not raised: the other checks still run)
+            checks.append({"case": name, "status": "FAIL", "detail": f"{type(err).__name__}: {err}"})
+    if trained:
+        run_dir = _seed_dirs(Path(trained[0]["run_dir"]))[0]
+        try:
+            evaluated = rlkit.evaluate(run_dir, episodes=2, device=device, output_dir=out / "evaluate")
+            checks.append({"case": f"evaluate-{device}", "status": "ok",
+                           "detail": f"return_mean {evaluated['return_mean']:.3g}"})
+        except Exception as err:
+            checks.append({"case": f"evaluate-{device}", "status": "FAIL", "detail": f"{type(err).__name__}: {err}"})
+        try:
+            path = rlkit.export(run_dir, "torchscript", out / "policy.pt")
+            agent = rlkit.load_agent(run_dir, device="cpu")
+            obs = torch.zeros((3, *agent.observation_spec.shape), dtype=agent.observation_spec.dtype)
+            same = torch.equal(torch.jit.load(str(path))(obs), torch.as_tensor(agent.act(obs)))
+            checks.append({"case": "export-torchscript", "status": "ok" if same else "FAIL",
+                           "detail": "exported policy acts as the loaded agent" if same else "actions differ"})
+        except Exception as err:
+            checks.append({"case": "export-torchscript", "status": "FAIL", "detail": f"{type(err).__name__}: {err}"})
+    return checks
+
+
+def cuda_test_files() -> list[str]:
+    """The test files with tests marked ``cuda`` (those importing ``tests/cuda_marks.py``)."""
+    return sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tests").rglob("test_*.py")
+                  if "from cuda_marks import" in p.read_text())
+
+
+def _run(command: list[str], timeout: float) -> tuple[int, str, float]:
+    start = time.perf_counter()
+    try:
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+        return done.returncode, done.stdout + done.stderr, time.perf_counter() - start
+    except subprocess.TimeoutExpired as err:
+        return 124, f"timed out after {timeout:.0f} s: {err.stdout or ''}", time.perf_counter() - start
+
+
+def _print(entry: dict[str, Any]) -> None:
+    timing = f" ({entry['seconds']} s, {entry['frames_per_s']} frames/s)" if "frames_per_s" in entry else ""
+    print(f"[{entry['status']}] {entry['case']}{timing}: {entry.get('detail', '')}", flush=True)
+    if "syncs_per_frame" in entry:
+        sites = ", ".join(f"{site} x{n}" for site, n in entry["sync_sites"].items())
+        print(f"    GPU syncs: {entry['syncs_per_frame']} per frame; where: {sites}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--out", type=Path, default=None, help="where the runs go (default: a temporary directory)")
+    parser.add_argument("--only", nargs="+", choices=[c.name for c in CASES], default=None)
+    parser.add_argument("--skip-tests", action="store_true", help="no `pytest -m cuda`")
+    parser.add_argument("--skip-frames", action="store_true", help="no frame replay benchmark")
+    parser.add_argument("--frames-transitions", type=int, default=100_000,
+                        help="frame replay benchmark size (1,000,000 is 7 GB: on an 80 GB GPU it fits)")
+    args = parser.parse_args(argv)
+    import importlib.util
+
+    import torch
+
+    torch.set_num_threads(1)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        print(f"device_check: --device {args.device} but torch {torch.__version__} sees no CUDA device", file=sys.stderr)
+        return 2
+    out = args.out or Path(tempfile.mkdtemp(prefix="rlkit-device-check-"))
+    out.mkdir(parents=True, exist_ok=True)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    print(f"device_check: {args.device} ({name}), torch {torch.__version__}, python {sys.version.split()[0]}; "
+          f"runs in {out}", flush=True)
+    entries: list[dict[str, Any]] = []
+    if not args.skip_tests:
+        command = [sys.executable, "-m", "pytest", "-q", "-m", "cuda", "-p", "no:cacheprovider", *cuda_test_files()]
+        code, output, seconds = _run(command, 300)
+        lines = output.strip().splitlines()
+        entries.append({"case": "pytest -m cuda", "status": "ok" if code == 0 else "FAIL",
+                        "detail": f"{lines[-1] if lines else ''} ({seconds:.0f} s)"})
+        if code != 0:
+            (out / "pytest.log").write_text(output)
+        _print(entries[-1])
+    results = []
+    for case in CASES:
+        if args.only and case.name not in args.only:
+            continue
+        missing = [m for m in case.needs if importlib.util.find_spec(m) is None]
+        if missing:
+            entry = {"case": case.name, "status": "skipped", "detail": f"not installed: {missing}"}
+        else:
+            try:
+                entry = check_case(case, args.device, out)
+            except Exception as err:  # (reported, not raised: the other cases still run)
+                entry = {"case": case.name, "status": "FAIL", "detail": f"{type(err).__name__}: {err}"}
+        results.append(entry)
+        _print(entry)
+    for entry in check_loading(results, args.device, out):
+        entries.append(entry)
+        _print(entry)
+    if not args.skip_frames:
+        command = [sys.executable, "scripts/bench_frames.py", "--device", args.device, "--seconds", "5",
+                   "--transitions", str(args.frames_transitions), "--measure-update"]
+        if device.type != "cpu":
+            command.append("--host-copy")
+        code, output, seconds = _run(command, 240)
+        entries.append({"case": "bench_frames", "status": "ok" if code == 0 else "FAIL",
+                        "detail": " | ".join(output.strip().splitlines()[-6:]) + f" ({seconds:.0f} s)"})
+        _print(entries[-1])
+    summary = {"device": args.device, "name": name, "torch": torch.__version__, "cases": results, "checks": entries}
+    (out / "device_check.json").write_text(json.dumps(summary, indent=1))
+    failed = [e["case"] for e in [*results, *entries] if e["status"] == "FAIL"]
+    print(f"device_check: {'FAILED: ' + ', '.join(failed) if failed else 'every check passed'} "
+          f"(summary: {out / 'device_check.json'})")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

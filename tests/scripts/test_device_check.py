@@ -1,0 +1,72 @@
+"""scripts/device_check.py: the GPU session's one call works where there is no GPU, and tells a
+failed resume from a device whose kernels are not deterministic."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import device_check
+
+
+def test_a_case_trains_stops_resumes_and_loads_on_the_cpu(tmp_path):
+    """The whole script on one case, ``--device cpu``: trained, stopped by SIGINT at its first
+    evaluation, resumed bit for bit, loaded on the CPU, evaluated and exported."""
+    code = device_check.main(["--device", "cpu", "--only", "dqn-cartpole", "--skip-tests", "--skip-frames",
+                              "--out", str(tmp_path)])
+    summary = json.loads((tmp_path / "device_check.json").read_text())
+    assert code == 0, summary
+    [case] = summary["cases"]
+    assert case["status"] == "ok" and case["detail"] == "stopped at 700, resumed: = straight, bit for bit"
+    assert [c["case"] for c in summary["checks"]] == ["load-cpu:dqn-cartpole", "evaluate-cpu", "export-torchscript"]
+    assert all(c["status"] == "ok" for c in summary["checks"])
+    # The interrupted copy was stopped where the case says, then resumed to the end.
+    log = (tmp_path / "dqn-cartpole-split" / "train.log").read_text()
+    assert "interrupted by SIGINT at frame 700" in log and "end: budget done at 1500 frames" in log
+
+
+@pytest.mark.parametrize("outcome", ["ok", "FAIL", "nondeterministic"])
+def test_resume_differences_are_told_from_nondeterminism(tmp_path, monkeypatch, outcome):
+    """A resumed run that differs is a failure only when the straight run, repeated, is the same."""
+    trained: list[tuple[str, int | None]] = []
+
+    def fake_train(run_dir: Path, overrides: list[str], stop_at: int | None = None, syncs=None) -> float:
+        trained.append((run_dir.name, stop_at))
+        if syncs is not None:  # (what a CUDA machine counts over the interrupted run's first part)
+            syncs.update({"collector.py:10": 60, "trainer.py:20": 20})
+        return 1.0
+
+    rows = {"run/metrics": [{"loss_value": "0.5", "frames": "100"}], "run/episodes": [{"return": "9.0"}]}
+    differing = {"ok": (), "FAIL": ("split",), "nondeterministic": ("split", "again")}[outcome]
+
+    def fake_outputs(run_dir: Path) -> dict:
+        if run_dir.name.endswith(differing):
+            return {**rows, "run/episodes": [{"return": "10.0"}]}
+        return rows
+
+    monkeypatch.setattr(device_check, "_train", fake_train)
+    monkeypatch.setattr(device_check, "_outputs", fake_outputs)
+    case = device_check.Case("toy", ["algo=dqn"], 100, 40)
+    result = device_check.check_case(case, "cpu", tmp_path)
+    assert result["status"] == outcome
+    expected = [("toy-straight", None), ("toy-split", 40), ("toy-split", None)]
+    assert trained == expected + ([("toy-again", None)] if outcome != "ok" else [])
+    assert result["syncs_per_frame"] == 2.0  # 80 over the 40 frames before the stop
+    assert result["sync_sites"] == {"collector.py:10": 60, "trainer.py:20": 20}
+    if outcome == "FAIL":
+        assert result["detail"] == ("resumed run differs from the straight run: run/episodes row 1, return: 9.0 "
+                                    "against 10.0")
+
+
+def test_a_run_without_a_finite_loss_fails(tmp_path, monkeypatch):
+    monkeypatch.setattr(device_check, "_train", lambda run_dir, overrides, stop_at=None, syncs=None: 1.0)
+    monkeypatch.setattr(device_check, "_outputs", lambda run_dir: {"run/metrics": [{"loss_value": "nan"}]})
+    result = device_check.check_case(device_check.Case("toy", [], 100, 40), "cpu", tmp_path)
+    assert result["status"] == "FAIL" and result["detail"] == "no finite loss_* in metrics.csv"
+
+
+def test_the_cuda_tests_are_found_in_their_files():
+    files = device_check.cuda_test_files()
+    assert "tests/trainers/test_checkpoint.py" in files and "tests/data/test_replay_buffers.py" in files
+    assert all("from cuda_marks import" in (device_check.ROOT / f).read_text() for f in files)
