@@ -275,11 +275,14 @@ class FrameStorage(TensorDictStorage):
         pending = sorted(self._pending.items())
         written = min(self._written, self.ring)
         # Copies of the ring's written part while it fills up, since torch.save writes a view's whole
-        # underlying storage; a full ring is saved as it is (a copy of 1M Atari frames is 6.6 GiB more
-        # at each checkpoint, which check_memory does not count).
+        # underlying storage: made on the host, where torch.save puts them anyway (a copy on a CUDA
+        # ring's device would double its GPU memory at each checkpoint), and never sharing memory with
+        # the ring (on a CPU ring too); a full ring is saved as it is (a copy of 1M Atari frames is
+        # 6.6 GiB more at each checkpoint, which check_memory does not count).
         full = written == self.ring
-        prev, succ = (self._prev, self._succ) if full else (self._prev[:written].clone(), self._succ[:written].clone())
-        frames = None if self._frames is None else self._frames if full else self._frames[:written].clone()
+        prev, succ = (self._prev, self._succ) if full else (self._prev[:written].to("cpu", copy=True),
+                                                            self._succ[:written].to("cpu", copy=True))
+        frames = None if self._frames is None else self._frames if full else self._frames[:written].to("cpu", copy=True)
         state["frames"] = {
             "written": self._written, "slack": self.slack, "stack": self.stack,
             "frames": frames,
@@ -348,7 +351,9 @@ class FrameStorage(TensorDictStorage):
         self._frames = None
         if frames["frames"] is not None:
             self._frames = torch.empty((self.ring, *self.frame_shape), dtype=self.frame_dtype, device=device)
-            self._frames[: frames["frames"].shape[0]] = frames["frames"].to(device)
+            # copy_ moves saved host frames straight into the ring (.to(device) first would make a second
+            # whole copy of them on a CUDA ring's device for the time of the assignment).
+            self._frames[: frames["frames"].shape[0]].copy_(frames["frames"])
         ring = 0 if self._frames is None else self.ring
         self._prev, self._succ = _ring_links(frames["prev"], ring), _ring_links(frames["succ"], ring)
         self._heads = _dense(frames["heads"], device)

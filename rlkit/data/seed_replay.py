@@ -221,9 +221,10 @@ class SeedStackedReplay:
         """Seed ``k``'s entry is the :meth:`ReplayBuffer.state_dict <rlkit.data.ReplayBuffer.state_dict>`
         its own buffer would give: its filled rows while the buffers are not full, else all its
         ``capacity`` rows. Its items are strided views of the shared storage's state (its filled rows,
-        copied out once for all seeds, or the storage itself once full), as a buffer's state shares its
-        stored tensors: ``torch.save`` writes those rows once for all seeds (no other copy is made, on
-        the device or on the host), and ``torch.load`` gives them back as views of one storage again."""
+        copied out to the host once for all seeds, or the storage itself once full), as a buffer's
+        state shares its stored tensors: ``torch.save`` writes those rows once for all seeds (no other
+        copy is made, on the device or on the host), and ``torch.load`` gives them back as views of
+        one storage again."""
         n = self.num_seeds
         shared = self._storage.state_dict()
         saved = TensorDict(shared["data"], batch_size=[]) if shared["data"] else None

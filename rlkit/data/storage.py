@@ -322,11 +322,12 @@ class TensorDictStorage:
         ``data`` holds the rows of the slots that hold items, nothing of the empty ones: stored items
         always occupy slots ``[0, len(self))`` (writes start at slot 0 and reach slot 0 again only once
         the storage is full, and a loaded storage is where the saved one was), so a storage that is not
-        full saves its first ``len(self)`` rows, copied out (``torch.save`` writes a view's whole
-        underlying storage), and a full one its ``capacity`` rows, shared with the storage (like
-        ``nn.Module.state_dict``): save or clone the result before writing more data if it must stay a
-        snapshot. :meth:`load_state_dict` also takes the ``capacity`` rows of a storage that is not full
-        (what checkpoints saved before).
+        full saves its first ``len(self)`` rows, copied out to the host (``torch.save`` writes a view's
+        whole underlying storage; a copy on a CUDA storage's device would double its GPU memory just
+        before ``torch.save`` moves it to the host), and a full one its ``capacity`` rows, shared with
+        the storage (like ``nn.Module.state_dict``): save or clone the result before writing more data
+        if it must stay a snapshot. :meth:`load_state_dict` also takes the ``capacity`` rows of a
+        storage that is not full (what checkpoints saved before).
         """
         if self._data is None:
             contents: dict = {}
@@ -335,7 +336,7 @@ class TensorDictStorage:
         else:
             contents = {}
             for key, value in self._leaves.items():
-                put(contents, key, value[: self._size].clone())
+                put(contents, key, value[: self._size].to("cpu", copy=True))
         return {"capacity": self.capacity, "cursor": self._cursor, "size": self._size, "data": contents}
 
     def load_device(self, saved: torch.device) -> torch.device:

@@ -129,7 +129,8 @@ class _SegmentTree(abc.ABC):
         return self._tree[1].clone()
 
     def state_dict(self, items: int | None = None) -> dict[str, torch.Tensor]:
-        """The tree as plain tensors, copied (loadable with ``torch.load(weights_only=True)``).
+        """The tree as plain tensors, copied to the host (where ``torch.save`` puts them anyway: no
+        second copy on a CUDA tree's device), loadable with ``torch.load(weights_only=True)``.
 
         Without ``items``: ``{"tree": tensor}``, every node. With ``items``: ``{"leaves": tensor}``,
         the values of leaves ``[0, items)`` only, for a tree whose other leaves are empty (never
@@ -138,10 +139,10 @@ class _SegmentTree(abc.ABC):
         reduction.
         """
         if items is None:
-            return {"tree": self._tree.clone()}
+            return {"tree": self._tree.to("cpu", copy=True)}
         if not 0 <= items <= self.capacity:
             raise ValueError(f"items must be in [0, {self.capacity}], got {items}")
-        return {"leaves": self._tree[self._num_leaves: self._num_leaves + items].clone()}
+        return {"leaves": self._tree[self._num_leaves: self._num_leaves + items].to("cpu", copy=True)}
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         """Restore a tree saved by :meth:`state_dict` (same capacity; either form)."""
@@ -153,7 +154,8 @@ class _SegmentTree(abc.ABC):
             return
         leaves = state["leaves"]
         tree = torch.full_like(self._tree, self._neutral)
-        tree[self._num_leaves: self._num_leaves + leaves.shape[0]] = leaves.to(device=tree.device, dtype=tree.dtype)
+        # (copy_ casts and moves the saved leaves in one go, without a converted copy of them first)
+        tree[self._num_leaves: self._num_leaves + leaves.shape[0]].copy_(leaves)
         level = self._num_leaves
         for _ in range(self._depth):  # each level's nodes [level, 2 * level) from their children's
             level //= 2

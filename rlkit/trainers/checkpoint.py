@@ -689,7 +689,12 @@ def _whole_number(value: Any) -> int | None:
 
 
 def rng_state() -> dict[str, Any]:
-    """Captures the Python, numpy (global), torch CPU and (when available) CUDA generators.
+    """Captures the Python, numpy (global), torch CPU and (when CUDA is initialised) CUDA generators.
+
+    The CUDA generators are read only in a process that has initialised CUDA (a run on a CUDA
+    device has by its first checkpoint): reading them would otherwise initialise CUDA, which takes a
+    CUDA context's GPU memory in a run on the CPU (and fails where the GPU is held by another process
+    in exclusive mode), for generators that run never drew from.
 
     The result is weights_only-loadable, so it can go straight into a checkpoint.
 
@@ -721,7 +726,7 @@ def rng_state() -> dict[str, Any]:
         },
         "torch": torch.get_rng_state(),
     }
-    if torch.cuda.is_available():
+    if torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
@@ -730,7 +735,8 @@ def set_rng_state(state: Mapping[str, Any]) -> None:
     """Restores generators captured by :func:`rng_state`.
 
     A ``"cuda"`` entry is restored on as many devices as both the state and this machine have; a
-    warning says when devices differ (e.g. a GPU run resumed on a CPU-only machine).
+    warning says when devices differ (e.g. a GPU run resumed on a CPU-only machine). A state without
+    one (saved by a process that had not initialised CUDA) leaves CUDA alone: not even queried.
 
     Raises:
         KeyError: ``state`` lacks one of ``"python"``, ``"numpy"``, ``"torch"``.
@@ -745,8 +751,10 @@ def set_rng_state(state: Mapping[str, Any]) -> None:
     np.random.set_state((npy["kind"], keys, npy["pos"], npy["has_gauss"], npy["cached_gaussian"]))
     torch.set_rng_state(state["torch"].cpu())
     saved_cuda = list(state.get("cuda", []))
+    if not saved_cuda:
+        return
     available = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    if saved_cuda and len(saved_cuda) != available:
+    if len(saved_cuda) != available:
         warnings.warn(
             f"RNG state holds {len(saved_cuda)} CUDA generator(s) but this machine has {available} CUDA "
             f"device(s); restoring the first {min(len(saved_cuda), available)}",

@@ -103,9 +103,12 @@ class Evaluator:
         if self.exploration != ExplorationType.RANDOM:
             return self._play()
         # Sampled actions draw from torch's global generator: seeded here and restored after (every
-        # device's, as manual_seed seeds them all), as are a gSDE head's exploration weights.
+        # device's, as manual_seed seeds them all), as are a gSDE head's exploration weights. CUDA's
+        # generators are forked only where CUDA is initialised: reading them would initialise it (a
+        # CUDA context on the GPU for a run on the CPU), and where it is not, nothing drew from them
+        # (manual_seed only queues their seeding for an initialisation that a CPU run never makes).
         noise = {m: m.noise_state_dict() for m in self.policy.modules() if isinstance(m, GSDEHead)}
-        with torch.random.fork_rng():
+        with torch.random.fork_rng(devices=None if torch.cuda.is_initialized() else []):
             torch.manual_seed(self.seed)
             try:
                 for head in noise:

@@ -391,7 +391,10 @@ class MultiSeedTrainer:
             self._last = dict(state["last"])
             for out, part in zip(self.outputs, state["outputs"], strict=True):
                 out.load_state_dict(part)
-            self._frozen = {int(k): [t.clone() for t in v] for k, v in state["frozen"].items()}
+            # On the parameters' device (a checkpoint loads on the CPU): every update copies them back
+            # into the parameters, which would otherwise be a host-to-device copy per tensor there.
+            self._frozen = {int(k): [t.to(p.device, copy=True) for t, p in zip(v, self.params, strict=True)]
+                            for k, v in state["frozen"].items()}
             self._reopened = []
             for k, why in reopen.items():  # (its parameters are those it stopped with: frozen until now)
                 out = self.outputs[k]
@@ -661,8 +664,8 @@ class MultiSeedTrainer:
         one run's: the norm of the per-parameter norms), clipped to ``max_grad_norm`` per seed."""
         n = self.num_seeds
         grads = [p.grad for p in self.params if p.grad is not None]
-        if not grads:
-            return torch.zeros(n)
+        if not grads:  # (on the parameters' device, as the losses it is stacked with)
+            return torch.zeros(n, device=self.params[0].device)
         # Seed-major views of the gradients: each seed's norms are those of its ordinary run's tensors.
         per_tensor = torch._foreach_norm([g for seed in zip(*(g.unbind(0) for g in grads)) for g in seed])
         norms = torch.linalg.vector_norm(torch.stack(per_tensor).reshape(n, len(grads)), dim=1)

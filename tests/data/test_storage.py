@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from cuda_marks import DEVICES
 from tensordict import NonTensorData, TensorDict
 
 from rlkit.data.storage import TensorDictStorage
@@ -230,6 +231,36 @@ def test_a_partly_filled_storage_saves_its_filled_rows_and_resumes_exactly() -> 
     assert state["data"]["x"].tolist() == [0, 1, 2]
     other.extend(_batch(50, 1))
     _continue_alike(storage, other, 100)
+
+
+def _allocated(device: str) -> int:
+    """Bytes of tensors held on ``device`` (CUDA's count; 0 on the CPU, whose is not kept)."""
+    return torch.cuda.memory_allocated() if torch.device(device).type == "cuda" else 0
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_filling_storage_saves_its_rows_as_host_copies_that_later_writes_do_not_reach(device) -> None:
+    """The filled rows are copied straight to the host, where ``torch.save`` puts them anyway (a copy
+    on a CUDA storage's device doubled its GPU memory at each checkpoint), into memory of their own:
+    writes to the storage after ``state_dict()``, in place or by ``extend``, leave the saved rows as
+    they were, and they load back onto the storage's device."""
+    storage = TensorDictStorage(8, device=device)
+    storage.extend(_batch(0, 3))
+    before = _allocated(device)
+    state = storage.state_dict()
+    assert _allocated(device) == before  # nothing of the state was made on the device
+    saved = TensorDict(state["data"], batch_size=[3])
+    entries = ("x", "obs", ("next", "done"))
+    assert all(saved[key].device == torch.device("cpu") for key in entries)
+    expected = saved.clone()
+    for key in entries:
+        storage.data[key].zero_()
+    storage.extend(_batch(50, 2))
+    assert all(torch.equal(saved[key], expected[key]) for key in entries)
+    other = TensorDictStorage(8, device=device)
+    other.load_state_dict(state)
+    assert other.data["x"].device.type == torch.device(device).type and len(other) == 3
+    assert other.data["x"][:3].tolist() == [0, 1, 2] and other.data["next", "done"][:3, 0].tolist() == [True, False, True]
 
 
 def test_a_full_wrapped_storage_saves_its_rows_shared_and_resumes_exactly() -> None:

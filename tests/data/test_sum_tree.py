@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from cuda_marks import DEVICES
 
 from rlkit.data.sum_tree import MinTree, SumTree
 
@@ -69,6 +70,26 @@ def test_state_dict_round_trip() -> None:
     state["tree"].zero_()  # the loaded tree does not alias the state dict
     assert torch.equal(other[torch.arange(6)], torch.arange(6.0, dtype=torch.float64))
     assert float(other.reduce_all()) == 15.0
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_state_is_a_host_copy_of_the_tree_and_loads_back_onto_its_device(device) -> None:
+    """Both forms of a tree's state are copied straight to the host (a copy on a CUDA tree's device
+    was made before ``torch.save`` moved it to the host anyway), apart from the tree: later updates
+    do not reach them, and they load back onto the loading tree's device."""
+    tree = SumTree(6, device=device)
+    tree.update(torch.arange(6), torch.arange(6.0))
+    before = torch.cuda.memory_allocated() if tree.device.type == "cuda" else 0
+    whole, leaves = tree.state_dict(), tree.state_dict(4)
+    assert (torch.cuda.memory_allocated() if tree.device.type == "cuda" else 0) == before
+    assert whole["tree"].device == leaves["leaves"].device == torch.device("cpu")
+    tree.update(torch.arange(6), torch.zeros(6))
+    assert whole["tree"][8:14].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    assert leaves["leaves"].tolist() == [0.0, 1.0, 2.0, 3.0]
+    for state, expected in ((whole, 15.0), (leaves, 6.0)):
+        other = SumTree(6, device=device)
+        other.load_state_dict(state)
+        assert other.device.type == tree.device.type and float(other.reduce_all()) == expected
 
 
 def test_errors() -> None:

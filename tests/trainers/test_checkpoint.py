@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from cuda_marks import needs_cuda
 
 from rlkit.errors import CheckpointError, CorruptCheckpointError, ResourceError, UnsafeCheckpointError
 from rlkit.trainers import checkpoint as ckpt
@@ -355,7 +356,43 @@ def test_set_rng_state_errors_and_cuda_mismatch_warning():
         set_rng_state(rng_state())
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def _untouchable(name: str):
+    """A stand-in for a ``torch.cuda`` function that a test says must not be called."""
+    def called(*args, **kwargs):
+        raise AssertionError(f"torch.cuda.{name} was called")
+    return called
+
+
+def test_a_process_that_has_not_initialised_cuda_neither_saves_nor_restores_cuda_generators(monkeypatch):
+    """On a GPU machine, a run on the CPU never initialises CUDA: reading CUDA's generators would
+    (a CUDA context's GPU memory per process, an error on a GPU in exclusive-process mode), so its
+    RNG state holds none, and restoring such a state leaves CUDA alone; a process that initialised
+    CUDA (a run on a CUDA device) saves them."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: False)
+    for name in ("get_rng_state_all", "get_rng_state", "set_rng_state", "device_count"):
+        monkeypatch.setattr(torch.cuda, name, _untouchable(name))
+    state = rng_state()
+    assert "cuda" not in state
+    expected = torch.rand(3)
+    set_rng_state(state)
+    assert torch.equal(torch.rand(3), expected)
+    # Initialised: every device's generator is saved, and restored on as many devices as there are.
+    generators = [torch.full((8,), 1, dtype=torch.uint8), torch.full((8,), 2, dtype=torch.uint8)]
+    restored: list[tuple[int, list]] = []
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: [g.clone() for g in generators])
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda new, device: restored.append((device, new.tolist())))
+    state = rng_state()
+    assert [g.tolist() for g in state["cuda"]] == [g.tolist() for g in generators]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (as many devices as saved generators: no warning)
+        set_rng_state(state)
+    assert restored == [(0, generators[0].tolist()), (1, generators[1].tolist())]
+
+
+@needs_cuda
 def test_cuda_rng_round_trip():
     state = rng_state()
     expected = torch.rand(4, device="cuda")

@@ -92,6 +92,44 @@ def test_a_sampling_evaluation_is_seeded_and_leaves_the_generator_and_exploratio
     assert sampled(5) == first != sampled(6)
 
 
+def test_a_sampling_evaluation_forks_cuda_generators_only_where_cuda_is_initialised(monkeypatch):
+    """Forking CUDA's generators reads them, which initialises CUDA: a run on the CPU on a GPU
+    machine must not (a CUDA context's GPU memory, an error on a GPU in exclusive-process mode); a
+    process that initialised CUDA has them forked and put back."""
+    policy = TensorDictModule(lean_right, in_keys=["observation"], out_keys=["action"])
+    evaluator = Evaluator(GymEnv("CartPole-v1", num_envs=2, seed=SEED), policy, seed=SEED, deterministic=False,
+                          max_steps=20)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: False)
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", lambda seed: None)  # (torch.manual_seed's CUDA part)
+
+    def untouchable(*args, **kwargs):
+        raise AssertionError("a CUDA generator was read or written")
+
+    monkeypatch.setattr(torch.cuda, "get_rng_state", untouchable)
+    monkeypatch.setattr(torch.cuda, "set_rng_state", untouchable)
+    torch.manual_seed(7)
+    before = torch.get_rng_state()
+    returns = evaluator.episodes()[0].tolist()
+    assert torch.equal(torch.get_rng_state(), before)  # (the CPU generator is still forked)
+    calls: list[tuple[str, int]] = []
+
+    def get_rng_state(device: int) -> torch.Tensor:
+        calls.append(("get", device))
+        return torch.zeros(8, dtype=torch.uint8)
+
+    def set_rng_state(state: torch.Tensor, device: int) -> None:
+        calls.append(("set", device))
+
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_rng_state", get_rng_state)
+    monkeypatch.setattr(torch.cuda, "set_rng_state", set_rng_state)
+    assert evaluator.episodes()[0].tolist() == returns
+    assert calls == [("get", 0), ("set", 0)]
+    evaluator.close()
+
+
 def epsilon_reference(n: int, epsilon: float, seed: int = SEED) -> tuple[list[float], list[int]]:
     """``n`` CartPole episodes (sub-env i reset with seed + i) stepped in lockstep, each action
     ``lean_right``'s replaced with probability ``epsilon`` by a uniformly random one: at every step a

@@ -6,6 +6,7 @@ import copy
 import logging
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -19,7 +20,7 @@ from rlkit.modules import MLP, MinAtarNet, NatureCNN
 from rlkit.modules.mlp import stack_seed_parameters_
 from rlkit.run import run, seed_everything
 from rlkit.trainers import NonFiniteError, load_checkpoint, read_metrics_csv
-from rlkit.trainers.multiseed import SEED_END_FILE, read_seed_end, seed_views
+from rlkit.trainers.multiseed import SEED_END_FILE, MultiSeedTrainer, read_seed_end, seed_views
 
 CONF = str(Path(__file__).resolve().parents[2] / "conf")
 TINY = ["trainer.eval_episodes=2", "trainer.progress=false", "trainer.early_stop=false",
@@ -230,6 +231,15 @@ def test_a_non_finite_seed_can_be_dropped(tmp_path):
                                      "non-finite loss")
 
 
+def test_the_gradient_norms_of_an_update_that_left_no_gradient_lie_with_the_parameters():
+    """Where no parameter got a gradient, the (zero) norms are made on the parameters' device, as
+    the losses they are stacked with (made on the CPU, an update on CUDA failed there). Parameters
+    on the meta device stand in for parameters on another device than the CPU."""
+    trainer = SimpleNamespace(num_seeds=3, params=[torch.zeros(3, 2, device="meta", requires_grad=True)])
+    norms = MultiSeedTrainer._grad_norms(trainer)  # type: ignore[arg-type]
+    assert norms.device == torch.device("meta") and norms.shape == (3,)
+
+
 def test_a_seed_end_record_that_is_not_one_is_named(tmp_path):
     (tmp_path / SEED_END_FILE).write_text("{}")
     with pytest.raises(ValueError, match=r"end.json is not a seed's end record \(expected JSON with status"):
@@ -301,6 +311,29 @@ def test_a_dropped_seed_with_prioritized_replay_leaves_the_other_seed_as_it_is_a
     frozen = trainer._frozen[1]
     for p, f in zip(trainer.params, frozen, strict=True):
         torch.testing.assert_close(p[1], f, rtol=0, atol=0, equal_nan=True)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_resume_puts_the_stopped_seeds_frozen_parameters_where_the_parameters_are(tmp_path, device):
+    """A checkpoint loads on the CPU, and every update copies a stopped seed's frozen parameters back
+    into the parameters: they go to the parameters' device on resume (left on the CPU, a run on CUDA
+    made a blocking host-to-device copy per tensor per update). On the CPU, parameters on the meta
+    device stand in for parameters on another device than the checkpoint's."""
+    trainer = build_multiseed_trainer(settings("dqn", 0, 2, extra=(f"device={device}",)), tmp_path)
+    state = trainer.state_dict()
+    frozen = [p[1].detach().to("cpu", copy=True) + 1 for p in trainer.params]  # (as a checkpoint loads)
+    state["frozen"] = {"1": frozen}
+    trainer.load_state_dict(state)
+    loaded = trainer._frozen[1]
+    assert [t.device for t in loaded] == [p.device for p in trainer.params]
+    assert all(torch.equal(t.cpu(), f) for t, f in zip(loaded, frozen, strict=True))
+    loaded[0].zero_()  # (its own copy: the state stays as it was)
+    assert bool(frozen[0].ne(0).any())
+    if device == "cpu":
+        trainer.params = [p.detach().to("meta") for p in trainer.params]
+        trainer.load_state_dict(state)
+        assert all(t.device == torch.device("meta") for t in trainer._frozen[1])
+    trainer.close()
 
 
 def test_a_seed_dropped_in_a_checkpoint_from_before_freezing_is_frozen_on_resume(tmp_path):
