@@ -70,8 +70,10 @@ class MultiSeedCollector:
 
     def _make_act(self, policy: TensorDictModuleBase) -> Act:
         streams = self.streams
-        if isinstance(policy, EGreedyPolicy) and policy.explores_seeds and streams.device is None:
-            # One draw call per seed from its own generator, no swapping of the global state.
+        if isinstance(policy, EGreedyPolicy) and policy.explores_seeds:
+            # One draw call per seed from its own generator, no swapping of the global state. The
+            # coins and random actions are drawn on the CPU on any device (explores_seeds), so each
+            # seed's CPU generator holds what the global one would in its ordinary run, CUDA too.
             greedy_seeds = action_call(policy.policy)
             n_inputs = len(policy.policy.in_keys)
             generators = [streams.generator(k) for k in range(len(streams))]

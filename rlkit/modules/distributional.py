@@ -19,7 +19,8 @@ from rlkit.modules.tensor_call import recording_graph
 
 
 def expected_action_values(log_probs: torch.Tensor, support: torch.Tensor) -> torch.Tensor:
-    """``Q[*B, A] = sum_k exp(log_probs[*B, k, A]) * support[k]``, checking shapes and log-space."""
+    """``Q[*B, A] = sum_k exp(log_probs[*B, k, A]) * support[k]``, checking shapes and, on the CPU,
+    that the input is in log-space (no value > 0)."""
     if log_probs.dim() < 2:
         raise ValueError(f"expected log-probabilities of shape [*B, K, A], got shape {tuple(log_probs.shape)}")
     num_atoms = support.shape[-1]
@@ -29,8 +30,9 @@ def expected_action_values(log_probs: torch.Tensor, support: torch.Tensor) -> to
             f"dim (-2), shape {tuple(log_probs.shape)}"
         )
     # (a check of the values: skipped while torch.export / torch.jit.trace record the graph, which
-    # cannot branch on data; see rlkit.exporter)
-    if not recording_graph() and bool((log_probs > 0).any()):
+    # cannot branch on data, see rlkit.exporter; and off the CPU, where reading its answer would wait
+    # for the device at every acting step and update, as rlkit's other checks of tensor contents)
+    if log_probs.device.type == "cpu" and not recording_graph() and bool((log_probs > 0).any()):
         raise ValueError(
             "the input is not log-probabilities (it has values > 0): apply log_softmax over the atom "
             "dim (-2) first, e.g. make_log_softmax=True in DistributionalQValueActor"

@@ -50,6 +50,13 @@ class EGreedyPolicy(TensorModule, TensorDictModuleBase):
     ``explore`` keeps the schedule (``step``, ``eps``, its ``state_dict``) and the keys: the action
     is read from and written to ``explore.action_key``, the mask from ``explore.action_mask_key``.
 
+    The coins are drawn on the CPU, from the CPU generator, whatever the device of the inputs: they
+    are read back as floats at every step, which on an accelerator would wait for the device, and
+    a run on an accelerator explores with the coins of the CPU run of its seed. Only the mask of
+    the exploring entries moves to the action's device (when some entries explore and others not).
+    Random actions are drawn on the spec's device (the CPU for an env's spec) and moved, except
+    under an action mask, whose random actions are drawn where the mask is.
+
     Its tensor-level call :meth:`act` takes the tensors of ``in_keys`` (the policy's inputs, then
     the mask when the policy does not read it) and returns ``(action,)``; it asks the policy for its
     action alone (:meth:`~rlkit.modules.QValueActor.action`).
@@ -99,6 +106,8 @@ class EGreedyPolicy(TensorModule, TensorDictModuleBase):
         # Index actions of a spec without a fixed mask: random ones are a single randint.
         self._plain_index = type(spec) is Categorical and spec.mask is None
         self._index_fast = self._plain_index and spec.shape == ()
+        # Whether the random actions are drawn on the CPU (as the coins), so from a CPU generator.
+        self._random_on_cpu = spec.device is None or spec.device.type == "cpu"
         # Read on every step, so kept out of nn.Module's attribute lookup (the spec is fixed).
         self.__dict__["_spec"] = spec
         self.__dict__["_current_eps"] = explore.current_eps
@@ -119,13 +128,13 @@ class EGreedyPolicy(TensorModule, TensorDictModuleBase):
             action = action.to(spec.dtype)
         return action if action.device == device else action.to(device)
 
-    def _draw(self, batch: torch.Size, device: torch.device) -> torch.Tensor:
-        """``torch.rand(batch, device=device)``: the same numbers from the same generator (``rand`` is
-        ``uniform_`` on a new tensor), drawn into a buffer kept between calls. The result is valid
-        until the next call."""
+    def _draw(self, batch: torch.Size) -> torch.Tensor:
+        """The coins, ``torch.rand(batch, device="cpu")``: the same numbers from the same generator
+        (``rand`` is ``uniform_`` on a new tensor), drawn into a CPU buffer kept between calls. On the
+        CPU whatever the inputs' device (see the class doc). The result is valid until the next call."""
         coins = self._coins
-        if coins is None or coins.shape != batch or coins.device != device:
-            coins = self.__dict__["_coins"] = torch.empty(batch, device=device)
+        if coins is None or coins.shape != batch:
+            coins = self.__dict__["_coins"] = torch.empty(batch, device="cpu")
         return coins.uniform_()
 
     def _act(self, first: torch.Tensor, greedy: Callable[[], torch.Tensor], mask: torch.Tensor | None) -> torch.Tensor:
@@ -138,9 +147,9 @@ class EGreedyPolicy(TensorModule, TensorDictModuleBase):
         batch = first.shape[: first.dim() - self._event_dims] if self._event_dims else first.shape
         device = first.device
         # The coins as Python floats: float32 draws and a float32 eps compare exactly as in torch,
-        # and one transfer answers both "all exploring?" and "none exploring?".
+        # and one read of the CPU coins answers both "all exploring?" and "none exploring?".
         eps = self._current_eps()
-        draws = self._draw(batch, device)
+        draws = self._draw(batch)
         values = draws.tolist() if draws.dim() == 1 else draws.view(-1).tolist()
         explored = int(values[0] < eps) if len(values) == 1 else sum(u < eps for u in values)
         if action is None and explored == len(values):
@@ -149,8 +158,8 @@ class EGreedyPolicy(TensorModule, TensorDictModuleBase):
 
     def _mix(self, action: torch.Tensor, first: torch.Tensor, batch: torch.Size, draws: torch.Tensor, eps: float,
              values: list[float], mask: torch.Tensor | None = None) -> torch.Tensor:
-        """The greedy ``action`` with the entries whose coin (``draws``, as floats ``values``) fell
-        below ``eps`` replaced by random ones."""
+        """The greedy ``action`` with the entries whose coin (``draws``, CPU, as floats ``values``)
+        fell below ``eps`` replaced by random ones."""
         spec = self._spec
         if action.shape[: len(batch)] != batch:
             raise ValueError(
@@ -163,7 +172,7 @@ class EGreedyPolicy(TensorModule, TensorDictModuleBase):
             return action
         random = self._random(spec, batch, mask, action.device)
         coin = (draws < eps).reshape(batch + (1,) * (action.dim() - len(batch)))
-        return torch.where(coin.to(action.device), random, action)
+        return torch.where(coin.to(action.device), random, action)  # (the CPU coins' mask to the action)
 
     def act(self, *inputs: torch.Tensor) -> tuple[torch.Tensor]:
         policy_inputs = inputs[: self._num_policy_inputs]
@@ -190,18 +199,19 @@ class EGreedyPolicy(TensorModule, TensorDictModuleBase):
 
     @property
     def explores_seeds(self) -> bool:
-        """Whether :meth:`explore_seeds` applies: index actions of a spec without a mask, and no
-        action-mask input."""
-        return self._index_fast and self._mask_position is None
+        """Whether :meth:`explore_seeds` applies: index actions of a spec without a mask, drawn on the
+        CPU (the spec's device), and no action-mask input."""
+        return self._index_fast and self._mask_position is None and self._random_on_cpu
 
     def explore_seeds(self, first: torch.Tensor, greedy: Callable[[], torch.Tensor],
                       generators: Sequence[torch.Generator]) -> list[torch.Tensor]:
         """Epsilon-greedy for ``N`` seeds at once (a multi-seed collector's step): ``first`` is
         ``[N, *B, *event]``, ``greedy()`` gives the ``[N, *B]`` greedy actions (called once, only when
-        some entry of some seed acts greedily) and seed ``k`` draws from ``generators[k]`` (on
-        ``first``'s device). Seed ``k``'s draws and action are those of :meth:`act` on ``first[k]``
-        with ``generators[k]``'s state in the global generator: its coins, then one ``randint`` if any
-        of them fell below ε. Needs :attr:`explores_seeds`.
+        some entry of some seed acts greedily) and seed ``k`` draws from ``generators[k]``, a CPU
+        generator whatever ``first``'s device (the coins and random actions are drawn on the CPU, as
+        :meth:`act` draws them). Seed ``k``'s draws and action are those of :meth:`act` on
+        ``first[k]`` with ``generators[k]``'s state in the global CPU generator: its coins, then one
+        ``randint`` if any of them fell below ε. Needs :attr:`explores_seeds`.
 
         Examples:
             >>> import torch
@@ -217,14 +227,15 @@ class EGreedyPolicy(TensorModule, TensorDictModuleBase):
             True
         """
         if not self.explores_seeds:
-            raise ValueError("explore_seeds needs index actions without an action mask; use explore_around per seed")
+            raise ValueError("explore_seeds needs index actions without an action mask, drawn on the CPU; use "
+                             "explore_around per seed")
         spec = cast(Categorical, self._spec)
         action = None
         if self._event_dims is None:  # (as act's first call: the greedy actions tell the event dims)
             action = greedy()
             self._event_dims = first.dim() - action.dim()
         batch = first.shape[1:first.dim() - self._event_dims]
-        coins = torch.empty((len(generators), *batch), device=first.device)
+        coins = torch.empty((len(generators), *batch), device="cpu")  # (on the CPU, as _draw's)
         for row, generator in zip(coins, generators):
             row.uniform_(generator=generator)
         eps = self._current_eps()
@@ -246,7 +257,7 @@ class EGreedyPolicy(TensorModule, TensorDictModuleBase):
                 actions.append(random)
             else:
                 assert action is not None
-                actions.append(torch.where(coins[k] < eps, random, action[k]))
+                actions.append(torch.where((coins[k] < eps).to(first.device), random, action[k]))
         return actions
 
     def _index_step(self, first: torch.Tensor, policy_inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
@@ -257,8 +268,8 @@ class EGreedyPolicy(TensorModule, TensorDictModuleBase):
         batch = first.shape[:1]
         device = first.device
         eps = self._current_eps()
-        draws = self._draw(batch, device)
-        values = draws.tolist()
+        draws = self._draw(batch)
+        values = draws.tolist()  # (CPU coins: no wait for the device)
         if len(values) == 1 and values[0] < eps or all(u < eps for u in values):
             action = torch.randint(cast(Categorical, spec).n, batch, device=spec.device)  # (_index_fast)
             if action.dtype != spec.dtype or action.device != device:

@@ -112,6 +112,13 @@ class EGreedyModule(TensorModule, TensorDictModuleBase):
     ``annealing_start`` frames at ``eps_init``, and is a buffer (saved in ``state_dict``). Random actions respect the spec's mask and ``action_mask_key``.
     See Mnih et al. 2015 (https://www.nature.com/articles/nature14236) for the schedule.
 
+    The module keeps host copies of its buffers' values, so that :meth:`current_eps` (read on every
+    acting step) and :meth:`step` do not wait for the device the buffers live on: :meth:`step`
+    records what it writes, and a buffer changed otherwise (``load_state_dict``, an in-place write
+    such as ``eps.fill_``, a move to another device) is read once more on its next use. A write
+    through ``eps.data`` is not seen (``.data`` has a version counter of its own): write the buffer
+    itself.
+
     Args:
         spec: the action spec (a Composite is read at ``action_key``).
         eps_init: initial probability of a random action.
@@ -173,6 +180,9 @@ class EGreedyModule(TensorModule, TensorDictModuleBase):
         self.register_buffer("eps", torch.tensor(float(eps_init)))
         # Frames seen so far: eps is recomputed from it, so many small steps do not accumulate error.
         self.register_buffer("frames", torch.tensor(0, dtype=torch.int64))
+        # The buffers' values as Python numbers, each with the buffer and its version counter when it
+        # was taken (see _host): {name: (buffer, version, value)}.
+        self._host_values: dict[str, tuple[torch.Tensor, int, float]] = {}
         self.in_keys = [action_key] if action_mask_key is None else [action_key, action_mask_key]
         self.out_keys = [action_key]
 
@@ -185,8 +195,9 @@ class EGreedyModule(TensorModule, TensorDictModuleBase):
         # Every buffer of this module is a tensor (nn.Module types them Optional).
         buffers = cast("dict[str, torch.Tensor]", self._buffers)
         count = buffers["frames"]
-        before = count.item()
+        before = int(self._host("frames"))  # (host copies: no wait for the device, once per batch)
         count.add_(int(frames))
+        self._record("frames", before + int(frames))
         if before >= self.annealing_start + self.annealing_num_steps:
             return  # annealed: eps was set to eps_end when the count reached the end of the schedule
         after = before + int(frames) - self.annealing_start
@@ -196,17 +207,47 @@ class EGreedyModule(TensorModule, TensorDictModuleBase):
         init, end, eps = buffers["eps_init"], buffers["eps_end"], buffers["eps"]
         scalar = _HOST_SCALARS.get(eps.dtype) if init.dtype == end.dtype == eps.dtype else None
         if scalar is None:
+            # (buffers of other or mixed dtypes: the next current_eps reads the result off the buffer)
             eps.copy_(init + (end - init) * progress)
             return
         # The same expression on host scalars of the buffers' precision, each operation rounding as
         # the tensor ops do, without three tensor temporaries (called once per collected batch).
-        low, high = scalar(init.item()), scalar(end.item())
+        low, high = scalar(self._host("eps_init")), scalar(self._host("eps_end"))
+        value = low + (high - low) * scalar(progress)
         # torch's stubs type fill_'s value as a Python number; it takes numpy scalars as well.
-        eps.fill_(low + (high - low) * scalar(progress))  # type: ignore[call-overload]
+        eps.fill_(value)  # type: ignore[call-overload]
+        # The buffer now holds `value` exactly (a scalar of its dtype): the float that .item() gives.
+        self._record("eps", float(value))
 
     def current_eps(self) -> float:
-        """``eps`` as a Python float (the value of the buffer, read on every acting step)."""
-        return cast(torch.Tensor, self._buffers["eps"]).item()  # a tensor buffer (see step)
+        """``eps`` as a Python float: the value of the buffer, without reading the buffer's device
+        (read on every acting step; see :meth:`_host`)."""
+        return self._host("eps")
+
+    def _host(self, name: str) -> float:
+        """Buffer ``name``'s value as a Python number (``.item()``), read off the buffer only when it
+        changed since this module last read or wrote it: another tensor (a move to another device,
+        ``load_state_dict(assign=True)``) or an in-place write (``load_state_dict``, ``fill_``), which
+        the buffer's version counter tells without waiting for its device."""
+        buffer = cast(torch.Tensor, self._buffers[name])  # a tensor buffer (see step)
+        try:
+            version = buffer._version
+        except RuntimeError:  # an inference tensor (made under torch.inference_mode) has no version counter
+            return buffer.item()
+        seen = self._host_values.get(name)
+        if seen is not None and seen[0] is buffer and seen[1] == version:
+            return seen[2]
+        value = buffer.item()
+        self._host_values[name] = (buffer, version, value)
+        return value
+
+    def _record(self, name: str, value: float) -> None:
+        """Notes ``value``, which this module just wrote into buffer ``name``, as its host copy."""
+        buffer = cast(torch.Tensor, self._buffers[name])
+        try:
+            self._host_values[name] = (buffer, buffer._version, value)
+        except RuntimeError:  # (an inference tensor: _host reads it every time)
+            pass
 
     def _describe_input(self, key: NestedKey) -> str:
         return "action mask" if key == self.action_mask_key else "action"

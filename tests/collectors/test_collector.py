@@ -284,3 +284,46 @@ def test_tensor_calls_collect_the_batches_of_the_tensordict_call(make_policy, nu
         assert (a == b).all()
         if "action_mask" in a.keys():
             assert a["action_mask"].gather(-1, a["action"][..., None]).all()  # masked actions never taken
+
+
+@pytest.mark.parametrize("streams_device", [None, torch.device("cuda")])
+def test_a_multi_seed_run_explores_each_seed_with_its_cpu_generator_on_any_device(streams_device, monkeypatch):
+    """The ε-greedy coins and random actions are drawn on the CPU on every device, so a multi-seed
+    run on CUDA takes the per-seed path too (EGreedyPolicy.explore_seeds with each seed's CPU
+    generator) and seed k's actions are those of its ordinary run. Streams naming a CUDA device
+    stand in for a CUDA run here: without CUDA generators their CPU ones are all there is."""
+    from rlkit.collectors.multiseed import MultiSeedCollector
+    from rlkit.modules import EGreedyModule, EGreedyPolicy, QValueActor
+    from rlkit.utils.seeds import SeedStreams
+
+    seeds = (3, 4)
+
+    def policy_for(env: GymEnv) -> EGreedyPolicy:
+        torch.manual_seed(0)
+        actor = QValueActor(nn.Linear(2, 2), spec=env.action_spec)
+        return EGreedyPolicy(actor, EGreedyModule(env.action_spec, eps_init=0.5, eps_end=0.5))
+
+    calls: list[int] = []
+    explore_seeds = EGreedyPolicy.explore_seeds
+
+    def counted(self, *args, **kwargs):
+        calls.append(1)
+        return explore_seeds(self, *args, **kwargs)
+
+    monkeypatch.setattr(EGreedyPolicy, "explore_seeds", counted)
+    envs = [_counter(2, (1, 5), seed=s) for s in seeds]
+    policy = policy_for(envs[0])
+    collectors = [Collector(env, policy, frames_per_batch=16, total_frames=32) for env in envs]
+    streams = SeedStreams([torch.Generator().manual_seed(s).get_state() for s in seeds], None, streams_device)
+    assert streams.device == streams_device
+    multi = MultiSeedCollector(collectors, policy, streams)
+    batches = [multi.next_batch() for _ in range(2)]
+    assert len(calls) == 2 * 8  # every step on the per-seed path
+    for k, seed in enumerate(seeds):
+        env = _counter(2, (1, 5), seed=seed)
+        ordinary_policy = policy_for(env)
+        torch.manual_seed(seed)  # (the state SeedStreams.seeded starts seed k's stream from)
+        alone = list(Collector(env, ordinary_policy, frames_per_batch=16, total_frames=32))
+        for batch, ordinary in zip(batches, alone):
+            assert torch.equal(batch[k]["action"], ordinary["action"])
+            assert torch.equal(batch[k]["observation"], ordinary["observation"])

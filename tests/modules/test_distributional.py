@@ -172,3 +172,17 @@ def test_hook():
     action, logp = net(x)
     q = expected_action_values(logp, torch.arange(3.0))
     assert torch.equal(action.argmax(-1), q.argmax(-1)) and (action.sum(-1) == 1).all()
+
+
+def test_the_log_space_check_runs_on_the_cpu_only():
+    # Off the CPU the check's answer would have to be read back at every acting step and update (a
+    # wait for the device); like rlkit's other checks of tensor contents it runs on the CPU only. A
+    # meta tensor stands in for a device tensor here: reading any of its values raises.
+    probs = logp_for_q(Q).exp()
+    with pytest.raises(ValueError, match=r"not log-probabilities \(it has values > 0\)"):
+        expected_action_values(probs, SUPPORT)
+    q = expected_action_values(probs.to("meta"), SUPPORT.to("meta"))
+    assert q.device.type == "meta" and q.shape == Q.shape
+    module = DistributionalQValueModule("categorical", SUPPORT).to("meta")
+    action, _ = module(probs.to("meta"))
+    assert action.device.type == "meta" and action.shape == Q.shape[:-1]

@@ -262,3 +262,90 @@ def test_a_mask_forbidding_every_action_and_a_bad_step_are_named():
             module.step(frames)
     module.step(0)
     assert int(module.frames) == 0
+
+
+def _record_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Records the device type of every tensor read back with ``Tensor.tolist`` (on CUDA, a read of
+    a device tensor waits for the device)."""
+    devices: list[str] = []
+    original = torch.Tensor.tolist
+
+    def tolist(self: torch.Tensor):
+        devices.append(self.device.type)
+        return original(self)
+
+    monkeypatch.setattr(torch.Tensor, "tolist", tolist)
+    return devices
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.3, 1.0])
+def test_acting_on_a_device_reads_back_cpu_coins_only_and_draws_the_numbers_of_the_cpu_run(eps, monkeypatch):
+    # The coins used to be drawn on the input's device and read back at every step (on CUDA, a wait
+    # for the device). They are drawn on the CPU, from the CPU generator, whatever the device: a run
+    # on a device explores with the numbers of the CPU run of its seed. A meta tensor stands in for
+    # a device tensor: reading any of its values raises.
+    spec = Categorical(3)
+
+    def make(device: str) -> EGreedyPolicy:
+        torch.manual_seed(0)
+        actor = QValueActor(torch.nn.Linear(4, 3).to(device), spec=spec)
+        return EGreedyPolicy(actor, EGreedyModule(spec, eps_init=eps, eps_end=eps))
+
+    on_cpu, on_device = make("cpu"), make("meta")
+    devices = _record_reads(monkeypatch)
+    for step, n in enumerate([6, 6, 1, 6, 3]):  # (the first call runs _act, the others _index_step)
+        obs = torch.randn(n, 4)
+        torch.manual_seed(step)
+        expected = on_cpu.act(obs)[0]
+        state = torch.get_rng_state()
+        torch.manual_seed(step)
+        got = on_device.act(obs.to("meta"))[0]
+        assert got.device.type == "meta" and got.shape == expected.shape and got.dtype == expected.dtype
+        assert torch.equal(torch.get_rng_state(), state)  # the CPU run's draws, no more, no fewer
+    assert devices and set(devices) == {"cpu"}
+
+
+def test_masked_acting_on_a_device_reads_back_cpu_coins_only(monkeypatch):
+    spec = OneHot(3)
+    actor = QValueActor(torch.nn.Linear(4, 3).to("meta"), spec=spec, action_mask_key="action_mask")
+    policy = EGreedyPolicy(actor, EGreedyModule(spec, eps_init=0.5, eps_end=0.5, action_mask_key="action_mask"))
+    devices = _record_reads(monkeypatch)
+    mask = torch.tensor([[True, False, True]] * 8, device="meta")
+    greedy = torch.zeros(8, 3, dtype=torch.int64, device="meta")  # (the caller's greedy actions)
+    for _ in range(3):
+        action = policy.explore_around(torch.randn(8, 4, device="meta"), lambda: greedy, mask)
+        assert action.device.type == "meta" and action.shape == (8, 3)
+    assert devices and set(devices) == {"cpu"}
+
+
+@pytest.mark.parametrize("eps", [0.3, 1.0])
+def test_explore_seeds_on_a_device_draws_on_the_cpu_from_each_seeds_cpu_generator(eps, monkeypatch):
+    # A multi-seed collector on CUDA explores with each seed's CPU generator (the draws of the CPU
+    # run of that seed), reading back CPU coins only; meta tensors stand in for CUDA ones.
+    spec = Categorical(3)
+    torch.manual_seed(0)
+    cpu_actor = QValueActor(torch.nn.Linear(4, 3), in_keys=["observation"], spec=spec)
+    device_actor = QValueActor(torch.nn.Linear(4, 3).to("meta"), in_keys=["observation"], spec=spec)
+    on_cpu = EGreedyPolicy(cpu_actor, EGreedyModule(spec, eps_init=eps, eps_end=eps))
+    on_device = EGreedyPolicy(device_actor, EGreedyModule(spec, eps_init=eps, eps_end=eps))
+    assert on_device.explores_seeds
+    cpu_generators = [torch.Generator().manual_seed(s) for s in (11, 12)]
+    generators = [torch.Generator().manual_seed(s) for s in (11, 12)]
+    devices = _record_reads(monkeypatch)
+    for _ in range(5):
+        obs = torch.randn(2, 5, 4)
+        expected = on_cpu.explore_seeds(obs, lambda obs=obs: cpu_actor.action(obs), cpu_generators)
+        meta = obs.to("meta")
+        got = on_device.explore_seeds(meta, lambda meta=meta: device_actor.action(meta), generators)
+        for k in range(2):
+            assert got[k].device.type == "meta" and got[k].shape == expected[k].shape
+            assert torch.equal(generators[k].get_state(), cpu_generators[k].get_state())
+    assert devices and set(devices) == {"cpu"}
+
+
+def test_explore_seeds_needs_random_actions_drawn_on_the_cpu():
+    actor = QValueActor(torch.nn.Linear(4, 3), in_keys=["observation"], spec=Categorical(3))
+    policy = EGreedyPolicy(actor, EGreedyModule(Categorical(3, device="meta")))
+    assert not policy.explores_seeds  # (its CPU generators could not draw the random actions)
+    with pytest.raises(ValueError, match="explore_seeds needs index actions without an action mask, drawn on the CPU"):
+        policy.explore_seeds(torch.zeros(2, 1, 4), lambda: torch.zeros(2, 1, dtype=torch.long), [torch.Generator()] * 2)

@@ -190,3 +190,67 @@ def test_annealing_start_holds_eps_init_then_decays_linearly():
         assert fresh.eps.item() == pytest.approx(0.55)
         fresh.step(50)
         assert fresh.eps.item() == pytest.approx(0.1)
+
+
+class _DeviceRead(AssertionError):
+    """Raised by a buffer's patched ``.item``: the module read the buffer (on CUDA, a wait for the device)."""
+
+
+def _forbid_reads(module: EGreedyModule, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Makes each buffer's ``.item`` raise :class:`_DeviceRead` and returns the log of the reads
+    attempted (a CPU stand-in for a buffer on an accelerator, whose every read waits for it)."""
+    reads: list[str] = []
+    for name, buffer in module.named_buffers():
+        def item(name: str = name) -> float:
+            reads.append(name)
+            raise _DeviceRead(f"the buffer {name!r} was read")
+
+        monkeypatch.setattr(buffer, "item", item, raising=False)
+    return reads
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_acting_and_step_read_no_buffer_once_their_values_are_known(dtype, monkeypatch):
+    # current_eps() runs at every acting step and step() once per batch; on CUDA each buffer read
+    # (.item()) waits for the device. After one read of each buffer, the module must keep its own
+    # copies, bit-identical to the buffers (the coins compare against eps exactly).
+    def make() -> EGreedyModule:
+        return EGreedyModule(Categorical(2), eps_init=1.0, eps_end=0.05, annealing_num_steps=1234,
+                             annealing_start=10).to(dtype)
+
+    module, reference = make(), make()
+    module.step(11)  # (reads frames, eps_init and eps_end once)
+    reference.step(11)
+    module.current_eps()
+    reads = _forbid_reads(module, monkeypatch)
+    for frames in [0, 1, 3, 7, 100, 500, 1000]:
+        module.step(frames)
+        reference.step(frames)
+        for _ in range(3):
+            assert module.current_eps() == reference.eps.item()
+        assert torch.equal(module.eps, reference.eps) and torch.equal(module.frames, reference.frames)
+    assert reads == []
+    assert module.current_eps() == reference.eps.item() == pytest.approx(0.05)  # (annealed)
+
+
+def test_eps_changed_outside_step_is_read_once_and_the_state_dict_keeps_its_format(monkeypatch):
+    # A load_state_dict, an in-place write or a move gives the buffers other values: the next
+    # current_eps reads the buffer once (told by the buffer's version counter or identity), then no more.
+    module = EGreedyModule(Categorical(2), eps_init=1.0, eps_end=0.1, annealing_num_steps=10)
+    assert set(module.state_dict()) == {"eps_init", "eps_end", "eps", "frames"}  # (checkpoints unchanged)
+    assert module.current_eps() == 1.0
+    source = EGreedyModule(Categorical(2), eps_init=1.0, eps_end=0.1, annealing_num_steps=10)
+    source.step(4)
+    module.load_state_dict(source.state_dict())
+    assert module.current_eps() == source.eps.item() == torch.tensor(1.0 - 0.9 * 0.4).item()
+    module.eps.fill_(0.3)
+    assert module.current_eps() == torch.tensor(0.3).item()
+    module.to(torch.float64)  # new tensors
+    assert module.current_eps() == torch.tensor(0.3).item() and module.eps.dtype == torch.float64
+    module.step(1)  # (reads frames, eps_init and eps_end of the new tensors)
+    assert module.current_eps() == module.eps.item()
+    reads = _forbid_reads(module, monkeypatch)
+    module.load_state_dict(source.state_dict())  # (copied into the buffers: their version moves on)
+    with pytest.raises(_DeviceRead):
+        module.current_eps()
+    assert reads == ["eps"]
