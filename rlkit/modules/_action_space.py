@@ -192,12 +192,15 @@ def greedy_action(
     scores = values
     if mask is not None:
         mask = check_mask(mask, values.shape)
-        if action_space == "mult-one-hot":
-            sizes = group_sizes(cast("int | Sequence[int]", var_nums), values.shape[-1])  # (see below)
-            for i, group in enumerate(mask.split(sizes, -1)):
-                _check_some_allowed(group, f" (of action group {i})")
-        else:
-            _check_some_allowed(mask, "")
+        # Checked on the CPU only: on an accelerator the check would wait for the device at every
+        # acting step; a row that allows nothing there picks its first action (as an exported policy).
+        if mask.device.type == "cpu":
+            if action_space == "mult-one-hot":
+                sizes = group_sizes(cast("int | Sequence[int]", var_nums), values.shape[-1])  # (see below)
+                for i, group in enumerate(mask.split(sizes, -1)):
+                    _check_some_allowed(group, f" (of action group {i})")
+            else:
+                _check_some_allowed(mask, "")
         scores = values.masked_fill(~mask, float("-inf"))
     if action_space == "categorical":
         return scores.argmax(-1)

@@ -620,16 +620,9 @@ class Trainer:
         total.backward()
         grad_norm = self._grad_norm()
         # One check for both (a non-finite loss gives non-finite gradients); nothing is applied
-        # before it passes. Two scalar reads cost less than a chain of tensor ops (and, like them,
-        # wait for the device); the log window then sums the same host floats. The loss's other
-        # scalars are read with them, before the step (one transfer; the values of this update).
-        extra_values: list[float] = []
-        if extras:
-            read = torch.stack([total.detach().double(), grad_norm.detach().double(),
-                                *(losses[key].detach().double() for key in extras)]).tolist()
-            total_value, norm_value, extra_values = read[0], read[1], read[2:]
-        else:
-            total_value, norm_value = float(total.detach()), float(grad_norm)
+        # before it passes. The log window then sums the same host floats (read_logged_scalars).
+        total_value, norm_value, loss_values, extra_values = read_logged_scalars(
+            total, grad_norm, losses, loss_keys, extras)
         if not (math.isfinite(total_value) and math.isfinite(norm_value)):
             self._raise_non_finite(losses, loss_keys, norm_value)
         scale_learning_rates(self.optimizer, self._base_lrs, self.settings, self.frames)
@@ -637,7 +630,8 @@ class Trainer:
         self.updates += 1
         if self.target_updater is not None:
             self.target_updater.step()
-        values = [total_value] if len(loss_keys) == 1 else [float(losses[k].detach()) for k in loss_keys]
+        # (None: a loss with several entries on the CPU, where reading them now costs the least)
+        values = loss_values if loss_values is not None else [float(losses[k].detach()) for k in loss_keys]
         logged = dict(zip(loss_keys, values))
         logged.update(zip(extras, extra_values))  # (the loss's other scalars, averaged over the window as the losses)
         self._window.add_losses(logged, norm_value)
@@ -880,6 +874,48 @@ def logged_outputs(losses: TensorDictBase, batch_shape: tuple[int, ...] = ()) ->
         elif key not in TRAINER_METRICS and tuple(value.shape) == batch_shape and not value.is_complex():
             extras.append(key)
     return loss_keys, extras
+
+
+def read_logged_scalars(total: torch.Tensor, grad_norm: torch.Tensor, losses: TensorDictBase,
+                        loss_keys: list[str], extras: list[str], at_once: bool | None = None) -> tuple[
+                            float, float, list[float] | None, list[float]]:
+    """The host values of an update's logged scalars, read before its optimiser step: the total loss,
+    the gradient norm, each ``loss_*`` entry (``loss_keys``, the total itself for a single one) and
+    the loss's other scalars (``extras``); each the double ``float()`` gives (a float32, float16,
+    integer or bool scalar converts to a double exactly as ``Tensor.double()`` does).
+
+    ``at_once`` (by default: off the CPU): every value in one transfer (one ``tolist`` of a stacked
+    double tensor). On a device each read waits for it, and a read after the optimiser step waits
+    for the step too. On the CPU the cheapest reads: two ``float()`` calls (a stacked read costs
+    more there), the total and the norm stacked with the extras where there are some, and the loss
+    values ``None`` for a loss with several ``loss_*`` entries, which the caller reads after the
+    step with ``float()``.
+
+    Examples:
+        >>> import torch
+        >>> from tensordict import TensorDict
+        >>> from rlkit.trainers.trainer import read_logged_scalars
+        >>> out = TensorDict({"loss_a": torch.tensor(1.5), "loss_b": torch.tensor(0.25),
+        ...                   "entropy": torch.tensor(0.5)}, [])
+        >>> total, norm = out["loss_a"] + out["loss_b"], torch.tensor(2.0)
+        >>> read_logged_scalars(total, norm, out, ["loss_a", "loss_b"], ["entropy"], at_once=True)
+        (1.75, 2.0, [1.5, 0.25], [0.5])
+        >>> read_logged_scalars(total, norm, out, ["loss_a", "loss_b"], ["entropy"])
+        (1.75, 2.0, None, [0.5])
+    """
+    if at_once is None:
+        at_once = total.device.type != "cpu"
+    each = loss_keys if at_once and len(loss_keys) > 1 else []  # (a single loss is the total itself)
+    if not (at_once or extras):
+        total_value = float(total.detach())
+        return total_value, float(grad_norm), [total_value] if len(loss_keys) == 1 else None, []
+    read = torch.stack([total.detach().double(), grad_norm.detach().double(),
+                        *(losses[key].detach().double() for key in (*each, *extras))]).tolist()
+    if each:
+        loss_values: list[float] | None = read[2:2 + len(each)]
+    else:
+        loss_values = [read[0]] if len(loss_keys) == 1 else None
+    return read[0], read[1], loss_values, read[2 + len(each):]
 
 
 def components_mismatch(mine: dict[str, str], saved: dict[str, str]) -> str | None:

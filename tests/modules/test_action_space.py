@@ -47,3 +47,15 @@ def test_composite_without_action_entry():
     assert isinstance(action_leaf_spec(Composite(action=OneHot(2))), OneHot)
     with pytest.raises(KeyError, match=r"the Composite spec has no entry 'action'; keys: \['act'\]"):
         QValueModule(spec=Composite(act=OneHot(2)))
+
+
+@pytest.mark.parametrize("space", ["categorical", "one-hot", "mult-one-hot", "binary"])
+def test_a_masked_greedy_action_off_the_cpu_reads_nothing_back(space):
+    """The check that a row allows some action runs on the CPU only: on an accelerator it would wait
+    for the device at every acting step. The meta device, which holds no values, raises on any read;
+    on the CPU a row that allows nothing still raises."""
+    values, mask = torch.zeros(2, 4), torch.tensor([[True, False, False, True], [False, False, False, False]])
+    action = greedy_action(values.to("meta"), space, mask=mask.to("meta"), var_nums=2)
+    assert action.device.type == "meta" and action.shape == ((2,) if space == "categorical" else (2, 4))
+    with pytest.raises(ValueError, match="forbids every action"):
+        greedy_action(values, space, mask=mask, var_nums=2)

@@ -554,3 +554,69 @@ def test_several_seeds_in_one_process_complete_on_a_stop_signal_during_their_las
         trainer.close()
     assert sorted(results) == [0, 1] and trainer.frames == 300
     assert "the run completes when the evaluation ends" in capfd.readouterr().err
+
+
+def _counted_reads(monkeypatch) -> dict[str, int]:
+    """Counts the host reads of tensor values (``float()``, ``tolist``, ``item``) from now on."""
+    counts = {"__float__": 0, "tolist": 0, "item": 0}
+    for name in counts:
+        original = getattr(torch.Tensor, name)
+
+        def counted(self, *args, _name=name, _original=original, **kwargs):
+            counts[_name] += 1
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    return counts
+
+
+def test_logged_scalars_read_at_once_are_the_floats_read_one_by_one(monkeypatch):
+    """Off the CPU every logged scalar is read in one transfer (before the optimiser step); the values
+    are those float() gives, for every dtype a loss may log."""
+    from tensordict import TensorDict
+
+    losses = TensorDict({"loss_a": torch.tensor(0.1), "loss_b": torch.tensor(1 / 3, dtype=torch.float64),
+                         "entropy": torch.tensor(0.7, dtype=torch.float16), "clipped": torch.tensor(2 ** 40 + 1),
+                         "capped": torch.tensor(True)}, [])
+    total, norm = losses["loss_a"] + losses["loss_b"], torch.tensor(1e-3)
+    loss_keys, extras = trainer_module.logged_outputs(losses)
+    expected = (float(total), float(norm), [float(losses[k]) for k in loss_keys], [float(losses[k]) for k in extras])
+    counts = _counted_reads(monkeypatch)
+    assert trainer_module.read_logged_scalars(total, norm, losses, loss_keys, extras, at_once=True) == expected
+    assert counts == {"__float__": 0, "tolist": 1, "item": 0}
+    # A single loss is the total; without extras the CPU reads two floats.
+    single = TensorDict({"loss_a": torch.tensor(0.1)}, [])
+    assert trainer_module.read_logged_scalars(single["loss_a"], norm, single, ["loss_a"], [], at_once=True) == (
+        float(single["loss_a"]), float(norm), [float(single["loss_a"])], [])
+    assert trainer_module.read_logged_scalars(single["loss_a"], norm, single, ["loss_a"], []) == (
+        float(single["loss_a"]), float(norm), [float(single["loss_a"])], [])
+
+
+def test_an_update_off_the_cpu_reads_its_logged_scalars_once_before_the_step(tmp_path, monkeypatch):
+    """A2C's two losses: with every scalar read at once (what a non-CPU device does) the update reads
+    the device once, nothing after the optimiser step, and logs the rows of the CPU's reads."""
+    def rows(at_once: bool) -> list[tuple[int, dict[str, float]]]:
+        read = trainer_module.read_logged_scalars
+        monkeypatch.setattr(trainer_module, "read_logged_scalars",
+                            lambda *args: read(*args, at_once=at_once) if at_once else read(*args))
+        torch.manual_seed(0)  # (the same network and actions in both runs)
+        trainer = make_trainer(tmp_path / str(at_once), "total_frames=120", algo="a2c")
+        step = trainer.optimizer.step
+        after_step: list[int] = []
+        trainer.optimizer.step = lambda *a, **k: (step(*a, **k), after_step.append(counts["__float__"]))[0]
+        updates = trainer._optimise
+
+        def optimise(sample):
+            counts.update(dict.fromkeys(counts, 0))
+            updates(sample)
+            if at_once:  # one read, before the step; none after it
+                assert counts == {"__float__": 0, "tolist": 1, "item": 0} and after_step[-1] == 0
+
+        trainer._optimise = optimise
+        trainer.fit()
+        trainer.close()
+        assert trainer.updates == 3
+        return [(step, {k: v for k, v in m.items() if k != "fps"}) for step, m in trainer.logger.rows]
+
+    counts = _counted_reads(monkeypatch)
+    assert rows(True) == rows(False)
