@@ -162,12 +162,11 @@ class FrameStorage(TensorDictStorage):
                              f"give slack= of at least stack x the largest batch ({n * self.stack} here)")
         # A storage of named keys reads only those; otherwise every entry but the frames is stored.
         slots = super().extend(td if self.keys is not None else td.exclude(self.obs_key, self.next_obs_key))
-        traj = td.get(self.traj_key).reshape(n).tolist()
-        done = td.get(self.done_key).reshape(n).tolist()
+        traj, done = _host_lists(td.get(self.traj_key).reshape(n), td.get(self.done_key).reshape(n))
         frames = self._frames
         ring = self.ring
         first = self._written
-        frames_at = (torch.arange(first, first + n) % ring).to(frames.device)
+        frames_at = torch.arange(first, first + n, device=frames.device) % ring  # (made there: no copy)
         frames.index_copy_(0, frames_at, obs[:, -1].to(frames.device))
         for i in range(n):
             w = first + i
@@ -193,9 +192,12 @@ class FrameStorage(TensorDictStorage):
         if self.stack == 1:
             return
         older, first = stack[:-1], stack[-1]
-        if not bool(older.any()):
+        # Both answers in one read (one wait for a stack on an accelerator); any() of uint8 frames
+        # is uint8, made a flag to be stacked with all()'s.
+        nonzero, repeated = torch.stack((older.any().bool(), (older == first).all())).tolist()
+        if not nonzero:
             self._padded[w] = _ZEROS
-        elif bool((older == first).all()):
+        elif repeated:
             self._padded[w] = _REPEATED
         else:
             assert self._frames is not None
@@ -221,9 +223,11 @@ class FrameStorage(TensorDictStorage):
         return slots + ((last - slots) // self.capacity) * self.capacity
 
     def _stacks(self, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Observation and next-observation stacks of the transitions with write numbers ``w`` (flat)."""
+        """Observation and next-observation stacks of the transitions with write numbers ``w`` (flat,
+        on the host: the episode links are walked there)."""
         assert self._frames is not None
         frames, ring, k = self._frames, self.ring, self.stack
+        n = w.shape[0]
         # Positions in the ring of the chain w, prev(w), prev(prev(w)), ... (-1 past an episode start).
         chain = [w]
         for _ in range(k - 1):
@@ -231,7 +235,13 @@ class FrameStorage(TensorDictStorage):
             prev = torch.where(current >= 0, self._prev[current.clamp(min=0) % ring], torch.full_like(current, -1))
             chain.append(prev)
         order = torch.stack(chain[::-1], 1)  # [n, k], oldest first
-        obs = frames[order.clamp(min=0) % ring]
+        succ = self._succ[w % ring]
+        # The ring positions of the stacks' frames and of the next frames, sent to the frames' device
+        # in one copy; non_blocking: a host tensor of pageable memory is staged at once, without
+        # waiting for the kernels queued on the device.
+        at = torch.cat((order.clamp(min=0).reshape(-1), succ.clamp(min=0))) % ring
+        at = at.to(frames.device, non_blocking=True)
+        obs = frames[at[: n * k]].view(n, k, *frames.shape[1:])
         for row in torch.nonzero((order < 0).any(1)).reshape(-1).tolist():
             # Past the episode's start: the older positions come from the stack the env gave there.
             missing = int((order[row] < 0).sum())
@@ -243,8 +253,7 @@ class FrameStorage(TensorDictStorage):
                 obs[row, :missing] = frames[start % ring]
             else:  # its older frames as kept (k - 1 of them; older checkpoints kept all k: the same first k - 1)
                 obs[row, :missing] = self._heads[start][k - 1 - missing: k - 1]
-        succ = self._succ[w % ring]
-        next_frame = frames[succ.clamp(min=0) % ring]
+        next_frame = frames[at[n * k:]]
         for row in torch.nonzero(succ < 0).reshape(-1).tolist():
             key = int(w[row])
             final = self._finals.get(key)
@@ -384,6 +393,14 @@ def _ring_links(saved: torch.Tensor, ring: int) -> torch.Tensor:
     links = torch.full((ring,), -1, dtype=torch.int64)
     links[: saved.shape[0]] = saved
     return links
+
+
+def _host_lists(*flat: torch.Tensor) -> list[list]:
+    """The values of same-length flat tensors as lists, read in one copy (one wait for tensors on an
+    accelerator): each converted to the first one's dtype for the copy, so integers and flags stay
+    exact when the first is an integer tensor (0/1 for flags: the same truth values)."""
+    head = flat[0]
+    return torch.stack([t.to(head.device, head.dtype) for t in flat]).tolist()
 
 
 def _sparse(store: dict[int, torch.Tensor]) -> dict[str, Any]:

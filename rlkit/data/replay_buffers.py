@@ -12,7 +12,7 @@ from tensordict.utils import NestedKey
 from rlkit import keys
 from rlkit.data.slices import SliceStarts, slice_starts
 from rlkit.data.storage import TensorDictStorage
-from rlkit.data.sum_tree import MinTree, SumTree, tree_state_problem
+from rlkit.data.sum_tree import MinTree, SumTree, reading_waits, tree_state_problem
 from rlkit.utils.values import as_int, as_real
 
 __all__ = ["PrioritizedReplayBuffer", "ReplayBuffer"]
@@ -322,6 +322,9 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         self.beta_annealing_steps, self.eps = beta_annealing_steps, float(eps)
         self.priority_key = priority_key
         self._max_priority = 1.0
+        # The running max of priorities on an accelerator since it was last read (None: none), kept
+        # there: reading it at every update would wait for the device (see max_priority).
+        self._max_pending: torch.Tensor | None = None
         self._sample_calls = 0
         self._sum_tree: SumTree | None = None
         self._min_tree: MinTree | None = None
@@ -341,8 +344,26 @@ class PrioritizedReplayBuffer(ReplayBuffer):
 
     @property
     def max_priority(self) -> float:
-        """Priority (``eps`` included, before ``alpha``) that new items receive."""
+        """Priority (``eps`` included, before ``alpha``) that new items receive.
+
+        Priorities on the CPU raise it at once; those on an accelerator through a running max kept
+        there (new items get it there too), read here: asking waits for the device."""
+        if self._max_pending is not None:
+            self._max_priority = max(self._max_priority, float(self._max_pending))
+            self._max_pending = None
         return self._max_priority
+
+    def _new_priority(self) -> float | torch.Tensor:
+        """``max_priority ** alpha``, what new items get: a number for trees on the CPU; elsewhere a
+        0-dim tensor worked out on the trees' device, where the running max kept on the device joins
+        it unread (always there, so a run gives new items the same values whenever it reads the max)."""
+        device = self._trees()[0].device
+        if not reading_waits(device):
+            return self.max_priority**self.alpha
+        top = torch.full((), self._max_priority, dtype=torch.float64, device=device)
+        if self._max_pending is not None:
+            top = torch.maximum(top, self._max_pending.to(device))
+        return top.pow(self.alpha)
 
     def priority(self, index: torch.Tensor) -> torch.Tensor:
         """Stored ``p^alpha`` of the items at ``index`` (float64, the index's shape)."""
@@ -359,7 +380,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         if self._sum_tree is None:
             self._sum_tree = SumTree(self.capacity, device=self._storage.device)
             self._min_tree = MinTree(self.capacity, device=self._storage.device)
-        new = self._max_priority**self.alpha
+        new = self._new_priority()
         for tree in self._trees():
             tree.update(slots, new)
         return slots
@@ -381,10 +402,13 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         return self._storage.gather(slots, {keys.INDEX: slots, keys.PRIORITY_WEIGHT: weight})
 
     def _check_stored(self, index: torch.Tensor) -> torch.Tensor:
+        """``index`` flat; its dtype checked, and its range where it lies on the CPU (elsewhere reading
+        it would wait for the device: a sampled batch's ``"index"`` holds stored slots anyway)."""
         index = torch.as_tensor(index)
         if index.is_floating_point() or index.is_complex() or index.dtype == torch.bool:
             raise TypeError(f"index must be an integer tensor, got dtype {index.dtype}")
-        if index.numel() and (int(index.min()) < 0 or int(index.max()) >= len(self)):
+        checked = index.numel() > 0 and not reading_waits(index.device)
+        if checked and (int(index.min()) < 0 or int(index.max()) >= len(self)):
             raise IndexError(
                 f"index out of range: got min {int(index.min())}, max {int(index.max())}, but only slots "
                 f"[0, {len(self)}) hold data"
@@ -393,6 +417,10 @@ class PrioritizedReplayBuffer(ReplayBuffer):
 
     def update_priority(self, index: torch.Tensor, priority: torch.Tensor) -> None:
         """Set the priorities of stored items to ``priority + eps``.
+
+        The slots' range and the values are checked where they lie on the CPU; on an accelerator
+        reading them would wait for the device at every update (a trainer refuses a non-finite
+        loss, and with it non-finite TD errors, before it updates priorities).
 
         Args:
             index: storage slots (e.g. a batch's ``"index"``), any shape ``[*B]``; duplicates: last wins.
@@ -408,14 +436,19 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         if index.numel() == 0:
             return
         priority = priority.to(torch.float64).reshape(-1)
-        bad = ~torch.isfinite(priority) | (priority < 0)
-        if bool(bad.any()):
+        on_host = not reading_waits(priority.device)
+        bad = ~torch.isfinite(priority) | (priority < 0) if on_host else None
+        if bad is not None and bool(bad.any()):
             raise ValueError(
                 f"priorities must be finite and >= 0, got {priority[bad][:5].tolist()} at positions "
                 f"{bad.nonzero().squeeze(-1)[:5].tolist()}"
             )
         priority = priority + self.eps
-        self._max_priority = max(self._max_priority, float(priority.max()))
+        if on_host:
+            self._max_priority = max(self._max_priority, float(priority.max()))
+        else:  # kept on the device until read (max_priority)
+            top = priority.max()
+            self._max_pending = top if self._max_pending is None else torch.maximum(self._max_pending, top)
         for tree in self._trees():
             tree.update(index.reshape(-1), priority.pow(self.alpha).to(tree.device))
 
@@ -442,7 +475,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
             "sum": self._sum_tree.state_dict(items), "min": self._trees()[1].state_dict(items)
         }
         state["prioritized"] = {
-            "trees": trees, "max_priority": self._max_priority, "sample_calls": self._sample_calls,
+            "trees": trees, "max_priority": self.max_priority, "sample_calls": self._sample_calls,
             "alpha": self.alpha, "beta": self.beta_start, "beta_end": self.beta_end,
             "beta_annealing_steps": self.beta_annealing_steps, "eps": self.eps,
         }
@@ -501,5 +534,6 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         prio = state["prioritized"]
         self._sum_tree, self._min_tree = self._loaded_trees(prio["trees"], self._storage.device)
         self._max_priority, self._sample_calls = float(prio["max_priority"]), int(prio["sample_calls"])
+        self._max_pending = None
         self.alpha, self.beta_start, self.beta_end = prio["alpha"], prio["beta"], prio["beta_end"]
         self.beta_annealing_steps, self.eps = prio["beta_annealing_steps"], prio["eps"]

@@ -306,7 +306,14 @@ class TensorDictStorage:
         """The stored entries at ``index`` as a nested dict of tensors (what :meth:`gather` assembles)."""
         # index_select: the same copy as value[index] for an int64 index of slots on the data's
         # device, without the indexing parser (which also accepts a CPU index for CUDA data)
-        fast = index.dim() > 0 and index.dtype == torch.int64 and index.device == self._leaf_device
+        device = self._leaf_device
+        host = index.device.type == "cpu" and not (index.is_floating_point() or index.is_complex()
+                                                   or index.dtype == torch.bool)
+        if host and self._device is not None and device is not None and device != index.device:
+            # A host index of slots for entries all on an accelerator (the storage's device) goes
+            # there once, not once per entry.
+            index = index.to(device)
+        fast = index.dim() > 0 and index.dtype == torch.int64 and index.device == device
         flat = index.reshape(-1) if fast else index
         out: dict = {}
         for key, value in self._leaves.items():

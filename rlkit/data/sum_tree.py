@@ -16,7 +16,7 @@ import abc
 
 import torch
 
-__all__ = ["MinTree", "SumTree", "tree_state_problem"]
+__all__ = ["MinTree", "SumTree", "reading_waits", "tree_state_problem"]
 
 
 def tree_leaves(capacity: int) -> int:
@@ -84,15 +84,19 @@ class _SegmentTree(abc.ABC):
         return self._tree.device
 
     def _check_index(self, index: torch.Tensor) -> torch.Tensor:
-        index = torch.as_tensor(index, device=self._tree.device)
+        """``index`` flat, int64, on the tree's device; its dtype is checked, its range only where it
+        lies on the CPU (:func:`reading_waits`: elsewhere the caller answers for it, as the replay
+        buffer does with the slots it gave out)."""
+        index = torch.as_tensor(index)
         if index.dtype in (torch.bool,) or index.is_floating_point() or index.is_complex():
             raise TypeError(f"index must be an integer tensor, got dtype {index.dtype}")
-        index = index.reshape(-1).long()
-        if index.numel() and (int(index.min()) < 0 or int(index.max()) >= self.capacity):
+        index = index.reshape(-1)
+        checked = index.numel() > 0 and not reading_waits(index.device)
+        if checked and (int(index.min()) < 0 or int(index.max()) >= self.capacity):
             raise IndexError(
                 f"index out of range [0, {self.capacity}): min {int(index.min())}, max {int(index.max())}"
             )
-        return index
+        return index.to(device=self._tree.device, dtype=torch.int64)
 
     def __getitem__(self, index: torch.Tensor) -> torch.Tensor:
         """Leaf values at ``index`` (any shape), with the index's shape."""
@@ -110,6 +114,8 @@ class _SegmentTree(abc.ABC):
             value: a scalar or a tensor with as many elements as ``index``.
         """
         flat = self._check_index(index)
+        if isinstance(value, (int, float)):  # filled on the device (a host number copied there would wait for it)
+            value = torch.full(flat.shape, value, dtype=self._tree.dtype, device=self._tree.device)
         value = torch.as_tensor(value, dtype=self._tree.dtype, device=self._tree.device)
         value = value.expand(flat.shape) if value.numel() == 1 else value.reshape(-1)
         if value.numel() != flat.numel():
@@ -118,9 +124,10 @@ class _SegmentTree(abc.ABC):
             return
         flat, value = _last_occurrence(flat, value)
         nodes = flat + self._num_leaves
-        self._tree[nodes] = value
+        self._tree[nodes] = value  # (a repeated leaf is written its last value at each of its occurrences)
         for _ in range(self._depth):
-            # Siblings share a parent; duplicates write the same value, so the result is deterministic.
+            # Siblings share a parent, a repeated leaf repeats its ancestors: duplicates write the same
+            # value, so the result is deterministic.
             nodes = nodes // 2
             self._tree[nodes] = self._reduce(self._tree[2 * nodes], self._tree[2 * nodes + 1])
 
@@ -190,13 +197,16 @@ class SumTree(_SegmentTree):
         The descent only ever enters subtrees with positive mass, so even when rounding pushes ``mass``
         to (or past) the total the result is a leaf with positive value, never an empty slot.
 
+        An empty tree (total mass 0) is refused where the tree lies on the CPU; elsewhere reading its
+        total would wait for the device (:func:`reading_waits`), and the descent gives leaf 0.
+
         Args:
             mass: float tensor of any shape; values are clamped to ``>= 0``.
 
         Returns:
             int64 leaf indices with the shape of ``mass``, on the tree's device.
         """
-        if float(self._tree[1]) <= 0:
+        if not reading_waits(self._tree.device) and float(self._tree[1]) <= 0:
             raise ValueError("cannot sample from a SumTree whose total mass is 0")
         shape = mass.shape
         mass = mass.to(device=self._tree.device, dtype=self._tree.dtype).reshape(-1).clamp_min(0)
@@ -232,8 +242,38 @@ class MinTree(_SegmentTree):
 
 
 def _last_occurrence(index: torch.Tensor, value: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Deduplicate ``index`` keeping, for each index, the value of its last occurrence."""
-    unique, inverse = torch.unique(index, return_inverse=True)
-    position = torch.arange(index.numel(), device=index.device)
-    last = torch.full_like(unique, -1).scatter_reduce(0, inverse, position, reduce="amax")
-    return unique, value[last]
+    """``index`` sorted, each of its occurrences with the value of the last occurrence of that index:
+    written in one go, every leaf gets the value a sequential loop would leave (its duplicates write
+    the same value). Nothing is removed, so no size depends on the data (``torch.unique``'s output
+    size would make a CUDA tree wait for the device at every update).
+
+    Examples:
+        >>> import torch
+        >>> from rlkit.data.sum_tree import _last_occurrence
+        >>> index, value = _last_occurrence(torch.tensor([2, 1, 2, 2, 1]), torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0]))
+        >>> index.tolist(), value.tolist()
+        ([1, 1, 2, 2, 2], [5.0, 5.0, 4.0, 4.0, 4.0])
+    """
+    n = index.numel()
+    order = torch.sort(index, stable=True).indices  # equal indices in the order they occur
+    ordered = index[order]
+    run_end = torch.ones(n, dtype=torch.bool, device=index.device)  # the last occurrence of each index
+    run_end[:-1] = ordered[1:] != ordered[:-1]
+    # For each sorted position, the first run end at or after it: its index's last occurrence.
+    position = torch.arange(n, device=index.device)
+    last = torch.where(run_end, position, n).flip(0).cummin(0).values.flip(0)
+    return ordered, value[order[last]]
+
+
+def reading_waits(device: torch.device) -> bool:
+    """Whether reading the values of a tensor on ``device`` on the host waits for the device: anywhere
+    but on the CPU (a CUDA read waits for every queued kernel). Checks of tensor contents (index
+    ranges, finite priorities) run where it does not, as the other content checks of rlkit do.
+
+    Examples:
+        >>> import torch
+        >>> from rlkit.data.sum_tree import reading_waits
+        >>> reading_waits(torch.device("cpu")), reading_waits(torch.device("meta"))
+        (False, True)
+    """
+    return device.type != "cpu"

@@ -17,6 +17,7 @@ from rlkit.data import PrioritizedReplayBuffer, ReplayBuffer
 from rlkit.data.frames import FrameStorage
 
 from checkpoint_bytes import through_file  # (tests/data/checkpoint_bytes.py)
+from device_copies import DeviceWatch  # (tests/data/device_copies.py)
 
 STACK, H, W = 4, 3, 2
 KEYS = [keys.ACTION, keys.TRAJ_ID, keys.STEP_COUNT, keys.next_(keys.DONE), keys.next_(keys.REWARD)]
@@ -361,3 +362,29 @@ def test_a_checkpoint_of_the_whole_ring_of_links_and_rows_loads_and_a_corrupt_on
     with pytest.raises(ValueError, match=f"^{expected}$"):
         storage.load_state_dict(corrupt["storage"])
     continues_alike(frames, old, batches[3:])
+
+
+def test_a_batch_is_read_on_the_host_once_and_an_episode_start_once_more():
+    """Writing a batch reads its episode ids and ends in one copy (the episode links are host
+    bookkeeping), and the padding of each episode start it brings in one more."""
+    [first] = collect(2, 5, batches=1, seed=1, padding="reset")
+    storage = FrameStorage(40, stack=STACK, frame_shape=(H, W), keys=KEYS)
+    starts = [int(t) for t, s in zip(first[keys.TRAJ_ID], first[keys.STEP_COUNT]) if int(s) == 0]
+    with DeviceWatch() as watch:
+        storage.extend(first)
+    assert watch.reads == ["tolist"] * (1 + len(starts))
+    assert len(storage._padded) == len(starts) > 0
+
+
+def test_a_sample_sends_its_frame_indices_to_the_frames_device_in_one_copy():
+    """A ``meta`` ring (its frames cannot be read, nor indexed here with a host index): the slots go
+    to its device once for the stored entries, the frames' positions (stacks and next frames, walked
+    from the episode links on the host) once, and no frame is indexed with a host index."""
+    storage = FrameStorage(30, stack=STACK, frame_shape=(H, W), keys=KEYS, device="meta")
+    for batch in collect(2, 5, batches=5, seed=4, padding="noops"):  # (host batches written into the ring)
+        storage.extend(batch)
+    with DeviceWatch() as watch:
+        out = storage.gather(torch.arange(30))  # (every stored transition: episode starts and ends among them)
+    assert watch.copied == [(30,), (30 * STACK + 30,)]
+    assert out[keys.OBSERVATION].shape == (30, STACK, H, W) and out[keys.OBSERVATION].device.type == "meta"
+    assert out[keys.next_(keys.OBSERVATION)].shape == (30, STACK, H, W)

@@ -628,3 +628,47 @@ def test_a_prioritized_state_with_leaves_for_other_than_its_items_is_refused(fil
     with pytest.raises(ValueError) as err:
         _seeded(PrioritizedReplayBuffer, 16).load_state_dict(state)
     assert str(err.value) == expected
+
+
+def test_prioritized_replay_off_the_cpu_never_reads_on_the_host() -> None:
+    """Sampling, priority updates and new items on a ``meta`` buffer, whose values cannot be read at
+    all: nothing waits for an accelerator's buffer, until its max priority is asked for."""
+    rb = PrioritizedReplayBuffer(8, alpha=0.6, device="meta", generator=torch.Generator().manual_seed(0))
+    rb.extend(_transitions(0, 5))
+    for step in range(3):
+        batch = rb.sample(4)
+        assert batch["index"].device.type == batch["priority_weight"].device.type == "meta"
+        batch["td_error"] = torch.rand(4, 1, device="meta")
+        rb.update_tensordict_priority(batch)
+        rb.extend(_transitions(5 + 2 * step, 2))  # (the running max, kept on the device, goes to new items)
+    with pytest.raises(RuntimeError, match="meta"):
+        rb.max_priority  # noqa: B018 (reading it is what fails)
+
+
+def test_priorities_kept_on_a_device_give_the_samples_and_max_of_priorities_read_at_once(monkeypatch) -> None:
+    """The buffer as on an accelerator (every tensor taken as one whose reading waits): the running
+    max stays a tensor until asked for, new items get it all the same, and sampling goes on as with
+    priorities read at once (new items' ``p^alpha`` worked out by a tensor's pow: the same to rounding)."""
+    def run() -> tuple[list[torch.Tensor], PrioritizedReplayBuffer]:
+        rb = _seeded(PrioritizedReplayBuffer, 16, seed=3, alpha=0.7)
+        rb.extend(_transitions(0, 10))
+        samples = []
+        for step in range(8):
+            batch = rb.sample(6)
+            samples += [batch["index"], batch["priority_weight"]]
+            rb.update_priority(batch["index"], batch["frame"].float() / 7 + step)
+            rb.extend(_transitions(10 + 3 * step, 3))  # (wraps onto older slots)
+        return samples, rb
+
+    read, eager = run()
+    assert eager._max_pending is None
+    for module in ("rlkit.data.sum_tree", "rlkit.data.replay_buffers"):
+        monkeypatch.setattr(f"{module}.reading_waits", lambda device: True)
+    kept, deferred = run()
+    assert deferred._max_pending is not None and deferred._max_pending.dim() == 0
+    for a, b in zip(read, kept):
+        torch.testing.assert_close(b, a, rtol=1e-6, atol=0)  # (float32 weights; the indices exactly)
+    for mine, theirs in zip(deferred._trees(), eager._trees()):
+        torch.testing.assert_close(mine._tree, theirs._tree, rtol=1e-13, atol=0)
+    assert deferred.state_dict()["prioritized"]["max_priority"] == eager.max_priority
+    assert deferred._max_pending is None  # (read for the state: a number again)

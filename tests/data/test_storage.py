@@ -8,6 +8,7 @@ from tensordict import NonTensorData, TensorDict
 from rlkit.data.storage import TensorDictStorage
 
 from checkpoint_bytes import through_file  # (tests/data/checkpoint_bytes.py)
+from device_copies import DeviceWatch  # (tests/data/device_copies.py)
 
 
 def _batch(start: int, n: int) -> TensorDict:
@@ -324,3 +325,15 @@ def test_a_saved_entry_of_neither_row_count_is_refused_by_name(fill, rows, expec
     state["data"] = {}
     with pytest.raises(ValueError, match=f"storage state holds no data, but size {min(fill, 8)}"):
         target.load_state_dict(state)
+
+
+def test_a_host_index_goes_to_the_storage_device_once() -> None:
+    """Gathering with a host index from a storage on another device (``meta`` here) sends the index
+    there once, not once per entry (each copy to an accelerator waits for it), and indexes no stored
+    entry with a host index."""
+    storage = TensorDictStorage(6, device="meta")
+    storage.extend(_batch(0, 4))
+    with DeviceWatch() as watch:
+        out = storage.gather(torch.tensor([[3, 0], [1, 1]]))
+    assert watch.copied == [(2, 2)]
+    assert out.batch_size == (2, 2) and out["obs"].shape == (2, 2, 3) and out["next", "done"].device.type == "meta"

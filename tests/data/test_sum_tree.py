@@ -141,3 +141,32 @@ def test_a_leaves_state_of_the_wrong_length_is_refused() -> None:
         MinTree(4).load_state_dict({"tree": torch.ones(8), "leaves": torch.ones(2)})
     with pytest.raises(ValueError, match=r"items must be in \[0, 4\], got 5"):
         tree.state_dict(5)
+
+
+@pytest.mark.parametrize("cls", [SumTree, MinTree])
+def test_batched_updates_with_duplicates_give_the_sequential_loops_tree_node_for_node(cls) -> None:
+    """Repeated indices are written their last value at every occurrence (no deduplication, whose
+    output size depends on the data): the tree is, bit for bit, the one of one update per item."""
+    gen = torch.Generator().manual_seed(4)
+    batched, sequential = cls(37), cls(37)
+    for size in (1, 2, 7, 64, 200):
+        index = torch.randint(0, 37 if size != 64 else 3, (size,), generator=gen)
+        value = torch.rand(size, generator=gen, dtype=torch.float64)
+        batched.update(index, value)
+        for i in range(size):
+            sequential.update(index[i: i + 1], value[i: i + 1])
+        assert torch.equal(batched._tree, sequential._tree)
+
+
+def test_a_tree_off_the_cpu_never_reads_its_values_on_the_host() -> None:
+    """Updates (repeated indices, a scalar), leaf reads and the proportional descent on a ``meta``
+    tree, whose values cannot be read at all: nothing waits for an accelerator's tree (the range of
+    an index and an empty tree's total are checked on the CPU only, as ``test_errors`` shows)."""
+    sums, mins = SumTree(5, device="meta"), MinTree(5, device="meta")
+    for tree in (sums, mins):
+        tree.update(torch.tensor([0, 3, 0, 4], device="meta"), torch.ones(4, dtype=torch.float64, device="meta"))
+        tree.update(torch.arange(5, device="meta"), 2.0)
+        assert tree[torch.tensor([[1, 2]], device="meta")].shape == (1, 2)
+        assert tree.reduce_all().device.type == "meta"
+    slots = sums.find_prefix_sum(torch.rand(6, device="meta", dtype=torch.float64) * sums.reduce_all())
+    assert slots.shape == (6,) and slots.dtype == torch.int64 and slots.device.type == "meta"
