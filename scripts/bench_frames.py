@@ -146,7 +146,7 @@ def main() -> None:
         copied = sample_rate(host, args.seconds, to=device)
         print(f"host buffer, each batch copied to {device}: {copied:,.0f} batches of 32 per second")
     if args.measure_update:
-        updates = update_rate(device=device)
+        updates = update_rate(args.seconds, device=device)
         print(f"Nature CNN DQN updates {where}: {updates:.1f}/s; sampling is {rate / updates:.1f}x that")
 
 

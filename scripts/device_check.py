@@ -10,28 +10,33 @@ Such a session has about 15 minutes of device time in all, so this is the one pr
    Atari, several seeds in one process), each ending with finite losses; frames/s printed;
 3. resume on the device: each run again, stopped part way by a SIGINT (as Ctrl-C stops it, after
    the evaluation at ``split`` frames) and resumed (``resume=<run>``); its ``metrics.csv`` (less
-   ``fps``) and ``episodes.csv`` must equal the uninterrupted run's. Where they
-   differ, the uninterrupted run is repeated: if the repeat differs from it as well, the device's
-   kernels are not deterministic for that case (cuDNN's convolution algorithms), which the line
-   says, rather than a failed resume. On CUDA the operations that wait for the GPU are counted by
-   the line that calls them, over the interrupted run's first part (the most frequent printed);
+   ``fps``) and ``episodes.csv`` must equal the uninterrupted run's. Where they differ, both are
+   run again under ``torch.use_deterministic_algorithms`` (and cuDNN's deterministic mode): equal
+   there, the case passes as ``nondeterministic`` (the default kernels sum in another order each
+   run: cuDNN's convolution gradients, scatters with atomic adds), and the operations without a
+   deterministic kernel are listed; differing there too, a third deterministic straight run tells a
+   failed resume (``FAIL``) from a device that is not deterministic even so. On CUDA the operations
+   that wait for the GPU are counted by the innermost line of rlkit that led to them, over the
+   interrupted run's first part, its checkpoints and evaluation included (the most frequent are
+   printed; explicit waits raise no warning, so this is a lower bound);
 4. each device-trained run loaded on the CPU (``rlkit.load_agent(run, device="cpu")``) and acting,
    one evaluated on the device (``rlkit.evaluate``) and one exported (TorchScript) and run on the CPU;
 5. ``scripts/bench_frames.py --device <device> --host-copy --measure-update``: frame replay on the
    device against a host buffer whose batches are copied to it, and the Nature CNN update rate the
    sampling has to feed.
 
-Usage: python scripts/device_check.py [--device cuda] [--out DIR] [--only CASE ...] [--skip-tests]
-                                      [--skip-frames] [--frames-transitions 100000]
+Usage: python scripts/device_check.py [--device cuda] [--out DIR] [--summary FILE] [--only CASE ...]
+                                      [--skip-tests] [--skip-frames] [--frames-transitions 100000]
 
 ``--device cpu`` runs the same checks on the CPU (the test suite runs one case that way, so the
 script keeps working where there is no GPU). Exit status 0 when every check passed (a case found
-non-deterministic on the device passes: its resume cannot be compared bit for bit); the summary
-is written to ``<out>/device_check.json``.
+non-deterministic on the device passes, where its resume was exact with deterministic algorithms or
+cannot be compared); the summary is written to ``--summary`` (default ``<out>/device_check.json``).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -40,8 +45,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 import warnings
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,18 +120,17 @@ def _train(run_dir: Path, overrides: list[str], stop_at: int | None = None,
         cfg = compose("config", overrides=overrides)
     counting = syncs is not None and torch.cuda.is_available()
     try:
-        with warnings.catch_warnings(record=True) as caught:
+        with warnings.catch_warnings():
             if counting:
+                assert syncs is not None
                 warnings.simplefilter("always")
+                warnings.showwarning = _sync_counter(syncs, warnings.showwarning)
                 torch.cuda.set_sync_debug_mode("warn")
             try:
                 run(cfg, run_dir, overrides=overrides, callbacks=[StopAt()] if stop_at is not None else [])
             finally:
                 if counting:
                     torch.cuda.set_sync_debug_mode("default")
-                    assert syncs is not None
-                    syncs.update(f"{Path(w.filename).name}:{w.lineno}" for w in caught
-                                 if "synchroniz" in str(w.message))
     except TrainingInterrupted:
         if stop_at is None:
             raise
@@ -132,6 +138,55 @@ def _train(run_dir: Path, overrides: list[str], stop_at: int | None = None,
         if stop_at is not None:
             raise RuntimeError(f"the run was not interrupted at {stop_at} frames")
     return time.perf_counter() - start
+
+
+def _sync_counter(syncs: Counter[str], show: Callable[..., None]) -> Callable[..., None]:
+    """A ``warnings.showwarning`` that counts torch's "synchronizing CUDA operation" warnings in
+    ``syncs`` by the innermost line of rlkit that led to them (with the line that waited, where that
+    is in torch or tensordict), and shows every other warning with ``show``. Explicit waits
+    (``torch.cuda.synchronize``, events) raise no such warning: the count is a lower bound."""
+
+    def count(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+        if "synchroniz" not in str(message):
+            show(message, category, filename, lineno, file, line)
+            return
+        site = f"{Path(filename).name}:{lineno}"
+        ours = next((f for f in reversed(traceback.extract_stack()[:-1]) if f"{os.sep}rlkit{os.sep}" in f.filename), None)
+        if ours is None:
+            syncs[site] += 1
+            return
+        where = f"{Path(ours.filename).relative_to(ROOT).as_posix() if Path(ours.filename).is_relative_to(ROOT) else ours.filename}:{ours.lineno}"
+        syncs[where if where.endswith(site) else f"{where} ({site})"] += 1
+
+    return count
+
+
+@contextlib.contextmanager
+def _deterministic(seen: set[str]) -> Iterator[None]:
+    """torch's deterministic algorithms (cuDNN's too) inside the block, warning where an operation has
+    none (its message goes to ``seen``); the previous settings after it."""
+    import torch
+
+    before = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+              torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    show = warnings.showwarning
+
+    def record(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+        text = str(message)
+        if "deterministic" in text:
+            seen.add(text.splitlines()[0][:160])
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = record
+            yield
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = before[2], before[3]
 
 
 def _seed_dirs(run_dir: Path) -> list[Path]:
@@ -191,13 +246,32 @@ def check_case(case: Case, device: str, out: Path) -> dict[str, Any]:
     difference = _first_difference(reference, _outputs(split))
     if difference is None:
         return result | {"status": "ok", "detail": f"stopped at {case.split}, resumed: = straight, bit for bit"}
-    again = out / f"{case.name}-again"
-    _train(again, [*base, f"total_frames={case.total_frames}"])
-    repeat = _first_difference(reference, _outputs(again))
+    # Under the default kernels the resumed run differs: again under deterministic algorithms, which
+    # tells a resume that loses something from kernels that sum in another order each run.
+    seen: set[str] = set()
+    runs = {name: out / f"{case.name}-deterministic-{name}" for name in ("straight", "split", "again")}
+    with _deterministic(seen):
+        _train(runs["straight"], [*base, f"total_frames={case.total_frames}"])
+        _train(runs["split"], [*base, f"total_frames={case.total_frames}"], stop_at=case.split)
+        _train(runs["split"], [f"resume={runs['split']}"])
+        exact = _outputs(runs["straight"])
+        strict = _first_difference(exact, _outputs(runs["split"]))
+        repeat = None
+        if strict is not None:
+            _train(runs["again"], [*base, f"total_frames={case.total_frames}"])
+            repeat = _first_difference(exact, _outputs(runs["again"]))
+    if seen:
+        result["nondeterministic_ops"] = sorted(seen)
+    if strict is None:
+        return result | {"status": "nondeterministic",
+                         "detail": f"the default kernels differ from run to run here ({difference}); with "
+                                   "torch.use_deterministic_algorithms: stopped, resumed = straight, bit for bit"}
     if repeat is not None:
         return result | {"status": "nondeterministic",
-                         "detail": f"two straight runs differ ({repeat}); resume not comparable bit for bit"}
-    return result | {"status": "FAIL", "detail": f"resumed run differs from the straight run: {difference}"}
+                         "detail": f"two straight runs differ even with deterministic algorithms ({repeat}); "
+                                   "resume not comparable bit for bit"}
+    return result | {"status": "FAIL", "detail": f"resumed run differs from the straight run, also with "
+                                                 f"deterministic algorithms: {strict}"}
 
 
 def check_loading(results: list[dict[str, Any]], device: str, out: Path) -> list[dict[str, Any]]:
@@ -207,7 +281,7 @@ def check_loading(results: list[dict[str, Any]], device: str, out: Path) -> list
     import rlkit
 
     checks = []
-    trained = [r for r in results if r["status"] != "FAIL" and "run_dir" in r]
+    trained = [r for r in results if "frames_per_s" in r]  # (every run that trained, its resume's verdict aside)
     for r in trained:
         run_dir = _seed_dirs(Path(r["run_dir"]))[0]
         name = f"load-cpu:{r['case']}"
@@ -247,11 +321,13 @@ def cuda_test_files() -> list[str]:
 
 def _run(command: list[str], timeout: float) -> tuple[int, str, float]:
     start = time.perf_counter()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     try:
-        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
         return done.returncode, done.stdout + done.stderr, time.perf_counter() - start
     except subprocess.TimeoutExpired as err:
-        return 124, f"timed out after {timeout:.0f} s: {err.stdout or ''}", time.perf_counter() - start
+        partial = b"".join(x for x in (err.stdout, err.stderr) if isinstance(x, bytes)).decode(errors="replace")
+        return 124, f"timed out after {timeout:.0f} s: {partial[-2000:]}", time.perf_counter() - start
 
 
 def _print(entry: dict[str, Any]) -> None:
@@ -267,6 +343,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--out", type=Path, default=None, help="where the runs go (default: a temporary directory)")
     parser.add_argument("--only", nargs="+", choices=[c.name for c in CASES], default=None)
+    parser.add_argument("--summary", type=Path, default=None,
+                        help="where the JSON summary goes (default: <out>/device_check.json)")
     parser.add_argument("--skip-tests", action="store_true", help="no `pytest -m cuda`")
     parser.add_argument("--skip-frames", action="store_true", help="no frame replay benchmark")
     parser.add_argument("--frames-transitions", type=int, default=100_000,
@@ -277,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(1)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # (cuBLAS's deterministic mode needs it)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         print(f"device_check: --device {args.device} but torch {torch.__version__} sees no CUDA device", file=sys.stderr)
@@ -323,10 +402,11 @@ def main(argv: list[str] | None = None) -> int:
                         "detail": " | ".join(output.strip().splitlines()[-6:]) + f" ({seconds:.0f} s)"})
         _print(entries[-1])
     summary = {"device": args.device, "name": name, "torch": torch.__version__, "cases": results, "checks": entries}
-    (out / "device_check.json").write_text(json.dumps(summary, indent=1))
+    summary_path = args.summary or out / "device_check.json"
+    summary_path.write_text(json.dumps(summary, indent=1))
     failed = [e["case"] for e in [*results, *entries] if e["status"] == "FAIL"]
     print(f"device_check: {'FAILED: ' + ', '.join(failed) if failed else 'every check passed'} "
-          f"(summary: {out / 'device_check.json'})")
+          f"(summary: {summary_path})")
     return 1 if failed else 0
 
 

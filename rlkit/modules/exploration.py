@@ -219,6 +219,12 @@ class EGreedyModule(TensorModule, TensorDictModuleBase):
         # The buffer now holds `value` exactly (a scalar of its dtype): the float that .item() gives.
         self._record("eps", float(value))
 
+    def __setstate__(self, state: dict) -> None:
+        # A copy (copy.deepcopy, pickle) has new buffers whose version counters start again: the host
+        # copies are taken afresh from them, never carried over (they could match a stale version).
+        super().__setstate__(state)
+        self._host_values = {}
+
     def current_eps(self) -> float:
         """``eps`` as a Python float: the value of the buffer, without reading the buffer's device
         (read on every acting step; see :meth:`_host`)."""

@@ -254,3 +254,23 @@ def test_eps_changed_outside_step_is_read_once_and_the_state_dict_keeps_its_form
     with pytest.raises(_DeviceRead):
         module.current_eps()
     assert reads == ["eps"]
+
+
+@pytest.mark.parametrize("copy_by", ["deepcopy", "pickle"])
+def test_a_copy_reads_its_own_buffers_after_a_load(copy_by):
+    """A copy's buffers start new version counters, which could meet the version its carried host
+    copy was taken at: the copy then answered the original's stale eps (0.82 where its buffer held 1.0)
+    and stepped the schedule from the stale frame count."""
+    import copy
+    import pickle
+
+    module = EGreedyModule(Categorical(2), eps_init=1.0, eps_end=0.1, annealing_num_steps=100)
+    fresh = {key: value.clone() for key, value in module.state_dict().items()}
+    module.step(10)
+    module.step(10)
+    assert module.current_eps() == pytest.approx(0.82)
+    copied = copy.deepcopy(module) if copy_by == "deepcopy" else pickle.loads(pickle.dumps(module))
+    copied.load_state_dict(fresh)
+    assert copied.current_eps() == 1.0
+    copied.step(10)
+    assert copied.current_eps() == pytest.approx(0.91) and int(copied.frames) == 10

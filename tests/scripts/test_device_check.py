@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 import device_check
 
@@ -26,37 +27,66 @@ def test_a_case_trains_stops_resumes_and_loads_on_the_cpu(tmp_path):
     assert "interrupted by SIGINT at frame 700" in log and "end: budget done at 1500 frames" in log
 
 
-@pytest.mark.parametrize("outcome", ["ok", "FAIL", "nondeterministic"])
-def test_resume_differences_are_told_from_nondeterminism(tmp_path, monkeypatch, outcome):
-    """A resumed run that differs is a failure only when the straight run, repeated, is the same."""
-    trained: list[tuple[str, int | None]] = []
+@pytest.mark.parametrize(("outcome", "differing"), [
+    ("ok", ()),  # resumed = straight
+    ("nondeterministic", ("-split",)),  # only the default kernels' runs differ
+    ("FAIL", ("-split",) * 2),  # the resume differs with deterministic algorithms too
+    ("nondeterministic-even-so", ("-split", "-again")),  # deterministic straight runs differ too
+])
+def test_resume_differences_are_told_from_nondeterministic_kernels(tmp_path, monkeypatch, outcome, differing):
+    """A resumed run that differs is run again, with its straight run, under deterministic algorithms:
+    a failure only when it differs there too while two deterministic straight runs agree."""
+    trained: list[tuple[str, int | None, bool]] = []
 
     def fake_train(run_dir: Path, overrides: list[str], stop_at: int | None = None, syncs=None) -> float:
-        trained.append((run_dir.name, stop_at))
+        trained.append((run_dir.name, stop_at, torch.are_deterministic_algorithms_enabled()))
         if syncs is not None:  # (what a CUDA machine counts over the interrupted run's first part)
-            syncs.update({"collector.py:10": 60, "trainer.py:20": 20})
+            syncs.update({"rlkit/collectors/collector.py:10": 60, "rlkit/trainers/trainer.py:20": 20})
         return 1.0
 
     rows = {"run/metrics": [{"loss_value": "0.5", "frames": "100"}], "run/episodes": [{"return": "9.0"}]}
-    differing = {"ok": (), "FAIL": ("split",), "nondeterministic": ("split", "again")}[outcome]
 
     def fake_outputs(run_dir: Path) -> dict:
-        if run_dir.name.endswith(differing):
-            return {**rows, "run/episodes": [{"return": "10.0"}]}
-        return rows
+        deterministic = "deterministic" in run_dir.name
+        differs = {"ok": False, "nondeterministic": not deterministic and run_dir.name.endswith("-split"),
+                   "FAIL": run_dir.name.endswith("-split"),
+                   "nondeterministic-even-so": run_dir.name.endswith(("-split", "-again"))}[outcome]
+        return {**rows, "run/episodes": [{"return": "10.0"}]} if differs else rows
 
     monkeypatch.setattr(device_check, "_train", fake_train)
     monkeypatch.setattr(device_check, "_outputs", fake_outputs)
     case = device_check.Case("toy", ["algo=dqn"], 100, 40)
     result = device_check.check_case(case, "cpu", tmp_path)
-    assert result["status"] == outcome
-    expected = [("toy-straight", None), ("toy-split", 40), ("toy-split", None)]
-    assert trained == expected + ([("toy-again", None)] if outcome != "ok" else [])
+    assert result["status"] == {"nondeterministic-even-so": "nondeterministic"}.get(outcome, outcome)
+    default = [("toy-straight", None, False), ("toy-split", 40, False), ("toy-split", None, False)]
+    strict = [("toy-deterministic-straight", None, True), ("toy-deterministic-split", 40, True),
+              ("toy-deterministic-split", None, True)]
+    again = [("toy-deterministic-again", None, True)]
+    assert trained == default + {"ok": [], "nondeterministic": strict}.get(outcome, strict + again)
+    assert not torch.are_deterministic_algorithms_enabled()  # (restored)
     assert result["syncs_per_frame"] == 2.0  # 80 over the 40 frames before the stop
-    assert result["sync_sites"] == {"collector.py:10": 60, "trainer.py:20": 20}
+    assert result["sync_sites"] == {"rlkit/collectors/collector.py:10": 60, "rlkit/trainers/trainer.py:20": 20}
     if outcome == "FAIL":
-        assert result["detail"] == ("resumed run differs from the straight run: run/episodes row 1, return: 9.0 "
-                                    "against 10.0")
+        assert result["detail"] == ("resumed run differs from the straight run, also with deterministic algorithms: "
+                                    "run/episodes row 1, return: 9.0 against 10.0")
+
+
+def test_syncs_are_counted_by_the_innermost_line_of_rlkit_and_other_warnings_still_show():
+    from collections import Counter
+
+    shown: list[str] = []
+    syncs: Counter[str] = Counter()
+    count = device_check._sync_counter(syncs, lambda message, *rest: shown.append(str(message)))
+    count("called a synchronizing CUDA operation", UserWarning, "/x/torch/_tensor.py", 7)
+    count("another warning", UserWarning, "/x/y.py", 1)
+    assert shown == ["another warning"]
+    [(site, n)] = syncs.items()  # (called from this test file: no rlkit frame on the stack)
+    assert site == "_tensor.py:7" and n == 1
+    # Called from a line of rlkit (code compiled as if it were rlkit/trainers/fake.py, line 3).
+    fake = str(device_check.ROOT / "rlkit" / "trainers" / "fake.py")
+    exec(compile("\n\ncount('called a synchronizing CUDA operation', UserWarning, '/x/torch/_tensor.py', 7)",
+                 fake, "exec"), {"count": count})
+    assert syncs["rlkit/trainers/fake.py:3 (_tensor.py:7)"] == 1
 
 
 def test_a_run_without_a_finite_loss_fails(tmp_path, monkeypatch):
