@@ -155,7 +155,8 @@ def _sync_counter(syncs: Counter[str], show: Callable[..., None]) -> Callable[..
         if ours is None:
             syncs[site] += 1
             return
-        where = f"{Path(ours.filename).relative_to(ROOT).as_posix() if Path(ours.filename).is_relative_to(ROOT) else ours.filename}:{ours.lineno}"
+        path = Path(ours.filename)
+        where = f"{path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else path}:{ours.lineno}"
         syncs[where if where.endswith(site) else f"{where} ({site})"] += 1
 
     return count
