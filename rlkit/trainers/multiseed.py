@@ -630,8 +630,11 @@ class MultiSeedTrainer:
                 for view, p in zip(views, self.params):
                     view.grad = None if p.grad is None else p.grad[k]
         norms = self._grad_norms()
-        # One transfer for the checks and the log (the loss's other scalars too, before the step).
-        values = torch.stack([total.detach(), norms, *(losses[key].detach().to(total.dtype) for key in extras)]).tolist()
+        # One transfer for the checks and the log, before the step (on a device, a read after it would
+        # wait for it): the total, the norms, each loss_* of a loss with several, the other scalars.
+        each = loss_keys if len(loss_keys) > 1 else []  # (a single loss is the total itself)
+        logged = (*each, *extras)
+        values = torch.stack([total.detach(), norms, *(losses[key].detach().to(total.dtype) for key in logged)]).tolist()
         inactive = [k for k, out in enumerate(self.outputs) if out.status != "running"]
         bad = [k for k in self._running() if not (math.isfinite(values[0][k]) and math.isfinite(values[1][k]))]
         if bad:
@@ -652,10 +655,9 @@ class MultiSeedTrainer:
                 for k, saved in self._frozen.items():
                     for p, value in zip(self.params, saved):
                         p[k].copy_(value)
-        per_key = ([values[0]] if len(loss_keys) == 1
-                   else [losses[key].detach().tolist() for key in loss_keys])
+        per_key = [values[0]] if len(loss_keys) == 1 else values[2:2 + len(each)]
         names = [*loss_keys, *extras]
-        per_key += values[2:]  # (the loss's other scalars, per seed)
+        per_key += values[2 + len(each):]  # (the loss's other scalars, per seed)
         for k in self._running():
             self.outputs[k].window.add_losses({key: v[k] for key, v in zip(names, per_key)}, values[1][k])
 
