@@ -12,7 +12,8 @@ from tensordict.utils import NestedKey
 from rlkit import keys
 from rlkit.data.slices import SliceStarts, slice_starts
 from rlkit.data.storage import TensorDictStorage
-from rlkit.data.sum_tree import MinTree, SumTree, reading_waits, tree_state_problem
+from rlkit.data.sum_tree import MinTree, SumTree, tree_state_problem
+from rlkit.utils.devices import reading_waits
 from rlkit.utils.values import as_int, as_real
 
 __all__ = ["PrioritizedReplayBuffer", "ReplayBuffer"]

@@ -16,7 +16,9 @@ import abc
 
 import torch
 
-__all__ = ["MinTree", "SumTree", "reading_waits", "tree_state_problem"]
+from rlkit.utils.devices import reading_waits
+
+__all__ = ["MinTree", "SumTree", "tree_state_problem"]
 
 
 def tree_leaves(capacity: int) -> int:
@@ -264,16 +266,3 @@ def _last_occurrence(index: torch.Tensor, value: torch.Tensor) -> tuple[torch.Te
     last = torch.where(run_end, position, n).flip(0).cummin(0).values.flip(0)
     return ordered, value[order[last]]
 
-
-def reading_waits(device: torch.device) -> bool:
-    """Whether reading the values of a tensor on ``device`` on the host waits for the device: anywhere
-    but on the CPU (a CUDA read waits for every queued kernel). Checks of tensor contents (index
-    ranges, finite priorities) run where it does not, as the other content checks of rlkit do.
-
-    Examples:
-        >>> import torch
-        >>> from rlkit.data.sum_tree import reading_waits
-        >>> reading_waits(torch.device("cpu")), reading_waits(torch.device("meta"))
-        (False, True)
-    """
-    return device.type != "cpu"

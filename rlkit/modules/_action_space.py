@@ -21,6 +21,7 @@ from rlkit.data import (
     OneHot,
     TensorSpec,
 )
+from rlkit.utils.devices import reading_waits
 
 ActionSpace = Literal["categorical", "one-hot", "mult-one-hot", "binary"]
 #: Every accepted spelling (canonical names and aliases).
@@ -194,7 +195,7 @@ def greedy_action(
         mask = check_mask(mask, values.shape)
         # Checked on the CPU only: on an accelerator the check would wait for the device at every
         # acting step; a row that allows nothing there picks its first action (as an exported policy).
-        if mask.device.type == "cpu":
+        if not reading_waits(mask.device):
             if action_space == "mult-one-hot":
                 sizes = group_sizes(cast("int | Sequence[int]", var_nums), values.shape[-1])  # (see below)
                 for i, group in enumerate(mask.split(sizes, -1)):
@@ -257,7 +258,7 @@ def check_action_layout(action: torch.Tensor | None, value_shape: torch.Size, ac
 def _check_action_entries(action: torch.Tensor, action_space: ActionSpace, key: NestedKey) -> None:
     """Refuses ``"one-hot"`` actions that are not exactly one 1 per row, and ``"binary"`` ones that
     are not 0/1 (a row of ones would add up the values of every action)."""
-    if action_space not in ("one-hot", "binary") or action.device.type != "cpu":
+    if action_space not in ("one-hot", "binary") or reading_waits(action.device):
         return  # (a "mult-one-hot" action's groups are checked by its spec; on an accelerator the
         # check would wait for the device at every update)
     binary = (action == 0) | (action == 1)

@@ -16,6 +16,7 @@ from rlkit.data.specs import TensorSpec
 from rlkit.modules._action_space import ActionSpaceName
 from rlkit.modules.qvalue import QValueModule, _QValueHookBase
 from rlkit.modules.tensor_call import recording_graph
+from rlkit.utils.devices import reading_waits
 
 
 def expected_action_values(log_probs: torch.Tensor, support: torch.Tensor) -> torch.Tensor:
@@ -32,7 +33,7 @@ def expected_action_values(log_probs: torch.Tensor, support: torch.Tensor) -> to
     # (a check of the values: skipped while torch.export / torch.jit.trace record the graph, which
     # cannot branch on data, see rlkit.exporter; and off the CPU, where reading its answer would wait
     # for the device at every acting step and update, as rlkit's other checks of tensor contents)
-    if log_probs.device.type == "cpu" and not recording_graph() and bool((log_probs > 0).any()):
+    if not reading_waits(log_probs.device) and not recording_graph() and bool((log_probs > 0).any()):
         raise ValueError(
             "the input is not log-probabilities (it has values > 0): apply log_softmax over the atom "
             "dim (-2) first, e.g. make_log_softmax=True in DistributionalQValueActor"

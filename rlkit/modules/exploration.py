@@ -28,6 +28,7 @@ from rlkit.data.specs import Binary, Categorical, MultiOneHot, OneHot, TensorSpe
 from rlkit import keys
 from rlkit.modules._action_space import _check_some_allowed, action_leaf_spec, check_mask
 from rlkit.modules.tensor_call import TensorModule
+from rlkit.utils.devices import reading_waits
 from rlkit.utils.values import as_int
 
 #: The interaction types (``DETERMINISTIC``, ``RANDOM``, ``MODE``, ``MEAN``, ``MEDIAN``).
@@ -70,7 +71,7 @@ def _random_from_mask(mask: torch.Tensor) -> torch.Tensor:
     """Uniform index among the True entries of each row of ``mask`` ``[*B, n]``."""
     n = mask.shape[-1]
     flat = mask.reshape(-1, n)
-    if flat.device.type == "cpu":  # (on an accelerator the check would wait for the device at every step)
+    if not reading_waits(flat.device):  # (on an accelerator the check would wait for the device at every step)
         _check_some_allowed(flat, "")
     return torch.multinomial(flat.to(torch.float32), 1).reshape(mask.shape[:-1])
 

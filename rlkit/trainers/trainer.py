@@ -35,6 +35,7 @@ from rlkit.trainers.checkpoint import (
     set_rng_state,
 )
 from rlkit.trainers.loggers import EndReason, Logger, NoneLogger
+from rlkit.utils.devices import reading_waits
 from rlkit.utils.state import first_mismatch
 from rlkit.utils.values import as_int, as_real
 
@@ -904,7 +905,7 @@ def read_logged_scalars(total: torch.Tensor, grad_norm: torch.Tensor, losses: Te
         (1.75, 2.0, None, [0.5])
     """
     if at_once is None:
-        at_once = total.device.type != "cpu"
+        at_once = reading_waits(total.device)
     each = loss_keys if at_once and len(loss_keys) > 1 else []  # (a single loss is the total itself)
     if not (at_once or extras):
         total_value = float(total.detach())

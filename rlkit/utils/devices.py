@@ -1,9 +1,10 @@
-"""Whether a torch device exists here (a one-line answer, before anything is built on it)."""
+"""Whether a torch device exists here (a one-line answer, before anything is built on it), and
+whether reading a tensor's values there waits for it."""
 from __future__ import annotations
 
 import torch
 
-__all__ = ["device_problem"]
+__all__ = ["device_problem", "reading_waits"]
 
 
 def device_problem(device: str | torch.device) -> str | None:
@@ -38,3 +39,17 @@ def device_problem(device: str | torch.device) -> str | None:
     if not (callable(available) and available()):
         return f"device={name!r} is not available here; valid choices: 'cpu'" + (", 'cuda'" if torch.cuda.is_available() else "")
     return None
+
+
+def reading_waits(device: torch.device) -> bool:
+    """Whether reading the values of a tensor on ``device`` on the host waits for the device: anywhere
+    but on the CPU (a CUDA read waits for every queued kernel). rlkit's checks of tensor contents
+    (index ranges, priorities, action masks, log-probabilities) run where it does not.
+
+    Examples:
+        >>> import torch
+        >>> from rlkit.utils.devices import reading_waits
+        >>> reading_waits(torch.device("cpu")), reading_waits(torch.device("meta"))
+        (False, True)
+    """
+    return device.type != "cpu"
