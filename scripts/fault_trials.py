@@ -72,6 +72,8 @@ REPLAY = ["algo.learning_starts=500", "algo.batch_size=32"]  # dqn and c51 only 
 BIG_CHECKPOINTS = ["algo.buffer_size=300000"]  # the full-capacity storage is saved: ~14 MB per checkpoint
 
 LOCK_FILE = ".rlkit.lock"
+#: What a refused resume of a complete run says (rlkit.run.check_resume_target).
+COMPLETE_REFUSAL = "is complete: "
 TEMP_CHECKPOINT = re.compile(r"^\.last\.pt\.[A-Za-z0-9_]{8}\.tmp$")
 RUN_NAME = re.compile(r"^\d\d-\d\d-\d\d_[a-z0-9]+_[A-Za-z]+_s\d+_[0-9a-f]{6}$")
 
@@ -434,6 +436,11 @@ def kill_trial(ctx: Context, rng: random.Random, index: int) -> Trial:
             for where in sorted({str(Path(t).parent) for t in temp_files(run_dir)} if run_dir.exists() else []):
                 trial.tags[f"a kill left a temp file in {where}/"] += 1
             continue
+        if kills and out.rc == 2 and start_args[0].startswith("resume=") and COMPLETE_REFUSAL in out.stderr:
+            # The last kill landed after the run had completed (while its process exited): rlkit's
+            # refusal to resume a complete run is the answer; the comparison below checks the run.
+            trial.notes.append(f"the last kill came after the run completed: resume {step} refused it as complete")
+            break
         if out.rc != 0:
             what = "resume" if start_args[0].startswith("resume=") else "start"
             trial.problems.append((OTHER, f"{what} {step} exited {out.rc}: {out.tail()}"))
