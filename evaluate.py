@@ -33,3 +33,5 @@ if __name__ == "__main__":
         main()
     except KeyboardInterrupt:  # (before the task: its own interruptions end it with their own line)
         startup.interrupted("evaluate.py")
+    finally:
+        startup.before_exit()  # (the task has ended: its exit skips a last GC pass)

@@ -33,4 +33,6 @@ if __name__ == "__main__":
         main()
     except KeyboardInterrupt:  # (outside a run: a run's own interruptions end it with their own line)
         startup.interrupted("train.py", sweep=cli.in_sweep())
+    finally:
+        startup.before_exit()  # (the task has ended: its exit skips a last GC pass)
     sys.exit(cli.sweep_exit_status())  # a sweep (-m) with a failed job ends with status 1

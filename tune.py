@@ -8,14 +8,21 @@ from __future__ import annotations
 
 import sys
 
-import hydra
-from omegaconf import DictConfig
+from rlkit import startup  # (standard library only: quick)
 
-from rlkit import cli
-from rlkit.errors import RlkitError
-from rlkit.tune.studydir import study_command_line
+try:
+    import hydra
+    from omegaconf import DictConfig
 
-cli.register_resolvers()
+    from rlkit import cli
+    from rlkit.errors import RlkitError
+    from rlkit.tune.studydir import study_command_line
+
+    cli.register_resolvers()
+except KeyboardInterrupt:
+    if __name__ != "__main__":
+        raise
+    startup.interrupted("tune.py")
 
 
 @hydra.main(config_path="conf", config_name="tune", version_base="1.3")
@@ -35,5 +42,10 @@ def prepare_argv(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    prepare_argv(sys.argv)
-    main()
+    try:
+        prepare_argv(sys.argv)
+        main()
+    except KeyboardInterrupt:  # (outside the study: the study's own interruptions end it with their own line)
+        startup.interrupted("tune.py")
+    finally:
+        startup.before_exit()  # (the study has ended: its exit skips a last GC pass)

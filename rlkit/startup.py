@@ -14,10 +14,11 @@ Examples:
 """
 from __future__ import annotations
 
+import gc
 import sys
 from typing import Literal
 
-__all__ = ["interrupted", "mark"]
+__all__ = ["before_exit", "interrupted", "mark"]
 
 Stage = Literal["starting", "running", "done"]
 _stage: Stage = "starting"
@@ -43,3 +44,23 @@ def interrupted(script: str, *, sweep: bool = False) -> None:
               file=sys.stderr)
         raise SystemExit(130)
     print(f"\nrlkit: {script}: Ctrl-C after its work completed; nothing to stop", file=sys.stderr)
+
+
+def before_exit() -> None:
+    """Spares the interpreter's exit a last pass of the cyclic garbage collector over every object
+    still alive (``gc.freeze``): with torch, tensordict and Hydra loaded that pass took about a second
+    of each script's exit here (measured: ``train.py`` exited 1.1 s after its ``done:`` line, 0.15 s
+    with this). Called by the entry scripts once their task has ended, however it ended: its files
+    and loggers are closed by then. Objects keep being freed when their last reference goes; what no
+    longer runs is a ``__del__`` of an object caught in a reference cycle at exit, which Python does
+    not promise to run at exit anyway.
+
+    Examples:
+        >>> import gc
+        >>> from rlkit import startup
+        >>> startup.before_exit()
+        >>> gc.get_freeze_count() > 0
+        True
+        >>> gc.unfreeze()  # (a process that goes on: its objects back under the collector)
+    """
+    gc.freeze()

@@ -662,7 +662,7 @@ def test_a_full_disk_is_refused_in_one_line_naming_the_file_the_space_and_what_t
     assert "end: failed at" in end and "no space left on the device writing" in end, end
 
 
-@pytest.mark.parametrize("script", ["train.py", "evaluate.py", "export.py"])
+@pytest.mark.parametrize("script", ["train.py", "evaluate.py", "export.py", "tune.py"])
 @pytest.mark.parametrize("during", ["the imports", "the command line's check"])
 def test_ctrl_c_before_a_script_starts_ends_in_one_line(tmp_path, monkeypatch, capsys, script, during):
     """Ctrl-C in the first seconds (imports, argument checks) printed a KeyboardInterrupt traceback
@@ -687,14 +687,60 @@ def test_ctrl_c_before_a_script_starts_ends_in_one_line(tmp_path, monkeypatch, c
     monkeypatch.setattr(sys, "argv", [script, "run=x"])
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(startup, "_stage", "starting")  # (a task run in this process before marked its stage)
+    exits = []
+    monkeypatch.setattr(startup, "before_exit", lambda: exits.append(script))  # (this process goes on)
     with pytest.raises(SystemExit) as info:
         try:
             runpy.run_path(str(Path(TRAIN).with_name(script)), run_name="__main__")
         except KeyboardInterrupt:  # (what ends in the traceback)
             pytest.fail(f"{script} let the KeyboardInterrupt through")
     assert info.value.code == 130
+    # (once imported, the script spares its exit the last garbage collection: see before_exit)
+    assert exits == ([] if during == "the imports" else [script])
     assert capsys.readouterr().err.strip() == f"rlkit: {script} interrupted before it started; nothing was written"
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture
+def script_main(monkeypatch, tmp_path):
+    """Runs an entry script as ``__main__`` in this process (``runpy``) with the given arguments, in
+    ``tmp_path``; returns its exit status and the scripts that called :func:`rlkit.startup.before_exit`
+    (recorded, not run: this process goes on)."""
+    import runpy
+
+    exits: list[str] = []
+    monkeypatch.setattr(startup, "before_exit", lambda: exits.append("called"))
+    monkeypatch.chdir(tmp_path)
+    handlers, level = logging.root.handlers[:], logging.root.level  # Hydra configures the root logger
+    stops = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+
+    def main(script: str, *args: str) -> tuple[int | str | None, list[str]]:
+        exits.clear()
+        monkeypatch.setattr(sys, "argv", [script, *args])
+        with pytest.raises(SystemExit) as info:
+            runpy.run_path(str(Path(TRAIN).with_name(script)), run_name="__main__")
+        return info.value.code, list(exits)
+
+    yield main
+    logging.root.handlers[:] = handlers
+    logging.root.setLevel(level)
+    for stop, handler in stops.items():
+        signal.signal(stop, handler)
+    startup.mark("starting")
+
+
+@pytest.mark.parametrize(("script", "arg"), [("train.py", "resume=missing/run"), ("evaluate.py", "run=missing/run"),
+                                             ("export.py", "run=missing/run"), ("tune.py", "resume=missing/run")])
+def test_a_script_spares_its_exit_the_last_garbage_collection_also_when_refused(script_main, script, arg):
+    """Each script's process ended about a second after its work (the interpreter's last garbage
+    collection over everything torch, tensordict and Hydra made): it now calls before_exit first."""
+    assert script_main(script, arg) == (2, ["called"])
+
+
+def test_a_completed_training_spares_its_exit_the_last_garbage_collection(script_main, tmp_path):
+    run_dir = tmp_path / "run"
+    assert script_main("train.py", *TINY, f"hydra.run.dir={run_dir}") == (0, ["called"])
+    assert read_metrics_csv(run_dir)[-1]["step"] == 400
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGHUP on this platform")

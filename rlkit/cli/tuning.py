@@ -19,6 +19,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from rlkit import startup
 from rlkit.builders import GROUP_KEYS, validate_config
 from rlkit.cli.base import refuse
 from rlkit.cli.resume import absolute_searchpath
@@ -245,6 +246,7 @@ def tune_task(cfg: DictConfig) -> float | None:
     from rlkit.trainers import TrainingInterrupted
     from rlkit.tune import tune
 
+    startup.mark("running")
     runtime = HydraConfig.get().runtime  # (the task's config has no hydra node: the job's own, current here)
     choices = runtime.choices
     try:
@@ -261,6 +263,7 @@ def tune_task(cfg: DictConfig) -> float | None:
         print(f"\n{line}", file=sys.stderr)
         logging.getLogger("rlkit.tune").info("%s", line)  # (tune.log)
         raise SystemExit(128 + signum) from None
+    startup.mark("done")
     return study_result(study.get_trials(deepcopy=False), settings.dir)
 
 
