@@ -21,7 +21,7 @@ train: $(STAMP)
 
 # The tests, the docstring examples (each with empty globals, see conftest.py) and the type check.
 test: $(STAMP)
-	$(PY) -m pytest -q $(ARGS)
+	$(PY) -m pytest -q -n auto --maxprocesses=4 $(ARGS)
 	$(PY) -m pytest -q --doctest-modules rlkit -p no:cacheprovider
 	$(PY) -m mypy
 
