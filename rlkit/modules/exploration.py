@@ -214,11 +214,11 @@ class EGreedyModule(TensorModule, TensorDictModuleBase):
         # The same expression on host scalars of the buffers' precision, each operation rounding as
         # the tensor ops do, without three tensor temporaries (called once per collected batch).
         low, high = scalar(self._host("eps_init")), scalar(self._host("eps_end"))
-        value = low + (high - low) * scalar(progress)
-        # torch's stubs type fill_'s value as a Python number; it takes numpy scalars as well.
-        eps.fill_(value)  # type: ignore[call-overload]
-        # The buffer now holds `value` exactly (a scalar of its dtype): the float that .item() gives.
-        self._record("eps", float(value))
+        # A scalar of the buffer's dtype as a Python float (exact): the buffer holds it exactly, and it
+        # is the float that .item() gives. (fill_ takes a Python float faster than a numpy scalar.)
+        value = float(low + (high - low) * scalar(progress))
+        eps.fill_(value)
+        self._record("eps", value)
 
     def __setstate__(self, state: dict) -> None:
         # A copy (copy.deepcopy, pickle) has new buffers whose version counters start again: the host
