@@ -1,5 +1,6 @@
 """Wall time of N seeds trained in one process (``num_seeds=N``) against one ordinary run and against
-N ordinary runs as ``--jobs`` parallel processes (2 by default).
+N ordinary runs as ``--jobs`` parallel processes (2 by default), and of the N seeds split over
+``--jobs`` multi-seed processes (what ``scripts/reproduce.py seeds=N jobs=2`` runs).
 
 Usage::
 
@@ -170,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", nargs="+", type=_positive, default=[1, 2, 5, 10, 20], help="values of N")
     parser.add_argument("--frames", type=_positive, default=50_000, help="frames per seed")
     parser.add_argument("--jobs", type=_positive, default=2, help="parallel processes for the N ordinary runs")
-    parser.add_argument("--no-processes", action="store_true", help="skip the N-ordinary-runs measurements")
+    parser.add_argument("--no-processes", action="store_true", help="skip the measurements with several processes")
     parser.add_argument("--loop", action="store_true", help="time the loop and its phases in this process")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides for --loop runs")
     parser.add_argument("--env-steps", action="store_true", help="time N CartPole env steps three ways")
@@ -197,27 +198,53 @@ def _positive(text: str) -> int:
     return value
 
 
+def seed_groups(n: int, parts: int) -> list[tuple[int, int]]:
+    """Seeds ``0 .. n-1`` as at most ``parts`` runs of consecutive seeds, sizes as even as possible,
+    (first seed, count) each: what ``scripts/reproduce.py seeds=<n> jobs=<parts>`` trains per process.
+
+    >>> seed_groups(10, 2), seed_groups(5, 2), seed_groups(1, 2)
+    ([(0, 5), (5, 5)], [(0, 3), (3, 2)], [(0, 1)])
+    """
+    parts = max(1, min(parts, n))
+    size, larger = divmod(n, parts)
+    groups, first = [], 0
+    for part in range(parts):
+        count = size + (part < larger)
+        groups.append((first, count))
+        first += count
+    return groups
+
+
 def print_processes(args: argparse.Namespace, out: Path) -> None:
-    """The table of N seeds in one process against one run and against N runs as ``--jobs``
-    processes; the runs' directories go into ``out``."""
-    print(f"| experiment | N | one process (s) | x one run | {args.jobs} processes (s) | x one run |")
-    print("|---|---|---|---|---|---|")
+    """The table of N seeds in one process against one run, against N runs as ``--jobs``
+    processes, and of the N seeds split over ``--jobs`` multi-seed processes (``reproduce.py
+    seeds=N jobs=<jobs>``); the runs' directories go into ``out``."""
+    jobs = args.jobs
+    print(f"| experiment | N | one process (s) | x one run | {jobs} processes (s) | x one run | "
+          f"{jobs} multi-seed processes (s) | x one run | x {jobs} processes |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for experiment in args.experiments:
         def run_dir(tag: str) -> Path:
             return out / f"{experiment}_{tag}_{time.monotonic_ns()}"
 
         single = timed([command(experiment, args.frames, 0, 1, run_dir("single"))], 1)
-        print(f"| {experiment} | ordinary | {single:.1f} | 1.00 | | |", flush=True)
+        print(f"| {experiment} | ordinary | {single:.1f} | 1.00 | | | | | |", flush=True)
         for n in args.seeds:
             batched = timed([command(experiment, args.frames, 0, n, run_dir(f"n{n}"))], 1)
             row = f"| {experiment} | {n} | {batched:.1f} | {batched / single:.2f} |"
             if args.no_processes:
-                row += " | |"
+                row += " | | | | |"
             else:
-                apart = timed([command(experiment, args.frames, s, 1, run_dir(f"p{s}")) for s in range(n)], args.jobs)
+                apart = timed([command(experiment, args.frames, s, 1, run_dir(f"p{s}")) for s in range(n)], jobs)
                 row += f" {apart:.1f} | {apart / single:.2f} |"
+                groups = seed_groups(n, jobs)
+                if len(groups) > 1:  # (one group is the one-process column)
+                    split = timed([command(experiment, args.frames, first, count, run_dir(f"g{first}"))
+                                   for first, count in groups], jobs)
+                    row += f" {split:.1f} | {split / single:.2f} | {split / apart:.2f} |"
+                else:
+                    row += " | | |"
             print(row, flush=True)
-
 
 if __name__ == "__main__":
     sys.exit(main())

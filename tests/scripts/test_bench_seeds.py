@@ -41,3 +41,41 @@ def test_loop_runs_leave_no_folder_behind(monkeypatch, tmp_path):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     bench_seeds.loop_timings("dqn_cartpole", 200, 1, ["algo.learning_starts=100", "algo.buffer_size=500"])
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_process_table_splits_the_seeds_as_reproduce_does(monkeypatch, capsys, tmp_path):
+    import argparse
+
+    import reproduce
+
+    calls = []
+
+    def fake_timed(commands, jobs):
+        def picked(cmd):
+            return tuple(next(a for a in cmd if a.startswith(key)) for key in ("seed=", "num_seeds="))
+
+        calls.append(([picked(c) for c in commands], jobs))
+        return 2.0 * len(calls)
+
+    monkeypatch.setattr(bench_seeds, "timed", fake_timed)
+    args = argparse.Namespace(experiments=["dqn_cartpole"], seeds=[1, 5], frames=100, jobs=2, no_processes=False)
+    bench_seeds.print_processes(args, tmp_path)
+    assert [c[0] for c in calls] == [
+        [("seed=0", "num_seeds=1")],  # the ordinary run
+        [("seed=0", "num_seeds=1")], [("seed=0", "num_seeds=1")],  # N=1: one process, the one ordinary run
+        [("seed=0", "num_seeds=5")],  # N=5 in one process
+        [(f"seed={s}", "num_seeds=1") for s in range(5)],  # as 5 ordinary runs
+        [("seed=0", "num_seeds=3"), ("seed=3", "num_seeds=2")],  # as 2 multi-seed processes
+    ]
+    assert [jobs for _, jobs in calls] == [1, 1, 2, 1, 2, 2]
+    for n in (1, 2, 5, 10, 20):
+        assert bench_seeds.seed_groups(n, 2) == reproduce.batch_groups(list(range(n)), 2)
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[-1] == "| dqn_cartpole | 5 | 8.0 | 4.00 | 10.0 | 5.00 | 12.0 | 6.00 | 1.20 |"
+    assert rows[-2].endswith("| 6.0 | 3.00 | | | |")  # one seed: nothing to split
+
+
+def test_the_docstring_examples_run():
+    import doctest
+
+    assert doctest.testmod(bench_seeds).failed == 0
