@@ -60,7 +60,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parent)]  # published.py / reproduc
 import reproduce_report as report  # noqa: E402
 from published import PUBLISHED  # noqa: E402
 from rlkit.cli import command_line_problem, refuse  # noqa: E402
-from rlkit.config_schema import MAX_SEED, MAX_SEED_COUNT  # noqa: E402
+from rlkit.config_schema import MAX_NUM_SEEDS, MAX_SEED, MAX_SEED_COUNT  # noqa: E402
 from rlkit.errors import ConfigError, RlkitError  # noqa: E402
 from rlkit.rundir import (LOCK_NAME, check_creatable, check_outside_run_files, foreign_contents,  # noqa: E402
                           lock_holder, resume_override)
@@ -435,17 +435,20 @@ def consecutive(seeds: list[int]) -> list[tuple[int, int]]:
     return groups
 
 
-def batch_groups(seeds: list[int], parts: int) -> list[tuple[int, int]]:
+def batch_groups(seeds: list[int], parts: int, most: int = MAX_NUM_SEEDS) -> list[tuple[int, int]]:
     """``seeds`` as at most ``parts`` processes of sizes as even as possible (more where the seeds are
-    not consecutive: a process trains a run of consecutive seeds), (first, count) each.
+    not consecutive: a process trains a run of consecutive seeds, and where a process would hold
+    more than ``most`` seeds, train.py's ``num_seeds`` limit), (first, count) each.
 
     >>> batch_groups([0, 1, 2], 1), batch_groups([0, 1, 2], 2), batch_groups(list(range(10)), 2)
     ([(0, 3)], [(0, 2), (2, 1)], [(0, 5), (5, 5)])
     >>> batch_groups([0, 1, 2, 5, 6, 9], 1), batch_groups([3, 4], 5)
     ([(0, 3), (5, 2), (9, 1)], [(3, 1), (4, 1)])
+    >>> batch_groups(list(range(2000)), 1)
+    [(0, 1000), (1000, 1000)]
     """
     ordered = sorted(seeds)
-    parts = max(1, min(parts, len(ordered)))
+    parts = max(1, min(max(parts, -(-len(ordered) // most)), len(ordered)))
     size, larger = divmod(len(ordered), parts)
     groups: list[tuple[int, int]] = []
     start = 0
@@ -515,6 +518,10 @@ def frames_done(options: Options, total_frames: int) -> int:
     return sum(frames for _, _, frames, _ in _seed_progress(options, total_frames))
 
 
+#: Above this many seeds the progress line counts them (done, training, queued) instead of listing each.
+PROGRESS_SEEDS_SHOWN = 12
+
+
 class Progress:
     """The progress line of one invocation: frames and latest return of every seed, overall %, elapsed
     time and ETA. The ETA extrapolates the frames trained since this invocation started, not the
@@ -527,11 +534,16 @@ class Progress:
         self.baseline = frames_done(options, total_frames)
 
     def line(self) -> str:
-        parts, done = [], 0
-        for seed, path, frames, ret in _seed_progress(self.options, self.total_frames):
-            done += frames
-            shown = f" ret {ret:.4g}" if ret is not None else ""
-            parts.append(f"s{seed} {100 * frames / self.total_frames:3.0f}%{shown}" if path else f"s{seed} queued")
+        progress = _seed_progress(self.options, self.total_frames)
+        done = sum(frames for _, _, frames, _ in progress)
+        if len(progress) > PROGRESS_SEEDS_SHOWN:  # (a part per seed would fill the terminal): counts instead
+            finished = sum(1 for _, path, frames, _ in progress if path is not None and frames >= self.total_frames)
+            queued = sum(1 for _, path, _, _ in progress if path is None)
+            parts = [f"{len(progress)} seeds: {finished} done, {len(progress) - finished - queued} training, "
+                     f"{queued} queued"]
+        else:
+            parts = [f"s{seed} {100 * frames / self.total_frames:3.0f}%" + (f" ret {ret:.4g}" if ret is not None else "")
+                     if path else f"s{seed} queued" for seed, path, frames, ret in progress]
         self.baseline = min(self.baseline, done)
         total = self.total_frames * len(self.options.seeds)
         elapsed = time.monotonic() - self.started

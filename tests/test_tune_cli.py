@@ -231,12 +231,13 @@ def _run_start(cfg) -> None:
 
 
 REFUSAL = ("rlkit: invalid config: {given} is given on the command line but tune.space searches {key}; drop one: "
-           "remove the override, or fix it by removing it from the space with ~tune.space.{key}")
+           "remove the override, or fix it by removing it from the space with ~tune.space.{removal}")
 
 
 @pytest.mark.parametrize("overrides, given, key, more", [
     (["algo.learning_starts=500"], "algo.learning_starts=500", "algo.learning_starts", ""),
     (["algo=dqn", "env=CartPole", "algo.optim={lr: 0.1}"], "algo.optim={lr: 0.1}", "algo.optim.lr", ""),
+    (["algo.optim.lr=1e-3"], "algo.optim.lr=1e-3", "algo.optim.lr", ""),
     (["++value_estimator.gamma=0.9"], "++value_estimator.gamma=0.9", "value_estimator.gamma", ""),
     # a mapping merged onto a group's node sets its keys (it is not a choice of the group)
     (["algo={learning_starts: 500}"], "algo={learning_starts: 500}", "algo.learning_starts", ""),
@@ -250,7 +251,9 @@ def test_a_searched_key_given_on_the_command_line_is_refused_before_the_study_di
     with pytest.raises(SystemExit) as stop:
         _run_start(_with_hydra(tmp_path, *overrides))
     assert stop.value.code == 2
-    assert capsys.readouterr().err == REFUSAL.format(given=given, key=key) + more + "\n"
+    # (lr and gamma are the only keys of their groups in the space: the group goes, an empty one is refused)
+    removal = {"algo.optim.lr": "algo.optim", "value_estimator.gamma": "value_estimator"}.get(key, key)
+    assert capsys.readouterr().err == REFUSAL.format(given=given, key=key, removal=removal) + more + "\n"
     assert list(tmp_path.iterdir()) == []
 
 
@@ -258,6 +261,8 @@ def test_a_searched_key_given_on_the_command_line_is_refused_before_the_study_di
     [],  # (algo=dqn's own algo.learning_starts: the group's default)
     ["experiment=dqn_cartpole"],  # (sets algo.learning_starts, batch_size, ...: the base the space varies)
     ["~tune.space.algo.learning_starts", "algo.learning_starts=500"],  # (the way out: the key is fixed)
+    ["~tune.space.algo.optim", "algo.optim.lr=1e-3"],  # (the way out the refusal names for the group's only key)
+    ["~tune.space.value_estimator", "value_estimator.gamma=0.9"],
     ["algo=dqn", "algo.double_dqn=false", "tune.space.algo.learning_starts=[0, 500]", "tune.n_trials=3"],
 ])
 def test_values_not_given_on_the_command_line_or_not_searched_pass(tmp_path, capsys, overrides):

@@ -145,8 +145,13 @@ def searched_override_problem(overrides: Sequence[str], searched: Sequence[str],
 
     Examples:
         >>> from rlkit.cli import searched_override_problem
-        >>> searched_override_problem(["algo=dqn", "algo.learning_starts=500"], ["algo.learning_starts"], ["algo"])
+        >>> searched_override_problem(["algo=dqn", "algo.learning_starts=500"], ["algo.learning_starts", "algo.optim.lr"],
+        ...                           ["algo"])
         'algo.learning_starts=500 is given on the command line but tune.space searches algo.learning_starts; drop one: remove the override, or fix it by removing it from the space with ~tune.space.algo.learning_starts'
+        >>> searched_override_problem(["algo.optim.lr=0.1"], ["algo.learning_starts", "algo.optim.lr"])[-42:]
+        'from the space with ~tune.space.algo.optim'
+        >>> searched_override_problem(["algo.learning_starts=500"], ["algo.learning_starts"])[-45:]
+        'the only key it searches; remove the override'
         >>> searched_override_problem(["algo.optim={lr: 0.1}"], ["algo.optim.lr"])[:70]
         'algo.optim={lr: 0.1} is given on the command line but tune.space searc'
         >>> searched_override_problem(["total_frames=1000", "tune.space.algo.optim.lr=[0.1]"], ["algo.optim.lr"])
@@ -174,9 +179,39 @@ def searched_override_problem(overrides: Sequence[str], searched: Sequence[str],
     if not found:
         return None
     (line, path), others = found[0], found[1:]
-    also = "".join(f"; likewise {o} (~tune.space.{p})" for o, p in others)
+    removal = _space_removal(path, searched)
+    if removal is None:  # (removing it would leave the space empty, which tune.py refuses)
+        return (f"{line} is given on the command line but tune.space searches {path}, the only key it searches; "
+                f"remove the override")
+    also = "".join(f"; likewise {o} (~tune.space.{r})" for o, p in others
+                   if (r := _space_removal(p, searched)) is not None)
     return (f"{line} is given on the command line but tune.space searches {path}; drop one: remove the override, or "
-            f"fix it by removing it from the space with ~tune.space.{path}{also}")
+            f"fix it by removing it from the space with ~tune.space.{removal}{also}")
+
+
+def _space_removal(path: str, searched: Sequence[str]) -> str | None:
+    """The key of ``tune.space`` whose deletion removes ``path`` and nothing else that the space
+    searches: its highest group holding no other searched key (a group left empty is refused); None
+    when the space searches nothing else.
+
+    Examples:
+        >>> from rlkit.cli.tuning import _space_removal
+        >>> _space_removal("algo.optim.lr", ["algo.optim.lr", "algo.batch_size"])
+        'algo.optim'
+        >>> _space_removal("algo.optim.lr", ["algo.optim.lr", "algo.optim.eps"])
+        'algo.optim.lr'
+        >>> _space_removal("algo.optim.lr", ["algo.optim.lr"]) is None
+        True
+    """
+    others = [p for p in searched if p != path]
+    if not others:
+        return None
+    parts = path.split(".")
+    for depth in range(1, len(parts) + 1):
+        group = ".".join(parts[:depth])
+        if not any(_overlap(group, other) for other in others):
+            return group
+    return path
 
 
 def _searched_override_problem(config: DictConfig) -> str | None:

@@ -358,6 +358,16 @@ def test_train_commands_batch_consecutive_seeds_into_one_process(tmp_path):
     assert commands[0][5] == f"hydra.run.dir='{tmp_path}/runs/seeds_0-2'"
 
 
+def test_more_seeds_than_one_process_takes_are_split_into_processes_train_py_accepts(tmp_path):
+    from rlkit.config_schema import MAX_NUM_SEEDS
+
+    opts = reproduce.parse_args(["experiment=dqn_cartpole", f"out={tmp_path}", "total_frames=100"])
+    commands = reproduce.train_commands(opts, list(range(2 * MAX_NUM_SEEDS + 1)), [])
+    counts = [int(c[4].removeprefix("num_seeds=")) for c in commands]
+    assert len(commands) == 3 and max(counts) <= MAX_NUM_SEEDS and sum(counts) == 2 * MAX_NUM_SEEDS + 1
+    assert [c[3] for c in commands] == ["seed=0", f"seed={counts[0]}", f"seed={counts[0] + counts[1]}"]
+
+
 def test_an_experiment_whose_networks_cannot_be_stacked_trains_one_process_per_seed(tmp_path):
     opts = reproduce.parse_args(["experiment=a2c_pendulum", f"out={tmp_path}", "total_frames=100"])
     assert not reproduce.batchable(opts)
@@ -403,6 +413,19 @@ def test_progress_eta_of_a_resumed_reproduction_counts_the_frames_of_this_start(
     clock[0] = 1100.0
     # 1200 frames left at 2 frames/s: 10 minutes.
     assert progress.line() == "[dqn_cartpole]  40.0% | s0  60% ret 11 | s1  20% ret 5 | 01:40<10:00"
+
+
+def test_the_progress_line_counts_the_seeds_of_a_large_reproduction(tmp_path):
+    opts = reproduce.parse_args(["experiment=dqn_cartpole", f"seeds={reproduce.PROGRESS_SEEDS_SHOWN + 1}",
+                                 f"out={tmp_path}", *TINY])
+    expected = reproduce.compose(opts)
+    header = "step,episode_return,episodes\n"
+    _write_run(opts, expected, "0_s0", 0, header + "1000,9.0,3\n")
+    _write_run(opts, expected, "1_s1", 1, header + "200,5.0,2\n")
+    _write_run(opts, expected, "2_s2", 2)  # started, no row yet
+    line = reproduce.Progress(opts, 1000).line()
+    assert f"| {reproduce.PROGRESS_SEEDS_SHOWN + 1} seeds: 1 done, 2 training, 10 queued |" in line
+    assert "s0" not in line and line.startswith("[dqn_cartpole]   9.2% |")
 
 
 def test_plan_keeps_complete_runs_resumes_checkpointed_ones_and_restarts_the_rest(tmp_path):
