@@ -189,7 +189,7 @@ def seed_result(run: report.Run, target: float | None) -> SeedResult:
     last100 = report.last_training_mean(run)[0]
     reached = [step for step, value in evals if target is not None and value >= target]
     wall, sharing = wall_share(run)
-    return SeedResult(run.path, run.seed, run.frames, last100,
+    return SeedResult(run.path, run.seed, run.frames_reached, last100,
                       evals[-1][1] if evals else math.nan, max(v for _, v in evals) if evals else math.nan,
                       float(reached[0]) if reached else math.nan, wall, run.complete, target, sharing, run.dropped)
 
@@ -271,12 +271,22 @@ def _has_target(results: list[SeedResult]) -> bool:
 
 
 def _target_cell(results: list[SeedResult]) -> str:
+    """Seeds that reached the target, of those not dropped for non-finite values (left out, as from
+    the aggregates), and the median frames they took.
+
+    >>> from pathlib import Path
+    >>> def run(frames_to_target, dropped=False):
+    ...     return SeedResult(Path("r"), 0, 1, 0.0, 0.0, 0.0, frames_to_target, 1.0, True, 9.0, dropped=dropped)
+    >>> _target_cell([run(2000.0), run(math.nan), run(math.nan, dropped=True)])
+    '1/2, median 2,000'
+    """
     if not _has_target(results):
         return "n/a (no target)"
-    reached = [r.frames_to_target for r in results if not math.isnan(r.frames_to_target)]
+    kept = [r for r in results if not r.dropped]
+    reached = [r.frames_to_target for r in kept if not math.isnan(r.frames_to_target)]
     if not reached:
-        return f"0/{len(results)}"
-    return f"{len(reached)}/{len(results)}, median {int(np.median(reached)):,}"
+        return f"0/{len(kept)}"
+    return f"{len(reached)}/{len(kept)}, median {int(np.median(reached)):,}"
 
 
 def _seeds_cell(results: list[SeedResult]) -> str:
@@ -331,7 +341,7 @@ def write_csvs(groups: list[Config], differing: list[str], out: Path) -> None:
         for m in metrics:
             agg = _agg(_figures(c.results, m))
             cells += [agg[s] for s in ("seeds", "mean", "std", "iqm", "iqm_ci_low", "iqm_ci_high")]
-        reached = [r.frames_to_target for r in c.results if not math.isnan(r.frames_to_target)]
+        reached = [r.frames_to_target for r in c.results if not r.dropped and not math.isnan(r.frames_to_target)]
         cells += [len(reached) if _has_target(c.results) else math.nan,
                   float(np.median(reached)) if reached else math.nan,
                   float(np.mean([r.wall_s for r in c.results]))]

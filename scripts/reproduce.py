@@ -770,7 +770,7 @@ def aggregate(options: Options, expected: dict[str, Any], runs: list[report.Run]
     incomplete = [f"seed {r.seed} ({r.frames}/{r.total_frames} frames)" for r in runs if not r.ended]
     if incomplete:
         print(f"warning: incomplete runs aggregated as they are: {incomplete}", file=sys.stderr)
-    dropped = [f"seed {r.seed} (at {int(r.end['frames']) if r.end else r.frames:,} frames)" for r in runs if r.dropped]
+    dropped = [f"seed {r.seed} (at {r.frames_reached:,} frames)" for r in runs if r.dropped]
     if dropped:
         print(f"warning: seeds dropped for non-finite values, left out of the aggregates: {dropped}", file=sys.stderr)
     summary = report.summarize(options.experiment, runs, PUBLISHED.get(options.experiment), env_name(expected["env"]),

@@ -60,6 +60,14 @@ class Run:
         return int(self.rows[-1]["step"]) if self.rows else 0
 
     @property
+    def frames_reached(self) -> int:
+        """The frames the run trained: those of its metrics, or for a dropped seed those it was dropped
+        at (its ``end.json``; its ``metrics.csv`` may have no row yet)."""
+        if self.dropped and self.end is not None and isinstance(self.end.get("frames"), int):
+            return int(self.end["frames"])
+        return self.frames
+
+    @property
     def dropped(self) -> bool:
         """A seed of a multi-seed run dropped for non-finite values (``trainer.drop_non_finite_seeds``):
         it trains no more, and a resume of its run leaves it as it is."""
@@ -310,7 +318,7 @@ def summarize(experiment: str, runs: list[Run], published: Any | None, env_id: s
         evals = [r for r in run.rows if "eval_return" in r]
         sampled = run.stochastic or {}
         per_seed.append({
-            "seed": run.seed, "frames": int(run.end["frames"]) if run.dropped and run.end else run.frames,
+            "seed": run.seed, "frames": run.frames_reached,
             "complete": run.complete, "dropped": run.dropped, "end": run.label, "path": str(run.path),
             "last100": last, "last100_episodes": used, "last100_exact": exact,
             "eval_return": evals[-1]["eval_return"] if evals else math.nan,

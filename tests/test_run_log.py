@@ -118,8 +118,10 @@ def test_an_interrupt_is_announced_and_logged(tmp_path, monkeypatch, capsys, see
     lines = log_lines(tmp_path)
     assert lines[-2] == f"checkpoint: frame 240 -> {tmp_path / 'checkpoints' / 'last.pt'}" + (
         " (all 2 seeds)" if seeds else "")
-    assert lines[-1].startswith("end: interrupted at 240 frames" if not seeds else
-                                "end: interrupted by SIGTERM at 240 frames; checkpoint written")
+    assert lines[-1].startswith("end: interrupted at 240 frames, 5 updates, wall ")  # (a multi-seed run's too)
+    assert "s (interrupted by SIGTERM at frame 240; checkpoint written); " in lines[-1]
+    if seeds:
+        assert lines[-1].endswith("by seed: seed 0 (interrupted) nan, seed 1 (interrupted) nan"), lines[-1]
 
 
 @pytest.mark.parametrize("seeds", [[], ["num_seeds=2"]])

@@ -800,3 +800,18 @@ def test_a_stop_signal_while_a_complete_run_closes_leaves_it_complete(tmp_path, 
     assert "eval_return" in metrics and (tmp_path / "run" / ".rlkit.closed").read_text() == "200\n"
     assert "SIGTERM received after the run completed: nothing to stop" in capfd.readouterr().err
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # (restored once the run closed)
+
+
+def test_the_done_line_marks_a_dropped_seed_and_never_shows_none(tmp_path):
+    """A multi-seed run with a dropped seed printed ``seed 1: None`` (train.log said nan)."""
+    import json
+
+    from rlkit.cli.tasks import _seed_shown
+    from rlkit.trainers.multiseed import SEED_END_FILE
+
+    (tmp_path / "seed_1").mkdir()
+    (tmp_path / "seed_1" / SEED_END_FILE).write_text(json.dumps(
+        {"seed": 1, "status": "dropped", "reason": "non_finite", "frames": 1010, "message": "dropped at frame 1,010"}))
+    assert _seed_shown(tmp_path, 0, {"eval_return": 9.125}) == "9.125"
+    assert _seed_shown(tmp_path, 1, {}) == "no evaluation (dropped: non-finite)"
+    assert _seed_shown(tmp_path, 1, {"eval_return": 9.3}) == "9.3 (dropped: non-finite)"

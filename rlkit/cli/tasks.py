@@ -95,7 +95,7 @@ def train_task(cfg: DictConfig) -> float | None:
             signal.signal(stop_signal, nothing_to_stop)
     label = _return_label(Path(run_dir), cfg)
     if result and all(isinstance(k, int) for k in result):  # a multi-seed run: by seed
-        returns = ", ".join(f"seed {k}: {_shown(m.get('eval_return'))}" for k, m in result.items())
+        returns = ", ".join(f"seed {k}: {_seed_shown(Path(run_dir), k, m)}" for k, m in result.items())
         print(f"done: {prefix}{label} {returns} | run dir {run_dir}", file=sys.stderr)
         values = [m["eval_return"] for m in result.values() if "eval_return" in m]
         return sum(values) / len(values) if values else None  # a sweep's objective: the seeds' mean
@@ -118,6 +118,20 @@ def _return_label(run_dir: Path, cfg: DictConfig) -> str:
     saved = run_dir / CONFIG_FILE
     source = OmegaConf.load(saved) if saved.is_file() else cfg
     return return_label(float(OmegaConf.select(source, "trainer.eval_epsilon", default=0.0) or 0.0))
+
+
+def _seed_shown(run_dir: Path, seed: int, metrics: dict) -> str:
+    """A multi-seed run's seed on the ``done:`` line: its last greedy evaluation return (``no
+    evaluation`` where it has none), marked where the seed was dropped for non-finite values."""
+    from rlkit.trainers.multiseed import read_seed_end
+
+    value = metrics.get("eval_return")
+    shown = "no evaluation" if value is None else _shown(value)
+    try:
+        end = read_seed_end(run_dir / f"seed_{seed}") or {}
+    except ValueError:  # (a damaged file: the run itself has ended well; its reports name the file)
+        end = {}
+    return f"{shown} (dropped: non-finite)" if end.get("status") == "dropped" else shown
 
 
 def _shown(value: Any) -> str:

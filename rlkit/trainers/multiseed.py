@@ -80,8 +80,9 @@ from rlkit.utils.state import first_mismatch
 __all__ = ["SEED_END_FILE", "MultiSeedEvaluator", "MultiSeedTrainer", "SeedOutputs", "read_seed_end", "seed_views"]
 
 log = logging.getLogger("rlkit")
-#: How each seed ended, in train.log's ``end:`` line.
-_STATUS_WORDS = {"running": "budget done", "stopped": "target reached", "dropped": "dropped: non-finite"}
+#: How a seed that ended before its run did ended, in train.log's ``end:`` line (a seed still
+#: training when the run ends is given the run's end: see MultiSeedTrainer._end_line).
+_STATUS_WORDS = {"stopped": "target reached", "dropped": "dropped: non-finite"}
 #: The file in a seed's directory that says how the seed ended before the run did (stopped at the
 #: target, or dropped for non-finite values), as the run's ``checkpoints/last.pt`` holds it; absent
 #: while the seed trains (see :meth:`MultiSeedTrainer.save`, :func:`read_seed_end`).
@@ -542,10 +543,7 @@ class MultiSeedTrainer:
             self._finish()
             if self._signal is not None:
                 completed_despite(self._signal, self.frames)
-            finals = ", ".join(f"seed {out.seed} ({_STATUS_WORDS.get(out.status, out.status)}) {out.last_eval.get('eval_return', float('nan')):.4g}"
-                               for out in self.outputs)
-            log.info("end: %s at %d frames, %d updates, wall %.1f s; %s by seed: %s", self._end_word(), self.frames,
-                     self.updates, time.perf_counter() - self._session, self._return_label, finals)
+            self._end_line(self._end_word())
             for k in self._running():
                 if self._halted:
                     self._log_end(k, "callback", f"stopped at frame {self.frames:,} by a callback")
@@ -561,13 +559,15 @@ class MultiSeedTrainer:
                                          f"{self.frames:,}; checkpoint written")
             raise
         except KeyboardInterrupt:
+            self._end_line("interrupted", f"interrupted at frame {self.frames:,} by a second signal; no checkpoint "
+                                          f"written since {self._good_checkpoint()}")
             self._end_all("interrupted", f"interrupted at frame {self.frames:,} by a second signal")
             raise
         except Exception as err:  # (as Trainer.fit)
             good = self.checkpoint_path if self.checkpoint_path.exists() else None
             full = no_space_error(err, self.checkpoint_path.parent.parent, good)
             reason = str(full) if full is not None else failure_line(err)
-            log.info("end: failed at %d frames (%s)", self.frames, reason)
+            self._end_line("failed", reason)
             self._end_all("error", f"failed at frame {self.frames:,}: {reason}")
             if full is not None and full is not err:
                 raise full from err
@@ -596,7 +596,8 @@ class MultiSeedTrainer:
         """Stops training for the stop signal ``signum``: the checkpoint of these frames (reused when
         written already), its ``end:`` line, then :class:`TrainingInterrupted`."""
         saved = checkpoint_at(self._saved, self.frames) or self.save()  # (its line, then the end line)
-        log.info("end: interrupted by %s at %d frames; checkpoint written", signal.Signals(signum).name, self.frames)
+        self._end_line("interrupted", f"interrupted by {signal.Signals(signum).name} at frame {self.frames:,}; "
+                                      "checkpoint written")
         raise TrainingInterrupted(signum, saved)
 
     def _off_policy_step(self, batch: TensorDictBase) -> None:
@@ -700,7 +701,7 @@ class MultiSeedTrainer:
             detail.append(f"seed {self.seeds[k]}: {what}")
         message = f"non-finite values {where}: " + "; ".join(detail)
         if not self.drop_non_finite:
-            log.info("end: non-finite at %d frames (%s)", self.frames, message)
+            self._end_line("non-finite", message)
             raise NonFiniteError(f"{message}; the last good checkpoint is {self._good_checkpoint()}")
         left = [k for k in self._running() if k not in bad]
         dropped = ", ".join(str(self.seeds[k]) for k in bad)
@@ -720,7 +721,7 @@ class MultiSeedTrainer:
     def _all_dropped(self, what: str) -> NonFiniteError:
         """The error that ends a run whose every seed was dropped (nothing is saved after it: the
         last checkpoint, written while a seed still trained, is the one to resume with a fix)."""
-        log.info("end: non-finite at %d frames (%s)", self.frames, what)
+        self._end_line("non-finite", what)
         return NonFiniteError(f"{what}; the last good checkpoint is {self._good_checkpoint()}")
 
     def _good_checkpoint(self) -> str:
@@ -772,6 +773,22 @@ class MultiSeedTrainer:
     @property
     def _return_label(self) -> str:
         return return_label(getattr(self.evaluator, "epsilon", 0.0))
+
+    def _end_line(self, word: str, detail: str = "") -> None:
+        """train.log's ``end:`` line, as an ordinary run's (:data:`~rlkit.trainers.trainer.END_WORDS`
+        ``word``, frames, updates, this segment's wall time, ``detail`` in parentheses), then each
+        seed's last greedy evaluation return with how the seed ended: a seed that ended before the run
+        by its status, one still training by the run's end (``stopped`` where the run ended on
+        another seed's non-finite values, which ``detail`` names)."""
+        running = "stopped" if word == "non-finite" else word
+
+        def how(out: SeedOutputs) -> str:
+            return _STATUS_WORDS.get(out.status, running)
+
+        finals = ", ".join(f"seed {out.seed} ({how(out)}) {out.last_eval.get('eval_return', math.nan):.4g}"
+                           for out in self.outputs)
+        log.info("end: %s at %d frames, %d updates, wall %.1f s%s; %s by seed: %s", word, self.frames, self.updates,
+                 time.perf_counter() - self._session, f" ({detail})" if detail else "", self._return_label, finals)
 
     def _end_word(self) -> str:
         """How the run ended, in the words of an ordinary run's ``end:`` line: every seed dropped

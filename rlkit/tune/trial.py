@@ -306,8 +306,35 @@ def _run_batched(reporter: Reporter, base: DictConfig, params: Mapping[str, Any]
     seed_values = {seed: seed_objective(values[seed], objective) for seed in seeds}
     value = sum(seed_values.values()) / len(seed_values)
     if not math.isfinite(value):
-        return TrialResult("failed", None, seed_values, error=f"non-finite objective {value}", num_seeds=len(seeds))
+        return TrialResult("failed", None, seed_values, error=_non_finite_objective(value, seed_values, run_root),
+                           num_seeds=len(seeds))
     return TrialResult("complete", value, seed_values, num_seeds=len(seeds))
+
+
+def _non_finite_objective(value: float, seed_values: Mapping[int, float], run_dir: Path) -> str:
+    """A batched trial's failure for a non-finite objective, naming the seeds whose objective is not
+    finite and those of them its run dropped for non-finite values (``trainer.drop_non_finite_seeds``).
+
+    Examples:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from rlkit.tune.trial import _non_finite_objective
+        >>> _non_finite_objective(float("nan"), {0: 9.5, 1: float("nan")}, Path(tempfile.mkdtemp()))
+        'non-finite objective nan (seed 1: nan)'
+    """
+    from rlkit.trainers.multiseed import read_seed_end
+
+    bad = [seed for seed, v in seed_values.items() if not math.isfinite(v)]
+
+    def dropped(seed: int) -> bool:
+        try:
+            return (read_seed_end(run_dir / f"seed_{seed}") or {}).get("status") == "dropped"
+        except ValueError:  # (a damaged file: not said)
+            return False
+
+    shown = ", ".join(f"seed {seed}: {seed_values[seed]}" + (" (dropped for non-finite values)" if dropped(seed) else "")
+                      for seed in bad)
+    return f"non-finite objective {value} ({shown})"
 
 
 def _pruned_where(slots: _Slots, slot: int, judged: int, who: str) -> str:

@@ -365,3 +365,19 @@ def test_a_dropped_seed_is_counted_as_dropped(tmp_path, capsys):
     seeds = {row["seed"]: row for row in csv.DictReader((tmp_path / "seeds.csv").open())}
     assert (seeds["0"]["complete"], seeds["0"]["dropped"]) == ("True", "False")
     assert (seeds["1"]["complete"], seeds["1"]["dropped"]) == ("False", "True")
+
+
+def test_a_dropped_seed_is_left_out_of_the_target_cell_and_keeps_the_frames_it_reached(tmp_path, capsys):
+    """The target cell said 1/2 for one seed that reached it beside one dropped, and seeds.csv gave a
+    seed dropped before its first metrics row 0 frames (its end.json says 1010)."""
+    import json
+
+    _run(tmp_path, "seed_0", lr=0.01, seed=0, returns=[5.0], evals=[50.0, 60.0], target=50.0)
+    dropped = _run(tmp_path, "seed_1", lr=0.01, seed=1, returns=[], evals=[], target=50.0, total_frames=2000)
+    (dropped / "metrics.csv").write_text("step,episode_return,episodes,eval_return,fps\n")  # (no row yet)
+    (dropped / "end.json").write_text(json.dumps({"seed": 1, "status": "dropped", "reason": "non_finite",
+                                                  "frames": 1010, "message": "non-finite loss"}))
+    assert compare.main([str(tmp_path), "--no-plot"]) == 0
+    assert "| 1/1, median 1,000 |" in capsys.readouterr().out
+    seeds = {row["seed"]: row for row in csv.DictReader((tmp_path / "seeds.csv").open())}
+    assert (seeds["0"]["frames"], seeds["1"]["frames"]) == ("2000", "1010")

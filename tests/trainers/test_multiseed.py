@@ -182,7 +182,8 @@ def _poison(trainer, k: int) -> None:
         trainer.params[0][k].fill_(float("nan"))
 
 
-def test_a_non_finite_seed_stops_the_run_naming_it(tmp_path):
+def test_a_non_finite_seed_stops_the_run_naming_it(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="rlkit")
     s = settings("dqn", 5, 2, frames=600)
     trainer = build_multiseed_trainer(s, tmp_path)
     open_multiseed_outputs(trainer, s, [{}, {}])
@@ -190,6 +191,11 @@ def test_a_non_finite_seed_stops_the_run_naming_it(tmp_path):
     with pytest.raises(NonFiniteError, match="seed 6: non-finite loss"):
         trainer.fit()
     trainer.close()
+    # train.log's end line has an ordinary run's fields (it had neither the updates nor the wall time)
+    end = [r.getMessage() for r in caplog.records if r.getMessage().startswith("end: ")]
+    assert len(end) == 1 and end[0].startswith("end: non-finite at 200 frames, 0 updates, wall "), end
+    assert "s (non-finite values at update 1 (frame 200): seed 6: non-finite loss " in end[0]
+    assert end[0].endswith("; greedy eval return by seed: seed 5 (stopped) nan, seed 6 (stopped) nan")
 
 
 def test_a_seed_whose_gradient_norm_overflows_is_named_so(tmp_path):
@@ -256,10 +262,12 @@ def _record_ends(trainer) -> dict[int, tuple[str, str]]:
     return ends
 
 
-def test_a_callback_stops_every_seed_of_a_batched_run(tmp_path):
+def test_a_callback_stops_every_seed_of_a_batched_run(tmp_path, caplog):
     """Outside the tuner: ``on_seed_evaluations`` sees each seed's metrics by seed number, and
     ``True`` ends the run at that evaluation, every seed told why, with a checkpoint there."""
     from rlkit.trainers import TrainerCallback
+
+    caplog.set_level(logging.INFO, logger="rlkit")
 
     class StopAtSecond(TrainerCallback):
         def __init__(self) -> None:
@@ -279,6 +287,10 @@ def test_a_callback_stops_every_seed_of_a_batched_run(tmp_path):
     assert hook.seen == [(400, [3, 4]), (800, [3, 4])]  # eval_interval 400; no closing evaluation asked more
     assert trainer.frames == 800 and [out.status for out in trainer.outputs] == ["running", "running"]
     assert {seed: reason for seed, (reason, _) in ends.items()} == {3: "callback", 4: "callback"}
+    # train.log's end line said each seed had its "budget done" (a pruned tuning trial's seeds, say)
+    end = [r.getMessage() for r in caplog.records if r.getMessage().startswith("end: ")]
+    assert len(end) == 1 and end[0].startswith("end: stopped by a callback at 800 frames, "), end
+    assert "seed 3 (stopped by a callback) " in end[0] and "seed 4 (stopped by a callback) " in end[0]
     assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["frames"] == 800
     for seed in (3, 4):
         assert read_metrics_csv(tmp_path / f"seed_{seed}" / "metrics.csv")[-1]["step"] == 800
@@ -402,8 +414,9 @@ def test_a_run_whose_seeds_are_all_dropped_is_a_non_finite_error(tmp_path, caplo
     assert console == ["non_finite"]  # once
     dropped = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "dropped" in r.getMessage()]
     assert len(dropped) == 1 and dropped[0].endswith("; seeds 5, 6 dropped, no seed is left"), dropped
-    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("end: ")][0].startswith(
-        "end: non-finite at ")
+    end = [r.getMessage() for r in caplog.records if r.getMessage().startswith("end: ")]
+    assert len(end) == 1 and end[0].startswith("end: non-finite at 200 frames, 0 updates, wall "), end
+    assert end[0].endswith("by seed: seed 5 (dropped: non-finite) nan, seed 6 (dropped: non-finite) nan")
 
 
 def test_a_seed_stopped_early_keeps_the_statistics_it_stopped_with(tmp_path, monkeypatch):

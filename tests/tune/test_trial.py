@@ -239,3 +239,21 @@ def test_a_storage_error_while_reporting_is_not_the_configuration_s_result(study
     base, _ = study_parts()
     with pytest.raises(sqlalchemy.exc.OperationalError):
         run_trial(LockedStorage(), base, {}, seeds=(0,), slots=3, objective="final", run_root=tmp_path / "t")
+
+
+def test_a_non_finite_batched_objective_names_its_seeds_and_the_dropped_ones(tmp_path):
+    """A trial whose run dropped two of four seeds was recorded as "non-finite objective nan" alone."""
+    import json
+    import math
+
+    from rlkit.trainers.multiseed import SEED_END_FILE
+    from rlkit.tune.trial import _non_finite_objective
+
+    for seed in (1, 2):
+        (tmp_path / f"seed_{seed}").mkdir()
+        (tmp_path / f"seed_{seed}" / SEED_END_FILE).write_text(json.dumps(
+            {"seed": seed, "status": "dropped", "reason": "non_finite", "frames": 1010, "message": "dropped"}))
+    values = {0: 9.5, 1: math.nan, 2: math.nan, 3: math.inf}
+    assert _non_finite_objective(math.nan, values, tmp_path) == (
+        "non-finite objective nan (seed 1: nan (dropped for non-finite values), seed 2: nan (dropped for non-finite "
+        "values), seed 3: inf)")
