@@ -31,6 +31,7 @@ if __name__ == "__main__":
     try:
         cli.prepare_argv(sys.argv, config_name="evaluate")
         main()
+        sys.exit(cli.sweep_exit_status())  # a sweep (-m) with a failed job ends with status 1
     except KeyboardInterrupt:  # (before the task: its own interruptions end it with their own line)
         startup.interrupted("evaluate.py")
     finally:

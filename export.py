@@ -32,6 +32,7 @@ if __name__ == "__main__":
     try:
         cli.prepare_argv(sys.argv, config_name="export")
         main()
+        sys.exit(cli.sweep_exit_status())  # a sweep (-m) with a failed job ends with status 1
     except KeyboardInterrupt:  # (before the task: its own interruptions end it with their own line)
         startup.interrupted("export.py")
     finally:

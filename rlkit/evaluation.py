@@ -49,8 +49,9 @@ def evaluate(run: str | os.PathLike[str], *, episodes: int = 10, video: bool = F
         video: record each episode (``episode-<i>.mp4``, gymnasium's ``RecordVideo``; needs
             ``moviepy``, the extra ``pip install -e ".[video]"``). The sub-envs are then stepped in
             a loop, never by a native vector env, which for CartPole seeds other episodes.
-        seed: seed of the evaluation env (sub-env ``i`` gets ``seed + i``); default the run's seed
-            + 10000, the seed of its own evaluations.
+        seed: seed of the evaluation env (sub-env ``i`` gets ``seed + i``; a native vector env,
+            such as CartPole's, seeds one generator for all its sub-envs, so that each episode depends
+            on ``episodes``); default the run's seed + 10000, the seed of its own evaluations.
         device: where the networks run.
         deterministic: a stochastic policy's (A2C's) mode action; ``False`` samples it. A greedy
             Q-value policy (DQN, C51) acts the same either way.
@@ -59,8 +60,8 @@ def evaluate(run: str | os.PathLike[str], *, episodes: int = 10, video: bool = F
             evaluations (0.05 for the Atari experiments, 0 otherwise); ``0`` for purely greedy
             episodes. Ignored with continuous actions.
         output_dir: where to write; default ``<run dir>/eval/<timestamp>/`` (a new directory). Inside
-            a run directory (this run's or another's) only its ``eval/`` folder is taken, not the
-            run's own files (its ``checkpoints/``, ``.hydra/``, config and logs).
+            this run's directory only its ``eval/`` folder is taken, not the run's own files (its
+            ``checkpoints/``, ``.hydra/``, config and logs); inside another run's directory, nowhere.
         agent: the run's agent when the caller loaded it already (:func:`rlkit.load_agent`).
         checkpoint: the checkpoint of the run directory ``run`` to evaluate, by file name
             (``step_50000.pt``); default its last.
@@ -137,6 +138,10 @@ def evaluate(run: str | os.PathLike[str], *, episodes: int = 10, video: bool = F
             returns, lengths = evaluator.episodes()
             if wrappers is not None:
                 wrappers.stop()
+        except BaseException:
+            if wrappers is not None:
+                wrappers.discard()  # (not encoded on close: removed below)
+            raise
         finally:
             evaluator.close()
     except BaseException:  # nothing half-written stays: the videos of unfinished episodes included

@@ -105,15 +105,21 @@ def test_exporting_a_snapshot_names_it_and_keeps_the_latest_export(cli_run, tmp_
     assert torch.equal(torch.jit.load(str(snapshot))(obs), rlkit.load_agent(run, checkpoint="step_200.pt").act(obs))
 
 
-def test_a_sweep_of_evaluations_leaves_no_folder_where_it_ran(cli_run, tmp_path):
+def test_a_sweep_of_evaluations_leaves_no_folder_where_it_ran_and_goes_on_past_a_failed_job(cli_run, tmp_path):
     """evaluate.py -m wrote Hydra's multirun/<date>/<time>/ (multirun.yaml, empty job folders) into
-    the working directory, although its results go into the run."""
+    the working directory, although its results go into the run. A job refused (a run that is not
+    there) ended the whole sweep there, leaving that folder too; the other jobs now go on, as
+    train.py's do, and the sweep ends with status 1 naming the failed jobs."""
     _, run = cli_run
-    done = script("evaluate.py", "-m", f"run={run}", "episodes=1,2", f"out={tmp_path / 'results'}/${{hydra:job.num}}",
-                  cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
+    done = script("evaluate.py", "-m", f"run={tmp_path / 'nope'},{run}", "episodes=1,2",
+                  f"out={tmp_path / 'results'}/${{hydra:job.num}}", cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
     assert done.stdout.count("eval: 1 episode | ") == 1 and done.stdout.count("eval: 2 episodes | ") == 1
-    assert files(tmp_path) == ["results", "results/0", "results/0/results.json", "results/1", "results/1/results.json"]
+    assert files(tmp_path) == ["results", "results/2", "results/2/results.json", "results/3", "results/3/results.json"]
+    failed = [line for line in done.stderr.splitlines() if line.startswith("rlkit: [job ")]
+    assert len(failed) == 2 and all(f"failed: no checkpoint file or run directory at '{tmp_path / 'nope'}'" in line
+                                    for line in failed), done.stderr
+    assert "rlkit: 2 job(s) of the sweep failed:\n  job 0: " in done.stderr
 
 
 @pytest.mark.skipif(HAS_MOVIEPY, reason="moviepy is installed; the video run is part of the test above")
@@ -166,15 +172,26 @@ def test_export_keeps_an_existing_file_that_is_not_an_export(cli_run, tmp_path):
     assert notes.read_text() == "my notes\n" and files(tmp_path) == ["notes.txt"] and files(run) == before
 
 
+@pytest.mark.parametrize("sent", [None, "SIGTERM"])
 @pytest.mark.parametrize("task", ["export", "evaluate"])
-def test_ctrl_c_ends_export_and_evaluate_with_one_line(task, monkeypatch, capsys, tmp_path):
-    """Ctrl-C printed a ~60-line traceback from export.py / evaluate.py (train.py prints one line)."""
+def test_ctrl_c_ends_export_and_evaluate_with_one_line(task, sent, monkeypatch, capsys, tmp_path):
+    """Ctrl-C printed a ~60-line traceback from export.py / evaluate.py (train.py prints one line). A
+    SIGTERM killed evaluate.py, leaving its half-made folder (with video=true it was not seen at all:
+    SDL had taken it); it now interrupts as Ctrl-C does, status 143."""
+    import os
+    import signal
+
     from omegaconf import OmegaConf
 
     from rlkit import cli, evaluation, exporter
 
     def interrupted(*args, **kwargs):
-        raise KeyboardInterrupt
+        if sent is None:
+            raise KeyboardInterrupt
+        os.kill(os.getpid(), getattr(signal, sent))
+        return None  # (the old code: the stand-in handler below took the signal, and the task went on)
+
+    before = signal.signal(signal.SIGTERM, lambda *args: None)  # (this test process is not killed either way)
 
     monkeypatch.setattr(exporter if task == "export" else evaluation, f"{task}_policy" if task == "export" else task,
                         interrupted)
@@ -185,11 +202,15 @@ def test_ctrl_c_ends_export_and_evaluate_with_one_line(task, monkeypatch, capsys
     defaults = OmegaConf.load(Path(cli.CONF_DIR) / f"{task}.yaml")
     values = OmegaConf.to_container(defaults, throw_on_missing=False)
     cfg = OmegaConf.create({k: v for k, v in values.items() if k not in ("defaults", "hydra")} | {"run": str(tmp_path)})
-    with pytest.raises(SystemExit) as stop:
-        getattr(cli, f"{task}_task")(cfg)
-    assert stop.value.code == 130
+    try:
+        with pytest.raises(SystemExit) as stop:
+            getattr(cli, f"{task}_task")(cfg)
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert stop.value.code == (130 if sent is None else 143)
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith(f"{task}.py interrupted; nothing was written")
+    by = "" if sent is None else f" by {sent}"
+    assert len(err) == 1 and err[0].startswith(f"{task}.py interrupted{by}; nothing was written")
 
 
 @pytest.mark.skipif(not HAS_MOVIEPY, reason="video needs moviepy (the [video] extra)")

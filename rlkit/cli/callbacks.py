@@ -2,7 +2,8 @@
 configs). :class:`ConfigCheck` refuses a bad start before its run directory exists (every job of a grid
 sweep before the first one trains; for ``hydra/launcher=ray``, it gives ``ray.init`` the sweep's swept
 keys) and notes the sweep it starts, whose failed jobs :func:`sweep_exit_status` reports at its end;
-:class:`NoSweepDir` removes the sweep directory of ``evaluate.py -m`` and ``export.py -m``."""
+:class:`NoSweepDir` removes the sweep directory of ``evaluate.py -m`` and ``export.py -m`` (having read
+their failed jobs' notes). :func:`note_failed_job` lets a sweep's other jobs go on past a failed one."""
 from __future__ import annotations
 
 import os
@@ -13,13 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from hydra import compose
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from rlkit.builders import validate_config
 from rlkit.cli.base import describe, refuse
-from rlkit.cli.naming import SWEPT_KEYS_ENV, swept_keys
+from rlkit.cli.naming import SWEPT_KEYS_ENV, job_label, swept_keys, swept_overrides
 from rlkit.cli.preflight import check
 from rlkit.errors import RlkitError, RunDirBusyError, RunDirError
 from rlkit.rundir import check_fresh_run_dir, check_outside_run_files, lock_holder
@@ -47,11 +50,21 @@ class NoSweepDir(Callback):
         []
     """
 
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        global _SWEEP_DIR, _SWEEP_FAILED
+        sweep_dir = OmegaConf.select(config, "hydra.sweep.dir")
+        if sweep_dir:
+            _SWEEP_DIR, _SWEEP_FAILED = Path(str(sweep_dir)).absolute(), None
+            shutil.rmtree(_SWEEP_DIR / FAILED_JOBS_DIR, ignore_errors=True)
+
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        global _SWEEP_FAILED
         sweep_dir = OmegaConf.select(config, "hydra.sweep.dir")
         if not sweep_dir:
             return
         sweep = Path(str(sweep_dir)).absolute()
+        _SWEEP_FAILED = _failed_job_notes(sweep)  # (read for sweep_exit_status, then removed with the folder)
+        shutil.rmtree(sweep / FAILED_JOBS_DIR, ignore_errors=True)
         (sweep / "multirun.yaml").unlink(missing_ok=True)
         if sweep.is_dir():
             for job in sweep.iterdir():
@@ -68,6 +81,16 @@ class NoSweepDir(Callback):
 #: directory: the jobs may run in other processes (parallel launchers).
 FAILED_JOBS_DIR = ".rlkit_failed_jobs"
 _SWEEP_DIR: Path | None = None  # this process's sweep (set when it starts one)
+#: The failed jobs' notes of a sweep whose directory :class:`NoSweepDir` removed (read before).
+_SWEEP_FAILED: list[tuple[str, str]] | None = None
+
+
+def _failed_job_notes(sweep: Path) -> list[tuple[str, str]]:
+    """(job number, note) of every job of the sweep in ``sweep`` that failed, in job order."""
+    failed = sweep / FAILED_JOBS_DIR
+    notes = sorted((p for p in failed.iterdir() if p.name.isdigit()), key=lambda p: int(p.name)) \
+        if failed.is_dir() else []
+    return [(note.name, note.read_text().strip()) for note in notes]
 
 
 class ConfigCheck(Callback):
@@ -107,8 +130,8 @@ class ConfigCheck(Callback):
         if config.get("resume"):
             refuse(f"resume={config.resume} continues one run; it cannot be swept (-m): resume each run on "
                    "its own")
-        global _SWEEP_DIR
-        _SWEEP_DIR = Path(str(OmegaConf.select(config, "hydra.sweep.dir"))).absolute()
+        global _SWEEP_DIR, _SWEEP_FAILED
+        _SWEEP_DIR, _SWEEP_FAILED = Path(str(OmegaConf.select(config, "hydra.sweep.dir"))).absolute(), None
         shutil.rmtree(_SWEEP_DIR / FAILED_JOBS_DIR, ignore_errors=True)  # (an earlier sweep's, into the same dir)
         overrides = OmegaConf.select(config, "hydra.overrides.task", default=[]) or []
         _check_sweep_jobs(config, [str(o) for o in overrides])
@@ -213,14 +236,34 @@ def in_sweep() -> bool:
 
 
 def sweep_exit_status() -> int:
-    """After ``train.py -m``: 1 (with a line per failed job on stderr) when a job of the sweep this
-    process ran failed, else 0; 0 outside a sweep."""
-    failed = _SWEEP_DIR / FAILED_JOBS_DIR if _SWEEP_DIR is not None else None
-    notes = sorted((p for p in failed.iterdir() if p.name.isdigit()), key=lambda p: int(p.name)) \
-        if failed is not None and failed.is_dir() else []
+    """After a sweep (``train.py -m``, ``evaluate.py -m``, ``export.py -m``): 1 (with a line per failed
+    job on stderr) when a job of the sweep this process ran failed, else 0; 0 outside a sweep."""
+    if _SWEEP_FAILED is not None:
+        notes = _SWEEP_FAILED
+    else:
+        notes = _failed_job_notes(_SWEEP_DIR) if _SWEEP_DIR is not None else []
     if not notes:
         return 0
     print(f"rlkit: {len(notes)} job(s) of the sweep failed:", file=sys.stderr)
-    for note in notes:
-        print(f"  job {note.name}: {note.read_text().strip()}", file=sys.stderr)
+    for job, note in notes:
+        print(f"  job {job}: {note}", file=sys.stderr)
     return 1
+
+
+def note_failed_job(err: BaseException | str, where: str) -> bool:
+    """In a sweep job (``-m``): says on stderr that the job failed with ``err`` (one ``rlkit:`` line
+    naming the job and ``where``: its run directory, its run) and leaves a note for
+    :func:`sweep_exit_status`, so that the sweep's other jobs go on; True. Outside a sweep, False
+    (the caller refuses as a single command does)."""
+    try:
+        hc = HydraConfig.get()
+    except ValueError:  # (not under Hydra: a library call)
+        return False
+    if hc.mode != RunMode.MULTIRUN:
+        return False
+    label = job_label(int(hc.job.num), swept_overrides(list(hc.overrides.task)))
+    print(f"rlkit: {label} ({where}) failed: {describe(err)}", file=sys.stderr)
+    failed = Path(str(hc.runtime.cwd)) / str(hc.sweep.dir) / FAILED_JOBS_DIR  # (a job may run elsewhere)
+    failed.mkdir(parents=True, exist_ok=True)
+    (failed / f"{int(hc.job.num)}").write_text(f"{where}: {describe(err)}\n")
+    return True

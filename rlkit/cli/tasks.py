@@ -8,6 +8,7 @@ import difflib
 import signal
 import sys
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any, NoReturn
 
 from hydra.core.hydra_config import HydraConfig
@@ -16,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from rlkit import startup
 from rlkit.cli.base import CONF_DIR, describe, refuse
-from rlkit.cli.callbacks import FAILED_JOBS_DIR
+from rlkit.cli.callbacks import note_failed_job
 from rlkit.cli.naming import job_label, swept_overrides
 from rlkit.cli.preflight import checked_settings
 from rlkit.cli.resume import run_group_choices
@@ -70,11 +71,7 @@ def train_task(cfg: DictConfig) -> float | None:
         result = run(cfg, run_dir, overrides=_own_overrides(cfg, hc), provenance=provenance, validated=settings,
                      label=label, plain_progress=True if parallel else None)
     except RlkitError as err:
-        if multirun:  # the other jobs of the sweep go on; the sweep's exit status says one failed
-            print(f"rlkit: {prefix}({run_dir}) failed: {describe(err)}", file=sys.stderr)
-            failed = Path(str(hc.runtime.cwd)) / str(hc.sweep.dir) / FAILED_JOBS_DIR  # (a job may run elsewhere)
-            failed.mkdir(parents=True, exist_ok=True)
-            (failed / f"{int(hc.job.num)}").write_text(f"{run_dir}: {describe(err)}\n")
+        if note_failed_job(err, str(run_dir)):  # a sweep: its other jobs go on; its exit status says one failed
             return None
         if isinstance(err, NoSpaceError):
             refuse(_no_space_advice(err, Path(run_dir)))
@@ -147,7 +144,12 @@ def _shown(value: Any) -> str:
 
 # -- evaluate.py and export.py ----------------------------------------------------------------------
 def _task_args(cfg: DictConfig, script: str) -> dict[str, Any]:
-    """The arguments of an ``evaluate.py`` / ``export.py`` config as a plain dict (``run`` required)."""
+    """The arguments of an ``evaluate.py`` / ``export.py`` config as a plain dict (``run`` required).
+
+    Raises:
+        ConfigError: an unknown key (the closest known one suggested).
+        RlkitError: no ``run=``.
+    """
     args = {str(k): OmegaConf.select(cfg, str(k), throw_on_missing=False) for k in cfg.keys() if k != "hydra"}
     known = sorted(str(k) for k in OmegaConf.load(CONF_DIR / f"{Path(script).stem}.yaml").keys()
                    if k not in ("defaults", "hydra"))
@@ -155,9 +157,10 @@ def _task_args(cfg: DictConfig, script: str) -> dict[str, Any]:
         if key not in known:
             close = difflib.get_close_matches(key, known, n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
-            refuse(ConfigError(f"unknown key {key}{hint}; valid keys of {script}: {known}"))
+            raise ConfigError(f"unknown key {key}{hint}; valid keys of {script}: {known}")
     if not args.get("run"):
-        refuse(f"run= is missing: give a run directory or a checkpoint file (python {script} run=outputs/<date>/<run>)")
+        raise RlkitError(f"run= is missing: give a run directory or a checkpoint file (python {script} "
+                         "run=outputs/<date>/<run>)")
     return args
 
 
@@ -170,48 +173,83 @@ def _checkpoint_name(args: dict[str, Any]) -> str | None:
 
 def evaluate_task(cfg: DictConfig) -> dict[str, Any]:
     """The body of ``evaluate.py``: :func:`rlkit.evaluation.evaluate` with the command line's
-    arguments, its results as one line on stdout, refusals as one line on stderr (status 2)."""
+    arguments, its results as one line on stdout, refusals as one line on stderr (status 2). In a
+    sweep (``-m``), a job that fails says so in one line and returns ``{}``; the others go on."""
     from rlkit.evaluation import evaluate, format_results
 
-    args = _task_args(cfg, "evaluate.py")
     startup.mark("running")
-    try:
-        results = evaluate(str(args["run"]), episodes=args["episodes"], video=args["video"], seed=args["seed"],
-                           device=str(args["device"]), deterministic=args["deterministic"], epsilon=args["epsilon"],
-                           output_dir=args["out"], checkpoint=_checkpoint_name(args))
-    except RlkitError as err:
-        refuse(err)
-    except KeyboardInterrupt:
-        _interrupted("evaluate.py", "nothing was written: the results are written at the end")
+    with _stops_interrupt() as received:
+        try:
+            args = _task_args(cfg, "evaluate.py")
+            results = evaluate(str(args["run"]), episodes=args["episodes"], video=args["video"], seed=args["seed"],
+                               device=str(args["device"]), deterministic=args["deterministic"], epsilon=args["epsilon"],
+                               output_dir=args["out"], checkpoint=_checkpoint_name(args))
+        except RlkitError as err:
+            if note_failed_job(err, f"run={cfg.get('run')}"):  # a sweep: its other jobs go on
+                return {}
+            refuse(err)
+        except KeyboardInterrupt:
+            _interrupted("evaluate.py", "nothing was written: the results are written at the end", received)
     startup.mark("done")
     print(format_results(results))
     return results
 
 
-def _interrupted(script: str, what: str) -> NoReturn:
-    """Ends a script interrupted by Ctrl-C with one line (status 130) instead of a traceback."""
-    print(f"\n{script} interrupted; {what}", file=sys.stderr)
-    raise SystemExit(130) from None
+def _interrupted(script: str, what: str, received: list[int] | None = None) -> NoReturn:
+    """Ends a script interrupted by Ctrl-C (or by the stop signal ``received`` holds: see
+    :func:`_stops_interrupt`) with one line instead of a traceback, exit status 128 + the signal's
+    number (130 for Ctrl-C)."""
+    signum = received[0] if received else signal.SIGINT
+    by = "" if signum == signal.SIGINT else f" by {signal.Signals(signum).name}"
+    print(f"\n{script} interrupted{by}; {what}", file=sys.stderr)
+    raise SystemExit(128 + signum) from None
 
 
-def export_task(cfg: DictConfig) -> Path:
+@contextlib.contextmanager
+def _stops_interrupt() -> Iterator[list[int]]:
+    """Within it, a stop signal other than Ctrl-C (SIGTERM, SIGHUP where not ignored: see
+    :func:`~rlkit.trainers.trainer.stop_signals`) interrupts as Ctrl-C does, so that the task undoes
+    what it had begun (an evaluation's folder, its unfinished videos) and ends in one line; yields the
+    list the signal is recorded in. (By default SIGTERM killed ``evaluate.py`` leaving its folder; with
+    ``video=true`` it was not even seen: pygame, which renders the frames, has SDL take a signal
+    whose handler is the default one.)"""
+    received: list[int] = []
+
+    def interrupt(signum: int, frame: object) -> None:  # noqa: ARG001 (signal API)
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    previous = {s: signal.signal(s, interrupt) for s in stop_signals() if s != signal.SIGINT}
+    try:
+        yield received
+    finally:
+        for stop_signal, handler in previous.items():
+            signal.signal(stop_signal, handler)
+
+
+def export_task(cfg: DictConfig) -> Path | None:
     """The body of ``export.py``: :func:`rlkit.exporter.export_policy` with the command line's
-    arguments; prints the file written, refusals as one line on stderr (status 2)."""
+    arguments; prints the file written, refusals as one line on stderr (status 2). In a sweep
+    (``-m``), a job that fails says so in one line and returns None; the others go on."""
     from rlkit.agent import load_agent
     from rlkit.exporter import check_export_request, checkpoint_label, export_policy
 
-    args = _task_args(cfg, "export.py")
-    run, fmt = str(args["run"]), str(args["format"])
     startup.mark("running")
-    try:
-        check_export_request(fmt, args["out"])  # (refused before the run is read)
-        agent = load_agent(run, device=str(args["device"]), checkpoint=_checkpoint_name(args))
-        label, latest = checkpoint_label(agent.checkpoint, agent.run_dir)
-        path = export_policy(run, fmt, args["out"], agent=agent)
-    except RlkitError as err:
-        refuse(err)
-    except KeyboardInterrupt:
-        _interrupted("export.py", "nothing was written (the file is written to a temporary name and renamed)")
+    with _stops_interrupt() as received:
+        try:
+            args = _task_args(cfg, "export.py")
+            run, fmt = str(args["run"]), str(args["format"])
+            check_export_request(fmt, args["out"])  # (refused before the run is read)
+            agent = load_agent(run, device=str(args["device"]), checkpoint=_checkpoint_name(args))
+            label, latest = checkpoint_label(agent.checkpoint, agent.run_dir)
+            path = export_policy(run, fmt, args["out"], agent=agent)
+        except RlkitError as err:
+            if note_failed_job(err, f"run={cfg.get('run')}"):  # a sweep: its other jobs go on
+                return None
+            refuse(err)
+        except KeyboardInterrupt:
+            _interrupted("export.py", "nothing was written (the file is written to a temporary name and renamed)",
+                         received)
     startup.mark("done")
     print(f"exported: {path} ({fmt}; checkpoint {label}{', the latest' if latest else ''}, {agent.frames:,} frames)")
     return path

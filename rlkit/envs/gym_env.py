@@ -70,7 +70,8 @@ class GymEnv:
     Args:
         env_id: a registered gymnasium id (``"module:Id-v0"`` imports ``module`` first).
         num_envs: number of sub-environments.
-        seed: seeds the sub-envs (``seed + i`` for sub-env ``i`` when synchronous) and the action
+        seed: seeds the sub-envs (``seed + i`` for sub-env ``i`` when synchronous; a native vector
+            env seeds its one generator with it, so a sub-env's episodes depend on ``num_envs``) and the action
             space; the same seed gives the same trajectories.
         vectorization: ``"native"`` (gymnasium's batched implementation, e.g. CartPole),
             ``"sync"`` (a loop over copies) or ``"auto"`` (native where one exists).

@@ -104,6 +104,13 @@ class VideoWrappers:
             if recorder.recording:
                 recorder.stop_recording()
 
+    def discard(self) -> None:
+        """Drops the videos still being recorded without writing them (an interrupted evaluation,
+        whose unfinished videos would be removed anyway: encoding them took seconds on the way out)."""
+        for recorder in self.recorders:
+            recorder.recorded_frames = []
+            recorder.recording = False
+
 
 def video_wrappers(folder: str | os.PathLike[str], prefix: Callable[[int], str]) -> VideoWrappers:
     """A wrapper for every sub-env of an env (pass it in ``make_env(..., extra_wrappers=[...])``):

@@ -51,3 +51,26 @@ def test_the_interval_is_checked_and_optional_in_saved_configs():
     saved = OmegaConf.to_container(cfg, resolve=True)
     del saved["trainer"]["video_interval"]  # a run saved before the key existed
     assert validate_config(OmegaConf.create(saved)).root.trainer.video_interval is None
+
+
+@pytest.mark.skipif(not HAS_MOVIEPY, reason='moviepy is not installed (pip install -e ".[video]")')
+def test_an_interrupted_recording_is_dropped_without_encoding(tmp_path, monkeypatch):
+    """Ctrl-C during evaluate.py video=true took 5-6 s to exit: every sub-env's unfinished video was
+    encoded on close, then removed."""
+    from rlkit.trainers.video import NamedRecordVideo
+
+    result = rlkit.train(TINY, output_dir=tmp_path / "run")
+    encoded, steps = [], []
+    monkeypatch.setattr(NamedRecordVideo, "stop_recording", lambda self: encoded.append(self.name_prefix))
+    step = NamedRecordVideo.step
+
+    def interrupted_at_the_fifth_step(self, action):
+        steps.append(None)
+        if len(steps) == 5:
+            raise KeyboardInterrupt
+        return step(self, action)
+
+    monkeypatch.setattr(NamedRecordVideo, "step", interrupted_at_the_fifth_step)
+    with pytest.raises(KeyboardInterrupt):
+        rlkit.evaluate(result.run_dir, episodes=2, video=True, output_dir=tmp_path / "eval")
+    assert encoded == [] and not (tmp_path / "eval").exists()
