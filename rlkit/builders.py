@@ -194,8 +194,9 @@ def _is_list_of_mappings(kind: Any) -> bool:
 
 
 def _check_bools(section: Any, schema: type, prefix: str) -> None:
-    """Refuses a number given for a bool field, in nested sections too: OmegaConf reads any int as a
-    bool (``algo.double_dqn=2`` trained as true and was saved as 2)."""
+    """Refuses a number or a string given for a bool field, in nested sections too: OmegaConf reads
+    any int as a bool (``algo.double_dqn=2`` trained as true and was saved as 2) and ``yes`` / ``on``
+    / ``off`` as bools (``algo.ortho_init=off`` trained as false and was saved as the string)."""
     try:
         hints = typing.get_type_hints(schema)
     except Exception:  # noqa: BLE001 (a schema of a user's whose annotations do not resolve: OmegaConf judges)
@@ -204,7 +205,7 @@ def _check_bools(section: Any, schema: type, prefix: str) -> None:
         if f.name not in section:
             continue
         value, kind = section.get(f.name), hints.get(f.name)
-        if kind is bool and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if kind is bool and isinstance(value, (int, float, str)) and not isinstance(value, bool):
             raise ConfigError(f"{prefix}{f.name}={value!r} is invalid: expected true or false")
         if dataclasses.is_dataclass(kind) and isinstance(value, DictConfig):
             _check_bools(value, cast(type, kind), f"{prefix}{f.name}.")

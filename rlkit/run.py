@@ -629,8 +629,8 @@ RESTORED_ON_RESUME = ("seed", "value_estimator.gamma", "value_estimator.lmbda")
 
 #: Config keys that shape what a checkpoint holds (its env's state, its networks, its replay): a
 #: resume cannot change them, and naming the key says more than the checkpoint's shape mismatch.
-SHAPED_BY_CHECKPOINT = ("env.suite", "env.id", "env.game", "env.options", "env.make_kwargs", "algo.num_envs",
-                        "algo.network", "algo.hidden_sizes", "algo.activation", "algo.buffer_size",
+SHAPED_BY_CHECKPOINT = ("env.suite", "env.id", "env.game", "env.options", "env.make_kwargs", "env.vectorization",
+                        "algo.num_envs", "algo.network", "algo.hidden_sizes", "algo.activation", "algo.buffer_size",
                         "algo.prioritized", "algo.n_atoms", "algo.shared_trunk", "algo.distribution")
 
 

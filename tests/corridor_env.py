@@ -57,6 +57,19 @@ class MaskedCorridor(Corridor):
         return super().step(action)
 
 
+class DeadEndCorridor(MaskedCorridor):
+    """The masked corridor whose mask allows no action at position 3 (the episode goes on there)."""
+
+    def _obs(self) -> dict:  # type: ignore[override]
+        obs = super()._obs()
+        if self.position == 3:
+            obs["action_mask"] = np.zeros(2, np.int8)
+        return obs
+
+    def step(self, action):
+        return Corridor.step(self, action)
+
+
 class FreeCorridor(Corridor):
     """The corridor with an unbounded 1-D Box action: a positive action steps right."""
 
@@ -74,6 +87,14 @@ class ArrayRewardCorridor(Corridor):
     def step(self, action):
         obs, reward, terminated, truncated, info = super().step(action)
         return obs, np.array([reward], np.float32), terminated, truncated, info
+
+
+class StrRewardCorridor(Corridor):
+    """The corridor returning its reward as a string ("-0.01"), which numpy would cast."""
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = super().step(action)
+        return obs, str(reward), terminated, truncated, info
 
 
 class PairCorridor(Corridor):
@@ -118,8 +139,10 @@ class BrokenStepCorridor(Corridor):
 gym.register("Shifty-v0", entry_point=Shifty, max_episode_steps=30)
 gym.register("MaskedCorridor-v0", entry_point=MaskedCorridor, max_episode_steps=30)
 gym.register("ByteCorridor-v0", entry_point=ByteCorridor, max_episode_steps=30)
+gym.register("DeadEndCorridor-v0", entry_point=DeadEndCorridor, max_episode_steps=30)
 gym.register("FreeCorridor-v0", entry_point=FreeCorridor, max_episode_steps=30)
 gym.register("ArrayRewardCorridor-v0", entry_point=ArrayRewardCorridor, max_episode_steps=30)
+gym.register("StrRewardCorridor-v0", entry_point=StrRewardCorridor, max_episode_steps=30)
 gym.register("PairCorridor-v0", entry_point=PairCorridor, max_episode_steps=30)
 gym.register("BlankCorridor-v0", entry_point=BlankCorridor, max_episode_steps=30)
 gym.register("BrokenStepCorridor-v0", entry_point=BrokenStepCorridor, max_episode_steps=30)

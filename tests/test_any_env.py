@@ -258,6 +258,27 @@ def test_a_reward_that_is_not_one_number_names_the_env_step_and_sub_env(tmp_path
                                               "total_frames=400", f"algo.num_envs={num_envs}"])
 
 
+@pytest.mark.parametrize("num_envs", [1, 3])
+def test_a_mask_that_allows_no_action_while_the_episode_goes_on_names_the_env_step_and_sub_env(tmp_path, num_envs):
+    """It failed inside the policy with a traceback ("the action mask forbids every action in at least
+    one row") and left the run directory; a terminated step's observation may still allow none."""
+    with pytest.raises(EnvError, match=r"^env 'corridor_env:DeadEndCorridor-v0' allows no action at step \d+, "
+                                       r"sub-env \d, whose episode goes on \(its action mask \[False, False\]"):
+        train(tmp_path / "run", DQN + TINY + ["env=gym", "env.id=corridor_env:DeadEndCorridor-v0", "total_frames=400",
+                                              f"algo.num_envs={num_envs}"])
+
+
+@pytest.mark.parametrize("num_envs", [1, 3])
+def test_a_string_reward_is_refused_at_its_first_step(tmp_path, num_envs):
+    """With one env a reward "-0.01" was cast by numpy and trained on, until the closing evaluation failed."""
+    with pytest.raises(EnvError, match=r"env 'corridor_env:StrRewardCorridor-v0' returned the reward '-0.01' \(str\) "
+                                       r"at step 1, sub-env 0: a reward is one real number"):
+        train(tmp_path / "run", A2C + TINY + ["env=gym", "env.id=corridor_env:StrRewardCorridor-v0",
+                                              "total_frames=400", f"algo.num_envs={num_envs}"])
+    episodes = tmp_path / "run" / "episodes.csv"
+    assert not episodes.exists() or len(episodes.read_text().splitlines()) <= 1  # (nothing trained on it)
+
+
 def test_single_vectorization_trains_and_evaluates_with_several_evaluation_episodes(tmp_path):
     """env.vectorization=single drives the one training env; the evaluation env (one sub-env per
     episode) was built 'single' too and refused: the option only worked with trainer.eval_episodes=1."""

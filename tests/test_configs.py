@@ -63,10 +63,22 @@ def test_overriding_the_id_never_keeps_another_envs_threshold():
     # OmegaConf reads any number as a bool: double_dqn=2 trained as true and was saved as 2.
     ("algo.double_dqn=2", r"^algo\.double_dqn=2 is invalid: expected true or false$"),
     ("trainer.early_stop=0", r"^trainer\.early_stop=0 is invalid: expected true or false$"),
+    # ... and yes / on / off as bools, saving the string in config.yaml
+    ("algo.double_dqn=off", r"^algo\.double_dqn='off' is invalid: expected true or false$"),
+    ("trainer.early_stop=yes", r"^trainer\.early_stop='yes' is invalid: expected true or false$"),
 ])
 def test_bad_values_in_nested_and_root_sections_are_one_line_naming_the_key(override, message):
     with pytest.raises(ConfigError, match=message):
         validate_config(_compose(override))
+
+
+@pytest.mark.parametrize("value", [100, -50])
+def test_an_initial_log_std_whose_variance_is_no_float32_is_refused(value):
+    """log_std_init=100 passed, then the run stopped with a non-finite loss at its first update."""
+    with pytest.raises(ConfigError, match=rf"^algo\.log_std_init={float(value)} is invalid: expected a number in "
+                                          r"\[-40, 40\] \(the log of the initial standard deviation"):
+        validate_config(_compose("algo=a2c", f"algo.log_std_init={value}"))
+    validate_config(_compose("algo=a2c", "algo.log_std_init=-2"))
 
 
 @pytest.mark.parametrize(("overrides", "message"), [
@@ -95,9 +107,9 @@ def test_bad_values_in_nested_and_root_sections_are_one_line_naming_the_key(over
     # Knob values out of range (each once silently broke training: every observation at the bound,
     # every reward 0, a stack of 2.7 frames truncated to 2).
     (["+env.transforms=[{name: normalize, clip_observation: -10.0}]"],
-     r"env\.transforms\[0\]\.clip_observation=-10\.0 is invalid \(normalize\): expected a number > 0"),
+     r"env\.transforms\[0\]\.clip_observation=-10\.0 is invalid \(normalize\): expected a finite number > 0"),
     (["+env.transforms=[{name: normalize, clip_reward: 0.0}]"],
-     r"env\.transforms\[0\]\.clip_reward=0\.0 is invalid \(normalize\): expected a number > 0"),
+     r"env\.transforms\[0\]\.clip_reward=0\.0 is invalid \(normalize\): expected a finite number > 0"),
     (["+env.transforms=[{name: normalize, observation: 'no'}]"],
      r"env\.transforms\[0\]\.observation='no' is invalid \(normalize\): expected true or false"),
     (["+env.transforms=[{name: frame_stack, stack_size: 2.7}]"],
@@ -107,7 +119,7 @@ def test_bad_values_in_nested_and_root_sections_are_one_line_naming_the_key(over
     (["+env.transforms=[{name: clip_reward, low: 1.0, high: -1.0}]"],
      r"env\.transforms\[0\] \(clip_reward\) has low=1\.0 >= high=-1\.0: expected low < high"),
     (["+env.transforms=[{name: normalize, clip_observation: inf}]"],
-     r"env\.transforms\[0\]\.clip_observation=inf is invalid \(normalize\): expected a number > 0"),
+     r"env\.transforms\[0\]\.clip_observation=inf is invalid \(normalize\): expected a finite number > 0"),
     (["+env.transforms=[{name: clip_reward, low: nan}]"],
      r"env\.transforms\[0\]\.low=nan is invalid \(clip_reward\): expected a number \(-inf: no lower bound\)"),
 ])

@@ -362,6 +362,8 @@ def test_a_checkpoint_of_other_network_shapes_is_refused_before_anything_changes
     ("algo.buffer_size=5000", r"algo\.buffer_size=5000 cannot change when resuming \(the run has \d+\)"),
     ("algo.num_envs=2", r"algo\.num_envs=2 cannot change when resuming \(the run has 1\)"),
     ("env.id=Acrobot-v1", r"env\.id='Acrobot-v1' cannot change when resuming \(the run has 'CartPole-v1'\)"),
+    # (the checkpoint's env state "does not match a SyncVectorEnv of 8 copies", said as a foreign checkpoint)
+    ("env.vectorization=sync", r"env\.vectorization='sync' cannot change when resuming \(the run has 'auto'\)"),
     # a section's key, not the two whole sections (Atari's env.options has ten keys)
     ("+env.make_kwargs.sutton_barto_reward=true",
      r"env\.make_kwargs\.sutton_barto_reward=True cannot change when resuming \(the run has None\)"),

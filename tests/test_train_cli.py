@@ -494,6 +494,19 @@ def test_resume_refuses_another_output_dir(cli, tmp_path):
      "rlkit: env 'FrozenLake-v1' could not be built with env.make_kwargs={'map_name': '9x9'}: KeyError: '9x9'"),
     (["algo.buffer_size=1000000000000"], "rlkit: algo.buffer_size=1000000000000: the replay buffer needs 41.8 TiB "
                                          "of cpu memory; this machine has "),
+    # (it failed on gae's lmbda, which the renamed section kept; value_estimator.name=td1 ran as td1 unseen)
+    (["algo=a2c", "value_estimator.name=td0"], "rlkit: invalid config: value_estimator.name=td0 renames the "
+                                               "value_estimator section without choosing its file, whose keys it "
+                                               "keeps; choose it with value_estimator=td0"),
+    # a batch past the budget trained 80x the frames asked for; a huge rollout was killed for memory
+    (["algo=a2c", "algo.n_steps=20000", "total_frames=2000"],
+     "rlkit: invalid config: algo.n_steps=20000 x algo.num_envs=8 = 160,000 frames per batch is more than "
+     "total_frames=2000: the collector takes whole batches; lower algo.n_steps or raise total_frames"),
+    (["algo=dqn", "algo.train_frequency=300", "algo.num_envs=2", "total_frames=500"],
+     "rlkit: invalid config: algo.train_frequency=300 x algo.num_envs=2 = 600 frames per batch is more than "),
+    (["algo=a2c", "algo.n_steps=100000000", "total_frames=800000000"],
+     "rlkit: algo.n_steps=100000000 x algo.num_envs=8: the rollout batch needs about 3.0 TiB of cpu memory; this "
+     "machine has "),
     (["env=MountainCar", "env.id=Pendulum-v1"], "rlkit: env 'Pendulum-v1' has action space Box(-2.0, 2.0, (1,), "
                                                 "float32); algo=dqn supports discrete action spaces; algorithms for box actions: ['a2c']"),
 ])

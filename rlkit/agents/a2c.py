@@ -40,6 +40,10 @@ from rlkit.objectives import A2CLoss
 from rlkit.registry import Algorithm, register_algorithm
 from rlkit.trainers.trainer import LR_SCHEDULES
 
+#: The largest ``|algo.log_std_init|``: the initial variance ``exp(2 log_std_init)`` stays a finite,
+#: nonzero float32 (it overflows past 44 and is subnormal below -43).
+LOG_STD_INIT_BOUND = 40
+
 __all__ = ["A2C", "A2CConfig", "DISTRIBUTIONS", "build_a2c"]
 
 #: ``algo.distribution`` choices: the action kind each one is for (``auto``: categorical for
@@ -80,6 +84,11 @@ class A2CConfig:
         choice("algo.lr_schedule", self.lr_schedule, LR_SCHEDULES)
         check(self.entropy_coeff >= 0, "algo.entropy_coeff", self.entropy_coeff, "a number >= 0")
         check(self.critic_coeff >= 0, "algo.critic_coeff", self.critic_coeff, "a number >= 0")
+        # (its variance exp(2 log_std) must be a finite, nonzero float32: log_std_init=100 stopped the
+        # run with a non-finite loss at its first update)
+        check(-LOG_STD_INIT_BOUND <= self.log_std_init <= LOG_STD_INIT_BOUND, "algo.log_std_init", self.log_std_init,
+              f"a number in [-{LOG_STD_INIT_BOUND}, {LOG_STD_INIT_BOUND}] (the log of the initial standard "
+              "deviation, whose square must be a finite, nonzero float32)")
         check(self.sde_sample_freq == -1 or self.sde_sample_freq > 0, "algo.sde_sample_freq", self.sde_sample_freq,
               "-1 (new exploration weights once per rollout) or a positive number of steps")
         if self.max_grad_norm is not None:

@@ -89,6 +89,9 @@ def _is_path(text: str) -> bool:
 CHOSEN_GROUPS = (*GROUP_KEYS, "experiment")
 #: The configs that compose the training config and its groups (evaluate.py's and export.py's have none).
 GROUPED_CONFIGS = ("config", "tune")
+#: The groups whose files name themselves (``name:``, read by the registries): a ``<group>.name=``
+#: override would rename the section, not choose another file.
+NAMED_GROUPS = ("algo", "value_estimator", "logger")
 
 
 def _group_choices(conf_dirs: Sequence[Path], group: str) -> list[str]:
@@ -150,7 +153,8 @@ def command_line_problem(args: Sequence[str], conf_dir: Path, config_name: str =
       ``experiment``) that is not a file of ``conf/<group>/``, each value of a sweep included
       (Hydra prints a screen of search paths; when ``experiment`` was an optional group, it
       trained the defaults);
-    - an override of a key the composed config does not have (Hydra's "not in struct" text).
+    - an override of a key the composed config does not have (Hydra's "not in struct" text);
+    - a ``<group>.name=`` override of a group whose files name themselves (:data:`NAMED_GROUPS`).
 
     What this cannot judge (glob sweeps, keys under a group that a sweep varies, configs from
     another directory: ``--config-dir``, ``hydra.searchpath``) is left to Hydra and to
@@ -162,6 +166,8 @@ def command_line_problem(args: Sequence[str], conf_dir: Path, config_name: str =
         True
         >>> command_line_problem(["algo=dqm"], CONF_DIR)
         "algo='dqm' is not a choice; valid choices: ['a2c', 'c51', 'dqn']"
+        >>> command_line_problem(["algo=a2c", "value_estimator.name=td0"], CONF_DIR)
+        'value_estimator.name=td0 renames the value_estimator section without choosing its file, whose keys it keeps; choose it with value_estimator=td0'
     """
     from hydra.core.override_parser.types import Glob
 
@@ -184,6 +190,14 @@ def command_line_problem(args: Sequence[str], conf_dir: Path, config_name: str =
             given = override.input_line or f"+{override.key_or_group}={override.get_value_string()}"
             return (f"{given} adds a second {override.key_or_group}, which the config already "
                     f"chooses; choose it without +: {given.lstrip('+')}")
+    for override in parsed:
+        group, _, leaf = override.key_or_group.partition(".")
+        if leaf == "name" and group in groups and group in NAMED_GROUPS and not override.is_delete():
+            # (it renamed the section and kept the chosen file's other keys: value_estimator.name=td0
+            # under algo=a2c failed on gae's lmbda, value_estimator.name=td1 ran as td1 unseen)
+            value = override.get_value_string()
+            return (f"{override.input_line or override.key_or_group} renames the {group} section without choosing its "
+                    f"file, whose keys it keeps; choose it with {group}={value}")
     chosen: list[str] = []
     merged: list[Any] = []
     swept_group = False

@@ -50,6 +50,29 @@ def check_finite(env_id: str, step: int, what: str, values: np.ndarray) -> None:
     )
 
 
+def check_some_action_allowed(env_id: str, step: int, mask: np.ndarray, what: str = "step") -> None:
+    """Raises when a sub-env's action mask (``mask``: one row per sub-env, a bool per action, or per
+    action of each group) allows no action for the action the policy takes next: its episode goes on
+    (a terminated step's final observation may allow none), but no action may be taken.
+
+    Examples:
+        >>> import numpy as np
+        >>> from rlkit.envs.checks import check_some_action_allowed
+        >>> check_some_action_allowed("demo", 3, np.array([[True, False], [False, True]]))
+        >>> check_some_action_allowed("demo", 3, np.array([[True, False], [False, False]]))
+        Traceback (most recent call last):
+        ...
+        rlkit.errors.EnvError: env 'demo' allows no action at step 3, sub-env 1, whose episode goes on (its action mask [False, False] forbids every action; only a terminated step's observation may)
+    """
+    allowed = mask.reshape(mask.shape[0], -1, mask.shape[-1]).any(-1).all(-1)
+    if allowed.all():
+        return
+    i = int(np.flatnonzero(~allowed)[0])
+    when = f"at step {step}" if what == "step" else f"on {what}"
+    raise EnvError(f"env {env_id!r} allows no action {when}, sub-env {i}, whose episode goes on (its action mask "
+                   f"{mask[i].tolist()} forbids every action; only a terminated step's observation may)")
+
+
 def check_action(codec: SpaceCodec, action: Any, mask: torch.Tensor | None, num_envs: int, env_id: str,
                  step: int) -> np.ndarray | list[int]:
     """Validates ``action`` (``[num_envs, *action_shape]``, allowed by ``mask``) for step ``step`` of

@@ -14,7 +14,7 @@ from tensordict import TensorDict
 from rlkit import keys
 from rlkit.data import Categorical, Composite, OneHot, TensorSpec, Unbounded
 from rlkit.envs.backends import final_row, make_backend, make_rng, rng_state
-from rlkit.envs.checks import all_finite, check_action, check_finite
+from rlkit.envs.checks import all_finite, check_action, check_finite, check_some_action_allowed
 from rlkit.envs.make import Vectorization, make_vector_env
 from rlkit.envs.single import GAME_OVER, SingleBackend, SingleEnv
 from rlkit.envs.spaces import ActionEncoding, SpaceCodec, describe_spec
@@ -277,6 +277,8 @@ class GymEnv:
         for transform in self._transforms:
             obs_np = transform.reset(obs_np)
         self._obs = self._tensor(obs_np)
+        if mask_np is not None:
+            check_some_action_allowed(self._env_id, self._step_count, mask_np, "reset")
         self._mask = None if mask_np is None else self._tensor(mask_np)
         self._fresh = False
         return self._current()
@@ -338,6 +340,8 @@ class GymEnv:
             next_np, now_np, reward = step.next_observation, step.observation, step.reward
         obs_tensor = torch.from_numpy(now_np)
         self._obs = obs_tensor if self._transfer is None else obs_tensor.to(self._transfer)
+        if now_mask is not None:  # (the mask of the next action: a finished episode's is its reset's)
+            check_some_action_allowed(self._env_id, self._step_count, now_mask)
         self._mask = None if now_mask is None else self._tensor(now_mask)
         return StepResult(next_np, reward, terminated, truncated, done, next_mask, self._obs, self._mask, raw_reward,
                           episode_end)

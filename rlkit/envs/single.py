@@ -123,9 +123,9 @@ class SingleBackend(VectorBackend):
         self.steps += 1
         if type(obs) is not np.ndarray or obs.shape != self.obs_shape or obs.dtype != self.obs_dtype:
             check_observation(obs, self.env.observation_space, self.env_name, self.steps, 0, "step")
-        rewards = np.array([reward], dtype=np.float32)
-        if rewards.shape != (1,):
+        if type(reward) is not float:  # (the common case checked first: numpy would cast a str or a 1-array)
             check_reward(reward, self.env_name, self.steps, 0)
+        rewards = np.array([reward], dtype=np.float32)
         terminated, truncated = bool(terminated), bool(truncated)
         done = terminated or truncated
         return (batch_one(obs), rewards, _FLAG[terminated], _FLAG[truncated], _FLAG[done],

@@ -444,8 +444,8 @@ TRANSFORMS: dict[str, TransformKind] = {
                                  {"stack_size": (_positive_int, "an integer >= 1")}),
     "normalize": TransformKind(_normalize, False, "stable-baselines3 VecNormalize semantics", {
         "observation": (_flag, "true or false"), "reward": (_flag, "true or false"),
-        "clip_observation": (_positive, "a number > 0"), "clip_reward": (_positive, "a number > 0"),
-        "epsilon": (_positive, "a number > 0")}),
+        "clip_observation": (_positive, "a finite number > 0"), "clip_reward": (_positive, "a finite number > 0"),
+        "epsilon": (_positive, "a finite number > 0")}),
     "clip_reward": TransformKind(_clip_reward, False, "rewards clipped to [low, high] for learning",
                                  {"low": (_bound, "a number (-inf: no lower bound)"),
                                   "high": (_bound, "a number (inf: no upper bound)")}, _ordered_bounds),
