@@ -14,7 +14,9 @@ Examples:
 """
 from __future__ import annotations
 
+import contextlib
 import gc
+import signal
 import sys
 from typing import Literal
 
@@ -55,12 +57,24 @@ def before_exit() -> None:
     longer runs is a ``__del__`` of an object caught in a reference cycle at exit, which Python does
     not promise to run at exit anyway.
 
+    The stop signals (Ctrl-C, SIGTERM, SIGHUP) are then ignored: the task has nothing left to stop,
+    and the interpreter's shutdown puts Python's handlers back to the default action, so a signal in
+    the last tenth of a second killed a completed run with status 130 or 143 and no word.
+
     Examples:
-        >>> import gc
+        >>> import gc, signal
         >>> from rlkit import startup
+        >>> handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
         >>> startup.before_exit()
-        >>> gc.get_freeze_count() > 0
-        True
-        >>> gc.unfreeze()  # (a process that goes on: its objects back under the collector)
+        >>> gc.get_freeze_count() > 0, signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+        (True, True)
+        >>> gc.unfreeze()  # (a process that goes on: its objects back under the collector, its handlers back)
+        >>> for s, handler in handlers.items():
+        ...     _ = signal.signal(s, handler)
     """
     gc.freeze()
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        stop = getattr(signal, name, None)
+        if stop is not None:
+            with contextlib.suppress(ValueError, OSError):  # (not the main thread: nothing to change)
+                signal.signal(stop, signal.SIG_IGN)

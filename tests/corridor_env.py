@@ -123,14 +123,17 @@ class BlankCorridor(Corridor):
 
 class BrokenStepCorridor(Corridor):
     """The corridor whose step breaks the gymnasium API (``mode="four_tuple"``: the old gym's
-    4 values) or raises (``mode="raises"``)."""
+    4 values) or raises (``mode="raises"``), from its first step or once ``after`` steps are done."""
 
-    def __init__(self, mode: str = "raises") -> None:
+    def __init__(self, mode: str = "raises", after: int = 0) -> None:
         super().__init__()
-        self.mode = mode
+        self.mode, self.after, self.steps = mode, after, 0
 
     def step(self, action):
         obs, reward, terminated, truncated, info = super().step(action)
+        self.steps += 1
+        if self.steps <= self.after:  # (after=N: the first N steps are the corridor's own)
+            return obs, reward, terminated, truncated, info
         if self.mode == "four_tuple":
             return obs, reward, terminated or truncated, info
         raise RuntimeError("physics exploded")

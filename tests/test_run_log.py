@@ -121,7 +121,7 @@ def test_an_interrupt_is_announced_and_logged(tmp_path, monkeypatch, capsys, see
     assert lines[-1].startswith("end: interrupted at 240 frames, 5 updates, wall ")  # (a multi-seed run's too)
     assert "s (interrupted by SIGTERM at frame 240; checkpoint written); " in lines[-1]
     if seeds:
-        assert lines[-1].endswith("by seed: seed 0 (interrupted) nan, seed 1 (interrupted) nan"), lines[-1]
+        assert lines[-1].endswith("by seed: seed 0 (interrupted) no evaluation, seed 1 (interrupted) no evaluation"), lines[-1]
 
 
 @pytest.mark.parametrize("seeds", [[], ["num_seeds=2"]])

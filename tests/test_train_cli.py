@@ -371,6 +371,22 @@ def test_a_sweep_with_a_failed_job_ends_with_status_1(tmp_path):
     assert load_checkpoint(sweep / "1_seed=1" / "checkpoints" / "last.pt")["frames"] == 400
 
 
+def test_a_sweep_job_that_fails_with_a_bug_of_its_env_is_listed_too(tmp_path):
+    """A job's error that is not rlkit's (the env raised while training) ended the sweep with Hydra's
+    traceback, without the list of failed jobs the README promises."""
+    sweep = tmp_path / "sweep"
+    tests = str(Path(__file__).resolve().parent)  # (corridor_env.py, importable by the jobs)
+    done = subprocess.run([sys.executable, TRAIN, "-m", "env=gym", "env.id=corridor_env:BrokenStepCorridor-v0",
+                           "+env.make_kwargs.after=200,100000", *TINY, f"hydra.sweep.dir={sweep}"], cwd=tmp_path,
+                          env={**ENV, "PYTHONPATH": os.pathsep.join([tests, ENV.get("PYTHONPATH", "")])}, text=True,
+                          capture_output=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert "RuntimeError: physics exploded" in done.stderr  # (the traceback, for the bug's owner)
+    assert "rlkit: 1 job(s) of the sweep failed:\n  job 0: " in done.stderr
+    assert done.stderr.rstrip().endswith(": RuntimeError: physics exploded"), done.stderr[-500:]
+    assert load_checkpoint(sweep / "1_after=100000" / "checkpoints" / "last.pt")["frames"] == 400
+
+
 def test_joblib_launcher_runs_c51_jobs_in_parallel(tmp_path):
     sweep = tmp_path / "sweep"
     done = train(["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "algo=c51", "seed=0,1",

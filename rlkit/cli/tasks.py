@@ -7,6 +7,7 @@ import contextlib
 import difflib
 import signal
 import sys
+import traceback
 from pathlib import Path
 from collections.abc import Iterator
 from typing import Any, NoReturn
@@ -21,7 +22,7 @@ from rlkit.cli.callbacks import note_failed_job
 from rlkit.cli.naming import job_label, swept_overrides
 from rlkit.cli.preflight import checked_settings
 from rlkit.cli.resume import run_group_choices
-from rlkit.errors import ConfigError, RlkitError
+from rlkit.errors import ConfigError, RlkitError, failure_line
 from rlkit.rundir import resume_hint
 from rlkit.run import CONFIG_FILE, run
 from rlkit.trainers.checkpoint import NoSpaceError
@@ -66,26 +67,35 @@ def train_task(cfg: DictConfig) -> float | None:
         "overrides.yaml": OmegaConf.to_yaml(OmegaConf.create(list(hc.overrides.task))),
     }
     startup.mark("running")
-    try:
-        settings = None if cfg.get("resume") else checked_settings(cfg)
-        result = run(cfg, run_dir, overrides=_own_overrides(cfg, hc), provenance=provenance, validated=settings,
-                     label=label, plain_progress=True if parallel else None)
-    except RlkitError as err:
-        if note_failed_job(err, str(run_dir)):  # a sweep: its other jobs go on; its exit status says one failed
+    # (a SIGTERM or SIGHUP while the run is built or checked ends it as a Ctrl-C does, its start
+    # undone; the trainer's own handlers take over while it trains)
+    with _stops_interrupt() as received:
+        try:
+            settings = None if cfg.get("resume") else checked_settings(cfg)
+            result = run(cfg, run_dir, overrides=_own_overrides(cfg, hc), provenance=provenance, validated=settings,
+                         label=label, plain_progress=True if parallel else None)
+        except RlkitError as err:
+            if note_failed_job(err, str(run_dir)):  # a sweep: its other jobs go on; its exit status says one failed
+                return None
+            if isinstance(err, NoSpaceError):
+                refuse(_no_space_advice(err, Path(run_dir)))
+            refuse(err)
+        except TrainingInterrupted as stop:
+            with contextlib.suppress(OSError):  # (SIGHUP: the terminal may be gone; the status still tells)
+                print(f"{prefix}{stop}\nresume with: python train.py {resume_hint(run_dir)}", file=sys.stderr)
+            raise SystemExit(128 + stop.signum) from None
+        except KeyboardInterrupt:  # not a checkpointed stop: while the run is built or checked, or a second Ctrl-C
+            if cfg.get("resume") or (Path(run_dir) / CONFIG_FILE).is_file():  # (a started run can be resumed)
+                _interrupted("train.py", f"resume with: python train.py {resume_hint(run_dir)}", received)
+            with contextlib.suppress(OSError):  # the folder Hydra made for the run (a failed start removes its own)
+                Path(run_dir).rmdir()
+            _interrupted("train.py", "the run had not started; nothing was kept", received)
+        except Exception as err:  # a bug's error (the env's, rlkit's): a sweep's other jobs still go on
+            if not multirun:
+                raise
+            traceback.print_exc()
+            note_failed_job(failure_line(err), str(run_dir))
             return None
-        if isinstance(err, NoSpaceError):
-            refuse(_no_space_advice(err, Path(run_dir)))
-        refuse(err)
-    except TrainingInterrupted as stop:
-        with contextlib.suppress(OSError):  # (SIGHUP: the terminal may be gone; the status still tells)
-            print(f"{prefix}{stop}\nresume with: python train.py {resume_hint(run_dir)}", file=sys.stderr)
-        raise SystemExit(128 + stop.signum) from None
-    except KeyboardInterrupt:  # not a checkpointed stop: while the run is built or checked, or a second Ctrl-C
-        if cfg.get("resume") or (Path(run_dir) / CONFIG_FILE).is_file():  # (a started run can be resumed)
-            _interrupted("train.py", f"resume with: python train.py {resume_hint(run_dir)}")
-        with contextlib.suppress(OSError):  # the folder Hydra made for the run (a failed start removes its own)
-            Path(run_dir).rmdir()
-        _interrupted("train.py", "the run had not started; nothing was kept")
     startup.mark("done")
     if not multirun:  # a stop signal from here to the exit has nothing to stop: the run is complete
         for stop_signal in stop_signals():

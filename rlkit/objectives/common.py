@@ -30,6 +30,7 @@ from rlkit.objectives._functional import (
     target_copy,
 )
 from rlkit.objectives.utils import REDUCTIONS, Reduction
+from rlkit.utils.tensordicts import call_with_params
 from rlkit.objectives.value import ValueEstimatorBase, ValueEstimators
 from rlkit.utils.state import first_mismatch
 
@@ -338,8 +339,7 @@ class LossModule(nn.Module):
         params = getattr(self, f"{network_name}_params") if params is None else params
 
         def run(p: TensorDictBase, td: TensorDictBase) -> TensorDictBase:
-            with p.to_module(module):
-                return module(td)
+            return call_with_params(p, module, lambda: module(td))
 
         return torch.vmap(run, (0, None), randomness=self.vmap_randomness)(params, tensordict)
 

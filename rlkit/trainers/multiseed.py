@@ -785,8 +785,11 @@ class MultiSeedTrainer:
         def how(out: SeedOutputs) -> str:
             return _STATUS_WORDS.get(out.status, running)
 
-        finals = ", ".join(f"seed {out.seed} ({how(out)}) {out.last_eval.get('eval_return', math.nan):.4g}"
-                           for out in self.outputs)
+        def last(out: SeedOutputs) -> str:
+            value = out.last_eval.get("eval_return")
+            return "no evaluation" if value is None else f"{value:.4g}"
+
+        finals = ", ".join(f"seed {out.seed} ({how(out)}) {last(out)}" for out in self.outputs)
         log.info("end: %s at %d frames, %d updates, wall %.1f s%s; %s by seed: %s", word, self.frames, self.updates,
                  time.perf_counter() - self._session, f" ({detail})" if detail else "", self._return_label, finals)
 

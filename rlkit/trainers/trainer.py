@@ -77,12 +77,12 @@ STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(getattr(signal, name) for name 
 
 def stop_signals() -> tuple[signal.Signals, ...]:
     """The :data:`STOP_SIGNALS` a trainer handles now: all of them in the main thread (Python lets no
-    other thread install handlers), less SIGHUP where it is ignored: a run started with ``nohup`` goes
-    on when its terminal closes."""
+    other thread install handlers), less those the process ignores: a run started with ``nohup`` goes
+    on when its terminal closes, and one a shell started in the background (``cmd &``, where Ctrl-C
+    is ignored for it, as Python itself then leaves it) goes on past a Ctrl-C at the terminal."""
     if threading.current_thread() is not threading.main_thread():
         return ()
-    hangup = getattr(signal, "SIGHUP", None)
-    return tuple(s for s in STOP_SIGNALS if not (s == hangup and signal.getsignal(s) is signal.SIG_IGN))
+    return tuple(s for s in STOP_SIGNALS if signal.getsignal(s) is not signal.SIG_IGN)
 
 
 def nothing_to_stop(signum: int, frame: object) -> None:  # noqa: ARG001 (signal API)

@@ -195,7 +195,7 @@ def test_a_non_finite_seed_stops_the_run_naming_it(tmp_path, caplog):
     end = [r.getMessage() for r in caplog.records if r.getMessage().startswith("end: ")]
     assert len(end) == 1 and end[0].startswith("end: non-finite at 200 frames, 0 updates, wall "), end
     assert "s (non-finite values at update 1 (frame 200): seed 6: non-finite loss " in end[0]
-    assert end[0].endswith("; greedy eval return by seed: seed 5 (stopped) nan, seed 6 (stopped) nan")
+    assert end[0].endswith("; greedy eval return by seed: seed 5 (stopped) no evaluation, seed 6 (stopped) no evaluation")
 
 
 def test_a_seed_whose_gradient_norm_overflows_is_named_so(tmp_path):
@@ -416,7 +416,7 @@ def test_a_run_whose_seeds_are_all_dropped_is_a_non_finite_error(tmp_path, caplo
     assert len(dropped) == 1 and dropped[0].endswith("; seeds 5, 6 dropped, no seed is left"), dropped
     end = [r.getMessage() for r in caplog.records if r.getMessage().startswith("end: ")]
     assert len(end) == 1 and end[0].startswith("end: non-finite at 200 frames, 0 updates, wall "), end
-    assert end[0].endswith("by seed: seed 5 (dropped: non-finite) nan, seed 6 (dropped: non-finite) nan")
+    assert end[0].endswith("by seed: seed 5 (dropped: non-finite) no evaluation, seed 6 (dropped: non-finite) no evaluation")
 
 
 def test_a_seed_stopped_early_keeps_the_statistics_it_stopped_with(tmp_path, monkeypatch):

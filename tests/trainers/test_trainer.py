@@ -456,16 +456,19 @@ def test_sighup_stops_with_a_checkpoint_like_sigterm(tmp_path):
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGHUP on this platform")
-def test_a_run_started_with_nohup_goes_on_when_its_terminal_closes(tmp_path):
-    """nohup ignores SIGHUP; the trainer's handler replaced that, and the run stopped with status 129."""
+@pytest.mark.parametrize("name", ["SIGHUP", "SIGINT"])
+def test_a_run_started_with_nohup_goes_on_when_its_terminal_closes(tmp_path, name):
+    """nohup ignores SIGHUP; the trainer's handler replaced that, and the run stopped with status 129.
+    A shell's background job (``cmd &``) ignores SIGINT: the run stopped on a Ctrl-C at the terminal."""
+    sig = getattr(signal, name)
     trainer = make_trainer(tmp_path)
-    signal_at(trainer, signal.SIGHUP)
-    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)  # (as nohup starts it)
+    signal_at(trainer, sig)
+    previous = signal.signal(sig, signal.SIG_IGN)  # (as nohup / a shell's background job starts it)
     try:
         trainer.fit()
-        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+        assert signal.getsignal(sig) is signal.SIG_IGN
     finally:
-        signal.signal(signal.SIGHUP, previous)
+        signal.signal(sig, previous)
     trainer.close()
     assert trainer.frames == trainer.settings.total_frames
 

@@ -15,6 +15,7 @@ from tensordict.utils import NestedKey, unravel_key
 from torch import nn
 
 from rlkit import keys
+from rlkit.utils.tensordicts import call_with_params
 
 
 class ValueEstimators(str, Enum):
@@ -235,8 +236,8 @@ class ValueEstimatorBase(TensorDictModuleBase, abc.ABC):
             if params is None:
                 self.value_network(td)
             else:
-                with params.to_module(self.value_network):
-                    self.value_network(td)
+                network = self.value_network
+                call_with_params(params, network, lambda: network(td))
         value = td.get(key, None)
         if value is None:
             raise ValueError(
