@@ -198,23 +198,6 @@ def _positive(text: str) -> int:
     return value
 
 
-def seed_groups(n: int, parts: int) -> list[tuple[int, int]]:
-    """Seeds ``0 .. n-1`` as at most ``parts`` runs of consecutive seeds, sizes as even as possible,
-    (first seed, count) each: what ``scripts/reproduce.py seeds=<n> jobs=<parts>`` trains per process.
-
-    >>> seed_groups(10, 2), seed_groups(5, 2), seed_groups(1, 2)
-    ([(0, 5), (5, 5)], [(0, 3), (3, 2)], [(0, 1)])
-    """
-    parts = max(1, min(parts, n))
-    size, larger = divmod(n, parts)
-    groups, first = [], 0
-    for part in range(parts):
-        count = size + (part < larger)
-        groups.append((first, count))
-        first += count
-    return groups
-
-
 def print_processes(args: argparse.Namespace, out: Path) -> None:
     """The table of N seeds in one process against one run, against N runs as ``--jobs``
     processes, and of the N seeds split over ``--jobs`` multi-seed processes (``reproduce.py
@@ -237,7 +220,9 @@ def print_processes(args: argparse.Namespace, out: Path) -> None:
             else:
                 apart = timed([command(experiment, args.frames, s, 1, run_dir(f"p{s}")) for s in range(n)], jobs)
                 row += f" {apart:.1f} | {apart / single:.2f} |"
-                groups = seed_groups(n, jobs)
+                from reproduce import batch_groups  # (this script's folder: reproduce.py's own split)
+
+                groups = batch_groups(list(range(n)), jobs)
                 if len(groups) > 1:  # (one group is the one-process column)
                     split = timed([command(experiment, args.frames, first, count, run_dir(f"g{first}"))
                                    for first, count in groups], jobs)

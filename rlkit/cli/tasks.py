@@ -130,15 +130,11 @@ def _return_label(run_dir: Path, cfg: DictConfig) -> str:
 def _seed_shown(run_dir: Path, seed: int, metrics: dict) -> str:
     """A multi-seed run's seed on the ``done:`` line: its last greedy evaluation return (``no
     evaluation`` where it has none), marked where the seed was dropped for non-finite values."""
-    from rlkit.trainers.multiseed import read_seed_end
+    from rlkit.trainers.multiseed import seed_dropped
 
     value = metrics.get("eval_return")
     shown = "no evaluation" if value is None else _shown(value)
-    try:
-        end = read_seed_end(run_dir / f"seed_{seed}") or {}
-    except ValueError:  # (a damaged file: the run itself has ended well; its reports name the file)
-        end = {}
-    return f"{shown} (dropped: non-finite)" if end.get("status") == "dropped" else shown
+    return f"{shown} (dropped: non-finite)" if seed_dropped(run_dir / f"seed_{seed}") else shown
 
 
 def _shown(value: Any) -> str:

@@ -126,6 +126,22 @@ def read_seed_end(seed_dir: str | Path) -> dict[str, Any] | None:
     return cast(dict, record)
 
 
+def seed_dropped(seed_dir: str | Path) -> bool:
+    """Whether the seed whose directory is ``seed_dir`` was dropped for non-finite values (its
+    :func:`read_seed_end` record); False for a damaged record, which the reports name instead.
+
+    Examples:
+        >>> import tempfile
+        >>> from rlkit.trainers.multiseed import seed_dropped
+        >>> seed_dropped(tempfile.mkdtemp())
+        False
+    """
+    try:
+        return (read_seed_end(seed_dir) or {}).get("status") == "dropped"
+    except ValueError:
+        return False
+
+
 def seed_views(params: Sequence[torch.Tensor], n: int) -> list[list[torch.Tensor]]:
     """Per seed, a leaf view of its slice of every stacked parameter (what the optimiser updates:
     in place, so the stacked parameters follow). The trainer sets their gradients from the stacked

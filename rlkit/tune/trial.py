@@ -322,17 +322,11 @@ def _non_finite_objective(value: float, seed_values: Mapping[int, float], run_di
         >>> _non_finite_objective(float("nan"), {0: 9.5, 1: float("nan")}, Path(tempfile.mkdtemp()))
         'non-finite objective nan (seed 1: nan)'
     """
-    from rlkit.trainers.multiseed import read_seed_end
+    from rlkit.trainers.multiseed import seed_dropped
 
     bad = [seed for seed, v in seed_values.items() if not math.isfinite(v)]
-
-    def dropped(seed: int) -> bool:
-        try:
-            return (read_seed_end(run_dir / f"seed_{seed}") or {}).get("status") == "dropped"
-        except ValueError:  # (a damaged file: not said)
-            return False
-
-    shown = ", ".join(f"seed {seed}: {seed_values[seed]}" + (" (dropped for non-finite values)" if dropped(seed) else "")
+    shown = ", ".join(f"seed {seed}: {seed_values[seed]}"
+                      + (" (dropped for non-finite values)" if seed_dropped(run_dir / f"seed_{seed}") else "")
                       for seed in bad)
     return f"non-finite objective {value} ({shown})"
 

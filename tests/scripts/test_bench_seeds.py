@@ -46,8 +46,6 @@ def test_loop_runs_leave_no_folder_behind(monkeypatch, tmp_path):
 def test_the_process_table_splits_the_seeds_as_reproduce_does(monkeypatch, capsys, tmp_path):
     import argparse
 
-    import reproduce
-
     calls = []
 
     def fake_timed(commands, jobs):
@@ -68,8 +66,6 @@ def test_the_process_table_splits_the_seeds_as_reproduce_does(monkeypatch, capsy
         [("seed=0", "num_seeds=3"), ("seed=3", "num_seeds=2")],  # as 2 multi-seed processes
     ]
     assert [jobs for _, jobs in calls] == [1, 1, 2, 1, 2, 2]
-    for n in (1, 2, 5, 10, 20):
-        assert bench_seeds.seed_groups(n, 2) == reproduce.batch_groups(list(range(n)), 2)
     rows = capsys.readouterr().out.splitlines()
     assert rows[-1] == "| dqn_cartpole | 5 | 8.0 | 4.00 | 10.0 | 5.00 | 12.0 | 6.00 | 1.20 |"
     assert rows[-2].endswith("| 6.0 | 3.00 | | | |")  # one seed: nothing to split
