@@ -66,6 +66,8 @@ def open_run(run: str | os.PathLike[str], *, device: str = "cpu", checkpoint: st
             ``checkpoint`` name beside a ``run`` that is a file already.
         ConfigError: the saved config does not validate (``device`` not available here, ...).
     """
+    if not isinstance(run, (str, os.PathLike)):
+        raise RunDirError(f"run={run!r}: give the path (a str or pathlib.Path) of a run directory or a checkpoint file")
     if not str(run).strip():
         raise RunDirError("run= is empty: give a run directory or a checkpoint file")
     # Resolved: a seed_<k> directory given as "." or "../seed_1" is recognised by its parent and name.

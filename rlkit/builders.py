@@ -24,7 +24,6 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 import rlkit.agents  # noqa: F401  (registers the built-in algorithms)
-from rlkit.agents.common import OffPolicyConfig
 from rlkit.config_schema import (
     ESTIMATOR_SCHEMAS,
     LOGGER_SCHEMAS,
@@ -32,6 +31,7 @@ from rlkit.config_schema import (
     EnvConfig,
     RootConfig,
 )
+from rlkit.errors import NotStackableError
 from rlkit.objectives.value import get_estimator_class
 from rlkit.registry import ALGORITHMS
 from rlkit.utils.devices import device_problem
@@ -294,13 +294,12 @@ def validate_config(cfg: DictConfig, *, saved: bool = False) -> Settings:
     logger = _named(cfg.logger, named["logger"], "logger", strict)
     env = _typed(cfg.env, EnvConfig, "env", strict)
 
-    entry = ALGORITHMS[algo.name]
-    if entry.off_policy and not isinstance(algo, OffPolicyConfig):
-        # A registration defect, not a config one: the replay, exploration and target-update builders
-        # read OffPolicyConfig's fields from every off-policy algorithm's section.
-        raise TypeError(f"algo={algo.name!r} is registered off-policy (it declares replay_keys), but its schema "
-                        f"{type(algo).__name__} does not derive from rlkit.agents.common.OffPolicyConfig, whose "
-                        "fields the replay, exploration and target-update builders read")
+    entry = ALGORITHMS[algo.name]  # (its schema has the fields the builders read: checked at registration)
+    if root.num_seeds > 1 and not entry.stacked_seeds:
+        raise NotStackableError(f"num_seeds={root.num_seeds}: algo={algo.name!r} does not declare that it trains several "
+                                "seeds in one process (its registry entry's stacked_seeds: a loss that keeps the "
+                                "seed dim, LossModule.stacked_dims); use num_seeds=1 (one process per seed, e.g. a "
+                                "sweep seed=0,1,2)")
     supported = entry.supported_value_estimators
     if estimator.name not in supported:
         raise ConfigError(
@@ -311,7 +310,7 @@ def validate_config(cfg: DictConfig, *, saved: bool = False) -> Settings:
     if slices and entry.slice_len is None:
         raise ConfigError(f"value_estimator={estimator.name!r} trains on [B, T] slices, but algo={algo.name!r} "
                           "declares no slice length")
-    if slices and algo.prioritized:  # (an off-policy section is an OffPolicyConfig, checked above)
+    if slices and algo.prioritized:  # (an off-policy section is an OffPolicyConfig, checked at registration)
         raise ConfigError(f"algo.prioritized=true with value_estimator={estimator.name!r}: its [B, T] slices are "
                           "sampled uniformly (no prioritised slices); use value_estimator=td0 for prioritised "
                           "replay, or algo.prioritized=false")

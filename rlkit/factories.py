@@ -439,9 +439,11 @@ def _video_evaluator(settings: Any, env: GymEnv, agent: Agent, folder: Path) -> 
     return Evaluator(video_env, agent.greedy_policy, seed=seed, epsilon=settings.root.trainer.eval_epsilon), wrappers
 
 
-def _frame_storage(settings: Any, env: GymEnv, replay: list) -> FrameStorage | None:
+def _frame_storage(settings: Any, env: GymEnv, replay: list, per_batch: int) -> FrameStorage | None:
     """A :class:`~rlkit.data.frames.FrameStorage` when the env suite stacks frames (Atari) and the
-    replay keeps observations: each frame stored once, stacks rebuilt at sampling."""
+    replay keeps observations: each frame stored once, stacks rebuilt at sampling. Its slack is sized
+    for the run's batches of ``per_batch`` transitions, so that a resume whose batches outgrow the
+    saved ring is refused as it loads the checkpoint (not at its first batch)."""
     resolved = get_suite(settings.env.suite).resolve(settings.env.id, settings.env.game, settings.env.options)
     obs_keys = (keys.OBSERVATION, keys.next_(keys.OBSERVATION))
     if resolved.frame_stack <= 1 or not all(k in replay for k in obs_keys):
@@ -455,8 +457,8 @@ def _frame_storage(settings: Any, env: GymEnv, replay: list) -> FrameStorage | N
     others = [k for k in replay if k not in obs_keys]
     others += [k for k in (keys.TRAJ_ID, keys.next_(keys.DONE)) if k not in others]  # the episode links
     return FrameStorage(settings.algo.buffer_size, stack=resolved.frame_stack, frame_shape=tuple(spec.shape[1:]),
-                        frame_dtype=spec.dtype, device=torch.device(settings.root.device), keys=others,
-                        layout=replay_layout(env, others))
+                        frame_dtype=spec.dtype, slack=resolved.frame_stack * per_batch,
+                        device=torch.device(settings.root.device), keys=others, layout=replay_layout(env, others))
 
 
 def _replay_buffer(settings: Any, entry: Any, agent: Agent, env: GymEnv, per_env: int,
@@ -468,7 +470,7 @@ def _replay_buffer(settings: Any, entry: Any, agent: Agent, env: GymEnv, per_env
     generator = torch.Generator(device=device).manual_seed(root.seed)
     slices = get_estimator_class(settings.value_estimator.name).needs_time_dim
     replay = list(entry.replay_keys(agent)) + ([keys.TRAJ_ID, keys.STEP_COUNT] if slices else [])
-    storage = _frame_storage(settings, env, replay)
+    storage = _frame_storage(settings, env, replay, per_env * algo.num_envs)
     layout = None if storage is not None else replay_layout(env, replay)
     if algo.prioritized:
         # beta reaches 1 with the run's last batch: the trainer samples after each batch whose frames

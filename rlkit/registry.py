@@ -51,6 +51,12 @@ class Algorithm:
         restored_on_resume: keys of its ``algo`` section whose values a checkpoint restores (the
             optimiser's arguments, exploration bounds, replay settings, the support): a resume
             refuses to change them (the new value would be recorded and never used).
+        stacked_seeds: whether it trains several seeds in one process (``num_seeds > 1``,
+            :mod:`rlkit.trainers.multiseed`): its loss honours
+            :attr:`~rlkit.objectives.LossModule.stacked_dims` (each ``loss_*`` entry keeps the
+            leading seed dim, and no seed's loss reads another's samples) and its agent is built of
+            rlkit's stackable networks. Without it, ``num_seeds > 1`` is refused before the run
+            starts.
     """
 
     name: str
@@ -62,6 +68,7 @@ class Algorithm:
     action_spaces: tuple[str, ...] = ("discrete",)
     action_masks: bool = True
     restored_on_resume: tuple[str, ...] = ("optim",)
+    stacked_seeds: bool = False
 
     @property
     def off_policy(self) -> bool:
@@ -77,17 +84,64 @@ class Algorithm:
 #: Name -> entry of every registered algorithm.
 ALGORITHMS: dict[str, Algorithm] = {}
 
+#: The ``algo`` fields the generic builders and the trainer read from every algorithm's section
+#: (the collection's size, the optimiser and its schedule, the gradient clipping), and those an
+#: on-policy one adds (the rollout length); an off-policy schema derives from
+#: :class:`rlkit.agents.common.OffPolicyConfig`, which holds the replay, exploration and
+#: target-update fields.
+COMMON_FIELDS: tuple[str, ...] = ("name", "num_envs", "optim", "lr_schedule", "max_grad_norm")
+ON_POLICY_FIELDS: tuple[str, ...] = ("n_steps",)
+
+
+def missing_fields(algorithm: Algorithm) -> list[str]:
+    """The fields the builders read that ``algorithm``'s schema lacks (empty: none).
+
+    Examples:
+        >>> import rlkit.agents  # registers the built-in algorithms
+        >>> from rlkit.registry import ALGORITHMS, missing_fields
+        >>> [missing_fields(entry) for _, entry in sorted(ALGORITHMS.items())]
+        [[], [], []]
+    """
+    import dataclasses
+
+    from rlkit.agents.common import OffPolicyConfig
+
+    schema = algorithm.schema
+    fields = {f.name for f in dataclasses.fields(schema)} if dataclasses.is_dataclass(schema) else set()
+    needed = list(COMMON_FIELDS)
+    if algorithm.off_policy:
+        needed += [f.name for f in dataclasses.fields(OffPolicyConfig)]
+    else:
+        needed += list(ON_POLICY_FIELDS)
+    return [name for name in dict.fromkeys(needed) if name not in fields]
+
 
 def register_algorithm(algorithm: Algorithm, *, replace: bool = False) -> Algorithm:
     """Adds ``algorithm`` to :data:`ALGORITHMS` (returned, so a module can keep it).
 
     Raises:
-        ValueError: the name is taken (unless ``replace``), or the loss declares no value estimator.
+        ValueError: the name is taken (unless ``replace``), the loss declares no value estimator, or
+            the schema is not a dataclass or lacks fields the builders read (:func:`missing_fields`:
+            :data:`COMMON_FIELDS`, and for an on-policy algorithm :data:`ON_POLICY_FIELDS`; an
+            off-policy one derives from :class:`rlkit.agents.common.OffPolicyConfig`).
     """
+    import dataclasses
+
     if algorithm.name in ALGORITHMS and not replace:
         raise ValueError(f"an algorithm named {algorithm.name!r} is registered already; pass replace=True")
     if not getattr(algorithm.loss, "supported_value_estimators", None):
         raise ValueError(f"{algorithm.loss.__name__} declares no supported_value_estimators")
+    if not dataclasses.is_dataclass(algorithm.schema):
+        raise ValueError(f"algorithm {algorithm.name!r}: its schema {algorithm.schema!r} is not a dataclass (the "
+                         "fields of its algo section)")
+    missing = missing_fields(algorithm)
+    if missing:
+        shown = missing if len(missing) <= 6 else [*missing[:6], f"... {len(missing) - 6} more"]
+        kind = ("an off-policy one (it declares replay_keys): derive the schema from "
+                "rlkit.agents.common.OffPolicyConfig, which has them" if algorithm.off_policy
+                else f"an on-policy one: {list(COMMON_FIELDS + ON_POLICY_FIELDS)}")
+        raise ValueError(f"algorithm {algorithm.name!r}: its schema {algorithm.schema.__name__} lacks {shown}, which "
+                         f"the builders read from every algorithm's section ({kind})")
     ALGORITHMS[algorithm.name] = algorithm
     return algorithm
 

@@ -74,6 +74,7 @@ from rlkit.trainers.checkpoint import (
     set_aside_later_checkpoints,
 )
 from rlkit.utils.io import atomic_write
+from rlkit.utils.values import as_int
 
 __all__ = ["CLOSED_FILE", "CONFIG_FILE", "LOG_FILE", "PROVENANCE_DIR", "check_resume_target", "config_summary",
            "load_run_config", "preflight", "run", "run_dir_of", "run_log", "seed_everything"]
@@ -169,6 +170,20 @@ def _flat(prefix: str, value: Any) -> list[str]:
     if isinstance(value, Mapping):
         return [item for key, sub in value.items() for item in _flat(f"{prefix}.{key}", sub)]
     return [f"{prefix}={value}"]
+
+
+def _warn_no_update(settings: Settings) -> None:
+    """Warns when an off-policy run's budget ends before its first update (``algo.learning_starts``
+    at or above ``total_frames``): a budget cut down from an experiment's (``dqn_atari``'s warm-up is
+    80,000 frames) trained nothing and said only its return."""
+    algo, total = settings.algo, settings.root.total_frames
+    if not get_algorithm(algo.name).off_policy:
+        return
+    per_batch = algo.train_frequency * algo.num_envs
+    collected = -(-total // per_batch) * per_batch  # (whole batches; the first update follows the batch reaching it)
+    if algo.learning_starts > collected:
+        log.warning("algo.learning_starts=%d > total_frames=%d: the run collects without a single update (lower "
+                    "algo.learning_starts, or train longer)", algo.learning_starts, total)
 
 
 def config_summary(settings: Settings, env_id: str) -> list[str]:
@@ -359,15 +374,23 @@ def preflight(cfg: DictConfig) -> Settings:
     then every component built in memory (the env and its spaces, the networks, the replay buffer's
     memory) and closed again. Writes nothing.
 
+    The warnings of this build (a network taking frames unscaled, a replay storing stacks whole) are
+    held back: the run's own build says them again, into its log, and they were printed twice.
+
     Raises:
         RlkitError: the first problem, in one line.
     """
     settings = validate_config(cfg)
-    trainer = _build(settings, Path("."))
+    level = log.level
+    log.setLevel(max(logging.ERROR, log.getEffectiveLevel()))
     try:
-        _probe_step(_env(trainer))
+        trainer = _build(settings, Path("."))
+        try:
+            _probe_step(_env(trainer))
+        finally:
+            trainer.close()
     finally:
-        trainer.close()
+        log.setLevel(level)
     return settings
 
 
@@ -519,6 +542,7 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike, *, overrides: list[str] 
                              ", ".join(seed_dir_name(s) for s in range(first, last + 1)))
                 for line in config_summary(settings, env_id):
                     log.info("%s", line)
+                _warn_no_update(settings)
                 if not env.exact_state:
                     log.info("env %s cannot save its sub-envs' state: a resume of this run will restart the "
                              "episodes it interrupts (everything else resumes exactly)", env_id)
@@ -583,6 +607,7 @@ def _resume(cfg: DictConfig, run_dir: Path, overrides: list[str] | None,
                 env = _env(trainer)
                 for line in config_summary(settings, env.env_id):
                     log.info("%s", line)
+                _warn_no_update(settings)
                 if stale:
                     log.info("removed %d temporary file(s) of interrupted writes: %s", len(stale),
                              ", ".join(p.name for p in stale))
@@ -730,7 +755,8 @@ def _check_restored_keys(saved: DictConfig, cfg: DictConfig) -> None:
                        else None)
             if differs is not None:  # (a section: name its key that changed; a null key added or
                 key, old, new = differs  # removed is no difference there: the sections are named whole)
-            raise ConfigError(f"{key}={new!r} cannot change when resuming (the run has {old!r}): the checkpoint holds "
+            had = "left it unset: its default" if old is None else f"has {old!r}"
+            raise ConfigError(f"{key}={new!r} cannot change when resuming (the run {had}): the checkpoint holds "
                               "the run's env, networks and replay as they were made; start a new run for another value")
     _check_device_kind(saved, cfg)
     transforms = [cast(list, OmegaConf.to_container(c.env.transforms, resolve=True)) for c in (saved, cfg)]
@@ -751,6 +777,50 @@ def _check_device_kind(saved: DictConfig, cfg: DictConfig) -> None:
                           f"its replay buffer samples with a generator on {old}, whose random stream cannot move to "
                           f"{new}; resume it with device={saved.device}, or evaluate/export its checkpoint on any "
                           "device")
+
+
+def frame_ring_room(state: Mapping[str, Any]) -> int | None:
+    """The largest batch, in transitions, that the frame replay rings of a checkpoint's ``state`` take
+    (:class:`~rlkit.data.frames.FrameStorage`: its ring's slack, sized at the run's start for its
+    batches); None without frame replay.
+
+    Examples:
+        >>> from rlkit.run import frame_ring_room
+        >>> frame_ring_room({"replay_buffer": {"storage": {"frames": {"slack": 16, "stack": 4}}}})
+        4
+        >>> frame_ring_room({"replay_buffer": {"storage": {"data": {}}}}) is None
+        True
+    """
+    rooms: list[int] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, Mapping):
+            frames = node.get("frames")
+            if isinstance(frames, Mapping) and frames.get("slack") is not None and as_int(frames.get("stack")):
+                rooms.append(int(frames["slack"]) // int(frames["stack"]))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, (list, tuple)):
+            for value in node:
+                walk(value)
+
+    walk(state.get("replay_buffer"))
+    walk(state.get("replay_buffers"))
+    return min(rooms) if rooms else None
+
+
+def _check_frame_batches(state: Mapping[str, Any], settings: Settings, frames_per_batch: int) -> None:
+    """Refuses a resume whose batches outgrow its frame replay's ring (sized at the run's start for
+    its batches of ``algo.train_frequency x algo.num_envs`` transitions): the checkpoint loaded, and
+    the run failed at its first batch, every later resume with it."""
+    room = frame_ring_room(state)
+    if room is None or frames_per_batch <= room:
+        return
+    algo = settings.algo
+    raise ConfigError(f"algo.train_frequency={algo.train_frequency} cannot grow when resuming this run: its frame "
+                      f"replay was sized at its start for batches of up to {room} transitions (algo.train_frequency x "
+                      f"algo.num_envs={algo.num_envs}); resume with algo.train_frequency <= "
+                      f"{max(1, room // algo.num_envs)}, or start a new run for larger batches")
 
 
 def _verify_resume(run_dir: Path, overrides: list[str] | None, checkpoint: Path,
@@ -780,6 +850,7 @@ def _verify_resume(run_dir: Path, overrides: list[str] | None, checkpoint: Path,
     trainer = _build(settings, run_dir, callbacks)
     trainer.restored_config = restored_values(cfg, settings)
     try:
+        _check_frame_batches(state, settings, trainer.collector.frames_per_batch)
         try:
             trainer.load_state_dict(state)
         except CheckpointError as err:

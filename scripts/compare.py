@@ -118,6 +118,11 @@ def _set_aside_by_a_study(run: Path, root: Path) -> bool:
                for i, part in enumerate(parts))
 
 
+def _count(n: int, noun: str) -> str:
+    """``n`` and ``noun``, plural unless one (``1 configuration``, ``2 runs``)."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def find_run_dirs(paths: list[Path]) -> list[Path]:
     """Run directories at or below ``paths`` (``.hydra`` copies of configs are not runs, nor the runs a
     ``tune.py`` study set aside in its ``interrupted/`` folder below a path given)."""
@@ -125,6 +130,8 @@ def find_run_dirs(paths: list[Path]) -> list[Path]:
     for path in paths:
         if not path.exists():
             refuse(f"no such directory: {path}")
+        if not path.is_dir():
+            refuse(f"{path} is a file, not a directory: give run directories or folders holding them")
         is_run = (path / "config.yaml").is_file() and (path / "metrics.csv").is_file()
         configs = [path / "config.yaml"] if is_run else sorted(path.rglob("config.yaml"))  # (a multi-seed run's seeds)
         for config in configs:
@@ -455,7 +462,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     header, rows = table_rows(groups, differing)
     table = markdown(header, rows)
-    notes = [f"{len(run_dirs)} runs, {len(groups)} configurations; keys that differ: {', '.join(differing) or 'none'}.",
+    notes = [f"{_count(len(run_dirs), 'run')}, {_count(len(groups), 'configuration')}; keys that differ: {', '.join(differing) or 'none'}.",
              "Returns: mean ± std over seeds (population std); IQM = interquartile mean over seeds (the mean of the "
              "middle half; with fewer than 4 seeds nothing is cut and it is their mean) with its stratified-bootstrap "
              f"95 % interval (Agarwal et al. 2021) from {stats.MIN_RUNS_FOR_CI} seeds on; with fewer the interval "

@@ -4,8 +4,8 @@ tune.py, from the comments of their configs (``conf/config.yaml``, ``evaluate.ya
 
 Usage::
 
-    python scripts/gen_help.py           # rewrite the stale help files
-    python scripts/gen_help.py --check   # exit status 1 when one is stale (tests/test_help.py checks this)
+    python scripts/gen_help.py           # rewrite the stale help files, and README.md's copy of train.py --help
+    python scripts/gen_help.py --check   # exit status 1 when one is stale (tests/test_help.py checks them)
 
 The help lists the config groups with the comment of their line in ``config.yaml``'s defaults list
 and the default option; Hydra fills in every group's options (``$APP_CONFIG_GROUPS``, read from
@@ -176,6 +176,37 @@ def help_file(page: Page) -> Path:
     return ROOT / "conf" / "hydra" / "help" / f"{page.help}.yaml"
 
 
+#: Where README.md shows ``train.py --help`` as printed (a fenced block after this line).
+README_HELP = "$ python train.py --help\n"
+
+
+def readme_with_help(readme: str, help_text: str) -> str:
+    r"""``readme`` with its copy of ``train.py --help`` (the fenced block after :data:`README_HELP`)
+    replaced by ``help_text``.
+
+    Examples:
+        >>> import sys; sys.path.insert(0, "scripts")
+        >>> from gen_help import readme_with_help
+        >>> readme_with_help("# x\n```\n$ python train.py --help\nold\n```\nrest\n", "new\nhelp\n")
+        '# x\n```\n$ python train.py --help\nnew\nhelp\n```\nrest\n'
+    """
+    start = readme.index(README_HELP) + len(README_HELP)
+    end = readme.index("```", start)
+    return readme[:start] + help_text.rstrip("\n") + "\n" + readme[end:]
+
+
+def train_help() -> str:
+    """What ``python train.py --help`` prints now (its group options are read from ``conf/``)."""
+    import os
+    import subprocess
+
+    done = subprocess.run([sys.executable, str(ROOT / "train.py"), "--help"], cwd=ROOT, text=True,
+                          capture_output=True, timeout=300, env={**os.environ, "HYDRA_FULL_ERROR": "0"})
+    if done.returncode != 0:
+        raise SystemExit(f"python train.py --help failed (status {done.returncode}):\n{done.stderr}")
+    return done.stdout
+
+
 def main(argv: list[str]) -> int:
     if argv not in ([], ["--check"]):
         print(__doc__, file=sys.stderr)
@@ -190,6 +221,16 @@ def main(argv: list[str]) -> int:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(text, encoding="utf-8")
                 print(f"wrote {path.relative_to(ROOT)}")
+    # README's copy of train.py --help, from the help as printed with the files just written (the
+    # options of each group come from conf/: a new algo file adds itself there).
+    readme = ROOT / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    refreshed = readme_with_help(text, train_help())
+    if refreshed != text:
+        stale.append(readme)
+        if not argv:
+            readme.write_text(refreshed, encoding="utf-8")
+            print("wrote README.md's copy of train.py --help")
     if argv and stale:
         for path in stale:
             print(f"{path.relative_to(ROOT)} is stale: run python scripts/gen_help.py", file=sys.stderr)

@@ -18,7 +18,7 @@ from omegaconf import OmegaConf
 import rlkit.agents  # noqa: F401  (registers the built-in algorithms)
 from rlkit import keys
 from rlkit.builders import validate_config
-from rlkit.errors import ConfigError
+from rlkit.errors import ConfigError, NotStackableError
 from rlkit.objectives import A2CLoss, DistributionalDQNLoss, DQNLoss, ValueEstimators
 from rlkit.registry import ALGORITHMS, Algorithm, get_algorithm, register_algorithm
 from rlkit.run import run
@@ -114,17 +114,54 @@ class LooseConfig:
     name: str
 
 
-def test_an_off_policy_algorithm_whose_schema_lacks_the_off_policy_fields_is_refused_by_name():
-    register_algorithm(Algorithm(name="loose", schema=LooseConfig, loss=BanditLoss, build_agent=build_bandit,
-                                 replay_keys=lambda agent: [keys.OBSERVATION]))
-    try:
-        cfg = bandit_config([])
-        cfg.algo = {"name": "loose"}
-        with pytest.raises(TypeError, match=r"algo='loose' is registered off-policy .* schema LooseConfig does not "
-                                            r"derive from rlkit\.agents\.common\.OffPolicyConfig"):
-            validate_config(cfg)
-    finally:
-        del ALGORITHMS["loose"]
+def test_an_off_policy_algorithm_whose_schema_lacks_the_off_policy_fields_is_refused_at_registration():
+    with pytest.raises(ValueError, match=r"^algorithm 'loose': its schema LooseConfig lacks \['num_envs', 'optim', "
+                                         r"'lr_schedule', 'max_grad_norm', .*more'\], which the builders read from "
+                                         r"every algorithm's section \(an off-policy one .*derive the schema from "
+                                         r"rlkit\.agents\.common\.OffPolicyConfig, which has them\)$"):
+        register_algorithm(Algorithm(name="loose", schema=LooseConfig, loss=BanditLoss, build_agent=build_bandit,
+                                     replay_keys=lambda agent: [keys.OBSERVATION]))
+    assert "loose" not in ALGORITHMS
+
+
+@dataclass
+class OnPolicyWithoutClipping:
+    """An on-policy section without the fields the trainer reads (a traceback at the first run before)."""
+
+    name: str
+    num_envs: int
+    n_steps: int
+    optim: dict
+
+
+def test_an_on_policy_schema_without_the_fields_the_trainer_reads_is_refused_at_registration():
+    with pytest.raises(ValueError, match=r"^algorithm 'bare': its schema OnPolicyWithoutClipping lacks "
+                                         r"\['lr_schedule', 'max_grad_norm'\], which the builders read from every "
+                                         r"algorithm's section \(an on-policy one: \['name', 'num_envs', 'optim', "
+                                         r"'lr_schedule', 'max_grad_norm', 'n_steps'\]\)$"):
+        register_algorithm(Algorithm(name="bare", schema=OnPolicyWithoutClipping, loss=BanditLoss,
+                                     build_agent=build_bandit))
+    with pytest.raises(ValueError, match=r"its schema <class 'dict'> is not a dataclass"):
+        register_algorithm(Algorithm(name="bare", schema=dict, loss=BanditLoss, build_agent=build_bandit))
+    assert "bare" not in ALGORITHMS
+
+
+def test_the_built_in_algorithms_declare_that_they_train_stacked_seeds():
+    assert all(get_algorithm(name).stacked_seeds for name in EXPECTED)
+    assert not bandit_entry("x").stacked_seeds  # (the default: a loss of one's own is not assumed to keep the seed dim)
+
+
+def test_num_seeds_with_an_algorithm_that_does_not_declare_stacked_seeds_is_refused_before_the_run(bandit, tmp_path):
+    """The toy's loss reduces to a scalar: a multi-seed run of it failed at its first update with a
+    traceback, leaving a started run directory."""
+    cfg = bandit_config(["num_seeds=2", "total_frames=600"])
+    message = (r"^num_seeds=2: algo='bandit' does not declare that it trains several seeds in one process \(its "
+               r"registry entry's stacked_seeds: .*use num_seeds=1 \(one process per seed, e\.g\. a sweep seed=0,1,2\)$")
+    with pytest.raises(NotStackableError, match=message):
+        validate_config(cfg)
+    with pytest.raises(NotStackableError, match=message):
+        run(cfg, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
 
 
 # -- an algorithm a run imports (imports=[...]) ------------------------------------------------------

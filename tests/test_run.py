@@ -366,7 +366,7 @@ def test_a_checkpoint_of_other_network_shapes_is_refused_before_anything_changes
     ("env.vectorization=sync", r"env\.vectorization='sync' cannot change when resuming \(the run has 'auto'\)"),
     # a section's key, not the two whole sections (Atari's env.options has ten keys)
     ("+env.make_kwargs.sutton_barto_reward=true",
-     r"env\.make_kwargs\.sutton_barto_reward=True cannot change when resuming \(the run has None\)"),
+     r"env\.make_kwargs\.sutton_barto_reward=True cannot change when resuming \(the run left it unset: its default\)"),
     # (a null key added to a section: no key differs once missing counts as null; it was a TypeError)
     ("+env.make_kwargs.sutton_barto_reward=null",
      r"env\.make_kwargs=\{'sutton_barto_reward': None\} cannot change when resuming \(the run has \{\}\)"),
@@ -847,6 +847,33 @@ def test_rlkit_train_takes_callbacks_and_refuses_hydra_s_run_dir(tmp_path):
     assert not (tmp_path / "other").exists()
 
 
+
+def test_rlkit_train_refuses_arguments_of_the_wrong_kind_in_one_line_before_anything(tmp_path, monkeypatch):
+    """``callbacks=[print]`` trained, then failed at the first evaluation with an AttributeError,
+    leaving a started run; ``rlkit.train(5)`` and ``output_dir=5`` were raw TypeErrors."""
+    import rlkit
+    from rlkit.trainers import TrainerCallback
+
+    monkeypatch.chdir(tmp_path)
+    common = {"total_frames": 200, "trainer.progress": False, "logger": "none"}
+    cases = [
+        (dict(overrides=5), r"^overrides=5: give a list of key=value strings or a dict$"),
+        (dict(overrides=common, output_dir=5), r"^output_dir=5: give a path \(a str or pathlib.Path\)"),
+        (dict(overrides=common, output_dir=tmp_path / "run", callbacks=[print]),
+         r"^callbacks\[0\]=<built-in function print> is not a trainer callback: give objects of a "
+         r"rlkit\.trainers\.TrainerCallback subclass"),
+        (dict(overrides=common, output_dir=tmp_path / "run", callbacks=print),
+         r"^callbacks=<built-in function print>: give a list of rlkit\.trainers\.TrainerCallback objects$"),
+        (dict(overrides=common, output_dir=tmp_path / "run", callbacks=[TrainerCallback]),
+         r"^callbacks\[0\]=TrainerCallback is a class: give an instance of it \(TrainerCallback\(\.\.\.\)\)$"),
+    ]
+    for kwargs, message in cases:
+        with pytest.raises(ConfigError, match=message):
+            rlkit.train(**kwargs)
+    assert sorted(tmp_path.iterdir()) == []
+    with pytest.raises(RunDirError, match=r"^run=5: give the path \(a str or pathlib.Path\) of a run directory"):
+        rlkit.load_agent(5)
+
 # -- a resume reads the run's files before it touches any (README "Resume") -------------------------
 def _lock_as_trained(run_dir: Path) -> Path:
     """The run's lock file with bytes and times of its own, which a claim would change."""
@@ -991,3 +1018,20 @@ def test_an_off_policy_run_cannot_move_to_another_kind_of_device(finished, tmp_p
     saved = OmegaConf.load(on_policy / "config.yaml")
     _check_device_kind(saved, OmegaConf.merge(saved, {"device": "cuda"}))  # (no replay: nothing to refuse)
     _check_device_kind(OmegaConf.merge(saved, {"device": "cuda:0"}), OmegaConf.merge(saved, {"device": "cuda:1"}))
+
+
+def test_an_off_policy_run_whose_budget_ends_before_its_first_update_is_warned_about(tmp_path, caplog):
+    """A budget cut down from an experiment's (dqn_atari warms up for 80,000 frames) trained nothing
+    and said only its return; an on-policy run updates from its first batch."""
+    with caplog.at_level("WARNING", logger="rlkit"):
+        train(tmp_path / "dqn", ["total_frames=200", "algo.learning_starts=201", "trainer.eval_episodes=1",
+                                 "trainer.progress=false", "logger=none"])
+        train(tmp_path / "at", ["total_frames=200", "algo.learning_starts=200", "trainer.eval_episodes=1",
+                                "trainer.progress=false", "logger=none"])  # (one update, after the last batch)
+        train(tmp_path / "a2c", ["algo=a2c", "total_frames=80", "trainer.eval_episodes=1", "trainer.progress=false",
+                                 "logger=none"])
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        "algo.learning_starts=201 > total_frames=200: the run collects without a single update (lower "
+        "algo.learning_starts, or train longer)"]
+    ends = [(tmp_path / d / "train.log").read_text().split(" - end: ")[1] for d in ("dqn", "at")]
+    assert ends[0].startswith("budget done at 200 frames, 0 updates") and ends[1].startswith("budget done at 200 frames, 1 updates")

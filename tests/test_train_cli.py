@@ -26,6 +26,8 @@ from rlkit.run import run
 from rlkit.trainers import load_checkpoint, read_metrics_csv
 
 TRAIN = str(Path(__file__).resolve().parents[1] / "train.py")
+#: The algo options of conf/algo/ as a refusal lists them (an algorithm added there adds itself).
+ALGOS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "conf" / "algo").glob("*.yaml"))
 TINY = ["total_frames=400", "trainer.eval_episodes=2", "trainer.log_interval=200", "trainer.eval_interval=0",
         "trainer.progress=false"]
 ENV = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "0"}
@@ -122,7 +124,7 @@ BAD = {
                                 "with +: +env.make_kwargs.sutton_barto_reward=..."),
     "batch_size": (["algo.batch_size=0"], "rlkit: invalid config: algo.batch_size=0 is invalid: expected a positive"),
     # Hydra's own texts are a screen of search paths, or (for the optional experiment) the defaults trained.
-    "group": (["algo=dqm"], "rlkit: invalid config: algo='dqm' is not a choice; valid choices: ['a2c', 'c51', 'dqn']"),
+    "group": (["algo=dqm"], f"rlkit: invalid config: algo='dqm' is not a choice; valid choices: {ALGOS}"),
     "experiment": (["experiment=DQN_cartpole"],
                    "rlkit: invalid config: experiment='DQN_cartpole' is not a choice; valid choices: ['a2c_acrobot', "),
     # Without +, Hydra's "not in struct" text; the key's namesake elsewhere is named.
@@ -175,7 +177,7 @@ def test_bad_sweep_job_is_refused_before_any_job_runs(cli, tmp_path):
 
 def test_a_sweep_over_an_unknown_choice_is_refused_before_hydra_writes_its_sweep_dir(cli, tmp_path):
     message = cli("-m", "algo=dqn,nope", f"hydra.sweep.dir={tmp_path / 'sw'}")
-    assert message == "rlkit: invalid config: algo='nope' is not a choice; valid choices: ['a2c', 'c51', 'dqn']"
+    assert message == f"rlkit: invalid config: algo='nope' is not a choice; valid choices: {ALGOS}"
     assert not (tmp_path / "sw").exists()
 
 
@@ -210,13 +212,13 @@ def test_a_typo_in_a_group_is_one_line_also_with_config_folders_of_ones_own(tmp_
     searchpath = f"hydra.searchpath=[file://{tmp_path}]"
     assert command_line_problem([searchpath, "algo=myreg"], CONF_DIR) is None
     assert command_line_problem([searchpath, "algo=myregg"], CONF_DIR) == (
-        "algo='myregg' is not a choice; valid choices: ['a2c', 'c51', 'dqn', 'myreg']")
+        f"algo='myregg' is not a choice; valid choices: {sorted([*ALGOS, 'myreg'])}")
     assert command_line_problem([searchpath, "env=Cartpole"], CONF_DIR).startswith("env='Cartpole' is not a choice")
     assert command_line_problem(["--config-dir", str(tmp_path), "experiment=bets"], CONF_DIR).startswith(
         "experiment='bets' is not a choice; valid choices: ['a2c_acrobot'")
     # A folder that moved (a resumed run brings the searchpath it started with): said so.
     assert command_line_problem([f"hydra.searchpath=[file://{tmp_path / 'moved'}]", "algo=myreg"], CONF_DIR) == (
-        f"algo='myreg' is not a choice; valid choices: ['a2c', 'c51', 'dqn'] (the config folder {tmp_path / 'moved'} "
+        f"algo='myreg' is not a choice; valid choices: {ALGOS} (the config folder {tmp_path / 'moved'} "
         "of hydra.searchpath / --config-dir does not exist: give it where it is now)")
 
 
@@ -399,6 +401,38 @@ def test_joblib_launcher_runs_c51_jobs_in_parallel(tmp_path):
         assert saved_config(run_dir)["seed"] == seed
         assert [row["step"] for row in read_metrics_csv(run_dir) if "loss_value" in row] == [200, 400]
 
+
+
+def test_ctrl_c_in_a_joblib_sweep_checkpoints_every_running_job_and_starts_no_other(tmp_path):
+    """A terminal's Ctrl-C reaches every process of the sweep. Its main process took it as a
+    KeyboardInterrupt, on which joblib killed its workers: a run writing its interrupt checkpoint died
+    with it (frames lost, no end: line), and the sweep ended saying "interrupted before it started;
+    nothing was written". Now each running job checkpoints, the queued one does not start, and the
+    sweep ends with 130 and the list of its stopped jobs."""
+    sweep = tmp_path / "sweep"
+    proc = subprocess.Popen([sys.executable, TRAIN, "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                             "seed=0,1,2", "total_frames=1000000", "algo.learning_starts=100", "algo.batch_size=32",
+                             "trainer.log_interval=100", "trainer.eval_episodes=2", "trainer.progress=false",
+                             f"hydra.sweep.dir={sweep}"], cwd=tmp_path, env=ENV, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    jobs = [sweep / "0_seed=0", sweep / "1_seed=1"]
+    deadline = time.monotonic() + 120
+    while not all((job / "metrics.csv").is_file() and read_metrics_csv(job) for job in jobs):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)  # (as a terminal's Ctrl-C: the whole process group)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "nothing was written" not in err and "Traceback" not in err, err
+    assert "rlkit: [job 2 seed=2]: not started: the sweep was interrupted" in err
+    assert "rlkit: the sweep was interrupted by SIGINT (its jobs that had finished are complete):" in err
+    for num, job in enumerate(jobs):
+        assert f"  job {num}: interrupted, checkpoint written ({job}); resume with: python train.py" in err
+        frames = load_checkpoint(job / "checkpoints" / "last.pt")["frames"]
+        log = (job / "train.log").read_text().splitlines()
+        assert log[-1].split(" - ", 1)[1].startswith(f"end: interrupted at {frames} frames"), log[-3:]
+        assert read_metrics_csv(job)[-1]["step"] <= frames
+    assert "  job 2: not started" in err and not (sweep / "2_seed=2").exists()
 
 def test_submitit_local_launcher(tmp_path):
     sweep = tmp_path / "sweep"
@@ -674,7 +708,7 @@ def test_a_full_disk_is_refused_in_one_line_naming_the_file_the_space_and_what_t
 
     monkeypatch.setattr(torch, "save", disk_fills_up)
     run_dir = tmp_path / "runs" / "one"
-    line = cli("total_frames=300", "trainer.checkpoint_interval=100", f"hydra.run.dir={run_dir}")
+    line = cli("total_frames=300", "algo.learning_starts=100", "trainer.checkpoint_interval=100", f"hydra.run.dir={run_dir}")
     last = run_dir / "checkpoints" / "last.pt"
     if failing == "frame 0":
         assert re.fullmatch(rf"rlkit: no space left on the device writing {re.escape(str(last))} \(.+ free\); the run "

@@ -14,7 +14,7 @@ from tensordict.nn import TensorDictModuleBase
 from torch import nn
 
 from rlkit import keys
-from rlkit.agents.common import Agent, action_dim, is_box, num_actions, obs_dtype, obs_shape, orthogonal_
+from rlkit.agents.common import Agent, action_dim, is_box, num_actions, obs_dtype, obs_high, obs_shape, orthogonal_
 from rlkit.agents.networks import ACTIVATIONS, check_network_config, is_builtin, make_network
 from rlkit.config_schema import ConfigError, check, choice, positive
 from rlkit.data import Bounded
@@ -149,7 +149,7 @@ def build_a2c(settings: Any, env: GymEnv) -> Agent:
         """``algo.network`` on observations, else an MLP ``in_dim -> out`` (a linear layer on a trunk's
         features)."""
         if in_key == keys.OBSERVATION and algo.network is not None:
-            module = make_network(algo, shape, out, what=what, obs_dtype=obs_dtype(env), env_id=env.env_id)
+            module = make_network(algo, shape, out, what=what, obs_dtype=obs_dtype(env), obs_high=obs_high(env), env_id=env.env_id)
         else:
             if in_key == keys.OBSERVATION and len(shape) != 1:
                 make_network(algo, shape, out, what=what, env_id=env.env_id)  # refuses image observations, naming the fix
@@ -201,7 +201,7 @@ def build_a2c(settings: Any, env: GymEnv) -> Agent:
     critic: TensorDictModuleBase
     if algo.shared_trunk:
         if algo.network is not None:
-            trunk = init(make_network(algo, shape, None, what="the shared trunk", obs_dtype=obs_dtype(env), env_id=env.env_id), 2 ** 0.5)
+            trunk = init(make_network(algo, shape, None, what="the shared trunk", obs_dtype=obs_dtype(env), obs_high=obs_high(env), env_id=env.env_id), 2 ** 0.5)
             width = int(getattr(trunk, "features_dim"))
         else:
             if len(shape) != 1:
@@ -222,4 +222,4 @@ def build_a2c(settings: Any, env: GymEnv) -> Agent:
 
 A2C = register_algorithm(Algorithm(name="a2c", schema=A2CConfig, loss=A2CLoss, build_agent=build_a2c,
                                    action_spaces=("discrete", "box"), action_masks=False,
-                                   restored_on_resume=("optim", "log_std_init")))
+                                   restored_on_resume=("optim", "log_std_init"), stacked_seeds=True))

@@ -16,6 +16,7 @@ from rlkit.agents.common import (
     mask_key,
     num_actions,
     obs_dtype,
+    obs_high,
     obs_shape,
     q_learning_replay_keys,
 )
@@ -52,7 +53,7 @@ def build_c51(settings: Any, env: GymEnv) -> Agent:
     (``algo.double_dqn``), epsilon-greedy acting and greedy evaluation."""
     algo = settings.algo
     n = num_actions(env, "c51")
-    torso = make_network(algo, obs_shape(env), n * algo.n_atoms, what="the C51 network", obs_dtype=obs_dtype(env), env_id=env.env_id)
+    torso = make_network(algo, obs_shape(env), n * algo.n_atoms, what="the C51 network", obs_dtype=obs_dtype(env), obs_high=obs_high(env), env_id=env.env_id)
     net = nn.Sequential(torso, nn.Unflatten(-1, (algo.n_atoms, n)))
     support = torch.linspace(algo.v_min, algo.v_max, algo.n_atoms)
     actor = DistributionalQValueActor(net, support, in_keys=[keys.OBSERVATION], spec=env.action_spec,
@@ -66,4 +67,5 @@ C51 = register_algorithm(Algorithm(
     name="c51", schema=C51Config, loss=DistributionalDQNLoss, build_agent=build_c51,
     replay_keys=q_learning_replay_keys,
     restored_on_resume=("optim", "eps_init", "eps_end", "alpha", "beta", "v_min", "v_max"),
+    stacked_seeds=True,
 ))

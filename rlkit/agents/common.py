@@ -2,6 +2,7 @@
 initialisation, the replay keys of Q-learning, and the config fields of off-policy algorithms."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
@@ -63,6 +64,15 @@ def obs_shape(env: GymEnv) -> tuple[int, ...]:
 def obs_dtype(env: GymEnv) -> torch.dtype:
     """The dtype of the observations (uint8 frames stay uint8 up to the network)."""
     return env.observation_spec[keys.OBSERVATION].dtype
+
+
+def obs_high(env: GymEnv) -> float | None:
+    """The largest value the observations can take (their space's upper bound; None: unbounded)."""
+    high = getattr(env.observation_spec[keys.OBSERVATION], "high", None)
+    if not isinstance(high, torch.Tensor) or high.numel() == 0:
+        return None
+    top = float(high.max())
+    return top if math.isfinite(top) else None
 
 
 def num_actions(env: GymEnv, algo: str, other_spaces: str = "") -> int:

@@ -12,6 +12,7 @@ from rlkit.agents.common import (
     mask_key,
     num_actions,
     obs_dtype,
+    obs_high,
     obs_shape,
     q_learning_replay_keys,
 )
@@ -46,7 +47,7 @@ def build_dqn(settings: Any, env: GymEnv) -> Agent:
     (``algo.loss_function``, ``algo.double_dqn``), epsilon-greedy acting
     (:class:`~rlkit.modules.EGreedyPolicy`, schedule from ``algo.eps_*``) and greedy evaluation."""
     algo = settings.algo
-    net = make_network(algo, obs_shape(env), num_actions(env, "dqn"), what="the Q-network", obs_dtype=obs_dtype(env), env_id=env.env_id)
+    net = make_network(algo, obs_shape(env), num_actions(env, "dqn"), what="the Q-network", obs_dtype=obs_dtype(env), obs_high=obs_high(env), env_id=env.env_id)
     actor = QValueActor(net, in_keys=[keys.OBSERVATION], spec=env.action_spec, action_mask_key=mask_key(env))
     loss = DQNLoss(actor, loss_function=algo.loss_function, delay_value=True, double_dqn=algo.double_dqn)
     explore = egreedy(algo, env)
@@ -57,4 +58,5 @@ DQN = register_algorithm(Algorithm(
     name="dqn", schema=DQNConfig, loss=DQNLoss, build_agent=build_dqn,
     replay_keys=q_learning_replay_keys, slice_len=lambda algo: algo.slice_len,
     restored_on_resume=("optim", "eps_init", "eps_end", "alpha", "beta"),
+    stacked_seeds=True,
 ))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import logging
 from typing import Any, Mapping, Sequence
 
 import torch
@@ -26,6 +27,8 @@ from rlkit.errors import EnvError
 from rlkit.modules import MLP
 
 __all__ = ["ACTIVATIONS", "check_network_config", "is_builtin", "make_network"]
+
+log = logging.getLogger(__name__)
 
 #: ``algo.activation`` choices.
 ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "silu": nn.SiLU}
@@ -94,6 +97,10 @@ def _conv_hint(shape: tuple[int, ...]) -> str:
     if len(shape) == 2:  # (what env.transforms' frame_stack makes of flat observations)
         return ("rlkit's conv networks take channel-first images (C, H, W); if env.transforms has a frame_stack "
                 "of flat observations, that makes (stack_size, n): frame_stack is for image observations")
+    if len(shape) == 4:  # (frame_stack over images that have their channels already)
+        return ("rlkit's conv networks take channel-first images (C, H, W); if env.transforms has a frame_stack of "
+                "images with channels (Atari's and MinAtar's), that makes (stack_size, C, H, W): frame_stack stacks "
+                "2-D (H, W) frames (Atari's own stack is env.options.frame_stack)")
     if len(shape) != 3:
         return "rlkit's conv networks take channel-first images (C, H, W)"
     if shape[-1] in (1, 3, 4) and shape[0] > 4:
@@ -106,11 +113,13 @@ def _conv_hint(shape: tuple[int, ...]) -> str:
 
 
 def make_network(algo: Any, obs_shape: Sequence[int], out_features: int | None, *, what: str,
-                 obs_dtype: torch.dtype = torch.float32, env_id: str = "") -> nn.Module:
+                 obs_dtype: torch.dtype = torch.float32, obs_high: float | None = None, env_id: str = "") -> nn.Module:
     """``algo.network``'s module for observations of ``obs_shape`` and ``out_features`` outputs
     (``None``: a trunk returning its ``features_dim`` features), or rlkit's MLP (``algo.hidden_sizes``,
     ``algo.activation``; flat observations only); ``what`` names it in errors ("the Q-network"), with
-    ``env_id``.
+    ``env_id``. ``obs_high``: the observations' upper bound; integer observations above 1 that a
+    network with a ``scale`` of 1 (``ConvNet``'s default) would take unscaled are warned about, unless
+    ``algo.network`` gives its ``scale``.
 
     Raises:
         EnvError: observations an MLP cannot take, a network that cannot be built, fails on a zero
@@ -138,10 +147,17 @@ def make_network(algo: Any, obs_shape: Sequence[int], out_features: int | None, 
     try:
         module = factory(**size, out_features=out_features, **kwargs)
     except Exception as err:  # a user's constructor raises anything; say which network and why
+        hint = f"; {_conv_hint(shape)}" if len(shape) == 4 else ""  # (a frame_stack of images with channels)
         raise EnvError(f"algo.network {target} could not be built as {what} ({shape} -> {out_features}): "
-                       f"{type(err).__name__}: {err}") from err
+                       f"{type(err).__name__}: {err}{hint}") from err
     if not isinstance(module, nn.Module):
         raise EnvError(f"algo.network {target} returned a {type(module).__name__}, not a torch nn.Module")
+    scale = getattr(module, "scale", None)
+    if (scale == 1.0 and "scale" not in kwargs and not obs_dtype.is_floating_point and obs_high is not None
+            and obs_high > 1):
+        log.warning("algo.network %s takes %s observations up to %g unscaled (its scale is 1): give "
+                    "algo.network.scale=%.10g (1/%g) to scale them to [0, 1] as NatureCNN does, or scale: 1 to keep "
+                    "them as they are", target, str(obs_dtype).removeprefix("torch."), obs_high, 1 / obs_high, obs_high)
     width = out_features if out_features is not None else getattr(module, "features_dim", None)
     if not isinstance(width, int):
         raise EnvError(f"algo.network {target} built with out_features=None (a shared trunk) must say how wide its "

@@ -7,7 +7,7 @@ import dataclasses
 import os
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +25,7 @@ from rlkit.cli.resume import SEARCHPATH_FILE, searchpath_given
 from rlkit.errors import ConfigError
 from rlkit.rundir import quoted
 from rlkit.run import preflight, run
+from rlkit.trainers.callbacks import check_callbacks
 
 if TYPE_CHECKING:
     from rlkit.agent import Agent
@@ -110,10 +111,13 @@ def train(overrides: Sequence[str] | Mapping[str, Any] | None = None, *,
         args: list[str] = []
     elif isinstance(overrides, Mapping):
         args = [_override(str(k), v) for k, v in overrides.items()]
-    elif isinstance(overrides, str):
+    elif isinstance(overrides, (str, bytes)) or not isinstance(overrides, Iterable):
         raise ConfigError(f"overrides={overrides!r}: give a list of key=value strings or a dict")
     else:
         args = [str(o) for o in overrides]
+    if output_dir is not None and not isinstance(output_dir, (str, os.PathLike)):
+        raise ConfigError(f"output_dir={output_dir!r}: give a path (a str or pathlib.Path) of a new or empty directory")
+    callbacks = check_callbacks(callbacks)
     placed = [a for a in args if a.lstrip("+~").split("=", 1)[0] in ("hydra", "hydra.run", "hydra.sweep")
               or a.lstrip("+~").startswith(("hydra.run.", "hydra.sweep."))]
     if placed:

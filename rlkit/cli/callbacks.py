@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -133,10 +134,20 @@ class ConfigCheck(Callback):
         global _SWEEP_DIR, _SWEEP_FAILED
         _SWEEP_DIR, _SWEEP_FAILED = Path(str(OmegaConf.select(config, "hydra.sweep.dir"))).absolute(), None
         shutil.rmtree(_SWEEP_DIR / FAILED_JOBS_DIR, ignore_errors=True)  # (an earlier sweep's, into the same dir)
+        shutil.rmtree(_SWEEP_DIR / STOPPED_JOBS_DIR, ignore_errors=True)
         overrides = OmegaConf.select(config, "hydra.overrides.task", default=[]) or []
         _check_sweep_jobs(config, [str(o) for o in overrides])
         os.environ[SWEPT_KEYS_ENV] = ",".join(swept_keys(list(overrides)))
         _prepare_ray_launcher(config, os.environ[SWEPT_KEYS_ENV])
+        if OmegaConf.select(config, "hydra.launcher._target_", default=None) == JOBLIB_LAUNCHER:
+            _stops_in_workers()
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        global _MAIN_SIGINT
+        if _MAIN_SIGINT is not None:  # (the main process of a joblib sweep takes Ctrl-C again)
+            signal.signal(signal.SIGINT, _MAIN_SIGINT)
+            _MAIN_SIGINT = None
+            os.environ.pop(SWEEP_STOPS_ENV, None)
 
     @staticmethod
     def _check_resume(config: DictConfig) -> None:
@@ -230,6 +241,86 @@ def _check_not_held(run_dir: Path) -> None:
                               "to end, or stop it and resume")
 
 
+#: ``hydra/launcher=joblib`` (hydra-joblib-launcher): the sweep's jobs run in local worker processes.
+JOBLIB_LAUNCHER = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
+#: Set (``1``) by the main process of a joblib sweep for its workers: they take Ctrl-C while they run
+#: a job, as a single run does, and ignore it between jobs (see :func:`_stops_in_workers`).
+SWEEP_STOPS_ENV = "RLKIT_SWEEP_STOPS"
+#: Where the jobs of a joblib sweep that a stop signal interrupted (or kept from starting) leave a
+#: note, in its sweep directory (one file per job number), and the signal's number (``signal``).
+STOPPED_JOBS_DIR = ".rlkit_stopped_jobs"
+_MAIN_SIGINT: Any = None  # this process's Ctrl-C handler while its joblib sweep runs (None: not one)
+
+
+def _stops_in_workers() -> None:
+    """Ctrl-C in a joblib sweep (a terminal's, or ``reproduce.py`` passing one on) reaches every
+    process of the sweep. Its main process took it as a ``KeyboardInterrupt``, on which joblib kills
+    its workers, and a worker writing its run's interrupt checkpoint died with it (the frames since
+    its last periodic checkpoint lost, its ``end:`` line missing); a worker waiting for its next job
+    died of it too, and joblib gave up on the sweep. So the main process ignores Ctrl-C from here to
+    the sweep's end, and starts its workers ignoring it (an ignored signal stays ignored in the
+    processes a process starts); a worker takes it while it runs a job (:func:`sweep_takes_stops`):
+    the run writes its checkpoint and the job ends, noting it (:func:`note_stopped_job`), and the
+    jobs that start after it do not train. The sweep then ends with status 130 and the list
+    (:func:`sweep_exit_status`). A sweep started ignoring Ctrl-C (a shell's background job) ignores it
+    everywhere, as a single run does."""
+    global _MAIN_SIGINT
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is signal.SIG_IGN or previous is None:
+        return
+    _MAIN_SIGINT = previous
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ[SWEEP_STOPS_ENV] = "1"
+
+
+def sweep_takes_stops() -> bool:
+    """Whether this process is a worker of a joblib sweep that takes Ctrl-C only while it runs a job
+    (:func:`_stops_in_workers`)."""
+    return os.environ.get(SWEEP_STOPS_ENV) == "1" and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+
+
+def _stopped_dir() -> Path | None:
+    """:data:`STOPPED_JOBS_DIR` of the sweep of this job (None outside a sweep job)."""
+    try:
+        hc = HydraConfig.get()
+    except ValueError:  # (not under Hydra)
+        return None
+    if hc.mode != RunMode.MULTIRUN:
+        return None
+    return Path(str(hc.runtime.cwd)) / str(hc.sweep.dir) / STOPPED_JOBS_DIR
+
+
+def sweep_stopped() -> bool:
+    """Whether a job of this job's sweep was stopped by a signal (the jobs after it do not train)."""
+    stopped = _stopped_dir()
+    return stopped is not None and (stopped / "signal").is_file()
+
+
+def note_stopped_job(signum: int | None, note: str) -> None:
+    """Records that this sweep job was stopped by ``signum`` (``note``: what it left, e.g. its resume
+    command), and that the sweep was: the jobs that start after it do not train. ``None``: a job
+    that did not start because the sweep had been stopped."""
+    stopped = _stopped_dir()
+    if stopped is None:
+        return
+    hc = HydraConfig.get()
+    stopped.mkdir(parents=True, exist_ok=True)
+    (stopped / f"{int(hc.job.num)}").write_text(note + "\n")
+    if signum is not None and not (stopped / "signal").is_file():
+        (stopped / "signal").write_text(f"{int(signum)}\n")
+
+
+def _stopped_jobs(sweep: Path) -> tuple[int | None, list[tuple[str, str]]]:
+    """The signal that stopped the sweep in ``sweep`` (None: none did) and its stopped jobs' notes."""
+    stopped = sweep / STOPPED_JOBS_DIR
+    try:
+        signum = int((stopped / "signal").read_text().strip())
+    except (OSError, ValueError):
+        return None, []
+    notes = sorted((p for p in stopped.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+    return signum, [(note.name, note.read_text().strip()) for note in notes]
+
+
 def in_sweep() -> bool:
     """Whether this process runs a sweep (``train.py -m``)."""
     return _SWEEP_DIR is not None
@@ -237,17 +328,27 @@ def in_sweep() -> bool:
 
 def sweep_exit_status() -> int:
     """After a sweep (``train.py -m``, ``evaluate.py -m``, ``export.py -m``): 1 (with a line per failed
-    job on stderr) when a job of the sweep this process ran failed, else 0; 0 outside a sweep."""
+    job on stderr) when a job of the sweep this process ran failed, else 0; 0 outside a sweep. A
+    joblib sweep stopped by a signal (:func:`_stops_in_workers`) ends with 128 + its number, listing
+    its interrupted jobs (their resume commands) and those it did not start."""
     if _SWEEP_FAILED is not None:
         notes = _SWEEP_FAILED
     else:
         notes = _failed_job_notes(_SWEEP_DIR) if _SWEEP_DIR is not None else []
-    if not notes:
-        return 0
-    print(f"rlkit: {len(notes)} job(s) of the sweep failed:", file=sys.stderr)
-    for job, note in notes:
-        print(f"  job {job}: {note}", file=sys.stderr)
-    return 1
+    status = 0
+    if notes:
+        print(f"rlkit: {len(notes)} job(s) of the sweep failed:", file=sys.stderr)
+        for job, note in notes:
+            print(f"  job {job}: {note}", file=sys.stderr)
+        status = 1
+    signum, stopped = _stopped_jobs(_SWEEP_DIR) if _SWEEP_DIR is not None else (None, [])
+    if signum is not None:
+        name = signal.Signals(signum).name if signum in signal.valid_signals() else str(signum)
+        print(f"rlkit: the sweep was interrupted by {name} (its jobs that had finished are complete):", file=sys.stderr)
+        for job, note in stopped:
+            print(f"  job {job}: {note}", file=sys.stderr)
+        status = 128 + signum
+    return status
 
 
 def note_failed_job(err: BaseException | str, where: str) -> bool:

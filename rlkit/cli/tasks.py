@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from rlkit import startup
 from rlkit.cli.base import CONF_DIR, describe, refuse
-from rlkit.cli.callbacks import note_failed_job
+from rlkit.cli.callbacks import note_failed_job, note_stopped_job, sweep_stopped, sweep_takes_stops
 from rlkit.cli.naming import job_label, swept_overrides
 from rlkit.cli.preflight import checked_settings
 from rlkit.cli.resume import run_group_choices
@@ -66,36 +66,62 @@ def train_task(cfg: DictConfig) -> float | None:
         "hydra.yaml": OmegaConf.to_yaml(OmegaConf.create({"hydra": OmegaConf.to_container(hc)})),
         "overrides.yaml": OmegaConf.to_yaml(OmegaConf.create(list(hc.overrides.task))),
     }
+    # A job of a joblib sweep takes Ctrl-C while it runs (its worker ignores it between jobs), and
+    # after a stop the jobs that start do not train (see rlkit.cli.callbacks._stops_in_workers).
+    stops = multirun and sweep_takes_stops()
+    if stops and sweep_stopped():
+        with contextlib.suppress(OSError):  # the folder Hydra made for the job
+            Path(run_dir).rmdir()
+        print(f"rlkit: {label}: not started: the sweep was interrupted", file=sys.stderr)
+        note_stopped_job(None, "not started")
+        return None
     startup.mark("running")
-    # (a SIGTERM or SIGHUP while the run is built or checked ends it as a Ctrl-C does, its start
-    # undone; the trainer's own handlers take over while it trains)
-    with _stops_interrupt() as received:
-        try:
-            settings = None if cfg.get("resume") else checked_settings(cfg)
-            result = run(cfg, run_dir, overrides=_own_overrides(cfg, hc), provenance=provenance, validated=settings,
-                         label=label, plain_progress=True if parallel else None)
-        except RlkitError as err:
-            if note_failed_job(err, str(run_dir)):  # a sweep: its other jobs go on; its exit status says one failed
+    if stops:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        # (a SIGTERM or SIGHUP while the run is built or checked ends it as a Ctrl-C does, its start
+        # undone; the trainer's own handlers take over while it trains)
+        with _stops_interrupt() as received:
+            try:
+                settings = None if cfg.get("resume") else checked_settings(cfg)
+                result = run(cfg, run_dir, overrides=_own_overrides(cfg, hc), provenance=provenance,
+                             validated=settings, label=label, plain_progress=True if parallel else None)
+            except RlkitError as err:
+                if note_failed_job(err, str(run_dir)):  # a sweep: its other jobs go on; its exit status says one failed
+                    return None
+                if isinstance(err, NoSpaceError):
+                    refuse(_no_space_advice(err, Path(run_dir)))
+                refuse(err)
+            except TrainingInterrupted as stop:
+                resume = f"resume with: python train.py {resume_hint(run_dir)}"
+                with contextlib.suppress(OSError):  # (SIGHUP: the terminal may be gone; the status still tells)
+                    print(f"{prefix}{stop}\n{prefix if stops else ''}{resume}", file=sys.stderr)
+                if stops:  # (the sweep's main process ends with the signal's status, listing its jobs)
+                    note_stopped_job(stop.signum, f"interrupted, checkpoint written ({run_dir}); {resume}")
+                    return None
+                raise SystemExit(128 + stop.signum) from None
+            except KeyboardInterrupt:  # not a checkpointed stop: while the run is built or checked, or a second Ctrl-C
+                signum = received[0] if received else int(signal.SIGINT)
+                if cfg.get("resume") or (Path(run_dir) / CONFIG_FILE).is_file():  # (a started run can be resumed)
+                    what = f"resume with: python train.py {resume_hint(run_dir)}"
+                else:
+                    with contextlib.suppress(OSError):  # the folder Hydra made for the run (a failed start removes its own)
+                        Path(run_dir).rmdir()
+                    what = "the run had not started; nothing was kept"
+                if stops:
+                    print(f"rlkit: {label} interrupted; {what}", file=sys.stderr)
+                    note_stopped_job(signum, f"interrupted before its first checkpoint was complete; {what}")
+                    return None
+                _interrupted("train.py", what, received)
+            except Exception as err:  # a bug's error (the env's, rlkit's): a sweep's other jobs still go on
+                if not multirun:
+                    raise
+                traceback.print_exc()
+                note_failed_job(failure_line(err), str(run_dir))
                 return None
-            if isinstance(err, NoSpaceError):
-                refuse(_no_space_advice(err, Path(run_dir)))
-            refuse(err)
-        except TrainingInterrupted as stop:
-            with contextlib.suppress(OSError):  # (SIGHUP: the terminal may be gone; the status still tells)
-                print(f"{prefix}{stop}\nresume with: python train.py {resume_hint(run_dir)}", file=sys.stderr)
-            raise SystemExit(128 + stop.signum) from None
-        except KeyboardInterrupt:  # not a checkpointed stop: while the run is built or checked, or a second Ctrl-C
-            if cfg.get("resume") or (Path(run_dir) / CONFIG_FILE).is_file():  # (a started run can be resumed)
-                _interrupted("train.py", f"resume with: python train.py {resume_hint(run_dir)}", received)
-            with contextlib.suppress(OSError):  # the folder Hydra made for the run (a failed start removes its own)
-                Path(run_dir).rmdir()
-            _interrupted("train.py", "the run had not started; nothing was kept", received)
-        except Exception as err:  # a bug's error (the env's, rlkit's): a sweep's other jobs still go on
-            if not multirun:
-                raise
-            traceback.print_exc()
-            note_failed_job(failure_line(err), str(run_dir))
-            return None
+    finally:
+        if stops:  # (between jobs the worker ignores Ctrl-C again)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
     startup.mark("done")
     if not multirun:  # a stop signal from here to the exit has nothing to stop: the run is complete
         for stop_signal in stop_signals():

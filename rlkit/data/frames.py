@@ -318,6 +318,13 @@ class FrameStorage(TensorDictStorage):
         rows = self._ring_rows_problem(frames)
         if rows is not None:
             return rows
+        saved_slack = frames["slack"]
+        if self._slack_given and saved_slack is not None and int(saved_slack) < int(self.slack or 0):
+            # (the ring's positions follow its size: the saved ring cannot take larger batches)
+            room, needed = int(saved_slack) // self.stack, int(self.slack or 0) // self.stack
+            return (f"the stored frame ring was sized for batches of up to {room} transitions (a slack of "
+                    f"{saved_slack} frames), and this storage's batches hold {needed}: use batches of at most "
+                    f"{room} transitions")
         return super().state_mismatch({k: v for k, v in state.items() if k != "frames"})
 
     def _ring_rows_problem(self, frames: dict[str, Any]) -> str | None:

@@ -74,6 +74,8 @@ def suite_hint(name: str) -> str | None:
         'Atari games are env=atari env.game=Pong (pip install -e ".[atari]")'
         >>> suite_hint("BreakoutNoFrameskip-v4")
         'Atari games are env=atari env.game=Breakout (pip install -e ".[atari]")'
+        >>> suite_hint("ALE/Breakout-ram-v5")
+        'Atari games are env=atari env.game=Breakout (pip install -e ".[atari]"); it plays from screen frames: RAM observations are not offered'
         >>> suite_hint("MinAtar/SpaceInvaders-v1")
         'MinAtar games are env=minatar env.game=space_invaders (pip install -e ".[minatar]")'
         >>> suite_hint("CartPol-v1") is None
@@ -84,7 +86,8 @@ def suite_hint(name: str) -> str | None:
                          r"|([A-Za-z]+?)-ram-v\d+", name)
     if atari:
         game = next(g for g in atari.groups() if g)
-        return f'Atari games are env=atari env.game={game} (pip install -e ".[atari]")'
+        ram = "; it plays from screen frames: RAM observations are not offered" if "-ram" in name else ""
+        return f'Atari games are env=atari env.game={game} (pip install -e ".[atari]"){ram}'
     minatar = re.fullmatch(r"MinAtar/([A-Za-z]+)-v\d+|rlkit/MinAtar-([a-z_]+?)(?:-minimal)?-v\d+", name)
     if minatar:
         game = minatar.group(2) or re.sub(r"(?<!^)(?=[A-Z])", "_", minatar.group(1)).lower()

@@ -25,6 +25,7 @@ from tensordict.nn import TensorDictModuleBase
 from tensordict.utils import NestedKey
 
 from rlkit import keys
+from rlkit.utils.tensordicts import call_with_params
 
 __all__ = ["TensorModule", "action_call", "read_entry", "recording_graph", "tensor_call"]
 
@@ -107,14 +108,37 @@ class TensorModule:
             raise TypeError(f"{type(self).__name__} reads {list(names)}; missing {missing}")
         return [kwargs[name] for name in names]
 
-    def forward(self, *args: Any, **kwargs: Any) -> Any:
+    def forward(self, *args: Any, tensordict_out: TensorDictBase | None = None,
+                params: TensorDictBase | None = None, **kwargs: Any) -> Any:
+        """The TensorDict call (``module(td)``, the outputs written into ``tensordict_out`` when given,
+        as ``tensordict.nn`` modules do) or the tensor call (``module(obs)``, ``module(observation=obs)``).
+
+        ``params``: a TensorDict of this module's parameters (as ``TensorDict.from_module(module)``
+        gives) used for this call in place of its own, which are back afterwards. Any other keyword
+        of a TensorDict call, or a mix of positional and named tensors, is a ``TypeError`` (never
+        dropped unseen).
+        """
+        if params is not None:
+            return call_with_params(params, self,  # type: ignore[arg-type]  # (mixed into an nn.Module)
+                                    lambda: self.forward(*args, tensordict_out=tensordict_out, **kwargs))
         if args and isinstance(args[0], TensorDictBase):
+            if len(args) > 1 or kwargs:
+                extra = [type(a).__name__ for a in args[1:]] + sorted(kwargs)
+                raise TypeError(f"{type(self).__name__} called with a TensorDict takes no other argument than "
+                                f"tensordict_out= and params=; got {extra}")
             tensordict = args[0]
             outputs = self.act(*self._inputs_from(tensordict))
+            out = tensordict if tensordict_out is None else tensordict_out
             for key, value in zip(self.out_keys, outputs):
                 if key != "_":
-                    tensordict.set(key, value)
-            return tensordict
+                    out.set(key, value)
+            return out
+        if tensordict_out is not None:
+            raise TypeError(f"{type(self).__name__}: tensordict_out= goes with a TensorDict call (module(td, "
+                            "tensordict_out=out)), not with tensors")
+        if args and kwargs:
+            raise TypeError(f"{type(self).__name__} takes its input tensors either positionally or by name, not "
+                            f"both; got {len(args)} positional and {sorted(kwargs)}")
         inputs = list(args) if args else self._inputs_from_kwargs(kwargs)
         outputs = self.act(*inputs)
         return outputs[0] if len(outputs) == 1 else outputs

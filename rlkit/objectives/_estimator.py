@@ -33,6 +33,10 @@ def build_estimator(
     hyperparams: dict[str, Any],
 ) -> tuple[ValueEstimators, ValueEstimatorBase]:
     """Check ``request`` against ``supported`` and return ``(enum, estimator)``."""
+    if not supported:
+        raise ValueError(f"{loss_name} declares no supported_value_estimators: set that class attribute to the "
+                         "estimators its forward can use, default first (e.g. supported_value_estimators = "
+                         "(ValueEstimators.TD0,)); default_value_estimator alone does not declare them")
     if isinstance(request, ValueEstimatorBase):
         if hyperparams:
             raise ValueError(

@@ -84,9 +84,11 @@ class SoftUpdate(TargetNetUpdater):
             raise ValueError(f"SoftUpdate needs exactly one of eps and tau, got eps={eps!r} and tau={tau!r}.")
         if eps is None:
             assert tau is not None  # exactly one of them (checked above)
+            if not 0.0 <= tau <= 1.0:
+                raise ValueError(f"SoftUpdate needs tau (= 1 - eps) in [0, 1], got tau={tau!r}.")
             eps = 1.0 - tau
         if not 0.0 <= eps <= 1.0:
-            raise ValueError(f"SoftUpdate needs eps (= 1 - tau) in [0, 1], got {eps!r}.")
+            raise ValueError(f"SoftUpdate needs eps (= 1 - tau) in [0, 1], got eps={eps!r}.")
         super().__init__(loss)
         self.eps = float(eps)
 

@@ -2,7 +2,12 @@
 and may end it early, without the trainer knowing what it is for."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from rlkit.errors import ConfigError
+
+__all__ = ["TrainerCallback", "check_callbacks"]
 
 
 class TrainerCallback:
@@ -43,3 +48,41 @@ class TrainerCallback:
         stopped early is not evaluated again); ``True`` asks the trainer to stop every seed. A
         multi-seed run refuses a callback that implements :meth:`on_evaluation` but not this."""
         return None
+
+
+def check_callbacks(callbacks: Any, *, num_seeds: int = 1) -> list[TrainerCallback]:
+    """``callbacks`` as a list, each one checked before a run starts: an object with a callable
+    ``on_evaluation`` (a :class:`TrainerCallback`, or one written to its interface), not a class;
+    for a multi-seed run (``num_seeds > 1``), one that implements ``on_evaluation`` implements
+    ``on_seed_evaluations`` too (the hook such a run calls).
+
+    Examples:
+        >>> from rlkit.trainers.callbacks import TrainerCallback, check_callbacks
+        >>> len(check_callbacks((TrainerCallback(),)))
+        1
+        >>> check_callbacks([print])
+        Traceback (most recent call last):
+        ...
+        rlkit.errors.ConfigError: callbacks[0]=<built-in function print> is not a trainer callback: give objects of a rlkit.trainers.TrainerCallback subclass (on_evaluation(frames, metrics) -> bool | None)
+
+    Raises:
+        ConfigError: not a list of callbacks (naming the position and the value), or a callback a
+            multi-seed run would never call.
+    """
+    if isinstance(callbacks, (str, bytes, Mapping)) or not isinstance(callbacks, Iterable):
+        raise ConfigError(f"callbacks={callbacks!r}: give a list of rlkit.trainers.TrainerCallback objects")
+    checked = list(callbacks)
+    for at, callback in enumerate(checked):
+        if isinstance(callback, type):
+            raise ConfigError(f"callbacks[{at}]={callback.__name__} is a class: give an instance of it "
+                              f"({callback.__name__}(...))")
+        if not callable(getattr(callback, "on_evaluation", None)):
+            raise ConfigError(f"callbacks[{at}]={callback!r} is not a trainer callback: give objects of a "
+                              "rlkit.trainers.TrainerCallback subclass (on_evaluation(frames, metrics) -> bool | None)")
+        own = type(callback)
+        single = getattr(own, "on_evaluation", None) not in (None, TrainerCallback.on_evaluation)
+        several = getattr(own, "on_seed_evaluations", None) not in (None, TrainerCallback.on_seed_evaluations)
+        if num_seeds > 1 and single and not several:  # (one written for a single run would never be called)
+            raise ConfigError(f"callback {own.__name__} implements on_evaluation only; a multi-seed run "
+                              f"(num_seeds > 1) calls on_seed_evaluations(frames, by_seed): implement it too")
+    return checked

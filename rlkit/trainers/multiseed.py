@@ -48,7 +48,7 @@ from rlkit import keys
 from rlkit.collectors.multiseed import MultiSeedCollector
 from rlkit.data.seed_replay import SeedReplay
 from rlkit.modules import ExplorationType, action_call, set_exploration_type
-from rlkit.trainers.callbacks import TrainerCallback
+from rlkit.trainers.callbacks import TrainerCallback, check_callbacks
 from rlkit.trainers.checkpoint import checkpoint_dir, no_space_error, rng_state, save_run_checkpoint, set_rng_state
 from rlkit.trainers.evaluator import Evaluator, evaluation_metrics, return_label, warn_unfinished
 from rlkit.trainers.loggers import EndReason, Logger, NoneLogger
@@ -295,15 +295,8 @@ class MultiSeedTrainer:
         self.exploration = exploration
         self.evaluator = evaluator
         self.drop_non_finite = drop_non_finite
-        self.callbacks = list(callbacks)
+        self.callbacks = check_callbacks(callbacks, num_seeds=len(self.seeds))
         self.restored_config: dict[str, Any] = {}  # (as Trainer.restored_config)
-        for callback in self.callbacks:  # (one written for a single run would never be called)
-            own = type(callback)
-            single = getattr(own, "on_evaluation", None) not in (None, TrainerCallback.on_evaluation)
-            several = getattr(own, "on_seed_evaluations", None) not in (None, TrainerCallback.on_seed_evaluations)
-            if single and not several:
-                raise ValueError(f"callback {own.__name__} implements on_evaluation only; a multi-seed run "
-                                 f"(num_seeds > 1) calls on_seed_evaluations(frames, by_seed): implement it too")
         self._halted = False  # a callback asked to stop
         self.outputs = [SeedOutputs(s, Path(d)) for s, d in zip(self.seeds, seed_dirs, strict=True)]
         self.params = [p for p in loss_module.parameters() if p.requires_grad]

@@ -23,7 +23,7 @@ from tensordict import TensorDictBase
 
 from rlkit.data.slices import NoValidSliceError
 from rlkit.errors import CheckpointMismatchError, ConfigError, RlkitError, failure_line
-from rlkit.trainers.callbacks import TrainerCallback
+from rlkit.trainers.callbacks import TrainerCallback, check_callbacks
 from rlkit.trainers.evaluator import return_label
 from rlkit.trainers.checkpoint import (
     NoSpaceError,
@@ -322,7 +322,7 @@ class Trainer:
         self.evaluator = evaluator
         self.episodes = episodes
         self.video = video
-        self.callbacks = list(callbacks)
+        self.callbacks = check_callbacks(callbacks)
         #: The run's values of the config keys its checkpoints restore, saved with each checkpoint
         #: (set by :func:`rlkit.run.run`; a resume compares them with the run's ``config.yaml``).
         self.restored_config: dict[str, Any] = {}

@@ -388,3 +388,24 @@ def test_a_sample_sends_its_frame_indices_to_the_frames_device_in_one_copy():
     assert watch.copied == [(30,), (30 * STACK + 30,)]
     assert out[keys.OBSERVATION].shape == (30, STACK, H, W) and out[keys.OBSERVATION].device.type == "meta"
     assert out[keys.next_(keys.OBSERVATION)].shape == (30, STACK, H, W)
+
+
+def test_a_storage_sized_for_larger_batches_refuses_a_ring_saved_for_smaller_ones():
+    """A ring's positions follow its size (capacity + slack): a storage whose given slack is larger
+    than the saved ring's cannot take it (its larger batches would not fit); a smaller one can."""
+    def storage(slack: int) -> FrameStorage:
+        return FrameStorage(10, stack=2, frame_shape=(2, 2), slack=slack, keys=["traj_id", ("next", "done")])
+
+    frames = torch.zeros(2, 2, 2, 2, dtype=torch.uint8)
+    batch = TensorDict({"observation": frames, "traj_id": torch.zeros(2, dtype=torch.int64),
+                        "next": {"observation": frames, "done": torch.zeros(2, 1, dtype=torch.bool)}}, [2])
+    saved = storage(4)
+    saved.extend(batch)
+    state = saved.state_dict()
+    assert storage(8).state_mismatch(state) == (
+        "the stored frame ring was sized for batches of up to 2 transitions (a slack of 4 frames), and this "
+        "storage's batches hold 4: use batches of at most 2 transitions")
+    smaller = storage(2)
+    assert smaller.state_mismatch(state) is None
+    smaller.load_state_dict(state)
+    assert smaller.slack == 4 and smaller.extend(batch).tolist() == [2, 3]

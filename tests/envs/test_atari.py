@@ -365,6 +365,41 @@ def test_dqn_on_atari_with_frame_replay_resumes_exactly(tmp_path):
     assert "observation" not in sa["replay_buffer"]["storage"]["data"]  # stacks are not stored
 
 
+def test_a_resume_whose_batches_outgrow_the_frame_ring_is_refused_before_anything_changes(tmp_path):
+    """The frame ring is sized at the start for the run's batches: a resume with a larger
+    ``algo.train_frequency`` was accepted, rewrote config.yaml and failed at its first batch with a
+    traceback naming the storage's ``slack=`` (every later resume failing the same way). Smaller
+    batches fit the ring and resume."""
+    from pathlib import Path
+
+    from hydra import compose, initialize_config_dir
+
+    from rlkit.errors import ConfigError
+    from rlkit.run import run
+    from rlkit.trainers import load_checkpoint
+
+    conf = str(Path(__file__).resolve().parents[2] / "conf")
+    run_dir = tmp_path / "run"
+
+    def train(overrides):
+        with initialize_config_dir(config_dir=conf, version_base="1.3"):
+            cfg = compose("config", overrides=overrides)
+        return run(cfg, run_dir, overrides=overrides)
+
+    train(["experiment=dqn_atari", "algo.buffer_size=1000", "algo.learning_starts=100", "total_frames=200",
+           "++algo.network={_target_: rlkit.modules.ConvNet, channels: [4], kernels: [8], strides: [8], hidden: [8]}",
+           "trainer.eval_episodes=1", "trainer.progress=false", "logger=none", "env.options.max_episode_frames=400"])
+    before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    with pytest.raises(ConfigError, match=r"^algo\.train_frequency=8 cannot grow when resuming this run: its frame "
+                                          r"replay was sized at its start for batches of up to 4 transitions "
+                                          r"\(algo\.train_frequency x algo\.num_envs=1\); resume with "
+                                          r"algo\.train_frequency <= 4, or start a new run for larger batches$"):
+        train([f"resume={run_dir}", "total_frames=400", "algo.train_frequency=8"])
+    assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before
+    train([f"resume={run_dir}", "total_frames=300", "algo.train_frequency=2"])
+    assert load_checkpoint(run_dir / "checkpoints" / "last.pt")["frames"] == 300
+
+
 @pytest.mark.parametrize("normalize_observations", [True, False])
 def test_frame_replay_only_where_no_transform_rewrites_the_stacked_frames(tmp_path, normalize_observations):
     """Observation normalisation rewrites each stack slot with the statistics of its own step, so the
@@ -445,3 +480,42 @@ def test_a_time_limit_transform_is_refused_where_episodes_are_lives(protocol):
     with pytest.raises(ConfigError, match=r"env\.transforms\[0\] \(time_limit\) would end the suite's learning "
                                           r"episodes \(lives\), not its games; cap games with env\.options\.max_episode_frames"):
         validate_config(cfg)
+
+
+def test_a_conv_net_taking_8_bit_frames_unscaled_is_warned_about_once(tmp_path, caplog):
+    """README's ConvNet override for an Atari experiment gave no scale: ConvNet's default 1 trained on
+    0..255 frames without a word (NatureCNN scales by 1/255). The warning names the fix; MinAtar's 0/1
+    channels and a scale given are not warned about; the start's in-memory build (preflight) holds its
+    warnings back, so the run says it once."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from hydra import compose, initialize_config_dir
+
+    from rlkit.agents.networks import make_network
+    from rlkit.run import preflight
+
+    conv = {"_target_": "rlkit.modules.ConvNet", "channels": [4], "kernels": [8], "strides": [8], "hidden": [8]}
+
+    def warned(network, high):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="rlkit"):
+            make_network(SimpleNamespace(network=network), (4, 84, 84), 4, what="the Q-network", obs_dtype=torch.uint8,
+                         obs_high=high)
+        return [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+
+    assert warned(conv, 255.0) == [
+        "algo.network rlkit.modules.ConvNet takes uint8 observations up to 255 unscaled (its scale is 1): give "
+        "algo.network.scale=0.003921568627 (1/255) to scale them to [0, 1] as NatureCNN does, or scale: 1 to keep "
+        "them as they are"]
+    assert warned({**conv, "scale": 1 / 255}, 255.0) == [] and warned({**conv, "scale": 1.0}, 255.0) == []
+    assert warned(conv, 1.0) == [] and warned({"_target_": "rlkit.modules.NatureCNN"}, 255.0) == []
+    conf = str(Path(__file__).resolve().parents[2] / "conf")
+    with initialize_config_dir(config_dir=conf, version_base="1.3"):
+        cfg = compose("config", overrides=["experiment=dqn_atari", "algo.buffer_size=1000", "trainer.progress=false",
+                                           f"++algo.network={{_target_: rlkit.modules.ConvNet, channels: [4], "
+                                           f"kernels: [8], strides: [8], hidden: [8]}}"])
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="rlkit"):
+        preflight(cfg)
+    assert [r for r in caplog.records if r.levelname == "WARNING"] == []

@@ -13,6 +13,7 @@ from rlkit.modules import (
     ExplorationType,
     OneHotCategorical,
     ProbabilisticActor,
+    QValueActor,
     SafeModule,
     ValueOperator,
     set_exploration_type,
@@ -97,3 +98,31 @@ def test_probabilistic_actor_custom_out_key_log_prob():
 def test_probabilistic_actor_needs_td_module():
     with pytest.raises(TypeError, match="needs a TensorDict module writing the distribution parameters"):
         ProbabilisticActor(nn.Linear(4, 3), ["logits"], distribution_class=CategoricalDist)
+
+
+def test_the_tensordict_call_honours_tensordict_out_and_params_and_refuses_other_arguments():
+    """rlkit modules dropped every argument after the TensorDict: ``params=`` (seed 002's
+    ``qvalue_actor(td, params=params)``) computed with the module's own weights, ``tensordict_out=``
+    was ignored, a misspelt keyword passed unseen. tensordict's own modules write into
+    ``tensordict_out`` and refuse unknown keywords; with ``params`` rlkit computes with them."""
+    torch.manual_seed(0)
+    actor = QValueActor(nn.Linear(3, 2), action_space="categorical")
+    obs = torch.randn(5, 3)
+    td = TensorDict(observation=obs, batch_size=[5])
+    shifted = TensorDict.from_module(actor).apply(lambda p: p + 1.0)
+    with torch.no_grad():
+        expected = obs @ (actor.module[0].module.weight + 1).T + (actor.module[0].module.bias + 1)
+    out = actor(td.clone(), params=shifted)
+    assert torch.allclose(out["action_value"], expected) and torch.equal(out["action"], expected.argmax(-1))
+    assert not torch.allclose(actor(td.clone())["action_value"], expected)  # (its own weights are back)
+    assert torch.allclose(actor(obs, params=shifted)[1], expected)  # (the tensor call too)
+    target = TensorDict(batch_size=[5])
+    assert actor(td, tensordict_out=target) is target
+    assert sorted(target.keys()) == ["action", "action_value", "chosen_action_value"] and list(td.keys()) == ["observation"]
+    with pytest.raises(TypeError, match=r"^QValueActor called with a TensorDict takes no other argument than "
+                                        r"tensordict_out= and params=; got \['bogus'\]$"):
+        actor(td, bogus=3)
+    with pytest.raises(TypeError, match=r"tensordict_out= goes with a TensorDict call"):
+        actor(obs, tensordict_out=target)
+    with pytest.raises(TypeError, match=r"either positionally or by name, not both"):
+        actor(obs, observation=obs)

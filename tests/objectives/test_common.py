@@ -158,6 +158,21 @@ def test_make_value_estimator_accepts_enum_name_class_and_instance():
     assert loss.value_estimator is instance and loss.value_type is ValueEstimators.TD0
 
 
+def test_a_loss_that_declares_only_its_default_estimator_is_told_to_declare_the_supported_ones():
+    """A loss ported from TorchRL sets ``default_value_estimator`` alone; rlkit's losses declare the
+    estimators they support, and the refusal said "supported: []"."""
+
+    class DefaultOnly(LossModule):
+        default_value_estimator = ValueEstimators.TD0
+
+        def forward(self, tensordict):
+            return tensordict
+
+    with pytest.raises(ValueError, match=r"^DefaultOnly declares no supported_value_estimators: set that class "
+                                         r"attribute .*default_value_estimator alone does not declare them$"):
+        DefaultOnly().make_value_estimator(gamma=0.9)
+
+
 def test_make_value_estimator_errors():
     loss = build_dqn()
     supported = r"supported: \['td0', 'td1', 'td_lambda'\]"

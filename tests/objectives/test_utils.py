@@ -46,7 +46,8 @@ def test_soft_update_copies_non_float_entries():
 @pytest.mark.parametrize(
     "kwargs, match",
     [({}, "exactly one of eps and tau, got eps=None and tau=None"), ({"eps": 0.1, "tau": 0.9}, "exactly one"),
-     ({"tau": 1.5}, r"eps \(= 1 - tau\) in \[0, 1\], got -0.5")],
+     ({"tau": 1.5}, r"tau \(= 1 - eps\) in \[0, 1\], got tau=1.5"),
+     ({"eps": -0.5}, r"eps \(= 1 - tau\) in \[0, 1\], got eps=-0.5")],
 )
 def test_soft_update_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):

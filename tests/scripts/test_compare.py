@@ -158,6 +158,9 @@ def test_target_from_the_command_line_and_bad_by(tmp_path, capsys):
         "--by algo.nope: not a config key of these runs")
     assert _refused(capsys, [str(tmp_path / "out")]).startswith("no run directories")
     assert _refused(capsys, [str(tmp_path / "nowhere")]) == f"no such directory: {tmp_path / 'nowhere'}"
+    (tmp_path / "results.md").write_text("# a table\n")
+    assert _refused(capsys, [str(tmp_path / "results.md")]) == (
+        f"{tmp_path / 'results.md'} is a file, not a directory: give run directories or folders holding them")
     assert _refused(capsys, [str(tmp_path / "a"), "--bogus"]).startswith("unrecognized arguments: --bogus")
     # An --out that is a file (or under one): one line, the file kept.
     assert re.fullmatch(r"--out '.*comparison\.csv' is a file; give a directory", _refused(
@@ -327,10 +330,10 @@ def test_a_study_directory_leaves_out_the_runs_of_its_interrupted_trials(tmp_pat
     assert sorted(paths) == [str(study / "trials" / "0001" / "seed_0"), str(study / "trials" / "0002" / "seed_0")]
     # named itself, the folder's runs are read; an "interrupted" folder that is no study's is a sweep's like any
     assert compare.main([str(study / "interrupted"), "--no-plot", "--out", str(tmp_path / "c1")]) == 0
-    assert "1 runs, 1 configurations" in capsys.readouterr().out
+    assert "1 run, 1 configuration;" in capsys.readouterr().out
     _run(tmp_path / "sweep" / "interrupted", "0_seed=0", lr=0.01, seed=0, returns=[1.0], evals=[5.0])
     assert compare.main([str(tmp_path / "sweep"), "--no-plot"]) == 0
-    assert "1 runs, 1 configurations" in capsys.readouterr().out
+    assert "1 run, 1 configuration;" in capsys.readouterr().out
 
 
 def test_the_note_on_the_aggregates_says_what_the_table_shows(tmp_path, capsys):
