@@ -156,7 +156,8 @@ def make_loggers(settings, run_dir: Path, config: dict, resume_state: dict | Non
     keep_rows = int(resume_state["log_rows"]) if resume_state else None
     log = settings.logger
     if backend is None:
-        backend = _start_backend(settings, run_dir, config, resume=resume_state is not None)
+        backend = _start_backend(settings, run_dir, config, resume=resume_state is not None, resumed_at=start if
+                                 resume_state else None)
     loggers: list[Logger] = []
     if settings.root.trainer.progress:
         loggers.append(ConsoleLogger(settings.root.total_frames, start_frames=start, label=label,
@@ -167,10 +168,11 @@ def make_loggers(settings, run_dir: Path, config: dict, resume_state: dict | Non
 
 
 def _start_backend(settings, run_dir: Path, config: dict, *, resume: bool,
-                   seed_of: Path | None = None) -> list[Logger]:
+                   seed_of: Path | None = None, resumed_at: int | None = None) -> list[Logger]:
     """The configured logger's backend, started (none for ``csv`` and ``none``). A W&B run is named
     after the run directory, and grouped by ``logger.group``; ``seed_of``: the multi-seed run whose
-    seed ``run_dir`` holds (see :func:`seed_run_name`)."""
+    seed ``run_dir`` holds (see :func:`seed_run_name`); ``resumed_at``: a resume's checkpoint frames
+    (TensorBoard hides what earlier segments wrote after them)."""
     log = settings.logger
     try:
         if log.name == "wandb":
@@ -179,7 +181,7 @@ def _start_backend(settings, run_dir: Path, config: dict, *, resume: bool,
             return [WandbLogger(run_dir, project=log.project, group=group, mode=log.mode, config=config,
                                 tags=list(log.tags), name=name, resume=resume)]
         if log.name == "tensorboard":
-            board = TensorBoardLogger(run_dir)
+            board = TensorBoardLogger(run_dir, resumed_at=resumed_at)
             if not resume:  # (wandb takes it at init; a resume keeps the first start's)
                 board.log_config(config)
             return [board]
@@ -226,7 +228,8 @@ def start_logger_backends(trainer: Trainer | MultiSeedTrainer, settings, run_dir
     try:
         for (place_settings, folder), config in zip(places, configs, strict=True):
             started.append(_start_backend(place_settings, folder, config, resume=True,
-                                          seed_of=run_dir if isinstance(trainer, MultiSeedTrainer) else None))
+                                          seed_of=run_dir if isinstance(trainer, MultiSeedTrainer) else None,
+                                          resumed_at=int(trainer.frames)))
     except BaseException:
         for backend in started:
             for logger in backend:
@@ -745,6 +748,7 @@ def open_multiseed_outputs(trainer: MultiSeedTrainer, settings: Any, configs: li
             seed_settings_k.root, trainer=dataclasses.replace(seed_settings_k.root.trainer, progress=False)))
         backend = (backends[k] if backends is not None
                    else _start_backend(seed_settings_k, out.run_dir, config, resume=seed_state is not None,
+                                      resumed_at=None if seed_state is None else int(seed_state["frames"]),
                                       seed_of=trainer.run_dir))
         loggers.append(make_loggers(seed_settings_k, out.run_dir, config, seed_state, label=label,
                                     plain_progress=plain_progress, backend=backend))

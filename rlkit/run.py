@@ -600,7 +600,7 @@ def _resume(cfg: DictConfig, run_dir: Path, overrides: list[str] | None,
                 _open(trainer, settings, run_dir, container, resume_state=state, backends=backends, **console)
                 _write_config(run_dir, container)
                 _write_provenance(run_dir, provenance, segment=segment, settings=settings)
-                log.info("resume %d: from %s at %d frames, to %d frames", segment, checkpoint, int(state["frames"]),
+                log.info("resume %d: from %s at %d frames, to %d frames", segment, Path(checkpoint).absolute(), int(state["frames"]),
                          settings.root.total_frames)
                 if added:
                     log.info("config keys added since this run started take their defaults: %s", ", ".join(added))

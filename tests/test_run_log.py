@@ -70,6 +70,19 @@ def test_train_log_has_the_documented_lines_for_a_start_and_a_resume(tmp_path):
     assert resumed[-1].startswith("end: budget done at 1200 frames")
 
 
+
+def test_a_resume_given_a_relative_path_logs_the_checkpoint_by_its_absolute_path(tmp_path, monkeypatch):
+    """train.log names files by their absolute paths (read from anywhere later); a resume's line had the
+    path as typed."""
+    monkeypatch.chdir(tmp_path)
+    base = ["total_frames=200", "trainer.eval_episodes=1", "trainer.progress=false", "logger=none"]
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        run(compose("config", overrides=base), Path("run"))
+        args = ["resume=run", "total_frames=300"]
+        run(compose("config", overrides=args), Path("run"), overrides=args)
+    resumed = [line for line in log_lines(tmp_path / "run") if line.startswith("resume 1:")]
+    assert resumed == [f"resume 1: from {tmp_path / 'run' / 'checkpoints' / 'last.pt'} at 200 frames, to 300 frames"]
+
 def test_an_early_stop_is_announced_and_logged(tmp_path, capsys):
     train(tmp_path, TINY + ["total_frames=3000", "trainer.early_stop=true", "env.target_return=1"])
     err = capsys.readouterr().err.splitlines()  # not a terminal: plain lines

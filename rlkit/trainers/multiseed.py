@@ -820,12 +820,13 @@ class MultiSeedTrainer:
         for out in self.outputs:
             word = words.get(out.status, out.status)
             counts[word] = counts.get(word, 0) + 1
-        summary = ", ".join(f"{n} {word}" for word, n in counts.items())
+        # (counts of seeds, each with its noun: "2 reached the target" read as seed 2)
+        summary = ", ".join(f"{n} seed{'' if n == 1 else 's'} {word}" for word, n in counts.items())
         reason: EndReason = "callback" if self._halted else "budget"
         if not self._running():  # every seed ended before the budget
             reason = "target" if any(out.status == "stopped" for out in self.outputs) else "non_finite"
-        self._report(self.progress, reason, f"seeds {self.seeds[0]}..{self.seeds[-1]} at frame {self.frames:,}: "
-                                            f"{summary}", failing=failing)
+        self._report(self.progress, reason, f"seeds {self.seeds[0]}..{self.seeds[-1]}, training ended at frame "
+                                            f"{self.frames:,}: {summary}", failing=failing)
 
     def _report(self, logger: Logger, reason: EndReason, message: str, *, failing: bool) -> None:
         """``logger.log_end``; while an error propagates (``failing``), a logger that fails in turn is

@@ -501,6 +501,13 @@ def test_a_resume_trains_stopped_seeds_on_where_their_ordinary_runs_would(tmp_pa
            "now" in (tmp_path / "train.log").read_text()
 
 
+
+def test_the_console_counts_the_seeds_by_how_they_ended(tmp_path, capsys):
+    """It said "seeds 3..4 at frame 400: 2 reached the target", which read as seed 2."""
+    _train(tmp_path, [*ALGO["dqn"], *TINY, "trainer.early_stop=true", "env.target_return=1", "seed=3", "num_seeds=2",
+                      "total_frames=2000", "trainer.progress=true"])
+    assert "seeds 3..4, training ended at frame 400: 2 seeds reached the target\n" in capsys.readouterr().err
+
 def test_a_raised_target_reopens_the_seeds_below_it_only(tmp_path, monkeypatch):
     """Seed 3 stopped at 1e9, seed 4 at its real return: with the target raised to 50 (early stop
     still on) seed 4 trains on and seed 3, which its ordinary run would stop again, stays stopped

@@ -268,8 +268,9 @@ class ConsoleLogger(Logger):
                 self._bar.refresh()
             return
         now = self._clock()
-        due = self._last_emit is None or now - self._last_emit >= self.interval_s
-        if due or step >= self.total_frames:
+        # (the last state is printed once, when the run ends: a closing evaluation off the evaluation
+        # grid logs a second row at the budget's frames, which printed a second 100% line)
+        if step < self.total_frames and (self._last_emit is None or now - self._last_emit >= self.interval_s):
             self._emit(now)
 
     def _log_config(self, config: Mapping[str, Any]) -> None:

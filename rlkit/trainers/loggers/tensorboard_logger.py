@@ -22,6 +22,10 @@ class TensorBoardLogger(Logger):
 
     Args:
         run_dir: the run's output directory.
+        resumed_at: on resume, the frames of the checkpoint it resumes from: the points an earlier
+            segment wrote after them (lost by an interrupt, or the abandoned branch of a rewind, which
+            ``metrics.csv`` drops too) are purged from what TensorBoard shows (``SummaryWriter``'s
+            ``purge_step``), so each step holds the values the run kept.
 
     Raises:
         ImportError: ``tensorboard`` is not installed (the message gives the install command).
@@ -35,7 +39,7 @@ class TensorBoardLogger(Logger):
         ...         logger.log_metrics({"loss_value": 0.25}, step=64)
     """
 
-    def __init__(self, run_dir: str | os.PathLike[str]) -> None:
+    def __init__(self, run_dir: str | os.PathLike[str], *, resumed_at: int | None = None) -> None:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError as err:
@@ -45,7 +49,8 @@ class TensorBoardLogger(Logger):
             ) from err
         self.log_dir = Path(run_dir) / "tensorboard"
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self._writer = SummaryWriter(log_dir=str(self.log_dir))
+        purge = None if resumed_at is None else int(resumed_at) + 1  # (the rows at the checkpoint's frames stay)
+        self._writer = SummaryWriter(log_dir=str(self.log_dir), purge_step=purge)
 
     def _log_metrics(self, metrics: dict[str, float], step: int) -> None:
         for key, value in metrics.items():

@@ -62,12 +62,14 @@ def test_plain_lines_come_every_interval_and_always_at_the_end():
     lines = out.getvalue().splitlines()
     assert [PLAIN.match(line)["frames"] for line in lines] == ["100", "400"]
     clock.now = 16.0
-    logger.log_metrics({"episode_return": 3.0}, step=1000)  # reaching the budget is always shown
-    assert "1,000/1,000 frames (100.0%)" in out.getvalue().splitlines()[-1]
-    n_lines = len(out.getvalue().splitlines())
+    logger.log_metrics({"episode_return": 3.0}, step=1000)  # the budget reached: shown once, at the end
+    clock.now = 17.0
+    logger.log_metrics({"eval_return": 9.0}, step=1000)  # (the closing evaluation's own row)
+    assert len(out.getvalue().splitlines()) == 2
     logger.log_end("budget", "done: 1,000 frames", step=1000)  # the budget needs no announcement
-    logger.close()  # nothing new since the last line: no duplicate
-    assert len(out.getvalue().splitlines()) == n_lines
+    logger.close()
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 3 and "1,000/1,000 frames (100.0%)" in lines[-1] and "| eval 9 |" in lines[-1], lines
     assert "\r" not in out.getvalue()
 
 

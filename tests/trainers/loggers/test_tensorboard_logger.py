@@ -59,3 +59,22 @@ def test_a_run_with_logger_tensorboard_writes_every_logged_metric(tmp_path):
     assert events.Tags()["tensors"] == ["config/text_summary"]  # the run's config, as text
     text = events.Tensors("config/text_summary")[0].tensor_proto.string_val[0].decode()
     assert '"total_frames": 400' in text and '"name": "tensorboard"' in text
+
+
+def test_a_resume_hides_what_earlier_segments_wrote_after_its_checkpoint(tmp_path):
+    """A resume cuts metrics.csv back to its checkpoint; TensorBoard kept the lost rows (an interrupt's)
+    and both branches of a rewind, two values at one step. The points after the checkpoint's frames
+    are purged; those at and before it stay."""
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    with TensorBoardLogger(tmp_path) as first:
+        for step in (100, 200, 300, 400):
+            first.log_metrics({"eps": step / 1000}, step=step)
+    with TensorBoardLogger(tmp_path, resumed_at=200) as resumed:  # (a checkpoint at frame 200)
+        for step in (300, 400):
+            resumed.log_metrics({"eps": -step / 1000}, step=step)
+    events = EventAccumulator(str(tmp_path / "tensorboard"))
+    events.Reload()
+    assert [(e.step, round(e.value, 3)) for e in events.Scalars("eps")] == [(100, 0.1), (200, 0.2), (300, -0.3),
+                                                                           (400, -0.4)]
