@@ -9,6 +9,7 @@ import sys
 
 from rlkit import startup  # (standard library only: quick)
 
+startup.hold_ctrl_c()  # (the threads the imports start keep Ctrl-C blocked: see rlkit.startup)
 try:
     import hydra
     from omegaconf import DictConfig
@@ -16,6 +17,7 @@ try:
     from rlkit import cli
 
     cli.register_resolvers()
+    startup.release_ctrl_c()
 except KeyboardInterrupt:
     if __name__ != "__main__":
         raise

@@ -20,7 +20,7 @@ import signal
 import sys
 from typing import Literal
 
-__all__ = ["before_exit", "interrupted", "mark"]
+__all__ = ["before_exit", "hold_ctrl_c", "interrupted", "mark", "release_ctrl_c"]
 
 Stage = Literal["starting", "running", "done"]
 _stage: Stage = "starting"
@@ -31,6 +31,31 @@ def mark(stage: Stage) -> None:
     completed (a sweep's next job marks ``running`` again)."""
     global _stage
     _stage = stage
+
+
+def hold_ctrl_c() -> None:
+    """Blocks Ctrl-C (SIGINT) in this thread while the script imports its modules: a thread they
+    start (``import torch`` starts one) keeps the mask it started with, so Ctrl-C stays blocked there
+    and reaches the main thread, or, during a joblib sweep, the thread that takes it for the sweep
+    (:func:`rlkit.cli.callbacks._stops_in_workers`: a thread with Ctrl-C unblocked would pass it to the
+    main thread as a ``KeyboardInterrupt``). :func:`release_ctrl_c` unblocks it, raising a Ctrl-C
+    that came meanwhile."""
+    with contextlib.suppress(AttributeError, ValueError, OSError):  # (no pthread_sigmask: Windows)
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+
+
+def release_ctrl_c() -> None:
+    """Unblocks Ctrl-C in this thread after :func:`hold_ctrl_c` (one that came meanwhile is raised
+    now, as a ``KeyboardInterrupt`` under Python's default handler).
+
+    Examples:
+        >>> from rlkit import startup
+        >>> startup.hold_ctrl_c(); startup.release_ctrl_c()
+        >>> import signal; signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+        False
+    """
+    with contextlib.suppress(AttributeError, ValueError, OSError):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def interrupted(script: str, *, sweep: bool = False) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,7 @@ import torch
 
 from rlkit.envs import GymEnv
 from rlkit.envs.suites import get_suite
+from rlkit.utils.script_args import interruptible, positive_int
 
 #: rlkit atari options and the AtariVectorEnv arguments meant to match them.
 CONFIGS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
@@ -158,10 +160,13 @@ def main() -> None:
     parser.add_argument("--game", default="Breakout")
     parser.add_argument("--config", choices=sorted(CONFIGS), default="frames")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--steps", type=positive_int, default=2000)
     args = parser.parse_args()
     options, kwargs = CONFIGS[args.config]
-    resolved = get_suite("atari").resolve(None, args.game, options)
+    try:
+        resolved = get_suite("atari").resolve(None, args.game, options)
+    except ValueError as err:  # (an unknown game: the message names the close ones)
+        parser.error(f"--game {args.game}: {err}")
     n_actions = 18 if resolved.make_kwargs["full_action_space"] else None
     if n_actions is None:
         probe = gym.make(resolved.env_id, **resolved.make_kwargs)
@@ -175,4 +180,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(interruptible(main, "atari_vector_compare.py"))

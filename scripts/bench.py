@@ -37,6 +37,7 @@ import argparse
 import copy
 import random
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -47,6 +48,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig
+from rlkit.utils.script_args import interruptible, positive_int
 from torch import nn
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -357,8 +359,8 @@ def profile(case: str, frames: int, top: int = 25) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", "--algos", nargs="+", choices=list(CASES), default=list(CASES))
-    parser.add_argument("--frames", type=int, default=None, help="frames per run (default: the case's)")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--frames", type=positive_int, default=None, help="frames per run (default: the case's)")
+    parser.add_argument("--repeats", type=positive_int, default=3)
     parser.add_argument("--profile", action="store_true", help="cProfile one rlkit run per algorithm")
     parser.add_argument("--plain-fused", action="store_true",
                         help="also time the plain DQN with torch's fused Adam kernel (rlkit's algo=dqn default)")
@@ -383,4 +385,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from rlkit.trainers import TrainingInterrupted
+
+    sys.exit(interruptible(main, "bench.py", "no figures were printed for the case it was timing",
+                          stops=(KeyboardInterrupt, TrainingInterrupted)))

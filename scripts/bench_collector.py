@@ -8,12 +8,13 @@ transitions later; the collector never produces them. The two are alternated and
 medians are reported with their ratio (target: collector within 1.3x of the loop), next to the
 median of the per-repeat ratios (robust to the machine's load drifting).
 
-Usage: python scripts/bench_collector.py [--repeats 5] [--envs 1 8 64] [--frames 4000]
+Usage: python scripts/bench_collector.py [--repeats 7] [--envs 1 8 64] [--frames 4000]
 """
 from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 
 import gymnasium as gym
@@ -23,6 +24,7 @@ from torch import nn
 
 from rlkit.collectors import Collector
 from rlkit.envs import GymEnv
+from rlkit.utils.script_args import interruptible, positive_int
 
 
 class GreedyEpsilon(nn.Module):
@@ -93,10 +95,10 @@ def collector_loop(policy: GreedyEpsilon, num_envs: int, frames: int, steps_per_
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--envs", type=int, nargs="+", default=[1, 8, 64])
-    parser.add_argument("--frames", type=int, default=4000, help="frames per run at 1 env (x envs**0.5 above)")
-    parser.add_argument("--steps-per-batch", type=int, default=64)
+    parser.add_argument("--repeats", type=positive_int, default=7)
+    parser.add_argument("--envs", type=positive_int, nargs="+", default=[1, 8, 64])
+    parser.add_argument("--frames", type=positive_int, default=4000, help="frames per run at 1 env (x envs**0.5 above)")
+    parser.add_argument("--steps-per-batch", type=positive_int, default=64)
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
@@ -115,4 +117,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(interruptible(main, "bench_collector.py"))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import resource
+import sys
 import time
 
 import torch
@@ -25,6 +26,8 @@ from tensordict import TensorDict
 from rlkit import keys
 from rlkit.data import ReplayBuffer
 from rlkit.data.frames import FrameStorage
+from rlkit.utils.devices import device_problem
+from rlkit.utils.script_args import interruptible, positive_float, positive_int
 
 STACK, SIZE = 4, 84
 
@@ -112,15 +115,18 @@ def update_rate(seconds: float = 10.0, device: torch.device = torch.device("cpu"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--transitions", type=int, default=1_000_000)
-    parser.add_argument("--episode", type=int, default=1000, help="steps per episode (its start and end are links)")
-    parser.add_argument("--batch", type=int, default=4, help="transitions per extend (DQN on Atari: 4)")
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--transitions", type=positive_int, default=1_000_000)
+    parser.add_argument("--episode", type=positive_int, default=1000, help="steps per episode (its start and end are links)")
+    parser.add_argument("--batch", type=positive_int, default=4, help="transitions per extend (DQN on Atari: 4)")
+    parser.add_argument("--seconds", type=positive_float, default=10.0)
     parser.add_argument("--measure-update", action="store_true")
     parser.add_argument("--device", default="cpu", help="where the buffer lives and the update runs (cpu, cuda)")
     parser.add_argument("--host-copy", action="store_true",
                         help="with --device cuda: also time a host buffer whose batches are copied to the device")
     args = parser.parse_args()
+    problem = device_problem(args.device)
+    if problem is not None:
+        parser.error(f"--device {args.device}: {problem}")
     torch.set_num_threads(1)
     device = torch.device(args.device)
     buffer = _buffer(args.transitions, device)
@@ -159,4 +165,4 @@ def _buffer(transitions: int, device: torch.device) -> ReplayBuffer:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(interruptible(main, "bench_frames.py"))

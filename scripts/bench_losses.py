@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from typing import Callable
 
@@ -29,6 +30,7 @@ from rlkit.modules import (
     ValueOperator,
 )
 from rlkit.objectives import A2CLoss, DistributionalDQNLoss, DQNLoss
+from rlkit.utils.script_args import interruptible, positive_int
 
 OBS, ACTIONS, HIDDEN, ATOMS, BATCH, GAMMA, LMBDA = 4, 2, [64, 64], 51, 128, 0.99, 0.95
 
@@ -175,9 +177,9 @@ def time_block(fn: Callable[[], None], iters: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=15, help="alternating rlkit / plain blocks")
-    parser.add_argument("--iters", type=int, default=40, help="updates per block")
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    parser.add_argument("--repeats", type=positive_int, default=15, help="alternating rlkit / plain blocks")
+    parser.add_argument("--iters", type=positive_int, default=40, help="updates per block")
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch intra-op threads")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -201,4 +203,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(interruptible(main, "bench_losses.py"))

@@ -33,6 +33,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from rlkit.utils.script_args import interruptible, positive_int
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -43,10 +45,18 @@ def command(experiment: str, frames: int, seed: int, num_seeds: int, run_dir: Pa
             "trainer.eval_episodes=2", f"hydra.run.dir={run_dir}"]
 
 
+class RunFailed(RuntimeError):
+    """A timed ``train.py`` command failed (its last line of stderr in the message)."""
+
+
 def timed(commands: list[list[str]], jobs: int) -> float:
     """Seconds to run ``commands``, ``jobs`` at a time."""
     def one(cmd: list[str]) -> None:
-        subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        done = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if done.returncode != 0:  # (train.py's own one-line refusal or error, not a traceback of this script)
+            lines = done.stderr.strip().splitlines()
+            raise RunFailed(f"{' '.join(cmd[2:])} ended with status {done.returncode}: "
+                            f"{lines[-1] if lines else '(no output)'}")
 
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=jobs) as pool:
@@ -168,9 +178,9 @@ def print_env_steps(seeds: list[int], steps: int = 3000) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--experiments", nargs="+", default=["dqn_cartpole", "c51_cartpole", "a2c_cartpole"])
-    parser.add_argument("--seeds", nargs="+", type=_positive, default=[1, 2, 5, 10, 20], help="values of N")
-    parser.add_argument("--frames", type=_positive, default=50_000, help="frames per seed")
-    parser.add_argument("--jobs", type=_positive, default=2, help="parallel processes for the N ordinary runs")
+    parser.add_argument("--seeds", nargs="+", type=positive_int, default=[1, 2, 5, 10, 20], help="values of N")
+    parser.add_argument("--frames", type=positive_int, default=50_000, help="frames per seed")
+    parser.add_argument("--jobs", type=positive_int, default=2, help="parallel processes for the N ordinary runs")
     parser.add_argument("--no-processes", action="store_true", help="skip the measurements with several processes")
     parser.add_argument("--loop", action="store_true", help="time the loop and its phases in this process")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides for --loop runs")
@@ -183,19 +193,12 @@ def main(argv: list[str] | None = None) -> int:
         print_loops(args)
         return 0
     with tempfile.TemporaryDirectory(prefix="rlkit-bench-seeds-") as folder:
-        print_processes(args, Path(folder))
+        try:
+            print_processes(args, Path(folder))
+        except RunFailed as err:
+            print(f"bench_seeds.py: {err}", file=sys.stderr)
+            return 1
     return 0
-
-
-def _positive(text: str) -> int:
-    """An argparse type: an integer >= 1 (argparse names the option with the message)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer >= 1")
-    return value
 
 
 def print_processes(args: argparse.Namespace, out: Path) -> None:
@@ -232,4 +235,7 @@ def print_processes(args: argparse.Namespace, out: Path) -> None:
             print(row, flush=True)
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from rlkit.trainers import TrainingInterrupted
+
+    sys.exit(interruptible(main, "bench_seeds.py", "no figures were printed for the row it was timing",
+                          stops=(KeyboardInterrupt, TrainingInterrupted)))

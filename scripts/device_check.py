@@ -40,6 +40,7 @@ import contextlib
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -96,11 +97,14 @@ _COMMON = ["trainer.progress=false", "logger=csv"]
 
 
 def _train(run_dir: Path, overrides: list[str], stop_at: int | None = None,
-           syncs: Counter[str] | None = None) -> float:
-    """Trains (or resumes) in this process as ``train.py`` would; returns the seconds taken. With
-    ``stop_at``, a SIGINT stops the run at its first evaluation at or after that many frames (it
-    must end interrupted, with a checkpoint). With ``syncs`` on a CUDA machine, every operation that
-    waits for the GPU is counted there by its Python line (``torch.cuda.set_sync_debug_mode``)."""
+           syncs: Counter[str] | None = None) -> tuple[float, int | None]:
+    """Trains (or resumes) in this process as ``train.py`` would; returns the seconds taken and, with
+    ``stop_at``, the frames it was stopped at: a SIGINT of its own stops the run at its first
+    evaluation at or after that many frames (it must end interrupted, with a checkpoint). An
+    interruption that is not its own (the user's Ctrl-C) is raised as ``KeyboardInterrupt``: the
+    check stops, it is not taken for the planned stop. With ``syncs`` on a CUDA machine, every
+    operation that waits for the GPU is counted there by its Python line
+    (``torch.cuda.set_sync_debug_mode``)."""
     import torch
     from hydra import compose, initialize_config_dir
 
@@ -108,13 +112,17 @@ def _train(run_dir: Path, overrides: list[str], stop_at: int | None = None,
     from rlkit.trainers import TrainerCallback, TrainingInterrupted
 
     class StopAt(TrainerCallback):
+        sent: int | None = None  # the frames at which it sent its SIGINT
+
         def on_evaluation(self, frames: Any, metrics: Any) -> None:
-            if stop_at is not None and frames >= stop_at:
+            if stop_at is not None and frames >= stop_at and self.sent is None:
+                self.sent = int(frames)
                 os.kill(os.getpid(), signal.SIGINT)
 
         def on_seed_evaluations(self, frames: Any, by_seed: Any) -> None:
             self.on_evaluation(min(frames.values()) if isinstance(frames, dict) else frames, by_seed)
 
+    stopper = StopAt()
     start = time.perf_counter()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("config", overrides=overrides)
@@ -127,17 +135,17 @@ def _train(run_dir: Path, overrides: list[str], stop_at: int | None = None,
                 warnings.showwarning = _sync_counter(syncs, warnings.showwarning)
                 torch.cuda.set_sync_debug_mode("warn")
             try:
-                run(cfg, run_dir, overrides=overrides, callbacks=[StopAt()] if stop_at is not None else [])
+                run(cfg, run_dir, overrides=overrides, callbacks=[stopper] if stop_at is not None else [])
             finally:
                 if counting:
                     torch.cuda.set_sync_debug_mode("default")
     except TrainingInterrupted:
-        if stop_at is None:
-            raise
+        if stopper.sent is None:  # (not its own SIGINT: the user's)
+            raise KeyboardInterrupt from None
     else:
         if stop_at is not None:
             raise RuntimeError(f"the run was not interrupted at {stop_at} frames")
-    return time.perf_counter() - start
+    return time.perf_counter() - start, stopper.sent
 
 
 def _sync_counter(syncs: Counter[str], show: Callable[..., None]) -> Callable[..., None]:
@@ -232,21 +240,23 @@ def check_case(case: Case, device: str, out: Path) -> dict[str, Any]:
     """Trains ``case`` straight and split (resumed); the result line's fields."""
     base = [*case.overrides, *_COMMON, f"device={device}", f"trainer.eval_interval={case.split}"]
     straight, split = out / f"{case.name}-straight", out / f"{case.name}-split"
-    seconds = _train(straight, [*base, f"total_frames={case.total_frames}"])
+    for name in ("straight", "split", "deterministic-straight", "deterministic-split", "deterministic-again"):
+        shutil.rmtree(out / f"{case.name}-{name}", ignore_errors=True)  # (an earlier check's runs into this --out)
+    seconds, _ = _train(straight, [*base, f"total_frames={case.total_frames}"])
     reference = _outputs(straight)
     result: dict[str, Any] = {"case": case.name, "seconds": round(seconds, 1),
                               "frames_per_s": round(case.total_frames / seconds), "run_dir": str(straight)}
     if not _losses_finite(reference):
         return result | {"status": "FAIL", "detail": "no finite loss_* in metrics.csv"}
     syncs: Counter[str] = Counter()
-    _train(split, [*base, f"total_frames={case.total_frames}"], stop_at=case.split, syncs=syncs)
+    _, stopped = _train(split, [*base, f"total_frames={case.total_frames}"], stop_at=case.split, syncs=syncs)
     if syncs:  # (the first split frames and their evaluation; CUDA only)
         result["syncs_per_frame"] = round(sum(syncs.values()) / case.split, 2)
         result["sync_sites"] = dict(syncs.most_common(8))
     _train(split, [f"resume={split}"])
     difference = _first_difference(reference, _outputs(split))
     if difference is None:
-        return result | {"status": "ok", "detail": f"stopped at {case.split}, resumed: = straight, bit for bit"}
+        return result | {"status": "ok", "detail": f"stopped at {stopped}, resumed: = straight, bit for bit"}
     # Under the default kernels the resumed run differs: again under deterministic algorithms, which
     # tells a resume that loses something from kernels that sum in another order each run.
     seen: set[str] = set()
@@ -296,6 +306,7 @@ def check_loading(results: list[dict[str, Any]], device: str, out: Path) -> list
             checks.append({"case": name, "status": "FAIL", "detail": f"{type(err).__name__}: {err}"})
     if trained:
         run_dir = _seed_dirs(Path(trained[0]["run_dir"]))[0]
+        shutil.rmtree(out / "evaluate", ignore_errors=True)  # (an earlier check's, into this --out)
         try:
             evaluated = rlkit.evaluate(run_dir, episodes=2, device=device, output_dir=out / "evaluate")
             checks.append({"case": f"evaluate-{device}", "status": "ok",
@@ -355,6 +366,11 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    from rlkit.utils.devices import device_problem
+
+    problem = device_problem(args.device)
+    if problem is not None:
+        parser.error(f"--device {args.device}: {problem}")
     torch.set_num_threads(1)
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # (cuBLAS's deterministic mode needs it)
     device = torch.device(args.device)
@@ -362,7 +378,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"device_check: --device {args.device} but torch {torch.__version__} sees no CUDA device", file=sys.stderr)
         return 2
     out = args.out or Path(tempfile.mkdtemp(prefix="rlkit-device-check-"))
-    out.mkdir(parents=True, exist_ok=True)
+    summary_path = args.summary or out / "device_check.json"
+    try:  # (checked before the checks: a summary that cannot be written threw their minutes away)
+        out.mkdir(parents=True, exist_ok=True)
+        summary_path.parent.mkdir(parents=True, exist_ok=True)
+        if summary_path.is_dir():
+            raise IsADirectoryError(f"{summary_path} is a directory")
+    except OSError as err:
+        print(f"device_check: cannot write --out {out} or --summary {summary_path}: {err}", file=sys.stderr)
+        return 2
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(f"device_check: {args.device} ({name}), torch {torch.__version__}, python {sys.version.split()[0]}; "
           f"runs in {out}", flush=True)
@@ -403,7 +427,6 @@ def main(argv: list[str] | None = None) -> int:
                         "detail": " | ".join(output.strip().splitlines()[-6:]) + f" ({seconds:.0f} s)"})
         _print(entries[-1])
     summary = {"device": args.device, "name": name, "torch": torch.__version__, "cases": results, "checks": entries}
-    summary_path = args.summary or out / "device_check.json"
     summary_path.write_text(json.dumps(summary, indent=1))
     failed = [e["case"] for e in [*results, *entries] if e["status"] == "FAIL"]
     print(f"device_check: {'FAILED: ' + ', '.join(failed) if failed else 'every check passed'} "
@@ -412,4 +435,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from rlkit.utils.script_args import interruptible
+
+    sys.exit(interruptible(main, "device_check.py", "no summary was written"))

@@ -57,6 +57,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rlkit.utils.script_args import positive_int  # (standard library only: no torch in this harness)
+
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = ROOT / "train.py"
 ENV = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "0"}
@@ -116,6 +118,10 @@ class Outcome:
 class Train:
     """One ``python train.py <args>`` started in ``cwd``, its output in files under ``logs``."""
 
+    #: The ones started and not yet waited for (a Ctrl-C of this script kills them: each runs in a
+    #: session of its own, which the terminal's Ctrl-C does not reach).
+    live: set[Train] = set()
+
     def __init__(self, args: Sequence[str], cwd: Path, logs: Path) -> None:
         logs.mkdir(parents=True, exist_ok=True)
         self.stem = logs / f"{len(list(logs.glob('*.err'))):02d}"
@@ -125,6 +131,7 @@ class Train:
             self.proc = subprocess.Popen([sys.executable, str(TRAIN), *args], cwd=cwd, env=ENV, stdin=subprocess.DEVNULL,
                                          stdout=out, stderr=err, start_new_session=True)
         self.started = time.monotonic()
+        Train.live.add(self)
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -149,6 +156,7 @@ class Train:
             self.proc.wait(timeout=max(0.0, timeout - self.elapsed()))
         except subprocess.TimeoutExpired:
             timed_out = self.kill()
+        Train.live.discard(self)
         stderr = Path(f"{self.stem}.err").read_text(errors="replace")
         return Outcome(self.proc.returncode, stderr, self.elapsed(), timed_out=timed_out)
 
@@ -728,14 +736,35 @@ def summary(results: list[Trial]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _trials(argv)
+    except KeyboardInterrupt:
+        for train in list(Train.live):  # (their sessions: the terminal's Ctrl-C did not reach them)
+            train.kill()
+        kept = "its train.py processes were stopped"
+        if _TEMPORARY is not None:  # (the default folder: nothing in it is asked for)
+            shutil.rmtree(_TEMPORARY, ignore_errors=True)
+        elif _OUT is not None:
+            kept += f"; the trials so far are in {_OUT / 'trials'}"
+        print(f"\nfault_trials.py: interrupted; {kept}", file=sys.stderr)
+        return 130
+
+
+_TEMPORARY: Path | None = None  # the default --out folder of this invocation (a temporary one)
+_OUT: Path | None = None  # a --out folder given
+
+
+def _trials(argv: Sequence[str] | None) -> int:
+    global _TEMPORARY, _OUT
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--trials", type=int, default=100, help="number of trials (default 100)")
+    parser.add_argument("--trials", type=positive_int, default=100, help="number of trials (default 100)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the trials' random choices")
     parser.add_argument("--out", type=Path, default=None, help="folder for references and trials (default: temporary)")
     parser.add_argument("--keep", action="store_true", help="keep every trial's directory (default: failed ones only)")
     opts = parser.parse_args(argv)
 
     out = opts.out.resolve() if opts.out else Path(tempfile.mkdtemp(prefix="rlkit-fault-trials-"))
+    _TEMPORARY, _OUT = (None, out) if opts.out else (out, None)
     refs = References(out / "refs")
     counts = allocate(opts.trials)
     plan = [(kind, j) for kind, n in counts.items() for j in range(n)]

@@ -208,8 +208,11 @@ def train_help() -> str:
 
 
 def main(argv: list[str]) -> int:
+    if argv in (["--help"], ["-h"]):
+        print(__doc__)
+        return 0
     if argv not in ([], ["--check"]):
-        print(__doc__, file=sys.stderr)
+        print(f"gen_help.py: unknown arguments {argv}; usage: python scripts/gen_help.py [--check]", file=sys.stderr)
         return 2
     stale = []
     for page in PAGES:

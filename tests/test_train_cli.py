@@ -434,6 +434,40 @@ def test_ctrl_c_in_a_joblib_sweep_checkpoints_every_running_job_and_starts_no_ot
         assert read_metrics_csv(job)[-1]["step"] <= frames
     assert "  job 2: not started" in err and not (sweep / "2_seed=2").exists()
 
+
+def test_ctrl_c_as_a_joblib_sweep_starts_its_jobs_stops_the_sweep(tmp_path):
+    """The sweep's main process held Ctrl-C back and its workers ignored it until their job had begun:
+    one in the seconds the workers took to start was lost, and the sweep trained to its end with
+    status 0. Now the main process records it, and no job trains."""
+    import threading
+
+    sweep = tmp_path / "sweep"
+    proc = subprocess.Popen([sys.executable, TRAIN, "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                             "seed=0,1,2", "total_frames=3000", "trainer.eval_episodes=2", "trainer.progress=false",
+                             f"hydra.sweep.dir={sweep}"], cwd=tmp_path, env=ENV, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    launched, out = threading.Event(), []
+
+    def read() -> None:
+        for line in proc.stdout:
+            out.append(line)
+            if "Launching jobs" in line:
+                launched.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    assert launched.wait(120), proc.stderr.read()
+    os.killpg(proc.pid, signal.SIGINT)
+    err = proc.stderr.read()
+    proc.wait(timeout=120)
+    reader.join(10)
+    assert proc.returncode == 130, err
+    assert "rlkit: Ctrl-C: stopping the sweep" in err and "done:" not in err and "Traceback" not in err, err
+    for seed in (0, 1, 2):
+        assert re.search(rf"  job {seed}: (not started|interrupted as it started); train it with: python train.py "
+                         rf"seed={seed} total_frames=3000", err), err
+        assert not (sweep / f"{seed}_seed={seed}" / "config.yaml").exists()
+
 def test_submitit_local_launcher(tmp_path):
     sweep = tmp_path / "sweep"
     done = train(["-m", "hydra/launcher=submitit_local", "algo=a2c", "seed=3", *TINY, f"hydra.sweep.dir={sweep}"],

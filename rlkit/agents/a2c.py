@@ -145,11 +145,13 @@ def build_a2c(settings: Any, env: GymEnv) -> Agent:
     def init(module: nn.Module, gain: float) -> nn.Module:
         return orthogonal_(module, gain) if ortho else module
 
-    def net(in_key: str, in_dim: int, out: int, cells: list[int], last_gain: float, what: str) -> nn.Module:
+    def net(in_key: str, in_dim: int, out: int, cells: list[int], last_gain: float, what: str,
+            warn: bool = True) -> nn.Module:
         """``algo.network`` on observations, else an MLP ``in_dim -> out`` (a linear layer on a trunk's
-        features)."""
+        features); ``warn``: its build warnings (the actor's network says them for the critic's too)."""
         if in_key == keys.OBSERVATION and algo.network is not None:
-            module = make_network(algo, shape, out, what=what, obs_dtype=obs_dtype(env), obs_high=obs_high(env), env_id=env.env_id)
+            module = make_network(algo, shape, out, what=what, obs_dtype=obs_dtype(env), obs_high=obs_high(env),
+                                  env_id=env.env_id, warn=warn)
         else:
             if in_key == keys.OBSERVATION and len(shape) != 1:
                 make_network(algo, shape, out, what=what, env_id=env.env_id)  # refuses image observations, naming the fix
@@ -195,7 +197,7 @@ def build_a2c(settings: Any, env: GymEnv) -> Agent:
                                   distribution_class=SDENormal)
 
     def value_head(in_key: str, in_dim: int, cells: list[int]) -> ValueOperator:
-        return ValueOperator(net(in_key, in_dim, 1, cells, 1.0, "the critic"), in_keys=[in_key])
+        return ValueOperator(net(in_key, in_dim, 1, cells, 1.0, "the critic", warn=False), in_keys=[in_key])
 
     actor: TensorDictModuleBase
     critic: TensorDictModuleBase

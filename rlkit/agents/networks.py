@@ -113,13 +113,15 @@ def _conv_hint(shape: tuple[int, ...]) -> str:
 
 
 def make_network(algo: Any, obs_shape: Sequence[int], out_features: int | None, *, what: str,
-                 obs_dtype: torch.dtype = torch.float32, obs_high: float | None = None, env_id: str = "") -> nn.Module:
+                 obs_dtype: torch.dtype = torch.float32, obs_high: float | None = None, env_id: str = "",
+                 warn: bool = True) -> nn.Module:
     """``algo.network``'s module for observations of ``obs_shape`` and ``out_features`` outputs
     (``None``: a trunk returning its ``features_dim`` features), or rlkit's MLP (``algo.hidden_sizes``,
     ``algo.activation``; flat observations only); ``what`` names it in errors ("the Q-network"), with
     ``env_id``. ``obs_high``: the observations' upper bound; integer observations above 1 that a
     network with a ``scale`` of 1 (``ConvNet``'s default) would take unscaled are warned about, unless
-    ``algo.network`` gives its ``scale``.
+    ``algo.network`` gives its ``scale`` (``warn=False``: a second network of the same agent, not warned
+    about again).
 
     Raises:
         EnvError: observations an MLP cannot take, a network that cannot be built, fails on a zero
@@ -153,11 +155,12 @@ def make_network(algo: Any, obs_shape: Sequence[int], out_features: int | None, 
     if not isinstance(module, nn.Module):
         raise EnvError(f"algo.network {target} returned a {type(module).__name__}, not a torch nn.Module")
     scale = getattr(module, "scale", None)
-    if (scale == 1.0 and "scale" not in kwargs and not obs_dtype.is_floating_point and obs_high is not None
+    if (warn and scale == 1.0 and "scale" not in kwargs and not obs_dtype.is_floating_point and obs_high is not None
             and obs_high > 1):
-        log.warning("algo.network %s takes %s observations up to %g unscaled (its scale is 1): give "
-                    "algo.network.scale=%.10g (1/%g) to scale them to [0, 1] as NatureCNN does, or scale: 1 to keep "
-                    "them as they are", target, str(obs_dtype).removeprefix("torch."), obs_high, 1 / obs_high, obs_high)
+        log.warning("algo.network %s takes %s observations up to %g unscaled (its scale is 1): give it "
+                    "scale: %.10g (1/%g; on the command line +algo.network.scale=%.10g) to scale them to [0, 1] as "
+                    "NatureCNN does, or scale: 1 to keep them as they are", target, str(obs_dtype).removeprefix("torch."),
+                    obs_high, 1 / obs_high, obs_high, 1 / obs_high)
     width = out_features if out_features is not None else getattr(module, "features_dim", None)
     if not isinstance(width, int):
         raise EnvError(f"algo.network {target} built with out_features=None (a shared trunk) must say how wide its "

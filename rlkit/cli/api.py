@@ -117,7 +117,7 @@ def train(overrides: Sequence[str] | Mapping[str, Any] | None = None, *,
         args = [str(o) for o in overrides]
     if output_dir is not None and not isinstance(output_dir, (str, os.PathLike)):
         raise ConfigError(f"output_dir={output_dir!r}: give a path (a str or pathlib.Path) of a new or empty directory")
-    callbacks = check_callbacks(callbacks)
+    callbacks = check_callbacks(callbacks, num_seeds=None)  # (each hook against num_seeds once the run is built)
     placed = [a for a in args if a.lstrip("+~").split("=", 1)[0] in ("hydra", "hydra.run", "hydra.sweep")
               or a.lstrip("+~").startswith(("hydra.run.", "hydra.sweep."))]
     if placed:

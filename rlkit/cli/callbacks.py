@@ -6,6 +6,7 @@ keys) and notes the sweep it starts, whose failed jobs :func:`sweep_exit_status`
 their failed jobs' notes). :func:`note_failed_job` lets a sweep's other jobs go on past a failed one."""
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -140,14 +141,10 @@ class ConfigCheck(Callback):
         os.environ[SWEPT_KEYS_ENV] = ",".join(swept_keys(list(overrides)))
         _prepare_ray_launcher(config, os.environ[SWEPT_KEYS_ENV])
         if OmegaConf.select(config, "hydra.launcher._target_", default=None) == JOBLIB_LAUNCHER:
-            _stops_in_workers()
+            _stops_in_workers(_SWEEP_DIR)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        global _MAIN_SIGINT
-        if _MAIN_SIGINT is not None:  # (the main process of a joblib sweep takes Ctrl-C again)
-            signal.signal(signal.SIGINT, _MAIN_SIGINT)
-            _MAIN_SIGINT = None
-            os.environ.pop(SWEEP_STOPS_ENV, None)
+        _end_stops_in_workers()
 
     @staticmethod
     def _check_resume(config: DictConfig) -> None:
@@ -244,39 +241,94 @@ def _check_not_held(run_dir: Path) -> None:
 #: ``hydra/launcher=joblib`` (hydra-joblib-launcher): the sweep's jobs run in local worker processes.
 JOBLIB_LAUNCHER = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
 #: Set (``1``) by the main process of a joblib sweep for its workers: they take Ctrl-C while they run
-#: a job, as a single run does, and ignore it between jobs (see :func:`_stops_in_workers`).
+#: a job, as a single run does, and hold it back between jobs (see :func:`_stops_in_workers`).
 SWEEP_STOPS_ENV = "RLKIT_SWEEP_STOPS"
-#: Where the jobs of a joblib sweep that a stop signal interrupted (or kept from starting) leave a
-#: note, in its sweep directory (one file per job number), and the signal's number (``signal``).
+#: Where the jobs of a joblib sweep that Ctrl-C stopped (or kept from starting) leave a note, in its
+#: sweep directory (one file per job number), and the signal's number (``signal``).
 STOPPED_JOBS_DIR = ".rlkit_stopped_jobs"
-_MAIN_SIGINT: Any = None  # this process's Ctrl-C handler while its joblib sweep runs (None: not one)
 
 
-def _stops_in_workers() -> None:
+class _SweepStops:
+    """The main process's side of :func:`_stops_in_workers`: a thread that takes this process's
+    Ctrl-C (blocked in every other thread) and records the stop for the jobs."""
+
+    def __init__(self, sweep_dir: Path) -> None:
+        import threading
+
+        self.sweep_dir = sweep_dir
+        self.received: int | None = None
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._watch, name="rlkit-sweep-stops", daemon=True)
+        self.thread.start()
+
+    def _watch(self) -> None:
+        while not self.done.is_set():
+            got = signal.sigtimedwait({signal.SIGINT}, 0.2)
+            if got is not None and self.received is None:
+                self.received = got.si_signo
+                stopped = self.sweep_dir / STOPPED_JOBS_DIR
+                stopped.mkdir(parents=True, exist_ok=True)
+                if not (stopped / "signal").is_file():
+                    (stopped / "signal").write_text(f"{got.si_signo}\n")
+                print("\nrlkit: Ctrl-C: stopping the sweep; its running jobs write their checkpoints, the others "
+                      "do not start", file=sys.stderr, flush=True)
+
+    def end(self) -> None:
+        self.done.set()
+        self.thread.join()
+        while signal.SIGINT in signal.sigpending():  # (one that came as the thread ended: the sweep is over)
+            signal.sigtimedwait({signal.SIGINT}, 0)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+_STOPS: _SweepStops | None = None  # this process's joblib sweep's, while it runs
+
+
+def _stops_in_workers(sweep_dir: Path) -> None:
     """Ctrl-C in a joblib sweep (a terminal's, or ``reproduce.py`` passing one on) reaches every
     process of the sweep. Its main process took it as a ``KeyboardInterrupt``, on which joblib kills
     its workers, and a worker writing its run's interrupt checkpoint died with it (the frames since
     its last periodic checkpoint lost, its ``end:`` line missing); a worker waiting for its next job
-    died of it too, and joblib gave up on the sweep. So the main process ignores Ctrl-C from here to
-    the sweep's end, and starts its workers ignoring it (an ignored signal stays ignored in the
-    processes a process starts); a worker takes it while it runs a job (:func:`sweep_takes_stops`):
-    the run writes its checkpoint and the job ends, noting it (:func:`note_stopped_job`), and the
-    jobs that start after it do not train. The sweep then ends with status 130 and the list
-    (:func:`sweep_exit_status`). A sweep started ignoring Ctrl-C (a shell's background job) ignores it
-    everywhere, as a single run does."""
-    global _MAIN_SIGINT
-    previous = signal.getsignal(signal.SIGINT)
-    if previous is signal.SIG_IGN or previous is None:
+    died of it too, and joblib gave up on the sweep. So from here to the sweep's end Ctrl-C is blocked
+    in this process (a blocked signal stays pending, and stays blocked in the processes it starts):
+    a thread of its own takes it (:class:`_SweepStops`) and records the stop in the sweep directory;
+    a worker unblocks it while it runs a job (:func:`sweep_takes_stops`), taking one that came while
+    it waited: the run writes its checkpoint and the job ends, noting it (:func:`note_stopped_job`),
+    and a job that starts after the stop does not train. The sweep then ends with status 130 and the
+    list (:func:`sweep_exit_status`). A sweep started ignoring Ctrl-C (a shell's background job)
+    ignores it everywhere, as a single run does; SIGTERM and SIGHUP are not held back (the main
+    process ends on them, and the workers' runs checkpoint)."""
+    global _STOPS
+    if _STOPS is not None or signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, None):
         return
-    _MAIN_SIGINT = previous
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The resource trackers first: starting one unblocks SIGINT in the thread that starts it
+    # (CPython's multiprocessing.resource_tracker, which joblib's workers use), undoing the block.
+    import multiprocessing.resource_tracker
+
+    multiprocessing.resource_tracker.ensure_running()
+    with contextlib.suppress(ImportError):
+        from joblib.externals.loky.backend import resource_tracker  # type: ignore[import-untyped]
+
+        resource_tracker.ensure_running()
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     os.environ[SWEEP_STOPS_ENV] = "1"
+    _STOPS = _SweepStops(sweep_dir)
+
+
+def _end_stops_in_workers() -> None:
+    """Takes Ctrl-C back from :func:`_stops_in_workers` once the sweep has ended."""
+    global _STOPS
+    if _STOPS is not None:
+        _STOPS.end()
+        _STOPS = None
+        os.environ.pop(SWEEP_STOPS_ENV, None)
 
 
 def sweep_takes_stops() -> bool:
-    """Whether this process is a worker of a joblib sweep that takes Ctrl-C only while it runs a job
-    (:func:`_stops_in_workers`)."""
-    return os.environ.get(SWEEP_STOPS_ENV) == "1" and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    """Whether this process is a worker of a joblib sweep that holds Ctrl-C back between jobs
+    (:func:`_stops_in_workers`): its job unblocks it while it runs."""
+    return (os.environ.get(SWEEP_STOPS_ENV) == "1" and _STOPS is None
+            and signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, []))
 
 
 def _stopped_dir() -> Path | None:
@@ -329,8 +381,8 @@ def in_sweep() -> bool:
 def sweep_exit_status() -> int:
     """After a sweep (``train.py -m``, ``evaluate.py -m``, ``export.py -m``): 1 (with a line per failed
     job on stderr) when a job of the sweep this process ran failed, else 0; 0 outside a sweep. A
-    joblib sweep stopped by a signal (:func:`_stops_in_workers`) ends with 128 + its number, listing
-    its interrupted jobs (their resume commands) and those it did not start."""
+    joblib sweep stopped by Ctrl-C (:func:`_stops_in_workers`) ends with 130, listing its interrupted
+    jobs (their resume commands) and those it did not start (their commands)."""
     if _SWEEP_FAILED is not None:
         notes = _SWEEP_FAILED
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import shlex
 import signal
 import sys
 import traceback
@@ -66,23 +67,23 @@ def train_task(cfg: DictConfig) -> float | None:
         "hydra.yaml": OmegaConf.to_yaml(OmegaConf.create({"hydra": OmegaConf.to_container(hc)})),
         "overrides.yaml": OmegaConf.to_yaml(OmegaConf.create(list(hc.overrides.task))),
     }
-    # A job of a joblib sweep takes Ctrl-C while it runs (its worker ignores it between jobs), and
+    # A job of a joblib sweep takes Ctrl-C while it runs (its worker holds it back between jobs), and
     # after a stop the jobs that start do not train (see rlkit.cli.callbacks._stops_in_workers).
     stops = multirun and sweep_takes_stops()
-    if stops and sweep_stopped():
-        with contextlib.suppress(OSError):  # the folder Hydra made for the job
-            Path(run_dir).rmdir()
-        print(f"rlkit: {label}: not started: the sweep was interrupted", file=sys.stderr)
-        note_stopped_job(None, "not started")
-        return None
     startup.mark("running")
-    if stops:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         # (a SIGTERM or SIGHUP while the run is built or checked ends it as a Ctrl-C does, its start
         # undone; the trainer's own handlers take over while it trains)
         with _stops_interrupt() as received:
             try:
+                if stops:  # (a Ctrl-C that came while this worker waited for the job is taken here)
+                    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+                    if sweep_stopped():
+                        with contextlib.suppress(OSError):  # the folder Hydra made for the job
+                            Path(run_dir).rmdir()
+                        print(f"rlkit: {label}: not started: the sweep was interrupted", file=sys.stderr)
+                        note_stopped_job(None, f"not started; train it with: python train.py {_job_command(hc)}")
+                        return None
                 settings = None if cfg.get("resume") else checked_settings(cfg)
                 result = run(cfg, run_dir, overrides=_own_overrides(cfg, hc), provenance=provenance,
                              validated=settings, label=label, plain_progress=True if parallel else None)
@@ -110,7 +111,8 @@ def train_task(cfg: DictConfig) -> float | None:
                     what = "the run had not started; nothing was kept"
                 if stops:
                     print(f"rlkit: {label} interrupted; {what}", file=sys.stderr)
-                    note_stopped_job(signum, f"interrupted before its first checkpoint was complete; {what}")
+                    note_stopped_job(signum, f"interrupted; {what}" if "resume" in what else
+                                     f"interrupted as it started; train it with: python train.py {_job_command(hc)}")
                     return None
                 _interrupted("train.py", what, received)
             except Exception as err:  # a bug's error (the env's, rlkit's): a sweep's other jobs still go on
@@ -120,8 +122,8 @@ def train_task(cfg: DictConfig) -> float | None:
                 note_failed_job(failure_line(err), str(run_dir))
                 return None
     finally:
-        if stops:  # (between jobs the worker ignores Ctrl-C again)
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if stops:  # (between jobs the worker holds Ctrl-C back again)
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     startup.mark("done")
     if not multirun:  # a stop signal from here to the exit has nothing to stop: the run is complete
         for stop_signal in stop_signals():
@@ -134,6 +136,11 @@ def train_task(cfg: DictConfig) -> float | None:
         return sum(values) / len(values) if values else None  # a sweep's objective: the seeds' mean
     print(f"done: {prefix}{label} {_shown(result.get('eval_return'))} | run dir {run_dir}", file=sys.stderr)
     return result.get("eval_return")
+
+
+def _job_command(hc: Any) -> str:
+    """The overrides of a sweep job, as ``train.py`` takes them to train it on its own."""
+    return " ".join(shlex.quote(str(o)) for o in hc.overrides.task)
 
 
 def _no_space_advice(err: NoSpaceError, run_dir: Path) -> str:

@@ -50,11 +50,11 @@ class TrainerCallback:
         return None
 
 
-def check_callbacks(callbacks: Any, *, num_seeds: int = 1) -> list[TrainerCallback]:
-    """``callbacks`` as a list, each one checked before a run starts: an object with a callable
-    ``on_evaluation`` (a :class:`TrainerCallback`, or one written to its interface), not a class;
-    for a multi-seed run (``num_seeds > 1``), one that implements ``on_evaluation`` implements
-    ``on_seed_evaluations`` too (the hook such a run calls).
+def check_callbacks(callbacks: Any, *, num_seeds: int | None = 1) -> list[TrainerCallback]:
+    """``callbacks`` as a list, each one checked before a run starts: an object (not a class) with
+    the hook the run calls, ``on_evaluation`` for one seed and ``on_seed_evaluations`` for several
+    (``num_seeds > 1``), where one that implements ``on_evaluation`` must implement
+    ``on_seed_evaluations`` too; ``num_seeds=None`` (not known yet): either hook.
 
     Examples:
         >>> from rlkit.trainers.callbacks import TrainerCallback, check_callbacks
@@ -66,8 +66,8 @@ def check_callbacks(callbacks: Any, *, num_seeds: int = 1) -> list[TrainerCallba
         rlkit.errors.ConfigError: callbacks[0]=<built-in function print> is not a trainer callback: give objects of a rlkit.trainers.TrainerCallback subclass (on_evaluation(frames, metrics) -> bool | None)
 
     Raises:
-        ConfigError: not a list of callbacks (naming the position and the value), or a callback a
-            multi-seed run would never call.
+        ConfigError: not a list of callbacks (naming the position and the value), or a callback the
+            run would never call.
     """
     if isinstance(callbacks, (str, bytes, Mapping)) or not isinstance(callbacks, Iterable):
         raise ConfigError(f"callbacks={callbacks!r}: give a list of rlkit.trainers.TrainerCallback objects")
@@ -76,13 +76,18 @@ def check_callbacks(callbacks: Any, *, num_seeds: int = 1) -> list[TrainerCallba
         if isinstance(callback, type):
             raise ConfigError(f"callbacks[{at}]={callback.__name__} is a class: give an instance of it "
                               f"({callback.__name__}(...))")
-        if not callable(getattr(callback, "on_evaluation", None)):
+        hooks = {name for name in ("on_evaluation", "on_seed_evaluations") if callable(getattr(callback, name, None))}
+        needed = ({"on_evaluation", "on_seed_evaluations"} if num_seeds is None
+                  else {"on_evaluation"} if num_seeds <= 1 else {"on_seed_evaluations"})
+        if not hooks & needed:
+            hook = "on_evaluation(frames, metrics)" if num_seeds is None or num_seeds <= 1 else \
+                "on_seed_evaluations(frames, by_seed), the hook a multi-seed run calls"
             raise ConfigError(f"callbacks[{at}]={callback!r} is not a trainer callback: give objects of a "
-                              "rlkit.trainers.TrainerCallback subclass (on_evaluation(frames, metrics) -> bool | None)")
+                              f"rlkit.trainers.TrainerCallback subclass ({hook} -> bool | None)")
         own = type(callback)
         single = getattr(own, "on_evaluation", None) not in (None, TrainerCallback.on_evaluation)
         several = getattr(own, "on_seed_evaluations", None) not in (None, TrainerCallback.on_seed_evaluations)
-        if num_seeds > 1 and single and not several:  # (one written for a single run would never be called)
+        if num_seeds is not None and num_seeds > 1 and single and not several:
             raise ConfigError(f"callback {own.__name__} implements on_evaluation only; a multi-seed run "
                               f"(num_seeds > 1) calls on_seed_evaluations(frames, by_seed): implement it too")
     return checked

@@ -505,11 +505,23 @@ def test_a_conv_net_taking_8_bit_frames_unscaled_is_warned_about_once(tmp_path, 
         return [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
 
     assert warned(conv, 255.0) == [
-        "algo.network rlkit.modules.ConvNet takes uint8 observations up to 255 unscaled (its scale is 1): give "
-        "algo.network.scale=0.003921568627 (1/255) to scale them to [0, 1] as NatureCNN does, or scale: 1 to keep "
-        "them as they are"]
+        "algo.network rlkit.modules.ConvNet takes uint8 observations up to 255 unscaled (its scale is 1): give it "
+        "scale: 0.003921568627 (1/255; on the command line +algo.network.scale=0.003921568627) to scale them to "
+        "[0, 1] as NatureCNN does, or scale: 1 to keep them as they are"]
     assert warned({**conv, "scale": 1 / 255}, 255.0) == [] and warned({**conv, "scale": 1.0}, 255.0) == []
     assert warned(conv, 1.0) == [] and warned({"_target_": "rlkit.modules.NatureCNN"}, 255.0) == []
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="rlkit"):  # A2C's separate actor and critic: said once
+        from rlkit.run import run
+
+        with initialize_config_dir(config_dir=str(Path(__file__).resolve().parents[2] / "conf"), version_base="1.3"):
+            a2c = compose("config", overrides=["env=atari", "env.game=Pong", "algo=a2c", "algo.shared_trunk=false",
+                                               "++algo.network={_target_: rlkit.modules.ConvNet, channels: [4], "
+                                               "kernels: [8], strides: [8], hidden: [8]}", "total_frames=80",
+                                               "trainer.eval_episodes=1", "env.options.max_episode_frames=200",
+                                               "trainer.progress=false", "logger=none"])
+        run(a2c, tmp_path / "a2c")
+    assert sum("unscaled" in r.getMessage() for r in caplog.records) == 1
     conf = str(Path(__file__).resolve().parents[2] / "conf")
     with initialize_config_dir(config_dir=conf, version_base="1.3"):
         cfg = compose("config", overrides=["experiment=dqn_atari", "algo.buffer_size=1000", "trainer.progress=false",

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 
+import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
@@ -62,3 +64,23 @@ def test_bench_times_the_fused_adam_baseline_when_asked(capsys):
     assert result["ratio"]["plain-fused"] == result["median"]["rlkit"] / result["median"]["plain-fused"]
     assert "plain-fused" in capsys.readouterr().out
 
+
+
+@pytest.mark.parametrize(("script", "args", "message"), [
+    ("bench", ["--repeats", "0"], "argument --repeats: '0' is not an integer >= 1"),
+    ("bench", ["--frames", "-5"], "argument --frames: '-5' is not an integer >= 1"),
+    ("bench_frames", ["--seconds", "0"], "argument --seconds: '0' is not a finite number > 0"),
+    ("bench_frames", ["--device", "bogus"], "--device bogus: device='bogus' is not a torch device"),
+    ("bench_losses", ["--iters", "0"], "argument --iters: '0' is not an integer >= 1"),
+    ("bench_collector", ["--envs", "0"], "argument --envs: '0' is not an integer >= 1"),
+])
+def test_the_benchmarks_refuse_a_bad_number_in_one_usage_line(monkeypatch, capsys, script, args, message):
+    """--repeats 0 ended in a StatisticsError traceback, --frames 0 silently took the case's default,
+    --seconds 0 in a ZeroDivisionError, --device bogus in torch's RuntimeError."""
+    import importlib
+
+    module = importlib.import_module(script)
+    monkeypatch.setattr(sys, "argv", [f"{script}.py", *args])
+    with pytest.raises(SystemExit) as stop:
+        module.main()
+    assert stop.value.code == 2 and message in capsys.readouterr().err

@@ -1,6 +1,11 @@
 """scripts/bench_seeds.py's in-process views: the phase timers report and go away, the env-step table."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
+import pytest
+
 import bench_seeds
 from rlkit.trainers.multiseed import MultiSeedTrainer
 from rlkit.trainers.trainer import Trainer
@@ -75,3 +80,12 @@ def test_the_docstring_examples_run():
     import doctest
 
     assert doctest.testmod(bench_seeds).failed == 0
+
+
+def test_a_timed_command_that_fails_says_its_own_last_line():
+    """A refused train.py (an unknown experiment) surfaced as this script's CalledProcessError
+    traceback, train.py's one line (naming the valid experiments) swallowed."""
+    failing = [sys.executable, "-c", "import sys; sys.stderr.write('rlkit: invalid config: nope\\n'); sys.exit(2)"]
+    with pytest.raises(bench_seeds.RunFailed, match=r"ended with status 2: rlkit: invalid config: nope$"):
+        bench_seeds.timed([failing], 1)
+    assert subprocess.run(failing, capture_output=True).returncode == 2  # (the stand-in fails by itself too)

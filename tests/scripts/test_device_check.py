@@ -25,6 +25,33 @@ def test_a_case_trains_stops_resumes_and_loads_on_the_cpu(tmp_path):
     # The interrupted copy was stopped where the case says, then resumed to the end.
     log = (tmp_path / "dqn-cartpole-split" / "train.log").read_text()
     assert "interrupted by SIGINT at frame 700" in log and "end: budget done at 1500 frames" in log
+    # The same command again (a GPU session reruns its check): the earlier check's runs are replaced
+    # (every case failed with "already holds a run"), and a --summary that cannot be written is
+    # refused before any check runs.
+    assert device_check.main(["--device", "cpu", "--only", "dqn-cartpole", "--skip-tests", "--skip-frames",
+                              "--out", str(tmp_path)]) == 0
+    (tmp_path / "file").write_text("")
+    assert device_check.main(["--device", "cpu", "--only", "dqn-cartpole", "--skip-tests", "--skip-frames",
+                              "--out", str(tmp_path / "other"), "--summary", str(tmp_path / "file" / "s.json")]) == 2
+    assert not (tmp_path / "other" / "dqn-cartpole-straight").exists()
+
+
+def test_a_ctrl_c_of_the_user_stops_the_check_rather_than_passing_for_its_planned_stop(tmp_path, monkeypatch):
+    """The planned stop is a SIGINT the script sends itself at an evaluation: a user's Ctrl-C during
+    the split run was taken for it, and the case reported "ok"; in another run it was reported as
+    that case's failure and the check went on."""
+    import signal
+
+    import rlkit.run
+    from rlkit.trainers import TrainingInterrupted
+
+    def interrupted(*args, **kwargs):
+        raise TrainingInterrupted(signal.SIGINT, tmp_path / "last.pt")
+
+    monkeypatch.setattr(rlkit.run, "run", interrupted)
+    for stop_at in (None, 700):
+        with pytest.raises(KeyboardInterrupt):
+            device_check._train(tmp_path / "run", ["total_frames=1500"], stop_at=stop_at)
 
 
 @pytest.mark.parametrize(("outcome", "differing"), [
@@ -38,11 +65,12 @@ def test_resume_differences_are_told_from_nondeterministic_kernels(tmp_path, mon
     a failure only when it differs there too while two deterministic straight runs agree."""
     trained: list[tuple[str, int | None, bool]] = []
 
-    def fake_train(run_dir: Path, overrides: list[str], stop_at: int | None = None, syncs=None) -> float:
+    def fake_train(run_dir: Path, overrides: list[str], stop_at: int | None = None,
+                   syncs=None) -> tuple[float, int | None]:
         trained.append((run_dir.name, stop_at, torch.are_deterministic_algorithms_enabled()))
         if syncs is not None:  # (what a CUDA machine counts over the interrupted run's first part)
             syncs.update({"rlkit/collectors/collector.py:10": 60, "rlkit/trainers/trainer.py:20": 20})
-        return 1.0
+        return 1.0, stop_at
 
     rows = {"run/metrics": [{"loss_value": "0.5", "frames": "100"}], "run/episodes": [{"return": "9.0"}]}
 
@@ -90,7 +118,7 @@ def test_syncs_are_counted_by_the_innermost_line_of_rlkit_and_other_warnings_sti
 
 
 def test_a_run_without_a_finite_loss_fails(tmp_path, monkeypatch):
-    monkeypatch.setattr(device_check, "_train", lambda run_dir, overrides, stop_at=None, syncs=None: 1.0)
+    monkeypatch.setattr(device_check, "_train", lambda run_dir, overrides, stop_at=None, syncs=None: (1.0, stop_at))
     monkeypatch.setattr(device_check, "_outputs", lambda run_dir: {"run/metrics": [{"loss_value": "nan"}]})
     result = device_check.check_case(device_check.Case("toy", [], 100, 40), "cpu", tmp_path)
     assert result["status"] == "FAIL" and result["detail"] == "no finite loss_* in metrics.csv"

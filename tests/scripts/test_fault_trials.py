@@ -61,3 +61,30 @@ def test_a_resume_refused_for_another_reason_after_a_kill_is_a_failure(tmp_path,
         fault_trials.Outcome(2, "rlkit: run /x/run is locked by pid 12 on vm\n", 0.5),
     ])
     assert [kind for kind, _ in trial.problems] == [fault_trials.OTHER] and not compared
+
+
+def test_a_ctrl_c_stops_the_trials_train_processes_and_removes_the_temporary_folder(monkeypatch, capsys):
+    """Each train.py runs in a session of its own, which the terminal's Ctrl-C does not reach: they
+    trained on after the script had ended with a traceback, and its temporary folder stayed."""
+    import tempfile
+    from pathlib import Path
+
+    killed = []
+
+    class Running:
+        def kill(self) -> bool:
+            killed.append(self)
+            return True
+
+    folder = Path(tempfile.mkdtemp(prefix="rlkit-fault-trials-test-"))
+
+    def interrupted(argv):
+        fault_trials._TEMPORARY = folder
+        fault_trials.Train.live.add(Running())
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fault_trials, "_trials", interrupted)
+    assert fault_trials.main([]) == 130
+    assert len(killed) == 1 and not folder.exists()
+    assert capsys.readouterr().err == "\nfault_trials.py: interrupted; its train.py processes were stopped\n"
+    fault_trials.Train.live.clear()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from hydra import compose, initialize_config_dir
 
 from rlkit.builders import validate_config
@@ -93,3 +94,27 @@ def test_run_passes_its_callbacks_to_the_trainer(tmp_path):
     assert result == hook.calls[-1][1]
     end = (tmp_path / "run" / "train.log").read_text().splitlines()[-1]
     assert "end: stopped by a callback at 200 frames" in end and "stopped early at frame 200 by a callback" in end
+
+
+
+def test_a_callback_is_checked_against_the_hook_its_run_calls():
+    """A multi-seed run calls on_seed_evaluations alone: an object implementing only that hook was
+    refused as "not a trainer callback" (naming on_evaluation, which the run never calls)."""
+    from rlkit.errors import ConfigError
+    from rlkit.trainers.callbacks import check_callbacks
+
+    class OnlySeeds:
+        def on_seed_evaluations(self, frames, by_seed):
+            return None
+
+    class OnlyOne:
+        def on_evaluation(self, frames, metrics):
+            return None
+
+    seeds, one = OnlySeeds(), OnlyOne()
+    assert check_callbacks([seeds], num_seeds=2) == [seeds] and check_callbacks([seeds, one], num_seeds=None)
+    assert check_callbacks([one], num_seeds=1) == [one]
+    with pytest.raises(ConfigError, match=r"is not a trainer callback: .*\(on_evaluation\(frames, metrics\) -> "):
+        check_callbacks([seeds], num_seeds=1)
+    with pytest.raises(ConfigError, match=r"\(on_seed_evaluations\(frames, by_seed\), the hook a multi-seed run calls"):
+        check_callbacks([one], num_seeds=2)
