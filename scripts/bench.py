@@ -372,7 +372,9 @@ def main() -> None:
             profile(case, frames[case])
         return
     results = [bench(case, frames[case], args.repeats, plain_fused=args.plain_fused) for case in args.cases]
-    print(f"\nCartPole-v1, torch {torch.__version__}, {torch.get_num_threads()} thread, {args.repeats} repetitions")
+    envs = dict.fromkeys(next((o.split("=", 1)[1] for o in CASES[case][1] if o.startswith("experiment=")), "CartPole-v1")
+                         for case in args.cases)  # (the minatar case trains its experiment's game)
+    print(f"\n{', '.join(envs)}, torch {torch.__version__}, {torch.get_num_threads()} thread, {args.repeats} repetitions")
     print("| case | frames | baseline | rlkit median (s) | baseline median (s) | ratio (medians) | median per-rep "
           "ratio | target | met |")
     print("|---|---|---|---|---|---|---|---|---|")

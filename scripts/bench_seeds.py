@@ -123,12 +123,12 @@ def print_loops(args: argparse.Namespace) -> None:
     print("|---|---|---|---|---|---|---|")
     for experiment in args.experiments:
         base = None
-        for n in [1, *args.seeds]:
+        for row, n in enumerate([1, *args.seeds]):
             t = loop_timings(experiment, args.frames, n, args.set)
             loop, update = t["loop"][0], t.get("update", (0.0, 0))
             base = base or loop
             rest = (loop - update[0]) / (args.frames * n) * 1e6
-            label = "ordinary" if n == 1 else str(n)
+            label = "ordinary" if row == 0 else str(n)  # (then num_seeds=1 too, when asked for)
             per_update = f"{update[0] / update[1] * 1e6:.0f}" if update[1] else "-"
             print(f"| {experiment} | {label} | {loop:.2f} | {loop / base:.2f} | {per_update} | {update[1]} | {rest:.1f} |",
                   flush=True)
