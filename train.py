@@ -9,7 +9,8 @@ import sys
 
 from rlkit import startup  # (standard library only: quick)
 
-startup.hold_ctrl_c()  # (the threads the imports start keep Ctrl-C blocked: see rlkit.startup)
+if {"-m", "--multirun"} & set(sys.argv[1:]):  # (a sweep's threads keep Ctrl-C blocked: see rlkit.startup)
+    startup.hold_ctrl_c()
 try:
     import hydra
     from omegaconf import DictConfig

@@ -34,7 +34,7 @@ def mark(stage: Stage) -> None:
 
 
 def hold_ctrl_c() -> None:
-    """Blocks Ctrl-C (SIGINT) in this thread while the script imports its modules: a thread they
+    """Blocks Ctrl-C (SIGINT) in this thread while ``train.py -m`` imports its modules: a thread they
     start (``import torch`` starts one) keeps the mask it started with, so Ctrl-C stays blocked there
     and reaches the main thread, or, during a joblib sweep, the thread that takes it for the sweep
     (:func:`rlkit.cli.callbacks._stops_in_workers`: a thread with Ctrl-C unblocked would pass it to the

@@ -23,7 +23,7 @@ import torch
 
 from rlkit.envs import GymEnv
 from rlkit.envs.suites import get_suite
-from rlkit.utils.script_args import interruptible, positive_int
+from rlkit.script_args import interruptible, positive_int
 
 #: rlkit atari options and the AtariVectorEnv arguments meant to match them.
 CONFIGS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {

@@ -48,7 +48,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig
-from rlkit.utils.script_args import interruptible, positive_int
+from rlkit.script_args import interruptible, positive_int
 from torch import nn
 
 ROOT = Path(__file__).resolve().parent.parent

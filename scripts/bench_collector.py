@@ -24,7 +24,7 @@ from torch import nn
 
 from rlkit.collectors import Collector
 from rlkit.envs import GymEnv
-from rlkit.utils.script_args import interruptible, positive_int
+from rlkit.script_args import interruptible, positive_int
 
 
 class GreedyEpsilon(nn.Module):

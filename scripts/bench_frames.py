@@ -27,7 +27,7 @@ from rlkit import keys
 from rlkit.data import ReplayBuffer
 from rlkit.data.frames import FrameStorage
 from rlkit.utils.devices import device_problem
-from rlkit.utils.script_args import interruptible, positive_float, positive_int
+from rlkit.script_args import interruptible, positive_float, positive_int
 
 STACK, SIZE = 4, 84
 

@@ -30,7 +30,7 @@ from rlkit.modules import (
     ValueOperator,
 )
 from rlkit.objectives import A2CLoss, DistributionalDQNLoss, DQNLoss
-from rlkit.utils.script_args import interruptible, positive_int
+from rlkit.script_args import interruptible, positive_int
 
 OBS, ACTIONS, HIDDEN, ATOMS, BATCH, GAMMA, LMBDA = 4, 2, [64, 64], 51, 128, 0.99, 0.95
 

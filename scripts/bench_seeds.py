@@ -33,7 +33,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from rlkit.utils.script_args import interruptible, positive_int
+from rlkit.script_args import interruptible, positive_int
 
 ROOT = Path(__file__).resolve().parent.parent
 

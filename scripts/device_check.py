@@ -435,6 +435,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from rlkit.utils.script_args import interruptible
+    from rlkit.script_args import interruptible
 
     sys.exit(interruptible(main, "device_check.py", "no summary was written"))

@@ -57,7 +57,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rlkit.utils.script_args import positive_int  # (standard library only: no torch in this harness)
+from rlkit.script_args import positive_int  # (standard library only: no torch in this harness)
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = ROOT / "train.py"

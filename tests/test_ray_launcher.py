@@ -8,6 +8,8 @@ machine, so the test is skipped while another Ray cluster runs.
 """
 from __future__ import annotations
 
+import signal
+
 import importlib.util
 import os
 import secrets
@@ -61,8 +63,13 @@ def test_the_swept_keys_and_the_cluster_settings_reach_ray_init(monkeypatch):
     # Other launchers are left alone.
     launcher = {"_target_": "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher", "n_jobs": 2}
     cfg = _multirun_config(launcher, ["seed=0,1"])
-    ConfigCheck().on_multirun_start(cfg)
-    assert OmegaConf.to_container(cfg.hydra.launcher) == launcher
+    check = ConfigCheck()
+    check.on_multirun_start(cfg)
+    try:
+        assert OmegaConf.to_container(cfg.hydra.launcher) == launcher
+    finally:  # (a joblib sweep's start holds Ctrl-C back in this process until its end)
+        check.on_multirun_end(cfg)
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, []) and "RLKIT_SWEEP_STOPS" not in os.environ
 
 
 def _ray_is_running() -> bool:

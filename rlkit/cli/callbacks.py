@@ -292,8 +292,9 @@ def _stops_in_workers(sweep_dir: Path) -> None:
     died of it too, and joblib gave up on the sweep. So from here to the sweep's end Ctrl-C is blocked
     in this process (a blocked signal stays pending, and stays blocked in the processes it starts):
     a thread of its own takes it (:class:`_SweepStops`) and records the stop in the sweep directory;
-    a worker unblocks it while it runs a job (:func:`sweep_takes_stops`), taking one that came while
-    it waited: the run writes its checkpoint and the job ends, noting it (:func:`note_stopped_job`),
+    a worker unblocks it when its first job starts (:func:`sweep_takes_stops`), taking one that came
+    while it started, and between jobs only records it (:func:`record_stops_between_jobs`): the run
+    writes its checkpoint and the job ends, noting it (:func:`note_stopped_job`),
     and a job that starts after the stop does not train. The sweep then ends with status 130 and the
     list (:func:`sweep_exit_status`). A sweep started ignoring Ctrl-C (a shell's background job)
     ignores it everywhere, as a single run does; SIGTERM and SIGHUP are not held back (the main
@@ -325,10 +326,26 @@ def _end_stops_in_workers() -> None:
 
 
 def sweep_takes_stops() -> bool:
-    """Whether this process is a worker of a joblib sweep that holds Ctrl-C back between jobs
-    (:func:`_stops_in_workers`): its job unblocks it while it runs."""
-    return (os.environ.get(SWEEP_STOPS_ENV) == "1" and _STOPS is None
-            and signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, []))
+    """Whether this process is a worker of a joblib sweep (:func:`_stops_in_workers`): it starts with
+    Ctrl-C blocked, takes it as a run does while a job runs, and only records it between jobs
+    (:func:`record_stops_between_jobs`)."""
+    return os.environ.get(SWEEP_STOPS_ENV) == "1" and _STOPS is None
+
+
+def record_stops_between_jobs() -> None:
+    """After a job of a joblib sweep's worker: a Ctrl-C until its next job only records the sweep's
+    stop (no ``KeyboardInterrupt`` in loky's wait for work, which breaks the pool). Python runs the
+    handler in the main thread whichever thread the signal reaches (a job's threads, such as torch's
+    intra-op pool, have it unblocked)."""
+    stopped = _stopped_dir()
+
+    def record(signum: int, frame: Any) -> None:  # noqa: ARG001 (signal API)
+        if stopped is not None:
+            stopped.mkdir(parents=True, exist_ok=True)
+            if not (stopped / "signal").is_file():
+                (stopped / "signal").write_text(f"{signum}\n")
+
+    signal.signal(signal.SIGINT, record)
 
 
 def _stopped_dir() -> Path | None:

@@ -19,7 +19,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from rlkit import startup
 from rlkit.cli.base import CONF_DIR, describe, refuse
-from rlkit.cli.callbacks import note_failed_job, note_stopped_job, sweep_stopped, sweep_takes_stops
+from rlkit.cli.callbacks import (
+    note_failed_job,
+    note_stopped_job,
+    record_stops_between_jobs,
+    sweep_stopped,
+    sweep_takes_stops,
+)
 from rlkit.cli.naming import job_label, swept_overrides
 from rlkit.cli.preflight import checked_settings
 from rlkit.cli.resume import run_group_choices
@@ -76,7 +82,8 @@ def train_task(cfg: DictConfig) -> float | None:
         # undone; the trainer's own handlers take over while it trains)
         with _stops_interrupt() as received:
             try:
-                if stops:  # (a Ctrl-C that came while this worker waited for the job is taken here)
+                if stops:  # (a Ctrl-C that came while this worker started is taken here)
+                    signal.signal(signal.SIGINT, signal.default_int_handler)
                     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
                     if sweep_stopped():
                         with contextlib.suppress(OSError):  # the folder Hydra made for the job
@@ -122,8 +129,8 @@ def train_task(cfg: DictConfig) -> float | None:
                 note_failed_job(failure_line(err), str(run_dir))
                 return None
     finally:
-        if stops:  # (between jobs the worker holds Ctrl-C back again)
-            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        if stops:  # (between jobs the worker only records a Ctrl-C for the sweep)
+            record_stops_between_jobs()
     startup.mark("done")
     if not multirun:  # a stop signal from here to the exit has nothing to stop: the run is complete
         for stop_signal in stop_signals():

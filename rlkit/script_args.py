@@ -4,7 +4,7 @@ status 130 rather than a ``KeyboardInterrupt`` traceback.
 
 Examples:
     >>> import argparse
-    >>> from rlkit.utils.script_args import positive_int
+    >>> from rlkit.script_args import positive_int
     >>> parser = argparse.ArgumentParser(prog="bench")
     >>> _ = parser.add_argument("--repeats", type=positive_int, default=3)
     >>> parser.parse_args(["--repeats", "5"]).repeats
@@ -24,7 +24,7 @@ def positive_int(text: str) -> int:
     """An argparse type: an integer >= 1.
 
     Examples:
-        >>> from rlkit.utils.script_args import positive_int
+        >>> from rlkit.script_args import positive_int
         >>> positive_int("3")
         3
         >>> positive_int("0")
@@ -45,7 +45,7 @@ def positive_float(text: str) -> float:
     """An argparse type: a finite number > 0.
 
     Examples:
-        >>> from rlkit.utils.script_args import positive_float
+        >>> from rlkit.script_args import positive_float
         >>> positive_float("2.5")
         2.5
         >>> positive_float("nan")
@@ -69,7 +69,7 @@ def interruptible(main: Callable[[], int | None], name: str, left: str = "no res
     there (a script training in its process adds :class:`~rlkit.trainers.TrainingInterrupted`).
 
     Examples:
-        >>> from rlkit.utils.script_args import interruptible
+        >>> from rlkit.script_args import interruptible
         >>> def stopped() -> int:
         ...     raise KeyboardInterrupt
         >>> import contextlib, io
