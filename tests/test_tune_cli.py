@@ -200,7 +200,9 @@ def test_a_study_started_with_hydra_run_dir_has_its_log_and_its_study_there(tmp_
     """Also: a searched key fixed on the command line with ~tune.space.<key> reaches the trials (the
     search space replaced algo.learning_starts=100 before), and the same command reruns the study."""
     study = tmp_path / "x"
+    # (train_frequency fixed too: a sampled 256 is a batch beyond total_frames=200, which a trial refuses)
     args = [sys.executable, TUNE, "total_frames=200", "algo.learning_starts=100", "~tune.space.algo.learning_starts",
+            "algo.train_frequency=10", "~tune.space.algo.train_frequency",
             "trainer.eval_interval=200", "trainer.eval_episodes=1", "logger=none", "tune.n_trials=1", "tune.seeds=1",
             f"hydra.run.dir={study}"]
     for _ in range(2):  # (the second: a rerun of the finished study)
@@ -361,6 +363,7 @@ def test_hydra_job_chdir_writes_the_study_where_chdir_false_does(tmp_path):
     matplotlib's; a rerun changing only trainer.log_interval resumes the study and says nothing runs."""
     args = [sys.executable, TUNE, "total_frames=200", "trainer.eval_interval=200", "trainer.eval_episodes=1",
             "logger=none", "tune.n_trials=1", "tune.seeds=1", "tune.pruner=none", "tune.space.algo.hidden_sizes=[[8]]",
+            "algo.train_frequency=10", "~tune.space.algo.train_frequency",  # (a sampled 256 is beyond the budget)
             "tune.dir=rel/study", "hydra.job.chdir=true"]
     env = {**os.environ, "WANDB_MODE": "disabled"}
     done = subprocess.run(args, cwd=tmp_path, text=True, capture_output=True, env=env, timeout=300)
