@@ -248,6 +248,14 @@ SWEEP_STOPS_ENV = "RLKIT_SWEEP_STOPS"
 STOPPED_JOBS_DIR = ".rlkit_stopped_jobs"
 
 
+def _mark_stopped(stopped: Path, signum: int) -> None:
+    """Records in ``stopped`` (:data:`STOPPED_JOBS_DIR`) that the sweep was stopped by ``signum`` (the
+    first signal recorded stays)."""
+    stopped.mkdir(parents=True, exist_ok=True)
+    if not (stopped / "signal").is_file():
+        (stopped / "signal").write_text(f"{int(signum)}\n")
+
+
 class _SweepStops:
     """The main process's side of :func:`_stops_in_workers`: a thread that takes this process's
     Ctrl-C (blocked in every other thread) and records the stop for the jobs."""
@@ -266,10 +274,7 @@ class _SweepStops:
             got = signal.sigtimedwait({signal.SIGINT}, 0.2)
             if got is not None and self.received is None:
                 self.received = got.si_signo
-                stopped = self.sweep_dir / STOPPED_JOBS_DIR
-                stopped.mkdir(parents=True, exist_ok=True)
-                if not (stopped / "signal").is_file():
-                    (stopped / "signal").write_text(f"{got.si_signo}\n")
+                _mark_stopped(self.sweep_dir / STOPPED_JOBS_DIR, got.si_signo)
                 print("\nrlkit: Ctrl-C: stopping the sweep; its running jobs write their checkpoints, the others "
                       "do not start", file=sys.stderr, flush=True)
 
@@ -341,9 +346,7 @@ def record_stops_between_jobs() -> None:
 
     def record(signum: int, frame: Any) -> None:  # noqa: ARG001 (signal API)
         if stopped is not None:
-            stopped.mkdir(parents=True, exist_ok=True)
-            if not (stopped / "signal").is_file():
-                (stopped / "signal").write_text(f"{signum}\n")
+            _mark_stopped(stopped, signum)
 
     signal.signal(signal.SIGINT, record)
 
@@ -375,8 +378,8 @@ def note_stopped_job(signum: int | None, note: str) -> None:
     hc = HydraConfig.get()
     stopped.mkdir(parents=True, exist_ok=True)
     (stopped / f"{int(hc.job.num)}").write_text(note + "\n")
-    if signum is not None and not (stopped / "signal").is_file():
-        (stopped / "signal").write_text(f"{int(signum)}\n")
+    if signum is not None:
+        _mark_stopped(stopped, signum)
 
 
 def _stopped_jobs(sweep: Path) -> tuple[int | None, list[tuple[str, str]]]:
